@@ -1,0 +1,68 @@
+"""Run one piece of decision code against a sync or an async store.
+
+Decision code is a generator that yields ``(method_name, args)`` store calls and
+receives their results. :func:`run` and :func:`run_async` are the only places that
+touch a store, so sync and async callers share every decision, and any store
+failure reaches the decision code as :class:`StoreUnavailableError` (fail closed).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Generator
+from typing import Any, TypeAlias, TypeVar
+
+from .errors import StoreUnavailableError
+
+__all__ = ["Flow", "StoreCall", "run", "run_async"]
+
+R = TypeVar("R")
+StoreCall: TypeAlias = tuple[str, tuple[Any, ...]]
+Flow: TypeAlias = Generator[StoreCall, Any, R]
+
+
+def _unavailable(store: object, method: str, exc: Exception) -> StoreUnavailableError:
+    if isinstance(exc, StoreUnavailableError):
+        return exc
+    # The message names the call and the error type only: driver messages can carry URLs.
+    error = StoreUnavailableError(f"{type(store).__name__}.{method} failed ({type(exc).__name__})")
+    error.__cause__ = exc
+    return error
+
+
+def _advance(flow: Flow[R], value: Any, error: StoreUnavailableError | None) -> StoreCall:
+    return flow.throw(error) if error is not None else flow.send(value)
+
+
+def run(flow: Flow[R], store: Any) -> R:
+    """Drive ``flow`` with a synchronous store."""
+    try:
+        call = next(flow)
+        while True:
+            method, args = call
+            try:
+                value, error = getattr(store, method)(*args), None
+            except Exception as exc:
+                value, error = None, _unavailable(store, method, exc)
+            call = _advance(flow, value, error)
+    except StopIteration as stop:
+        result: R = stop.value
+        return result
+
+
+async def run_async(flow: Flow[R], store: Any) -> R:
+    """Drive ``flow`` with an async store (a sync store works too)."""
+    try:
+        call = next(flow)
+        while True:
+            method, args = call
+            try:
+                value, error = getattr(store, method)(*args), None
+                if inspect.isawaitable(value):
+                    value = await value
+            except Exception as exc:
+                value, error = None, _unavailable(store, method, exc)
+            call = _advance(flow, value, error)
+    except StopIteration as stop:
+        result: R = stop.value
+        return result

@@ -1,0 +1,1 @@
+"""Adapters: storage backends and identity providers."""

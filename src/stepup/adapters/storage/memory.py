@@ -1,0 +1,126 @@
+"""The in-memory store: one process, thread-safe, nothing survives a restart.
+
+Good for tests and single-process development. Every method holds one lock for
+its whole read-decide-write, which is what makes each operation atomic.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from ...records import Attempt, Challenge, Credential, Grant, Tenant, ThrottleState
+from ...throttle import ThrottlePolicy, apply_attempt, apply_charge
+
+__all__ = ["MemoryStore"]
+
+_EMPTY = ThrottleState()
+
+
+class MemoryStore:
+    """Implements :class:`stepup.adapters.storage.base.Store`; also usable by async code."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._attempts: dict[str, tuple[ThrottleState, float]] = {}
+        self._credentials: dict[str, Credential] = {}
+        self._tenants: dict[str, Tenant] = {}
+        self._grants: dict[tuple[str, str], tuple[Grant, float]] = {}
+        self._challenges: dict[str, Challenge] = {}
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(credentials={len(self._credentials)})"
+
+    # attempts ---------------------------------------------------------------
+
+    def _state(self, key: str, now: float) -> ThrottleState:
+        entry = self._attempts.get(key)
+        if entry is None or entry[1] <= now:
+            return _EMPTY
+        return entry[0]
+
+    def totp_attempt(
+        self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
+    ) -> Attempt:
+        with self._lock:
+            state, attempt = apply_attempt(self._state(key, now), step, now, throttle)
+            self._attempts[key] = (state, now + throttle.forget_after)
+        return attempt
+
+    def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
+        with self._lock:
+            state, attempt = apply_charge(self._state(key, now), now, throttle)
+            self._attempts[key] = (state, now + throttle.forget_after)
+        return attempt
+
+    def throttle_clear(self, key: str) -> None:
+        with self._lock:
+            entry = self._attempts.get(key)
+            if entry is not None:
+                self._attempts[key] = (ThrottleState(last_step=entry[0].last_step), entry[1])
+
+    def throttle_state(self, key: str) -> ThrottleState:
+        with self._lock:
+            entry = self._attempts.get(key)
+            return entry[0] if entry is not None else _EMPTY
+
+    # credentials --------------------------------------------------------------
+
+    def get_credential(self, user_id: str) -> Credential | None:
+        return self._credentials.get(user_id)
+
+    def put_credential(self, credential: Credential) -> None:
+        with self._lock:
+            self._credentials[credential.user_id] = credential
+
+    def delete_credential(self, user_id: str) -> bool:
+        with self._lock:
+            return self._credentials.pop(user_id, None) is not None
+
+    def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
+        with self._lock:
+            credential = self._credentials.get(user_id)
+            if credential is None or digest not in credential.recovery_hashes:
+                return False
+            remaining = tuple(h for h in credential.recovery_hashes if h != digest)
+            self._credentials[user_id] = replace(credential, recovery_hashes=remaining)
+            return True
+
+    # tenants ------------------------------------------------------------------
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        return self._tenants.get(tenant_id)
+
+    def put_tenant(self, tenant: Tenant) -> None:
+        with self._lock:
+            self._tenants[tenant.tenant_id] = tenant
+
+    # grants -------------------------------------------------------------------
+
+    def put_grant(self, grant: Grant, expires_at: float) -> None:
+        with self._lock:
+            self._grants[(grant.user_id, grant.session_id)] = (grant, expires_at)
+
+    def get_grant(self, user_id: str, session_id: str) -> Grant | None:
+        entry = self._grants.get((user_id, session_id))
+        return entry[0] if entry is not None else None
+
+    def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
+        with self._lock:
+            keys = [k for k in self._grants if k[0] == user_id and session_id in (None, k[1])]
+            for key in keys:
+                del self._grants[key]
+            return len(keys)
+
+    # challenges ---------------------------------------------------------------
+
+    def put_challenge(self, challenge: Challenge) -> None:
+        with self._lock:
+            self._challenges[challenge.challenge_id] = challenge
+
+    def take_challenge(self, challenge_id: str, now: float) -> Challenge | None:
+        with self._lock:
+            challenge = self._challenges.pop(challenge_id, None)
+        if challenge is None or challenge.expires_at <= now:
+            return None
+        return challenge

@@ -1,0 +1,58 @@
+"""One root error with narrow leaves, so callers can tell every failure apart.
+
+No message built here ever contains a secret, a code or a password.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyEnrolledError",
+    "ConfigurationError",
+    "MalformedInputError",
+    "ManagedByConfigFileError",
+    "NotEnrolledError",
+    "PermissionDeniedError",
+    "StepupError",
+    "StoreUnavailableError",
+    "UnknownActionError",
+]
+
+
+class StepupError(Exception):
+    """Root of every error stepup raises on purpose."""
+
+
+class ConfigurationError(StepupError, ValueError):
+    """A setting is missing or invalid; raised at start-up, never silently defaulted."""
+
+
+class MalformedInputError(StepupError, ValueError):
+    """Input that can never be valid (not merely wrong)."""
+
+
+class StoreUnavailableError(StepupError):
+    """The store could not answer. Every decision that needed it is a denial."""
+
+
+class UnknownActionError(StepupError, LookupError):
+    """An action name that no policy rule knows: a typo must never switch protection off."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f"unknown action {action!r}: add it to the policy or fix the name")
+        self.action = action
+
+
+class PermissionDeniedError(StepupError):
+    """The actor may not do this (HTTP 403 class)."""
+
+
+class NotEnrolledError(StepupError, LookupError):
+    """The user has no confirmed two-factor credential."""
+
+
+class AlreadyEnrolledError(StepupError):
+    """The user already has a confirmed two-factor credential; remove it first."""
+
+
+class ManagedByConfigFileError(StepupError):
+    """Two-factor secrets come from the configuration file; the API may not change them."""

@@ -1,0 +1,133 @@
+"""Typed events the app can subscribe to (audit logs, alerts, signals).
+
+No event ever carries a secret, a code or a password.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "EventBus",
+    "Listener",
+    "ReauthFailed",
+    "ReauthSucceeded",
+    "RecoveryCodeUsed",
+    "RecoveryCodesRegenerated",
+    "ReplayDetected",
+    "StepupEvent",
+    "TenantFlagChanged",
+    "Throttled",
+    "TwoFactorEnabled",
+    "TwoFactorRejected",
+    "TwoFactorRemoved",
+    "TwoFactorVerified",
+]
+
+logger = logging.getLogger("stepup.events")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepupEvent:
+    at: float
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TwoFactorVerified(StepupEvent):
+    credential_id: str
+    step: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TwoFactorRejected(StepupEvent):
+    credential_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplayDetected(StepupEvent):
+    credential_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Throttled(StepupEvent):
+    key: str
+    retry_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TwoFactorEnabled(StepupEvent):
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TwoFactorRemoved(StepupEvent):
+    user_id: str
+    removed_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecoveryCodeUsed(StepupEvent):
+    user_id: str
+    remaining: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecoveryCodesRegenerated(StepupEvent):
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReauthSucceeded(StepupEvent):
+    user_id: str
+    session_id: str
+    method: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReauthFailed(StepupEvent):
+    user_id: str
+    method: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TenantFlagChanged(StepupEvent):
+    actor_id: str
+    tenant_id: str
+    flag: str
+    old: Any
+    new: Any
+
+
+Listener = Callable[[StepupEvent], None]
+
+
+class EventBus:
+    """Fan events out to listeners. A failing listener is logged, never allowed to
+    change a security decision that was already made."""
+
+    def __init__(self, *listeners: Listener) -> None:
+        self._listeners: list[Listener] = list(listeners)
+
+    def subscribe(self, listener: Listener) -> Listener:
+        """Add ``listener``; returns it so this works as a decorator."""
+        self._listeners.append(listener)
+        return listener
+
+    def unsubscribe(self, listener: Listener) -> None:
+        self._listeners.remove(listener)
+
+    def emit(self, event: StepupEvent) -> None:
+        for listener in tuple(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("stepup event listener failed on %s", event.name)

@@ -1,0 +1,72 @@
+"""Hypothesis strategies for secrets, codes, clocks and action names."""
+
+from __future__ import annotations
+
+import base64
+
+from hypothesis import strategies as st
+
+__all__ = [
+    "action_names",
+    "malformed_codes",
+    "secrets",
+    "six_digit_codes",
+    "timestamps",
+    "totp_parameters",
+]
+
+
+def secrets(min_bytes: int = 10, max_bytes: int = 64) -> st.SearchStrategy[str]:
+    """Unpadded base32 secrets of ``min_bytes`` to ``max_bytes`` random bytes."""
+    return st.binary(min_size=min_bytes, max_size=max_bytes).map(
+        lambda raw: base64.b32encode(raw).decode("ascii").rstrip("=")
+    )
+
+
+def six_digit_codes() -> st.SearchStrategy[str]:
+    return st.text(alphabet="0123456789", min_size=6, max_size=6)
+
+
+def timestamps(min_value: float = 0.0, max_value: float = 4_102_444_800.0) -> st.SearchStrategy[float]:
+    """Unix times from 1970 to 2100."""
+    return st.floats(min_value=min_value, max_value=max_value, allow_nan=False)
+
+
+def totp_parameters() -> st.SearchStrategy[dict[str, object]]:
+    return st.fixed_dictionaries(
+        {
+            "digits": st.sampled_from([6, 8]),
+            "period": st.sampled_from([30, 60]),
+            "algorithm": st.sampled_from(["SHA1", "SHA256", "SHA512"]),
+        }
+    )
+
+
+_NOT_ASCII_DIGITS = st.characters(
+    blacklist_categories=("Cs",), blacklist_characters="0123456789 -"
+)
+
+
+def malformed_codes(digits: int = 6) -> st.SearchStrategy[object]:
+    """Inputs that must never verify: wrong length, foreign digits, stray characters,
+    non-strings."""
+    unicode_digits = st.characters(whitelist_categories=("Nd", "No")).filter(
+        lambda ch: ch not in "0123456789"
+    )
+    ascii_digit = st.sampled_from("0123456789")
+    return st.one_of(
+        st.text(alphabet="0123456789", max_size=32).filter(lambda s: len(s) != digits),
+        st.lists(ascii_digit, min_size=digits - 1, max_size=digits - 1).flatmap(
+            lambda ds: st.tuples(
+                st.integers(0, digits - 1), st.one_of(unicode_digits, _NOT_ASCII_DIGITS)
+            ).map(lambda pair: "".join(ds[: pair[0]]) + pair[1] + "".join(ds[pair[0] :]))
+        ),
+        st.integers(),
+        st.none(),
+        st.binary(min_size=digits, max_size=digits),
+    )
+
+
+def action_names() -> st.SearchStrategy[str]:
+    segment = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=12)
+    return st.lists(segment, min_size=1, max_size=4).map(".".join)

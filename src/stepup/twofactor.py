@@ -1,0 +1,313 @@
+"""The two-factor lifecycle: enrol, confirm, verify, recovery codes, removal.
+
+Every operation is one decision flow (see :mod:`stepup._flow`), driven by
+:class:`TwoFactor` for sync stores and :class:`AsyncTwoFactor` for async ones.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from ._flow import Flow, run, run_async
+from .adapters.storage.base import AsyncStore, Store
+from .clock import Clock, system_clock
+from .config_users import ConfigUsers
+from .errors import (
+    AlreadyEnrolledError,
+    MalformedInputError,
+    ManagedByConfigFileError,
+    NotEnrolledError,
+    PermissionDeniedError,
+    StoreUnavailableError,
+)
+from .events import (
+    EventBus,
+    RecoveryCodesRegenerated,
+    RecoveryCodeUsed,
+    TwoFactorEnabled,
+    TwoFactorRejected,
+    TwoFactorRemoved,
+)
+from .records import AttemptOutcome, Credential
+from .recovery import digest_recovery_code, new_recovery_codes, normalize_recovery_code
+from .sealing import SecretBox
+from .throttle import ThrottlePolicy
+from .totp import TOTP, Algorithm, generate_secret, qr_svg, qr_text
+from .verifier import VerifyReason, VerifyResult, verify_flow
+
+__all__ = ["AsyncTwoFactor", "Channel", "Confirmation", "Enrolment", "TwoFactor"]
+
+
+class Channel(StrEnum):
+    """How a request reached the app. Only the interactive UI ever asks for 2FA."""
+
+    WEB = "web"
+    API = "api"
+    API_KEY = "api_key"
+    MESSAGE_INJECTION = "message_injection"
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    """Shown to the user once: the secret, its otpauth URI and QR codes."""
+
+    user_id: str
+    secret: str = field(repr=False)
+    uri: str = field(repr=False)
+
+    def qr_svg(self) -> str:
+        return qr_svg(self.uri)
+
+    def qr_text(self) -> str:
+        return qr_text(self.uri)
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """The confirming verification and, when it succeeded, the recovery codes (shown once)."""
+
+    result: VerifyResult
+    recovery_codes: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok
+
+
+#: Recovery codes carry 50 bits, so a gentler schedule than TOTP's still holds.
+RECOVERY_THROTTLE = ThrottlePolicy(free_failures=5, base_delay=60.0, max_delay=3600.0)
+
+S = TypeVar("S")
+
+
+class _TwoFactorFlows(Generic[S]):
+    def __init__(
+        self,
+        store: S,
+        *,
+        issuer: str = "stepup",
+        box: SecretBox | None = None,
+        clock: Clock = system_clock,
+        events: EventBus | None = None,
+        window: int = 1,
+        throttle: ThrottlePolicy | None = None,
+        recovery_throttle: ThrottlePolicy = RECOVERY_THROTTLE,
+        config_users: ConfigUsers | None = None,
+        digits: int = 6,
+        period: int = 30,
+        algorithm: Algorithm = "SHA1",
+    ) -> None:
+        self.store = store
+        self.issuer = issuer
+        self.box = box or SecretBox()
+        self.clock = clock
+        self.events = events or EventBus()
+        self.window = window
+        self.throttle = throttle or ThrottlePolicy()
+        self.recovery_throttle = recovery_throttle
+        self.config_users = config_users
+        self.digits, self.period, self.algorithm = digits, period, algorithm
+
+    def __repr__(self) -> str:
+        mode = "config file" if self.config_users is not None else "store"
+        return f"{type(self).__name__}(issuer={self.issuer!r}, secrets from {mode})"
+
+    @staticmethod
+    def required_for(channel: Channel | str) -> bool:
+        """2FA is asked on the interactive UI only, never on API, API-key or injection."""
+        try:
+            return Channel(channel) is Channel.WEB
+        except ValueError:
+            raise MalformedInputError(f"unknown channel {channel!r}") from None
+
+    def _totp(self, credential: Credential) -> TOTP:
+        secret = self.box.open(credential.secret, context=credential.credential_id)
+        return TOTP(
+            secret,
+            digits=credential.digits,
+            period=credential.period,
+            algorithm=credential.algorithm,  # type: ignore[arg-type]
+        )
+
+    def _refuse_in_config_mode(self) -> None:
+        if self.config_users is not None:
+            raise ManagedByConfigFileError(
+                f"two-factor secrets are defined in {self.config_users.source}"
+            )
+
+    def _verify_with(self, key: str, totp: TOTP, code: object, now: float) -> Flow[VerifyResult]:
+        return verify_flow(
+            key, totp, code, now=now, window=self.window, throttle=self.throttle, events=self.events
+        )
+
+    # flows ------------------------------------------------------------------
+
+    def _enrolled(self, user_id: str) -> Flow[bool]:
+        if self.config_users is not None:
+            return user_id in self.config_users
+        credential: Credential | None = yield ("get_credential", (user_id,))
+        return credential is not None and credential.confirmed
+
+    def _begin(self, user_id: str, account: str) -> Flow[Enrolment]:
+        self._refuse_in_config_mode()
+        existing: Credential | None = yield ("get_credential", (user_id,))
+        if existing is not None and existing.confirmed:
+            raise AlreadyEnrolledError("two-factor authentication is already enabled")
+        secret = generate_secret()
+        totp = TOTP(secret, digits=self.digits, period=self.period, algorithm=self.algorithm)
+        uri = totp.provisioning_uri(account, self.issuer)
+        credential_id = f"totp:{secrets.token_urlsafe(12)}"
+        credential = Credential(
+            user_id=user_id,
+            credential_id=credential_id,
+            secret=self.box.seal(secret, context=credential_id),
+            digits=self.digits,
+            period=self.period,
+            algorithm=self.algorithm,
+            confirmed=False,
+            created_at=self.clock(),
+        )
+        yield ("put_credential", (credential,))
+        return Enrolment(user_id=user_id, secret=secret, uri=uri)
+
+    def _confirm(self, user_id: str, code: object) -> Flow[Confirmation]:
+        self._refuse_in_config_mode()
+        credential: Credential | None = yield ("get_credential", (user_id,))
+        if credential is None:
+            raise NotEnrolledError("no enrolment was started")
+        if credential.confirmed:
+            raise AlreadyEnrolledError("two-factor authentication is already enabled")
+        now = self.clock()
+        # Verifying burns the step, so the confirming code cannot also sign in.
+        result = yield from self._verify_with(
+            credential.credential_id, self._totp(credential), code, now
+        )
+        if not result.ok:
+            return Confirmation(result)
+        codes = new_recovery_codes()
+        hashes = tuple(digest_recovery_code(normalize_recovery_code(c) or "") for c in codes)
+        yield ("put_credential", (replace(credential, confirmed=True, recovery_hashes=hashes),))
+        self.events.emit(TwoFactorEnabled(at=now, user_id=user_id))
+        return Confirmation(result, codes)
+
+    def _verify(self, user_id: str, code: object) -> Flow[VerifyResult]:
+        now = self.clock()
+        if self.config_users is not None:
+            user = self.config_users.get(user_id)
+            if user is None:
+                raise NotEnrolledError("this user has no OTP secret in the configuration file")
+            return (yield from self._verify_with(f"config:{user_id}", user.totp, code, now))
+        try:
+            credential: Credential | None = yield ("get_credential", (user_id,))
+        except StoreUnavailableError:
+            return VerifyResult(VerifyReason.UNAVAILABLE)
+        if credential is None or not credential.confirmed:
+            raise NotEnrolledError("two-factor authentication is not enabled")
+        return (
+            yield from self._verify_with(
+                credential.credential_id, self._totp(credential), code, now
+            )
+        )
+
+    def _use_recovery_code(self, user_id: str, code: object) -> Flow[VerifyResult]:
+        now = self.clock()
+        normalized = normalize_recovery_code(code)
+        if normalized is None:
+            self.events.emit(TwoFactorRejected(at=now, credential_id=user_id, reason="malformed"))
+            return VerifyResult(VerifyReason.MALFORMED)
+        key = f"recovery:{user_id}"
+        try:
+            charge = yield ("throttle_charge", (key, now, self.recovery_throttle))
+            if charge.outcome is AttemptOutcome.THROTTLED:
+                return VerifyResult(VerifyReason.THROTTLED, retry_at=charge.retry_at)
+            credential: Credential | None = yield ("get_credential", (user_id,))
+            if credential is None or not credential.confirmed:
+                raise NotEnrolledError("two-factor authentication is not enabled")
+            used = yield ("consume_recovery_hash", (user_id, digest_recovery_code(normalized)))
+            if not used:
+                self.events.emit(TwoFactorRejected(at=now, credential_id=user_id, reason="invalid"))
+                return VerifyResult(VerifyReason.INVALID, retry_at=charge.retry_at)
+            yield ("throttle_clear", (key,))
+            # Burn every TOTP code valid right now, so it cannot follow the recovery code.
+            yield ("throttle_clear", (credential.credential_id,))
+            burn = self._totp(credential).step(now) + self.window
+            yield ("totp_attempt", (credential.credential_id, burn, now, self.throttle))
+        except StoreUnavailableError:
+            return VerifyResult(VerifyReason.UNAVAILABLE)
+        remaining = len(credential.recovery_hashes) - 1
+        self.events.emit(RecoveryCodeUsed(at=now, user_id=user_id, remaining=remaining))
+        return VerifyResult(VerifyReason.OK)
+
+    def _regenerate(self, user_id: str) -> Flow[tuple[str, ...]]:
+        credential: Credential | None = yield ("get_credential", (user_id,))
+        if credential is None or not credential.confirmed:
+            raise NotEnrolledError("two-factor authentication is not enabled")
+        codes = new_recovery_codes()
+        hashes = tuple(digest_recovery_code(normalize_recovery_code(c) or "") for c in codes)
+        yield ("put_credential", (replace(credential, recovery_hashes=hashes),))
+        self.events.emit(RecoveryCodesRegenerated(at=self.clock(), user_id=user_id))
+        return codes
+
+    def _remove(self, user_id: str, actor_id: str, actor_has_full_access: bool) -> Flow[None]:
+        self._refuse_in_config_mode()
+        if actor_id != user_id and not actor_has_full_access:
+            raise PermissionDeniedError("only the user or an admin with full access may remove 2FA")
+        removed: bool = yield ("delete_credential", (user_id,))
+        if not removed:
+            raise NotEnrolledError("two-factor authentication is not enabled")
+        self.events.emit(TwoFactorRemoved(at=self.clock(), user_id=user_id, removed_by=actor_id))
+
+
+class TwoFactor(_TwoFactorFlows[Store]):
+    """Two-factor lifecycle over a sync store."""
+
+    def is_enrolled(self, user_id: str) -> bool:
+        return run(self._enrolled(user_id), self.store)
+
+    def begin_enrolment(self, user_id: str, account: str) -> Enrolment:
+        return run(self._begin(user_id, account), self.store)
+
+    def confirm_enrolment(self, user_id: str, code: object) -> Confirmation:
+        return run(self._confirm(user_id, code), self.store)
+
+    def verify(self, user_id: str, code: object) -> VerifyResult:
+        return run(self._verify(user_id, code), self.store)
+
+    def use_recovery_code(self, user_id: str, code: object) -> VerifyResult:
+        return run(self._use_recovery_code(user_id, code), self.store)
+
+    def regenerate_recovery_codes(self, user_id: str) -> tuple[str, ...]:
+        return run(self._regenerate(user_id), self.store)
+
+    def remove(self, user_id: str, *, actor_id: str, actor_has_full_access: bool = False) -> None:
+        run(self._remove(user_id, actor_id, actor_has_full_access), self.store)
+
+
+class AsyncTwoFactor(_TwoFactorFlows[AsyncStore | Store]):
+    """Two-factor lifecycle over an async store."""
+
+    async def is_enrolled(self, user_id: str) -> bool:
+        return await run_async(self._enrolled(user_id), self.store)
+
+    async def begin_enrolment(self, user_id: str, account: str) -> Enrolment:
+        return await run_async(self._begin(user_id, account), self.store)
+
+    async def confirm_enrolment(self, user_id: str, code: object) -> Confirmation:
+        return await run_async(self._confirm(user_id, code), self.store)
+
+    async def verify(self, user_id: str, code: object) -> VerifyResult:
+        return await run_async(self._verify(user_id, code), self.store)
+
+    async def use_recovery_code(self, user_id: str, code: object) -> VerifyResult:
+        return await run_async(self._use_recovery_code(user_id, code), self.store)
+
+    async def regenerate_recovery_codes(self, user_id: str) -> tuple[str, ...]:
+        return await run_async(self._regenerate(user_id), self.store)
+
+    async def remove(
+        self, user_id: str, *, actor_id: str, actor_has_full_access: bool = False
+    ) -> None:
+        await run_async(self._remove(user_id, actor_id, actor_has_full_access), self.store)

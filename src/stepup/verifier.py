@@ -1,0 +1,139 @@
+"""Verify a TOTP code: one pure decision, one atomic store call, sync or async.
+
+The decision code (:func:`verify_flow`) matches the code against the window, then
+asks the store to settle throttle and replay in one atomic step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from ._flow import Flow, run, run_async
+from .adapters.storage.base import AsyncStore, AttemptStore
+from .clock import Clock, system_clock
+from .errors import StoreUnavailableError
+from .events import EventBus, ReplayDetected, Throttled, TwoFactorRejected, TwoFactorVerified
+from .records import Attempt, AttemptOutcome
+from .throttle import ThrottlePolicy
+from .totp import TOTP, normalize_code
+
+__all__ = ["AsyncTOTPVerifier", "TOTPVerifier", "VerifyReason", "VerifyResult", "verify_flow"]
+
+
+class VerifyReason(StrEnum):
+    OK = "ok"
+    INVALID = "invalid"
+    REPLAYED = "replayed"
+    MALFORMED = "malformed"
+    THROTTLED = "throttled"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """The outcome of one verification. Only ``reason == OK`` lets anyone in.
+
+    ``step`` is the matched time step when one matched; ``retry_at`` is the Unix time
+    from which the credential may try again, when it is throttled.
+    """
+
+    reason: VerifyReason
+    step: int | None = None
+    retry_at: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is VerifyReason.OK
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+_REASONS = {
+    AttemptOutcome.ACCEPTED: VerifyReason.OK,
+    AttemptOutcome.REJECTED: VerifyReason.INVALID,
+    AttemptOutcome.REPLAYED: VerifyReason.REPLAYED,
+    AttemptOutcome.THROTTLED: VerifyReason.THROTTLED,
+}
+
+
+def verify_flow(
+    credential_id: str,
+    totp: TOTP,
+    code: object,
+    *,
+    now: float,
+    window: int,
+    throttle: ThrottlePolicy,
+    events: EventBus,
+) -> Flow[VerifyResult]:
+    """The whole verification decision; the store is reached only through ``yield``."""
+    normalized = normalize_code(code, totp.digits)
+    if normalized is None:
+        events.emit(TwoFactorRejected(at=now, credential_id=credential_id, reason="malformed"))
+        return VerifyResult(VerifyReason.MALFORMED)
+    step = totp.match(normalized, now, window)
+    try:
+        attempt: Attempt = yield ("totp_attempt", (credential_id, step, now, throttle))
+    except StoreUnavailableError:
+        events.emit(TwoFactorRejected(at=now, credential_id=credential_id, reason="unavailable"))
+        return VerifyResult(VerifyReason.UNAVAILABLE)
+    result = VerifyResult(_REASONS[attempt.outcome], step, attempt.retry_at)
+    if result.ok:
+        events.emit(TwoFactorVerified(at=now, credential_id=credential_id, step=step or 0))
+        return result
+    events.emit(TwoFactorRejected(at=now, credential_id=credential_id, reason=result.reason))
+    if result.reason is VerifyReason.REPLAYED:
+        events.emit(ReplayDetected(at=now, credential_id=credential_id))
+    if attempt.retry_at is not None:
+        events.emit(Throttled(at=now, key=credential_id, retry_at=attempt.retry_at))
+    return result
+
+
+S = TypeVar("S")
+
+
+class _Verifier(Generic[S]):
+    def __init__(
+        self,
+        store: S,
+        *,
+        window: int = 1,
+        clock: Clock = system_clock,
+        throttle: ThrottlePolicy | None = None,
+        events: EventBus | None = None,
+    ) -> None:
+        if not isinstance(window, int) or not 0 <= window <= 10:
+            raise ValueError("window must be a whole number of steps from 0 to 10")
+        self.store = store
+        self.window = window
+        self.clock = clock
+        self.throttle = throttle or ThrottlePolicy()
+        self.events = events or EventBus()
+
+    def _flow(self, credential_id: str, totp: TOTP, code: object) -> Flow[VerifyResult]:
+        return verify_flow(
+            credential_id,
+            totp,
+            code,
+            now=self.clock(),
+            window=self.window,
+            throttle=self.throttle,
+            events=self.events,
+        )
+
+
+class TOTPVerifier(_Verifier[AttemptStore]):
+    """Verify codes against a sync store (replay claim and throttle included)."""
+
+    def verify(self, credential_id: str, totp: TOTP, code: object) -> VerifyResult:
+        return run(self._flow(credential_id, totp, code), self.store)
+
+
+class AsyncTOTPVerifier(_Verifier[AsyncStore | AttemptStore]):
+    """Verify codes against an async store, without blocking the event loop."""
+
+    async def verify(self, credential_id: str, totp: TOTP, code: object) -> VerifyResult:
+        return await run_async(self._flow(credential_id, totp, code), self.store)
