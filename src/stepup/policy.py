@@ -1,0 +1,331 @@
+"""Which actions are sensitive, for how long a re-authentication counts, and how to prove it.
+
+A :class:`Policy` maps action names (exact, or glob patterns such as ``billing.*``)
+to :class:`Rule` objects. Unknown names are errors: a typo must never switch
+protection off. Rules are built from presets, the way argon2-cffi names its
+parameter profiles.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Final
+
+from .errors import ConfigurationError, UnknownActionError
+
+__all__ = [
+    "CRITICAL",
+    "DEFAULT_LIFETIME",
+    "LIFETIME_ENV",
+    "NOT_SENSITIVE",
+    "SENSITIVE",
+    "Context",
+    "Policy",
+    "Rule",
+    "Sensitivity",
+    "is_production_workspace",
+    "lifetime_from_env",
+    "parse_lifetime",
+]
+
+Context = Mapping[str, Any]
+
+#: The seed's installation default: a re-authentication counts for six hours.
+DEFAULT_LIFETIME: Final = 6 * 3600.0
+LIFETIME_ENV: Final = "SENSITIVE_ACTION_AUTH_LIFETIME"
+_MAX_LIFETIME: Final = 366 * 24 * 3600.0
+_LIFETIME = re.compile(r"([0-9]{1,9})([smh]?)")
+_UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600}
+_METHODS: Final = frozenset({"pwd", "oidc", "saml"})
+
+
+class Sensitivity(StrEnum):
+    NONE = "none"
+    SENSITIVE = "sensitive"
+    CRITICAL = "critical"
+
+
+def parse_lifetime(value: object, *, name: str = LIFETIME_ENV) -> float:
+    """Seconds from ``"21600"``, ``"90s"``, ``"30m"`` or ``"6h"``.
+
+    Anything else, zero, or more than a year is a :class:`ConfigurationError` that
+    names the setting; there is no silent fallback.
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ConfigurationError(f"{name} must be whole seconds or a number with s, m or h")
+    text = str(value)
+    match = _LIFETIME.fullmatch(text)
+    if match is None:
+        raise ConfigurationError(
+            f"{name}={text[:40]!r} is not a lifetime: use whole seconds, or 90s, 30m, 6h"
+        )
+    seconds = float(int(match.group(1)) * _UNITS[match.group(2)])
+    if not 0 < seconds <= _MAX_LIFETIME:
+        raise ConfigurationError(f"{name} must be more than 0 seconds and at most 366 days")
+    return seconds
+
+
+def lifetime_from_env(environ: Mapping[str, str] | None = None) -> float:
+    """The installation lifetime: ``SENSITIVE_ACTION_AUTH_LIFETIME`` if set, else 6 hours."""
+    env = os.environ if environ is None else environ
+    if LIFETIME_ENV not in env:
+        return DEFAULT_LIFETIME
+    return parse_lifetime(env[LIFETIME_ENV])
+
+
+def is_production_workspace(context: Context) -> bool:
+    """True when the context says the workspace is a full (production) one:
+    ``{"workspace_type": "full"}`` (or ``"production"``), or ``{"production": True}``."""
+    return context.get("production") is True or context.get("workspace_type") in {
+        "full",
+        "production",
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """How one action is protected.
+
+    ``lifetime`` of ``None`` means the installation lifetime. ``methods`` of ``None``
+    means "the way the user signed in" (password users re-enter it, SSO users go back
+    to their provider). ``second_factor`` adds TOTP on top. ``api_keys`` makes the rule
+    apply to API-key and message-injection requests too. ``when`` limits the rule to
+    some contexts (outside them the action is not sensitive). ``always`` applies the
+    rule even while the tenant's feature flag is off.
+    """
+
+    sensitivity: Sensitivity
+    lifetime: float | None = None
+    methods: frozenset[str] | None = None
+    second_factor: bool = False
+    api_keys: bool = False
+    when: Callable[[Context], bool] | None = field(default=None, compare=False)
+    always: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.lifetime is not None and not 0 < self.lifetime <= _MAX_LIFETIME:
+            raise ConfigurationError("a rule's lifetime must be positive and at most 366 days")
+        if self.methods is not None and (not self.methods or not self.methods <= _METHODS):
+            raise ConfigurationError(f"a rule's methods must be some of {sorted(_METHODS)}")
+
+    def applies(self, context: Context) -> bool:
+        """Is the action sensitive in this context?"""
+        if self.sensitivity is Sensitivity.NONE:
+            return False
+        return self.when is None or bool(self.when(context))
+
+
+#: Presets. ``SENSITIVE`` uses the installation lifetime; ``CRITICAL`` asks again after
+#: five minutes; ``NOT_SENSITIVE`` names an action on purpose without protecting it.
+SENSITIVE: Final = Rule(Sensitivity.SENSITIVE)
+CRITICAL: Final = Rule(Sensitivity.CRITICAL, lifetime=300.0)
+NOT_SENSITIVE: Final = Rule(Sensitivity.NONE)
+
+_SEED_CATALOG: Final[dict[str, str]] = {
+    "api_key.read": "Reading user API keys",
+    "api_key.copy": "Copying user API keys",
+    "api_key.regenerate": "Regenerating user API keys",
+    "user.update": "Modifying user details",
+    "2fa.disable": "Disabling two-factor authentication",
+    "contract.member.invite": "Inviting members to contracts",
+    "contract.member.remove": "Removing members from contracts",
+    "contract.member.role.change": "Changing user roles in contracts",
+    "workspace.member.invite": "Inviting members to workspaces",
+    "workspace.member.remove": "Removing members from workspaces",
+    "workspace.member.role.change": "Changing user roles in workspaces",
+    "ssh_key.add": "Adding SSH keys",
+    "ssh_key.remove": "Removing SSH keys",
+}
+
+
+class Policy:
+    """An immutable action table plus the installation lifetime."""
+
+    def __init__(
+        self,
+        rules: Mapping[str, Rule] | None = None,
+        patterns: Iterable[tuple[str, Rule]] = (),
+        *,
+        lifetime: float = DEFAULT_LIFETIME,
+    ) -> None:
+        self._rules = dict(rules or {})
+        self._patterns = tuple(patterns)
+        if not 0 < lifetime <= _MAX_LIFETIME:
+            raise ConfigurationError("the installation lifetime must be positive")
+        self.lifetime = float(lifetime)
+
+    def __repr__(self) -> str:
+        sizes = f"actions={len(self._rules)}, patterns={len(self._patterns)}"
+        return f"Policy({sizes}, lifetime={self.lifetime:g}s)"
+
+    @classmethod
+    def default(cls, *, environ: Mapping[str, str] | None = None) -> Policy:
+        """The seed's catalog, with the lifetime from ``SENSITIVE_ACTION_AUTH_LIFETIME``."""
+        rules = {name: replace(SENSITIVE, description=text) for name, text in _SEED_CATALOG.items()}
+        rules["workspace.delete"] = replace(
+            SENSITIVE,
+            when=is_production_workspace,
+            description="Deleting full (production) workspaces",
+        )
+        return cls(rules, lifetime=lifetime_from_env(environ))
+
+    # lookup -------------------------------------------------------------------
+
+    def rule_for(self, action: str) -> Rule:
+        """The rule for ``action``: an exact name first, then the first matching pattern."""
+        rule = self._rules.get(action)
+        if rule is not None:
+            return rule
+        for pattern, candidate in self._patterns:
+            if fnmatch.fnmatchcase(action, pattern):
+                return candidate
+        raise UnknownActionError(action)
+
+    def __contains__(self, action: object) -> bool:
+        if not isinstance(action, str):
+            return False
+        try:
+            self.rule_for(action)
+        except UnknownActionError:
+            return False
+        return True
+
+    def validate(self, actions: Iterable[str]) -> None:
+        """Raise :class:`UnknownActionError` for the first unknown name (call at start-up)."""
+        for action in actions:
+            self.rule_for(action)
+
+    def lifetime_for(self, rule: Rule) -> float:
+        return rule.lifetime if rule.lifetime is not None else self.lifetime
+
+    @property
+    def longest_lifetime(self) -> float:
+        """How long a grant can matter at all (stores may forget it after that)."""
+        rules = [*self._rules.values(), *(rule for _, rule in self._patterns)]
+        return max([self.lifetime, *(self.lifetime_for(rule) for rule in rules)])
+
+    # building -----------------------------------------------------------------
+
+    def extend(
+        self, rules: Mapping[str, Rule] | None = None, patterns: Iterable[tuple[str, Rule]] = ()
+    ) -> Policy:
+        """A new policy with these rules added or overriding (patterns are tried first)."""
+        merged = {**self._rules, **(rules or {})}
+        return Policy(merged, (*patterns, *self._patterns), lifetime=self.lifetime)
+
+    def with_lifetime(self, lifetime: float) -> Policy:
+        return Policy(self._rules, self._patterns, lifetime=lifetime)
+
+    def load_toml(self, path: str | Path) -> Policy:
+        """Extend or override from a TOML file (see ``docs/policy.md`` for the format)."""
+        source = str(path)
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+        except OSError as exc:
+            raise ConfigurationError(f"{source}: cannot read ({exc.strerror})") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"{source}: not valid TOML ({exc})") from None
+        return self.merge_mapping(data, source=source)
+
+    def merge_mapping(self, data: Mapping[str, Any], *, source: str = "<policy>") -> Policy:
+        unknown = set(data) - {"lifetime", "actions", "patterns"}
+        if unknown:
+            raise ConfigurationError(f"{source}: unknown keys {sorted(unknown)}")
+        policy = self
+        if "lifetime" in data:
+            policy = policy.with_lifetime(
+                parse_lifetime(data["lifetime"], name=f"{source}: lifetime")
+            )
+        rules = {
+            name: _rule_from_toml(entry, f"{source}: actions.{name}", policy._rules.get(name))
+            for name, entry in _table(data, "actions", source).items()
+        }
+        patterns = [
+            (pattern, _rule_from_toml(entry, f"{source}: patterns.{pattern!r}", None))
+            for pattern, entry in _table(data, "patterns", source).items()
+        ]
+        return policy.extend(rules, patterns)
+
+    # display ------------------------------------------------------------------
+
+    def table(self) -> list[dict[str, str]]:
+        """The effective table, one row per action or pattern, for ``stepup policy show``."""
+        rows = []
+        for name, rule in [*sorted(self._rules.items()), *self._patterns]:
+            rows.append(
+                {
+                    "action": name,
+                    "sensitivity": rule.sensitivity.value,
+                    "lifetime": _format_seconds(self.lifetime_for(rule)),
+                    "methods": ",".join(sorted(rule.methods)) if rule.methods else "sign-in method",
+                    "second factor": "yes" if rule.second_factor else "no",
+                    "api keys": "yes" if rule.api_keys else "exempt",
+                    "condition": "always" if rule.always else ("when " + _condition_name(rule)),
+                    "description": rule.description,
+                }
+            )
+        return rows
+
+
+def _condition_name(rule: Rule) -> str:
+    if rule.when is None:
+        return "flag on"
+    return f"flag on and {getattr(rule.when, '__name__', 'condition')}"
+
+
+def _format_seconds(seconds: float) -> str:
+    whole = int(seconds)
+    for unit, size in (("h", 3600), ("m", 60)):
+        if whole % size == 0:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
+def _table(data: Mapping[str, Any], key: str, source: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"{source}: '{key}' must be a table")
+    return value
+
+
+_RULE_KEYS: Final = frozenset(
+    {"sensitivity", "lifetime", "methods", "second_factor", "api_keys", "always", "description"}
+)
+
+
+def _rule_from_toml(entry: object, where: str, base: Rule | None) -> Rule:
+    if not isinstance(entry, dict):
+        raise ConfigurationError(f"{where} must be a table")
+    extra = set(entry) - _RULE_KEYS
+    if extra:
+        raise ConfigurationError(f"{where}: unknown keys {sorted(extra)}")
+    rule = base or SENSITIVE
+    changes: dict[str, Any] = {}
+    try:
+        if "sensitivity" in entry:
+            changes["sensitivity"] = Sensitivity(entry["sensitivity"])
+        if "lifetime" in entry:
+            changes["lifetime"] = parse_lifetime(entry["lifetime"], name=f"{where}: lifetime")
+        if "methods" in entry:
+            changes["methods"] = frozenset(entry["methods"])
+        for flag in ("second_factor", "api_keys", "always"):
+            if flag in entry:
+                if not isinstance(entry[flag], bool):
+                    raise ConfigurationError(f"{where}: {flag} must be true or false")
+                changes[flag] = entry[flag]
+        if "description" in entry:
+            changes["description"] = str(entry["description"])
+        return replace(rule, **changes)
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, ConfigurationError):
+            raise
+        raise ConfigurationError(f"{where}: {exc}") from None

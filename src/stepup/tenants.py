@@ -1,0 +1,260 @@
+"""Tenant settings through a JSON:API ``PATCH``: the only way to flip feature flags.
+
+The body is the seed's::
+
+    {"data": {"type": "tenant",
+              "attributes": {"feature_flags": {"sensitive_actions_reauth": true}}}}
+
+Only what is given is merged; everything else stays. Only a tenant admin of that
+tenant may patch it. Invalid input is a :class:`TenantPatchError` carrying JSON:API
+``errors`` with ``source.pointer``, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
+
+from ._flow import Flow, run, run_async
+from .adapters.storage.base import AsyncStore, Store
+from .clock import Clock, system_clock
+from .errors import PermissionDeniedError, StepupError
+from .events import EventBus, TenantFlagChanged
+from .reauth import FEATURE_FLAG
+from .records import Tenant
+
+__all__ = [
+    "JSONAPI_MEDIA_TYPE",
+    "AsyncTenantSettings",
+    "TenantNotFoundError",
+    "TenantPatchError",
+    "TenantSettings",
+    "tenant_document",
+]
+
+JSONAPI_MEDIA_TYPE: Final = "application/vnd.api+json"
+RESOURCE_TYPE: Final = "tenant"
+_TOP_MEMBERS: Final = frozenset({"data", "meta", "jsonapi"})
+_DATA_MEMBERS: Final = frozenset({"type", "id", "attributes", "meta"})
+_MAX_BODY: Final = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    status: int
+    code: str
+    title: str
+    pointer: str
+
+    def as_error(self) -> dict[str, Any]:
+        return {
+            "status": str(self.status),
+            "code": self.code,
+            "title": self.title,
+            "source": {"pointer": self.pointer},
+        }
+
+
+class TenantPatchError(StepupError, ValueError):
+    """The request is invalid (400, or 422 for a well-formed but unacceptable value).
+
+    ``errors`` is a JSON:API ``errors`` array, ``document`` the whole response body.
+    """
+
+    def __init__(self, problems: list[_Problem]) -> None:
+        self.status = 422 if all(p.status == 422 for p in problems) else 400
+        self.errors = [p.as_error() for p in problems]
+        super().__init__("; ".join(f"{p.pointer or '/'}: {p.title}" for p in problems))
+
+    @property
+    def document(self) -> dict[str, Any]:
+        return {"errors": self.errors}
+
+
+class TenantNotFoundError(StepupError, LookupError):
+    """No such tenant (404)."""
+
+    status: Final = 404
+
+    @property
+    def document(self) -> dict[str, Any]:
+        return {"errors": [{"status": "404", "code": "not_found", "title": "No such tenant"}]}
+
+
+def tenant_document(tenant: Tenant) -> dict[str, Any]:
+    """The JSON:API resource document for ``tenant``."""
+    return {
+        "data": {"type": RESOURCE_TYPE, "id": tenant.tenant_id, "attributes": tenant.attributes}
+    }
+
+
+def _parse(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(body, Mapping):
+        return body
+    if len(body) > _MAX_BODY:
+        raise TenantPatchError([_Problem(400, "too_large", "The body is too large", "")])
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise TenantPatchError(
+            [_Problem(400, "invalid_json", "The body is not JSON", "")]
+        ) from None
+    if not isinstance(document, dict):
+        raise TenantPatchError([_Problem(400, "invalid_document", "Expected a JSON object", "")])
+    return document
+
+
+S = TypeVar("S")
+
+
+class _TenantSettingsFlows(Generic[S]):
+    def __init__(
+        self,
+        store: S,
+        *,
+        flags: Mapping[str, type] | None = None,
+        attributes: Mapping[str, type] | None = None,
+        clock: Clock = system_clock,
+        events: EventBus | None = None,
+    ) -> None:
+        """``flags`` are the feature flags a PATCH may set (``sensitive_actions_reauth``
+        always); ``attributes`` the other attributes it may set, with their JSON types."""
+        self.store = store
+        self.flags: dict[str, type] = {FEATURE_FLAG: bool, **(flags or {})}
+        self.attributes: dict[str, type] = dict(attributes or {})
+        self.clock = clock
+        self.events = events or EventBus()
+
+    def _validate(self, tenant_id: str, document: Mapping[str, Any]) -> dict[str, Any]:
+        """Check the whole document and return the attributes to merge."""
+        problems: list[_Problem] = []
+        for member in sorted(set(document) - _TOP_MEMBERS):
+            problems.append(_Problem(400, "unknown_member", "Unknown member", f"/{member}"))
+        data = document.get("data")
+        if not isinstance(data, dict):
+            problems.append(
+                _Problem(400, "invalid_data", "data must be a resource object", "/data")
+            )
+            raise TenantPatchError(problems)
+        for member in sorted(set(data) - _DATA_MEMBERS):
+            problems.append(_Problem(400, "unknown_member", "Unknown member", f"/data/{member}"))
+        if data.get("type") != RESOURCE_TYPE:
+            problems.append(_Problem(400, "wrong_type", "type must be 'tenant'", "/data/type"))
+        if "id" in data and data["id"] != tenant_id:
+            problems.append(_Problem(400, "id_mismatch", "id does not match the URL", "/data/id"))
+        attributes = data.get("attributes", {})
+        if not isinstance(attributes, dict):
+            problems.append(
+                _Problem(400, "invalid", "attributes must be an object", "/data/attributes")
+            )
+            raise TenantPatchError(problems)
+        problems.extend(self._check_attributes(attributes))
+        if problems:
+            raise TenantPatchError(problems)
+        return attributes
+
+    def _check_attributes(self, attributes: Mapping[str, Any]) -> list[_Problem]:
+        problems = []
+        base = "/data/attributes"
+        for name, value in attributes.items():
+            pointer = f"{base}/{name}"
+            if name == "feature_flags":
+                if not isinstance(value, dict):
+                    problems.append(
+                        _Problem(422, "invalid", "feature_flags must be an object", pointer)
+                    )
+                    continue
+                for flag, flag_value in value.items():
+                    problems.extend(_typed(self.flags, flag, flag_value, f"{pointer}/{flag}"))
+            else:
+                problems.extend(_typed(self.attributes, name, value, pointer))
+        return problems
+
+    def _patch(
+        self, tenant_id: str, body: bytes | str | Mapping[str, Any], actor_id: str, is_admin: bool
+    ) -> Flow[Tenant]:
+        if not is_admin:
+            raise PermissionDeniedError(
+                "only a tenant admin of this tenant may change its settings"
+            )
+        changes = self._validate(tenant_id, _parse(body))
+        tenant: Tenant | None = yield ("get_tenant", (tenant_id,))
+        if tenant is None:
+            raise TenantNotFoundError(tenant_id)
+        old_flags = tenant.feature_flags
+        merged = {**tenant.attributes, **{k: v for k, v in changes.items() if k != "feature_flags"}}
+        new_flags = {**old_flags, **changes.get("feature_flags", {})}
+        merged["feature_flags"] = new_flags
+        updated = Tenant(tenant_id, merged)
+        yield ("put_tenant", (updated,))
+        now = self.clock()
+        for flag, value in changes.get("feature_flags", {}).items():
+            old = old_flags.get(flag, False)
+            if old != value:
+                self.events.emit(
+                    TenantFlagChanged(
+                        at=now,
+                        actor_id=actor_id,
+                        tenant_id=tenant_id,
+                        flag=flag,
+                        old=old,
+                        new=value,
+                    )
+                )
+        return updated
+
+    def _ensure(self, tenant_id: str, attributes: Mapping[str, Any] | None) -> Flow[Tenant]:
+        tenant: Tenant | None = yield ("get_tenant", (tenant_id,))
+        if tenant is None:
+            tenant = Tenant(
+                tenant_id, {"feature_flags": {FEATURE_FLAG: False}, **(attributes or {})}
+            )
+            yield ("put_tenant", (tenant,))
+        return tenant
+
+
+def _typed(allowed: Mapping[str, type], name: str, value: object, pointer: str) -> list[_Problem]:
+    expected = allowed.get(name)
+    if expected is None:
+        return [_Problem(422, "unknown_member", "Unknown attribute", pointer)]
+    if type(value) is not expected:
+        return [_Problem(422, "invalid_type", f"must be a {expected.__name__}", pointer)]
+    return []
+
+
+class TenantSettings(_TenantSettingsFlows[Store]):
+    """Tenant settings over a sync store."""
+
+    def patch(
+        self,
+        tenant_id: str,
+        body: bytes | str | Mapping[str, Any],
+        *,
+        actor_id: str,
+        actor_is_tenant_admin: bool,
+    ) -> Tenant:
+        return run(self._patch(tenant_id, body, actor_id, actor_is_tenant_admin), self.store)
+
+    def ensure(self, tenant_id: str, attributes: Mapping[str, Any] | None = None) -> Tenant:
+        """Create the tenant with the flag off if it does not exist yet."""
+        return run(self._ensure(tenant_id, attributes), self.store)
+
+
+class AsyncTenantSettings(_TenantSettingsFlows[AsyncStore | Store]):
+    """Tenant settings over an async store."""
+
+    async def patch(
+        self,
+        tenant_id: str,
+        body: bytes | str | Mapping[str, Any],
+        *,
+        actor_id: str,
+        actor_is_tenant_admin: bool,
+    ) -> Tenant:
+        flow = self._patch(tenant_id, body, actor_id, actor_is_tenant_admin)
+        return await run_async(flow, self.store)
+
+    async def ensure(self, tenant_id: str, attributes: Mapping[str, Any] | None = None) -> Tenant:
+        return await run_async(self._ensure(tenant_id, attributes), self.store)
