@@ -1,0 +1,117 @@
+"""Turn a re-authentication decision into an HTTP response, the same way in every framework.
+
+Integrations build a :class:`RequestInfo` from their native request, call the core,
+and hand the resulting :class:`HttpResponse` back in their native form. Nothing here
+decides whether access is allowed: that was the core's job.
+
+- A browser gets ``303 See Other`` to the re-auth page with a safe ``next``.
+- A JSON client gets ``401`` with a machine-readable body.
+- A bearer-token API client gets the RFC 9470 challenge:
+  ``WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age=...``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlencode
+
+from ..reauth import Decision, ReauthRequired, ReauthUnavailable
+from ..redirects import safe_return_path_or_default
+
+__all__ = ["Client", "HttpResponse", "RequestInfo", "client_kind", "decision_response"]
+
+
+class Client(StrEnum):
+    BROWSER = "browser"
+    JSON = "json"
+    BEARER = "bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """What the response depends on, read from the native request."""
+
+    method: str
+    path: str  # path and query string, as the client sent them
+    accept: str = ""
+    authorization: str = ""
+    content_type: str = ""
+    x_requested_with: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @property
+    def location(self) -> str | None:
+        return self.headers.get("Location")
+
+
+def client_kind(request: RequestInfo) -> Client:
+    """Bearer tokens are API clients; JSON-ish requests get JSON; everyone else is a browser."""
+    if request.authorization[:7].lower() == "bearer ":
+        return Client.BEARER
+    accept = request.accept.lower()
+    if (
+        "json" in request.content_type.lower()
+        or request.x_requested_with.lower() == "xmlhttprequest"
+        or ("json" in accept and "text/html" not in accept)
+    ):
+        return Client.JSON
+    return Client.BROWSER
+
+
+def _json(
+    status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+) -> HttpResponse:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return HttpResponse(status, {"Content-Type": "application/json", **(headers or {})}, body)
+
+
+def reauth_location(reauth_url: str, return_to: str, action: str) -> str:
+    """The re-auth page URL with a ``next`` that is always a safe same-origin path."""
+    query = urlencode({"next": safe_return_path_or_default(return_to), "action": action})
+    return f"{reauth_url}?{query}"
+
+
+def decision_response(
+    decision: Decision, request: RequestInfo, *, reauth_url: str
+) -> HttpResponse | None:
+    """``None`` when the decision allows the request; otherwise the response to send."""
+    if decision.ok:
+        return None
+    if isinstance(decision, ReauthUnavailable):
+        return _json(
+            503,
+            {"error": "reauth_unavailable", "action": decision.action},
+            {"Retry-After": "5"},
+        )
+    assert isinstance(decision, ReauthRequired)
+    kind = client_kind(request)
+    location = reauth_location(reauth_url, request.path, decision.action)
+    if kind is Client.BROWSER:
+        return HttpResponse(303, {"Location": location, "Cache-Control": "no-store"})
+    payload = {
+        "error": "reauth_required",
+        "action": decision.action,
+        "sensitivity": decision.sensitivity.value,
+        "methods": list(decision.methods),
+        "max_age": int(decision.lifetime),
+        "last_reauth_at": decision.last_reauth_at,
+        "reauth_url": location,
+    }
+    headers = {"Cache-Control": "no-store"}
+    if kind is Client.BEARER:
+        # RFC 9470 section 3: the step-up challenge for bearer tokens.
+        headers["WWW-Authenticate"] = (
+            'Bearer error="insufficient_user_authentication", '
+            'error_description="A more recent authentication is required", '
+            f"max_age={int(decision.lifetime)}"
+        )
+    return _json(401, payload, headers)
