@@ -326,6 +326,7 @@ def _rule_from_toml(entry: object, where: str, base: Rule | None) -> Rule:
             changes["description"] = str(entry["description"])
         return replace(rule, **changes)
     except (ValueError, TypeError) as exc:
-        if isinstance(exc, ConfigurationError):
+        message = str(exc)
+        if isinstance(exc, ConfigurationError) and message.startswith(where):
             raise
-        raise ConfigurationError(f"{where}: {exc}") from None
+        raise ConfigurationError(f"{where}: {message}") from None

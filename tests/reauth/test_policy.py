@@ -1,0 +1,201 @@
+"""The policy: the seed's catalog, the lifetime override, extension and TOML."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stepup.errors import ConfigurationError, UnknownActionError
+from stepup.policy import (
+    CRITICAL,
+    DEFAULT_LIFETIME,
+    LIFETIME_ENV,
+    NOT_SENSITIVE,
+    SENSITIVE,
+    Policy,
+    Sensitivity,
+    parse_lifetime,
+)
+from stepup.testing.strategies import action_names
+
+SEED_ACTIONS = [
+    "api_key.read",
+    "api_key.copy",
+    "api_key.regenerate",
+    "user.update",
+    "2fa.disable",
+    "contract.member.invite",
+    "contract.member.remove",
+    "contract.member.role.change",
+    "workspace.member.invite",
+    "workspace.member.remove",
+    "workspace.member.role.change",
+    "ssh_key.add",
+    "ssh_key.remove",
+]
+
+
+@pytest.mark.parametrize("action", SEED_ACTIONS)
+def test_every_seed_action_is_sensitive_with_the_installation_lifetime(action: str) -> None:
+    policy = Policy.default(environ={})
+    rule = policy.rule_for(action)
+    assert rule.sensitivity is Sensitivity.SENSITIVE
+    assert rule.applies({})
+    assert policy.lifetime_for(rule) == 6 * 3600
+    assert not rule.api_keys
+    assert not rule.always
+
+
+@pytest.mark.parametrize(
+    ("context", "sensitive"),
+    [
+        ({"workspace_type": "full"}, True),
+        ({"workspace_type": "production"}, True),
+        ({"production": True}, True),
+        ({"workspace_type": "sandbox"}, False),
+        ({"production": "yes"}, False),
+        ({}, False),
+    ],
+)
+def test_workspace_delete_is_sensitive_only_for_production(
+    context: dict[str, object], sensitive: bool
+) -> None:
+    rule = Policy.default(environ={}).rule_for("workspace.delete")
+    assert rule.applies(context) is sensitive
+
+
+def test_the_catalog_is_exactly_the_seed() -> None:
+    names = {row["action"] for row in Policy.default(environ={}).table()}
+    assert names == {*SEED_ACTIONS, "workspace.delete"}
+
+
+@pytest.mark.parametrize("typo", ["api_key.raed", "API_KEY.READ", "api_key.read ", "", "2fa"])
+def test_unknown_action_is_an_error(typo: str) -> None:
+    with pytest.raises(UnknownActionError):
+        Policy.default(environ={}).rule_for(typo)
+
+
+@given(action_names())
+def test_any_name_outside_the_catalog_is_refused(name: str) -> None:
+    policy = Policy.default(environ={})
+    if name in {*SEED_ACTIONS, "workspace.delete"}:
+        assert name in policy
+    else:
+        with pytest.raises(UnknownActionError):
+            policy.rule_for(name)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("21600", 21600), ("90s", 90), ("30m", 1800), ("6h", 21600), ("1", 1), ("48h", 172800)],
+)
+def test_lifetime_forms(value: str, seconds: float) -> None:
+    assert parse_lifetime(value) == seconds
+    assert Policy.default(environ={LIFETIME_ENV: value}).lifetime == seconds
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "0",
+        "0s",
+        "-5",
+        "-5m",
+        "6 h",
+        " 6h",
+        "6h ",
+        "6H",
+        "1.5h",
+        "6d",
+        "abc",
+        "1e3",
+        "６h",
+        "0x10",
+        "+60",
+    ],
+)
+def test_malformed_lifetime_is_a_configuration_error_naming_the_variable(value: str) -> None:
+    with pytest.raises(ConfigurationError, match=LIFETIME_ENV):
+        Policy.default(environ={LIFETIME_ENV: value})
+
+
+def test_default_lifetime_is_six_hours() -> None:
+    assert Policy.default(environ={}).lifetime == DEFAULT_LIFETIME == 21600
+
+
+def test_extend_and_override_in_code() -> None:
+    policy = Policy.default(environ={}).extend(
+        {"report.export": CRITICAL, "api_key.read": NOT_SENSITIVE},
+        patterns=[("billing.*", SENSITIVE)],
+    )
+    assert policy.lifetime_for(policy.rule_for("report.export")) == 300
+    assert not policy.rule_for("api_key.read").applies({})
+    assert policy.rule_for("billing.card.update").sensitivity is Sensitivity.SENSITIVE
+    with pytest.raises(UnknownActionError):
+        policy.rule_for("billingx")
+
+
+def test_toml_extends_and_overrides(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        """
+lifetime = "2h"
+[actions."report.export"]
+sensitivity = "critical"
+lifetime = "5m"
+second_factor = true
+[actions."ssh_key.add"]
+api_keys = true
+[patterns."billing.*"]
+sensitivity = "sensitive"
+"""
+    )
+    policy = Policy.default(environ={}).load_toml(path)
+    assert policy.lifetime == 7200
+    export = policy.rule_for("report.export")
+    assert (export.sensitivity, export.lifetime, export.second_factor) == (
+        Sensitivity.CRITICAL,
+        300,
+        True,
+    )
+    assert policy.rule_for("ssh_key.add").api_keys
+    assert policy.lifetime_for(policy.rule_for("ssh_key.add")) == 7200
+    assert policy.rule_for("billing.x").applies({})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'lifetime = "0"',
+        "[actions.x]\nsensitivity = 'extreme'",
+        "[actions.x]\nlifetime = 'soon'",
+        "[actions.x]\nsecond_factor = 'yes'",
+        "[actions.x]\nmethods = ['sms']",
+        "[actions.x]\ncolour = 'red'",
+        "unknown = 1",
+        "[actions",
+    ],
+)
+def test_bad_toml_is_a_configuration_error(tmp_path, text: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "policy.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigurationError, match=str(path)):
+        Policy.default(environ={}).load_toml(path)
+
+
+def test_validate_reports_the_first_unknown_name() -> None:
+    policy = Policy.default(environ={})
+    policy.validate(["api_key.read", "ssh_key.add"])
+    with pytest.raises(UnknownActionError) as caught:
+        policy.validate(["api_key.read", "ssh_key.ad"])
+    assert caught.value.action == "ssh_key.ad"
+
+
+@given(st.integers(min_value=1, max_value=10**6))
+def test_lifetime_round_trips_in_every_unit(n: int) -> None:
+    assert parse_lifetime(str(n)) == n
+    assert parse_lifetime(f"{n}s") == n
+    if n <= 500_000:
+        assert parse_lifetime(f"{n}m") == n * 60

@@ -1,0 +1,229 @@
+"""The tenant feature flag and its JSON:API PATCH."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.errors import PermissionDeniedError
+from stepup.events import EventBus, StepupEvent, TenantFlagChanged
+from stepup.records import Tenant
+from stepup.tenants import (
+    AsyncTenantSettings,
+    TenantNotFoundError,
+    TenantPatchError,
+    TenantSettings,
+    tenant_document,
+)
+from stepup.testing import SettableClock
+
+SEED_BODY = {
+    "data": {
+        "type": "tenant",
+        "attributes": {"feature_flags": {"sensitive_actions_reauth": True}},
+    }
+}
+ORIGINAL = {
+    "name": "Acme",
+    "plan": "gold",
+    "feature_flags": {"beta_ui": True, "sensitive_actions_reauth": False},
+}
+
+
+def make() -> tuple[TenantSettings, MemoryStore, list[StepupEvent]]:
+    store = MemoryStore()
+    store.put_tenant(Tenant("t1", copy.deepcopy(ORIGINAL)))
+    seen: list[StepupEvent] = []
+    settings = TenantSettings(
+        store,
+        flags={"beta_ui": bool},
+        attributes={"name": str},
+        clock=SettableClock(),
+        events=EventBus(seen.append),
+    )
+    return settings, store, seen
+
+
+def test_seed_body_turns_the_flag_on_and_keeps_everything_else() -> None:
+    settings, store, events = make()
+    updated = settings.patch(
+        "t1", json.dumps(SEED_BODY), actor_id="admin", actor_is_tenant_admin=True
+    )
+    assert updated.flag("sensitive_actions_reauth")
+    stored = store.get_tenant("t1")
+    assert stored is not None
+    assert stored.attributes == {
+        "name": "Acme",
+        "plan": "gold",
+        "feature_flags": {"beta_ui": True, "sensitive_actions_reauth": True},
+    }
+    assert events == [
+        TenantFlagChanged(
+            at=events[0].at,
+            actor_id="admin",
+            tenant_id="t1",
+            flag="sensitive_actions_reauth",
+            old=False,
+            new=True,
+        )
+    ]
+
+
+def test_off_again_and_unchanged_values_emit_nothing() -> None:
+    settings, _, events = make()
+    settings.patch("t1", SEED_BODY, actor_id="admin", actor_is_tenant_admin=True)
+    settings.patch("t1", SEED_BODY, actor_id="admin", actor_is_tenant_admin=True)
+    assert len(events) == 1
+    off = copy.deepcopy(SEED_BODY)
+    off["data"]["attributes"]["feature_flags"]["sensitive_actions_reauth"] = False  # type: ignore[index]
+    tenant = settings.patch("t1", off, actor_id="admin", actor_is_tenant_admin=True)
+    assert not tenant.flag("sensitive_actions_reauth")
+    assert [(e.old, e.new) for e in events if isinstance(e, TenantFlagChanged)] == [
+        (False, True),
+        (True, False),
+    ]
+
+
+def test_default_is_off() -> None:
+    store = MemoryStore()
+    tenant = TenantSettings(store).ensure("new")
+    assert tenant.flag("sensitive_actions_reauth") is False
+    assert Tenant("x").flag("sensitive_actions_reauth") is False
+
+
+def test_non_admin_is_forbidden_and_nothing_changes() -> None:
+    settings, store, events = make()
+    with pytest.raises(PermissionDeniedError):
+        settings.patch("t1", SEED_BODY, actor_id="member", actor_is_tenant_admin=False)
+    assert store.get_tenant("t1") == Tenant("t1", ORIGINAL)
+    assert events == []
+
+
+def test_unknown_tenant_is_not_found() -> None:
+    settings, *_ = make()
+    with pytest.raises(TenantNotFoundError):
+        settings.patch("nope", SEED_BODY, actor_id="admin", actor_is_tenant_admin=True)
+
+
+def _with(path: list[str], value: Any) -> dict[str, Any]:
+    body = copy.deepcopy(SEED_BODY)
+    target: Any = body
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return body
+
+
+BAD_BODIES = [
+    ("{not json", 400, ""),
+    ("[]", 400, ""),
+    ('"tenant"', 400, ""),
+    (b"\xff\xfe", 400, ""),
+    ({"data": []}, 400, "/data"),
+    ({}, 400, "/data"),
+    (_with(["data", "type"], "tenants"), 400, "/data/type"),
+    (_with(["data", "type"], "user"), 400, "/data/type"),
+    (_with(["data", "id"], "t2"), 400, "/data/id"),
+    (_with(["data", "id"], 1), 400, "/data/id"),
+    (_with(["data", "relationships"], {}), 400, "/data/relationships"),
+    (_with(["included"], []), 400, "/included"),
+    (_with(["data", "attributes"], []), 400, "/data/attributes"),
+    (
+        _with(["data", "attributes", "feature_flags", "sensitive_actions_reauth"], "true"),
+        422,
+        "/data/attributes/feature_flags/sensitive_actions_reauth",
+    ),
+    (
+        _with(["data", "attributes", "feature_flags", "sensitive_actions_reauth"], 1),
+        422,
+        "/data/attributes/feature_flags/sensitive_actions_reauth",
+    ),
+    (
+        _with(["data", "attributes", "feature_flags", "sensitive_actions_reauth"], None),
+        422,
+        "/data/attributes/feature_flags/sensitive_actions_reauth",
+    ),
+    (
+        _with(["data", "attributes", "feature_flags", "no_such_flag"], True),
+        422,
+        "/data/attributes/feature_flags/no_such_flag",
+    ),
+    (_with(["data", "attributes", "feature_flags"], True), 422, "/data/attributes/feature_flags"),
+    (_with(["data", "attributes", "plan"], "free"), 422, "/data/attributes/plan"),
+    (_with(["data", "attributes", "name"], 5), 422, "/data/attributes/name"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "pointer"), BAD_BODIES)
+def test_bad_bodies_are_typed_errors_with_pointers_and_change_nothing(
+    body: Any, status: int, pointer: str
+) -> None:
+    settings, store, events = make()
+    raw = json.dumps(body) if isinstance(body, dict) else body
+    with pytest.raises(TenantPatchError) as caught:
+        settings.patch("t1", raw, actor_id="admin", actor_is_tenant_admin=True)
+    error = caught.value
+    assert error.status == status
+    assert pointer in [e["source"]["pointer"] for e in error.errors]
+    assert all(e["status"] in {"400", "422"} for e in error.document["errors"])
+    assert store.get_tenant("t1") == Tenant("t1", ORIGINAL)
+    assert events == []
+
+
+def test_a_valid_flag_beside_an_invalid_one_changes_nothing() -> None:
+    settings, store, _ = make()
+    body = _with(["data", "attributes", "feature_flags", "beta_ui"], "off")
+    with pytest.raises(TenantPatchError):
+        settings.patch("t1", body, actor_id="admin", actor_is_tenant_admin=True)
+    assert store.get_tenant("t1") == Tenant("t1", ORIGINAL)
+
+
+def test_matching_id_and_other_attributes_merge() -> None:
+    settings, store, _ = make()
+    body = _with(["data", "id"], "t1")
+    body["data"]["attributes"]["name"] = "Acme Ltd"
+    settings.patch("t1", body, actor_id="admin", actor_is_tenant_admin=True)
+    stored = store.get_tenant("t1")
+    assert stored is not None
+    assert stored.attributes["name"] == "Acme Ltd"
+    assert stored.attributes["plan"] == "gold"
+    assert stored.feature_flags == {"beta_ui": True, "sensitive_actions_reauth": True}
+
+
+def test_document_round_trip() -> None:
+    assert tenant_document(Tenant("t1", {"feature_flags": {}})) == {
+        "data": {"type": "tenant", "id": "t1", "attributes": {"feature_flags": {}}}
+    }
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+        ),
+        max_leaves=10,
+    )
+)
+def test_arbitrary_json_never_changes_anything_unless_valid(body: Any) -> None:
+    settings, store, _ = make()
+    try:
+        settings.patch("t1", json.dumps(body), actor_id="admin", actor_is_tenant_admin=True)
+    except TenantPatchError as error:
+        assert error.errors
+        assert store.get_tenant("t1") == Tenant("t1", ORIGINAL)
+
+
+def test_async_twin() -> None:
+    store = MemoryStore()
+    store.put_tenant(Tenant("t1", {}))
+    settings = AsyncTenantSettings(store)
+    tenant = asyncio.run(settings.patch("t1", SEED_BODY, actor_id="a", actor_is_tenant_admin=True))
+    assert tenant.flag("sensitive_actions_reauth")
