@@ -11,7 +11,7 @@ __all__ = ["Identity", "LoginMethod", "Subject"]
 
 
 class LoginMethod(StrEnum):
-    PASSWORD = "password"
+    PASSWORD = "password"  # noqa: S105 (a method name, not a secret)
     OIDC = "oidc"
     SAML = "saml"
 

@@ -173,7 +173,8 @@ class StoreContract:
 
     def test_charge_and_clear(self, call: _Runner) -> None:
         key = _key()
-        outcomes = [call("throttle_charge", key, T0, POLICY) for _ in range(POLICY.free_failures + 1)]
+        tries = POLICY.free_failures + 1
+        outcomes = [call("throttle_charge", key, T0, POLICY) for _ in range(tries)]
         assert [a.outcome for a in outcomes] == [AttemptOutcome.REJECTED] * len(outcomes)
         assert call("throttle_charge", key, T0, POLICY).outcome is AttemptOutcome.THROTTLED
         call("throttle_clear", key)
@@ -202,7 +203,11 @@ class StoreContract:
         first, second = _key(), _key()
         calls = [(first, 42, T0, NO_DELAY), (second, 42, T0, NO_DELAY)] * (THREADS // 2)
         results = call.concurrently("totp_attempt", calls)
-        accepted = [calls[i][0] for i, r in enumerate(results) if r.outcome is AttemptOutcome.ACCEPTED]
+        accepted = [
+            args[0]
+            for args, result in zip(calls, results, strict=True)
+            if result.outcome is AttemptOutcome.ACCEPTED
+        ]
         assert sorted(accepted) == sorted([first, second])
 
     def test_concurrent_failures_are_all_counted(self, call: _Runner) -> None:
@@ -246,7 +251,7 @@ class StoreContract:
         return Credential(
             user_id=user_id,
             credential_id=_key("totp"),
-            secret="v1:k1:c2VhbGVk",
+            secret="v1:k1:c2VhbGVk",  # noqa: S106 (an opaque sealed blob)
             confirmed=True,
             created_at=T0,
             recovery_hashes=hashes,
@@ -286,7 +291,8 @@ class StoreContract:
     def test_tenant_round_trip(self, call: _Runner) -> None:
         tenant_id = _key("tenant")
         assert call("get_tenant", tenant_id) is None
-        tenant = Tenant(tenant_id, {"name": "Acme", "feature_flags": {"sensitive_actions_reauth": True}})
+        flags = {"sensitive_actions_reauth": True}
+        tenant = Tenant(tenant_id, {"name": "Acme", "feature_flags": flags})
         call("put_tenant", tenant)
         assert call("get_tenant", tenant_id) == tenant
 
@@ -342,4 +348,3 @@ class StoreContract:
         call("put_challenge", challenge)
         results = call.concurrently("take_challenge", [(challenge.challenge_id, T0)] * THREADS)
         assert [r for r in results if r is not None] == [challenge]
-
