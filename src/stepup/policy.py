@@ -237,14 +237,12 @@ class Policy:
         return self.merge_mapping(data, source=source)
 
     def merge_mapping(self, data: Mapping[str, Any], *, source: str = "<policy>") -> Policy:
-        unknown = set(data) - {"lifetime", "actions", "patterns"}
+        # The installation lifetime is deliberately not settable here: it belongs to
+        # SENSITIVE_ACTION_AUTH_LIFETIME alone, so there is one answer to "how long?".
+        unknown = set(data) - {"actions", "patterns"}
         if unknown:
             raise ConfigurationError(f"{source}: unknown keys {sorted(unknown)}")
         policy = self
-        if "lifetime" in data:
-            policy = policy.with_lifetime(
-                parse_lifetime(data["lifetime"], name=f"{source}: lifetime")
-            )
         rules = {
             name: _rule_from_toml(entry, f"{source}: actions.{name}", policy._rules.get(name))
             for name, entry in _table(data, "actions", source).items()

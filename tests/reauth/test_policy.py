@@ -141,7 +141,6 @@ def test_toml_extends_and_overrides(tmp_path) -> None:  # type: ignore[no-untype
     path = tmp_path / "policy.toml"
     path.write_text(
         """
-lifetime = "2h"
 [actions."report.export"]
 sensitivity = "critical"
 lifetime = "5m"
@@ -153,7 +152,7 @@ sensitivity = "sensitive"
 """
     )
     policy = Policy.default(environ={}).load_toml(path)
-    assert policy.lifetime == 7200
+    assert policy.lifetime == 6 * 3600
     export = policy.rule_for("report.export")
     assert (export.sensitivity, export.lifetime, export.second_factor) == (
         Sensitivity.CRITICAL,
@@ -161,14 +160,14 @@ sensitivity = "sensitive"
         True,
     )
     assert policy.rule_for("ssh_key.add").api_keys
-    assert policy.lifetime_for(policy.rule_for("ssh_key.add")) == 7200
+    assert policy.lifetime_for(policy.rule_for("ssh_key.add")) == 6 * 3600
     assert policy.rule_for("billing.x").applies({})
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        'lifetime = "0"',
+        'lifetime = "2h"',
         "[actions.x]\nsensitivity = 'extreme'",
         "[actions.x]\nlifetime = 'soon'",
         "[actions.x]\nsecond_factor = 'yes'",
