@@ -1,0 +1,302 @@
+"""The Redis store: one server or a Redis Cluster, sync or async, on redis-py.
+
+Every method is one round trip: one command that is atomic on its own, or one Lua
+script (``EVALSHA``, falling back to ``EVAL`` the first time a server lacks it).
+What is sent and how replies are read lives in :mod:`.redis_ops`, shared by
+:class:`RedisStore` and :class:`AsyncRedisStore`; this module only executes it.
+
+Fail closed: any Redis or socket error becomes :class:`StoreUnavailableError`,
+whose message names the operation and the error type, never the URL or password.
+The next call simply tries again. See ``docs/storage-redis.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Protocol, Self, TypeVar, cast
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.asyncio.retry
+import redis.cluster
+import redis.retry
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+
+from ...errors import ConfigurationError, StoreUnavailableError
+from ...records import Attempt, Challenge, Credential, Grant, Tenant, ThrottleState
+from ...throttle import ThrottlePolicy
+from .redis_keys import DEFAULT_PREFIX, RedisKeys
+from .redis_ops import Op, RedisOps
+
+__all__ = ["AsyncRedisStore", "RedisStore"]
+
+T = TypeVar("T")
+
+#: Socket timeouts for clients the store builds from a URL: an unreachable Redis
+#: answers "unavailable" within about this long instead of hanging a request.
+TIMEOUT = 2.0
+
+_FAILURES = (RedisError, RedisClusterException, OSError)
+_UNREADABLE = (ValueError, TypeError, KeyError, IndexError, AttributeError)
+
+
+class SyncRedis(Protocol):
+    """What the sync store needs: ``redis.Redis`` or ``redis.cluster.RedisCluster``."""
+
+    def execute_command(self, *args: Any) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class AsyncRedis(Protocol):
+    """What the async store needs: ``redis.asyncio.Redis`` or its ``RedisCluster``."""
+
+    async def execute_command(self, *args: Any) -> Any: ...
+
+    async def aclose(self) -> None: ...
+
+
+def _unavailable(op: Op[Any], exc: BaseException) -> StoreUnavailableError:
+    # The type name only: driver messages may carry host names or URLs.
+    return StoreUnavailableError(f"Redis store: {op.name} failed ({type(exc).__name__})")
+
+
+def _decoded(op: Op[T], reply: Any) -> T:
+    try:
+        return op.decode(reply)
+    except _UNREADABLE as exc:
+        raise StoreUnavailableError(f"Redis store: {op.name} read data it cannot decode") from exc
+
+
+def _from_url(build: Callable[[], T]) -> T:
+    try:
+        return build()
+    except (ValueError, TypeError):
+        # Raised without the cause: the message could quote the URL and its password.
+        raise ConfigurationError("invalid Redis URL (not shown: it may hold a password)") from None
+    except _FAILURES as exc:
+        raise StoreUnavailableError(f"Redis store: connect failed ({type(exc).__name__})") from exc
+
+
+class _RedisBase:
+    def __init__(self, client: Any, prefix: str, owned: bool) -> None:
+        self.keys = RedisKeys(prefix)
+        self._ops = RedisOps(self.keys)
+        self._client = client
+        self._owned = owned
+
+    def __repr__(self) -> str:
+        # The client's own repr names hosts; ours names only its type.
+        client = type(self._client).__name__
+        return f"{type(self).__name__}(prefix={self.keys.prefix!r}, client={client})"
+
+
+class RedisStore(_RedisBase):
+    """Implements :class:`stepup.adapters.storage.base.Store` on a sync redis-py client.
+
+    Pass a URL (``redis://[:password@]host:6379/0``; with ``cluster=True`` any node
+    of a Redis Cluster) or a ready ``redis.Redis`` / ``redis.cluster.RedisCluster``.
+    A client built from a URL gets short socket timeouts, no command retries (a
+    lost reply must not count a failure twice), and is closed by :meth:`close`; a
+    client you pass stays yours to configure and close.
+    """
+
+    def __init__(
+        self,
+        client_or_url: str | SyncRedis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        cluster: bool = False,
+    ) -> None:
+        owned = isinstance(client_or_url, str)
+        client = _from_url(lambda: _sync_client(client_or_url, cluster)) if owned else client_or_url
+        super().__init__(client, prefix, owned)
+
+    def _run(self, op: Op[T]) -> T:
+        try:
+            try:
+                reply = self._client.execute_command(*op.command)
+            except NoScriptError:
+                if op.fallback is None:
+                    raise
+                reply = self._client.execute_command(*op.fallback)
+        except _FAILURES as exc:
+            raise _unavailable(op, exc) from exc
+        return _decoded(op, reply)
+
+    def close(self) -> None:
+        """Close the connections, if the store opened them."""
+        if self._owned:
+            self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def totp_attempt(
+        self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
+    ) -> Attempt:
+        return self._run(self._ops.totp_attempt(key, step, now, throttle))
+
+    def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
+        return self._run(self._ops.throttle_charge(key, now, throttle))
+
+    def throttle_clear(self, key: str) -> None:
+        return self._run(self._ops.throttle_clear(key))
+
+    def throttle_state(self, key: str) -> ThrottleState:
+        return self._run(self._ops.throttle_state(key))
+
+    def get_credential(self, user_id: str) -> Credential | None:
+        return self._run(self._ops.get_credential(user_id))
+
+    def put_credential(self, credential: Credential) -> None:
+        return self._run(self._ops.put_credential(credential))
+
+    def delete_credential(self, user_id: str) -> bool:
+        return self._run(self._ops.delete_credential(user_id))
+
+    def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
+        return self._run(self._ops.consume_recovery_hash(user_id, digest))
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        return self._run(self._ops.get_tenant(tenant_id))
+
+    def put_tenant(self, tenant: Tenant) -> None:
+        return self._run(self._ops.put_tenant(tenant))
+
+    def put_grant(self, grant: Grant, expires_at: float) -> None:
+        return self._run(self._ops.put_grant(grant, expires_at))
+
+    def get_grant(self, user_id: str, session_id: str) -> Grant | None:
+        return self._run(self._ops.get_grant(user_id, session_id))
+
+    def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
+        return self._run(self._ops.revoke_grants(user_id, session_id))
+
+    def put_challenge(self, challenge: Challenge) -> None:
+        return self._run(self._ops.put_challenge(challenge))
+
+    def take_challenge(self, challenge_id: str, now: float) -> Challenge | None:
+        return self._run(self._ops.take_challenge(challenge_id, now))
+
+
+class AsyncRedisStore(_RedisBase):
+    """Implements :class:`stepup.adapters.storage.base.AsyncStore` on ``redis.asyncio``.
+
+    Takes the same URLs and options as :class:`RedisStore`, or a ready
+    ``redis.asyncio.Redis`` / ``redis.asyncio.cluster.RedisCluster``. Nothing
+    connects until the first call, so it can be built outside the event loop.
+    """
+
+    def __init__(
+        self,
+        client_or_url: str | AsyncRedis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        cluster: bool = False,
+    ) -> None:
+        owned = isinstance(client_or_url, str)
+        client = (
+            _from_url(lambda: _async_client(client_or_url, cluster)) if owned else client_or_url
+        )
+        super().__init__(client, prefix, owned)
+
+    async def _run(self, op: Op[T]) -> T:
+        try:
+            try:
+                reply = await self._client.execute_command(*op.command)
+            except NoScriptError:
+                if op.fallback is None:
+                    raise
+                reply = await self._client.execute_command(*op.fallback)
+        except _FAILURES as exc:
+            raise _unavailable(op, exc) from exc
+        return _decoded(op, reply)
+
+    async def aclose(self) -> None:
+        """Close the connections, if the store opened them."""
+        if self._owned:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def totp_attempt(
+        self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
+    ) -> Attempt:
+        return await self._run(self._ops.totp_attempt(key, step, now, throttle))
+
+    async def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
+        return await self._run(self._ops.throttle_charge(key, now, throttle))
+
+    async def throttle_clear(self, key: str) -> None:
+        return await self._run(self._ops.throttle_clear(key))
+
+    async def throttle_state(self, key: str) -> ThrottleState:
+        return await self._run(self._ops.throttle_state(key))
+
+    async def get_credential(self, user_id: str) -> Credential | None:
+        return await self._run(self._ops.get_credential(user_id))
+
+    async def put_credential(self, credential: Credential) -> None:
+        return await self._run(self._ops.put_credential(credential))
+
+    async def delete_credential(self, user_id: str) -> bool:
+        return await self._run(self._ops.delete_credential(user_id))
+
+    async def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
+        return await self._run(self._ops.consume_recovery_hash(user_id, digest))
+
+    async def get_tenant(self, tenant_id: str) -> Tenant | None:
+        return await self._run(self._ops.get_tenant(tenant_id))
+
+    async def put_tenant(self, tenant: Tenant) -> None:
+        return await self._run(self._ops.put_tenant(tenant))
+
+    async def put_grant(self, grant: Grant, expires_at: float) -> None:
+        return await self._run(self._ops.put_grant(grant, expires_at))
+
+    async def get_grant(self, user_id: str, session_id: str) -> Grant | None:
+        return await self._run(self._ops.get_grant(user_id, session_id))
+
+    async def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
+        return await self._run(self._ops.revoke_grants(user_id, session_id))
+
+    async def put_challenge(self, challenge: Challenge) -> None:
+        return await self._run(self._ops.put_challenge(challenge))
+
+    async def take_challenge(self, challenge_id: str, now: float) -> Challenge | None:
+        return await self._run(self._ops.take_challenge(challenge_id, now))
+
+
+def _sync_client(url: Any, cluster: bool) -> SyncRedis:
+    options: dict[str, Any] = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT}
+    if cluster:
+        client: SyncRedis = redis.cluster.RedisCluster.from_url(url, **options)
+        return client
+    retry = redis.retry.Retry(NoBackoff(), 0)
+    return redis.Redis.from_url(url, retry=retry, **options)
+
+
+def _async_client(url: Any, cluster: bool) -> AsyncRedis:
+    options: dict[str, Any] = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT}
+    client: Any  # the types-redis stubs predate redis-py 5's aclose()
+    if cluster:
+        client = redis.asyncio.cluster.RedisCluster.from_url(url, **options)
+    else:
+        retry = redis.asyncio.retry.Retry(NoBackoff(), 0)
+        client = redis.asyncio.Redis.from_url(url, retry=retry, **options)
+    return cast(AsyncRedis, client)

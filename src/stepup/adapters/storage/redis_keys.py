@@ -1,0 +1,57 @@
+"""Key naming for the Redis store: one namespace, one hash tag per id.
+
+Every key is ``<prefix><kind>:{<id>}``. The part in braces is the Redis Cluster
+hash tag, so all keys of one user (credential and grants) live in one slot, and a
+script only ever touches one key. Braces and ``%`` inside ids are percent-escaped:
+an id can neither end the tag early nor collide with another id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...errors import ConfigurationError
+
+__all__ = ["DEFAULT_PREFIX", "RedisKeys"]
+
+DEFAULT_PREFIX = "stepup:"
+
+
+def _tag(value: str) -> str:
+    escaped = value.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+    return "{" + escaped + "}"
+
+
+@dataclass(frozen=True, slots=True)
+class RedisKeys:
+    """The names of every key the store writes, under ``prefix``."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.prefix, str) or "{" in self.prefix or "}" in self.prefix:
+            raise ConfigurationError("the Redis key prefix must be a string without braces")
+
+    def attempt(self, key: str) -> str:
+        """Replay ledger and throttle state (a hash: ``f`` failures, ``b`` blocked
+        until, ``s`` last step)."""
+        return f"{self.prefix}attempt:{_tag(key)}"
+
+    def credential(self, user_id: str) -> str:
+        """The user's credential (a hash: ``record`` JSON, one ``r:<digest>`` per
+        recovery hash)."""
+        return f"{self.prefix}cred:{_tag(user_id)}"
+
+    def grants(self, user_id: str) -> str:
+        """Every re-auth grant of the user, one hash field per session."""
+        return f"{self.prefix}grants:{_tag(user_id)}"
+
+    def tenant(self, tenant_id: str) -> str:
+        return f"{self.prefix}tenant:{_tag(tenant_id)}"
+
+    def challenge(self, challenge_id: str) -> str:
+        return f"{self.prefix}challenge:{_tag(challenge_id)}"
+
+    def of_user(self, user_id: str) -> tuple[str, ...]:
+        """All keys that belong to one user; they share one hash slot."""
+        return (self.credential(user_id), self.grants(user_id))

@@ -1,0 +1,242 @@
+"""What each Redis store method sends and how it reads the reply, with no I/O.
+
+Every store method is one :class:`Op`: one command (or one script) and a decoder.
+:class:`~stepup.adapters.storage.redis.RedisStore` and
+:class:`~stepup.adapters.storage.redis.AsyncRedisStore` only execute ops, so the
+sync and async stores share every byte they send and every reply they read.
+Replies are read whether or not the client decodes responses.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from ...records import Attempt, AttemptOutcome, Challenge, Credential, Grant, Tenant, ThrottleState
+from ...throttle import ThrottlePolicy
+from .redis_keys import RedisKeys
+from .redis_scripts import ATTEMPT, PUT_GRANT, REPLACE_HASH, REVOKE_ALL, Script
+
+__all__ = ["Op", "RedisOps"]
+
+T = TypeVar("T")
+
+_RECORD = "record"
+_RECOVERY = "r:"
+
+
+@dataclass(frozen=True, slots=True)
+class Op(Generic[T]):
+    """One round trip: ``command``, and ``fallback`` to send instead if the server
+    answers ``NOSCRIPT`` (an ``EVAL`` carrying the script's source)."""
+
+    name: str
+    command: tuple[Any, ...] = field(repr=False)
+    decode: Callable[[Any], T] = field(repr=False)
+    fallback: tuple[Any, ...] | None = field(default=None, repr=False)
+
+
+def _script(
+    name: str, script: Script, key: str, args: tuple[Any, ...], decode: Callable[[Any], T]
+) -> Op[T]:
+    return Op(
+        name,
+        ("EVALSHA", script.sha, 1, key, *args),
+        decode,
+        ("EVAL", script.source, 1, key, *args),
+    )
+
+
+def _text(value: Any) -> str | None:
+    """A bulk reply as ``str`` (``None`` for nil)."""
+    if value is None or value is False:
+        return None
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"unexpected reply type {type(value).__name__}")
+
+
+def _pairs(value: Any) -> dict[str, str]:
+    """A hash reply (a mapping, or a flat list of pairs) as ``dict[str, str]``."""
+    items = (
+        value.items() if isinstance(value, Mapping) else zip(value[::2], value[1::2], strict=True)
+    )
+    return {str(_text(k)): str(_text(v)) for k, v in items}
+
+
+def _dumps(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), sort_keys=True, allow_nan=False)
+
+
+def _float(value: float) -> str:
+    """A double as text Lua's ``tonumber`` reads back to the very same double."""
+    return repr(float(value))
+
+
+def _ttl_ms(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
+
+
+# decoders ----------------------------------------------------------------------
+
+
+def _attempt(reply: Any) -> Attempt:
+    outcome, failures, retry_at = (_text(part) or "" for part in reply)
+    return Attempt(AttemptOutcome(outcome), int(failures), float(retry_at) if retry_at else None)
+
+
+def _throttle_state(reply: Any) -> ThrottleState:
+    failures, blocked, last = (_text(part) for part in reply)
+    return ThrottleState(
+        int(failures) if failures else 0,
+        float(blocked) if blocked else 0.0,
+        int(last) if last is not None else None,
+    )
+
+
+def _credential(reply: Any) -> Credential | None:
+    fields = _pairs(reply)
+    if _RECORD not in fields:
+        return None
+    recovery = sorted(
+        (int(order), name[len(_RECOVERY) :])
+        for name, order in fields.items()
+        if name.startswith(_RECOVERY)
+    )
+    data = json.loads(fields[_RECORD])
+    return Credential.from_dict({**data, "recovery_hashes": [digest for _, digest in recovery]})
+
+
+def _tenant(reply: Any) -> Tenant | None:
+    text = _text(reply)
+    return None if text is None else Tenant.from_dict(json.loads(text))
+
+
+def _grant(reply: Any) -> Grant | None:
+    text = _text(reply)
+    if text is None:
+        return None
+    _, record = text.split(" ", 1)
+    return Grant.from_dict(json.loads(record))
+
+
+def _challenge(now: float) -> Callable[[Any], Challenge | None]:
+    def decode(reply: Any) -> Challenge | None:
+        text = _text(reply)
+        if text is None:
+            return None
+        challenge = Challenge.from_dict(json.loads(text))
+        return None if challenge.expires_at <= now else challenge
+
+    return decode
+
+
+def _count(reply: Any) -> int:
+    return int(reply)
+
+
+def _positive(reply: Any) -> bool:
+    return int(reply) > 0
+
+
+def _none(reply: Any) -> None:
+    return None
+
+
+# ops ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RedisOps:
+    """Builds the :class:`Op` for each method of :class:`~stepup.adapters.storage.base.Store`."""
+
+    keys: RedisKeys
+
+    def _attempt(
+        self, mode: str, key: str, step: int | None, now: float, throttle: ThrottlePolicy
+    ) -> Op[Attempt]:
+        args = (
+            mode,
+            _float(now),
+            "" if step is None else f"{int(step):d}",
+            _ttl_ms(throttle.forget_after),
+            f"{int(throttle.free_failures):d}",
+            _float(throttle.base_delay),
+            _float(throttle.max_delay),
+        )
+        name = "totp_attempt" if mode == "attempt" else "throttle_charge"
+        return _script(name, ATTEMPT, self.keys.attempt(key), args, _attempt)
+
+    def totp_attempt(
+        self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
+    ) -> Op[Attempt]:
+        return self._attempt("attempt", key, step, now, throttle)
+
+    def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Op[Attempt]:
+        return self._attempt("charge", key, None, now, throttle)
+
+    def throttle_clear(self, key: str) -> Op[None]:
+        # Removing failures and block in one HDEL keeps the last step and the TTL;
+        # a hash left with no field is gone, which reads as the empty state.
+        return Op("throttle_clear", ("HDEL", self.keys.attempt(key), "f", "b"), _none)
+
+    def throttle_state(self, key: str) -> Op[ThrottleState]:
+        return Op(
+            "throttle_state", ("HMGET", self.keys.attempt(key), "f", "b", "s"), _throttle_state
+        )
+
+    def get_credential(self, user_id: str) -> Op[Credential | None]:
+        return Op("get_credential", ("HGETALL", self.keys.credential(user_id)), _credential)
+
+    def put_credential(self, credential: Credential) -> Op[None]:
+        record = credential.to_dict()
+        del record["recovery_hashes"]
+        fields: list[str] = [_RECORD, _dumps(record)]
+        for order, digest in enumerate(credential.recovery_hashes):
+            fields += [_RECOVERY + digest, str(order)]
+        key = self.keys.credential(credential.user_id)
+        return _script("put_credential", REPLACE_HASH, key, tuple(fields), _none)
+
+    def delete_credential(self, user_id: str) -> Op[bool]:
+        return Op("delete_credential", ("DEL", self.keys.credential(user_id)), _positive)
+
+    def consume_recovery_hash(self, user_id: str, digest: str) -> Op[bool]:
+        # One HDEL is atomic on its own: exactly one caller sees the field go.
+        key = self.keys.credential(user_id)
+        return Op("consume_recovery_hash", ("HDEL", key, _RECOVERY + digest), _positive)
+
+    def get_tenant(self, tenant_id: str) -> Op[Tenant | None]:
+        return Op("get_tenant", ("GET", self.keys.tenant(tenant_id)), _tenant)
+
+    def put_tenant(self, tenant: Tenant) -> Op[None]:
+        key = self.keys.tenant(tenant.tenant_id)
+        return Op("put_tenant", ("SET", key, _dumps(tenant.to_dict())), _none)
+
+    def put_grant(self, grant: Grant, expires_at: float) -> Op[None]:
+        value = f"{_float(expires_at)} {_dumps(grant.to_dict())}"
+        args = (grant.session_id, value, _float(expires_at), _float(grant.authenticated_at))
+        return _script("put_grant", PUT_GRANT, self.keys.grants(grant.user_id), args, _none)
+
+    def get_grant(self, user_id: str, session_id: str) -> Op[Grant | None]:
+        return Op("get_grant", ("HGET", self.keys.grants(user_id), session_id), _grant)
+
+    def revoke_grants(self, user_id: str, session_id: str | None = None) -> Op[int]:
+        key = self.keys.grants(user_id)
+        if session_id is not None:
+            return Op("revoke_grants", ("HDEL", key, session_id), _count)
+        return _script("revoke_grants", REVOKE_ALL, key, (), _count)
+
+    def put_challenge(self, challenge: Challenge) -> Op[None]:
+        key = self.keys.challenge(challenge.challenge_id)
+        ttl = _ttl_ms(challenge.expires_at - challenge.issued_at)
+        return Op("put_challenge", ("SET", key, _dumps(challenge.to_dict()), "PX", ttl), _none)
+
+    def take_challenge(self, challenge_id: str, now: float) -> Op[Challenge | None]:
+        # GETDEL removes and returns in one atomic command: taken exactly once.
+        key = self.keys.challenge(challenge_id)
+        return Op("take_challenge", ("GETDEL", key), _challenge(now))

@@ -1,0 +1,171 @@
+"""Throwaway Redis servers for the Redis store tests: single nodes and a 3-master cluster.
+
+Every server binds to 127.0.0.1 on a free port, keeps its files in a temp folder,
+and is killed by whoever started it. Waiting for a server is bounded polling of an
+external process, never a wait on stepup's own (injected) time.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+from support import REDIS_URL, need, port_open
+
+STARTUP_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def need_redis_binaries() -> None:
+    need(
+        shutil.which("redis-server") is not None and shutil.which("redis-cli") is not None,
+        "redis-server and redis-cli are not installed (Debian package redis-server)",
+    )
+
+
+def need_shared_redis() -> None:
+    """The machine's Redis at ``support.REDIS_URL`` (127.0.0.1:6379 unless overridden)."""
+    pool = redis.ConnectionPool.from_url(REDIS_URL)
+    kwargs = pool.connection_kwargs
+    pool.disconnect()
+    need(
+        port_open(str(kwargs.get("host", "127.0.0.1")), int(kwargs.get("port", 6379))),
+        "no Redis server at STEPUP_TEST_REDIS / 127.0.0.1:6379",
+    )
+
+
+def unique_prefix() -> str:
+    """A key prefix no other run uses, so runs can share one Redis and clean up."""
+    return f"stepup-test-{uuid.uuid4().hex[:12]}:"
+
+
+def delete_prefix(client: redis.Redis, prefix: str) -> int:
+    """Delete every key under ``prefix`` (works on one node; call it per cluster node)."""
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    for start in range(0, len(keys), 500):
+        for key in keys[start : start + 500]:
+            client.delete(key)  # one key per call: keys of a cluster node span slots
+    return len(keys)
+
+
+def _wait_until(check: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+class RedisServer:
+    """One ``redis-server`` process on ``127.0.0.1:port``; restartable on the same port."""
+
+    def __init__(self, directory: Path, port: int | None = None, *extra: str) -> None:
+        self.directory = directory
+        self.port = port or free_port()
+        self.extra = extra
+        self.process: subprocess.Popen[bytes] | None = None
+        directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--dir", str(self.directory),
+                "--save", "",
+                "--appendonly", "no",
+                "--protected-mode", "yes",
+                *self.extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        _wait_until(self._answers, f"redis-server on port {self.port}")
+        return self
+
+    def _answers(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"redis-server on port {self.port} exited early")
+        try:
+            with redis.Redis(port=self.port, socket_timeout=1) as client:
+                return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, no chance to save anything it had not already written."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=STARTUP_TIMEOUT)
+        self.process = None
+
+
+@contextmanager
+def redis_server(directory: Path, *extra: str) -> Iterator[RedisServer]:
+    need_redis_binaries()
+    server = RedisServer(directory, None, *extra).start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@contextmanager
+def redis_cluster(directory: Path, masters: int = 3) -> Iterator[list[RedisServer]]:
+    """``masters`` cluster-enabled servers joined by ``redis-cli --cluster create``."""
+    need_redis_binaries()
+    nodes: list[RedisServer] = []
+    try:
+        for index in range(masters):
+            port = free_port()
+            config = directory / f"nodes-{port}.conf"
+            node = RedisServer(
+                directory / f"node{index}",
+                port,
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", str(config),
+                "--cluster-node-timeout", "5000",
+            )  # fmt: skip
+            nodes.append(node.start())
+        subprocess.run(
+            [
+                "redis-cli", "--cluster", "create",
+                *(f"127.0.0.1:{node.port}" for node in nodes),
+                "--cluster-replicas", "0", "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )  # fmt: skip
+        for node in nodes:
+            _wait_until(lambda node=node: _cluster_ok(node.port), f"cluster_state:ok on {node.port}")
+        yield nodes
+    finally:
+        for node in nodes:
+            node.kill()
+
+
+def _cluster_ok(port: int) -> bool:
+    with redis.Redis(port=port, socket_timeout=1, decode_responses=True) as client:
+        info = client.execute_command("CLUSTER", "INFO")
+    if isinstance(info, dict):
+        return info.get("cluster_state") == "ok"
+    return "cluster_state:ok" in str(info)
