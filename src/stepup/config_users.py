@@ -71,6 +71,8 @@ class ConfigUsers:
         users: dict[str, ConfigUser] = {}
         for user_id, entry in table.items():
             where = f"{source}: users.{user_id!r}"
+            if not user_id:
+                raise ConfigurationError(f"{where}: a user id must not be empty")
             if not isinstance(entry, dict):
                 raise ConfigurationError(f"{where} must be a table")
             extra = set(entry) - _KEYS

@@ -117,6 +117,11 @@ class EventBus:
     def __init__(self, *listeners: Listener) -> None:
         self._listeners: list[Listener] = list(listeners)
 
+    @property
+    def listening(self) -> bool:
+        """Whether anyone listens: hot paths skip building events nobody receives."""
+        return bool(self._listeners)
+
     def subscribe(self, listener: Listener) -> Listener:
         """Add ``listener``; returns it so this works as a decorator."""
         self._listeners.append(listener)

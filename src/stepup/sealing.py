@@ -31,9 +31,11 @@ class SecretBox:
     def __init__(self, keys: Mapping[str, bytes] | None = None, current: str | None = None) -> None:
         self._keys = dict(keys or {})
         for key_id, key in self._keys.items():
-            if not key_id or ":" in key_id or len(key) != 32:
-                raise ConfigurationError("each sealing key needs an id without ':' and 32 bytes")
-        if self._keys and current not in self._keys:
+            if not isinstance(key_id, str) or not key_id or ":" in key_id:
+                raise ConfigurationError("each sealing key needs a non-empty id without ':'")
+            if not isinstance(key, bytes) or len(key) != 32:
+                raise ConfigurationError(f"sealing key {key_id!r} must be 32 bytes")
+        if (self._keys or current is not None) and current not in self._keys:
             raise ConfigurationError("the current sealing key id must be one of the keys")
         self._current = current
 

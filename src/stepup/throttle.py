@@ -8,6 +8,8 @@ from .records import Attempt, AttemptOutcome, ThrottleState
 
 __all__ = ["ThrottlePolicy", "apply_attempt", "apply_charge"]
 
+_ACCEPTED = Attempt(AttemptOutcome.ACCEPTED)  # immutable, so shared: the hot path
+
 
 @dataclass(frozen=True, slots=True)
 class ThrottlePolicy:
@@ -18,7 +20,7 @@ class ThrottlePolicy:
     locked out for good. A success clears the count; so does ``forget_after`` seconds
     without any attempt. With the defaults an online attacker gets at most 30 guesses
     in 30 days: below a 1 in 10,000 chance against a 6-digit code with window 1
-    (see ``docs/totp.md`` and ``tests/test_throttle_simulation.py``).
+    (see ``docs/totp.md`` and ``tests/core/test_guessing.py``).
     """
 
     free_failures: int = 3
@@ -54,7 +56,7 @@ def apply_attempt(
     if now < state.blocked_until:
         return state, Attempt(AttemptOutcome.THROTTLED, state.failures, state.blocked_until)
     if step is not None and (state.last_step is None or step > state.last_step):
-        return ThrottleState(0, 0.0, step), Attempt(AttemptOutcome.ACCEPTED)
+        return ThrottleState(0, 0.0, step), _ACCEPTED
     return _fail(
         state, now, throttle, AttemptOutcome.REJECTED if step is None else AttemptOutcome.REPLAYED
     )

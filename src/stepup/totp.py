@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
+import io
 import secrets
-from typing import Final, Literal
+import struct
+from collections.abc import Callable
+from typing import Any, Final, Literal
 from urllib.parse import quote, urlencode
 
 from .errors import MalformedInputError
@@ -22,12 +26,25 @@ __all__ = [
     "Algorithm",
     "decode_secret",
     "generate_secret",
+    "hotp",
     "normalize_code",
+    "qr_svg",
+    "qr_text",
 ]
 
 Algorithm = Literal["SHA1", "SHA256", "SHA512"]
 ALGORITHMS: Final[dict[str, str]] = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
+_HASHES: Final[dict[str, Callable[..., Any]]] = {
+    "SHA1": hashlib.sha1,
+    "SHA256": hashlib.sha256,
+    "SHA512": hashlib.sha512,
+}
 _DIGITS: Final = frozenset({6, 8})
+_IPAD: Final = bytes(x ^ 0x36 for x in range(256))
+_OPAD: Final = bytes(x ^ 0x5C for x in range(256))
+_COUNTER: Final = struct.Struct(">Q").pack
+_UINT32: Final = struct.Struct(">I").unpack_from
+_MAX_COUNTER: Final = 2**64 - 1
 _ASCII_DIGITS: Final = frozenset("0123456789")
 #: Longest raw input looked at; anything longer is malformed without further work.
 MAX_CODE_LENGTH: Final = 32
@@ -63,9 +80,13 @@ def normalize_code(code: object, digits: int) -> str | None:
     ``123-456``); nothing else is accepted or converted: no ``int()``, no NFKC, so
     full-width or Arabic-Indic digits, signs, underscores and newlines are refused.
     """
-    if not isinstance(code, str) or not 0 < len(code) <= MAX_CODE_LENGTH:
+    if not isinstance(code, str):
         return None
-    if code.count("-") > 1:
+    # Fast path for the common case; isascii() first because str.isdigit() is
+    # true for superscripts and other scripts' digits.
+    if len(code) == digits and code.isascii() and code.isdigit():
+        return code
+    if not 0 < len(code) <= MAX_CODE_LENGTH or code.count("-") > 1:
         return None
     groups = code.replace("-", " ").split(" ")
     if any(group == "" for group in (groups[0], groups[-1])) or "- " in code or " -" in code:
@@ -76,13 +97,18 @@ def normalize_code(code: object, digits: int) -> str | None:
     return compact
 
 
+def hotp(key: bytes, counter: int, *, digits: int = 6, algorithm: Algorithm = "SHA1") -> str:
+    """The RFC 4226 HOTP value for raw ``key`` and ``counter`` (used by the RFC vectors)."""
+    return TOTP.from_key(key, digits=digits, algorithm=algorithm).code_for_step(counter)
+
+
 class TOTP:
     """A TOTP generator and matcher for one secret.
 
     The secret never appears in ``repr``; the instance is cheap to build and immutable.
     """
 
-    __slots__ = ("_digest", "_key", "_modulus", "algorithm", "digits", "period")
+    __slots__ = ("_inner", "_key", "_modulus", "_outer", "algorithm", "digits", "period")
 
     def __init__(
         self,
@@ -103,17 +129,23 @@ class TOTP:
         totp._init(bytes(key), digits, period, algorithm)
         return totp
 
-    def _init(self, key: bytes, digits: int, period: int, algorithm: str) -> None:
-        if digits not in _DIGITS:
+    def _init(self, key: bytes, digits: int, period: int, algorithm: object) -> None:
+        if isinstance(digits, bool) or not isinstance(digits, int) or digits not in _DIGITS:
             raise MalformedInputError("digits must be 6 or 8")
         if not isinstance(period, int) or isinstance(period, bool) or not 1 <= period <= 300:
             raise MalformedInputError("period must be a whole number of seconds from 1 to 300")
-        if algorithm not in ALGORITHMS:
+        if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
             raise MalformedInputError("algorithm must be SHA1, SHA256 or SHA512")
         if not key:
             raise MalformedInputError("the TOTP key is empty")
         self._key = key
-        self._digest = ALGORITHMS[algorithm]
+        # HMAC (RFC 2104) with the padded key hashed once here: each code then costs
+        # two hash-state copies instead of a full key schedule (about 4x faster).
+        new = _HASHES[algorithm]
+        block = new().block_size
+        padded = (new(key).digest() if len(key) > block else key).ljust(block, b"\0")
+        self._inner = new(padded.translate(_IPAD))
+        self._outer = new(padded.translate(_OPAD))
         self._modulus = 10**digits
         self.digits = digits
         self.period = period
@@ -121,6 +153,10 @@ class TOTP:
 
     def __repr__(self) -> str:
         return f"TOTP(digits={self.digits}, period={self.period}, algorithm={self.algorithm!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Hash states cannot be pickled or copied by default; rebuild from the key.
+        return (_rebuild, (self._key, self.digits, self.period, self.algorithm))
 
     @property
     def secret(self) -> str:
@@ -131,12 +167,21 @@ class TOTP:
         """The RFC 6238 time step ``T`` for Unix time ``at`` (T0 = 0)."""
         return int(at // self.period)
 
+    def _hotp(self, step: int) -> bytes:
+        """The HOTP value for counter ``step`` as ASCII bytes: the one place codes are made."""
+        inner = self._inner.copy()
+        inner.update(_COUNTER(step))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        mac = outer.digest()
+        binary: int = _UINT32(mac, mac[-1] & 0x0F)[0] & 0x7FFFFFFF  # dynamic truncation
+        return b"%0*d" % (self.digits, binary % self._modulus)
+
     def code_for_step(self, step: int) -> str:
-        """The HOTP value (RFC 4226) for counter ``step``."""
-        mac = hmac.digest(self._key, step.to_bytes(8, "big"), self._digest)
-        offset = mac[-1] & 0x0F
-        binary = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
-        return str(binary % self._modulus).zfill(self.digits)
+        """The HOTP value (RFC 4226) for counter ``step`` (0 to 2**64 - 1)."""
+        if not 0 <= step <= _MAX_COUNTER:
+            raise MalformedInputError("a counter must be from 0 to 2**64 - 1")
+        return self._hotp(step).decode("ascii")
 
     def at(self, at: float) -> str:
         """The code valid at Unix time ``at``."""
@@ -146,14 +191,16 @@ class TOTP:
         """The step in ``[T - window, T + window]`` whose code equals ``code``, else ``None``.
 
         ``code`` must already be normalised. Every step of the window is computed and
-        compared in constant time, with no early exit, so timing reveals nothing.
+        compared in constant time, with no early exit, so timing reveals nothing about
+        which step (if any) matched. Steps before the epoch are not in the window.
         """
-        current = self.step(at)
+        current = int(at // self.period)
         candidate = code.encode("ascii")
+        hotp, equal = self._hotp, hmac.compare_digest
         matched: int | None = None
-        for step in range(current - window, current + window + 1):
-            if hmac.compare_digest(self.code_for_step(step).encode("ascii"), candidate):
-                matched = step if matched is None else matched
+        for step in range(max(current - window, 0), min(current + window, _MAX_COUNTER) + 1):
+            if equal(hotp(step), candidate) and matched is None:
+                matched = step
         return matched
 
     def provisioning_uri(self, account: str, issuer: str) -> str:
@@ -175,18 +222,22 @@ class TOTP:
         return f"otpauth://totp/{label}?{query}"
 
 
+def _rebuild(key: bytes, digits: int, period: int, algorithm: Algorithm) -> TOTP:
+    return TOTP.from_key(key, digits=digits, period=period, algorithm=algorithm)
+
+
 def qr_svg(uri: str, *, scale: int = 4) -> str:
-    """An SVG QR code of ``uri``, as a string ready to inline in HTML."""
+    """An SVG QR code of ``uri``: a standalone ``<svg>`` element (with its namespace),
+    ready to save as a file or inline in HTML."""
     import segno
 
-    svg: str = segno.make(uri, error="m").svg_inline(scale=scale)
-    return svg
+    out = io.BytesIO()
+    segno.make(uri, error="m").save(out, kind="svg", scale=scale, xmldecl=False, nl=False)
+    return out.getvalue().decode("utf-8")
 
 
 def qr_text(uri: str) -> str:
-    """A QR code of ``uri`` drawn with block characters for a terminal."""
-    import io
-
+    """A QR code of ``uri`` drawn with Unicode block characters for a terminal."""
     import segno
 
     out = io.StringIO()

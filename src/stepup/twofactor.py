@@ -27,6 +27,7 @@ from .events import (
     EventBus,
     RecoveryCodesRegenerated,
     RecoveryCodeUsed,
+    Throttled,
     TwoFactorEnabled,
     TwoFactorRejected,
     TwoFactorRemoved,
@@ -102,11 +103,13 @@ class _TwoFactorFlows(Generic[S]):
     ) -> None:
         self.store = store
         self.issuer = issuer
-        self.box = box or SecretBox()
+        if not isinstance(window, int) or not 0 <= window <= 10:
+            raise ValueError("window must be a whole number of steps from 0 to 10")
+        self.box = box if box is not None else SecretBox()
         self.clock = clock
-        self.events = events or EventBus()
+        self.events = events if events is not None else EventBus()
         self.window = window
-        self.throttle = throttle or ThrottlePolicy()
+        self.throttle = throttle if throttle is not None else ThrottlePolicy()
         self.recovery_throttle = recovery_throttle
         self.config_users = config_users
         self.digits, self.period, self.algorithm = digits, period, algorithm
@@ -137,6 +140,15 @@ class _TwoFactorFlows(Generic[S]):
             raise ManagedByConfigFileError(
                 f"two-factor secrets are defined in {self.config_users.source}"
             )
+
+    def _reject(
+        self, now: float, key: str, reason: VerifyReason, retry_at: float | None = None
+    ) -> None:
+        if not self.events.listening:
+            return
+        self.events.emit(TwoFactorRejected(at=now, credential_id=key, reason=reason))
+        if retry_at is not None:
+            self.events.emit(Throttled(at=now, key=key, retry_at=retry_at))
 
     def _verify_with(self, key: str, totp: TOTP, code: object, now: float) -> Flow[VerifyResult]:
         return verify_flow(
@@ -213,35 +225,44 @@ class _TwoFactorFlows(Generic[S]):
         )
 
     def _use_recovery_code(self, user_id: str, code: object) -> Flow[VerifyResult]:
+        self._refuse_in_config_mode()
         now = self.clock()
+        key = f"recovery:{user_id}"
         normalized = normalize_recovery_code(code)
         if normalized is None:
-            self.events.emit(TwoFactorRejected(at=now, credential_id=user_id, reason="malformed"))
+            self._reject(now, key, VerifyReason.MALFORMED)
             return VerifyResult(VerifyReason.MALFORMED)
-        key = f"recovery:{user_id}"
         try:
+            # Charge first, clear on success: concurrent guesses are all counted.
             charge = yield ("throttle_charge", (key, now, self.recovery_throttle))
             if charge.outcome is AttemptOutcome.THROTTLED:
+                self._reject(now, key, VerifyReason.THROTTLED, charge.retry_at)
                 return VerifyResult(VerifyReason.THROTTLED, retry_at=charge.retry_at)
             credential: Credential | None = yield ("get_credential", (user_id,))
             if credential is None or not credential.confirmed:
                 raise NotEnrolledError("two-factor authentication is not enabled")
             used = yield ("consume_recovery_hash", (user_id, digest_recovery_code(normalized)))
             if not used:
-                self.events.emit(TwoFactorRejected(at=now, credential_id=user_id, reason="invalid"))
+                self._reject(now, key, VerifyReason.INVALID, charge.retry_at)
                 return VerifyResult(VerifyReason.INVALID, retry_at=charge.retry_at)
             yield ("throttle_clear", (key,))
-            # Burn every TOTP code valid right now, so it cannot follow the recovery code.
+            # Burn every TOTP code valid right now (the whole window), so none of them can
+            # follow the recovery code; the owner just proved themselves, so clear the
+            # TOTP failures too.
             yield ("throttle_clear", (credential.credential_id,))
             burn = self._totp(credential).step(now) + self.window
-            yield ("totp_attempt", (credential.credential_id, burn, now, self.throttle))
+            burned = yield ("totp_attempt", (credential.credential_id, burn, now, self.throttle))
+            if burned.outcome is not AttemptOutcome.ACCEPTED:  # already burned further
+                yield ("throttle_clear", (credential.credential_id,))
         except StoreUnavailableError:
+            self._reject(now, key, VerifyReason.UNAVAILABLE)
             return VerifyResult(VerifyReason.UNAVAILABLE)
         remaining = len(credential.recovery_hashes) - 1
         self.events.emit(RecoveryCodeUsed(at=now, user_id=user_id, remaining=remaining))
         return VerifyResult(VerifyReason.OK)
 
     def _regenerate(self, user_id: str) -> Flow[tuple[str, ...]]:
+        self._refuse_in_config_mode()
         credential: Credential | None = yield ("get_credential", (user_id,))
         if credential is None or not credential.confirmed:
             raise NotEnrolledError("two-factor authentication is not enabled")
@@ -250,6 +271,15 @@ class _TwoFactorFlows(Generic[S]):
         yield ("put_credential", (replace(credential, recovery_hashes=hashes),))
         self.events.emit(RecoveryCodesRegenerated(at=self.clock(), user_id=user_id))
         return codes
+
+    def _reseal(self, user_id: str) -> Flow[bool]:
+        self._refuse_in_config_mode()
+        credential: Credential | None = yield ("get_credential", (user_id,))
+        if credential is None or not self.box.needs_reseal(credential.secret):
+            return False
+        secret = self.box.reseal(credential.secret, context=credential.credential_id)
+        yield ("put_credential", (replace(credential, secret=secret),))
+        return True
 
     def _remove(self, user_id: str, actor_id: str, actor_has_full_access: bool) -> Flow[None]:
         self._refuse_in_config_mode()
@@ -282,6 +312,10 @@ class TwoFactor(_TwoFactorFlows[Store]):
     def regenerate_recovery_codes(self, user_id: str) -> tuple[str, ...]:
         return run(self._regenerate(user_id), self.store)
 
+    def reseal(self, user_id: str) -> bool:
+        """Re-encrypt the user's secret under the current key; ``True`` if it changed."""
+        return run(self._reseal(user_id), self.store)
+
     def remove(self, user_id: str, *, actor_id: str, actor_has_full_access: bool = False) -> None:
         run(self._remove(user_id, actor_id, actor_has_full_access), self.store)
 
@@ -306,6 +340,9 @@ class AsyncTwoFactor(_TwoFactorFlows[AsyncStore | Store]):
 
     async def regenerate_recovery_codes(self, user_id: str) -> tuple[str, ...]:
         return await run_async(self._regenerate(user_id), self.store)
+
+    async def reseal(self, user_id: str) -> bool:
+        return await run_async(self._reseal(user_id), self.store)
 
     async def remove(
         self, user_id: str, *, actor_id: str, actor_has_full_access: bool = False

@@ -69,27 +69,52 @@ def verify_flow(
     throttle: ThrottlePolicy,
     events: EventBus,
 ) -> Flow[VerifyResult]:
-    """The whole verification decision; the store is reached only through ``yield``."""
+    """The whole verification decision; the store is reached only through ``yield``.
+
+    A malformed code is answered without touching the store (it can never be right,
+    so it costs the owner nothing). Everything else is settled by one atomic
+    ``totp_attempt``: throttle first, then the replay claim, then the failure count.
+    """
     normalized = normalize_code(code, totp.digits)
     if normalized is None:
-        events.emit(TwoFactorRejected(at=now, credential_id=credential_id, reason="malformed"))
-        return VerifyResult(VerifyReason.MALFORMED)
+        _rejected(events, now, credential_id, VerifyReason.MALFORMED)
+        return _MALFORMED
     step = totp.match(normalized, now, window)
     try:
         attempt: Attempt = yield ("totp_attempt", (credential_id, step, now, throttle))
     except StoreUnavailableError:
-        events.emit(TwoFactorRejected(at=now, credential_id=credential_id, reason="unavailable"))
-        return VerifyResult(VerifyReason.UNAVAILABLE)
-    result = VerifyResult(_REASONS[attempt.outcome], step, attempt.retry_at)
-    if result.ok:
-        events.emit(TwoFactorVerified(at=now, credential_id=credential_id, step=step or 0))
-        return result
-    events.emit(TwoFactorRejected(at=now, credential_id=credential_id, reason=result.reason))
-    if result.reason is VerifyReason.REPLAYED:
-        events.emit(ReplayDetected(at=now, credential_id=credential_id))
-    if attempt.retry_at is not None:
-        events.emit(Throttled(at=now, key=credential_id, retry_at=attempt.retry_at))
+        _rejected(events, now, credential_id, VerifyReason.UNAVAILABLE)
+        return _UNAVAILABLE
+    outcome = attempt.outcome
+    if outcome is AttemptOutcome.ACCEPTED:
+        if step is None:  # a store that accepts without a step is broken: fail closed
+            _rejected(events, now, credential_id, VerifyReason.UNAVAILABLE)
+            return _UNAVAILABLE
+        if events.listening:
+            events.emit(TwoFactorVerified(at=now, credential_id=credential_id, step=step))
+        return VerifyResult(VerifyReason.OK, step)
+    reason = _REASONS[outcome]
+    # Only a replay names its step: a throttled answer must not reveal whether the
+    # (unevaluated) guess was right, and an invalid code matched no step.
+    result = VerifyResult(
+        reason, step if outcome is AttemptOutcome.REPLAYED else None, attempt.retry_at
+    )
+    _rejected(events, now, credential_id, reason)
+    if events.listening:
+        if outcome is AttemptOutcome.REPLAYED:
+            events.emit(ReplayDetected(at=now, credential_id=credential_id))
+        if attempt.retry_at is not None:
+            events.emit(Throttled(at=now, key=credential_id, retry_at=attempt.retry_at))
     return result
+
+
+def _rejected(events: EventBus, now: float, credential_id: str, reason: VerifyReason) -> None:
+    if events.listening:
+        events.emit(TwoFactorRejected(at=now, credential_id=credential_id, reason=reason))
+
+
+_MALFORMED = VerifyResult(VerifyReason.MALFORMED)
+_UNAVAILABLE = VerifyResult(VerifyReason.UNAVAILABLE)
 
 
 S = TypeVar("S")
@@ -110,8 +135,8 @@ class _Verifier(Generic[S]):
         self.store = store
         self.window = window
         self.clock = clock
-        self.throttle = throttle or ThrottlePolicy()
-        self.events = events or EventBus()
+        self.throttle = throttle if throttle is not None else ThrottlePolicy()
+        self.events = events if events is not None else EventBus()
 
     def _flow(self, credential_id: str, totp: TOTP, code: object) -> Flow[VerifyResult]:
         return verify_flow(

@@ -27,7 +27,9 @@ def six_digit_codes() -> st.SearchStrategy[str]:
     return st.text(alphabet="0123456789", min_size=6, max_size=6)
 
 
-def timestamps(min_value: float = 0.0, max_value: float = 4_102_444_800.0) -> st.SearchStrategy[float]:
+def timestamps(
+    min_value: float = 0.0, max_value: float = 4_102_444_800.0
+) -> st.SearchStrategy[float]:
     """Unix times from 1970 to 2100."""
     return st.floats(min_value=min_value, max_value=max_value, allow_nan=False)
 
@@ -42,15 +44,13 @@ def totp_parameters() -> st.SearchStrategy[dict[str, object]]:
     )
 
 
-_NOT_ASCII_DIGITS = st.characters(
-    blacklist_categories=("Cs",), blacklist_characters="0123456789 -"
-)
+_NOT_ASCII_DIGITS = st.characters(exclude_categories=["Cs"], exclude_characters="0123456789 -")
 
 
 def malformed_codes(digits: int = 6) -> st.SearchStrategy[object]:
     """Inputs that must never verify: wrong length, foreign digits, stray characters,
     non-strings."""
-    unicode_digits = st.characters(whitelist_categories=("Nd", "No")).filter(
+    unicode_digits = st.characters(categories=["Nd", "No"]).filter(
         lambda ch: ch not in "0123456789"
     )
     ascii_digit = st.sampled_from("0123456789")

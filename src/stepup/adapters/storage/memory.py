@@ -43,7 +43,9 @@ class MemoryStore:
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Attempt:
         with self._lock:
-            state, attempt = apply_attempt(self._state(key, now), step, now, throttle)
+            entry = self._attempts.get(key)
+            current = entry[0] if entry is not None and entry[1] > now else _EMPTY
+            state, attempt = apply_attempt(current, step, now, throttle)
             self._attempts[key] = (state, now + throttle.forget_after)
         return attempt
 
