@@ -213,7 +213,7 @@ class _PasswordFlows(Generic[S]):
     def __repr__(self) -> str:
         h = self.hasher
         return (
-            f"{type(self).__name__}({h.type.name.lower()}: m={h.memory_cost},"
+            f"{type(self).__name__}(argon2{h.type.name.lower()}: m={h.memory_cost},"
             f" t={h.time_cost}, p={h.parallelism})"
         )
 
