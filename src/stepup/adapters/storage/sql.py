@@ -1,0 +1,370 @@
+"""The SQL store: SQLite (the embedded default) or PostgreSQL, sync and async.
+
+Everything survives a restart and is shared by every process that opens the same
+database. Each method is one transaction running one operation of
+:mod:`.sql_ops` (the same code for both flavours); any driver error becomes
+:class:`~stepup.errors.StoreUnavailableError`, so verification fails closed, and
+the next call simply opens a fresh connection.
+
+Quick start::
+
+    store = SQLStore.sqlite("/var/lib/myapp/stepup.sqlite3")    # creates the tables
+    store = SQLStore("postgresql+psycopg://app@db/app"); store.create_schema()
+    store = AsyncSQLStore("postgresql+asyncpg://app@db/app"); await store.create_schema()
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, CursorResult, Engine
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ...errors import StoreUnavailableError
+from ...records import Attempt, Challenge, Credential, Grant, Tenant, ThrottleState
+from ...throttle import ThrottlePolicy
+from . import sql_ops as ops
+from .sql_engine import (
+    IMMEDIATE,
+    build_async_engine,
+    build_engine,
+    default_sqlite_path,
+    describe,
+    prepare_sqlite_file,
+)
+from .sql_schema import DEFAULT_PREFIX, Tables, create_schema, drop_schema
+
+__all__ = ["AsyncSQLStore", "SQLStore", "default_sqlite_path"]
+
+R = TypeVar("R")
+
+#: What "the database could not answer" looks like: SQLAlchemy wraps driver errors;
+#: sockets and timeouts can surface raw from async drivers.
+_DRIVER_ERRORS = (SQLAlchemyError, OSError)
+
+
+def _unavailable(store: object, operation: str, exc: BaseException) -> StoreUnavailableError:
+    # Names the operation and the error type only: driver messages can carry the URL.
+    return StoreUnavailableError(
+        f"{type(store).__name__}.{operation}: database unavailable ({type(exc).__name__})"
+    )
+
+
+def _drive(op: ops.Op[R], conn: Connection) -> R:
+    try:
+        request = next(op)
+        while True:
+            request = op.send(conn.execute(*request))
+    except StopIteration as stop:
+        result: R = stop.value
+        return result
+
+
+async def _drive_async(op: ops.Op[R], conn: AsyncConnection) -> R:
+    try:
+        request = next(op)
+        while True:
+            executed: CursorResult[Any] = await conn.execute(*request)
+            request = op.send(executed)
+    except StopIteration as stop:
+        result: R = stop.value
+        return result
+
+
+class _Base:
+    _url: URL
+
+    def __init__(self, engine: Engine | AsyncEngine, prefix: str) -> None:
+        self._tables = Tables.build(prefix)
+        self._s = ops.Statements(self._tables, engine.dialect.name)
+        self._url = engine.url
+
+    @property
+    def prefix(self) -> str:
+        return self._tables.prefix
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({describe(self._url)!r}, prefix={self.prefix!r})"
+
+
+class SQLStore(_Base):
+    """Implements :class:`stepup.adapters.storage.base.Store` on SQLAlchemy Core.
+
+    ``url_or_engine`` is a URL (``sqlite:///path``, ``postgresql+psycopg://...``; plain
+    ``postgresql://`` means psycopg 3) or an :class:`~sqlalchemy.Engine` you built
+    (give it before first use: SQLite engines get the store's connect hooks).
+    ``engine_options`` go to :func:`sqlalchemy.create_engine`. Call
+    :meth:`create_schema` once at deploy or start-up.
+    """
+
+    def __init__(
+        self,
+        url_or_engine: str | URL | Engine,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        busy_timeout: float = 10.0,
+        **engine_options: Any,
+    ) -> None:
+        self.engine = build_engine(url_or_engine, busy_timeout, **engine_options)
+        super().__init__(self.engine, prefix)
+        self._writer = self.engine.execution_options(**{IMMEDIATE: True})
+
+    @classmethod
+    def sqlite(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        create: bool = True,
+        **options: Any,
+    ) -> SQLStore:
+        """A store on the SQLite file ``path`` (default: :func:`default_sqlite_path`),
+        created owner-only if new, with the tables created unless ``create=False``."""
+        target = prepare_sqlite_file(path)
+        store = cls(URL.create("sqlite+pysqlite", database=str(target)), prefix=prefix, **options)
+        if create:
+            store.create_schema()
+        return store
+
+    def _run(self, name: str, op: ops.Op[R], *, write: bool) -> R:
+        engine = self._writer if write else self.engine
+        try:
+            with engine.begin() as conn:
+                return _drive(op, conn)
+        except _DRIVER_ERRORS as exc:
+            raise _unavailable(self, name, exc) from exc
+
+    def _tx(self, name: str, work: Callable[[Connection, Tables], R]) -> R:
+        try:
+            with self._writer.begin() as conn:
+                return work(conn, self._tables)
+        except _DRIVER_ERRORS as exc:
+            raise _unavailable(self, name, exc) from exc
+
+    # lifecycle ------------------------------------------------------------------
+
+    def create_schema(self) -> int:
+        """Create or upgrade the tables (idempotent; see :mod:`.sql_schema`)."""
+        return self._tx("create_schema", create_schema)
+
+    def drop_schema(self) -> None:
+        """Drop this prefix's tables and everything in them."""
+        self._tx("drop_schema", drop_schema)
+
+    def prune(self, now: float) -> int:
+        """Delete state past ``forget_after``, expired grants and challenges; returns rows."""
+        return self._run("prune", ops.prune(self._s, now), write=True)
+
+    def close(self) -> None:
+        """Close pooled connections (the store opens new ones if used again)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> SQLStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # attempts -------------------------------------------------------------------
+
+    def totp_attempt(
+        self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
+    ) -> Attempt:
+        op = ops.totp_attempt(self._s, key, step, now, throttle)
+        return self._run("totp_attempt", op, write=True)
+
+    def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
+        op = ops.throttle_charge(self._s, key, now, throttle)
+        return self._run("throttle_charge", op, write=True)
+
+    def throttle_clear(self, key: str) -> None:
+        self._run("throttle_clear", ops.throttle_clear(self._s, key), write=True)
+
+    def throttle_state(self, key: str) -> ThrottleState:
+        return self._run("throttle_state", ops.throttle_state(self._s, key), write=False)
+
+    # credentials ----------------------------------------------------------------
+
+    def get_credential(self, user_id: str) -> Credential | None:
+        return self._run("get_credential", ops.get_credential(self._s, user_id), write=False)
+
+    def put_credential(self, credential: Credential) -> None:
+        self._run("put_credential", ops.put_credential(self._s, credential), write=True)
+
+    def delete_credential(self, user_id: str) -> bool:
+        return self._run("delete_credential", ops.delete_credential(self._s, user_id), write=True)
+
+    def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
+        op = ops.consume_recovery_hash(self._s, user_id, digest)
+        return self._run("consume_recovery_hash", op, write=True)
+
+    # tenants --------------------------------------------------------------------
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        return self._run("get_tenant", ops.get_tenant(self._s, tenant_id), write=False)
+
+    def put_tenant(self, tenant: Tenant) -> None:
+        self._run("put_tenant", ops.put_tenant(self._s, tenant), write=True)
+
+    # grants ---------------------------------------------------------------------
+
+    def put_grant(self, grant: Grant, expires_at: float) -> None:
+        self._run("put_grant", ops.put_grant(self._s, grant, expires_at), write=True)
+
+    def get_grant(self, user_id: str, session_id: str) -> Grant | None:
+        return self._run("get_grant", ops.get_grant(self._s, user_id, session_id), write=False)
+
+    def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
+        op = ops.revoke_grants(self._s, user_id, session_id)
+        return self._run("revoke_grants", op, write=True)
+
+    # challenges -----------------------------------------------------------------
+
+    def put_challenge(self, challenge: Challenge) -> None:
+        self._run("put_challenge", ops.put_challenge(self._s, challenge), write=True)
+
+    def take_challenge(self, challenge_id: str, now: float) -> Challenge | None:
+        op = ops.take_challenge(self._s, challenge_id, now)
+        return self._run("take_challenge", op, write=True)
+
+
+class AsyncSQLStore(_Base):
+    """Implements :class:`stepup.adapters.storage.base.AsyncStore` on SQLAlchemy's asyncio.
+
+    URLs: ``sqlite+aiosqlite:///path`` (plain ``sqlite:///`` is mapped to it),
+    ``postgresql+asyncpg://...`` or ``postgresql+psycopg://...`` (psycopg's async mode).
+    Create it anywhere; it connects on first use, on the running event loop.
+    """
+
+    def __init__(
+        self,
+        url_or_engine: str | URL | AsyncEngine,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        busy_timeout: float = 10.0,
+        **engine_options: Any,
+    ) -> None:
+        self.engine = build_async_engine(url_or_engine, busy_timeout, **engine_options)
+        super().__init__(self.engine, prefix)
+        self._writer = self.engine.execution_options(**{IMMEDIATE: True})
+
+    @classmethod
+    def sqlite(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        **options: Any,
+    ) -> AsyncSQLStore:
+        """A store on the SQLite file ``path`` (default: :func:`default_sqlite_path`);
+        ``await store.create_schema()`` before first use."""
+        target = prepare_sqlite_file(path)
+        return cls(URL.create("sqlite+aiosqlite", database=str(target)), prefix=prefix, **options)
+
+    async def _run(self, name: str, op: ops.Op[R], *, write: bool) -> R:
+        engine = self._writer if write else self.engine
+        try:
+            async with engine.begin() as conn:
+                return await _drive_async(op, conn)
+        except _DRIVER_ERRORS as exc:
+            raise _unavailable(self, name, exc) from exc
+
+    async def _tx(self, name: str, work: Callable[[Connection, Tables], R]) -> R:
+        try:
+            async with self._writer.begin() as conn:
+                return await conn.run_sync(work, self._tables)
+        except _DRIVER_ERRORS as exc:
+            raise _unavailable(self, name, exc) from exc
+
+    # lifecycle ------------------------------------------------------------------
+
+    async def create_schema(self) -> int:
+        """Create or upgrade the tables (idempotent; see :mod:`.sql_schema`)."""
+        return await self._tx("create_schema", create_schema)
+
+    async def drop_schema(self) -> None:
+        """Drop this prefix's tables and everything in them."""
+        await self._tx("drop_schema", drop_schema)
+
+    async def prune(self, now: float) -> int:
+        """Delete state past ``forget_after``, expired grants and challenges; returns rows."""
+        return await self._run("prune", ops.prune(self._s, now), write=True)
+
+    async def aclose(self) -> None:
+        """Close pooled connections, on the loop that opened them."""
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> AsyncSQLStore:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    # attempts -------------------------------------------------------------------
+
+    async def totp_attempt(
+        self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
+    ) -> Attempt:
+        op = ops.totp_attempt(self._s, key, step, now, throttle)
+        return await self._run("totp_attempt", op, write=True)
+
+    async def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
+        op = ops.throttle_charge(self._s, key, now, throttle)
+        return await self._run("throttle_charge", op, write=True)
+
+    async def throttle_clear(self, key: str) -> None:
+        await self._run("throttle_clear", ops.throttle_clear(self._s, key), write=True)
+
+    async def throttle_state(self, key: str) -> ThrottleState:
+        return await self._run("throttle_state", ops.throttle_state(self._s, key), write=False)
+
+    # credentials ----------------------------------------------------------------
+
+    async def get_credential(self, user_id: str) -> Credential | None:
+        op = ops.get_credential(self._s, user_id)
+        return await self._run("get_credential", op, write=False)
+
+    async def put_credential(self, credential: Credential) -> None:
+        await self._run("put_credential", ops.put_credential(self._s, credential), write=True)
+
+    async def delete_credential(self, user_id: str) -> bool:
+        op = ops.delete_credential(self._s, user_id)
+        return await self._run("delete_credential", op, write=True)
+
+    async def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
+        op = ops.consume_recovery_hash(self._s, user_id, digest)
+        return await self._run("consume_recovery_hash", op, write=True)
+
+    # tenants --------------------------------------------------------------------
+
+    async def get_tenant(self, tenant_id: str) -> Tenant | None:
+        return await self._run("get_tenant", ops.get_tenant(self._s, tenant_id), write=False)
+
+    async def put_tenant(self, tenant: Tenant) -> None:
+        await self._run("put_tenant", ops.put_tenant(self._s, tenant), write=True)
+
+    # grants ---------------------------------------------------------------------
+
+    async def put_grant(self, grant: Grant, expires_at: float) -> None:
+        await self._run("put_grant", ops.put_grant(self._s, grant, expires_at), write=True)
+
+    async def get_grant(self, user_id: str, session_id: str) -> Grant | None:
+        op = ops.get_grant(self._s, user_id, session_id)
+        return await self._run("get_grant", op, write=False)
+
+    async def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
+        op = ops.revoke_grants(self._s, user_id, session_id)
+        return await self._run("revoke_grants", op, write=True)
+
+    # challenges -----------------------------------------------------------------
+
+    async def put_challenge(self, challenge: Challenge) -> None:
+        await self._run("put_challenge", ops.put_challenge(self._s, challenge), write=True)
+
+    async def take_challenge(self, challenge_id: str, now: float) -> Challenge | None:
+        op = ops.take_challenge(self._s, challenge_id, now)
+        return await self._run("take_challenge", op, write=True)

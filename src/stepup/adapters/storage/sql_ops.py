@@ -1,0 +1,315 @@
+"""What the SQL store does, written once for the sync and the async engine.
+
+Each store operation is a generator that yields ``(statement, parameters)`` and
+receives the buffered result; :class:`~.sql.SQLStore` and
+:class:`~.sql.AsyncSQLStore` run the whole generator inside one transaction.
+Statements are built once per store (with bind parameters), so SQLAlchemy's
+compiled cache serves every call.
+
+Atomicity of the read-decide-write operations (``totp_attempt``,
+``throttle_charge``): the first statement is an insert-on-conflict-update that
+creates the row if needed and, either way, locks it for the rest of the
+transaction and returns its current values (PostgreSQL takes the row lock, as
+``SELECT ... FOR UPDATE`` would; SQLite is already inside ``BEGIN IMMEDIATE``).
+The decision is the pure :func:`stepup.throttle.apply_attempt`, the same one
+every store uses; the second statement writes its result. Consuming operations
+are one conditional ``DELETE`` whose affected rows say who won.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any, TypeAlias, TypeVar
+
+from sqlalchemy import BigInteger, CursorResult, Double, Executable, Integer, Row, Text, bindparam
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import insert as sql_insert
+from sqlalchemy import select as sql_select
+from sqlalchemy import update as sql_update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ...errors import ConfigurationError
+from ...records import Attempt, Challenge, Credential, Grant, Tenant, ThrottleState
+from ...throttle import ThrottlePolicy, apply_attempt, apply_charge
+from .sql_schema import Tables
+
+__all__ = ["Op", "Statements"]
+
+R = TypeVar("R")
+Params: TypeAlias = Mapping[str, Any] | Sequence[Mapping[str, Any]]
+Op: TypeAlias = Generator[tuple[Executable, Params], CursorResult[Any], R]
+
+_EMPTY = ThrottleState()
+
+
+class Statements:
+    """Every statement of one prefix and one dialect (``sqlite`` or ``postgresql``)."""
+
+    def __init__(self, tables: Tables, dialect: str) -> None:
+        if dialect == "postgresql":
+            upsert = postgresql.insert
+        elif dialect == "sqlite":
+            upsert = sqlite.insert  # type: ignore[assignment]
+        else:
+            raise ConfigurationError(
+                f"the SQL store supports sqlite and postgresql, not {dialect!r}"
+            )
+        self.tables = t = tables
+
+        a = t.attempts.c
+        lock = upsert(t.attempts).values(
+            key=bindparam("key", type_=Text),
+            failures=0,
+            blocked_until=0.0,
+            last_step=None,
+            expires_at=0.0,
+        )
+        # A no-op update: it exists to lock the row and return its current values.
+        self.lock_attempt = lock.on_conflict_do_update(
+            index_elements=[a.key], set_={"failures": a.failures}
+        ).returning(a.failures, a.blocked_until, a.last_step, a.expires_at)
+        self.write_attempt = (
+            sql_update(t.attempts)
+            .where(a.key == bindparam("k", type_=Text))
+            .values(
+                failures=bindparam("f", type_=Integer),
+                blocked_until=bindparam("b", type_=Double),
+                last_step=bindparam("s", type_=BigInteger),
+                expires_at=bindparam("e", type_=Double),
+            )
+        )
+        self.clear_attempt = (
+            sql_update(t.attempts)
+            .where(a.key == bindparam("k", type_=Text))
+            .values(failures=0, blocked_until=0.0)
+        )
+        self.read_attempt = sql_select(a.failures, a.blocked_until, a.last_step).where(
+            a.key == bindparam("k", type_=Text)
+        )
+
+        c, r = t.credentials.c, t.recovery_hashes.c
+        self.read_credential = (
+            sql_select(c.data, r.digest)
+            .select_from(t.credentials.outerjoin(t.recovery_hashes, r.user_id == c.user_id))
+            .where(c.user_id == bindparam("u", type_=Text))
+            .order_by(r.position)
+        )
+        put = upsert(t.credentials).values(
+            user_id=bindparam("user_id", type_=Text), data=bindparam("data", type_=Text)
+        )
+        self.put_credential = put.on_conflict_do_update(
+            index_elements=[c.user_id], set_={"data": put.excluded.data}
+        )
+        self.delete_credential = sql_delete(t.credentials).where(
+            c.user_id == bindparam("u", type_=Text)
+        )
+        self.delete_hashes = sql_delete(t.recovery_hashes).where(
+            r.user_id == bindparam("u", type_=Text)
+        )
+        self.insert_hash = sql_insert(t.recovery_hashes)
+        self.consume_hash = sql_delete(t.recovery_hashes).where(
+            r.user_id == bindparam("u", type_=Text), r.digest == bindparam("d", type_=Text)
+        )
+
+        tn = t.tenants.c
+        self.read_tenant = sql_select(tn.data).where(tn.tenant_id == bindparam("t", type_=Text))
+        put = upsert(t.tenants).values(
+            tenant_id=bindparam("tenant_id", type_=Text), data=bindparam("data", type_=Text)
+        )
+        self.put_tenant = put.on_conflict_do_update(
+            index_elements=[tn.tenant_id], set_={"data": put.excluded.data}
+        )
+
+        g = t.grants.c
+        put = upsert(t.grants).values(
+            user_id=bindparam("user_id", type_=Text),
+            session_id=bindparam("session_id", type_=Text),
+            data=bindparam("data", type_=Text),
+            expires_at=bindparam("expires_at", type_=Double),
+        )
+        self.put_grant = put.on_conflict_do_update(
+            index_elements=[g.user_id, g.session_id],
+            set_={"data": put.excluded.data, "expires_at": put.excluded.expires_at},
+        )
+        self.read_grant = sql_select(g.data).where(
+            g.user_id == bindparam("u", type_=Text), g.session_id == bindparam("s", type_=Text)
+        )
+        self.revoke_user = sql_delete(t.grants).where(g.user_id == bindparam("u", type_=Text))
+        self.revoke_session = self.revoke_user.where(g.session_id == bindparam("s", type_=Text))
+
+        ch = t.challenges.c
+        put = upsert(t.challenges).values(
+            challenge_id=bindparam("challenge_id", type_=Text),
+            data=bindparam("data", type_=Text),
+            expires_at=bindparam("expires_at", type_=Double),
+        )
+        self.put_challenge = put.on_conflict_do_update(
+            index_elements=[ch.challenge_id],
+            set_={"data": put.excluded.data, "expires_at": put.excluded.expires_at},
+        )
+        self.take_challenge = (
+            sql_delete(t.challenges)
+            .where(ch.challenge_id == bindparam("c", type_=Text))
+            .returning(ch.data, ch.expires_at)
+        )
+
+        now = bindparam("now", type_=Double)
+        self.prune = (
+            sql_delete(t.attempts).where(a.expires_at <= now),
+            sql_delete(t.grants).where(g.expires_at <= now),
+            sql_delete(t.challenges).where(ch.expires_at <= now),
+        )
+
+
+# attempts ---------------------------------------------------------------------
+
+
+def _live_state(row: Row[Any], now: float) -> ThrottleState:
+    """The locked row as state; past ``expires_at`` it is forgotten, as if never written."""
+    if row.expires_at <= now:
+        return _EMPTY
+    return ThrottleState(row.failures, row.blocked_until, row.last_step)
+
+
+def _write(key: str, state: ThrottleState, expires_at: float) -> dict[str, Any]:
+    return {
+        "k": key,
+        "f": state.failures,
+        "b": float(state.blocked_until),
+        "s": state.last_step,
+        "e": float(expires_at),
+    }
+
+
+def totp_attempt(
+    s: Statements, key: str, step: int | None, now: float, throttle: ThrottlePolicy
+) -> Op[Attempt]:
+    row = (yield s.lock_attempt, {"key": key}).one()
+    state, attempt = apply_attempt(_live_state(row, now), step, now, throttle)
+    yield s.write_attempt, _write(key, state, now + throttle.forget_after)
+    return attempt
+
+
+def throttle_charge(s: Statements, key: str, now: float, throttle: ThrottlePolicy) -> Op[Attempt]:
+    row = (yield s.lock_attempt, {"key": key}).one()
+    state, attempt = apply_charge(_live_state(row, now), now, throttle)
+    yield s.write_attempt, _write(key, state, now + throttle.forget_after)
+    return attempt
+
+
+def throttle_clear(s: Statements, key: str) -> Op[None]:
+    yield s.clear_attempt, {"k": key}
+
+
+def throttle_state(s: Statements, key: str) -> Op[ThrottleState]:
+    row = (yield s.read_attempt, {"k": key}).one_or_none()
+    if row is None:
+        return _EMPTY
+    return ThrottleState(row.failures, row.blocked_until, row.last_step)
+
+
+# credentials --------------------------------------------------------------------
+
+
+def get_credential(s: Statements, user_id: str) -> Op[Credential | None]:
+    rows = (yield s.read_credential, {"u": user_id}).all()
+    if not rows:
+        return None
+    data = json.loads(rows[0].data)
+    data["recovery_hashes"] = [row.digest for row in rows if row.digest is not None]
+    return Credential.from_dict(data)
+
+
+def put_credential(s: Statements, credential: Credential) -> Op[None]:
+    data = credential.to_dict()
+    hashes = data.pop("recovery_hashes")
+    yield s.put_credential, {"user_id": credential.user_id, "data": json.dumps(data)}
+    yield s.delete_hashes, {"u": credential.user_id}
+    if hashes:
+        rows = [
+            {"user_id": credential.user_id, "position": i, "digest": digest}
+            for i, digest in enumerate(hashes)
+        ]
+        yield s.insert_hash, rows
+
+
+def delete_credential(s: Statements, user_id: str) -> Op[bool]:
+    yield s.delete_hashes, {"u": user_id}
+    result = yield s.delete_credential, {"u": user_id}
+    return bool(result.rowcount > 0)
+
+
+def consume_recovery_hash(s: Statements, user_id: str, digest: str) -> Op[bool]:
+    # Concurrent deletes of one row: exactly one sees it (the others wait, then find none).
+    result = yield s.consume_hash, {"u": user_id, "d": digest}
+    return bool(result.rowcount > 0)
+
+
+# tenants ------------------------------------------------------------------------
+
+
+def get_tenant(s: Statements, tenant_id: str) -> Op[Tenant | None]:
+    data = (yield s.read_tenant, {"t": tenant_id}).scalar_one_or_none()
+    return None if data is None else Tenant.from_dict(json.loads(data))
+
+
+def put_tenant(s: Statements, tenant: Tenant) -> Op[None]:
+    yield s.put_tenant, {"tenant_id": tenant.tenant_id, "data": json.dumps(tenant.to_dict())}
+
+
+# grants -------------------------------------------------------------------------
+
+
+def put_grant(s: Statements, grant: Grant, expires_at: float) -> Op[None]:
+    params = {
+        "user_id": grant.user_id,
+        "session_id": grant.session_id,
+        "data": json.dumps(grant.to_dict()),
+        "expires_at": float(expires_at),
+    }
+    yield s.put_grant, params
+
+
+def get_grant(s: Statements, user_id: str, session_id: str) -> Op[Grant | None]:
+    data = (yield s.read_grant, {"u": user_id, "s": session_id}).scalar_one_or_none()
+    return None if data is None else Grant.from_dict(json.loads(data))
+
+
+def revoke_grants(s: Statements, user_id: str, session_id: str | None) -> Op[int]:
+    if session_id is None:
+        result = yield s.revoke_user, {"u": user_id}
+    else:
+        result = yield s.revoke_session, {"u": user_id, "s": session_id}
+    return int(result.rowcount)
+
+
+# challenges ---------------------------------------------------------------------
+
+
+def put_challenge(s: Statements, challenge: Challenge) -> Op[None]:
+    params = {
+        "challenge_id": challenge.challenge_id,
+        "data": json.dumps(challenge.to_dict()),
+        "expires_at": float(challenge.expires_at),
+    }
+    yield s.put_challenge, params
+
+
+def take_challenge(s: Statements, challenge_id: str, now: float) -> Op[Challenge | None]:
+    # DELETE ... RETURNING: only the transaction that deleted the row gets it back.
+    row = (yield s.take_challenge, {"c": challenge_id}).one_or_none()
+    if row is None or row.expires_at <= now:
+        return None
+    return Challenge.from_dict(json.loads(row.data))
+
+
+# housekeeping -------------------------------------------------------------------
+
+
+def prune(s: Statements, now: float) -> Op[int]:
+    removed = 0
+    for statement in s.prune:
+        result = yield statement, {"now": float(now)}
+        removed += int(result.rowcount)
+    return removed

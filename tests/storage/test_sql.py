@@ -1,0 +1,403 @@
+"""The SQL store: the shipped contract suite on SQLite, PostgreSQL, aiosqlite and async
+PostgreSQL, then what only a SQL store has (schema, restarts, pruning, configuration)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.pool import NullPool
+from support import POSTGRES_URL, need, port_open
+
+from stepup.adapters.storage.base import AsyncStore, Store
+from stepup.adapters.storage.sql import AsyncSQLStore, SQLStore, default_sqlite_path
+from stepup.adapters.storage.sql_schema import SCHEMA_VERSION
+from stepup.errors import ConfigurationError
+from stepup.records import AttemptOutcome, Challenge, Credential, Grant, Tenant, ThrottleState
+from stepup.testing import SettableClock
+from stepup.testing.contract import StoreContract
+from stepup.throttle import ThrottlePolicy
+from stepup.totp import TOTP, generate_secret
+from stepup.twofactor import TwoFactor
+from stepup.verifier import TOTPVerifier, VerifyReason
+
+T0 = 1_700_000_000.0
+POLICY = ThrottlePolicy()
+ASYNC_POSTGRES_URL = POSTGRES_URL.replace("+psycopg", "+asyncpg", 1)
+
+
+def unique_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:12]}_"
+
+
+def need_postgres() -> None:
+    need(port_open("127.0.0.1", 5432), "PostgreSQL on 127.0.0.1:5432")
+
+
+@pytest.fixture(scope="module")
+def sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sql") / "stepup.sqlite3"
+
+
+@pytest.fixture(scope="module")
+def sqlite_store(sqlite_file: Path) -> Iterator[SQLStore]:
+    store = SQLStore.sqlite(sqlite_file)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def pg_store() -> Iterator[SQLStore]:
+    need_postgres()
+    store = SQLStore(POSTGRES_URL, prefix=unique_prefix())
+    store.create_schema()
+    yield store
+    store.drop_schema()
+    store.close()
+
+
+# The contract suite, unchanged ---------------------------------------------------
+
+
+class TestSQLiteStore(StoreContract):
+    @pytest.fixture
+    def store(self, sqlite_store: SQLStore) -> SQLStore:
+        return sqlite_store
+
+
+class TestPostgresStore(StoreContract):
+    @pytest.fixture
+    def store(self, pg_store: SQLStore) -> SQLStore:
+        return pg_store
+
+
+# The suite runs each async test on its own event loop, and pooled async connections
+# belong to the loop that opened them: so one store per test, without a pool.
+
+
+@pytest.fixture(scope="module")
+def aiosqlite_url(sqlite_file: Path, sqlite_store: SQLStore) -> str:
+    return f"sqlite+aiosqlite:///{sqlite_file}"  # tables made by sqlite_store
+
+
+@pytest.fixture(scope="module")
+def async_pg_prefix() -> Iterator[str]:
+    need_postgres()
+    prefix = unique_prefix()
+    store = AsyncSQLStore(ASYNC_POSTGRES_URL, prefix=prefix, poolclass=NullPool)
+    asyncio.run(store.create_schema())
+    yield prefix
+    asyncio.run(store.drop_schema())
+
+
+class TestAioSQLiteStore(StoreContract):
+    @pytest.fixture
+    def store(self, aiosqlite_url: str) -> AsyncSQLStore:
+        return AsyncSQLStore(aiosqlite_url, poolclass=NullPool)
+
+
+class TestAsyncPostgresStore(StoreContract):
+    @pytest.fixture
+    def store(self, async_pg_prefix: str) -> AsyncSQLStore:
+        return AsyncSQLStore(ASYNC_POSTGRES_URL, prefix=async_pg_prefix, poolclass=NullPool)
+
+
+# Protocols ------------------------------------------------------------------------
+
+
+def test_stores_implement_the_protocols(sqlite_store: SQLStore) -> None:
+    assert isinstance(sqlite_store, Store)
+    names = [n for n in dir(AsyncStore) if not n.startswith("_")]
+    assert names
+    async_store = AsyncSQLStore.sqlite(sqlite_store.engine.url.database)
+    for name in names:
+        assert asyncio.iscoroutinefunction(getattr(async_store, name)), name
+
+
+# Schema ---------------------------------------------------------------------------
+
+
+def test_create_schema_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
+    store = SQLStore.sqlite(tmp_path / "db.sqlite3")
+    store.put_tenant(Tenant("acme", {"name": "Acme"}))
+    assert store.create_schema() == SCHEMA_VERSION
+    assert store.create_schema() == SCHEMA_VERSION
+    assert store.get_tenant("acme") == Tenant("acme", {"name": "Acme"})
+    with store.engine.connect() as conn:
+        version = conn.execute(text("SELECT version FROM stepup_schema_version")).all()
+        tables = set(inspect(conn).get_table_names())
+    assert version == [(SCHEMA_VERSION,)]
+    assert tables == {
+        "stepup_attempts",
+        "stepup_challenges",
+        "stepup_credentials",
+        "stepup_grants",
+        "stepup_recovery_hashes",
+        "stepup_schema_version",
+        "stepup_tenants",
+    }
+
+
+def test_prefixes_keep_stores_apart(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    one, two = SQLStore.sqlite(path, prefix="one_"), SQLStore.sqlite(path, prefix="two_")
+    one.totp_attempt("k", 5, T0, POLICY)
+    assert two.totp_attempt("k", 5, T0, POLICY).outcome is AttemptOutcome.ACCEPTED
+    assert one.totp_attempt("k", 5, T0, POLICY).outcome is AttemptOutcome.REPLAYED
+
+
+def test_schema_from_a_newer_stepup_is_refused(tmp_path: Path) -> None:
+    store = SQLStore.sqlite(tmp_path / "db.sqlite3")
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE stepup_schema_version SET version = :v"), {"v": 99})
+    with pytest.raises(ConfigurationError, match="upgrade stepup"):
+        store.create_schema()
+
+
+@pytest.mark.parametrize("prefix", ["", "Stepup_", "1x_", "a-b_", "x" * 40, "a;drop table"])
+def test_bad_prefixes_are_refused(tmp_path: Path, prefix: str) -> None:
+    with pytest.raises(ConfigurationError):
+        SQLStore(f"sqlite:///{tmp_path / 'db.sqlite3'}", prefix=prefix)
+
+
+@pytest.mark.postgres
+def test_concurrent_create_schema_on_postgres() -> None:
+    need_postgres()
+    store = SQLStore(POSTGRES_URL, prefix=unique_prefix())
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def create() -> None:
+        barrier.wait()
+        try:
+            store.create_schema()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        with store.engine.connect() as conn:
+            rows = conn.execute(text(f"SELECT version FROM {store.prefix}schema_version")).all()
+        assert rows == [(SCHEMA_VERSION,)]
+    finally:
+        store.drop_schema()
+        store.close()
+
+
+# Restarts -------------------------------------------------------------------------
+
+
+def _remember_everything(store: SQLStore) -> Credential:
+    credential = Credential("alice", "totp-1", "v1:k1:c2VhbGVk", recovery_hashes=("h1", "h2"))
+    store.put_credential(credential)
+    store.totp_attempt("totp-1", 100, T0, POLICY)
+    store.put_grant(Grant("alice", "s1", frozenset({"pwd"}), T0), T0 + 600)
+    store.put_challenge(Challenge("state-1", "alice", "s1", T0, T0 + 600, {"nonce": "n"}))
+    return credential
+
+
+def _check_everything(store: SQLStore, credential: Credential) -> None:
+    assert store.get_credential("alice") == credential
+    assert store.totp_attempt("totp-1", 100, T0 + 1, POLICY).outcome is AttemptOutcome.REPLAYED
+    assert store.get_grant("alice", "s1") == Grant("alice", "s1", frozenset({"pwd"}), T0)
+    challenge = store.take_challenge("state-1", T0 + 1)
+    assert challenge is not None
+    assert challenge.data == {"nonce": "n"}
+
+
+def test_sqlite_store_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    with SQLStore.sqlite(path) as first:
+        credential = _remember_everything(first)
+    with SQLStore.sqlite(path) as second:
+        _check_everything(second, credential)
+
+
+@pytest.mark.postgres
+def test_postgres_store_survives_a_restart() -> None:
+    need_postgres()
+    prefix = unique_prefix()
+    first = SQLStore(POSTGRES_URL, prefix=prefix)
+    first.create_schema()
+    credential = _remember_everything(first)
+    first.close()
+    second = SQLStore(POSTGRES_URL, prefix=prefix)
+    try:
+        _check_everything(second, credential)
+    finally:
+        second.drop_schema()
+        second.close()
+
+
+async def test_sync_and_async_flavours_share_the_tables(sqlite_store: SQLStore) -> None:
+    key = f"k-{uuid.uuid4().hex}"
+    sqlite_store.totp_attempt(key, 7, T0, POLICY)
+    async with AsyncSQLStore.sqlite(sqlite_store.engine.url.database) as store:
+        attempt = await store.totp_attempt(key, 7, T0, POLICY)
+        assert attempt.outcome is AttemptOutcome.REPLAYED
+        assert (await store.totp_attempt(key, 8, T0, POLICY)).outcome is AttemptOutcome.ACCEPTED
+    assert sqlite_store.throttle_state(key).last_step == 8
+
+
+# Pooled async engines (one event loop, as in an application) ----------------------
+
+
+async def _claim_race(store: AsyncSQLStore) -> None:
+    for _ in range(5):
+        key = f"k-{uuid.uuid4().hex}"
+        results = await asyncio.gather(
+            *(store.totp_attempt(key, 42, T0, POLICY) for _ in range(32))
+        )
+        accepted = [r for r in results if r.outcome is AttemptOutcome.ACCEPTED]
+        assert len(accepted) == 1
+
+
+async def test_pooled_aiosqlite_store(tmp_path: Path) -> None:
+    async with AsyncSQLStore.sqlite(tmp_path / "db.sqlite3") as store:
+        await store.create_schema()
+        await _claim_race(store)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("driver", ["asyncpg", "psycopg"])
+async def test_pooled_async_postgres_store(driver: str) -> None:
+    need_postgres()
+    url = POSTGRES_URL.replace("+psycopg", f"+{driver}", 1)
+    async with AsyncSQLStore(url, prefix=unique_prefix()) as store:
+        await store.create_schema()
+        try:
+            await _claim_race(store)
+            user = f"u-{uuid.uuid4().hex}"
+            await store.put_credential(Credential(user, "c", "s", recovery_hashes=("a",)))
+            assert await store.consume_recovery_hash(user, "a") is True
+            assert await store.consume_recovery_hash(user, "a") is False
+        finally:
+            await store.drop_schema()
+
+
+# Expiry ---------------------------------------------------------------------------
+
+
+def test_state_is_forgotten_after_forget_after(sqlite_store: SQLStore) -> None:
+    key = f"k-{uuid.uuid4().hex}"
+    for _ in range(POLICY.free_failures + 1):
+        sqlite_store.totp_attempt(key, None, T0, POLICY)
+    assert sqlite_store.totp_attempt(key, 1, T0 + 1, POLICY).outcome is AttemptOutcome.THROTTLED
+    later = T0 + 1 + POLICY.forget_after  # the last write was the throttled attempt
+    assert sqlite_store.totp_attempt(key, None, later, POLICY).failures == 1
+
+
+def test_prune_removes_only_what_has_expired(tmp_path: Path) -> None:
+    store = SQLStore.sqlite(tmp_path / "db.sqlite3")
+    short = ThrottlePolicy(base_delay=1, max_delay=1, forget_after=100)
+    store.totp_attempt("old", 1, T0, short)
+    store.totp_attempt("new", 1, T0 + 50, short)
+    store.put_grant(Grant("u", "old", frozenset({"pwd"}), T0), T0 + 10)
+    store.put_grant(Grant("u", "new", frozenset({"pwd"}), T0), T0 + 1000)
+    store.put_challenge(Challenge("old", "u", "s", T0, T0 + 10))
+    store.put_challenge(Challenge("new", "u", "s", T0, T0 + 1000))
+    assert store.prune(T0 + 100) == 3
+    assert store.prune(T0 + 100) == 0
+    assert store.throttle_state("old") == ThrottleState()
+    assert store.throttle_state("new").last_step == 1
+    assert store.get_grant("u", "old") is None
+    assert store.get_grant("u", "new") is not None
+    assert store.take_challenge("old", T0) is None
+    assert store.take_challenge("new", T0) is not None
+
+
+# Configuration --------------------------------------------------------------------
+
+
+def test_default_sqlite_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_sqlite_path() == tmp_path / "data" / "stepup" / "stepup.sqlite3"
+    store = SQLStore.sqlite()
+    store.put_tenant(Tenant("t1"))
+    store.close()
+    assert default_sqlite_path().is_file()
+    monkeypatch.delenv("XDG_DATA_HOME")
+    assert default_sqlite_path() == Path.home() / ".local/share/stepup/stepup.sqlite3"
+
+
+def test_sqlite_file_is_private_and_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "db.sqlite3"
+    store = SQLStore.sqlite(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
+
+
+def test_repr_has_no_credentials() -> None:
+    url = "postgresql+psycopg://admin:hunter2@db.example:5433/app?password=hunter3"
+    store = SQLStore(url, prefix="app_")
+    assert repr(store) == "SQLStore('postgresql+psycopg://db.example:5433/app', prefix='app_')"
+    async_store = AsyncSQLStore(url.replace("psycopg", "asyncpg"))
+    assert "hunter" not in repr(async_store)
+    assert "admin" not in repr(async_store)
+
+
+def test_bad_url_error_does_not_repeat_it() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        SQLStore("not a url with hunter2")
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite://", "sqlite:///:memory:", "sqlite:///file:x?mode=memory&uri=true"]
+)
+def test_in_memory_sqlite_is_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="in-memory"):
+        SQLStore(url)
+
+
+def test_other_databases_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match="sqlite and postgresql"):
+        SQLStore("mysql+pymysql://u@localhost/db")
+
+
+def test_plain_urls_pick_the_bundled_drivers(tmp_path: Path) -> None:
+    assert SQLStore("postgresql://u@h/db").engine.url.drivername == "postgresql+psycopg"
+    sqlite_url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    assert AsyncSQLStore(sqlite_url).engine.url.drivername == "sqlite+aiosqlite"
+
+
+# Through the core -----------------------------------------------------------------
+
+
+def test_verifier_and_two_factor_on_sqlite(sqlite_store: SQLStore) -> None:
+    clock = SettableClock(T0)
+    totp = TOTP(generate_secret())
+    verifier = TOTPVerifier(sqlite_store, clock=clock)
+    credential_id = f"c-{uuid.uuid4().hex}"
+    code = totp.at(T0)
+    assert verifier.verify(credential_id, totp, code).reason is VerifyReason.OK
+    assert verifier.verify(credential_id, totp, code).reason is VerifyReason.REPLAYED
+
+    user = f"u-{uuid.uuid4().hex}"
+    two_factor = TwoFactor(sqlite_store, clock=clock)
+    enrolment = two_factor.begin_enrolment(user, "alice@example.com")
+    clock.advance(30)
+    confirmation = two_factor.confirm_enrolment(user, TOTP(enrolment.secret).at(clock()))
+    assert confirmation.ok
+    assert len(confirmation.recovery_codes) == 10
+    used = two_factor.use_recovery_code(user, confirmation.recovery_codes[0])
+    assert used.ok
+    assert not two_factor.use_recovery_code(user, confirmation.recovery_codes[0]).ok
+    stored = sqlite_store.get_credential(user)
+    assert stored is not None
+    assert len(stored.recovery_hashes) == 9
