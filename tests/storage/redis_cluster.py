@@ -17,15 +17,32 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+
 from support import REDIS_URL, need, port_open
 
 STARTUP_TIMEOUT = 10.0
 
 
-def free_port() -> int:
+def free_port(*, cluster_bus: bool = False) -> int:
+    """A free loopback port; with ``cluster_bus``, one whose bus port (+10000) is free too."""
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if not cluster_bus:
+            return port
+        if port + 10000 <= 65535 and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def need_redis_binaries() -> None:
@@ -135,7 +152,7 @@ def redis_cluster(directory: Path, masters: int = 3) -> Iterator[list[RedisServe
     nodes: list[RedisServer] = []
     try:
         for index in range(masters):
-            port = free_port()
+            port = free_port(cluster_bus=True)
             config = directory / f"nodes-{port}.conf"
             node = RedisServer(
                 directory / f"node{index}",
@@ -156,7 +173,9 @@ def redis_cluster(directory: Path, masters: int = 3) -> Iterator[list[RedisServe
             timeout=60,
         )  # fmt: skip
         for node in nodes:
-            _wait_until(lambda node=node: _cluster_ok(node.port), f"cluster_state:ok on {node.port}")
+            _wait_until(
+                lambda node=node: _cluster_ok(node.port), f"cluster_state:ok on {node.port}"
+            )
         yield nodes
     finally:
         for node in nodes:

@@ -208,9 +208,14 @@ class AsyncRedisStore(_RedisBase):
             _from_url(lambda: _async_client(client_or_url, cluster)) if owned else client_or_url
         )
         super().__init__(client, prefix, owned)
+        # redis-py's async cluster client can hand a half-open connection to concurrent
+        # first commands; awaiting its (locked, idempotent) initialize() first avoids it.
+        self._is_cluster = isinstance(client, redis.asyncio.cluster.RedisCluster)
 
     async def _run(self, op: Op[T]) -> T:
         try:
+            if self._is_cluster:
+                await self._client.initialize()
             try:
                 reply = await self._client.execute_command(*op.command)
             except NoScriptError:

@@ -1,0 +1,135 @@
+"""The Redis store on a real three-master Redis Cluster started on loopback ports.
+
+The store contract suite runs unchanged, sync and async; the other tests prove on the
+cluster itself that every key of one user lands in one slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+import redis.cluster
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
+from stepup.records import Credential, Grant
+from stepup.testing.contract import StoreContract
+from storage.redis_cluster import RedisServer, delete_prefix, redis_cluster, unique_prefix
+
+pytestmark = [pytest.mark.redis, pytest.mark.cluster]
+
+T0 = 1_700_000_000.0
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RedisServer]]:
+    with redis_cluster(tmp_path_factory.mktemp("redis-cluster")) as nodes:
+        yield nodes
+
+
+@pytest.fixture(scope="module")
+def cluster_url(cluster: list[RedisServer]) -> str:
+    return cluster[0].url
+
+
+@pytest.fixture(scope="module")
+def prefix(cluster: list[RedisServer]) -> Iterator[str]:
+    prefix = unique_prefix()
+    yield prefix
+    for node in cluster:
+        with redis.Redis(port=node.port) as client:
+            delete_prefix(client, prefix)
+
+
+@pytest.fixture(scope="module")
+def sync_store(cluster_url: str, prefix: str) -> Iterator[RedisStore]:
+    with RedisStore(cluster_url, prefix=prefix, cluster=True) as store:
+        yield store
+
+
+class TestRedisClusterStore(StoreContract):
+    @pytest.fixture
+    def store(self, sync_store: RedisStore) -> RedisStore:
+        return sync_store
+
+
+class TestAsyncRedisClusterStore(StoreContract):
+    @pytest.fixture
+    def store(self, cluster_url: str, prefix: str) -> AsyncRedisStore:
+        return AsyncRedisStore(cluster_url, prefix=prefix, cluster=True)
+
+    @pytest.fixture(autouse=True)
+    def _close_on_the_suite_loop(self, call: Any) -> Iterator[None]:
+        yield
+        call("aclose")
+
+
+def _slots(cluster: list[RedisServer], prefix: str) -> dict[str, int]:
+    """Every key under ``prefix`` on any node, with the slot the cluster computes for it."""
+    found: dict[str, int] = {}
+    for node in cluster:
+        with redis.Redis(port=node.port, decode_responses=True) as client:
+            for key in client.scan_iter(match=f"{prefix}*"):
+                found[key] = int(client.execute_command("CLUSTER", "KEYSLOT", key))
+    return found
+
+
+ids = st.text(alphabet=st.sampled_from("ab{}%:x-é "), min_size=1, max_size=12) | st.text(
+    min_size=1, max_size=20
+)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(user_id=ids)
+def test_every_key_of_a_user_is_in_one_slot(
+    cluster: list[RedisServer], sync_store: RedisStore, user_id: str
+) -> None:
+    prefix = unique_prefix()
+    store = RedisStore(sync_store._client, prefix=prefix)
+    store.put_credential(Credential(user_id, "totp:1", "sealed", recovery_hashes=("h1", "h2")))
+    for session in ("s1", "s2", "s3"):
+        store.put_grant(Grant(user_id, session, frozenset({"pwd"}), T0), T0 + 600)
+    keys = _slots(cluster, prefix)
+    assert sorted(keys) == sorted(store.keys.of_user(user_id))
+    assert len(set(keys.values())) == 1
+    assert store.revoke_grants(user_id) == 3
+    assert store.consume_recovery_hash(user_id, "h1") is True
+    assert store.delete_credential(user_id) is True
+    assert _slots(cluster, prefix) == {}
+
+
+def test_a_users_keys_spread_over_the_cluster(
+    cluster: list[RedisServer], sync_store: RedisStore
+) -> None:
+    """Different users do land on different nodes: the single slot above is the tag's doing."""
+    prefix = unique_prefix()
+    store = RedisStore(sync_store._client, prefix=prefix)
+    for index in range(30):
+        store.put_credential(Credential(f"user-{index}", "totp:1", "sealed"))
+    owners = set()
+    for node in cluster:
+        with redis.Redis(port=node.port) as client:
+            if any(True for _ in client.scan_iter(match=f"{prefix}*")):
+                owners.add(node.port)
+            delete_prefix(client, prefix)
+    assert len(owners) == len(cluster)
+
+
+def test_async_cluster_revokes_every_session_of_a_user(cluster_url: str) -> None:
+    prefix = unique_prefix()
+
+    async def scenario() -> tuple[int, Grant | None]:
+        async with AsyncRedisStore(cluster_url, prefix=prefix, cluster=True) as store:
+            for session in ("s1", "s2"):
+                await store.put_grant(Grant("alice", session, frozenset({"otp"}), T0), T0 + 60)
+            revoked = await store.revoke_grants("alice")
+            return revoked, await store.get_grant("alice", "s1")
+
+    assert asyncio.run(scenario()) == (2, None)
