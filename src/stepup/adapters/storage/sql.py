@@ -6,6 +6,10 @@ database. Each method is one transaction running one operation of
 :class:`~stepup.errors.StoreUnavailableError`, so verification fails closed, and
 the next call simply opens a fresh connection.
 
+SQLite has one writer at a time. Inside one process the store queues its writing
+transactions on a lock (cheaper than SQLite's busy handler, which polls with
+sleeps); between processes ``BEGIN IMMEDIATE`` and ``busy_timeout`` do it.
+
 Quick start::
 
     store = SQLStore.sqlite("/var/lib/myapp/stepup.sqlite3")    # creates the tables
@@ -15,8 +19,11 @@ Quick start::
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, CursorResult, Engine
@@ -112,6 +119,9 @@ class SQLStore(_Base):
         self.engine = build_engine(url_or_engine, busy_timeout, **engine_options)
         super().__init__(self.engine, prefix)
         self._writer = self.engine.execution_options(**{IMMEDIATE: True})
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     @classmethod
     def sqlite(
@@ -131,16 +141,18 @@ class SQLStore(_Base):
         return store
 
     def _run(self, name: str, op: ops.Op[R], *, write: bool) -> R:
-        engine = self._writer if write else self.engine
         try:
-            with engine.begin() as conn:
+            if not write:
+                with self.engine.begin() as conn:
+                    return _drive(op, conn)
+            with self._write_lock, self._writer.begin() as conn:
                 return _drive(op, conn)
         except _DRIVER_ERRORS as exc:
             raise _unavailable(self, name, exc) from exc
 
     def _tx(self, name: str, work: Callable[[Connection, Tables], R]) -> R:
         try:
-            with self._writer.begin() as conn:
+            with self._write_lock, self._writer.begin() as conn:
                 return work(conn, self._tables)
         except _DRIVER_ERRORS as exc:
             raise _unavailable(self, name, exc) from exc
@@ -251,6 +263,9 @@ class AsyncSQLStore(_Base):
         self.engine = build_async_engine(url_or_engine, busy_timeout, **engine_options)
         super().__init__(self.engine, prefix)
         self._writer = self.engine.execution_options(**{IMMEDIATE: True})
+        self._write_lock: AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     @classmethod
     def sqlite(
@@ -266,16 +281,18 @@ class AsyncSQLStore(_Base):
         return cls(URL.create("sqlite+aiosqlite", database=str(target)), prefix=prefix, **options)
 
     async def _run(self, name: str, op: ops.Op[R], *, write: bool) -> R:
-        engine = self._writer if write else self.engine
         try:
-            async with engine.begin() as conn:
+            if not write:
+                async with self.engine.begin() as conn:
+                    return await _drive_async(op, conn)
+            async with self._write_lock, self._writer.begin() as conn:
                 return await _drive_async(op, conn)
         except _DRIVER_ERRORS as exc:
             raise _unavailable(self, name, exc) from exc
 
     async def _tx(self, name: str, work: Callable[[Connection, Tables], R]) -> R:
         try:
-            async with self._writer.begin() as conn:
+            async with self._write_lock, self._writer.begin() as conn:
                 return await conn.run_sync(work, self._tables)
         except _DRIVER_ERRORS as exc:
             raise _unavailable(self, name, exc) from exc
