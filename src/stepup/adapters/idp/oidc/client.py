@@ -1,0 +1,205 @@
+"""The OIDC re-authentication clients: thin drivers of :mod:`.flows` over httpx.
+
+:class:`OIDCReauth` works with a sync store and ``httpx.Client``;
+:class:`AsyncOIDCReauth` with an async (or sync) store and ``httpx.AsyncClient``.
+Both run the same decision code; only ``http`` differs between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Generic, Protocol, TypeVar
+
+import httpx
+
+from ...._flow import run, run_async
+from ....clock import Clock, system_clock
+from ....records import Challenge
+from ....subject import Subject
+from ...storage.base import ChallengeStore
+from .config import OIDCProviderConfig
+from .flows import ProviderCache, complete_flow, start_flow
+from .outcome import OIDCOutcome, ProviderUnavailableError
+from .protocol import HttpRequest, HttpResponse
+
+__all__ = ["AsyncChallengeStore", "AsyncOIDCReauth", "OIDCReauth"]
+
+_TIMEOUT = httpx.Timeout(10.0)
+
+
+class AsyncChallengeStore(Protocol):
+    """The two challenge methods of an async store (see ``ChallengeStore``)."""
+
+    def put_challenge(self, challenge: Challenge) -> Awaitable[None]: ...
+
+    def take_challenge(self, challenge_id: str, now: float) -> Awaitable[Challenge | None]: ...
+
+
+S = TypeVar("S")
+H = TypeVar("H", httpx.Client, httpx.AsyncClient)
+
+
+def _unreachable(request: HttpRequest, exc: Exception) -> ProviderUnavailableError:
+    # Only the error type: httpx messages carry URLs, and its exceptions hold the request
+    # (code, verifier, client credentials), so the cause is not chained.
+    return ProviderUnavailableError(f"{request.purpose}: {type(exc).__name__}")
+
+
+class _Effects:
+    """What a flow may ask for: the two challenge calls, and (in subclasses) one HTTP
+    request. A sync store's answers are values, an async store's awaitables."""
+
+    def __init__(self, store: ChallengeStore | AsyncChallengeStore) -> None:
+        self._store = store
+
+    def put_challenge(self, challenge: Challenge) -> object:
+        return self._store.put_challenge(challenge)
+
+    def take_challenge(self, challenge_id: str, now: float) -> object:
+        return self._store.take_challenge(challenge_id, now)
+
+
+class _SyncEffects(_Effects):
+    def __init__(self, store: ChallengeStore, http: httpx.Client) -> None:
+        super().__init__(store)
+        self._http = http
+
+    def http(self, request: HttpRequest) -> HttpResponse:
+        try:
+            response = self._http.request(
+                request.method, request.url, data=request.form, headers=request.headers
+            )
+        except httpx.HTTPError as exc:
+            raise _unreachable(request, exc) from None
+        return HttpResponse(response.status_code, response.content)
+
+
+class _AsyncEffects(_Effects):
+    def __init__(
+        self, store: AsyncChallengeStore | ChallengeStore, http: httpx.AsyncClient
+    ) -> None:
+        super().__init__(store)
+        self._http = http
+
+    async def http(self, request: HttpRequest) -> HttpResponse:
+        try:
+            response = await self._http.request(
+                request.method, request.url, data=request.form, headers=request.headers
+            )
+        except httpx.HTTPError as exc:
+            raise _unreachable(request, exc) from None
+        return HttpResponse(response.status_code, response.content)
+
+
+class _Client(Generic[S, H]):
+    def __init__(
+        self, config: OIDCProviderConfig, store: S, http: H, clock: Clock, *, owned: bool
+    ) -> None:
+        if not isinstance(config, OIDCProviderConfig):
+            raise TypeError("config must be an OIDCProviderConfig")
+        self.config = config
+        self.store: S = store
+        self.http: H = http
+        self.clock = clock
+        self._owns_http = owned
+        self._cache = ProviderCache()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(issuer={self.config.issuer!r}, "
+            f"client_id={self.config.client_id!r})"
+        )
+
+
+class OIDCReauth(_Client[ChallengeStore, httpx.Client]):
+    """Send a federated session back to its OpenID provider for a fresh login, and judge
+    the answer. The caller records the grant when the outcome is ``ok``."""
+
+    def __init__(
+        self,
+        config: OIDCProviderConfig,
+        store: ChallengeStore,
+        *,
+        http: httpx.Client | None = None,
+        clock: Clock = system_clock,
+    ) -> None:
+        owned = http is None
+        client = httpx.Client(timeout=_TIMEOUT) if http is None else http
+        super().__init__(config, store, client, clock, owned=owned)
+
+    def close(self) -> None:
+        """Close the HTTP client if this object created it (an injected one is yours)."""
+        if self._owns_http:
+            self.http.close()
+
+    def start(
+        self,
+        subject: Subject,
+        *,
+        return_to: str,
+        action: str = "",
+        acr_values: Sequence[str] | None = None,
+    ) -> str:
+        """The provider URL to redirect the browser to (``prompt=login``, ``max_age=0``,
+        PKCE, a fresh ``state`` and ``nonce`` stored for this session)."""
+        flow = start_flow(
+            self.config,
+            self._cache,
+            subject,
+            return_to=return_to,
+            action=action,
+            acr_values=acr_values,
+            now=self.clock(),
+        )
+        return run(flow, _SyncEffects(self.store, self.http))
+
+    def complete(self, subject: Subject, callback_params: Mapping[str, str]) -> OIDCOutcome:
+        """Judge the provider's redirect back (its query parameters)."""
+        flow = complete_flow(self.config, self._cache, subject, callback_params, now=self.clock())
+        return run(flow, _SyncEffects(self.store, self.http))
+
+
+class AsyncOIDCReauth(_Client["AsyncChallengeStore | ChallengeStore", httpx.AsyncClient]):
+    """:class:`OIDCReauth` for async apps: the same decisions, without blocking the loop."""
+
+    def __init__(
+        self,
+        config: OIDCProviderConfig,
+        store: AsyncChallengeStore | ChallengeStore,
+        *,
+        http: httpx.AsyncClient | None = None,
+        clock: Clock = system_clock,
+    ) -> None:
+        owned = http is None
+        client = httpx.AsyncClient(timeout=_TIMEOUT) if http is None else http
+        super().__init__(config, store, client, clock, owned=owned)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this object created it (an injected one is yours)."""
+        if self._owns_http:
+            await self.http.aclose()
+
+    async def start(
+        self,
+        subject: Subject,
+        *,
+        return_to: str,
+        action: str = "",
+        acr_values: Sequence[str] | None = None,
+    ) -> str:
+        """See :meth:`OIDCReauth.start`."""
+        flow = start_flow(
+            self.config,
+            self._cache,
+            subject,
+            return_to=return_to,
+            action=action,
+            acr_values=acr_values,
+            now=self.clock(),
+        )
+        return await run_async(flow, _AsyncEffects(self.store, self.http))
+
+    async def complete(self, subject: Subject, callback_params: Mapping[str, str]) -> OIDCOutcome:
+        """See :meth:`OIDCReauth.complete`."""
+        flow = complete_flow(self.config, self._cache, subject, callback_params, now=self.clock())
+        return await run_async(flow, _AsyncEffects(self.store, self.http))

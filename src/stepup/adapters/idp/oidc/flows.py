@@ -1,0 +1,376 @@
+"""The OIDC re-authentication decisions, written once for sync and async callers.
+
+Each flow is a generator in the style of :mod:`stepup._flow`: it yields
+``("put_challenge" | "take_challenge" | "http", args)`` and receives the answers, so
+every decision lives here and the clients only carry the calls out. A failed store
+call arrives as :class:`StoreUnavailableError`; a failed HTTP call as the same error
+wrapping :class:`ProviderUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from joserfc.jwk import Key
+
+from ...._flow import Flow
+from ....errors import StoreUnavailableError
+from ....records import Challenge
+from ....redirects import safe_return_path
+from ....subject import LoginMethod, Subject
+from .config import OIDCProviderConfig
+from .idtoken import IDTokenClaims, TokenFault, TokenRejected, verify_id_token
+from .outcome import OIDCOutcome, OIDCReason, ProviderUnavailableError, WrongProviderError
+from .protocol import (
+    HttpRequest,
+    HttpResponse,
+    ProviderMetadata,
+    TokenReply,
+    authorization_url,
+    discovery_request,
+    jwks_request,
+    new_secret,
+    oauth_error_code,
+    parse_discovery,
+    parse_jwks,
+    parse_token_reply,
+    token_request,
+)
+
+__all__ = ["ProviderCache", "complete_flow", "start_flow"]
+
+_KIND: Final = "oidc"
+#: Challenges are taken whatever their age, so that an expired one is told apart from
+#: an unknown one; the flow judges expiry itself, on the same clock that issued it.
+_ANY_AGE: Final = 0.0
+_MAX_PARAM: Final = 4096
+
+
+class ProviderCache:
+    """The discovery document and signing keys of one provider, shared by every request
+    of one client. Races only cost a duplicate fetch."""
+
+    __slots__ = ("keys", "keys_at", "metadata", "metadata_at")
+
+    def __init__(self) -> None:
+        self.metadata: ProviderMetadata | None = None
+        self.metadata_at = 0.0
+        self.keys: tuple[Key, ...] = ()
+        self.keys_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """What ``start`` stored with the challenge (``Challenge.data``)."""
+
+    subject: str
+    nonce: str
+    verifier: str
+    return_to: str
+    action: str
+    acr_values: tuple[str, ...]
+
+    def data(self, issuer: str) -> dict[str, Any]:
+        return {
+            "kind": _KIND,
+            "issuer": issuer,
+            "subject": self.subject,
+            "nonce": self.nonce,
+            "verifier": self.verifier,
+            "return_to": self.return_to,
+            "action": self.action,
+            "acr_values": list(self.acr_values),
+        }
+
+    @classmethod
+    def read(cls, data: Mapping[str, Any], issuer: str) -> _Pending | None:
+        """``None`` unless the challenge is an OIDC challenge of this provider."""
+        if data.get("kind") != _KIND or data.get("issuer") != issuer:
+            return None
+        fields = ("subject", "nonce", "verifier", "return_to", "action")
+        values = [data.get(name) for name in fields]
+        strings = [v for v in values if isinstance(v, str)]
+        acr_values = data.get("acr_values")
+        if len(strings) != len(fields) or not isinstance(acr_values, list):
+            return None
+        subject, nonce, verifier, return_to, action = strings
+        return cls(subject, nonce, verifier, return_to, action, tuple(map(str, acr_values)))
+
+
+def _eligible(config: OIDCProviderConfig, subject: Subject) -> bool:
+    identity = subject.identity
+    return (
+        identity.method is LoginMethod.OIDC
+        and identity.issuer == config.issuer
+        and bool(identity.subject)
+    )
+
+
+# provider I/O ---------------------------------------------------------------------------
+
+
+def _fetch(request: HttpRequest) -> Flow[HttpResponse]:
+    try:
+        response: HttpResponse = yield ("http", (request,))
+    except StoreUnavailableError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ProviderUnavailableError):
+            raise cause from None
+        raise ProviderUnavailableError(f"{request.purpose}: request failed") from exc
+    return response
+
+
+def _metadata(
+    config: OIDCProviderConfig, cache: ProviderCache, now: float
+) -> Flow[ProviderMetadata]:
+    cached = cache.metadata
+    if cached is not None and 0 <= now - cache.metadata_at < config.metadata_ttl:
+        return cached
+    response = yield from _fetch(discovery_request(config))
+    metadata = parse_discovery(config, response)
+    cache.metadata, cache.metadata_at = metadata, now
+    return metadata
+
+
+def _keys(
+    config: OIDCProviderConfig,
+    cache: ProviderCache,
+    metadata: ProviderMetadata,
+    now: float,
+    *,
+    refresh: bool,
+) -> Flow[tuple[Key, ...]]:
+    """The cached keys; fetched when there are none, and refetched on ``refresh`` (an
+    unknown ``kid``) at most once per ``jwks_refresh_interval``."""
+    fetched_at = cache.keys_at
+    if fetched_at is not None and cache.keys:
+        recent = 0 <= now - fetched_at < config.jwks_refresh_interval
+        if not refresh or recent:
+            return cache.keys
+    response = yield from _fetch(jwks_request(metadata))
+    keys = parse_jwks(response)
+    cache.keys, cache.keys_at = keys, now
+    return keys
+
+
+# start ----------------------------------------------------------------------------------
+
+
+def start_flow(
+    config: OIDCProviderConfig,
+    cache: ProviderCache,
+    subject: Subject,
+    *,
+    return_to: str,
+    action: str,
+    acr_values: Sequence[str] | None,
+    now: float,
+) -> Flow[str]:
+    """Store a challenge for this session and pending action; return the provider URL.
+
+    Raises :class:`WrongProviderError` for a session that did not sign in here,
+    :class:`~stepup.redirects.UnsafeRedirectError` for a ``return_to`` that could leave
+    the site, :class:`ProviderUnavailableError` and :class:`StoreUnavailableError`.
+    """
+    if not _eligible(config, subject):
+        raise WrongProviderError(
+            "this session did not sign in through this OpenID provider"
+            + (f" ({config.name})" if config.name else "")
+        )
+    safe_return = safe_return_path(return_to)
+    if not isinstance(action, str):
+        raise TypeError("action must be a string")
+    requested = tuple(config.acr_values if acr_values is None else acr_values)
+    for value in requested:
+        if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+            raise ValueError("acr_values must be non-empty strings without spaces")
+    metadata = yield from _metadata(config, cache, now)
+    state, pending = (
+        new_secret(),
+        _Pending(
+            subject=subject.identity.subject,
+            nonce=new_secret(),
+            verifier=new_secret(),
+            return_to=safe_return,
+            action=action,
+            acr_values=requested,
+        ),
+    )
+    challenge = Challenge(
+        challenge_id=state,
+        user_id=subject.user_id,
+        session_id=subject.session_id,
+        issued_at=now,
+        expires_at=now + config.challenge_ttl,
+        data=pending.data(config.issuer),
+    )
+    yield ("put_challenge", (challenge,))
+    return authorization_url(
+        config,
+        metadata,
+        state=state,
+        nonce=pending.nonce,
+        verifier=pending.verifier,
+        acr_values=requested,
+    )
+
+
+# complete -------------------------------------------------------------------------------
+
+
+def _param(params: Mapping[str, str], name: str) -> str | None:
+    value = params.get(name)
+    if not isinstance(value, str) or not value or len(value) > _MAX_PARAM:
+        return None
+    return value
+
+
+def _take(
+    config: OIDCProviderConfig, subject: Subject, state: str | None
+) -> Flow[tuple[Challenge, _Pending] | OIDCOutcome]:
+    """Consume the challenge first of all: whatever follows, this state never works twice."""
+    if state is None:
+        return OIDCOutcome(OIDCReason.UNKNOWN_STATE)
+    try:
+        challenge: Challenge | None = yield ("take_challenge", (state, _ANY_AGE))
+    except StoreUnavailableError:
+        return OIDCOutcome(OIDCReason.UNAVAILABLE, detail="store")
+    if challenge is None:
+        return OIDCOutcome(OIDCReason.UNKNOWN_STATE)
+    pending = _Pending.read(challenge.data, config.issuer)
+    same_session = (challenge.user_id, challenge.session_id) == (
+        subject.user_id,
+        subject.session_id,
+    )
+    if pending is None or not same_session:
+        return OIDCOutcome(OIDCReason.UNKNOWN_STATE)
+    return challenge, pending
+
+
+def _callback_fault(
+    config: OIDCProviderConfig, metadata: ProviderMetadata, params: Mapping[str, str]
+) -> tuple[OIDCReason, str | None, str] | None:
+    """The authorization response itself: an error, a mixed-up issuer (RFC 9207), no code."""
+    if "error" in params:
+        return OIDCReason.PROVIDER_ERROR, oauth_error_code(params.get("error")), ""
+    iss = params.get("iss")
+    if iss is not None and iss != config.issuer:
+        return OIDCReason.INVALID_TOKEN, None, "iss_parameter"
+    if iss is None and metadata.iss_parameter_supported:
+        return OIDCReason.INVALID_TOKEN, None, "iss_parameter"
+    if _param(params, "code") is None:
+        return OIDCReason.PROVIDER_ERROR, None, "no_code"
+    return None
+
+
+def _judge(
+    config: OIDCProviderConfig,
+    subject: Subject,
+    challenge: Challenge,
+    pending: _Pending,
+    claims: IDTokenClaims,
+    now: float,
+) -> tuple[OIDCReason, str]:
+    """Is this the session's own person, freshly authenticated, at the level asked for?"""
+    identity = subject.identity
+    same_person = hmac.compare_digest(claims.subject.encode(), identity.subject.encode())
+    if claims.issuer != identity.issuer or not same_person or pending.subject != identity.subject:
+        return OIDCReason.WRONG_SUBJECT, ""
+    if claims.auth_time is None:
+        return OIDCReason.MISSING_AUTH_TIME, ""
+    if claims.auth_time < challenge.issued_at - config.max_skew:
+        return OIDCReason.STALE_AUTH_TIME, ""
+    if claims.auth_time > now + config.max_skew:
+        return OIDCReason.INVALID_TOKEN, "auth_time"
+    if pending.acr_values and claims.acr not in pending.acr_values:
+        return OIDCReason.ACR_NOT_MET, ""
+    return OIDCReason.OK, ""
+
+
+def complete_flow(
+    config: OIDCProviderConfig,
+    cache: ProviderCache,
+    subject: Subject,
+    params: Mapping[str, str],
+    *,
+    now: float,
+) -> Flow[OIDCOutcome]:
+    """Judge one callback. Never raises for anything the provider or the browser sent."""
+    taken = yield from _take(config, subject, _param(params, "state"))
+    if isinstance(taken, OIDCOutcome):
+        return taken
+    challenge, pending = taken
+
+    def outcome(
+        reason: OIDCReason,
+        *,
+        error: str | None = None,
+        detail: str = "",
+        claims: IDTokenClaims | None = None,
+    ) -> OIDCOutcome:
+        return OIDCOutcome(
+            reason,
+            auth_time=claims.auth_time if claims else None,
+            acr=claims.acr if claims else None,
+            amr=claims.amr if claims else (),
+            return_to=pending.return_to,
+            action=pending.action,
+            error=error,
+            detail=detail,
+        )
+
+    if now >= challenge.expires_at:
+        return outcome(OIDCReason.EXPIRED)
+    if not _eligible(config, subject):
+        return outcome(OIDCReason.WRONG_SUBJECT, detail="session")
+    try:
+        metadata = yield from _metadata(config, cache, now)
+        fault = _callback_fault(config, metadata, params)
+        if fault is not None:
+            reason, error, detail = fault
+            return outcome(reason, error=error, detail=detail)
+        code = _param(params, "code")
+        assert code is not None  # checked by _callback_fault
+        request = token_request(config, metadata, code=code, verifier=pending.verifier, now=now)
+        reply: TokenReply = parse_token_reply((yield from _fetch(request)))
+        if reply.unavailable:
+            return outcome(OIDCReason.UNAVAILABLE, detail="provider")
+        if reply.id_token is None:
+            return outcome(OIDCReason.TOKEN_ERROR, error=reply.error)
+        checked = yield from _checked_token(config, cache, metadata, reply.id_token, pending, now)
+    except ProviderUnavailableError:
+        return outcome(OIDCReason.UNAVAILABLE, detail="provider")
+    if isinstance(checked, TokenRejected):
+        return outcome(OIDCReason.INVALID_TOKEN, detail=checked.fault.value)
+    reason, detail = _judge(config, subject, challenge, pending, checked, now)
+    return outcome(reason, detail=detail, claims=checked)
+
+
+def _checked_token(
+    config: OIDCProviderConfig,
+    cache: ProviderCache,
+    metadata: ProviderMetadata,
+    id_token: str,
+    pending: _Pending,
+    now: float,
+) -> Flow[IDTokenClaims | TokenRejected]:
+    """Verify the ID token, refreshing the provider's keys once if it names an unknown one."""
+    result: IDTokenClaims | TokenRejected = TokenRejected(TokenFault.UNKNOWN_KEY)
+    for refresh in (False, True):
+        keys = yield from _keys(config, cache, metadata, now, refresh=refresh)
+        result = verify_id_token(
+            id_token,
+            keys,
+            issuer=config.issuer,
+            client_id=config.client_id,
+            nonce=pending.nonce,
+            now=now,
+            max_skew=config.max_skew,
+            algorithms=config.id_token_algorithms,
+        )
+        if not (isinstance(result, TokenRejected) and result.fault is TokenFault.UNKNOWN_KEY):
+            break
+    return result

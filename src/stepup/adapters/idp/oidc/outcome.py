@@ -1,0 +1,83 @@
+"""What the OIDC adapter hands back, and the errors ``start`` raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ....errors import PermissionDeniedError, StepupError
+
+__all__ = ["OIDCOutcome", "OIDCReason", "ProviderUnavailableError", "WrongProviderError"]
+
+
+class OIDCReason(StrEnum):
+    """Why a callback was accepted or refused. Only ``OK`` grants anything."""
+
+    OK = "ok"
+    #: The ``state`` names no pending challenge of this session: unknown, already
+    #: consumed (a replay), or another session's.
+    UNKNOWN_STATE = "unknown_state"
+    #: The challenge was this session's, but its time ran out.
+    EXPIRED = "expired"
+    #: The provider answered with an error (``login_required``, ``access_denied``...),
+    #: or with neither an error nor a code.
+    PROVIDER_ERROR = "provider_error"
+    #: The token endpoint refused the code (``invalid_grant``...) or returned no ID token.
+    TOKEN_ERROR = "token_error"  # noqa: S105 (a reason, not a token)
+    #: The ID token (or the authorization response) failed a check: signature, ``alg``,
+    #: ``iss``, ``aud``, ``azp``, ``exp``, ``iat``, ``nonce``; ``detail`` says which.
+    INVALID_TOKEN = "invalid_token"  # noqa: S105
+    #: The ID token carries no ``auth_time``: freshness cannot be proved.
+    MISSING_AUTH_TIME = "missing_auth_time"
+    #: ``auth_time`` is earlier than the challenge (minus the allowed skew): the provider
+    #: answered from an older login instead of authenticating the user again.
+    STALE_AUTH_TIME = "stale_auth_time"
+    #: ``iss`` + ``sub`` are not the identity this session signed in with.
+    WRONG_SUBJECT = "wrong_subject"
+    #: An ``acr`` was requested and the token reports none of the requested values.
+    ACR_NOT_MET = "acr_not_met"
+    #: The challenge store or the provider could not answer (fail closed).
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class OIDCOutcome:
+    """The verdict on one OIDC callback. Only ``reason == OK`` proves a fresh login.
+
+    On success, ``auth_time`` is the provider's verified login time (Unix seconds), ``acr``
+    and ``amr`` what the provider reported, and ``return_to`` / ``action`` what was stored
+    with the challenge: record the grant with ``methods=[outcome.method]`` and
+    ``authenticated_at=outcome.auth_time``. ``return_to`` is also set on later failures,
+    once the challenge is known to be this session's.
+
+    ``error`` is the provider's OAuth error code (``PROVIDER_ERROR`` / ``TOKEN_ERROR``),
+    ``detail`` a short non-secret word on which check failed. No field ever holds a code,
+    a token, a nonce or a secret.
+    """
+
+    reason: OIDCReason
+    auth_time: float | None = None
+    acr: str | None = None
+    amr: tuple[str, ...] = ()
+    return_to: str | None = None
+    action: str = ""
+    error: str | None = None
+    detail: str = ""
+    method: str = field(default="oidc", init=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is OIDCReason.OK
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+class WrongProviderError(PermissionDeniedError):
+    """The session did not sign in through this OpenID provider, so it cannot re-authenticate
+    there: a login at another provider would prove nothing about who signed in."""
+
+
+class ProviderUnavailableError(StepupError):
+    """The provider could not be reached, or its discovery document or keys were unusable.
+    The message names what failed, never a URL's secrets, a code or a token."""
