@@ -1,0 +1,72 @@
+"""The window comparison does the same work whether and wherever the code matches."""
+
+from __future__ import annotations
+
+import hmac
+
+import pytest
+
+from stepup.totp import TOTP
+
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+AT = 1_699_999_980.0 + 7
+
+
+class Counting:
+    """Counts code computations and constant-time comparisons during ``match``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.steps: list[int] = []
+        self.compared: list[tuple[bytes, bytes]] = []
+        real_hotp, real_compare = TOTP._hotp, hmac.compare_digest
+
+        def hotp(totp: TOTP, step: int) -> bytes:
+            self.steps.append(step)
+            return real_hotp(totp, step)
+
+        def compare(a: bytes, b: bytes) -> bool:
+            self.compared.append((a, b))
+            return real_compare(a, b)
+
+        monkeypatch.setattr(TOTP, "_hotp", hotp)
+        monkeypatch.setattr(hmac, "compare_digest", compare)
+
+
+@pytest.mark.parametrize("window", [0, 1, 2, 5])
+def test_every_step_is_computed_and_compared_wherever_the_code_is(
+    monkeypatch: pytest.MonkeyPatch, window: int
+) -> None:
+    totp = TOTP(SECRET)
+    current = totp.step(AT)
+    window_steps = list(range(current - window, current + window + 1))
+    candidates = {f"step {s - current:+d}": totp.code_for_step(s) for s in window_steps}
+    candidates["no match"] = next(
+        c for c in (f"{n:06d}" for n in range(10**6)) if c not in candidates.values()
+    )
+    counting = Counting(monkeypatch)
+    for label, code in candidates.items():
+        counting.steps.clear()
+        counting.compared.clear()
+        matched = totp.match(code, AT, window)
+        expected = None if label == "no match" else window_steps[list(candidates).index(label)]
+        assert matched == expected, label
+        assert counting.steps == window_steps, f"{label}: computed {counting.steps}"
+        assert len(counting.compared) == len(window_steps), label
+        assert all(b == code.encode() for _, b in counting.compared)
+
+
+def test_first_step_match_still_computes_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An early exit would stop after the first step; the count shows it does not."""
+    totp = TOTP(SECRET)
+    earliest = totp.code_for_step(totp.step(AT) - 1)
+    counting = Counting(monkeypatch)
+    assert totp.match(earliest, AT, 3) == totp.step(AT) - 1
+    assert len(counting.steps) == 7
+    assert len(counting.compared) == 7
+
+
+def test_window_is_clipped_at_the_epoch() -> None:
+    totp = TOTP(SECRET)
+    assert totp.match(totp.code_for_step(0), 5.0, 1) == 0
+    assert totp.match(totp.code_for_step(1), 5.0, 1) == 1
+    assert totp.match(totp.code_for_step(2), 5.0, 1) is None
