@@ -35,8 +35,8 @@ __all__ = ["AsyncRedisStore", "RedisStore"]
 
 T = TypeVar("T")
 
-#: Socket timeouts for clients the store builds from a URL: an unreachable Redis
-#: answers "unavailable" within about this long instead of hanging a request.
+#: Default socket timeouts (seconds) for clients the store builds from a URL: an
+#: unreachable or stuck Redis answers "unavailable" this fast instead of hanging.
 TIMEOUT = 2.0
 
 _FAILURES = (RedisError, RedisClusterException, OSError)
@@ -99,9 +99,9 @@ class RedisStore(_RedisBase):
 
     Pass a URL (``redis://[:password@]host:6379/0``; with ``cluster=True`` any node
     of a Redis Cluster) or a ready ``redis.Redis`` / ``redis.cluster.RedisCluster``.
-    A client built from a URL gets short socket timeouts, no command retries (a
-    lost reply must not count a failure twice), and is closed by :meth:`close`; a
-    client you pass stays yours to configure and close.
+    A client built from a URL gets ``timeout``-second socket timeouts, no command
+    retries (a lost reply must not count a failure twice), and is closed by
+    :meth:`close`; a client you pass stays yours to configure and close.
     """
 
     def __init__(
@@ -110,9 +110,14 @@ class RedisStore(_RedisBase):
         *,
         prefix: str = DEFAULT_PREFIX,
         cluster: bool = False,
+        timeout: float = TIMEOUT,
     ) -> None:
         owned = isinstance(client_or_url, str)
-        client = _from_url(lambda: _sync_client(client_or_url, cluster)) if owned else client_or_url
+        client = (
+            _from_url(lambda: _sync_client(client_or_url, cluster, timeout))
+            if owned
+            else client_or_url
+        )
         super().__init__(client, prefix, owned)
 
     def _run(self, op: Op[T]) -> T:
@@ -202,10 +207,13 @@ class AsyncRedisStore(_RedisBase):
         *,
         prefix: str = DEFAULT_PREFIX,
         cluster: bool = False,
+        timeout: float = TIMEOUT,
     ) -> None:
         owned = isinstance(client_or_url, str)
         client = (
-            _from_url(lambda: _async_client(client_or_url, cluster)) if owned else client_or_url
+            _from_url(lambda: _async_client(client_or_url, cluster, timeout))
+            if owned
+            else client_or_url
         )
         super().__init__(client, prefix, owned)
         # redis-py's async cluster client can hand a half-open connection to concurrent
@@ -287,8 +295,8 @@ class AsyncRedisStore(_RedisBase):
         return await self._run(self._ops.take_challenge(challenge_id, now))
 
 
-def _sync_client(url: Any, cluster: bool) -> SyncRedis:
-    options: dict[str, Any] = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT}
+def _sync_client(url: Any, cluster: bool, timeout: float) -> SyncRedis:
+    options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     if cluster:
         client: SyncRedis = redis.cluster.RedisCluster.from_url(url, **options)
         return client
@@ -296,8 +304,8 @@ def _sync_client(url: Any, cluster: bool) -> SyncRedis:
     return redis.Redis.from_url(url, retry=retry, **options)
 
 
-def _async_client(url: Any, cluster: bool) -> AsyncRedis:
-    options: dict[str, Any] = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT}
+def _async_client(url: Any, cluster: bool, timeout: float) -> AsyncRedis:
+    options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     client: Any  # the types-redis stubs predate redis-py 5's aclose()
     if cluster:
         client = redis.asyncio.cluster.RedisCluster.from_url(url, **options)

@@ -1,0 +1,295 @@
+"""What only the Redis store has: the Lua mirror of the throttle, exact big steps, key
+layout and TTLs, failure handling, and the ways a client can be handed in."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stepup.adapters.storage.base import Store
+from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
+from stepup.adapters.storage.redis_keys import RedisKeys
+from stepup.errors import ConfigurationError, StoreUnavailableError
+from stepup.records import AttemptOutcome, Challenge, Credential, Grant, Tenant, ThrottleState
+from stepup.throttle import ThrottlePolicy, apply_attempt, apply_charge
+from storage.redis_cluster import delete_prefix, need_shared_redis, unique_prefix
+from support import REDIS_URL
+
+pytestmark = pytest.mark.redis
+
+T0 = 1_700_000_000.0
+POLICY = ThrottlePolicy()
+WEEK_MS = 7 * 24 * 3600 * 1000
+
+
+@pytest.fixture(scope="module")
+def raw() -> Iterator[redis.Redis]:
+    need_shared_redis()
+    with redis.Redis.from_url(REDIS_URL, decode_responses=True) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def prefix(raw: redis.Redis) -> Iterator[str]:
+    prefix = unique_prefix()
+    yield prefix
+    delete_prefix(raw, prefix)
+
+
+@pytest.fixture(scope="module")
+def store(prefix: str) -> Iterator[RedisStore]:
+    with RedisStore(REDIS_URL, prefix=prefix) as store:
+        yield store
+
+
+def _id(name: str) -> str:
+    return f"{name}-{unique_prefix()}"
+
+
+# the Lua transition is the Python one --------------------------------------------
+
+policies = st.builds(
+    lambda free, base, cap_factor, forget_extra: ThrottlePolicy(
+        free_failures=free,
+        base_delay=base,
+        max_delay=base * cap_factor,
+        forget_after=base * cap_factor + forget_extra,
+    ),
+    free=st.integers(0, 4),
+    base=st.floats(0.001, 1000.0),
+    cap_factor=st.floats(1.0, 1e6),
+    forget_extra=st.floats(1.0, 1e6),
+)
+steps = st.one_of(
+    st.none(),
+    st.integers(0, 12),
+    st.integers(2**53 - 3, 2**53 + 3),
+    st.integers(-(2**70), 2**70),
+)
+moves = st.lists(
+    st.tuples(st.sampled_from(["attempt", "charge", "clear"]), steps, st.floats(0, 5000)),
+    max_size=30,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(policy=policies, moves=moves, start=st.floats(-1e9, 1e10))
+def test_lua_mirrors_the_python_transition_exactly(
+    store: RedisStore,
+    policy: ThrottlePolicy,
+    moves: list[tuple[str, int | None, float]],
+    start: float,
+) -> None:
+    """Outcome, counters, retry times and state equal the pure functions bit for bit."""
+    key, now, model = _id("mirror"), start, ThrottleState()
+    for action, step, wait in moves:
+        now += wait
+        if action == "clear":
+            store.throttle_clear(key)
+            model = ThrottleState(last_step=model.last_step)
+        else:
+            if action == "attempt":
+                model, expected = apply_attempt(model, step, now, policy)
+                actual = store.totp_attempt(key, step, now, policy)
+            else:
+                model, expected = apply_charge(model, now, policy)
+                actual = store.throttle_charge(key, now, policy)
+            assert actual == expected
+        assert store.throttle_state(key) == model
+
+
+def test_steps_stay_exact_beyond_double_precision(store: RedisStore) -> None:
+    """2**53 + 1 is the same double as 2**53; as decimal strings they stay apart."""
+    key = _id("big")
+    for step in (2**40, 2**53, 2**53 + 1, 2**64, 2**64 + 1):
+        assert store.totp_attempt(key, step, T0, POLICY).outcome is AttemptOutcome.ACCEPTED
+        assert store.throttle_state(key).last_step == step
+        store.throttle_clear(key)
+        assert store.totp_attempt(key, step, T0, POLICY).outcome is AttemptOutcome.REPLAYED
+        store.throttle_clear(key)
+    assert store.totp_attempt(key, 2**53, T0, POLICY).outcome is AttemptOutcome.REPLAYED
+
+
+def test_negative_and_zero_steps_are_ordered(store: RedisStore) -> None:
+    key = _id("neg")
+    for step in (-(2**60), -12, -3, 0, 7):
+        assert store.totp_attempt(key, step, T0, POLICY).outcome is AttemptOutcome.ACCEPTED
+        store.throttle_clear(key)
+    assert store.totp_attempt(key, -1, T0, POLICY).outcome is AttemptOutcome.REPLAYED
+
+
+# key layout and TTLs ---------------------------------------------------------------
+
+
+def test_keys_follow_the_documented_layout() -> None:
+    keys = RedisKeys()
+    assert keys.attempt("totp:abc") == "stepup:attempt:{totp:abc}"
+    assert keys.credential("alice") == "stepup:cred:{alice}"
+    assert keys.grants("alice") == "stepup:grants:{alice}"
+    assert keys.tenant("t1") == "stepup:tenant:{t1}"
+    assert keys.challenge("st") == "stepup:challenge:{st}"
+    # braces cannot end the tag early, and escaping cannot make two ids collide
+    assert keys.credential("a}b{c%") == "stepup:cred:{a%7Db%7Bc%25}"
+    assert keys.credential("%7D") != keys.credential("}")
+
+
+@pytest.mark.parametrize("bad", ["st{", "}x", "{a}:"])
+def test_prefix_with_braces_is_refused(bad: str) -> None:
+    with pytest.raises(ConfigurationError):
+        RedisKeys(bad)
+
+
+def test_attempt_state_lives_forget_after_past_the_last_write(
+    store: RedisStore, raw: redis.Redis
+) -> None:
+    key = _id("ttl")
+    name = store.keys.attempt(key)
+    store.totp_attempt(key, None, T0, POLICY)
+    assert WEEK_MS - 5000 < raw.pttl(name) <= WEEK_MS
+    short = ThrottlePolicy(base_delay=1, max_delay=2, forget_after=60)
+    store.throttle_charge(key, T0, short)
+    assert 55_000 < raw.pttl(name) <= 60_000
+    store.totp_attempt(key, 3, T0, POLICY)
+    assert WEEK_MS - 5000 < raw.pttl(name) <= WEEK_MS
+    raw.pexpire(name, 123_456)
+    store.throttle_clear(key)  # clearing is not an attempt: the TTL stays
+    assert 118_000 < raw.pttl(name) <= 123_456
+    assert raw.hgetall(name) == {"s": "3"}
+
+
+def test_records_without_a_lifetime_do_not_expire(store: RedisStore, raw: redis.Redis) -> None:
+    user, tenant = _id("user"), _id("tenant")
+    store.put_credential(Credential(user, "totp:x", "sealed", recovery_hashes=("h",)))
+    store.put_tenant(Tenant(tenant, {"name": "Acme"}))
+    assert raw.pttl(store.keys.credential(user)) == -1
+    assert raw.pttl(store.keys.tenant(tenant)) == -1
+
+
+def test_grants_hash_lives_until_the_latest_grant_expires(
+    store: RedisStore, raw: redis.Redis
+) -> None:
+    user = _id("user")
+    name = store.keys.grants(user)
+    store.put_grant(Grant(user, "s1", frozenset({"pwd"}), T0), T0 + 600)
+    assert 595_000 < raw.pttl(name) <= 600_000
+    store.put_grant(Grant(user, "s2", frozenset({"pwd"}), T0), T0 + 3600)
+    assert 3_595_000 < raw.pttl(name) <= 3_600_000
+    store.put_grant(Grant(user, "s3", frozenset({"pwd"}), T0), T0 + 60)  # never shortens
+    assert 3_595_000 < raw.pttl(name) <= 3_600_000
+    # A grant written at T0 + 700 drops s1 and s3 (expired by then) and recounts the TTL.
+    store.put_grant(Grant(user, "s4", frozenset({"otp"}), T0 + 700), T0 + 900)
+    assert sorted(raw.hkeys(name)) == ["s2", "s4"]
+    assert 2_895_000 < raw.pttl(name) <= 2_900_000
+    # Replacing the only long-lived grant with a short one shortens the hash.
+    store.put_grant(Grant(user, "s2", frozenset({"otp"}), T0 + 700), T0 + 800)
+    assert 195_000 < raw.pttl(name) <= 200_000
+    # A grant that has already expired is not kept, and replaces nothing stale.
+    store.put_grant(Grant(user, "s4", frozenset({"otp"}), T0 + 700), T0 + 700)
+    assert raw.hkeys(name) == ["s2"]
+    assert store.get_grant(user, "s4") is None
+
+
+def test_challenge_lives_until_it_expires(store: RedisStore, raw: redis.Redis) -> None:
+    challenge = Challenge(_id("state"), "u", "s", T0, T0 + 300, {"nonce": "n"})
+    store.put_challenge(challenge)
+    assert 295_000 < raw.pttl(store.keys.challenge(challenge.challenge_id)) <= 300_000
+
+
+def test_recovery_hashes_keep_their_order(store: RedisStore) -> None:
+    user = _id("user")
+    hashes = tuple(f"h{i:02}" for i in (9, 3, 11, 0, 5, 10, 1, 2, 8, 4, 6, 7))
+    store.put_credential(Credential(user, "totp:x", "sealed", recovery_hashes=hashes))
+    assert store.consume_recovery_hash(user, "h11") is True
+    got = store.get_credential(user)
+    assert got is not None
+    assert got.recovery_hashes == tuple(h for h in hashes if h != "h11")
+
+
+# clients, failures, secrets --------------------------------------------------------
+
+
+def test_the_stores_satisfy_the_protocols(store: RedisStore) -> None:
+    assert isinstance(store, Store)
+    for name in (n for n in dir(Store) if not n.startswith("_")):
+        assert asyncio.iscoroutinefunction(getattr(AsyncRedisStore, name)), name
+
+
+def test_a_client_that_decodes_responses_works_too(prefix: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True, protocol=3)
+    store = RedisStore(client, prefix=prefix)
+    user = _id("user")
+    credential = Credential(user, "totp:x", "sealed", confirmed=True, recovery_hashes=("a", "b"))
+    store.put_credential(credential)
+    assert store.get_credential(user) == credential
+    assert store.totp_attempt(user, 5, T0, POLICY).outcome is AttemptOutcome.ACCEPTED
+    assert store.throttle_state(user) == ThrottleState(0, 0.0, 5)
+    store.close()  # not ours: the client stays open
+    assert client.ping()
+    client.close()
+
+
+def test_unreachable_redis_is_unavailable_without_leaking_the_url() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens here
+    url = f"redis://:hunter2-secret@127.0.0.1:{port}/0"
+    store = RedisStore(url, timeout=0.5)
+    assert "hunter2" not in repr(store)
+    with pytest.raises(StoreUnavailableError) as caught:
+        store.totp_attempt("k", 1, T0, POLICY)
+    assert "hunter2" not in str(caught.value)
+    assert str(port) not in str(caught.value)
+    store.close()
+
+
+def test_a_stuck_server_times_out_as_unavailable() -> None:
+    with socket.socket() as listener:  # accepts connections, never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        store = RedisStore(f"redis://127.0.0.1:{listener.getsockname()[1]}/0", timeout=0.2)
+        with pytest.raises(StoreUnavailableError, match="totp_attempt failed"):
+            store.totp_attempt("k", 1, T0, POLICY)
+        store.close()
+
+
+def test_async_unreachable_redis_is_unavailable() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    async def attempt() -> None:
+        async with AsyncRedisStore(f"redis://:pw-secret@127.0.0.1:{port}/0", timeout=0.5) as store:
+            assert "pw-secret" not in repr(store)
+            await store.get_grant("u", "s")
+
+    with pytest.raises(StoreUnavailableError) as caught:
+        asyncio.run(attempt())
+    assert "pw-secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://user:hunter2@example/0", "redis://:hunter2@host:notaport/0"]
+)
+def test_a_bad_url_is_a_configuration_error_that_does_not_quote_it(url: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        RedisStore(url)
+    assert "hunter2" not in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+def test_foreign_data_under_a_key_fails_closed(store: RedisStore, raw: redis.Redis) -> None:
+    key, tenant = _id("foreign"), _id("tenant")
+    raw.set(store.keys.attempt(key), "not a hash")
+    with pytest.raises(StoreUnavailableError, match="totp_attempt"):
+        store.totp_attempt(key, 1, T0, POLICY)
+    raw.set(store.keys.tenant(tenant), "{not json")
+    with pytest.raises(StoreUnavailableError, match="get_tenant"):
+        store.get_tenant(tenant)
