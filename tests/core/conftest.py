@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -105,8 +105,8 @@ def events(recorder: Recorder) -> EventBus:
 
 
 @pytest.fixture
-def failing_store() -> Iterator[FailingStore]:
-    yield FailingStore()
+def failing_store() -> FailingStore:
+    return FailingStore()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import pyotp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import need
 
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.testing import SettableClock
@@ -17,6 +16,7 @@ from stepup.testing.strategies import secrets as base32_secrets
 from stepup.testing.strategies import timestamps, totp_parameters
 from stepup.totp import TOTP, generate_secret
 from stepup.verifier import TOTPVerifier
+from support import need
 
 OATHTOOL = shutil.which("oathtool")
 # oathtool works from 1970 to 2106 at least; pyotp refuses times before the epoch.

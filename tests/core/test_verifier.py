@@ -42,7 +42,8 @@ def test_ok_reports_the_matched_step(
 ) -> None:
     result = verifier.verify("cred", totp, totp.at(clock()))
     assert result == VerifyResult(VerifyReason.OK, totp.step(clock()))
-    assert result.ok and bool(result)
+    assert result.ok
+    assert bool(result)
     assert result.retry_at is None
 
 
