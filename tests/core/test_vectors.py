@@ -140,6 +140,7 @@ def test_totp_survives_copy_and_pickle() -> None:
     import pickle
 
     totp = TOTP.from_key(SEEDS["SHA256"], digits=8, algorithm="SHA256")
-    for clone in (copy.copy(totp), copy.deepcopy(totp), pickle.loads(pickle.dumps(totp))  # noqa: S301 -- our own bytes):
+    unpickled = pickle.loads(pickle.dumps(totp))  # noqa: S301 -- our own bytes
+    for clone in (copy.copy(totp), copy.deepcopy(totp), unpickled):
         assert clone.at(59) == "46119246"
         assert (clone.digits, clone.period, clone.algorithm) == (8, 30, "SHA256")
