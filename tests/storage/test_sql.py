@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import column, inspect, select, table, text
 from sqlalchemy.pool import NullPool
-from support import POSTGRES_URL, need, port_open
 
 from stepup.adapters.storage.base import AsyncStore, Store
 from stepup.adapters.storage.sql import AsyncSQLStore, SQLStore, default_sqlite_path
@@ -27,6 +26,7 @@ from stepup.throttle import ThrottlePolicy
 from stepup.totp import TOTP, generate_secret
 from stepup.twofactor import TwoFactor
 from stepup.verifier import TOTPVerifier, VerifyReason
+from support import POSTGRES_URL, need, port_open
 
 T0 = 1_700_000_000.0
 POLICY = ThrottlePolicy()
@@ -189,7 +189,8 @@ def test_concurrent_create_schema_on_postgres() -> None:
             thread.join()
         assert errors == []
         with store.engine.connect() as conn:
-            rows = conn.execute(text(f"SELECT version FROM {store.prefix}schema_version")).all()
+            versions = table(f"{store.prefix}schema_version", column("version"))
+            rows = conn.execute(select(versions.c.version)).all()
         assert rows == [(SCHEMA_VERSION,)]
     finally:
         store.drop_schema()
