@@ -1,0 +1,127 @@
+"""Read ``STEPUP_*`` settings from ``app.config`` into the objects the core needs.
+
+Every problem is a :class:`ConfigurationError` raised by ``init_app``, so a wrong
+setting stops the app at start-up instead of surfacing on some later request.
+Messages name the setting, never its value (a store URL can carry a password).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import Any, Final
+
+from ...adapters.storage.base import Store
+from ...errors import ConfigurationError
+from ...policy import SENSITIVE, Policy
+from ...sealing import SecretBox
+
+__all__ = ["DEFAULTS", "policy_from_config", "secret_box_from_config", "store_from_config"]
+
+#: Every setting the extension reads, with its default.
+DEFAULTS: Final[Mapping[str, Any]] = {
+    "STEPUP_STORE": "memory://",
+    "STEPUP_CREATE_SCHEMA": True,
+    "STEPUP_SECRET_KEY": None,
+    "STEPUP_URL_PREFIX": "/stepup",
+    "STEPUP_POLICY_FILE": None,
+    "STEPUP_DEFAULT_TENANT": "default",
+    "STEPUP_TOTP_ISSUER": None,
+    "STEPUP_ENCRYPTION_KEYS": None,
+    "STEPUP_ENCRYPTION_KEY_ID": None,
+    "STEPUP_PASSWORD_HASHER": None,
+    "STEPUP_OIDC_PROVIDERS": {},
+    "STEPUP_SAML_PROVIDERS": {},
+    "STEPUP_DISABLE_ACTION": "2fa.disable",
+    "STEPUP_RECOVERY_ACTION": "2fa.recovery.regenerate",
+    "STEPUP_TWO_FACTOR_LOGIN_TTL": 300,
+}
+
+_STORE_METHODS: Final = ("totp_attempt", "get_grant", "get_tenant", "get_credential")
+
+
+def store_from_config(value: object, *, create_schema: bool) -> Store:
+    """A store object as given, or one built from a URL: ``memory://``,
+    ``sqlite:///path``, ``postgresql+psycopg://...``, ``redis://...``."""
+    if not isinstance(value, str):
+        if all(callable(getattr(value, name, None)) for name in _STORE_METHODS):
+            return value  # type: ignore[return-value]
+        raise ConfigurationError("STEPUP_STORE must be a store object or a URL")
+    scheme = value.partition("://")[0].lower()
+    if value.strip() == "memory://":
+        from ...adapters.storage.memory import MemoryStore
+
+        return MemoryStore()
+    if scheme.startswith(("sqlite", "postgresql", "postgres")):
+        try:
+            from ...adapters.storage.sql import SQLStore
+        except ImportError:
+            raise ConfigurationError(
+                "STEPUP_STORE is a SQL URL: install the extra with pip install 'stepup[sql]'"
+            ) from None
+        store = SQLStore(value)
+        if create_schema:
+            store.create_schema()
+        return store
+    if scheme in {"redis", "rediss", "unix"}:
+        try:
+            from ...adapters.storage.redis import RedisStore
+        except ImportError:
+            raise ConfigurationError(
+                "STEPUP_STORE is a Redis URL: install the extra with pip install 'stepup[redis]'"
+            ) from None
+        return RedisStore(value)
+    raise ConfigurationError(
+        f"STEPUP_STORE: unsupported scheme {scheme[:20]!r}"
+        " (use memory://, sqlite:///..., postgresql+psycopg://... or redis://...)"
+    )
+
+
+def policy_from_config(
+    base: Policy | None, policy_file: object, *, recovery_action: str, disable_action: str
+) -> Policy:
+    """The app's policy (or the seed's catalog), extended from ``STEPUP_POLICY_FILE``.
+
+    The ready-made views protect regenerating recovery codes with ``recovery_action``,
+    which the seed's catalog lacks: it is added as sensitive unless the app named it.
+    """
+    policy = base if base is not None else Policy.default()
+    if recovery_action not in policy:
+        policy = policy.extend({recovery_action: SENSITIVE})
+    if policy_file is not None:
+        if not isinstance(policy_file, str):
+            raise ConfigurationError("STEPUP_POLICY_FILE must be a path")
+        policy = policy.load_toml(policy_file)
+    policy.validate([recovery_action, disable_action])
+    return policy
+
+
+def _key_bytes(key_id: object, key: object) -> tuple[str, bytes]:
+    if not isinstance(key_id, str):
+        raise ConfigurationError("STEPUP_ENCRYPTION_KEYS: key ids must be strings")
+    if isinstance(key, bytes):
+        return key_id, key
+    if isinstance(key, str):
+        try:
+            return key_id, base64.urlsafe_b64decode(key.encode("ascii") + b"==")
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            pass
+    raise ConfigurationError(
+        f"STEPUP_ENCRYPTION_KEYS[{key_id!r}] must be 32 bytes or their urlsafe base64"
+    )
+
+
+def secret_box_from_config(keys: object, current: object) -> SecretBox:
+    """Seal TOTP secrets at rest with ``STEPUP_ENCRYPTION_KEYS`` (``{id: key}``) under
+    ``STEPUP_ENCRYPTION_KEY_ID``; no keys means secrets are stored unsealed."""
+    if keys is None:
+        return SecretBox()
+    if not isinstance(keys, Mapping):
+        raise ConfigurationError("STEPUP_ENCRYPTION_KEYS must be a mapping of key id to key")
+    decoded = dict(_key_bytes(key_id, key) for key_id, key in keys.items())
+    if current is None and len(decoded) == 1:
+        current = next(iter(decoded))
+    if current is not None and not isinstance(current, str):
+        raise ConfigurationError("STEPUP_ENCRYPTION_KEY_ID must be a string")
+    return SecretBox(decoded, current)

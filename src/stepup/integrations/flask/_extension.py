@@ -1,0 +1,280 @@
+"""The Flask extension: ``Stepup(app)`` or ``Stepup()`` then ``init_app(app)``."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from flask import Flask, Response, g
+
+from ...adapters.idp.password import PasswordReauth
+from ...clock import Clock, system_clock
+from ...events import EventBus
+from ...policy import Context, Policy
+from ...reauth import Decision, Reauth
+from ...redirects import safe_return_path_or_default
+from ...subject import Identity, Subject
+from ...tenants import TenantSettings
+from ...twofactor import Channel, TwoFactor
+from ._config import DEFAULTS
+from ._hooks import (
+    ContextFunction,
+    FullAccessCheck,
+    Hooks,
+    LoginCompleter,
+    PasswordHashLoader,
+    PasswordRehashSaver,
+    ResponseHandler,
+    ReturnTo,
+    SubjectLoader,
+    TenantAdminCheck,
+    TenantLoader,
+)
+from ._state import AppState, state
+from ._views import build_blueprint
+
+__all__ = ["Stepup"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Stepup:
+    """Step-up authentication for a Flask app.
+
+    Configure with ``STEPUP_*`` keys in ``app.config`` (see the getting-started guide),
+    tell it about your users with the hook decorators (``subject_loader``, ...), and
+    protect views with :meth:`reauth_required`. Services for the current app:
+    :attr:`reauth`, :attr:`two_factor`, :attr:`tenant_settings`, :attr:`passwords`.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        policy: Policy | None = None,
+        store: Any = None,
+        clock: Clock = system_clock,
+        events: EventBus | None = None,
+        subject_loader: SubjectLoader | None = None,
+        tenant_loader: TenantLoader | None = None,
+        password_hash_loader: PasswordHashLoader | None = None,
+        password_rehash_saver: PasswordRehashSaver | None = None,
+        is_tenant_admin: TenantAdminCheck | None = None,
+        has_full_access: FullAccessCheck | None = None,
+        login_completer: LoginCompleter | None = None,
+        response_handler: ResponseHandler | None = None,
+    ) -> None:
+        self.hooks = Hooks(
+            subject_loader=subject_loader,
+            tenant_loader=tenant_loader,
+            password_hash_loader=password_hash_loader,
+            password_rehash_saver=password_rehash_saver,
+            is_tenant_admin=is_tenant_admin,
+            has_full_access=has_full_access,
+            login_completer=login_completer,
+            response_handler=response_handler,
+        )
+        self.events = events or EventBus()
+        self._policy = policy
+        self._store = store
+        self._clock = clock
+        self._actions: list[str] = []
+        self._states: weakref.WeakSet[AppState] = weakref.WeakSet()
+        if app is not None:
+            self.init_app(app)
+
+    def __repr__(self) -> str:
+        return f"Stepup(actions={len(self._actions)})"
+
+    def init_app(self, app: Flask) -> None:
+        """Read the config, build the services, register the views and validate every
+        action named so far (an unknown one raises :class:`UnknownActionError` now)."""
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, value)
+        app_state = AppState(
+            app,
+            self.hooks,
+            policy=self._policy,
+            store=self._store,
+            clock=self._clock,
+            events=self.events,
+        )
+        app_state.policy.validate(self._actions)
+        app.extensions["stepup"] = app_state
+        self._states.add(app_state)
+        app.register_blueprint(build_blueprint(), url_prefix=app.config["STEPUP_URL_PREFIX"])
+        self._follow_flask_login(app)
+
+    def _follow_flask_login(self, app: Flask) -> None:
+        """Renew the session id at sign-in and revoke the grant at sign-out."""
+        try:
+            from flask_login import user_logged_in, user_logged_out
+        except ImportError:  # Flask-Login is optional
+            return
+        user_logged_in.connect(self._logged_in, app, weak=False)
+        user_logged_out.connect(self._logged_out, app, weak=False)
+
+    @staticmethod
+    def _logged_in(sender: Flask, **extra: Any) -> None:
+        state().note_sign_in(None)
+
+    @staticmethod
+    def _logged_out(sender: Flask, *, user: Any, **extra: Any) -> None:
+        user_id = user.get_id() if user is not None else None
+        state().sign_out(str(user_id) if user_id is not None else None)
+
+    # hooks, as decorators --------------------------------------------------------------
+
+    def subject_loader(self, fn: SubjectLoader) -> SubjectLoader:
+        """``() -> Subject | None``. Without one, Flask-Login's ``current_user`` is used."""
+        self.hooks.subject_loader = fn
+        return fn
+
+    def tenant_loader(self, fn: TenantLoader) -> TenantLoader:
+        """``(subject) -> tenant id | None``. Without one, ``STEPUP_DEFAULT_TENANT``."""
+        self.hooks.tenant_loader = fn
+        return fn
+
+    def password_hash_loader(self, fn: PasswordHashLoader) -> PasswordHashLoader:
+        """``(user_id) -> argon2 hash | None``: needed by the password re-auth form."""
+        self.hooks.password_hash_loader = fn
+        return fn
+
+    def password_rehash_saver(self, fn: PasswordRehashSaver) -> PasswordRehashSaver:
+        """``(user_id, new_hash)``: called when a hash used outdated parameters."""
+        self.hooks.password_rehash_saver = fn
+        return fn
+
+    def is_tenant_admin(self, fn: TenantAdminCheck) -> TenantAdminCheck:
+        """``(user_id, tenant_id) -> bool``. Without one, nobody may patch tenants."""
+        self.hooks.is_tenant_admin = fn
+        return fn
+
+    def has_full_access(self, fn: FullAccessCheck) -> FullAccessCheck:
+        """``(user_id) -> bool``. Without one, nobody may remove another user's 2FA."""
+        self.hooks.has_full_access = fn
+        return fn
+
+    def login_completer(self, fn: LoginCompleter) -> LoginCompleter:
+        """``(user_id, remember)``: sign the user in once the second factor passed.
+        Without one, Flask-Login's ``login_user`` with its ``user_loader``."""
+        self.hooks.login_completer = fn
+        return fn
+
+    def response_handler(self, fn: ResponseHandler) -> ResponseHandler:
+        """``(decision, request) -> response | None`` replaces the 303/401/503."""
+        self.hooks.response_handler = fn
+        return fn
+
+    # protecting views ------------------------------------------------------------------
+
+    def reauth_required(
+        self,
+        action: str,
+        *,
+        context: ContextFunction | None = None,
+        return_to: ReturnTo | None = None,
+    ) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
+        """Protect a view: it runs only when the core allows ``action`` now.
+
+        ``context(request)`` feeds rules with a condition; ``return_to`` is where a
+        non-GET request comes back after re-authenticating (default: the page the form
+        was on). The name is checked against the policy of every app this extension is
+        initialised on, now or at ``init_app``.
+        """
+        for app_state in list(self._states):
+            app_state.policy.validate([action])
+        self._actions.append(action)
+
+        def decorator(view: Callable[P, R]) -> Callable[P, R | Response]:
+            @wraps(view)
+            def protected(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+                refusal = state().guard(action, context, return_to)
+                if refusal is not None:
+                    response: Response = refusal
+                    return response
+                return view(*args, **kwargs)
+
+            return protected
+
+        return decorator
+
+    def check(self, action: str, context: Context | None = None) -> Decision | None:
+        """The decision for the current user (``None`` when nobody is signed in), for
+        views that branch instead of refusing (e.g. show a key only when allowed)."""
+        return state().check(action, context)
+
+    @property
+    def decision(self) -> Decision | None:
+        """The decision that let the current protected view run."""
+        found: Decision | None = g.get("stepup_decision")
+        return found
+
+    # sessions --------------------------------------------------------------------------
+
+    def current_subject(self) -> Subject | None:
+        return state().subject()
+
+    def session_id(self) -> str:
+        """This browser session's stepup id, for apps that build a ``Subject`` themselves."""
+        return state().session_id()
+
+    def note_sign_in(self, identity: Identity | None = None) -> None:
+        """Call right after signing a user in (Flask-Login does it for you): a new
+        session id, so no earlier grant carries over, and how they signed in (OIDC and
+        SAML users re-authenticate at their provider)."""
+        state().note_sign_in(identity)
+
+    def sign_out(self) -> None:
+        """Call when signing out (Flask-Login does it for you): revokes this session's grant."""
+        state().sign_out()
+
+    def password_changed(self, user_id: str) -> int:
+        """Call after a user's password changed: revokes their grants in every session."""
+        return state().reauth.password_changed(user_id)
+
+    # the sign-in second factor -----------------------------------------------------------
+
+    def two_factor_required(self, user_id: str, channel: Channel = Channel.WEB) -> bool:
+        """Must this sign-in pass the second factor? (Enrolled, on the interactive UI.)"""
+        app_state = state()
+        return app_state.two_factor.required_for(channel) and app_state.two_factor.is_enrolled(
+            user_id
+        )
+
+    def begin_two_factor(
+        self, user_id: str, *, next: str = "/", remember: bool = False
+    ) -> Response:
+        """From the app's login view, once the password is right: remember who is
+        signing in and send them to the code page (the user is signed in only after)."""
+        return state().begin_login(user_id, safe_return_path_or_default(next), remember)
+
+    # services of the current app -----------------------------------------------------------
+
+    @property
+    def policy(self) -> Policy:
+        return state().policy
+
+    @property
+    def store(self) -> Any:
+        return state().store
+
+    @property
+    def reauth(self) -> Reauth:
+        return state().reauth
+
+    @property
+    def two_factor(self) -> TwoFactor:
+        return state().two_factor
+
+    @property
+    def tenant_settings(self) -> TenantSettings:
+        return state().tenant_settings
+
+    @property
+    def passwords(self) -> PasswordReauth:
+        return state().passwords

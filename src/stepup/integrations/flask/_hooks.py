@@ -1,0 +1,56 @@
+"""What the app tells stepup: who is asking, in which tenant, with which password.
+
+The names are the same in every framework integration. Flask hooks read the request
+from Flask's context themselves, so they take only the facts they are about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from flask import Request
+
+from ...reauth import Decision
+from ...subject import Subject
+
+__all__ = [
+    "ContextFunction",
+    "Hooks",
+    "ResponseHandler",
+    "ReturnTo",
+]
+
+#: ``() -> Subject | None``: the signed-in user of this request, or ``None``.
+SubjectLoader: TypeAlias = Callable[[], Subject | None]
+#: ``(subject) -> tenant id | None`` (``None``: ``STEPUP_DEFAULT_TENANT``).
+TenantLoader: TypeAlias = Callable[[Subject], str | None]
+#: ``(user_id) -> stored argon2 hash | None`` (``None``: no such user or no password).
+PasswordHashLoader: TypeAlias = Callable[[str], str | None]
+#: ``(user_id, new_hash)``: store a hash made with current parameters.
+PasswordRehashSaver: TypeAlias = Callable[[str, str], None]
+#: ``(user_id, tenant_id) -> bool``: may this user change this tenant's settings?
+TenantAdminCheck: TypeAlias = Callable[[str, str], bool]
+#: ``(user_id) -> bool``: may this user remove anyone's two-factor authentication?
+FullAccessCheck: TypeAlias = Callable[[str], bool]
+#: ``(user_id, remember)``: finish a sign-in once the second factor passed.
+LoginCompleter: TypeAlias = Callable[[str, bool], None]
+#: ``(decision, request) -> response | None``: replace the 303/401/503 (``None``: keep it).
+ResponseHandler: TypeAlias = Callable[[Decision, Request], Any]
+#: ``(request) -> context`` for rules with a condition (e.g. production workspaces).
+ContextFunction: TypeAlias = Callable[[Request], dict[str, Any]]
+#: Where to come back after re-authenticating from a non-GET request.
+ReturnTo: TypeAlias = str | Callable[[Request], str]
+
+
+@dataclass(slots=True)
+class Hooks:
+    subject_loader: SubjectLoader | None = None
+    tenant_loader: TenantLoader | None = None
+    password_hash_loader: PasswordHashLoader | None = None
+    password_rehash_saver: PasswordRehashSaver | None = None
+    is_tenant_admin: TenantAdminCheck | None = None
+    has_full_access: FullAccessCheck | None = None
+    login_completer: LoginCompleter | None = None
+    response_handler: ResponseHandler | None = None

@@ -1,0 +1,274 @@
+"""One app's stepup: the core services built from its config, and the request-time glue.
+
+Everything here reads the request, calls the core and writes a response; the core
+makes every decision.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, abort, current_app, g, make_response, request, session, url_for
+
+from ...adapters.idp.password import PasswordReauth
+from ...clock import Clock
+from ...errors import ConfigurationError
+from ...events import EventBus
+from ...policy import Context, Policy
+from ...reauth import Decision, Reauth
+from ...subject import Identity, LoginMethod, Subject
+from ...tenants import TenantSettings
+from ...twofactor import TwoFactor
+from ..http import decision_response
+from ._config import policy_from_config, secret_box_from_config, store_from_config
+from ._csrf import CsrfTokens
+from ._hooks import ContextFunction, Hooks, ReturnTo
+from ._web import request_info, to_response
+
+if TYPE_CHECKING:
+    from ...adapters.storage.base import Store
+
+__all__ = ["AppState", "state"]
+
+_SID: Final = "_stepup_sid"
+_IDENTITY: Final = "_stepup_identity"
+_PENDING: Final = "_stepup_2fa_login"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingLogin:
+    """A sign-in that passed the password and waits for the second factor."""
+
+    user_id: str
+    next: str
+    remember: bool
+
+
+class AppState:
+    """Kept in ``app.extensions["stepup"]``."""
+
+    def __init__(
+        self,
+        app: Flask,
+        hooks: Hooks,
+        *,
+        policy: Policy | None,
+        store: Store | None,
+        clock: Clock,
+        events: EventBus,
+    ) -> None:
+        config = app.config
+        secret_key = config["STEPUP_SECRET_KEY"] or app.secret_key
+        if not secret_key:
+            raise ConfigurationError("set STEPUP_SECRET_KEY or the app's SECRET_KEY")
+        self.hooks = hooks
+        self.clock = clock
+        self.events = events
+        self.disable_action: str = config["STEPUP_DISABLE_ACTION"]
+        self.recovery_action: str = config["STEPUP_RECOVERY_ACTION"]
+        self.policy = policy_from_config(
+            policy,
+            config["STEPUP_POLICY_FILE"],
+            recovery_action=self.recovery_action,
+            disable_action=self.disable_action,
+        )
+        self.store: Store = (
+            store
+            if store is not None
+            else store_from_config(
+                config["STEPUP_STORE"], create_schema=bool(config["STEPUP_CREATE_SCHEMA"])
+            )
+        )
+        self.default_tenant: str = config["STEPUP_DEFAULT_TENANT"]
+        self.issuer: str = config["STEPUP_TOTP_ISSUER"] or app.name
+        self.login_ttl = float(config["STEPUP_TWO_FACTOR_LOGIN_TTL"])
+        self.oidc: Mapping[str, Any] = dict(config["STEPUP_OIDC_PROVIDERS"] or {})
+        self.saml: Mapping[str, Any] = dict(config["STEPUP_SAML_PROVIDERS"] or {})
+        self.csrf = CsrfTokens(secret_key)
+        self.reauth = Reauth(self.store, self.policy, clock=clock, events=events)
+        self.tenant_settings = TenantSettings(self.store, clock=clock, events=events)
+        box = secret_box_from_config(
+            config["STEPUP_ENCRYPTION_KEYS"], config["STEPUP_ENCRYPTION_KEY_ID"]
+        )
+        self.two_factor = TwoFactor(
+            self.store, issuer=self.issuer, box=box, clock=clock, events=events
+        )
+        self.passwords = PasswordReauth(
+            self.store, hasher=config["STEPUP_PASSWORD_HASHER"], clock=clock, events=events
+        )
+
+    def __repr__(self) -> str:
+        return f"AppState({self.policy!r}, store={type(self.store).__name__})"
+
+    # who is asking --------------------------------------------------------------
+
+    def subject(self) -> Subject | None:
+        """This request's subject, loaded once per request."""
+        if "stepup_subject" not in g:
+            loader = self.hooks.subject_loader
+            g.stepup_subject = loader() if loader is not None else self._flask_login_subject()
+        subject: Subject | None = g.stepup_subject
+        return subject
+
+    def _flask_login_subject(self) -> Subject | None:
+        if getattr(current_app, "login_manager", None) is None:
+            raise ConfigurationError(
+                "stepup needs to know who is signed in: register a subject_loader"
+                " or set up Flask-Login"
+            )
+        from flask_login import current_user
+
+        if not current_user.is_authenticated:
+            return None
+        return Subject(str(current_user.get_id()), self.session_id(), self._identity())
+
+    def session_id(self) -> str:
+        """A random id for this browser session, renewed at every sign-in: grants are
+        bound to it, so another session never benefits from this one's re-auth."""
+        sid = session.get(_SID)
+        if not isinstance(sid, str):
+            sid = secrets.token_urlsafe(18)
+            session[_SID] = sid
+        return sid
+
+    def _identity(self) -> Identity:
+        saved = session.get(_IDENTITY)
+        if not isinstance(saved, dict):
+            return Identity(LoginMethod.PASSWORD)
+        return Identity(
+            LoginMethod(saved["method"]),
+            issuer=saved.get("issuer", ""),
+            subject=saved.get("subject", ""),
+            provider=saved.get("provider", ""),
+        )
+
+    def note_sign_in(self, identity: Identity | None) -> None:
+        session[_SID] = secrets.token_urlsafe(18)
+        session.pop(_IDENTITY, None)
+        if identity is not None:
+            session[_IDENTITY] = {
+                "method": identity.method.value,
+                "issuer": identity.issuer,
+                "subject": identity.subject,
+                "provider": identity.provider,
+            }
+        self.csrf.rotate()
+        g.pop("stepup_subject", None)
+
+    def sign_out(self, user_id: str | None = None) -> None:
+        """Revoke this session's grant and forget the session's stepup state."""
+        sid = session.get(_SID)
+        if user_id is None:
+            subject = self.subject()
+            user_id = subject.user_id if subject is not None else None
+            sid = subject.session_id if subject is not None else sid
+        if user_id is not None and isinstance(sid, str):
+            self.reauth.sign_out(Subject(user_id, sid))
+        for key in (_SID, _IDENTITY, _PENDING):
+            session.pop(key, None)
+        self.csrf.rotate()
+        g.pop("stepup_subject", None)
+
+    def tenant_for(self, subject: Subject) -> str:
+        loader = self.hooks.tenant_loader
+        tenant = loader(subject) if loader is not None else None
+        return tenant if tenant is not None else self.default_tenant
+
+    def unauthenticated(self) -> Any:
+        manager = getattr(current_app, "login_manager", None)
+        if manager is not None:
+            return manager.unauthorized()
+        return abort(401)
+
+    # the guard --------------------------------------------------------------------
+
+    def check(self, action: str, context: Context | None = None) -> Decision | None:
+        """The core's decision for this request's subject (``None``: nobody signed in)."""
+        subject = self.subject()
+        if subject is None:
+            return None
+        return self.reauth.check(subject, action, self.tenant_for(subject), context)
+
+    def guard(
+        self, action: str, context: ContextFunction | None, return_to: ReturnTo | None
+    ) -> Any:
+        """``None`` to let the view run, else the response that refuses it."""
+        decision = self.check(action, context(request) if context is not None else None)
+        if decision is None:
+            return self.unauthenticated()
+        g.stepup_decision = decision
+        if decision.ok:
+            return None
+        handler = self.hooks.response_handler
+        if handler is not None:
+            custom = handler(decision, request)
+            if custom is not None:
+                return make_response(custom)
+        info = request_info(request, path=self._return_path(return_to))
+        refusal = decision_response(decision, info, reauth_url=url_for("stepup.reauth"))
+        assert refusal is not None  # the decision was not ok
+        return to_response(refusal)
+
+    @staticmethod
+    def _return_path(return_to: ReturnTo | None) -> str | None:
+        """Where to come back: this page for GET; for a form POST (which cannot be
+        repeated by a redirect) ``return_to``, else the page the form was on. The
+        result is still checked by :func:`stepup.redirects.safe_return_path_or_default`."""
+        if request.method in {"GET", "HEAD"}:
+            return None
+        if return_to is not None:
+            return return_to(request) if callable(return_to) else return_to
+        referrer = urlsplit(request.referrer or "")
+        return referrer.path + (f"?{referrer.query}" if referrer.query else "") or "/"
+
+    # the sign-in second factor ---------------------------------------------------------
+
+    def begin_login(self, user_id: str, next_path: str, remember: bool) -> Response:
+        session[_PENDING] = {
+            "user_id": user_id,
+            "next": next_path,
+            "remember": remember,
+            "at": self.clock(),
+        }
+        return make_response(current_app.redirect(url_for("stepup.two_factor_verify"), 303))
+
+    def pending_login(self) -> PendingLogin | None:
+        saved = session.get(_PENDING)
+        if not isinstance(saved, dict):
+            return None
+        age = self.clock() - float(saved.get("at", 0.0))
+        if not 0 <= age <= self.login_ttl:
+            session.pop(_PENDING, None)
+            return None
+        return PendingLogin(str(saved["user_id"]), str(saved["next"]), bool(saved["remember"]))
+
+    def complete_login(self, pending: PendingLogin) -> None:
+        session.pop(_PENDING, None)
+        completer = self.hooks.login_completer
+        if completer is not None:
+            completer(pending.user_id, pending.remember)
+            return
+        manager = getattr(current_app, "login_manager", None)
+        load_user = getattr(manager, "_user_callback", None)
+        if load_user is None:
+            raise ConfigurationError(
+                "register a login_completer (or a Flask-Login user_loader) to finish sign-ins"
+            )
+        from flask_login import login_user
+
+        user = load_user(pending.user_id)
+        if user is None or not login_user(user, remember=pending.remember):
+            abort(403)
+
+
+def state() -> AppState:
+    """The current app's stepup state."""
+    try:
+        found: AppState = current_app.extensions["stepup"]
+    except KeyError:
+        raise ConfigurationError("stepup is not initialised on this app: call init_app") from None
+    return found

@@ -1,0 +1,428 @@
+"""The ready-made views, as a blueprint named ``stepup``.
+
+Re-authentication (password form, OIDC and SAML round trips), two-factor enrolment,
+the sign-in code step, recovery codes, removal by the user and by an admin, and the
+tenant settings ``PATCH``. Templates live in ``templates/stepup/``; an app overrides
+any of them by shipping a template with the same name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from markupsafe import Markup
+from werkzeug.wrappers import Response as BaseResponse
+
+from ...adapters.idp.password import PasswordReason
+from ...errors import (
+    AlreadyEnrolledError,
+    ConfigurationError,
+    ManagedByConfigFileError,
+    NotEnrolledError,
+    PermissionDeniedError,
+    StepupError,
+    UnknownActionError,
+)
+from ...redirects import safe_return_path_or_default
+from ...subject import Subject
+from ...verifier import VerifyReason, VerifyResult
+from ..http import Client, client_kind
+from ..views import (
+    ReauthPage,
+    RecoveryCodesPage,
+    enrolment_page,
+    jsonapi_error,
+    reauth_page,
+    tenant_content_type_ok,
+    tenant_error_response,
+    tenant_response,
+    two_factor_message,
+)
+from ._csrf import FIELD
+from ._state import AppState, state
+from ._web import request_info, to_response
+
+__all__ = ["build_blueprint"]
+
+#: Posted by the IdP's page in the browser, not by our form: the SAML response's
+#: signature and its one-time InResponseTo bound to this session stand in for a token.
+_CSRF_EXEMPT: Final = frozenset({"stepup.saml_acs"})
+_STATUS_BY_CODE_REASON: Final = {
+    VerifyReason.THROTTLED: 429,
+    VerifyReason.UNAVAILABLE: 503,
+}
+_SSO_FAILED: Final = "Your identity provider did not confirm it is you. Please try again."
+
+
+def build_blueprint() -> Blueprint:
+    bp = Blueprint("stepup", __name__, template_folder="templates")
+    bp.before_request(_check_csrf)
+    bp.app_context_processor(_template_globals)
+    routes: list[tuple[str, str, Any, list[str]]] = [
+        ("/reauth", "reauth", reauth, ["GET"]),
+        ("/reauth/password", "reauth_password", reauth_password, ["POST"]),
+        ("/reauth/oidc/start", "oidc_start", oidc_start, ["POST"]),
+        ("/reauth/oidc/callback", "oidc_callback", oidc_callback, ["GET"]),
+        ("/reauth/saml/start", "saml_start", saml_start, ["POST"]),
+        ("/reauth/saml/acs", "saml_acs", saml_acs, ["POST"]),
+        ("/2fa", "two_factor", two_factor, ["GET"]),
+        ("/2fa/enrol", "two_factor_enrol", two_factor_enrol, ["POST"]),
+        ("/2fa/confirm", "two_factor_confirm", two_factor_confirm, ["POST"]),
+        ("/2fa/verify", "two_factor_verify", two_factor_verify, ["GET", "POST"]),
+        ("/2fa/recovery-codes", "recovery_codes", recovery_codes, ["POST"]),
+        ("/2fa/remove", "two_factor_remove", two_factor_remove, ["POST"]),
+        ("/users/<user_id>/2fa/remove", "admin_two_factor_remove", admin_remove, ["POST"]),
+        ("/tenants/<tenant_id>", "tenant", tenant_patch, ["PATCH"]),
+    ]
+    for rule, endpoint, view, methods in routes:
+        bp.add_url_rule(rule, endpoint, view, methods=methods)
+    return bp
+
+
+# shared pieces --------------------------------------------------------------------
+
+
+def _template_globals() -> dict[str, Any]:
+    def csrf_token() -> str:
+        return state().csrf.token()
+
+    def csrf_field() -> Markup:
+        return Markup('<input type="hidden" name="{}" value="{}">').format(FIELD, csrf_token())
+
+    return {"stepup_csrf_token": csrf_token, "stepup_csrf_field": csrf_field}
+
+
+def _check_csrf() -> Any:
+    if request.method != "POST" or request.endpoint in _CSRF_EXEMPT:
+        return None
+    token = request.form.get(FIELD) or request.headers.get("X-CSRF-Token")
+    if state().csrf.valid(token):
+        return None
+    return _message(400, "This form has expired. Go back, reload the page and try again.")
+
+
+def _render(template: str, status: int = 200, *, no_store: bool = False, **context: Any) -> Any:
+    response = current_app.make_response((render_template(template, **context), status))
+    if no_store:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _message(status: int, message: str, *, link: str = "") -> Any:
+    return _render("stepup/message.html", status, message=message, link=link)
+
+
+def _signed_in() -> tuple[AppState, Subject | None]:
+    app_state = state()
+    return app_state, app_state.subject()
+
+
+def _page_from(values: Any, subject: Subject, app_state: AppState, error: str = "") -> ReauthPage:
+    return reauth_page(
+        app_state.policy, subject, values.get("action", ""), values.get("next"), error=error
+    )
+
+
+def _render_reauth(app_state: AppState, subject: Subject, page: ReauthPage, status: int) -> Any:
+    enrolled = not page.totp or app_state.two_factor.is_enrolled(subject.user_id)
+    return _render("stepup/reauth.html", status, page=page, needs_enrolment=not enrolled)
+
+
+def _redirect(location: str) -> BaseResponse:
+    return redirect(location, 303)
+
+
+# re-authentication ------------------------------------------------------------------
+
+
+def reauth() -> Any:
+    app_state, subject = _signed_in()
+    if subject is None:
+        return app_state.unauthenticated()
+    try:
+        page = _page_from(request.args, subject, app_state)
+    except UnknownActionError:
+        return _message(400, "This page was called for an unknown action.")
+    return _render_reauth(app_state, subject, page, 200)
+
+
+def reauth_password() -> Any:
+    app_state, subject = _signed_in()
+    if subject is None:
+        return app_state.unauthenticated()
+    try:
+        page = _page_from(request.form, subject, app_state)
+    except UnknownActionError:
+        return _message(400, "This page was called for an unknown action.")
+    if not page.password:
+        return _render_reauth(app_state, subject, page, 400)
+    loader = app_state.hooks.password_hash_loader
+    if loader is None:
+        raise ConfigurationError("register a password_hash_loader for password re-authentication")
+    result = app_state.passwords.verify(
+        subject, request.form.get("password", ""), loader(subject.user_id)
+    )
+    saver = app_state.hooks.password_rehash_saver
+    if result.new_hash is not None and saver is not None:
+        saver(subject.user_id, result.new_hash)
+    if not result.ok:
+        status = {PasswordReason.THROTTLED: 429, PasswordReason.UNAVAILABLE: 503}.get(
+            result.reason, 400
+        )
+        page = _page_from(request.form, subject, app_state, result.public_message)
+        return _render_reauth(app_state, subject, page, status)
+    methods = ["pwd"]
+    if page.totp:
+        try:
+            code = app_state.two_factor.verify(subject.user_id, request.form.get("otp", ""))
+        except NotEnrolledError:
+            return _render_reauth(app_state, subject, page, 400)
+        if not code.ok:
+            page = _page_from(request.form, subject, app_state, two_factor_message(code))
+            return _render_reauth(app_state, subject, page, _code_status(code))
+        methods.append("otp")
+    app_state.reauth.record(subject, methods)
+    return _redirect(page.next)
+
+
+def _provider(providers: Any, subject: Subject) -> Any:
+    """The adapter for the provider the session signed in with (or the only one)."""
+    found = providers.get(subject.identity.provider)
+    if found is None and not subject.identity.provider and len(providers) == 1:
+        found = next(iter(providers.values()))
+    return found
+
+
+def _sso_start(kind: str, providers: Any) -> Any:
+    app_state, subject = _signed_in()
+    if subject is None:
+        return app_state.unauthenticated()
+    try:
+        page = _page_from(request.form, subject, app_state)
+    except UnknownActionError:
+        return _message(400, "This page was called for an unknown action.")
+    provider = _provider(providers, subject)
+    if page.sso != kind or provider is None:
+        return _message(400, "Single sign-on is not available for this account.")
+    try:
+        target = provider.start(subject, return_to=page.next)
+    except PermissionDeniedError:
+        return _message(403, "Your session did not sign in through this provider.")
+    except StepupError:
+        return _message(503, "Your identity provider cannot be reached right now.")
+    return _redirect(getattr(target, "url", target))
+
+
+def _sso_finish(kind: str, providers: Any, outcome_of: Any) -> Any:
+    app_state, subject = _signed_in()
+    if subject is None:
+        return app_state.unauthenticated()
+    provider = _provider(providers, subject)
+    if provider is None:
+        return _message(400, "Single sign-on is not available for this account.")
+    outcome = outcome_of(provider, subject)
+    if not outcome.ok:
+        status = 503 if outcome.reason == "unavailable" else 400
+        again = url_for("stepup.reauth", next=safe_return_path_or_default(outcome.return_to))
+        return _message(status, _SSO_FAILED, link=again)
+    at = next(
+        (
+            getattr(outcome, name)
+            for name in ("authenticated_at", "auth_time", "authn_instant")
+            if getattr(outcome, name, None) is not None
+        ),
+        None,
+    )
+    app_state.reauth.record(subject, [outcome.method], authenticated_at=at)
+    return _redirect(safe_return_path_or_default(outcome.return_to))
+
+
+def oidc_start() -> Any:
+    return _sso_start("oidc", state().oidc)
+
+
+def oidc_callback() -> Any:
+    params = request.args.to_dict()
+    return _sso_finish("oidc", state().oidc, lambda p, s: p.complete(s, params))
+
+
+def saml_start() -> Any:
+    return _sso_start("saml", state().saml)
+
+
+def saml_acs() -> Any:
+    response, relay = request.form.get("SAMLResponse", ""), request.form.get("RelayState")
+    return _sso_finish("saml", state().saml, lambda p, s: p.complete(s, response, relay))
+
+
+# two-factor authentication ------------------------------------------------------------
+
+
+def _code_status(result: VerifyResult) -> int:
+    return _STATUS_BY_CODE_REASON.get(result.reason, 400)
+
+
+def two_factor() -> Any:
+    app_state, subject = _signed_in()
+    if subject is None:
+        return app_state.unauthenticated()
+    return _render(
+        "stepup/two_factor.html",
+        enrolled=app_state.two_factor.is_enrolled(subject.user_id),
+        managed_by_file=app_state.two_factor.config_users is not None,
+    )
+
+
+def two_factor_enrol() -> Any:
+    app_state, subject = _signed_in()
+    if subject is None:
+        return app_state.unauthenticated()
+    account = subject.user_id
+    try:
+        enrolment = app_state.two_factor.begin_enrolment(subject.user_id, account)
+    except AlreadyEnrolledError:
+        flash("Two-factor authentication is already on.", "stepup")
+        return _redirect(url_for("stepup.two_factor"))
+    except ManagedByConfigFileError:
+        return _message(409, "Two-factor authentication is set in the configuration file.")
+    tf = app_state.two_factor
+    page = enrolment_page(
+        enrolment, account=account, issuer=tf.issuer, digits=tf.digits, period=tf.period
+    )
+    return _render("stepup/two_factor_enrol.html", page=page, no_store=True)
+
+
+def two_factor_confirm() -> Any:
+    app_state, subject = _signed_in()
+    if subject is None:
+        return app_state.unauthenticated()
+    try:
+        confirmation = app_state.two_factor.confirm_enrolment(
+            subject.user_id, request.form.get("code", "")
+        )
+    except (NotEnrolledError, AlreadyEnrolledError, ManagedByConfigFileError):
+        return _redirect(url_for("stepup.two_factor"))
+    if not confirmation.ok:
+        message = two_factor_message(confirmation.result)
+        return _render(
+            "stepup/two_factor_enrol.html",
+            _code_status(confirmation.result),
+            page=None,
+            error=message,
+        )
+    codes = RecoveryCodesPage(confirmation.recovery_codes)
+    return _render("stepup/recovery_codes.html", page=codes, no_store=True)
+
+
+def two_factor_verify() -> Any:
+    app_state = state()
+    pending = app_state.pending_login()
+    if pending is None:
+        return _message(400, "Your sign-in has expired. Please sign in again.")
+    if request.method == "GET":
+        return _render("stepup/two_factor_verify.html", error="")
+    recovery = request.form.get("recovery_code", "").strip()
+    try:
+        if recovery:
+            result = app_state.two_factor.use_recovery_code(pending.user_id, recovery)
+        else:
+            result = app_state.two_factor.verify(pending.user_id, request.form.get("code", ""))
+    except NotEnrolledError:
+        return _message(400, "Your sign-in has expired. Please sign in again.")
+    if not result.ok:
+        return _render(
+            "stepup/two_factor_verify.html", _code_status(result), error=two_factor_message(result)
+        )
+    app_state.complete_login(pending)
+    return _redirect(pending.next)
+
+
+def recovery_codes() -> Any:
+    app_state = state()
+    refusal = app_state.guard(app_state.recovery_action, None, url_for("stepup.two_factor"))
+    if refusal is not None:
+        return refusal
+    subject = app_state.subject()
+    assert subject is not None  # the guard let a signed-in user through
+    try:
+        codes = app_state.two_factor.regenerate_recovery_codes(subject.user_id)
+    except NotEnrolledError:
+        return _redirect(url_for("stepup.two_factor"))
+    return _render("stepup/recovery_codes.html", page=RecoveryCodesPage(codes), no_store=True)
+
+
+def two_factor_remove() -> Any:
+    app_state = state()
+    refusal = app_state.guard(app_state.disable_action, None, url_for("stepup.two_factor"))
+    if refusal is not None:
+        return refusal
+    subject = app_state.subject()
+    assert subject is not None
+    try:
+        app_state.two_factor.remove(subject.user_id, actor_id=subject.user_id)
+    except NotEnrolledError:
+        pass
+    except ManagedByConfigFileError:
+        return _message(409, "Two-factor authentication is set in the configuration file.")
+    flash("Two-factor authentication is off.", "stepup")
+    return _redirect(url_for("stepup.two_factor"))
+
+
+def admin_remove(user_id: str) -> Any:
+    app_state, subject = _signed_in()
+    if subject is None:
+        return app_state.unauthenticated()
+    full_access = app_state.hooks.has_full_access
+    if full_access is None or not full_access(subject.user_id):
+        return _message(403, "Only an administrator with full access may do this.")
+    back = safe_return_path_or_default(request.form.get("next"))
+    refusal = app_state.guard(app_state.disable_action, None, back)
+    if refusal is not None:
+        return refusal
+    try:
+        app_state.two_factor.remove(user_id, actor_id=subject.user_id, actor_has_full_access=True)
+    except NotEnrolledError:
+        return _message(404, "This user has no two-factor authentication.")
+    except ManagedByConfigFileError:
+        return _message(409, "Two-factor authentication is set in the configuration file.")
+    if client_kind(request_info(request)) is not Client.BROWSER:
+        return Response(status=204)
+    flash("Two-factor authentication was removed.", "stepup")
+    return _redirect(back)
+
+
+# tenant settings ---------------------------------------------------------------------
+
+
+def tenant_patch(tenant_id: str) -> Any:
+    app_state, subject = _signed_in()
+    if subject is None:
+        return to_response(jsonapi_error(401, "unauthenticated", "Sign in first"))
+    if not tenant_content_type_ok(request.content_type or ""):
+        return to_response(
+            jsonapi_error(415, "unsupported_media_type", "Send application/vnd.api+json")
+        )
+    is_admin = app_state.hooks.is_tenant_admin
+    try:
+        tenant = app_state.tenant_settings.patch(
+            tenant_id,
+            request.get_data(),
+            actor_id=subject.user_id,
+            actor_is_tenant_admin=is_admin is not None and is_admin(subject.user_id, tenant_id),
+        )
+    except StepupError as exc:
+        refusal = tenant_error_response(exc)
+        if refusal is None:
+            raise
+        return to_response(refusal)
+    return to_response(tenant_response(tenant))

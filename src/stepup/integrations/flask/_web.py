@@ -1,0 +1,31 @@
+"""Flask's request in, Flask's response out: the only translation this package does."""
+
+from __future__ import annotations
+
+from flask import Request, Response
+
+from ..http import HttpResponse, RequestInfo
+
+__all__ = ["request_info", "to_response"]
+
+
+def request_info(request: Request, *, path: str | None = None) -> RequestInfo:
+    """What :func:`stepup.integrations.http.decision_response` reads. ``path`` is the
+    location to come back to (default: this request's path and query)."""
+    if path is None:
+        path = request.script_root + request.path
+        if request.query_string:
+            path += "?" + request.query_string.decode("latin-1")
+    headers = request.headers
+    return RequestInfo(
+        method=request.method,
+        path=path,
+        accept=headers.get("Accept", ""),
+        authorization=headers.get("Authorization", ""),
+        content_type=headers.get("Content-Type", ""),
+        x_requested_with=headers.get("X-Requested-With", ""),
+    )
+
+
+def to_response(response: HttpResponse) -> Response:
+    return Response(response.body, status=response.status, headers=response.headers)
