@@ -1,0 +1,308 @@
+"""Fail closed, then recover: the SQL store when the database is unreachable or locked.
+
+While the database is away every verification answers ``unavailable`` (never ``ok``,
+never ``invalid``), nothing already stored is lost, and the first call after it
+returns works; no code is accepted twice at any point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import sqlite3
+import threading
+import traceback
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from stepup.adapters.storage.sql import AsyncSQLStore, SQLStore
+from stepup.errors import StoreUnavailableError
+from stepup.records import Challenge, Credential, Grant, Tenant
+from stepup.testing import SettableClock
+from stepup.throttle import ThrottlePolicy
+from stepup.totp import TOTP, generate_secret
+from stepup.verifier import AsyncTOTPVerifier, TOTPVerifier, VerifyReason
+from support import POSTGRES_URL, need, port_open
+
+T0 = 1_700_000_000.0
+POLICY = ThrottlePolicy()
+PASSWORD = "hunter2-not-a-real-password"
+
+#: One call of every store method, with harmless arguments.
+CALLS: list[tuple[str, tuple[Any, ...]]] = [
+    ("totp_attempt", ("k", 1, T0, POLICY)),
+    ("throttle_charge", ("k", T0, POLICY)),
+    ("throttle_clear", ("k",)),
+    ("throttle_state", ("k",)),
+    ("get_credential", ("u",)),
+    ("put_credential", (Credential("u", "c", "sealed", recovery_hashes=("h",)),)),
+    ("delete_credential", ("u",)),
+    ("consume_recovery_hash", ("u", "h")),
+    ("get_tenant", ("t",)),
+    ("put_tenant", (Tenant("t"),)),
+    ("put_grant", (Grant("u", "s", frozenset({"pwd"}), T0), T0 + 60)),
+    ("get_grant", ("u", "s")),
+    ("revoke_grants", ("u",)),
+    ("put_challenge", (Challenge("c", "u", "s", T0, T0 + 60),)),
+    ("take_challenge", ("c", T0)),
+    ("prune", (T0,)),
+    ("create_schema", ()),
+]
+
+
+def need_postgres() -> None:
+    need(port_open("127.0.0.1", 5432), "PostgreSQL on 127.0.0.1:5432")
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def assert_discreet(error: StoreUnavailableError, method: str) -> None:
+    """The error names the operation; its whole traceback never shows the password."""
+    assert method in str(error)
+    assert "127.0.0.1" not in str(error)
+    assert PASSWORD not in "".join(traceback.format_exception(error))
+
+
+class TcpProxy:
+    """A loopback TCP relay to PostgreSQL that the test can cut and restore."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.port = closed_port()
+        self._sockets: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._listener: socket.socket | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._listener is not None
+
+    def start(self) -> None:
+        self._stop.clear()
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen()
+        self._listener = listener
+        self._spawn(self._accept, listener)
+
+    def stop(self) -> None:
+        """Refuse new connections and cut every open one, as a crashed server would."""
+        self._stop.set()
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+            threads, self._threads = self._threads, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in threads:
+            thread.join(timeout=5)
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def _spawn(self, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([listener], [], [], 0.02)
+            if not ready or self._stop.is_set():
+                continue
+            client, _ = listener.accept()
+            server = socket.create_connection(self.upstream)
+            with self._lock:
+                self._sockets += [client, server]
+            self._spawn(self._pump, client, server)
+            self._spawn(self._pump, server, client)
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+
+@pytest.fixture
+def proxy() -> Iterator[TcpProxy]:
+    need_postgres()
+    relay = TcpProxy(("127.0.0.1", 5432))
+    relay.start()
+    yield relay
+    relay.stop()
+
+
+def via(proxy: TcpProxy, driver: str = "psycopg") -> str:
+    return f"postgresql+{driver}://postgres:{PASSWORD}@127.0.0.1:{proxy.port}/test"
+
+
+def unique_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:12]}_"
+
+
+# Nothing listening ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "args"), CALLS, ids=[name for name, _ in CALLS])
+def test_every_sync_method_fails_closed(method: str, args: tuple[Any, ...]) -> None:
+    store = SQLStore(f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:{closed_port()}/test")
+    with pytest.raises(StoreUnavailableError) as caught:
+        getattr(store, method)(*args)
+    assert_discreet(caught.value, method)
+
+
+@pytest.mark.parametrize(("method", "args"), CALLS, ids=[name for name, _ in CALLS])
+async def test_every_async_method_fails_closed(method: str, args: tuple[Any, ...]) -> None:
+    port = closed_port()
+    store = AsyncSQLStore(f"postgresql+asyncpg://postgres:{PASSWORD}@127.0.0.1:{port}/test")
+    with pytest.raises(StoreUnavailableError) as caught:
+        await getattr(store, method)(*args)
+    assert_discreet(caught.value, method)
+    await store.aclose()
+
+
+def test_verifier_says_unavailable_when_nothing_listens() -> None:
+    store = SQLStore(f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/test")
+    totp = TOTP(generate_secret())
+    result = TOTPVerifier(store, clock=SettableClock(T0)).verify("c1", totp, totp.at(T0))
+    assert result.reason is VerifyReason.UNAVAILABLE
+    assert not result
+
+
+async def test_async_verifier_says_unavailable_when_nothing_listens() -> None:
+    store = AsyncSQLStore(f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/test")
+    totp = TOTP(generate_secret())
+    verifier = AsyncTOTPVerifier(store, clock=SettableClock(T0))
+    assert (await verifier.verify("c1", totp, totp.at(T0))).reason is VerifyReason.UNAVAILABLE
+    await store.aclose()
+
+
+# Outage and recovery --------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_postgres_outage_and_recovery(proxy: TcpProxy) -> None:
+    store = SQLStore(via(proxy), prefix=unique_prefix())
+    store.create_schema()
+    clock, totp = SettableClock(T0), TOTP(generate_secret())
+    verifier = TOTPVerifier(store, clock=clock)
+    try:
+        first = totp.at(T0)
+        assert verifier.verify("c1", totp, first).reason is VerifyReason.OK
+
+        proxy.stop()
+        clock.advance(30)
+        second = totp.at(clock())
+        assert verifier.verify("c1", totp, second).reason is VerifyReason.UNAVAILABLE
+        assert verifier.verify("c1", totp, first).reason is VerifyReason.UNAVAILABLE
+        with pytest.raises(StoreUnavailableError) as caught:
+            store.get_credential("u")
+        assert_discreet(caught.value, "get_credential")
+
+        proxy.start()
+        assert verifier.verify("c1", totp, first).reason is VerifyReason.REPLAYED
+        assert verifier.verify("c1", totp, second).reason is VerifyReason.OK
+        assert verifier.verify("c1", totp, second).reason is VerifyReason.REPLAYED
+    finally:
+        if not proxy.running:
+            proxy.start()
+        store.drop_schema()
+        store.close()
+
+
+@pytest.fixture
+async def async_store(proxy: TcpProxy) -> AsyncIterator[AsyncSQLStore]:
+    store = AsyncSQLStore(via(proxy, "asyncpg"), prefix=unique_prefix())
+    await store.create_schema()
+    yield store
+    if not proxy.running:
+        proxy.start()
+    await store.drop_schema()
+    await store.aclose()
+
+
+@pytest.mark.postgres
+async def test_async_postgres_outage_and_recovery(
+    proxy: TcpProxy, async_store: AsyncSQLStore
+) -> None:
+    clock, totp = SettableClock(T0), TOTP(generate_secret())
+    verifier = AsyncTOTPVerifier(async_store, clock=clock)
+    first = totp.at(T0)
+    assert (await verifier.verify("c1", totp, first)).reason is VerifyReason.OK
+
+    proxy.stop()
+    clock.advance(30)
+    second = totp.at(clock())
+    assert (await verifier.verify("c1", totp, second)).reason is VerifyReason.UNAVAILABLE
+    assert (await verifier.verify("c1", totp, first)).reason is VerifyReason.UNAVAILABLE
+
+    proxy.start()
+    assert (await verifier.verify("c1", totp, first)).reason is VerifyReason.REPLAYED
+    assert (await verifier.verify("c1", totp, second)).reason is VerifyReason.OK
+
+
+@pytest.mark.postgres
+def test_connections_killed_by_the_server_are_replaced_unnoticed() -> None:
+    need_postgres()
+    name = f"stepup-test-{uuid.uuid4().hex[:8]}"
+    store = SQLStore(POSTGRES_URL, prefix=unique_prefix(), connect_args={"application_name": name})
+    store.create_schema()
+    admin = create_engine(POSTGRES_URL)
+    try:
+        assert store.totp_attempt("k", 1, T0, POLICY).outcome.value == "accepted"
+        with admin.begin() as conn:
+            killed = conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = :name"
+                ),
+                {"name": name},
+            ).scalar()
+        assert killed >= 1
+        assert store.totp_attempt("k", 1, T0, POLICY).outcome.value == "replayed"
+    finally:
+        store.drop_schema()
+        store.close()
+        admin.dispose()
+
+
+def test_sqlite_locked_by_another_writer_then_released(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    store = SQLStore.sqlite(path, busy_timeout=0.05)
+    clock, totp = SettableClock(T0), TOTP(generate_secret())
+    verifier = TOTPVerifier(store, clock=clock)
+    first = totp.at(T0)
+    assert verifier.verify("c1", totp, first).reason is VerifyReason.OK
+
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another writer (any process) holds the database
+    clock.advance(30)
+    second = totp.at(clock())
+    assert verifier.verify("c1", totp, second).reason is VerifyReason.UNAVAILABLE
+    assert verifier.verify("c1", totp, first).reason is VerifyReason.UNAVAILABLE
+    other.execute("ROLLBACK")
+    other.close()
+
+    assert verifier.verify("c1", totp, first).reason is VerifyReason.REPLAYED
+    assert verifier.verify("c1", totp, second).reason is VerifyReason.OK
+    store.close()
