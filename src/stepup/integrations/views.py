@@ -9,7 +9,7 @@ tenant errors into response bodies.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from ..errors import PermissionDeniedError, StoreUnavailableError
@@ -24,10 +24,12 @@ from ..verifier import VerifyReason, VerifyResult
 from .http import HttpResponse
 
 __all__ = [
+    "RECOVERY_REGENERATE",
     "TENANT_CONTENT_TYPES",
     "EnrolmentPage",
     "ReauthPage",
     "RecoveryCodesPage",
+    "default_policy",
     "enrolment_page",
     "jsonapi_error",
     "manual_key",
@@ -38,8 +40,18 @@ __all__ = [
     "two_factor_message",
 ]
 
+#: The action that guards regenerating recovery codes. Not in the seed's catalog, so
+#: :func:`default_policy` adds it; an app with its own policy must name it too.
+RECOVERY_REGENERATE: Final = "2fa.recovery.regenerate"
+
 #: Media types the tenant ``PATCH`` endpoint accepts (without parameters).
 TENANT_CONTENT_TYPES: Final = frozenset({JSONAPI_MEDIA_TYPE, "application/json"})
+
+
+def default_policy() -> Policy:
+    """The seed's catalog plus the actions the ready-made views guard."""
+    rule = replace(SENSITIVE, description="Regenerating two-factor recovery codes")
+    return Policy.default().extend({RECOVERY_REGENERATE: rule})
 
 
 @dataclass(frozen=True, slots=True)

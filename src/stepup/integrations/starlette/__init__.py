@@ -1,0 +1,29 @@
+"""Starlette integration: middleware, a route guard, and the ready-made views.
+
+::
+
+    stepup = Stepup(store=..., secret_key=..., subject_loader=..., tenant_loader=...)
+
+    @stepup.requires_reauth("api_key.regenerate")
+    async def regenerate(request): ...
+
+    app = Starlette(routes=[Route("/api-key/regenerate", regenerate, methods=["POST"])])
+    stepup.install(app)  # StepupMiddleware + the views under /stepup
+
+FastAPI apps use :mod:`stepup.integrations.fastapi` instead.
+"""
+
+from .csrf import CsrfProtection
+from .errors import SignInRequiredError
+from .middleware import StepupMiddleware
+from .stepup import PATHS, ContextFunction, Stepup, get_stepup
+
+__all__ = [
+    "PATHS",
+    "ContextFunction",
+    "CsrfProtection",
+    "SignInRequiredError",
+    "Stepup",
+    "StepupMiddleware",
+    "get_stepup",
+]

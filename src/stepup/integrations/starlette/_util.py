@@ -1,0 +1,43 @@
+"""Small translations between Starlette and the framework-neutral pieces."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeAlias, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..http import HttpResponse, RequestInfo
+
+__all__ = ["MaybeAwaitable", "call_hook", "request_info", "to_response"]
+
+T = TypeVar("T")
+MaybeAwaitable: TypeAlias = T | Awaitable[T]
+
+
+async def call_hook(hook: Callable[..., MaybeAwaitable[T]], *args: Any) -> T:
+    """Call an app hook that may be sync or async (async hooks keep I/O off the loop)."""
+    result = hook(*args)
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+def request_info(request: Request) -> RequestInfo:
+    headers = request.headers
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    path = request.url.path + (f"?{query}" if query else "")
+    return RequestInfo(
+        method=request.method,
+        path=path,
+        accept=headers.get("accept", ""),
+        authorization=headers.get("authorization", ""),
+        content_type=headers.get("content-type", ""),
+        x_requested_with=headers.get("x-requested-with", ""),
+    )
+
+
+def to_response(response: HttpResponse) -> Response:
+    return Response(response.body, status_code=response.status, headers=response.headers)

@@ -1,0 +1,51 @@
+"""Pure ASGI middleware: make the stepup services reachable from every HTTP request.
+
+In the spirit of Starlette's ``AuthenticationMiddleware``: non-HTTP scopes (websocket,
+lifespan) pass through untouched; HTTP scopes get ``scope["stepup"]``; and the typed
+errors that ``Stepup.require`` raises anywhere below (a FastAPI dependency, a view)
+become responses through the app's replaceable ``reauth_response`` hook.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ...reauth import ReauthRequiredError, ReauthUnavailableError
+from .errors import SignInRequiredError
+
+if TYPE_CHECKING:
+    from .stepup import Stepup
+
+__all__ = ["StepupMiddleware"]
+
+_HANDLED = (ReauthRequiredError, ReauthUnavailableError, SignInRequiredError)
+
+
+class StepupMiddleware:
+    def __init__(self, app: ASGIApp, stepup: Stepup) -> None:
+        self.app = app
+        self.stepup = stepup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        scope["stepup"] = self.stepup
+        started = False
+
+        async def send_watching(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_watching)
+        except _HANDLED as exc:
+            if started:  # too late to answer differently
+                raise
+            response = await self.stepup.error_response(Request(scope), exc)
+            await response(scope, receive, send)

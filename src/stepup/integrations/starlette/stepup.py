@@ -1,0 +1,365 @@
+"""The configured stepup services of one Starlette (or FastAPI) app.
+
+``Stepup(...)`` takes the store, the policy and the app's hooks as constructor
+arguments and builds the async services on them. It reads requests (through the
+hooks), asks the core, and writes responses; every decision stays in the core.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeAlias, TypeVar
+from urllib.parse import urlencode
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount
+from starlette.templating import Jinja2Templates
+
+from ...adapters.idp.password import AsyncPasswordReauth
+from ...adapters.storage.base import AsyncStore, Store
+from ...clock import Clock, system_clock
+from ...errors import ConfigurationError
+from ...events import EventBus
+from ...policy import Context, Policy
+from ...reauth import (
+    Allowed,
+    AsyncReauth,
+    Decision,
+    ReauthRequired,
+    ReauthRequiredError,
+    ReauthUnavailable,
+    ReauthUnavailableError,
+)
+from ...redirects import safe_return_path_or_default
+from ...sealing import SecretBox
+from ...subject import Subject
+from ...tenants import AsyncTenantSettings
+from ...twofactor import AsyncTwoFactor, Channel
+from ..http import Client, client_kind, decision_response
+from ..views import default_policy
+from ._util import MaybeAwaitable, call_hook, request_info, to_response
+from .csrf import CsrfProtection
+from .errors import SignInRequiredError
+
+__all__ = ["PATHS", "PENDING_SIGN_IN", "ContextFunction", "Stepup", "get_stepup"]
+
+SubjectLoader: TypeAlias = Callable[[Request], MaybeAwaitable[Subject | None]]
+TenantLoader: TypeAlias = Callable[[Request], MaybeAwaitable[str]]
+PasswordHashLoader: TypeAlias = Callable[[str], MaybeAwaitable[str | None]]
+PasswordRehashSaver: TypeAlias = Callable[[str, str], MaybeAwaitable[None]]
+IsTenantAdmin: TypeAlias = Callable[[Subject, str], MaybeAwaitable[bool]]
+HasFullAccess: TypeAlias = Callable[[Subject], MaybeAwaitable[bool]]
+CompleteSignIn: TypeAlias = Callable[[Request, str], MaybeAwaitable[None]]
+ReauthResponder: TypeAlias = Callable[[Request, Decision], MaybeAwaitable[Response | None]]
+ContextFunction: TypeAlias = Callable[[Request], MaybeAwaitable[Context]]
+E = TypeVar("E", bound=Callable[..., Any])
+
+#: Where each ready-made view lives, under ``prefix``.
+PATHS: Final = {
+    "reauth": "/reauth",
+    "oidc_start": "/oidc/start",
+    "oidc_callback": "/oidc/callback",
+    "saml_start": "/saml/start",
+    "saml_acs": "/saml/acs",
+    "enrol": "/2fa/enrol",
+    "verify": "/2fa/verify",
+    "recovery_codes": "/2fa/recovery-codes",
+    "remove": "/2fa/remove",
+    "admin_remove": "/2fa/users/{user_id}/remove",
+    "tenant": "/tenants/{tenant_id}",
+}
+#: The session key of a sign-in that waits for its second factor.
+PENDING_SIGN_IN: Final = "stepup.pending_sign_in"
+
+
+def _deny(*_: object) -> bool:
+    return False
+
+
+def _templates(app_templates: str | os.PathLike[str] | jinja2.BaseLoader | None) -> Jinja2Templates:
+    """The app's templates first (to override ``stepup/*.html``), then the bundled ones."""
+    loaders: list[jinja2.BaseLoader] = []
+    if isinstance(app_templates, jinja2.BaseLoader):
+        loaders.append(app_templates)
+    elif app_templates is not None:
+        loaders.append(jinja2.FileSystemLoader(app_templates))
+    loaders.append(jinja2.PackageLoader("stepup.integrations", "templates"))
+    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True)
+    return Jinja2Templates(env=env)
+
+
+class Stepup:
+    """Everything stepup needs in a Starlette app, configured by constructor arguments.
+
+    Hooks (sync or async callables; use async ones for I/O):
+
+    - ``subject_loader(request) -> Subject | None``: who is signed in, in which session,
+      how, on which channel (``None``: nobody).
+    - ``tenant_loader(request) -> str``: the current tenant id.
+    - ``password_hash_loader(user_id) -> str | None`` and
+      ``password_rehash_saver(user_id, new_hash)``: for password re-authentication.
+    - ``is_tenant_admin(subject, tenant_id) -> bool``, ``has_full_access(subject) -> bool``
+      (both ``False`` when not given).
+    - ``complete_sign_in(request, user_id)``: finish the app's sign-in once the second
+      factor passed (needed by :meth:`begin_sign_in`).
+    - ``reauth_response(request, decision) -> Response | None``: replace the 303 / 401 /
+      503 answers (``None`` keeps the default for that request).
+    """
+
+    def __init__(
+        self,
+        *,
+        store: AsyncStore | Store,
+        secret_key: str | bytes,
+        subject_loader: SubjectLoader,
+        tenant_loader: TenantLoader,
+        policy: Policy | None = None,
+        password_hash_loader: PasswordHashLoader | None = None,
+        password_rehash_saver: PasswordRehashSaver | None = None,
+        is_tenant_admin: IsTenantAdmin | None = None,
+        has_full_access: HasFullAccess | None = None,
+        complete_sign_in: CompleteSignIn | None = None,
+        reauth_response: ReauthResponder | None = None,
+        login_url: str | None = None,
+        prefix: str = "/stepup",
+        templates: str | os.PathLike[str] | jinja2.BaseLoader | None = None,
+        clock: Clock = system_clock,
+        events: EventBus | None = None,
+        issuer: str = "stepup",
+        secret_box: SecretBox | None = None,
+        two_factor: AsyncTwoFactor | None = None,
+        passwords: AsyncPasswordReauth | None = None,
+        oidc: Any = None,
+        saml: Any = None,
+        csrf_max_age: float = 8 * 3600,
+        sign_in_ttl: float = 600,
+    ) -> None:
+        if not secret_key or len(secret_key) < 16:
+            raise ConfigurationError("Stepup secret_key must be at least 16 characters")
+        if not prefix.startswith("/") or prefix.endswith("/"):
+            raise ConfigurationError("Stepup prefix must start with '/' and not end with one")
+        if login_url is not None:
+            safe_return_path_or_default(login_url)  # a local path, checked now
+        self.store = store
+        self.policy = policy if policy is not None else default_policy()
+        self.clock = clock
+        self.events = events or EventBus()
+        self.reauth = AsyncReauth(store, self.policy, clock=clock, events=self.events)
+        self.two_factor = two_factor or AsyncTwoFactor(
+            store, issuer=issuer, box=secret_box, clock=clock, events=self.events
+        )
+        self.tenants = AsyncTenantSettings(store, clock=clock, events=self.events)
+        self.passwords = passwords or AsyncPasswordReauth(store, clock=clock, events=self.events)
+        self.oidc = oidc
+        self.saml = saml
+        self.csrf = CsrfProtection(secret_key, clock=clock, max_age=csrf_max_age)
+        self.templates = _templates(templates)
+        self.prefix = prefix
+        self.login_url = login_url
+        self.sign_in_ttl = sign_in_ttl
+        self.subject_loader = subject_loader
+        self.tenant_loader = tenant_loader
+        self.password_hash_loader = password_hash_loader
+        self.password_rehash_saver = password_rehash_saver
+        self.is_tenant_admin: IsTenantAdmin = is_tenant_admin or _deny
+        self.has_full_access: HasFullAccess = has_full_access or _deny
+        self.complete_sign_in = complete_sign_in
+        self.reauth_response = reauth_response
+
+    def __repr__(self) -> str:
+        return f"Stepup(prefix={self.prefix!r}, {self.policy!r}, store={self.store!r})"
+
+    # who and where ------------------------------------------------------------
+
+    async def subject(self, request: Request) -> Subject | None:
+        return await call_hook(self.subject_loader, request)
+
+    async def tenant_id(self, request: Request) -> str:
+        return await call_hook(self.tenant_loader, request)
+
+    def url(self, request: Request, name: str, **params: str) -> str:
+        """The path of a ready-made view, as the browser must request it."""
+        scope = request.scope
+        base: str = scope.get("app_root_path", scope.get("root_path", ""))
+        return base + self.prefix + PATHS[name].format(**params)
+
+    # decisions ----------------------------------------------------------------
+
+    async def check(
+        self, request: Request, action: str, context: Context | None = None
+    ) -> Decision:
+        """The core's decision for this request's subject and tenant.
+
+        Raises :class:`SignInRequiredError` when nobody is signed in.
+        """
+        subject = await self.subject(request)
+        if subject is None:
+            raise SignInRequiredError("sign in first")
+        tenant_id = await self.tenant_id(request)
+        return await self.reauth.check(subject, action, tenant_id, context)
+
+    async def require(
+        self, request: Request, action: str, context: Context | None = None
+    ) -> Allowed:
+        """Like :meth:`check`, but raise the core's ``ReauthRequiredError`` /
+        ``ReauthUnavailableError``; :class:`StepupMiddleware` turns them into responses."""
+        decision = await self.check(request, action, context)
+        if isinstance(decision, ReauthRequired):
+            raise ReauthRequiredError(decision)
+        if isinstance(decision, ReauthUnavailable):
+            raise ReauthUnavailableError(decision)
+        return decision
+
+    def requires_reauth(
+        self, action: str, *, context: ContextFunction | None = None
+    ) -> Callable[[E], E]:
+        """Guard a Starlette endpoint (a function, or an ``HTTPEndpoint`` method).
+
+        The action name is checked now, so a typo fails when the app starts.
+        ``context(request)`` gives the rule its context (e.g. the workspace type).
+        """
+        self.policy.validate([action])
+
+        def decorate(endpoint: E) -> E:
+            is_async = inspect.iscoroutinefunction(endpoint)
+
+            @functools.wraps(endpoint)
+            async def guarded(*args: Any) -> Any:
+                request: Request = args[-1]
+                denied = await self.gate(request, action, context)
+                if denied is not None:
+                    return denied
+                if is_async:
+                    return await endpoint(*args)
+                return await run_in_threadpool(endpoint, *args)
+
+            return guarded  # type: ignore[return-value]
+
+        return decorate
+
+    async def gate(
+        self, request: Request, action: str, context: ContextFunction | None = None
+    ) -> Response | None:
+        """``None`` when the request may go ahead, else the response to send instead."""
+        values = await call_hook(context, request) if context is not None else None
+        try:
+            decision = await self.check(request, action, values)
+        except SignInRequiredError as exc:
+            return await self.error_response(request, exc)
+        if decision.ok:
+            return None
+        return await self.respond(request, decision)
+
+    # responses ----------------------------------------------------------------
+
+    async def respond(self, request: Request, decision: Decision) -> Response:
+        """The answer to a decision that does not allow the request."""
+        if self.reauth_response is not None:
+            custom = await call_hook(self.reauth_response, request, decision)
+            if custom is not None:
+                return custom
+        answer = decision_response(
+            decision, request_info(request), reauth_url=self.url(request, "reauth")
+        )
+        if answer is None:  # an Allowed decision reached here: nothing to replace
+            raise ValueError("respond() needs a decision that does not allow the request")
+        return to_response(answer)
+
+    async def error_response(self, request: Request, exc: Exception) -> Response:
+        """The response for the typed errors of :meth:`require` (used by the middleware)."""
+        if isinstance(exc, ReauthRequiredError | ReauthUnavailableError):
+            return await self.respond(request, exc.decision)
+        if isinstance(exc, SignInRequiredError):
+            return self.sign_in_response(request)
+        raise exc
+
+    def sign_in_response(self, request: Request) -> Response:
+        """Nobody is signed in: browsers go to ``login_url`` when there is one, others
+        get 401."""
+        info = request_info(request)
+        kind = client_kind(info)
+        if self.login_url is not None and kind is Client.BROWSER:
+            query = urlencode({"next": safe_return_path_or_default(info.path)})
+            return RedirectResponse(f"{self.login_url}?{query}", status_code=303)
+        headers = {"Cache-Control": "no-store"}
+        if kind is Client.BEARER:
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse({"error": "authentication_required"}, 401, headers)
+
+    # sign-in, sign-out --------------------------------------------------------
+
+    async def begin_sign_in(
+        self, request: Request, user_id: str, *, next: str = "/", channel: Channel = Channel.WEB
+    ) -> Response | None:
+        """Call from the app's login view once the password was right.
+
+        ``None``: no second factor is needed, finish the sign-in yourself. Otherwise the
+        sign-in waits in the session and the answer is a redirect to the verification
+        step, which calls ``complete_sign_in(request, user_id)`` once the code passed.
+        """
+        if self.complete_sign_in is None:
+            raise ConfigurationError("begin_sign_in needs the complete_sign_in hook")
+        if not self.two_factor.required_for(channel):
+            return None
+        if not await self.two_factor.is_enrolled(user_id):
+            return None
+        request.session[PENDING_SIGN_IN] = {
+            "user_id": user_id,
+            "nonce": secrets.token_urlsafe(16),
+            "at": self.clock(),
+            "next": safe_return_path_or_default(next),
+        }
+        return RedirectResponse(self.url(request, "verify"), status_code=303)
+
+    def pending_sign_in(self, request: Request) -> Mapping[str, Any] | None:
+        """The sign-in waiting for its second factor, if it has not expired."""
+        pending = request.session.get(PENDING_SIGN_IN)
+        if not isinstance(pending, dict) or not isinstance(pending.get("at"), int | float):
+            return None
+        if not 0 <= self.clock() - pending["at"] < self.sign_in_ttl:
+            return None
+        return pending
+
+    async def sign_out(self, request: Request) -> int:
+        """Revoke this session's grant (call from the app's sign-out view)."""
+        request.session.pop(PENDING_SIGN_IN, None)
+        subject = await self.subject(request)
+        return 0 if subject is None else await self.reauth.sign_out(subject)
+
+    async def password_changed(self, user_id: str) -> int:
+        """Revoke every grant of the user (call when their password changes)."""
+        return await self.reauth.password_changed(user_id)
+
+    # mounting -----------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        """The ready-made views, to mount under ``prefix``."""
+        from .pages import StepupPages
+
+        return StepupPages(self).routes()
+
+    def mount(self) -> Mount:
+        return Mount(self.prefix, routes=self.routes(), name="stepup")
+
+    def install(self, app: Starlette) -> None:
+        """Add :class:`StepupMiddleware` and mount the views (before the app starts)."""
+        from .middleware import StepupMiddleware
+
+        app.add_middleware(StepupMiddleware, stepup=self)
+        app.router.routes.append(self.mount())
+
+
+def get_stepup(request: Request) -> Stepup:
+    """The :class:`Stepup` that :class:`StepupMiddleware` put into the scope."""
+    stepup = request.scope.get("stepup")
+    if not isinstance(stepup, Stepup):
+        raise ConfigurationError("StepupMiddleware is not installed (see Stepup.install)")
+    return stepup
