@@ -1,0 +1,115 @@
+"""Decide on a verified response against its pending request: pure, clock passed in.
+
+The order matters: the request is matched first (it has been consumed by then), then
+who answered, then whether the assertion holds now, then whether it is fresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ....records import Challenge
+from ....subject import Subject
+from ._read import SignedResponse
+from .outcome import SAMLOutcome, SAMLReason
+
+__all__ = ["Expectation", "judge"]
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What this service provider requires of every response."""
+
+    sp_entity_id: str
+    acs_url: str
+    idp_entity_id: str
+    max_skew: float
+
+
+def _broken_condition(expect: Expectation, facts: SignedResponse, now: float) -> str | None:
+    """The first of destination, audience, validity window and bearer confirmation
+    that does not hold now, or ``None``."""
+    skew = expect.max_skew
+    if facts.destination is not None and facts.destination != expect.acs_url:
+        return "destination"
+    if facts.response_signed and facts.destination is None:
+        return "destination"  # SAML bindings 3.5.5.2: a signed POSTed response names it
+    if not facts.audiences or any(expect.sp_entity_id not in group for group in facts.audiences):
+        return "audience"
+    if facts.unknown_conditions:
+        return "condition"  # a condition we do not understand makes the assertion invalid
+    if facts.not_before is not None and now + skew < facts.not_before:
+        return "not_before"
+    if facts.not_on_or_after is not None and now - skew >= facts.not_on_or_after:
+        return "not_on_or_after"
+    if facts.session_not_on_or_after is not None and now - skew >= facts.session_not_on_or_after:
+        return "session_not_on_or_after"
+    if facts.authn_instant > now + skew:
+        return "authn_instant_in_future"  # nonsense, not freshness
+    if not any(
+        c.recipient == expect.acs_url
+        and c.not_on_or_after is not None
+        and now - skew < c.not_on_or_after
+        and (c.not_before is None or c.not_before <= now + skew)
+        for c in facts.confirmations
+    ):
+        return "subject_confirmation"
+    return None
+
+
+def judge(
+    expect: Expectation,
+    facts: SignedResponse,
+    challenge: Challenge,
+    subject: Subject,
+    now: float,
+) -> SAMLOutcome:
+    """The verdict on ``facts`` for the (already consumed) ``challenge``."""
+    data = challenge.data
+    if (
+        data.get("protocol") != "saml"
+        or challenge.user_id != subject.user_id
+        or challenge.session_id != subject.session_id
+    ):
+        return SAMLOutcome(SAMLReason.UNKNOWN_REQUEST, detail="other_session")
+    return_to = data.get("return_to")
+    action = data.get("action")
+
+    def verdict(
+        reason: SAMLReason,
+        detail: str = "",
+        authn_instant: float | None = None,
+        authn_context: str | None = None,
+    ) -> SAMLOutcome:
+        # The request is this session's: hand back what was stored with it.
+        return SAMLOutcome(
+            reason,
+            authn_instant=authn_instant,
+            authn_context=authn_context,
+            return_to=return_to if isinstance(return_to, str) else None,
+            action=action if isinstance(action, str) else "",
+            detail=detail,
+        )
+
+    deadline = data.get("deadline")
+    if not isinstance(deadline, int | float) or now >= deadline:
+        return verdict(SAMLReason.EXPIRED)
+    if any(issuer != expect.idp_entity_id for issuer in facts.issuers):
+        return verdict(SAMLReason.WRONG_SUBJECT, "issuer")
+    if (
+        not facts.name_id
+        or facts.name_id != subject.identity.subject
+        or facts.name_id != data.get("name_id")
+    ):
+        return verdict(SAMLReason.WRONG_SUBJECT, "name_id")
+    broken = _broken_condition(expect, facts, now)
+    if broken is not None:
+        return verdict(SAMLReason.INVALID_CONDITIONS, broken)
+    if facts.authn_instant < challenge.issued_at - expect.max_skew:
+        return verdict(SAMLReason.STALE_AUTHN_INSTANT, authn_instant=facts.authn_instant)
+    wanted = data.get("authn_context") or []
+    if wanted and facts.authn_context not in wanted:
+        return verdict(SAMLReason.AUTHN_CONTEXT_NOT_MET, authn_context=facts.authn_context)
+    return verdict(
+        SAMLReason.OK, authn_instant=facts.authn_instant, authn_context=facts.authn_context
+    )

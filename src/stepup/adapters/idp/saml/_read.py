@@ -1,0 +1,248 @@
+"""Read a SAML ``Response`` and verify its signatures; return only signed facts.
+
+pysaml2 parses the XML (with defusedxml) and checks each signature with xmlsec1
+against the IdP's certificates from metadata, and nothing else: every other check
+is made by :mod:`._judge` against the injected clock, so each refusal has a type.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import calendar
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from saml2 import class_name, samlp
+from saml2.saml import SCM_BEARER
+
+from .outcome import SAMLReason
+
+__all__ = ["Confirmation", "Refusal", "SignedResponse", "read_response"]
+
+#: A browser posts a few kilobytes; anything far larger is refused before parsing.
+MAX_RESPONSE_CHARS = 512 * 1024
+
+#: Signature and digest algorithms accepted: the SHA-2 family only (no SHA-1, no MD5).
+_STRONG_SUFFIXES = ("sha256", "sha384", "sha512")
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+class Refusal(Exception):  # noqa: N818 (a verdict carried out of nested reads, not a fault)
+    """Why a response cannot be used; ``detail`` is a short non-secret word."""
+
+    def __init__(self, reason: SAMLReason, detail: str, idp_status: str | None = None) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.idp_status = idp_status
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """One bearer ``SubjectConfirmationData``."""
+
+    recipient: str | None
+    in_response_to: str | None
+    not_before: float | None
+    not_on_or_after: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedResponse:
+    """What a verified response says. Every field comes from signed content, except
+    ``destination`` and ``response_in_response_to`` when only the assertion is signed
+    (they are then only ever compared, never trusted)."""
+
+    response_signed: bool
+    destination: str | None
+    response_in_response_to: str | None
+    issuers: tuple[str, ...]
+    name_id: str
+    in_response_to: str
+    audiences: tuple[tuple[str, ...], ...]
+    not_before: float | None
+    not_on_or_after: float | None
+    unknown_conditions: bool
+    confirmations: tuple[Confirmation, ...]
+    authn_instant: float
+    authn_context: str | None
+    session_not_on_or_after: float | None
+
+
+def _decode(saml_response: object) -> str:
+    if not isinstance(saml_response, str | bytes) or not saml_response:
+        raise Refusal(SAMLReason.MALFORMED, "empty")
+    if len(saml_response) > MAX_RESPONSE_CHARS:
+        raise Refusal(SAMLReason.MALFORMED, "too_large")
+    text = (
+        saml_response.decode("ascii", "replace")
+        if isinstance(saml_response, bytes)
+        else saml_response
+    )
+    try:
+        raw = base64.b64decode(_WHITESPACE.sub("", text), validate=True)
+        return raw.decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise Refusal(SAMLReason.MALFORMED, "base64") from None
+
+
+def _parse(xml: str) -> Any:
+    try:
+        response = samlp.response_from_string(xml)
+    except Exception:  # defusedxml and pysaml2 raise many types for hostile XML
+        raise Refusal(SAMLReason.MALFORMED, "xml") from None
+    if response is None:
+        raise Refusal(SAMLReason.MALFORMED, "not_a_response")
+    return response
+
+
+def _status(response: Any) -> None:
+    code = getattr(getattr(response.status, "status_code", None), "value", None)
+    if code == samlp.STATUS_SUCCESS:
+        return
+    inner = getattr(getattr(response.status, "status_code", None), "status_code", None)
+    detail = getattr(inner, "value", None) or code
+    raise Refusal(SAMLReason.IDP_ERROR, "status", str(detail) if detail else None)
+
+
+def _the_assertion(response: Any) -> Any:
+    if response.version != "2.0":
+        raise Refusal(SAMLReason.MALFORMED, "version")
+    if response.encrypted_assertion:
+        raise Refusal(SAMLReason.MALFORMED, "encrypted_assertion")
+    if len(response.assertion) != 1:
+        raise Refusal(SAMLReason.MALFORMED, "assertion_count")
+    assertion = response.assertion[0]
+    subject = assertion.subject
+    if subject is None or subject.encrypted_id is not None or subject.name_id is None:
+        raise Refusal(SAMLReason.MALFORMED, "name_id")
+    return assertion
+
+
+def _strong(signature: Any) -> bool:
+    info = signature.signed_info
+    algorithms = [info.signature_method.algorithm]
+    algorithms += [reference.digest_method.algorithm for reference in info.reference]
+    return all(isinstance(a, str) and a.endswith(_STRONG_SUFFIXES) for a in algorithms)
+
+
+def _verify(security: Any, element: Any, xml: str) -> None:
+    if not _strong(element.signature):
+        raise Refusal(SAMLReason.INVALID_SIGNATURE, "weak_algorithm")
+    try:
+        # Looks up the signing certificates of the element's issuer in the IdP metadata
+        # only (only_use_keys_in_metadata) and runs xmlsec1 on the element by its ID.
+        security.check_signature(element, class_name(element), xml)
+    except Exception:  # any failure to verify is a refusal, whatever pysaml2 raised
+        raise Refusal(SAMLReason.INVALID_SIGNATURE, "signature") from None
+
+
+def _time(value: object) -> float | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Refusal(SAMLReason.MALFORMED, "time")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise Refusal(SAMLReason.MALFORMED, "time") from None
+    if parsed.tzinfo is None:  # SAML times are UTC; "Z" is usually but not always there
+        parsed = parsed.replace(tzinfo=UTC)
+    return calendar.timegm(parsed.utctimetuple()) + parsed.microsecond / 1_000_000
+
+
+def _text(element: Any) -> str | None:
+    text = getattr(element, "text", None)
+    return text.strip() if isinstance(text, str) and text.strip() else None
+
+
+def _confirmations(subject: Any) -> tuple[Confirmation, ...]:
+    found = []
+    for confirmation in subject.subject_confirmation:
+        if confirmation.method != SCM_BEARER:
+            continue
+        data = confirmation.subject_confirmation_data
+        if data is None:
+            continue
+        found.append(
+            Confirmation(
+                recipient=data.recipient,
+                in_response_to=data.in_response_to,
+                not_before=_time(data.not_before),
+                not_on_or_after=_time(data.not_on_or_after),
+            )
+        )
+    return tuple(found)
+
+
+def _in_response_to(confirmations: Iterable[Confirmation]) -> str:
+    """The request id, from the signed assertion: one value, on every bearer confirmation."""
+    values = {c.in_response_to for c in confirmations}
+    if len(values) != 1:
+        raise Refusal(SAMLReason.UNKNOWN_REQUEST, "in_response_to")
+    (value,) = values
+    if not value:
+        raise Refusal(SAMLReason.UNKNOWN_REQUEST, "in_response_to")
+    return value
+
+
+def _facts(response: Any, assertion: Any) -> SignedResponse:
+    conditions = assertion.conditions
+    audiences: tuple[tuple[str, ...], ...] = ()
+    unknown_conditions = False
+    if conditions is not None:
+        audiences = tuple(
+            tuple(text for a in restriction.audience if (text := _text(a)) is not None)
+            for restriction in conditions.audience_restriction
+        )
+        unknown_conditions = bool(conditions.condition)
+    if len(assertion.authn_statement) != 1:
+        raise Refusal(SAMLReason.MALFORMED, "authn_statement")
+    statement = assertion.authn_statement[0]
+    authn_instant = _time(statement.authn_instant)
+    if authn_instant is None:
+        raise Refusal(SAMLReason.MALFORMED, "authn_instant")
+    context = statement.authn_context
+    confirmations = _confirmations(assertion.subject)
+    issuers = [_text(assertion.issuer) or ""]
+    if response.issuer is not None:
+        issuers.append(_text(response.issuer) or "")
+    return SignedResponse(
+        response_signed=response.signature is not None,
+        destination=response.destination,
+        response_in_response_to=response.in_response_to,
+        issuers=tuple(issuers),
+        name_id=_text(assertion.subject.name_id) or "",
+        in_response_to=_in_response_to(confirmations),
+        audiences=audiences,
+        not_before=_time(getattr(conditions, "not_before", None)),
+        not_on_or_after=_time(getattr(conditions, "not_on_or_after", None)),
+        unknown_conditions=unknown_conditions,
+        confirmations=confirmations,
+        authn_instant=authn_instant,
+        authn_context=_text(getattr(context, "authn_context_class_ref", None)),
+        session_not_on_or_after=_time(statement.session_not_on_or_after),
+    )
+
+
+def read_response(security: Any, saml_response: object) -> SignedResponse:
+    """The signed facts of ``saml_response`` (the base64 ``SAMLResponse`` form field);
+    raises :class:`Refusal` when it cannot be used.
+
+    ``security`` is the pysaml2 security context of the client built from the config.
+    """
+    xml = _decode(saml_response)
+    response = _parse(xml)
+    _status(response)
+    assertion = _the_assertion(response)
+    if response.signature is None and assertion.signature is None:
+        raise Refusal(SAMLReason.UNSIGNED, "no_signature")
+    for element in (response, assertion):
+        if element.signature is not None:
+            _verify(security, element, xml)
+    return _facts(response, assertion)

@@ -1,0 +1,244 @@
+"""Re-authenticate a SAML-signed-in session at its IdP: start, then complete.
+
+Both steps are decision flows (see :mod:`stepup._flow`), driven by
+:class:`SAMLServiceProvider` for sync stores and :class:`AsyncSAMLServiceProvider`
+for async ones. Only the ChallengeStore part of a store is used.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+from saml2 import BINDING_HTTP_REDIRECT
+from saml2.saml import AuthnContextClassRef
+from saml2.samlp import RequestedAuthnContext
+
+from ...._flow import Flow, run, run_async
+from ....clock import Clock, system_clock
+from ....errors import ConfigurationError, MalformedInputError, StoreUnavailableError
+from ....records import Challenge
+from ....redirects import safe_return_path
+from ....subject import LoginMethod, Subject
+from ...storage.base import AsyncStore, ChallengeStore
+from ._judge import Expectation, judge
+from ._read import Refusal, read_response
+from .config import SIGNING_ALGORITHM, SAMLServiceProviderConfig, build_client, sp_metadata
+from .outcome import SAMLOutcome, SAMLReason, SAMLRedirect, WrongIdentityProviderError
+
+__all__ = ["AsyncSAMLServiceProvider", "SAMLServiceProvider", "complete_flow", "start_flow"]
+
+
+def _is_this_idp(subject: Subject, idp_entity_id: str) -> bool:
+    identity = subject.identity
+    return (
+        identity.method is LoginMethod.SAML
+        and identity.issuer == idp_entity_id
+        and bool(identity.subject)
+    )
+
+
+def _contexts(requested: str | Sequence[str] | None, default: tuple[str, ...]) -> list[str]:
+    if requested is None:
+        return list(default)
+    refs = [requested] if isinstance(requested, str) else list(requested)
+    if not all(isinstance(ref, str) and ref for ref in refs):
+        raise MalformedInputError("authn_context must be non-empty strings")
+    return refs
+
+
+def _redirect_url(
+    client: Any, idp_entity_id: str, request_id: str, contexts: list[str], sign: bool
+) -> str:
+    requested = (
+        RequestedAuthnContext(
+            authn_context_class_ref=[AuthnContextClassRef(ref) for ref in contexts],
+            comparison="exact",
+        )
+        if contexts
+        else None
+    )
+    try:
+        _, info = client.prepare_for_authenticate(
+            entityid=idp_entity_id,
+            relay_state=request_id,
+            binding=BINDING_HTTP_REDIRECT,
+            message_id=request_id,
+            force_authn="true",
+            requested_authn_context=requested,
+            sign=sign,
+            sigalg=SIGNING_ALGORITHM if sign else None,
+        )
+    except Exception as exc:
+        raise ConfigurationError(
+            f"SAML AuthnRequest could not be built ({type(exc).__name__})"
+        ) from exc
+    return str(dict(info["headers"])["Location"])
+
+
+def start_flow(
+    client: Any,
+    config: SAMLServiceProviderConfig,
+    idp_entity_id: str,
+    subject: Subject,
+    *,
+    return_to: str,
+    action: str,
+    authn_context: str | Sequence[str] | None,
+    now: float,
+) -> Flow[SAMLRedirect]:
+    """Build a ``ForceAuthn`` request and keep it as a challenge bound to the session."""
+    if not _is_this_idp(subject, idp_entity_id):
+        raise WrongIdentityProviderError("the session did not sign in through this SAML IdP")
+    return_to = safe_return_path(return_to)
+    if not isinstance(action, str):
+        raise MalformedInputError("action must be a string")
+    contexts = _contexts(authn_context, config.authn_context)
+    request_id = "_" + secrets.token_hex(20)  # an NCName, 160 random bits
+    url = _redirect_url(client, idp_entity_id, request_id, contexts, config.sign_requests)
+    deadline = now + config.challenge_ttl
+    challenge = Challenge(
+        challenge_id=request_id,
+        user_id=subject.user_id,
+        session_id=subject.session_id,
+        issued_at=now,
+        # Kept one more TTL so that a late answer is reported as EXPIRED, not unknown.
+        expires_at=deadline + config.challenge_ttl,
+        data={
+            "protocol": "saml",
+            "deadline": deadline,
+            "return_to": return_to,
+            "action": action,
+            "authn_context": contexts,
+            "name_id": subject.identity.subject,
+        },
+    )
+    yield ("put_challenge", (challenge,))
+    return SAMLRedirect(url=url, request_id=request_id, expires_at=deadline)
+
+
+def complete_flow(
+    security: Any,
+    expect: Expectation,
+    subject: Subject,
+    saml_response: object,
+    relay_state: str | None,
+    *,
+    now: float,
+) -> Flow[SAMLOutcome]:
+    """Verify the response, consume its request once, then judge it."""
+    if not _is_this_idp(subject, expect.idp_entity_id):
+        return SAMLOutcome(SAMLReason.WRONG_SUBJECT, detail="session_login")
+    try:
+        facts = read_response(security, saml_response)
+    except Refusal as refusal:
+        return SAMLOutcome(refusal.reason, idp_status=refusal.idp_status, detail=refusal.detail)
+    request_id = facts.in_response_to
+    # When only the assertion is signed, the envelope's InResponseTo is the browser's
+    # to change: it must agree with the signed one, and is otherwise never used.
+    if facts.response_in_response_to not in (None, request_id):
+        return SAMLOutcome(SAMLReason.UNKNOWN_REQUEST, detail="in_response_to")
+    if relay_state is not None and relay_state != request_id:
+        return SAMLOutcome(SAMLReason.UNKNOWN_REQUEST, detail="relay_state")
+    try:
+        challenge: Challenge | None = yield ("take_challenge", (request_id, now))
+    except StoreUnavailableError:
+        return SAMLOutcome(SAMLReason.UNAVAILABLE, detail="store")
+    if challenge is None:
+        return SAMLOutcome(SAMLReason.UNKNOWN_REQUEST, detail="unknown_or_used")
+    return judge(expect, facts, challenge, subject, now)
+
+
+S = TypeVar("S")
+
+
+class _Provider(Generic[S]):
+    def __init__(
+        self, config: SAMLServiceProviderConfig, store: S, *, clock: Clock = system_clock
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self._client, self.idp_entity_id = build_client(config)
+        self._expect = Expectation(
+            sp_entity_id=config.sp_entity_id,
+            acs_url=config.acs_url,
+            idp_entity_id=self.idp_entity_id,
+            max_skew=float(config.max_skew),
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(sp={self.config.sp_entity_id!r}, idp={self.idp_entity_id!r})"
+
+    def metadata(self) -> str:
+        """This service provider's metadata XML, to register with the IdP."""
+        return sp_metadata(self._client)
+
+    def _start(
+        self,
+        subject: Subject,
+        return_to: str,
+        action: str,
+        authn_context: str | Sequence[str] | None,
+    ) -> Flow[SAMLRedirect]:
+        return start_flow(
+            self._client,
+            self.config,
+            self.idp_entity_id,
+            subject,
+            return_to=return_to,
+            action=action,
+            authn_context=authn_context,
+            now=self.clock(),
+        )
+
+    def _complete(
+        self, subject: Subject, saml_response: object, relay_state: str | None
+    ) -> Flow[SAMLOutcome]:
+        return complete_flow(
+            self._client.sec, self._expect, subject, saml_response, relay_state, now=self.clock()
+        )
+
+
+class SAMLServiceProvider(_Provider[ChallengeStore]):
+    """SAML re-authentication with a sync challenge store."""
+
+    def start(
+        self,
+        subject: Subject,
+        *,
+        return_to: str,
+        action: str = "",
+        authn_context: str | Sequence[str] | None = None,
+    ) -> SAMLRedirect:
+        """Where to send the browser. Raises :class:`WrongIdentityProviderError` for a
+        session that did not sign in through this IdP, and
+        :class:`~stepup.errors.StoreUnavailableError` if the request cannot be kept."""
+        return run(self._start(subject, return_to, action, authn_context), self.store)
+
+    def complete(
+        self, subject: Subject, saml_response: str, relay_state: str | None = None
+    ) -> SAMLOutcome:
+        """Judge the ``SAMLResponse`` posted to the ACS (base64, as received)."""
+        return run(self._complete(subject, saml_response, relay_state), self.store)
+
+
+class AsyncSAMLServiceProvider(_Provider[AsyncStore | ChallengeStore]):
+    """SAML re-authentication with an async challenge store. XML parsing and the
+    xmlsec1 signature check (a short subprocess per signature) run inline."""
+
+    async def start(
+        self,
+        subject: Subject,
+        *,
+        return_to: str,
+        action: str = "",
+        authn_context: str | Sequence[str] | None = None,
+    ) -> SAMLRedirect:
+        return await run_async(self._start(subject, return_to, action, authn_context), self.store)
+
+    async def complete(
+        self, subject: Subject, saml_response: str, relay_state: str | None = None
+    ) -> SAMLOutcome:
+        return await run_async(self._complete(subject, saml_response, relay_state), self.store)

@@ -1,0 +1,171 @@
+"""The round trip through a real pysaml2 IdP: what is asked, what comes back."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from saml2.saml import AUTHN_PASSWORD, AUTHN_PASSWORD_PROTECTED
+from saml2.server import Server
+
+from idp.saml.saml_idp import (
+    ALICE,
+    RSA_SHA256,
+    KeyPair,
+    TestIdP,
+    World,
+    make_config,
+    saml_subject,
+)
+from stepup.adapters.idp.saml import SAMLReason, SAMLServiceProvider
+from stepup.adapters.storage import MemoryStore
+from stepup.testing import SettableClock
+
+pytestmark = pytest.mark.saml
+
+MFA = "https://refeds.org/profile/mfa"
+
+
+def test_happy_path_proves_a_fresh_login(world: World) -> None:
+    subject = saml_subject()
+    redirect = world.sp.start(subject, return_to="/settings/api-keys", action="api_key.read")
+    request = world.idp.receive(redirect.url)
+    outcome = world.sp.complete(subject, world.idp.answer(request, ALICE), request.relay_state)
+
+    assert outcome.ok
+    assert outcome.reason is SAMLReason.OK
+    assert outcome.method == "saml"
+    assert outcome.return_to == "/settings/api-keys"
+    assert outcome.action == "api_key.read"
+    assert outcome.authn_context == AUTHN_PASSWORD_PROTECTED
+    assert outcome.authn_instant is not None
+    assert abs(outcome.authn_instant - world.clock()) < 5
+    assert redirect.expires_at == world.clock() + world.config.challenge_ttl
+
+
+def test_the_request_forces_a_login_and_is_signed(world: World) -> None:
+    redirect = world.sp.start(saml_subject(), return_to="/")
+    query = parse_qs(urlsplit(redirect.url).query)
+    assert query["SigAlg"] == [RSA_SHA256]
+    assert "Signature" in query
+    # The IdP requires signed requests: parsing succeeded, so the signature verified.
+    request = world.idp.receive(redirect.url)
+    assert request.force_authn
+    assert request.id == redirect.request_id
+    assert request.relay_state == redirect.request_id
+    assert request.requested_contexts == []
+    assert request.message.assertion_consumer_service_url == world.config.acs_url
+
+
+def test_the_request_signature_covers_the_relay_state(world: World) -> None:
+    redirect = world.sp.start(saml_subject(), return_to="/")
+    forged = redirect.url.replace(f"RelayState={redirect.request_id}", "RelayState=_other")
+    assert forged != redirect.url
+    with pytest.raises(Exception, match="not signed correctly"):
+        world.idp.receive(forged)
+
+
+def test_every_request_has_a_new_id(world: World) -> None:
+    ids = {world.sp.start(saml_subject(), return_to="/").request_id for _ in range(20)}
+    assert len(ids) == 20
+
+
+def test_requested_authn_context_is_sent_and_enforced(world: World) -> None:
+    subject = saml_subject()
+    redirect = world.sp.start(subject, return_to="/", authn_context=[MFA])
+    request = world.idp.receive(redirect.url)
+    assert request.requested_contexts == [MFA]
+    met = world.sp.complete(subject, world.idp.answer(request, ALICE, class_ref=MFA))
+    assert met.ok
+    assert met.authn_context == MFA
+
+    redirect = world.sp.start(subject, return_to="/", authn_context=MFA)
+    request = world.idp.receive(redirect.url)
+    weaker = world.idp.answer(request, ALICE, class_ref=AUTHN_PASSWORD)
+    outcome = world.sp.complete(subject, weaker)
+    assert outcome.reason is SAMLReason.AUTHN_CONTEXT_NOT_MET
+    assert outcome.authn_context == AUTHN_PASSWORD
+    assert outcome.return_to == "/"
+
+
+def test_configured_authn_context_is_the_default(
+    keys: dict[str, KeyPair], idp_server: Server
+) -> None:
+    store, clock = MemoryStore(), SettableClock(time.time())
+    sp = SAMLServiceProvider(make_config(keys, authn_context=(MFA,)), store, clock=clock)
+    idp = TestIdP(idp_server)
+    subject = saml_subject()
+    request = idp.receive(sp.start(subject, return_to="/").url)
+    assert request.requested_contexts == [MFA]
+    assert sp.complete(subject, idp.answer(request, ALICE)).reason is (
+        SAMLReason.AUTHN_CONTEXT_NOT_MET
+    )
+    # A caller may ask for something else for one action.
+    request = idp.receive(sp.start(subject, return_to="/", authn_context=()).url)
+    assert request.requested_contexts == []
+    assert sp.complete(subject, idp.answer(request, ALICE)).ok
+
+
+def test_an_idp_that_ignores_force_authn_is_caught(world: World) -> None:
+    subject = saml_subject()
+    world.idp.log_in(ALICE, at=time.time() - 3600)  # signed in at the IdP an hour ago
+    request = world.idp.receive(world.sp.start(subject, return_to="/").url)
+    assert request.force_authn
+    response = world.idp.answer(request, ALICE, honour_force_authn=False)
+    outcome = world.sp.complete(subject, response)
+    assert outcome.reason is SAMLReason.STALE_AUTHN_INSTANT
+    assert not outcome
+    assert outcome.authn_instant is not None
+    assert outcome.authn_instant < world.clock() - 3000
+    assert outcome.return_to == "/"
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(offset=st.integers(min_value=-400, max_value=30))
+@example(offset=-60)
+@example(offset=-61)
+def test_authn_instant_may_precede_the_request_by_the_skew_only(
+    keys: dict[str, KeyPair], idp_server: Server, offset: int
+) -> None:
+    clock = SettableClock(float(int(time.time())))  # whole seconds, like AuthnInstant
+    sp = SAMLServiceProvider(make_config(keys, max_skew=60), MemoryStore(), clock=clock)
+    idp = TestIdP(idp_server)
+    subject = saml_subject()
+    request = idp.receive(sp.start(subject, return_to="/").url)
+    idp.log_in(ALICE, at=clock() + offset)
+    outcome = sp.complete(subject, idp.answer(request, ALICE, honour_force_authn=False))
+    expected = SAMLReason.OK if offset >= -60 else SAMLReason.STALE_AUTHN_INSTANT
+    assert outcome.reason is expected
+
+
+@pytest.mark.parametrize(
+    ("sign_response", "sign_assertion"), [(True, False), (False, True), (True, True)]
+)
+def test_either_signature_is_enough(
+    world: World, sign_response: bool, sign_assertion: bool
+) -> None:
+    subject = saml_subject()
+    request = world.idp.receive(world.sp.start(subject, return_to="/").url)
+    response = world.idp.answer(
+        request, ALICE, sign_response=sign_response, sign_assertion=sign_assertion
+    )
+    assert world.sp.complete(subject, response).ok
+
+
+def test_unsigned_requests_work_when_not_configured_to_sign(
+    keys: dict[str, KeyPair], idp_server: Server
+) -> None:
+    config = make_config(keys, sign_requests=False, sp_key_file=None, sp_cert_file=None)
+    sp = SAMLServiceProvider(config, MemoryStore(), clock=SettableClock(time.time()))
+    url = sp.start(saml_subject(), return_to="/").url
+    assert "Signature" not in parse_qs(urlsplit(url).query)
+    # Our test IdP demands signed requests, as IdPs may: it refuses this one.
+    with pytest.raises(Exception, match="signed"):
+        TestIdP(idp_server).receive(url)
