@@ -1,0 +1,373 @@
+"""The TwoFactor lifecycle, sync and async, over the memory store."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.errors import (
+    AlreadyEnrolledError,
+    MalformedInputError,
+    NotEnrolledError,
+    PermissionDeniedError,
+    StepupError,
+    StoreUnavailableError,
+)
+from stepup.events import (
+    EventBus,
+    RecoveryCodesRegenerated,
+    RecoveryCodeUsed,
+    Throttled,
+    TwoFactorEnabled,
+    TwoFactorRejected,
+    TwoFactorRemoved,
+)
+from stepup.sealing import SecretBox
+from stepup.testing import SettableClock
+from stepup.totp import TOTP
+from stepup.twofactor import AsyncTwoFactor, Channel, TwoFactor
+from stepup.verifier import VerifyReason
+
+KEY = bytes(range(32))
+
+
+@pytest.fixture(params=["sync", "async"])
+def make(
+    request: pytest.FixtureRequest,
+    store: MemoryStore,
+    clock: SettableClock,
+    events: EventBus,
+    synced: Callable[[Any], Any],
+    yielding_store: Callable[[MemoryStore], Any],
+) -> Callable[..., Any]:
+    """Build the service under test; the async one runs over an ``async def`` store."""
+
+    def build(**kwargs: Any) -> Any:
+        options = {"clock": clock, "events": events, "issuer": "Acme", **kwargs}
+        if request.param == "sync":
+            return synced(TwoFactor(store, **options))
+        return synced(AsyncTwoFactor(yielding_store(store), **options))
+
+    return build
+
+
+@pytest.fixture
+def tf(make: Callable[..., Any]) -> Any:
+    return make(box=SecretBox({"k1": KEY}, current="k1"))
+
+
+def enrol(tf: Any, clock: SettableClock, user: str = "alice") -> tuple[TOTP, tuple[str, ...]]:
+    enrolment = tf.begin_enrolment(user, f"{user}@example.com")
+    totp = TOTP(enrolment.secret)
+    confirmation = tf.confirm_enrolment(user, totp.at(clock()))
+    assert confirmation.ok
+    clock.advance(30)  # the confirming step (and window) is burned; move on
+    return totp, confirmation.recovery_codes
+
+
+# enrolment ---------------------------------------------------------------------------
+
+
+def test_begin_returns_the_secret_once_and_stores_it_sealed_and_pending(
+    tf: Any, store: MemoryStore
+) -> None:
+    enrolment = tf.begin_enrolment("alice", "alice@example.com")
+    assert len(enrolment.secret) == 32
+    assert enrolment.uri.startswith("otpauth://totp/Acme:alice%40example.com?secret=")
+    assert enrolment.secret in enrolment.uri
+    assert enrolment.secret not in repr(enrolment)
+    assert "otpauth" not in repr(enrolment)
+    assert "<svg" in enrolment.qr_svg()
+    assert "█" in enrolment.qr_text()
+
+    credential = store.get_credential("alice")
+    assert credential is not None
+    assert not credential.confirmed
+    assert credential.secret.startswith("v1:k1:")
+    assert enrolment.secret not in credential.secret
+    assert enrolment.secret not in repr(credential)
+    assert not tf.is_enrolled("alice")
+    with pytest.raises(NotEnrolledError):
+        tf.verify("alice", TOTP(enrolment.secret).at(0))
+
+
+def test_without_keys_the_secret_is_stored_marked_plain(
+    make: Callable[..., Any], store: MemoryStore
+) -> None:
+    enrolment = make().begin_enrolment("alice", "alice@example.com")
+    credential = store.get_credential("alice")
+    assert credential is not None
+    assert credential.secret == f"plain:{enrolment.secret}"
+    assert enrolment.secret not in repr(credential)
+
+
+def test_beginning_again_replaces_a_pending_secret(tf: Any, clock: SettableClock) -> None:
+    first = tf.begin_enrolment("alice", "alice@example.com")
+    second = tf.begin_enrolment("alice", "alice@example.com")
+    assert first.secret != second.secret
+    old_code = TOTP(first.secret).at(clock())
+    if old_code != TOTP(second.secret).at(clock()):
+        assert not tf.confirm_enrolment("alice", old_code).ok
+    assert tf.confirm_enrolment("alice", TOTP(second.secret).at(clock())).ok
+
+
+def test_confirm_needs_the_right_code(tf: Any, clock: SettableClock, recorder: Any) -> None:
+    enrolment = tf.begin_enrolment("alice", "alice@example.com")
+    totp = TOTP(enrolment.secret)
+    wrong = tf.confirm_enrolment("alice", "000000" if totp.at(clock()) != "000000" else "111111")
+    assert not wrong.ok
+    assert wrong.result.reason is VerifyReason.INVALID
+    assert wrong.recovery_codes == ()
+    assert not tf.is_enrolled("alice")
+    malformed = tf.confirm_enrolment("alice", "１２３４５６")
+    assert malformed.result.reason is VerifyReason.MALFORMED
+
+    right = tf.confirm_enrolment("alice", totp.at(clock()))
+    assert right.ok
+    assert len(right.recovery_codes) == 10
+    assert all(code not in repr(right) for code in right.recovery_codes)
+    assert tf.is_enrolled("alice")
+    assert recorder.of(TwoFactorEnabled)[0].user_id == "alice"
+
+
+def test_the_confirming_code_cannot_sign_in(tf: Any, clock: SettableClock) -> None:
+    enrolment = tf.begin_enrolment("alice", "alice@example.com")
+    totp = TOTP(enrolment.secret)
+    code = totp.at(clock())
+    assert tf.confirm_enrolment("alice", code).ok
+    replay = tf.verify("alice", code)
+    assert replay.reason is VerifyReason.REPLAYED
+    clock.advance(30)
+    fresh = totp.at(clock())
+    if fresh != code:
+        assert tf.verify("alice", fresh).ok
+
+
+def test_confirm_errors(tf: Any, clock: SettableClock) -> None:
+    with pytest.raises(NotEnrolledError):
+        tf.confirm_enrolment("nobody", "123456")
+    totp, _ = enrol(tf, clock)
+    with pytest.raises(AlreadyEnrolledError):
+        tf.confirm_enrolment("alice", totp.at(clock()))
+    with pytest.raises(AlreadyEnrolledError):
+        tf.begin_enrolment("alice", "alice@example.com")
+
+
+def test_verify_at_sign_in(tf: Any, clock: SettableClock) -> None:
+    totp, _ = enrol(tf, clock)
+    code = totp.at(clock())
+    ok = tf.verify("alice", code)
+    assert ok.ok
+    assert ok.step == totp.step(clock())
+    assert tf.verify("alice", code).reason is VerifyReason.REPLAYED
+    assert tf.verify("alice", "12345").reason is VerifyReason.MALFORMED
+    with pytest.raises(NotEnrolledError):
+        tf.verify("bob", code)
+
+
+def test_verify_is_throttled_per_user(tf: Any, clock: SettableClock) -> None:
+    totp, _ = enrol(tf, clock)
+    wrong = next(c for c in ("000000", "111111", "222222") if totp.match(c, clock(), 1) is None)
+    results = [tf.verify("alice", wrong) for _ in range(4)]
+    assert results[-1].retry_at == clock() + 30
+    assert tf.verify("alice", totp.at(clock())).reason is VerifyReason.THROTTLED
+    clock.advance(30)
+    assert tf.verify("alice", totp.at(clock())).ok
+
+
+# recovery codes -------------------------------------------------------------------------
+
+
+def test_ten_recovery_codes_hashed_at_rest(
+    tf: Any, clock: SettableClock, store: MemoryStore
+) -> None:
+    _, codes = enrol(tf, clock)
+    assert len(codes) == len(set(codes)) == 10
+    for code in codes:
+        assert len(code) == 11
+        assert code[5] == "-"
+    credential = store.get_credential("alice")
+    assert credential is not None
+    stored = repr(credential.to_dict())
+    assert all(code not in stored and code.replace("-", "") not in stored for code in codes)
+    expected = {hashlib.sha256(c.replace("-", "").encode()).hexdigest() for c in codes}
+    assert set(credential.recovery_hashes) == expected
+
+
+def test_a_recovery_code_works_once_and_is_reported(
+    tf: Any, clock: SettableClock, recorder: Any
+) -> None:
+    _, codes = enrol(tf, clock)
+    assert tf.use_recovery_code("alice", codes[0]).ok
+    used = recorder.of(RecoveryCodeUsed)
+    assert [(e.user_id, e.remaining) for e in used] == [("alice", 9)]
+    assert tf.use_recovery_code("alice", codes[0]).reason is VerifyReason.INVALID
+    # Case and separators do not matter; other codes still work.
+    assert tf.use_recovery_code("alice", codes[1].upper().replace("-", " ")).ok
+    assert recorder.of(RecoveryCodeUsed)[-1].remaining == 8
+
+
+def test_a_recovery_code_burns_the_current_totp_window(tf: Any, clock: SettableClock) -> None:
+    totp, codes = enrol(tf, clock)
+    now = totp.step(clock())
+    assert tf.use_recovery_code("alice", codes[0]).ok
+    for step in (now - 1, now, now + 1):
+        assert tf.verify("alice", totp.code_for_step(step)).reason is VerifyReason.REPLAYED
+    clock.advance(60)
+    later = totp.code_for_step(now + 2)
+    assert tf.verify("alice", later).ok
+
+
+def test_a_recovery_code_after_a_future_step_is_accepted_cleanly(
+    tf: Any, clock: SettableClock, store: MemoryStore
+) -> None:
+    totp, codes = enrol(tf, clock)
+    assert tf.verify("alice", totp.code_for_step(totp.step(clock()) + 1)).ok
+    assert tf.use_recovery_code("alice", codes[0]).ok
+    credential = store.get_credential("alice")
+    assert credential is not None
+    assert store.throttle_state(credential.credential_id).failures == 0
+
+
+def test_regenerate_invalidates_the_old_codes(tf: Any, clock: SettableClock, recorder: Any) -> None:
+    _, old = enrol(tf, clock)
+    new = tf.regenerate_recovery_codes("alice")
+    assert len(new) == 10
+    assert not set(new) & set(old)
+    assert tf.use_recovery_code("alice", old[0]).reason is VerifyReason.INVALID
+    assert tf.use_recovery_code("alice", new[0]).ok
+    assert [e.user_id for e in recorder.of(RecoveryCodesRegenerated)] == ["alice"]
+    with pytest.raises(NotEnrolledError):
+        tf.regenerate_recovery_codes("bob")
+
+
+def test_recovery_codes_are_throttled_and_malformed_ones_free(
+    tf: Any, clock: SettableClock, recorder: Any
+) -> None:
+    _, codes = enrol(tf, clock)
+    for _ in range(20):
+        assert tf.use_recovery_code("alice", "not a code").reason is VerifyReason.MALFORMED
+    bad = "aaaaa-aaaaa"
+    results = [tf.use_recovery_code("alice", bad) for _ in range(6)]
+    assert [r.reason for r in results] == [VerifyReason.INVALID] * 6
+    assert results[-1].retry_at == clock() + 60
+    blocked = tf.use_recovery_code("alice", codes[0])
+    assert blocked.reason is VerifyReason.THROTTLED
+    assert recorder.of(Throttled)[-1].retry_at == clock() + 60
+    clock.advance(60)
+    assert tf.use_recovery_code("alice", codes[0]).ok
+
+
+def test_recovery_code_for_someone_not_enrolled(tf: Any) -> None:
+    with pytest.raises(NotEnrolledError):
+        tf.use_recovery_code("bob", "aaaaa-aaaaa")
+
+
+# removal ------------------------------------------------------------------------------
+
+
+def test_remove_by_the_user_themselves(tf: Any, clock: SettableClock, recorder: Any) -> None:
+    enrol(tf, clock)
+    tf.remove("alice", actor_id="alice")
+    assert not tf.is_enrolled("alice")
+    assert [(e.user_id, e.removed_by) for e in recorder.of(TwoFactorRemoved)] == [
+        ("alice", "alice")
+    ]
+    with pytest.raises(NotEnrolledError):
+        tf.remove("alice", actor_id="alice")
+
+
+def test_remove_by_a_full_access_admin(tf: Any, clock: SettableClock, recorder: Any) -> None:
+    enrol(tf, clock)
+    tf.remove("alice", actor_id="root", actor_has_full_access=True)
+    assert not tf.is_enrolled("alice")
+    assert [(e.user_id, e.removed_by) for e in recorder.of(TwoFactorRemoved)] == [("alice", "root")]
+
+
+def test_remove_by_anyone_else_is_refused(tf: Any, clock: SettableClock, recorder: Any) -> None:
+    enrol(tf, clock)
+    with pytest.raises(PermissionDeniedError):
+        tf.remove("alice", actor_id="mallory")
+    with pytest.raises(PermissionDeniedError):
+        tf.remove("alice", actor_id="mallory", actor_has_full_access=False)
+    assert tf.is_enrolled("alice")
+    assert recorder.of(TwoFactorRemoved) == []
+
+
+def test_re_enrolment_after_removal_starts_a_fresh_credential(
+    tf: Any, clock: SettableClock, store: MemoryStore
+) -> None:
+    enrol(tf, clock)
+    old = store.get_credential("alice")
+    tf.remove("alice", actor_id="alice")
+    totp, _ = enrol(tf, clock)
+    new = store.get_credential("alice")
+    assert old is not None
+    assert new is not None
+    assert new.credential_id != old.credential_id
+    assert tf.verify("alice", totp.at(clock())).ok
+
+
+# channels ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("channel", "required"),
+    [
+        ("web", True),
+        (Channel.WEB, True),
+        ("api", False),
+        (Channel.API, False),
+        ("api_key", False),
+        (Channel.API_KEY, False),
+        ("message_injection", False),
+        (Channel.MESSAGE_INJECTION, False),
+    ],
+)
+def test_required_for(tf: Any, channel: str, required: bool) -> None:
+    assert tf.required_for(channel) is required
+    assert TwoFactor.required_for(channel) is required
+
+
+@pytest.mark.parametrize("channel", ["smtp", "WEB", "", None, 1])
+def test_required_for_an_unknown_channel_is_an_error(channel: object) -> None:
+    with pytest.raises(MalformedInputError) as info:
+        TwoFactor.required_for(channel)  # type: ignore[arg-type]
+    assert isinstance(info.value, StepupError)
+
+
+def test_bad_window_is_refused(store: MemoryStore) -> None:
+    with pytest.raises(ValueError, match="window"):
+        TwoFactor(store, window=11)
+
+
+def test_an_outage_is_unavailable_on_verify(failing_store: Any, clock: SettableClock) -> None:
+    tf = TwoFactor(failing_store, clock=clock)
+    assert tf.verify("alice", "123456").reason is VerifyReason.UNAVAILABLE
+    assert tf.use_recovery_code("alice", "aaaaa-aaaaa").reason is VerifyReason.UNAVAILABLE
+    with pytest.raises(StoreUnavailableError) as info:
+        tf.begin_enrolment("alice", "a@example.com")
+    assert "10.0.0.1" not in str(info.value)  # driver messages (URLs, hosts) are not passed on
+
+
+def test_event_types_cover_the_lifecycle(tf: Any, clock: SettableClock, recorder: Any) -> None:
+    totp, codes = enrol(tf, clock)
+    tf.verify("alice", totp.at(clock()))
+    tf.verify("alice", "x")
+    tf.use_recovery_code("alice", codes[0])
+    tf.regenerate_recovery_codes("alice")
+    tf.remove("alice", actor_id="alice")
+    assert recorder.names() == [
+        "TwoFactorVerified",  # the confirming code
+        "TwoFactorEnabled",
+        "TwoFactorVerified",
+        "TwoFactorRejected",
+        "RecoveryCodeUsed",
+        "RecoveryCodesRegenerated",
+        "TwoFactorRemoved",
+    ]
+    assert recorder.of(TwoFactorRejected)[0].reason == "malformed"
