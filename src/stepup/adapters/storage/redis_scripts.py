@@ -22,10 +22,11 @@ class Script:
 
     name: str
     source: str = field(repr=False)
+    sha: str = field(init=False)
 
-    @property
-    def sha(self) -> str:
-        return hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
+    def __post_init__(self) -> None:
+        sha = hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
+        object.__setattr__(self, "sha", sha)
 
 
 #: The mirror of :func:`stepup.throttle.apply_attempt` (``mode == "attempt"``) and
@@ -74,8 +75,7 @@ if now < blocked then
   return {"throttled", string.format("%d", failures), string.format("%.17g", blocked)}
 end
 if mode == "attempt" and step ~= "" and (not last or later(step, last)) then
-  redis.call("HSET", key, "s", step)
-  redis.call("HDEL", key, "f", "b")
+  redis.call("HSET", key, "s", step, "f", "0", "b", "0")
   redis.call("PEXPIRE", key, forget_ms)
   return {"accepted", "0", ""}
 end
