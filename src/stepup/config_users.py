@@ -48,6 +48,10 @@ class ConfigUsers:
     def get(self, user_id: str) -> ConfigUser | None:
         return self._users.get(user_id)
 
+    def user_ids(self) -> list[str]:
+        """The user ids, sorted (for listings; never the secrets)."""
+        return sorted(self._users)
+
     @classmethod
     def load(cls, path: str | Path) -> ConfigUsers:
         source = str(path)

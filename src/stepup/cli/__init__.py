@@ -1,0 +1,56 @@
+"""The ``stepup`` command line.
+
+Each subcommand group is a module in this package with a ``register(subparsers)``
+function that adds its parser and sets ``handler`` (``args -> exit status``) as a
+default. Modules are found by name, so adding ``policy.py`` or ``demo.py`` needs no
+change here; keep heavy imports inside handlers so ``stepup --help`` stays fast.
+
+Exit status: 0 success, 1 the check said no (code did not match, file invalid),
+2 bad input (unknown options, malformed secret or code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from ..errors import StepupError
+
+__all__ = ["build_parser", "main"]
+
+EXIT_OK, EXIT_NO, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stepup",
+        description="Step-up authentication tools: TOTP secrets and codes, config checks.",
+    )
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
+    subparsers.required = True
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        register = getattr(module, "register", None)
+        if callable(register):
+            register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (the console script exits with it)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, or a usage error argparse already reported
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    try:
+        status: int = args.handler(args)
+    except StepupError as exc:
+        print(f"stepup: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return status

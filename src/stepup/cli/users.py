@@ -1,0 +1,49 @@
+"""``stepup users``: check a config-file users TOML before deploying it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..config_users import ConfigUsers
+from ..errors import ConfigurationError
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    users = subparsers.add_parser(
+        "users",
+        help="config-file users",
+        description="Users whose OTP secrets are defined in a TOML file.",
+    )
+    commands = users.add_subparsers(title="users commands", metavar="COMMAND", dest="users_command")
+    commands.required = True
+    check = commands.add_parser(
+        "check",
+        help="validate a users TOML file",
+        description=(
+            "Load FILE exactly as the app would and report how many users it defines. "
+            "Secrets are never printed."
+        ),
+    )
+    check.add_argument("file", metavar="FILE", help="path to the users TOML file")
+    check.add_argument("--list", action="store_true", help="also list user ids and TOTP parameters")
+    check.set_defaults(handler=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        users = ConfigUsers.load(args.file)
+    except ConfigurationError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: {len(users)} user(s), all valid")
+    if args.list:
+        for user_id in users.user_ids():
+            user = users.get(user_id)
+            assert user is not None
+            totp = user.totp
+            print(f"  {user_id}: {totp.digits} digits, {totp.period} s, {totp.algorithm}")
+    return 0
