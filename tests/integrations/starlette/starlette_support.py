@@ -1,0 +1,249 @@
+"""A tiny Starlette (or FastAPI) app with two users, and a browser that drives it.
+
+alice is tenant admin of ``acme`` and has full access; bob is neither. Passwords are
+hashed with the password adapter's CHEAPEST preset, so the tests stay fast.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from stepup.adapters.idp.password import CHEAPEST, AsyncPasswordReauth, hash_password
+from stepup.events import EventBus, StepupEvent
+from stepup.integrations.starlette import Stepup
+from stepup.subject import Identity, LoginMethod, Subject
+from stepup.testing import SettableClock
+from stepup.totp import TOTP
+from stepup.twofactor import Channel
+
+TENANT = "acme"
+SECRET_KEY = "test-secret-key-for-stepup-only"
+PASSWORDS = {"alice": "alice's long passphrase", "bob": "bob's long passphrase"}
+TOKENS = {"alice-token": "alice"}
+CHEAP = PasswordHasher.from_parameters(CHEAPEST)
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_MANUAL_KEY = re.compile(r'id="stepup-manual-key">([A-Z2-7 ]+)<')
+_RECOVERY = re.compile(r"<li>([a-z2-7]{5}-[a-z2-7]{5})</li>")
+
+
+def csrf_token(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match is not None, "no CSRF token in the page"
+    return match.group(1)
+
+
+@dataclass
+class TestApp:
+    __test__ = False  # not a test class
+
+    app: Starlette
+    stepup: Stepup
+    clock: SettableClock
+    store: Any
+    hashes: dict[str, str]
+    events: list[StepupEvent] = field(default_factory=list)
+    rehashed: list[str] = field(default_factory=list)
+
+    def browser(self) -> Browser:
+        return Browser(self)
+
+
+class Browser:
+    """A TestClient that keeps its cookies, like one browser, with journey helpers."""
+
+    def __init__(self, test_app: TestApp) -> None:
+        self.test_app = test_app
+        self.client = TestClient(test_app.app, follow_redirects=False)
+        self.client.__enter__()  # runs the app's lifespan
+
+    def close(self) -> None:
+        self.client.__exit__(None, None, None)
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        return self.client.get(url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        return self.client.post(url, **kwargs)
+
+    def login(self, user: str, password: str | None = None, next: str = "/") -> Any:
+        data = {"user": user, "password": password or PASSWORDS[user], "next": next}
+        return self.client.post("/login", data=data)
+
+    def logout(self) -> Any:
+        return self.client.post("/logout")
+
+    def form(self, url: str, data: dict[str, str] | None = None) -> Any:
+        """GET a stepup form page, then POST it back with its CSRF token."""
+        page = self.client.get(url)
+        assert page.status_code == 200, page.text
+        return self.client.post(url, data={"csrf_token": csrf_token(page.text), **(data or {})})
+
+    def reauth(self, location: str, password: str) -> Any:
+        """Follow a 303 to the re-auth page and submit ``password``."""
+        return self.form(location, {"password": password})
+
+    def patch_tenant(self, flag: object, tenant: str = TENANT) -> Any:
+        body = {
+            "data": {
+                "type": "tenant",
+                "attributes": {"feature_flags": {"sensitive_actions_reauth": flag}},
+            }
+        }
+        headers = {"Content-Type": "application/vnd.api+json"}
+        return self.client.patch(f"/stepup/tenants/{tenant}", json=body, headers=headers)
+
+
+def enrol(browser: Browser) -> tuple[TOTP, list[str]]:
+    """Turn 2FA on through the enrolment pages; the authenticator and recovery codes."""
+    page = browser.get("/stepup/2fa/enrol")
+    assert page.status_code == 200, page.text
+    assert "<svg" in page.text
+    key = _MANUAL_KEY.search(page.text)
+    assert key is not None
+    totp = TOTP(key.group(1).replace(" ", ""))
+    code = totp.at(browser.test_app.clock())
+    data = {"csrf_token": csrf_token(page.text), "code": code}
+    done = browser.post("/stepup/2fa/enrol", data=data)
+    assert done.status_code == 200, done.text
+    assert done.headers["cache-control"] == "no-store"
+    codes = _RECOVERY.findall(done.text)
+    assert len(codes) == 10
+    return totp, codes
+
+
+def next_of(location: str) -> str:
+    return parse_qs(urlsplit(location).query)["next"][0]
+
+
+def make_app(
+    *,
+    clock: SettableClock,
+    store: Any,
+    stepup_class: type[Stepup] = Stepup,
+    app_class: type[Starlette] = Starlette,
+    extra_routes: Callable[[Stepup], list[Any]] | None = None,
+    setup: Callable[[], Any] | None = None,
+    **options: Any,
+) -> TestApp:
+    hashes = {user: hash_password(pw, hasher=CHEAP) for user, pw in PASSWORDS.items()}
+    events: list[StepupEvent] = []
+    bus = EventBus(events.append)
+    rehashed: list[str] = []
+
+    def subject_loader(request: Request) -> Subject | None:
+        auth = request.headers.get("authorization", "")
+        if auth.startswith("Bearer "):
+            user = TOKENS.get(auth[7:])
+            return None if user is None else Subject(user, f"token:{auth[7:]}", channel=Channel.API)
+        user, sid = request.session.get("user"), request.session.get("sid")
+        if user is None:
+            return None
+        method = LoginMethod(request.session.get("login", "password"))
+        identity = Identity(method, provider="corp" if method is not LoginMethod.PASSWORD else "")
+        return Subject(user, sid, identity)
+
+    async def tenant_loader(request: Request) -> str:
+        return TENANT
+
+    async def password_hash_loader(user_id: str) -> str | None:
+        return hashes.get(user_id)
+
+    async def password_rehash_saver(user_id: str, new_hash: str) -> None:
+        hashes[user_id] = new_hash
+        rehashed.append(user_id)
+
+    def complete_sign_in(request: Request, user_id: str) -> None:
+        request.session["user"] = user_id
+        request.session["sid"] = secrets.token_urlsafe(8)
+
+    settings: dict[str, Any] = {
+        "store": store,
+        "secret_key": SECRET_KEY,
+        "clock": clock,
+        "events": bus,
+        "subject_loader": subject_loader,
+        "tenant_loader": tenant_loader,
+        "password_hash_loader": password_hash_loader,
+        "password_rehash_saver": password_rehash_saver,
+        "is_tenant_admin": lambda subject, tenant: subject.user_id == "alice",
+        "has_full_access": lambda subject: subject.user_id == "alice",
+        "complete_sign_in": complete_sign_in,
+        "passwords": AsyncPasswordReauth(store, hasher=CHEAP, clock=clock, events=bus),
+        **options,
+    }
+    stepup = stepup_class(**settings)
+
+    async def home(request: Request) -> Response:
+        return PlainTextResponse(f"hello {request.session.get('user', 'stranger')}")
+
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        user, password = str(form.get("user")), str(form.get("password"))
+        try:
+            CHEAP.verify(hashes.get(user, ""), password)
+        except (VerificationError, ValueError):
+            return PlainTextResponse("wrong password", 401)
+        waiting = await stepup.begin_sign_in(request, user, next=str(form.get("next", "/")))
+        if waiting is not None:
+            return waiting
+        complete_sign_in(request, user)
+        return RedirectResponse(str(form.get("next", "/")), 303)
+
+    async def logout(request: Request) -> Response:
+        await stepup.sign_out(request)
+        request.session.clear()
+        return RedirectResponse("/", 303)
+
+    @stepup.requires_reauth("api_key.read")
+    async def read_key(request: Request) -> Response:
+        return PlainTextResponse("the key")
+
+    @stepup.requires_reauth("api_key.regenerate")
+    def regenerate_key(request: Request) -> Response:  # a sync endpoint, run in a thread
+        return PlainTextResponse("regenerated")
+
+    @stepup.requires_reauth(
+        "workspace.delete", context=lambda request: {"workspace_type": request.path_params["kind"]}
+    )
+    async def delete_workspace(request: Request) -> Response:
+        return PlainTextResponse("deleted")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if setup is not None:
+            await setup()
+        await stepup.tenants.ensure(TENANT)
+        yield
+
+    routes = [
+        Route("/", home),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/api-key", read_key),
+        Route("/api-key/regenerate", regenerate_key, methods=["POST"]),
+        Route("/workspaces/{kind}", delete_workspace, methods=["DELETE"]),
+        *(extra_routes(stepup) if extra_routes is not None else []),
+    ]
+    app = app_class(
+        routes=routes,
+        middleware=[Middleware(SessionMiddleware, secret_key=SECRET_KEY)],
+        lifespan=lifespan,
+    )
+    stepup.install(app)
+    return TestApp(app, stepup, clock, store, hashes, events, rehashed)

@@ -1,0 +1,211 @@
+"""The re-authentication journey through the Starlette test client, end to end."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import anyio
+from argon2 import PasswordHasher
+
+from integrations.starlette.starlette_support import (
+    CHEAP,
+    PASSWORDS,
+    Browser,
+    TestApp,
+    enrol,
+    make_app,
+    next_of,
+)
+from stepup.adapters.idp.password import CHEAPEST, hash_password
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.events import ReauthSucceeded, TenantFlagChanged
+from stepup.integrations.views import default_policy
+from stepup.policy import SENSITIVE
+from stepup.testing import SettableClock
+
+SIX_HOURS = 6 * 3600
+TENANT_ON = {
+    "data": {
+        "type": "tenant",
+        "id": "acme",
+        "attributes": {"feature_flags": {"sensitive_actions_reauth": True}},
+    }
+}
+
+
+def test_whole_password_journey(
+    test_app: TestApp, alice: Browser, bob: Browser, clock: SettableClock
+) -> None:
+    # The flag is off: the sensitive action is allowed.
+    assert alice.get("/api-key").text == "the key"
+
+    # Only a tenant admin may turn it on.
+    refused = bob.patch_tenant(True)
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/vnd.api+json"
+    assert refused.json()["errors"][0]["status"] == "403"
+    assert alice.get("/api-key").status_code == 200
+
+    turned_on = alice.patch_tenant(True)
+    assert turned_on.status_code == 200
+    assert turned_on.json() == TENANT_ON
+    changes = [e for e in test_app.events if isinstance(e, TenantFlagChanged)]
+    assert [(e.actor_id, e.old, e.new) for e in changes] == [("alice", False, True)]
+
+    # Now a browser is sent to re-authenticate, with a safe way back.
+    redirected = alice.get("/api-key", headers={"accept": "text/html"})
+    assert redirected.status_code == 303
+    location = redirected.headers["location"]
+    assert location.startswith("/stepup/reauth?")
+    assert next_of(location) == "/api-key"
+
+    # A wrong password: the generic message, and still no access.
+    wrong = alice.reauth(location, "not alice's password")
+    assert wrong.status_code == 400
+    assert "Re-authentication failed." in wrong.text
+    assert alice.get("/api-key").status_code == 303
+
+    # The right password: back to the original page, which now works.
+    right = alice.reauth(location, PASSWORDS["alice"])
+    assert right.status_code == 303
+    assert right.headers["location"] == "/api-key"
+    assert alice.get("/api-key").text == "the key"
+    assert any(isinstance(e, ReauthSucceeded) for e in test_app.events)
+
+    # Within the lifetime it keeps working; one second after, it asks again.
+    clock.advance(SIX_HOURS - 1)
+    assert alice.get("/api-key").status_code == 200
+    clock.advance(1)
+    assert alice.get("/api-key").status_code == 303
+
+
+def test_json_and_bearer_clients_get_401(test_app: TestApp, alice: Browser) -> None:
+    api = test_app.browser()
+    try:
+        bearer = {"authorization": "Bearer alice-token"}
+        assert api.get("/api-key", headers=bearer).status_code == 200  # flag off
+        assert alice.patch_tenant(True).status_code == 200
+
+        as_json = alice.get("/api-key", headers={"accept": "application/json"})
+        assert as_json.status_code == 401
+        body = as_json.json()
+        assert body["error"] == "reauth_required"
+        assert body["action"] == "api_key.read"
+        assert body["methods"] == ["pwd"]
+        assert body["max_age"] == SIX_HOURS
+        assert next_of(body["reauth_url"]) == "/api-key"
+        assert "www-authenticate" not in as_json.headers
+
+        challenged = api.get("/api-key", headers=bearer)
+        assert challenged.status_code == 401
+        header = challenged.headers["www-authenticate"]
+        assert header.startswith("Bearer ")
+        assert 'error="insufficient_user_authentication"' in header
+        assert f"max_age={SIX_HOURS}" in header
+    finally:
+        api.close()
+
+
+def test_grant_is_bound_to_the_session(test_app: TestApp, alice: Browser, bob: Browser) -> None:
+    assert alice.patch_tenant(True).status_code == 200
+    location = alice.get("/api-key").headers["location"]
+    assert alice.reauth(location, PASSWORDS["alice"]).status_code == 303
+    assert alice.get("/api-key").status_code == 200
+
+    assert bob.get("/api-key").status_code == 303  # another user
+    second = test_app.browser()
+    try:
+        assert second.login("alice").status_code == 303
+        assert second.get("/api-key").status_code == 303  # another session of alice
+    finally:
+        second.close()
+
+    # Signing out revokes the grant; so does a password change.
+    alice.logout()
+    alice.login("alice")
+    assert alice.get("/api-key").status_code == 303
+    assert alice.reauth(location, PASSWORDS["alice"]).status_code == 303
+    assert alice.get("/api-key").status_code == 200
+    assert anyio.run(test_app.stepup.password_changed, "alice") == 1
+    assert alice.get("/api-key").status_code == 303
+
+
+def test_post_action_and_context(alice: Browser) -> None:
+    assert alice.patch_tenant(True).status_code == 200
+    # A sandbox workspace is not sensitive; a full one is.
+    assert alice.client.delete("/workspaces/sandbox").text == "deleted"
+    denied = alice.client.delete("/workspaces/full")
+    assert denied.status_code == 303
+    assert next_of(denied.headers["location"]) == "/workspaces/full"
+
+    posted = alice.post("/api-key/regenerate")
+    assert posted.status_code == 303
+    assert alice.reauth(posted.headers["location"], PASSWORDS["alice"]).status_code == 303
+    assert alice.post("/api-key/regenerate").text == "regenerated"  # a sync endpoint
+    assert alice.client.delete("/workspaces/full").text == "deleted"
+
+
+def test_throttled_password_then_retry_later(alice: Browser, clock: SettableClock) -> None:
+    assert alice.patch_tenant(True).status_code == 200
+    location = alice.get("/api-key").headers["location"]
+    for _ in range(4):
+        assert alice.reauth(location, "guess").status_code == 400
+    throttled = alice.reauth(location, PASSWORDS["alice"])
+    assert throttled.status_code == 429
+    assert "Re-authentication failed." in throttled.text  # the same words, nothing more
+    clock.advance(30)
+    assert alice.reauth(location, PASSWORDS["alice"]).status_code == 303
+
+
+def test_hostile_next_is_replaced(alice: Browser) -> None:
+    assert alice.patch_tenant(True).status_code == 200
+    for hostile in ("//evil.example", "https://evil.example/", "/\\evil.example", "javascript:x"):
+        url = f"/stepup/reauth?action=api_key.read&next={hostile}"
+        done = alice.reauth(url, PASSWORDS["alice"])
+        assert done.status_code == 303
+        assert done.headers["location"] == "/"
+
+
+def test_unknown_action_on_the_reauth_page(alice: Browser) -> None:
+    assert alice.get("/stepup/reauth?action=api_key.raed&next=/").status_code == 400
+
+
+def test_outdated_hash_is_saved_again(clock: SettableClock) -> None:
+    older = PasswordHasher.from_parameters(replace(CHEAPEST, time_cost=2))
+    test_app = make_app(clock=clock, store=MemoryStore())
+    test_app.hashes["bob"] = hash_password(PASSWORDS["bob"], hasher=older)
+    bob = test_app.browser()
+    try:
+        assert bob.login("bob").status_code == 303
+        # The page works with the flag off too (an app may link to it directly).
+        done = bob.reauth("/stepup/reauth?action=api_key.read&next=/", PASSWORDS["bob"])
+        assert done.status_code == 303
+        assert test_app.rehashed == ["bob"]
+        new_hash = test_app.hashes["bob"]
+        assert CHEAP.verify(new_hash, PASSWORDS["bob"])
+        assert not CHEAP.check_needs_rehash(new_hash)
+    finally:
+        bob.close()
+
+
+def test_second_factor_rule_asks_for_a_code(clock: SettableClock) -> None:
+    policy = default_policy().extend({"api_key.read": replace(SENSITIVE, second_factor=True)})
+    test_app = make_app(clock=clock, store=MemoryStore(), policy=policy)
+    alice = test_app.browser()
+    try:
+        assert alice.login("alice").status_code == 303
+        totp, _ = enrol(alice)
+        assert alice.patch_tenant(True).status_code == 200
+        location = alice.get("/api-key").headers["location"]
+        assert 'name="code"' in alice.get(location).text
+        clock.advance(30)
+        bad_code = alice.form(location, {"password": PASSWORDS["alice"], "code": "12345x"})
+        assert bad_code.status_code == 400
+        assert alice.get("/api-key").status_code == 303
+        both = alice.form(location, {"password": PASSWORDS["alice"], "code": totp.at(clock())})
+        assert both.status_code == 303
+        assert alice.get("/api-key").status_code == 200
+        granted = [e for e in test_app.events if isinstance(e, ReauthSucceeded)]
+        assert granted[-1].method == "otp,pwd"
+    finally:
+        alice.close()
