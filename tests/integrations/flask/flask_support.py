@@ -80,6 +80,7 @@ def make_app(
     policy: Policy | None = None,
     template_folder: str | None = None,
     setup: Callable[[Flask, Stepup], None] | None = None,
+    ensure_tenant: bool = True,
 ) -> TestApp:
     clock = clock or SettableClock()
     users = make_users()
@@ -106,7 +107,8 @@ def make_app(
 
     @stepup.is_tenant_admin
     def tenant_admin(user_id: str, tenant_id: str) -> bool:
-        return tenant_id == TENANT and users[user_id].tenant_admin
+        # alice administers acme and "ghost", a tenant that does not exist
+        return tenant_id in {TENANT, "ghost"} and users[user_id].tenant_admin
 
     @stepup.has_full_access
     def full_access(user_id: str) -> bool:
@@ -171,8 +173,9 @@ def make_app(
     if setup is not None:
         setup(app, stepup)
     stepup.init_app(app)
-    with app.app_context():
-        stepup.tenant_settings.ensure(TENANT)
+    if ensure_tenant:
+        with app.app_context():
+            stepup.tenant_settings.ensure(TENANT)
     return TestApp(app, stepup, users, clock, mode, events)
 
 

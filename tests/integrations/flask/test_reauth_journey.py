@@ -6,7 +6,6 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 from integrations.flask.flask_support import TENANT, Browser, TestApp, set_flag
-
 from stepup.events import ReauthFailed, ReauthSucceeded, TenantFlagChanged
 
 SIX_HOURS = 6 * 3600
@@ -158,9 +157,7 @@ def test_a_rule_with_a_second_factor_asks_for_both(test_app: TestApp, bob: Brows
     wrong_code = bob.reauth(refused.headers["Location"], "battery staple", otp="000000")
     assert wrong_code.status_code == 400
     assert "not right" in wrong_code.get_data(as_text=True)
-    ok = bob.reauth(
-        refused.headers["Location"], "battery staple", otp=test_app.totp_code(secret)
-    )
+    ok = bob.reauth(refused.headers["Location"], "battery staple", otp=test_app.totp_code(secret))
     assert ok.status_code == 303
     assert bob.get("/billing/export").status_code == 200
 

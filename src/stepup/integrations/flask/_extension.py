@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
@@ -83,7 +82,7 @@ class Stepup:
         self._store = store
         self._clock = clock
         self._actions: list[str] = []
-        self._states: weakref.WeakSet[AppState] = weakref.WeakSet()
+        self._states: list[AppState] = []
         if app is not None:
             self.init_app(app)
 
@@ -105,7 +104,7 @@ class Stepup:
         )
         app_state.policy.validate(self._actions)
         app.extensions["stepup"] = app_state
-        self._states.add(app_state)
+        self._states.append(app_state)
         app.register_blueprint(build_blueprint(), url_prefix=app.config["STEPUP_URL_PREFIX"])
         self._follow_flask_login(app)
 
@@ -186,7 +185,7 @@ class Stepup:
         was on). The name is checked against the policy of every app this extension is
         initialised on, now or at ``init_app``.
         """
-        for app_state in list(self._states):
+        for app_state in self._states:
             app_state.policy.validate([action])
         self._actions.append(action)
 
