@@ -1,0 +1,274 @@
+"""The ``stepup`` command line: main(argv) in-process, and the installed script once."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pyotp
+import pytest
+
+from stepup.cli import main
+from stepup.totp import TOTP
+
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+AT = 1_699_999_980
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+# help ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["totp"],
+        ["totp", "new"],
+        ["totp", "code"],
+        ["totp", "verify"],
+        ["users"],
+        ["users", "check"],
+    ],
+)
+def test_help_everywhere(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    status, out, _ = run(capsys, *argv, "--help")
+    assert status == 0
+    assert out.startswith("usage: stepup")
+
+
+def test_top_level_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "--help")
+    assert "totp" in out
+    assert "users" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        ([], "required"),
+        (["nope"], "invalid choice"),
+        (["totp"], "required"),
+        (["totp", "new"], "--issuer"),
+        (["totp", "new", "--issuer", "Acme"], "--account"),
+        (["totp", "new", "--issuer", "Acme", "--account", "a", "--digits", "7"], "invalid choice"),
+        (["totp", "new", "--issuer", "Acme", "--account", "a", "--period", "0"], "period"),
+        (["totp", "new", "--issuer", "Acme", "--account", "a", "--algorithm", "MD5"], "choice"),
+        (["totp", "code", SECRET, "--at", "yesterday"], "Unix time"),
+        (["totp", "code", SECRET, "--at", "-5"], "Unix time"),
+        (["totp", "verify", SECRET], "CODE"),
+        (["totp", "verify", SECRET, "123456", "--window", "-1"], "window"),
+        (["totp", "verify", SECRET, "123456", "--window", "101"], "window"),
+        (["users", "check"], "FILE"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_message(
+    capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str
+) -> None:
+    status, out, err = run(capsys, *argv)
+    assert status == 2
+    assert out == ""
+    assert "usage: stepup" in err
+    assert fragment in err
+
+
+# totp new --------------------------------------------------------------------------------
+
+
+def test_totp_new_prints_secret_uri_and_qr(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(
+        capsys, "totp", "new", "--issuer", "Acme", "--account", "alice@example.com"
+    )
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("secret: ")
+    secret = lines[0].removeprefix("secret: ")
+    assert len(secret) == 32
+    uri = lines[1].removeprefix("uri:").strip()
+    assert uri.startswith("otpauth://totp/Acme:alice%40example.com?")
+    assert parse_qs(urlsplit(uri).query)["secret"] == [secret]
+    qr = lines[3:]
+    assert len(qr) > 10
+    assert set("".join(qr)) <= set(" █▀▄")
+    assert pyotp.parse_uri(uri).at(AT) == TOTP(secret).at(AT)
+
+
+def test_totp_new_with_parameters(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["totp", "new", "--issuer", "Acme Co", "--account", "bob", "--digits", "8"]
+    argv += ["--period", "60", "--algorithm", "SHA512", "--no-qr"]
+    status, out, _ = run(capsys, *argv)
+    assert status == 0
+    assert len(out.splitlines()) == 2
+    query = parse_qs(urlsplit(out.splitlines()[1].removeprefix("uri:").strip()).query)
+    assert (query["digits"], query["period"], query["algorithm"]) == (["8"], ["60"], ["SHA512"])
+    assert query["issuer"] == ["Acme Co"]
+
+
+def test_totp_new_refuses_a_colon_in_the_label(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "totp", "new", "--issuer", "Ac:me", "--account", "bob")
+    assert status == 2
+    assert out == ""
+    assert "issuer" in err
+
+
+# totp code / verify ------------------------------------------------------------------------
+
+
+def test_totp_code_at_a_given_time(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "totp", "code", SECRET, "--at", str(AT)) == (
+        0,
+        TOTP(SECRET).at(AT) + "\n",
+        "",
+    )
+    status, out, _ = run(
+        capsys, "totp", "code", SECRET, "--at", "59", "--digits", "8", "--algorithm", "SHA256"
+    )
+    assert out.strip() == TOTP(SECRET, digits=8, algorithm="SHA256").at(59)
+
+
+def test_totp_code_now_is_a_current_code(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "totp", "code", SECRET)
+    assert pyotp.TOTP(SECRET).verify(out.strip(), valid_window=1)
+
+
+def test_the_secret_can_come_from_stdin(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(SECRET + "\n"))
+    assert run(capsys, "totp", "code", "-", "--at", str(AT))[1].strip() == TOTP(SECRET).at(AT)
+
+
+def test_a_bad_secret_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "totp", "code", "NOT-BASE32!", "--at", "0")
+    assert status == 2
+    assert out == ""
+    assert err == "stepup: error: a TOTP secret must be valid base32\n"
+
+
+@pytest.mark.parametrize(
+    ("offset", "words"), [(0, "agrees"), (2, "60 s ahead"), (-3, "90 s behind")]
+)
+def test_totp_verify_reports_the_clock_offset(
+    capsys: pytest.CaptureFixture[str], offset: int, words: str
+) -> None:
+    totp = TOTP(SECRET)
+    step = totp.step(AT) + offset
+    code = totp.code_for_step(step)
+    status, out, err = run(capsys, "totp", "verify", SECRET, code, "--at", str(AT), "--window", "3")
+    assert (status, err) == (0, "")
+    assert out == f"match: step {step}, offset {offset:+d} step(s): " + (
+        "the device clock agrees with this one\n"
+        if offset == 0
+        else f"the device clock is about {words}\n"
+    )
+
+
+def test_totp_verify_outside_the_window_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    totp = TOTP(SECRET)
+    code = totp.code_for_step(totp.step(AT) + 2)
+    status, out, _ = run(capsys, "totp", "verify", SECRET, code, "--at", str(AT))
+    assert status == 1
+    assert out.startswith("no match within 1 step(s)")
+    assert run(capsys, "totp", "verify", SECRET, code, "--at", str(AT), "--window", "2")[0] == 0
+
+
+def test_totp_verify_accepts_separators(capsys: pytest.CaptureFixture[str]) -> None:
+    code = TOTP(SECRET).at(AT)
+    assert run(capsys, "totp", "verify", SECRET, f"{code[:3]} {code[3:]}", "--at", str(AT))[0] == 0
+
+
+@pytest.mark.parametrize("code", ["١٢٣٤٥٦", "+123456", "12345", "123_456", ""])
+def test_totp_verify_malformed_code_exits_2(capsys: pytest.CaptureFixture[str], code: str) -> None:
+    status, out, err = run(capsys, "totp", "verify", SECRET, code, "--at", str(AT))
+    assert status == 2
+    assert out == ""
+    assert "malformed code" in err
+
+
+# users check -------------------------------------------------------------------------------
+
+
+def test_users_check_counts_and_never_prints_secrets(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "users.toml"
+    path.write_text(
+        f'[users.alice]\notp_secret = "{SECRET}"\n'
+        f'[users.bob]\notp_secret = "{SECRET}"\ndigits = 8\nalgorithm = "SHA256"\n',
+        encoding="utf-8",
+    )
+    status, out, err = run(capsys, "users", "check", str(path))
+    assert (status, err) == (0, "")
+    assert out == f"{path}: 2 user(s), all valid\n"
+    status, out, _ = run(capsys, "users", "check", str(path), "--list")
+    assert out.splitlines()[1:] == [
+        "  alice: 6 digits, 30 s, SHA1",
+        "  bob: 8 digits, 30 s, SHA256",
+    ]
+    assert SECRET not in out
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (f'[users.alice]\notp_secret = "{SECRET}!"\n', "users.'alice'"),
+        (f'[users.alice]\notp_secret = "{SECRET}"\ndigits = 7\n', "digits"),
+        (f'[users.alice\notp_secret = "{SECRET}"\n', "not valid TOML"),
+    ],
+)
+def test_users_check_reports_bad_files(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, body: str, fragment: str
+) -> None:
+    path = tmp_path / "users.toml"
+    path.write_text(body, encoding="utf-8")
+    status, out, err = run(capsys, "users", "check", str(path))
+    assert status == 1
+    assert out == ""
+    assert err.startswith(f"invalid: {path}")
+    assert fragment in err
+    assert SECRET not in err
+
+
+def test_users_check_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, _, err = run(capsys, "users", "check", str(tmp_path / "missing.toml"))
+    assert status == 1
+    assert "cannot read" in err
+
+
+# the installed script ------------------------------------------------------------------
+
+
+def test_the_installed_script_runs() -> None:
+    script = Path(sys.executable).parent / "stepup"
+    if not script.exists():
+        found = shutil.which("stepup")
+        assert found is not None, "the stepup console script is not installed"
+        script = Path(found)
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    done = subprocess.run(
+        [str(script), "totp", "new", "--issuer", "Acme", "--account", "alice@example.com"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("secret: ")
+    assert "otpauth://totp/Acme:alice%40example.com?" in done.stdout
+    assert "█" in done.stdout
+    bad = subprocess.run(
+        [str(script), "totp", "verify", SECRET, "abc"], capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 2
