@@ -133,6 +133,7 @@ def test_totp_code_at_a_given_time(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(
         capsys, "totp", "code", SECRET, "--at", "59", "--digits", "8", "--algorithm", "SHA256"
     )
+    assert status == 0
     assert out.strip() == TOTP(SECRET, digits=8, algorithm="SHA256").at(59)
 
 
