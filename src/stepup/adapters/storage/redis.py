@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar, cast
+from typing import Any, Protocol, Self, TypeVar
 
 import redis
 import redis.asyncio
@@ -48,15 +48,11 @@ class SyncRedis(Protocol):
 
     def execute_command(self, *args: Any) -> Any: ...
 
-    def close(self) -> None: ...
-
 
 class AsyncRedis(Protocol):
     """What the async store needs: ``redis.asyncio.Redis`` or its ``RedisCluster``."""
 
     async def execute_command(self, *args: Any) -> Any: ...
-
-    async def aclose(self) -> None: ...
 
 
 def _unavailable(op: Op[Any], exc: BaseException) -> StoreUnavailableError:
@@ -112,13 +108,11 @@ class RedisStore(_RedisBase):
         cluster: bool = False,
         timeout: float = TIMEOUT,
     ) -> None:
-        owned = isinstance(client_or_url, str)
-        client = (
-            _from_url(lambda: _sync_client(client_or_url, cluster, timeout))
-            if owned
-            else client_or_url
-        )
-        super().__init__(client, prefix, owned)
+        if isinstance(client_or_url, str):
+            url = client_or_url
+            super().__init__(_from_url(lambda: _sync_client(url, cluster, timeout)), prefix, True)
+        else:
+            super().__init__(client_or_url, prefix, False)
 
     def _run(self, op: Op[T]) -> T:
         try:
@@ -209,16 +203,14 @@ class AsyncRedisStore(_RedisBase):
         cluster: bool = False,
         timeout: float = TIMEOUT,
     ) -> None:
-        owned = isinstance(client_or_url, str)
-        client = (
-            _from_url(lambda: _async_client(client_or_url, cluster, timeout))
-            if owned
-            else client_or_url
-        )
-        super().__init__(client, prefix, owned)
+        if isinstance(client_or_url, str):
+            url = client_or_url
+            super().__init__(_from_url(lambda: _async_client(url, cluster, timeout)), prefix, True)
+        else:
+            super().__init__(client_or_url, prefix, False)
         # redis-py's async cluster client can hand a half-open connection to concurrent
         # first commands; awaiting its (locked, idempotent) initialize() first avoids it.
-        self._is_cluster = isinstance(client, redis.asyncio.cluster.RedisCluster)
+        self._is_cluster = isinstance(self._client, redis.asyncio.cluster.RedisCluster)
 
     async def _run(self, op: Op[T]) -> T:
         try:
@@ -295,7 +287,7 @@ class AsyncRedisStore(_RedisBase):
         return await self._run(self._ops.take_challenge(challenge_id, now))
 
 
-def _sync_client(url: Any, cluster: bool, timeout: float) -> SyncRedis:
+def _sync_client(url: str, cluster: bool, timeout: float) -> SyncRedis:
     options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     if cluster:
         client: SyncRedis = redis.cluster.RedisCluster.from_url(url, **options)
@@ -304,12 +296,10 @@ def _sync_client(url: Any, cluster: bool, timeout: float) -> SyncRedis:
     return redis.Redis.from_url(url, retry=retry, **options)
 
 
-def _async_client(url: Any, cluster: bool, timeout: float) -> AsyncRedis:
+def _async_client(url: str, cluster: bool, timeout: float) -> AsyncRedis:
     options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
-    client: Any  # the types-redis stubs predate redis-py 5's aclose()
     if cluster:
-        client = redis.asyncio.cluster.RedisCluster.from_url(url, **options)
-    else:
-        retry = redis.asyncio.retry.Retry(NoBackoff(), 0)
-        client = redis.asyncio.Redis.from_url(url, retry=retry, **options)
-    return cast(AsyncRedis, client)
+        client: AsyncRedis = redis.asyncio.cluster.RedisCluster.from_url(url, **options)
+        return client
+    retry = redis.asyncio.retry.Retry(NoBackoff(), 0)
+    return redis.asyncio.Redis.from_url(url, retry=retry, **options)
