@@ -293,3 +293,12 @@ def test_foreign_data_under_a_key_fails_closed(store: RedisStore, raw: redis.Red
     raw.set(store.keys.tenant(tenant), "{not json")
     with pytest.raises(StoreUnavailableError, match="get_tenant"):
         store.get_tenant(tenant)
+
+
+def test_an_unreachable_cluster_is_unavailable_when_the_store_is_built() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(StoreUnavailableError) as caught:
+        RedisStore(f"redis://:hunter2@127.0.0.1:{port}/0", cluster=True, timeout=0.2)
+    assert "hunter2" not in str(caught.value)
