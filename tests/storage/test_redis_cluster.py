@@ -92,7 +92,7 @@ def test_every_key_of_a_user_is_in_one_slot(
     cluster: list[RedisServer], sync_store: RedisStore, user_id: str
 ) -> None:
     prefix = unique_prefix()
-    store = RedisStore(sync_store._client, prefix=prefix)
+    store = RedisStore(sync_store.client, prefix=prefix)
     store.put_credential(Credential(user_id, "totp:1", "sealed", recovery_hashes=("h1", "h2")))
     for session in ("s1", "s2", "s3"):
         store.put_grant(Grant(user_id, session, frozenset({"pwd"}), T0), T0 + 600)
@@ -110,7 +110,7 @@ def test_a_users_keys_spread_over_the_cluster(
 ) -> None:
     """Different users do land on different nodes: the single slot above is the tag's doing."""
     prefix = unique_prefix()
-    store = RedisStore(sync_store._client, prefix=prefix)
+    store = RedisStore(sync_store.client, prefix=prefix)
     for index in range(30):
         store.put_credential(Credential(f"user-{index}", "totp:1", "sealed"))
     owners = set()

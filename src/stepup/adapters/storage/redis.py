@@ -84,6 +84,11 @@ class _RedisBase:
         self._client = client
         self._owned = owned
 
+    @property
+    def client(self) -> Any:
+        """The redis-py client in use (for health checks and tests; not for stepup's keys)."""
+        return self._client
+
     def __repr__(self) -> str:
         # The client's own repr names hosts; ours names only its type.
         client = type(self._client).__name__
