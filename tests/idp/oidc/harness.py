@@ -20,7 +20,7 @@ from support import need
 
 HERE = Path(__file__).resolve().parent
 REDIRECT_URI = "http://127.0.0.1:9/oidc/callback"
-STARTUP_SECONDS = 20.0
+STARTUP_SECONDS = 30.0
 
 ALICE = ("alice", "alice-password")
 MALLORY = ("mallory", "mallory-password")
@@ -60,14 +60,13 @@ def _node_ready() -> None:
         )
 
 
-def launch_provider(log_path: Path, client_jwks: Path | None = None) -> Provider:
-    """Start ``provider.mjs`` on a free loopback port and wait (bounded) for discovery."""
-    _node_ready()
+def _spawn(log_path: Path, client_jwks: Path | None) -> Provider | None:
+    """One attempt: ``None`` if node exited early (say, someone else took the port)."""
     port = free_port()
     env = {**os.environ, "STEPUP_OIDC_REDIRECT_URI": REDIRECT_URI}
     if client_jwks is not None:
         env["STEPUP_OIDC_CLIENT_JWKS"] = str(client_jwks)
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
             ["node", str(HERE / "provider.mjs"), str(port)],
             cwd=HERE,
@@ -79,16 +78,27 @@ def launch_provider(log_path: Path, client_jwks: Path | None = None) -> Provider
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"oidc-provider exited: {log_path.read_text()[-2000:]}")
+            return None
         try:
-            response = httpx.get(f"{provider.issuer}/.well-known/openid-configuration", timeout=1)
-            if response.status_code == 200:
+            response = httpx.get(f"{provider.issuer}/.well-known/openid-configuration", timeout=2)
+            if response.status_code == 200 and response.json().get("issuer") == provider.issuer:
                 return provider
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ValueError):
             pass
         time.sleep(0.05)
     provider.stop()
-    raise RuntimeError(f"oidc-provider did not answer in {STARTUP_SECONDS}s")
+    log = log_path.read_text()[-2000:]
+    raise RuntimeError(f"oidc-provider did not answer in {STARTUP_SECONDS}s: {log}")
+
+
+def launch_provider(log_path: Path, client_jwks: Path | None = None) -> Provider:
+    """Start ``provider.mjs`` on a free loopback port and wait (bounded) for discovery."""
+    _node_ready()
+    for _ in range(3):
+        provider = _spawn(log_path, client_jwks)
+        if provider is not None:
+            return provider
+    raise RuntimeError(f"oidc-provider exited: {log_path.read_text()[-2000:]}")
 
 
 def make_config(provider: Provider, **overrides: Any) -> OIDCProviderConfig:

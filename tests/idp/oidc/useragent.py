@@ -3,6 +3,7 @@ HTTP, keeping the provider's cookies like a real user agent would."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -11,6 +12,7 @@ import httpx
 
 _FORM = re.compile(r'<form method="post" action="([^"]+)"')
 _ABORT = re.compile(r'<a href="([^"]+/abort)"')
+_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 
 
 def edit_query(url: str, *, strip: Iterable[str] = (), put: Mapping[str, str] | None = None) -> str:
@@ -61,17 +63,24 @@ class UserAgent:
                 raise AssertionError(
                     f"unexpected page {response.status_code}: {response.text[:300]}"
                 )
-            self.login_forms += 1
-            if cancel:
-                abort = _ABORT.search(response.text)
-                assert abort is not None
-                url = urljoin(url, abort.group(1))
-                continue
-            if login is None:
-                raise AssertionError("the provider asked for a login; this test gave none")
-            fields = {"login": login, "password": password or "", "otp": otp or ""}
-            posted = self.http.post(urljoin(url, form.group(1)), data=fields)
+            action = urljoin(url, html.unescape(form.group(1)))
+            if 'name="login"' not in response.text:
+                # A page that submits itself with JavaScript (e.g. the provider logging out
+                # the previous account before another signs in): do what a browser does.
+                hidden = {k: html.unescape(v) for k, v in _HIDDEN.findall(response.text)}
+                posted = self.http.post(action, data=hidden)
+            else:
+                self.login_forms += 1
+                if cancel:
+                    abort = _ABORT.search(response.text)
+                    assert abort is not None
+                    url = urljoin(url, abort.group(1))
+                    continue
+                if login is None:
+                    raise AssertionError("the provider asked for a login; this test gave none")
+                fields = {"login": login, "password": password or "", "otp": otp or ""}
+                posted = self.http.post(action, data=fields)
             if not posted.is_redirect:
-                raise AssertionError(f"login refused: {posted.status_code} {posted.text[:300]}")
+                raise AssertionError(f"form refused: {posted.status_code} {posted.text[:300]}")
             url = urljoin(url, posted.headers["location"])
         raise AssertionError("too many redirects")

@@ -9,7 +9,6 @@ wrapping :class:`ProviderUnavailableError`.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -252,17 +251,15 @@ def _take(
 
 def _callback_fault(
     config: OIDCProviderConfig, metadata: ProviderMetadata, params: Mapping[str, str]
-) -> tuple[OIDCReason, str | None, str] | None:
-    """The authorization response itself: an error, a mixed-up issuer (RFC 9207), no code."""
-    if "error" in params:
-        return OIDCReason.PROVIDER_ERROR, oauth_error_code(params.get("error")), ""
+) -> tuple[OIDCReason, str] | None:
+    """The successful authorization response itself: a mixed-up issuer (RFC 9207), no code."""
     iss = params.get("iss")
     if iss is not None and iss != config.issuer:
-        return OIDCReason.INVALID_TOKEN, None, "iss_parameter"
+        return OIDCReason.INVALID_TOKEN, "iss_parameter"
     if iss is None and metadata.iss_parameter_supported:
-        return OIDCReason.INVALID_TOKEN, None, "iss_parameter"
+        return OIDCReason.INVALID_TOKEN, "iss_parameter"
     if _param(params, "code") is None:
-        return OIDCReason.PROVIDER_ERROR, None, "no_code"
+        return OIDCReason.PROVIDER_ERROR, "no_code"
     return None
 
 
@@ -276,8 +273,8 @@ def _judge(
 ) -> tuple[OIDCReason, str]:
     """Is this the session's own person, freshly authenticated, at the level asked for?"""
     identity = subject.identity
-    same_person = hmac.compare_digest(claims.subject.encode(), identity.subject.encode())
-    if claims.issuer != identity.issuer or not same_person or pending.subject != identity.subject:
+    expected = (identity.issuer, identity.subject, identity.subject)
+    if (claims.issuer, claims.subject, pending.subject) != expected:
         return OIDCReason.WRONG_SUBJECT, ""
     if claims.auth_time is None:
         return OIDCReason.MISSING_AUTH_TIME, ""
@@ -326,12 +323,13 @@ def complete_flow(
         return outcome(OIDCReason.EXPIRED)
     if not _eligible(config, subject):
         return outcome(OIDCReason.WRONG_SUBJECT, detail="session")
+    if "error" in params:
+        return outcome(OIDCReason.PROVIDER_ERROR, error=oauth_error_code(params.get("error")))
     try:
         metadata = yield from _metadata(config, cache, now)
         fault = _callback_fault(config, metadata, params)
         if fault is not None:
-            reason, error, detail = fault
-            return outcome(reason, error=error, detail=detail)
+            return outcome(fault[0], detail=fault[1])
         code = _param(params, "code")
         assert code is not None  # checked by _callback_fault
         request = token_request(config, metadata, code=code, verifier=pending.verifier, now=now)
