@@ -18,7 +18,7 @@ from stepup import TOTP, Channel
 from stepup.adapters.idp.password import CHEAPEST, hash_password
 from stepup.integrations.flask import Stepup
 from stepup.policy import SENSITIVE, Policy
-from stepup.subject import Subject
+from stepup.subject import Identity, LoginMethod, Subject
 from stepup.testing import SettableClock
 
 CHEAP = PasswordHasher.from_parameters(CHEAPEST)
@@ -218,7 +218,13 @@ def _use_subject_loader(app: Flask, stepup: Stepup) -> None:
         if api_key:
             return Subject(api_key, "api-key", channel=Channel.API_KEY)
         user_id = session.get("user_id")
-        return Subject(user_id, stepup.session_id()) if user_id else None
+        if not user_id:
+            return None
+        sso = session.get("sso")  # (method, issuer, subject, provider) for SSO sign-ins
+        identity = (
+            Identity(LoginMethod(sso[0]), *sso[1:]) if sso else Identity(LoginMethod.PASSWORD)
+        )
+        return Subject(user_id, stepup.session_id(), identity)
 
     @stepup.login_completer
     def complete_login(user_id: str, remember: bool) -> None:
