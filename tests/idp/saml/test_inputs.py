@@ -242,6 +242,13 @@ def test_bad_settings_are_refused_at_start_up(
         make_config(keys, **overrides)
 
 
+def test_an_idp_without_redirect_sso_is_refused(keys: dict[str, KeyPair]) -> None:
+    post_only = idp_metadata(keys["idp"]).replace("bindings:HTTP-Redirect", "bindings:HTTP-POST")
+    assert "HTTP-Redirect" not in post_only
+    with pytest.raises(ConfigurationError, match="HTTP-Redirect"):
+        SAMLServiceProvider(make_config(keys, idp_metadata=post_only), MemoryStore())
+
+
 def test_missing_xmlsec1_is_a_clear_error(keys: dict[str, KeyPair], tmp_path: Path) -> None:
     config = make_config(keys, xmlsec_binary=str(tmp_path / "no-xmlsec1"))
     with pytest.raises(ConfigurationError, match="xmlsec1"):

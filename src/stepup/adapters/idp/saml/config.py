@@ -152,7 +152,11 @@ def build_client(config: SAMLServiceProviderConfig) -> tuple[Saml2Client, str]:
         idp = config.idp_entity_id
     else:
         raise ConfigurationError("SAML idp_entity_id is not an IdP in idp_metadata")
-    if not client.metadata.single_sign_on_service(idp, BINDING_HTTP_REDIRECT):
+    try:
+        sso = client.metadata.single_sign_on_service(idp, BINDING_HTTP_REDIRECT)
+    except Exception:  # pysaml2 raises UnsupportedBinding, or answers with nothing
+        sso = None
+    if not sso:
         raise ConfigurationError("SAML IdP metadata has no HTTP-Redirect single sign-on service")
     return client, idp
 

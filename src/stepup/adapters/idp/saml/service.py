@@ -1,12 +1,15 @@
 """Re-authenticate a SAML-signed-in session at its IdP: start, then complete.
 
-Both steps are decision flows (see :mod:`stepup._flow`), driven by
-:class:`SAMLServiceProvider` for sync stores and :class:`AsyncSAMLServiceProvider`
-for async ones. Only the ChallengeStore part of a store is used.
+``start`` is a decision flow (see :mod:`stepup._flow`); ``complete`` is one pure step
+(:func:`verify_response`: parse and check signatures, no store) and one flow
+(:func:`complete_flow`: consume the request, judge). :class:`SAMLServiceProvider`
+drives them with a sync store, :class:`AsyncSAMLServiceProvider` with an async one;
+both run the same code. Only the ChallengeStore part of a store is used.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
@@ -23,11 +26,17 @@ from ....redirects import safe_return_path
 from ....subject import LoginMethod, Subject
 from ...storage.base import AsyncStore, ChallengeStore
 from ._judge import Expectation, judge
-from ._read import Refusal, read_response
+from ._read import Refusal, SignedResponse, read_response
 from .config import SIGNING_ALGORITHM, SAMLServiceProviderConfig, build_client, sp_metadata
 from .outcome import SAMLOutcome, SAMLReason, SAMLRedirect, WrongIdentityProviderError
 
-__all__ = ["AsyncSAMLServiceProvider", "SAMLServiceProvider", "complete_flow", "start_flow"]
+__all__ = [
+    "AsyncSAMLServiceProvider",
+    "SAMLServiceProvider",
+    "complete_flow",
+    "start_flow",
+    "verify_response",
+]
 
 
 def _is_this_idp(subject: Subject, idp_entity_id: str) -> bool:
@@ -118,26 +127,34 @@ def start_flow(
     return SAMLRedirect(url=url, request_id=request_id, expires_at=deadline)
 
 
+def verify_response(
+    security: Any, expect: Expectation, subject: Subject, saml_response: object
+) -> SignedResponse | SAMLOutcome:
+    """Everything that needs no store: may this session complete here, and what does the
+    response say under a valid signature. CPU and xmlsec1 work, no I/O on shared state."""
+    if not _is_this_idp(subject, expect.idp_entity_id):
+        return SAMLOutcome(SAMLReason.WRONG_SUBJECT, detail="session_login")
+    try:
+        return read_response(security, saml_response)
+    except Refusal as refusal:
+        return SAMLOutcome(refusal.reason, idp_status=refusal.idp_status, detail=refusal.detail)
+
+
 def complete_flow(
-    security: Any,
     expect: Expectation,
     subject: Subject,
-    saml_response: object,
+    verified: SignedResponse | SAMLOutcome,
     relay_state: str | None,
     *,
     now: float,
 ) -> Flow[SAMLOutcome]:
-    """Verify the response, consume its request once, then judge it."""
-    if not _is_this_idp(subject, expect.idp_entity_id):
-        return SAMLOutcome(SAMLReason.WRONG_SUBJECT, detail="session_login")
-    try:
-        facts = read_response(security, saml_response)
-    except Refusal as refusal:
-        return SAMLOutcome(refusal.reason, idp_status=refusal.idp_status, detail=refusal.detail)
-    request_id = facts.in_response_to
+    """Consume the request a verified response answers, once, then judge it."""
+    if isinstance(verified, SAMLOutcome):
+        return verified  # refused before the store: nothing is consumed
+    request_id = verified.in_response_to
     # When only the assertion is signed, the envelope's InResponseTo is the browser's
     # to change: it must agree with the signed one, and is otherwise never used.
-    if facts.response_in_response_to not in (None, request_id):
+    if verified.response_in_response_to not in (None, request_id):
         return SAMLOutcome(SAMLReason.UNKNOWN_REQUEST, detail="in_response_to")
     if relay_state is not None and relay_state != request_id:
         return SAMLOutcome(SAMLReason.UNKNOWN_REQUEST, detail="relay_state")
@@ -147,7 +164,7 @@ def complete_flow(
         return SAMLOutcome(SAMLReason.UNAVAILABLE, detail="store")
     if challenge is None:
         return SAMLOutcome(SAMLReason.UNKNOWN_REQUEST, detail="unknown_or_used")
-    return judge(expect, facts, challenge, subject, now)
+    return judge(expect, verified, challenge, subject, now)
 
 
 S = TypeVar("S")
@@ -193,12 +210,13 @@ class _Provider(Generic[S]):
             now=self.clock(),
         )
 
+    def _verify(self, subject: Subject, saml_response: object) -> SignedResponse | SAMLOutcome:
+        return verify_response(self._client.sec, self._expect, subject, saml_response)
+
     def _complete(
-        self, subject: Subject, saml_response: object, relay_state: str | None
+        self, subject: Subject, verified: SignedResponse | SAMLOutcome, relay_state: str | None
     ) -> Flow[SAMLOutcome]:
-        return complete_flow(
-            self._client.sec, self._expect, subject, saml_response, relay_state, now=self.clock()
-        )
+        return complete_flow(self._expect, subject, verified, relay_state, now=self.clock())
 
 
 class SAMLServiceProvider(_Provider[ChallengeStore]):
@@ -213,20 +231,24 @@ class SAMLServiceProvider(_Provider[ChallengeStore]):
         authn_context: str | Sequence[str] | None = None,
     ) -> SAMLRedirect:
         """Where to send the browser. Raises :class:`WrongIdentityProviderError` for a
-        session that did not sign in through this IdP, and
-        :class:`~stepup.errors.StoreUnavailableError` if the request cannot be kept."""
+        session that did not sign in through this IdP,
+        :class:`~stepup.redirects.UnsafeRedirectError` for a ``return_to`` that is not a
+        same-origin path, and :class:`~stepup.errors.StoreUnavailableError` if the
+        request cannot be kept."""
         return run(self._start(subject, return_to, action, authn_context), self.store)
 
     def complete(
         self, subject: Subject, saml_response: str, relay_state: str | None = None
     ) -> SAMLOutcome:
-        """Judge the ``SAMLResponse`` posted to the ACS (base64, as received)."""
-        return run(self._complete(subject, saml_response, relay_state), self.store)
+        """Judge the ``SAMLResponse`` posted to the ACS (base64, as received) and the
+        ``RelayState`` that came with it, if the ACS has it."""
+        verified = self._verify(subject, saml_response)
+        return run(self._complete(subject, verified, relay_state), self.store)
 
 
 class AsyncSAMLServiceProvider(_Provider[AsyncStore | ChallengeStore]):
-    """SAML re-authentication with an async challenge store. XML parsing and the
-    xmlsec1 signature check (a short subprocess per signature) run inline."""
+    """SAML re-authentication with an async challenge store. The XML parsing and the
+    xmlsec1 signature checks run in a worker thread."""
 
     async def start(
         self,
@@ -241,4 +263,6 @@ class AsyncSAMLServiceProvider(_Provider[AsyncStore | ChallengeStore]):
     async def complete(
         self, subject: Subject, saml_response: str, relay_state: str | None = None
     ) -> SAMLOutcome:
-        return await run_async(self._complete(subject, saml_response, relay_state), self.store)
+        # Parsing and xmlsec1 take tens of milliseconds: keep them off the event loop.
+        verified = await asyncio.to_thread(self._verify, subject, saml_response)
+        return await run_async(self._complete(subject, verified, relay_state), self.store)
