@@ -38,7 +38,7 @@ from ...reauth import (
     ReauthUnavailable,
     ReauthUnavailableError,
 )
-from ...redirects import safe_return_path_or_default
+from ...redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
 from ...sealing import SecretBox
 from ...subject import Subject
 from ...tenants import AsyncTenantSettings
@@ -147,7 +147,10 @@ class Stepup:
         if not prefix.startswith("/") or prefix.endswith("/"):
             raise ConfigurationError("Stepup prefix must start with '/' and not end with one")
         if login_url is not None:
-            safe_return_path_or_default(login_url)  # a local path, checked now
+            try:
+                safe_return_path(login_url)
+            except UnsafeRedirectError:
+                raise ConfigurationError("Stepup login_url must be a path on this site") from None
         self.store = store
         self.policy = policy if policy is not None else default_policy()
         self.clock = clock

@@ -1,0 +1,114 @@
+"""Misconfiguration fails when the app is defined, never at request time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import jinja2
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from integrations.starlette.starlette_support import (
+    SECRET_KEY,
+    Browser,
+    TestApp,
+    make_app,
+)
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.errors import ConfigurationError, UnknownActionError
+from stepup.integrations import fastapi as stepup_fastapi
+from stepup.integrations.starlette import Stepup
+from stepup.policy import Policy
+from stepup.testing import SettableClock
+
+
+def minimal(**options: Any) -> Stepup:
+    settings: dict[str, Any] = {
+        "store": MemoryStore(),
+        "secret_key": SECRET_KEY,
+        "subject_loader": lambda request: None,
+        "tenant_loader": lambda request: "acme",
+        **options,
+    }
+    return Stepup(**settings)
+
+
+def test_unknown_action_fails_at_decoration() -> None:
+    stepup = minimal()
+    with pytest.raises(UnknownActionError, match=r"api_key\.raed"):
+
+        @stepup.requires_reauth("api_key.raed")
+        async def view(request: Request) -> Response:
+            return PlainTextResponse("never")
+
+
+def test_unknown_action_fails_for_a_fastapi_dependency() -> None:
+    stepup = stepup_fastapi.Stepup(
+        store=MemoryStore(),
+        secret_key=SECRET_KEY,
+        subject_loader=lambda request: None,
+        tenant_loader=lambda request: "acme",
+    )
+    with pytest.raises(UnknownActionError):
+        stepup.require_reauth("2fa.disabel")
+    with pytest.raises(UnknownActionError):
+        stepup.require_reauth("nope", context=lambda: {})
+
+
+def test_a_policy_without_the_views_actions_fails_at_install() -> None:
+    stepup = minimal(policy=Policy.default())  # lacks 2fa.recovery.regenerate
+    with pytest.raises(UnknownActionError, match=r"2fa\.recovery\.regenerate"):
+        stepup.install(Starlette())
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("secret_key", "short"),
+        ("secret_key", ""),
+        ("prefix", "stepup"),
+        ("prefix", "/stepup/"),
+        ("login_url", "https://evil.example/login"),
+        ("login_url", "//evil.example"),
+    ],
+)
+def test_bad_settings_are_configuration_errors(option: str, value: str) -> None:
+    with pytest.raises(ConfigurationError):
+        minimal(**{option: value})
+
+
+def test_begin_sign_in_needs_complete_sign_in() -> None:
+    stepup = minimal()
+    request = Request({"type": "http", "method": "POST", "path": "/", "headers": []})
+    with pytest.raises(ConfigurationError, match="complete_sign_in"):
+        anyio.run(stepup.begin_sign_in, request, "alice")
+
+
+def test_app_templates_come_first(clock: SettableClock) -> None:
+    loader = jinja2.DictLoader(
+        {"stepup/reauth.html": "<p>ours: {{ page.action }} {{ page.next }}</p>"}
+    )
+    test_app: TestApp = make_app(clock=clock, store=MemoryStore(), templates=loader)
+    alice: Browser = test_app.browser()
+    try:
+        alice.login("alice")
+        page = alice.get("/stepup/reauth?action=api_key.read&next=/api-key")
+        assert page.text == "<p>ours: api_key.read /api-key</p>"
+        # The bundled templates still serve the pages the app did not override.
+        assert "Turn on two-factor authentication" in alice.get("/stepup/2fa/enrol").text
+    finally:
+        alice.close()
+
+
+def test_templates_escape_what_they_show(clock: SettableClock) -> None:
+    test_app = make_app(clock=clock, store=MemoryStore())
+    alice = test_app.browser()
+    try:
+        alice.login("alice")
+        page = alice.get('/stepup/reauth?action=api_key.read&next=/a"><script>x</script>')
+        assert "<script>x" not in page.text
+    finally:
+        alice.close()
