@@ -101,6 +101,8 @@ class StoreContract:
     def call(self, store: Any) -> Iterator[_Runner]:
         runner = _Runner(store)
         yield runner
+        if runner.loop is not None and hasattr(store, "aclose"):
+            runner("aclose")  # async stores close on the loop they ran on
         runner.close()
 
     # replay ledger ------------------------------------------------------------
