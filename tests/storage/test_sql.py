@@ -271,6 +271,12 @@ async def test_pooled_aiosqlite_store(tmp_path: Path) -> None:
         await _claim_race(store)
 
 
+def test_unpooled_async_sqlite_store_serves_several_event_loops(aiosqlite_url: str) -> None:
+    store = AsyncSQLStore(aiosqlite_url, poolclass=NullPool)
+    asyncio.run(_claim_race(store))
+    asyncio.run(_claim_race(store))  # a new loop: the writer queue must not be tied to the old
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("driver", ["asyncpg", "psycopg"])
 async def test_pooled_async_postgres_store(driver: str) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 from typing import Any, TypeVar
@@ -263,8 +264,9 @@ class AsyncSQLStore(_Base):
         self.engine = build_async_engine(url_or_engine, busy_timeout, **engine_options)
         super().__init__(self.engine, prefix)
         self._writer = self.engine.execution_options(**{IMMEDIATE: True})
-        self._write_lock: AbstractAsyncContextManager[Any] = (
-            asyncio.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
+        self._queue_writers = self.engine.dialect.name == "sqlite"
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
         )
 
     @classmethod
@@ -280,19 +282,30 @@ class AsyncSQLStore(_Base):
         target = prepare_sqlite_file(path)
         return cls(URL.create("sqlite+aiosqlite", database=str(target)), prefix=prefix, **options)
 
+    def _write_lock(self) -> AbstractAsyncContextManager[Any]:
+        # An asyncio.Lock belongs to one loop: keep one per loop (SQLite's own lock
+        # still orders writers across loops, threads and processes).
+        if not self._queue_writers:
+            return nullcontext()
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
     async def _run(self, name: str, op: ops.Op[R], *, write: bool) -> R:
         try:
             if not write:
                 async with self.engine.begin() as conn:
                     return await _drive_async(op, conn)
-            async with self._write_lock, self._writer.begin() as conn:
+            async with self._write_lock(), self._writer.begin() as conn:
                 return await _drive_async(op, conn)
         except _DRIVER_ERRORS as exc:
             raise _unavailable(self, name, exc) from exc
 
     async def _tx(self, name: str, work: Callable[[Connection, Tables], R]) -> R:
         try:
-            async with self._write_lock, self._writer.begin() as conn:
+            async with self._write_lock(), self._writer.begin() as conn:
                 return await conn.run_sync(work, self._tables)
         except _DRIVER_ERRORS as exc:
             raise _unavailable(self, name, exc) from exc
