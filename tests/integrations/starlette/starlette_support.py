@@ -140,6 +140,7 @@ def make_app(
     app_class: type[Starlette] = Starlette,
     extra_routes: Callable[[Stepup], list[Any]] | None = None,
     setup: Callable[[], Any] | None = None,
+    teardown: Callable[[], Any] | None = None,
     ensure_tenant: bool = True,
     **options: Any,
 ) -> TestApp:
@@ -236,6 +237,8 @@ def make_app(
         if ensure_tenant:
             await stepup.tenants.ensure(TENANT)
         yield
+        if teardown is not None:
+            await teardown()
 
     routes = [
         Route("/", home),
