@@ -1,8 +1,10 @@
-"""FastAPI: the same Stepup with dependencies; the journeys through FastAPI's TestClient."""
+"""FastAPI: the same Stepup with dependencies; the journeys through FastAPI's TestClient.
 
-from __future__ import annotations
+(No ``from __future__ import annotations`` here: FastAPI must see the real ``Annotated``
+objects, which name a local ``stepup``.)
+"""
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
 
@@ -33,20 +35,17 @@ def fastapi_app(clock: SettableClock) -> TestApp:
     assert isinstance(app, FastAPI)
     assert isinstance(stepup, Stepup)
 
-    # (String annotations are resolved in module globals, so the local ``stepup`` goes
-    # in the default value, not in ``Annotated``.)
     @app.get("/fa/key")
     async def read_key(
-        allowed: Allowed = Depends(stepup.require_reauth("api_key.read")),
+        allowed: Annotated[Allowed, Depends(stepup.require_reauth("api_key.read"))],
     ) -> dict[str, Any]:
         return {"key": "the key", "reason": allowed.reason.value}
 
+    production_check = stepup.require_reauth("workspace.delete", context=workspace_context)
+
     @app.delete("/fa/workspaces/{kind}")
     async def delete_workspace(
-        kind: str,
-        allowed: Allowed = Depends(
-            stepup.require_reauth("workspace.delete", context=workspace_context)
-        ),
+        kind: str, allowed: Annotated[Allowed, Depends(production_check)]
     ) -> dict[str, Any]:
         return {"deleted": kind, "reason": allowed.reason.value}
 
