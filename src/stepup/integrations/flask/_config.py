@@ -36,6 +36,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "STEPUP_DISABLE_ACTION": "2fa.disable",
     "STEPUP_RECOVERY_ACTION": "2fa.recovery.regenerate",
     "STEPUP_TWO_FACTOR_LOGIN_TTL": 300,
+    "STEPUP_CLOCK": None,
 }
 
 _STORE_METHODS: Final = ("totp_attempt", "get_grant", "get_tenant", "get_credential")

@@ -66,6 +66,7 @@ class AppState:
         if not secret_key:
             raise ConfigurationError("set STEPUP_SECRET_KEY or the app's SECRET_KEY")
         self.hooks = hooks
+        clock = config["STEPUP_CLOCK"] or clock
         self.clock = clock
         self.events = events
         self.disable_action: str = config["STEPUP_DISABLE_ACTION"]

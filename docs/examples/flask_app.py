@@ -1,0 +1,150 @@
+"""A small Flask app with stepup: Flask-Login sign-in with an optional second factor,
+an API-key page behind re-authentication, and the tenant flag that turns it on.
+
+Run it with ``flask --app docs/examples/flask_app.py run`` and sign in as alice
+(password ``alice password``, admin of tenant acme) or bob (``bob password``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+from flask import Blueprint, Flask, redirect, render_template_string, request
+from flask_login import (
+    LoginManager,
+    UserMixin,
+    current_user,
+    login_required,
+    login_user,
+    logout_user,
+)
+
+from stepup.adapters.idp.password import hash_password
+from stepup.integrations.flask import Stepup
+from stepup.subject import Subject
+
+# Your user table. Hashes are argon2id, made with stepup's recommended parameters.
+USERS: dict[str, dict[str, Any]] = {
+    "alice": {"hash": hash_password("alice password"), "tenant": "acme", "admin": True},
+    "bob": {"hash": hash_password("bob password"), "tenant": "acme", "admin": False},
+}
+
+login_manager = LoginManager()
+stepup = Stepup()
+views = Blueprint("example", __name__)
+
+
+class User(UserMixin):
+    def __init__(self, user_id: str) -> None:
+        self.id = user_id
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return User(user_id) if user_id in USERS else None
+
+
+# What stepup needs to know about your users ---------------------------------------
+
+
+@stepup.password_hash_loader
+def password_hash(user_id: str) -> str | None:
+    user = USERS.get(user_id)
+    return user["hash"] if user else None
+
+
+@stepup.password_rehash_saver
+def save_password_hash(user_id: str, new_hash: str) -> None:
+    USERS[user_id]["hash"] = new_hash
+
+
+@stepup.tenant_loader
+def tenant_of(subject: Subject) -> str:
+    return str(USERS[subject.user_id]["tenant"])
+
+
+@stepup.is_tenant_admin
+def is_tenant_admin(user_id: str, tenant_id: str) -> bool:
+    user = USERS[user_id]
+    return bool(user["admin"]) and user["tenant"] == tenant_id
+
+
+@stepup.has_full_access
+def has_full_access(user_id: str) -> bool:
+    return bool(USERS[user_id]["admin"])
+
+
+# Your views -------------------------------------------------------------------------
+
+LOGIN_PAGE = """<form method="post">
+  <input name="username" placeholder="user"> <input name="password" type="password">
+  <input type="hidden" name="next" value="{{ next }}"> <button>Sign in</button>
+</form>"""
+
+
+@views.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    next_page = request.values.get("next", "/")
+    if request.method == "GET":
+        return render_template_string(LOGIN_PAGE, next=next_page)
+    user_id = request.form.get("username", "")
+    try:
+        PasswordHasher().verify(password_hash(user_id) or "", request.form.get("password", ""))
+    except (VerificationError, ValueError):
+        return render_template_string(LOGIN_PAGE, next=next_page), 401
+    if stepup.two_factor_required(user_id):
+        # The password was right; the code page signs the user in after the second factor.
+        return stepup.begin_two_factor(user_id, next=next_page)
+    login_user(User(user_id))  # stepup starts a fresh session id here
+    return redirect(next_page, 303)
+
+
+@views.post("/logout")
+@login_required
+def logout() -> Any:
+    logout_user()  # stepup revokes this session's re-authentication here
+    return redirect("/login", 303)
+
+
+@views.get("/")
+@login_required
+def home() -> str:
+    return f"Hello {current_user.id}"
+
+
+@views.get("/settings/api-key")
+@login_required
+@stepup.reauth_required("api_key.read")
+def api_key() -> dict[str, str]:
+    return {"api_key": f"key-of-{current_user.id}"}
+
+
+@views.post("/settings/api-key/regenerate")
+@login_required
+@stepup.reauth_required("api_key.regenerate", return_to="/settings/api-key")
+def regenerate_api_key() -> dict[str, str]:
+    return {"api_key": f"new-key-of-{current_user.id}"}
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(
+        # Signs the session and stepup's CSRF tokens: set your own and keep it secret.
+        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_hex(32),
+        # Or postgresql+psycopg://..., redis://...; memory:// for tests only.
+        STEPUP_STORE=os.environ.get("STEPUP_STORE", "sqlite:///stepup.sqlite3"),
+        STEPUP_TOTP_ISSUER="Example",
+    )
+    if test_config:
+        app.config.update(test_config)
+    login_manager.init_app(app)
+    login_manager.login_view = "example.login"
+    stepup.init_app(app)  # the views under /stepup, and every action name checked now
+    app.register_blueprint(views)
+    with app.app_context():
+        stepup.tenant_settings.ensure("acme")  # the flag starts off
+    return app

@@ -1,0 +1,128 @@
+"""docs/getting-started-flask.md shows docs/examples/flask_app.py verbatim, and that app
+works as the page says."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from stepup import TOTP
+from stepup.testing import SettableClock
+
+DOCS = Path(__file__).resolve().parents[3] / "docs"
+EXAMPLE = DOCS / "examples" / "flask_app.py"
+GUIDE = DOCS / "getting-started-flask.md"
+FLAG_ON = {
+    "data": {"type": "tenant", "attributes": {"feature_flags": {"sensitive_actions_reauth": True}}}
+}
+
+
+def test_the_guide_shows_the_example_verbatim() -> None:
+    guide = GUIDE.read_text()
+    match = re.search(
+        r"<!-- literalinclude: examples/flask_app.py -->\n```python\n(.*?)```\n", guide, re.S
+    )
+    assert match, "the guide must include the example app"
+    assert match.group(1) == EXAMPLE.read_text()
+
+
+@pytest.fixture(scope="module")
+def example() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("stepup_docs_flask_app", EXAMPLE)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock()
+
+
+@pytest.fixture
+def app(example: ModuleType, clock: SettableClock) -> Flask:
+    created: Flask = example.create_app(
+        {"TESTING": True, "STEPUP_STORE": "memory://", "STEPUP_CLOCK": clock}
+    )
+    return created
+
+
+def _sign_in(client: FlaskClient, user: str, password: str) -> Any:
+    return client.post("/login", data={"username": user, "password": password, "next": "/"})
+
+
+def _csrf(client: FlaskClient, page: str) -> dict[str, str]:
+    body = client.get(page).get_data(as_text=True)
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', body))
+    assert "csrf_token" in fields
+    return fields
+
+
+def test_the_example_walkthrough(app: Flask, clock: SettableClock) -> None:
+    alice, bob = app.test_client(), app.test_client()
+    assert alice.get("/settings/api-key").status_code == 302  # Flask-Login: sign in first
+    assert _sign_in(bob, "bob", "wrong").status_code == 401
+    assert _sign_in(alice, "alice", "alice password").status_code == 303
+    assert _sign_in(bob, "bob", "bob password").status_code == 303
+
+    # Flag off: allowed. Bob may not turn it on; alice may.
+    assert bob.get("/settings/api-key").json == {"api_key": "key-of-bob"}
+    patch = {"data": json.dumps(FLAG_ON), "content_type": "application/vnd.api+json"}
+    assert bob.patch("/stepup/tenants/acme", **patch).status_code == 403
+    assert alice.patch("/stepup/tenants/acme", **patch).status_code == 200
+
+    # Now bob re-authenticates, and is back where he was.
+    sent = bob.get("/settings/api-key")
+    assert sent.status_code == 303
+    location = sent.headers["Location"]
+    assert location == "/stepup/reauth?next=%2Fsettings%2Fapi-key&action=api_key.read"
+    form = _csrf(bob, location)
+    wrong = bob.post("/stepup/reauth/password", data={**form, "password": "nope"})
+    assert wrong.status_code == 400
+    right = bob.post("/stepup/reauth/password", data={**form, "password": "bob password"})
+    assert right.headers["Location"] == "/settings/api-key"
+    assert bob.get("/settings/api-key").status_code == 200
+    clock.advance(6 * 3600 - 1)
+    assert bob.get("/settings/api-key").status_code == 200
+    clock.advance(1)
+    assert bob.get("/settings/api-key").status_code == 303
+
+    # A regeneration POST comes back to the key page.
+    refused = bob.post("/settings/api-key/regenerate")
+    assert "next=%2Fsettings%2Fapi-key" in refused.headers["Location"]
+
+
+def test_the_example_sign_in_with_a_second_factor(app: Flask, clock: SettableClock) -> None:
+    bob = app.test_client()
+    _sign_in(bob, "bob", "bob password")
+    enrol = bob.post("/stepup/2fa/enrol", data=_csrf(bob, "/stepup/2fa"))
+    secret = re.search(r'<code class="stepup-secret">([^<]+)</code>', enrol.get_data(as_text=True))
+    assert secret
+    totp = TOTP(secret.group(1).replace(" ", ""))
+    form = _csrf(bob, "/stepup/2fa")
+    confirmed = bob.post("/stepup/2fa/confirm", data={**form, "code": totp.at(clock())})
+    assert confirmed.status_code == 200
+    bob.post("/logout", data=form)
+
+    handed_over = _sign_in(bob, "bob", "bob password")
+    assert handed_over.headers["Location"] == "/stepup/2fa/verify"
+    assert bob.get("/").status_code == 302  # not signed in yet
+    form = _csrf(bob, "/stepup/2fa/verify")
+    replay = bob.post("/stepup/2fa/verify", data={**form, "code": totp.at(clock())})
+    assert replay.status_code == 400
+    clock.advance(30)
+    done = bob.post("/stepup/2fa/verify", data={**form, "code": totp.at(clock())})
+    assert done.headers["Location"] == "/"
+    assert bob.get("/").get_data(as_text=True) == "Hello bob"
