@@ -167,21 +167,31 @@ class TOTP:
         """The RFC 6238 time step ``T`` for Unix time ``at`` (T0 = 0)."""
         return int(at // self.period)
 
-    def _hotp(self, step: int) -> bytes:
-        """The HOTP value for counter ``step`` as ASCII bytes: the one place codes are made."""
-        inner = self._inner.copy()
-        inner.update(_COUNTER(step))
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        mac = outer.digest()
-        binary: int = _UINT32(mac, mac[-1] & 0x0F)[0] & 0x7FFFFFFF  # dynamic truncation
-        return b"%0*d" % (self.digits, binary % self._modulus)
+    def _codes(self, first: int, stop: int) -> list[bytes]:
+        """HOTP values for counters ``first`` to ``stop - 1`` as ASCII bytes.
+
+        The one place codes are made: HMAC from the precomputed pads, then RFC 4226
+        dynamic truncation. One call per window keeps the hot path free of per-step
+        method calls.
+        """
+        inner, outer, digits, modulus = self._inner, self._outer, self.digits, self._modulus
+        pack, unpack = _COUNTER, _UINT32
+        codes = []
+        for step in range(first, stop):
+            keyed = inner.copy()
+            keyed.update(pack(step))
+            mac = outer.copy()
+            mac.update(keyed.digest())
+            digest = mac.digest()
+            binary: int = unpack(digest, digest[-1] & 0x0F)[0] & 0x7FFFFFFF
+            codes.append(b"%0*d" % (digits, binary % modulus))
+        return codes
 
     def code_for_step(self, step: int) -> str:
         """The HOTP value (RFC 4226) for counter ``step`` (0 to 2**64 - 1)."""
         if not 0 <= step <= _MAX_COUNTER:
             raise MalformedInputError("a counter must be from 0 to 2**64 - 1")
-        return self._hotp(step).decode("ascii")
+        return self._codes(step, step + 1)[0].decode("ascii")
 
     def at(self, at: float) -> str:
         """The code valid at Unix time ``at``."""
@@ -195,11 +205,13 @@ class TOTP:
         which step (if any) matched. Steps before the epoch are not in the window.
         """
         current = int(at // self.period)
+        first = max(current - window, 0)
+        stop = min(current + window, _MAX_COUNTER) + 1
         candidate = code.encode("ascii")
-        hotp, equal = self._hotp, hmac.compare_digest
+        equal = hmac.compare_digest
         matched: int | None = None
-        for step in range(max(current - window, 0), min(current + window, _MAX_COUNTER) + 1):
-            if equal(hotp(step), candidate) and matched is None:
+        for step, expected in zip(range(first, stop), self._codes(first, stop), strict=True):
+            if equal(expected, candidate) and matched is None:
                 matched = step
         return matched
 

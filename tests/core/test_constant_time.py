@@ -18,17 +18,19 @@ class Counting:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.steps: list[int] = []
         self.compared: list[tuple[bytes, bytes]] = []
-        real_hotp, real_compare = TOTP._hotp, hmac.compare_digest
+        real_codes, real_compare = TOTP._codes, hmac.compare_digest
 
-        def hotp(totp: TOTP, step: int) -> bytes:
-            self.steps.append(step)
-            return real_hotp(totp, step)
+        def codes(totp: TOTP, first: int, stop: int) -> list[bytes]:
+            made = real_codes(totp, first, stop)
+            assert len(made) == stop - first
+            self.steps.extend(range(first, stop))
+            return made
 
         def compare(a: bytes, b: bytes) -> bool:
             self.compared.append((a, b))
             return real_compare(a, b)
 
-        monkeypatch.setattr(TOTP, "_hotp", hotp)
+        monkeypatch.setattr(TOTP, "_codes", codes)
         monkeypatch.setattr(hmac, "compare_digest", compare)
 
 
