@@ -14,17 +14,18 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from importlib.metadata import version
 from pathlib import Path
 
 import pyotp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import Comparison, compare, format_row, header  # noqa: E402
+from harness import Comparison, compare, format_row, header
 
-from stepup.adapters.storage.memory import MemoryStore  # noqa: E402
-from stepup.totp import TOTP, generate_secret  # noqa: E402
-from stepup.verifier import TOTPVerifier, VerifyReason  # noqa: E402
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.totp import TOTP, generate_secret
+from stepup.verifier import TOTPVerifier, VerifyReason
 
 TARGET = 2.0
 
@@ -136,9 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile(args.inner)
         return 0
     results = run(args.rounds, args.inner, args.warmup)
-    print(
-        f"Python {sys.version.split()[0]}, pyotp {pyotp.__version__ if hasattr(pyotp, '__version__') else '?'}"
-    )
+    python = sys.version.split()[0]
+    print(f"Python {python}, pyotp {version('pyotp')}, stepup {version('stepup')}")
     print(f"{args.rounds} rounds x {args.inner} calls, alternating; medians per call")
     print(header())
     for result in results:
