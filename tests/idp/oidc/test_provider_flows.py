@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from joserfc.jwk import RSAKey
 
 from idp.oidc.harness import (
@@ -387,6 +389,50 @@ def test_wrong_client_secret_is_a_token_error(
     reauth = OIDCReauth(make_config(provider, client_secret="wrong"), store, http=http, clock=clock)
     outcome = sign_in(reauth, alice, agent, ALICE)
     assert (outcome.reason, outcome.error) == (OIDCReason.TOKEN_ERROR, "invalid_client")
+
+
+def test_a_session_whose_identity_changed_meanwhile_is_the_wrong_subject(
+    reauth: OIDCReauth, alice: Subject, agent: UserAgent, provider: Provider
+) -> None:
+    url = reauth.start(alice, return_to="/")
+    params = agent.authorize(url, login=ALICE[0], password=ALICE[1])
+    switched = replace(alice, identity=Identity(LoginMethod.PASSWORD))
+    outcome = reauth.complete(switched, params)
+    assert (outcome.reason, outcome.detail) == (OIDCReason.WRONG_SUBJECT, "session")
+    url = reauth.start(alice, return_to="/")
+    params = agent.authorize(url, login=ALICE[0], password=ALICE[1])
+    other_sub = replace(alice, identity=replace(alice.identity, subject="mallory"))
+    assert reauth.complete(other_sub, params).reason is OIDCReason.WRONG_SUBJECT
+
+
+_callback_value = st.one_of(st.text(max_size=60), st.sampled_from(["", "a" * 5000]))
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    forged=st.dictionaries(
+        st.sampled_from(["code", "iss", "error", "session_state", "id_token"]),
+        _callback_value,
+        max_size=4,
+    )
+)
+def test_no_forged_callback_is_ever_accepted(
+    reauth: OIDCReauth, alice: Subject, forged: dict[str, str]
+) -> None:
+    """A genuine state with anything else made up: the provider never issued this code."""
+    state = query_of(reauth.start(alice, return_to="/"))["state"]
+    outcome = reauth.complete(alice, {"state": state, **forged})
+    assert not outcome.ok
+    assert outcome.reason in {
+        OIDCReason.PROVIDER_ERROR,
+        OIDCReason.TOKEN_ERROR,
+        OIDCReason.INVALID_TOKEN,
+    }
+    assert reauth.complete(alice, {"state": state, **forged}).reason is OIDCReason.UNKNOWN_STATE
 
 
 # keys and outages -------------------------------------------------------------------------

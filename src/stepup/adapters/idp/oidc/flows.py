@@ -16,7 +16,7 @@ from typing import Any, Final
 from joserfc.jwk import Key
 
 from ...._flow import Flow
-from ....errors import StoreUnavailableError
+from ....errors import MalformedInputError, StoreUnavailableError
 from ....records import Challenge
 from ....redirects import safe_return_path
 from ....subject import LoginMethod, Subject
@@ -99,6 +99,10 @@ class _Pending:
         return cls(subject, nonce, verifier, return_to, action, tuple(map(str, acr_values)))
 
 
+def _word(value: object) -> bool:
+    return isinstance(value, str) and bool(value) and not any(c.isspace() for c in value)
+
+
 def _eligible(config: OIDCProviderConfig, subject: Subject) -> bool:
     identity = subject.identity
     return (
@@ -172,32 +176,29 @@ def start_flow(
 
     Raises :class:`WrongProviderError` for a session that did not sign in here,
     :class:`~stepup.redirects.UnsafeRedirectError` for a ``return_to`` that could leave
-    the site, :class:`ProviderUnavailableError` and :class:`StoreUnavailableError`.
+    the site, :class:`MalformedInputError` for bad ``action`` or ``acr_values``,
+    :class:`ProviderUnavailableError` and :class:`StoreUnavailableError`.
     """
     if not _eligible(config, subject):
         raise WrongProviderError(
             "this session did not sign in through this OpenID provider"
             + (f" ({config.name})" if config.name else "")
         )
-    safe_return = safe_return_path(return_to)
     if not isinstance(action, str):
-        raise TypeError("action must be a string")
+        raise MalformedInputError("action must be a string")
     requested = tuple(config.acr_values if acr_values is None else acr_values)
-    for value in requested:
-        if not isinstance(value, str) or not value or any(c.isspace() for c in value):
-            raise ValueError("acr_values must be non-empty strings without spaces")
-    metadata = yield from _metadata(config, cache, now)
-    state, pending = (
-        new_secret(),
-        _Pending(
-            subject=subject.identity.subject,
-            nonce=new_secret(),
-            verifier=new_secret(),
-            return_to=safe_return,
-            action=action,
-            acr_values=requested,
-        ),
+    if isinstance(acr_values, str) or not all(_word(value) for value in requested):
+        raise MalformedInputError("acr_values must be a list of strings without spaces")
+    pending = _Pending(
+        subject=subject.identity.subject,
+        nonce=new_secret(),
+        verifier=new_secret(),
+        return_to=safe_return_path(return_to),
+        action=action,
+        acr_values=requested,
     )
+    metadata = yield from _metadata(config, cache, now)
+    state = new_secret()
     challenge = Challenge(
         challenge_id=state,
         user_id=subject.user_id,
