@@ -78,8 +78,8 @@ class TestPostgresStore(StoreContract):
         return pg_store
 
 
-# The suite runs each async test on its own event loop, and pooled async connections
-# belong to the loop that opened them: so one store per test, without a pool.
+# The suite runs each async test on its own event loop and awaits the store's aclose()
+# on it; pooled async connections belong to that loop, so one store per test.
 
 
 @pytest.fixture(scope="module")
@@ -100,13 +100,13 @@ def async_pg_prefix() -> Iterator[str]:
 class TestAioSQLiteStore(StoreContract):
     @pytest.fixture
     def store(self, aiosqlite_url: str) -> AsyncSQLStore:
-        return AsyncSQLStore(aiosqlite_url, poolclass=NullPool)
+        return AsyncSQLStore(aiosqlite_url)
 
 
 class TestAsyncPostgresStore(StoreContract):
     @pytest.fixture
     def store(self, async_pg_prefix: str) -> AsyncSQLStore:
-        return AsyncSQLStore(ASYNC_POSTGRES_URL, prefix=async_pg_prefix, poolclass=NullPool)
+        return AsyncSQLStore(ASYNC_POSTGRES_URL, prefix=async_pg_prefix)
 
 
 # Protocols ------------------------------------------------------------------------
