@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import anyio
 from argon2 import PasswordHasher
+from starlette.endpoints import HTTPEndpoint
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from integrations.starlette.starlette_support import (
     CHEAP,
@@ -207,5 +212,31 @@ def test_second_factor_rule_asks_for_a_code(clock: SettableClock) -> None:
         assert alice.get("/api-key").status_code == 200
         granted = [e for e in test_app.events if isinstance(e, ReauthSucceeded)]
         assert granted[-1].method == "otp,pwd"
+    finally:
+        alice.close()
+
+
+def test_guard_on_an_http_endpoint_method(clock: SettableClock) -> None:
+    def routes(stepup: Any) -> list[Any]:
+        class Keys(HTTPEndpoint):
+            async def get(self, request: Request) -> Response:
+                return PlainTextResponse("listed")
+
+            @stepup.requires_reauth("api_key.copy")
+            async def post(self, request: Request) -> Response:
+                return PlainTextResponse("copied")
+
+        return [Route("/keys", Keys)]
+
+    test_app = make_app(clock=clock, store=MemoryStore(), extra_routes=routes)
+    alice = test_app.browser()
+    try:
+        alice.login("alice")
+        assert alice.patch_tenant(True).status_code == 200
+        assert alice.get("/keys").text == "listed"
+        denied = alice.post("/keys")
+        assert denied.status_code == 303
+        assert alice.reauth(denied.headers["location"], PASSWORDS["alice"]).status_code == 303
+        assert alice.post("/keys").text == "copied"
     finally:
         alice.close()

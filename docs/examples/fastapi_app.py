@@ -1,0 +1,133 @@
+"""A small FastAPI app with stepup: a JSON API whose API-key endpoints need a fresh
+re-authentication, a production-workspace rule whose context comes from the path, and
+the ready-made stepup pages for the browser side.
+
+Run it with ``uvicorn --factory docs.examples.fastapi_app:create_app``; sign in at
+``/login`` as alice (password ``alice password``, admin of tenant acme) or bob.
+"""
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+from fastapi import Depends, FastAPI, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.sessions import SessionMiddleware
+
+from stepup.adapters.idp.password import PASSWORD_PARAMETERS, AsyncPasswordReauth, hash_password
+from stepup.adapters.storage import AsyncStore, MemoryStore, Store
+from stepup.clock import Clock, system_clock
+from stepup.integrations.fastapi import Stepup
+from stepup.reauth import Allowed
+from stepup.redirects import safe_return_path_or_default
+from stepup.subject import Subject
+
+
+@dataclass
+class User:
+    password_hash: str
+    admin: bool
+
+
+WORKSPACES = {"prod": "full", "scratch": "sandbox"}
+
+
+def create_app(
+    *,
+    store: AsyncStore | Store | None = None,
+    clock: Clock = system_clock,
+    hasher: PasswordHasher | None = None,
+    secret_key: str | None = None,
+) -> FastAPI:
+    hasher = hasher or PasswordHasher.from_parameters(PASSWORD_PARAMETERS)
+    store = store if store is not None else MemoryStore()  # AsyncSQLStore in production
+    secret_key = secret_key or secrets.token_urlsafe(32)
+    users = {
+        "alice": User(hash_password("alice password", hasher=hasher), admin=True),
+        "bob": User(hash_password("bob password", hasher=hasher), admin=False),
+    }
+
+    def current_subject(request: Request) -> Subject | None:
+        user_id = request.session.get("user")
+        return Subject(user_id, request.session["sid"]) if user_id in users else None
+
+    async def complete_sign_in(request: Request, user_id: str) -> None:
+        request.session.update(user=user_id, sid=secrets.token_urlsafe(16))
+
+    def password_hash(user_id: str) -> str | None:
+        user = users.get(user_id)
+        return user.password_hash if user else None
+
+    stepup = Stepup(
+        store=store,
+        secret_key=secret_key,
+        clock=clock,
+        subject_loader=current_subject,
+        tenant_loader=lambda request: "acme",
+        password_hash_loader=password_hash,
+        is_tenant_admin=lambda subject, tenant_id: users[subject.user_id].admin,
+        has_full_access=lambda subject: users[subject.user_id].admin,
+        complete_sign_in=complete_sign_in,
+        passwords=AsyncPasswordReauth(store, hasher=hasher, clock=clock),
+    )
+
+    def workspace_context(name: str) -> dict[str, Any]:
+        """The rule's context, as a dependency: FastAPI passes the path parameter."""
+        return {"workspace_type": WORKSPACES.get(name, "sandbox")}
+
+    # The dependencies name their actions now, so a typo fails when the app is built.
+    key_read = stepup.require_reauth("api_key.read")
+    key_regenerate = stepup.require_reauth("api_key.regenerate")
+    workspace_delete = stepup.require_reauth("workspace.delete", context=workspace_context)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await stepup.tenants.ensure("acme")
+        yield
+
+    app = FastAPI(lifespan=lifespan)
+    app.add_middleware(SessionMiddleware, secret_key=secret_key)
+    stepup.install(app)  # StepupMiddleware, and the stepup views under /stepup
+
+    @app.post("/login")
+    async def login(
+        request: Request,
+        username: Annotated[str, Form()],
+        password: Annotated[str, Form()],
+        next: Annotated[str, Form()] = "/",
+    ) -> Response:
+        user = users.get(username)
+        try:
+            await run_in_threadpool(hasher.verify, user.password_hash if user else "", password)
+        except (VerificationError, ValueError):
+            return Response("wrong user or password", status_code=401)
+        next_path = safe_return_path_or_default(next)
+        second_step = await stepup.begin_sign_in(request, username, next=next_path)
+        if second_step is not None:
+            return second_step
+        await complete_sign_in(request, username)
+        return RedirectResponse(next_path, status_code=303)
+
+    @app.get("/api/key")
+    async def read_key(allowed: Annotated[Allowed, Depends(key_read)]) -> dict[str, Any]:
+        return {"key": "sk_example_123", "valid_until": allowed.valid_until}
+
+    @app.post("/api/key/regenerate")
+    async def regenerate_key(
+        allowed: Annotated[Allowed, Depends(key_regenerate)],
+    ) -> dict[str, Any]:
+        return {"key": "sk_example_" + secrets.token_hex(4)}
+
+    @app.delete("/api/workspaces/{name}")
+    async def delete_workspace(
+        name: str, allowed: Annotated[Allowed, Depends(workspace_delete)]
+    ) -> dict[str, Any]:
+        return {"deleted": name}
+
+    app.state.stepup = stepup
+    return app

@@ -1,0 +1,156 @@
+"""A small Starlette app with stepup: password sign-in with an optional second factor,
+an API-key page behind re-authentication, and the tenant flag that turns it on.
+
+Run it with ``uvicorn --factory docs.examples.starlette_app:create_app`` and sign in as
+alice (password ``alice password``, admin of tenant acme) or bob (``bob password``).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from stepup.adapters.idp.password import PASSWORD_PARAMETERS, AsyncPasswordReauth, hash_password
+from stepup.adapters.storage import AsyncStore, MemoryStore, Store
+from stepup.clock import Clock, system_clock
+from stepup.integrations.starlette import Stepup
+from stepup.redirects import safe_return_path_or_default
+from stepup.subject import Subject
+
+
+@dataclass
+class User:
+    password_hash: str
+    admin: bool
+
+
+LOGIN_FORM = """<form method="post">
+  <input type="hidden" name="next" value="{next}">
+  <label>User <input name="username" autocomplete="username"></label>
+  <label>Password <input name="password" type="password" autocomplete="current-password"></label>
+  <button>Sign in</button>
+</form>"""
+
+
+def create_app(
+    *,
+    store: AsyncStore | Store | None = None,
+    clock: Clock = system_clock,
+    hasher: PasswordHasher | None = None,
+) -> Starlette:
+    hasher = hasher or PasswordHasher.from_parameters(PASSWORD_PARAMETERS)
+    store = store if store is not None else MemoryStore()  # AsyncSQLStore in production
+    secret_key = os.environ.get("SECRET_KEY") or secrets.token_urlsafe(32)
+
+    # Your user table. Hashes are argon2id, made with stepup's recommended parameters.
+    users = {
+        "alice": User(hash_password("alice password", hasher=hasher), admin=True),
+        "bob": User(hash_password("bob password", hasher=hasher), admin=False),
+    }
+
+    # What stepup needs to know about your users -----------------------------------
+
+    def current_subject(request: Request) -> Subject | None:
+        user_id = request.session.get("user")
+        return Subject(user_id, request.session["sid"]) if user_id in users else None
+
+    async def complete_sign_in(request: Request, user_id: str) -> None:
+        # A new session id at every sign-in: stepup binds grants to it.
+        request.session.update(user=user_id, sid=secrets.token_urlsafe(16))
+
+    def password_hash(user_id: str) -> str | None:
+        user = users.get(user_id)
+        return user.password_hash if user else None
+
+    async def save_rehash(user_id: str, new_hash: str) -> None:
+        users[user_id].password_hash = new_hash
+
+    def is_admin(subject: Subject) -> bool:
+        return users[subject.user_id].admin
+
+    stepup = Stepup(
+        store=store,
+        secret_key=secret_key,
+        clock=clock,
+        subject_loader=current_subject,
+        tenant_loader=lambda request: "acme",
+        password_hash_loader=password_hash,
+        password_rehash_saver=save_rehash,
+        is_tenant_admin=lambda subject, tenant_id: tenant_id == "acme" and is_admin(subject),
+        has_full_access=is_admin,
+        complete_sign_in=complete_sign_in,
+        login_url="/login",
+        passwords=AsyncPasswordReauth(store, hasher=hasher, clock=clock),
+    )
+
+    # Your views ---------------------------------------------------------------------
+
+    async def home(request: Request) -> Response:
+        user = request.session.get("user")
+        if user is None:
+            return HTMLResponse('<a href="/login">Sign in</a>')
+        return HTMLResponse(
+            f"<p>Hello {html.escape(user)}</p>"
+            '<p><a href="/api-key">Show my API key</a> · '
+            '<a href="/stepup/2fa/enrol">Turn on two-factor authentication</a></p>'
+            '<form method="post" action="/logout"><button>Sign out</button></form>'
+        )
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            next_path = html.escape(request.query_params.get("next", "/"))
+            return HTMLResponse(LOGIN_FORM.format(next=next_path))
+        form = await request.form()
+        user_id, password = str(form.get("username", "")), str(form.get("password", ""))
+        next_path = safe_return_path_or_default(form.get("next"))
+        try:  # argon2 takes a while: keep it off the event loop
+            await run_in_threadpool(hasher.verify, users[user_id].password_hash, password)
+        except (KeyError, VerificationError):
+            return HTMLResponse(LOGIN_FORM.format(next=html.escape(next_path)), 401)
+        second_step = await stepup.begin_sign_in(request, user_id, next=next_path)
+        if second_step is not None:  # 2FA is on: stepup asks for the code, then calls
+            return second_step  # complete_sign_in and sends the user to next_path
+        await complete_sign_in(request, user_id)
+        return RedirectResponse(next_path, status_code=303)
+
+    async def logout(request: Request) -> Response:
+        await stepup.sign_out(request)  # revokes this session's re-authentication
+        request.session.clear()
+        return RedirectResponse("/", status_code=303)
+
+    @stepup.requires_reauth("api_key.read")
+    async def api_key(request: Request) -> Response:
+        return HTMLResponse("<p>Your API key: <code>sk_example_123</code></p>")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await stepup.tenants.ensure("acme")  # the flag starts off, as the seed says
+        yield
+
+    app = Starlette(
+        routes=[
+            Route("/", home),
+            Route("/login", login, methods=["GET", "POST"]),
+            Route("/logout", logout, methods=["POST"]),
+            Route("/api-key", api_key),
+        ],
+        middleware=[Middleware(SessionMiddleware, secret_key=secret_key)],
+        lifespan=lifespan,
+    )
+    stepup.install(app)  # StepupMiddleware, and the stepup views under /stepup
+    app.state.stepup = stepup
+    return app

@@ -1,0 +1,116 @@
+"""The getting-started pages: their example apps work as shown, and the pages show them."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from integrations.starlette.starlette_support import CHEAP, csrf_token
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.testing import SettableClock
+from stepup.totp import TOTP
+
+DOCS = Path(__file__).resolve().parents[3] / "docs"
+SEED_BODY = {
+    "data": {"type": "tenant", "attributes": {"feature_flags": {"sensitive_actions_reauth": True}}}
+}
+JSONAPI = {"Content-Type": "application/vnd.api+json"}
+
+
+def load_example(name: str) -> ModuleType:
+    path = DOCS / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"docs_example_{name}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("framework", ["starlette", "fastapi"])
+def test_page_includes_the_example_verbatim(framework: str) -> None:
+    page = (DOCS / f"getting-started-{framework}.md").read_text()
+    marker = f"<!-- literalinclude: examples/{framework}_app.py -->\n```python\n"
+    assert marker in page
+    shown = page.split(marker, 1)[1].split("\n```\n", 1)[0] + "\n"
+    assert shown == (DOCS / "examples" / f"{framework}_app.py").read_text()
+
+
+def sign_in(client: TestClient, user: str) -> Any:
+    data = {"username": user, "password": f"{user} password", "next": "/"}
+    return client.post("/login", data=data)
+
+
+def test_starlette_example_journey() -> None:
+    clock = SettableClock()
+    app = load_example("starlette_app").create_app(store=MemoryStore(), clock=clock, hasher=CHEAP)
+    with (
+        TestClient(app, follow_redirects=False) as alice,
+        TestClient(app, follow_redirects=False) as bob,
+    ):
+        assert alice.get("/api-key").headers["location"] == "/login?next=%2Fapi-key"
+        assert sign_in(alice, "alice").status_code == 303
+        assert sign_in(bob, "bob").status_code == 303
+        assert alice.get("/api-key").status_code == 200  # flag off
+
+        assert bob.patch("/stepup/tenants/acme", json=SEED_BODY, headers=JSONAPI).status_code == 403
+        assert (
+            alice.patch("/stepup/tenants/acme", json=SEED_BODY, headers=JSONAPI).status_code == 200
+        )
+
+        location = alice.get("/api-key").headers["location"]
+        page = alice.get(location)
+        done = alice.post(
+            location, data={"csrf_token": csrf_token(page.text), "password": "alice password"}
+        )
+        assert done.headers["location"] == "/api-key"
+        assert "sk_example_123" in alice.get("/api-key").text
+
+        # Two-factor: enrol, then the next sign-in asks for the code.
+        enrolment = alice.get("/stepup/2fa/enrol")
+        secret = re.search(r'id="stepup-manual-key">([A-Z2-7 ]+)<', enrolment.text)
+        assert secret is not None
+        totp = TOTP(secret.group(1).replace(" ", ""))
+        confirm = {"csrf_token": csrf_token(enrolment.text), "code": totp.at(clock())}
+        assert alice.post("/stepup/2fa/enrol", data=confirm).status_code == 200
+        alice.post("/logout")
+        assert sign_in(alice, "alice").headers["location"] == "/stepup/2fa/verify"
+        clock.advance(30)
+        verify = alice.get("/stepup/2fa/verify")
+        code = {"csrf_token": csrf_token(verify.text), "code": totp.at(clock())}
+        assert alice.post("/stepup/2fa/verify", data=code).status_code == 303
+        assert "Hello alice" in alice.get("/").text
+
+
+def test_fastapi_example_journey() -> None:
+    clock = SettableClock()
+    app = load_example("fastapi_app").create_app(store=MemoryStore(), clock=clock, hasher=CHEAP)
+    with TestClient(app, follow_redirects=False) as alice:
+        assert alice.get("/api/key").status_code == 401  # not signed in
+        assert sign_in(alice, "alice").status_code == 303
+        assert alice.get("/api/key").json()["key"] == "sk_example_123"
+        assert (
+            alice.patch("/stepup/tenants/acme", json=SEED_BODY, headers=JSONAPI).status_code == 200
+        )
+
+        denied = alice.get("/api/key", headers={"accept": "application/json"})
+        assert denied.status_code == 401
+        assert denied.json()["error"] == "reauth_required"
+        assert alice.delete("/api/workspaces/scratch").json() == {"deleted": "scratch"}
+        assert alice.delete("/api/workspaces/prod").status_code == 303
+
+        location = denied.json()["reauth_url"]
+        page = alice.get(location)
+        form = {"csrf_token": csrf_token(page.text), "password": "alice password"}
+        assert alice.post(location, data=form).headers["location"] == "/api/key"
+        assert alice.get("/api/key").json()["valid_until"] == clock() + 6 * 3600
+        assert alice.post("/api/key/regenerate").status_code == 200
+        assert alice.delete("/api/workspaces/prod").json() == {"deleted": "prod"}
