@@ -46,6 +46,8 @@ class Provider:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+        if self.process.stdin is not None:
+            self.process.stdin.close()
 
 
 def _node_ready() -> None:
@@ -63,7 +65,7 @@ def _node_ready() -> None:
 def _spawn(log_path: Path, client_jwks: Path | None) -> Provider | None:
     """One attempt: ``None`` if node exited early (say, someone else took the port)."""
     port = free_port()
-    env = {**os.environ, "STEPUP_OIDC_REDIRECT_URI": REDIRECT_URI}
+    env = {**os.environ, "STEPUP_OIDC_REDIRECT_URI": REDIRECT_URI, "STEPUP_OIDC_WATCH_STDIN": "1"}
     if client_jwks is not None:
         env["STEPUP_OIDC_CLIENT_JWKS"] = str(client_jwks)
     with log_path.open("ab") as log:
@@ -71,6 +73,7 @@ def _spawn(log_path: Path, client_jwks: Path | None) -> Provider | None:
             ["node", str(HERE / "provider.mjs"), str(port)],
             cwd=HERE,
             env=env,
+            stdin=subprocess.PIPE,  # closed when this process dies: node then exits too
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -6,6 +6,7 @@
 // Environment:
 //   STEPUP_OIDC_REDIRECT_URI   the relying party's callback (default http://127.0.0.1:9/oidc/callback)
 //   STEPUP_OIDC_CLIENT_JWKS    path to a JSON JWKS with the public key of the private_key_jwt client
+//   STEPUP_OIDC_WATCH_STDIN=1  exit when stdin closes (the test process died without stopping us)
 //
 // Clients (all confidential, PKCE S256 required):
 //   stepup-rp             client_secret_basic, require_auth_time
@@ -201,9 +202,13 @@ server.listen(port, '127.0.0.1', () => {
   console.log(`oidc-provider listening on ${issuer}`);
 });
 
-for (const signal of ['SIGTERM', 'SIGINT']) {
-  process.on(signal, () => {
-    server.close(() => process.exit(0));
-    server.closeAllConnections();
-  });
+function stop() {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+}
+for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, stop);
+if (process.env.STEPUP_OIDC_WATCH_STDIN === '1') {
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+  process.stdin.resume();
 }
