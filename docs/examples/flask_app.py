@@ -68,14 +68,14 @@ def tenant_of(subject: Subject) -> str:
 
 
 @stepup.is_tenant_admin
-def is_tenant_admin(user_id: str, tenant_id: str) -> bool:
-    user = USERS[user_id]
+def is_tenant_admin(subject: Subject, tenant_id: str) -> bool:
+    user = USERS[subject.user_id]
     return bool(user["admin"]) and user["tenant"] == tenant_id
 
 
 @stepup.has_full_access
-def has_full_access(user_id: str) -> bool:
-    return bool(USERS[user_id]["admin"])
+def has_full_access(subject: Subject) -> bool:
+    return bool(USERS[subject.user_id]["admin"])
 
 
 # Your views -------------------------------------------------------------------------

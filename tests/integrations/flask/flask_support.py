@@ -106,13 +106,13 @@ def make_app(
         users[user_id].password_hash = new_hash
 
     @stepup.is_tenant_admin
-    def tenant_admin(user_id: str, tenant_id: str) -> bool:
+    def tenant_admin(subject: Subject, tenant_id: str) -> bool:
         # alice administers acme and "ghost", a tenant that does not exist
-        return tenant_id in {TENANT, "ghost"} and users[user_id].tenant_admin
+        return tenant_id in {TENANT, "ghost"} and users[subject.user_id].tenant_admin
 
     @stepup.has_full_access
-    def full_access(user_id: str) -> bool:
-        return users[user_id].full_access
+    def full_access(subject: Subject) -> bool:
+        return users[subject.user_id].full_access
 
     @stepup.tenant_loader
     def tenant(subject: Subject) -> str:

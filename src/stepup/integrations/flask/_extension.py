@@ -149,12 +149,12 @@ class Stepup:
         return fn
 
     def is_tenant_admin(self, fn: TenantAdminCheck) -> TenantAdminCheck:
-        """``(user_id, tenant_id) -> bool``. Without one, nobody may patch tenants."""
+        """``(subject, tenant_id) -> bool``. Without one, nobody may patch tenants."""
         self.hooks.is_tenant_admin = fn
         return fn
 
     def has_full_access(self, fn: FullAccessCheck) -> FullAccessCheck:
-        """``(user_id) -> bool``. Without one, nobody may remove another user's 2FA."""
+        """``(subject) -> bool``. Without one, nobody may remove another user's 2FA."""
         self.hooks.has_full_access = fn
         return fn
 

@@ -30,10 +30,10 @@ TenantLoader: TypeAlias = Callable[[Subject], str | None]
 PasswordHashLoader: TypeAlias = Callable[[str], str | None]
 #: ``(user_id, new_hash)``: store a hash made with current parameters.
 PasswordRehashSaver: TypeAlias = Callable[[str, str], None]
-#: ``(user_id, tenant_id) -> bool``: may this user change this tenant's settings?
-TenantAdminCheck: TypeAlias = Callable[[str, str], bool]
-#: ``(user_id) -> bool``: may this user remove anyone's two-factor authentication?
-FullAccessCheck: TypeAlias = Callable[[str], bool]
+#: ``(subject, tenant_id) -> bool``: may this user change this tenant's settings?
+TenantAdminCheck: TypeAlias = Callable[[Subject, str], bool]
+#: ``(subject) -> bool``: may this user remove anyone's two-factor authentication?
+FullAccessCheck: TypeAlias = Callable[[Subject], bool]
 #: ``(user_id, remember)``: finish a sign-in once the second factor passed.
 LoginCompleter: TypeAlias = Callable[[str, bool], None]
 #: ``(decision, request) -> response | None``: replace the 303/401/503 (``None``: keep it).

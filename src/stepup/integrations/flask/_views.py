@@ -383,7 +383,7 @@ def admin_remove(user_id: str) -> Any:
     if subject is None:
         return app_state.unauthenticated()
     full_access = app_state.hooks.has_full_access
-    if full_access is None or not full_access(subject.user_id):
+    if full_access is None or not full_access(subject):
         return _message(403, "Only an administrator with full access may do this.")
     back = safe_return_path_or_default(request.form.get("next"))
     refusal = app_state.guard(app_state.disable_action, None, back)
@@ -418,7 +418,7 @@ def tenant_patch(tenant_id: str) -> Any:
             tenant_id,
             request.get_data(),
             actor_id=subject.user_id,
-            actor_is_tenant_admin=is_admin is not None and is_admin(subject.user_id, tenant_id),
+            actor_is_tenant_admin=is_admin is not None and is_admin(subject, tenant_id),
         )
     except StepupError as exc:
         refusal = tenant_error_response(exc)
