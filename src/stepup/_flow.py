@@ -30,21 +30,20 @@ def _unavailable(store: object, method: str, exc: Exception) -> StoreUnavailable
     return error
 
 
-def _advance(flow: Flow[R], value: Any, error: StoreUnavailableError | None) -> StoreCall:
-    return flow.throw(error) if error is not None else flow.send(value)
-
-
 def run(flow: Flow[R], store: Any) -> R:
     """Drive ``flow`` with a synchronous store."""
+    send = flow.send
     try:
-        call = next(flow)
+        method, args = next(flow)
         while True:
-            method, args = call
             try:
-                value, error = getattr(store, method)(*args), None
+                value = getattr(store, method)(*args)
             except Exception as exc:
-                value, error = None, _unavailable(store, method, exc)
-            call = _advance(flow, value, error)
+                error = _unavailable(store, method, exc)
+            else:
+                method, args = send(value)
+                continue
+            method, args = flow.throw(error)  # outside the except: no implicit chaining
     except StopIteration as stop:
         result: R = stop.value
         return result
@@ -52,17 +51,20 @@ def run(flow: Flow[R], store: Any) -> R:
 
 async def run_async(flow: Flow[R], store: Any) -> R:
     """Drive ``flow`` with an async store (a sync store works too)."""
+    send = flow.send
     try:
-        call = next(flow)
+        method, args = next(flow)
         while True:
-            method, args = call
             try:
-                value, error = getattr(store, method)(*args), None
+                value = getattr(store, method)(*args)
                 if inspect.isawaitable(value):
                     value = await value
             except Exception as exc:
-                value, error = None, _unavailable(store, method, exc)
-            call = _advance(flow, value, error)
+                error = _unavailable(store, method, exc)
+            else:
+                method, args = send(value)
+                continue
+            method, args = flow.throw(error)  # outside the except: no implicit chaining
     except StopIteration as stop:
         result: R = stop.value
         return result
