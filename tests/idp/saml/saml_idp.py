@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -43,6 +44,11 @@ OTHER_ACS_URL = "https://other-app.example.test/saml/acs"
 
 ALICE = "alice-7f3a"  # persistent NameIDs, never emails
 BOB = "bob-91c2"
+
+PROTOCOL_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
+ASSERTION_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
+METADATA_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
+DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 
 RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
@@ -207,6 +213,22 @@ class TestIdP:
             request.id, request.message.assertion_consumer_service_url, (status, "no login")
         )
         return encode(str(xml))
+
+
+def qname(xml: str, namespace: str, local: str) -> str:
+    """``prefix:local`` as written in ``xml``. pysaml2's prefixes vary within a process
+    (``ns1`` or ``saml``: it registers prefixes with ElementTree globally)."""
+    match = re.search(rf'xmlns:([\w.-]+)="{re.escape(namespace)}"', xml)
+    assert match is not None, namespace
+    return f"{match.group(1)}:{local}"
+
+
+def element(xml: str, namespace: str, local: str) -> str:
+    """The first ``local`` element of ``namespace`` in ``xml``, as written (not nested)."""
+    name = qname(xml, namespace, local)
+    match = re.search(rf"<{name}[ >].*?</{name}>", xml, re.DOTALL)
+    assert match is not None, name
+    return match.group(0)
 
 
 def encode(xml: str) -> str:

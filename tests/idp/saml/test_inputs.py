@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import socket
 import time
 import uuid
@@ -17,15 +18,21 @@ from saml2.server import Server
 from idp.saml.saml_idp import (
     ACS_URL,
     ALICE,
+    ASSERTION_NS,
+    DSIG_NS,
     IDP_ID,
+    METADATA_NS,
+    PROTOCOL_NS,
     SP_ID,
     KeyPair,
     TestIdP,
     World,
     decode,
+    element,
     encode,
     idp_metadata,
     make_config,
+    qname,
     saml_subject,
 )
 from stepup.adapters.idp.saml import (
@@ -37,6 +44,7 @@ from stepup.adapters.idp.saml import (
 from stepup.adapters.storage import MemoryStore
 from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
 from stepup.errors import ConfigurationError, StoreUnavailableError
+from stepup.records import Challenge
 from stepup.testing import SettableClock
 from support import REDIS_URL, need, port_open
 
@@ -97,11 +105,54 @@ def test_encrypted_assertions_are_not_read(world: World) -> None:
     subject = saml_subject()
     request = world.idp.receive(world.sp.start(subject, return_to="/").url)
     xml = decode(world.idp.answer(request, ALICE, sign_response=False))
-    start, end = xml.index("<ns1:Assertion "), xml.index("</ns1:Assertion>") + 16
-    encrypted = xml[:start] + "<ns1:EncryptedAssertion><x/></ns1:EncryptedAssertion>" + xml[end:]
+    name = qname(xml, ASSERTION_NS, "EncryptedAssertion")
+    encrypted = xml.replace(element(xml, ASSERTION_NS, "Assertion"), f"<{name}><x/></{name}>")
     outcome = world.sp.complete(subject, encode(encrypted))
     assert outcome.reason is SAMLReason.MALFORMED
     assert outcome.detail == "encrypted_assertion"
+
+
+_ATTRIBUTE = re.compile(r'\s[\w:]+="[^"]*"')
+_TEXT = re.compile(r">([^<]+)<")
+
+
+@pytest.fixture
+def signed_answer(world: World) -> tuple[str, Challenge]:
+    """A response signed twice by the IdP, and the challenge it answers (kept aside)."""
+    request = world.idp.receive(world.sp.start(saml_subject(), return_to="/").url)
+    xml = decode(world.idp.answer(request, ALICE))
+    challenge = world.store.take_challenge(request.id, world.clock())
+    assert challenge is not None
+    return xml, challenge
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_a_mutated_response_never_crashes_and_never_passes(
+    world: World, signed_answer: tuple[str, Challenge], data: st.DataObject
+) -> None:
+    xml, challenge = signed_answer
+    world.store.put_challenge(challenge)  # every example answers a pending request
+    root = xml.index("<" + qname(xml, PROTOCOL_NS, "Response"))
+    # Neither signed nor read: the signatures' Id and the certificate copies in KeyInfo
+    # (keys come from the IdP metadata only).
+    key_info = qname(xml, DSIG_NS, "KeyInfo")
+    ignored = [m.span() for m in re.finditer(f"<{key_info}>.*?</{key_info}>", xml)]
+    if data.draw(st.booleans(), label="drop an attribute"):
+        hit = data.draw(st.sampled_from(list(_ATTRIBUTE.finditer(xml, root))))
+        start, end, new = hit.start(), hit.end(), ""
+        harmless = hit.group(0).startswith(' Id="Signature')
+    else:
+        hit = data.draw(st.sampled_from(list(_TEXT.finditer(xml, root))))
+        start, end = hit.span(1)
+        new = data.draw(st.sampled_from(["", "x", hit.group(1) + "0", hit.group(1)[::-1]]))
+        harmless = new == hit.group(1) or any(a <= start and end <= b for a, b in ignored)
+    outcome = world.sp.complete(saml_subject(), encode(xml[:start] + new + xml[end:]))
+    assert isinstance(outcome.reason, SAMLReason)
+    if not harmless:
+        assert not outcome.ok, outcome
 
 
 # -- nothing secret shows ---------------------------------------------------------------
@@ -202,7 +253,7 @@ def test_several_idps_need_a_choice(keys: dict[str, KeyPair]) -> None:
     other = idp_metadata(keys["impostor"], "https://idp2.example.test/metadata")
 
     def body(xml: str) -> str:
-        return xml[xml.index("<ns0:EntityDescriptor") :]
+        return xml[xml.index("<" + qname(xml, METADATA_NS, "EntityDescriptor")) :]
 
     both = (
         '<ns0:EntitiesDescriptor xmlns:ns0="urn:oasis:names:tc:SAML:2.0:metadata">'

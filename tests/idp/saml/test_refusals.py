@@ -10,18 +10,22 @@ from saml2.samlp import STATUS_AUTHN_FAILED, STATUS_NO_PASSIVE
 from idp.saml.saml_idp import (
     ACS_URL,
     ALICE,
+    ASSERTION_NS,
     BOB,
     IDP_ID,
     OTHER_ACS_URL,
     OTHER_SP_ID,
+    PROTOCOL_NS,
     RSA_SHA1,
     SHA1,
     KeyPair,
     Request,
     World,
     decode,
+    element,
     encode,
     make_idp,
+    qname,
     saml_subject,
 )
 from stepup.adapters.idp.saml import SAMLReason, WrongIdentityProviderError
@@ -114,12 +118,6 @@ def test_sha1_signatures_are_refused(world: World) -> None:
     assert outcome.detail == "weak_algorithm"
 
 
-def _assertion(xml: str) -> str:
-    match = re.search(r"<ns1:Assertion .*</ns1:Assertion>", xml, re.DOTALL)
-    assert match is not None
-    return match.group(0)
-
-
 @pytest.mark.parametrize("hiding_place", ["extensions", "advice"])
 def test_signature_wrapping_is_refused(world: World, hiding_place: str) -> None:
     """XSW: keep the IdP's signed assertion somewhere in the document and put a forged
@@ -127,15 +125,23 @@ def test_signature_wrapping_is_refused(world: World, hiding_place: str) -> None:
     request = begin(world)
     world.idp.log_in(BOB)
     xml = decode(world.idp.answer(request, BOB, sign_response=False))
-    original = _assertion(xml)
+    original = element(xml, ASSERTION_NS, "Assertion")
     forged = original.replace(f">{BOB}<", f">{ALICE}<")
     wrapped = xml.replace(original, forged)
     if hiding_place == "extensions":  # Response: Issuer, Extensions, Status, Assertion
-        hidden = f"<ns0:Extensions>{original}</ns0:Extensions><ns0:Status>"
-        wrapped = wrapped.replace("<ns0:Status>", hidden, 1)
+        extensions, status = (
+            qname(xml, PROTOCOL_NS, "Extensions"),
+            qname(xml, PROTOCOL_NS, "Status"),
+        )
+        hidden = f"<{extensions}>{original}</{extensions}><{status}>"
+        wrapped = wrapped.replace(f"<{status}>", hidden, 1)
     else:  # Assertion: Issuer, Signature, Subject, Conditions, Advice, AuthnStatement
-        hidden = f"<ns1:Advice>{original}</ns1:Advice><ns1:AuthnStatement"
-        wrapped = wrapped.replace("<ns1:AuthnStatement", hidden, 1)
+        advice, statement = (
+            qname(xml, ASSERTION_NS, "Advice"),
+            qname(xml, ASSERTION_NS, "AuthnStatement"),
+        )
+        hidden = f"<{advice}>{original}</{advice}><{statement}"
+        wrapped = wrapped.replace(f"<{statement}", hidden, 1)
     assert wrapped != xml
     outcome = world.sp.complete(saml_subject(ALICE), encode(wrapped))
     assert not outcome.ok

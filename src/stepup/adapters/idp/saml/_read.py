@@ -26,6 +26,9 @@ __all__ = ["Confirmation", "Refusal", "SignedResponse", "read_response"]
 #: A browser posts a few kilobytes; anything far larger is refused before parsing.
 MAX_RESPONSE_CHARS = 512 * 1024
 
+#: The IdP's status code is reported up to this length.
+MAX_STATUS_CHARS = 200
+
 #: Signature and digest algorithms accepted: the SHA-2 family only (no SHA-1, no MD5).
 _STRONG_SUFFIXES = ("sha256", "sha384", "sha512")
 
@@ -102,12 +105,16 @@ def _parse(xml: str) -> Any:
 
 
 def _status(response: Any) -> None:
-    code = getattr(getattr(response.status, "status_code", None), "value", None)
+    outer = getattr(response.status, "status_code", None)
+    code = getattr(outer, "value", None)
+    if not isinstance(code, str):
+        raise Refusal(SAMLReason.MALFORMED, "status")
     if code == samlp.STATUS_SUCCESS:
         return
-    inner = getattr(getattr(response.status, "status_code", None), "status_code", None)
-    detail = getattr(inner, "value", None) or code
-    raise Refusal(SAMLReason.IDP_ERROR, "status", str(detail) if detail else None)
+    # The second-level code says what happened (AuthnFailed, NoPassive...). The value is
+    # unsigned text from the browser: keep it short enough to log.
+    detail = getattr(getattr(outer, "status_code", None), "value", None) or code
+    raise Refusal(SAMLReason.IDP_ERROR, "status", str(detail)[:MAX_STATUS_CHARS])
 
 
 def _the_assertion(response: Any) -> Any:
@@ -125,10 +132,13 @@ def _the_assertion(response: Any) -> Any:
 
 
 def _strong(signature: Any) -> bool:
-    info = signature.signed_info
-    algorithms = [info.signature_method.algorithm]
-    algorithms += [reference.digest_method.algorithm for reference in info.reference]
-    return all(isinstance(a, str) and a.endswith(_STRONG_SUFFIXES) for a in algorithms)
+    info = getattr(signature, "signed_info", None)
+    references = getattr(info, "reference", None) or []
+    algorithms = [getattr(getattr(info, "signature_method", None), "algorithm", None)]
+    algorithms += [getattr(r.digest_method, "algorithm", None) for r in references]
+    return bool(references) and all(
+        isinstance(a, str) and a.endswith(_STRONG_SUFFIXES) for a in algorithms
+    )
 
 
 def _verify(security: Any, element: Any, xml: str) -> None:
@@ -238,11 +248,16 @@ def read_response(security: Any, saml_response: object) -> SignedResponse:
     """
     xml = _decode(saml_response)
     response = _parse(xml)
-    _status(response)
-    assertion = _the_assertion(response)
-    if response.signature is None and assertion.signature is None:
-        raise Refusal(SAMLReason.UNSIGNED, "no_signature")
-    for element in (response, assertion):
-        if element.signature is not None:
-            _verify(security, element, xml)
-    return _facts(response, assertion)
+    try:
+        _status(response)
+        assertion = _the_assertion(response)
+        if response.signature is None and assertion.signature is None:
+            raise Refusal(SAMLReason.UNSIGNED, "no_signature")
+        for element in (response, assertion):
+            if element.signature is not None:
+                _verify(security, element, xml)
+        return _facts(response, assertion)
+    except Refusal:
+        raise
+    except Exception:  # a parsed document of an unexpected shape: fail closed, typed
+        raise Refusal(SAMLReason.MALFORMED, "structure") from None
