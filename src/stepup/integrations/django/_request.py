@@ -1,0 +1,237 @@
+"""``request.stepup``: the project's services as seen from one request.
+
+It reads the request through the app's hooks, asks the core, and writes responses;
+every decision stays in the core. Async code calls the ``a``-prefixed twins, which run
+the same sync code in Django's thread (hooks and the ORM are synchronous).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+
+from ...errors import ConfigurationError
+from ...policy import Context, Policy
+from ...reauth import (
+    Allowed,
+    Decision,
+    Reauth,
+    ReauthRequired,
+    ReauthRequiredError,
+    ReauthUnavailable,
+    ReauthUnavailableError,
+)
+from ...subject import Identity, Subject
+from ...tenants import TenantSettings
+from ...twofactor import Channel, TwoFactor
+from ..http import decision_response
+from . import _session
+from ._web import form_return_path, request_info, sign_in_response, to_response
+from .errors import SignInRequiredError
+from .services import Stepup, get_stepup
+
+__all__ = ["ContextFunction", "RequestStepup", "stepup_for"]
+
+#: ``(request) -> context`` for rules with a condition (e.g. production workspaces).
+ContextFunction = Callable[[HttpRequest], Context | None]
+_UNSET: Final = object()
+
+
+class RequestStepup:
+    """Put on every request by :class:`~.middleware.StepupMiddleware`."""
+
+    def __init__(self, request: HttpRequest, services: Stepup) -> None:
+        self.request = request
+        self.services = services
+        self.decision: Decision | None = None
+        self._subject: Any = _UNSET
+
+    def __repr__(self) -> str:
+        return f"RequestStepup({self.request.method} {self.request.path!r})"
+
+    # the services ---------------------------------------------------------------
+
+    @property
+    def policy(self) -> Policy:
+        return self.services.policy
+
+    @property
+    def reauth(self) -> Reauth:
+        return self.services.reauth
+
+    @property
+    def two_factor(self) -> TwoFactor:
+        return self.services.two_factor
+
+    @property
+    def tenant_settings(self) -> TenantSettings:
+        return self.services.tenant_settings
+
+    @property
+    def passwords(self) -> Any:
+        return self.services.passwords
+
+    # who and where ----------------------------------------------------------------
+
+    @property
+    def subject(self) -> Subject | None:
+        """Who is asking (``SUBJECT_LOADER``), loaded once per request."""
+        if self._subject is _UNSET:
+            loader = self.services.hooks.subject_loader
+            if loader is None:
+                raise ConfigurationError("set STEPUP['SUBJECT_LOADER']")
+            self._subject = loader(self.request)
+        subject: Subject | None = self._subject
+        return subject
+
+    @property
+    def tenant_id(self) -> str:
+        loader = self.services.hooks.tenant_loader
+        tenant = loader(self.request) if loader is not None else None
+        return str(tenant) if tenant is not None else self.services.default_tenant
+
+    def is_tenant_admin(self, tenant_id: str) -> bool:
+        hook, subject = self.services.hooks.is_tenant_admin, self.subject
+        return hook is not None and subject is not None and hook(subject, tenant_id) is True
+
+    def has_full_access(self) -> bool:
+        hook, subject = self.services.hooks.has_full_access, self.subject
+        return hook is not None and subject is not None and hook(subject) is True
+
+    def url(self, view: str, **kwargs: str) -> str:
+        """The path of a ready-made view (``"reauth"``, ``"two_factor"``...)."""
+        return str(reverse(self.services.url_name(view), kwargs=kwargs or None))
+
+    # decisions ----------------------------------------------------------------------
+
+    def check(self, action: str, context: Context | None = None) -> Decision | None:
+        """The core's decision for this request (``None`` when nobody is signed in)."""
+        subject = self.subject
+        if subject is None:
+            return None
+        return self.reauth.check(subject, action, self.tenant_id, context)
+
+    def require(self, action: str, context: Context | None = None) -> Allowed:
+        """Like :meth:`check`, but raise ``ReauthRequiredError`` / ``ReauthUnavailableError``
+        / :class:`SignInRequiredError`; the middleware turns them into responses."""
+        decision = self.check(action, context)
+        if decision is None:
+            raise SignInRequiredError("sign in first")
+        if isinstance(decision, ReauthRequired):
+            raise ReauthRequiredError(decision)
+        if isinstance(decision, ReauthUnavailable):
+            raise ReauthUnavailableError(decision)
+        return decision
+
+    def guard(
+        self,
+        action: str,
+        context: ContextFunction | None = None,
+        return_to: str | Callable[[HttpRequest], str] | None = None,
+    ) -> HttpResponse | None:
+        """``None`` when the view may run, else the response that refuses it."""
+        decision = self.check(action, context(self.request) if context is not None else None)
+        if decision is None:
+            return sign_in_response(self.request)
+        self.decision = decision
+        if decision.ok:
+            return None
+        return self.respond(decision, form_return_path(self.request, return_to))
+
+    def respond(self, decision: Decision, return_path: str | None = None) -> HttpResponse:
+        """The answer to a refusal: the app's ``REAUTH_RESPONSE`` if it gives one, else
+        303 to the re-auth page, 401 JSON, the RFC 9470 challenge or 503."""
+        custom = self.services.hooks.reauth_response
+        if custom is not None:
+            answer = custom(self.request, decision)
+            if answer is not None:
+                return answer
+        refusal = decision_response(
+            decision, request_info(self.request, path=return_path), reauth_url=self.url("reauth")
+        )
+        if refusal is None:
+            raise ValueError("respond() needs a decision that does not allow the request")
+        return to_response(refusal)
+
+    async def acheck(self, action: str, context: Context | None = None) -> Decision | None:
+        return await sync_to_async(self.check)(action, context)
+
+    async def arequire(self, action: str, context: Context | None = None) -> Allowed:
+        return await sync_to_async(self.require)(action, context)
+
+    async def aguard(
+        self,
+        action: str,
+        context: ContextFunction | None = None,
+        return_to: str | Callable[[HttpRequest], str] | None = None,
+    ) -> HttpResponse | None:
+        return await sync_to_async(self.guard)(action, context, return_to)
+
+    # sign-in, sign-out ----------------------------------------------------------------
+
+    def begin_sign_in(
+        self, user_id: str, *, next: str = "/", channel: Channel = Channel.WEB
+    ) -> HttpResponse | None:
+        """Call from the login view once the password was right, before signing in.
+
+        ``None``: no second factor is needed, sign the user in yourself. Otherwise the
+        sign-in waits in the session and the answer redirects to the code step, which
+        calls ``COMPLETE_SIGN_IN(request, user_id)`` once the code passed.
+        """
+        two_factor = self.two_factor
+        if not two_factor.required_for(channel) or not two_factor.is_enrolled(user_id):
+            return None
+        session = self.request.session
+        _session.start_pending_sign_in(session, user_id, next, self.services.clock())
+        return HttpResponseRedirect(self.url("two_factor_verify"), status=303)
+
+    def pending_sign_in(self) -> _session.PendingSignIn | None:
+        return _session.pending_sign_in(
+            self.request.session, self.services.clock(), self.services.sign_in_ttl
+        )
+
+    def complete_sign_in(self, pending: _session.PendingSignIn) -> None:
+        _session.end_pending_sign_in(self.request.session)
+        complete = self.services.hooks.complete_sign_in
+        if complete is None:
+            raise ConfigurationError("set STEPUP['COMPLETE_SIGN_IN'] to finish sign-ins")
+        complete(self.request, pending.user_id)
+        self._subject = _UNSET
+
+    def note_sign_in(self, identity: Identity | None = None) -> None:
+        """Call right after signing a user in (``user_logged_in`` does it for you) and
+        again with the identity when they signed in through OIDC or SAML."""
+        _session.note_sign_in(self.request.session, identity)
+        self._subject = _UNSET
+
+    def sign_out(self) -> int:
+        """Revoke this session's grant (``user_logged_out`` does it for you)."""
+        subject = self.subject
+        _session.forget(self.request.session)
+        self._subject = _UNSET
+        return 0 if subject is None else self.reauth.sign_out(subject)
+
+    def password_changed(self, user_id: str) -> int:
+        """Revoke every grant of the user, in every session."""
+        return self.reauth.password_changed(user_id)
+
+
+def stepup_for(request: HttpRequest) -> RequestStepup:
+    """``request.stepup``, or a clear error when the middleware is missing."""
+    found = getattr(request, "stepup", None)
+    if isinstance(found, RequestStepup):
+        return found
+    raise ImproperlyConfigured(
+        "add 'stepup.integrations.django.middleware.StepupMiddleware' to MIDDLEWARE"
+    )
+
+
+def attach(request: HttpRequest) -> RequestStepup:
+    bound = RequestStepup(request, get_stepup())
+    request.stepup = bound
+    return bound

@@ -1,0 +1,52 @@
+"""The app config: registers the system checks and follows Django's sign-in signals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.core import checks
+from django.core.signals import setting_changed
+
+__all__ = ["StepupConfig"]
+
+
+class StepupConfig(AppConfig):  # type: ignore[misc]
+    name = "stepup.integrations.django"
+    label = "stepup"
+    verbose_name = "Step-up authentication"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from .checks import check_settings
+        from .services import settings_changed
+
+        checks.register(check_settings, "stepup")
+        setting_changed.connect(settings_changed, dispatch_uid="stepup.settings_changed")
+        user_logged_in.connect(_logged_in, dispatch_uid="stepup.user_logged_in")
+        user_logged_out.connect(_logged_out, dispatch_uid="stepup.user_logged_out")
+
+
+def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """A new stepup session id at every sign-in: no earlier grant carries over."""
+    session = getattr(request, "session", None)
+    if session is not None:
+        from . import _session
+
+        _session.note_sign_in(session, None)
+
+
+def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """Signing out revokes this session's grant."""
+    session = getattr(request, "session", None)
+    if session is None or user is None:
+        return
+    from ...subject import Subject
+    from . import _session
+    from .services import get_stepup
+
+    sid = session.get(_session.SID)
+    if isinstance(sid, str):
+        get_stepup().reauth.sign_out(Subject(str(user.pk), sid))
+    _session.forget(session)

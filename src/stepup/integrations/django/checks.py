@@ -1,0 +1,158 @@
+"""System checks: misconfiguration shows up in ``manage.py check`` and at start-up.
+
+=============  ==========================================================================
+stepup.E001    ``settings.STEPUP`` is not a dict, or has unknown keys
+stepup.E002    a hook setting cannot be imported or is not callable
+stepup.E003    ``STORE`` (or ``DATABASE``) is not usable
+stepup.E004    the policy cannot be built: a bad ``SENSITIVE_ACTION_AUTH_LIFETIME``,
+               ``POLICY`` or a guarded action missing from it
+stepup.E005    ``POLICY_FILE`` cannot be read or is not a valid policy
+stepup.E006    ``StepupMiddleware`` is not in ``MIDDLEWARE``
+stepup.E007    ``StepupMiddleware`` comes before the session or authentication middleware
+stepup.E008    a decorator or mixin names an action the policy does not know
+stepup.E009    a required hook is missing (``SUBJECT_LOADER``, ``PASSWORD_HASH_LOADER``)
+stepup.E010    another setting is invalid (sealing keys, password hasher, SSO providers...)
+stepup.W001    ``IS_TENANT_ADMIN`` is not set: nobody may change tenant settings
+stepup.W002    ``HAS_FULL_ACCESS`` is not set: no admin may remove someone's 2FA
+stepup.W003    the ORM store is on SQLite without ``transaction_mode: IMMEDIATE``
+stepup.W004    ``ENCRYPTION_KEYS`` is ``None``: TOTP secrets are stored unsealed
+=============  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning
+
+from ...errors import ConfigurationError, UnknownActionError
+from . import conf
+from .services import known_actions
+
+__all__ = ["check_settings"]
+
+MIDDLEWARE_PATH: Final = "stepup.integrations.django.middleware.StepupMiddleware"
+_BEFORE: Final = (
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+)
+_FIX_LIFETIME: Final = "SENSITIVE_ACTION_AUTH_LIFETIME takes whole seconds, or 90s, 30m, 6h"
+
+
+def _error(message: str, check_id: str, hint: str | None = None) -> Error:
+    return Error(message, hint=hint, id=f"stepup.{check_id}")
+
+
+def _attempt(build: Callable[[], Any], check_id: str, hint: str | None = None) -> list[Error]:
+    try:
+        build()
+    except ConfigurationError as exc:
+        return [_error(str(exc), check_id, hint)]
+    return []
+
+
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The one registered check: stops at the first layer that is broken (a bad
+    STEPUP dict makes every later check meaningless)."""
+    try:
+        values = conf.read_settings()
+    except ConfigurationError as exc:
+        return [_error(str(exc), "E001")]
+    messages: list[CheckMessage] = []
+    messages += _check_middleware()
+    messages += _check_hooks(values)
+    messages += _check_policy(values)
+    messages += _attempt(lambda: conf.read_store(values), "E003")
+    messages += _check_database(values)
+    messages += _attempt(lambda: conf.check_plain_values(values), "E010")
+    if values["ENCRYPTION_KEYS"] is None:
+        messages.append(
+            Warning(
+                "STEPUP['ENCRYPTION_KEYS'] is None: TOTP secrets are stored unsealed",
+                hint="leave the default 'SECRET_KEY', or give keys",
+                id="stepup.W004",
+            )
+        )
+    return messages
+
+
+def _check_middleware() -> list[CheckMessage]:
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if MIDDLEWARE_PATH not in middleware:
+        return [_error(f"add '{MIDDLEWARE_PATH}' to MIDDLEWARE", "E006")]
+    position = middleware.index(MIDDLEWARE_PATH)
+    late = [name for name in _BEFORE if name in middleware[position:]]
+    if late:
+        return [
+            _error(
+                f"StepupMiddleware must come after {', '.join(late)}",
+                "E007",
+                "it reads the session and the signed-in user",
+            )
+        ]
+    return []
+
+
+def _check_hooks(values: Mapping[str, Any]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    hooks: dict[str, Any] = {}
+    for name in conf.HOOKS:
+        try:
+            hooks[name] = conf.hook(values, name)
+        except ConfigurationError as exc:
+            messages.append(_error(str(exc), "E002"))
+    for name, why in (
+        ("SUBJECT_LOADER", "stepup needs to know who is signed in"),
+        ("PASSWORD_HASH_LOADER", "the password re-authentication form needs stored hashes"),
+    ):
+        if name in hooks and hooks[name] is None:
+            messages.append(_error(f"set STEPUP['{name}']: {why}", "E009"))
+    for name, check_id, why in (
+        ("IS_TENANT_ADMIN", "W001", "nobody may change tenant settings"),
+        ("HAS_FULL_ACCESS", "W002", "no admin may remove another user's two-factor auth"),
+    ):
+        if name in hooks and hooks[name] is None:
+            messages.append(Warning(f"STEPUP['{name}'] is not set: {why}", id=f"stepup.{check_id}"))
+    return messages
+
+
+def _check_policy(values: Mapping[str, Any]) -> list[CheckMessage]:
+    try:
+        policy = conf.base_policy(values)
+    except ConfigurationError as exc:
+        return [_error(str(exc), "E004", _FIX_LIFETIME)]
+    try:
+        policy = conf.with_policy_file(values, policy)
+    except ConfigurationError as exc:
+        return [_error(str(exc), "E005")]
+    try:
+        conf.check_guarded_actions(values, policy)
+    except ConfigurationError as exc:
+        return [_error(str(exc), "E004", "add the action to the policy, or name another")]
+    unknown: list[CheckMessage] = []
+    for action in sorted(known_actions()):
+        try:
+            policy.validate([action])
+        except UnknownActionError as exc:
+            unknown.append(_error(str(exc), "E008"))
+    return unknown
+
+
+def _check_database(values: Mapping[str, Any]) -> list[CheckMessage]:
+    if values["STORE"] != "orm" or values["DATABASE"] not in settings.DATABASES:
+        return []
+    database = settings.DATABASES[values["DATABASE"]]
+    if not str(database.get("ENGINE", "")).endswith("sqlite3"):
+        return []
+    mode = str(database.get("OPTIONS", {}).get("transaction_mode", "")).upper()
+    if mode in {"IMMEDIATE", "EXCLUSIVE"}:
+        return []
+    return [
+        Warning(
+            "the stepup ORM store is on SQLite with deferred transactions",
+            hint='several processes on one file need "OPTIONS": {"transaction_mode": "IMMEDIATE"}',
+            id="stepup.W003",
+        )
+    ]

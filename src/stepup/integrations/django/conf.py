@@ -1,0 +1,291 @@
+"""Read ``settings.STEPUP`` into the objects the core needs.
+
+Each reader raises :class:`~stepup.errors.ConfigurationError` naming the setting (never
+its value: a store URL can carry a password). The system checks call the same readers
+and report what they raise, so a wrong setting shows up in ``manage.py check`` and at
+``runserver``, not on some later request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from argon2 import Parameters, PasswordHasher
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from ...adapters.storage.base import Store
+from ...errors import ConfigurationError
+from ...policy import Policy
+from ...sealing import SecretBox
+from ..views import default_policy
+
+__all__ = [
+    "DEFAULTS",
+    "HOOKS",
+    "base_policy",
+    "check_guarded_actions",
+    "check_plain_values",
+    "hook",
+    "read_number",
+    "read_password_hasher",
+    "read_policy",
+    "read_secret_box",
+    "read_settings",
+    "read_store",
+    "read_text",
+    "with_policy_file",
+]
+
+#: Every key of ``settings.STEPUP``, with its default.
+DEFAULTS: Final[Mapping[str, Any]] = {
+    "STORE": "orm",
+    "DATABASE": "default",
+    "CREATE_SCHEMA": True,
+    "POLICY": None,
+    "POLICY_FILE": None,
+    "SUBJECT_LOADER": "stepup.integrations.django.hooks.django_auth_subject",
+    "TENANT_LOADER": None,
+    "DEFAULT_TENANT": "default",
+    "PASSWORD_HASH_LOADER": None,
+    "PASSWORD_REHASH_SAVER": None,
+    "PASSWORD_HASHER": None,
+    "IS_TENANT_ADMIN": None,
+    "HAS_FULL_ACCESS": None,
+    "COMPLETE_SIGN_IN": "stepup.integrations.django.hooks.django_sign_in",
+    "REAUTH_RESPONSE": None,
+    "CLOCK": None,
+    "ENCRYPTION_KEYS": "SECRET_KEY",
+    "ENCRYPTION_KEY_ID": None,
+    "TOTP_ISSUER": "stepup",
+    "OIDC_PROVIDERS": {},
+    "SAML_PROVIDERS": {},
+    "DISABLE_ACTION": "2fa.disable",
+    "RECOVERY_ACTION": "2fa.recovery.regenerate",
+    "SIGN_IN_TTL": 300,
+    "URL_NAMESPACE": "stepup",
+}
+
+#: The settings that name a callable (a dotted path, or the callable itself).
+HOOKS: Final = (
+    "SUBJECT_LOADER",
+    "TENANT_LOADER",
+    "PASSWORD_HASH_LOADER",
+    "PASSWORD_REHASH_SAVER",
+    "IS_TENANT_ADMIN",
+    "HAS_FULL_ACCESS",
+    "COMPLETE_SIGN_IN",
+    "REAUTH_RESPONSE",
+    "CLOCK",
+)
+
+_STORE_METHODS: Final = ("totp_attempt", "get_grant", "get_tenant", "get_credential")
+_SEALING_INFO: Final = b"stepup.integrations.django: TOTP secrets at rest"
+
+
+def read_settings() -> dict[str, Any]:
+    """``settings.STEPUP`` over :data:`DEFAULTS`; unknown keys are an error (a typo in a
+    key would otherwise silently keep the default)."""
+    given = getattr(settings, "STEPUP", {})
+    if not isinstance(given, Mapping):
+        raise ConfigurationError("settings.STEPUP must be a dict")
+    unknown = sorted(str(key) for key in set(given) - set(DEFAULTS))
+    if unknown:
+        raise ConfigurationError(f"settings.STEPUP has unknown keys: {', '.join(unknown)}")
+    return {**DEFAULTS, **given}
+
+
+def hook(conf: Mapping[str, Any], name: str) -> Callable[..., Any] | None:
+    """The callable a hook setting names (``None`` when it is not set)."""
+    value = conf[name]
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = import_string(value)
+        except ImportError:
+            raise ConfigurationError(f"STEPUP['{name}']: cannot import {value!r}") from None
+    if not callable(value):
+        raise ConfigurationError(f"STEPUP['{name}'] must be a callable or its dotted path")
+    return value  # type: ignore[no-any-return]
+
+
+def base_policy(conf: Mapping[str, Any]) -> Policy:
+    """``POLICY`` (default: the seed's catalog plus the actions the ready-made views
+    guard). The installation lifetime comes from ``SENSITIVE_ACTION_AUTH_LIFETIME`` in
+    the environment; a bad value raises here, naming the variable."""
+    base = conf["POLICY"]
+    if isinstance(base, str):
+        try:
+            base = import_string(base)
+        except ImportError:
+            raise ConfigurationError(f"STEPUP['POLICY']: cannot import {base!r}") from None
+    if callable(base) and not isinstance(base, Policy):
+        base = base()
+    if base is not None and not isinstance(base, Policy):
+        raise ConfigurationError("STEPUP['POLICY'] must be a Policy, a factory or a dotted path")
+    return base if base is not None else default_policy()
+
+
+def with_policy_file(conf: Mapping[str, Any], policy: Policy) -> Policy:
+    """``policy`` extended from ``POLICY_FILE`` (a TOML file; see ``docs/policy.md``)."""
+    policy_file = conf["POLICY_FILE"]
+    if policy_file is None:
+        return policy
+    if not isinstance(policy_file, str) and not hasattr(policy_file, "__fspath__"):
+        raise ConfigurationError("STEPUP['POLICY_FILE'] must be a path")
+    return policy.load_toml(policy_file)
+
+
+def check_guarded_actions(conf: Mapping[str, Any], policy: Policy) -> None:
+    """The ready-made views guard two actions: the policy must know both."""
+    for name in ("DISABLE_ACTION", "RECOVERY_ACTION"):
+        action = conf[name]
+        if not isinstance(action, str) or action not in policy:
+            raise ConfigurationError(f"STEPUP['{name}'] must name an action of the policy")
+
+
+def read_policy(conf: Mapping[str, Any]) -> Policy:
+    """The project's policy: :func:`base_policy`, then the file, then the guarded
+    actions checked."""
+    policy = with_policy_file(conf, base_policy(conf))
+    check_guarded_actions(conf, policy)
+    return policy
+
+
+def read_store(conf: Mapping[str, Any]) -> Store:
+    """``"orm"`` (the Django ORM store on ``DATABASE``), a store URL (``memory://``,
+    ``sqlite:///...``, ``postgresql+psycopg://...``, ``redis://...``) or a sync store."""
+    value = conf["STORE"]
+    if value == "orm":
+        database = conf["DATABASE"]
+        if not isinstance(database, str) or database not in settings.DATABASES:
+            raise ConfigurationError("STEPUP['DATABASE'] must name an entry of DATABASES")
+        from .store import DjangoStore
+
+        return DjangoStore(using=database)
+    if isinstance(value, str):
+        return _store_from_url(value, create_schema=bool(conf["CREATE_SCHEMA"]))
+    if not all(callable(getattr(value, name, None)) for name in _STORE_METHODS):
+        raise ConfigurationError("STEPUP['STORE'] must be 'orm', a store URL or a store object")
+    if inspect.iscoroutinefunction(value.totp_attempt):
+        raise ConfigurationError(
+            "STEPUP['STORE'] is an async store: Django views call stepup synchronously"
+            " (async views through sync_to_async); use 'orm' or a sync store"
+        )
+    return value  # type: ignore[no-any-return]
+
+
+def _store_from_url(url: str, *, create_schema: bool) -> Store:
+    scheme = url.partition("://")[0].lower()
+    if url.strip() == "memory://":
+        from ...adapters.storage.memory import MemoryStore
+
+        return MemoryStore()
+    if "://" in url and scheme.startswith(("sqlite", "postgresql", "postgres")):
+        from ...adapters.storage.sql import SQLStore
+
+        store = SQLStore(url)
+        if create_schema:
+            store.create_schema()
+        return store
+    if "://" in url and scheme in {"redis", "rediss", "unix"}:
+        from ...adapters.storage.redis import RedisStore
+
+        return RedisStore(url)
+    raise ConfigurationError(
+        "STEPUP['STORE'] must be 'orm', memory://, sqlite:///..., postgresql+psycopg://...,"
+        " redis://... or a store object"
+    )
+
+
+def _derived_key(secret: str | bytes) -> tuple[str, bytes]:
+    raw = secret.encode() if isinstance(secret, str) else secret
+    key = HKDF(algorithm=SHA256(), length=32, salt=None, info=_SEALING_INFO).derive(raw)
+    return "dj" + hashlib.sha256(key).hexdigest()[:12], key
+
+
+def read_secret_box(conf: Mapping[str, Any]) -> SecretBox:
+    """How TOTP secrets are sealed at rest.
+
+    ``"SECRET_KEY"`` (the default) derives a key from ``settings.SECRET_KEY`` and one
+    from each of ``SECRET_KEY_FALLBACKS``, so rotating Django's key the Django way keeps
+    old secrets readable (``two_factor.reseal(user_id)`` moves them to the new key).
+    A mapping ``{key id: 32 bytes}`` with ``ENCRYPTION_KEY_ID`` gives keys explicitly;
+    ``None`` stores secrets unsealed (not recommended).
+    """
+    keys = conf["ENCRYPTION_KEYS"]
+    if keys is None:
+        return SecretBox()
+    if keys == "SECRET_KEY":
+        current_id, current = _derived_key(settings.SECRET_KEY)
+        derived = dict(_derived_key(old) for old in getattr(settings, "SECRET_KEY_FALLBACKS", []))
+        derived[current_id] = current
+        return SecretBox(derived, current_id)
+    if not isinstance(keys, Mapping) or not all(isinstance(k, bytes) for k in keys.values()):
+        raise ConfigurationError(
+            "STEPUP['ENCRYPTION_KEYS'] must be 'SECRET_KEY', None or {key id: 32 bytes}"
+        )
+    current = conf["ENCRYPTION_KEY_ID"]
+    if current is None and len(keys) == 1:
+        current = next(iter(keys))
+    return SecretBox(dict(keys), current)
+
+
+def read_password_hasher(conf: Mapping[str, Any]) -> PasswordHasher | None:
+    """``None`` (stepup's argon2id profile), ``"django"`` (the parameters of Django's
+    ``Argon2PasswordHasher``, so neither side keeps rehashing the other's hashes), an
+    argon2 ``PasswordHasher`` or ``Parameters``, or a dotted path to one."""
+    value = conf["PASSWORD_HASHER"]
+    if value is None:
+        return None
+    if value == "django":
+        from django.contrib.auth.hashers import Argon2PasswordHasher
+
+        return PasswordHasher.from_parameters(Argon2PasswordHasher().params())
+    if isinstance(value, str):
+        try:
+            value = import_string(value)
+        except ImportError:
+            raise ConfigurationError(
+                f"STEPUP['PASSWORD_HASHER']: cannot import {value!r}"
+            ) from None
+    if isinstance(value, Parameters):
+        return PasswordHasher.from_parameters(value)
+    if not isinstance(value, PasswordHasher):
+        raise ConfigurationError(
+            "STEPUP['PASSWORD_HASHER'] must be None, 'django', an argon2 PasswordHasher"
+            " or Parameters"
+        )
+    return value
+
+
+def check_plain_values(conf: Mapping[str, Any]) -> None:
+    """The settings without a reader of their own (for the system checks)."""
+    for name in ("DEFAULT_TENANT", "URL_NAMESPACE", "TOTP_ISSUER"):
+        read_text(conf, name)
+    read_number(conf, "SIGN_IN_TTL")
+    read_secret_box(conf)
+    read_password_hasher(conf)
+    for name in ("OIDC_PROVIDERS", "SAML_PROVIDERS"):
+        if not isinstance(conf[name], Mapping):
+            raise ConfigurationError(f"STEPUP['{name}'] must be a dict of provider name to config")
+
+
+def read_number(conf: Mapping[str, Any], name: str) -> float:
+    value = conf[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigurationError(f"STEPUP['{name}'] must be a positive number of seconds")
+    return float(value)
+
+
+def read_text(conf: Mapping[str, Any], name: str) -> str:
+    value = conf[name]
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"STEPUP['{name}'] must be a non-empty string")
+    return value

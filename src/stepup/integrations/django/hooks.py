@@ -1,0 +1,67 @@
+"""Ready-made hooks for projects that use ``django.contrib.auth``.
+
+``SUBJECT_LOADER`` and ``COMPLETE_SIGN_IN`` default to the first two.
+:func:`django_password_hash` is for projects whose users' passwords are argon2id hashes
+made by Django's ``Argon2PasswordHasher``: use it with ``PASSWORD_HASHER = "django"``
+and no ``PASSWORD_REHASH_SAVER``. Django rehashes at its own sign-in; a rehash saved
+from here would change the session auth hash and sign the user out of every session.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from ...subject import Subject
+from ...twofactor import Channel
+from . import _session
+
+__all__ = [
+    "django_auth_subject",
+    "django_password_hash",
+    "django_sign_in",
+]
+
+_DJANGO_ARGON2: Final = "argon2$argon2id$"
+
+
+def django_auth_subject(request: Any) -> Subject | None:
+    """``request.user`` in this browser session (``None`` when not signed in)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    session = request.session
+    return Subject(
+        str(user.pk), _session.session_id(session), _session.identity(session), Channel.WEB
+    )
+
+
+def django_sign_in(request: Any, user_id: str) -> None:
+    """Sign the user in with ``django.contrib.auth.login`` once the second factor passed."""
+    from django.contrib.auth import login
+
+    user = _user(user_id)
+    if user is None or not getattr(user, "is_active", True):
+        raise PermissionDenied("this account cannot sign in")
+    login(request, user)
+
+
+def django_password_hash(user_id: str) -> str | None:
+    """The user's argon2id hash from Django's password field (``None`` when the user is
+    unknown or their password was hashed another way)."""
+    user = _user(user_id)
+    encoded = getattr(user, "password", None) or ""
+    if not encoded.startswith(_DJANGO_ARGON2):
+        return None
+    return str(encoded[len("argon2") :])
+
+
+def _user(user_id: str) -> Any:
+    from django.contrib.auth import get_user_model
+
+    model = get_user_model()
+    try:
+        return model._default_manager.get(pk=model._meta.pk.to_python(user_id))
+    except (model.DoesNotExist, ValidationError, ValueError, TypeError):
+        return None

@@ -1,0 +1,59 @@
+"""``StepupMiddleware``: ``request.stepup`` on every request, sync or async.
+
+Put it after ``SessionMiddleware`` and ``AuthenticationMiddleware``. It also answers
+the typed errors of ``request.stepup.require(...)`` raised anywhere in a view, through
+the app's replaceable ``REAUTH_RESPONSE`` hook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponse
+
+from ...reauth import ReauthRequiredError, ReauthUnavailableError
+from ._request import attach
+from ._web import sign_in_response
+from .errors import SignInRequiredError
+
+__all__ = ["StepupMiddleware"]
+
+
+class StepupMiddleware:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __repr__(self) -> str:
+        return f"StepupMiddleware(async={self.is_async})"
+
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if self.is_async:
+            return self.__acall__(request)
+        attach(request)
+        response: HttpResponse = self.get_response(request)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        attach(request)
+        response: HttpResponse = await self.get_response(request)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """Turn the errors of ``request.stepup.require`` into the usual responses."""
+        bound = getattr(request, "stepup", None)
+        if bound is None:
+            return None
+        if isinstance(exception, ReauthRequiredError | ReauthUnavailableError):
+            response: HttpResponse = bound.respond(exception.decision)
+            return response
+        if isinstance(exception, SignInRequiredError):
+            return sign_in_response(request)
+        return None

@@ -1,0 +1,68 @@
+"""Protect a class-based view (sync or async handlers)::
+
+    class RegenerateKey(ReauthRequiredMixin, View):
+        reauth_action = "api_key.regenerate"
+
+The action is checked against the policy when the class is defined (at import).
+Override :meth:`get_reauth_context` for rules with a condition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, HttpResponse
+
+from ...policy import Context
+from ._request import stepup_for
+from .services import validate_action
+
+__all__ = ["ReauthRequiredMixin"]
+
+
+class ReauthRequiredMixin:
+    """Put it before ``View`` (or a generic view) in the bases."""
+
+    reauth_action: ClassVar[str] = ""
+    #: Where a non-GET request comes back after re-authenticating (default: the page the
+    #: form was on); a path, or a callable of the request.
+    reauth_return_to: ClassVar[str | Callable[[HttpRequest], str] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "reauth_action" in cls.__dict__:
+            validate_action(cls.reauth_action)
+
+    def get_reauth_context(self, request: HttpRequest) -> Context | None:
+        """The context for the rule's condition (e.g. ``{"workspace_type": "full"}``)."""
+        return None
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        action = self.reauth_action
+        if not action:
+            raise ImproperlyConfigured(f"{type(self).__name__} must set reauth_action")
+        parent: Any = super()
+        if getattr(self, "view_is_async", False):
+            return self._dispatch_async(request, parent, *args, **kwargs)
+        refusal = self._guard(request, action)
+        if refusal is not None:
+            return refusal
+        return parent.dispatch(request, *args, **kwargs)
+
+    async def _dispatch_async(
+        self, request: HttpRequest, parent: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        refusal = await stepup_for(request).aguard(
+            self.reauth_action, self.get_reauth_context, self._return_to()
+        )
+        if refusal is not None:
+            return refusal
+        return await parent.dispatch(request, *args, **kwargs)
+
+    def _guard(self, request: HttpRequest, action: str) -> HttpResponse | None:
+        return stepup_for(request).guard(action, self.get_reauth_context, self._return_to())
+
+    def _return_to(self) -> str | Callable[[HttpRequest], str] | None:
+        return type(self).reauth_return_to

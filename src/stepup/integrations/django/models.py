@@ -1,0 +1,129 @@
+"""What the ORM store keeps, as Django models (so it lives in the project's database,
+with its migrations). Use :class:`~.store.DjangoStore`, not these models, to change it:
+the store is what makes each operation atomic.
+
+Keys and ids are at most 255 characters; the store hashes longer ones into that room
+(and answers with the ids it was asked about, so callers never see the hashes).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+__all__ = [
+    "AttemptState",
+    "ChallengeRecord",
+    "CredentialRecord",
+    "GrantRecord",
+    "RecoveryHash",
+    "TenantRecord",
+]
+
+ID_LENGTH = 255
+
+
+class AttemptState(models.Model):  # type: ignore[misc]
+    """Replay ledger and throttle state of one key (a credential, a user's password)."""
+
+    key = models.CharField(primary_key=True, max_length=ID_LENGTH)
+    failures = models.IntegerField(default=0)
+    blocked_until = models.FloatField(default=0.0)
+    # BIGINT: 8-digit, 1-second codes and far-future clocks overflow 32 bits.
+    last_step = models.BigIntegerField(null=True, blank=True)
+    expires_at = models.FloatField(db_index=True)
+
+    class Meta:
+        verbose_name = "attempt state"
+
+    def __str__(self) -> str:
+        return str(self.key)
+
+
+class CredentialRecord(models.Model):  # type: ignore[misc]
+    """A user's TOTP credential; ``secret`` is sealed (see ``ENCRYPTION_KEYS``)."""
+
+    user_id = models.CharField(primary_key=True, max_length=ID_LENGTH)
+    credential_id = models.CharField(max_length=ID_LENGTH)
+    secret = models.TextField()
+    digits = models.PositiveSmallIntegerField(default=6)
+    period = models.PositiveIntegerField(default=30)
+    algorithm = models.CharField(max_length=16, default="SHA1")
+    confirmed = models.BooleanField(default=False)
+    created_at = models.FloatField(default=0.0)
+
+    class Meta:
+        verbose_name = "two-factor credential"
+
+    def __str__(self) -> str:
+        return str(self.credential_id)
+
+
+class RecoveryHash(models.Model):  # type: ignore[misc]
+    """One unused recovery code, as a digest; using it deletes the row."""
+
+    credential = models.ForeignKey(
+        CredentialRecord, on_delete=models.CASCADE, related_name="recovery_hashes"
+    )
+    position = models.PositiveSmallIntegerField()
+    digest = models.CharField(max_length=128, db_index=True)
+
+    class Meta:
+        verbose_name = "recovery code digest"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["credential", "position"], name="stepup_recovery_position"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.credential_id}#{self.position}"
+
+
+class TenantRecord(models.Model):  # type: ignore[misc]
+    """A tenant's JSON:API attributes, ``feature_flags`` among them."""
+
+    tenant_id = models.CharField(primary_key=True, max_length=ID_LENGTH)
+    attributes = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name = "tenant settings"
+        verbose_name_plural = "tenant settings"
+
+    def __str__(self) -> str:
+        return str(self.tenant_id)
+
+
+class GrantRecord(models.Model):  # type: ignore[misc]
+    """A successful re-authentication of one user in one session."""
+
+    user_id = models.CharField(max_length=ID_LENGTH)
+    session_id = models.CharField(max_length=ID_LENGTH)
+    methods = models.CharField(max_length=64)  # amr-style names, sorted, comma-separated
+    authenticated_at = models.FloatField()
+    expires_at = models.FloatField(db_index=True)
+
+    class Meta:
+        verbose_name = "re-authentication grant"
+        constraints = [
+            models.UniqueConstraint(fields=["user_id", "session_id"], name="stepup_grant_session")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ({self.methods})"
+
+
+class ChallengeRecord(models.Model):  # type: ignore[misc]
+    """A pending federated re-authentication (OIDC state or SAML request id)."""
+
+    challenge_id = models.CharField(primary_key=True, max_length=ID_LENGTH)
+    user_id = models.TextField()
+    session_id = models.TextField()
+    issued_at = models.FloatField()
+    expires_at = models.FloatField(db_index=True)
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name = "federated re-authentication challenge"
+
+    def __str__(self) -> str:
+        return str(self.challenge_id)

@@ -1,0 +1,191 @@
+"""The project's stepup services, built once from ``settings.STEPUP``.
+
+:func:`get_stepup` builds them on first use and keeps them until a setting they read
+changes (``override_settings`` in tests). :func:`validate_action` is what decorators
+and mixins call at import time, so a typo in an action name stops the project from
+starting instead of leaving a view unprotected.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Final
+
+from ...adapters.idp.password import PasswordReauth
+from ...adapters.storage.base import Store
+from ...clock import Clock, system_clock
+from ...errors import ConfigurationError
+from ...events import EventBus
+from ...policy import Policy
+from ...reauth import Reauth
+from ...tenants import TenantSettings
+from ...twofactor import TwoFactor
+from . import conf
+
+__all__ = ["Hooks", "Stepup", "get_policy", "get_stepup", "known_actions", "validate_action"]
+
+_WATCHED: Final = frozenset({"STEPUP", "SECRET_KEY", "SECRET_KEY_FALLBACKS", "DATABASES"})
+
+
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """What the app tells stepup (signatures in ``docs/getting-started-django.md``)."""
+
+    subject_loader: Callable[..., Any] | None
+    tenant_loader: Callable[..., Any] | None
+    password_hash_loader: Callable[..., Any] | None
+    password_rehash_saver: Callable[..., Any] | None
+    is_tenant_admin: Callable[..., Any] | None
+    has_full_access: Callable[..., Any] | None
+    complete_sign_in: Callable[..., Any] | None
+    reauth_response: Callable[..., Any] | None
+
+    @classmethod
+    def read(cls, values: Mapping[str, Any]) -> Hooks:
+        return cls(**{f.name: conf.hook(values, f.name.upper()) for f in fields(cls)})
+
+
+class Stepup:
+    """The configured services: :attr:`reauth`, :attr:`two_factor`,
+    :attr:`tenant_settings`, :attr:`passwords`, and the SSO adapters by provider name."""
+
+    def __init__(self, values: Mapping[str, Any], *, policy: Policy) -> None:
+        clock_hook = conf.hook(values, "CLOCK")
+        self.clock: Clock = clock_hook if clock_hook is not None else system_clock
+        self.policy = policy
+        self.hooks = Hooks.read(values)
+        self.store: Store = conf.read_store(values)
+        self.events = EventBus()
+        self.disable_action: str = values["DISABLE_ACTION"]
+        self.recovery_action: str = values["RECOVERY_ACTION"]
+        self.default_tenant = conf.read_text(values, "DEFAULT_TENANT")
+        self.namespace = conf.read_text(values, "URL_NAMESPACE")
+        self.sign_in_ttl = conf.read_number(values, "SIGN_IN_TTL")
+        self.reauth = Reauth(self.store, policy, clock=self.clock, events=self.events)
+        self.tenant_settings = TenantSettings(self.store, clock=self.clock, events=self.events)
+        self.two_factor = TwoFactor(
+            self.store,
+            issuer=conf.read_text(values, "TOTP_ISSUER"),
+            box=conf.read_secret_box(values),
+            clock=self.clock,
+            events=self.events,
+        )
+        self.passwords = PasswordReauth(
+            self.store,
+            hasher=conf.read_password_hasher(values),
+            clock=self.clock,
+            events=self.events,
+        )
+        self.oidc = {name: self._oidc(v) for name, v in _providers(values, "OIDC_PROVIDERS")}
+        self.saml = {name: self._saml(v) for name, v in _providers(values, "SAML_PROVIDERS")}
+
+    def __repr__(self) -> str:
+        return f"Stepup({self.policy!r}, store={type(self.store).__name__})"
+
+    def url_name(self, view: str) -> str:
+        """The name to ``reverse`` a ready-made view by (``stepup:reauth``...)."""
+        return f"{self.namespace}:{view}"
+
+    # Providers are given as adapters, or as configs that get an adapter on this store.
+
+    def _oidc(self, value: Any) -> Any:
+        if _is_adapter(value):
+            return value
+        from ...adapters.idp.oidc import OIDCProviderConfig, OIDCReauth
+
+        if not isinstance(value, OIDCProviderConfig):
+            raise ConfigurationError("STEPUP['OIDC_PROVIDERS'] values must be OIDCProviderConfig")
+        return OIDCReauth(value, self.store, clock=self.clock)
+
+    def _saml(self, value: Any) -> Any:
+        if _is_adapter(value):
+            return value
+        from ...adapters.idp.saml import SAMLServiceProvider, SAMLServiceProviderConfig
+
+        if not isinstance(value, SAMLServiceProviderConfig):
+            raise ConfigurationError(
+                "STEPUP['SAML_PROVIDERS'] values must be SAMLServiceProviderConfig"
+            )
+        return SAMLServiceProvider(value, self.store, clock=self.clock)
+
+
+def _providers(values: Mapping[str, Any], name: str) -> list[tuple[str, Any]]:
+    given = values[name]
+    if not isinstance(given, Mapping):
+        raise ConfigurationError(f"STEPUP['{name}'] must be a dict of provider name to config")
+    return [(str(key), value) for key, value in given.items()]
+
+
+def _is_adapter(value: Any) -> bool:
+    return callable(getattr(value, "start", None)) and callable(getattr(value, "complete", None))
+
+
+_lock = threading.Lock()
+_stepup: Stepup | None = None
+_policy: Policy | None = None
+_actions: set[str] = set()
+
+
+def get_policy() -> Policy:
+    """The project's policy (cheap: no store is built)."""
+    global _policy
+    found = _policy
+    if found is None:
+        with _lock:
+            if _policy is None:
+                _policy = conf.read_policy(conf.read_settings())
+            found = _policy
+    return found
+
+
+def get_stepup() -> Stepup:
+    """The project's services, built on first use."""
+    global _stepup
+    found = _stepup
+    if found is None:
+        policy = get_policy()
+        with _lock:
+            if _stepup is None:
+                _stepup = Stepup(conf.read_settings(), policy=policy)
+                from .signals import forward_events
+
+                _stepup.events.subscribe(forward_events)
+            found = _stepup
+    return found
+
+
+def reset() -> None:
+    """Forget the services and the policy; the next use builds them again."""
+    global _stepup, _policy
+    with _lock:
+        _stepup = None
+        _policy = None
+
+
+def validate_action(action: str) -> None:
+    """Check ``action`` against the policy now (raises :class:`UnknownActionError`).
+
+    The name is also remembered for the system checks. When the policy itself cannot
+    be built yet (a bad setting), the check reports that instead of the import failing.
+    """
+    if not isinstance(action, str) or not action:
+        raise ConfigurationError("an action name must be a non-empty string")
+    _actions.add(action)
+    try:
+        policy = get_policy()
+    except ConfigurationError:
+        return
+    policy.validate([action])
+
+
+def known_actions() -> frozenset[str]:
+    """Every action named by a decorator or mixin so far."""
+    return frozenset(_actions)
+
+
+def settings_changed(*, setting: str, **_: Any) -> None:
+    """Receiver of Django's ``setting_changed`` (connected by the app config)."""
+    if setting in _WATCHED:
+        reset()

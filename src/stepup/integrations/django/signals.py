@@ -1,0 +1,94 @@
+"""Django signals mirroring stepup's events: one ``Signal`` per event class.
+
+Connect as usual; every receiver gets ``sender`` (the event class) and ``event`` (the
+frozen event: never a secret, a code or a password)::
+
+    from stepup.integrations.django.signals import tenant_flag_changed
+
+    @receiver(tenant_flag_changed)
+    def audit(sender, event, **kwargs):
+        AuditLog.objects.create(actor=event.actor_id, ...)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from django.dispatch import Signal
+
+from ...events import (
+    ReauthFailed,
+    ReauthSucceeded,
+    RecoveryCodesRegenerated,
+    RecoveryCodeUsed,
+    ReplayDetected,
+    StepupEvent,
+    TenantFlagChanged,
+    Throttled,
+    TwoFactorEnabled,
+    TwoFactorRejected,
+    TwoFactorRemoved,
+    TwoFactorVerified,
+)
+
+__all__ = [
+    "SIGNALS",
+    "forward_events",
+    "reauth_failed",
+    "reauth_succeeded",
+    "recovery_code_used",
+    "recovery_codes_regenerated",
+    "replay_detected",
+    "tenant_flag_changed",
+    "throttled",
+    "two_factor_enabled",
+    "two_factor_rejected",
+    "two_factor_removed",
+    "two_factor_verified",
+]
+
+logger = logging.getLogger("stepup.integrations.django")
+
+two_factor_verified = Signal()
+two_factor_rejected = Signal()
+replay_detected = Signal()
+throttled = Signal()
+two_factor_enabled = Signal()
+two_factor_removed = Signal()
+recovery_code_used = Signal()
+recovery_codes_regenerated = Signal()
+reauth_succeeded = Signal()
+reauth_failed = Signal()
+tenant_flag_changed = Signal()
+
+#: The signal sent for each event class.
+SIGNALS: Final[dict[type[StepupEvent], Signal]] = {
+    TwoFactorVerified: two_factor_verified,
+    TwoFactorRejected: two_factor_rejected,
+    ReplayDetected: replay_detected,
+    Throttled: throttled,
+    TwoFactorEnabled: two_factor_enabled,
+    TwoFactorRemoved: two_factor_removed,
+    RecoveryCodeUsed: recovery_code_used,
+    RecoveryCodesRegenerated: recovery_codes_regenerated,
+    ReauthSucceeded: reauth_succeeded,
+    ReauthFailed: reauth_failed,
+    TenantFlagChanged: tenant_flag_changed,
+}
+
+
+def forward_events(event: StepupEvent) -> None:
+    """The EventBus listener: send the event's signal. A failing receiver is logged and
+    never changes a decision already made (nor stops the other receivers)."""
+    signal = SIGNALS.get(type(event))
+    if signal is None:
+        return
+    for receiver, result in signal.send_robust(sender=type(event), event=event):
+        if isinstance(result, Exception):
+            logger.error(
+                "stepup signal receiver %r failed on %s",
+                receiver,
+                event.name,
+                exc_info=(type(result), result, result.__traceback__),
+            )

@@ -1,0 +1,290 @@
+"""The Django ORM store: everything stepup keeps, in the project's own database.
+
+Implements :class:`stepup.adapters.storage.base.Store`; the shipped contract suite runs
+unchanged against it on SQLite and PostgreSQL.
+
+How each operation is atomic:
+
+- ``totp_attempt`` / ``throttle_charge`` lock the key's row with ``select_for_update()``
+  inside ``transaction.atomic()`` and apply the pure :func:`stepup.throttle.apply_attempt`
+  (or ``apply_charge``), the same transition every store uses. A missing row is inserted
+  in a savepoint; a concurrent insert of the same key loses on the primary key and
+  retries through the row lock.
+- Consuming (a recovery code, a challenge) and revoking are one conditional
+  ``DELETE``; its row count says who won.
+- SQLite has no row locks: writes run in ``transaction.atomic()`` behind one in-process
+  lock per database, so threads of a process queue instead of failing with "database is
+  locked". Several processes on one SQLite file should use
+  ``"OPTIONS": {"transaction_mode": "IMMEDIATE"}`` (check ``stepup.W003``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any, Final
+
+from django.db import IntegrityError, connections, transaction
+
+from ...records import Attempt, Challenge, Credential, Grant, Tenant, ThrottleState
+from ...throttle import ThrottlePolicy, apply_attempt, apply_charge
+from .models import (
+    ID_LENGTH,
+    AttemptState,
+    ChallengeRecord,
+    CredentialRecord,
+    GrantRecord,
+    RecoveryHash,
+    TenantRecord,
+)
+
+__all__ = ["DjangoStore"]
+
+_EMPTY: Final = ThrottleState()
+_STATE_FIELDS: Final = ("failures", "blocked_until", "last_step", "expires_at")
+_CREDENTIAL_FIELDS: Final = (
+    "credential_id",
+    "secret",
+    "digits",
+    "period",
+    "algorithm",
+    "confirmed",
+    "created_at",
+)
+_sqlite_locks: dict[str, threading.Lock] = {}
+_sqlite_locks_guard = threading.Lock()
+
+Transition = Callable[[ThrottleState], tuple[ThrottleState, Attempt]]
+
+
+def _fit(value: str) -> str:
+    """Ids longer than the columns are stored as their SHA-256 (unambiguous, fixed size)."""
+    if len(value) <= ID_LENGTH:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _sqlite_lock(alias: str) -> threading.Lock:
+    with _sqlite_locks_guard:
+        return _sqlite_locks.setdefault(alias, threading.Lock())
+
+
+class DjangoStore:
+    """A sync store on the Django ORM, in the database ``using`` (an alias of DATABASES)."""
+
+    def __init__(self, using: str = "default") -> None:
+        self.using = using
+        sqlite = connections[using].vendor == "sqlite"
+        self._lock: Any = _sqlite_lock(using) if sqlite else nullcontext()
+
+    def __repr__(self) -> str:
+        return f"DjangoStore(using={self.using!r})"
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        with self._lock, transaction.atomic(using=self.using):
+            yield
+
+    def _insert_or_update(self, model: Any, lookup: dict[str, Any], values: dict[str, Any]) -> None:
+        """Replace-or-create by ``lookup``, safe against a concurrent create (call inside
+        :meth:`_write`)."""
+        objects = model.objects.using(self.using)
+        if objects.filter(**lookup).update(**values):
+            return
+        try:
+            with transaction.atomic(using=self.using):
+                objects.create(**lookup, **values)
+        except IntegrityError:
+            objects.filter(**lookup).update(**values)
+
+    # attempts -------------------------------------------------------------------------
+
+    def _transition(
+        self, key: str, now: float, throttle: ThrottlePolicy, apply: Transition
+    ) -> Attempt:
+        objects = AttemptState.objects.using(self.using)
+        fitted = _fit(key)
+        expires_at = now + throttle.forget_after
+        with self._write():
+            locked = objects.select_for_update().filter(key=fitted)
+            row = locked.values_list(*_STATE_FIELDS).first()
+            if row is None:
+                state, attempt = apply(_EMPTY)
+                try:
+                    with transaction.atomic(using=self.using):
+                        objects.create(key=fitted, expires_at=expires_at, **_columns(state))
+                    return attempt
+                except IntegrityError:  # created meanwhile: now it is there to lock
+                    row = locked.values_list(*_STATE_FIELDS).get()
+            current = ThrottleState(row[0], row[1], row[2]) if row[3] > now else _EMPTY
+            state, attempt = apply(current)
+            objects.filter(key=fitted).update(expires_at=expires_at, **_columns(state))
+        return attempt
+
+    def totp_attempt(
+        self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
+    ) -> Attempt:
+        return self._transition(
+            key, now, throttle, lambda state: apply_attempt(state, step, now, throttle)
+        )
+
+    def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
+        return self._transition(
+            key, now, throttle, lambda state: apply_charge(state, now, throttle)
+        )
+
+    def throttle_clear(self, key: str) -> None:
+        with self._write():
+            AttemptState.objects.using(self.using).filter(key=_fit(key)).update(
+                failures=0, blocked_until=0.0
+            )
+
+    def throttle_state(self, key: str) -> ThrottleState:
+        objects = AttemptState.objects.using(self.using)
+        row = objects.filter(key=_fit(key)).values_list(*_STATE_FIELDS[:3]).first()
+        return _EMPTY if row is None else ThrottleState(*row)
+
+    # credentials ----------------------------------------------------------------------
+
+    def get_credential(self, user_id: str) -> Credential | None:
+        fitted = _fit(user_id)
+        row = (
+            CredentialRecord.objects.using(self.using)
+            .filter(pk=fitted)
+            .values_list(*_CREDENTIAL_FIELDS)
+            .first()
+        )
+        if row is None:
+            return None
+        digests = (
+            RecoveryHash.objects.using(self.using)
+            .filter(credential_id=fitted)
+            .order_by("position")
+            .values_list("digest", flat=True)
+        )
+        values = dict(zip(_CREDENTIAL_FIELDS, row, strict=True))
+        return Credential(user_id=user_id, recovery_hashes=tuple(digests), **values)
+
+    def put_credential(self, credential: Credential) -> None:
+        fitted = _fit(credential.user_id)
+        values = {name: getattr(credential, name) for name in _CREDENTIAL_FIELDS}
+        with self._write():
+            self._insert_or_update(CredentialRecord, {"user_id": fitted}, values)
+            hashes = RecoveryHash.objects.using(self.using)
+            hashes.filter(credential_id=fitted).delete()
+            hashes.bulk_create(
+                RecoveryHash(credential_id=fitted, position=position, digest=digest)
+                for position, digest in enumerate(credential.recovery_hashes)
+            )
+
+    def delete_credential(self, user_id: str) -> bool:
+        with self._write():
+            _, counts = CredentialRecord.objects.using(self.using).filter(pk=_fit(user_id)).delete()
+        return bool(counts.get(CredentialRecord._meta.label, 0))
+
+    def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
+        with self._write():
+            deleted, _ = (
+                RecoveryHash.objects.using(self.using)
+                .filter(credential_id=_fit(user_id), digest=digest)
+                .delete()
+            )
+        return bool(deleted)
+
+    # tenants --------------------------------------------------------------------------
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        objects = TenantRecord.objects.using(self.using)
+        attributes = objects.filter(pk=_fit(tenant_id)).values_list("attributes", flat=True).first()
+        return None if attributes is None else Tenant(tenant_id, dict(attributes))
+
+    def put_tenant(self, tenant: Tenant) -> None:
+        with self._write():
+            self._insert_or_update(
+                TenantRecord,
+                {"tenant_id": _fit(tenant.tenant_id)},
+                {"attributes": tenant.attributes},
+            )
+
+    # grants ---------------------------------------------------------------------------
+
+    def put_grant(self, grant: Grant, expires_at: float) -> None:
+        lookup = {"user_id": _fit(grant.user_id), "session_id": _fit(grant.session_id)}
+        values = {
+            "methods": ",".join(sorted(grant.methods)),
+            "authenticated_at": grant.authenticated_at,
+            "expires_at": expires_at,
+        }
+        with self._write():
+            self._insert_or_update(GrantRecord, lookup, values)
+
+    def get_grant(self, user_id: str, session_id: str) -> Grant | None:
+        row = (
+            GrantRecord.objects.using(self.using)
+            .filter(user_id=_fit(user_id), session_id=_fit(session_id))
+            .values_list("methods", "authenticated_at")
+            .first()
+        )
+        if row is None:
+            return None
+        return Grant(user_id, session_id, frozenset(row[0].split(",")), row[1])
+
+    def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
+        grants = GrantRecord.objects.using(self.using).filter(user_id=_fit(user_id))
+        if session_id is not None:
+            grants = grants.filter(session_id=_fit(session_id))
+        with self._write():
+            deleted, _ = grants.delete()
+        return int(deleted)
+
+    # challenges -----------------------------------------------------------------------
+
+    def put_challenge(self, challenge: Challenge) -> None:
+        values = {
+            "user_id": challenge.user_id,
+            "session_id": challenge.session_id,
+            "issued_at": challenge.issued_at,
+            "expires_at": challenge.expires_at,
+            "data": challenge.data,
+        }
+        with self._write():
+            self._insert_or_update(
+                ChallengeRecord, {"challenge_id": _fit(challenge.challenge_id)}, values
+            )
+
+    def take_challenge(self, challenge_id: str, now: float) -> Challenge | None:
+        """Read it, then delete it: only the caller whose ``DELETE`` removed the row wins.
+        An expired challenge is removed too, and refused."""
+        challenges = ChallengeRecord.objects.using(self.using).filter(pk=_fit(challenge_id))
+        with self._write():
+            row = challenges.values_list(
+                "user_id", "session_id", "issued_at", "expires_at", "data"
+            ).first()
+            if row is None:
+                return None
+            deleted, _ = challenges.delete()
+        if not deleted or row[3] <= now:
+            return None
+        return Challenge(challenge_id, row[0], row[1], row[2], row[3], dict(row[4]))
+
+    # housekeeping ---------------------------------------------------------------------
+
+    def purge_expired(self, now: float) -> int:
+        """Delete throttle state, grants and challenges past their ``expires_at``
+        (``manage.py stepup_purge`` runs this); returns how many rows went."""
+        total = 0
+        with self._write():
+            for model in (AttemptState, GrantRecord, ChallengeRecord):
+                deleted, _ = model.objects.using(self.using).filter(expires_at__lte=now).delete()
+                total += deleted
+        return total
+
+
+def _columns(state: ThrottleState) -> dict[str, Any]:
+    return {
+        "failures": state.failures,
+        "blocked_until": state.blocked_until,
+        "last_step": state.last_step,
+    }

@@ -1,0 +1,36 @@
+"""The ready-made views, to include under a prefix of your choice::
+
+    path("stepup/", include("stepup.integrations.django.urls")),
+
+The namespace is ``stepup`` (``reverse("stepup:reauth")``); include it under another
+namespace with ``STEPUP["URL_NAMESPACE"]`` set to match.
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+app_name = "stepup"
+
+urlpatterns = [
+    path("reauth/", views.reauth, name="reauth"),
+    path("reauth/password/", views.reauth_password, name="reauth_password"),
+    path("reauth/oidc/start/", views.oidc_start, name="oidc_start"),
+    path("reauth/oidc/callback/", views.oidc_callback, name="oidc_callback"),
+    path("reauth/saml/start/", views.saml_start, name="saml_start"),
+    path("reauth/saml/acs/", views.saml_acs, name="saml_acs"),
+    path("2fa/", views.two_factor, name="two_factor"),
+    path("2fa/enrol/", views.two_factor_enrol, name="two_factor_enrol"),
+    path("2fa/confirm/", views.two_factor_confirm, name="two_factor_confirm"),
+    path("2fa/verify/", views.two_factor_verify, name="two_factor_verify"),
+    path("2fa/recovery-codes/", views.recovery_codes, name="recovery_codes"),
+    path("2fa/remove/", views.two_factor_remove, name="two_factor_remove"),
+    path(
+        "users/<str:user_id>/2fa/remove/",
+        views.admin_two_factor_remove,
+        name="admin_two_factor_remove",
+    ),
+    path("tenants/<str:tenant_id>", views.tenant, name="tenant"),
+]

@@ -1,0 +1,468 @@
+"""The ready-made views (include ``stepup.integrations.django.urls``).
+
+Re-authentication (password form, OIDC and SAML round trips), two-factor enrolment,
+the sign-in code step, recovery codes, removal by the user and by an admin, and the
+tenant settings ``PATCH``. Forms are protected by Django's CSRF; templates live in
+``templates/stepup/`` and a project overrides any of them the Django way (a template
+with the same name earlier in its template directories).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final, TypeAlias, cast
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from ...adapters.idp.password import PasswordReason
+from ...errors import (
+    AlreadyEnrolledError,
+    ConfigurationError,
+    ManagedByConfigFileError,
+    NotEnrolledError,
+    PermissionDeniedError,
+    StepupError,
+    UnknownActionError,
+)
+from ...redirects import safe_return_path_or_default
+from ...subject import Subject
+from ...verifier import VerifyReason, VerifyResult
+from ..http import Client, client_kind
+from ..views import (
+    ReauthPage,
+    RecoveryCodesPage,
+    enrolment_page,
+    jsonapi_error,
+    reauth_page,
+    tenant_content_type_ok,
+    tenant_error_response,
+    tenant_response,
+    two_factor_message,
+)
+from ._request import RequestStepup, stepup_for
+from ._web import request_info, sign_in_response, to_response
+
+__all__ = [
+    "admin_two_factor_remove",
+    "oidc_callback",
+    "oidc_start",
+    "reauth",
+    "reauth_password",
+    "recovery_codes",
+    "saml_acs",
+    "saml_start",
+    "tenant",
+    "two_factor",
+    "two_factor_confirm",
+    "two_factor_enrol",
+    "two_factor_remove",
+    "two_factor_verify",
+]
+
+View: TypeAlias = Callable[..., HttpResponse]
+
+_STATUS_BY_CODE_REASON: Final = {VerifyReason.THROTTLED: 429, VerifyReason.UNAVAILABLE: 503}
+_STATUS_BY_PASSWORD_REASON: Final = {PasswordReason.THROTTLED: 429, PasswordReason.UNAVAILABLE: 503}
+_SSO_FAILED: Final = "Your identity provider did not confirm it is you. Please try again."
+_UNKNOWN_ACTION: Final = "This page was called for an unknown action."
+_IN_CONFIG_FILE: Final = "Two-factor authentication is set in the configuration file."
+_SIGN_IN_EXPIRED: Final = "Your sign-in has expired. Please sign in again."
+#: The views the templates link to, by URL name.
+_LINKED: Final = (
+    "reauth_password",
+    "oidc_start",
+    "saml_start",
+    "two_factor",
+    "two_factor_enrol",
+    "two_factor_confirm",
+    "two_factor_verify",
+    "recovery_codes",
+    "two_factor_remove",
+)
+
+
+# shared pieces -------------------------------------------------------------------------
+
+
+def _render(
+    request: HttpRequest,
+    template: str,
+    status: int = 200,
+    *,
+    no_store: bool = False,
+    **context: Any,
+) -> HttpResponse:
+    bound = stepup_for(request)
+    urls = {name: reverse(bound.services.url_name(name)) for name in _LINKED}
+    response = render(request, template, {"stepup_urls": urls, **context}, status=status)
+    if no_store:
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+def _message(request: HttpRequest, status: int, message: str, *, link: str = "") -> HttpResponse:
+    return _render(request, "stepup/message.html", status, message=message, link=link)
+
+
+def _redirect(location: str) -> HttpResponse:
+    return HttpResponseRedirect(location, status=303)
+
+
+def _page(bound: RequestStepup, subject: Subject, values: QueryDict, error: str = "") -> ReauthPage:
+    return reauth_page(
+        bound.policy, subject, values.get("action", ""), values.get("next"), error=error
+    )
+
+
+def _render_reauth(
+    request: HttpRequest, bound: RequestStepup, subject: Subject, page: ReauthPage, status: int
+) -> HttpResponse:
+    enrolled = not page.totp or bound.two_factor.is_enrolled(subject.user_id)
+    return _render(request, "stepup/reauth.html", status, page=page, needs_enrolment=not enrolled)
+
+
+def _code_status(result: VerifyResult) -> int:
+    return _STATUS_BY_CODE_REASON.get(result.reason, 400)
+
+
+def _form_post(view: View) -> View:
+    """POST only, with Django's CSRF check even when the middleware is missing."""
+    return cast(View, require_POST(csrf_protect(view)))
+
+
+# re-authentication ---------------------------------------------------------------------
+
+
+def _reauth(request: HttpRequest) -> HttpResponse:
+    bound = stepup_for(request)
+    subject = bound.subject
+    if subject is None:
+        return sign_in_response(request)
+    try:
+        page = _page(bound, subject, request.GET)
+    except UnknownActionError:
+        return _message(request, 400, _UNKNOWN_ACTION)
+    return _render_reauth(request, bound, subject, page, 200)
+
+
+def _reauth_password(request: HttpRequest) -> HttpResponse:
+    bound = stepup_for(request)
+    subject = bound.subject
+    if subject is None:
+        return sign_in_response(request)
+    try:
+        page = _page(bound, subject, request.POST)
+    except UnknownActionError:
+        return _message(request, 400, _UNKNOWN_ACTION)
+    if not page.password:
+        return _render_reauth(request, bound, subject, page, 400)
+    hooks = bound.services.hooks
+    if hooks.password_hash_loader is None:
+        raise ConfigurationError("set STEPUP['PASSWORD_HASH_LOADER'] for password re-auth")
+    stored_hash = hooks.password_hash_loader(subject.user_id)
+    result = bound.passwords.verify(subject, request.POST.get("password", ""), stored_hash)
+    if result.new_hash is not None and hooks.password_rehash_saver is not None:
+        hooks.password_rehash_saver(subject.user_id, result.new_hash)
+    if not result.ok:
+        page = _page(bound, subject, request.POST, result.public_message)
+        status = _STATUS_BY_PASSWORD_REASON.get(result.reason, 400)
+        return _render_reauth(request, bound, subject, page, status)
+    methods = ["pwd"]
+    if page.totp:
+        try:
+            code = bound.two_factor.verify(subject.user_id, request.POST.get("otp", ""))
+        except NotEnrolledError:
+            return _render_reauth(request, bound, subject, page, 400)
+        if not code.ok:
+            page = _page(bound, subject, request.POST, two_factor_message(code))
+            return _render_reauth(request, bound, subject, page, _code_status(code))
+        methods.append("otp")
+    bound.reauth.record(subject, methods)
+    return _redirect(page.next)
+
+
+def _provider(providers: dict[str, Any], subject: Subject) -> Any:
+    """The adapter for the provider the session signed in with (or the only one)."""
+    found = providers.get(subject.identity.provider)
+    if found is None and not subject.identity.provider and len(providers) == 1:
+        found = next(iter(providers.values()))
+    return found
+
+
+def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> HttpResponse:
+    bound = stepup_for(request)
+    subject = bound.subject
+    if subject is None:
+        return sign_in_response(request)
+    try:
+        page = _page(bound, subject, request.POST)
+    except UnknownActionError:
+        return _message(request, 400, _UNKNOWN_ACTION)
+    provider = _provider(providers, subject)
+    if page.sso != kind or provider is None:
+        return _message(request, 400, "Single sign-on is not available for this account.")
+    try:
+        target = provider.start(subject, return_to=page.next, action=page.action)
+    except PermissionDeniedError:
+        return _message(request, 403, "Your session did not sign in through this provider.")
+    except StepupError:
+        return _message(request, 503, "Your identity provider cannot be reached right now.")
+    return _redirect(str(getattr(target, "url", target)))
+
+
+def _sso_finish(
+    request: HttpRequest, providers: dict[str, Any], outcome_of: Callable[[Any, Subject], Any]
+) -> HttpResponse:
+    bound = stepup_for(request)
+    subject = bound.subject
+    if subject is None:
+        return sign_in_response(request)
+    provider = _provider(providers, subject)
+    if provider is None:
+        return _message(request, 400, "Single sign-on is not available for this account.")
+    outcome = outcome_of(provider, subject)
+    if not outcome.ok:
+        status = 503 if outcome.reason == "unavailable" else 400
+        back = safe_return_path_or_default(outcome.return_to)
+        again = f"{bound.url('reauth')}?{urlencode({'next': back})}"
+        return _message(request, status, _SSO_FAILED, link=again)
+    at = next(
+        (
+            getattr(outcome, name)
+            for name in ("authenticated_at", "auth_time", "authn_instant")
+            if getattr(outcome, name, None) is not None
+        ),
+        None,
+    )
+    bound.reauth.record(subject, [outcome.method], authenticated_at=at)
+    return _redirect(safe_return_path_or_default(outcome.return_to))
+
+
+def _oidc_start(request: HttpRequest) -> HttpResponse:
+    return _sso_start(request, "oidc", stepup_for(request).services.oidc)
+
+
+def _oidc_callback(request: HttpRequest) -> HttpResponse:
+    params = {key: request.GET.get(key, "") for key in request.GET}
+    return _sso_finish(
+        request, stepup_for(request).services.oidc, lambda p, s: p.complete(s, params)
+    )
+
+
+def _saml_start(request: HttpRequest) -> HttpResponse:
+    return _sso_start(request, "saml", stepup_for(request).services.saml)
+
+
+def _saml_acs(request: HttpRequest) -> HttpResponse:
+    response, relay = request.POST.get("SAMLResponse", ""), request.POST.get("RelayState")
+    return _sso_finish(
+        request, stepup_for(request).services.saml, lambda p, s: p.complete(s, response, relay)
+    )
+
+
+# two-factor authentication --------------------------------------------------------------
+
+
+def _account_name(request: HttpRequest, subject: Subject) -> str:
+    """The label in the authenticator app: the username when Django knows it."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and str(user.pk) == subject.user_id:
+        return str(user.get_username())
+    return subject.user_id
+
+
+def _two_factor(request: HttpRequest) -> HttpResponse:
+    bound = stepup_for(request)
+    subject = bound.subject
+    if subject is None:
+        return sign_in_response(request)
+    return _render(
+        request,
+        "stepup/two_factor.html",
+        enrolled=bound.two_factor.is_enrolled(subject.user_id),
+        managed_by_file=bound.two_factor.config_users is not None,
+    )
+
+
+def _two_factor_enrol(request: HttpRequest) -> HttpResponse:
+    bound = stepup_for(request)
+    subject = bound.subject
+    if subject is None:
+        return sign_in_response(request)
+    account = _account_name(request, subject)
+    two_factor = bound.two_factor
+    try:
+        enrolment = two_factor.begin_enrolment(subject.user_id, account)
+    except AlreadyEnrolledError:
+        messages.info(request, "Two-factor authentication is already on.", fail_silently=True)
+        return _redirect(bound.url("two_factor"))
+    except ManagedByConfigFileError:
+        return _message(request, 409, _IN_CONFIG_FILE)
+    page = enrolment_page(
+        enrolment,
+        account=account,
+        issuer=two_factor.issuer,
+        digits=two_factor.digits,
+        period=two_factor.period,
+    )
+    return _render(request, "stepup/two_factor_enrol.html", page=page, no_store=True)
+
+
+def _two_factor_confirm(request: HttpRequest) -> HttpResponse:
+    bound = stepup_for(request)
+    subject = bound.subject
+    if subject is None:
+        return sign_in_response(request)
+    try:
+        confirmation = bound.two_factor.confirm_enrolment(
+            subject.user_id, request.POST.get("code", "")
+        )
+    except (NotEnrolledError, AlreadyEnrolledError, ManagedByConfigFileError):
+        return _redirect(bound.url("two_factor"))
+    if not confirmation.ok:
+        status = _code_status(confirmation.result)
+        error = two_factor_message(confirmation.result)
+        return _render(request, "stepup/two_factor_enrol.html", status, page=None, error=error)
+    page = RecoveryCodesPage(confirmation.recovery_codes)
+    return _render(request, "stepup/recovery_codes.html", page=page, no_store=True)
+
+
+def _two_factor_verify(request: HttpRequest) -> HttpResponse:
+    """The sign-in code step (the app's login view sends the user here with
+    ``request.stepup.begin_sign_in``); the user is signed in only after it."""
+    bound = stepup_for(request)
+    pending = bound.pending_sign_in()
+    if pending is None:
+        return _message(request, 400, _SIGN_IN_EXPIRED)
+    if request.method != "POST":
+        return _render(request, "stepup/two_factor_verify.html", error="")
+    recovery = request.POST.get("recovery_code", "").strip()
+    try:
+        if recovery:
+            result = bound.two_factor.use_recovery_code(pending.user_id, recovery)
+        else:
+            result = bound.two_factor.verify(pending.user_id, request.POST.get("code", ""))
+    except NotEnrolledError:
+        return _message(request, 400, _SIGN_IN_EXPIRED)
+    if not result.ok:
+        error = two_factor_message(result)
+        return _render(request, "stepup/two_factor_verify.html", _code_status(result), error=error)
+    bound.complete_sign_in(pending)
+    return _redirect(pending.next)
+
+
+def _recovery_codes(request: HttpRequest) -> HttpResponse:
+    bound = stepup_for(request)
+    refusal = bound.guard(bound.services.recovery_action, None, bound.url("two_factor"))
+    if refusal is not None:
+        return refusal
+    subject = bound.subject
+    assert subject is not None  # the guard let a signed-in user through
+    try:
+        codes = bound.two_factor.regenerate_recovery_codes(subject.user_id)
+    except NotEnrolledError:
+        return _redirect(bound.url("two_factor"))
+    except ManagedByConfigFileError:
+        return _message(request, 409, _IN_CONFIG_FILE)
+    page = RecoveryCodesPage(codes)
+    return _render(request, "stepup/recovery_codes.html", page=page, no_store=True)
+
+
+def _two_factor_remove(request: HttpRequest) -> HttpResponse:
+    bound = stepup_for(request)
+    refusal = bound.guard(bound.services.disable_action, None, bound.url("two_factor"))
+    if refusal is not None:
+        return refusal
+    subject = bound.subject
+    assert subject is not None
+    try:
+        bound.two_factor.remove(subject.user_id, actor_id=subject.user_id)
+    except NotEnrolledError:
+        pass
+    except ManagedByConfigFileError:
+        return _message(request, 409, _IN_CONFIG_FILE)
+    messages.info(request, "Two-factor authentication is off.", fail_silently=True)
+    return _redirect(bound.url("two_factor"))
+
+
+def _admin_two_factor_remove(request: HttpRequest, user_id: str) -> HttpResponse:
+    """An admin with full access removes another user's 2FA (after re-authenticating
+    for the disable action, like the user would)."""
+    bound = stepup_for(request)
+    subject = bound.subject
+    if subject is None:
+        return sign_in_response(request)
+    if not bound.has_full_access():
+        return _message(request, 403, "Only an administrator with full access may do this.")
+    back = safe_return_path_or_default(request.POST.get("next"))
+    refusal = bound.guard(bound.services.disable_action, None, back)
+    if refusal is not None:
+        return refusal
+    try:
+        bound.two_factor.remove(user_id, actor_id=subject.user_id, actor_has_full_access=True)
+    except NotEnrolledError:
+        return _message(request, 404, "This user has no two-factor authentication.")
+    except ManagedByConfigFileError:
+        return _message(request, 409, _IN_CONFIG_FILE)
+    if client_kind(request_info(request)) is not Client.BROWSER:
+        return HttpResponse(status=204)
+    messages.info(request, "Two-factor authentication was removed.", fail_silently=True)
+    return _redirect(back)
+
+
+# tenant settings ---------------------------------------------------------------------
+
+
+def _tenant(request: HttpRequest, tenant_id: str) -> HttpResponse:
+    bound = stepup_for(request)
+    subject = bound.subject
+    if subject is None:
+        return to_response(jsonapi_error(401, "unauthenticated", "Sign in first"))
+    if not tenant_content_type_ok(request.headers.get("Content-Type", "")):
+        return to_response(
+            jsonapi_error(415, "unsupported_media_type", "Send application/vnd.api+json")
+        )
+    try:
+        updated = bound.tenant_settings.patch(
+            tenant_id,
+            request.body,
+            actor_id=subject.user_id,
+            actor_is_tenant_admin=bound.is_tenant_admin(tenant_id),
+        )
+    except StepupError as exc:
+        refusal = tenant_error_response(exc)
+        if refusal is None:
+            raise
+        return to_response(refusal)
+    return to_response(tenant_response(updated))
+
+
+reauth = cast(View, require_GET(_reauth))
+reauth_password = _form_post(_reauth_password)
+oidc_start = _form_post(_oidc_start)
+oidc_callback = cast(View, require_GET(_oidc_callback))
+saml_start = _form_post(_saml_start)
+# Posted by the IdP's page in the browser, not by our form: the SAML response's signature
+# and its one-time InResponseTo, bound to this session, stand in for a CSRF token.
+saml_acs = cast(View, csrf_exempt(require_POST(_saml_acs)))
+two_factor = cast(View, require_GET(_two_factor))
+two_factor_enrol = _form_post(_two_factor_enrol)
+two_factor_confirm = _form_post(_two_factor_confirm)
+two_factor_verify = cast(
+    View, require_http_methods(["GET", "POST"])(csrf_protect(_two_factor_verify))
+)
+recovery_codes = _form_post(_recovery_codes)
+two_factor_remove = _form_post(_two_factor_remove)
+admin_two_factor_remove = _form_post(_admin_two_factor_remove)
+# CSRF: this JSON:API endpoint is authenticated by the session cookie, so it is exempt
+# from the form token only because it accepts nothing but application/vnd.api+json or
+# application/json (415 otherwise). A cross-site page cannot send those content types
+# without a CORS preflight, which this app does not grant; a form can only send
+# urlencoded, multipart or text/plain bodies, and forms cannot send PATCH at all.
+tenant = cast(View, csrf_exempt(require_http_methods(["PATCH"])(_tenant)))

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from django.urls import include, path
+
+from . import views
+
+urlpatterns = [
+    path("login/", views.sign_in),
+    path("logout/", views.sign_out),
+    path("home/", views.home),
+    path("api-key/", views.read_api_key),
+    path("api-key/regenerate/", views.regenerate_api_key),
+    path("api-key/async/", views.read_api_key_async),
+    path("api-key/copy/", views.CopyKeyAsync.as_view()),
+    path("workspaces/<str:kind>/delete/", views.delete_workspace),
+    path("billing/export/", views.ExportBilling.as_view()),
+    path("profile/update/", views.require_inline),
+    path("stepup/", include("stepup.integrations.django.urls")),
+]

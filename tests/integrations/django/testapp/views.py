@@ -1,0 +1,95 @@
+"""The test app's own views: a login that hands over to the second factor, and
+protected views of every kind (sync and async functions, sync and async classes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model, login, logout
+from django.contrib.auth.hashers import check_password
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from stepup.integrations.django.decorators import reauth_required
+from stepup.integrations.django.mixins import ReauthRequiredMixin
+
+
+@csrf_exempt
+@require_POST
+def sign_in(request: HttpRequest) -> HttpResponse:
+    """Check the password (without Django's rehash-on-login), then either finish the
+    sign-in or hand over to the second factor."""
+    user = get_user_model()._default_manager.filter(username=request.POST.get("username")).first()
+    if user is None or not check_password(request.POST.get("password", ""), user.password):
+        return HttpResponse("wrong", status=401)
+    next_page = request.POST.get("next", "/home/")
+    waiting = request.stepup.begin_sign_in(str(user.pk), next=next_page)
+    if waiting is not None:
+        return waiting
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return HttpResponseRedirect(next_page, status=303)
+
+
+@csrf_exempt
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return HttpResponseRedirect("/home/", status=303)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    return HttpResponse(f"home of {user.get_username() if user.is_authenticated else 'nobody'}")
+
+
+def _reason(request: HttpRequest) -> Any:
+    decision = request.stepup.decision
+    return decision.reason if decision is not None else None
+
+
+@reauth_required("api_key.read")
+def read_api_key(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"api_key": "key-123", "reason": _reason(request)})
+
+
+@csrf_exempt
+@require_POST
+@reauth_required("api_key.regenerate", return_to="/api-key/")
+def regenerate_api_key(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("regenerated")
+
+
+@csrf_exempt
+@require_POST
+@reauth_required(
+    "workspace.delete", context=lambda r: {"workspace_type": r.resolver_match.kwargs["kind"]}
+)
+def delete_workspace(request: HttpRequest, kind: str) -> HttpResponse:
+    return HttpResponse(f"deleted {kind}")
+
+
+@reauth_required("api_key.read")
+async def read_api_key_async(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"api_key": "key-async", "reason": _reason(request)})
+
+
+class ExportBilling(ReauthRequiredMixin, View):
+    reauth_action = "billing.export"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("billing.csv")
+
+
+class CopyKeyAsync(ReauthRequiredMixin, View):
+    reauth_action = "api_key.copy"
+
+    async def get(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("copied")
+
+
+def require_inline(request: HttpRequest) -> HttpResponse:
+    """A view that asks inside its body; the middleware answers the error."""
+    request.stepup.require("user.update")
+    return HttpResponse("updated")
