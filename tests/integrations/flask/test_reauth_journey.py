@@ -44,6 +44,8 @@ def test_sensitive_action_journey(test_app: TestApp, alice: Browser, bob: Browse
     assert query == {"next": ["/api-key?tab=keys"], "action": ["api_key.read"]}
     page = bob.get(sent_away.headers["Location"])
     assert page.status_code == 200
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["Cache-Control"] == "no-store"
     body = page.get_data(as_text=True)
     assert 'type="password"' in body
     assert 'name="otp"' not in body  # this rule wants no second factor

@@ -1,4 +1,5 @@
-"""The same journeys on the SQL store: SQLite from a ``STEPUP_STORE`` URL, and PostgreSQL."""
+"""The same journeys on the persistent stores: SQLite from a ``STEPUP_STORE`` URL,
+PostgreSQL and Redis."""
 
 from __future__ import annotations
 
@@ -11,32 +12,43 @@ import pytest
 
 from integrations.flask.flask_support import TestApp, make_app, set_flag
 from stepup.testing import SettableClock
-from support import POSTGRES_URL, need, port_open
+from support import POSTGRES_URL, REDIS_URL, need, port_open
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sql_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestApp]:
+@pytest.fixture(params=["sqlite", "postgresql", "redis"])
+def store_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestApp]:
+    from stepup.adapters.storage.redis import RedisStore
     from stepup.adapters.storage.sql import SQLStore
 
     config: dict[str, Any]
+    prefix = f"flask_{secrets.token_hex(4)}_"
     if request.param == "sqlite":
         config = {"STEPUP_STORE": f"sqlite:///{tmp_path / 'stepup.sqlite3'}"}
-    else:
+    elif request.param == "postgresql":
         need(port_open("127.0.0.1", 5432), "PostgreSQL at 127.0.0.1:5432")
-        store = SQLStore(POSTGRES_URL, prefix=f"flask_{secrets.token_hex(4)}_")
-        store.create_schema()
-        config = {"STEPUP_STORE": store}
+        sql = SQLStore(POSTGRES_URL, prefix=prefix)
+        sql.create_schema()
+        config = {"STEPUP_STORE": sql}
+    else:
+        need(port_open("127.0.0.1", 6379), "Redis at 127.0.0.1:6379")
+        config = {"STEPUP_STORE": RedisStore(REDIS_URL, prefix=prefix)}
     test_app = make_app("flask_login", clock=SettableClock(), config=config)
     store = test_app.app.extensions["stepup"].store
-    assert isinstance(store, SQLStore)
     yield test_app
     if request.param == "postgresql":
         store.drop_schema()
+    if request.param == "redis":
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+        client.close()
     store.close()
 
 
-def test_reauth_and_two_factor_on_sql(sql_app: TestApp) -> None:
-    admin, bob = sql_app.client(), sql_app.client()
+def test_reauth_and_two_factor_on_a_persistent_store(store_app: TestApp) -> None:
+    admin, bob = store_app.client(), store_app.client()
     admin.login("alice")
     bob.login("bob")
     assert bob.get("/api-key").status_code == 200
@@ -49,17 +61,17 @@ def test_reauth_and_two_factor_on_sql(sql_app: TestApp) -> None:
     back = bob.reauth(refused.headers["Location"], "battery staple")
     assert back.headers["Location"] == "/api-key"
     assert bob.get("/api-key").status_code == 200
-    sql_app.clock.advance(6 * 3600)
+    store_app.clock.advance(6 * 3600)
     assert bob.get("/api-key").status_code == 303
 
     secret, codes = bob.enrol()
     bob.post("/logout")
     bob.login("bob")
     verify = "/stepup/2fa/verify"
-    replayed = bob.form(verify, {"code": sql_app.totp_code(secret)}, page=verify)
+    replayed = bob.form(verify, {"code": store_app.totp_code(secret)}, page=verify)
     assert replayed.status_code == 400
-    sql_app.clock.advance(30)
-    assert bob.form(verify, {"code": sql_app.totp_code(secret)}, page=verify).status_code == 303
+    store_app.clock.advance(30)
+    assert bob.form(verify, {"code": store_app.totp_code(secret)}, page=verify).status_code == 303
     assert bob.get("/home").get_data(as_text=True) == "home of bob"
 
     removed = admin.form("/stepup/users/bob/2fa/remove", {})

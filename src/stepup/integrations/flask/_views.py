@@ -111,10 +111,12 @@ def _check_csrf() -> Any:
     return _message(400, "This form has expired. Go back, reload the page and try again.")
 
 
-def _render(template: str, status: int = 200, *, no_store: bool = False, **context: Any) -> Any:
+def _render(template: str, status: int = 200, **context: Any) -> Any:
+    """A page: never cached (it may show a secret, a code or a CSRF token) and never
+    framed (a framed password form invites clickjacking), unless the app said otherwise."""
     response = current_app.make_response((render_template(template, **context), status))
-    if no_store:
-        response.headers["Cache-Control"] = "no-store"
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("X-Frame-Options", "DENY")
     return response
 
 
@@ -299,7 +301,7 @@ def two_factor_enrol() -> Any:
     page = enrolment_page(
         enrolment, account=account, issuer=tf.issuer, digits=tf.digits, period=tf.period
     )
-    return _render("stepup/two_factor_enrol.html", page=page, no_store=True)
+    return _render("stepup/two_factor_enrol.html", page=page)
 
 
 def two_factor_confirm() -> Any:
@@ -321,7 +323,7 @@ def two_factor_confirm() -> Any:
             error=message,
         )
     codes = RecoveryCodesPage(confirmation.recovery_codes)
-    return _render("stepup/recovery_codes.html", page=codes, no_store=True)
+    return _render("stepup/recovery_codes.html", page=codes)
 
 
 def two_factor_verify() -> Any:
@@ -358,7 +360,7 @@ def recovery_codes() -> Any:
         codes = app_state.two_factor.regenerate_recovery_codes(subject.user_id)
     except NotEnrolledError:
         return _redirect(url_for("stepup.two_factor"))
-    return _render("stepup/recovery_codes.html", page=RecoveryCodesPage(codes), no_store=True)
+    return _render("stepup/recovery_codes.html", page=RecoveryCodesPage(codes))
 
 
 def two_factor_remove() -> Any:
