@@ -297,3 +297,34 @@ async def test_async_verifier_matches_the_sync_one(clock: SettableClock) -> None
     asynchronous = AsyncTOTPVerifier(MemoryStore(), clock=clock)
     expected = [sync.verify("c", totp, code) for code in inputs]
     assert [await asynchronous.verify("c", totp, code) for code in inputs] == expected
+
+
+async def test_the_flow_and_both_verifiers_decide_alike(
+    clock: SettableClock, failing_store: Any
+) -> None:
+    """The verifiers call the store directly; TwoFactor composes verify_flow. Same answers."""
+    from stepup._flow import run, run_async
+    from stepup.verifier import verify_flow
+
+    totp = TOTP(generate_secret())
+    now = totp.step(clock())
+    inputs = [totp.code_for_step(now + 1), totp.code_for_step(now), "x", "", None]
+    inputs += [wrong_code(totp, clock())] * 4 + [totp.code_for_step(now + 1)]
+    policy = ThrottlePolicy()
+
+    def flow(code: object) -> Any:
+        return verify_flow(
+            "c", totp, code, now=clock(), window=1, throttle=policy, events=EventBus()
+        )
+
+    for store_kind in ("memory", "failing"):
+        stores = (
+            [MemoryStore() for _ in range(4)] if store_kind == "memory" else [failing_store] * 4
+        )
+        sync = TOTPVerifier(stores[0], clock=clock, throttle=policy)
+        asynchronous = AsyncTOTPVerifier(stores[1], clock=clock, throttle=policy)
+        expected = [sync.verify("c", totp, code) for code in inputs]
+        assert [await asynchronous.verify("c", totp, code) for code in inputs] == expected
+        assert [run(flow(code), stores[2]) for code in inputs] == expected
+        assert [await run_async(flow(code), stores[3]) for code in inputs] == expected
+        assert len(set(expected)) >= (5 if store_kind == "memory" else 2)
