@@ -124,7 +124,7 @@ def test_an_idp_that_ignores_force_authn_is_caught(world: World) -> None:
 
 
 @settings(
-    max_examples=12,
+    max_examples=8,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
