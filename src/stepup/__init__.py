@@ -17,6 +17,19 @@ from .errors import (
     UnknownActionError,
 )
 from .events import EventBus, StepupEvent
+from .policy import Policy, Rule, Sensitivity
+from .reauth import (
+    Allowed,
+    AsyncReauth,
+    Reauth,
+    ReauthRequired,
+    ReauthRequiredError,
+    ReauthUnavailable,
+    ReauthUnavailableError,
+)
+from .redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
+from .subject import Identity, LoginMethod, Subject
+from .tenants import AsyncTenantSettings, TenantSettings
 from .throttle import ThrottlePolicy
 from .totp import TOTP, generate_secret
 from .twofactor import AsyncTwoFactor, Channel, TwoFactor
@@ -24,26 +37,44 @@ from .verifier import AsyncTOTPVerifier, TOTPVerifier, VerifyReason, VerifyResul
 
 __all__ = [
     "TOTP",
+    "Allowed",
     "AlreadyEnrolledError",
+    "AsyncReauth",
     "AsyncTOTPVerifier",
+    "AsyncTenantSettings",
     "AsyncTwoFactor",
     "Channel",
     "Clock",
     "ConfigurationError",
     "EventBus",
+    "Identity",
+    "LoginMethod",
     "MalformedInputError",
     "ManagedByConfigFileError",
     "NotEnrolledError",
     "PermissionDeniedError",
+    "Policy",
+    "Reauth",
+    "ReauthRequired",
+    "ReauthRequiredError",
+    "ReauthUnavailable",
+    "ReauthUnavailableError",
+    "Rule",
+    "Sensitivity",
     "StepupError",
     "StepupEvent",
     "StoreUnavailableError",
+    "Subject",
     "TOTPVerifier",
+    "TenantSettings",
     "ThrottlePolicy",
     "TwoFactor",
     "UnknownActionError",
+    "UnsafeRedirectError",
     "VerifyReason",
     "VerifyResult",
     "generate_secret",
+    "safe_return_path",
+    "safe_return_path_or_default",
     "system_clock",
 ]
