@@ -1,9 +1,9 @@
 """stepup's TOTPVerifier.verify (memory store, replay claim included) against pyotp.
 
-Every stepup call is a real, accepted verification: a valid code for the current
-step, presented for a credential that has never been used, so the store records a
-new last step each time. pyotp's ``verify(code, valid_window=1)`` does no replay
-check at all. Both read the real clock. Target: stepup at least 2x faster.
+Every stepup call is a real, accepted verification that claims a step nobody used
+before, so the store records a new last step each time; pyotp's
+``verify(code, valid_window=1)`` does no replay check at all. Every result of both
+sides is kept and checked after the run. Target: stepup at least 2x faster.
 
     .venv/bin/python benchmarks/bench_totp.py [--rounds 30] [--inner 2000] [--profile]
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
@@ -24,80 +24,120 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import Comparison, compare, format_row, header
 
 from stepup.adapters.storage.memory import MemoryStore
+from stepup.clock import system_clock
 from stepup.totp import TOTP, generate_secret
-from stepup.verifier import TOTPVerifier, VerifyReason
+from stepup.verifier import TOTPVerifier
 
 TARGET = 2.0
+Pair = tuple[Callable[[], object], Callable[[], object]]
 
 
 class Scenario:
-    """One secret, one live code, and a supply of never-used credential ids."""
+    """One secret, the two implementations, and the results of every call."""
 
     def __init__(self, calls: int) -> None:
+        self.calls = calls
         self.secret = generate_secret()
         self.totp = TOTP(self.secret)
         self.theirs = pyotp.TOTP(self.secret)
         self.store = MemoryStore()
-        self.verifier = TOTPVerifier(self.store, window=1)
-        self.ids = [f"cred-{i}" for i in range(calls)]
-        self._next: Iterator[str] = iter(self.ids)
-        self.used = 0
-        self.code = ""
-        self.refresh()
+        self.ours_results: list[object] = []
+        self.theirs_results: list[object] = []
+        self.live = [self.totp.at(time.time())]
 
     def refresh(self) -> None:
-        """Untimed, before each round: the code of the current step; check pyotp takes it."""
-        self.code = self.totp.at(time.time())
-        assert self.theirs.verify(self.code, valid_window=1), "pyotp must accept the code"
-
-    def fresh_id(self) -> str:
-        self.used += 1
-        return next(self._next)
+        """Untimed, before each round: the code of the current step."""
+        self.live[0] = self.totp.at(time.time())
 
     def check(self) -> None:
-        """Every stepup call was accepted: each used credential has a last step, no failure."""
-        for credential_id in self.ids[: self.used]:
-            state = self.store.throttle_state(credential_id)
-            assert state.last_step is not None, f"{credential_id} was not accepted"
-            assert state.failures == 0, f"{credential_id} recorded a failure"
+        """Every stepup call was accepted and every pyotp call returned True."""
+        assert self.ours_results, "stepup was never called"
+        assert self.theirs_results, "pyotp was never called"
+        rejected = [r for r in self.ours_results if not getattr(r, "ok", False)]
+        assert not rejected, f"{len(rejected)} stepup calls were not accepted: {rejected[:3]}"
+        assert all(r is True for r in self.theirs_results), "pyotp refused a valid code"
 
 
-def prepared_totp(scenario: Scenario) -> tuple[Callable[[], object], Callable[[], object]]:
-    verify, totp, fresh = scenario.verifier.verify, scenario.totp, scenario.fresh_id
-    theirs = scenario.theirs
+def new_step_each_call(scenario: Scenario) -> Pair:
+    """One credential; each call comes one period later with that step's code.
+
+    The verifier's clock yields the next instant on each call; pyotp gets the same
+    instant through ``for_time``. Both verify the same code at the same time.
+    """
+    start = (int(time.time()) // 30) * 30
+    instants = [float(start + 30 * i) for i in range(scenario.calls)]
+    codes = [scenario.totp.at(t) for t in instants]
+    verifier = TOTPVerifier(scenario.store, window=1, clock=iter(instants).__next__)
+    verify, totp = verifier.verify, scenario.totp
+    next_code, keep = iter(codes).__next__, scenario.ours_results.append
+    their_verify, their_keep = scenario.theirs.verify, scenario.theirs_results.append
+    their_instant, their_code = iter(instants).__next__, iter(codes).__next__
 
     def ours() -> object:
-        return verify(fresh(), totp, scenario.code)
+        return keep(verify("alice", totp, next_code()))
 
-    def pyotp_verify() -> object:
-        return theirs.verify(scenario.code, valid_window=1)
+    def theirs() -> object:
+        return their_keep(their_verify(their_code(), for_time=their_instant(), valid_window=1))
 
-    return ours, pyotp_verify
+    return ours, theirs
 
 
-def from_secret(scenario: Scenario) -> tuple[Callable[[], object], Callable[[], object]]:
-    """Both sides also build their TOTP object from the base32 secret on every call."""
-    verify, secret, fresh = scenario.verifier.verify, scenario.secret, scenario.fresh_id
+def new_credential_each_call(scenario: Scenario) -> Pair:
+    """Real time; each call presents the current code for a credential never used
+    before, so the store grows by one entry per call (a busy site). The code is
+    refreshed before each round (untimed), for both sides."""
+    ids = iter([f"cred-{i}" for i in range(scenario.calls)]).__next__
+    verifier = TOTPVerifier(scenario.store, window=1, clock=system_clock)
+    verify, totp = verifier.verify, scenario.totp
+    keep, their_keep = scenario.ours_results.append, scenario.theirs_results.append
+    their_verify = scenario.theirs.verify
+    live = scenario.live
 
     def ours() -> object:
-        return verify(fresh(), TOTP(secret), scenario.code)
+        return keep(verify(ids(), totp, live[0]))
 
-    def pyotp_verify() -> object:
-        return pyotp.TOTP(secret).verify(scenario.code, valid_window=1)
+    def theirs() -> object:
+        return their_keep(their_verify(live[0], valid_window=1))
 
-    return ours, pyotp_verify
+    return ours, theirs
+
+
+def from_secret_each_call(scenario: Scenario) -> Pair:
+    """As the first row, but both sides also build their TOTP object from the base32
+    secret on every call (an app that keeps no TOTP objects around)."""
+    start = (int(time.time()) // 30) * 30
+    instants = [float(start + 30 * i) for i in range(scenario.calls)]
+    codes = [scenario.totp.at(t) for t in instants]
+    verifier = TOTPVerifier(scenario.store, window=1, clock=iter(instants).__next__)
+    verify, secret = verifier.verify, scenario.secret
+    next_code, keep = iter(codes).__next__, scenario.ours_results.append
+    their_keep, their_instant, their_code = (
+        scenario.theirs_results.append,
+        iter(instants).__next__,
+        iter(codes).__next__,
+    )
+
+    def ours() -> object:
+        return keep(verify("alice", TOTP(secret), next_code()))
+
+    def theirs() -> object:
+        verified = pyotp.TOTP(secret).verify(their_code(), for_time=their_instant(), valid_window=1)
+        return their_keep(verified)
+
+    return ours, theirs
+
+
+CASES: list[tuple[str, Callable[[Scenario], Pair]]] = [
+    ("verify, a new step each call", new_step_each_call),
+    ("verify, a new credential each call", new_credential_each_call),
+    ("verify + build TOTP from the secret", from_secret_each_call),
+]
 
 
 def run(rounds: int, inner: int, warmup: int = 3) -> list[Comparison]:
     results = []
-    cases = [
-        ("TOTPVerifier.verify vs pyotp verify(window=1)", prepared_totp),
-        ("  same, building TOTP from the secret each call", from_secret),
-    ]
-    for label, build in cases:
-        scenario = Scenario((rounds + warmup) * inner + 1)
-        first = scenario.verifier.verify(scenario.fresh_id(), scenario.totp, scenario.code)
-        assert first.reason is VerifyReason.OK, first
+    for label, build in CASES:
+        scenario = Scenario((rounds + warmup) * inner)
         ours, theirs = build(scenario)
         results.append(
             compare(
@@ -118,16 +158,15 @@ def profile(inner: int) -> None:
     from pyinstrument import Profiler
 
     scenario = Scenario(inner * 5)
-    ours, _ = prepared_totp(scenario)
+    ours, _ = new_step_each_call(scenario)
     with Profiler(interval=0.0001) as profiler:
         for _ in range(inner * 5):
             ours()
-    scenario.check()
     profiler.print()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description="TOTPVerifier.verify against pyotp")
     parser.add_argument("--rounds", type=int, default=30, help="measured rounds (default 30)")
     parser.add_argument("--inner", type=int, default=2000, help="calls per round (default 2000)")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured rounds (default 3)")
@@ -139,14 +178,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = run(args.rounds, args.inner, args.warmup)
     python = sys.version.split()[0]
     print(f"Python {python}, pyotp {version('pyotp')}, stepup {version('stepup')}")
-    print(f"{args.rounds} rounds x {args.inner} calls, alternating; medians per call")
+    print(f"{args.rounds} rounds x {args.inner} calls, alternating; median time per call")
     print(header())
     for result in results:
         print(format_row(result))
-    headline = results[0].ratio
-    verdict = "met" if headline >= TARGET else "MISSED"
-    print(f"\ntarget: stepup >= {TARGET:.0f}x faster than pyotp: {verdict} ({headline:.2f}x)")
-    return 0 if headline >= TARGET else 1
+    slowest = min(result.ratio for result in results[:2])
+    verdict = "met" if slowest >= TARGET else "MISSED"
+    print(
+        f"\ntarget: stepup >= {TARGET:.0f}x faster than pyotp on both verify rows: "
+        f"{verdict} (lowest {slowest:.2f}x)"
+    )
+    return 0 if slowest >= TARGET else 1
 
 
 if __name__ == "__main__":

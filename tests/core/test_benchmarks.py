@@ -34,15 +34,23 @@ def test_the_benchmark_runs_and_every_call_is_an_accepted_verification(
     status = bench.main(["--rounds", "2", "--inner", "20", "--warmup", "1"])
     out = capsys.readouterr().out
     assert status in (0, 1)  # speed is not judged here
-    assert "TOTPVerifier.verify vs pyotp" in out
+    for label, _ in bench.CASES:
+        assert label in out
     assert "target: stepup >= 2x faster than pyotp" in out
 
 
-def test_the_scenario_check_catches_a_rejected_call(bench: ModuleType) -> None:
-    scenario = bench.Scenario(3)
-    assert scenario.verifier.verify(scenario.fresh_id(), scenario.totp, scenario.code).ok
+@pytest.mark.parametrize("case", [0, 1, 2])
+def test_each_case_makes_accepted_calls_and_the_check_catches_a_rejection(
+    bench: ModuleType, case: int
+) -> None:
+    scenario = bench.Scenario(5)
+    ours, theirs = bench.CASES[case][1](scenario)
+    for _ in range(3):
+        ours()
+        theirs()
     scenario.check()
-    scenario.verifier.verify(scenario.fresh_id(), scenario.totp, "000000" + "0")
+    assert len(scenario.ours_results) == len(scenario.theirs_results) == 3
+    scenario.ours_results.append(bench.TOTPVerifier(scenario.store).verify("x", scenario.totp, "1"))
     with pytest.raises(AssertionError, match="not accepted"):
         scenario.check()
 
