@@ -1,0 +1,201 @@
+"""The cost of a protected Starlette endpoint against an unprotected one, same app and run.
+
+All endpoints return the same small JSON body for a signed-in user of a tenant with
+``sensitive_actions_reauth`` on, through the whole app: ``SessionMiddleware`` (the
+subject comes from the signed session cookie), ``StepupMiddleware``, routing. The
+protected one is behind ``@stepup.requires_reauth("api_key.read")`` and the session
+holds a fresh grant, so every call is a full, allowed check (subject, tenant, policy
+rule, tenant flag and grant from the memory store). Requests are plain ASGI calls in
+one event loop, 50 per timed call, so no HTTP client or thread hop hides the overhead.
+Every response is checked to be a 200.
+
+Two baselines: ``open`` does nothing but answer (the strict figure: everything stepup
+and its hooks add); ``open+user`` also loads the signed-in user through the same
+``subject_loader``, as any endpoint that shows a user their own data must (so the
+difference is what stepup adds on top of knowing who is asking).
+
+    .venv/bin/python benchmarks/bench_starlette.py [--rounds 30] [--inner 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Message
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import Comparison, compare
+
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.integrations.starlette import Stepup
+from stepup.reauth import Allowed, AllowReason
+from stepup.subject import Subject
+from stepup.testing import SettableClock
+
+TENANT = "acme"
+FLAG_ON = {"feature_flags": {"sensitive_actions_reauth": True}}
+SECRET = "bench-secret-key-0123456789"
+PER_CALL = 50  # requests per timed call, so the event loop's own start-up cost vanishes
+
+
+def build() -> tuple[Starlette, Stepup]:
+    def subject(request: Request) -> Subject | None:
+        user_id = request.session.get("user")
+        return Subject(user_id, request.session["sid"]) if user_id else None
+
+    stepup = Stepup(
+        store=MemoryStore(),
+        secret_key=SECRET,
+        clock=SettableClock(),
+        subject_loader=subject,
+        tenant_loader=lambda request: TENANT,
+    )
+
+    async def sign_in(request: Request) -> Response:
+        request.session.update(user=request.query_params["user"], sid="bench-session")
+        return JSONResponse({})
+
+    async def unprotected(request: Request) -> Response:
+        return JSONResponse({"api_key": "key-123"})
+
+    async def unprotected_user(request: Request) -> Response:
+        assert subject(request) is not None
+        return JSONResponse({"api_key": "key-123"})
+
+    @stepup.requires_reauth("api_key.read")
+    async def protected(request: Request) -> Response:
+        return JSONResponse({"api_key": "key-123"})
+
+    app = Starlette(
+        routes=[
+            Route("/sign-in", sign_in),
+            Route("/open", unprotected),
+            Route("/open-user", unprotected_user),
+            Route("/protected", protected),
+        ],
+        middleware=[Middleware(SessionMiddleware, secret_key=SECRET)],
+    )
+    stepup.install(app)
+    return app, stepup
+
+
+async def request(app: Starlette, path: str, cookie: bytes = b"") -> tuple[int, list[Any]]:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path.split("?")[0],
+        "raw_path": path.split("?")[0].encode(),
+        "query_string": path.partition("?")[2].encode(),
+        "root_path": "",
+        "headers": [(b"host", b"bench"), (b"cookie", cookie)] if cookie else [(b"host", b"bench")],
+        "client": ("127.0.0.1", 1),
+        "server": ("bench", 80),
+    }
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    start = sent[0]
+    return start["status"], start.get("headers", [])
+
+
+async def sign_in(app: Starlette, user: str) -> bytes:
+    _, headers = await request(app, f"/sign-in?user={user}")
+    set_cookie = next(value for name, value in headers if name == b"set-cookie")
+    return set_cookie.split(b";")[0]
+
+
+def scenario() -> tuple[dict[str, Callable[[], object]], asyncio.AbstractEventLoop]:
+    app, stepup = build()
+    loop = asyncio.new_event_loop()
+    run = loop.run_until_complete
+    run(stepup.tenants.ensure(TENANT, FLAG_ON))
+    bob = run(sign_in(app, "bob"))
+    subject = Subject("bob", "bench-session")
+    run(stepup.reauth.record(subject, ["pwd"]))
+    decision = run(stepup.reauth.check(subject, "api_key.read", TENANT))
+    assert isinstance(decision, Allowed), decision
+    assert decision.reason is AllowReason.FRESH_GRANT, decision
+    # Without a grant the protected endpoint must refuse: we measure a real check.
+    mallory = run(sign_in(app, "mallory"))
+    assert run(request(app, "/protected", mallory))[0] == 303
+
+    def calls(path: str) -> Callable[[], object]:
+        async def many() -> None:
+            for _ in range(PER_CALL):
+                status, _ = await request(app, path, bob)
+                assert status == 200, status
+
+        return lambda: run(many())
+
+    paths = {"protected": "/protected", "open": "/open", "open+user": "/open-user"}
+    return {name: calls(path) for name, path in paths.items()}, loop
+
+
+def run(rounds: int, inner: int, warmup: int = 3) -> list[Comparison]:
+    endpoints, loop = scenario()
+    try:
+        return [
+            compare(
+                f"Starlette ASGI: protected vs {baseline}",
+                ("protected", endpoints["protected"]),
+                (baseline, endpoints[baseline]),
+                rounds=rounds,
+                inner=inner,
+                warmup=warmup,
+            )
+            for baseline in ("open", "open+user")
+        ]
+    finally:
+        loop.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=30, help="measured rounds (default 30)")
+    parser.add_argument(
+        "--inner", type=int, default=40, help=f"timed calls per round, {PER_CALL} requests each"
+    )
+    parser.add_argument("--warmup", type=int, default=3, help="unmeasured rounds (default 3)")
+    args = parser.parse_args(argv)
+    print(f"Python {sys.version.split()[0]}, Starlette {version('starlette')}")
+    print(
+        f"{args.rounds} rounds x {args.inner * PER_CALL} requests per endpoint, alternating;"
+        " medians per request"
+    )
+    for result in run(args.rounds, args.inner, args.warmup):
+        ours, theirs = result.ours, result.theirs
+        print(f"\n{'endpoint':<14} {'median µs':>10} {'IQR µs':>8}")
+        for stats in (theirs, ours):
+            median, iqr = stats.median / PER_CALL * 1e6, stats.iqr / PER_CALL * 1e6
+            print(f"{stats.name:<14} {median:10.1f} {iqr:8.1f}")
+        overhead = ours.median / theirs.median - 1
+        added = (ours.median - theirs.median) / PER_CALL * 1e6
+        print(f"overhead vs {theirs.name}: {overhead:+.1%} ({added:+.1f} µs per request)")
+    print("\ntarget: under +10%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
