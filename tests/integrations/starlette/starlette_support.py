@@ -86,6 +86,16 @@ class Browser:
         data = {"user": user, "password": password or PASSWORDS[user], "next": next}
         return self.client.post("/login", data=data)
 
+    def login_sso(self, user: str, method: str, issuer: str, subject: str, provider: str) -> Any:
+        data = {
+            "user": user,
+            "method": method,
+            "issuer": issuer,
+            "subject": subject,
+            "provider": provider,
+        }
+        return self.client.post("/login-sso", data=data)
+
     def logout(self) -> Any:
         return self.client.post("/logout")
 
@@ -157,9 +167,10 @@ def make_app(
         user, sid = request.session.get("user"), request.session.get("sid")
         if user is None:
             return None
-        method = LoginMethod(request.session.get("login", "password"))
-        identity = Identity(method, provider="corp" if method is not LoginMethod.PASSWORD else "")
-        return Subject(user, sid, identity)
+        sso = request.session.get("sso")  # [method, issuer, subject, provider]
+        if sso is None:
+            return Subject(user, sid)
+        return Subject(user, sid, Identity(LoginMethod(sso[0]), sso[1], sso[2], sso[3]))
 
     async def tenant_loader(request: Request) -> str:
         return TENANT
@@ -211,6 +222,14 @@ def make_app(
         complete_sign_in(request, user)
         return RedirectResponse(str(form.get("next", "/")), 303)
 
+    async def login_sso(request: Request) -> Response:
+        """Stands in for the app's SSO sign-in: who signed in, through which provider."""
+        form = await request.form()
+        complete_sign_in(request, str(form["user"]))
+        fields = ("method", "issuer", "subject", "provider")
+        request.session["sso"] = [str(form[name]) for name in fields]
+        return RedirectResponse("/", 303)
+
     async def logout(request: Request) -> Response:
         await stepup.sign_out(request)
         request.session.clear()
@@ -243,6 +262,7 @@ def make_app(
     routes = [
         Route("/", home),
         Route("/login", login, methods=["POST"]),
+        Route("/login-sso", login_sso, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/api-key", read_key),
         Route("/api-key/regenerate", regenerate_key, methods=["POST"]),
