@@ -78,3 +78,25 @@ def alice(site: Site) -> Any:
 @pytest.fixture
 def bob(site: Site) -> Any:
     return site.browser("bob")
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """This process's own PostgreSQL database, migrated; dropped at the end."""
+    from support import need, port_open
+
+    need(port_open(PG_ADMIN["host"], PG_ADMIN["port"]), "PostgreSQL at 127.0.0.1:5432")
+    import psycopg
+    from django.core.management import call_command
+    from django.db import connections
+
+    def admin(statement: str) -> None:
+        with psycopg.connect(**PG_ADMIN, autocommit=True) as conn:
+            conn.execute(statement)
+
+    admin(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
+    admin(f'CREATE DATABASE "{PG_DATABASE}"')
+    call_command("migrate", database="postgres", verbosity=0)
+    yield "postgres"
+    connections["postgres"].close()
+    admin(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')

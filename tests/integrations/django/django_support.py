@@ -69,7 +69,10 @@ def project_settings(sqlite_path: str, postgres: dict[str, Any]) -> dict[str, An
             "default": {
                 "ENGINE": "django.db.backends.sqlite3",
                 "NAME": sqlite_path,
-                "OPTIONS": {"timeout": 30},
+                "OPTIONS": {
+                    "timeout": 30,
+                    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                },
             },
             "postgres": postgres,
         },
@@ -182,10 +185,12 @@ class Browser:
         assert found, f"no form on {page}"
         return {name: html.unescape(value) for name, value in found}
 
-    def form(self, url: str, data: dict[str, str], *, page: str = "/stepup/2fa/") -> Any:
+    def form(
+        self, url: str, data: dict[str, str], *, page: str = "/stepup/2fa/", **kwargs: Any
+    ) -> Any:
         """Post ``data`` to ``url`` with the CSRF token read from ``page``."""
         token = self.fields(page)["csrfmiddlewaretoken"]
-        return self.client.post(url, {**data, "csrfmiddlewaretoken": token})
+        return self.client.post(url, {**data, "csrfmiddlewaretoken": token}, **kwargs)
 
     def reauth(self, location: str, password: str, **extra: str) -> Any:
         """Fill in the re-auth form found at ``location`` (the 303's target)."""

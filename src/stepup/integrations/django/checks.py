@@ -14,7 +14,6 @@ stepup.E009    a required hook is missing (``SUBJECT_LOADER``, ``PASSWORD_HASH_L
 stepup.E010    another setting is invalid (sealing keys, password hasher, SSO providers...)
 stepup.W001    ``IS_TENANT_ADMIN`` is not set: nobody may change tenant settings
 stepup.W002    ``HAS_FULL_ACCESS`` is not set: no admin may remove someone's 2FA
-stepup.W003    the ORM store is on SQLite without ``transaction_mode: IMMEDIATE``
 stepup.W004    ``ENCRYPTION_KEYS`` is ``None``: TOTP secrets are stored unsealed
 =============  ==========================================================================
 """
@@ -28,6 +27,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
 from ...errors import ConfigurationError, UnknownActionError
+from ...policy import LIFETIME_ENV
 from . import conf
 from .services import known_actions
 
@@ -38,7 +38,7 @@ _BEFORE: Final = (
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 )
-_FIX_LIFETIME: Final = "SENSITIVE_ACTION_AUTH_LIFETIME takes whole seconds, or 90s, 30m, 6h"
+_FIX_LIFETIME: Final = f"{LIFETIME_ENV} takes whole seconds, or 90s, 30m, 6h (the default is 6h)"
 
 
 def _error(message: str, check_id: str, hint: str | None = None) -> Error:
@@ -65,7 +65,6 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_hooks(values)
     messages += _check_policy(values)
     messages += _attempt(lambda: conf.read_store(values), "E003")
-    messages += _check_database(values)
     messages += _attempt(lambda: conf.check_plain_values(values), "E010")
     if values["ENCRYPTION_KEYS"] is None:
         messages.append(
@@ -122,7 +121,8 @@ def _check_policy(values: Mapping[str, Any]) -> list[CheckMessage]:
     try:
         policy = conf.base_policy(values)
     except ConfigurationError as exc:
-        return [_error(str(exc), "E004", _FIX_LIFETIME)]
+        hint = _FIX_LIFETIME if LIFETIME_ENV in str(exc) else None
+        return [_error(str(exc), "E004", hint)]
     try:
         policy = conf.with_policy_file(values, policy)
     except ConfigurationError as exc:
@@ -138,21 +138,3 @@ def _check_policy(values: Mapping[str, Any]) -> list[CheckMessage]:
         except UnknownActionError as exc:
             unknown.append(_error(str(exc), "E008"))
     return unknown
-
-
-def _check_database(values: Mapping[str, Any]) -> list[CheckMessage]:
-    if values["STORE"] != "orm" or values["DATABASE"] not in settings.DATABASES:
-        return []
-    database = settings.DATABASES[values["DATABASE"]]
-    if not str(database.get("ENGINE", "")).endswith("sqlite3"):
-        return []
-    mode = str(database.get("OPTIONS", {}).get("transaction_mode", "")).upper()
-    if mode in {"IMMEDIATE", "EXCLUSIVE"}:
-        return []
-    return [
-        Warning(
-            "the stepup ORM store is on SQLite with deferred transactions",
-            hint='several processes on one file need "OPTIONS": {"transaction_mode": "IMMEDIATE"}',
-            id="stepup.W003",
-        )
-    ]

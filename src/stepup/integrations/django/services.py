@@ -172,12 +172,13 @@ def validate_action(action: str) -> None:
     """
     if not isinstance(action, str) or not action:
         raise ConfigurationError("an action name must be a non-empty string")
-    _actions.add(action)
     try:
         policy = get_policy()
     except ConfigurationError:
+        _actions.add(action)
         return
     policy.validate([action])
+    _actions.add(action)
 
 
 def known_actions() -> frozenset[str]:

@@ -12,10 +12,15 @@ How each operation is atomic:
   retries through the row lock.
 - Consuming (a recovery code, a challenge) and revoking are one conditional
   ``DELETE``; its row count says who won.
-- SQLite has no row locks: writes run in ``transaction.atomic()`` behind one in-process
-  lock per database, so threads of a process queue instead of failing with "database is
-  locked". Several processes on one SQLite file should use
-  ``"OPTIONS": {"transaction_mode": "IMMEDIATE"}`` (check ``stepup.W003``).
+- SQLite has no row locks: each write transaction starts with a write statement that
+  changes nothing, so it takes the database's write lock before it reads (waiting with
+  the busy timeout, where a read-then-write transaction would fail with "database is
+  locked"), whatever the project's ``transaction_mode``. Threads of one process also
+  queue on an in-process lock, which is cheaper than SQLite's sleeping busy handler.
+
+Connections: Django opens one per thread. Threads Django does not manage (a pool, the
+contract suite's 32 workers) would keep theirs open until garbage collection, so the
+store closes a thread's connection when that thread ends.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from typing import Any, Final
 
 from django.db import IntegrityError, connections, transaction
@@ -71,20 +76,53 @@ def _sqlite_lock(alias: str) -> threading.Lock:
         return _sqlite_locks.setdefault(alias, threading.Lock())
 
 
+class _CloseAtThreadExit:
+    """Held in a thread-local: dropped when its thread ends, closing that thread's
+    connection (without Django's thread check: the thread is already going)."""
+
+    def __init__(self, wrapper: Any) -> None:
+        self.wrapper = wrapper
+
+    def __del__(self) -> None:
+        raw = getattr(self.wrapper, "connection", None)
+        if raw is not None:
+            with suppress(Exception):
+                raw.close()
+
+
+_thread_state = threading.local()
+
+
 class DjangoStore:
     """A sync store on the Django ORM, in the database ``using`` (an alias of DATABASES)."""
 
     def __init__(self, using: str = "default") -> None:
         self.using = using
-        sqlite = connections[using].vendor == "sqlite"
-        self._lock: Any = _sqlite_lock(using) if sqlite else nullcontext()
+        self._sqlite = connections[using].vendor == "sqlite"
+        self._lock: Any = _sqlite_lock(using) if self._sqlite else nullcontext()
+        table = connections[using].ops.quote_name(AttemptState._meta.db_table)
+        key = connections[using].ops.quote_name("key")
+        self._take_write_lock = f"UPDATE {table} SET {key} = {key} WHERE 0"  # noqa: S608
 
     def __repr__(self) -> str:
         return f"DjangoStore(using={self.using!r})"
 
+    def _watch_thread(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            return
+        watched: dict[str, _CloseAtThreadExit] | None = getattr(_thread_state, "watched", None)
+        if watched is None:
+            watched = _thread_state.watched = {}
+        if self.using not in watched:
+            watched[self.using] = _CloseAtThreadExit(connections[self.using])
+
     @contextmanager
     def _write(self) -> Iterator[None]:
+        self._watch_thread()
         with self._lock, transaction.atomic(using=self.using):
+            if self._sqlite:
+                with connections[self.using].cursor() as cursor:
+                    cursor.execute(self._take_write_lock)
             yield
 
     def _insert_or_update(self, model: Any, lookup: dict[str, Any], values: dict[str, Any]) -> None:
@@ -142,6 +180,7 @@ class DjangoStore:
             )
 
     def throttle_state(self, key: str) -> ThrottleState:
+        self._watch_thread()
         objects = AttemptState.objects.using(self.using)
         row = objects.filter(key=_fit(key)).values_list(*_STATE_FIELDS[:3]).first()
         return _EMPTY if row is None else ThrottleState(*row)
@@ -149,6 +188,7 @@ class DjangoStore:
     # credentials ----------------------------------------------------------------------
 
     def get_credential(self, user_id: str) -> Credential | None:
+        self._watch_thread()
         fitted = _fit(user_id)
         row = (
             CredentialRecord.objects.using(self.using)
@@ -196,6 +236,7 @@ class DjangoStore:
     # tenants --------------------------------------------------------------------------
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
+        self._watch_thread()
         objects = TenantRecord.objects.using(self.using)
         attributes = objects.filter(pk=_fit(tenant_id)).values_list("attributes", flat=True).first()
         return None if attributes is None else Tenant(tenant_id, dict(attributes))
@@ -221,6 +262,7 @@ class DjangoStore:
             self._insert_or_update(GrantRecord, lookup, values)
 
     def get_grant(self, user_id: str, session_id: str) -> Grant | None:
+        self._watch_thread()
         row = (
             GrantRecord.objects.using(self.using)
             .filter(user_id=_fit(user_id), session_id=_fit(session_id))

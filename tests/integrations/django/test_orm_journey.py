@@ -1,0 +1,97 @@
+"""The journeys on the Django ORM store (``STORE = "orm"``): SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from integrations.django.django_support import Site, running_site, set_flag, user_id
+from stepup.integrations.django.models import (
+    AttemptState,
+    ChallengeRecord,
+    CredentialRecord,
+    GrantRecord,
+    TenantRecord,
+)
+from stepup.integrations.django.services import get_stepup
+from stepup.integrations.django.store import DjangoStore
+from stepup.testing import SettableClock
+
+VERIFY = "/stepup/2fa/verify/"
+
+
+@pytest.fixture(params=["default", "postgres"])
+def orm_site(request: pytest.FixtureRequest, clock: SettableClock) -> Iterator[Site]:
+    alias = str(request.param)
+    if alias == "postgres":
+        request.getfixturevalue("postgres_database")
+    for model in (AttemptState, ChallengeRecord, CredentialRecord, GrantRecord, TenantRecord):
+        model.objects.using(alias).all().delete()
+    with running_site("orm", clock, DATABASE=alias) as site:
+        stepup = get_stepup()
+        assert isinstance(stepup.store, DjangoStore)
+        assert stepup.store.using == alias
+        site.store = stepup.store
+        stepup.tenant_settings.ensure("acme")
+        yield site
+
+
+def test_reauth_and_two_factor_on_the_orm_store(orm_site: Site) -> None:
+    site = orm_site
+    admin, bob = site.browser("alice"), site.browser("bob")
+    assert bob.get("/api-key/").status_code == 200
+    assert set_flag(bob).status_code == 403
+    assert set_flag(admin).status_code == 200
+    assert TenantRecord.objects.using(site.store.using).get(pk="acme").attributes == {
+        "feature_flags": {"sensitive_actions_reauth": True}
+    }
+
+    refused = bob.get("/api-key/")
+    assert refused.status_code == 303
+    assert bob.reauth(refused["Location"], "wrong").status_code == 400
+    back = bob.reauth(refused["Location"], "battery staple")
+    assert back["Location"] == "/api-key/"
+    assert bob.get("/api-key/").status_code == 200
+    site.clock.advance(6 * 3600 - 1)
+    assert bob.get("/api-key/").status_code == 200
+    site.clock.advance(1)
+    assert bob.get("/api-key/").status_code == 303
+
+    secret, codes = bob.enrol()
+    assert CredentialRecord.objects.using(site.store.using).get(pk=user_id("bob")).confirmed
+    bob.logout()
+    bob.login("bob")
+    replayed = bob.form(VERIFY, {"code": site.totp_code(secret)}, page=VERIFY)
+    assert replayed.status_code == 400
+    site.clock.advance(30)
+    assert bob.form(VERIFY, {"code": site.totp_code(secret)}, page=VERIFY).status_code == 303
+    assert bob.get("/home/").content == b"home of bob"
+
+    bob.logout()
+    bob.login("bob")
+    assert bob.form(VERIFY, {"recovery_code": codes[0]}, page=VERIFY).status_code == 303
+    assert len(site.store.get_credential(user_id("bob")).recovery_hashes) == 9
+
+    refused = bob.form("/stepup/2fa/remove/", {})
+    assert refused.status_code == 303
+    assert bob.reauth(refused["Location"], "battery staple").status_code == 303
+    assert bob.form("/stepup/2fa/remove/", {}).status_code == 303
+    assert not CredentialRecord.objects.using(site.store.using).exists()
+
+
+def test_purge_removes_only_expired_rows(orm_site: Site) -> None:
+    from django.core.management import call_command
+
+    site = orm_site
+    admin = site.browser("alice")
+    assert set_flag(admin).status_code == 200
+    bob = site.browser("bob")
+    assert bob.reauth("/stepup/reauth/?next=/api-key/", "battery staple").status_code == 303
+    grants = GrantRecord.objects.using(site.store.using)
+    assert grants.count() == 1
+    call_command("stepup_purge", verbosity=0)
+    assert grants.count() == 1
+    site.clock.advance(6 * 3600)
+    call_command("stepup_purge", verbosity=0)
+    assert grants.count() == 0
