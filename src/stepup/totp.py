@@ -203,6 +203,11 @@ class TOTP:
         ``code`` must already be normalised. Every step of the window is computed and
         compared in constant time, with no early exit, so timing reveals nothing about
         which step (if any) matched. Steps before the epoch are not in the window.
+
+        Two steps' codes collide about once in a million; then the step nearest to
+        ``T`` wins, the past before the future. A device in step with the server thus
+        always claims ``T`` itself, and a code repeated in consecutive steps is not
+        mistaken for a replay of the earlier step.
         """
         current = int(at // self.period)
         first = max(current - window, 0)
@@ -210,9 +215,13 @@ class TOTP:
         candidate = code.encode("ascii")
         equal = hmac.compare_digest
         matched: int | None = None
+        best = 2 * window + 1  # rank: 0 for T, 1 for T-1, 2 for T+1, 3 for T-2, ...
         for step, expected in zip(range(first, stop), self._codes(first, stop), strict=True):
-            if equal(expected, candidate) and matched is None:
-                matched = step
+            if equal(expected, candidate):
+                offset = step - current
+                rank = 2 * offset if offset >= 0 else -2 * offset - 1
+                if rank < best:
+                    best, matched = rank, step
         return matched
 
     def provisioning_uri(self, account: str, issuer: str) -> str:

@@ -72,3 +72,19 @@ def test_window_is_clipped_at_the_epoch() -> None:
     assert totp.match(totp.code_for_step(0), 5.0, 1) == 0
     assert totp.match(totp.code_for_step(1), 5.0, 1) == 1
     assert totp.match(totp.code_for_step(2), 5.0, 1) is None
+
+
+# A key whose codes for two consecutive steps collide (found by search; about 1 in 10**6).
+COLLIDING_KEY = b"stepup collision search key!"
+COLLIDING_STEP = 57_089_459  # code(COLLIDING_STEP) == code(COLLIDING_STEP + 1) == "617275"
+
+
+def test_colliding_codes_match_the_step_nearest_now() -> None:
+    totp = TOTP.from_key(COLLIDING_KEY)
+    first, second = COLLIDING_STEP, COLLIDING_STEP + 1
+    assert totp.code_for_step(first) == totp.code_for_step(second) == "617275"
+    assert totp.match("617275", first * 30, 1) == first  # T beats T+1
+    assert totp.match("617275", second * 30, 1) == second  # T beats T-1
+    assert totp.match("617275", (first - 1) * 30, 1) == first  # only T+1 is in the window
+    assert totp.match("617275", (second + 1) * 30, 1) == second  # T-1 beats T-2 (outside)
+    assert totp.match("617275", (second + 1) * 30, 2) == second  # T-1 beats T-2

@@ -328,3 +328,16 @@ async def test_the_flow_and_both_verifiers_decide_alike(
         assert [run(flow(code), stores[2]) for code in inputs] == expected
         assert [await run_async(flow(code), stores[3]) for code in inputs] == expected
         assert len(set(expected)) >= (5 if store_kind == "memory" else 2)
+
+
+def test_a_code_repeated_in_the_next_step_is_not_a_replay(clock: SettableClock) -> None:
+    """About once in a million, a step's code equals the previous step's. The user's
+    device shows it in the new step; that is a fresh step, so it must be accepted."""
+    key, step = b"stepup collision search key!", 57_089_459
+    totp = TOTP.from_key(key)
+    verifier = TOTPVerifier(MemoryStore(), clock=clock)
+    clock.set(step * 30)
+    assert verifier.verify("c", totp, "617275") == VerifyResult(VerifyReason.OK, step)
+    clock.set((step + 1) * 30)
+    assert verifier.verify("c", totp, "617275") == VerifyResult(VerifyReason.OK, step + 1)
+    assert verifier.verify("c", totp, "617275").reason is VerifyReason.REPLAYED
