@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -112,3 +113,39 @@ def test_templates_escape_what_they_show(clock: SettableClock) -> None:
         assert "<script>x" not in page.text
     finally:
         alice.close()
+
+
+def test_sign_in_code_step_needs_sessions() -> None:
+    stepup = minimal(complete_sign_in=lambda request, user_id: None)
+    request = Request({"type": "http", "method": "POST", "path": "/", "headers": []})
+    assert anyio.run(stepup.begin_sign_in, request, "alice") is None  # not enrolled: no state
+    anyio.run(stepup.two_factor.begin_enrolment, "alice", "alice")
+    store = stepup.store
+    credential = store.get_credential("alice")
+    store.put_credential(replace(credential, confirmed=True))
+    with pytest.raises(ConfigurationError, match="SessionMiddleware"):
+        anyio.run(stepup.begin_sign_in, request, "alice")
+
+
+def test_pages_are_never_cached_or_framed(clock: SettableClock) -> None:
+    test_app = make_app(clock=clock, store=MemoryStore())
+    alice = test_app.browser()
+    try:
+        alice.login("alice")
+        for url in ("/stepup/reauth?action=api_key.read", "/stepup/2fa/enrol"):
+            headers = alice.get(url).headers
+            assert headers["cache-control"] == "no-store"
+            assert headers["x-frame-options"] == "DENY"
+            assert headers["content-security-policy"] == "frame-ancestors 'none'"
+    finally:
+        alice.close()
+
+
+def test_login_url_with_a_query(clock: SettableClock) -> None:
+    test_app = make_app(clock=clock, store=MemoryStore(), login_url="/accounts?tab=login")
+    stranger = test_app.browser()
+    try:
+        answer = stranger.get("/api-key?x=1", headers={"accept": "text/html"})
+        assert answer.headers["location"] == "/accounts?tab=login&next=%2Fapi-key%3Fx%3D1"
+    finally:
+        stranger.close()

@@ -8,9 +8,17 @@ from typing import Any, TypeAlias, TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ...errors import ConfigurationError
 from ..http import HttpResponse, RequestInfo
 
-__all__ = ["MaybeAwaitable", "call_hook", "is_awaitable", "request_info", "to_response"]
+__all__ = [
+    "MaybeAwaitable",
+    "call_hook",
+    "is_awaitable",
+    "request_info",
+    "session_of",
+    "to_response",
+]
 
 T = TypeVar("T")
 MaybeAwaitable: TypeAlias = T | Awaitable[T]
@@ -46,3 +54,10 @@ def request_info(request: Request) -> RequestInfo:
 
 def to_response(response: HttpResponse) -> Response:
     return Response(response.body, status_code=response.status, headers=response.headers)
+
+
+def session_of(request: Request) -> dict[str, Any]:
+    """Starlette's session; the sign-in code step and SSO codes keep state there."""
+    if "session" not in request.scope:
+        raise ConfigurationError("stepup needs starlette.middleware.sessions.SessionMiddleware")
+    return request.session

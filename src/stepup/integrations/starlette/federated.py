@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from ...errors import NotEnrolledError, PermissionDeniedError, StepupError, UnknownActionError
 from ...subject import Subject
 from ..views import ReauthPage, reauth_page, two_factor_message
+from ._util import session_of
 from .pages import code_status, with_error
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class _Federated:
             return pages.message(request, "Unknown action", "This link is not valid.", 400)
         if page.sso != self.kind:
             return pages.reauth_form(request, subject, page, 400)
-        request.session.pop(OTP_PROOF, None)
+        session_of(request).pop(OTP_PROOF, None)
         if request.method == "POST":
             form = await pages.form(request, subject.session_id)
             if form is None:
@@ -131,13 +132,13 @@ class _Federated:
         if not result.ok:
             page = with_error(page, two_factor_message(result))
             return pages.reauth_form(request, subject, page, code_status(result))
-        request.session[OTP_PROOF] = {"session": subject.session_id, "at": s.clock()}
+        session_of(request)[OTP_PROOF] = {"session": subject.session_id, "at": s.clock()}
         return None
 
     def proven_methods(self, request: Request, subject: Subject, method: str) -> list[str]:
         """The provider's method, plus ``otp`` if this session proved a code at the start
         within the challenge time."""
-        proof = request.session.pop(OTP_PROOF, None)
+        proof = session_of(request).pop(OTP_PROOF, None)
         methods = [method]
         if (
             isinstance(proof, dict)
@@ -153,7 +154,7 @@ class _Federated:
     ) -> Response:
         pages = self.pages
         if not outcome.ok:
-            request.session.pop(OTP_PROOF, None)
+            session_of(request).pop(OTP_PROOF, None)
             retry = self.stepup.url(request, "reauth")
             if outcome.return_to:
                 retry += "?" + urlencode({"next": outcome.return_to})

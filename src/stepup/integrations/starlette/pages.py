@@ -41,7 +41,7 @@ from ..views import (
     tenant_response,
     two_factor_message,
 )
-from ._util import call_hook, to_response
+from ._util import call_hook, session_of, to_response
 from .csrf import FIELD_NAME, CsrfProtection
 from .stepup import PENDING_SIGN_IN
 
@@ -50,7 +50,13 @@ if TYPE_CHECKING:
 
 __all__ = ["StepupPages", "code_status", "with_error"]
 
-_NO_STORE = {"Cache-Control": "no-store"}
+#: stepup pages hold one-time secrets and confirm dangerous actions: never cached, never
+#: framed (a framed "Remove" button is a clickjacking target).
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+}
 
 
 def code_status(result: VerifyResult) -> int:
@@ -115,7 +121,7 @@ class StepupPages:
             **context,
         }
         response = s.templates.TemplateResponse(
-            request, f"stepup/{template}", values, status_code=status, headers=_NO_STORE
+            request, f"stepup/{template}", values, status_code=status, headers=_PAGE_HEADERS
         )
         if fresh is not None:
             CsrfProtection.set_cookie(request, response, fresh)
@@ -299,14 +305,14 @@ class StepupPages:
             else:
                 result = await s.two_factor.verify(user_id, form.get("code"))
         except NotEnrolledError:
-            request.session.pop(PENDING_SIGN_IN, None)
+            session_of(request).pop(PENDING_SIGN_IN, None)
             return self.message(request, "Sign in again", "Please sign in again.", 400)
         if not result.ok:
             error = two_factor_message(result)
             return self.render(
                 request, "verify.html", binding=binding, status=code_status(result), error=error
             )
-        request.session.pop(PENDING_SIGN_IN, None)
+        session_of(request).pop(PENDING_SIGN_IN, None)
         assert s.complete_sign_in is not None  # begin_sign_in checked it
         await call_hook(s.complete_sign_in, request, user_id)
         return RedirectResponse(safe_return_path_or_default(pending.get("next")), 303)

@@ -45,7 +45,14 @@ from ...tenants import AsyncTenantSettings
 from ...twofactor import AsyncTwoFactor, Channel
 from ..http import Client, client_kind, decision_response
 from ..views import default_policy
-from ._util import MaybeAwaitable, call_hook, is_awaitable, request_info, to_response
+from ._util import (
+    MaybeAwaitable,
+    call_hook,
+    is_awaitable,
+    request_info,
+    session_of,
+    to_response,
+)
 from .csrf import CsrfProtection
 from .errors import SignInRequiredError
 
@@ -296,7 +303,8 @@ class Stepup:
         kind = client_kind(info)
         if self.login_url is not None and kind is Client.BROWSER:
             query = urlencode({"next": safe_return_path_or_default(info.path)})
-            return RedirectResponse(f"{self.login_url}?{query}", status_code=303)
+            joiner = "&" if "?" in self.login_url else "?"
+            return RedirectResponse(f"{self.login_url}{joiner}{query}", status_code=303)
         headers = {"Cache-Control": "no-store"}
         if kind is Client.BEARER:
             headers["WWW-Authenticate"] = "Bearer"
@@ -319,7 +327,7 @@ class Stepup:
             return None
         if not await self.two_factor.is_enrolled(user_id):
             return None
-        request.session[PENDING_SIGN_IN] = {
+        session_of(request)[PENDING_SIGN_IN] = {
             "user_id": user_id,
             "nonce": secrets.token_urlsafe(16),
             "at": self.clock(),
@@ -329,7 +337,7 @@ class Stepup:
 
     def pending_sign_in(self, request: Request) -> Mapping[str, Any] | None:
         """The sign-in waiting for its second factor, if it has not expired."""
-        pending = request.session.get(PENDING_SIGN_IN)
+        pending = session_of(request).get(PENDING_SIGN_IN)
         if not isinstance(pending, dict) or not isinstance(pending.get("at"), int | float):
             return None
         if not 0 <= self.clock() - pending["at"] < self.sign_in_ttl:
@@ -338,7 +346,8 @@ class Stepup:
 
     async def sign_out(self, request: Request) -> int:
         """Revoke this session's grant (call from the app's sign-out view)."""
-        request.session.pop(PENDING_SIGN_IN, None)
+        if "session" in request.scope:  # token-only apps have no session to clean
+            request.session.pop(PENDING_SIGN_IN, None)
         subject = await self.subject(request)
         return 0 if subject is None else await self.reauth.sign_out(subject)
 
