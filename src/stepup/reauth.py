@@ -137,8 +137,12 @@ class _ReauthFlows(Generic[S]):
         clock: Clock = system_clock,
         events: EventBus | None = None,
         flag: str = FEATURE_FLAG,
+        merge_window: float = 600.0,
     ) -> None:
+        """``merge_window``: a re-authentication this soon after the session's last one
+        adds its methods to that grant (keeping the older time) instead of replacing it."""
         self.store = store
+        self.merge_window = merge_window
         self.policy = policy if policy is not None else Policy.default()
         self.clock = clock
         self.events = events or EventBus()
@@ -197,6 +201,16 @@ class _ReauthFlows(Generic[S]):
             raise MalformedInputError(f"grant methods must be some of {sorted(GRANT_METHODS)}")
         now = self.clock()
         at = now if authenticated_at is None else min(authenticated_at, now)
+        previous: Grant | None = yield ("get_grant", (subject.user_id, subject.session_id))
+        if (
+            previous is not None
+            and not previous.methods <= chosen
+            and 0 <= at - previous.authenticated_at < self.merge_window
+        ):
+            # A second step moments after the first (an SSO login, then TOTP): keep both
+            # proofs, dated by the older one, so the grant is never fresher than its parts.
+            chosen |= previous.methods
+            at = previous.authenticated_at
         grant = Grant(subject.user_id, subject.session_id, chosen, at)
         yield ("put_grant", (grant, at + self.policy.longest_lifetime))
         method = ",".join(sorted(chosen))

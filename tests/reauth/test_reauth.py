@@ -288,3 +288,25 @@ def test_async_twin_decides_the_same() -> None:
         return [first.ok, second.ok, third.ok]
 
     assert asyncio.run(journey()) == [False, True, False]
+
+
+def test_second_step_soon_after_the_first_adds_to_the_grant() -> None:
+    policy = Policy.default(environ={}).extend(
+        {"vault.open": Rule(Sensitivity.CRITICAL, second_factor=True)}
+    )
+    reauth, _, clock, _ = make(policy=policy)
+    first = reauth.record(OIDC_USER, ["oidc"])
+    clock.advance(30)
+    merged = reauth.record(OIDC_USER, ["otp"])
+    assert merged.methods == {"oidc", "otp"}
+    assert merged.authenticated_at == first.authenticated_at
+    assert reauth.check(OIDC_USER, "vault.open", "t1").ok
+
+
+def test_a_late_step_replaces_the_grant_instead_of_merging() -> None:
+    reauth, _, clock, _ = make()
+    reauth.record(ALICE, ["pwd", "otp"])
+    clock.advance(3600)
+    fresh = reauth.record(ALICE, ["pwd"])
+    assert fresh.methods == {"pwd"}
+    assert fresh.authenticated_at == clock()
