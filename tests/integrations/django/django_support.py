@@ -174,6 +174,16 @@ class Browser:
         data = {"username": name, "password": password or PASSWORDS[name], "next": next}
         return self.client.post("/login/", data)
 
+    def login_sso(self, name: str, method: str, issuer: str, subject: str, provider: str) -> Any:
+        data = {
+            "username": name,
+            "method": method,
+            "issuer": issuer,
+            "subject": subject,
+            "provider": provider,
+        }
+        return self.client.post("/login/sso/", data)
+
     def logout(self) -> Any:
         return self.client.post("/logout/")
 

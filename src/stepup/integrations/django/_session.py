@@ -23,6 +23,7 @@ __all__ = [
 SID: Final = "_stepup_sid"
 IDENTITY: Final = "_stepup_identity"
 PENDING: Final = "_stepup_pending_sign_in"
+OTP_PROOF: Final = "_stepup_otp_proof"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,7 @@ def note_sign_in(session: Any, signed_in_with: Identity | None) -> None:
 
 
 def forget(session: Any) -> None:
-    for key in (SID, IDENTITY, PENDING):
+    for key in (SID, IDENTITY, PENDING, OTP_PROOF):
         session.pop(key, None)
 
 
@@ -98,3 +99,19 @@ def pending_sign_in(session: Any, now: float, ttl: float) -> PendingSignIn | Non
 
 def end_pending_sign_in(session: Any) -> None:
     session.pop(PENDING, None)
+
+
+def note_otp_proof(session: Any, session_id: str, now: float) -> None:
+    """A code proved at an SSO start view, to add ``otp`` to the grant on the way back."""
+    session[OTP_PROOF] = {"session": session_id, "at": now}
+
+
+def take_otp_proof(session: Any, session_id: str, now: float, ttl: float) -> bool:
+    """Was a code proved by this stepup session within ``ttl``? (Used once.)"""
+    proof = session.pop(OTP_PROOF, None)
+    return (
+        isinstance(proof, dict)
+        and proof.get("session") == session_id
+        and isinstance(proof.get("at"), int | float)
+        and 0 <= now - proof["at"] <= ttl
+    )

@@ -21,6 +21,7 @@ urlpatterns = [
     path("reauth/oidc/callback/", views.oidc_callback, name="oidc_callback"),
     path("reauth/saml/start/", views.saml_start, name="saml_start"),
     path("reauth/saml/acs/", views.saml_acs, name="saml_acs"),
+    path("reauth/saml/metadata/", views.saml_metadata, name="saml_metadata"),
     path("2fa/", views.two_factor, name="two_factor"),
     path("2fa/enrol/", views.two_factor_enrol, name="two_factor_enrol"),
     path("2fa/confirm/", views.two_factor_confirm, name="two_factor_confirm"),

@@ -45,6 +45,7 @@ from ..views import (
     tenant_response,
     two_factor_message,
 )
+from . import _session
 from ._request import RequestStepup, stepup_for
 from ._web import request_info, sign_in_response, to_response
 
@@ -56,6 +57,7 @@ __all__ = [
     "reauth_password",
     "recovery_codes",
     "saml_acs",
+    "saml_metadata",
     "saml_start",
     "tenant",
     "two_factor",
@@ -196,6 +198,8 @@ def _provider(providers: dict[str, Any], subject: Subject) -> Any:
 
 
 def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> HttpResponse:
+    """Check the form (and the code, when the rule asks for one), then leave for the
+    provider; the code's proof waits in the session for the provider's answer."""
     bound = stepup_for(request)
     subject = bound.subject
     if subject is None:
@@ -207,6 +211,17 @@ def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> Ht
     provider = _provider(providers, subject)
     if page.sso != kind or provider is None:
         return _message(request, 400, "Single sign-on is not available for this account.")
+    session = request.session
+    session.pop(_session.OTP_PROOF, None)
+    if page.totp:
+        try:
+            code = bound.two_factor.verify(subject.user_id, request.POST.get("otp", ""))
+        except NotEnrolledError:
+            return _render_reauth(request, bound, subject, page, 400)
+        if not code.ok:
+            page = _page(bound, subject, request.POST, two_factor_message(code))
+            return _render_reauth(request, bound, subject, page, _code_status(code))
+        _session.note_otp_proof(session, subject.session_id, bound.services.clock())
     try:
         target = provider.start(subject, return_to=page.next, action=page.action)
     except PermissionDeniedError:
@@ -227,6 +242,10 @@ def _sso_finish(
     if provider is None:
         return _message(request, 400, "Single sign-on is not available for this account.")
     outcome = outcome_of(provider, subject)
+    services = bound.services
+    proved_code = _session.take_otp_proof(
+        request.session, subject.session_id, services.clock(), services.sign_in_ttl
+    )
     if not outcome.ok:
         status = 503 if outcome.reason == "unavailable" else 400
         back = safe_return_path_or_default(outcome.return_to)
@@ -240,7 +259,8 @@ def _sso_finish(
         ),
         None,
     )
-    bound.reauth.record(subject, [outcome.method], authenticated_at=at)
+    methods = [outcome.method, "otp"] if proved_code else [outcome.method]
+    bound.reauth.record(subject, methods, authenticated_at=at)
     return _redirect(safe_return_path_or_default(outcome.return_to))
 
 
@@ -257,6 +277,19 @@ def _oidc_callback(request: HttpRequest) -> HttpResponse:
 
 def _saml_start(request: HttpRequest) -> HttpResponse:
     return _sso_start(request, "saml", stepup_for(request).services.saml)
+
+
+def _saml_metadata(request: HttpRequest) -> HttpResponse:
+    """This service provider's metadata, to register with the IdP (the only one, or
+    ``?provider=name``)."""
+    providers = stepup_for(request).services.saml
+    name = request.GET.get("provider")
+    provider = providers.get(name) if name else None
+    if provider is None and not name and len(providers) == 1:
+        provider = next(iter(providers.values()))
+    if provider is None:
+        return HttpResponse("no such SAML provider", status=404, content_type="text/plain")
+    return HttpResponse(provider.metadata(), content_type="application/samlmetadata+xml")
 
 
 def _saml_acs(request: HttpRequest) -> HttpResponse:
@@ -448,6 +481,7 @@ reauth_password = _form_post(_reauth_password)
 oidc_start = _form_post(_oidc_start)
 oidc_callback = cast(View, require_GET(_oidc_callback))
 saml_start = _form_post(_saml_start)
+saml_metadata = cast(View, require_GET(_saml_metadata))
 # Posted by the IdP's page in the browser, not by our form: the SAML response's signature
 # and its one-time InResponseTo, bound to this session, stand in for a CSRF token.
 saml_acs = cast(View, csrf_exempt(require_POST(_saml_acs)))

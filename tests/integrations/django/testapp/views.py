@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from stepup.integrations.django.decorators import reauth_required
 from stepup.integrations.django.mixins import ReauthRequiredMixin
+from stepup.subject import Identity, LoginMethod
 
 
 @csrf_exempt
@@ -30,6 +31,23 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         return waiting
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     return HttpResponseRedirect(next_page, status=303)
+
+
+@csrf_exempt
+@require_POST
+def sign_in_sso(request: HttpRequest) -> HttpResponse:
+    """Stands in for the project's SSO sign-in: who signed in, through which provider."""
+    user = get_user_model()._default_manager.get(username=request.POST["username"])
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    request.stepup.note_sign_in(
+        Identity(
+            LoginMethod(request.POST["method"]),
+            issuer=request.POST["issuer"],
+            subject=request.POST["subject"],
+            provider=request.POST["provider"],
+        )
+    )
+    return HttpResponseRedirect("/home/", status=303)
 
 
 @csrf_exempt
