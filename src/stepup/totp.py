@@ -210,18 +210,18 @@ class TOTP:
         mistaken for a replay of the earlier step.
         """
         current = int(at // self.period)
-        first = max(current - window, 0)
-        stop = min(current + window, _MAX_COUNTER) + 1
+        first = current - window if current > window else 0
+        stop = current + window + 1 if current + window < _MAX_COUNTER else _MAX_COUNTER + 1
         candidate = code.encode("ascii")
         equal = hmac.compare_digest
         matched: int | None = None
         best = 2 * window + 1  # rank: 0 for T, 1 for T-1, 2 for T+1, 3 for T-2, ...
-        for step, expected in zip(range(first, stop), self._codes(first, stop), strict=True):
+        for index, expected in enumerate(self._codes(first, stop)):
             if equal(expected, candidate):
-                offset = step - current
+                offset = first + index - current
                 rank = 2 * offset if offset >= 0 else -2 * offset - 1
                 if rank < best:
-                    best, matched = rank, step
+                    best, matched = rank, first + index
         return matched
 
     def provisioning_uri(self, account: str, issuer: str) -> str:

@@ -1,7 +1,7 @@
 """Verify a TOTP code: one pure decision around one atomic store call, sync or async.
 
-The decision is two pure functions: :func:`match_code` (normalise, match the window)
-before the store, and :func:`settle` (turn the store's answer into a result and
+The decision is two pure functions: :func:`_match` (normalise, match the window)
+before the store, and :func:`_settle` (turn the store's answer into a result and
 events) after it. Between them is a single ``totp_attempt`` call, which settles
 throttle and replay atomically. :func:`verify_flow` wraps the pair as a flow for
 composing (enrolment confirmation uses it); the verifiers, the hot path, call the
@@ -30,8 +30,6 @@ __all__ = [
     "TOTPVerifier",
     "VerifyReason",
     "VerifyResult",
-    "match_code",
-    "settle",
     "verify_flow",
 ]
 
@@ -85,7 +83,7 @@ def verify_flow(
 ) -> Flow[VerifyResult]:
     """The whole verification as a flow (see :mod:`stepup._flow`), for composing into
     larger flows such as confirming an enrolment."""
-    step = match_code(credential_id, totp, code, now=now, window=window, events=events)
+    step = _match(credential_id, totp, code, now, window, events)
     if isinstance(step, VerifyResult):
         return step
     attempt: Attempt | None
@@ -93,11 +91,11 @@ def verify_flow(
         attempt = yield ("totp_attempt", (credential_id, step, now, throttle))
     except StoreUnavailableError:
         attempt = None
-    return settle(credential_id, step, attempt, now=now, events=events)
+    return _settle(credential_id, step, attempt, now, events)
 
 
-def match_code(
-    credential_id: str, totp: TOTP, code: object, *, now: float, window: int, events: EventBus
+def _match(
+    credential_id: str, totp: TOTP, code: object, now: float, window: int, events: EventBus
 ) -> VerifyResult | int | None:
     """First half of the decision, before the store: the matched step (``None`` if no
     step matched), or the final result when the code is malformed.
@@ -112,8 +110,8 @@ def match_code(
     return totp.match(normalized, now, window)
 
 
-def settle(
-    credential_id: str, step: int | None, attempt: Attempt | None, *, now: float, events: EventBus
+def _settle(
+    credential_id: str, step: int | None, attempt: Attempt | None, now: float, events: EventBus
 ) -> VerifyResult:
     """Second half: turn the store's atomic answer to ``totp_attempt`` into the result,
     and report it. ``attempt`` is ``None`` when the store failed: fail closed."""
@@ -179,9 +177,7 @@ class TOTPVerifier(_Verifier[AttemptStore]):
 
     def verify(self, credential_id: str, totp: TOTP, code: object) -> VerifyResult:
         now = self.clock()
-        step = match_code(
-            credential_id, totp, code, now=now, window=self.window, events=self.events
-        )
+        step = _match(credential_id, totp, code, now, self.window, self.events)
         if isinstance(step, VerifyResult):
             return step
         attempt: Attempt | None
@@ -189,7 +185,7 @@ class TOTPVerifier(_Verifier[AttemptStore]):
             attempt = self.store.totp_attempt(credential_id, step, now, self.throttle)
         except Exception:  # any store failure is a denial
             attempt = None
-        return settle(credential_id, step, attempt, now=now, events=self.events)
+        return _settle(credential_id, step, attempt, now, self.events)
 
 
 class AsyncTOTPVerifier(_Verifier[AsyncStore | AttemptStore]):
@@ -197,9 +193,7 @@ class AsyncTOTPVerifier(_Verifier[AsyncStore | AttemptStore]):
 
     async def verify(self, credential_id: str, totp: TOTP, code: object) -> VerifyResult:
         now = self.clock()
-        step = match_code(
-            credential_id, totp, code, now=now, window=self.window, events=self.events
-        )
+        step = _match(credential_id, totp, code, now, self.window, self.events)
         if isinstance(step, VerifyResult):
             return step
         attempt: Any
@@ -209,4 +203,4 @@ class AsyncTOTPVerifier(_Verifier[AsyncStore | AttemptStore]):
                 attempt = await attempt
         except Exception:  # any store failure is a denial
             attempt = None
-        return settle(credential_id, step, attempt, now=now, events=self.events)
+        return _settle(credential_id, step, attempt, now, self.events)
