@@ -1,0 +1,138 @@
+"""Settings the Django way: sealing keys from SECRET_KEY (rotated with
+SECRET_KEY_FALLBACKS), store URLs, the password helpers, signals, the middleware."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import RequestFactory, override_settings
+
+from integrations.django.django_support import (
+    BASE_STEPUP,
+    Site,
+    create_users,
+    running_site,
+    set_flag,
+    user_id,
+)
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.integrations.django import conf
+from stepup.integrations.django.services import get_stepup
+from stepup.integrations.django.signals import tenant_flag_changed
+from stepup.testing import SettableClock
+
+
+def test_secrets_follow_django_key_rotation(clock: SettableClock) -> None:
+    store = MemoryStore()
+    old_key = "an-old-secret-key-that-is-being-rotated-out-0123456789"
+    with override_settings(SECRET_KEY=old_key), running_site(store, clock) as site:
+        bob = site.browser("bob")
+        secret, _ = bob.enrol()
+        old_seal = store.get_credential(user_id("bob")).secret
+    new_key = "a-new-secret-key-for-this-installation-9876543210"
+    with (
+        override_settings(SECRET_KEY=new_key, SECRET_KEY_FALLBACKS=[old_key]),
+        running_site(store, clock),
+    ):
+        two_factor = get_stepup().two_factor
+        clock.advance(30)
+        assert two_factor.verify(user_id("bob"), site.totp_code(secret)).ok
+        assert two_factor.reseal(user_id("bob")) is True
+        new_seal = store.get_credential(user_id("bob")).secret
+        assert new_seal.split(":")[1] != old_seal.split(":")[1]
+    with override_settings(SECRET_KEY=new_key), running_site(store, clock):
+        clock.advance(30)
+        assert get_stepup().two_factor.verify(user_id("bob"), site.totp_code(secret)).ok
+
+
+def test_explicit_keys_and_no_keys() -> None:
+    key = bytes(range(32))
+    box = conf.read_secret_box({**conf.DEFAULTS, "ENCRYPTION_KEYS": {"k1": key}})
+    assert box.seal("JBSWY3DPEHPK3PXP", context="c").startswith("v1:k1:")
+    plain = conf.read_secret_box({**conf.DEFAULTS, "ENCRYPTION_KEYS": None})
+    assert plain.seal("JBSWY3DPEHPK3PXP", context="c") == "plain:JBSWY3DPEHPK3PXP"
+
+
+def test_store_urls(tmp_path: Path) -> None:
+    from stepup.adapters.storage.sql import SQLStore
+
+    assert isinstance(conf.read_store({**conf.DEFAULTS, "STORE": "memory://"}), MemoryStore)
+    sql = conf.read_store({**conf.DEFAULTS, "STORE": f"sqlite:///{tmp_path / 's.sqlite3'}"})
+    try:
+        assert isinstance(sql, SQLStore)
+        assert sql.get_tenant("nobody") is None  # the schema was created
+    finally:
+        sql.close()
+
+
+def test_the_django_hasher_profile_matches_djangos() -> None:
+    from django.contrib.auth.hashers import Argon2PasswordHasher
+
+    hasher = conf.read_password_hasher({**conf.DEFAULTS, "PASSWORD_HASHER": "django"})
+    assert hasher is not None
+    params = Argon2PasswordHasher().params()
+    assert (hasher.time_cost, hasher.memory_cost, hasher.parallelism) == (
+        params.time_cost,
+        params.memory_cost,
+        params.parallelism,
+    )
+
+
+def test_a_user_without_an_argon2_password_cannot_reauthenticate(site: Site) -> None:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
+
+    class QuickPBKDF2(PBKDF2PasswordHasher):
+        iterations = 1
+
+    users = get_user_model()._default_manager
+    assert set_flag(site.browser("alice")).status_code == 200
+    pbkdf2 = make_password("battery staple", hasher=QuickPBKDF2())
+    users.filter(username="bob").update(password=pbkdf2)
+    try:
+        bob = site.browser("bob")
+        from stepup.integrations.django.hooks import django_password_hash
+
+        assert django_password_hash(user_id("bob")) is None
+        assert django_password_hash("no-such-user") is None
+        refused = bob.reauth("/stepup/reauth/?next=/api-key/", "battery staple")
+        assert refused.status_code == 400
+        assert "Re-authentication failed." in refused.content.decode()
+    finally:
+        create_users()
+
+
+def test_a_failing_signal_receiver_changes_nothing(
+    site: Site, alice: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(sender: Any, event: Any, **kwargs: Any) -> None:
+        raise RuntimeError("audit log is down")
+
+    tenant_flag_changed.connect(broken)
+    try:
+        with caplog.at_level(logging.ERROR, logger="stepup.integrations.django"):
+            assert set_flag(alice).status_code == 200
+    finally:
+        tenant_flag_changed.disconnect(broken)
+    assert "failed on TenantFlagChanged" in caplog.text
+    assert alice.get("/api-key/").status_code == 303  # the flag did change
+
+
+def test_the_views_need_the_middleware() -> None:
+    from integrations.django.testapp.views import read_api_key
+
+    with pytest.raises(ImproperlyConfigured, match="StepupMiddleware"):
+        read_api_key(RequestFactory().get("/api-key/"))
+
+
+def test_services_follow_the_settings(clock: SettableClock) -> None:
+    first, second = MemoryStore(), MemoryStore()
+    with running_site(first, clock):
+        assert get_stepup().store is first
+        with override_settings(STEPUP={**BASE_STEPUP, "STORE": second}):
+            assert get_stepup().store is second
+        assert get_stepup().store is first
