@@ -34,10 +34,11 @@ __all__ = [
 
 Algorithm = Literal["SHA1", "SHA256", "SHA512"]
 ALGORITHMS: Final[dict[str, str]] = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
-_HASHES: Final[dict[str, Callable[..., Any]]] = {
-    "SHA1": hashlib.sha1,
-    "SHA256": hashlib.sha256,
-    "SHA512": hashlib.sha512,
+#: Hash constructor and block size (bytes) per algorithm, for HMAC's key pads.
+_HASHES: Final[dict[str, tuple[Callable[..., Any], int]]] = {
+    "SHA1": (hashlib.sha1, 64),
+    "SHA256": (hashlib.sha256, 64),
+    "SHA512": (hashlib.sha512, 128),
 }
 _DIGITS: Final = frozenset({6, 8})
 _IPAD: Final = bytes(x ^ 0x36 for x in range(256))
@@ -141,8 +142,7 @@ class TOTP:
         self._key = key
         # HMAC (RFC 2104) with the padded key hashed once here: each code then costs
         # two hash-state copies instead of a full key schedule (about 4x faster).
-        new = _HASHES[algorithm]
-        block = new().block_size
+        new, block = _HASHES[algorithm]
         padded = (new(key).digest() if len(key) > block else key).ljust(block, b"\0")
         self._inner = new(padded.translate(_IPAD))
         self._outer = new(padded.translate(_OPAD))
