@@ -371,3 +371,42 @@ def test_event_types_cover_the_lifecycle(tf: Any, clock: SettableClock, recorder
         "TwoFactorRemoved",
     ]
     assert recorder.of(TwoFactorRejected)[0].reason == "malformed"
+
+
+def test_32_concurrent_sign_ins_with_one_code_one_wins(
+    make: Callable[..., Any], clock: SettableClock
+) -> None:
+    """Through the whole service (threads for sync, tasks for async), 50 times."""
+    import asyncio
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from stepup.throttle import ThrottlePolicy
+
+    service = make(throttle=ThrottlePolicy(free_failures=10**6))
+    target = service._target
+
+    async def tasks(user: str, code: str) -> list[Any]:
+        return list(await asyncio.gather(*(target.verify(user, code) for _ in range(32))))
+
+    def threads(pool: ThreadPoolExecutor, user: str, code: str) -> list[Any]:
+        barrier = threading.Barrier(32)
+
+        def one() -> Any:
+            barrier.wait()
+            return target.verify(user, code)
+
+        return [f.result() for f in [pool.submit(one) for _ in range(32)]]
+
+    with ThreadPoolExecutor(32) as pool:
+        for round_ in range(50):
+            user = f"user-{round_}"
+            totp, _ = enrol(service, clock, user)
+            code = totp.at(clock())
+            if isinstance(target, AsyncTwoFactor):
+                results = asyncio.run(tasks(user, code))
+            else:
+                results = threads(pool, user, code)
+            reasons = [r.reason for r in results]
+            assert reasons.count(VerifyReason.OK) == 1, reasons
+            assert reasons.count(VerifyReason.REPLAYED) == 31
