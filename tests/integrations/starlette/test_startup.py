@@ -23,6 +23,7 @@ from stepup.errors import ConfigurationError, UnknownActionError
 from stepup.integrations import fastapi as stepup_fastapi
 from stepup.integrations.starlette import Stepup
 from stepup.policy import Policy
+from stepup.subject import Subject
 from stepup.testing import SettableClock
 
 
@@ -149,3 +150,11 @@ def test_login_url_with_a_query(clock: SettableClock) -> None:
         assert answer.headers["location"] == "/accounts?tab=login&next=%2Fapi-key%3Fx%3D1"
     finally:
         stranger.close()
+
+
+def test_require_without_the_middleware_says_so() -> None:
+    stepup = minimal(subject_loader=lambda request: Subject("alice", "s1"))
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
+    with pytest.raises(ConfigurationError, match="StepupMiddleware"):
+        anyio.run(stepup.require, request, "api_key.read")
+    assert anyio.run(stepup.check, request, "api_key.read").ok  # check needs no middleware

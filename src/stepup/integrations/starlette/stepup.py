@@ -226,6 +226,8 @@ class Stepup:
     ) -> Allowed:
         """Like :meth:`check`, but raise the core's ``ReauthRequiredError`` /
         ``ReauthUnavailableError``; :class:`StepupMiddleware` turns them into responses."""
+        if "stepup" not in request.scope:  # nobody would turn the errors into answers
+            raise ConfigurationError("Stepup.require needs StepupMiddleware (see Stepup.install)")
         decision = await self.check(request, action, context)
         if isinstance(decision, ReauthRequired):
             raise ReauthRequiredError(decision)
