@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 from argon2 import PasswordHasher
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.test import Client, override_settings
 
 from stepup import TOTP
@@ -97,6 +98,14 @@ def project_settings(sqlite_path: str, postgres: dict[str, Any]) -> dict[str, An
     }
 
 
+class CheapArgon2PasswordHasher(Argon2PasswordHasher):  # type: ignore[misc]
+    """Django's argon2id hasher with the cheapest parameters: tests only."""
+
+    time_cost = 1
+    memory_cost = 8
+    parallelism = 1
+
+
 def create_users() -> None:
     """alice and bob, with argon2id hashes made with the CHEAPEST preset, stored the way
     Django's Argon2PasswordHasher stores them."""
@@ -104,6 +113,7 @@ def create_users() -> None:
     for name, password in PASSWORDS.items():
         user, _ = model._default_manager.get_or_create(username=name)
         user.password = "argon2" + hash_password(password, hasher=CHEAP)
+        user.is_staff = user.is_superuser = False
         user.save()
 
 

@@ -238,16 +238,15 @@ def read_secret_box(conf: Mapping[str, Any]) -> SecretBox:
 
 
 def read_password_hasher(conf: Mapping[str, Any]) -> PasswordHasher | None:
-    """``None`` (stepup's argon2id profile), ``"django"`` (the parameters of Django's
-    ``Argon2PasswordHasher``, so neither side keeps rehashing the other's hashes), an
-    argon2 ``PasswordHasher`` or ``Parameters``, or a dotted path to one."""
+    """``None`` (stepup's argon2id profile), ``"django"`` (the parameters of the
+    project's argon2 hasher in ``PASSWORD_HASHERS``, so stepup never asks to rehash a
+    hash Django made), an argon2 ``PasswordHasher`` or ``Parameters``, or a dotted path
+    to one."""
     value = conf["PASSWORD_HASHER"]
     if value is None:
         return None
     if value == "django":
-        from django.contrib.auth.hashers import Argon2PasswordHasher
-
-        return PasswordHasher.from_parameters(Argon2PasswordHasher().params())
+        return _django_argon2()
     if isinstance(value, str):
         try:
             value = import_string(value)
@@ -275,6 +274,20 @@ def check_plain_values(conf: Mapping[str, Any]) -> None:
     for name in ("OIDC_PROVIDERS", "SAML_PROVIDERS"):
         if not isinstance(conf[name], Mapping):
             raise ConfigurationError(f"STEPUP['{name}'] must be a dict of provider name to config")
+
+
+def _django_argon2() -> PasswordHasher:
+    from django.contrib.auth.hashers import get_hashers_by_algorithm
+
+    django_hasher = get_hashers_by_algorithm().get("argon2")
+    if django_hasher is None:
+        raise ConfigurationError(
+            "STEPUP['PASSWORD_HASHER'] is 'django' but PASSWORD_HASHERS has no argon2 hasher"
+        )
+    params = django_hasher.params()
+    # Django salts with a random string of its own length, not argon2-cffi's 16 bytes.
+    params.salt_len = len(django_hasher.salt())
+    return PasswordHasher.from_parameters(params)
 
 
 def read_number(conf: Mapping[str, Any], name: str) -> float:

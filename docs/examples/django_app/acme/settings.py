@@ -1,0 +1,69 @@
+"""Settings of a small Django project with stepup (only what it needs)."""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "django-insecure-change-me-in-production")
+DEBUG = True
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "stepup.integrations.django",
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "stepup.integrations.django.middleware.StepupMiddleware",  # after sessions and auth
+]
+
+ROOT_URLCONF = "acme.urls"
+LOGIN_URL = "/login/"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("ACME_DATABASE", BASE_DIR / "db.sqlite3"),
+        "OPTIONS": {"transaction_mode": "IMMEDIATE"},
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+
+# Django's argon2id hasher first, so stepup can check the same hashes.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+
+STEPUP = {
+    # The store is the Django ORM (migrations ship with the app); grants, throttles,
+    # two-factor credentials and tenant flags live in this project's database.
+    "TENANT_LOADER": "acme.views.current_tenant",
+    "PASSWORD_HASH_LOADER": "stepup.integrations.django.hooks.django_password_hash",
+    "PASSWORD_HASHER": "django",
+    "IS_TENANT_ADMIN": "acme.views.is_tenant_admin",
+    "HAS_FULL_ACCESS": "acme.views.has_full_access",
+    "TOTP_ISSUER": "Acme",
+}

@@ -1,0 +1,133 @@
+"""docs/getting-started-django.md: its example project works as shown (driven here
+through Django's test client, and booted on its own with manage.py), and the page shows
+exactly the example's files."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import override_settings
+
+from integrations.django.django_support import (
+    Browser,
+    Site,
+    create_users,
+    reauth_target,
+    set_flag,
+)
+from stepup.integrations.django.models import (
+    AttemptState,
+    ChallengeRecord,
+    CredentialRecord,
+    GrantRecord,
+    TenantRecord,
+)
+from stepup.integrations.django.services import get_stepup
+from stepup.testing import SettableClock
+
+DOCS = Path(__file__).resolve().parents[3] / "docs"
+EXAMPLE = DOCS / "examples" / "django_app"
+SHOWN = ("acme/settings.py", "acme/urls.py", "acme/views.py")
+
+
+@pytest.mark.parametrize("name", SHOWN)
+def test_the_page_shows_the_example_verbatim(name: str) -> None:
+    page = (DOCS / "getting-started-django.md").read_text()
+    marker = f"<!-- literalinclude: examples/django_app/{name} -->\n```python\n"
+    assert marker in page
+    shown = page.split(marker, 1)[1].split("\n```\n", 1)[0] + "\n"
+    assert shown == (EXAMPLE / name).read_text()
+
+
+@pytest.fixture
+def acme(clock: SettableClock) -> Iterator[Site]:
+    """The example's settings (all but its database), on this test's clock."""
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        example = importlib.import_module("acme.settings")
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    names = ("INSTALLED_APPS", "MIDDLEWARE", "ROOT_URLCONF", "LOGIN_URL", "TEMPLATES")
+    overrides = {name: getattr(example, name) for name in names}
+    # Only to keep the test fast: Django's argon2id with the cheapest parameters.
+    overrides["PASSWORD_HASHERS"] = [
+        "integrations.django.django_support.CheapArgon2PasswordHasher",
+        *example.PASSWORD_HASHERS,
+    ]
+    for model in (AttemptState, ChallengeRecord, CredentialRecord, GrantRecord, TenantRecord):
+        model.objects.all().delete()
+    get_user_model()._default_manager.filter(username="alice").update(is_staff=True)
+    try:
+        with override_settings(**overrides, STEPUP={**example.STEPUP, "CLOCK": clock}):
+            get_stepup().tenant_settings.ensure("acme")
+            yield Site(clock, get_stepup().store)
+    finally:
+        create_users()
+
+
+def _sign_in(browser: Browser, name: str, password: str, next: str = "/") -> object:
+    data = {"username": name, "password": password, "next": next}
+    return browser.form("/login/", data, page=f"/login/?next={next}")
+
+
+def test_the_example_project_journey(acme: Site) -> None:
+    alice, bob = acme.browser(), acme.browser()
+    assert alice.get("/api-key/")["Location"] == "/login/?next=/api-key/"
+    assert _sign_in(alice, "alice", "correct horse", "/api-key/")["Location"] == "/api-key/"
+    assert _sign_in(bob, "bob", "battery staple")["Location"] == "/"
+    assert b"ak_live_1234" in alice.get("/api-key/").content  # the flag is off
+
+    assert set_flag(bob).status_code == 403
+    assert set_flag(alice).status_code == 200
+
+    refused = alice.get("/api-key/")
+    assert refused.status_code == 303
+    assert reauth_target(refused) == (
+        "/stepup/reauth/",
+        {"next": "/api-key/", "action": "api_key.read"},
+    )
+    assert alice.reauth(refused["Location"], "wrong").status_code == 400
+    assert alice.reauth(refused["Location"], "correct horse")["Location"] == "/api-key/"
+    assert b"ak_live_1234" in alice.get("/api-key/").content
+    regenerated = alice.form("/api-key/regenerate/", {}, page="/api-key/")
+    assert regenerated["Location"] == "/api-key/"
+
+    acme.clock.advance(6 * 3600)
+    assert alice.get("/api-key/").status_code == 303
+    assert alice.form("/api-key/regenerate/", {}, page="/stepup/2fa/").status_code == 303
+
+    # Two-factor authentication: enrol, then the next sign-in asks for a code.
+    secret, codes = bob.enrol()
+    assert len(codes) == 10
+    bob.form("/logout/", {}, page="/stepup/2fa/")
+    started = _sign_in(bob, "bob", "battery staple")
+    assert started["Location"] == "/stepup/2fa/verify/"
+    verify = "/stepup/2fa/verify/"
+    assert bob.form(verify, {"code": acme.totp_code(secret)}, page=verify).status_code == 400
+    acme.clock.advance(30)
+    assert bob.form(verify, {"code": acme.totp_code(secret)}, page=verify)["Location"] == "/"
+    assert b"Hello bob" in bob.get("/").content
+
+
+def test_the_example_project_boots_on_its_own(tmp_path: Path) -> None:
+    env = {**os.environ, "ACME_DATABASE": str(tmp_path / "acme.sqlite3")}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    for command in (["check", "--fail-level", "WARNING"], ["migrate", "--verbosity", "0"]):
+        done = subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=EXAMPLE,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    assert (tmp_path / "acme.sqlite3").exists()
