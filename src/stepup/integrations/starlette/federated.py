@@ -220,6 +220,7 @@ class _SAML(_Federated):
 
 
 def oidc_routes(pages: StepupPages) -> Sequence[BaseRoute]:
+    assert pages.stepup.oidc is not None
     views = _OIDC(pages, pages.stepup.oidc)
     return [
         Route("/oidc/start", views.start, methods=["GET", "POST"], name="oidc_start"),
@@ -228,6 +229,7 @@ def oidc_routes(pages: StepupPages) -> Sequence[BaseRoute]:
 
 
 def saml_routes(pages: StepupPages) -> Sequence[BaseRoute]:
+    assert pages.stepup.saml is not None
     views = _SAML(pages, pages.stepup.saml)
     return [
         Route("/saml/start", views.start, methods=["GET", "POST"], name="saml_start"),

@@ -12,7 +12,7 @@ import inspect
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
 from urllib.parse import urlencode
 
 import jinja2
@@ -55,6 +55,9 @@ from ._util import (
 )
 from .csrf import CsrfProtection
 from .errors import SignInRequiredError
+
+if TYPE_CHECKING:
+    from .federated import OIDCAdapter, SAMLAdapter
 
 __all__ = ["PATHS", "PENDING_SIGN_IN", "ContextFunction", "Stepup", "get_stepup"]
 
@@ -144,8 +147,8 @@ class Stepup:
         secret_box: SecretBox | None = None,
         two_factor: AsyncTwoFactor | None = None,
         passwords: AsyncPasswordReauth | None = None,
-        oidc: Any = None,
-        saml: Any = None,
+        oidc: OIDCAdapter | None = None,
+        saml: SAMLAdapter | None = None,
         csrf_max_age: float = 8 * 3600,
         sign_in_ttl: float = 600,
     ) -> None:
