@@ -136,3 +136,28 @@ def test_services_follow_the_settings(clock: SettableClock) -> None:
         with override_settings(STEPUP={**BASE_STEPUP, "STORE": second}):
             assert get_stepup().store is second
         assert get_stepup().store is first
+
+
+def test_the_migrations_match_the_models() -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("makemigrations", "stepup", "--check", "--dry-run", stdout=out)
+    assert "No changes detected" in out.getvalue()
+
+
+def test_a_project_template_replaces_the_bundled_one(site: Site, tmp_path: Path) -> None:
+    from django.conf import settings
+
+    (tmp_path / "stepup").mkdir()
+    (tmp_path / "stepup" / "base.html").write_text(
+        "<html><body class='acme-layout'>{% block content %}{% endblock %}</body></html>"
+    )
+    templates = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
+    bob = site.browser("bob")
+    with override_settings(TEMPLATES=templates):
+        page = bob.get("/stepup/2fa/").content.decode()
+    assert "acme-layout" in page
+    assert "Two-factor authentication is off." in page  # the bundled page, in the new layout
