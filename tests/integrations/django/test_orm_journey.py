@@ -95,3 +95,35 @@ def test_purge_removes_only_expired_rows(orm_site: Site) -> None:
     site.clock.advance(6 * 3600)
     call_command("stepup_purge", verbosity=0)
     assert grants.count() == 0
+
+
+def _no_sign_in(request: object, user_id: str) -> None:
+    raise RuntimeError("the project's sign-in broke after the code was accepted")
+
+
+def test_atomic_requests_cannot_roll_back_a_used_code(clock: SettableClock) -> None:
+    """With ATOMIC_REQUESTS, an error later in the request would roll back the replay
+    claim, and the same code would work twice; stepup's views commit as they go."""
+    from django.db import connections
+
+    for model in (AttemptState, CredentialRecord, TenantRecord):
+        model.objects.all().delete()
+    database = connections.settings["default"]
+    database["ATOMIC_REQUESTS"] = True
+    try:
+        with running_site("orm", clock, COMPLETE_SIGN_IN=_no_sign_in) as site:
+            bob = site.browser("bob")
+            secret, _ = bob.enrol()
+            bob.logout()
+            bob.login("bob")
+            bob.client.raise_request_exception = False
+            site.clock.advance(30)
+            code = site.totp_code(secret)
+            broken = bob.form(VERIFY, {"code": code}, page=VERIFY)
+            assert broken.status_code == 500
+            bob.login("bob")
+            again = bob.form(VERIFY, {"code": code}, page=VERIFY)
+            assert again.status_code == 400
+            assert "already used" in again.content.decode()
+    finally:
+        database["ATOMIC_REQUESTS"] = False

@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
+from ...adapters.idp.password import PasswordReauth
 from ...errors import ConfigurationError
 from ...policy import Context, Policy
 from ...reauth import (
@@ -73,7 +74,7 @@ class RequestStepup:
         return self.services.tenant_settings
 
     @property
-    def passwords(self) -> Any:
+    def passwords(self) -> PasswordReauth:
         return self.services.passwords
 
     # who and where ----------------------------------------------------------------

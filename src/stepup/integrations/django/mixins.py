@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 
 from ...policy import Context
 from ._request import stepup_for
@@ -46,7 +46,7 @@ class ReauthRequiredMixin:
         parent: Any = super()
         if getattr(self, "view_is_async", False):
             return self._dispatch_async(request, parent, *args, **kwargs)
-        refusal = self._guard(request, action)
+        refusal = stepup_for(request).guard(action, self.get_reauth_context, self._return_to())
         if refusal is not None:
             return refusal
         return parent.dispatch(request, *args, **kwargs)
@@ -60,9 +60,6 @@ class ReauthRequiredMixin:
         if refusal is not None:
             return refusal
         return await parent.dispatch(request, *args, **kwargs)
-
-    def _guard(self, request: HttpRequest, action: str) -> HttpResponse | None:
-        return stepup_for(request).guard(action, self.get_reauth_context, self._return_to())
 
     def _return_to(self) -> str | Callable[[HttpRequest], str] | None:
         return type(self).reauth_return_to

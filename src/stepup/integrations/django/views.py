@@ -13,7 +13,9 @@ from collections.abc import Callable
 from typing import Any, Final, TypeAlias, cast
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
@@ -133,9 +135,22 @@ def _code_status(result: VerifyResult) -> int:
     return _STATUS_BY_CODE_REASON.get(result.reason, 400)
 
 
+def _commit_as_they_go(view: View) -> View:
+    """Run in autocommit even with ``ATOMIC_REQUESTS``: a throttle charge must stay
+    counted whatever happens later in the request (each store operation is its own
+    transaction), so no error after it can roll it back."""
+    for alias in settings.DATABASES:
+        view = cast(View, transaction.non_atomic_requests(using=alias)(view))
+    return view
+
+
 def _form_post(view: View) -> View:
     """POST only, with Django's CSRF check even when the middleware is missing."""
-    return cast(View, require_POST(csrf_protect(view)))
+    return _commit_as_they_go(cast(View, require_POST(csrf_protect(view))))
+
+
+def _get(view: View) -> View:
+    return _commit_as_they_go(cast(View, require_GET(view)))
 
 
 # re-authentication ---------------------------------------------------------------------
@@ -476,20 +491,20 @@ def _tenant(request: HttpRequest, tenant_id: str) -> HttpResponse:
     return to_response(tenant_response(updated))
 
 
-reauth = cast(View, require_GET(_reauth))
+reauth = _get(_reauth)
 reauth_password = _form_post(_reauth_password)
 oidc_start = _form_post(_oidc_start)
-oidc_callback = cast(View, require_GET(_oidc_callback))
+oidc_callback = _get(_oidc_callback)
 saml_start = _form_post(_saml_start)
-saml_metadata = cast(View, require_GET(_saml_metadata))
+saml_metadata = _get(_saml_metadata)
 # Posted by the IdP's page in the browser, not by our form: the SAML response's signature
 # and its one-time InResponseTo, bound to this session, stand in for a CSRF token.
-saml_acs = cast(View, csrf_exempt(require_POST(_saml_acs)))
-two_factor = cast(View, require_GET(_two_factor))
+saml_acs = _commit_as_they_go(cast(View, csrf_exempt(require_POST(_saml_acs))))
+two_factor = _get(_two_factor)
 two_factor_enrol = _form_post(_two_factor_enrol)
 two_factor_confirm = _form_post(_two_factor_confirm)
-two_factor_verify = cast(
-    View, require_http_methods(["GET", "POST"])(csrf_protect(_two_factor_verify))
+two_factor_verify = _commit_as_they_go(
+    cast(View, require_http_methods(["GET", "POST"])(csrf_protect(_two_factor_verify)))
 )
 recovery_codes = _form_post(_recovery_codes)
 two_factor_remove = _form_post(_two_factor_remove)
@@ -499,4 +514,4 @@ admin_two_factor_remove = _form_post(_admin_two_factor_remove)
 # application/json (415 otherwise). A cross-site page cannot send those content types
 # without a CORS preflight, which this app does not grant; a form can only send
 # urlencoded, multipart or text/plain bodies, and forms cannot send PATCH at all.
-tenant = cast(View, csrf_exempt(require_http_methods(["PATCH"])(_tenant)))
+tenant = _commit_as_they_go(cast(View, csrf_exempt(require_http_methods(["PATCH"])(_tenant))))
