@@ -3,6 +3,10 @@ removal by the user (behind re-auth) and by an admin with full access."""
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from integrations.django.django_support import (
     Browser,
     Site,
@@ -248,3 +252,21 @@ def test_secrets_are_sealed_with_a_key_from_secret_key(site: Site) -> None:
     stored = site.store.get_credential(user_id("bob"))
     assert stored.secret.startswith("v1:dj")
     assert secret not in stored.secret
+
+
+def test_no_secret_code_or_password_leaks(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    _flag_on(site)
+    with caplog.at_level(logging.DEBUG):
+        bob = site.browser("bob")
+        secret, codes = bob.enrol()
+        wrong = bob.reauth("/stepup/reauth/?next=/api-key/", "battery staplf")
+        site.clock.advance(30)
+        code = site.totp_code(secret)
+        bob.logout()
+        bob.login("bob")
+        bob.form(VERIFY, {"code": code}, page=VERIFY)
+    shown = [caplog.text, repr(site.events), repr(get_stepup()), wrong.content.decode()]
+    shown.append(repr(site.store.get_credential(user_id("bob"))))
+    for text in shown:
+        for secret_value in (secret, code, codes[0], "battery staplf", "battery staple"):
+            assert secret_value not in text
