@@ -22,7 +22,7 @@ from stepup.testing import SettableClock
 VERIFY = "/stepup/2fa/verify/"
 
 
-@pytest.fixture(params=["default", "postgres"])
+@pytest.fixture(params=["default", pytest.param("postgres", marks=pytest.mark.postgres)])
 def orm_site(request: pytest.FixtureRequest, clock: SettableClock) -> Iterator[Site]:
     alias = str(request.param)
     if alias == "postgres":

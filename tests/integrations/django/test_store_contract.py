@@ -16,6 +16,7 @@ class TestDjangoStoreOnSQLite(StoreContract):
         return DjangoStore(using="default")
 
 
+@pytest.mark.postgres
 class TestDjangoStoreOnPostgreSQL(StoreContract):
     @pytest.fixture
     def store(self, postgres_database: str) -> DjangoStore:
