@@ -281,3 +281,11 @@ def test_tenant_document_and_flag_off_again(site: Site, alice: Browser) -> None:
         }
     }
     assert json.loads(off.content)["data"]["id"] == TENANT
+
+
+def test_pages_are_never_cached_or_framed(site: Site, bob: Browser) -> None:
+    for page in ("/stepup/reauth/?next=/api-key/", "/stepup/2fa/", "/stepup/reauth/?action=x"):
+        response = bob.get(page)
+        assert response["Cache-Control"] == "no-store"
+        assert response["X-Frame-Options"] == "DENY"
+        assert response["Content-Security-Policy"] == "frame-ancestors 'none'"

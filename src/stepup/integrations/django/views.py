@@ -73,6 +73,11 @@ View: TypeAlias = Callable[..., HttpResponse]
 
 _STATUS_BY_CODE_REASON: Final = {VerifyReason.THROTTLED: 429, VerifyReason.UNAVAILABLE: 503}
 _STATUS_BY_PASSWORD_REASON: Final = {PasswordReason.THROTTLED: 429, PasswordReason.UNAVAILABLE: 503}
+_PAGE_HEADERS: Final = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+}
 _SSO_FAILED: Final = "Your identity provider did not confirm it is you. Please try again."
 _UNKNOWN_ACTION: Final = "This page was called for an unknown action."
 _IN_CONFIG_FILE: Final = "Two-factor authentication is set in the configuration file."
@@ -94,19 +99,14 @@ _LINKED: Final = (
 # shared pieces -------------------------------------------------------------------------
 
 
-def _render(
-    request: HttpRequest,
-    template: str,
-    status: int = 200,
-    *,
-    no_store: bool = False,
-    **context: Any,
-) -> HttpResponse:
+def _render(request: HttpRequest, template: str, status: int = 200, **context: Any) -> HttpResponse:
+    """A page: never cached (recovery codes and QR codes are shown once) and never framed
+    (a "Remove" button must not be clickjacked)."""
     bound = stepup_for(request)
     urls = {name: reverse(bound.services.url_name(name)) for name in _LINKED}
     response = render(request, template, {"stepup_urls": urls, **context}, status=status)
-    if no_store:
-        response["Cache-Control"] = "no-store"
+    for header, value in _PAGE_HEADERS.items():
+        response[header] = value
     return response
 
 
@@ -359,7 +359,7 @@ def _two_factor_enrol(request: HttpRequest) -> HttpResponse:
         digits=two_factor.digits,
         period=two_factor.period,
     )
-    return _render(request, "stepup/two_factor_enrol.html", page=page, no_store=True)
+    return _render(request, "stepup/two_factor_enrol.html", page=page)
 
 
 def _two_factor_confirm(request: HttpRequest) -> HttpResponse:
@@ -378,7 +378,7 @@ def _two_factor_confirm(request: HttpRequest) -> HttpResponse:
         error = two_factor_message(confirmation.result)
         return _render(request, "stepup/two_factor_enrol.html", status, page=None, error=error)
     page = RecoveryCodesPage(confirmation.recovery_codes)
-    return _render(request, "stepup/recovery_codes.html", page=page, no_store=True)
+    return _render(request, "stepup/recovery_codes.html", page=page)
 
 
 def _two_factor_verify(request: HttpRequest) -> HttpResponse:
@@ -419,7 +419,7 @@ def _recovery_codes(request: HttpRequest) -> HttpResponse:
     except ManagedByConfigFileError:
         return _message(request, 409, _IN_CONFIG_FILE)
     page = RecoveryCodesPage(codes)
-    return _render(request, "stepup/recovery_codes.html", page=page, no_store=True)
+    return _render(request, "stepup/recovery_codes.html", page=page)
 
 
 def _two_factor_remove(request: HttpRequest) -> HttpResponse:
