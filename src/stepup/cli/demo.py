@@ -1,0 +1,98 @@
+"""``stepup demo``: run the demo web app on the embedded SQLite store."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    demo = subparsers.add_parser(
+        "demo",
+        help="run the demo web app",
+        description=(
+            "Run the stepup demo: a small web app (Starlette, SQLite) with a tenant, an admin "
+            "and a member, API keys, SSH keys, workspaces, members, two-factor settings and an "
+            "audit log. Sensitive actions ask for re-authentication once the admin turns the "
+            "tenant flag on. The demo data is created on first start."
+        ),
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    demo.add_argument("--port", type=_port, default=8000, help="port to listen on (8000)")
+    demo.add_argument(
+        "--db",
+        type=Path,
+        metavar="PATH",
+        help="the SQLite file (default: demo.sqlite3 next to stepup's default database)",
+    )
+    demo.add_argument(
+        "--reset", action="store_true", help="delete the database first and start afresh"
+    )
+    sso = demo.add_argument_group(
+        "single sign-on (optional; also STEPUP_DEMO_OIDC_ISSUER, STEPUP_DEMO_OIDC_CLIENT_ID, "
+        "STEPUP_DEMO_OIDC_CLIENT_SECRET, STEPUP_DEMO_SAML_IDP_METADATA)"
+    )
+    sso.add_argument("--oidc-issuer", metavar="URL", help="an OpenID provider's issuer")
+    sso.add_argument("--oidc-client-id", metavar="ID", help="this app's client id there")
+    sso.add_argument(
+        "--oidc-client-secret",
+        metavar="SECRET",
+        help="its client secret (prefer the environment variable: flags show in ps)",
+    )
+    sso.add_argument(
+        "--saml-idp-metadata", metavar="FILE", help="a SAML identity provider's metadata XML"
+    )
+    demo.set_defaults(handler=_demo)
+
+
+def _port(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError("the port is a whole number from 1 to 65535")
+    return int(text)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..demo import DEMO_USERS, DemoSettings, create_app, default_demo_path
+    from ..demo.seed import remove_database
+
+    path: Path = args.db or default_demo_path()
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    settings = DemoSettings(
+        db_path=path,
+        base_url=f"http://{host}:{args.port}",
+        oidc=DemoSettings.oidc_from(args.oidc_issuer, args.oidc_client_id, args.oidc_client_secret),
+        saml_idp_metadata=DemoSettings.saml_from(args.saml_idp_metadata),
+    )
+    if args.reset:
+        remove_database(path)
+    fresh = not path.exists()
+    app = create_app(settings)
+    print("stepup demo")
+    print(f"  database: {path}{' (new: demo data created)' if fresh else ''}")
+    print(f"  open:     {settings.base_url}/")
+    for user in DEMO_USERS:
+        print(f"  sign in:  {user.email} / {user.password}  ({user.role})")
+    if settings.oidc is not None:
+        print(f"  OIDC:     {settings.oidc.issuer} (SSO users are added at first sign-in)")
+    if settings.saml_idp_metadata is not None:
+        print(f"  SAML:     {settings.saml_idp_metadata}")
+    if not _is_loopback(args.host):
+        print("  warning:  not a loopback address; anyone who can reach it knows these passwords")
+    print("  stop:     Ctrl+C", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

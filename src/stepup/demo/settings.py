@@ -1,0 +1,74 @@
+"""How the demo is configured: where its database is, and the optional SSO providers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from ..adapters.storage.sql import default_sqlite_path
+from ..errors import ConfigurationError
+
+__all__ = ["ENV_PREFIX", "DemoSettings", "OIDCSettings", "default_demo_path"]
+
+ENV_PREFIX: Final = "STEPUP_DEMO_"
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 8000
+
+
+def default_demo_path() -> Path:
+    """``demo.sqlite3`` next to stepup's default SQLite file."""
+    return default_sqlite_path().with_name("demo.sqlite3")
+
+
+@dataclass(frozen=True, slots=True)
+class OIDCSettings:
+    """An OpenID provider for SSO users (sign-in and re-authentication)."""
+
+    issuer: str
+    client_id: str
+    client_secret: str = field(default="", repr=False)
+    name: str = "oidc"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSettings:
+    """``base_url`` is where browsers reach the demo (SSO redirect URIs are built on it)."""
+
+    db_path: Path = field(default_factory=default_demo_path)
+    base_url: str = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+    oidc: OIDCSettings | None = None
+    saml_idp_metadata: Path | None = None
+    issuer: str = "stepup demo"
+
+    @staticmethod
+    def oidc_from(
+        issuer: str | None,
+        client_id: str | None,
+        client_secret: str | None,
+        environ: Mapping[str, str] | None = None,
+    ) -> OIDCSettings | None:
+        """Flags first, then ``STEPUP_DEMO_OIDC_ISSUER`` / ``_CLIENT_ID`` / ``_CLIENT_SECRET``."""
+        env = os.environ if environ is None else environ
+        issuer = issuer or env.get(f"{ENV_PREFIX}OIDC_ISSUER") or None
+        client_id = client_id or env.get(f"{ENV_PREFIX}OIDC_CLIENT_ID") or None
+        secret = client_secret or env.get(f"{ENV_PREFIX}OIDC_CLIENT_SECRET") or ""
+        if issuer is None and client_id is None:
+            return None
+        if issuer is None or client_id is None:
+            raise ConfigurationError("OIDC needs both an issuer and a client id")
+        return OIDCSettings(issuer=issuer, client_id=client_id, client_secret=secret)
+
+    @staticmethod
+    def saml_from(path: str | None, environ: Mapping[str, str] | None = None) -> Path | None:
+        """``--saml-idp-metadata`` first, then ``STEPUP_DEMO_SAML_IDP_METADATA``."""
+        env = os.environ if environ is None else environ
+        given = path or env.get(f"{ENV_PREFIX}SAML_IDP_METADATA") or None
+        if given is None:
+            return None
+        metadata = Path(given)
+        if not metadata.is_file():
+            raise ConfigurationError(f"SAML IdP metadata: no such file {given!r}")
+        return metadata

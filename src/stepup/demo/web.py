@@ -1,0 +1,218 @@
+"""What every demo view shares: who is signed in, rendering with CSRF, forms, flashes.
+
+The demo's own forms use the integration's :class:`CsrfProtection` (Starlette has
+none), bound to the session like stepup's forms.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from argon2 import PasswordHasher
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..adapters.idp.password import AsyncPasswordReauth
+from ..adapters.storage.sql import AsyncSQLStore
+from ..clock import Clock
+from ..events import EventBus
+from ..integrations.starlette import CsrfProtection, Stepup
+from ..integrations.starlette.csrf import FIELD_NAME
+from ..sealing import SecretBox
+from ..subject import Subject
+from .audit import AuditLog
+from .data import DemoData, User
+from .settings import DemoSettings
+from .status import STATUS_ACTION, grant_status, human_duration
+
+__all__ = ["TEMPLATES", "Demo", "GrantStatusMiddleware"]
+
+#: The demo's pages, and its layout for stepup's (``stepup/base.html``).
+TEMPLATES: Final = Path(__file__).parent / "templates"
+_NO_STORE = {"Cache-Control": "no-store"}
+_USER = "user"
+_SID = "sid"
+_FLASH = "flash"
+
+
+def _datetime(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class Demo:
+    """The demo's services, handed to every group of views. It builds the
+    :class:`Stepup` whose hooks are its own methods."""
+
+    def __init__(
+        self,
+        *,
+        settings: DemoSettings,
+        store: AsyncSQLStore,
+        data: DemoData,
+        audit: AuditLog,
+        clock: Clock,
+        secret_key: str,
+        box: SecretBox,
+        events: EventBus,
+        hasher: PasswordHasher | None = None,
+        oidc: Any = None,
+        saml: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.data = data
+        self.audit = audit
+        self.clock = clock
+        self.stepup = Stepup(
+            store=store,
+            secret_key=secret_key,
+            clock=clock,
+            events=events,
+            subject_loader=self.subject,
+            tenant_loader=self.tenant_id,
+            password_hash_loader=data.password_hash,
+            password_rehash_saver=data.set_password_hash,
+            is_tenant_admin=self.is_tenant_admin,
+            has_full_access=self.has_full_access,
+            complete_sign_in=self.complete_sign_in,
+            login_url="/login",
+            templates=TEMPLATES,
+            issuer=settings.issuer,
+            secret_box=box,
+            passwords=AsyncPasswordReauth(store, hasher=hasher, clock=clock, events=events),
+            oidc=oidc,
+            saml=saml,
+        )
+        filters = self.stepup.templates.env.filters
+        filters["datetime"] = _datetime
+        filters["duration"] = human_duration
+        # Sign-in passwords share the per-user throttle; their events are the app's own.
+        self.sign_in_passwords = AsyncPasswordReauth(store, hasher=hasher, clock=clock)
+        self.sso_buttons: tuple[tuple[str, str], ...] = ()  # (label, start path)
+
+    # who ----------------------------------------------------------------------
+
+    async def user(self, request: Request) -> User | None:
+        """The signed-in user (looked up once per request)."""
+        state = request.scope.setdefault("state", {})
+        if "demo_user" not in state:
+            user_id = request.session.get(_USER)
+            user = await self.data.user(user_id) if isinstance(user_id, str) else None
+            state["demo_user"] = user if isinstance(request.session.get(_SID), str) else None
+        user_or_none: User | None = state["demo_user"]
+        return user_or_none
+
+    async def subject(self, request: Request) -> Subject | None:
+        """stepup's ``subject_loader``."""
+        user = await self.user(request)
+        if user is None:
+            return None
+        sid = str(request.session[_SID])
+        return Subject(user.id, sid, user.identity, roles=frozenset({user.role}))
+
+    async def tenant_id(self, request: Request) -> str:
+        user = await self.user(request)
+        return user.tenant_id if user is not None else ""
+
+    async def is_tenant_admin(self, subject: Subject, tenant_id: str) -> bool:
+        user = await self.data.user(subject.user_id)
+        return user is not None and user.is_admin and user.tenant_id == tenant_id
+
+    async def has_full_access(self, subject: Subject) -> bool:
+        user = await self.data.user(subject.user_id)
+        return user is not None and user.is_admin
+
+    async def complete_sign_in(self, request: Request, user_id: str) -> None:
+        """stepup's ``complete_sign_in``: a new session id at every sign-in (grants are
+        bound to it), and nothing left of the previous session."""
+        request.session.clear()
+        request.session.update({_USER: user_id, _SID: secrets.token_urlsafe(16)})
+        request.scope.setdefault("state", {}).pop("demo_user", None)
+        self.audit.app_event("SignedIn", user_id)
+
+    async def sign_out(self, request: Request) -> None:
+        user = await self.user(request)
+        await self.stepup.sign_out(request)  # revokes this session's grant
+        request.session.clear()
+        if user is not None:
+            self.audit.app_event("SignedOut", user.id)
+
+    async def signed_in(self, request: Request) -> User | Response:
+        """The user, or the redirect to the sign-in page."""
+        user = await self.user(request)
+        if user is None:
+            return self.stepup.sign_in_response(request)
+        return user
+
+    # pages and forms ----------------------------------------------------------
+
+    def binding(self, request: Request) -> str:
+        sid = request.session.get(_SID)
+        return sid if isinstance(sid, str) else ""
+
+    def render(
+        self, request: Request, template: str, *, status: int = 200, **context: Any
+    ) -> Response:
+        token, fresh = self.stepup.csrf.issue(request, self.binding(request))
+        values = {
+            "csrf_field": FIELD_NAME,
+            "csrf_token": token,
+            "logout_token": token,
+            "flashes": request.session.pop(_FLASH, []),
+            **context,
+        }
+        response = self.stepup.templates.TemplateResponse(
+            request, template, values, status_code=status, headers=_NO_STORE
+        )
+        if fresh is not None:
+            CsrfProtection.set_cookie(request, response, fresh)
+        return response
+
+    async def form(self, request: Request) -> FormData | None:
+        """The posted form, or ``None`` when its CSRF token does not hold."""
+        form = await request.form()
+        if not self.stepup.csrf.verify(request, form.get(FIELD_NAME), self.binding(request)):
+            return None
+        return form
+
+    def csrf_failed(self, request: Request) -> Response:
+        text = "This form expired or did not come from this site. Go back, reload it and retry."
+        return self.render(request, "message.html", status=403, title="Please try again", text=text)
+
+    def not_found(self, request: Request) -> Response:
+        return self.render(request, "message.html", status=404, title="Not found", text="")
+
+    def forbidden(self, request: Request) -> Response:
+        text = "Only a tenant admin can see this page."
+        return self.render(request, "message.html", status=403, title="Not allowed", text=text)
+
+    def flash(self, request: Request, text: str) -> None:
+        request.session[_FLASH] = [*request.session.get(_FLASH, []), text]
+
+    def redirect(self, request: Request, path: str, flash: str = "") -> Response:
+        if flash:
+            self.flash(request, flash)
+        return RedirectResponse(path, status_code=303)
+
+
+class GrantStatusMiddleware:
+    """Puts the banner's facts into ``request.state`` for every page, the demo's and
+    stepup's: the user, and the core's answer for :data:`STATUS_ACTION`."""
+
+    def __init__(self, app: ASGIApp, demo: Demo) -> None:
+        self.app = app
+        self.demo = demo
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith("/static/"):
+            request = Request(scope, receive)
+            state = scope.setdefault("state", {})
+            if await self.demo.user(request) is not None:
+                decision = await self.demo.stepup.check(request, STATUS_ACTION)
+                state["grant"] = grant_status(decision, self.demo.clock())
+        await self.app(scope, receive, send)
