@@ -17,6 +17,7 @@ from e2e.demo_server import START, DemoServer
 from e2e.oidc_provider import CLIENT_ID, CLIENT_SECRET, oidc_provider
 from stepup.demo import OIDCSettings
 from stepup.demo.sso import OIDC_CALLBACK
+from stepup.testing import SettableClock
 from support import need
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,3 +111,19 @@ def page(
                 (IMAGES / f"demo-{name}.png").write_bytes(png)
     finally:
         context.close()
+
+
+@pytest.fixture
+def app_client(tmp_path: Path) -> Iterator[tuple[Any, SettableClock]]:
+    """The demo app in Starlette's test client (no browser), cheap argon2, settable clock."""
+    from argon2 import PasswordHasher
+    from starlette.testclient import TestClient
+
+    from stepup.adapters.idp.password import CHEAPEST
+    from stepup.demo import DemoSettings, create_app
+
+    clock = SettableClock(START)
+    settings = DemoSettings(db_path=tmp_path / "demo.sqlite3")
+    app = create_app(settings, clock=clock, hasher=PasswordHasher.from_parameters(CHEAPEST))
+    with TestClient(app, follow_redirects=False) as client:
+        yield client, clock

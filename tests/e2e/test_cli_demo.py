@@ -1,0 +1,119 @@
+"""``stepup demo``: its options, its refusals, and a real start on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from stepup.cli import main
+
+RUN_CLI = "import sys; from stepup.cli import main; sys.exit(main())"
+
+
+def test_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--help"]) == 0
+    out = capsys.readouterr().out
+    for option in ("--host", "--port", "--db", "--reset", "--oidc-issuer", "--saml-idp-metadata"):
+        assert option in out
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "http", "-1"])
+def test_bad_port(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--port", port]) == 2
+    assert "port" in capsys.readouterr().err
+
+
+def test_half_an_oidc_configuration_is_an_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("ISSUER", "CLIENT_ID", "CLIENT_SECRET"):
+        monkeypatch.delenv(f"STEPUP_DEMO_OIDC_{name}", raising=False)
+    args = ["demo", "--db", str(tmp_path / "d.sqlite3"), "--oidc-issuer", "https://op.test"]
+    assert main(args) == 2
+    assert "OIDC needs both an issuer and a client id" in capsys.readouterr().err
+    assert not (tmp_path / "d.sqlite3").exists()
+
+
+def test_missing_saml_metadata_is_an_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = ["demo", "--db", str(tmp_path / "d.sqlite3"), "--saml-idp-metadata", "/no/such.xml"]
+    assert main(args) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _start(db: Path, port: int, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    """Run the command; return it and what it printed up to its last line ("stop:")."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", RUN_CLI, "demo", "--db", str(db), "--port", str(port), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    fd = process.stdout.fileno()
+    printed = ""
+    deadline = time.monotonic() + 60
+    while "stop:" not in printed:  # unbuffered reads: select() sees all that is left
+        ready, _, _ = select.select([fd], [], [], max(0, deadline - time.monotonic()))
+        chunk = os.read(fd, 4096).decode() if ready else ""
+        if not chunk:
+            process.kill()
+            pytest.fail(f"stepup demo did not start: {printed}")
+        printed += chunk
+    return process, printed
+
+
+def _stop(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=30)
+    finally:
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_demo_starts_prints_and_serves(tmp_path: Path) -> None:
+    db = tmp_path / "demo.sqlite3"
+    port = _free_port()
+    process, printed = _start(db, port)
+    try:
+        assert f"database: {db} (new: demo data created)" in printed
+        assert f"open:     http://127.0.0.1:{port}/" in printed
+        assert "admin@acme.test / acme-admin-demo" in printed
+        assert "member@acme.test / acme-member-demo" in printed
+        # uvicorn binds right after the banner: retry the connection, not the request.
+        transport = httpx.HTTPTransport(retries=20)
+        with httpx.Client(transport=transport, timeout=10) as client:
+            page = client.get(f"http://127.0.0.1:{port}/login")
+        assert page.status_code == 200
+        assert "Sign in to Acme" in page.text
+    finally:
+        assert _stop(process) == 0
+    assert db.exists()
+    assert (db.stat().st_mode & 0o777) == 0o600
+
+    # Again: the data is kept; --reset starts afresh.
+    process, printed = _start(db, _free_port())
+    _stop(process)
+    assert "(new" not in printed
+    process, printed = _start(db, _free_port(), "--reset")
+    _stop(process)
+    assert "(new: demo data created)" in printed

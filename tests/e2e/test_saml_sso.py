@@ -1,0 +1,134 @@
+"""A SAML single sign-on user, driven with Starlette's test client against pysaml2's own
+IdP (in-process, from tests/idp/saml): sign-in, then re-authentication at the IdP,
+whose answer reaches stepup's ACS through the demo's same-site re-post."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from saml2.config import IdPConfig
+from saml2.server import Server
+from starlette.testclient import TestClient
+
+from e2e.journeys import ADMIN, PASSWORDS
+from idp.saml.saml_idp import IDP_ID, TestIdP, idp_metadata, idp_settings, make_keypair
+from stepup.demo import DemoSettings, create_app
+from stepup.testing import SettableClock
+from support import need
+
+pytestmark = pytest.mark.saml
+
+BASE = "http://testserver"
+SP_ID = f"{BASE}/stepup/saml/metadata"
+CAROL = "carol-5d1e"  # a persistent NameID
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_FORM = re.compile(r'<form method="post" action="([^"]+)"')
+_HIDDEN = re.compile(r'<input type="hidden" name="(SAMLResponse|RelayState)" value="([^"]*)"')
+
+
+def csrf(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match is not None, "no CSRF token in the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[TestClient, TestIdP]]:
+    need(shutil.which("xmlsec1") is not None, "xmlsec1 is not installed (apt-get install xmlsec1)")
+    keys = make_keypair(tmp_path, "idp")
+    metadata = tmp_path / "idp-metadata.xml"
+    metadata.write_text(idp_metadata(keys))
+    settings = DemoSettings(
+        db_path=tmp_path / "demo.sqlite3", base_url=BASE, saml_idp_metadata=metadata
+    )
+    # pysaml2 stamps its messages with the real time; the demo's clock starts there too.
+    app = create_app(settings, clock=SettableClock(time.time()))
+    with TestClient(app, base_url=BASE, follow_redirects=False) as client:
+        sp_metadata = client.get("/stepup/saml/metadata").text
+        idp_config: dict[str, Any] = idp_settings(keys, IDP_ID, [sp_metadata])
+        idp_config["service"]["idp"]["want_authn_requests_signed"] = False  # the demo has no SP key
+        yield client, TestIdP(Server(config=IdPConfig().load(idp_config)))
+
+
+def sign_in_with_saml(client: TestClient, idp: TestIdP) -> Any:
+    page = client.get("/login")
+    assert 'action="/sso/saml/login"' in page.text
+    start = client.post("/sso/saml/login", data={"csrf_token": csrf(page.text), "next": "/account"})
+    assert start.status_code == 303
+    request = idp.receive(start.headers["location"])
+    assert request.relay_state is not None
+    assert request.relay_state.startswith("_signin_")
+    answer = idp.answer(request, CAROL, sp_entity_id=SP_ID)
+    return client.post(
+        "/sso/saml/acs", data={"SAMLResponse": answer, "RelayState": request.relay_state}
+    )
+
+
+def test_saml_user_signs_in_and_reauthenticates_at_the_idp(
+    world: tuple[TestClient, TestIdP],
+) -> None:
+    client, idp = world
+    # The admin turns the flag on, then leaves.
+    page = client.get("/login")
+    data = {"csrf_token": csrf(page.text), "email": ADMIN, "password": PASSWORDS[ADMIN]}
+    assert client.post("/login", data=data).status_code == 303
+    body = '{"data": {"type": "tenant", "attributes": {"feature_flags": {"sensitive_actions_reauth": true}}}}'
+    headers = {"Content-Type": "application/vnd.api+json"}
+    assert client.patch("/stepup/tenants/acme", content=body, headers=headers).status_code == 200
+    logout = client.get("/logout")
+    assert client.post("/logout", data={"csrf_token": csrf(logout.text)}).status_code == 303
+
+    signed_in = sign_in_with_saml(client, idp)
+    assert signed_in.status_code == 303
+    assert signed_in.headers["location"] == "/account"
+    assert "SAML single sign-on" in client.get("/account").text
+
+    asked = client.get("/account/edit")
+    assert asked.status_code == 303
+    reauth = client.get(asked.headers["location"])
+    assert 'id="stepup-password"' not in reauth.text
+    action = _FORM.search(reauth.text)
+    assert action is not None
+    assert action.group(1).startswith("/stepup/saml/start")
+    start = client.post(
+        action.group(1).replace("&amp;", "&"), data={"csrf_token": csrf(reauth.text)}
+    )
+    assert start.status_code == 303
+    request = idp.receive(start.headers["location"])
+    assert request.force_authn
+    answer = idp.answer(request, CAROL, sp_entity_id=SP_ID)
+
+    # The IdP posts to the demo's ACS; the demo hands it, from the browser, to stepup's.
+    forward = client.post(
+        "/sso/saml/acs", data={"SAMLResponse": answer, "RelayState": request.relay_state or ""}
+    )
+    assert forward.status_code == 200
+    assert 'action="/stepup/saml/acs"' in forward.text
+    fields = dict(_HIDDEN.findall(forward.text))
+    done = client.post("/stepup/saml/acs", data=fields)
+    assert done.status_code == 303
+    assert done.headers["location"] == "/account/edit"
+    assert client.get("/account/edit").status_code == 200
+
+
+def test_saml_sign_in_refuses_what_it_did_not_ask_for(world: tuple[TestClient, TestIdP]) -> None:
+    client, idp = world
+    page = client.get("/login")
+    start = client.post("/sso/saml/login", data={"csrf_token": csrf(page.text)})
+    request = idp.receive(start.headers["location"])
+    answer = idp.answer(request, CAROL, sp_entity_id=SP_ID)
+    # Another relay state: no such sign-in was started.
+    refused = client.post(
+        "/sso/saml/acs", data={"SAMLResponse": answer, "RelayState": "_signin_00"}
+    )
+    assert refused.status_code == 400
+    # The real one works once; replayed, it is refused.
+    data = {"SAMLResponse": answer, "RelayState": request.relay_state or ""}
+    assert client.post("/sso/saml/acs", data=data).status_code == 303
+    assert client.post("/sso/saml/acs", data=data).status_code == 400
