@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +66,17 @@ def _is_loopback(host: str) -> bool:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import uvicorn
+    try:
+        import uvicorn
 
-    from ..demo import DEMO_USERS, DemoSettings, create_app, default_demo_path
-    from ..demo.seed import remove_database
+        from ..demo import DEMO_USERS, DemoSettings, create_app, default_demo_path
+        from ..demo.seed import remove_database
+    except ImportError as exc:
+        print(
+            f"stepup: error: the demo needs {exc.name}: pip install 'stepup[sql,starlette]'",
+            file=sys.stderr,
+        )
+        return 2
 
     path: Path = args.db or default_demo_path()
     host = f"[{args.host}]" if ":" in args.host else args.host

@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..adapters.storage.sql import AsyncSQLStore
 from ..clock import Clock, system_clock
+from ..errors import ConfigurationError
 from ..events import EventBus
 from .audit import AuditLog
 from .data import DemoData
@@ -50,7 +51,13 @@ def create_app(
     if settings.oidc is not None or settings.saml_idp_metadata is not None:
         from .sso import SingleSignOn
 
-        sso = SingleSignOn(settings, store, clock)
+        try:
+            sso = SingleSignOn(settings, store, clock)
+        except ImportError as exc:
+            extra = "saml" if (exc.name or "").startswith("saml2") else "oidc"
+            raise ConfigurationError(
+                f"single sign-on needs {exc.name}: pip install 'stepup[{extra}]'"
+            ) from None
     demo = Demo(
         settings=settings,
         store=store,

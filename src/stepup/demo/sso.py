@@ -22,19 +22,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
-from authlib.integrations.starlette_client import OAuth, OAuthError
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..adapters.idp.oidc import AsyncOIDCReauth, OIDCProviderConfig
-from ..adapters.idp.saml import AsyncSAMLServiceProvider, SAMLServiceProviderConfig
-from ..adapters.idp.saml.config import build_client
 from ..adapters.storage.sql import AsyncSQLStore
 from ..clock import Clock
 from ..errors import StoreUnavailableError
@@ -44,6 +38,12 @@ from .data import User
 from .seed import TENANT
 from .settings import DemoSettings
 from .web import Demo
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ..adapters.idp.oidc import AsyncOIDCReauth
+    from ..adapters.idp.saml import AsyncSAMLServiceProvider
 
 __all__ = ["OIDC_CALLBACK", "SAML_ACS", "SingleSignOn"]
 
@@ -65,7 +65,12 @@ class SingleSignOn:
         self._oauth: Any = None
         self._saml: tuple[Any, str] | None = None
         base = settings.base_url
-        if settings.oidc is not None:
+        if settings.oidc is not None:  # the oidc extra: authlib, httpx, joserfc
+            import httpx
+            from authlib.integrations.starlette_client import OAuth
+
+            from ..adapters.idp.oidc import AsyncOIDCReauth, OIDCProviderConfig
+
             oidc = settings.oidc
             self._http = httpx.AsyncClient(timeout=10.0)
             config = OIDCProviderConfig(
@@ -84,7 +89,10 @@ class SingleSignOn:
                 server_metadata_url=f"{oidc.issuer}/.well-known/openid-configuration",
                 client_kwargs={"scope": "openid email", "code_challenge_method": "S256"},
             )
-        if settings.saml_idp_metadata is not None:
+        if settings.saml_idp_metadata is not None:  # the saml extra: pysaml2
+            from ..adapters.idp.saml import AsyncSAMLServiceProvider, SAMLServiceProviderConfig
+            from ..adapters.idp.saml.config import build_client
+
             saml = SAMLServiceProviderConfig(
                 sp_entity_id=base + "/stepup/saml/metadata",
                 acs_url=base + SAML_ACS,
@@ -163,6 +171,9 @@ class _Views:
         form = await demo.form(request)
         if form is None:
             return demo.csrf_failed(request)
+        import httpx
+        from authlib.integrations.starlette_client import OAuthError
+
         client = self.sso._oauth.demo
         try:
             redirect = await client.authorize_redirect(
@@ -185,6 +196,9 @@ class _Views:
             target = self.demo.stepup.url(request, "oidc_callback")
             return RedirectResponse(f"{target}?{request.url.query}", status_code=303)
         request.session.pop(_OIDC_STATE, None)
+        import httpx
+        from authlib.integrations.starlette_client import OAuthError
+
         try:
             token = await self.sso._oauth.demo.authorize_access_token(request)
         except (OAuthError, httpx.HTTPError, ValueError):
@@ -201,6 +215,9 @@ class _Views:
     async def verified_email(self, token: Any, claims: Any, subject: str) -> str:
         """A verified email from the ID token, else from the userinfo endpoint (only a
         display name here: users are matched on issuer and subject)."""
+        import httpx
+        from authlib.integrations.starlette_client import OAuthError
+
         if not claims.get("email"):
             try:
                 claims = await self.sso._oauth.demo.userinfo(token=token)
@@ -218,6 +235,8 @@ class _Views:
         form = await demo.form(request)
         if form is None:
             return demo.csrf_failed(request)
+        from saml2 import BINDING_HTTP_REDIRECT
+
         assert self.sso._saml is not None
         client, idp = self.sso._saml
         request_id = _SIGN_IN_PREFIX + secrets.token_hex(20)
@@ -256,6 +275,8 @@ class _Views:
                 saml_response=answer,
                 relay_state=relay if isinstance(relay, str) else "",
             )
+        from saml2 import BINDING_HTTP_POST
+
         assert self.sso._saml is not None
         client, idp = self.sso._saml
         try:
