@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 from hypothesis import strategies as st
 
@@ -47,9 +48,37 @@ def totp_parameters() -> st.SearchStrategy[dict[str, object]]:
 _NOT_ASCII_DIGITS = st.characters(exclude_categories=["Cs"], exclude_characters="0123456789 -")
 
 
+_FULL_WIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + i) for i in range(10)))
+_ARABIC_INDIC = str.maketrans("0123456789", "".join(chr(0x0660 + i) for i in range(10)))
+_SUPERSCRIPT = str.maketrans(
+    "0123456789", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+)
+#: Ways to spoil a well-formed code that int(), NFKC or a lax strip() would forgive.
+_SPOILERS: tuple[Callable[[str], str], ...] = (
+    lambda c: c + "\n",
+    lambda c: c + "\r\n",
+    lambda c: " " + c,
+    lambda c: c + " ",
+    lambda c: "\t" + c,
+    lambda c: "+" + c,
+    lambda c: "-" + c,
+    lambda c: c + "-",
+    lambda c: c[:3] + "_" + c[3:],
+    lambda c: c[:2] + "-" + c[2:4] + "-" + c[4:],
+    lambda c: c[:3] + "- " + c[3:],
+    lambda c: c[:3] + "\u00a0" + c[3:],
+    lambda c: c[:3] + "\u2010" + c[3:],
+    lambda c: c.translate(_FULL_WIDTH),
+    lambda c: c.translate(_ARABIC_INDIC),
+    lambda c: c.translate(_SUPERSCRIPT),
+    lambda c: c + "0",
+    lambda c: c[1:],
+)
+
+
 def malformed_codes(digits: int = 6) -> st.SearchStrategy[object]:
     """Inputs that must never verify: wrong length, foreign digits, stray characters,
-    non-strings."""
+    well-formed codes spoiled in ways a lax parser forgives, non-strings."""
     unicode_digits = st.characters(categories=["Nd", "No"]).filter(
         lambda ch: ch not in "0123456789"
     )
@@ -61,7 +90,12 @@ def malformed_codes(digits: int = 6) -> st.SearchStrategy[object]:
                 st.integers(0, digits - 1), st.one_of(unicode_digits, _NOT_ASCII_DIGITS)
             ).map(lambda pair: "".join(ds[: pair[0]]) + pair[1] + "".join(ds[pair[0] :]))
         ),
+        st.tuples(
+            st.text(alphabet="0123456789", min_size=digits, max_size=digits),
+            st.sampled_from(_SPOILERS),
+        ).map(lambda pair: pair[1](pair[0])),
         st.integers(),
+        st.floats(),
         st.none(),
         st.binary(min_size=digits, max_size=digits),
     )
