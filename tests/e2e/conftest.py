@@ -1,4 +1,4 @@
-"""Fixtures: headless Chromium (one per session), a fresh demo server per test, and the
+"""Fixtures: headless Chromium (one per module), a fresh demo server per test, and the
 screenshots: the tour on success (docs/images), the key pages on failure (artifacts/)."""
 
 from __future__ import annotations
@@ -45,8 +45,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     setattr(item, f"report_{report.when}", report)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module. Not longer: while Playwright's sync API is open,
+    its event loop counts as running in this thread, and ``asyncio.run`` in any later
+    test would fail."""
     need(Path(CHROMIUM).exists(), "Chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
