@@ -38,6 +38,7 @@ from ...throttle import ThrottlePolicy
 from . import sql_ops as ops
 from .sql_engine import (
     IMMEDIATE,
+    DriverStatement,
     build_async_engine,
     build_engine,
     default_sqlite_path,
@@ -123,6 +124,7 @@ class SQLStore(_Base):
         self._write_lock: AbstractContextManager[Any] = (
             threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
         )
+        self._claim = DriverStatement(self.engine, self._s.claim_step)
 
     @classmethod
     def sqlite(
@@ -187,7 +189,18 @@ class SQLStore(_Base):
     def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Attempt:
-        op = ops.totp_attempt(self._s, key, step, now, throttle)
+        if step is not None:
+            # The common case, a later step by a credential that is not blocked, is one
+            # conditional UPDATE on the driver connection; only if it claims nothing
+            # does the locked read-decide-write transaction run.
+            try:
+                with self._write_lock:
+                    claimed = self._claim.rowcount(ops.claim_params(key, step, now, throttle))
+            except self._claim.errors as exc:
+                raise _unavailable(self, "totp_attempt", exc) from exc
+            if claimed == 1:
+                return ops.ACCEPTED
+        op = ops.totp_attempt(self._s, key, step, now, throttle, claim=False)
         return self._run("totp_attempt", op, write=True)
 
     def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:

@@ -7,24 +7,30 @@ only an OS crash or power cut can lose the last commits, never corrupt the
 file). SQLAlchemy, not the ``sqlite3`` module, emits ``BEGIN``: ``BEGIN
 IMMEDIATE`` for the store's writing transactions, so a read-decide-write holds
 the write lock from its first statement and two processes cannot interleave.
+
+:class:`DriverStatement` runs one hot statement straight on a pooled driver
+connection, as its own transaction, without SQLAlchemy's per-call execution
+machinery (which costs several times the statement itself on SQLite).
 """
 
 from __future__ import annotations
 
 import os
 import weakref
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ...errors import ConfigurationError
 
 __all__ = [
     "IMMEDIATE",
+    "DriverStatement",
     "build_async_engine",
     "build_engine",
     "default_sqlite_path",
@@ -149,3 +155,43 @@ def describe(url: URL) -> str:
     host = url.host or ""
     port = f":{url.port}" if url.port else ""
     return f"{url.drivername}://{host}{port}/{url.database or ''}"
+
+
+class DriverStatement:
+    """One statement, compiled once for ``engine``'s driver, run as its own transaction
+    on a pooled driver connection; the answer is the number of affected rows.
+
+    A single statement is atomic on its own (SQLite runs it in an implicit transaction
+    under the database's write lock, PostgreSQL under the row's lock), so nothing is
+    lost by skipping SQLAlchemy's ``begin()``; the driver caches the prepared statement
+    by its text. Bind values must already have their driver types (``str``, ``int``,
+    ``float``). Driver and pool errors are raised as :exc:`SQLAlchemyError` subclasses
+    or the driver's own ``Error``; the connection is then dropped from the pool.
+    """
+
+    def __init__(self, engine: Engine, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=engine.dialect)
+        self._engine = engine
+        self._sql = compiled.string
+        positions = getattr(compiled, "positiontup", None)  # SQLCompiler's, for ?-style drivers
+        self._names = tuple(positions) if engine.dialect.positional and positions else None
+        dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
+        self.errors: tuple[type[BaseException], ...] = (dbapi_error, SQLAlchemyError, OSError)
+
+    def rowcount(self, params: Mapping[str, Any]) -> int:
+        args: Any = params if self._names is None else tuple(params[n] for n in self._names)
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(self._sql, args)
+                count = int(cursor.rowcount)
+            finally:
+                cursor.close()
+            connection.commit()
+        except BaseException:
+            connection.invalidate()  # a broken or half-used connection never goes back
+            raise
+        finally:
+            connection.close()
+        return count

@@ -6,6 +6,12 @@ receives the buffered result; :class:`~.sql.SQLStore` and
 Statements are built once per store (with bind parameters), so SQLAlchemy's
 compiled cache serves every call.
 
+The common case of ``totp_attempt``, a later step from a credential that is not
+blocked, is one conditional ``UPDATE`` (:attr:`Statements.claim_step`) whose
+affected rows say whether the claim won; it accepts exactly when
+:func:`stepup.throttle.apply_attempt` would. Anything else (a key never seen, a
+replay, a wrong or throttled code) takes the locked path below.
+
 Atomicity of the read-decide-write operations (``totp_attempt``,
 ``throttle_charge``): the first statement is an insert-on-conflict-update that
 creates the row if needed and, either way, locks it for the rest of the
@@ -22,7 +28,19 @@ import json
 from collections.abc import Generator, Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar
 
-from sqlalchemy import BigInteger, CursorResult, Double, Executable, Integer, Row, Text, bindparam
+from sqlalchemy import (
+    BigInteger,
+    CursorResult,
+    Double,
+    Executable,
+    Integer,
+    Row,
+    Text,
+    and_,
+    bindparam,
+    literal_column,
+    or_,
+)
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert as sql_insert
 from sqlalchemy import select as sql_select
@@ -30,17 +48,19 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...errors import ConfigurationError
-from ...records import Attempt, Challenge, Credential, Grant, Tenant, ThrottleState
+from ...records import Attempt, AttemptOutcome, Challenge, Credential, Grant, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge
 from .sql_schema import Tables
 
-__all__ = ["Op", "Statements"]
+__all__ = ["ACCEPTED", "Op", "Statements", "claim_params"]
 
 R = TypeVar("R")
 Params: TypeAlias = Mapping[str, Any] | Sequence[Mapping[str, Any]]
 Op: TypeAlias = Generator[tuple[Executable, Params], CursorResult[Any], R]
 
 _EMPTY = ThrottleState()
+#: The answer to a claim that won (immutable, so shared).
+ACCEPTED = Attempt(AttemptOutcome.ACCEPTED)
 
 
 class Statements:
@@ -76,6 +96,26 @@ class Statements:
                 failures=bindparam("f", type_=Integer),
                 blocked_until=bindparam("b", type_=Double),
                 last_step=bindparam("s", type_=BigInteger),
+                expires_at=bindparam("e", type_=Double),
+            )
+        )
+        # Accept ``s`` exactly when apply_attempt would: the row is forgotten (past
+        # expires_at), or not blocked at ``now`` and its last step is earlier or none.
+        # Literal constants keep the bind names to k, now, s and e.
+        now, step = bindparam("now", type_=Double), bindparam("s", type_=BigInteger)
+        self.claim_step = (
+            sql_update(t.attempts)
+            .where(
+                a.key == bindparam("k", type_=Text),
+                or_(
+                    a.expires_at <= now,
+                    and_(a.blocked_until <= now, or_(a.last_step.is_(None), a.last_step < step)),
+                ),
+            )
+            .values(
+                failures=literal_column("0"),
+                blocked_until=literal_column("0.0"),
+                last_step=step,
                 expires_at=bindparam("e", type_=Double),
             )
         )
@@ -182,9 +222,25 @@ def _write(key: str, state: ThrottleState, expires_at: float) -> dict[str, Any]:
     }
 
 
+def claim_params(key: str, step: int, now: float, throttle: ThrottlePolicy) -> dict[str, Any]:
+    """The parameters of :attr:`Statements.claim_step`."""
+    return {"k": key, "now": float(now), "s": int(step), "e": float(now + throttle.forget_after)}
+
+
 def totp_attempt(
-    s: Statements, key: str, step: int | None, now: float, throttle: ThrottlePolicy
+    s: Statements,
+    key: str,
+    step: int | None,
+    now: float,
+    throttle: ThrottlePolicy,
+    *,
+    claim: bool = True,
 ) -> Op[Attempt]:
+    """``claim=False`` skips the one-statement claim (the caller already tried it)."""
+    if claim and step is not None:
+        claimed = yield s.claim_step, claim_params(key, step, now, throttle)
+        if claimed.rowcount == 1:
+            return ACCEPTED
     row = (yield s.lock_attempt, {"key": key}).one()
     state, attempt = apply_attempt(_live_state(row, now), step, now, throttle)
     yield s.write_attempt, _write(key, state, now + throttle.forget_after)
