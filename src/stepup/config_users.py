@@ -10,11 +10,11 @@ file; enrolment and removal through the API are then refused::
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._toml import read_toml
 from .errors import ConfigurationError, MalformedInputError
 from .totp import TOTP
 
@@ -55,13 +55,7 @@ class ConfigUsers:
     @classmethod
     def load(cls, path: str | Path) -> ConfigUsers:
         source = str(path)
-        try:
-            with open(path, "rb") as handle:
-                data = tomllib.load(handle)
-        except OSError as exc:
-            raise ConfigurationError(f"{source}: cannot read ({exc.strerror})") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigurationError(f"{source}: not valid TOML ({exc})") from None
+        data = read_toml(path)
         return cls.from_mapping(data, source=source)
 
     @classmethod

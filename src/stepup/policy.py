@@ -11,13 +11,13 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
+from ._toml import read_toml
 from .errors import ConfigurationError, UnknownActionError
 
 __all__ = [
@@ -227,13 +227,7 @@ class Policy:
     def load_toml(self, path: str | Path) -> Policy:
         """Extend or override from a TOML file (see ``docs/policy.md`` for the format)."""
         source = str(path)
-        try:
-            with open(path, "rb") as handle:
-                data = tomllib.load(handle)
-        except OSError as exc:
-            raise ConfigurationError(f"{source}: cannot read ({exc.strerror})") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigurationError(f"{source}: not valid TOML ({exc})") from None
+        data = read_toml(path)
         return self.merge_mapping(data, source=source)
 
     def merge_mapping(self, data: Mapping[str, Any], *, source: str = "<policy>") -> Policy:
