@@ -4,6 +4,11 @@ Decision code is a generator that yields ``(method_name, args)`` store calls and
 receives their results. :func:`run` and :func:`run_async` are the only places that
 touch a store, so sync and async callers share every decision, and any store
 failure reaches the decision code as :class:`StoreUnavailableError` (fail closed).
+
+A store may also offer ``batch(calls)``: several independent reads, given as
+``(method_name, args)`` pairs, answered together as a tuple in one round trip. It is
+an ordinary store call here (``("batch", (calls,))``); decision code asks for it only
+when the store has it (see :class:`stepup.reauth.Reauth`).
 """
 
 from __future__ import annotations

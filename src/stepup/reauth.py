@@ -147,6 +147,9 @@ class _ReauthFlows(Generic[S]):
         self.clock = clock
         self.events = events or EventBus()
         self.flag = flag
+        # A store that answers several reads in one round trip (Redis) gets the tenant
+        # and the grant asked together; others are asked one by one, grant last.
+        self._batch = callable(getattr(store, "batch", None))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.policy!r}, flag={self.flag!r})"
@@ -160,12 +163,22 @@ class _ReauthFlows(Generic[S]):
         if subject.channel in _NON_INTERACTIVE and not rule.api_keys:
             return Allowed(action, AllowReason.EXEMPT_CHANNEL)
         now = self.clock()
+        who = (subject.user_id, subject.session_id)
+        tenant: Tenant | None
+        grant: Grant | None
         try:
-            if not rule.always:
-                tenant: Tenant | None = yield ("get_tenant", (tenant_id,))
+            if rule.always:
+                grant = yield ("get_grant", who)
+            elif self._batch:
+                reads = (("get_tenant", (tenant_id,)), ("get_grant", who))
+                tenant, grant = yield ("batch", (reads,))
                 if tenant is None or not tenant.flag(self.flag):
                     return Allowed(action, AllowReason.FLAG_OFF)
-            grant: Grant | None = yield ("get_grant", (subject.user_id, subject.session_id))
+            else:
+                tenant = yield ("get_tenant", (tenant_id,))
+                if tenant is None or not tenant.flag(self.flag):
+                    return Allowed(action, AllowReason.FLAG_OFF)
+                grant = yield ("get_grant", who)
         except StoreUnavailableError:
             return ReauthUnavailable(action)
         lifetime = self.policy.lifetime_for(rule)

@@ -4,22 +4,37 @@ The SQL store's one-statement claim accepts a later step without the locked
 read-decide-write transaction. It must accept exactly when
 :func:`stepup.throttle.apply_attempt` would, including on a row that is past its
 ``forget_after`` (forgotten, so any step is new) and never on a blocked row.
+
+A re-authentication check on a store with ``batch`` (Redis) reads the tenant and the
+grant in one round trip; its decisions must be the memory store's, sync and async, on
+one server and on a cluster (the two keys live in different slots), and it must deny
+when Redis is unreachable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
 from stepup.adapters.storage.sql import SQLStore
-from stepup.records import AttemptOutcome, ThrottleState
+from stepup.policy import SENSITIVE, Policy, Rule, Sensitivity
+from stepup.reauth import Allowed, AllowReason, AsyncReauth, Reauth, ReauthUnavailable
+from stepup.records import AttemptOutcome, Tenant, ThrottleState
+from stepup.subject import Subject
+from stepup.testing import SettableClock
 from stepup.throttle import ThrottlePolicy, apply_attempt
-from support import POSTGRES_URL, need, port_open
+from storage.redis_cluster import free_port, redis_cluster
+from support import POSTGRES_URL, REDIS_URL, need, port_open
 
 T0 = 1_700_000_000.0
 #: Short enough that hypothesis' time jumps cross every boundary: free failures,
@@ -63,8 +78,7 @@ def test_sql_attempts_follow_the_reference_model(
         now += elapsed
         current = model if now < expires else ThrottleState()  # forgotten after forget_after
         model, expected = apply_attempt(current, step, now, POLICY)
-        if expected.outcome is not AttemptOutcome.THROTTLED:
-            expires = now + POLICY.forget_after
+        expires = now + POLICY.forget_after  # every attempt, even a throttled one, writes
         actual = store.totp_attempt(key, step, now, POLICY)
         assert actual.outcome is expected.outcome
         assert actual.failures == expected.failures
@@ -88,3 +102,141 @@ def test_a_blocked_row_is_never_claimed(store: SQLStore) -> None:
     assert blocked.outcome is AttemptOutcome.THROTTLED
     assert store.throttle_state(key).last_step == 5
     assert store.totp_attempt(key, 6, T0 + 10, POLICY).outcome is AttemptOutcome.ACCEPTED
+
+
+# Re-authentication on Redis: the tenant and the grant in one round trip ----------------
+
+SUBJECT = Subject("alice", "s1")
+FLAGGED = {"feature_flags": {"sensitive_actions_reauth": True}}
+
+
+def _scenarios(reauth: Any, store: Any, clock: SettableClock) -> Iterator[object]:
+    """The decisions a re-auth check can give, in order: flag off, no grant, fresh
+    grant, expired grant, another session, an ``always`` rule with the flag off."""
+    yield reauth.check(SUBJECT, "api_key.read", "off")
+    yield reauth.check(SUBJECT, "api_key.read", "on")
+    reauth.record(SUBJECT, ["pwd"])
+    yield reauth.check(SUBJECT, "api_key.read", "on")
+    yield reauth.check(Subject("alice", "s2"), "api_key.read", "on")
+    yield reauth.check(SUBJECT, "always.action", "off")
+    clock.advance(6 * 3600 + 1)
+    yield reauth.check(SUBJECT, "api_key.read", "on")
+    yield reauth.check(SUBJECT, "missing-tenant.ok", "nobody")
+
+
+POLICY_ALWAYS = Policy.default(environ={}).extend(
+    {"always.action": Rule(Sensitivity.SENSITIVE, always=True), "missing-tenant.ok": SENSITIVE}
+)
+
+
+def _decisions(store: Any) -> list[object]:
+    store.put_tenant(Tenant("off", {}))
+    store.put_tenant(Tenant("on", FLAGGED))
+    clock = SettableClock()
+    reauth = Reauth(store, POLICY_ALWAYS, clock=clock)
+    return list(_scenarios(reauth, store, clock))
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    need(port_open("127.0.0.1", 6379), "Redis at 127.0.0.1:6379")
+    prefix = f"stepup-test-{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    with redis.Redis.from_url(REDIS_URL) as client:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+
+
+@pytest.mark.redis
+def test_reauth_on_redis_decides_as_on_memory(redis_prefix: str) -> None:
+    expected = _decisions(MemoryStore())
+    kinds = [type(d).__name__ for d in expected]
+    assert kinds == [
+        "Allowed",
+        "ReauthRequired",
+        "Allowed",
+        "ReauthRequired",
+        "Allowed",
+        "ReauthRequired",
+        "Allowed",
+    ]
+    with RedisStore(REDIS_URL, prefix=redis_prefix) as store:
+        assert _decisions(store) == expected
+
+
+@pytest.mark.redis
+def test_async_reauth_on_redis_decides_as_on_memory(redis_prefix: str) -> None:
+    expected = _decisions(MemoryStore())
+
+    async def decide() -> list[object]:
+        store = AsyncRedisStore(REDIS_URL, prefix=redis_prefix)
+        try:
+            await store.put_tenant(Tenant("off", {}))
+            await store.put_tenant(Tenant("on", FLAGGED))
+            clock = SettableClock()
+            reauth = AsyncReauth(store, POLICY_ALWAYS, clock=clock)
+            found = [
+                await reauth.check(SUBJECT, "api_key.read", "off"),
+                await reauth.check(SUBJECT, "api_key.read", "on"),
+            ]
+            await reauth.record(SUBJECT, ["pwd"])
+            found += [
+                await reauth.check(SUBJECT, "api_key.read", "on"),
+                await reauth.check(Subject("alice", "s2"), "api_key.read", "on"),
+                await reauth.check(SUBJECT, "always.action", "off"),
+            ]
+            clock.advance(6 * 3600 + 1)
+            found += [
+                await reauth.check(SUBJECT, "api_key.read", "on"),
+                await reauth.check(SUBJECT, "missing-tenant.ok", "nobody"),
+            ]
+            return found
+        finally:
+            await store.aclose()
+
+    assert asyncio.run(decide()) == expected
+
+
+@pytest.mark.redis
+def test_batch_answers_reads_only(redis_prefix: str) -> None:
+    with RedisStore(REDIS_URL, prefix=redis_prefix) as store:
+        store.put_tenant(Tenant("on", FLAGGED))
+        assert store.batch([("get_tenant", ("on",)), ("get_grant", ("u", "s"))]) == (
+            Tenant("on", FLAGGED),
+            None,
+        )
+        with pytest.raises(ValueError, match="cannot be batched"):
+            store.batch([("put_tenant", (Tenant("x", {}),))])
+        assert store.get_tenant("x") is None
+
+
+def test_an_unreachable_redis_denies_the_check() -> None:
+    port = free_port()
+    with RedisStore(f"redis://127.0.0.1:{port}/0", timeout=0.5) as store:
+        decision = Reauth(store).check(SUBJECT, "api_key.read", "on")
+    assert isinstance(decision, ReauthUnavailable)
+
+
+@pytest.mark.redis
+@pytest.mark.cluster
+def test_batch_on_a_cluster_reads_across_slots(tmp_path: Path) -> None:
+    with redis_cluster(tmp_path) as nodes:
+        url = nodes[0].url
+        with RedisStore(url, prefix="batch:", cluster=True) as store:
+            store.put_tenant(Tenant("on", FLAGGED))
+            reauth = Reauth(store)
+            reauth.record(SUBJECT, ["pwd"])
+            decision = reauth.check(SUBJECT, "api_key.read", "on")
+            assert isinstance(decision, Allowed)
+            assert decision.reason is AllowReason.FRESH_GRANT
+
+        async def on_async() -> object:
+            store = AsyncRedisStore(url, prefix="batch:", cluster=True)
+            try:
+                return await AsyncReauth(store).check(SUBJECT, "api_key.read", "on")
+            finally:
+                await store.aclose()
+
+        decision = asyncio.run(on_async())
+        assert isinstance(decision, Allowed)
+        assert decision.reason is AllowReason.FRESH_GRANT

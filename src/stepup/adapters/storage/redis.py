@@ -2,6 +2,8 @@
 
 Every method is one round trip: one command that is atomic on its own, or one Lua
 script (``EVALSHA``, falling back to ``EVAL`` the first time a server lacks it).
+``batch`` answers several independent reads in one round trip (a pipeline), which
+is how a re-authentication check reads the tenant and the grant together.
 What is sent and how replies are read lives in :mod:`.redis_ops`, shared by
 :class:`RedisStore` and :class:`AsyncRedisStore`; this module only executes it.
 
@@ -12,7 +14,7 @@ The next call simply tries again. See ``docs/storage-redis.md``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
@@ -40,6 +42,8 @@ T = TypeVar("T")
 TIMEOUT = 2.0
 
 _FAILURES = (RedisError, RedisClusterException, OSError)
+#: Reads that ``batch`` can pipeline: single commands, never scripts or writes.
+_BATCHABLE = frozenset({"get_tenant", "get_grant", "get_credential", "throttle_state"})
 _UNREADABLE = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 
 
@@ -58,6 +62,11 @@ class AsyncRedis(Protocol):
 def _unavailable(op: Op[Any], exc: BaseException) -> StoreUnavailableError:
     # The type name only: driver messages may carry host names or URLs.
     return StoreUnavailableError(f"Redis store: {op.name} failed ({type(exc).__name__})")
+
+
+def _batch_op(ops: Sequence[Op[Any]]) -> Op[None]:
+    """A stand-in naming a whole batch, for error messages."""
+    return Op(f"batch({','.join(op.name for op in ops)})", (), lambda reply: None)
 
 
 def _decoded(op: Op[T], reply: Any) -> T:
@@ -83,6 +92,14 @@ class _RedisBase:
         self._ops = RedisOps(self.keys)
         self._client = client
         self._owned = owned
+
+    def _batch_ops(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Op[Any]]:
+        ops = []
+        for method, args in calls:
+            if method not in _BATCHABLE:
+                raise ValueError(f"{method} cannot be batched")
+            ops.append(getattr(self._ops, method)(*args))
+        return ops
 
     @property
     def client(self) -> Any:
@@ -130,6 +147,24 @@ class RedisStore(_RedisBase):
         except _FAILURES as exc:
             raise _unavailable(op, exc) from exc
         return _decoded(op, reply)
+
+    def batch(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
+        """Answer several reads (``get_tenant``, ``get_grant``, ``get_credential``,
+        ``throttle_state``: ``(method, args)`` pairs) in one round trip, each answer as
+        the method alone would give it. A pipeline, not a transaction: the reads are
+        independent. A client without ``pipeline()`` gets them one by one."""
+        ops = self._batch_ops(calls)
+        pipeline = getattr(self._client, "pipeline", None)
+        if pipeline is None:
+            return tuple(self._run(op) for op in ops)
+        try:
+            pipe = pipeline(transaction=False)
+            for op in ops:
+                pipe.execute_command(*op.command)
+            replies = pipe.execute()
+        except _FAILURES as exc:
+            raise _unavailable(_batch_op(ops), exc) from exc
+        return tuple(_decoded(op, reply) for op, reply in zip(ops, replies, strict=True))
 
     def close(self) -> None:
         """Close the connections, if the store opened them."""
@@ -230,6 +265,23 @@ class AsyncRedisStore(_RedisBase):
         except _FAILURES as exc:
             raise _unavailable(op, exc) from exc
         return _decoded(op, reply)
+
+    async def batch(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
+        """See :meth:`RedisStore.batch`."""
+        ops = self._batch_ops(calls)
+        pipeline = getattr(self._client, "pipeline", None)
+        if pipeline is None:
+            return tuple([await self._run(op) for op in ops])
+        try:
+            if self._is_cluster:
+                await self._client.initialize()
+            pipe = pipeline(transaction=False)
+            for op in ops:
+                pipe.execute_command(*op.command)
+            replies = await pipe.execute()
+        except _FAILURES as exc:
+            raise _unavailable(_batch_op(ops), exc) from exc
+        return tuple(_decoded(op, reply) for op, reply in zip(ops, replies, strict=True))
 
     async def aclose(self) -> None:
         """Close the connections, if the store opened them."""
