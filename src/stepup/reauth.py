@@ -8,10 +8,11 @@ bound to one user and one session. Sync (:class:`Reauth`) and async
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import ClassVar, Final, Generic, TypeAlias, TypeVar
+from types import MappingProxyType
+from typing import Any, ClassVar, Final, Generic, TypeAlias, TypeVar
 
 from ._flow import Flow, run, run_async
 from .adapters.storage.base import AsyncStore, Store
@@ -56,6 +57,10 @@ class AllowReason(StrEnum):
     EXEMPT_CHANNEL = "exempt_channel"
 
 
+_NOT_SENSITIVE, _FLAG_OFF = AllowReason.NOT_SENSITIVE, AllowReason.FLAG_OFF
+_FRESH_GRANT, _EXEMPT = AllowReason.FRESH_GRANT, AllowReason.EXEMPT_CHANNEL
+
+
 @dataclass(frozen=True, slots=True)
 class Allowed:
     """Go ahead. ``valid_until`` is when the grant stops covering this action (if a grant
@@ -96,6 +101,48 @@ class ReauthUnavailable:
 
 
 Decision: TypeAlias = Allowed | ReauthRequired | ReauthUnavailable
+
+
+def _slots(cls: type, names: str) -> list[Callable[[Any, Any], None]]:
+    """The slot setters of a frozen, slotted dataclass, checked against its fields."""
+    assert [f.name for f in fields(cls)] == names.split(), f"{cls.__name__} fields changed"
+    return [getattr(cls, name).__set__ for name in names.split()]
+
+
+# The hot path builds decisions by setting their slots directly: a frozen dataclass's
+# generated __init__ goes through object.__setattr__ once per field, which was most of
+# the cost of check(). Same objects, same immutability afterwards.
+_new = object.__new__
+_a1, _a2, _a3 = _slots(Allowed, "action reason valid_until")
+_r1, _r2, _r3, _r4, _r5, _r6 = _slots(
+    ReauthRequired, "action sensitivity methods lifetime last_reauth_at provider"
+)
+
+
+def _allowed(action: str, reason: AllowReason, valid_until: float | None) -> Allowed:
+    decision: Allowed = _new(Allowed)
+    _a1(decision, action), _a2(decision, reason), _a3(decision, valid_until)
+    return decision
+
+
+def _required(
+    action: str,
+    sensitivity: Sensitivity,
+    methods: tuple[str, ...],
+    lifetime: float,
+    last_reauth_at: float | None,
+    provider: str,
+) -> ReauthRequired:
+    decision: ReauthRequired = _new(ReauthRequired)
+    _r1(decision, action), _r2(decision, sensitivity), _r3(decision, methods)
+    _r4(decision, lifetime), _r5(decision, last_reauth_at), _r6(decision, provider)
+    return decision
+
+
+_NO_CONTEXT: Final[Context] = MappingProxyType({})
+#: Decisions that depend only on the action and the subject's sign-in are kept per
+#: ``Reauth`` (they are immutable), up to this many.
+_MAX_KEPT: Final = 1024
 
 
 class ReauthRequiredError(StepupError):
@@ -150,18 +197,71 @@ class _ReauthFlows(Generic[S]):
         # A store that answers several reads in one round trip (Redis) gets the tenant
         # and the grant asked together; others are asked one by one, grant last.
         self._batch = callable(getattr(store, "batch", None))
+        self._kept: dict[tuple[Any, ...], Decision] = {}
+
+    def _keep(self, key: tuple[Any, ...], make: Callable[[], Decision]) -> Decision:
+        """The same immutable decision for the same key, built once."""
+        decision = self._kept.get(key)
+        if decision is None:
+            decision = make()
+            if len(self._kept) < _MAX_KEPT:
+                self._kept[key] = decision
+        return decision
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.policy!r}, flag={self.flag!r})"
 
+    # The decision, in pure halves around the store reads --------------------------
+
+    def _before(self, subject: Subject, action: str, context: Context | None) -> Decision | Rule:
+        """The decision when no store is needed (not sensitive here, exempt channel);
+        otherwise the action's rule. Unknown names raise before anything else."""
+        rule = self.policy.rule_for(action)
+        if not rule.applies(context or _NO_CONTEXT):
+            return self._keep((action, 0), lambda: _allowed(action, _NOT_SENSITIVE, None))
+        if subject.channel in _NON_INTERACTIVE and not rule.api_keys:
+            return self._keep((action, 1), lambda: _allowed(action, _EXEMPT, None))
+        return rule
+
+    def _flag_off(self, action: str, tenant: Tenant | None) -> Decision | None:
+        """Allowed when the tenant's flag is not on (for rules that follow the flag)."""
+        if tenant is not None and tenant.flag(self.flag):
+            return None
+        return self._keep((action, 2), lambda: _allowed(action, _FLAG_OFF, None))
+
+    def _after(
+        self, subject: Subject, action: str, rule: Rule, grant: Grant | None, now: float
+    ) -> Decision:
+        """Allowed by a fresh grant of this session, or re-authentication required."""
+        lifetime = self.policy.lifetime_for(rule)
+        methods = required_methods(subject, rule)
+        # A grant covers the rule when it is this session's, proved every required
+        # method, and is younger than the rule's lifetime (one from the future is not
+        # trusted).
+        if (
+            grant is not None
+            and grant.user_id == subject.user_id
+            and grant.session_id == subject.session_id
+            and 0 <= now - grant.authenticated_at < lifetime
+            and grant.methods.issuperset(methods)
+        ):
+            return _allowed(action, _FRESH_GRANT, grant.authenticated_at + lifetime)
+        provider = subject.identity.provider
+        if grant is None:
+            return self._keep(
+                (action, methods, provider),
+                lambda: _required(action, rule.sensitivity, methods, lifetime, None, provider),
+            )
+        return _required(
+            action, rule.sensitivity, methods, lifetime, grant.authenticated_at, provider
+        )
+
     def _check(
         self, subject: Subject, action: str, tenant_id: str, context: Context | None
     ) -> Flow[Decision]:
-        rule = self.policy.rule_for(action)  # unknown names raise before anything else
-        if not rule.applies(context or {}):
-            return Allowed(action, AllowReason.NOT_SENSITIVE)
-        if subject.channel in _NON_INTERACTIVE and not rule.api_keys:
-            return Allowed(action, AllowReason.EXEMPT_CHANNEL)
+        rule = self._before(subject, action, context)
+        if not isinstance(rule, Rule):
+            return rule
         now = self.clock()
         who = (subject.user_id, subject.session_id)
         tenant: Tenant | None
@@ -172,27 +272,16 @@ class _ReauthFlows(Generic[S]):
             elif self._batch:
                 reads = (("get_tenant", (tenant_id,)), ("get_grant", who))
                 tenant, grant = yield ("batch", (reads,))
-                if tenant is None or not tenant.flag(self.flag):
-                    return Allowed(action, AllowReason.FLAG_OFF)
             else:
                 tenant = yield ("get_tenant", (tenant_id,))
-                if tenant is None or not tenant.flag(self.flag):
-                    return Allowed(action, AllowReason.FLAG_OFF)
+                if (off := self._flag_off(action, tenant)) is not None:
+                    return off
                 grant = yield ("get_grant", who)
         except StoreUnavailableError:
             return ReauthUnavailable(action)
-        lifetime = self.policy.lifetime_for(rule)
-        methods = required_methods(subject, rule)
-        if grant is not None and _covers(grant, subject, methods, lifetime, now):
-            return Allowed(action, AllowReason.FRESH_GRANT, grant.authenticated_at + lifetime)
-        return ReauthRequired(
-            action=action,
-            sensitivity=rule.sensitivity,
-            methods=methods,
-            lifetime=lifetime,
-            last_reauth_at=grant.authenticated_at if grant is not None else None,
-            provider=subject.identity.provider,
-        )
+        if self._batch and not rule.always and (off := self._flag_off(action, tenant)) is not None:
+            return off
+        return self._after(subject, action, rule, grant, now)
 
     def _require(
         self, subject: Subject, action: str, tenant_id: str, context: Context | None
@@ -239,24 +328,32 @@ class _ReauthFlows(Generic[S]):
         return count
 
 
-def _covers(
-    grant: Grant, subject: Subject, methods: tuple[str, ...], lifetime: float, now: float
-) -> bool:
-    """A grant covers a rule when it is this session's, proved every required method, and
-    is younger than the rule's lifetime (a grant from the future is not trusted)."""
-    if (grant.user_id, grant.session_id) != (subject.user_id, subject.session_id):
-        return False
-    age = now - grant.authenticated_at
-    return set(methods) <= grant.methods and 0 <= age < lifetime
-
-
 class Reauth(_ReauthFlows[Store]):
     """Re-authentication decisions over a sync store."""
 
     def check(
         self, subject: Subject, action: str, tenant_id: str, context: Context | None = None
     ) -> Decision:
-        return run(self._check(subject, action, tenant_id, context), self.store)
+        if self._batch:
+            return run(self._check(subject, action, tenant_id, context), self.store)
+        # The hot path calls the store directly: the same halves as the flow, without
+        # driving a generator. Any store failure is a denial (fail closed).
+        rule = self._before(subject, action, context)
+        if not isinstance(rule, Rule):
+            return rule
+        now = self.clock()
+        if not rule.always:
+            try:
+                tenant = self.store.get_tenant(tenant_id)
+            except Exception:
+                return ReauthUnavailable(action)
+            if (off := self._flag_off(action, tenant)) is not None:
+                return off
+        try:
+            grant = self.store.get_grant(subject.user_id, subject.session_id)
+        except Exception:
+            return ReauthUnavailable(action)
+        return self._after(subject, action, rule, grant, now)
 
     def require(
         self, subject: Subject, action: str, tenant_id: str, context: Context | None = None

@@ -8,7 +8,8 @@ read-decide-write transaction. It must accept exactly when
 A re-authentication check on a store with ``batch`` (Redis) reads the tenant and the
 grant in one round trip; its decisions must be the memory store's, sync and async, on
 one server and on a cluster (the two keys live in different slots), and it must deny
-when Redis is unreachable.
+when Redis is unreachable. On other sync stores ``check()`` calls the store directly
+instead of driving the flow; it must decide exactly as the flow does.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from hypothesis import strategies as st
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
 from stepup.adapters.storage.sql import SQLStore
-from stepup.policy import SENSITIVE, Policy, Rule, Sensitivity
+from stepup.policy import CRITICAL, SENSITIVE, Policy, Rule, Sensitivity
 from stepup.reauth import Allowed, AllowReason, AsyncReauth, Reauth, ReauthUnavailable
 from stepup.records import AttemptOutcome, Tenant, ThrottleState
-from stepup.subject import Subject
+from stepup.subject import Identity, LoginMethod, Subject
 from stepup.testing import SettableClock
 from stepup.throttle import ThrottlePolicy, apply_attempt
+from stepup.twofactor import Channel
 from storage.redis_cluster import free_port, redis_cluster
 from support import POSTGRES_URL, REDIS_URL, need, port_open
 
@@ -240,3 +242,77 @@ def test_batch_on_a_cluster_reads_across_slots(tmp_path: Path) -> None:
         decision = asyncio.run(on_async())
         assert isinstance(decision, Allowed)
         assert decision.reason is AllowReason.FRESH_GRANT
+
+
+# Re-authentication on a sync store: check() calls the store directly ----------------
+
+LOGINS = [
+    Identity(LoginMethod.PASSWORD),
+    Identity(LoginMethod.OIDC, "https://idp.example", "sub-1", "corp"),
+    Identity(LoginMethod.SAML, "https://saml.example", "dave@corp", "corp-saml"),
+]
+RICH_POLICY = Policy.default(environ={}).extend(
+    {
+        "vault.open": Rule(Sensitivity.CRITICAL, lifetime=300.0, second_factor=True),
+        "always.action": Rule(Sensitivity.SENSITIVE, always=True),
+        "keys.api": Rule(Sensitivity.SENSITIVE, api_keys=True, methods=frozenset({"pwd"})),
+    },
+    patterns=[("billing.*", CRITICAL)],
+)
+ACTIONS = [
+    "api_key.read",
+    "workspace.delete",
+    "vault.open",
+    "always.action",
+    "keys.api",
+    "billing.refund",
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    identity=st.sampled_from(LOGINS),
+    channel=st.sampled_from(list(Channel)),
+    action=st.sampled_from(ACTIONS),
+    tenant=st.sampled_from(["on", "off", "absent"]),
+    production=st.booleans(),
+    grants=st.lists(st.sets(st.sampled_from(["pwd", "otp", "oidc", "saml"]), min_size=1)),
+    ages=st.lists(st.floats(-10, 8 * 3600), min_size=1, max_size=4),
+)
+def test_direct_check_decides_as_the_flow(
+    identity: Identity,
+    channel: Channel,
+    action: str,
+    tenant: str,
+    production: bool,
+    grants: list[set[str]],
+    ages: list[float],
+) -> None:
+    store = MemoryStore()
+    store.put_tenant(Tenant("on", FLAGGED))
+    store.put_tenant(Tenant("off", {"feature_flags": {"sensitive_actions_reauth": False}}))
+    clock = SettableClock()
+    sync = Reauth(store, RICH_POLICY, clock=clock)
+    flow = AsyncReauth(store, RICH_POLICY, clock=clock)
+    subject = Subject("u1", "s1", identity, channel)
+    context = {"workspace_type": "full" if production else "trial"}
+    for methods in grants:
+        sync.record(subject, methods)
+    for age in ages:
+        clock.advance(age)
+        direct = sync.check(subject, action, tenant, context)
+        driven = asyncio.run(flow.check(subject, action, tenant, context))
+        assert direct == driven
+        assert type(direct) is type(driven)
+
+
+class TenantlessStore(MemoryStore):
+    """A real memory store whose tenant reads fail, as a dropped connection would."""
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        raise ConnectionError("lost")
+
+
+def test_direct_check_fails_closed_on_the_tenant_read() -> None:
+    decision = Reauth(TenantlessStore()).check(SUBJECT, "api_key.read", "on")
+    assert isinstance(decision, ReauthUnavailable)
