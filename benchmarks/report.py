@@ -50,7 +50,8 @@ class Measure:
 
     def text(self) -> str:
         if self.unit != "s":
-            return f"{_qty(self.median)} {self.unit} ±{_qty(self.iqr)}"
+            spread = f" ±{_qty(self.iqr)}" if self.iqr else ""
+            return f"{_qty(self.median)} {self.unit}{spread}"
         return f"{_seconds(self.median)} ±{_seconds(self.iqr)}"
 
 
