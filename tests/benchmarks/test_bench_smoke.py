@@ -1,0 +1,85 @@
+"""Every benchmark still runs and prints its table rows (tiny counts; no timing judged).
+
+Each module runs in a process of its own, as the runner runs it: one of them configures
+Django's settings, which a process can do only once. Every benchmark checks inside
+itself that each measured call did its real work (accepted verifications, allowed and
+denied decisions), so a run that prints its rows also proves that.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support import need, port_open
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = ROOT / "benchmarks"
+
+#: module -> (needs Redis, a label its table must show)
+MODULES = {
+    "bench_totp_oath": (False, "TOTPVerifier.verify, window 1"),
+    "bench_totp_sqlite": (False, "TOTPVerifier.verify, credential in hand"),
+    "bench_totp_redis": (True, "RedisStore, TOTPVerifier.verify"),
+    "bench_reauth": (True, "allowed (fresh grant)"),
+    "bench_password": (False, "PasswordReauth.verify"),
+    "bench_scaling": (True, "TwoFactor.verify with 1,000 enrolled users"),
+    "bench_memory": (False, "per enrolled user"),
+}
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+    )
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_each_benchmark_prints_its_rows(module: str) -> None:
+    needs_redis, label = MODULES[module]
+    if needs_redis:
+        need(port_open("127.0.0.1", 6379), "Redis at 127.0.0.1:6379")
+    done = _run(str(BENCHMARKS / f"{module}.py"), "--quick")
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:3] == ["benchmark", "stepup", "peer"]
+    row = next((line for line in lines if label in line), None)
+    assert row is not None, done.stdout
+    assert row.rstrip().endswith(("PASS", "MISS", "report")), row
+
+
+def test_the_runner_prints_one_table_and_writes_markdown(tmp_path: Path) -> None:
+    need(port_open("127.0.0.1", 6379), "Redis at 127.0.0.1:6379")
+    out = tmp_path / "table.md"
+    done = _run(
+        "-m",
+        "benchmarks",
+        "--quick",
+        "--only",
+        "totp,memory,reauth,starlette,flask,django",
+        "--markdown",
+        str(out),
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    for text in ("TOTP verify, memory store", "Re-auth check(), Redis", "Memory, MemoryStore"):
+        assert text in done.stdout
+    assert "Framework overhead (grant present)" in done.stdout
+    assert "failed" not in done.stdout
+    markdown = out.read_text(encoding="utf-8")
+    assert "| benchmark | stepup | peer |" in markdown
+    assert "Command: python -m benchmarks --quick" in markdown
+
+
+def test_the_runner_lists_and_refuses_unknown_names() -> None:
+    listed = _run("benchmarks/run.py", "--list")
+    assert listed.returncode == 0
+    names = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert {"totp", "totp-sqlite", "totp-redis", "reauth", "scaling", "memory"} <= set(names)
+    unknown = _run("benchmarks/run.py", "--only", "nope")
+    assert unknown.returncode != 0
+    assert "unknown benchmark" in unknown.stderr
