@@ -80,7 +80,7 @@ def _totp_rows(module: Any, quick: bool) -> list[Row]:
         rows.append(
             Row.compared(
                 "TOTP verify, memory store",
-                f"TOTPVerifier.verify, {result.label}",
+                f"TOTPVerifier.{result.label}",
                 result,
                 target=target if judged else None,
                 style="speedup",
