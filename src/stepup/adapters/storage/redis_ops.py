@@ -30,24 +30,43 @@ _RECOVERY = "r:"
 
 @dataclass(frozen=True, slots=True)
 class Op(Generic[T]):
-    """One round trip: ``command``, and ``fallback`` to send instead if the server
-    answers ``NOSCRIPT`` (an ``EVAL`` carrying the script's source)."""
+    """One round trip: ``command`` (an ``EVALSHA`` when ``script`` is set), and
+    :attr:`fallback` to send instead if the server answers ``NOSCRIPT``."""
 
     name: str
     command: tuple[Any, ...] = field(repr=False)
     decode: Callable[[Any], T] = field(repr=False)
-    fallback: tuple[Any, ...] | None = field(default=None, repr=False)
+    script: Script | None = field(default=None, repr=False)
+
+    @property
+    def fallback(self) -> tuple[Any, ...] | None:
+        """The same call as an ``EVAL`` carrying the script's source (built only when a
+        server lacks the script, which is rare: the hot path never pays for it)."""
+        if self.script is None:
+            return None
+        return ("EVAL", self.script.source, *self.command[2:])
 
 
 def _script(
     name: str, script: Script, key: str, args: tuple[Any, ...], decode: Callable[[Any], T]
 ) -> Op[T]:
-    return Op(
-        name,
-        ("EVALSHA", script.sha, 1, key, *args),
-        decode,
-        ("EVAL", script.source, 1, key, *args),
-    )
+    return Op(name, ("EVALSHA", script.sha, 1, key, *args), decode, script)
+
+
+#: The throttle policy as the one ARGV the attempt script reads, per policy (few exist).
+_POLICIES: dict[ThrottlePolicy, str] = {}
+
+
+def _policy_arg(throttle: ThrottlePolicy) -> str:
+    arg = _POLICIES.get(throttle)
+    if arg is None:
+        arg = (
+            f"{int(throttle.free_failures):d} {_float(throttle.base_delay)}"
+            f" {_float(throttle.max_delay)} {_ttl_ms(throttle.forget_after):d}"
+        )
+        if len(_POLICIES) < 64:
+            _POLICIES[throttle] = arg
+    return arg
 
 
 def _text(value: Any) -> str | None:
@@ -85,9 +104,18 @@ def _ttl_ms(seconds: float) -> int:
 # decoders ----------------------------------------------------------------------
 
 
+_ACCEPTED = Attempt(AttemptOutcome.ACCEPTED)  # immutable, so shared
+
+
 def _attempt(reply: Any) -> Attempt:
-    outcome, failures, retry_at = (_text(part) or "" for part in reply)
-    return Attempt(AttemptOutcome(outcome), int(failures), float(retry_at) if retry_at else None)
+    """``accepted``, or ``<outcome> <failures> <retry_at or ->``."""
+    text = _text(reply)
+    if text == "accepted":
+        return _ACCEPTED
+    outcome, failures, retry_at = str(text).split(" ")
+    return Attempt(
+        AttemptOutcome(outcome), int(failures), None if retry_at == "-" else float(retry_at)
+    )
 
 
 def _throttle_state(reply: Any) -> ThrottleState:
@@ -164,10 +192,7 @@ class RedisOps:
             mode,
             _float(now),
             "" if step is None else f"{int(step):d}",
-            _ttl_ms(throttle.forget_after),
-            f"{int(throttle.free_failures):d}",
-            _float(throttle.base_delay),
-            _float(throttle.max_delay),
+            _policy_arg(throttle),
         )
         name = "totp_attempt" if mode == "attempt" else "throttle_charge"
         return _script(name, ATTEMPT, self.keys.attempt(key), args, _attempt)

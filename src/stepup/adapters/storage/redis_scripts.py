@@ -32,14 +32,15 @@ class Script:
 #: The mirror of :func:`stepup.throttle.apply_attempt` (``mode == "attempt"``) and
 #: :func:`stepup.throttle.apply_charge` (``mode == "charge"``); the delay is
 #: :meth:`stepup.throttle.ThrottlePolicy.delay_after`, with the policy's numbers as ARGV.
-#: KEYS[1]: the attempt hash. ARGV: mode, now, step ("" for none), forget_after (ms),
-#: free_failures, base_delay, max_delay. Returns {outcome, failures, retry_at or ""}.
+#: KEYS[1]: the attempt hash. ARGV: mode, now, step ("" for none), and the policy as
+#: "free_failures base_delay max_delay forget_after_ms" (one argument: fewer to send).
+#: Returns "accepted", or "<outcome> <failures> <retry_at or ->" (one string to read).
 ATTEMPT = Script(
     "attempt",
     r"""
 local key, mode, now, step = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local forget_ms, free = ARGV[4], tonumber(ARGV[5])
-local base, cap = tonumber(ARGV[6]), tonumber(ARGV[7])
+local free, base, cap, forget_ms = string.match(ARGV[4], "^(%S+) (%S+) (%S+) (%S+)$")
+free, base, cap = tonumber(free), tonumber(base), tonumber(cap)
 
 local function later(a, b)
   -- a > b for canonical decimal integers (optional leading "-"): exact at any
@@ -72,16 +73,16 @@ local last = state[3]
 
 if now < blocked then
   redis.call("PEXPIRE", key, forget_ms)
-  return {"throttled", string.format("%d", failures), string.format("%.17g", blocked)}
+  return "throttled " .. string.format("%d", failures) .. " " .. string.format("%.17g", blocked)
 end
 if mode == "attempt" and step ~= "" and (not last or later(step, last)) then
   redis.call("HSET", key, "s", step, "f", "0", "b", "0")
   redis.call("PEXPIRE", key, forget_ms)
-  return {"accepted", "0", ""}
+  return "accepted"
 end
 failures = failures + 1
 local delay = delay_after(failures)
-local retry_at = ""
+local retry_at = "-"
 blocked = 0
 if delay > 0 then
   blocked = now + delay
@@ -91,7 +92,7 @@ redis.call("HSET", key, "f", string.format("%d", failures), "b", string.format("
 redis.call("PEXPIRE", key, forget_ms)
 local outcome = "replayed"
 if mode == "charge" or step == "" then outcome = "rejected" end
-return {outcome, string.format("%d", failures), retry_at}
+return outcome .. " " .. string.format("%d", failures) .. " " .. retry_at
 """,
 )
 
