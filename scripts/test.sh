@@ -28,6 +28,8 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+# The benchmarks' peers (django-otp, pyinstrument): the smoke tests run every benchmark.
+.venv/bin/python -m pip install -q -r benchmarks/requirements.txt
 
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
