@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
 from stepup.adapters.storage.sql import SQLStore
+from stepup.errors import StoreUnavailableError
 from stepup.policy import CRITICAL, SENSITIVE, Policy, Rule, Sensitivity
 from stepup.reauth import Allowed, AllowReason, AsyncReauth, Reauth, ReauthUnavailable
 from stepup.records import AttemptOutcome, Tenant, ThrottleState
@@ -316,3 +317,22 @@ class TenantlessStore(MemoryStore):
 def test_direct_check_fails_closed_on_the_tenant_read() -> None:
     decision = Reauth(TenantlessStore()).check(SUBJECT, "api_key.read", "on")
     assert isinstance(decision, ReauthUnavailable)
+
+
+@pytest.mark.redis
+def test_a_failed_batch_leaves_no_reply_behind(redis_prefix: str) -> None:
+    """An error reply half-way through a batch closes that connection: the next
+    caller on the pool reads its own answers, never the rest of the failed batch."""
+    with RedisStore(REDIS_URL, prefix=redis_prefix) as store:
+        store.put_tenant(Tenant("on", FLAGGED))
+        Reauth(store).record(SUBJECT, ["pwd"])
+        grants_key = store.keys.grants("broken")
+        store.client.set(grants_key, "not a hash")  # HGET on it answers WRONGTYPE
+        with pytest.raises(StoreUnavailableError):
+            store.batch([("get_grant", ("broken", "s1")), ("get_tenant", ("on",))])
+        for _ in range(3):
+            tenant, grant = store.batch([("get_tenant", ("on",)), ("get_grant", ("alice", "s1"))])
+            assert tenant == Tenant("on", FLAGGED)
+            assert grant is not None
+            assert grant.user_id == "alice"
+            assert store.get_tenant("missing") is None
