@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import redis
+import sqlalchemy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -336,3 +337,43 @@ def test_a_failed_batch_leaves_no_reply_behind(redis_prefix: str) -> None:
             assert grant is not None
             assert grant.user_id == "alice"
             assert store.get_tenant("missing") is None
+
+
+# Schema version 2: the attempts table's expires_at index is gone -------------------
+
+
+def _indexes(store: SQLStore) -> set[str]:
+    return {
+        index["name"] or ""
+        for index in sqlalchemy.inspect(store.engine).get_indexes(f"{store.prefix}attempts")
+    }
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_version_1_tables_are_upgraded_and_keep_their_data(backend: str, tmp_path: Path) -> None:
+    if backend == "sqlite":
+        store = SQLStore.sqlite(tmp_path / "v1.sqlite3")
+    else:
+        need(port_open("127.0.0.1", 5432), "PostgreSQL at 127.0.0.1:5432")
+        store = SQLStore(POSTGRES_URL, prefix=f"v1_{uuid.uuid4().hex[:8]}_")
+        store.create_schema()
+    try:
+        assert f"ix_{store.prefix}attempts_expires_at" not in _indexes(store)
+        # Make it look like version 1: the index and the version number.
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"CREATE INDEX ix_{store.prefix}attempts_expires_at"
+                f" ON {store.prefix}attempts (expires_at)"
+            )
+            conn.exec_driver_sql(f"UPDATE {store.prefix}schema_version SET version = 1")  # noqa: S608 (a validated prefix)
+        assert store.totp_attempt("k", 7, T0, POLICY).outcome is AttemptOutcome.ACCEPTED
+        assert store.create_schema() == 2
+        assert f"ix_{store.prefix}attempts_expires_at" not in _indexes(store)
+        assert store.throttle_state("k").last_step == 7
+        assert store.totp_attempt("k", 7, T0, POLICY).outcome is AttemptOutcome.REPLAYED
+        assert store.prune(T0 + POLICY.forget_after + 1) >= 1
+        assert store.throttle_state("k") == ThrottleState()
+    finally:
+        if backend == "postgresql":
+            store.drop_schema()
+        store.close()

@@ -43,11 +43,7 @@ __all__ = [
 ]
 
 DEFAULT_PREFIX = "stepup_"
-SCHEMA_VERSION = 1
-
-#: ``MIGRATIONS[n]`` upgrades tables at version ``n`` to ``n + 1``; it runs before
-#: missing tables are created. Empty while there is only version 1.
-MIGRATIONS: dict[int, Callable[[Connection, Tables], None]] = {}
+SCHEMA_VERSION = 2
 
 # Short enough that every table and index name stays within PostgreSQL's 63 bytes.
 _PREFIX = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
@@ -87,7 +83,10 @@ class Tables:
                 Column("failures", Integer, nullable=False),
                 Column("blocked_until", Double, nullable=False),
                 Column("last_step", BigInteger, nullable=True),
-                Column("expires_at", Double, nullable=False, index=True),
+                # Not indexed (since version 2): every accepted claim moves expires_at,
+                # and keeping an index in step doubled the cost of a claim, while
+                # pruning, which would use it, runs rarely and can scan.
+                Column("expires_at", Double, nullable=False),
             ),
             # Credential.to_dict() as JSON, without the recovery hashes: those are
             # rows of their own so that using one is a single conditional DELETE.
@@ -132,6 +131,19 @@ class Tables:
                 Column("version", Integer, nullable=False),
             ),
         )
+
+
+def _drop_attempts_expiry_index(conn: Connection, tables: Tables) -> None:
+    """Version 1 -> 2: the attempts table's ``expires_at`` index goes (see above)."""
+    name = f"ix_{tables.attempts.name}_expires_at"
+    conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{name}"')
+
+
+#: ``MIGRATIONS[n]`` upgrades tables at version ``n`` to ``n + 1``; it runs before
+#: missing tables are created.
+MIGRATIONS: dict[int, Callable[[Connection, Tables], None]] = {
+    1: _drop_attempts_expiry_index,
+}
 
 
 def _lock_id(prefix: str) -> int:
