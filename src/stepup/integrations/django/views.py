@@ -135,6 +135,35 @@ def _code_status(result: VerifyResult) -> int:
     return _STATUS_BY_CODE_REASON.get(result.reason, 400)
 
 
+def _open_page(
+    request: HttpRequest, values: QueryDict
+) -> tuple[RequestStepup, Subject, ReauthPage] | HttpResponse:
+    """The signed-in subject and its re-auth page, or the response that ends the view
+    (nobody signed in, unknown action)."""
+    bound = stepup_for(request)
+    subject = bound.subject
+    if subject is None:
+        return sign_in_response(request)
+    try:
+        return bound, subject, _page(bound, subject, values)
+    except UnknownActionError:
+        return _message(request, 400, _UNKNOWN_ACTION)
+
+
+def _refused_code(
+    request: HttpRequest, bound: RequestStepup, subject: Subject, page: ReauthPage
+) -> HttpResponse | None:
+    """The page again when the second-factor code on the form does not verify."""
+    try:
+        code = bound.two_factor.verify(subject.user_id, request.POST.get("otp", ""))
+    except NotEnrolledError:
+        return _render_reauth(request, bound, subject, page, 400)
+    if code.ok:
+        return None
+    page = _page(bound, subject, request.POST, two_factor_message(code))
+    return _render_reauth(request, bound, subject, page, _code_status(code))
+
+
 def _commit_as_they_go(view: View) -> View:
     """Run in autocommit even with ``ATOMIC_REQUESTS``: a throttle charge must stay
     counted whatever happens later in the request (each store operation is its own
@@ -157,26 +186,18 @@ def _get(view: View) -> View:
 
 
 def _reauth(request: HttpRequest) -> HttpResponse:
-    bound = stepup_for(request)
-    subject = bound.subject
-    if subject is None:
-        return sign_in_response(request)
-    try:
-        page = _page(bound, subject, request.GET)
-    except UnknownActionError:
-        return _message(request, 400, _UNKNOWN_ACTION)
+    opened = _open_page(request, request.GET)
+    if isinstance(opened, HttpResponse):
+        return opened
+    bound, subject, page = opened
     return _render_reauth(request, bound, subject, page, 200)
 
 
 def _reauth_password(request: HttpRequest) -> HttpResponse:
-    bound = stepup_for(request)
-    subject = bound.subject
-    if subject is None:
-        return sign_in_response(request)
-    try:
-        page = _page(bound, subject, request.POST)
-    except UnknownActionError:
-        return _message(request, 400, _UNKNOWN_ACTION)
+    opened = _open_page(request, request.POST)
+    if isinstance(opened, HttpResponse):
+        return opened
+    bound, subject, page = opened
     if not page.password:
         return _render_reauth(request, bound, subject, page, 400)
     hooks = bound.services.hooks
@@ -192,13 +213,9 @@ def _reauth_password(request: HttpRequest) -> HttpResponse:
         return _render_reauth(request, bound, subject, page, status)
     methods = ["pwd"]
     if page.totp:
-        try:
-            code = bound.two_factor.verify(subject.user_id, request.POST.get("otp", ""))
-        except NotEnrolledError:
-            return _render_reauth(request, bound, subject, page, 400)
-        if not code.ok:
-            page = _page(bound, subject, request.POST, two_factor_message(code))
-            return _render_reauth(request, bound, subject, page, _code_status(code))
+        refused = _refused_code(request, bound, subject, page)
+        if refused is not None:
+            return refused
         methods.append("otp")
     bound.reauth.record(subject, methods)
     return _redirect(page.next)
@@ -215,27 +232,19 @@ def _provider(providers: dict[str, Any], subject: Subject) -> Any:
 def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> HttpResponse:
     """Check the form (and the code, when the rule asks for one), then leave for the
     provider; the code's proof waits in the session for the provider's answer."""
-    bound = stepup_for(request)
-    subject = bound.subject
-    if subject is None:
-        return sign_in_response(request)
-    try:
-        page = _page(bound, subject, request.POST)
-    except UnknownActionError:
-        return _message(request, 400, _UNKNOWN_ACTION)
+    opened = _open_page(request, request.POST)
+    if isinstance(opened, HttpResponse):
+        return opened
+    bound, subject, page = opened
     provider = _provider(providers, subject)
     if page.sso != kind or provider is None:
         return _message(request, 400, "Single sign-on is not available for this account.")
     session = request.session
     session.pop(_session.OTP_PROOF, None)
     if page.totp:
-        try:
-            code = bound.two_factor.verify(subject.user_id, request.POST.get("otp", ""))
-        except NotEnrolledError:
-            return _render_reauth(request, bound, subject, page, 400)
-        if not code.ok:
-            page = _page(bound, subject, request.POST, two_factor_message(code))
-            return _render_reauth(request, bound, subject, page, _code_status(code))
+        refused = _refused_code(request, bound, subject, page)
+        if refused is not None:
+            return refused
         _session.note_otp_proof(session, subject.session_id, bound.services.clock())
     try:
         target = provider.start(subject, return_to=page.next, action=page.action)
