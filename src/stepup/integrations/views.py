@@ -9,6 +9,7 @@ tenant errors into response bodies.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -33,6 +34,7 @@ __all__ = [
     "enrolment_page",
     "jsonapi_error",
     "manual_key",
+    "provider_for",
     "reauth_page",
     "tenant_content_type_ok",
     "tenant_error_response",
@@ -204,3 +206,12 @@ def tenant_error_response(exc: Exception) -> HttpResponse | None:
     if isinstance(exc, StoreUnavailableError):
         return jsonapi_error(503, "unavailable", "Tenant settings cannot be changed right now")
     return None
+
+
+def provider_for(providers: Mapping[str, Any], subject: Subject) -> Any:
+    """The SSO adapter for the provider the session signed in with, or the only one
+    configured when the session's identity names none; ``None`` if there is none."""
+    found = providers.get(subject.identity.provider)
+    if found is None and not subject.identity.provider and len(providers) == 1:
+        found = next(iter(providers.values()))
+    return found

@@ -41,6 +41,7 @@ from ..views import (
     RecoveryCodesPage,
     enrolment_page,
     jsonapi_error,
+    provider_for,
     reauth_page,
     tenant_content_type_ok,
     tenant_error_response,
@@ -221,14 +222,6 @@ def _reauth_password(request: HttpRequest) -> HttpResponse:
     return _redirect(page.next)
 
 
-def _provider(providers: dict[str, Any], subject: Subject) -> Any:
-    """The adapter for the provider the session signed in with (or the only one)."""
-    found = providers.get(subject.identity.provider)
-    if found is None and not subject.identity.provider and len(providers) == 1:
-        found = next(iter(providers.values()))
-    return found
-
-
 def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> HttpResponse:
     """Check the form (and the code, when the rule asks for one), then leave for the
     provider; the code's proof waits in the session for the provider's answer."""
@@ -236,7 +229,7 @@ def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> Ht
     if isinstance(opened, HttpResponse):
         return opened
     bound, subject, page = opened
-    provider = _provider(providers, subject)
+    provider = provider_for(providers, subject)
     if page.sso != kind or provider is None:
         return _message(request, 400, "Single sign-on is not available for this account.")
     session = request.session
@@ -262,7 +255,7 @@ def _sso_finish(
     subject = bound.subject
     if subject is None:
         return sign_in_response(request)
-    provider = _provider(providers, subject)
+    provider = provider_for(providers, subject)
     if provider is None:
         return _message(request, 400, "Single sign-on is not available for this account.")
     outcome = outcome_of(provider, subject)

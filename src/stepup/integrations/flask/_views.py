@@ -8,7 +8,7 @@ any of them by shipping a template with the same name.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from flask import (
     Blueprint,
@@ -42,6 +42,7 @@ from ..views import (
     RecoveryCodesPage,
     enrolment_page,
     jsonapi_error,
+    provider_for,
     reauth_page,
     tenant_content_type_ok,
     tenant_error_response,
@@ -140,6 +141,36 @@ def _render_reauth(app_state: AppState, subject: Subject, page: ReauthPage, stat
     return _render("stepup/reauth.html", status, page=page, needs_enrolment=not enrolled)
 
 
+class _Opened(NamedTuple):
+    app_state: AppState
+    subject: Subject
+    page: ReauthPage
+
+
+def _open_page(values: Any) -> _Opened | Any:
+    """The signed-in subject and its re-auth page, or the response that ends the view
+    (nobody signed in, unknown action)."""
+    app_state, subject = _signed_in()
+    if subject is None:
+        return app_state.unauthenticated()
+    try:
+        return _Opened(app_state, subject, _page_from(values, subject, app_state))
+    except UnknownActionError:
+        return _message(400, "This page was called for an unknown action.")
+
+
+def _refused_code(app_state: AppState, subject: Subject, page: ReauthPage) -> Any | None:
+    """The page again when the second-factor code on the form does not verify."""
+    try:
+        code = app_state.two_factor.verify(subject.user_id, request.form.get("otp", ""))
+    except NotEnrolledError:
+        return _render_reauth(app_state, subject, page, 400)
+    if code.ok:
+        return None
+    page = _page_from(request.form, subject, app_state, two_factor_message(code))
+    return _render_reauth(app_state, subject, page, _code_status(code))
+
+
 def _redirect(location: str) -> BaseResponse:
     return redirect(location, 303)
 
@@ -148,24 +179,18 @@ def _redirect(location: str) -> BaseResponse:
 
 
 def reauth() -> Any:
-    app_state, subject = _signed_in()
-    if subject is None:
-        return app_state.unauthenticated()
-    try:
-        page = _page_from(request.args, subject, app_state)
-    except UnknownActionError:
-        return _message(400, "This page was called for an unknown action.")
+    opened = _open_page(request.args)
+    if not isinstance(opened, _Opened):
+        return opened
+    app_state, subject, page = opened
     return _render_reauth(app_state, subject, page, 200)
 
 
 def reauth_password() -> Any:
-    app_state, subject = _signed_in()
-    if subject is None:
-        return app_state.unauthenticated()
-    try:
-        page = _page_from(request.form, subject, app_state)
-    except UnknownActionError:
-        return _message(400, "This page was called for an unknown action.")
+    opened = _open_page(request.form)
+    if not isinstance(opened, _Opened):
+        return opened
+    app_state, subject, page = opened
     if not page.password:
         return _render_reauth(app_state, subject, page, 400)
     loader = app_state.hooks.password_hash_loader
@@ -185,35 +210,20 @@ def reauth_password() -> Any:
         return _render_reauth(app_state, subject, page, status)
     methods = ["pwd"]
     if page.totp:
-        try:
-            code = app_state.two_factor.verify(subject.user_id, request.form.get("otp", ""))
-        except NotEnrolledError:
-            return _render_reauth(app_state, subject, page, 400)
-        if not code.ok:
-            page = _page_from(request.form, subject, app_state, two_factor_message(code))
-            return _render_reauth(app_state, subject, page, _code_status(code))
+        refused = _refused_code(app_state, subject, page)
+        if refused is not None:
+            return refused
         methods.append("otp")
     app_state.reauth.record(subject, methods)
     return _redirect(page.next)
 
 
-def _provider(providers: Any, subject: Subject) -> Any:
-    """The adapter for the provider the session signed in with (or the only one)."""
-    found = providers.get(subject.identity.provider)
-    if found is None and not subject.identity.provider and len(providers) == 1:
-        found = next(iter(providers.values()))
-    return found
-
-
 def _sso_start(kind: str, providers: Any) -> Any:
-    app_state, subject = _signed_in()
-    if subject is None:
-        return app_state.unauthenticated()
-    try:
-        page = _page_from(request.form, subject, app_state)
-    except UnknownActionError:
-        return _message(400, "This page was called for an unknown action.")
-    provider = _provider(providers, subject)
+    opened = _open_page(request.form)
+    if not isinstance(opened, _Opened):
+        return opened
+    _, subject, page = opened
+    provider = provider_for(providers, subject)
     if page.sso != kind or provider is None:
         return _message(400, "Single sign-on is not available for this account.")
     try:
@@ -229,7 +239,7 @@ def _sso_finish(kind: str, providers: Any, outcome_of: Any) -> Any:
     app_state, subject = _signed_in()
     if subject is None:
         return app_state.unauthenticated()
-    provider = _provider(providers, subject)
+    provider = provider_for(providers, subject)
     if provider is None:
         return _message(400, "Single sign-on is not available for this account.")
     outcome = outcome_of(provider, subject)
