@@ -44,7 +44,6 @@ from stepup.adapters.storage.memory import MemoryStore
 from stepup.integrations.starlette import Stepup
 from stepup.reauth import Allowed, AllowReason
 from stepup.subject import Subject
-from stepup.testing import SettableClock
 
 TENANT = "acme"
 FLAG_ON = {"feature_flags": {"sensitive_actions_reauth": True}}
@@ -60,7 +59,6 @@ def build() -> tuple[Starlette, Stepup]:
     stepup = Stepup(
         store=MemoryStore(),
         secret_key=SECRET,
-        clock=SettableClock(),
         subject_loader=subject,
         tenant_loader=lambda request: TENANT,
     )

@@ -8,6 +8,7 @@ bound to one user and one session. Sync (:class:`Reauth`) and async
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from enum import StrEnum
@@ -166,10 +167,27 @@ class ReauthUnavailableError(StoreUnavailableError):
 def required_methods(subject: Subject, rule: Rule) -> tuple[str, ...]:
     """What proves it is them: the way they signed in (or the rule's methods), plus TOTP
     when the rule asks for a second factor."""
-    primary = _PRIMARY_BY_LOGIN[subject.identity.method]
+    return _methods_for(subject.identity.method, rule)
+
+
+def _methods_for(login: LoginMethod, rule: Rule) -> tuple[str, ...]:
+    primary = _PRIMARY_BY_LOGIN[login]
     if rule.methods is not None and primary not in rule.methods:
         primary = sorted(rule.methods)[0]
     return (primary, "otp") if rule.second_factor else (primary,)
+
+
+#: An action's rule, its lifetime, the methods it requires of one way of signing in, and
+#: whether it is sensitive whatever the context.
+_Plan: TypeAlias = tuple[Rule, float, tuple[str, ...], bool]
+
+
+def _is_async_store(store: object) -> bool:
+    """Does the store answer with awaitables (its reads are ``async def``)?"""
+    return any(
+        inspect.iscoroutinefunction(getattr(store, name, None))
+        for name in ("get_grant", "get_tenant")
+    )
 
 
 S = TypeVar("S")
@@ -197,7 +215,10 @@ class _ReauthFlows(Generic[S]):
         # A store that answers several reads in one round trip (Redis) gets the tenant
         # and the grant asked together; others are asked one by one, grant last.
         self._batch = callable(getattr(store, "batch", None))
+        # A sync store without batch is asked directly, not through a flow (see _check_now).
+        self._direct = not self._batch and not _is_async_store(store)
         self._kept: dict[tuple[Any, ...], Decision] = {}
+        self._plans: dict[tuple[str, LoginMethod], _Plan] = {}
 
     def _keep(self, key: tuple[Any, ...], make: Callable[[], Decision]) -> Decision:
         """The same immutable decision for the same key, built once."""
@@ -208,20 +229,36 @@ class _ReauthFlows(Generic[S]):
                 self._kept[key] = decision
         return decision
 
+    def _plan(self, action: str, login: LoginMethod) -> _Plan:
+        """The action's rule, lifetime and required methods for this way of signing in,
+        worked out once (unknown names raise and are never kept)."""
+        rule = self.policy.rule_for(action)
+        plan = (
+            rule,
+            self.policy.lifetime_for(rule),
+            _methods_for(login, rule),
+            rule.sensitivity is not Sensitivity.NONE and rule.when is None,
+        )
+        if len(self._plans) < _MAX_KEPT:
+            self._plans[(action, login)] = plan
+        return plan
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.policy!r}, flag={self.flag!r})"
 
     # The decision, in pure halves around the store reads --------------------------
 
-    def _before(self, subject: Subject, action: str, context: Context | None) -> Decision | Rule:
+    def _before(self, subject: Subject, action: str, context: Context | None) -> Decision | _Plan:
         """The decision when no store is needed (not sensitive here, exempt channel);
-        otherwise the action's rule. Unknown names raise before anything else."""
-        rule = self.policy.rule_for(action)
-        if not rule.applies(context or _NO_CONTEXT):
+        otherwise the action's plan. Unknown names raise before anything else."""
+        login = subject.identity.method
+        plan = self._plans.get((action, login)) or self._plan(action, login)
+        rule = plan[0]
+        if not (plan[3] or rule.applies(context or _NO_CONTEXT)):
             return self._keep((action, 0), lambda: _allowed(action, _NOT_SENSITIVE, None))
         if subject.channel in _NON_INTERACTIVE and not rule.api_keys:
             return self._keep((action, 1), lambda: _allowed(action, _EXEMPT, None))
-        return rule
+        return plan
 
     def _flag_off(self, action: str, tenant: Tenant | None) -> Decision | None:
         """Allowed when the tenant's flag is not on (for rules that follow the flag)."""
@@ -230,11 +267,10 @@ class _ReauthFlows(Generic[S]):
         return self._keep((action, 2), lambda: _allowed(action, _FLAG_OFF, None))
 
     def _after(
-        self, subject: Subject, action: str, rule: Rule, grant: Grant | None, now: float
+        self, subject: Subject, action: str, plan: _Plan, grant: Grant | None, now: float
     ) -> Decision:
         """Allowed by a fresh grant of this session, or re-authentication required."""
-        lifetime = self.policy.lifetime_for(rule)
-        methods = required_methods(subject, rule)
+        rule, lifetime, methods, _ = plan
         # A grant covers the rule when it is this session's, proved every required
         # method, and is younger than the rule's lifetime (one from the future is not
         # trusted).
@@ -259,15 +295,16 @@ class _ReauthFlows(Generic[S]):
     def _check(
         self, subject: Subject, action: str, tenant_id: str, context: Context | None
     ) -> Flow[Decision]:
-        rule = self._before(subject, action, context)
-        if not isinstance(rule, Rule):
-            return rule
+        plan = self._before(subject, action, context)
+        if not isinstance(plan, tuple):
+            return plan
         now = self.clock()
         who = (subject.user_id, subject.session_id)
         tenant: Tenant | None
         grant: Grant | None
+        always = plan[0].always
         try:
-            if rule.always:
+            if always:
                 grant = yield ("get_grant", who)
             elif self._batch:
                 reads = (("get_tenant", (tenant_id,)), ("get_grant", who))
@@ -279,9 +316,33 @@ class _ReauthFlows(Generic[S]):
                 grant = yield ("get_grant", who)
         except StoreUnavailableError:
             return ReauthUnavailable(action)
-        if self._batch and not rule.always and (off := self._flag_off(action, tenant)) is not None:
+        if self._batch and not always and (off := self._flag_off(action, tenant)) is not None:
             return off
-        return self._after(subject, action, rule, grant, now)
+        return self._after(subject, action, plan, grant, now)
+
+    def _check_now(
+        self, subject: Subject, action: str, tenant_id: str, context: Context | None
+    ) -> Decision:
+        """:meth:`_check` for a plain sync store (no ``batch``), called directly.
+
+        The hot path of every guarded request: the same halves and the same reads in
+        the same order as the flow, without driving a generator. Any store failure is a
+        denial (fail closed).
+        """
+        plan = self._before(subject, action, context)
+        if not isinstance(plan, tuple):
+            return plan
+        now = self.clock()
+        store: Any = self.store
+        try:
+            if not plan[0].always:
+                off = self._flag_off(action, store.get_tenant(tenant_id))
+                if off is not None:
+                    return off
+            grant = store.get_grant(subject.user_id, subject.session_id)
+        except Exception:
+            return ReauthUnavailable(action)
+        return self._after(subject, action, plan, grant, now)
 
     def _require(
         self, subject: Subject, action: str, tenant_id: str, context: Context | None
@@ -334,26 +395,9 @@ class Reauth(_ReauthFlows[Store]):
     def check(
         self, subject: Subject, action: str, tenant_id: str, context: Context | None = None
     ) -> Decision:
-        if self._batch:
-            return run(self._check(subject, action, tenant_id, context), self.store)
-        # The hot path calls the store directly: the same halves as the flow, without
-        # driving a generator. Any store failure is a denial (fail closed).
-        rule = self._before(subject, action, context)
-        if not isinstance(rule, Rule):
-            return rule
-        now = self.clock()
-        if not rule.always:
-            try:
-                tenant = self.store.get_tenant(tenant_id)
-            except Exception:
-                return ReauthUnavailable(action)
-            if (off := self._flag_off(action, tenant)) is not None:
-                return off
-        try:
-            grant = self.store.get_grant(subject.user_id, subject.session_id)
-        except Exception:
-            return ReauthUnavailable(action)
-        return self._after(subject, action, rule, grant, now)
+        if self._direct:
+            return self._check_now(subject, action, tenant_id, context)
+        return run(self._check(subject, action, tenant_id, context), self.store)
 
     def require(
         self, subject: Subject, action: str, tenant_id: str, context: Context | None = None
@@ -381,6 +425,8 @@ class AsyncReauth(_ReauthFlows[AsyncStore | Store]):
     async def check(
         self, subject: Subject, action: str, tenant_id: str, context: Context | None = None
     ) -> Decision:
+        if self._direct:  # a sync store (memory): nothing to await
+            return self._check_now(subject, action, tenant_id, context)
         return await run_async(self._check(subject, action, tenant_id, context), self.store)
 
     async def require(

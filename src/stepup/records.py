@@ -112,7 +112,8 @@ class Tenant:
 
     def flag(self, name: str) -> bool:
         """A boolean flag; anything but a literal ``True`` is off."""
-        return self.feature_flags.get(name) is True
+        flags = self.attributes.get("feature_flags")  # not via the property: a hot path
+        return isinstance(flags, dict) and flags.get(name) is True
 
     def to_dict(self) -> dict[str, Any]:
         return {"tenant_id": self.tenant_id, "attributes": self.attributes}

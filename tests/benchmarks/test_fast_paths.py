@@ -26,6 +26,7 @@ import sqlalchemy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stepup._flow import run
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
 from stepup.adapters.storage.sql import SQLStore
@@ -295,7 +296,9 @@ def test_direct_check_decides_as_the_flow(
     store.put_tenant(Tenant("off", {"feature_flags": {"sensitive_actions_reauth": False}}))
     clock = SettableClock()
     sync = Reauth(store, RICH_POLICY, clock=clock)
-    flow = AsyncReauth(store, RICH_POLICY, clock=clock)
+    on_async = AsyncReauth(store, RICH_POLICY, clock=clock)
+    assert sync._direct  # both take the direct path on memory
+    assert on_async._direct
     subject = Subject("u1", "s1", identity, channel)
     context = {"workspace_type": "full" if production else "trial"}
     for methods in grants:
@@ -303,9 +306,10 @@ def test_direct_check_decides_as_the_flow(
     for age in ages:
         clock.advance(age)
         direct = sync.check(subject, action, tenant, context)
-        driven = asyncio.run(flow.check(subject, action, tenant, context))
+        driven = run(sync._check(subject, action, tenant, context), store)
         assert direct == driven
         assert type(direct) is type(driven)
+        assert asyncio.run(on_async.check(subject, action, tenant, context)) == direct
 
 
 class TenantlessStore(MemoryStore):
