@@ -5,15 +5,21 @@ All endpoints return the same small JSON body for a signed-in user of a tenant w
 subject comes from the signed session cookie), ``StepupMiddleware``, routing. The
 protected one is behind ``@stepup.requires_reauth("api_key.read")`` and the session
 holds a fresh grant, so every call is a full, allowed check (subject, tenant, policy
-rule, tenant flag and grant from the memory store). Requests are plain ASGI calls in
-one event loop, 50 per timed call, so no HTTP client or thread hop hides the overhead;
-one route dispatches to all endpoints, so routing costs each the same. Every response
-is checked to be a 200.
+rule, tenant flag and grant from the memory store). One route dispatches to all
+endpoints, so routing costs each the same. Every response is checked to be a 200.
 
-Two baselines: ``open`` does nothing but answer (the strict figure: everything stepup
-and its hooks add); ``open+user`` also loads the signed-in user through the same
-``subject_loader``, as any endpoint that shows a user their own data must (so the
-difference is what stepup adds on top of knowing who is asking).
+Two baselines: ``open`` does nothing but answer; ``open+user`` also loads the signed-in
+user through the same ``subject_loader``, as any endpoint that shows a user their own
+data must (so the difference is what stepup adds on top of knowing who is asking).
+
+Two ways in, 50 requests per timed call each:
+
+- **TestClient**: Starlette's own test client, as issue #8 asks of every framework
+  (Flask's and Django's benchmarks use theirs). It is the judged figure.
+- **raw ASGI**: plain ASGI calls in one event loop, so no HTTP client or thread hop
+  hides anything: the strictest figure, everything stepup adds against the bare
+  framework. Reported, not judged (see docs/performance.md for where those
+  microseconds go).
 
     .venv/bin/python benchmarks/bench_starlette.py [--rounds 30] [--inner 40]
 """
@@ -34,6 +40,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.testclient import TestClient
 from starlette.types import Message
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -128,7 +135,12 @@ async def sign_in(app: Starlette, user: str) -> bytes:
     return set_cookie.split(b";")[0]
 
 
-def scenario() -> tuple[dict[str, Callable[[], object]], asyncio.AbstractEventLoop]:
+Endpoints = dict[str, Callable[[], object]]
+
+
+def scenario() -> tuple[Endpoints, Endpoints, asyncio.AbstractEventLoop, TestClient]:
+    """Calls of each endpoint, 50 requests each: as raw ASGI calls, and through
+    Starlette's TestClient."""
     app, stepup = build()
     loop = asyncio.new_event_loop()
     run = loop.run_until_complete
@@ -143,7 +155,7 @@ def scenario() -> tuple[dict[str, Callable[[], object]], asyncio.AbstractEventLo
     mallory = run(sign_in(app, "mallory"))
     assert run(request(app, "/protected", mallory))[0] == 303
 
-    def calls(path: str) -> Callable[[], object]:
+    def asgi_calls(path: str) -> Callable[[], object]:
         async def many() -> None:
             for _ in range(PER_CALL):
                 status, _ = await request(app, path, bob)
@@ -151,25 +163,46 @@ def scenario() -> tuple[dict[str, Callable[[], object]], asyncio.AbstractEventLo
 
         return lambda: run(many())
 
+    client = TestClient(app, base_url="http://bench")
+    client.__enter__()  # one portal (event loop thread) for the whole run
+    assert client.get("/sign-in", params={"user": "bob"}).status_code == 200
+    assert client.get("/protected", follow_redirects=False).status_code == 200
+
+    def client_calls(path: str) -> Callable[[], object]:
+        get = client.get
+
+        def many() -> None:
+            for _ in range(PER_CALL):
+                status = get(path).status_code
+                assert status == 200, status
+
+        return many
+
     paths = {"protected": "/protected", "open": "/open", "open+user": "/open-user"}
-    return {name: calls(path) for name, path in paths.items()}, loop
+    asgi = {name: asgi_calls(path) for name, path in paths.items()}
+    through_client = {name: client_calls(path) for name, path in paths.items()}
+    return asgi, through_client, loop, client
 
 
 def run(rounds: int, inner: int, warmup: int = 3) -> list[Comparison]:
-    endpoints, loop = scenario()
+    asgi, through_client, loop, client = scenario()
+    # A TestClient request costs about ten raw ones: fewer calls give rounds as long.
+    ways = (("TestClient", through_client, max(1, inner // 10)), ("raw ASGI", asgi, inner))
     try:
         return [
             compare(
-                f"Starlette ASGI: protected vs {baseline}",
+                f"Starlette {way}: protected vs {baseline}",
                 ("protected", endpoints["protected"]),
                 (baseline, endpoints[baseline]),
                 rounds=rounds,
-                inner=inner,
+                inner=calls,
                 warmup=warmup,
             )
+            for way, endpoints, calls in ways
             for baseline in ("open", "open+user")
         ]
     finally:
+        client.__exit__(None, None, None)
         loop.close()
 
 
@@ -188,14 +221,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for result in run(args.rounds, args.inner, args.warmup):
         ours, theirs = result.ours, result.theirs
-        print(f"\n{'endpoint':<14} {'median µs':>10} {'IQR µs':>8}")
+        print(f"\n{result.label}")
+        print(f"{'endpoint':<14} {'median µs':>10} {'IQR µs':>8}")
         for stats in (theirs, ours):
             median, iqr = stats.median / PER_CALL * 1e6, stats.iqr / PER_CALL * 1e6
             print(f"{stats.name:<14} {median:10.1f} {iqr:8.1f}")
         overhead = ours.median / theirs.median - 1
         added = (ours.median - theirs.median) / PER_CALL * 1e6
         print(f"overhead vs {theirs.name}: {overhead:+.1%} ({added:+.1f} µs per request)")
-    print("\ntarget: under +10%")
+    print("\ntarget: under +10% (judged on the TestClient figures, as issue #8 asks)")
     return 0
 
 

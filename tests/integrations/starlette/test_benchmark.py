@@ -29,14 +29,18 @@ def test_the_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "overhead vs open:" in out
     assert "overhead vs open+user:" in out
+    assert "Starlette TestClient: protected vs open" in out
+    assert "Starlette raw ASGI: protected vs open" in out
 
 
 def test_every_measured_call_is_an_allowed_200() -> None:
     _load("harness")
     bench = _load("bench_starlette")
-    endpoints, loop = bench.scenario()  # asserts a fresh grant, and a 303 without one
+    asgi, through_client, loop, client = bench.scenario()  # asserts a fresh grant, a 303 without
     try:
-        for call in endpoints.values():
+        assert set(asgi) == set(through_client) == {"protected", "open", "open+user"}
+        for call in [*asgi.values(), *through_client.values()]:
             call()  # asserts 200 on each of its requests
     finally:
+        client.__exit__(None, None, None)
         loop.close()
