@@ -106,8 +106,11 @@ def _framework_rows(name: str) -> Callable[[Any, bool], list[Row]]:
                 if name in result.label.lower()
                 else f"{name.capitalize()}: {result.label}",
                 result,
-                # The target is on the protected endpoint against an unprotected one.
-                target=_FRAMEWORK_TARGETS.get(name) if result.ours.name == "protected" else None,
+                # The target is on the protected endpoint against an unprotected one,
+                # through the framework's test client (raw ASGI rows are reported only).
+                target=_FRAMEWORK_TARGETS.get(name)
+                if result.ours.name == "protected" and "raw ASGI" not in result.label
+                else None,
                 per=per,
                 style="overhead",
                 note="" if per == 1 else f"times per request ({per} requests per timed call).",
