@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, ClassVar, Final, Generic, TypeAlias, TypeVar
+from typing import Any, ClassVar, Final, Generic, NamedTuple, TypeAlias, TypeVar
 
 from ._flow import Flow, run, run_async
 from .adapters.storage.base import AsyncStore, Store
@@ -177,9 +177,13 @@ def _methods_for(login: LoginMethod, rule: Rule) -> tuple[str, ...]:
     return (primary, "otp") if rule.second_factor else (primary,)
 
 
-#: An action's rule, its lifetime, the methods it requires of one way of signing in, and
-#: whether it is sensitive whatever the context.
-_Plan: TypeAlias = tuple[Rule, float, tuple[str, ...], bool]
+class _Plan(NamedTuple):
+    """What a check needs of an action's rule, worked out once per way of signing in."""
+
+    rule: Rule
+    lifetime: float
+    methods: tuple[str, ...]
+    sensitive_everywhere: bool  # no context can make it not sensitive
 
 
 def _is_async_store(store: object) -> bool:
@@ -233,7 +237,7 @@ class _ReauthFlows(Generic[S]):
         """The action's rule, lifetime and required methods for this way of signing in,
         worked out once (unknown names raise and are never kept)."""
         rule = self.policy.rule_for(action)
-        plan = (
+        plan = _Plan(
             rule,
             self.policy.lifetime_for(rule),
             _methods_for(login, rule),
@@ -253,8 +257,8 @@ class _ReauthFlows(Generic[S]):
         otherwise the action's plan. Unknown names raise before anything else."""
         login = subject.identity.method
         plan = self._plans.get((action, login)) or self._plan(action, login)
-        rule = plan[0]
-        if not (plan[3] or rule.applies(context or _NO_CONTEXT)):
+        rule = plan.rule
+        if not (plan.sensitive_everywhere or rule.applies(context or _NO_CONTEXT)):
             return self._keep((action, 0), lambda: _allowed(action, _NOT_SENSITIVE, None))
         if subject.channel in _NON_INTERACTIVE and not rule.api_keys:
             return self._keep((action, 1), lambda: _allowed(action, _EXEMPT, None))
@@ -270,7 +274,7 @@ class _ReauthFlows(Generic[S]):
         self, subject: Subject, action: str, plan: _Plan, grant: Grant | None, now: float
     ) -> Decision:
         """Allowed by a fresh grant of this session, or re-authentication required."""
-        rule, lifetime, methods, _ = plan
+        rule, lifetime, methods = plan.rule, plan.lifetime, plan.methods
         # A grant covers the rule when it is this session's, proved every required
         # method, and is younger than the rule's lifetime (one from the future is not
         # trusted).
@@ -296,13 +300,13 @@ class _ReauthFlows(Generic[S]):
         self, subject: Subject, action: str, tenant_id: str, context: Context | None
     ) -> Flow[Decision]:
         plan = self._before(subject, action, context)
-        if not isinstance(plan, tuple):
+        if not isinstance(plan, _Plan):
             return plan
         now = self.clock()
         who = (subject.user_id, subject.session_id)
         tenant: Tenant | None
         grant: Grant | None
-        always = plan[0].always
+        always = plan.rule.always
         try:
             if always:
                 grant = yield ("get_grant", who)
@@ -330,12 +334,12 @@ class _ReauthFlows(Generic[S]):
         denial (fail closed).
         """
         plan = self._before(subject, action, context)
-        if not isinstance(plan, tuple):
+        if not isinstance(plan, _Plan):
             return plan
         now = self.clock()
         store: Any = self.store
         try:
-            if not plan[0].always:
+            if not plan.rule.always:
                 off = self._flag_off(action, store.get_tenant(tenant_id))
                 if off is not None:
                     return off
