@@ -2,7 +2,8 @@
 
 Integrations build a :class:`RequestInfo` from their native request, call the core,
 and hand the resulting :class:`HttpResponse` back in their native form. Nothing here
-decides whether access is allowed: that was the core's job.
+decides whether access is allowed: that was the core's job. The one error every
+integration raises, :class:`SignInRequiredError`, lives here too.
 
 - A browser gets ``303 See Other`` to the re-auth page with a safe ``next``.
 - A JSON client gets ``401`` with a machine-readable body.
@@ -13,15 +14,41 @@ decides whether access is allowed: that was the core's job.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
-from urllib.parse import urlencode
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlencode, urlsplit
 
+from ..errors import StepupError
 from ..reauth import Decision, ReauthRequired, ReauthUnavailable
 from ..redirects import safe_return_path_or_default
 
-__all__ = ["Client", "HttpResponse", "RequestInfo", "client_kind", "decision_response"]
+__all__ = [
+    "Client",
+    "HttpResponse",
+    "RequestHeaders",
+    "RequestInfo",
+    "SignInRequiredError",
+    "client_kind",
+    "decision_response",
+    "form_return_path",
+]
+
+R = TypeVar("R")
+
+
+class RequestHeaders(Protocol):
+    """A framework's request headers: names are looked up without regard to case."""
+
+    def get(self, key: str, default: str, /) -> str: ...
+
+
+class SignInRequiredError(StepupError):
+    """Nobody is signed in (the app's subject loader found no one), so there is no
+    session to re-authenticate. Raised by ``require`` in every integration; the
+    integration's middleware answers it: browsers go to the sign-in page (Django's
+    ``LOGIN_URL``, Starlette's ``login_url``) and API clients get 401."""
 
 
 class Client(StrEnum):
@@ -40,6 +67,18 @@ class RequestInfo:
     authorization: str = ""
     content_type: str = ""
     x_requested_with: str = ""
+
+    @classmethod
+    def from_headers(cls, method: str, path: str, headers: RequestHeaders) -> RequestInfo:
+        """Read the headers the answer depends on from the framework's headers."""
+        return cls(
+            method=method,
+            path=path,
+            accept=headers.get("Accept", ""),
+            authorization=headers.get("Authorization", ""),
+            content_type=headers.get("Content-Type", ""),
+            x_requested_with=headers.get("X-Requested-With", ""),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +117,21 @@ def reauth_location(reauth_url: str, return_to: str, action: str) -> str:
     """The re-auth page URL with a ``next`` that is always a safe same-origin path."""
     query = urlencode({"next": safe_return_path_or_default(return_to), "action": action})
     return f"{reauth_url}?{query}"
+
+
+def form_return_path(
+    method: str, referer: str, return_to: str | Callable[[R], str] | None, request: R
+) -> str | None:
+    """Where to come back after re-authenticating: ``None`` (this page) for GET and HEAD;
+    for anything else, which a redirect cannot repeat, ``return_to`` (called with
+    ``request`` if callable), else the page the form was on (``referer``), else ``/``.
+    The result still goes through :func:`stepup.redirects.safe_return_path_or_default`."""
+    if method in {"GET", "HEAD"}:
+        return None
+    if return_to is not None:
+        return str(return_to(request) if callable(return_to) else return_to)
+    page = urlsplit(referer)
+    return (page.path + (f"?{page.query}" if page.query else "")) or "/"
 
 
 def decision_response(

@@ -1,43 +1,63 @@
-"""What the ready-made pages show, the same in every framework.
+"""What the ready-made pages show and keep, the same in every framework.
 
-These are view models: plain data built from what the core already decided, so a
-Flask, Django or Starlette template renders the same page from the same facts. Nothing
-here allows or refuses anything; the JSON:API helpers only turn the core's typed
-tenant errors into response bodies.
+These are view models and the small rules around them: plain data built from what
+the core already decided, so a Flask, Django or Starlette view renders the same page
+from the same facts and answers with the same status. Nothing here allows or refuses
+anything on its own: the statuses follow the core's typed results, the JSON:API
+helpers turn the core's typed tenant errors into response bodies, and the session
+helpers keep what a framework's session must carry between two requests (the session
+id grants are bound to, how the user signed in, a code proved before an SSO trip).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import secrets
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from ..errors import PermissionDeniedError, StoreUnavailableError
 from ..policy import SENSITIVE, Policy
 from ..reauth import required_methods
 from ..records import Tenant
 from ..redirects import safe_return_path_or_default
-from ..subject import Subject
+from ..subject import Identity, LoginMethod, Subject
 from ..tenants import JSONAPI_MEDIA_TYPE, TenantNotFoundError, TenantPatchError, tenant_document
 from ..twofactor import Enrolment
 from ..verifier import VerifyReason, VerifyResult
 from .http import HttpResponse
 
 __all__ = [
+    "OTP_PROOF",
     "RECOVERY_REGENERATE",
+    "SESSION_ID",
+    "SIGNED_IN_WITH",
+    "SSO_NOT_CONFIRMED",
     "TENANT_CONTENT_TYPES",
     "EnrolmentPage",
+    "ProviderOutcome",
     "ReauthPage",
     "RecoveryCodesPage",
+    "SSOAnswer",
     "default_policy",
     "enrolment_page",
+    "forget_otp_proof",
+    "is_fresh",
     "jsonapi_error",
     "manual_key",
+    "note_otp_proof",
+    "note_sign_in",
     "provider_for",
     "reauth_page",
+    "refusal_status",
+    "session_id",
+    "session_identity",
+    "sso_answer",
+    "take_otp_proof",
     "tenant_content_type_ok",
     "tenant_error_response",
+    "tenant_request_refusal",
     "tenant_response",
     "two_factor_message",
 ]
@@ -87,6 +107,10 @@ class ReauthPage:
             if method in self.methods:
                 return method
         return ""
+
+    def with_error(self, error: str) -> ReauthPage:
+        """The same page, shown again with ``error``."""
+        return replace(self, error=error)
 
 
 def reauth_page(
@@ -172,6 +196,16 @@ def two_factor_message(result: VerifyResult) -> str:
     return _TWO_FACTOR_MESSAGES[result.reason]
 
 
+_STATUS_BY_REASON: Final[Mapping[str, int]] = {"throttled": 429, "unavailable": 503}
+
+
+def refusal_status(reason: str) -> int:
+    """The status of a page that refuses a code, a password or a provider's answer,
+    from the core's or the adapter's reason: 429 while throttled, 503 when it could not
+    be checked (the store or the provider is down: fail closed), else 400."""
+    return _STATUS_BY_REASON.get(reason, 400)
+
+
 # The tenant settings endpoint (JSON:API) -------------------------------------------
 
 
@@ -189,6 +223,18 @@ def jsonapi_error(status: int, code: str, title: str) -> HttpResponse:
 def tenant_content_type_ok(content_type: str) -> bool:
     """Is this ``Content-Type`` one the ``PATCH`` endpoint reads?"""
     return content_type.split(";", 1)[0].strip().lower() in TENANT_CONTENT_TYPES
+
+
+def tenant_request_refusal(signed_in: bool, content_type: str) -> HttpResponse | None:
+    """Why the ``PATCH`` cannot be read at all (401 nobody signed in, 415 a body that is
+    not JSON), or ``None`` to go ahead. The 415 is also the CSRF defence: a cross-site
+    form cannot send a JSON media type."""
+    if not signed_in:
+        return jsonapi_error(401, "unauthenticated", "Sign in first")
+    if not tenant_content_type_ok(content_type):
+        title = "Send application/vnd.api+json or application/json"
+        return jsonapi_error(415, "unsupported_media_type", title)
+    return None
 
 
 def tenant_response(tenant: Tenant) -> HttpResponse:
@@ -215,3 +261,140 @@ def provider_for(providers: Mapping[str, Any], subject: Subject) -> Any:
     if found is None and not subject.identity.provider and len(providers) == 1:
         found = next(iter(providers.values()))
     return found
+
+
+# Re-authentication at an OIDC or SAML provider ---------------------------------------
+
+#: Shown when the provider's answer does not prove a fresh login of this user.
+SSO_NOT_CONFIRMED: Final = "Your identity provider did not confirm it is you. Please try again."
+
+
+class ProviderOutcome(Protocol):
+    """What the OIDC and SAML adapters' outcomes both offer."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def return_to(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SSOAnswer:
+    """What a provider's answer comes to. ``ok``: record a grant with ``methods`` at
+    ``authenticated_at``, then go to ``next``. Otherwise show :data:`SSO_NOT_CONFIRMED`
+    with ``status`` and a link to the re-auth page for ``next``."""
+
+    ok: bool
+    next: str
+    status: int = 303
+    methods: tuple[str, ...] = ()
+    authenticated_at: float | None = None
+
+
+def sso_answer(outcome: ProviderOutcome, proved_code: bool) -> SSOAnswer:
+    """Only an ``ok`` outcome grants anything; ``otp`` joins the provider's method when a
+    code was proved before leaving (see :func:`take_otp_proof`)."""
+    next_path = safe_return_path_or_default(outcome.return_to)
+    if not outcome.ok:
+        return SSOAnswer(False, next_path, refusal_status(outcome.reason))
+    methods = (outcome.method, "otp") if proved_code else (outcome.method,)
+    return SSOAnswer(True, next_path, methods=methods, authenticated_at=_login_time(outcome))
+
+
+def _login_time(outcome: object) -> float | None:
+    """The provider's verified login time: OIDC's ``auth_time``, SAML's ``authn_instant``."""
+    for name in ("authenticated_at", "auth_time", "authn_instant"):
+        value = getattr(outcome, name, None)
+        if value is not None:
+            return float(value)
+    return None
+
+
+# What stepup keeps in the framework's session ------------------------------------------
+
+#: Session keys (Django and Flask; Starlette's app keeps its own session id).
+SESSION_ID: Final = "_stepup_sid"
+SIGNED_IN_WITH: Final = "_stepup_identity"
+OTP_PROOF: Final = "_stepup_otp_proof"
+
+
+def is_fresh(at: object, now: float, ttl: float) -> bool:
+    """Is ``at``, a time kept in the session, less than ``ttl`` seconds old (and not in
+    the future)? The core's rule for every lifetime: ``0 <= now - at < ttl``, so
+    something exactly ``ttl`` old has expired."""
+    return isinstance(at, int | float) and not isinstance(at, bool) and 0 <= now - at < ttl
+
+
+def session_id(session: MutableMapping[str, Any]) -> str:
+    """A random id for this browser session, renewed at every sign-in: grants are bound
+    to it, so another session never benefits from this one's re-authentication. (Not
+    the framework's session key: that is a bearer secret, and stores should not hold it.)"""
+    sid = session.get(SESSION_ID)
+    if not isinstance(sid, str):
+        sid = secrets.token_urlsafe(18)
+        session[SESSION_ID] = sid
+    return sid
+
+
+def session_identity(session: Mapping[str, Any]) -> Identity:
+    """How the user of this session signed in (a password, unless noted otherwise)."""
+    saved = session.get(SIGNED_IN_WITH)
+    if not isinstance(saved, dict):
+        return Identity(LoginMethod.PASSWORD)
+    return Identity(
+        LoginMethod(saved["method"]),
+        issuer=str(saved.get("issuer", "")),
+        subject=str(saved.get("subject", "")),
+        provider=str(saved.get("provider", "")),
+    )
+
+
+def note_sign_in(session: MutableMapping[str, Any], signed_in_with: Identity | None) -> None:
+    """A new session id (no earlier grant carries over) and how the user signed in."""
+    session[SESSION_ID] = secrets.token_urlsafe(18)
+    session.pop(SIGNED_IN_WITH, None)
+    if signed_in_with is not None:
+        session[SIGNED_IN_WITH] = {
+            "method": signed_in_with.method.value,
+            "issuer": signed_in_with.issuer,
+            "subject": signed_in_with.subject,
+            "provider": signed_in_with.provider,
+        }
+
+
+def forget_otp_proof(session: MutableMapping[str, Any], *, key: str = OTP_PROOF) -> None:
+    """Drop a code proved earlier: each trip to the provider proves its own."""
+    session.pop(key, None)
+
+
+def note_otp_proof(
+    session: MutableMapping[str, Any], session_id: str, now: float, *, key: str = OTP_PROOF
+) -> None:
+    """A TOTP code was proved at an SSO start view: keep the fact (never the code) until
+    the provider answers, so ``otp`` can join the grant."""
+    session[key] = {"session": session_id, "at": now}
+
+
+def take_otp_proof(
+    session: MutableMapping[str, Any],
+    session_id: str,
+    now: float,
+    ttl: float,
+    *,
+    key: str = OTP_PROOF,
+) -> bool:
+    """Did this stepup session prove a code less than ``ttl`` seconds ago (see
+    :func:`is_fresh`)? The proof is used up either way, whatever the provider said."""
+    proof = session.pop(key, None)
+    return (
+        isinstance(proof, dict)
+        and proof.get("session") == session_id
+        and is_fresh(proof.get("at"), now, ttl)
+    )

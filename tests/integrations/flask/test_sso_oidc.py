@@ -21,6 +21,7 @@ from idp.oidc.useragent import UserAgent
 from integrations.flask.flask_support import Browser, TestApp, make_app, set_flag
 from stepup.adapters.idp.oidc import OIDCReauth
 from stepup.adapters.storage.memory import MemoryStore
+from stepup.events import ReauthSucceeded
 from stepup.testing import SettableClock
 
 pytestmark = pytest.mark.oidc
@@ -62,14 +63,14 @@ def _oidc_user(test_app: TestApp, provider: Provider, user_id: str, sub: str) ->
     return browser
 
 
-def _to_provider(browser: Browser, location: str) -> Any:
+def _to_provider(browser: Browser, location: str, **typed: str) -> Any:
+    """Open the re-auth page and press its provider button (after typing ``typed``)."""
     page = browser.get(location).get_data(as_text=True)
     assert 'action="/stepup/reauth/oidc/start"' in page
     assert "Continue with test-op" in page
     fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page))
-    return browser.post(
-        "/stepup/reauth/oidc/start", data={k: html.unescape(v) for k, v in fields.items()}
-    )
+    data = {k: html.unescape(v) for k, v in fields.items()}
+    return browser.post("/stepup/reauth/oidc/start", data={**data, **typed})
 
 
 def test_an_oidc_user_reauthenticates_at_the_provider(
@@ -111,3 +112,28 @@ def test_someone_else_at_the_provider_does_not_count(
     assert refused.status_code == 400
     assert "did not confirm" in refused.get_data(as_text=True)
     assert alice.get("/api-key").status_code == 303
+
+
+def test_a_code_rule_checks_the_code_before_leaving(
+    oidc_app: TestApp, provider: Provider, agent: UserAgent
+) -> None:
+    admin = oidc_app.client()
+    admin.login("alice")
+    set_flag(admin)
+    alice = _oidc_user(oidc_app, provider, "alice", ALICE[0])
+    secret, _ = alice.enrol()
+    location = alice.get("/billing/export").headers["Location"]  # this rule wants a code too
+    assert 'name="otp"' in alice.get(location).get_data(as_text=True)
+
+    wrong = _to_provider(alice, location, otp="12345x")
+    assert wrong.status_code == 400  # refused here, before any trip to the provider
+
+    oidc_app.clock.advance(30)
+    to_provider = _to_provider(alice, location, otp=oidc_app.totp_code(secret))
+    assert to_provider.status_code == 303
+    callback = agent.authorize(to_provider.headers["Location"], login=ALICE[0], password=ALICE[1])
+    back = alice.get(f"/stepup/reauth/oidc/callback?{urlencode(callback)}")
+    assert back.headers["Location"] == "/billing/export"
+    grants = [e for e in oidc_app.events if isinstance(e, ReauthSucceeded)]
+    assert grants[-1].method == "oidc,otp"
+    assert alice.get("/billing/export").get_data(as_text=True) == "billing.csv"

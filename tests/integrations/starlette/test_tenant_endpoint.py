@@ -46,7 +46,7 @@ def test_not_signed_in(test_app: TestApp) -> None:
     try:
         answer = patch(stranger, seed_body(True))
         assert answer.status_code == 401
-        assert answer.json()["errors"][0]["code"] == "not_authenticated"
+        assert answer.json()["errors"][0]["code"] == "unauthenticated"
     finally:
         stranger.close()
     assert flag_of(test_app) is False

@@ -20,9 +20,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..http import SignInRequiredError
     from ._request import RequestStepup
     from .decorators import reauth_required
-    from .errors import SignInRequiredError
     from .middleware import StepupMiddleware
     from .mixins import ReauthRequiredMixin
     from .services import Stepup, get_stepup
@@ -43,7 +43,7 @@ _WHERE = {
     "DjangoStore": ".store",
     "ReauthRequiredMixin": ".mixins",
     "RequestStepup": "._request",
-    "SignInRequiredError": ".errors",
+    "SignInRequiredError": "..http",
     "Stepup": ".services",
     "StepupMiddleware": ".middleware",
     "get_stepup": ".services",

@@ -30,10 +30,10 @@ from ...reauth import (
 from ...subject import Identity, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
-from ..http import decision_response
+from ..http import SignInRequiredError, decision_response, form_return_path
+from ..views import note_sign_in
 from . import _session
-from ._web import form_return_path, request_info, sign_in_response, to_response
-from .errors import SignInRequiredError
+from ._web import request_info, sign_in_response, to_response
 from .services import Stepup, get_stepup
 
 __all__ = ["ContextFunction", "RequestStepup", "stepup_for"]
@@ -142,7 +142,9 @@ class RequestStepup:
         self.decision = decision
         if decision.ok:
             return None
-        return self.respond(decision, form_return_path(self.request, return_to))
+        referer = self.request.headers.get("Referer", "")
+        method = self.request.method or "GET"
+        return self.respond(decision, form_return_path(method, referer, return_to, self.request))
 
     def respond(self, decision: Decision, return_path: str | None = None) -> HttpResponse:
         """The answer to a refusal: the app's ``REAUTH_RESPONSE`` if it gives one, else
@@ -207,7 +209,7 @@ class RequestStepup:
     def note_sign_in(self, identity: Identity | None = None) -> None:
         """Call right after signing a user in (``user_logged_in`` does it for you) and
         again with the identity when they signed in through OIDC or SAML."""
-        _session.note_sign_in(self.request.session, identity)
+        note_sign_in(self.request.session, identity)
         self._subject = _UNSET
 
     def sign_out(self) -> int:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-from urllib.parse import urlsplit
 
 from django.http import HttpRequest, HttpResponse
 
@@ -12,33 +10,14 @@ from ...redirects import safe_return_path_or_default
 from ..http import Client, RequestInfo, client_kind
 from ..http import HttpResponse as NeutralResponse
 
-__all__ = ["form_return_path", "request_info", "sign_in_response", "to_response"]
+__all__ = ["request_info", "sign_in_response", "to_response"]
 
 
 def request_info(request: HttpRequest, *, path: str | None = None) -> RequestInfo:
     """What :func:`stepup.integrations.http.decision_response` reads. ``path`` is the
     location to come back to (default: this request's path and query)."""
-    headers = request.headers
-    return RequestInfo(
-        method=request.method or "GET",
-        path=request.get_full_path() if path is None else path,
-        accept=headers.get("Accept", ""),
-        authorization=headers.get("Authorization", ""),
-        content_type=headers.get("Content-Type", ""),
-        x_requested_with=headers.get("X-Requested-With", ""),
-    )
-
-
-def form_return_path(request: HttpRequest, return_to: Any) -> str | None:
-    """Where to come back after re-authenticating: this page for GET; for a form POST
-    (a redirect cannot repeat it) ``return_to``, else the page the form was on. The
-    result still goes through :func:`stepup.redirects.safe_return_path_or_default`."""
-    if request.method in {"GET", "HEAD"}:
-        return None
-    if return_to is not None:
-        return str(return_to(request) if callable(return_to) else return_to)
-    referrer = urlsplit(request.headers.get("Referer", ""))
-    return (referrer.path + (f"?{referrer.query}" if referrer.query else "")) or "/"
+    where = request.get_full_path() if path is None else path
+    return RequestInfo.from_headers(request.method or "GET", where, request.headers)
 
 
 def to_response(response: NeutralResponse) -> HttpResponse:

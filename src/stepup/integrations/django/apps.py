@@ -32,9 +32,9 @@ def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     """A new stepup session id at every sign-in: no earlier grant carries over."""
     session = getattr(request, "session", None)
     if session is not None:
-        from . import _session
+        from ..views import note_sign_in
 
-        _session.note_sign_in(session, None)
+        note_sign_in(session, None)
 
 
 def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
@@ -43,10 +43,11 @@ def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if session is None or user is None:
         return
     from ...subject import Subject
+    from ..views import SESSION_ID
     from . import _session
     from .services import get_stepup
 
-    sid = session.get(_session.SID)
+    sid = session.get(SESSION_ID)
     if isinstance(sid, str):
         get_stepup().reauth.sign_out(Subject(str(user.pk), sid))
     _session.forget(session)

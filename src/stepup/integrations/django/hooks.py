@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from ...subject import Subject
 from ...twofactor import Channel
-from . import _session
+from ..views import session_id, session_identity
 
 __all__ = [
     "django_auth_subject",
@@ -32,9 +32,7 @@ def django_auth_subject(request: Any) -> Subject | None:
     if user is None or not user.is_authenticated:
         return None
     session = request.session
-    return Subject(
-        str(user.pk), _session.session_id(session), _session.identity(session), Channel.WEB
-    )
+    return Subject(str(user.pk), session_id(session), session_identity(session), Channel.WEB)
 
 
 def django_sign_in(request: Any, user_id: str) -> None:

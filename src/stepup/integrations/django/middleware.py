@@ -14,9 +14,9 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
 from ...reauth import ReauthRequiredError, ReauthUnavailableError
+from ..http import SignInRequiredError
 from ._request import attach
 from ._web import sign_in_response
-from .errors import SignInRequiredError
 
 __all__ = ["StepupMiddleware"]
 

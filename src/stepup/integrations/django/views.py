@@ -22,7 +22,6 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from ...adapters.idp.password import PasswordReason
 from ...errors import (
     AlreadyEnrolledError,
     ConfigurationError,
@@ -34,21 +33,24 @@ from ...errors import (
 )
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
-from ...verifier import VerifyReason, VerifyResult
 from ..http import Client, client_kind
 from ..views import (
+    SSO_NOT_CONFIRMED,
     ReauthPage,
     RecoveryCodesPage,
     enrolment_page,
-    jsonapi_error,
+    forget_otp_proof,
+    note_otp_proof,
     provider_for,
     reauth_page,
-    tenant_content_type_ok,
+    refusal_status,
+    sso_answer,
+    take_otp_proof,
     tenant_error_response,
+    tenant_request_refusal,
     tenant_response,
     two_factor_message,
 )
-from . import _session
 from ._request import RequestStepup, stepup_for
 from ._web import request_info, sign_in_response, to_response
 
@@ -72,14 +74,11 @@ __all__ = [
 
 View: TypeAlias = Callable[..., HttpResponse]
 
-_STATUS_BY_CODE_REASON: Final = {VerifyReason.THROTTLED: 429, VerifyReason.UNAVAILABLE: 503}
-_STATUS_BY_PASSWORD_REASON: Final = {PasswordReason.THROTTLED: 429, PasswordReason.UNAVAILABLE: 503}
 _PAGE_HEADERS: Final = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "frame-ancestors 'none'",
 }
-_SSO_FAILED: Final = "Your identity provider did not confirm it is you. Please try again."
 _UNKNOWN_ACTION: Final = "This page was called for an unknown action."
 _IN_CONFIG_FILE: Final = "Two-factor authentication is set in the configuration file."
 _SIGN_IN_EXPIRED: Final = "Your sign-in has expired. Please sign in again."
@@ -119,10 +118,8 @@ def _redirect(location: str) -> HttpResponse:
     return HttpResponseRedirect(location, status=303)
 
 
-def _page(bound: RequestStepup, subject: Subject, values: QueryDict, error: str = "") -> ReauthPage:
-    return reauth_page(
-        bound.policy, subject, values.get("action", ""), values.get("next"), error=error
-    )
+def _page(bound: RequestStepup, subject: Subject, values: QueryDict) -> ReauthPage:
+    return reauth_page(bound.policy, subject, values.get("action", ""), values.get("next"))
 
 
 def _render_reauth(
@@ -130,10 +127,6 @@ def _render_reauth(
 ) -> HttpResponse:
     enrolled = not page.totp or bound.two_factor.is_enrolled(subject.user_id)
     return _render(request, "stepup/reauth.html", status, page=page, needs_enrolment=not enrolled)
-
-
-def _code_status(result: VerifyResult) -> int:
-    return _STATUS_BY_CODE_REASON.get(result.reason, 400)
 
 
 def _open_page(
@@ -161,8 +154,8 @@ def _refused_code(
         return _render_reauth(request, bound, subject, page, 400)
     if code.ok:
         return None
-    page = _page(bound, subject, request.POST, two_factor_message(code))
-    return _render_reauth(request, bound, subject, page, _code_status(code))
+    page = page.with_error(two_factor_message(code))
+    return _render_reauth(request, bound, subject, page, refusal_status(code.reason))
 
 
 def _commit_as_they_go(view: View) -> View:
@@ -209,9 +202,8 @@ def _reauth_password(request: HttpRequest) -> HttpResponse:
     if result.new_hash is not None and hooks.password_rehash_saver is not None:
         hooks.password_rehash_saver(subject.user_id, result.new_hash)
     if not result.ok:
-        page = _page(bound, subject, request.POST, result.public_message)
-        status = _STATUS_BY_PASSWORD_REASON.get(result.reason, 400)
-        return _render_reauth(request, bound, subject, page, status)
+        page = page.with_error(result.public_message)
+        return _render_reauth(request, bound, subject, page, refusal_status(result.reason))
     methods = ["pwd"]
     if page.totp:
         refused = _refused_code(request, bound, subject, page)
@@ -232,13 +224,12 @@ def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> Ht
     provider = provider_for(providers, subject)
     if page.sso != kind or provider is None:
         return _message(request, 400, "Single sign-on is not available for this account.")
-    session = request.session
-    session.pop(_session.OTP_PROOF, None)
+    forget_otp_proof(request.session)
     if page.totp:
         refused = _refused_code(request, bound, subject, page)
         if refused is not None:
             return refused
-        _session.note_otp_proof(session, subject.session_id, bound.services.clock())
+        note_otp_proof(request.session, subject.session_id, bound.services.clock())
     try:
         target = provider.start(subject, return_to=page.next, action=page.action)
     except PermissionDeniedError:
@@ -260,25 +251,15 @@ def _sso_finish(
         return _message(request, 400, "Single sign-on is not available for this account.")
     outcome = outcome_of(provider, subject)
     services = bound.services
-    proved_code = _session.take_otp_proof(
+    proved_code = take_otp_proof(
         request.session, subject.session_id, services.clock(), services.sign_in_ttl
     )
-    if not outcome.ok:
-        status = 503 if outcome.reason == "unavailable" else 400
-        back = safe_return_path_or_default(outcome.return_to)
-        again = f"{bound.url('reauth')}?{urlencode({'next': back})}"
-        return _message(request, status, _SSO_FAILED, link=again)
-    at = next(
-        (
-            getattr(outcome, name)
-            for name in ("authenticated_at", "auth_time", "authn_instant")
-            if getattr(outcome, name, None) is not None
-        ),
-        None,
-    )
-    methods = [outcome.method, "otp"] if proved_code else [outcome.method]
-    bound.reauth.record(subject, methods, authenticated_at=at)
-    return _redirect(safe_return_path_or_default(outcome.return_to))
+    answer = sso_answer(outcome, proved_code)
+    if not answer.ok:
+        again = f"{bound.url('reauth')}?{urlencode({'next': answer.next})}"
+        return _message(request, answer.status, SSO_NOT_CONFIRMED, link=again)
+    bound.reauth.record(subject, answer.methods, authenticated_at=answer.authenticated_at)
+    return _redirect(answer.next)
 
 
 def _oidc_start(request: HttpRequest) -> HttpResponse:
@@ -376,7 +357,7 @@ def _two_factor_confirm(request: HttpRequest) -> HttpResponse:
     except (NotEnrolledError, AlreadyEnrolledError, ManagedByConfigFileError):
         return _redirect(bound.url("two_factor"))
     if not confirmation.ok:
-        status = _code_status(confirmation.result)
+        status = refusal_status(confirmation.result.reason)
         error = two_factor_message(confirmation.result)
         return _render(request, "stepup/two_factor_enrol.html", status, page=None, error=error)
     page = RecoveryCodesPage(confirmation.recovery_codes)
@@ -402,7 +383,8 @@ def _two_factor_verify(request: HttpRequest) -> HttpResponse:
         return _message(request, 400, _SIGN_IN_EXPIRED)
     if not result.ok:
         error = two_factor_message(result)
-        return _render(request, "stepup/two_factor_verify.html", _code_status(result), error=error)
+        status = refusal_status(result.reason)
+        return _render(request, "stepup/two_factor_verify.html", status, error=error)
     bound.complete_sign_in(pending)
     return _redirect(pending.next)
 
@@ -472,12 +454,10 @@ def _admin_two_factor_remove(request: HttpRequest, user_id: str) -> HttpResponse
 def _tenant(request: HttpRequest, tenant_id: str) -> HttpResponse:
     bound = stepup_for(request)
     subject = bound.subject
-    if subject is None:
-        return to_response(jsonapi_error(401, "unauthenticated", "Sign in first"))
-    if not tenant_content_type_ok(request.headers.get("Content-Type", "")):
-        return to_response(
-            jsonapi_error(415, "unsupported_media_type", "Send application/vnd.api+json")
-        )
+    refusal = tenant_request_refusal(subject is not None, request.headers.get("Content-Type", ""))
+    if refusal is not None:
+        return to_response(refusal)
+    assert subject is not None  # refused above
     try:
         updated = bound.tenant_settings.patch(
             tenant_id,

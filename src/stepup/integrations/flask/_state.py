@@ -6,11 +6,9 @@ makes every decision.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, g, make_response, request, session, url_for
 
@@ -20,10 +18,12 @@ from ...errors import ConfigurationError
 from ...events import EventBus
 from ...policy import Context, Policy
 from ...reauth import Decision, Reauth
-from ...subject import Identity, LoginMethod, Subject
+from ...subject import Identity, Subject
 from ...tenants import TenantSettings
 from ...twofactor import TwoFactor
-from ..http import decision_response
+from ..http import decision_response, form_return_path
+from ..views import OTP_PROOF, SESSION_ID, SIGNED_IN_WITH, is_fresh, note_sign_in, session_identity
+from ..views import session_id as session_id_of
 from ._config import policy_from_config, secret_box_from_config, store_from_config
 from ._csrf import CsrfTokens
 from ._hooks import ContextFunction, Hooks, ReturnTo
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AppState", "state"]
 
-_SID: Final = "_stepup_sid"
-_IDENTITY: Final = "_stepup_identity"
 _PENDING: Final = "_stepup_2fa_login"
 
 
@@ -125,51 +123,27 @@ class AppState:
 
         if not current_user.is_authenticated:
             return None
-        return Subject(str(current_user.get_id()), self.session_id(), self._identity())
+        return Subject(str(current_user.get_id()), self.session_id(), session_identity(session))
 
     def session_id(self) -> str:
-        """A random id for this browser session, renewed at every sign-in: grants are
-        bound to it, so another session never benefits from this one's re-auth."""
-        sid = session.get(_SID)
-        if not isinstance(sid, str):
-            sid = secrets.token_urlsafe(18)
-            session[_SID] = sid
-        return sid
-
-    def _identity(self) -> Identity:
-        saved = session.get(_IDENTITY)
-        if not isinstance(saved, dict):
-            return Identity(LoginMethod.PASSWORD)
-        return Identity(
-            LoginMethod(saved["method"]),
-            issuer=saved.get("issuer", ""),
-            subject=saved.get("subject", ""),
-            provider=saved.get("provider", ""),
-        )
+        """This browser session's stepup id (see :func:`stepup.integrations.views.session_id`)."""
+        return session_id_of(session)
 
     def note_sign_in(self, identity: Identity | None) -> None:
-        session[_SID] = secrets.token_urlsafe(18)
-        session.pop(_IDENTITY, None)
-        if identity is not None:
-            session[_IDENTITY] = {
-                "method": identity.method.value,
-                "issuer": identity.issuer,
-                "subject": identity.subject,
-                "provider": identity.provider,
-            }
+        note_sign_in(session, identity)
         self.csrf.rotate()
         g.pop("stepup_subject", None)
 
     def sign_out(self, user_id: str | None = None) -> None:
         """Revoke this session's grant and forget the session's stepup state."""
-        sid = session.get(_SID)
+        sid = session.get(SESSION_ID)
         if user_id is None:
             subject = self.subject()
             user_id = subject.user_id if subject is not None else None
             sid = subject.session_id if subject is not None else sid
         if user_id is not None and isinstance(sid, str):
             self.reauth.sign_out(Subject(user_id, sid))
-        for key in (_SID, _IDENTITY, _PENDING):
+        for key in (SESSION_ID, SIGNED_IN_WITH, _PENDING, OTP_PROOF):
             session.pop(key, None)
         self.csrf.rotate()
         g.pop("stepup_subject", None)
@@ -209,22 +183,11 @@ class AppState:
             custom = handler(decision, request)
             if custom is not None:
                 return make_response(custom)
-        info = request_info(request, path=self._return_path(return_to))
+        back = form_return_path(request.method, request.referrer or "", return_to, request)
+        info = request_info(request, path=back)
         refusal = decision_response(decision, info, reauth_url=url_for("stepup.reauth"))
         assert refusal is not None  # the decision was not ok
         return to_response(refusal)
-
-    @staticmethod
-    def _return_path(return_to: ReturnTo | None) -> str | None:
-        """Where to come back: this page for GET; for a form POST (which cannot be
-        repeated by a redirect) ``return_to``, else the page the form was on. The
-        result is still checked by :func:`stepup.redirects.safe_return_path_or_default`."""
-        if request.method in {"GET", "HEAD"}:
-            return None
-        if return_to is not None:
-            return return_to(request) if callable(return_to) else return_to
-        referrer = urlsplit(request.referrer or "")
-        return referrer.path + (f"?{referrer.query}" if referrer.query else "") or "/"
 
     # the sign-in second factor ---------------------------------------------------------
 
@@ -241,8 +204,7 @@ class AppState:
         saved = session.get(_PENDING)
         if not isinstance(saved, dict):
             return None
-        age = self.clock() - float(saved.get("at", 0.0))
-        if not 0 <= age <= self.login_ttl:
+        if not is_fresh(saved.get("at"), self.clock(), self.login_ttl):
             session.pop(_PENDING, None)
             return None
         return PendingLogin(str(saved["user_id"]), str(saved["next"]), bool(saved["remember"]))

@@ -18,12 +18,12 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
-from ...adapters.idp.password import PasswordReason
 from ...errors import (
     AlreadyEnrolledError,
     ConfigurationError,
@@ -35,17 +35,21 @@ from ...errors import (
 )
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
-from ...verifier import VerifyReason, VerifyResult
 from ..http import Client, client_kind
 from ..views import (
+    SSO_NOT_CONFIRMED,
     ReauthPage,
     RecoveryCodesPage,
     enrolment_page,
-    jsonapi_error,
+    forget_otp_proof,
+    note_otp_proof,
     provider_for,
     reauth_page,
-    tenant_content_type_ok,
+    refusal_status,
+    sso_answer,
+    take_otp_proof,
     tenant_error_response,
+    tenant_request_refusal,
     tenant_response,
     two_factor_message,
 )
@@ -58,11 +62,6 @@ __all__ = ["build_blueprint"]
 #: Posted by the IdP's page in the browser, not by our form: the SAML response's
 #: signature and its one-time InResponseTo bound to this session stand in for a token.
 _CSRF_EXEMPT: Final = frozenset({"stepup.saml_acs"})
-_STATUS_BY_CODE_REASON: Final = {
-    VerifyReason.THROTTLED: 429,
-    VerifyReason.UNAVAILABLE: 503,
-}
-_SSO_FAILED: Final = "Your identity provider did not confirm it is you. Please try again."
 
 
 def build_blueprint() -> Blueprint:
@@ -130,10 +129,8 @@ def _signed_in() -> tuple[AppState, Subject | None]:
     return app_state, app_state.subject()
 
 
-def _page_from(values: Any, subject: Subject, app_state: AppState, error: str = "") -> ReauthPage:
-    return reauth_page(
-        app_state.policy, subject, values.get("action", ""), values.get("next"), error=error
-    )
+def _page_from(values: Any, subject: Subject, app_state: AppState) -> ReauthPage:
+    return reauth_page(app_state.policy, subject, values.get("action", ""), values.get("next"))
 
 
 def _render_reauth(app_state: AppState, subject: Subject, page: ReauthPage, status: int) -> Any:
@@ -167,8 +164,8 @@ def _refused_code(app_state: AppState, subject: Subject, page: ReauthPage) -> An
         return _render_reauth(app_state, subject, page, 400)
     if code.ok:
         return None
-    page = _page_from(request.form, subject, app_state, two_factor_message(code))
-    return _render_reauth(app_state, subject, page, _code_status(code))
+    page = page.with_error(two_factor_message(code))
+    return _render_reauth(app_state, subject, page, refusal_status(code.reason))
 
 
 def _redirect(location: str) -> BaseResponse:
@@ -203,11 +200,8 @@ def reauth_password() -> Any:
     if result.new_hash is not None and saver is not None:
         saver(subject.user_id, result.new_hash)
     if not result.ok:
-        status = {PasswordReason.THROTTLED: 429, PasswordReason.UNAVAILABLE: 503}.get(
-            result.reason, 400
-        )
-        page = _page_from(request.form, subject, app_state, result.public_message)
-        return _render_reauth(app_state, subject, page, status)
+        page = page.with_error(result.public_message)
+        return _render_reauth(app_state, subject, page, refusal_status(result.reason))
     methods = ["pwd"]
     if page.totp:
         refused = _refused_code(app_state, subject, page)
@@ -219,15 +213,23 @@ def reauth_password() -> Any:
 
 
 def _sso_start(kind: str, providers: Any) -> Any:
+    """Check the form (and the code, when the rule asks for one), then leave for the
+    provider; the code's proof waits in the session for the provider's answer."""
     opened = _open_page(request.form)
     if not isinstance(opened, _Opened):
         return opened
-    _, subject, page = opened
+    app_state, subject, page = opened
     provider = provider_for(providers, subject)
     if page.sso != kind or provider is None:
         return _message(400, "Single sign-on is not available for this account.")
+    forget_otp_proof(session)
+    if page.totp:
+        refused = _refused_code(app_state, subject, page)
+        if refused is not None:
+            return refused
+        note_otp_proof(session, subject.session_id, app_state.clock())
     try:
-        target = provider.start(subject, return_to=page.next)
+        target = provider.start(subject, return_to=page.next, action=page.action)
     except PermissionDeniedError:
         return _message(403, "Your session did not sign in through this provider.")
     except StepupError:
@@ -235,7 +237,7 @@ def _sso_start(kind: str, providers: Any) -> Any:
     return _redirect(getattr(target, "url", target))
 
 
-def _sso_finish(kind: str, providers: Any, outcome_of: Any) -> Any:
+def _sso_finish(providers: Any, outcome_of: Any) -> Any:
     app_state, subject = _signed_in()
     if subject is None:
         return app_state.unauthenticated()
@@ -243,20 +245,15 @@ def _sso_finish(kind: str, providers: Any, outcome_of: Any) -> Any:
     if provider is None:
         return _message(400, "Single sign-on is not available for this account.")
     outcome = outcome_of(provider, subject)
-    if not outcome.ok:
-        status = 503 if outcome.reason == "unavailable" else 400
-        again = url_for("stepup.reauth", next=safe_return_path_or_default(outcome.return_to))
-        return _message(status, _SSO_FAILED, link=again)
-    at = next(
-        (
-            getattr(outcome, name)
-            for name in ("authenticated_at", "auth_time", "authn_instant")
-            if getattr(outcome, name, None) is not None
-        ),
-        None,
+    proved_code = take_otp_proof(
+        session, subject.session_id, app_state.clock(), app_state.login_ttl
     )
-    app_state.reauth.record(subject, [outcome.method], authenticated_at=at)
-    return _redirect(safe_return_path_or_default(outcome.return_to))
+    answer = sso_answer(outcome, proved_code)
+    if not answer.ok:
+        again = url_for("stepup.reauth", next=answer.next)
+        return _message(answer.status, SSO_NOT_CONFIRMED, link=again)
+    app_state.reauth.record(subject, answer.methods, authenticated_at=answer.authenticated_at)
+    return _redirect(answer.next)
 
 
 def oidc_start() -> Any:
@@ -265,7 +262,7 @@ def oidc_start() -> Any:
 
 def oidc_callback() -> Any:
     params = request.args.to_dict()
-    return _sso_finish("oidc", state().oidc, lambda p, s: p.complete(s, params))
+    return _sso_finish(state().oidc, lambda p, s: p.complete(s, params))
 
 
 def saml_start() -> Any:
@@ -274,14 +271,10 @@ def saml_start() -> Any:
 
 def saml_acs() -> Any:
     response, relay = request.form.get("SAMLResponse", ""), request.form.get("RelayState")
-    return _sso_finish("saml", state().saml, lambda p, s: p.complete(s, response, relay))
+    return _sso_finish(state().saml, lambda p, s: p.complete(s, response, relay))
 
 
 # two-factor authentication ------------------------------------------------------------
-
-
-def _code_status(result: VerifyResult) -> int:
-    return _STATUS_BY_CODE_REASON.get(result.reason, 400)
 
 
 def two_factor() -> Any:
@@ -328,7 +321,7 @@ def two_factor_confirm() -> Any:
         message = two_factor_message(confirmation.result)
         return _render(
             "stepup/two_factor_enrol.html",
-            _code_status(confirmation.result),
+            refusal_status(confirmation.result.reason),
             page=None,
             error=message,
         )
@@ -353,7 +346,9 @@ def two_factor_verify() -> Any:
         return _message(400, "Your sign-in has expired. Please sign in again.")
     if not result.ok:
         return _render(
-            "stepup/two_factor_verify.html", _code_status(result), error=two_factor_message(result)
+            "stepup/two_factor_verify.html",
+            refusal_status(result.reason),
+            error=two_factor_message(result),
         )
     app_state.complete_login(pending)
     return _redirect(pending.next)
@@ -418,12 +413,10 @@ def admin_remove(user_id: str) -> Any:
 
 def tenant_patch(tenant_id: str) -> Any:
     app_state, subject = _signed_in()
-    if subject is None:
-        return to_response(jsonapi_error(401, "unauthenticated", "Sign in first"))
-    if not tenant_content_type_ok(request.content_type or ""):
-        return to_response(
-            jsonapi_error(415, "unsupported_media_type", "Send application/vnd.api+json")
-        )
+    refusal = tenant_request_refusal(subject is not None, request.content_type or "")
+    if refusal is not None:
+        return to_response(refusal)
+    assert subject is not None  # refused above
     is_admin = app_state.hooks.is_tenant_admin
     try:
         tenant = app_state.tenant_settings.patch(

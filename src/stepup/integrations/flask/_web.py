@@ -16,15 +16,7 @@ def request_info(request: Request, *, path: str | None = None) -> RequestInfo:
         path = request.script_root + request.path
         if request.query_string:
             path += "?" + request.query_string.decode("latin-1")
-    headers = request.headers
-    return RequestInfo(
-        method=request.method,
-        path=path,
-        accept=headers.get("Accept", ""),
-        authorization=headers.get("Authorization", ""),
-        content_type=headers.get("Content-Type", ""),
-        x_requested_with=headers.get("X-Requested-With", ""),
-    )
+    return RequestInfo.from_headers(request.method, path, request.headers)
 
 
 def to_response(response: HttpResponse) -> Response:

@@ -13,8 +13,8 @@
 FastAPI apps use :mod:`stepup.integrations.fastapi` instead.
 """
 
+from ..http import SignInRequiredError
 from .csrf import CsrfProtection
-from .errors import SignInRequiredError
 from .middleware import StepupMiddleware
 from .stepup import PATHS, ContextFunction, Stepup, get_stepup
 

@@ -39,17 +39,9 @@ async def call_hook(hook: Callable[..., MaybeAwaitable[T]], *args: Any) -> T:
 
 
 def request_info(request: Request) -> RequestInfo:
-    headers = request.headers
     query = request.scope.get("query_string", b"").decode("latin-1")
     path = request.url.path + (f"?{query}" if query else "")
-    return RequestInfo(
-        method=request.method,
-        path=path,
-        accept=headers.get("accept", ""),
-        authorization=headers.get("authorization", ""),
-        content_type=headers.get("content-type", ""),
-        x_requested_with=headers.get("x-requested-with", ""),
-    )
+    return RequestInfo.from_headers(request.method, path, request.headers)
 
 
 def to_response(response: HttpResponse) -> Response:

@@ -16,40 +16,27 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ...errors import NotEnrolledError, PermissionDeniedError, StepupError, UnknownActionError
+from ...errors import PermissionDeniedError, StepupError, UnknownActionError
 from ...subject import Subject
-from ..views import ReauthPage, reauth_page, two_factor_message
+from ..views import (
+    SSO_NOT_CONFIRMED,
+    ProviderOutcome,
+    ReauthPage,
+    forget_otp_proof,
+    note_otp_proof,
+    reauth_page,
+    sso_answer,
+    take_otp_proof,
+)
 from ._util import session_of
-from .pages import code_status, with_error
 
 if TYPE_CHECKING:
     from .pages import StepupPages
 
-__all__ = ["FederatedOutcome", "OIDCAdapter", "SAMLAdapter", "oidc_routes", "saml_routes"]
+__all__ = ["OIDCAdapter", "SAMLAdapter", "oidc_routes", "saml_routes"]
 
 #: Session key of a code checked at a start view, waiting for the provider's answer.
 OTP_PROOF: Final = "stepup.otp_proof"
-
-
-class FederatedOutcome(Protocol):
-    @property
-    def ok(self) -> bool: ...
-
-    @property
-    def method(self) -> str: ...
-
-    @property
-    def return_to(self) -> str | None: ...
-
-
-class _OIDCOutcome(FederatedOutcome, Protocol):
-    @property
-    def auth_time(self) -> float | None: ...
-
-
-class _SAMLOutcome(FederatedOutcome, Protocol):
-    @property
-    def authn_instant(self) -> float | None: ...
 
 
 class _SAMLRedirect(Protocol):
@@ -64,7 +51,7 @@ class OIDCAdapter(Protocol):
 
     async def complete(
         self, subject: Subject, callback_params: Mapping[str, str]
-    ) -> _OIDCOutcome: ...
+    ) -> ProviderOutcome: ...
 
 
 class SAMLAdapter(Protocol):
@@ -76,7 +63,7 @@ class SAMLAdapter(Protocol):
 
     async def complete(
         self, subject: Subject, saml_response: str, relay_state: str | None = None
-    ) -> _SAMLOutcome: ...
+    ) -> ProviderOutcome: ...
 
     def metadata(self) -> str: ...
 
@@ -100,15 +87,17 @@ class _Federated:
             return pages.message(request, "Unknown action", "This link is not valid.", 400)
         if page.sso != self.kind:
             return pages.reauth_form(request, subject, page, 400)
-        session_of(request).pop(OTP_PROOF, None)
+        session = session_of(request)
+        forget_otp_proof(session, key=OTP_PROOF)
         if request.method == "POST":
             form = await pages.form(request, subject.session_id)
             if form is None:
                 return pages.csrf_failed(request)
             if page.totp:
-                failed = await self.check_code(request, subject, page, form.get("code"))
-                if failed is not None:
-                    return failed
+                refused = await pages.refused_code(request, subject, page, form.get("code"))
+                if refused is not None:
+                    return refused
+                note_otp_proof(session, subject.session_id, s.clock(), key=OTP_PROOF)
         elif page.totp:  # the code comes with the reauth page's form
             return pages.reauth_form(request, subject, page)
         try:
@@ -120,56 +109,29 @@ class _Federated:
             return pages.unavailable(request)
         return RedirectResponse(location, status_code=303)
 
-    async def check_code(
-        self, request: Request, subject: Subject, page: ReauthPage, code: object
-    ) -> Response | None:
-        s, pages = self.stepup, self.pages
-        try:
-            result = await s.two_factor.verify(subject.user_id, code)
-        except NotEnrolledError:
-            error = "This action needs two-factor authentication: turn it on first."
-            return pages.reauth_form(request, subject, with_error(page, error), 400)
-        if not result.ok:
-            page = with_error(page, two_factor_message(result))
-            return pages.reauth_form(request, subject, page, code_status(result))
-        session_of(request)[OTP_PROOF] = {"session": subject.session_id, "at": s.clock()}
-        return None
-
-    def proven_methods(self, request: Request, subject: Subject, method: str) -> list[str]:
-        """The provider's method, plus ``otp`` if this session proved a code at the start
-        within the challenge time."""
-        proof = session_of(request).pop(OTP_PROOF, None)
-        methods = [method]
-        if (
-            isinstance(proof, dict)
-            and proof.get("session") == subject.session_id
-            and isinstance(proof.get("at"), int | float)
-            and 0 <= self.stepup.clock() - proof["at"] < self.stepup.sign_in_ttl
-        ):
-            methods.append("otp")
-        return methods
-
     async def finish(
-        self, request: Request, subject: Subject, outcome: FederatedOutcome, at: float | None
+        self, request: Request, subject: Subject, outcome: ProviderOutcome
     ) -> Response:
-        pages = self.pages
-        if not outcome.ok:
-            session_of(request).pop(OTP_PROOF, None)
-            retry = self.stepup.url(request, "reauth")
-            if outcome.return_to:
-                retry += "?" + urlencode({"next": outcome.return_to})
-            text = "Your identity provider did not confirm it is you. Please try again."
+        """Record the grant for an ``ok`` answer (with ``otp`` when a code was proved at
+        the start), else show why not with a link to try again."""
+        s, pages = self.stepup, self.pages
+        proved_code = take_otp_proof(
+            session_of(request), subject.session_id, s.clock(), s.sign_in_ttl, key=OTP_PROOF
+        )
+        answer = sso_answer(outcome, proved_code)
+        if not answer.ok:
+            retry = s.url(request, "reauth") + "?" + urlencode({"next": answer.next})
             return pages.render(
                 request,
                 "message.html",
                 binding="",
-                status=400,
+                status=answer.status,
                 title="Not confirmed",
-                text=text,
+                text=SSO_NOT_CONFIRMED,
                 retry=retry,
             )
-        methods = self.proven_methods(request, subject, outcome.method)
-        return await pages.record(request, subject, methods, outcome.return_to or "/", at)
+        methods = list(answer.methods)
+        return await pages.record(request, subject, methods, answer.next, answer.authenticated_at)
 
     async def provider_url(self, subject: Subject, page: ReauthPage) -> str:
         raise NotImplementedError
@@ -188,7 +150,7 @@ class _OIDC(_Federated):
         if isinstance(subject, Response):
             return subject
         outcome = await self.adapter.complete(subject, dict(request.query_params))
-        return await self.finish(request, subject, outcome, outcome.auth_time)
+        return await self.finish(request, subject, outcome)
 
 
 class _SAML(_Federated):
@@ -213,7 +175,7 @@ class _SAML(_Federated):
             response if isinstance(response, str) else "",
             relay if isinstance(relay, str) else None,
         )
-        return await self.finish(request, subject, outcome, outcome.authn_instant)
+        return await self.finish(request, subject, outcome)
 
     async def metadata(self, request: Request) -> Response:
         return Response(self.adapter.metadata(), media_type="application/samlmetadata+xml")

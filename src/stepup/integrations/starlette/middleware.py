@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ...reauth import ReauthRequiredError, ReauthUnavailableError
-from .errors import SignInRequiredError
+from ..http import SignInRequiredError
 
 if TYPE_CHECKING:
     from .stepup import Stepup

@@ -8,7 +8,6 @@ redirect. Which methods a page asks for comes from the core (through
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import FormData
@@ -16,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ...adapters.idp.password import PasswordReason
 from ...errors import (
     AlreadyEnrolledError,
     ManagedByConfigFileError,
@@ -28,16 +26,15 @@ from ...errors import (
 )
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
-from ...verifier import VerifyReason, VerifyResult
 from ..views import (
     RECOVERY_REGENERATE,
     ReauthPage,
     RecoveryCodesPage,
     enrolment_page,
-    jsonapi_error,
     reauth_page,
-    tenant_content_type_ok,
+    refusal_status,
     tenant_error_response,
+    tenant_request_refusal,
     tenant_response,
     two_factor_message,
 )
@@ -48,7 +45,7 @@ from .stepup import PENDING_SIGN_IN
 if TYPE_CHECKING:
     from .stepup import Stepup
 
-__all__ = ["StepupPages", "code_status", "with_error"]
+__all__ = ["StepupPages"]
 
 #: stepup pages hold one-time secrets and confirm dangerous actions: never cached, never
 #: framed (a framed "Remove" button is a clickjacking target).
@@ -57,11 +54,6 @@ _PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "frame-ancestors 'none'",
 }
-
-
-def code_status(result: VerifyResult) -> int:
-    """400 for a refused code, 429 while the credential is throttled."""
-    return 429 if result.reason is VerifyReason.THROTTLED else 400
 
 
 class StepupPages:
@@ -188,32 +180,37 @@ class StepupPages:
             return self.csrf_failed(request)
         if not page.password:
             error = "Confirm with your sign-in provider instead."
-            return self.reauth_form(request, subject, with_error(page, error), 400)
+            return self.reauth_form(request, subject, page.with_error(error), 400)
         stored = None
         if s.password_hash_loader is not None:
             stored = await call_hook(s.password_hash_loader, subject.user_id)
         result = await s.passwords.verify(subject, form.get("password"), stored)
         if not result.ok:
-            status = 429 if result.reason is PasswordReason.THROTTLED else 400
-            return self.reauth_form(
-                request, subject, with_error(page, result.public_message), status
-            )
+            page = page.with_error(result.public_message)
+            return self.reauth_form(request, subject, page, refusal_status(result.reason))
         if result.new_hash is not None and s.password_rehash_saver is not None:
             await call_hook(s.password_rehash_saver, subject.user_id, result.new_hash)
         methods = ["pwd"]
         if page.totp:
-            try:
-                code = await s.two_factor.verify(subject.user_id, form.get("code"))
-            except NotEnrolledError:
-                error = "This action needs two-factor authentication: turn it on first."
-                return self.reauth_form(request, subject, with_error(page, error), 400)
-            if not code.ok:
-                error = two_factor_message(code)
-                return self.reauth_form(
-                    request, subject, with_error(page, error), code_status(code)
-                )
+            refused = await self.refused_code(request, subject, page, form.get("code"))
+            if refused is not None:
+                return refused
             methods.append("otp")
         return await self.record(request, subject, methods, page.next)
+
+    async def refused_code(
+        self, request: Request, subject: Subject, page: ReauthPage, code: object
+    ) -> Response | None:
+        """The page again when the second-factor code on the form does not verify."""
+        try:
+            result = await self.stepup.two_factor.verify(subject.user_id, code)
+        except NotEnrolledError:
+            error = "This action needs two-factor authentication: turn it on first."
+            return self.reauth_form(request, subject, page.with_error(error), 400)
+        if result.ok:
+            return None
+        page = page.with_error(two_factor_message(result))
+        return self.reauth_form(request, subject, page, refusal_status(result.reason))
 
     async def record(
         self,
@@ -276,7 +273,7 @@ class StepupPages:
                 request,
                 "enrol.html",
                 binding=subject.session_id,
-                status=code_status(confirmation.result),
+                status=refusal_status(confirmation.result.reason),
                 page=None,
                 error=two_factor_message(confirmation.result),
             )
@@ -309,9 +306,8 @@ class StepupPages:
             return self.message(request, "Sign in again", "Please sign in again.", 400)
         if not result.ok:
             error = two_factor_message(result)
-            return self.render(
-                request, "verify.html", binding=binding, status=code_status(result), error=error
-            )
+            status = refusal_status(result.reason)
+            return self.render(request, "verify.html", binding=binding, status=status, error=error)
         session_of(request).pop(PENDING_SIGN_IN, None)
         assert s.complete_sign_in is not None  # begin_sign_in checked it
         await call_hook(s.complete_sign_in, request, user_id)
@@ -384,11 +380,12 @@ class StepupPages:
     async def tenant(self, request: Request) -> Response:
         s = self.stepup
         subject = await s.subject(request)
-        if subject is None:
-            return to_response(jsonapi_error(401, "not_authenticated", "Sign in first"))
-        if not tenant_content_type_ok(request.headers.get("content-type", "")):
-            title = "Send application/vnd.api+json or application/json"
-            return to_response(jsonapi_error(415, "unsupported_media_type", title))
+        refusal = tenant_request_refusal(
+            subject is not None, request.headers.get("content-type", "")
+        )
+        if refusal is not None:
+            return to_response(refusal)
+        assert subject is not None  # refused above
         tenant_id = request.path_params["tenant_id"]
         is_admin = await call_hook(s.is_tenant_admin, subject, tenant_id)
         try:
@@ -404,7 +401,3 @@ class StepupPages:
                 raise
             return to_response(answer)
         return to_response(tenant_response(tenant))
-
-
-def with_error(page: ReauthPage, error: str) -> ReauthPage:
-    return replace(page, error=error)

@@ -43,7 +43,7 @@ from ...sealing import SecretBox
 from ...subject import Subject
 from ...tenants import AsyncTenantSettings
 from ...twofactor import AsyncTwoFactor, Channel
-from ..http import Client, client_kind, decision_response
+from ..http import Client, SignInRequiredError, client_kind, decision_response
 from ..views import default_policy
 from ._util import (
     MaybeAwaitable,
@@ -53,7 +53,6 @@ from ._util import (
     to_response,
 )
 from .csrf import CsrfProtection
-from .errors import SignInRequiredError
 
 if TYPE_CHECKING:
     from .federated import OIDCAdapter, SAMLAdapter

@@ -1,0 +1,266 @@
+"""The rules every integration shares (stepup.integrations.http and .views): each is
+decided once, so Flask, Django and Starlette cannot drift apart."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stepup.adapters.idp.oidc import OIDCOutcome, OIDCReason
+from stepup.adapters.idp.password import PasswordReason
+from stepup.adapters.idp.saml import SAMLOutcome, SAMLReason
+from stepup.integrations import django as django_integration
+from stepup.integrations import starlette as starlette_integration
+from stepup.integrations.http import RequestInfo, SignInRequiredError, form_return_path
+from stepup.integrations.views import (
+    OTP_PROOF,
+    SESSION_ID,
+    forget_otp_proof,
+    is_fresh,
+    note_otp_proof,
+    note_sign_in,
+    refusal_status,
+    session_id,
+    session_identity,
+    sso_answer,
+    take_otp_proof,
+    tenant_request_refusal,
+)
+from stepup.subject import Identity, LoginMethod
+from stepup.testing import SettableClock
+from stepup.verifier import VerifyReason
+
+TTL = 300.0
+
+
+def test_sign_in_required_is_one_class_exported_by_both_integrations() -> None:
+    assert starlette_integration.SignInRequiredError is SignInRequiredError
+    assert django_integration.SignInRequiredError is SignInRequiredError
+
+
+# freshness: 0 <= now - at < ttl, as the core treats lifetimes -----------------------
+
+
+@given(
+    at=st.floats(min_value=0, max_value=2e9, allow_nan=False),
+    age=st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+    ttl=st.floats(min_value=1, max_value=1e6, allow_nan=False),
+)
+def test_is_fresh_is_the_cores_lifetime_rule(at: float, age: float, ttl: float) -> None:
+    now = at + age
+    assert is_fresh(at, now, ttl) is (0 <= now - at < ttl)
+
+
+@pytest.mark.parametrize("at", [None, "1000", True, [1000], {"at": 1000}])
+def test_anything_but_a_number_is_not_fresh(at: object) -> None:
+    assert is_fresh(at, 1000, TTL) is False
+
+
+# the code proved before an SSO trip ---------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock(1_700_000_000)
+
+
+def test_a_proof_just_younger_than_the_ttl_counts(clock: SettableClock) -> None:
+    session: dict[str, Any] = {}
+    note_otp_proof(session, "sid-1", clock())
+    clock.advance(TTL - 0.001)
+    assert take_otp_proof(session, "sid-1", clock(), TTL) is True
+
+
+def test_a_proof_exactly_ttl_old_does_not_count(clock: SettableClock) -> None:
+    session: dict[str, Any] = {}
+    note_otp_proof(session, "sid-1", clock())
+    clock.advance(TTL)
+    assert take_otp_proof(session, "sid-1", clock(), TTL) is False
+
+
+def test_a_proof_from_the_future_does_not_count(clock: SettableClock) -> None:
+    session: dict[str, Any] = {}
+    note_otp_proof(session, "sid-1", clock() + 1)
+    assert take_otp_proof(session, "sid-1", clock(), TTL) is False
+
+
+def test_a_proof_is_used_once_and_only_by_its_session(clock: SettableClock) -> None:
+    session: dict[str, Any] = {}
+    note_otp_proof(session, "sid-1", clock())
+    assert take_otp_proof(session, "sid-2", clock(), TTL) is False  # another stepup session
+    assert session == {}  # ...and the proof is gone
+    note_otp_proof(session, "sid-1", clock())
+    assert take_otp_proof(session, "sid-1", clock(), TTL) is True
+    assert take_otp_proof(session, "sid-1", clock(), TTL) is False
+
+
+def test_a_new_trip_forgets_the_last_proof(clock: SettableClock) -> None:
+    session: dict[str, Any] = {"other": 1}
+    note_otp_proof(session, "sid-1", clock())
+    forget_otp_proof(session)
+    assert session == {"other": 1}
+    assert take_otp_proof(session, "sid-1", clock(), TTL) is False
+
+
+def test_a_framework_keeps_its_own_key(clock: SettableClock) -> None:
+    session: dict[str, Any] = {}
+    note_otp_proof(session, "sid-1", clock(), key="stepup.otp_proof")
+    assert OTP_PROOF not in session
+    assert take_otp_proof(session, "sid-1", clock(), TTL) is False
+    note_otp_proof(session, "sid-1", clock(), key="stepup.otp_proof")
+    assert take_otp_proof(session, "sid-1", clock(), TTL, key="stepup.otp_proof") is True
+
+
+def test_the_proof_holds_no_code(clock: SettableClock) -> None:
+    session: dict[str, Any] = {}
+    note_otp_proof(session, "sid-1", clock())
+    assert session[OTP_PROOF] == {"session": "sid-1", "at": clock()}
+
+
+# the provider's answer ----------------------------------------------------------------
+
+
+def test_an_ok_answer_grants_the_providers_method_at_its_login_time() -> None:
+    outcome = OIDCOutcome(OIDCReason.OK, auth_time=1000.0, return_to="/api-key?tab=keys")
+    answer = sso_answer(outcome, proved_code=False)
+    assert (answer.ok, answer.next, answer.methods) == (True, "/api-key?tab=keys", ("oidc",))
+    assert answer.authenticated_at == 1000.0
+
+
+def test_a_proved_code_joins_the_grant() -> None:
+    outcome = SAMLOutcome(SAMLReason.OK, authn_instant=1000.0, return_to="/billing")
+    answer = sso_answer(outcome, proved_code=True)
+    assert answer.methods == ("saml", "otp")
+    assert answer.authenticated_at == 1000.0
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [
+        (OIDCOutcome(OIDCReason.WRONG_SUBJECT, return_to="/api-key"), 400),
+        (OIDCOutcome(OIDCReason.UNAVAILABLE, return_to="/api-key"), 503),
+        (SAMLOutcome(SAMLReason.UNSIGNED, return_to="/api-key"), 400),
+        (SAMLOutcome(SAMLReason.UNAVAILABLE, return_to="/api-key"), 503),
+    ],
+)
+def test_a_refused_answer_grants_nothing_even_with_a_proved_code(
+    outcome: OIDCOutcome | SAMLOutcome, status: int
+) -> None:
+    answer = sso_answer(outcome, proved_code=True)
+    assert not answer.ok
+    assert (answer.status, answer.methods, answer.next) == (status, (), "/api-key")
+
+
+@pytest.mark.parametrize("return_to", [None, "https://evil.example/", "//evil.example"])
+def test_the_way_back_is_always_a_path_on_this_site(return_to: str | None) -> None:
+    assert sso_answer(OIDCOutcome(OIDCReason.OK, return_to=return_to), False).next == "/"
+    assert sso_answer(OIDCOutcome(OIDCReason.EXPIRED, return_to=return_to), False).next == "/"
+
+
+def test_refusal_statuses() -> None:
+    assert refusal_status(VerifyReason.THROTTLED) == 429
+    assert refusal_status(VerifyReason.UNAVAILABLE) == 503
+    assert refusal_status(VerifyReason.REPLAYED) == 400
+    assert refusal_status(PasswordReason.THROTTLED) == 429
+    assert refusal_status(PasswordReason.UNAVAILABLE) == 503
+    assert refusal_status(PasswordReason.WRONG_PASSWORD) == 400
+
+
+# the session id and how the user signed in --------------------------------------------
+
+
+def test_the_session_id_is_made_once_and_renewed_at_sign_in() -> None:
+    session: dict[str, Any] = {}
+    first = session_id(session)
+    assert session_id(session) == first
+    note_sign_in(session, None)
+    assert session_id(session) != first
+    assert session_identity(session) == Identity(LoginMethod.PASSWORD)
+
+
+@given(
+    method=st.sampled_from([LoginMethod.OIDC, LoginMethod.SAML]),
+    issuer=st.text(max_size=20),
+    subject=st.text(max_size=20),
+    provider=st.text(max_size=20),
+)
+def test_the_identity_survives_the_session(
+    method: LoginMethod, issuer: str, subject: str, provider: str
+) -> None:
+    session: dict[str, Any] = {}
+    identity = Identity(method, issuer=issuer, subject=subject, provider=provider)
+    note_sign_in(session, identity)
+    assert session_identity(json.loads(json.dumps(session))) == identity  # JSON-safe
+    note_sign_in(session, None)  # a later password sign-in forgets it
+    assert session_identity(session) == Identity(LoginMethod.PASSWORD)
+    assert isinstance(session[SESSION_ID], str)
+
+
+# reading the request ------------------------------------------------------------------
+
+
+class _Headers(dict[str, str]):
+    """Case-insensitive, like every framework's headers."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key.lower(), default)
+
+
+def test_request_info_reads_the_headers_without_regard_to_case() -> None:
+    headers = _Headers({"accept": "application/json", "authorization": "Bearer x"})
+    info = RequestInfo.from_headers("POST", "/a?b=1", headers)
+    assert info == RequestInfo(
+        method="POST", path="/a?b=1", accept="application/json", authorization="Bearer x"
+    )
+
+
+@dataclass
+class _Request:
+    next_page: str
+
+
+@pytest.mark.parametrize(
+    ("method", "referer", "return_to", "expected"),
+    [
+        ("GET", "https://site/form?x=1", "/elsewhere", None),
+        ("HEAD", "", None, None),
+        ("POST", "https://site/form?x=1", "/elsewhere", "/elsewhere"),
+        ("POST", "https://site/form?x=1", lambda r: r.next_page, "/from-request"),
+        ("POST", "https://site/form?x=1", None, "/form?x=1"),
+        ("DELETE", "https://site/form", None, "/form"),
+        ("POST", "", None, "/"),
+    ],
+)
+def test_form_return_path(method: str, referer: str, return_to: Any, expected: str | None) -> None:
+    request = _Request("/from-request")
+    assert form_return_path(method, referer, return_to, request) == expected
+
+
+# the tenant endpoint ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("signed_in", "content_type", "status", "code"),
+    [
+        (False, "application/vnd.api+json", 401, "unauthenticated"),
+        (True, "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+        (True, "text/plain", 415, "unsupported_media_type"),
+    ],
+)
+def test_tenant_requests_that_cannot_be_read(
+    signed_in: bool, content_type: str, status: int, code: str
+) -> None:
+    refusal = tenant_request_refusal(signed_in, content_type)
+    assert refusal is not None
+    assert refusal.status == status
+    assert json.loads(refusal.body)["errors"][0]["code"] == code
+
+
+@pytest.mark.parametrize("content_type", ["application/vnd.api+json", "application/json"])
+def test_tenant_requests_that_go_ahead(content_type: str) -> None:
+    assert tenant_request_refusal(True, content_type) is None
