@@ -134,6 +134,15 @@ def form_return_path(
     return (page.path + (f"?{page.query}" if page.query else "")) or "/"
 
 
+def authentication_required(request: RequestInfo) -> HttpResponse:
+    """The 401 for a request nobody is signed in to (browsers are sent to the app's
+    sign-in page instead, by each framework its own way)."""
+    headers = {"Cache-Control": "no-store"}
+    if client_kind(request) is Client.BEARER:
+        headers["WWW-Authenticate"] = "Bearer"
+    return _json(401, {"error": "authentication_required"}, headers)
+
+
 def decision_response(
     decision: Decision, request: RequestInfo, *, reauth_url: str
 ) -> HttpResponse | None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from django.http import HttpRequest, HttpResponse
 
 from ...redirects import safe_return_path_or_default
-from ..http import Client, RequestInfo, client_kind
+from ..http import Client, RequestInfo, authentication_required, client_kind
 from ..http import HttpResponse as NeutralResponse
 
 __all__ = ["request_info", "sign_in_response", "to_response"]
@@ -35,12 +33,4 @@ def sign_in_response(request: HttpRequest) -> HttpResponse:
         from django.contrib.auth.views import redirect_to_login
 
         return redirect_to_login(safe_return_path_or_default(info.path))
-    response = HttpResponse(
-        json.dumps({"error": "authentication_required"}),
-        status=401,
-        content_type="application/json",
-    )
-    response["Cache-Control"] = "no-store"
-    if kind is Client.BEARER:
-        response["WWW-Authenticate"] = "Bearer"
-    return response
+    return to_response(authentication_required(info))

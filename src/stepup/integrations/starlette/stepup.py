@@ -19,7 +19,7 @@ import jinja2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount
 from starlette.templating import Jinja2Templates
 
@@ -43,8 +43,14 @@ from ...sealing import SecretBox
 from ...subject import Subject
 from ...tenants import AsyncTenantSettings
 from ...twofactor import AsyncTwoFactor, Channel
-from ..http import Client, SignInRequiredError, client_kind, decision_response
-from ..views import default_policy
+from ..http import (
+    Client,
+    SignInRequiredError,
+    authentication_required,
+    client_kind,
+    decision_response,
+)
+from ..views import default_policy, is_fresh
 from ._util import (
     MaybeAwaitable,
     call_hook,
@@ -309,10 +315,7 @@ class Stepup:
             query = urlencode({"next": safe_return_path_or_default(info.path)})
             joiner = "&" if "?" in self.login_url else "?"
             return RedirectResponse(f"{self.login_url}{joiner}{query}", status_code=303)
-        headers = {"Cache-Control": "no-store"}
-        if kind is Client.BEARER:
-            headers["WWW-Authenticate"] = "Bearer"
-        return JSONResponse({"error": "authentication_required"}, 401, headers)
+        return to_response(authentication_required(info))
 
     # sign-in, sign-out --------------------------------------------------------
 
@@ -342,9 +345,9 @@ class Stepup:
     def pending_sign_in(self, request: Request) -> Mapping[str, Any] | None:
         """The sign-in waiting for its second factor, if it has not expired."""
         pending = session_of(request).get(PENDING_SIGN_IN)
-        if not isinstance(pending, dict) or not isinstance(pending.get("at"), int | float):
-            return None
-        if not 0 <= self.clock() - pending["at"] < self.sign_in_ttl:
+        if not isinstance(pending, dict) or not is_fresh(
+            pending.get("at"), self.clock(), self.sign_in_ttl
+        ):
             return None
         return pending
 
