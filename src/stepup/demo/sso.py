@@ -156,21 +156,13 @@ class _Views:
         self.demo.audit.app_event("SsoUserCreated", user_id, login=login, issuer=issuer)
         return user
 
-    async def finish(self, request: Request, user: User, next_path: str) -> Response:
-        demo = self.demo
-        second_step = await demo.stepup.begin_sign_in(request, user.id, next=next_path)
-        if second_step is not None:
-            return second_step
-        await demo.complete_sign_in(request, user.id)
-        return RedirectResponse(next_path, status_code=303)
-
     # OIDC -----------------------------------------------------------------------
 
     async def oidc_login(self, request: Request) -> Response:
         demo = self.demo
         form = await demo.form(request)
-        if form is None:
-            return demo.csrf_failed(request)
+        if isinstance(form, Response):
+            return form
         import httpx
         from authlib.integrations.starlette_client import OAuthError
 
@@ -210,7 +202,9 @@ class _Views:
             return self.refused(request)
         email = await self.verified_email(token, claims, subject)
         user = await self.user_for("oidc", issuer, subject, email)
-        return await self.finish(request, user, str(pending.get("next") or "/account"))
+        return await self.demo.finish_sign_in(
+            request, user.id, str(pending.get("next") or "/account")
+        )
 
     async def verified_email(self, token: Any, claims: Any, subject: str) -> str:
         """A verified email from the ID token, else from the userinfo endpoint (only a
@@ -233,8 +227,8 @@ class _Views:
     async def saml_login(self, request: Request) -> Response:
         demo = self.demo
         form = await demo.form(request)
-        if form is None:
-            return demo.csrf_failed(request)
+        if isinstance(form, Response):
+            return form
         from saml2 import BINDING_HTTP_REDIRECT
 
         assert self.sso._saml is not None
@@ -301,4 +295,4 @@ class _Views:
         attributes = getattr(parsed, "ava", {}) or {}
         email = next(iter(attributes.get("email", []) or attributes.get("mail", []) or []), "")
         user = await self.user_for("saml", idp, name_id.strip(), str(email))
-        return await self.finish(request, user, next_path)
+        return await self.demo.finish_sign_in(request, user.id, next_path)

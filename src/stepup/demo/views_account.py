@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -9,26 +12,21 @@ from starlette.routing import BaseRoute, Route
 from ..adapters.idp.password import PasswordReason
 from ..redirects import safe_return_path_or_default
 from .seed import DEMO_USERS
-from .web import Demo
+from .web import GET_POST, Views
 
 __all__ = ["AccountViews"]
 
 _MAX_FIELD = 255
 
 
-class AccountViews:
-    def __init__(self, demo: Demo) -> None:
-        self.demo = demo
-
+class AccountViews(Views):
     def routes(self) -> list[BaseRoute]:
-        guard = self.demo.stepup.requires_reauth
-        both = ["GET", "POST"]
         return [
             Route("/", self.home),
-            Route("/login", self.login, methods=both),
-            Route("/logout", self.logout, methods=both),
+            Route("/login", self.login, methods=GET_POST),
+            Route("/logout", self.logout, methods=GET_POST),
             Route("/account", self.account),
-            Route("/account/edit", guard("user.update")(self.edit), methods=both),
+            self.sensitive("/account/edit", "user.update", self.edit),
             Route("/security", self.security),
             Route("/users", self.users),
         ]
@@ -40,13 +38,15 @@ class AccountViews:
     # signing in and out -------------------------------------------------------
 
     async def login(self, request: Request) -> Response:
-        demo = self.demo
         next_path = safe_return_path_or_default(request.query_params.get("next"), "/account")
-        if request.method == "GET":
+
+        def page() -> Response:
             return self.login_page(request, next_path, "", "")
-        form = await demo.form(request)
-        if form is None:
-            return demo.csrf_failed(request)
+
+        return await self.demo.page_and_form(request, page, partial(self.sign_in, request))
+
+    async def sign_in(self, request: Request, form: FormData) -> Response:
+        demo = self.demo
         email = str(form.get("email", ""))[:_MAX_FIELD]
         next_path = safe_return_path_or_default(form.get("next"), "/account")
         user = await demo.data.user_by_email(email)
@@ -69,11 +69,7 @@ class AccountViews:
             return self.login_page(request, next_path, email, error, status)
         if result.new_hash is not None:
             await demo.data.set_password_hash(user.id, result.new_hash)
-        second_step = await demo.stepup.begin_sign_in(request, user.id, next=next_path)
-        if second_step is not None:  # 2FA is on: stepup's code step, then complete_sign_in
-            return second_step
-        await demo.complete_sign_in(request, user.id)
-        return RedirectResponse(next_path, status_code=303)
+        return await demo.finish_sign_in(request, user.id, next_path)
 
     def login_page(
         self, request: Request, next_path: str, email: str, error: str, status: int = 200
@@ -91,12 +87,14 @@ class AccountViews:
 
     async def logout(self, request: Request) -> Response:
         demo = self.demo
-        if request.method == "GET":
-            return demo.render(request, "logout.html")
-        if await demo.form(request) is None:
-            return demo.csrf_failed(request)
-        await demo.sign_out(request)
-        return RedirectResponse("/login", status_code=303)
+
+        async def sign_out(_: FormData) -> Response:
+            await demo.sign_out(request)
+            return RedirectResponse("/login", status_code=303)
+
+        return await demo.page_and_form(
+            request, lambda: demo.render(request, "logout.html"), sign_out
+        )
 
     # the account ----------------------------------------------------------------
 
@@ -111,24 +109,23 @@ class AccountViews:
         user = await demo.signed_in(request)
         if isinstance(user, Response):
             return user
-        if request.method == "GET":
-            return demo.render(request, "account_edit.html", user=user, error="")
-        form = await demo.form(request)
-        if form is None:
-            return demo.csrf_failed(request)
-        name = " ".join(str(form.get("name", "")).split())[:_MAX_FIELD]
-        email = str(form.get("email", "")).strip()[:_MAX_FIELD]
-        taken = await demo.data.user_by_email(email)
-        error = ""
-        if not name or "@" not in email:
-            error = "Enter a name and an email address."
-        elif taken is not None and taken.id != user.id:
-            error = "Another user has this email address."
-        if error:
-            return demo.render(request, "account_edit.html", status=400, user=user, error=error)
-        await demo.data.update_user(user.id, name=name, email=email)
-        demo.audit.app_event("UserUpdated", user.id)
-        return demo.redirect(request, "/account", "Your details were saved.")
+
+        def page(error: str = "", status: int = 200) -> Response:
+            return demo.render(request, "account_edit.html", status=status, user=user, error=error)
+
+        async def save(form: FormData) -> Response:
+            name = " ".join(str(form.get("name", "")).split())[:_MAX_FIELD]
+            email = str(form.get("email", "")).strip()[:_MAX_FIELD]
+            taken = await demo.data.user_by_email(email)
+            if not name or "@" not in email:
+                return page("Enter a name and an email address.", 400)
+            if taken is not None and taken.id != user.id:
+                return page("Another user has this email address.", 400)
+            await demo.data.update_user(user.id, name=name, email=email)
+            demo.audit.app_event("UserUpdated", user.id)
+            return demo.redirect(request, "/account", "Your details were saved.")
+
+        return await demo.page_and_form(request, page, save)
 
     # two-factor settings and users ---------------------------------------------
 

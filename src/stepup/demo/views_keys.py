@@ -7,6 +7,7 @@ in and brings them back to the same page.
 
 from __future__ import annotations
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -14,36 +15,24 @@ from starlette.routing import BaseRoute, Route
 from ..errors import MalformedInputError
 from .data import ApiKey, User
 from .keys import new_api_key, read_ssh_key
-from .web import Demo
+from .web import Views
 
 __all__ = ["KeyViews"]
 
 _MAX_TITLE = 100
 
 
-class KeyViews:
-    def __init__(self, demo: Demo) -> None:
-        self.demo = demo
-
+class KeyViews(Views):
     def routes(self) -> list[BaseRoute]:
-        guard = self.demo.stepup.requires_reauth
-        both = ["GET", "POST"]
+        key = "/api-keys/{key_id:int}"
         return [
             Route("/api-keys", self.api_keys),
-            Route("/api-keys/{key_id:int}", guard("api_key.read")(self.read)),
-            Route("/api-keys/{key_id:int}/copy", guard("api_key.copy")(self.copy)),
-            Route(
-                "/api-keys/{key_id:int}/regenerate",
-                guard("api_key.regenerate")(self.regenerate),
-                methods=both,
-            ),
+            self.sensitive(key, "api_key.read", self.read, methods=["GET"]),
+            self.sensitive(f"{key}/copy", "api_key.copy", self.copy, methods=["GET"]),
+            self.sensitive(f"{key}/regenerate", "api_key.regenerate", self.regenerate),
             Route("/ssh-keys", self.ssh_keys),
-            Route("/ssh-keys/new", guard("ssh_key.add")(self.add_ssh_key), methods=both),
-            Route(
-                "/ssh-keys/{key_id:int}/remove",
-                guard("ssh_key.remove")(self.remove_ssh_key),
-                methods=both,
-            ),
+            self.sensitive("/ssh-keys/new", "ssh_key.add", self.add_ssh_key),
+            self.sensitive("/ssh-keys/{key_id:int}/remove", "ssh_key.remove", self.remove_ssh_key),
         ]
 
     async def _key(self, request: Request) -> tuple[User, ApiKey] | Response:
@@ -87,22 +76,21 @@ class KeyViews:
         if isinstance(found, Response):
             return found
         user, key = found
-        if request.method == "GET":
-            return demo.render(
-                request,
-                "confirm.html",
-                title=f"Regenerate the API key {key.label}?",
-                text="The current key stops working at once. Scripts that use it will need "
-                "the new one.",
-                button="Regenerate key",
-                cancel="/api-keys",
-            )
-        if await demo.form(request) is None:
-            return demo.csrf_failed(request)
-        await demo.data.replace_api_key(user.id, key.id, new_api_key(), demo.clock())
-        demo.audit.app_event("ApiKeyRegenerated", user.id, key=key.label)
-        flash = f"The API key {key.label} was regenerated. Show it to copy the new key."
-        return demo.redirect(request, "/api-keys", flash)
+
+        async def regenerate() -> None:
+            await demo.data.replace_api_key(user.id, key.id, new_api_key(), demo.clock())
+            demo.audit.app_event("ApiKeyRegenerated", user.id, key=key.label)
+
+        return await demo.confirm(
+            request,
+            title=f"Regenerate the API key {key.label}?",
+            text="The current key stops working at once. Scripts that use it will need "
+            "the new one.",
+            button="Regenerate key",
+            cancel="/api-keys",
+            act=regenerate,
+            done=f"The API key {key.label} was regenerated. Show it to copy the new key.",
+        )
 
     # SSH keys ----------------------------------------------------------------
 
@@ -118,19 +106,22 @@ class KeyViews:
         user = await demo.signed_in(request)
         if isinstance(user, Response):
             return user
-        if request.method == "GET":
-            return demo.render(request, "ssh_key_new.html", error="", title="")
-        form = await demo.form(request)
-        if form is None:
-            return demo.csrf_failed(request)
-        title = " ".join(str(form.get("title", "")).split())[:_MAX_TITLE]
-        try:
-            line, fingerprint = read_ssh_key(form.get("public_key"))
-        except MalformedInputError as exc:
-            return demo.render(request, "ssh_key_new.html", status=400, error=str(exc), title=title)
-        await demo.data.add_ssh_key(user.id, title or "SSH key", line, fingerprint, demo.clock())
-        demo.audit.app_event("SshKeyAdded", user.id, fingerprint=fingerprint)
-        return demo.redirect(request, "/ssh-keys", f"Added the SSH key {fingerprint}.")
+
+        def page(error: str = "", title: str = "", status: int = 200) -> Response:
+            return demo.render(request, "ssh_key_new.html", status=status, error=error, title=title)
+
+        async def add(form: FormData) -> Response:
+            title = " ".join(str(form.get("title", "")).split())[:_MAX_TITLE]
+            try:
+                line, fingerprint = read_ssh_key(form.get("public_key"))
+            except MalformedInputError as exc:
+                return page(str(exc), title, 400)
+            now = demo.clock()
+            await demo.data.add_ssh_key(user.id, title or "SSH key", line, fingerprint, now)
+            demo.audit.app_event("SshKeyAdded", user.id, fingerprint=fingerprint)
+            return demo.redirect(request, "/ssh-keys", f"Added the SSH key {fingerprint}.")
+
+        return await demo.page_and_form(request, page, add)
 
     async def remove_ssh_key(self, request: Request) -> Response:
         demo = self.demo
@@ -140,17 +131,17 @@ class KeyViews:
         key = await demo.data.ssh_key(user.id, request.path_params["key_id"])
         if key is None:
             return demo.not_found(request)
-        if request.method == "GET":
-            return demo.render(
-                request,
-                "confirm.html",
-                title=f"Remove the SSH key {key.title}?",
-                text=f"{key.fingerprint} will no longer be able to sign in.",
-                button="Remove key",
-                cancel="/ssh-keys",
-            )
-        if await demo.form(request) is None:
-            return demo.csrf_failed(request)
-        await demo.data.remove_ssh_key(user.id, key.id)
-        demo.audit.app_event("SshKeyRemoved", user.id, fingerprint=key.fingerprint)
-        return demo.redirect(request, "/ssh-keys", f"Removed the SSH key {key.title}.")
+
+        async def remove() -> None:
+            await demo.data.remove_ssh_key(user.id, key.id)
+            demo.audit.app_event("SshKeyRemoved", user.id, fingerprint=key.fingerprint)
+
+        return await demo.confirm(
+            request,
+            title=f"Remove the SSH key {key.title}?",
+            text=f"{key.fingerprint} will no longer be able to sign in.",
+            button="Remove key",
+            cancel="/ssh-keys",
+            act=remove,
+            done=f"Removed the SSH key {key.title}.",
+        )

@@ -3,15 +3,17 @@ and of each workspace (invite, remove, change role: all sensitive)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Final
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..policy import Context
-from .data import Contract, User
-from .web import Demo
+from .data import Contract, Member, User, Workspace
+from .web import GET_POST, Demo, Views
 
 __all__ = ["MemberViews", "WorkspaceViews"]
 
@@ -23,33 +25,39 @@ WORKSPACE_TYPES: Final = {"full": "Production (full)", "sandbox": "Sandbox"}
 _MAX_NAME = 100
 
 
-class WorkspaceViews:
-    def __init__(self, demo: Demo) -> None:
-        self.demo = demo
+async def _contract(demo: Demo, request: Request) -> tuple[User, Contract] | Response:
+    """The signed-in user and their tenant's contract."""
+    user = await demo.signed_in(request)
+    if isinstance(user, Response):
+        return user
+    contract = await demo.data.contract(user.tenant_id)
+    return (user, contract) if contract is not None else demo.not_found(request)
 
+
+async def _workspace(demo: Demo, request: Request) -> tuple[User, Contract, Workspace] | Response:
+    """As :func:`_contract`, and the contract's workspace in the path."""
+    found = await _contract(demo, request)
+    if isinstance(found, Response):
+        return found
+    user, contract = found
+    workspace = await demo.data.workspace(contract.id, request.path_params["workspace_id"])
+    return (user, contract, workspace) if workspace is not None else demo.not_found(request)
+
+
+class WorkspaceViews(Views):
     def routes(self) -> list[BaseRoute]:
-        guard = self.demo.stepup.requires_reauth
-        delete = guard("workspace.delete", context=self.delete_context)
+        workspace = "/workspaces/{workspace_id:int}"
         return [
-            Route("/workspaces", self.workspaces, methods=["GET", "POST"]),
-            Route("/workspaces/{workspace_id:int}", self.workspace),
-            Route(
-                "/workspaces/{workspace_id:int}/delete",
-                delete(self.delete),
-                methods=["GET", "POST"],
+            Route("/workspaces", self.workspaces, methods=GET_POST),
+            Route(workspace, self.workspace),
+            self.sensitive(
+                f"{workspace}/delete", "workspace.delete", self.delete, context=self.delete_context
             ),
         ]
 
-    async def _contract(self, request: Request) -> tuple[User, Contract] | Response:
-        user = await self.demo.signed_in(request)
-        if isinstance(user, Response):
-            return user
-        contract = await self.demo.data.contract(user.tenant_id)
-        return (user, contract) if contract is not None else self.demo.not_found(request)
-
     async def delete_context(self, request: Request) -> Context:
         """The rule's context: is this workspace a full (production) one?"""
-        found = await self._contract(request)
+        found = await _contract(self.demo, request)
         if isinstance(found, Response):
             return {}
         workspace = await self.demo.data.workspace(found[1].id, request.path_params["workspace_id"])
@@ -57,14 +65,14 @@ class WorkspaceViews:
 
     async def workspaces(self, request: Request) -> Response:
         demo = self.demo
-        found = await self._contract(request)
+        found = await _contract(demo, request)
         if isinstance(found, Response):
             return found
         user, contract = found
         if request.method == "POST":  # creating a workspace is not sensitive
             form = await demo.form(request)
-            if form is None:
-                return demo.csrf_failed(request)
+            if isinstance(form, Response):
+                return form
             name = " ".join(str(form.get("name", "")).split())[:_MAX_NAME]
             kind = str(form.get("type", ""))
             if name and kind in WORKSPACE_TYPES:
@@ -83,12 +91,10 @@ class WorkspaceViews:
 
     async def workspace(self, request: Request) -> Response:
         demo = self.demo
-        found = await self._contract(request)
+        found = await _workspace(demo, request)
         if isinstance(found, Response):
             return found
-        workspace = await demo.data.workspace(found[1].id, request.path_params["workspace_id"])
-        if workspace is None:
-            return demo.not_found(request)
+        workspace = found[2]
         members = await demo.data.members("workspace", workspace.id)
         base = f"/workspaces/{workspace.id}"
         return demo.render(
@@ -102,60 +108,45 @@ class WorkspaceViews:
 
     async def delete(self, request: Request) -> Response:
         demo = self.demo
-        found = await self._contract(request)
+        found = await _workspace(demo, request)
         if isinstance(found, Response):
             return found
-        user, contract = found
-        workspace = await demo.data.workspace(contract.id, request.path_params["workspace_id"])
-        if workspace is None:
-            return demo.not_found(request)
-        if request.method == "GET":
-            kind = WORKSPACE_TYPES[workspace.type].lower()
-            return demo.render(
-                request,
-                "confirm.html",
-                title=f"Delete the workspace {workspace.name}?",
-                text=f"This {kind} workspace and its members list are deleted for good.",
-                button="Delete workspace",
-                cancel="/workspaces",
+        user, contract, workspace = found
+
+        async def delete() -> None:
+            await demo.data.delete_workspace(contract.id, workspace.id)
+            demo.audit.app_event(
+                "WorkspaceDeleted", user.id, workspace=workspace.name, type=workspace.type
             )
-        if await demo.form(request) is None:
-            return demo.csrf_failed(request)
-        await demo.data.delete_workspace(contract.id, workspace.id)
-        demo.audit.app_event(
-            "WorkspaceDeleted", user.id, workspace=workspace.name, type=workspace.type
+
+        kind = WORKSPACE_TYPES[workspace.type].lower()
+        return await demo.confirm(
+            request,
+            title=f"Delete the workspace {workspace.name}?",
+            text=f"This {kind} workspace and its members list are deleted for good.",
+            button="Delete workspace",
+            cancel="/workspaces",
+            act=delete,
+            done=f"Deleted the workspace {workspace.name}.",
         )
-        return demo.redirect(request, "/workspaces", f"Deleted the workspace {workspace.name}.")
 
 
-class MemberViews:
+class MemberViews(Views):
     """Invite, remove and re-role the members of the contract (``scope="contract"``) or
     of a workspace (``scope="workspace"``); the action names follow the scope."""
 
     def __init__(self, demo: Demo, scope: str) -> None:
-        self.demo = demo
+        super().__init__(demo)
         self.scope = scope
 
     def routes(self) -> list[BaseRoute]:
-        guard = self.demo.stepup.requires_reauth
-        both = ["GET", "POST"]
         prefix = "/contract" if self.scope == "contract" else "/workspaces/{workspace_id:int}"
+        members = f"{prefix}/members"
+        action = f"{self.scope}.member"
         routes: list[BaseRoute] = [
-            Route(
-                f"{prefix}/members/invite",
-                guard(f"{self.scope}.member.invite")(self.invite),
-                methods=both,
-            ),
-            Route(
-                prefix + "/members/{member_id:int}/remove",
-                guard(f"{self.scope}.member.remove")(self.remove),
-                methods=both,
-            ),
-            Route(
-                prefix + "/members/{member_id:int}/role",
-                guard(f"{self.scope}.member.role.change")(self.role),
-                methods=both,
-            ),
+            self.sensitive(f"{members}/invite", f"{action}.invite", self.invite),
+            self.sensitive(members + "/{member_id:int}/remove", f"{action}.remove", self.remove),
+            self.sensitive(members + "/{member_id:int}/role", f"{action}.role.change", self.role),
         ]
         if self.scope == "contract":
             routes.append(Route("/contract", self.contract))
@@ -163,19 +154,28 @@ class MemberViews:
 
     async def _where(self, request: Request) -> tuple[User, int, str, str] | Response:
         """The user, the scope's id, its name and its page."""
-        demo = self.demo
-        user = await demo.signed_in(request)
-        if isinstance(user, Response):
-            return user
-        contract = await demo.data.contract(user.tenant_id)
-        if contract is None:
-            return demo.not_found(request)
         if self.scope == "contract":
+            in_contract = await _contract(self.demo, request)
+            if isinstance(in_contract, Response):
+                return in_contract
+            user, contract = in_contract
             return user, contract.id, contract.name, "/contract"
-        workspace = await demo.data.workspace(contract.id, request.path_params["workspace_id"])
-        if workspace is None:
-            return demo.not_found(request)
+        found = await _workspace(self.demo, request)
+        if isinstance(found, Response):
+            return found
+        user, _, workspace = found
         return user, workspace.id, workspace.name, f"/workspaces/{workspace.id}"
+
+    async def _member(self, request: Request) -> tuple[User, str, str, Member] | Response:
+        """As :meth:`_where`, and the member in the path (of this scope only)."""
+        found = await self._where(request)
+        if isinstance(found, Response):
+            return found
+        user, scope_id, name, page = found
+        member = await self.demo.data.member(self.scope, scope_id, request.path_params["member_id"])
+        if member is None:
+            return self.demo.not_found(request)
+        return user, name, page, member
 
     async def contract(self, request: Request) -> Response:
         found = await self._where(request)
@@ -191,76 +191,71 @@ class MemberViews:
         if isinstance(found, Response):
             return found
         user, scope_id, name, page = found
-        roles = ROLES[self.scope]
-        if request.method == "GET":
-            return self.member_form(request, name, page, None, "")
-        form = await demo.form(request)
-        if form is None:
-            return demo.csrf_failed(request)
-        email = str(form.get("email", "")).strip()[:255]
-        role = str(form.get("role", ""))
-        if "@" not in email or role not in roles:
-            return self.member_form(request, name, page, None, "Enter an email and a role.", 400)
-        await demo.data.add_member(self.scope, scope_id, email, role)
-        demo.audit.app_event(
-            "MemberInvited", user.id, scope=self.scope, to=name, email=email, role=role
-        )
-        return demo.redirect(request, page, f"Invited {email} as {role}.")
+
+        async def invite(form: FormData) -> Response:
+            email = str(form.get("email", "")).strip()[:255]
+            role = str(form.get("role", ""))
+            if "@" not in email or role not in ROLES[self.scope]:
+                return self.member_form(
+                    request, name, page, None, "Enter an email and a role.", 400
+                )
+            await demo.data.add_member(self.scope, scope_id, email, role)
+            demo.audit.app_event(
+                "MemberInvited", user.id, scope=self.scope, to=name, email=email, role=role
+            )
+            return demo.redirect(request, page, f"Invited {email} as {role}.")
+
+        blank = partial(self.member_form, request, name, page, None, "")
+        return await demo.page_and_form(request, blank, invite)
 
     async def remove(self, request: Request) -> Response:
         demo = self.demo
-        found = await self._where(request)
+        found = await self._member(request)
         if isinstance(found, Response):
             return found
-        user, scope_id, name, page = found
-        member = await demo.data.member(self.scope, scope_id, request.path_params["member_id"])
-        if member is None:
-            return demo.not_found(request)
-        if request.method == "GET":
-            return demo.render(
-                request,
-                "confirm.html",
-                title=f"Remove {member.email} from {name}?",
-                text="They lose access at once.",
-                button="Remove member",
-                cancel=page,
+        user, name, page, member = found
+
+        async def remove() -> None:
+            await demo.data.remove_member(member.id)
+            demo.audit.app_event(
+                "MemberRemoved", user.id, scope=self.scope, to=name, email=member.email
             )
-        if await demo.form(request) is None:
-            return demo.csrf_failed(request)
-        await demo.data.remove_member(member.id)
-        demo.audit.app_event(
-            "MemberRemoved", user.id, scope=self.scope, to=name, email=member.email
+
+        return await demo.confirm(
+            request,
+            title=f"Remove {member.email} from {name}?",
+            text="They lose access at once.",
+            button="Remove member",
+            cancel=page,
+            act=remove,
+            done=f"Removed {member.email}.",
         )
-        return demo.redirect(request, page, f"Removed {member.email}.")
 
     async def role(self, request: Request) -> Response:
         demo = self.demo
-        found = await self._where(request)
+        found = await self._member(request)
         if isinstance(found, Response):
             return found
-        user, scope_id, name, page = found
-        member = await demo.data.member(self.scope, scope_id, request.path_params["member_id"])
-        if member is None:
-            return demo.not_found(request)
-        if request.method == "GET":
-            return self.member_form(request, name, page, member.email, "", role=member.role)
-        form = await demo.form(request)
-        if form is None:
-            return demo.csrf_failed(request)
-        role = str(form.get("role", ""))
-        if role not in ROLES[self.scope]:
-            return self.member_form(request, name, page, member.email, "Pick a role.", 400)
-        await demo.data.set_member_role(member.id, role)
-        demo.audit.app_event(
-            "MemberRoleChanged",
-            user.id,
-            scope=self.scope,
-            to=name,
-            email=member.email,
-            old=member.role,
-            new=role,
-        )
-        return demo.redirect(request, page, f"{member.email} is now {role}.")
+        user, name, page, member = found
+
+        async def change(form: FormData) -> Response:
+            role = str(form.get("role", ""))
+            if role not in ROLES[self.scope]:
+                return self.member_form(request, name, page, member.email, "Pick a role.", 400)
+            await demo.data.set_member_role(member.id, role)
+            demo.audit.app_event(
+                "MemberRoleChanged",
+                user.id,
+                scope=self.scope,
+                to=name,
+                email=member.email,
+                old=member.role,
+                new=role,
+            )
+            return demo.redirect(request, page, f"{member.email} is now {role}.")
+
+        current = partial(self.member_form, request, name, page, member.email, "", role=member.role)
+        return await demo.page_and_form(request, current, change)
 
     def member_form(
         self,

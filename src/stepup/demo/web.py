@@ -1,4 +1,5 @@
-"""What every demo view shares: who is signed in, rendering with CSRF, forms, flashes.
+"""What every demo view shares: who is signed in, rendering with CSRF, forms, flashes,
+and the one way a page and its form are handled and guarded.
 
 The demo's own forms use the integration's :class:`CsrfProtection` (Starlette has
 none), bound to the session like stepup's forms.
@@ -7,6 +8,7 @@ none), bound to the session like stepup's forms.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -15,13 +17,14 @@ from argon2 import PasswordHasher
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..adapters.idp.password import AsyncPasswordReauth
 from ..adapters.storage.sql import AsyncSQLStore
 from ..clock import Clock
 from ..events import EventBus
-from ..integrations.starlette import CsrfProtection, Stepup
+from ..integrations.starlette import ContextFunction, CsrfProtection, Stepup
 from ..integrations.starlette.csrf import FIELD_NAME
 from ..sealing import SecretBox
 from ..subject import Subject
@@ -30,7 +33,7 @@ from .data import DemoData, User
 from .settings import DemoSettings
 from .status import STATUS_ACTION, grant_status, human_duration
 
-__all__ = ["TEMPLATES", "Demo", "GrantStatusMiddleware"]
+__all__ = ["GET_POST", "TEMPLATES", "Demo", "GrantStatusMiddleware", "Views"]
 
 #: The demo's pages, and its layout for stepup's (``stepup/base.html``).
 TEMPLATES: Final = Path(__file__).parent / "templates"
@@ -38,6 +41,8 @@ _NO_STORE = {"Cache-Control": "no-store"}
 _USER = "user"
 _SID = "sid"
 _FLASH = "flash"
+#: A page and its form at one address.
+GET_POST: Final = ("GET", "POST")
 
 
 def _datetime(timestamp: float) -> str:
@@ -135,6 +140,15 @@ class Demo:
         request.scope.setdefault("state", {}).pop("demo_user", None)
         self.audit.app_event("SignedIn", user_id)
 
+    async def finish_sign_in(self, request: Request, user_id: str, next_path: str) -> Response:
+        """After the password or single sign-on: stepup's code step when 2FA is on (it
+        calls :meth:`complete_sign_in`), else signed in now and on to ``next_path``."""
+        second_step = await self.stepup.begin_sign_in(request, user_id, next=next_path)
+        if second_step is not None:
+            return second_step
+        await self.complete_sign_in(request, user_id)
+        return RedirectResponse(next_path, status_code=303)
+
     async def sign_out(self, request: Request) -> None:
         user = await self.user(request)
         await self.stepup.sign_out(request)  # revokes this session's grant
@@ -173,16 +187,54 @@ class Demo:
             CsrfProtection.set_cookie(request, response, fresh)
         return response
 
-    async def form(self, request: Request) -> FormData | None:
-        """The posted form, or ``None`` when its CSRF token does not hold."""
+    async def form(self, request: Request) -> FormData | Response:
+        """The posted form, or the 403 page when its CSRF token does not hold."""
         form = await request.form()
         if not self.stepup.csrf.verify(request, form.get(FIELD_NAME), self.binding(request)):
-            return None
+            text = "This form expired or did not come from this site. Go back, reload it and retry."
+            title = "Please try again"
+            return self.render(request, "message.html", status=403, title=title, text=text)
         return form
 
-    def csrf_failed(self, request: Request) -> Response:
-        text = "This form expired or did not come from this site. Go back, reload it and retry."
-        return self.render(request, "message.html", status=403, title="Please try again", text=text)
+    async def page_and_form(
+        self,
+        request: Request,
+        page: Callable[[], Response],
+        submit: Callable[[FormData], Awaitable[Response]],
+    ) -> Response:
+        """A page (GET) and its form (POST) at one address: the form is submitted only
+        with the page's CSRF token. The route's guard has run before either."""
+        if request.method == "GET":
+            return page()
+        form = await self.form(request)
+        if isinstance(form, Response):
+            return form
+        return await submit(form)
+
+    async def confirm(
+        self,
+        request: Request,
+        *,
+        title: str,
+        text: str,
+        button: str,
+        cancel: str,
+        act: Callable[[], Awaitable[object]],
+        done: str,
+    ) -> Response:
+        """An action with nothing to fill in: the question (GET), then ``act`` (POST,
+        which does it and audits it) and back to ``cancel`` with ``done`` flashed."""
+
+        def page() -> Response:
+            return self.render(
+                request, "confirm.html", title=title, text=text, button=button, cancel=cancel
+            )
+
+        async def submit(_: FormData) -> Response:
+            await act()
+            return self.redirect(request, cancel, done)
+
+        return await self.page_and_form(request, page, submit)
 
     def not_found(self, request: Request) -> Response:
         return self.render(request, "message.html", status=404, title="Not found", text="")
@@ -198,6 +250,30 @@ class Demo:
         if flash:
             self.flash(request, flash)
         return RedirectResponse(path, status_code=303)
+
+
+class Views:
+    """A group of the demo's views, over its services."""
+
+    def __init__(self, demo: Demo) -> None:
+        self.demo = demo
+
+    def routes(self) -> list[BaseRoute]:
+        raise NotImplementedError
+
+    def sensitive(
+        self,
+        path: str,
+        action: str,
+        endpoint: Callable[[Request], Awaitable[Response]],
+        *,
+        context: ContextFunction | None = None,
+        methods: Collection[str] = GET_POST,
+    ) -> Route:
+        """A sensitive page and its form, both behind stepup's guard for ``action``: the
+        prompt comes before anything is filled in and brings the user back here."""
+        guard = self.demo.stepup.requires_reauth(action, context=context)
+        return Route(path, guard(endpoint), methods=methods)
 
 
 class GrantStatusMiddleware:
