@@ -131,7 +131,7 @@ def test_negative_and_zero_steps_are_ordered(store: RedisStore) -> None:
 
 def test_keys_follow_the_documented_layout() -> None:
     keys = RedisKeys()
-    assert keys.attempt("totp:abc") == "stepup:attempt:{totp:abc}"
+    assert keys.attempt("totp:abc") == "stepup:ledger:{totp:abc}"
     assert keys.credential("alice") == "stepup:cred:{alice}"
     assert keys.grants("alice") == "stepup:grants:{alice}"
     assert keys.tenant("t1") == "stepup:tenant:{t1}"
@@ -162,7 +162,7 @@ def test_attempt_state_lives_forget_after_past_the_last_write(
     raw.pexpire(name, 123_456)
     store.throttle_clear(key)  # clearing is not an attempt: the TTL stays
     assert 118_000 < raw.pttl(name) <= 123_456
-    assert raw.hgetall(name) == {"s": "3"}
+    assert raw.get(name) == "3 0 0"
 
 
 def test_records_without_a_lifetime_do_not_expire(store: RedisStore, raw: redis.Redis) -> None:
@@ -287,12 +287,84 @@ def test_a_bad_url_is_a_configuration_error_that_does_not_quote_it(url: str) -> 
 
 def test_foreign_data_under_a_key_fails_closed(store: RedisStore, raw: redis.Redis) -> None:
     key, tenant = _id("foreign"), _id("tenant")
-    raw.set(store.keys.attempt(key), "not a hash")
+    raw.set(store.keys.attempt(key), "not a state")
+    for method, args in (
+        ("totp_attempt", (key, 1, T0, POLICY)),
+        ("throttle_charge", (key, T0, POLICY)),
+        ("throttle_clear", (key,)),
+        ("throttle_state", (key,)),
+    ):
+        with pytest.raises(StoreUnavailableError, match=method):
+            getattr(store, method)(*args)
+    # the accepted state the attempt script writes first was taken back
+    assert raw.get(store.keys.attempt(key)) == "not a state"
+    hashed = _id("hashed")
+    raw.hset(store.keys.attempt(hashed), mapping={"f": "0", "s": "1"})
     with pytest.raises(StoreUnavailableError, match="totp_attempt"):
-        store.totp_attempt(key, 1, T0, POLICY)
+        store.totp_attempt(hashed, 2, T0, POLICY)
+    assert raw.hgetall(store.keys.attempt(hashed)) == {"f": "0", "s": "1"}
     raw.set(store.keys.tenant(tenant), "{not json")
     with pytest.raises(StoreUnavailableError, match="get_tenant"):
         store.get_tenant(tenant)
+
+
+def test_an_old_attempt_hash_is_ignored(store: RedisStore, raw: redis.Redis) -> None:
+    """Versions before the one-string state kept a hash under ``attempt:``: never read."""
+    key = _id("upgraded")
+    old = f"{store.keys.prefix}attempt:{{{key}}}"
+    raw.hset(old, mapping={"f": "5", "b": str(T0 + 3600), "s": "9"})
+    assert store.throttle_state(key) == ThrottleState()
+    assert store.totp_attempt(key, 9, T0, POLICY).outcome is AttemptOutcome.ACCEPTED
+    assert raw.hgetall(old) == {"f": "5", "b": str(T0 + 3600), "s": "9"}
+
+
+def test_refused_attempts_undo_the_optimistic_write(store: RedisStore, raw: redis.Redis) -> None:
+    """The script writes the accepted state first; a refusal leaves the model's state."""
+    key = _id("undo")
+    name = store.keys.attempt(key)
+    strict = ThrottlePolicy(free_failures=0, base_delay=60, max_delay=60, forget_after=600)
+    assert store.totp_attempt(key, 7, T0, strict).outcome is AttemptOutcome.ACCEPTED
+    replay = store.totp_attempt(key, 7, T0, strict)
+    assert (replay.outcome, replay.failures, replay.retry_at) == (
+        AttemptOutcome.REPLAYED,
+        1,
+        T0 + 60,
+    )
+    assert raw.get(name) == f"7 1 {T0 + 60:.17g}"
+    raw.pexpire(name, 5000)
+    throttled = store.totp_attempt(key, 8, T0 + 1, strict)
+    assert (throttled.outcome, throttled.retry_at) == (AttemptOutcome.THROTTLED, T0 + 60)
+    assert raw.get(name) == f"7 1 {T0 + 60:.17g}"
+    assert 595_000 < raw.pttl(name) <= 600_000  # a throttled attempt still counts as one
+    assert store.totp_attempt(key, 8, T0 + 60, strict).outcome is AttemptOutcome.ACCEPTED
+    assert raw.get(name) == "8 0 0"
+
+
+def test_a_first_attempt_before_time_zero_is_throttled_like_the_model(
+    store: RedisStore, raw: redis.Redis
+) -> None:
+    """With no state, ``blocked_until`` is 0: the model refuses any earlier time, and so
+    must the script's shortcut for a first attempt."""
+    key = _id("early")
+    expected = apply_attempt(ThrottleState(), 5, -1.0, POLICY)[1]
+    assert store.totp_attempt(key, 5, -1.0, POLICY) == expected
+    assert expected.outcome is AttemptOutcome.THROTTLED
+    assert raw.exists(store.keys.attempt(key)) == 0
+
+
+def test_clearing_nothing_writes_nothing(store: RedisStore, raw: redis.Redis) -> None:
+    key = _id("clear")
+    name = store.keys.attempt(key)
+    store.throttle_clear(key)
+    assert raw.exists(name) == 0
+    store.throttle_charge(key, T0, POLICY)  # a failure with no step: clearing leaves nothing
+    store.throttle_clear(key)
+    assert raw.exists(name) == 0
+    store.totp_attempt(key, 4, T0, POLICY)
+    raw.pexpire(name, 50_000)
+    store.throttle_clear(key)
+    assert raw.get(name) == "4 0 0"
+    assert 45_000 < raw.pttl(name) <= 50_000
 
 
 def test_an_unreachable_cluster_is_unavailable_when_the_store_is_built() -> None:

@@ -33,9 +33,11 @@ class RedisKeys:
             raise ConfigurationError("the Redis key prefix must be a string without braces")
 
     def attempt(self, key: str) -> str:
-        """Replay ledger and throttle state (a hash: ``f`` failures, ``b`` blocked
-        until, ``s`` last step)."""
-        return f"{self.prefix}attempt:{_tag(key)}"
+        """Replay ledger and throttle state: one string, ``<last step or -> <failures>
+        <blocked until>``. Earlier versions kept a hash under ``attempt:``; the new name
+        means such a hash is never read as this string (``WRONGTYPE``): it is ignored
+        and expires by itself."""
+        return f"{self.prefix}ledger:{_tag(key)}"
 
     def credential(self, user_id: str) -> str:
         """The user's credential (a hash: ``record`` JSON, one ``r:<digest>`` per

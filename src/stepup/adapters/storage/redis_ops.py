@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from ...records import Attempt, AttemptOutcome, Challenge, Credential, Grant, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy
 from .redis_keys import RedisKeys
-from .redis_scripts import ATTEMPT, PUT_GRANT, REPLACE_HASH, REVOKE_ALL, Script
+from .redis_scripts import ATTEMPT, CLEAR_THROTTLE, PUT_GRANT, REPLACE_HASH, REVOKE_ALL, Script
 
 __all__ = ["Op", "RedisOps"]
 
@@ -28,10 +28,13 @@ _RECORD = "record"
 _RECOVERY = "r:"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Op(Generic[T]):
     """One round trip: ``command`` (an ``EVALSHA`` when ``script`` is set), and
-    :attr:`fallback` to send instead if the server answers ``NOSCRIPT``."""
+    :attr:`fallback` to send instead if the server answers ``NOSCRIPT``.
+
+    Not frozen: one is built per call, and a frozen dataclass pays one
+    ``object.__setattr__`` per field for it. Nothing keeps or shares an op."""
 
     name: str
     command: tuple[Any, ...] = field(repr=False)
@@ -50,23 +53,34 @@ class Op(Generic[T]):
 def _script(
     name: str, script: Script, key: str, args: tuple[Any, ...], decode: Callable[[Any], T]
 ) -> Op[T]:
-    return Op(name, ("EVALSHA", script.sha, 1, key, *args), decode, script)
+    return Op(name, (*script.head, key, *args), decode, script)
 
 
-#: The throttle policy as the one ARGV the attempt script reads, per policy (few exist).
-_POLICIES: dict[ThrottlePolicy, str] = {}
+#: The throttle policy as the attempt script's last two ARGV (forget_after in ms, and
+#: "free_failures base_delay max_delay"), per policy: few exist, and the last one
+#: used is checked first by identity (a policy is frozen).
+_POLICIES: dict[ThrottlePolicy, tuple[bytes, bytes]] = {}
+_last_policy: tuple[ThrottlePolicy, tuple[bytes, bytes]] | None = None
 
 
-def _policy_arg(throttle: ThrottlePolicy) -> str:
-    arg = _POLICIES.get(throttle)
-    if arg is None:
-        arg = (
-            f"{int(throttle.free_failures):d} {_float(throttle.base_delay)}"
-            f" {_float(throttle.max_delay)} {_ttl_ms(throttle.forget_after):d}"
+def _policy_args(throttle: ThrottlePolicy) -> tuple[bytes, bytes]:
+    global _last_policy
+    last = _last_policy  # one read: another thread may replace it meanwhile
+    if last is not None and last[0] is throttle:
+        return last[1]
+    args = _POLICIES.get(throttle)
+    if args is None:
+        args = (
+            b"%d" % _ttl_ms(throttle.forget_after),
+            (
+                f"{int(throttle.free_failures):d} {_float(throttle.base_delay)}"
+                f" {_float(throttle.max_delay)}"
+            ).encode(),
         )
         if len(_POLICIES) < 64:
-            _POLICIES[throttle] = arg
-    return arg
+            _POLICIES[throttle] = args
+    _last_policy = (throttle, args)
+    return args
 
 
 def _text(value: Any) -> str | None:
@@ -118,13 +132,16 @@ def _attempt(reply: Any) -> Attempt:
     )
 
 
+_EMPTY = ThrottleState()
+
+
 def _throttle_state(reply: Any) -> ThrottleState:
-    failures, blocked, last = (_text(part) for part in reply)
-    return ThrottleState(
-        int(failures) if failures else 0,
-        float(blocked) if blocked else 0.0,
-        int(last) if last is not None else None,
-    )
+    """``<last step or -> <failures> <blocked until>``, or nil for the empty state."""
+    text = _text(reply)
+    if text is None:
+        return _EMPTY
+    last, failures, blocked = text.split(" ")
+    return ThrottleState(int(failures), float(blocked), None if last == "-" else int(last))
 
 
 def _credential(reply: Any) -> Credential | None:
@@ -186,34 +203,33 @@ class RedisOps:
     keys: RedisKeys
 
     def _attempt(
-        self, mode: str, key: str, step: int | None, now: float, throttle: ThrottlePolicy
+        self, name: str, key: str, step: str, now: float, throttle: ThrottlePolicy
     ) -> Op[Attempt]:
-        args = (
-            mode,
-            _float(now),
-            "" if step is None else f"{int(step):d}",
-            _policy_arg(throttle),
+        command = (
+            *ATTEMPT.head,
+            self.keys.attempt(key),
+            step,
+            repr(float(now)),
+            *_policy_args(throttle),
         )
-        name = "totp_attempt" if mode == "attempt" else "throttle_charge"
-        return _script(name, ATTEMPT, self.keys.attempt(key), args, _attempt)
+        return Op(name, command, _attempt, ATTEMPT)
 
     def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Op[Attempt]:
-        return self._attempt("attempt", key, step, now, throttle)
+        return self._attempt(
+            "totp_attempt", key, "" if step is None else str(int(step)), now, throttle
+        )
 
     def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Op[Attempt]:
-        return self._attempt("charge", key, None, now, throttle)
+        # A charge is a stepless attempt: the script counts a failure unless blocked.
+        return self._attempt("throttle_charge", key, "", now, throttle)
 
     def throttle_clear(self, key: str) -> Op[None]:
-        # Removing failures and block in one HDEL keeps the last step and the TTL;
-        # a hash left with no field is gone, which reads as the empty state.
-        return Op("throttle_clear", ("HDEL", self.keys.attempt(key), "f", "b"), _none)
+        return _script("throttle_clear", CLEAR_THROTTLE, self.keys.attempt(key), (), _none)
 
     def throttle_state(self, key: str) -> Op[ThrottleState]:
-        return Op(
-            "throttle_state", ("HMGET", self.keys.attempt(key), "f", "b", "s"), _throttle_state
-        )
+        return Op("throttle_state", ("GET", self.keys.attempt(key)), _throttle_state)
 
     def get_credential(self, user_id: str) -> Op[Credential | None]:
         return Op("get_credential", ("HGETALL", self.keys.credential(user_id)), _credential)

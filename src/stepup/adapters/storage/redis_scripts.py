@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-__all__ = ["ATTEMPT", "PUT_GRANT", "REPLACE_HASH", "REVOKE_ALL", "Script"]
+__all__ = ["ATTEMPT", "CLEAR_THROTTLE", "PUT_GRANT", "REPLACE_HASH", "REVOKE_ALL", "Script"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,24 +23,69 @@ class Script:
     name: str
     source: str = field(repr=False)
     sha: str = field(init=False)
+    #: ``EVALSHA <sha> 1``, the start of every call (each script takes one key), as
+    #: bytes where redis-py would otherwise test and encode a ``str`` on every call.
+    head: tuple[str, bytes, bytes] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         sha = hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
         object.__setattr__(self, "sha", sha)
+        object.__setattr__(self, "head", ("EVALSHA", sha.encode(), b"1"))
 
 
-#: The mirror of :func:`stepup.throttle.apply_attempt` (``mode == "attempt"``) and
-#: :func:`stepup.throttle.apply_charge` (``mode == "charge"``); the delay is
+#: The mirror of :func:`stepup.throttle.apply_attempt` (a step given) and
+#: :func:`stepup.throttle.apply_charge` (``""`` for the step: a stepless attempt and a
+#: charge are the same transition); the delay is
 #: :meth:`stepup.throttle.ThrottlePolicy.delay_after`, with the policy's numbers as ARGV.
-#: KEYS[1]: the attempt hash. ARGV: mode, now, step ("" for none), and the policy as
-#: "free_failures base_delay max_delay forget_after_ms" (one argument: fewer to send).
+#:
+#: KEYS[1]: the attempt state, one string "<last step or -> <failures> <blocked until>".
+#: ARGV: step ("" for none), now, forget_after in ms, and the rest of the policy as
+#: "free_failures base_delay max_delay" (read only when a failure is counted).
 #: Returns "accepted", or "<outcome> <failures> <retry_at or ->" (one string to read).
+#:
+#: Each ``redis.call`` costs about as much server time as a bare command, so the hot
+#: path (a code accepted) is one call: an accepted attempt leaves (step, 0, not
+#: blocked) whatever the old state was, so that is written first with ``SET ... GET``,
+#: which also answers the old state. If the old state refuses the attempt, the script
+#: writes the right state over it before returning; a script runs atomically, so no
+#: one ever sees the optimistic value. ``SET ... GET`` on a key of another type fails
+#: without writing.
 ATTEMPT = Script(
     "attempt",
     r"""
-local key, mode, now, step = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local free, base, cap, forget_ms = string.match(ARGV[4], "^(%S+) (%S+) (%S+) (%S+)$")
-free, base, cap = tonumber(free), tonumber(base), tonumber(cap)
+local key, step, now, forget_ms = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
+
+local old, wrote
+if step ~= "" and now >= 0 then
+  -- no old state means "not blocked" (blocked until 0), so only a time before 0
+  -- could refuse a first attempt; such times take the general path below
+  old = redis.call("SET", key, step .. " 0 0", "PX", forget_ms, "GET")
+  if not old then return "accepted" end
+  wrote = true
+else
+  old = redis.call("GET", key)
+end
+
+local last, failures, blocked, blocked_text = "-", "0", 0, "0"
+if old then
+  local l, f, b = string.match(old, "^(%-?%d*) (%d+) (%S+)$")
+  blocked = tonumber(b)
+  if not blocked or l == "" then
+    -- not ours: put it back (its old TTL is lost) and fail closed
+    if wrote then redis.call("SET", key, old, "KEEPTTL") end
+    return redis.error_reply("ERR stepup: unreadable attempt state")
+  end
+  last, failures, blocked_text = l, f, b
+end
+
+if now < blocked then
+  if wrote then
+    redis.call("SET", key, old, "PX", forget_ms)
+  elseif old then
+    redis.call("PEXPIRE", key, forget_ms)
+  end
+  return "throttled " .. failures .. " " .. blocked_text
+end
 
 local function later(a, b)
   -- a > b for canonical decimal integers (optional leading "-"): exact at any
@@ -59,40 +104,53 @@ local function later(a, b)
   return greater
 end
 
-local function delay_after(failures)
-  local excess = failures - free
-  if excess <= 0 then return 0 end
-  if excess > 62 then return cap end
-  return math.min(base * 2 ^ (excess - 1), cap)
-end
-
-local state = redis.call("HMGET", key, "f", "b", "s")
-local failures = tonumber(state[1] or "0")
-local blocked = tonumber(state[2] or "0")
-local last = state[3]
-
-if now < blocked then
-  redis.call("PEXPIRE", key, forget_ms)
-  return "throttled " .. string.format("%d", failures) .. " " .. string.format("%.17g", blocked)
-end
-if mode == "attempt" and step ~= "" and (not last or later(step, last)) then
-  redis.call("HSET", key, "s", step, "f", "0", "b", "0")
-  redis.call("PEXPIRE", key, forget_ms)
+if step ~= "" and (last == "-" or later(step, last)) then
+  if not wrote then redis.call("SET", key, step .. " 0 0", "PX", forget_ms) end
   return "accepted"
 end
-failures = failures + 1
-local delay = delay_after(failures)
-local retry_at = "-"
-blocked = 0
-if delay > 0 then
-  blocked = now + delay
-  retry_at = string.format("%.17g", blocked)
+
+local free, base, cap = string.match(ARGV[4], "^(%S+) (%S+) (%S+)$")
+free, base, cap = tonumber(free), tonumber(base), tonumber(cap)
+local count = tonumber(failures) + 1
+local excess, delay = count - free, 0
+if excess > 62 then
+  delay = cap
+elseif excess > 0 then
+  delay = math.min(base * 2 ^ (excess - 1), cap)
 end
-redis.call("HSET", key, "f", string.format("%d", failures), "b", string.format("%.17g", blocked))
-redis.call("PEXPIRE", key, forget_ms)
-local outcome = "replayed"
-if mode == "charge" or step == "" then outcome = "rejected" end
-return outcome .. " " .. string.format("%d", failures) .. " " .. retry_at
+local retry_at = "-"
+if delay > 0 then
+  retry_at = string.format("%.17g", now + delay)
+  blocked_text = retry_at
+else
+  blocked_text = "0"
+end
+count = string.format("%d", count)
+redis.call("SET", key, last .. " " .. count .. " " .. blocked_text, "PX", forget_ms)
+if step == "" then return "rejected " .. count .. " " .. retry_at end
+return "replayed " .. count .. " " .. retry_at
+""",
+)
+
+#: Clear failures and block, keeping the last step and the TTL (clearing is not an
+#: attempt). State with no step left is the empty state, so the key goes.
+#: KEYS[1]: the attempt state (see :data:`ATTEMPT`).
+CLEAR_THROTTLE = Script(
+    "clear_throttle",
+    r"""
+local old = redis.call("GET", KEYS[1])
+if not old then return 0 end
+local last, rest = string.match(old, "^(%-?%d*) (.*)$")
+if not last or last == "" then
+  return redis.error_reply("ERR stepup: unreadable attempt state")
+end
+if rest == "0 0" then return 0 end
+if last == "-" then
+  redis.call("DEL", KEYS[1])
+else
+  redis.call("SET", KEYS[1], last .. " 0 0", "KEEPTTL")
+end
+return 1
 """,
 )
 
