@@ -1,9 +1,11 @@
 """What only the Redis store has: the Lua mirror of the throttle, exact big steps, key
-layout and TTLs, failure handling, and the ways a client can be handed in."""
+layout and TTLs, failure handling, the ways a client can be handed in, the direct path
+commands take on a pooled connection, and how replies are decoded."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import Iterator
 
@@ -12,8 +14,9 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stepup.adapters.storage import redis_ops
 from stepup.adapters.storage.base import Store
-from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
+from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore, _on_one_connection, _packed
 from stepup.adapters.storage.redis_keys import RedisKeys
 from stepup.errors import ConfigurationError, StoreUnavailableError
 from stepup.records import AttemptOutcome, Challenge, Credential, Grant, Tenant, ThrottleState
@@ -374,3 +377,162 @@ def test_an_unreachable_cluster_is_unavailable_when_the_store_is_built() -> None
     with pytest.raises(StoreUnavailableError) as caught:
         RedisStore(f"redis://:hunter2@127.0.0.1:{port}/0", cluster=True, timeout=0.2)
     assert "hunter2" not in str(caught.value)
+
+
+# the direct path: packing, error replies, failures half-way ------------------------
+
+
+class _Connection:
+    """A connection double: records what is sent, answers from a script of replies."""
+
+    def __init__(self, replies: list[object]) -> None:
+        self.encoder = redis.Connection().encoder
+        self.replies = replies
+        self.sent: list[bytes] = []
+        self.disconnected = False
+
+    def send_packed_command(self, packed: list[bytes]) -> None:
+        self.sent.extend(packed)
+
+    def read_response(self) -> object:
+        reply = self.replies.pop(0)
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply
+
+    def disconnect(self) -> None:
+        self.disconnected = True
+
+
+class _Pool:
+    def __init__(self, connection: _Connection) -> None:
+        self.connection = connection
+        self.released = 0
+
+    def get_connection(self) -> _Connection:
+        return self.connection
+
+    def release(self, connection: _Connection) -> None:
+        assert connection is self.connection
+        self.released += 1
+
+
+def test_an_error_reply_keeps_the_connection_in_step() -> None:
+    """An error reply is a whole reply: the rest are read, then the first error raised."""
+    connection = _Connection([redis.ResponseError("WRONGTYPE"), b"ok", b"late"])
+    pool = _Pool(connection)
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        _on_one_connection(pool, [("HGET", "k", "f"), ("GET", "t")])
+    assert connection.replies == [b"late"]  # both replies of this batch were read
+    assert not connection.disconnected
+    assert pool.released == 1
+
+
+@pytest.mark.parametrize(
+    "failure", [redis.TimeoutError("slow"), redis.ConnectionError("gone"), KeyboardInterrupt()]
+)
+def test_a_failure_half_way_closes_the_connection(failure: BaseException) -> None:
+    """A reply may still be on its way: the connection must never serve another caller."""
+    connection = _Connection([b"first", failure, b"second"])
+    pool = _Pool(connection)
+    with pytest.raises(type(failure)):
+        _on_one_connection(pool, [("GET", "a"), ("GET", "b")])
+    assert connection.disconnected
+    assert pool.released == 1
+
+
+names = st.sampled_from(["GET", "HGET", "EVALSHA", "SET", "hgetall"])
+arguments = st.one_of(
+    st.text(alphabet=st.characters(codec="utf-8")),
+    st.binary(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False),
+)
+
+
+@settings(max_examples=200)
+@given(
+    commands=st.lists(
+        st.tuples(names, st.lists(arguments, max_size=4)).map(lambda c: (c[0], *c[1])),
+        min_size=1,
+        max_size=4,
+    ),
+    encoding=st.sampled_from(["utf-8", "utf-16", "latin-1"]),
+)
+def test_the_store_packs_exactly_what_redis_py_would_send(
+    commands: list[tuple[object, ...]], encoding: str
+) -> None:
+    connection = redis.Connection(encoding=encoding, encoding_errors="replace")
+    expected = b"".join(bytes(chunk) for chunk in connection.pack_commands(commands))
+    assert b"".join(_packed(connection, commands)) == expected
+
+
+def test_single_commands_take_the_direct_path_only_on_a_client_the_store_built(
+    prefix: str, raw: redis.Redis
+) -> None:
+    """An error reply on the direct path leaves the pooled connection usable."""
+    key = _id("direct")
+    with RedisStore(REDIS_URL, prefix=prefix) as built:
+        raw.set(built.keys.grants(key), "not a hash")
+        pool = built.client.connection_pool
+        for _ in range(3):
+            with pytest.raises(StoreUnavailableError, match="get_grant"):
+                built.get_grant(key, "s1")
+            assert built.totp_attempt(_id("next"), 1, T0, POLICY).outcome is (
+                AttemptOutcome.ACCEPTED
+            )
+        assert pool._created_connections == 1  # never closed, never a second one
+    client = redis.Redis.from_url(REDIS_URL)
+    calls: list[object] = []
+    original = client.execute_command
+
+    def counted(*args: object, **options: object) -> object:
+        calls.append(args[0])
+        return original(*args, **options)
+
+    client.execute_command = counted  # type: ignore[method-assign]
+    passed = RedisStore(client, prefix=prefix)
+    assert passed.throttle_state(_id("passed")) == ThrottleState()
+    assert calls == ["GET"]
+    client.close()
+
+
+# decoding: grants may be shared, tenants never ------------------------------------
+
+
+def test_each_read_of_a_tenant_gets_its_own_attributes(store: RedisStore) -> None:
+    tenant = _id("tenant")
+    store.put_tenant(Tenant(tenant, {"feature_flags": {"a": True}, "names": ["x"]}))
+    first, second = store.get_tenant(tenant), store.get_tenant(tenant)
+    assert first is not None
+    assert second is not None
+    first.attributes["feature_flags"]["a"] = False
+    first.attributes["names"].append("y")
+    assert second.attributes == {"feature_flags": {"a": True}, "names": ["x"]}
+    assert store.get_tenant(tenant) == Tenant(
+        tenant, {"feature_flags": {"a": True}, "names": ["x"]}
+    )
+
+
+def test_grants_decode_right_beyond_the_memo(store: RedisStore) -> None:
+    """More distinct grants than the memo holds: every read still answers its own."""
+    user = _id("user")
+    for index in range(redis_ops._GRANTS_MAX + 50):
+        grant = Grant(user, f"s{index}", frozenset({"pwd"}), T0 + index)
+        store.put_grant(grant, T0 + 10**6)
+        assert store.get_grant(user, f"s{index}") == grant
+        assert len(redis_ops._GRANTS) <= redis_ops._GRANTS_MAX
+    later = Grant(user, "s0", frozenset({"pwd", "otp"}), T0 + 5)
+    store.put_grant(later, T0 + 10**6)
+    assert store.get_grant(user, "s0") == later
+
+
+@pytest.mark.parametrize("text", [' {"a":1}', '{"a":1} ', '{"a":1}x', "", "[1,2]"])
+def test_stored_json_is_read_as_json_loads_reads_it(text: str) -> None:
+    try:
+        expected: object = json.loads(text)
+    except json.JSONDecodeError:
+        with pytest.raises(json.JSONDecodeError):
+            redis_ops._loads(text)
+    else:
+        assert redis_ops._loads(text) == expected
