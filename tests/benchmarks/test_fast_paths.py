@@ -326,8 +326,9 @@ def test_direct_check_fails_closed_on_the_tenant_read() -> None:
 
 @pytest.mark.redis
 def test_a_failed_batch_leaves_no_reply_behind(redis_prefix: str) -> None:
-    """An error reply half-way through a batch closes that connection: the next
-    caller on the pool reads its own answers, never the rest of the failed batch."""
+    """An error reply half-way through a batch fails the batch, and the rest of its
+    replies are still read: the next caller on the pool reads its own answers, never
+    the rest of the failed batch."""
     with RedisStore(REDIS_URL, prefix=redis_prefix) as store:
         store.put_tenant(Tenant("on", FLAGGED))
         Reauth(store).record(SUBJECT, ["pwd"])
