@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, Generic, NamedTuple, TypeAlias, TypeVar
 
 from ._flow import Flow, run, run_async
+from ._slots import slot_setters
 from .adapters.storage.base import AsyncStore, Store
 from .clock import Clock, system_clock
 from .errors import MalformedInputError, StepupError, StoreUnavailableError
@@ -104,18 +105,12 @@ class ReauthUnavailable:
 Decision: TypeAlias = Allowed | ReauthRequired | ReauthUnavailable
 
 
-def _slots(cls: type, names: str) -> list[Callable[[Any, Any], None]]:
-    """The slot setters of a frozen, slotted dataclass, checked against its fields."""
-    assert [f.name for f in fields(cls)] == names.split(), f"{cls.__name__} fields changed"
-    return [getattr(cls, name).__set__ for name in names.split()]
-
-
 # The hot path builds decisions by setting their slots directly: a frozen dataclass's
 # generated __init__ goes through object.__setattr__ once per field, which was most of
 # the cost of check(). Same objects, same immutability afterwards.
 _new = object.__new__
-_a1, _a2, _a3 = _slots(Allowed, "action reason valid_until")
-_r1, _r2, _r3, _r4, _r5, _r6 = _slots(
+_a1, _a2, _a3 = slot_setters(Allowed, "action reason valid_until")
+_r1, _r2, _r3, _r4, _r5, _r6 = slot_setters(
     ReauthRequired, "action sensitivity methods lifetime last_reauth_at provider"
 )
 

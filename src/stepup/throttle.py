@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._slots import slot_setters
 from .records import Attempt, AttemptOutcome, ThrottleState
 
 __all__ = ["ThrottlePolicy", "apply_attempt", "apply_charge"]
 
 _ACCEPTED = Attempt(AttemptOutcome.ACCEPTED)  # immutable, so shared: the hot path
+_failures, _blocked_until, _last_step = slot_setters(
+    ThrottleState, "failures blocked_until last_step"
+)
+
+
+def _claimed(step: int) -> ThrottleState:
+    """``ThrottleState(0, 0.0, step)``, built by its slots (see :mod:`stepup._slots`):
+    every accepted code makes one."""
+    state: ThrottleState = object.__new__(ThrottleState)
+    _failures(state, 0), _blocked_until(state, 0.0), _last_step(state, step)
+    return state
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +68,7 @@ def apply_attempt(
     if now < state.blocked_until:
         return state, Attempt(AttemptOutcome.THROTTLED, state.failures, state.blocked_until)
     if step is not None and (state.last_step is None or step > state.last_step):
-        return ThrottleState(0, 0.0, step), _ACCEPTED
+        return _claimed(step), _ACCEPTED
     return _fail(
         state, now, throttle, AttemptOutcome.REJECTED if step is None else AttemptOutcome.REPLAYED
     )

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from ._flow import Flow
+from ._slots import slot_setters
 from .adapters.storage.base import AsyncStore, AttemptStore
 from .clock import Clock, system_clock
 from .errors import StoreUnavailableError
@@ -125,7 +126,7 @@ def _settle(
             return _UNAVAILABLE
         if events.listening:
             events.emit(TwoFactorVerified(at=now, credential_id=credential_id, step=step))
-        return VerifyResult(VerifyReason.OK, step)
+        return _verified(step)
     reason = _REASONS[outcome]
     # Only a replay names its step: a throttled answer must not reveal whether the
     # (unevaluated) guess was right, and an invalid code matched no step.
@@ -147,6 +148,17 @@ def _rejected(events: EventBus, now: float, credential_id: str, reason: VerifyRe
 
 
 _MALFORMED = VerifyResult(VerifyReason.MALFORMED)
+_reason, _step, _retry_at = slot_setters(VerifyResult, "reason step retry_at")
+
+
+def _verified(step: int) -> VerifyResult:
+    """``VerifyResult(VerifyReason.OK, step)``, built by its slots (see
+    :mod:`stepup._slots`): the result of every accepted code."""
+    result: VerifyResult = object.__new__(VerifyResult)
+    _reason(result, VerifyReason.OK), _step(result, step), _retry_at(result, None)
+    return result
+
+
 _UNAVAILABLE = VerifyResult(VerifyReason.UNAVAILABLE)
 
 
