@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 
 from stepup.adapters.storage import redis_ops
 from stepup.adapters.storage.base import Store
-from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore, _on_one_connection, _packed
+from stepup.adapters.storage.redis import (
+    AsyncRedisStore,
+    RedisStore,
+    _on_one_connection,
+    _on_one_connection_async,
+    _packed,
+)
 from stepup.adapters.storage.redis_keys import RedisKeys
 from stepup.errors import ConfigurationError, StoreUnavailableError
 from stepup.records import AttemptOutcome, Challenge, Credential, Grant, Tenant, ThrottleState
@@ -439,6 +445,103 @@ def test_a_failure_half_way_closes_the_connection(failure: BaseException) -> Non
         _on_one_connection(pool, [("GET", "a"), ("GET", "b")])
     assert connection.disconnected
     assert pool.released == 1
+
+
+class _AsyncConnection(_Connection):
+    """The same double with redis.asyncio's coroutine methods."""
+
+    async def send_packed_command(self, packed: list[bytes]) -> None:  # type: ignore[override]
+        super().send_packed_command(packed)
+
+    async def read_response(self) -> object:  # type: ignore[override]
+        await asyncio.sleep(0)  # a real read yields to the loop: a cancellation lands here
+        return super().read_response()
+
+    async def disconnect(self, nowait: bool = False) -> None:  # type: ignore[override]
+        super().disconnect()
+
+
+class _AsyncPool(_Pool):
+    async def get_connection(self) -> _Connection:  # type: ignore[override]
+        return self.connection
+
+    async def release(self, connection: _Connection) -> None:  # type: ignore[override]
+        super().release(connection)
+
+
+def test_async_an_error_reply_keeps_the_connection_in_step() -> None:
+    connection = _AsyncConnection([redis.ResponseError("WRONGTYPE"), b"ok", b"late"])
+    pool = _AsyncPool(connection)
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        asyncio.run(_on_one_connection_async(pool, [("HGET", "k", "f"), ("GET", "t")]))
+    assert connection.replies == [b"late"]
+    assert not connection.disconnected
+    assert pool.released == 1
+
+
+@pytest.mark.parametrize("failure", [redis.TimeoutError("slow"), redis.ConnectionError("gone")])
+def test_async_a_failure_half_way_closes_the_connection(failure: BaseException) -> None:
+    connection = _AsyncConnection([b"first", failure, b"second"])
+    pool = _AsyncPool(connection)
+    with pytest.raises(type(failure)):
+        asyncio.run(_on_one_connection_async(pool, [("GET", "a"), ("GET", "b")]))
+    assert connection.disconnected
+    assert pool.released == 1
+
+
+def test_async_a_cancelled_call_closes_the_connection() -> None:
+    """Cancelled between two replies: the second may still arrive, so nobody else may
+    read from that connection."""
+    connection = _AsyncConnection([b"first", b"second"])
+    pool = _AsyncPool(connection)
+
+    async def cancel_half_way() -> None:
+        task = asyncio.ensure_future(_on_one_connection_async(pool, [("GET", "a"), ("GET", "b")]))
+        await asyncio.sleep(0)  # the task sent both and waits on the first read
+        await asyncio.sleep(0)  # ... read the first, waits on the second
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_half_way())
+    assert connection.disconnected
+    assert pool.released == 1
+    assert connection.replies == [b"second"]  # never read: the connection is gone
+
+
+def test_async_single_commands_take_the_direct_path_only_on_a_client_the_store_built(
+    prefix: str, raw: redis.Redis
+) -> None:
+    """As for the sync store: an error reply leaves the pooled connection usable, and a
+    client passed in keeps redis-py's execute_command."""
+    key = _id("adirect")
+    raw.set(RedisKeys(prefix).grants(key), "not a hash")
+
+    async def run() -> list[object]:
+        async with AsyncRedisStore(REDIS_URL, prefix=prefix) as built:
+            pool = built.client.connection_pool
+            for _ in range(3):
+                with pytest.raises(StoreUnavailableError, match="get_grant"):
+                    await built.get_grant(key, "s1")
+                attempt = await built.totp_attempt(_id("anext"), 1, T0, POLICY)
+                assert attempt.outcome is AttemptOutcome.ACCEPTED
+            # never closed, never a second one
+            assert len(pool._available_connections) + len(pool._in_use_connections) == 1
+        client = redis.asyncio.Redis.from_url(REDIS_URL)
+        calls: list[object] = []
+        original = client.execute_command
+
+        async def counted(*args: object, **options: object) -> object:
+            calls.append(args[0])
+            return await original(*args, **options)
+
+        client.execute_command = counted  # type: ignore[method-assign]
+        passed = AsyncRedisStore(client, prefix=prefix)
+        assert await passed.throttle_state(_id("apassed")) == ThrottleState()
+        await client.aclose()
+        return calls
+
+    assert asyncio.run(run()) == ["GET"]
 
 
 names = st.sampled_from(["GET", "HGET", "EVALSHA", "SET", "hgetall"])

@@ -69,11 +69,11 @@ def _unavailable(op: Op[Any], exc: BaseException) -> StoreUnavailableError:
 
 
 def _direct_pool(client: Any) -> Any | None:
-    """The pool of a plain (not cluster) sync redis-py client that hands out connections
-    without a command name (redis-py 5.3 on), so a batch can go out on one connection
-    as cheaply as one command; ``None`` means: use a pipeline instead."""
+    """The pool of a plain (not cluster) redis-py client, sync or async, that hands out
+    connections without a command name (redis-py 5.3 on), so a batch can go out on one
+    connection as cheaply as one command; ``None`` means: use a pipeline instead."""
     pool = getattr(client, "connection_pool", None)
-    if pool is None or not isinstance(client, redis.Redis):
+    if pool is None or not isinstance(client, redis.Redis | redis.asyncio.Redis):
         return None
     try:
         wanted = inspect.signature(pool.get_connection).parameters.get("command_name")
@@ -109,6 +109,30 @@ def _on_one_connection(pool: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
         raise
     finally:
         pool.release(connection)
+    if error is not None:
+        raise error
+    return replies
+
+
+async def _on_one_connection_async(pool: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """:func:`_on_one_connection` on an async pool. A cancelled call closes its
+    connection too: its replies may still be on the way."""
+    connection = await pool.get_connection()
+    try:
+        await connection.send_packed_command(_packed(connection, commands))
+        replies = []
+        error: ResponseError | None = None
+        for _ in commands:
+            try:
+                replies.append(await connection.read_response())
+            except ResponseError as exc:
+                error = error or exc
+                replies.append(None)
+    except BaseException:
+        await connection.disconnect(nowait=True)
+        raise
+    finally:
+        await pool.release(connection)
     if error is not None:
         raise error
     return replies
@@ -336,17 +360,26 @@ class AsyncRedisStore(_RedisBase):
         # redis-py's async cluster client can hand a half-open connection to concurrent
         # first commands; awaiting its (locked, idempotent) initialize() first avoids it.
         self._is_cluster = isinstance(self._client, redis.asyncio.cluster.RedisCluster)
+        # As in RedisStore: batches of a plain client, and single commands of a client
+        # built here, go out on one pooled connection, packed by the store.
+        self._pool = _direct_pool(self._client)
+        self._single = self._pool if self._owned else None
+
+    async def _send(self, command: tuple[Any, ...]) -> Any:
+        if self._single is not None:
+            return (await _on_one_connection_async(self._single, [command]))[0]
+        if self._is_cluster:
+            await self._client.initialize()
+        return await self._client.execute_command(*command)
 
     async def _run(self, op: Op[T]) -> T:
         try:
-            if self._is_cluster:
-                await self._client.initialize()
             try:
-                reply = await self._client.execute_command(*op.command)
+                reply = await self._send(op.command)
             except NoScriptError:
                 if op.fallback is None:
                     raise
-                reply = await self._client.execute_command(*op.fallback)
+                reply = await self._send(op.fallback)
         except _FAILURES as exc:
             raise _unavailable(op, exc) from exc
         return _decoded(op, reply)
@@ -354,16 +387,19 @@ class AsyncRedisStore(_RedisBase):
     async def batch(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
         """See :meth:`RedisStore.batch`."""
         ops = self._batch_ops(calls)
-        pipeline = getattr(self._client, "pipeline", None)
-        if pipeline is None:
+        pipeline: Any = getattr(self._client, "pipeline", None)
+        if self._pool is None and pipeline is None:
             return tuple([await self._run(op) for op in ops])
         try:
-            if self._is_cluster:
-                await self._client.initialize()
-            pipe = pipeline(transaction=False)
-            for op in ops:
-                pipe.execute_command(*op.command)
-            replies = await pipe.execute()
+            if self._pool is not None:
+                replies = await _on_one_connection_async(self._pool, [op.command for op in ops])
+            else:
+                if self._is_cluster:
+                    await self._client.initialize()
+                pipe = pipeline(transaction=False)
+                for op in ops:
+                    pipe.execute_command(*op.command)
+                replies = await pipe.execute()
         except _FAILURES as exc:
             raise _unavailable(_batch_op(ops), exc) from exc
         return tuple(_decoded(op, reply) for op, reply in zip(ops, replies, strict=True))
