@@ -240,14 +240,8 @@ class RedisOps:
     def _attempt(
         self, name: str, key: str, step: str, now: float, throttle: ThrottlePolicy
     ) -> Op[Attempt]:
-        command = (
-            *ATTEMPT.head,
-            self.keys.attempt(key),
-            step,
-            repr(float(now)),
-            *_policy_args(throttle),
-        )
-        return Op(name, command, _attempt, ATTEMPT)
+        args = (step, _float(now), *_policy_args(throttle))
+        return _script(name, ATTEMPT, self.keys.attempt(key), args, _attempt)
 
     def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
