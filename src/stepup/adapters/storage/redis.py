@@ -4,9 +4,10 @@ Every method is one round trip: one command that is atomic on its own, or one Lu
 script (``EVALSHA``, falling back to ``EVAL`` the first time a server lacks it).
 ``batch`` answers several independent reads in one round trip (a pipeline), which
 is how a re-authentication check reads the tenant and the grant together. On a plain
-sync client, batches (and, on a client the store built, single commands too) go out on
-one pooled connection without redis-py's per-command machinery: the same bytes for
-less client CPU (:func:`_on_one_connection`).
+(not cluster) client, sync or async, batches (and, on a client the store built, single
+commands too) go out on one pooled connection without redis-py's per-command
+machinery: the same bytes for less client CPU (:func:`_on_one_connection` and its
+async twin).
 What is sent and how replies are read lives in :mod:`.redis_ops`, shared by
 :class:`RedisStore` and :class:`AsyncRedisStore`; this module only executes it.
 
