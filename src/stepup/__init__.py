@@ -4,6 +4,10 @@ Re-authentication for sensitive actions ("sudo mode") and TOTP two-factor
 authentication, with pluggable stores and thin framework integrations.
 """
 
+# The one version source: setuptools reads it for the distribution (pyproject.toml), and
+# ``stepup --version`` prints it.
+__version__ = "0.1.0"
+
 from .clock import Clock, system_clock
 from .errors import (
     AlreadyEnrolledError,
