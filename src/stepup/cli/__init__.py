@@ -17,6 +17,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+from .. import __version__
 from ..errors import StepupError
 
 __all__ = ["build_parser", "main"]
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="stepup",
         description="Step-up authentication tools: TOTP secrets and codes, config checks.",
     )
+    parser.add_argument("--version", action="version", version=f"stepup {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
     subparsers.required = True
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):

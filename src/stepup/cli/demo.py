@@ -73,7 +73,7 @@ def _demo(args: argparse.Namespace) -> int:
         from ..demo.seed import remove_database
     except ImportError as exc:
         print(
-            f"stepup: error: the demo needs {exc.name}: pip install 'stepup[sql,starlette]'",
+            f"stepup: error: the demo needs {exc.name}: pip install 'stepup-auth[demo]'",
             file=sys.stderr,
         )
         return 2

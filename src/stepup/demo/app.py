@@ -56,7 +56,7 @@ def create_app(
         except ImportError as exc:
             extra = "saml" if (exc.name or "").startswith("saml2") else "oidc"
             raise ConfigurationError(
-                f"single sign-on needs {exc.name}: pip install 'stepup[{extra}]'"
+                f"single sign-on needs {exc.name}: pip install 'stepup-auth[demo,{extra}]'"
             ) from None
     demo = Demo(
         settings=settings,

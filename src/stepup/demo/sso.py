@@ -65,7 +65,7 @@ class SingleSignOn:
         self._oauth: Any = None
         self._saml: tuple[Any, str] | None = None
         base = settings.base_url
-        if settings.oidc is not None:  # the oidc extra: authlib, httpx, joserfc
+        if settings.oidc is not None:  # the oidc extra (httpx, joserfc) and authlib (demo)
             import httpx
             from authlib.integrations.starlette_client import OAuth
 

@@ -59,7 +59,8 @@ def store_from_config(value: object, *, create_schema: bool) -> Store:
             from ...adapters.storage.sql import SQLStore
         except ImportError:
             raise ConfigurationError(
-                "STEPUP_STORE is a SQL URL: install the extra with pip install 'stepup[sql]'"
+                "STEPUP_STORE is a SQL URL: install the extra with pip install 'stepup-auth[sql]'"
+                " (PostgreSQL: 'stepup-auth[postgres]' and a psycopg build)"
             ) from None
         store = SQLStore(value)
         if create_schema:
@@ -70,7 +71,7 @@ def store_from_config(value: object, *, create_schema: bool) -> Store:
             from ...adapters.storage.redis import RedisStore
         except ImportError:
             raise ConfigurationError(
-                "STEPUP_STORE is a Redis URL: install the extra with pip install 'stepup[redis]'"
+                "STEPUP_STORE is a Redis URL: install the extra: pip install 'stepup-auth[redis]'"
             ) from None
         return RedisStore(value)
     raise ConfigurationError(
