@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import hmac
 import io
+import re
 import secrets
 import struct
 from collections.abc import Callable
@@ -249,18 +250,44 @@ def _rebuild(key: bytes, digits: int, period: int, algorithm: Algorithm) -> TOTP
 
 def qr_svg(uri: str, *, scale: int = 4) -> str:
     """An SVG QR code of ``uri``: a standalone ``<svg>`` element (with its namespace),
-    ready to save as a file or inline in HTML."""
+    ready to save as a file or inline in HTML.
+
+    It has a ``viewBox`` as well as its natural ``width``/``height``, so a stylesheet that
+    sizes it scales the whole code instead of cropping its finder patterns, and a white
+    background with the quiet zone, so it scans on a dark page too."""
     import segno
 
     out = io.BytesIO()
-    segno.make(uri, error="m").save(out, kind="svg", scale=scale, xmldecl=False, nl=False)
-    return out.getvalue().decode("utf-8")
+    segno.make(uri, error="m").save(
+        out, kind="svg", scale=scale, light="#fff", omitsize=True, xmldecl=False, nl=False
+    )
+    svg = out.getvalue().decode("utf-8")
+    size = re.search(r'viewBox="0 0 (\d+) (\d+)"', svg)
+    if size is None:  # pragma: no cover - segno always writes one with omitsize
+        return svg
+    width, height = size.groups()
+    return svg.replace("<svg ", f'<svg width="{width}" height="{height}" ', 1)
 
 
-def qr_text(uri: str) -> str:
-    """A QR code of ``uri`` drawn with Unicode block characters for a terminal."""
+#: Dark and light modules in the 256-colour palette's colour cube (16 is black, 231
+#: white): terminal themes remap the 16 basic colours, rarely the cube.
+_TERMINAL_DARK: Final = "\x1b[38;5;16;48;5;231m"
+_TERMINAL_RESET: Final = "\x1b[0m"
+_HALF_BLOCKS: Final = {(True, True): "\u2588", (True, False): "\u2580", (False, True): "\u2584"}
+
+
+def qr_text(uri: str, *, border: int = 4) -> str:
+    """A QR code of ``uri`` for a terminal: Unicode half blocks, two module rows per
+    line, with both colours set explicitly (black modules on white, and the quiet zone
+    of ``border`` modules) so it scans on light and dark terminals alike."""
     import segno
 
-    out = io.StringIO()
-    segno.make(uri, error="m").terminal(out=out, compact=True)
-    return out.getvalue()
+    qr = segno.make(uri, error="m")
+    rows = [[bool(bit) for bit in row] for row in qr.matrix_iter(scale=1, border=border)]
+    if len(rows) % 2:
+        rows.append([False] * len(rows[0]))
+    lines = []
+    for top, bottom in zip(rows[::2], rows[1::2], strict=True):
+        cells = "".join(_HALF_BLOCKS.get(pair, " ") for pair in zip(top, bottom, strict=True))
+        lines.append(f"{_TERMINAL_DARK}{cells}{_TERMINAL_RESET}\n")
+    return "".join(lines)
