@@ -59,3 +59,17 @@ def test_svg_qr_scales_instead_of_cropping() -> None:
     assert root.attrib["viewBox"] == f"0 0 {width} {height}"
     background = root.find(".//{http://www.w3.org/2000/svg}path[@fill='#fff']")
     assert background is not None  # light modules are white, not the page's colour
+
+
+@pytest.mark.parametrize("theme", [LIGHT_THEME, DARK_THEME], ids=["light", "dark"])
+def test_stepup_totp_new_prints_a_code_that_scans(
+    theme: tuple, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stepup.cli import main
+
+    assert main(["totp", "new", "--issuer", "Acme", "--account", "alice@example.com"]) == 0
+    out = capsys.readouterr().out
+    secret = out.splitlines()[0].removeprefix("secret: ")
+    qr = "\n".join(line for line in out.splitlines() if line.startswith("\x1b["))
+    found = zbar(png(frame(render_terminal(qr, theme), margin=2, colour=theme[1]), scale=5))
+    assert [_secret_of(uri) for uri in found] == [secret]
