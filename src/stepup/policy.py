@@ -26,6 +26,8 @@ __all__ = [
     "LIFETIME_ENV",
     "NOT_SENSITIVE",
     "SENSITIVE",
+    "TENANT_SETTINGS_RULE",
+    "TENANT_SETTINGS_UPDATE",
     "Context",
     "Policy",
     "Rule",
@@ -33,6 +35,7 @@ __all__ = [
     "is_production_workspace",
     "lifetime_from_env",
     "parse_lifetime",
+    "with_tenant_settings_rule",
 ]
 
 Context = Mapping[str, Any]
@@ -146,6 +149,16 @@ _SEED_CATALOG: Final[dict[str, str]] = {
 }
 
 
+#: Changing a tenant's settings (the JSON:API ``PATCH``, which turns the
+#: ``sensitive_actions_reauth`` flag on and off) is itself sensitive, and stays so while the
+#: flag is off: otherwise a stale or stolen admin session switches the protection off in
+#: one request and every sensitive action goes through after it.
+TENANT_SETTINGS_UPDATE: Final = "tenant.settings.update"
+TENANT_SETTINGS_RULE: Final = Rule(
+    Sensitivity.SENSITIVE, always=True, description="Changing tenant security settings"
+)
+
+
 class Policy:
     """An immutable action table plus the installation lifetime."""
 
@@ -175,6 +188,7 @@ class Policy:
             when=is_production_workspace,
             description="Deleting full (production) workspaces",
         )
+        rules[TENANT_SETTINGS_UPDATE] = TENANT_SETTINGS_RULE
         return cls(rules, lifetime=lifetime_from_env(environ))
 
     # lookup -------------------------------------------------------------------
@@ -266,6 +280,15 @@ class Policy:
                 }
             )
         return rows
+
+
+def with_tenant_settings_rule(policy: Policy) -> Policy:
+    """``policy``, with :data:`TENANT_SETTINGS_RULE` for ``tenant.settings.update`` unless
+    it names that action itself: an app's own policy never leaves the tenant settings
+    endpoint unguarded by forgetting the name."""
+    if TENANT_SETTINGS_UPDATE in policy:
+        return policy
+    return policy.extend({TENANT_SETTINGS_UPDATE: TENANT_SETTINGS_RULE})
 
 
 def _condition_name(rule: Rule) -> str:

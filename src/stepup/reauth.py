@@ -354,16 +354,25 @@ class _ReauthFlows(Generic[S]):
         return decision
 
     def _record(
-        self, subject: Subject, methods: Iterable[str], authenticated_at: float | None
+        self,
+        subject: Subject,
+        methods: Iterable[str],
+        authenticated_at: float | None,
+        renewed_from: str | None = None,
     ) -> Flow[Grant]:
         chosen = frozenset(methods)
         if "recovery" in chosen:
             raise MalformedInputError("recovery codes never satisfy a re-authentication")
         if not chosen or not chosen <= GRANT_METHODS:
             raise MalformedInputError(f"grant methods must be some of {sorted(GRANT_METHODS)}")
+        if renewed_from == subject.session_id:
+            raise MalformedInputError("a renewed session needs a new session id")
         now = self.clock()
         at = now if authenticated_at is None else min(authenticated_at, now)
-        previous: Grant | None = yield ("get_grant", (subject.user_id, subject.session_id))
+        # The session id was renewed at this re-authentication (ASVS 5.0 section 7.2.4): the
+        # earlier proofs are read from the old id, and the old id keeps no grant.
+        earlier = subject.session_id if renewed_from is None else renewed_from
+        previous: Grant | None = yield ("get_grant", (subject.user_id, earlier))
         if (
             previous is not None
             and not previous.methods <= chosen
@@ -375,6 +384,8 @@ class _ReauthFlows(Generic[S]):
             at = previous.authenticated_at
         grant = Grant(subject.user_id, subject.session_id, chosen, at)
         yield ("put_grant", (grant, at + self.policy.longest_lifetime))
+        if renewed_from is not None:
+            yield ("revoke_grants", (subject.user_id, renewed_from))
         method = ",".join(sorted(chosen))
         self.events.emit(
             ReauthSucceeded(
@@ -404,10 +415,19 @@ class Reauth(_ReauthFlows[Store]):
         return run(self._require(subject, action, tenant_id, context), self.store)
 
     def record(
-        self, subject: Subject, methods: Iterable[str], *, authenticated_at: float | None = None
+        self,
+        subject: Subject,
+        methods: Iterable[str],
+        *,
+        authenticated_at: float | None = None,
+        renewed_from: str | None = None,
     ) -> Grant:
-        """Record a successful re-authentication (``methods`` amr-style: pwd, otp, oidc, saml)."""
-        return run(self._record(subject, methods, authenticated_at), self.store)
+        """Record a successful re-authentication (``methods`` amr-style: pwd, otp, oidc, saml).
+
+        ``renewed_from``: the session id the session had before the re-authentication
+        renewed it; the grant is bound to ``subject.session_id`` and the old id's grant is
+        revoked."""
+        return run(self._record(subject, methods, authenticated_at, renewed_from), self.store)
 
     def sign_out(self, subject: Subject) -> int:
         """Revoke this session's grant."""
@@ -434,9 +454,15 @@ class AsyncReauth(_ReauthFlows[AsyncStore | Store]):
         return await run_async(self._require(subject, action, tenant_id, context), self.store)
 
     async def record(
-        self, subject: Subject, methods: Iterable[str], *, authenticated_at: float | None = None
+        self,
+        subject: Subject,
+        methods: Iterable[str],
+        *,
+        authenticated_at: float | None = None,
+        renewed_from: str | None = None,
     ) -> Grant:
-        return await run_async(self._record(subject, methods, authenticated_at), self.store)
+        flow = self._record(subject, methods, authenticated_at, renewed_from)
+        return await run_async(flow, self.store)
 
     async def sign_out(self, subject: Subject) -> int:
         return await run_async(self._revoke(subject.user_id, subject.session_id), self.store)

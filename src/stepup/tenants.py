@@ -27,10 +27,12 @@ from .records import Tenant
 
 __all__ = [
     "JSONAPI_MEDIA_TYPE",
+    "MAX_BODY",
     "AsyncTenantSettings",
     "TenantNotFoundError",
     "TenantPatchError",
     "TenantSettings",
+    "body_too_large",
     "tenant_document",
 ]
 
@@ -38,7 +40,8 @@ JSONAPI_MEDIA_TYPE: Final = "application/vnd.api+json"
 RESOURCE_TYPE: Final = "tenant"
 _TOP_MEMBERS: Final = frozenset({"data", "meta", "jsonapi"})
 _DATA_MEMBERS: Final = frozenset({"type", "id", "attributes", "meta"})
-_MAX_BODY: Final = 64 * 1024
+#: The largest ``PATCH`` body read, in bytes.
+MAX_BODY: Final = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +93,24 @@ def tenant_document(tenant: Tenant) -> dict[str, Any]:
     }
 
 
+def body_too_large() -> TenantPatchError:
+    """The error for a body over :data:`MAX_BODY` bytes (integrations stop reading there)."""
+    return TenantPatchError([_Problem(400, "too_large", "The body is too large", "")])
+
+
 def _parse(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+    """The JSON object in ``body``; anything else is a 400 :class:`TenantPatchError`.
+
+    Too deep a nesting (``RecursionError`` in the decoder), bytes that are not UTF-8 and
+    numbers too long to convert are all "not JSON", never an unexpected exception.
+    """
     if isinstance(body, Mapping):
         return body
-    if len(body) > _MAX_BODY:
-        raise TenantPatchError([_Problem(400, "too_large", "The body is too large", "")])
+    if len(body) > MAX_BODY:
+        raise body_too_large()
     try:
         document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise TenantPatchError(
             [_Problem(400, "invalid_json", "The body is not JSON", "")]
         ) from None
@@ -179,20 +192,23 @@ class _TenantSettingsFlows(Generic[S]):
             raise PermissionDeniedError(
                 "only a tenant admin of this tenant may change its settings"
             )
-        changes = self._validate(tenant_id, _parse(body))
-        tenant: Tenant | None = yield ("get_tenant", (tenant_id,))
-        if tenant is None:
+        changes = dict(self._validate(tenant_id, _parse(body)))  # a copy: the body is the caller's
+        flags = changes.pop("feature_flags", {})
+        # One atomic store operation per PATCH: the store merges into what it holds at
+        # that moment, so a concurrent PATCH of another attribute or flag survives, and
+        # the events below report the values it actually replaced.
+        patched: tuple[Tenant, Tenant] | None = yield (
+            "patch_tenant",
+            (tenant_id, changes, flags),
+        )
+        if patched is None:
             raise TenantNotFoundError(tenant_id)
-        old_flags = tenant.feature_flags
-        merged = {**tenant.attributes, **{k: v for k, v in changes.items() if k != "feature_flags"}}
-        new_flags = {**old_flags, **changes.get("feature_flags", {})}
-        merged["feature_flags"] = new_flags
-        updated = Tenant(tenant_id, merged)
-        yield ("put_tenant", (updated,))
+        before, after = patched
         now = self.clock()
-        for flag, value in changes.get("feature_flags", {}).items():
-            old = old_flags.get(flag, False)
-            if old != value:
+        old_flags, new_flags = before.feature_flags, after.feature_flags
+        for flag in flags:
+            old, new = old_flags.get(flag, False), new_flags.get(flag, False)
+            if type(old) is not type(new) or old != new:
                 self.events.emit(
                     TenantFlagChanged(
                         at=now,
@@ -200,10 +216,10 @@ class _TenantSettingsFlows(Generic[S]):
                         tenant_id=tenant_id,
                         flag=flag,
                         old=old,
-                        new=value,
+                        new=new,
                     )
                 )
-        return updated
+        return after
 
     def _ensure(self, tenant_id: str, attributes: Mapping[str, Any] | None) -> Flow[Tenant]:
         tenant: Tenant | None = yield ("get_tenant", (tenant_id,))

@@ -17,6 +17,7 @@ from .clock import Clock, system_clock
 from .config_users import ConfigUsers
 from .errors import (
     AlreadyEnrolledError,
+    ConcurrentUpdateError,
     MalformedInputError,
     ManagedByConfigFileError,
     NotEnrolledError,
@@ -33,7 +34,7 @@ from .events import (
     TwoFactorRemoved,
 )
 from .records import AttemptOutcome, Credential
-from .recovery import digest_recovery_code, new_recovery_codes, normalize_recovery_code
+from .recovery import is_legacy_recovery_digest, issue_recovery_codes, recovery_digest
 from .sealing import SecretBox
 from .throttle import ThrottlePolicy
 from .totp import TOTP, Algorithm, generate_secret, qr_svg, qr_text
@@ -78,8 +79,12 @@ class Confirmation:
         return self.result.ok
 
 
-#: Recovery codes carry 50 bits, so a gentler schedule than TOTP's still holds.
+#: Recovery codes carry 120 bits (50 for codes issued before), so a gentler schedule
+#: than TOTP's still holds.
 RECOVERY_THROTTLE = ThrottlePolicy(free_failures=5, base_delay=60.0, max_delay=3600.0)
+#: How often :meth:`TwoFactor.reseal` reads and tries again when the credential changed
+#: between its read and its write, before it gives up with ConcurrentUpdateError.
+RESEAL_TRIES = 5
 
 S = TypeVar("S")
 
@@ -155,6 +160,13 @@ class _TwoFactorFlows(Generic[S]):
             key, totp, code, now=now, window=self.window, throttle=self.throttle, events=self.events
         )
 
+    @staticmethod
+    def _factors_changed(user_id: str) -> Flow[None]:
+        """The user's factors changed: no re-authentication made before counts any more,
+        in any session (OWASP ASVS 5.0 section 7.4.3). A store failure here propagates
+        (the change is made, so the caller must not report it as a clean success)."""
+        yield ("revoke_grants", (user_id, None))
+
     # flows ------------------------------------------------------------------
 
     def _enrolled(self, user_id: str) -> Flow[bool]:
@@ -199,9 +211,9 @@ class _TwoFactorFlows(Generic[S]):
         )
         if not result.ok:
             return Confirmation(result)
-        codes = new_recovery_codes()
-        hashes = tuple(digest_recovery_code(normalize_recovery_code(c) or "") for c in codes)
+        codes, hashes = issue_recovery_codes()
         yield ("put_credential", (replace(credential, confirmed=True, recovery_hashes=hashes),))
+        yield from self._factors_changed(user_id)
         self.events.emit(TwoFactorEnabled(at=now, user_id=user_id))
         return Confirmation(result, codes)
 
@@ -228,8 +240,8 @@ class _TwoFactorFlows(Generic[S]):
         self._refuse_in_config_mode()
         now = self.clock()
         key = f"recovery:{user_id}"
-        normalized = normalize_recovery_code(code)
-        if normalized is None:
+        digest = recovery_digest(code)  # one SHA-256, whatever is stored
+        if digest is None:
             self._reject(now, key, VerifyReason.MALFORMED)
             return VerifyResult(VerifyReason.MALFORMED)
         try:
@@ -241,7 +253,7 @@ class _TwoFactorFlows(Generic[S]):
             credential: Credential | None = yield ("get_credential", (user_id,))
             if credential is None or not credential.confirmed:
                 raise NotEnrolledError("two-factor authentication is not enabled")
-            used = yield ("consume_recovery_hash", (user_id, digest_recovery_code(normalized)))
+            used = yield ("consume_recovery_hash", (user_id, digest))
             if not used:
                 self._reject(now, key, VerifyReason.INVALID, charge.retry_at)
                 return VerifyResult(VerifyReason.INVALID, retry_at=charge.retry_at)
@@ -266,20 +278,35 @@ class _TwoFactorFlows(Generic[S]):
         credential: Credential | None = yield ("get_credential", (user_id,))
         if credential is None or not credential.confirmed:
             raise NotEnrolledError("two-factor authentication is not enabled")
-        codes = new_recovery_codes()
-        hashes = tuple(digest_recovery_code(normalize_recovery_code(c) or "") for c in codes)
+        codes, hashes = issue_recovery_codes()
         yield ("put_credential", (replace(credential, recovery_hashes=hashes),))
+        yield from self._factors_changed(user_id)
         self.events.emit(RecoveryCodesRegenerated(at=self.clock(), user_id=user_id))
         return codes
 
-    def _reseal(self, user_id: str) -> Flow[bool]:
+    def _legacy_recovery_codes(self, user_id: str) -> Flow[int]:
         self._refuse_in_config_mode()
         credential: Credential | None = yield ("get_credential", (user_id,))
-        if credential is None or not self.box.needs_reseal(credential.secret):
-            return False
-        secret = self.box.reseal(credential.secret, context=credential.credential_id)
-        yield ("put_credential", (replace(credential, secret=secret),))
-        return True
+        if credential is None or not credential.confirmed:
+            return 0
+        return sum(1 for d in credential.recovery_hashes if is_legacy_recovery_digest(d))
+
+    def _reseal(self, user_id: str) -> Flow[bool]:
+        self._refuse_in_config_mode()
+        # A compare-and-set on the credential's version: writing back what was read
+        # after a sign-in spent a recovery code meanwhile would bring that code back.
+        for _ in range(RESEAL_TRIES):
+            credential: Credential | None = yield ("get_credential", (user_id,))
+            if credential is None or not self.box.needs_reseal(credential.secret):
+                return False
+            secret = self.box.reseal(credential.secret, context=credential.credential_id)
+            resealed = replace(credential, secret=secret)
+            if (yield ("replace_credential", (resealed, credential.version))):
+                return True
+        raise ConcurrentUpdateError(
+            f"the credential changed during each of {RESEAL_TRIES} reseal attempts; "
+            "nothing was written"
+        )
 
     def _remove(self, user_id: str, actor_id: str, actor_has_full_access: bool) -> Flow[None]:
         self._refuse_in_config_mode()
@@ -288,6 +315,7 @@ class _TwoFactorFlows(Generic[S]):
         removed: bool = yield ("delete_credential", (user_id,))
         if not removed:
             raise NotEnrolledError("two-factor authentication is not enabled")
+        yield from self._factors_changed(user_id)
         self.events.emit(TwoFactorRemoved(at=self.clock(), user_id=user_id, removed_by=actor_id))
 
 
@@ -311,6 +339,11 @@ class TwoFactor(_TwoFactorFlows[Store]):
 
     def regenerate_recovery_codes(self, user_id: str) -> tuple[str, ...]:
         return run(self._regenerate(user_id), self.store)
+
+    def legacy_recovery_codes(self, user_id: str) -> int:
+        """How many of the user's unused codes are of the old 50-bit kind (ask them to
+        make new codes while this is above 0)."""
+        return run(self._legacy_recovery_codes(user_id), self.store)
 
     def reseal(self, user_id: str) -> bool:
         """Re-encrypt the user's secret under the current key; ``True`` if it changed."""
@@ -340,6 +373,9 @@ class AsyncTwoFactor(_TwoFactorFlows[AsyncStore | Store]):
 
     async def regenerate_recovery_codes(self, user_id: str) -> tuple[str, ...]:
         return await run_async(self._regenerate(user_id), self.store)
+
+    async def legacy_recovery_codes(self, user_id: str) -> int:
+        return await run_async(self._legacy_recovery_codes(user_id), self.store)
 
     async def reseal(self, user_id: str) -> bool:
         return await run_async(self._reseal(user_id), self.store)

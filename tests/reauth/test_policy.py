@@ -16,6 +16,7 @@ from stepup.policy import (
     Policy,
     Sensitivity,
     parse_lifetime,
+    with_tenant_settings_rule,
 )
 from stepup.testing.strategies import action_names
 
@@ -66,8 +67,29 @@ def test_workspace_delete_is_sensitive_only_for_production(
 
 
 def test_the_catalog_is_exactly_the_seed() -> None:
+    """The seed's actions, plus changing the tenant settings that switch them on."""
     names = {row["action"] for row in Policy.default(environ={}).table()}
-    assert names == {*SEED_ACTIONS, "workspace.delete"}
+    assert names == {*SEED_ACTIONS, "workspace.delete", "tenant.settings.update"}
+
+
+def test_tenant_settings_update_applies_even_with_the_flag_off() -> None:
+    rule = Policy.default(environ={}).rule_for("tenant.settings.update")
+    assert rule.always is True
+    assert rule.sensitivity is Sensitivity.SENSITIVE
+    row = next(
+        r for r in Policy.default(environ={}).table() if r["action"] == "tenant.settings.update"
+    )
+    assert row["condition"] == "always"
+
+
+def test_an_apps_own_policy_gets_the_tenant_settings_rule() -> None:
+    own = Policy({"api_key.read": SENSITIVE})
+    assert "tenant.settings.update" not in own
+    guarded = with_tenant_settings_rule(own)
+    assert guarded.rule_for("tenant.settings.update").always is True
+    # An app that names the action itself keeps its own rule.
+    chosen = own.extend({"tenant.settings.update": CRITICAL})
+    assert with_tenant_settings_rule(chosen).rule_for("tenant.settings.update") == CRITICAL
 
 
 @pytest.mark.parametrize("typo", ["api_key.raed", "API_KEY.READ", "api_key.read ", "", "2fa"])
@@ -79,7 +101,7 @@ def test_unknown_action_is_an_error(typo: str) -> None:
 @given(action_names())
 def test_any_name_outside_the_catalog_is_refused(name: str) -> None:
     policy = Policy.default(environ={})
-    if name in {*SEED_ACTIONS, "workspace.delete"}:
+    if name in {*SEED_ACTIONS, "workspace.delete", "tenant.settings.update"}:
         assert name in policy
     else:
         with pytest.raises(UnknownActionError):
