@@ -188,13 +188,13 @@ def test_ten_recovery_codes_hashed_at_rest(
     _, codes = enrol(tf, clock)
     assert len(codes) == len(set(codes)) == 10
     for code in codes:
-        assert len(code) == 11
-        assert code[5] == "-"
+        assert len(code) == 29  # six groups of four: 24 base32 characters, 120 bits
+        assert [len(group) for group in code.split("-")] == [4] * 6
     credential = store.get_credential("alice")
     assert credential is not None
     stored = repr(credential.to_dict())
     assert all(code not in stored and code.replace("-", "") not in stored for code in codes)
-    expected = {hashlib.sha256(c.replace("-", "").encode()).hexdigest() for c in codes}
+    expected = {"v2:" + hashlib.sha256(c.replace("-", "").encode()).hexdigest() for c in codes}
     assert set(credential.recovery_hashes) == expected
 
 
