@@ -4,11 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages: oathtool (TOTP interop), xmlsec1 (SAML), chromium (browser tests).
+# System packages: oathtool (TOTP interop), xmlsec1 (SAML), chromium and firefox-esr (browser
+# tests), zbar-tools (QR decoding).
 need=()
 command -v oathtool >/dev/null || need+=(oathtool)
 command -v xmlsec1 >/dev/null || need+=(xmlsec1)
 command -v chromium >/dev/null || need+=(chromium)
+command -v zbarimg >/dev/null || need+=(zbar-tools)  # decodes the demo's QR codes
+command -v firefox-esr >/dev/null || need+=(firefox-esr)  # the demo journeys in Firefox
 command -v redis-server >/dev/null || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
