@@ -28,6 +28,7 @@ from sqlalchemy import (
     func,
     inspect,
     select,
+    text,
     update,
 )
 
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 DEFAULT_PREFIX = "stepup_"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Short enough that every table and index name stays within PostgreSQL's 63 bytes.
 _PREFIX = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
@@ -95,6 +96,9 @@ class Tables:
                 md,
                 Column("user_id", Text, primary_key=True),
                 Column("data", Text, nullable=False),
+                # Credential.version (since schema version 3): every write adds one, so
+                # that a read-then-write (reseal) can be a compare-and-set.
+                Column("version", BigInteger, nullable=False, server_default=text("0")),
             ),
             recovery_hashes=Table(
                 f"{p}recovery_hashes",
@@ -139,10 +143,21 @@ def _drop_attempts_expiry_index(conn: Connection, tables: Tables) -> None:
     conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{name}"')
 
 
+def _add_credential_version(conn: Connection, tables: Tables) -> None:
+    """Version 2 -> 3: credentials get their ``version`` column; stored ones start at 0."""
+    if not inspect(conn).has_table(tables.credentials.name):
+        return  # created whole, column included, right after
+    name = tables.credentials.name
+    conn.exec_driver_sql(
+        f'ALTER TABLE "{name}" ADD COLUMN "version" BIGINT NOT NULL DEFAULT 0'  # noqa: S608
+    )
+
+
 #: ``MIGRATIONS[n]`` upgrades tables at version ``n`` to ``n + 1``; it runs before
 #: missing tables are created.
 MIGRATIONS: dict[int, Callable[[Connection, Tables], None]] = {
     1: _drop_attempts_expiry_index,
+    2: _add_credential_version,
 }
 
 

@@ -50,6 +50,8 @@ class CredentialRecord(models.Model):  # type: ignore[misc]
     algorithm = models.CharField(max_length=16, default="SHA1")
     confirmed = models.BooleanField(default=False)
     created_at = models.FloatField(default=0.0)
+    # Every write adds one (see Credential.version): reseal's compare-and-set.
+    version = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         verbose_name = "two-factor credential"
