@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import httpx
@@ -181,6 +182,44 @@ def test_a_login_within_the_skew_of_the_challenge_is_fresh(
     clock.set(first.auth_time + 60)
     url = edit_query(reauth.start(alice, return_to="/"), strip=("prompt", "max_age"))
     assert reauth.complete(alice, agent.authorize(url)).reason is OIDCReason.OK
+
+
+@pytest.mark.parametrize(
+    ("after_login", "expected"),
+    [
+        (0.0, OIDCReason.OK),
+        (0.5, OIDCReason.OK),  # the same whole second as auth_time, just after it
+        (0.999, OIDCReason.OK),
+        (1.0, OIDCReason.STALE_AUTH_TIME),  # auth_time is the second before the challenge
+        (1.5, OIDCReason.STALE_AUTH_TIME),
+    ],
+)
+def test_whole_second_auth_time_is_compared_at_its_resolution_at_skew_0(
+    provider: Provider,
+    store: MemoryStore,
+    http: httpx.Client,
+    clock: SettableClock,
+    alice: Subject,
+    agent: UserAgent,
+    after_login: float,
+    expected: OIDCReason,
+) -> None:
+    """auth_time is whole seconds: a challenge made at a fraction of the login's second is
+    answered by a login at that second, which is not before the challenge."""
+    reauth = OIDCReauth(make_config(provider, max_skew=0), store, http=http, clock=clock)
+    url = reauth.start(alice, return_to="/")
+    params = agent.authorize(url, login=ALICE[0], password=ALICE[1])
+    clock.set(time.time())  # with no skew, the token must not be from after "now"
+    first = reauth.complete(alice, params)
+    assert first.ok, first
+    assert first.auth_time is not None
+    clock.set(first.auth_time + after_login)  # the challenge's start time
+    url = edit_query(reauth.start(alice, return_to="/"), strip=("prompt", "max_age"))
+    params = agent.authorize(url)  # the provider answers from the login at first.auth_time
+    clock.set(time.time())  # the answer arrives now (its iat is the provider's real time)
+    outcome = reauth.complete(alice, params)
+    assert outcome.reason is expected, outcome
+    assert outcome.auth_time == first.auth_time
 
 
 def test_no_auth_time_is_never_replaced_by_iat(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -143,6 +144,39 @@ def test_authn_instant_may_precede_the_request_by_the_skew_only(
     outcome = sp.complete(subject, idp.answer(request, ALICE, honour_force_authn=False))
     expected = SAMLReason.OK if offset >= -60 else SAMLReason.STALE_AUTHN_INSTANT
     assert outcome.reason is expected
+
+
+@pytest.mark.parametrize(
+    ("fraction", "login_offset", "expected"),
+    [
+        (0.75, 0, SAMLReason.OK),  # same whole second as the request, just after it
+        (0.999, 0, SAMLReason.OK),
+        (0.0, 0, SAMLReason.OK),
+        (0.75, -1, SAMLReason.STALE_AUTHN_INSTANT),  # the second before: before the request
+        (0.0, -1, SAMLReason.STALE_AUTHN_INSTANT),
+    ],
+)
+def test_whole_second_authn_instant_is_compared_at_its_resolution_at_skew_0(
+    keys: dict[str, KeyPair],
+    idp_server: Server,
+    fraction: float,
+    login_offset: int,
+    expected: SAMLReason,
+) -> None:
+    """AuthnInstant comes in whole seconds (as from SimpleSAMLphp): a login in the same
+    second as a request made at a fraction of it is after the request, not stale."""
+    second = math.floor(time.time()) - 5  # a moment ago, so nothing is in the future
+    clock = SettableClock(second + fraction)
+    sp = SAMLServiceProvider(make_config(keys, max_skew=0), MemoryStore(), clock=clock)
+    idp = TestIdP(idp_server)
+    subject = saml_subject()
+    request = idp.receive(sp.start(subject, return_to="/").url)
+    idp.log_in(ALICE, at=second + login_offset)
+    response = idp.answer(request, ALICE, honour_force_authn=False)
+    clock.set(time.time())  # the answer arrives now: its validity window is the IdP's real time
+    outcome = sp.complete(subject, response)
+    assert outcome.reason is expected, outcome
+    assert outcome.authn_instant == second + login_offset
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from ....errors import MalformedInputError, StoreUnavailableError
 from ....records import Challenge
 from ....redirects import safe_return_path
 from ....subject import LoginMethod, Subject
+from .._freshness import earliest_fresh_login
 from .config import OIDCProviderConfig
 from .idtoken import IDTokenClaims, TokenFault, TokenRejected, verify_id_token
 from .outcome import OIDCOutcome, OIDCReason, ProviderUnavailableError, WrongProviderError
@@ -279,7 +280,7 @@ def _judge(
         return OIDCReason.WRONG_SUBJECT, ""
     if claims.auth_time is None:
         return OIDCReason.MISSING_AUTH_TIME, ""
-    if claims.auth_time < challenge.issued_at - config.max_skew:
+    if claims.auth_time < earliest_fresh_login(challenge.issued_at, config.max_skew):
         return OIDCReason.STALE_AUTH_TIME, ""
     if claims.auth_time > now + config.max_skew:
         return OIDCReason.INVALID_TOKEN, "auth_time"

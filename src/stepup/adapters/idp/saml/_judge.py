@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ....records import Challenge
 from ....subject import Subject
+from .._freshness import earliest_fresh_login
 from ._read import SignedResponse
 from .outcome import SAMLOutcome, SAMLReason
 
@@ -105,7 +106,7 @@ def judge(
     broken = _broken_condition(expect, facts, now)
     if broken is not None:
         return verdict(SAMLReason.INVALID_CONDITIONS, broken)
-    if facts.authn_instant < challenge.issued_at - expect.max_skew:
+    if facts.authn_instant < earliest_fresh_login(challenge.issued_at, expect.max_skew):
         return verdict(SAMLReason.STALE_AUTHN_INSTANT, authn_instant=facts.authn_instant)
     wanted = data.get("authn_context") or []
     if wanted and facts.authn_context not in wanted:
