@@ -102,7 +102,9 @@ class Twin:
         store: MemoryStore | None = None,
         hasher: PasswordHasher | None = None,
         throttle: ThrottlePolicy | None = None,
+        **extra: Any,
     ) -> Verify:
+        """``extra``: more PasswordReauth options (verifiers, dummy_hash, on_upgrade)."""
         store = store if store is not None else MemoryStore()
         hasher = hasher or PasswordHasher.from_parameters(CHEAPEST)
         options: dict[str, Any] = {
@@ -110,6 +112,7 @@ class Twin:
             "clock": self.clock,
             "throttle": throttle,
             "events": self.recorder.bus,
+            **extra,
         }
         if self.kind == "sync":
             return PasswordReauth(store, **options).verify

@@ -138,8 +138,10 @@ BAD_PASSWORDS = [None, 7, 1.5, b"bytes", ["list"], "", "x" * (MAX_PASSWORD_LENGT
 BAD_PASSWORDS += ["nul\x00inside", "\x00", "lone \ud800 surrogate"]
 BAD_HASHES: list[object] = [
     "",
-    "plain text",
-    "$2b$12$abcdefghijklmnopqrstuuSm7gZDpE9n2l2Ro1n9QwGkzD6yD9XWy",  # bcrypt
+    "$2b$12$tooshort",  # bcrypt's prefix, not its shape
+    "$2b$99$abcdefghijklmnopqrstuuSm7gZDpE9n2l2Ro1n9QwGkzD6yD9XWy",  # cost out of range
+    "pbkdf2:sha256$salt$00",  # Werkzeug without its iterations
+    "pbkdf2_sha256$x$salt$AAAA",  # Django's, iterations not a number
     "$argon2id$v=19$m=8,t=1,p=1",
     "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA\x00",
     "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$" + "A" * 600,
@@ -375,6 +377,7 @@ def every_outcome(twin: Twin, clock: SettableClock) -> dict[PasswordReason, Pass
         R.THROTTLED: verify(USER, PASSWORD, stored),
         R.UNKNOWN_USER: verify("ghost", PASSWORD, None),
         R.MALFORMED: verify(USER, "bad\x00", stored),
+        R.UNSUPPORTED_HASH: verify(USER, PASSWORD, "{SSHA}not-a-format-we-know"),
         R.UNAVAILABLE: twin.build(store=BrokenStore("throttle_charge"))(USER, PASSWORD, stored),
     }
     assert {reason: result.reason for reason, result in outcomes.items()} == {r: r for r in R}

@@ -1,11 +1,16 @@
-"""Password re-authentication: argon2id hashes, throttled, one generic message.
+"""Password re-authentication: the hashes apps already have, throttled, one generic message.
+
+Stored hashes are recognised by their format and verified by a well-kept library per
+format (:mod:`.password_formats`: argon2, bcrypt, Werkzeug, Django); new hashes, and
+upgrades of old ones, are always argon2id.
 
 The decision is split around its one CPU-heavy step, so both twins share it and the
-async one can run argon2 in a worker thread without blocking the event loop:
+async one can run the hash in a worker thread without blocking the event loop:
 
-1. ``_before`` (a flow): check the input, then charge the throttle *first*, so
-   concurrent guesses cannot outrun it;
-2. ``_check`` (pure): argon2 verify, and a new hash when the parameters are outdated;
+1. ``_before`` (a flow): check the input and recognise the hash's format (cheap), then
+   charge the throttle *first*, so concurrent guesses cannot outrun it;
+2. ``_check`` (pure): verify, and a new argon2id hash when the format or its
+   parameters are outdated;
 3. ``_after`` (a flow): clear the throttle on success, emit events, build the result.
 """
 
@@ -13,13 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
+import logging
 import secrets
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Generic, TypeAlias, TypeVar
 
-from argon2 import Parameters, PasswordHasher, Type, extract_parameters
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from argon2 import Parameters, PasswordHasher, Type
 
 from ..._flow import Flow, run, run_async
 from ...clock import Clock, system_clock
@@ -29,6 +36,13 @@ from ...records import Attempt, AttemptOutcome
 from ...subject import Subject
 from ...throttle import ThrottlePolicy
 from ..storage.base import AsyncStore, AttemptStore
+from .password_formats import (
+    HashVerifier,
+    MalformedHashError,
+    UnsupportedHashError,
+    default_verifiers,
+    find_verifier,
+)
 
 __all__ = [
     "CHEAPEST",
@@ -37,6 +51,7 @@ __all__ = [
     "PASSWORD_PARAMETERS",
     "PUBLIC_FAILURE_MESSAGE",
     "AsyncPasswordReauth",
+    "HashVerifier",
     "PasswordReason",
     "PasswordReauth",
     "PasswordResult",
@@ -80,6 +95,12 @@ METHOD = "pwd"
 
 _DEFAULT_HASHER = PasswordHasher.from_parameters(PASSWORD_PARAMETERS)
 
+logger = logging.getLogger(__name__)
+
+#: ``(user_id, new_argon2id_hash)``: the app stores the upgraded hash. The async
+#: twin also takes a coroutine function.
+UpgradeHook: TypeAlias = Callable[[str, str], Awaitable[None] | None]
+
 
 class PasswordReason(StrEnum):
     OK = "ok"
@@ -87,6 +108,8 @@ class PasswordReason(StrEnum):
     THROTTLED = "throttled"
     UNKNOWN_USER = "unknown_user"
     MALFORMED = "malformed"
+    #: The stored hash is in a format no verifier handles (or its library is missing).
+    UNSUPPORTED_HASH = "unsupported_hash"
     UNAVAILABLE = "unavailable"
 
 
@@ -95,8 +118,10 @@ class PasswordResult:
     """The outcome of one password re-authentication. Only ``reason == OK`` lets anyone in.
 
     ``retry_at`` is the Unix time from which this user may try again, when blocked.
-    ``new_hash`` is set on success when the stored hash used outdated parameters:
-    store it in place of the old one.
+    ``new_hash`` is set on success when the stored hash was not argon2id with the
+    current parameters (bcrypt, Werkzeug, Django PBKDF2, an older argon2...): an
+    argon2id hash of the same password, to store in place of the old one (the
+    ``on_upgrade`` hook receives the same hash).
     """
 
     reason: PasswordReason
@@ -137,16 +162,10 @@ def _valid_password(password: object) -> str | None:
     return password
 
 
-def _valid_hash(stored_hash: object) -> bool:
+def _plausible_hash(stored_hash: object) -> bool:
     if not isinstance(stored_hash, str) or not 0 < len(stored_hash) <= MAX_HASH_LENGTH:
         return False
-    if not stored_hash.isascii() or "\x00" in stored_hash:
-        return False
-    try:
-        extract_parameters(stored_hash)
-    except InvalidHashError:
-        return False
-    return True
+    return stored_hash.isascii() and stored_hash.isprintable()
 
 
 def hash_password(password: object, *, hasher: PasswordHasher | None = None) -> str:
@@ -174,6 +193,7 @@ class _Pending:
     retry_at: float | None
     password: str = field(repr=False)
     stored_hash: str | None = field(repr=False)
+    verifier: HashVerifier | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,12 +219,27 @@ class _PasswordFlows(Generic[S]):
         store: S,
         *,
         hasher: PasswordHasher | None = None,
+        verifiers: Sequence[HashVerifier] | None = None,
+        dummy_hash: Callable[[], str] | None = None,
+        on_upgrade: UpgradeHook | None = None,
         clock: Clock = system_clock,
         throttle: ThrottlePolicy | None = None,
         events: EventBus | None = None,
     ) -> None:
+        """``hasher`` makes new (and upgraded) argon2id hashes; ``verifiers`` are the
+        stored formats accepted, tried in order (default: :func:`default_verifiers`);
+        ``dummy_hash`` makes, once, the hash an unknown user's password is checked
+        against, so that costs what a known user's check costs (default: an argon2id
+        hash from ``hasher``; use your default format's when most users have that)."""
         self.store = store
         self.hasher = hasher or _DEFAULT_HASHER
+        self.verifiers: tuple[HashVerifier, ...] = (
+            tuple(verifiers) if verifiers is not None else default_verifiers(self.hasher)
+        )
+        if not self.verifiers:
+            raise ValueError("give at least one hash verifier")
+        self._make_dummy = dummy_hash or self._argon2_dummy
+        self.on_upgrade = on_upgrade
         self.clock = clock
         self.throttle = throttle or ThrottlePolicy()
         self.events = events or EventBus()
@@ -225,14 +260,34 @@ class _PasswordFlows(Generic[S]):
             self.events.emit(Throttled(at=now, key=throttle_key(user_id), retry_at=retry_at))
         return PasswordResult(reason, retry_at)
 
+    def _recognise(self, user_id: str, stored_hash: object) -> HashVerifier | PasswordReason:
+        if not _plausible_hash(stored_hash):
+            logger.warning("password re-auth for %r: the stored hash is not a hash", user_id)
+            return PasswordReason.MALFORMED
+        assert isinstance(stored_hash, str)
+        try:
+            return find_verifier(self.verifiers, stored_hash)
+        except MalformedHashError as exc:
+            logger.warning("password re-auth for %r: %s", user_id, exc)
+            return PasswordReason.MALFORMED
+        except UnsupportedHashError as exc:
+            logger.warning("password re-auth for %r: %s", user_id, exc)
+            return PasswordReason.UNSUPPORTED_HASH
+
     def _before(
         self, subject_or_user_id: Subject | str, password: object, stored_hash: object
     ) -> Flow[PasswordResult | _Pending]:
         user_id, session_id = _who(subject_or_user_id)
         now = self.clock()
         valid = _valid_password(password)
-        if valid is None or (stored_hash is not None and not _valid_hash(stored_hash)):
+        if valid is None:
             return self._fail(now, user_id, PasswordReason.MALFORMED)
+        verifier = None
+        if stored_hash is not None:
+            recognised = self._recognise(user_id, stored_hash)
+            if isinstance(recognised, PasswordReason):
+                return self._fail(now, user_id, recognised)
+            verifier = recognised
         try:
             charge: Attempt = yield ("throttle_charge", (throttle_key(user_id), now, self.throttle))
         except StoreUnavailableError:
@@ -240,29 +295,34 @@ class _PasswordFlows(Generic[S]):
         if charge.outcome is AttemptOutcome.THROTTLED:
             return self._fail(now, user_id, PasswordReason.THROTTLED, charge.retry_at)
         hash_or_none = stored_hash if isinstance(stored_hash, str) else None
-        return _Pending(user_id, session_id, now, charge.retry_at, valid, hash_or_none)
+        return _Pending(user_id, session_id, now, charge.retry_at, valid, hash_or_none, verifier)
 
     def _check(self, pending: _Pending) -> _Checked:
-        """The argon2 work: the same cost whether or not the user exists."""
-        if pending.stored_hash is None:
-            with contextlib.suppress(VerificationError):
-                self.hasher.verify(self._dummy(), pending.password)
+        """The hash work: the same cost whether or not the user exists."""
+        if pending.stored_hash is None or pending.verifier is None:
+            self._dummy_verify(pending.password)
             return _Checked(PasswordReason.UNKNOWN_USER)
         try:
-            self.hasher.verify(pending.stored_hash, pending.password)
-        except VerifyMismatchError:
-            return _Checked(PasswordReason.WRONG_PASSWORD)
-        except (VerificationError, InvalidHashError):
+            matched = pending.verifier.verify(pending.stored_hash, pending.password)
+        except MalformedHashError as exc:
+            logger.warning("password re-auth for %r: %s", pending.user_id, exc)
             return _Checked(PasswordReason.MALFORMED)
-        if self.hasher.check_needs_rehash(pending.stored_hash):
+        if not matched:
+            return _Checked(PasswordReason.WRONG_PASSWORD)
+        if pending.verifier.needs_upgrade(pending.stored_hash):
             return _Checked(PasswordReason.OK, self.hasher.hash(pending.password))
         return _Checked(PasswordReason.OK)
 
-    def _dummy(self) -> str:
-        # Made once per instance, with this hasher's parameters, from a random password.
+    def _dummy_verify(self, password: str) -> None:
+        # The dummy is made once per instance, from a random password, so no password
+        # can match it; it is verified through the same registry as a real hash.
         if self._dummy_hash is None:
-            self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(32))
-        return self._dummy_hash
+            self._dummy_hash = self._make_dummy()
+        with contextlib.suppress(MalformedHashError, UnsupportedHashError):
+            find_verifier(self.verifiers, self._dummy_hash).verify(self._dummy_hash, password)
+
+    def _argon2_dummy(self) -> str:
+        return self.hasher.hash(secrets.token_urlsafe(32))
 
     def _after(self, pending: _Pending, checked: _Checked) -> Flow[PasswordResult]:
         if checked.reason is not PasswordReason.OK:
@@ -282,23 +342,54 @@ class _PasswordFlows(Generic[S]):
         return PasswordResult(PasswordReason.OK, new_hash=checked.new_hash)
 
 
+def _upgrade_failed(user_id: str, exc: BaseException) -> None:
+    # The password was right: a failing hook must not turn that into a denial.
+    logger.error(
+        "password re-auth for %r: the on_upgrade hook raised %s; the old hash stays",
+        user_id,
+        type(exc).__name__,
+    )
+
+
+def _close(awaitable: Awaitable[None]) -> None:
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()
+
+
 class PasswordReauth(_PasswordFlows[AttemptStore]):
-    """Verify a re-entered password against a sync store's throttle."""
+    """Verify a re-entered password against a sync store's throttle.
+
+    ``on_upgrade(user_id, new_hash)`` (optional) is called after a successful check of
+    a hash that was not argon2id with the current parameters, with an argon2id hash of
+    the same password to store instead. If it raises, the error is logged (without the
+    hash) and the result is still ``OK``; ``result.new_hash`` carries the same hash.
+    """
 
     def verify(
         self, subject_or_user_id: Subject | str, password: object, stored_hash: str | None
     ) -> PasswordResult:
         """Check ``password`` against the user's ``stored_hash`` (``None``: no such user,
-        or no password). A bad password or hash is ``MALFORMED``, never an exception."""
+        or no password). A bad password or hash is a failed result, never an exception."""
         step = run(self._before(subject_or_user_id, password, stored_hash), self.store)
         if isinstance(step, PasswordResult):
             return step
-        return run(self._after(step, self._check(step)), self.store)
+        result = run(self._after(step, self._check(step)), self.store)
+        if result.new_hash is not None and self.on_upgrade is not None:
+            try:
+                outcome = self.on_upgrade(step.user_id, result.new_hash)
+                if inspect.isawaitable(outcome):  # a coroutine function on the sync twin
+                    _close(outcome)
+                    raise TypeError("on_upgrade of PasswordReauth must not be async")
+            except Exception as exc:
+                _upgrade_failed(step.user_id, exc)
+        return result
 
 
 class AsyncPasswordReauth(_PasswordFlows[AsyncStore | AttemptStore]):
-    """Verify a re-entered password against an async store; argon2 runs in a worker
-    thread so the event loop keeps serving other requests."""
+    """Verify a re-entered password against an async store; the hash runs in a worker
+    thread so the event loop keeps serving other requests. ``on_upgrade`` may be a
+    plain function or a coroutine function (see :class:`PasswordReauth`)."""
 
     async def verify(
         self, subject_or_user_id: Subject | str, password: object, stored_hash: str | None
@@ -308,4 +399,12 @@ class AsyncPasswordReauth(_PasswordFlows[AsyncStore | AttemptStore]):
         if isinstance(step, PasswordResult):
             return step
         checked = await asyncio.to_thread(self._check, step)
-        return await run_async(self._after(step, checked), self.store)
+        result = await run_async(self._after(step, checked), self.store)
+        if result.new_hash is not None and self.on_upgrade is not None:
+            try:
+                outcome = self.on_upgrade(step.user_id, result.new_hash)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception as exc:
+                _upgrade_failed(step.user_id, exc)
+        return result

@@ -1,0 +1,379 @@
+"""Stored password hashes apps already have: recognised by format, verified by a
+well-kept library per format.
+
+A :class:`HashVerifier` claims a format by its prefix (cheap, no hashing) and then
+verifies a password against it. :class:`PasswordReauth` tries its verifiers in order;
+a hash no verifier claims is ``unsupported_hash``. Formats out of the box:
+
+=====================  ==========================================  =========================
+format                 example prefix                              verified with
+=====================  ==========================================  =========================
+argon2 (PHC string)    ``$argon2id$v=19$m=65536,t=3,p=4$``         argon2-cffi
+bcrypt                 ``$2b$12$`` (also ``$2a$``, ``$2y$``)       ``bcrypt`` (extra
+                                                                   ``passwords``)
+Werkzeug               ``scrypt:32768:8:1$``, ``pbkdf2:sha256:N$``  :mod:`hashlib`
+Django (outside it)    ``pbkdf2_sha256$``, ``pbkdf2_sha1$``,       :mod:`hashlib`,
+                       ``argon2$``, ``bcrypt_sha256$``,            argon2-cffi, ``bcrypt``
+                       ``bcrypt$``, ``scrypt$``
+=====================  ==========================================  =========================
+
+Werkzeug's formats are implemented with :mod:`hashlib` rather than by calling
+``werkzeug.security.check_password_hash``: the format is small and documented, an app
+that moved from Flask to FastAPI should not need Werkzeug to check its users'
+passwords, and reading the parameters ourselves lets us refuse absurd ones (an
+``n`` that would allocate gigabytes) before any work. The tests check the result
+against Werkzeug's own ``generate_password_hash``.
+
+Inside Django, ``stepup.integrations.django.passwords.DjangoHashVerifier`` verifies
+through Django's own ``check_password`` instead, so a project's custom hashers work.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from collections.abc import Sequence
+from typing import Final, Protocol, runtime_checkable
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from ...errors import StepupError
+
+__all__ = [
+    "Argon2Verifier",
+    "BcryptVerifier",
+    "DjangoFormatsVerifier",
+    "HashVerifier",
+    "MalformedHashError",
+    "UnsupportedHashError",
+    "WerkzeugVerifier",
+    "default_verifiers",
+    "find_verifier",
+]
+
+#: bcrypt reads at most this many bytes of a password; longer ones were truncated
+#: by the libraries that made such hashes, so we truncate the same way to verify.
+BCRYPT_MAX_BYTES: Final = 72
+#: Cost bounds we accept from a stored hash: refusing absurd parameters keeps a
+#: corrupt or planted hash from tying up the server (bcrypt 20 is about a minute).
+MAX_BCRYPT_COST: Final = 20
+MAX_PBKDF2_ITERATIONS: Final = 10_000_000
+MAX_SCRYPT_MEMORY: Final = 256 * 1024 * 1024
+
+
+class MalformedHashError(StepupError):
+    """A stored hash claims a known format but cannot be read. The message names the
+    format only, never the hash."""
+
+
+class UnsupportedHashError(StepupError):
+    """A stored hash is in a format no verifier handles, or its library is missing."""
+
+
+@runtime_checkable
+class HashVerifier(Protocol):
+    """One family of stored hash formats.
+
+    ``name`` is for logs. :meth:`recognise` must be cheap (no hashing): it runs
+    before the throttle is charged. :meth:`verify` runs only after the charge.
+    """
+
+    name: str
+
+    def recognise(self, stored_hash: str) -> bool:
+        """``True`` if the hash is in this format; raise :class:`MalformedHashError`
+        if it claims the format (by its prefix) but its structure is wrong, and
+        :class:`UnsupportedHashError` if the library it needs is not installed."""
+        ...
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        """Does ``password`` match? Raise :class:`MalformedHashError` if the hash
+        cannot be read after all."""
+        ...
+
+    def needs_upgrade(self, stored_hash: str) -> bool:
+        """Should a match be re-hashed to the current argon2id parameters?"""
+        ...
+
+
+def find_verifier(verifiers: Sequence[HashVerifier], stored_hash: str) -> HashVerifier:
+    """The first verifier that recognises ``stored_hash``.
+
+    Raises :class:`MalformedHashError` or :class:`UnsupportedHashError` (from a
+    verifier, or when none recognises the hash)."""
+    for verifier in verifiers:
+        if verifier.recognise(stored_hash):
+            return verifier
+    raise UnsupportedHashError("no verifier recognises this stored hash's format")
+
+
+class Argon2Verifier:
+    """argon2 PHC strings (``$argon2id$``, ``$argon2i$``, ``$argon2d$``) via argon2-cffi.
+
+    ``hasher`` holds the current parameters: a match made with others (or with
+    argon2i/argon2d) needs an upgrade."""
+
+    name = "argon2"
+
+    def __init__(self, hasher: PasswordHasher) -> None:
+        self.hasher = hasher
+
+    def __repr__(self) -> str:
+        return "Argon2Verifier()"
+
+    def recognise(self, stored_hash: str) -> bool:
+        if not stored_hash.startswith(("$argon2id$", "$argon2i$", "$argon2d$")):
+            return False
+        from argon2 import extract_parameters
+
+        try:
+            extract_parameters(stored_hash)
+        except (InvalidHashError, ValueError):
+            raise MalformedHashError("an argon2 hash whose parameters cannot be read") from None
+        return True
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        try:
+            return self.hasher.verify(stored_hash, password)
+        except VerifyMismatchError:
+            return False
+        except (VerificationError, InvalidHashError):
+            raise MalformedHashError("a corrupt argon2 hash") from None
+
+    def needs_upgrade(self, stored_hash: str) -> bool:
+        return self.hasher.check_needs_rehash(stored_hash)
+
+
+_BCRYPT = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
+
+
+def _bcrypt_cost(stored_hash: str) -> int:
+    match = _BCRYPT.fullmatch(stored_hash)
+    if match is None or not 4 <= int(match.group(1)) <= MAX_BCRYPT_COST:
+        raise MalformedHashError("a bcrypt hash that is not $2x$<cost 04-20>$<53 characters>")
+    return int(match.group(1))
+
+
+def _bcrypt_module() -> object:
+    try:
+        import bcrypt
+    except ImportError:
+        raise UnsupportedHashError(
+            "a bcrypt hash, but the bcrypt package is not installed"
+            " (pip install 'stepup-auth[passwords]')"
+        ) from None
+    return bcrypt
+
+
+def _bcrypt_check(secret: bytes, stored_hash: str) -> bool:
+    import bcrypt
+
+    try:
+        return bool(bcrypt.checkpw(secret[:BCRYPT_MAX_BYTES], stored_hash.encode("ascii")))
+    except ValueError:
+        raise MalformedHashError("a corrupt bcrypt hash") from None
+
+
+class BcryptVerifier:
+    """bcrypt (``$2b$``, ``$2a$``, ``$2y$``) via the ``bcrypt`` package.
+
+    Passwords longer than 72 bytes are truncated to 72 before checking, as every
+    library that made such hashes did (bcrypt 5 refuses them instead); the upgrade to
+    argon2id then keeps the whole password."""
+
+    name = "bcrypt"
+
+    def __repr__(self) -> str:
+        return "BcryptVerifier()"
+
+    def recognise(self, stored_hash: str) -> bool:
+        if not stored_hash.startswith(("$2a$", "$2b$", "$2y$")):
+            return False
+        _bcrypt_cost(stored_hash)
+        _bcrypt_module()
+        return True
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        return _bcrypt_check(password.encode("utf-8"), stored_hash)
+
+    def needs_upgrade(self, stored_hash: str) -> bool:
+        return True
+
+
+_PBKDF2_DIGESTS: Final = frozenset({"sha1", "sha224", "sha256", "sha384", "sha512"})
+_HEX = re.compile(r"[0-9a-f]+")
+_SALT = re.compile(r"[!-#%-~]+")  # printable ASCII except '$' and space
+
+
+def _int(text: str, low: int, high: int, what: str) -> int:
+    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+        raise MalformedHashError(f"{what} out of range")
+    return int(text)
+
+
+def _scrypt_parameters(n_text: str, r_text: str, p_text: str, what: str) -> tuple[int, int, int]:
+    n = _int(n_text, 2, 2**20, f"{what}: scrypt n")
+    r = _int(r_text, 1, 32, f"{what}: scrypt r")
+    p = _int(p_text, 1, 16, f"{what}: scrypt p")
+    if n & (n - 1) or 128 * n * r * p > MAX_SCRYPT_MEMORY:
+        raise MalformedHashError(f"{what}: scrypt parameters out of range")
+    return n, r, p
+
+
+def _scrypt(password: str, salt: str, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode("utf-8"),
+        salt=salt.encode("ascii"),
+        n=n,
+        r=r,
+        p=p,
+        maxmem=132 * n * r * p + 1024 * 1024,
+        dklen=64,
+    )
+
+
+class WerkzeugVerifier:
+    """Werkzeug's ``generate_password_hash`` formats, implemented with :mod:`hashlib`:
+    ``scrypt:<n>:<r>:<p>$<salt>$<hex>`` and ``pbkdf2:<digest>:<iterations>$<salt>$<hex>``.
+
+    The method part must carry its parameters, as every Werkzeug release writes them:
+    a bare ``pbkdf2:sha256`` means whatever default the installed Werkzeug had, which
+    changed between releases, so it is refused as malformed."""
+
+    name = "werkzeug"
+
+    def __repr__(self) -> str:
+        return "WerkzeugVerifier()"
+
+    def recognise(self, stored_hash: str) -> bool:
+        if not stored_hash.startswith(("scrypt:", "pbkdf2:")):
+            return False
+        self._parse(stored_hash)
+        return True
+
+    @staticmethod
+    def _parse(stored_hash: str) -> tuple[list[str], str, str]:
+        parts = stored_hash.split("$")
+        if len(parts) != 3 or not _SALT.fullmatch(parts[1]) or not _HEX.fullmatch(parts[2]):
+            raise MalformedHashError("a Werkzeug hash that is not <method>$<salt>$<hex digest>")
+        method = parts[0].split(":")
+        if method[0] == "scrypt" and len(method) == 4:
+            _scrypt_parameters(method[1], method[2], method[3], "a Werkzeug hash")
+            expected = 128
+        elif method[0] == "pbkdf2" and len(method) == 3 and method[1] in _PBKDF2_DIGESTS:
+            _int(method[2], 1, MAX_PBKDF2_ITERATIONS, "a Werkzeug hash: iterations")
+            expected = 2 * hashlib.new(method[1]).digest_size
+        else:
+            raise MalformedHashError(
+                "a Werkzeug hash without explicit parameters (scrypt:n:r:p or pbkdf2:digest:n)"
+            )
+        if len(parts[2]) != expected:
+            raise MalformedHashError("a Werkzeug hash whose digest has the wrong length")
+        return method, parts[1], parts[2]
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        method, salt, digest = self._parse(stored_hash)
+        if method[0] == "scrypt":
+            n, r, p = (int(x) for x in method[1:])
+            computed = _scrypt(password, salt, n, r, p).hex()
+        else:
+            computed = hashlib.pbkdf2_hmac(
+                method[1], password.encode("utf-8"), salt.encode("ascii"), int(method[2])
+            ).hex()
+        return hmac.compare_digest(computed, digest)
+
+    def needs_upgrade(self, stored_hash: str) -> bool:
+        return True
+
+
+def _b64(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedHashError(f"{what} whose digest is not base64") from None
+
+
+class DjangoFormatsVerifier:
+    """Django's stored formats, for apps that moved away from Django (or read its user
+    table from elsewhere): ``pbkdf2_sha256$``, ``pbkdf2_sha1$``, ``argon2$``,
+    ``bcrypt_sha256$``, ``bcrypt$`` and ``scrypt$``, each verified as Django does.
+
+    Inside a Django project use
+    ``stepup.integrations.django.passwords.DjangoHashVerifier``, which asks Django."""
+
+    name = "django"
+    _ALGORITHMS: Final = ("pbkdf2_sha256", "pbkdf2_sha1", "argon2", "bcrypt_sha256", "bcrypt")
+
+    def __init__(self, argon2: Argon2Verifier) -> None:
+        self._argon2 = argon2
+
+    def __repr__(self) -> str:
+        return "DjangoFormatsVerifier()"
+
+    def recognise(self, stored_hash: str) -> bool:
+        algorithm = stored_hash.partition("$")[0]
+        if algorithm not in (*self._ALGORITHMS, "scrypt") or "$" not in stored_hash:
+            return False
+        self._check(stored_hash, algorithm)
+        return True
+
+    def _check(self, stored_hash: str, algorithm: str) -> None:
+        rest = stored_hash[len(algorithm) + 1 :]
+        if algorithm.startswith("pbkdf2_"):
+            parts = rest.split("$")
+            if len(parts) != 3 or not _SALT.fullmatch(parts[1]):
+                raise MalformedHashError(f"a Django {algorithm} hash that is not n$salt$digest")
+            _int(parts[0], 1, MAX_PBKDF2_ITERATIONS, f"a Django {algorithm} hash: iterations")
+            _b64(parts[2], f"a Django {algorithm} hash")
+        elif algorithm == "argon2":
+            if not self._argon2.recognise("$" + rest):
+                raise MalformedHashError("a Django argon2 hash without its $argon2 part")
+        elif algorithm in ("bcrypt_sha256", "bcrypt"):
+            if not rest.startswith("$"):
+                raise MalformedHashError(f"a Django {algorithm} hash without its $2b$ part")
+            _bcrypt_cost(rest)
+            _bcrypt_module()
+        else:  # scrypt$n$salt$r$p$digest
+            parts = rest.split("$")
+            if len(parts) != 5 or not _SALT.fullmatch(parts[1]):
+                raise MalformedHashError("a Django scrypt hash that is not n$salt$r$p$digest")
+            _scrypt_parameters(parts[0], parts[2], parts[3], "a Django scrypt hash")
+            _b64(parts[4], "a Django scrypt hash")
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        algorithm, _, rest = stored_hash.partition("$")
+        self._check(stored_hash, algorithm)
+        if algorithm.startswith("pbkdf2_"):
+            iterations, salt, digest = rest.split("$")
+            computed = hashlib.pbkdf2_hmac(
+                algorithm.removeprefix("pbkdf2_"),
+                password.encode("utf-8"),
+                salt.encode("ascii"),
+                int(iterations),
+            )
+            return hmac.compare_digest(computed, _b64(digest, "a Django pbkdf2 hash"))
+        if algorithm == "argon2":
+            return self._argon2.verify("$" + rest, password)
+        if algorithm == "bcrypt_sha256":
+            # Django pre-hashes so bcrypt never truncates (Django ticket #20138).
+            prehashed = binascii.hexlify(hashlib.sha256(password.encode("utf-8")).digest())
+            return _bcrypt_check(prehashed, rest)
+        if algorithm == "bcrypt":
+            return _bcrypt_check(password.encode("utf-8"), rest)
+        n_text, salt, r_text, p_text, digest = rest.split("$")
+        computed = _scrypt(password, salt, int(n_text), int(r_text), int(p_text))
+        return hmac.compare_digest(computed, _b64(digest, "a Django scrypt hash"))
+
+    def needs_upgrade(self, stored_hash: str) -> bool:
+        return True
+
+
+def default_verifiers(hasher: PasswordHasher) -> tuple[HashVerifier, ...]:
+    """argon2 (with ``hasher``'s parameters as current), bcrypt, Werkzeug and Django's
+    formats, in that order."""
+    argon2 = Argon2Verifier(hasher)
+    return (argon2, BcryptVerifier(), WerkzeugVerifier(), DjangoFormatsVerifier(argon2))
