@@ -7,12 +7,14 @@ from __future__ import annotations
 
 __all__ = [
     "AlreadyEnrolledError",
+    "ConcurrentUpdateError",
     "ConfigurationError",
     "MalformedInputError",
     "ManagedByConfigFileError",
     "NotEnrolledError",
     "PermissionDeniedError",
     "StepupError",
+    "StoreConfigurationError",
     "StoreUnavailableError",
     "UnknownActionError",
 ]
@@ -32,6 +34,25 @@ class MalformedInputError(StepupError, ValueError):
 
 class StoreUnavailableError(StepupError):
     """The store could not answer. Every decision that needed it is a denial."""
+
+
+class StoreConfigurationError(ConfigurationError, StoreUnavailableError):
+    """A store could not be opened at start-up. Meant for the person running the app,
+    it names the store's URL (never its password), what was being done and the
+    driver's reason. Only start-up steps raise it (``SQLStore.sqlite``,
+    ``create_schema``, ``check``); decisions only ever see a bare
+    :class:`StoreUnavailableError`."""
+
+    def __init__(self, url: str, operation: str, reason: str) -> None:
+        super().__init__(f"cannot {operation} at {url}: {reason}")
+        self.url = url
+        self.operation = operation
+        self.reason = reason
+
+
+class ConcurrentUpdateError(StoreUnavailableError):
+    """A record kept changing under a compare-and-set, try after try; nothing was
+    written. Handled like an unavailable store (deny, try again later)."""
 
 
 class UnknownActionError(StepupError, LookupError):

@@ -1,7 +1,8 @@
 """The Redis store: one server or a Redis Cluster, sync or async, on redis-py.
 
 Every method is one round trip: one command that is atomic on its own, or one Lua
-script (``EVALSHA``, falling back to ``EVAL`` the first time a server lacks it).
+script (``EVALSHA``, falling back to ``EVAL`` the first time a server lacks it); only
+``patch_tenant`` is a read and a compare-and-set script (see :meth:`.RedisOps.patch_tenant`).
 ``batch`` answers several independent reads in one round trip (a pipeline), which
 is how a re-authentication check reads the tenant and the grant together. On a plain
 (not cluster) client, sync or async, batches (and, on a client the store built, single
@@ -19,7 +20,7 @@ The next call simply tries again. See ``docs/storage-redis.md``.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
@@ -36,7 +37,8 @@ from ...errors import ConfigurationError, StoreUnavailableError
 from ...records import Attempt, Challenge, Credential, Grant, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy
 from .redis_keys import DEFAULT_PREFIX, RedisKeys
-from .redis_ops import Op, RedisOps
+from .redis_ops import Op, RedisOps, Steps
+from .urls import startup_error
 
 __all__ = ["AsyncRedisStore", "RedisStore"]
 
@@ -173,14 +175,31 @@ def _decoded(op: Op[T], reply: Any) -> T:
         raise StoreUnavailableError(f"Redis store: {op.name} read data it cannot decode") from exc
 
 
-def _from_url(build: Callable[[], T]) -> T:
+def _from_url(build: Callable[[], T], url: str = "") -> T:
     try:
         return build()
     except (ValueError, TypeError):
         # Raised without the cause: the message could quote the URL and its password.
         raise ConfigurationError("invalid Redis URL (not shown: it may hold a password)") from None
-    except _FAILURES as exc:
-        raise StoreUnavailableError(f"Redis store: connect failed ({type(exc).__name__})") from exc
+    except _FAILURES as exc:  # a cluster client asks a node for the slots at once
+        raise startup_error(url, "connect to Redis", exc) from exc
+
+
+def _where(client: Any) -> str:
+    """Where a redis-py client connects, as a URL without password (for errors)."""
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None)
+    if isinstance(kwargs, dict):
+        if kwargs.get("path"):
+            return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
+        tls = "SSL" in getattr(getattr(pool, "connection_class", None), "__name__", "")
+        user = f"{kwargs['username']}@" if kwargs.get("username") else ""
+        scheme = "rediss" if tls else "redis"
+        return f"{scheme}://{user}{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('db', 0)}"
+    node = getattr(client, "get_default_node", lambda: None)()
+    if node is not None:  # a cluster client
+        return f"redis://{getattr(node, 'host', '?')}:{getattr(node, 'port', '?')} (cluster)"
+    return f"a {type(client).__name__} client"
 
 
 class _RedisBase:
@@ -229,7 +248,8 @@ class RedisStore(_RedisBase):
     ) -> None:
         if isinstance(client_or_url, str):
             url = client_or_url
-            super().__init__(_from_url(lambda: _sync_client(url, cluster, timeout)), prefix, True)
+            client = _from_url(lambda: _sync_client(url, cluster, timeout), url)
+            super().__init__(client, prefix, True)
         else:
             super().__init__(client_or_url, prefix, False)
         self._pool = _direct_pool(self._client)
@@ -255,6 +275,16 @@ class RedisStore(_RedisBase):
             raise _unavailable(op, exc) from exc
         return _decoded(op, reply)
 
+    def _steps(self, steps: Steps[T]) -> T:
+        """Run an operation of several round trips, one op at a time."""
+        try:
+            op = next(steps)
+            while True:
+                op = steps.send(self._run(op))
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
     def batch(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
         """Answer several reads (``get_tenant``, ``get_grant``, ``get_credential``,
         ``throttle_state``: ``(method, args)`` pairs) in one round trip, each answer as
@@ -275,6 +305,15 @@ class RedisStore(_RedisBase):
         except _FAILURES as exc:
             raise _unavailable(_batch_op(ops), exc) from exc
         return tuple(_decoded(op, reply) for op, reply in zip(ops, replies, strict=True))
+
+    def check(self) -> None:
+        """A start-up check that Redis answers (``PING``); on failure a
+        :class:`~stepup.errors.StoreConfigurationError` naming where (no password) and
+        the driver's reason. Calls after start-up fail closed as usual."""
+        try:
+            self._client.execute_command("PING")
+        except _FAILURES as exc:
+            raise startup_error(_where(self._client), "reach Redis", exc) from exc
 
     def close(self) -> None:
         """Close the connections, if the store opened them."""
@@ -297,6 +336,9 @@ class RedisStore(_RedisBase):
     def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
         return self._run(self._ops.throttle_charge(key, now, throttle))
 
+    def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
+        return self._run(self._ops.throttle_refund(key, charge, at))
+
     def throttle_clear(self, key: str) -> None:
         return self._run(self._ops.throttle_clear(key))
 
@@ -315,11 +357,19 @@ class RedisStore(_RedisBase):
     def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
         return self._run(self._ops.consume_recovery_hash(user_id, digest))
 
+    def replace_credential(self, credential: Credential, expected_version: int) -> bool:
+        return self._run(self._ops.replace_credential(credential, expected_version))
+
     def get_tenant(self, tenant_id: str) -> Tenant | None:
         return self._run(self._ops.get_tenant(tenant_id))
 
     def put_tenant(self, tenant: Tenant) -> None:
         return self._run(self._ops.put_tenant(tenant))
+
+    def patch_tenant(
+        self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
+    ) -> tuple[Tenant, Tenant] | None:
+        return self._steps(self._ops.patch_tenant(tenant_id, attributes, flags))
 
     def put_grant(self, grant: Grant, expires_at: float) -> None:
         return self._run(self._ops.put_grant(grant, expires_at))
@@ -355,7 +405,8 @@ class AsyncRedisStore(_RedisBase):
     ) -> None:
         if isinstance(client_or_url, str):
             url = client_or_url
-            super().__init__(_from_url(lambda: _async_client(url, cluster, timeout)), prefix, True)
+            client = _from_url(lambda: _async_client(url, cluster, timeout), url)
+            super().__init__(client, prefix, True)
         else:
             super().__init__(client_or_url, prefix, False)
         # redis-py's async cluster client can hand a half-open connection to concurrent
@@ -385,6 +436,16 @@ class AsyncRedisStore(_RedisBase):
             raise _unavailable(op, exc) from exc
         return _decoded(op, reply)
 
+    async def _steps(self, steps: Steps[T]) -> T:
+        """See :meth:`RedisStore._steps`."""
+        try:
+            op = next(steps)
+            while True:
+                op = steps.send(await self._run(op))
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
     async def batch(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
         """See :meth:`RedisStore.batch`."""
         ops = self._batch_ops(calls)
@@ -404,6 +465,13 @@ class AsyncRedisStore(_RedisBase):
         except _FAILURES as exc:
             raise _unavailable(_batch_op(ops), exc) from exc
         return tuple(_decoded(op, reply) for op, reply in zip(ops, replies, strict=True))
+
+    async def check(self) -> None:
+        """:meth:`RedisStore.check`, awaited."""
+        try:
+            await self._client.execute_command("PING")
+        except _FAILURES as exc:
+            raise startup_error(_where(self._client), "reach Redis", exc) from exc
 
     async def aclose(self) -> None:
         """Close the connections, if the store opened them."""
@@ -426,6 +494,9 @@ class AsyncRedisStore(_RedisBase):
     async def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
         return await self._run(self._ops.throttle_charge(key, now, throttle))
 
+    async def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
+        return await self._run(self._ops.throttle_refund(key, charge, at))
+
     async def throttle_clear(self, key: str) -> None:
         return await self._run(self._ops.throttle_clear(key))
 
@@ -444,11 +515,19 @@ class AsyncRedisStore(_RedisBase):
     async def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
         return await self._run(self._ops.consume_recovery_hash(user_id, digest))
 
+    async def replace_credential(self, credential: Credential, expected_version: int) -> bool:
+        return await self._run(self._ops.replace_credential(credential, expected_version))
+
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
         return await self._run(self._ops.get_tenant(tenant_id))
 
     async def put_tenant(self, tenant: Tenant) -> None:
         return await self._run(self._ops.put_tenant(tenant))
+
+    async def patch_tenant(
+        self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
+    ) -> tuple[Tenant, Tenant] | None:
+        return await self._steps(self._ops.patch_tenant(tenant_id, attributes, flags))
 
     async def put_grant(self, grant: Grant, expires_at: float) -> None:
         return await self._run(self._ops.put_grant(grant, expires_at))

@@ -23,7 +23,7 @@ import asyncio
 import os
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
@@ -46,6 +46,7 @@ from .sql_engine import (
     prepare_sqlite_file,
 )
 from .sql_schema import DEFAULT_PREFIX, Tables, create_schema, drop_schema
+from .urls import startup_error
 
 __all__ = ["AsyncSQLStore", "SQLStore", "default_sqlite_path"]
 
@@ -163,8 +164,13 @@ class SQLStore(_Base):
     # lifecycle ------------------------------------------------------------------
 
     def create_schema(self) -> int:
-        """Create or upgrade the tables (idempotent; see :mod:`.sql_schema`)."""
-        return self._tx("create_schema", create_schema)
+        """Create or upgrade the tables (idempotent; see :mod:`.sql_schema`). A start-up
+        step: failure is a :class:`~stepup.errors.StoreConfigurationError` naming the
+        URL (no password), and the driver's reason."""
+        try:
+            return self._tx("create_schema", create_schema)
+        except StoreUnavailableError as exc:
+            raise startup_error(self._url, "create the tables", exc) from exc
 
     def drop_schema(self) -> None:
         """Drop this prefix's tables and everything in them."""
@@ -207,6 +213,9 @@ class SQLStore(_Base):
         op = ops.throttle_charge(self._s, key, now, throttle)
         return self._run("throttle_charge", op, write=True)
 
+    def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
+        self._run("throttle_refund", ops.throttle_refund(self._s, key, charge, at), write=True)
+
     def throttle_clear(self, key: str) -> None:
         self._run("throttle_clear", ops.throttle_clear(self._s, key), write=True)
 
@@ -228,6 +237,10 @@ class SQLStore(_Base):
         op = ops.consume_recovery_hash(self._s, user_id, digest)
         return self._run("consume_recovery_hash", op, write=True)
 
+    def replace_credential(self, credential: Credential, expected_version: int) -> bool:
+        op = ops.replace_credential(self._s, credential, expected_version)
+        return self._run("replace_credential", op, write=True)
+
     # tenants --------------------------------------------------------------------
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
@@ -235,6 +248,12 @@ class SQLStore(_Base):
 
     def put_tenant(self, tenant: Tenant) -> None:
         self._run("put_tenant", ops.put_tenant(self._s, tenant), write=True)
+
+    def patch_tenant(
+        self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
+    ) -> tuple[Tenant, Tenant] | None:
+        op = ops.patch_tenant(self._s, tenant_id, attributes, flags)
+        return self._run("patch_tenant", op, write=True)
 
     # grants ---------------------------------------------------------------------
 
@@ -326,8 +345,12 @@ class AsyncSQLStore(_Base):
     # lifecycle ------------------------------------------------------------------
 
     async def create_schema(self) -> int:
-        """Create or upgrade the tables (idempotent; see :mod:`.sql_schema`)."""
-        return await self._tx("create_schema", create_schema)
+        """Create or upgrade the tables (idempotent; see :mod:`.sql_schema`); fails with
+        a :class:`~stepup.errors.StoreConfigurationError` like :meth:`SQLStore.create_schema`."""
+        try:
+            return await self._tx("create_schema", create_schema)
+        except StoreUnavailableError as exc:
+            raise startup_error(self._url, "create the tables", exc) from exc
 
     async def drop_schema(self) -> None:
         """Drop this prefix's tables and everything in them."""
@@ -359,6 +382,10 @@ class AsyncSQLStore(_Base):
         op = ops.throttle_charge(self._s, key, now, throttle)
         return await self._run("throttle_charge", op, write=True)
 
+    async def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
+        op = ops.throttle_refund(self._s, key, charge, at)
+        await self._run("throttle_refund", op, write=True)
+
     async def throttle_clear(self, key: str) -> None:
         await self._run("throttle_clear", ops.throttle_clear(self._s, key), write=True)
 
@@ -382,6 +409,10 @@ class AsyncSQLStore(_Base):
         op = ops.consume_recovery_hash(self._s, user_id, digest)
         return await self._run("consume_recovery_hash", op, write=True)
 
+    async def replace_credential(self, credential: Credential, expected_version: int) -> bool:
+        op = ops.replace_credential(self._s, credential, expected_version)
+        return await self._run("replace_credential", op, write=True)
+
     # tenants --------------------------------------------------------------------
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
@@ -389,6 +420,12 @@ class AsyncSQLStore(_Base):
 
     async def put_tenant(self, tenant: Tenant) -> None:
         await self._run("put_tenant", ops.put_tenant(self._s, tenant), write=True)
+
+    async def patch_tenant(
+        self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
+    ) -> tuple[Tenant, Tenant] | None:
+        op = ops.patch_tenant(self._s, tenant_id, attributes, flags)
+        return await self._run("patch_tenant", op, write=True)
 
     # grants ---------------------------------------------------------------------
 

@@ -26,7 +26,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from ...errors import ConfigurationError
+from ...errors import ConfigurationError, StoreConfigurationError
+from .urls import sqlite_file_problem
 
 __all__ = [
     "IMMEDIATE",
@@ -62,9 +63,18 @@ def prepare_sqlite_file(path: str | os.PathLike[str] | None) -> Path:
     SQLite gives the ``-wal`` and ``-shm`` files the same permissions as the database.
     """
     target = Path(path) if path is not None else default_sqlite_path()
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not target.exists():
-        os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
+    url = f"sqlite:///{target}"
+    problem = sqlite_file_problem(target)
+    if problem is not None:
+        raise StoreConfigurationError(url, "open the SQLite database", problem)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not target.exists():
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise StoreConfigurationError(
+            url, "create the SQLite database", f"{exc.strerror or type(exc).__name__}"
+        ) from exc
     return target
 
 
@@ -79,6 +89,13 @@ def _parse(url: str | URL, drivers: dict[str, str]) -> URL:
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise ConfigurationError(
             f"the SQL store supports sqlite and postgresql, not {parsed.get_backend_name()!r}"
+        )
+    if parsed.get_backend_name() == "sqlite" and parsed.host:
+        # sqlite://relative.db puts the file name where a host goes: not a memory database.
+        name = f"{parsed.host}{'/' + parsed.database if parsed.database else ''}"
+        raise ConfigurationError(
+            f"a SQLite URL has no host: for the file {name!r} write sqlite:///{name}"
+            f" (three slashes: relative to the working directory; four for an absolute path)"
         )
     if parsed.get_backend_name() == "sqlite" and (
         parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"

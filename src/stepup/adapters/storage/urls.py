@@ -1,0 +1,98 @@
+"""Store URLs as a person may see them, and the reasons a store could not be opened.
+
+Errors meant for the person starting an app (:class:`~stepup.errors.StoreConfigurationError`)
+name the store's URL without its password, what was being done and the driver's
+reason. The driver's message is cleaned first: any URL in it is shown the same way,
+and a known password is cut out wherever it appears.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Final
+from urllib.parse import urlsplit
+
+from ...errors import StepupError, StoreConfigurationError
+
+__all__ = ["driver_reason", "safe_url", "sqlite_file_problem", "startup_error"]
+
+#: The first bytes of every SQLite 3 database file.
+SQLITE_HEADER: Final = b"SQLite format 3\x00"
+_URL_IN_TEXT: Final = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_MAX_REASON: Final = 300
+
+
+def safe_url(url: object) -> str:
+    """``url`` with no password and no query string (which can hold one too)."""
+    render = getattr(url, "render_as_string", None)  # a SQLAlchemy URL: str() hides nothing
+    text = str(render()) if callable(render) else str(url)
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "the store URL (not shown: it does not parse)"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    if port is not None:
+        netloc += f":{port}"
+    return f"{parts.scheme}://{netloc}{parts.path}"
+
+
+def _clean(text: str, secrets: tuple[str, ...]) -> str:
+    text = _URL_IN_TEXT.sub(lambda match: safe_url(match.group(0)), text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def driver_reason(exc: BaseException, *, password: str | None = None) -> str:
+    """The driver's own words for ``exc`` (under stepup's wrapper, and under SQLAlchemy's
+    wrapper the driver's error itself), on one line, with its type:
+    ``database "app" does not exist (OperationalError)``."""
+    inner: BaseException = exc
+    while isinstance(inner, StepupError) and inner.__cause__ is not None:
+        inner = inner.__cause__
+    orig = getattr(inner, "orig", None)  # sqlalchemy.exc.DBAPIError wraps the driver's
+    if isinstance(orig, BaseException):
+        inner = orig
+    lines = [line.strip() for line in str(inner).splitlines() if line.strip()]
+    # SQLAlchemy adds a "Background on this error" link; drop it and the SQL echo.
+    lines = [ln for ln in lines if not ln.startswith(("(Background on", "[SQL:"))]
+    message = _clean("; ".join(lines), (password,) if password else ())
+    if len(message) > _MAX_REASON:
+        message = message[: _MAX_REASON - 1] + "…"
+    return f"{message} ({type(inner).__name__})" if message else type(inner).__name__
+
+
+def sqlite_file_problem(path: Path) -> str | None:
+    """What makes ``path`` unusable as a SQLite database, before SQLite says something
+    vaguer ("unable to open database file"); ``None`` if nothing is known to be wrong."""
+    if path.is_dir():
+        return "is a directory"
+    folder = path.parent
+    if not path.exists():
+        if folder.exists() and not folder.is_dir():
+            return f"{folder} is not a directory"
+        return None
+    try:
+        with path.open("rb") as file:
+            head = file.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    if head and head != SQLITE_HEADER:
+        return "is not a SQLite database (some other file is there)"
+    if not os.access(path, os.W_OK):
+        return "is not writable by this user"
+    return None
+
+
+def startup_error(
+    url: object, operation: str, exc: BaseException, *, password: str | None = None
+) -> StoreConfigurationError:
+    """The person-facing error for a store that could not ``operation`` at start-up."""
+    return StoreConfigurationError(safe_url(url), operation, driver_reason(exc, password=password))
