@@ -1,15 +1,16 @@
 """Ready-made hooks for projects that use ``django.contrib.auth``.
 
 ``SUBJECT_LOADER`` and ``COMPLETE_SIGN_IN`` default to the first two.
-:func:`django_password_hash` is for projects whose users' passwords are argon2id hashes
-made by Django's ``Argon2PasswordHasher``: use it with ``PASSWORD_HASHER = "django"``
-and no ``PASSWORD_REHASH_SAVER``. Django rehashes at its own sign-in; a rehash saved
+:func:`django_password_hash` is for projects whose users sign in with
+``django.contrib.auth``: it returns Django's stored hash, whatever hasher made it, and
+stepup checks it with Django's own ``check_password``. Use no
+``PASSWORD_REHASH_SAVER`` with it: Django rehashes at its own sign-in; a rehash saved
 from here would change the session auth hash and sign the user out of every session.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 
@@ -22,9 +23,6 @@ __all__ = [
     "django_password_hash",
     "django_sign_in",
 ]
-
-_DJANGO_ARGON2: Final = "argon2$argon2id$"
-
 
 def django_auth_subject(request: Any) -> Subject | None:
     """``request.user`` in this browser session (``None`` when not signed in)."""
@@ -46,13 +44,15 @@ def django_sign_in(request: Any, user_id: str) -> None:
 
 
 def django_password_hash(user_id: str) -> str | None:
-    """The user's argon2id hash from Django's password field (``None`` when the user is
-    unknown or their password was hashed another way)."""
+    """The user's hash from Django's password field, as Django stores it (``None`` when
+    the user is unknown or has no usable password)."""
+    from django.contrib.auth.hashers import is_password_usable
+
     user = _user(user_id)
-    encoded = getattr(user, "password", None) or ""
-    if not encoded.startswith(_DJANGO_ARGON2):
+    encoded = getattr(user, "password", None)
+    if not isinstance(encoded, str) or not is_password_usable(encoded):
         return None
-    return str(encoded[len("argon2") :])
+    return encoded
 
 
 def _user(user_id: str) -> Any:

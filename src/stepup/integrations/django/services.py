@@ -23,6 +23,7 @@ from ...reauth import Reauth
 from ...tenants import TenantSettings
 from ...twofactor import TwoFactor
 from . import conf
+from .passwords import django_dummy_hash, django_verifiers
 
 __all__ = ["Hooks", "Stepup", "get_policy", "get_stepup", "known_actions", "validate_action"]
 
@@ -41,6 +42,7 @@ class Hooks:
     has_full_access: Callable[..., Any] | None
     complete_sign_in: Callable[..., Any] | None
     reauth_response: Callable[..., Any] | None
+    locale_selector: Callable[..., Any] | None
 
     @classmethod
     def read(cls, values: Mapping[str, Any]) -> Hooks:
@@ -63,6 +65,7 @@ class Stepup:
         self.default_tenant = conf.read_text(values, "DEFAULT_TENANT")
         self.namespace = conf.read_text(values, "URL_NAMESPACE")
         self.sign_in_ttl = conf.read_number(values, "SIGN_IN_TTL")
+        self.cancel_url: str | None = conf.read_cancel_url(values)
         self.reauth = Reauth(self.store, policy, clock=self.clock, events=self.events)
         self.tenant_settings = TenantSettings(self.store, clock=self.clock, events=self.events)
         self.two_factor = TwoFactor(
@@ -72,9 +75,12 @@ class Stepup:
             clock=self.clock,
             events=self.events,
         )
+        hasher = conf.read_password_hasher(values)
         self.passwords = PasswordReauth(
             self.store,
-            hasher=conf.read_password_hasher(values),
+            hasher=hasher,
+            verifiers=django_verifiers(hasher),  # Django's hashers check Django's hashes
+            dummy_hash=django_dummy_hash,
             clock=self.clock,
             events=self.events,
         )
