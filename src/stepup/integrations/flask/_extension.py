@@ -22,6 +22,7 @@ from ._hooks import (
     ContextFunction,
     FullAccessCheck,
     Hooks,
+    LocaleSelector,
     LoginCompleter,
     PasswordHashLoader,
     PasswordRehashSaver,
@@ -139,12 +140,14 @@ class Stepup:
         return fn
 
     def password_hash_loader(self, fn: PasswordHashLoader) -> PasswordHashLoader:
-        """``(user_id) -> argon2 hash | None``: needed by the password re-auth form."""
+        """``(user_id) -> stored hash | None`` (argon2, bcrypt, Werkzeug, Django's
+        formats): needed by the password re-auth form."""
         self.hooks.password_hash_loader = fn
         return fn
 
     def password_rehash_saver(self, fn: PasswordRehashSaver) -> PasswordRehashSaver:
-        """``(user_id, new_hash)``: called when a hash used outdated parameters."""
+        """``(user_id, new_hash)``: called with an argon2id hash after a check of a hash in
+        another format or with outdated parameters."""
         self.hooks.password_rehash_saver = fn
         return fn
 
@@ -162,6 +165,13 @@ class Stepup:
         """``(user_id, remember)``: sign the user in once the second factor passed.
         Without one, Flask-Login's ``login_user`` with its ``user_loader``."""
         self.hooks.login_completer = fn
+        return fn
+
+    def locale_selector(self, fn: LocaleSelector) -> LocaleSelector:
+        """``() -> str | None``: the locale of stepup's pages (e.g. the user's setting).
+        ``None``, or a locale stepup has no catalog for, falls back to the request's
+        ``Accept-Language``, then English."""
+        self.hooks.locale_selector = fn
         return fn
 
     def response_handler(self, fn: ResponseHandler) -> ResponseHandler:

@@ -26,7 +26,8 @@ __all__ = [
 SubjectLoader: TypeAlias = Callable[[], Subject | None]
 #: ``(subject) -> tenant id | None`` (``None``: ``STEPUP_DEFAULT_TENANT``).
 TenantLoader: TypeAlias = Callable[[Subject], str | None]
-#: ``(user_id) -> stored argon2 hash | None`` (``None``: no such user or no password).
+#: ``(user_id) -> stored hash | None`` (argon2, bcrypt, Werkzeug, Django's formats;
+#: ``None``: no such user or no password).
 PasswordHashLoader: TypeAlias = Callable[[str], str | None]
 #: ``(user_id, new_hash)``: store a hash made with current parameters.
 PasswordRehashSaver: TypeAlias = Callable[[str, str], None]
@@ -38,6 +39,8 @@ FullAccessCheck: TypeAlias = Callable[[Subject], bool]
 LoginCompleter: TypeAlias = Callable[[str, bool], None]
 #: ``(decision, request) -> response | None``: replace the 303/401/503 (``None``: keep it).
 ResponseHandler: TypeAlias = Callable[[Decision, Request], Any]
+#: ``() -> locale or None`` for stepup's pages (``None``: the request's Accept-Language).
+LocaleSelector: TypeAlias = Callable[[], str | None]
 #: ``(request) -> context`` for rules with a condition (e.g. production workspaces).
 ContextFunction: TypeAlias = Callable[[Request], dict[str, Any]]
 #: Where to come back after re-authenticating from a non-GET request.
@@ -54,3 +57,4 @@ class Hooks:
     has_full_access: FullAccessCheck | None = None
     login_completer: LoginCompleter | None = None
     response_handler: ResponseHandler | None = None
+    locale_selector: LocaleSelector | None = None
