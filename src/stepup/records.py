@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -12,6 +13,7 @@ __all__ = [
     "Challenge",
     "Credential",
     "Grant",
+    "Passkey",
     "Tenant",
     "ThrottleState",
 ]
@@ -46,7 +48,13 @@ class ThrottleState:
 @dataclass(frozen=True, slots=True)
 class Credential:
     """A user's TOTP credential. ``secret`` is the sealed (encrypted) form, never plaintext
-    unless the app configured no keys; ``recovery_hashes`` are digests, never codes."""
+    unless the app configured no keys; ``recovery_hashes`` are digests, never codes.
+
+    ``version`` is the store's: every write of the credential (``put_credential``,
+    ``consume_recovery_hash``, ``replace_credential``) adds one, so a flow that read
+    version ``n`` can write back only if nothing changed meanwhile (compare-and-set).
+    A credential that was never stored is at 0; stores ignore the value they are given.
+    """
 
     user_id: str
     credential_id: str
@@ -57,6 +65,7 @@ class Credential:
     confirmed: bool = False
     created_at: float = 0.0
     recovery_hashes: tuple[str, ...] = field(default=(), repr=False)
+    version: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -115,6 +124,16 @@ class Tenant:
         flags = self.attributes.get("feature_flags")  # not via the property: a hot path
         return isinstance(flags, dict) and flags.get(name) is True
 
+    def patched(self, attributes: Mapping[str, Any], flags: Mapping[str, Any]) -> Tenant:
+        """This tenant with each of ``attributes`` replaced and each of ``flags`` set
+        inside ``feature_flags``; everything else kept. The merge every store's
+        ``patch_tenant`` applies under its lock (``self`` is left unchanged)."""
+        if "feature_flags" in attributes:
+            raise ValueError("feature_flags are patched through `flags`, one flag at a time")
+        merged = {**self.attributes, **attributes}
+        merged["feature_flags"] = {**self.feature_flags, **flags}
+        return Tenant(self.tenant_id, merged)
+
     def to_dict(self) -> dict[str, Any]:
         return {"tenant_id": self.tenant_id, "attributes": self.attributes}
 
@@ -140,3 +159,48 @@ class Challenge:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Challenge:
         return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class Passkey:
+    """One registered WebAuthn credential of a user (an "authenticator").
+
+    ``credential_data`` is the COSE public key with its id and AAGUID (fido2's
+    ``AttestedCredentialData``, base64url): public, but kept out of reprs for brevity.
+    """
+
+    user_id: str
+    credential_id: str  # base64url of the raw credential id
+    credential_data: str = field(repr=False)
+    name: str
+    sign_count: int = 0
+    backup_eligible: bool = False
+    backup_state: bool = False
+    user_verified: bool = False
+    created_at: float = 0.0
+    last_used_at: float | None = None
+    transports: tuple[str, ...] = ()
+
+    @property
+    def methods(self) -> frozenset[str]:
+        """The amr-style methods an assertion with this passkey proves (RFC 8176)."""
+        return frozenset({"phr", "swk" if self.backup_eligible else "hwk"})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "credential_id": self.credential_id,
+            "credential_data": self.credential_data,
+            "name": self.name,
+            "sign_count": self.sign_count,
+            "backup_eligible": self.backup_eligible,
+            "backup_state": self.backup_state,
+            "user_verified": self.user_verified,
+            "created_at": self.created_at,
+            "last_used_at": self.last_used_at,
+            "transports": list(self.transports),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Passkey:
+        return cls(**{**data, "transports": tuple(data.get("transports", ()))})

@@ -197,6 +197,21 @@ class _TwoFactorFlows(Generic[S]):
         yield ("put_credential", (credential,))
         return Enrolment(user_id=user_id, secret=secret, uri=uri)
 
+    def _pending(self, user_id: str, account: str, max_age: float) -> Flow[Enrolment | None]:
+        """The enrolment started less than ``max_age`` seconds ago and not confirmed yet
+        (its secret, sealed in the store, opened again), so a wrong code or a reload
+        shows the same QR code instead of one the phone does not have; ``None`` when
+        there is none or it is older (then a new one is begun)."""
+        if self.config_users is not None:
+            return None
+        credential: Credential | None = yield ("get_credential", (user_id,))
+        if credential is None or credential.confirmed:
+            return None
+        if not 0 <= self.clock() - credential.created_at < max_age:
+            return None
+        totp = self._totp(credential)
+        return Enrolment(user_id, totp.secret, totp.provisioning_uri(account, self.issuer))
+
     def _confirm(self, user_id: str, code: object) -> Flow[Confirmation]:
         self._refuse_in_config_mode()
         credential: Credential | None = yield ("get_credential", (user_id,))
@@ -257,7 +272,9 @@ class _TwoFactorFlows(Generic[S]):
             if not used:
                 self._reject(now, key, VerifyReason.INVALID, charge.retry_at)
                 return VerifyResult(VerifyReason.INVALID, retry_at=charge.retry_at)
-            yield ("throttle_clear", (key,))
+            # Take back this attempt's charge only: a success never clears the failures
+            # other guesses earned (docs/totp.md, "Guessing and the throttle").
+            yield ("throttle_refund", (key, charge, now))
             # Burn every TOTP code valid right now (the whole window), so none of them can
             # follow the recovery code; the owner just proved themselves, so clear the
             # TOTP failures too.
@@ -331,6 +348,11 @@ class TwoFactor(_TwoFactorFlows[Store]):
     def confirm_enrolment(self, user_id: str, code: object) -> Confirmation:
         return run(self._confirm(user_id, code), self.store)
 
+    def pending_enrolment(
+        self, user_id: str, account: str, *, max_age: float = 600.0
+    ) -> Enrolment | None:
+        return run(self._pending(user_id, account, max_age), self.store)
+
     def verify(self, user_id: str, code: object) -> VerifyResult:
         return run(self._verify(user_id, code), self.store)
 
@@ -364,6 +386,11 @@ class AsyncTwoFactor(_TwoFactorFlows[AsyncStore | Store]):
 
     async def confirm_enrolment(self, user_id: str, code: object) -> Confirmation:
         return await run_async(self._confirm(user_id, code), self.store)
+
+    async def pending_enrolment(
+        self, user_id: str, account: str, *, max_age: float = 600.0
+    ) -> Enrolment | None:
+        return await run_async(self._pending(user_id, account, max_age), self.store)
 
     async def verify(self, user_id: str, code: object) -> VerifyResult:
         return await run_async(self._verify(user_id, code), self.store)

@@ -8,6 +8,7 @@ import asyncio
 import json
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 import redis
@@ -237,7 +238,16 @@ def test_a_client_that_decodes_responses_works_too(prefix: str) -> None:
     user = _id("user")
     credential = Credential(user, "totp:x", "sealed", confirmed=True, recovery_hashes=("a", "b"))
     store.put_credential(credential)
-    assert store.get_credential(user) == credential
+    assert store.get_credential(user) == replace(credential, version=1)
+    assert store.consume_recovery_hash(user, "a") is True
+    assert store.replace_credential(credential, 2) is True
+    assert store.get_credential(user) == replace(credential, version=3)
+    tenant = _id("tenant")
+    store.put_tenant(Tenant(tenant, {"feature_flags": {}}))
+    assert store.patch_tenant(tenant, {"name": "x"}, {"beta": True}) is not None
+    assert store.get_tenant(tenant) == Tenant(
+        tenant, {"name": "x", "feature_flags": {"beta": True}}
+    )
     assert store.totp_attempt(user, 5, T0, POLICY).outcome is AttemptOutcome.ACCEPTED
     assert store.throttle_state(user) == ThrottleState(0, 0.0, 5)
     store.close()  # not ours: the client stays open

@@ -201,7 +201,9 @@ def test_concurrent_create_schema_on_postgres() -> None:
 
 
 def _remember_everything(store: SQLStore) -> Credential:
-    credential = Credential("alice", "totp-1", "v1:k1:c2VhbGVk", recovery_hashes=("h1", "h2"))
+    credential = Credential(
+        "alice", "totp-1", "v1:k1:c2VhbGVk", recovery_hashes=("h1", "h2"), version=1
+    )
     store.put_credential(credential)
     store.totp_attempt("totp-1", 100, T0, POLICY)
     store.put_grant(Grant("alice", "s1", frozenset({"pwd"}), T0), T0 + 600)

@@ -23,15 +23,22 @@ import asyncio
 import inspect
 import threading
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Collection, Coroutine, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ..errors import ConcurrentUpdateError
+from ..events import EventBus, StepupEvent, TenantFlagChanged
+from ..reauth import FEATURE_FLAG
 from ..records import AttemptOutcome, Challenge, Credential, Grant, Tenant, ThrottleState
+from ..sealing import SecretBox
+from ..tenants import AsyncTenantSettings, TenantSettings
 from ..throttle import ThrottlePolicy, apply_attempt
+from ..twofactor import RESEAL_TRIES, AsyncTwoFactor, TwoFactor
 
 __all__ = ["StoreContract"]
 
@@ -60,34 +67,118 @@ class _Runner:
             return self.loop.run_until_complete(result)
         return result
 
+    def resolve(self, value: Any) -> Any:
+        """``value``, or what it resolves to on the suite's loop if it is awaitable."""
+        if self.loop is not None and inspect.isawaitable(value):
+            return self.loop.run_until_complete(value)
+        return value
+
     def concurrently(self, method: str, calls: list[tuple[Any, ...]]) -> list[Any]:
         """Start every call at once: threads behind a barrier, or gathered tasks."""
+        return self.together(
+            [lambda args=args: getattr(self.store, method)(*args) for args in calls]
+        )
+
+    def together(self, thunks: list[Callable[[], Any]]) -> list[Any]:
+        """Start every thunk at once (threads behind a barrier; for an async store each
+        returns a coroutine, and they are gathered) and return their results in order.
+        An exception in any of them is raised here."""
         if self.loop is not None:
 
             async def gather() -> list[Any]:
-                coros: list[Coroutine[Any, Any, Any]] = [
-                    getattr(self.store, method)(*args) for args in calls
-                ]
+                coros: list[Coroutine[Any, Any, Any]] = [thunk() for thunk in thunks]
                 return list(await asyncio.gather(*coros))
 
             return self.loop.run_until_complete(gather())
-        barrier = threading.Barrier(len(calls))
-        results: list[Any] = [None] * len(calls)
+        barrier = threading.Barrier(len(thunks))
+        results: list[Any] = [None] * len(thunks)
+        errors: list[BaseException] = []
 
-        def worker(index: int, args: tuple[Any, ...]) -> None:
+        def worker(index: int, thunk: Callable[[], Any]) -> None:
             barrier.wait()
-            results[index] = getattr(self.store, method)(*args)
+            try:
+                results[index] = thunk()
+            except BaseException as exc:  # re-raised in the test's thread
+                errors.append(exc)
 
-        threads = [threading.Thread(target=worker, args=(i, a)) for i, a in enumerate(calls)]
+        threads = [threading.Thread(target=worker, args=(i, t)) for i, t in enumerate(thunks)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        if errors:
+            raise errors[0]
         return results
 
     def close(self) -> None:
         if self.loop is not None:
             self.loop.close()
+
+
+class _Competing:
+    """A store wrapper that forces an interleaving: right before the flow's write (the
+    first call of any of ``writes``) it runs ``compete``, a whole competing request,
+    to completion, then lets the write go ahead. ``times`` is how many writes it
+    precedes (``None``: every one). Sync or async, like the store it wraps."""
+
+    def __init__(
+        self,
+        store: Any,
+        writes: Collection[str],
+        compete: Callable[[], Any],
+        times: int | None = 1,
+    ) -> None:
+        self._store, self._writes, self._compete, self._left = store, writes, compete, times
+        self.competed = 0
+
+    def _due(self) -> bool:
+        if self._left is not None:
+            if self._left <= 0:
+                return False
+            self._left -= 1
+        self.competed += 1
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._store, name)
+        if name not in self._writes:
+            return method
+        if inspect.iscoroutinefunction(method):
+
+            async def compete_then_write_async(*args: Any) -> Any:
+                if self._due():
+                    competing = self._compete()
+                    if inspect.isawaitable(competing):
+                        await competing
+                return await method(*args)
+
+            return compete_then_write_async
+
+        def compete_then_write(*args: Any) -> Any:
+            if self._due():
+                self._compete()
+            return method(*args)
+
+        return compete_then_write
+
+
+#: The writes a tenant PATCH might make; the competing request runs right before.
+_TENANT_WRITES = ("patch_tenant", "put_tenant")
+#: The writes a reseal might make.
+_CREDENTIAL_WRITES = ("replace_credential", "put_credential")
+PATCHES = 16
+_SECRET = "JBSWY3DPEHPK3PXP"  # noqa: S105 (the RFC 6238 example secret, for sealing)
+_OTHER_SEAL = "v1:k2:bmV3"  # an opaque sealed blob
+
+
+def _patch_body(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {"data": {"type": "tenant", "attributes": attributes}}
+
+
+def _flag_changes(events: list[StepupEvent]) -> list[tuple[str, str, Any, Any]]:
+    return sorted(
+        (e.actor_id, e.flag, e.old, e.new) for e in events if isinstance(e, TenantFlagChanged)
+    )
 
 
 class StoreContract:
@@ -271,13 +362,99 @@ class StoreContract:
         credential = self._credential(user)
         assert call("get_credential", user) is None
         call("put_credential", credential)
-        assert call("get_credential", user) == credential
+        assert call("get_credential", user) == replace(credential, version=1)
         replaced = self._credential(user, ("c",))
         call("put_credential", replaced)
-        assert call("get_credential", user) == replaced
+        assert call("get_credential", user) == replace(replaced, version=2)
         assert call("delete_credential", user) is True
         assert call("delete_credential", user) is False
         assert call("get_credential", user) is None
+
+    def test_every_credential_write_moves_the_version(self, call: _Runner) -> None:
+        user = _key("user")
+        call("put_credential", replace(self._credential(user, ("a", "b")), version=40))
+        assert call("get_credential", user).version == 1  # the store's count, not ours
+        assert call("consume_recovery_hash", user, "a") is True
+        assert call("get_credential", user).version == 2
+        assert call("consume_recovery_hash", user, "a") is False
+        assert call("consume_recovery_hash", user, "zzz") is False
+        assert call("get_credential", user).version == 2  # nothing changed
+        call("put_credential", self._credential(user, ("c",)))
+        assert call("get_credential", user).version == 3
+
+    def test_replace_credential_is_a_compare_and_set(self, call: _Runner) -> None:
+        user = _key("user")
+        call("put_credential", self._credential(user, ("a", "b", "c")))
+        read = call("get_credential", user)
+        assert call("consume_recovery_hash", user, "a") is True  # meanwhile: version 2
+        stale = replace(read, secret=_OTHER_SEAL)  # carries "a" back
+        assert call("replace_credential", stale, read.version) is False
+        assert call("get_credential", user).recovery_hashes == ("b", "c")
+        fresh = call("get_credential", user)
+        resealed = replace(fresh, secret=_OTHER_SEAL)
+        assert call("replace_credential", resealed, fresh.version) is True
+        assert call("get_credential", user) == replace(resealed, version=fresh.version + 1)
+        assert call("replace_credential", resealed, fresh.version) is False  # moved on
+        nobody = self._credential(_key("nobody"))
+        assert call("replace_credential", nobody, 0) is False
+        assert call("get_credential", nobody.user_id) is None  # nothing created
+
+    def test_concurrent_replaces_of_one_version_win_once(self, call: _Runner) -> None:
+        user = _key("user")
+        call("put_credential", self._credential(user, ("a", "b")))
+        read = call("get_credential", user)
+        writes = [replace(read, secret=f"v1:k{i}:c2VhbGVk") for i in range(THREADS)]
+        results = call.together(
+            [lambda c=c: call.store.replace_credential(c, read.version) for c in writes]
+        )
+        assert results.count(True) == 1
+        stored = call("get_credential", user)
+        assert stored == replace(writes[results.index(True)], version=read.version + 1)
+
+    def _sealed(self, call: _Runner, user: str, hashes: tuple[str, ...]) -> SecretBox:
+        """Store a credential sealed under key k1; return a box whose current key is k2."""
+        old, new = SecretBox.generate_key(), SecretBox.generate_key()
+        credential = self._credential(user, hashes)
+        sealed = SecretBox({"k1": old}, "k1").seal(_SECRET, context=credential.credential_id)
+        call("put_credential", replace(credential, secret=sealed))
+        return SecretBox({"k1": old, "k2": new}, "k2")
+
+    def _two_factor(self, call: _Runner, store: Any, box: SecretBox) -> Any:
+        kind = AsyncTwoFactor if call.is_async else TwoFactor
+        return kind(store, box=box)
+
+    def test_reseal_never_brings_back_a_spent_recovery_code(self, call: _Runner) -> None:
+        user = _key("user")
+        box = self._sealed(call, user, ("a", "b", "c"))
+        # A sign-in spends "a" between reseal's read and its write.
+        racing = _Competing(
+            call.store, _CREDENTIAL_WRITES, lambda: call.store.consume_recovery_hash(user, "a")
+        )
+        assert call.resolve(self._two_factor(call, racing, box).reseal(user)) is True
+        assert racing.competed == 1
+        stored = call("get_credential", user)
+        assert stored.recovery_hashes == ("b", "c")
+        assert call("consume_recovery_hash", user, "a") is False  # still spent
+        assert not box.needs_reseal(stored.secret)
+        assert box.open(stored.secret, context=stored.credential_id) == _SECRET
+
+    def test_reseal_that_always_loses_writes_nothing(self, call: _Runner) -> None:
+        user = _key("user")
+        hashes = tuple(f"h{i}" for i in range(RESEAL_TRIES + 1))
+        box = self._sealed(call, user, hashes)
+        spent = iter(hashes)
+        racing = _Competing(
+            call.store,
+            _CREDENTIAL_WRITES,
+            lambda: call.store.consume_recovery_hash(user, next(spent)),
+            times=None,
+        )
+        with pytest.raises(ConcurrentUpdateError):
+            call.resolve(self._two_factor(call, racing, box).reseal(user))
+        assert racing.competed == RESEAL_TRIES
+        stored = call("get_credential", user)
+        assert stored.recovery_hashes == hashes[RESEAL_TRIES:]
+        assert box.needs_reseal(stored.secret)  # never written
 
     def test_recovery_hash_is_consumed_once(self, call: _Runner) -> None:
         user = _key("user")
@@ -304,6 +481,133 @@ class StoreContract:
         tenant = Tenant(tenant_id, {"name": "Acme", "feature_flags": flags})
         call("put_tenant", tenant)
         assert call("get_tenant", tenant_id) == tenant
+
+    def test_patch_tenant_changes_only_what_it_names(self, call: _Runner) -> None:
+        tenant_id = _key("tenant")
+        attributes = {
+            "name": "Acme",
+            "plan": "gold",
+            "tags": [],
+            "limits": {},
+            "big": 2**60 + 1,
+            "ratio": 0.1,
+            "motto": 'Ünïcode ✓ "quoted"',
+            "feature_flags": {"beta": True, FEATURE_FLAG: False},
+        }
+        call("put_tenant", Tenant(tenant_id, attributes))
+        before, after = call("patch_tenant", tenant_id, {"name": "Acme 2"}, {FEATURE_FLAG: True})
+        assert before == Tenant(tenant_id, attributes)
+        expected = {
+            **attributes,
+            "name": "Acme 2",
+            "feature_flags": {"beta": True, FEATURE_FLAG: True},
+        }
+        assert after == Tenant(tenant_id, expected)
+        assert call("get_tenant", tenant_id) == after
+        assert call("patch_tenant", _key("nobody"), {"name": "x"}, {}) is None
+
+    def test_patch_tenant_of_an_unknown_tenant_creates_nothing(self, call: _Runner) -> None:
+        tenant_id = _key("tenant")
+        assert call("patch_tenant", tenant_id, {}, {FEATURE_FLAG: True}) is None
+        assert call("get_tenant", tenant_id) is None
+
+    def _settings(self, call: _Runner, store: Any, events: list[StepupEvent]) -> Any:
+        kind = AsyncTenantSettings if call.is_async else TenantSettings
+        flags = {f"f{i}": bool for i in range(PATCHES)}
+        return kind(
+            store,
+            flags={"beta": bool, **flags},
+            attributes={"name": str},
+            events=EventBus(events.append),
+        )
+
+    def _tenant(self, call: _Runner) -> str:
+        tenant_id = _key("tenant")
+        flags = {FEATURE_FLAG: False, "beta": False}
+        call("put_tenant", Tenant(tenant_id, {"name": "Acme", "feature_flags": flags}))
+        return tenant_id
+
+    def _racing_patch(
+        self, call: _Runner, events: list[StepupEvent], tenant_id: str, body: dict[str, Any]
+    ) -> _Competing:
+        """The store as a PATCH sees it when admin-b's ``body`` lands just before its write."""
+        competitor = self._settings(call, call.store, events)
+        return _Competing(
+            call.store,
+            _TENANT_WRITES,
+            lambda: competitor.patch(
+                tenant_id, body, actor_id="admin-b", actor_is_tenant_admin=True
+            ),
+        )
+
+    def test_concurrent_patches_of_different_attributes_both_survive(self, call: _Runner) -> None:
+        tenant_id, events = self._tenant(call), []
+        on = _patch_body({"feature_flags": {FEATURE_FLAG: True}})
+        racing = self._racing_patch(call, events, tenant_id, on)
+        settings = self._settings(call, racing, events)
+        rename = _patch_body({"name": "Acme 2"})
+        returned = call.resolve(
+            settings.patch(tenant_id, rename, actor_id="admin-a", actor_is_tenant_admin=True)
+        )
+        assert racing.competed == 1
+        stored = call("get_tenant", tenant_id)
+        assert stored.attributes == {
+            "name": "Acme 2",
+            "feature_flags": {FEATURE_FLAG: True, "beta": False},
+        }
+        assert returned == stored
+        assert _flag_changes(events) == [("admin-b", FEATURE_FLAG, False, True)]
+
+    def test_concurrent_patches_of_one_flag_report_what_was_stored(self, call: _Runner) -> None:
+        tenant_id, events = self._tenant(call), []
+        on = _patch_body({"feature_flags": {FEATURE_FLAG: True}})
+        racing = self._racing_patch(call, events, tenant_id, on)
+        settings = self._settings(call, racing, events)
+        # Both admins turn it on: only the one who changed it reports a change.
+        call.resolve(settings.patch(tenant_id, on, actor_id="admin-a", actor_is_tenant_admin=True))
+        assert call("get_tenant", tenant_id).flag(FEATURE_FLAG) is True
+        assert _flag_changes(events) == [("admin-b", FEATURE_FLAG, False, True)]
+        # Admin b turns beta on while admin a turns the protection off: a's event says
+        # it replaced the True that b's earlier PATCH stored, and beta stays on.
+        events.clear()
+        beta = _patch_body({"feature_flags": {"beta": True}})
+        racing = self._racing_patch(call, events, tenant_id, beta)
+        settings = self._settings(call, racing, events)
+        off = _patch_body({"feature_flags": {FEATURE_FLAG: False}})
+        call.resolve(settings.patch(tenant_id, off, actor_id="admin-a", actor_is_tenant_admin=True))
+        assert call("get_tenant", tenant_id).attributes["feature_flags"] == {
+            FEATURE_FLAG: False,
+            "beta": True,
+        }
+        assert _flag_changes(events) == [
+            ("admin-a", FEATURE_FLAG, True, False),
+            ("admin-b", "beta", False, True),
+        ]
+
+    def test_many_concurrent_patches_lose_nothing(self, call: _Runner) -> None:
+        tenant_id, events = self._tenant(call), []
+        settings = self._settings(call, call.store, events)
+
+        def patch(actor: str, flags: dict[str, bool]) -> Callable[[], Any]:
+            body = _patch_body({"feature_flags": flags})
+            return lambda: settings.patch(
+                tenant_id, body, actor_id=actor, actor_is_tenant_admin=True
+            )
+
+        # 16 admins each turn on a different flag, at once.
+        call.together([patch(f"admin-{i}", {f"f{i}": True}) for i in range(PATCHES)])
+        flags = call("get_tenant", tenant_id).feature_flags
+        assert all(flags[f"f{i}"] is True for i in range(PATCHES))
+        assert _flag_changes(events) == sorted(
+            (f"admin-{i}", f"f{i}", False, True) for i in range(PATCHES)
+        )
+        # 16 admins turn the same flag on at once: it is on, and exactly one changed it.
+        events.clear()
+        call.together([patch(f"admin-{i}", {FEATURE_FLAG: True}) for i in range(PATCHES)])
+        assert call("get_tenant", tenant_id).flag(FEATURE_FLAG) is True
+        assert [(flag, old, new) for _, flag, old, new in _flag_changes(events)] == [
+            (FEATURE_FLAG, False, True)
+        ]
 
     # grants ---------------------------------------------------------------------
 

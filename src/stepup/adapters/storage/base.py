@@ -7,9 +7,10 @@ exactly what each must do, and every bundled store passes it unchanged.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
-from ...records import Attempt, Challenge, Credential, Grant, Tenant, ThrottleState
+from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "ChallengeStore",
     "CredentialStore",
     "GrantStore",
+    "PasskeyStore",
     "Store",
     "TenantStore",
 ]
@@ -29,45 +31,80 @@ class AttemptStore(Protocol):
     def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Attempt:
-        """Atomically, in this order:
+        """Atomically, exactly as :func:`stepup.throttle.apply_attempt`, in this order:
 
         1. If ``now`` is before the key's ``blocked_until``: ``THROTTLED`` (retry_at), no change.
         2. If ``step`` is not None and later than the stored last step (or none is stored):
-           store it as the last step, clear failures and block: ``ACCEPTED``.
-        3. Otherwise count a failure: ``failures += 1`` and
-           ``blocked_until = now + throttle.delay_after(failures)``; the outcome is
-           ``REPLAYED`` if ``step`` was given, else ``REJECTED``.
+           store it as the last step and answer ``ACCEPTED``. A success does **not**
+           clear the failures or the block reference (so an attacker gains nothing by
+           guessing between the owner's sign-ins); only a state whose failures are all
+           forgiven (see 3) is stored as ``(0 failures, blocked_until 0.0)``.
+        3. Otherwise count a failure. The failures still counted are the stored ones less
+           one per full ``throttle.max_delay`` since ``blocked_until``
+           (:meth:`ThrottlePolicy.failures_at`); add one, capped at
+           ``throttle.most_failures``; ``blocked_until = now + delay_after(failures)``
+           (just ``now`` for a free failure: forgiveness counts from there). The outcome
+           is ``REPLAYED`` if ``step`` was given, else ``REJECTED``.
 
-        State may be forgotten ``throttle.forget_after`` seconds after the last write.
+        A store may forget the key's whole state once ``now`` passes
+        :func:`stepup.throttle.keep_until` of the state it last wrote (``forget_after``
+        after the write, and never while a failure is still counted).
         """
         ...
 
     def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
         """Atomically: ``THROTTLED`` if blocked; else count a failure as in
-        :meth:`totp_attempt` step 3 and answer ``REJECTED`` (the attempt may go ahead; a
-        success is then settled with :meth:`throttle_clear`)."""
+        :meth:`totp_attempt` step 3 and answer ``REJECTED`` (the attempt may go ahead,
+        the failure already paid: concurrent guesses cannot outrun the throttle). If the
+        attempt then succeeds, the caller takes that one failure back with
+        :meth:`throttle_refund`, never with :meth:`throttle_clear`."""
+        ...
+
+    def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
+        """Atomically take back the failure a ``REJECTED`` ``charge`` made at ``at``
+        counted, as :func:`stepup.throttle.apply_refund`: undone block and all if the
+        state is still what that charge wrote, else only the count drops by one. Any
+        other ``charge`` (``THROTTLED``) changes nothing. The expiry is kept."""
         ...
 
     def throttle_clear(self, key: str) -> None:
-        """Clear failures and block for ``key`` (the last step is kept)."""
+        """Clear failures and block for ``key`` (the last step is kept). For an admin or
+        operator lifting a lockout, and for the owner proving themselves with a recovery
+        code: never called because a guess succeeded."""
         ...
 
     def throttle_state(self, key: str) -> ThrottleState:
-        """Read-only view, for display and tests."""
+        """Read-only view of the stored state (failures not yet reduced by forgiveness:
+        use :meth:`ThrottlePolicy.failures_at`), for display and tests."""
         ...
 
 
 class CredentialStore(Protocol):
-    def get_credential(self, user_id: str) -> Credential | None: ...
+    """A user's credential, with a version the store keeps: every write adds one, so a
+    read-then-write flow can make its write a compare-and-set."""
 
-    def put_credential(self, credential: Credential) -> None: ...
+    def get_credential(self, user_id: str) -> Credential | None:
+        """The stored credential, ``version`` included (0 for one stored before versions)."""
+        ...
+
+    def put_credential(self, credential: Credential) -> None:
+        """Create or replace it; the stored version becomes the previous one plus one
+        (1 for a new credential), whatever ``credential.version`` says."""
+        ...
 
     def delete_credential(self, user_id: str) -> bool:
         """Remove it; ``True`` if there was one."""
         ...
 
     def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
-        """Atomically remove ``digest`` from the user's recovery hashes; ``True`` once only."""
+        """Atomically remove ``digest`` from the user's recovery hashes and add one to the
+        version; ``True`` once only (a digest that is not there changes nothing)."""
+        ...
+
+    def replace_credential(self, credential: Credential, expected_version: int) -> bool:
+        """Atomically: if the user's stored credential is at ``expected_version``, replace
+        it with ``credential`` (recovery hashes included) at the next version and answer
+        ``True``; otherwise (changed meanwhile, or gone) change nothing, answer ``False``."""
         ...
 
 
@@ -75,6 +112,16 @@ class TenantStore(Protocol):
     def get_tenant(self, tenant_id: str) -> Tenant | None: ...
 
     def put_tenant(self, tenant: Tenant) -> None: ...
+
+    def patch_tenant(
+        self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
+    ) -> tuple[Tenant, Tenant] | None:
+        """Atomically apply :meth:`Tenant.patched` to the stored tenant: each attribute
+        replaced, each flag set inside ``feature_flags``, everything else as stored at
+        that moment (a concurrent patch of another attribute or flag survives). Answers
+        ``(before, after)``, what was stored and what now is, or ``None`` (and creates
+        nothing) if there is no such tenant."""
+        ...
 
 
 class GrantStore(Protocol):
@@ -113,6 +160,8 @@ class AsyncStore(Protocol):
 
     async def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt: ...
 
+    async def throttle_refund(self, key: str, charge: Attempt, at: float) -> None: ...
+
     async def throttle_clear(self, key: str) -> None: ...
 
     async def throttle_state(self, key: str) -> ThrottleState: ...
@@ -125,9 +174,15 @@ class AsyncStore(Protocol):
 
     async def consume_recovery_hash(self, user_id: str, digest: str) -> bool: ...
 
+    async def replace_credential(self, credential: Credential, expected_version: int) -> bool: ...
+
     async def get_tenant(self, tenant_id: str) -> Tenant | None: ...
 
     async def put_tenant(self, tenant: Tenant) -> None: ...
+
+    async def patch_tenant(
+        self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
+    ) -> tuple[Tenant, Tenant] | None: ...
 
     async def put_grant(self, grant: Grant, expires_at: float) -> None: ...
 
@@ -138,3 +193,25 @@ class AsyncStore(Protocol):
     async def put_challenge(self, challenge: Challenge) -> None: ...
 
     async def take_challenge(self, challenge_id: str, now: float) -> Challenge | None: ...
+
+
+class PasskeyStore(Protocol):
+    """A user's registered passkeys (:mod:`stepup.passkeys`). Each method is atomic."""
+
+    def list_passkeys(self, user_id: str) -> tuple[Passkey, ...]: ...
+
+    def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
+        """Add it unless its credential id is registered already (to anyone) or the user
+        has ``max_per_user`` passkeys; ``True`` if added."""
+        ...
+
+    def remove_passkey(self, user_id: str, credential_id: str) -> bool:
+        """Remove one of the user's passkeys; ``True`` if it was there."""
+        ...
+
+    def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
+        """Compare-and-set: store ``passkey``'s sign count, backup state and last use
+        only if the stored sign count is still ``expected_count``; ``True`` if stored."""
+        ...
+
+    def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool: ...

@@ -7,10 +7,12 @@ its whole read-decide-write, which is what makes each operation atomic.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
-from ...records import Attempt, Challenge, Credential, Grant, Tenant, ThrottleState
-from ...throttle import ThrottlePolicy, apply_attempt, apply_charge
+from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
+from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
 
 __all__ = ["MemoryStore"]
 
@@ -27,6 +29,7 @@ class MemoryStore:
         self._tenants: dict[str, Tenant] = {}
         self._grants: dict[tuple[str, str], tuple[Grant, float]] = {}
         self._challenges: dict[str, Challenge] = {}
+        self._passkeys: dict[str, dict[str, Passkey]] = {}  # by user id, then credential id
 
     def __repr__(self) -> str:
         return f"MemoryStore(credentials={len(self._credentials)})"
@@ -46,14 +49,20 @@ class MemoryStore:
             entry = self._attempts.get(key)
             current = entry[0] if entry is not None and entry[1] > now else _EMPTY
             state, attempt = apply_attempt(current, step, now, throttle)
-            self._attempts[key] = (state, now + throttle.forget_after)
+            self._attempts[key] = (state, keep_until(state, now, throttle))
         return attempt
 
     def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
         with self._lock:
             state, attempt = apply_charge(self._state(key, now), now, throttle)
-            self._attempts[key] = (state, now + throttle.forget_after)
+            self._attempts[key] = (state, keep_until(state, now, throttle))
         return attempt
+
+    def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
+        with self._lock:
+            entry = self._attempts.get(key)
+            if entry is not None:
+                self._attempts[key] = (apply_refund(entry[0], charge, at), entry[1])
 
     def throttle_clear(self, key: str) -> None:
         with self._lock:
@@ -71,9 +80,24 @@ class MemoryStore:
     def get_credential(self, user_id: str) -> Credential | None:
         return self._credentials.get(user_id)
 
+    def _next_version(self, user_id: str) -> int:
+        stored = self._credentials.get(user_id)
+        return 1 if stored is None else stored.version + 1
+
     def put_credential(self, credential: Credential) -> None:
         with self._lock:
-            self._credentials[credential.user_id] = credential
+            version = self._next_version(credential.user_id)
+            self._credentials[credential.user_id] = replace(credential, version=version)
+
+    def replace_credential(self, credential: Credential, expected_version: int) -> bool:
+        with self._lock:
+            stored = self._credentials.get(credential.user_id)
+            if stored is None or stored.version != expected_version:
+                return False
+            self._credentials[credential.user_id] = replace(
+                credential, version=expected_version + 1
+            )
+            return True
 
     def delete_credential(self, user_id: str) -> bool:
         with self._lock:
@@ -85,7 +109,9 @@ class MemoryStore:
             if credential is None or digest not in credential.recovery_hashes:
                 return False
             remaining = tuple(h for h in credential.recovery_hashes if h != digest)
-            self._credentials[user_id] = replace(credential, recovery_hashes=remaining)
+            self._credentials[user_id] = replace(
+                credential, recovery_hashes=remaining, version=credential.version + 1
+            )
             return True
 
     # tenants ------------------------------------------------------------------
@@ -96,6 +122,16 @@ class MemoryStore:
     def put_tenant(self, tenant: Tenant) -> None:
         with self._lock:
             self._tenants[tenant.tenant_id] = tenant
+
+    def patch_tenant(
+        self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
+    ) -> tuple[Tenant, Tenant] | None:
+        with self._lock:
+            before = self._tenants.get(tenant_id)
+            if before is None:
+                return None
+            after = self._tenants[tenant_id] = before.patched(attributes, flags)
+            return before, after
 
     # grants -------------------------------------------------------------------
 
@@ -126,3 +162,45 @@ class MemoryStore:
         if challenge is None or challenge.expires_at <= now:
             return None
         return challenge
+
+    # passkeys -----------------------------------------------------------------
+
+    def list_passkeys(self, user_id: str) -> tuple[Passkey, ...]:
+        with self._lock:
+            return tuple(self._passkeys.get(user_id, {}).values())
+
+    def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
+        with self._lock:
+            taken = any(passkey.credential_id in p for p in self._passkeys.values())
+            mine = self._passkeys.setdefault(passkey.user_id, {})
+            if taken or len(mine) >= max_per_user:
+                return False
+            mine[passkey.credential_id] = passkey
+            return True
+
+    def remove_passkey(self, user_id: str, credential_id: str) -> bool:
+        with self._lock:
+            return self._passkeys.get(user_id, {}).pop(credential_id, None) is not None
+
+    def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
+        with self._lock:
+            mine = self._passkeys.get(passkey.user_id, {})
+            stored = mine.get(passkey.credential_id)
+            if stored is None or stored.sign_count != expected_count:
+                return False
+            mine[passkey.credential_id] = replace(
+                stored,
+                sign_count=passkey.sign_count,
+                backup_state=passkey.backup_state,
+                last_used_at=passkey.last_used_at,
+            )
+            return True
+
+    def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool:
+        with self._lock:
+            mine = self._passkeys.get(user_id, {})
+            stored = mine.get(credential_id)
+            if stored is None:
+                return False
+            mine[credential_id] = replace(stored, name=name)
+            return True

@@ -11,21 +11,37 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
+from ...errors import ConcurrentUpdateError
 from ...records import Attempt, AttemptOutcome, Challenge, Credential, Grant, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy
 from .redis_keys import RedisKeys
-from .redis_scripts import ATTEMPT, CLEAR_THROTTLE, PUT_GRANT, REPLACE_HASH, REVOKE_ALL, Script
+from .redis_scripts import (
+    ATTEMPT,
+    CLEAR_THROTTLE,
+    CONSUME_RECOVERY,
+    PUT_CREDENTIAL,
+    PUT_GRANT,
+    REFUND,
+    REPLACE_CREDENTIAL,
+    REVOKE_ALL,
+    SWAP_VALUE,
+    Script,
+)
 
-__all__ = ["Op", "RedisOps"]
+__all__ = ["Op", "RedisOps", "Steps"]
 
 T = TypeVar("T")
 
 _RECORD = "record"
 _RECOVERY = "r:"
+_VERSION = "v"
+#: How many compare-and-set rounds a tenant patch makes before it gives up: each lost
+#: round means another patch of the same tenant was stored in between.
+PATCH_TRIES = 32
 
 
 @dataclass(slots=True)
@@ -57,7 +73,7 @@ def _script(
 
 
 #: The throttle policy as the attempt script's last two ARGV (forget_after in ms, and
-#: "free_failures base_delay max_delay"), per policy: few exist, and the last one
+#: "free_failures base_delay max_delay most_failures"), per policy: few exist, and the last one
 #: used is checked first by identity (a policy is frozen).
 _POLICIES: dict[ThrottlePolicy, tuple[bytes, bytes]] = {}
 _last_policy: tuple[ThrottlePolicy, tuple[bytes, bytes]] | None = None
@@ -74,7 +90,7 @@ def _policy_args(throttle: ThrottlePolicy) -> tuple[bytes, bytes]:
             b"%d" % _ttl_ms(throttle.forget_after),
             (
                 f"{int(throttle.free_failures):d} {_float(throttle.base_delay)}"
-                f" {_float(throttle.max_delay)}"
+                f" {_float(throttle.max_delay)} {throttle.most_failures:d}"
             ).encode(),
         )
         if len(_POLICIES) < 64:
@@ -171,7 +187,9 @@ def _credential(reply: Any) -> Credential | None:
         if name.startswith(_RECOVERY)
     )
     data = _loads(fields[_RECORD])
-    return Credential.from_dict({**data, "recovery_hashes": [digest for _, digest in recovery]})
+    data["recovery_hashes"] = [digest for _, digest in recovery]
+    data["version"] = int(fields.get(_VERSION, "0"))
+    return Credential.from_dict(data)
 
 
 def _tenant(reply: Any) -> Tenant | None:
@@ -216,6 +234,13 @@ def _challenge(now: float) -> Callable[[Any], Challenge | None]:
     return decode
 
 
+def _swapped(reply: Any) -> tuple[bool, str | None]:
+    """:data:`SWAP_VALUE`'s reply: whether it wrote, and if not the current value."""
+    if int(reply[0]) == 1:
+        return True, None
+    return False, _text(reply[1])
+
+
 def _count(reply: Any) -> int:
     return int(reply)
 
@@ -229,6 +254,10 @@ def _none(reply: Any) -> None:
 
 
 # ops ---------------------------------------------------------------------------
+
+#: An operation of several round trips: yields each :class:`Op` and receives its
+#: decoded reply (the stores drive it; :mod:`.redis_ops` stays without I/O).
+Steps: TypeAlias = Generator[Op[Any], Any, T]
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +283,14 @@ class RedisOps:
         # A charge is a stepless attempt: the script counts a failure unless blocked.
         return self._attempt("throttle_charge", key, "", now, throttle)
 
+    def throttle_refund(self, key: str, charge: Attempt, at: float) -> Op[None]:
+        if charge.outcome is AttemptOutcome.REJECTED:
+            written = charge.retry_at if charge.retry_at is not None else at
+            args: tuple[str, ...] = (f"{charge.failures:d}", _float(written), _float(at))
+        else:
+            args = ("-", "0", "0")  # only a charge that counted a failure is refunded
+        return _script("throttle_refund", REFUND, self.keys.attempt(key), args, _none)
+
     def throttle_clear(self, key: str) -> Op[None]:
         return _script("throttle_clear", CLEAR_THROTTLE, self.keys.attempt(key), (), _none)
 
@@ -263,22 +300,33 @@ class RedisOps:
     def get_credential(self, user_id: str) -> Op[Credential | None]:
         return Op("get_credential", ("HGETALL", self.keys.credential(user_id)), _credential)
 
-    def put_credential(self, credential: Credential) -> Op[None]:
+    @staticmethod
+    def _credential_fields(credential: Credential) -> tuple[str, ...]:
+        """The hash's fields but the version: ``record`` JSON, one ``r:<digest>`` each."""
         record = credential.to_dict()
-        del record["recovery_hashes"]
+        del record["recovery_hashes"], record["version"]
         fields: list[str] = [_RECORD, _dumps(record)]
         for order, digest in enumerate(credential.recovery_hashes):
             fields += [_RECOVERY + digest, str(order)]
+        return tuple(fields)
+
+    def put_credential(self, credential: Credential) -> Op[None]:
         key = self.keys.credential(credential.user_id)
-        return _script("put_credential", REPLACE_HASH, key, tuple(fields), _none)
+        fields = self._credential_fields(credential)
+        return _script("put_credential", PUT_CREDENTIAL, key, fields, _none)
+
+    def replace_credential(self, credential: Credential, expected_version: int) -> Op[bool]:
+        key = self.keys.credential(credential.user_id)
+        args = (str(int(expected_version)), *self._credential_fields(credential))
+        return _script("replace_credential", REPLACE_CREDENTIAL, key, args, _positive)
 
     def delete_credential(self, user_id: str) -> Op[bool]:
         return Op("delete_credential", ("DEL", self.keys.credential(user_id)), _positive)
 
     def consume_recovery_hash(self, user_id: str, digest: str) -> Op[bool]:
-        # One HDEL is atomic on its own: exactly one caller sees the field go.
-        key = self.keys.credential(user_id)
-        return Op("consume_recovery_hash", ("HDEL", key, _RECOVERY + digest), _positive)
+        # HDEL inside the script: exactly one caller sees the field go (and bumps v).
+        key, name = self.keys.credential(user_id), _RECOVERY + digest
+        return _script("consume_recovery_hash", CONSUME_RECOVERY, key, (name,), _positive)
 
     def get_tenant(self, tenant_id: str) -> Op[Tenant | None]:
         return Op("get_tenant", ("GET", self.keys.tenant(tenant_id)), _tenant)
@@ -286,6 +334,29 @@ class RedisOps:
     def put_tenant(self, tenant: Tenant) -> Op[None]:
         key = self.keys.tenant(tenant.tenant_id)
         return Op("put_tenant", ("SET", key, _dumps(tenant.to_dict())), _none)
+
+    def patch_tenant(
+        self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
+    ) -> Steps[tuple[Tenant, Tenant] | None]:
+        """Read, merge with :meth:`Tenant.patched`, and write only if the stored value
+        is still the one read (:data:`SWAP_VALUE`); a lost round merges into the value
+        the script answered with. The merge is Python's, not Lua's (cjson would turn
+        ``[]`` into ``{}`` and round large numbers in attributes it never meant to
+        touch): two round trips when uncontended, one more per lost round."""
+        key = self.keys.tenant(tenant_id)
+        text: str | None = yield Op("patch_tenant", ("GET", key), _text)
+        for _ in range(PATCH_TRIES):
+            if text is None:
+                return None
+            before = Tenant.from_dict(_loads(text))
+            after = before.patched(attributes, flags)
+            args = (text, _dumps(after.to_dict()))
+            won, text = yield _script("patch_tenant", SWAP_VALUE, key, args, _swapped)
+            if won:
+                return before, after
+        raise ConcurrentUpdateError(
+            f"Redis store: patch_tenant lost {PATCH_TRIES} rounds to other writers"
+        )
 
     def put_grant(self, grant: Grant, expires_at: float) -> Op[None]:
         value = f"{_float(expires_at)} {_dumps(grant.to_dict())}"

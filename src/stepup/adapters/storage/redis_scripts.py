@@ -13,7 +13,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-__all__ = ["ATTEMPT", "CLEAR_THROTTLE", "PUT_GRANT", "REPLACE_HASH", "REVOKE_ALL", "Script"]
+__all__ = [
+    "ATTEMPT",
+    "CLEAR_THROTTLE",
+    "CONSUME_RECOVERY",
+    "PUT_CREDENTIAL",
+    "PUT_GRANT",
+    "REFUND",
+    "REPLACE_CREDENTIAL",
+    "REVOKE_ALL",
+    "SWAP_VALUE",
+    "Script",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,17 +47,20 @@ class Script:
 #: The mirror of :func:`stepup.throttle.apply_attempt` (a step given) and
 #: :func:`stepup.throttle.apply_charge` (``""`` for the step: a stepless attempt and a
 #: charge are the same transition); the delay is
-#: :meth:`stepup.throttle.ThrottlePolicy.delay_after`, with the policy's numbers as ARGV.
+#: :meth:`stepup.throttle.ThrottlePolicy.delay_after`, forgiveness
+#: :meth:`~stepup.throttle.ThrottlePolicy.failures_at` and the TTL
+#: :func:`stepup.throttle.keep_until`, with the policy's numbers as ARGV.
 #:
 #: KEYS[1]: the attempt state, one string "<last step or -> <failures> <blocked until>".
 #: ARGV: step ("" for none), now, forget_after in ms, and the rest of the policy as
-#: "free_failures base_delay max_delay" (read only when a failure is counted).
+#: "free_failures base_delay max_delay most_failures".
 #: Returns "accepted", or "<outcome> <failures> <retry_at or ->" (one string to read).
 #:
 #: Each ``redis.call`` costs about as much server time as a bare command, so the hot
-#: path (a code accepted) is one call: an accepted attempt leaves (step, 0, not
-#: blocked) whatever the old state was, so that is written first with ``SET ... GET``,
-#: which also answers the old state. If the old state refuses the attempt, the script
+#: path (a code accepted for a key with no failure still counted) is one call: such an
+#: accepted attempt leaves (step, 0, not blocked), so that is written first with
+#: ``SET ... GET``, which also answers the old state. A success does not clear counted
+#: failures: if the old state still counts some, or refuses the attempt, the script
 #: writes the right state over it before returning; a script runs atomically, so no
 #: one ever sees the optimistic value. ``SET ... GET`` on a key of another type fails
 #: without writing.
@@ -78,11 +92,25 @@ if old then
   last, failures, blocked_text = l, f, b
 end
 
+local free, base, cap, most = string.match(ARGV[4], "^(%S+) (%S+) (%S+) (%S+)$")
+cap = tonumber(cap)
+local count = tonumber(failures)
+
+local function keep_ms(n, b)
+  -- keep_until: forget_after from now, and never while a failure is still counted
+  local ms = tonumber(forget_ms)
+  if n > 0 then
+    local counted_ms = math.ceil((b + n * cap - now) * 1000)
+    if counted_ms > ms then ms = counted_ms end
+  end
+  return string.format("%d", ms)
+end
+
 if now < blocked then
   if wrote then
-    redis.call("SET", key, old, "PX", forget_ms)
+    redis.call("SET", key, old, "PX", keep_ms(count, blocked))
   elseif old then
-    redis.call("PEXPIRE", key, forget_ms)
+    redis.call("PEXPIRE", key, keep_ms(count, blocked))
   end
   return "throttled " .. failures .. " " .. blocked_text
 end
@@ -105,30 +133,83 @@ local function later(a, b)
 end
 
 if step ~= "" and (last == "-" or later(step, last)) then
-  if not wrote then redis.call("SET", key, step .. " 0 0", "PX", forget_ms) end
+  if count > 0 and blocked + count * cap > now then
+    -- failures still counted: a success keeps them and their block reference
+    local value = step .. " " .. failures .. " " .. blocked_text
+    redis.call("SET", key, value, "PX", keep_ms(count, blocked))
+  elseif not wrote then
+    redis.call("SET", key, step .. " 0 0", "PX", forget_ms)
+  end
   return "accepted"
 end
 
-local free, base, cap = string.match(ARGV[4], "^(%S+) (%S+) (%S+)$")
-free, base, cap = tonumber(free), tonumber(base), tonumber(cap)
-local count = tonumber(failures) + 1
+-- forgiveness: one failure per full max_delay since the end of the last block
+if count > 0 then
+  if blocked + count * cap <= now then
+    count = 0
+  elseif now > blocked then
+    count = count - math.floor((now - blocked) / cap)
+    if count < 0 then count = 0 end
+  end
+end
+free, base, most = tonumber(free), tonumber(base), tonumber(most)
+count = count + 1
+if count > most then count = most end
 local excess, delay = count - free, 0
 if excess > 62 then
   delay = cap
 elseif excess > 0 then
   delay = math.min(base * 2 ^ (excess - 1), cap)
 end
-local retry_at = "-"
+local retry_at, reference = "-", now
 if delay > 0 then
-  retry_at = string.format("%.17g", now + delay)
+  reference = now + delay
+  retry_at = string.format("%.17g", reference)
   blocked_text = retry_at
 else
-  blocked_text = "0"
+  blocked_text = ARGV[2]  -- a free failure marks its time: forgiveness counts from it
 end
+local ttl = keep_ms(count, reference)
 count = string.format("%d", count)
-redis.call("SET", key, last .. " " .. count .. " " .. blocked_text, "PX", forget_ms)
+redis.call("SET", key, last .. " " .. count .. " " .. blocked_text, "PX", ttl)
 if step == "" then return "rejected " .. count .. " " .. retry_at end
 return "replayed " .. count .. " " .. retry_at
+""",
+)
+
+#: The mirror of :func:`stepup.throttle.apply_refund`: take back one charge's failure,
+#: keeping the TTL. KEYS[1]: the attempt state (see :data:`ATTEMPT`). ARGV: the
+#: charge's failures ("-" for a charge that counted nothing), the blocked_until it
+#: wrote, and the time it was made. A state left empty with no step goes.
+REFUND = Script(
+    "refund",
+    r"""
+if ARGV[1] == "-" then return 0 end
+local old = redis.call("GET", KEYS[1])
+if not old then return 0 end
+local last, f, b = string.match(old, "^(%-?%d*) (%d+) (%S+)$")
+if not last or last == "" or not tonumber(b) then
+  return redis.error_reply("ERR stepup: unreadable attempt state")
+end
+local count = tonumber(f)
+if count <= 0 then return 0 end
+count = count - 1
+local value
+if count == 0 then
+  if last == "-" then
+    redis.call("DEL", KEYS[1])
+    return 1
+  end
+  value = last .. " 0 0"
+elseif f == ARGV[1] and tonumber(b) == tonumber(ARGV[2]) then
+  -- still what the charge wrote: undo it, block included
+  value = last .. " " .. string.format("%d", count) .. " " .. ARGV[3]
+else
+  -- counted since: only the count drops, their block stands
+  value = last .. " " .. string.format("%d", count) .. " " .. b
+end
+redis.call("SET", KEYS[1], value, "KEEPTTL")
+return 1
 """,
 )
 
@@ -154,13 +235,60 @@ return 1
 """,
 )
 
-#: Replace a whole hash. KEYS[1]: the hash. ARGV: field, value, field, value, ...
-REPLACE_HASH = Script(
-    "replace_hash",
+#: Replace a credential's hash with a version one above the stored one (1 for a new
+#: credential; a credential stored before versions existed counts as 0).
+#: KEYS[1]: the credential hash. ARGV: field, value, field, value, ... (no "v").
+PUT_CREDENTIAL = Script(
+    "put_credential",
     r"""
+local version = tonumber(redis.call("HGET", KEYS[1], "v") or "0")
+if not version then return redis.error_reply("ERR stepup: unreadable credential version") end
 redis.call("DEL", KEYS[1])
-if #ARGV > 0 then redis.call("HSET", KEYS[1], unpack(ARGV)) end
+redis.call("HSET", KEYS[1], "v", string.format("%d", version + 1), unpack(ARGV))
 return 1
+""",
+)
+
+#: The compare-and-set of a credential: replace the hash only if the credential is
+#: there and at the expected version, moving it one up. Returns 1 if it replaced it.
+#: KEYS[1]: the credential hash. ARGV: the expected version, then field, value, ...
+REPLACE_CREDENTIAL = Script(
+    "replace_credential",
+    r"""
+if redis.call("HEXISTS", KEYS[1], "record") == 0 then return 0 end
+local version = redis.call("HGET", KEYS[1], "v") or "0"
+if version ~= ARGV[1] then return 0 end
+redis.call("DEL", KEYS[1])
+redis.call("HSET", KEYS[1], "v", string.format("%d", tonumber(version) + 1),
+  unpack(ARGV, 2))
+return 1
+""",
+)
+
+#: Spend one recovery hash: remove its field and move the version one up; 1 once only.
+#: KEYS[1]: the credential hash. ARGV[1]: the hash's field.
+CONSUME_RECOVERY = Script(
+    "consume_recovery",
+    r"""
+if redis.call("HDEL", KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call("HINCRBY", KEYS[1], "v", 1)
+return 1
+""",
+)
+
+#: A compare-and-set of a whole string value (a tenant): set it to ARGV[2] if it still
+#: is ARGV[1]. Returns {1} if it did; otherwise {0, the current value or nil}, so the
+#: caller can merge again without another read.
+#: KEYS[1]: the string. ARGV: the value read, the value to write.
+SWAP_VALUE = Script(
+    "swap_value",
+    r"""
+local current = redis.call("GET", KEYS[1])
+if current == ARGV[1] then
+  redis.call("SET", KEYS[1], ARGV[2])
+  return {1}
+end
+return {0, current}
 """,
 )
 

@@ -38,6 +38,7 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    case,
     literal_column,
     or_,
 )
@@ -49,7 +50,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ...errors import ConfigurationError
 from ...records import Attempt, AttemptOutcome, Challenge, Credential, Grant, Tenant, ThrottleState
-from ...throttle import ThrottlePolicy, apply_attempt, apply_charge
+from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
 from .sql_schema import Tables
 
 __all__ = ["ACCEPTED", "Op", "Statements", "claim_params"]
@@ -101,8 +102,13 @@ class Statements:
         )
         # Accept ``s`` exactly when apply_attempt would: the row is forgotten (past
         # expires_at), or not blocked at ``now`` and its last step is earlier or none.
-        # Literal constants keep the bind names to k, now, s and e.
+        # Like apply_attempt, a success keeps the failures and their block reference
+        # unless every failure is forgiven (blocked_until + failures * max_delay <= now,
+        # ``p`` being max_delay), and never shortens the row's life. Literal constants
+        # keep the bind names to k, now, s, e and p.
         now, step = bindparam("now", type_=Double), bindparam("s", type_=BigInteger)
+        keep, cap = bindparam("e", type_=Double), bindparam("p", type_=Double)
+        counted = and_(a.expires_at > now, a.blocked_until + a.failures * cap > now)
         self.claim_step = (
             sql_update(t.attempts)
             .where(
@@ -113,11 +119,17 @@ class Statements:
                 ),
             )
             .values(
-                failures=literal_column("0"),
-                blocked_until=literal_column("0.0"),
+                failures=case((counted, a.failures), else_=literal_column("0")),
+                blocked_until=case((counted, a.blocked_until), else_=literal_column("0.0")),
                 last_step=step,
-                expires_at=bindparam("e", type_=Double),
+                expires_at=case((a.expires_at > keep, a.expires_at), else_=keep),
             )
+        )
+        # The row of a refund, locked if it exists (SQLite: already inside BEGIN IMMEDIATE).
+        self.lock_existing_attempt = (
+            sql_select(a.failures, a.blocked_until, a.last_step, a.expires_at)
+            .where(a.key == bindparam("k", type_=Text))
+            .with_for_update()
         )
         self.clear_attempt = (
             sql_update(t.attempts)
@@ -128,32 +140,58 @@ class Statements:
             a.key == bindparam("k", type_=Text)
         )
 
+        # Every write of a credential first writes its credentials row (taking that
+        # row's lock on PostgreSQL) and only then its recovery_hashes rows: one lock
+        # order, so a reseal and a recovery-code use cannot deadlock.
         c, r = t.credentials.c, t.recovery_hashes.c
+        user = bindparam("u", type_=Text)
         self.read_credential = (
-            sql_select(c.data, r.digest)
+            sql_select(c.data, c.version, r.digest)
             .select_from(t.credentials.outerjoin(t.recovery_hashes, r.user_id == c.user_id))
-            .where(c.user_id == bindparam("u", type_=Text))
+            .where(c.user_id == user)
             .order_by(r.position)
         )
         put = upsert(t.credentials).values(
-            user_id=bindparam("user_id", type_=Text), data=bindparam("data", type_=Text)
+            user_id=bindparam("user_id", type_=Text),
+            data=bindparam("data", type_=Text),
+            version=literal_column("1"),
         )
         self.put_credential = put.on_conflict_do_update(
-            index_elements=[c.user_id], set_={"data": put.excluded.data}
+            index_elements=[c.user_id], set_={"data": put.excluded.data, "version": c.version + 1}
         )
-        self.delete_credential = sql_delete(t.credentials).where(
-            c.user_id == bindparam("u", type_=Text)
+        # The compare-and-set: only the writer that finds the version it read wins.
+        self.replace_credential = (
+            sql_update(t.credentials)
+            .where(c.user_id == user, c.version == bindparam("v", type_=BigInteger))
+            .values(data=bindparam("data", type_=Text), version=c.version + 1)
         )
-        self.delete_hashes = sql_delete(t.recovery_hashes).where(
-            r.user_id == bindparam("u", type_=Text)
-        )
+        self.delete_credential = sql_delete(t.credentials).where(c.user_id == user)
+        self.delete_hashes = sql_delete(t.recovery_hashes).where(r.user_id == user)
         self.insert_hash = sql_insert(t.recovery_hashes)
+        digest = bindparam("d", type_=Text)
+        # Bump the version (locking the row) only while the digest is there to consume.
+        self.bump_for_hash = (
+            sql_update(t.credentials)
+            .where(
+                c.user_id == user,
+                sql_select(r.digest).where(r.user_id == user, r.digest == digest).exists(),
+            )
+            .values(version=c.version + 1)
+        )
         self.consume_hash = sql_delete(t.recovery_hashes).where(
-            r.user_id == bindparam("u", type_=Text), r.digest == bindparam("d", type_=Text)
+            r.user_id == user, r.digest == digest
         )
 
         tn = t.tenants.c
         self.read_tenant = sql_select(tn.data).where(tn.tenant_id == bindparam("t", type_=Text))
+        # The row lock a patch holds from its read to its write (SQLite: the whole
+        # transaction is BEGIN IMMEDIATE, and SQLAlchemy leaves FOR UPDATE out there).
+        self.lock_tenant = self.read_tenant.with_for_update()
+        self.write_tenant = (
+            sql_update(t.tenants)
+            .where(tn.tenant_id == bindparam("t", type_=Text))
+            .values(data=bindparam("data", type_=Text))
+        )
         put = upsert(t.tenants).values(
             tenant_id=bindparam("tenant_id", type_=Text), data=bindparam("data", type_=Text)
         )
@@ -224,7 +262,13 @@ def _write(key: str, state: ThrottleState, expires_at: float) -> dict[str, Any]:
 
 def claim_params(key: str, step: int, now: float, throttle: ThrottlePolicy) -> dict[str, Any]:
     """The parameters of :attr:`Statements.claim_step`."""
-    return {"k": key, "now": float(now), "s": int(step), "e": float(now + throttle.forget_after)}
+    return {
+        "k": key,
+        "now": float(now),
+        "s": int(step),
+        "e": float(now + throttle.forget_after),
+        "p": float(throttle.max_delay),
+    }
 
 
 def totp_attempt(
@@ -243,15 +287,25 @@ def totp_attempt(
             return ACCEPTED
     row = (yield s.lock_attempt, {"key": key}).one()
     state, attempt = apply_attempt(_live_state(row, now), step, now, throttle)
-    yield s.write_attempt, _write(key, state, now + throttle.forget_after)
+    yield s.write_attempt, _write(key, state, keep_until(state, now, throttle))
     return attempt
 
 
 def throttle_charge(s: Statements, key: str, now: float, throttle: ThrottlePolicy) -> Op[Attempt]:
     row = (yield s.lock_attempt, {"key": key}).one()
     state, attempt = apply_charge(_live_state(row, now), now, throttle)
-    yield s.write_attempt, _write(key, state, now + throttle.forget_after)
+    yield s.write_attempt, _write(key, state, keep_until(state, now, throttle))
     return attempt
+
+
+def throttle_refund(s: Statements, key: str, charge: Attempt, at: float) -> Op[None]:
+    row = (yield s.lock_existing_attempt, {"k": key}).one_or_none()
+    if row is None or row.expires_at <= at:
+        return
+    state = ThrottleState(row.failures, row.blocked_until, row.last_step)
+    refunded = apply_refund(state, charge, at)
+    if refunded != state:
+        yield s.write_attempt, _write(key, refunded, row.expires_at)
 
 
 def throttle_clear(s: Statements, key: str) -> Op[None]:
@@ -274,31 +328,55 @@ def get_credential(s: Statements, user_id: str) -> Op[Credential | None]:
         return None
     data = json.loads(rows[0].data)
     data["recovery_hashes"] = [row.digest for row in rows if row.digest is not None]
+    data["version"] = int(rows[0].version)
     return Credential.from_dict(data)
 
 
-def put_credential(s: Statements, credential: Credential) -> Op[None]:
+def _record(credential: Credential) -> tuple[str, tuple[str, ...]]:
+    """The credentials row's JSON (without the hashes, which have rows of their own, and
+    the version, which has a column) and the hashes."""
     data = credential.to_dict()
-    hashes = data.pop("recovery_hashes")
-    yield s.put_credential, {"user_id": credential.user_id, "data": json.dumps(data)}
-    yield s.delete_hashes, {"u": credential.user_id}
+    del data["recovery_hashes"], data["version"]
+    return json.dumps(data), credential.recovery_hashes
+
+
+def _replace_hashes(s: Statements, user_id: str, hashes: tuple[str, ...]) -> Op[None]:
+    yield s.delete_hashes, {"u": user_id}
     if hashes:
         rows = [
-            {"user_id": credential.user_id, "position": i, "digest": digest}
-            for i, digest in enumerate(hashes)
+            {"user_id": user_id, "position": i, "digest": digest} for i, digest in enumerate(hashes)
         ]
         yield s.insert_hash, rows
 
 
+def put_credential(s: Statements, credential: Credential) -> Op[None]:
+    data, hashes = _record(credential)
+    yield s.put_credential, {"user_id": credential.user_id, "data": data}
+    yield from _replace_hashes(s, credential.user_id, hashes)
+
+
+def replace_credential(s: Statements, credential: Credential, expected_version: int) -> Op[bool]:
+    data, hashes = _record(credential)
+    params = {"u": credential.user_id, "v": int(expected_version), "data": data}
+    if (yield s.replace_credential, params).rowcount != 1:
+        return False
+    yield from _replace_hashes(s, credential.user_id, hashes)
+    return True
+
+
 def delete_credential(s: Statements, user_id: str) -> Op[bool]:
-    yield s.delete_hashes, {"u": user_id}
     result = yield s.delete_credential, {"u": user_id}
+    yield s.delete_hashes, {"u": user_id}
     return bool(result.rowcount > 0)
 
 
 def consume_recovery_hash(s: Statements, user_id: str, digest: str) -> Op[bool]:
-    # Concurrent deletes of one row: exactly one sees it (the others wait, then find none).
-    result = yield s.consume_hash, {"u": user_id, "d": digest}
+    params = {"u": user_id, "d": digest}
+    if (yield s.bump_for_hash, params).rowcount == 0:
+        return False  # no such digest (nothing changed)
+    # Concurrent deletes of one row: exactly one sees it (the others wait, then find
+    # none; their version bump is harmless: it only sends a reseal round again).
+    result = yield s.consume_hash, params
     return bool(result.rowcount > 0)
 
 
@@ -312,6 +390,20 @@ def get_tenant(s: Statements, tenant_id: str) -> Op[Tenant | None]:
 
 def put_tenant(s: Statements, tenant: Tenant) -> Op[None]:
     yield s.put_tenant, {"tenant_id": tenant.tenant_id, "data": json.dumps(tenant.to_dict())}
+
+
+def patch_tenant(
+    s: Statements, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
+) -> Op[tuple[Tenant, Tenant] | None]:
+    # Read under the row lock (FOR UPDATE; SQLite: BEGIN IMMEDIATE), merge, write: no
+    # other patch can come between the read and the write.
+    data = (yield s.lock_tenant, {"t": tenant_id}).scalar_one_or_none()
+    if data is None:
+        return None
+    before = Tenant.from_dict(json.loads(data))
+    after = before.patched(attributes, flags)
+    yield s.write_tenant, {"t": tenant_id, "data": json.dumps(after.to_dict())}
+    return before, after
 
 
 # grants -------------------------------------------------------------------------

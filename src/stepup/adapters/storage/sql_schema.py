@@ -148,9 +148,7 @@ def _add_credential_version(conn: Connection, tables: Tables) -> None:
     if not inspect(conn).has_table(tables.credentials.name):
         return  # created whole, column included, right after
     name = tables.credentials.name
-    conn.exec_driver_sql(
-        f'ALTER TABLE "{name}" ADD COLUMN "version" BIGINT NOT NULL DEFAULT 0'  # noqa: S608
-    )
+    conn.exec_driver_sql(f'ALTER TABLE "{name}" ADD COLUMN "version" BIGINT NOT NULL DEFAULT 0')
 
 
 #: ``MIGRATIONS[n]`` upgrades tables at version ``n`` to ``n + 1``; it runs before

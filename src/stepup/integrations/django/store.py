@@ -7,11 +7,16 @@ How each operation is atomic:
 
 - ``totp_attempt`` / ``throttle_charge`` lock the key's row with ``select_for_update()``
   inside ``transaction.atomic()`` and apply the pure :func:`stepup.throttle.apply_attempt`
-  (or ``apply_charge``), the same transition every store uses. A missing row is inserted
+  (or ``apply_charge``, ``apply_refund``), the same transition every store uses. A missing row is inserted
   in a savepoint; a concurrent insert of the same key loses on the primary key and
   retries through the row lock.
 - Consuming (a recovery code, a challenge) and revoking are one conditional
-  ``DELETE``; its row count says who won.
+  ``DELETE``; its row count says who won. Using a recovery code first locks the
+  credential's row (as every credential write does, so they queue in one order) and
+  adds one to its version.
+- ``replace_credential`` is one conditional ``UPDATE ... WHERE version = expected``
+  (a compare-and-set); ``patch_tenant`` merges under the tenant row's
+  ``select_for_update()`` lock.
 - SQLite has no row locks: each write transaction starts with a write statement that
   changes nothing, so it takes the database's write lock before it reads (waiting with
   the busy timeout, where a read-then-write transaction would fail with "database is
@@ -27,14 +32,15 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext, suppress
 from typing import Any, Final
 
 from django.db import IntegrityError, connections, transaction
+from django.db.models import F
 
 from ...records import Attempt, Challenge, Credential, Grant, Tenant, ThrottleState
-from ...throttle import ThrottlePolicy, apply_attempt, apply_charge
+from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
 from .models import (
     ID_LENGTH,
     AttemptState,
@@ -58,6 +64,7 @@ _CREDENTIAL_FIELDS: Final = (
     "confirmed",
     "created_at",
 )
+_READ_FIELDS: Final = (*_CREDENTIAL_FIELDS, "version")
 _sqlite_locks: dict[str, threading.Lock] = {}
 _sqlite_locks_guard = threading.Lock()
 
@@ -144,7 +151,6 @@ class DjangoStore:
     ) -> Attempt:
         objects = AttemptState.objects.using(self.using)
         fitted = _fit(key)
-        expires_at = now + throttle.forget_after
         with self._write():
             locked = objects.select_for_update().filter(key=fitted)
             row = locked.values_list(*_STATE_FIELDS).first()
@@ -152,12 +158,14 @@ class DjangoStore:
                 state, attempt = apply(_EMPTY)
                 try:
                     with transaction.atomic(using=self.using):
+                        expires_at = keep_until(state, now, throttle)
                         objects.create(key=fitted, expires_at=expires_at, **_columns(state))
                     return attempt
                 except IntegrityError:  # created meanwhile: now it is there to lock
                     row = locked.values_list(*_STATE_FIELDS).get()
             current = ThrottleState(row[0], row[1], row[2]) if row[3] > now else _EMPTY
             state, attempt = apply(current)
+            expires_at = keep_until(state, now, throttle)
             objects.filter(key=fitted).update(expires_at=expires_at, **_columns(state))
         return attempt
 
@@ -172,6 +180,19 @@ class DjangoStore:
         return self._transition(
             key, now, throttle, lambda state: apply_charge(state, now, throttle)
         )
+
+    def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
+        objects = AttemptState.objects.using(self.using)
+        fitted = _fit(key)
+        with self._write():
+            locked = objects.select_for_update().filter(key=fitted)
+            row = locked.values_list(*_STATE_FIELDS).first()
+            if row is None or row[3] <= at:
+                return
+            state = ThrottleState(row[0], row[1], row[2])
+            refunded = apply_refund(state, charge, at)
+            if refunded != state:
+                objects.filter(key=fitted).update(**_columns(refunded))
 
     def throttle_clear(self, key: str) -> None:
         with self._write():
@@ -193,7 +214,7 @@ class DjangoStore:
         row = (
             CredentialRecord.objects.using(self.using)
             .filter(pk=fitted)
-            .values_list(*_CREDENTIAL_FIELDS)
+            .values_list(*_READ_FIELDS)
             .first()
         )
         if row is None:
@@ -204,33 +225,70 @@ class DjangoStore:
             .order_by("position")
             .values_list("digest", flat=True)
         )
-        values = dict(zip(_CREDENTIAL_FIELDS, row, strict=True))
+        values = dict(zip(_READ_FIELDS, row, strict=True))
         return Credential(user_id=user_id, recovery_hashes=tuple(digests), **values)
+
+    def _replace_hashes(self, fitted: str, credential: Credential) -> None:
+        hashes = RecoveryHash.objects.using(self.using)
+        hashes.filter(credential_id=fitted).delete()
+        hashes.bulk_create(
+            RecoveryHash(credential_id=fitted, position=position, digest=digest)
+            for position, digest in enumerate(credential.recovery_hashes)
+        )
+
+    def _lock_credential(self, fitted: str) -> bool:
+        """Lock the credential's row (inside :meth:`_write`); ``False`` if there is none."""
+        objects = CredentialRecord.objects.using(self.using)
+        return objects.select_for_update().filter(pk=fitted).values_list("pk").first() is not None
 
     def put_credential(self, credential: Credential) -> None:
         fitted = _fit(credential.user_id)
         values = {name: getattr(credential, name) for name in _CREDENTIAL_FIELDS}
+        objects = CredentialRecord.objects.using(self.using)
         with self._write():
-            self._insert_or_update(CredentialRecord, {"user_id": fitted}, values)
-            hashes = RecoveryHash.objects.using(self.using)
-            hashes.filter(credential_id=fitted).delete()
-            hashes.bulk_create(
-                RecoveryHash(credential_id=fitted, position=position, digest=digest)
-                for position, digest in enumerate(credential.recovery_hashes)
+            if not objects.filter(pk=fitted).update(version=F("version") + 1, **values):
+                try:
+                    with transaction.atomic(using=self.using):
+                        objects.create(user_id=fitted, version=1, **values)
+                except IntegrityError:  # created meanwhile
+                    objects.filter(pk=fitted).update(version=F("version") + 1, **values)
+            self._replace_hashes(fitted, credential)
+
+    def replace_credential(self, credential: Credential, expected_version: int) -> bool:
+        fitted = _fit(credential.user_id)
+        values = {name: getattr(credential, name) for name in _CREDENTIAL_FIELDS}
+        with self._write():
+            replaced = (
+                CredentialRecord.objects.using(self.using)
+                .filter(pk=fitted, version=expected_version)
+                .update(version=F("version") + 1, **values)
             )
+            if replaced:
+                self._replace_hashes(fitted, credential)
+        return bool(replaced)
 
     def delete_credential(self, user_id: str) -> bool:
+        fitted = _fit(user_id)
         with self._write():
-            _, counts = CredentialRecord.objects.using(self.using).filter(pk=_fit(user_id)).delete()
+            if not self._lock_credential(fitted):  # the row first, then its hashes
+                return False
+            _, counts = CredentialRecord.objects.using(self.using).filter(pk=fitted).delete()
         return bool(counts.get(CredentialRecord._meta.label, 0))
 
     def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
+        fitted = _fit(user_id)
         with self._write():
+            if not self._lock_credential(fitted):
+                return False
             deleted, _ = (
                 RecoveryHash.objects.using(self.using)
-                .filter(credential_id=_fit(user_id), digest=digest)
+                .filter(credential_id=fitted, digest=digest)
                 .delete()
             )
+            if deleted:
+                CredentialRecord.objects.using(self.using).filter(pk=fitted).update(
+                    version=F("version") + 1
+                )
         return bool(deleted)
 
     # tenants --------------------------------------------------------------------------
@@ -248,6 +306,25 @@ class DjangoStore:
                 {"tenant_id": _fit(tenant.tenant_id)},
                 {"attributes": tenant.attributes},
             )
+
+    def patch_tenant(
+        self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
+    ) -> tuple[Tenant, Tenant] | None:
+        objects = TenantRecord.objects.using(self.using)
+        fitted = _fit(tenant_id)
+        with self._write():
+            stored = (
+                objects.select_for_update()
+                .filter(pk=fitted)
+                .values_list("attributes", flat=True)
+                .first()
+            )
+            if stored is None:
+                return None
+            before = Tenant(tenant_id, dict(stored))
+            after = before.patched(attributes, flags)
+            objects.filter(pk=fitted).update(attributes=after.attributes)
+        return before, after
 
     # grants ---------------------------------------------------------------------------
 
