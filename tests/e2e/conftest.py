@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from e2e.demo_server import START, DemoServer
-from e2e.oidc_provider import CLIENT_ID, CLIENT_SECRET, oidc_provider
+from e2e.oidc_provider import CLIENT_ID, CLIENT_SECRET, PROVIDER_NAME, oidc_provider
 from stepup.demo import OIDCSettings
 from stepup.demo.sso import OIDC_CALLBACK
 from stepup.testing import SettableClock
@@ -71,7 +71,7 @@ def demo(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[DemoServer]
         settings = {}
         if sso == "oidc":
             issuer = stack.enter_context(oidc_provider(server.url + OIDC_CALLBACK))
-            settings["oidc"] = OIDCSettings(issuer, CLIENT_ID, CLIENT_SECRET)
+            settings["oidc"] = OIDCSettings(issuer, CLIENT_ID, CLIENT_SECRET, name=PROVIDER_NAME)
         server.start(**settings)
         yield server
 

@@ -60,11 +60,19 @@ def reauthenticate(page: Any, password: str) -> None:
     page.click("form:has(#stepup-password) button[type=submit]")
 
 
-def toggle_flag(page: Any, on: bool) -> None:
-    """As an admin: the tenant page's button sends the JSON:API PATCH."""
+def toggle_flag(page: Any, on: bool, password: str = PASSWORDS[ADMIN]) -> None:
+    """As an admin: the tenant page's button sends the JSON:API PATCH. Changing tenant
+    settings always wants a fresh re-authentication: the first click may lead to the
+    prompt, which comes back to the tenant page for a second click."""
     page.goto("/tenant")
     expect(page.locator("#flag-state")).to_have_attribute("data-on", "no" if on else "yes")
     page.click("#toggle-flag")
+    page.wait_for_url(re.compile(r"/(tenant|stepup/reauth\?.*)$"))
+    page.wait_for_load_state()
+    if "/stepup/reauth" in page.url:
+        reauthenticate(page, password)
+        expect(page).to_have_url(re.compile(r"/tenant$"))
+        page.click("#toggle-flag")
     expect(page.locator("#flag-state")).to_have_attribute("data-on", "yes" if on else "no")
 
 

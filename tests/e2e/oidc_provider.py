@@ -19,6 +19,8 @@ from support import need
 PROVIDER_DIR = Path(__file__).resolve().parents[1] / "idp" / "oidc"
 CLIENT_ID, CLIENT_SECRET = "stepup-rp", "stepup-rp-secret"
 ALICE = ("alice", "alice-password")
+#: What the demo calls it on its buttons (scripts/demo.sh --with-oidc uses the same).
+PROVIDER_NAME = "Test OpenID provider"
 STARTUP_SECONDS = 30.0
 
 

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from e2e.conftest import Tour
 from e2e.demo_server import DemoServer
 from e2e.journeys import ADMIN, grant_state, sign_in, sign_out, toggle_flag
-from e2e.oidc_provider import ALICE
+from e2e.oidc_provider import ALICE, PROVIDER_NAME
 
 pytestmark = [pytest.mark.browser, pytest.mark.oidc]
 
@@ -32,7 +32,7 @@ def test_oidc_user_signs_in_and_reauthenticates_at_the_provider(
     toggle_flag(page, on=True)
     sign_out(page)
 
-    page.get_by_role("button", name="Sign in with OpenID Connect").click()
+    page.get_by_role("button", name=f"Sign in with {PROVIDER_NAME}").click()
     issuer = page.url.split("/interaction/")[0]
     provider_login(page, issuer)
     expect(page).to_have_url(re.compile(r"/account$"))
@@ -44,7 +44,7 @@ def test_oidc_user_signs_in_and_reauthenticates_at_the_provider(
     expect(page.locator("h1")).to_have_text("Confirm it is you")
     expect(page.locator("#stepup-password")).to_have_count(0)
     tour.shot(page, "reauth-sso")
-    page.get_by_role("button", name=re.compile("^Continue with")).click()
+    page.get_by_role("button", name=f"Continue with {PROVIDER_NAME}").click()
     provider_login(page, issuer)  # prompt=login: the provider asks again
     expect(page).to_have_url(re.compile(r"/account/edit$"))
     assert grant_state(page) == "fresh"
@@ -56,6 +56,6 @@ def test_oidc_user_signs_in_and_reauthenticates_at_the_provider(
     # The same identity signs in to the same demo user next time (the provider still
     # has its own session, so it answers at once).
     sign_out(page)
-    page.get_by_role("button", name="Sign in with OpenID Connect").click()
+    page.get_by_role("button", name=f"Sign in with {PROVIDER_NAME}").click()
     expect(page).to_have_url(re.compile(r"/account$"))
     expect(page.locator("#account-name")).to_have_text("Alice from SSO")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,12 @@ def register(subparsers: Any) -> None:
         help="its client secret (prefer the environment variable: flags show in ps)",
     )
     sso.add_argument(
+        "--oidc-name",
+        metavar="NAME",
+        help="the provider's name on the buttons, e.g. 'Acme login' (STEPUP_DEMO_OIDC_NAME;"
+        " default: the issuer's host)",
+    )
+    sso.add_argument(
         "--saml-idp-metadata", metavar="FILE", help="a SAML identity provider's metadata XML"
     )
     demo.set_defaults(handler=_demo)
@@ -83,13 +91,30 @@ def _demo(args: argparse.Namespace) -> int:
     settings = DemoSettings(
         db_path=path,
         base_url=f"http://{host}:{args.port}",
-        oidc=DemoSettings.oidc_from(args.oidc_issuer, args.oidc_client_id, args.oidc_client_secret),
+        oidc=DemoSettings.oidc_from(
+            args.oidc_issuer, args.oidc_client_id, args.oidc_client_secret, name=args.oidc_name
+        ),
         saml_idp_metadata=DemoSettings.saml_from(args.saml_idp_metadata),
     )
-    if args.reset:
-        remove_database(path)
-    fresh = not path.exists()
-    app = create_app(settings)
+    # Listen first: a busy port must not print an address that is someone else's server.
+    try:
+        listener = _listen(args.host, args.port)
+    except OSError as exc:
+        reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        print(
+            f"stepup: error: cannot listen on {settings.base_url}: {reason or exc}"
+            f" (another server is there? choose a free port with --port)",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        if args.reset:
+            remove_database(path)
+        fresh = not path.exists()
+        app = create_app(settings)
+    except BaseException:
+        listener.close()
+        raise
     print("stepup demo")
     print(f"  database: {path}{' (new: demo data created)' if fresh else ''}")
     print(f"  open:     {settings.base_url}/")
@@ -102,5 +127,22 @@ def _demo(args: argparse.Namespace) -> int:
     if not _is_loopback(args.host):
         print("  warning:  not a loopback address; anyone who can reach it knows these passwords")
     print("  stop:     Ctrl+C", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server.run(sockets=[listener])
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, handed to uvicorn (no window in which another
+    process could take the port between the check and the start)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        listener.bind(address)
+        listener.listen(2048)
+        listener.set_inheritable(True)
+    except OSError:
+        listener.close()
+        raise
+    return listener

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 from ..adapters.storage.sql import default_sqlite_path
 from ..errors import ConfigurationError
@@ -30,7 +31,13 @@ class OIDCSettings:
     issuer: str
     client_id: str
     client_secret: str = field(default="", repr=False)
-    name: str = "oidc"
+    #: Shown on the buttons: "Sign in with <name>", "Continue with <name>".
+    name: str = ""
+
+    @property
+    def display_name(self) -> str:
+        """``name``, else the issuer's host (``login.example.com``)."""
+        return self.name or urlsplit(self.issuer).netloc or self.issuer
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,17 +56,21 @@ class DemoSettings:
         client_id: str | None,
         client_secret: str | None,
         environ: Mapping[str, str] | None = None,
+        *,
+        name: str | None = None,
     ) -> OIDCSettings | None:
-        """Flags first, then ``STEPUP_DEMO_OIDC_ISSUER`` / ``_CLIENT_ID`` / ``_CLIENT_SECRET``."""
+        """Flags first, then ``STEPUP_DEMO_OIDC_ISSUER`` / ``_CLIENT_ID`` / ``_CLIENT_SECRET``
+        / ``_NAME``."""
         env = os.environ if environ is None else environ
         issuer = issuer or env.get(f"{ENV_PREFIX}OIDC_ISSUER") or None
         client_id = client_id or env.get(f"{ENV_PREFIX}OIDC_CLIENT_ID") or None
         secret = client_secret or env.get(f"{ENV_PREFIX}OIDC_CLIENT_SECRET") or ""
+        label = (name or env.get(f"{ENV_PREFIX}OIDC_NAME") or "").strip()
         if issuer is None and client_id is None:
             return None
         if issuer is None or client_id is None:
             raise ConfigurationError("OIDC needs both an issuer and a client id")
-        return OIDCSettings(issuer=issuer, client_id=client_id, client_secret=secret)
+        return OIDCSettings(issuer=issuer, client_id=client_id, client_secret=secret, name=label)
 
     @staticmethod
     def saml_from(path: str | None, environ: Mapping[str, str] | None = None) -> Path | None:

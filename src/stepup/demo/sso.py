@@ -78,7 +78,7 @@ class SingleSignOn:
                 client_id=oidc.client_id,
                 client_secret=oidc.client_secret or None,
                 redirect_uri=base + OIDC_CALLBACK,
-                name=oidc.name,
+                name=oidc.display_name,
             )
             self.oidc_reauth = AsyncOIDCReauth(config, store, http=self._http, clock=clock)
             self._oauth = OAuth()
@@ -105,7 +105,8 @@ class SingleSignOn:
         """The sign-in page's buttons: (label, start path)."""
         found = []
         if self._oauth is not None:
-            found.append(("OpenID Connect", "/sso/oidc/login"))
+            assert self.settings.oidc is not None
+            found.append((self.settings.oidc.display_name, "/sso/oidc/login"))
         if self._saml is not None:
             found.append(("SAML", "/sso/saml/login"))
         return tuple(found)

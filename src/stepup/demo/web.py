@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable, Collection
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -118,7 +119,11 @@ class Demo:
         if user is None:
             return None
         sid = str(request.session[_SID])
-        return Subject(user.id, sid, user.identity, roles=frozenset({user.role}))
+        identity = user.identity
+        if user.login == "oidc" and self.settings.oidc is not None:
+            # The re-auth page's button: "Continue with <the provider's name>".
+            identity = replace(identity, provider=self.settings.oidc.display_name)
+        return Subject(user.id, sid, identity, roles=frozenset({user.role}))
 
     async def tenant_id(self, request: Request) -> str:
         user = await self.user(request)
