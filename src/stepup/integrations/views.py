@@ -16,41 +16,58 @@ import secrets
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
+from urllib.parse import urlsplit
 
 from ..errors import PermissionDeniedError, StoreUnavailableError
-from ..policy import SENSITIVE, Policy
+from ..i18n import N_, Message, translate
+from ..policy import SENSITIVE, Policy, with_tenant_settings_rule
 from ..reauth import required_methods
 from ..records import Tenant
-from ..redirects import safe_return_path_or_default
+from ..redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
 from ..subject import Identity, LoginMethod, Subject
-from ..tenants import JSONAPI_MEDIA_TYPE, TenantNotFoundError, TenantPatchError, tenant_document
+from ..tenants import (
+    JSONAPI_MEDIA_TYPE,
+    TenantNotFoundError,
+    TenantPatchError,
+    tenant_document,
+)
 from ..twofactor import Enrolment
 from ..verifier import VerifyReason, VerifyResult
 from .http import HttpResponse
 
 __all__ = [
+    "ENROLMENT_TTL",
     "OTP_PROOF",
     "RECOVERY_REGENERATE",
     "SESSION_ID",
     "SIGNED_IN_WITH",
     "SSO_NOT_CONFIRMED",
     "TENANT_CONTENT_TYPES",
+    "TEXT",
     "EnrolmentPage",
+    "MessagePage",
     "ProviderOutcome",
     "ReauthPage",
     "RecoveryCodesPage",
     "SSOAnswer",
+    "TwoFactorPage",
+    "VerifyPage",
+    "cancel_path",
     "default_policy",
     "enrolment_page",
     "forget_otp_proof",
+    "hook_says_yes",
     "is_fresh",
     "jsonapi_error",
     "manual_key",
     "note_otp_proof",
     "note_sign_in",
+    "password_message",
     "provider_for",
     "reauth_page",
     "refusal_status",
+    "renew_session_id",
+    "renewed_subject",
     "session_id",
     "session_identity",
     "sso_answer",
@@ -59,6 +76,7 @@ __all__ = [
     "tenant_error_response",
     "tenant_request_refusal",
     "tenant_response",
+    "throttled_message",
     "two_factor_message",
 ]
 
@@ -72,8 +90,61 @@ TENANT_CONTENT_TYPES: Final = frozenset({JSONAPI_MEDIA_TYPE, "application/json"}
 
 def default_policy() -> Policy:
     """The seed's catalog plus the actions the ready-made views guard."""
-    rule = replace(SENSITIVE, description="Regenerating two-factor recovery codes")
-    return Policy.default().extend({RECOVERY_REGENERATE: rule})
+    rule = replace(SENSITIVE, description=N_("Regenerating two-factor recovery codes"))
+    return with_tenant_settings_rule(Policy.default().extend({RECOVERY_REGENERATE: rule}))
+
+
+def hook_says_yes(answer: object) -> bool:
+    """Did an app's yes/no hook (``is_tenant_admin``, ``has_full_access``) say yes? Only
+    ``True`` does: ``"false"``, ``"0"``, ``1`` or a user object must never grant a right."""
+    return answer is True
+
+
+#: Every text the ready-made views show outside a template, as msgids (translated when
+#: shown, see :mod:`stepup.i18n`). The same key gives the same words in every framework.
+TEXT: Final = {
+    "unknown_action": N_("This page was called for an unknown action."),
+    "csrf": N_("This form has expired. Go back, reload the page and try again."),
+    "unavailable": N_("This cannot be done right now. Try again in a moment."),
+    "in_config_file": N_("Two-factor authentication is set in the configuration file."),
+    "sign_in_expired": N_("Your sign-in has expired. Please sign in again."),
+    "already_on": N_("Two-factor authentication is already on."),
+    "turned_off": N_("Two-factor authentication is off."),
+    "removed": N_("Two-factor authentication was removed."),
+    "not_enrolled": N_("Two-factor authentication is not on for this account."),
+    "admin_only": N_("Only an administrator with full access may do this."),
+    "user_not_enrolled": N_("This user has no two-factor authentication."),
+    "needs_enrolment": N_("This action needs two-factor authentication: turn it on first."),
+    "use_provider": N_("Confirm with your sign-in provider instead."),
+    "sso_unavailable": N_("Single sign-on is not available for this account."),
+    "sso_other_provider": N_("Your session did not sign in through this provider."),
+    "sso_unreachable": N_("Your identity provider cannot be reached right now."),
+    "enrolment_expired": N_(
+        "The set-up was not finished in time, or was replaced. Start again with a new key."
+    ),
+}
+
+#: How long a started enrolment (its secret, sealed in the store) is shown again after
+#: a wrong code or a reload, before a new secret replaces it.
+ENROLMENT_TTL: Final = 600.0
+
+
+def throttled_message(retry_at: float | None) -> Message:
+    """Attempts are paused: say so, and until when when the core said."""
+    if retry_at is None:
+        return Message(N_("Too many attempts. Wait a while and try again."))
+    return Message(N_("Too many attempts: trying again is paused until %(time)s."), retry_at)
+
+
+def password_message(result: Any) -> Message:
+    """What to tell the person about a password (a ``PasswordResult``): one text for
+    every failure, so it reveals nothing, except that a pause says so and until when
+    (the person is already signed in: the pause is theirs, not a guess at an account)."""
+    if result.ok:
+        return Message("")
+    if str(result.reason) == "throttled":
+        return throttled_message(result.retry_at)
+    return Message(N_("Re-authentication failed."))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +153,10 @@ class ReauthPage:
 
     ``methods`` are the core's :func:`stepup.reauth.required_methods`; the page shows a
     password field for ``pwd``, a code field for ``otp`` and a button to the provider for
-    ``oidc`` / ``saml``. ``next`` is already a safe same-origin path.
+    ``oidc`` / ``saml``. ``next`` is already a safe same-origin path; so is ``cancel``,
+    where the Cancel link goes (see :func:`cancel_path`). ``description`` is the policy's
+    msgid (translated on the page); ``needs_enrolment``: the rule asks for a code and the
+    user has no second factor yet.
     """
 
     action: str
@@ -90,7 +164,9 @@ class ReauthPage:
     next: str
     methods: tuple[str, ...]
     provider: str = ""
-    error: str = ""
+    error: Message | str = ""
+    cancel: str = "/"
+    needs_enrolment: bool = False
 
     @property
     def password(self) -> bool:
@@ -108,13 +184,20 @@ class ReauthPage:
                 return method
         return ""
 
-    def with_error(self, error: str) -> ReauthPage:
+    def with_error(self, error: Message | str) -> ReauthPage:
         """The same page, shown again with ``error``."""
         return replace(self, error=error)
 
 
 def reauth_page(
-    policy: Policy, subject: Subject, action: str, next_value: object, *, error: str = ""
+    policy: Policy,
+    subject: Subject,
+    action: str,
+    next_value: object,
+    *,
+    error: Message | str = "",
+    cancel: str = "/",
+    needs_enrolment: bool = False,
 ) -> ReauthPage:
     """The page for ``action`` (``""``: no action named, ask as for a sensitive one).
 
@@ -129,7 +212,55 @@ def reauth_page(
         methods=required_methods(subject, rule),
         provider=subject.identity.provider,
         error=error,
+        cancel=safe_return_path_or_default(cancel),
+        needs_enrolment=needs_enrolment,
     )
+
+
+def _path_of(value: str) -> str:
+    return urlsplit(value).path.rstrip("/") or "/"
+
+
+def cancel_path(
+    *,
+    next_path: str,
+    reauth_path: str,
+    configured: str | None = None,
+    posted: object = None,
+    referer: str = "",
+    origin: str = "",
+    home: str = "/",
+) -> str:
+    """Where the re-auth page's Cancel link goes: never back to the guarded page
+    (``next_path``), which would only send the person to the prompt again, nor to the
+    re-auth page itself.
+
+    In order: the app's ``configured`` place; the value the form carried (``posted``,
+    when the page is shown again after a wrong password); the page the person came from
+    (``referer``) when it is on this ``origin`` (``scheme://host``); else ``home``.
+    Each candidate must pass :func:`stepup.redirects.safe_return_path`.
+    """
+    refused = {_path_of(next_path), _path_of(reauth_path)}
+
+    def usable(value: object) -> str | None:
+        try:
+            path = safe_return_path(value)
+        except UnsafeRedirectError:
+            return None
+        return None if _path_of(path) in refused else path
+
+    if configured is not None:
+        return safe_return_path_or_default(configured, home)
+    candidates: list[object] = [posted]
+    if referer and origin:
+        parts = urlsplit(referer)
+        if f"{parts.scheme}://{parts.netloc}".lower() == origin.lower():
+            candidates.append(parts.path + (f"?{parts.query}" if parts.query else ""))
+    for candidate in candidates:
+        found = usable(candidate) if candidate else None
+        if found is not None:
+            return found
+    return safe_return_path_or_default(home)
 
 
 def manual_key(secret: str) -> str:
@@ -139,8 +270,9 @@ def manual_key(secret: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class EnrolmentPage:
-    """Shown once while enrolling: the QR code (an ``<svg>`` element), the same secret
-    for manual entry, and the settings an app needs when typing it in."""
+    """Shown while enrolling, and again after a wrong code: the QR code (an ``<svg>``
+    element), the same secret for manual entry, and the settings an app needs when
+    typing it in."""
 
     account: str
     issuer: str
@@ -149,7 +281,10 @@ class EnrolmentPage:
     qr_svg: str = field(repr=False)
     manual_key: str = field(repr=False)
     uri: str = field(repr=False)
-    error: str = ""
+    error: Message | str = ""
+
+    def with_error(self, error: Message | str) -> EnrolmentPage:
+        return replace(self, error=error)
 
 
 def enrolment_page(
@@ -159,7 +294,7 @@ def enrolment_page(
     issuer: str,
     digits: int = 6,
     period: int = 30,
-    error: str = "",
+    error: Message | str = "",
 ) -> EnrolmentPage:
     return EnrolmentPage(
         account=account,
@@ -180,20 +315,53 @@ class RecoveryCodesPage:
     codes: tuple[str, ...] = field(repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class VerifyPage:
+    """The sign-in code step, with the error of the last try."""
+
+    error: Message | str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TwoFactorPage:
+    """The two-factor settings page: on, off, or set in the configuration file."""
+
+    enrolled: bool
+    managed_by_file: bool = False
+
+
+#: The title of a page that says one thing.
+SECURITY_CHECK: Final = N_("Security check")
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePage:
+    """A short page that says one thing (``text``, a msgid), with an optional link to
+    try again."""
+
+    text: Message | str
+    title: Message | str = SECURITY_CHECK
+    link: str = ""
+
+
 _TWO_FACTOR_MESSAGES: Final = {
     VerifyReason.OK: "",
-    VerifyReason.INVALID: "That code is not right. Check your authenticator app and try again.",
+    VerifyReason.INVALID: N_(
+        "That code is not right. Check your authenticator app and try again."
+    ),
     # The seed: a code can be used once; wait for the next one.
-    VerifyReason.REPLAYED: "That code was already used. Wait for the next code and try again.",
-    VerifyReason.MALFORMED: "Enter the code from your authenticator app (digits only).",
-    VerifyReason.THROTTLED: "Too many attempts. Wait a while and try again.",
-    VerifyReason.UNAVAILABLE: "Codes cannot be checked right now. Try again in a moment.",
+    VerifyReason.REPLAYED: N_("That code was already used. Wait for the next code and try again."),
+    VerifyReason.MALFORMED: N_("Enter the code from your authenticator app (digits only)."),
+    VerifyReason.UNAVAILABLE: N_("Codes cannot be checked right now. Try again in a moment."),
 }
 
 
-def two_factor_message(result: VerifyResult) -> str:
-    """What to tell the end user about a code; empty when it was accepted."""
-    return _TWO_FACTOR_MESSAGES[result.reason]
+def two_factor_message(result: VerifyResult) -> Message:
+    """What to tell the end user about a code; empty when it was accepted. A pause says
+    until when (``retry_at``)."""
+    if result.reason is VerifyReason.THROTTLED:
+        return throttled_message(result.retry_at)
+    return Message(_TWO_FACTOR_MESSAGES[result.reason])
 
 
 _STATUS_BY_REASON: Final[Mapping[str, int]] = {"throttled": 429, "unavailable": 503}
@@ -209,15 +377,26 @@ def refusal_status(reason: str) -> int:
 # The tenant settings endpoint (JSON:API) -------------------------------------------
 
 
-def _jsonapi(status: int, document: dict[str, Any]) -> HttpResponse:
+def _jsonapi(status: int, document: dict[str, Any], locale: str | None = None) -> HttpResponse:
+    """The document as the response body, each error's ``title`` in ``locale``."""
+    errors = document.get("errors")
+    if locale is not None and isinstance(errors, list):
+        errors = [
+            {**e, "title": translate(e["title"], locale)}
+            if isinstance(e, dict) and isinstance(e.get("title"), str)
+            else e
+            for e in errors
+        ]
+        document = {**document, "errors": errors}
     body = json.dumps(document, separators=(",", ":")).encode()
     headers = {"Content-Type": JSONAPI_MEDIA_TYPE, "Cache-Control": "no-store"}
     return HttpResponse(status, headers, body)
 
 
-def jsonapi_error(status: int, code: str, title: str) -> HttpResponse:
-    """A JSON:API error document with one error."""
-    return _jsonapi(status, {"errors": [{"status": str(status), "code": code, "title": title}]})
+def jsonapi_error(status: int, code: str, title: str, locale: str | None = None) -> HttpResponse:
+    """A JSON:API error document with one error (``title`` a msgid, shown in ``locale``)."""
+    error = {"status": str(status), "code": code, "title": title}
+    return _jsonapi(status, {"errors": [error]}, locale)
 
 
 def tenant_content_type_ok(content_type: str) -> bool:
@@ -225,15 +404,17 @@ def tenant_content_type_ok(content_type: str) -> bool:
     return content_type.split(";", 1)[0].strip().lower() in TENANT_CONTENT_TYPES
 
 
-def tenant_request_refusal(signed_in: bool, content_type: str) -> HttpResponse | None:
+def tenant_request_refusal(
+    signed_in: bool, content_type: str, locale: str | None = None
+) -> HttpResponse | None:
     """Why the ``PATCH`` cannot be read at all (401 nobody signed in, 415 a body that is
     not JSON), or ``None`` to go ahead. The 415 is also the CSRF defence: a cross-site
-    form cannot send a JSON media type."""
+    form cannot send a JSON media type. Titles are in ``locale`` (English by default)."""
     if not signed_in:
-        return jsonapi_error(401, "unauthenticated", "Sign in first")
+        return jsonapi_error(401, "unauthenticated", N_("Sign in first"), locale)
     if not tenant_content_type_ok(content_type):
-        title = "Send application/vnd.api+json or application/json"
-        return jsonapi_error(415, "unsupported_media_type", title)
+        title = N_("Send application/vnd.api+json or application/json")
+        return jsonapi_error(415, "unsupported_media_type", title, locale)
     return None
 
 
@@ -242,15 +423,17 @@ def tenant_response(tenant: Tenant) -> HttpResponse:
     return _jsonapi(200, tenant_document(tenant))
 
 
-def tenant_error_response(exc: Exception) -> HttpResponse | None:
+def tenant_error_response(exc: Exception, locale: str | None = None) -> HttpResponse | None:
     """The JSON:API response for an error of ``TenantSettings.patch``; ``None`` for any
-    other exception (let it propagate)."""
+    other exception (let it propagate). Titles are in ``locale`` (English by default)."""
     if isinstance(exc, TenantPatchError | TenantNotFoundError):
-        return _jsonapi(exc.status, exc.document)
+        return _jsonapi(exc.status, exc.document, locale)
     if isinstance(exc, PermissionDeniedError):
-        return jsonapi_error(403, "forbidden", "Only a tenant admin may change tenant settings")
+        title = N_("Only a tenant admin may change tenant settings")
+        return jsonapi_error(403, "forbidden", title, locale)
     if isinstance(exc, StoreUnavailableError):
-        return jsonapi_error(503, "unavailable", "Tenant settings cannot be changed right now")
+        title = N_("Tenant settings cannot be changed right now")
+        return jsonapi_error(503, "unavailable", title, locale)
     return None
 
 
@@ -266,7 +449,7 @@ def provider_for(providers: Mapping[str, Any], subject: Subject) -> Any:
 # Re-authentication at an OIDC or SAML provider ---------------------------------------
 
 #: Shown when the provider's answer does not prove a fresh login of this user.
-SSO_NOT_CONFIRMED: Final = "Your identity provider did not confirm it is you. Please try again."
+SSO_NOT_CONFIRMED: Final = N_("Your identity provider did not confirm it is you. Please try again.")
 
 
 class ProviderOutcome(Protocol):
@@ -367,6 +550,27 @@ def note_sign_in(session: MutableMapping[str, Any], signed_in_with: Identity | N
             "subject": signed_in_with.subject,
             "provider": signed_in_with.provider,
         }
+
+
+def renew_session_id(session: MutableMapping[str, Any]) -> str:
+    """A new session id at a successful re-authentication, as at sign-in (OWASP ASVS 5.0
+    section 7.2.4), keeping how the user signed in; see :func:`renewed_subject` for whom
+    the grant is then recorded."""
+    new = secrets.token_urlsafe(18)
+    session[SESSION_ID] = new
+    return new
+
+
+def renewed_subject(before: Subject, after: Subject | None) -> tuple[Subject, str | None]:
+    """After the session id was renewed: whom to record the grant for (``after``, the
+    subject loaded again) and the id it was renewed from (``renewed_from`` of
+    ``Reauth.record``). A subject loader that builds its own session id (not stepup's)
+    keeps it: the grant goes to that id and nothing was renewed."""
+    if after is None or after.user_id != before.user_id:
+        return before, None
+    if after.session_id == before.session_id:
+        return after, None
+    return after, before.session_id
 
 
 def forget_otp_proof(session: MutableMapping[str, Any], *, key: str = OTP_PROOF) -> None:

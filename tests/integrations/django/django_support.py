@@ -21,6 +21,7 @@ from stepup import TOTP
 from stepup.adapters.idp.password import CHEAPEST, hash_password
 from stepup.events import StepupEvent
 from stepup.integrations.django.signals import SIGNALS
+from stepup.subject import Subject
 from stepup.testing import SettableClock
 
 CHEAP = PasswordHasher.from_parameters(CHEAPEST)
@@ -242,10 +243,32 @@ def flag_body(on: bool) -> str:
     )
 
 
-def set_flag(browser: Browser, on: bool = True, tenant: str = TENANT) -> Any:
+def _patch_flag(browser: Browser, on: bool, tenant: str) -> Any:
     return browser.patch(
         f"/stepup/tenants/{tenant}", data=flag_body(on), content_type="application/vnd.api+json"
     )
+
+
+def set_flag(browser: Browser, on: bool = True, tenant: str = TENANT) -> Any:
+    """The admin's PATCH of the flag. Changing tenant settings needs a fresh
+    re-authentication whatever the flag says (``tenant.settings.update``): when the
+    endpoint asks for one, the grant it asks for is recorded for this session, the PATCH
+    sent again, and every grant of the user revoked after, so the test goes on as a
+    session that has not re-authenticated. Tests of the endpoint itself use ``browser.patch``."""
+    from stepup.integrations.django.services import get_stepup
+
+    response = _patch_flag(browser, on, tenant)
+    if response.status_code != 401 or response.json().get("error") != "reauth_required":
+        return response
+    session = browser.client.session
+    user_id, sid = session.get("_auth_user_id"), session.get("_stepup_sid")
+    assert isinstance(user_id, str)
+    assert isinstance(sid, str)
+    reauth = get_stepup().reauth
+    reauth.record(Subject(user_id, sid), response.json()["methods"])
+    response = _patch_flag(browser, on, tenant)
+    reauth.password_changed(user_id)
+    return response
 
 
 def reauth_target(response: Any) -> tuple[str, dict[str, str]]:

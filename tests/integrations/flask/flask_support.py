@@ -308,9 +308,40 @@ def flag_body(on: bool) -> dict[str, Any]:
     }
 
 
-def set_flag(browser: Browser, on: bool = True) -> Any:
+def _patch_flag(browser: Browser, on: bool) -> Any:
     return browser.patch(
         f"/stepup/tenants/{TENANT}",
         data=json.dumps(flag_body(on)),
         content_type="application/vnd.api+json",
     )
+
+
+def set_flag(browser: Browser, on: bool = True) -> Any:
+    """The admin's PATCH of the flag. Changing tenant settings needs a fresh
+    re-authentication whatever the flag says (``tenant.settings.update``): when the
+    endpoint asks for one, the grant it asks for is recorded for this session, the PATCH
+    sent again, and every grant of the user revoked after, so the test goes on as a
+    session that has not re-authenticated. Tests of the endpoint itself use ``browser.patch``."""
+    response = _patch_flag(browser, on)
+    answer = response.get_json(silent=True) or {}
+    if response.status_code != 401 or answer.get("error") != "reauth_required":
+        return response
+    user_id = fresh_grant(browser, answer["methods"])
+    response = _patch_flag(browser, on)
+    with browser.test_app.app.app_context():
+        browser.test_app.app.extensions["stepup"].reauth.password_changed(user_id)
+    return response
+
+
+def fresh_grant(browser: Browser, methods: list[str] | tuple[str, ...] = ("pwd",)) -> str:
+    """Test plumbing: record a grant for this browser's session (the real journey is
+    the re-auth page; tests about something else skip it). Returns the user id."""
+    app = browser.test_app.app
+    with browser.client.session_transaction() as session:
+        user_id = session.get("user_id") or session.get("_user_id")
+        sid = session.get("_stepup_sid")
+    assert isinstance(user_id, str)
+    assert isinstance(sid, str)
+    with app.app_context():
+        app.extensions["stepup"].reauth.record(Subject(user_id, sid), methods)
+    return user_id

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from integrations.flask.flask_support import TENANT, Browser, TestApp, flag_body, make_app, set_flag
+from integrations.flask.flask_support import (
+    TENANT,
+    Browser,
+    TestApp,
+    flag_body,
+    fresh_grant,
+    make_app,
+    set_flag,
+)
 from stepup.adapters.storage.memory import MemoryStore
 
 FORMS = [
@@ -69,6 +77,7 @@ def _patch(
     browser: Browser, body: object, content_type: str = "application/vnd.api+json"
 ) -> object:
     data = body if isinstance(body, str | bytes) else json.dumps(body)
+    fresh_grant(browser)  # tenant.settings.update needs one whatever the flag says
     return browser.patch(f"/stepup/tenants/{TENANT}", data=data, content_type=content_type)
 
 
@@ -119,6 +128,7 @@ def test_wrong_media_type_is_415(test_app: TestApp, alice: Browser) -> None:
 
 
 def test_unknown_tenant_is_404(test_app: TestApp, alice: Browser) -> None:
+    fresh_grant(alice)
     response = alice.patch(
         "/stepup/tenants/ghost", data=json.dumps(flag_body(True)), content_type="application/json"
     )
@@ -135,7 +145,11 @@ def test_an_admin_of_another_tenant_is_refused(test_app: TestApp, alice: Browser
 
 
 def test_anonymous_patch_is_401(test_app: TestApp) -> None:
-    response = _patch(test_app.client(), flag_body(True))
+    response = test_app.client().patch(
+        f"/stepup/tenants/{TENANT}",
+        data=json.dumps(flag_body(True)),
+        content_type="application/vnd.api+json",
+    )
     assert response.status_code == 401  # type: ignore[attr-defined]
     assert response.json["errors"][0]["code"] == "unauthenticated"  # type: ignore[attr-defined]
 

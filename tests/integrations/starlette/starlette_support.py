@@ -117,7 +117,18 @@ class Browser:
             }
         }
         headers = {"Content-Type": "application/vnd.api+json"}
-        return self.client.patch(f"/stepup/tenants/{tenant}", json=body, headers=headers)
+        url = f"/stepup/tenants/{tenant}"
+        response = self.client.patch(url, json=body, headers=headers)
+        if response.status_code != 401 or response.json().get("error") != "reauth_required":
+            return response
+        # Changing tenant settings needs a fresh re-authentication whatever the flag says
+        # (tenant.settings.update): record the grant the endpoint asks for, PATCH again,
+        # then revoke every grant of the user, so the test goes on as a session that has
+        # not re-authenticated. Tests of the endpoint itself use client.patch.
+        self.client.post("/_test/grant", data={"method": response.json()["methods"]})
+        response = self.client.patch(url, json=body, headers=headers)
+        self.client.post("/_test/revoke")
+        return response
 
 
 def enrol(browser: Browser) -> tuple[TOTP, list[str]]:
@@ -249,6 +260,20 @@ def make_app(
     async def delete_workspace(request: Request) -> Response:
         return PlainTextResponse("deleted")
 
+    async def test_grant(request: Request) -> Response:
+        """Test plumbing: a grant for this session (see Browser.patch_tenant)."""
+        subject = await stepup.subject(request)
+        assert subject is not None
+        methods = (await request.form()).getlist("method")
+        await stepup.reauth.record(subject, [str(m) for m in methods])
+        return Response(status_code=204)
+
+    async def test_revoke(request: Request) -> Response:
+        subject = await stepup.subject(request)
+        assert subject is not None
+        await stepup.reauth.password_changed(subject.user_id)
+        return Response(status_code=204)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if setup is not None:
@@ -267,6 +292,8 @@ def make_app(
         Route("/api-key", read_key),
         Route("/api-key/regenerate", regenerate_key, methods=["POST"]),
         Route("/workspaces/{kind}", delete_workspace, methods=["DELETE"]),
+        Route("/_test/grant", test_grant, methods=["POST"]),
+        Route("/_test/revoke", test_revoke, methods=["POST"]),
         *(extra_routes(stepup) if extra_routes is not None else []),
     ]
     app = app_class(

@@ -13,6 +13,7 @@ from typing import Any, Final
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import rotate_token
 from django.urls import reverse
 
 from ...adapters.idp.password import PasswordReauth
@@ -31,7 +32,7 @@ from ...subject import Identity, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
 from ..http import SignInRequiredError, decision_response, form_return_path
-from ..views import note_sign_in
+from ..views import hook_says_yes, note_sign_in, renew_session_id, renewed_subject
 from . import _session
 from ._web import request_info, sign_in_response, to_response
 from .services import Stepup, get_stepup
@@ -97,12 +98,14 @@ class RequestStepup:
         return str(tenant) if tenant is not None else self.services.default_tenant
 
     def is_tenant_admin(self, tenant_id: str) -> bool:
+        """The ``IS_TENANT_ADMIN`` hook; only ``True`` means yes."""
         hook, subject = self.services.hooks.is_tenant_admin, self.subject
-        return hook is not None and subject is not None and hook(subject, tenant_id) is True
+        return hook is not None and subject is not None and hook_says_yes(hook(subject, tenant_id))
 
     def has_full_access(self) -> bool:
+        """The ``HAS_FULL_ACCESS`` hook; only ``True`` means yes."""
         hook, subject = self.services.hooks.has_full_access, self.subject
-        return hook is not None and subject is not None and hook(subject) is True
+        return hook is not None and subject is not None and hook_says_yes(hook(subject))
 
     def url(self, view: str, **kwargs: str) -> str:
         """The path of a ready-made view (``"reauth"``, ``"two_factor"``...)."""
@@ -110,12 +113,16 @@ class RequestStepup:
 
     # decisions ----------------------------------------------------------------------
 
-    def check(self, action: str, context: Context | None = None) -> Decision | None:
-        """The core's decision for this request (``None`` when nobody is signed in)."""
+    def check(
+        self, action: str, context: Context | None = None, tenant_id: str | None = None
+    ) -> Decision | None:
+        """The core's decision for this request (``None`` when nobody is signed in), in
+        ``tenant_id`` (default: ``TENANT_LOADER``'s)."""
         subject = self.subject
         if subject is None:
             return None
-        return self.reauth.check(subject, action, self.tenant_id, context)
+        tenant = tenant_id if tenant_id is not None else self.tenant_id
+        return self.reauth.check(subject, action, tenant, context)
 
     def require(self, action: str, context: Context | None = None) -> Allowed:
         """Like :meth:`check`, but raise ``ReauthRequiredError`` / ``ReauthUnavailableError``
@@ -134,9 +141,11 @@ class RequestStepup:
         action: str,
         context: ContextFunction | None = None,
         return_to: str | Callable[[HttpRequest], str] | None = None,
+        tenant_id: str | None = None,
     ) -> HttpResponse | None:
         """``None`` when the view may run, else the response that refuses it."""
-        decision = self.check(action, context(self.request) if context is not None else None)
+        values = context(self.request) if context is not None else None
+        decision = self.check(action, values, tenant_id)
         if decision is None:
             return sign_in_response(self.request)
         self.decision = decision
@@ -222,6 +231,20 @@ class RequestStepup:
     def password_changed(self, user_id: str) -> int:
         """Revoke every grant of the user, in every session."""
         return self.reauth.password_changed(user_id)
+
+    def record_reauth(
+        self, subject: Subject, methods: list[str] | tuple[str, ...], at: float | None = None
+    ) -> None:
+        """Record a successful re-authentication under a new session id, as ``login``
+        does at sign-in (OWASP ASVS 5.0 section 7.2.4): a new session key, a new stepup
+        session id with the grant bound to it (the old id keeps none), a new CSRF token."""
+        session = self.request.session
+        renew_session_id(session)
+        session.cycle_key()
+        rotate_token(self.request)
+        self._subject = _UNSET
+        subject, renewed_from = renewed_subject(subject, self.subject)
+        self.reauth.record(subject, methods, authenticated_at=at, renewed_from=renewed_from)
 
 
 def stepup_for(request: HttpRequest) -> RequestStepup:

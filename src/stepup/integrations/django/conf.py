@@ -21,7 +21,8 @@ from django.utils.module_loading import import_string
 
 from ...adapters.storage.base import Store
 from ...errors import ConfigurationError
-from ...policy import Policy
+from ...policy import Policy, with_tenant_settings_rule
+from ...redirects import UnsafeRedirectError, safe_return_path
 from ...sealing import SecretBox
 from ..views import default_policy
 
@@ -32,6 +33,7 @@ __all__ = [
     "check_guarded_actions",
     "check_plain_values",
     "hook",
+    "read_cancel_url",
     "read_number",
     "read_password_hasher",
     "read_policy",
@@ -69,6 +71,8 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "RECOVERY_ACTION": "2fa.recovery.regenerate",
     "SIGN_IN_TTL": 300,
     "URL_NAMESPACE": "stepup",
+    "LOCALE_SELECTOR": None,
+    "CANCEL_URL": None,
 }
 
 #: The settings that name a callable (a dotted path, or the callable itself).
@@ -153,7 +157,7 @@ def check_guarded_actions(conf: Mapping[str, Any], policy: Policy) -> None:
 def read_policy(conf: Mapping[str, Any]) -> Policy:
     """The project's policy: :func:`base_policy`, then the file, then the guarded
     actions checked."""
-    policy = with_policy_file(conf, base_policy(conf))
+    policy = with_tenant_settings_rule(with_policy_file(conf, base_policy(conf)))
     check_guarded_actions(conf, policy)
     return policy
 
@@ -295,6 +299,18 @@ def read_number(conf: Mapping[str, Any], name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise ConfigurationError(f"STEPUP['{name}'] must be a positive number of seconds")
     return float(value)
+
+
+def read_cancel_url(conf: Mapping[str, Any]) -> str | None:
+    """``CANCEL_URL``: where the re-auth page's Cancel goes (``None``: where the person
+    came from); a path on this site."""
+    value = conf["CANCEL_URL"]
+    if value is None:
+        return None
+    try:
+        return safe_return_path(value)
+    except UnsafeRedirectError:
+        raise ConfigurationError("STEPUP['CANCEL_URL'] must be a path on this site") from None
 
 
 def read_text(conf: Mapping[str, Any], name: str) -> str:

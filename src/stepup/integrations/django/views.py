@@ -2,23 +2,22 @@
 
 Re-authentication (password form, OIDC and SAML round trips), two-factor enrolment,
 the sign-in code step, recovery codes, removal by the user and by an admin, and the
-tenant settings ``PATCH``. Forms are protected by Django's CSRF; templates live in
-``templates/stepup/`` and a project overrides any of them the Django way (a template
-with the same name earlier in its template directories).
+tenant settings ``PATCH``. Forms are protected by Django's CSRF. The pages are the
+shared Jinja2 templates (see :mod:`stepup.integrations.django._pages`); a project
+overrides any of them with a file of the same name in its template directories.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final, TypeAlias, cast
+from dataclasses import replace
+from typing import Any, TypeAlias, cast
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
-from django.shortcuts import render
-from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -31,16 +30,27 @@ from ...errors import (
     StepupError,
     UnknownActionError,
 )
+from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
 from ..http import Client, client_kind
+from ..pages import stylesheet_response
+from ..tenant_endpoint import admin_refusal, read_body, stream_chunks
 from ..views import (
+    ENROLMENT_TTL,
     SSO_NOT_CONFIRMED,
+    TEXT,
+    EnrolmentPage,
+    MessagePage,
     ReauthPage,
     RecoveryCodesPage,
+    TwoFactorPage,
+    VerifyPage,
+    cancel_path,
     enrolment_page,
     forget_otp_proof,
     note_otp_proof,
+    password_message,
     provider_for,
     reauth_page,
     refusal_status,
@@ -51,6 +61,7 @@ from ..views import (
     tenant_response,
     two_factor_message,
 )
+from ._pages import render_page
 from ._request import RequestStepup, stepup_for
 from ._web import request_info, sign_in_response, to_response
 
@@ -64,6 +75,7 @@ __all__ = [
     "saml_acs",
     "saml_metadata",
     "saml_start",
+    "stylesheet",
     "tenant",
     "two_factor",
     "two_factor_confirm",
@@ -74,59 +86,44 @@ __all__ = [
 
 View: TypeAlias = Callable[..., HttpResponse]
 
-_PAGE_HEADERS: Final = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
-}
-_UNKNOWN_ACTION: Final = "This page was called for an unknown action."
-_IN_CONFIG_FILE: Final = "Two-factor authentication is set in the configuration file."
-_SIGN_IN_EXPIRED: Final = "Your sign-in has expired. Please sign in again."
-#: The views the templates link to, by URL name.
-_LINKED: Final = (
-    "reauth_password",
-    "oidc_start",
-    "saml_start",
-    "two_factor",
-    "two_factor_enrol",
-    "two_factor_confirm",
-    "two_factor_verify",
-    "recovery_codes",
-    "two_factor_remove",
-)
-
-
 # shared pieces -------------------------------------------------------------------------
 
 
-def _render(request: HttpRequest, template: str, status: int = 200, **context: Any) -> HttpResponse:
-    """A page: never cached (recovery codes and QR codes are shown once) and never framed
-    (a "Remove" button must not be clickjacked)."""
-    bound = stepup_for(request)
-    urls = {name: reverse(bound.services.url_name(name)) for name in _LINKED}
-    response = render(request, template, {"stepup_urls": urls, **context}, status=status)
-    for header, value in _PAGE_HEADERS.items():
-        response[header] = value
-    return response
+_render = render_page
 
 
 def _message(request: HttpRequest, status: int, message: str, *, link: str = "") -> HttpResponse:
-    return _render(request, "stepup/message.html", status, message=message, link=link)
+    return _render(request, "stepup/message.html", status, page=MessagePage(message, link=link))
+
+
+def _stylesheet(request: HttpRequest) -> HttpResponse:
+    return to_response(stylesheet_response())
 
 
 def _redirect(location: str) -> HttpResponse:
     return HttpResponseRedirect(location, status=303)
 
 
-def _page(bound: RequestStepup, subject: Subject, values: QueryDict) -> ReauthPage:
-    return reauth_page(bound.policy, subject, values.get("action", ""), values.get("next"))
+def _page(
+    request: HttpRequest, bound: RequestStepup, subject: Subject, values: QueryDict
+) -> ReauthPage:
+    page = reauth_page(bound.policy, subject, values.get("action", ""), values.get("next"))
+    cancel = cancel_path(
+        next_path=page.next,
+        reauth_path=bound.url("reauth"),
+        configured=bound.services.cancel_url,
+        posted=request.POST.get("cancel") if request.method == "POST" else None,
+        referer=request.headers.get("Referer", ""),
+        origin=f"{request.scheme}://{request.get_host()}",
+    )
+    enrolled = not page.totp or bound.two_factor.is_enrolled(subject.user_id)
+    return replace(page, cancel=cancel, needs_enrolment=not enrolled)
 
 
 def _render_reauth(
     request: HttpRequest, bound: RequestStepup, subject: Subject, page: ReauthPage, status: int
 ) -> HttpResponse:
-    enrolled = not page.totp or bound.two_factor.is_enrolled(subject.user_id)
-    return _render(request, "stepup/reauth.html", status, page=page, needs_enrolment=not enrolled)
+    return _render(request, "stepup/reauth.html", status, page=page)
 
 
 def _open_page(
@@ -139,9 +136,9 @@ def _open_page(
     if subject is None:
         return sign_in_response(request)
     try:
-        return bound, subject, _page(bound, subject, values)
+        return bound, subject, _page(request, bound, subject, values)
     except UnknownActionError:
-        return _message(request, 400, _UNKNOWN_ACTION)
+        return _message(request, 400, TEXT["unknown_action"])
 
 
 def _refused_code(
@@ -149,7 +146,7 @@ def _refused_code(
 ) -> HttpResponse | None:
     """The page again when the second-factor code on the form does not verify."""
     try:
-        code = bound.two_factor.verify(subject.user_id, request.POST.get("otp", ""))
+        code = bound.two_factor.verify(subject.user_id, request.POST.get("code", ""))
     except NotEnrolledError:
         return _render_reauth(request, bound, subject, page, 400)
     if code.ok:
@@ -202,7 +199,7 @@ def _reauth_password(request: HttpRequest) -> HttpResponse:
     if result.new_hash is not None and hooks.password_rehash_saver is not None:
         hooks.password_rehash_saver(subject.user_id, result.new_hash)
     if not result.ok:
-        page = page.with_error(result.public_message)
+        page = page.with_error(password_message(result))
         return _render_reauth(request, bound, subject, page, refusal_status(result.reason))
     methods = ["pwd"]
     if page.totp:
@@ -210,7 +207,7 @@ def _reauth_password(request: HttpRequest) -> HttpResponse:
         if refused is not None:
             return refused
         methods.append("otp")
-    bound.reauth.record(subject, methods)
+    bound.record_reauth(subject, methods)
     return _redirect(page.next)
 
 
@@ -223,7 +220,7 @@ def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> Ht
     bound, subject, page = opened
     provider = provider_for(providers, subject)
     if page.sso != kind or provider is None:
-        return _message(request, 400, "Single sign-on is not available for this account.")
+        return _message(request, 400, TEXT["sso_unavailable"])
     forget_otp_proof(request.session)
     if page.totp:
         refused = _refused_code(request, bound, subject, page)
@@ -233,9 +230,9 @@ def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> Ht
     try:
         target = provider.start(subject, return_to=page.next, action=page.action)
     except PermissionDeniedError:
-        return _message(request, 403, "Your session did not sign in through this provider.")
+        return _message(request, 403, TEXT["sso_other_provider"])
     except StepupError:
-        return _message(request, 503, "Your identity provider cannot be reached right now.")
+        return _message(request, 503, TEXT["sso_unreachable"])
     return _redirect(str(getattr(target, "url", target)))
 
 
@@ -248,7 +245,7 @@ def _sso_finish(
         return sign_in_response(request)
     provider = provider_for(providers, subject)
     if provider is None:
-        return _message(request, 400, "Single sign-on is not available for this account.")
+        return _message(request, 400, TEXT["sso_unavailable"])
     outcome = outcome_of(provider, subject)
     services = bound.services
     proved_code = take_otp_proof(
@@ -258,7 +255,7 @@ def _sso_finish(
     if not answer.ok:
         again = f"{bound.url('reauth')}?{urlencode({'next': answer.next})}"
         return _message(request, answer.status, SSO_NOT_CONFIRMED, link=again)
-    bound.reauth.record(subject, answer.methods, authenticated_at=answer.authenticated_at)
+    bound.record_reauth(subject, answer.methods, answer.authenticated_at)
     return _redirect(answer.next)
 
 
@@ -316,8 +313,10 @@ def _two_factor(request: HttpRequest) -> HttpResponse:
     return _render(
         request,
         "stepup/two_factor.html",
-        enrolled=bound.two_factor.is_enrolled(subject.user_id),
-        managed_by_file=bound.two_factor.config_users is not None,
+        page=TwoFactorPage(
+            enrolled=bound.two_factor.is_enrolled(subject.user_id),
+            managed_by_file=bound.two_factor.config_users is not None,
+        ),
     )
 
 
@@ -329,20 +328,28 @@ def _two_factor_enrol(request: HttpRequest) -> HttpResponse:
     account = _account_name(request, subject)
     two_factor = bound.two_factor
     try:
-        enrolment = two_factor.begin_enrolment(subject.user_id, account)
+        # The enrolment begun a moment ago, if any: its secret may be on the phone already.
+        enrolment = two_factor.pending_enrolment(subject.user_id, account, max_age=ENROLMENT_TTL)
+        if enrolment is None:
+            enrolment = two_factor.begin_enrolment(subject.user_id, account)
     except AlreadyEnrolledError:
-        messages.info(request, "Two-factor authentication is already on.", fail_silently=True)
+        messages.info(request, TEXT["already_on"], fail_silently=True)
         return _redirect(bound.url("two_factor"))
     except ManagedByConfigFileError:
-        return _message(request, 409, _IN_CONFIG_FILE)
-    page = enrolment_page(
+        return _message(request, 409, TEXT["in_config_file"])
+    page = _enrolment_page(bound, enrolment, account)
+    return _render(request, "stepup/two_factor_enrol.html", page=page)
+
+
+def _enrolment_page(bound: RequestStepup, enrolment: Any, account: str) -> EnrolmentPage:
+    two_factor = bound.two_factor
+    return enrolment_page(
         enrolment,
         account=account,
         issuer=two_factor.issuer,
         digits=two_factor.digits,
         period=two_factor.period,
     )
-    return _render(request, "stepup/two_factor_enrol.html", page=page)
 
 
 def _two_factor_confirm(request: HttpRequest) -> HttpResponse:
@@ -357,9 +364,18 @@ def _two_factor_confirm(request: HttpRequest) -> HttpResponse:
     except (NotEnrolledError, AlreadyEnrolledError, ManagedByConfigFileError):
         return _redirect(bound.url("two_factor"))
     if not confirmation.ok:
+        # The same QR code and key again, with the error: the phone may have them already.
+        account = _account_name(request, subject)
+        pending = bound.two_factor.pending_enrolment(
+            subject.user_id, account, max_age=ENROLMENT_TTL
+        )
+        if pending is None:
+            link = bound.url("two_factor")
+            return _message(request, 400, TEXT["enrolment_expired"], link=link)
+        again = _enrolment_page(bound, pending, account)
+        again = again.with_error(two_factor_message(confirmation.result))
         status = refusal_status(confirmation.result.reason)
-        error = two_factor_message(confirmation.result)
-        return _render(request, "stepup/two_factor_enrol.html", status, page=None, error=error)
+        return _render(request, "stepup/two_factor_enrol.html", status, page=again)
     page = RecoveryCodesPage(confirmation.recovery_codes)
     return _render(request, "stepup/recovery_codes.html", page=page)
 
@@ -370,9 +386,9 @@ def _two_factor_verify(request: HttpRequest) -> HttpResponse:
     bound = stepup_for(request)
     pending = bound.pending_sign_in()
     if pending is None:
-        return _message(request, 400, _SIGN_IN_EXPIRED)
+        return _message(request, 400, TEXT["sign_in_expired"])
     if request.method != "POST":
-        return _render(request, "stepup/two_factor_verify.html", error="")
+        return _render(request, "stepup/two_factor_verify.html", page=VerifyPage())
     recovery = request.POST.get("recovery_code", "").strip()
     try:
         if recovery:
@@ -380,11 +396,11 @@ def _two_factor_verify(request: HttpRequest) -> HttpResponse:
         else:
             result = bound.two_factor.verify(pending.user_id, request.POST.get("code", ""))
     except NotEnrolledError:
-        return _message(request, 400, _SIGN_IN_EXPIRED)
+        return _message(request, 400, TEXT["sign_in_expired"])
     if not result.ok:
-        error = two_factor_message(result)
+        page = VerifyPage(two_factor_message(result))
         status = refusal_status(result.reason)
-        return _render(request, "stepup/two_factor_verify.html", status, error=error)
+        return _render(request, "stepup/two_factor_verify.html", status, page=page)
     bound.complete_sign_in(pending)
     return _redirect(pending.next)
 
@@ -401,7 +417,7 @@ def _recovery_codes(request: HttpRequest) -> HttpResponse:
     except NotEnrolledError:
         return _redirect(bound.url("two_factor"))
     except ManagedByConfigFileError:
-        return _message(request, 409, _IN_CONFIG_FILE)
+        return _message(request, 409, TEXT["in_config_file"])
     page = RecoveryCodesPage(codes)
     return _render(request, "stepup/recovery_codes.html", page=page)
 
@@ -418,8 +434,8 @@ def _two_factor_remove(request: HttpRequest) -> HttpResponse:
     except NotEnrolledError:
         pass
     except ManagedByConfigFileError:
-        return _message(request, 409, _IN_CONFIG_FILE)
-    messages.info(request, "Two-factor authentication is off.", fail_silently=True)
+        return _message(request, 409, TEXT["in_config_file"])
+    messages.info(request, TEXT["turned_off"], fail_silently=True)
     return _redirect(bound.url("two_factor"))
 
 
@@ -431,7 +447,7 @@ def _admin_two_factor_remove(request: HttpRequest, user_id: str) -> HttpResponse
     if subject is None:
         return sign_in_response(request)
     if not bound.has_full_access():
-        return _message(request, 403, "Only an administrator with full access may do this.")
+        return _message(request, 403, TEXT["admin_only"])
     back = safe_return_path_or_default(request.POST.get("next"))
     refusal = bound.guard(bound.services.disable_action, None, back)
     if refusal is not None:
@@ -439,12 +455,12 @@ def _admin_two_factor_remove(request: HttpRequest, user_id: str) -> HttpResponse
     try:
         bound.two_factor.remove(user_id, actor_id=subject.user_id, actor_has_full_access=True)
     except NotEnrolledError:
-        return _message(request, 404, "This user has no two-factor authentication.")
+        return _message(request, 404, TEXT["user_not_enrolled"])
     except ManagedByConfigFileError:
-        return _message(request, 409, _IN_CONFIG_FILE)
+        return _message(request, 409, TEXT["in_config_file"])
     if client_kind(request_info(request)) is not Client.BROWSER:
         return HttpResponse(status=204)
-    messages.info(request, "Two-factor authentication was removed.", fail_silently=True)
+    messages.info(request, TEXT["removed"], fail_silently=True)
     return _redirect(back)
 
 
@@ -452,18 +468,29 @@ def _admin_two_factor_remove(request: HttpRequest, user_id: str) -> HttpResponse
 
 
 def _tenant(request: HttpRequest, tenant_id: str) -> HttpResponse:
+    """The seed's JSON:API ``PATCH``. Who may ask is settled before a byte of the body is
+    read: signed in (401), a JSON body (415), a tenant admin (403), and a fresh
+    re-authentication for ``tenant.settings.update`` whatever the flag says (401 with the
+    re-auth details, as every guarded JSON endpoint). Then the body is read up to the
+    limit and parsed by the core (400/422, nothing changed)."""
     bound = stepup_for(request)
     subject = bound.subject
     refusal = tenant_request_refusal(subject is not None, request.headers.get("Content-Type", ""))
     if refusal is not None:
         return to_response(refusal)
     assert subject is not None  # refused above
+    is_admin = bound.is_tenant_admin(tenant_id)
+    refusal = admin_refusal(is_admin)
+    if refusal is not None:
+        return to_response(refusal)
+    # Back to the page the request came from (the tenant page) after re-authenticating.
+    stale = bound.guard(TENANT_SETTINGS_UPDATE, tenant_id=tenant_id)
+    if stale is not None:
+        return stale
     try:
+        body = read_body(stream_chunks(request.read), request.headers.get("Content-Length"))
         updated = bound.tenant_settings.patch(
-            tenant_id,
-            request.body,
-            actor_id=subject.user_id,
-            actor_is_tenant_admin=bound.is_tenant_admin(tenant_id),
+            tenant_id, body, actor_id=subject.user_id, actor_is_tenant_admin=is_admin
         )
     except StepupError as exc:
         refusal = tenant_error_response(exc)
@@ -473,6 +500,7 @@ def _tenant(request: HttpRequest, tenant_id: str) -> HttpResponse:
     return to_response(tenant_response(updated))
 
 
+stylesheet = _get(_stylesheet)
 reauth = _get(_reauth)
 reauth_password = _form_post(_reauth_password)
 oidc_start = _form_post(_oidc_start)

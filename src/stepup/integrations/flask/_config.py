@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from ...adapters.storage.base import Store
 from ...errors import ConfigurationError
-from ...policy import SENSITIVE, Policy
+from ...policy import SENSITIVE, Policy, with_tenant_settings_rule
 from ...sealing import SecretBox
 
 __all__ = ["DEFAULTS", "policy_from_config", "secret_box_from_config", "store_from_config"]
@@ -37,6 +37,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "STEPUP_RECOVERY_ACTION": "2fa.recovery.regenerate",
     "STEPUP_TWO_FACTOR_LOGIN_TTL": 300,
     "STEPUP_CLOCK": None,
+    "STEPUP_CANCEL_URL": None,
 }
 
 _STORE_METHODS: Final = ("totp_attempt", "get_grant", "get_tenant", "get_credential")
@@ -87,8 +88,9 @@ def policy_from_config(
 
     The ready-made views protect regenerating recovery codes with ``recovery_action``,
     which the seed's catalog lacks: it is added as sensitive unless the app named it.
+    So is ``tenant.settings.update``, which guards the tenant settings endpoint.
     """
-    policy = base if base is not None else Policy.default()
+    policy = with_tenant_settings_rule(base if base is not None else Policy.default())
     if recovery_action not in policy:
         policy = policy.extend({recovery_action: SENSITIVE})
     if policy_file is not None:

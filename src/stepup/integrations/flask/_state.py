@@ -18,11 +18,23 @@ from ...errors import ConfigurationError
 from ...events import EventBus
 from ...policy import Context, Policy
 from ...reauth import Decision, Reauth
+from ...redirects import UnsafeRedirectError, safe_return_path
 from ...subject import Identity, Subject
 from ...tenants import TenantSettings
 from ...twofactor import TwoFactor
 from ..http import decision_response, form_return_path
-from ..views import OTP_PROOF, SESSION_ID, SIGNED_IN_WITH, is_fresh, note_sign_in, session_identity
+from ..pages import choose_locale
+from ..views import (
+    OTP_PROOF,
+    SESSION_ID,
+    SIGNED_IN_WITH,
+    hook_says_yes,
+    is_fresh,
+    note_sign_in,
+    renew_session_id,
+    renewed_subject,
+    session_identity,
+)
 from ..views import session_id as session_id_of
 from ._config import policy_from_config, secret_box_from_config, store_from_config
 from ._csrf import CsrfTokens
@@ -88,6 +100,13 @@ class AppState:
         self.oidc: Mapping[str, Any] = dict(config["STEPUP_OIDC_PROVIDERS"] or {})
         self.saml: Mapping[str, Any] = dict(config["STEPUP_SAML_PROVIDERS"] or {})
         self.csrf = CsrfTokens(secret_key)
+        cancel_url = config["STEPUP_CANCEL_URL"]
+        if cancel_url is not None:
+            try:
+                safe_return_path(cancel_url)
+            except UnsafeRedirectError:
+                raise ConfigurationError("STEPUP_CANCEL_URL must be a path on this site") from None
+        self.cancel_url: str | None = cancel_url
         self.reauth = Reauth(self.store, self.policy, clock=clock, events=events)
         self.tenant_settings = TenantSettings(self.store, clock=clock, events=events)
         box = secret_box_from_config(
@@ -99,6 +118,13 @@ class AppState:
         self.passwords = PasswordReauth(
             self.store, hasher=config["STEPUP_PASSWORD_HASHER"], clock=clock, events=events
         )
+
+    def locale(self) -> str:
+        """The locale of this request's pages: the app's ``locale_selector``, else the
+        ``Accept-Language`` header, else English."""
+        selector = self.hooks.locale_selector
+        selected = selector() if selector is not None else None
+        return choose_locale(selected, request.headers.get("Accept-Language"))
 
     def __repr__(self) -> str:
         return f"AppState({self.policy!r}, store={type(self.store).__name__})"
@@ -134,6 +160,29 @@ class AppState:
         self.csrf.rotate()
         g.pop("stepup_subject", None)
 
+    def record_reauth(
+        self, subject: Subject, methods: list[str] | tuple[str, ...], at: float | None = None
+    ) -> None:
+        """Record a successful re-authentication under a new session id, as at sign-in
+        (OWASP ASVS 5.0 section 7.2.4): the grant is bound to the new id, the old id keeps
+        none, and the CSRF token is renewed with it. A subject loader that does not build
+        its Subject with :meth:`session_id` keeps its own id, and the grant is bound to it."""
+        renew_session_id(session)
+        self.csrf.rotate()
+        g.pop("stepup_subject", None)
+        subject, renewed_from = renewed_subject(subject, self.subject())
+        self.reauth.record(subject, methods, authenticated_at=at, renewed_from=renewed_from)
+
+    def is_tenant_admin(self, subject: Subject, tenant_id: str) -> bool:
+        """The app's ``is_tenant_admin`` hook; only ``True`` means yes."""
+        hook = self.hooks.is_tenant_admin
+        return hook is not None and hook_says_yes(hook(subject, tenant_id))
+
+    def has_full_access(self, subject: Subject) -> bool:
+        """The app's ``has_full_access`` hook; only ``True`` means yes."""
+        hook = self.hooks.has_full_access
+        return hook is not None and hook_says_yes(hook(subject))
+
     def sign_out(self, user_id: str | None = None) -> None:
         """Revoke this session's grant and forget the session's stepup state."""
         sid = session.get(SESSION_ID)
@@ -161,18 +210,27 @@ class AppState:
 
     # the guard --------------------------------------------------------------------
 
-    def check(self, action: str, context: Context | None = None) -> Decision | None:
-        """The core's decision for this request's subject (``None``: nobody signed in)."""
+    def check(
+        self, action: str, context: Context | None = None, tenant_id: str | None = None
+    ) -> Decision | None:
+        """The core's decision for this request's subject (``None``: nobody signed in),
+        in ``tenant_id`` (default: the subject's tenant)."""
         subject = self.subject()
         if subject is None:
             return None
-        return self.reauth.check(subject, action, self.tenant_for(subject), context)
+        tenant = tenant_id if tenant_id is not None else self.tenant_for(subject)
+        return self.reauth.check(subject, action, tenant, context)
 
     def guard(
-        self, action: str, context: ContextFunction | None, return_to: ReturnTo | None
+        self,
+        action: str,
+        context: ContextFunction | None,
+        return_to: ReturnTo | None,
+        tenant_id: str | None = None,
     ) -> Any:
         """``None`` to let the view run, else the response that refuses it."""
-        decision = self.check(action, context(request) if context is not None else None)
+        values = context(request) if context is not None else None
+        decision = self.check(action, values, tenant_id)
         if decision is None:
             return self.unauthenticated()
         g.stepup_decision = decision

@@ -2,12 +2,14 @@
 
 Re-authentication (password form, OIDC and SAML round trips), two-factor enrolment,
 the sign-in code step, recovery codes, removal by the user and by an admin, and the
-tenant settings ``PATCH``. Templates live in ``templates/stepup/``; an app overrides
-any of them by shipping a template with the same name.
+tenant settings ``PATCH``. The pages are the shared ones
+(``stepup/integrations/templates/stepup/``, see :mod:`stepup.integrations.pages`); an
+app overrides any of them by shipping a template with the same name.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Final, NamedTuple
 
 from flask import (
@@ -15,6 +17,7 @@ from flask import (
     Response,
     current_app,
     flash,
+    get_flashed_messages,
     redirect,
     render_template,
     request,
@@ -33,16 +36,27 @@ from ...errors import (
     StepupError,
     UnknownActionError,
 )
+from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
 from ..http import Client, client_kind
+from ..pages import EXTENSIONS, PAGE_HEADERS, page_context, stylesheet_response
+from ..tenant_endpoint import admin_refusal, read_body, stream_chunks
 from ..views import (
+    ENROLMENT_TTL,
     SSO_NOT_CONFIRMED,
+    TEXT,
+    EnrolmentPage,
+    MessagePage,
     ReauthPage,
     RecoveryCodesPage,
+    TwoFactorPage,
+    VerifyPage,
+    cancel_path,
     enrolment_page,
     forget_otp_proof,
     note_otp_proof,
+    password_message,
     provider_for,
     reauth_page,
     refusal_status,
@@ -65,7 +79,8 @@ _CSRF_EXEMPT: Final = frozenset({"stepup.saml_acs"})
 
 
 def build_blueprint() -> Blueprint:
-    bp = Blueprint("stepup", __name__, template_folder="templates")
+    bp = Blueprint("stepup", __name__, template_folder="../templates")
+    bp.record_once(_add_i18n)
     bp.before_request(_check_csrf)
     bp.app_context_processor(_template_globals)
     routes: list[tuple[str, str, Any, list[str]]] = [
@@ -83,6 +98,7 @@ def build_blueprint() -> Blueprint:
         ("/2fa/remove", "two_factor_remove", two_factor_remove, ["POST"]),
         ("/users/<user_id>/2fa/remove", "admin_two_factor_remove", admin_remove, ["POST"]),
         ("/tenants/<tenant_id>", "tenant", tenant_patch, ["PATCH"]),
+        ("/stepup.css", "stylesheet", stylesheet, ["GET"]),
     ]
     for rule, endpoint, view, methods in routes:
         bp.add_url_rule(rule, endpoint, view, methods=methods)
@@ -90,6 +106,17 @@ def build_blueprint() -> Blueprint:
 
 
 # shared pieces --------------------------------------------------------------------
+
+
+def _add_i18n(setup: Any) -> None:
+    """The pages' ``{% trans %}`` in the app's Jinja environment (the catalog itself
+    comes with each page's context, in the request's locale)."""
+    for extension in EXTENSIONS:
+        setup.app.jinja_env.add_extension(extension)
+
+
+def stylesheet() -> Any:
+    return to_response(stylesheet_response())
 
 
 def _template_globals() -> dict[str, Any]:
@@ -108,20 +135,46 @@ def _check_csrf() -> Any:
     token = request.form.get(FIELD) or request.headers.get("X-CSRF-Token")
     if state().csrf.valid(token):
         return None
-    return _message(400, "This form has expired. Go back, reload the page and try again.")
+    return _message(400, TEXT["csrf"])
+
+
+#: The views the pages link to or post to, by the name the templates use.
+_URLS: Final = {
+    "stylesheet": "stepup.stylesheet",
+    "reauth_password": "stepup.reauth_password",
+    "two_factor": "stepup.two_factor",
+    "enrol": "stepup.two_factor_enrol",
+    "confirm": "stepup.two_factor_confirm",
+    "verify": "stepup.two_factor_verify",
+    "recovery_codes": "stepup.recovery_codes",
+    "remove": "stepup.two_factor_remove",
+    "done": "stepup.two_factor",
+}
 
 
 def _render(template: str, status: int = 200, **context: Any) -> Any:
-    """A page: never cached (it may show a secret, a code or a CSRF token) and never
-    framed (a framed password form invites clickjacking), unless the app said otherwise."""
-    response = current_app.make_response((render_template(template, **context), status))
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    """A page, in the request's locale: never cached (it may show a secret, a code or a
+    CSRF token) and never framed (a framed password form invites clickjacking), unless
+    the app said otherwise."""
+    urls = {name: url_for(endpoint) for name, endpoint in _URLS.items()}
+    page = context.get("page")
+    if isinstance(page, ReauthPage) and page.sso:
+        urls["sso_start"] = url_for(f"stepup.{page.sso}_start")
+    values = page_context(
+        locale=state().locale(),
+        urls=urls,
+        csrf_field=_template_globals()["stepup_csrf_field"],
+        messages=[str(m) for m in get_flashed_messages(category_filter=["stepup"])],
+        **context,
+    )
+    response = current_app.make_response((render_template(template, **values), status))
+    for header, value in PAGE_HEADERS.items():
+        response.headers.setdefault(header, value)
     return response
 
 
 def _message(status: int, message: str, *, link: str = "") -> Any:
-    return _render("stepup/message.html", status, message=message, link=link)
+    return _render("stepup/message.html", status, page=MessagePage(message, link=link))
 
 
 def _signed_in() -> tuple[AppState, Subject | None]:
@@ -130,12 +183,21 @@ def _signed_in() -> tuple[AppState, Subject | None]:
 
 
 def _page_from(values: Any, subject: Subject, app_state: AppState) -> ReauthPage:
-    return reauth_page(app_state.policy, subject, values.get("action", ""), values.get("next"))
+    page = reauth_page(app_state.policy, subject, values.get("action", ""), values.get("next"))
+    cancel = cancel_path(
+        next_path=page.next,
+        reauth_path=url_for("stepup.reauth"),
+        configured=app_state.cancel_url,
+        posted=request.form.get("cancel") if request.method == "POST" else None,
+        referer=request.headers.get("Referer", ""),
+        origin=request.host_url.rstrip("/"),
+    )
+    enrolled = not page.totp or app_state.two_factor.is_enrolled(subject.user_id)
+    return replace(page, cancel=cancel, needs_enrolment=not enrolled)
 
 
 def _render_reauth(app_state: AppState, subject: Subject, page: ReauthPage, status: int) -> Any:
-    enrolled = not page.totp or app_state.two_factor.is_enrolled(subject.user_id)
-    return _render("stepup/reauth.html", status, page=page, needs_enrolment=not enrolled)
+    return _render("stepup/reauth.html", status, page=page)
 
 
 class _Opened(NamedTuple):
@@ -153,13 +215,13 @@ def _open_page(values: Any) -> _Opened | Any:
     try:
         return _Opened(app_state, subject, _page_from(values, subject, app_state))
     except UnknownActionError:
-        return _message(400, "This page was called for an unknown action.")
+        return _message(400, TEXT["unknown_action"])
 
 
 def _refused_code(app_state: AppState, subject: Subject, page: ReauthPage) -> Any | None:
     """The page again when the second-factor code on the form does not verify."""
     try:
-        code = app_state.two_factor.verify(subject.user_id, request.form.get("otp", ""))
+        code = app_state.two_factor.verify(subject.user_id, request.form.get("code", ""))
     except NotEnrolledError:
         return _render_reauth(app_state, subject, page, 400)
     if code.ok:
@@ -200,7 +262,7 @@ def reauth_password() -> Any:
     if result.new_hash is not None and saver is not None:
         saver(subject.user_id, result.new_hash)
     if not result.ok:
-        page = page.with_error(result.public_message)
+        page = page.with_error(password_message(result))
         return _render_reauth(app_state, subject, page, refusal_status(result.reason))
     methods = ["pwd"]
     if page.totp:
@@ -208,7 +270,7 @@ def reauth_password() -> Any:
         if refused is not None:
             return refused
         methods.append("otp")
-    app_state.reauth.record(subject, methods)
+    app_state.record_reauth(subject, methods)
     return _redirect(page.next)
 
 
@@ -221,7 +283,7 @@ def _sso_start(kind: str, providers: Any) -> Any:
     app_state, subject, page = opened
     provider = provider_for(providers, subject)
     if page.sso != kind or provider is None:
-        return _message(400, "Single sign-on is not available for this account.")
+        return _message(400, TEXT["sso_unavailable"])
     forget_otp_proof(session)
     if page.totp:
         refused = _refused_code(app_state, subject, page)
@@ -231,9 +293,9 @@ def _sso_start(kind: str, providers: Any) -> Any:
     try:
         target = provider.start(subject, return_to=page.next, action=page.action)
     except PermissionDeniedError:
-        return _message(403, "Your session did not sign in through this provider.")
+        return _message(403, TEXT["sso_other_provider"])
     except StepupError:
-        return _message(503, "Your identity provider cannot be reached right now.")
+        return _message(503, TEXT["sso_unreachable"])
     return _redirect(getattr(target, "url", target))
 
 
@@ -243,7 +305,7 @@ def _sso_finish(providers: Any, outcome_of: Any) -> Any:
         return app_state.unauthenticated()
     provider = provider_for(providers, subject)
     if provider is None:
-        return _message(400, "Single sign-on is not available for this account.")
+        return _message(400, TEXT["sso_unavailable"])
     outcome = outcome_of(provider, subject)
     proved_code = take_otp_proof(
         session, subject.session_id, app_state.clock(), app_state.login_ttl
@@ -252,7 +314,7 @@ def _sso_finish(providers: Any, outcome_of: Any) -> Any:
     if not answer.ok:
         again = url_for("stepup.reauth", next=answer.next)
         return _message(answer.status, SSO_NOT_CONFIRMED, link=again)
-    app_state.reauth.record(subject, answer.methods, authenticated_at=answer.authenticated_at)
+    app_state.record_reauth(subject, answer.methods, answer.authenticated_at)
     return _redirect(answer.next)
 
 
@@ -281,30 +343,36 @@ def two_factor() -> Any:
     app_state, subject = _signed_in()
     if subject is None:
         return app_state.unauthenticated()
-    return _render(
-        "stepup/two_factor.html",
+    page = TwoFactorPage(
         enrolled=app_state.two_factor.is_enrolled(subject.user_id),
         managed_by_file=app_state.two_factor.config_users is not None,
     )
+    return _render("stepup/two_factor.html", page=page)
 
 
 def two_factor_enrol() -> Any:
     app_state, subject = _signed_in()
     if subject is None:
         return app_state.unauthenticated()
-    account = subject.user_id
+    tf = app_state.two_factor
     try:
-        enrolment = app_state.two_factor.begin_enrolment(subject.user_id, account)
+        # The enrolment begun a moment ago, if any: its secret may be on the phone already.
+        enrolment = tf.pending_enrolment(subject.user_id, subject.user_id, max_age=ENROLMENT_TTL)
+        if enrolment is None:
+            enrolment = tf.begin_enrolment(subject.user_id, subject.user_id)
     except AlreadyEnrolledError:
-        flash("Two-factor authentication is already on.", "stepup")
+        flash(TEXT["already_on"], "stepup")
         return _redirect(url_for("stepup.two_factor"))
     except ManagedByConfigFileError:
-        return _message(409, "Two-factor authentication is set in the configuration file.")
+        return _message(409, TEXT["in_config_file"])
+    return _render("stepup/two_factor_enrol.html", page=_enrolment_page(app_state, enrolment))
+
+
+def _enrolment_page(app_state: AppState, enrolment: Any) -> EnrolmentPage:
     tf = app_state.two_factor
-    page = enrolment_page(
-        enrolment, account=account, issuer=tf.issuer, digits=tf.digits, period=tf.period
+    return enrolment_page(
+        enrolment, account=enrolment.user_id, issuer=tf.issuer, digits=tf.digits, period=tf.period
     )
-    return _render("stepup/two_factor_enrol.html", page=page)
 
 
 def two_factor_confirm() -> Any:
@@ -318,13 +386,16 @@ def two_factor_confirm() -> Any:
     except (NotEnrolledError, AlreadyEnrolledError, ManagedByConfigFileError):
         return _redirect(url_for("stepup.two_factor"))
     if not confirmation.ok:
-        message = two_factor_message(confirmation.result)
-        return _render(
-            "stepup/two_factor_enrol.html",
-            refusal_status(confirmation.result.reason),
-            page=None,
-            error=message,
+        # The same QR code and key again, with the error: the phone may have them already.
+        tf = app_state.two_factor
+        pending = tf.pending_enrolment(subject.user_id, subject.user_id, max_age=ENROLMENT_TTL)
+        if pending is None:
+            return _message(400, TEXT["enrolment_expired"], link=url_for("stepup.two_factor"))
+        page = _enrolment_page(app_state, pending).with_error(
+            two_factor_message(confirmation.result)
         )
+        status = refusal_status(confirmation.result.reason)
+        return _render("stepup/two_factor_enrol.html", status, page=page)
     codes = RecoveryCodesPage(confirmation.recovery_codes)
     return _render("stepup/recovery_codes.html", page=codes)
 
@@ -333,9 +404,9 @@ def two_factor_verify() -> Any:
     app_state = state()
     pending = app_state.pending_login()
     if pending is None:
-        return _message(400, "Your sign-in has expired. Please sign in again.")
+        return _message(400, TEXT["sign_in_expired"])
     if request.method == "GET":
-        return _render("stepup/two_factor_verify.html", error="")
+        return _render("stepup/two_factor_verify.html", page=VerifyPage())
     recovery = request.form.get("recovery_code", "").strip()
     try:
         if recovery:
@@ -343,12 +414,12 @@ def two_factor_verify() -> Any:
         else:
             result = app_state.two_factor.verify(pending.user_id, request.form.get("code", ""))
     except NotEnrolledError:
-        return _message(400, "Your sign-in has expired. Please sign in again.")
+        return _message(400, TEXT["sign_in_expired"])
     if not result.ok:
         return _render(
             "stepup/two_factor_verify.html",
             refusal_status(result.reason),
-            error=two_factor_message(result),
+            page=VerifyPage(two_factor_message(result)),
         )
     app_state.complete_login(pending)
     return _redirect(pending.next)
@@ -380,8 +451,8 @@ def two_factor_remove() -> Any:
     except NotEnrolledError:
         pass
     except ManagedByConfigFileError:
-        return _message(409, "Two-factor authentication is set in the configuration file.")
-    flash("Two-factor authentication is off.", "stepup")
+        return _message(409, TEXT["in_config_file"])
+    flash(TEXT["turned_off"], "stepup")
     return _redirect(url_for("stepup.two_factor"))
 
 
@@ -389,9 +460,8 @@ def admin_remove(user_id: str) -> Any:
     app_state, subject = _signed_in()
     if subject is None:
         return app_state.unauthenticated()
-    full_access = app_state.hooks.has_full_access
-    if full_access is None or not full_access(subject):
-        return _message(403, "Only an administrator with full access may do this.")
+    if not app_state.has_full_access(subject):
+        return _message(403, TEXT["admin_only"])
     back = safe_return_path_or_default(request.form.get("next"))
     refusal = app_state.guard(app_state.disable_action, None, back)
     if refusal is not None:
@@ -399,12 +469,12 @@ def admin_remove(user_id: str) -> Any:
     try:
         app_state.two_factor.remove(user_id, actor_id=subject.user_id, actor_has_full_access=True)
     except NotEnrolledError:
-        return _message(404, "This user has no two-factor authentication.")
+        return _message(404, TEXT["user_not_enrolled"])
     except ManagedByConfigFileError:
-        return _message(409, "Two-factor authentication is set in the configuration file.")
+        return _message(409, TEXT["in_config_file"])
     if client_kind(request_info(request)) is not Client.BROWSER:
         return Response(status=204)
-    flash("Two-factor authentication was removed.", "stepup")
+    flash(TEXT["removed"], "stepup")
     return _redirect(back)
 
 
@@ -412,18 +482,28 @@ def admin_remove(user_id: str) -> Any:
 
 
 def tenant_patch(tenant_id: str) -> Any:
+    """The seed's JSON:API ``PATCH``. Who may ask is settled before a byte of the body is
+    read: signed in (401), a JSON body (415), a tenant admin (403), and a fresh
+    re-authentication for ``tenant.settings.update`` whatever the flag says (401 with the
+    re-auth details, as every guarded JSON endpoint). Then the body is read up to the
+    limit and parsed by the core (400/422, nothing changed)."""
     app_state, subject = _signed_in()
     refusal = tenant_request_refusal(subject is not None, request.content_type or "")
     if refusal is not None:
         return to_response(refusal)
     assert subject is not None  # refused above
-    is_admin = app_state.hooks.is_tenant_admin
+    is_admin = app_state.is_tenant_admin(subject, tenant_id)
+    refusal = admin_refusal(is_admin)
+    if refusal is not None:
+        return to_response(refusal)
+    # Back to the page the request came from (the tenant page) after re-authenticating.
+    stale = app_state.guard(TENANT_SETTINGS_UPDATE, None, None, tenant_id)
+    if stale is not None:
+        return stale
     try:
+        body = read_body(stream_chunks(request.stream.read), request.headers.get("Content-Length"))
         tenant = app_state.tenant_settings.patch(
-            tenant_id,
-            request.get_data(),
-            actor_id=subject.user_id,
-            actor_is_tenant_admin=is_admin is not None and is_admin(subject, tenant_id),
+            tenant_id, body, actor_id=subject.user_id, actor_is_tenant_admin=is_admin
         )
     except StepupError as exc:
         refusal = tenant_error_response(exc)

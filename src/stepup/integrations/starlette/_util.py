@@ -38,9 +38,11 @@ async def call_hook(hook: Callable[..., MaybeAwaitable[T]], *args: Any) -> T:
     return result  # type: ignore[return-value]
 
 
-def request_info(request: Request) -> RequestInfo:
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    path = request.url.path + (f"?{query}" if query else "")
+def request_info(request: Request, path: str | None = None) -> RequestInfo:
+    """What the answer depends on; ``path`` is where to come back (default: this URL)."""
+    if path is None:
+        query = request.scope.get("query_string", b"").decode("latin-1")
+        path = request.url.path + (f"?{query}" if query else "")
     return RequestInfo.from_headers(request.method, path, request.headers)
 
 

@@ -8,8 +8,11 @@ redirect. Which methods a page asks for comes from the core (through
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
+from markupsafe import Markup
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -24,13 +27,25 @@ from ...errors import (
     StoreUnavailableError,
     UnknownActionError,
 )
+from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
+from ..http import form_return_path
+from ..pages import PAGE_HEADERS, page_context, stylesheet_response
+from ..tenant_endpoint import admin_refusal, aread_body
 from ..views import (
+    ENROLMENT_TTL,
     RECOVERY_REGENERATE,
+    TEXT,
+    EnrolmentPage,
+    MessagePage,
     ReauthPage,
     RecoveryCodesPage,
+    VerifyPage,
+    cancel_path,
     enrolment_page,
+    hook_says_yes,
+    password_message,
     reauth_page,
     refusal_status,
     tenant_error_response,
@@ -47,13 +62,6 @@ if TYPE_CHECKING:
 
 __all__ = ["StepupPages"]
 
-#: stepup pages hold one-time secrets and confirm dangerous actions: never cached, never
-#: framed (a framed "Remove" button is a clickjacking target).
-_PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
-}
 
 
 class StepupPages:
@@ -68,6 +76,7 @@ class StepupPages:
         disable = s.requires_reauth("2fa.disable")
         both = ["GET", "POST"]
         routes: list[BaseRoute] = [
+            Route("/stepup.css", self.stylesheet, methods=["GET"], name="stylesheet"),
             Route("/reauth", self.reauth, methods=both, name="reauth"),
             Route("/2fa/enrol", self.enrol, methods=both, name="enrol"),
             Route("/2fa/verify", self.verify, methods=both, name="verify"),
@@ -98,31 +107,51 @@ class StepupPages:
 
     # rendering ----------------------------------------------------------------
 
-    def render(
+    async def stylesheet(self, request: Request) -> Response:
+        return to_response(stylesheet_response())
+
+    async def render(
         self, request: Request, template: str, *, binding: str, status: int = 200, **context: Any
     ) -> Response:
-        """Render ``stepup/<template>`` with a CSRF token bound to ``binding``."""
+        """Render ``stepup/<template>`` in the request's locale, with a CSRF token bound
+        to ``binding``."""
         s = self.stepup
         token, fresh = s.csrf.issue(request, binding)
         query = request.url.query
-        values = {
-            "csrf_token": token,
-            "csrf_field": FIELD_NAME,
-            "form_action": request.url.path + (f"?{query}" if query else ""),
-            "urls": {name: s.url(request, name) for name in ("reauth", "enrol", "remove")},
-            **context,
+        here = request.url.path + (f"?{query}" if query else "")
+        enrol = s.url(request, "enrol")
+        urls = {
+            "stylesheet": s.url(request, "stylesheet"),
+            "reauth_password": here,
+            "two_factor": enrol,
+            "enrol": enrol,
+            "confirm": enrol,
+            "verify": s.url(request, "verify"),
+            "recovery_codes": here,
+            "remove": here,
+            "done": "/",
         }
+        page = context.get("page")
+        if isinstance(page, ReauthPage) and page.sso:
+            start = s.url(request, f"{page.sso}_start")
+            urls["sso_start"] = f"{start}?{urlencode({'next': page.next, 'action': page.action})}"
+
+        def csrf_field() -> Markup:
+            return Markup('<input type="hidden" name="{}" value="{}">').format(FIELD_NAME, token)
+
+        values = page_context(
+            locale=await s.locale(request), urls=urls, csrf_field=csrf_field, **context
+        )
         response = s.templates.TemplateResponse(
-            request, f"stepup/{template}", values, status_code=status, headers=_PAGE_HEADERS
+            request, f"stepup/{template}", values, status_code=status, headers=PAGE_HEADERS
         )
         if fresh is not None:
             CsrfProtection.set_cookie(request, response, fresh)
         return response
 
-    def message(self, request: Request, title: str, text: str, status: int) -> Response:
-        return self.render(
-            request, "message.html", binding="", status=status, title=title, text=text
-        )
+    async def message(self, request: Request, text: str, status: int, link: str = "") -> Response:
+        page = MessagePage(text, link=link)
+        return await self.render(request, "message.html", binding="", status=status, page=page)
 
     async def form(self, request: Request, binding: str) -> FormData | None:
         """The posted form, or ``None`` when its CSRF token does not hold."""
@@ -131,9 +160,8 @@ class StepupPages:
             return None
         return form
 
-    def csrf_failed(self, request: Request) -> Response:
-        text = "This form expired or did not come from this site. Go back, reload it and retry."
-        return self.message(request, "Please try again", text, 403)
+    async def csrf_failed(self, request: Request) -> Response:
+        return await self.message(request, TEXT["csrf"], 403)
 
     async def signed_in(self, request: Request) -> Subject | Response:
         subject = await self.stepup.subject(request)
@@ -141,53 +169,60 @@ class StepupPages:
 
     # re-authentication --------------------------------------------------------
 
+    async def reauth_page(self, request: Request, subject: Subject) -> ReauthPage:
+        """The re-auth page for this request's ``action`` and ``next``, with its Cancel
+        place and whether a second factor must be set up first (an unknown action raises
+        :class:`UnknownActionError`)."""
+        s, params = self.stepup, request.query_params
+        page = reauth_page(s.policy, subject, params.get("action", ""), params.get("next"))
+        posted = None
+        if request.method == "POST":
+            posted = (await request.form()).get("cancel")
+        cancel = cancel_path(
+            next_path=page.next,
+            reauth_path=s.url(request, "reauth"),
+            configured=s.cancel_url,
+            posted=posted,
+            referer=request.headers.get("referer", ""),
+            origin=f"{request.url.scheme}://{request.url.netloc}",
+        )
+        enrolled = not page.totp or await s.two_factor.is_enrolled(subject.user_id)
+        return replace(page, cancel=cancel, needs_enrolment=not enrolled)
+
     async def reauth(self, request: Request) -> Response:
         subject = await self.signed_in(request)
         if isinstance(subject, Response):
             return subject
-        params = request.query_params
         try:
-            page = reauth_page(
-                self.stepup.policy, subject, params.get("action", ""), params.get("next")
-            )
+            page = await self.reauth_page(request, subject)
         except UnknownActionError:
-            return self.message(request, "Unknown action", "This link is not valid.", 400)
+            return await self.message(request, TEXT["unknown_action"], 400)
         if request.method == "POST":
             return await self.reauth_post(request, subject, page)
-        return self.reauth_form(request, subject, page)
+        return await self.reauth_form(request, subject, page)
 
-    def reauth_form(
+    async def reauth_form(
         self, request: Request, subject: Subject, page: ReauthPage, status: int = 200
     ) -> Response:
-        s = self.stepup
-        start = {
-            "oidc": s.url(request, "oidc_start"),
-            "saml": s.url(request, "saml_start"),
-        }.get(page.sso, "")
-        return self.render(
-            request,
-            "reauth.html",
-            binding=subject.session_id,
-            status=status,
-            page=page,
-            sso_start=start,
+        return await self.render(
+            request, "reauth.html", binding=subject.session_id, status=status, page=page
         )
 
     async def reauth_post(self, request: Request, subject: Subject, page: ReauthPage) -> Response:
         s = self.stepup
         form = await self.form(request, subject.session_id)
         if form is None:
-            return self.csrf_failed(request)
+            return await self.csrf_failed(request)
         if not page.password:
-            error = "Confirm with your sign-in provider instead."
-            return self.reauth_form(request, subject, page.with_error(error), 400)
+            error = TEXT["use_provider"]
+            return await self.reauth_form(request, subject, page.with_error(error), 400)
         stored = None
         if s.password_hash_loader is not None:
             stored = await call_hook(s.password_hash_loader, subject.user_id)
         result = await s.passwords.verify(subject, form.get("password"), stored)
         if not result.ok:
-            page = page.with_error(result.public_message)
-            return self.reauth_form(request, subject, page, refusal_status(result.reason))
+            page = page.with_error(password_message(result))
+            return await self.reauth_form(request, subject, page, refusal_status(result.reason))
         if result.new_hash is not None and s.password_rehash_saver is not None:
             await call_hook(s.password_rehash_saver, subject.user_id, result.new_hash)
         methods = ["pwd"]
@@ -205,12 +240,12 @@ class StepupPages:
         try:
             result = await self.stepup.two_factor.verify(subject.user_id, code)
         except NotEnrolledError:
-            error = "This action needs two-factor authentication: turn it on first."
-            return self.reauth_form(request, subject, page.with_error(error), 400)
+            error = TEXT["needs_enrolment"]
+            return await self.reauth_form(request, subject, page.with_error(error), 400)
         if result.ok:
             return None
         page = page.with_error(two_factor_message(result))
-        return self.reauth_form(request, subject, page, refusal_status(result.reason))
+        return await self.reauth_form(request, subject, page, refusal_status(result.reason))
 
     async def record(
         self,
@@ -221,15 +256,21 @@ class StepupPages:
         authenticated_at: float | None = None,
     ) -> Response:
         try:
-            await self.stepup.reauth.record(subject, methods, authenticated_at=authenticated_at)
+            await self.stepup.record_reauth(request, subject, methods, authenticated_at)
         except StoreUnavailableError:
-            return self.unavailable(request)
+            return await self.unavailable(request)
         return RedirectResponse(safe_return_path_or_default(next_path), status_code=303)
 
-    def unavailable(self, request: Request) -> Response:
-        return self.message(request, "Try again soon", "This cannot be done right now.", 503)
+    async def unavailable(self, request: Request) -> Response:
+        return await self.message(request, TEXT["unavailable"], 503)
 
     # two-factor: enrolment ----------------------------------------------------
+
+    def enrolment_page(self, subject: Subject, enrolment: Any) -> EnrolmentPage:
+        tf = self.stepup.two_factor
+        return enrolment_page(
+            enrolment, account=subject.user_id, issuer=tf.issuer, digits=tf.digits, period=tf.period
+        )
 
     async def enrol(self, request: Request) -> Response:
         subject = await self.signed_in(request)
@@ -239,46 +280,53 @@ class StepupPages:
         try:
             if request.method == "POST":
                 return await self.enrol_confirm(request, subject)
-            enrolment = await tf.begin_enrolment(subject.user_id, subject.user_id)
+            # The enrolment begun a moment ago, if any (a reload): the phone may have it.
+            enrolment = await tf.pending_enrolment(
+                subject.user_id, subject.user_id, max_age=ENROLMENT_TTL
+            )
+            if enrolment is None:
+                enrolment = await tf.begin_enrolment(subject.user_id, subject.user_id)
         except AlreadyEnrolledError:
-            text = "Two-factor authentication is already on for your account."
-            return self.message(request, "Already on", text, 409)
+            return await self.message(request, TEXT["already_on"], 409)
         except ManagedByConfigFileError:
-            text = "Two-factor authentication is set in the configuration file."
-            return self.message(request, "Managed by configuration", text, 409)
+            return await self.message(request, TEXT["in_config_file"], 409)
         except StoreUnavailableError:
-            return self.unavailable(request)
-        page = enrolment_page(
-            enrolment,
-            account=subject.user_id,
-            issuer=tf.issuer,
-            digits=tf.digits,
-            period=tf.period,
+            return await self.unavailable(request)
+        page = self.enrolment_page(subject, enrolment)
+        return await self.render(
+            request, "two_factor_enrol.html", binding=subject.session_id, page=page
         )
-        return self.render(request, "enrol.html", binding=subject.session_id, page=page)
 
     async def enrol_confirm(self, request: Request, subject: Subject) -> Response:
         form = await self.form(request, subject.session_id)
         if form is None:
-            return self.csrf_failed(request)
+            return await self.csrf_failed(request)
+        tf = self.stepup.two_factor
         try:
-            confirmation = await self.stepup.two_factor.confirm_enrolment(
-                subject.user_id, form.get("code")
-            )
+            confirmation = await tf.confirm_enrolment(subject.user_id, form.get("code"))
         except NotEnrolledError:
-            text = "No set-up was started, or it was replaced. Start again."
-            return self.message(request, "Start again", text, 400)
+            link = self.stepup.url(request, "enrol")
+            return await self.message(request, TEXT["enrolment_expired"], 400, link)
         if not confirmation.ok:
-            return self.render(
+            # The same QR code and key again, with the error: the phone may have them.
+            pending = await tf.pending_enrolment(
+                subject.user_id, subject.user_id, max_age=ENROLMENT_TTL
+            )
+            if pending is None:
+                link = self.stepup.url(request, "enrol")
+                return await self.message(request, TEXT["enrolment_expired"], 400, link)
+            page = self.enrolment_page(subject, pending)
+            return await self.render(
                 request,
-                "enrol.html",
+                "two_factor_enrol.html",
                 binding=subject.session_id,
                 status=refusal_status(confirmation.result.reason),
-                page=None,
-                error=two_factor_message(confirmation.result),
+                page=page.with_error(two_factor_message(confirmation.result)),
             )
-        page = RecoveryCodesPage(confirmation.recovery_codes)
-        return self.render(request, "recovery_codes.html", binding=subject.session_id, page=page)
+        codes = RecoveryCodesPage(confirmation.recovery_codes)
+        return await self.render(
+            request, "recovery_codes.html", binding=subject.session_id, page=codes
+        )
 
     # two-factor: the sign-in step ---------------------------------------------
 
@@ -286,14 +334,15 @@ class StepupPages:
         s = self.stepup
         pending = s.pending_sign_in(request)
         if pending is None:
-            text = "Your sign-in expired or was not started. Please sign in again."
-            return self.message(request, "Sign in again", text, 400)
+            return await self.message(request, TEXT["sign_in_expired"], 400)
         binding = str(pending["nonce"])
         if request.method == "GET":
-            return self.render(request, "verify.html", binding=binding, error="")
+            return await self.render(
+                request, "two_factor_verify.html", binding=binding, page=VerifyPage()
+            )
         form = await self.form(request, binding)
         if form is None:
-            return self.csrf_failed(request)
+            return await self.csrf_failed(request)
         user_id = str(pending["user_id"])
         recovery = form.get("recovery_code")
         try:
@@ -303,11 +352,13 @@ class StepupPages:
                 result = await s.two_factor.verify(user_id, form.get("code"))
         except NotEnrolledError:
             session_of(request).pop(PENDING_SIGN_IN, None)
-            return self.message(request, "Sign in again", "Please sign in again.", 400)
+            return await self.message(request, TEXT["sign_in_expired"], 400)
         if not result.ok:
-            error = two_factor_message(result)
+            page = VerifyPage(two_factor_message(result))
             status = refusal_status(result.reason)
-            return self.render(request, "verify.html", binding=binding, status=status, error=error)
+            return await self.render(
+                request, "two_factor_verify.html", binding=binding, status=status, page=page
+            )
         session_of(request).pop(PENDING_SIGN_IN, None)
         assert s.complete_sign_in is not None  # begin_sign_in checked it
         await call_hook(s.complete_sign_in, request, user_id)
@@ -320,17 +371,21 @@ class StepupPages:
         if isinstance(subject, Response):
             return subject
         if request.method == "GET":
-            return self.render(request, "recovery_regenerate.html", binding=subject.session_id)
+            return await self.render(
+                request, "recovery_regenerate.html", binding=subject.session_id
+            )
         if await self.form(request, subject.session_id) is None:
-            return self.csrf_failed(request)
+            return await self.csrf_failed(request)
         try:
             codes = await self.stepup.two_factor.regenerate_recovery_codes(subject.user_id)
         except NotEnrolledError:
-            return self.not_enrolled(request)
+            return await self.not_enrolled(request)
         except StoreUnavailableError:
-            return self.unavailable(request)
+            return await self.unavailable(request)
         page = RecoveryCodesPage(codes)
-        return self.render(request, "recovery_codes.html", binding=subject.session_id, page=page)
+        return await self.render(
+            request, "recovery_codes.html", binding=subject.session_id, page=page
+        )
 
     async def remove(self, request: Request) -> Response:
         return await self.remove_for(request, None)
@@ -347,37 +402,41 @@ class StepupPages:
             return subject
         next_path = safe_return_path_or_default(request.query_params.get("next"))
         if request.method == "GET":
-            return self.render(
+            return await self.render(
                 request, "remove.html", binding=subject.session_id, target=target, next=next_path
             )
         if await self.form(request, subject.session_id) is None:
-            return self.csrf_failed(request)
-        full_access = target is not None and await call_hook(s.has_full_access, subject)
+            return await self.csrf_failed(request)
+        full_access = target is not None and hook_says_yes(
+            await call_hook(s.has_full_access, subject)
+        )
         try:
             await s.two_factor.remove(
                 target or subject.user_id,
                 actor_id=subject.user_id,
-                actor_has_full_access=bool(full_access),
+                actor_has_full_access=full_access,
             )
         except PermissionDeniedError:
-            text = "Only an administrator with full access can do this."
-            return self.message(request, "Not allowed", text, 403)
+            return await self.message(request, TEXT["admin_only"], 403)
         except NotEnrolledError:
-            return self.not_enrolled(request)
+            return await self.not_enrolled(request)
         except ManagedByConfigFileError:
-            text = "Two-factor authentication is set in the configuration file."
-            return self.message(request, "Managed by configuration", text, 409)
+            return await self.message(request, TEXT["in_config_file"], 409)
         except StoreUnavailableError:
-            return self.unavailable(request)
+            return await self.unavailable(request)
         return RedirectResponse(next_path, status_code=303)
 
-    def not_enrolled(self, request: Request) -> Response:
-        text = "Two-factor authentication is not on for this account."
-        return self.message(request, "Not enabled", text, 404)
+    async def not_enrolled(self, request: Request) -> Response:
+        return await self.message(request, TEXT["not_enrolled"], 404)
 
     # tenant settings ----------------------------------------------------------
 
     async def tenant(self, request: Request) -> Response:
+        """The seed's JSON:API ``PATCH``. Who may ask is settled before a byte of the body
+        is read: signed in (401), a JSON body (415), a tenant admin (403), and a fresh
+        re-authentication for ``tenant.settings.update`` whatever the flag says (401 with
+        the re-auth details, as every guarded JSON endpoint). Then the body is read up to
+        the limit and parsed by the core (400/422, nothing changed)."""
         s = self.stepup
         subject = await s.subject(request)
         refusal = tenant_request_refusal(
@@ -387,13 +446,20 @@ class StepupPages:
             return to_response(refusal)
         assert subject is not None  # refused above
         tenant_id = request.path_params["tenant_id"]
-        is_admin = await call_hook(s.is_tenant_admin, subject, tenant_id)
+        is_admin = hook_says_yes(await call_hook(s.is_tenant_admin, subject, tenant_id))
+        refusal = admin_refusal(is_admin)
+        if refusal is not None:
+            return to_response(refusal)
+        decision = await s.reauth.check(subject, TENANT_SETTINGS_UPDATE, tenant_id)
+        if not decision.ok:
+            # Back to the page the request came from (the tenant page) after re-auth.
+            referer = request.headers.get("referer", "")
+            back = form_return_path(request.method, referer, None, request)
+            return await s.respond(request, decision, back)
         try:
+            body = await aread_body(request.stream(), request.headers.get("content-length"))
             tenant = await s.tenants.patch(
-                tenant_id,
-                await request.body(),
-                actor_id=subject.user_id,
-                actor_is_tenant_admin=bool(is_admin),
+                tenant_id, body, actor_id=subject.user_id, actor_is_tenant_admin=is_admin
             )
         except StepupError as exc:
             answer = tenant_error_response(exc)

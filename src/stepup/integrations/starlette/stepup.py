@@ -28,7 +28,7 @@ from ...adapters.storage.base import AsyncStore, Store
 from ...clock import Clock, system_clock
 from ...errors import ConfigurationError
 from ...events import EventBus
-from ...policy import Context, Policy
+from ...policy import Context, Policy, with_tenant_settings_rule
 from ...reauth import (
     Allowed,
     AsyncReauth,
@@ -50,7 +50,8 @@ from ..http import (
     client_kind,
     decision_response,
 )
-from ..views import default_policy, is_fresh
+from ..pages import choose_locale, environment
+from ..views import default_policy, is_fresh, renewed_subject
 from ._util import (
     MaybeAwaitable,
     call_hook,
@@ -73,6 +74,8 @@ IsTenantAdmin: TypeAlias = Callable[[Subject, str], MaybeAwaitable[bool]]
 HasFullAccess: TypeAlias = Callable[[Subject], MaybeAwaitable[bool]]
 CompleteSignIn: TypeAlias = Callable[[Request, str], MaybeAwaitable[None]]
 ReauthResponder: TypeAlias = Callable[[Request, Decision], MaybeAwaitable[Response | None]]
+LocaleSelector: TypeAlias = Callable[[Request], MaybeAwaitable[str | None]]
+RenewSession: TypeAlias = Callable[[Request], MaybeAwaitable[None]]
 ContextFunction: TypeAlias = Callable[[Request], MaybeAwaitable[Context]]
 E = TypeVar("E", bound=Callable[..., Any])
 
@@ -105,9 +108,7 @@ def _templates(app_templates: str | os.PathLike[str] | jinja2.BaseLoader | None)
         loaders.append(app_templates)
     elif app_templates is not None:
         loaders.append(jinja2.FileSystemLoader(app_templates))
-    loaders.append(jinja2.PackageLoader("stepup.integrations", "templates"))
-    env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True)
-    return Jinja2Templates(env=env)
+    return Jinja2Templates(env=environment(*loaders))
 
 
 class Stepup:
@@ -126,6 +127,15 @@ class Stepup:
       factor passed (needed by :meth:`begin_sign_in`).
     - ``reauth_response(request, decision) -> Response | None``: replace the 303 / 401 /
       503 answers (``None`` keeps the default for that request).
+    - ``locale_selector(request) -> str | None``: the locale of stepup's pages (``None``,
+      or one stepup has no catalog for: the request's ``Accept-Language``, then English).
+    - ``renew_session(request)``: give the session a new id after a successful
+      re-authentication, as your sign-in does (OWASP ASVS 5.0 section 7.2.4). Without
+      it, the value in Starlette's session equal to the subject's session id (the usual
+      ``request.session["sid"]``) is replaced by a new random one.
+
+    ``cancel_url``: where Cancel on the re-auth page goes (default: the page the person
+    came from, when it is on this site and is not the guarded page; else ``/``).
     """
 
     def __init__(
@@ -142,7 +152,10 @@ class Stepup:
         has_full_access: HasFullAccess | None = None,
         complete_sign_in: CompleteSignIn | None = None,
         reauth_response: ReauthResponder | None = None,
+        renew_session: RenewSession | None = None,
         login_url: str | None = None,
+        locale_selector: LocaleSelector | None = None,
+        cancel_url: str | None = None,
         prefix: str = "/stepup",
         templates: str | os.PathLike[str] | jinja2.BaseLoader | None = None,
         clock: Clock = system_clock,
@@ -165,8 +178,15 @@ class Stepup:
                 safe_return_path(login_url)
             except UnsafeRedirectError:
                 raise ConfigurationError("Stepup login_url must be a path on this site") from None
+        if cancel_url is not None:
+            try:
+                safe_return_path(cancel_url)
+            except UnsafeRedirectError:
+                raise ConfigurationError("Stepup cancel_url must be a path on this site") from None
+        self.cancel_url = cancel_url
+        self.locale_selector = locale_selector
         self.store = store
-        self.policy = policy if policy is not None else default_policy()
+        self.policy = with_tenant_settings_rule(policy if policy is not None else default_policy())
         self.clock = clock
         self.events = events or EventBus()
         self.reauth = AsyncReauth(store, self.policy, clock=clock, events=self.events)
@@ -190,6 +210,7 @@ class Stepup:
         self.has_full_access: HasFullAccess = has_full_access or _deny
         self.complete_sign_in = complete_sign_in
         self.reauth_response = reauth_response
+        self.renew_session = renew_session
 
     def __repr__(self) -> str:
         return f"Stepup(prefix={self.prefix!r}, {self.policy!r}, store={self.store!r})"
@@ -198,6 +219,14 @@ class Stepup:
 
     async def subject(self, request: Request) -> Subject | None:
         return await call_hook(self.subject_loader, request)
+
+    async def locale(self, request: Request) -> str:
+        """The locale of this request's pages: ``locale_selector``, else the
+        ``Accept-Language`` header, else English."""
+        selected = None
+        if self.locale_selector is not None:
+            selected = await call_hook(self.locale_selector, request)
+        return choose_locale(selected, request.headers.get("accept-language"))
 
     async def tenant_id(self, request: Request) -> str:
         return await call_hook(self.tenant_loader, request)
@@ -285,14 +314,17 @@ class Stepup:
 
     # responses ----------------------------------------------------------------
 
-    async def respond(self, request: Request, decision: Decision) -> Response:
-        """The answer to a decision that does not allow the request."""
+    async def respond(
+        self, request: Request, decision: Decision, return_path: str | None = None
+    ) -> Response:
+        """The answer to a decision that does not allow the request (``return_path``:
+        where to come back after re-authenticating, default this request's URL)."""
         if self.reauth_response is not None:
             custom = await call_hook(self.reauth_response, request, decision)
             if custom is not None:
                 return custom
         answer = decision_response(
-            decision, request_info(request), reauth_url=self.url(request, "reauth")
+            decision, request_info(request, return_path), reauth_url=self.url(request, "reauth")
         )
         if answer is None:  # an Allowed decision reached here: nothing to replace
             raise ValueError("respond() needs a decision that does not allow the request")
@@ -361,6 +393,26 @@ class Stepup:
     async def password_changed(self, user_id: str) -> int:
         """Revoke every grant of the user (call when their password changes)."""
         return await self.reauth.password_changed(user_id)
+
+    async def record_reauth(
+        self,
+        request: Request,
+        subject: Subject,
+        methods: list[str] | tuple[str, ...],
+        at: float | None = None,
+    ) -> None:
+        """Record a successful re-authentication under a new session id, as at sign-in
+        (OWASP ASVS 5.0 section 7.2.4): the ``renew_session`` hook (or the default, see
+        the class) renews it, the grant is bound to the new id and the old id keeps none.
+        Forms signed for the old id stop working with it."""
+        if self.renew_session is not None:
+            await call_hook(self.renew_session, request)
+        elif "session" in request.scope:
+            session = request.session
+            for key in [k for k, v in session.items() if v == subject.session_id]:
+                session[key] = secrets.token_urlsafe(18)
+        subject, renewed_from = renewed_subject(subject, await self.subject(request))
+        await self.reauth.record(subject, methods, authenticated_at=at, renewed_from=renewed_from)
 
     # mounting -----------------------------------------------------------------
 

@@ -1,0 +1,100 @@
+"""Issue 12, item 5 in the core: any body that is not a JSON object is a typed 400 and
+changes nothing (deep nesting included), and the shared streamed reader stops early."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.integrations.views import aread_tenant_body, read_tenant_body
+from stepup.records import Tenant
+from stepup.tenants import MAX_BODY, TenantPatchError, TenantSettings
+
+FLAG_OFF = {"feature_flags": {"sensitive_actions_reauth": False}}
+
+
+def _settings() -> tuple[TenantSettings, MemoryStore]:
+    store = MemoryStore()
+    store.put_tenant(Tenant("t1", FLAG_OFF))
+    return TenantSettings(store), store
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000,
+        b"{" * 100_000,
+        b'{"data":' * 50_000,
+        b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b"\xff\xfe{}",
+        b"1" * 20_000,
+        b"",
+        "[" * 100_000,
+    ],
+    ids=["lists", "objects", "members", "balanced", "not-utf8", "long-int", "empty", "str"],
+)
+def test_bodies_that_are_not_json_are_a_typed_400(body: bytes | str) -> None:
+    settings, store = _settings()
+    with pytest.raises(TenantPatchError) as caught:
+        settings.patch("t1", body, actor_id="alice", actor_is_tenant_admin=True)
+    assert caught.value.status == 400
+    assert caught.value.errors[0]["code"] in {"invalid_json", "too_large", "invalid_document"}
+    assert store.get_tenant("t1") == Tenant("t1", FLAG_OFF)
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_are_a_typed_answer(body: bytes) -> None:
+    settings, store = _settings()
+    try:
+        settings.patch("t1", body, actor_id="alice", actor_is_tenant_admin=True)
+    except TenantPatchError as exc:
+        assert exc.status in {400, 422}
+        assert store.get_tenant("t1") == Tenant("t1", FLAG_OFF)
+
+
+class _Counting:
+    """A body source that counts what was taken from it."""
+
+    def __init__(self, chunk: int, chunks: int) -> None:
+        self.chunk, self.left, self.taken = chunk, chunks, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        while self.left:
+            self.left -= 1
+            self.taken += self.chunk
+            yield b"a" * self.chunk
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for part in self:
+            yield part
+
+
+def test_an_oversized_body_is_abandoned_as_soon_as_it_is_over_the_limit() -> None:
+    source = _Counting(4096, 10_000)  # 40 MB on offer
+    with pytest.raises(TenantPatchError) as caught:
+        read_tenant_body(source)
+    assert caught.value.errors[0]["code"] == "too_large"
+    assert source.taken <= MAX_BODY + 4096
+
+
+def test_an_oversized_async_body_is_abandoned_too() -> None:
+    source = _Counting(4096, 10_000)
+    with pytest.raises(TenantPatchError):
+        asyncio.run(aread_tenant_body(source.__aiter__()))
+    assert source.taken <= MAX_BODY + 4096
+
+
+def test_a_declared_oversized_length_reads_nothing() -> None:
+    source = _Counting(4096, 10)
+    with pytest.raises(TenantPatchError):
+        read_tenant_body(source, str(MAX_BODY + 1))
+    assert source.taken == 0
+
+
+def test_a_body_at_the_limit_is_read_whole() -> None:
+    assert read_tenant_body([b"a" * MAX_BODY], str(MAX_BODY)) == b"a" * MAX_BODY
