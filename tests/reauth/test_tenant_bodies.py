@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stepup.adapters.storage.memory import MemoryStore
-from stepup.integrations.views import aread_tenant_body, read_tenant_body
+from stepup.integrations.tenant_endpoint import aread_body, read_body
 from stepup.records import Tenant
 from stepup.tenants import MAX_BODY, TenantPatchError, TenantSettings
 
@@ -77,7 +77,7 @@ class _Counting:
 def test_an_oversized_body_is_abandoned_as_soon_as_it_is_over_the_limit() -> None:
     source = _Counting(4096, 10_000)  # 40 MB on offer
     with pytest.raises(TenantPatchError) as caught:
-        read_tenant_body(source)
+        read_body(source)
     assert caught.value.errors[0]["code"] == "too_large"
     assert source.taken <= MAX_BODY + 4096
 
@@ -85,16 +85,16 @@ def test_an_oversized_body_is_abandoned_as_soon_as_it_is_over_the_limit() -> Non
 def test_an_oversized_async_body_is_abandoned_too() -> None:
     source = _Counting(4096, 10_000)
     with pytest.raises(TenantPatchError):
-        asyncio.run(aread_tenant_body(source.__aiter__()))
+        asyncio.run(aread_body(source.__aiter__()))
     assert source.taken <= MAX_BODY + 4096
 
 
 def test_a_declared_oversized_length_reads_nothing() -> None:
     source = _Counting(4096, 10)
     with pytest.raises(TenantPatchError):
-        read_tenant_body(source, str(MAX_BODY + 1))
+        read_body(source, str(MAX_BODY + 1))
     assert source.taken == 0
 
 
 def test_a_body_at_the_limit_is_read_whole() -> None:
-    assert read_tenant_body([b"a" * MAX_BODY], str(MAX_BODY)) == b"a" * MAX_BODY
+    assert read_body([b"a" * MAX_BODY], str(MAX_BODY)) == b"a" * MAX_BODY
