@@ -32,6 +32,7 @@ __all__ = [
     "Policy",
     "Rule",
     "Sensitivity",
+    "format_duration",
     "is_production_workspace",
     "lifetime_from_env",
     "parse_lifetime",
@@ -271,7 +272,7 @@ class Policy:
                 {
                     "action": name,
                     "sensitivity": rule.sensitivity.value,
-                    "lifetime": _format_seconds(self.lifetime_for(rule)),
+                    "lifetime": format_duration(self.lifetime_for(rule)),
                     "methods": ",".join(sorted(rule.methods)) if rule.methods else "sign-in method",
                     "second factor": "yes" if rule.second_factor else "no",
                     "api keys": "yes" if rule.api_keys else "exempt",
@@ -297,12 +298,23 @@ def _condition_name(rule: Rule) -> str:
     return f"flag on and {getattr(rule.when, '__name__', 'condition')}"
 
 
-def _format_seconds(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """Exact, never rounded: ``"6 h"``, ``"1 min 30 s"``, ``"45 s"``, ``"1.5 s"``."""
     whole = int(seconds)
-    for unit, size in (("h", 3600), ("m", 60)):
-        if whole % size == 0:
-            return f"{whole // size}{unit}"
-    return f"{whole}s"
+    if whole != seconds or whole <= 0:
+        return f"{seconds:g} s"
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n} {unit}" for n, unit in ((hours, "h"), (minutes, "min"), (secs, "s")) if n]
+    return " ".join(parts)
+
+
+def _sensitivity(value: object) -> Sensitivity:
+    try:
+        return Sensitivity(value)
+    except ValueError:
+        valid = ", ".join(repr(s.value) for s in Sensitivity)
+        raise ValueError(f"sensitivity must be one of {valid}, not {value!r:.40}") from None
 
 
 def _table(data: Mapping[str, Any], key: str, source: str) -> dict[str, Any]:
@@ -327,7 +339,7 @@ def _rule_from_toml(entry: object, where: str, base: Rule | None) -> Rule:
     changes: dict[str, Any] = {}
     try:
         if "sensitivity" in entry:
-            changes["sensitivity"] = Sensitivity(entry["sensitivity"])
+            changes["sensitivity"] = _sensitivity(entry["sensitivity"])
         if "lifetime" in entry:
             changes["lifetime"] = parse_lifetime(entry["lifetime"], name=f"{where}: lifetime")
         if "methods" in entry:

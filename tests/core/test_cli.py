@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -168,7 +169,8 @@ def test_totp_verify_reports_the_clock_offset(
     code = totp.code_for_step(step)
     status, out, err = run(capsys, "totp", "verify", SECRET, code, "--at", str(AT), "--window", "3")
     assert (status, err) == (0, "")
-    assert out == f"match: step {step}, offset {offset:+d} step(s): " + (
+    start = datetime.fromtimestamp(step * 30, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert out == f"match: step {step} (from {start}), offset {offset:+d} step(s): " + (
         "the device clock agrees with this one\n"
         if offset == 0
         else f"the device clock is about {words}\n"
@@ -180,7 +182,7 @@ def test_totp_verify_outside_the_window_exits_1(capsys: pytest.CaptureFixture[st
     code = totp.code_for_step(totp.step(AT) + 2)
     status, out, _ = run(capsys, "totp", "verify", SECRET, code, "--at", str(AT))
     assert status == 1
-    assert out.startswith("no match within 1 step(s)")
+    assert out == "no match within 1 step(s) of 2023-11-14T22:13:00Z (30 s steps)\n"
     assert run(capsys, "totp", "verify", SECRET, code, "--at", str(AT), "--window", "2")[0] == 0
 
 
@@ -245,6 +247,76 @@ def test_users_check_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: 
     status, _, err = run(capsys, "users", "check", str(tmp_path / "missing.toml"))
     assert status == 1
     assert "cannot read" in err
+
+
+def test_users_check_of_a_file_without_users_says_so_and_fails(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for text in ("", "# nothing yet\n", "[users]\n"):
+        path = tmp_path / "users.toml"
+        path.write_text(text)
+        status, out, err = run(capsys, "users", "check", str(path))
+        assert status == 1
+        assert out == ""
+        assert "no users found" in err
+        assert "all valid" not in err
+
+
+# the whole command line ------------------------------------------------------------------
+
+
+def test_version_prints_the_single_version_source(capsys: pytest.CaptureFixture[str]) -> None:
+    import stepup
+
+    status, out, err = run(capsys, "--version")
+    assert (status, err) == (0, "")
+    assert out == f"stepup {stepup.__version__}\n"
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", stepup.__version__)
+
+
+CLOSED_READER = """
+import os, sys
+from stepup.cli import main
+read, write = os.pipe()
+os.close(read)            # the reader is gone before the first line, as with `| head -0`
+os.dup2(write, 1)
+sys.stdout = open(1, "w", closefd=False)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("argv", [["policy", "show"], ["policy", "show", "--json"]])
+def test_a_closed_pipe_ends_quietly_with_141(argv: list[str]) -> None:
+    """``stepup policy show | head``: no BrokenPipeError traceback, the status a shell
+    gives a writer killed by SIGPIPE. The reader is closed before anything is written,
+    so this does not depend on timing."""
+    done = subprocess.run(
+        [sys.executable, "-c", CLOSED_READER, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.stderr == ""
+    assert done.returncode == 141
+
+
+def test_policy_show_into_head_through_a_shell(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "stepup"
+    if not script.exists():
+        pytest.skip("the console script is not installed next to this interpreter")
+    done = subprocess.run(  # noqa: S602 (a shell pipe is the point)
+        f"'{script}' policy show | head -n 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith("installation lifetime: ")
+    assert "Traceback" not in done.stderr
+    assert "BrokenPipeError" not in done.stderr
 
 
 # the installed script ------------------------------------------------------------------

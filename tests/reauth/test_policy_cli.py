@@ -16,7 +16,7 @@ def test_show_prints_the_seed_catalog(
     monkeypatch.delenv("SENSITIVE_ACTION_AUTH_LIFETIME", raising=False)
     assert main(["policy", "show"]) == 0
     out = capsys.readouterr().out
-    assert "installation lifetime: 21600 s" in out
+    assert "installation lifetime: 6 h (21600 s)" in out
     assert "api_key.regenerate" in out
     assert "is_production_workspace" in out
 
@@ -31,9 +31,9 @@ def test_show_applies_the_environment_and_a_file(
     shown = json.loads(capsys.readouterr().out)
     assert shown["lifetime_seconds"] == 1800
     rows = {row["action"]: row for row in shown["actions"]}
-    assert rows["report.export"]["lifetime"] == "5m"
+    assert rows["report.export"]["lifetime"] == "5 min"
     assert rows["report.export"]["sensitivity"] == "critical"
-    assert rows["user.update"]["lifetime"] == "30m"
+    assert rows["user.update"]["lifetime"] == "30 min"
 
 
 @pytest.mark.parametrize("value", ["0", "abc", "-1h", ""])
@@ -51,3 +51,47 @@ def test_bad_file_exits_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["policy", "show", "--file", str(path)]) == 2
     assert str(path) in capsys.readouterr().err
     assert main(["policy", "show", "--file", str(tmp_path / "missing.toml")]) == 2
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "shown"),
+    [
+        ("90s", "1 min 30 s"),
+        ("90", "1 min 30 s"),
+        ("45s", "45 s"),
+        ("6h", "6 h"),
+        ("5400", "1 h 30 min"),
+        ("3661", "1 h 1 min 1 s"),
+        ("48h", "48 h"),
+    ],
+)
+def test_lifetimes_are_shown_exactly_never_rounded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lifetime: str, shown: str
+) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(f'[actions."report.export"]\nlifetime = "{lifetime}"\n')
+    assert main(["policy", "show", "--file", str(path), "--json"]) == 0
+    rows = {row["action"]: row for row in json.loads(capsys.readouterr().out)["actions"]}
+    assert rows["report.export"]["lifetime"] == shown
+
+
+def test_the_table_shows_the_exact_lifetime(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text('[actions."report.export"]\nlifetime = "90s"\n')
+    assert main(["policy", "show", "--file", str(path)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("report.export"))
+    assert "1 min 30 s" in line
+
+
+def test_a_bad_sensitivity_lists_the_valid_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text('[actions."report.export"]\nsensitivity = "high"\n')
+    assert main(["policy", "show", "--file", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "actions.report.export" in err
+    assert "'none', 'sensitive', 'critical'" in err
+    assert "'high'" in err

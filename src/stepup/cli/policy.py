@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from ..policy import Policy
+    from ..policy import Policy, format_duration
 
     policy = Policy.default()
     if args.file:
@@ -42,7 +42,7 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"lifetime_seconds": policy.lifetime, "actions": rows}, indent=2))
         return 0
-    print(f"installation lifetime: {int(policy.lifetime)} s")
+    print(f"installation lifetime: {format_duration(policy.lifetime)} ({policy.lifetime:g} s)")
     columns = [
         "action",
         "sensitivity",

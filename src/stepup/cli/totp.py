@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from ..clock import system_clock
@@ -102,6 +103,12 @@ def _window(text: str) -> int:
     return int(text)
 
 
+def _iso(unix: float) -> str:
+    """ISO 8601 in UTC, to the second: ``2026-12-03T08:40:00Z``."""
+    moment = datetime.fromtimestamp(int(unix), tz=UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def _totp(args: argparse.Namespace, secret: str) -> TOTP:
     return TOTP(secret, digits=args.digits, period=args.period, algorithm=args.algorithm)
 
@@ -141,7 +148,7 @@ def _verify(args: argparse.Namespace) -> int:
     now = system_clock() if args.at is None else args.at
     step = totp.match(code, now, args.window)
     if step is None:
-        print(f"no match within {args.window} step(s) of {int(now)} ({totp.period} s steps)")
+        print(f"no match within {args.window} step(s) of {_iso(now)} ({totp.period} s steps)")
         return 1
     offset = step - totp.step(now)
     if offset == 0:
@@ -149,5 +156,7 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         direction = "ahead" if offset > 0 else "behind"
         clock = f"the device clock is about {abs(offset) * totp.period} s {direction}"
-    print(f"match: step {step}, offset {offset:+d} step(s): {clock}")
+    print(
+        f"match: step {step} (from {_iso(step * totp.period)}), offset {offset:+d} step(s): {clock}"
+    )
     return 0

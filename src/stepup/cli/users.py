@@ -39,6 +39,12 @@ def _check(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         print(f"invalid: {exc}", file=sys.stderr)
         return 1
+    if len(users) == 0:
+        print(
+            f'{args.file}: no users found (each user is a [users."<id>"] table)',
+            file=sys.stderr,
+        )
+        return 1
     print(f"{args.file}: {len(users)} user(s), all valid")
     if args.list:
         for user_id in users.user_ids():
