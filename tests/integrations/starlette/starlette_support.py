@@ -40,7 +40,7 @@ TOKENS = {"alice-token": "alice"}
 CHEAP = PasswordHasher.from_parameters(CHEAPEST)
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _MANUAL_KEY = re.compile(r'id="stepup-manual-key">([A-Z2-7 ]+)<')
-_RECOVERY = re.compile(r"<li>((?:[a-z2-7]{4}-){5}[a-z2-7]{4})</li>")
+_RECOVERY = re.compile(r"<li>(?:<code>)?((?:[a-z2-7]{4}-){5}[a-z2-7]{4})(?:</code>)?</li>")
 
 
 def csrf_token(html: str) -> str:
