@@ -311,7 +311,7 @@ def format_duration(seconds: float) -> str:
 
 def _sensitivity(value: object) -> Sensitivity:
     try:
-        return Sensitivity(value)
+        return Sensitivity(str(value) if isinstance(value, str) else "")
     except ValueError:
         valid = ", ".join(repr(s.value) for s in Sensitivity)
         raise ValueError(f"sensitivity must be one of {valid}, not {value!r:.40}") from None
