@@ -107,9 +107,62 @@ def test_non_admin_is_forbidden_and_nothing_changes() -> None:
 
 
 def test_unknown_tenant_is_not_found() -> None:
-    settings, *_ = make()
+    settings, store, events = make()
     with pytest.raises(TenantNotFoundError):
         settings.patch("nope", SEED_BODY, actor_id="admin", actor_is_tenant_admin=True)
+    assert store.get_tenant("nope") is None  # not created by the patch
+    assert events == []
+
+
+def test_the_callers_body_is_left_as_it_was() -> None:
+    settings, *_ = make()
+    body = copy.deepcopy(SEED_BODY)
+    settings.patch("t1", body, actor_id="admin", actor_is_tenant_admin=True)
+    assert body == SEED_BODY
+
+
+class _StoreSays(MemoryStore):
+    """A store whose patch answers a given (before, after): the flow must report it."""
+
+    def __init__(self, before: Tenant, after: Tenant) -> None:
+        super().__init__()
+        self.answer = (before, after)
+        self.asked: list[tuple[Any, ...]] = []
+
+    def patch_tenant(
+        self, tenant_id: str, attributes: Any, flags: Any
+    ) -> tuple[Tenant, Tenant] | None:
+        self.asked.append((tenant_id, dict(attributes), dict(flags)))
+        return self.answer
+
+
+def test_events_report_what_the_store_replaced_not_what_was_read() -> None:
+    """One atomic patch per PATCH, and each changed flag's event carries the stored
+    before and after; a flag that was already at its value emits nothing."""
+    flags = {"sensitive_actions_reauth": True, "beta_ui": False}
+    before = Tenant("t1", {"name": "Acme", "feature_flags": flags})
+    after = Tenant("t1", {"name": "New", "feature_flags": {**flags, "beta_ui": True}})
+    store = _StoreSays(before, after)
+    seen: list[StepupEvent] = []
+    settings = TenantSettings(
+        store, flags={"beta_ui": bool}, attributes={"name": str}, events=EventBus(seen.append)
+    )
+    body = {
+        "data": {
+            "type": "tenant",
+            "attributes": {
+                "name": "New",
+                "feature_flags": {"sensitive_actions_reauth": True, "beta_ui": True},
+            },
+        }
+    }
+    assert settings.patch("t1", body, actor_id="admin", actor_is_tenant_admin=True) == after
+    assert store.asked == [
+        ("t1", {"name": "New"}, {"sensitive_actions_reauth": True, "beta_ui": True})
+    ]
+    assert [(e.flag, e.old, e.new) for e in seen if isinstance(e, TenantFlagChanged)] == [
+        ("beta_ui", False, True)
+    ]
 
 
 def _with(path: list[str], value: Any) -> dict[str, Any]:

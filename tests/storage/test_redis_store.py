@@ -9,6 +9,7 @@ import json
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 import redis
@@ -25,7 +26,7 @@ from stepup.adapters.storage.redis import (
     _packed,
 )
 from stepup.adapters.storage.redis_keys import RedisKeys
-from stepup.errors import ConfigurationError, StoreUnavailableError
+from stepup.errors import ConcurrentUpdateError, ConfigurationError, StoreUnavailableError
 from stepup.records import AttemptOutcome, Challenge, Credential, Grant, Tenant, ThrottleState
 from stepup.throttle import ThrottlePolicy, apply_attempt, apply_charge
 from storage.redis_cluster import delete_prefix, need_shared_redis, unique_prefix
@@ -649,3 +650,82 @@ def test_stored_json_is_read_as_json_loads_reads_it(text: str) -> None:
             redis_ops._loads(text)
     else:
         assert redis_ops._loads(text) == expected
+
+
+# Compare-and-set: tenant patches and credential versions ---------------------------
+
+
+def _rounds_against(store: RedisStore, tenant: str, rivals: int) -> tuple[Any, int]:
+    """Drive one patch_tenant of ``name`` by hand, letting a rival patch of another flag
+    land before each of its first ``rivals`` compare-and-set rounds; returns what the
+    patch answered and how many rounds it sent."""
+    steps = store._ops.patch_tenant(tenant, {"name": "mine"}, {})
+    op, rounds = next(steps), 0
+    try:
+        while True:
+            if op.name == "patch_tenant" and op.script is not None:
+                rounds += 1
+                if rounds <= rivals:
+                    store.patch_tenant(tenant, {}, {f"rival{rounds}": True})
+            op = steps.send(store._run(op))
+    except StopIteration as stop:
+        return stop.value, rounds
+
+
+def test_a_patch_that_loses_a_round_merges_into_what_won(store: RedisStore) -> None:
+    tenant = _id("tenant")
+    store.put_tenant(Tenant(tenant, {"name": "Acme", "feature_flags": {}}))
+    (before, after), rounds = _rounds_against(store, tenant, rivals=2)
+    assert rounds == 3  # two lost to the rivals, the third won
+    flags = {"rival1": True, "rival2": True}
+    assert before == Tenant(tenant, {"name": "Acme", "feature_flags": flags})
+    assert after == Tenant(tenant, {"name": "mine", "feature_flags": flags})
+    assert store.get_tenant(tenant) == after
+
+
+def test_a_patch_that_keeps_losing_gives_up_without_writing(store: RedisStore) -> None:
+    tenant = _id("tenant")
+    store.put_tenant(Tenant(tenant, {"name": "Acme", "feature_flags": {}}))
+    with pytest.raises(ConcurrentUpdateError):
+        _rounds_against(store, tenant, rivals=redis_ops.PATCH_TRIES)
+    stored = store.get_tenant(tenant)
+    assert stored is not None
+    assert stored.attributes["name"] == "Acme"
+    assert len(stored.feature_flags) == redis_ops.PATCH_TRIES  # every rival's flag kept
+
+
+def test_a_tenant_deleted_during_a_patch_is_not_recreated(
+    store: RedisStore, raw: redis.Redis
+) -> None:
+    tenant = _id("tenant")
+    store.put_tenant(Tenant(tenant, {"feature_flags": {}}))
+    steps = store._ops.patch_tenant(tenant, {"name": "x"}, {})
+    cas = steps.send(store._run(next(steps)))
+    raw.delete(store.keys.tenant(tenant))
+    with pytest.raises(StopIteration) as stop:
+        steps.send(store._run(cas))
+    assert stop.value.value is None
+    assert store.get_tenant(tenant) is None
+
+
+def test_credentials_stored_before_versions_read_as_version_0(
+    store: RedisStore, raw: redis.Redis
+) -> None:
+    """A hash written by an earlier stepup (no "v" field) is version 0, and its first
+    write or compare-and-set moves it on."""
+    user = _id("user")
+    record = {"user_id": user, "credential_id": "totp:x", "secret": "sealed", "confirmed": True}
+    raw.hset(
+        store.keys.credential(user),
+        mapping={"record": json.dumps(record), "r:a": "0", "r:b": "1"},
+    )
+    stored = store.get_credential(user)
+    assert stored == Credential(
+        user, "totp:x", "sealed", confirmed=True, recovery_hashes=("a", "b")
+    )
+    assert store.replace_credential(replace(stored, secret="resealed"), 1) is False
+    assert store.replace_credential(replace(stored, secret="resealed"), 0) is True
+    assert store.consume_recovery_hash(user, "a") is True
+    assert store.get_credential(user) == replace(
+        stored, secret="resealed", recovery_hashes=("b",), version=2
+    )

@@ -4,11 +4,13 @@ PostgreSQL, then what only a SQL store has (schema, restarts, pruning, configura
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -159,6 +161,52 @@ def test_schema_from_a_newer_stepup_is_refused(tmp_path: Path) -> None:
         conn.execute(text("UPDATE stepup_schema_version SET version = :v"), {"v": 99})
     with pytest.raises(ConfigurationError, match="upgrade stepup"):
         store.create_schema()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_credentials_of_schema_2_upgrade_to_versions(tmp_path: Path, engine: str) -> None:
+    """Schema 2 had no credentials.version: create_schema() adds it, stored credentials
+    start at version 0, and their first compare-and-set moves them on."""
+    if engine == "sqlite":
+        store = SQLStore.sqlite(tmp_path / "db.sqlite3")
+    else:
+        need_postgres()
+        store = SQLStore(POSTGRES_URL, prefix=unique_prefix())
+        store.create_schema()
+    p = store.prefix
+    record = {"user_id": "alice", "credential_id": "totp-1", "secret": "plain:S", "digits": 6}
+    credentials = table(f"{p}credentials", column("user_id"), column("data"))
+    hashes = table(f"{p}recovery_hashes", column("user_id"), column("position"), column("digest"))
+    try:
+        with store.engine.begin() as conn:  # the tables as stepup with schema 2 left them
+            conn.execute(text(f"DROP TABLE {p}credentials"))
+            conn.execute(
+                text(f"CREATE TABLE {p}credentials (user_id TEXT PRIMARY KEY, data TEXT NOT NULL)")
+            )
+            conn.execute(credentials.insert().values(user_id="alice", data=json.dumps(record)))
+            conn.execute(
+                hashes.insert(),
+                [
+                    {"user_id": "alice", "position": i, "digest": d}
+                    for i, d in enumerate(["h1", "h2"])
+                ],
+            )
+            conn.execute(table(f"{p}schema_version", column("version")).update().values(version=2))
+        assert store.create_schema() == SCHEMA_VERSION
+        stored = store.get_credential("alice")
+        assert stored == Credential("alice", "totp-1", "plain:S", recovery_hashes=("h1", "h2"))
+        assert stored is not None
+        assert stored.version == 0
+        assert store.replace_credential(replace(stored, secret="plain:T"), 1) is False
+        assert store.replace_credential(replace(stored, secret="plain:T"), 0) is True
+        assert store.consume_recovery_hash("alice", "h1") is True
+        assert store.get_credential("alice") == replace(
+            stored, secret="plain:T", recovery_hashes=("h2",), version=2
+        )
+    finally:
+        if engine == "postgresql":
+            store.drop_schema()
+        store.close()
 
 
 @pytest.mark.parametrize("prefix", ["", "Stepup_", "1x_", "a-b_", "x" * 40, "a;drop table"])
