@@ -1,0 +1,78 @@
+"""The core alone: a fresh virtual environment with only ``stepup-auth`` installed holds
+the three packages the core imports (and what they require), imports ``stepup``, verifies
+a TOTP code, answers ``Reauth.check`` on the memory store, and prints its version."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from packaging_support import DIST_NAME, Venv, closure, dependency_table
+
+pytestmark = pytest.mark.packaging
+
+SMOKE = """
+import json, sys
+import stepup
+from stepup import Policy, Reauth, ReauthRequired, Allowed, Subject, TOTP, TOTPVerifier
+from stepup import generate_secret
+from stepup.adapters.storage import MemoryStore
+from stepup.records import Tenant
+from stepup.testing import SettableClock
+from stepup.totp import qr_svg
+
+clock = SettableClock()
+store = MemoryStore()
+
+totp = TOTP(generate_secret())
+verifier = TOTPVerifier(store, clock=clock)
+code = totp.at(clock())
+first = verifier.verify("credential-1", totp, code)
+again = verifier.verify("credential-1", totp, code)
+wrong = verifier.verify("credential-1", totp, "000000" if code != "000000" else "111111")
+
+store.put_tenant(Tenant("acme", {"feature_flags": {"sensitive_actions_reauth": True}}))
+reauth = Reauth(store, Policy.default(), clock=clock)
+alice = Subject("alice", "session-1")
+before = reauth.check(alice, "api_key.regenerate", "acme")
+reauth.record(alice, ["pwd"])
+after = reauth.check(alice, "api_key.regenerate", "acme")
+other_session = reauth.check(Subject("alice", "session-2"), "api_key.regenerate", "acme")
+
+print(json.dumps({
+    "file": stepup.__file__,
+    "version": stepup.__version__,
+    "totp": [first.ok, str(again.reason), wrong.ok],
+    "reauth": [type(before).__name__, type(after).__name__, type(other_session).__name__],
+    "qr": qr_svg(totp.provisioning_uri("alice", "Acme")).lstrip().startswith("<"),
+    "modules": sorted({name.split(".")[0] for name in sys.modules}),
+}))
+"""
+
+
+def test_the_core_installs_alone_and_works(fresh_venv: Callable[..., Venv], tmp_path: Path) -> None:
+    venv = fresh_venv(DIST_NAME)
+
+    installed = venv.distributions()
+    core = [row.parsed for row in dependency_table() if row.extra == "core"]
+    assert set(installed) == closure(core, installed) | {DIST_NAME}, sorted(installed)
+    assert {"pyotp", "itsdangerous", "authlib"}.isdisjoint(installed)
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    result = json.loads(venv.run("python", "-c", SMOKE, cwd=outside))
+    assert result["file"].startswith(str(venv.path))
+    assert result["totp"] == [True, "replayed", False]
+    assert result["reauth"] == ["ReauthRequired", "Allowed", "ReauthRequired"]
+    assert result["qr"] is True
+    imported = set(result["modules"])
+    assert {"sqlalchemy", "redis", "flask", "django", "starlette"}.isdisjoint(imported)
+
+    version = venv.run("stepup", "--version", cwd=outside).strip()
+    assert version == f"stepup {result['version']}"
+    from importlib.metadata import version as installed_version
+
+    assert result["version"] == installed_version(DIST_NAME)  # the editable install, same source
