@@ -1,13 +1,21 @@
-"""How long a credential must wait after failures: a pure schedule shared by every store."""
+"""How long a credential must wait after failures: a pure schedule shared by every store.
+
+A success never clears the failure count (an attacker who knows when the owner signs in
+would otherwise get a fresh schedule after every sign-in). Failures are forgiven only
+by time: one per ``max_delay`` of quiet after the last block ends, so forgiveness can
+never hand out guesses faster than the delay cap already allows. ``docs/totp.md`` has
+the arithmetic and ``tests/core/test_guessing.py`` the simulated attacks.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ._slots import slot_setters
 from .records import Attempt, AttemptOutcome, ThrottleState
 
-__all__ = ["ThrottlePolicy", "apply_attempt", "apply_charge"]
+__all__ = ["ThrottlePolicy", "apply_attempt", "apply_charge", "apply_refund", "keep_until"]
 
 _ACCEPTED = Attempt(AttemptOutcome.ACCEPTED)  # immutable, so shared: the hot path
 _failures, _blocked_until, _last_step = slot_setters(
@@ -15,11 +23,11 @@ _failures, _blocked_until, _last_step = slot_setters(
 )
 
 
-def _claimed(step: int) -> ThrottleState:
-    """``ThrottleState(0, 0.0, step)``, built by its slots (see :mod:`stepup._slots`):
-    every accepted code makes one."""
+def _claimed(failures: int, blocked_until: float, step: int) -> ThrottleState:
+    """``ThrottleState(failures, blocked_until, step)``, built by its slots (see
+    :mod:`stepup._slots`): every accepted code makes one."""
     state: ThrottleState = object.__new__(ThrottleState)
-    _failures(state, 0), _blocked_until(state, 0.0), _last_step(state, step)
+    _failures(state, failures), _blocked_until(state, blocked_until), _last_step(state, step)
     return state
 
 
@@ -28,11 +36,17 @@ class ThrottlePolicy:
     """Bounded exponential delay per credential, across all sessions.
 
     The first ``free_failures`` failures cost nothing (typos happen). Each later one
-    doubles the wait, from ``base_delay`` up to ``max_delay``, so the owner is never
-    locked out for good. A success clears the count; so does ``forget_after`` seconds
-    without any attempt. With the defaults an online attacker gets at most 30 guesses
-    in 30 days: below a 1 in 10,000 chance against a 6-digit code with window 1
-    (see ``docs/totp.md`` and ``tests/core/test_guessing.py``).
+    doubles the wait, from ``base_delay`` up to ``max_delay``, so no single block ever
+    lasts longer than ``max_delay``. A success does *not* clear the count: failures are
+    forgiven one per ``max_delay`` of quiet after the last block ends, never faster
+    than the cap lets an attacker guess. With the defaults an online attacker gets at
+    most 30 guesses in 30 days however they time them around the owner's sign-ins:
+    below a 1 in 10,000 chance against a 6-digit code with window 1 (see
+    ``docs/totp.md`` and ``tests/core/test_guessing.py``).
+
+    ``forget_after`` is only how long a store keeps a key's last accepted step (replay
+    protection) after its last write; a store may drop a key once that has passed and
+    every failure is forgiven (:func:`keep_until`).
     """
 
     free_failures: int = 3
@@ -47,13 +61,46 @@ class ThrottlePolicy:
             raise ValueError("forget_after must be longer than max_delay")
 
     def delay_after(self, failures: int) -> float:
-        """Seconds to wait after the ``failures``-th consecutive failure."""
+        """Seconds to wait after the ``failures``-th counted failure."""
         excess = failures - self.free_failures
         if excess <= 0:
             return 0.0
         if excess > 62:  # 2**62 * base overflows any sane cap: skip the arithmetic
             return self.max_delay
         return float(min(self.base_delay * (1 << (excess - 1)), self.max_delay))
+
+    @property
+    def most_failures(self) -> int:
+        """The count from which every failure waits ``max_delay``; stored counts stop
+        there, so an owner recovers from any attack within ``most_failures * max_delay``
+        of quiet (34 days with the defaults) instead of never."""
+        count = self.free_failures + 1
+        while self.delay_after(count) < self.max_delay:
+            count += 1
+        return count
+
+    def failures_at(self, state: ThrottleState, now: float) -> int:
+        """The failures still counted at ``now``: the stored count less one for each full
+        ``max_delay`` since ``blocked_until`` (the end of the last block, or the time of
+        the last free failure)."""
+        failures = state.failures
+        if failures <= 0 or state.blocked_until + failures * self.max_delay <= now:
+            return 0
+        if now <= state.blocked_until:
+            return failures
+        # floor of a true division, as the Redis script computes it
+        return max(0, failures - math.floor((now - state.blocked_until) / self.max_delay))
+
+
+def keep_until(state: ThrottleState, now: float, throttle: ThrottlePolicy) -> float:
+    """When a store may forget ``state`` written at ``now``: not before ``forget_after``
+    (the last step guards against replays) nor before every failure is forgiven."""
+    keep = now + throttle.forget_after
+    if state.failures:
+        forgiven = state.blocked_until + state.failures * throttle.max_delay
+        if forgiven > keep:
+            return forgiven
+    return keep
 
 
 def apply_attempt(
@@ -63,12 +110,17 @@ def apply_attempt(
 
     Stores that can run Python inside their atomic section (memory, SQL with a row
     lock or a compare-and-set) call this; others (Redis Lua) mirror it, and the
-    contract suite checks every store against it.
+    contract suite checks every store against it. An accepted step only records the
+    step: the failures and the block reference stay (a state whose failures are all
+    forgiven starts over as ``(0, 0.0)``).
     """
     if now < state.blocked_until:
         return state, Attempt(AttemptOutcome.THROTTLED, state.failures, state.blocked_until)
     if step is not None and (state.last_step is None or step > state.last_step):
-        return _claimed(step), _ACCEPTED
+        failures = state.failures
+        if failures and state.blocked_until + failures * throttle.max_delay > now:
+            return _claimed(failures, state.blocked_until, step), _ACCEPTED
+        return _claimed(0, 0.0, step), _ACCEPTED
     return _fail(
         state, now, throttle, AttemptOutcome.REJECTED if step is None else AttemptOutcome.REPLAYED
     )
@@ -83,13 +135,36 @@ def apply_charge(
     return _fail(state, now, throttle, AttemptOutcome.REJECTED)
 
 
+def apply_refund(state: ThrottleState, charge: Attempt, at: float) -> ThrottleState:
+    """The state transition behind :meth:`AttemptStore.throttle_refund`: take back the
+    failure that ``charge`` (a ``REJECTED`` charge made at ``at``) counted, because the
+    attempt it paid for succeeded.
+
+    If the state is still exactly what that charge wrote, the charge is undone, block
+    included (``blocked_until`` becomes ``at``: the owner's own success never leaves
+    them blocked). If anyone was counted since, only the count drops by one and their
+    block stands, so a guess made while the owner signs in gains nothing.
+    """
+    if charge.outcome is not AttemptOutcome.REJECTED or state.failures <= 0:
+        return state
+    failures = state.failures - 1
+    written = charge.retry_at if charge.retry_at is not None else at
+    if failures == 0:
+        return ThrottleState(0, 0.0, state.last_step)
+    if state.failures == charge.failures and state.blocked_until == written:
+        return ThrottleState(failures, at, state.last_step)
+    return ThrottleState(failures, state.blocked_until, state.last_step)
+
+
 def _fail(
     state: ThrottleState, now: float, throttle: ThrottlePolicy, outcome: AttemptOutcome
 ) -> tuple[ThrottleState, Attempt]:
-    failures = state.failures + 1
+    failures = min(throttle.failures_at(state, now) + 1, throttle.most_failures)
     delay = throttle.delay_after(failures)
-    blocked_until = now + delay if delay > 0 else 0.0
-    retry_at = blocked_until if delay > 0 else None
-    return ThrottleState(failures, blocked_until, state.last_step), Attempt(
-        outcome, failures, retry_at
-    )
+    if delay > 0:
+        retry_at = now + delay
+        return ThrottleState(failures, retry_at, state.last_step), Attempt(
+            outcome, failures, retry_at
+        )
+    # A free failure still marks when it happened: forgiveness counts from there.
+    return ThrottleState(failures, now, state.last_step), Attempt(outcome, failures, None)

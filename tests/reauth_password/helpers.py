@@ -55,10 +55,10 @@ class BrokenStore(MemoryStore):
             raise ConnectionError("store down")
         return super().throttle_charge(key, now, throttle)
 
-    def throttle_clear(self, key: str) -> None:
-        if "throttle_clear" in self.failing:
+    def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
+        if "throttle_refund" in self.failing:
             raise ConnectionError("store down")
-        super().throttle_clear(key)
+        super().throttle_refund(key, charge, at)
 
 
 class AsyncAttempts:
@@ -71,9 +71,9 @@ class AsyncAttempts:
         await asyncio.sleep(0)  # yield to the loop, as a network store would
         return self.inner.throttle_charge(key, now, throttle)
 
-    async def throttle_clear(self, key: str) -> None:
+    async def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
         await asyncio.sleep(0)
-        self.inner.throttle_clear(key)
+        self.inner.throttle_refund(key, charge, at)
 
     async def throttle_state(self, key: str) -> ThrottleState:
         return self.inner.throttle_state(key)

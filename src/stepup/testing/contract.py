@@ -37,7 +37,7 @@ from ..reauth import FEATURE_FLAG
 from ..records import AttemptOutcome, Challenge, Credential, Grant, Tenant, ThrottleState
 from ..sealing import SecretBox
 from ..tenants import AsyncTenantSettings, TenantSettings
-from ..throttle import ThrottlePolicy, apply_attempt
+from ..throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
 from ..twofactor import RESEAL_TRIES, AsyncTwoFactor, TwoFactor
 
 __all__ = ["StoreContract"]
@@ -251,13 +251,19 @@ class StoreContract:
         assert call("totp_attempt", key, 7, T0 + 1, POLICY).outcome is AttemptOutcome.THROTTLED
         assert call("throttle_state", key) == before
 
-    def test_success_clears_failures(self, call: _Runner) -> None:
+    def test_success_does_not_clear_failures(self, call: _Runner) -> None:
+        """Issue 12 item 8: guessing between the owner's sign-ins gains nothing."""
         key = _key()
-        for _ in range(POLICY.free_failures + 1):
+        counted = POLICY.free_failures + 1
+        for _ in range(counted):
             call("totp_attempt", key, None, T0, POLICY)
-        later = T0 + POLICY.delay_after(POLICY.free_failures + 1)
-        assert call("totp_attempt", key, 5, later, POLICY).outcome is AttemptOutcome.ACCEPTED
-        assert call("throttle_state", key) == ThrottleState(0, 0.0, 5)
+        later = T0 + POLICY.delay_after(counted)
+        for step in (5, 6, 7):  # however often the owner signs in
+            assert call("totp_attempt", key, step, later, POLICY).outcome is AttemptOutcome.ACCEPTED
+        assert call("throttle_state", key) == ThrottleState(counted, later, 7)
+        next_failure = call("totp_attempt", key, None, later, POLICY)
+        assert next_failure.failures == counted + 1
+        assert next_failure.retry_at == pytest.approx(later + POLICY.delay_after(counted + 1))
 
     def test_replay_counts_as_failure(self, call: _Runner) -> None:
         key = _key()
@@ -344,6 +350,165 @@ class StoreContract:
             assert actual.retry_at == pytest.approx(expected.retry_at)
             state = call("throttle_state", key)
             assert (state.failures, state.last_step) == (model.failures, model.last_step)
+
+    # throttle: a success does not reset; time forgives (issue 12 item 8) ---------
+
+    def _fail_until_blocked(self, call: _Runner, key: str, failures: int) -> float:
+        """``failures`` failures, each at the end of the previous block; returns when
+        the last block ends."""
+        now = T0
+        for _ in range(failures):
+            attempt = call("totp_attempt", key, None, now, POLICY)
+            if attempt.retry_at is not None:
+                now = attempt.retry_at
+        return now
+
+    def test_quiet_period_forgives_one_failure_per_max_delay(self, call: _Runner) -> None:
+        cap, failures = POLICY.max_delay, POLICY.free_failures + 3
+        for quiet, expected in ((cap - 1, failures + 1), (cap, failures), (2 * cap, failures - 1)):
+            key = _key()
+            end = self._fail_until_blocked(call, key, failures)
+            attempt = call("totp_attempt", key, None, end + quiet, POLICY)
+            assert attempt.failures == expected
+            assert attempt.retry_at == pytest.approx(end + quiet + POLICY.delay_after(expected))
+
+    def test_quiet_period_resets_the_count(self, call: _Runner) -> None:
+        key = _key()
+        failures = POLICY.free_failures + 3
+        end = self._fail_until_blocked(call, key, failures)
+        quiet = end + failures * POLICY.max_delay
+        # The owner's next sign-in finds nothing counted, and so does their next typo.
+        assert call("totp_attempt", key, 50, quiet, POLICY).outcome is AttemptOutcome.ACCEPTED
+        assert call("throttle_state", key) == ThrottleState(0, 0.0, 50)
+        assert call("totp_attempt", key, None, quiet, POLICY).failures == 1
+
+    def test_lockout_never_exceeds_max_delay(self, call: _Runner) -> None:
+        key, now = _key(), T0
+        for _ in range(POLICY.most_failures + 8):
+            attempt = call("totp_attempt", key, None, now, POLICY)
+            assert attempt.outcome is AttemptOutcome.REJECTED
+            assert attempt.failures <= POLICY.most_failures
+            if attempt.retry_at is not None:
+                assert attempt.retry_at - now <= POLICY.max_delay
+                knock = call("totp_attempt", key, 10**6, now + 1e-3, POLICY)
+                assert knock.outcome is AttemptOutcome.THROTTLED
+                assert knock.retry_at == pytest.approx(attempt.retry_at)
+                now = attempt.retry_at
+        assert attempt.retry_at == pytest.approx(now)
+        assert call("throttle_state", key).failures == POLICY.most_failures
+        # The owner gets in the moment the block ends.
+        assert call("totp_attempt", key, 10**6, now, POLICY).outcome is AttemptOutcome.ACCEPTED
+
+    def test_refund_takes_back_its_own_charge_block_included(self, call: _Runner) -> None:
+        key = _key()
+        for _ in range(POLICY.free_failures):
+            call("throttle_charge", key, T0, POLICY)
+        charge = call("throttle_charge", key, T0, POLICY)  # the owner's, which blocks
+        assert charge.retry_at == pytest.approx(T0 + POLICY.base_delay)
+        call("throttle_refund", key, charge, T0)
+        assert call("throttle_state", key) == ThrottleState(POLICY.free_failures, T0, None)
+        assert call("throttle_charge", key, T0, POLICY).failures == POLICY.free_failures + 1
+
+    def test_refund_keeps_a_block_someone_else_earned(self, call: _Runner) -> None:
+        key = _key()
+        for _ in range(POLICY.free_failures - 1):
+            call("throttle_charge", key, T0, POLICY)
+        owner = call("throttle_charge", key, T0, POLICY)  # free
+        guess = call("throttle_charge", key, T0, POLICY)  # counted meanwhile, and blocks
+        assert owner.retry_at is None
+        assert guess.retry_at is not None
+        call("throttle_refund", key, owner, T0)
+        state = call("throttle_state", key)
+        assert (state.failures, state.blocked_until) == (POLICY.free_failures, guess.retry_at)
+        assert call("throttle_charge", key, T0 + 1, POLICY).outcome is AttemptOutcome.THROTTLED
+
+    def test_refund_of_a_throttled_charge_or_an_unknown_key_changes_nothing(
+        self, call: _Runner
+    ) -> None:
+        key = _key()
+        for _ in range(POLICY.free_failures + 1):
+            call("throttle_charge", key, T0, POLICY)
+        before = call("throttle_state", key)
+        throttled = call("throttle_charge", key, T0 + 1, POLICY)
+        assert throttled.outcome is AttemptOutcome.THROTTLED
+        call("throttle_refund", key, throttled, T0 + 1)
+        assert call("throttle_state", key) == before
+        unknown = _key()
+        charged = call("throttle_charge", _key(), T0, POLICY)
+        call("throttle_refund", unknown, charged, T0)
+        assert call("throttle_state", unknown) == ThrottleState()
+
+    # Every subclass runs this same inherited test (one per store), as above.
+    @settings(
+        max_examples=20,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(
+        ops=st.lists(
+            st.tuples(
+                st.sampled_from(["code", "replay", "wrong", "charge", "success", "refund"]),
+                st.one_of(
+                    st.floats(0, 120),
+                    st.just(-1.0),  # to the end of the current block
+                    st.integers(1, 20).map(lambda n: n * POLICY.max_delay),
+                    st.floats(0, 40 * 86_400.0),
+                ),
+            ),
+            max_size=16,
+        )
+    )
+    def test_sequences_match_the_reference_model(
+        self, call: _Runner, ops: list[tuple[str, float]]
+    ) -> None:
+        """Attempts, charges, refunds and time moves of hours to weeks: every answer and
+        every stored state as the pure transitions say. Steps follow the clock, as real
+        codes do, so a store that forgets a step after ``forget_after`` decides the same."""
+        key, now, model = _key(), T0, ThrottleState()
+        keep, stale = now + POLICY.forget_after, None
+        last_charge = None
+        for op, wait in ops:
+            now = max(now, model.blocked_until) if wait < 0 else now + wait
+            step = int(now // 30)
+            if now >= keep:  # the store may have forgotten the key, last step included
+                stale = model.last_step
+            if op == "replay" and (model.last_step is None or model.last_step < step - 1):
+                continue  # only a code still inside the window can be replayed
+            if op in ("code", "replay", "wrong"):
+                given = {"code": step, "replay": model.last_step, "wrong": None}[op]
+                model, expected = apply_attempt(model, given, now, POLICY)
+                actual = call("totp_attempt", key, given, now, POLICY)
+            elif op == "refund":
+                if last_charge is None:
+                    continue
+                charge, at = last_charge
+                if at != now:  # a refund follows its charge at once, or not at all
+                    continue
+                model = apply_refund(model, charge, at)
+                call("throttle_refund", key, charge, at)
+                expected = actual = None
+            else:  # a charge; "success" is a password right after it: charge, refund
+                model, expected = apply_charge(model, now, POLICY)
+                actual = call("throttle_charge", key, now, POLICY)
+                last_charge = (actual, now)
+                if op == "success" and actual.outcome is AttemptOutcome.REJECTED:
+                    model = apply_refund(model, actual, now)
+                    call("throttle_refund", key, actual, now)
+            if expected is not None:
+                assert (actual.outcome, actual.failures) == (expected.outcome, expected.failures)
+                assert actual.retry_at == pytest.approx(expected.retry_at)
+            state = call("throttle_state", key)
+            assert (state.failures, state.blocked_until) == (
+                model.failures,
+                pytest.approx(model.blocked_until),
+            )
+            # A step more than forget_after old may be forgotten: no code can repeat it.
+            forgotten = state.last_step is None and model.last_step == stale
+            assert state.last_step == model.last_step or forgotten
+            keep = max(keep, keep_until(model, now, POLICY))
 
     # credentials ----------------------------------------------------------------
 

@@ -11,7 +11,8 @@ async one can run the hash in a worker thread without blocking the event loop:
    charge the throttle *first*, so concurrent guesses cannot outrun it;
 2. ``_check`` (pure): verify, and a new argon2id hash when the format or its
    parameters are outdated;
-3. ``_after`` (a flow): clear the throttle on success, emit events, build the result.
+3. ``_after`` (a flow): on success take back this attempt's charge (a success never
+   clears failures counted for other attempts), emit events, build the result.
 """
 
 from __future__ import annotations
@@ -191,6 +192,7 @@ class _Pending:
     session_id: str
     now: float
     retry_at: float | None
+    failures: int  # what the charge counted: a success refunds exactly that charge
     password: str = field(repr=False)
     stored_hash: str | None = field(repr=False)
     verifier: HashVerifier | None = None
@@ -295,7 +297,8 @@ class _PasswordFlows(Generic[S]):
         if charge.outcome is AttemptOutcome.THROTTLED:
             return self._fail(now, user_id, PasswordReason.THROTTLED, charge.retry_at)
         hash_or_none = stored_hash if isinstance(stored_hash, str) else None
-        return _Pending(user_id, session_id, now, charge.retry_at, valid, hash_or_none, verifier)
+        retry_at, failures = charge.retry_at, charge.failures
+        return _Pending(user_id, session_id, now, retry_at, failures, valid, hash_or_none, verifier)
 
     def _check(self, pending: _Pending) -> _Checked:
         """The hash work: the same cost whether or not the user exists."""
@@ -327,8 +330,9 @@ class _PasswordFlows(Generic[S]):
     def _after(self, pending: _Pending, checked: _Checked) -> Flow[PasswordResult]:
         if checked.reason is not PasswordReason.OK:
             return self._fail(pending.now, pending.user_id, checked.reason, pending.retry_at)
+        charge = Attempt(AttemptOutcome.REJECTED, pending.failures, pending.retry_at)
         try:
-            yield ("throttle_clear", (throttle_key(pending.user_id),))
+            yield ("throttle_refund", (throttle_key(pending.user_id), charge, pending.now))
         except StoreUnavailableError:
             return self._fail(pending.now, pending.user_id, PasswordReason.UNAVAILABLE)
         self.events.emit(

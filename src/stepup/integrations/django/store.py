@@ -5,11 +5,11 @@ unchanged against it on SQLite and PostgreSQL.
 
 How each operation is atomic:
 
-- ``totp_attempt`` / ``throttle_charge`` lock the key's row with ``select_for_update()``
-  inside ``transaction.atomic()`` and apply the pure :func:`stepup.throttle.apply_attempt`
-  (or ``apply_charge``, ``apply_refund``), the same transition every store uses. A missing row is inserted
-  in a savepoint; a concurrent insert of the same key loses on the primary key and
-  retries through the row lock.
+- ``totp_attempt`` / ``throttle_charge`` / ``throttle_refund`` lock the key's row with
+  ``select_for_update()`` inside ``transaction.atomic()`` and apply the pure
+  :func:`stepup.throttle.apply_attempt` (or ``apply_charge``, ``apply_refund``), the same
+  transition every store uses. A missing row is inserted in a savepoint; a concurrent
+  insert of the same key loses on the primary key and retries through the row lock.
 - Consuming (a recovery code, a challenge) and revoking are one conditional
   ``DELETE``; its row count says who won. Using a recovery code first locks the
   credential's row (as every credential write does, so they queue in one order) and
