@@ -1,0 +1,311 @@
+"""Issue 12 in Flask: the tenant PATCH is itself sensitive (item 2), bodies that are not
+JSON:API are a 400 read with a streamed limit after the caller's authority is settled
+(item 5), only ``True`` from a yes/no hook grants anything (item 6), factor changes
+revoke grants and re-authentication renews the session id (item 9)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from integrations.flask.flask_support import (
+    TENANT,
+    Browser,
+    TestApp,
+    flag_body,
+    fresh_grant,
+    make_app,
+    set_flag,
+)
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.tenants import MAX_BODY
+
+URL = f"/stepup/tenants/{TENANT}"
+TENANT_PAGE = "/settings/tenant"
+JSONAPI = "application/vnd.api+json"
+
+
+def _flag(test_app: TestApp) -> bool:
+    with test_app.app.app_context():
+        tenant = test_app.stepup.store.get_tenant(TENANT)
+    return tenant is not None and tenant.flag("sensitive_actions_reauth")
+
+
+def _patch(browser: Browser, on: bool, **headers: str) -> Any:
+    return browser.patch(URL, data=json.dumps(flag_body(on)), content_type=JSONAPI, headers=headers)
+
+
+def _sid(browser: Browser) -> str:
+    with browser.client.session_transaction() as session:
+        sid = session.get("_stepup_sid")
+    assert isinstance(sid, str)
+    return sid
+
+
+# item 2: changing tenant settings is sensitive whatever the flag says ------------------
+
+
+@pytest.mark.parametrize("flag_on", [False, True])
+def test_patch_without_a_fresh_grant_is_401_with_the_reauth_details(
+    test_app: TestApp, alice: Browser, flag_on: bool
+) -> None:
+    if flag_on:
+        assert set_flag(alice, True).status_code == 200
+    response = _patch(alice, not flag_on, Referer=f"http://localhost{TENANT_PAGE}")
+    assert response.status_code == 401
+    assert response.headers["Cache-Control"] == "no-store"
+    answer = response.json
+    assert answer["error"] == "reauth_required"
+    assert answer["action"] == "tenant.settings.update"
+    assert answer["methods"] == ["pwd"]
+    assert answer["max_age"] == 6 * 3600
+    query = parse_qs(urlsplit(answer["reauth_url"]).query)
+    assert query == {"next": [TENANT_PAGE], "action": ["tenant.settings.update"]}
+    assert _flag(test_app) is flag_on  # nothing changed
+
+
+def test_a_bearer_client_gets_the_rfc_9470_challenge() -> None:
+    test_app = make_app("subject_loader", store=MemoryStore())
+    response = test_app.client().patch(
+        URL,
+        data=json.dumps(flag_body(True)),
+        content_type=JSONAPI,
+        headers={"Authorization": "Bearer token-alice"},
+    )
+    assert response.status_code == 401
+    challenge = response.headers["WWW-Authenticate"]
+    assert 'error="insufficient_user_authentication"' in challenge
+    assert "max_age=21600" in challenge
+    assert response.json["action"] == "tenant.settings.update"
+    assert _flag(test_app) is False
+
+
+def test_the_tenant_page_flow_comes_back_after_reauth_and_then_patches(
+    test_app: TestApp, alice: Browser
+) -> None:
+    refused = _patch(alice, True, Referer=f"http://localhost{TENANT_PAGE}")
+    back = alice.reauth(refused.json["reauth_url"], "correct horse")
+    assert back.status_code == 303
+    assert back.headers["Location"] == TENANT_PAGE
+    assert _patch(alice, True).status_code == 200
+    assert _flag(test_app) is True
+    # The grant counts for switching it off again too: the same rule, flag on or off.
+    assert _patch(alice, False).status_code == 200
+    assert _flag(test_app) is False
+
+
+def test_a_non_admin_is_403_before_any_reauth(test_app: TestApp, bob: Browser) -> None:
+    response = _patch(bob, True)
+    assert response.status_code == 403
+    assert response.headers["Content-Type"] == JSONAPI
+
+
+def test_an_app_policy_without_the_action_still_guards_the_endpoint() -> None:
+    from integrations.flask.flask_support import app_policy
+    from stepup.policy import Policy
+
+    full = app_policy()
+    names = [row["action"] for row in full.table() if row["action"] != "tenant.settings.update"]
+    own = Policy({name: full.rule_for(name) for name in names})
+    assert "tenant.settings.update" not in own
+    test_app = make_app(store=MemoryStore(), policy=own)
+    alice = test_app.client()
+    alice.login("alice")
+    assert _patch(alice, True).status_code == 401
+
+
+# item 5: bodies -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body", [b"[" * 100_000, b"{" * 100_000, b'{"data":' * 40_000, b"\xff\xfe"]
+)
+def test_a_body_that_is_not_json_is_a_jsonapi_400_and_changes_nothing(
+    test_app: TestApp, alice: Browser, body: bytes
+) -> None:
+    fresh_grant(alice)
+    response = alice.patch(URL, data=body, content_type=JSONAPI)
+    assert response.status_code == 400
+    assert response.headers["Content-Type"] == JSONAPI
+    assert response.json["errors"][0]["status"] == "400"
+    assert _flag(test_app) is False
+
+
+class _Counting:
+    """A WSGI input that counts the bytes taken from it (20 MB on offer)."""
+
+    def __init__(self, size: int = 20 * 1024 * 1024) -> None:
+        self.left, self.taken = size, 0
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        self.left -= n
+        self.taken += n
+        return b" " * n
+
+    def readline(self, n: int = -1) -> bytes:
+        return self.read(n)
+
+
+def _stream_patch(browser: Browser, stream: _Counting, **headers: str) -> Any:
+    """A body of unknown length (as chunked transfer), read from ``stream``."""
+    return browser.client.patch(
+        URL,
+        content_type=JSONAPI,
+        headers=headers,
+        environ_overrides={"wsgi.input": stream, "wsgi.input_terminated": True},
+    )
+
+
+def test_an_oversized_body_is_refused_without_reading_it_all(
+    test_app: TestApp, alice: Browser
+) -> None:
+    fresh_grant(alice)
+    stream = _Counting()
+    response = _stream_patch(alice, stream)
+    assert response.status_code == 400
+    assert response.json["errors"][0]["code"] == "too_large"
+    assert stream.taken <= MAX_BODY + 8192
+
+
+def test_a_declared_oversized_length_is_refused_before_reading(
+    test_app: TestApp, alice: Browser
+) -> None:
+    fresh_grant(alice)
+    stream = _Counting(MAX_BODY + 1)
+    response = alice.client.patch(
+        URL,
+        content_type=JSONAPI,
+        headers={"Content-Length": str(MAX_BODY + 1)},
+        environ_overrides={"wsgi.input": stream, "CONTENT_LENGTH": str(MAX_BODY + 1)},
+    )
+    assert response.status_code == 400
+    assert stream.taken == 0
+
+
+@pytest.mark.parametrize("who", ["stale-admin", "bob"])
+def test_authority_is_settled_before_the_body_is_read(test_app: TestApp, who: str) -> None:
+    browser = test_app.client()
+    browser.login("alice" if who == "stale-admin" else "bob")
+    stream = _Counting()
+    response = _stream_patch(browser, stream)
+    assert response.status_code == (401 if who == "stale-admin" else 403)
+    assert stream.taken == 0
+
+
+# item 6: only True is yes ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["false", "0", "True", 1, "yes", object(), None])
+def test_an_admin_hook_that_does_not_answer_true_is_no(
+    test_app: TestApp, alice: Browser, answer: object
+) -> None:
+    test_app.stepup.hooks.is_tenant_admin = lambda subject, tenant_id: answer  # type: ignore[assignment,return-value]
+    fresh_grant(alice)
+    assert _patch(alice, True).status_code == 403
+    assert _flag(test_app) is False
+
+
+@pytest.mark.parametrize("answer", ["false", "0", 1, "True"])
+def test_a_full_access_hook_that_does_not_answer_true_is_no(
+    test_app: TestApp, alice: Browser, bob: Browser, answer: object
+) -> None:
+    bob.enrol()
+    test_app.stepup.hooks.has_full_access = lambda subject: answer  # type: ignore[assignment,return-value]
+    fresh_grant(alice)
+    response = alice.form("/stepup/users/bob/2fa/remove", {})
+    assert response.status_code == 403
+    with test_app.app.app_context():
+        assert test_app.stepup.two_factor.is_enrolled("bob")
+
+
+# item 9: factor changes and session renewal ----------------------------------------------
+
+
+def _grant_in_two_sessions(test_app: TestApp) -> tuple[Browser, Browser]:
+    first, second = test_app.client(), test_app.client()
+    for browser in (first, second):
+        assert browser.login("alice").status_code == 303
+        fresh_grant(browser)
+    assert set_flag(first, True).status_code == 200  # revokes; grant again
+    for browser in (first, second):
+        fresh_grant(browser)
+        assert browser.get("/api-key").status_code == 200
+    return first, second
+
+
+def _no_grant_anywhere(*browsers: Browser) -> None:
+    for browser in browsers:
+        assert browser.get("/api-key").status_code == 303
+
+
+def test_enrolling_revokes_the_users_grants_in_every_session(test_app: TestApp) -> None:
+    first, second = _grant_in_two_sessions(test_app)
+    first.enrol()
+    _no_grant_anywhere(first, second)
+
+
+def test_regenerating_recovery_codes_revokes_every_grant(test_app: TestApp) -> None:
+    first, second = _grant_in_two_sessions(test_app)
+    first.enrol()
+    fresh_grant(first)
+    fresh_grant(second)
+    response = first.form("/stepup/2fa/recovery-codes", {})
+    assert response.status_code == 200
+    _no_grant_anywhere(first, second)
+
+
+def test_removing_two_factor_revokes_every_grant(test_app: TestApp) -> None:
+    first, second = _grant_in_two_sessions(test_app)
+    first.enrol()
+    fresh_grant(first)
+    fresh_grant(second)
+    assert first.form("/stepup/2fa/remove", {}).status_code == 303
+    _no_grant_anywhere(first, second)
+
+
+def test_an_admins_removal_revokes_the_users_grants(test_app: TestApp) -> None:
+    bob = test_app.client()
+    bob.login("bob")
+    bob.enrol()
+    fresh_grant(bob)
+    assert set_flag(_admin(test_app), True).status_code == 200
+    fresh_grant(bob)
+    assert bob.get("/api-key").status_code == 200
+    admin = _admin(test_app)
+    fresh_grant(admin)
+    assert admin.form("/stepup/users/bob/2fa/remove", {}).status_code == 303
+    assert bob.get("/api-key").status_code == 303
+
+
+def _admin(test_app: TestApp) -> Browser:
+    admin = test_app.client()
+    admin.login("alice")
+    return admin
+
+
+def test_reauth_renews_the_session_id_and_binds_the_grant_to_the_new_one(
+    test_app: TestApp, alice: Browser
+) -> None:
+    assert set_flag(alice, True).status_code == 200
+    refused = alice.get("/api-key")
+    assert refused.status_code == 303
+    old = _sid(alice)
+    with alice.client.session_transaction() as session:
+        old_cookie_session = dict(session)
+    assert alice.reauth(refused.headers["Location"], "correct horse").status_code == 303
+    new = _sid(alice)
+    assert new != old
+    assert alice.get("/api-key").status_code == 200
+    with test_app.app.app_context():
+        store = test_app.stepup.store
+        assert store.get_grant("alice", old) is None
+        assert store.get_grant("alice", new) is not None
+    # A copy of the session from before the re-authentication has no grant.
+    stale = test_app.client()
+    with stale.client.session_transaction() as session:
+        session.update(old_cookie_session)
+    assert stale.get("/api-key").status_code == 303
