@@ -117,3 +117,36 @@ def test_demo_starts_prints_and_serves(tmp_path: Path) -> None:
     process, printed = _start(db, _free_port(), "--reset")
     _stop(process)
     assert "(new: demo data created)" in printed
+
+
+def test_a_busy_port_is_one_line_before_anything_else(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        status = main(["demo", "--port", str(port), "--db", str(tmp_path / "d.sqlite3")])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert out == ""  # no "open: http://..." pointing at someone else's server
+    assert err.count("\n") == 1
+    assert f"cannot listen on http://127.0.0.1:{port}: address already in use" in err
+    assert not (tmp_path / "d.sqlite3").exists()  # and no demo data created
+
+
+@pytest.mark.parametrize("kind", ["directory", "text file"])
+def test_a_database_path_that_cannot_be_one_names_the_path_and_why(
+    kind: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    target = tmp_path
+    if kind == "text file":
+        target = tmp_path / "notes.txt"
+        target.write_text("not a database\n")
+    status = main(["demo", "--port", str(_free_port()), "--db", str(target)])
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert out == ""
+    assert str(target) in err
+    assert ("is a directory" if kind == "directory" else "is not a SQLite database") in err
+    assert "Traceback" not in err

@@ -128,7 +128,12 @@ def _demo(args: argparse.Namespace) -> int:
         print("  warning:  not a loopback address; anyone who can reach it knows these passwords")
     print("  stop:     Ctrl+C", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    server.run(sockets=[listener])
+    try:
+        server.run(sockets=[listener])
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl+C after its graceful shutdown
+        pass
+    finally:
+        listener.close()
     return 0
 
 
