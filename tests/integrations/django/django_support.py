@@ -161,7 +161,7 @@ def running_site(store: Any, clock: SettableClock, **stepup: Any) -> Iterator[Si
 
 
 _FIELD = re.compile(r'<input type="hidden" name="(\w+)" value="([^"]*)"')
-_SECRET = re.compile(r'<code class="stepup-secret">([^<]+)</code>')
+_SECRET = re.compile(r'id="stepup-manual-key">([^<]+)</code>')
 _CODES = re.compile(r"<li><code>([^<]+)</code></li>")
 
 
@@ -260,15 +260,23 @@ def set_flag(browser: Browser, on: bool = True, tenant: str = TENANT) -> Any:
     response = _patch_flag(browser, on, tenant)
     if response.status_code != 401 or response.json().get("error") != "reauth_required":
         return response
-    session = browser.client.session
-    user_id, sid = session.get("_auth_user_id"), session.get("_stepup_sid")
-    assert isinstance(user_id, str)
-    assert isinstance(sid, str)
-    reauth = get_stepup().reauth
-    reauth.record(Subject(user_id, sid), response.json()["methods"])
+    user = fresh_grant(browser, response.json()["methods"])
     response = _patch_flag(browser, on, tenant)
-    reauth.password_changed(user_id)
+    get_stepup().reauth.password_changed(user)
     return response
+
+
+def fresh_grant(browser: Browser, methods: list[str] | tuple[str, ...] = ("pwd",)) -> str:
+    """Test plumbing: record a grant for this browser's session (the real journey is
+    the re-auth page; tests about something else skip it). Returns the user id."""
+    from stepup.integrations.django.services import get_stepup
+
+    session = browser.client.session
+    user, sid = session.get("_auth_user_id"), session.get("_stepup_sid")
+    assert isinstance(user, str)
+    assert isinstance(sid, str)
+    get_stepup().reauth.record(Subject(user, sid), methods)
+    return user
 
 
 def reauth_target(response: Any) -> tuple[str, dict[str, str]]:

@@ -7,13 +7,22 @@ import json
 
 import pytest
 
-from integrations.django.django_support import TENANT, Browser, Site, flag_body, set_flag
+from integrations.django.django_support import (
+    TENANT,
+    Browser,
+    Site,
+    flag_body,
+    fresh_grant,
+    set_flag,
+)
 
 URL = f"/stepup/tenants/{TENANT}"
 JSONAPI = "application/vnd.api+json"
 
 
 def _patch(browser: Browser, body: str, content_type: str = JSONAPI, url: str = URL) -> object:
+    if browser.client.session.get("_auth_user_id"):
+        fresh_grant(browser)  # tenant.settings.update needs one whatever the flag says
     return browser.patch(url, data=body, content_type=content_type)
 
 
