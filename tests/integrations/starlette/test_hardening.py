@@ -1,0 +1,306 @@
+"""Issue 12 in Starlette: the tenant PATCH is itself sensitive (item 2), bodies that are
+not JSON:API are a 400 read with a streamed limit after the caller's authority is
+settled (item 5), only ``True`` from a yes/no hook grants anything (item 6), factor
+changes revoke grants and re-authentication renews the session id (item 9)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from itsdangerous import TimestampSigner
+
+from integrations.starlette.starlette_support import (
+    PASSWORDS,
+    SECRET_KEY,
+    TENANT,
+    Browser,
+    TestApp,
+    csrf_token,
+    enrol,
+    make_app,
+)
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.testing import SettableClock
+from stepup.tenants import MAX_BODY
+
+URL = f"/stepup/tenants/{TENANT}"
+TENANT_PAGE = "/settings/tenant"
+JSONAPI = "application/vnd.api+json"
+
+
+def _body(on: bool) -> dict[str, Any]:
+    return {
+        "data": {
+            "type": "tenant",
+            "attributes": {"feature_flags": {"sensitive_actions_reauth": on}},
+        }
+    }
+
+
+def _patch(browser: Browser, on: bool, **headers: str) -> Any:
+    return browser.client.patch(
+        URL, content=json.dumps(_body(on)), headers={"Content-Type": JSONAPI, **headers}
+    )
+
+
+def _flag(test_app: TestApp) -> bool:
+    tenant = test_app.store.get_tenant(TENANT)
+    return tenant is not None and tenant.flag("sensitive_actions_reauth")
+
+
+def _grant(browser: Browser) -> None:
+    assert browser.client.post("/_test/grant", data={"method": ["pwd"]}).status_code == 204
+
+
+def _session(browser: Browser) -> dict[str, Any]:
+    """What Starlette's signed session cookie holds."""
+    cookie = browser.client.cookies["session"]
+    raw = TimestampSigner(SECRET_KEY).unsign(cookie.encode())
+    return dict(json.loads(base64.b64decode(raw)))
+
+
+# item 2 -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag_on", [False, True])
+def test_patch_without_a_fresh_grant_is_401_with_the_reauth_details(
+    test_app: TestApp, alice: Browser, flag_on: bool
+) -> None:
+    if flag_on:
+        assert alice.patch_tenant(True).status_code == 200
+    response = _patch(alice, not flag_on, Referer=f"http://testserver{TENANT_PAGE}")
+    assert response.status_code == 401
+    answer = response.json()
+    assert answer["error"] == "reauth_required"
+    assert answer["action"] == "tenant.settings.update"
+    assert answer["methods"] == ["pwd"]
+    query = parse_qs(urlsplit(answer["reauth_url"]).query)
+    assert query == {"next": [TENANT_PAGE], "action": ["tenant.settings.update"]}
+    assert _flag(test_app) is flag_on
+
+
+def test_a_bearer_client_gets_the_rfc_9470_challenge(test_app: TestApp, alice: Browser) -> None:
+    response = alice.client.patch(
+        URL,
+        content=json.dumps(_body(True)),
+        headers={"Content-Type": JSONAPI, "Authorization": "Bearer alice-token"},
+    )
+    assert response.status_code == 401
+    assert 'error="insufficient_user_authentication"' in response.headers["www-authenticate"]
+    assert _flag(test_app) is False
+
+
+def test_the_tenant_page_flow_comes_back_after_reauth(test_app: TestApp, alice: Browser) -> None:
+    refused = _patch(alice, True, Referer=f"http://testserver{TENANT_PAGE}")
+    back = alice.reauth(refused.json()["reauth_url"], PASSWORDS["alice"])
+    assert back.status_code == 303
+    assert back.headers["location"] == TENANT_PAGE
+    assert _patch(alice, True).status_code == 200
+    assert _patch(alice, False).status_code == 200
+    assert _flag(test_app) is False
+
+
+def test_a_non_admin_is_403(test_app: TestApp, bob: Browser) -> None:
+    assert _patch(bob, True).status_code == 403
+
+
+# item 5 -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b"{" * 100_000, b"\xff\xfe"])
+def test_a_body_that_is_not_json_is_a_jsonapi_400(
+    test_app: TestApp, alice: Browser, body: bytes
+) -> None:
+    _grant(alice)
+    response = alice.client.patch(URL, content=body, headers={"Content-Type": JSONAPI})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == JSONAPI
+    assert _flag(test_app) is False
+
+
+def _raw_patch(browser: Browser, chunks: int, length: int | None = None) -> tuple[int, int]:
+    """PATCH straight into the ASGI app with a body of ``chunks`` chunks of 4 KiB sent
+    one message at a time; answers (status, bytes the app took)."""
+    cookie = "; ".join(f"{name}={value}" for name, value in browser.client.cookies.items())
+    headers = [(b"host", b"testserver"), (b"content-type", JSONAPI.encode())]
+    headers.append((b"cookie", cookie.encode()))
+    if length is not None:
+        headers.append((b"content-length", str(length).encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PATCH",
+        "scheme": "http",
+        "path": URL,
+        "raw_path": URL.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("testclient", 50000),
+        "server": ("testserver", 80),
+    }
+    sent = {"messages": 0, "status": 0}
+
+    async def receive() -> dict[str, Any]:
+        if sent["messages"] >= chunks:
+            return {"type": "http.disconnect"}
+        sent["messages"] += 1
+        return {"type": "http.request", "body": b" " * 4096, "more_body": sent["messages"] < chunks}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            sent["status"] = message["status"]
+
+    asyncio.run(browser.test_app.app(scope, receive, send))
+    return sent["status"], sent["messages"] * 4096
+
+
+def test_an_oversized_body_is_refused_without_reading_it_all(
+    test_app: TestApp, alice: Browser
+) -> None:
+    _grant(alice)
+    status, taken = _raw_patch(alice, chunks=5000)  # 20 MB on offer, no declared length
+    assert status == 400
+    assert taken <= MAX_BODY + 4096
+
+
+def test_a_declared_oversized_length_is_refused_before_reading(
+    test_app: TestApp, alice: Browser
+) -> None:
+    _grant(alice)
+    status, taken = _raw_patch(alice, chunks=5000, length=5000 * 4096)
+    assert status == 400
+    assert taken == 0
+
+
+@pytest.mark.parametrize("who", ["alice", "bob"])
+def test_authority_is_settled_before_the_body_is_read(
+    test_app: TestApp, browsers: list[Browser], who: str
+) -> None:
+    browser = test_app.browser()
+    browsers.append(browser)
+    browser.login(who)  # alice has no fresh grant, bob is no admin
+    status, taken = _raw_patch(browser, chunks=5000)
+    assert status == (401 if who == "alice" else 403)
+    assert taken == 0
+
+
+# item 6 -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def lying_app(clock: SettableClock, request: pytest.FixtureRequest) -> Iterator[TestApp]:
+    answer = request.param
+    yield make_app(
+        clock=clock,
+        store=MemoryStore(),
+        is_tenant_admin=lambda subject, tenant: answer,
+        has_full_access=lambda subject: answer,
+    )
+
+
+@pytest.mark.parametrize("lying_app", ["false", "0", 1, "True", "yes"], indirect=True)
+def test_hooks_that_do_not_answer_true_grant_nothing(
+    lying_app: TestApp, browsers: list[Browser]
+) -> None:
+    bob, alice = lying_app.browser(), lying_app.browser()
+    browsers += [bob, alice]
+    bob.login("bob")
+    enrol(bob)
+    alice.login("alice")
+    _grant(alice)
+    assert _patch(alice, True).status_code == 403
+    assert _flag(lying_app) is False
+    page = alice.get("/stepup/2fa/users/bob/remove")
+    assert page.status_code == 200
+    removal = alice.post("/stepup/2fa/users/bob/remove", data={"csrf_token": csrf_token(page.text)})
+    assert removal.status_code == 403
+    assert lying_app.store.get_credential("bob") is not None
+
+
+# item 9 -------------------------------------------------------------------------------
+
+
+def _two_sessions(test_app: TestApp, browsers: list[Browser]) -> tuple[Browser, Browser]:
+    first, second = test_app.browser(), test_app.browser()
+    browsers += [first, second]
+    for browser in (first, second):
+        assert browser.login("alice").status_code == 303
+    assert first.patch_tenant(True).status_code == 200
+    return first, second
+
+
+def _grants_then(step: Any, *browsers: Browser) -> None:
+    for browser in browsers:
+        _grant(browser)
+        assert browser.get("/api-key").status_code == 200
+    step()
+    for browser in browsers:
+        assert browser.get("/api-key").status_code == 303
+
+
+def test_factor_changes_revoke_grants_in_every_session(
+    test_app: TestApp, browsers: list[Browser]
+) -> None:
+    first, second = _two_sessions(test_app, browsers)
+    _grants_then(lambda: enrol(first), first, second)
+    _grants_then(lambda: first.form("/stepup/2fa/recovery-codes"), first, second)
+    _grants_then(lambda: first.form("/stepup/2fa/remove"), first, second)
+
+
+def test_an_admins_removal_revokes_the_users_grants(
+    test_app: TestApp, browsers: list[Browser]
+) -> None:
+    admin, _ = _two_sessions(test_app, browsers)
+    bob = test_app.browser()
+    browsers.append(bob)
+    bob.login("bob")
+    enrol(bob)
+    _grant(admin)
+    _grants_then(lambda: admin.form("/stepup/2fa/users/bob/remove"), bob)
+
+
+def test_reauth_renews_the_session_id_and_binds_the_grant_to_it(
+    test_app: TestApp, alice: Browser, browsers: list[Browser]
+) -> None:
+    assert alice.patch_tenant(True).status_code == 200
+    refused = alice.get("/api-key")
+    assert refused.status_code == 303
+    old_cookie = alice.client.cookies["session"]
+    old = _session(alice)["sid"]
+    assert alice.reauth(refused.headers["location"], PASSWORDS["alice"]).status_code == 303
+    new = _session(alice)["sid"]
+    assert new != old
+    assert alice.get("/api-key").status_code == 200
+    assert test_app.store.get_grant("alice", old) is None
+    assert test_app.store.get_grant("alice", new) is not None
+    stale = test_app.browser()
+    browsers.append(stale)
+    stale.client.cookies.set("session", old_cookie)
+    assert stale.get("/api-key").status_code == 303
+
+
+def test_an_apps_renew_session_hook_is_used(clock: SettableClock, browsers: list[Browser]) -> None:
+    renewed: list[str] = []
+
+    def renew(request: Any) -> None:
+        request.session["sid"] = "renewed-by-the-app"
+        renewed.append(request.session["user"])
+
+    test_app = make_app(clock=clock, store=MemoryStore(), renew_session=renew)
+    alice = test_app.browser()
+    browsers.append(alice)
+    alice.login("alice")
+    assert alice.patch_tenant(True).status_code == 200
+    refused = alice.get("/api-key")
+    assert alice.reauth(refused.headers["location"], PASSWORDS["alice"]).status_code == 303
+    assert renewed == ["alice"]
+    assert test_app.store.get_grant("alice", "renewed-by-the-app") is not None
+    assert alice.get("/api-key").status_code == 200
