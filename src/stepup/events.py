@@ -43,23 +43,31 @@ class StepupEvent:
 class TwoFactorVerified(StepupEvent):
     credential_id: str
     step: int
+    #: Whose credential, when the caller knows (TwoFactor does; a bare TOTPVerifier does not).
+    user_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TwoFactorRejected(StepupEvent):
     credential_id: str
     reason: str
+    #: Whose credential, when the caller knows (TwoFactor does; a bare TOTPVerifier does not).
+    user_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReplayDetected(StepupEvent):
     credential_id: str
+    #: Whose credential, when the caller knows (TwoFactor does; a bare TOTPVerifier does not).
+    user_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Throttled(StepupEvent):
     key: str
     retry_at: float
+    #: Whose credential, when the caller knows (TwoFactor does; a bare TOTPVerifier does not).
+    user_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -147,17 +147,35 @@ class _TwoFactorFlows(Generic[S]):
             )
 
     def _reject(
-        self, now: float, key: str, reason: VerifyReason, retry_at: float | None = None
+        self,
+        now: float,
+        key: str,
+        reason: VerifyReason,
+        retry_at: float | None = None,
+        *,
+        user_id: str,
     ) -> None:
         if not self.events.listening:
             return
-        self.events.emit(TwoFactorRejected(at=now, credential_id=key, reason=reason))
+        self.events.emit(
+            TwoFactorRejected(at=now, credential_id=key, reason=reason, user_id=user_id)
+        )
         if retry_at is not None:
-            self.events.emit(Throttled(at=now, key=key, retry_at=retry_at))
+            self.events.emit(Throttled(at=now, key=key, retry_at=retry_at, user_id=user_id))
 
-    def _verify_with(self, key: str, totp: TOTP, code: object, now: float) -> Flow[VerifyResult]:
+    def _verify_with(
+        self, key: str, totp: TOTP, code: object, now: float, user_id: str
+    ) -> Flow[VerifyResult]:
+        # The events name the user: an audit log cannot map a credential id back to one.
         return verify_flow(
-            key, totp, code, now=now, window=self.window, throttle=self.throttle, events=self.events
+            key,
+            totp,
+            code,
+            now=now,
+            window=self.window,
+            throttle=self.throttle,
+            events=self.events,
+            user_id=user_id,
         )
 
     @staticmethod
@@ -222,7 +240,7 @@ class _TwoFactorFlows(Generic[S]):
         now = self.clock()
         # Verifying burns the step, so the confirming code cannot also sign in.
         result = yield from self._verify_with(
-            credential.credential_id, self._totp(credential), code, now
+            credential.credential_id, self._totp(credential), code, now, user_id
         )
         if not result.ok:
             return Confirmation(result)
@@ -238,7 +256,9 @@ class _TwoFactorFlows(Generic[S]):
             user = self.config_users.get(user_id)
             if user is None:
                 raise NotEnrolledError("this user has no OTP secret in the configuration file")
-            return (yield from self._verify_with(f"config:{user_id}", user.totp, code, now))
+            return (
+                yield from self._verify_with(f"config:{user_id}", user.totp, code, now, user_id)
+            )
         try:
             credential: Credential | None = yield ("get_credential", (user_id,))
         except StoreUnavailableError:
@@ -247,7 +267,7 @@ class _TwoFactorFlows(Generic[S]):
             raise NotEnrolledError("two-factor authentication is not enabled")
         return (
             yield from self._verify_with(
-                credential.credential_id, self._totp(credential), code, now
+                credential.credential_id, self._totp(credential), code, now, user_id
             )
         )
 
@@ -257,20 +277,20 @@ class _TwoFactorFlows(Generic[S]):
         key = f"recovery:{user_id}"
         digest = recovery_digest(code)  # one SHA-256, whatever is stored
         if digest is None:
-            self._reject(now, key, VerifyReason.MALFORMED)
+            self._reject(now, key, VerifyReason.MALFORMED, user_id=user_id)
             return VerifyResult(VerifyReason.MALFORMED)
         try:
             # Charge first, clear on success: concurrent guesses are all counted.
             charge = yield ("throttle_charge", (key, now, self.recovery_throttle))
             if charge.outcome is AttemptOutcome.THROTTLED:
-                self._reject(now, key, VerifyReason.THROTTLED, charge.retry_at)
+                self._reject(now, key, VerifyReason.THROTTLED, charge.retry_at, user_id=user_id)
                 return VerifyResult(VerifyReason.THROTTLED, retry_at=charge.retry_at)
             credential: Credential | None = yield ("get_credential", (user_id,))
             if credential is None or not credential.confirmed:
                 raise NotEnrolledError("two-factor authentication is not enabled")
             used = yield ("consume_recovery_hash", (user_id, digest))
             if not used:
-                self._reject(now, key, VerifyReason.INVALID, charge.retry_at)
+                self._reject(now, key, VerifyReason.INVALID, charge.retry_at, user_id=user_id)
                 return VerifyResult(VerifyReason.INVALID, retry_at=charge.retry_at)
             # Take back this attempt's charge only: a success never clears the failures
             # other guesses earned (docs/totp.md, "Guessing and the throttle").
@@ -284,7 +304,7 @@ class _TwoFactorFlows(Generic[S]):
             if burned.outcome is not AttemptOutcome.ACCEPTED:  # already burned further
                 yield ("throttle_clear", (credential.credential_id,))
         except StoreUnavailableError:
-            self._reject(now, key, VerifyReason.UNAVAILABLE)
+            self._reject(now, key, VerifyReason.UNAVAILABLE, user_id=user_id)
             return VerifyResult(VerifyReason.UNAVAILABLE)
         remaining = len(credential.recovery_hashes) - 1
         self.events.emit(RecoveryCodeUsed(at=now, user_id=user_id, remaining=remaining))

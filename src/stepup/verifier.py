@@ -81,10 +81,11 @@ def verify_flow(
     window: int,
     throttle: ThrottlePolicy,
     events: EventBus,
+    user_id: str = "",
 ) -> Flow[VerifyResult]:
     """The whole verification as a flow (see :mod:`stepup._flow`), for composing into
     larger flows such as confirming an enrolment."""
-    step = _match(credential_id, totp, code, now, window, events)
+    step = _match(credential_id, totp, code, now, window, events, user_id)
     if isinstance(step, VerifyResult):
         return step
     attempt: Attempt | None
@@ -92,11 +93,17 @@ def verify_flow(
         attempt = yield ("totp_attempt", (credential_id, step, now, throttle))
     except StoreUnavailableError:
         attempt = None
-    return _settle(credential_id, step, attempt, now, events)
+    return _settle(credential_id, step, attempt, now, events, user_id)
 
 
 def _match(
-    credential_id: str, totp: TOTP, code: object, now: float, window: int, events: EventBus
+    credential_id: str,
+    totp: TOTP,
+    code: object,
+    now: float,
+    window: int,
+    events: EventBus,
+    user_id: str = "",
 ) -> VerifyResult | int | None:
     """First half of the decision, before the store: the matched step (``None`` if no
     step matched), or the final result when the code is malformed.
@@ -106,26 +113,33 @@ def _match(
     """
     normalized = normalize_code(code, totp.digits)
     if normalized is None:
-        _rejected(events, now, credential_id, VerifyReason.MALFORMED)
+        _rejected(events, now, credential_id, VerifyReason.MALFORMED, user_id)
         return _MALFORMED
     return totp.match(normalized, now, window)
 
 
 def _settle(
-    credential_id: str, step: int | None, attempt: Attempt | None, now: float, events: EventBus
+    credential_id: str,
+    step: int | None,
+    attempt: Attempt | None,
+    now: float,
+    events: EventBus,
+    user_id: str = "",
 ) -> VerifyResult:
     """Second half: turn the store's atomic answer to ``totp_attempt`` into the result,
     and report it. ``attempt`` is ``None`` when the store failed: fail closed."""
     if attempt is None:
-        _rejected(events, now, credential_id, VerifyReason.UNAVAILABLE)
+        _rejected(events, now, credential_id, VerifyReason.UNAVAILABLE, user_id)
         return _UNAVAILABLE
     outcome = attempt.outcome
     if outcome is AttemptOutcome.ACCEPTED:
         if step is None:  # a store that accepts without a step is broken: fail closed
-            _rejected(events, now, credential_id, VerifyReason.UNAVAILABLE)
+            _rejected(events, now, credential_id, VerifyReason.UNAVAILABLE, user_id)
             return _UNAVAILABLE
         if events.listening:
-            events.emit(TwoFactorVerified(at=now, credential_id=credential_id, step=step))
+            events.emit(
+                TwoFactorVerified(at=now, credential_id=credential_id, step=step, user_id=user_id)
+            )
         return _verified(step)
     reason = _REASONS[outcome]
     # Only a replay names its step: a throttled answer must not reveal whether the
@@ -133,18 +147,24 @@ def _settle(
     result = VerifyResult(
         reason, step if outcome is AttemptOutcome.REPLAYED else None, attempt.retry_at
     )
-    _rejected(events, now, credential_id, reason)
+    _rejected(events, now, credential_id, reason, user_id)
     if events.listening:
         if outcome is AttemptOutcome.REPLAYED:
-            events.emit(ReplayDetected(at=now, credential_id=credential_id))
+            events.emit(ReplayDetected(at=now, credential_id=credential_id, user_id=user_id))
         if attempt.retry_at is not None:
-            events.emit(Throttled(at=now, key=credential_id, retry_at=attempt.retry_at))
+            events.emit(
+                Throttled(at=now, key=credential_id, retry_at=attempt.retry_at, user_id=user_id)
+            )
     return result
 
 
-def _rejected(events: EventBus, now: float, credential_id: str, reason: VerifyReason) -> None:
+def _rejected(
+    events: EventBus, now: float, credential_id: str, reason: VerifyReason, user_id: str = ""
+) -> None:
     if events.listening:
-        events.emit(TwoFactorRejected(at=now, credential_id=credential_id, reason=reason))
+        events.emit(
+            TwoFactorRejected(at=now, credential_id=credential_id, reason=reason, user_id=user_id)
+        )
 
 
 _MALFORMED = VerifyResult(VerifyReason.MALFORMED)
