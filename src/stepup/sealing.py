@@ -46,6 +46,11 @@ class SecretBox:
     def encrypts(self) -> bool:
         return bool(self._keys)
 
+    @property
+    def current_key_id(self) -> str | None:
+        """The id of the key new seals use (``None``: secrets are stored unsealed)."""
+        return self._current
+
     @staticmethod
     def generate_key() -> bytes:
         return AESGCM.generate_key(bit_length=256)

@@ -1,0 +1,389 @@
+"""``stepup operator``: what support staff do, against the app's store.
+
+Each command goes through the same core objects as the web path (``TwoFactor``,
+``Reauth``, ``TenantSettings``), so it makes the same decisions and emits the same
+events; here they are printed (``event: ...``) and passed to any ``--listener`` the
+operator names, such as the app's own audit-log function. Every change asks for
+confirmation unless ``--yes`` is given, and prints what it changed.
+
+Exit status: 0 done, 1 nothing to do or not confirmed (unknown user, no such
+tenant, some secrets could not be re-sealed), 2 bad input or a store that cannot be
+reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import getpass
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+__all__ = ["register"]
+
+KEYS_ENV = "STEPUP_ENCRYPTION_KEYS"
+KEY_ID_ENV = "STEPUP_ENCRYPTION_KEY_ID"
+EXIT_OK, EXIT_NO, EXIT_USAGE = 0, 1, 2
+
+
+def register(subparsers: Any) -> None:
+    operator = subparsers.add_parser(
+        "operator",
+        help="support tasks against the app's store (2FA, grants, keys, tenant flag)",
+        description=(
+            "Support tasks against the app's store: remove a user's 2FA, revoke a user's "
+            "re-authentication grants, re-seal every TOTP secret under the newest key, "
+            "show and set a tenant's sensitive_actions_reauth flag. The store is --store URL "
+            "or the STEPUP_STORE environment variable (prefer it for a URL with a password)."
+        ),
+    )
+    commands = operator.add_subparsers(
+        title="operator commands", metavar="COMMAND", dest="operator_command"
+    )
+    commands.required = True
+
+    remove = commands.add_parser(
+        "remove-2fa",
+        help="remove a user's two-factor authentication",
+        description=(
+            "Delete the user's TOTP credential and recovery codes and revoke their grants in "
+            "every session, as an admin with full access does on the web (event "
+            "TwoFactorRemoved, removed_by = --actor)."
+        ),
+    )
+    remove.add_argument("user_id", metavar="USER_ID")
+    _common(remove)
+    remove.set_defaults(handler=_remove_2fa)
+
+    revoke = commands.add_parser(
+        "revoke-grants",
+        help="revoke a user's re-authentication grants in every session",
+        description=(
+            "The user must re-authenticate before the next sensitive action, in every "
+            "session (what the app does after a password change)."
+        ),
+    )
+    revoke.add_argument("user_id", metavar="USER_ID")
+    _common(revoke)
+    revoke.set_defaults(handler=_revoke_grants)
+
+    reseal = commands.add_parser(
+        "reseal",
+        help="re-encrypt every TOTP secret under the newest key",
+        description=(
+            "Open each stored TOTP secret with the keys given and seal it again under the "
+            f"current key. Keys come from where the app's come from: {KEYS_ENV} (JSON "
+            '{"key id": "urlsafe base64 of 32 bytes"}) and ' + KEY_ID_ENV + " (the current "
+            "id), as in the Flask settings, or --box naming the app's SecretBox."
+        ),
+    )
+    reseal.add_argument(
+        "--box",
+        metavar="MODULE:NAME",
+        help="the app's SecretBox, or a function returning it (instead of the variables)",
+    )
+    _common(reseal)
+    reseal.set_defaults(handler=_reseal)
+
+    tenant = commands.add_parser(
+        "tenant",
+        help="show a tenant, set its sensitive_actions_reauth flag",
+        description="A tenant's settings, as GET and PATCH /tenants/{id} show and change them.",
+    )
+    tenant_commands = tenant.add_subparsers(
+        title="tenant commands", metavar="COMMAND", dest="tenant_command"
+    )
+    tenant_commands.required = True
+    show = tenant_commands.add_parser("show", help="print the tenant's settings (JSON:API)")
+    show.add_argument("tenant_id", metavar="TENANT_ID")
+    _common(show, changes=False)
+    show.set_defaults(handler=_tenant_show)
+    set_flag = tenant_commands.add_parser(
+        "set-flag",
+        help="turn sensitive_actions_reauth on or off",
+        description=(
+            "Turn the tenant's sensitive_actions_reauth flag on or off, as a tenant admin's "
+            "PATCH does (event TenantFlagChanged, actor_id = --actor)."
+        ),
+    )
+    set_flag.add_argument("tenant_id", metavar="TENANT_ID")
+    set_flag.add_argument("value", choices=("on", "off"), metavar="on|off")
+    _common(set_flag)
+    set_flag.set_defaults(handler=_tenant_set_flag)
+
+
+def _common(parser: argparse.ArgumentParser, *, changes: bool = True) -> None:
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="sqlite:///PATH, postgresql://USER@HOST/DB or redis://HOST:PORT/DB"
+        " (default: $STEPUP_STORE)",
+    )
+    parser.add_argument("--prefix", help="the store's table or key prefix, if the app changed it")
+    if changes:
+        parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        parser.add_argument(
+            "--actor",
+            default=None,
+            help="who is acting, as recorded in events (default: operator:<login name>)",
+        )
+        parser.add_argument(
+            "--listener",
+            action="append",
+            default=[],
+            metavar="MODULE:NAME",
+            help="also pass each event to this callable (the app's audit log); repeatable",
+        )
+
+
+class _RefusedError(Exception):
+    """A one-line refusal for the person at the terminal, with its exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_NO) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _run(body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            return body(args)
+        except _RefusedError as refused:
+            print(f"stepup: {refused}", file=sys.stderr)
+            return refused.status
+
+    return handler
+
+
+@contextmanager
+def _store(args: argparse.Namespace) -> Iterator[Any]:
+    from ._stores import env_url, open_store
+
+    store = open_store(args.store or env_url(), prefix=args.prefix)
+    try:
+        yield store
+    finally:
+        getattr(store, "close", lambda: None)()
+
+
+def _import(path: str, what: str) -> Any:
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise _RefusedError(f"{what} must be MODULE:NAME, not {path!r}", EXIT_USAGE)
+    try:
+        value = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as exc:
+        raise _RefusedError(f"cannot import {what} {path!r}: {exc}", EXIT_USAGE) from None
+    return value
+
+
+def _events(args: argparse.Namespace) -> Any:
+    """An EventBus that prints every event and passes it to the --listener callables."""
+    from ..events import EventBus, StepupEvent
+
+    def show(event: StepupEvent) -> None:
+        fields = ", ".join(f"{k}={v!r}" for k, v in asdict(event).items() if k != "at")
+        print(f"event: {type(event).__name__}({fields})")
+
+    listeners = [_import(path, "--listener") for path in getattr(args, "listener", [])]
+    for listener in listeners:
+        if not callable(listener):
+            raise _RefusedError("--listener must name a callable", EXIT_USAGE)
+    return EventBus(show, *listeners)
+
+
+def _actor(args: argparse.Namespace) -> str:
+    if args.actor:
+        return str(args.actor)
+    try:
+        return f"operator:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "operator"
+
+
+def _confirm(args: argparse.Namespace, question: str) -> None:
+    if args.yes:
+        return
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
+    if not sys.stdin.isatty():
+        print(file=sys.stderr)  # the answer was not echoed: end the prompt's line
+    if answer.strip().lower() not in ("y", "yes"):
+        if not answer:
+            raise _RefusedError("no answer (standard input is closed): nothing changed; use --yes")
+        raise _RefusedError("not confirmed: nothing changed")
+
+
+# commands --------------------------------------------------------------------------
+
+
+@_run
+def _remove_2fa(args: argparse.Namespace) -> int:
+    from ..twofactor import TwoFactor
+
+    with _store(args) as store:
+        two_factor = TwoFactor(store, events=_events(args))
+        if not two_factor.is_enrolled(args.user_id):
+            raise _RefusedError(
+                f"user {args.user_id!r} has no two-factor authentication"
+                " (unknown user, or not enrolled): nothing changed"
+            )
+        _confirm(args, f"Remove two-factor authentication of user {args.user_id!r}?")
+        two_factor.remove(args.user_id, actor_id=_actor(args), actor_has_full_access=True)
+    print(
+        f"removed: two-factor authentication of user {args.user_id!r}"
+        " (credential, recovery codes and grants in every session)"
+    )
+    return EXIT_OK
+
+
+@_run
+def _revoke_grants(args: argparse.Namespace) -> int:
+    from ..policy import Policy
+    from ..reauth import Reauth
+
+    with _store(args) as store:
+        question = f"Revoke every re-authentication grant of user {args.user_id!r}?"
+        _confirm(args, question)
+        count = Reauth(store, Policy.default(environ={}), events=_events(args)).password_changed(
+            args.user_id
+        )
+    if count == 0:
+        raise _RefusedError(
+            f"user {args.user_id!r} has no grants (unknown user, or none in force): nothing changed"
+        )
+    print(f"revoked: {count} grant(s) of user {args.user_id!r}")
+    return EXIT_OK
+
+
+def _box_from_env() -> Any:
+    from ..sealing import SecretBox
+
+    raw = os.environ.get(KEYS_ENV)
+    if not raw:
+        raise _RefusedError(
+            f"no sealing keys: set {KEYS_ENV} (and {KEY_ID_ENV}) as the app has them,"
+            " or pass --box MODULE:NAME",
+            EXIT_USAGE,
+        )
+    try:
+        given = json.loads(raw)
+    except ValueError:
+        raise _RefusedError(
+            f"{KEYS_ENV} is not JSON (not shown: it holds keys)", EXIT_USAGE
+        ) from None
+    if not isinstance(given, dict) or not given:
+        raise _RefusedError(f'{KEYS_ENV} must be a JSON object {{"key id": "base64"}}', EXIT_USAGE)
+    keys: dict[str, bytes] = {}
+    for key_id, text in given.items():
+        try:
+            key = base64.urlsafe_b64decode(str(text).encode("ascii") + b"==")
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            key = b""
+        if len(key) != 32:
+            raise _RefusedError(
+                f"{KEYS_ENV}[{key_id!r}] must be the urlsafe base64 of 32 bytes", EXIT_USAGE
+            )
+        keys[str(key_id)] = key
+    current = os.environ.get(KEY_ID_ENV) or (next(iter(keys)) if len(keys) == 1 else None)
+    if current is None:
+        raise _RefusedError(f"several keys: name the current one in {KEY_ID_ENV}", EXIT_USAGE)
+    return SecretBox(keys, current)
+
+
+def _box(args: argparse.Namespace) -> Any:
+    from ..sealing import SecretBox
+
+    if not args.box:
+        box = _box_from_env()
+    else:
+        box = _import(args.box, "--box")
+        if callable(box) and not isinstance(box, SecretBox):
+            box = box()
+        if not isinstance(box, SecretBox):
+            raise _RefusedError(f"--box {args.box!r} is not a SecretBox", EXIT_USAGE)
+    if not box.encrypts:
+        raise _RefusedError(
+            "the SecretBox has no keys: re-sealing would store every secret unsealed", EXIT_USAGE
+        )
+    return box
+
+
+@_run
+def _reseal(args: argparse.Namespace) -> int:
+    from ..sealing import SealError
+    from ..twofactor import TwoFactor
+    from ._stores import credential_user_ids
+
+    box = _box(args)
+    current = repr(box.current_key_id)
+    with _store(args) as store:
+        user_ids = sorted(credential_user_ids(store))
+        if not user_ids:
+            raise _RefusedError("no stored TOTP secrets: nothing to re-seal")
+        _confirm(args, f"Re-seal the TOTP secrets of {len(user_ids)} user(s) under key {current}?")
+        two_factor = TwoFactor(store, box=box, events=_events(args))
+        changed, failed = 0, []
+        for user_id in user_ids:
+            try:
+                changed += two_factor.reseal(user_id)
+            except SealError as exc:
+                failed.append(user_id)
+                print(f"  cannot re-seal user {user_id!r}: {exc}", file=sys.stderr)
+    print(
+        f"resealed: {changed} secret(s) under key {current};"
+        f" {len(user_ids) - changed - len(failed)} already were; {len(failed)} failed"
+    )
+    if failed:
+        print(
+            "stepup: some secrets could not be opened with these keys:"
+            " add the old key ids and run again",
+            file=sys.stderr,
+        )
+        return EXIT_NO
+    return EXIT_OK
+
+
+@_run
+def _tenant_show(args: argparse.Namespace) -> int:
+    from ..tenants import tenant_document
+
+    with _store(args) as store:
+        tenant = store.get_tenant(args.tenant_id)
+    if tenant is None:
+        raise _RefusedError(f"no tenant {args.tenant_id!r}")
+    print(json.dumps(tenant_document(tenant), indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+@_run
+def _tenant_set_flag(args: argparse.Namespace) -> int:
+    from ..reauth import FEATURE_FLAG
+    from ..tenants import TenantSettings
+
+    value = args.value == "on"
+    with _store(args) as store:
+        tenant = store.get_tenant(args.tenant_id)
+        if tenant is None:
+            raise _RefusedError(f"no tenant {args.tenant_id!r}: nothing changed")
+        old = tenant.flag(FEATURE_FLAG)
+        if old is value:
+            print(f"unchanged: {FEATURE_FLAG} of tenant {args.tenant_id!r} is already {args.value}")
+            return EXIT_OK
+        _confirm(args, f"Turn {FEATURE_FLAG} {args.value} for tenant {args.tenant_id!r}?")
+        body = {"data": {"type": "tenant", "attributes": {"feature_flags": {FEATURE_FLAG: value}}}}
+        TenantSettings(store, events=_events(args)).patch(
+            args.tenant_id, body, actor_id=_actor(args), actor_is_tenant_admin=True
+        )
+    was = "on" if old else "off"
+    print(f"changed: {FEATURE_FLAG} of tenant {args.tenant_id!r}: {was} -> {args.value}")
+    return EXIT_OK
