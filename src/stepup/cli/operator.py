@@ -320,6 +320,7 @@ def _box(args: argparse.Namespace) -> Any:
 
 @_run
 def _reseal(args: argparse.Namespace) -> int:
+    from ..errors import ConcurrentUpdateError
     from ..sealing import SealError
     from ..twofactor import TwoFactor
     from ._stores import credential_user_ids
@@ -336,7 +337,7 @@ def _reseal(args: argparse.Namespace) -> int:
         for user_id in user_ids:
             try:
                 changed += two_factor.reseal(user_id)
-            except SealError as exc:
+            except (SealError, ConcurrentUpdateError) as exc:
                 failed.append(user_id)
                 print(f"  cannot re-seal user {user_id!r}: {exc}", file=sys.stderr)
     print(
