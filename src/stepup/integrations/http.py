@@ -17,14 +17,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from ..errors import StepupError
+from ..i18n import N_, negotiate, translate
 from ..reauth import Decision, ReauthRequired, ReauthUnavailable
 from ..redirects import safe_return_path_or_default
 
 __all__ = [
+    "TITLES",
     "Client",
     "HttpResponse",
     "RequestHeaders",
@@ -67,6 +69,7 @@ class RequestInfo:
     authorization: str = ""
     content_type: str = ""
     x_requested_with: str = ""
+    accept_language: str = ""
 
     @classmethod
     def from_headers(cls, method: str, path: str, headers: RequestHeaders) -> RequestInfo:
@@ -78,7 +81,13 @@ class RequestInfo:
             authorization=headers.get("Authorization", ""),
             content_type=headers.get("Content-Type", ""),
             x_requested_with=headers.get("X-Requested-With", ""),
+            accept_language=headers.get("Accept-Language", ""),
         )
+
+    @property
+    def locale(self) -> str:
+        """The locale of the client's ``Accept-Language`` (English when none fits)."""
+        return negotiate(self.accept_language)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +143,26 @@ def form_return_path(
     return (page.path + (f"?{page.query}" if page.query else "")) or "/"
 
 
+#: The ``title`` of each JSON error, a msgid translated for the client's Accept-Language.
+TITLES: Final = {
+    "authentication_required": N_("Sign in first."),
+    "reauth_required": N_("Confirm your identity to continue."),
+    "reauth_unavailable": N_("Your identity cannot be confirmed right now. Try again soon."),
+}
+
+
+def _error(request: RequestInfo, error: str, **extra: Any) -> dict[str, Any]:
+    """A JSON error body: the machine-readable ``error`` and a ``title`` for a person."""
+    return {"error": error, "title": translate(TITLES[error], request.locale), **extra}
+
+
 def authentication_required(request: RequestInfo) -> HttpResponse:
     """The 401 for a request nobody is signed in to (browsers are sent to the app's
     sign-in page instead, by each framework its own way)."""
     headers = {"Cache-Control": "no-store"}
     if client_kind(request) is Client.BEARER:
         headers["WWW-Authenticate"] = "Bearer"
-    return _json(401, {"error": "authentication_required"}, headers)
+    return _json(401, _error(request, "authentication_required"), headers)
 
 
 def decision_response(
@@ -152,7 +174,7 @@ def decision_response(
     if isinstance(decision, ReauthUnavailable):
         return _json(
             503,
-            {"error": "reauth_unavailable", "action": decision.action},
+            _error(request, "reauth_unavailable", action=decision.action),
             {"Retry-After": "5"},
         )
     assert isinstance(decision, ReauthRequired)
@@ -160,15 +182,16 @@ def decision_response(
     location = reauth_location(reauth_url, request.path, decision.action)
     if kind is Client.BROWSER:
         return HttpResponse(303, {"Location": location, "Cache-Control": "no-store"})
-    payload = {
-        "error": "reauth_required",
-        "action": decision.action,
-        "sensitivity": decision.sensitivity.value,
-        "methods": list(decision.methods),
-        "max_age": int(decision.lifetime),
-        "last_reauth_at": decision.last_reauth_at,
-        "reauth_url": location,
-    }
+    payload = _error(
+        request,
+        "reauth_required",
+        action=decision.action,
+        sensitivity=decision.sensitivity.value,
+        methods=list(decision.methods),
+        max_age=int(decision.lifetime),
+        last_reauth_at=decision.last_reauth_at,
+        reauth_url=location,
+    )
     headers = {"Cache-Control": "no-store"}
     if kind is Client.BEARER:
         # RFC 9470 section 3: the step-up challenge for bearer tokens.

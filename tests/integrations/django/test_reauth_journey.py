@@ -53,8 +53,8 @@ def test_sensitive_action_journey(site: Site, alice: Browser, bob: Browser) -> N
     assert query == {"next": "/api-key/?tab=keys", "action": "api_key.read"}
     page = bob.get(sent_away["Location"]).content.decode()
     assert 'type="password"' in page
-    assert 'name="otp"' not in page  # this rule wants no second factor
-    assert "reading user api keys" in page
+    assert 'name="code"' not in page  # this rule wants no second factor
+    assert "Reading user API keys is a sensitive action." in page
 
     # A wrong password: the generic message, nothing else.
     wrong = bob.reauth(sent_away["Location"], "not my password")
@@ -123,7 +123,7 @@ def test_nobody_signed_in_goes_to_the_login_page(site: Site) -> None:
     assert browser["Location"] == "/login/?next=/api-key/%3Fx%3D1"
     api = anonymous.get("/api-key/", headers={"Accept": "application/json"})
     assert api.status_code == 401
-    assert api.json() == {"error": "authentication_required"}
+    assert api.json() == {"error": "authentication_required", "title": "Sign in first."}
     assert anonymous.get("/stepup/reauth/").status_code == 302
 
 
@@ -197,13 +197,13 @@ def test_a_rule_with_a_second_factor_asks_for_both(site: Site, bob: Browser) -> 
     secret, _ = bob.enrol()
     refused = bob.get("/billing/export/")  # a class-based view with the mixin
     assert refused.status_code == 303
-    assert 'name="otp"' in bob.get(refused["Location"]).content.decode()
+    assert 'name="code"' in bob.get(refused["Location"]).content.decode()
 
     site.clock.advance(30)  # the confirming code is burned
-    wrong_code = bob.reauth(refused["Location"], "battery staple", otp="000000")
+    wrong_code = bob.reauth(refused["Location"], "battery staple", code="000000")
     assert wrong_code.status_code == 400
     assert "not right" in wrong_code.content.decode()
-    ok = bob.reauth(refused["Location"], "battery staple", otp=site.totp_code(secret))
+    ok = bob.reauth(refused["Location"], "battery staple", code=site.totp_code(secret))
     assert ok.status_code == 303
     assert bob.get("/billing/export/").content == b"billing.csv"
 

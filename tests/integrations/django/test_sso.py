@@ -125,13 +125,13 @@ def test_a_code_rule_checks_the_code_before_leaving(
     alice = oidc_alice(oidc_site, provider)
     secret, _ = alice.enrol()
     location = alice.get("/billing/export/")["Location"]  # this rule wants a code too
-    assert 'name="otp"' in alice.get(location).content.decode()
+    assert 'name="code"' in alice.get(location).content.decode()
 
-    wrong = press_sso_button(alice, location, otp="12345x")
+    wrong = press_sso_button(alice, location, code="12345x")
     assert wrong.status_code == 400  # refused here, before any trip to the provider
 
     oidc_site.clock.advance(30)
-    to_provider = press_sso_button(alice, location, otp=oidc_site.totp_code(secret))
+    to_provider = press_sso_button(alice, location, code=oidc_site.totp_code(secret))
     assert to_provider.status_code == 303
     callback = agent.authorize(to_provider["Location"], login=ALICE[0], password=ALICE[1])
     back = alice.get(f"/stepup/reauth/oidc/callback/?{urlencode(callback)}")

@@ -54,7 +54,7 @@ def test_enrolment_shows_qr_key_and_codes_once(site: Site, bob: Browser) -> None
     body = page.content.decode()
     assert "<svg" in body
     assert "otpauth" not in body.split("<svg", 1)[0]  # the URI is only inside the QR code
-    key = body.split('<code class="stepup-secret">', 1)[1].split("<", 1)[0].replace(" ", "")
+    key = body.split('id="stepup-manual-key">', 1)[1].split("<", 1)[0].replace(" ", "")
     assert len(key) == 32
 
     wrong = bob.form("/stepup/2fa/confirm/", {"code": "123456"})

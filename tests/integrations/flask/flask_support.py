@@ -239,7 +239,7 @@ def _use_subject_loader(app: Flask, stepup: Stepup) -> None:
 
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-_SECRET = re.compile(r'<code class="stepup-secret">([^<]+)</code>')
+_SECRET = re.compile(r'id="stepup-manual-key">([^<]+)</code>')
 _CODES = re.compile(r"<li><code>([^<]+)</code></li>")
 
 

@@ -221,5 +221,9 @@ def test_an_unreachable_store_fails_closed(clock: object) -> None:
         session["user_id"] = "bob"
     response = bob.get("/api-key")
     assert response.status_code == 503
-    assert response.json == {"error": "reauth_unavailable", "action": "api_key.read"}
+    assert response.json == {
+        "error": "reauth_unavailable",
+        "title": "Your identity cannot be confirmed right now. Try again soon.",
+        "action": "api_key.read",
+    }
     assert bob.get("/public").status_code == 200

@@ -48,8 +48,8 @@ def test_sensitive_action_journey(test_app: TestApp, alice: Browser, bob: Browse
     assert page.headers["Cache-Control"] == "no-store"
     body = page.get_data(as_text=True)
     assert 'type="password"' in body
-    assert 'name="otp"' not in body  # this rule wants no second factor
-    assert "reading user api keys" in body
+    assert 'name="code"' not in body  # this rule wants no second factor
+    assert "Reading user API keys is a sensitive action." in body
 
     # A wrong password: the generic message, nothing else.
     wrong = bob.reauth(sent_away.headers["Location"], "not my password")
@@ -153,13 +153,13 @@ def test_a_rule_with_a_second_factor_asks_for_both(test_app: TestApp, bob: Brows
     refused = bob.get("/billing/export")
     assert refused.status_code == 303
     page = bob.get(refused.headers["Location"]).get_data(as_text=True)
-    assert 'name="otp"' in page
+    assert 'name="code"' in page
 
     test_app.clock.advance(30)  # the confirming code is burned
-    wrong_code = bob.reauth(refused.headers["Location"], "battery staple", otp="000000")
+    wrong_code = bob.reauth(refused.headers["Location"], "battery staple", code="000000")
     assert wrong_code.status_code == 400
     assert "not right" in wrong_code.get_data(as_text=True)
-    ok = bob.reauth(refused.headers["Location"], "battery staple", otp=test_app.totp_code(secret))
+    ok = bob.reauth(refused.headers["Location"], "battery staple", code=test_app.totp_code(secret))
     assert ok.status_code == 303
     assert bob.get("/billing/export").status_code == 200
 

@@ -123,13 +123,13 @@ def test_a_code_rule_checks_the_code_before_leaving(
     alice = _oidc_user(oidc_app, provider, "alice", ALICE[0])
     secret, _ = alice.enrol()
     location = alice.get("/billing/export").headers["Location"]  # this rule wants a code too
-    assert 'name="otp"' in alice.get(location).get_data(as_text=True)
+    assert 'name="code"' in alice.get(location).get_data(as_text=True)
 
-    wrong = _to_provider(alice, location, otp="12345x")
+    wrong = _to_provider(alice, location, code="12345x")
     assert wrong.status_code == 400  # refused here, before any trip to the provider
 
     oidc_app.clock.advance(30)
-    to_provider = _to_provider(alice, location, otp=oidc_app.totp_code(secret))
+    to_provider = _to_provider(alice, location, code=oidc_app.totp_code(secret))
     assert to_provider.status_code == 303
     callback = agent.authorize(to_provider.headers["Location"], login=ALICE[0], password=ALICE[1])
     back = alice.get(f"/stepup/reauth/oidc/callback?{urlencode(callback)}")

@@ -34,7 +34,7 @@ def test_enrolment_shows_qr_key_and_codes_once(test_app: TestApp, bob: Browser) 
     assert page.headers["Cache-Control"] == "no-store"
     body = page.get_data(as_text=True)
     assert "<svg" in body
-    secret = re.search(r'<code class="stepup-secret">([^<]+)</code>', body)
+    secret = re.search(r'id="stepup-manual-key">([^<]+)</code>', body)
     assert secret
     key = secret.group(1).replace(" ", "")
     assert len(key) == 32

@@ -148,7 +148,7 @@ def test_sign_in_required(clock: SettableClock) -> None:
         assert browser.headers["location"] == "/login?next=%2Fapi-key"
         as_json = stranger.get("/api-key", headers={"accept": "application/json"})
         assert as_json.status_code == 401
-        assert as_json.json() == {"error": "authentication_required"}
+        assert as_json.json() == {"error": "authentication_required", "title": "Sign in first."}
         assert stranger.get("/stepup/2fa/enrol").status_code == 303
     finally:
         stranger.close()

@@ -157,7 +157,9 @@ def test_throttled_password_then_retry_later(alice: Browser, clock: SettableCloc
         assert alice.reauth(location, "guess").status_code == 400
     throttled = alice.reauth(location, PASSWORDS["alice"])
     assert throttled.status_code == 429
-    assert "Re-authentication failed." in throttled.text  # the same words, nothing more
+    # The right password while paused: say so, and until when (not "failed").
+    assert "Re-authentication failed." not in throttled.text
+    assert "trying again is paused until" in throttled.text
     clock.advance(30)
     assert alice.reauth(location, PASSWORDS["alice"]).status_code == 303
 

@@ -15,6 +15,7 @@ from . import views
 app_name = "stepup"
 
 urlpatterns = [
+    path("stepup.css", views.stylesheet, name="stylesheet"),
     path("reauth/", views.reauth, name="reauth"),
     path("reauth/password/", views.reauth_password, name="reauth_password"),
     path("reauth/oidc/start/", views.oidc_start, name="oidc_start"),

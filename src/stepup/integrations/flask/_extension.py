@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from flask import Flask, Response, g
+from flask import Flask, Response, g, request
 
 from ...adapters.idp.password import PasswordReauth
 from ...clock import Clock, system_clock
@@ -18,6 +18,7 @@ from ...subject import Identity, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
 from ._config import DEFAULTS
+from ._csrf import FIELD
 from ._hooks import (
     ContextFunction,
     FullAccessCheck,
@@ -40,6 +41,7 @@ __all__ = ["Stepup"]
 P = ParamSpec("P")
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Stepup:
@@ -211,6 +213,31 @@ class Stepup:
             return protected
 
         return decorator
+
+    def csrf_protect(self, view: Callable[P, R]) -> Callable[P, R | Response]:
+        """Protect one of your own views as stepup protects its forms: a ``POST``,
+        ``PUT``, ``PATCH`` or ``DELETE`` runs only with this session's CSRF token, in the
+        form's ``csrf_token`` field (``{{ stepup_csrf_field() }}`` in a template) or an
+        ``X-CSRF-Token`` header (:meth:`csrf_token` for scripts); otherwise ``400``."""
+
+        @wraps(view)
+        def protected(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+            if request.method not in _SAFE_METHODS:
+                token = request.form.get(FIELD) or request.headers.get("X-CSRF-Token")
+                if not state().csrf.valid(token):
+                    return Response(
+                        "This form has expired. Go back, reload the page and try again.",
+                        400,
+                        mimetype="text/plain",
+                        headers={"Cache-Control": "no-store"},
+                    )
+            return view(*args, **kwargs)
+
+        return protected
+
+    def csrf_token(self) -> str:
+        """This session's CSRF token (what ``{{ stepup_csrf_token() }}`` gives templates)."""
+        return state().csrf.token()
 
     def check(self, action: str, context: Context | None = None) -> Decision | None:
         """The decision for the current user (``None`` when nobody is signed in), for

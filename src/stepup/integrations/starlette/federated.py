@@ -20,11 +20,11 @@ from ...errors import PermissionDeniedError, StepupError, UnknownActionError
 from ...subject import Subject
 from ..views import (
     SSO_NOT_CONFIRMED,
+    TEXT,
     ProviderOutcome,
     ReauthPage,
     forget_otp_proof,
     note_otp_proof,
-    reauth_page,
     sso_answer,
     take_otp_proof,
 )
@@ -80,33 +80,31 @@ class _Federated:
         subject = await pages.signed_in(request)
         if isinstance(subject, Response):
             return subject
-        params = request.query_params
         try:
-            page = reauth_page(s.policy, subject, params.get("action", ""), params.get("next"))
+            page = await pages.reauth_page(request, subject)
         except UnknownActionError:
-            return pages.message(request, "Unknown action", "This link is not valid.", 400)
+            return await pages.message(request, TEXT["unknown_action"], 400)
         if page.sso != self.kind:
-            return pages.reauth_form(request, subject, page, 400)
+            return await pages.reauth_form(request, subject, page, 400)
         session = session_of(request)
         forget_otp_proof(session, key=OTP_PROOF)
         if request.method == "POST":
             form = await pages.form(request, subject.session_id)
             if form is None:
-                return pages.csrf_failed(request)
+                return await pages.csrf_failed(request)
             if page.totp:
                 refused = await pages.refused_code(request, subject, page, form.get("code"))
                 if refused is not None:
                     return refused
                 note_otp_proof(session, subject.session_id, s.clock(), key=OTP_PROOF)
         elif page.totp:  # the code comes with the reauth page's form
-            return pages.reauth_form(request, subject, page)
+            return await pages.reauth_form(request, subject, page)
         try:
             location = await self.provider_url(subject, page)
         except PermissionDeniedError:
-            text = "You did not sign in through this provider."
-            return pages.message(request, "Not possible", text, 403)
+            return await pages.message(request, TEXT["sso_other_provider"], 403)
         except StepupError:
-            return pages.unavailable(request)
+            return await pages.message(request, TEXT["sso_unreachable"], 503)
         return RedirectResponse(location, status_code=303)
 
     async def finish(
@@ -121,15 +119,7 @@ class _Federated:
         answer = sso_answer(outcome, proved_code)
         if not answer.ok:
             retry = s.url(request, "reauth") + "?" + urlencode({"next": answer.next})
-            return pages.render(
-                request,
-                "message.html",
-                binding="",
-                status=answer.status,
-                title="Not confirmed",
-                text=SSO_NOT_CONFIRMED,
-                retry=retry,
-            )
+            return await pages.message(request, SSO_NOT_CONFIRMED, answer.status, retry)
         methods = list(answer.methods)
         return await pages.record(request, subject, methods, answer.next, answer.authenticated_at)
 

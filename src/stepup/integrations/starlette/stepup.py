@@ -59,7 +59,7 @@ from ._util import (
     session_of,
     to_response,
 )
-from .csrf import CsrfProtection
+from .csrf import FIELD_NAME, CsrfProtection
 
 if TYPE_CHECKING:
     from .federated import OIDCAdapter, SAMLAdapter
@@ -92,6 +92,7 @@ PATHS: Final = {
     "remove": "/2fa/remove",
     "admin_remove": "/2fa/users/{user_id}/remove",
     "tenant": "/tenants/{tenant_id}",
+    "stylesheet": "/stepup.css",
 }
 #: The session key of a sign-in that waits for its second factor.
 PENDING_SIGN_IN: Final = "stepup.pending_sign_in"
@@ -413,6 +414,37 @@ class Stepup:
                 session[key] = secrets.token_urlsafe(18)
         subject, renewed_from = renewed_subject(subject, await self.subject(request))
         await self.reauth.record(subject, methods, authenticated_at=at, renewed_from=renewed_from)
+
+    # CSRF for the app's own forms ---------------------------------------------
+
+    async def _csrf_binding(self, request: Request) -> str:
+        """Tokens are bound to the signed-in session (a sign-in starts a new one), or to
+        nobody for a form shown before sign-in."""
+        subject = await self.subject(request)
+        return subject.session_id if subject is not None else ""
+
+    async def csrf_token(self, request: Request) -> str:
+        """A CSRF token for one of the app's own forms (field ``csrf_token``) or scripts
+        (header ``X-CSRF-Token``), as stepup's forms carry. Pass the response through
+        :meth:`set_csrf_cookie`: the token pairs with a cookie set on first use."""
+        token, fresh = self.csrf.issue(request, await self._csrf_binding(request))
+        if fresh is not None:
+            request.state.stepup_csrf_cookie = fresh
+        return token
+
+    def set_csrf_cookie(self, request: Request, response: Response) -> Response:
+        """Set the cookie a token of :meth:`csrf_token` pairs with, when it was new."""
+        fresh = getattr(request.state, "stepup_csrf_cookie", None)
+        if isinstance(fresh, str):
+            CsrfProtection.set_cookie(request, response, fresh)
+        return response
+
+    async def csrf_ok(self, request: Request, form: Mapping[str, Any] | None = None) -> bool:
+        """Does this request carry a valid token for this session, in ``form``'s
+        ``csrf_token`` field or the ``X-CSRF-Token`` header? Refuse the request if not."""
+        token = form.get(FIELD_NAME) if form is not None else None
+        token = token or request.headers.get("x-csrf-token")
+        return self.csrf.verify(request, token, await self._csrf_binding(request))
 
     # mounting -----------------------------------------------------------------
 

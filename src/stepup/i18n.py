@@ -1,0 +1,156 @@
+"""The words a person reads, in their language: catalogs, locale choice, times.
+
+Every text stepup shows a person (its pages, JSON error titles, flash messages, the
+policy's action descriptions) is an English *msgid*, marked with :func:`N_` where it is
+defined and translated where it is shown, with the catalog of the request's locale.
+So a value can be kept, compared and logged in English, and a page in German still
+reads German. The catalogs (``stepup/locale/<lang>/LC_MESSAGES/stepup.po``, domain
+``stepup``) are extracted by Babel (``babel.cfg``) and are plain gettext files, so
+Django's ``compilemessages`` and any gettext tool read them too.
+
+Nothing here knows a web framework: an integration passes the request's
+``Accept-Language`` header (or its app's own choice) to :func:`negotiate` and renders
+with :func:`translations`. Loading a catalog reads a package data file once per
+locale (cached), like importing a module; nothing else touches the disk.
+"""
+
+from __future__ import annotations
+
+import gettext as _gettext
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
+from pathlib import Path
+from typing import Final
+
+__all__ = [
+    "DEFAULT_LOCALE",
+    "DOMAIN",
+    "LOCALES",
+    "LOCALE_DIR",
+    "N_",
+    "Message",
+    "format_time",
+    "negotiate",
+    "translate",
+    "translations",
+]
+
+#: The gettext domain of stepup's catalogs (``stepup.po`` / ``stepup.mo``).
+DOMAIN: Final = "stepup"
+#: Where the catalogs live (package data).
+LOCALE_DIR: Final = Path(__file__).parent / "locale"
+#: The source language: a msgid is its English text.
+DEFAULT_LOCALE: Final = "en"
+#: Every locale stepup ships a complete catalog for (English is the msgids themselves).
+LOCALES: Final = ("en", "de")
+
+# One entry of Accept-Language (RFC 9110 section 12.5.4): a language range and an optional
+# weight. Anything else in the header is ignored rather than trusted.
+_RANGE = re.compile(
+    r"\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]{1,5}))?\s*"
+)
+_MAX_HEADER = 1024
+
+
+def N_(msgid: str) -> str:  # noqa: N802 (the gettext convention for "translate later")
+    """Mark ``msgid`` for extraction; it is translated where it is shown."""
+    return msgid
+
+
+def _weight(text: str | None) -> float:
+    if text is None:
+        return 1.0
+    try:
+        weight = float(text)
+    except ValueError:
+        return 0.0
+    return weight if 0.0 <= weight <= 1.0 else 0.0
+
+
+def negotiate(
+    accept_language: str | None,
+    available: tuple[str, ...] = LOCALES,
+    default: str = DEFAULT_LOCALE,
+) -> str:
+    """The best of ``available`` for an ``Accept-Language`` header, else ``default``.
+
+    Weights (``q``) are honoured, ``q=0`` means "not this one", equal weights keep the
+    header's order, ``de-CH`` matches ``de`` and ``*`` matches ``default``. A malformed
+    entry is skipped; an over-long header is ignored as a whole.
+    """
+    if not accept_language or len(accept_language) > _MAX_HEADER:
+        return default
+    wanted: list[tuple[float, int, str]] = []
+    for index, part in enumerate(accept_language.split(",")):
+        match = _RANGE.fullmatch(part)
+        if match is None:
+            continue
+        weight = _weight(match.group(2))
+        if weight > 0:
+            wanted.append((-weight, index, match.group(1).lower()))
+    lowered = {code.lower(): code for code in available}
+    for _weight_key, _index, tag in sorted(wanted):
+        if tag == "*":
+            return default
+        found = lowered.get(tag) or lowered.get(tag.split("-", 1)[0])
+        if found is not None:
+            return found
+    return default
+
+
+def _choose(locale: str | None) -> str:
+    """``locale`` if stepup ships it (``de_AT`` and ``de-AT`` give ``de``), else English."""
+    if not locale:
+        return DEFAULT_LOCALE
+    return negotiate(locale.replace("_", "-"))
+
+
+@lru_cache(maxsize=16)
+def translations(locale: str | None) -> _gettext.NullTranslations:
+    """The catalog for ``locale`` (English, the msgids themselves, when there is none)."""
+    chosen = _choose(locale)
+    if chosen == DEFAULT_LOCALE:
+        return _gettext.NullTranslations()
+    return _gettext.translation(DOMAIN, LOCALE_DIR, [chosen], fallback=True)
+
+
+def format_time(at: float, locale: str | None, tz: tzinfo = UTC) -> str:
+    """A Unix time as the locale writes a date and time, with the time zone's name
+    (``Dec 3, 2026, 10:42:00 AM UTC``; ``03.12.2026, 10:42:00 UTC``)."""
+    from babel.dates import format_datetime  # the page extras install Babel
+
+    moment = datetime.fromtimestamp(at, tz)
+    text = format_datetime(moment, format="medium", tzinfo=tz, locale=_choose(locale))
+    return f"{text} {moment.tzname() or ''}".rstrip()
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A text for a person: an English ``msgid`` and, when attempts are paused, the
+    time they resume (``retry_at``, shown as ``%(time)s`` in the locale's format).
+    ``str()`` is the English text, with the time in UTC."""
+
+    msgid: str
+    retry_at: float | None = field(default=None)
+
+    def translate(self, locale: str | None, tz: tzinfo = UTC) -> str:
+        text = translations(locale).gettext(self.msgid)
+        if self.retry_at is None:
+            return text
+        return text % {"time": format_time(self.retry_at, locale, tz)}
+
+    def __str__(self) -> str:
+        return self.translate(DEFAULT_LOCALE)
+
+    def __bool__(self) -> bool:
+        return bool(self.msgid)
+
+
+def translate(text: str | Message, locale: str | None, tz: tzinfo = UTC) -> str:
+    """``text`` in ``locale``: a :class:`Message`, or a plain msgid (a text that is not
+    in the catalog, such as an app's own action description, is shown as it is)."""
+    if isinstance(text, Message):
+        return text.translate(locale, tz)
+    return translations(locale).gettext(text) if text else ""

@@ -1,0 +1,109 @@
+"""One set of pages for every framework: the templates, their context, the stylesheet.
+
+The templates are Jinja2 files in ``stepup/integrations/templates/stepup/``. Flask
+renders them with its own Jinja environment (the blueprint's template folder), and
+Starlette and Django with :func:`environment`. Each framework hands the template the
+same context (see ``docs/pages.md``), built here by :func:`page_context` from:
+
+- ``page``: the view model (:mod:`stepup.integrations.views`);
+- ``urls``: where the forms post and the links go, by name;
+- ``csrf_field``: a callable giving the framework's hidden CSRF input;
+- ``messages``: flash messages (msgids), shown translated;
+- the locale: ``lang``, ``_``/``gettext``/``ngettext`` and ``t``, which translates a
+  view model's :class:`stepup.i18n.Message` or msgid.
+
+An app overrides any page by shipping a template of the same name (``stepup/reauth.html``)
+where its framework looks first; the stylesheet is served by each integration at the
+``stylesheet`` URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, tzinfo
+from importlib import resources
+from typing import Any, Final
+
+import jinja2
+from markupsafe import Markup
+
+from ..i18n import Message, negotiate, translate, translations
+from .http import HttpResponse
+
+__all__ = [
+    "EXTENSIONS",
+    "PAGE_HEADERS",
+    "TEMPLATES",
+    "choose_locale",
+    "environment",
+    "page_context",
+    "stylesheet",
+    "stylesheet_response",
+]
+
+#: The package folder the pages are loaded from (``stepup/<name>.html`` under it).
+TEMPLATES: Final = ("stepup.integrations", "templates")
+#: Jinja extensions the pages need (``{% trans %}``).
+EXTENSIONS: Final = ("jinja2.ext.i18n",)
+
+#: stepup pages hold one-time secrets and confirm dangerous actions: never cached, never
+#: framed (a framed "Remove" button is a clickjacking target).
+PAGE_HEADERS: Final = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+}
+
+
+def environment(*overrides: jinja2.BaseLoader) -> jinja2.Environment:
+    """A Jinja environment that looks in ``overrides`` first (the app's own
+    ``stepup/*.html``), then in the bundled pages."""
+    loader = jinja2.ChoiceLoader([*overrides, jinja2.PackageLoader(*TEMPLATES)])
+    return jinja2.Environment(loader=loader, autoescape=True, extensions=list(EXTENSIONS))
+
+
+def choose_locale(selected: str | None, accept_language: str | None) -> str:
+    """The page's locale: the app's choice (its locale hook) when stepup has it, else the
+    best match for the request's ``Accept-Language``, else English."""
+    if selected:
+        return negotiate(selected.replace("_", "-"))
+    return negotiate(accept_language)
+
+
+def page_context(
+    *,
+    locale: str,
+    urls: Mapping[str, str],
+    csrf_field: Callable[[], Markup],
+    messages: Iterable[str | Message] = (),
+    tz: tzinfo = UTC,
+    **values: Any,
+) -> dict[str, Any]:
+    """Everything a page template reads, the same in every framework."""
+    catalog = translations(locale)
+
+    def t(text: str | Message) -> str:
+        return translate(text, locale, tz)
+
+    return {
+        "lang": locale,
+        "gettext": catalog.gettext,
+        "ngettext": catalog.ngettext,
+        "_": catalog.gettext,
+        "t": t,
+        "urls": dict(urls),
+        "csrf_field": csrf_field,
+        "messages": [t(m) for m in messages],
+        **values,
+    }
+
+
+def stylesheet() -> bytes:
+    """The pages' small stylesheet (``stepup/integrations/static/stepup.css``)."""
+    return resources.files("stepup.integrations").joinpath("static/stepup.css").read_bytes()
+
+
+def stylesheet_response() -> HttpResponse:
+    """The stylesheet, for the route each integration serves it on."""
+    headers = {"Content-Type": "text/css; charset=utf-8", "Cache-Control": "public, max-age=3600"}
+    return HttpResponse(200, headers, stylesheet())
