@@ -41,6 +41,12 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
         ["totp", "verify"],
         ["users"],
         ["users", "check"],
+        ["operator"],
+        ["operator", "remove-2fa"],
+        ["operator", "revoke-grants"],
+        ["operator", "reseal"],
+        ["operator", "tenant"],
+        ["operator", "tenant", "set-flag"],
     ],
 )
 def test_help_everywhere(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
