@@ -25,6 +25,7 @@ import threading
 import uuid
 from collections.abc import Callable, Collection, Coroutine, Iterator
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import pytest
@@ -75,9 +76,7 @@ class _Runner:
 
     def concurrently(self, method: str, calls: list[tuple[Any, ...]]) -> list[Any]:
         """Start every call at once: threads behind a barrier, or gathered tasks."""
-        return self.together(
-            [lambda args=args: getattr(self.store, method)(*args) for args in calls]
-        )
+        return self.together([partial(getattr(self.store, method), *args) for args in calls])
 
     def together(self, thunks: list[Callable[[], Any]]) -> list[Any]:
         """Start every thunk at once (threads behind a barrier; for an async store each
@@ -569,9 +568,8 @@ class StoreContract:
         call("put_credential", self._credential(user, ("a", "b")))
         read = call("get_credential", user)
         writes = [replace(read, secret=f"v1:k{i}:c2VhbGVk") for i in range(THREADS)]
-        results = call.together(
-            [lambda c=c: call.store.replace_credential(c, read.version) for c in writes]
-        )
+        replace_credential = call.store.replace_credential
+        results = call.together([partial(replace_credential, c, read.version) for c in writes])
         assert results.count(True) == 1
         stored = call("get_credential", user)
         assert stored == replace(writes[results.index(True)], version=read.version + 1)
@@ -706,7 +704,7 @@ class StoreContract:
         )
 
     def test_concurrent_patches_of_different_attributes_both_survive(self, call: _Runner) -> None:
-        tenant_id, events = self._tenant(call), []
+        tenant_id, events = self._tenant(call), list[StepupEvent]()
         on = _patch_body({"feature_flags": {FEATURE_FLAG: True}})
         racing = self._racing_patch(call, events, tenant_id, on)
         settings = self._settings(call, racing, events)
@@ -724,7 +722,7 @@ class StoreContract:
         assert _flag_changes(events) == [("admin-b", FEATURE_FLAG, False, True)]
 
     def test_concurrent_patches_of_one_flag_report_what_was_stored(self, call: _Runner) -> None:
-        tenant_id, events = self._tenant(call), []
+        tenant_id, events = self._tenant(call), list[StepupEvent]()
         on = _patch_body({"feature_flags": {FEATURE_FLAG: True}})
         racing = self._racing_patch(call, events, tenant_id, on)
         settings = self._settings(call, racing, events)
@@ -750,7 +748,7 @@ class StoreContract:
         ]
 
     def test_many_concurrent_patches_lose_nothing(self, call: _Runner) -> None:
-        tenant_id, events = self._tenant(call), []
+        tenant_id, events = self._tenant(call), list[StepupEvent]()
         settings = self._settings(call, call.store, events)
 
         def patch(actor: str, flags: dict[str, bool]) -> Callable[[], Any]:
