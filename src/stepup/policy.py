@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from ._toml import read_toml
 from .errors import ConfigurationError, UnknownActionError
+from .i18n import N_
 
 __all__ = [
     "CRITICAL",
@@ -134,19 +135,19 @@ CRITICAL: Final = Rule(Sensitivity.CRITICAL, lifetime=300.0)
 NOT_SENSITIVE: Final = Rule(Sensitivity.NONE)
 
 _SEED_CATALOG: Final[dict[str, str]] = {
-    "api_key.read": "Reading user API keys",
-    "api_key.copy": "Copying user API keys",
-    "api_key.regenerate": "Regenerating user API keys",
-    "user.update": "Modifying user details",
-    "2fa.disable": "Disabling two-factor authentication",
-    "contract.member.invite": "Inviting members to contracts",
-    "contract.member.remove": "Removing members from contracts",
-    "contract.member.role.change": "Changing user roles in contracts",
-    "workspace.member.invite": "Inviting members to workspaces",
-    "workspace.member.remove": "Removing members from workspaces",
-    "workspace.member.role.change": "Changing user roles in workspaces",
-    "ssh_key.add": "Adding SSH keys",
-    "ssh_key.remove": "Removing SSH keys",
+    "api_key.read": N_("Reading user API keys"),
+    "api_key.copy": N_("Copying user API keys"),
+    "api_key.regenerate": N_("Regenerating user API keys"),
+    "user.update": N_("Modifying user details"),
+    "2fa.disable": N_("Disabling two-factor authentication"),
+    "contract.member.invite": N_("Inviting members to contracts"),
+    "contract.member.remove": N_("Removing members from contracts"),
+    "contract.member.role.change": N_("Changing user roles in contracts"),
+    "workspace.member.invite": N_("Inviting members to workspaces"),
+    "workspace.member.remove": N_("Removing members from workspaces"),
+    "workspace.member.role.change": N_("Changing user roles in workspaces"),
+    "ssh_key.add": N_("Adding SSH keys"),
+    "ssh_key.remove": N_("Removing SSH keys"),
 }
 
 
@@ -156,7 +157,7 @@ _SEED_CATALOG: Final[dict[str, str]] = {
 #: one request and every sensitive action goes through after it.
 TENANT_SETTINGS_UPDATE: Final = "tenant.settings.update"
 TENANT_SETTINGS_RULE: Final = Rule(
-    Sensitivity.SENSITIVE, always=True, description="Changing tenant security settings"
+    Sensitivity.SENSITIVE, always=True, description=N_("Changing tenant security settings")
 )
 
 
@@ -187,7 +188,7 @@ class Policy:
         rules["workspace.delete"] = replace(
             SENSITIVE,
             when=is_production_workspace,
-            description="Deleting full (production) workspaces",
+            description=N_("Deleting full (production) workspaces"),
         )
         rules[TENANT_SETTINGS_UPDATE] = TENANT_SETTINGS_RULE
         return cls(rules, lifetime=lifetime_from_env(environ))
