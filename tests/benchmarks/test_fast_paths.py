@@ -36,7 +36,7 @@ from stepup.reauth import Allowed, AllowReason, AsyncReauth, Reauth, ReauthUnava
 from stepup.records import AttemptOutcome, Tenant, ThrottleState
 from stepup.subject import Identity, LoginMethod, Subject
 from stepup.testing import SettableClock
-from stepup.throttle import ThrottlePolicy, apply_attempt
+from stepup.throttle import ThrottlePolicy, apply_attempt, keep_until
 from stepup.twofactor import Channel
 from storage.redis_cluster import free_port, redis_cluster
 from support import POSTGRES_URL, REDIS_URL, need, port_open
@@ -83,7 +83,7 @@ def test_sql_attempts_follow_the_reference_model(
         now += elapsed
         current = model if now < expires else ThrottleState()  # forgotten after forget_after
         model, expected = apply_attempt(current, step, now, POLICY)
-        expires = now + POLICY.forget_after  # every attempt, even a throttled one, writes
+        expires = keep_until(model, now, POLICY)  # every attempt, even a throttled one, writes
         actual = store.totp_attempt(key, step, now, POLICY)
         assert actual.outcome is expected.outcome
         assert actual.failures == expected.failures

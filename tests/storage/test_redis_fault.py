@@ -140,7 +140,7 @@ def test_a_restart_without_persistence_forgets_the_ledger(tmp_path: Path) -> Non
     with redis_server(tmp_path / "volatile") as volatile, RedisStore(volatile.url) as store:
         store.totp_attempt("k", 100, T0, LENIENT)
         store.throttle_charge("k", T0, LENIENT)
-        assert store.throttle_state("k") == ThrottleState(1, 0.0, 100)
+        assert store.throttle_state("k") == ThrottleState(1, T0, 100)
         volatile.kill()
         volatile.start()
         assert store.throttle_state("k") == ThrottleState()

@@ -357,7 +357,10 @@ def test_refused_attempts_undo_the_optimistic_write(store: RedisStore, raw: redi
     assert raw.get(name) == f"7 1 {T0 + 60:.17g}"
     assert 595_000 < raw.pttl(name) <= 600_000  # a throttled attempt still counts as one
     assert store.totp_attempt(key, 8, T0 + 60, strict).outcome is AttemptOutcome.ACCEPTED
-    assert raw.get(name) == "8 0 0"
+    # A success keeps the counted failure (forgiven only at T0 + 60 + max_delay).
+    assert raw.get(name) == f"8 1 {T0 + 60:.17g}"
+    assert store.totp_attempt(key, 9, T0 + 120, strict).outcome is AttemptOutcome.ACCEPTED
+    assert raw.get(name) == "9 0 0"
 
 
 def test_a_first_attempt_before_time_zero_is_throttled_like_the_model(

@@ -347,12 +347,19 @@ async def test_pooled_async_postgres_store(driver: str) -> None:
 # Expiry ---------------------------------------------------------------------------
 
 
-def test_state_is_forgotten_after_forget_after(sqlite_store: SQLStore) -> None:
+def test_failures_are_forgiven_one_per_max_delay_of_quiet(sqlite_store: SQLStore) -> None:
     key = f"k-{uuid.uuid4().hex}"
-    for _ in range(POLICY.free_failures + 1):
+    failures = POLICY.free_failures + 1
+    for _ in range(failures):
         sqlite_store.totp_attempt(key, None, T0, POLICY)
     assert sqlite_store.totp_attempt(key, 1, T0 + 1, POLICY).outcome is AttemptOutcome.THROTTLED
-    later = T0 + 1 + POLICY.forget_after  # the last write was the throttled attempt
+    end = T0 + POLICY.delay_after(failures)
+    # Not forget_after after the last write any more: one failure per max_delay after the
+    # block, so the row outlives forget_after while a failure still counts.
+    assert end + failures * POLICY.max_delay > T0 + 1 + POLICY.forget_after
+    quiet = end + (failures - 1) * POLICY.max_delay
+    assert sqlite_store.totp_attempt(key, None, quiet, POLICY).failures == 2
+    later = quiet + POLICY.delay_after(2) + 2 * POLICY.max_delay
     assert sqlite_store.totp_attempt(key, None, later, POLICY).failures == 1
 
 
