@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from e2e.journeys import ADMIN, MEMBER, PASSWORDS
-from e2e.test_demo_app import FLAG_ON, JSONAPI, csrf, sign_in
+from e2e.test_demo_app import csrf, flag_on, sign_in
 from stepup.demo.keys import new_demo_ssh_key
 from stepup.testing import SettableClock
 
@@ -245,7 +245,7 @@ def test_each_sensitive_form_asks_first_then_goes_through(
     client, _ = app_client
     sign_in(client, ADMIN)
     token = csrf(client.get(form.path).text)
-    assert client.patch("/stepup/tenants/acme", content=FLAG_ON, headers=JSONAPI).status_code == 200
+    flag_on(client)
     for method in ("GET", "POST"):
         data = {**form.data, "csrf_token": token} if method == "POST" else None
         asked = client.request(method, form.path, data=data)
@@ -306,7 +306,7 @@ def test_signed_out_forms_lead_to_sign_in(
 def test_creating_a_workspace_is_not_sensitive(app_client: tuple[Any, SettableClock]) -> None:
     client, _ = app_client
     sign_in(client, ADMIN)
-    client.patch("/stepup/tenants/acme", content=FLAG_ON, headers=JSONAPI)
+    flag_on(client)
     page = client.get("/workspaces")
     token = csrf(page.text)
 

@@ -17,6 +17,7 @@ from saml2.server import Server
 from starlette.testclient import TestClient
 
 from e2e.journeys import ADMIN, PASSWORDS
+from e2e.test_demo_app import flag_on
 from idp.saml.saml_idp import IDP_ID, TestIdP, idp_metadata, idp_settings, make_keypair
 from stepup.demo import DemoSettings, create_app
 from stepup.testing import SettableClock
@@ -78,9 +79,7 @@ def test_saml_user_signs_in_and_reauthenticates_at_the_idp(
     page = client.get("/login")
     data = {"csrf_token": csrf(page.text), "email": ADMIN, "password": PASSWORDS[ADMIN]}
     assert client.post("/login", data=data).status_code == 303
-    body = '{"data": {"type": "tenant", "attributes": {"feature_flags": {"sensitive_actions_reauth": true}}}}'
-    headers = {"Content-Type": "application/vnd.api+json"}
-    assert client.patch("/stepup/tenants/acme", content=body, headers=headers).status_code == 200
+    flag_on(client)
     logout = client.get("/logout")
     assert client.post("/logout", data={"csrf_token": csrf(logout.text)}).status_code == 303
 

@@ -311,9 +311,26 @@ class DemoData:
             async with self._writer.begin() as conn:
                 await conn.execute(insert(t.audit), rows)
 
-    async def audit(self, limit: int = 200) -> list[AuditEntry]:
+    async def audit(
+        self,
+        *,
+        user_id: str | None = None,
+        tenant_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[AuditEntry]:
+        """Newest first: one user's entries, or those of every user of ``tenant_id``
+        (an entry belongs to the user it names). Give one of the two."""
         c = t.audit.c
-        query = select(t.audit).order_by(c.id.desc()).limit(limit)
+        query = select(t.audit)
+        if user_id is not None:
+            query = query.where(c.user_id == user_id)
+        elif tenant_id is not None:
+            members = select(t.users.c.id).where(t.users.c.tenant_id == tenant_id)
+            query = query.where(c.user_id.in_(members.scalar_subquery()))
+        else:
+            raise ValueError("audit(): give user_id or tenant_id")
+        query = query.order_by(c.id.desc()).limit(limit).offset(offset)
         return [
             AuditEntry(row.at, row.source, row.name, row.user_id, json.loads(row.details))
             for row in await self._rows(query)

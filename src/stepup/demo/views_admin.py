@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -48,5 +50,29 @@ class AdminViews:
         if isinstance(user, Response):
             return user
         await demo.audit.flush()
-        entries = await demo.data.audit()
-        return demo.render(request, "audit.html", user=user, entries=entries)
+        page = _page_number(request.query_params.get("page"))
+        # A member sees their own events; a tenant admin sees everyone's in the tenant.
+        scope = {"tenant_id": user.tenant_id} if user.is_admin else {"user_id": user.id}
+        rows = await demo.data.audit(**scope, limit=AUDIT_PAGE + 1, offset=(page - 1) * AUDIT_PAGE)
+        return demo.render(
+            request,
+            "audit.html",
+            user=user,
+            entries=rows[:AUDIT_PAGE],
+            page=page,
+            newer=page - 1 if page > 1 else None,
+            older=page + 1 if len(rows) > AUDIT_PAGE else None,
+            everyone=user.is_admin,
+        )
+
+
+#: Entries on one page of the audit log.
+AUDIT_PAGE: Final = 50
+_MAX_PAGE: Final = 10_000
+
+
+def _page_number(value: str | None) -> int:
+    """``?page=N`` (1 when absent or not a sensible whole number)."""
+    if value is None or not value.isascii() or not value.isdigit():
+        return 1
+    return min(max(int(value[:6]), 1), _MAX_PAGE)
