@@ -1,0 +1,618 @@
+"""Passkeys (WebAuthn): registration and assertion ceremonies, sans-IO.
+
+The cryptography and the WebAuthn checks (client data type, origin, challenge, RP id
+hash, user presence and verification, signature) are python-fido2's
+(:class:`fido2.server.Fido2Server`); see docs/architecture.md for why that library.
+What stepup adds is what the library leaves to the relying party, and what others got
+wrong (Flask-Security-Too's GHSA-f66q-9rf6-8795 accepted any user's credential):
+
+* a challenge is random, kept in the store like OIDC state, bound to the user, the
+  session and the ceremony, claimed atomically (presented twice at once, it succeeds
+  once) and short-lived;
+* the asserting credential must be registered to the session's user (and the
+  authenticator's user handle, when it sends one, must be that user's);
+* the signature counter only moves forward: the store records a use with a
+  compare-and-set on the counter it was read at, so a cloned authenticator (or two
+  concurrent uses of one assertion) is refused and evented;
+* the backup flags are recorded, and decide ``hwk`` (device-bound) against ``swk``
+  (synced) in the grant's methods; ``phr`` (phishing-resistant) is always there.
+
+Like every decision in stepup these are flows (generators of store calls) that
+:class:`Passkeys` and :class:`AsyncPasskeys` drive with :func:`stepup._flow.run` /
+:func:`~stepup._flow.run_async`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from fido2.server import Fido2Server
+from fido2.webauthn import (
+    AttestedCredentialData,
+    AuthenticationResponse,
+    AuthenticatorData,
+    CollectedClientData,
+    PublicKeyCredentialDescriptor,
+    PublicKeyCredentialRpEntity,
+    PublicKeyCredentialType,
+    PublicKeyCredentialUserEntity,
+    RegistrationResponse,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from ._flow import Flow, run, run_async
+from .clock import Clock, system_clock
+from .errors import ConfigurationError, StoreUnavailableError
+from .events import EventBus, StepupEvent
+from .records import Challenge, Passkey
+from .subject import Subject
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "AsyncPasskeys",
+    "Passkey",
+    "PasskeyCounterRegressed",
+    "PasskeyReason",
+    "PasskeyRegistered",
+    "PasskeyRejected",
+    "PasskeyRemoved",
+    "PasskeyResult",
+    "PasskeyVerified",
+    "Passkeys",
+    "RelyingParty",
+]
+
+logger = logging.getLogger("stepup.passkeys")
+
+MAX_PAYLOAD_BYTES: Final = 16 * 1024  # a real assertion is well under 2 KiB
+MAX_NAME_LENGTH: Final = 64
+_CHALLENGE_PREFIX: Final = "webauthn:"
+_CREATE: Final = "webauthn.create"
+_GET: Final = "webauthn.get"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# settings -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RelyingParty:
+    """Who the passkeys are for: the RP id (a registrable domain) and the exact
+    origins allowed to use them. Checked when built, so a typo fails at start-up."""
+
+    id: str
+    name: str
+    origins: tuple[str, ...]
+    challenge_ttl: float = 300.0
+    max_passkeys_per_user: int = 10
+
+    def __post_init__(self) -> None:
+        rp_id = self.id
+        if (
+            not rp_id
+            or rp_id != rp_id.lower()
+            or any(c in rp_id for c in ":/ ")
+            or "."
+            in (
+                rp_id[0],
+                rp_id[-1],
+            )
+        ):
+            raise ConfigurationError(
+                f"passkeys: RP id {rp_id!r} must be a bare lower-case domain such as"
+                " 'example.com' (no scheme, port or path)"
+            )
+        if not self.origins:
+            raise ConfigurationError("passkeys: give at least one allowed origin")
+        for origin in self.origins:
+            parts = urlsplit(origin)
+            host = parts.hostname or ""
+            local = host == "localhost"
+            if parts.scheme != "https" and not (parts.scheme == "http" and local):
+                raise ConfigurationError(
+                    f"passkeys: origin {origin!r} must be https (http only for localhost)"
+                )
+            if parts.path not in ("", "/") or parts.query or parts.fragment:
+                raise ConfigurationError(f"passkeys: origin {origin!r} must have no path")
+            if host != rp_id and not host.endswith("." + rp_id):
+                raise ConfigurationError(
+                    f"passkeys: origin {origin!r} is not within the RP id {rp_id!r}"
+                )
+        if self.challenge_ttl <= 0 or self.max_passkeys_per_user < 1:
+            raise ConfigurationError("passkeys: challenge_ttl and max_passkeys_per_user > 0")
+
+    def allows(self, origin: str) -> bool:
+        return origin.rstrip("/") in {o.rstrip("/") for o in self.origins}
+
+
+# records and results --------------------------------------------------------------
+
+
+class PasskeyReason(StrEnum):
+    OK = "ok"
+    MALFORMED = "malformed"  # not a WebAuthn response at all, or oversized
+    CHALLENGE = "challenge"  # unknown, expired, replayed, or another session's/ceremony's
+    UNKNOWN_CREDENTIAL = "unknown_credential"  # not registered to this user
+    INVALID = "invalid"  # origin, RP id, signature, type: the library's checks
+    USER_VERIFICATION = "user_verification"  # required and not performed
+    COUNTER = "counter"  # the signature counter did not move forward: a clone?
+    DUPLICATE = "duplicate"  # registering a credential id that is already registered
+    LIMIT = "limit"  # the user has as many passkeys as allowed
+    UNAVAILABLE = "unavailable"  # the store could not answer: fail closed
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeyResult:
+    """Only ``reason == ok`` is truthy. ``passkey`` is the credential used or registered."""
+
+    reason: PasskeyReason
+    passkey: Passkey | None = None
+    user_verified: bool = False
+
+    def __bool__(self) -> bool:
+        return self.reason is PasskeyReason.OK
+
+    @property
+    def methods(self) -> frozenset[str]:
+        """What the assertion proved, for the grant: ``phr`` plus ``hwk``/``swk``, and
+        ``user`` with ``mfa`` when the authenticator verified the user."""
+        if self.passkey is None or not self:
+            return frozenset()
+        extra = {"user", "mfa"} if self.user_verified else set()
+        return self.passkey.methods | extra
+
+
+# events ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasskeyRegistered(StepupEvent):
+    user_id: str
+    credential_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasskeyVerified(StepupEvent):
+    user_id: str
+    credential_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasskeyRejected(StepupEvent):
+    user_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasskeyCounterRegressed(StepupEvent):
+    """The signature counter went backwards or stood still: possibly a cloned key."""
+
+    user_id: str
+    credential_id: str
+    stored: int
+    presented: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasskeyRemoved(StepupEvent):
+    user_id: str
+    credential_id: str
+    removed_by: str
+
+
+# the ceremonies -------------------------------------------------------------------
+
+
+class _RefusedError(Exception):
+    def __init__(self, reason: PasskeyReason) -> None:
+        self.reason = reason
+
+
+def _load(payload: str | bytes | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(payload, Mapping):
+        return payload
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise _RefusedError(PasskeyReason.MALFORMED)
+    try:
+        data = json.loads(payload)
+    except (ValueError, RecursionError) as exc:
+        raise _RefusedError(PasskeyReason.MALFORMED) from exc
+    if not isinstance(data, dict):
+        raise _RefusedError(PasskeyReason.MALFORMED)
+    return data
+
+
+def _transaction_digest(transaction: str | None) -> bytes:
+    return b"" if transaction is None else hashlib.sha256(transaction.encode()).digest()
+
+
+class _Ceremonies:
+    """The shared half of :class:`Passkeys` and :class:`AsyncPasskeys`: the flows."""
+
+    def __init__(
+        self,
+        store: Any,
+        rp: RelyingParty,
+        *,
+        clock: Clock = system_clock,
+        events: EventBus | None = None,
+    ) -> None:
+        self.store = store
+        self.rp = rp
+        self.clock = clock
+        self.events = events or EventBus()
+        self._server = Fido2Server(
+            PublicKeyCredentialRpEntity(id=rp.id, name=rp.name), verify_origin=rp.allows
+        )
+
+    def _emit(self, event: StepupEvent) -> None:
+        self.events.emit(event)
+
+    def _new_challenge(
+        self, subject: Subject, kind: str, uv: UserVerificationRequirement, transaction: str | None
+    ) -> tuple[bytes, Challenge]:
+        # 32 random bytes, then the transaction's digest when one is bound, so the
+        # authenticator signs over what is being confirmed.
+        raw = secrets.token_bytes(32) + _transaction_digest(transaction)
+        now = self.clock()
+        challenge = Challenge(
+            challenge_id=_CHALLENGE_PREFIX + _b64(raw),
+            user_id=subject.user_id,
+            session_id=subject.session_id,
+            issued_at=now,
+            expires_at=now + self.rp.challenge_ttl,
+            data={"kind": kind, "uv": uv.value, "transaction": transaction is not None},
+        )
+        return raw, challenge
+
+    def _claim(
+        self,
+        subject: Subject,
+        client_data: CollectedClientData,
+        kind: str,
+        transaction: str | None,
+    ) -> Flow[Challenge]:
+        raw = client_data.challenge
+        challenge: Challenge | None = yield (
+            "take_challenge",
+            (_CHALLENGE_PREFIX + _b64(raw), self.clock()),
+        )
+        if (
+            challenge is None
+            or challenge.user_id != subject.user_id
+            or not secrets.compare_digest(challenge.session_id, subject.session_id)
+            or challenge.data.get("kind") != kind
+            or raw[32:] != _transaction_digest(transaction)
+        ):
+            raise _RefusedError(PasskeyReason.CHALLENGE)
+        return challenge
+
+    # registration ---------------------------------------------------------------
+
+    def _begin_registration(
+        self, subject: Subject, user_name: str, display_name: str
+    ) -> Flow[dict[str, Any]]:
+        existing: tuple[Passkey, ...] = yield ("list_passkeys", (subject.user_id,))
+        uv = UserVerificationRequirement.REQUIRED
+        raw, challenge = self._new_challenge(subject, _CREATE, uv, None)
+        options, _state = self._server.register_begin(
+            PublicKeyCredentialUserEntity(
+                id=subject.user_id.encode(), name=user_name, display_name=display_name
+            ),
+            credentials=[
+                PublicKeyCredentialDescriptor(
+                    type=PublicKeyCredentialType.PUBLIC_KEY, id=_unb64(p.credential_id)
+                )
+                for p in existing
+            ],
+            resident_key_requirement=ResidentKeyRequirement.REQUIRED,
+            user_verification=uv,
+            challenge=raw,
+        )
+        yield ("put_challenge", (challenge,))
+        return dict(options)
+
+    def _finish_registration(
+        self, subject: Subject, payload: str | bytes | Mapping[str, Any], name: str
+    ) -> Flow[PasskeyResult]:
+        try:
+            clean_name = _clean_name(name)
+            try:
+                data = _load(payload)
+                response = RegistrationResponse.from_dict(data)
+                client_data = response.response.client_data
+            except _RefusedError:
+                raise
+            except Exception as exc:  # the library's parse errors are many types
+                raise _RefusedError(PasskeyReason.MALFORMED) from exc
+            challenge = yield from self._claim(subject, client_data, _CREATE, None)
+            state = {
+                "challenge": _b64(client_data.challenge),
+                "user_verification": challenge.data["uv"],
+            }
+            try:
+                auth_data = self._server.register_complete(state, response)
+            except ValueError as exc:
+                raise _RefusedError(_library_reason(exc)) from exc
+            credential = auth_data.credential_data
+            if credential is None:
+                raise _RefusedError(PasskeyReason.MALFORMED)
+            passkey = Passkey(
+                user_id=subject.user_id,
+                credential_id=_b64(credential.credential_id),
+                credential_data=_b64(bytes(credential)),
+                name=clean_name,
+                sign_count=auth_data.counter,
+                backup_eligible=bool(auth_data.flags & AuthenticatorData.FLAG.BE),
+                backup_state=bool(auth_data.flags & AuthenticatorData.FLAG.BS),
+                user_verified=auth_data.is_user_verified(),
+                created_at=self.clock(),
+                transports=_transports(data),
+            )
+            added: bool = yield (
+                "add_passkey",
+                (passkey, self.rp.max_passkeys_per_user),
+            )
+            if not added:
+                raise _RefusedError(PasskeyReason.DUPLICATE)
+        except _RefusedError as refused:
+            self._emit(
+                PasskeyRejected(at=self.clock(), user_id=subject.user_id, reason=refused.reason)
+            )
+            return PasskeyResult(refused.reason)
+        except StoreUnavailableError:
+            return PasskeyResult(PasskeyReason.UNAVAILABLE)
+        self._emit(
+            PasskeyRegistered(
+                at=self.clock(),
+                user_id=subject.user_id,
+                credential_id=passkey.credential_id,
+                name=passkey.name,
+            )
+        )
+        return PasskeyResult(PasskeyReason.OK, passkey, passkey.user_verified)
+
+    # authentication ---------------------------------------------------------------
+
+    def _begin_authentication(
+        self, subject: Subject, user_verification: bool, transaction: str | None
+    ) -> Flow[dict[str, Any] | None]:
+        """Options for ``navigator.credentials.get``, or ``None`` if the user has no
+        passkey (offer another method)."""
+        existing: tuple[Passkey, ...] = yield ("list_passkeys", (subject.user_id,))
+        if not existing:
+            return None
+        uv = (
+            UserVerificationRequirement.REQUIRED
+            if user_verification
+            else UserVerificationRequirement.PREFERRED
+        )
+        raw, challenge = self._new_challenge(subject, _GET, uv, transaction)
+        options, _state = self._server.authenticate_begin(
+            [
+                PublicKeyCredentialDescriptor(
+                    type=PublicKeyCredentialType.PUBLIC_KEY, id=_unb64(p.credential_id)
+                )
+                for p in existing
+            ],
+            user_verification=uv,
+            challenge=raw,
+        )
+        yield ("put_challenge", (challenge,))
+        return dict(options)
+
+    def _finish_authentication(
+        self,
+        subject: Subject,
+        payload: str | bytes | Mapping[str, Any],
+        transaction: str | None,
+    ) -> Flow[PasskeyResult]:
+        try:
+            try:
+                response = AuthenticationResponse.from_dict(_load(payload))
+                client_data = response.response.client_data
+                auth_data = response.response.authenticator_data
+            except _RefusedError:
+                raise
+            except Exception as exc:
+                raise _RefusedError(PasskeyReason.MALFORMED) from exc
+            challenge = yield from self._claim(subject, client_data, _GET, transaction)
+            passkeys: tuple[Passkey, ...] = yield ("list_passkeys", (subject.user_id,))
+            credential_id = _b64(response.raw_id)
+            passkey = next((p for p in passkeys if p.credential_id == credential_id), None)
+            handle = response.response.user_handle
+            if passkey is None or (handle is not None and handle != subject.user_id.encode()):
+                raise _RefusedError(PasskeyReason.UNKNOWN_CREDENTIAL)
+            state = {
+                "challenge": _b64(client_data.challenge),
+                "user_verification": challenge.data["uv"],
+            }
+            try:
+                self._server.authenticate_complete(
+                    state, [AttestedCredentialData(_unb64(passkey.credential_data))], response
+                )
+            except ValueError as exc:
+                raise _RefusedError(_library_reason(exc)) from exc
+            presented = auth_data.counter
+            if (passkey.sign_count or presented) and presented <= passkey.sign_count:
+                self._counter_regressed(passkey, presented)
+                raise _RefusedError(PasskeyReason.COUNTER)
+            now = self.clock()
+            used = replace(
+                passkey,
+                sign_count=presented,
+                backup_state=bool(auth_data.flags & AuthenticatorData.FLAG.BS),
+                last_used_at=now,
+            )
+            recorded: bool = yield ("record_passkey_use", (used, passkey.sign_count))
+            if not recorded:  # another assertion moved the counter first
+                self._counter_regressed(passkey, presented)
+                raise _RefusedError(PasskeyReason.COUNTER)
+        except _RefusedError as refused:
+            self._emit(
+                PasskeyRejected(at=self.clock(), user_id=subject.user_id, reason=refused.reason)
+            )
+            return PasskeyResult(refused.reason)
+        except StoreUnavailableError:
+            return PasskeyResult(PasskeyReason.UNAVAILABLE)
+        self._emit(PasskeyVerified(at=now, user_id=subject.user_id, credential_id=credential_id))
+        return PasskeyResult(PasskeyReason.OK, used, auth_data.is_user_verified())
+
+    def _counter_regressed(self, passkey: Passkey, presented: int) -> None:
+        self._emit(
+            PasskeyCounterRegressed(
+                at=self.clock(),
+                user_id=passkey.user_id,
+                credential_id=passkey.credential_id,
+                stored=passkey.sign_count,
+                presented=presented,
+            )
+        )
+
+    # management -------------------------------------------------------------------
+
+    def _remove(self, user_id: str, credential_id: str, removed_by: str) -> Flow[bool]:
+        removed: bool = yield ("remove_passkey", (user_id, credential_id))
+        if removed:
+            yield ("revoke_grants", (user_id,))  # a factor changed: ASVS 5.0 §7.4.3
+            self._emit(
+                PasskeyRemoved(
+                    at=self.clock(),
+                    user_id=user_id,
+                    credential_id=credential_id,
+                    removed_by=removed_by,
+                )
+            )
+        return removed
+
+
+def _library_reason(exc: ValueError) -> PasskeyReason:
+    """python-fido2 raises ValueError with a message for each failed check."""
+    if "verif" in str(exc).lower() and "flag" in str(exc).lower():
+        return PasskeyReason.USER_VERIFICATION
+    return PasskeyReason.INVALID
+
+
+class Passkeys(_Ceremonies):
+    """Passkey ceremonies over a sync store (see the module docstring)."""
+
+    def begin_registration(
+        self, subject: Subject, user_name: str, display_name: str = ""
+    ) -> dict[str, Any]:
+        """Options for ``navigator.credentials.create`` (JSON-ready)."""
+        return run(
+            self._begin_registration(subject, user_name, display_name or user_name), self.store
+        )
+
+    def finish_registration(
+        self, subject: Subject, payload: str | bytes | Mapping[str, Any], name: str = "Passkey"
+    ) -> PasskeyResult:
+        return run(self._finish_registration(subject, payload, name), self.store)
+
+    def begin_authentication(
+        self, subject: Subject, *, user_verification: bool = True, transaction: str | None = None
+    ) -> dict[str, Any] | None:
+        return run(self._begin_authentication(subject, user_verification, transaction), self.store)
+
+    def finish_authentication(
+        self,
+        subject: Subject,
+        payload: str | bytes | Mapping[str, Any],
+        *,
+        transaction: str | None = None,
+    ) -> PasskeyResult:
+        return run(self._finish_authentication(subject, payload, transaction), self.store)
+
+    def registered(self, user_id: str) -> Sequence[Passkey]:
+        return run(_list(user_id), self.store)
+
+    def remove(self, user_id: str, credential_id: str, *, removed_by: str) -> bool:
+        """Remove one passkey and revoke the user's grants. Removal lowers protection:
+        guard it as a sensitive action in the app (the catalog's ``passkey.remove``)."""
+        return run(self._remove(user_id, credential_id, removed_by), self.store)
+
+    def rename(self, user_id: str, credential_id: str, name: str) -> bool:
+        return run(_rename(user_id, credential_id, name), self.store)
+
+
+class AsyncPasskeys(_Ceremonies):
+    """The same ceremonies over an async store."""
+
+    async def begin_registration(
+        self, subject: Subject, user_name: str, display_name: str = ""
+    ) -> dict[str, Any]:
+        flow = self._begin_registration(subject, user_name, display_name or user_name)
+        return await run_async(flow, self.store)
+
+    async def finish_registration(
+        self, subject: Subject, payload: str | bytes | Mapping[str, Any], name: str = "Passkey"
+    ) -> PasskeyResult:
+        return await run_async(self._finish_registration(subject, payload, name), self.store)
+
+    async def begin_authentication(
+        self, subject: Subject, *, user_verification: bool = True, transaction: str | None = None
+    ) -> dict[str, Any] | None:
+        flow = self._begin_authentication(subject, user_verification, transaction)
+        return await run_async(flow, self.store)
+
+    async def finish_authentication(
+        self,
+        subject: Subject,
+        payload: str | bytes | Mapping[str, Any],
+        *,
+        transaction: str | None = None,
+    ) -> PasskeyResult:
+        flow = self._finish_authentication(subject, payload, transaction)
+        return await run_async(flow, self.store)
+
+    async def registered(self, user_id: str) -> Sequence[Passkey]:
+        return await run_async(_list(user_id), self.store)
+
+    async def remove(self, user_id: str, credential_id: str, *, removed_by: str) -> bool:
+        return await run_async(self._remove(user_id, credential_id, removed_by), self.store)
+
+    async def rename(self, user_id: str, credential_id: str, name: str) -> bool:
+        return await run_async(_rename(user_id, credential_id, name), self.store)
+
+
+def _list(user_id: str) -> Flow[tuple[Passkey, ...]]:
+    passkeys: tuple[Passkey, ...] = yield ("list_passkeys", (user_id,))
+    return passkeys
+
+
+def _rename(user_id: str, credential_id: str, name: str) -> Flow[bool]:
+    renamed: bool = yield ("rename_passkey", (user_id, credential_id, _clean_name(name)))
+    return renamed
+
+
+def _clean_name(name: str) -> str:
+    """One line of at most 64 characters; empty becomes "Passkey"."""
+    return " ".join(str(name).split())[:MAX_NAME_LENGTH] or "Passkey"
+
+
+def _transports(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The hints the browser reported (``usb``, ``internal``, ...), kept for the UI;
+    python-fido2 does not parse them, and nothing relies on them."""
+    inner = data.get("response")
+    reported = inner.get("transports") if isinstance(inner, Mapping) else None
+    if not isinstance(reported, list):
+        return ()
+    return tuple(t for t in reported[:8] if isinstance(t, str) and t.isalnum() and len(t) < 16)
