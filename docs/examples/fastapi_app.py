@@ -6,6 +6,7 @@ Run it with ``uvicorn --factory docs.examples.fastapi_app:create_app``; sign in 
 ``/login`` as alice (password ``alice password``, admin of tenant acme) or bob.
 """
 
+import html
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from fastapi import Depends, FastAPI, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -35,6 +36,13 @@ class User:
 
 
 WORKSPACES = {"prod": "full", "scratch": "sandbox"}
+LOGIN_FORM = """<form method="post" action="/login">
+  <input type="hidden" name="csrf_token" value="{csrf}">
+  <input type="hidden" name="next" value="{next}">
+  <label>User <input name="username" autocomplete="username"></label>
+  <label>Password <input name="password" type="password" autocomplete="current-password"></label>
+  <button>Sign in</button>
+</form>"""
 
 
 def create_app(
@@ -57,7 +65,15 @@ def create_app(
         return Subject(user_id, request.session["sid"]) if user_id in users else None
 
     async def complete_sign_in(request: Request, user_id: str) -> None:
+        # A new session id at every sign-in: stepup binds grants to it.
         request.session.update(user=user_id, sid=secrets.token_urlsafe(16))
+
+    def renew_session(request: Request) -> None:
+        # And after every re-authentication: stepup binds the new grant to the new id.
+        request.session["sid"] = secrets.token_urlsafe(16)
+
+    def is_admin(subject: Subject) -> bool:
+        return users[subject.user_id].admin is True  # only True means yes
 
     def password_hash(user_id: str) -> str | None:
         user = users.get(user_id)
@@ -70,9 +86,10 @@ def create_app(
         subject_loader=current_subject,
         tenant_loader=lambda request: "acme",
         password_hash_loader=password_hash,
-        is_tenant_admin=lambda subject, tenant_id: users[subject.user_id].admin,
-        has_full_access=lambda subject: users[subject.user_id].admin,
+        is_tenant_admin=lambda subject, tenant_id: tenant_id == "acme" and is_admin(subject),
+        has_full_access=is_admin,
         complete_sign_in=complete_sign_in,
+        renew_session=renew_session,
         passwords=AsyncPasswordReauth(store, hasher=hasher, clock=clock),
     )
 
@@ -81,6 +98,9 @@ def create_app(
         return {"workspace_type": WORKSPACES.get(name, "sandbox")}
 
     # The dependencies name their actions now, so a typo fails when the app is built.
+    # Every endpoint that changes something also checks stepup's CSRF token (the form's
+    # csrf_token field, or an X-CSRF-Token header from scripts: see /api/csrf-token).
+    csrf = stepup.csrf_protected()
     key_read = stepup.require_reauth("api_key.read")
     key_regenerate = stepup.require_reauth("api_key.regenerate")
     workspace_delete = stepup.require_reauth("workspace.delete", context=workspace_context)
@@ -94,7 +114,21 @@ def create_app(
     app.add_middleware(SessionMiddleware, secret_key=secret_key)
     stepup.install(app)  # StepupMiddleware, and the stepup views under /stepup
 
-    @app.post("/login")
+    @app.get("/login")
+    async def login_page(request: Request, next: str = "/") -> Response:
+        # Only a path on this site: never https://evil.example or //evil.example.
+        next_path = html.escape(safe_return_path_or_default(next))
+        token = html.escape(await stepup.csrf_token(request))
+        page = LOGIN_FORM.format(csrf=token, next=next_path)
+        return stepup.set_csrf_cookie(request, HTMLResponse(page))
+
+    @app.get("/api/csrf-token")
+    async def csrf_token(request: Request) -> Response:
+        """For scripts: send it back as X-CSRF-Token (other sites cannot read it)."""
+        token = await stepup.csrf_token(request)
+        return stepup.set_csrf_cookie(request, JSONResponse({"csrf_token": token}))
+
+    @app.post("/login", dependencies=[Depends(csrf)])
     async def login(
         request: Request,
         username: Annotated[str, Form()],
@@ -117,13 +151,13 @@ def create_app(
     async def read_key(allowed: Annotated[Allowed, Depends(key_read)]) -> dict[str, Any]:
         return {"key": "sk_example_123", "valid_until": allowed.valid_until}
 
-    @app.post("/api/key/regenerate")
+    @app.post("/api/key/regenerate", dependencies=[Depends(csrf)])
     async def regenerate_key(
         allowed: Annotated[Allowed, Depends(key_regenerate)],
     ) -> dict[str, Any]:
         return {"key": "sk_example_" + secrets.token_hex(4)}
 
-    @app.delete("/api/workspaces/{name}")
+    @app.delete("/api/workspaces/{name}", dependencies=[Depends(csrf)])
     async def delete_workspace(
         name: str, allowed: Annotated[Allowed, Depends(workspace_delete)]
     ) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
-from flask import Blueprint, Flask, redirect, render_template_string, request
+from flask import Blueprint, Flask, redirect, render_template_string, request, url_for
 from flask_login import (
     LoginManager,
     UserMixin,
@@ -25,6 +25,7 @@ from flask_login import (
 
 from stepup.adapters.idp.password import hash_password
 from stepup.integrations.flask import Stepup
+from stepup.redirects import safe_return_path_or_default
 from stepup.subject import Subject
 
 # Your user table. Hashes are argon2id, made with stepup's recommended parameters.
@@ -70,25 +71,38 @@ def tenant_of(subject: Subject) -> str:
 @stepup.is_tenant_admin
 def is_tenant_admin(subject: Subject, tenant_id: str) -> bool:
     user = USERS[subject.user_id]
-    return bool(user["admin"]) and user["tenant"] == tenant_id
+    return user["admin"] is True and user["tenant"] == tenant_id  # only True means yes
 
 
 @stepup.has_full_access
 def has_full_access(subject: Subject) -> bool:
-    return bool(USERS[subject.user_id]["admin"])
+    return USERS[subject.user_id]["admin"] is True
 
 
 # Your views -------------------------------------------------------------------------
 
-LOGIN_PAGE = """<form method="post">
+# Every form that changes something carries stepup's CSRF token ({{ stepup_csrf_field() }})
+# and its view is wrapped in @stepup.csrf_protect, which refuses a POST without it.
+LOGIN_PAGE = """<form method="post">{{ stepup_csrf_field() }}
   <input name="username" placeholder="user"> <input name="password" type="password">
   <input type="hidden" name="next" value="{{ next }}"> <button>Sign in</button>
 </form>"""
 
+HOME_PAGE = """<p>Hello {{ user }}</p>
+<p><a href="/settings/api-key">Show my API key</a> ·
+<a href="{{ url_for('stepup.two_factor') }}">Two-factor authentication</a></p>
+<form method="post" action="/logout">{{ stepup_csrf_field() }}<button>Sign out</button></form>"""
+
+KEY_PAGE = """<p>Your API key: <code>{{ key }}</code></p>
+<form method="post" action="/settings/api-key/regenerate">{{ stepup_csrf_field() }}
+  <button>Regenerate</button></form>"""
+
 
 @views.route("/login", methods=["GET", "POST"])
+@stepup.csrf_protect
 def login() -> Any:
-    next_page = request.values.get("next", "/")
+    # Only a path on this site: never https://evil.example or //evil.example.
+    next_page = safe_return_path_or_default(request.values.get("next"))
     if request.method == "GET":
         return render_template_string(LOGIN_PAGE, next=next_page)
     user_id = request.form.get("username", "")
@@ -105,6 +119,7 @@ def login() -> Any:
 
 @views.post("/logout")
 @login_required
+@stepup.csrf_protect
 def logout() -> Any:
     logout_user()  # stepup revokes this session's re-authentication here
     return redirect("/login", 303)
@@ -113,21 +128,23 @@ def logout() -> Any:
 @views.get("/")
 @login_required
 def home() -> str:
-    return f"Hello {current_user.id}"
+    return render_template_string(HOME_PAGE, user=current_user.id)
 
 
 @views.get("/settings/api-key")
 @login_required
 @stepup.reauth_required("api_key.read")
-def api_key() -> dict[str, str]:
-    return {"api_key": f"key-of-{current_user.id}"}
+def api_key() -> str:
+    return render_template_string(KEY_PAGE, key=f"key-of-{current_user.id}")
 
 
 @views.post("/settings/api-key/regenerate")
 @login_required
+@stepup.csrf_protect
 @stepup.reauth_required("api_key.regenerate", return_to="/settings/api-key")
-def regenerate_api_key() -> dict[str, str]:
-    return {"api_key": f"new-key-of-{current_user.id}"}
+def regenerate_api_key() -> Any:
+    # ... make and store the new key, then show it on the key page
+    return redirect(url_for("example.api_key"), 303)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

@@ -38,7 +38,10 @@ class User:
     admin: bool
 
 
+# Every form that changes something carries stepup's CSRF token, and its view checks it
+# with stepup.csrf_ok before doing anything (Starlette has no CSRF protection of its own).
 LOGIN_FORM = """<form method="post">
+  <input type="hidden" name="csrf_token" value="{csrf}">
   <input type="hidden" name="next" value="{next}">
   <label>User <input name="username" autocomplete="username"></label>
   <label>Password <input name="password" type="password" autocomplete="current-password"></label>
@@ -72,6 +75,10 @@ def create_app(
         # A new session id at every sign-in: stepup binds grants to it.
         request.session.update(user=user_id, sid=secrets.token_urlsafe(16))
 
+    def renew_session(request: Request) -> None:
+        # And after every re-authentication: stepup binds the new grant to the new id.
+        request.session["sid"] = secrets.token_urlsafe(16)
+
     def password_hash(user_id: str) -> str | None:
         user = users.get(user_id)
         return user.password_hash if user else None
@@ -80,7 +87,7 @@ def create_app(
         users[user_id].password_hash = new_hash
 
     def is_admin(subject: Subject) -> bool:
-        return users[subject.user_id].admin
+        return users[subject.user_id].admin is True  # only True means yes
 
     stepup = Stepup(
         store=store,
@@ -93,34 +100,49 @@ def create_app(
         is_tenant_admin=lambda subject, tenant_id: tenant_id == "acme" and is_admin(subject),
         has_full_access=is_admin,
         complete_sign_in=complete_sign_in,
+        renew_session=renew_session,
         login_url="/login",
         passwords=AsyncPasswordReauth(store, hasher=hasher, clock=clock),
     )
 
     # Your views ---------------------------------------------------------------------
 
+    async def page(request: Request, body: str, status: int = 200) -> Response:
+        """An HTML page whose forms carry the CSRF token (``{csrf}`` in ``body``)."""
+        token = html.escape(await stepup.csrf_token(request))
+        return stepup.set_csrf_cookie(request, HTMLResponse(body.replace("{csrf}", token), status))
+
+    def refused() -> Response:
+        return HTMLResponse("This form expired or did not come from this site.", 403)
+
     async def home(request: Request) -> Response:
         user = request.session.get("user")
         if user is None:
             return HTMLResponse('<a href="/login">Sign in</a>')
-        return HTMLResponse(
+        return await page(
+            request,
             f"<p>Hello {html.escape(user)}</p>"
             '<p><a href="/api-key">Show my API key</a> · '
             '<a href="/stepup/2fa/enrol">Turn on two-factor authentication</a></p>'
-            '<form method="post" action="/logout"><button>Sign out</button></form>'
+            '<form method="post" action="/logout">'
+            '<input type="hidden" name="csrf_token" value="{csrf}"><button>Sign out</button>'
+            "</form>",
         )
 
     async def login(request: Request) -> Response:
         if request.method == "GET":
-            next_path = html.escape(request.query_params.get("next", "/"))
-            return HTMLResponse(LOGIN_FORM.format(next=next_path))
+            # Only a path on this site: never https://evil.example or //evil.example.
+            next_path = safe_return_path_or_default(request.query_params.get("next"))
+            return await page(request, LOGIN_FORM.replace("{next}", html.escape(next_path)))
         form = await request.form()
+        if not await stepup.csrf_ok(request, form):
+            return refused()
         user_id, password = str(form.get("username", "")), str(form.get("password", ""))
         next_path = safe_return_path_or_default(form.get("next"))
         try:  # argon2 takes a while: keep it off the event loop
             await run_in_threadpool(hasher.verify, users[user_id].password_hash, password)
         except (KeyError, VerificationError):
-            return HTMLResponse(LOGIN_FORM.format(next=html.escape(next_path)), 401)
+            return await page(request, LOGIN_FORM.replace("{next}", html.escape(next_path)), 401)
         second_step = await stepup.begin_sign_in(request, user_id, next=next_path)
         if second_step is not None:  # 2FA is on: stepup asks for the code, then calls
             return second_step  # complete_sign_in and sends the user to next_path
@@ -128,6 +150,8 @@ def create_app(
         return RedirectResponse(next_path, status_code=303)
 
     async def logout(request: Request) -> Response:
+        if not await stepup.csrf_ok(request, await request.form()):
+            return refused()
         await stepup.sign_out(request)  # revokes this session's re-authentication
         request.session.clear()
         return RedirectResponse("/", status_code=303)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Run the example: ``python manage.py migrate`` then ``python manage.py runserver``."""
+"""Run the example: ``DJANGO_DEBUG=1 python manage.py migrate`` then
+``DJANGO_DEBUG=1 python manage.py runserver`` (or set ``DJANGO_SECRET_KEY``)."""
 
 import os
 import sys

@@ -47,8 +47,9 @@ def test_the_page_shows_the_example_verbatim(name: str) -> None:
 
 
 @pytest.fixture
-def acme(clock: SettableClock) -> Iterator[Site]:
+def acme(clock: SettableClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
     """The example's settings (all but its database), on this test's clock."""
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "a test key for the example")
     sys.path.insert(0, str(EXAMPLE))
     try:
         example = importlib.import_module("acme.settings")
@@ -117,8 +118,9 @@ def test_the_example_project_journey(acme: Site) -> None:
 
 
 def test_the_example_project_boots_on_its_own(tmp_path: Path) -> None:
-    env = {**os.environ, "ACME_DATABASE": str(tmp_path / "acme.sqlite3")}
+    env = {**os.environ, "ACME_DATABASE": str(tmp_path / "acme.sqlite3"), "DJANGO_DEBUG": "1"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("DJANGO_SECRET_KEY", None)
     for command in (["check", "--fail-level", "WARNING"], ["migrate", "--verbosity", "0"]):
         done = subprocess.run(
             [sys.executable, "manage.py", *command],

@@ -45,8 +45,23 @@ def test_page_includes_the_example_verbatim(framework: str) -> None:
 
 
 def sign_in(client: TestClient, user: str) -> Any:
-    data = {"username": user, "password": f"{user} password", "next": "/"}
+    token = csrf_token(client.get("/login").text)
+    data = {"username": user, "password": f"{user} password", "next": "/", "csrf_token": token}
     return client.post("/login", data=data)
+
+
+def reauthenticate(client: TestClient, location: str, password: str) -> Any:
+    page = client.get(location)
+    return client.post(location, data={"csrf_token": csrf_token(page.text), "password": password})
+
+
+def patch_flag_as_admin(client: TestClient, password: str) -> None:
+    """Changing tenant settings needs a fresh re-authentication, flag on or off."""
+    stale = client.patch("/stepup/tenants/acme", json=SEED_BODY, headers=JSONAPI)
+    assert stale.status_code == 401
+    assert stale.json()["action"] == "tenant.settings.update"
+    assert reauthenticate(client, stale.json()["reauth_url"], password).status_code == 303
+    assert client.patch("/stepup/tenants/acme", json=SEED_BODY, headers=JSONAPI).status_code == 200
 
 
 def test_starlette_example_journey() -> None:
@@ -59,20 +74,15 @@ def test_starlette_example_journey() -> None:
         assert alice.get("/api-key").headers["location"] == "/login?next=%2Fapi-key"
         assert sign_in(alice, "alice").status_code == 303
         assert sign_in(bob, "bob").status_code == 303
-        assert alice.get("/api-key").status_code == 200  # flag off
+        assert bob.get("/api-key").status_code == 200  # flag off
 
         assert bob.patch("/stepup/tenants/acme", json=SEED_BODY, headers=JSONAPI).status_code == 403
-        assert (
-            alice.patch("/stepup/tenants/acme", json=SEED_BODY, headers=JSONAPI).status_code == 200
-        )
+        patch_flag_as_admin(alice, "alice password")
 
-        location = alice.get("/api-key").headers["location"]
-        page = alice.get(location)
-        done = alice.post(
-            location, data={"csrf_token": csrf_token(page.text), "password": "alice password"}
-        )
+        location = bob.get("/api-key").headers["location"]
+        done = reauthenticate(bob, location, "bob password")
         assert done.headers["location"] == "/api-key"
-        assert "sk_example_123" in alice.get("/api-key").text
+        assert "sk_example_123" in bob.get("/api-key").text
 
         # Two-factor: enrol, then the next sign-in asks for the code.
         enrolment = alice.get("/stepup/2fa/enrol")
@@ -81,7 +91,7 @@ def test_starlette_example_journey() -> None:
         totp = TOTP(secret.group(1).replace(" ", ""))
         confirm = {"csrf_token": csrf_token(enrolment.text), "code": totp.at(clock())}
         assert alice.post("/stepup/2fa/enrol", data=confirm).status_code == 200
-        alice.post("/logout")
+        alice.post("/logout", data={"csrf_token": csrf_token(alice.get("/").text)})
         assert sign_in(alice, "alice").headers["location"] == "/stepup/2fa/verify"
         clock.advance(30)
         verify = alice.get("/stepup/2fa/verify")
@@ -97,20 +107,22 @@ def test_fastapi_example_journey() -> None:
         assert alice.get("/api/key").status_code == 401  # not signed in
         assert sign_in(alice, "alice").status_code == 303
         assert alice.get("/api/key").json()["key"] == "sk_example_123"
-        assert (
-            alice.patch("/stepup/tenants/acme", json=SEED_BODY, headers=JSONAPI).status_code == 200
-        )
+        patch_flag_as_admin(alice, "alice password")
+        clock.advance(6 * 3600)  # that re-authentication has run out
+
+        def csrf() -> dict[str, str]:
+            return {"X-CSRF-Token": alice.get("/api/csrf-token").json()["csrf_token"]}
 
         denied = alice.get("/api/key", headers={"accept": "application/json"})
         assert denied.status_code == 401
         assert denied.json()["error"] == "reauth_required"
-        assert alice.delete("/api/workspaces/scratch").json() == {"deleted": "scratch"}
-        assert alice.delete("/api/workspaces/prod").status_code == 303
+        assert alice.delete("/api/workspaces/scratch", headers=csrf()).json() == {
+            "deleted": "scratch"
+        }
+        assert alice.delete("/api/workspaces/prod", headers=csrf()).status_code == 303
 
         location = denied.json()["reauth_url"]
-        page = alice.get(location)
-        form = {"csrf_token": csrf_token(page.text), "password": "alice password"}
-        assert alice.post(location, data=form).headers["location"] == "/api/key"
+        assert reauthenticate(alice, location, "alice password").headers["location"] == "/api/key"
         assert alice.get("/api/key").json()["valid_until"] == clock() + 6 * 3600
-        assert alice.post("/api/key/regenerate").status_code == 200
-        assert alice.delete("/api/workspaces/prod").json() == {"deleted": "prod"}
+        assert alice.post("/api/key/regenerate", headers=csrf()).status_code == 200
+        assert alice.delete("/api/workspaces/prod", headers=csrf()).json() == {"deleted": "prod"}

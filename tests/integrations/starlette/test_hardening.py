@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,8 +25,8 @@ from integrations.starlette.starlette_support import (
     make_app,
 )
 from stepup.adapters.storage.memory import MemoryStore
-from stepup.testing import SettableClock
 from stepup.tenants import MAX_BODY
+from stepup.testing import SettableClock
 
 URL = f"/stepup/tenants/{TENANT}"
 TENANT_PAGE = "/settings/tenant"
@@ -196,9 +195,9 @@ def test_authority_is_settled_before_the_body_is_read(
 
 
 @pytest.fixture
-def lying_app(clock: SettableClock, request: pytest.FixtureRequest) -> Iterator[TestApp]:
+def lying_app(clock: SettableClock, request: pytest.FixtureRequest) -> TestApp:
     answer = request.param
-    yield make_app(
+    return make_app(
         clock=clock,
         store=MemoryStore(),
         is_tenant_admin=lambda subject, tenant: answer,

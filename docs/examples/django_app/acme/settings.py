@@ -3,9 +3,16 @@
 import os
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "django-insecure-change-me-in-production")
-DEBUG = True
+DEBUG = os.environ.get("DJANGO_DEBUG") == "1"  # for a run on your machine; never in production
+# Signs sessions and seals the TOTP secrets (see ENCRYPTION_KEYS): set your own, keep it.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 to try it locally)")
+    SECRET_KEY = "django-insecure-for-a-local-run-only"  # noqa: S105 (DEBUG runs only)
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
 INSTALLED_APPS = [

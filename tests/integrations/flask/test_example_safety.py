@@ -1,0 +1,140 @@
+"""docs/examples/flask_app.py is safe as written (issue 12, item 7): copied out of the
+source tree and imported from there, as someone would copy it, its sign-in never sends
+anyone off-site and its own forms refuse a POST without the session's CSRF token."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from stepup import TOTP
+from stepup.testing import SettableClock
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "flask_app.py"
+EVIL = [
+    "https://evil.example",
+    "//evil.example",
+    "/\\evil.example",
+    "\\\\evil.example/x",
+    "https:evil.example",
+    "javascript:alert(1)",
+    "http://localhost@evil.example/",
+    "/%2F%2Fevil.example",
+]
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    where = tmp_path_factory.mktemp("copied")
+    shutil.copy(EXAMPLE, where / "my_flask_app.py")
+    sys.path.insert(0, str(where))
+    try:
+        module = importlib.import_module("my_flask_app")
+    finally:
+        sys.path.remove(str(where))
+    assert Path(module.__file__ or "").parent == where  # the copy, not the docs
+    yield module
+    sys.modules.pop("my_flask_app", None)
+
+
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock()
+
+
+@pytest.fixture
+def app(example: ModuleType, clock: SettableClock) -> Flask:
+    created: Flask = example.create_app(
+        {"TESTING": True, "STEPUP_STORE": "memory://", "STEPUP_CLOCK": clock}
+    )
+    return created
+
+
+def _token(client: FlaskClient, page: str = "/login") -> str:
+    body = client.get(page).get_data(as_text=True)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', body)
+    assert found, f"no CSRF token on {page}"
+    return found.group(1)
+
+
+def _sign_in(client: FlaskClient, user: str, password: str, next: str, token: str | None) -> Any:
+    data = {"username": user, "password": password, "next": next}
+    if token is not None:
+        data["csrf_token"] = token
+    return client.post("/login", data=data)
+
+
+def _on_site(location: str) -> bool:
+    parts = urlsplit(location)
+    return not parts.scheme and not parts.netloc and location.startswith("/")
+
+
+@pytest.mark.parametrize("target", EVIL)
+def test_sign_in_never_sends_anyone_off_site(app: Flask, target: str) -> None:
+    client = app.test_client()
+    page = client.get("/login", query_string={"next": target}).get_data(as_text=True)
+    assert "evil.example" not in page
+    assert "javascript" not in page
+    done = _sign_in(client, "bob", "bob password", target, _token(client))
+    assert done.status_code == 303
+    assert _on_site(done.headers["Location"])
+    assert "evil.example" not in done.headers["Location"]
+
+
+def test_a_path_on_this_site_is_kept(app: Flask) -> None:
+    client = app.test_client()
+    done = _sign_in(client, "bob", "bob password", "/settings/api-key", _token(client))
+    assert done.headers["Location"] == "/settings/api-key"
+
+
+def test_the_second_factor_step_does_not_send_anyone_off_site(
+    app: Flask, clock: SettableClock
+) -> None:
+    client = app.test_client()
+    _sign_in(client, "bob", "bob password", "/", _token(client))
+    enrol = client.post("/stepup/2fa/enrol", data={"csrf_token": _token(client, "/stepup/2fa")})
+    secret = re.search(r'id="stepup-manual-key">([^<]+)</code>', enrol.get_data(as_text=True))
+    assert secret
+    totp = TOTP(secret.group(1).replace(" ", ""))
+    confirm = {"csrf_token": _token(client, "/stepup/2fa"), "code": totp.at(clock())}
+    assert client.post("/stepup/2fa/confirm", data=confirm).status_code == 200
+    client.post("/logout", data={"csrf_token": _token(client, "/")})
+    handed_over = _sign_in(client, "bob", "bob password", "https://evil.example", _token(client))
+    assert handed_over.headers["Location"] == "/stepup/2fa/verify"
+    clock.advance(30)
+    form = {"csrf_token": _token(client, "/stepup/2fa/verify"), "code": totp.at(clock())}
+    done = client.post("/stepup/2fa/verify", data=form)
+    assert done.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("token", [None, "", "forged", "other-session"])
+def test_sign_in_without_this_sessions_token_is_refused(app: Flask, token: str | None) -> None:
+    client = app.test_client()
+    client.get("/login")
+    if token == "other-session":
+        token = _token(app.test_client())
+    refused = _sign_in(client, "bob", "bob password", "/", token)
+    assert refused.status_code == 400
+    assert client.get("/").status_code == 302  # not signed in
+
+
+@pytest.mark.parametrize("path", ["/logout", "/settings/api-key/regenerate"])
+def test_the_apps_own_posts_without_a_token_are_refused(app: Flask, path: str) -> None:
+    client = app.test_client()
+    assert _sign_in(client, "alice", "alice password", "/", _token(client)).status_code == 303
+    assert client.post(path).status_code == 400
+    assert client.post(path, data={"csrf_token": "forged"}).status_code == 400
+    assert "Hello alice" in client.get("/").get_data(as_text=True)  # still signed in
+    with_token = client.post(path, data={"csrf_token": _token(client, "/")})
+    assert with_token.status_code == 303
