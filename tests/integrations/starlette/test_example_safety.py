@@ -1,0 +1,118 @@
+"""docs/examples/starlette_app.py and fastapi_app.py are safe as written (issue 12,
+item 7): copied out of the source tree and imported from there, their sign-in never
+sends anyone off-site and their own forms and state-changing endpoints refuse a request
+without the session's CSRF token."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from starlette.testclient import TestClient
+
+from integrations.starlette.starlette_support import CHEAP, csrf_token
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.testing import SettableClock
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples"
+EVIL = [
+    "https://evil.example",
+    "//evil.example",
+    "/\\evil.example",
+    "https:evil.example",
+    "javascript:alert(1)",
+    "http://localhost@evil.example/",
+]
+
+
+def _copied(name: str, where: Path) -> ModuleType:
+    shutil.copy(EXAMPLES / f"{name}.py", where / f"my_{name}.py")
+    sys.path.insert(0, str(where))
+    try:
+        module = importlib.import_module(f"my_{name}")
+    finally:
+        sys.path.remove(str(where))
+    assert Path(module.__file__ or "").parent == where  # the copy, not the docs
+    return module
+
+
+@pytest.fixture(scope="module", params=["starlette_app", "fastapi_app"])
+def example(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    module = _copied(request.param, tmp_path_factory.mktemp(request.param))
+    yield module
+    sys.modules.pop(module.__name__, None)
+
+
+@pytest.fixture
+def client(example: ModuleType) -> Any:
+    app = example.create_app(store=MemoryStore(), clock=SettableClock(), hasher=CHEAP)
+    with TestClient(app, follow_redirects=False) as test_client:
+        yield test_client
+
+
+def _sign_in(client: TestClient, user: str, next: str, token: str | None) -> Any:
+    data = {"username": user, "password": f"{user} password", "next": next}
+    if token is not None:
+        data["csrf_token"] = token
+    return client.post("/login", data=data)
+
+
+def _login_token(client: TestClient, next: str = "/") -> str:
+    return csrf_token(client.get("/login", params={"next": next}).text)
+
+
+@pytest.mark.parametrize("target", EVIL)
+def test_sign_in_never_sends_anyone_off_site(client: TestClient, target: str) -> None:
+    page = client.get("/login", params={"next": target}).text
+    assert "evil.example" not in page
+    assert "javascript" not in page
+    done = _sign_in(client, "bob", target, _login_token(client, target))
+    assert done.status_code == 303
+    location = done.headers["location"]
+    parts = urlsplit(location)
+    assert location.startswith("/")
+    assert not parts.scheme
+    assert not parts.netloc
+
+
+def test_a_path_on_this_site_is_kept(client: TestClient) -> None:
+    done = _sign_in(client, "bob", "/somewhere?x=1", _login_token(client))
+    assert done.headers["location"] == "/somewhere?x=1"
+
+
+@pytest.mark.parametrize("token", [None, "", "forged", "other-browser"])
+def test_sign_in_without_this_browsers_token_is_refused(
+    client: TestClient, example: ModuleType, token: str | None
+) -> None:
+    client.get("/login")  # this browser has its CSRF cookie
+    if token == "other-browser":
+        other = TestClient(client.app, follow_redirects=False)
+        token = _login_token(other)
+    refused = _sign_in(client, "bob", "/", token)
+    assert refused.status_code == 403
+    key = "/api/key" if example.__name__.endswith("fastapi_app") else "/api-key"
+    assert client.get(key).status_code in {303, 401}  # not signed in
+
+
+def test_the_apps_own_state_changes_need_the_token(client: TestClient, example: ModuleType) -> None:
+    assert _sign_in(client, "alice", "/", _login_token(client)).status_code == 303
+    if example.__name__.endswith("fastapi_app"):
+        for method, path in (("POST", "/api/key/regenerate"), ("DELETE", "/api/workspaces/x")):
+            assert client.request(method, path).status_code == 403
+            forged = client.request(method, path, headers={"X-CSRF-Token": "forged"})
+            assert forged.status_code == 403
+            token = client.get("/api/csrf-token").json()["csrf_token"]
+            assert client.request(method, path, headers={"X-CSRF-Token": token}).status_code == 200
+        return
+    assert client.post("/logout").status_code == 403
+    assert client.post("/logout", data={"csrf_token": "forged"}).status_code == 403
+    assert "Hello alice" in client.get("/").text  # still signed in
+    token = csrf_token(client.get("/").text)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 303
+    assert "Hello alice" not in client.get("/").text
