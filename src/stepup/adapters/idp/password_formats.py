@@ -5,17 +5,15 @@ A :class:`HashVerifier` claims a format by its prefix (cheap, no hashing) and th
 verifies a password against it. :class:`PasswordReauth` tries its verifiers in order;
 a hash no verifier claims is ``unsupported_hash``. Formats out of the box:
 
-=====================  ==========================================  =========================
-format                 example prefix                              verified with
-=====================  ==========================================  =========================
-argon2 (PHC string)    ``$argon2id$v=19$m=65536,t=3,p=4$``         argon2-cffi
-bcrypt                 ``$2b$12$`` (also ``$2a$``, ``$2y$``)       ``bcrypt`` (extra
-                                                                   ``passwords``)
-Werkzeug               ``scrypt:32768:8:1$``, ``pbkdf2:sha256:N$``  :mod:`hashlib`
-Django (outside it)    ``pbkdf2_sha256$``, ``pbkdf2_sha1$``,       :mod:`hashlib`,
-                       ``argon2$``, ``bcrypt_sha256$``,            argon2-cffi, ``bcrypt``
-                       ``bcrypt$``, ``scrypt$``
-=====================  ==========================================  =========================
+- argon2 PHC strings (``$argon2id$v=19$m=65536,t=3,p=4$...``, also ``$argon2i$``
+  and ``$argon2d$``), verified with argon2-cffi;
+- bcrypt (``$2b$12$...``, also ``$2a$`` and ``$2y$``), with the ``bcrypt`` package
+  (extra ``passwords``);
+- Werkzeug's ``scrypt:32768:8:1$...`` and ``pbkdf2:sha256:600000$...``, with
+  :mod:`hashlib`;
+- Django's ``pbkdf2_sha256$``, ``pbkdf2_sha1$``, ``argon2$``, ``bcrypt_sha256$``,
+  ``bcrypt$`` and ``scrypt$`` outside Django, with :mod:`hashlib`, argon2-cffi and
+  ``bcrypt``.
 
 Werkzeug's formats are implemented with :mod:`hashlib` rather than by calling
 ``werkzeug.security.check_password_hash``: the format is small and documented, an app
