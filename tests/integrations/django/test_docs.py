@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -133,3 +134,53 @@ def test_the_example_project_boots_on_its_own(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, done.stderr
     assert (tmp_path / "acme.sqlite3").exists()
+
+
+# Safe as written (issue 12, item 7) ------------------------------------------------------
+
+EVIL = ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)"]
+
+
+@pytest.mark.parametrize("target", EVIL)
+def test_the_example_sign_in_never_sends_anyone_off_site(acme: Site, target: str) -> None:
+    bob = acme.browser()
+    page = bob.get(f"/login/?next={target}").content.decode()
+    assert "evil.example" not in page
+    assert "javascript" not in page
+    assert _sign_in(bob, "bob", "battery staple", target)["Location"] == "/"
+
+
+@pytest.mark.parametrize("path", ["/login/", "/logout/", "/api-key/regenerate/"])
+def test_the_example_posts_without_a_csrf_token_are_refused(acme: Site, path: str) -> None:
+    alice = acme.browser()
+    _sign_in(alice, "alice", "correct horse")
+    data = {"username": "bob", "password": "battery staple"}
+    assert alice.post(path, data).status_code == 403
+    assert alice.post(path, {**data, "csrfmiddlewaretoken": "forged" * 6}).status_code == 403
+    assert b"Hello alice" in alice.get("/").content  # still alice
+
+
+def test_a_copy_of_the_example_refuses_to_start_without_its_own_key(tmp_path: Path) -> None:
+    """Copied out of the tree as someone would, it boots with DJANGO_SECRET_KEY and
+    refuses to without one (the key signs sessions and seals TOTP secrets)."""
+    copy = tmp_path / "project"
+    shutil.copytree(EXAMPLE, copy)
+    env = {**os.environ, "ACME_DATABASE": str(tmp_path / "acme.sqlite3")}
+    for name in ("DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY", "DJANGO_DEBUG"):
+        env.pop(name, None)
+
+    def check(extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "manage.py", "check"],
+            cwd=copy,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    refused = check({})
+    assert refused.returncode != 0
+    assert "DJANGO_SECRET_KEY" in refused.stderr
+    assert check({"DJANGO_SECRET_KEY": "a key of this deployment"}).returncode == 0
