@@ -1,0 +1,131 @@
+"""The catalogs: complete, compiled, in step with the source; and how a locale is chosen."""
+
+from __future__ import annotations
+
+import gettext
+import json
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stepup.i18n import DOMAIN, LOCALE_DIR, LOCALES, N_, Message, negotiate, translate
+from stepup.integrations.http import RequestInfo, authentication_required
+from stepup.integrations.views import jsonapi_error, throttled_message
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = [code for code in LOCALES if code != "en"]
+
+
+def _catalog(code: str) -> list[tuple[str, str, bool]]:
+    with (LOCALE_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as f:
+        catalog = read_po(f)
+    return [(m.id, m.string, m.fuzzy) for m in catalog if m.id]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("code", SHIPPED)
+def test_every_msgid_is_translated_and_none_is_fuzzy(code: str) -> None:
+    entries = _catalog(code)
+    assert entries
+    assert [msgid for msgid, text, _ in entries if not text] == []
+    assert [msgid for msgid, _, fuzzy in entries if fuzzy] == []
+
+
+@pytest.mark.parametrize("code", SHIPPED)
+def test_the_shipped_mo_matches_its_po(code: str) -> None:
+    """The compiled catalog (package data) says what the .po says: run
+    ``pybabel compile -D stepup -d src/stepup/locale`` after editing a .po."""
+    compiled = gettext.translation(DOMAIN, LOCALE_DIR, [code])
+    for msgid, text, _ in _catalog(code):
+        assert compiled.gettext(msgid) == text, msgid
+
+
+def _source_msgids() -> set[str]:
+    method_map = [
+        ("src/stepup/**.py", "python"),
+        ("src/stepup/integrations/templates/**.html", "jinja2"),
+    ]
+    options = {"src/stepup/integrations/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+    found: set[str] = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(
+        str(ROOT), method_map, options, keywords=keywords
+    ):
+        found.update([message] if isinstance(message, str) else [m for m in message if m])
+    return found
+
+
+@pytest.mark.parametrize("code", SHIPPED)
+def test_the_catalog_knows_every_text_in_the_source(code: str) -> None:
+    """A new or changed text in a page, a view or the policy must reach the catalogs
+    (``pybabel extract`` + ``update``, see docs/pages.md), else it shows in English."""
+    known = {msgid for msgid, _, _ in _catalog(code)}
+    assert sorted(_source_msgids() - known) == []
+
+
+# choosing a locale -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "chosen"),
+    [
+        ("de", "de"),
+        ("de-CH,de;q=0.9,en;q=0.8", "de"),
+        ("en;q=0.9, de", "de"),  # no q means 1
+        ("de;q=0.5, en;q=0.9", "en"),  # weights, not order
+        ("fr-CH, fr;q=0.9, de;q=0.7, *;q=0.5", "de"),
+        ("fr, *;q=0.1", "en"),
+        ("de;q=0", "en"),  # q=0: not acceptable
+        ("DE-at", "de"),
+        ("", "en"),
+        ("xx-yy;q=abc, de;q=1.5", "en"),  # malformed weights are not trusted
+    ],
+)
+def test_accept_language_is_honoured(header: str, chosen: str) -> None:
+    assert negotiate(header) == chosen
+
+
+@given(st.text(max_size=200))
+def test_any_header_gives_a_shipped_locale(header: str) -> None:
+    assert negotiate(header) in LOCALES
+
+
+@given(st.floats(min_value=0.001, max_value=1), st.floats(min_value=0.001, max_value=1))
+def test_the_heavier_language_wins(de: float, en: float) -> None:
+    header = f"en;q={en:.3f}, de;q={de:.3f}"
+    if round(de, 3) != round(en, 3):
+        assert negotiate(header) == ("de" if round(de, 3) > round(en, 3) else "en")
+
+
+def test_an_unknown_text_is_shown_as_it_is() -> None:
+    assert translate("Exporting billing", "de") == "Exporting billing"
+    assert translate(N_("Reading user API keys"), "de") == "API-Schlüssel von Benutzern lesen"
+    assert str(Message("")) == ""
+
+
+def test_a_pause_names_its_end_in_the_locale() -> None:
+    paused = throttled_message(1_700_000_000.0)
+    assert str(paused) == paused.translate("en")
+    assert "2023" in paused.translate("en")
+    assert "14.11.2023" in paused.translate("de")
+    assert throttled_message(None).retry_at is None
+
+
+# JSON titles ---------------------------------------------------------------------------
+
+
+def test_json_error_titles_follow_accept_language() -> None:
+    german = RequestInfo("GET", "/x", accept="application/json", accept_language="de")
+    body = json.loads(authentication_required(german).body)
+    assert body == {"error": "authentication_required", "title": "Melden Sie sich zuerst an."}
+    english = RequestInfo("GET", "/x", accept="application/json")
+    assert json.loads(authentication_required(english).body)["title"] == "Sign in first."
+
+
+def test_jsonapi_titles_are_translated_when_a_locale_is_given() -> None:
+    error = jsonapi_error(403, "forbidden", "Only a tenant admin may change tenant settings", "de")
+    title = json.loads(error.body)["errors"][0]["title"]
+    assert title == "Nur ein Administrator des Mandanten darf dessen Einstellungen ändern"
