@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from stepup.cli import main
 
@@ -95,3 +97,18 @@ def test_a_bad_sensitivity_lists_the_valid_ones(
     assert "actions.report.export" in err
     assert "'none', 'sensitive', 'critical'" in err
     assert "'high'" in err
+
+
+@given(st.integers(min_value=1, max_value=10**7))
+def test_every_whole_lifetime_reads_back_exactly(seconds: int) -> None:
+    from stepup.policy import format_duration
+
+    shown = format_duration(seconds)
+    units = {"h": 3600, "min": 60, "s": 1}
+    words = shown.split(" ")
+    pairs = list(zip(words[::2], words[1::2], strict=True))
+    assert sum(int(n) * units[unit] for n, unit in pairs) == seconds
+    used = {unit for _, unit in pairs}
+    assert [unit for _, unit in pairs] == [u for u in units if u in used]  # largest first
+    assert all(int(n) > 0 for n, _ in pairs)
+    assert all(int(n) < 60 for n, unit in pairs if unit != "h")
