@@ -37,4 +37,8 @@ fi
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
 .venv/bin/mypy
+# The API reference, built from the docstrings (docs/api/): a warning is an error.
+.venv/bin/sphinx-build -W --keep-going -q -b html docs/api build/api
+# tests/packaging builds the wheel and installs it into fresh virtual environments: it runs
+# under CI=true (or STEPUP_PACKAGING=1, as scripts/package_check.sh sets) and skips otherwise.
 .venv/bin/python -m pytest "$@"
