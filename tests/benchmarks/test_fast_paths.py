@@ -30,6 +30,7 @@ from stepup._flow import run
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
 from stepup.adapters.storage.sql import SQLStore
+from stepup.adapters.storage.sql_schema import SCHEMA_VERSION
 from stepup.errors import StoreUnavailableError
 from stepup.policy import CRITICAL, SENSITIVE, Policy, Rule, Sensitivity
 from stepup.reauth import Allowed, AllowReason, AsyncReauth, Reauth, ReauthUnavailable
@@ -372,7 +373,7 @@ def test_version_1_tables_are_upgraded_and_keep_their_data(backend: str, tmp_pat
             )
             conn.exec_driver_sql(f"UPDATE {store.prefix}schema_version SET version = 1")  # noqa: S608 (a validated prefix)
         assert store.totp_attempt("k", 7, T0, POLICY).outcome is AttemptOutcome.ACCEPTED
-        assert store.create_schema() == 2
+        assert store.create_schema() == SCHEMA_VERSION
         assert f"ix_{store.prefix}attempts_expires_at" not in _indexes(store)
         assert store.throttle_state("k").last_step == 7
         assert store.totp_attempt("k", 7, T0, POLICY).outcome is AttemptOutcome.REPLAYED

@@ -144,10 +144,13 @@ def _drop_attempts_expiry_index(conn: Connection, tables: Tables) -> None:
 
 
 def _add_credential_version(conn: Connection, tables: Tables) -> None:
-    """Version 2 -> 3: credentials get their ``version`` column; stored ones start at 0."""
-    if not inspect(conn).has_table(tables.credentials.name):
-        return  # created whole, column included, right after
+    """Version 2 -> 3: credentials get their ``version`` column; stored ones start at 0.
+    A table that has the column already (added by hand, or by Alembic) is left as it is."""
     name = tables.credentials.name
+    if not inspect(conn).has_table(name):
+        return  # created whole, column included, right after
+    if any(column["name"] == "version" for column in inspect(conn).get_columns(name)):
+        return
     conn.exec_driver_sql(f'ALTER TABLE "{name}" ADD COLUMN "version" BIGINT NOT NULL DEFAULT 0')
 
 
