@@ -186,7 +186,7 @@ def hash_password(password: object, *, hasher: PasswordHasher | None = None) -> 
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    """An attempt that passed the throttle and awaits argon2."""
+    """An attempt that passed the throttle and awaits the hash check."""
 
     user_id: str
     session_id: str
@@ -310,6 +310,9 @@ class _PasswordFlows(Generic[S]):
         except MalformedHashError as exc:
             logger.warning("password re-auth for %r: %s", pending.user_id, exc)
             return _Checked(PasswordReason.MALFORMED)
+        except UnsupportedHashError as exc:  # a library that went missing since recognise
+            logger.warning("password re-auth for %r: %s", pending.user_id, exc)
+            return _Checked(PasswordReason.UNSUPPORTED_HASH)
         if not matched:
             return _Checked(PasswordReason.WRONG_PASSWORD)
         if pending.verifier.needs_upgrade(pending.stored_hash):
