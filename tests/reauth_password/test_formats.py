@@ -388,3 +388,18 @@ def test_any_password_upgrades_to_an_argon2id_hash_that_verifies(password: str) 
 
 def _argon2() -> Argon2Verifier:
     return Argon2Verifier(PasswordHasher.from_parameters(CHEAPEST))
+
+
+class LosesItsLibrary(CountingVerifier):
+    def verify(self, stored_hash: str, password: str) -> bool:
+        from stepup.adapters.idp.password_formats import UnsupportedHashError
+
+        raise UnsupportedHashError("a bcrypt hash, but the bcrypt package is not installed")
+
+
+def test_a_library_missing_at_check_time_is_unsupported_not_an_exception(twin: Twin) -> None:
+    store = MemoryStore()
+    verify = twin.build(store=store, verifiers=[LosesItsLibrary(BcryptVerifier())])
+    stored = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
+    assert verify(USER, PASSWORD, stored).reason is R.UNSUPPORTED_HASH
+    assert store.throttle_state(throttle_key(USER)).failures == 1  # charged before the work
