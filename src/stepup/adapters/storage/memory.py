@@ -49,7 +49,10 @@ class MemoryStore:
             entry = self._attempts.get(key)
             current = entry[0] if entry is not None and entry[1] > now else _EMPTY
             state, attempt = apply_attempt(current, step, now, throttle)
-            self._attempts[key] = (state, keep_until(state, now, throttle))
+            if state.failures:
+                self._attempts[key] = (state, keep_until(state, now, throttle))
+            else:  # keep_until's answer when nothing is counted, inlined: the hot path
+                self._attempts[key] = (state, now + throttle.forget_after)
         return attempt
 
     def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
@@ -122,6 +125,10 @@ class MemoryStore:
     def put_tenant(self, tenant: Tenant) -> None:
         with self._lock:
             self._tenants[tenant.tenant_id] = tenant
+
+    def add_tenant(self, tenant: Tenant) -> Tenant:
+        with self._lock:
+            return self._tenants.setdefault(tenant.tenant_id, tenant)
 
     def patch_tenant(
         self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
