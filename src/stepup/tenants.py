@@ -222,12 +222,11 @@ class _TenantSettingsFlows(Generic[S]):
         return after
 
     def _ensure(self, tenant_id: str, attributes: Mapping[str, Any] | None) -> Flow[Tenant]:
-        tenant: Tenant | None = yield ("get_tenant", (tenant_id,))
-        if tenant is None:
-            tenant = Tenant(
-                tenant_id, {"feature_flags": {FEATURE_FLAG: False}, **(attributes or {})}
-            )
-            yield ("put_tenant", (tenant,))
+        # Create-unless-present in one store operation: a get-then-put could write the
+        # defaults (flag off) over a tenant another process created and an admin
+        # switched on in between.
+        default = Tenant(tenant_id, {"feature_flags": {FEATURE_FLAG: False}, **(attributes or {})})
+        tenant: Tenant = yield ("add_tenant", (default,))
         return tenant
 
 

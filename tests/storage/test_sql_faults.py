@@ -48,6 +48,7 @@ CALLS: list[tuple[str, tuple[Any, ...]]] = [
     ("get_tenant", ("t",)),
     ("put_tenant", (Tenant("t"),)),
     ("patch_tenant", ("t", {"name": "x"}, {"beta": True})),
+    ("add_tenant", (Tenant("t"),)),
     ("put_grant", (Grant("u", "s", frozenset({"pwd"}), T0), T0 + 60)),
     ("get_grant", ("u", "s")),
     ("revoke_grants", ("u",)),

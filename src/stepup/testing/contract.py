@@ -645,6 +645,46 @@ class StoreContract:
         call("put_tenant", tenant)
         assert call("get_tenant", tenant_id) == tenant
 
+    def test_add_tenant_never_overwrites(self, call: _Runner) -> None:
+        tenant_id = _key("tenant")
+        first = Tenant(tenant_id, {"name": "First", "feature_flags": {FEATURE_FLAG: True}})
+        assert call("add_tenant", first) == first
+        second = Tenant(tenant_id, {"name": "Second", "feature_flags": {FEATURE_FLAG: False}})
+        assert call("add_tenant", second) == first
+        assert call("get_tenant", tenant_id) == first
+
+    def test_concurrent_adds_store_one_tenant(self, call: _Runner) -> None:
+        tenant_id = _key("tenant")
+        tenants = [Tenant(tenant_id, {"name": f"n{i}"}) for i in range(PATCHES)]
+        results = call.together([partial(call.store.add_tenant, t) for t in tenants])
+        stored = call("get_tenant", tenant_id)
+        assert stored in tenants
+        assert results == [stored] * PATCHES
+
+    def test_ensure_never_resets_a_tenant_made_meanwhile(self, call: _Runner) -> None:
+        """Another process creates the tenant and an admin turns the protection on
+        between this ensure()'s look and its write: the flag stays on."""
+        tenant_id, events = _key("tenant"), list[StepupEvent]()
+        other = self._settings(call, call.store, events)
+        on = _patch_body({"feature_flags": {FEATURE_FLAG: True}})
+
+        def create_and_switch_on() -> Any:
+            if call.is_async:
+
+                async def both() -> None:
+                    await other.ensure(tenant_id)
+                    await other.patch(tenant_id, on, actor_id="admin", actor_is_tenant_admin=True)
+
+                return both()
+            other.ensure(tenant_id)
+            return other.patch(tenant_id, on, actor_id="admin", actor_is_tenant_admin=True)
+
+        racing = _Competing(call.store, ("add_tenant", "put_tenant"), create_and_switch_on)
+        ensured = call.resolve(self._settings(call, racing, events).ensure(tenant_id))
+        assert racing.competed == 1
+        assert ensured.flag(FEATURE_FLAG) is True
+        assert call("get_tenant", tenant_id).flag(FEATURE_FLAG) is True
+
     def test_patch_tenant_changes_only_what_it_names(self, call: _Runner) -> None:
         tenant_id = _key("tenant")
         attributes = {

@@ -113,6 +113,11 @@ class TenantStore(Protocol):
 
     def put_tenant(self, tenant: Tenant) -> None: ...
 
+    def add_tenant(self, tenant: Tenant) -> Tenant:
+        """Atomically store ``tenant`` unless a tenant with its id exists; answer the
+        stored one (``tenant``, or the one that was there, untouched)."""
+        ...
+
     def patch_tenant(
         self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
     ) -> tuple[Tenant, Tenant] | None:
@@ -179,6 +184,8 @@ class AsyncStore(Protocol):
     async def get_tenant(self, tenant_id: str) -> Tenant | None: ...
 
     async def put_tenant(self, tenant: Tenant) -> None: ...
+
+    async def add_tenant(self, tenant: Tenant) -> Tenant: ...
 
     async def patch_tenant(
         self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]

@@ -366,6 +366,9 @@ class RedisStore(_RedisBase):
     def put_tenant(self, tenant: Tenant) -> None:
         return self._run(self._ops.put_tenant(tenant))
 
+    def add_tenant(self, tenant: Tenant) -> Tenant:
+        return self._run(self._ops.add_tenant(tenant))
+
     def patch_tenant(
         self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
     ) -> tuple[Tenant, Tenant] | None:
@@ -523,6 +526,9 @@ class AsyncRedisStore(_RedisBase):
 
     async def put_tenant(self, tenant: Tenant) -> None:
         return await self._run(self._ops.put_tenant(tenant))
+
+    async def add_tenant(self, tenant: Tenant) -> Tenant:
+        return await self._run(self._ops.add_tenant(tenant))
 
     async def patch_tenant(
         self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]

@@ -20,6 +20,7 @@ from ...records import Attempt, AttemptOutcome, Challenge, Credential, Grant, Te
 from ...throttle import ThrottlePolicy
 from .redis_keys import RedisKeys
 from .redis_scripts import (
+    ADD_VALUE,
     ATTEMPT,
     CLEAR_THROTTLE,
     CONSUME_RECOVERY,
@@ -234,6 +235,10 @@ def _challenge(now: float) -> Callable[[Any], Challenge | None]:
     return decode
 
 
+def _stored_tenant(reply: Any) -> Tenant:
+    return Tenant.from_dict(_loads(str(_text(reply))))
+
+
 def _swapped(reply: Any) -> tuple[bool, str | None]:
     """:data:`SWAP_VALUE`'s reply: whether it wrote, and if not the current value."""
     if int(reply[0]) == 1:
@@ -334,6 +339,10 @@ class RedisOps:
     def put_tenant(self, tenant: Tenant) -> Op[None]:
         key = self.keys.tenant(tenant.tenant_id)
         return Op("put_tenant", ("SET", key, _dumps(tenant.to_dict())), _none)
+
+    def add_tenant(self, tenant: Tenant) -> Op[Tenant]:
+        key, value = self.keys.tenant(tenant.tenant_id), _dumps(tenant.to_dict())
+        return _script("add_tenant", ADD_VALUE, key, (value,), _stored_tenant)
 
     def patch_tenant(
         self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]

@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 __all__ = [
+    "ADD_VALUE",
     "ATTEMPT",
     "CLEAR_THROTTLE",
     "CONSUME_RECOVERY",
@@ -273,6 +274,18 @@ CONSUME_RECOVERY = Script(
 if redis.call("HDEL", KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call("HINCRBY", KEYS[1], "v", 1)
 return 1
+""",
+)
+
+#: Set a string unless it exists; answer the stored value either way (``SET ... NX GET``
+#: needs Redis 7). KEYS[1]: the string. ARGV[1]: the value to add.
+ADD_VALUE = Script(
+    "add_value",
+    r"""
+local current = redis.call("GET", KEYS[1])
+if current then return current end
+redis.call("SET", KEYS[1], ARGV[1])
+return ARGV[1]
 """,
 )
 

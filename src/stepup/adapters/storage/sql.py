@@ -249,6 +249,9 @@ class SQLStore(_Base):
     def put_tenant(self, tenant: Tenant) -> None:
         self._run("put_tenant", ops.put_tenant(self._s, tenant), write=True)
 
+    def add_tenant(self, tenant: Tenant) -> Tenant:
+        return self._run("add_tenant", ops.add_tenant(self._s, tenant), write=True)
+
     def patch_tenant(
         self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
     ) -> tuple[Tenant, Tenant] | None:
@@ -420,6 +423,9 @@ class AsyncSQLStore(_Base):
 
     async def put_tenant(self, tenant: Tenant) -> None:
         await self._run("put_tenant", ops.put_tenant(self._s, tenant), write=True)
+
+    async def add_tenant(self, tenant: Tenant) -> Tenant:
+        return await self._run("add_tenant", ops.add_tenant(self._s, tenant), write=True)
 
     async def patch_tenant(
         self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]

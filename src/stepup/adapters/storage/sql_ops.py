@@ -198,6 +198,8 @@ class Statements:
         self.put_tenant = put.on_conflict_do_update(
             index_elements=[tn.tenant_id], set_={"data": put.excluded.data}
         )
+        # A concurrent insert of the same id makes this one wait, then do nothing.
+        self.add_tenant = put.on_conflict_do_nothing(index_elements=[tn.tenant_id])
 
         g = t.grants.c
         put = upsert(t.grants).values(
@@ -390,6 +392,16 @@ def get_tenant(s: Statements, tenant_id: str) -> Op[Tenant | None]:
 
 def put_tenant(s: Statements, tenant: Tenant) -> Op[None]:
     yield s.put_tenant, {"tenant_id": tenant.tenant_id, "data": json.dumps(tenant.to_dict())}
+
+
+def add_tenant(s: Statements, tenant: Tenant) -> Op[Tenant]:
+    params = {"tenant_id": tenant.tenant_id, "data": json.dumps(tenant.to_dict())}
+    if (yield s.add_tenant, params).rowcount == 1:
+        return tenant
+    stored = yield from get_tenant(s, tenant.tenant_id)
+    if stored is None:  # deleted between the two statements: nothing stepup does
+        raise LookupError("the tenant was deleted while it was being added")
+    return stored
 
 
 def patch_tenant(

@@ -307,6 +307,20 @@ class DjangoStore:
                 {"attributes": tenant.attributes},
             )
 
+    def add_tenant(self, tenant: Tenant) -> Tenant:
+        objects = TenantRecord.objects.using(self.using)
+        fitted = _fit(tenant.tenant_id)
+        with self._write():
+            stored = objects.filter(pk=fitted).values_list("attributes", flat=True).first()
+            if stored is None:
+                try:
+                    with transaction.atomic(using=self.using):
+                        objects.create(tenant_id=fitted, attributes=tenant.attributes)
+                    return tenant
+                except IntegrityError:  # created meanwhile (PostgreSQL): read it
+                    stored = objects.filter(pk=fitted).values_list("attributes", flat=True).get()
+        return Tenant(tenant.tenant_id, dict(stored))
+
     def patch_tenant(
         self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
     ) -> tuple[Tenant, Tenant] | None:
