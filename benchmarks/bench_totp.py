@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     results = run(args.rounds, args.inner, args.warmup)
     python = sys.version.split()[0]
-    print(f"Python {python}, pyotp {version('pyotp')}, stepup {version('stepup')}")
+    print(f"Python {python}, pyotp {version('pyotp')}, stepup {version('stepup-auth')}")
     print(f"{args.rounds} rounds x {args.inner} calls, alternating; median time per call")
     print(header())
     for result in results:
