@@ -152,7 +152,7 @@ def _server(venv: Venv, command: tuple[str, ...], cwd: Path, port: int) -> Itera
         [str(venv.bin(program)), *args, str(port)] if command[-1] == "--port"
         else [str(venv.bin(program)), *args, f"127.0.0.1:{port}"],
         cwd=cwd,
-        env=clean_env(DJANGO_SUPERUSER_PASSWORD="unused"),
+        env=clean_env(DJANGO_SUPERUSER_PASSWORD="unused", DJANGO_DEBUG="1"),  # as the guide says
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         text=True,
@@ -217,6 +217,7 @@ def test_the_guide_works_copied_verbatim(
             DJANGO_SUPERUSER_USERNAME=user,
             DJANGO_SUPERUSER_PASSWORD=password,
             DJANGO_SUPERUSER_EMAIL=f"{user}@example.com",
+            DJANGO_DEBUG="1",  # the Django guide's `export DJANGO_DEBUG=1` (a local run)
         )
     where = venv.run("python", "-c", "import stepup; print(stepup.__file__)", cwd=cwd)
     assert where.startswith(str(venv.path)), where
