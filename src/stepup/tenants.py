@@ -188,7 +188,7 @@ class _TenantSettingsFlows(Generic[S]):
     def _patch(
         self, tenant_id: str, body: bytes | str | Mapping[str, Any], actor_id: str, is_admin: bool
     ) -> Flow[Tenant]:
-        if not is_admin:
+        if is_admin is not True:  # only True: "false" or 1 from an app's hook is no
             raise PermissionDeniedError(
                 "only a tenant admin of this tenant may change its settings"
             )

@@ -347,7 +347,7 @@ class _TwoFactorFlows(Generic[S]):
 
     def _remove(self, user_id: str, actor_id: str, actor_has_full_access: bool) -> Flow[None]:
         self._refuse_in_config_mode()
-        if actor_id != user_id and not actor_has_full_access:
+        if actor_id != user_id and actor_has_full_access is not True:  # only True is yes
             raise PermissionDeniedError("only the user or an admin with full access may remove 2FA")
         removed: bool = yield ("delete_credential", (user_id,))
         if not removed:

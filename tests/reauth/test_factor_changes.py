@@ -187,3 +187,22 @@ def test_a_revocation_that_fails_is_not_reported_as_success() -> None:
     enrolment = tf.begin_enrolment("alice", "alice")
     with pytest.raises(StoreUnavailableError):
         tf.confirm_enrolment("alice", TOTP(enrolment.secret).at(clock()))
+
+
+# Only True is yes, in the core too (issue 12, item 6) ------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["false", "0", 1, "True", object()])
+def test_the_core_takes_only_true_as_an_admins_yes(answer: object) -> None:
+    from stepup.errors import PermissionDeniedError
+    from stepup.tenants import TenantSettings
+
+    store = _store(False)
+    body = b'{"data": {"type": "tenant", "attributes": {}}}'
+    with pytest.raises(PermissionDeniedError):
+        TenantSettings(store).patch("t1", body, actor_id="alice", actor_is_tenant_admin=answer)  # type: ignore[arg-type]
+    tf, _, clock = _services(store)
+    _enrolled(tf, clock)
+    with pytest.raises(PermissionDeniedError):
+        tf.remove("alice", actor_id="admin", actor_has_full_access=answer)  # type: ignore[arg-type]
+    assert tf.is_enrolled("alice")
