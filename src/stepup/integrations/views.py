@@ -346,9 +346,7 @@ class MessagePage:
 
 _TWO_FACTOR_MESSAGES: Final = {
     VerifyReason.OK: "",
-    VerifyReason.INVALID: N_(
-        "That code is not right. Check your authenticator app and try again."
-    ),
+    VerifyReason.INVALID: N_("That code is not right. Check your authenticator app and try again."),
     # The seed: a code can be used once; wait for the next one.
     VerifyReason.REPLAYED: N_("That code was already used. Wait for the next code and try again."),
     VerifyReason.MALFORMED: N_("Enter the code from your authenticator app (digits only)."),

@@ -63,7 +63,6 @@ if TYPE_CHECKING:
 __all__ = ["StepupPages"]
 
 
-
 class StepupPages:
     """The views of one :class:`Stepup`; :meth:`routes` lists them."""
 
