@@ -66,16 +66,23 @@ def toggle_flag(page: Any, on: bool, password: str = PASSWORDS[ADMIN]) -> None:
     prompt, which comes back to the tenant page for a second click."""
     page.goto("/tenant")
     expect(page.locator("#flag-state")).to_have_attribute("data-on", "no" if on else "yes")
-    page.click("#toggle-flag")
-    page.wait_for_url(re.compile(r"/(tenant|stepup/reauth\?.*)$"))
-    page.wait_for_load_state()
+    with page.expect_navigation():  # the page reloads, or goes to the prompt
+        page.click("#toggle-flag")
     if "/stepup/reauth" in page.url:
         reauthenticate(page, password)
         expect(page).to_have_url(re.compile(r"/tenant$"))
-        page.click("#toggle-flag")
+        with page.expect_navigation():
+            page.click("#toggle-flag")
     expect(page.locator("#flag-state")).to_have_attribute("data-on", "yes" if on else "no")
 
 
 def grant_state(page: Any) -> str:
     state: str = page.get_attribute("#grant-status", "data-state")
     return state
+
+
+def new_session(page: Any, email: str) -> None:
+    """Sign out and in again: a new session has no re-authentication yet (turning the
+    flag on asked for one, and its grant covers the other sensitive actions)."""
+    sign_out(page)
+    sign_in(page, email)

@@ -21,6 +21,7 @@ from e2e.journeys import (
     enrol,
     fill_sign_in,
     grant_state,
+    new_session,
     reauthenticate,
     sign_in,
     sign_out,
@@ -113,7 +114,10 @@ def test_flag_on_then_regenerate_an_api_key_through_the_prompt(
     page.goto("/api-keys/1/regenerate")  # flag off: no prompt
     expect(page.locator("h1")).to_have_text("Regenerate the API key Deploy bot?")
 
-    toggle_flag(page, on=True)
+    toggle_flag(page, on=True)  # changing tenant settings asked for the password
+    assert grant_state(page) == "fresh"
+    new_session(page, ADMIN)
+    page.goto("/tenant")
     assert grant_state(page) == "stale"
     tour.shot(page, "tenant")
 
@@ -161,6 +165,7 @@ def test_flag_on_then_regenerate_an_api_key_through_the_prompt(
 def test_one_grant_covers_the_other_sensitive_actions(page: Any, demo: DemoServer) -> None:
     sign_in(page, ADMIN)
     toggle_flag(page, on=True)
+    new_session(page, ADMIN)
 
     # A sandbox is not sensitive: deleted without a prompt, even now.
     page.goto("/workspaces")
@@ -219,6 +224,7 @@ def test_copy_asks_through_json_and_members_cannot_flip_the_flag(page: Any) -> N
 
     sign_in(page, ADMIN)
     toggle_flag(page, on=True)
+    new_session(page, ADMIN)
     page.goto("/api-keys")
     page.locator("tr[data-key-id='1']").get_by_role("link", name="Copy").click()
     # The script's fetch got 401 with the re-auth address, and went there.
