@@ -66,7 +66,9 @@ def choose_locale(selected: str | None, accept_language: str | None) -> str:
     """The page's locale: the app's choice (its locale hook) when stepup has it, else the
     best match for the request's ``Accept-Language``, else English."""
     if selected:
-        return negotiate(selected.replace("_", "-"))
+        chosen = negotiate(selected.replace("_", "-"), default="")
+        if chosen:
+            return chosen
     return negotiate(accept_language)
 
 

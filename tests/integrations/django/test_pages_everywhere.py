@@ -541,3 +541,75 @@ def test_an_abandoned_enrolment_gets_a_new_secret(driver: Driver) -> None:
     renewed = _KEY.search(later)
     assert renewed
     assert renewed.group(1) != key.group(1)
+
+
+# Languages: the app's own choice, and Django's tooling ------------------------------------
+
+
+def test_the_apps_locale_hook_comes_before_accept_language(
+    clock: SettableClock, site: Site
+) -> None:
+    from django.conf import settings
+    from django.test import override_settings
+
+    english = {"Accept-Language": "en"}
+    url = f"/stepup/reauth?action=api_key.read&next={NEXT}"
+
+    flask_app = flask_support.make_app(clock=clock, store=MemoryStore())
+    flask_app.stepup.locale_selector(lambda: "de_AT")
+    flask_bob = flask_app.client()
+    flask_bob.login("bob")
+    flask_page = flask_bob.client.get(url, headers=english).get_data(as_text=True)
+
+    starlette_app = starlette_support.make_app(
+        clock=clock, store=MemoryStore(), locale_selector=lambda request: "de"
+    )
+    browser = starlette_app.browser()
+    try:
+        browser.login("bob")
+        starlette_page = browser.get(url, headers=english).text
+    finally:
+        browser.close()
+
+    hook = "integrations.django.test_pages_everywhere.german"
+    with override_settings(STEPUP={**settings.STEPUP, "LOCALE_SELECTOR": hook}):
+        bob = site.browser("bob")
+        django_page = bob.get(url.replace("reauth?", "reauth/?"), headers=english)
+        django_text = django_page.content.decode()
+
+    for page in (flask_page, starlette_page, django_text):
+        lang, text, _ = read(page)
+        assert lang == "de"
+        assert "Bestätigen Sie, dass Sie es sind" in text
+
+    # A locale stepup has no catalog for falls back to Accept-Language, then English.
+    flask_app.stepup.locale_selector(lambda: "fr")
+    page = flask_bob.client.get(url, headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert read(page)[0] == "de"
+    page = flask_bob.client.get(url).get_data(as_text=True)
+    assert read(page)[0] == "en"
+
+
+def german(request: Any) -> str:
+    """A Django ``LOCALE_SELECTOR`` (by dotted path) for the test above."""
+    return "de"
+
+
+def test_djangos_compilemessages_reads_the_catalog(tmp_path: Any, monkeypatch: Any) -> None:
+    """The catalogs are plain gettext files: Django's own tooling compiles them."""
+    import gettext
+    import shutil
+
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    from stepup.i18n import DOMAIN, LOCALE_DIR
+
+    locale = tmp_path / "locale"
+    shutil.copytree(LOCALE_DIR / "de", locale / "de")
+    (locale / "de" / "LC_MESSAGES" / f"{DOMAIN}.mo").unlink()
+    monkeypatch.chdir(tmp_path)
+    with override_settings(LOCALE_PATHS=[str(locale)]):
+        call_command("compilemessages", locale=["de"], verbosity=0)
+    compiled = gettext.translation(DOMAIN, str(locale), ["de"])
+    assert compiled.gettext("Confirm it is you") == "Bestätigen Sie, dass Sie es sind"
