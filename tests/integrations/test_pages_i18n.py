@@ -129,3 +129,24 @@ def test_jsonapi_titles_are_translated_when_a_locale_is_given() -> None:
     error = jsonapi_error(403, "forbidden", "Only a tenant admin may change tenant settings", "de")
     title = json.loads(error.body)["errors"][0]["title"]
     assert title == "Nur ein Administrator des Mandanten darf dessen Einstellungen ändern"
+
+
+def test_the_tenant_endpoint_answers_in_the_clients_language() -> None:
+    """The ready-made tenant endpoint (here Starlette's) titles its JSON:API errors in
+    the client's Accept-Language."""
+    from integrations.starlette.starlette_support import make_app
+    from stepup.adapters.storage.memory import MemoryStore
+    from stepup.testing import SettableClock
+
+    app = make_app(clock=SettableClock(), store=MemoryStore())
+    browser = app.browser()
+    try:
+        refused = browser.client.patch(
+            "/stepup/tenants/acme",
+            content="{}",
+            headers={"Content-Type": "application/vnd.api+json", "Accept-Language": "de"},
+        )
+    finally:
+        browser.close()
+    assert refused.status_code == 401
+    assert refused.json()["errors"][0]["title"] == "Melden Sie sich zuerst an"

@@ -24,13 +24,14 @@ __all__ = ["admin_refusal", "aread_body", "read_body", "stream_chunks"]
 _CHUNK: Final = 8192
 
 
-def admin_refusal(is_admin: object) -> HttpResponse | None:
+def admin_refusal(is_admin: object, locale: str | None = None) -> HttpResponse | None:
     """403 unless the app's ``is_tenant_admin`` hook answered exactly ``True`` (see
     :func:`stepup.integrations.views.hook_says_yes`); ``None`` to go ahead."""
     if hook_says_yes(is_admin):
         return None
     return tenant_error_response(
-        PermissionDeniedError("only a tenant admin of this tenant may change its settings")
+        PermissionDeniedError("only a tenant admin of this tenant may change its settings"),
+        locale,
     )
 
 

@@ -475,12 +475,15 @@ def _tenant(request: HttpRequest, tenant_id: str) -> HttpResponse:
     limit and parsed by the core (400/422, nothing changed)."""
     bound = stepup_for(request)
     subject = bound.subject
-    refusal = tenant_request_refusal(subject is not None, request.headers.get("Content-Type", ""))
+    # JSON:API titles in the client's Accept-Language.
+    locale = request_info(request).locale
+    content_type = request.headers.get("Content-Type", "")
+    refusal = tenant_request_refusal(subject is not None, content_type, locale)
     if refusal is not None:
         return to_response(refusal)
     assert subject is not None  # refused above
     is_admin = bound.is_tenant_admin(tenant_id)
-    refusal = admin_refusal(is_admin)
+    refusal = admin_refusal(is_admin, locale)
     if refusal is not None:
         return to_response(refusal)
     # Back to the page the request came from (the tenant page) after re-authenticating.
@@ -493,7 +496,7 @@ def _tenant(request: HttpRequest, tenant_id: str) -> HttpResponse:
             tenant_id, body, actor_id=subject.user_id, actor_is_tenant_admin=is_admin
         )
     except StepupError as exc:
-        refusal = tenant_error_response(exc)
+        refusal = tenant_error_response(exc, locale)
         if refusal is None:
             raise
         return to_response(refusal)

@@ -488,12 +488,14 @@ def tenant_patch(tenant_id: str) -> Any:
     re-auth details, as every guarded JSON endpoint). Then the body is read up to the
     limit and parsed by the core (400/422, nothing changed)."""
     app_state, subject = _signed_in()
-    refusal = tenant_request_refusal(subject is not None, request.content_type or "")
+    # JSON:API titles in the client's Accept-Language.
+    locale = request_info(request).locale
+    refusal = tenant_request_refusal(subject is not None, request.content_type or "", locale)
     if refusal is not None:
         return to_response(refusal)
     assert subject is not None  # refused above
     is_admin = app_state.is_tenant_admin(subject, tenant_id)
-    refusal = admin_refusal(is_admin)
+    refusal = admin_refusal(is_admin, locale)
     if refusal is not None:
         return to_response(refusal)
     # Back to the page the request came from (the tenant page) after re-authenticating.
@@ -506,7 +508,7 @@ def tenant_patch(tenant_id: str) -> Any:
             tenant_id, body, actor_id=subject.user_id, actor_is_tenant_admin=is_admin
         )
     except StepupError as exc:
-        refusal = tenant_error_response(exc)
+        refusal = tenant_error_response(exc, locale)
         if refusal is None:
             raise
         return to_response(refusal)

@@ -27,6 +27,7 @@ from ...errors import (
     StoreUnavailableError,
     UnknownActionError,
 )
+from ...i18n import negotiate
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
@@ -438,15 +439,17 @@ class StepupPages:
         the limit and parsed by the core (400/422, nothing changed)."""
         s = self.stepup
         subject = await s.subject(request)
+        # JSON:API titles in the client's Accept-Language.
+        locale = negotiate(request.headers.get("accept-language"))
         refusal = tenant_request_refusal(
-            subject is not None, request.headers.get("content-type", "")
+            subject is not None, request.headers.get("content-type", ""), locale
         )
         if refusal is not None:
             return to_response(refusal)
         assert subject is not None  # refused above
         tenant_id = request.path_params["tenant_id"]
         is_admin = hook_says_yes(await call_hook(s.is_tenant_admin, subject, tenant_id))
-        refusal = admin_refusal(is_admin)
+        refusal = admin_refusal(is_admin, locale)
         if refusal is not None:
             return to_response(refusal)
         decision = await s.reauth.check(subject, TENANT_SETTINGS_UPDATE, tenant_id)
@@ -461,7 +464,7 @@ class StepupPages:
                 tenant_id, body, actor_id=subject.user_id, actor_is_tenant_admin=is_admin
             )
         except StepupError as exc:
-            answer = tenant_error_response(exc)
+            answer = tenant_error_response(exc, locale)
             if answer is None:
                 raise
             return to_response(answer)
