@@ -5,12 +5,24 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from playwright.sync_api import expect
+from playwright.sync_api import expect as playwright_expect
 
 from stepup import TOTP
 from stepup.demo import DEMO_USERS
 
 PASSWORDS = {user.email: user.password for user in DEMO_USERS}
+
+
+def expect(target: Any) -> Any:
+    """Playwright's ``expect``, or its Firefox (Marionette) twin for a Firefox page:
+    the same steps run in Chromium and in Firefox."""
+    from e2e.firefox import FirefoxExpect, FirefoxLocator, FirefoxPage
+
+    if isinstance(target, FirefoxPage | FirefoxLocator):
+        return FirefoxExpect(target)
+    return playwright_expect(target)
+
+
 ADMIN = "admin@acme.test"
 MEMBER = "member@acme.test"
 
