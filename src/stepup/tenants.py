@@ -22,6 +22,7 @@ from .adapters.storage.base import AsyncStore, Store
 from .clock import Clock, system_clock
 from .errors import PermissionDeniedError, StepupError
 from .events import EventBus, TenantFlagChanged
+from .i18n import N_
 from .reauth import FEATURE_FLAG
 from .records import Tenant
 
@@ -83,7 +84,7 @@ class TenantNotFoundError(StepupError, LookupError):
 
     @property
     def document(self) -> dict[str, Any]:
-        return {"errors": [{"status": "404", "code": "not_found", "title": "No such tenant"}]}
+        return {"errors": [{"status": "404", "code": "not_found", "title": N_("No such tenant")}]}
 
 
 def tenant_document(tenant: Tenant) -> dict[str, Any]:
@@ -95,7 +96,7 @@ def tenant_document(tenant: Tenant) -> dict[str, Any]:
 
 def body_too_large() -> TenantPatchError:
     """The error for a body over :data:`MAX_BODY` bytes (integrations stop reading there)."""
-    return TenantPatchError([_Problem(400, "too_large", "The body is too large", "")])
+    return TenantPatchError([_Problem(400, "too_large", N_("The body is too large"), "")])
 
 
 def _parse(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
@@ -112,10 +113,12 @@ def _parse(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
         document = json.loads(body)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise TenantPatchError(
-            [_Problem(400, "invalid_json", "The body is not JSON", "")]
+            [_Problem(400, "invalid_json", N_("The body is not JSON"), "")]
         ) from None
     if not isinstance(document, dict):
-        raise TenantPatchError([_Problem(400, "invalid_document", "Expected a JSON object", "")])
+        raise TenantPatchError(
+            [_Problem(400, "invalid_document", N_("Expected a JSON object"), "")]
+        )
     return document
 
 
@@ -144,23 +147,27 @@ class _TenantSettingsFlows(Generic[S]):
         """Check the whole document and return the attributes to merge."""
         problems: list[_Problem] = []
         for member in sorted(set(document) - _TOP_MEMBERS):
-            problems.append(_Problem(400, "unknown_member", "Unknown member", f"/{member}"))
+            problems.append(_Problem(400, "unknown_member", N_("Unknown member"), f"/{member}"))
         data = document.get("data")
         if not isinstance(data, dict):
             problems.append(
-                _Problem(400, "invalid_data", "data must be a resource object", "/data")
+                _Problem(400, "invalid_data", N_("data must be a resource object"), "/data")
             )
             raise TenantPatchError(problems)
         for member in sorted(set(data) - _DATA_MEMBERS):
-            problems.append(_Problem(400, "unknown_member", "Unknown member", f"/data/{member}"))
+            problems.append(
+                _Problem(400, "unknown_member", N_("Unknown member"), f"/data/{member}")
+            )
         if data.get("type") != RESOURCE_TYPE:
-            problems.append(_Problem(400, "wrong_type", "type must be 'tenant'", "/data/type"))
+            problems.append(_Problem(400, "wrong_type", N_("type must be 'tenant'"), "/data/type"))
         if "id" in data and data["id"] != tenant_id:
-            problems.append(_Problem(400, "id_mismatch", "id does not match the URL", "/data/id"))
+            problems.append(
+                _Problem(400, "id_mismatch", N_("id does not match the URL"), "/data/id")
+            )
         attributes = data.get("attributes", {})
         if not isinstance(attributes, dict):
             problems.append(
-                _Problem(400, "invalid", "attributes must be an object", "/data/attributes")
+                _Problem(400, "invalid", N_("attributes must be an object"), "/data/attributes")
             )
             raise TenantPatchError(problems)
         problems.extend(self._check_attributes(attributes))
@@ -176,7 +183,7 @@ class _TenantSettingsFlows(Generic[S]):
             if name == "feature_flags":
                 if not isinstance(value, dict):
                     problems.append(
-                        _Problem(422, "invalid", "feature_flags must be an object", pointer)
+                        _Problem(422, "invalid", N_("feature_flags must be an object"), pointer)
                     )
                     continue
                 for flag, flag_value in value.items():
@@ -233,7 +240,7 @@ class _TenantSettingsFlows(Generic[S]):
 def _typed(allowed: Mapping[str, type], name: str, value: object, pointer: str) -> list[_Problem]:
     expected = allowed.get(name)
     if expected is None:
-        return [_Problem(422, "unknown_member", "Unknown attribute", pointer)]
+        return [_Problem(422, "unknown_member", N_("Unknown attribute"), pointer)]
     if type(value) is not expected:
         return [_Problem(422, "invalid_type", f"must be a {expected.__name__}", pointer)]
     return []
