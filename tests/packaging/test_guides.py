@@ -143,8 +143,19 @@ def _hidden_fields(html: str) -> dict[str, str]:
     return fields
 
 
+def _exports(guide_text: str) -> dict[str, str]:
+    """The ``export NAME=value`` lines of the guide's shell blocks (placeholders left out)."""
+    return {
+        name: value
+        for name, value in re.findall(r"^export (\w+)=(\S+)", guide_text, re.M)
+        if "..." not in value
+    }
+
+
 @contextmanager
-def _server(venv: Venv, command: tuple[str, ...], cwd: Path, port: int) -> Iterator[str]:
+def _server(
+    venv: Venv, command: tuple[str, ...], cwd: Path, port: int, env: dict[str, str]
+) -> Iterator[str]:
     """Start the guide's server; an assertion failing while it runs shows its log."""
     program, *args = command
     log = cwd / "server.log"
@@ -152,7 +163,7 @@ def _server(venv: Venv, command: tuple[str, ...], cwd: Path, port: int) -> Itera
         [str(venv.bin(program)), *args, str(port)] if command[-1] == "--port"
         else [str(venv.bin(program)), *args, f"127.0.0.1:{port}"],
         cwd=cwd,
-        env=clean_env(DJANGO_SUPERUSER_PASSWORD="unused", DJANGO_DEBUG="1"),  # as the guide says
+        env=clean_env(**env),
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         text=True,
@@ -196,6 +207,9 @@ def test_the_guide_works_copied_verbatim(
     text = GUIDES[guide.framework].read_text()
     shown = " ".join(guide.serve[: 4 if guide.framework == "flask" else 3])
     assert shown in text, f"the {guide.framework} guide no longer says `{shown}`"
+    for command in guide.prepare:
+        assert " ".join(command[:3]) in text, f"the guide no longer says `{' '.join(command)}`"
+    exports = _exports(text)  # as the guide has the reader set them
 
     venv = fresh_venv(*guides[guide.framework])
     site = tmp_path / "site"
@@ -217,12 +231,12 @@ def test_the_guide_works_copied_verbatim(
             DJANGO_SUPERUSER_USERNAME=user,
             DJANGO_SUPERUSER_PASSWORD=password,
             DJANGO_SUPERUSER_EMAIL=f"{user}@example.com",
-            DJANGO_DEBUG="1",  # the Django guide's `export DJANGO_DEBUG=1` (a local run)
+            **exports,
         )
     where = venv.run("python", "-c", "import stepup; print(stepup.__file__)", cwd=cwd)
     assert where.startswith(str(venv.path)), where
 
-    with _server(venv, guide.serve, cwd, _free_port()) as base:
+    with _server(venv, guide.serve, cwd, _free_port(), exports) as base:
         browser = Browser(base)
         form = browser.request(guide.login)
         fields = _hidden_fields(form.body) if form.status == 200 else {}
