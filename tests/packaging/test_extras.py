@@ -28,6 +28,7 @@ SMOKE = {
     "oidc": "import stepup.adapters.idp.oidc",
     "saml": "import stepup.adapters.idp.saml",
     "passwords": "import stepup.adapters.idp.password_formats, bcrypt",
+    "passkeys": "import stepup.passkeys, fido2",
     "flask": "import stepup.integrations.flask",
     "django": f"{DJANGO}; import stepup.integrations.django.views, stepup.integrations.django.middleware",
     "starlette": "import stepup.integrations.starlette",
