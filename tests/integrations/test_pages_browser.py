@@ -1,0 +1,108 @@
+"""The shared pages in headless Chromium, at a desktop and a phone width: nothing wider
+than the screen, the card inside it, the error and Cancel in view, and the enrolment QR
+code readable by a real decoder (zbar) after a wrong code too. The pages and their
+stylesheet come from the Flask integration's own routes (the templates and stylesheet
+are the same for every framework, as tests/integrations/django/test_pages_everywhere.py
+checks)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.qr import zbar
+from integrations.flask.flask_support import make_app
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.testing import SettableClock
+from support import need
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ORIGIN = "http://stepup.test"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    need(Path(CHROMIUM).exists(), "Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def _pages() -> tuple[dict[str, str], Any]:
+    """A wrong password on the re-auth page, in English and German, and a wrong code on
+    the enrolment page, as the Flask integration serves them."""
+    app = make_app("subject_loader", clock=SettableClock(), store=MemoryStore())
+    bob = app.client()
+    bob.login("bob")
+    url = "/stepup/reauth?action=api_key.read&next=/somewhere"
+    form = bob.client.get(url).get_data(as_text=True)
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
+    wrong = {**fields, "password": "wrong"}
+    pages = {
+        "reauth": bob.client.post("/stepup/reauth/password", data=wrong),
+        "reauth_de": bob.client.post(
+            "/stepup/reauth/password", data=wrong, headers={"Accept-Language": "de"}
+        ),
+        "enrol": bob.form("/stepup/2fa/enrol", {}),
+        "enrol_wrong": bob.form("/stepup/2fa/confirm", {"code": "000000"}),
+    }
+    return {name: r.get_data(as_text=True) for name, r in pages.items()}, bob.client
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_pages_fit_and_the_qr_code_scans(chromium: Any, width: int) -> None:
+    pages, client = _pages()
+    page = chromium.new_page(viewport={"width": width, "height": 800})
+
+    def serve(route: Any) -> None:
+        path = route.request.url.removeprefix(ORIGIN)
+        if path.startswith("/page/"):
+            body = pages[path.removeprefix("/page/")]
+            route.fulfill(status=200, content_type="text/html; charset=utf-8", body=body)
+            return
+        served = client.get(path)  # the stylesheet, from the integration's own route
+        route.fulfill(
+            status=served.status_code, content_type=served.content_type, body=served.get_data()
+        )
+
+    try:
+        page.route(f"{ORIGIN}/**", serve)
+        for name in pages:
+            page.goto(f"{ORIGIN}/page/{name}")
+            assert page.evaluate("getComputedStyle(document.body).backgroundColor") != (
+                "rgba(0, 0, 0, 0)"
+            ), "the stylesheet did not load"
+            wide = page.evaluate("document.documentElement.scrollWidth")
+            assert wide <= width, (name, wide)
+            card = page.locator(".stepup-card").bounding_box()
+            assert card is not None
+            assert card["x"] >= 0
+            assert card["x"] + card["width"] <= width
+            if name != "enrol":
+                assert page.locator("#stepup-error").is_visible(), name
+            if name.startswith("reauth"):
+                assert page.locator("a.stepup-cancel").is_visible()
+            if name.startswith("enrol"):
+                found = zbar(page.locator("#stepup-qr").screenshot())
+                assert len(found) == 1
+                assert found[0].startswith("otpauth://totp/")
+    finally:
+        page.close()
