@@ -15,6 +15,11 @@ Run it against your own store in a few lines::
 Async stores work unchanged: the suite runs their coroutines on a private event
 loop and uses asyncio tasks (instead of threads) for the concurrency tests. Every
 test uses fresh random keys, so one store may serve the whole suite.
+
+Races that threads would only hit by luck are forced: a wrapper around the store
+(``_Competing``) runs a whole competing request right before a flow's write, e.g.
+another admin's PATCH before ``patch_tenant``, or a sign-in spending a recovery code
+before reseal's ``replace_credential``; the tests then check that nothing was lost.
 """
 
 from __future__ import annotations
