@@ -4,7 +4,7 @@ Each process opens its own store, says it is ready, waits for "go", then:
 claims step 42 on the same keys in its own shuffled order (exactly one process wins
 each key); claims steps 1..N in order on one hot key (exactly one process wins each
 step: a lost update would let two win); charges one shared throttle key (no charge
-may be lost).
+may be lost); patches flags of its own into one shared tenant (no flag may be lost).
 
 Every race is checked in full. Whether the processes really ran at the same time is up
 to the OS scheduler (on a busy two-core machine one process can finish its 100 keys
@@ -23,12 +23,14 @@ from pathlib import Path
 import pytest
 
 from stepup.adapters.storage.sql import SQLStore
+from stepup.records import Tenant
 from support import POSTGRES_URL, need, port_open
 
 PROCESSES = 4
 KEYS = 100
 STEPS = 100
 CHARGES = 50
+PATCHES = 25
 
 WORKER = """
 import json, random, sys
@@ -36,7 +38,7 @@ from stepup.adapters.storage.sql import SQLStore
 from stepup.records import AttemptOutcome
 from stepup.throttle import ThrottlePolicy
 
-url, prefix, tag, keys, steps, charges, seed = sys.argv[1:8]
+url, prefix, tag, keys, steps, charges, patches, seed = sys.argv[1:9]
 policy = ThrottlePolicy(free_failures=10**6, base_delay=1.0, max_delay=1.0, forget_after=3600)
 store = SQLStore(url, prefix=prefix)
 store.throttle_state("warm-up")  # connect before the start line
@@ -56,6 +58,8 @@ for step in range(1, int(steps) + 1):
         steps_won.append(step)
 for _ in range(int(charges)):
     store.throttle_charge(f"{tag}-charged", 1e9, policy)
+for i in range(int(patches)):
+    store.patch_tenant(tag, {}, {f"p{seed}-{i}": True})
 store.close()
 print(json.dumps({"keys": keys_won, "steps": steps_won}), flush=True)
 """
@@ -75,7 +79,9 @@ def race_until_overlap(url: str, prefix: str) -> None:
 def race(url: str, prefix: str) -> bool:
     """One race, checked; ``True`` when more than one process won keys (they overlapped)."""
     tag = uuid.uuid4().hex
-    args = [url, prefix, tag, str(KEYS), str(STEPS), str(CHARGES)]
+    args = [url, prefix, tag, str(KEYS), str(STEPS), str(CHARGES), str(PATCHES)]
+    with SQLStore(url, prefix=prefix) as store:
+        store.put_tenant(Tenant(tag, {"feature_flags": {}}))
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, *args, str(seed)],
@@ -110,6 +116,11 @@ def race(url: str, prefix: str) -> bool:
         assert store.throttle_state(f"{tag}-charged").failures == PROCESSES * CHARGES
         assert store.throttle_state(f"{tag}-0").last_step == 42
         assert store.throttle_state(f"{tag}-hot").last_step == STEPS
+        tenant = store.get_tenant(tag)
+        assert tenant is not None
+        assert sorted(tenant.feature_flags) == sorted(
+            f"p{seed}-{i}" for seed in range(PROCESSES) for i in range(PATCHES)
+        ), "every process's patches are kept"
     return sum(1 for result in results if result["keys"]) > 1
 
 
