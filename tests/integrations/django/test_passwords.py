@@ -16,7 +16,8 @@ from django.contrib.auth.hashers import (
 )
 from django.test import override_settings
 
-from integrations.django.django_support import Site, create_users, user_id
+from integrations.django.django_support import CHEAP, Site, create_users, user_id
+from integrations.django.testapp.hooks import REHASHED
 from stepup.adapters.idp.password import CHEAPEST, PasswordReason, PasswordReauth
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.integrations.django.hooks import django_password_hash
@@ -62,9 +63,17 @@ def test_each_django_hasher_is_checked_by_django_in_the_reauth_view(
     try:
         bob = site.browser("bob")
         assert bob.reauth("/stepup/reauth/?next=/api-key/", "wrong staple").status_code == 400
+        assert REHASHED.get(user_id("bob")) is None
         assert bob.reauth("/stepup/reauth/?next=/api-key/", "battery staple").status_code == 303
-        assert users.get(username="bob").password == encoded  # Django upgrades, not us
+        assert users.get(username="bob").password == encoded
+        upgraded = REHASHED.pop(user_id("bob"), None)
+        if algorithm == "argon2":  # Django's argon2, other parameters than PASSWORD_HASHER's
+            assert upgraded is not None
+            assert CHEAP.verify(upgraded, "battery staple")
+        else:  # PBKDF2, bcrypt, scrypt: Django re-hashes at its own sign-in, not us
+            assert upgraded is None
     finally:
+        REHASHED.clear()
         create_users()
 
 

@@ -3,9 +3,12 @@
 :class:`DjangoHashVerifier` recognises any hash one of the project's
 ``PASSWORD_HASHERS`` can read (PBKDF2, argon2, bcrypt_sha256, scrypt, a custom one)
 and verifies it with ``django.contrib.auth.hashers.check_password``, so stepup agrees
-with Django's own sign-in exactly. It never asks for an upgrade: Django re-hashes at
-its own sign-in, and a hash changed from here would change the session auth hash and
-sign the user out of every session, this one included.
+with Django's own sign-in exactly. It asks for an upgrade only of Django's own argon2
+hashes made with other parameters than stepup's hasher (``PASSWORD_HASHER``), which the
+project's ``Argon2PasswordHasher`` reads either way, and only a
+``PASSWORD_REHASH_SAVER`` ever stores it. Other formats are left to Django, which
+re-hashes at its own sign-in to the project's first hasher: an argon2id hash saved over
+a PBKDF2 one would lock the user out of a project without ``Argon2PasswordHasher``.
 
 An unknown user's password is checked against a hash made by Django's default
 hasher, so it costs what a known user's check costs.
@@ -24,9 +27,15 @@ __all__ = ["DjangoHashVerifier", "django_dummy_hash", "django_verifiers"]
 
 
 class DjangoHashVerifier:
-    """Hashes in Django's ``<algorithm>$...`` form, verified by Django's hashers."""
+    """Hashes in Django's ``<algorithm>$...`` form, verified by Django's hashers.
+
+    ``hasher`` (stepup's argon2 parameters) decides whether a Django ``argon2$`` hash
+    is outdated; without one, nothing is ever upgraded."""
 
     name = "django-hashers"
+
+    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+        self.hasher = hasher
 
     def __repr__(self) -> str:
         return "DjangoHashVerifier()"
@@ -48,7 +57,9 @@ class DjangoHashVerifier:
         return bool(check_password(password, stored_hash))
 
     def needs_upgrade(self, stored_hash: str) -> bool:
-        return False
+        if self.hasher is None or not stored_hash.startswith("argon2$argon2"):
+            return False
+        return self.hasher.check_needs_rehash(stored_hash[len("argon2") :])
 
 
 def django_dummy_hash() -> str:
@@ -62,4 +73,4 @@ def django_verifiers(hasher: PasswordHasher | None) -> tuple[HashVerifier, ...]:
     """Django's own hashers first, then stepup's (raw argon2, bcrypt, Werkzeug) for
     projects whose hash loader returns hashes kept outside Django's password field."""
     argon2 = hasher or PasswordHasher.from_parameters(PASSWORD_PARAMETERS)
-    return (DjangoHashVerifier(), *default_verifiers(argon2))
+    return (DjangoHashVerifier(argon2), *default_verifiers(argon2))
