@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 from .clock import Clock, system_clock
 from .errors import (
     AlreadyEnrolledError,
+    ConcurrentUpdateError,
     ConfigurationError,
     MalformedInputError,
     ManagedByConfigFileError,
@@ -49,6 +50,7 @@ __all__ = [
     "AsyncTwoFactor",
     "Channel",
     "Clock",
+    "ConcurrentUpdateError",
     "ConfigurationError",
     "EventBus",
     "Identity",
