@@ -27,6 +27,17 @@ async def _reauth(client: AsyncClient, location: str, password: str) -> object:
     return await client.post("/stepup/reauth/password/", {**fields, "password": password})
 
 
+async def _patch_as_admin(client: AsyncClient) -> object:
+    """Changing tenant settings needs a fresh re-authentication, flag on or off."""
+    body, jsonapi = flag_body(True), "application/vnd.api+json"
+    stale = await client.patch("/stepup/tenants/acme", body, content_type=jsonapi)
+    assert stale.status_code == 401
+    assert stale.json()["action"] == "tenant.settings.update"
+    done = await _reauth(client, stale.json()["reauth_url"], PASSWORDS["alice"])
+    assert done.status_code == 303  # type: ignore[attr-defined]
+    return await client.patch("/stepup/tenants/acme", body, content_type=jsonapi)
+
+
 async def test_the_journey_over_asgi(site: Site) -> None:
     alice, bob = await _signed_in("alice"), await _signed_in("bob")
 
@@ -39,9 +50,7 @@ async def test_the_journey_over_asgi(site: Site) -> None:
         "/stepup/tenants/acme", flag_body(True), content_type="application/vnd.api+json"
     )
     assert refused.status_code == 403
-    turned_on = await alice.patch(
-        "/stepup/tenants/acme", flag_body(True), content_type="application/vnd.api+json"
-    )
+    turned_on = await _patch_as_admin(alice)
     assert turned_on.status_code == 200
 
     sent_away = await bob.get("/api-key/async/")
@@ -67,9 +76,8 @@ async def test_the_journey_over_asgi(site: Site) -> None:
 
 async def test_the_sync_views_run_under_asgi_too(site: Site) -> None:
     alice = await _signed_in("alice")
-    turned_on = await alice.patch(
-        "/stepup/tenants/acme", flag_body(True), content_type="application/vnd.api+json"
-    )
+    turned_on = await _patch_as_admin(alice)
     assert turned_on.status_code == 200
+    site.clock.advance(6 * 3600)  # that re-authentication has run out
     assert (await alice.get("/api-key/")).status_code == 303
     assert (await alice.get("/profile/update/")).status_code == 303  # require() in a view
