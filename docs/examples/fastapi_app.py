@@ -2,8 +2,10 @@
 re-authentication, a production-workspace rule whose context comes from the path, and
 the ready-made stepup pages for the browser side.
 
-Run it with ``uvicorn --factory docs.examples.fastapi_app:create_app``; sign in at
-``/login`` as alice (password ``alice password``, admin of tenant acme) or bob.
+Save it as ``fastapi_app.py`` and run ``uvicorn --factory fastapi_app:create_app`` in
+that directory (from a stepup checkout: ``uvicorn --app-dir docs/examples --factory
+fastapi_app:create_app``); sign in at ``/login`` as alice (password ``alice password``,
+admin of tenant acme) or bob.
 """
 
 import html

@@ -1,8 +1,9 @@
 """A small Flask app with stepup: Flask-Login sign-in with an optional second factor,
 an API-key page behind re-authentication, and the tenant flag that turns it on.
 
-Run it with ``flask --app docs/examples/flask_app.py run`` and sign in as alice
-(password ``alice password``, admin of tenant acme) or bob (``bob password``).
+Save it as ``flask_app.py`` and run ``flask --app flask_app.py run`` in that directory
+(from a stepup checkout: ``flask --app docs/examples/flask_app.py run``); sign in as
+alice (password ``alice password``, admin of tenant acme) or bob (``bob password``).
 """
 
 from __future__ import annotations

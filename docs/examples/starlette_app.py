@@ -1,8 +1,10 @@
 """A small Starlette app with stepup: password sign-in with an optional second factor,
 an API-key page behind re-authentication, and the tenant flag that turns it on.
 
-Run it with ``uvicorn --factory docs.examples.starlette_app:create_app`` and sign in as
-alice (password ``alice password``, admin of tenant acme) or bob (``bob password``).
+Save it as ``starlette_app.py`` and run ``uvicorn --factory starlette_app:create_app`` in
+that directory (from a stepup checkout: ``uvicorn --app-dir docs/examples --factory
+starlette_app:create_app``); sign in as alice (password ``alice password``, admin of
+tenant acme) or bob (``bob password``).
 """
 
 from __future__ import annotations

@@ -50,9 +50,9 @@ GUIDE_RUNS = [
     Guide(
         "flask",
         ("examples/flask_app.py",),
-        ".",
+        "docs/examples",  # the guide: run it where flask_app.py is
         (),
-        ("flask", "--app", "docs/examples/flask_app.py", "run", "--host", "127.0.0.1", "--port"),
+        ("flask", "--app", "flask_app.py", "run", "--host", "127.0.0.1", "--port"),
         "/login",
         ("alice", "alice password"),
         "/stepup/2fa",
@@ -64,6 +64,7 @@ GUIDE_RUNS = [
         (
             ("python", "manage.py", "migrate"),
             ("python", "manage.py", "createsuperuser", "--noinput"),
+            ("python", "manage.py", "stepup_tenant", "acme", "--create"),
         ),
         ("python", "manage.py", "runserver", "--noreload"),
         "/login/",
@@ -73,9 +74,9 @@ GUIDE_RUNS = [
     Guide(
         "starlette",
         ("examples/starlette_app.py",),
-        ".",
+        "docs/examples",
         (),
-        ("uvicorn", "--factory", "docs.examples.starlette_app:create_app", "--port"),
+        ("uvicorn", "--factory", "starlette_app:create_app", "--port"),
         "/login",
         ("alice", "alice password"),
         "/stepup/2fa/enrol",
@@ -83,9 +84,9 @@ GUIDE_RUNS = [
     Guide(
         "fastapi",
         ("examples/fastapi_app.py",),
-        ".",
+        "docs/examples",
         (),
-        ("uvicorn", "--factory", "docs.examples.fastapi_app:create_app", "--port"),
+        ("uvicorn", "--factory", "fastapi_app:create_app", "--port"),
         "/login",
         ("alice", "alice password"),
         "/stepup/2fa/enrol",
