@@ -18,6 +18,7 @@ __all__ = [
     "RecoveryCodeUsed",
     "RecoveryCodesRegenerated",
     "ReplayDetected",
+    "SignInRecorded",
     "StepupEvent",
     "TenantFlagChanged",
     "Throttled",
@@ -97,6 +98,18 @@ class ReauthSucceeded(StepupEvent):
     user_id: str
     session_id: str
     method: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignInRecorded(StepupEvent):
+    """A sign-in counted as the session's first re-authentication (the policy's
+    ``sign_in_counts``); ``authenticated_at`` is when the user proved it (an SSO
+    provider's time), ``at`` when it was recorded."""
+
+    user_id: str
+    session_id: str
+    method: str
+    authenticated_at: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -170,16 +170,34 @@ class Policy:
         patterns: Iterable[tuple[str, Rule]] = (),
         *,
         lifetime: float = DEFAULT_LIFETIME,
+        sign_in_counts: bool = False,
+        sliding_max: float | None = None,
     ) -> None:
+        """``sign_in_counts``: a sign-in records the first grant with the methods it
+        proved (see :meth:`stepup.reauth.Reauth.record_sign_in`); off by default.
+        ``sliding_max``: when set, each sensitive action a grant allows renews it (its
+        lifetime counts from that action) until ``sliding_max`` seconds after the proof
+        itself; ``None`` (the default) keeps every lifetime fixed from the proof."""
         self._rules = dict(rules or {})
         self._patterns = tuple(patterns)
         if not 0 < lifetime <= _MAX_LIFETIME:
             raise ConfigurationError("the installation lifetime must be positive")
         self.lifetime = float(lifetime)
+        if not isinstance(sign_in_counts, bool):
+            raise ConfigurationError("sign_in_counts must be True or False")
+        self.sign_in_counts = sign_in_counts
+        if sliding_max is not None and (
+            isinstance(sliding_max, bool) or not 0 < sliding_max <= _MAX_LIFETIME
+        ):
+            raise ConfigurationError("sliding_max must be positive and at most 366 days")
+        self.sliding_max = None if sliding_max is None else float(sliding_max)
 
     def __repr__(self) -> str:
         sizes = f"actions={len(self._rules)}, patterns={len(self._patterns)}"
-        return f"Policy({sizes}, lifetime={self.lifetime:g}s)"
+        extra = ", sign_in_counts=True" if self.sign_in_counts else ""
+        if self.sliding_max is not None:
+            extra += f", sliding_max={self.sliding_max:g}s"
+        return f"Policy({sizes}, lifetime={self.lifetime:g}s{extra})"
 
     @classmethod
     def default(cls, *, environ: Mapping[str, str] | None = None) -> Policy:
@@ -235,10 +253,43 @@ class Policy:
     ) -> Policy:
         """A new policy with these rules added or overriding (patterns are tried first)."""
         merged = {**self._rules, **(rules or {})}
-        return Policy(merged, (*patterns, *self._patterns), lifetime=self.lifetime)
+        return Policy(
+            merged,
+            (*patterns, *self._patterns),
+            lifetime=self.lifetime,
+            sign_in_counts=self.sign_in_counts,
+            sliding_max=self.sliding_max,
+        )
 
     def with_lifetime(self, lifetime: float) -> Policy:
-        return Policy(self._rules, self._patterns, lifetime=lifetime)
+        return Policy(
+            self._rules,
+            self._patterns,
+            lifetime=lifetime,
+            sign_in_counts=self.sign_in_counts,
+            sliding_max=self.sliding_max,
+        )
+
+    def with_sign_in_counts(self, on: bool = True) -> Policy:
+        """The same table, with a sign-in counting as the first re-authentication (or not)."""
+        return Policy(
+            self._rules,
+            self._patterns,
+            lifetime=self.lifetime,
+            sign_in_counts=on,
+            sliding_max=self.sliding_max,
+        )
+
+    def with_sliding_window(self, maximum: float | None) -> Policy:
+        """The same table, with a sliding window up to ``maximum`` seconds after the proof
+        (``None``: off, every lifetime counts from the proof)."""
+        return Policy(
+            self._rules,
+            self._patterns,
+            lifetime=self.lifetime,
+            sign_in_counts=self.sign_in_counts,
+            sliding_max=maximum,
+        )
 
     def load_toml(self, path: str | Path) -> Policy:
         """Extend or override from a TOML file (see ``docs/policy.md`` for the format)."""
@@ -249,10 +300,17 @@ class Policy:
     def merge_mapping(self, data: Mapping[str, Any], *, source: str = "<policy>") -> Policy:
         # The installation lifetime is deliberately not settable here: it belongs to
         # SENSITIVE_ACTION_AUTH_LIFETIME alone, so there is one answer to "how long?".
-        unknown = set(data) - {"actions", "patterns"}
+        unknown = set(data) - {"actions", "patterns", "sign_in_counts", "sliding_max"}
         if unknown:
             raise ConfigurationError(f"{source}: unknown keys {sorted(unknown)}")
         policy = self
+        if "sign_in_counts" in data:
+            if not isinstance(data["sign_in_counts"], bool):
+                raise ConfigurationError(f"{source}: sign_in_counts must be true or false")
+            policy = policy.with_sign_in_counts(data["sign_in_counts"])
+        if "sliding_max" in data:
+            maximum = parse_lifetime(data["sliding_max"], name=f"{source}: sliding_max")
+            policy = policy.with_sliding_window(maximum)
         rules = {
             name: _rule_from_toml(entry, f"{source}: actions.{name}", policy._rules.get(name))
             for name, entry in _table(data, "actions", source).items()

@@ -8,6 +8,7 @@ bound to one user and one session. Sync (:class:`Reauth`) and async
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from ._slots import slot_setters
 from .adapters.storage.base import AsyncStore, Store
 from .clock import Clock, system_clock
 from .errors import MalformedInputError, StepupError, StoreUnavailableError
-from .events import EventBus, ReauthSucceeded
+from .events import EventBus, ReauthSucceeded, SignInRecorded
 from .policy import Context, Policy, Rule, Sensitivity
 from .records import Grant, Tenant
 from .subject import LoginMethod, Subject
@@ -37,6 +38,10 @@ __all__ = [
     "ReauthRequiredError",
     "ReauthUnavailable",
     "ReauthUnavailableError",
+    "SignInCounted",
+    "SignInNotCounted",
+    "SignInOutcome",
+    "SignInReason",
     "required_methods",
 ]
 
@@ -103,6 +108,45 @@ class ReauthUnavailable:
 
 
 Decision: TypeAlias = Allowed | ReauthRequired | ReauthUnavailable
+
+
+class SignInReason(StrEnum):
+    """Why a sign-in did not count as a re-authentication."""
+
+    POLICY_OFF = "policy_off"  # the policy's sign_in_counts is off (the default)
+    NO_PROVIDER_TIME = "no_provider_time"  # an SSO sign-in without auth_time / AuthnInstant
+    TOO_OLD = "too_old"  # proved longer ago than any lifetime of the policy
+    UNAVAILABLE = "unavailable"  # the store failed; the sign-in itself still stands
+
+
+@dataclass(frozen=True, slots=True)
+class SignInCounted:
+    """The sign-in was recorded as this session's first grant."""
+
+    grant: Grant
+
+    ok: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class SignInNotCounted:
+    """The sign-in stands, but the first sensitive action still asks (``reason``)."""
+
+    reason: SignInReason
+
+    ok: ClassVar[bool] = False
+
+
+SignInOutcome: TypeAlias = SignInCounted | SignInNotCounted
+
+#: The grant a sliding window keeps next to the proof: the same user, under the session
+#: id with this suffix and the proof's time, dated by the last action it allowed. It is
+#: bound to that one proof (a new proof starts a new window) and to the session.
+_SLIDE: Final = "#slide@"
+
+
+def _slide_id(session_id: str, authenticated_at: float) -> str:
+    return f"{session_id}{_SLIDE}{authenticated_at!r}"
 
 
 # The hot path builds decisions by setting their slots directly: a frozen dataclass's
@@ -215,7 +259,11 @@ class _ReauthFlows(Generic[S]):
         # and the grant asked together; others are asked one by one, grant last.
         self._batch = callable(getattr(store, "batch", None))
         # A sync store without batch is asked directly, not through a flow (see _check_now).
-        self._direct = not self._batch and not _is_async_store(store)
+        self._direct = (
+            not self._batch
+            and not _is_async_store(store)
+            and self.policy.sliding_max is None  # the window needs a read and a write
+        )
         self._kept: dict[tuple[Any, ...], Decision] = {}
         self._plans: dict[tuple[str, LoginMethod], _Plan] = {}
 
@@ -317,7 +365,46 @@ class _ReauthFlows(Generic[S]):
             return ReauthUnavailable(action)
         if self._batch and not always and (off := self._flag_off(action, tenant)) is not None:
             return off
+        if self.policy.sliding_max is not None and grant is not None:
+            return (yield from self._slide(subject, action, plan, grant, now))
         return self._after(subject, action, plan, grant, now)
+
+    def _slide(
+        self, subject: Subject, action: str, plan: _Plan, grant: Grant, now: float
+    ) -> Flow[Decision]:
+        """The sliding window (the policy's ``sliding_max``): the grant counts from the
+        later of its proof and the last sensitive action it allowed, never past
+        ``sliding_max`` after the proof; each action it allows renews it."""
+        maximum = self.policy.sliding_max
+        assert maximum is not None
+        proved = grant.authenticated_at
+        if (
+            grant.user_id != subject.user_id
+            or grant.session_id != subject.session_id
+            or not 0 <= now - proved < maximum
+            or not grant.methods.issuperset(plan.methods)
+        ):
+            return self._after(subject, action, plan, grant, now)
+        slide_id = _slide_id(subject.session_id, proved)
+        try:
+            last: Grant | None = yield ("get_grant", (subject.user_id, slide_id))
+        except StoreUnavailableError:
+            last = None  # no renewal known: the proof's own time decides
+        since = proved
+        if (
+            last is not None
+            and last.user_id == subject.user_id
+            and proved <= last.authenticated_at <= now
+        ):
+            since = last.authenticated_at
+        if not 0 <= now - since < plan.lifetime:
+            return self._after(subject, action, plan, grant, now)
+        end = proved + maximum
+        renewal = Grant(subject.user_id, slide_id, grant.methods, now)
+        # The action was allowed by what was read: a failed write only loses the renewal.
+        with contextlib.suppress(StoreUnavailableError):
+            yield ("put_grant", (renewal, min(now + self.policy.longest_lifetime, end)))
+        return Allowed(action, _FRESH_GRANT, min(now + plan.lifetime, end))
 
     def _check_now(
         self, subject: Subject, action: str, tenant_id: str, context: Context | None
@@ -394,6 +481,50 @@ class _ReauthFlows(Generic[S]):
         )
         return grant
 
+    def _record_sign_in(
+        self, subject: Subject, methods: Iterable[str], authenticated_at: float | None
+    ) -> Flow[SignInOutcome]:
+        chosen = frozenset(methods)
+        if "recovery" in chosen:
+            raise MalformedInputError("recovery codes never satisfy a re-authentication")
+        if not chosen or not chosen <= GRANT_METHODS:
+            raise MalformedInputError(f"grant methods must be some of {sorted(GRANT_METHODS)}")
+        primary = _PRIMARY_BY_LOGIN[subject.identity.method]
+        if primary not in chosen:
+            raise MalformedInputError(
+                f"a sign-in through {subject.identity.method.value} proves {primary!r}:"
+                " note how the user signed in before recording the sign-in"
+            )
+        if authenticated_at is not None and (
+            isinstance(authenticated_at, bool) or not isinstance(authenticated_at, int | float)
+        ):
+            raise MalformedInputError("authenticated_at must be Unix seconds")
+        if not self.policy.sign_in_counts:
+            return SignInNotCounted(SignInReason.POLICY_OFF)
+        if chosen & {"oidc", "saml"} and authenticated_at is None:
+            # Without the provider's own time, the login may be days old (an SSO session).
+            return SignInNotCounted(SignInReason.NO_PROVIDER_TIME)
+        now = self.clock()
+        at = now if authenticated_at is None else min(float(authenticated_at), now)
+        longest = self.policy.longest_lifetime
+        if now - at >= longest:
+            return SignInNotCounted(SignInReason.TOO_OLD)
+        grant = Grant(subject.user_id, subject.session_id, chosen, at)
+        try:
+            yield ("put_grant", (grant, at + longest))
+        except StoreUnavailableError:
+            return SignInNotCounted(SignInReason.UNAVAILABLE)
+        self.events.emit(
+            SignInRecorded(
+                at=now,
+                user_id=subject.user_id,
+                session_id=subject.session_id,
+                method=",".join(sorted(chosen)),
+                authenticated_at=at,
+            )
+        )
+        return SignInCounted(grant)
+
     def _revoke(self, user_id: str, session_id: str | None) -> Flow[int]:
         count: int = yield ("revoke_grants", (user_id, session_id))
         return count
@@ -429,6 +560,21 @@ class Reauth(_ReauthFlows[Store]):
         revoked."""
         return run(self._record(subject, methods, authenticated_at, renewed_from), self.store)
 
+    def record_sign_in(
+        self, subject: Subject, methods: Iterable[str], authenticated_at: float | None = None
+    ) -> SignInOutcome:
+        """Let a sign-in count as the session's first re-authentication, when the policy
+        says so (``Policy(sign_in_counts=True)``; off by default).
+
+        Call right after the sign-in, with the new session's ``subject`` and what the
+        sign-in proved: ``("pwd",)``, ``("pwd", "otp")``, ``("oidc",)`` with the ID
+        token's verified ``auth_time``, ``("saml",)`` with the assertion's
+        ``AuthnInstant``. The grant is dated ``authenticated_at`` (the provider's time,
+        never later than now), so an SSO session that logged in hours ago counts as
+        hours old. Bad input raises :class:`MalformedInputError`; otherwise the answer is
+        :class:`SignInCounted` or :class:`SignInNotCounted` with its reason."""
+        return run(self._record_sign_in(subject, methods, authenticated_at), self.store)
+
     def sign_out(self, subject: Subject) -> int:
         """Revoke this session's grant."""
         return run(self._revoke(subject.user_id, subject.session_id), self.store)
@@ -462,6 +608,12 @@ class AsyncReauth(_ReauthFlows[AsyncStore | Store]):
         renewed_from: str | None = None,
     ) -> Grant:
         flow = self._record(subject, methods, authenticated_at, renewed_from)
+        return await run_async(flow, self.store)
+
+    async def record_sign_in(
+        self, subject: Subject, methods: Iterable[str], authenticated_at: float | None = None
+    ) -> SignInOutcome:
+        flow = self._record_sign_in(subject, methods, authenticated_at)
         return await run_async(flow, self.store)
 
     async def sign_out(self, subject: Subject) -> int:

@@ -23,6 +23,7 @@ from ...events import (
     RecoveryCodesRegenerated,
     RecoveryCodeUsed,
     ReplayDetected,
+    SignInRecorded,
     StepupEvent,
     TenantFlagChanged,
     Throttled,
@@ -40,6 +41,7 @@ __all__ = [
     "recovery_code_used",
     "recovery_codes_regenerated",
     "replay_detected",
+    "sign_in_recorded",
     "tenant_flag_changed",
     "throttled",
     "two_factor_enabled",
@@ -60,6 +62,7 @@ recovery_code_used = Signal()
 recovery_codes_regenerated = Signal()
 reauth_succeeded = Signal()
 reauth_failed = Signal()
+sign_in_recorded = Signal()
 tenant_flag_changed = Signal()
 
 #: The signal sent for each event class.
@@ -74,6 +77,7 @@ SIGNALS: Final[dict[type[StepupEvent], Signal]] = {
     RecoveryCodesRegenerated: recovery_codes_regenerated,
     ReauthSucceeded: reauth_succeeded,
     ReauthFailed: reauth_failed,
+    SignInRecorded: sign_in_recorded,
     TenantFlagChanged: tenant_flag_changed,
 }
 
