@@ -1,0 +1,317 @@
+"""Nothing lost to a re-authentication: a form POST kept while the user proves it is them.
+
+A browser form that a re-authentication interrupts is suspended in the store (its
+method, path and fields, never files, never more than :data:`MAX_BYTES`), bound to
+the user, the session and the action, for :data:`TTL` seconds. After the
+re-authentication the integration takes it back, once, and has the browser send it
+again as a new POST with a fresh CSRF token, so the app's own CSRF check (and the
+guard, now satisfied) runs on it as on any request.
+
+The suspended request is a :class:`~stepup.records.Challenge` under the id prefix
+:data:`PREFIX`: the store's ``take_challenge`` gives single use and expiry atomically.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar, Final, TypeAlias
+
+from ._flow import Flow, run, run_async
+from .adapters.storage.base import AsyncStore, Store
+from .clock import Clock, system_clock
+from .errors import StoreUnavailableError
+from .records import Challenge
+from .redirects import UnsafeRedirectError, safe_return_path
+from .subject import Subject
+
+__all__ = [
+    "MAX_BYTES",
+    "PREFIX",
+    "TTL",
+    "AsyncSuspensions",
+    "NotResumed",
+    "NotSuspended",
+    "Resumed",
+    "SuspendReason",
+    "Suspended",
+    "SuspendedRequest",
+    "Suspensions",
+    "is_secret_field",
+]
+
+#: The challenge id prefix of suspended requests (no other challenge uses it).
+PREFIX: Final = "resume:"
+#: How long a suspended request waits for its re-authentication.
+TTL: Final = 600.0
+#: The most a suspended request may hold: names and values, UTF-8, added up.
+MAX_BYTES: Final = 64 * 1024
+#: Field names whose values are never kept in the store (a password form is not
+#: suspended: the user sends it again after re-authenticating).
+_SECRET_PARTS: Final = ("password", "passwd", "secret")
+_SECRET_WORDS: Final = frozenset({"pwd", "pass", "otp", "totp", "pin", "code"})
+
+
+class SuspendReason(StrEnum):
+    """Why a request was not suspended, or not resumed."""
+
+    NOT_A_FORM = "not_a_form"  # not a POST of a urlencoded or multipart form
+    FILES = "files"  # a file upload: never kept
+    TOO_LARGE = "too_large"  # more than MAX_BYTES
+    SECRET_FIELD = "secret_field"  # noqa: S105 (a reason, not a secret): a password or code field
+    UNSAFE_PATH = "unsafe_path"  # not a path on this site
+    UNAVAILABLE = "unavailable"  # the store failed
+    UNKNOWN = "unknown"  # no such request: never kept, already resumed, or expired
+    OTHER_USER = "other_user"  # kept for another user
+    OTHER_SESSION = "other_session"  # kept for another session
+    OTHER_ACTION = "other_action"  # kept for another action
+
+
+@dataclass(frozen=True, slots=True)
+class SuspendedRequest:
+    """A form POST waiting for its re-authentication (values kept out of reprs)."""
+
+    method: str
+    path: str
+    fields: tuple[tuple[str, str], ...]
+    action: str
+    user_id: str
+    session_id: str
+
+    def __repr__(self) -> str:
+        names = ", ".join(name for name, _ in self.fields)
+        return f"SuspendedRequest({self.method} {self.path!r}, action={self.action!r}, [{names}])"
+
+
+@dataclass(frozen=True, slots=True)
+class Suspended:
+    """Kept: ``token`` names it in the re-authentication's URL and form."""
+
+    token: str
+
+    ok: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class NotSuspended:
+    reason: SuspendReason
+
+    ok: ClassVar[bool] = False
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    request: SuspendedRequest
+
+    ok: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class NotResumed:
+    reason: SuspendReason
+
+    ok: ClassVar[bool] = False
+
+
+SuspendOutcome: TypeAlias = Suspended | NotSuspended
+ResumeOutcome: TypeAlias = Resumed | NotResumed
+
+
+def is_secret_field(name: str) -> bool:
+    """Is this a field whose value stepup never keeps (a password, a code)?"""
+    lowered = name.lower()
+    if any(part in lowered for part in _SECRET_PARTS):
+        return True
+    return any(word in _SECRET_WORDS for word in re.split(r"[^a-z0-9]+", lowered))
+
+
+def _size(fields: Iterable[tuple[str, str]]) -> int:
+    return sum(
+        len(n.encode("utf-8", "surrogatepass")) + len(v.encode("utf-8", "surrogatepass"))
+        for n, v in fields
+    )
+
+
+def _token_ok(token: object) -> bool:
+    return isinstance(token, str) and 0 < len(token) <= 64 and token.isascii()
+
+
+class _Flows:
+    def __init__(
+        self,
+        store: object,
+        *,
+        clock: Clock = system_clock,
+        ttl: float = TTL,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.ttl = float(ttl)
+        self.max_bytes = int(max_bytes)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(ttl={self.ttl:g}s, max_bytes={self.max_bytes})"
+
+    def _suspend(
+        self,
+        subject: Subject,
+        action: str,
+        method: str,
+        path: str,
+        fields: Iterable[tuple[str, str]],
+        *,
+        has_files: bool,
+        is_form: bool,
+        drop: frozenset[str],
+    ) -> Flow[SuspendOutcome]:
+        if method.upper() != "POST" or not is_form:
+            return NotSuspended(SuspendReason.NOT_A_FORM)
+        if has_files:
+            return NotSuspended(SuspendReason.FILES)
+        try:
+            safe = safe_return_path(path)
+        except UnsafeRedirectError:
+            return NotSuspended(SuspendReason.UNSAFE_PATH)
+        kept: list[tuple[str, str]] = []
+        budget = self.max_bytes
+        for name, value in fields:
+            if name in drop:
+                continue
+            if is_secret_field(name):
+                return NotSuspended(SuspendReason.SECRET_FIELD)
+            budget -= _size([(name, value)])
+            if budget < 0:
+                return NotSuspended(SuspendReason.TOO_LARGE)
+            kept.append((name, value))
+        now = self.clock()
+        token = secrets.token_urlsafe(24)
+        challenge = Challenge(
+            PREFIX + token,
+            subject.user_id,
+            subject.session_id,
+            now,
+            now + self.ttl,
+            {"method": "POST", "path": safe, "action": action, "fields": [list(f) for f in kept]},
+        )
+        try:
+            yield ("put_challenge", (challenge,))
+        except StoreUnavailableError:
+            return NotSuspended(SuspendReason.UNAVAILABLE)
+        return Suspended(token)
+
+    def _resume(
+        self, subject: Subject, token: object, action: str, session_ids: tuple[str, ...]
+    ) -> Flow[ResumeOutcome]:
+        if not _token_ok(token):
+            return NotResumed(SuspendReason.UNKNOWN)
+        assert isinstance(token, str)
+        try:
+            found: Challenge | None = yield ("take_challenge", (PREFIX + token, self.clock()))
+        except StoreUnavailableError:
+            return NotResumed(SuspendReason.UNAVAILABLE)
+        if found is None:
+            return NotResumed(SuspendReason.UNKNOWN)
+        # Taken either way: a request shown to the wrong user or session is gone for good.
+        if found.user_id != subject.user_id:
+            return NotResumed(SuspendReason.OTHER_USER)
+        if found.session_id not in session_ids:
+            return NotResumed(SuspendReason.OTHER_SESSION)
+        data = found.data
+        if data.get("action") != action:
+            return NotResumed(SuspendReason.OTHER_ACTION)
+        fields = data.get("fields")
+        path = data.get("path")
+        if not isinstance(fields, list) or not isinstance(path, str):
+            return NotResumed(SuspendReason.UNKNOWN)
+        pairs = tuple((str(f[0]), str(f[1])) for f in fields if isinstance(f, list) and len(f) == 2)
+        return Resumed(
+            SuspendedRequest("POST", path, pairs, action, found.user_id, found.session_id)
+        )
+
+
+class Suspensions(_Flows):
+    """Suspended requests in a sync store."""
+
+    def suspend(
+        self,
+        subject: Subject,
+        action: str,
+        method: str,
+        path: str,
+        fields: Iterable[tuple[str, str]],
+        *,
+        has_files: bool = False,
+        is_form: bool = True,
+        drop: Iterable[str] = (),
+    ) -> SuspendOutcome:
+        """Keep this request for ``subject`` and ``action``. ``path`` is where it was
+        sent (path and query), ``fields`` its form fields in order, ``drop`` the names
+        never kept (the CSRF field: the replay carries a fresh one)."""
+        flow = self._suspend(
+            subject,
+            action,
+            method,
+            path,
+            fields,
+            has_files=has_files,
+            is_form=is_form,
+            drop=frozenset(drop),
+        )
+        return run(flow, self.store)
+
+    def resume(
+        self, subject: Subject, token: object, action: str, *, renewed_from: str | None = None
+    ) -> ResumeOutcome:
+        """Take the request ``token`` names, once: only for the same user, the same session
+        (``renewed_from``: the id the session had before the re-authentication renewed
+        it) and the same action."""
+        ids = (subject.session_id,) if renewed_from is None else (subject.session_id, renewed_from)
+        return run(self._resume(subject, token, action, ids), self.store)
+
+
+class AsyncSuspensions(_Flows):
+    """Suspended requests in an async store (a sync one works too)."""
+
+    def __init__(
+        self,
+        store: AsyncStore | Store,
+        *,
+        clock: Clock = system_clock,
+        ttl: float = TTL,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
+        super().__init__(store, clock=clock, ttl=ttl, max_bytes=max_bytes)
+
+    async def suspend(
+        self,
+        subject: Subject,
+        action: str,
+        method: str,
+        path: str,
+        fields: Iterable[tuple[str, str]],
+        *,
+        has_files: bool = False,
+        is_form: bool = True,
+        drop: Iterable[str] = (),
+    ) -> SuspendOutcome:
+        flow = self._suspend(
+            subject,
+            action,
+            method,
+            path,
+            fields,
+            has_files=has_files,
+            is_form=is_form,
+            drop=frozenset(drop),
+        )
+        return await run_async(flow, self.store)
+
+    async def resume(
+        self, subject: Subject, token: object, action: str, *, renewed_from: str | None = None
+    ) -> ResumeOutcome:
+        ids = (subject.session_id,) if renewed_from is None else (subject.session_id, renewed_from)
+        return await run_async(self._resume(subject, token, action, ids), self.store)
