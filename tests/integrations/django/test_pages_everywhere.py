@@ -57,17 +57,20 @@ class _Reader(HTMLParser):
         self.text: list[str] = []
         self.fields: list[tuple[str, ...]] = []
         self.lang = ""
-        self._skip = 0
+        self._skipping: list[str] = []  # the open tags whose content is left out
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if tag == "html":
             self.lang = a.get("lang") or ""
-        if tag in {"svg", "style", "script"} or a.get("id") in {
+        if self._skipping:
+            if tag == self._skipping[0]:
+                self._skipping.append(tag)
+        elif tag in {"svg", "style", "script"} or a.get("id") in {
             "stepup-manual-key",
             "stepup-recovery-codes",
         }:
-            self._skip += 1
+            self._skipping.append(tag)
         if tag in {"input", "button", "label", "textarea", "select"}:
             if a.get("name") in _CSRF_FIELDS:
                 return
@@ -77,11 +80,11 @@ class _Reader(HTMLParser):
             self.fields.append((tag, *described, *value, *target))
 
     def handle_endtag(self, tag: str) -> None:
-        if self._skip and tag in {"svg", "style", "script", "code", "ul"}:
-            self._skip -= 1
+        if self._skipping and tag == self._skipping[0]:
+            self._skipping.pop()
 
     def handle_data(self, data: str) -> None:
-        if not self._skip:
+        if not self._skipping:
             self.text.append(data)
 
 
@@ -332,6 +335,30 @@ def test_the_sign_in_code_page_reads_the_same_everywhere(drivers: list[Driver]) 
     assert "Geben Sie Ihren Bestätigungscode ein" in text
     assert any("name=recovery_code" in f for f in fields)
     assert any("name=code" in f and "autocomplete=one-time-code" in f for f in fields)
+
+
+def test_the_recovery_codes_page_reads_the_same_everywhere(drivers: list[Driver]) -> None:
+    pages: dict[str, Page] = {}
+    for d in drivers:
+        _, page = d.enrol_page()
+        key = _KEY.search(page)
+        assert key
+        pages[d.name] = d.confirm(
+            TOTP(key.group(1).replace(" ", "")).at(d.clock()), LANGUAGES["de"]
+        )
+    _, text, _ = _same(pages)
+    assert text.startswith("Ihre Wiederherstellungscodes")
+    for _, page in pages.values():
+        assert len(re.findall(r"<li><code>[a-z2-7-]+</code></li>", page)) == 10
+
+
+def test_the_settings_page_reads_the_same_in_flask_and_django(drivers: list[Driver]) -> None:
+    """Starlette has no settings page (its enrolment page is reached directly)."""
+    flask, django = drivers[0], drivers[1]
+    off = {"flask": flask.get("/stepup/2fa"), "django": django.get("/stepup/2fa/")}
+    _, text, fields = _same(off)
+    assert "Two-factor authentication is off." in text
+    assert ("button", "type=submit") in fields
 
 
 def test_a_message_page_reads_the_same_everywhere(drivers: list[Driver]) -> None:
