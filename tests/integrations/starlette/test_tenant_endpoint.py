@@ -14,6 +14,10 @@ JSONAPI = "application/vnd.api+json"
 
 
 def patch(browser: Browser, body: object, content_type: str = JSONAPI, url: str = URL) -> object:
+    """The PATCH by a session with a fresh grant (tenant.settings.update needs one
+    whatever the flag says; tests of that are in test_hardening)."""
+    if "session" in browser.client.cookies:
+        browser.client.post("/_test/grant", data={"method": ["pwd"]})
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     return browser.client.patch(url, content=raw, headers={"Content-Type": content_type})
 
