@@ -408,7 +408,7 @@ class Stepup:
         Forms signed for the old id stop working with it."""
         if self.renew_session is not None:
             await call_hook(self.renew_session, request)
-        elif "session" in request.scope:
+        elif "session" in request.scope and subject.session_id:
             session = request.session
             for key in [k for k, v in session.items() if v == subject.session_id]:
                 session[key] = secrets.token_urlsafe(18)
