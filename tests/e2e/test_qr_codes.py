@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -73,3 +74,12 @@ def test_stepup_totp_new_prints_a_code_that_scans(
     qr = "\n".join(line for line in out.splitlines() if line.startswith("\x1b["))
     found = zbar(png(frame(render_terminal(qr, theme), margin=2, colour=theme[1]), scale=5))
     assert [_secret_of(uri) for uri in found] == [secret]
+
+
+def test_the_documented_enrolment_screenshot_scans() -> None:
+    """docs/images/demo-enrol.png shows a code a phone can read (it once showed a
+    cropped one)."""
+    image = Path(__file__).resolve().parents[2] / "docs" / "images" / "demo-enrol.png"
+    found = zbar(image.read_bytes())
+    assert len(found) == 1
+    assert found[0].startswith("otpauth://totp/")
