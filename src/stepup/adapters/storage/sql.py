@@ -177,7 +177,8 @@ class SQLStore(_Base):
         self._tx("drop_schema", drop_schema)
 
     def prune(self, now: float) -> int:
-        """Delete state past ``forget_after``, expired grants and challenges; returns rows."""
+        """Delete throttle state past its ``keep_until``, expired grants and challenges;
+        returns rows."""
         return self._run("prune", ops.prune(self._s, now), write=True)
 
     def close(self) -> None:
@@ -360,7 +361,8 @@ class AsyncSQLStore(_Base):
         await self._tx("drop_schema", drop_schema)
 
     async def prune(self, now: float) -> int:
-        """Delete state past ``forget_after``, expired grants and challenges; returns rows."""
+        """Delete throttle state past its ``keep_until``, expired grants and challenges;
+        returns rows."""
         return await self._run("prune", ops.prune(self._s, now), write=True)
 
     async def aclose(self) -> None:
