@@ -167,6 +167,9 @@ class ReauthPage:
     error: Message | str = ""
     cancel: str = "/"
     needs_enrolment: bool = False
+    #: The token of a form POST suspended for this re-authentication (see
+    #: :mod:`stepup.integrations.resume`); carried as a hidden field.
+    resume: str = field(default="", repr=False)
 
     @property
     def password(self) -> bool:
@@ -218,7 +221,7 @@ def reauth_page(
 
 
 def _path_of(value: str) -> str:
-    return urlsplit(value).path.rstrip("/") or "/"
+    return value.split("?", 1)[0].split("#", 1)[0].rstrip("/") or "/"
 
 
 def cancel_path(
@@ -253,8 +256,11 @@ def cancel_path(
         return safe_return_path_or_default(configured, home)
     candidates: list[object] = [posted]
     if referer and origin:
-        parts = urlsplit(referer)
-        if f"{parts.scheme}://{parts.netloc}".lower() == origin.lower():
+        try:
+            parts = urlsplit(referer)
+        except ValueError:  # a malformed header (``https://host[``): not a place to go
+            parts = urlsplit("")
+        if parts.netloc and f"{parts.scheme}://{parts.netloc}".lower() == origin.lower():
             candidates.append(parts.path + (f"?{parts.query}" if parts.query else ""))
     for candidate in candidates:
         found = usable(candidate) if candidate else None

@@ -392,6 +392,7 @@ def test_cancel_goes_back_where_the_person_came_from(driver: Driver) -> None:
         "https://evil.example/settings",  # another site
         "",  # none sent
         "http://localhost//evil.example/x",  # a path that leaves the site
+        "http://localhost[",  # malformed: must not break the page
     ],
 )
 def test_cancel_never_leads_back_to_the_prompt_or_off_site(driver: Driver, referer: str) -> None:
