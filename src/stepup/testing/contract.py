@@ -474,6 +474,7 @@ class StoreContract:
         key, now, model = _key(), T0, ThrottleState()
         keep, stale = now + POLICY.forget_after, None
         last_charge = None
+        expected: Any  # an Attempt, or None after a refund (which answers nothing)
         for op, wait in ops:
             now = max(now, model.blocked_until) if wait < 0 else now + wait
             step = int(now // 30)
