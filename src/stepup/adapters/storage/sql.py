@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ...errors import StoreUnavailableError
-from ...records import Attempt, Challenge, Credential, Grant, Tenant, ThrottleState
+from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy
 from . import sql_ops as ops
 from .sql_engine import (
@@ -280,6 +280,27 @@ class SQLStore(_Base):
         op = ops.take_challenge(self._s, challenge_id, now)
         return self._run("take_challenge", op, write=True)
 
+    # passkeys -------------------------------------------------------------------
+
+    def list_passkeys(self, user_id: str) -> tuple[Passkey, ...]:
+        return self._run("list_passkeys", ops.list_passkeys(self._s, user_id), write=False)
+
+    def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
+        op = ops.add_passkey(self._s, passkey, max_per_user)
+        return self._run("add_passkey", op, write=True)
+
+    def remove_passkey(self, user_id: str, credential_id: str) -> bool:
+        op = ops.remove_passkey(self._s, user_id, credential_id)
+        return self._run("remove_passkey", op, write=True)
+
+    def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
+        op = ops.record_passkey_use(self._s, passkey, expected_count)
+        return self._run("record_passkey_use", op, write=True)
+
+    def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool:
+        op = ops.rename_passkey(self._s, user_id, credential_id, name)
+        return self._run("rename_passkey", op, write=True)
+
 
 class AsyncSQLStore(_Base):
     """Implements :class:`stepup.adapters.storage.base.AsyncStore` on SQLAlchemy's asyncio.
@@ -456,3 +477,25 @@ class AsyncSQLStore(_Base):
     async def take_challenge(self, challenge_id: str, now: float) -> Challenge | None:
         op = ops.take_challenge(self._s, challenge_id, now)
         return await self._run("take_challenge", op, write=True)
+
+    # passkeys -------------------------------------------------------------------
+
+    async def list_passkeys(self, user_id: str) -> tuple[Passkey, ...]:
+        op = ops.list_passkeys(self._s, user_id)
+        return await self._run("list_passkeys", op, write=False)
+
+    async def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
+        op = ops.add_passkey(self._s, passkey, max_per_user)
+        return await self._run("add_passkey", op, write=True)
+
+    async def remove_passkey(self, user_id: str, credential_id: str) -> bool:
+        op = ops.remove_passkey(self._s, user_id, credential_id)
+        return await self._run("remove_passkey", op, write=True)
+
+    async def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
+        op = ops.record_passkey_use(self._s, passkey, expected_count)
+        return await self._run("record_passkey_use", op, write=True)
+
+    async def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool:
+        op = ops.rename_passkey(self._s, user_id, credential_id, name)
+        return await self._run("rename_passkey", op, write=True)

@@ -24,6 +24,7 @@ are one conditional ``DELETE`` whose affected rows say who won.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Generator, Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar
@@ -39,6 +40,8 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    cast,
+    func,
     literal_column,
     or_,
 )
@@ -49,7 +52,16 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ...errors import ConfigurationError
-from ...records import Attempt, AttemptOutcome, Challenge, Credential, Grant, Tenant, ThrottleState
+from ...records import (
+    Attempt,
+    AttemptOutcome,
+    Challenge,
+    Credential,
+    Grant,
+    Passkey,
+    Tenant,
+    ThrottleState,
+)
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
 from .sql_schema import Tables
 
@@ -232,6 +244,70 @@ class Statements:
             sql_delete(t.challenges)
             .where(ch.challenge_id == bindparam("c", type_=Text))
             .returning(ch.data, ch.expires_at)
+        )
+
+        # Passkeys. Adding is one INSERT ... SELECT that inserts nothing when the user is
+        # at the limit (the count is a subquery of the same statement) or when the
+        # credential id is taken (ON CONFLICT DO NOTHING on the primary key: a concurrent
+        # insert of the same id waits for the first, then inserts nothing). SQLite runs
+        # it inside BEGIN IMMEDIATE, so the count cannot change under it; PostgreSQL
+        # first takes a transaction-scoped advisory lock on the user (:attr:`lock_user`),
+        # since two READ COMMITTED inserts of different ids would both count too few.
+        pk = t.passkeys.c
+        self.list_passkeys = (
+            sql_select(
+                pk.credential_id,
+                pk.name,
+                pk.sign_count,
+                pk.backup_state,
+                pk.created_at,
+                pk.last_used_at,
+                pk.data,
+            )
+            .where(pk.user_id == user)
+            .order_by(pk.created_at, pk.credential_id)
+        )
+        values = {
+            "credential_id": bindparam("c", type_=Text),
+            "user_id": user,
+            "name": bindparam("name", type_=Text),
+            "sign_count": bindparam("n", type_=BigInteger),
+            "backup_state": bindparam("bs", type_=t.passkeys.c.backup_state.type),
+            "created_at": bindparam("at", type_=Double),
+            "last_used_at": bindparam("used", type_=Double),
+            "data": bindparam("data", type_=Text),
+        }
+        mine = sql_select(func.count()).select_from(t.passkeys).where(pk.user_id == user)
+        # Each value CAST to its column's type: PostgreSQL cannot infer a bare
+        # parameter's type in a SELECT list.
+        rows = sql_select(*(cast(v, v.type).label(k) for k, v in values.items())).where(
+            mine.scalar_subquery() < bindparam("max", type_=Integer)
+        )
+        self.add_passkey = (
+            upsert(t.passkeys)
+            .from_select(list(values), rows)
+            .on_conflict_do_nothing(index_elements=[pk.credential_id])
+            .returning(pk.credential_id)  # a row back: added (rowcount is -1 on psycopg)
+        )
+        self.lock_user = (
+            sql_select(func.pg_advisory_xact_lock(bindparam("lock", type_=BigInteger)))
+            if dialect == "postgresql"
+            else None
+        )
+        one = and_(pk.credential_id == bindparam("c", type_=Text), pk.user_id == user)
+        self.remove_passkey = sql_delete(t.passkeys).where(one)
+        # The compare-and-set on the sign count: only the use that read the stored count wins.
+        self.record_passkey_use = (
+            sql_update(t.passkeys)
+            .where(one, pk.sign_count == bindparam("expected", type_=BigInteger))
+            .values(
+                sign_count=bindparam("n", type_=BigInteger),
+                backup_state=bindparam("bs", type_=t.passkeys.c.backup_state.type),
+                last_used_at=bindparam("used", type_=Double),
+            )
+        )
+        self.rename_passkey = (
+            sql_update(t.passkeys).where(one).values(name=bindparam("name", type_=Text))
         )
 
         now = bindparam("now", type_=Double)
@@ -473,3 +549,80 @@ def prune(s: Statements, now: float) -> Op[int]:
         result = yield statement, {"now": float(now)}
         removed += int(result.rowcount)
     return removed
+
+
+# passkeys -----------------------------------------------------------------------
+
+#: The columns of a passkey that never change, kept together as JSON.
+_PASSKEY_DATA = ("credential_data", "backup_eligible", "user_verified", "transports")
+
+
+def _passkey_lock(s: Statements, user_id: str) -> int:
+    """The advisory lock id of one user's passkeys (PostgreSQL), per table prefix."""
+    digest = hashlib.sha256(f"stepup-passkeys:{s.tables.prefix}:{user_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def list_passkeys(s: Statements, user_id: str) -> Op[tuple[Passkey, ...]]:
+    rows = (yield s.list_passkeys, {"u": user_id}).all()
+    return tuple(
+        Passkey(
+            user_id=user_id,
+            credential_id=row.credential_id,
+            name=row.name,
+            sign_count=int(row.sign_count),
+            backup_state=bool(row.backup_state),
+            created_at=float(row.created_at),
+            last_used_at=None if row.last_used_at is None else float(row.last_used_at),
+            **_passkey_data(json.loads(row.data)),
+        )
+        for row in rows
+    )
+
+
+def _passkey_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "credential_data": str(data["credential_data"]),
+        "backup_eligible": bool(data["backup_eligible"]),
+        "user_verified": bool(data["user_verified"]),
+        "transports": tuple(data.get("transports", ())),
+    }
+
+
+def add_passkey(s: Statements, passkey: Passkey, max_per_user: int) -> Op[bool]:
+    if s.lock_user is not None:
+        yield s.lock_user, {"lock": _passkey_lock(s, passkey.user_id)}
+    record = passkey.to_dict()
+    params = {
+        "c": passkey.credential_id,
+        "u": passkey.user_id,
+        "name": passkey.name,
+        "n": int(passkey.sign_count),
+        "bs": bool(passkey.backup_state),
+        "at": float(passkey.created_at),
+        "used": None if passkey.last_used_at is None else float(passkey.last_used_at),
+        "data": json.dumps({name: record[name] for name in _PASSKEY_DATA}),
+        "max": int(max_per_user),
+    }
+    return (yield s.add_passkey, params).first() is not None
+
+
+def remove_passkey(s: Statements, user_id: str, credential_id: str) -> Op[bool]:
+    return bool((yield s.remove_passkey, {"u": user_id, "c": credential_id}).rowcount == 1)
+
+
+def record_passkey_use(s: Statements, passkey: Passkey, expected_count: int) -> Op[bool]:
+    params = {
+        "u": passkey.user_id,
+        "c": passkey.credential_id,
+        "expected": int(expected_count),
+        "n": int(passkey.sign_count),
+        "bs": bool(passkey.backup_state),
+        "used": None if passkey.last_used_at is None else float(passkey.last_used_at),
+    }
+    return bool((yield s.record_passkey_use, params).rowcount == 1)
+
+
+def rename_passkey(s: Statements, user_id: str, credential_id: str, name: str) -> Op[bool]:
+    params = {"u": user_id, "c": credential_id, "name": name}
+    return bool((yield s.rename_passkey, params).rowcount == 1)

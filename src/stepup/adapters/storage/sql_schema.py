@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Connection,
     Double,
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 DEFAULT_PREFIX = "stepup_"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Short enough that every table and index name stays within PostgreSQL's 63 bytes.
 _PREFIX = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
@@ -62,6 +63,7 @@ class Tables:
     tenants: Table
     grants: Table
     challenges: Table
+    passkeys: Table
     schema_version: Table
 
     @classmethod
@@ -128,6 +130,22 @@ class Tables:
                 Column("data", Text, nullable=False),
                 Column("expires_at", Double, nullable=False, index=True),
             ),
+            # Passkeys (since schema version 4): one row per WebAuthn credential. The
+            # credential id is the primary key, so it is registered to one user only;
+            # ``data`` is the part that never changes (key, flags, transports) as JSON,
+            # the columns are what the operations compare or update in place.
+            passkeys=Table(
+                f"{p}passkeys",
+                md,
+                Column("credential_id", Text, primary_key=True),
+                Column("user_id", Text, nullable=False, index=True),
+                Column("name", Text, nullable=False),
+                Column("sign_count", BigInteger, nullable=False),
+                Column("backup_state", Boolean, nullable=False),
+                Column("created_at", Double, nullable=False),
+                Column("last_used_at", Double, nullable=True),
+                Column("data", Text, nullable=False),
+            ),
             schema_version=Table(
                 f"{p}schema_version",
                 md,
@@ -154,11 +172,17 @@ def _add_credential_version(conn: Connection, tables: Tables) -> None:
     conn.exec_driver_sql(f'ALTER TABLE "{name}" ADD COLUMN "version" BIGINT NOT NULL DEFAULT 0')
 
 
+def _add_passkeys(conn: Connection, tables: Tables) -> None:
+    """Version 3 -> 4: the passkeys table is new. Nothing to change in place: it is
+    created (empty) with the other missing tables right after the migrations run."""
+
+
 #: ``MIGRATIONS[n]`` upgrades tables at version ``n`` to ``n + 1``; it runs before
 #: missing tables are created.
 MIGRATIONS: dict[int, Callable[[Connection, Tables], None]] = {
     1: _drop_attempts_expiry_index,
     2: _add_credential_version,
+    3: _add_passkeys,
 }
 
 
