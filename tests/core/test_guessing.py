@@ -23,9 +23,15 @@ from argon2 import PasswordHasher
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stepup.adapters.idp.password import CHEAPEST, PasswordReason, PasswordReauth, hash_password
+from stepup.adapters.idp.password import (
+    CHEAPEST,
+    PasswordReason,
+    PasswordReauth,
+    hash_password,
+    throttle_key,
+)
 from stepup.adapters.storage.memory import MemoryStore
-from stepup.records import ThrottleState
+from stepup.records import Attempt, ThrottleState
 from stepup.testing import SettableClock
 from stepup.throttle import ThrottlePolicy, apply_charge
 from stepup.totp import TOTP, generate_secret
@@ -350,3 +356,34 @@ def test_forgiveness_is_one_failure_per_max_delay(
         assert counted == max(0, failures - math.floor(periods))
     # A success never changes what is counted; only time does.
     assert policy.failures_at(ThrottleState(failures, blocked_until, 5), now) == counted
+
+
+def test_a_guess_made_while_the_owner_signs_in_gains_nothing() -> None:
+    """Forced interleaving: an attacker's guess runs between the owner's charge and the
+    refund of that charge. The refund takes back the owner's failure only; the block the
+    guess earned stands, so the attacker is no better off than without the owner."""
+    policy = ThrottlePolicy()
+    clock = SettableClock(START)
+    hasher = PasswordHasher.from_parameters(CHEAPEST)
+    stored = hash_password(PASSWORD, hasher=hasher)
+    answers = []
+
+    class GuessDuringRefund(MemoryStore):
+        def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
+            if not answers:
+                answers.append(attacker.verify("victim", "a guess", stored))
+            super().throttle_refund(key, charge, at)
+
+    store = GuessDuringRefund()
+    owner = PasswordReauth(store, hasher=hasher, clock=clock, throttle=policy)
+    attacker = PasswordReauth(store, hasher=hasher, clock=clock, throttle=policy)
+    for _ in range(policy.free_failures - 1):  # two typos of the owner's
+        assert owner.verify("victim", "typo", stored).retry_at is None
+    assert owner.verify("victim", PASSWORD, stored).ok
+    (guess,) = answers
+    assert guess.reason is PasswordReason.WRONG_PASSWORD
+    assert guess.retry_at == START + policy.base_delay  # the fourth failure counted
+    state = store.throttle_state(throttle_key("victim"))
+    assert (state.failures, state.blocked_until) == (policy.free_failures, guess.retry_at)
+    clock.advance(1)
+    assert attacker.verify("victim", "another", stored).reason is PasswordReason.THROTTLED
