@@ -2,7 +2,9 @@
 
 Every method is one round trip: one command that is atomic on its own, or one Lua
 script (``EVALSHA``, falling back to ``EVAL`` the first time a server lacks it); only
-``patch_tenant`` is a read and a compare-and-set script (see :meth:`.RedisOps.patch_tenant`).
+``patch_tenant`` is a read and a compare-and-set script (see :meth:`.RedisOps.patch_tenant`),
+and ``add_passkey`` / ``remove_passkey`` touch two slots, one after the other (see
+:meth:`.RedisOps.add_passkey`).
 ``batch`` answers several independent reads in one round trip (a pipeline), which
 is how a re-authentication check reads the tenant and the grant together. On a plain
 (not cluster) client, sync or async, batches (and, on a client the store built, single
@@ -34,7 +36,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 
 from ...errors import ConfigurationError, StoreUnavailableError
-from ...records import Attempt, Challenge, Credential, Grant, Tenant, ThrottleState
+from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy
 from .redis_keys import DEFAULT_PREFIX, RedisKeys
 from .redis_ops import Op, RedisOps, Steps
@@ -389,6 +391,23 @@ class RedisStore(_RedisBase):
     def take_challenge(self, challenge_id: str, now: float) -> Challenge | None:
         return self._run(self._ops.take_challenge(challenge_id, now))
 
+    def list_passkeys(self, user_id: str) -> tuple[Passkey, ...]:
+        return self._run(self._ops.list_passkeys(user_id))
+
+    def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
+        """See :meth:`.RedisOps.add_passkey` (three round trips: a claim, the add, the
+        claim made permanent)."""
+        return self._steps(self._ops.add_passkey(passkey, max_per_user))
+
+    def remove_passkey(self, user_id: str, credential_id: str) -> bool:
+        return self._steps(self._ops.remove_passkey(user_id, credential_id))
+
+    def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
+        return self._run(self._ops.record_passkey_use(passkey, expected_count))
+
+    def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool:
+        return self._run(self._ops.rename_passkey(user_id, credential_id, name))
+
 
 class AsyncRedisStore(_RedisBase):
     """Implements :class:`stepup.adapters.storage.base.AsyncStore` on ``redis.asyncio``.
@@ -549,6 +568,21 @@ class AsyncRedisStore(_RedisBase):
 
     async def take_challenge(self, challenge_id: str, now: float) -> Challenge | None:
         return await self._run(self._ops.take_challenge(challenge_id, now))
+
+    async def list_passkeys(self, user_id: str) -> tuple[Passkey, ...]:
+        return await self._run(self._ops.list_passkeys(user_id))
+
+    async def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
+        return await self._steps(self._ops.add_passkey(passkey, max_per_user))
+
+    async def remove_passkey(self, user_id: str, credential_id: str) -> bool:
+        return await self._steps(self._ops.remove_passkey(user_id, credential_id))
+
+    async def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
+        return await self._run(self._ops.record_passkey_use(passkey, expected_count))
+
+    async def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool:
+        return await self._run(self._ops.rename_passkey(user_id, credential_id, name))
 
 
 def _sync_client(url: str, cluster: bool, timeout: float) -> SyncRedis:

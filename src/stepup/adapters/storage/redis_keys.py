@@ -54,6 +54,19 @@ class RedisKeys:
     def challenge(self, challenge_id: str) -> str:
         return f"{self.prefix}challenge:{_tag(challenge_id)}"
 
+    def passkeys(self, user_id: str) -> str:
+        """The user's passkeys: a hash with three fields per credential id ``<id>``:
+        ``k:<id>`` (the JSON that never changes), ``n:<id>`` (the name) and ``c:<id>``
+        (``<sign count> <backup state 0|1> <last used or ->``)."""
+        return f"{self.prefix}passkeys:{_tag(user_id)}"
+
+    def passkey_id(self, credential_id: str) -> str:
+        """The global index of credential ids: a string holding the owner's user id, so
+        one id is registered to one user. Tagged by the credential id, so in a cluster it
+        lives in another slot than the owner's keys (see ``docs/storage-redis.md``)."""
+        return f"{self.prefix}passkey-id:{_tag(credential_id)}"
+
     def of_user(self, user_id: str) -> tuple[str, ...]:
-        """All keys that belong to one user; they share one hash slot."""
-        return (self.credential(user_id), self.grants(user_id))
+        """All keys that belong to one user; they share one hash slot. (The passkey-id
+        index entries are keyed by credential id, not by user.)"""
+        return (self.credential(user_id), self.grants(user_id), self.passkeys(user_id))

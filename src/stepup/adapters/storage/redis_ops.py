@@ -11,22 +11,37 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeAlias, TypeVar
 
 from ...errors import ConcurrentUpdateError
-from ...records import Attempt, AttemptOutcome, Challenge, Credential, Grant, Tenant, ThrottleState
+from ...records import (
+    Attempt,
+    AttemptOutcome,
+    Challenge,
+    Credential,
+    Grant,
+    Passkey,
+    Tenant,
+    ThrottleState,
+)
 from ...throttle import ThrottlePolicy
 from .redis_keys import RedisKeys
 from .redis_scripts import (
+    ADD_PASSKEY,
     ADD_VALUE,
     ATTEMPT,
     CLEAR_THROTTLE,
+    CONFIRM_CLAIM,
     CONSUME_RECOVERY,
     PUT_CREDENTIAL,
     PUT_GRANT,
+    RECORD_PASSKEY_USE,
     REFUND,
+    RELEASE_CLAIM,
+    RENAME_PASSKEY,
     REPLACE_CREDENTIAL,
     REVOKE_ALL,
     SWAP_VALUE,
@@ -40,6 +55,18 @@ T = TypeVar("T")
 _RECORD = "record"
 _RECOVERY = "r:"
 _VERSION = "v"
+#: How long (ms) a credential id's claim in the passkey-id index lives before the
+#: passkey is in the user's hash and the claim is made permanent: a process that dies
+#: between the two leaves a claim that frees itself.
+CLAIM_MS = 60_000
+#: The passkey fields that never change, kept as one JSON value.
+_PASSKEY_STATIC = (
+    "credential_data",
+    "backup_eligible",
+    "user_verified",
+    "created_at",
+    "transports",
+)
 #: How many compare-and-set rounds a tenant patch makes before it gives up: each lost
 #: round means another patch of the same tenant was stored in between.
 PATCH_TRIES = 32
@@ -246,6 +273,48 @@ def _swapped(reply: Any) -> tuple[bool, str | None]:
     return False, _text(reply[1])
 
 
+def _passkeys(user_id: str) -> Callable[[Any], tuple[Passkey, ...]]:
+    """A passkeys hash (see :meth:`.RedisKeys.passkeys`) as passkeys, oldest first."""
+
+    def decode(reply: Any) -> tuple[Passkey, ...]:
+        fields = _pairs(reply)
+        found = []
+        for name, value in fields.items():
+            if not name.startswith("k:"):
+                continue
+            credential_id = name[2:]
+            count, backup_state, used = fields["c:" + credential_id].split(" ")
+            data = _loads(value)
+            found.append(
+                Passkey(
+                    user_id=user_id,
+                    credential_id=credential_id,
+                    credential_data=str(data["credential_data"]),
+                    name=fields["n:" + credential_id],
+                    sign_count=int(count),
+                    backup_eligible=bool(data["backup_eligible"]),
+                    backup_state=backup_state == "1",
+                    user_verified=bool(data["user_verified"]),
+                    created_at=float(data["created_at"]),
+                    last_used_at=None if used == "-" else float(used),
+                    transports=tuple(data["transports"]),
+                )
+            )
+        return tuple(sorted(found, key=lambda p: (p.created_at, p.credential_id)))
+
+    return decode
+
+
+def _counter_state(passkey: Passkey) -> str:
+    used = "-" if passkey.last_used_at is None else _float(passkey.last_used_at)
+    return f"{int(passkey.sign_count):d} {1 if passkey.backup_state else 0} {used}"
+
+
+def _claimed(reply: Any) -> bool:
+    """``SET ... NX``: ``OK`` if it set the key, nil if the key was there."""
+    return reply is not None and reply is not False
+
+
 def _count(reply: Any) -> int:
     return int(reply)
 
@@ -390,3 +459,76 @@ class RedisOps:
         # GETDEL removes and returns in one atomic command: taken exactly once.
         key = self.keys.challenge(challenge_id)
         return Op("take_challenge", ("GETDEL", key), _challenge(now))
+
+    # passkeys ----------------------------------------------------------------------
+
+    def list_passkeys(self, user_id: str) -> Op[tuple[Passkey, ...]]:
+        return Op("list_passkeys", ("HGETALL", self.keys.passkeys(user_id)), _passkeys(user_id))
+
+    def add_passkey(self, passkey: Passkey, max_per_user: int) -> Steps[bool]:
+        """Three single-key steps, because in a cluster the credential id's index entry
+        and the user's passkeys hash are in different slots:
+
+        1. claim the id in the global index (``SET NX`` with a :data:`CLAIM_MS` expiry
+           and a value no other call uses): a second add of the same id, by anyone,
+           stops here;
+        2. add it to the user's hash unless the user is at the limit (one script, atomic
+           in the user's slot); if refused, release the claim;
+        3. make the claim permanent (the user id, no expiry), if it is still ours.
+
+        A process that dies after 1 leaves a claim that expires; one that dies between
+        2 and 3 leaves a passkey whose id is unclaimed once the claim expires (a second
+        registration of that very id would then be accepted: authenticators make a new
+        random id for every registration, so only a forged one could)."""
+        index = self.keys.passkey_id(passkey.credential_id)
+        pending = f"pending {secrets.token_hex(8)} {passkey.user_id}"
+        claim = ("SET", index, pending, "NX", "PX", CLAIM_MS)
+        if not (yield Op("add_passkey", claim, _claimed)):
+            return False
+        record = passkey.to_dict()
+        static = _dumps({name: record[name] for name in _PASSKEY_STATIC})
+        args = (
+            passkey.credential_id,
+            str(int(max_per_user)),
+            static,
+            passkey.name,
+            _counter_state(passkey),
+        )
+        hash_key = self.keys.passkeys(passkey.user_id)
+        if not (yield _script("add_passkey", ADD_PASSKEY, hash_key, args, _positive)):
+            yield _script("add_passkey", RELEASE_CLAIM, index, (pending,), _positive)
+            return False
+        confirm = (pending, passkey.user_id)
+        if not (yield _script("add_passkey", CONFIRM_CLAIM, index, confirm, _positive)):
+            # Our claim expired before we got here and someone may hold the id now.
+            yield Op("add_passkey", ("HDEL", hash_key, *_passkey_fields(passkey)), _count)
+            return False
+        return True
+
+    def remove_passkey(self, user_id: str, credential_id: str) -> Steps[bool]:
+        """Remove it from the user's hash, then release its index entry (a process that
+        dies in between leaves the entry, which only refuses that same id again)."""
+        fields = _passkey_fields_of(credential_id)
+        removed = yield Op("remove_passkey", ("HDEL", self.keys.passkeys(user_id), *fields), _count)
+        if not removed:
+            return False
+        index = self.keys.passkey_id(credential_id)
+        yield _script("remove_passkey", RELEASE_CLAIM, index, (user_id,), _positive)
+        return True
+
+    def record_passkey_use(self, passkey: Passkey, expected_count: int) -> Op[bool]:
+        key = self.keys.passkeys(passkey.user_id)
+        args = (passkey.credential_id, str(int(expected_count)), _counter_state(passkey))
+        return _script("record_passkey_use", RECORD_PASSKEY_USE, key, args, _positive)
+
+    def rename_passkey(self, user_id: str, credential_id: str, name: str) -> Op[bool]:
+        key = self.keys.passkeys(user_id)
+        return _script("rename_passkey", RENAME_PASSKEY, key, (credential_id, name), _positive)
+
+
+def _passkey_fields_of(credential_id: str) -> tuple[str, str, str]:
+    return ("k:" + credential_id, "n:" + credential_id, "c:" + credential_id)
+
+
+def _passkey_fields(passkey: Passkey) -> tuple[str, str, str]:
+    return _passkey_fields_of(passkey.credential_id)

@@ -14,13 +14,18 @@ import hashlib
 from dataclasses import dataclass, field
 
 __all__ = [
+    "ADD_PASSKEY",
     "ADD_VALUE",
     "ATTEMPT",
     "CLEAR_THROTTLE",
+    "CONFIRM_CLAIM",
     "CONSUME_RECOVERY",
     "PUT_CREDENTIAL",
     "PUT_GRANT",
+    "RECORD_PASSKEY_USE",
     "REFUND",
+    "RELEASE_CLAIM",
+    "RENAME_PASSKEY",
     "REPLACE_CREDENTIAL",
     "REVOKE_ALL",
     "SWAP_VALUE",
@@ -346,5 +351,71 @@ REVOKE_ALL = Script(
 local count = redis.call("HLEN", KEYS[1])
 redis.call("DEL", KEYS[1])
 return count
+""",
+)
+
+
+#: Add a passkey to the user's passkeys hash unless its id is there already or the user
+#: has ``max`` passkeys (three fields each: see :meth:`.RedisKeys.passkeys`).
+#: KEYS[1]: the passkeys hash. ARGV: credential id, max, static JSON, name, counter
+#: state. Returns 1 if added.
+ADD_PASSKEY = Script(
+    "add_passkey",
+    r"""
+local id = ARGV[1]
+if redis.call("HEXISTS", KEYS[1], "k:" .. id) == 1 then return 0 end
+if redis.call("HLEN", KEYS[1]) >= 3 * tonumber(ARGV[2]) then return 0 end
+redis.call("HSET", KEYS[1], "k:" .. id, ARGV[3], "n:" .. id, ARGV[4], "c:" .. id, ARGV[5])
+return 1
+""",
+)
+
+#: The compare-and-set of a passkey's use: write the new counter state only if the
+#: stored sign count is still the expected one (compared as canonical decimal text).
+#: KEYS[1]: the passkeys hash. ARGV: credential id, expected count, new counter state.
+#: Returns 1 if written.
+RECORD_PASSKEY_USE = Script(
+    "record_passkey_use",
+    r"""
+local field = "c:" .. ARGV[1]
+local state = redis.call("HGET", KEYS[1], field)
+if not state then return 0 end
+if string.match(state, "^(%d+) ") ~= ARGV[2] then return 0 end
+redis.call("HSET", KEYS[1], field, ARGV[3])
+return 1
+""",
+)
+
+#: Rename a passkey that is there. KEYS[1]: the passkeys hash. ARGV: credential id,
+#: name. Returns 1 if renamed.
+RENAME_PASSKEY = Script(
+    "rename_passkey",
+    r"""
+if redis.call("HEXISTS", KEYS[1], "k:" .. ARGV[1]) == 0 then return 0 end
+redis.call("HSET", KEYS[1], "n:" .. ARGV[1], ARGV[2])
+return 1
+""",
+)
+
+#: Make a credential id's claim permanent if it is still ours: its value becomes the
+#: owner's user id, with no expiry. KEYS[1]: the passkey-id index entry. ARGV: the
+#: value the claim was made with, the user id. Returns 1 if it was ours.
+CONFIRM_CLAIM = Script(
+    "confirm_claim",
+    r"""
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call("SET", KEYS[1], ARGV[2])
+return 1
+""",
+)
+
+#: Delete a credential id's index entry if it holds ARGV[1] (ours to release).
+#: KEYS[1]: the passkey-id index entry. Returns 1 if deleted.
+RELEASE_CLAIM = Script(
+    "release_claim",
+    r"""
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call("DEL", KEYS[1])
+return 1
 """,
 )
