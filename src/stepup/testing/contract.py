@@ -20,11 +20,15 @@ Races that threads would only hit by luck are forced: a wrapper around the store
 (``_Competing``) runs a whole competing request right before a flow's write, e.g.
 another admin's PATCH before ``patch_tenant``, or a sign-in spending a recovery code
 before reseal's ``replace_credential``; the tests then check that nothing was lost.
+The passkey cases do the same with a second registration of the same credential
+before ``add_passkey`` and a second assertion of the same authenticator before
+``record_passkey_use`` (they need the ``passkeys`` extra, python-fido2).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import threading
 import uuid
@@ -40,11 +44,13 @@ from hypothesis import strategies as st
 from ..errors import ConcurrentUpdateError
 from ..events import EventBus, StepupEvent, TenantFlagChanged
 from ..reauth import FEATURE_FLAG
-from ..records import AttemptOutcome, Challenge, Credential, Grant, Tenant, ThrottleState
+from ..records import AttemptOutcome, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ..sealing import SecretBox
+from ..subject import Subject
 from ..tenants import AsyncTenantSettings, TenantSettings
 from ..throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
 from ..twofactor import RESEAL_TRIES, AsyncTwoFactor, TwoFactor
+from .clock import SettableClock
 
 __all__ = ["StoreContract"]
 
@@ -173,6 +179,9 @@ _CREDENTIAL_WRITES = ("replace_credential", "put_credential")
 PATCHES = 16
 _SECRET = "JBSWY3DPEHPK3PXP"  # noqa: S105 (the RFC 6238 example secret, for sealing)
 _OTHER_SEAL = "v1:k2:bmV3"  # an opaque sealed blob
+_ORIGIN = "https://app.example.com"
+#: A COSE public key's worth of base64url: the store keeps it as given.
+_KEY_DATA = "AAAAAAAAAAAAAAAAAAAAAAAQ" + "pQECAyYgASFYIK" * 8
 
 
 def _patch_body(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -870,3 +879,248 @@ class StoreContract:
         call("put_challenge", challenge)
         results = call.concurrently("take_challenge", [(challenge.challenge_id, T0)] * THREADS)
         assert [r for r in results if r is not None] == [challenge]
+
+    # passkeys -------------------------------------------------------------------
+
+    def _passkey(self, user: str, credential_id: str | None = None, **fields: Any) -> Passkey:
+        values: dict[str, Any] = {
+            "user_id": user,
+            "credential_id": credential_id or _key("cred"),
+            "credential_data": _KEY_DATA,
+            "name": "Work laptop",
+            "sign_count": 5,
+            "user_verified": True,
+            "created_at": T0,
+            "transports": ("internal", "hybrid"),
+        }
+        return Passkey(**{**values, **fields})
+
+    def test_passkeys_round_trip(self, call: _Runner) -> None:
+        user, other = _key("user"), _key("user")
+        assert call("list_passkeys", user) == ()
+        first = self._passkey(user, name='Ünïcode ✓ "quoted" {tag}', sign_count=2**32 - 1)
+        second = self._passkey(
+            user,
+            created_at=T0 + 1.5,
+            sign_count=0,
+            backup_eligible=True,
+            backup_state=True,
+            user_verified=False,
+            last_used_at=T0 + 2.25,
+            transports=(),
+        )
+        assert call("add_passkey", second, 10) is True
+        assert call("add_passkey", first, 10) is True
+        assert call("list_passkeys", user) == (first, second)  # oldest first
+        assert call("list_passkeys", other) == ()
+
+    def test_remove_passkey_removes_one(self, call: _Runner) -> None:
+        user, other = _key("user"), _key("user")
+        kept, gone = self._passkey(user), self._passkey(user, created_at=T0 + 1)
+        call("add_passkey", kept, 10)
+        call("add_passkey", gone, 10)
+        assert call("remove_passkey", other, kept.credential_id) is False  # not theirs
+        assert call("remove_passkey", user, gone.credential_id) is True
+        assert call("remove_passkey", user, gone.credential_id) is False
+        assert call("list_passkeys", user) == (kept,)
+        # A removed credential id is free again (for anyone).
+        assert call("add_passkey", replace(gone, user_id=other), 10) is True
+        assert call("list_passkeys", other) == (replace(gone, user_id=other),)
+
+    def test_rename_passkey(self, call: _Runner) -> None:
+        user, other = _key("user"), _key("user")
+        passkey = self._passkey(user)
+        call("add_passkey", passkey, 10)
+        assert call("rename_passkey", user, passkey.credential_id, "Phone ✓") is True
+        assert call("rename_passkey", other, passkey.credential_id, "Mine") is False
+        assert call("rename_passkey", user, _key("cred"), "Nothing") is False
+        assert call("list_passkeys", user) == (replace(passkey, name="Phone ✓"),)
+        assert call("list_passkeys", other) == ()
+
+    def test_a_credential_id_is_registered_once(self, call: _Runner) -> None:
+        alice, bob = _key("user"), _key("user")
+        passkey = self._passkey(alice)
+        assert call("add_passkey", passkey, 10) is True
+        assert call("add_passkey", replace(passkey, user_id=bob, name="Bob's"), 10) is False
+        assert call("add_passkey", replace(passkey, name="Again"), 10) is False
+        assert call("list_passkeys", alice) == (passkey,)
+        assert call("list_passkeys", bob) == ()
+
+    def test_the_per_user_limit(self, call: _Runner) -> None:
+        user, other = _key("user"), _key("user")
+        added = [self._passkey(user, created_at=T0 + i) for i in range(3)]
+        assert [call("add_passkey", p, 3) for p in added] == [True] * 3
+        refused = self._passkey(user, created_at=T0 + 9)
+        assert call("add_passkey", refused, 3) is False
+        assert call("list_passkeys", user) == tuple(added)
+        # The refused id was not kept: someone else can register it, and the user can
+        # after removing one; the limit is per user.
+        assert call("add_passkey", replace(refused, user_id=other), 3) is True
+        assert call("remove_passkey", other, refused.credential_id) is True
+        assert call("remove_passkey", user, added[0].credential_id) is True
+        assert call("add_passkey", refused, 3) is True
+        assert call("list_passkeys", user) == (*added[1:], refused)
+
+    def test_record_passkey_use_is_a_compare_and_set(self, call: _Runner) -> None:
+        user, other = _key("user"), _key("user")
+        passkey = self._passkey(user, sign_count=5)
+        call("add_passkey", passkey, 10)
+        used = replace(passkey, sign_count=9, backup_state=True, last_used_at=T0 + 60.5)
+        assert call("record_passkey_use", used, 4) is False  # stale: nothing changes
+        assert call("record_passkey_use", used, 6) is False
+        assert call("record_passkey_use", replace(used, user_id=other), 5) is False
+        assert call("record_passkey_use", replace(used, credential_id=_key("c")), 5) is False
+        assert call("list_passkeys", user) == (passkey,)
+        assert call("record_passkey_use", used, 5) is True
+        (stored,) = call("list_passkeys", user)
+        assert stored == replace(passkey, sign_count=9, backup_state=True, last_used_at=T0 + 60.5)
+        assert call("record_passkey_use", replace(used, sign_count=10), 5) is False
+        assert call("list_passkeys", user) == (stored,)
+
+    def test_record_passkey_use_keeps_a_rename(self, call: _Runner) -> None:
+        """A use writes the counter, backup state and time only: a rename made since
+        the assertion read the passkey survives."""
+        user = _key("user")
+        passkey = self._passkey(user, sign_count=5)
+        call("add_passkey", passkey, 10)
+        call("rename_passkey", user, passkey.credential_id, "Renamed")
+        used = replace(passkey, sign_count=6, last_used_at=T0 + 1)
+        assert call("record_passkey_use", used, 5) is True
+        assert call("list_passkeys", user) == (replace(used, name="Renamed"),)
+
+    def test_concurrent_adds_of_one_credential_id_one_wins(self, call: _Runner) -> None:
+        for _ in range(ROUNDS // 4):
+            credential_id = _key("cred")
+            users = [_key("user") for _ in range(THREADS)]
+            calls = [(self._passkey(u, credential_id), 10) for u in users]
+            results = call.concurrently("add_passkey", calls)
+            assert results.count(True) == 1
+            winner = users[results.index(True)]
+            assert [p.credential_id for p in call("list_passkeys", winner)] == [credential_id]
+            assert all(call("list_passkeys", u) == () for u in users if u != winner)
+
+    def test_concurrent_adds_stop_at_the_limit(self, call: _Runner) -> None:
+        user = _key("user")
+        calls = [(self._passkey(user, created_at=T0 + i), 5) for i in range(THREADS)]
+        results = call.concurrently("add_passkey", calls)
+        assert results.count(True) == 5
+        stored = {p.credential_id for p in call("list_passkeys", user)}
+        won = {args[0].credential_id for args, won in zip(calls, results, strict=True) if won}
+        assert stored == won
+
+    def test_concurrent_uses_with_one_expected_count_one_wins(self, call: _Runner) -> None:
+        for _ in range(ROUNDS // 4):
+            user = _key("user")
+            passkey = self._passkey(user, sign_count=5)
+            call("add_passkey", passkey, 10)
+            uses = [replace(passkey, sign_count=6 + i, last_used_at=T0 + i) for i in range(THREADS)]
+            results = call.concurrently("record_passkey_use", [(u, 5) for u in uses])
+            assert results.count(True) == 1
+            assert call("list_passkeys", user) == (uses[results.index(True)],)
+
+    # passkeys, end to end: the ceremonies of stepup.passkeys against this store ----
+
+    def _ceremonies(
+        self, call: _Runner, store: Any, events: list[StepupEvent] | None = None, limit: int = 10
+    ) -> Any:
+        passkeys = pytest.importorskip("stepup.passkeys", reason="the passkeys extra (fido2)")
+        rp = passkeys.RelyingParty(
+            id="example.com", name="Example", origins=(_ORIGIN,), max_passkeys_per_user=limit
+        )
+        kind = passkeys.AsyncPasskeys if call.is_async else passkeys.Passkeys
+        bus = EventBus(events.append) if events is not None else None
+        return kind(store, rp, clock=SettableClock(T0), events=bus)
+
+    @staticmethod
+    def _authenticator(**fields: Any) -> Any:
+        webauthn = pytest.importorskip("stepup.testing.webauthn", reason="the passkeys extra")
+        return webauthn.SoftAuthenticator(origin=_ORIGIN, **fields)
+
+    def _register(self, call: _Runner, ceremonies: Any, subject: Subject, key: Any) -> Any:
+        options = call.resolve(ceremonies.begin_registration(subject, subject.user_id))
+        return call.resolve(ceremonies.finish_registration(subject, key.create(options), "Key"))
+
+    def _assert(self, call: _Runner, ceremonies: Any, subject: Subject, key: Any) -> Any:
+        options = call.resolve(ceremonies.begin_authentication(subject))
+        return call.resolve(ceremonies.finish_authentication(subject, key.get(options)))
+
+    def test_passkey_ceremonies_end_to_end(self, call: _Runner) -> None:
+        events: list[StepupEvent] = []
+        ceremonies = self._ceremonies(call, call.store, events)
+        alice = Subject(_key("user"), _key("session"))
+        laptop, phone = self._authenticator(counter=5), self._authenticator(counter=100)
+        assert self._register(call, ceremonies, alice, laptop).reason == "ok"
+        assert self._register(call, ceremonies, alice, phone).reason == "ok"
+        assert len(call("list_passkeys", alice.user_id)) == 2
+        for key in (laptop, phone, laptop):
+            result = self._assert(call, ceremonies, alice, key)
+            assert result.reason == "ok"
+            assert result.passkey.sign_count == key.counter
+        assert sorted(p.sign_count for p in call("list_passkeys", alice.user_id)) == [7, 101]
+        # A clone of the laptop's key, behind on the counter, is refused; nothing changes.
+        laptop.counter = 5
+        assert self._assert(call, ceremonies, alice, laptop).reason == "counter"
+        assert sorted(p.sign_count for p in call("list_passkeys", alice.user_id)) == [7, 101]
+        # Removing the phone's passkey: it no longer asserts; the laptop's still does.
+        (phone_id,) = [
+            p.credential_id for p in call("list_passkeys", alice.user_id) if p.sign_count == 101
+        ]
+        assert call.resolve(ceremonies.remove(alice.user_id, phone_id, removed_by="alice"))
+        assert self._assert(call, ceremonies, alice, phone).reason == "unknown_credential"
+        laptop.counter = 7
+        assert self._assert(call, ceremonies, alice, laptop).reason == "ok"
+        assert [p.sign_count for p in call("list_passkeys", alice.user_id)] == [8]
+        names = [type(e).__name__ for e in events]
+        assert names.count("PasskeyRegistered") == 2
+        assert names.count("PasskeyCounterRegressed") == 1
+        assert names.count("PasskeyRemoved") == 1
+
+    def test_registration_that_loses_its_credential_id_is_refused(self, call: _Runner) -> None:
+        """Bob registers the very same credential between Alice's ceremony's checks and
+        its ``add_passkey``: Alice's registration is refused, Bob keeps it."""
+        alice = Subject(_key("user"), _key("session"))
+        bob = Subject(_key("user"), _key("session"))
+        key = self._authenticator(counter=1)
+        twin = copy.copy(key)  # the same credential id and private key
+        plain = self._ceremonies(call, call.store)
+
+        def bob_registers() -> Any:
+            if call.is_async:
+
+                async def both() -> Any:
+                    options = await plain.begin_registration(bob, bob.user_id)
+                    return await plain.finish_registration(bob, twin.create(options), "Bob's")
+
+                return both()
+            options = plain.begin_registration(bob, bob.user_id)
+            return plain.finish_registration(bob, twin.create(options), "Bob's")
+
+        racing = _Competing(call.store, ("add_passkey",), bob_registers)
+        result = self._register(call, self._ceremonies(call, racing), alice, key)
+        assert racing.competed == 1
+        assert result.reason == "duplicate"
+        assert call("list_passkeys", alice.user_id) == ()
+        assert [p.name for p in call("list_passkeys", bob.user_id)] == ["Bob's"]
+
+    def test_assertion_that_loses_the_counter_race_is_refused(self, call: _Runner) -> None:
+        """Two assertions of one authenticator (a clone, or one response sent twice over
+        two challenges): the other is recorded between this one's read and its
+        ``record_passkey_use``, so this one is refused and the stored counter is the
+        other's."""
+        events: list[StepupEvent] = []
+        alice = Subject(_key("user"), _key("session"))
+        key = self._authenticator(counter=5)
+        plain = self._ceremonies(call, call.store, events)
+        assert self._register(call, plain, alice, key).reason == "ok"
+        twin = copy.copy(key)
+        twin_options = call.resolve(plain.begin_authentication(alice))
+        racing = _Competing(
+            call.store,
+            ("record_passkey_use",),
+            lambda: plain.finish_authentication(alice, twin.get(twin_options)),
+        )
+        result = self._assert(call, self._ceremonies(call, racing, events), alice, key)
+        assert racing.competed == 1
+        assert result.reason == "counter"
+        assert [p.sign_count for p in call("list_passkeys", alice.user_id)] == [6]
+        assert [type(e).__name__ for e in events].count("PasskeyVerified") == 1

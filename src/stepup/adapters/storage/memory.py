@@ -174,7 +174,8 @@ class MemoryStore:
 
     def list_passkeys(self, user_id: str) -> tuple[Passkey, ...]:
         with self._lock:
-            return tuple(self._passkeys.get(user_id, {}).values())
+            mine = self._passkeys.get(user_id, {}).values()
+            return tuple(sorted(mine, key=lambda p: (p.created_at, p.credential_id)))
 
     def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
         with self._lock:
