@@ -12,11 +12,12 @@ from ...adapters.idp.password import PasswordReauth
 from ...clock import Clock, system_clock
 from ...events import EventBus
 from ...policy import Context, Policy
-from ...reauth import Decision, Reauth
+from ...reauth import Decision, Reauth, SignInOutcome
 from ...redirects import safe_return_path_or_default
 from ...subject import Identity, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
+from ..marks import mark
 from ._config import DEFAULTS
 from ._csrf import FIELD
 from ._hooks import (
@@ -210,6 +211,7 @@ class Stepup:
                     return response
                 return view(*args, **kwargs)
 
+            mark(protected, action)  # for stepup.testing.coverage
             return protected
 
         return decorator
@@ -259,11 +261,37 @@ class Stepup:
         """This browser session's stepup id, for apps that build a ``Subject`` themselves."""
         return state().session_id()
 
-    def note_sign_in(self, identity: Identity | None = None) -> None:
+    def note_sign_in(
+        self,
+        identity: Identity | None = None,
+        *,
+        methods: tuple[str, ...] | list[str] | None = None,
+        authenticated_at: float | None = None,
+    ) -> SignInOutcome | None:
         """Call right after signing a user in (Flask-Login does it for you): a new
         session id, so no earlier grant carries over, and how they signed in (OIDC and
-        SAML users re-authenticate at their provider)."""
-        state().note_sign_in(identity)
+        SAML users re-authenticate at their provider).
+
+        ``methods``: what the sign-in proved (``("pwd",)``, ``("pwd", "otp")``,
+        ``("oidc",)`` with the ID token's ``auth_time`` as ``authenticated_at``,
+        ``("saml",)`` with the ``AuthnInstant``): with the policy's ``sign_in_counts`` it
+        is recorded as the session's first re-authentication (see :meth:`record_sign_in`)."""
+        app_state = state()
+        app_state.note_sign_in(identity)
+        if methods is None:
+            return None
+        return app_state.record_sign_in(methods, authenticated_at)
+
+    def record_sign_in(
+        self,
+        methods: tuple[str, ...] | list[str] = ("pwd",),
+        authenticated_at: float | None = None,
+    ) -> SignInOutcome:
+        """Let the sign-in that just happened count as the session's first
+        re-authentication, when the policy's ``sign_in_counts`` is on (off by default:
+        the answer then says ``policy_off`` and nothing is stored). The sign-in code
+        step (:meth:`begin_two_factor`) calls it for you."""
+        return state().record_sign_in(methods, authenticated_at)
 
     def sign_out(self) -> None:
         """Call when signing out (Flask-Login does it for you): revokes this session's grant."""
@@ -283,11 +311,22 @@ class Stepup:
         )
 
     def begin_two_factor(
-        self, user_id: str, *, next: str = "/", remember: bool = False
+        self,
+        user_id: str,
+        *,
+        next: str = "/",
+        remember: bool = False,
+        proved: tuple[str, ...] = ("pwd",),
+        authenticated_at: float | None = None,
     ) -> Response:
         """From the app's login view, once the password is right: remember who is
-        signing in and send them to the code page (the user is signed in only after)."""
-        return state().begin_login(user_id, safe_return_path_or_default(next), remember)
+        signing in and send them to the code page (the user is signed in only after).
+
+        ``proved``: what the login proved before the code (with ``sign_in_counts``, the
+        code step records it plus ``otp`` as the session's first re-authentication)."""
+        return state().begin_login(
+            user_id, safe_return_path_or_default(next), remember, proved, authenticated_at
+        )
 
     # services of the current app -----------------------------------------------------------
 

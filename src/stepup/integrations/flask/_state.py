@@ -17,13 +17,15 @@ from ...clock import Clock
 from ...errors import ConfigurationError
 from ...events import EventBus
 from ...policy import Context, Policy
-from ...reauth import Decision, Reauth
+from ...reauth import Decision, Reauth, ReauthRequired, SignInOutcome
 from ...redirects import UnsafeRedirectError, safe_return_path
+from ...resume import Resumed, Suspended, SuspendedRequest, Suspensions
 from ...subject import Identity, Subject
 from ...tenants import TenantSettings
 from ...twofactor import TwoFactor
 from ..http import decision_response, form_return_path
 from ..pages import choose_locale
+from ..resume import resume_token, with_resume
 from ..views import (
     OTP_PROOF,
     SESSION_ID,
@@ -37,7 +39,7 @@ from ..views import (
 )
 from ..views import session_id as session_id_of
 from ._config import policy_from_config, secret_box_from_config, store_from_config
-from ._csrf import CsrfTokens
+from ._csrf import FIELD, CsrfTokens
 from ._hooks import ContextFunction, Hooks, ReturnTo
 from ._web import request_info, to_response
 
@@ -47,6 +49,9 @@ if TYPE_CHECKING:
 __all__ = ["AppState", "state"]
 
 _PENDING: Final = "_stepup_2fa_login"
+#: A suspended form's token, kept while the user is at their SSO provider.
+_RESUME: Final = "_stepup_resume"
+_FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,8 @@ class PendingLogin:
     user_id: str
     next: str
     remember: bool
+    proved: tuple[str, ...] = ("pwd",)
+    authenticated_at: float | None = None
 
 
 class AppState:
@@ -108,6 +115,7 @@ class AppState:
                 raise ConfigurationError("STEPUP_CANCEL_URL must be a path on this site") from None
         self.cancel_url: str | None = cancel_url
         self.reauth = Reauth(self.store, self.policy, clock=clock, events=events)
+        self.suspensions = Suspensions(self.store, clock=clock)
         self.tenant_settings = TenantSettings(self.store, clock=clock, events=events)
         box = secret_box_from_config(
             config["STEPUP_ENCRYPTION_KEYS"], config["STEPUP_ENCRYPTION_KEY_ID"]
@@ -160,6 +168,60 @@ class AppState:
         self.csrf.rotate()
         g.pop("stepup_subject", None)
 
+    def record_sign_in(
+        self, methods: list[str] | tuple[str, ...], authenticated_at: float | None = None
+    ) -> SignInOutcome:
+        """Let this sign-in count as the session's first re-authentication when the
+        policy says so (``sign_in_counts``): call after the user is signed in."""
+        g.pop("stepup_subject", None)
+        subject = self.subject()
+        if subject is None:
+            raise ConfigurationError("record_sign_in needs the user signed in first")
+        return self.reauth.record_sign_in(subject, methods, authenticated_at)
+
+    def suspend(self, subject: Subject, action: str) -> str | None:
+        """Keep this browser form POST for after the re-authentication; its token, or
+        ``None`` when it cannot be kept (see :mod:`stepup.resume`)."""
+        if request.method != "POST" or request.mimetype not in _FORM_TYPES:
+            return None
+        length = request.content_length
+        if length is None or length > 2 * self.suspensions.max_bytes:
+            return None  # never read a body larger than could be kept
+        path = request.full_path.rstrip("?")
+        outcome = self.suspensions.suspend(
+            subject,
+            action,
+            request.method,
+            path,
+            list(request.form.items(multi=True)),
+            has_files=bool(request.files),
+            drop=(FIELD,),
+        )
+        return outcome.token if isinstance(outcome, Suspended) else None
+
+    def take_resumed(
+        self, subject: Subject, token: str | None, action: str
+    ) -> SuspendedRequest | None:
+        """The request suspended for this re-authentication, taken once (call before the
+        session id is renewed: it is bound to the current one)."""
+        if token is None:
+            return None
+        outcome = self.suspensions.resume(subject, token, action)
+        return outcome.request if isinstance(outcome, Resumed) else None
+
+    def keep_resume_token(self, values: Any, action: str) -> None:
+        """Remember a suspended form's token while the user is at their provider."""
+        session.pop(_RESUME, None)
+        token = resume_token(values)
+        if token is not None:
+            session[_RESUME] = {"token": token, "action": action}
+
+    def take_resume_token(self) -> tuple[str, str] | None:
+        saved = session.pop(_RESUME, None)
+        if isinstance(saved, dict) and isinstance(saved.get("token"), str):
+            return str(saved["token"]), str(saved.get("action", ""))
+        return None
+
     def record_reauth(
         self, subject: Subject, methods: list[str] | tuple[str, ...], at: float | None = None
     ) -> None:
@@ -192,7 +254,7 @@ class AppState:
             sid = subject.session_id if subject is not None else sid
         if user_id is not None and isinstance(sid, str):
             self.reauth.sign_out(Subject(user_id, sid))
-        for key in (SESSION_ID, SIGNED_IN_WITH, _PENDING, OTP_PROOF):
+        for key in (SESSION_ID, SIGNED_IN_WITH, _PENDING, OTP_PROOF, _RESUME):
             session.pop(key, None)
         self.csrf.rotate()
         g.pop("stepup_subject", None)
@@ -245,16 +307,30 @@ class AppState:
         info = request_info(request, path=back)
         refusal = decision_response(decision, info, reauth_url=url_for("stepup.reauth"))
         assert refusal is not None  # the decision was not ok
+        if refusal.status == 303 and isinstance(decision, ReauthRequired):
+            subject = self.subject()
+            token = self.suspend(subject, action) if subject is not None else None
+            if token is not None:
+                refusal = with_resume(refusal, token)
         return to_response(refusal)
 
     # the sign-in second factor ---------------------------------------------------------
 
-    def begin_login(self, user_id: str, next_path: str, remember: bool) -> Response:
+    def begin_login(
+        self,
+        user_id: str,
+        next_path: str,
+        remember: bool,
+        proved: tuple[str, ...] = ("pwd",),
+        authenticated_at: float | None = None,
+    ) -> Response:
         session[_PENDING] = {
             "user_id": user_id,
             "next": next_path,
             "remember": remember,
             "at": self.clock(),
+            "proved": list(proved),
+            "authenticated_at": authenticated_at,
         }
         return make_response(current_app.redirect(url_for("stepup.two_factor_verify"), 303))
 
@@ -265,7 +341,15 @@ class AppState:
         if not is_fresh(saved.get("at"), self.clock(), self.login_ttl):
             session.pop(_PENDING, None)
             return None
-        return PendingLogin(str(saved["user_id"]), str(saved["next"]), bool(saved["remember"]))
+        proved = saved.get("proved")
+        at = saved.get("authenticated_at")
+        return PendingLogin(
+            str(saved["user_id"]),
+            str(saved["next"]),
+            bool(saved["remember"]),
+            tuple(str(m) for m in proved) if isinstance(proved, list) and proved else ("pwd",),
+            float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None,
+        )
 
     def complete_login(self, pending: PendingLogin) -> None:
         session.pop(_PENDING, None)

@@ -41,6 +41,14 @@ from ...redirects import safe_return_path_or_default
 from ...subject import Subject
 from ..http import Client, client_kind
 from ..pages import EXTENSIONS, PAGE_HEADERS, page_context, stylesheet_response
+from ..resume import (
+    DonePage,
+    resume_page,
+    resume_token,
+    script_response,
+    status_response,
+    unknown_action_response,
+)
 from ..tenant_endpoint import admin_refusal, read_body, stream_chunks
 from ..views import (
     ENROLMENT_TTL,
@@ -86,6 +94,9 @@ def build_blueprint() -> Blueprint:
     routes: list[tuple[str, str, Any, list[str]]] = [
         ("/reauth", "reauth", reauth, ["GET"]),
         ("/reauth/password", "reauth_password", reauth_password, ["POST"]),
+        ("/reauth/status", "reauth_status", reauth_status, ["GET"]),
+        ("/reauth/done", "reauth_done", reauth_done, ["GET"]),
+        ("/stepup-reauth.js", "script", script, ["GET"]),
         ("/reauth/oidc/start", "oidc_start", oidc_start, ["POST"]),
         ("/reauth/oidc/callback", "oidc_callback", oidc_callback, ["GET"]),
         ("/reauth/saml/start", "saml_start", saml_start, ["POST"]),
@@ -119,6 +130,10 @@ def stylesheet() -> Any:
     return to_response(stylesheet_response())
 
 
+def script() -> Any:
+    return to_response(script_response())
+
+
 def _template_globals() -> dict[str, Any]:
     def csrf_token() -> str:
         return state().csrf.token()
@@ -141,6 +156,7 @@ def _check_csrf() -> Any:
 #: The views the pages link to or post to, by the name the templates use.
 _URLS: Final = {
     "stylesheet": "stepup.stylesheet",
+    "script": "stepup.script",
     "reauth_password": "stepup.reauth_password",
     "two_factor": "stepup.two_factor",
     "enrol": "stepup.two_factor_enrol",
@@ -193,7 +209,8 @@ def _page_from(values: Any, subject: Subject, app_state: AppState) -> ReauthPage
         origin=request.host_url.rstrip("/"),
     )
     enrolled = not page.totp or app_state.two_factor.is_enrolled(subject.user_id)
-    return replace(page, cancel=cancel, needs_enrolment=not enrolled)
+    resume = resume_token(values) or ""
+    return replace(page, cancel=cancel, needs_enrolment=not enrolled, resume=resume)
 
 
 def _render_reauth(app_state: AppState, subject: Subject, page: ReauthPage, status: int) -> Any:
@@ -270,8 +287,43 @@ def reauth_password() -> Any:
         if refused is not None:
             return refused
         methods.append("otp")
+    resumed = app_state.take_resumed(subject, page.resume or None, page.action)
     app_state.record_reauth(subject, methods)
-    return _redirect(page.next)
+    return _after_reauth(app_state, resumed, page.next)
+
+
+def _after_reauth(app_state: AppState, resumed: Any, next_path: str) -> Any:
+    """Back to ``next``, or the suspended form sent again with a fresh CSRF token."""
+    if resumed is None:
+        return _redirect(next_path)
+    page = resume_page(resumed, FIELD, app_state.csrf.token())
+    return _render("stepup/resume.html", page=page)
+
+
+def reauth_status() -> Any:
+    """Does ``action`` need a re-authentication now, and how? Nothing is performed."""
+    app_state = state()
+    action = request.args.get("action", "")
+    try:
+        decision = app_state.check(action)
+    except UnknownActionError:
+        return to_response(unknown_action_response(action))
+    answer = status_response(
+        decision,
+        request_info(request),
+        reauth_url=url_for("stepup.reauth"),
+        done_path=url_for("stepup.reauth_done"),
+        action=action,
+    )
+    return to_response(answer)
+
+
+def reauth_done() -> Any:
+    """Where the helper's re-auth window lands: tells its opener, hands over the token."""
+    app_state, subject = _signed_in()
+    if subject is None:
+        return app_state.unauthenticated()
+    return _render("stepup/reauth_done.html", page=DonePage(app_state.csrf.token()))
 
 
 def _sso_start(kind: str, providers: Any) -> Any:
@@ -285,6 +337,7 @@ def _sso_start(kind: str, providers: Any) -> Any:
     if page.sso != kind or provider is None:
         return _message(400, TEXT["sso_unavailable"])
     forget_otp_proof(session)
+    app_state.keep_resume_token(request.form, page.action)
     if page.totp:
         refused = _refused_code(app_state, subject, page)
         if refused is not None:
@@ -311,11 +364,13 @@ def _sso_finish(providers: Any, outcome_of: Any) -> Any:
         session, subject.session_id, app_state.clock(), app_state.login_ttl
     )
     answer = sso_answer(outcome, proved_code)
+    kept = app_state.take_resume_token()
     if not answer.ok:
         again = url_for("stepup.reauth", next=answer.next)
         return _message(answer.status, SSO_NOT_CONFIRMED, link=again)
+    resumed = app_state.take_resumed(subject, *kept) if kept is not None else None
     app_state.record_reauth(subject, answer.methods, answer.authenticated_at)
-    return _redirect(answer.next)
+    return _after_reauth(app_state, resumed, answer.next)
 
 
 def oidc_start() -> Any:
@@ -422,6 +477,10 @@ def two_factor_verify() -> Any:
             page=VerifyPage(two_factor_message(result)),
         )
     app_state.complete_login(pending)
+    # With the policy's sign_in_counts, the sign-in is the first re-authentication: what
+    # the app's login proved, plus the code (a recovery code proves no second factor).
+    proved = pending.proved if recovery else (*pending.proved, "otp")
+    app_state.record_sign_in(proved, pending.authenticated_at)
     return _redirect(pending.next)
 
 

@@ -1,0 +1,155 @@
+"""Resumed requests and the re-auth status endpoint, the same in every framework.
+
+- A browser form POST that the guard refuses is suspended (:mod:`stepup.resume`) and
+  its token rides along to the re-auth page (``?resume=...``, then a hidden field).
+  After the re-authentication the integration takes it back and renders
+  ``stepup/resume.html``: a form with the saved fields and a fresh CSRF token that the
+  browser submits at once (``stepup-reauth.js``, or the Continue button without
+  JavaScript). The replay is a new POST, so the app's own CSRF check and the guard
+  run on it again.
+- ``GET .../reauth/status?action=...`` answers whether the action needs a
+  re-authentication now, and how, without performing it (:func:`status_response`).
+- ``stepup-reauth.js``, served by each integration, is the single-page apps' helper.
+
+Nothing here decides: the decisions are the core's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ..reauth import Allowed, Decision, ReauthRequired, ReauthUnavailable
+from ..resume import SuspendedRequest
+from .http import HttpResponse, RequestInfo, authentication_required, reauth_location
+
+__all__ = [
+    "DONE_MESSAGE",
+    "RESUME_FIELD",
+    "SCRIPT",
+    "DonePage",
+    "ResumePage",
+    "resume_page",
+    "script_response",
+    "status_response",
+    "with_resume",
+]
+
+#: The query parameter and hidden form field carrying a suspended request's token.
+RESUME_FIELD: Final = "resume"
+#: The helper script's file name (served under each integration's prefix).
+SCRIPT: Final = "stepup-reauth.js"
+#: What the done page posts to the window that opened it.
+DONE_MESSAGE: Final = "stepup:reauth-done"
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePage:
+    """The page that sends a suspended form again: ``path`` is where it posts,
+    ``fields`` the saved fields (values out of reprs), ``csrf_name``/``csrf_value`` the
+    app's CSRF field with a token made for this (renewed) session."""
+
+    path: str
+    fields: tuple[tuple[str, str], ...] = field(repr=False)
+    csrf_name: str
+    csrf_value: str = field(repr=False)
+
+
+def resume_page(request: SuspendedRequest, csrf_name: str, csrf_value: str) -> ResumePage:
+    """The replay form; any field with the CSRF name that slipped through is replaced."""
+    fields = tuple((n, v) for n, v in request.fields if n != csrf_name)
+    return ResumePage(request.path, fields, csrf_name, csrf_value)
+
+
+@dataclass(frozen=True, slots=True)
+class DonePage:
+    """Shown in the window the helper opened, once the re-authentication succeeded: it
+    tells the opener (same origin only) and hands it the renewed session's CSRF token."""
+
+    csrf_token: str = field(repr=False)
+
+
+def with_resume(response: HttpResponse, token: str) -> HttpResponse:
+    """The 303 to the re-auth page, with the suspended request's token in its URL."""
+    location = response.location
+    if location is None:
+        return response
+    parts = urlsplit(location)
+    query = urlencode([*parse_qsl(parts.query), (RESUME_FIELD, token)])
+    headers = {**response.headers, "Location": urlunsplit(parts._replace(query=query))}
+    return HttpResponse(response.status, headers, response.body)
+
+
+def resume_token(values: Any) -> str | None:
+    """The token a re-auth form or URL carries, if any."""
+    token = values.get(RESUME_FIELD) if values is not None else None
+    return token if isinstance(token, str) and token else None
+
+
+def _json(status: int, payload: dict[str, Any]) -> HttpResponse:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+    return HttpResponse(status, headers, body)
+
+
+def status_response(
+    decision: Decision | None,
+    request: RequestInfo,
+    *,
+    reauth_url: str,
+    done_path: str,
+    action: str,
+) -> HttpResponse:
+    """The status endpoint's answer: 200 with ``required`` false (and until when the
+    grant covers the action) or true (with the methods, lifetime and the re-auth page to
+    open, which comes back to ``done_path``); 401 when nobody is signed in; 503 when it
+    cannot be decided. Nothing is recorded or changed."""
+    if decision is None:
+        return authentication_required(request)
+    if isinstance(decision, ReauthUnavailable):
+        return _json(503, {"error": "reauth_unavailable", "action": action})
+    if isinstance(decision, Allowed):
+        return _json(
+            200,
+            {
+                "action": action,
+                "required": False,
+                "reason": decision.reason.value,
+                "valid_until": decision.valid_until,
+            },
+        )
+    assert isinstance(decision, ReauthRequired)
+    return _json(
+        200,
+        {
+            "action": action,
+            "required": True,
+            "sensitivity": decision.sensitivity.value,
+            "methods": list(decision.methods),
+            "provider": decision.provider,
+            "max_age": int(decision.lifetime),
+            "last_reauth_at": decision.last_reauth_at,
+            "reauth_url": reauth_location(reauth_url, done_path, action),
+        },
+    )
+
+
+def unknown_action_response(action: str) -> HttpResponse:
+    """400 for a status question about an action the policy does not name."""
+    return _json(400, {"error": "unknown_action", "action": action[:100]})
+
+
+def script() -> bytes:
+    """``stepup/integrations/static/stepup-reauth.js``."""
+    return resources.files("stepup.integrations").joinpath(f"static/{SCRIPT}").read_bytes()
+
+
+def script_response() -> HttpResponse:
+    headers = {
+        "Content-Type": "text/javascript; charset=utf-8",
+        "Cache-Control": "public, max-age=3600",
+    }
+    return HttpResponse(200, headers, script())
