@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
-from stepup.records import Credential, Grant
+from stepup.records import Credential, Grant, Passkey
 from stepup.testing.contract import StoreContract
 from storage.redis_cluster import RedisServer, delete_prefix, redis_cluster, unique_prefix
 
@@ -96,12 +97,21 @@ def test_every_key_of_a_user_is_in_one_slot(
     store.put_credential(Credential(user_id, "totp:1", "sealed", recovery_hashes=("h1", "h2")))
     for session in ("s1", "s2", "s3"):
         store.put_grant(Grant(user_id, session, frozenset({"pwd"}), T0), T0 + 600)
+    passkey = Passkey(user_id, "cred-1", "key", "Laptop", sign_count=1)
+    assert store.add_passkey(passkey, 10) is True
     keys = _slots(cluster, prefix)
+    # The credential id's index entry is the one key of a user's that is tagged by
+    # something else (its slot is the credential id's): add_passkey works slot by slot.
+    index = store.keys.passkey_id("cred-1")
+    assert index in keys
+    del keys[index]
     assert sorted(keys) == sorted(store.keys.of_user(user_id))
     assert len(set(keys.values())) == 1
+    assert store.record_passkey_use(replace(passkey, sign_count=2), 1) is True
     assert store.revoke_grants(user_id) == 3
     assert store.consume_recovery_hash(user_id, "h1") is True
     assert store.delete_credential(user_id) is True
+    assert store.remove_passkey(user_id, "cred-1") is True
     assert _slots(cluster, prefix) == {}
 
 
