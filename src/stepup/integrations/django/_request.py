@@ -27,11 +27,14 @@ from ...reauth import (
     ReauthRequiredError,
     ReauthUnavailable,
     ReauthUnavailableError,
+    SignInOutcome,
 )
+from ...resume import Resumed, Suspended, SuspendedRequest, Suspensions
 from ...subject import Identity, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
 from ..http import SignInRequiredError, decision_response, form_return_path
+from ..resume import resume_token, with_resume
 from ..views import hook_says_yes, note_sign_in, renew_session_id, renewed_subject
 from . import _session
 from ._web import request_info, sign_in_response, to_response
@@ -42,6 +45,9 @@ __all__ = ["ContextFunction", "RequestStepup", "stepup_for"]
 #: ``(request) -> context`` for rules with a condition (e.g. production workspaces).
 ContextFunction = Callable[[HttpRequest], Context | None]
 _UNSET: Final = object()
+_FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+#: Django's CSRF form field: never kept with a suspended form (the replay gets a new one).
+CSRF_FIELD: Final = "csrfmiddlewaretoken"
 
 
 class RequestStepup:
@@ -168,7 +174,67 @@ class RequestStepup:
         )
         if refusal is None:
             raise ValueError("respond() needs a decision that does not allow the request")
+        if refusal.status == 303 and isinstance(decision, ReauthRequired):
+            token = self.suspend(decision.action)
+            if token is not None:
+                refusal = with_resume(refusal, token)
         return to_response(refusal)
+
+    # resumed requests -----------------------------------------------------------------
+
+    @property
+    def suspensions(self) -> Suspensions:
+        return Suspensions(self.services.store, clock=self.services.clock)
+
+    def suspend(self, action: str) -> str | None:
+        """Keep this browser form POST for after the re-authentication; its token, or
+        ``None`` when it cannot be kept (see :mod:`stepup.resume`)."""
+        request, subject = self.request, self.subject
+        content_type = (request.content_type or "").lower()
+        if subject is None or request.method != "POST" or content_type not in _FORM_TYPES:
+            return None
+        suspensions = self.suspensions
+        try:
+            length = int(request.headers.get("Content-Length") or "")
+        except ValueError:
+            return None
+        if length > 2 * suspensions.max_bytes:
+            return None  # never read a body larger than could be kept
+        fields = [(name, value) for name in request.POST for value in request.POST.getlist(name)]
+        outcome = suspensions.suspend(
+            subject,
+            action,
+            "POST",
+            request.get_full_path(),
+            fields,
+            has_files=bool(request.FILES),
+            drop=(CSRF_FIELD,),
+        )
+        return outcome.token if isinstance(outcome, Suspended) else None
+
+    def take_resumed(
+        self, subject: Subject, token: str | None, action: str
+    ) -> SuspendedRequest | None:
+        """The request suspended for this re-authentication, taken once (call before the
+        session id is renewed: it is bound to the current one)."""
+        if token is None:
+            return None
+        outcome = self.suspensions.resume(subject, token, action)
+        return outcome.request if isinstance(outcome, Resumed) else None
+
+    def keep_resume_token(self, values: Any, action: str) -> None:
+        """Remember a suspended form's token while the user is at their provider."""
+        session = self.request.session
+        session.pop(_session.RESUME, None)
+        token = resume_token(values)
+        if token is not None:
+            session[_session.RESUME] = {"token": token, "action": action}
+
+    def take_resume_token(self) -> tuple[str, str] | None:
+        saved = self.request.session.pop(_session.RESUME, None)
+        if isinstance(saved, dict) and isinstance(saved.get("token"), str):
+            return str(saved["token"]), str(saved.get("action", ""))
+        return None
 
     async def acheck(self, action: str, context: Context | None = None) -> Decision | None:
         return await sync_to_async(self.check)(action, context)
@@ -187,19 +253,29 @@ class RequestStepup:
     # sign-in, sign-out ----------------------------------------------------------------
 
     def begin_sign_in(
-        self, user_id: str, *, next: str = "/", channel: Channel = Channel.WEB
+        self,
+        user_id: str,
+        *,
+        next: str = "/",
+        channel: Channel = Channel.WEB,
+        proved: tuple[str, ...] = ("pwd",),
+        authenticated_at: float | None = None,
     ) -> HttpResponse | None:
         """Call from the login view once the password was right, before signing in.
 
         ``None``: no second factor is needed, sign the user in yourself. Otherwise the
         sign-in waits in the session and the answer redirects to the code step, which
-        calls ``COMPLETE_SIGN_IN(request, user_id)`` once the code passed.
+        calls ``COMPLETE_SIGN_IN(request, user_id)`` once the code passed (and, with the
+        policy's ``sign_in_counts``, records ``proved`` plus ``otp`` as the session's
+        first re-authentication).
         """
         two_factor = self.two_factor
         if not two_factor.required_for(channel) or not two_factor.is_enrolled(user_id):
             return None
         session = self.request.session
-        _session.start_pending_sign_in(session, user_id, next, self.services.clock())
+        _session.start_pending_sign_in(
+            session, user_id, next, self.services.clock(), proved, authenticated_at
+        )
         return HttpResponseRedirect(self.url("two_factor_verify"), status=303)
 
     def pending_sign_in(self) -> _session.PendingSignIn | None:
@@ -215,11 +291,37 @@ class RequestStepup:
         complete(self.request, pending.user_id)
         self._subject = _UNSET
 
-    def note_sign_in(self, identity: Identity | None = None) -> None:
+    def note_sign_in(
+        self,
+        identity: Identity | None = None,
+        *,
+        methods: tuple[str, ...] | list[str] | None = None,
+        authenticated_at: float | None = None,
+    ) -> SignInOutcome | None:
         """Call right after signing a user in (``user_logged_in`` does it for you) and
-        again with the identity when they signed in through OIDC or SAML."""
+        again with the identity when they signed in through OIDC or SAML. ``methods``:
+        what the sign-in proved, recorded with :meth:`record_sign_in`."""
         note_sign_in(self.request.session, identity)
         self._subject = _UNSET
+        if methods is None:
+            return None
+        return self.record_sign_in(methods, authenticated_at)
+
+    def record_sign_in(
+        self,
+        methods: tuple[str, ...] | list[str] = ("pwd",),
+        authenticated_at: float | None = None,
+    ) -> SignInOutcome:
+        """Let the sign-in that just happened count as the session's first
+        re-authentication when the policy's ``sign_in_counts`` is on (off by default:
+        the answer says ``policy_off`` and nothing is stored). ``("pwd", "otp")``,
+        ``("oidc",)`` with the ID token's ``auth_time``, ``("saml",)`` with the
+        ``AuthnInstant`` as ``authenticated_at``."""
+        self._subject = _UNSET
+        subject = self.subject
+        if subject is None:
+            raise ConfigurationError("record_sign_in needs the user signed in first")
+        return self.reauth.record_sign_in(subject, methods, authenticated_at)
 
     def sign_out(self) -> int:
         """Revoke this session's grant (``user_logged_out`` does it for you)."""
@@ -234,10 +336,11 @@ class RequestStepup:
 
     def record_reauth(
         self, subject: Subject, methods: list[str] | tuple[str, ...], at: float | None = None
-    ) -> None:
+    ) -> tuple[Subject, str | None]:
         """Record a successful re-authentication under a new session id, as ``login``
         does at sign-in (OWASP ASVS 5.0 section 7.2.4): a new session key, a new stepup
-        session id with the grant bound to it (the old id keeps none), a new CSRF token."""
+        session id with the grant bound to it (the old id keeps none), a new CSRF token. Returns the
+        subject under the new id and the old id (``None`` when nothing was renewed)."""
         session = self.request.session
         renew_session_id(session)
         session.cycle_key()
@@ -245,6 +348,7 @@ class RequestStepup:
         self._subject = _UNSET
         subject, renewed_from = renewed_subject(subject, self.subject)
         self.reauth.record(subject, methods, authenticated_at=at, renewed_from=renewed_from)
+        return subject, renewed_from
 
 
 def stepup_for(request: HttpRequest) -> RequestStepup:

@@ -224,16 +224,18 @@ class AppState:
 
     def record_reauth(
         self, subject: Subject, methods: list[str] | tuple[str, ...], at: float | None = None
-    ) -> None:
+    ) -> tuple[Subject, str | None]:
         """Record a successful re-authentication under a new session id, as at sign-in
         (OWASP ASVS 5.0 section 7.2.4): the grant is bound to the new id, the old id keeps
-        none, and the CSRF token is renewed with it. A subject loader that does not build
+        none, and the CSRF token is renewed with it. Returns the subject under the new id
+        and the old id (``None`` when nothing was renewed). A subject loader that does not build
         its Subject with :meth:`session_id` keeps its own id, and the grant is bound to it."""
         renew_session_id(session)
         self.csrf.rotate()
         g.pop("stepup_subject", None)
         subject, renewed_from = renewed_subject(subject, self.subject())
         self.reauth.record(subject, methods, authenticated_at=at, renewed_from=renewed_from)
+        return subject, renewed_from
 
     def is_tenant_admin(self, subject: Subject, tenant_id: str) -> bool:
         """The app's ``is_tenant_admin`` hook; only ``True`` means yes."""

@@ -401,11 +401,12 @@ class Stepup:
         subject: Subject,
         methods: list[str] | tuple[str, ...],
         at: float | None = None,
-    ) -> None:
+    ) -> tuple[Subject, str | None]:
         """Record a successful re-authentication under a new session id, as at sign-in
         (OWASP ASVS 5.0 section 7.2.4): the ``renew_session`` hook (or the default, see
         the class) renews it, the grant is bound to the new id and the old id keeps none.
-        Forms signed for the old id stop working with it."""
+        Forms signed for the old id stop working with it. Returns the
+        subject under the new id and the old id (``None`` when nothing was renewed)."""
         if self.renew_session is not None:
             await call_hook(self.renew_session, request)
         elif "session" in request.scope and subject.session_id:
@@ -414,6 +415,7 @@ class Stepup:
                 session[key] = secrets.token_urlsafe(18)
         subject, renewed_from = renewed_subject(subject, await self.subject(request))
         await self.reauth.record(subject, methods, authenticated_at=at, renewed_from=renewed_from)
+        return subject, renewed_from
 
     # CSRF for the app's own forms ---------------------------------------------
 
