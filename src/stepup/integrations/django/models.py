@@ -15,6 +15,7 @@ __all__ = [
     "ChallengeRecord",
     "CredentialRecord",
     "GrantRecord",
+    "PasskeyRecord",
     "RecoveryHash",
     "TenantRecord",
 ]
@@ -129,3 +130,28 @@ class ChallengeRecord(models.Model):  # type: ignore[misc]
 
     def __str__(self) -> str:
         return str(self.challenge_id)
+
+
+class PasskeyRecord(models.Model):  # type: ignore[misc]
+    """One registered passkey (WebAuthn credential) of a user. The primary key is the
+    credential id (hashed if longer than 255 characters), so an id is registered to
+    one user only; ``credential_id`` keeps it whole."""
+
+    key = models.CharField(primary_key=True, max_length=ID_LENGTH)
+    credential_id = models.TextField()
+    user_id = models.CharField(max_length=ID_LENGTH, db_index=True)
+    credential_data = models.TextField()  # the public key (COSE, base64url): not a secret
+    name = models.TextField()
+    sign_count = models.PositiveBigIntegerField(default=0)
+    backup_eligible = models.BooleanField(default=False)
+    backup_state = models.BooleanField(default=False)
+    user_verified = models.BooleanField(default=False)
+    created_at = models.FloatField(default=0.0)
+    last_used_at = models.FloatField(null=True, blank=True)
+    transports = models.JSONField(default=list)
+
+    class Meta:
+        verbose_name = "passkey"
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.name}"

@@ -17,6 +17,11 @@ How each operation is atomic:
 - ``replace_credential`` is one conditional ``UPDATE ... WHERE version = expected``
   (a compare-and-set); ``patch_tenant`` merges under the tenant row's
   ``select_for_update()`` lock.
+- Passkeys: the credential id is the primary key, so a second insert of one id fails
+  on it (``IntegrityError``: refused). ``add_passkey`` counts the user's passkeys
+  under a transaction-scoped advisory lock on the user (PostgreSQL; SQLite holds the
+  write lock), so concurrent adds cannot pass the limit together;
+  ``record_passkey_use`` is one ``UPDATE ... WHERE sign_count = expected``.
 - SQLite has no row locks: each write transaction starts with a write statement that
   changes nothing, so it takes the database's write lock before it reads (waiting with
   the busy timeout, where a read-then-write transaction would fail with "database is
@@ -39,7 +44,7 @@ from typing import Any, Final
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 
-from ...records import Attempt, Challenge, Credential, Grant, Tenant, ThrottleState
+from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
 from .models import (
     ID_LENGTH,
@@ -47,6 +52,7 @@ from .models import (
     ChallengeRecord,
     CredentialRecord,
     GrantRecord,
+    PasskeyRecord,
     RecoveryHash,
     TenantRecord,
 )
@@ -402,6 +408,79 @@ class DjangoStore:
             return None
         return Challenge(challenge_id, row[0], row[1], row[2], row[3], dict(row[4]))
 
+    # passkeys -------------------------------------------------------------------------
+
+    def list_passkeys(self, user_id: str) -> tuple[Passkey, ...]:
+        self._watch_thread()
+        rows = (
+            PasskeyRecord.objects.using(self.using)
+            .filter(user_id=_fit(user_id))
+            .order_by("created_at", "credential_id")
+            .values_list(*_PASSKEY_FIELDS)
+        )
+        return tuple(
+            Passkey(
+                user_id=user_id,
+                **{
+                    **dict(zip(_PASSKEY_FIELDS, row, strict=True)),
+                    "transports": tuple(row[-1]),
+                },
+            )
+            for row in rows
+        )
+
+    def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
+        fitted = _fit(passkey.user_id)
+        objects = PasskeyRecord.objects.using(self.using)
+        values = {name: getattr(passkey, name) for name in _PASSKEY_FIELDS}
+        values["transports"] = list(passkey.transports)
+        with self._write():
+            if not self._sqlite:
+                with connections[self.using].cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_user_lock(fitted)])
+            if objects.filter(user_id=fitted).count() >= max_per_user:
+                return False
+            try:
+                with transaction.atomic(using=self.using):
+                    objects.create(key=_fit(passkey.credential_id), user_id=fitted, **values)
+            except IntegrityError:  # the id is registered (to this user or another)
+                return False
+        return True
+
+    def remove_passkey(self, user_id: str, credential_id: str) -> bool:
+        mine = PasskeyRecord.objects.using(self.using).filter(
+            key=_fit(credential_id), user_id=_fit(user_id)
+        )
+        with self._write():
+            deleted, _ = mine.delete()
+        return bool(deleted)
+
+    def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
+        with self._write():
+            updated = (
+                PasskeyRecord.objects.using(self.using)
+                .filter(
+                    key=_fit(passkey.credential_id),
+                    user_id=_fit(passkey.user_id),
+                    sign_count=expected_count,
+                )
+                .update(
+                    sign_count=passkey.sign_count,
+                    backup_state=passkey.backup_state,
+                    last_used_at=passkey.last_used_at,
+                )
+            )
+        return bool(updated)
+
+    def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool:
+        with self._write():
+            updated = (
+                PasskeyRecord.objects.using(self.using)
+                .filter(key=_fit(credential_id), user_id=_fit(user_id))
+                .update(name=name)
+            )
+        return bool(updated)
+
     # housekeeping ---------------------------------------------------------------------
 
     def purge_expired(self, now: float) -> int:
@@ -413,6 +492,26 @@ class DjangoStore:
                 deleted, _ = model.objects.using(self.using).filter(expires_at__lte=now).delete()
                 total += deleted
         return total
+
+
+_PASSKEY_FIELDS: Final = (
+    "credential_id",
+    "credential_data",
+    "name",
+    "sign_count",
+    "backup_eligible",
+    "backup_state",
+    "user_verified",
+    "created_at",
+    "last_used_at",
+    "transports",  # last: list_passkeys turns it into a tuple
+)
+
+
+def _user_lock(fitted_user_id: str) -> int:
+    """The PostgreSQL advisory lock id of one user's passkeys."""
+    digest = hashlib.sha256(f"stepup-passkeys:{fitted_user_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _columns(state: ThrottleState) -> dict[str, Any]:
