@@ -182,6 +182,23 @@ class Venv:
         program, *rest = args
         return run([self.bin(str(program)), *rest], cwd=cwd, env=clean_env(**env))
 
+    def pip_list(self) -> set[str]:
+        """What ``pip list`` shows in this environment (normalised names)."""
+        shown = run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                self.bin("python"),
+                "list",
+                "--format",
+                "json",
+            ],
+            cwd=self.path,
+        )
+        return {normalise(entry["name"]) for entry in json.loads(shown)}
+
     def distributions(self) -> dict[str, list[str]]:
         """Installed distribution (normalised name) -> its requirements, read in the venv."""
         script = (

@@ -61,6 +61,7 @@ def test_the_core_installs_alone_and_works(
     installed = venv.distributions()
     core = [row.parsed for row in dependency_table() if row.extra == "core"]
     assert set(installed) == closure(core, installed) | {DIST_NAME}, sorted(installed)
+    assert venv.pip_list() == set(installed)  # pip list: the same, nothing else
     assert {"pyotp", "itsdangerous", "authlib"}.isdisjoint(installed)
 
     outside = tmp_path / "elsewhere"
