@@ -151,8 +151,40 @@ class ChallengeStore(Protocol):
         ...
 
 
+class PasskeyStore(Protocol):
+    """A user's registered passkeys (:mod:`stepup.passkeys`). Each method is atomic."""
+
+    def list_passkeys(self, user_id: str) -> tuple[Passkey, ...]:
+        """The user's passkeys, oldest first (by ``created_at``, then credential id)."""
+        ...
+
+    def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
+        """Atomically: add it unless its credential id is registered already (to anyone)
+        or the user has ``max_per_user`` passkeys; ``True`` if added, and then the
+        credential id is the user's until :meth:`remove_passkey`. Of concurrent adds of
+        one credential id exactly one succeeds, and concurrent adds of one user's
+        passkeys never pass the limit together."""
+        ...
+
+    def remove_passkey(self, user_id: str, credential_id: str) -> bool:
+        """Remove one of the user's passkeys; ``True`` if it was there."""
+        ...
+
+    def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
+        """Compare-and-set: store ``passkey``'s sign count, backup state and last use
+        only if the stored sign count is still ``expected_count``; ``True`` if stored."""
+        ...
+
+    def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool:
+        """Set the name of one of the user's passkeys (nothing else); ``True`` if it is
+        there."""
+        ...
+
+
 @runtime_checkable
-class Store(AttemptStore, CredentialStore, TenantStore, GrantStore, ChallengeStore, Protocol):
+class Store(
+    AttemptStore, CredentialStore, TenantStore, GrantStore, ChallengeStore, PasskeyStore, Protocol
+):
     """Everything stepup keeps. The bundled stores implement all of it."""
 
 
@@ -201,24 +233,12 @@ class AsyncStore(Protocol):
 
     async def take_challenge(self, challenge_id: str, now: float) -> Challenge | None: ...
 
+    async def list_passkeys(self, user_id: str) -> tuple[Passkey, ...]: ...
 
-class PasskeyStore(Protocol):
-    """A user's registered passkeys (:mod:`stepup.passkeys`). Each method is atomic."""
+    async def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool: ...
 
-    def list_passkeys(self, user_id: str) -> tuple[Passkey, ...]: ...
+    async def remove_passkey(self, user_id: str, credential_id: str) -> bool: ...
 
-    def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
-        """Add it unless its credential id is registered already (to anyone) or the user
-        has ``max_per_user`` passkeys; ``True`` if added."""
-        ...
+    async def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool: ...
 
-    def remove_passkey(self, user_id: str, credential_id: str) -> bool:
-        """Remove one of the user's passkeys; ``True`` if it was there."""
-        ...
-
-    def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
-        """Compare-and-set: store ``passkey``'s sign count, backup state and last use
-        only if the stored sign count is still ``expected_count``; ``True`` if stored."""
-        ...
-
-    def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool: ...
+    async def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool: ...

@@ -31,6 +31,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from sqlalchemy import (
     BigInteger,
+    BindParameter,
     CursorResult,
     Double,
     Executable,
@@ -267,7 +268,7 @@ class Statements:
             .where(pk.user_id == user)
             .order_by(pk.created_at, pk.credential_id)
         )
-        values = {
+        values: dict[str, BindParameter[Any]] = {
             "credential_id": bindparam("c", type_=Text),
             "user_id": user,
             "name": bindparam("name", type_=Text),
