@@ -72,7 +72,9 @@ def test_sign_in_guessing_is_throttled(app_client: tuple[Any, SettableClock]) ->
     client, clock = app_client
     statuses = [sign_in(client, MEMBER, "wrong").status_code for _ in range(5)]
     assert statuses == [401, 401, 401, 401, 429]
-    assert sign_in(client, MEMBER).status_code == 429  # even the right one, for now
+    paused = sign_in(client, MEMBER)
+    assert paused.status_code == 429  # even the right one, for now
+    assert "trying again is paused until" in paused.text  # says why, and until when
     clock.advance(31)
     assert sign_in(client, MEMBER).headers["location"] == "/account"
 

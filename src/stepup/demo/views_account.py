@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..adapters.idp.password import PasswordReason
+from ..integrations.views import throttled_message
 from ..redirects import safe_return_path_or_default
 from .seed import DEMO_USERS
 from .web import GET_POST, Views
@@ -64,7 +65,9 @@ class AccountViews(Views):
                 demo.audit.app_event("SignInFailed", user.id, reason=result.reason.value)
             error = "Wrong email or password."
             if result.reason is PasswordReason.THROTTLED:
-                error = "Too many attempts. Wait a while and try again."
+                # The same words as stepup's pages: paused, and until when.
+                locale = await demo.stepup.locale(request)
+                error = throttled_message(result.retry_at).translate(locale)
             status = 429 if result.reason is PasswordReason.THROTTLED else 401
             return self.login_page(request, next_path, email, error, status)
         if result.new_hash is not None:
