@@ -21,7 +21,15 @@ from stepup.adapters.storage.base import AsyncStore, Store
 from stepup.adapters.storage.sql import AsyncSQLStore, SQLStore, default_sqlite_path
 from stepup.adapters.storage.sql_schema import SCHEMA_VERSION
 from stepup.errors import ConfigurationError
-from stepup.records import AttemptOutcome, Challenge, Credential, Grant, Tenant, ThrottleState
+from stepup.records import (
+    AttemptOutcome,
+    Challenge,
+    Credential,
+    Grant,
+    Passkey,
+    Tenant,
+    ThrottleState,
+)
 from stepup.testing import SettableClock
 from stepup.testing.contract import StoreContract
 from stepup.throttle import ThrottlePolicy
@@ -141,6 +149,7 @@ def test_create_schema_is_idempotent_and_keeps_data(tmp_path: Path) -> None:
         "stepup_challenges",
         "stepup_credentials",
         "stepup_grants",
+        "stepup_passkeys",
         "stepup_recovery_hashes",
         "stepup_schema_version",
         "stepup_tenants",
@@ -203,6 +212,44 @@ def test_credentials_of_schema_2_upgrade_to_versions(tmp_path: Path, engine: str
         assert store.get_credential("alice") == replace(
             stored, secret="plain:T", recovery_hashes=("h2",), version=2
         )
+    finally:
+        if engine == "postgresql":
+            store.drop_schema()
+        store.close()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_schema_3_upgrades_with_an_empty_passkeys_table(tmp_path: Path, engine: str) -> None:
+    """Schema 3 had no passkeys table: create_schema() adds it (and its user index),
+    moves the version to 4 and leaves everything else as it was."""
+    if engine == "sqlite":
+        store = SQLStore.sqlite(tmp_path / "db.sqlite3")
+    else:
+        need_postgres()
+        store = SQLStore(POSTGRES_URL, prefix=unique_prefix())
+        store.create_schema()
+    p = store.prefix
+    credential = Credential("alice", "totp-1", "plain:S", recovery_hashes=("h1",))
+    versions = table(f"{p}schema_version", column("version"))
+    try:
+        store.put_credential(credential)
+        with store.engine.begin() as conn:  # the tables as stepup with schema 3 left them
+            conn.execute(text(f"DROP TABLE {p}passkeys"))
+            conn.execute(versions.update().values(version=3))
+        assert SCHEMA_VERSION == 4
+        assert store.create_schema() == 4
+        with store.engine.connect() as conn:
+            assert conn.execute(select(versions.c.version)).all() == [(4,)]
+            indexes = inspect(conn).get_indexes(f"{p}passkeys")
+        assert [i["column_names"] for i in indexes] == [["user_id"]]
+        assert store.get_credential("alice") == replace(credential, version=1)
+        assert store.list_passkeys("alice") == ()
+        passkey = Passkey("alice", "cred-1", "key", "Laptop", created_at=T0)
+        assert store.add_passkey(passkey, 10) is True
+        assert store.add_passkey(replace(passkey, user_id="bob"), 10) is False
+        assert store.list_passkeys("alice") == (passkey,)
+        assert store.create_schema() == 4  # and again: nothing changes
+        assert store.list_passkeys("alice") == (passkey,)
     finally:
         if engine == "postgresql":
             store.drop_schema()
