@@ -119,10 +119,13 @@ def translations(locale: str | None) -> _gettext.NullTranslations:
 def format_time(at: float, locale: str | None, tz: tzinfo = UTC) -> str:
     """A Unix time as the locale writes a date and time, with the time zone's name
     (``Dec 3, 2026, 10:42:00 AM UTC``; ``03.12.2026, 10:42:00 UTC``)."""
-    from babel.dates import format_datetime  # the page extras install Babel
-
     moment = datetime.fromtimestamp(at, tz)
-    text = format_datetime(moment, format="medium", tzinfo=tz, locale=_choose(locale))
+    try:
+        from babel.dates import format_datetime  # the page extras install Babel
+    except ImportError:  # the core alone: ISO 8601, readable in any language
+        text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    else:
+        text = format_datetime(moment, format="medium", tzinfo=tz, locale=_choose(locale))
     return f"{text} {moment.tzname() or ''}".rstrip()
 
 

@@ -12,7 +12,7 @@ from babel.messages.pofile import read_po
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stepup.i18n import DOMAIN, LOCALE_DIR, LOCALES, N_, Message, negotiate, translate
+from stepup.i18n import DOMAIN, LOCALE_DIR, LOCALES, N_, Message, format_time, negotiate, translate
 from stepup.integrations.http import RequestInfo, authentication_required
 from stepup.integrations.views import jsonapi_error, throttled_message
 
@@ -150,3 +150,11 @@ def test_the_tenant_endpoint_answers_in_the_clients_language() -> None:
         browser.close()
     assert refused.status_code == 401
     assert refused.json()["errors"][0]["title"] == "Melden Sie sich zuerst an"
+
+
+def test_without_babel_a_pause_ends_at_an_iso_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The core alone (no page extra): the time is still there, as ISO 8601 in UTC."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "babel.dates", None)
+    assert format_time(1_700_000_000.0, "de") == "2023-11-14 22:13:20 UTC"
