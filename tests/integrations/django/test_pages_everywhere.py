@@ -361,6 +361,25 @@ def test_the_settings_page_reads_the_same_in_flask_and_django(drivers: list[Driv
     assert ("button", "type=submit") in fields
 
 
+def test_flash_messages_are_translated(drivers: list[Driver]) -> None:
+    """Flask and Django flash a message when 2FA is already on; the next page shows it
+    in the request's language."""
+    german = LANGUAGES["de"]
+    flask, django = drivers[0], drivers[1]
+    assert isinstance(flask, FlaskDriver)
+    assert isinstance(django, DjangoDriver)
+    flask.bob.enrol()
+    django.bob.enrol()
+    assert flask.bob.form("/stepup/2fa/enrol", {}).status_code == 303
+    assert django.bob.form("/stepup/2fa/enrol/", {}).status_code == 303
+    pages = {
+        "flask": flask.get("/stepup/2fa", german),
+        "django": django.get("/stepup/2fa/", german),
+    }
+    _, text, _ = _same(pages)
+    assert text.count("Die Zwei-Faktor-Authentifizierung ist bereits eingeschaltet.") == 1
+
+
 def test_a_message_page_reads_the_same_everywhere(drivers: list[Driver]) -> None:
     pages = {d.name: d.get(d.reauth_url("no.such.action", "/")) for d in drivers}
     _, text, _ = _same(pages)
