@@ -660,3 +660,27 @@ def test_djangos_compilemessages_reads_the_catalog(tmp_path: Any, monkeypatch: A
         call_command("compilemessages", locale=["de"], verbosity=0)
     compiled = gettext.translation(DOMAIN, str(locale), ["de"])
     assert compiled.gettext("Confirm it is you") == "Bestätigen Sie, dass Sie es sind"
+
+
+def test_a_django_template_override_is_reported_at_start_up(site: Site, tmp_path: Any) -> None:
+    """An override still written in the Django template language would fail on its
+    first request: the system check names it instead (stepup.E011)."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    from stepup.integrations.django.checks import check_settings
+
+    (tmp_path / "stepup").mkdir()
+    (tmp_path / "stepup" / "reauth.html").write_text(
+        '{% extends "stepup/base.html" %}{% block content %}'
+        "<form>{% csrf_token %}</form>{% endblock %}"
+    )
+    (tmp_path / "stepup" / "base.html").write_text(
+        "<html><body>{% block content %}{% endblock %}</body></html>"
+    )
+    templates = [{**settings.TEMPLATES[0], "DIRS": [str(tmp_path)]}]
+    with override_settings(TEMPLATES=templates):
+        found = [m for m in check_settings() if m.id == "stepup.E011"]
+    assert len(found) == 1
+    assert "reauth.html" in found[0].msg
+    assert "csrf_token" in found[0].msg

@@ -26,11 +26,12 @@ from ..pages import PAGE_HEADERS, choose_locale, environment, page_context
 from ..views import ReauthPage
 from ._request import stepup_for
 
-__all__ = ["locale_of", "render_page"]
+__all__ = ["locale_of", "override_problems", "render_page"]
 
 #: The views the pages link to or post to, by the name the templates use.
 _URLS: Final = {
     "stylesheet": "stylesheet",
+    "script": "script",
     "reauth_password": "reauth_password",
     "two_factor": "two_factor",
     "enrol": "two_factor_enrol",
@@ -61,6 +62,20 @@ def _override_dirs() -> tuple[str, ...]:
 @lru_cache(maxsize=8)
 def _environment(dirs: tuple[str, ...]) -> jinja2.Environment:
     return environment(jinja2.FileSystemLoader(list(dirs)))
+
+
+def override_problems() -> list[str]:
+    """The project's ``stepup/*.html`` overrides that Jinja2 cannot read (typically a
+    page still written in the Django template language), each as ``path: reason``."""
+    problems: list[str] = []
+    env = _environment(_override_dirs())
+    for folder in _override_dirs():
+        for path in sorted((Path(folder) / "stepup").glob("*.html")):
+            try:
+                env.parse(path.read_text(encoding="utf-8"), path.name, str(path))
+            except (jinja2.TemplateSyntaxError, UnicodeDecodeError, OSError) as exc:
+                problems.append(f"{path}: {exc}")
+    return problems
 
 
 def locale_of(request: HttpRequest) -> str:

@@ -12,6 +12,7 @@ stepup.E007    ``StepupMiddleware`` comes before the session or authentication m
 stepup.E008    a decorator or mixin names an action the policy does not know
 stepup.E009    a required hook is missing (``SUBJECT_LOADER``, ``PASSWORD_HASH_LOADER``)
 stepup.E010    another setting is invalid (sealing keys, password hasher, SSO providers...)
+stepup.E011    a project's ``stepup/*.html`` override is not a Jinja2 template
 stepup.W001    ``IS_TENANT_ADMIN`` is not set: nobody may change tenant settings
 stepup.W002    ``HAS_FULL_ACCESS`` is not set: no admin may remove someone's 2FA
 stepup.W004    ``ENCRYPTION_KEYS`` is ``None``: TOTP secrets are stored unsealed
@@ -29,6 +30,7 @@ from django.core.checks import CheckMessage, Error, Warning
 from ...errors import ConfigurationError, UnknownActionError
 from ...policy import LIFETIME_ENV
 from . import conf
+from ._pages import override_problems
 from .services import known_actions
 
 __all__ = ["check_settings"]
@@ -66,6 +68,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_policy(values)
     messages += _attempt(lambda: conf.read_store(values), "E003")
     messages += _attempt(lambda: conf.check_plain_values(values), "E010")
+    hint = "stepup's pages are Jinja2 templates: rewrite it (see docs/pages.md)"
+    messages += [_error(problem, "E011", hint) for problem in override_problems()]
     if values["ENCRYPTION_KEYS"] is None:
         messages.append(
             Warning(
