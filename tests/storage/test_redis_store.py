@@ -27,8 +27,16 @@ from stepup.adapters.storage.redis import (
 )
 from stepup.adapters.storage.redis_keys import RedisKeys
 from stepup.errors import ConcurrentUpdateError, ConfigurationError, StoreUnavailableError
-from stepup.records import AttemptOutcome, Challenge, Credential, Grant, Tenant, ThrottleState
-from stepup.throttle import ThrottlePolicy, apply_attempt, apply_charge
+from stepup.records import (
+    Attempt,
+    AttemptOutcome,
+    Challenge,
+    Credential,
+    Grant,
+    Tenant,
+    ThrottleState,
+)
+from stepup.throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund
 from storage.redis_cluster import delete_prefix, need_shared_redis, unique_prefix
 from support import REDIS_URL
 
@@ -84,7 +92,7 @@ steps = st.one_of(
     st.integers(-(2**70), 2**70),
 )
 moves = st.lists(
-    st.tuples(st.sampled_from(["attempt", "charge", "clear"]), steps, st.floats(0, 5000)),
+    st.tuples(st.sampled_from(["attempt", "charge", "clear", "refund"]), steps, st.floats(0, 5000)),
     max_size=30,
 )
 
@@ -101,11 +109,16 @@ def test_lua_mirrors_the_python_transition_exactly(
 ) -> None:
     """Outcome, counters, retry times and state equal the pure functions bit for bit."""
     key, now, model = _id("mirror"), start, ThrottleState()
+    charged: tuple[Attempt, float] | None = None
     for action, step, wait in moves:
         now += wait
         if action == "clear":
             store.throttle_clear(key)
             model = ThrottleState(last_step=model.last_step)
+        elif action == "refund":  # of the last charge, whenever it was (the Lua must agree)
+            if charged is not None:
+                store.throttle_refund(key, *charged)
+                model = apply_refund(model, *charged)
         else:
             if action == "attempt":
                 model, expected = apply_attempt(model, step, now, policy)
@@ -113,6 +126,7 @@ def test_lua_mirrors_the_python_transition_exactly(
             else:
                 model, expected = apply_charge(model, now, policy)
                 actual = store.throttle_charge(key, now, policy)
+                charged = (actual, now)
             assert actual == expected
         assert store.throttle_state(key) == model
 
