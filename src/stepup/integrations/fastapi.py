@@ -22,6 +22,7 @@ from typing import Any
 from fastapi import Depends, HTTPException, Request
 
 from ..reauth import Allowed
+from .marks import mark
 from .starlette import SignInRequiredError, StepupMiddleware, get_stepup
 from .starlette import Stepup as StarletteStepup
 
@@ -50,6 +51,7 @@ class Stepup(StarletteStepup):
             async def require(request: Request) -> Allowed:
                 return await self.require(request, action)
 
+            mark(require, action)  # for stepup.testing.coverage
             return require
 
         async def require_in_context(
@@ -57,6 +59,7 @@ class Stepup(StarletteStepup):
         ) -> Allowed:
             return await self.require(request, action, values)
 
+        mark(require_in_context, action)
         return require_in_context
 
     def csrf_protected(self) -> Callable[..., Awaitable[None]]:

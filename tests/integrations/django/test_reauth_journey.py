@@ -13,6 +13,7 @@ from integrations.django.django_support import (
     set_flag,
     user_id,
 )
+from integrations.resume_support import as_multidict, resume_form
 from stepup.events import ReauthFailed, ReauthSucceeded, TenantFlagChanged
 from stepup.integrations.django.services import get_stepup
 
@@ -165,14 +166,16 @@ def test_password_change_revokes_grants_in_every_session(site: Site, bob: Browse
     assert other.get("/api-key/").status_code == 303
 
 
-def test_a_post_comes_back_to_its_return_page(site: Site, bob: Browser) -> None:
+def test_a_post_resumes_after_the_reauth(site: Site, bob: Browser) -> None:
     _flag_on(site)
     refused = bob.post("/api-key/regenerate/")
     assert refused.status_code == 303
     _, query = reauth_target(refused)
-    assert query["next"] == "/api-key/"
-    assert bob.reauth(refused["Location"], "battery staple")["Location"] == "/api-key/"
-    assert bob.post("/api-key/regenerate/").content == b"regenerated"
+    assert query["next"] == "/api-key/"  # where Cancel and a lost resume go
+    resumed = bob.reauth(refused["Location"], "battery staple")
+    target, fields = resume_form(resumed.content.decode())
+    assert target == "/api-key/regenerate/"
+    assert bob.post(target, as_multidict(fields)).content == b"regenerated"
 
 
 def test_context_makes_only_production_workspaces_sensitive(site: Site, bob: Browser) -> None:

@@ -19,6 +19,8 @@ __all__ = [
 ]
 
 PENDING: Final = "_stepup_pending_sign_in"
+#: A suspended form's token, kept while the user is at their SSO provider.
+RESUME: Final = "_stepup_resume"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,18 +30,29 @@ class PendingSignIn:
     user_id: str
     next: str
     at: float
+    proved: tuple[str, ...] = ("pwd",)
+    authenticated_at: float | None = None
 
 
 def forget(session: Any) -> None:
-    for key in (SESSION_ID, SIGNED_IN_WITH, PENDING, OTP_PROOF):
+    for key in (SESSION_ID, SIGNED_IN_WITH, PENDING, OTP_PROOF, RESUME):
         session.pop(key, None)
 
 
-def start_pending_sign_in(session: Any, user_id: str, next_path: object, now: float) -> None:
+def start_pending_sign_in(
+    session: Any,
+    user_id: str,
+    next_path: object,
+    now: float,
+    proved: tuple[str, ...] = ("pwd",),
+    authenticated_at: float | None = None,
+) -> None:
     session[PENDING] = {
         "user_id": user_id,
         "next": safe_return_path_or_default(next_path),
         "at": now,
+        "proved": list(proved),
+        "authenticated_at": authenticated_at,
     }
 
 
@@ -51,8 +64,14 @@ def pending_sign_in(session: Any, now: float, ttl: float) -> PendingSignIn | Non
     if not is_fresh(saved.get("at"), now, ttl):
         session.pop(PENDING, None)
         return None
+    proved = saved.get("proved")
+    at = saved.get("authenticated_at")
     return PendingSignIn(
-        str(saved["user_id"]), safe_return_path_or_default(saved["next"]), saved["at"]
+        str(saved["user_id"]),
+        safe_return_path_or_default(saved["next"]),
+        saved["at"],
+        tuple(str(m) for m in proved) if isinstance(proved, list) and proved else ("pwd",),
+        float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None,
     )
 
 

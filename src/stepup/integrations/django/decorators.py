@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest
 
+from ..marks import mark
 from ._request import ContextFunction, stepup_for
 from .services import validate_action
 
@@ -48,6 +49,7 @@ def reauth_required(
                     return refusal
                 return await view(request, *args, **kwargs)
 
+            mark(protected_async, action)  # for stepup.testing.coverage
             return protected_async  # type: ignore[return-value]
 
         @wraps(view)
@@ -57,6 +59,7 @@ def reauth_required(
                 return refusal
             return view(request, *args, **kwargs)
 
+        mark(protected, action)
         return protected  # type: ignore[return-value]
 
     return decorator

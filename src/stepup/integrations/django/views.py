@@ -35,6 +35,14 @@ from ...redirects import safe_return_path_or_default
 from ...subject import Subject
 from ..http import Client, client_kind
 from ..pages import stylesheet_response
+from ..resume import (
+    DonePage,
+    resume_page,
+    resume_token,
+    script_response,
+    status_response,
+    unknown_action_response,
+)
 from ..tenant_endpoint import admin_refusal, read_body, stream_chunks
 from ..views import (
     ENROLMENT_TTL,
@@ -62,7 +70,7 @@ from ..views import (
     two_factor_message,
 )
 from ._pages import render_page
-from ._request import RequestStepup, stepup_for
+from ._request import CSRF_FIELD, RequestStepup, stepup_for
 from ._web import request_info, sign_in_response, to_response
 
 __all__ = [
@@ -70,11 +78,14 @@ __all__ = [
     "oidc_callback",
     "oidc_start",
     "reauth",
+    "reauth_done",
     "reauth_password",
+    "reauth_status",
     "recovery_codes",
     "saml_acs",
     "saml_metadata",
     "saml_start",
+    "script",
     "stylesheet",
     "tenant",
     "two_factor",
@@ -117,7 +128,8 @@ def _page(
         origin=f"{request.scheme}://{request.get_host()}",
     )
     enrolled = not page.totp or bound.two_factor.is_enrolled(subject.user_id)
-    return replace(page, cancel=cancel, needs_enrolment=not enrolled)
+    resume = resume_token(values) or ""
+    return replace(page, cancel=cancel, needs_enrolment=not enrolled, resume=resume)
 
 
 def _render_reauth(
@@ -207,8 +219,51 @@ def _reauth_password(request: HttpRequest) -> HttpResponse:
         if refused is not None:
             return refused
         methods.append("otp")
+    resumed = bound.take_resumed(subject, page.resume or None, page.action)
     bound.record_reauth(subject, methods)
-    return _redirect(page.next)
+    return _after_reauth(request, resumed, page.next)
+
+
+def _after_reauth(request: HttpRequest, resumed: Any, next_path: str) -> HttpResponse:
+    """Back to ``next``, or the suspended form sent again with a fresh CSRF token (the
+    one ``record_reauth`` rotated to), so Django's CSRF check runs on the replay."""
+    if resumed is None:
+        return _redirect(next_path)
+    from django.middleware.csrf import get_token
+
+    page = resume_page(resumed, CSRF_FIELD, get_token(request))
+    return _render(request, "stepup/resume.html", page=page)
+
+
+def _reauth_status(request: HttpRequest) -> HttpResponse:
+    """Does ``action`` need a re-authentication now, and how? Nothing is performed."""
+    bound = stepup_for(request)
+    action = request.GET.get("action", "")
+    try:
+        decision = bound.check(action)
+    except UnknownActionError:
+        return to_response(unknown_action_response(action))
+    answer = status_response(
+        decision,
+        request_info(request),
+        reauth_url=bound.url("reauth"),
+        done_path=bound.url("reauth_done"),
+        action=action,
+    )
+    return to_response(answer)
+
+
+def _reauth_done(request: HttpRequest) -> HttpResponse:
+    """Where the helper's re-auth window lands: tells its opener, hands over the token."""
+    from django.middleware.csrf import get_token
+
+    if stepup_for(request).subject is None:
+        return sign_in_response(request)
+    return _render(request, "stepup/reauth_done.html", page=DonePage(get_token(request)))
+
+
+def _script(request: HttpRequest) -> HttpResponse:
+    return to_response(script_response())
 
 
 def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> HttpResponse:
@@ -222,6 +277,7 @@ def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> Ht
     if page.sso != kind or provider is None:
         return _message(request, 400, TEXT["sso_unavailable"])
     forget_otp_proof(request.session)
+    bound.keep_resume_token(request.POST, page.action)
     if page.totp:
         refused = _refused_code(request, bound, subject, page)
         if refused is not None:
@@ -252,11 +308,13 @@ def _sso_finish(
         request.session, subject.session_id, services.clock(), services.sign_in_ttl
     )
     answer = sso_answer(outcome, proved_code)
+    kept = bound.take_resume_token()
     if not answer.ok:
         again = f"{bound.url('reauth')}?{urlencode({'next': answer.next})}"
         return _message(request, answer.status, SSO_NOT_CONFIRMED, link=again)
+    resumed = bound.take_resumed(subject, *kept) if kept is not None else None
     bound.record_reauth(subject, answer.methods, answer.authenticated_at)
-    return _redirect(answer.next)
+    return _after_reauth(request, resumed, answer.next)
 
 
 def _oidc_start(request: HttpRequest) -> HttpResponse:
@@ -402,6 +460,11 @@ def _two_factor_verify(request: HttpRequest) -> HttpResponse:
         status = refusal_status(result.reason)
         return _render(request, "stepup/two_factor_verify.html", status, page=page)
     bound.complete_sign_in(pending)
+    # With the policy's sign_in_counts, the sign-in is the first re-authentication: what
+    # the login proved, plus the code (a recovery code proves no second factor).
+    bound.record_sign_in(
+        pending.proved if recovery else (*pending.proved, "otp"), pending.authenticated_at
+    )
     return _redirect(pending.next)
 
 
@@ -506,6 +569,9 @@ def _tenant(request: HttpRequest, tenant_id: str) -> HttpResponse:
 stylesheet = _get(_stylesheet)
 reauth = _get(_reauth)
 reauth_password = _form_post(_reauth_password)
+reauth_status = _get(_reauth_status)
+reauth_done = _get(_reauth_done)
+script = _get(_script)
 oidc_start = _form_post(_oidc_start)
 oidc_callback = _get(_oidc_callback)
 saml_start = _form_post(_saml_start)

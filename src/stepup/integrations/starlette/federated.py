@@ -92,6 +92,7 @@ class _Federated:
             form = await pages.form(request, subject.session_id)
             if form is None:
                 return await pages.csrf_failed(request)
+            s.keep_resume_token(request, form, page.action)
             if page.totp:
                 refused = await pages.refused_code(request, subject, page, form.get("code"))
                 if refused is not None:
@@ -117,11 +118,14 @@ class _Federated:
             session_of(request), subject.session_id, s.clock(), s.sign_in_ttl, key=OTP_PROOF
         )
         answer = sso_answer(outcome, proved_code)
+        kept = s.take_resume_token(request)
         if not answer.ok:
             retry = s.url(request, "reauth") + "?" + urlencode({"next": answer.next})
             return await pages.message(request, SSO_NOT_CONFIRMED, answer.status, retry)
         methods = list(answer.methods)
-        return await pages.record(request, subject, methods, answer.next, answer.authenticated_at)
+        return await pages.record(
+            request, subject, methods, answer.next, answer.authenticated_at, resume=kept
+        )
 
     async def provider_url(self, subject: Subject, page: ReauthPage) -> str:
         raise NotImplementedError

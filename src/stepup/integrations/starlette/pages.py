@@ -33,6 +33,14 @@ from ...redirects import safe_return_path_or_default
 from ...subject import Subject
 from ..http import form_return_path
 from ..pages import PAGE_HEADERS, page_context, stylesheet_response
+from ..resume import (
+    DonePage,
+    resume_page,
+    resume_token,
+    script_response,
+    status_response,
+    unknown_action_response,
+)
 from ..tenant_endpoint import admin_refusal, aread_body
 from ..views import (
     ENROLMENT_TTL,
@@ -54,7 +62,7 @@ from ..views import (
     tenant_response,
     two_factor_message,
 )
-from ._util import call_hook, session_of, to_response
+from ._util import call_hook, request_info, session_of, to_response
 from .csrf import FIELD_NAME, CsrfProtection
 from .stepup import PENDING_SIGN_IN
 
@@ -78,6 +86,9 @@ class StepupPages:
         routes: list[BaseRoute] = [
             Route("/stepup.css", self.stylesheet, methods=["GET"], name="stylesheet"),
             Route("/reauth", self.reauth, methods=both, name="reauth"),
+            Route("/reauth/status", self.reauth_status, methods=["GET"], name="reauth_status"),
+            Route("/reauth/done", self.reauth_done, methods=["GET"], name="reauth_done"),
+            Route("/stepup-reauth.js", self.script, methods=["GET"], name="script"),
             Route("/2fa/enrol", self.enrol, methods=both, name="enrol"),
             Route("/2fa/verify", self.verify, methods=both, name="verify"),
             Route(
@@ -110,18 +121,29 @@ class StepupPages:
     async def stylesheet(self, request: Request) -> Response:
         return to_response(stylesheet_response())
 
+    async def script(self, request: Request) -> Response:
+        return to_response(script_response())
+
     async def render(
-        self, request: Request, template: str, *, binding: str, status: int = 200, **context: Any
+        self,
+        request: Request,
+        template: str,
+        *,
+        binding: str,
+        status: int = 200,
+        issued: tuple[str, str | None] | None = None,
+        **context: Any,
     ) -> Response:
         """Render ``stepup/<template>`` in the request's locale, with a CSRF token bound
-        to ``binding``."""
+        to ``binding`` (``issued``: the token and new cookie already made for the page)."""
         s = self.stepup
-        token, fresh = s.csrf.issue(request, binding)
+        token, fresh = issued if issued is not None else s.csrf.issue(request, binding)
         query = request.url.query
         here = request.url.path + (f"?{query}" if query else "")
         enrol = s.url(request, "enrol")
         urls = {
             "stylesheet": s.url(request, "stylesheet"),
+            "script": s.url(request, "script"),
             "reauth_password": here,
             "two_factor": enrol,
             "enrol": enrol,
@@ -187,7 +209,8 @@ class StepupPages:
             origin=f"{request.url.scheme}://{request.url.netloc}",
         )
         enrolled = not page.totp or await s.two_factor.is_enrolled(subject.user_id)
-        return replace(page, cancel=cancel, needs_enrolment=not enrolled)
+        resume = resume_token(params) or ""
+        return replace(page, cancel=cancel, needs_enrolment=not enrolled, resume=resume)
 
     async def reauth(self, request: Request) -> Response:
         subject = await self.signed_in(request)
@@ -231,7 +254,9 @@ class StepupPages:
             if refused is not None:
                 return refused
             methods.append("otp")
-        return await self.record(request, subject, methods, page.next)
+        return await self.record(
+            request, subject, methods, page.next, resume=(page.resume or None, page.action)
+        )
 
     async def refused_code(
         self, request: Request, subject: Subject, page: ReauthPage, code: object
@@ -254,12 +279,58 @@ class StepupPages:
         methods: list[str],
         next_path: str,
         authenticated_at: float | None = None,
+        resume: tuple[str | None, str] | None = None,
     ) -> Response:
+        """Record the grant, then go to ``next_path``, or send the suspended form that
+        ``resume`` (its token and the action) names again, with a CSRF token for the
+        renewed session: the app's own CSRF check runs on the replay."""
+        s = self.stepup
+        resumed = await s.take_resumed(subject, *resume) if resume is not None else None
         try:
-            await self.stepup.record_reauth(request, subject, methods, authenticated_at)
+            await s.record_reauth(request, subject, methods, authenticated_at)
         except StoreUnavailableError:
             return await self.unavailable(request)
-        return RedirectResponse(safe_return_path_or_default(next_path), status_code=303)
+        if resumed is None:
+            return RedirectResponse(safe_return_path_or_default(next_path), status_code=303)
+        binding = await s._csrf_binding(request)
+        issued = s.csrf.issue(request, binding)  # the replay's token, for the new session
+        page = resume_page(resumed, FIELD_NAME, issued[0])
+        return await self.render(request, "resume.html", binding=binding, issued=issued, page=page)
+
+    async def reauth_status(self, request: Request) -> Response:
+        """Does ``action`` need a re-authentication now, and how? Nothing is performed."""
+        s = self.stepup
+        action = request.query_params.get("action", "")
+        subject = await s.subject(request)
+        decision = None
+        if subject is not None:
+            try:
+                decision = await s.reauth.check(subject, action, await s.tenant_id(request))
+            except UnknownActionError:
+                return to_response(unknown_action_response(action))
+        answer = status_response(
+            decision,
+            request_info(request),
+            reauth_url=s.url(request, "reauth"),
+            done_path=s.url(request, "reauth_done"),
+            action=action,
+        )
+        return to_response(answer)
+
+    async def reauth_done(self, request: Request) -> Response:
+        """Where the helper's re-auth window lands: tells its opener, hands over a CSRF
+        token for the renewed session."""
+        subject = await self.signed_in(request)
+        if isinstance(subject, Response):
+            return subject
+        issued = self.stepup.csrf.issue(request, subject.session_id)
+        return await self.render(
+            request,
+            "reauth_done.html",
+            binding=subject.session_id,
+            issued=issued,
+            page=DonePage(issued[0]),
+        )
 
     async def unavailable(self, request: Request) -> Response:
         return await self.message(request, TEXT["unavailable"], 503)
@@ -362,6 +433,13 @@ class StepupPages:
         session_of(request).pop(PENDING_SIGN_IN, None)
         assert s.complete_sign_in is not None  # begin_sign_in checked it
         await call_hook(s.complete_sign_in, request, user_id)
+        # With the policy's sign_in_counts, the sign-in is the first re-authentication:
+        # what the login proved, plus the code (a recovery code proves no second factor).
+        saved = pending.get("proved")
+        proved = tuple(str(m) for m in saved) if isinstance(saved, list) and saved else ("pwd",)
+        at = pending.get("authenticated_at")
+        at = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None
+        await s.record_sign_in(request, proved if recovery else (*proved, "otp"), at)
         return RedirectResponse(safe_return_path_or_default(pending.get("next")), 303)
 
     # two-factor: recovery codes and removal (guarded by re-authentication) ----

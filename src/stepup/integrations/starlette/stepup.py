@@ -37,8 +37,10 @@ from ...reauth import (
     ReauthRequiredError,
     ReauthUnavailable,
     ReauthUnavailableError,
+    SignInOutcome,
 )
 from ...redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
+from ...resume import AsyncSuspensions, Resumed, Suspended, SuspendedRequest
 from ...sealing import SecretBox
 from ...subject import Subject
 from ...tenants import AsyncTenantSettings
@@ -50,7 +52,9 @@ from ..http import (
     client_kind,
     decision_response,
 )
+from ..marks import mark
 from ..pages import choose_locale, environment
+from ..resume import resume_token, with_resume
 from ..views import default_policy, is_fresh, renewed_subject
 from ._util import (
     MaybeAwaitable,
@@ -82,6 +86,9 @@ E = TypeVar("E", bound=Callable[..., Any])
 #: Where each ready-made view lives, under ``prefix``.
 PATHS: Final = {
     "reauth": "/reauth",
+    "reauth_status": "/reauth/status",
+    "reauth_done": "/reauth/done",
+    "script": "/stepup-reauth.js",
     "oidc_start": "/oidc/start",
     "oidc_callback": "/oidc/callback",
     "saml_start": "/saml/start",
@@ -96,6 +103,9 @@ PATHS: Final = {
 }
 #: The session key of a sign-in that waits for its second factor.
 PENDING_SIGN_IN: Final = "stepup.pending_sign_in"
+#: The session key of a suspended form's token while the user is at their SSO provider.
+RESUME: Final = "stepup.resume"
+_FORM_TYPES: Final = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _deny(*_: object) -> bool:
@@ -191,6 +201,7 @@ class Stepup:
         self.clock = clock
         self.events = events or EventBus()
         self.reauth = AsyncReauth(store, self.policy, clock=clock, events=self.events)
+        self.suspensions = AsyncSuspensions(store, clock=clock)
         self.two_factor = two_factor or AsyncTwoFactor(
             store, issuer=issuer, box=secret_box, clock=clock, events=self.events
         )
@@ -296,6 +307,7 @@ class Stepup:
                     return await endpoint(*args)
                 return await run_in_threadpool(endpoint, *args)
 
+            mark(guarded, action)  # for stepup.testing.coverage
             return guarded  # type: ignore[return-value]
 
         return decorate
@@ -329,7 +341,72 @@ class Stepup:
         )
         if answer is None:  # an Allowed decision reached here: nothing to replace
             raise ValueError("respond() needs a decision that does not allow the request")
+        if answer.status == 303 and isinstance(decision, ReauthRequired):
+            token = await self.suspend(request, decision.action)
+            if token is not None:
+                answer = with_resume(answer, token)
         return to_response(answer)
+
+    # resumed requests ---------------------------------------------------------
+
+    async def suspend(self, request: Request, action: str) -> str | None:
+        """Keep this browser form POST for after the re-authentication; its token, or
+        ``None`` when it cannot be kept (see :mod:`stepup.resume`)."""
+        content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if request.method != "POST" or content_type not in _FORM_TYPES:
+            return None
+        try:
+            length = int(request.headers.get("content-length") or "")
+        except ValueError:
+            return None
+        if length > 2 * self.suspensions.max_bytes:
+            return None  # never read a body larger than could be kept
+        subject = await self.subject(request)
+        if subject is None:
+            return None
+        form = await request.form()
+        fields: list[tuple[str, str]] = []
+        has_files = False
+        for name, value in form.multi_items():
+            if isinstance(value, str):
+                fields.append((name, value))
+            else:
+                has_files = True
+        query = request.url.query
+        path = (
+            request.scope.get("root_path", "") + request.url.path + (f"?{query}" if query else "")
+        )
+        outcome = await self.suspensions.suspend(
+            subject, action, "POST", path, fields, has_files=has_files, drop=(FIELD_NAME,)
+        )
+        return outcome.token if isinstance(outcome, Suspended) else None
+
+    async def take_resumed(
+        self, subject: Subject, token: str | None, action: str
+    ) -> SuspendedRequest | None:
+        """The request suspended for this re-authentication, taken once (call before the
+        session id is renewed: it is bound to the current one)."""
+        if token is None:
+            return None
+        outcome = await self.suspensions.resume(subject, token, action)
+        return outcome.request if isinstance(outcome, Resumed) else None
+
+    def keep_resume_token(self, request: Request, values: Any, action: str) -> None:
+        """Remember a suspended form's token while the user is at their provider."""
+        if "session" not in request.scope:
+            return
+        request.session.pop(RESUME, None)
+        token = resume_token(values)
+        if token is not None:
+            request.session[RESUME] = {"token": token, "action": action}
+
+    def take_resume_token(self, request: Request) -> tuple[str, str] | None:
+        if "session" not in request.scope:
+            return None
+        saved = request.session.pop(RESUME, None)
+        if isinstance(saved, dict) and isinstance(saved.get("token"), str):
+            return str(saved["token"]), str(saved.get("action", ""))
+        return None
 
     async def error_response(self, request: Request, exc: Exception) -> Response:
         """The response for the typed errors of :meth:`require` (used by the middleware)."""
@@ -353,13 +430,22 @@ class Stepup:
     # sign-in, sign-out --------------------------------------------------------
 
     async def begin_sign_in(
-        self, request: Request, user_id: str, *, next: str = "/", channel: Channel = Channel.WEB
+        self,
+        request: Request,
+        user_id: str,
+        *,
+        next: str = "/",
+        channel: Channel = Channel.WEB,
+        proved: tuple[str, ...] = ("pwd",),
+        authenticated_at: float | None = None,
     ) -> Response | None:
         """Call from the app's login view once the password was right.
 
         ``None``: no second factor is needed, finish the sign-in yourself. Otherwise the
         sign-in waits in the session and the answer is a redirect to the verification
-        step, which calls ``complete_sign_in(request, user_id)`` once the code passed.
+        step, which calls ``complete_sign_in(request, user_id)`` once the code passed
+        (and, with the policy's ``sign_in_counts``, records ``proved`` plus ``otp`` as
+        the session's first re-authentication).
         """
         if self.complete_sign_in is None:
             raise ConfigurationError("begin_sign_in needs the complete_sign_in hook")
@@ -372,8 +458,26 @@ class Stepup:
             "nonce": secrets.token_urlsafe(16),
             "at": self.clock(),
             "next": safe_return_path_or_default(next),
+            "proved": list(proved),
+            "authenticated_at": authenticated_at,
         }
         return RedirectResponse(self.url(request, "verify"), status_code=303)
+
+    async def record_sign_in(
+        self,
+        request: Request,
+        methods: tuple[str, ...] | list[str] = ("pwd",),
+        authenticated_at: float | None = None,
+    ) -> SignInOutcome:
+        """Let the sign-in that just happened count as the session's first
+        re-authentication, when the policy's ``sign_in_counts`` is on (off by default:
+        the answer says ``policy_off`` and nothing is stored). Call after the session is
+        signed in: ``("pwd",)``, ``("pwd", "otp")``, ``("oidc",)`` with the ID token's
+        ``auth_time``, ``("saml",)`` with the ``AuthnInstant`` as ``authenticated_at``."""
+        subject = await self.subject(request)
+        if subject is None:
+            raise ConfigurationError("record_sign_in needs the user signed in first")
+        return await self.reauth.record_sign_in(subject, methods, authenticated_at)
 
     def pending_sign_in(self, request: Request) -> Mapping[str, Any] | None:
         """The sign-in waiting for its second factor, if it has not expired."""
