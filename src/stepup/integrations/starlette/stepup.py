@@ -374,7 +374,7 @@ class Stepup:
                 has_files = True
         query = request.url.query
         path = (
-            request.scope.get("root_path", "") + request.url.path + (f"?{query}" if query else "")
+            request.url.path + (f"?{query}" if query else "")  # root_path included
         )
         outcome = await self.suspensions.suspend(
             subject, action, "POST", path, fields, has_files=has_files, drop=(FIELD_NAME,)
