@@ -184,6 +184,10 @@ _ORIGIN = "https://app.example.com"
 _KEY_DATA = "AAAAAAAAAAAAAAAAAAAAAAAQ" + "pQECAyYgASFYIK" * 8
 
 
+def _by_id(passkey: Passkey) -> str:
+    return passkey.credential_id
+
+
 def _patch_body(attributes: dict[str, Any]) -> dict[str, Any]:
     return {"data": {"type": "tenant", "attributes": attributes}}
 
@@ -987,6 +991,22 @@ class StoreContract:
         used = replace(passkey, sign_count=6, last_used_at=T0 + 1)
         assert call("record_passkey_use", used, 5) is True
         assert call("list_passkeys", user) == (replace(used, name="Renamed"),)
+
+    def test_long_credential_and_user_ids(self, call: _Runner) -> None:
+        """WebAuthn allows credential ids of up to 1023 bytes (1364 characters of
+        base64url); stores that fit ids into shorter columns must still keep them apart."""
+        user, other = _key("user") + "u" * 300, _key("user") + "u" * 300
+        stem = _key("cred") + "A" * 1300
+        first, second = self._passkey(user, stem + "1"), self._passkey(user, stem + "2")
+        assert call("add_passkey", first, 10) is True
+        assert call("add_passkey", second, 10) is True
+        assert call("add_passkey", replace(first, user_id=other), 10) is False
+        assert call("list_passkeys", user) == tuple(sorted((first, second), key=_by_id))
+        used = replace(first, sign_count=6, last_used_at=T0 + 1)
+        assert call("record_passkey_use", used, 5) is True
+        assert call("remove_passkey", user, second.credential_id) is True
+        assert call("list_passkeys", user) == (used,)
+        assert call("list_passkeys", other) == ()
 
     def test_concurrent_adds_of_one_credential_id_one_wins(self, call: _Runner) -> None:
         for _ in range(ROUNDS // 4):
