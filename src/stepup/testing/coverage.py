@@ -1,0 +1,310 @@
+"""Did I guard everything? A check an app runs in its own tests.
+
+It lists the app's routes (Flask's ``app.url_map``, Django's URLconf, Starlette's and
+FastAPI's ``app.routes``), reads the action each stepup guard recorded on what it wraps
+(:mod:`stepup.integrations.marks`), and compares them with what the app declares::
+
+    from stepup.testing.coverage import assert_guarded
+
+    def test_every_sensitive_route_is_guarded(app):
+        assert_guarded(
+            app,
+            policy=stepup.policy,
+            sensitive={"POST /settings/api-key/regenerate": "api_key.regenerate"},
+            public={"POST /login", "POST /logout"},
+        )
+
+It fails, naming each route, when
+
+- a route the app declares ``sensitive`` (``"METHOD /path"``, ``"/path"`` or the
+  endpoint's name, mapped to its action) is missing, has no stepup guard, or is guarded
+  for another action;
+- a guard names an action the policy does not know;
+- with ``strict`` (the default), a route that can change something (``POST``, ``PUT``,
+  ``PATCH``, ``DELETE``; for Django function views, whose methods cannot be read, any
+  route) has no guard and is not listed in ``public``: a new form handler cannot slip
+  in unguarded without someone saying so.
+
+stepup's own views (its blueprint, URLconf namespace or mount) are left out: they guard
+themselves. A view that calls ``require``/``check`` in its body instead of using a guard
+says so with :func:`stepup.integrations.marks.guarded_by`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from ..errors import UnknownActionError
+from ..integrations.marks import actions_of
+from ..policy import Policy
+
+__all__ = [
+    "UNSAFE_METHODS",
+    "GuardProblem",
+    "RouteInfo",
+    "assert_guarded",
+    "check_guards",
+    "django_routes",
+    "flask_routes",
+    "routes_of",
+    "starlette_routes",
+]
+
+#: Methods that can change something: unguarded, they must be declared ``public``.
+UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_IGNORED_METHODS: Final = frozenset({"HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class RouteInfo:
+    """One route: its path, methods (empty: not known, e.g. a Django function view),
+    endpoint name, the actions its guards enforce, and whether it is stepup's own."""
+
+    path: str
+    methods: frozenset[str]
+    name: str
+    actions: tuple[str, ...] = ()
+    stepup_own: bool = False
+    view: Any = field(default=None, compare=False, repr=False)
+
+    def label(self) -> str:
+        methods = ",".join(sorted(self.methods)) if self.methods else "ANY"
+        return f"{methods} {self.path}" + (f" ({self.name})" if self.name else "")
+
+    def matches(self, key: str) -> bool:
+        """Is ``key`` (``"METHOD /path"``, ``"/path"`` or an endpoint name) this route?"""
+        if key == self.path or (self.name and key == self.name):
+            return True
+        method, _, path = key.partition(" ")
+        return path == self.path and (not self.methods or method.upper() in self.methods)
+
+    @property
+    def can_change_things(self) -> bool:
+        return not self.methods or bool(self.methods & UNSAFE_METHODS)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardProblem:
+    """One thing the check found, with the sentence that explains it."""
+
+    route: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.route}: {self.message}"
+
+
+# Listing routes, framework by framework ------------------------------------------------
+
+
+def flask_routes(app: Any) -> list[RouteInfo]:
+    """Every rule of a Flask app's ``url_map``."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions.get(rule.endpoint)
+        methods = frozenset(rule.methods or ()) - _IGNORED_METHODS
+        found.append(
+            RouteInfo(
+                rule.rule,
+                methods,
+                rule.endpoint,
+                actions_of(view),
+                rule.endpoint.startswith("stepup.") or rule.endpoint == "static",
+                view,
+            )
+        )
+    return found
+
+
+def django_routes(urlconf: Any = None, *, stepup_namespace: str = "stepup") -> list[RouteInfo]:
+    """Every pattern of the Django URLconf (the project's, or ``urlconf``), with the
+    path written as Django's ``pattern`` (``api-key/<int:pk>/``) from the root."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    found: list[RouteInfo] = []
+
+    def walk(patterns: Iterable[Any], prefix: str, own: bool, namespace: str) -> None:
+        for entry in patterns:
+            here = prefix + str(entry.pattern)
+            if isinstance(entry, URLResolver):
+                space = entry.namespace or ""
+                full = f"{namespace}:{space}" if namespace and space else (space or namespace)
+                walk(entry.url_patterns, here, own or space == stepup_namespace, full)
+            elif isinstance(entry, URLPattern):
+                view = entry.callback
+                name = f"{namespace}:{entry.name}" if namespace and entry.name else entry.name
+                methods, actions = _django_view(view)
+                found.append(RouteInfo("/" + here, methods, name or "", actions, own, view))
+
+    walk(get_resolver(urlconf).url_patterns, "", False, "")
+    return found
+
+
+def _django_view(view: Any) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The methods a class-based view answers and the actions its guards enforce."""
+    actions = actions_of(view)
+    cls = getattr(view, "view_class", None)
+    if cls is None:
+        return frozenset(), actions
+    action = getattr(cls, "reauth_action", "")
+    if isinstance(action, str) and action:
+        actions = (*actions, action)
+    names = getattr(cls, "http_method_names", ())
+    methods = {m.upper() for m in names if hasattr(cls, m)} - _IGNORED_METHODS
+    for method in methods:  # a handler guarded on its own
+        actions = (*actions, *actions_of(getattr(cls, method.lower())))
+    return frozenset(methods), tuple(dict.fromkeys(actions))
+
+
+def starlette_routes(app: Any, *, stepup_mount: str = "stepup") -> list[RouteInfo]:
+    """Every route of a Starlette or FastAPI app, mounts followed (FastAPI dependencies,
+    however deep, count as guards)."""
+    found: list[RouteInfo] = []
+
+    def walk(routes: Iterable[Any], prefix: str, own: bool) -> None:
+        for route in routes:
+            path = prefix + getattr(route, "path", "")
+            sub = getattr(route, "routes", None)
+            if sub is not None and not hasattr(route, "endpoint"):  # Mount, Router
+                walk(sub, path, own or getattr(route, "name", None) == stepup_mount)
+                continue
+            endpoint = getattr(route, "endpoint", None)
+            if endpoint is None:
+                continue
+            methods = frozenset(getattr(route, "methods", None) or ()) - _IGNORED_METHODS
+            actions = [*actions_of(endpoint), *_dependency_actions(route)]
+            if inspect.isclass(endpoint):  # an HTTPEndpoint: its handlers are guarded
+                all_methods = ("GET", "POST", "PUT", "PATCH", "DELETE")
+                handlers = {m for m in all_methods if hasattr(endpoint, m.lower())}
+                methods = methods or frozenset(handlers)
+                for method in handlers:
+                    actions += actions_of(getattr(endpoint, method.lower()))
+            name = getattr(route, "name", "") or ""
+            found.append(
+                RouteInfo(path, methods, name, tuple(dict.fromkeys(actions)), own, endpoint)
+            )
+
+    walk(app.routes, "", False)
+    return found
+
+
+def _dependency_actions(route: Any) -> list[str]:
+    """The actions of stepup dependencies anywhere in a FastAPI route's dependency tree."""
+    actions: list[str] = []
+    pending = [getattr(route, "dependant", None)]
+    while pending:
+        dependant = pending.pop()
+        if dependant is None:
+            continue
+        actions += actions_of(getattr(dependant, "call", None))
+        pending.extend(getattr(dependant, "dependencies", ()))
+    return actions
+
+
+def routes_of(app: Any = None) -> list[RouteInfo]:
+    """The routes of a Flask or Starlette/FastAPI app; with no app (or a URLconf module
+    or name), Django's."""
+    if app is not None and hasattr(app, "url_map") and hasattr(app, "view_functions"):
+        return flask_routes(app)
+    if app is not None and hasattr(app, "routes") and not isinstance(app, str):
+        return starlette_routes(app)
+    return django_routes(app)
+
+
+# The check ---------------------------------------------------------------------------
+
+
+def check_guards(
+    routes: Iterable[RouteInfo],
+    policy: Policy,
+    *,
+    sensitive: Mapping[str, str] | None = None,
+    public: Iterable[str] = (),
+    strict: bool = True,
+    include_stepup: bool = False,
+) -> list[GuardProblem]:
+    """Every problem found (empty: all guarded as declared). See the module docstring."""
+    listed = [r for r in routes if include_stepup or not r.stepup_own]
+    problems: list[GuardProblem] = []
+    declared = dict(sensitive or {})
+    public_keys = set(public)
+    for key, action in declared.items():
+        if action not in policy:
+            problems.append(
+                GuardProblem(key, f"is declared for {action!r}, which the policy does not know")
+            )
+        matched = [r for r in listed if r.matches(key)]
+        if not matched:
+            problems.append(GuardProblem(key, "is declared sensitive but no route matches it"))
+        for route in matched:
+            if not route.actions:
+                problems.append(
+                    GuardProblem(
+                        route.label(),
+                        f"is for the sensitive action {action!r} but has no stepup guard",
+                    )
+                )
+            elif action not in route.actions:
+                guards = ", ".join(repr(a) for a in route.actions)
+                problems.append(
+                    GuardProblem(route.label(), f"is for {action!r} but is guarded for {guards}")
+                )
+    for key in public_keys:
+        if not any(r.matches(key) for r in listed):
+            problems.append(GuardProblem(key, "is declared public but no route matches it"))
+    for route in listed:
+        for action in route.actions:
+            try:
+                policy.rule_for(action)
+            except UnknownActionError:
+                problems.append(
+                    GuardProblem(route.label(), f"is guarded for {action!r}, an unknown action")
+                )
+        if (
+            strict
+            and not route.actions
+            and route.can_change_things
+            and not any(route.matches(k) for k in public_keys)
+            and not any(route.matches(k) for k in declared)
+        ):
+            problems.append(
+                GuardProblem(
+                    route.label(),
+                    "can change something but has no stepup guard: guard it, or list it in"
+                    " `public` if it needs none",
+                )
+            )
+    return problems
+
+
+def assert_guarded(
+    app: Any,
+    policy: Policy,
+    *,
+    sensitive: Mapping[str, str] | None = None,
+    public: Iterable[str] = (),
+    strict: bool = True,
+    include_stepup: bool = False,
+) -> list[RouteInfo]:
+    """Fail (``AssertionError``, one line per problem) unless the app's routes are guarded
+    as declared; answers the routes it checked. ``app``: a Flask or Starlette/FastAPI
+    app, a Django URLconf (``None``: the project's), or a list of :class:`RouteInfo`."""
+    if isinstance(app, list) and all(isinstance(r, RouteInfo) for r in app):
+        routes: list[RouteInfo] = app
+    else:
+        routes = routes_of(app)
+    problems = check_guards(
+        routes,
+        policy,
+        sensitive=sensitive,
+        public=public,
+        strict=strict,
+        include_stepup=include_stepup,
+    )
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise AssertionError(f"stepup guard coverage: {len(problems)} problem(s)\n{lines}")
+    return routes
