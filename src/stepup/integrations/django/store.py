@@ -435,7 +435,7 @@ class DjangoStore:
         values = {name: getattr(passkey, name) for name in _PASSKEY_FIELDS}
         values["transports"] = list(passkey.transports)
         with self._write():
-            if not self._sqlite:
+            if connections[self.using].vendor == "postgresql":  # SQLite: the write lock
                 with connections[self.using].cursor() as cursor:
                     cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_user_lock(fitted)])
             if objects.filter(user_id=fitted).count() >= max_per_user:
