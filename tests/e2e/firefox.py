@@ -13,6 +13,7 @@ import re
 import secrets
 import shutil
 import socket
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -47,21 +48,23 @@ def firefox() -> Iterator[Any]:
     on exit."""
     from marionette_driver.marionette import Marionette
 
-    client = Marionette(
-        host="127.0.0.1",
-        port=_free_port(),
-        bin=FIREFOX,
-        headless=True,
-        prefs=PREFS,
-        startup_timeout=90,
-    )
-    try:
-        client.start_session()
-        yield client
-    finally:
-        with contextlib.suppress(Exception):
-            client.delete_session()
-        client.cleanup()
+    with tempfile.TemporaryDirectory(prefix="stepup-firefox-") as folder:
+        client = Marionette(
+            host="127.0.0.1",
+            port=_free_port(),
+            bin=FIREFOX,
+            headless=True,
+            prefs=PREFS,
+            startup_timeout=90,
+            gecko_log=str(Path(folder) / "gecko.log"),  # not ./gecko.log in the checkout
+        )
+        try:
+            client.start_session()
+            yield client
+        finally:
+            with contextlib.suppress(Exception):
+                client.delete_session()
+            client.cleanup()
 
 
 def _wait(condition: Callable[[], Any], describe: Callable[[], str]) -> Any:

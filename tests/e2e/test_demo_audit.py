@@ -14,8 +14,8 @@ from stepup.demo.views_admin import AUDIT_PAGE
 from stepup.testing import SettableClock
 
 _ROW = re.compile(
-    r'<tr class="source-(\w+)"><td>[^<]*</td><td>\w+</td><td class="event-name">(\w+)</td>'
-    r"<td>([^<]*)</td>"
+    r'<tr class="source-(\w+)"><td[^>]*>[^<]*</td><td[^>]*>\w+</td><td class="event-name">(\w+)</td>'
+    r"<td[^>]*>([^<]*)</td>"
 )
 
 
