@@ -638,6 +638,23 @@ class StoreContract:
         assert stored.recovery_hashes == hashes[RESEAL_TRIES:]
         assert box.needs_reseal(stored.secret)  # never written
 
+    def test_regenerated_codes_never_put_back_an_old_seal(self, call: _Runner) -> None:
+        user = _key("user")
+        box = self._sealed(call, user, ("a", "b"))
+        # Another process reseals between regenerate's read and its write.
+        racing = _Competing(
+            call.store,
+            _CREDENTIAL_WRITES,
+            lambda: self._two_factor(call, call.store, box).reseal(user),
+        )
+        codes = call.resolve(self._two_factor(call, racing, box).regenerate_recovery_codes(user))
+        assert racing.competed == 1
+        stored = call("get_credential", user)
+        assert not box.needs_reseal(stored.secret)  # the reseal stands
+        assert box.open(stored.secret, context=stored.credential_id) == _SECRET
+        assert len(stored.recovery_hashes) == len(codes)
+        assert call("consume_recovery_hash", user, "a") is False  # the old codes are gone
+
     def test_recovery_hash_is_consumed_once(self, call: _Runner) -> None:
         user = _key("user")
         call("put_credential", self._credential(user, ("a", "b")))
@@ -917,6 +934,12 @@ class StoreContract:
         assert call("add_passkey", first, 10) is True
         assert call("list_passkeys", user) == (first, second)  # oldest first
         assert call("list_passkeys", other) == ()
+        # Created at the same moment: by the credential id's code points ("B" < "a" < "é",
+        # whatever a database's locale would say).
+        stem = _key("cred")
+        ties = [self._passkey(other, stem + suffix, created_at=T0 + 7) for suffix in "éaB"]
+        assert [call("add_passkey", p, 10) for p in ties] == [True] * 3
+        assert call("list_passkeys", other) == (ties[2], ties[1], ties[0])
 
     def test_remove_passkey_removes_one(self, call: _Runner) -> None:
         user, other = _key("user"), _key("user")

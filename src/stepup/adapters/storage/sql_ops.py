@@ -266,7 +266,12 @@ class Statements:
                 pk.data,
             )
             .where(pk.user_id == user)
-            .order_by(pk.created_at, pk.credential_id)
+            # Ties by the id's code points, as every store orders them (PostgreSQL's
+            # default collation would order by the locale's rules instead).
+            .order_by(
+                pk.created_at,
+                pk.credential_id.collate("C") if dialect == "postgresql" else pk.credential_id,
+            )
         )
         values: dict[str, BindParameter[Any]] = {
             "credential_id": bindparam("c", type_=Text),

@@ -43,6 +43,7 @@ from typing import Any, Final
 
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F
+from django.db.models.functions import Collate
 
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
@@ -415,7 +416,7 @@ class DjangoStore:
         rows = (
             PasskeyRecord.objects.using(self.using)
             .filter(user_id=_fit(user_id))
-            .order_by("created_at", "credential_id")
+            .order_by("created_at", self._by_code_point("credential_id"))
             .values_list(*_PASSKEY_FIELDS)
         )
         return tuple(
@@ -428,6 +429,13 @@ class DjangoStore:
             )
             for row in rows
         )
+
+    def _by_code_point(self, field: str) -> Any:
+        """Order ``field`` by code point on every database, as the other stores do
+        (PostgreSQL's default collation follows the locale; SQLite's is binary)."""
+        if connections[self.using].vendor == "postgresql":
+            return Collate(field, "C")
+        return field
 
     def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
         fitted = _fit(passkey.user_id)
