@@ -7,6 +7,7 @@ Every operation is one decision flow (see :mod:`stepup._flow`), driven by
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -179,6 +180,25 @@ class _TwoFactorFlows(Generic[S]):
         )
 
     @staticmethod
+    def _update(
+        user_id: str, change: Callable[[Credential | None], Credential | None]
+    ) -> Flow[Credential | None]:
+        """Write ``change(credential)`` as a compare-and-set on the version read, reading
+        again when another write came first (a reseal, a spent recovery code), so no
+        write ever puts back what another one replaced. ``change`` returns ``None`` when
+        there is nothing to write, and raises to refuse."""
+        for _ in range(RESEAL_TRIES):
+            credential: Credential | None = yield ("get_credential", (user_id,))
+            updated = change(credential)
+            if updated is None or credential is None:
+                return None
+            if (yield ("replace_credential", (updated, credential.version))):
+                return updated
+        raise ConcurrentUpdateError(
+            f"the credential changed during each of {RESEAL_TRIES} attempts; nothing was written"
+        )
+
+    @staticmethod
     def _factors_changed(user_id: str) -> Flow[None]:
         """The user's factors changed: no re-authentication made before counts any more,
         in any session (OWASP ASVS 5.0 section 7.4.3). A store failure here propagates
@@ -245,7 +265,8 @@ class _TwoFactorFlows(Generic[S]):
         if not result.ok:
             return Confirmation(result)
         codes, hashes = issue_recovery_codes()
-        yield ("put_credential", (replace(credential, confirmed=True, recovery_hashes=hashes),))
+        enrolment = credential.credential_id
+        yield from self._update(user_id, lambda c: _confirmed(c, enrolment, hashes))
         yield from self._factors_changed(user_id)
         self.events.emit(TwoFactorEnabled(at=now, user_id=user_id))
         return Confirmation(result, codes)
@@ -316,7 +337,7 @@ class _TwoFactorFlows(Generic[S]):
         if credential is None or not credential.confirmed:
             raise NotEnrolledError("two-factor authentication is not enabled")
         codes, hashes = issue_recovery_codes()
-        yield ("put_credential", (replace(credential, recovery_hashes=hashes),))
+        yield from self._update(user_id, lambda c: _with_codes(c, hashes))
         yield from self._factors_changed(user_id)
         self.events.emit(RecoveryCodesRegenerated(at=self.clock(), user_id=user_id))
         return codes
@@ -332,18 +353,13 @@ class _TwoFactorFlows(Generic[S]):
         self._refuse_in_config_mode()
         # A compare-and-set on the credential's version: writing back what was read
         # after a sign-in spent a recovery code meanwhile would bring that code back.
-        for _ in range(RESEAL_TRIES):
-            credential: Credential | None = yield ("get_credential", (user_id,))
-            if credential is None or not self.box.needs_reseal(credential.secret):
-                return False
-            secret = self.box.reseal(credential.secret, context=credential.credential_id)
-            resealed = replace(credential, secret=secret)
-            if (yield ("replace_credential", (resealed, credential.version))):
-                return True
-        raise ConcurrentUpdateError(
-            f"the credential changed during each of {RESEAL_TRIES} reseal attempts; "
-            "nothing was written"
-        )
+        return (yield from self._update(user_id, self._resealed)) is not None
+
+    def _resealed(self, credential: Credential | None) -> Credential | None:
+        if credential is None or not self.box.needs_reseal(credential.secret):
+            return None
+        secret = self.box.reseal(credential.secret, context=credential.credential_id)
+        return replace(credential, secret=secret)
 
     def _remove(self, user_id: str, actor_id: str, actor_has_full_access: bool) -> Flow[None]:
         self._refuse_in_config_mode()
@@ -431,3 +447,21 @@ class AsyncTwoFactor(_TwoFactorFlows[AsyncStore | Store]):
         self, user_id: str, *, actor_id: str, actor_has_full_access: bool = False
     ) -> None:
         await run_async(self._remove(user_id, actor_id, actor_has_full_access), self.store)
+
+
+def _confirmed(
+    credential: Credential | None, enrolment: str, hashes: tuple[str, ...]
+) -> Credential:
+    """The enrolment ``enrolment`` confirmed with these recovery digests; refuses if
+    another enrolment replaced it or it was confirmed meanwhile."""
+    if credential is None or credential.credential_id != enrolment:
+        raise NotEnrolledError("the enrolment was restarted; confirm the new one")
+    if credential.confirmed:
+        raise AlreadyEnrolledError("two-factor authentication is already enabled")
+    return replace(credential, confirmed=True, recovery_hashes=hashes)
+
+
+def _with_codes(credential: Credential | None, hashes: tuple[str, ...]) -> Credential:
+    if credential is None or not credential.confirmed:
+        raise NotEnrolledError("two-factor authentication is not enabled")
+    return replace(credential, recovery_hashes=hashes)
