@@ -100,12 +100,13 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         listener = _listen(args.host, args.port)
     except OSError as exc:
-        reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-        print(
-            f"stepup: error: cannot listen on {settings.base_url}: {reason or exc}"
-            f" (another server is there? choose a free port with --port)",
-            file=sys.stderr,
-        )
+        if exc.errno == errno.EADDRINUSE:
+            reason = (
+                "address already in use (another server is there? choose a free port with --port)"
+            )
+        else:
+            reason = exc.strerror or str(exc)  # e.g. a --host that does not resolve
+        print(f"stepup: error: cannot listen on {settings.base_url}: {reason}", file=sys.stderr)
         return 1
     try:
         if args.reset:
