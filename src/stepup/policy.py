@@ -22,6 +22,7 @@ from .errors import ConfigurationError, UnknownActionError
 from .i18n import N_
 
 __all__ = [
+    "ACCEPT_TOKENS",
     "CRITICAL",
     "DEFAULT_LIFETIME",
     "LIFETIME_ENV",
@@ -37,6 +38,7 @@ __all__ = [
     "is_production_workspace",
     "lifetime_from_env",
     "parse_lifetime",
+    "strength",
     "with_tenant_settings_rule",
 ]
 
@@ -49,6 +51,14 @@ _MAX_LIFETIME: Final = 366 * 24 * 3600.0
 _LIFETIME = re.compile(r"([0-9]{1,9})([smh]?)")
 _UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600}
 _METHODS: Final = frozenset({"pwd", "oidc", "saml"})
+#: What an alternative of a rule's ``accept`` may name: ``primary`` (the way the session
+#: signed in), a primary method by name, ``otp`` (a TOTP code), and a passkey: ``phr``
+#: (any passkey, phishing-resistant), ``hwk`` (a device-bound one), ``swk`` (a synced
+#: one), ``user`` (the authenticator verified the user). Recovery codes are absent on
+#: purpose: they never satisfy a re-authentication.
+ACCEPT_TOKENS: Final = frozenset({"primary", *_METHODS, "otp", "phr", "hwk", "swk", "user"})
+_PASSKEY_TOKENS: Final = frozenset({"phr", "hwk", "swk", "user"})
+_PRIMARY_TOKENS: Final = frozenset({"primary", *_METHODS})
 
 
 class Sensitivity(StrEnum):
@@ -75,6 +85,43 @@ def parse_lifetime(value: object, *, name: str = LIFETIME_ENV) -> float:
     if not 0 < seconds <= _MAX_LIFETIME:
         raise ConfigurationError(f"{name} must be more than 0 seconds and at most 366 days")
     return seconds
+
+
+def strength(alternative: Iterable[str]) -> tuple[int, int, int]:
+    """How strong an alternative is, to order a rule's alternatives strongest first: a
+    passkey (phishing-resistant) beats anything without one, a device-bound passkey
+    beats a synced one, then more independent factors beat fewer."""
+    tokens = frozenset(alternative)
+    passkey = bool(tokens & _PASSKEY_TOKENS)
+    factors = bool(tokens & _PRIMARY_TOKENS) + ("otp" in tokens) + passkey + ("user" in tokens)
+    return (int(passkey), int("hwk" in tokens), factors)
+
+
+def _alternatives(value: object) -> tuple[tuple[str, ...], ...]:
+    """``accept`` as tuples, checked: each alternative a non-empty set of known tokens."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ConfigurationError("a rule's accept must be a list of alternatives")
+    result: list[tuple[str, ...]] = []
+    for alternative in value:
+        if isinstance(alternative, str) or not isinstance(alternative, Iterable):
+            raise ConfigurationError(
+                "each alternative in accept must be a list such as ['primary', 'otp']"
+            )
+        tokens = tuple(dict.fromkeys(str(t) for t in alternative))
+        if "recovery" in tokens:
+            raise ConfigurationError("recovery codes never satisfy a re-authentication")
+        unknown = set(tokens) - ACCEPT_TOKENS
+        if not tokens or unknown:
+            raise ConfigurationError(
+                f"an alternative in accept must name some of {sorted(ACCEPT_TOKENS)}"
+                + (f", not {sorted(unknown)}" if unknown else "")
+            )
+        if any(set(tokens) == set(seen) for seen in result):
+            raise ConfigurationError(f"accept names the alternative {list(tokens)} twice")
+        result.append(tokens)
+    if not result:
+        raise ConfigurationError("a rule's accept needs at least one alternative")
+    return tuple(result)
 
 
 def lifetime_from_env(environ: Mapping[str, str] | None = None) -> float:
@@ -104,6 +151,12 @@ class Rule:
     apply to API-key and message-injection requests too. ``when`` limits the rule to
     some contexts (outside them the action is not sensitive). ``always`` applies the
     rule even while the tenant's feature flag is off.
+
+    ``accept`` names the ways to re-authenticate as alternatives, e.g.
+    ``(("phr",), ("primary", "otp"), ("primary",))``; stepup orders them strongest
+    first and offers the strongest the user has (see docs/policy.md). ``None``: the one
+    alternative ``methods`` and ``second_factor`` describe (plus a passkey first when
+    the policy has ``passkeys`` on). ``accept`` replaces ``second_factor``.
     """
 
     sensitivity: Sensitivity
@@ -114,12 +167,30 @@ class Rule:
     when: Callable[[Context], bool] | None = field(default=None, compare=False)
     always: bool = False
     description: str = ""
+    accept: tuple[tuple[str, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.lifetime is not None and not 0 < self.lifetime <= _MAX_LIFETIME:
             raise ConfigurationError("a rule's lifetime must be positive and at most 366 days")
         if self.methods is not None and (not self.methods or not self.methods <= _METHODS):
             raise ConfigurationError(f"a rule's methods must be some of {sorted(_METHODS)}")
+        if self.accept is not None:
+            if self.second_factor:
+                raise ConfigurationError(
+                    "give a rule accept or second_factor, not both: name the second"
+                    " factor in accept, e.g. ('primary', 'otp')"
+                )
+            object.__setattr__(self, "accept", _alternatives(self.accept))
+
+    def alternatives(self, passkeys: bool = False) -> tuple[tuple[str, ...], ...]:
+        """The ways to satisfy this rule, strongest first (``primary`` still unresolved).
+        ``passkeys``: the policy offers a passkey first on rules without ``accept``."""
+        if self.accept is not None:
+            listed = self.accept
+        else:
+            legacy = ("primary", "otp") if self.second_factor else ("primary",)
+            listed = (("phr",), legacy) if passkeys else (legacy,)
+        return tuple(sorted(listed, key=strength, reverse=True))
 
     def applies(self, context: Context) -> bool:
         """Is the action sensitive in this context?"""
@@ -172,9 +243,13 @@ class Policy:
         lifetime: float = DEFAULT_LIFETIME,
         sign_in_counts: bool = False,
         sliding_max: float | None = None,
+        passkeys: bool = False,
     ) -> None:
-        """``sign_in_counts``: a sign-in records the first grant with the methods it
-        proved (see :meth:`stepup.reauth.Reauth.record_sign_in`); off by default.
+        """``passkeys``: every rule without its own ``accept`` offers a passkey first
+        (``("phr",)``), then what it asked before; off by default, so an app without
+        passkeys decides exactly as before. ``sign_in_counts``: a sign-in records the
+        first grant with the methods it proved (see
+        :meth:`stepup.reauth.Reauth.record_sign_in`); off by default.
         ``sliding_max``: when set, each sensitive action a grant allows renews it (its
         lifetime counts from that action) until ``sliding_max`` seconds after the proof
         itself; ``None`` (the default) keeps every lifetime fixed from the proof."""
@@ -191,12 +266,17 @@ class Policy:
         ):
             raise ConfigurationError("sliding_max must be positive and at most 366 days")
         self.sliding_max = None if sliding_max is None else float(sliding_max)
+        if not isinstance(passkeys, bool):
+            raise ConfigurationError("passkeys must be True or False")
+        self.passkeys = passkeys
 
     def __repr__(self) -> str:
         sizes = f"actions={len(self._rules)}, patterns={len(self._patterns)}"
         extra = ", sign_in_counts=True" if self.sign_in_counts else ""
         if self.sliding_max is not None:
             extra += f", sliding_max={self.sliding_max:g}s"
+        if self.passkeys:
+            extra += ", passkeys=True"
         return f"Policy({sizes}, lifetime={self.lifetime:g}s{extra})"
 
     @classmethod
@@ -259,6 +339,7 @@ class Policy:
             lifetime=self.lifetime,
             sign_in_counts=self.sign_in_counts,
             sliding_max=self.sliding_max,
+            passkeys=self.passkeys,
         )
 
     def with_lifetime(self, lifetime: float) -> Policy:
@@ -268,6 +349,7 @@ class Policy:
             lifetime=lifetime,
             sign_in_counts=self.sign_in_counts,
             sliding_max=self.sliding_max,
+            passkeys=self.passkeys,
         )
 
     def with_sign_in_counts(self, on: bool = True) -> Policy:
@@ -278,6 +360,7 @@ class Policy:
             lifetime=self.lifetime,
             sign_in_counts=on,
             sliding_max=self.sliding_max,
+            passkeys=self.passkeys,
         )
 
     def with_sliding_window(self, maximum: float | None) -> Policy:
@@ -289,7 +372,30 @@ class Policy:
             lifetime=self.lifetime,
             sign_in_counts=self.sign_in_counts,
             sliding_max=maximum,
+            passkeys=self.passkeys,
         )
+
+    def with_passkeys(self, on: bool = True) -> Policy:
+        """The same table, with a passkey offered first on every rule without its own
+        ``accept`` (strongest available: a user with a passkey confirms with it)."""
+        return Policy(
+            self._rules,
+            self._patterns,
+            lifetime=self.lifetime,
+            sign_in_counts=self.sign_in_counts,
+            sliding_max=self.sliding_max,
+            passkeys=on,
+        )
+
+    def alternatives_for(self, rule: Rule) -> tuple[tuple[str, ...], ...]:
+        """The rule's alternatives under this policy, strongest first."""
+        return rule.alternatives(self.passkeys)
+
+    @property
+    def has_alternatives(self) -> bool:
+        """Does any rule offer more than one way (so a decision reads what the user has)?"""
+        rules = [*self._rules.values(), *(rule for _, rule in self._patterns)]
+        return any(len(self.alternatives_for(rule)) > 1 for rule in rules)
 
     def load_toml(self, path: str | Path) -> Policy:
         """Extend or override from a TOML file (see ``docs/policy.md`` for the format)."""
@@ -300,7 +406,7 @@ class Policy:
     def merge_mapping(self, data: Mapping[str, Any], *, source: str = "<policy>") -> Policy:
         # The installation lifetime is deliberately not settable here: it belongs to
         # SENSITIVE_ACTION_AUTH_LIFETIME alone, so there is one answer to "how long?".
-        unknown = set(data) - {"actions", "patterns", "sign_in_counts", "sliding_max"}
+        unknown = set(data) - {"actions", "patterns", "sign_in_counts", "sliding_max", "passkeys"}
         if unknown:
             raise ConfigurationError(f"{source}: unknown keys {sorted(unknown)}")
         policy = self
@@ -311,6 +417,10 @@ class Policy:
         if "sliding_max" in data:
             maximum = parse_lifetime(data["sliding_max"], name=f"{source}: sliding_max")
             policy = policy.with_sliding_window(maximum)
+        if "passkeys" in data:
+            if not isinstance(data["passkeys"], bool):
+                raise ConfigurationError(f"{source}: passkeys must be true or false")
+            policy = policy.with_passkeys(data["passkeys"])
         rules = {
             name: _rule_from_toml(entry, f"{source}: actions.{name}", policy._rules.get(name))
             for name, entry in _table(data, "actions", source).items()
@@ -336,6 +446,10 @@ class Policy:
                     "second factor": "yes" if rule.second_factor else "no",
                     "api keys": "yes" if rule.api_keys else "exempt",
                     "condition": "always" if rule.always else ("when " + _condition_name(rule)),
+                    "alternatives": " | ".join(
+                        " + ".join(_TOKEN_NAMES.get(t, t) for t in alternative)
+                        for alternative in self.alternatives_for(rule)
+                    ),
                     "description": rule.description,
                 }
             )
@@ -349,6 +463,16 @@ def with_tenant_settings_rule(policy: Policy) -> Policy:
     if TENANT_SETTINGS_UPDATE in policy:
         return policy
     return policy.extend({TENANT_SETTINGS_UPDATE: TENANT_SETTINGS_RULE})
+
+
+#: How ``stepup policy show`` names the tokens of an alternative.
+_TOKEN_NAMES: Final = {
+    "primary": "sign-in method",
+    "phr": "passkey",
+    "hwk": "device-bound passkey",
+    "swk": "synced passkey",
+    "user": "user verification",
+}
 
 
 def _condition_name(rule: Rule) -> str:
@@ -384,7 +508,16 @@ def _table(data: Mapping[str, Any], key: str, source: str) -> dict[str, Any]:
 
 
 _RULE_KEYS: Final = frozenset(
-    {"sensitivity", "lifetime", "methods", "second_factor", "api_keys", "always", "description"}
+    {
+        "sensitivity",
+        "lifetime",
+        "methods",
+        "second_factor",
+        "api_keys",
+        "always",
+        "description",
+        "accept",
+    }
 )
 
 
@@ -410,6 +543,10 @@ def _rule_from_toml(entry: object, where: str, base: Rule | None) -> Rule:
                 changes[flag] = entry[flag]
         if "description" in entry:
             changes["description"] = str(entry["description"])
+        if "accept" in entry:
+            changes["accept"] = _alternatives(entry["accept"])
+            if "second_factor" not in entry:
+                changes["second_factor"] = False  # accept names the second factor itself
         return replace(rule, **changes)
     except (ValueError, TypeError) as exc:
         message = str(exc)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
@@ -23,7 +23,7 @@ from .clock import Clock, system_clock
 from .errors import MalformedInputError, StepupError, StoreUnavailableError
 from .events import EventBus, ReauthSucceeded, SignInRecorded
 from .policy import Context, Policy, Rule, Sensitivity
-from .records import Grant, Tenant
+from .records import Credential, Grant, Passkey, Tenant
 from .subject import LoginMethod, Subject
 from .twofactor import Channel
 
@@ -33,6 +33,7 @@ __all__ = [
     "Allowed",
     "AsyncReauth",
     "Decision",
+    "Offer",
     "Reauth",
     "ReauthRequired",
     "ReauthRequiredError",
@@ -47,14 +48,21 @@ __all__ = [
 
 #: The tenant feature flag that turns re-authentication for sensitive actions on.
 FEATURE_FLAG: Final = "sensitive_actions_reauth"
-#: amr-style names a grant may carry. Recovery codes are deliberately absent.
-GRANT_METHODS: Final = frozenset({"pwd", "otp", "oidc", "saml"})
+#: amr-style names a grant may carry (RFC 8176): a passkey assertion proves ``phr`` and
+#: ``hwk`` or ``swk``, with ``user`` and ``mfa`` when the authenticator verified the user
+#: (:attr:`stepup.passkeys.PasskeyResult.methods`). Recovery codes are deliberately absent.
+GRANT_METHODS: Final = frozenset({"pwd", "otp", "oidc", "saml", "phr", "hwk", "swk", "user", "mfa"})
+#: What a passkey can prove, and so what a user with one can offer.
+_PASSKEY_PROOFS: Final = frozenset({"phr", "hwk", "swk", "user"})
 _PRIMARY_BY_LOGIN: Final = {
     LoginMethod.PASSWORD: "pwd",
     LoginMethod.OIDC: "oidc",
     LoginMethod.SAML: "saml",
 }
 _NON_INTERACTIVE: Final = frozenset({Channel.API_KEY, Channel.MESSAGE_INJECTION})
+#: The reads a store's ``batch`` answers when it does not say (``store.batchable``):
+#: the Redis store's.
+_BATCHABLE: Final = frozenset({"get_tenant", "get_grant", "get_credential", "throttle_state"})
 
 
 class AllowReason(StrEnum):
@@ -84,8 +92,11 @@ class Allowed:
 class ReauthRequired:
     """Not until the user proves it is them again.
 
-    ``methods`` must all be satisfied (e.g. ``("pwd",)``, ``("oidc", "otp")``);
-    ``provider`` names the SSO provider to send the user to, when there is one.
+    ``methods`` must all be satisfied (e.g. ``("pwd",)``, ``("oidc", "otp")``,
+    ``("phr",)``): the alternative offered. ``alternatives`` are every way the rule
+    accepts, strongest first, with the sign-in method filled in; ``offered`` is the
+    index of ``methods`` among them: the strongest the user has (a passkey, TOTP)
+    enrolled. ``provider`` names the SSO provider to send the user to, when there is one.
     """
 
     action: str
@@ -94,6 +105,8 @@ class ReauthRequired:
     lifetime: float
     last_reauth_at: float | None
     provider: str = ""
+    alternatives: tuple[tuple[str, ...], ...] = ()
+    offered: int = 0
 
     ok: ClassVar[bool] = False
 
@@ -154,8 +167,9 @@ def _slide_id(session_id: str, authenticated_at: float) -> str:
 # the cost of check(). Same objects, same immutability afterwards.
 _new = object.__new__
 _a1, _a2, _a3 = slot_setters(Allowed, "action reason valid_until")
-_r1, _r2, _r3, _r4, _r5, _r6 = slot_setters(
-    ReauthRequired, "action sensitivity methods lifetime last_reauth_at provider"
+_r1, _r2, _r3, _r4, _r5, _r6, _r7, _r8 = slot_setters(
+    ReauthRequired,
+    "action sensitivity methods lifetime last_reauth_at provider alternatives offered",
 )
 
 
@@ -172,10 +186,13 @@ def _required(
     lifetime: float,
     last_reauth_at: float | None,
     provider: str,
+    alternatives: tuple[tuple[str, ...], ...] | None = None,
+    offered: int = 0,
 ) -> ReauthRequired:
     decision: ReauthRequired = _new(ReauthRequired)
     _r1(decision, action), _r2(decision, sensitivity), _r3(decision, methods)
     _r4(decision, lifetime), _r5(decision, last_reauth_at), _r6(decision, provider)
+    _r7(decision, (methods,) if alternatives is None else alternatives), _r8(decision, offered)
     return decision
 
 
@@ -210,10 +227,62 @@ def required_methods(subject: Subject, rule: Rule) -> tuple[str, ...]:
 
 
 def _methods_for(login: LoginMethod, rule: Rule) -> tuple[str, ...]:
+    return (
+        (_primary_for(login, rule), "otp") if rule.second_factor else (_primary_for(login, rule),)
+    )
+
+
+def _primary_for(login: LoginMethod, rule: Rule) -> str:
     primary = _PRIMARY_BY_LOGIN[login]
     if rule.methods is not None and primary not in rule.methods:
         primary = sorted(rule.methods)[0]
-    return (primary, "otp") if rule.second_factor else (primary,)
+    return primary
+
+
+def _resolved(
+    login: LoginMethod, rule: Rule, alternatives: tuple[tuple[str, ...], ...]
+) -> tuple[tuple[str, ...], ...]:
+    """The alternatives with ``primary`` replaced by this session's sign-in method."""
+    primary = _primary_for(login, rule)
+    resolved: list[tuple[str, ...]] = []
+    for alternative in alternatives:
+        tokens = tuple(dict.fromkeys(primary if t == "primary" else t for t in alternative))
+        if tokens not in resolved:
+            resolved.append(tokens)
+    return tuple(resolved)
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """How the user can re-authenticate for an action now: every alternative the rule
+    accepts (strongest first), the index of the one offered (the strongest the user has
+    enrolled), and ``needs_enrolment`` when the user has none of them (the weakest is
+    then offered, and the page asks to enrol its second factor first)."""
+
+    alternatives: tuple[tuple[str, ...], ...]
+    offered: int
+    needs_enrolment: bool = False
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return self.alternatives[self.offered]
+
+
+def _provable(passkeys: tuple[Passkey, ...] | None, totp: bool) -> frozenset[str]:
+    """What this user could prove beyond their sign-in method."""
+    proofs: set[str] = {"pwd", "oidc", "saml"}
+    if totp:
+        proofs.add("otp")
+    for passkey in passkeys or ():
+        proofs |= passkey.methods | {"user"}
+    return frozenset(proofs)
+
+
+def _offer(alternatives: tuple[tuple[str, ...], ...], provable: frozenset[str]) -> Offer:
+    for index, alternative in enumerate(alternatives):
+        if provable.issuperset(alternative):
+            return Offer(alternatives, index)
+    return Offer(alternatives, len(alternatives) - 1, needs_enrolment=True)
 
 
 class _Plan(NamedTuple):
@@ -221,8 +290,9 @@ class _Plan(NamedTuple):
 
     rule: Rule
     lifetime: float
-    methods: tuple[str, ...]
+    methods: tuple[str, ...]  # the strongest alternative (the only one, usually)
     sensitive_everywhere: bool  # no context can make it not sensitive
+    alternatives: tuple[tuple[str, ...], ...]
 
 
 def _is_async_store(store: object) -> bool:
@@ -246,10 +316,14 @@ class _ReauthFlows(Generic[S]):
         events: EventBus | None = None,
         flag: str = FEATURE_FLAG,
         merge_window: float = 600.0,
+        totp_users: Container[str] | None = None,
     ) -> None:
         """``merge_window``: a re-authentication this soon after the session's last one
-        adds its methods to that grant (keeping the older time) instead of replacing it."""
+        adds its methods to that grant (keeping the older time) instead of replacing it.
+        ``totp_users``: with TOTP secrets in a configuration file (``ConfigUsers``), who
+        has TOTP; otherwise the store's credential says."""
         self.store = store
+        self.totp_users = totp_users
         self.merge_window = merge_window
         self.policy = policy if policy is not None else Policy.default()
         self.clock = clock
@@ -263,6 +337,7 @@ class _ReauthFlows(Generic[S]):
             not self._batch
             and not _is_async_store(store)
             and self.policy.sliding_max is None  # the window needs a read and a write
+            and not self.policy.has_alternatives  # choosing one reads the user's enrolment
         )
         self._kept: dict[tuple[Any, ...], Decision] = {}
         self._plans: dict[tuple[str, LoginMethod], _Plan] = {}
@@ -280,11 +355,13 @@ class _ReauthFlows(Generic[S]):
         """The action's rule, lifetime and required methods for this way of signing in,
         worked out once (unknown names raise and are never kept)."""
         rule = self.policy.rule_for(action)
+        alternatives = _resolved(login, rule, self.policy.alternatives_for(rule))
         plan = _Plan(
             rule,
             self.policy.lifetime_for(rule),
-            _methods_for(login, rule),
+            alternatives[0],
             rule.sensitivity is not Sensitivity.NONE and rule.when is None,
+            alternatives,
         )
         if len(self._plans) < _MAX_KEPT:
             self._plans[(action, login)] = plan
@@ -366,8 +443,80 @@ class _ReauthFlows(Generic[S]):
         if self._batch and not always and (off := self._flag_off(action, tenant)) is not None:
             return off
         if self.policy.sliding_max is not None and grant is not None:
-            return (yield from self._slide(subject, action, plan, grant, now))
-        return self._after(subject, action, plan, grant, now)
+            decision = yield from self._slide(subject, action, plan, grant, now)
+        else:
+            decision = self._after(subject, action, plan, grant, now)
+        if isinstance(decision, ReauthRequired) and len(plan.alternatives) > 1:
+            # The grant does not prove the strongest way: what does the user have?
+            return (yield from self._choose(subject, action, plan, grant, now))
+        return decision
+
+    def _enrolment(self, user_id: str, alternatives: tuple[tuple[str, ...], ...]) -> Flow[Offer]:
+        """Which alternative to offer: read the user's passkeys and TOTP credential
+        (together where the store batches them), only those the alternatives name."""
+        named = {token for alternative in alternatives for token in alternative}
+        reads: list[tuple[str, tuple[Any, ...]]] = []
+        if named & _PASSKEY_PROOFS:
+            reads.append(("list_passkeys", (user_id,)))
+        if "otp" in named and self.totp_users is None:
+            reads.append(("get_credential", (user_id,)))
+        batchable = getattr(self.store, "batchable", _BATCHABLE)
+        answers: dict[str, Any] = {}
+        if self._batch and len(reads) > 1 and all(m in batchable for m, _ in reads):
+            replies = yield ("batch", (tuple(reads),))
+            answers = {method: reply for (method, _), reply in zip(reads, replies, strict=True)}
+        else:
+            for method, args in reads:
+                answers[method] = yield (method, args)
+        credential: Credential | None = answers.get("get_credential")
+        if self.totp_users is not None:
+            totp = user_id in self.totp_users
+        else:
+            totp = credential is not None and credential.confirmed
+        return _offer(alternatives, _provable(answers.get("list_passkeys"), totp))
+
+    def _choose(
+        self, subject: Subject, action: str, plan: _Plan, grant: Grant | None, now: float
+    ) -> Flow[Decision]:
+        """Strongest available: the grant covers the rule when it proves the offered
+        alternative or a stronger one; otherwise ask for the offered one."""
+        try:
+            offer = yield from self._enrolment(subject.user_id, plan.alternatives)
+        except StoreUnavailableError:
+            return ReauthUnavailable(action)
+        lifetime = plan.lifetime
+        if (
+            grant is not None
+            and grant.user_id == subject.user_id
+            and grant.session_id == subject.session_id
+            and 0 <= now - grant.authenticated_at < lifetime
+            and any(grant.methods.issuperset(a) for a in plan.alternatives[: offer.offered + 1])
+        ):
+            return _allowed(action, _FRESH_GRANT, grant.authenticated_at + lifetime)
+        return _required(
+            action,
+            plan.rule.sensitivity,
+            offer.methods,
+            lifetime,
+            None if grant is None else grant.authenticated_at,
+            subject.identity.provider,
+            plan.alternatives,
+            offer.offered,
+        )
+
+    def _offer_for(self, subject: Subject, action: str) -> Flow[Offer]:
+        """What the re-authentication page for ``action`` asks (``""``: as for a
+        sensitive action): the same choice as the decision's."""
+        login = subject.identity.method
+        if action:
+            plan = self._plans.get((action, login)) or self._plan(action, login)
+            rule, alternatives = plan.rule, plan.alternatives
+        else:
+            rule = Rule(Sensitivity.SENSITIVE)
+            alternatives = _resolved(login, rule, self.policy.alternatives_for(rule))
+        if len(alternatives) == 1 and not set(alternatives[0]) & {"otp", *_PASSKEY_PROOFS}:
+            return Offer(alternatives, 0)  # nothing to choose, nothing to enrol
+        return (yield from self._enrolment(subject.user_id, alternatives))
 
     def _slide(
         self, subject: Subject, action: str, plan: _Plan, grant: Grant, now: float
@@ -553,7 +702,8 @@ class Reauth(_ReauthFlows[Store]):
         authenticated_at: float | None = None,
         renewed_from: str | None = None,
     ) -> Grant:
-        """Record a successful re-authentication (``methods`` amr-style: pwd, otp, oidc, saml).
+        """Record a successful re-authentication (``methods`` amr-style: pwd, otp, oidc,
+        saml, and a passkey's ``PasskeyResult.methods``: phr, hwk or swk, user, mfa).
 
         ``renewed_from``: the session id the session had before the re-authentication
         renewed it; the grant is bound to ``subject.session_id`` and the old id's grant is
@@ -574,6 +724,12 @@ class Reauth(_ReauthFlows[Store]):
         hours old. Bad input raises :class:`MalformedInputError`; otherwise the answer is
         :class:`SignInCounted` or :class:`SignInNotCounted` with its reason."""
         return run(self._record_sign_in(subject, methods, authenticated_at), self.store)
+
+    def offer(self, subject: Subject, action: str) -> Offer:
+        """How the re-authentication page asks for ``action`` now: the strongest way the
+        user has enrolled (the same choice :meth:`check` makes). Store failure raises
+        :class:`~stepup.errors.StoreUnavailableError`."""
+        return run(self._offer_for(subject, action), self.store)
 
     def sign_out(self, subject: Subject) -> int:
         """Revoke this session's grant."""
@@ -615,6 +771,9 @@ class AsyncReauth(_ReauthFlows[AsyncStore | Store]):
     ) -> SignInOutcome:
         flow = self._record_sign_in(subject, methods, authenticated_at)
         return await run_async(flow, self.store)
+
+    async def offer(self, subject: Subject, action: str) -> Offer:
+        return await run_async(self._offer_for(subject, action), self.store)
 
     async def sign_out(self, subject: Subject) -> int:
         return await run_async(self._revoke(subject.user_id, subject.session_id), self.store)

@@ -24,7 +24,8 @@ def register(subparsers: Any) -> None:
         help="print the effective action table",
         description=(
             "Print the effective table: the default catalog, extended or overridden by "
-            "--file, with the lifetime from SENSITIVE_ACTION_AUTH_LIFETIME (default 6h)."
+            "--file, with the lifetime from SENSITIVE_ACTION_AUTH_LIFETIME (default 6h), "
+            "and for each action the ways to re-authenticate, strongest first."
         ),
     )
     show.add_argument("--file", metavar="TOML", help="a policy TOML file to apply")
@@ -40,9 +41,14 @@ def _show(args: argparse.Namespace) -> int:
         policy = policy.load_toml(args.file)
     rows = policy.table()
     if args.json:
-        print(json.dumps({"lifetime_seconds": policy.lifetime, "actions": rows}, indent=2))
+        shown = {"lifetime_seconds": policy.lifetime, "passkeys": policy.passkeys, "actions": rows}
+        print(json.dumps(shown, indent=2))
         return 0
     print(f"installation lifetime: {format_duration(policy.lifetime)} ({policy.lifetime:g} s)")
+    print(
+        "alternatives: strongest first; the strongest the user has enrolled is offered"
+        + (" (passkeys on: a passkey first)" if policy.passkeys else "")
+    )
     columns = [
         "action",
         "sensitivity",
@@ -51,6 +57,7 @@ def _show(args: argparse.Namespace) -> int:
         "second factor",
         "api keys",
         "condition",
+        "alternatives",
     ]
     widths = {c: max(len(c), *(len(row[c]) for row in rows)) for c in columns}
     print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
