@@ -166,3 +166,17 @@ def test_urls_in_driver_messages_lose_their_passwords() -> None:
     assert PASSWORD not in reason
     assert "postgresql://app@db:5432/app" in reason
     assert reason.endswith("(RuntimeError)")
+
+
+def test_a_flask_app_on_an_unreachable_redis_says_where_at_start_up() -> None:
+    from flask import Flask
+
+    from stepup.integrations.flask import Stepup
+
+    port = _closed_port()
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="k", STEPUP_STORE=f"redis://:{PASSWORD}@127.0.0.1:{port}/0")
+    with pytest.raises(StoreConfigurationError) as caught:
+        Stepup(app)
+    assert f"cannot reach Redis at redis://127.0.0.1:{port}/0" in str(caught.value)
+    assert PASSWORD not in str(caught.value)

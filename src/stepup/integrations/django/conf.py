@@ -201,7 +201,10 @@ def _store_from_url(url: str, *, create_schema: bool) -> Store:
     if "://" in url and scheme in {"redis", "rediss", "unix"}:
         from ...adapters.storage.redis import RedisStore
 
-        return RedisStore(url)
+        redis_store = RedisStore(url)
+        if create_schema:  # the start-up step: say now, naming the host, if Redis is away
+            redis_store.check()
+        return redis_store
     raise ConfigurationError(
         "STEPUP['STORE'] must be 'orm', memory://, sqlite:///..., postgresql+psycopg://...,"
         " redis://... or a store object"

@@ -38,6 +38,9 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "STEPUP_TWO_FACTOR_LOGIN_TTL": 300,
     "STEPUP_CLOCK": None,
     "STEPUP_CANCEL_URL": None,
+    "STEPUP_PASSKEYS_RP_ID": None,
+    "STEPUP_PASSKEYS_RP_NAME": None,
+    "STEPUP_PASSKEYS_ORIGINS": (),
 }
 
 _STORE_METHODS: Final = ("totp_attempt", "get_grant", "get_tenant", "get_credential")
@@ -74,7 +77,10 @@ def store_from_config(value: object, *, create_schema: bool) -> Store:
             raise ConfigurationError(
                 "STEPUP_STORE is a Redis URL: install the extra: pip install 'stepup-auth[redis]'"
             ) from None
-        return RedisStore(value)
+        redis_store = RedisStore(value)
+        if create_schema:  # the start-up step: say now, naming the host, if Redis is away
+            redis_store.check()
+        return redis_store
     raise ConfigurationError(
         f"STEPUP_STORE: unsupported scheme {scheme[:20]!r}"
         " (use memory://, sqlite:///..., postgresql+psycopg://... or redis://...)"
