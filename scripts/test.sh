@@ -11,6 +11,7 @@ command -v oathtool >/dev/null || need+=(oathtool)
 command -v xmlsec1 >/dev/null || need+=(xmlsec1)
 command -v chromium >/dev/null || need+=(chromium)
 command -v zbarimg >/dev/null || need+=(zbar-tools)  # decodes the demo's QR codes
+command -v msgfmt >/dev/null || need+=(gettext)  # checks the catalogs as Django's tooling does
 command -v firefox-esr >/dev/null || need+=(firefox-esr)  # the demo journeys in Firefox
 command -v redis-server >/dev/null || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then

@@ -651,7 +651,9 @@ def test_djangos_compilemessages_reads_the_catalog(tmp_path: Any, monkeypatch: A
     from django.test import override_settings
 
     from stepup.i18n import DOMAIN, LOCALE_DIR
+    from support import need
 
+    need(shutil.which("msgfmt") is not None, "msgfmt is not installed (apt-get install gettext)")
     locale = tmp_path / "locale"
     shutil.copytree(LOCALE_DIR / "de", locale / "de")
     (locale / "de" / "LC_MESSAGES" / f"{DOMAIN}.mo").unlink()
