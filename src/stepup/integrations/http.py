@@ -188,6 +188,7 @@ def decision_response(
         action=decision.action,
         sensitivity=decision.sensitivity.value,
         methods=list(decision.methods),
+        alternatives=[list(alternative) for alternative in decision.alternatives],
         max_age=int(decision.lifetime),
         last_reauth_at=decision.last_reauth_at,
         reauth_url=location,

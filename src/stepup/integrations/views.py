@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 from ..errors import PermissionDeniedError, StoreUnavailableError
 from ..i18n import N_, Message, translate
 from ..policy import SENSITIVE, Policy, with_tenant_settings_rule
-from ..reauth import required_methods
-from ..records import Tenant
+from ..reauth import Offer, required_methods
+from ..records import Passkey, Tenant
 from ..redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
 from ..subject import Identity, LoginMethod, Subject
 from ..tenants import (
@@ -46,6 +46,8 @@ __all__ = [
     "TEXT",
     "EnrolmentPage",
     "MessagePage",
+    "PasskeyRow",
+    "PasskeysPage",
     "ProviderOutcome",
     "ReauthPage",
     "RecoveryCodesPage",
@@ -170,10 +172,17 @@ class ReauthPage:
     #: The token of a form POST suspended for this re-authentication (see
     #: :mod:`stepup.integrations.resume`); carried as a hidden field.
     resume: str = field(default="", repr=False)
+    #: The rule accepts only a passkey and the user has none: add one first.
+    needs_passkey: bool = False
 
     @property
     def password(self) -> bool:
         return "pwd" in self.methods
+
+    @property
+    def passkey(self) -> bool:
+        """Offer "Use a passkey": the offered alternative is proved by a passkey alone."""
+        return bool(self.methods) and set(self.methods) <= _PASSKEY_METHODS
 
     @property
     def totp(self) -> bool:
@@ -192,6 +201,9 @@ class ReauthPage:
         return replace(self, error=error)
 
 
+_PASSKEY_METHODS: Final = frozenset({"phr", "hwk", "swk", "user"})
+
+
 def reauth_page(
     policy: Policy,
     subject: Subject,
@@ -201,23 +213,75 @@ def reauth_page(
     error: Message | str = "",
     cancel: str = "/",
     needs_enrolment: bool = False,
+    offer: Offer | None = None,
 ) -> ReauthPage:
     """The page for ``action`` (``""``: no action named, ask as for a sensitive one).
 
-    An unknown action raises :class:`stepup.errors.UnknownActionError` (the caller
-    answers 400): the query string is attacker-chosen and must not pick a weaker rule.
+    ``offer`` is the core's :meth:`stepup.reauth.Reauth.offer`: the page asks for the
+    strongest way the user has (a passkey, the sign-in method with TOTP, ...); without
+    it, the sign-in method (and TOTP when the rule asks). An unknown action raises
+    :class:`stepup.errors.UnknownActionError` (the caller answers 400): the query
+    string is attacker-chosen and must not pick a weaker rule.
     """
     rule = policy.rule_for(action) if action else SENSITIVE
+    methods = offer.methods if offer is not None else required_methods(subject, rule)
+    needs_passkey = (
+        offer is not None and offer.needs_enrolment and bool(set(methods) & _PASSKEY_METHODS)
+    )
     return ReauthPage(
         action=action,
         description=rule.description,
         next=safe_return_path_or_default(next_value),
-        methods=required_methods(subject, rule),
+        needs_passkey=needs_passkey,
+        methods=methods,
         provider=subject.identity.provider,
         error=error,
         cancel=safe_return_path_or_default(cancel),
         needs_enrolment=needs_enrolment,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeyRow:
+    """One passkey on the passkeys page: what a person recognises it by, no key material."""
+
+    credential_id: str
+    name: str
+    created_at: float
+    last_used_at: float | None
+    synced: bool
+
+    @classmethod
+    def of(cls, passkey: Passkey) -> PasskeyRow:
+        return cls(
+            passkey.credential_id,
+            passkey.name,
+            passkey.created_at,
+            passkey.last_used_at,
+            passkey.backup_eligible,
+        )
+
+    @property
+    def added(self) -> Message:
+        return Message(N_("Added %(time)s"), self.created_at)
+
+    @property
+    def last_used(self) -> Message:
+        if self.last_used_at is None:
+            return Message(N_("Never used"))
+        return Message(N_("Last used %(time)s"), self.last_used_at)
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeysPage:
+    """The passkeys page: the user's passkeys and the form to add one (its name)."""
+
+    passkeys: tuple[PasskeyRow, ...]
+    error: Message | str = ""
+
+    @classmethod
+    def of(cls, passkeys: Iterable[Passkey], error: Message | str = "") -> PasskeysPage:
+        return cls(tuple(PasskeyRow.of(p) for p in passkeys), error)
 
 
 def _path_of(value: str) -> str:

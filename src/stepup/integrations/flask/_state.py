@@ -16,6 +16,7 @@ from ...adapters.idp.password import PasswordReauth
 from ...clock import Clock
 from ...errors import ConfigurationError
 from ...events import EventBus
+from ...passkeys import Passkeys
 from ...policy import Context, Policy
 from ...reauth import Decision, Reauth, ReauthRequired, SignInOutcome
 from ...redirects import UnsafeRedirectError, safe_return_path
@@ -25,6 +26,7 @@ from ...tenants import TenantSettings
 from ...twofactor import TwoFactor
 from ..http import decision_response, form_return_path
 from ..pages import choose_locale
+from ..passkey_endpoint import passkey_policy, relying_party_from
 from ..resume import resume_token, with_resume
 from ..views import (
     OTP_PROOF,
@@ -94,6 +96,15 @@ class AppState:
             recovery_action=self.recovery_action,
             disable_action=self.disable_action,
         )
+        # Passkeys (docs/passkeys.md): off unless STEPUP_PASSKEYS_RP_ID is set; with
+        # them, the policy offers a passkey first and guards adding and removing one.
+        self.relying_party = relying_party_from(
+            config["STEPUP_PASSKEYS_RP_ID"],
+            config["STEPUP_PASSKEYS_RP_NAME"] or app.name,
+            config["STEPUP_PASSKEYS_ORIGINS"],
+            setting="STEPUP_PASSKEYS",
+        )
+        self.policy = passkey_policy(self.policy, self.relying_party)
         self.store: Store = (
             store
             if store is not None
@@ -122,6 +133,11 @@ class AppState:
         )
         self.two_factor = TwoFactor(
             self.store, issuer=self.issuer, box=box, clock=clock, events=events
+        )
+        self.passkeys: Passkeys | None = (
+            None
+            if self.relying_party is None
+            else Passkeys(self.store, self.relying_party, clock=clock, events=events)
         )
         self.passwords = PasswordReauth(
             self.store, hasher=config["STEPUP_PASSWORD_HASHER"], clock=clock, events=events

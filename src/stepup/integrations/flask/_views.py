@@ -111,7 +111,9 @@ def build_blueprint() -> Blueprint:
         ("/tenants/<tenant_id>", "tenant", tenant_patch, ["PATCH"]),
         ("/stepup.css", "stylesheet", stylesheet, ["GET"]),
     ]
-    for rule, endpoint, view, methods in routes:
+    from ._passkeys import ROUTES as PASSKEY_ROUTES
+
+    for rule, endpoint, view, methods in [*routes, *PASSKEY_ROUTES]:
         bp.add_url_rule(rule, endpoint, view, methods=methods)
     return bp
 
@@ -172,7 +174,9 @@ def _render(template: str, status: int = 200, **context: Any) -> Any:
     """A page, in the request's locale: never cached (it may show a secret, a code or a
     CSRF token) and never framed (a framed password form invites clickjacking), unless
     the app said otherwise."""
-    urls = {name: url_for(endpoint) for name, endpoint in _URLS.items()}
+    from ._passkeys import urls as passkey_urls
+
+    urls = {name: url_for(endpoint) for name, endpoint in _URLS.items()} | passkey_urls()
     page = context.get("page")
     if isinstance(page, ReauthPage) and page.sso:
         urls["sso_start"] = url_for(f"stepup.{page.sso}_start")
@@ -199,7 +203,9 @@ def _signed_in() -> tuple[AppState, Subject | None]:
 
 
 def _page_from(values: Any, subject: Subject, app_state: AppState) -> ReauthPage:
-    page = reauth_page(app_state.policy, subject, values.get("action", ""), values.get("next"))
+    action = values.get("action", "")
+    offer = app_state.reauth.offer(subject, action)  # the strongest way the user has
+    page = reauth_page(app_state.policy, subject, action, values.get("next"), offer=offer)
     cancel = cancel_path(
         next_path=page.next,
         reauth_path=url_for("stepup.reauth"),

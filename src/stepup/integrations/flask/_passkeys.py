@@ -1,0 +1,248 @@
+"""Passkey pages and JSON endpoints of the ``stepup`` blueprint (see
+:mod:`stepup.integrations.passkey_endpoint` for the routes and what each answers)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from flask import flash, request, url_for
+
+from ...passkeys import Passkeys
+from ...subject import Subject
+from ..http import Client, client_kind
+from ..passkey_endpoint import (
+    PASSKEY_ADD,
+    PASSKEY_REMOVE,
+    TEXT,
+    PasskeyBodyError,
+    assertion_options_response,
+    field,
+    json_response,
+    malformed_response,
+    message_response,
+    parse_json,
+    passkey_message,
+    passkey_status,
+    read_json,
+    registration_response,
+    result_response,
+    script_response,
+)
+from ..tenant_endpoint import stream_chunks
+from ..views import PasskeysPage
+from ._state import AppState, state
+from ._views import _after_reauth, _open_page, _Opened, _redirect, _render, _render_reauth
+from ._web import request_info, to_response
+
+__all__ = ["ROUTES"]
+
+
+def _locale() -> str:
+    return request_info(request).locale
+
+
+def _is_json() -> bool:
+    return "json" in (request.content_type or "").lower()
+
+
+def _body() -> dict[str, Any]:
+    """The JSON body, or the form with its ``credential`` field parsed."""
+    if _is_json():
+        return read_json(stream_chunks(request.stream.read), request.headers.get("Content-Length"))
+    values: dict[str, Any] = request.form.to_dict()
+    values["credential"] = parse_json(values.get("credential", ""))
+    return values
+
+
+def _enabled() -> tuple[AppState, Passkeys] | Any:
+    app_state = state()
+    if app_state.passkeys is None:
+        return to_response(message_response(404, "not_configured", _locale()))
+    return app_state, app_state.passkeys
+
+
+def _user() -> tuple[AppState, Passkeys, Subject] | Any:
+    enabled = _enabled()
+    if not isinstance(enabled, tuple):
+        return enabled
+    app_state, passkeys = enabled
+    subject = app_state.subject()
+    if subject is None:
+        return app_state.unauthenticated()
+    return app_state, passkeys, subject
+
+
+def _guarded(action: str) -> tuple[AppState, Passkeys, Subject] | Any:
+    """Signed in, and a fresh re-authentication for ``action`` (back to the list after)."""
+    enabled = _enabled()
+    if not isinstance(enabled, tuple):
+        return enabled
+    app_state, passkeys = enabled
+    refusal = app_state.guard(action, None, url_for("stepup.passkeys"))
+    if refusal is not None:
+        return refusal
+    subject = app_state.subject()
+    assert subject is not None  # the guard let a signed-in user through
+    return app_state, passkeys, subject
+
+
+def passkeys_page() -> Any:
+    ready = _user()
+    if not isinstance(ready, tuple):
+        return ready
+    _, passkeys, subject = ready
+    return _render(
+        "stepup/passkeys.html", page=PasskeysPage.of(passkeys.registered(subject.user_id))
+    )
+
+
+def register_begin() -> Any:
+    ready = _guarded(PASSKEY_ADD)
+    if not isinstance(ready, tuple):
+        return ready
+    _, passkeys, subject = ready
+    try:
+        read_json(stream_chunks(request.stream.read), request.headers.get("Content-Length"))
+    except PasskeyBodyError:
+        return to_response(malformed_response(_locale()))
+    return to_response(json_response(200, passkeys.begin_registration(subject, subject.user_id)))
+
+
+def register_finish() -> Any:
+    ready = _guarded(PASSKEY_ADD)
+    if not isinstance(ready, tuple):
+        return ready
+    _, passkeys, subject = ready
+    json_client = _is_json()
+    try:
+        data = _body()
+    except PasskeyBodyError:
+        if json_client:
+            return to_response(malformed_response(_locale()))
+        data = {"credential": {}, "name": request.form.get("name", "")}
+    result = passkeys.finish_registration(
+        subject, data.get("credential") or {}, field(data, "name")
+    )
+    if json_client:
+        return to_response(registration_response(result, _locale()))
+    if not result:
+        page = PasskeysPage.of(passkeys.registered(subject.user_id), passkey_message(result.reason))
+        return _render("stepup/passkeys.html", passkey_status(result.reason), page=page)
+    flash(TEXT["added"], "stepup")
+    return _redirect(url_for("stepup.passkeys"))
+
+
+def _done(ok: bool, text: str) -> Any:
+    """A rename or removal: 204/404 for scripts, back to the list for a browser."""
+    if client_kind(request_info(request)) is not Client.BROWSER:
+        return to_response(json_response(200, {"ok": True}) if ok else _not_found())
+    flash(TEXT[text] if ok else TEXT["not_found"], "stepup")
+    return _redirect(url_for("stepup.passkeys"))
+
+
+def _not_found() -> Any:
+    return message_response(404, "not_found", _locale())
+
+
+def rename(credential_id: str) -> Any:
+    ready = _user()
+    if not isinstance(ready, tuple):
+        return ready
+    _, passkeys, subject = ready
+    try:
+        name = field(_body(), "name") if _is_json() else request.form.get("name", "")
+    except PasskeyBodyError:
+        return to_response(malformed_response(_locale()))
+    return _done(passkeys.rename(subject.user_id, credential_id, name), "renamed")
+
+
+def remove(credential_id: str) -> Any:
+    ready = _guarded(PASSKEY_REMOVE)
+    if not isinstance(ready, tuple):
+        return ready
+    _, passkeys, subject = ready
+    removed = passkeys.remove(subject.user_id, credential_id, removed_by=subject.user_id)
+    return _done(removed, "removed")
+
+
+def reauth_begin() -> Any:
+    enabled = _enabled()
+    if not isinstance(enabled, tuple):
+        return enabled
+    try:
+        data = read_json(stream_chunks(request.stream.read), request.headers.get("Content-Length"))
+    except PasskeyBodyError:
+        return to_response(malformed_response(_locale()))
+    opened = _open_page(data)
+    if not isinstance(opened, _Opened):
+        return opened
+    if not opened.page.passkey:
+        return to_response(message_response(400, "not_offered", _locale()))
+    options = enabled[1].begin_authentication(opened.subject)
+    return to_response(assertion_options_response(options, _locale()))
+
+
+def reauth_finish() -> Any:
+    enabled = _enabled()
+    if not isinstance(enabled, tuple):
+        return enabled
+    json_client = _is_json()
+    try:
+        data = _body()
+    except PasskeyBodyError:
+        if json_client:
+            return to_response(malformed_response(_locale()))
+        data = {**request.form.to_dict(), "credential": {}}
+    opened = _open_page(data)
+    if not isinstance(opened, _Opened):
+        return opened
+    app_state, subject, page = opened
+    if not page.passkey:
+        if json_client:
+            return to_response(message_response(400, "not_offered", _locale()))
+        return _render_reauth(app_state, subject, page, 400)
+    result = enabled[1].finish_authentication(subject, data.get("credential") or {})
+    if not result:
+        if json_client:
+            return to_response(result_response(result, _locale()))
+        page = page.with_error(passkey_message(result.reason))
+        return _render_reauth(app_state, subject, page, passkey_status(result.reason))
+    resumed = app_state.take_resumed(subject, page.resume or None, page.action)
+    app_state.record_reauth(subject, tuple(sorted(result.methods)))
+    if json_client:
+        return to_response(json_response(200, {"ok": True, "next": page.next}))
+    return _after_reauth(app_state, resumed, page.next)
+
+
+def script() -> Any:
+    return to_response(script_response())
+
+
+#: (rule, endpoint, view, methods) for the blueprint.
+ROUTES: Final[list[tuple[str, str, Any, list[str]]]] = [
+    ("/passkeys", "passkeys", passkeys_page, ["GET"]),
+    ("/passkeys/register/begin", "passkey_register_begin", register_begin, ["POST"]),
+    ("/passkeys/register/finish", "passkey_register_finish", register_finish, ["POST"]),
+    ("/passkeys/<credential_id>/rename", "passkey_rename", rename, ["POST"]),
+    ("/passkeys/<credential_id>/remove", "passkey_remove", remove, ["POST"]),
+    ("/reauth/passkey/begin", "reauth_passkey_begin", reauth_begin, ["POST"]),
+    ("/reauth/passkey/finish", "reauth_passkey_finish", reauth_finish, ["POST"]),
+    ("/stepup-passkeys.js", "passkey_script", script, ["GET"]),
+]
+
+#: The URLs the pages use, by the name the templates use.
+URLS: Final = {
+    "passkeys": "stepup.passkeys",
+    "passkey_register_begin": "stepup.passkey_register_begin",
+    "passkey_register_finish": "stepup.passkey_register_finish",
+    "reauth_passkey_begin": "stepup.reauth_passkey_begin",
+    "reauth_passkey_finish": "stepup.reauth_passkey_finish",
+    "passkey_script": "stepup.passkey_script",
+}
+
+
+def urls() -> dict[str, str]:
+    found = {name: url_for(endpoint) for name, endpoint in URLS.items()}
+    for name in ("passkey_rename", "passkey_remove"):
+        found[name] = url_for(f"stepup.{name}", credential_id="__ID__")
+    return found

@@ -1,0 +1,270 @@
+"""Passkey pages and JSON endpoints, the same in every framework.
+
+Each integration reads the request (the signed-in subject, the body, the CSRF token)
+and hands the pieces to these helpers, which call the core's ceremonies
+(:mod:`stepup.passkeys`) and translate their typed results into an
+:class:`~stepup.integrations.http.HttpResponse`. Nothing here decides on its own: a
+refusal is the core's :class:`~stepup.passkeys.PasskeyReason`, a status is picked
+from it.
+
+Routes, under each integration's prefix (Flask ``/stepup``):
+
+- ``GET  /passkeys``: the page that lists, adds, renames and removes passkeys;
+- ``POST /passkeys/register/begin`` and ``/passkeys/register/finish``: the
+  registration ceremony (JSON; guarded by :data:`PASSKEY_ADD`);
+- ``POST /passkeys/<id>/rename`` and ``/passkeys/<id>/remove`` (the removal is guarded
+  by :data:`PASSKEY_REMOVE` and revokes the user's grants);
+- ``POST /reauth/passkey/begin`` and ``/reauth/passkey/finish``: re-authentication
+  with a passkey (JSON for single-page apps; the page posts the finish as a form).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterable, Iterable, Mapping
+from dataclasses import replace
+from importlib import resources
+from typing import Any, Final
+
+from ..errors import ConfigurationError
+from ..i18n import N_, translate
+from ..passkeys import MAX_PAYLOAD_BYTES, PasskeyReason, PasskeyResult, RelyingParty
+from ..policy import SENSITIVE, Policy
+from .http import HttpResponse
+
+__all__ = [
+    "MAX_BODY",
+    "PASSKEY_ADD",
+    "PASSKEY_REMOVE",
+    "PasskeyBodyError",
+    "aread_json",
+    "assertion_options_response",
+    "json_response",
+    "malformed_response",
+    "parse_json",
+    "passkey_message",
+    "passkey_policy",
+    "passkey_status",
+    "read_json",
+    "registration_response",
+    "relying_party_from",
+    "result_response",
+    "script_response",
+]
+
+#: Adding a passkey is sensitive: with "strongest available", a passkey an intruder
+#: adds to a stolen session would confirm everything after it.
+PASSKEY_ADD: Final = "passkey.add"
+#: Removing a passkey lowers protection (and revokes the user's grants).
+PASSKEY_REMOVE: Final = "passkey.remove"
+#: The largest JSON body a passkey endpoint reads: the core's own limit on the
+#: authenticator's answer, plus room for a name and the page's fields.
+MAX_BODY: Final = MAX_PAYLOAD_BYTES + 2048
+
+_MESSAGES: Final = {
+    PasskeyReason.MALFORMED: N_("The browser's answer could not be read. Try again."),
+    PasskeyReason.CHALLENGE: N_("This request has expired or was already used. Try again."),
+    PasskeyReason.UNKNOWN_CREDENTIAL: N_("This passkey is not registered to your account."),
+    PasskeyReason.INVALID: N_("The passkey could not be verified."),
+    PasskeyReason.USER_VERIFICATION: N_(
+        "Your device did not confirm it is you (PIN, fingerprint or face). Try again."
+    ),
+    PasskeyReason.COUNTER: N_(
+        "This passkey was refused: it may have been copied. Use another way to confirm."
+    ),
+    PasskeyReason.DUPLICATE: N_(
+        "This passkey is already registered, or you have as many passkeys as allowed."
+    ),
+    PasskeyReason.LIMIT: N_("You have as many passkeys as allowed. Remove one first."),
+    PasskeyReason.UNAVAILABLE: N_("This cannot be done right now. Try again in a moment."),
+}
+#: Texts of the passkey pages outside the templates, as msgids.
+TEXT: Final = {
+    "no_passkey": N_("You have no passkey yet: add one first."),
+    "not_offered": N_("A passkey is not a way to confirm this action."),
+    "not_configured": N_("Passkeys are not set up on this site."),
+    "added": N_("The passkey was added."),
+    "renamed": N_("The passkey was renamed."),
+    "removed": N_("The passkey was removed."),
+    "not_found": N_("There is no such passkey on your account."),
+}
+
+_STATUS: Final = {
+    PasskeyReason.OK: 200,
+    PasskeyReason.DUPLICATE: 409,
+    PasskeyReason.LIMIT: 409,
+    PasskeyReason.UNAVAILABLE: 503,
+}
+
+
+# settings ---------------------------------------------------------------------------
+
+
+def relying_party_from(
+    rp_id: object, name: object, origins: object, *, setting: str
+) -> RelyingParty | None:
+    """The relying party from an integration's settings (``None``: passkeys off).
+
+    ``setting`` is the prefix the messages name (``STEPUP_PASSKEYS`` for Flask), so a
+    typo fails at start-up and says which setting is wrong."""
+    if rp_id is None or rp_id == "":
+        if origins:
+            raise ConfigurationError(f"{setting}_ORIGINS is set: set {setting}_RP_ID too")
+        return None
+    if not isinstance(rp_id, str):
+        raise ConfigurationError(f"{setting}_RP_ID must be a domain such as 'example.com'")
+    if isinstance(origins, str):
+        origins = (origins,)
+    if not isinstance(origins, Iterable) or not all(isinstance(o, str) for o in origins):
+        raise ConfigurationError(f"{setting}_ORIGINS must be a list of origins")
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError(f"{setting}_RP_NAME must be the site's name")
+    try:
+        return RelyingParty(id=rp_id, name=name, origins=tuple(origins))
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{setting}: {exc}") from None
+
+
+def passkey_policy(policy: Policy, rp: RelyingParty | None) -> Policy:
+    """With passkeys configured: the policy offers a passkey first (strongest
+    available, see docs/policy.md), and names :data:`PASSKEY_ADD` and
+    :data:`PASSKEY_REMOVE` (sensitive) unless it names them itself. Without, unchanged."""
+    if rp is None:
+        return policy
+    rules = {}
+    if PASSKEY_ADD not in policy:
+        rules[PASSKEY_ADD] = replace(SENSITIVE, description=N_("Adding passkeys"))
+    if PASSKEY_REMOVE not in policy:
+        rules[PASSKEY_REMOVE] = replace(SENSITIVE, description=N_("Removing passkeys"))
+    return policy.extend(rules).with_passkeys()
+
+
+# bodies -----------------------------------------------------------------------------
+
+
+class PasskeyBodyError(ValueError):
+    """The request body is not a JSON object, or is larger than :data:`MAX_BODY`."""
+
+
+def parse_json(body: bytes | str) -> dict[str, Any]:
+    """A JSON object from a body or a form field, or :class:`PasskeyBodyError`."""
+    if len(body) > MAX_BODY:
+        raise PasskeyBodyError("too large")
+    try:
+        data = json.loads(body or "{}")
+    except (ValueError, RecursionError):
+        raise PasskeyBodyError("not JSON") from None
+    if not isinstance(data, dict):
+        raise PasskeyBodyError("not a JSON object")
+    return data
+
+
+def _too_large(content_length: str | None) -> bool:
+    try:
+        return content_length is not None and int(content_length) > MAX_BODY
+    except ValueError:
+        return True
+
+
+def read_json(chunks: Iterable[bytes], content_length: str | None = None) -> dict[str, Any]:
+    """The body as a JSON object, read no further than :data:`MAX_BODY`."""
+    if _too_large(content_length):
+        raise PasskeyBodyError("too large")
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        if len(buffer) > MAX_BODY:
+            raise PasskeyBodyError("too large")
+    return parse_json(bytes(buffer))
+
+
+async def aread_json(
+    chunks: AsyncIterable[bytes], content_length: str | None = None
+) -> dict[str, Any]:
+    """:func:`read_json` for an ASGI body stream."""
+    if _too_large(content_length):
+        raise PasskeyBodyError("too large")
+    buffer = bytearray()
+    async for chunk in chunks:
+        buffer += chunk
+        if len(buffer) > MAX_BODY:
+            raise PasskeyBodyError("too large")
+    return parse_json(bytes(buffer))
+
+
+def field(data: Mapping[str, Any], name: str, default: str = "") -> str:
+    """A string field of a JSON body (anything else counts as absent)."""
+    value = data.get(name, default)
+    return value if isinstance(value, str) else default
+
+
+# responses --------------------------------------------------------------------------
+
+
+def json_response(status: int, payload: Mapping[str, Any]) -> HttpResponse:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+    return HttpResponse(status, headers, body)
+
+
+def passkey_status(reason: PasskeyReason) -> int:
+    """The HTTP status for a ceremony's answer: 200, 409 (already registered, too
+    many), 503 (store down), else 400 (the browser's answer was refused)."""
+    return _STATUS.get(reason, 400)
+
+
+def passkey_message(reason: PasskeyReason) -> str:
+    """The msgid that tells a person why (translated where it is shown)."""
+    return _MESSAGES.get(reason, _MESSAGES[PasskeyReason.INVALID])
+
+
+def _error(status: int, error: str, msgid: str, locale: str | None) -> HttpResponse:
+    return json_response(status, {"error": error, "title": translate(msgid, locale)})
+
+
+def malformed_response(locale: str | None) -> HttpResponse:
+    """The 400 for a body that is not a JSON object or is too large: nothing changed."""
+    return _error(400, PasskeyReason.MALFORMED.value, _MESSAGES[PasskeyReason.MALFORMED], locale)
+
+
+def message_response(status: int, key: str, locale: str | None) -> HttpResponse:
+    return _error(status, key, TEXT[key], locale)
+
+
+def assertion_options_response(
+    options: Mapping[str, Any] | None, locale: str | None
+) -> HttpResponse:
+    """The options for ``navigator.credentials.get``, or 409 when there is no passkey."""
+    if options is None:
+        return message_response(409, "no_passkey", locale)
+    return json_response(200, options)
+
+
+def result_response(result: PasskeyResult, locale: str | None, **ok: Any) -> HttpResponse:
+    """A ceremony's answer: ``{"ok": true, ...}`` or the reason and a person's text."""
+    if result:
+        return json_response(200, {"ok": True, **ok})
+    status = passkey_status(result.reason)
+    return _error(status, result.reason.value, passkey_message(result.reason), locale)
+
+
+def registration_response(result: PasskeyResult, locale: str | None) -> HttpResponse:
+    """A registration's answer, naming the new passkey (never its key material)."""
+    if result and result.passkey is not None:
+        passkey = {"id": result.passkey.credential_id, "name": result.passkey.name}
+        return result_response(result, locale, passkey=passkey)
+    return result_response(result, locale)
+
+
+#: The helper script, served by each integration at ``<prefix>/stepup-passkeys.js``.
+SCRIPT: Final = "stepup-passkeys.js"
+
+
+def script_response() -> HttpResponse:
+    """``stepup/integrations/static/stepup-passkeys.js``, cacheable."""
+    body = resources.files("stepup.integrations").joinpath(f"static/{SCRIPT}").read_bytes()
+    headers = {
+        "Content-Type": "text/javascript; charset=utf-8",
+        "Cache-Control": "public, max-age=3600",
+    }
+    return HttpResponse(200, headers, body)

@@ -1,0 +1,242 @@
+/*
+ * stepup-passkeys.js: add a passkey and confirm it is you with one.
+ * No build step, no dependencies. Served by each integration under its prefix
+ * (Flask /stepup/stepup-passkeys.js, Django <include path>/stepup-passkeys.js,
+ * Starlette <prefix>/stepup-passkeys.js). See docs/passkeys.md.
+ *
+ * On stepup's own pages it wires itself to the forms marked data-stepup-passkey
+ * ("register" or "authenticate"): it asks the form's data-begin-url for options,
+ * calls navigator.credentials.create/get, puts the browser's answer (JSON) in the
+ * form's "credential" field and submits the form.
+ *
+ * Single-page apps call it directly; every call sends the CSRF token as X-CSRF-Token:
+ *
+ *   await stepupPasskeys.register({prefix: "/stepup", name: "Laptop", csrfToken});
+ *   await stepupPasskeys.authenticate({prefix: "/stepup", action: "api_key.read", csrfToken});
+ *
+ * Both resolve with the endpoint's JSON ({"ok": true, ...}) and reject with an Error
+ * whose .body is the endpoint's JSON error ({"error": ..., "title": ...}).
+ */
+(function () {
+  "use strict";
+
+  // base64url <-> ArrayBuffer --------------------------------------------------------
+
+  function toBuffer(text) {
+    var base64 = text.replace(/-/g, "+").replace(/_/g, "/");
+    while (base64.length % 4) {
+      base64 += "=";
+    }
+    var binary = atob(base64);
+    var bytes = new Uint8Array(binary.length);
+    for (var i = 0; i < binary.length; i++) {
+      bytes[i] = binary.charCodeAt(i);
+    }
+    return bytes.buffer;
+  }
+
+  function toBase64url(buffer) {
+    var bytes = new Uint8Array(buffer);
+    var binary = "";
+    for (var i = 0; i < bytes.length; i++) {
+      binary += String.fromCharCode(bytes[i]);
+    }
+    return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function descriptors(list) {
+    return (list || []).map(function (item) {
+      var copy = Object.assign({}, item);
+      copy.id = toBuffer(item.id);
+      return copy;
+    });
+  }
+
+  // The JSON options the server sends, as the objects the browser takes.
+  function creationOptions(json) {
+    var PKC = window.PublicKeyCredential;
+    if (PKC && typeof PKC.parseCreationOptionsFromJSON === "function") {
+      return PKC.parseCreationOptionsFromJSON(json);
+    }
+    var options = Object.assign({}, json);
+    options.challenge = toBuffer(json.challenge);
+    options.user = Object.assign({}, json.user, {id: toBuffer(json.user.id)});
+    options.excludeCredentials = descriptors(json.excludeCredentials);
+    return options;
+  }
+
+  function requestOptions(json) {
+    var PKC = window.PublicKeyCredential;
+    if (PKC && typeof PKC.parseRequestOptionsFromJSON === "function") {
+      return PKC.parseRequestOptionsFromJSON(json);
+    }
+    var options = Object.assign({}, json);
+    options.challenge = toBuffer(json.challenge);
+    options.allowCredentials = descriptors(json.allowCredentials);
+    return options;
+  }
+
+  // The browser's answer as the JSON the server reads (PublicKeyCredential.toJSON()).
+  function credentialJSON(credential) {
+    if (typeof credential.toJSON === "function") {
+      try {
+        return credential.toJSON();
+      } catch (ignored) {
+        // some browsers have toJSON but fail on extension results: build it ourselves
+      }
+    }
+    var response = credential.response;
+    var json = {
+      id: credential.id,
+      rawId: toBase64url(credential.rawId),
+      type: credential.type,
+      authenticatorAttachment: credential.authenticatorAttachment || null,
+      clientExtensionResults: credential.getClientExtensionResults
+        ? credential.getClientExtensionResults()
+        : {},
+      response: {clientDataJSON: toBase64url(response.clientDataJSON)}
+    };
+    if (response.attestationObject) {
+      json.response.attestationObject = toBase64url(response.attestationObject);
+      json.response.transports = response.getTransports ? response.getTransports() : [];
+    } else {
+      json.response.authenticatorData = toBase64url(response.authenticatorData);
+      json.response.signature = toBase64url(response.signature);
+      json.response.userHandle = response.userHandle ? toBase64url(response.userHandle) : null;
+    }
+    return json;
+  }
+
+  // requests -------------------------------------------------------------------------
+
+  function post(url, body, csrfToken) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "X-CSRF-Token": csrfToken || "",
+        "X-CSRFToken": csrfToken || "" // Django's header name
+      },
+      body: JSON.stringify(body || {})
+    }).then(function (response) {
+      return response.json().catch(function () {
+        return {};
+      }).then(function (json) {
+        if (response.ok) {
+          return json;
+        }
+        var error = new Error(json.title || "stepup: request failed (" + response.status + ")");
+        error.status = response.status;
+        error.body = json;
+        throw error;
+      });
+    });
+  }
+
+  function createCredential(options) {
+    return navigator.credentials.create({publicKey: creationOptions(options.publicKey)});
+  }
+
+  function getCredential(options) {
+    return navigator.credentials.get({publicKey: requestOptions(options.publicKey)});
+  }
+
+  function register(args) {
+    var prefix = args.prefix || "/stepup";
+    return post(args.beginUrl || prefix + "/passkeys/register/begin", {}, args.csrfToken)
+      .then(createCredential)
+      .then(function (credential) {
+        return post(
+          args.finishUrl || prefix + "/passkeys/register/finish",
+          {credential: credentialJSON(credential), name: args.name || ""},
+          args.csrfToken
+        );
+      });
+  }
+
+  function authenticate(args) {
+    var prefix = args.prefix || "/stepup";
+    var action = args.action || "";
+    return post(args.beginUrl || prefix + "/reauth/passkey/begin", {action: action}, args.csrfToken)
+      .then(getCredential)
+      .then(function (credential) {
+        return post(
+          args.finishUrl || prefix + "/reauth/passkey/finish",
+          {credential: credentialJSON(credential), action: action, next: args.next || ""},
+          args.csrfToken
+        );
+      });
+  }
+
+  // stepup's own pages -----------------------------------------------------------------
+
+  function showError(form, text) {
+    var box = form.querySelector("[data-stepup-passkey-error]");
+    if (box) {
+      box.textContent = text;
+      box.hidden = false;
+    }
+  }
+
+  function wire(form) {
+    var kind = form.getAttribute("data-stepup-passkey");
+    var busy = false;
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (busy) {
+        return;
+      }
+      if (!window.PublicKeyCredential || !navigator.credentials) {
+        showError(form, form.getAttribute("data-unsupported") || "Passkeys are not supported here.");
+        return;
+      }
+      busy = true;
+      var csrf = form.querySelector("input[name=csrf_token], input[name=csrfmiddlewaretoken]");
+      var action = form.querySelector("input[name=action]");
+      var body = kind === "authenticate" ? {action: action ? action.value : ""} : {};
+      post(form.getAttribute("data-begin-url"), body, csrf ? csrf.value : "")
+        .then(kind === "register" ? createCredential : getCredential)
+        .then(function (credential) {
+          form.querySelector("input[name=credential]").value = JSON.stringify(
+            credentialJSON(credential)
+          );
+          HTMLFormElement.prototype.submit.call(form);
+        })
+        .catch(function (error) {
+          busy = false;
+          if (error.body && error.body.reauth_url) {
+            window.location.assign(error.body.reauth_url); // confirm it is you first
+            return;
+          }
+          var cancelled = error.name === "NotAllowedError" || error.name === "AbortError";
+          showError(
+            form,
+            cancelled ? form.getAttribute("data-cancelled") || error.message : error.message
+          );
+        });
+    });
+  }
+
+  function onPage() {
+    var forms = document.querySelectorAll("form[data-stepup-passkey]");
+    for (var i = 0; i < forms.length; i++) {
+      wire(forms[i]);
+    }
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", onPage);
+  } else {
+    onPage();
+  }
+
+  window.stepupPasskeys = {
+    register: register,
+    authenticate: authenticate,
+    toBuffer: toBuffer,
+    toBase64url: toBase64url,
+    credentialJSON: credentialJSON
+  };
+})();
