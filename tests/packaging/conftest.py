@@ -36,7 +36,13 @@ def guides() -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory, guides: dict[str, list[str]]) -> Built:
+def built(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    guides: dict[str, list[str]],
+) -> Built:
+    if not _enabled(request.config):  # a session fixture is set up before the autouse skip
+        pytest.skip("packaging check: set STEPUP_PACKAGING=1 or run scripts/package_check.sh")
     others = [r for rs in guides.values() for r in rs if not r.startswith(DIST_NAME)]
     return build(tmp_path_factory.mktemp("dist"), tmp_path_factory.mktemp("wheels"), others)
 

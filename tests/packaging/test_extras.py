@@ -13,8 +13,6 @@ from packaging.requirements import Requirement
 
 from packaging_support import DIST_NAME, ROOT, Venv, closure, dependency_table
 
-pytestmark = pytest.mark.packaging
-
 DJANGO = (
     "from django.conf import settings; settings.configure(INSTALLED_APPS=["
     "'django.contrib.auth', 'django.contrib.contenttypes', 'django.contrib.sessions',"
@@ -59,6 +57,7 @@ def test_every_extra_has_a_smoke_check() -> None:
     assert extras == set(SMOKE)
 
 
+@pytest.mark.packaging
 @pytest.mark.parametrize("extra", sorted(SMOKE))
 def test_an_extra_adds_only_what_its_integration_imports(
     extra: str, fresh_venv: Callable[..., Venv], tmp_path: Path
