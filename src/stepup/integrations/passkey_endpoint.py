@@ -101,28 +101,30 @@ _STATUS: Final = {
 
 
 def relying_party_from(
-    rp_id: object, name: object, origins: object, *, setting: str
+    rp_id: object, name: object, origins: object, *, settings: tuple[str, str, str]
 ) -> RelyingParty | None:
     """The relying party from an integration's settings (``None``: passkeys off).
 
-    ``setting`` is the prefix the messages name (``STEPUP_PASSKEYS`` for Flask), so a
-    typo fails at start-up and says which setting is wrong."""
+    ``settings`` are the names of the three settings as the messages name them
+    (``STEPUP_PASSKEYS_RP_ID``... for Flask), so a typo fails at start-up and says
+    which setting is wrong."""
+    id_name, name_name, origins_name = settings
     if rp_id is None or rp_id == "":
         if origins:
-            raise ConfigurationError(f"{setting}_ORIGINS is set: set {setting}_RP_ID too")
+            raise ConfigurationError(f"{origins_name} is set: set {id_name} too")
         return None
     if not isinstance(rp_id, str):
-        raise ConfigurationError(f"{setting}_RP_ID must be a domain such as 'example.com'")
+        raise ConfigurationError(f"{id_name} must be a domain such as 'example.com'")
     if isinstance(origins, str):
         origins = (origins,)
     if not isinstance(origins, Iterable) or not all(isinstance(o, str) for o in origins):
-        raise ConfigurationError(f"{setting}_ORIGINS must be a list of origins")
+        raise ConfigurationError(f"{origins_name} must be a list of origins")
     if not isinstance(name, str) or not name:
-        raise ConfigurationError(f"{setting}_RP_NAME must be the site's name")
+        raise ConfigurationError(f"{name_name} must be the site's name")
     try:
         return RelyingParty(id=rp_id, name=name, origins=tuple(origins))
     except ConfigurationError as exc:
-        raise ConfigurationError(f"{setting}: {exc}") from None
+        raise ConfigurationError(f"{id_name}, {origins_name}: {exc}") from None
 
 
 def passkey_policy(policy: Policy, rp: RelyingParty | None) -> Policy:

@@ -40,6 +40,12 @@ _URLS: Final = {
     "recovery_codes": "recovery_codes",
     "remove": "two_factor_remove",
     "done": "two_factor",
+    "passkeys": "passkeys",
+    "passkey_register_begin": "passkey_register_begin",
+    "passkey_register_finish": "passkey_register_finish",
+    "reauth_passkey_begin": "reauth_passkey_begin",
+    "reauth_passkey_finish": "reauth_passkey_finish",
+    "passkey_script": "passkey_script",
 }
 
 
@@ -93,6 +99,8 @@ def render_page(
     (a "Remove" button must not be clickjacked)."""
     services = stepup_for(request).services
     urls = {name: reverse(services.url_name(view)) for name, view in _URLS.items()}
+    for name in ("passkey_rename", "passkey_remove"):
+        urls[name] = reverse(services.url_name(name), kwargs={"credential_id": "__ID__"})
     page = context.get("page")
     if isinstance(page, ReauthPage) and page.sso:
         urls["sso_start"] = reverse(services.url_name(f"{page.sso}_start"))

@@ -11,7 +11,8 @@ stepup.E006    ``StepupMiddleware`` is not in ``MIDDLEWARE``
 stepup.E007    ``StepupMiddleware`` comes before the session or authentication middleware
 stepup.E008    a decorator or mixin names an action the policy does not know
 stepup.E009    a required hook is missing (``SUBJECT_LOADER``, ``PASSWORD_HASH_LOADER``)
-stepup.E010    another setting is invalid (sealing keys, password hasher, SSO providers...)
+stepup.E010    another setting is invalid (sealing keys, password hasher, SSO providers,
+               the passkey settings ``PASSKEYS_RP_ID``, ``PASSKEYS_ORIGINS``...)
 stepup.E011    a project's ``stepup/*.html`` override is not a Jinja2 template
 stepup.W001    ``IS_TENANT_ADMIN`` is not set: nobody may change tenant settings
 stepup.W002    ``HAS_FULL_ACCESS`` is not set: no admin may remove someone's 2FA
@@ -68,6 +69,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_policy(values)
     messages += _attempt(lambda: conf.read_store(values), "E003")
     messages += _attempt(lambda: conf.check_plain_values(values), "E010")
+    messages += _attempt(lambda: conf.read_relying_party(values), "E010")
     hint = "stepup's pages are Jinja2 templates: rewrite it (see docs/pages.md)"
     messages += [_error(problem, "E011", hint) for problem in override_problems()]
     if values["ENCRYPTION_KEYS"] is None:

@@ -21,9 +21,11 @@ from django.utils.module_loading import import_string
 
 from ...adapters.storage.base import Store
 from ...errors import ConfigurationError
+from ...passkeys import RelyingParty
 from ...policy import Policy, with_tenant_settings_rule
 from ...redirects import UnsafeRedirectError, safe_return_path
 from ...sealing import SecretBox
+from ..passkey_endpoint import passkey_policy, relying_party_from
 from ..views import default_policy
 
 __all__ = [
@@ -73,6 +75,9 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "URL_NAMESPACE": "stepup",
     "LOCALE_SELECTOR": None,
     "CANCEL_URL": None,
+    "PASSKEYS_RP_ID": None,
+    "PASSKEYS_RP_NAME": None,
+    "PASSKEYS_ORIGINS": (),
 }
 
 #: The settings that name a callable (a dotted path, or the callable itself).
@@ -159,7 +164,22 @@ def read_policy(conf: Mapping[str, Any]) -> Policy:
     actions checked."""
     policy = with_tenant_settings_rule(with_policy_file(conf, base_policy(conf)))
     check_guarded_actions(conf, policy)
-    return policy
+    return passkey_policy(policy, read_relying_party(conf))
+
+
+def read_relying_party(conf: Mapping[str, Any]) -> RelyingParty | None:
+    """Passkeys' relying party from ``PASSKEYS_RP_ID``, ``PASSKEYS_RP_NAME`` (default:
+    ``TOTP_ISSUER``) and ``PASSKEYS_ORIGINS``; ``None`` (passkeys off) without an RP id."""
+    return relying_party_from(
+        conf["PASSKEYS_RP_ID"],
+        conf["PASSKEYS_RP_NAME"] or conf["TOTP_ISSUER"],
+        conf["PASSKEYS_ORIGINS"],
+        settings=(
+            "STEPUP['PASSKEYS_RP_ID']",
+            "STEPUP['PASSKEYS_RP_NAME']",
+            "STEPUP['PASSKEYS_ORIGINS']",
+        ),
+    )
 
 
 def read_store(conf: Mapping[str, Any]) -> Store:

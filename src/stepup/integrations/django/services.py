@@ -18,6 +18,7 @@ from ...adapters.storage.base import Store
 from ...clock import Clock, system_clock
 from ...errors import ConfigurationError
 from ...events import EventBus
+from ...passkeys import Passkeys
 from ...policy import Policy
 from ...reauth import Reauth
 from ...tenants import TenantSettings
@@ -83,6 +84,12 @@ class Stepup:
             dummy_hash=django_dummy_hash,
             clock=self.clock,
             events=self.events,
+        )
+        relying_party = conf.read_relying_party(values)
+        self.passkeys: Passkeys | None = (
+            None
+            if relying_party is None
+            else Passkeys(self.store, relying_party, clock=self.clock, events=self.events)
         )
         self.oidc = {name: self._oidc(v) for name, v in _providers(values, "OIDC_PROVIDERS")}
         self.saml = {name: self._saml(v) for name, v in _providers(values, "SAML_PROVIDERS")}

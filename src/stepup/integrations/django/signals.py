@@ -32,10 +32,22 @@ from ...events import (
     TwoFactorRemoved,
     TwoFactorVerified,
 )
+from ...passkeys import (
+    PasskeyCounterRegressed,
+    PasskeyRegistered,
+    PasskeyRejected,
+    PasskeyRemoved,
+    PasskeyVerified,
+)
 
 __all__ = [
     "SIGNALS",
     "forward_events",
+    "passkey_counter_regressed",
+    "passkey_registered",
+    "passkey_rejected",
+    "passkey_removed",
+    "passkey_verified",
     "reauth_failed",
     "reauth_succeeded",
     "recovery_code_used",
@@ -64,6 +76,11 @@ reauth_succeeded = Signal()
 reauth_failed = Signal()
 sign_in_recorded = Signal()
 tenant_flag_changed = Signal()
+passkey_registered = Signal()
+passkey_verified = Signal()
+passkey_rejected = Signal()
+passkey_counter_regressed = Signal()
+passkey_removed = Signal()
 
 #: The signal sent for each event class.
 SIGNALS: Final[dict[type[StepupEvent], Signal]] = {
@@ -79,6 +96,11 @@ SIGNALS: Final[dict[type[StepupEvent], Signal]] = {
     ReauthFailed: reauth_failed,
     SignInRecorded: sign_in_recorded,
     TenantFlagChanged: tenant_flag_changed,
+    PasskeyRegistered: passkey_registered,
+    PasskeyVerified: passkey_verified,
+    PasskeyRejected: passkey_rejected,
+    PasskeyCounterRegressed: passkey_counter_regressed,
+    PasskeyRemoved: passkey_removed,
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import passkey_views, views
 
 app_name = "stepup"
 
@@ -38,4 +38,24 @@ urlpatterns = [
         name="admin_two_factor_remove",
     ),
     path("tenants/<str:tenant_id>", views.tenant, name="tenant"),
+    path("passkeys/", passkey_views.passkeys, name="passkeys"),
+    path("passkeys/register/begin", passkey_views.register_begin, name="passkey_register_begin"),
+    path(
+        "passkeys/register/finish",
+        passkey_views.register_finish,
+        name="passkey_register_finish",
+    ),
+    path(
+        "passkeys/<str:credential_id>/rename",
+        passkey_views.passkey_rename,
+        name="passkey_rename",
+    ),
+    path(
+        "passkeys/<str:credential_id>/remove",
+        passkey_views.passkey_remove,
+        name="passkey_remove",
+    ),
+    path("reauth/passkey/begin", passkey_views.reauth_begin, name="reauth_passkey_begin"),
+    path("reauth/passkey/finish", passkey_views.reauth_finish, name="reauth_passkey_finish"),
+    path("stepup-passkeys.js", passkey_views.passkey_script, name="passkey_script"),
 ]

@@ -118,7 +118,9 @@ def _redirect(location: str) -> HttpResponse:
 def _page(
     request: HttpRequest, bound: RequestStepup, subject: Subject, values: QueryDict
 ) -> ReauthPage:
-    page = reauth_page(bound.policy, subject, values.get("action", ""), values.get("next"))
+    action = values.get("action", "")
+    offer = bound.reauth.offer(subject, action)  # the strongest way the user has
+    page = reauth_page(bound.policy, subject, action, values.get("next"), offer=offer)
     cancel = cancel_path(
         next_path=page.next,
         reauth_path=bound.url("reauth"),

@@ -102,7 +102,11 @@ class AppState:
             config["STEPUP_PASSKEYS_RP_ID"],
             config["STEPUP_PASSKEYS_RP_NAME"] or app.name,
             config["STEPUP_PASSKEYS_ORIGINS"],
-            setting="STEPUP_PASSKEYS",
+            settings=(
+                "STEPUP_PASSKEYS_RP_ID",
+                "STEPUP_PASSKEYS_RP_NAME",
+                "STEPUP_PASSKEYS_ORIGINS",
+            ),
         )
         self.policy = passkey_policy(self.policy, self.relying_party)
         self.store: Store = (

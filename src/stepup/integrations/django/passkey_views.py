@@ -1,0 +1,247 @@
+"""Passkey pages and JSON endpoints (included by ``stepup.integrations.django.urls``;
+see :mod:`stepup.integrations.passkey_endpoint` for the routes and what each answers).
+Every POST is checked by Django's CSRF (a form field, or the ``X-CSRFToken`` header)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+
+from ...passkeys import Passkeys
+from ...subject import Subject
+from ..http import Client, client_kind
+from ..passkey_endpoint import (
+    PASSKEY_ADD,
+    PASSKEY_REMOVE,
+    TEXT,
+    PasskeyBodyError,
+    assertion_options_response,
+    field,
+    json_response,
+    malformed_response,
+    message_response,
+    parse_json,
+    passkey_message,
+    passkey_status,
+    read_json,
+    registration_response,
+    result_response,
+    script_response,
+)
+from ..tenant_endpoint import stream_chunks
+from ..views import PasskeysPage
+from ._pages import render_page
+from ._request import RequestStepup, stepup_for
+from ._web import request_info, sign_in_response, to_response
+from .views import _after_reauth, _form_post, _get, _open_page, _redirect, _render_reauth
+
+__all__ = [
+    "passkey_remove",
+    "passkey_rename",
+    "passkey_script",
+    "passkeys",
+    "reauth_begin",
+    "reauth_finish",
+    "register_begin",
+    "register_finish",
+]
+
+
+def _locale(request: HttpRequest) -> str:
+    return request_info(request).locale
+
+
+def _is_json(request: HttpRequest) -> bool:
+    return "json" in (request.content_type or "").lower()
+
+
+def _read(request: HttpRequest) -> dict[str, Any]:
+    return read_json(stream_chunks(request.read), request.headers.get("Content-Length"))
+
+
+def _body(request: HttpRequest) -> dict[str, Any]:
+    """The JSON body, or the form with its ``credential`` field parsed."""
+    if _is_json(request):
+        return _read(request)
+    values: dict[str, Any] = request.POST.dict()
+    values["credential"] = parse_json(values.get("credential", ""))
+    return values
+
+
+def _enabled(request: HttpRequest) -> tuple[RequestStepup, Passkeys] | HttpResponse:
+    bound = stepup_for(request)
+    passkeys = bound.services.passkeys
+    if passkeys is None:
+        return to_response(message_response(404, "not_configured", _locale(request)))
+    return bound, passkeys
+
+
+def _user(request: HttpRequest) -> tuple[RequestStepup, Passkeys, Subject] | HttpResponse:
+    enabled = _enabled(request)
+    if isinstance(enabled, HttpResponse):
+        return enabled
+    bound, passkeys = enabled
+    subject = bound.subject
+    if subject is None:
+        return sign_in_response(request)
+    return bound, passkeys, subject
+
+
+def _guarded(
+    request: HttpRequest, action: str
+) -> tuple[RequestStepup, Passkeys, Subject] | HttpResponse:
+    """Signed in, and a fresh re-authentication for ``action`` (back to the list after)."""
+    enabled = _enabled(request)
+    if isinstance(enabled, HttpResponse):
+        return enabled
+    bound, passkeys = enabled
+    refusal = bound.guard(action, None, bound.url("passkeys"))
+    if refusal is not None:
+        return refusal
+    subject = bound.subject
+    assert subject is not None  # the guard let a signed-in user through
+    return bound, passkeys, subject
+
+
+def _passkeys(request: HttpRequest) -> HttpResponse:
+    ready = _user(request)
+    if isinstance(ready, HttpResponse):
+        return ready
+    _, passkeys, subject = ready
+    page = PasskeysPage.of(passkeys.registered(subject.user_id))
+    return render_page(request, "stepup/passkeys.html", page=page)
+
+
+def _register_begin(request: HttpRequest) -> HttpResponse:
+    ready = _guarded(request, PASSKEY_ADD)
+    if isinstance(ready, HttpResponse):
+        return ready
+    _, passkeys, subject = ready
+    try:
+        _read(request)
+    except PasskeyBodyError:
+        return to_response(malformed_response(_locale(request)))
+    options = passkeys.begin_registration(subject, subject.user_id)
+    return to_response(json_response(200, options))
+
+
+def _register_finish(request: HttpRequest) -> HttpResponse:
+    ready = _guarded(request, PASSKEY_ADD)
+    if isinstance(ready, HttpResponse):
+        return ready
+    bound, passkeys, subject = ready
+    json_client = _is_json(request)
+    try:
+        data = _body(request)
+    except PasskeyBodyError:
+        if json_client:
+            return to_response(malformed_response(_locale(request)))
+        data = {"credential": {}, "name": request.POST.get("name", "")}
+    credential = data.get("credential") or {}
+    result = passkeys.finish_registration(subject, credential, field(data, "name"))
+    if json_client:
+        return to_response(registration_response(result, _locale(request)))
+    if not result:
+        error = passkey_message(result.reason)
+        page = PasskeysPage.of(passkeys.registered(subject.user_id), error)
+        status = passkey_status(result.reason)
+        return render_page(request, "stepup/passkeys.html", status, page=page)
+    messages.info(request, TEXT["added"], fail_silently=True)
+    return _redirect(bound.url("passkeys"))
+
+
+def _done(request: HttpRequest, bound: RequestStepup, ok: bool, text: str) -> HttpResponse:
+    """A rename or removal: JSON for scripts, back to the list for a browser."""
+    if client_kind(request_info(request)) is not Client.BROWSER:
+        if ok:
+            return to_response(json_response(200, {"ok": True}))
+        return to_response(message_response(404, "not_found", _locale(request)))
+    messages.info(request, TEXT[text] if ok else TEXT["not_found"], fail_silently=True)
+    return _redirect(bound.url("passkeys"))
+
+
+def _rename(request: HttpRequest, credential_id: str) -> HttpResponse:
+    ready = _user(request)
+    if isinstance(ready, HttpResponse):
+        return ready
+    bound, passkeys, subject = ready
+    try:
+        name = field(_read(request), "name") if _is_json(request) else request.POST.get("name", "")
+    except PasskeyBodyError:
+        return to_response(malformed_response(_locale(request)))
+    return _done(request, bound, passkeys.rename(subject.user_id, credential_id, name), "renamed")
+
+
+def _remove(request: HttpRequest, credential_id: str) -> HttpResponse:
+    ready = _guarded(request, PASSKEY_REMOVE)
+    if isinstance(ready, HttpResponse):
+        return ready
+    bound, passkeys, subject = ready
+    removed = passkeys.remove(subject.user_id, credential_id, removed_by=subject.user_id)
+    return _done(request, bound, removed, "removed")
+
+
+def _reauth_begin(request: HttpRequest) -> HttpResponse:
+    enabled = _enabled(request)
+    if isinstance(enabled, HttpResponse):
+        return enabled
+    try:
+        data = _read(request)
+    except PasskeyBodyError:
+        return to_response(malformed_response(_locale(request)))
+    opened = _open_page(request, data)
+    if isinstance(opened, HttpResponse):
+        return opened
+    _, subject, page = opened
+    if not page.passkey:
+        return to_response(message_response(400, "not_offered", _locale(request)))
+    options = enabled[1].begin_authentication(subject)
+    return to_response(assertion_options_response(options, _locale(request)))
+
+
+def _reauth_finish(request: HttpRequest) -> HttpResponse:
+    enabled = _enabled(request)
+    if isinstance(enabled, HttpResponse):
+        return enabled
+    json_client = _is_json(request)
+    try:
+        data = _body(request)
+    except PasskeyBodyError:
+        if json_client:
+            return to_response(malformed_response(_locale(request)))
+        data = {**request.POST.dict(), "credential": {}}
+    opened = _open_page(request, data)
+    if isinstance(opened, HttpResponse):
+        return opened
+    bound, subject, page = opened
+    if not page.passkey:
+        if json_client:
+            return to_response(message_response(400, "not_offered", _locale(request)))
+        return _render_reauth(request, bound, subject, page, 400)
+    result = enabled[1].finish_authentication(subject, data.get("credential") or {})
+    if not result:
+        if json_client:
+            return to_response(result_response(result, _locale(request)))
+        page = page.with_error(passkey_message(result.reason))
+        return _render_reauth(request, bound, subject, page, passkey_status(result.reason))
+    resumed = bound.take_resumed(subject, page.resume or None, page.action)
+    bound.record_reauth(subject, tuple(sorted(result.methods)))
+    if json_client:
+        return to_response(json_response(200, {"ok": True, "next": page.next}))
+    return _after_reauth(request, resumed, page.next)
+
+
+def _script(request: HttpRequest) -> HttpResponse:
+    return to_response(script_response())
+
+
+passkeys = _get(_passkeys)
+register_begin = _form_post(_register_begin)
+register_finish = _form_post(_register_finish)
+passkey_rename = _form_post(_rename)
+passkey_remove = _form_post(_remove)
+reauth_begin = _form_post(_reauth_begin)
+reauth_finish = _form_post(_reauth_finish)
+passkey_script = _get(_script)
