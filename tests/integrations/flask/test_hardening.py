@@ -309,3 +309,32 @@ def test_reauth_renews_the_session_id_and_binds_the_grant_to_the_new_one(
     with stale.client.session_transaction() as session:
         session.update(old_cookie_session)
     assert stale.get("/api-key").status_code == 303
+
+
+def test_a_subject_loader_with_its_own_session_id_keeps_it() -> None:
+    """An app that builds its Subject without stepup.session_id() keeps its own id: the
+    grant is bound to it (stepup cannot renew an id it does not own)."""
+    from flask import session
+
+    from stepup.subject import Subject
+
+    test_app = make_app("subject_loader", store=MemoryStore())
+
+    def own_ids() -> Subject | None:
+        user_id = session.get("user_id")
+        return Subject(user_id, "the-apps-own-id") if user_id else None
+
+    test_app.stepup.hooks.subject_loader = own_ids
+    alice = test_app.client()
+    alice.login("alice")
+    with test_app.app.app_context():
+        body = json.dumps(flag_body(True))
+        test_app.stepup.tenant_settings.patch(
+            TENANT, body, actor_id="alice", actor_is_tenant_admin=True
+        )
+    refused = alice.get("/api-key")
+    assert refused.status_code == 303
+    assert alice.reauth(refused.headers["Location"], "correct horse").status_code == 303
+    assert alice.get("/api-key").status_code == 200
+    with test_app.app.app_context():
+        assert test_app.stepup.store.get_grant("alice", "the-apps-own-id") is not None
