@@ -31,6 +31,7 @@ from ..i18n import N_, translate
 from ..passkeys import MAX_PAYLOAD_BYTES, PasskeyReason, PasskeyResult, RelyingParty
 from ..policy import SENSITIVE, Policy
 from .http import HttpResponse
+from .views import TEXT as VIEW_TEXT
 
 __all__ = [
     "MAX_BODY",
@@ -87,6 +88,9 @@ TEXT: Final = {
     "renamed": N_("The passkey was renamed."),
     "removed": N_("The passkey was removed."),
     "not_found": N_("There is no such passkey on your account."),
+    "csrf": VIEW_TEXT["csrf"],
+    "unknown_action": VIEW_TEXT["unknown_action"],
+    "unavailable": VIEW_TEXT["unavailable"],
 }
 
 _STATUS: Final = {

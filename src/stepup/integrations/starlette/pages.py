@@ -106,6 +106,10 @@ class StepupPages:
             ),
             Route("/tenants/{tenant_id}", self.tenant, methods=["PATCH"], name="tenant"),
         ]
+        if s.passkeys is not None:
+            from .passkeys import passkey_routes
+
+            routes += passkey_routes(self)
         if s.oidc is not None:
             from .federated import oidc_routes
 
@@ -157,6 +161,10 @@ class StepupPages:
         if isinstance(page, ReauthPage) and page.sso:
             start = s.url(request, f"{page.sso}_start")
             urls["sso_start"] = f"{start}?{urlencode({'next': page.next, 'action': page.action})}"
+        if s.passkeys is not None:
+            from .passkeys import passkey_urls
+
+            urls |= passkey_urls(s, request, page)
 
         def csrf_field() -> Markup:
             return Markup('<input type="hidden" name="{}" value="{}">').format(FIELD_NAME, token)
@@ -196,7 +204,9 @@ class StepupPages:
         place and whether a second factor must be set up first (an unknown action raises
         :class:`UnknownActionError`)."""
         s, params = self.stepup, request.query_params
-        page = reauth_page(s.policy, subject, params.get("action", ""), params.get("next"))
+        action = params.get("action", "")
+        offer = await s.reauth.offer(subject, action)  # the strongest way the user has
+        page = reauth_page(s.policy, subject, action, params.get("next"), offer=offer)
         posted = None
         if request.method == "POST":
             posted = (await request.form()).get("cancel")

@@ -28,6 +28,7 @@ from ...adapters.storage.base import AsyncStore, Store
 from ...clock import Clock, system_clock
 from ...errors import ConfigurationError
 from ...events import EventBus
+from ...passkeys import AsyncPasskeys
 from ...policy import Context, Policy, with_tenant_settings_rule
 from ...reauth import (
     Allowed,
@@ -54,6 +55,7 @@ from ..http import (
 )
 from ..marks import mark
 from ..pages import choose_locale, environment
+from ..passkey_endpoint import passkey_policy, relying_party_from
 from ..resume import resume_token, with_resume
 from ..views import default_policy, is_fresh, renewed_subject
 from ._util import (
@@ -100,6 +102,14 @@ PATHS: Final = {
     "admin_remove": "/2fa/users/{user_id}/remove",
     "tenant": "/tenants/{tenant_id}",
     "stylesheet": "/stepup.css",
+    "passkeys": "/passkeys",
+    "passkey_register_begin": "/passkeys/register/begin",
+    "passkey_register_finish": "/passkeys/register/finish",
+    "passkey_rename": "/passkeys/{credential_id}/rename",
+    "passkey_remove": "/passkeys/{credential_id}/remove",
+    "reauth_passkey_begin": "/reauth/passkey/begin",
+    "reauth_passkey_finish": "/reauth/passkey/finish",
+    "passkey_script": "/stepup-passkeys.js",
 }
 #: The session key of a sign-in that waits for its second factor.
 PENDING_SIGN_IN: Final = "stepup.pending_sign_in"
@@ -147,6 +157,10 @@ class Stepup:
 
     ``cancel_url``: where Cancel on the re-auth page goes (default: the page the person
     came from, when it is on this site and is not the guarded page; else ``/``).
+
+    Passkeys (docs/passkeys.md) are on when ``passkeys_rp_id`` is given, with
+    ``passkeys_origins`` (the exact origins, e.g. ``("https://app.example.com",)``) and
+    ``passkeys_rp_name`` (default: ``issuer``); checked here, so a typo stops start-up.
     """
 
     def __init__(
@@ -179,6 +193,9 @@ class Stepup:
         saml: SAMLAdapter | None = None,
         csrf_max_age: float = 8 * 3600,
         sign_in_ttl: float = 600,
+        passkeys_rp_id: str | None = None,
+        passkeys_rp_name: str | None = None,
+        passkeys_origins: tuple[str, ...] | list[str] = (),
     ) -> None:
         if not secret_key or len(secret_key) < 16:
             raise ConfigurationError("Stepup secret_key must be at least 16 characters")
@@ -197,9 +214,23 @@ class Stepup:
         self.cancel_url = cancel_url
         self.locale_selector = locale_selector
         self.store = store
-        self.policy = with_tenant_settings_rule(policy if policy is not None else default_policy())
+        self.relying_party = relying_party_from(
+            passkeys_rp_id,
+            passkeys_rp_name or issuer,
+            passkeys_origins,
+            settings=("passkeys_rp_id", "passkeys_rp_name", "passkeys_origins"),
+        )
+        self.policy = passkey_policy(
+            with_tenant_settings_rule(policy if policy is not None else default_policy()),
+            self.relying_party,
+        )
         self.clock = clock
         self.events = events or EventBus()
+        self.passkeys: AsyncPasskeys | None = (
+            None
+            if self.relying_party is None
+            else AsyncPasskeys(store, self.relying_party, clock=clock, events=self.events)
+        )
         self.reauth = AsyncReauth(store, self.policy, clock=clock, events=self.events)
         self.suspensions = AsyncSuspensions(store, clock=clock)
         self.two_factor = two_factor or AsyncTwoFactor(

@@ -1,0 +1,299 @@
+"""Passkey pages and JSON endpoints for Starlette and FastAPI (mounted with the other
+ready-made views when the :class:`~stepup.integrations.starlette.Stepup` has
+``passkeys_rp_id``; see :mod:`stepup.integrations.passkey_endpoint` for the routes).
+
+Forms carry the CSRF token in their ``csrf_token`` field, scripts in the
+``X-CSRF-Token`` header, as for every other view.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ...errors import StoreUnavailableError, UnknownActionError
+from ...passkeys import AsyncPasskeys
+from ...subject import Subject
+from ..http import Client, SignInRequiredError, client_kind
+from ..passkey_endpoint import (
+    PASSKEY_ADD,
+    PASSKEY_REMOVE,
+    PasskeyBodyError,
+    aread_json,
+    assertion_options_response,
+    field,
+    json_response,
+    malformed_response,
+    message_response,
+    parse_json,
+    passkey_message,
+    passkey_status,
+    registration_response,
+    result_response,
+    script_response,
+)
+from ..views import PasskeysPage, ReauthPage, reauth_page
+from ._util import request_info, to_response
+
+if TYPE_CHECKING:
+    from .pages import StepupPages
+    from .stepup import Stepup
+
+__all__ = ["passkey_routes", "passkey_urls"]
+
+
+def passkey_urls(s: Stepup, request: Request, page: object) -> dict[str, str]:
+    """The URLs the passkey pages use; the re-auth page's finish carries its ``next``,
+    ``action`` and ``resume`` in the query, as the password form does."""
+    urls = {
+        name: s.url(request, name)
+        for name in (
+            "passkeys",
+            "passkey_register_begin",
+            "passkey_register_finish",
+            "reauth_passkey_begin",
+            "passkey_script",
+        )
+    }
+    for name in ("passkey_rename", "passkey_remove"):
+        urls[name] = s.url(request, name, credential_id="__ID__")
+    finish = s.url(request, "reauth_passkey_finish")
+    if isinstance(page, ReauthPage):
+        query = {"next": page.next, "action": page.action}
+        if page.resume:
+            query["resume"] = page.resume
+        finish = f"{finish}?{urlencode(query)}"
+    urls["reauth_passkey_finish"] = finish
+    return urls
+
+
+def _locale(request: Request) -> str:
+    return request_info(request).locale
+
+
+def _is_json(request: Request) -> bool:
+    return "json" in request.headers.get("content-type", "").lower()
+
+
+async def _read(request: Request) -> dict[str, Any]:
+    return await aread_json(request.stream(), request.headers.get("content-length"))
+
+
+class _PasskeyViews:
+    def __init__(self, pages: StepupPages) -> None:
+        self.pages = pages
+        self.s = pages.stepup
+        passkeys = self.s.passkeys
+        assert passkeys is not None  # mounted only when configured
+        self.passkeys: AsyncPasskeys = passkeys
+
+    # who, and the CSRF token --------------------------------------------------------
+
+    async def _user(self, request: Request) -> Subject | Response:
+        return await self.pages.signed_in(request)
+
+    async def _csrf(self, request: Request, subject: Subject) -> dict[str, Any] | Response:
+        """The body (JSON, or the form with ``credential`` parsed) once the CSRF token of
+        this session holds; a refusal otherwise (403, or 400 for a malformed body)."""
+        json_client = _is_json(request)
+        if json_client:
+            token = request.headers.get("x-csrf-token")
+            if not self.s.csrf.verify(request, token, subject.session_id):
+                return to_response(message_response(403, "csrf", _locale(request)))
+            try:
+                return await _read(request)
+            except PasskeyBodyError:
+                return to_response(malformed_response(_locale(request)))
+        form = await self.pages.form(request, subject.session_id)
+        if form is None:
+            return await self.pages.csrf_failed(request)
+        values: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+        try:
+            values["credential"] = parse_json(values.get("credential", ""))
+        except PasskeyBodyError:
+            values["credential"] = {}
+        return values
+
+    async def _guard(self, request: Request, action: str) -> Response | None:
+        """A fresh re-authentication for ``action``, coming back to the list after."""
+        try:
+            decision = await self.s.check(request, action)
+        except SignInRequiredError:
+            return self.s.sign_in_response(request)
+        if decision.ok:
+            return None
+        return await self.s.respond(request, decision, self.s.url(request, "passkeys"))
+
+    # the passkeys page --------------------------------------------------------------
+
+    async def page(
+        self, request: Request, subject: Subject, error: str = "", status: int = 200
+    ) -> Response:
+        registered = await self.passkeys.registered(subject.user_id)
+        return await self.pages.render(
+            request,
+            "passkeys.html",
+            binding=subject.session_id,
+            status=status,
+            page=PasskeysPage.of(registered, error),
+        )
+
+    async def list(self, request: Request) -> Response:
+        subject = await self._user(request)
+        if isinstance(subject, Response):
+            return subject
+        return await self.page(request, subject)
+
+    def _back(self, request: Request) -> Response:
+        return RedirectResponse(self.s.url(request, "passkeys"), status_code=303)
+
+    async def register_begin(self, request: Request) -> Response:
+        subject = await self._user(request)
+        if isinstance(subject, Response):
+            return subject
+        body = await self._csrf(request, subject)
+        if isinstance(body, Response):
+            return body
+        refused = await self._guard(request, PASSKEY_ADD)
+        if refused is not None:
+            return refused
+        options = await self.passkeys.begin_registration(subject, subject.user_id)
+        return to_response(json_response(200, options))
+
+    async def register_finish(self, request: Request) -> Response:
+        subject = await self._user(request)
+        if isinstance(subject, Response):
+            return subject
+        data = await self._csrf(request, subject)
+        if isinstance(data, Response):
+            return data
+        refused = await self._guard(request, PASSKEY_ADD)
+        if refused is not None:
+            return refused
+        credential = data.get("credential") or {}
+        result = await self.passkeys.finish_registration(subject, credential, field(data, "name"))
+        if _is_json(request):
+            return to_response(registration_response(result, _locale(request)))
+        if not result:
+            error = passkey_message(result.reason)
+            return await self.page(request, subject, error, passkey_status(result.reason))
+        return self._back(request)
+
+    async def _done(self, request: Request, ok: bool) -> Response:
+        if client_kind(request_info(request)) is not Client.BROWSER:
+            if ok:
+                return to_response(json_response(200, {"ok": True}))
+            return to_response(message_response(404, "not_found", _locale(request)))
+        return self._back(request)
+
+    async def rename(self, request: Request) -> Response:
+        subject = await self._user(request)
+        if isinstance(subject, Response):
+            return subject
+        data = await self._csrf(request, subject)
+        if isinstance(data, Response):
+            return data
+        credential_id = str(request.path_params["credential_id"])
+        renamed = await self.passkeys.rename(subject.user_id, credential_id, field(data, "name"))
+        return await self._done(request, renamed)
+
+    async def remove(self, request: Request) -> Response:
+        subject = await self._user(request)
+        if isinstance(subject, Response):
+            return subject
+        data = await self._csrf(request, subject)
+        if isinstance(data, Response):
+            return data
+        refused = await self._guard(request, PASSKEY_REMOVE)
+        if refused is not None:
+            return refused
+        credential_id = str(request.path_params["credential_id"])
+        removed = await self.passkeys.remove(
+            subject.user_id, credential_id, removed_by=subject.user_id
+        )
+        return await self._done(request, removed)
+
+    # re-authentication ----------------------------------------------------------------
+
+    async def _reauth_page(
+        self, request: Request, subject: Subject, data: dict[str, Any]
+    ) -> ReauthPage:
+        """The re-auth page the request is about: from the query for the page's form
+        (as the password form), from the JSON body for scripts."""
+        if not _is_json(request):
+            return await self.pages.reauth_page(request, subject)
+        action = field(data, "action")
+        offer = await self.s.reauth.offer(subject, action)
+        return reauth_page(self.s.policy, subject, action, field(data, "next"), offer=offer)
+
+    async def reauth_begin(self, request: Request) -> Response:
+        subject = await self._user(request)
+        if isinstance(subject, Response):
+            return subject
+        data = await self._csrf(request, subject)
+        if isinstance(data, Response):
+            return data
+        try:
+            page = await self._reauth_page(request, subject, data)
+        except UnknownActionError:
+            return to_response(message_response(400, "unknown_action", _locale(request)))
+        if not page.passkey:
+            return to_response(message_response(400, "not_offered", _locale(request)))
+        options = await self.passkeys.begin_authentication(subject)
+        return to_response(assertion_options_response(options, _locale(request)))
+
+    async def reauth_finish(self, request: Request) -> Response:
+        subject = await self._user(request)
+        if isinstance(subject, Response):
+            return subject
+        data = await self._csrf(request, subject)
+        if isinstance(data, Response):
+            return data
+        json_client = _is_json(request)
+        try:
+            page = await self._reauth_page(request, subject, data)
+        except UnknownActionError:
+            return to_response(message_response(400, "unknown_action", _locale(request)))
+        if not page.passkey:
+            if json_client:
+                return to_response(message_response(400, "not_offered", _locale(request)))
+            return await self.pages.reauth_form(request, subject, page, 400)
+        result = await self.passkeys.finish_authentication(subject, data.get("credential") or {})
+        if not result:
+            if json_client:
+                return to_response(result_response(result, _locale(request)))
+            page = page.with_error(passkey_message(result.reason))
+            return await self.pages.reauth_form(
+                request, subject, page, passkey_status(result.reason)
+            )
+        methods = sorted(result.methods)
+        if not json_client:
+            resume = (page.resume or None, page.action)
+            return await self.pages.record(request, subject, methods, page.next, resume=resume)
+        try:
+            await self.s.record_reauth(request, subject, methods)
+        except StoreUnavailableError:
+            return to_response(message_response(503, "unavailable", _locale(request)))
+        return to_response(json_response(200, {"ok": True, "next": page.next}))
+
+    async def script(self, request: Request) -> Response:
+        return to_response(script_response())
+
+
+def passkey_routes(pages: StepupPages) -> list[BaseRoute]:
+    views = _PasskeyViews(pages)
+    post = ["POST"]
+    return [
+        Route("/passkeys", views.list, methods=["GET"], name="passkeys"),
+        Route("/passkeys/register/begin", views.register_begin, methods=post),
+        Route("/passkeys/register/finish", views.register_finish, methods=post),
+        Route("/passkeys/{credential_id}/rename", views.rename, methods=post),
+        Route("/passkeys/{credential_id}/remove", views.remove, methods=post),
+        Route("/reauth/passkey/begin", views.reauth_begin, methods=post),
+        Route("/reauth/passkey/finish", views.reauth_finish, methods=post),
+        Route("/stepup-passkeys.js", views.script, methods=["GET"], name="passkey_script"),
+    ]
