@@ -155,12 +155,14 @@ class Stepup:
         return fn
 
     def is_tenant_admin(self, fn: TenantAdminCheck) -> TenantAdminCheck:
-        """``(subject, tenant_id) -> bool``. Without one, nobody may patch tenants."""
+        """``(subject, tenant_id) -> bool``. Without one, nobody may patch tenants; only
+        ``True`` means yes (``"false"``, ``"0"`` or ``1`` do not)."""
         self.hooks.is_tenant_admin = fn
         return fn
 
     def has_full_access(self, fn: FullAccessCheck) -> FullAccessCheck:
-        """``(subject) -> bool``. Without one, nobody may remove another user's 2FA."""
+        """``(subject) -> bool``. Without one, nobody may remove another user's 2FA; only
+        ``True`` means yes."""
         self.hooks.has_full_access = fn
         return fn
 
