@@ -14,6 +14,7 @@ import pytest
 
 from e2e.journeys import ADMIN, MEMBER, PASSWORDS
 from e2e.test_demo_app import csrf, flag_on, sign_in
+from integrations.resume_support import as_multidict, resume_form
 from stepup.demo.keys import new_demo_ssh_key
 from stepup.testing import SettableClock
 
@@ -258,10 +259,12 @@ def test_each_sensitive_form_asks_first_then_goes_through(
         asked.headers["location"],
         data={"csrf_token": csrf(prompt.text), "password": PASSWORDS[ADMIN]},
     )
-    assert back.headers["location"] == form.path
-    page = client.get(form.path)
-    assert heading(page.text) == form.heading
-    done = client.post(form.path, data={**form.data, "csrf_token": csrf(page.text)})
+    # The interrupted POST is sent again after the re-authentication (the resume page,
+    # with a fresh CSRF token): it goes through once.
+    target, fields = resume_form(back.text)
+    assert target == form.path
+    assert dict(fields)["csrf_token"] != token
+    done = client.post(target, data=as_multidict(fields))
     assert done.headers["location"] == form.location
     assert len(audit_rows(client, form.event)) == 1
 
