@@ -119,6 +119,8 @@ def _demo(args: argparse.Namespace) -> int:
     print("stepup demo")
     print(f"  database: {path}{' (new: demo data created)' if fresh else ''}")
     print(f"  open:     {settings.base_url}/")
+    if settings.passkey_origin != settings.base_url:
+        print(f"  passkeys: {settings.passkey_origin}/ (WebAuthn needs a name, not an IP address)")
     for user in DEMO_USERS:
         print(f"  sign in:  {user.email} / {user.password}  ({user.role})")
     if settings.oidc is not None:

@@ -50,6 +50,15 @@ class DemoSettings:
     saml_idp_metadata: Path | None = None
     issuer: str = "stepup demo"
 
+    @property
+    def passkey_origin(self) -> str:
+        """Where passkeys work: ``base_url`` with the host ``localhost``. WebAuthn needs
+        a domain for its relying-party id, never an IP address such as 127.0.0.1, so the
+        demo's RP id is ``localhost`` and passkeys work at ``http://localhost:<port>``."""
+        parts = urlsplit(self.base_url)
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://localhost{port}"
+
     @staticmethod
     def oidc_from(
         issuer: str | None,

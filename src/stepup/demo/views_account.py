@@ -138,10 +138,19 @@ class AccountViews(Views):
         if isinstance(user, Response):
             return user
         enrolled = await demo.stepup.two_factor.is_enrolled(user.id)
-        urls = {
-            name: demo.stepup.url(request, name) for name in ("enrol", "recovery_codes", "remove")
-        }
-        return demo.render(request, "security.html", user=user, enrolled=enrolled, urls=urls)
+        names = ("enrol", "recovery_codes", "remove", "passkeys")
+        urls = {name: demo.stepup.url(request, name) for name in names}
+        passkeys = demo.stepup.passkeys
+        registered = await passkeys.registered(user.id) if passkeys is not None else ()
+        return demo.render(
+            request,
+            "security.html",
+            user=user,
+            enrolled=enrolled,
+            urls=urls,
+            passkeys=registered,
+            passkey_origin=demo.settings.passkey_origin,
+        )
 
     async def users(self, request: Request) -> Response:
         demo = self.demo

@@ -93,6 +93,11 @@ class Demo:
             passwords=AsyncPasswordReauth(store, hasher=hasher, clock=clock, events=events),
             oidc=oidc,
             saml=saml,
+            # Passkeys for every seed action (the policy offers a passkey first to a user
+            # who has one); RP id localhost, as WebAuthn refuses an IP address.
+            passkeys_rp_id="localhost",
+            passkeys_rp_name=settings.issuer,
+            passkeys_origins=(settings.passkey_origin,),
         )
         filters = self.stepup.templates.env.filters
         filters["datetime"] = _datetime
