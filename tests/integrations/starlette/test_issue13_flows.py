@@ -269,3 +269,21 @@ def test_the_starlette_example_passes_the_isolation_contract(example: Any) -> No
     finally:
         for client in clients:
             client.__exit__(None, None, None)
+
+
+def test_a_fastapi_dependency_refusal_of_a_form_post_is_answered_not_kept(
+    clock: SettableClock,
+) -> None:
+    """The middleware answers a dependency's refusal after FastAPI read the body: the
+    form cannot be kept there, and the answer is the plain 303 (never a 500)."""
+    app = load_example("fastapi_app").create_app(store=MemoryStore(), clock=clock, hasher=CHEAP)
+    with TestClient(app, follow_redirects=False) as alice:
+        token = csrf_token(alice.get("/login").text)
+        data = {"username": "alice", "password": "alice password", "csrf_token": token}
+        assert alice.post("/login", data=data).status_code == 303
+        _flag_on(app)
+        token = alice.get("/api/csrf-token").json()["csrf_token"]
+        refused = alice.post("/api/key/regenerate", data={"note": "x", "csrf_token": token})
+        assert refused.status_code == 303
+        assert refused.headers["location"].startswith("/stepup/reauth?next=")
+        assert "resume=" not in refused.headers["location"]

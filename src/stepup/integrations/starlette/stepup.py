@@ -12,15 +12,13 @@ import inspect
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
+from typing import Any, Final, TypeAlias, TypeVar
 from urllib.parse import urlencode
 
 import jinja2
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount
 from starlette.templating import Jinja2Templates
 
 from ...adapters.idp.password import AsyncPasswordReauth
@@ -66,11 +64,9 @@ from ._util import (
     to_response,
 )
 from .csrf import FIELD_NAME, CsrfProtection
+from .providers import OIDCAdapter, SAMLAdapter
 
-if TYPE_CHECKING:
-    from .federated import OIDCAdapter, SAMLAdapter
-
-__all__ = ["PATHS", "PENDING_SIGN_IN", "ContextFunction", "Stepup", "get_stepup"]
+__all__ = ["PATHS", "PENDING_SIGN_IN", "ContextFunction", "StepupCore"]
 
 SubjectLoader: TypeAlias = Callable[[Request], MaybeAwaitable[Subject | None]]
 TenantLoader: TypeAlias = Callable[[Request], MaybeAwaitable[str]]
@@ -132,8 +128,12 @@ def _templates(app_templates: str | os.PathLike[str] | jinja2.BaseLoader | None)
     return Jinja2Templates(env=environment(*loaders))
 
 
-class Stepup:
+class StepupCore:
     """Everything stepup needs in a Starlette app, configured by constructor arguments.
+
+    The public class is :class:`stepup.integrations.starlette.Stepup` (module ``app``),
+    which adds the views and the middleware: this module imports neither, so the
+    pages, the routes and the middleware import it and nothing imports them back.
 
     Hooks (sync or async callables; use async ones for I/O):
 
@@ -395,7 +395,12 @@ class Stepup:
         subject = await self.subject(request)
         if subject is None:
             return None
-        form = await request.form()
+        try:
+            form = await request.form()
+        except RuntimeError:
+            # The middleware answers a FastAPI dependency's refusal after the body was
+            # read, with a request that has no body left to read: nothing to keep.
+            return None
         fields: list[tuple[str, str]] = []
         has_files = False
         for name, value in form.multi_items():
@@ -582,29 +587,3 @@ class Stepup:
         token = form.get(FIELD_NAME) if form is not None else None
         token = token or request.headers.get("x-csrf-token")
         return self.csrf.verify(request, token, await self._csrf_binding(request))
-
-    # mounting -----------------------------------------------------------------
-
-    def routes(self) -> list[BaseRoute]:
-        """The ready-made views, to mount under ``prefix``."""
-        from .pages import StepupPages
-
-        return StepupPages(self).routes()
-
-    def mount(self) -> Mount:
-        return Mount(self.prefix, routes=self.routes(), name="stepup")
-
-    def install(self, app: Starlette) -> None:
-        """Add :class:`StepupMiddleware` and mount the views (before the app starts)."""
-        from .middleware import StepupMiddleware
-
-        app.add_middleware(StepupMiddleware, stepup=self)
-        app.router.routes.append(self.mount())
-
-
-def get_stepup(request: Request) -> Stepup:
-    """The :class:`Stepup` that :class:`StepupMiddleware` put into the scope."""
-    stepup = request.scope.get("stepup")
-    if not isinstance(stepup, Stepup):
-        raise ConfigurationError("StepupMiddleware is not installed (see Stepup.install)")
-    return stepup
