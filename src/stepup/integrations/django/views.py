@@ -464,9 +464,9 @@ def _two_factor_verify(request: HttpRequest) -> HttpResponse:
     bound.complete_sign_in(pending)
     # With the policy's sign_in_counts, the sign-in is the first re-authentication: what
     # the login proved, plus the code (a recovery code proves no second factor).
-    bound.record_sign_in(
-        pending.proved if recovery else (*pending.proved, "otp"), pending.authenticated_at
-    )
+    if bound.policy.sign_in_counts:  # off: nothing to load, nothing to record
+        proved = pending.proved if recovery else (*pending.proved, "otp")
+        bound.record_sign_in(proved, pending.authenticated_at)
     return _redirect(pending.next)
 
 

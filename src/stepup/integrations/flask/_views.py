@@ -485,8 +485,9 @@ def two_factor_verify() -> Any:
     app_state.complete_login(pending)
     # With the policy's sign_in_counts, the sign-in is the first re-authentication: what
     # the app's login proved, plus the code (a recovery code proves no second factor).
-    proved = pending.proved if recovery else (*pending.proved, "otp")
-    app_state.record_sign_in(proved, pending.authenticated_at)
+    if app_state.policy.sign_in_counts:  # off: nothing to load, nothing to record
+        proved = pending.proved if recovery else (*pending.proved, "otp")
+        app_state.record_sign_in(proved, pending.authenticated_at)
     return _redirect(pending.next)
 
 
