@@ -1,0 +1,88 @@
+"""Flask and Starlette: add a passkey and re-authenticate with it in headless Chromium,
+against a real server of each framework's test app (see passkey_browser.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from integrations.passkey_browser import (
+    FLAG_ON,
+    asgi_server,
+    chromium,
+    free_socket,
+    register_and_reauthenticate,
+    wsgi_server,
+)
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.tenants import TenantSettings
+from stepup.testing import SettableClock
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+def _flag_on(store: MemoryStore, tenant: str) -> None:
+    TenantSettings(store).patch(tenant, FLAG_ON, actor_id="admin", actor_is_tenant_admin=True)
+
+
+def test_flask(browser: Any) -> None:
+    from integrations.flask.flask_support import TENANT, make_app, make_users
+
+    sock = free_socket()
+    origin = f"http://localhost:{sock.getsockname()[1]}"
+    store = MemoryStore()
+    config = {"STEPUP_PASSKEYS_RP_ID": "localhost", "STEPUP_PASSKEYS_ORIGINS": [origin]}
+    app = make_app("subject_loader", clock=SettableClock(), store=store, config=config)
+    alice = make_users()["alice"]
+
+    def sign_in(page: Any) -> None:
+        form = {"username": "alice", "password": alice.password, "next": "/home"}
+        assert page.request.post(f"{origin}/login", form=form, max_redirects=0).status == 303
+
+    with wsgi_server(app.app, sock):
+        register_and_reauthenticate(
+            browser,
+            origin,
+            sign_in=sign_in,
+            flag_on=lambda: _flag_on(store, TENANT),
+            passkeys_page="/stepup/passkeys",
+            guarded="/api-key",
+            shows="key-123",
+        )
+
+
+def test_starlette(browser: Any) -> None:
+    from integrations.starlette.starlette_support import PASSWORDS, TENANT, make_app
+
+    sock = free_socket()
+    origin = f"http://localhost:{sock.getsockname()[1]}"
+    store = MemoryStore()
+    app = make_app(
+        clock=SettableClock(),
+        store=store,
+        passkeys_rp_id="localhost",
+        passkeys_origins=(origin,),
+    )
+
+    def sign_in(page: Any) -> None:
+        form = {"user": "alice", "password": PASSWORDS["alice"], "next": "/"}
+        assert page.request.post(f"{origin}/login", form=form, max_redirects=0).status == 303
+
+    with asgi_server(app.app, sock):
+        register_and_reauthenticate(
+            browser,
+            origin,
+            sign_in=sign_in,
+            flag_on=lambda: _flag_on(store, TENANT),
+            passkeys_page="/stepup/passkeys",
+            guarded="/api-key",
+            shows="the key",
+        )
