@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from stepup.resume import (
 )
 from stepup.subject import Subject
 from stepup.testing import SettableClock
+from support import POSTGRES_URL, REDIS_URL, need, port_open
 
 ALICE = Subject("alice", "s1")
 FIELDS = [("name", "Alice"), ("tag", "a"), ("tag", "b"), ("note", "line 1\nline 2 <&>")]
@@ -36,10 +38,29 @@ def clock() -> SettableClock:
     return SettableClock()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Any]:
     if request.param == "memory":
         yield MemoryStore()
+        return
+    if request.param == "redis":
+        from stepup.adapters.storage.redis import RedisStore
+
+        need(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
+        with RedisStore(REDIS_URL, prefix=f"stepup-test-{uuid.uuid4().hex[:12]}:") as redis:
+            yield redis
+        return
+    if request.param == "postgres":
+        from stepup.adapters.storage.sql import SQLStore
+
+        need(port_open("127.0.0.1", 5432), "PostgreSQL on 127.0.0.1:5432")
+        pg = SQLStore(POSTGRES_URL, prefix=f"t{uuid.uuid4().hex[:12]}_")
+        pg.create_schema()
+        try:
+            yield pg
+        finally:
+            pg.drop_schema()
+            pg.close()
         return
     from stepup.adapters.storage.sql import SQLStore
 
