@@ -419,3 +419,34 @@ def test_the_contract_catches_a_session_id_shared_by_every_browser(
             _isolation(app)
     finally:
         example.stepup.hooks.subject_loader = None
+
+
+def test_an_oidc_sign_in_counts_from_the_providers_auth_time(
+    example: ModuleType, clock: SettableClock, tmp_path: Path
+) -> None:
+    from stepup.subject import Identity, LoginMethod
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text("sign_in_counts = true\n")
+    app = _app(example, clock, STEPUP_POLICY_FILE=str(policy))
+    outcomes: list[Any] = []
+
+    def oidc_login() -> str:  # the app's own OIDC sign-in, after checking the ID token
+        login_user(example.User("alice"))
+        identity = Identity(LoginMethod.OIDC, "https://idp.example", "alice-sub", "corp")
+        auth_time = clock() - 3600  # the user logged in at the provider an hour ago
+        outcomes.append(
+            example.stepup.note_sign_in(identity, methods=("oidc",), authenticated_at=auth_time)
+        )
+        return "signed in"
+
+    app.add_url_rule("/test-oidc-login", "test_oidc_login", oidc_login)
+    _flag_on(app)
+    alice = app.test_client()
+    assert alice.get("/test-oidc-login").status_code == 200
+    assert isinstance(outcomes[0], SignInCounted)
+    assert outcomes[0].grant.authenticated_at == clock() - 3600
+    assert alice.get("/settings/api-key").status_code == 200
+    clock.advance(5 * 3600)  # six hours after the provider's login, not the app's
+    refused = alice.get("/settings/api-key")
+    assert refused.status_code == 303
