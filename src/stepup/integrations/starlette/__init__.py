@@ -14,9 +14,10 @@ FastAPI apps use :mod:`stepup.integrations.fastapi` instead.
 """
 
 from ..http import SignInRequiredError
+from .app import Stepup, get_stepup
 from .csrf import CsrfProtection
 from .middleware import StepupMiddleware
-from .stepup import PATHS, ContextFunction, Stepup, get_stepup
+from .stepup import PATHS, ContextFunction
 
 __all__ = [
     "PATHS",

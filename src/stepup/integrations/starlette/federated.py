@@ -8,8 +8,8 @@ carries it: it is checked before leaving, and added to the grant on the way back
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Final, Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -29,6 +29,7 @@ from ..views import (
     take_otp_proof,
 )
 from ._util import session_of
+from .providers import OIDCAdapter, SAMLAdapter
 
 if TYPE_CHECKING:
     from .pages import StepupPages
@@ -37,35 +38,6 @@ __all__ = ["OIDCAdapter", "SAMLAdapter", "oidc_routes", "saml_routes"]
 
 #: Session key of a code checked at a start view, waiting for the provider's answer.
 OTP_PROOF: Final = "stepup.otp_proof"
-
-
-class _SAMLRedirect(Protocol):
-    @property
-    def url(self) -> str: ...
-
-
-class OIDCAdapter(Protocol):
-    """What :class:`stepup.adapters.idp.oidc.AsyncOIDCReauth` offers."""
-
-    async def start(self, subject: Subject, *, return_to: str, action: str = "") -> str: ...
-
-    async def complete(
-        self, subject: Subject, callback_params: Mapping[str, str]
-    ) -> ProviderOutcome: ...
-
-
-class SAMLAdapter(Protocol):
-    """What :class:`stepup.adapters.idp.saml.AsyncSAMLServiceProvider` offers."""
-
-    async def start(
-        self, subject: Subject, *, return_to: str, action: str = ""
-    ) -> _SAMLRedirect: ...
-
-    async def complete(
-        self, subject: Subject, saml_response: str, relay_state: str | None = None
-    ) -> ProviderOutcome: ...
-
-    def metadata(self) -> str: ...
 
 
 class _Federated:

@@ -17,7 +17,7 @@ from ...reauth import ReauthRequiredError, ReauthUnavailableError
 from ..http import SignInRequiredError
 
 if TYPE_CHECKING:
-    from .stepup import Stepup
+    from .stepup import StepupCore
 
 __all__ = ["StepupMiddleware"]
 
@@ -25,7 +25,7 @@ _HANDLED = (ReauthRequiredError, ReauthUnavailableError, SignInRequiredError)
 
 
 class StepupMiddleware:
-    def __init__(self, app: ASGIApp, stepup: Stepup) -> None:
+    def __init__(self, app: ASGIApp, stepup: StepupCore) -> None:
         self.app = app
         self.stepup = stepup
 

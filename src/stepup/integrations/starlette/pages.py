@@ -67,15 +67,16 @@ from .csrf import FIELD_NAME, CsrfProtection
 from .stepup import PENDING_SIGN_IN
 
 if TYPE_CHECKING:
-    from .stepup import Stepup
+    from .stepup import StepupCore
 
-__all__ = ["StepupPages"]
+__all__ = ["StepupPages", "passkey_urls"]
 
 
 class StepupPages:
-    """The views of one :class:`Stepup`; :meth:`routes` lists them."""
+    """The views of one :class:`Stepup`; :meth:`routes` lists them (the passkey and
+    federated views, built on these, are added by ``app.Stepup.routes``)."""
 
-    def __init__(self, stepup: Stepup) -> None:
+    def __init__(self, stepup: StepupCore) -> None:
         self.stepup = stepup
 
     def routes(self) -> list[BaseRoute]:
@@ -106,18 +107,6 @@ class StepupPages:
             ),
             Route("/tenants/{tenant_id}", self.tenant, methods=["PATCH"], name="tenant"),
         ]
-        if s.passkeys is not None:
-            from .passkeys import passkey_routes
-
-            routes += passkey_routes(self)
-        if s.oidc is not None:
-            from .federated import oidc_routes
-
-            routes += oidc_routes(self)
-        if s.saml is not None:
-            from .federated import saml_routes
-
-            routes += saml_routes(self)
         return routes
 
     # rendering ----------------------------------------------------------------
@@ -162,8 +151,6 @@ class StepupPages:
             start = s.url(request, f"{page.sso}_start")
             urls["sso_start"] = f"{start}?{urlencode({'next': page.next, 'action': page.action})}"
         if s.passkeys is not None:
-            from .passkeys import passkey_urls
-
             urls |= passkey_urls(s, request, page)
 
         def csrf_field() -> Markup:
@@ -445,11 +432,12 @@ class StepupPages:
         await call_hook(s.complete_sign_in, request, user_id)
         # With the policy's sign_in_counts, the sign-in is the first re-authentication:
         # what the login proved, plus the code (a recovery code proves no second factor).
-        saved = pending.get("proved")
-        proved = tuple(str(m) for m in saved) if isinstance(saved, list) and saved else ("pwd",)
-        at = pending.get("authenticated_at")
-        at = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None
-        await s.record_sign_in(request, proved if recovery else (*proved, "otp"), at)
+        if s.policy.sign_in_counts:  # off: nothing to load, nothing to record
+            saved = pending.get("proved")
+            proved = tuple(str(m) for m in saved) if isinstance(saved, list) and saved else ("pwd",)
+            at = pending.get("authenticated_at")
+            at = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None
+            await s.record_sign_in(request, proved if recovery else (*proved, "otp"), at)
         return RedirectResponse(safe_return_path_or_default(pending.get("next")), 303)
 
     # two-factor: recovery codes and removal (guarded by re-authentication) ----
@@ -557,3 +545,28 @@ class StepupPages:
                 raise
             return to_response(answer)
         return to_response(tenant_response(tenant))
+
+
+def passkey_urls(s: StepupCore, request: Request, page: object) -> dict[str, str]:
+    """The URLs the passkey pages use; the re-auth page's finish carries its ``next``,
+    ``action`` and ``resume`` in the query, as the password form does."""
+    urls = {
+        name: s.url(request, name)
+        for name in (
+            "passkeys",
+            "passkey_register_begin",
+            "passkey_register_finish",
+            "reauth_passkey_begin",
+            "passkey_script",
+        )
+    }
+    for name in ("passkey_rename", "passkey_remove"):
+        urls[name] = s.url(request, name, credential_id="__ID__")
+    finish = s.url(request, "reauth_passkey_finish")
+    if isinstance(page, ReauthPage):
+        query = {"next": page.next, "action": page.action}
+        if page.resume:
+            query["resume"] = page.resume
+        finish = f"{finish}?{urlencode(query)}"
+    urls["reauth_passkey_finish"] = finish
+    return urls

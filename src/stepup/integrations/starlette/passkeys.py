@@ -9,7 +9,6 @@ Forms carry the CSRF token in their ``csrf_token`` field, scripts in the
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -38,37 +37,12 @@ from ..passkey_endpoint import (
 )
 from ..views import PasskeysPage, ReauthPage, reauth_page
 from ._util import request_info, to_response
+from .pages import passkey_urls
 
 if TYPE_CHECKING:
     from .pages import StepupPages
-    from .stepup import Stepup
 
 __all__ = ["passkey_routes", "passkey_urls"]
-
-
-def passkey_urls(s: Stepup, request: Request, page: object) -> dict[str, str]:
-    """The URLs the passkey pages use; the re-auth page's finish carries its ``next``,
-    ``action`` and ``resume`` in the query, as the password form does."""
-    urls = {
-        name: s.url(request, name)
-        for name in (
-            "passkeys",
-            "passkey_register_begin",
-            "passkey_register_finish",
-            "reauth_passkey_begin",
-            "passkey_script",
-        )
-    }
-    for name in ("passkey_rename", "passkey_remove"):
-        urls[name] = s.url(request, name, credential_id="__ID__")
-    finish = s.url(request, "reauth_passkey_finish")
-    if isinstance(page, ReauthPage):
-        query = {"next": page.next, "action": page.action}
-        if page.resume:
-            query["resume"] = page.resume
-        finish = f"{finish}?{urlencode(query)}"
-    urls["reauth_passkey_finish"] = finish
-    return urls
 
 
 def _locale(request: Request) -> str:

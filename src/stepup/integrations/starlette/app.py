@@ -1,0 +1,53 @@
+"""The public :class:`Stepup`: the core object with its views and middleware.
+
+The imports point one way: this module assembles the pages (``pages``), the views
+built on them (``passkeys``, ``federated``) and the middleware, each of which
+imports only the core object (``stepup.StepupCore``) below it.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Mount
+
+from ...errors import ConfigurationError
+from .federated import oidc_routes, saml_routes
+from .middleware import StepupMiddleware
+from .pages import StepupPages
+from .passkeys import passkey_routes
+from .stepup import StepupCore
+
+__all__ = ["Stepup", "get_stepup"]
+
+
+class Stepup(StepupCore):
+    __doc__ = StepupCore.__doc__
+
+    def routes(self) -> list[BaseRoute]:
+        """The ready-made views, to mount under ``prefix``."""
+        pages = StepupPages(self)
+        routes = pages.routes()
+        if self.passkeys is not None:
+            routes += passkey_routes(pages)
+        if self.oidc is not None:
+            routes += oidc_routes(pages)
+        if self.saml is not None:
+            routes += saml_routes(pages)
+        return routes
+
+    def mount(self) -> Mount:
+        return Mount(self.prefix, routes=self.routes(), name="stepup")
+
+    def install(self, app: Starlette) -> None:
+        """Add :class:`StepupMiddleware` and mount the views (before the app starts)."""
+        app.add_middleware(StepupMiddleware, stepup=self)
+        app.router.routes.append(self.mount())
+
+
+def get_stepup(request: Request) -> Stepup:
+    """The :class:`Stepup` that :class:`StepupMiddleware` put into the scope."""
+    stepup = request.scope.get("stepup")
+    if not isinstance(stepup, Stepup):
+        raise ConfigurationError("StepupMiddleware is not installed (see Stepup.install)")
+    return stepup

@@ -1,0 +1,44 @@
+"""What the Starlette integration needs of an OIDC or SAML adapter.
+
+A leaf module: the core object (``stepup.py``) takes these adapters as constructor
+arguments and the federated views (``federated.py``) drive them, so both import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from ...subject import Subject
+from ..views import ProviderOutcome
+
+__all__ = ["OIDCAdapter", "SAMLAdapter"]
+
+
+class _SAMLRedirect(Protocol):
+    @property
+    def url(self) -> str: ...
+
+
+class OIDCAdapter(Protocol):
+    """What :class:`stepup.adapters.idp.oidc.AsyncOIDCReauth` offers."""
+
+    async def start(self, subject: Subject, *, return_to: str, action: str = "") -> str: ...
+
+    async def complete(
+        self, subject: Subject, callback_params: Mapping[str, str]
+    ) -> ProviderOutcome: ...
+
+
+class SAMLAdapter(Protocol):
+    """What :class:`stepup.adapters.idp.saml.AsyncSAMLServiceProvider` offers."""
+
+    async def start(
+        self, subject: Subject, *, return_to: str, action: str = ""
+    ) -> _SAMLRedirect: ...
+
+    async def complete(
+        self, subject: Subject, saml_response: str, relay_state: str | None = None
+    ) -> ProviderOutcome: ...
+
+    def metadata(self) -> str: ...
