@@ -450,3 +450,20 @@ def test_an_oidc_sign_in_counts_from_the_providers_auth_time(
     clock.advance(5 * 3600)  # six hours after the provider's login, not the app's
     refused = alice.get("/settings/api-key")
     assert refused.status_code == 303
+
+
+def test_the_sliding_window_from_the_policy_file(
+    example: ModuleType, clock: SettableClock, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('sliding_max = "12h"\n')
+    app = _app(example, clock, STEPUP_POLICY_FILE=str(policy))
+    _flag_on(app)
+    alice = app.test_client()
+    _sign_in(alice, "alice")
+    _reauth(alice, alice.get("/settings/api-key").headers["Location"], "alice")
+    for _ in range(2):  # each use renews the 6-hour lifetime ...
+        clock.advance(5 * 3600)
+        assert alice.get("/settings/api-key").status_code == 200
+    clock.advance(2 * 3600)  # ... up to 12 hours after the password was typed
+    assert alice.get("/settings/api-key").status_code == 303
