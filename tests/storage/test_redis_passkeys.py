@@ -5,6 +5,7 @@ that a crash or a slow process would cause forced by driving the steps by hand."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from stepup.adapters.storage.redis import RedisStore
+from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
 from stepup.adapters.storage.redis_ops import CLAIM_MS
 from stepup.records import Passkey
 from storage.redis_cluster import delete_prefix, need_shared_redis, unique_prefix
@@ -157,3 +158,19 @@ def test_a_client_that_decodes_responses_reads_passkeys_too(prefix: str) -> None
         assert store.list_passkeys(passkey.user_id) == (used,)
     finally:
         client.close()
+
+
+def test_passkeys_are_read_in_a_batch_with_the_credential(store: RedisStore, prefix: str) -> None:
+    """A re-authentication offer reads a user's passkeys and TOTP credential together."""
+    assert "list_passkeys" in store.batchable
+    passkey = _passkey()
+    store.add_passkey(passkey, 10)
+    user = passkey.user_id
+    reads = (("list_passkeys", (user,)), ("get_credential", (user,)))
+    assert store.batch(reads) == ((passkey,), None)
+
+    async def read_async() -> tuple[Any, ...]:
+        async with AsyncRedisStore(REDIS_URL, prefix=prefix) as async_store:
+            return await async_store.batch(reads)
+
+    assert asyncio.run(read_async()) == ((passkey,), None)

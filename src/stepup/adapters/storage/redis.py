@@ -52,7 +52,9 @@ TIMEOUT = 2.0
 
 _FAILURES = (RedisError, RedisClusterException, OSError)
 #: Reads that ``batch`` can pipeline: single commands, never scripts or writes.
-_BATCHABLE = frozenset({"get_tenant", "get_grant", "get_credential", "throttle_state"})
+_BATCHABLE = frozenset(
+    {"get_tenant", "get_grant", "get_credential", "throttle_state", "list_passkeys"}
+)
 _UNREADABLE = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 
 
@@ -205,6 +207,9 @@ def _where(client: Any) -> str:
 
 
 class _RedisBase:
+    #: The methods :meth:`RedisStore.batch` answers (flows read it as ``store.batchable``).
+    batchable: frozenset[str] = _BATCHABLE
+
     def __init__(self, client: Any, prefix: str, owned: bool) -> None:
         self.keys = RedisKeys(prefix)
         self._ops = RedisOps(self.keys)
@@ -289,7 +294,8 @@ class RedisStore(_RedisBase):
 
     def batch(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
         """Answer several reads (``get_tenant``, ``get_grant``, ``get_credential``,
-        ``throttle_state``: ``(method, args)`` pairs) in one round trip, each answer as
+        ``throttle_state``, ``list_passkeys``: ``(method, args)`` pairs; see
+        :attr:`batchable`) in one round trip, each answer as
         the method alone would give it. A pipeline, not a transaction: the reads are
         independent. A client without ``pipeline()`` gets them one by one."""
         ops = self._batch_ops(calls)
