@@ -1,0 +1,74 @@
+"""A form POST interrupted by a re-authentication at a real OpenID provider resumes after
+the provider's answer (the token waits in the session during the trip)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import pytest
+
+from idp.oidc.harness import ALICE, REDIRECT_URI, Provider, launch_provider, make_config
+from idp.oidc.useragent import UserAgent
+from integrations.flask.flask_support import TestApp, make_app, set_flag
+from integrations.flask.test_sso_oidc import _oidc_user, _to_provider
+from integrations.resume_support import resume_form
+from stepup.adapters.idp.oidc import OIDCReauth
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.testing import SettableClock
+
+pytestmark = pytest.mark.oidc
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
+    started = launch_provider(tmp_path_factory.mktemp("flask-oidc-resume") / "provider.log")
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def oidc_app(provider: Provider) -> Iterator[TestApp]:
+    clock = SettableClock(math.floor(time.time()))  # the provider stamps real times
+    store = MemoryStore()
+    reauth = OIDCReauth(make_config(provider), store, clock=clock)
+    yield make_app(
+        "subject_loader",
+        clock=clock,
+        store=store,
+        config={"STEPUP_OIDC_PROVIDERS": {"test-op": reauth}},
+    )
+    reauth.close()
+
+
+def test_a_form_post_resumes_after_the_provider_answers(
+    oidc_app: TestApp, provider: Provider
+) -> None:
+    admin = oidc_app.client()
+    admin.login("alice")
+    assert set_flag(admin).status_code == 200
+    alice = _oidc_user(oidc_app, provider, "alice", ALICE[0])
+
+    refused = alice.client.post(
+        "/api-key/regenerate", data={"label": "deploy"}, headers={"Referer": "/api-key"}
+    )
+    assert refused.status_code == 303
+    assert "resume=" in refused.headers["Location"]
+    to_provider = _to_provider(alice, refused.headers["Location"])
+    assert to_provider.status_code == 303
+
+    agent = UserAgent(REDIRECT_URI)
+    try:
+        callback = agent.authorize(
+            to_provider.headers["Location"], login=ALICE[0], password=ALICE[1]
+        )
+    finally:
+        agent.close()
+    back = alice.get(f"/stepup/reauth/oidc/callback?{urlencode(callback)}")
+    assert back.status_code == 200  # the resume page, not the 303 to /api-key
+    target, fields = resume_form(back.get_data(as_text=True))
+    assert target == "/api-key/regenerate"
+    assert ("label", "deploy") in fields
+    assert alice.client.post(target, data=dict(fields)).get_data(as_text=True) == "regenerated"
