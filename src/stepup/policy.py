@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ._toml import read_toml
+from .assurance import Levels, UnknownLevelError
 from .errors import ConfigurationError, UnknownActionError
 from .i18n import N_
 
@@ -168,8 +169,13 @@ class Rule:
     always: bool = False
     description: str = ""
     accept: tuple[tuple[str, ...], ...] | None = None
+    #: The minimum level of assurance (a name of the policy's ``levels``), besides
+    #: ``methods``/``accept``; alone, the level's own method sets are the alternatives.
+    level: str | None = None
 
     def __post_init__(self) -> None:
+        if self.level is not None and (not isinstance(self.level, str) or not self.level):
+            raise ConfigurationError("a rule's level must be the name of a declared level")
         if self.lifetime is not None and not 0 < self.lifetime <= _MAX_LIFETIME:
             raise ConfigurationError("a rule's lifetime must be positive and at most 366 days")
         if self.methods is not None and (not self.methods or not self.methods <= _METHODS):
@@ -244,6 +250,7 @@ class Policy:
         sign_in_counts: bool = False,
         sliding_max: float | None = None,
         passkeys: bool = False,
+        levels: Levels | None = None,
     ) -> None:
         """``passkeys``: every rule without its own ``accept`` offers a passkey first
         (``("phr",)``), then what it asked before; off by default, so an app without
@@ -269,6 +276,19 @@ class Policy:
         if not isinstance(passkeys, bool):
             raise ConfigurationError("passkeys must be True or False")
         self.passkeys = passkeys
+        if levels is not None and not isinstance(levels, Levels):
+            raise ConfigurationError("levels must be a stepup.assurance.Levels")
+        self.levels = levels
+        for name, rule in [*self._rules.items(), *self._patterns]:
+            if rule.level is None:
+                continue
+            if levels is None:
+                raise ConfigurationError(
+                    f"{name}: the rule asks for level {rule.level!r} but the policy declares"
+                    " no levels"
+                )
+            if rule.level not in levels:
+                raise UnknownLevelError(rule.level)
 
     def __repr__(self) -> str:
         sizes = f"actions={len(self._rules)}, patterns={len(self._patterns)}"
@@ -277,6 +297,8 @@ class Policy:
             extra += f", sliding_max={self.sliding_max:g}s"
         if self.passkeys:
             extra += ", passkeys=True"
+        if self.levels is not None:
+            extra += f", levels={' < '.join(self.levels.names)}"
         return f"Policy({sizes}, lifetime={self.lifetime:g}s{extra})"
 
     @classmethod
@@ -340,6 +362,7 @@ class Policy:
             sign_in_counts=self.sign_in_counts,
             sliding_max=self.sliding_max,
             passkeys=self.passkeys,
+            levels=self.levels,
         )
 
     def with_lifetime(self, lifetime: float) -> Policy:
@@ -350,6 +373,7 @@ class Policy:
             sign_in_counts=self.sign_in_counts,
             sliding_max=self.sliding_max,
             passkeys=self.passkeys,
+            levels=self.levels,
         )
 
     def with_sign_in_counts(self, on: bool = True) -> Policy:
@@ -361,6 +385,7 @@ class Policy:
             sign_in_counts=on,
             sliding_max=self.sliding_max,
             passkeys=self.passkeys,
+            levels=self.levels,
         )
 
     def with_sliding_window(self, maximum: float | None) -> Policy:
@@ -373,6 +398,7 @@ class Policy:
             sign_in_counts=self.sign_in_counts,
             sliding_max=maximum,
             passkeys=self.passkeys,
+            levels=self.levels,
         )
 
     def with_passkeys(self, on: bool = True) -> Policy:
@@ -385,10 +411,35 @@ class Policy:
             sign_in_counts=self.sign_in_counts,
             sliding_max=self.sliding_max,
             passkeys=on,
+            levels=self.levels,
+        )
+
+    def with_levels(self, levels: Levels | None) -> Policy:
+        """The same table with these levels of assurance (``None``: none; a rule that
+        names a level then fails here, at start-up)."""
+        return Policy(
+            self._rules,
+            self._patterns,
+            lifetime=self.lifetime,
+            sign_in_counts=self.sign_in_counts,
+            sliding_max=self.sliding_max,
+            passkeys=self.passkeys,
+            levels=levels,
         )
 
     def alternatives_for(self, rule: Rule) -> tuple[tuple[str, ...], ...]:
         """The rule's alternatives under this policy, strongest first."""
+        if (
+            rule.level is not None
+            and self.levels is not None
+            and rule.accept is None
+            and rule.methods is None
+            and not rule.second_factor
+        ):
+            # The level alone: every set of methods that proves it, plus the sign-in
+            # method (a federated provider proves the level with its acr / class ref).
+            listed = (*self.levels.method_sets(rule.level), ("primary",))
+            return tuple(sorted(dict.fromkeys(listed), key=strength, reverse=True))
         return rule.alternatives(self.passkeys)
 
     @property
@@ -406,7 +457,14 @@ class Policy:
     def merge_mapping(self, data: Mapping[str, Any], *, source: str = "<policy>") -> Policy:
         # The installation lifetime is deliberately not settable here: it belongs to
         # SENSITIVE_ACTION_AUTH_LIFETIME alone, so there is one answer to "how long?".
-        unknown = set(data) - {"actions", "patterns", "sign_in_counts", "sliding_max", "passkeys"}
+        unknown = set(data) - {
+            "actions",
+            "patterns",
+            "sign_in_counts",
+            "sliding_max",
+            "passkeys",
+            "levels",
+        }
         if unknown:
             raise ConfigurationError(f"{source}: unknown keys {sorted(unknown)}")
         policy = self
@@ -421,6 +479,10 @@ class Policy:
             if not isinstance(data["passkeys"], bool):
                 raise ConfigurationError(f"{source}: passkeys must be true or false")
             policy = policy.with_passkeys(data["passkeys"])
+        if "levels" in data:
+            policy = policy.with_levels(
+                Levels.from_config(data["levels"], source=f"{source}: levels")
+            )
         rules = {
             name: _rule_from_toml(entry, f"{source}: actions.{name}", policy._rules.get(name))
             for name, entry in _table(data, "actions", source).items()
@@ -450,6 +512,7 @@ class Policy:
                         " + ".join(_TOKEN_NAMES.get(t, t) for t in alternative)
                         for alternative in self.alternatives_for(rule)
                     ),
+                    "level": rule.level or "-",
                     "description": rule.description,
                 }
             )
@@ -517,6 +580,7 @@ _RULE_KEYS: Final = frozenset(
         "always",
         "description",
         "accept",
+        "level",
     }
 )
 
@@ -543,6 +607,10 @@ def _rule_from_toml(entry: object, where: str, base: Rule | None) -> Rule:
                 changes[flag] = entry[flag]
         if "description" in entry:
             changes["description"] = str(entry["description"])
+        if "level" in entry:
+            if not isinstance(entry["level"], str):
+                raise ConfigurationError(f"{where}: level must be the name of a level")
+            changes["level"] = entry["level"]
         if "accept" in entry:
             changes["accept"] = _alternatives(entry["accept"])
             if "second_factor" not in entry:

@@ -24,7 +24,8 @@ from .errors import MalformedInputError, StepupError, StoreUnavailableError
 from .events import EventBus, ReauthSucceeded, SignInRecorded
 from .policy import Context, Policy, Rule, Sensitivity
 from .records import Credential, Grant, Passkey, Tenant
-from .subject import LoginMethod, Subject
+from .subject import Identity, LoginMethod, Subject
+from .tokens import AccessToken
 from .twofactor import Channel
 
 __all__ = [
@@ -97,6 +98,12 @@ class ReauthRequired:
     accepts, strongest first, with the sign-in method filled in; ``offered`` is the
     index of ``methods`` among them: the strongest the user has (a passkey, TOTP)
     enrolled. ``provider`` names the SSO provider to send the user to, when there is one.
+
+    ``level`` is the minimum level of assurance the rule asks for and the proof does not
+    reach (``""``: no level is missing); ``acr_values`` the OIDC ``acr`` values that would
+    (RFC 9470 ``acr_values``). ``stale``: a new authentication is needed because there
+    is none or it is older than ``lifetime`` (RFC 9470 ``max_age``); ``False`` when the
+    proof is recent and only its level or methods fall short.
     """
 
     action: str
@@ -107,6 +114,9 @@ class ReauthRequired:
     provider: str = ""
     alternatives: tuple[tuple[str, ...], ...] = ()
     offered: int = 0
+    level: str = ""
+    acr_values: tuple[str, ...] = ()
+    stale: bool = True
 
     ok: ClassVar[bool] = False
 
@@ -167,9 +177,10 @@ def _slide_id(session_id: str, authenticated_at: float) -> str:
 # the cost of check(). Same objects, same immutability afterwards.
 _new = object.__new__
 _a1, _a2, _a3 = slot_setters(Allowed, "action reason valid_until")
-_r1, _r2, _r3, _r4, _r5, _r6, _r7, _r8 = slot_setters(
+_r1, _r2, _r3, _r4, _r5, _r6, _r7, _r8, _r9, _r10, _r11 = slot_setters(
     ReauthRequired,
-    "action sensitivity methods lifetime last_reauth_at provider alternatives offered",
+    "action sensitivity methods lifetime last_reauth_at provider alternatives offered"
+    " level acr_values stale",
 )
 
 
@@ -188,12 +199,27 @@ def _required(
     provider: str,
     alternatives: tuple[tuple[str, ...], ...] | None = None,
     offered: int = 0,
+    missing: _Missing | None = None,
 ) -> ReauthRequired:
     decision: ReauthRequired = _new(ReauthRequired)
     _r1(decision, action), _r2(decision, sensitivity), _r3(decision, methods)
     _r4(decision, lifetime), _r5(decision, last_reauth_at), _r6(decision, provider)
     _r7(decision, (methods,) if alternatives is None else alternatives), _r8(decision, offered)
+    level, acr_values, stale = missing or _NOTHING_MISSING
+    _r9(decision, level), _r10(decision, acr_values), _r11(decision, stale)
     return decision
+
+
+class _Missing(NamedTuple):
+    """What a proof lacks besides methods: a level (with the acr values that reach it),
+    and whether it is too old (or absent)."""
+
+    level: str
+    acr_values: tuple[str, ...]
+    stale: bool
+
+
+_NOTHING_MISSING: Final = _Missing("", (), True)
 
 
 _NO_CONTEXT: Final[Context] = MappingProxyType({})
@@ -293,6 +319,7 @@ class _Plan(NamedTuple):
     methods: tuple[str, ...]  # the strongest alternative (the only one, usually)
     sensitive_everywhere: bool  # no context can make it not sensitive
     alternatives: tuple[tuple[str, ...], ...]
+    level: str | None = None  # the rule's minimum level of assurance
 
 
 def _is_async_store(store: object) -> bool:
@@ -362,6 +389,7 @@ class _ReauthFlows(Generic[S]):
             alternatives[0],
             rule.sensitivity is not Sensitivity.NONE and rule.when is None,
             alternatives,
+            rule.level,
         )
         if len(self._plans) < _MAX_KEPT:
             self._plans[(action, login)] = plan
@@ -404,17 +432,61 @@ class _ReauthFlows(Generic[S]):
             and grant.session_id == subject.session_id
             and 0 <= now - grant.authenticated_at < lifetime
             and grant.methods.issuperset(methods)
+            and (plan.level is None or self._meets(grant, plan.level))
         ):
             return _allowed(action, _FRESH_GRANT, grant.authenticated_at + lifetime)
         provider = subject.identity.provider
         if grant is None:
             return self._keep(
                 (action, methods, provider),
-                lambda: _required(action, rule.sensitivity, methods, lifetime, None, provider),
+                lambda: _required(
+                    action,
+                    rule.sensitivity,
+                    methods,
+                    lifetime,
+                    None,
+                    provider,
+                    missing=self._missing(subject, plan, None, now),
+                ),
             )
         return _required(
-            action, rule.sensitivity, methods, lifetime, grant.authenticated_at, provider
+            action,
+            rule.sensitivity,
+            methods,
+            lifetime,
+            grant.authenticated_at,
+            provider,
+            missing=self._missing(subject, plan, grant, now),
         )
+
+    def level_of(self, grant: Grant) -> str | None:
+        """The level of assurance ``grant`` proves under the policy's levels: the stronger
+        of the level a provider signed (``grant.level``) and what its methods prove; a
+        grant stored before levels existed has no ``level`` and is judged by its methods."""
+        levels = self.policy.levels
+        if levels is None:
+            return None
+        return levels.highest(grant.level, levels.for_methods(grant.methods))
+
+    def _meets(self, grant: Grant, minimum: str) -> bool:
+        levels = self.policy.levels
+        return levels is not None and levels.meets(self.level_of(grant), minimum)
+
+    def _missing(
+        self, subject: Subject, plan: _Plan, grant: Grant | None, now: float
+    ) -> _Missing | None:
+        """What the decision says is missing besides methods (see ReauthRequired)."""
+        stale = not (
+            grant is not None
+            and grant.user_id == subject.user_id
+            and grant.session_id == subject.session_id
+            and 0 <= now - grant.authenticated_at < plan.lifetime
+        )
+        if plan.level is None or (grant is not None and self._meets(grant, plan.level)):
+            return None if stale else _Missing("", (), False)
+        levels = self.policy.levels
+        assert levels is not None  # the policy checked every rule's level at construction
+        return _Missing(plan.level, levels.acr_values(plan.level), stale)
 
     def _check(
         self, subject: Subject, action: str, tenant_id: str, context: Context | None
@@ -491,6 +563,7 @@ class _ReauthFlows(Generic[S]):
             and grant.session_id == subject.session_id
             and 0 <= now - grant.authenticated_at < lifetime
             and any(grant.methods.issuperset(a) for a in plan.alternatives[: offer.offered + 1])
+            and (plan.level is None or self._meets(grant, plan.level))
         ):
             return _allowed(action, _FRESH_GRANT, grant.authenticated_at + lifetime)
         return _required(
@@ -502,7 +575,47 @@ class _ReauthFlows(Generic[S]):
             subject.identity.provider,
             plan.alternatives,
             offer.offered,
+            self._missing(subject, plan, grant, now),
         )
+
+    def check_token(
+        self, token: AccessToken, action: str, context: Context | None = None
+    ) -> Decision:
+        """May the bearer of this validated access token do ``action`` now?
+
+        The same policy, rule, lifetime and :data:`Decision` as :meth:`check` for a
+        session: the token's ``auth_time`` is the proof's time, its ``amr`` (plus
+        ``oidc``: the issuer authenticated the user) the proved methods, and its ``acr``
+        the level of assurance (through the policy's levels). No store is read: the token
+        carries everything, and the tenant feature flag does not apply (a token client
+        has no tenant session). A token without ``auth_time`` proves nothing recent.
+        Any of the rule's alternatives counts (the client cannot be offered one).
+        """
+        subject = Subject(
+            token.subject,
+            f"token:{token.issuer}",
+            Identity(LoginMethod.OIDC, issuer=token.issuer, subject=token.subject),
+        )
+        plan = self._before(subject, action, context)
+        if not isinstance(plan, _Plan):
+            return plan
+        now = self.clock()
+        grant: Grant | None = None
+        if token.auth_time is not None:
+            levels = self.policy.levels
+            methods = (frozenset(token.amr) & GRANT_METHODS) | {"oidc"}
+            level = levels.for_acr(token.acr) if levels is not None else None
+            grant = Grant(subject.user_id, subject.session_id, methods, token.auth_time, level)
+        decision = self._after(subject, action, plan, grant, now)
+        if (
+            isinstance(decision, ReauthRequired)
+            and grant is not None
+            and not decision.stale
+            and not decision.level
+            and any(grant.methods.issuperset(a) for a in plan.alternatives)
+        ):
+            return _allowed(action, _FRESH_GRANT, grant.authenticated_at + plan.lifetime)
+        return decision
 
     def _offer_for(self, subject: Subject, action: str) -> Flow[Offer]:
         """What the re-authentication page for ``action`` asks (``""``: as for a
@@ -532,6 +645,7 @@ class _ReauthFlows(Generic[S]):
             or grant.session_id != subject.session_id
             or not 0 <= now - proved < maximum
             or not grant.methods.issuperset(plan.methods)
+            or (plan.level is not None and not self._meets(grant, plan.level))
         ):
             return self._after(subject, action, plan, grant, now)
         slide_id = _slide_id(subject.session_id, proved)
@@ -549,7 +663,7 @@ class _ReauthFlows(Generic[S]):
         if not 0 <= now - since < plan.lifetime:
             return self._after(subject, action, plan, grant, now)
         end = proved + maximum
-        renewal = Grant(subject.user_id, slide_id, grant.methods, now)
+        renewal = Grant(subject.user_id, slide_id, grant.methods, now, grant.level)
         # The action was allowed by what was read: a failed write only loses the renewal.
         with contextlib.suppress(StoreUnavailableError):
             yield ("put_grant", (renewal, min(now + self.policy.longest_lifetime, end)))
@@ -595,8 +709,11 @@ class _ReauthFlows(Generic[S]):
         methods: Iterable[str],
         authenticated_at: float | None,
         renewed_from: str | None = None,
+        level: str | None = None,
     ) -> Flow[Grant]:
         chosen = frozenset(methods)
+        if level is not None and (self.policy.levels is None or level not in self.policy.levels):
+            raise MalformedInputError("a grant's level must be one of the policy's levels")
         if "recovery" in chosen:
             raise MalformedInputError("recovery codes never satisfy a re-authentication")
         if not chosen or not chosen <= GRANT_METHODS:
@@ -618,7 +735,9 @@ class _ReauthFlows(Generic[S]):
             # proofs, dated by the older one, so the grant is never fresher than its parts.
             chosen |= previous.methods
             at = previous.authenticated_at
-        grant = Grant(subject.user_id, subject.session_id, chosen, at)
+            if self.policy.levels is not None:
+                level = self.policy.levels.highest(level, previous.level)
+        grant = Grant(subject.user_id, subject.session_id, chosen, at, level)
         yield ("put_grant", (grant, at + self.policy.longest_lifetime))
         if renewed_from is not None:
             yield ("revoke_grants", (subject.user_id, renewed_from))
@@ -701,14 +820,17 @@ class Reauth(_ReauthFlows[Store]):
         *,
         authenticated_at: float | None = None,
         renewed_from: str | None = None,
+        level: str | None = None,
     ) -> Grant:
         """Record a successful re-authentication (``methods`` amr-style: pwd, otp, oidc,
         saml, and a passkey's ``PasskeyResult.methods``: phr, hwk or swk, user, mfa).
 
         ``renewed_from``: the session id the session had before the re-authentication
         renewed it; the grant is bound to ``subject.session_id`` and the old id's grant is
-        revoked."""
-        return run(self._record(subject, methods, authenticated_at, renewed_from), self.store)
+        revoked. ``level``: the level of assurance a provider's verified ``acr`` or
+        ``AuthnContextClassRef`` proved (one of the policy's levels)."""
+        flow = self._record(subject, methods, authenticated_at, renewed_from, level)
+        return run(flow, self.store)
 
     def record_sign_in(
         self, subject: Subject, methods: Iterable[str], authenticated_at: float | None = None
@@ -762,8 +884,9 @@ class AsyncReauth(_ReauthFlows[AsyncStore | Store]):
         *,
         authenticated_at: float | None = None,
         renewed_from: str | None = None,
+        level: str | None = None,
     ) -> Grant:
-        flow = self._record(subject, methods, authenticated_at, renewed_from)
+        flow = self._record(subject, methods, authenticated_at, renewed_from, level)
         return await run_async(flow, self.store)
 
     async def record_sign_in(

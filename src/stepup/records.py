@@ -81,29 +81,37 @@ class Credential:
 class Grant:
     """A successful re-authentication, bound to one user and one session.
 
-    ``methods`` are amr-style names (``pwd``, ``otp``, ``oidc``, ``saml``).
+    ``methods`` are amr-style names (``pwd``, ``otp``, ``oidc``, ``saml``). ``level`` is
+    the level of assurance a provider's signed ``acr`` / ``AuthnContextClassRef`` proved
+    (``None``: the level is whatever ``methods`` prove, see :mod:`stepup.assurance`).
     """
 
     user_id: str
     session_id: str
     methods: frozenset[str]
     authenticated_at: float
+    level: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "user_id": self.user_id,
             "session_id": self.session_id,
             "methods": sorted(self.methods),
             "authenticated_at": self.authenticated_at,
         }
+        if self.level is not None:  # absent, not null: old readers see the old shape
+            data["level"] = self.level
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Grant:
+        level = data.get("level")
         return cls(
             user_id=data["user_id"],
             session_id=data["session_id"],
             methods=frozenset(data["methods"]),
             authenticated_at=float(data["authenticated_at"]),
+            level=level if isinstance(level, str) and level else None,
         )
 
 

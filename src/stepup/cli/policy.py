@@ -41,7 +41,12 @@ def _show(args: argparse.Namespace) -> int:
         policy = policy.load_toml(args.file)
     rows = policy.table()
     if args.json:
-        shown = {"lifetime_seconds": policy.lifetime, "passkeys": policy.passkeys, "actions": rows}
+        shown = {
+            "lifetime_seconds": policy.lifetime,
+            "passkeys": policy.passkeys,
+            "levels": policy.levels.table() if policy.levels is not None else [],
+            "actions": rows,
+        }
         print(json.dumps(shown, indent=2))
         return 0
     print(f"installation lifetime: {format_duration(policy.lifetime)} ({policy.lifetime:g} s)")
@@ -49,6 +54,13 @@ def _show(args: argparse.Namespace) -> int:
         "alternatives: strongest first; the strongest the user has enrolled is offered"
         + (" (passkeys on: a passkey first)" if policy.passkeys else "")
     )
+    if policy.levels is not None:
+        print("levels of assurance, weakest first:")
+        for level in policy.levels.table():
+            print(
+                f"  {level['level']}: methods {level['methods']}; acr {level['acr']};"
+                f" saml {level['saml']}"
+            )
     columns = [
         "action",
         "sensitivity",
@@ -58,6 +70,7 @@ def _show(args: argparse.Namespace) -> int:
         "api keys",
         "condition",
         "alternatives",
+        *(["level"] if policy.levels is not None else []),
     ]
     widths = {c: max(len(c), *(len(row[c]) for row in rows)) for c in columns}
     print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
