@@ -30,7 +30,12 @@ from e2e.journeys import (
 )
 from support import need
 
-pytestmark = pytest.mark.browser
+pytestmark = [
+    pytest.mark.browser,
+    # marionette-driver's helpers (mozinfo, mozrunner) use APIs Python deprecates.
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:mozinfo.*"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:mozrunner.*"),
+]
 
 REPLAYED = "That code was already used. Wait for the next code and try again."
 
