@@ -157,3 +157,29 @@ def test_bad_settings_fail_at_start_up(clock: SettableClock) -> None:
         with pytest.raises(ConfigurationError, match="PASSKEYS_RP_ID"):
             get_policy()
         assert any(m.id == "stepup.E010" for m in check_settings())
+
+
+class _Outage(MemoryStore):
+    """A memory store whose passkey reads fail once ``down`` is set."""
+
+    down = False
+
+    def list_passkeys(self, user_id: str) -> Any:
+        if self.down:
+            raise ConnectionError("store down")
+        return super().list_passkeys(user_id)
+
+
+def test_a_store_outage_is_a_503_not_a_500(clock: SettableClock) -> None:
+    store = _Outage()
+    with running_site(store, clock, **PASSKEYS) as running:
+        alice = running.browser("alice")
+        _add(alice)
+        token = _csrf(alice)
+        store.down = True
+        assert alice.get("/stepup/passkeys/").status_code == 503
+        body = {"action": "api_key.read"}
+        answer = _json(alice, "/stepup/reauth/passkey/begin", body, csrf=token)
+        assert answer.status_code == 503
+        assert answer.json()["error"] == "unavailable"
+        assert alice.get("/stepup/reauth/?action=api_key.read&next=/api-key/").status_code == 503

@@ -269,3 +269,30 @@ def test_without_passkey_settings_the_routes_answer_404_and_the_policy_is_unchan
 def test_settings_are_checked_at_start_up(config: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         make_app(config=config)
+
+
+class _Outage(MemoryStore):
+    """A memory store whose passkey reads fail once ``down`` is set."""
+
+    down = False
+
+    def list_passkeys(self, user_id: str) -> Any:
+        if self.down:
+            raise ConnectionError("store down")
+        return super().list_passkeys(user_id)
+
+
+def test_a_store_outage_is_a_503_not_a_500(mode: str) -> None:
+    store = _Outage()
+    app = make_app(mode, clock=SettableClock(), store=store, config=CONFIG)
+    alice = app.client()
+    assert alice.login("alice").status_code == 303
+    _add(alice)
+    token = _csrf(alice)
+    store.down = True
+    assert alice.get("/stepup/passkeys").status_code == 503
+    answer = _json(alice, "/stepup/reauth/passkey/begin", {"action": "api_key.read"}, csrf=token)
+    assert answer.status_code == 503
+    assert answer.get_json()["error"] == "unavailable"
+    page = alice.get("/stepup/reauth?action=api_key.read&next=/api-key")
+    assert page.status_code == 503  # which way to offer cannot be known: fail closed

@@ -162,3 +162,34 @@ def test_bad_options_fail_at_start_up(
 ) -> None:
     with pytest.raises(ConfigurationError, match=message):
         make_app(clock=clock, store=MemoryStore(), **options)
+
+
+class _Outage(MemoryStore):
+    """A memory store whose passkey reads fail once ``down`` is set."""
+
+    down = False
+
+    def list_passkeys(self, user_id: str) -> Any:
+        if self.down:
+            raise ConnectionError("store down")
+        return super().list_passkeys(user_id)
+
+
+def test_a_store_outage_is_a_503_not_a_500(clock: SettableClock) -> None:
+    store = _Outage()
+    app = make_app(clock=clock, store=store, **OPTIONS)
+    alice = app.browser()
+    try:
+        assert alice.login("alice").status_code == 303
+        _add(alice)
+        token = _token(alice)
+        store.down = True
+        assert alice.get("/stepup/passkeys").status_code == 503
+        answer = _json(
+            alice, "/stepup/reauth/passkey/begin", {"action": "api_key.read"}, token=token
+        )
+        assert answer.status_code == 503
+        page = alice.get("/stepup/reauth?action=api_key.read&next=/api-key")
+        assert page.status_code == 503
+    finally:
+        alice.close()

@@ -4,11 +4,14 @@ Every POST is checked by Django's CSRF (a form field, or the ``X-CSRFToken`` hea
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 
+from ...errors import StoreUnavailableError, UnknownActionError
 from ...passkeys import Passkeys
 from ...subject import Subject
 from ..http import Client, client_kind
@@ -31,11 +34,19 @@ from ..passkey_endpoint import (
     script_response,
 )
 from ..tenant_endpoint import stream_chunks
-from ..views import PasskeysPage
+from ..views import PasskeysPage, ReauthPage
 from ._pages import render_page
 from ._request import RequestStepup, stepup_for
 from ._web import request_info, sign_in_response, to_response
-from .views import _after_reauth, _form_post, _get, _open_page, _redirect, _render_reauth
+from .views import (
+    _after_reauth,
+    _form_post,
+    _get,
+    _open_page,
+    _page,
+    _redirect,
+    _render_reauth,
+)
 
 __all__ = [
     "passkey_remove",
@@ -183,6 +194,21 @@ def _remove(request: HttpRequest, credential_id: str) -> HttpResponse:
     return _done(request, bound, removed, "removed")
 
 
+def _json_page(
+    request: HttpRequest, data: dict[str, Any]
+) -> tuple[RequestStepup, Subject, ReauthPage] | HttpResponse:
+    """``_open_page`` for a script: its refusals as JSON (a store failure reaches
+    :func:`_fail_closed`, a 503)."""
+    bound = stepup_for(request)
+    subject = bound.subject
+    if subject is None:
+        return sign_in_response(request)
+    try:
+        return bound, subject, _page(request, bound, subject, data)
+    except UnknownActionError:
+        return to_response(message_response(400, "unknown_action", _locale(request)))
+
+
 def _reauth_begin(request: HttpRequest) -> HttpResponse:
     enabled = _enabled(request)
     if isinstance(enabled, HttpResponse):
@@ -191,7 +217,7 @@ def _reauth_begin(request: HttpRequest) -> HttpResponse:
         data = _read(request)
     except PasskeyBodyError:
         return to_response(malformed_response(_locale(request)))
-    opened = _open_page(request, data)
+    opened = _json_page(request, data)
     if isinstance(opened, HttpResponse):
         return opened
     _, subject, page = opened
@@ -212,7 +238,7 @@ def _reauth_finish(request: HttpRequest) -> HttpResponse:
         if json_client:
             return to_response(malformed_response(_locale(request)))
         data = {**request.POST.dict(), "credential": {}}
-    opened = _open_page(request, data)
+    opened = _json_page(request, data) if json_client else _open_page(request, data)
     if isinstance(opened, HttpResponse):
         return opened
     bound, subject, page = opened
@@ -237,11 +263,24 @@ def _script(request: HttpRequest) -> HttpResponse:
     return to_response(script_response())
 
 
-passkeys = _get(_passkeys)
-register_begin = _form_post(_register_begin)
-register_finish = _form_post(_register_finish)
-passkey_rename = _form_post(_rename)
-passkey_remove = _form_post(_remove)
-reauth_begin = _form_post(_reauth_begin)
-reauth_finish = _form_post(_reauth_finish)
+def _fail_closed(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A store that cannot answer is a 503 that says so, never a 500 (nothing changed)."""
+
+    @wraps(view)
+    def answer(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except StoreUnavailableError:
+            return to_response(message_response(503, "unavailable", _locale(request)))
+
+    return answer
+
+
+passkeys = _get(_fail_closed(_passkeys))
+register_begin = _form_post(_fail_closed(_register_begin))
+register_finish = _form_post(_fail_closed(_register_finish))
+passkey_rename = _form_post(_fail_closed(_rename))
+passkey_remove = _form_post(_fail_closed(_remove))
+reauth_begin = _form_post(_fail_closed(_reauth_begin))
+reauth_finish = _form_post(_fail_closed(_reauth_finish))
 passkey_script = _get(_script)

@@ -28,6 +28,7 @@ from ...errors import (
     NotEnrolledError,
     PermissionDeniedError,
     StepupError,
+    StoreUnavailableError,
     UnknownActionError,
 )
 from ...policy import TENANT_SETTINGS_UPDATE
@@ -153,6 +154,8 @@ def _open_page(
         return bound, subject, _page(request, bound, subject, values)
     except UnknownActionError:
         return _message(request, 400, TEXT["unknown_action"])
+    except StoreUnavailableError:  # what the user has enrolled could not be read
+        return _message(request, 503, TEXT["unavailable"])
 
 
 def _refused_code(

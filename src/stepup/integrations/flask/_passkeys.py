@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from functools import wraps
 from typing import Any, Final
 
 from flask import flash, request, url_for
 
+from ...errors import StoreUnavailableError, UnknownActionError
 from ...passkeys import Passkeys
 from ...subject import Subject
 from ..http import Client, client_kind
@@ -31,7 +33,15 @@ from ..passkey_endpoint import (
 from ..tenant_endpoint import stream_chunks
 from ..views import PasskeysPage
 from ._state import AppState, state
-from ._views import _after_reauth, _open_page, _Opened, _redirect, _render, _render_reauth
+from ._views import (
+    _after_reauth,
+    _open_page,
+    _Opened,
+    _page_from,
+    _redirect,
+    _render,
+    _render_reauth,
+)
 from ._web import request_info, to_response
 
 __all__ = ["ROUTES"]
@@ -165,6 +175,18 @@ def remove(credential_id: str) -> Any:
     return _done(removed, "removed")
 
 
+def _json_page(data: dict[str, Any]) -> _Opened | Any:
+    """:func:`_open_page` for a script: its refusals as JSON (a store failure reaches
+    :func:`_fail_closed`, a 503)."""
+    app_state, subject = state(), state().subject()
+    if subject is None:
+        return app_state.unauthenticated()
+    try:
+        return _Opened(app_state, subject, _page_from(data, subject, app_state))
+    except UnknownActionError:
+        return to_response(message_response(400, "unknown_action", _locale()))
+
+
 def reauth_begin() -> Any:
     enabled = _enabled()
     if not isinstance(enabled, tuple):
@@ -173,7 +195,7 @@ def reauth_begin() -> Any:
         data = read_json(stream_chunks(request.stream.read), request.headers.get("Content-Length"))
     except PasskeyBodyError:
         return to_response(malformed_response(_locale()))
-    opened = _open_page(data)
+    opened = _json_page(data)
     if not isinstance(opened, _Opened):
         return opened
     if not opened.page.passkey:
@@ -193,7 +215,7 @@ def reauth_finish() -> Any:
         if json_client:
             return to_response(malformed_response(_locale()))
         data = {**request.form.to_dict(), "credential": {}}
-    opened = _open_page(data)
+    opened = _json_page(data) if json_client else _open_page(data)
     if not isinstance(opened, _Opened):
         return opened
     app_state, subject, page = opened
@@ -218,16 +240,32 @@ def script() -> Any:
     return to_response(script_response())
 
 
+def _fail_closed(view: Any) -> Any:
+    """A store that cannot answer is a 503 that says so, never a 500 (nothing changed)."""
+
+    @wraps(view)
+    def answer(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except StoreUnavailableError:
+            return to_response(message_response(503, "unavailable", _locale()))
+
+    return answer
+
+
 #: (rule, endpoint, view, methods) for the blueprint.
 ROUTES: Final[list[tuple[str, str, Any, list[str]]]] = [
-    ("/passkeys", "passkeys", passkeys_page, ["GET"]),
-    ("/passkeys/register/begin", "passkey_register_begin", register_begin, ["POST"]),
-    ("/passkeys/register/finish", "passkey_register_finish", register_finish, ["POST"]),
-    ("/passkeys/<credential_id>/rename", "passkey_rename", rename, ["POST"]),
-    ("/passkeys/<credential_id>/remove", "passkey_remove", remove, ["POST"]),
-    ("/reauth/passkey/begin", "reauth_passkey_begin", reauth_begin, ["POST"]),
-    ("/reauth/passkey/finish", "reauth_passkey_finish", reauth_finish, ["POST"]),
-    ("/stepup-passkeys.js", "passkey_script", script, ["GET"]),
+    (rule, endpoint, _fail_closed(view), methods)
+    for rule, endpoint, view, methods in [
+        ("/passkeys", "passkeys", passkeys_page, ["GET"]),
+        ("/passkeys/register/begin", "passkey_register_begin", register_begin, ["POST"]),
+        ("/passkeys/register/finish", "passkey_register_finish", register_finish, ["POST"]),
+        ("/passkeys/<credential_id>/rename", "passkey_rename", rename, ["POST"]),
+        ("/passkeys/<credential_id>/remove", "passkey_remove", remove, ["POST"]),
+        ("/reauth/passkey/begin", "reauth_passkey_begin", reauth_begin, ["POST"]),
+        ("/reauth/passkey/finish", "reauth_passkey_finish", reauth_finish, ["POST"]),
+        ("/stepup-passkeys.js", "passkey_script", script, ["GET"]),
+    ]
 ]
 
 #: The URLs the pages use, by the name the templates use.

@@ -34,6 +34,7 @@ from ...errors import (
     NotEnrolledError,
     PermissionDeniedError,
     StepupError,
+    StoreUnavailableError,
     UnknownActionError,
 )
 from ...policy import TENANT_SETTINGS_UPDATE
@@ -239,6 +240,8 @@ def _open_page(values: Any) -> _Opened | Any:
         return _Opened(app_state, subject, _page_from(values, subject, app_state))
     except UnknownActionError:
         return _message(400, TEXT["unknown_action"])
+    except StoreUnavailableError:  # what the user has enrolled could not be read
+        return _message(503, TEXT["unavailable"])
 
 
 def _refused_code(app_state: AppState, subject: Subject, page: ReauthPage) -> Any | None:

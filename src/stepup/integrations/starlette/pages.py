@@ -217,6 +217,8 @@ class StepupPages:
             page = await self.reauth_page(request, subject)
         except UnknownActionError:
             return await self.message(request, TEXT["unknown_action"], 400)
+        except StoreUnavailableError:  # what the user has enrolled could not be read
+            return await self.unavailable(request)
         if request.method == "POST":
             return await self.reauth_post(request, subject, page)
         return await self.reauth_form(request, subject, page)

@@ -8,6 +8,8 @@ Forms carry the CSRF token in their ``csrf_token`` field, scripts in the
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -258,16 +260,31 @@ class _PasskeyViews:
         return to_response(script_response())
 
 
+def _fail_closed(
+    view: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """A store that cannot answer is a 503 that says so, never a 500 (nothing changed)."""
+
+    @wraps(view)
+    async def answer(request: Request) -> Response:
+        try:
+            return await view(request)
+        except StoreUnavailableError:
+            return to_response(message_response(503, "unavailable", _locale(request)))
+
+    return answer
+
+
 def passkey_routes(pages: StepupPages) -> list[BaseRoute]:
     views = _PasskeyViews(pages)
     post = ["POST"]
     return [
-        Route("/passkeys", views.list, methods=["GET"], name="passkeys"),
-        Route("/passkeys/register/begin", views.register_begin, methods=post),
-        Route("/passkeys/register/finish", views.register_finish, methods=post),
-        Route("/passkeys/{credential_id}/rename", views.rename, methods=post),
-        Route("/passkeys/{credential_id}/remove", views.remove, methods=post),
-        Route("/reauth/passkey/begin", views.reauth_begin, methods=post),
-        Route("/reauth/passkey/finish", views.reauth_finish, methods=post),
+        Route("/passkeys", _fail_closed(views.list), methods=["GET"], name="passkeys"),
+        Route("/passkeys/register/begin", _fail_closed(views.register_begin), methods=post),
+        Route("/passkeys/register/finish", _fail_closed(views.register_finish), methods=post),
+        Route("/passkeys/{credential_id}/rename", _fail_closed(views.rename), methods=post),
+        Route("/passkeys/{credential_id}/remove", _fail_closed(views.remove), methods=post),
+        Route("/reauth/passkey/begin", _fail_closed(views.reauth_begin), methods=post),
+        Route("/reauth/passkey/finish", _fail_closed(views.reauth_finish), methods=post),
         Route("/stepup-passkeys.js", views.script, methods=["GET"], name="passkey_script"),
     ]
