@@ -252,8 +252,10 @@ class Statements:
         # credential id is taken (ON CONFLICT DO NOTHING on the primary key: a concurrent
         # insert of the same id waits for the first, then inserts nothing). SQLite runs
         # it inside BEGIN IMMEDIATE, so the count cannot change under it; PostgreSQL
-        # first takes a transaction-scoped advisory lock on the user (:attr:`lock_user`),
-        # since two READ COMMITTED inserts of different ids would both count too few.
+        # first takes a transaction-scoped advisory lock on the user (:attr:`lock_user`,
+        # a second statement): two READ COMMITTED inserts of different ids would each
+        # count without the other's row, and both pass the limit. (A statement's
+        # snapshot is taken when it starts, so the lock cannot be part of the INSERT.)
         pk = t.passkeys.c
         self.list_passkeys = (
             sql_select(
