@@ -1145,6 +1145,34 @@ class StoreContract:
         assert call("list_passkeys", alice.user_id) == ()
         assert [p.name for p in call("list_passkeys", bob.user_id)] == ["Bob's"]
 
+    def test_registration_that_loses_the_last_place_is_refused(self, call: _Runner) -> None:
+        """A user with one place left registers on two devices at once: the other
+        registration is stored between this one's checks and its ``add_passkey``, so
+        this one is refused and the user has exactly the limit."""
+        alice = Subject(_key("user"), _key("session"))
+        plain = self._ceremonies(call, call.store, limit=2)
+        assert self._register(call, plain, alice, self._authenticator()).reason == "ok"
+        phone = self._authenticator()
+
+        def phone_registers() -> Any:
+            if call.is_async:
+
+                async def both() -> Any:
+                    options = await plain.begin_registration(alice, alice.user_id)
+                    return await plain.finish_registration(alice, phone.create(options), "Phone")
+
+                return both()
+            options = plain.begin_registration(alice, alice.user_id)
+            return plain.finish_registration(alice, phone.create(options), "Phone")
+
+        racing = _Competing(call.store, ("add_passkey",), phone_registers)
+        laptop = self._authenticator()
+        result = self._register(call, self._ceremonies(call, racing, limit=2), alice, laptop)
+        assert racing.competed == 1
+        assert not result
+        names = sorted(p.name for p in call("list_passkeys", alice.user_id))
+        assert names == ["Key", "Phone"]
+
     def test_assertion_that_loses_the_counter_race_is_refused(self, call: _Runner) -> None:
         """Two assertions of one authenticator (a clone, or one response sent twice over
         two challenges): the other is recorded between this one's read and its
