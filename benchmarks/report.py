@@ -127,9 +127,14 @@ class Row:
 
     @property
     def ratio(self) -> float | None:
-        """stepup's median over the peer's (below 1: stepup is cheaper)."""
+        """stepup's median over the peer's (below 1: stepup is cheaper), or, when the
+        rows were measured in pairs of rounds, the median of the per-round ratios
+        (``extra["paired_ratio"]``), which machine noise shared by a pair cancels in."""
         if self.peer is None or self.peer.median == 0:
             return None
+        paired = self.extra.get("paired_ratio")
+        if isinstance(paired, (int, float)):
+            return float(paired)
         return self.ours.median / self.peer.median
 
     def ratio_text(self) -> str:

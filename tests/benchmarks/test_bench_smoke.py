@@ -53,6 +53,27 @@ def test_each_benchmark_prints_its_rows(module: str) -> None:
     assert row.rstrip().endswith(("PASS", "MISS", "report")), row
 
 
+def test_the_whole_request_benchmark_runs_every_framework() -> None:
+    """Each server starts, the guarded endpoint refuses a session without a grant and
+    answers one with it, and both endpoints answer every request over 16 connections."""
+    done = _run(
+        str(BENCHMARKS / "bench_requests.py"),
+        "--quick",
+        "--stores",
+        "memory,sqlite",
+        "--rounds",
+        "1",
+        "--requests",
+        "16",
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    for framework in ("Starlette (uvicorn)", "FastAPI (uvicorn)", "Flask (waitress)"):
+        for store in ("memory", "sqlite"):
+            assert f"{framework}, {store}: guarded vs user loaded" in done.stdout
+    assert "Django (waitress), sqlite: guarded vs user loaded" in done.stdout
+    assert "req/s, p50" in done.stdout
+
+
 def test_the_runner_prints_one_table_and_writes_markdown(tmp_path: Path) -> None:
     need(port_open("127.0.0.1", 6379), "Redis at 127.0.0.1:6379")
     out = tmp_path / "table.md"
@@ -79,7 +100,9 @@ def test_the_runner_lists_and_refuses_unknown_names() -> None:
     listed = _run("benchmarks/run.py", "--list")
     assert listed.returncode == 0
     names = [line.split()[0] for line in listed.stdout.splitlines()]
-    assert {"totp", "totp-sqlite", "totp-redis", "reauth", "scaling", "memory"} <= set(names)
+    assert {"totp", "totp-sqlite", "totp-redis", "reauth", "scaling", "memory", "requests"} <= set(
+        names
+    )
     unknown = _run("benchmarks/run.py", "--only", "nope")
     assert unknown.returncode != 0
     assert "unknown benchmark" in unknown.stderr

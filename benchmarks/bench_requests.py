@@ -1,0 +1,599 @@
+"""Whole requests through real servers: a guarded endpoint against the same endpoint
+unguarded but loading the signed-in user, in the same server process and run.
+
+Each framework runs its app in a server process of its own: Starlette and FastAPI
+under uvicorn, Flask and Django under waitress (a WSGI server, ``WSGI_THREADS`` threads). Both
+endpoints return the same small JSON body for a signed-in user (the session cookie) of
+a tenant with ``sensitive_actions_reauth`` on; the guarded one is behind stepup's guard
+for ``api_key.read`` and the session holds a fresh grant, so every request is a full,
+allowed check (subject, tenant, policy rule, tenant settings and grant from the store).
+The other one loads the same user through the same subject loader: what any endpoint
+that shows users their own data pays anyway. Before timing, a request without a
+session must be refused by the guarded endpoint and the signed-in one must be a 200.
+
+The load comes from this process: ``CONNECTIONS`` (16) keep-alive connections over
+loopback, each sending its next request when the last answer arrived (a closed loop,
+so the load is bounded). Rounds alternate the two endpoints (and which goes first);
+a round's figure is its wall time per request (1 / requests per second), and the
+ratio is the median of the per-round ratios. Every response is checked to be a 200.
+
+    .venv/bin/python benchmarks/bench_requests.py [--quick] [--only flask,django]
+        [--stores memory,sqlite] [--rounds 10] [--requests 2000]
+
+Stores: ``memory``, ``sqlite`` (a file in a temporary directory), ``postgresql``
+(``STEPUP_BENCH_POSTGRES``) and ``redis`` (``STEPUP_BENCH_REDIS``), the last two only
+when reachable. Async frameworks get the async store, WSGI ones the sync store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import REDIS_URL, redis_reachable
+from report import Measure, Row, Target, markdown_table, rows_to_json, text_table
+from starlette.requests import Request  # module level: FastAPI resolves the annotation
+
+HERE = Path(__file__).resolve().parent
+TENANT = "acme"
+FLAG_ON = {"feature_flags": {"sensitive_actions_reauth": True}}
+SECRET = "bench-secret-key-0123456789"
+ACTION = "api_key.read"
+CONNECTIONS = 16
+WSGI_THREADS = 8  # waitress threads (its default is 4)
+POSTGRES_URL = os.environ.get(
+    "STEPUP_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+PREFIX = "stepupbench_"  # SQL tables and Redis keys of their own, never the tests'
+
+FRAMEWORKS = ("starlette", "fastapi", "flask", "django")
+STORES = ("memory", "sqlite", "postgresql", "redis")
+#: Issue 18: at most 5% for the memory and SQLite stores, within 10% for Redis.
+TARGETS = {"memory": 0.05, "sqlite": 0.05, "redis": 0.10}
+SERVERS = {"starlette": "uvicorn", "fastapi": "uvicorn", "flask": "waitress", "django": "waitress"}
+
+
+# the stores ----------------------------------------------------------------------------
+
+
+def _store(kind: str, asynchronous: bool, workdir: str) -> Any:
+    if kind == "memory":
+        from stepup.adapters.storage.memory import MemoryStore
+
+        return MemoryStore()
+    if kind == "redis":
+        from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
+
+        return (AsyncRedisStore if asynchronous else RedisStore)(REDIS_URL, prefix=PREFIX)
+    from stepup.adapters.storage.sql import AsyncSQLStore, SQLStore
+
+    url = f"sqlite:///{workdir}/stepup.db" if kind == "sqlite" else POSTGRES_URL
+    if kind == "postgresql" and asynchronous:
+        url = url.replace("+psycopg", "+asyncpg")
+    # The schema is created by the sync store (once, before the server starts).
+    return (AsyncSQLStore if asynchronous else SQLStore)(url, prefix=PREFIX)
+
+
+def _prepare_store(kind: str, workdir: str) -> None:
+    """Create the SQL schema, clear Redis keys left by an earlier run."""
+    if kind in ("sqlite", "postgresql"):
+        _store(kind, False, workdir).create_schema()
+    elif kind == "redis":
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            for key in client.scan_iter(f"{PREFIX}*"):
+                client.delete(key)
+        finally:
+            client.close()
+
+
+def _postgres_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+# the apps (built in the server process) -------------------------------------------------
+
+
+def starlette_app(store_kind: str, workdir: str, fastapi: bool = False) -> Any:
+    from starlette.middleware.sessions import SessionMiddleware
+    from starlette.responses import JSONResponse, Response
+
+    from stepup.subject import Subject
+
+    def subject(request: Request) -> Subject | None:
+        user_id = request.session.get("user")
+        return Subject(user_id, request.session["sid"]) if user_id else None
+
+    options: dict[str, Any] = {
+        "store": _store(store_kind, True, workdir),
+        "secret_key": SECRET,
+        "subject_loader": subject,
+        "tenant_loader": lambda request: TENANT,
+    }
+
+    async def sign_in(request: Request) -> Response:
+        user = request.query_params["user"]
+        request.session.update(user=user, sid=f"{user}-session")
+        await stepup.tenants.ensure(TENANT, FLAG_ON)
+        if request.query_params.get("grant"):
+            await stepup.reauth.record(Subject(user, f"{user}-session"), ["pwd"])
+        return JSONResponse({})
+
+    async def user(request: Request) -> Response:
+        assert subject(request) is not None
+        return JSONResponse({"api_key": "key-123"})
+
+    if fastapi:
+        from fastapi import Depends, FastAPI
+
+        from stepup.integrations.fastapi import Stepup as FastAPIStepup
+
+        stepup: Any = FastAPIStepup(**options)
+        app: Any = FastAPI()
+        key_read = stepup.require_reauth(ACTION)
+
+        # The guard as a route dependency (annotations here are strings FastAPI could
+        # not resolve in this function's scope).
+        @app.get("/guarded", dependencies=[Depends(key_read)])
+        async def guarded_view() -> Any:
+            return JSONResponse({"api_key": "key-123"})
+
+        app.add_api_route("/user", user, methods=["GET"])
+        app.add_api_route("/sign-in", sign_in, methods=["GET"])
+        app.add_middleware(SessionMiddleware, secret_key=SECRET)
+        stepup.install(app)
+        return app
+
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.routing import Route
+
+    from stepup.integrations.starlette import Stepup
+
+    stepup = Stepup(**options)
+
+    @stepup.requires_reauth(ACTION)
+    async def guarded(request: Request) -> Response:
+        return JSONResponse({"api_key": "key-123"})
+
+    app = Starlette(
+        routes=[
+            Route("/sign-in", sign_in),
+            Route("/guarded", guarded),
+            Route("/user", user),
+        ],
+        middleware=[Middleware(SessionMiddleware, secret_key=SECRET)],
+    )
+    stepup.install(app)
+    return app
+
+
+def flask_app(store_kind: str, workdir: str) -> Any:
+    from flask import Flask, request, session
+
+    from stepup.integrations.flask import Stepup
+    from stepup.subject import Subject
+
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=SECRET)
+    stepup = Stepup(store=_store(store_kind, False, workdir))
+
+    @stepup.subject_loader
+    def subject() -> Subject | None:
+        user_id = session.get("user_id")
+        return Subject(user_id, stepup.session_id()) if user_id else None
+
+    @stepup.tenant_loader
+    def tenant(subject: Subject) -> str:
+        return TENANT
+
+    @app.get("/sign-in")
+    def sign_in() -> dict[str, str]:
+        user = request.args["user"]
+        session["user_id"] = user
+        stepup.tenant_settings.ensure(TENANT, FLAG_ON)
+        if request.args.get("grant"):
+            stepup.reauth.record(Subject(user, stepup.session_id()), ["pwd"])
+        return {}
+
+    @app.get("/user")
+    def user() -> dict[str, str]:
+        assert subject() is not None
+        return {"api_key": "key-123"}
+
+    @app.get("/guarded")
+    @stepup.reauth_required(ACTION)
+    def guarded() -> dict[str, str]:
+        return {"api_key": "key-123"}
+
+    stepup.init_app(app)
+    return app
+
+
+def django_app(store_kind: str, workdir: str) -> Any:
+    import django
+    from django.conf import settings
+    from django.http import HttpRequest, JsonResponse
+    from django.urls import include, path
+
+    from stepup.subject import Subject
+
+    def load_subject(request: HttpRequest) -> Subject | None:
+        user_id = request.session.get("user_id")
+        return Subject(user_id, request.session["_stepup_sid"]) if user_id else None
+
+    def sign_in(request: HttpRequest) -> JsonResponse:
+        from stepup.integrations.django.services import get_stepup
+
+        user = request.GET["user"]
+        request.session["user_id"] = user
+        request.session["_stepup_sid"] = f"{user}-session"
+        stepup = get_stepup()
+        stepup.tenant_settings.ensure(TENANT, FLAG_ON)
+        if request.GET.get("grant"):
+            stepup.reauth.record(Subject(user, f"{user}-session"), ["pwd"])
+        return JsonResponse({})
+
+    def user(request: HttpRequest) -> JsonResponse:
+        assert load_subject(request) is not None
+        return JsonResponse({"api_key": "key-123"})
+
+    def guarded(request: HttpRequest) -> JsonResponse:
+        return JsonResponse({"api_key": "key-123"})
+
+    module = sys.modules[__name__]
+    settings.configure(
+        SECRET_KEY=SECRET * 2,
+        ALLOWED_HOSTS=["127.0.0.1", "localhost"],
+        ROOT_URLCONF=__name__,
+        INSTALLED_APPS=[
+            "django.contrib.contenttypes",
+            "django.contrib.auth",
+            "django.contrib.sessions",
+            "stepup.integrations.django",
+        ],
+        MIDDLEWARE=[
+            # CommonMiddleware sets Content-Length, without which waitress closes the
+            # connection after each response (as any Django project has it).
+            "django.middleware.common.CommonMiddleware",
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "stepup.integrations.django.middleware.StepupMiddleware",
+        ],
+        SESSION_ENGINE="django.contrib.sessions.backends.cache",
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        USE_TZ=True,
+        STEPUP={
+            "STORE": _store(store_kind, False, workdir),
+            "SUBJECT_LOADER": load_subject,
+            "TENANT_LOADER": lambda request: TENANT,
+            "PASSWORD_HASH_LOADER": lambda user_id: None,
+        },
+    )
+    django.setup()
+    from django.core.wsgi import get_wsgi_application
+
+    from stepup.integrations.django.decorators import reauth_required
+
+    module.urlpatterns = [  # type: ignore[attr-defined]
+        path("sign-in", sign_in),
+        path("user", user),
+        path("guarded", reauth_required(ACTION)(guarded)),
+        path("stepup/", include("stepup.integrations.django.urls")),
+    ]
+    return get_wsgi_application()
+
+
+def serve(framework: str, store_kind: str, workdir: str, port: int) -> None:
+    """Run one app on 127.0.0.1:port until killed (the server process)."""
+    if framework in ("starlette", "fastapi"):
+        import uvicorn
+
+        app = starlette_app(store_kind, workdir, fastapi=framework == "fastapi")
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        return
+    import logging
+
+    import waitress
+
+    # Requests waiting for a thread are the point of 16 connections, not news.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    wsgi = (
+        flask_app(store_kind, workdir) if framework == "flask" else django_app(store_kind, workdir)
+    )
+    waitress.serve(wsgi, host="127.0.0.1", port=port, threads=WSGI_THREADS, _quiet=True)
+
+
+# the load generator ---------------------------------------------------------------------
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if ":" in line:
+            name, _, value = line.partition(":")
+            name = name.strip().lower()
+            headers[name] = (headers[name] + ", " if name in headers else "") + value.strip()
+    if "content-length" in headers:
+        body = await reader.readexactly(int(headers["content-length"]))
+    elif headers.get("transfer-encoding", "").lower() == "chunked":
+        parts = []
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            parts.append(await reader.readexactly(size + 2))
+            if size == 0:
+                break
+        body = b"".join(parts)
+    else:
+        body = b""
+    return status, headers, body
+
+
+def _request(path: str, port: int, cookie: str = "") -> bytes:
+    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+    if cookie:
+        lines.append(f"Cookie: {cookie}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def _one(port: int, path: str, cookie: str = "") -> tuple[int, dict[str, str]]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(_request(path, port, cookie))
+        status, headers, _ = await _read_response(reader)
+        return status, headers
+    finally:
+        writer.close()
+
+
+async def _sign_in(port: int, user: str, grant: bool) -> str:
+    status, headers = await _one(port, f"/sign-in?user={user}{'&grant=1' if grant else ''}")
+    assert status == 200, status
+    return headers["set-cookie"].split(";")[0]
+
+
+async def _load(port: int, path: str, cookie: str, total: int) -> tuple[float, list[float]]:
+    """``total`` requests over ``CONNECTIONS`` keep-alive connections: wall seconds and
+    each request's latency."""
+    message = _request(path, port, cookie)
+    latencies: list[float] = []
+    per = [total // CONNECTIONS + (i < total % CONNECTIONS) for i in range(CONNECTIONS)]
+    streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(CONNECTIONS)]
+    clock = time.perf_counter
+
+    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        for _ in range(n):
+            started = clock()
+            writer.write(message)
+            status, headers, _ = await _read_response(reader)
+            latencies.append(clock() - started)
+            if status != 200:
+                raise AssertionError(f"{path}: status {status}")
+            if headers.get("connection", "").lower() == "close":
+                raise AssertionError(f"{path}: the server closed a keep-alive connection")
+
+    started = clock()
+    await asyncio.gather(*(worker(r, w, n) for (r, w), n in zip(streams, per, strict=True)))
+    wall = clock() - started
+    for _, writer in streams:
+        writer.close()
+    return wall, latencies
+
+
+@dataclass(frozen=True)
+class Result:
+    framework: str
+    store: str
+    guarded: list[float]  # wall seconds per request, per round
+    user: list[float]
+    ratios: list[float]  # guarded / user, per round
+    guarded_latency: list[float]
+    user_latency: list[float]
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _measure(port: int, framework: str, store: str, rounds: int, per_round: int) -> Result:
+    bob = await _sign_in(port, "bob", grant=True)
+    mallory = await _sign_in(port, "mallory", grant=False)
+    # A real check: without a grant the guarded endpoint refuses; with one it answers.
+    refused, _ = await _one(port, "/guarded", mallory)
+    assert refused in (303, 401, 403), f"{framework}/{store}: no grant gave {refused}"
+    assert (await _one(port, "/guarded", bob))[0] == 200
+    await _load(port, "/guarded", bob, per_round)  # warm-up, both sides
+    await _load(port, "/user", bob, per_round)
+    result = Result(framework, store, [], [], [], [], [])
+    for index in range(rounds):
+        order = ("/guarded", "/user") if index % 2 == 0 else ("/user", "/guarded")
+        walls: dict[str, float] = {}
+        for path in order:
+            wall, latencies = await _load(port, path, bob, per_round)
+            walls[path] = wall / per_round
+            (result.guarded_latency if path == "/guarded" else result.user_latency).extend(
+                latencies
+            )
+        result.guarded.append(walls["/guarded"])
+        result.user.append(walls["/user"])
+        result.ratios.append(walls["/guarded"] / walls["/user"])
+    return result
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(port: int, server: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with {server.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"no server on port {port} after {timeout:.0f} s")
+
+
+def measure(framework: str, store: str, rounds: int, per_round: int) -> Result:
+    """Start the server, load it, stop it."""
+    with tempfile.TemporaryDirectory() as workdir:
+        _prepare_store(store, workdir)
+        port = _free_port()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}
+        command = [sys.executable, __file__, "--serve", framework, "--store", store]
+        command += ["--port", str(port), "--workdir", workdir]
+        server = subprocess.Popen(command, env=env)
+        try:
+            _wait_for(port, server)
+            return asyncio.run(_measure(port, framework, store, rounds, per_round))
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+# rows ----------------------------------------------------------------------------------
+
+
+def _label(framework: str) -> str:
+    return {"starlette": "Starlette", "fastapi": "FastAPI", "flask": "Flask", "django": "Django"}[
+        framework
+    ]
+
+
+def row(result: Result, judged: bool = True) -> Row:
+    target = TARGETS.get(result.store)
+    ms = 1e3
+    note = (
+        f"guarded {1 / statistics.median(result.guarded):,.0f} req/s, p50"
+        f" {_percentile(result.guarded_latency, 0.5) * ms:.2f} ms, p99"
+        f" {_percentile(result.guarded_latency, 0.99) * ms:.2f} ms; user loaded"
+        f" {1 / statistics.median(result.user):,.0f} req/s, p50"
+        f" {_percentile(result.user_latency, 0.5) * ms:.2f} ms, p99"
+        f" {_percentile(result.user_latency, 0.99) * ms:.2f} ms ({len(result.ratios)} rounds)."
+    )
+    return Row(
+        f"Whole requests, {CONNECTIONS} connections (grant present)",
+        f"{_label(result.framework)} ({SERVERS[result.framework]}), {result.store}:"
+        " guarded vs user loaded",
+        Measure(statistics.median(result.guarded), _iqr(result.guarded)),
+        "user loaded",
+        Measure(statistics.median(result.user), _iqr(result.user)),
+        Target("overhead", target) if (target is not None and judged) else None,
+        note,
+        "overhead",
+        {"paired_ratio": statistics.median(result.ratios)},
+    )
+
+
+def _iqr(values: Sequence[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q3 - q1
+
+
+def available_stores(wanted: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The stores to run, and a line for each one left out."""
+    run, skipped = [], []
+    for store in wanted:
+        if store == "redis" and not redis_reachable():
+            skipped.append("redis: unreachable")
+        elif store == "postgresql" and not _postgres_reachable():
+            skipped.append("postgresql: unreachable")
+        else:
+            run.append(store)
+    return run, skipped
+
+
+def rows(
+    quick: bool,
+    frameworks: Sequence[str] = FRAMEWORKS,
+    stores: Sequence[str] = STORES,
+) -> list[Row]:
+    rounds, per_round = (2, 32) if quick else (10, 2000)
+    chosen, _ = available_stores(stores)
+    return [
+        row(measure(framework, store, rounds, per_round), judged=not quick)
+        for store in chosen
+        for framework in frameworks
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="tiny counts (smoke)")
+    parser.add_argument("--only", help="frameworks, comma-separated (default: all four)")
+    parser.add_argument("--stores", help="stores, comma-separated (default: all reachable)")
+    parser.add_argument("--rounds", type=int, help="rounds per pair (default 10)")
+    parser.add_argument("--requests", type=int, help="requests per endpoint and round (2000)")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--serve", choices=FRAMEWORKS, help=argparse.SUPPRESS)
+    parser.add_argument("--store", choices=STORES, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.store, args.workdir, args.port)
+        return 0
+    frameworks = args.only.split(",") if args.only else list(FRAMEWORKS)
+    stores = args.stores.split(",") if args.stores else list(STORES)
+    unknown = [f for f in frameworks if f not in FRAMEWORKS] + [
+        s for s in stores if s not in STORES
+    ]
+    if unknown:
+        parser.error(f"unknown: {', '.join(unknown)}")
+    chosen, skipped = available_stores(stores)
+    rounds, per_round = (2, 32) if args.quick else (10, 2000)
+    rounds = args.rounds or rounds
+    per_round = args.requests or per_round
+    found = [
+        row(measure(framework, store, rounds, per_round), judged=not args.quick)
+        for store in chosen
+        for framework in frameworks
+    ]
+    if args.json:
+        print(rows_to_json(found))
+    elif args.markdown:
+        print(markdown_table(found))
+    else:
+        print(text_table(found))
+    for line in skipped:
+        print(f"skipped {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
