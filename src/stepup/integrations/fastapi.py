@@ -22,11 +22,14 @@ from typing import Any
 from fastapi import Depends, HTTPException, Request
 
 from ..reauth import Allowed
+from ..tokens import AccessToken
+from ._bearer_deps import require_token
 from .marks import mark
 from .starlette import SignInRequiredError, StepupMiddleware, get_stepup
 from .starlette import Stepup as StarletteStepup
 
-__all__ = ["SignInRequiredError", "Stepup", "StepupMiddleware", "get_stepup"]
+__all__ = ["SignInRequiredError", "Stepup", "StepupMiddleware", "get_stepup", "require_token"]
+_ = AccessToken  # re-exported for annotations: ``token: AccessToken = Depends(...)``
 
 Dependency = Callable[..., Awaitable[Allowed]]
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

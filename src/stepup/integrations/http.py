@@ -14,6 +14,7 @@ integration raises, :class:`SignInRequiredError`, lives here too.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -24,6 +25,7 @@ from ..errors import StepupError
 from ..i18n import N_, negotiate, translate
 from ..reauth import Decision, ReauthRequired, ReauthUnavailable
 from ..redirects import safe_return_path_or_default
+from ..tokens import InvalidTokenError, TokenFault
 
 __all__ = [
     "TITLES",
@@ -32,9 +34,14 @@ __all__ = [
     "RequestHeaders",
     "RequestInfo",
     "SignInRequiredError",
+    "bearer_token",
     "client_kind",
     "decision_response",
     "form_return_path",
+    "invalid_token",
+    "step_up_challenge",
+    "token_required",
+    "token_unavailable",
 ]
 
 R = TypeVar("R")
@@ -148,6 +155,7 @@ TITLES: Final = {
     "authentication_required": N_("Sign in first."),
     "reauth_required": N_("Confirm your identity to continue."),
     "reauth_unavailable": N_("Your identity cannot be confirmed right now. Try again soon."),
+    "invalid_token": N_("The access token is not valid. Get a new one."),
 }
 
 
@@ -193,12 +201,73 @@ def decision_response(
         last_reauth_at=decision.last_reauth_at,
         reauth_url=location,
     )
+    if decision.level:
+        payload["level"] = decision.level
+        payload["acr_values"] = list(decision.acr_values)
     headers = {"Cache-Control": "no-store"}
     if kind is Client.BEARER:
-        # RFC 9470 section 3: the step-up challenge for bearer tokens.
-        headers["WWW-Authenticate"] = (
-            'Bearer error="insufficient_user_authentication", '
-            'error_description="A more recent authentication is required", '
-            f"max_age={int(decision.lifetime)}"
-        )
+        headers["WWW-Authenticate"] = step_up_challenge(decision)
     return _json(401, payload, headers)
+
+
+def step_up_challenge(decision: ReauthRequired) -> str:
+    """The RFC 9470 section 3 challenge: ``acr_values`` (space-separated, in order of
+    preference) when a level of assurance is missing, ``max_age`` (the rule's lifetime in
+    seconds) when the authentication is too old or absent, or when nothing else says
+    what would do."""
+    params = ['Bearer error="insufficient_user_authentication"']
+    acr_values = decision.acr_values if decision.level else ()
+    if acr_values and not decision.stale:
+        params.append('error_description="A different authentication level is required"')
+    else:
+        params.append('error_description="A more recent authentication is required"')
+    if acr_values:
+        params.append(f'acr_values="{" ".join(acr_values)}"')
+    if decision.stale or not acr_values:
+        params.append(f"max_age={int(decision.lifetime)}")
+    return ", ".join(params)
+
+
+def bearer_token(request: RequestInfo) -> str | None:
+    """The token of an ``Authorization: Bearer`` header (RFC 6750 section 2.1), or
+    ``None`` when there is none or it is not in the b64token syntax."""
+    header = request.authorization
+    if header[:7].lower() != "bearer ":
+        return None
+    token = header[7:].strip()
+    if not token or _B64TOKEN.fullmatch(token) is None:
+        return None
+    return token
+
+
+_B64TOKEN: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+
+#: What an ``invalid_token`` challenge says, by failed check (never the token itself).
+_INVALID_TOKEN_TEXT: Final = {
+    TokenFault.EXPIRED: "The access token expired",
+    TokenFault.AUDIENCE: "The access token is not meant for this resource",
+    TokenFault.INACTIVE: "The access token is not active",
+}
+
+
+def token_required(request: RequestInfo) -> HttpResponse:
+    """401 for a request to a bearer-protected endpoint without a usable bearer token:
+    ``WWW-Authenticate: Bearer`` and no error code (RFC 6750 section 3.1)."""
+    headers = {"Cache-Control": "no-store", "WWW-Authenticate": "Bearer"}
+    return _json(401, _error(request, "authentication_required"), headers)
+
+
+def invalid_token(error: InvalidTokenError, request: RequestInfo) -> HttpResponse:
+    """401 with ``WWW-Authenticate: Bearer error="invalid_token"`` (RFC 6750 section 3.1):
+    the client should get a new token. ``error_description`` names the kind of failure."""
+    text = _INVALID_TOKEN_TEXT.get(error.fault, "The access token is invalid")
+    headers = {
+        "Cache-Control": "no-store",
+        "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{text}"',
+    }
+    return _json(401, _error(request, "invalid_token", reason=error.fault.value), headers)
+
+
+def token_unavailable(request: RequestInfo) -> HttpResponse:
+    """503 when the issuer's keys or introspection could not be read (fail closed)."""
+    return _json(503, _error(request, "reauth_unavailable"), {"Retry-After": "5"})

@@ -7,17 +7,23 @@ token for the session's own ``iss`` + ``sub`` whose ``auth_time`` is not older t
 challenge. See ``docs/oidc.md``.
 """
 
+from .access_token import SAFE_ACCESS_TOKEN_ALGORITHMS, AccessTokenValidator
 from .client import AsyncChallengeStore, AsyncOIDCReauth, OIDCReauth
 from .config import SAFE_ID_TOKEN_ALGORITHMS, ClientAuth, OIDCProviderConfig
 from .idtoken import IDTokenClaims, TokenFault, TokenRejected, verify_id_token
 from .outcome import OIDCOutcome, OIDCReason, ProviderUnavailableError, WrongProviderError
+from .resource import AsyncIntrospector, Introspector, async_http_jwks_fetcher, http_jwks_fetcher
 
 __all__ = [
+    "SAFE_ACCESS_TOKEN_ALGORITHMS",
     "SAFE_ID_TOKEN_ALGORITHMS",
+    "AccessTokenValidator",
     "AsyncChallengeStore",
+    "AsyncIntrospector",
     "AsyncOIDCReauth",
     "ClientAuth",
     "IDTokenClaims",
+    "Introspector",
     "OIDCOutcome",
     "OIDCProviderConfig",
     "OIDCReason",
@@ -26,5 +32,7 @@ __all__ = [
     "TokenFault",
     "TokenRejected",
     "WrongProviderError",
+    "async_http_jwks_fetcher",
+    "http_jwks_fetcher",
     "verify_id_token",
 ]

@@ -1,0 +1,69 @@
+"""FastAPI: a dependency that guards an endpoint with a bearer access token (RFC 9470)::
+
+    guard = BearerGuard(AsyncReauth(store, policy), validator)
+
+    delete_token = require_token(guard, "workspace.delete")
+
+    @app.delete("/api/workspaces/{name}")
+    async def delete(name: str, token: AccessToken = Depends(delete_token)) -> dict[str, str]:
+        ...
+
+A refused request raises FastAPI's ``HTTPException`` with the status and
+``WWW-Authenticate`` header :class:`~stepup.integrations.bearer.BearerGuard` built (401
+``invalid_token`` or ``insufficient_user_authentication`` with ``acr_values``/``max_age``;
+503), so it needs no middleware; the JSON body is FastAPI's ``{"detail": {...}}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from fastapi import Depends, HTTPException, Request
+
+from ..tokens import AccessToken
+from .bearer import BearerGuard
+from .http import HttpResponse
+from .marks import mark
+from .starlette._util import request_info
+
+__all__ = ["require_token"]
+
+
+def _refuse(response: HttpResponse) -> HTTPException:
+    headers = {k: v for k, v in response.headers.items() if k != "Content-Type"}
+    return HTTPException(response.status, json.loads(response.body), headers=headers)
+
+
+def require_token(
+    guard: BearerGuard, action: str, *, context: Callable[..., Any] | None = None
+) -> Callable[..., Awaitable[AccessToken]]:
+    """A dependency returning the validated :class:`~stepup.tokens.AccessToken` when it
+    allows ``action`` (checked against the policy now). ``context`` is itself a FastAPI
+    dependency returning the rule's context."""
+    policy = getattr(guard.reauth, "policy", None)
+    if policy is not None:
+        policy.validate([action])
+
+    async def decide(request: Request, values: Mapping[str, Any] | None) -> AccessToken:
+        outcome = await guard.acheck(request_info(request), action, values)
+        if isinstance(outcome, HttpResponse):
+            raise _refuse(outcome)
+        return outcome
+
+    if context is None:
+
+        async def require(request: Request) -> AccessToken:
+            return await decide(request, None)
+
+        mark(require, action)
+        return require
+
+    async def require_in_context(
+        request: Request, values: Mapping[str, Any] = Depends(context)
+    ) -> AccessToken:
+        return await decide(request, values)
+
+    mark(require_in_context, action)
+    return require_in_context

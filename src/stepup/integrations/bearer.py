@@ -1,0 +1,142 @@
+"""Step-up for APIs: guard an endpoint with a bearer access token (RFC 9470), the same
+way in every framework.
+
+:class:`BearerGuard` reads the ``Authorization: Bearer`` token of a request, validates it
+(a JWT access token with :class:`~stepup.adapters.idp.oidc.AccessTokenValidator`, or an
+opaque one with an :class:`~stepup.adapters.idp.oidc.Introspector`), asks the core
+(:meth:`stepup.reauth.Reauth.check_token`: the same policy and lifetimes as for
+sessions) and returns either the validated :class:`~stepup.tokens.AccessToken` or the
+:class:`~stepup.integrations.http.HttpResponse` to send:
+
+- no token: ``401`` ``WWW-Authenticate: Bearer`` (RFC 6750 section 3.1);
+- an invalid token: ``401`` ``Bearer error="invalid_token"``;
+- a valid token whose authentication is too old or too weak: ``401``
+  ``Bearer error="insufficient_user_authentication"`` with ``acr_values`` and/or
+  ``max_age`` (RFC 9470 section 3);
+- keys or introspection unreachable: ``503`` (fail closed).
+
+Nothing here decides: the decision is the core's. The framework modules wrap this in one
+line each (``stepup.integrations.flask.bearer``, ``...django.bearer``,
+``...starlette.bearer``, and :func:`stepup.integrations.fastapi.require_token`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ..errors import ConfigurationError
+from ..policy import Context
+from ..reauth import Decision, ReauthRequired
+from ..tokens import AccessToken, InvalidTokenError, TokenUnavailableError
+from .http import (
+    HttpResponse,
+    RequestInfo,
+    _error,
+    _json,
+    bearer_token,
+    invalid_token,
+    step_up_challenge,
+    token_required,
+    token_unavailable,
+)
+
+__all__ = ["BearerGuard", "TokenDecider", "token_decision_response"]
+
+
+class TokenDecider(Protocol):
+    """What decides for a token: :class:`~stepup.reauth.Reauth` or ``AsyncReauth``."""
+
+    def check_token(
+        self, token: AccessToken, action: str, context: Context | None = None
+    ) -> Decision: ...
+
+
+def token_decision_response(decision: Decision, request: RequestInfo) -> HttpResponse | None:
+    """``None`` when the decision allows the request; else the RFC 9470 answer."""
+    if decision.ok:
+        return None
+    if not isinstance(decision, ReauthRequired):
+        return token_unavailable(request)
+    payload = _error(
+        request,
+        "reauth_required",
+        action=decision.action,
+        max_age=int(decision.lifetime),
+        last_reauth_at=decision.last_reauth_at,
+    )
+    if decision.level:
+        payload["level"] = decision.level
+        payload["acr_values"] = list(decision.acr_values)
+    headers = {"Cache-Control": "no-store", "WWW-Authenticate": step_up_challenge(decision)}
+    return _json(401, payload, headers)
+
+
+class BearerGuard:
+    """Validate the bearer token and decide, for one resource server."""
+
+    def __init__(self, reauth: TokenDecider, tokens: object) -> None:
+        """``tokens``: an ``AccessTokenValidator`` (``validate``/``avalidate``), an
+        ``Introspector`` or ``AsyncIntrospector`` (``introspect``), or any object with
+        one of those methods returning an :class:`AccessToken`."""
+        if not callable(getattr(reauth, "check_token", None)):
+            raise ConfigurationError("BearerGuard needs a Reauth (or AsyncReauth)")
+        sync = getattr(tokens, "validate", None) or getattr(tokens, "introspect", None)
+        asynchronous = getattr(tokens, "avalidate", None) or getattr(tokens, "introspect", None)
+        if not callable(sync) and not callable(asynchronous):
+            raise ConfigurationError(
+                "BearerGuard needs an AccessTokenValidator or an Introspector as tokens"
+            )
+        self.reauth = reauth
+        self.tokens = tokens
+        self._sync: Callable[[str], Any] | None = sync if callable(sync) else None
+        self._async: Callable[[str], Any] | None = asynchronous if callable(asynchronous) else None
+
+    def __repr__(self) -> str:
+        return f"BearerGuard({self.tokens!r})"
+
+    def check(
+        self, request: RequestInfo, action: str, context: Context | None = None
+    ) -> AccessToken | HttpResponse:
+        """The validated token when ``action`` is allowed, else the response to send."""
+        raw = bearer_token(request)
+        if raw is None:
+            return token_required(request)
+        if self._sync is None:
+            raise ConfigurationError("this token source is async: use acheck")
+        try:
+            token = self._sync(raw)
+        except InvalidTokenError as exc:
+            return invalid_token(exc, request)
+        except TokenUnavailableError:
+            return token_unavailable(request)
+        if inspect.isawaitable(token):
+            raise ConfigurationError("this token source is async: use acheck")
+        return self._decide(token, request, action, context)
+
+    async def acheck(
+        self, request: RequestInfo, action: str, context: Context | None = None
+    ) -> AccessToken | HttpResponse:
+        """:meth:`check` for async code (an async token source, or a sync one)."""
+        raw = bearer_token(request)
+        if raw is None:
+            return token_required(request)
+        verify = self._async or self._sync
+        assert verify is not None
+        try:
+            result = verify(raw)
+            token = await result if inspect.isawaitable(result) else result
+        except InvalidTokenError as exc:
+            return invalid_token(exc, request)
+        except TokenUnavailableError:
+            return token_unavailable(request)
+        return self._decide(token, request, action, context)
+
+    def _decide(
+        self, token: object, request: RequestInfo, action: str, context: Context | None
+    ) -> AccessToken | HttpResponse:
+        if not isinstance(token, AccessToken):
+            raise ConfigurationError("the token source must return a stepup.tokens.AccessToken")
+        response = token_decision_response(self.reauth.check_token(token, action, context), request)
+        return token if response is None else response
