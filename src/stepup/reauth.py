@@ -9,15 +9,13 @@ bound to one user and one session. Sync (:class:`Reauth`) and async
 from __future__ import annotations
 
 import contextlib
-import inspect
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, Generic, NamedTuple, TypeAlias, TypeVar
 
 from ._flow import Flow, run, run_async
-from ._slots import slot_setters
 from .adapters.storage.base import AsyncStore, Store
 from .clock import Clock, system_clock
 from .errors import MalformedInputError, StepupError, StoreUnavailableError
@@ -172,22 +170,8 @@ def _slide_id(session_id: str, authenticated_at: float) -> str:
     return f"{session_id}{_SLIDE}{authenticated_at!r}"
 
 
-# The hot path builds decisions by setting their slots directly: a frozen dataclass's
-# generated __init__ goes through object.__setattr__ once per field, which was most of
-# the cost of check(). Same objects, same immutability afterwards.
-_new = object.__new__
-_a1, _a2, _a3 = slot_setters(Allowed, "action reason valid_until")
-_r1, _r2, _r3, _r4, _r5, _r6, _r7, _r8, _r9, _r10, _r11 = slot_setters(
-    ReauthRequired,
-    "action sensitivity methods lifetime last_reauth_at provider alternatives offered"
-    " level acr_values stale",
-)
-
-
 def _allowed(action: str, reason: AllowReason, valid_until: float | None) -> Allowed:
-    decision: Allowed = _new(Allowed)
-    _a1(decision, action), _a2(decision, reason), _a3(decision, valid_until)
-    return decision
+    return Allowed(action, reason, valid_until)
 
 
 def _required(
@@ -201,13 +185,20 @@ def _required(
     offered: int = 0,
     missing: _Missing | None = None,
 ) -> ReauthRequired:
-    decision: ReauthRequired = _new(ReauthRequired)
-    _r1(decision, action), _r2(decision, sensitivity), _r3(decision, methods)
-    _r4(decision, lifetime), _r5(decision, last_reauth_at), _r6(decision, provider)
-    _r7(decision, (methods,) if alternatives is None else alternatives), _r8(decision, offered)
     level, acr_values, stale = missing or _NOTHING_MISSING
-    _r9(decision, level), _r10(decision, acr_values), _r11(decision, stale)
-    return decision
+    return ReauthRequired(
+        action,
+        sensitivity,
+        methods,
+        lifetime,
+        last_reauth_at,
+        provider,
+        (methods,) if alternatives is None else alternatives,
+        offered,
+        level,
+        acr_values,
+        stale,
+    )
 
 
 class _Missing(NamedTuple):
@@ -223,8 +214,11 @@ _NOTHING_MISSING: Final = _Missing("", (), True)
 
 
 _NO_CONTEXT: Final[Context] = MappingProxyType({})
-#: Decisions that depend only on the action and the subject's sign-in are kept per
-#: ``Reauth`` (they are immutable), up to this many.
+#: How far ahead of this clock a token's ``auth_time`` may be (the issuer's clock; the
+#: most leeway a validator allows): further is no proof at all.
+_TOKEN_SKEW: Final = 300.0
+#: Plans (an action's rule, lifetime and methods per way of signing in) are kept per
+#: ``Reauth``, up to this many.
 _MAX_KEPT: Final = 1024
 
 
@@ -322,14 +316,6 @@ class _Plan(NamedTuple):
     level: str | None = None  # the rule's minimum level of assurance
 
 
-def _is_async_store(store: object) -> bool:
-    """Does the store answer with awaitables (its reads are ``async def``)?"""
-    return any(
-        inspect.iscoroutinefunction(getattr(store, name, None))
-        for name in ("get_grant", "get_tenant")
-    )
-
-
 S = TypeVar("S")
 
 
@@ -359,24 +345,7 @@ class _ReauthFlows(Generic[S]):
         # A store that answers several reads in one round trip (Redis) gets the tenant
         # and the grant asked together; others are asked one by one, grant last.
         self._batch = callable(getattr(store, "batch", None))
-        # A sync store without batch is asked directly, not through a flow (see _check_now).
-        self._direct = (
-            not self._batch
-            and not _is_async_store(store)
-            and self.policy.sliding_max is None  # the window needs a read and a write
-            and not self.policy.has_alternatives  # choosing one reads the user's enrolment
-        )
-        self._kept: dict[tuple[Any, ...], Decision] = {}
         self._plans: dict[tuple[str, LoginMethod], _Plan] = {}
-
-    def _keep(self, key: tuple[Any, ...], make: Callable[[], Decision]) -> Decision:
-        """The same immutable decision for the same key, built once."""
-        decision = self._kept.get(key)
-        if decision is None:
-            decision = make()
-            if len(self._kept) < _MAX_KEPT:
-                self._kept[key] = decision
-        return decision
 
     def _plan(self, action: str, login: LoginMethod) -> _Plan:
         """The action's rule, lifetime and required methods for this way of signing in,
@@ -407,16 +376,16 @@ class _ReauthFlows(Generic[S]):
         plan = self._plans.get((action, login)) or self._plan(action, login)
         rule = plan.rule
         if not (plan.sensitive_everywhere or rule.applies(context or _NO_CONTEXT)):
-            return self._keep((action, 0), lambda: _allowed(action, _NOT_SENSITIVE, None))
+            return _allowed(action, _NOT_SENSITIVE, None)
         if subject.channel in _NON_INTERACTIVE and not rule.api_keys:
-            return self._keep((action, 1), lambda: _allowed(action, _EXEMPT, None))
+            return _allowed(action, _EXEMPT, None)
         return plan
 
     def _flag_off(self, action: str, tenant: Tenant | None) -> Decision | None:
         """Allowed when the tenant's flag is not on (for rules that follow the flag)."""
         if tenant is not None and tenant.flag(self.flag):
             return None
-        return self._keep((action, 2), lambda: _allowed(action, _FLAG_OFF, None))
+        return _allowed(action, _FLAG_OFF, None)
 
     def _after(
         self, subject: Subject, action: str, plan: _Plan, grant: Grant | None, now: float
@@ -435,27 +404,13 @@ class _ReauthFlows(Generic[S]):
             and (plan.level is None or self._meets(grant, plan.level))
         ):
             return _allowed(action, _FRESH_GRANT, grant.authenticated_at + lifetime)
-        provider = subject.identity.provider
-        if grant is None:
-            return self._keep(
-                (action, methods, provider),
-                lambda: _required(
-                    action,
-                    rule.sensitivity,
-                    methods,
-                    lifetime,
-                    None,
-                    provider,
-                    missing=self._missing(subject, plan, None, now),
-                ),
-            )
         return _required(
             action,
             rule.sensitivity,
             methods,
             lifetime,
-            grant.authenticated_at,
-            provider,
+            None if grant is None else grant.authenticated_at,
+            subject.identity.provider,
             missing=self._missing(subject, plan, grant, now),
         )
 
@@ -588,7 +543,8 @@ class _ReauthFlows(Generic[S]):
         ``oidc``: the issuer authenticated the user) the proved methods, and its ``acr``
         the level of assurance (through the policy's levels). No store is read: the token
         carries everything, and the tenant feature flag does not apply (a token client
-        has no tenant session). A token without ``auth_time`` proves nothing recent.
+        has no tenant session). A token without ``auth_time`` proves nothing recent; one
+        slightly ahead of this clock (the validator's leeway) counts as proved now.
         Any of the rule's alternatives counts (the client cannot be offered one).
         """
         subject = Subject(
@@ -601,11 +557,13 @@ class _ReauthFlows(Generic[S]):
             return plan
         now = self.clock()
         grant: Grant | None = None
-        if token.auth_time is not None:
+        if token.auth_time is not None and token.auth_time <= now + _TOKEN_SKEW:
             levels = self.policy.levels
             methods = (frozenset(token.amr) & GRANT_METHODS) | {"oidc"}
             level = levels.for_acr(token.acr) if levels is not None else None
-            grant = Grant(subject.user_id, subject.session_id, methods, token.auth_time, level)
+            # The issuer's clock, not ours: the validator allowed it a little skew ahead.
+            at = min(token.auth_time, now)
+            grant = Grant(subject.user_id, subject.session_id, methods, at, level)
         decision = self._after(subject, action, plan, grant, now)
         if (
             isinstance(decision, ReauthRequired)
@@ -668,30 +626,6 @@ class _ReauthFlows(Generic[S]):
         with contextlib.suppress(StoreUnavailableError):
             yield ("put_grant", (renewal, min(now + self.policy.longest_lifetime, end)))
         return Allowed(action, _FRESH_GRANT, min(now + plan.lifetime, end))
-
-    def _check_now(
-        self, subject: Subject, action: str, tenant_id: str, context: Context | None
-    ) -> Decision:
-        """:meth:`_check` for a plain sync store (no ``batch``), called directly.
-
-        The hot path of every guarded request: the same halves and the same reads in
-        the same order as the flow, without driving a generator. Any store failure is a
-        denial (fail closed).
-        """
-        plan = self._before(subject, action, context)
-        if not isinstance(plan, _Plan):
-            return plan
-        now = self.clock()
-        store: Any = self.store
-        try:
-            if not plan.rule.always:
-                off = self._flag_off(action, store.get_tenant(tenant_id))
-                if off is not None:
-                    return off
-            grant = store.get_grant(subject.user_id, subject.session_id)
-        except Exception:
-            return ReauthUnavailable(action)
-        return self._after(subject, action, plan, grant, now)
 
     def _require(
         self, subject: Subject, action: str, tenant_id: str, context: Context | None
@@ -804,8 +738,6 @@ class Reauth(_ReauthFlows[Store]):
     def check(
         self, subject: Subject, action: str, tenant_id: str, context: Context | None = None
     ) -> Decision:
-        if self._direct:
-            return self._check_now(subject, action, tenant_id, context)
         return run(self._check(subject, action, tenant_id, context), self.store)
 
     def require(
@@ -868,8 +800,6 @@ class AsyncReauth(_ReauthFlows[AsyncStore | Store]):
     async def check(
         self, subject: Subject, action: str, tenant_id: str, context: Context | None = None
     ) -> Decision:
-        if self._direct:  # a sync store (memory): nothing to await
-            return self._check_now(subject, action, tenant_id, context)
         return await run_async(self._check(subject, action, tenant_id, context), self.store)
 
     async def require(

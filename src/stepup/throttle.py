@@ -12,23 +12,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ._slots import slot_setters
 from .records import Attempt, AttemptOutcome, ThrottleState
 
 __all__ = ["ThrottlePolicy", "apply_attempt", "apply_charge", "apply_refund", "keep_until"]
 
 _ACCEPTED = Attempt(AttemptOutcome.ACCEPTED)  # immutable, so shared: the hot path
-_failures, _blocked_until, _last_step = slot_setters(
-    ThrottleState, "failures blocked_until last_step"
-)
 
 
 def _claimed(failures: int, blocked_until: float, step: int) -> ThrottleState:
-    """``ThrottleState(failures, blocked_until, step)``, built by its slots (see
-    :mod:`stepup._slots`): every accepted code makes one."""
-    state: ThrottleState = object.__new__(ThrottleState)
-    _failures(state, failures), _blocked_until(state, blocked_until), _last_step(state, step)
-    return state
+    return ThrottleState(failures, blocked_until, step)
 
 
 @dataclass(frozen=True, slots=True)

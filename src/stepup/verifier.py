@@ -3,21 +3,18 @@
 The decision is two pure functions: :func:`_match` (normalise, match the window)
 before the store, and :func:`_settle` (turn the store's answer into a result and
 events) after it. Between them is a single ``totp_attempt`` call, which settles
-throttle and replay atomically. :func:`verify_flow` wraps the pair as a flow for
-composing (enrolment confirmation uses it); the verifiers, the hot path, call the
-store directly instead of through a generator, which makes a verification about
-20% cheaper. Every path maps any store failure to ``unavailable``: fail closed.
+throttle and replay atomically. :func:`verify_flow` is the pair as a flow: the sync
+and async verifiers drive it (``run`` / ``run_async``), and larger flows such as
+confirming an enrolment compose it. Any store failure is ``unavailable``: fail closed.
 """
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from ._flow import Flow
-from ._slots import slot_setters
+from ._flow import Flow, run, run_async
 from .adapters.storage.base import AsyncStore, AttemptStore
 from .clock import Clock, system_clock
 from .errors import StoreUnavailableError
@@ -168,15 +165,10 @@ def _rejected(
 
 
 _MALFORMED = VerifyResult(VerifyReason.MALFORMED)
-_reason, _step, _retry_at = slot_setters(VerifyResult, "reason step retry_at")
 
 
 def _verified(step: int) -> VerifyResult:
-    """``VerifyResult(VerifyReason.OK, step)``, built by its slots (see
-    :mod:`stepup._slots`): the result of every accepted code."""
-    result: VerifyResult = object.__new__(VerifyResult)
-    _reason(result, VerifyReason.OK), _step(result, step), _retry_at(result, None)
-    return result
+    return VerifyResult(VerifyReason.OK, step)
 
 
 _UNAVAILABLE = VerifyResult(VerifyReason.UNAVAILABLE)
@@ -203,36 +195,27 @@ class _Verifier(Generic[S]):
         self.throttle = throttle if throttle is not None else ThrottlePolicy()
         self.events = events if events is not None else EventBus()
 
+    def _flow(self, credential_id: str, totp: TOTP, code: object) -> Flow[VerifyResult]:
+        return verify_flow(
+            credential_id,
+            totp,
+            code,
+            now=self.clock(),
+            window=self.window,
+            throttle=self.throttle,
+            events=self.events,
+        )
+
 
 class TOTPVerifier(_Verifier[AttemptStore]):
     """Verify codes against a sync store (replay claim and throttle included)."""
 
     def verify(self, credential_id: str, totp: TOTP, code: object) -> VerifyResult:
-        now = self.clock()
-        step = _match(credential_id, totp, code, now, self.window, self.events)
-        if isinstance(step, VerifyResult):
-            return step
-        attempt: Attempt | None
-        try:
-            attempt = self.store.totp_attempt(credential_id, step, now, self.throttle)
-        except Exception:  # any store failure is a denial
-            attempt = None
-        return _settle(credential_id, step, attempt, now, self.events)
+        return run(self._flow(credential_id, totp, code), self.store)
 
 
 class AsyncTOTPVerifier(_Verifier[AsyncStore | AttemptStore]):
     """Verify codes against an async store, without blocking the event loop."""
 
     async def verify(self, credential_id: str, totp: TOTP, code: object) -> VerifyResult:
-        now = self.clock()
-        step = _match(credential_id, totp, code, now, self.window, self.events)
-        if isinstance(step, VerifyResult):
-            return step
-        attempt: Any
-        try:
-            attempt = self.store.totp_attempt(credential_id, step, now, self.throttle)
-            if inspect.isawaitable(attempt):
-                attempt = await attempt
-        except Exception:  # any store failure is a denial
-            attempt = None
-        return _settle(credential_id, step, attempt, now, self.events)
+        return await run_async(self._flow(credential_id, totp, code), self.store)

@@ -8,8 +8,8 @@ read-decide-write transaction. It must accept exactly when
 A re-authentication check on a store with ``batch`` (Redis) reads the tenant and the
 grant in one round trip; its decisions must be the memory store's, sync and async, on
 one server and on a cluster (the two keys live in different slots), and it must deny
-when Redis is unreachable. On other sync stores ``check()`` calls the store directly
-instead of driving the flow; it must decide exactly as the flow does.
+when Redis is unreachable. Sync and async checks drive the same flow (``run`` /
+``run_async``): they must decide alike, and a failed store read must deny.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import sqlalchemy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stepup._flow import run
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
 from stepup.adapters.storage.sql import SQLStore
@@ -283,7 +282,7 @@ ACTIONS = [
     grants=st.lists(st.sets(st.sampled_from(["pwd", "otp", "oidc", "saml"]), min_size=1)),
     ages=st.lists(st.floats(-10, 8 * 3600), min_size=1, max_size=4),
 )
-def test_direct_check_decides_as_the_flow(
+def test_sync_and_async_checks_decide_alike(
     identity: Identity,
     channel: Channel,
     action: str,
@@ -298,19 +297,16 @@ def test_direct_check_decides_as_the_flow(
     clock = SettableClock()
     sync = Reauth(store, RICH_POLICY, clock=clock)
     on_async = AsyncReauth(store, RICH_POLICY, clock=clock)
-    assert sync._direct  # both take the direct path on memory
-    assert on_async._direct
     subject = Subject("u1", "s1", identity, channel)
     context = {"workspace_type": "full" if production else "trial"}
     for methods in grants:
         sync.record(subject, methods)
     for age in ages:
         clock.advance(age)
-        direct = sync.check(subject, action, tenant, context)
-        driven = run(sync._check(subject, action, tenant, context), store)
-        assert direct == driven
-        assert type(direct) is type(driven)
-        assert asyncio.run(on_async.check(subject, action, tenant, context)) == direct
+        decided = sync.check(subject, action, tenant, context)
+        on_loop = asyncio.run(on_async.check(subject, action, tenant, context))
+        assert on_loop == decided
+        assert type(on_loop) is type(decided)
 
 
 class TenantlessStore(MemoryStore):
@@ -320,9 +316,11 @@ class TenantlessStore(MemoryStore):
         raise ConnectionError("lost")
 
 
-def test_direct_check_fails_closed_on_the_tenant_read() -> None:
+def test_a_failed_tenant_read_denies_the_check() -> None:
     decision = Reauth(TenantlessStore()).check(SUBJECT, "api_key.read", "on")
     assert isinstance(decision, ReauthUnavailable)
+    on_loop = asyncio.run(AsyncReauth(TenantlessStore()).check(SUBJECT, "api_key.read", "on"))
+    assert isinstance(on_loop, ReauthUnavailable)
 
 
 @pytest.mark.redis

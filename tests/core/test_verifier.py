@@ -305,7 +305,8 @@ async def test_async_verifier_matches_the_sync_one(clock: SettableClock) -> None
 async def test_the_flow_and_both_verifiers_decide_alike(
     clock: SettableClock, failing_store: Any
 ) -> None:
-    """The verifiers call the store directly; TwoFactor composes verify_flow. Same answers."""
+    """The verifiers drive verify_flow (run / run_async), as TwoFactor composes it. Same
+    answers."""
     from stepup._flow import run, run_async
     from stepup.verifier import verify_flow
 
