@@ -371,8 +371,10 @@ class _Ceremonies:
                 "add_passkey",
                 (passkey, self.rp.max_passkeys_per_user),
             )
-            if not added:
-                raise _RefusedError(PasskeyReason.DUPLICATE)
+            if not added:  # the store says no; tell the person which rule it was
+                mine: tuple[Passkey, ...] = yield ("list_passkeys", (subject.user_id,))
+                full = len(mine) >= self.rp.max_passkeys_per_user
+                raise _RefusedError(PasskeyReason.LIMIT if full else PasskeyReason.DUPLICATE)
         except _RefusedError as refused:
             self._emit(
                 PasskeyRejected(at=self.clock(), user_id=subject.user_id, reason=refused.reason)

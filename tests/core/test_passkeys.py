@@ -297,7 +297,7 @@ def test_duplicate_credential_and_limit(h: Harness) -> None:
     result = limited.finish_registration(
         ALICE, other.create(limited.begin_registration(ALICE, "alice"))
     )
-    assert result.reason is PasskeyReason.DUPLICATE
+    assert result.reason is PasskeyReason.LIMIT
     assert len(h.passkeys.registered("alice")) == 1
 
 

@@ -1169,7 +1169,7 @@ class StoreContract:
         laptop = self._authenticator()
         result = self._register(call, self._ceremonies(call, racing, limit=2), alice, laptop)
         assert racing.competed == 1
-        assert not result
+        assert result.reason == "limit"
         names = sorted(p.name for p in call("list_passkeys", alice.user_id))
         assert names == ["Key", "Phone"]
 
