@@ -224,8 +224,11 @@ def test_tokens_are_decided_with_the_same_rule(clock: SettableClock) -> None:
     none = reauth.check_token(token(auth_time=None), "pay")
     assert isinstance(none, ReauthRequired)
     assert none.stale
-    future = reauth.check_token(token(auth_time=T0 + 100), "pay")
+    future = reauth.check_token(token(auth_time=T0 + 301), "pay")
     assert isinstance(future, ReauthRequired)
+    skewed = reauth.check_token(token(auth_time=T0 + 20), "pay")  # the issuer's clock runs ahead
+    assert isinstance(skewed, Allowed)
+    assert skewed.valid_until == T0 + 3600
 
 
 @given(st.floats(min_value=0, max_value=10_000), st.sampled_from([ACR_PWD, ACR_MFA, ACR_PHR, "x"]))

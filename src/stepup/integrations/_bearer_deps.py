@@ -2,10 +2,10 @@
 
     guard = BearerGuard(AsyncReauth(store, policy), validator)
 
-    delete_token = require_token(guard, "workspace.delete")
+    delete_token = Depends(require_token(guard, "workspace.delete"))
 
     @app.delete("/api/workspaces/{name}")
-    async def delete(name: str, token: AccessToken = Depends(delete_token)) -> dict[str, str]:
+    async def delete(name: str, token: AccessToken = delete_token) -> dict[str, str]:
         ...
 
 A refused request raises FastAPI's ``HTTPException`` with the status and

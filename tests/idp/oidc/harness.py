@@ -62,10 +62,13 @@ def _node_ready() -> None:
         )
 
 
-def _spawn(log_path: Path, client_jwks: Path | None) -> Provider | None:
+def _spawn(
+    log_path: Path, client_jwks: Path | None, extra_env: dict[str, str] | None = None
+) -> Provider | None:
     """One attempt: ``None`` if node exited early (say, someone else took the port)."""
     port = free_port()
     env = {**os.environ, "STEPUP_OIDC_REDIRECT_URI": REDIRECT_URI, "STEPUP_OIDC_WATCH_STDIN": "1"}
+    env.update(extra_env or {})
     if client_jwks is not None:
         env["STEPUP_OIDC_CLIENT_JWKS"] = str(client_jwks)
     with log_path.open("ab") as log:
@@ -94,11 +97,14 @@ def _spawn(log_path: Path, client_jwks: Path | None) -> Provider | None:
     raise RuntimeError(f"oidc-provider did not answer in {STARTUP_SECONDS}s: {log}")
 
 
-def launch_provider(log_path: Path, client_jwks: Path | None = None) -> Provider:
-    """Start ``provider.mjs`` on a free loopback port and wait (bounded) for discovery."""
+def launch_provider(
+    log_path: Path, client_jwks: Path | None = None, extra_env: dict[str, str] | None = None
+) -> Provider:
+    """Start ``provider.mjs`` on a free loopback port and wait (bounded) for discovery.
+    ``extra_env``: options of provider.mjs (e.g. ``STEPUP_OIDC_RESOURCES``)."""
     _node_ready()
     for _ in range(3):
-        provider = _spawn(log_path, client_jwks)
+        provider = _spawn(log_path, client_jwks, extra_env)
         if provider is not None:
             return provider
     raise RuntimeError(f"oidc-provider exited: {log_path.read_text()[-2000:]}")

@@ -7,6 +7,13 @@
 //   STEPUP_OIDC_REDIRECT_URI   the relying party's callback (default http://127.0.0.1:9/oidc/callback)
 //   STEPUP_OIDC_CLIENT_JWKS    path to a JSON JWKS with the public key of the private_key_jwt client
 //   STEPUP_OIDC_WATCH_STDIN=1  exit when stdin closes (the test process died without stopping us)
+//   STEPUP_OIDC_RESOURCES=1    resource indicators (RFC 8707) for the step-up API tests: JWT access
+//                              tokens (RFC 9068) carrying acr, amr and auth_time for
+//                              https://api.stepup.test and https://other.stepup.test, opaque ones
+//                              for https://opaque.stepup.test, introspection (RFC 7662) for the
+//                              resource server client stepup-api / stepup-api-secret
+//   STEPUP_OIDC_SIGNING_JWK    path to a private JWK (RS256, with its kid) to sign with instead of a
+//                              generated key, so tests can make tokens the provider would not
 //
 // Clients (all confidential, PKCE S256 required):
 //   stepup-rp             client_secret_basic, require_auth_time
@@ -23,7 +30,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import Provider from 'oidc-provider';
+import Provider, { errors, interactionPolicy } from 'oidc-provider';
 
 const port = Number(process.argv[2] ?? process.env.STEPUP_OIDC_PORT);
 if (!Number.isInteger(port) || port <= 0) {
@@ -45,7 +52,34 @@ const accounts = {
 };
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'test-key-1', use: 'sig', alg: 'RS256' };
+const signingKey = process.env.STEPUP_OIDC_SIGNING_JWK
+  ? { use: 'sig', alg: 'RS256', ...JSON.parse(readFileSync(process.env.STEPUP_OIDC_SIGNING_JWK, 'utf8')) }
+  : { ...privateKey.export({ format: 'jwk' }), kid: 'test-key-1', use: 'sig', alg: 'RS256' };
+
+const withResources = process.env.STEPUP_OIDC_RESOURCES === '1';
+const RESOURCES = {
+  'https://api.stepup.test': 'jwt',
+  'https://other.stepup.test': 'jwt',
+  'https://opaque.stepup.test': 'opaque',
+};
+const API_SCOPE = 'api:write';
+
+// With resources on, an authorization request whose acr_values the session's acr does not
+// meet asks the user to sign in again (the authorization server's side of RFC 9470 section 4).
+const policy = interactionPolicy.base();
+if (withResources) {
+  policy.get('login').checks.add(new interactionPolicy.Check(
+    'acr_values_unmet',
+    'the requested authentication context is not met',
+    (ctx) => {
+      const requested = ctx.oidc.params.acr_values?.split(' ') ?? [];
+      if (requested.length && !requested.includes(ctx.oidc.session.acr)) {
+        return interactionPolicy.Check.REQUEST_PROMPT;
+      }
+      return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+    },
+  ));
+}
 
 const common = {
   redirect_uris: [redirectUri],
@@ -67,6 +101,16 @@ const clients = [
     token_endpoint_auth_method: 'client_secret_basic',
   },
 ];
+if (withResources) {
+  clients.push({
+    client_id: 'stepup-api',
+    client_secret: 'stepup-api-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    redirect_uris: [],
+    grant_types: [],
+    response_types: [],
+  });
+}
 if (clientJwks) {
   clients.push({
     ...common,
@@ -92,8 +136,35 @@ const provider = new Provider(issuer, {
     auth_time: null,
     sid: null,
   },
-  features: { devInteractions: { enabled: false } },
-  interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+  features: {
+    devInteractions: { enabled: false },
+    ...(withResources ? {
+      introspection: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => undefined,
+        useGrantedResource: () => true,
+        getResourceServerInfo(ctx, resource) {
+          const format = RESOURCES[resource];
+          if (!format) throw new errors.InvalidTarget();
+          return {
+            scope: API_SCOPE,
+            audience: resource,
+            accessTokenTTL: 600,
+            accessTokenFormat: format,
+            ...(format === 'jwt' ? { jwt: { sign: { alg: 'RS256' } } } : {}),
+          };
+        },
+      },
+    } : {}),
+  },
+  // RFC 9470 section 6.1: the access token says how and when the user authenticated.
+  async extraTokenClaims(ctx) {
+    const code = ctx.oidc.entities.AuthorizationCode;
+    if (!withResources || !code) return undefined;
+    return { acr: code.acr, amr: code.amr, auth_time: code.authTime };
+  },
+  interactions: { policy, url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   async findAccount(ctx, sub) {
     const account = accounts[sub];
     if (!account) return undefined;
@@ -114,6 +185,9 @@ const provider = new Provider(issuer, {
       accountId: ctx.oidc.session.accountId,
     });
     grant.addOIDCScope('openid email');
+    if (withResources) {
+      for (const resource of Object.keys(RESOURCES)) grant.addResourceScope(resource, API_SCOPE);
+    }
     await grant.save();
     return grant;
   },
@@ -174,8 +248,11 @@ async function interaction(req, res, uid, action) {
       return send(res, 200, loginPage(uid, 'Invalid login or password.'));
     }
     const mfa = form.get('otp') === '123456';
+    // Test-only, with resources on: `age` backdates the login by that many seconds.
+    const age = withResources ? Math.max(0, Number.parseInt(form.get('age') ?? '0', 10) || 0) : 0;
     return provider.interactionFinished(req, res, {
       login: {
+        ...(withResources ? { ts: Math.floor(Date.now() / 1000) - age } : {}),
         accountId: login,
         acr: mfa ? ACR_MFA : ACR_PASSWORD,
         amr: mfa ? ['pwd', 'otp'] : ['pwd'],

@@ -48,6 +48,7 @@ class UserAgent:
         password: str | None = None,
         otp: str | None = None,
         cancel: bool = False,
+        extra: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
         """Open ``url``; sign in if the provider asks (or cancel); return the query the
         provider sends back to the redirect URI."""
@@ -79,6 +80,7 @@ class UserAgent:
                 if login is None:
                     raise AssertionError("the provider asked for a login; this test gave none")
                 fields = {"login": login, "password": password or "", "otp": otp or ""}
+                fields.update(extra or {})
                 posted = self.http.post(action, data=fields)
             if not posted.is_redirect:
                 raise AssertionError(f"form refused: {posted.status_code} {posted.text[:300]}")

@@ -271,6 +271,8 @@ def claims_to_token(
         auth_time = _number(payload["auth_time"])
         if auth_time is None:
             raise InvalidTokenError(TokenFault.MALFORMED)
+        if auth_time > now + leeway:  # an authentication in the future
+            raise InvalidTokenError(TokenFault.ISSUED_AT)
     acr = payload.get("acr")
     amr = _strings(payload.get("amr", []))
     if (acr is not None and not isinstance(acr, str)) or amr is None:
