@@ -23,8 +23,9 @@ import asyncio
 import os
 import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, CursorResult, Engine
@@ -38,7 +39,7 @@ from ...throttle import ThrottlePolicy
 from . import sql_ops as ops
 from .sql_engine import (
     IMMEDIATE,
-    DriverStatement,
+    Driver,
     build_async_engine,
     build_engine,
     default_sqlite_path,
@@ -125,7 +126,7 @@ class SQLStore(_Base):
         self._write_lock: AbstractContextManager[Any] = (
             threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
         )
-        self._claim = DriverStatement(self.engine, self._s.claim_step)
+        self._driver = Driver(self.engine)
 
     @classmethod
     def sqlite(
@@ -152,6 +153,25 @@ class SQLStore(_Base):
             with self._write_lock, self._writer.begin() as conn:
                 return _drive(op, conn)
         except _DRIVER_ERRORS as exc:
+            raise _unavailable(self, name, exc) from exc
+
+    def _direct(
+        self,
+        name: str,
+        make: Callable[..., ops.Op[R]],
+        *args: Any,
+        write: bool,
+        transaction: bool = False,
+    ) -> R:
+        """Run the operation ``make(statements, *args)`` on the driver connection (see
+        :class:`.sql_engine.Driver`): each statement its own transaction, or, with
+        ``transaction``, all in one."""
+        try:
+            with self._write_lock if write else nullcontext():
+                if transaction:
+                    return self._driver.transaction(partial(make, self._s, *args))
+                return self._driver.single(partial(make, self._s, *args))
+        except self._driver.errors as exc:
             raise _unavailable(self, name, exc) from exc
 
     def _tx(self, name: str, work: Callable[[Connection, Tables], R]) -> R:
@@ -196,23 +216,23 @@ class SQLStore(_Base):
     def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Attempt:
-        if step is not None:
-            # The common case, a later step by a credential that is not blocked, is one
-            # conditional UPDATE on the driver connection; only if it claims nothing
-            # does the locked read-decide-write transaction run.
-            try:
-                with self._write_lock:
-                    claimed = self._claim.rowcount(ops.claim_params(key, step, now, throttle))
-            except self._claim.errors as exc:
-                raise _unavailable(self, "totp_attempt", exc) from exc
-            if claimed == 1:
-                return ops.ACCEPTED
-        op = ops.totp_attempt(self._s, key, step, now, throttle, claim=False)
-        return self._run("totp_attempt", op, write=True)
+        # The common cases, a later step by a credential that is not blocked or a key's
+        # first step, are one statement; only if it claims nothing does the locked
+        # read-decide-write transaction run.
+        claim = ops.claim_step
+        if step is not None and self._direct(
+            "totp_attempt", claim, key, step, now, throttle, write=True
+        ):
+            return ops.ACCEPTED
+        locked = partial(ops.totp_attempt, claim=False)
+        args = (key, step, now, throttle)
+        return self._direct("totp_attempt", locked, *args, write=True, transaction=True)
 
     def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
-        op = ops.throttle_charge(self._s, key, now, throttle)
-        return self._run("throttle_charge", op, write=True)
+        charge = ops.throttle_charge
+        return self._direct(
+            "throttle_charge", charge, key, now, throttle, write=True, transaction=True
+        )
 
     def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
         self._run("throttle_refund", ops.throttle_refund(self._s, key, charge, at), write=True)
@@ -226,7 +246,7 @@ class SQLStore(_Base):
     # credentials ----------------------------------------------------------------
 
     def get_credential(self, user_id: str) -> Credential | None:
-        return self._run("get_credential", ops.get_credential(self._s, user_id), write=False)
+        return self._direct("get_credential", ops.get_credential, user_id, write=False)
 
     def put_credential(self, credential: Credential) -> None:
         self._run("put_credential", ops.put_credential(self._s, credential), write=True)
@@ -245,7 +265,7 @@ class SQLStore(_Base):
     # tenants --------------------------------------------------------------------
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
-        return self._run("get_tenant", ops.get_tenant(self._s, tenant_id), write=False)
+        return self._direct("get_tenant", ops.get_tenant, tenant_id, write=False)
 
     def put_tenant(self, tenant: Tenant) -> None:
         self._run("put_tenant", ops.put_tenant(self._s, tenant), write=True)
@@ -265,7 +285,18 @@ class SQLStore(_Base):
         self._run("put_grant", ops.put_grant(self._s, grant, expires_at), write=True)
 
     def get_grant(self, user_id: str, session_id: str) -> Grant | None:
-        return self._run("get_grant", ops.get_grant(self._s, user_id, session_id), write=False)
+        return self._direct("get_grant", ops.get_grant, user_id, session_id, write=False)
+
+    # batch ----------------------------------------------------------------------
+
+    #: The methods :meth:`batch` answers (flows read it as ``store.batchable``).
+    batchable: frozenset[str] = ops.BATCHABLE
+
+    def batch(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
+        """Answer several independent reads (``(method, args)`` pairs, methods from
+        :attr:`batchable`) on one connection; a tenant and a grant (a re-authentication
+        check) are one statement. Not a snapshot: each read sees the latest commit."""
+        return self._direct("batch", ops.batch, calls, write=False)
 
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
         op = ops.revoke_grants(self._s, user_id, session_id)

@@ -16,14 +16,17 @@ machinery (which costs several times the statement itself on SQLite).
 from __future__ import annotations
 
 import os
+import select
 import weakref
-from collections.abc import Mapping
+from collections import namedtuple
+from collections.abc import Callable, Generator, Mapping
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ...errors import ConfigurationError, StoreConfigurationError
@@ -31,7 +34,8 @@ from .urls import sqlite_file_problem
 
 __all__ = [
     "IMMEDIATE",
-    "DriverStatement",
+    "Driver",
+    "DriverResult",
     "build_async_engine",
     "build_engine",
     "default_sqlite_path",
@@ -48,6 +52,7 @@ _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "sqlite+pysqlite": "sqlite+aiosqlite",
 }
+R = TypeVar("R")
 _configured: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
@@ -107,12 +112,44 @@ def _parse(url: str | URL, drivers: dict[str, str]) -> URL:
 
 
 def _options(url: URL, options: dict[str, Any]) -> dict[str, Any]:
-    # Statement parameters (sealed secrets, recovery hashes) stay out of error messages;
-    # pre-ping replaces connections a restarted server has dropped before they are used.
-    defaults: dict[str, Any] = {"hide_parameters": True}
-    if url.get_backend_name() != "sqlite":
-        defaults["pool_pre_ping"] = True
-    return {**defaults, **options}
+    # Statement parameters (sealed secrets, recovery hashes) stay out of error messages.
+    # No pool_pre_ping: it is a whole round trip (a transaction on psycopg) before every
+    # operation; _check_alive finds the connections a server has closed without one.
+    return {"hide_parameters": True, **options}
+
+
+def _looks_closed(dbapi_connection: Any) -> bool:
+    """Whether the server has closed this idle pooled connection, known without a round
+    trip: asyncpg has seen the socket close; a psycopg socket that is readable while idle
+    holds the server's goodbye (an error and EOF), since nothing else is sent unasked
+    (a NOTIFY or a parameter change, too, only costs a new connection)."""
+    driver = getattr(dbapi_connection, "driver_connection", None) or dbapi_connection
+    is_closed = getattr(driver, "is_closed", None)  # asyncpg
+    if callable(is_closed):
+        return bool(is_closed())
+    if getattr(driver, "closed", False) or getattr(driver, "broken", False):
+        return True
+    fileno = getattr(driver, "fileno", None)  # psycopg, sync or async
+    if not callable(fileno):
+        return False
+    try:
+        readable, _, _ = select.select([fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def _check_alive(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    if _looks_closed(dbapi_connection):
+        raise DisconnectionError("the server closed this pooled connection")
+
+
+def _watch_pool(engine: Engine) -> None:
+    """Checkouts replace connections the server closed (a restart, an idle timeout,
+    ``pg_terminate_backend``): the pool retries with a new connection, unnoticed."""
+    if engine.dialect.name != "sqlite" and engine not in _configured:
+        _configured.add(engine)
+        event.listen(engine.pool, "checkout", _check_alive)
 
 
 def build_engine(url_or_engine: str | URL | Engine, busy_timeout: float, **options: Any) -> Engine:
@@ -123,6 +160,7 @@ def build_engine(url_or_engine: str | URL | Engine, busy_timeout: float, **optio
         engine = create_engine(url, **_options(url, options))
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, busy_timeout)
+    _watch_pool(engine)
     return engine
 
 
@@ -136,6 +174,7 @@ def build_async_engine(
         engine = create_async_engine(url, **_options(url, options))
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine.sync_engine, busy_timeout)
+    _watch_pool(engine.sync_engine)
     return engine
 
 
@@ -174,41 +213,201 @@ def describe(url: URL) -> str:
     return f"{url.drivername}://{host}{port}/{url.database or ''}"
 
 
-class DriverStatement:
-    """One statement, compiled once for ``engine``'s driver, run as its own transaction
-    on a pooled driver connection; the answer is the number of affected rows.
+class DriverResult:
+    """The answer to one statement run by :class:`Driver`: the rows (fetched at once)
+    and the affected-row count (-1: not known, inside a pipeline), read the way
+    :mod:`.sql_ops` reads a ``CursorResult``."""
 
-    A single statement is atomic on its own (SQLite runs it in an implicit transaction
-    under the database's write lock, PostgreSQL under the row's lock), so nothing is
-    lost by skipping SQLAlchemy's ``begin()``; the driver caches the prepared statement
-    by its text. Bind values must already have their driver types (``str``, ``int``,
-    ``float``). Driver and pool errors are raised as :exc:`SQLAlchemyError` subclasses
-    or the driver's own ``Error``; the connection is then dropped from the pool.
+    __slots__ = ("_rows", "rowcount")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def all(self) -> list[Any]:
+        return self._rows
+
+    def first(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def one(self) -> Any:
+        if len(self._rows) != 1:
+            raise SQLAlchemyError(f"expected one row, got {len(self._rows)}")
+        return self._rows[0]
+
+    def one_or_none(self) -> Any:
+        if len(self._rows) > 1:
+            raise SQLAlchemyError(f"expected at most one row, got {len(self._rows)}")
+        return self._rows[0] if self._rows else None
+
+    def scalar_one_or_none(self) -> Any:
+        row = self.one_or_none()
+        return None if row is None else row[0]
+
+
+@lru_cache(maxsize=256)
+def _row_type(names: tuple[str, ...]) -> Any:
+    return namedtuple("Row", names, rename=True)
+
+
+def rows_of(names: tuple[str, ...], values: Any) -> list[Any]:
+    """Driver rows as tuples whose columns are attributes too (``row.data``)."""
+    make = _row_type(names)._make
+    return [make(row) for row in values]
+
+
+class Compiled:
+    """One statement compiled once for a dialect: the driver's SQL text, the bind names
+    in the driver's order (positional drivers) and the statement's constant binds."""
+
+    __slots__ = ("defaults", "names", "returns_rows", "sql")
+
+    def __init__(self, statement: ClauseElement, dialect: Any) -> None:
+        compiled: Any = statement.compile(dialect=dialect)
+        self.sql: str = compiled.string
+        positions = getattr(compiled, "positiontup", None)  # SQLCompiler's, for ?/$n drivers
+        self.names = tuple(positions) if dialect.positional and positions else None
+        # Constants in the statement (``values(failures=0)``) are binds with a value.
+        self.defaults: dict[str, Any] = {
+            name: value
+            for name, value in compiled.params.items()
+            if not compiled.binds[name].required
+        }
+        self.returns_rows = bool(getattr(compiled, "returning", None)) or bool(
+            getattr(statement, "is_select", False)
+        )
+
+    def args(self, params: Mapping[str, Any]) -> Any:
+        merged = {**self.defaults, **params} if self.defaults else params
+        if self.names is None:
+            return merged
+        return tuple(merged.get(n) for n in self.names)
+
+
+class Statements:
+    """Compiled statements of one dialect, each compiled on first use."""
+
+    def __init__(self, dialect: Any) -> None:
+        self._dialect = dialect
+        self._cache: dict[int, tuple[ClauseElement, Compiled]] = {}
+
+    def __call__(self, statement: ClauseElement) -> Compiled:
+        found = self._cache.get(id(statement))
+        if found is None or found[0] is not statement:
+            found = self._cache[id(statement)] = (statement, Compiled(statement, self._dialect))
+        return found[1]
+
+
+class Driver:
+    """Runs the hot operations of :mod:`.sql_ops` straight on a pooled driver connection
+    (psycopg or sqlite3), statements compiled once, without SQLAlchemy's per-call
+    execution machinery (which costs several times the statement itself on SQLite).
+
+    :meth:`single` runs each statement as its own transaction (the connection in
+    autocommit): for an operation of one statement, which is atomic on its own (SQLite
+    runs it under the database's write lock, PostgreSQL under the row's lock), and for
+    independent reads. :meth:`transaction` wraps the statements in ``BEGIN`` (SQLite:
+    ``BEGIN IMMEDIATE``) and ``COMMIT``; on PostgreSQL each statement whose answer the
+    operation waits for is one round trip, and the last statement goes out with the
+    ``COMMIT`` (a psycopg pipeline). Errors are raised as :attr:`errors`; the connection
+    is then dropped, never returned to the pool half-used.
     """
 
-    def __init__(self, engine: Engine, statement: ClauseElement) -> None:
-        compiled = statement.compile(dialect=engine.dialect)
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._sql = compiled.string
-        positions = getattr(compiled, "positiontup", None)  # SQLCompiler's, for ?-style drivers
-        self._names = tuple(positions) if engine.dialect.positional and positions else None
+        self._sqlite = engine.dialect.name == "sqlite"
+        self.compiled = Statements(engine.dialect)
         dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         self.errors: tuple[type[BaseException], ...] = (dbapi_error, SQLAlchemyError, OSError)
 
-    def rowcount(self, params: Mapping[str, Any]) -> int:
-        args: Any = params if self._names is None else tuple(params[n] for n in self._names)
-        connection = self._engine.raw_connection()
+    def _execute(
+        self, cursor: Any, statement: ClauseElement, params: Any, *, piped: bool = False
+    ) -> DriverResult:
+        compiled = self.compiled(statement)
+        if not isinstance(params, Mapping):  # several rows: executemany
+            cursor.executemany(compiled.sql, [compiled.args(p) for p in params])
+            return DriverResult([], -1 if piped else int(cursor.rowcount))
+        cursor.execute(compiled.sql, compiled.args(params))
+        if compiled.returns_rows:
+            values = cursor.fetchall()  # in a pipeline: waits for this statement's answer
+            names = tuple(column[0] for column in cursor.description)
+            return DriverResult(rows_of(names, values), int(cursor.rowcount))
+        # In a pipeline the count is known only at the next sync: nothing may read it.
+        return DriverResult([], -1 if piped else int(cursor.rowcount))
+
+    def _drive(self, op: Generator[Any, Any, R], cursor: Any, *, piped: bool = False) -> R:
         try:
-            cursor = connection.cursor()
+            statement, params = next(op)
+            while True:
+                result = self._execute(cursor, statement, params, piped=piped)
+                statement, params = op.send(result)
+        except StopIteration as stop:
+            value: R = stop.value
+            return value
+
+    def single(self, make: Callable[[], Generator[Any, Any, R]]) -> R:
+        """Run the operation ``make()`` builds, each statement its own transaction."""
+        return self._retrying(make, self._single)
+
+    def transaction(self, make: Callable[[], Generator[Any, Any, R]]) -> R:
+        """Run the operation ``make()`` builds as one transaction (SQLite: ``BEGIN
+        IMMEDIATE``)."""
+        return self._retrying(make, self._transaction)
+
+    def _retrying(
+        self,
+        make: Callable[[], Generator[Any, Any, R]],
+        run: Callable[[Any, Generator[Any, Any, R]], R],
+    ) -> R:
+        # A connection the server dropped so recently that the checkout could not see it
+        # (pg_terminate_backend, a restart) fails on first use: the operation runs once
+        # more on a new connection. Only if the drop came after the server ran it could
+        # it run twice, and then the second run is the stricter answer (a claim is
+        # replayed, a failure counted twice), never a looser one.
+        for attempt in (1, 2):
+            connection = self._engine.raw_connection()
             try:
-                cursor.execute(self._sql, args)
-                count = int(cursor.rowcount)
+                return run(connection, make())
+            except BaseException as exc:
+                connection.invalidate()  # a broken or half-used connection never goes back
+                if attempt == 2 or self._sqlite or not self._dropped(connection, exc):
+                    raise
             finally:
-                cursor.close()
-            connection.commit()
-        except BaseException:
-            connection.invalidate()  # a broken or half-used connection never goes back
-            raise
+                connection.close()
+        raise AssertionError("unreachable")
+
+    def _dropped(self, connection: Any, exc: BaseException) -> bool:
+        dbapi = self._engine.dialect.loaded_dbapi
+        return isinstance(exc, dbapi.OperationalError) and bool(
+            self._engine.dialect.is_disconnect(exc, connection.dbapi_connection, None)
+        )
+
+    def _single(self, connection: Any, op: Generator[Any, Any, R]) -> R:
+        driver = connection.driver_connection
+        if not self._sqlite:
+            driver.autocommit = True
+        cursor = connection.cursor()
+        try:
+            result = self._drive(op, cursor)
         finally:
-            connection.close()
-        return count
+            cursor.close()
+        if not self._sqlite:
+            driver.autocommit = False
+        return result
+
+    def _transaction(self, connection: Any, op: Generator[Any, Any, R]) -> R:
+        cursor = connection.cursor()
+        try:
+            if self._sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+                result = self._drive(op, cursor)
+                cursor.execute("COMMIT")
+                return result
+            # psycopg: BEGIN goes out with the first statement, COMMIT with the last.
+            driver = connection.driver_connection
+            with driver.pipeline():
+                result = self._drive(op, cursor, piped=True)
+                driver.commit()
+            return result
+        finally:
+            cursor.close()

@@ -7,9 +7,9 @@ Statements are built once per store (with bind parameters), so SQLAlchemy's
 compiled cache serves every call.
 
 The common case of ``totp_attempt``, a later step from a credential that is not
-blocked, is one conditional ``UPDATE`` (:attr:`Statements.claim_step`) whose
-affected rows say whether the claim won; it accepts exactly when
-:func:`stepup.throttle.apply_attempt` would. Anything else (a key never seen, a
+blocked, or the first step a key ever claims, is one insert-or-conditional-update
+(:attr:`Statements.claim_step`) whose affected rows say whether the claim won; it
+accepts exactly when :func:`stepup.throttle.apply_attempt` would. Anything else (a
 replay, a wrong or throttled code) takes the locked path below.
 
 Atomicity of the read-decide-write operations (``totp_attempt``,
@@ -66,13 +66,15 @@ from ...records import (
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
 from .sql_schema import Tables
 
-__all__ = ["ACCEPTED", "Op", "Statements", "claim_params"]
+__all__ = ["ACCEPTED", "BATCHABLE", "Op", "Statements", "claim_params"]
 
 R = TypeVar("R")
 Params: TypeAlias = Mapping[str, Any] | Sequence[Mapping[str, Any]]
 Op: TypeAlias = Generator[tuple[Executable, Params], CursorResult[Any], R]
 
 _EMPTY = ThrottleState()
+#: The reads the SQL stores' ``batch`` answers (get_tenant with get_grant in one statement).
+BATCHABLE = frozenset({"get_tenant", "get_grant", "get_credential", "throttle_state"})
 #: The answer to a claim that won (immutable, so shared).
 ACCEPTED = Attempt(AttemptOutcome.ACCEPTED)
 
@@ -121,22 +123,28 @@ class Statements:
         # keep the bind names to k, now, s, e and p.
         now, step = bindparam("now", type_=Double), bindparam("s", type_=BigInteger)
         keep, cap = bindparam("e", type_=Double), bindparam("p", type_=Double)
+        # A key never seen is inserted as claimed (what apply_attempt makes of no state),
+        # so a first-ever claim is this one statement too.
         counted = and_(a.expires_at > now, a.blocked_until + a.failures * cap > now)
-        self.claim_step = (
-            sql_update(t.attempts)
-            .where(
-                a.key == bindparam("k", type_=Text),
-                or_(
-                    a.expires_at <= now,
-                    and_(a.blocked_until <= now, or_(a.last_step.is_(None), a.last_step < step)),
-                ),
-            )
-            .values(
-                failures=case((counted, a.failures), else_=literal_column("0")),
-                blocked_until=case((counted, a.blocked_until), else_=literal_column("0.0")),
-                last_step=step,
-                expires_at=case((a.expires_at > keep, a.expires_at), else_=keep),
-            )
+        claim = upsert(t.attempts).values(
+            key=bindparam("k", type_=Text),
+            failures=literal_column("0"),
+            blocked_until=literal_column("0.0"),
+            last_step=step,
+            expires_at=keep,
+        )
+        self.claim_step = claim.on_conflict_do_update(
+            index_elements=[a.key],
+            set_={
+                "failures": case((counted, a.failures), else_=literal_column("0")),
+                "blocked_until": case((counted, a.blocked_until), else_=literal_column("0.0")),
+                "last_step": step,
+                "expires_at": case((a.expires_at > keep, a.expires_at), else_=keep),
+            },
+            where=or_(
+                a.expires_at <= now,
+                and_(a.blocked_until <= now, or_(a.last_step.is_(None), a.last_step < step)),
+            ),
         )
         # The row of a refund, locked if it exists (SQLite: already inside BEGIN IMMEDIATE).
         self.lock_existing_attempt = (
@@ -227,6 +235,11 @@ class Statements:
         )
         self.read_grant = sql_select(g.data).where(
             g.user_id == bindparam("u", type_=Text), g.session_id == bindparam("s", type_=Text)
+        )
+        # The two reads of a re-authentication check, one statement (Store.batch).
+        self.read_tenant_and_grant = sql_select(
+            self.read_tenant.scalar_subquery().label("tenant_data"),
+            self.read_grant.scalar_subquery().label("grant_data"),
         )
         self.revoke_user = sql_delete(t.grants).where(g.user_id == bindparam("u", type_=Text))
         self.revoke_session = self.revoke_user.where(g.session_id == bindparam("s", type_=Text))
@@ -357,6 +370,14 @@ def claim_params(key: str, step: int, now: float, throttle: ThrottlePolicy) -> d
     }
 
 
+def claim_step(
+    s: Statements, key: str, step: int, now: float, throttle: ThrottlePolicy
+) -> Op[bool]:
+    """The one-statement claim alone: whether it won."""
+    claimed = yield s.claim_step, claim_params(key, step, now, throttle)
+    return bool(claimed.rowcount == 1)
+
+
 def totp_attempt(
     s: Statements,
     key: str,
@@ -472,6 +493,17 @@ def consume_recovery_hash(s: Statements, user_id: str, digest: str) -> Op[bool]:
 def get_tenant(s: Statements, tenant_id: str) -> Op[Tenant | None]:
     data = (yield s.read_tenant, {"t": tenant_id}).scalar_one_or_none()
     return None if data is None else Tenant.from_dict(json.loads(data))
+
+
+def get_tenant_and_grant(
+    s: Statements, tenant_id: str, user_id: str, session_id: str
+) -> Op[tuple[Tenant | None, Grant | None]]:
+    """``get_tenant`` and ``get_grant`` in one statement (two scalar subqueries)."""
+    params = {"t": tenant_id, "u": user_id, "s": session_id}
+    row = (yield s.read_tenant_and_grant, params).one()
+    tenant = None if row.tenant_data is None else Tenant.from_dict(json.loads(row.tenant_data))
+    grant = None if row.grant_data is None else Grant.from_dict(json.loads(row.grant_data))
+    return tenant, grant
 
 
 def put_tenant(s: Statements, tenant: Tenant) -> Op[None]:
@@ -634,3 +666,28 @@ def record_passkey_use(s: Statements, passkey: Passkey, expected_count: int) -> 
 def rename_passkey(s: Statements, user_id: str, credential_id: str, name: str) -> Op[bool]:
     params = {"u": user_id, "c": credential_id, "name": name}
     return bool((yield s.rename_passkey, params).rowcount == 1)
+
+
+# batches ------------------------------------------------------------------------
+
+
+def batch(s: Statements, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> Op[tuple[Any, ...]]:
+    """Several independent reads (``(method, args)``, methods from :data:`BATCHABLE`),
+    answered in order; ``get_tenant`` followed by ``get_grant`` is one statement."""
+    methods = tuple(method for method, _ in calls)
+    unknown = [method for method in methods if method not in BATCHABLE]
+    if unknown:
+        raise ValueError(f"{unknown[0]} cannot be batched")
+    if methods == ("get_tenant", "get_grant"):
+        tenant_id, user_id, session_id = (*calls[0][1], *calls[1][1])
+        return (yield from get_tenant_and_grant(s, tenant_id, user_id, session_id))
+    reads = {
+        "get_tenant": get_tenant,
+        "get_grant": get_grant,
+        "get_credential": get_credential,
+        "throttle_state": throttle_state,
+    }
+    answers: list[Any] = []
+    for method, args in calls:
+        answers.append((yield from reads[method](s, *args)))  # type: ignore[operator]
+    return tuple(answers)
