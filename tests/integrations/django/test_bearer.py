@@ -1,0 +1,41 @@
+"""Django's one line for bearer-token step-up: the ``bearer_required`` decorator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.http import HttpRequest, JsonResponse
+from django.test import RequestFactory
+
+from api.tokens_support import LOW_ACR_CHALLENGE, T0, guard, sign
+from stepup.errors import UnknownActionError
+from stepup.integrations.django.bearer import bearer_required
+from stepup.testing import SettableClock
+
+
+def test_the_decorator_answers_like_the_others() -> None:
+    protect = guard(SettableClock(T0))
+
+    @bearer_required(protect, "workspace.delete")
+    def delete(request: HttpRequest, name: str) -> JsonResponse:
+        return JsonResponse({"deleted": name, "by": request.stepup_token.subject})  # type: ignore[attr-defined]
+
+    factory = RequestFactory()
+
+    def send(token: str | None) -> tuple[int, dict[str, str], dict[str, object]]:
+        extra = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+        response = delete(factory.delete("/workspaces/prod", **extra), name="prod")
+        headers = {k.lower(): v for k, v in response.items()}
+        return response.status_code, headers, json.loads(response.content)
+
+    status, _, body = send(sign())
+    assert (status, body["by"]) == (200, "alice")
+    status, headers, _ = send(sign(acr="urn:pwd", amr=["pwd"]))
+    assert (status, headers["www-authenticate"]) == (401, LOW_ACR_CHALLENGE)
+    status, headers, _ = send(sign(exp=T0 - 60))
+    assert status == 401
+    assert headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+    assert send(None)[1]["www-authenticate"] == "Bearer"
+    with pytest.raises(UnknownActionError):
+        bearer_required(protect, "no.such.action")
