@@ -217,6 +217,10 @@ _NO_CONTEXT: Final[Context] = MappingProxyType({})
 #: How far ahead of this clock a token's ``auth_time`` may be (the issuer's clock; the
 #: most leeway a validator allows): further is no proof at all.
 _TOKEN_SKEW: Final = 300.0
+#: A token's proof is judged as an OIDC sign-in of its own (the validator checked who
+#: issued it and for whom); it is no session, so it has one fixed session id.
+_TOKEN_IDENTITY: Final = Identity(LoginMethod.OIDC)
+_TOKEN_SESSION: Final = "bearer-token"  # noqa: S105 (a fixed session id, not a secret)
 #: Plans (an action's rule, lifetime and methods per way of signing in) are kept per
 #: ``Reauth``, up to this many.
 _MAX_KEPT: Final = 1024
@@ -425,7 +429,11 @@ class _ReauthFlows(Generic[S]):
 
     def _meets(self, grant: Grant, minimum: str) -> bool:
         levels = self.policy.levels
-        return levels is not None and levels.meets(self.level_of(grant), minimum)
+        if levels is None:
+            return False
+        if grant.level is not None and levels.meets(grant.level, minimum):
+            return True  # the signed level suffices: no need to read the methods
+        return levels.meets(levels.for_methods(grant.methods), minimum)
 
     def _missing(
         self, subject: Subject, plan: _Plan, grant: Grant | None, now: float
@@ -547,11 +555,7 @@ class _ReauthFlows(Generic[S]):
         slightly ahead of this clock (the validator's leeway) counts as proved now.
         Any of the rule's alternatives counts (the client cannot be offered one).
         """
-        subject = Subject(
-            token.subject,
-            f"token:{token.issuer}",
-            Identity(LoginMethod.OIDC, issuer=token.issuer, subject=token.subject),
-        )
+        subject = Subject(token.subject, _TOKEN_SESSION, _TOKEN_IDENTITY)
         plan = self._before(subject, action, context)
         if not isinstance(plan, _Plan):
             return plan
@@ -563,7 +567,7 @@ class _ReauthFlows(Generic[S]):
             level = levels.for_acr(token.acr) if levels is not None else None
             # The issuer's clock, not ours: the validator allowed it a little skew ahead.
             at = min(token.auth_time, now)
-            grant = Grant(subject.user_id, subject.session_id, methods, at, level)
+            grant = Grant(token.subject, _TOKEN_SESSION, methods, at, level)
         decision = self._after(subject, action, plan, grant, now)
         if (
             isinstance(decision, ReauthRequired)

@@ -26,6 +26,7 @@ MODULES = {
     "bench_totp_sqlite": (False, "TOTPVerifier.verify, credential in hand"),
     "bench_totp_redis": (True, "RedisStore, TOTPVerifier.verify"),
     "bench_reauth": (True, "allowed (fresh grant)"),
+    "bench_tokens": (False, "validate + check_token (RS256)"),
     "bench_password": (False, "PasswordReauth.verify"),
     "bench_scaling": (True, "TwoFactor.verify with 1,000 enrolled users"),
     "bench_memory": (False, "per enrolled user"),

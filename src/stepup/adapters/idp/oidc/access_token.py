@@ -135,6 +135,9 @@ class AccessTokenValidator:
         self.clock = clock
         self._effects = _Effects(fetch_jwks)
         self._keys: tuple[Key, ...] = ()
+        # One registry per allowed algorithm, built once (joserfc builds one per call
+        # otherwise): each accepts exactly its algorithm.
+        self._registries = {alg: jws.JWSRegistry(algorithms=[alg]) for alg in chosen}
         self._fetched_at: float | None = None
 
     def __repr__(self) -> str:
@@ -174,9 +177,10 @@ class AccessTokenValidator:
             candidates = self._candidates(alg, kid)  # the issuer may have rotated its keys
         if not candidates:
             raise InvalidTokenError(TokenFault.UNKNOWN_KEY)
+        registry = self._registries[alg]
         for key in candidates:
             try:
-                if jws.validate_compact(compact, key, algorithms=[alg]):
+                if jws.validate_compact(compact, key, registry=registry):
                     break
             except (JoseError, ValueError, TypeError):
                 continue
