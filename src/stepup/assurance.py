@@ -31,7 +31,7 @@ __all__ = [
 #: The methods a level may name (amr-style, as grants carry them).
 LEVEL_METHODS: Final = frozenset({"pwd", "otp", "oidc", "saml", "phr", "hwk", "swk", "user"})
 _NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,39}")
-_MAX_VALUE: Final = 512
+_VALUE: Final = re.compile(r"[!#-\[\]-~]{1,512}")
 
 
 class LevelConfigurationError(ConfigurationError):
@@ -75,8 +75,12 @@ def _values(value: object, where: str) -> tuple[str, ...]:
         raise LevelConfigurationError(f"{where} must be a list of strings")
     items = tuple(value)
     for item in items:
-        if not isinstance(item, str) or not item or len(item) > _MAX_VALUE or " " in item:
-            raise LevelConfigurationError(f"{where}: {item!r:.60} is not a value (no spaces)")
+        # It goes into a quoted WWW-Authenticate parameter (RFC 9470): printable ASCII
+        # without spaces, quotes or backslashes.
+        if not isinstance(item, str) or _VALUE.fullmatch(item) is None:
+            raise LevelConfigurationError(
+                f"{where}: {item!r:.60} is not a value (printable, no spaces or quotes)"
+            )
     if len(set(items)) != len(items):
         raise LevelConfigurationError(f"{where} names a value twice")
     return items

@@ -59,6 +59,8 @@ def policy(**rules: Rule) -> Policy:
         lambda: Level("a", methods=(("recovery",),)),
         lambda: Level("a", acr="urn:x"),
         lambda: Level("a", acr=("has space",)),
+        lambda: Level("a", acr=('has"quote',)),
+        lambda: Level("a", saml=("back\\slash",)),
     ],
 )
 def test_bad_levels_are_refused_at_start_up(make: object) -> None:
