@@ -24,6 +24,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 from functools import partial
 from typing import Any, TypeVar
@@ -39,6 +40,7 @@ from ...throttle import ThrottlePolicy
 from . import sql_ops as ops
 from .sql_engine import (
     IMMEDIATE,
+    AsyncDriver,
     Driver,
     build_async_engine,
     build_engine,
@@ -356,6 +358,14 @@ class AsyncSQLStore(_Base):
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
+        # The hot operations skip SQLAlchemy's async layer. asyncpg: straight on the
+        # pooled asyncpg connection. SQLite: a SQLStore on the same file, in one worker
+        # thread of this store, so an operation is one thread hop (aiosqlite makes one
+        # per call: execute, fetch, commit).
+        self._busy_timeout = busy_timeout
+        self._pg = AsyncDriver(self.engine) if self.engine.dialect.driver == "asyncpg" else None
+        self._lite: SQLStore | None = None
+        self._thread: ThreadPoolExecutor | None = None
 
     @classmethod
     def sqlite(
@@ -380,6 +390,39 @@ class AsyncSQLStore(_Base):
         if lock is None:
             lock = self._locks[loop] = asyncio.Lock()
         return lock
+
+    async def _in_thread(self, name: str, *args: Any) -> Any:
+        """SQLite: the sync store's ``name(*args)`` in this store's worker thread."""
+        if self._thread is None or self._lite is None:
+            url = self._url.set(drivername="sqlite+pysqlite")
+            self._lite = SQLStore(url, prefix=self.prefix, busy_timeout=self._busy_timeout)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="stepup-sqlite")
+        call = partial(getattr(self._lite, name), *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+        except StoreUnavailableError as exc:
+            cause = exc.__cause__ or exc
+            raise _unavailable(self, name, cause) from cause
+
+    async def _hot(
+        self,
+        name: str,
+        make: Callable[..., ops.Op[R]],
+        *args: Any,
+        write: bool,
+        transaction: bool = False,
+    ) -> R:
+        """A hot operation: in the SQLite thread, on the asyncpg connection, or (psycopg's
+        async mode) through SQLAlchemy."""
+        if self._queue_writers:
+            result: R = await self._in_thread(name, *args)
+            return result
+        if self._pg is not None:
+            try:
+                return await self._pg.run(partial(make, self._s, *args), transaction=transaction)
+            except self._pg.errors as exc:
+                raise _unavailable(self, name, exc) from exc
+        return await self._run(name, make(self._s, *args), write=write)
 
     async def _run(self, name: str, op: ops.Op[R], *, write: bool) -> R:
         try:
@@ -418,8 +461,13 @@ class AsyncSQLStore(_Base):
         return await self._run("prune", ops.prune(self._s, now), write=True)
 
     async def aclose(self) -> None:
-        """Close pooled connections, on the loop that opened them."""
+        """Close pooled connections, on the loop that opened them (and, on SQLite, the
+        worker thread and its connections)."""
         await self.engine.dispose()
+        thread, lite, self._thread, self._lite = self._thread, self._lite, None, None
+        if thread is not None and lite is not None:
+            await asyncio.get_running_loop().run_in_executor(thread, lite.close)
+            thread.shutdown(wait=False)
 
     async def __aenter__(self) -> AsyncSQLStore:
         return self
@@ -432,12 +480,20 @@ class AsyncSQLStore(_Base):
     async def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Attempt:
-        op = ops.totp_attempt(self._s, key, step, now, throttle)
-        return await self._run("totp_attempt", op, write=True)
+        args = (key, step, now, throttle)
+        if self._pg is not None and step is not None:
+            # As SQLStore: the one-statement claim first, the locked transaction if it lost.
+            if await self._hot("totp_attempt", ops.claim_step, *args, write=True):
+                return ops.ACCEPTED
+            locked = partial(ops.totp_attempt, claim=False)
+            return await self._hot("totp_attempt", locked, *args, write=True, transaction=True)
+        return await self._hot(
+            "totp_attempt", ops.totp_attempt, *args, write=True, transaction=True
+        )
 
     async def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
-        op = ops.throttle_charge(self._s, key, now, throttle)
-        return await self._run("throttle_charge", op, write=True)
+        charge, args = ops.throttle_charge, (key, now, throttle)
+        return await self._hot("throttle_charge", charge, *args, write=True, transaction=True)
 
     async def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
         op = ops.throttle_refund(self._s, key, charge, at)
@@ -452,8 +508,7 @@ class AsyncSQLStore(_Base):
     # credentials ----------------------------------------------------------------
 
     async def get_credential(self, user_id: str) -> Credential | None:
-        op = ops.get_credential(self._s, user_id)
-        return await self._run("get_credential", op, write=False)
+        return await self._hot("get_credential", ops.get_credential, user_id, write=False)
 
     async def put_credential(self, credential: Credential) -> None:
         await self._run("put_credential", ops.put_credential(self._s, credential), write=True)
@@ -473,7 +528,7 @@ class AsyncSQLStore(_Base):
     # tenants --------------------------------------------------------------------
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
-        return await self._run("get_tenant", ops.get_tenant(self._s, tenant_id), write=False)
+        return await self._hot("get_tenant", ops.get_tenant, tenant_id, write=False)
 
     async def put_tenant(self, tenant: Tenant) -> None:
         await self._run("put_tenant", ops.put_tenant(self._s, tenant), write=True)
@@ -493,8 +548,16 @@ class AsyncSQLStore(_Base):
         await self._run("put_grant", ops.put_grant(self._s, grant, expires_at), write=True)
 
     async def get_grant(self, user_id: str, session_id: str) -> Grant | None:
-        op = ops.get_grant(self._s, user_id, session_id)
-        return await self._run("get_grant", op, write=False)
+        return await self._hot("get_grant", ops.get_grant, user_id, session_id, write=False)
+
+    # batch ----------------------------------------------------------------------
+
+    #: The methods :meth:`batch` answers (flows read it as ``store.batchable``).
+    batchable: frozenset[str] = ops.BATCHABLE
+
+    async def batch(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
+        """See :meth:`SQLStore.batch`."""
+        return await self._hot("batch", ops.batch, calls, write=False)
 
     async def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
         op = ops.revoke_grants(self._s, user_id, session_id)

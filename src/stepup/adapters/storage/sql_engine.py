@@ -28,12 +28,14 @@ from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 from ...errors import ConfigurationError, StoreConfigurationError
 from .urls import sqlite_file_problem
 
 __all__ = [
     "IMMEDIATE",
+    "AsyncDriver",
     "Driver",
     "DriverResult",
     "build_async_engine",
@@ -411,3 +413,64 @@ class Driver:
             return result
         finally:
             cursor.close()
+
+
+class AsyncDriver:
+    """:class:`Driver` for asyncpg: the operation runs straight on the pooled asyncpg
+    connection (its statement cache prepares each statement once per connection), each
+    statement its own transaction or, with ``transaction``, all in one."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        import asyncpg  # type: ignore[import-untyped]
+
+        self._engine = engine
+        self.compiled = Statements(engine.dialect)
+        self.errors: tuple[type[BaseException], ...] = (
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            SQLAlchemyError,
+            OSError,
+            TimeoutError,
+        )
+
+    async def run(self, make: Callable[[], Generator[Any, Any, R]], *, transaction: bool) -> R:
+        """Run the operation ``make()`` builds (once more on a new connection if the
+        server had dropped this one; see :meth:`Driver._retrying`)."""
+        for attempt in (1, 2):
+            connection = await self._engine.raw_connection()
+            driver: Any = connection.driver_connection
+            try:
+                if not transaction:
+                    return await self._drive(make(), driver)
+                async with driver.transaction():
+                    return await self._drive(make(), driver)
+            except BaseException:
+                # Closing may await (an overflow connection, a dropped one): in a greenlet.
+                await greenlet_spawn(connection.invalidate)
+                if attempt == 2 or not driver.is_closed():
+                    raise
+            finally:
+                await greenlet_spawn(connection.close)
+        raise AssertionError("unreachable")
+
+    async def _drive(self, op: Generator[Any, Any, R], driver: Any) -> R:
+        try:
+            statement, params = next(op)
+            while True:
+                compiled = self.compiled(statement)
+                result: DriverResult
+                if not isinstance(params, Mapping):
+                    await driver.executemany(compiled.sql, [compiled.args(p) for p in params])
+                    result = DriverResult([], -1)
+                elif compiled.returns_rows:
+                    records = await driver.fetch(compiled.sql, *compiled.args(params))
+                    names = tuple(records[0].keys()) if records else ()
+                    result = DriverResult(rows_of(names, records), len(records))
+                else:
+                    status = await driver.execute(compiled.sql, *compiled.args(params))
+                    count = status.rpartition(" ")[2]
+                    result = DriverResult([], int(count) if count.isdigit() else -1)
+                statement, params = op.send(result)
+        except StopIteration as stop:
+            value: R = stop.value
+            return value

@@ -8,7 +8,7 @@ compiled cache serves every call.
 
 The common case of ``totp_attempt``, a later step from a credential that is not
 blocked, or the first step a key ever claims, is one insert-or-conditional-update
-(:attr:`Statements.claim_step`) whose affected rows say whether the claim won; it
+(:attr:`Statements.claim_step`) whose returned row says whether the claim won; it
 accepts exactly when :func:`stepup.throttle.apply_attempt` would. Anything else (a
 replay, a wrong or throttled code) takes the locked path below.
 
@@ -145,7 +145,7 @@ class Statements:
                 a.expires_at <= now,
                 and_(a.blocked_until <= now, or_(a.last_step.is_(None), a.last_step < step)),
             ),
-        )
+        ).returning(a.last_step)  # a row back: claimed (an upsert's rowcount is -1 on psycopg)
         # The row of a refund, locked if it exists (SQLite: already inside BEGIN IMMEDIATE).
         self.lock_existing_attempt = (
             sql_select(a.failures, a.blocked_until, a.last_step, a.expires_at)
@@ -375,7 +375,7 @@ def claim_step(
 ) -> Op[bool]:
     """The one-statement claim alone: whether it won."""
     claimed = yield s.claim_step, claim_params(key, step, now, throttle)
-    return bool(claimed.rowcount == 1)
+    return claimed.first() is not None
 
 
 def totp_attempt(
@@ -390,7 +390,7 @@ def totp_attempt(
     """``claim=False`` skips the one-statement claim (the caller already tried it)."""
     if claim and step is not None:
         claimed = yield s.claim_step, claim_params(key, step, now, throttle)
-        if claimed.rowcount == 1:
+        if claimed.first() is not None:
             return ACCEPTED
     row = (yield s.lock_attempt, {"key": key}).one()
     state, attempt = apply_attempt(_live_state(row, now), step, now, throttle)
