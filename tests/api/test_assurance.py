@@ -4,12 +4,17 @@ keep it, decisions that say which level is missing, and bearer tokens decided th
 from __future__ import annotations
 
 import json
+import os
+import uuid
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from stepup.adapters.storage.memory import MemoryStore
+from stepup.adapters.storage.redis import RedisStore
+from stepup.adapters.storage.sql import SQLStore
 from stepup.assurance import (
     DEFAULT_LEVELS,
     Level,
@@ -24,6 +29,7 @@ from stepup.records import Grant, Tenant
 from stepup.subject import Identity, LoginMethod, Subject
 from stepup.testing import SettableClock
 from stepup.tokens import AccessToken
+from support import REDIS_URL, port_open
 
 T0 = 1_700_000_000.0
 ACR_PWD, ACR_MFA, ACR_PHR = "urn:stepup:pwd", "urn:stepup:mfa", "urn:stepup:phr"
@@ -249,3 +255,28 @@ def test_token_decision_matches_session_decision(age: float, acr: str) -> None:
 def test_default_levels_are_usable() -> None:
     assert DEFAULT_LEVELS.names == ("password", "mfa", "phishing_resistant")
     assert DEFAULT_LEVELS.for_methods({"phr", "swk"}) == "phishing_resistant"
+
+
+# stores keep the level -----------------------------------------------------------------
+
+
+def test_sqlite_and_redis_keep_a_grants_level(tmp_path: Path) -> None:
+    """Both serialise grants with to_dict: the level survives, and a grant without one
+    comes back without one (the decision then reads its methods)."""
+    leveled = Grant("u", "s1", frozenset({"oidc"}), T0, "mfa")
+    plain = Grant("u", "s2", frozenset({"pwd", "otp"}), T0)
+    stores: list[object] = [SQLStore.sqlite(tmp_path / "stepup.sqlite3")]
+    redis_up = port_open("127.0.0.1", 6379)
+    if redis_up:
+        stores.append(RedisStore(REDIS_URL, prefix=f"stepup-test-{uuid.uuid4().hex}:"))
+    elif os.environ.get("CI") == "true":
+        pytest.fail("Redis is required under CI")
+    for store in stores:
+        try:
+            store.put_grant(leveled, T0 + 3600)  # type: ignore[attr-defined]
+            store.put_grant(plain, T0 + 3600)  # type: ignore[attr-defined]
+            assert store.get_grant("u", "s1") == leveled  # type: ignore[attr-defined]
+            assert store.get_grant("u", "s2") == plain  # type: ignore[attr-defined]
+        finally:
+            store.revoke_grants("u")  # type: ignore[attr-defined]
+            store.close()  # type: ignore[attr-defined]
