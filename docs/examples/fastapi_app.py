@@ -2,17 +2,22 @@
 re-authentication, a production-workspace rule whose context comes from the path, and
 the ready-made stepup pages for the browser side.
 
-Save it as ``fastapi_app.py`` and run ``uvicorn --factory fastapi_app:create_app`` in
-that directory (from a stepup checkout: ``uvicorn --app-dir docs/examples --factory
-fastapi_app:create_app``); sign in at ``/login`` as alice (password ``alice password``,
+Save it as ``fastapi_app.py`` and run ``STEPUP_DEV=1 uvicorn --factory fastapi_app:create_app``
+in that directory (from a stepup checkout: ``STEPUP_DEV=1 uvicorn --app-dir docs/examples
+--factory fastapi_app:create_app``); in production set SECRET_KEY and STEPUP_ENCRYPTION_KEY
+instead of STEPUP_DEV; sign in at ``/login`` as alice (password ``alice password``,
 admin of tenant acme) or bob.
 """
 
+import base64
+import binascii
 import html
+import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 from argon2 import PasswordHasher
@@ -28,7 +33,56 @@ from stepup.clock import Clock, system_clock
 from stepup.integrations.fastapi import Stepup
 from stepup.reauth import Allowed
 from stepup.redirects import safe_return_path_or_default
+from stepup.sealing import SecretBox
 from stepup.subject import Subject
+
+# Your keys --------------------------------------------------------------------------
+
+DEV_KEY_FILE = Path("stepup-dev.key")  # where your database would be; not for production
+MAKE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def keys_from_env() -> tuple[str, bytes]:
+    """SECRET_KEY signs sessions and CSRF tokens; STEPUP_ENCRYPTION_KEY (32 bytes, urlsafe
+    base64) seals the TOTP secrets in the database. Without them the app does not start,
+    unless STEPUP_DEV=1: then a sealing key kept in stepup-dev.key, so enrolments survive
+    a restart, and a session key that lasts until the app stops."""
+    secret_key = os.environ.get("SECRET_KEY", "")
+    sealing_key = os.environ.get("STEPUP_ENCRYPTION_KEY", "")
+    missing = " and ".join(
+        name for name in ("SECRET_KEY", "STEPUP_ENCRYPTION_KEY") if not os.environ.get(name)
+    )
+    dev = os.environ.get("STEPUP_DEV") == "1"  # a run on your machine; never in production
+    if missing and not dev:
+        raise SystemExit(
+            f"set {missing} (or STEPUP_DEV=1 to try it locally); make a key: {MAKE_KEY}"
+        )
+    if not secret_key:
+        secret_key = secrets.token_urlsafe(32)
+        print("STEPUP_DEV=1: a new SECRET_KEY for this run; sessions end when the app stops")
+    if not sealing_key:
+        sealing_key = dev_sealing_key(DEV_KEY_FILE)
+    try:
+        key = base64.urlsafe_b64decode(sealing_key.encode("ascii") + b"==")
+    except (binascii.Error, UnicodeEncodeError):
+        key = b""
+    if len(key) != 32:
+        raise SystemExit(f"STEPUP_ENCRYPTION_KEY must be 32 bytes in urlsafe base64: {MAKE_KEY}")
+    return secret_key, key
+
+
+def dev_sealing_key(path: Path) -> str:
+    """The development sealing key: read from ``path``, made there (0600) on first start."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text().strip()
+    else:
+        key = secrets.token_urlsafe(32)
+        with os.fdopen(fd, "w") as file:
+            file.write(key + "\n")
+    print(f"STEPUP_DEV=1: sealing TOTP secrets with the development key in {path.resolve()}")
+    return key
 
 
 @dataclass
@@ -52,11 +106,10 @@ def create_app(
     store: AsyncStore | Store | None = None,
     clock: Clock = system_clock,
     hasher: PasswordHasher | None = None,
-    secret_key: str | None = None,
 ) -> FastAPI:
     hasher = hasher or PasswordHasher.from_parameters(PASSWORD_PARAMETERS)
     store = store if store is not None else MemoryStore()  # AsyncSQLStore in production
-    secret_key = secret_key or secrets.token_urlsafe(32)
+    secret_key, sealing_key = keys_from_env()
     users = {
         "alice": User(hash_password("alice password", hasher=hasher), admin=True),
         "bob": User(hash_password("bob password", hasher=hasher), admin=False),
@@ -84,6 +137,9 @@ def create_app(
     stepup = Stepup(
         store=store,
         secret_key=secret_key,
+        # TOTP secrets are stored sealed with this key. To rotate, add the new key under a
+        # new id, keep the old one, and reseal (docs/totp.md).
+        secret_box=SecretBox({"k1": sealing_key}, current="k1"),
         clock=clock,
         subject_loader=current_subject,
         tenant_loader=lambda request: "acme",

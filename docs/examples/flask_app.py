@@ -1,15 +1,19 @@
 """A small Flask app with stepup: Flask-Login sign-in with an optional second factor,
 an API-key page behind re-authentication, and the tenant flag that turns it on.
 
-Save it as ``flask_app.py`` and run ``flask --app flask_app.py run`` in that directory
-(from a stepup checkout: ``flask --app docs/examples/flask_app.py run``); sign in as
-alice (password ``alice password``, admin of tenant acme) or bob (``bob password``).
+Save it as ``flask_app.py`` and run ``STEPUP_DEV=1 flask --app flask_app.py run`` in that
+directory (from a stepup checkout: ``STEPUP_DEV=1 flask --app docs/examples/flask_app.py
+run``); sign in as alice (password ``alice password``, admin of tenant acme) or bob
+(``bob password``). In production set SECRET_KEY and STEPUP_ENCRYPTION_KEY instead.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -78,6 +82,55 @@ def is_tenant_admin(subject: Subject, tenant_id: str) -> bool:
 @stepup.has_full_access
 def has_full_access(subject: Subject) -> bool:
     return USERS[subject.user_id]["admin"] is True
+
+
+# Your keys --------------------------------------------------------------------------
+
+DEV_KEY_FILE = Path("stepup-dev.key")  # next to stepup.sqlite3; not for production
+MAKE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def keys_from_env() -> tuple[str, bytes]:
+    """SECRET_KEY signs sessions and CSRF tokens; STEPUP_ENCRYPTION_KEY (32 bytes, urlsafe
+    base64) seals the TOTP secrets in the database. Without them the app does not start,
+    unless STEPUP_DEV=1: then a sealing key kept in stepup-dev.key, so enrolments survive
+    a restart, and a session key that lasts until the app stops."""
+    secret_key = os.environ.get("SECRET_KEY", "")
+    sealing_key = os.environ.get("STEPUP_ENCRYPTION_KEY", "")
+    missing = " and ".join(
+        name for name in ("SECRET_KEY", "STEPUP_ENCRYPTION_KEY") if not os.environ.get(name)
+    )
+    dev = os.environ.get("STEPUP_DEV") == "1"  # a run on your machine; never in production
+    if missing and not dev:
+        raise SystemExit(
+            f"set {missing} (or STEPUP_DEV=1 to try it locally); make a key: {MAKE_KEY}"
+        )
+    if not secret_key:
+        secret_key = secrets.token_urlsafe(32)
+        print("STEPUP_DEV=1: a new SECRET_KEY for this run; sessions end when the app stops")
+    if not sealing_key:
+        sealing_key = dev_sealing_key(DEV_KEY_FILE)
+    try:
+        key = base64.urlsafe_b64decode(sealing_key.encode("ascii") + b"==")
+    except (binascii.Error, UnicodeEncodeError):
+        key = b""
+    if len(key) != 32:
+        raise SystemExit(f"STEPUP_ENCRYPTION_KEY must be 32 bytes in urlsafe base64: {MAKE_KEY}")
+    return secret_key, key
+
+
+def dev_sealing_key(path: Path) -> str:
+    """The development sealing key: read from ``path``, made there (0600) on first start."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text().strip()
+    else:
+        key = secrets.token_urlsafe(32)
+        with os.fdopen(fd, "w") as file:
+            file.write(key + "\n")
+    print(f"STEPUP_DEV=1: sealing TOTP secrets with the development key in {path.resolve()}")
+    return key
 
 
 # Your views -------------------------------------------------------------------------
@@ -149,10 +202,14 @@ def regenerate_api_key() -> Any:
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    secret_key, sealing_key = keys_from_env()
     app = Flask(__name__)
     app.config.from_mapping(
-        # Signs the session and stepup's CSRF tokens: set your own and keep it secret.
-        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_hex(32),
+        SECRET_KEY=secret_key,  # signs the session and stepup's CSRF tokens
+        # TOTP secrets are stored sealed with this key. To rotate, add the new key under a
+        # new id, keep the old one, and reseal (docs/totp.md).
+        STEPUP_ENCRYPTION_KEYS={"k1": sealing_key},
+        STEPUP_ENCRYPTION_KEY_ID="k1",
         # Or postgresql+psycopg://..., redis://...; memory:// for tests only.
         STEPUP_STORE=os.environ.get("STEPUP_STORE", "sqlite:///stepup.sqlite3"),
         STEPUP_TOTP_ISSUER="Example",

@@ -43,8 +43,12 @@ def _free_port() -> int:
         return port
 
 
+#: What a reader has not set unless the guide says so (the examples' keys and switches).
+UNSET = ("PYTEST", "DJANGO_", "FLASK_", "SECRET_KEY", "STEPUP_DEV", "STEPUP_ENCRYPTION_KEY")
+
+
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_", "FLASK_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(UNSET)}
     env.pop("PYTHONPATH", None)  # the example imports stepup as installed, nothing else
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     return {**env, **extra}
@@ -52,6 +56,15 @@ def _env(**extra: str) -> dict[str, str]:
 
 def guide(name: str) -> str:
     return (DOCS / f"getting-started-{name}.md").read_text()
+
+
+def exports(text: str) -> dict[str, str]:
+    """The ``export NAME=value`` lines of the guide's shell blocks (placeholders left out)."""
+    return {
+        name: value
+        for name, value in re.findall(r"^export (\w+)=(\S+)", text, re.M)
+        if "..." not in value and "<" not in value
+    }
 
 
 def shell_block_lines(text: str) -> list[str]:
@@ -154,7 +167,8 @@ def test_flask_guide(tmp_path: Path) -> None:
     copy_example("flask_app.py", tmp_path)
     port = _free_port()
     command = ["flask", "--app", "flask_app.py", "run", "--port", str(port)]
-    with serving(command, tmp_path, port, _env()) as base:
+    assert exports(text) == {"STEPUP_DEV": "1"}, "the guide runs it locally with STEPUP_DEV=1"
+    with serving(command, tmp_path, port, _env(**exports(text))) as base:
         with client(base) as bob:
             sign_in(bob, "/login", BOB)
             assert bob.get("/settings/api-key").status_code == 200  # the flag is off
@@ -181,7 +195,8 @@ def test_starlette_and_fastapi_guides_from_where_the_file_is(
     port = _free_port()
     command = ["uvicorn", "--factory", f"{framework}_app:create_app", "--port", str(port)]
     page = "/api-key" if framework == "starlette" else "/api/key"
-    with serving(command, tmp_path, port, _env()) as base:
+    assert exports(text) == {"STEPUP_DEV": "1"}, "the guide runs it locally with STEPUP_DEV=1"
+    with serving(command, tmp_path, port, _env(**exports(text))) as base:
         with client(base) as alice:
             sign_in(alice, "/login", ALICE)  # GET /login shows the form, POST signs in
             assert alice.get(page).status_code == 200  # the flag is off

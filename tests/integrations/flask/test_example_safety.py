@@ -19,6 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from stepup import TOTP
+from stepup.adapters.storage.memory import MemoryStore
 from stepup.testing import SettableClock
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "flask_app.py"
@@ -138,3 +139,100 @@ def test_the_apps_own_posts_without_a_token_are_refused(app: Flask, path: str) -
     assert "Hello alice" in client.get("/").get_data(as_text=True)  # still signed in
     with_token = client.post(path, data={"csrf_token": _token(client, "/")})
     assert with_token.status_code == 303
+
+
+# Keys: TOTP secrets are stored sealed, and the app does not start without its keys ----
+
+KEYS = ("SECRET_KEY", "STEPUP_ENCRYPTION_KEY")
+
+
+def _enrol(client: FlaskClient, clock: SettableClock, user: str) -> tuple[TOTP, str]:
+    """Sign ``user`` in and turn on two-factor authentication; the TOTP and its secret."""
+    _sign_in(client, user, f"{user} password", "/", _token(client))
+    enrol = client.post("/stepup/2fa/enrol", data={"csrf_token": _token(client, "/stepup/2fa")})
+    shown = re.search(r'id="stepup-manual-key">([^<]+)</code>', enrol.get_data(as_text=True))
+    assert shown
+    secret = shown.group(1).replace(" ", "")
+    confirm = {"csrf_token": _token(client, "/stepup/2fa"), "code": TOTP(secret).at(clock())}
+    assert client.post("/stepup/2fa/confirm", data=confirm).status_code == 200
+    return TOTP(secret), secret
+
+
+@pytest.mark.parametrize("mode", ["keys from the environment", "STEPUP_DEV=1"])
+def test_the_example_stores_totp_secrets_sealed(
+    example: ModuleType,
+    clock: SettableClock,
+    mode: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if mode == "STEPUP_DEV=1":
+        monkeypatch.setenv("STEPUP_DEV", "1")
+        for name in KEYS:
+            monkeypatch.delenv(name)
+    store = MemoryStore()
+    app = example.create_app({"TESTING": True, "STEPUP_STORE": store, "STEPUP_CLOCK": clock})
+    _, secret = _enrol(app.test_client(), clock, "bob")
+    stored = store.get_credential("bob")
+    assert stored is not None
+    assert stored.secret.startswith("v1:k1:"), "the example stored a TOTP secret unsealed"
+    assert secret not in stored.secret
+
+
+@pytest.mark.parametrize(
+    "unset", [KEYS, ("SECRET_KEY",), ("STEPUP_ENCRYPTION_KEY",)], ids=" and ".join
+)
+def test_without_its_keys_the_example_refuses_to_start(
+    example: ModuleType, unset: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in unset:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("STEPUP_DEV", "0")  # only "1" is the local-development switch
+    with pytest.raises(SystemExit) as stopped:
+        example.create_app({"TESTING": True, "STEPUP_STORE": "memory://"})
+    message = str(stopped.value.code)
+    assert message.startswith(f"set {' and '.join(unset)} (or STEPUP_DEV=1 to try it locally)")
+    assert "\n" not in message
+    for name in set(KEYS) - set(unset):
+        assert name not in message  # names only what is missing
+
+
+@pytest.mark.parametrize("key", ["short", "not base64 at all!", "QUFB" * 20])
+def test_a_sealing_key_that_is_not_32_bytes_is_refused(
+    example: ModuleType, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STEPUP_ENCRYPTION_KEY", key)
+    with pytest.raises(SystemExit) as stopped:
+        example.create_app({"TESTING": True, "STEPUP_STORE": "memory://"})
+    assert str(stopped.value.code).startswith("STEPUP_ENCRYPTION_KEY must be 32 bytes")
+    assert key not in str(stopped.value.code)
+
+
+def test_stepup_dev_keeps_its_key_in_a_file_so_enrolments_survive_a_restart(
+    example: ModuleType,
+    clock: SettableClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STEPUP_DEV", "1")
+    for name in KEYS:
+        monkeypatch.delenv(name)
+    config = {"TESTING": True, "STEPUP_CLOCK": clock}  # the example's own SQLite database
+    first = example.create_app(config)
+    key_file = tmp_path / "stepup-dev.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    key = key_file.read_text()
+    assert f"development key in {key_file}" in capsys.readouterr().out
+    totp, _ = _enrol(first.test_client(), clock, "bob")
+
+    restarted = example.create_app(config)  # a new process would read the same file
+    assert key_file.read_text() == key
+    client = restarted.test_client()  # sessions end with a restart: sign in again
+    handed_over = _sign_in(client, "bob", "bob password", "/", _token(client))
+    assert handed_over.headers["Location"] == "/stepup/2fa/verify"
+    clock.advance(30)
+    form = {"csrf_token": _token(client, "/stepup/2fa/verify"), "code": totp.at(clock())}
+    assert client.post("/stepup/2fa/verify", data=form).headers["Location"] == "/"
