@@ -6,6 +6,7 @@ without the session's CSRF token."""
 from __future__ import annotations
 
 import importlib
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from starlette.testclient import TestClient
 from integrations.starlette.starlette_support import CHEAP, csrf_token
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.testing import SettableClock
+from stepup.totp import TOTP
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples"
 EVIL = [
@@ -116,3 +118,66 @@ def test_the_apps_own_state_changes_need_the_token(client: TestClient, example: 
     token = csrf_token(client.get("/").text)
     assert client.post("/logout", data={"csrf_token": token}).status_code == 303
     assert "Hello alice" not in client.get("/").text
+
+
+# Keys: TOTP secrets are stored sealed, and the app does not start without its keys ----
+
+KEYS = ("SECRET_KEY", "STEPUP_ENCRYPTION_KEY")
+
+
+@pytest.mark.parametrize("mode", ["keys from the environment", "STEPUP_DEV=1"])
+def test_the_example_stores_totp_secrets_sealed(
+    example: ModuleType, mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if mode == "STEPUP_DEV=1":
+        monkeypatch.setenv("STEPUP_DEV", "1")
+        for name in KEYS:
+            monkeypatch.delenv(name)
+    store, clock = MemoryStore(), SettableClock()
+    app = example.create_app(store=store, clock=clock, hasher=CHEAP)
+    with TestClient(app, follow_redirects=False) as client:
+        assert _sign_in(client, "bob", "/", _login_token(client)).status_code == 303
+        enrolment = client.get("/stepup/2fa/enrol")
+        shown = re.search(r'id="stepup-manual-key">([A-Z2-7 ]+)<', enrolment.text)
+        assert shown is not None
+        secret = shown.group(1).replace(" ", "")
+        confirm = {"csrf_token": csrf_token(enrolment.text), "code": TOTP(secret).at(clock())}
+        assert client.post("/stepup/2fa/enrol", data=confirm).status_code == 200
+    stored = store.get_credential("bob")
+    assert stored is not None
+    assert stored.confirmed
+    assert stored.secret.startswith("v1:k1:"), "the example stored a TOTP secret unsealed"
+    assert secret not in stored.secret
+    if mode == "STEPUP_DEV=1":
+        key_file = tmp_path / "stepup-dev.key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    "unset", [KEYS, ("SECRET_KEY",), ("STEPUP_ENCRYPTION_KEY",)], ids=" and ".join
+)
+def test_without_its_keys_the_example_refuses_to_start(
+    example: ModuleType, unset: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in unset:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("STEPUP_DEV", "true")  # only "1" is the local-development switch
+    with pytest.raises(SystemExit) as stopped:
+        example.create_app(store=MemoryStore(), clock=SettableClock(), hasher=CHEAP)
+    message = str(stopped.value.code)
+    assert message.startswith(f"set {' and '.join(unset)} (or STEPUP_DEV=1 to try it locally)")
+    assert "secrets.token_urlsafe(32)" in message  # how to make one
+    assert "\n" not in message
+    for name in set(KEYS) - set(unset):
+        assert name not in message  # names only what is missing
+
+
+@pytest.mark.parametrize("key", ["short", "QUFB" * 20])
+def test_a_sealing_key_that_is_not_32_bytes_is_refused(
+    example: ModuleType, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STEPUP_ENCRYPTION_KEY", key)
+    with pytest.raises(SystemExit) as stopped:
+        example.create_app(store=MemoryStore(), clock=SettableClock(), hasher=CHEAP)
+    assert str(stopped.value.code).startswith("STEPUP_ENCRYPTION_KEY must be 32 bytes")
