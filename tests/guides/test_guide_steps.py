@@ -15,16 +15,19 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from stepup.totp import TOTP
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -282,3 +285,60 @@ def test_the_tenant_command_without_create_names_the_fix(tmp_path: Path) -> None
         )  # fmt: skip
         assert expected in made.stdout
     assert '"name": "Acme"' in made.stdout
+
+
+@pytest.mark.parametrize(
+    ("framework", "command"),
+    [
+        ("flask", ["flask", "--app", "flask_app.py", "run"]),
+        ("starlette", ["uvicorn", "--factory", "starlette_app:create_app"]),
+        ("fastapi", ["uvicorn", "--factory", "fastapi_app:create_app"]),
+    ],
+)
+def test_without_the_guides_switch_or_keys_the_example_refuses_to_start(
+    framework: str, command: list[str], tmp_path: Path
+) -> None:
+    """In production (no STEPUP_DEV=1) the guide's command stops at once, saying what to set,
+    rather than store TOTP secrets unsealed or sign sessions with a key that dies with it."""
+    copy_example(f"{framework}_app.py", tmp_path)
+    port = str(_free_port())
+    done = subprocess.run(
+        [*command, "--port", port], cwd=tmp_path, env=_env(), capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    said = done.stdout + done.stderr
+    assert "set SECRET_KEY and STEPUP_ENCRYPTION_KEY (or STEPUP_DEV=1 to try it locally)" in said
+    assert not (tmp_path / "stepup-dev.key").exists()
+    assert not (tmp_path / "stepup.sqlite3").exists()  # nothing stored before refusing
+
+
+def test_the_flask_guides_local_run_keeps_its_sealing_key_across_restarts(tmp_path: Path) -> None:
+    """STEPUP_DEV=1: the development key is made once (0600), next to stepup.sqlite3, said
+    at start-up, and read again by the next start; the secrets in the database are sealed."""
+    copy_example("flask_app.py", tmp_path)
+    env = _env(**exports(guide("flask")))
+    keys = []
+    for _ in range(2):
+        port = _free_port()
+        command = ["flask", "--app", "flask_app.py", "run", "--port", str(port)]
+        with serving(command, tmp_path, port, env) as base, client(base) as bob:
+            sign_in(bob, "/login", BOB)
+            if not keys:  # bob turns on two-factor authentication, as a reader would
+                form = hidden_fields(bob.get("/stepup/2fa").text)
+                enrol = bob.post("/stepup/2fa/enrol", data=form)
+                shown = re.search(r'id="stepup-manual-key">([^<]+)</code>', enrol.text)
+                assert shown, enrol.text[:1000]
+                secret = shown.group(1).replace(" ", "")
+                code = TOTP(secret).at(time.time())  # the server's clock: the system's
+                form = {**hidden_fields(bob.get("/stepup/2fa").text), "code": code}
+                assert bob.post("/stepup/2fa/confirm", data=form).status_code == 200
+        key_file = tmp_path / "stepup-dev.key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        keys.append(key_file.read_text())
+        assert "development key in" in (tmp_path / "server.log").read_text()
+    assert keys[0] == keys[1]
+    with closing(sqlite3.connect(tmp_path / "stepup.sqlite3")) as database:
+        rows = database.execute("SELECT data FROM stepup_credentials").fetchall()
+    assert [json.loads(data)["secret"][:6] for (data,) in rows] == ["v1:k1:"]
+    assert secret not in rows[0][0]
