@@ -92,7 +92,11 @@ def memory_rows(quick: bool) -> list[Row]:
     assert all(floor_results), "the floor must find the grant fresh"
     return [
         Row.compared(
-            "Re-auth check(), memory store", result.label, result, target=Target("under", 10)
+            # Reported, not judged: issue 17 withdrew the target against a dict lookup
+            # (a tight loop is not what users feel; the whole-request rows are judged).
+            "Re-auth check(), memory store",
+            result.label,
+            result,
         )
         for result in results
     ]

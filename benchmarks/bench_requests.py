@@ -81,8 +81,8 @@ def _store(kind: str, asynchronous: bool, workdir: str) -> Any:
     from stepup.adapters.storage.sql import AsyncSQLStore, SQLStore
 
     url = f"sqlite:///{workdir}/stepup.db" if kind == "sqlite" else POSTGRES_URL
-    if kind == "postgresql" and asynchronous:
-        url = url.replace("+psycopg", "+asyncpg")
+    # Async apps use psycopg's async mode on the same URL (asyncpg is not installed for
+    # you; see the postgres extra).
     # The schema is created by the sync store (once, before the server starts).
     return (AsyncSQLStore if asynchronous else SQLStore)(url, prefix=PREFIX)
 
