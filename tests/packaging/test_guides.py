@@ -153,6 +153,14 @@ def _exports(guide_text: str) -> dict[str, str]:
     }
 
 
+#: Set for the in-process tests (tests/conftest.py); a reader has them only if the guide says.
+_EXAMPLE_KEYS = ("SECRET_KEY", "STEPUP_ENCRYPTION_KEY", "STEPUP_DEV")
+
+
+def _as_a_reader(env: dict[str, str], set_by_guide: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k not in _EXAMPLE_KEYS or k in set_by_guide}
+
+
 @contextmanager
 def _server(
     venv: Venv, command: tuple[str, ...], cwd: Path, port: int, env: dict[str, str]
@@ -164,7 +172,7 @@ def _server(
         [str(venv.bin(program)), *args, str(port)] if command[-1] == "--port"
         else [str(venv.bin(program)), *args, f"127.0.0.1:{port}"],
         cwd=cwd,
-        env=clean_env(**env),
+        env=_as_a_reader(clean_env(**env), set_by_guide=env),
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         text=True,
