@@ -96,6 +96,9 @@ class OIDCProviderConfig:
     ``max_skew`` is the clock difference tolerated between this app and the provider,
     ``challenge_ttl`` how long the user may take at the provider. ``acr_values`` are
     requested (and then required) on every re-authentication unless a call names others.
+    ``essential_acr`` also sends them as an essential ``acr`` claim (OpenID Connect Core
+    5.5.1.1: ``claims={"id_token": {"acr": {"essential": true, "values": [...]}}}``), which
+    providers that treat ``acr_values`` as a mere preference must honour or refuse.
     """
 
     issuer: str
@@ -115,6 +118,7 @@ class OIDCProviderConfig:
     id_token_algorithms: tuple[str, ...] = SAFE_ID_TOKEN_ALGORITHMS
     metadata_ttl: float = 3600.0
     jwks_refresh_interval: float = 60.0
+    essential_acr: bool = False
 
     def __post_init__(self) -> None:
         secure_url(self.issuer, "issuer", query=False)
@@ -126,6 +130,8 @@ class OIDCProviderConfig:
             raise ConfigurationError("OIDC scopes must include 'openid'")
         object.__setattr__(self, "scopes", scopes)
         object.__setattr__(self, "acr_values", _words(self.acr_values, "acr_values"))
+        if not isinstance(self.essential_acr, bool):
+            raise ConfigurationError("OIDC essential_acr must be True or False")
         algorithms = _words(self.id_token_algorithms, "id_token_algorithms")
         if not algorithms or not set(algorithms) <= set(SAFE_ID_TOKEN_ALGORITHMS):
             raise ConfigurationError(

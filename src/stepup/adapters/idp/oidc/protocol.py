@@ -190,6 +190,9 @@ def authorization_url(
     }
     if acr_values:
         params["acr_values"] = " ".join(acr_values)
+        if config.essential_acr:
+            wanted = {"acr": {"essential": True, "values": list(acr_values)}}
+            params["claims"] = json.dumps({"id_token": wanted}, separators=(",", ":"))
     parts = urlsplit(metadata.authorization_endpoint)
     query = [(k, v) for k, v in parse_qsl(parts.query) if k not in params]
     return urlunsplit(parts._replace(query=urlencode([*query, *params.items()])))

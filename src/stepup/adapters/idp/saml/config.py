@@ -33,7 +33,11 @@ class SAMLServiceProviderConfig:
     ``sign_requests`` is true and are published in :func:`sp_metadata`.
     ``max_skew`` (seconds) tolerates clock differences with the IdP; ``challenge_ttl``
     is how long a request may stay unanswered. ``authn_context`` lists the
-    ``AuthnContextClassRef`` values requested by default (exact comparison).
+    ``AuthnContextClassRef`` values requested by default. ``authn_comparison`` is the
+    ``RequestedAuthnContext`` comparison: ``"exact"`` (the default) or ``"minimum"`` (a
+    level of assurance: request ``Levels.saml_class_refs(level)``, every reference that
+    reaches it). Either way the assertion's ``AuthnContextClassRef`` must be one of the
+    requested references, or the answer is ``AUTHN_CONTEXT_NOT_MET``.
     """
 
     sp_entity_id: str
@@ -46,6 +50,7 @@ class SAMLServiceProviderConfig:
     max_skew: float = 60.0
     challenge_ttl: float = 600.0
     authn_context: tuple[str, ...] = ()
+    authn_comparison: str = "exact"
     name_id_format: str | None = None
     xmlsec_binary: str | None = None
 
@@ -68,6 +73,8 @@ class SAMLServiceProviderConfig:
             isinstance(ref, str) and ref for ref in self.authn_context
         ):
             raise ConfigurationError("SAML authn_context must be a tuple of non-empty strings")
+        if self.authn_comparison not in ("exact", "minimum"):
+            raise ConfigurationError("SAML authn_comparison must be 'exact' or 'minimum'")
         if self.sign_requests and (self.sp_key_file is None or self.sp_cert_file is None):
             raise ConfigurationError("SAML sign_requests needs sp_key_file and sp_cert_file")
         if (self.sp_key_file is None) != (self.sp_cert_file is None):

@@ -58,12 +58,17 @@ def _contexts(requested: str | Sequence[str] | None, default: tuple[str, ...]) -
 
 
 def _redirect_url(
-    client: Any, idp_entity_id: str, request_id: str, contexts: list[str], sign: bool
+    client: Any,
+    idp_entity_id: str,
+    request_id: str,
+    contexts: list[str],
+    sign: bool,
+    comparison: str = "exact",
 ) -> str:
     requested = (
         RequestedAuthnContext(
             authn_context_class_ref=[AuthnContextClassRef(ref) for ref in contexts],
-            comparison="exact",
+            comparison=comparison,
         )
         if contexts
         else None
@@ -105,7 +110,14 @@ def start_flow(
         raise MalformedInputError("action must be a string")
     contexts = _contexts(authn_context, config.authn_context)
     request_id = "_" + secrets.token_hex(20)  # an NCName, 160 random bits
-    url = _redirect_url(client, idp_entity_id, request_id, contexts, config.sign_requests)
+    url = _redirect_url(
+        client,
+        idp_entity_id,
+        request_id,
+        contexts,
+        config.sign_requests,
+        config.authn_comparison,
+    )
     deadline = now + config.challenge_ttl
     challenge = Challenge(
         challenge_id=request_id,
