@@ -172,6 +172,9 @@ class Rule:
     #: The minimum level of assurance (a name of the policy's ``levels``), besides
     #: ``methods``/``accept``; alone, the level's own method sets are the alternatives.
     level: str | None = None
+    #: Each re-authentication counts once, for one action on one target (the digest of
+    #: its parameters, see :mod:`stepup.transactions`): ``check`` needs ``transaction=``.
+    bind_transaction: bool = False
 
     def __post_init__(self) -> None:
         if self.level is not None and (not isinstance(self.level, str) or not self.level):
@@ -581,6 +584,7 @@ _RULE_KEYS: Final = frozenset(
         "description",
         "accept",
         "level",
+        "bind_transaction",
     }
 )
 
@@ -600,7 +604,7 @@ def _rule_from_toml(entry: object, where: str, base: Rule | None) -> Rule:
             changes["lifetime"] = parse_lifetime(entry["lifetime"], name=f"{where}: lifetime")
         if "methods" in entry:
             changes["methods"] = frozenset(entry["methods"])
-        for flag in ("second_factor", "api_keys", "always"):
+        for flag in ("second_factor", "api_keys", "always", "bind_transaction"):
             if flag in entry:
                 if not isinstance(entry[flag], bool):
                     raise ConfigurationError(f"{where}: {flag} must be true or false")

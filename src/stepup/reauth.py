@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Container, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, Generic, NamedTuple, TypeAlias, TypeVar
@@ -21,9 +21,10 @@ from .clock import Clock, system_clock
 from .errors import MalformedInputError, StepupError, StoreUnavailableError
 from .events import EventBus, ReauthSucceeded, SignInRecorded
 from .policy import Context, Policy, Rule, Sensitivity
-from .records import Credential, Grant, Passkey, Tenant
+from .records import Challenge, Credential, Grant, Passkey, Tenant
 from .subject import Identity, LoginMethod, Subject
 from .tokens import AccessToken
+from .transactions import is_transaction_digest
 from .twofactor import Channel
 
 __all__ = [
@@ -115,6 +116,7 @@ class ReauthRequired:
     level: str = ""
     acr_values: tuple[str, ...] = ()
     stale: bool = True
+    transaction: str = ""  # the digest a bound rule's proof must name (stepup.transactions)
 
     ok: ClassVar[bool] = False
 
@@ -221,6 +223,35 @@ _TOKEN_SKEW: Final = 300.0
 #: issued it and for whom); it is no session, so it has one fixed session id.
 _TOKEN_IDENTITY: Final = Identity(LoginMethod.OIDC)
 _TOKEN_SESSION: Final = "bearer-token"  # noqa: S105 (a fixed session id, not a secret)
+_TRANSACTION: Final = "tx:"
+
+
+def _transaction_id(subject: Subject, digest: str) -> str:
+    """The challenge id of a transaction proof: this user, this session, this digest."""
+    return f"{_TRANSACTION}{subject.user_id}:{subject.session_id}:{digest}"
+
+
+def _bound_grant(subject: Subject, taken: Challenge | None) -> Grant | None:
+    """The proof a taken transaction challenge holds, if it is this session's."""
+    if (
+        taken is None
+        or taken.user_id != subject.user_id
+        or taken.session_id != subject.session_id
+        or taken.data.get("kind") != "transaction"
+    ):
+        return None
+    methods, level = taken.data.get("methods"), taken.data.get("level")
+    if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
+        return None
+    return Grant(
+        subject.user_id,
+        subject.session_id,
+        frozenset(methods),
+        taken.issued_at,
+        level if isinstance(level, str) else None,
+    )
+
+
 #: Plans (an action's rule, lifetime and methods per way of signing in) are kept per
 #: ``Reauth``, up to this many.
 _MAX_KEPT: Final = 1024
@@ -452,11 +483,18 @@ class _ReauthFlows(Generic[S]):
         return _Missing(plan.level, levels.acr_values(plan.level), stale)
 
     def _check(
-        self, subject: Subject, action: str, tenant_id: str, context: Context | None
+        self,
+        subject: Subject,
+        action: str,
+        tenant_id: str,
+        context: Context | None,
+        transaction: str | None = None,
     ) -> Flow[Decision]:
         plan = self._before(subject, action, context)
         if not isinstance(plan, _Plan):
             return plan
+        if plan.rule.bind_transaction:
+            return (yield from self._check_bound(subject, action, tenant_id, plan, transaction))
         now = self.clock()
         who = (subject.user_id, subject.session_id)
         tenant: Tenant | None
@@ -484,6 +522,45 @@ class _ReauthFlows(Generic[S]):
         if isinstance(decision, ReauthRequired) and len(plan.alternatives) > 1:
             # The grant does not prove the strongest way: what does the user have?
             return (yield from self._choose(subject, action, plan, grant, now))
+        return decision
+
+    def _check_bound(
+        self,
+        subject: Subject,
+        action: str,
+        tenant_id: str,
+        plan: _Plan,
+        transaction: str | None,
+    ) -> Flow[Decision]:
+        """A rule bound to one transaction: only a proof recorded for this session and this
+        digest counts, and checking spends it (the store's atomic ``take_challenge``)."""
+        if not is_transaction_digest(transaction):
+            raise MalformedInputError(
+                f"{action!r} is bound to one transaction: pass"
+                " transaction=stepup.transactions.transaction_digest(action, params)"
+            )
+        assert transaction is not None
+        now = self.clock()
+        try:
+            if not plan.rule.always:
+                tenant = yield ("get_tenant", (tenant_id,))
+                if (off := self._flag_off(action, tenant)) is not None:
+                    return off
+            taken = yield ("take_challenge", (_transaction_id(subject, transaction), now))
+        except StoreUnavailableError:
+            return ReauthUnavailable(action)
+        grant = _bound_grant(subject, taken)
+        decision = self._after(subject, action, plan, grant, now)
+        if (
+            isinstance(decision, ReauthRequired)
+            and grant is not None
+            and not decision.stale
+            and not decision.level
+            and any(grant.methods.issuperset(a) for a in plan.alternatives)
+        ):
+            decision = _allowed(action, _FRESH_GRANT, grant.authenticated_at + plan.lifetime)
+        if isinstance(decision, ReauthRequired):
+            return replace(decision, transaction=transaction)
         return decision
 
     def _enrolment(self, user_id: str, alternatives: tuple[tuple[str, ...], ...]) -> Flow[Offer]:
@@ -632,9 +709,14 @@ class _ReauthFlows(Generic[S]):
         return Allowed(action, _FRESH_GRANT, min(now + plan.lifetime, end))
 
     def _require(
-        self, subject: Subject, action: str, tenant_id: str, context: Context | None
+        self,
+        subject: Subject,
+        action: str,
+        tenant_id: str,
+        context: Context | None,
+        transaction: str | None = None,
     ) -> Flow[Allowed]:
-        decision = yield from self._check(subject, action, tenant_id, context)
+        decision = yield from self._check(subject, action, tenant_id, context, transaction)
         if isinstance(decision, ReauthRequired):
             raise ReauthRequiredError(decision)
         if isinstance(decision, ReauthUnavailable):
@@ -648,8 +730,11 @@ class _ReauthFlows(Generic[S]):
         authenticated_at: float | None,
         renewed_from: str | None = None,
         level: str | None = None,
+        transaction: str | None = None,
     ) -> Flow[Grant]:
         chosen = frozenset(methods)
+        if transaction is not None and not is_transaction_digest(transaction):
+            raise MalformedInputError("transaction must be a stepup.transactions digest")
         if level is not None and (self.policy.levels is None or level not in self.policy.levels):
             raise MalformedInputError("a grant's level must be one of the policy's levels")
         if "recovery" in chosen:
@@ -677,6 +762,17 @@ class _ReauthFlows(Generic[S]):
                 level = self.policy.levels.highest(level, previous.level)
         grant = Grant(subject.user_id, subject.session_id, chosen, at, level)
         yield ("put_grant", (grant, at + self.policy.longest_lifetime))
+        if transaction is not None:
+            # The single-use proof for one transaction, spent by the check that uses it.
+            proof = Challenge(
+                challenge_id=_transaction_id(subject, transaction),
+                user_id=subject.user_id,
+                session_id=subject.session_id,
+                issued_at=at,
+                expires_at=at + self.policy.longest_lifetime,
+                data={"kind": "transaction", "methods": sorted(chosen), "level": level},
+            )
+            yield ("put_challenge", (proof,))
         if renewed_from is not None:
             yield ("revoke_grants", (subject.user_id, renewed_from))
         method = ",".join(sorted(chosen))
@@ -740,14 +836,30 @@ class Reauth(_ReauthFlows[Store]):
     """Re-authentication decisions over a sync store."""
 
     def check(
-        self, subject: Subject, action: str, tenant_id: str, context: Context | None = None
+        self,
+        subject: Subject,
+        action: str,
+        tenant_id: str,
+        context: Context | None = None,
+        *,
+        transaction: str | None = None,
     ) -> Decision:
-        return run(self._check(subject, action, tenant_id, context), self.store)
+        """``transaction``: for a rule with ``bind_transaction``, the digest of this action
+        and its target (:func:`stepup.transactions.transaction_digest`); the proof recorded
+        for it is spent by this check."""
+        return run(self._check(subject, action, tenant_id, context, transaction), self.store)
 
     def require(
-        self, subject: Subject, action: str, tenant_id: str, context: Context | None = None
+        self,
+        subject: Subject,
+        action: str,
+        tenant_id: str,
+        context: Context | None = None,
+        *,
+        transaction: str | None = None,
     ) -> Allowed:
-        return run(self._require(subject, action, tenant_id, context), self.store)
+        flow = self._require(subject, action, tenant_id, context, transaction)
+        return run(flow, self.store)
 
     def record(
         self,
@@ -757,6 +869,7 @@ class Reauth(_ReauthFlows[Store]):
         authenticated_at: float | None = None,
         renewed_from: str | None = None,
         level: str | None = None,
+        transaction: str | None = None,
     ) -> Grant:
         """Record a successful re-authentication (``methods`` amr-style: pwd, otp, oidc,
         saml, and a passkey's ``PasskeyResult.methods``: phr, hwk or swk, user, mfa).
@@ -764,8 +877,10 @@ class Reauth(_ReauthFlows[Store]):
         ``renewed_from``: the session id the session had before the re-authentication
         renewed it; the grant is bound to ``subject.session_id`` and the old id's grant is
         revoked. ``level``: the level of assurance a provider's verified ``acr`` or
-        ``AuthnContextClassRef`` proved (one of the policy's levels)."""
-        flow = self._record(subject, methods, authenticated_at, renewed_from, level)
+        ``AuthnContextClassRef`` proved (one of the policy's levels). ``transaction``: the
+        digest of the one action this re-authentication confirms, for rules with
+        ``bind_transaction`` (a single-use proof besides the session's grant)."""
+        flow = self._record(subject, methods, authenticated_at, renewed_from, level, transaction)
         return run(flow, self.store)
 
     def record_sign_in(
@@ -802,14 +917,28 @@ class AsyncReauth(_ReauthFlows[AsyncStore | Store]):
     """Re-authentication decisions over an async store."""
 
     async def check(
-        self, subject: Subject, action: str, tenant_id: str, context: Context | None = None
+        self,
+        subject: Subject,
+        action: str,
+        tenant_id: str,
+        context: Context | None = None,
+        *,
+        transaction: str | None = None,
     ) -> Decision:
-        return await run_async(self._check(subject, action, tenant_id, context), self.store)
+        flow = self._check(subject, action, tenant_id, context, transaction)
+        return await run_async(flow, self.store)
 
     async def require(
-        self, subject: Subject, action: str, tenant_id: str, context: Context | None = None
+        self,
+        subject: Subject,
+        action: str,
+        tenant_id: str,
+        context: Context | None = None,
+        *,
+        transaction: str | None = None,
     ) -> Allowed:
-        return await run_async(self._require(subject, action, tenant_id, context), self.store)
+        flow = self._require(subject, action, tenant_id, context, transaction)
+        return await run_async(flow, self.store)
 
     async def record(
         self,
@@ -819,8 +948,9 @@ class AsyncReauth(_ReauthFlows[AsyncStore | Store]):
         authenticated_at: float | None = None,
         renewed_from: str | None = None,
         level: str | None = None,
+        transaction: str | None = None,
     ) -> Grant:
-        flow = self._record(subject, methods, authenticated_at, renewed_from, level)
+        flow = self._record(subject, methods, authenticated_at, renewed_from, level, transaction)
         return await run_async(flow, self.store)
 
     async def record_sign_in(

@@ -1,0 +1,139 @@
+"""Grants bound to one transaction: single-use, for one action on one target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.errors import MalformedInputError
+from stepup.policy import Policy, Rule, Sensitivity
+from stepup.reauth import AsyncReauth, Reauth, ReauthRequired
+from stepup.records import Tenant
+from stepup.subject import Subject
+from stepup.testing import SettableClock
+from stepup.transactions import is_transaction_digest, transaction_digest
+
+T0 = 1_700_000_000.0
+ALICE = Subject("alice", "s1")
+RULES = {
+    "workspace.delete": Rule(Sensitivity.CRITICAL, lifetime=300.0, bind_transaction=True),
+    "workspace.rename": Rule(Sensitivity.SENSITIVE),
+}
+PROD_EU = transaction_digest("workspace.delete", {"workspace": "prod-eu"})
+PROD_US = transaction_digest("workspace.delete", {"workspace": "prod-us"})
+
+
+def reauth_for(store: MemoryStore, clock: SettableClock) -> Reauth:
+    store.put_tenant(Tenant("t", {"feature_flags": {"sensitive_actions_reauth": True}}))
+    return Reauth(store, Policy(RULES), clock=clock)
+
+
+@pytest.fixture
+def clock() -> SettableClock:
+    return SettableClock(T0)
+
+
+def test_the_digest_is_canonical() -> None:
+    a = transaction_digest("x", {"b": 1, "a": [1, "é", {"z": None, "y": True}]})
+    b = transaction_digest("x", {"a": [1, "é", {"y": True, "z": None}], "b": 1})
+    assert a == b
+    assert is_transaction_digest(a)
+    assert transaction_digest("y", {"b": 1, "a": [1, "é", {"z": None, "y": True}]}) != a
+    for bad in ({"x": float("nan")}, {1: "a"}, {"x": object()}, {"x": {1, 2}}):
+        with pytest.raises(MalformedInputError):
+            transaction_digest("x", bad)  # type: ignore[arg-type]
+
+
+@given(
+    st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=4),
+    st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=4),
+)
+def test_different_parameters_never_share_a_digest(a: dict[str, Any], b: dict[str, Any]) -> None:
+    assert (transaction_digest("act", a) == transaction_digest("act", b)) == (a == b)
+
+
+def test_a_proof_counts_once_and_only_for_its_target(clock: SettableClock) -> None:
+    reauth = reauth_for(MemoryStore(), clock)
+    first = reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_EU)
+    assert isinstance(first, ReauthRequired)
+    assert first.transaction == PROD_EU  # the page can show what is being confirmed
+    reauth.record(ALICE, ["pwd"], transaction=PROD_EU)
+    # the session's grant does not cover another target of the bound rule
+    assert not reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_US).ok
+    assert reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_EU).ok
+    assert not reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_EU).ok  # spent
+    # the same re-authentication still counts for unbound rules, as usual
+    assert reauth.check(ALICE, "workspace.rename", "t").ok
+
+
+def test_another_session_cannot_spend_it(clock: SettableClock) -> None:
+    reauth = reauth_for(MemoryStore(), clock)
+    reauth.record(ALICE, ["pwd"], transaction=PROD_EU)
+    assert not reauth.check(Subject("alice", "s2"), "workspace.delete", "t", transaction=PROD_EU).ok
+    assert not reauth.check(
+        Subject("mallory", "s1"), "workspace.delete", "t", transaction=PROD_EU
+    ).ok
+    assert reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_EU).ok
+
+
+def test_the_rule_lifetime_still_applies(clock: SettableClock) -> None:
+    reauth = reauth_for(MemoryStore(), clock)
+    reauth.record(ALICE, ["pwd"], transaction=PROD_EU)
+    clock.advance(300)
+    decision = reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_EU)
+    assert isinstance(decision, ReauthRequired)
+    assert decision.stale
+
+
+def test_a_bound_rule_needs_the_digest(clock: SettableClock) -> None:
+    reauth = reauth_for(MemoryStore(), clock)
+    with pytest.raises(MalformedInputError, match="bound to one transaction"):
+        reauth.check(ALICE, "workspace.delete", "t")
+    with pytest.raises(MalformedInputError):
+        reauth.record(ALICE, ["pwd"], transaction="prod-eu")
+
+
+class RacingStore(MemoryStore):
+    """Runs a competing check between the first check's read and its use: the store's
+    take is the only place a proof is spent, so exactly one of them may win."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.compete: Any = None
+        self.results: list[bool] = []
+
+    def take_challenge(self, challenge_id: str, now: float) -> Any:
+        if self.compete is not None:
+            compete, self.compete = self.compete, None
+            self.results.append(compete().ok)
+        return super().take_challenge(challenge_id, now)
+
+
+def test_two_concurrent_checks_spend_it_once(clock: SettableClock) -> None:
+    store = RacingStore()
+    reauth = reauth_for(store, clock)
+    reauth.record(ALICE, ["pwd"], transaction=PROD_EU)
+    store.compete = lambda: reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_EU)
+    mine = reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_EU).ok
+    assert sorted([mine, *store.results]) == [False, True]
+
+
+async def test_async_reauth_binds_the_same_way(clock: SettableClock) -> None:
+    store = MemoryStore()
+    store.put_tenant(Tenant("t", {"feature_flags": {"sensitive_actions_reauth": True}}))
+    reauth = AsyncReauth(store, Policy(RULES), clock=clock)
+    await reauth.record(ALICE, ["pwd"], transaction=PROD_EU)
+    assert not (await reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_US)).ok
+    assert (await reauth.require(ALICE, "workspace.delete", "t", transaction=PROD_EU)).ok
+    assert not (await reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_EU)).ok
+
+
+def test_policy_files_may_bind_a_rule() -> None:
+    policy = Policy.default().merge_mapping(
+        {"actions": {"workspace.delete": {"sensitivity": "critical", "bind_transaction": True}}}
+    )
+    assert policy.rule_for("workspace.delete").bind_transaction
