@@ -205,6 +205,7 @@ class SQLStore(_Base):
 
     def close(self) -> None:
         """Close pooled connections (the store opens new ones if used again)."""
+        self._driver.close()
         self.engine.dispose()
 
     def __enter__(self) -> SQLStore:

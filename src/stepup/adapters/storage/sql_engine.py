@@ -18,8 +18,9 @@ from __future__ import annotations
 import os
 import select
 import weakref
-from collections import namedtuple
+from collections import deque, namedtuple
 from collections.abc import Callable, Generator, Mapping
+from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -321,6 +322,51 @@ class Driver:
         self.compiled = Statements(engine.dialect)
         dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         self.errors: tuple[type[BaseException], ...] = (dbapi_error, SQLAlchemyError, OSError)
+        # Connections kept checked out of the engine's pool between operations (a pool
+        # checkout and checkin cost several times a SQLite statement). At most
+        # ``_keep`` wait here; the rest go back to the pool. PostgreSQL ones stay in
+        # autocommit while here, and leave it when they go back.
+        self._idle: deque[Any] = deque()
+        size = getattr(engine.pool, "size", None)
+        self._keep = max(1, int(size())) if callable(size) else 1
+
+    def _checkout(self) -> tuple[Any, Any]:
+        """A pooled connection and its driver connection."""
+        driver: Any
+        while True:
+            try:
+                connection, driver = self._idle.pop()
+            except IndexError:
+                connection = self._engine.raw_connection()
+                driver = connection.driver_connection
+                if not self._sqlite:
+                    driver.autocommit = True
+                return connection, driver
+            if self._sqlite or not _looks_closed(driver):
+                return connection, driver
+            connection.invalidate()
+            connection.close()
+
+    def _checkin(self, connection: Any, driver: Any) -> None:
+        if len(self._idle) < self._keep:
+            self._idle.append((connection, driver))
+        else:
+            self._release(connection, driver)
+
+    def _release(self, connection: Any, driver: Any) -> None:
+        if not self._sqlite and connection.is_valid:
+            driver.autocommit = False
+        connection.close()
+
+    def close(self) -> None:
+        """Give the kept connections back to the pool (before it is disposed)."""
+        while self._idle:
+            try:
+                connection, driver = self._idle.pop()
+            except IndexError:
+                break
+            with suppress(*self.errors):
+                self._release(connection, driver)
 
     def _execute(
         self, cursor: Any, statement: ClauseElement, params: Any, *, piped: bool = False
@@ -367,49 +413,46 @@ class Driver:
         # it run twice, and then the second run is the stricter answer (a claim is
         # replayed, a failure counted twice), never a looser one.
         for attempt in (1, 2):
-            connection = self._engine.raw_connection()
+            connection, driver = self._checkout()
             try:
-                return run(connection, make())
+                result = run(driver, make())
             except BaseException as exc:
                 connection.invalidate()  # a broken or half-used connection never goes back
-                if attempt == 2 or self._sqlite or not self._dropped(connection, exc):
-                    raise
-            finally:
                 connection.close()
+                if attempt == 2 or self._sqlite or not self._dropped(driver, exc):
+                    raise
+            else:
+                self._checkin(connection, driver)
+                return result
         raise AssertionError("unreachable")
 
-    def _dropped(self, connection: Any, exc: BaseException) -> bool:
+    def _dropped(self, driver: Any, exc: BaseException) -> bool:
         dbapi = self._engine.dialect.loaded_dbapi
         return isinstance(exc, dbapi.OperationalError) and bool(
-            self._engine.dialect.is_disconnect(exc, connection.dbapi_connection, None)
+            self._engine.dialect.is_disconnect(exc, driver, None)
         )
 
-    def _single(self, connection: Any, op: Generator[Any, Any, R]) -> R:
-        driver = connection.driver_connection
-        if not self._sqlite:
-            driver.autocommit = True
-        cursor = connection.cursor()
+    def _single(self, driver: Any, op: Generator[Any, Any, R]) -> R:
+        cursor = driver.cursor()
         try:
-            result = self._drive(op, cursor)
+            return self._drive(op, cursor)
         finally:
             cursor.close()
-        if not self._sqlite:
-            driver.autocommit = False
-        return result
 
-    def _transaction(self, connection: Any, op: Generator[Any, Any, R]) -> R:
-        cursor = connection.cursor()
+    def _transaction(self, driver: Any, op: Generator[Any, Any, R]) -> R:
+        cursor = driver.cursor()
         try:
             if self._sqlite:
                 cursor.execute("BEGIN IMMEDIATE")
                 result = self._drive(op, cursor)
                 cursor.execute("COMMIT")
                 return result
-            # psycopg: BEGIN goes out with the first statement, COMMIT with the last.
-            driver = connection.driver_connection
+            # psycopg (autocommit): BEGIN goes out with the first statement, COMMIT with
+            # the last; the round trips are the statements whose answer the op waits for.
             with driver.pipeline():
+                cursor.execute("BEGIN")
                 result = self._drive(op, cursor, piped=True)
-                driver.commit()
+                cursor.execute("COMMIT")
             return result
         finally:
             cursor.close()

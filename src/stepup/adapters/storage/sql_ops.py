@@ -69,6 +69,7 @@ from .sql_schema import Tables
 __all__ = ["ACCEPTED", "BATCHABLE", "Op", "Statements", "claim_params"]
 
 R = TypeVar("R")
+T = TypeVar("T")
 Params: TypeAlias = Mapping[str, Any] | Sequence[Mapping[str, Any]]
 Op: TypeAlias = Generator[tuple[Executable, Params], CursorResult[Any], R]
 
@@ -495,14 +496,35 @@ def get_tenant(s: Statements, tenant_id: str) -> Op[Tenant | None]:
     return None if data is None else Tenant.from_dict(json.loads(data))
 
 
+#: Records decoded from their stored JSON, by that exact text: the same text always
+#: decodes to the same record, so nothing here can be stale. Bounded (emptied when full).
+_DECODED: dict[tuple[type[Any], str], Any] = {}
+_MOST_DECODED = 4096
+
+
+def _decoded(kind: type[T], text: str) -> T:
+    """``kind.from_dict(json.loads(text))``, decoded once per distinct text. Only for
+    records nobody changes in place (a re-authentication check's tenant, a frozen grant)."""
+    key = (kind, text)
+    record: T | None = _DECODED.get(key)
+    if record is None:
+        record = kind.from_dict(json.loads(text))  # type: ignore[attr-defined]
+        if len(_DECODED) >= _MOST_DECODED:
+            _DECODED.clear()
+        _DECODED[key] = record
+    return record
+
+
 def get_tenant_and_grant(
     s: Statements, tenant_id: str, user_id: str, session_id: str
 ) -> Op[tuple[Tenant | None, Grant | None]]:
-    """``get_tenant`` and ``get_grant`` in one statement (two scalar subqueries)."""
+    """``get_tenant`` and ``get_grant`` in one statement (two scalar subqueries). The
+    tenant is shared between calls that read the same stored text: read it, never
+    change it in place (a check only reads a flag)."""
     params = {"t": tenant_id, "u": user_id, "s": session_id}
     row = (yield s.read_tenant_and_grant, params).one()
-    tenant = None if row.tenant_data is None else Tenant.from_dict(json.loads(row.tenant_data))
-    grant = None if row.grant_data is None else Grant.from_dict(json.loads(row.grant_data))
+    tenant = None if row.tenant_data is None else _decoded(Tenant, row.tenant_data)
+    grant = None if row.grant_data is None else _decoded(Grant, row.grant_data)
     return tenant, grant
 
 
@@ -549,7 +571,7 @@ def put_grant(s: Statements, grant: Grant, expires_at: float) -> Op[None]:
 
 def get_grant(s: Statements, user_id: str, session_id: str) -> Op[Grant | None]:
     data = (yield s.read_grant, {"u": user_id, "s": session_id}).scalar_one_or_none()
-    return None if data is None else Grant.from_dict(json.loads(data))
+    return None if data is None else _decoded(Grant, data)
 
 
 def revoke_grants(s: Statements, user_id: str, session_id: str | None) -> Op[int]:

@@ -1,0 +1,503 @@
+"""The SQL stores' hot paths against the bare driver doing the same round trip.
+
+For each store (sync ``SQLStore`` on SQLite and on PostgreSQL with psycopg; async
+``AsyncSQLStore`` on SQLite and on PostgreSQL with asyncpg) and each hot path, stepup's
+call is timed against the bare driver call doing the same round trip, in the same
+process, round by round (the side that goes first alternates), on the wall clock:
+
+| row | stepup | the bare driver |
+|---|---|---|
+| verify, accepted code | ``TOTPVerifier.verify``: a later step of a returning credential | a conditional ``UPDATE`` of the last step (autocommit) |
+| verify, wrong code | the same with a wrong code (a failure counted, under the free ones) | a conditional ``UPDATE`` counting a failure |
+| verify, first-ever claim | the first code a credential ever presents | an ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` of a new key |
+| check, allowed | ``Reauth.check``: tenant flag on, fresh grant | a ``SELECT`` of the grant row by its key |
+| check, required | the same without a grant (``ReauthRequired``) | the same ``SELECT`` (no row) |
+
+The ratio is the median over the rounds of stepup's time over the driver's in that
+round (noise from other processes falls on both halves of a round alike). Targets:
+at most 1.5x on PostgreSQL, at most 2x on SQLite. Every result is checked after the
+run (accepted, rejected, allowed, required; the driver's row counts).
+
+    .venv/bin/python benchmarks/bench_sql_store.py [--quick] [--markdown]
+
+PostgreSQL comes from ``STEPUP_BENCH_POSTGRES`` (default
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``), under a fresh table prefix
+dropped afterwards; without a server those rows are skipped with a line saying so.
+"""
+
+# The peer's SQL names a table of this run (a random name made here), never input.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import scale, wall
+from harness import Stats
+from report import Measure, Row, Target, cli
+
+from stepup.adapters.storage.sql import AsyncSQLStore, SQLStore
+from stepup.reauth import Allowed, AsyncReauth, Reauth, ReauthRequired
+from stepup.records import Tenant
+from stepup.subject import Subject
+from stepup.testing import SettableClock
+from stepup.totp import TOTP, generate_secret
+from stepup.verifier import AsyncTOTPVerifier, TOTPVerifier, VerifyReason
+
+POSTGRES_URL = os.environ.get(
+    "STEPUP_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+TENANT = "acme"
+ACTION = "api_key.read"  # sensitive in the default catalog: the grant is read
+FLAG_ON = {"feature_flags": {"sensitive_actions_reauth": True}}
+ALLOWED = Subject("bob", "session-bob")
+REQUIRED = Subject("eve", "session-eve")
+T0 = float(int(time.time()) // 30 * 30)
+PG = Target("at_most", 1.5)
+LITE = Target("at_most", 2.0)
+
+#: The driver's statements (qmark for sqlite3/aiosqlite; $n for asyncpg; %s for psycopg).
+PEER_TABLE = """CREATE TABLE {t} (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,
+last_step BIGINT, data TEXT)"""
+CLAIM = "UPDATE {t} SET last_step = ? WHERE key = ? AND (last_step IS NULL OR last_step < ?)"
+FAIL = "UPDATE {t} SET failures = failures + 1 WHERE key = ? AND failures < ?"
+FIRST = (
+    "INSERT INTO {t} (key, failures, last_step) VALUES (?, 0, ?) ON CONFLICT (key)"
+    " DO UPDATE SET last_step = excluded.last_step WHERE {t}.last_step < excluded.last_step"
+)
+READ = "SELECT data FROM {t} WHERE key = ?"
+
+
+def _dollar(sql: str) -> str:
+    count = itertools.count(1)
+    return "".join(f"${next(count)}" if ch == "?" else ch for ch in sql)
+
+
+@dataclass
+class Pair:
+    """One row's two sides: zero-argument callables (or coroutine functions)."""
+
+    label: str
+    ours: Callable[[], Any]
+    theirs: Callable[[], Any]
+
+
+def _paired(pair: Pair, rounds: int, inner: int, warmup: int) -> tuple[Stats, Stats, float]:
+    ours: list[float] = []
+    theirs: list[float] = []
+    for round_ in range(warmup + rounds):
+        timed = {}
+        order = ((0, pair.ours), (1, pair.theirs))
+        for side, fn in order if round_ % 2 == 0 else reversed(order):
+            start = wall()
+            for _ in range(inner):
+                fn()
+            timed[side] = (wall() - start) / inner / 1e9
+        if round_ >= warmup:
+            ours.append(timed[0])
+            theirs.append(timed[1])
+    return _result(pair, ours, theirs)
+
+
+async def _paired_async(
+    pair: Pair, rounds: int, inner: int, warmup: int
+) -> tuple[Stats, Stats, float]:
+    ours: list[float] = []
+    theirs: list[float] = []
+    for round_ in range(warmup + rounds):
+        timed = {}
+        order: tuple[tuple[int, Callable[[], Awaitable[Any]]], ...] = (
+            (0, pair.ours),
+            (1, pair.theirs),
+        )
+        for side, fn in order if round_ % 2 == 0 else reversed(order):
+            start = wall()
+            for _ in range(inner):
+                await fn()
+            timed[side] = (wall() - start) / inner / 1e9
+        if round_ >= warmup:
+            ours.append(timed[0])
+            theirs.append(timed[1])
+    return _result(pair, ours, theirs)
+
+
+def _result(pair: Pair, ours: list[float], theirs: list[float]) -> tuple[Stats, Stats, float]:
+    ratio = statistics.median(o / t for o, t in zip(ours, theirs, strict=True))
+    return Stats("stepup", tuple(ours)), Stats("driver", tuple(theirs)), ratio
+
+
+def _row(group: str, peer: str, target: Target, label: str, found: Any) -> Row:
+    ours, theirs, ratio = found
+    return Row(
+        group,
+        label,
+        Measure.of(ours),
+        peer,
+        Measure.of(theirs),
+        target,
+        extra={"paired_ratio": ratio},
+    )
+
+
+class Workload:
+    """The stepup side of every row, and the checks of what each call returned."""
+
+    def __init__(self, calls: int) -> None:
+        self.totp = TOTP(generate_secret())
+        self.clock = SettableClock(T0)
+        self.calls = calls
+        # The accepted row: one credential, each call one period later than the last.
+        self.codes = [self.totp.at(T0 + 30 * i) for i in range(calls + 1)]
+        wrong = self.codes[0]
+        # A code that matches no step near T0 (the wrong-code row's clock stays at T0).
+        self.wrong = next(
+            c
+            for c in (f"{n:06d}" for n in range(1_000_000))
+            if self.totp.match(c, T0, 1) is None and c != wrong
+        )
+        self.results: dict[str, list[Any]] = {}
+
+    def record(self, name: str, value: Any) -> None:
+        self.results.setdefault(name, []).append(value)
+
+    def check(self) -> None:
+        for name, values in self.results.items():
+            assert values, f"{name} never ran"
+            if name == "accepted" or name == "first":
+                bad = [v for v in values if v.reason is not VerifyReason.OK]
+            elif name == "wrong":
+                bad = [v for v in values if v.reason is not VerifyReason.INVALID]
+            elif name == "allowed":
+                bad = [v for v in values if not isinstance(v, Allowed)]
+            elif name == "required":
+                bad = [v for v in values if not isinstance(v, ReauthRequired)]
+            else:
+                bad = [v for v in values if v != 1]  # the driver's row counts
+                if name.endswith(("read", "absent")):
+                    bad = [v for v in values if v != (0 if name.endswith("absent") else 1)]
+            assert not bad, f"{name}: {len(bad)} calls did not do their work: {bad[:3]}"
+
+
+def _wrong_keys() -> Callable[[], str]:
+    # A fresh credential every few calls keeps each wrong code under the free failures
+    # (a counted failure, never a throttled refusal that skips the write).
+    counter = itertools.count()
+    return lambda: f"w-{next(counter) // 2}"
+
+
+# sync -----------------------------------------------------------------------------
+
+
+def _sync_rows(
+    group: str, peer: str, target: Target, store: SQLStore, driver: Any, q: str, size: Any
+) -> list[Row]:
+    """``driver(sql, args)`` runs one statement and returns its row count (or rows)."""
+    t = f"peer_{uuid.uuid4().hex[:8]}"
+    store.put_tenant(Tenant(TENANT, FLAG_ON))
+    reauth = Reauth(store)
+    reauth.record(ALLOWED, ["pwd"], authenticated_at=time.time() - 60)
+    work = Workload(size.calls)
+    verifier = TOTPVerifier(store, clock=work.clock, window=1)
+    driver(PEER_TABLE.format(t=t), ())
+    driver(f"INSERT INTO {t} (key, failures, last_step, data) VALUES ('acc', 0, 0, 'x')", ())
+    sql = {k: v.format(t=t).replace("?", q) for k, v in (("claim", CLAIM), ("fail", FAIL))}
+    sql["first"] = FIRST.format(t=t).replace("?", q)
+    sql["read"] = READ.format(t=t).replace("?", q)
+    steps = itertools.count(1)
+    peer_steps = itertools.count(1)
+    wrong_key = _wrong_keys()
+    first_keys = (f"f-{uuid.uuid4().hex}" for _ in itertools.count())
+    peer_first = (f"f-{uuid.uuid4().hex}" for _ in itertools.count())
+
+    def accepted() -> None:
+        i = next(steps)
+        work.clock.set(T0 + 30 * i)
+        work.record("accepted", verifier.verify("acc", work.totp, work.codes[i]))
+
+    def wrong() -> None:
+        work.clock.set(T0)
+        work.record("wrong", verifier.verify(wrong_key(), work.totp, work.wrong))
+
+    def first() -> None:
+        work.clock.set(T0)
+        work.record("first", verifier.verify(next(first_keys), work.totp, work.codes[0]))
+
+    def allowed() -> None:
+        work.record("allowed", reauth.check(ALLOWED, ACTION, TENANT))
+
+    def required() -> None:
+        work.record("required", reauth.check(REQUIRED, ACTION, TENANT))
+
+    def p_claim() -> None:
+        work.record("driver claim", driver(sql["claim"], (next(peer_steps), "acc", 10**12)))
+
+    def p_first() -> None:
+        work.record("driver first", driver(sql["first"], (next(peer_first), 1)))
+
+    def p_read() -> None:
+        work.record("driver read", len(driver(sql["read"], ("acc",), rows=True)))
+
+    def p_absent() -> None:
+        work.record("driver absent", len(driver(sql["read"], ("nobody",), rows=True)))
+
+    # The wrong-code peer counts a failure on a key that exists.
+    fail_keys = [f"pf-{i}" for i in range(size.calls)]
+    for key in fail_keys:
+        driver(sql["first"], (key, 0))
+    fail_iter = iter(fail_keys)
+
+    def p_fail() -> None:
+        work.record("driver fail", driver(sql["fail"], (next(fail_iter), 1000)))
+
+    pairs = [
+        Pair("verify, accepted code", accepted, p_claim),
+        Pair("verify, wrong code", wrong, p_fail),
+        Pair("verify, first-ever claim", first, p_first),
+        Pair("check, allowed (fresh grant)", allowed, p_read),
+        Pair("check, required (no grant)", required, p_absent),
+    ]
+    rows = [
+        _row(group, peer, target, p.label, _paired(p, size.rounds, size.inner, size.warmup))
+        for p in pairs
+    ]
+    work.check()
+    driver(f"DROP TABLE {t}", ())
+    return rows
+
+
+def sqlite_rows(size: Any, folder: Path) -> list[Row]:
+    store = SQLStore.sqlite(folder / "stepup.sqlite3")
+    conn = sqlite3.connect(folder / "peer.sqlite3", isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+
+    def driver(sql: str, args: Sequence[Any], rows: bool = False) -> Any:
+        cursor = conn.execute(sql, args)
+        return cursor.fetchall() if rows else cursor.rowcount
+
+    try:
+        return _sync_rows(
+            "SQL store vs driver, SQLite (sync)", "sqlite3", LITE, store, driver, "?", size
+        )
+    finally:
+        store.close()
+        conn.close()
+
+
+def postgres_rows(size: Any) -> list[Row]:
+    import psycopg
+
+    store = SQLStore(POSTGRES_URL, prefix=f"bench_{uuid.uuid4().hex[:8]}_")
+    store.create_schema()
+    dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://", 1)
+    conn = psycopg.connect(dsn, autocommit=True)
+
+    def driver(sql: str, args: Sequence[Any], rows: bool = False) -> Any:
+        cursor = conn.execute(sql, args or None)
+        return cursor.fetchall() if rows else cursor.rowcount
+
+    try:
+        return _sync_rows(
+            "SQL store vs driver, PostgreSQL (sync, psycopg)",
+            "psycopg",
+            PG,
+            store,
+            driver,
+            "%s",
+            size,
+        )
+    finally:
+        store.drop_schema()
+        store.close()
+        conn.close()
+
+
+# async ----------------------------------------------------------------------------
+
+
+async def _async_rows(
+    group: str,
+    peer: str,
+    target: Target,
+    store: AsyncSQLStore,
+    driver: Any,
+    dollar: bool,
+    size: Any,
+) -> list[Row]:
+    t = f"peer_{uuid.uuid4().hex[:8]}"
+    await store.put_tenant(Tenant(TENANT, FLAG_ON))
+    reauth = AsyncReauth(store)
+    await reauth.record(ALLOWED, ["pwd"], authenticated_at=time.time() - 60)
+    work = Workload(size.calls)
+    verifier = AsyncTOTPVerifier(store, clock=work.clock, window=1)
+
+    def s(sql: str) -> str:
+        text = sql.format(t=t)
+        return _dollar(text) if dollar else text
+
+    await driver(s(PEER_TABLE), ())
+    await driver(
+        s("INSERT INTO {t} (key, failures, last_step, data) VALUES ('acc', 0, 0, 'x')"), ()
+    )
+    steps, peer_steps = itertools.count(1), itertools.count(1)
+    wrong_key = _wrong_keys()
+    first_keys = (f"f-{uuid.uuid4().hex}" for _ in itertools.count())
+    peer_first = (f"f-{uuid.uuid4().hex}" for _ in itertools.count())
+    fail_keys = [f"pf-{i}" for i in range(size.calls)]
+    for key in fail_keys:
+        await driver(s(FIRST), (key, 0))
+    fail_iter = iter(fail_keys)
+    claim, fail, first_sql, read = s(CLAIM), s(FAIL), s(FIRST), s(READ)
+
+    async def accepted() -> None:
+        i = next(steps)
+        work.clock.set(T0 + 30 * i)
+        work.record("accepted", await verifier.verify("acc", work.totp, work.codes[i]))
+
+    async def wrong() -> None:
+        work.clock.set(T0)
+        work.record("wrong", await verifier.verify(wrong_key(), work.totp, work.wrong))
+
+    async def first() -> None:
+        work.clock.set(T0)
+        code = work.codes[0]
+        work.record("first", await verifier.verify(next(first_keys), work.totp, code))
+
+    async def allowed() -> None:
+        work.record("allowed", await reauth.check(ALLOWED, ACTION, TENANT))
+
+    async def required() -> None:
+        work.record("required", await reauth.check(REQUIRED, ACTION, TENANT))
+
+    async def p_claim() -> None:
+        work.record("driver claim", await driver(claim, (next(peer_steps), "acc", 10**12)))
+
+    async def p_fail() -> None:
+        work.record("driver fail", await driver(fail, (next(fail_iter), 1000)))
+
+    async def p_first() -> None:
+        work.record("driver first", await driver(first_sql, (next(peer_first), 1)))
+
+    async def p_read() -> None:
+        work.record("driver read", len(await driver(read, ("acc",), rows=True)))
+
+    async def p_absent() -> None:
+        work.record("driver absent", len(await driver(read, ("nobody",), rows=True)))
+
+    pairs = [
+        Pair("verify, accepted code", accepted, p_claim),
+        Pair("verify, wrong code", wrong, p_fail),
+        Pair("verify, first-ever claim", first, p_first),
+        Pair("check, allowed (fresh grant)", allowed, p_read),
+        Pair("check, required (no grant)", required, p_absent),
+    ]
+    rows = []
+    for p in pairs:
+        found = await _paired_async(p, size.rounds, size.inner, size.warmup)
+        rows.append(_row(group, peer, target, p.label, found))
+    work.check()
+    await driver(s("DROP TABLE {t}"), ())
+    return rows
+
+
+async def aiosqlite_rows(size: Any, folder: Path) -> list[Row]:
+    import aiosqlite
+
+    store = AsyncSQLStore.sqlite(folder / "async.sqlite3")
+    await store.create_schema()
+    conn = await aiosqlite.connect(folder / "async-peer.sqlite3", isolation_level=None)
+    await conn.execute("PRAGMA journal_mode = WAL")
+    await conn.execute("PRAGMA synchronous = NORMAL")
+
+    async def driver(sql: str, args: Sequence[Any], rows: bool = False) -> Any:
+        if rows:
+            return await conn.execute_fetchall(sql, args)
+        cursor = await conn.execute(sql, args)
+        return cursor.rowcount
+
+    try:
+        return await _async_rows(
+            "SQL store vs driver, SQLite (async)", "aiosqlite", LITE, store, driver, False, size
+        )
+    finally:
+        await store.aclose()
+        await conn.close()
+
+
+async def asyncpg_rows(size: Any) -> list[Row]:
+    import asyncpg
+
+    url = POSTGRES_URL.replace("+psycopg", "+asyncpg", 1)
+    store = AsyncSQLStore(url, prefix=f"bench_{uuid.uuid4().hex[:8]}_")
+    await store.create_schema()
+    conn = await asyncpg.connect(POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://"))
+
+    async def driver(sql: str, args: Sequence[Any], rows: bool = False) -> Any:
+        if rows:
+            return await conn.fetch(sql, *args)
+        status = await conn.execute(sql, *args)
+        tail = status.rpartition(" ")[2]
+        return int(tail) if tail.isdigit() else 0
+
+    try:
+        return await _async_rows(
+            "SQL store vs driver, PostgreSQL (async, asyncpg)",
+            "asyncpg",
+            PG,
+            store,
+            driver,
+            True,
+            size,
+        )
+    finally:
+        await store.drop_schema()
+        await store.aclose()
+        await conn.close()
+
+
+def _postgres_reachable() -> bool:
+    import psycopg
+
+    try:
+        dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://", 1)
+        psycopg.connect(dsn, connect_timeout=2).close()
+        return True
+    except Exception:
+        return False
+
+
+def rows(quick: bool) -> list[Row]:
+    size = scale(quick, rounds=15, inner=60)
+    found: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="stepup-bench-") as name:
+        folder = Path(name)
+        found += sqlite_rows(size, folder)
+        found += asyncio.run(aiosqlite_rows(size, folder))
+        if _postgres_reachable():
+            found += postgres_rows(size)
+            found += asyncio.run(asyncpg_rows(size))
+        else:
+            print("PostgreSQL unreachable: its rows are skipped", file=sys.stderr)
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli(__doc__.splitlines()[0], rows, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
