@@ -57,6 +57,7 @@ BENCHES = (
     Bench("totp-sqlite", "bench_totp_sqlite", "TOTP verify on SQLite vs django-otp (>= 5x)"),
     Bench("totp-redis", "bench_totp_redis", "TOTP verify on Redis vs SET NX EX (<= 1.3x)", True),
     Bench("reauth", "bench_reauth", "check(): memory vs dict (< 10x), Redis vs GET", True),
+    Bench("sql-store", "bench_sql_store", "SQL store hot paths vs the driver (PG 1.5x, SQLite 2x)"),
     Bench("tokens", "bench_tokens", "access token validate + decision vs joserfc (<= 1.5x)"),
     Bench("starlette", "bench_starlette", "protected vs unprotected endpoint (< +10%)"),
     Bench("flask", "bench_flask", "protected vs unprotected view"),
