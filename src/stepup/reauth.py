@@ -516,7 +516,19 @@ class _ReauthFlows(Generic[S]):
         if self._batch and not always and (off := self._flag_off(action, tenant)) is not None:
             return off
         if self.policy.sliding_max is not None and grant is not None:
-            decision = yield from self._slide(subject, action, plan, grant, now)
+            slid = plan
+            if len(plan.alternatives) > 1 and not grant.methods.issuperset(plan.methods):
+                # The window slides for the alternative the grant proves, when that is
+                # the one offered to this user (or a stronger one).
+                try:
+                    offer = yield from self._enrolment(subject.user_id, plan.alternatives)
+                except StoreUnavailableError:
+                    return ReauthUnavailable(action)
+                accepted = plan.alternatives[: offer.offered + 1]
+                proved = next((a for a in accepted if grant.methods.issuperset(a)), None)
+                if proved is not None:
+                    slid = plan._replace(methods=proved)
+            decision = yield from self._slide(subject, action, slid, grant, now)
         else:
             decision = self._after(subject, action, plan, grant, now)
         if isinstance(decision, ReauthRequired) and len(plan.alternatives) > 1:

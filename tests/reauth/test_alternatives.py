@@ -483,3 +483,23 @@ def test_the_offered_alternative_is_the_strongest_the_user_has(
     else:
         assert decision.offered == len(decision.alternatives) - 1
         assert reauth.offer(ALICE, "vault.open").needs_enrolment
+
+
+def test_the_sliding_window_slides_for_the_alternative_offered() -> None:
+    """With passkeys on, a user without a passkey proves the password: each action the
+    grant allows renews it, as it did before passkeys (and it never slides for a user
+    who has a passkey and proved only the password)."""
+    store = _store()
+    rule = Rule(Sensitivity.SENSITIVE, lifetime=600)
+    policy = _policy(report_export=rule).with_passkeys().with_sliding_window(3600)
+    reauth, clock = _reauth(store, policy)
+    reauth.record(ALICE, ["pwd"])
+    clock.advance(500)
+    assert isinstance(reauth.check(ALICE, "report.export", "t1"), Allowed)
+    clock.advance(500)  # 1000 s after the proof, 500 s after the last action
+    assert isinstance(reauth.check(ALICE, "report.export", "t1"), Allowed)
+    store.add_passkey(_passkey(), 10)  # now she has a passkey: the password is not enough
+    clock.advance(10)
+    decision = reauth.check(ALICE, "report.export", "t1")
+    assert isinstance(decision, ReauthRequired)
+    assert decision.methods == ("phr",)
