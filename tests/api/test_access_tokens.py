@@ -287,3 +287,18 @@ async def test_async_guard(clock: SettableClock) -> None:
 def test_bearer_token_syntax(value: str) -> None:
     token = bearer_token(RequestInfo("GET", "/", authorization=f"Bearer {value}"))
     assert token is None or (token == value.strip() and " " not in token and '"' not in token)
+
+
+def test_the_guard_checks_its_parts(clock: SettableClock) -> None:
+    reauth = Reauth(MemoryStore(), Policy({"pay": Rule(Sensitivity.SENSITIVE)}), clock=clock)
+    with pytest.raises(ConfigurationError):
+        BearerGuard(reauth, object())
+    with pytest.raises(ConfigurationError):
+        BearerGuard(object(), validator(Fetcher(jwks(KEY)), clock))  # type: ignore[arg-type]
+
+    class AsyncSource:
+        async def introspect(self, token: str) -> AccessToken:
+            raise AssertionError("never awaited")
+
+    with pytest.raises(ConfigurationError, match="acheck"):
+        BearerGuard(reauth, AsyncSource()).check(request(sign(claims())), "pay")

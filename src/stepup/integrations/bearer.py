@@ -112,6 +112,8 @@ class BearerGuard:
         except TokenUnavailableError:
             return token_unavailable(request)
         if inspect.isawaitable(token):
+            if inspect.iscoroutine(token):
+                token.close()  # never awaited: say so once, not as a RuntimeWarning
             raise ConfigurationError("this token source is async: use acheck")
         return self._decide(token, request, action, context)
 
