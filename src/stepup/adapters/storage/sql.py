@@ -464,6 +464,8 @@ class AsyncSQLStore(_Base):
     async def aclose(self) -> None:
         """Close pooled connections, on the loop that opened them (and, on SQLite, the
         worker thread and its connections)."""
+        if self._pg is not None:
+            await self._pg.close()
         await self.engine.dispose()
         thread, lite, self._thread, self._lite = self._thread, self._lite, None, None
         if thread is not None and lite is not None:

@@ -15,6 +15,7 @@ machinery (which costs several times the statement itself on SQLite).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import select
 import weakref
@@ -468,6 +469,14 @@ class AsyncDriver:
 
         self._engine = engine
         self.compiled = Statements(engine.dialect)
+        # As Driver: a few connections kept checked out between operations, one list
+        # per event loop (an asyncpg connection belongs to its loop); none for pools
+        # without a size (NullPool: connections are not kept).
+        size = getattr(engine.sync_engine.pool, "size", None)
+        self._keep = max(1, int(size())) if callable(size) else 0
+        self._idle: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, deque[Any]] = (
+            weakref.WeakKeyDictionary()
+        )
         self.errors: tuple[type[BaseException], ...] = (
             asyncpg.PostgresError,
             asyncpg.InterfaceError,
@@ -479,22 +488,51 @@ class AsyncDriver:
     async def run(self, make: Callable[[], Generator[Any, Any, R]], *, transaction: bool) -> R:
         """Run the operation ``make()`` builds (once more on a new connection if the
         server had dropped this one; see :meth:`Driver._retrying`)."""
+        idle = self._idle.get(asyncio.get_running_loop())
+        if idle is None:
+            idle = self._idle[asyncio.get_running_loop()] = deque()
         for attempt in (1, 2):
-            connection = await self._engine.raw_connection()
-            driver: Any = connection.driver_connection
+            connection, driver = await self._checkout(idle)
             try:
                 if not transaction:
-                    return await self._drive(make(), driver)
-                async with driver.transaction():
-                    return await self._drive(make(), driver)
+                    result = await self._drive(make(), driver)
+                else:
+                    async with driver.transaction():
+                        result = await self._drive(make(), driver)
             except BaseException:
-                # Closing may await (an overflow connection, a dropped one): in a greenlet.
-                await greenlet_spawn(connection.invalidate)
+                await self._discard(connection)
                 if attempt == 2 or not driver.is_closed():
                     raise
-            finally:
-                await greenlet_spawn(connection.close)
+            else:
+                if len(idle) < self._keep:
+                    idle.append((connection, driver))
+                else:
+                    await greenlet_spawn(connection.close)
+                return result
         raise AssertionError("unreachable")
+
+    async def _checkout(self, idle: deque[Any]) -> tuple[Any, Any]:
+        while idle:
+            connection, driver = idle.pop()
+            if not driver.is_closed():
+                return connection, driver
+            await self._discard(connection)
+        connection = await self._engine.raw_connection()
+        return connection, connection.driver_connection
+
+    @staticmethod
+    async def _discard(connection: Any) -> None:
+        # Closing may await (asyncpg's close): in a greenlet, as SQLAlchemy does.
+        await greenlet_spawn(connection.invalidate)
+        await greenlet_spawn(connection.close)
+
+    async def close(self) -> None:
+        """Give this loop's kept connections back to the pool (before it is disposed)."""
+        idle = self._idle.pop(asyncio.get_running_loop(), None)
+        while idle:
+            connection, _ = idle.pop()
+            with suppress(*self.errors):
+                await greenlet_spawn(connection.close)
 
     async def _drive(self, op: Generator[Any, Any, R], driver: Any) -> R:
         try:

@@ -504,7 +504,8 @@ _MOST_DECODED = 4096
 
 def _decoded(kind: type[T], text: str) -> T:
     """``kind.from_dict(json.loads(text))``, decoded once per distinct text. Only for
-    records nobody changes in place (a re-authentication check's tenant, a frozen grant)."""
+    immutable records (a Grant); never a Tenant, whose attributes are a mutable dict that
+    no two callers may share (the Redis store decodes it anew for the same reason)."""
     key = (kind, text)
     record: T | None = _DECODED.get(key)
     if record is None:
@@ -518,12 +519,10 @@ def _decoded(kind: type[T], text: str) -> T:
 def get_tenant_and_grant(
     s: Statements, tenant_id: str, user_id: str, session_id: str
 ) -> Op[tuple[Tenant | None, Grant | None]]:
-    """``get_tenant`` and ``get_grant`` in one statement (two scalar subqueries). The
-    tenant is shared between calls that read the same stored text: read it, never
-    change it in place (a check only reads a flag)."""
+    """``get_tenant`` and ``get_grant`` in one statement (two scalar subqueries)."""
     params = {"t": tenant_id, "u": user_id, "s": session_id}
     row = (yield s.read_tenant_and_grant, params).one()
-    tenant = None if row.tenant_data is None else _decoded(Tenant, row.tenant_data)
+    tenant = None if row.tenant_data is None else Tenant.from_dict(json.loads(row.tenant_data))
     grant = None if row.grant_data is None else _decoded(Grant, row.grant_data)
     return tenant, grant
 
