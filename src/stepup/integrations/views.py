@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
-from ..errors import PermissionDeniedError, StoreUnavailableError
+from ..errors import (
+    ConfigurationError,
+    NotEnrolledError,
+    PermissionDeniedError,
+    StoreUnavailableError,
+)
 from ..i18n import N_, Message, translate
 from ..policy import SENSITIVE, Policy, with_tenant_settings_rule
 from ..reauth import Offer, required_methods
@@ -45,6 +50,7 @@ __all__ = [
     "TENANT_CONTENT_TYPES",
     "TEXT",
     "EnrolmentPage",
+    "FormStep",
     "MessagePage",
     "PasskeyRow",
     "PasskeysPage",
@@ -55,6 +61,7 @@ __all__ = [
     "TwoFactorPage",
     "VerifyPage",
     "cancel_path",
+    "code_refusal",
     "default_policy",
     "enrolment_page",
     "forget_otp_proof",
@@ -65,6 +72,7 @@ __all__ = [
     "note_otp_proof",
     "note_sign_in",
     "password_message",
+    "password_step",
     "provider_for",
     "reauth_page",
     "refusal_status",
@@ -440,6 +448,62 @@ def refusal_status(reason: str) -> int:
     from the core's or the adapter's reason: 429 while throttled, 503 when it could not
     be checked (the store or the provider is down: fail closed), else 400."""
     return _STATUS_BY_REASON.get(reason, 400)
+
+
+# The password re-authentication form's steps (sync frameworks) --------------------
+
+
+@dataclass(frozen=True)
+class FormStep:
+    """Where a re-authentication form's POST ends: ``methods`` proved (record them), or
+    ``page`` shown again with ``status``."""
+
+    methods: tuple[str, ...] = ()
+    page: ReauthPage | None = None
+    status: int = 200
+
+
+def code_refusal(page: ReauthPage, verify: Callable[[], VerifyResult]) -> FormStep | None:
+    """The page again when the form's second-factor code does not verify (``verify``
+    runs the check); ``None`` when it did. Not enrolled: the page again, 400."""
+    try:
+        result = verify()
+    except NotEnrolledError:
+        return FormStep(page=page, status=400)
+    if result.ok:
+        return None
+    error = page.with_error(two_factor_message(result))
+    return FormStep(page=error, status=refusal_status(result.reason))
+
+
+def password_step(
+    page: ReauthPage,
+    subject: Subject,
+    password: str,
+    *,
+    passwords: Any,
+    load_hash: Callable[[str], str | None] | None,
+    save_rehash: Callable[[str, str], object] | None,
+    verify_code: Callable[[], VerifyResult],
+    missing_loader: str,
+) -> FormStep:
+    """The password form's sequence, as Flask's and Django's views run it: the password
+    (a rehash saved when the hasher asks), then the code when the rule asks for one.
+    ``missing_loader`` is the ``ConfigurationError`` message naming the framework's
+    setting when no hash loader is configured."""
+    if not page.password:
+        return FormStep(page=page, status=400)
+    if load_hash is None:
+        raise ConfigurationError(missing_loader)
+    result = passwords.verify(subject, password, load_hash(subject.user_id))
+    if result.new_hash is not None and save_rehash is not None:
+        save_rehash(subject.user_id, result.new_hash)
+    if not result.ok:
+        error = page.with_error(password_message(result))
+        return FormStep(page=error, status=refusal_status(result.reason))
+    if not page.totp:
+        return FormStep(methods=("pwd",))
+    return code_refusal(page, verify_code) or FormStep(methods=("pwd", "otp"))
 
 
 # The tenant settings endpoint (JSON:API) -------------------------------------------

@@ -23,7 +23,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from ...errors import (
     AlreadyEnrolledError,
-    ConfigurationError,
     ManagedByConfigFileError,
     NotEnrolledError,
     PermissionDeniedError,
@@ -56,10 +55,11 @@ from ..views import (
     TwoFactorPage,
     VerifyPage,
     cancel_path,
+    code_refusal,
     enrolment_page,
     forget_otp_proof,
     note_otp_proof,
-    password_message,
+    password_step,
     provider_for,
     reauth_page,
     refusal_status,
@@ -162,14 +162,14 @@ def _refused_code(
     request: HttpRequest, bound: RequestStepup, subject: Subject, page: ReauthPage
 ) -> HttpResponse | None:
     """The page again when the second-factor code on the form does not verify."""
-    try:
-        code = bound.two_factor.verify(subject.user_id, request.POST.get("code", ""))
-    except NotEnrolledError:
-        return _render_reauth(request, bound, subject, page, 400)
-    if code.ok:
+    refused = code_refusal(page, lambda: _verify_code(request, bound, subject))
+    if refused is None or refused.page is None:
         return None
-    page = page.with_error(two_factor_message(code))
-    return _render_reauth(request, bound, subject, page, refusal_status(code.reason))
+    return _render_reauth(request, bound, subject, refused.page, refused.status)
+
+
+def _verify_code(request: HttpRequest, bound: RequestStepup, subject: Subject) -> Any:
+    return bound.two_factor.verify(subject.user_id, request.POST.get("code", ""))
 
 
 def _commit_as_they_go(view: View) -> View:
@@ -206,26 +206,21 @@ def _reauth_password(request: HttpRequest) -> HttpResponse:
     if isinstance(opened, HttpResponse):
         return opened
     bound, subject, page = opened
-    if not page.password:
-        return _render_reauth(request, bound, subject, page, 400)
     hooks = bound.services.hooks
-    if hooks.password_hash_loader is None:
-        raise ConfigurationError("set STEPUP['PASSWORD_HASH_LOADER'] for password re-auth")
-    stored_hash = hooks.password_hash_loader(subject.user_id)
-    result = bound.passwords.verify(subject, request.POST.get("password", ""), stored_hash)
-    if result.new_hash is not None and hooks.password_rehash_saver is not None:
-        hooks.password_rehash_saver(subject.user_id, result.new_hash)
-    if not result.ok:
-        page = page.with_error(password_message(result))
-        return _render_reauth(request, bound, subject, page, refusal_status(result.reason))
-    methods = ["pwd"]
-    if page.totp:
-        refused = _refused_code(request, bound, subject, page)
-        if refused is not None:
-            return refused
-        methods.append("otp")
+    step = password_step(
+        page,
+        subject,
+        request.POST.get("password", ""),
+        passwords=bound.passwords,
+        load_hash=hooks.password_hash_loader,
+        save_rehash=hooks.password_rehash_saver,
+        verify_code=lambda: _verify_code(request, bound, subject),
+        missing_loader="set STEPUP['PASSWORD_HASH_LOADER'] for password re-auth",
+    )
+    if step.page is not None:
+        return _render_reauth(request, bound, subject, step.page, step.status)
     resumed = bound.take_resumed(subject, page.resume or None, page.action)
-    bound.record_reauth(subject, methods)
+    bound.record_reauth(subject, list(step.methods))
     return _after_reauth(request, resumed, page.next)
 
 

@@ -29,7 +29,6 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ...errors import (
     AlreadyEnrolledError,
-    ConfigurationError,
     ManagedByConfigFileError,
     NotEnrolledError,
     PermissionDeniedError,
@@ -62,10 +61,11 @@ from ..views import (
     TwoFactorPage,
     VerifyPage,
     cancel_path,
+    code_refusal,
     enrolment_page,
     forget_otp_proof,
     note_otp_proof,
-    password_message,
+    password_step,
     provider_for,
     reauth_page,
     refusal_status,
@@ -246,14 +246,14 @@ def _open_page(values: Any) -> _Opened | Any:
 
 def _refused_code(app_state: AppState, subject: Subject, page: ReauthPage) -> Any | None:
     """The page again when the second-factor code on the form does not verify."""
-    try:
-        code = app_state.two_factor.verify(subject.user_id, request.form.get("code", ""))
-    except NotEnrolledError:
-        return _render_reauth(app_state, subject, page, 400)
-    if code.ok:
+    refused = code_refusal(page, lambda: _verify_code(app_state, subject))
+    if refused is None or refused.page is None:
         return None
-    page = page.with_error(two_factor_message(code))
-    return _render_reauth(app_state, subject, page, refusal_status(code.reason))
+    return _render_reauth(app_state, subject, refused.page, refused.status)
+
+
+def _verify_code(app_state: AppState, subject: Subject) -> Any:
+    return app_state.two_factor.verify(subject.user_id, request.form.get("code", ""))
 
 
 def _redirect(location: str) -> BaseResponse:
@@ -276,28 +276,20 @@ def reauth_password() -> Any:
     if not isinstance(opened, _Opened):
         return opened
     app_state, subject, page = opened
-    if not page.password:
-        return _render_reauth(app_state, subject, page, 400)
-    loader = app_state.hooks.password_hash_loader
-    if loader is None:
-        raise ConfigurationError("register a password_hash_loader for password re-authentication")
-    result = app_state.passwords.verify(
-        subject, request.form.get("password", ""), loader(subject.user_id)
+    step = password_step(
+        page,
+        subject,
+        request.form.get("password", ""),
+        passwords=app_state.passwords,
+        load_hash=app_state.hooks.password_hash_loader,
+        save_rehash=app_state.hooks.password_rehash_saver,
+        verify_code=lambda: _verify_code(app_state, subject),
+        missing_loader="register a password_hash_loader for password re-authentication",
     )
-    saver = app_state.hooks.password_rehash_saver
-    if result.new_hash is not None and saver is not None:
-        saver(subject.user_id, result.new_hash)
-    if not result.ok:
-        page = page.with_error(password_message(result))
-        return _render_reauth(app_state, subject, page, refusal_status(result.reason))
-    methods = ["pwd"]
-    if page.totp:
-        refused = _refused_code(app_state, subject, page)
-        if refused is not None:
-            return refused
-        methods.append("otp")
+    if step.page is not None:
+        return _render_reauth(app_state, subject, step.page, step.status)
     resumed = app_state.take_resumed(subject, page.resume or None, page.action)
-    app_state.record_reauth(subject, methods)
+    app_state.record_reauth(subject, list(step.methods))
     return _after_reauth(app_state, resumed, page.next)
 
 
