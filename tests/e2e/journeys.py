@@ -80,6 +80,9 @@ def toggle_flag(page: Any, on: bool, password: str = PASSWORDS[ADMIN]) -> None:
     expect(page.locator("#flag-state")).to_have_attribute("data-on", "no" if on else "yes")
     with page.expect_navigation():  # the page reloads, or goes to the prompt
         page.click("#toggle-flag")
+    # Wait for whichever arrives (a browser may report a blank page in between).
+    arrived = f"#flag-state[data-on='{'yes' if on else 'no'}'], #stepup-password"
+    expect(page.locator(arrived)).to_have_count(1)
     if "/stepup/reauth" in page.url:
         reauthenticate(page, password)
         expect(page).to_have_url(re.compile(r"/tenant$"))
