@@ -34,6 +34,7 @@ from ._hooks import (
     TenantAdminCheck,
     TenantLoader,
 )
+from ._passkeys import ROUTES as PASSKEY_ROUTES
 from ._state import AppState, state
 from ._views import build_blueprint
 
@@ -109,7 +110,8 @@ class Stepup:
         app_state.policy.validate(self._actions)
         app.extensions["stepup"] = app_state
         self._states.append(app_state)
-        app.register_blueprint(build_blueprint(), url_prefix=app.config["STEPUP_URL_PREFIX"])
+        blueprint = build_blueprint(PASSKEY_ROUTES)
+        app.register_blueprint(blueprint, url_prefix=app.config["STEPUP_URL_PREFIX"])
         self._follow_flask_login(app)
 
     def _follow_flask_login(self, app: Flask) -> None:

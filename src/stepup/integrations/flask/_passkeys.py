@@ -267,20 +267,3 @@ ROUTES: Final[list[tuple[str, str, Any, list[str]]]] = [
         ("/stepup-passkeys.js", "passkey_script", script, ["GET"]),
     ]
 ]
-
-#: The URLs the pages use, by the name the templates use.
-URLS: Final = {
-    "passkeys": "stepup.passkeys",
-    "passkey_register_begin": "stepup.passkey_register_begin",
-    "passkey_register_finish": "stepup.passkey_register_finish",
-    "reauth_passkey_begin": "stepup.reauth_passkey_begin",
-    "reauth_passkey_finish": "stepup.reauth_passkey_finish",
-    "passkey_script": "stepup.passkey_script",
-}
-
-
-def urls() -> dict[str, str]:
-    found = {name: url_for(endpoint) for name, endpoint in URLS.items()}
-    for name in ("passkey_rename", "passkey_remove"):
-        found[name] = url_for(f"stepup.{name}", credential_id="__ID__")
-    return found

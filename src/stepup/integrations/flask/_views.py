@@ -9,6 +9,7 @@ app overrides any of them by shipping a template with the same name.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, Final, NamedTuple
 
@@ -87,12 +88,17 @@ __all__ = ["build_blueprint"]
 _CSRF_EXEMPT: Final = frozenset({"stepup.saml_acs"})
 
 
-def build_blueprint() -> Blueprint:
+Route = tuple[str, str, Any, list[str]]
+
+
+def build_blueprint(more: Iterable[Route] = ()) -> Blueprint:
+    """The views' blueprint, with ``more`` routes (the passkey views, which build on
+    this module: the extension passes them, so nothing here imports them back)."""
     bp = Blueprint("stepup", __name__, template_folder="../templates")
     bp.record_once(_add_i18n)
     bp.before_request(_check_csrf)
     bp.app_context_processor(_template_globals)
-    routes: list[tuple[str, str, Any, list[str]]] = [
+    routes: list[Route] = [
         ("/reauth", "reauth", reauth, ["GET"]),
         ("/reauth/password", "reauth_password", reauth_password, ["POST"]),
         ("/reauth/status", "reauth_status", reauth_status, ["GET"]),
@@ -112,9 +118,7 @@ def build_blueprint() -> Blueprint:
         ("/tenants/<tenant_id>", "tenant", tenant_patch, ["PATCH"]),
         ("/stepup.css", "stylesheet", stylesheet, ["GET"]),
     ]
-    from ._passkeys import ROUTES as PASSKEY_ROUTES
-
-    for rule, endpoint, view, methods in [*routes, *PASSKEY_ROUTES]:
+    for rule, endpoint, view, methods in [*routes, *more]:
         bp.add_url_rule(rule, endpoint, view, methods=methods)
     return bp
 
@@ -171,12 +175,28 @@ _URLS: Final = {
 }
 
 
+#: The URLs the passkey pages use, by the name the templates use.
+PASSKEY_URLS: Final = {
+    "passkeys": "stepup.passkeys",
+    "passkey_register_begin": "stepup.passkey_register_begin",
+    "passkey_register_finish": "stepup.passkey_register_finish",
+    "reauth_passkey_begin": "stepup.reauth_passkey_begin",
+    "reauth_passkey_finish": "stepup.reauth_passkey_finish",
+    "passkey_script": "stepup.passkey_script",
+}
+
+
+def passkey_urls() -> dict[str, str]:
+    found = {name: url_for(endpoint) for name, endpoint in PASSKEY_URLS.items()}
+    for name in ("passkey_rename", "passkey_remove"):
+        found[name] = url_for(f"stepup.{name}", credential_id="__ID__")
+    return found
+
+
 def _render(template: str, status: int = 200, **context: Any) -> Any:
     """A page, in the request's locale: never cached (it may show a secret, a code or a
     CSRF token) and never framed (a framed password form invites clickjacking), unless
     the app said otherwise."""
-    from ._passkeys import urls as passkey_urls
-
     urls = {name: url_for(endpoint) for name, endpoint in _URLS.items()} | passkey_urls()
     page = context.get("page")
     if isinstance(page, ReauthPage) and page.sso:
