@@ -59,6 +59,7 @@ BENCHES = (
     Bench("reauth", "bench_reauth", "check(): memory vs dict (< 10x), Redis vs GET", True),
     Bench("sql-store", "bench_sql_store", "SQL store hot paths vs the driver (PG 1.5x, SQLite 2x)"),
     Bench("tokens", "bench_tokens", "access token validate + decision vs joserfc (<= 1.5x)"),
+    Bench("passkeys", "bench_passkeys", "passkey assertion vs python-fido2 (<= 1.3x)"),
     Bench("starlette", "bench_starlette", "protected vs unprotected endpoint (< +10%)"),
     Bench("flask", "bench_flask", "protected vs unprotected view"),
     Bench("django", "bench_django", "protected vs unprotected view"),

@@ -27,6 +27,7 @@ MODULES = {
     "bench_totp_redis": (True, "RedisStore, TOTPVerifier.verify"),
     "bench_reauth": (True, "allowed (fresh grant)"),
     "bench_tokens": (False, "validate + check_token (RS256)"),
+    "bench_passkeys": (False, "finish_authentication (ES256, memory store)"),
     "bench_password": (False, "PasswordReauth.verify"),
     "bench_scaling": (True, "TwoFactor.verify with 1,000 enrolled users"),
     "bench_memory": (False, "per enrolled user"),
