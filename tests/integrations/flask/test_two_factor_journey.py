@@ -168,7 +168,9 @@ def test_removal_by_the_user_is_behind_reauth(test_app: TestApp) -> None:
     assert "action=2fa.disable" in refused.headers["Location"]
     assert "is on" in bob.get("/stepup/2fa").get_data(as_text=True)
 
-    assert bob.reauth(refused.headers["Location"], "battery staple").status_code == 200  # the resume page
+    assert (
+        bob.reauth(refused.headers["Location"], "battery staple").status_code == 200
+    )  # the resume page
     # (the resume page would send the form again; here the test sends it)
     removed = bob.form("/stepup/2fa/remove", {})
     assert removed.status_code == 303
@@ -191,7 +193,9 @@ def test_removal_by_an_admin_with_full_access(test_app: TestApp) -> None:
     assert refused.status_code == 303
     assert "action=2fa.disable" in refused.headers["Location"]
     assert "next=%2Fadmin%2Fusers" in refused.headers["Location"]
-    assert admin.reauth(refused.headers["Location"], "correct horse").status_code == 200  # the resume page
+    assert (
+        admin.reauth(refused.headers["Location"], "correct horse").status_code == 200
+    )  # the resume page
     # (the resume page would send the form again; here the test sends it)
     removed = admin.form("/stepup/users/bob/2fa/remove", {"next": "/admin/users"})
     assert removed.status_code == 303

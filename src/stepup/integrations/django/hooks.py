@@ -24,6 +24,7 @@ __all__ = [
     "django_sign_in",
 ]
 
+
 def django_auth_subject(request: Any) -> Subject | None:
     """``request.user`` in this browser session (``None`` when not signed in)."""
     user = getattr(request, "user", None)
