@@ -128,12 +128,11 @@ def _templates(app_templates: str | os.PathLike[str] | jinja2.BaseLoader | None)
     return Jinja2Templates(env=environment(*loaders))
 
 
+# The public class is ``stepup.integrations.starlette.Stepup`` (module ``app``), which
+# adds the views and the middleware: this module imports neither, so the pages, the
+# routes and the middleware import it and nothing imports them back.
 class StepupCore:
     """Everything stepup needs in a Starlette app, configured by constructor arguments.
-
-    The public class is :class:`stepup.integrations.starlette.Stepup` (module ``app``),
-    which adds the views and the middleware: this module imports neither, so the
-    pages, the routes and the middleware import it and nothing imports them back.
 
     Hooks (sync or async callables; use async ones for I/O):
 
