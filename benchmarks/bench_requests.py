@@ -54,6 +54,9 @@ SECRET = "bench-secret-key-0123456789"
 ACTION = "api_key.read"
 CONNECTIONS = 16
 WSGI_THREADS = 8  # waitress threads (its default is 4)
+#: Rounds per app and store, requests per endpoint and round: about 10 minutes for all
+#: 16 pairs here (the SQL stores answer a few hundred guarded requests per second).
+ROUNDS, PER_ROUND = 10, 1500
 POSTGRES_URL = os.environ.get(
     "STEPUP_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -542,7 +545,7 @@ def rows(
     frameworks: Sequence[str] = FRAMEWORKS,
     stores: Sequence[str] = STORES,
 ) -> list[Row]:
-    rounds, per_round = (2, 32) if quick else (10, 2000)
+    rounds, per_round = (2, 32) if quick else (ROUNDS, PER_ROUND)
     chosen, _ = available_stores(stores)
     return [
         row(measure(framework, store, rounds, per_round), judged=not quick)
@@ -556,8 +559,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny counts (smoke)")
     parser.add_argument("--only", help="frameworks, comma-separated (default: all four)")
     parser.add_argument("--stores", help="stores, comma-separated (default: all reachable)")
-    parser.add_argument("--rounds", type=int, help="rounds per pair (default 10)")
-    parser.add_argument("--requests", type=int, help="requests per endpoint and round (2000)")
+    parser.add_argument("--rounds", type=int, help=f"rounds per pair (default {ROUNDS})")
+    parser.add_argument("--requests", type=int, help=f"requests per round ({PER_ROUND})")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--serve", choices=FRAMEWORKS, help=argparse.SUPPRESS)
@@ -576,7 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown: {', '.join(unknown)}")
     chosen, skipped = available_stores(stores)
-    rounds, per_round = (2, 32) if args.quick else (10, 2000)
+    rounds, per_round = (2, 32) if args.quick else (ROUNDS, PER_ROUND)
     rounds = args.rounds or rounds
     per_round = args.requests or per_round
     found = [
