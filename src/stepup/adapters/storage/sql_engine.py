@@ -264,7 +264,7 @@ class Compiled:
     """One statement compiled once for a dialect: the driver's SQL text, the bind names
     in the driver's order (positional drivers) and the statement's constant binds."""
 
-    __slots__ = ("defaults", "names", "returns_rows", "sql")
+    __slots__ = ("columns", "defaults", "names", "returns_rows", "sql")
 
     def __init__(self, statement: ClauseElement, dialect: Any) -> None:
         compiled: Any = statement.compile(dialect=dialect)
@@ -277,6 +277,7 @@ class Compiled:
             for name, value in compiled.params.items()
             if not compiled.binds[name].required
         }
+        self.columns: tuple[str, ...] | None = None  # the result's, after the first run
         self.returns_rows = bool(getattr(compiled, "returning", None)) or bool(
             getattr(statement, "is_select", False)
         )
@@ -331,27 +332,28 @@ class Driver:
         size = getattr(engine.pool, "size", None)
         self._keep = max(1, int(size())) if callable(size) else 1
 
-    def _checkout(self) -> tuple[Any, Any]:
-        """A pooled connection and its driver connection."""
+    def _checkout(self) -> tuple[Any, Any, Any]:
+        """A pooled connection, its driver connection and a cursor of it (kept too)."""
         driver: Any
         while True:
             try:
-                connection, driver = self._idle.pop()
+                connection, driver, cursor = self._idle.pop()
             except IndexError:
                 connection = self._engine.raw_connection()
                 driver = connection.driver_connection
                 if not self._sqlite:
                     driver.autocommit = True
-                return connection, driver
+                return connection, driver, driver.cursor()
             if self._sqlite or not _looks_closed(driver):
-                return connection, driver
+                return connection, driver, cursor
             connection.invalidate()
             connection.close()
 
-    def _checkin(self, connection: Any, driver: Any) -> None:
+    def _checkin(self, connection: Any, driver: Any, cursor: Any) -> None:
         if len(self._idle) < self._keep:
-            self._idle.append((connection, driver))
+            self._idle.append((connection, driver, cursor))
         else:
+            cursor.close()
             self._release(connection, driver)
 
     def _release(self, connection: Any, driver: Any) -> None:
@@ -363,10 +365,11 @@ class Driver:
         """Give the kept connections back to the pool (before it is disposed)."""
         while self._idle:
             try:
-                connection, driver = self._idle.pop()
+                connection, driver, cursor = self._idle.pop()
             except IndexError:
                 break
             with suppress(*self.errors):
+                cursor.close()
                 self._release(connection, driver)
 
     def _execute(
@@ -379,7 +382,9 @@ class Driver:
         cursor.execute(compiled.sql, compiled.args(params))
         if compiled.returns_rows:
             values = cursor.fetchall()  # in a pipeline: waits for this statement's answer
-            names = tuple(column[0] for column in cursor.description)
+            names = compiled.columns
+            if names is None:  # the statement's columns never change: read them once
+                names = compiled.columns = tuple(column[0] for column in cursor.description)
             return DriverResult(rows_of(names, values), int(cursor.rowcount))
         # In a pipeline the count is known only at the next sync: nothing may read it.
         return DriverResult([], -1 if piped else int(cursor.rowcount))
@@ -406,7 +411,7 @@ class Driver:
     def _retrying(
         self,
         make: Callable[[], Generator[Any, Any, R]],
-        run: Callable[[Any, Generator[Any, Any, R]], R],
+        run: Callable[[Any, Any, Generator[Any, Any, R]], R],
     ) -> R:
         # A connection the server dropped so recently that the checkout could not see it
         # (pg_terminate_backend, a restart) fails on first use: the operation runs once
@@ -414,16 +419,16 @@ class Driver:
         # it run twice, and then the second run is the stricter answer (a claim is
         # replayed, a failure counted twice), never a looser one.
         for attempt in (1, 2):
-            connection, driver = self._checkout()
+            connection, driver, cursor = self._checkout()
             try:
-                result = run(driver, make())
+                result = run(driver, cursor, make())
             except BaseException as exc:
                 connection.invalidate()  # a broken or half-used connection never goes back
                 connection.close()
                 if attempt == 2 or self._sqlite or not self._dropped(driver, exc):
                     raise
             else:
-                self._checkin(connection, driver)
+                self._checkin(connection, driver, cursor)
                 return result
         raise AssertionError("unreachable")
 
@@ -433,30 +438,22 @@ class Driver:
             self._engine.dialect.is_disconnect(exc, driver, None)
         )
 
-    def _single(self, driver: Any, op: Generator[Any, Any, R]) -> R:
-        cursor = driver.cursor()
-        try:
-            return self._drive(op, cursor)
-        finally:
-            cursor.close()
+    def _single(self, driver: Any, cursor: Any, op: Generator[Any, Any, R]) -> R:
+        return self._drive(op, cursor)
 
-    def _transaction(self, driver: Any, op: Generator[Any, Any, R]) -> R:
-        cursor = driver.cursor()
-        try:
-            if self._sqlite:
-                cursor.execute("BEGIN IMMEDIATE")
-                result = self._drive(op, cursor)
-                cursor.execute("COMMIT")
-                return result
-            # psycopg (autocommit): BEGIN goes out with the first statement, COMMIT with
-            # the last; the round trips are the statements whose answer the op waits for.
-            with driver.pipeline():
-                cursor.execute("BEGIN")
-                result = self._drive(op, cursor, piped=True)
-                cursor.execute("COMMIT")
+    def _transaction(self, driver: Any, cursor: Any, op: Generator[Any, Any, R]) -> R:
+        if self._sqlite:
+            cursor.execute("BEGIN IMMEDIATE")
+            result = self._drive(op, cursor)
+            cursor.execute("COMMIT")
             return result
-        finally:
-            cursor.close()
+        # psycopg (autocommit): BEGIN goes out with the first statement, COMMIT with the
+        # last; the round trips are the statements whose answer the op waits for.
+        with driver.pipeline():
+            cursor.execute("BEGIN")
+            result = self._drive(op, cursor, piped=True)
+            cursor.execute("COMMIT")
+        return result
 
 
 class AsyncDriver:
