@@ -485,9 +485,10 @@ class AsyncDriver:
     async def run(self, make: Callable[[], Generator[Any, Any, R]], *, transaction: bool) -> R:
         """Run the operation ``make()`` builds (once more on a new connection if the
         server had dropped this one; see :meth:`Driver._retrying`)."""
-        idle = self._idle.get(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        idle = self._idle.get(loop)
         if idle is None:
-            idle = self._idle[asyncio.get_running_loop()] = deque()
+            idle = self._idle[loop] = deque()
         for attempt in (1, 2):
             connection, driver = await self._checkout(idle)
             try:
@@ -542,8 +543,10 @@ class AsyncDriver:
                     result = DriverResult([], -1)
                 elif compiled.returns_rows:
                     records = await driver.fetch(compiled.sql, *compiled.args(params))
-                    names = tuple(records[0].keys()) if records else ()
-                    result = DriverResult(rows_of(names, records), len(records))
+                    names = compiled.columns
+                    if names is None and records:
+                        names = compiled.columns = tuple(records[0].keys())
+                    result = DriverResult(rows_of(names or (), records), len(records))
                 else:
                     status = await driver.execute(compiled.sql, *compiled.args(params))
                     count = status.rpartition(" ")[2]
