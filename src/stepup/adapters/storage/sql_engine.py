@@ -303,6 +303,20 @@ class Statements:
         return found[1]
 
 
+#: Every Driver and AsyncDriver, so a forked child forgets the connections they keep
+#: (their sockets are the parent's), as SQLAlchemy's ``dispose(close=False)`` does.
+_drivers: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for driver in list(_drivers):
+        driver._forget()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
 class Driver:
     """Runs the hot operations of :mod:`.sql_ops` straight on a pooled driver connection
     (psycopg or sqlite3), statements compiled once, without SQLAlchemy's per-call
@@ -331,6 +345,11 @@ class Driver:
         self._idle: deque[Any] = deque()
         size = getattr(engine.pool, "size", None)
         self._keep = max(1, int(size())) if callable(size) else 1
+        _drivers.add(self)
+
+    def _forget(self) -> None:
+        """In a forked child: the kept connections are the parent's; leave them alone."""
+        self._idle = deque()
 
     def _checkout(self) -> tuple[Any, Any, Any]:
         """A pooled connection, its driver connection and a cursor of it (kept too)."""
@@ -474,6 +493,7 @@ class AsyncDriver:
         self._idle: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, deque[Any]] = (
             weakref.WeakKeyDictionary()
         )
+        _drivers.add(self)
         self.errors: tuple[type[BaseException], ...] = (
             asyncpg.PostgresError,
             asyncpg.InterfaceError,
@@ -508,6 +528,10 @@ class AsyncDriver:
                     await greenlet_spawn(connection.close)
                 return result
         raise AssertionError("unreachable")
+
+    def _forget(self) -> None:
+        """In a forked child: the kept connections are the parent's; leave them alone."""
+        self._idle = weakref.WeakKeyDictionary()
 
     async def _checkout(self, idle: deque[Any]) -> tuple[Any, Any]:
         while idle:

@@ -1,0 +1,146 @@
+"""The SQL stores' driver path (issue 18): ``batch`` answers as the single reads do, a
+forked child never uses its parent's kept connections, and a kept PostgreSQL
+connection the server killed is replaced without the caller noticing."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from stepup.adapters.storage.sql import AsyncSQLStore, SQLStore
+from stepup.records import Grant, Tenant
+from support import POSTGRES_URL, need, port_open
+
+T0 = 1_700_000_000.0
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLStore]:
+    if request.param == "sqlite":
+        with SQLStore.sqlite(tmp_path / "db.sqlite3") as made:
+            yield made
+        return
+    need(port_open("127.0.0.1", 5432), "PostgreSQL at 127.0.0.1:5432")
+    made = SQLStore(POSTGRES_URL, prefix=f"t{uuid.uuid4().hex[:8]}_")
+    made.create_schema()
+    try:
+        yield made
+    finally:
+        made.drop_schema()
+        made.close()
+
+
+def _fill(store: Any) -> list[tuple[str, tuple[Any, ...]]]:
+    store.put_tenant(Tenant("acme", {"feature_flags": {"f": True}, "name": "Acme"}))
+    store.put_grant(Grant("u", "s", frozenset({"pwd"}), T0), T0 + 3600)
+    store.totp_attempt("k", 5, T0, _policy())
+    return [
+        ("get_tenant", ("acme",)),
+        ("get_tenant", ("nobody",)),
+        ("get_grant", ("u", "s")),
+        ("get_grant", ("u", "other")),
+        ("get_credential", ("nobody",)),
+        ("throttle_state", ("k",)),
+    ]
+
+
+def _policy() -> Any:
+    from stepup.throttle import ThrottlePolicy
+
+    return ThrottlePolicy()
+
+
+def test_batch_answers_as_the_single_reads(store: SQLStore) -> None:
+    reads = _fill(store)
+    single = tuple(getattr(store, method)(*args) for method, args in reads)
+    assert store.batch(reads) == single
+    for tenant in (reads[0], reads[1]):
+        for grant in (reads[2], reads[3]):
+            pair = (tenant, grant)  # the check's pair: one statement
+            assert store.batch(pair) == (
+                getattr(store, tenant[0])(*tenant[1]),
+                getattr(store, grant[0])(*grant[1]),
+            )
+    assert store.batch(reads[:2]) == single[:2]
+
+
+def test_batch_refuses_writes(store: SQLStore) -> None:
+    with pytest.raises(ValueError, match="put_tenant cannot be batched"):
+        store.batch((("put_tenant", (Tenant("x"),)),))
+
+
+def test_the_check_tenant_is_never_shared(store: SQLStore) -> None:
+    _fill(store)
+    pair = (("get_tenant", ("acme",)), ("get_grant", ("u", "s")))
+    first, _ = store.batch(pair)
+    first.attributes["feature_flags"]["f"] = False  # a careless caller
+    again, _ = store.batch(pair)
+    assert again.flag("f") is True
+
+
+async def test_async_batch_answers_as_the_single_reads(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    with SQLStore.sqlite(path) as sync:
+        reads = _fill(sync)
+        single = tuple(getattr(sync, method)(*args) for method, args in reads)
+    async with AsyncSQLStore.sqlite(path) as store:
+        assert await store.batch(reads) == single
+        assert await store.batch(reads[1:3]) == single[1:3]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_opens_its_own_connections(store: SQLStore) -> None:
+    _fill(store)
+    assert store.get_tenant("acme") is not None  # the parent keeps a connection
+    kept = list(store._driver._idle)
+    assert kept
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: must not touch the parent's connection
+        try:
+            ok = not store._driver._idle and store.get_tenant("acme") is not None
+            os.write(write, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1"
+    os.close(read)
+    assert list(store._driver._idle) == kept
+    assert store.get_tenant("acme") is not None  # the parent's connection still works
+
+
+@pytest.mark.postgres
+def test_a_kept_connection_the_server_killed_is_replaced_unnoticed() -> None:
+    need(port_open("127.0.0.1", 5432), "PostgreSQL at 127.0.0.1:5432")
+    name = f"stepup-test-{uuid.uuid4().hex[:8]}"
+    store = SQLStore(
+        POSTGRES_URL, prefix=f"t{uuid.uuid4().hex[:8]}_", connect_args={"application_name": name}
+    )
+    store.create_schema()
+    admin = create_engine(POSTGRES_URL)
+    try:
+        _fill(store)
+        assert store.get_tenant("acme") is not None
+        with admin.begin() as conn:
+            killed = conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = :name"
+                ),
+                {"name": name},
+            ).scalar()
+        assert killed >= 1
+        # The kept connection is dead: the read runs on a new one, unnoticed.
+        assert store.get_tenant("acme") is not None
+        assert store.totp_attempt("k", 5, T0, _policy()).outcome.value == "replayed"
+    finally:
+        store.drop_schema()
+        store.close()
+        admin.dispose()
