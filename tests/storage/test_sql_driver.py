@@ -144,3 +144,50 @@ def test_a_kept_connection_the_server_killed_is_replaced_unnoticed() -> None:
         store.drop_schema()
         store.close()
         admin.dispose()
+
+
+@pytest.mark.postgres
+async def test_asyncpg_attempt_loses_a_race_between_read_and_write_and_reads_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """asyncpg decides a wrong code or a replay by compare-and-set: a failure another
+    process counts between its read and its write is never overwritten."""
+    need(port_open("127.0.0.1", 5432), "PostgreSQL at 127.0.0.1:5432")
+    from stepup.adapters.storage import sql_ops
+    from stepup.records import AttemptOutcome
+
+    prefix = f"t{uuid.uuid4().hex[:8]}_"
+    url = POSTGRES_URL.replace("+psycopg", "+asyncpg", 1)
+    other = SQLStore(POSTGRES_URL, prefix=prefix)
+    original = sql_ops.totp_attempt_swap
+    races: list[str] = []
+
+    def racing(*args: Any) -> Any:
+        op = original(*args)
+        request = next(op)
+        answer = yield request  # the row as read
+        if not races:
+            races.append("raced")
+            # Between the read and the write: another process counts a failure.
+            assert other.totp_attempt("k", None, T0, _policy()).failures == 1
+        request = op.send(answer)
+        try:
+            while True:
+                answer = yield request
+                request = op.send(answer)
+        except StopIteration as stop:
+            return stop.value
+
+    async with AsyncSQLStore(url, prefix=prefix) as store:
+        await store.create_schema()
+        try:
+            assert (await store.totp_attempt("k", 5, T0, _policy())).outcome.value == "accepted"
+            monkeypatch.setattr(sql_ops, "totp_attempt_swap", racing)
+            replay = await store.totp_attempt("k", 5, T0, _policy())
+            assert races == ["raced"]
+            assert replay.outcome is AttemptOutcome.REPLAYED
+            assert replay.failures == 2  # decided on the state with the other's failure
+            assert (await store.throttle_state("k")).failures == 2
+        finally:
+            await store.drop_schema()
+            other.close()

@@ -60,6 +60,10 @@ R = TypeVar("R")
 _DRIVER_ERRORS = (SQLAlchemyError, OSError)
 
 
+#: Compare-and-set rounds an asyncpg attempt may lose before it takes the row lock.
+_SWAP_TRIES = 3
+
+
 def _unavailable(store: object, operation: str, exc: BaseException) -> StoreUnavailableError:
     # Names the operation and the error type only: driver messages can carry the URL.
     return StoreUnavailableError(
@@ -484,10 +488,18 @@ class AsyncSQLStore(_Base):
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Attempt:
         args = (key, step, now, throttle)
-        if self._pg is not None and step is not None:
-            # As SQLStore: the one-statement claim first, the locked transaction if it lost.
-            if await self._hot("totp_attempt", ops.claim_step, *args, write=True):
+        if self._pg is not None:
+            # As SQLStore: the one-statement claim first. Then, as asyncpg cannot pipeline
+            # a locked transaction (four round trips), a compare-and-set of the decided
+            # state (two); after a few lost races, the locked transaction.
+            claim = ops.claim_step
+            if step is not None and await self._hot("totp_attempt", claim, *args, write=True):
                 return ops.ACCEPTED
+            for _ in range(_SWAP_TRIES):
+                swap = ops.totp_attempt_swap
+                answer = await self._hot("totp_attempt", swap, *args, write=True)
+                if answer is not None:
+                    return answer
             locked = partial(ops.totp_attempt, claim=False)
             return await self._hot("totp_attempt", locked, *args, write=True, transaction=True)
         return await self._hot(

@@ -116,6 +116,29 @@ class Statements:
                 expires_at=bindparam("e", type_=Double),
             )
         )
+        # The optimistic read-decide-write (asyncpg, which cannot pipeline a locked
+        # transaction): read without a lock, then write only if the row is still
+        # exactly what was read (or still absent); the loser reads again.
+        self.read_attempt_row = sql_select(
+            a.failures, a.blocked_until, a.last_step, a.expires_at
+        ).where(a.key == bindparam("k", type_=Text))
+        self.swap_attempt = self.write_attempt.where(
+            a.failures == bindparam("f0", type_=Integer),
+            a.blocked_until == bindparam("b0", type_=Double),
+            a.last_step.is_not_distinct_from(bindparam("s0", type_=BigInteger)),
+            a.expires_at == bindparam("e0", type_=Double),
+        )
+        self.insert_attempt = (
+            upsert(t.attempts)
+            .values(
+                key=bindparam("k", type_=Text),
+                failures=bindparam("f", type_=Integer),
+                blocked_until=bindparam("b", type_=Double),
+                last_step=bindparam("s", type_=BigInteger),
+                expires_at=bindparam("e", type_=Double),
+            )
+            .on_conflict_do_nothing(index_elements=[a.key])
+        )
         # Accept ``s`` exactly when apply_attempt would: the row is forgotten (past
         # expires_at), or not blocked at ``now`` and its last step is earlier or none.
         # Like apply_attempt, a success keeps the failures and their block reference
@@ -397,6 +420,27 @@ def totp_attempt(
     state, attempt = apply_attempt(_live_state(row, now), step, now, throttle)
     yield s.write_attempt, _write(key, state, keep_until(state, now, throttle))
     return attempt
+
+
+def totp_attempt_swap(
+    s: Statements, key: str, step: int | None, now: float, throttle: ThrottlePolicy
+) -> Op[Attempt | None]:
+    """:func:`totp_attempt` without a lock and without the claim: read the row, decide
+    with :func:`apply_attempt`, and write only if the row is still what was read (a
+    compare-and-set; an absent row: insert only if still absent). ``None``: another
+    writer came between the read and the write; nothing was written, try again. Each
+    statement is its own transaction: two round trips, one commit."""
+    row = (yield s.read_attempt_row, {"k": key}).one_or_none()
+    state, attempt = apply_attempt(
+        _EMPTY if row is None else _live_state(row, now), step, now, throttle
+    )
+    params = _write(key, state, keep_until(state, now, throttle))
+    if row is None:
+        written = (yield s.insert_attempt, params).rowcount
+    else:
+        params.update(f0=row.failures, b0=row.blocked_until, s0=row.last_step, e0=row.expires_at)
+        written = (yield s.swap_attempt, params).rowcount
+    return attempt if written == 1 else None
 
 
 def throttle_charge(s: Statements, key: str, now: float, throttle: ThrottlePolicy) -> Op[Attempt]:
