@@ -269,13 +269,13 @@ def test_the_challenges(clock: SettableClock) -> None:
     assert not isinstance(old, AccessToken)
     assert old.headers["WWW-Authenticate"] == (
         'Bearer error="insufficient_user_authentication", '
-        'error_description="A more recent authentication is required", max_age=300'
+        'error_description="A more recent authentication is required", max_age="300"'
     )
     clock.advance(7 * 3600)
     late = claims(acr="urn:pwd", amr=["pwd"], iat=T0 + 7 * 3600, exp=T0 + 8 * 3600)
     both = guard.check(request(sign(late)), "pay")
     assert not isinstance(both, AccessToken)
-    assert 'acr_values="urn:mfa", max_age=21600' in both.headers["WWW-Authenticate"]
+    assert 'acr_values="urn:mfa", max_age="21600"' in both.headers["WWW-Authenticate"]
 
 
 async def test_async_guard(clock: SettableClock) -> None:

@@ -8,7 +8,7 @@ integration raises, :class:`SignInRequiredError`, lives here too.
 - A browser gets ``303 See Other`` to the re-auth page with a safe ``next``.
 - A JSON client gets ``401`` with a machine-readable body.
 - A bearer-token API client gets the RFC 9470 challenge:
-  ``WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age=...``.
+  ``WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age="..."``.
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ def step_up_challenge(decision: ReauthRequired) -> str:
     if acr_values:
         params.append(f'acr_values="{" ".join(acr_values)}"')
     if decision.stale or not acr_values:
-        params.append(f"max_age={int(decision.lifetime)}")
+        params.append(f'max_age="{int(decision.lifetime)}"')  # quoted, as RFC 9470's examples
     return ", ".join(params)
 
 

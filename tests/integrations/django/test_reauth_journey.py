@@ -105,7 +105,7 @@ def test_a_bearer_client_gets_the_rfc_9470_challenge(site: Site) -> None:
     assert response.status_code == 401
     challenge = response["WWW-Authenticate"]
     assert challenge.startswith('Bearer error="insufficient_user_authentication"')
-    assert f"max_age={SIX_HOURS}" in challenge
+    assert f'max_age="{SIX_HOURS}"' in challenge
     assert response.json()["error"] == "reauth_required"
 
 

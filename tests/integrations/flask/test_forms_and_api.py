@@ -177,7 +177,7 @@ def test_a_bearer_client_gets_the_rfc_9470_challenge(api_app: TestApp) -> None:
     assert response.status_code == 401
     challenge = response.headers["WWW-Authenticate"]
     assert challenge.startswith('Bearer error="insufficient_user_authentication"')
-    assert "max_age=21600" in challenge
+    assert 'max_age="21600"' in challenge
     assert response.json["error"] == "reauth_required"
 
 

@@ -78,7 +78,7 @@ def test_a_bearer_client_gets_the_rfc_9470_challenge() -> None:
     assert response.status_code == 401
     challenge = response.headers["WWW-Authenticate"]
     assert 'error="insufficient_user_authentication"' in challenge
-    assert "max_age=21600" in challenge
+    assert 'max_age="21600"' in challenge
     assert response.json["action"] == "tenant.settings.update"
     assert _flag(test_app) is False
 

@@ -106,7 +106,7 @@ def test_json_and_bearer_clients_get_401(test_app: TestApp, alice: Browser) -> N
         header = challenged.headers["www-authenticate"]
         assert header.startswith("Bearer ")
         assert 'error="insufficient_user_authentication"' in header
-        assert f"max_age={SIX_HOURS}" in header
+        assert f'max_age="{SIX_HOURS}"' in header
     finally:
         api.close()
 
