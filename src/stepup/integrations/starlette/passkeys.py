@@ -104,6 +104,23 @@ class _PasskeyViews:
             return None
         return await self.s.respond(request, decision, self.s.url(request, "passkeys"))
 
+    async def _prologue(
+        self, request: Request, action: str | None = None
+    ) -> tuple[Subject, dict[str, Any]] | Response:
+        """Signed in, a CSRF-checked body, and for ``action`` a fresh grant, in that
+        order: the refusal of the first step that fails, or the subject and the body."""
+        subject = await self._user(request)
+        if isinstance(subject, Response):
+            return subject
+        data = await self._csrf(request, subject)
+        if isinstance(data, Response):
+            return data
+        if action is not None:
+            refused = await self._guard(request, action)
+            if refused is not None:
+                return refused
+        return subject, data
+
     # the passkeys page --------------------------------------------------------------
 
     async def page(
@@ -128,28 +145,18 @@ class _PasskeyViews:
         return RedirectResponse(self.s.url(request, "passkeys"), status_code=303)
 
     async def register_begin(self, request: Request) -> Response:
-        subject = await self._user(request)
-        if isinstance(subject, Response):
-            return subject
-        body = await self._csrf(request, subject)
-        if isinstance(body, Response):
-            return body
-        refused = await self._guard(request, PASSKEY_ADD)
-        if refused is not None:
-            return refused
+        checked = await self._prologue(request, PASSKEY_ADD)
+        if isinstance(checked, Response):
+            return checked
+        subject, _ = checked
         options = await self.passkeys.begin_registration(subject, subject.user_id)
         return to_response(json_response(200, options))
 
     async def register_finish(self, request: Request) -> Response:
-        subject = await self._user(request)
-        if isinstance(subject, Response):
-            return subject
-        data = await self._csrf(request, subject)
-        if isinstance(data, Response):
-            return data
-        refused = await self._guard(request, PASSKEY_ADD)
-        if refused is not None:
-            return refused
+        checked = await self._prologue(request, PASSKEY_ADD)
+        if isinstance(checked, Response):
+            return checked
+        subject, data = checked
         credential = data.get("credential") or {}
         result = await self.passkeys.finish_registration(subject, credential, field(data, "name"))
         if _is_json(request):
@@ -167,26 +174,19 @@ class _PasskeyViews:
         return self._back(request)
 
     async def rename(self, request: Request) -> Response:
-        subject = await self._user(request)
-        if isinstance(subject, Response):
-            return subject
-        data = await self._csrf(request, subject)
-        if isinstance(data, Response):
-            return data
+        checked = await self._prologue(request)
+        if isinstance(checked, Response):
+            return checked
+        subject, data = checked
         credential_id = str(request.path_params["credential_id"])
         renamed = await self.passkeys.rename(subject.user_id, credential_id, field(data, "name"))
         return await self._done(request, renamed)
 
     async def remove(self, request: Request) -> Response:
-        subject = await self._user(request)
-        if isinstance(subject, Response):
-            return subject
-        data = await self._csrf(request, subject)
-        if isinstance(data, Response):
-            return data
-        refused = await self._guard(request, PASSKEY_REMOVE)
-        if refused is not None:
-            return refused
+        checked = await self._prologue(request, PASSKEY_REMOVE)
+        if isinstance(checked, Response):
+            return checked
+        subject, _ = checked
         credential_id = str(request.path_params["credential_id"])
         removed = await self.passkeys.remove(
             subject.user_id, credential_id, removed_by=subject.user_id
@@ -207,12 +207,10 @@ class _PasskeyViews:
         return reauth_page(self.s.policy, subject, action, field(data, "next"), offer=offer)
 
     async def reauth_begin(self, request: Request) -> Response:
-        subject = await self._user(request)
-        if isinstance(subject, Response):
-            return subject
-        data = await self._csrf(request, subject)
-        if isinstance(data, Response):
-            return data
+        checked = await self._prologue(request)
+        if isinstance(checked, Response):
+            return checked
+        subject, data = checked
         try:
             page = await self._reauth_page(request, subject, data)
         except UnknownActionError:
@@ -223,12 +221,10 @@ class _PasskeyViews:
         return to_response(assertion_options_response(options, _locale(request)))
 
     async def reauth_finish(self, request: Request) -> Response:
-        subject = await self._user(request)
-        if isinstance(subject, Response):
-            return subject
-        data = await self._csrf(request, subject)
-        if isinstance(data, Response):
-            return data
+        checked = await self._prologue(request)
+        if isinstance(checked, Response):
+            return checked
+        subject, data = checked
         json_client = _is_json(request)
         try:
             page = await self._reauth_page(request, subject, data)
