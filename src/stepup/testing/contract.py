@@ -858,6 +858,17 @@ class StoreContract:
         assert call("get_grant", user, "s2") is None
         assert call("get_grant", other, "s1") is None
 
+    def test_a_grant_keeps_its_level(self, call: _Runner) -> None:
+        """A level a provider's signed acr proved is stored with the grant; a newer grant
+        without one (its level is whatever its methods prove) replaces it."""
+        user = _key("user")
+        proved = Grant(user, "s1", frozenset({"oidc"}), T0, level="mfa")
+        call("put_grant", proved, T0 + 3600)
+        assert call("get_grant", user, "s1") == proved
+        plain = Grant(user, "s1", frozenset({"pwd"}), T0 + 1)
+        call("put_grant", plain, T0 + 3600)
+        assert call("get_grant", user, "s1") == plain
+
     def test_new_grant_replaces_the_old(self, call: _Runner) -> None:
         user = _key("user")
         call("put_grant", Grant(user, "s1", frozenset({"pwd"}), T0), T0 + 3600)

@@ -102,6 +102,7 @@ class GrantRecord(models.Model):  # type: ignore[misc]
     user_id = models.CharField(max_length=ID_LENGTH)
     session_id = models.CharField(max_length=ID_LENGTH)
     methods = models.CharField(max_length=64)  # amr-style names, sorted, comma-separated
+    level = models.CharField(max_length=64, blank=True, default="")  # "": from the methods
     authenticated_at = models.FloatField()
     expires_at = models.FloatField(db_index=True)
 

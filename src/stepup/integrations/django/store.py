@@ -353,6 +353,7 @@ class DjangoStore:
         lookup = {"user_id": _fit(grant.user_id), "session_id": _fit(grant.session_id)}
         values = {
             "methods": ",".join(sorted(grant.methods)),
+            "level": grant.level or "",
             "authenticated_at": grant.authenticated_at,
             "expires_at": expires_at,
         }
@@ -364,12 +365,12 @@ class DjangoStore:
         row = (
             GrantRecord.objects.using(self.using)
             .filter(user_id=_fit(user_id), session_id=_fit(session_id))
-            .values_list("methods", "authenticated_at")
+            .values_list("methods", "authenticated_at", "level")
             .first()
         )
         if row is None:
             return None
-        return Grant(user_id, session_id, frozenset(row[0].split(",")), row[1])
+        return Grant(user_id, session_id, frozenset(row[0].split(",")), row[1], row[2] or None)
 
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
         grants = GrantRecord.objects.using(self.using).filter(user_id=_fit(user_id))
