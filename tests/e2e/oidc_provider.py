@@ -21,7 +21,7 @@ CLIENT_ID, CLIENT_SECRET = "stepup-rp", "stepup-rp-secret"
 ALICE = ("alice", "alice-password")
 #: What the demo calls it on its buttons (scripts/demo.sh --with-oidc uses the same).
 PROVIDER_NAME = "Test OpenID provider"
-STARTUP_SECONDS = 30.0
+STARTUP_SECONDS = 90.0  # node starts in ~1 s; a loaded CI machine can take far longer
 
 
 def _free_port() -> int:
