@@ -17,6 +17,14 @@ wrong (Flask-Security-Too's GHSA-f66q-9rf6-8795 accepted any user's credential):
 * the backup flags are recorded, and decide ``hwk`` (device-bound) against ``swk``
   (synced) in the grant's methods; ``phr`` (phishing-resistant) is always there.
 
+A passkey is also a second factor at sign-in (:meth:`Passkeys.begin_sign_in`): after the
+password, before the user is signed in. Its challenge is bound to the pending sign-in
+(the user and the integration's random id for that sign-in, never a session's), kept
+apart from re-authentication challenges, and each attempt is charged to a throttle
+like the TOTP code step. User verification is preferred, not required there: the
+password already proved what the user knows, the passkey proves what they hold; a
+passkey used alone (re-authentication) requires it.
+
 Like every decision in stepup these are flows (generators of store calls) that
 :class:`Passkeys` and :class:`AsyncPasskeys` drive with :func:`stepup._flow.run` /
 :func:`~stepup._flow.run_async`.
@@ -52,10 +60,11 @@ from fido2.webauthn import (
 
 from ._flow import Flow, run, run_async
 from .clock import Clock, system_clock
-from .errors import ConfigurationError, StoreUnavailableError
-from .events import EventBus, StepupEvent
-from .records import Challenge, Passkey
+from .errors import ConfigurationError, MalformedInputError, StoreUnavailableError
+from .events import EventBus, StepupEvent, Throttled
+from .records import Attempt, AttemptOutcome, Challenge, Passkey
 from .subject import Subject
+from .throttle import ThrottlePolicy
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
@@ -67,6 +76,8 @@ __all__ = [
     "PasskeyRejected",
     "PasskeyRemoved",
     "PasskeyResult",
+    "PasskeySignInRejected",
+    "PasskeySignInVerified",
     "PasskeyVerified",
     "Passkeys",
     "RelyingParty",
@@ -79,6 +90,13 @@ MAX_NAME_LENGTH: Final = 64
 _CHALLENGE_PREFIX: Final = "webauthn:"
 _CREATE: Final = "webauthn.create"
 _GET: Final = "webauthn.get"
+#: The ceremony of a second factor at sign-in: its challenges are never a re-auth's.
+_SIGN_IN: Final = "webauthn.get:sign-in"
+#: A pending sign-in's challenges are bound to this plus the integration's id for it,
+#: so they can never match a session id.
+_SIGN_IN_BINDING: Final = "sign-in:"
+#: The throttle key of a user's passkey attempts at sign-in.
+_SIGN_IN_THROTTLE_KEY: Final = "passkey-sign-in:"
 
 
 def _b64(data: bytes) -> str:
@@ -155,16 +173,19 @@ class PasskeyReason(StrEnum):
     COUNTER = "counter"  # the signature counter did not move forward: a clone?
     DUPLICATE = "duplicate"  # registering a credential id that is already registered
     LIMIT = "limit"  # the user has as many passkeys as allowed
+    THROTTLED = "throttled"  # too many attempts at sign-in: wait until retry_at
     UNAVAILABLE = "unavailable"  # the store could not answer: fail closed
 
 
 @dataclass(frozen=True, slots=True)
 class PasskeyResult:
-    """Only ``reason == ok`` is truthy. ``passkey`` is the credential used or registered."""
+    """Only ``reason == ok`` is truthy. ``passkey`` is the credential used or registered;
+    ``retry_at`` when a sign-in attempt is throttled, the time it may try again."""
 
     reason: PasskeyReason
     passkey: Passkey | None = None
     user_verified: bool = False
+    retry_at: float | None = None
 
     def __bool__(self) -> bool:
         return self.reason is PasskeyReason.OK
@@ -177,6 +198,15 @@ class PasskeyResult:
             return frozenset()
         extra = {"user", "mfa"} if self.user_verified else set()
         return self.passkey.methods | extra
+
+    def sign_in_methods(self, proved: Sequence[str]) -> tuple[str, ...]:
+        """What a sign-in proved with this passkey as its second factor, for
+        ``record_sign_in``: the first factor's ``proved`` (``pwd``), the passkey's
+        :attr:`methods`, and ``mfa`` (two factors, with or without user verification).
+        Empty when the assertion failed."""
+        if not self:
+            return ()
+        return tuple(sorted({*proved, *self.methods, "mfa"}))
 
 
 # events ---------------------------------------------------------------------------
@@ -197,6 +227,23 @@ class PasskeyVerified(StepupEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PasskeyRejected(StepupEvent):
+    user_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasskeySignInVerified(StepupEvent):
+    """A passkey passed as the second factor of a sign-in (the user is signed in next)."""
+
+    user_id: str
+    credential_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasskeySignInRejected(StepupEvent):
+    """A passkey was refused as the second factor of a sign-in (``reason``: a
+    :class:`PasskeyReason` value)."""
+
     user_id: str
     reason: str
 
@@ -254,11 +301,14 @@ class _Ceremonies:
         *,
         clock: Clock = system_clock,
         events: EventBus | None = None,
+        throttle: ThrottlePolicy | None = None,
     ) -> None:
         self.store = store
         self.rp = rp
         self.clock = clock
         self.events = events or EventBus()
+        #: Charged once per passkey attempt at sign-in, as the TOTP code step is.
+        self.throttle = throttle if throttle is not None else ThrottlePolicy()
         self._server = Fido2Server(
             PublicKeyCredentialRpEntity(id=rp.id, name=rp.name), verify_origin=rp.allows
         )
@@ -395,7 +445,11 @@ class _Ceremonies:
     # authentication ---------------------------------------------------------------
 
     def _begin_authentication(
-        self, subject: Subject, user_verification: bool, transaction: str | None
+        self,
+        subject: Subject,
+        user_verification: bool,
+        transaction: str | None,
+        kind: str = _GET,
     ) -> Flow[dict[str, Any] | None]:
         """Options for ``navigator.credentials.get``, or ``None`` if the user has no
         passkey (offer another method)."""
@@ -407,7 +461,7 @@ class _Ceremonies:
             if user_verification
             else UserVerificationRequirement.PREFERRED
         )
-        raw, challenge = self._new_challenge(subject, _GET, uv, transaction)
+        raw, challenge = self._new_challenge(subject, kind, uv, transaction)
         options, _state = self._server.authenticate_begin(
             [
                 PublicKeyCredentialDescriptor(
@@ -426,7 +480,10 @@ class _Ceremonies:
         subject: Subject,
         payload: str | bytes | Mapping[str, Any],
         transaction: str | None,
+        kind: str = _GET,
     ) -> Flow[PasskeyResult]:
+        sign_in = kind == _SIGN_IN
+        charge: Attempt | None = None
         try:
             try:
                 response = AuthenticationResponse.from_dict(_load(payload))
@@ -436,7 +493,15 @@ class _Ceremonies:
                 raise
             except Exception as exc:
                 raise _RefusedError(PasskeyReason.MALFORMED) from exc
-            challenge = yield from self._claim(subject, client_data, _GET, transaction)
+            if sign_in:
+                # Charge first, refund on success: concurrent attempts are all counted.
+                charge = yield (
+                    "throttle_charge",
+                    (self._throttle_key(subject), self.clock(), self.throttle),
+                )
+                if charge.outcome is AttemptOutcome.THROTTLED:
+                    raise _RefusedError(PasskeyReason.THROTTLED)
+            challenge = yield from self._claim(subject, client_data, kind, transaction)
             passkeys: tuple[Passkey, ...] = yield ("list_passkeys", (subject.user_id,))
             credential_id = _b64(response.raw_id)
             passkey = next((p for p in passkeys if p.credential_id == credential_id), None)
@@ -468,15 +533,66 @@ class _Ceremonies:
             if not recorded:  # another assertion moved the counter first
                 self._counter_regressed(passkey, presented)
                 raise _RefusedError(PasskeyReason.COUNTER)
+            if charge is not None:
+                # Take back this attempt's charge only (as the code step): a success
+                # never clears the failures other attempts earned.
+                yield ("throttle_refund", (self._throttle_key(subject), charge, now))
         except _RefusedError as refused:
-            self._emit(
-                PasskeyRejected(at=self.clock(), user_id=subject.user_id, reason=refused.reason)
-            )
-            return PasskeyResult(refused.reason)
+            retry_at = charge.retry_at if charge is not None else None
+            self._rejected(subject, refused.reason, sign_in, retry_at)
+            return PasskeyResult(refused.reason, retry_at=retry_at)
         except StoreUnavailableError:
+            if sign_in:
+                self._rejected(subject, PasskeyReason.UNAVAILABLE, sign_in, None)
             return PasskeyResult(PasskeyReason.UNAVAILABLE)
-        self._emit(PasskeyVerified(at=now, user_id=subject.user_id, credential_id=credential_id))
+        if sign_in:
+            self._emit(
+                PasskeySignInVerified(at=now, user_id=subject.user_id, credential_id=credential_id)
+            )
+        else:
+            self._emit(
+                PasskeyVerified(at=now, user_id=subject.user_id, credential_id=credential_id)
+            )
         return PasskeyResult(PasskeyReason.OK, used, auth_data.is_user_verified())
+
+    @staticmethod
+    def _throttle_key(subject: Subject) -> str:
+        return _SIGN_IN_THROTTLE_KEY + subject.user_id
+
+    def _rejected(
+        self, subject: Subject, reason: PasskeyReason, sign_in: bool, retry_at: float | None
+    ) -> None:
+        now, user_id = self.clock(), subject.user_id
+        if not sign_in:
+            self._emit(PasskeyRejected(at=now, user_id=user_id, reason=reason))
+            return
+        self._emit(PasskeySignInRejected(at=now, user_id=user_id, reason=reason))
+        if retry_at is not None:
+            key = self._throttle_key(subject)
+            self._emit(Throttled(at=now, key=key, retry_at=retry_at, user_id=user_id))
+
+    # the second factor at sign-in -------------------------------------------------
+
+    @staticmethod
+    def _pending(user_id: str, pending_id: str) -> Subject:
+        """The pending sign-in as the subject its challenges are bound to."""
+        if not isinstance(user_id, str) or not user_id:
+            raise MalformedInputError("a pending sign-in needs the user id")
+        if not isinstance(pending_id, str) or len(pending_id) < 16:
+            raise MalformedInputError(
+                "a pending sign-in needs its random id (at least 16 characters)"
+            )
+        return Subject(user_id, _SIGN_IN_BINDING + pending_id)
+
+    def _begin_sign_in(self, user_id: str, pending_id: str) -> Flow[dict[str, Any] | None]:
+        subject = self._pending(user_id, pending_id)
+        return (yield from self._begin_authentication(subject, False, None, _SIGN_IN))
+
+    def _finish_sign_in(
+        self, user_id: str, pending_id: str, payload: str | bytes | Mapping[str, Any]
+    ) -> Flow[PasskeyResult]:
+        subject = self._pending(user_id, pending_id)
+        return (yield from self._finish_authentication(subject, payload, None, _SIGN_IN))
 
     def _counter_regressed(self, passkey: Passkey, presented: int) -> None:
         self._emit(
@@ -543,6 +659,22 @@ class Passkeys(_Ceremonies):
     ) -> PasskeyResult:
         return run(self._finish_authentication(subject, payload, transaction), self.store)
 
+    def begin_sign_in(self, user_id: str, pending_id: str) -> dict[str, Any] | None:
+        """Options for ``navigator.credentials.get`` as the second factor of the pending
+        sign-in ``pending_id`` (a random id the integration keeps with it, at least 16
+        characters), or ``None`` when the user has no passkey. User verification is
+        preferred, not required: the password was the first factor."""
+        return run(self._begin_sign_in(user_id, pending_id), self.store)
+
+    def finish_sign_in(
+        self, user_id: str, pending_id: str, payload: str | bytes | Mapping[str, Any]
+    ) -> PasskeyResult:
+        """Check the browser's answer for that pending sign-in: a challenge issued for
+        it (not for another sign-in or a re-authentication), once, in time, signed by a
+        passkey registered to ``user_id``; throttled like the code step. On success,
+        record :meth:`PasskeyResult.sign_in_methods` when the sign-in counts."""
+        return run(self._finish_sign_in(user_id, pending_id, payload), self.store)
+
     def registered(self, user_id: str) -> Sequence[Passkey]:
         return run(_list(user_id), self.store)
 
@@ -583,6 +715,15 @@ class AsyncPasskeys(_Ceremonies):
         transaction: str | None = None,
     ) -> PasskeyResult:
         flow = self._finish_authentication(subject, payload, transaction)
+        return await run_async(flow, self.store)
+
+    async def begin_sign_in(self, user_id: str, pending_id: str) -> dict[str, Any] | None:
+        return await run_async(self._begin_sign_in(user_id, pending_id), self.store)
+
+    async def finish_sign_in(
+        self, user_id: str, pending_id: str, payload: str | bytes | Mapping[str, Any]
+    ) -> PasskeyResult:
+        flow = self._finish_sign_in(user_id, pending_id, payload)
         return await run_async(flow, self.store)
 
     async def registered(self, user_id: str) -> Sequence[Passkey]:

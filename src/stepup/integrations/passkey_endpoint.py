@@ -15,7 +15,10 @@ Routes, under each integration's prefix (Flask ``/stepup``):
 - ``POST /passkeys/<id>/rename`` and ``/passkeys/<id>/remove`` (the removal is guarded
   by :data:`PASSKEY_REMOVE` and revokes the user's grants);
 - ``POST /reauth/passkey/begin`` and ``/reauth/passkey/finish``: re-authentication
-  with a passkey (JSON for single-page apps; the page posts the finish as a form).
+  with a passkey (JSON for single-page apps; the page posts the finish as a form);
+- ``POST /2fa/verify/passkey/begin`` and ``/2fa/verify/passkey/finish``: a passkey as
+  the second factor of the sign-in waiting in the session (the code step's page, or
+  JSON for single-page apps); the user is signed in once it passes.
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ from importlib import resources
 from typing import Any, Final
 
 from ..errors import ConfigurationError
-from ..i18n import N_, translate
+from ..i18n import N_, Message, translate
 from ..passkeys import MAX_PAYLOAD_BYTES, PasskeyReason, PasskeyResult, RelyingParty
 from ..policy import SENSITIVE, Policy
 from .http import HttpResponse
 from .views import TEXT as VIEW_TEXT
+from .views import throttled_message
 
 __all__ = [
     "MAX_BODY",
@@ -43,6 +47,7 @@ __all__ = [
     "json_response",
     "malformed_response",
     "parse_json",
+    "passkey_error",
     "passkey_message",
     "passkey_policy",
     "passkey_status",
@@ -77,6 +82,7 @@ _MESSAGES: Final = {
         "This passkey is already registered, or you have as many passkeys as allowed."
     ),
     PasskeyReason.LIMIT: N_("You have as many passkeys as allowed. Remove one first."),
+    PasskeyReason.THROTTLED: N_("Too many attempts. Wait a while and try again."),
     PasskeyReason.UNAVAILABLE: N_("This cannot be done right now. Try again in a moment."),
 }
 #: Texts of the passkey pages outside the templates, as msgids.
@@ -91,12 +97,14 @@ TEXT: Final = {
     "csrf": VIEW_TEXT["csrf"],
     "unknown_action": VIEW_TEXT["unknown_action"],
     "unavailable": VIEW_TEXT["unavailable"],
+    "sign_in_expired": VIEW_TEXT["sign_in_expired"],
 }
 
 _STATUS: Final = {
     PasskeyReason.OK: 200,
     PasskeyReason.DUPLICATE: 409,
     PasskeyReason.LIMIT: 409,
+    PasskeyReason.THROTTLED: 429,
     PasskeyReason.UNAVAILABLE: 503,
 }
 
@@ -224,6 +232,13 @@ def passkey_message(reason: PasskeyReason) -> str:
     return _MESSAGES.get(reason, _MESSAGES[PasskeyReason.INVALID])
 
 
+def passkey_error(result: PasskeyResult) -> Message | str:
+    """:func:`passkey_message` for a page, saying until when a pause lasts."""
+    if result.reason is PasskeyReason.THROTTLED:
+        return throttled_message(result.retry_at)
+    return passkey_message(result.reason)
+
+
 def _error(status: int, error: str, msgid: str, locale: str | None) -> HttpResponse:
     return json_response(status, {"error": error, "title": translate(msgid, locale)})
 
@@ -251,7 +266,11 @@ def result_response(result: PasskeyResult, locale: str | None, **ok: Any) -> Htt
     if result:
         return json_response(200, {"ok": True, **ok})
     status = passkey_status(result.reason)
-    return _error(status, result.reason.value, passkey_message(result.reason), locale)
+    title = translate(passkey_message(result.reason), locale)
+    payload: dict[str, Any] = {"error": result.reason.value, "title": title}
+    if result.retry_at is not None:
+        payload["retry_at"] = result.retry_at
+    return json_response(status, payload)
 
 
 def registration_response(result: PasskeyResult, locale: str | None) -> HttpResponse:

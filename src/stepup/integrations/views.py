@@ -29,6 +29,7 @@ from ..policy import SENSITIVE, Policy, with_tenant_settings_rule
 from ..reauth import Offer, required_methods
 from ..records import Passkey, Tenant
 from ..redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
+from ..signin import SecondFactors
 from ..subject import Identity, LoginMethod, Subject
 from ..tenants import (
     JSONAPI_MEDIA_TYPE,
@@ -395,9 +396,18 @@ class RecoveryCodesPage:
 
 @dataclass(frozen=True, slots=True)
 class VerifyPage:
-    """The sign-in code step, with the error of the last try."""
+    """The sign-in's second step, with the error of the last try: the code form when
+    the user has TOTP, "Use a passkey" when they have a passkey, and the recovery code
+    form when they have recovery codes (:meth:`of` the core's answer)."""
 
     error: Message | str = ""
+    totp: bool = True
+    passkey: bool = False
+    recovery: bool = True
+
+    @classmethod
+    def of(cls, factors: SecondFactors, error: Message | str = "") -> VerifyPage:
+        return cls(error, factors.totp, factors.passkeys > 0, factors.recovery)
 
 
 @dataclass(frozen=True, slots=True)

@@ -308,11 +308,10 @@ class Stepup:
     # the sign-in second factor -----------------------------------------------------------
 
     def two_factor_required(self, user_id: str, channel: Channel = Channel.WEB) -> bool:
-        """Must this sign-in pass the second factor? (Enrolled, on the interactive UI.)"""
-        app_state = state()
-        return app_state.two_factor.required_for(channel) and app_state.two_factor.is_enrolled(
-            user_id
-        )
+        """Must this sign-in pass a second factor? Yes when the user has a confirmed
+        TOTP device or a passkey, on the interactive UI only (never API, API key or
+        message injection). A store failure raises: never sign in without asking."""
+        return state().second_factors(user_id, channel).required
 
     def begin_two_factor(
         self,
@@ -324,10 +323,12 @@ class Stepup:
         authenticated_at: float | None = None,
     ) -> Response:
         """From the app's login view, once the password is right: remember who is
-        signing in and send them to the code page (the user is signed in only after).
+        signing in and send them to the second step (the user is signed in only after):
+        a TOTP code, a passkey, or a recovery code, whichever they have.
 
-        ``proved``: what the login proved before the code (with ``sign_in_counts``, the
-        code step records it plus ``otp`` as the session's first re-authentication)."""
+        ``proved``: what the login proved before the second step (with
+        ``sign_in_counts``, the step records it plus ``otp``, or plus the passkey's
+        ``phr``, ``hwk``/``swk`` and ``mfa``, as the session's first re-authentication)."""
         return state().begin_login(
             user_id, safe_return_path_or_default(next), remember, proved, authenticated_at
         )

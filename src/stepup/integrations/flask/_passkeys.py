@@ -23,6 +23,7 @@ from ..passkey_endpoint import (
     malformed_response,
     message_response,
     parse_json,
+    passkey_error,
     passkey_message,
     passkey_status,
     read_json,
@@ -35,12 +36,15 @@ from ..views import PasskeysPage
 from ._state import AppState, state
 from ._views import (
     _after_reauth,
+    _message,
     _open_page,
     _Opened,
     _page_from,
     _redirect,
     _render,
     _render_reauth,
+    finish_login,
+    verify_page,
 )
 from ._web import request_info, to_response
 
@@ -236,6 +240,56 @@ def reauth_finish() -> Any:
     return _after_reauth(app_state, resumed, page.next)
 
 
+# the second factor at sign-in ----------------------------------------------------------
+
+
+def sign_in_begin() -> Any:
+    """Options for the passkey of the sign-in waiting in this session (JSON)."""
+    enabled = _enabled()
+    if not isinstance(enabled, tuple):
+        return enabled
+    app_state, passkeys = enabled
+    pending = app_state.pending_login()
+    if pending is None or not pending.nonce:
+        return to_response(message_response(400, "sign_in_expired", _locale()))
+    try:
+        read_json(stream_chunks(request.stream.read), request.headers.get("Content-Length"))
+    except PasskeyBodyError:
+        return to_response(malformed_response(_locale()))
+    options = passkeys.begin_sign_in(pending.user_id, pending.nonce)
+    return to_response(assertion_options_response(options, _locale()))
+
+
+def sign_in_finish() -> Any:
+    """The passkey as the second factor: signed in on success (a redirect to ``next``
+    for the page's form, ``{"ok": true, "next": ...}`` for a script)."""
+    enabled = _enabled()
+    if not isinstance(enabled, tuple):
+        return enabled
+    app_state, passkeys = enabled
+    json_client = _is_json()
+    pending = app_state.pending_login()
+    if pending is None or not pending.nonce:
+        if json_client:
+            return to_response(message_response(400, "sign_in_expired", _locale()))
+        return _message(400, TEXT["sign_in_expired"])
+    try:
+        data = _body()
+    except PasskeyBodyError:
+        if json_client:
+            return to_response(malformed_response(_locale()))
+        data = {"credential": {}}
+    result = passkeys.finish_sign_in(pending.user_id, pending.nonce, data.get("credential") or {})
+    if not result:
+        if json_client:
+            return to_response(result_response(result, _locale()))
+        return verify_page(app_state, pending, passkey_error(result), passkey_status(result.reason))
+    finish_login(app_state, pending, result.sign_in_methods(pending.proved))
+    if json_client:
+        return to_response(json_response(200, {"ok": True, "next": pending.next}))
+    return _redirect(pending.next)
+
+
 def script() -> Any:
     return to_response(script_response())
 
@@ -264,6 +318,8 @@ ROUTES: Final[list[tuple[str, str, Any, list[str]]]] = [
         ("/passkeys/<credential_id>/remove", "passkey_remove", remove, ["POST"]),
         ("/reauth/passkey/begin", "reauth_passkey_begin", reauth_begin, ["POST"]),
         ("/reauth/passkey/finish", "reauth_passkey_finish", reauth_finish, ["POST"]),
+        ("/2fa/verify/passkey/begin", "sign_in_passkey_begin", sign_in_begin, ["POST"]),
+        ("/2fa/verify/passkey/finish", "sign_in_passkey_finish", sign_in_finish, ["POST"]),
         ("/stepup-passkeys.js", "passkey_script", script, ["GET"]),
     ]
 ]

@@ -6,8 +6,9 @@ makes every decision.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from flask import Flask, Response, abort, current_app, g, make_response, request, session, url_for
@@ -21,9 +22,10 @@ from ...policy import Context, Policy
 from ...reauth import Decision, Reauth, ReauthRequired, SignInOutcome
 from ...redirects import UnsafeRedirectError, safe_return_path
 from ...resume import Resumed, Suspended, SuspendedRequest, Suspensions
+from ...signin import SecondFactors, second_factors
 from ...subject import Identity, Subject
 from ...tenants import TenantSettings
-from ...twofactor import TwoFactor
+from ...twofactor import Channel, TwoFactor
 from ..http import decision_response, form_return_path
 from ..pages import choose_locale
 from ..passkey_endpoint import passkey_policy, relying_party_from
@@ -65,6 +67,8 @@ class PendingLogin:
     remember: bool
     proved: tuple[str, ...] = ("pwd",)
     authenticated_at: float | None = None
+    #: This sign-in's random id: a passkey's challenge is bound to it (and the user).
+    nonce: str = field(default="", repr=False)
 
 
 class AppState:
@@ -348,6 +352,7 @@ class AppState:
     ) -> Response:
         session[_PENDING] = {
             "user_id": user_id,
+            "nonce": secrets.token_urlsafe(24),
             "next": next_path,
             "remember": remember,
             "at": self.clock(),
@@ -365,13 +370,20 @@ class AppState:
             return None
         proved = saved.get("proved")
         at = saved.get("authenticated_at")
+        nonce = saved.get("nonce")
         return PendingLogin(
             str(saved["user_id"]),
             str(saved["next"]),
             bool(saved["remember"]),
             tuple(str(m) for m in proved) if isinstance(proved, list) and proved else ("pwd",),
             float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None,
+            nonce if isinstance(nonce, str) else "",
         )
+
+    def second_factors(self, user_id: str, channel: Channel = Channel.WEB) -> SecondFactors:
+        """What ``user_id`` can prove after the password (TOTP, passkeys, recovery
+        codes), on ``channel``: nothing off the interactive web."""
+        return second_factors(self.two_factor, self.passkeys, user_id, channel)
 
     def complete_login(self, pending: PendingLogin) -> None:
         session.pop(_PENDING, None)

@@ -78,7 +78,7 @@ from ..views import (
     two_factor_message,
 )
 from ._csrf import FIELD
-from ._state import AppState, state
+from ._state import AppState, PendingLogin, state
 from ._web import request_info, to_response
 
 __all__ = ["build_blueprint"]
@@ -182,6 +182,8 @@ PASSKEY_URLS: Final = {
     "passkey_register_finish": "stepup.passkey_register_finish",
     "reauth_passkey_begin": "stepup.reauth_passkey_begin",
     "reauth_passkey_finish": "stepup.reauth_passkey_finish",
+    "sign_in_passkey_begin": "stepup.sign_in_passkey_begin",
+    "sign_in_passkey_finish": "stepup.sign_in_passkey_finish",
     "passkey_script": "stepup.passkey_script",
 }
 
@@ -476,13 +478,33 @@ def two_factor_confirm() -> Any:
     return _render("stepup/recovery_codes.html", page=codes)
 
 
+def verify_page(
+    app_state: AppState, pending: PendingLogin, error: Any = "", status: int = 200
+) -> Any:
+    """The sign-in's second step, offering what the user has (a code, a passkey, a
+    recovery code), with the error of the last try."""
+    try:
+        factors = app_state.second_factors(pending.user_id)
+    except StoreUnavailableError:  # what the user has could not be read: fail closed
+        return _message(503, TEXT["unavailable"])
+    return _render("stepup/two_factor_verify.html", status, page=VerifyPage.of(factors, error))
+
+
+def finish_login(app_state: AppState, pending: PendingLogin, proved: tuple[str, ...]) -> None:
+    """Sign the user in; with the policy's sign_in_counts, the sign-in is the first
+    re-authentication, with what the login and the second step ``proved``."""
+    app_state.complete_login(pending)
+    if app_state.policy.sign_in_counts:  # off: nothing to load, nothing to record
+        app_state.record_sign_in(proved, pending.authenticated_at)
+
+
 def two_factor_verify() -> Any:
     app_state = state()
     pending = app_state.pending_login()
     if pending is None:
         return _message(400, TEXT["sign_in_expired"])
     if request.method == "GET":
-        return _render("stepup/two_factor_verify.html", page=VerifyPage())
+        return verify_page(app_state, pending)
     recovery = request.form.get("recovery_code", "").strip()
     try:
         if recovery:
@@ -492,17 +514,10 @@ def two_factor_verify() -> Any:
     except NotEnrolledError:
         return _message(400, TEXT["sign_in_expired"])
     if not result.ok:
-        return _render(
-            "stepup/two_factor_verify.html",
-            refusal_status(result.reason),
-            page=VerifyPage(two_factor_message(result)),
-        )
-    app_state.complete_login(pending)
-    # With the policy's sign_in_counts, the sign-in is the first re-authentication: what
-    # the app's login proved, plus the code (a recovery code proves no second factor).
-    if app_state.policy.sign_in_counts:  # off: nothing to load, nothing to record
-        proved = pending.proved if recovery else (*pending.proved, "otp")
-        app_state.record_sign_in(proved, pending.authenticated_at)
+        status = refusal_status(result.reason)
+        return verify_page(app_state, pending, two_factor_message(result), status)
+    # What the app's login proved, plus the code (a recovery code proves no second factor).
+    finish_login(app_state, pending, pending.proved if recovery else (*pending.proved, "otp"))
     return _redirect(pending.next)
 
 

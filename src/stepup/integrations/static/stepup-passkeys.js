@@ -13,6 +13,7 @@
  *
  *   await stepupPasskeys.register({prefix: "/stepup", name: "Laptop", csrfToken});
  *   await stepupPasskeys.authenticate({prefix: "/stepup", action: "api_key.read", csrfToken});
+ *   await stepupPasskeys.signIn({prefix: "/stepup", csrfToken}); // the second factor at sign-in
  *
  * Both resolve with the endpoint's JSON ({"ok": true, ...}) and reject with an Error
  * whose .body is the endpoint's JSON error ({"error": ..., "title": ...}).
@@ -170,6 +171,21 @@
       });
   }
 
+  // The second factor of the sign-in waiting in this session: resolves with
+  // {"ok": true, "next": ...} once the user is signed in.
+  function signIn(args) {
+    var prefix = args.prefix || "/stepup";
+    return post(args.beginUrl || prefix + "/2fa/verify/passkey/begin", {}, args.csrfToken)
+      .then(getCredential)
+      .then(function (credential) {
+        return post(
+          args.finishUrl || prefix + "/2fa/verify/passkey/finish",
+          {credential: credentialJSON(credential)},
+          args.csrfToken
+        );
+      });
+  }
+
   // stepup's own pages -----------------------------------------------------------------
 
   function showError(form, text) {
@@ -235,6 +251,7 @@
   window.stepupPasskeys = {
     register: register,
     authenticate: authenticate,
+    signIn: signIn,
     toBuffer: toBuffer,
     toBase64url: toBase64url,
     credentialJSON: credentialJSON
