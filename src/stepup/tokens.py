@@ -31,6 +31,9 @@ class TokenFault(StrEnum):
     ISSUED_AT = "iat"
     NOT_BEFORE = "nbf"
     INACTIVE = "inactive"  # introspection said active: false (RFC 7662)
+    #: bound to a key or certificate (``cnf``: DPoP, mTLS), which a bearer header
+    #: cannot prove (RFC 9449 section 7.1, RFC 8705 section 3)
+    SENDER_CONSTRAINED = "cnf"
 
 
 class InvalidTokenError(StepupError):

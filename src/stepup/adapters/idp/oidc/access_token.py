@@ -5,10 +5,18 @@ against an allow-list (``none`` and HMAC are never allowed: a resource server ho
 shared secret with the issuer), the signature against the issuer's published keys, the
 issuer, the audience and the lifetime (``exp``, ``iat``, ``nbf`` with a small leeway, on
 the injected clock). The keys come from an injected ``fetch_jwks`` (see
-:func:`stepup.adapters.idp.oidc.http_jwks_fetcher`): they are cached, and a token signed
-with an unknown ``kid`` triggers one refetch (the issuer may have rotated its keys), at
-most once per ``refetch_interval`` so a stream of forged ``kid`` values cannot turn the
-resource server into a load generator against the issuer.
+:func:`stepup.adapters.idp.oidc.http_jwks_fetcher`): they are cached for ``max_key_age``
+(so a key the issuer withdrew stops verifying), and a token signed with an unknown
+``kid`` triggers one refetch (the issuer may have rotated its keys), at most once per
+``refetch_interval`` so a stream of forged ``kid`` values cannot turn the resource server
+into a load generator against the issuer.
+
+What is refused before any signature is checked (RFC 8725): a token longer than 16 KiB,
+anything but three base64url segments, a header that is not one JSON object or names a
+parameter twice, ``crit``, and the header parameters that would bring their own key or
+content (``jwk``, ``jku``, ``x5u``, ``x5c``, ``cty``, ``b64``, JWE parameters): keys come
+from the issuer's JWKS only, and a nested token is never unwrapped. Keys are used only
+for what they say (``use``/``key_ops``/``alg``/curve), RSA keys under 2048 bits never.
 
 Sync (:meth:`~AccessTokenValidator.validate`) and async
 (:meth:`~AccessTokenValidator.avalidate`) share one flow (:mod:`stepup._flow`).
@@ -23,6 +31,7 @@ from typing import Any, Final
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry, Key
+from joserfc.util import urlsafe_b64decode
 
 from ...._flow import Flow, run, run_async
 from ....clock import Clock, system_clock
@@ -35,6 +44,7 @@ __all__ = [
     "JwksFetcher",
     "claims_to_token",
     "parse_jwks_document",
+    "strict_json_object",
 ]
 
 #: Asymmetric signatures only.
@@ -43,29 +53,117 @@ SAFE_ACCESS_TOKEN_ALGORITHMS: Final = frozenset(
 )
 _TYPES: Final = frozenset({"at+jwt", "application/at+jwt"})
 _KEY_TYPES: Final = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
+_CURVES: Final = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+_EDWARDS: Final = frozenset({"Ed25519", "Ed448"})
+_MIN_RSA_BITS: Final = 2048
 _MAX_TOKEN_LENGTH: Final = 16 * 1024
-_PRIVATE: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "k"})
+_MAX_KID_LENGTH: Final = 256
+_MAX_KEYS: Final = 100
+_PRIVATE: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "k", "oth"})
+#: Header parameters that bring a key, a key location, a content type (a nested token)
+#: or a processing rule of their own: never honoured, so refused (RFC 8725 sections
+#: 3.10, 2.8), as are JWE parameters (this is a JWS).
+_REFUSED_HEADERS: Final = frozenset(
+    {
+        "crit",
+        "b64",
+        "jwk",
+        "jku",
+        "x5u",
+        "x5c",
+        "cty",
+        "zip",
+        "enc",
+        "epk",
+        "apu",
+        "apv",
+        "iv",
+        "tag",
+        "p2s",
+        "p2c",
+    }
+)
+#: The largest NumericDate accepted (9999-12-31T23:59:59Z): beyond is no date.
+_MAX_DATE: Final = 253_402_300_799.0
 
 JwksFetcher = Callable[[], Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise ValueError("a JSON object names a member twice")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_STRICT: Final = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+
+
+def strict_json_object(text: str | bytes) -> dict[str, Any]:
+    """A JSON object with each member once and no ``NaN``/``Infinity`` (a duplicate
+    member is read differently by different parsers: RFC 7515 section 5.2, RFC 8725
+    section 3.5), else ``ValueError``."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    value = _STRICT.decode(text)
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
+
+
+def _usable(key: Key) -> bool:
+    """A public key fit to verify signatures: RSA of at least 2048 bits, an EC key on
+    a named curve, an Edwards-curve OKP key (not X25519/X448, which are for agreement);
+    ``key_ops``, when given, must allow ``verify``."""
+    ops = key.get("key_ops")
+    if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
+        return False
+    alg = key.alg
+    if alg is not None and alg not in SAFE_ACCESS_TOKEN_ALGORITHMS:
+        return False
+    if key.key_type == "RSA":
+        return bool(getattr(key.raw_value, "key_size", 0) >= _MIN_RSA_BITS)
+    if key.key_type == "OKP":
+        return key.get("crv") in _EDWARDS
+    return key.key_type == "EC"
+
+
+def _rsa_bits(modulus: object) -> int:
+    if not isinstance(modulus, str):
+        return 0
+    return int.from_bytes(urlsafe_b64decode(modulus.encode("ascii"))).bit_length()
+
+
 def parse_jwks_document(data: object) -> tuple[Key, ...]:
-    """The public signing keys of a JWKS document; unreadable, encryption-only and
-    symmetric keys are left out. No usable key: :class:`TokenUnavailableError`."""
+    """The public signing keys of a JWKS document; unreadable, encryption-only,
+    symmetric, weak and agreement-only keys are left out. No usable key, or more than
+    100 entries: :class:`TokenUnavailableError`."""
     entries = data.get("keys") if isinstance(data, Mapping) else None
     if not isinstance(entries, list):
         raise TokenUnavailableError("jwks: no 'keys' list")
+    if len(entries) > _MAX_KEYS:
+        raise TokenUnavailableError(f"jwks: more than {_MAX_KEYS} keys")
     keys = []
     for entry in entries:
         if not isinstance(entry, dict) or entry.get("use") not in (None, "sig"):
             continue
-        if entry.get("kty") == "oct":
+        if entry.get("kty") not in ("RSA", "EC", "OKP") or not isinstance(
+            entry.get("kid", ""), str
+        ):
             continue
         public = {k: v for k, v in entry.items() if k not in _PRIVATE}
         try:
-            keys.append(JWKRegistry.import_key(public))
-        except (JoseError, ValueError, TypeError):
+            if entry["kty"] == "RSA" and _rsa_bits(entry.get("n")) < _MIN_RSA_BITS:
+                continue  # weak: left out before the JOSE library warns about it
+            key = JWKRegistry.import_key(public)
+        except (JoseError, ValueError, TypeError, UnicodeError):
             continue
+        if _usable(key):
+            keys.append(key)
     if not keys:
         raise TokenUnavailableError("jwks: no usable signing key")
     return tuple(keys)
@@ -75,10 +173,23 @@ def _key_type(alg: str) -> str | None:
     return "OKP" if alg == "EdDSA" else _KEY_TYPES.get(alg[:2])
 
 
+def _fits(key: Key, alg: str) -> bool:
+    """Could ``key`` have made an ``alg`` signature: its type, its own ``alg`` if it
+    names one, the algorithm's curve."""
+    if key.key_type != _key_type(alg) or key.alg not in (None, alg):
+        return False
+    curve = _CURVES.get(alg)
+    return curve is None or key.get("crv") == curve
+
+
 def _number(value: object) -> float | None:
+    """A NumericDate (RFC 7519 section 2): a finite JSON number from 1970 to 9999."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    if isinstance(value, int) and not 0 <= value <= _MAX_DATE:
+        return None  # also keeps float() from overflowing on a huge integer
+    number = float(value)
+    return number if 0.0 <= number <= _MAX_DATE else None  # NaN fails both
 
 
 class _Effects:
@@ -104,27 +215,36 @@ class AccessTokenValidator:
         algorithms: Collection[str] = ("RS256", "PS256", "ES256", "EdDSA"),
         leeway: float = 30.0,
         refetch_interval: float = 60.0,
+        max_key_age: float = 3600.0,
     ) -> None:
         """``issuer`` and ``audience`` must match exactly (``aud`` may be a list that
         contains ``audience``). ``leeway``: seconds of clock skew tolerated on ``exp``,
-        ``iat`` and ``nbf`` (at most 300). Bad settings raise :class:`ConfigurationError`."""
+        ``iat`` and ``nbf`` (at most 300). ``max_key_age``: how long fetched keys are
+        trusted before they are fetched again (at least ``refetch_interval``). Bad
+        settings raise :class:`ConfigurationError`."""
         if not isinstance(issuer, str) or not issuer:
             raise ConfigurationError("an access token validator needs the issuer")
         if not isinstance(audience, str) or not audience:
             raise ConfigurationError(
                 "an access token validator needs the audience (this resource's identifier)"
             )
+        if isinstance(algorithms, str):
+            raise ConfigurationError("algorithms must be a list of algorithm names")
         chosen = frozenset(algorithms)
         unsafe = chosen - SAFE_ACCESS_TOKEN_ALGORITHMS
         if not chosen or unsafe:
             raise ConfigurationError(
                 f"access token algorithms must be some of {sorted(SAFE_ACCESS_TOKEN_ALGORITHMS)}"
-                + (f", not {sorted(unsafe)}" if unsafe else "")
+                + (f", not {sorted(map(str, unsafe))}" if unsafe else "")
             )
         if isinstance(leeway, bool) or not 0 <= leeway <= 300:
             raise ConfigurationError("leeway must be between 0 and 300 seconds")
         if isinstance(refetch_interval, bool) or not 0 < refetch_interval <= 86400:
             raise ConfigurationError("refetch_interval must be positive and at most a day")
+        if isinstance(max_key_age, bool) or not refetch_interval <= max_key_age <= 7 * 86400:
+            raise ConfigurationError(
+                "max_key_age must be at least refetch_interval and at most a week"
+            )
         if not callable(fetch_jwks):
             raise ConfigurationError("fetch_jwks must be callable")
         self.issuer = issuer
@@ -132,13 +252,18 @@ class AccessTokenValidator:
         self.algorithms = chosen
         self.leeway = float(leeway)
         self.refetch_interval = float(refetch_interval)
+        self.max_key_age = float(max_key_age)
         self.clock = clock
         self._effects = _Effects(fetch_jwks)
+        # The verifying algorithm models, looked up once (each checks its key itself).
+        self._models = {alg: jws.JWSRegistry.algorithms[alg] for alg in chosen}
         self._keys: tuple[Key, ...] = ()
-        # One registry per allowed algorithm, built once (joserfc builds one per call
-        # otherwise): each accepts exactly its algorithm.
-        self._registries = {alg: jws.JWSRegistry(algorithms=[alg]) for alg in chosen}
-        self._fetched_at: float | None = None
+        # (alg, kid) -> the keys that may verify it; (alg, None) for a token without kid.
+        # Built from the JWKS only, so forged kid values never grow it.
+        self._index: dict[tuple[str, str | None], tuple[Key, ...]] = {}
+        self._fetched_at: float | None = None  # the last attempt
+        self._loaded_at: float | None = None  # the last success
+        self._failed = False  # the last attempt failed
 
     def __repr__(self) -> str:
         return f"AccessTokenValidator(issuer={self.issuer!r}, audience={self.audience!r})"
@@ -152,46 +277,72 @@ class AccessTokenValidator:
         """:meth:`validate` with an async (or sync) ``fetch_jwks``."""
         return await run_async(self._flow(token), self._effects)
 
-    # the flow ------------------------------------------------------------------------
+    # the keys ------------------------------------------------------------------------
 
-    def _refresh(self) -> Flow[bool]:
-        """Fetch the keys unless fetched within ``refetch_interval``; True if fetched."""
-        now = self.clock()
+    def _install(self, keys: tuple[Key, ...], now: float) -> None:
+        index: dict[tuple[str, str | None], list[Key]] = {}
+        for alg in self.algorithms:
+            for key in keys:
+                if _fits(key, alg):
+                    index.setdefault((alg, None), []).append(key)
+                    if key.kid is not None:
+                        index.setdefault((alg, key.kid), []).append(key)
+        self._keys = keys
+        self._index = {where: tuple(found) for where, found in index.items()}
+        self._loaded_at = now
+
+    def _refresh(self, now: float) -> Flow[bool]:
+        """Fetch the keys unless an attempt was made within ``refetch_interval``; True
+        if fetched. A failed fetch counts as an attempt too: no retry storm."""
         if self._fetched_at is not None and 0 <= now - self._fetched_at < self.refetch_interval:
             return False
-        self._fetched_at = now  # a failed fetch counts too: no retry storm
+        self._fetched_at = now
+        self._failed = True  # until the keys are in
         try:
             document = yield ("fetch_jwks", ())
         except StoreUnavailableError as exc:
             raise TokenUnavailableError("jwks: the issuer's keys could not be fetched") from exc
-        self._keys = parse_jwks_document(document)
+        self._install(parse_jwks_document(document), now)
+        self._failed = False
         return True
 
+    def _current_keys(self, now: float) -> Flow[None]:
+        """Keys younger than ``max_key_age``, fetched again when older. With none (or
+        only old ones after a failed fetch) the request fails closed: unavailable."""
+        loaded = self._loaded_at
+        if loaded is not None and 0 <= now - loaded < self.max_key_age:
+            return
+        if (yield from self._refresh(now)):
+            return
+        if loaded is None or self._failed:
+            raise TokenUnavailableError("jwks: the issuer's keys are not available")
+        # Another request is fetching them right now: the old keys serve meanwhile.
+
+    # the flow ------------------------------------------------------------------------
+
     def _flow(self, token: str) -> Flow[AccessToken]:
-        compact, header = self._parse(token)
+        signing_input, signature, header = self._parse(token)
         alg, kid = header["alg"], header.get("kid")
-        if not self._keys:
-            yield from self._refresh()
-        candidates = self._candidates(alg, kid)
-        if not candidates and (yield from self._refresh()):
-            candidates = self._candidates(alg, kid)  # the issuer may have rotated its keys
+        now = self.clock()
+        yield from self._current_keys(now)
+        candidates = self._index.get((alg, kid), ())
+        if not candidates and (yield from self._refresh(now)):
+            candidates = self._index.get((alg, kid), ())  # the issuer may have rotated
         if not candidates:
             raise InvalidTokenError(TokenFault.UNKNOWN_KEY)
-        registry = self._registries[alg]
+        model = self._models[alg]
         for key in candidates:
             try:
-                if jws.validate_compact(compact, key, registry=registry):
+                if model.verify(signing_input, signature, key):
                     break
             except (JoseError, ValueError, TypeError):
                 continue
         else:
             raise InvalidTokenError(TokenFault.SIGNATURE)
         try:
-            payload = json.loads(compact.payload)
+            payload = strict_json_object(urlsafe_b64decode(signing_input.rpartition(b".")[2]))
         except (ValueError, UnicodeError):
             raise InvalidTokenError(TokenFault.MALFORMED) from None
-        if not isinstance(payload, dict):
-            raise InvalidTokenError(TokenFault.MALFORMED)
         return claims_to_token(
             payload,
             issuer=self.issuer,
@@ -201,40 +352,46 @@ class AccessTokenValidator:
             need_iat=True,
         )
 
-    def _parse(self, token: str) -> tuple[Any, Mapping[str, Any]]:
-        if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_LENGTH:
+    def _parse(self, token: str) -> tuple[bytes, bytes, Mapping[str, Any]]:
+        """The signing input, the signature and the header of a JWS compact token,
+        checked before any key is looked at."""
+        if not isinstance(token, str) or not 0 < len(token) <= _MAX_TOKEN_LENGTH:
             raise InvalidTokenError(TokenFault.MALFORMED)
         try:
-            compact = jws.extract_compact(token.encode("ascii"))
-            header = compact.headers()
-        except (JoseError, ValueError, TypeError, UnicodeError):
+            raw = token.encode("ascii")
+            head, payload, signature = raw.split(b".")
+            if not payload:
+                raise ValueError("detached content")
+            header = strict_json_object(urlsafe_b64decode(head))
+            signature_bytes = urlsafe_b64decode(signature)
+        except (ValueError, UnicodeError):  # binascii.Error is a ValueError
             raise InvalidTokenError(TokenFault.MALFORMED) from None
         alg, kid, typ = header.get("alg"), header.get("kid"), header.get("typ")
-        if "crit" in header or "b64" in header or (kid is not None and not isinstance(kid, str)):
+        if not _REFUSED_HEADERS.isdisjoint(header) or (
+            kid is not None and (not isinstance(kid, str) or len(kid) > _MAX_KID_LENGTH)
+        ):
             raise InvalidTokenError(TokenFault.MALFORMED)
         if not isinstance(alg, str) or alg not in self.algorithms:
             raise InvalidTokenError(TokenFault.ALGORITHM)
         if not isinstance(typ, str) or typ.lower() not in _TYPES:
             raise InvalidTokenError(TokenFault.TYPE)
-        return compact, header
-
-    def _candidates(self, alg: str, kid: object) -> list[Key]:
-        """Keys that could have made this signature: the token's ``kid`` when it names
-        one, the algorithm's key type, no other ``alg``."""
-        kty = _key_type(alg)
-        return [
-            key
-            for key in self._keys
-            if (kid is None or key.kid == kid) and key.key_type == kty and key.alg in (None, alg)
-        ]
+        return raw[: len(head) + 1 + len(payload)], signature_bytes, header
 
 
-def _strings(value: object) -> tuple[str, ...] | None:
+def _audiences(value: object) -> tuple[str, ...] | None:
+    """``aud``: one string, or a non-empty list of strings (RFC 7519 section 4.1.3)."""
     if isinstance(value, str):
         return (value,)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         return tuple(value)
     return None
+
+
+def _optional_string(payload: Mapping[str, Any], name: str) -> str:
+    value = payload.get(name, "")
+    if not isinstance(value, str):
+        raise InvalidTokenError(TokenFault.MALFORMED)
+    return value
 
 
 def claims_to_token(
@@ -247,13 +404,18 @@ def claims_to_token(
     need_iat: bool,
 ) -> AccessToken:
     """Check the claims of a JWT access token or an introspection answer (RFC 9068
-    section 4, RFC 7662 section 2.2) and read what a decision needs. Shared by both."""
+    section 4, RFC 7662 section 2.2) and read what a decision needs. Shared by both.
+
+    Exact ``iss``; ``aud`` containing ``audience``; NumericDates that are numbers
+    (not strings, booleans, ``NaN`` or past the year 9999); ``acr`` a string and ``amr``
+    a list of strings; a token bound to a key or certificate (``cnf``: DPoP, mTLS) is
+    refused, as its binding cannot be proved with a bearer header."""
     iss, sub = payload.get("iss"), payload.get("sub")
     if not isinstance(iss, str) or iss != issuer:
         raise InvalidTokenError(TokenFault.ISSUER)
     if not isinstance(sub, str) or not sub:
         raise InvalidTokenError(TokenFault.MALFORMED)
-    audiences = _strings(payload.get("aud"))
+    audiences = _audiences(payload.get("aud"))
     if audiences is None or audience not in audiences:
         raise InvalidTokenError(TokenFault.AUDIENCE)
     exp = _number(payload.get("exp"))
@@ -277,13 +439,15 @@ def claims_to_token(
             raise InvalidTokenError(TokenFault.MALFORMED)
         if auth_time > now + leeway:  # an authentication in the future
             raise InvalidTokenError(TokenFault.ISSUED_AT)
+    if "cnf" in payload:
+        raise InvalidTokenError(TokenFault.SENDER_CONSTRAINED)
     acr = payload.get("acr")
-    amr = _strings(payload.get("amr", []))
-    if (acr is not None and not isinstance(acr, str)) or amr is None:
+    if acr is not None and not isinstance(acr, str):
         raise InvalidTokenError(TokenFault.MALFORMED)
-    scope = payload.get("scope", "")
-    client_id = payload.get("client_id", "")
-    jti = payload.get("jti", "")
+    amr = payload.get("amr", [])
+    if not isinstance(amr, list) or not all(isinstance(m, str) for m in amr):
+        raise InvalidTokenError(TokenFault.MALFORMED)
+    scope = _optional_string(payload, "scope")
     return AccessToken(
         issuer=iss,
         subject=sub,
@@ -292,8 +456,8 @@ def claims_to_token(
         issued_at=iat,
         auth_time=auth_time,
         acr=acr,
-        amr=amr,
-        client_id=client_id if isinstance(client_id, str) else "",
-        scope=tuple(scope.split()) if isinstance(scope, str) else (),
-        token_id=jti if isinstance(jti, str) else "",
+        amr=tuple(amr),
+        client_id=_optional_string(payload, "client_id"),
+        scope=tuple(scope.split()),
+        token_id=_optional_string(payload, "jti"),
     )
