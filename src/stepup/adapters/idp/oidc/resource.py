@@ -6,7 +6,10 @@
 asking the issuer (RFC 7662): ``active: false`` is a refusal, and the answer's claims
 are checked like a JWT's (issuer, audience, lifetime). Any network or protocol failure
 is :class:`~stepup.tokens.TokenUnavailableError` (the request is refused, 503); error
-messages name the error type only, never the token or the client secret.
+messages name the error type only, never the token or the client secret. Answers are
+read up to a bound (256 KiB for a JWKS, 64 KiB for introspection) and must be one JSON
+object naming each member once. Nothing is cached: every request asks, so a revoked
+token is refused at once.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import httpx
 from ....clock import Clock, system_clock
 from ....errors import ConfigurationError
 from ....tokens import AccessToken, InvalidTokenError, TokenFault, TokenUnavailableError
-from .access_token import claims_to_token
+from .access_token import claims_to_token, strict_json_object
 
 __all__ = [
     "AsyncIntrospector",
@@ -30,29 +33,90 @@ __all__ = [
 
 _TIMEOUT: Final = httpx.Timeout(10.0)
 _MAX_TOKEN_LENGTH: Final = 16 * 1024
+#: The most a JWKS document or an introspection answer may weigh: more is refused
+#: before it is parsed (a hostile or broken endpoint cannot exhaust memory).
+MAX_JWKS_BYTES: Final = 256 * 1024
+MAX_INTROSPECTION_BYTES: Final = 64 * 1024
+#: What a request can raise besides an answer: network, protocol and decoding errors.
+_FAILURES: Final = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError)
 
 
-def _document(response: httpx.Response, purpose: str) -> Mapping[str, Any]:
-    if response.status_code != 200:
-        raise TokenUnavailableError(f"{purpose}: HTTP {response.status_code}")
+def _check_url(url: object, what: str) -> str:
+    if not isinstance(url, str) or not url.startswith(
+        ("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")
+    ):
+        raise ConfigurationError(f"the {what} must be an https URL (or loopback)")
+    return url
+
+
+def _too_large(response: httpx.Response, limit: int) -> bool:
+    declared = response.headers.get("Content-Length", "")
+    return declared.isdigit() and int(declared) > limit
+
+
+def _document(status: int, body: bytes, purpose: str) -> Mapping[str, Any]:
+    if status != 200:
+        raise TokenUnavailableError(f"{purpose}: HTTP {status}")
     try:
-        data = response.json()
-    except ValueError:
-        raise TokenUnavailableError(f"{purpose}: not JSON") from None
-    if not isinstance(data, dict):
-        raise TokenUnavailableError(f"{purpose}: not a JSON object")
-    return data
+        return strict_json_object(body)
+    except (ValueError, UnicodeError):
+        raise TokenUnavailableError(f"{purpose}: not one JSON object") from None
+
+
+def _get(
+    http: httpx.Client, request: dict[str, Any], purpose: str, limit: int
+) -> Mapping[str, Any]:
+    """Send ``request`` and read at most ``limit`` bytes of the answer."""
+    try:
+        with http.stream(**request) as response:
+            if _too_large(response, limit):
+                raise TokenUnavailableError(f"{purpose}: answer too large")
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise TokenUnavailableError(f"{purpose}: answer too large")
+            status = response.status_code
+    except _FAILURES as exc:
+        raise TokenUnavailableError(f"{purpose}: {type(exc).__name__}") from None
+    return _document(status, bytes(body), purpose)
+
+
+async def _aget(
+    http: httpx.AsyncClient, request: dict[str, Any], purpose: str, limit: int
+) -> Mapping[str, Any]:
+    """:func:`_get` over ``httpx.AsyncClient``."""
+    try:
+        async with http.stream(**request) as response:
+            if _too_large(response, limit):
+                raise TokenUnavailableError(f"{purpose}: answer too large")
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise TokenUnavailableError(f"{purpose}: answer too large")
+            status = response.status_code
+    except _FAILURES as exc:
+        raise TokenUnavailableError(f"{purpose}: {type(exc).__name__}") from None
+    return _document(status, bytes(body), purpose)
+
+
+def _jwks_request(jwks_uri: str) -> dict[str, Any]:
+    return {
+        "method": "GET",
+        "url": _check_url(jwks_uri, "jwks_uri"),
+        "timeout": _TIMEOUT,
+        "headers": {"Accept": "application/json"},
+    }
 
 
 def http_jwks_fetcher(jwks_uri: str, http: httpx.Client) -> Callable[[], Mapping[str, Any]]:
-    """``fetch_jwks`` for a validator: GET ``jwks_uri`` with ``http``."""
+    """``fetch_jwks`` for a validator: GET ``jwks_uri`` (https, or loopback) with
+    ``http``; an answer over 256 KiB is refused unread."""
+    request = _jwks_request(jwks_uri)
 
     def fetch() -> Mapping[str, Any]:
-        try:
-            response = http.get(jwks_uri, timeout=_TIMEOUT, headers={"Accept": "application/json"})
-        except httpx.HTTPError as exc:
-            raise TokenUnavailableError(f"jwks: {type(exc).__name__}") from None
-        return _document(response, "jwks")
+        return _get(http, request, "jwks", MAX_JWKS_BYTES)
 
     return fetch
 
@@ -61,15 +125,10 @@ def async_http_jwks_fetcher(
     jwks_uri: str, http: httpx.AsyncClient
 ) -> Callable[[], Awaitable[Mapping[str, Any]]]:
     """``fetch_jwks`` for :meth:`AccessTokenValidator.avalidate`, over ``httpx.AsyncClient``."""
+    request = _jwks_request(jwks_uri)
 
     async def fetch() -> Mapping[str, Any]:
-        try:
-            response = await http.get(
-                jwks_uri, timeout=_TIMEOUT, headers={"Accept": "application/json"}
-            )
-        except httpx.HTTPError as exc:
-            raise TokenUnavailableError(f"jwks: {type(exc).__name__}") from None
-        return _document(response, "jwks")
+        return await _aget(http, request, "jwks", MAX_JWKS_BYTES)
 
     return fetch
 
@@ -85,10 +144,12 @@ class _IntrospectorBase:
         audience: str,
         clock: Clock = system_clock,
         leeway: float = 30.0,
+        timeout: float = 10.0,
     ) -> None:
         """The resource server authenticates to ``endpoint`` with HTTP Basic
         (``client_id``/``client_secret``). ``issuer`` and ``audience`` are checked on
-        the answer as on a JWT access token."""
+        the answer as on a JWT access token. ``timeout``: seconds for one request (a
+        slower endpoint makes the request unavailable, never allowed)."""
         for name, value in (
             ("endpoint", endpoint),
             ("client_id", client_id),
@@ -98,15 +159,21 @@ class _IntrospectorBase:
         ):
             if not isinstance(value, str) or not value:
                 raise ConfigurationError(f"an introspector needs {name}")
-        if not endpoint.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-            raise ConfigurationError("the introspection endpoint must be https (or loopback)")
+        _check_url(endpoint, "introspection endpoint")
         if isinstance(leeway, bool) or not 0 <= leeway <= 300:
             raise ConfigurationError("leeway must be between 0 and 300 seconds")
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not 0 < timeout <= 60
+        ):
+            raise ConfigurationError("timeout must be positive and at most 60 seconds")
         self.endpoint = endpoint
         self.issuer = issuer
         self.audience = audience
         self.clock = clock
         self.leeway = float(leeway)
+        self.timeout = httpx.Timeout(float(timeout))
         self._auth = httpx.BasicAuth(client_id, client_secret)
 
     def __repr__(self) -> str:
@@ -116,19 +183,24 @@ class _IntrospectorBase:
         if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_LENGTH:
             raise InvalidTokenError(TokenFault.MALFORMED)
         return {
+            "method": "POST",
             "url": self.endpoint,
             "data": {"token": token, "token_type_hint": "access_token"},
             "auth": self._auth,
-            "timeout": _TIMEOUT,
+            "timeout": self.timeout,
             "headers": {"Accept": "application/json"},
         }
 
-    def _judge(self, response: httpx.Response) -> AccessToken:
-        data = _document(response, "introspection")
+    def _judge(self, data: Mapping[str, Any]) -> AccessToken:
+        """``active`` must be JSON ``true`` (not ``"true"``, not 1); a ``token_type``,
+        when given, must be ``Bearer`` (a ``DPoP`` or refresh token is no bearer
+        access token)."""
         if data.get("active") is not True:
             raise InvalidTokenError(TokenFault.INACTIVE)
         token_type = data.get("token_type")
-        if token_type is not None and str(token_type).lower() not in ("bearer", "access_token"):
+        if token_type is not None and (
+            not isinstance(token_type, str) or token_type.lower() not in ("bearer", "access_token")
+        ):
             raise InvalidTokenError(TokenFault.TYPE)
         # RFC 7662 makes iss optional; the issuer's own endpoint answered.
         claims = {"iss": self.issuer, **data}
@@ -152,11 +224,7 @@ class Introspector(_IntrospectorBase):
     def introspect(self, token: str) -> AccessToken:
         """The active token's claims, or :class:`InvalidTokenError`."""
         request = self._request(token)
-        try:
-            response = self._http.post(**request)
-        except httpx.HTTPError as exc:
-            raise TokenUnavailableError(f"introspection: {type(exc).__name__}") from None
-        return self._judge(response)
+        return self._judge(_get(self._http, request, "introspection", MAX_INTROSPECTION_BYTES))
 
 
 class AsyncIntrospector(_IntrospectorBase):
@@ -168,8 +236,5 @@ class AsyncIntrospector(_IntrospectorBase):
 
     async def introspect(self, token: str) -> AccessToken:
         request = self._request(token)
-        try:
-            response = await self._http.post(**request)
-        except httpx.HTTPError as exc:
-            raise TokenUnavailableError(f"introspection: {type(exc).__name__}") from None
-        return self._judge(response)
+        data = await _aget(self._http, request, "introspection", MAX_INTROSPECTION_BYTES)
+        return self._judge(data)
