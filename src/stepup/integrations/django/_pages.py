@@ -45,6 +45,8 @@ _URLS: Final = {
     "passkey_register_finish": "passkey_register_finish",
     "reauth_passkey_begin": "reauth_passkey_begin",
     "reauth_passkey_finish": "reauth_passkey_finish",
+    "sign_in_passkey_begin": "sign_in_passkey_begin",
+    "sign_in_passkey_finish": "sign_in_passkey_finish",
     "passkey_script": "passkey_script",
 }
 

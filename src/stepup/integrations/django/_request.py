@@ -30,6 +30,7 @@ from ...reauth import (
     SignInOutcome,
 )
 from ...resume import Resumed, Suspended, SuspendedRequest, Suspensions
+from ...signin import SecondFactors, second_factors
 from ...subject import Identity, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
@@ -263,20 +264,26 @@ class RequestStepup:
     ) -> HttpResponse | None:
         """Call from the login view once the password was right, before signing in.
 
-        ``None``: no second factor is needed, sign the user in yourself. Otherwise the
-        sign-in waits in the session and the answer redirects to the code step, which
-        calls ``COMPLETE_SIGN_IN(request, user_id)`` once the code passed (and, with the
-        policy's ``sign_in_counts``, records ``proved`` plus ``otp`` as the session's
-        first re-authentication).
+        ``None``: no second factor is needed, sign the user in yourself. Otherwise (the
+        user has a confirmed TOTP device or a passkey, on the web channel) the sign-in
+        waits in the session and the answer redirects to the second step, which calls
+        ``COMPLETE_SIGN_IN(request, user_id)`` once the code or the passkey passed (and,
+        with the policy's ``sign_in_counts``, records ``proved`` plus ``otp``, or plus
+        the passkey's methods and ``mfa``, as the session's first re-authentication).
+        A store failure raises: never sign in without asking.
         """
-        two_factor = self.two_factor
-        if not two_factor.required_for(channel) or not two_factor.is_enrolled(user_id):
+        if not self.second_factors(user_id, channel):
             return None
         session = self.request.session
         _session.start_pending_sign_in(
             session, user_id, next, self.services.clock(), proved, authenticated_at
         )
         return HttpResponseRedirect(self.url("two_factor_verify"), status=303)
+
+    def second_factors(self, user_id: str, channel: Channel = Channel.WEB) -> SecondFactors:
+        """What ``user_id`` can prove after the password (TOTP, passkeys, recovery
+        codes), on ``channel``: nothing off the interactive web."""
+        return second_factors(self.two_factor, self.services.passkeys, user_id, channel)
 
     def pending_sign_in(self) -> _session.PendingSignIn | None:
         return _session.pending_sign_in(

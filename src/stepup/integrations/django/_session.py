@@ -4,7 +4,8 @@ second factor, and a code proved before an SSO trip."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ...redirects import safe_return_path_or_default
@@ -32,6 +33,8 @@ class PendingSignIn:
     at: float
     proved: tuple[str, ...] = ("pwd",)
     authenticated_at: float | None = None
+    #: This sign-in's random id: a passkey's challenge is bound to it (and the user).
+    nonce: str = field(default="", repr=False)
 
 
 def forget(session: Any) -> None:
@@ -49,6 +52,7 @@ def start_pending_sign_in(
 ) -> None:
     session[PENDING] = {
         "user_id": user_id,
+        "nonce": secrets.token_urlsafe(24),
         "next": safe_return_path_or_default(next_path),
         "at": now,
         "proved": list(proved),
@@ -66,12 +70,14 @@ def pending_sign_in(session: Any, now: float, ttl: float) -> PendingSignIn | Non
         return None
     proved = saved.get("proved")
     at = saved.get("authenticated_at")
+    nonce = saved.get("nonce")
     return PendingSignIn(
         str(saved["user_id"]),
         safe_return_path_or_default(saved["next"]),
         saved["at"],
         tuple(str(m) for m in proved) if isinstance(proved, list) and proved else ("pwd",),
         float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None,
+        nonce if isinstance(nonce, str) else "",
     )
 
 

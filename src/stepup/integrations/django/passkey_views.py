@@ -26,6 +26,7 @@ from ..passkey_endpoint import (
     malformed_response,
     message_response,
     parse_json,
+    passkey_error,
     passkey_message,
     passkey_status,
     read_json,
@@ -42,10 +43,13 @@ from .views import (
     _after_reauth,
     _form_post,
     _get,
+    _message,
     _open_page,
     _page,
     _redirect,
     _render_reauth,
+    finish_sign_in,
+    verify_page,
 )
 
 __all__ = [
@@ -57,6 +61,8 @@ __all__ = [
     "reauth_finish",
     "register_begin",
     "register_finish",
+    "sign_in_begin",
+    "sign_in_finish",
 ]
 
 
@@ -259,6 +265,58 @@ def _reauth_finish(request: HttpRequest) -> HttpResponse:
     return _after_reauth(request, resumed, page.next)
 
 
+# the second factor at sign-in ----------------------------------------------------------
+
+
+def _sign_in_begin(request: HttpRequest) -> HttpResponse:
+    """Options for the passkey of the sign-in waiting in this session (JSON)."""
+    enabled = _enabled(request)
+    if isinstance(enabled, HttpResponse):
+        return enabled
+    bound, passkeys = enabled
+    pending = bound.pending_sign_in()
+    if pending is None or not pending.nonce:
+        return to_response(message_response(400, "sign_in_expired", _locale(request)))
+    try:
+        _read(request)
+    except PasskeyBodyError:
+        return to_response(malformed_response(_locale(request)))
+    options = passkeys.begin_sign_in(pending.user_id, pending.nonce)
+    return to_response(assertion_options_response(options, _locale(request)))
+
+
+def _sign_in_finish(request: HttpRequest) -> HttpResponse:
+    """The passkey as the second factor: signed in on success (a redirect to ``next``
+    for the page's form, ``{"ok": true, "next": ...}`` for a script)."""
+    enabled = _enabled(request)
+    if isinstance(enabled, HttpResponse):
+        return enabled
+    bound, passkeys = enabled
+    json_client = _is_json(request)
+    pending = bound.pending_sign_in()
+    if pending is None or not pending.nonce:
+        if json_client:
+            return to_response(message_response(400, "sign_in_expired", _locale(request)))
+        return _message(request, 400, TEXT["sign_in_expired"])
+    try:
+        data = _body(request)
+    except PasskeyBodyError:
+        if json_client:
+            return to_response(malformed_response(_locale(request)))
+        data = {"credential": {}}
+    credential = data.get("credential") or {}
+    result = passkeys.finish_sign_in(pending.user_id, pending.nonce, credential)
+    if not result:
+        if json_client:
+            return to_response(result_response(result, _locale(request)))
+        status = passkey_status(result.reason)
+        return verify_page(request, bound, pending, passkey_error(result), status)
+    finish_sign_in(bound, pending, result.sign_in_methods(pending.proved))
+    if json_client:
+        return to_response(json_response(200, {"ok": True, "next": pending.next}))
+    return _redirect(pending.next)
+
+
 def _script(request: HttpRequest) -> HttpResponse:
     return to_response(script_response())
 
@@ -283,4 +341,6 @@ passkey_rename = _form_post(_fail_closed(_rename))
 passkey_remove = _form_post(_fail_closed(_remove))
 reauth_begin = _form_post(_fail_closed(_reauth_begin))
 reauth_finish = _form_post(_fail_closed(_reauth_finish))
+sign_in_begin = _form_post(_fail_closed(_sign_in_begin))
+sign_in_finish = _form_post(_fail_closed(_sign_in_finish))
 passkey_script = _get(_script)

@@ -37,6 +37,8 @@ from ...passkeys import (
     PasskeyRegistered,
     PasskeyRejected,
     PasskeyRemoved,
+    PasskeySignInRejected,
+    PasskeySignInVerified,
     PasskeyVerified,
 )
 
@@ -47,6 +49,8 @@ __all__ = [
     "passkey_registered",
     "passkey_rejected",
     "passkey_removed",
+    "passkey_sign_in_rejected",
+    "passkey_sign_in_verified",
     "passkey_verified",
     "reauth_failed",
     "reauth_succeeded",
@@ -81,6 +85,8 @@ passkey_verified = Signal()
 passkey_rejected = Signal()
 passkey_counter_regressed = Signal()
 passkey_removed = Signal()
+passkey_sign_in_verified = Signal()
+passkey_sign_in_rejected = Signal()
 
 #: The signal sent for each event class.
 SIGNALS: Final[dict[type[StepupEvent], Signal]] = {
@@ -101,6 +107,8 @@ SIGNALS: Final[dict[type[StepupEvent], Signal]] = {
     PasskeyRejected: passkey_rejected,
     PasskeyCounterRegressed: passkey_counter_regressed,
     PasskeyRemoved: passkey_removed,
+    PasskeySignInVerified: passkey_sign_in_verified,
+    PasskeySignInRejected: passkey_sign_in_rejected,
 }
 
 

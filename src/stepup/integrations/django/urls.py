@@ -57,5 +57,7 @@ urlpatterns = [
     ),
     path("reauth/passkey/begin", passkey_views.reauth_begin, name="reauth_passkey_begin"),
     path("reauth/passkey/finish", passkey_views.reauth_finish, name="reauth_passkey_finish"),
+    path("2fa/verify/passkey/begin", passkey_views.sign_in_begin, name="sign_in_passkey_begin"),
+    path("2fa/verify/passkey/finish", passkey_views.sign_in_finish, name="sign_in_passkey_finish"),
     path("stepup-passkeys.js", passkey_views.passkey_script, name="passkey_script"),
 ]

@@ -30,6 +30,7 @@ from ...errors import (
     StoreUnavailableError,
     UnknownActionError,
 )
+from ...i18n import Message
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
@@ -72,6 +73,7 @@ from ..views import (
 )
 from ._pages import render_page
 from ._request import CSRF_FIELD, RequestStepup, stepup_for
+from ._session import PendingSignIn
 from ._web import request_info, sign_in_response, to_response
 
 __all__ = [
@@ -438,6 +440,31 @@ def _two_factor_confirm(request: HttpRequest) -> HttpResponse:
     return _render(request, "stepup/recovery_codes.html", page=page)
 
 
+def verify_page(
+    request: HttpRequest,
+    bound: RequestStepup,
+    pending: PendingSignIn,
+    error: Message | str = "",
+    status: int = 200,
+) -> HttpResponse:
+    """The sign-in's second step, offering what the user has (a code, a passkey, a
+    recovery code), with the error of the last try."""
+    try:
+        factors = bound.second_factors(pending.user_id)
+    except StoreUnavailableError:  # what the user has could not be read: fail closed
+        return _message(request, 503, TEXT["unavailable"])
+    page = VerifyPage.of(factors, error)
+    return _render(request, "stepup/two_factor_verify.html", status, page=page)
+
+
+def finish_sign_in(bound: RequestStepup, pending: PendingSignIn, proved: tuple[str, ...]) -> None:
+    """Sign the user in; with the policy's sign_in_counts, the sign-in is the first
+    re-authentication, with what the login and the second step ``proved``."""
+    bound.complete_sign_in(pending)
+    if bound.policy.sign_in_counts:  # off: nothing to load, nothing to record
+        bound.record_sign_in(proved, pending.authenticated_at)
+
+
 def _two_factor_verify(request: HttpRequest) -> HttpResponse:
     """The sign-in code step (the app's login view sends the user here with
     ``request.stepup.begin_sign_in``); the user is signed in only after it."""
@@ -446,7 +473,7 @@ def _two_factor_verify(request: HttpRequest) -> HttpResponse:
     if pending is None:
         return _message(request, 400, TEXT["sign_in_expired"])
     if request.method != "POST":
-        return _render(request, "stepup/two_factor_verify.html", page=VerifyPage())
+        return verify_page(request, bound, pending)
     recovery = request.POST.get("recovery_code", "").strip()
     try:
         if recovery:
@@ -456,15 +483,10 @@ def _two_factor_verify(request: HttpRequest) -> HttpResponse:
     except NotEnrolledError:
         return _message(request, 400, TEXT["sign_in_expired"])
     if not result.ok:
-        page = VerifyPage(two_factor_message(result))
         status = refusal_status(result.reason)
-        return _render(request, "stepup/two_factor_verify.html", status, page=page)
-    bound.complete_sign_in(pending)
-    # With the policy's sign_in_counts, the sign-in is the first re-authentication: what
-    # the login proved, plus the code (a recovery code proves no second factor).
-    if bound.policy.sign_in_counts:  # off: nothing to load, nothing to record
-        proved = pending.proved if recovery else (*pending.proved, "otp")
-        bound.record_sign_in(proved, pending.authenticated_at)
+        return verify_page(request, bound, pending, two_factor_message(result), status)
+    # What the login proved, plus the code (a recovery code proves no second factor).
+    finish_sign_in(bound, pending, pending.proved if recovery else (*pending.proved, "otp"))
     return _redirect(pending.next)
 
 
