@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
-from integrations.django.django_support import Browser, Site, running_site, set_flag
+from integrations.django.django_support import TENANT, Browser, Site, running_site
 from integrations.django.testapp.hooks import app_policy
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.passkeys import MAX_PAYLOAD_BYTES, PasskeySignInRejected, PasskeySignInVerified
+from stepup.reauth import FEATURE_FLAG
+from stepup.records import Tenant
 from stepup.testing import SettableClock
 from stepup.testing.webauthn import SoftAuthenticator
 from stepup.twofactor import Channel
@@ -71,7 +73,9 @@ def _at_second_step(site: Site, name: str = "alice", next: str = "/api-key/") ->
 
 def test_sign_in_with_password_then_passkey_counts_for_sensitive_actions(site: Site) -> None:
     key = _with_passkey(site)
-    set_flag(site.browser("bob"))
+    site.store.put_tenant(Tenant(TENANT, {"feature_flags": {FEATURE_FLAG: True}}))
+    control = site.browser("bob")  # no second factor: the sign-in does not count
+    assert control.get("/api-key/").status_code == 303
     browser = _at_second_step(site)
     page = browser.get(VERIFY).content.decode()
     assert "Use a passkey" in page

@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
-from integrations.flask.flask_support import Browser, TestApp, app_policy, make_app, set_flag
+from integrations.flask.flask_support import TENANT, Browser, TestApp, app_policy, make_app
 from stepup import Channel
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.passkeys import MAX_PAYLOAD_BYTES, PasskeySignInRejected, PasskeySignInVerified
+from stepup.reauth import FEATURE_FLAG
+from stepup.records import Tenant
 from stepup.testing import SettableClock
 from stepup.testing.webauthn import SoftAuthenticator
 
@@ -68,9 +70,11 @@ def _at_second_step(app: TestApp, user_id: str = "alice", next: str = "/api-key"
 
 def test_sign_in_with_password_then_passkey_counts_for_sensitive_actions(app: TestApp) -> None:
     key = _with_passkey(app)
-    admin = app.client()
-    admin.login("alice")
-    set_flag(admin)
+    with app.app.app_context():
+        app.stepup.store.put_tenant(Tenant(TENANT, {"feature_flags": {FEATURE_FLAG: True}}))
+    control = app.client()
+    control.login("bob")  # no second factor: the sign-in does not count
+    assert control.get("/api-key").status_code == 303
     browser = _at_second_step(app)
     page = browser.get(VERIFY).get_data(as_text=True)
     # Only passkeys: the passkey button, no code form, no recovery codes to offer.

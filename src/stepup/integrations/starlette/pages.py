@@ -8,6 +8,7 @@ redirect. Which methods a page asks for comes from the core (through
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -27,7 +28,7 @@ from ...errors import (
     StoreUnavailableError,
     UnknownActionError,
 )
-from ...i18n import negotiate
+from ...i18n import Message, negotiate
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
@@ -400,6 +401,45 @@ class StepupPages:
 
     # two-factor: the sign-in step ---------------------------------------------
 
+    async def verify_page(
+        self,
+        request: Request,
+        pending: Mapping[str, Any],
+        error: Message | str = "",
+        status: int = 200,
+    ) -> Response:
+        """The sign-in's second step, offering what the user has (a code, a passkey, a
+        recovery code), with the error of the last try."""
+        try:
+            factors = await self.stepup.second_factors(str(pending["user_id"]))
+        except StoreUnavailableError:  # what the user has could not be read: fail closed
+            return await self.unavailable(request)
+        page = VerifyPage.of(factors, error)
+        binding = str(pending["nonce"])
+        return await self.render(
+            request, "two_factor_verify.html", binding=binding, status=status, page=page
+        )
+
+    async def finish_sign_in(
+        self, request: Request, pending: Mapping[str, Any], proved: tuple[str, ...]
+    ) -> None:
+        """Sign the user in; with the policy's sign_in_counts, the sign-in is the first
+        re-authentication, with what the login and the second step ``proved``."""
+        s = self.stepup
+        session_of(request).pop(PENDING_SIGN_IN, None)
+        assert s.complete_sign_in is not None  # begin_sign_in checked it
+        await call_hook(s.complete_sign_in, request, str(pending["user_id"]))
+        if s.policy.sign_in_counts:  # off: nothing to load, nothing to record
+            at = pending.get("authenticated_at")
+            at = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None
+            await s.record_sign_in(request, proved, at)
+
+    @staticmethod
+    def proved(pending: Mapping[str, Any]) -> tuple[str, ...]:
+        """What the app's login proved before the second step."""
+        saved = pending.get("proved")
+        return tuple(str(m) for m in saved) if isinstance(saved, list) and saved else ("pwd",)
+
     async def verify(self, request: Request) -> Response:
         s = self.stepup
         pending = s.pending_sign_in(request)
@@ -407,9 +447,7 @@ class StepupPages:
             return await self.message(request, TEXT["sign_in_expired"], 400)
         binding = str(pending["nonce"])
         if request.method == "GET":
-            return await self.render(
-                request, "two_factor_verify.html", binding=binding, page=VerifyPage()
-            )
+            return await self.verify_page(request, pending)
         form = await self.form(request, binding)
         if form is None:
             return await self.csrf_failed(request)
@@ -424,22 +462,11 @@ class StepupPages:
             session_of(request).pop(PENDING_SIGN_IN, None)
             return await self.message(request, TEXT["sign_in_expired"], 400)
         if not result.ok:
-            page = VerifyPage(two_factor_message(result))
             status = refusal_status(result.reason)
-            return await self.render(
-                request, "two_factor_verify.html", binding=binding, status=status, page=page
-            )
-        session_of(request).pop(PENDING_SIGN_IN, None)
-        assert s.complete_sign_in is not None  # begin_sign_in checked it
-        await call_hook(s.complete_sign_in, request, user_id)
-        # With the policy's sign_in_counts, the sign-in is the first re-authentication:
-        # what the login proved, plus the code (a recovery code proves no second factor).
-        if s.policy.sign_in_counts:  # off: nothing to load, nothing to record
-            saved = pending.get("proved")
-            proved = tuple(str(m) for m in saved) if isinstance(saved, list) and saved else ("pwd",)
-            at = pending.get("authenticated_at")
-            at = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None
-            await s.record_sign_in(request, proved if recovery else (*proved, "otp"), at)
+            return await self.verify_page(request, pending, two_factor_message(result), status)
+        # What the login proved, plus the code (a recovery code proves no second factor).
+        proved = self.proved(pending)
+        await self.finish_sign_in(request, pending, proved if recovery else (*proved, "otp"))
         return RedirectResponse(safe_return_path_or_default(pending.get("next")), 303)
 
     # two-factor: recovery codes and removal (guarded by re-authentication) ----
@@ -559,6 +586,8 @@ def passkey_urls(s: StepupCore, request: Request, page: object) -> dict[str, str
             "passkey_register_begin",
             "passkey_register_finish",
             "reauth_passkey_begin",
+            "sign_in_passkey_begin",
+            "sign_in_passkey_finish",
             "passkey_script",
         )
     }

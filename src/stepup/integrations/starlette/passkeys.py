@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from ...errors import StoreUnavailableError, UnknownActionError
 from ...passkeys import AsyncPasskeys
+from ...redirects import safe_return_path_or_default
 from ...subject import Subject
 from ..http import Client, SignInRequiredError, client_kind
 from ..passkey_endpoint import (
@@ -31,13 +32,14 @@ from ..passkey_endpoint import (
     malformed_response,
     message_response,
     parse_json,
+    passkey_error,
     passkey_message,
     passkey_status,
     registration_response,
     result_response,
     script_response,
 )
-from ..views import PasskeysPage, ReauthPage, reauth_page
+from ..views import TEXT, PasskeysPage, ReauthPage, reauth_page
 from ._util import request_info, to_response
 from .pages import passkey_urls
 
@@ -72,19 +74,20 @@ class _PasskeyViews:
     async def _user(self, request: Request) -> Subject | Response:
         return await self.pages.signed_in(request)
 
-    async def _csrf(self, request: Request, subject: Subject) -> dict[str, Any] | Response:
-        """The body (JSON, or the form with ``credential`` parsed) once the CSRF token of
-        this session holds; a refusal otherwise (403, or 400 for a malformed body)."""
+    async def _csrf(self, request: Request, binding: str) -> dict[str, Any] | Response:
+        """The body (JSON, or the form with ``credential`` parsed) once the CSRF token
+        bound to ``binding`` (the session, or a pending sign-in) holds; a refusal
+        otherwise (403, or 400 for a malformed body)."""
         json_client = _is_json(request)
         if json_client:
             token = request.headers.get("x-csrf-token")
-            if not self.s.csrf.verify(request, token, subject.session_id):
+            if not self.s.csrf.verify(request, token, binding):
                 return to_response(message_response(403, "csrf", _locale(request)))
             try:
                 return await _read(request)
             except PasskeyBodyError:
                 return to_response(malformed_response(_locale(request)))
-        form = await self.pages.form(request, subject.session_id)
+        form = await self.pages.form(request, binding)
         if form is None:
             return await self.pages.csrf_failed(request)
         values: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
@@ -112,7 +115,7 @@ class _PasskeyViews:
         subject = await self._user(request)
         if isinstance(subject, Response):
             return subject
-        data = await self._csrf(request, subject)
+        data = await self._csrf(request, subject.session_id)
         if isinstance(data, Response):
             return data
         if action is not None:
@@ -252,6 +255,51 @@ class _PasskeyViews:
             return to_response(message_response(503, "unavailable", _locale(request)))
         return to_response(json_response(200, {"ok": True, "next": page.next}))
 
+    # the second factor at sign-in ----------------------------------------------------
+
+    async def _pending(self, request: Request) -> tuple[Any, dict[str, Any]] | Response:
+        """The sign-in waiting in this session and the CSRF-checked body (the token of
+        the sign-in's page, bound to it)."""
+        pending = self.s.pending_sign_in(request)
+        if pending is None:
+            if _is_json(request):
+                return to_response(message_response(400, "sign_in_expired", _locale(request)))
+            return await self.pages.message(request, TEXT["sign_in_expired"], 400)
+        data = await self._csrf(request, str(pending["nonce"]))
+        if isinstance(data, Response):
+            return data
+        return pending, data
+
+    async def sign_in_begin(self, request: Request) -> Response:
+        """Options for the passkey of the sign-in waiting in this session (JSON)."""
+        checked = await self._pending(request)
+        if isinstance(checked, Response):
+            return checked
+        pending, _ = checked
+        options = await self.passkeys.begin_sign_in(str(pending["user_id"]), str(pending["nonce"]))
+        return to_response(assertion_options_response(options, _locale(request)))
+
+    async def sign_in_finish(self, request: Request) -> Response:
+        """The passkey as the second factor: signed in on success (a redirect to ``next``
+        for the page's form, ``{"ok": true, "next": ...}`` for a script)."""
+        checked = await self._pending(request)
+        if isinstance(checked, Response):
+            return checked
+        pending, data = checked
+        user_id, nonce = str(pending["user_id"]), str(pending["nonce"])
+        result = await self.passkeys.finish_sign_in(user_id, nonce, data.get("credential") or {})
+        if not result:
+            if _is_json(request):
+                return to_response(result_response(result, _locale(request)))
+            status = passkey_status(result.reason)
+            return await self.pages.verify_page(request, pending, passkey_error(result), status)
+        proved = result.sign_in_methods(self.pages.proved(pending))
+        await self.pages.finish_sign_in(request, pending, proved)
+        next_path = safe_return_path_or_default(pending.get("next"))
+        if _is_json(request):
+            return to_response(json_response(200, {"ok": True, "next": next_path}))
+        return RedirectResponse(next_path, status_code=303)
+
     async def script(self, request: Request) -> Response:
         return to_response(script_response())
 
@@ -282,5 +330,7 @@ def passkey_routes(pages: StepupPages) -> list[BaseRoute]:
         Route("/passkeys/{credential_id}/remove", _fail_closed(views.remove), methods=post),
         Route("/reauth/passkey/begin", _fail_closed(views.reauth_begin), methods=post),
         Route("/reauth/passkey/finish", _fail_closed(views.reauth_finish), methods=post),
+        Route("/2fa/verify/passkey/begin", _fail_closed(views.sign_in_begin), methods=post),
+        Route("/2fa/verify/passkey/finish", _fail_closed(views.sign_in_finish), methods=post),
         Route("/stepup-passkeys.js", views.script, methods=["GET"], name="passkey_script"),
     ]

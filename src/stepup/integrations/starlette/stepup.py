@@ -41,6 +41,7 @@ from ...reauth import (
 from ...redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
 from ...resume import AsyncSuspensions, Resumed, Suspended, SuspendedRequest
 from ...sealing import SecretBox
+from ...signin import SecondFactors, asecond_factors
 from ...subject import Subject
 from ...tenants import AsyncTenantSettings
 from ...twofactor import AsyncTwoFactor, Channel
@@ -105,6 +106,8 @@ PATHS: Final = {
     "passkey_remove": "/passkeys/{credential_id}/remove",
     "reauth_passkey_begin": "/reauth/passkey/begin",
     "reauth_passkey_finish": "/reauth/passkey/finish",
+    "sign_in_passkey_begin": "/2fa/verify/passkey/begin",
+    "sign_in_passkey_finish": "/2fa/verify/passkey/finish",
     "passkey_script": "/stepup-passkeys.js",
 }
 #: The session key of a sign-in that waits for its second factor.
@@ -476,21 +479,21 @@ class StepupCore:
     ) -> Response | None:
         """Call from the app's login view once the password was right.
 
-        ``None``: no second factor is needed, finish the sign-in yourself. Otherwise the
-        sign-in waits in the session and the answer is a redirect to the verification
-        step, which calls ``complete_sign_in(request, user_id)`` once the code passed
-        (and, with the policy's ``sign_in_counts``, records ``proved`` plus ``otp`` as
-        the session's first re-authentication).
+        ``None``: no second factor is needed, finish the sign-in yourself. Otherwise (the
+        user has a confirmed TOTP device or a passkey, on the web channel) the sign-in
+        waits in the session and the answer is a redirect to the second step, which
+        calls ``complete_sign_in(request, user_id)`` once the code or the passkey passed
+        (and, with the policy's ``sign_in_counts``, records ``proved`` plus ``otp``, or
+        plus the passkey's methods and ``mfa``, as the session's first
+        re-authentication). A store failure raises: never sign in without asking.
         """
         if self.complete_sign_in is None:
             raise ConfigurationError("begin_sign_in needs the complete_sign_in hook")
-        if not self.two_factor.required_for(channel):
-            return None
-        if not await self.two_factor.is_enrolled(user_id):
+        if not await self.second_factors(user_id, channel):
             return None
         session_of(request)[PENDING_SIGN_IN] = {
             "user_id": user_id,
-            "nonce": secrets.token_urlsafe(16),
+            "nonce": secrets.token_urlsafe(24),
             "at": self.clock(),
             "next": safe_return_path_or_default(next),
             "proved": list(proved),
@@ -513,6 +516,11 @@ class StepupCore:
         if subject is None:
             raise ConfigurationError("record_sign_in needs the user signed in first")
         return await self.reauth.record_sign_in(subject, methods, authenticated_at)
+
+    async def second_factors(self, user_id: str, channel: Channel = Channel.WEB) -> SecondFactors:
+        """What ``user_id`` can prove after the password (TOTP, passkeys, recovery
+        codes), on ``channel``: nothing off the interactive web."""
+        return await asecond_factors(self.two_factor, self.passkeys, user_id, channel)
 
     def pending_sign_in(self, request: Request) -> Mapping[str, Any] | None:
         """The sign-in waiting for its second factor, if it has not expired."""
