@@ -137,3 +137,52 @@ def register_and_reauthenticate(
         assert signed[0]["signCount"] >= 1  # the authenticator really signed
     finally:
         context.close()
+
+
+def sign_in_with_passkey(
+    browser: Any,
+    origin: str,
+    *,
+    log_in: Callable[[Any, str], Any],
+    flag_on: Callable[[], None],
+    passkeys_page: str,
+    guarded: str,
+    shows: str,
+) -> None:
+    """The sign-in journey: sign in (no second factor yet), add a passkey, sign out;
+    turn the tenant's flag on; sign in again with the password, then the passkey as the
+    second factor on the code step's page; the guarded page (the login's ``next``) then
+    ``shows`` its content without asking again, because the sign-in counts (the app's
+    policy has ``sign_in_counts``). ``log_in(page, next)`` posts the login form and
+    returns the answer (not followed)."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(base_url=origin)
+    context.set_default_timeout(15_000)
+    try:
+        page = context.new_page()
+        cdp = context.new_cdp_session(page)
+        cdp.send("WebAuthn.enable")
+        authenticator = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
+        assert log_in(page, "/").status == 303
+        page.goto(passkeys_page)
+        page.fill("#stepup-passkey-name", "Laptop")
+        with page.expect_navigation():
+            page.click("form[data-stepup-passkey=register] button[type=submit]")
+        expect(page.locator(".stepup-passkey-name")).to_have_text("Laptop")
+        context.clear_cookies()  # signed out: a new browser session
+        flag_on()
+        answer = log_in(page, guarded)
+        assert answer.status == 303
+        location = answer.headers["location"]
+        assert re.search(r"/stepup/2fa/verify/?$", location), location
+        page.goto(location)
+        expect(page.locator("#stepup-code")).to_have_count(0)  # passkey only: no code form
+        with page.expect_navigation(url=re.compile(re.escape(guarded) + "$")):
+            page.click("text=Use a passkey")
+        assert shows in page.content()
+        assert "/stepup/reauth" not in page.url
+        signed = cdp.send("WebAuthn.getCredentials", authenticator)["credentials"]
+        assert signed[0]["signCount"] >= 1  # the authenticator really signed
+    finally:
+        context.close()
