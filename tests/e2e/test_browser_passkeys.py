@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 
 from e2e.conftest import VIEWPORT
 from e2e.demo_server import DemoServer
-from e2e.journeys import ADMIN, sign_in
+from e2e.journeys import ADMIN, MEMBER, sign_in, sign_out
 
 pytestmark = pytest.mark.browser
 
@@ -156,3 +156,19 @@ def test_a_cancelled_passkey_prompt_says_so(passkey_page: tuple[Any, VirtualKeys
     error = page.locator("[data-stepup-passkey-error]")
     expect(error).to_be_visible()
     expect(page.locator(".stepup-passkey")).to_have_count(0)
+
+
+def test_sign_in_with_the_password_then_a_passkey(passkey_page: tuple[Any, VirtualKeys]) -> None:
+    """A member with a passkey and no TOTP: the password, then the passkey."""
+    page, keys = passkey_page
+    sign_in(page, MEMBER)
+    expect(page).to_have_url(re.compile(r"/account$"))
+    keys.add()
+    add_passkey(page, "Laptop")
+    page.goto("/account")
+    sign_out(page)
+    sign_in(page, MEMBER)
+    expect(page).to_have_url(re.compile(r"/stepup/2fa/verify$"))
+    expect(page.locator("#stepup-code")).to_have_count(0)
+    with page.expect_navigation(url=re.compile(r"/account$")):
+        page.click("text=Use a passkey")

@@ -114,3 +114,31 @@ def test_a_user_without_a_passkey_keeps_the_password(app_client: tuple[Any, Sett
     prompt = client.get(location).text
     assert 'type="password"' in prompt
     assert "Use a passkey" not in prompt
+
+
+def test_a_passkey_is_the_second_factor_at_sign_in(app_client: tuple[Any, SettableClock]) -> None:
+    """A member with a passkey (and no TOTP) signs in with the password, then the passkey."""
+    client, _ = app_client
+    origin = client.app.state.demo.settings.passkey_origin
+    assert sign_in(client, MEMBER).status_code == 303
+    laptop, _ = _add(client, origin, "Laptop")
+    assert "signing in asks for one after your password" in client.get("/security").text
+    client.post("/logout", data={"csrf_token": csrf(client.get("/logout").text)})
+    client.cookies.clear()
+    second = sign_in(client, MEMBER)
+    assert second.status_code == 303
+    assert second.headers["location"].endswith("/stepup/2fa/verify")
+    page = client.get("/stepup/2fa/verify").text
+    assert "Use a passkey" in page
+    assert 'name="code"' not in page
+    assert client.get("/account").status_code == 303  # not signed in yet
+    token = csrf(page)
+    headers = {"Content-Type": "application/json", "X-CSRF-Token": token}
+    options = client.post("/stepup/2fa/verify/passkey/begin", content="{}", headers=headers)
+    assert options.status_code == 200, options.text
+    credential = json.dumps(laptop.get(options.json()))
+    done = client.post(
+        "/stepup/2fa/verify/passkey/finish", data={"credential": credential, "csrf_token": token}
+    )
+    assert done.status_code == 303, done.text
+    assert client.get("/account").status_code == 200
