@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from typing import Any
 
 from joserfc import jws
@@ -65,3 +67,55 @@ LOW_ACR_CHALLENGE = (
     'Bearer error="insufficient_user_authentication", '
     'error_description="A different authentication level is required", acr_values="urn:mfa"'
 )
+
+
+# RFC 9110 section 11: challenge = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_QUOTED = r'"(?:[\t !#-\[\]-~]|\\[\t !-~])*"'
+_PARAM = re.compile(rf"({_TOKEN})[ \t]*=[ \t]*({_TOKEN}|{_QUOTED})")
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """A strict reading of one challenge: the scheme and its auth-params (each once,
+    quoted values unescaped). Anything else fails the test."""
+    assert "\r" not in header
+    assert "\n" not in header
+    scheme, _, rest = header.partition(" ")
+    assert re.fullmatch(_TOKEN, scheme)
+    params: dict[str, str] = {}
+    position = 0
+    while position < len(rest):
+        match = _PARAM.match(rest, position)
+        assert match is not None, rest[position:]
+        name, value = match.group(1).lower(), match.group(2)
+        assert name not in params, f"{name} twice"
+        if value.startswith('"'):
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        params[name] = value
+        position = match.end()
+        if position < len(rest):
+            assert rest[position : position + 2] == ", ", rest[position:]
+            position += 2
+    return scheme, params
+
+
+def expect_header_answers(
+    send: Callable[[list[tuple[str, str]], str], tuple[int, dict[str, str]]],
+) -> None:
+    """The same answers from every framework: ``send(headers, query)`` -> (status, lower-cased headers)."""
+    good = sign(scope="api:write")
+    assert send([("Authorization", f"Bearer {good}")], "")[0] == 200
+    assert send([("Authorization", f"bearer  {good}")], "")[0] == 200
+    status, headers = send([("Authorization", f"Bearer {good}"), ("Authorization", "Bearer x")], "")
+    assert (status, parse_challenge(headers["www-authenticate"])[1]["error"]) == (
+        400,
+        "invalid_request",
+    )
+    assert send([], f"?access_token={good}")[0] == 401
+    assert send([("Authorization", f"Bearer {good}")], f"?access_token={good}")[0] == 400
+    assert send([("Authorization", f"Bearer {good}!")], "")[0] == 400
+    status, headers = send([("Authorization", f"Bearer {sign()}")], "")
+    assert (status, parse_challenge(headers["www-authenticate"])[1]["error"]) == (
+        403,
+        "insufficient_scope",
+    )

@@ -17,13 +17,13 @@ A refused request raises FastAPI's ``HTTPException`` with the status and
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 from fastapi import Depends, HTTPException, Request
 
 from ..tokens import AccessToken
-from .bearer import BearerGuard
+from .bearer import BearerGuard, required_scope
 from .http import HttpResponse
 from .marks import mark
 from .starlette._util import request_info
@@ -37,17 +37,23 @@ def _refuse(response: HttpResponse) -> HTTPException:
 
 
 def require_token(
-    guard: BearerGuard, action: str, *, context: Callable[..., Any] | None = None
+    guard: BearerGuard,
+    action: str,
+    *,
+    context: Callable[..., Any] | None = None,
+    scope: str | Collection[str] = (),
 ) -> Callable[..., Awaitable[AccessToken]]:
     """A dependency returning the validated :class:`~stepup.tokens.AccessToken` when it
     allows ``action`` (checked against the policy now). ``context`` is itself a FastAPI
-    dependency returning the rule's context."""
+    dependency returning the rule's context. ``scope``: what
+    the token must have been granted (else 403 ``insufficient_scope``)."""
     policy = getattr(guard.reauth, "policy", None)
     if policy is not None:
         policy.validate([action])
+    needed = required_scope(scope)
 
     async def decide(request: Request, values: Mapping[str, Any] | None) -> AccessToken:
-        outcome = await guard.acheck(request_info(request), action, values)
+        outcome = await guard.acheck(request_info(request), action, values, scope=needed)
         if isinstance(outcome, HttpResponse):
             raise _refuse(outcome)
         return outcome

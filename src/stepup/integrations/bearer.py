@@ -8,8 +8,12 @@ opaque one with an :class:`~stepup.adapters.idp.oidc.Introspector`), asks the co
 sessions) and returns either the validated :class:`~stepup.tokens.AccessToken` or the
 :class:`~stepup.integrations.http.HttpResponse` to send:
 
-- no token: ``401`` ``WWW-Authenticate: Bearer`` (RFC 6750 section 3.1);
+- no token (or another scheme; a token in the query string is never read): ``401``
+  ``WWW-Authenticate: Bearer`` (RFC 6750 section 3.1);
+- malformed or repeated credentials: ``400`` ``Bearer error="invalid_request"``;
 - an invalid token: ``401`` ``Bearer error="invalid_token"``;
+- a valid token without a scope the endpoint requires: ``403``
+  ``Bearer error="insufficient_scope"`` (a new authentication would not help);
 - a valid token whose authentication is too old or too weak: ``401``
   ``Bearer error="insufficient_user_authentication"`` with ``acr_values`` and/or
   ``max_age`` (RFC 9470 section 3);
@@ -23,7 +27,8 @@ line each (``stepup.integrations.flask.bearer``, ``...django.bearer``,
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 from ..errors import ConfigurationError
@@ -35,14 +40,29 @@ from .http import (
     RequestInfo,
     _error,
     _json,
-    bearer_token,
+    bearer_credentials,
+    insufficient_scope,
     invalid_token,
     step_up_challenge,
-    token_required,
     token_unavailable,
 )
 
-__all__ = ["BearerGuard", "TokenDecider", "token_decision_response"]
+__all__ = ["BearerGuard", "TokenDecider", "required_scope", "token_decision_response"]
+
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 section 3.3
+
+
+def required_scope(scope: str | Collection[str]) -> tuple[str, ...]:
+    """The scopes an endpoint requires, checked once (RFC 6749 section 3.3 scope-tokens):
+    a space-separated string or a list of tokens; bad ones raise
+    :class:`ConfigurationError`."""
+    tokens = scope.split(" ") if isinstance(scope, str) else tuple(scope)
+    if isinstance(scope, str) and not scope:
+        tokens = ()
+    for token in tokens:
+        if not isinstance(token, str) or _SCOPE_TOKEN.fullmatch(token) is None:
+            raise ConfigurationError(f"{token!r:.40} is not a scope token (RFC 6749)")
+    return tuple(dict.fromkeys(tokens))
 
 
 class TokenDecider(Protocol):
@@ -97,12 +117,19 @@ class BearerGuard:
         return f"BearerGuard({self.tokens!r})"
 
     def check(
-        self, request: RequestInfo, action: str, context: Context | None = None
+        self,
+        request: RequestInfo,
+        action: str,
+        context: Context | None = None,
+        *,
+        scope: str | Collection[str] = (),
     ) -> AccessToken | HttpResponse:
-        """The validated token when ``action`` is allowed, else the response to send."""
-        raw = bearer_token(request)
-        if raw is None:
-            return token_required(request)
+        """The validated token when ``action`` is allowed, else the response to send.
+        ``scope``: what the token must have been granted (all of it), checked before
+        the step-up decision."""
+        raw = bearer_credentials(request)
+        if isinstance(raw, HttpResponse):
+            return raw
         if self._sync is None:
             raise ConfigurationError("this token source is async: use acheck")
         try:
@@ -115,15 +142,20 @@ class BearerGuard:
             if inspect.iscoroutine(token):
                 token.close()  # never awaited: say so once, not as a RuntimeWarning
             raise ConfigurationError("this token source is async: use acheck")
-        return self._decide(token, request, action, context)
+        return self._decide(token, request, action, context, scope)
 
     async def acheck(
-        self, request: RequestInfo, action: str, context: Context | None = None
+        self,
+        request: RequestInfo,
+        action: str,
+        context: Context | None = None,
+        *,
+        scope: str | Collection[str] = (),
     ) -> AccessToken | HttpResponse:
         """:meth:`check` for async code (an async token source, or a sync one)."""
-        raw = bearer_token(request)
-        if raw is None:
-            return token_required(request)
+        raw = bearer_credentials(request)
+        if isinstance(raw, HttpResponse):
+            return raw
         verify = self._async or self._sync
         assert verify is not None
         try:
@@ -133,12 +165,21 @@ class BearerGuard:
             return invalid_token(exc, request)
         except TokenUnavailableError:
             return token_unavailable(request)
-        return self._decide(token, request, action, context)
+        return self._decide(token, request, action, context, scope)
 
     def _decide(
-        self, token: object, request: RequestInfo, action: str, context: Context | None
+        self,
+        token: object,
+        request: RequestInfo,
+        action: str,
+        context: Context | None,
+        scope: str | Collection[str],
     ) -> AccessToken | HttpResponse:
         if not isinstance(token, AccessToken):
             raise ConfigurationError("the token source must return a stepup.tokens.AccessToken")
+        if scope:
+            needed = required_scope(scope)
+            if not set(needed).issubset(token.scope):
+                return insufficient_scope(request, needed)
         response = token_decision_response(self.reauth.check_token(token, action, context), request)
         return token if response is None else response

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final, Protocol, TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from ..errors import StepupError
+from ..errors import ConfigurationError, StepupError
 from ..i18n import N_, negotiate, translate
 from ..reauth import Decision, ReauthRequired, ReauthUnavailable
 from ..redirects import safe_return_path_or_default
@@ -34,11 +34,15 @@ __all__ = [
     "RequestHeaders",
     "RequestInfo",
     "SignInRequiredError",
+    "bearer_credentials",
     "bearer_token",
     "client_kind",
     "decision_response",
     "form_return_path",
+    "insufficient_scope",
+    "invalid_request",
     "invalid_token",
+    "quoted",
     "step_up_challenge",
     "token_required",
     "token_unavailable",
@@ -80,12 +84,21 @@ class RequestInfo:
 
     @classmethod
     def from_headers(cls, method: str, path: str, headers: RequestHeaders) -> RequestInfo:
-        """Read the headers the answer depends on from the framework's headers."""
+        """Read the headers the answer depends on from the framework's headers. Several
+        ``Authorization`` headers are kept joined by ``", "`` (as a proxy or WSGI server
+        folds them), which no single set of credentials contains: a bearer guard
+        refuses them as malformed, whichever comes first."""
+        authorization = headers.get("Authorization", "")
+        getlist = getattr(headers, "getlist", None)
+        if authorization and callable(getlist):
+            values = getlist("Authorization")
+            if len(values) > 1:
+                authorization = ", ".join(values)
         return cls(
             method=method,
             path=path,
             accept=headers.get("Accept", ""),
-            authorization=headers.get("Authorization", ""),
+            authorization=authorization,
             content_type=headers.get("Content-Type", ""),
             x_requested_with=headers.get("X-Requested-With", ""),
             accept_language=headers.get("Accept-Language", ""),
@@ -156,6 +169,8 @@ TITLES: Final = {
     "reauth_required": N_("Confirm your identity to continue."),
     "reauth_unavailable": N_("Your identity cannot be confirmed right now. Try again soon."),
     "invalid_token": N_("The access token is not valid. Get a new one."),
+    "invalid_request": N_("The request's credentials are malformed."),
+    "insufficient_scope": N_("The access token does not grant this."),
 }
 
 
@@ -222,10 +237,22 @@ def step_up_challenge(decision: ReauthRequired) -> str:
     else:
         params.append('error_description="A more recent authentication is required"')
     if acr_values:
-        params.append(f'acr_values="{" ".join(acr_values)}"')
+        params.append(f"acr_values={quoted(' '.join(acr_values))}")
     if decision.stale or not acr_values:
         params.append(f'max_age="{int(decision.lifetime)}"')  # quoted, as RFC 9470's examples
     return ", ".join(params)
+
+
+def quoted(value: str) -> str:
+    """An auth-param value as an RFC 9110 quoted-string: ``\\`` and ``"`` escaped.
+    Anything but printable ASCII (a CR or LF above all: header injection) is refused,
+    never sent."""
+    if _PRINTABLE.fullmatch(value) is None:
+        raise ConfigurationError("a WWW-Authenticate value must be printable ASCII")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_PRINTABLE: Final = re.compile(r"[\x20-\x7e]*")
 
 
 def bearer_token(request: RequestInfo) -> str | None:
@@ -234,13 +261,49 @@ def bearer_token(request: RequestInfo) -> str | None:
     header = request.authorization
     if header[:7].lower() != "bearer ":
         return None
-    token = header[7:].strip()
+    token = header[7:].strip(" \t")  # 1*SP before, optional whitespace after
     if not token or _B64TOKEN.fullmatch(token) is None:
         return None
     return token
 
 
 _B64TOKEN: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+#: Longer credentials are refused unread (an access token is at most 16 KiB here).
+_MAX_AUTHORIZATION: Final = 16 * 1024 + 64
+
+
+def bearer_credentials(request: RequestInfo) -> str | HttpResponse:
+    """The bearer token of a request to a bearer-protected endpoint (RFC 6750 section
+    2.1), or the answer when there is none to use:
+
+    - no ``Authorization`` header, or another scheme (``Basic``...): ``401``
+      ``WWW-Authenticate: Bearer`` without an error code (section 3.1); a token in the
+      query string (``access_token``, section 2.3) is never read;
+    - the ``Bearer`` scheme (any case, RFC 9110 section 11.1) with no token, a token
+      outside the b64token syntax, several credentials (headers), or a token in the
+      header and the query string at once: ``400 invalid_request``.
+    """
+    header = request.authorization
+    if not header:
+        return token_required(request)
+    scheme = header.split(" ", 1)[0]
+    if scheme.lower() != "bearer" and "," not in header:
+        return token_required(request)
+    if len(header) > _MAX_AUTHORIZATION:
+        return invalid_request(request)
+    token = bearer_token(request)
+    if token is None or _query_token(request.path):
+        return invalid_request(request)
+    return token
+
+
+def _query_token(path: str) -> bool:
+    """Does the query string carry an ``access_token`` (RFC 6750 section 2.3)?"""
+    query = path.partition("?")[2]
+    if "access_token" not in query:
+        return False
+    return any(name == "access_token" for name, _ in parse_qsl(query, keep_blank_values=True))
+
 
 #: What an ``invalid_token`` challenge says, by failed check (never the token itself).
 _INVALID_TOKEN_TEXT: Final = {
@@ -266,6 +329,32 @@ def invalid_token(error: InvalidTokenError, request: RequestInfo) -> HttpRespons
         "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{text}"',
     }
     return _json(401, _error(request, "invalid_token", reason=error.fault.value), headers)
+
+
+def invalid_request(request: RequestInfo) -> HttpResponse:
+    """400 with ``WWW-Authenticate: Bearer error="invalid_request"`` (RFC 6750 section
+    3.1): the credentials are malformed, repeated or sent by more than one method."""
+    headers = {
+        "Cache-Control": "no-store",
+        "WWW-Authenticate": (
+            'Bearer error="invalid_request", '
+            'error_description="The bearer credentials are malformed"'
+        ),
+    }
+    return _json(400, _error(request, "invalid_request"), headers)
+
+
+def insufficient_scope(request: RequestInfo, scope: tuple[str, ...]) -> HttpResponse:
+    """403 with ``WWW-Authenticate: Bearer error="insufficient_scope", scope="..."``
+    (RFC 6750 section 3.1): the token is valid but was not granted ``scope``; a new
+    authentication would not help, a token with that scope would."""
+    challenge = (
+        'Bearer error="insufficient_scope", '
+        'error_description="The access token lacks a required scope", '
+        f"scope={quoted(' '.join(scope))}"
+    )
+    headers = {"Cache-Control": "no-store", "WWW-Authenticate": challenge}
+    return _json(403, _error(request, "insufficient_scope", scope=list(scope)), headers)
 
 
 def token_unavailable(request: RequestInfo) -> HttpResponse:

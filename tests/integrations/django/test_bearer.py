@@ -8,7 +8,7 @@ import pytest
 from django.http import HttpRequest, JsonResponse
 from django.test import RequestFactory
 
-from api.tokens_support import LOW_ACR_CHALLENGE, T0, guard, sign
+from api.tokens_support import LOW_ACR_CHALLENGE, T0, expect_header_answers, guard, sign
 from stepup.errors import UnknownActionError
 from stepup.integrations.django.bearer import bearer_required
 from stepup.testing import SettableClock
@@ -39,3 +39,20 @@ def test_the_decorator_answers_like_the_others() -> None:
     assert send(None)[1]["www-authenticate"] == "Bearer"
     with pytest.raises(UnknownActionError):
         bearer_required(protect, "no.such.action")
+
+
+def test_headers_scope_and_query_tokens_answer_like_the_others() -> None:
+    @bearer_required(guard(SettableClock(T0)), "workspace.delete", scope="api:write")
+    def delete(request: HttpRequest) -> JsonResponse:
+        return JsonResponse({"by": request.stepup_token.subject})  # type: ignore[attr-defined]
+
+    factory = RequestFactory()
+
+    def send(headers: list[tuple[str, str]], query: str) -> tuple[int, dict[str, str]]:
+        # Django reads one HTTP_AUTHORIZATION: several headers arrive folded with ", "
+        values = [value for name, value in headers if name == "Authorization"]
+        extra = {"HTTP_AUTHORIZATION": ", ".join(values)} if values else {}
+        response = delete(factory.post("/api" + query, **extra))
+        return response.status_code, {k.lower(): v for k, v in response.items()}
+
+    expect_header_answers(send)

@@ -16,12 +16,12 @@ A refused request never reaches the view: it gets the 401 (``invalid_token`` or
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar, cast
 
 from django.http import HttpRequest
 
-from ..bearer import BearerGuard
+from ..bearer import BearerGuard, required_scope
 from ..http import HttpResponse
 from ..marks import mark
 from ._web import request_info, to_response
@@ -36,20 +36,23 @@ def bearer_required(
     action: str,
     *,
     context: Callable[..., Mapping[str, Any]] | None = None,
+    scope: str | Collection[str] = (),
 ) -> Callable[[F], F]:
     """A decorator for a sync view: it runs only when the bearer token allows ``action``
     (checked against the policy now, so a typo fails at import). ``context`` is called
     with the request and the view's keyword arguments. The token is set as
-    ``request.stepup_token``."""
+    ``request.stepup_token``. ``scope``: what
+    the token must have been granted (else 403 ``insufficient_scope``)."""
     policy = getattr(guard.reauth, "policy", None)
     if policy is not None:
         policy.validate([action])
+    needed = required_scope(scope)
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
             values = context(request, **kwargs) if context is not None else None
-            outcome = guard.check(request_info(request), action, values)
+            outcome = guard.check(request_info(request), action, values, scope=needed)
             if isinstance(outcome, HttpResponse):
                 return to_response(outcome)
             request.stepup_token = outcome

@@ -16,13 +16,13 @@ dependency. A refused request never reaches the endpoint: it gets the 401
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..bearer import BearerGuard
+from ..bearer import BearerGuard, required_scope
 from ..http import HttpResponse
 from ..marks import mark
 from ._util import request_info, to_response
@@ -37,20 +37,23 @@ def requires_token(
     action: str,
     *,
     context: Callable[[Request], Mapping[str, Any]] | None = None,
+    scope: str | Collection[str] = (),
 ) -> Callable[[Endpoint], Endpoint]:
     """A decorator for an async endpoint: it runs only when the bearer token allows
     ``action`` (checked against the policy now). ``context`` reads the rule's context
     from the request (e.g. its path parameters). The token is in
-    ``request.state.stepup_token``."""
+    ``request.state.stepup_token``. ``scope``: what
+    the token must have been granted (else 403 ``insufficient_scope``)."""
     policy = getattr(guard.reauth, "policy", None)
     if policy is not None:
         policy.validate([action])
+    needed = required_scope(scope)
 
     def decorate(endpoint: Endpoint) -> Endpoint:
         @functools.wraps(endpoint)
         async def guarded(request: Request) -> Response:
             values = context(request) if context is not None else None
-            outcome = await guard.acheck(request_info(request), action, values)
+            outcome = await guard.acheck(request_info(request), action, values, scope=needed)
             if isinstance(outcome, HttpResponse):
                 return to_response(outcome)
             request.state.stepup_token = outcome
