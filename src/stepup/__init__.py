@@ -13,6 +13,8 @@ from .errors import (
     AlreadyEnrolledError,
     ConcurrentUpdateError,
     ConfigurationError,
+    DeviceLimitError,
+    InvalidDeviceNameError,
     MalformedInputError,
     ManagedByConfigFileError,
     NotEnrolledError,
@@ -20,6 +22,7 @@ from .errors import (
     StepupError,
     StoreUnavailableError,
     UnknownActionError,
+    UnknownDeviceError,
 )
 from .events import EventBus, StepupEvent
 from .policy import Policy, Rule, Sensitivity
@@ -52,8 +55,10 @@ __all__ = [
     "Clock",
     "ConcurrentUpdateError",
     "ConfigurationError",
+    "DeviceLimitError",
     "EventBus",
     "Identity",
+    "InvalidDeviceNameError",
     "LoginMethod",
     "MalformedInputError",
     "ManagedByConfigFileError",
@@ -76,6 +81,7 @@ __all__ = [
     "ThrottlePolicy",
     "TwoFactor",
     "UnknownActionError",
+    "UnknownDeviceError",
     "UnsafeRedirectError",
     "VerifyReason",
     "VerifyResult",

@@ -9,6 +9,8 @@ __all__ = [
     "AlreadyEnrolledError",
     "ConcurrentUpdateError",
     "ConfigurationError",
+    "DeviceLimitError",
+    "InvalidDeviceNameError",
     "MalformedInputError",
     "ManagedByConfigFileError",
     "NotEnrolledError",
@@ -17,6 +19,7 @@ __all__ = [
     "StoreConfigurationError",
     "StoreUnavailableError",
     "UnknownActionError",
+    "UnknownDeviceError",
 ]
 
 
@@ -77,3 +80,16 @@ class AlreadyEnrolledError(StepupError):
 
 class ManagedByConfigFileError(StepupError):
     """Two-factor secrets come from the configuration file; the API may not change them."""
+
+
+class InvalidDeviceNameError(MalformedInputError):
+    """A device name that is empty, too long, or holds control or bidirectional
+    formatting characters; nothing was changed."""
+
+
+class UnknownDeviceError(StepupError, LookupError):
+    """The user has no (confirmed) device with that id; nothing was changed."""
+
+
+class DeviceLimitError(StepupError):
+    """The user has as many TOTP devices as allowed; remove one to add another."""

@@ -22,6 +22,8 @@ __all__ = [
     "StepupEvent",
     "TenantFlagChanged",
     "Throttled",
+    "TwoFactorDeviceAdded",
+    "TwoFactorDeviceRemoved",
     "TwoFactorEnabled",
     "TwoFactorRejected",
     "TwoFactorRemoved",
@@ -46,6 +48,8 @@ class TwoFactorVerified(StepupEvent):
     step: int
     #: Whose credential, when the caller knows (TwoFactor does; a bare TOTPVerifier does not).
     user_id: str = ""
+    #: Which of the user's devices the code came from (TwoFactor names it; never the code).
+    device_id: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,6 +83,23 @@ class TwoFactorEnabled(StepupEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TwoFactorRemoved(StepupEvent):
     user_id: str
+    removed_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TwoFactorDeviceAdded(StepupEvent):
+    """Another authenticator app was confirmed (the first one is :class:`TwoFactorEnabled`)."""
+
+    user_id: str
+    device_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TwoFactorDeviceRemoved(StepupEvent):
+    """One device went and others remain (removing the last one is :class:`TwoFactorRemoved`)."""
+
+    user_id: str
+    device_id: str
     removed_by: str
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "Passkey",
     "Tenant",
     "ThrottleState",
+    "TotpDevice",
 ]
 
 
@@ -46,9 +47,52 @@ class ThrottleState:
 
 
 @dataclass(frozen=True, slots=True)
+class TotpDevice:
+    """One authenticator app of a user. ``secret`` is sealed with the device id as its
+    context; ``last_used_at`` is kept to a day (see docs/totp.md, "Several devices")."""
+
+    device_id: str
+    secret: str = field(repr=False)
+    name: str = ""
+    digits: int = 6
+    period: int = 30
+    algorithm: str = "SHA1"
+    confirmed: bool = False
+    created_at: float = 0.0
+    last_used_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TotpDevice:
+        last_used = data.get("last_used_at")
+        return cls(
+            device_id=str(data["device_id"]),
+            secret=str(data["secret"]),
+            name=str(data.get("name", "")),
+            digits=int(data.get("digits", 6)),
+            period=int(data.get("period", 30)),
+            algorithm=str(data.get("algorithm", "SHA1")),
+            confirmed=bool(data.get("confirmed", False)),
+            created_at=float(data.get("created_at", 0.0)),
+            last_used_at=None if last_used is None else float(last_used),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Credential:
-    """A user's TOTP credential. ``secret`` is the sealed (encrypted) form, never plaintext
-    unless the app configured no keys; ``recovery_hashes`` are digests, never codes.
+    """A user's TOTP credential: their devices and recovery codes. Secrets are sealed
+    (encrypted), never plaintext unless the app configured no keys; ``recovery_hashes``
+    are digests, never codes.
+
+    ``devices`` are the user's authenticator apps. A credential stored before there
+    could be several (``devices`` empty) is one device made of the fields ``secret`` to
+    ``created_at``, with ``credential_id`` as its id: :attr:`totp_devices` reads both
+    shapes, and the next write stores the new one (the legacy fields then keep
+    ``credential_id``, ``confirmed`` and ``created_at`` only, ``secret`` empty).
+    ``credential_id`` stays the key of the user's one replay ledger and throttle,
+    whichever device a code comes from.
 
     ``version`` is the store's: every write of the credential (``put_credential``,
     ``consume_recovery_hash``, ``replace_credential``) adds one, so a flow that read
@@ -66,15 +110,43 @@ class Credential:
     created_at: float = 0.0
     recovery_hashes: tuple[str, ...] = field(default=(), repr=False)
     version: int = 0
+    devices: tuple[TotpDevice, ...] = ()
+
+    @property
+    def totp_devices(self) -> tuple[TotpDevice, ...]:
+        """Every device, pending ones included; a legacy credential is its one device."""
+        if self.devices or not self.secret:
+            return self.devices
+        legacy = TotpDevice(
+            device_id=self.credential_id,
+            secret=self.secret,
+            digits=self.digits,
+            period=self.period,
+            algorithm=self.algorithm,
+            confirmed=self.confirmed,
+            created_at=self.created_at,
+        )
+        return (legacy,)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["recovery_hashes"] = list(self.recovery_hashes)
+        if self.devices:
+            data["devices"] = [device.to_dict() for device in self.devices]
+        else:  # absent, not empty: a reader from before devices sees the old shape
+            del data["devices"]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Credential:
-        return cls(**{**data, "recovery_hashes": tuple(data.get("recovery_hashes", ()))})
+        devices = tuple(TotpDevice.from_dict(d) for d in data.get("devices") or ())
+        return cls(
+            **{
+                **data,
+                "recovery_hashes": tuple(data.get("recovery_hashes", ())),
+                "devices": devices,
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True)

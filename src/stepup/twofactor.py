@@ -1,4 +1,4 @@
-"""The two-factor lifecycle: enrol, confirm, verify, recovery codes, removal.
+"""The two-factor lifecycle: enrol, confirm, verify, recovery codes, devices, removal.
 
 Every operation is one decision flow (see :mod:`stepup._flow`), driven by
 :class:`TwoFactor` for sync stores and :class:`AsyncTwoFactor` for async ones.
@@ -7,7 +7,9 @@ Every operation is one decision flow (see :mod:`stepup._flow`), driven by
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -19,29 +21,45 @@ from .config_users import ConfigUsers
 from .errors import (
     AlreadyEnrolledError,
     ConcurrentUpdateError,
+    DeviceLimitError,
+    InvalidDeviceNameError,
     MalformedInputError,
     ManagedByConfigFileError,
     NotEnrolledError,
     PermissionDeniedError,
     StoreUnavailableError,
+    UnknownDeviceError,
 )
 from .events import (
     EventBus,
     RecoveryCodesRegenerated,
     RecoveryCodeUsed,
     Throttled,
+    TwoFactorDeviceAdded,
+    TwoFactorDeviceRemoved,
     TwoFactorEnabled,
     TwoFactorRejected,
     TwoFactorRemoved,
 )
-from .records import AttemptOutcome, Credential
+from .records import AttemptOutcome, Credential, TotpDevice
 from .recovery import is_legacy_recovery_digest, issue_recovery_codes, recovery_digest
 from .sealing import SecretBox
 from .throttle import ThrottlePolicy
 from .totp import TOTP, Algorithm, generate_secret, qr_svg, qr_text
-from .verifier import VerifyReason, VerifyResult, verify_flow
+from .verifier import VerifyReason, VerifyResult, verify_devices_flow, verify_flow
 
-__all__ = ["AsyncTwoFactor", "Channel", "Confirmation", "Enrolment", "TwoFactor"]
+__all__ = [
+    "DEFAULT_DEVICE_NAME",
+    "LAST_USED_GRANULARITY",
+    "MAX_DEVICES",
+    "MAX_DEVICE_NAME_LENGTH",
+    "AsyncTwoFactor",
+    "Channel",
+    "Confirmation",
+    "Enrolment",
+    "TwoFactor",
+    "clean_device_name",
+]
 
 
 class Channel(StrEnum):
@@ -55,11 +73,14 @@ class Channel(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Enrolment:
-    """Shown to the user once: the secret, its otpauth URI and QR codes."""
+    """Shown to the user once: the secret, its otpauth URI and QR codes, and which
+    device it is (its id and name)."""
 
     user_id: str
     secret: str = field(repr=False)
     uri: str = field(repr=False)
+    device_id: str = ""
+    name: str = ""
 
     def qr_svg(self) -> str:
         return qr_svg(self.uri)
@@ -86,6 +107,39 @@ RECOVERY_THROTTLE = ThrottlePolicy(free_failures=5, base_delay=60.0, max_delay=3
 #: How often :meth:`TwoFactor.reseal` reads and tries again when the credential changed
 #: between its read and its write, before it gives up with ConcurrentUpdateError.
 RESEAL_TRIES = 5
+#: How many confirmed TOTP devices one user may have.
+MAX_DEVICES = 10
+MAX_DEVICE_NAME_LENGTH = 64
+#: The name of a device nobody named.
+DEFAULT_DEVICE_NAME = "Authenticator app"
+#: A device's ``last_used_at`` is written when a code from it is accepted and the stored
+#: time is at least this much older (seconds): verifying stays one read and one
+#: ``totp_attempt``, plus at most one write per device per day.
+LAST_USED_GRANULARITY = 86400.0
+#: Bidirectional formatting characters: they can make a name read as another one.
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def clean_device_name(name: object) -> str:
+    """``name`` without surrounding spaces, or :class:`InvalidDeviceNameError` when it is
+    not text, empty, longer than :data:`MAX_DEVICE_NAME_LENGTH`, or holds a control
+    character, a bidirectional formatting character or a lone surrogate."""
+    if not isinstance(name, str):
+        raise InvalidDeviceNameError("a device name must be text")
+    for char in name:
+        if char in _BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Cs"):
+            raise InvalidDeviceNameError("a device name cannot hold control characters")
+    cleaned = name.strip()
+    if not cleaned:
+        raise InvalidDeviceNameError("a device name cannot be empty")
+    if len(cleaned) > MAX_DEVICE_NAME_LENGTH:
+        raise InvalidDeviceNameError(
+            f"a device name is at most {MAX_DEVICE_NAME_LENGTH} characters"
+        )
+    return cleaned
+
 
 S = TypeVar("S")
 
@@ -106,8 +160,12 @@ class _TwoFactorFlows(Generic[S]):
         digits: int = 6,
         period: int = 30,
         algorithm: Algorithm = "SHA1",
+        max_devices: int = MAX_DEVICES,
     ) -> None:
         self.store = store
+        if isinstance(max_devices, bool) or not isinstance(max_devices, int) or max_devices < 1:
+            raise ValueError("max_devices must be a whole number of at least 1")
+        self.max_devices = max_devices
         self.issuer = issuer
         if not isinstance(window, int) or not 0 <= window <= 10:
             raise ValueError("window must be a whole number of steps from 0 to 10")
@@ -132,14 +190,33 @@ class _TwoFactorFlows(Generic[S]):
         except ValueError:
             raise MalformedInputError(f"unknown channel {channel!r}") from None
 
-    def _totp(self, credential: Credential) -> TOTP:
-        secret = self.box.open(credential.secret, context=credential.credential_id)
+    def _totp(self, device: TotpDevice) -> TOTP:
+        secret = self.box.open(device.secret, context=device.device_id)
         return TOTP(
             secret,
-            digits=credential.digits,
-            period=credential.period,
-            algorithm=credential.algorithm,  # type: ignore[arg-type]
+            digits=device.digits,
+            period=device.period,
+            algorithm=device.algorithm,  # type: ignore[arg-type]
         )
+
+    def _new_device(
+        self, secret: str, name: str, now: float, period: int | None = None
+    ) -> TotpDevice:
+        device_id = f"totp:{secrets.token_urlsafe(12)}"
+        return TotpDevice(
+            device_id=device_id,
+            secret=self.box.seal(secret, context=device_id),
+            name=name,
+            digits=self.digits,
+            period=self.period if period is None else period,
+            algorithm=self.algorithm,
+            created_at=now,
+        )
+
+    def _enrolment(self, user_id: str, account: str, device: TotpDevice) -> Enrolment:
+        totp = self._totp(device)
+        uri = totp.provisioning_uri(account, self.issuer)
+        return Enrolment(user_id, totp.secret, uri, device.device_id, device.name)
 
     def _refuse_in_config_mode(self) -> None:
         if self.config_users is not None:
@@ -165,7 +242,7 @@ class _TwoFactorFlows(Generic[S]):
             self.events.emit(Throttled(at=now, key=key, retry_at=retry_at, user_id=user_id))
 
     def _verify_with(
-        self, key: str, totp: TOTP, code: object, now: float, user_id: str
+        self, key: str, totp: TOTP, code: object, now: float, user_id: str, device_id: str = ""
     ) -> Flow[VerifyResult]:
         # The events name the user: an audit log cannot map a credential id back to one.
         return verify_flow(
@@ -177,6 +254,7 @@ class _TwoFactorFlows(Generic[S]):
             throttle=self.throttle,
             events=self.events,
             user_id=user_id,
+            device_id=device_id,
         )
 
     @staticmethod
@@ -213,27 +291,25 @@ class _TwoFactorFlows(Generic[S]):
         credential: Credential | None = yield ("get_credential", (user_id,))
         return credential is not None and credential.confirmed
 
-    def _begin(self, user_id: str, account: str) -> Flow[Enrolment]:
+    def _begin(self, user_id: str, account: str, name: str) -> Flow[Enrolment]:
         self._refuse_in_config_mode()
+        name = clean_device_name(name)
         existing: Credential | None = yield ("get_credential", (user_id,))
         if existing is not None and existing.confirmed:
             raise AlreadyEnrolledError("two-factor authentication is already enabled")
-        secret = generate_secret()
-        totp = TOTP(secret, digits=self.digits, period=self.period, algorithm=self.algorithm)
-        uri = totp.provisioning_uri(account, self.issuer)
-        credential_id = f"totp:{secrets.token_urlsafe(12)}"
+        now = self.clock()
+        device = self._new_device(generate_secret(), name, now)
+        # The first device's id is the credential's: the key of the user's replay ledger.
         credential = Credential(
             user_id=user_id,
-            credential_id=credential_id,
-            secret=self.box.seal(secret, context=credential_id),
-            digits=self.digits,
-            period=self.period,
-            algorithm=self.algorithm,
+            credential_id=device.device_id,
+            secret="",
             confirmed=False,
-            created_at=self.clock(),
+            created_at=now,
+            devices=(device,),
         )
         yield ("put_credential", (credential,))
-        return Enrolment(user_id=user_id, secret=secret, uri=uri)
+        return self._enrolment(user_id, account, device)
 
     def _pending(self, user_id: str, account: str, max_age: float) -> Flow[Enrolment | None]:
         """The enrolment started less than ``max_age`` seconds ago and not confirmed yet
@@ -243,12 +319,11 @@ class _TwoFactorFlows(Generic[S]):
         if self.config_users is not None:
             return None
         credential: Credential | None = yield ("get_credential", (user_id,))
-        if credential is None or credential.confirmed:
+        if credential is None or credential.confirmed or not credential.totp_devices:
             return None
         if not 0 <= self.clock() - credential.created_at < max_age:
             return None
-        totp = self._totp(credential)
-        return Enrolment(user_id, totp.secret, totp.provisioning_uri(account, self.issuer))
+        return self._enrolment(user_id, account, credential.totp_devices[0])
 
     def _confirm(self, user_id: str, code: object) -> Flow[Confirmation]:
         self._refuse_in_config_mode()
@@ -257,10 +332,13 @@ class _TwoFactorFlows(Generic[S]):
             raise NotEnrolledError("no enrolment was started")
         if credential.confirmed:
             raise AlreadyEnrolledError("two-factor authentication is already enabled")
+        if not credential.totp_devices:
+            raise NotEnrolledError("no enrolment was started")
         now = self.clock()
         # Verifying burns the step, so the confirming code cannot also sign in.
+        device = credential.totp_devices[0]
         result = yield from self._verify_with(
-            credential.credential_id, self._totp(credential), code, now, user_id
+            credential.credential_id, self._totp(device), code, now, user_id, device.device_id
         )
         if not result.ok:
             return Confirmation(result)
@@ -286,11 +364,20 @@ class _TwoFactorFlows(Generic[S]):
             return VerifyResult(VerifyReason.UNAVAILABLE)
         if credential is None or not credential.confirmed:
             raise NotEnrolledError("two-factor authentication is not enabled")
-        return (
-            yield from self._verify_with(
-                credential.credential_id, self._totp(credential), code, now, user_id
-            )
+        devices = [(d.device_id, self._totp(d)) for d in credential.totp_devices if d.confirmed]
+        result, device_id = yield from verify_devices_flow(
+            credential.credential_id,
+            devices,
+            code,
+            now=now,
+            window=self.window,
+            throttle=self.throttle,
+            events=self.events,
+            user_id=user_id,
         )
+        if result.ok:
+            yield from _touch(credential, device_id, now)
+        return result
 
     def _use_recovery_code(self, user_id: str, code: object) -> Flow[VerifyResult]:
         self._refuse_in_config_mode()
@@ -320,7 +407,7 @@ class _TwoFactorFlows(Generic[S]):
             # follow the recovery code; the owner just proved themselves, so clear the
             # TOTP failures too.
             yield ("throttle_clear", (credential.credential_id,))
-            burn = self._totp(credential).step(now) + self.window
+            burn = int(now // credential.totp_devices[0].period) + self.window
             burned = yield ("totp_attempt", (credential.credential_id, burn, now, self.throttle))
             if burned.outcome is not AttemptOutcome.ACCEPTED:  # already burned further
                 yield ("throttle_clear", (credential.credential_id,))
@@ -356,10 +443,22 @@ class _TwoFactorFlows(Generic[S]):
         return (yield from self._update(user_id, self._resealed)) is not None
 
     def _resealed(self, credential: Credential | None) -> Credential | None:
-        if credential is None or not self.box.needs_reseal(credential.secret):
+        if credential is None:
             return None
-        secret = self.box.reseal(credential.secret, context=credential.credential_id)
-        return replace(credential, secret=secret)
+        if not credential.devices:  # the legacy shape: one secret, kept in that shape
+            if not self.box.needs_reseal(credential.secret):
+                return None
+            secret = self.box.reseal(credential.secret, context=credential.credential_id)
+            return replace(credential, secret=secret)
+        if not any(self.box.needs_reseal(d.secret) for d in credential.devices):
+            return None
+        devices = tuple(
+            replace(d, secret=self.box.reseal(d.secret, context=d.device_id))
+            if self.box.needs_reseal(d.secret)
+            else d
+            for d in credential.devices
+        )
+        return replace(credential, devices=devices)
 
     def _remove(self, user_id: str, actor_id: str, actor_has_full_access: bool) -> Flow[None]:
         self._refuse_in_config_mode()
@@ -371,6 +470,114 @@ class _TwoFactorFlows(Generic[S]):
         yield from self._factors_changed(user_id)
         self.events.emit(TwoFactorRemoved(at=self.clock(), user_id=user_id, removed_by=actor_id))
 
+    # devices ----------------------------------------------------------------
+
+    def _devices(self, user_id: str) -> Flow[tuple[TotpDevice, ...]]:
+        self._refuse_in_config_mode()
+        credential: Credential | None = yield ("get_credential", (user_id,))
+        if credential is None or not credential.confirmed:
+            return ()
+        confirmed = (d for d in credential.totp_devices if d.confirmed)
+        return tuple(sorted(confirmed, key=lambda d: (d.created_at, d.device_id)))
+
+    def _begin_device(self, user_id: str, account: str, name: str) -> Flow[Enrolment]:
+        self._refuse_in_config_mode()
+        name = clean_device_name(name)
+        secret = generate_secret()
+        now = self.clock()
+
+        def add_pending(credential: Credential | None) -> Credential:
+            confirmed = _confirmed_devices(credential)
+            if len(confirmed) >= self.max_devices:
+                raise DeviceLimitError(f"at most {self.max_devices} devices; remove one first")
+            # One replay ledger counts the user's steps: every device steps alike.
+            device = self._new_device(secret, name, now, confirmed[0].period)
+            assert credential is not None  # _confirmed_devices refused None
+            return _with_devices(credential, (*confirmed, device))  # replaces any pending
+
+        updated = yield from self._update(user_id, add_pending)
+        assert updated is not None
+        return self._enrolment(user_id, account, updated.devices[-1])
+
+    def _pending_device(self, user_id: str, account: str, max_age: float) -> Flow[Enrolment | None]:
+        """The device being added, begun less than ``max_age`` seconds ago, or ``None``."""
+        if self.config_users is not None:
+            return None
+        credential: Credential | None = yield ("get_credential", (user_id,))
+        pending = _pending_device(credential, self.clock(), max_age)
+        return None if pending is None else self._enrolment(user_id, account, pending)
+
+    def _confirm_device(self, user_id: str, code: object, max_age: float) -> Flow[VerifyResult]:
+        self._refuse_in_config_mode()
+        credential: Credential | None = yield ("get_credential", (user_id,))
+        now = self.clock()
+        pending = _pending_device(credential, now, max_age)
+        if credential is None or pending is None:
+            raise NotEnrolledError("no device is being added (or it was begun too long ago)")
+        # The user's one ledger and throttle: the confirming code is spent like any other.
+        result = yield from self._verify_with(
+            credential.credential_id, self._totp(pending), code, now, user_id, pending.device_id
+        )
+        if not result.ok:
+            return result
+        device_id, limit = pending.device_id, self.max_devices
+        yield from self._update(user_id, lambda c: _device_confirmed(c, device_id, limit))
+        yield from self._factors_changed(user_id)
+        self.events.emit(TwoFactorDeviceAdded(at=now, user_id=user_id, device_id=device_id))
+        return result
+
+    def _rename_device(self, user_id: str, device_id: str, name: str) -> Flow[None]:
+        self._refuse_in_config_mode()
+        name = clean_device_name(name)
+
+        def renamed(credential: Credential | None) -> Credential | None:
+            confirmed = _confirmed_devices(credential)
+            if not any(d.device_id == device_id for d in confirmed):
+                raise UnknownDeviceError("the user has no such device")
+            assert credential is not None
+            if all(d.name == name for d in confirmed if d.device_id == device_id):
+                return None  # nothing to write
+            devices = credential.totp_devices
+            return _with_devices(
+                credential,
+                tuple(replace(d, name=name) if d.device_id == device_id else d for d in devices),
+            )
+
+        yield from self._update(user_id, renamed)
+
+    def _remove_device(
+        self, user_id: str, device_id: str, actor_id: str, actor_has_full_access: bool
+    ) -> Flow[None]:
+        self._refuse_in_config_mode()
+        if actor_id != user_id and actor_has_full_access is not True:  # only True is yes
+            raise PermissionDeniedError("only the user or an admin with full access may remove 2FA")
+        removed: list[TotpDevice] = []
+
+        def without(credential: Credential | None) -> Credential:
+            devices = credential.totp_devices if credential is not None else ()
+            gone = [d for d in devices if d.device_id == device_id]
+            if credential is None or not gone:
+                raise UnknownDeviceError("the user has no such device")
+            remaining = tuple(d for d in devices if d.device_id != device_id)
+            if not any(d.confirmed for d in remaining):
+                raise _LastDeviceError
+            removed[:] = gone
+            return _with_devices(credential, remaining)
+
+        try:
+            yield from self._update(user_id, without)
+        except _LastDeviceError:
+            # The last device: removing it is removing two-factor, as remove() does.
+            yield from self._remove(user_id, actor_id, actor_has_full_access)
+            return
+        if removed and removed[0].confirmed:  # a pending one going changes no factor
+            yield from self._factors_changed(user_id)
+            self.events.emit(
+                TwoFactorDeviceRemoved(
+                    at=self.clock(), user_id=user_id, device_id=device_id, removed_by=actor_id
+                )
+            )
+
 
 class TwoFactor(_TwoFactorFlows[Store]):
     """Two-factor lifecycle over a sync store."""
@@ -378,8 +585,10 @@ class TwoFactor(_TwoFactorFlows[Store]):
     def is_enrolled(self, user_id: str) -> bool:
         return run(self._enrolled(user_id), self.store)
 
-    def begin_enrolment(self, user_id: str, account: str) -> Enrolment:
-        return run(self._begin(user_id, account), self.store)
+    def begin_enrolment(
+        self, user_id: str, account: str, *, name: str = DEFAULT_DEVICE_NAME
+    ) -> Enrolment:
+        return run(self._begin(user_id, account, name), self.store)
 
     def confirm_enrolment(self, user_id: str, code: object) -> Confirmation:
         return run(self._confirm(user_id, code), self.store)
@@ -410,6 +619,40 @@ class TwoFactor(_TwoFactorFlows[Store]):
     def remove(self, user_id: str, *, actor_id: str, actor_has_full_access: bool = False) -> None:
         run(self._remove(user_id, actor_id, actor_has_full_access), self.store)
 
+    def devices(self, user_id: str) -> tuple[TotpDevice, ...]:
+        """The user's confirmed devices, oldest first (``()`` when 2FA is off)."""
+        return run(self._devices(user_id), self.store)
+
+    def begin_device(
+        self, user_id: str, account: str, *, name: str = DEFAULT_DEVICE_NAME
+    ) -> Enrolment:
+        """Start adding another device (2FA must be on); replaces a device being added."""
+        return run(self._begin_device(user_id, account, name), self.store)
+
+    def pending_device(
+        self, user_id: str, account: str, *, max_age: float = 600.0
+    ) -> Enrolment | None:
+        return run(self._pending_device(user_id, account, max_age), self.store)
+
+    def confirm_device(self, user_id: str, code: object, *, max_age: float = 600.0) -> VerifyResult:
+        """Confirm the device being added with a code from it (no new recovery codes)."""
+        return run(self._confirm_device(user_id, code, max_age), self.store)
+
+    def rename_device(self, user_id: str, device_id: str, name: str) -> None:
+        run(self._rename_device(user_id, device_id, name), self.store)
+
+    def remove_device(
+        self,
+        user_id: str,
+        device_id: str,
+        *,
+        actor_id: str,
+        actor_has_full_access: bool = False,
+    ) -> None:
+        """Remove one device; the last one takes two-factor with it (as :meth:`remove`)."""
+        flow = self._remove_device(user_id, device_id, actor_id, actor_has_full_access)
+        run(flow, self.store)
+
 
 class AsyncTwoFactor(_TwoFactorFlows[AsyncStore | Store]):
     """Two-factor lifecycle over an async store."""
@@ -417,8 +660,10 @@ class AsyncTwoFactor(_TwoFactorFlows[AsyncStore | Store]):
     async def is_enrolled(self, user_id: str) -> bool:
         return await run_async(self._enrolled(user_id), self.store)
 
-    async def begin_enrolment(self, user_id: str, account: str) -> Enrolment:
-        return await run_async(self._begin(user_id, account), self.store)
+    async def begin_enrolment(
+        self, user_id: str, account: str, *, name: str = DEFAULT_DEVICE_NAME
+    ) -> Enrolment:
+        return await run_async(self._begin(user_id, account, name), self.store)
 
     async def confirm_enrolment(self, user_id: str, code: object) -> Confirmation:
         return await run_async(self._confirm(user_id, code), self.store)
@@ -448,6 +693,38 @@ class AsyncTwoFactor(_TwoFactorFlows[AsyncStore | Store]):
     ) -> None:
         await run_async(self._remove(user_id, actor_id, actor_has_full_access), self.store)
 
+    async def devices(self, user_id: str) -> tuple[TotpDevice, ...]:
+        return await run_async(self._devices(user_id), self.store)
+
+    async def begin_device(
+        self, user_id: str, account: str, *, name: str = DEFAULT_DEVICE_NAME
+    ) -> Enrolment:
+        return await run_async(self._begin_device(user_id, account, name), self.store)
+
+    async def pending_device(
+        self, user_id: str, account: str, *, max_age: float = 600.0
+    ) -> Enrolment | None:
+        return await run_async(self._pending_device(user_id, account, max_age), self.store)
+
+    async def confirm_device(
+        self, user_id: str, code: object, *, max_age: float = 600.0
+    ) -> VerifyResult:
+        return await run_async(self._confirm_device(user_id, code, max_age), self.store)
+
+    async def rename_device(self, user_id: str, device_id: str, name: str) -> None:
+        await run_async(self._rename_device(user_id, device_id, name), self.store)
+
+    async def remove_device(
+        self,
+        user_id: str,
+        device_id: str,
+        *,
+        actor_id: str,
+        actor_has_full_access: bool = False,
+    ) -> None:
+        flow = self._remove_device(user_id, device_id, actor_id, actor_has_full_access)
+        await run_async(flow, self.store)
+
 
 def _confirmed(
     credential: Credential | None, enrolment: str, hashes: tuple[str, ...]
@@ -458,7 +735,69 @@ def _confirmed(
         raise NotEnrolledError("the enrolment was restarted; confirm the new one")
     if credential.confirmed:
         raise AlreadyEnrolledError("two-factor authentication is already enabled")
-    return replace(credential, confirmed=True, recovery_hashes=hashes)
+    devices = tuple(replace(d, confirmed=True) for d in credential.totp_devices)
+    return replace(_with_devices(credential, devices), recovery_hashes=hashes)
+
+
+class _LastDeviceError(Exception):
+    """Inside :meth:`_TwoFactorFlows._remove_device`: no confirmed device would remain."""
+
+
+def _with_devices(credential: Credential, devices: tuple[TotpDevice, ...]) -> Credential:
+    """``credential`` holding ``devices``, in the shape with devices (the legacy secret
+    cleared: each secret is stored once); ``confirmed`` while any device is."""
+    return replace(
+        credential,
+        devices=devices,
+        secret="",
+        confirmed=any(d.confirmed for d in devices),
+    )
+
+
+def _confirmed_devices(credential: Credential | None) -> tuple[TotpDevice, ...]:
+    if credential is None or not credential.confirmed:
+        raise NotEnrolledError("two-factor authentication is not enabled")
+    return tuple(d for d in credential.totp_devices if d.confirmed)
+
+
+def _pending_device(credential: Credential | None, now: float, max_age: float) -> TotpDevice | None:
+    """The device being added to an enabled credential, begun less than ``max_age`` ago."""
+    if credential is None or not credential.confirmed:
+        return None
+    for device in credential.totp_devices:
+        if not device.confirmed and 0 <= now - device.created_at < max_age:
+            return device
+    return None
+
+
+def _device_confirmed(credential: Credential | None, device_id: str, limit: int) -> Credential:
+    confirmed = _confirmed_devices(credential)
+    assert credential is not None
+    if not any(d.device_id == device_id and not d.confirmed for d in credential.totp_devices):
+        raise NotEnrolledError("the device being added was replaced; confirm the new one")
+    if len(confirmed) >= limit:
+        raise DeviceLimitError(f"at most {limit} devices; remove one first")
+    devices = tuple(
+        replace(d, confirmed=True) if d.device_id == device_id else d
+        for d in credential.totp_devices
+    )
+    return _with_devices(credential, devices)
+
+
+def _touch(credential: Credential, device_id: str, now: float) -> Flow[None]:
+    """Record when ``device_id`` was last used, at most once per
+    :data:`LAST_USED_GRANULARITY`: one compare-and-set, one try, and a failure or a lost
+    race is let go (the verification stands; the time is a hint for the user)."""
+    devices = credential.totp_devices
+    device = next((d for d in devices if d.device_id == device_id), None)
+    if device is None:
+        return
+    last = device.last_used_at
+    if last is not None and 0 <= now - last < LAST_USED_GRANULARITY:
+        return
+    used = tuple(replace(d, last_used_at=now) if d is device else d for d in devices)
+    with suppress(StoreUnavailableError):
+        yield ("replace_credential", (_with_devices(credential, used), credential.version))
 
 
 def _with_codes(credential: Credential | None, hashes: tuple[str, ...]) -> Credential:

@@ -10,6 +10,7 @@ confirming an enrolment compose it. Any store failure is ``unavailable``: fail c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -28,6 +29,7 @@ __all__ = [
     "TOTPVerifier",
     "VerifyReason",
     "VerifyResult",
+    "verify_devices_flow",
     "verify_flow",
 ]
 
@@ -79,6 +81,7 @@ def verify_flow(
     throttle: ThrottlePolicy,
     events: EventBus,
     user_id: str = "",
+    device_id: str = "",
 ) -> Flow[VerifyResult]:
     """The whole verification as a flow (see :mod:`stepup._flow`), for composing into
     larger flows such as confirming an enrolment."""
@@ -90,7 +93,65 @@ def verify_flow(
         attempt = yield ("totp_attempt", (credential_id, step, now, throttle))
     except StoreUnavailableError:
         attempt = None
-    return _settle(credential_id, step, attempt, now, events, user_id)
+    return _settle(credential_id, step, attempt, now, events, user_id, device_id)
+
+
+def verify_devices_flow(
+    credential_id: str,
+    devices: Sequence[tuple[str, TOTP]],
+    code: object,
+    *,
+    now: float,
+    window: int,
+    throttle: ThrottlePolicy,
+    events: EventBus,
+    user_id: str = "",
+) -> Flow[tuple[VerifyResult, str]]:
+    """:func:`verify_flow` for a user with several devices ``(device_id, totp)``: the
+    code is matched against every device (each in constant time, all of them always),
+    and the one ledger ``credential_id`` settles it in ONE ``totp_attempt``, so a step
+    accepted from any device makes that step and every earlier one a replay from all
+    of them, and the throttle counts the user's guesses, not each device's. Answers
+    the result and the matched device's id (``""`` when none matched)."""
+    matched = _match_devices(devices, code, now, window)
+    if matched is None:
+        _rejected(events, now, credential_id, VerifyReason.MALFORMED, user_id)
+        return _MALFORMED, ""
+    step, device_id = matched
+    attempt: Attempt | None
+    try:
+        attempt = yield ("totp_attempt", (credential_id, step, now, throttle))
+    except StoreUnavailableError:
+        attempt = None
+    result = _settle(credential_id, step, attempt, now, events, user_id, device_id)
+    return result, device_id if result.ok else ""
+
+
+def _match_devices(
+    devices: Sequence[tuple[str, TOTP]], code: object, now: float, window: int
+) -> tuple[int | None, str] | None:
+    """The matched step and device (``(None, "")`` if none matched), or ``None`` when
+    the code is malformed for every device. No device is skipped once one matched:
+    the work done does not depend on which device (if any) the code came from.
+    Two devices matching at once (about once in a million per pair) is settled as
+    :meth:`TOTP.match` settles two steps: the step nearest to now, the past first."""
+    best: int | None = None
+    best_rank = 0
+    which = ""
+    well_formed = False
+    for device_id, totp in devices:
+        normalized = normalize_code(code, totp.digits)
+        if normalized is None:
+            continue
+        well_formed = True
+        step = totp.match(normalized, now, window)
+        if step is None:
+            continue
+        offset = step - totp.step(now)
+        rank = 2 * offset if offset >= 0 else -2 * offset - 1
+        if best is None or rank < best_rank:
+            best, best_rank, which = step, rank, device_id
+    return (best, which) if well_formed else None
 
 
 def _match(
@@ -122,6 +183,7 @@ def _settle(
     now: float,
     events: EventBus,
     user_id: str = "",
+    device_id: str = "",
 ) -> VerifyResult:
     """Second half: turn the store's atomic answer to ``totp_attempt`` into the result,
     and report it. ``attempt`` is ``None`` when the store failed: fail closed."""
@@ -135,7 +197,13 @@ def _settle(
             return _UNAVAILABLE
         if events.listening:
             events.emit(
-                TwoFactorVerified(at=now, credential_id=credential_id, step=step, user_id=user_id)
+                TwoFactorVerified(
+                    at=now,
+                    credential_id=credential_id,
+                    step=step,
+                    user_id=user_id,
+                    device_id=device_id,
+                )
             )
         return _verified(step)
     reason = _REASONS[outcome]

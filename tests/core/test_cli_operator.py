@@ -21,7 +21,7 @@ import pytest
 from core import cli_operator_support
 from stepup.adapters.storage.base import Store
 from stepup.cli import main
-from stepup.events import TenantFlagChanged, TwoFactorRemoved
+from stepup.events import TenantFlagChanged, TwoFactorDeviceRemoved, TwoFactorRemoved
 from stepup.policy import Policy
 from stepup.reauth import Reauth
 from stepup.records import Tenant
@@ -125,6 +125,50 @@ def run(
 # remove-2fa ---------------------------------------------------------------------------
 
 
+def test_totp_devices_lists_and_remove_2fa_device_removes_one(
+    target: Target, capsys: pytest.CaptureFixture[str], events: list[Any]
+) -> None:
+    box = SecretBox({"k": OLD_KEY}, "k")
+    clock = SettableClock(1_764_720_000)  # 2025-12-03T00:00:00Z
+    two_factor = TwoFactor(target.store, box=box, clock=clock)
+    first = two_factor.begin_enrolment("alice", "alice@example.com", name="Phone")
+    assert two_factor.confirm_enrolment("alice", TOTP(first.secret).at(clock())).ok
+    clock.advance(86_400 + 30)
+    added = two_factor.begin_device("alice", "alice@example.com", name='Tab "\u00e9"')
+    assert two_factor.confirm_device("alice", TOTP(added.secret).at(clock())).ok
+    clock.advance(30)
+    assert two_factor.verify("alice", TOTP(added.secret).at(clock())).ok
+    status, out, err = run(capsys, ["operator", "totp-devices", "alice", *target.args()])
+    assert status == 0, err
+    assert out.splitlines() == [
+        f'{first.device_id}  added 2025-12-03  last used never  "Phone"',
+        f'{added.device_id}  added 2025-12-04  last used 2025-12-04  "Tab \\"\\u00e9\\""',
+    ]
+    assert first.secret not in out
+    assert added.secret not in out
+    grant(target.store, "alice", "s1")
+    argv = ["operator", "remove-2fa", "alice", "--device", first.device_id, *target.args()]
+    status, out, err = run(capsys, [*argv, "--actor", "support:bob", "--listener", LISTENER], "y\n")
+    assert status == 0, err
+    assert f"Remove device {first.device_id!r} of user 'alice'?" in err
+    assert f"removed: device {first.device_id!r} of user 'alice'" in out
+    assert [type(e) for e in events] == [TwoFactorDeviceRemoved]
+    assert target.store.get_grant("alice", "s1") is None
+    assert [d.device_id for d in two_factor.devices("alice")] == [added.device_id]
+    unknown = ["operator", "remove-2fa", "alice", "--device", "totp:nope", "--yes"]
+    status, _, err = run(capsys, [*unknown, *target.args()])
+    assert status == 1
+    assert "has no device 'totp:nope'" in err
+    argv = ["operator", "remove-2fa", "alice", "--device", added.device_id, "--yes"]
+    status, out, err = run(capsys, [*argv, *target.args()])
+    assert status == 0, err
+    assert "with its last device" in out
+    assert target.store.get_credential("alice") is None
+    status, _, err = run(capsys, ["operator", "totp-devices", "alice", *target.args()])
+    assert status == 1
+    assert "has no two-factor authentication" in err
+
+
 def test_remove_2fa_removes_revokes_and_emits_the_web_paths_event(
     target: Target, capsys: pytest.CaptureFixture[str], events: list[Any]
 ) -> None:
@@ -206,8 +250,9 @@ def test_reseal_moves_every_secret_to_the_newest_key(
     for user, secret in secrets.items():
         credential = target.store.get_credential(user)
         assert credential is not None
-        assert credential.secret.startswith("v1:2026:")
-        assert new_only.open(credential.secret, context=credential.credential_id) == secret
+        (device,) = credential.totp_devices
+        assert device.secret.startswith("v1:2026:")
+        assert new_only.open(device.secret, context=device.device_id) == secret
     status, out, _ = run(capsys, ["operator", "reseal", *target.args(), "--yes"])
     assert status == 0
     assert out == "resealed: 0 secret(s) under key '2026'; 3 already were; 0 failed\n"

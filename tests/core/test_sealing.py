@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -129,7 +130,7 @@ def test_twofactor_rotation_end_to_end() -> None:
     assert after.reseal("alice") is True
     credential = store.get_credential("alice")
     assert credential is not None
-    assert credential.secret.startswith("v1:k2:")
+    assert credential.totp_devices[0].secret.startswith("v1:k2:")
     assert after.reseal("alice") is False
     assert after.reseal("nobody") is False
 
@@ -137,15 +138,15 @@ def test_twofactor_rotation_end_to_end() -> None:
     clock.advance(30)
     assert retired.verify("alice", totp.at(clock())).ok
 
-    # A secret copied onto another user's credential does not open there.
+    # A secret copied onto another user's device (another device id) does not open there.
+    (device,) = credential.totp_devices
     store.put_credential(
-        type(credential)(
-            **{
-                **credential.to_dict(),
-                "user_id": "bob",
-                "credential_id": "totp:bob",
-                "recovery_hashes": (),
-            }
+        replace(
+            credential,
+            user_id="bob",
+            credential_id="totp:bob",
+            recovery_hashes=(),
+            devices=(replace(device, device_id="totp:bob"),),
         )
     )
     with pytest.raises(SealError):

@@ -87,8 +87,10 @@ def test_begin_returns_the_secret_once_and_stores_it_sealed_and_pending(
     credential = store.get_credential("alice")
     assert credential is not None
     assert not credential.confirmed
-    assert credential.secret.startswith("v1:k1:")
-    assert enrolment.secret not in credential.secret
+    (device,) = credential.totp_devices
+    assert device.secret.startswith("v1:k1:")
+    assert enrolment.secret not in device.secret
+    assert credential.secret == ""  # stored once, in the device
     assert enrolment.secret not in repr(credential)
     assert not tf.is_enrolled("alice")
     with pytest.raises(NotEnrolledError):
@@ -101,7 +103,7 @@ def test_without_keys_the_secret_is_stored_marked_plain(
     enrolment = make().begin_enrolment("alice", "alice@example.com")
     credential = store.get_credential("alice")
     assert credential is not None
-    assert credential.secret == f"plain:{enrolment.secret}"
+    assert credential.totp_devices[0].secret == f"plain:{enrolment.secret}"
     assert enrolment.secret not in repr(credential)
 
 

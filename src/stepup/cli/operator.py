@@ -24,6 +24,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["register"]
@@ -36,9 +37,10 @@ EXIT_OK, EXIT_NO, EXIT_USAGE = 0, 1, 2
 def register(subparsers: Any) -> None:
     operator = subparsers.add_parser(
         "operator",
-        help="support tasks against the app's store (2FA, grants, keys, tenant flag)",
+        help="support tasks against the app's store (2FA devices, grants, keys, tenant flag)",
         description=(
-            "Support tasks against the app's store: remove a user's 2FA, revoke a user's "
+            "Support tasks against the app's store: list a user's TOTP devices, remove one "
+            "or all of a user's 2FA, revoke a user's "
             "re-authentication grants, re-seal every TOTP secret under the newest key, "
             "show and set a tenant's sensitive_actions_reauth flag. The store is --store URL "
             "or the STEPUP_STORE environment variable (prefer it for a URL with a password)."
@@ -49,16 +51,33 @@ def register(subparsers: Any) -> None:
     )
     commands.required = True
 
+    devices = commands.add_parser(
+        "totp-devices",
+        help="list a user's TOTP devices",
+        description=(
+            "One line per confirmed TOTP device of the user: its id, when it was added and "
+            "last used (to the day; UTC), and its name. Secrets are never shown."
+        ),
+    )
+    devices.add_argument("user_id", metavar="USER_ID")
+    _common(devices, changes=False)
+    devices.set_defaults(handler=_totp_devices)
+
     remove = commands.add_parser(
         "remove-2fa",
-        help="remove a user's two-factor authentication",
+        help="remove a user's two-factor authentication, or one TOTP device",
         description=(
             "Delete the user's TOTP credential and recovery codes and revoke their grants in "
             "every session, as an admin with full access does on the web (event "
-            "TwoFactorRemoved, removed_by = --actor)."
+            "TwoFactorRemoved, removed_by = --actor). With --device, remove that one device "
+            "only (event TwoFactorDeviceRemoved; grants are revoked too); removing the last "
+            "device removes two-factor authentication."
         ),
     )
     remove.add_argument("user_id", metavar="USER_ID")
+    remove.add_argument(
+        "--device", metavar="DEVICE_ID", help="remove only this device (see totp-devices)"
+    )
     _common(remove)
     remove.set_defaults(handler=_remove_2fa)
 
@@ -226,6 +245,30 @@ def _confirm(args: argparse.Namespace, question: str) -> None:
 # commands --------------------------------------------------------------------------
 
 
+def _day(unix: float | None) -> str:
+    if unix is None:
+        return "never"
+    return datetime.fromtimestamp(unix, tz=UTC).strftime("%Y-%m-%d")
+
+
+@_run
+def _totp_devices(args: argparse.Namespace) -> int:
+    from ..twofactor import TwoFactor
+
+    with _store(args) as store:
+        devices = TwoFactor(store).devices(args.user_id)
+    if not devices:
+        raise _RefusedError(
+            f"user {args.user_id!r} has no two-factor authentication"
+            " (unknown user, or not enrolled)"
+        )
+    for device in devices:
+        name = json.dumps(device.name, ensure_ascii=True)  # a name cannot move the cursor
+        added, used = _day(device.created_at), _day(device.last_used_at)
+        print(f"{device.device_id}  added {added}  last used {used}  {name}")
+    return EXIT_OK
+
+
 @_run
 def _remove_2fa(args: argparse.Namespace) -> int:
     from ..twofactor import TwoFactor
@@ -237,12 +280,40 @@ def _remove_2fa(args: argparse.Namespace) -> int:
                 f"user {args.user_id!r} has no two-factor authentication"
                 " (unknown user, or not enrolled): nothing changed"
             )
+        if args.device is not None:
+            return _remove_device(args, two_factor)
         _confirm(args, f"Remove two-factor authentication of user {args.user_id!r}?")
         two_factor.remove(args.user_id, actor_id=_actor(args), actor_has_full_access=True)
     print(
         f"removed: two-factor authentication of user {args.user_id!r}"
         " (credential, recovery codes and grants in every session)"
     )
+    return EXIT_OK
+
+
+def _remove_device(args: argparse.Namespace, two_factor: Any) -> int:
+    devices = {device.device_id: device for device in two_factor.devices(args.user_id)}
+    if args.device not in devices:
+        raise _RefusedError(
+            f"user {args.user_id!r} has no device {args.device!r} (see totp-devices): "
+            "nothing changed"
+        )
+    last = len(devices) == 1
+    what = "its last device: two-factor authentication" if last else "device"
+    _confirm(args, f"Remove {what} {args.device!r} of user {args.user_id!r}?")
+    two_factor.remove_device(
+        args.user_id, args.device, actor_id=_actor(args), actor_has_full_access=True
+    )
+    if last:
+        print(
+            f"removed: two-factor authentication of user {args.user_id!r} with its last "
+            "device (credential, recovery codes and grants in every session)"
+        )
+    else:
+        print(
+            f"removed: device {args.device!r} of user {args.user_id!r}"
+            " (grants in every session revoked)"
+        )
     return EXIT_OK
 
 

@@ -20,6 +20,8 @@ Races that threads would only hit by luck are forced: a wrapper around the store
 (``_Competing``) runs a whole competing request right before a flow's write, e.g.
 another admin's PATCH before ``patch_tenant``, or a sign-in spending a recovery code
 before reseal's ``replace_credential``; the tests then check that nothing was lost.
+The TOTP device cases do the same with a spent recovery code or a rename before the
+``replace_credential`` of adding, renaming, removing or marking a device used.
 The passkey cases do the same with a second registration of the same credential
 before ``add_passkey`` and a second assertion of the same authenticator before
 ``record_passkey_use`` (they need the ``passkeys`` extra, python-fido2).
@@ -44,11 +46,21 @@ from hypothesis import strategies as st
 from ..errors import ConcurrentUpdateError
 from ..events import EventBus, StepupEvent, TenantFlagChanged
 from ..reauth import FEATURE_FLAG
-from ..records import AttemptOutcome, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
+from ..records import (
+    AttemptOutcome,
+    Challenge,
+    Credential,
+    Grant,
+    Passkey,
+    Tenant,
+    ThrottleState,
+    TotpDevice,
+)
 from ..sealing import SecretBox
 from ..subject import Subject
 from ..tenants import AsyncTenantSettings, TenantSettings
 from ..throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
+from ..totp import TOTP
 from ..twofactor import RESEAL_TRIES, AsyncTwoFactor, TwoFactor
 from .clock import SettableClock
 
@@ -670,6 +682,138 @@ class StoreContract:
         results = call.concurrently("consume_recovery_hash", [(user, "a")] * THREADS)
         assert results.count(True) == 1
         assert call("get_credential", user).recovery_hashes == ("b",)
+
+    # TOTP devices: several per user, in the credential ---------------------------
+
+    def _device(self, device_id: str, **fields: Any) -> TotpDevice:
+        values: dict[str, Any] = {"name": "Phone", "confirmed": True, "created_at": T0}
+        return TotpDevice(device_id, "v1:k1:c2VhbGVk", **{**values, **fields})
+
+    def test_credential_with_devices_round_trip(self, call: _Runner) -> None:
+        user = _key("user")
+        devices = (
+            self._device(_key("totp"), last_used_at=T0 + 86_400.5),
+            self._device(_key("totp"), name="Tablette ünïcode 📱", digits=8, period=60),
+            self._device(_key("totp"), name="New", confirmed=False, created_at=T0 + 1),
+        )
+        credential = replace(self._credential(user), secret="", devices=devices)
+        call("put_credential", credential)
+        stored = call("get_credential", user)
+        assert stored == replace(credential, version=1)
+        assert stored.totp_devices == devices
+        fewer = replace(stored, devices=devices[1:2])
+        assert call("replace_credential", fewer, stored.version) is True
+        assert call("get_credential", user) == replace(fewer, version=2)
+        # Written back in the shape from before devices, it reads as that one device.
+        legacy = self._credential(user)
+        call("put_credential", legacy)
+        stored = call("get_credential", user)
+        assert stored.devices == ()
+        (device,) = stored.totp_devices
+        assert (device.device_id, device.secret) == (legacy.credential_id, legacy.secret)
+        assert device.confirmed
+        assert device.last_used_at is None
+
+    def _enrolled(self, call: _Runner, store: Any, user: str, clock: SettableClock) -> Any:
+        """A TwoFactor over ``store`` and the user's first device (enrolled, confirmed)."""
+        kind = AsyncTwoFactor if call.is_async else TwoFactor
+        two_factor = kind(store, box=SecretBox({"k1": bytes(32)}, "k1"), clock=clock)
+        first = call.resolve(two_factor.begin_enrolment(user, "user@example.com", name="A"))
+        confirmation = call.resolve(
+            two_factor.confirm_enrolment(user, TOTP(first.secret).at(clock()))
+        )
+        assert confirmation.ok
+        return two_factor, TOTP(first.secret), first.device_id
+
+    def test_devices_share_one_replay_ledger_and_throttle(self, call: _Runner) -> None:
+        user, clock = _key("user"), SettableClock(T0)
+        two_factor, first, first_id = self._enrolled(call, call.store, user, clock)
+        clock.advance(30)
+        added = call.resolve(two_factor.begin_device(user, "user@example.com", name="B"))
+        second = TOTP(added.secret)
+        assert call.resolve(two_factor.confirm_device(user, second.at(clock()))).ok
+        names = [d.name for d in call.resolve(two_factor.devices(user))]
+        assert names == ["A", "B"]
+        clock.advance(30)
+        assert call.resolve(two_factor.verify(user, first.at(clock()))).ok
+        # The same step from the other device is a replay: one ledger for the user.
+        again = call.resolve(two_factor.verify(user, second.at(clock())))
+        assert again.reason == "replayed"
+        clock.advance(30)
+        assert call.resolve(two_factor.verify(user, second.at(clock()))).ok
+        used = {d.device_id: d.last_used_at for d in call.resolve(two_factor.devices(user))}
+        assert used == {first_id: clock() - 30, added.device_id: clock()}
+        call.resolve(two_factor.remove_device(user, first_id, actor_id=user))
+        (left,) = call.resolve(two_factor.devices(user))
+        assert left.device_id == added.device_id
+        clock.advance(30)
+        assert not call.resolve(two_factor.verify(user, first.at(clock()))).ok
+        assert call.resolve(two_factor.is_enrolled(user)) is True
+
+    def test_adding_a_device_never_brings_back_a_spent_recovery_code(self, call: _Runner) -> None:
+        user, clock = _key("user"), SettableClock(T0)
+        two_factor, _, _ = self._enrolled(call, call.store, user, clock)
+        read = call("get_credential", user)
+        spent = read.recovery_hashes[0]
+        # A sign-in spends a recovery code between the add's read and its write.
+        racing = _Competing(
+            call.store, _CREDENTIAL_WRITES, lambda: call.store.consume_recovery_hash(user, spent)
+        )
+        kind = type(two_factor)
+        adder = kind(racing, box=two_factor.box, clock=clock)
+        added = call.resolve(adder.begin_device(user, "user@example.com", name="B"))
+        assert racing.competed == 1
+        stored = call("get_credential", user)
+        assert spent not in stored.recovery_hashes
+        assert stored.recovery_hashes == read.recovery_hashes[1:]
+        assert [d.device_id for d in stored.totp_devices][-1] == added.device_id
+        assert call("consume_recovery_hash", user, spent) is False  # still spent
+
+    def test_removing_a_device_keeps_a_concurrent_rename(self, call: _Runner) -> None:
+        user, clock = _key("user"), SettableClock(T0)
+        two_factor, _, first_id = self._enrolled(call, call.store, user, clock)
+        ids = [first_id]
+        for name in ("B", "C"):
+            clock.advance(30)
+            added = call.resolve(two_factor.begin_device(user, "user@example.com", name=name))
+            code = TOTP(added.secret).at(clock())
+            assert call.resolve(two_factor.confirm_device(user, code)).ok
+            ids.append(added.device_id)
+        # Another request renames C between the removal's read of B and its write.
+        racing = _Competing(
+            call.store,
+            _CREDENTIAL_WRITES,
+            lambda: type(two_factor)(call.store, box=two_factor.box, clock=clock).rename_device(
+                user, ids[2], "Renamed"
+            ),
+        )
+        remover = type(two_factor)(racing, box=two_factor.box, clock=clock)
+        call.resolve(remover.remove_device(user, ids[1], actor_id=user))
+        assert racing.competed == 1
+        devices = call.resolve(two_factor.devices(user))
+        assert [(d.device_id, d.name) for d in devices] == [(ids[0], "A"), (ids[2], "Renamed")]
+
+    def test_marking_a_device_used_never_overwrites_a_removal(self, call: _Runner) -> None:
+        user, clock = _key("user"), SettableClock(T0)
+        two_factor, first, first_id = self._enrolled(call, call.store, user, clock)
+        clock.advance(30)
+        added = call.resolve(two_factor.begin_device(user, "user@example.com", name="B"))
+        assert call.resolve(two_factor.confirm_device(user, TOTP(added.secret).at(clock()))).ok
+        clock.advance(30)
+        # B is removed between the verification's read and its last-used write.
+        racing = _Competing(
+            call.store,
+            ("replace_credential",),
+            lambda: type(two_factor)(call.store, box=two_factor.box, clock=clock).remove_device(
+                user, added.device_id, actor_id=user
+            ),
+        )
+        verifier = type(two_factor)(racing, box=two_factor.box, clock=clock)
+        assert call.resolve(verifier.verify(user, first.at(clock()))).ok  # it stands
+        assert racing.competed == 1
+        (left,) = call.resolve(two_factor.devices(user))
+        assert left.device_id == first_id  # B stays removed
+        assert left.last_used_at is None  # the lost write is let go, not retried
 
     # tenants --------------------------------------------------------------------
 

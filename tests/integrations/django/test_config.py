@@ -32,7 +32,7 @@ def test_secrets_follow_django_key_rotation(clock: SettableClock) -> None:
     with override_settings(SECRET_KEY=old_key), running_site(store, clock) as site:
         bob = site.browser("bob")
         secret, _ = bob.enrol()
-        old_seal = store.get_credential(user_id("bob")).secret
+        old_seal = store.get_credential(user_id("bob")).totp_devices[0].secret
     new_key = "a-new-secret-key-for-this-installation-9876543210"
     with (
         override_settings(SECRET_KEY=new_key, SECRET_KEY_FALLBACKS=[old_key]),
@@ -42,7 +42,7 @@ def test_secrets_follow_django_key_rotation(clock: SettableClock) -> None:
         clock.advance(30)
         assert two_factor.verify(user_id("bob"), site.totp_code(secret)).ok
         assert two_factor.reseal(user_id("bob")) is True
-        new_seal = store.get_credential(user_id("bob")).secret
+        new_seal = store.get_credential(user_id("bob")).totp_devices[0].secret
         assert new_seal.split(":")[1] != old_seal.split(":")[1]
     with override_settings(SECRET_KEY=new_key), running_site(store, clock):
         clock.advance(30)

@@ -254,8 +254,8 @@ def test_two_factor_is_only_asked_on_the_web(site: Site) -> None:
 def test_secrets_are_sealed_with_a_key_from_secret_key(site: Site) -> None:
     _bob, secret, _ = _enrolled_bob(site)
     stored = site.store.get_credential(user_id("bob"))
-    assert stored.secret.startswith("v1:dj")
-    assert secret not in stored.secret
+    assert stored.totp_devices[0].secret.startswith("v1:dj")
+    assert secret not in stored.totp_devices[0].secret
 
 
 def test_no_secret_code_or_password_leaks(site: Site, caplog: pytest.LogCaptureFixture) -> None:

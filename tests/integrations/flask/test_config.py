@@ -172,8 +172,8 @@ def test_secrets_are_sealed_with_configured_keys(clock: SettableClock) -> None:
     secret, _ = bob.enrol()
     credential = store.get_credential("bob")
     assert credential is not None
-    assert credential.secret.startswith("v1:k1:")
-    assert secret not in credential.secret
+    assert credential.totp_devices[0].secret.startswith("v1:k1:")
+    assert secret not in credential.totp_devices[0].secret
 
 
 def test_bad_encryption_keys_stop_the_app() -> None:

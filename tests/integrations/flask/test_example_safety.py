@@ -176,8 +176,10 @@ def test_the_example_stores_totp_secrets_sealed(
     _, secret = _enrol(app.test_client(), clock, "bob")
     stored = store.get_credential("bob")
     assert stored is not None
-    assert stored.secret.startswith("v1:k1:"), "the example stored a TOTP secret unsealed"
-    assert secret not in stored.secret
+    assert stored.totp_devices[0].secret.startswith("v1:k1:"), (
+        "the example stored a TOTP secret unsealed"
+    )
+    assert secret not in stored.totp_devices[0].secret
 
 
 @pytest.mark.parametrize(

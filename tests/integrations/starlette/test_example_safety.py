@@ -147,8 +147,10 @@ def test_the_example_stores_totp_secrets_sealed(
     stored = store.get_credential("bob")
     assert stored is not None
     assert stored.confirmed
-    assert stored.secret.startswith("v1:k1:"), "the example stored a TOTP secret unsealed"
-    assert secret not in stored.secret
+    assert stored.totp_devices[0].secret.startswith("v1:k1:"), (
+        "the example stored a TOTP secret unsealed"
+    )
+    assert secret not in stored.totp_devices[0].secret
     if mode == "STEPUP_DEV=1":
         key_file = tmp_path / "stepup-dev.key"
         assert key_file.stat().st_mode & 0o777 == 0o600

@@ -53,6 +53,9 @@ class CredentialRecord(models.Model):  # type: ignore[misc]
     created_at = models.FloatField(default=0.0)
     # Every write adds one (see Credential.version): reseal's compare-and-set.
     version = models.PositiveBigIntegerField(default=0)
+    # The user's TOTP devices as JSON (each secret sealed); empty for a credential
+    # stored before 0005, which is one device made of the columns above.
+    devices = models.TextField(blank=True, default="")
 
     class Meta:
         verbose_name = "two-factor credential"

@@ -27,6 +27,8 @@ from ...events import (
     StepupEvent,
     TenantFlagChanged,
     Throttled,
+    TwoFactorDeviceAdded,
+    TwoFactorDeviceRemoved,
     TwoFactorEnabled,
     TwoFactorRejected,
     TwoFactorRemoved,
@@ -60,6 +62,8 @@ __all__ = [
     "sign_in_recorded",
     "tenant_flag_changed",
     "throttled",
+    "two_factor_device_added",
+    "two_factor_device_removed",
     "two_factor_enabled",
     "two_factor_rejected",
     "two_factor_removed",
@@ -74,6 +78,8 @@ replay_detected = Signal()
 throttled = Signal()
 two_factor_enabled = Signal()
 two_factor_removed = Signal()
+two_factor_device_added = Signal()
+two_factor_device_removed = Signal()
 recovery_code_used = Signal()
 recovery_codes_regenerated = Signal()
 reauth_succeeded = Signal()
@@ -96,6 +102,8 @@ SIGNALS: Final[dict[type[StepupEvent], Signal]] = {
     Throttled: throttled,
     TwoFactorEnabled: two_factor_enabled,
     TwoFactorRemoved: two_factor_removed,
+    TwoFactorDeviceAdded: two_factor_device_added,
+    TwoFactorDeviceRemoved: two_factor_device_removed,
     RecoveryCodeUsed: recovery_code_used,
     RecoveryCodesRegenerated: recovery_codes_regenerated,
     ReauthSucceeded: reauth_succeeded,

@@ -36,6 +36,7 @@ store closes a thread's connection when that thread ends.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext, suppress
@@ -45,7 +46,16 @@ from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 from django.db.models.functions import Collate
 
-from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
+from ...records import (
+    Attempt,
+    Challenge,
+    Credential,
+    Grant,
+    Passkey,
+    Tenant,
+    ThrottleState,
+    TotpDevice,
+)
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
 from .models import (
     ID_LENGTH,
@@ -71,7 +81,7 @@ _CREDENTIAL_FIELDS: Final = (
     "confirmed",
     "created_at",
 )
-_READ_FIELDS: Final = (*_CREDENTIAL_FIELDS, "version")
+_READ_FIELDS: Final = (*_CREDENTIAL_FIELDS, "version", "devices")
 _sqlite_locks: dict[str, threading.Lock] = {}
 _sqlite_locks_guard = threading.Lock()
 
@@ -233,7 +243,10 @@ class DjangoStore:
             .values_list("digest", flat=True)
         )
         values = dict(zip(_READ_FIELDS, row, strict=True))
-        return Credential(user_id=user_id, recovery_hashes=tuple(digests), **values)
+        devices = tuple(TotpDevice.from_dict(d) for d in json.loads(values.pop("devices") or "[]"))
+        return Credential(
+            user_id=user_id, recovery_hashes=tuple(digests), devices=devices, **values
+        )
 
     def _replace_hashes(self, fitted: str, credential: Credential) -> None:
         hashes = RecoveryHash.objects.using(self.using)
@@ -250,7 +263,7 @@ class DjangoStore:
 
     def put_credential(self, credential: Credential) -> None:
         fitted = _fit(credential.user_id)
-        values = {name: getattr(credential, name) for name in _CREDENTIAL_FIELDS}
+        values = _credential_columns(credential)
         objects = CredentialRecord.objects.using(self.using)
         with self._write():
             if not objects.filter(pk=fitted).update(version=F("version") + 1, **values):
@@ -263,7 +276,7 @@ class DjangoStore:
 
     def replace_credential(self, credential: Credential, expected_version: int) -> bool:
         fitted = _fit(credential.user_id)
-        values = {name: getattr(credential, name) for name in _CREDENTIAL_FIELDS}
+        values = _credential_columns(credential)
         with self._write():
             replaced = (
                 CredentialRecord.objects.using(self.using)
@@ -521,6 +534,13 @@ def _user_lock(fitted_user_id: str) -> int:
     """The PostgreSQL advisory lock id of one user's passkeys."""
     digest = hashlib.sha256(f"stepup-passkeys:{fitted_user_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _credential_columns(credential: Credential) -> dict[str, Any]:
+    values = {name: getattr(credential, name) for name in _CREDENTIAL_FIELDS}
+    devices = [device.to_dict() for device in credential.devices]
+    values["devices"] = json.dumps(devices) if devices else ""
+    return values
 
 
 def _columns(state: ThrottleState) -> dict[str, Any]:
