@@ -1,12 +1,15 @@
 """Enrolled users in bulk, for the benchmarks: what ``TwoFactor`` would have written.
 
-Each user gets a confirmed credential (its secret sealed with AES-GCM, ten recovery
-hashes) and a replay-ledger entry whose last accepted step lies in the past, as after
-an earlier sign-in. Writing 100,000 of them one ``TwoFactor`` call at a time would
-take minutes, so the SQL store gets batched ``executemany`` inserts in one
-transaction and Redis gets pipelined commands; the records and the Redis commands
-come from the library itself (``Credential``, the store's own ops), so the layout is
-always the store's own.
+Each user gets a confirmed credential (one TOTP device, its secret sealed with AES-GCM,
+ten recovery hashes) and a replay-ledger entry whose last accepted step lies in the
+past, as after an earlier sign-in. The device was last used an hour before ``now``, so
+a timed verification makes no "last used" write (``TwoFactor.verify`` writes that at
+most once per device per day; see docs/totp.md, "Several devices").
+
+Writing 100,000 of them one ``TwoFactor`` call at a time would take minutes, so the
+SQL store gets batched ``executemany`` inserts in one transaction and Redis gets
+pipelined commands; the records and the Redis commands come from the library itself
+(``Credential``, the store's own ops), so the layout is always the store's own.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.adapters.storage.redis import RedisStore
 from stepup.adapters.storage.sql import SQLStore
-from stepup.records import Credential
+from stepup.records import Credential, TotpDevice
 from stepup.sealing import SecretBox
 from stepup.throttle import ThrottlePolicy
 
@@ -46,13 +49,22 @@ class Users:
         for index, user_id in enumerate(self.ids):
             credential_id = f"totp:{user_id}"
             hashes = tuple(hashlib.sha256(f"{user_id}:{n}".encode()).hexdigest() for n in range(10))
+            created_at = self.now - 86_400 - index
+            device = TotpDevice(
+                device_id=credential_id,
+                secret=BOX.seal(self.secret, context=credential_id),
+                confirmed=True,
+                created_at=created_at,
+                last_used_at=self.now - 3_600,
+            )
             yield Credential(
                 user_id=user_id,
                 credential_id=credential_id,
-                secret=BOX.seal(self.secret, context=credential_id),
+                secret="",
                 confirmed=True,
-                created_at=self.now - 86_400 - index,
+                created_at=created_at,
                 recovery_hashes=hashes,
+                devices=(device,),
             )
 
 
