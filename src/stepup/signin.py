@@ -14,11 +14,14 @@ core's: :meth:`~stepup.twofactor.TwoFactor.verify`,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._flow import Flow, run, run_async
-from .passkeys import AsyncPasskeys, Passkey, Passkeys
 from .twofactor import AsyncTwoFactor, Channel, TwoFactor
+
+if TYPE_CHECKING:  # only types: python-fido2 (the passkeys extra) is not needed here
+    from .passkeys import AsyncPasskeys, Passkeys
+    from .records import Passkey
 
 __all__ = ["SecondFactors", "asecond_factors", "second_factors"]
 
