@@ -23,7 +23,7 @@ from .events import EventBus, ReauthSucceeded, SignInRecorded
 from .policy import Context, Policy, Rule, Sensitivity
 from .records import Challenge, Credential, Grant, Passkey, Tenant
 from .subject import Identity, LoginMethod, Subject
-from .tokens import AccessToken
+from .tokens import AccessToken, InvalidTokenError, TokenFault
 from .transactions import is_transaction_digest
 from .twofactor import Channel
 
@@ -645,6 +645,10 @@ class _ReauthFlows(Generic[S]):
         Any of the rule's alternatives counts (the client cannot be offered one).
         """
         subject = Subject(token.subject, _TOKEN_SESSION, _TOKEN_IDENTITY)
+        if not self.clock() < token.expires_at + _TOKEN_SKEW:
+            # Kept past its expiry (a cache, a custom token source): it proves nothing,
+            # not even for an action that needs no proof. NaN fails this too.
+            raise InvalidTokenError(TokenFault.EXPIRED)
         plan = self._before(subject, action, context)
         if not isinstance(plan, _Plan):
             return plan

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from api.tokens_support import T0, expect_header_answers, guard, parse_challenge, sign
 from stepup.errors import ConfigurationError
-from stepup.integrations.bearer import required_scope
+from stepup.integrations.bearer import BearerGuard, required_scope
 from stepup.integrations.django.bearer import bearer_required as django_bearer_required
 from stepup.integrations.fastapi import require_token
 from stepup.integrations.flask.bearer import bearer_required
@@ -311,3 +311,36 @@ def test_decorators_check_the_scope_at_import(clock: SettableClock) -> None:
         require_token(guard(clock), "workspace.delete", scope="\n")
     with pytest.raises(ConfigurationError):
         django_bearer_required(guard(clock), "workspace.delete", scope="é")
+
+
+def test_a_token_kept_past_its_expiry_decides_nothing(clock: SettableClock) -> None:
+    """An AccessToken cached by the application (or made by a custom token source)
+    outlives its ``exp`` only by the most leeway a validator allows, whatever the rule."""
+    protect = guard(clock)
+    request = info(f"Bearer {sign()}")
+    token = protect.check(request, "workspace.read")
+    assert isinstance(token, AccessToken)
+    assert protect.reauth.check_token(token, "workspace.read").ok
+    clock.advance(600 + 299)
+    assert protect.reauth.check_token(token, "workspace.read").ok
+    clock.advance(1)
+    for action in ("workspace.read", "workspace.delete"):
+        with pytest.raises(InvalidTokenError) as caught:
+            protect.reauth.check_token(token, action)
+        assert caught.value.fault is TokenFault.EXPIRED
+    forever = AccessToken("https://idp.example", "alice", ("x",), float("nan"), auth_time=T0)
+    with pytest.raises(InvalidTokenError):
+        protect.reauth.check_token(forever, "workspace.read")
+
+
+def test_the_guard_answers_a_token_expired_since_it_was_read(clock: SettableClock) -> None:
+    class Stale:
+        def validate(self, raw: str) -> AccessToken:
+            return AccessToken("https://idp.example", "alice", ("x",), T0 - 3600, auth_time=T0)
+
+    answer = BearerGuard(guard(clock).reauth, Stale()).check(info("Bearer abc"), "workspace.read")
+    assert isinstance(answer, HttpResponse)
+    assert (answer.status, parse_challenge(answer.headers["WWW-Authenticate"])[1]["error"]) == (
+        401,
+        "invalid_token",
+    )

@@ -181,5 +181,9 @@ class BearerGuard:
             needed = required_scope(scope)
             if not set(needed).issubset(token.scope):
                 return insufficient_scope(request, needed)
-        response = token_decision_response(self.reauth.check_token(token, action, context), request)
+        try:
+            decision = self.reauth.check_token(token, action, context)
+        except InvalidTokenError as exc:  # expired since it was read
+            return invalid_token(exc, request)
+        response = token_decision_response(decision, request)
         return token if response is None else response
