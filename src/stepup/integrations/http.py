@@ -142,10 +142,14 @@ def _json(
     return HttpResponse(status, {"Content-Type": "application/json", **(headers or {})}, body)
 
 
-def reauth_location(reauth_url: str, return_to: str, action: str) -> str:
-    """The re-auth page URL with a ``next`` that is always a safe same-origin path."""
-    query = urlencode({"next": safe_return_path_or_default(return_to), "action": action})
-    return f"{reauth_url}?{query}"
+def reauth_location(reauth_url: str, return_to: str, action: str, transaction: str = "") -> str:
+    """The re-auth page URL with a ``next`` that is always a safe same-origin path (and,
+    for a rule bound to one transaction, its digest: the page shows only a transaction
+    this session's guard kept under it)."""
+    params = {"next": safe_return_path_or_default(return_to), "action": action}
+    if transaction:
+        params["transaction"] = transaction
+    return f"{reauth_url}?{urlencode(params)}"
 
 
 def form_return_path(
@@ -202,7 +206,7 @@ def decision_response(
         )
     assert isinstance(decision, ReauthRequired)
     kind = client_kind(request)
-    location = reauth_location(reauth_url, request.path, decision.action)
+    location = reauth_location(reauth_url, request.path, decision.action, decision.transaction)
     if kind is Client.BROWSER:
         return HttpResponse(303, {"Location": location, "Cache-Control": "no-store"})
     payload = _error(
@@ -219,6 +223,8 @@ def decision_response(
     if decision.level:
         payload["level"] = decision.level
         payload["acr_values"] = list(decision.acr_values)
+    if decision.transaction:
+        payload["transaction"] = decision.transaction
     headers = {"Cache-Control": "no-store"}
     if kind is Client.BEARER:
         headers["WWW-Authenticate"] = step_up_challenge(decision)

@@ -98,6 +98,7 @@ TEXT: Final = {
     "unknown_action": VIEW_TEXT["unknown_action"],
     "unavailable": VIEW_TEXT["unavailable"],
     "sign_in_expired": VIEW_TEXT["sign_in_expired"],
+    "transaction_expired": VIEW_TEXT["transaction_expired"],
 }
 
 _STATUS: Final = {

@@ -47,6 +47,7 @@ __all__ = [
     "RECOVERY_REGENERATE",
     "SESSION_ID",
     "SIGNED_IN_WITH",
+    "SSO_LEVEL_NOT_MET",
     "SSO_NOT_CONFIRMED",
     "TENANT_CONTENT_TYPES",
     "TEXT",
@@ -82,6 +83,7 @@ __all__ = [
     "session_id",
     "session_identity",
     "sso_answer",
+    "sso_level_request",
     "take_otp_proof",
     "tenant_content_type_ok",
     "tenant_error_response",
@@ -133,6 +135,9 @@ TEXT: Final = {
     "enrolment_expired": N_(
         "The set-up was not finished in time, or was replaced. Start again with a new key."
     ),
+    "transaction_expired": N_(
+        "This confirmation has expired or was already used. Go back and try the action again."
+    ),
 }
 
 #: How long a started enrolment (its secret, sealed in the store) is shown again after
@@ -183,6 +188,14 @@ class ReauthPage:
     resume: str = field(default="", repr=False)
     #: The rule accepts only a passkey and the user has none: add one first.
     needs_passkey: bool = False
+    #: The minimum level of assurance the rule asks for (``""``: none); the SSO start
+    #: asks the provider for it (see :func:`sso_level_request`).
+    level: str = ""
+    #: For a rule bound to one transaction: its digest (carried as a hidden field, and
+    #: only ever one the session kept, see :mod:`stepup.integrations.transaction`) and
+    #: what is being confirmed ("Delete workspace prod-eu"), shown escaped.
+    transaction: str = ""
+    confirming: Message | str = ""
 
     @property
     def password(self) -> bool:
@@ -247,6 +260,7 @@ def reauth_page(
         error=error,
         cancel=safe_return_path_or_default(cancel),
         needs_enrolment=needs_enrolment,
+        level=rule.level or "",
     )
 
 
@@ -592,6 +606,14 @@ def provider_for(providers: Mapping[str, Any], subject: Subject) -> Any:
 
 #: Shown when the provider's answer does not prove a fresh login of this user.
 SSO_NOT_CONFIRMED: Final = N_("Your identity provider did not confirm it is you. Please try again.")
+#: Shown when the provider confirmed the user, but at a lower level of assurance than
+#: the action needs (the adapters' ``acr_not_met`` / ``authn_context_not_met``).
+SSO_LEVEL_NOT_MET: Final = N_(
+    "Your identity provider confirmed it is you, but not as strongly as this action needs"
+    " (for example without a second factor). Please try again and use the stronger sign-in."
+)
+#: The adapters' refusals for a level lower than asked for.
+_LEVEL_NOT_MET: Final = frozenset({"acr_not_met", "authn_context_not_met"})
 
 
 class ProviderOutcome(Protocol):
@@ -610,27 +632,73 @@ class ProviderOutcome(Protocol):
     def return_to(self) -> str | None: ...
 
 
+def sso_level_request(policy: Policy, page: ReauthPage, kind: str) -> dict[str, Any]:
+    """What the SSO start asks the provider for, as keyword arguments of the adapter's
+    ``start``: the ``acr_values`` (OIDC) or ``authn_context`` class references (SAML)
+    that reach the level the page's rule needs, weakest sufficient first; nothing when
+    the rule asks for no level or the level names no value for this protocol (the
+    provider's configured default then applies)."""
+    levels = policy.levels
+    if not page.level or levels is None or page.level not in levels:
+        return {}
+    if kind == "oidc":
+        acr_values = levels.acr_values(page.level)
+        return {"acr_values": list(acr_values)} if acr_values else {}
+    if kind == "saml":
+        class_refs = levels.saml_class_refs(page.level)
+        return {"authn_context": list(class_refs)} if class_refs else {}
+    return {}
+
+
 @dataclass(frozen=True, slots=True)
 class SSOAnswer:
     """What a provider's answer comes to. ``ok``: record a grant with ``methods`` at
-    ``authenticated_at``, then go to ``next``. Otherwise show :data:`SSO_NOT_CONFIRMED`
-    with ``status`` and a link to the re-auth page for ``next``."""
+    ``authenticated_at`` and ``level`` (the level the verified ``acr`` or
+    ``AuthnContextClassRef`` proves, ``None``: none declared), then go to ``next``.
+    Otherwise show ``message`` with ``status`` and a link to the re-auth page for
+    ``next``."""
 
     ok: bool
     next: str
     status: int = 303
     methods: tuple[str, ...] = ()
     authenticated_at: float | None = None
+    level: str | None = None
+    message: str = SSO_NOT_CONFIRMED
 
 
-def sso_answer(outcome: ProviderOutcome, proved_code: bool) -> SSOAnswer:
+def sso_answer(
+    outcome: ProviderOutcome, proved_code: bool, policy: Policy | None = None
+) -> SSOAnswer:
     """Only an ``ok`` outcome grants anything; ``otp`` joins the provider's method when a
-    code was proved before leaving (see :func:`take_otp_proof`)."""
+    code was proved before leaving (see :func:`take_otp_proof`). With ``policy``'s
+    levels, the grant keeps the level the provider's signed answer proves; a provider
+    that answered at a lower level than asked is refused with its own message."""
     next_path = safe_return_path_or_default(outcome.return_to)
     if not outcome.ok:
-        return SSOAnswer(False, next_path, refusal_status(outcome.reason))
+        reason = str(outcome.reason)
+        message = SSO_LEVEL_NOT_MET if reason in _LEVEL_NOT_MET else SSO_NOT_CONFIRMED
+        return SSOAnswer(False, next_path, refusal_status(reason), message=message)
     methods = (outcome.method, "otp") if proved_code else (outcome.method,)
-    return SSOAnswer(True, next_path, methods=methods, authenticated_at=_login_time(outcome))
+    return SSOAnswer(
+        True,
+        next_path,
+        methods=methods,
+        authenticated_at=_login_time(outcome),
+        level=_proved_level(outcome, policy),
+    )
+
+
+def _proved_level(outcome: object, policy: Policy | None) -> str | None:
+    """The level the provider's verified ``acr`` (OIDC) or ``AuthnContextClassRef``
+    (SAML) proves under the policy's levels (``None``: no levels, or not declared)."""
+    levels = policy.levels if policy is not None else None
+    if levels is None:
+        return None
+    acr = getattr(outcome, "acr", None)
+    if acr is not None:
+        return levels.for_acr(acr)
+    return levels.for_saml(getattr(outcome, "authn_context", None))
 
 
 def _login_time(outcome: object) -> float | None:

@@ -18,6 +18,7 @@ from ...subject import Identity, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
 from ..marks import mark
+from ..transaction import guard_transaction
 from ._config import DEFAULTS
 from ._csrf import FIELD
 from ._hooks import (
@@ -33,6 +34,7 @@ from ._hooks import (
     SubjectLoader,
     TenantAdminCheck,
     TenantLoader,
+    TransactionFunction,
 )
 from ._passkeys import ROUTES as PASSKEY_ROUTES
 from ._state import AppState, state
@@ -87,6 +89,7 @@ class Stepup:
         self._store = store
         self._clock = clock
         self._actions: list[str] = []
+        self._transactions: list[tuple[str, object]] = []
         self._states: list[AppState] = []
         if app is not None:
             self.init_app(app)
@@ -108,6 +111,8 @@ class Stepup:
             events=self.events,
         )
         app_state.policy.validate(self._actions)
+        for action, transaction in self._transactions:
+            guard_transaction(app_state.policy, action, transaction)
         app.extensions["stepup"] = app_state
         self._states.append(app_state)
         blueprint = build_blueprint(PASSKEY_ROUTES)
@@ -194,22 +199,28 @@ class Stepup:
         *,
         context: ContextFunction | None = None,
         return_to: ReturnTo | None = None,
+        transaction: TransactionFunction | None = None,
     ) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
         """Protect a view: it runs only when the core allows ``action`` now.
 
         ``context(request)`` feeds rules with a condition; ``return_to`` is where a
         non-GET request comes back after re-authenticating (default: the page the form
-        was on). The name is checked against the policy of every app this extension is
-        initialised on, now or at ``init_app``.
+        was on). ``transaction(request)`` says what a rule with ``bind_transaction`` is
+        about to do (a :class:`~stepup.integrations.transaction.Transaction`): the
+        re-authentication then counts once, for that target only. The name is checked
+        against the policy of every app this extension is initialised on, now or at
+        ``init_app`` (a bound rule without ``transaction`` too).
         """
         for app_state in self._states:
             app_state.policy.validate([action])
+            guard_transaction(app_state.policy, action, transaction)
         self._actions.append(action)
+        self._transactions.append((action, transaction))
 
         def decorator(view: Callable[P, R]) -> Callable[P, R | Response]:
             @wraps(view)
             def protected(*args: P.args, **kwargs: P.kwargs) -> R | Response:
-                refusal = state().guard(action, context, return_to)
+                refusal = state().guard(action, context, return_to, transaction=transaction)
                 if refusal is not None:
                     response: Response = refusal
                     return response

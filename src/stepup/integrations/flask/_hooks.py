@@ -14,12 +14,14 @@ from flask import Request
 
 from ...reauth import Decision
 from ...subject import Subject
+from ..transaction import Transaction
 
 __all__ = [
     "ContextFunction",
     "Hooks",
     "ResponseHandler",
     "ReturnTo",
+    "TransactionFunction",
 ]
 
 #: ``() -> Subject | None``: the signed-in user of this request, or ``None``.
@@ -43,6 +45,9 @@ ResponseHandler: TypeAlias = Callable[[Decision, Request], Any]
 LocaleSelector: TypeAlias = Callable[[], str | None]
 #: ``(request) -> context`` for rules with a condition (e.g. production workspaces).
 ContextFunction: TypeAlias = Callable[[Request], dict[str, Any]]
+#: ``(request) -> Transaction``: what a transaction-bound view is about to do (the
+#: parameters naming its target, e.g. ``request.view_args``, and a description).
+TransactionFunction: TypeAlias = Callable[[Request], Transaction]
 #: Where to come back after re-authenticating from a non-GET request.
 ReturnTo: TypeAlias = str | Callable[[Request], str]
 

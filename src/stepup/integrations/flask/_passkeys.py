@@ -32,6 +32,7 @@ from ..passkey_endpoint import (
     script_response,
 )
 from ..tenant_endpoint import stream_chunks
+from ..transaction import TransactionExpiredError
 from ..views import PasskeysPage
 from ._state import AppState, state
 from ._views import (
@@ -189,6 +190,8 @@ def _json_page(data: dict[str, Any]) -> _Opened | Any:
         return _Opened(app_state, subject, _page_from(data, subject, app_state))
     except UnknownActionError:
         return to_response(message_response(400, "unknown_action", _locale()))
+    except TransactionExpiredError:
+        return to_response(message_response(400, "transaction_expired", _locale()))
 
 
 def reauth_begin() -> Any:
@@ -204,7 +207,9 @@ def reauth_begin() -> Any:
         return opened
     if not opened.page.passkey:
         return to_response(message_response(400, "not_offered", _locale()))
-    options = enabled[1].begin_authentication(opened.subject)
+    # A transaction-bound action: the authenticator signs the transaction's digest.
+    transaction = opened.page.transaction or None
+    options = enabled[1].begin_authentication(opened.subject, transaction=transaction)
     return to_response(assertion_options_response(options, _locale()))
 
 
@@ -227,14 +232,16 @@ def reauth_finish() -> Any:
         if json_client:
             return to_response(message_response(400, "not_offered", _locale()))
         return _render_reauth(app_state, subject, page, 400)
-    result = enabled[1].finish_authentication(subject, data.get("credential") or {})
+    transaction = page.transaction or None
+    credential = data.get("credential") or {}
+    result = enabled[1].finish_authentication(subject, credential, transaction=transaction)
     if not result:
         if json_client:
             return to_response(result_response(result, _locale()))
         page = page.with_error(passkey_message(result.reason))
         return _render_reauth(app_state, subject, page, passkey_status(result.reason))
     resumed = app_state.take_resumed(subject, page.resume or None, page.action)
-    app_state.record_reauth(subject, tuple(sorted(result.methods)))
+    app_state.record_reauth(subject, tuple(sorted(result.methods)), transaction=transaction)
     if json_client:
         return to_response(json_response(200, {"ok": True, "next": page.next}))
     return _after_reauth(app_state, resumed, page.next)

@@ -30,6 +30,14 @@ from ..http import decision_response, form_return_path
 from ..pages import choose_locale
 from ..passkey_endpoint import passkey_policy, relying_party_from
 from ..resume import resume_token, with_resume
+from ..transaction import (
+    PENDING_TRANSACTIONS,
+    PendingTransaction,
+    Transaction,
+    forget_transaction,
+    note_transaction,
+    pending_transaction,
+)
 from ..views import (
     OTP_PROOF,
     SESSION_ID,
@@ -44,7 +52,7 @@ from ..views import (
 from ..views import session_id as session_id_of
 from ._config import policy_from_config, secret_box_from_config, store_from_config
 from ._csrf import FIELD, CsrfTokens
-from ._hooks import ContextFunction, Hooks, ReturnTo
+from ._hooks import ContextFunction, Hooks, ReturnTo, TransactionFunction
 from ._web import request_info, to_response
 
 if TYPE_CHECKING:
@@ -55,6 +63,8 @@ __all__ = ["AppState", "state"]
 _PENDING: Final = "_stepup_2fa_login"
 #: A suspended form's token, kept while the user is at their SSO provider.
 _RESUME: Final = "_stepup_resume"
+#: The transaction an SSO re-authentication confirms, kept while the user is away.
+_SSO_TRANSACTION: Final = "_stepup_sso_transaction"
 _FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
@@ -246,19 +256,57 @@ class AppState:
             return str(saved["token"]), str(saved.get("action", ""))
         return None
 
+    def pending_transaction(
+        self, subject: Subject, action: str, digest: object
+    ) -> PendingTransaction | None:
+        """The transaction this session's guard kept for ``action`` under ``digest``."""
+        return pending_transaction(session, subject.session_id, action, digest, self.clock())
+
+    def keep_sso_transaction(self, page_transaction: str, action: str) -> None:
+        """Remember the transaction an SSO re-authentication confirms while the user is
+        at their provider (taken back by :meth:`take_sso_transaction`)."""
+        session.pop(_SSO_TRANSACTION, None)
+        if page_transaction:
+            session[_SSO_TRANSACTION] = {"digest": page_transaction, "action": action}
+
+    def take_sso_transaction(self, subject: Subject, action: str) -> str | None:
+        """The transaction kept at the SSO start, if it still waits for ``action``."""
+        saved = session.pop(_SSO_TRANSACTION, None)
+        if not isinstance(saved, dict) or saved.get("action") != action:
+            return None
+        pending = self.pending_transaction(subject, action, saved.get("digest"))
+        return pending.digest if pending is not None else None
+
     def record_reauth(
-        self, subject: Subject, methods: list[str] | tuple[str, ...], at: float | None = None
+        self,
+        subject: Subject,
+        methods: list[str] | tuple[str, ...],
+        at: float | None = None,
+        *,
+        level: str | None = None,
+        transaction: str | None = None,
     ) -> tuple[Subject, str | None]:
         """Record a successful re-authentication under a new session id, as at sign-in
         (OWASP ASVS 5.0 section 7.2.4): the grant is bound to the new id, the old id keeps
         none, and the CSRF token is renewed with it. Returns the subject under the new id
         and the old id (``None`` when nothing was renewed). A subject loader that does not build
-        its Subject with :meth:`session_id` keeps its own id, and the grant is bound to it."""
+        its Subject with :meth:`session_id` keeps its own id, and the grant is bound to it.
+        ``level``: what a provider's signed answer proved; ``transaction``: the digest of
+        the one action this re-authentication confirmed (it waits no longer)."""
         renew_session_id(session)
         self.csrf.rotate()
         g.pop("stepup_subject", None)
         subject, renewed_from = renewed_subject(subject, self.subject())
-        self.reauth.record(subject, methods, authenticated_at=at, renewed_from=renewed_from)
+        self.reauth.record(
+            subject,
+            methods,
+            authenticated_at=at,
+            renewed_from=renewed_from,
+            level=level,
+            transaction=transaction,
+        )
+        if transaction is not None:
+            forget_transaction(session, transaction)
         return subject, renewed_from
 
     def is_tenant_admin(self, subject: Subject, tenant_id: str) -> bool:
@@ -280,7 +328,15 @@ class AppState:
             sid = subject.session_id if subject is not None else sid
         if user_id is not None and isinstance(sid, str):
             self.reauth.sign_out(Subject(user_id, sid))
-        for key in (SESSION_ID, SIGNED_IN_WITH, _PENDING, OTP_PROOF, _RESUME):
+        for key in (
+            SESSION_ID,
+            SIGNED_IN_WITH,
+            _PENDING,
+            OTP_PROOF,
+            _RESUME,
+            _SSO_TRANSACTION,
+            PENDING_TRANSACTIONS,
+        ):
             session.pop(key, None)
         self.csrf.rotate()
         g.pop("stepup_subject", None)
@@ -299,15 +355,20 @@ class AppState:
     # the guard --------------------------------------------------------------------
 
     def check(
-        self, action: str, context: Context | None = None, tenant_id: str | None = None
+        self,
+        action: str,
+        context: Context | None = None,
+        tenant_id: str | None = None,
+        transaction: str | None = None,
     ) -> Decision | None:
         """The core's decision for this request's subject (``None``: nobody signed in),
-        in ``tenant_id`` (default: the subject's tenant)."""
+        in ``tenant_id`` (default: the subject's tenant); ``transaction``: the digest of a
+        transaction-bound action's target (checking spends its proof)."""
         subject = self.subject()
         if subject is None:
             return None
         tenant = tenant_id if tenant_id is not None else self.tenant_for(subject)
-        return self.reauth.check(subject, action, tenant, context)
+        return self.reauth.check(subject, action, tenant, context, transaction=transaction)
 
     def guard(
         self,
@@ -315,15 +376,28 @@ class AppState:
         context: ContextFunction | None,
         return_to: ReturnTo | None,
         tenant_id: str | None = None,
+        transaction: TransactionFunction | None = None,
     ) -> Any:
         """``None`` to let the view run, else the response that refuses it."""
         values = context(request) if context is not None else None
-        decision = self.check(action, values, tenant_id)
+        target: Transaction | None = transaction(request) if transaction is not None else None
+        digest = target.digest(action) if target is not None else None
+        decision = self.check(action, values, tenant_id, digest)
         if decision is None:
             return self.unauthenticated()
         g.stepup_decision = decision
         if decision.ok:
             return None
+        subject = self.subject()
+        if (
+            target is not None
+            and subject is not None
+            and isinstance(decision, ReauthRequired)
+            and decision.transaction
+        ):
+            # What the re-auth page shows, and what its grant is bound to.
+            now = self.clock()
+            note_transaction(session, subject.session_id, action, target, decision.transaction, now)
         handler = self.hooks.response_handler
         if handler is not None:
             custom = handler(decision, request)

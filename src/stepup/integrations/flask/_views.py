@@ -51,9 +51,9 @@ from ..resume import (
     unknown_action_response,
 )
 from ..tenant_endpoint import admin_refusal, read_body, stream_chunks
+from ..transaction import TransactionExpiredError, confirming_page
 from ..views import (
     ENROLMENT_TTL,
-    SSO_NOT_CONFIRMED,
     TEXT,
     EnrolmentPage,
     MessagePage,
@@ -71,6 +71,7 @@ from ..views import (
     reauth_page,
     refusal_status,
     sso_answer,
+    sso_level_request,
     take_otp_proof,
     tenant_error_response,
     tenant_request_refusal,
@@ -239,7 +240,10 @@ def _page_from(values: Any, subject: Subject, app_state: AppState) -> ReauthPage
     )
     enrolled = not page.totp or app_state.two_factor.is_enrolled(subject.user_id)
     resume = resume_token(values) or ""
-    return replace(page, cancel=cancel, needs_enrolment=not enrolled, resume=resume)
+    page = replace(page, cancel=cancel, needs_enrolment=not enrolled, resume=resume)
+    # Only a transaction this session's guard kept: the digest merely picks one.
+    pending = app_state.pending_transaction(subject, action, values.get("transaction"))
+    return confirming_page(app_state.policy, page, pending)
 
 
 def _render_reauth(app_state: AppState, subject: Subject, page: ReauthPage, status: int) -> Any:
@@ -262,6 +266,8 @@ def _open_page(values: Any) -> _Opened | Any:
         return _Opened(app_state, subject, _page_from(values, subject, app_state))
     except UnknownActionError:
         return _message(400, TEXT["unknown_action"])
+    except TransactionExpiredError:
+        return _message(400, TEXT["transaction_expired"])
     except StoreUnavailableError:  # what the user has enrolled could not be read
         return _message(503, TEXT["unavailable"])
 
@@ -311,7 +317,7 @@ def reauth_password() -> Any:
     if step.page is not None:
         return _render_reauth(app_state, subject, step.page, step.status)
     resumed = app_state.take_resumed(subject, page.resume or None, page.action)
-    app_state.record_reauth(subject, list(step.methods))
+    app_state.record_reauth(subject, list(step.methods), transaction=page.transaction or None)
     return _after_reauth(app_state, resumed, page.next)
 
 
@@ -361,13 +367,17 @@ def _sso_start(kind: str, providers: Any) -> Any:
         return _message(400, TEXT["sso_unavailable"])
     forget_otp_proof(session)
     app_state.keep_resume_token(request.form, page.action)
+    app_state.keep_sso_transaction(page.transaction, page.action)
     if page.totp:
         refused = _refused_code(app_state, subject, page)
         if refused is not None:
             return refused
         note_otp_proof(session, subject.session_id, app_state.clock())
+    # The level the rule needs: the provider is asked for it (acr_values, or a
+    # RequestedAuthnContext) and the adapter refuses an answer below it.
+    level = sso_level_request(app_state.policy, page, kind)
     try:
-        target = provider.start(subject, return_to=page.next, action=page.action)
+        target = provider.start(subject, return_to=page.next, action=page.action, **level)
     except PermissionDeniedError:
         return _message(403, TEXT["sso_other_provider"])
     except StepupError:
@@ -386,13 +396,21 @@ def _sso_finish(providers: Any, outcome_of: Any) -> Any:
     proved_code = take_otp_proof(
         session, subject.session_id, app_state.clock(), app_state.login_ttl
     )
-    answer = sso_answer(outcome, proved_code)
+    answer = sso_answer(outcome, proved_code, app_state.policy)
     kept = app_state.take_resume_token()
+    action = str(getattr(outcome, "action", "") or "")
+    transaction = app_state.take_sso_transaction(subject, action)
     if not answer.ok:
         again = url_for("stepup.reauth", next=answer.next)
-        return _message(answer.status, SSO_NOT_CONFIRMED, link=again)
+        return _message(answer.status, answer.message, link=again)
     resumed = app_state.take_resumed(subject, *kept) if kept is not None else None
-    app_state.record_reauth(subject, answer.methods, answer.authenticated_at)
+    app_state.record_reauth(
+        subject,
+        answer.methods,
+        answer.authenticated_at,
+        level=answer.level,
+        transaction=transaction,
+    )
     return _after_reauth(app_state, resumed, answer.next)
 
 

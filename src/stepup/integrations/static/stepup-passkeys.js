@@ -160,12 +160,19 @@
   function authenticate(args) {
     var prefix = args.prefix || "/stepup";
     var action = args.action || "";
-    return post(args.beginUrl || prefix + "/reauth/passkey/begin", {action: action}, args.csrfToken)
+    var transaction = args.transaction || "";  // a transaction-bound action's digest
+    var begin = {action: action, transaction: transaction};
+    return post(args.beginUrl || prefix + "/reauth/passkey/begin", begin, args.csrfToken)
       .then(getCredential)
       .then(function (credential) {
         return post(
           args.finishUrl || prefix + "/reauth/passkey/finish",
-          {credential: credentialJSON(credential), action: action, next: args.next || ""},
+          {
+            credential: credentialJSON(credential),
+            action: action,
+            transaction: transaction,
+            next: args.next || ""
+          },
           args.csrfToken
         );
       });
@@ -211,7 +218,11 @@
       busy = true;
       var csrf = form.querySelector("input[name=csrf_token], input[name=csrfmiddlewaretoken]");
       var action = form.querySelector("input[name=action]");
+      var transaction = form.querySelector("input[name=transaction]");
       var body = kind === "authenticate" ? {action: action ? action.value : ""} : {};
+      if (kind === "authenticate" && transaction) {
+        body.transaction = transaction.value; // the digest the passkey signs
+      }
       post(form.getAttribute("data-begin-url"), body, csrf ? csrf.value : "")
         .then(kind === "register" ? createCredential : getCredential)
         .then(function (credential) {

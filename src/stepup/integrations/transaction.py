@@ -1,0 +1,208 @@
+"""Transaction-bound guards in the framework integrations, the same in every framework.
+
+For a rule with ``bind_transaction`` (see :mod:`stepup.transactions`), the app tells the
+guard what the request is about to do: a :class:`Transaction`, the parameters that name
+the target (``{"workspace": "prod-eu"}``) and a description for the person
+(``"Delete workspace %(workspace)s"``). The guard hashes them with the action
+(:func:`stepup.transactions.transaction_digest`), asks the core with that digest and,
+when a re-authentication is needed, keeps the transaction in the session: the re-auth
+page shows what is being confirmed from there (never from the query string), and the
+grant recorded after the re-authentication is bound to that digest. The core decides;
+this module only carries the digest and its description between two requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, tzinfo
+from typing import Any, Final, TypeVar
+
+from ..errors import ConfigurationError, StepupError
+from ..i18n import Message, translations
+from ..policy import Policy
+from ..transactions import is_transaction_digest, transaction_digest
+from .views import ReauthPage
+
+__all__ = [
+    "PENDING_TRANSACTIONS",
+    "Confirmation",
+    "PendingTransaction",
+    "Transaction",
+    "TransactionExpiredError",
+    "TransactionFunction",
+    "confirming_page",
+    "forget_transaction",
+    "guard_transaction",
+    "note_transaction",
+    "pending_transaction",
+]
+
+R = TypeVar("R")
+
+#: The session key under which pending transactions wait for their re-authentication.
+PENDING_TRANSACTIONS: Final = "_stepup_transactions"
+#: How many different transactions a session keeps waiting at once (the oldest goes).
+MAX_PENDING: Final = 4
+#: How long a transaction waits for its re-authentication (seconds).
+PENDING_TTL: Final = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """What one guarded request is about to do.
+
+    ``params`` are the JSON values that name the target (``{"workspace": "prod-eu"}``):
+    the grant is bound to the action and exactly these. ``description`` is what the
+    re-auth page shows the person, a msgid whose ``%(name)s`` placeholders are filled
+    from ``params`` (``"Delete workspace %(workspace)s"``); it is plain text, escaped
+    on the page, translated with stepup's catalog when it has it (an app may pass a
+    text its own gettext already translated).
+    """
+
+    params: Mapping[str, Any]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.description, str):
+            raise TypeError("a transaction's description must be a string")
+        # A str subclass (markupsafe.Markup) would reach the page unescaped.
+        object.__setattr__(self, "description", str.__str__(self.description))
+
+    def digest(self, action: str) -> str:
+        """:func:`stepup.transactions.transaction_digest` of ``action`` and ``params``."""
+        return transaction_digest(action, self.params)
+
+
+#: ``(request) -> Transaction``: what a guarded request is about to do.
+TransactionFunction = Callable[[R], Transaction]
+
+
+def guard_transaction(policy: Policy, action: str, transaction: object) -> None:
+    """At start-up: a rule bound to one transaction needs the guard to say which one
+    (``transaction=``), and a ``transaction`` must be callable."""
+    if transaction is not None and not callable(transaction):
+        raise ConfigurationError("transaction= must be a function of the request")
+    if transaction is None and policy.rule_for(action).bind_transaction:
+        raise ConfigurationError(
+            f"{action!r} is bound to one transaction: pass transaction=, a function of the"
+            " request returning stepup.integrations.transaction.Transaction"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation(Message):
+    """What the re-auth page says is being confirmed: the description in the page's
+    locale with the parameters filled in (as text; the page escapes it)."""
+
+    values: tuple[tuple[str, str], ...] = field(default=())
+
+    def translate(self, locale: str | None, tz: tzinfo = UTC) -> str:
+        if not self.msgid:  # no description: the parameters themselves
+            return ", ".join(f"{name}: {value}" for name, value in self.values)
+        text = translations(locale).gettext(self.msgid)
+        try:
+            return text % dict(self.values)
+        except (KeyError, ValueError, TypeError):  # a placeholder the params do not name
+            return text
+
+    def __bool__(self) -> bool:
+        return bool(self.msgid or self.values)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingTransaction:
+    """A transaction waiting in the session for its re-authentication."""
+
+    action: str
+    digest: str
+    confirmation: Confirmation
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def note_transaction(
+    session: MutableMapping[str, Any],
+    session_id: str,
+    action: str,
+    transaction: Transaction,
+    digest: str,
+    now: float,
+) -> None:
+    """Keep the transaction a refused request named, for the re-auth page and the grant
+    recorded after it (bound to this stepup session id)."""
+    saved = session.get(PENDING_TRANSACTIONS)
+    pending = dict(saved) if isinstance(saved, dict) else {}
+    pending.pop(digest, None)
+    pending[digest] = {
+        "session": session_id,
+        "action": action,
+        "at": now,
+        "description": transaction.description,
+        "values": {str(k): _shown(v) for k, v in transaction.params.items()},
+    }
+    while len(pending) > MAX_PENDING:
+        pending.pop(next(iter(pending)))
+    session[PENDING_TRANSACTIONS] = pending
+
+
+def pending_transaction(
+    session: Mapping[str, Any],
+    session_id: str,
+    action: str,
+    digest: object,
+    now: float,
+    ttl: float = PENDING_TTL,
+) -> PendingTransaction | None:
+    """The transaction ``digest`` names when this session's guard kept it for ``action``
+    less than ``ttl`` seconds ago; ``None`` otherwise (a digest from the query string
+    or a form only picks among what the server kept)."""
+    saved = session.get(PENDING_TRANSACTIONS)
+    if not is_transaction_digest(digest) or not isinstance(saved, dict):
+        return None
+    assert isinstance(digest, str)
+    entry = saved.get(digest)
+    if (
+        not isinstance(entry, dict)
+        or entry.get("session") != session_id
+        or entry.get("action") != action
+    ):
+        return None
+    at = entry.get("at")
+    if not isinstance(at, int | float) or isinstance(at, bool) or not 0 <= now - at < ttl:
+        return None
+    values = entry.get("values")
+    pairs = tuple((str(k), str(v)) for k, v in (values.items() if isinstance(values, dict) else ()))
+    description = entry.get("description")
+    text = description if isinstance(description, str) else ""
+    return PendingTransaction(action, digest, Confirmation(text, values=pairs))
+
+
+def forget_transaction(session: MutableMapping[str, Any], digest: str) -> None:
+    """The transaction was confirmed (or given up): it waits no longer."""
+    saved = session.get(PENDING_TRANSACTIONS)
+    if isinstance(saved, dict) and digest in saved:
+        pending = dict(saved)
+        del pending[digest]
+        session[PENDING_TRANSACTIONS] = pending
+
+
+class TransactionExpiredError(StepupError):
+    """The re-auth page was opened for a transaction-bound action, but this session keeps
+    no such transaction: it expired, was already confirmed, or was never asked for (the
+    views answer 400 with ``TEXT["transaction_expired"]``)."""
+
+
+def confirming_page(
+    policy: Policy, page: ReauthPage, pending: PendingTransaction | None
+) -> ReauthPage:
+    """The re-auth page showing what it confirms. Raises :class:`TransactionExpiredError`
+    when the action's rule is bound to one transaction and the session keeps none for
+    it (the page would record a grant nothing can spend)."""
+    if pending is not None and pending.action == page.action:
+        return replace(page, transaction=pending.digest, confirming=pending.confirmation)
+    if page.action and policy.rule_for(page.action).bind_transaction:
+        raise TransactionExpiredError("no transaction of this session waits for this action")
+    return page

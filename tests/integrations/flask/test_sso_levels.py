@@ -1,0 +1,193 @@
+"""The Flask SSO re-auth pages ask the provider for the level the rule needs, refuse a
+lower one with its own message, and record the level the signed answer proved.
+
+Against the real oidc-provider (two acr values: ``urn:stepup:pwd``, and
+``urn:stepup:mfa`` when the login also gave the OTP) and the real pysaml2 IdP.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from flask import Flask
+from saml2.saml import AUTHN_PASSWORD_PROTECTED
+
+from idp.oidc.harness import ALICE as OIDC_ALICE
+from idp.oidc.harness import REDIRECT_URI, Provider, launch_provider
+from idp.oidc.harness import make_config as oidc_config
+from idp.oidc.useragent import UserAgent
+from idp.saml.saml_idp import ALICE as SAML_ALICE
+from idp.saml.saml_idp import IDP_ID, KeyPair, make_idp, make_keypair
+from idp.saml.saml_idp import make_config as saml_config
+from integrations.flask.flask_support import Browser, TestApp, app_policy, make_app, set_flag
+from stepup.adapters.idp.oidc import OIDCReauth
+from stepup.adapters.idp.saml import SAMLServiceProvider
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.assurance import Level, Levels
+from stepup.integrations.flask import Stepup
+from stepup.policy import Policy, Rule, Sensitivity
+from stepup.testing import SettableClock
+from support import need
+
+MFA_CLASS = "https://refeds.org/profile/mfa"
+LEVELS = Levels(
+    (
+        Level(
+            "password",
+            acr=("urn:stepup:pwd",),
+            saml=(AUTHN_PASSWORD_PROTECTED,),
+            methods=(("pwd",),),
+        ),
+        Level("mfa", acr=("urn:stepup:mfa",), saml=(MFA_CLASS,), methods=(("pwd", "otp"),)),
+    )
+)
+
+
+def _policy(method: str) -> Policy:
+    rule = Rule(
+        Sensitivity.SENSITIVE, methods=frozenset({method}), level="mfa", description="Paying"
+    )
+    return app_policy().with_levels(LEVELS).extend({"billing.pay": rule})
+
+
+def _routes(app: Flask, stepup: Stepup) -> None:
+    @app.get("/billing/pay")
+    @stepup.reauth_required("billing.pay")
+    def pay() -> Any:
+        return {"paid": True}
+
+
+def _start(browser: Browser, location: str, kind: str) -> Any:
+    page = browser.get(location).get_data(as_text=True)
+    assert f'action="/stepup/reauth/{kind}/start"' in page
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page))
+    data = {k: html.unescape(v) for k, v in fields.items()}
+    return browser.post(f"/stepup/reauth/{kind}/start", data=data)
+
+
+def _user(test_app: TestApp, sso: tuple[str, str, str, str]) -> Browser:
+    admin = test_app.client()
+    admin.login("alice")
+    assert set_flag(admin).status_code == 200
+    browser = test_app.client()
+    with browser.client.session_transaction() as session:
+        session["user_id"] = "alice"
+        session["sso"] = sso
+    return browser
+
+
+# OIDC ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
+    started = launch_provider(tmp_path_factory.mktemp("flask-oidc-levels") / "provider.log")
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def agent() -> Iterator[UserAgent]:
+    user_agent = UserAgent(REDIRECT_URI)
+    yield user_agent
+    user_agent.close()
+
+
+@pytest.mark.oidc
+def test_oidc_asks_for_the_level_refuses_less_and_keeps_it(
+    provider: Provider, agent: UserAgent
+) -> None:
+    clock = SettableClock(math.floor(time.time()))  # the provider stamps real times
+    store = MemoryStore()
+    oidc = OIDCReauth(oidc_config(provider), store, clock=clock)
+    test_app = make_app(
+        clock=clock,
+        store=store,
+        policy=_policy("oidc"),
+        setup=_routes,
+        config={"STEPUP_OIDC_PROVIDERS": {"test-op": oidc}},
+    )
+    alice = _user(test_app, ("oidc", provider.issuer, OIDC_ALICE[0], "test-op"))
+    location = alice.get("/billing/pay").headers["Location"]
+
+    to_provider = _start(alice, location, "oidc")
+    assert to_provider.status_code == 303
+    query = parse_qs(urlsplit(to_provider.headers["Location"]).query)
+    assert query["acr_values"] == ["urn:stepup:mfa"]  # the level the rule needs
+    weaker = agent.authorize(
+        to_provider.headers["Location"], login=OIDC_ALICE[0], password=OIDC_ALICE[1]
+    )
+    refused = alice.get(f"/stepup/reauth/oidc/callback?{urlencode(weaker)}")
+    assert refused.status_code == 400
+    assert "not as strongly as this action needs" in refused.get_data(as_text=True)
+    assert alice.get("/billing/pay").status_code == 303
+
+    to_provider = _start(alice, location, "oidc")
+    met = agent.authorize(
+        to_provider.headers["Location"], login=OIDC_ALICE[0], password=OIDC_ALICE[1], otp="123456"
+    )
+    back = alice.get(f"/stepup/reauth/oidc/callback?{urlencode(met)}")
+    assert back.status_code == 303
+    assert alice.get("/billing/pay").get_json() == {"paid": True}
+    with alice.client.session_transaction() as session:
+        sid = session["_stepup_sid"]
+    grant = store.get_grant("alice", sid)
+    assert grant is not None
+    assert grant.level == "mfa"
+    oidc.close()
+
+
+# SAML ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, KeyPair]:
+    need(shutil.which("xmlsec1") is not None, "xmlsec1 is not installed (apt-get install xmlsec1)")
+    directory = tmp_path_factory.mktemp("flask-saml-level-keys")
+    return {name: make_keypair(directory, name) for name in ("sp", "idp")}
+
+
+@pytest.mark.saml
+def test_saml_asks_for_the_level_refuses_less_and_keeps_it(keys: dict[str, KeyPair]) -> None:
+    clock = SettableClock(time.time())  # the IdP stamps real times
+    store = MemoryStore()
+    config = saml_config(keys, authn_comparison="minimum")
+    sp = SAMLServiceProvider(config, store, clock=clock)
+    idp = make_idp(keys["idp"], sp.metadata())
+    test_app = make_app(
+        clock=clock,
+        store=store,
+        policy=_policy("saml"),
+        setup=_routes,
+        config={"STEPUP_SAML_PROVIDERS": {"corp-saml": sp}},
+    )
+    alice = _user(test_app, ("saml", IDP_ID, SAML_ALICE, "corp-saml"))
+    location = alice.get("/billing/pay").headers["Location"]
+
+    request = idp.receive(_start(alice, location, "saml").headers["Location"])
+    assert request.requested_contexts == [MFA_CLASS]
+    assert request.message.requested_authn_context.comparison == "minimum"
+    weaker = idp.answer(request, SAML_ALICE, class_ref=AUTHN_PASSWORD_PROTECTED)
+    refused = alice.post("/stepup/reauth/saml/acs", data={"SAMLResponse": weaker})
+    assert refused.status_code == 400
+    assert "not as strongly as this action needs" in refused.get_data(as_text=True)
+    assert alice.get("/billing/pay").status_code == 303
+
+    request = idp.receive(_start(alice, location, "saml").headers["Location"])
+    met = idp.answer(request, SAML_ALICE, class_ref=MFA_CLASS)
+    back = alice.post("/stepup/reauth/saml/acs", data={"SAMLResponse": met})
+    assert back.status_code == 303
+    assert alice.get("/billing/pay").get_json() == {"paid": True}
+    with alice.client.session_transaction() as session:
+        sid = session["_stepup_sid"]
+    grant = store.get_grant("alice", sid)
+    assert grant is not None
+    assert grant.level == "mfa"

@@ -1,0 +1,150 @@
+"""Transaction-bound actions through the Flask guard: the re-auth page shows what is
+being confirmed, the grant it records counts once, for that target only."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+from flask import Flask
+
+from integrations.flask.flask_support import Browser, TestApp, app_policy, make_app, set_flag
+from stepup.errors import ConfigurationError
+from stepup.integrations.flask import Stepup
+from stepup.integrations.transaction import Transaction
+from stepup.policy import Rule, Sensitivity
+from stepup.transactions import transaction_digest
+
+ACTION = "workspace.destroy"
+
+
+def _policy() -> Any:
+    rule = Rule(
+        Sensitivity.CRITICAL,
+        lifetime=300.0,
+        bind_transaction=True,
+        description="Deleting a workspace",
+    )
+    return app_policy().extend({ACTION: rule})
+
+
+def _routes(app: Flask, stepup: Stepup) -> None:
+    def target(req: Any) -> Transaction:
+        return Transaction({"workspace": req.view_args["name"]}, "Delete workspace %(workspace)s")
+
+    @app.post("/workspaces/<name>/destroy")
+    @stepup.reauth_required(ACTION, transaction=target, return_to="/home")
+    def destroy(name: str) -> str:
+        return f"destroyed {name}"
+
+
+@pytest.fixture
+def tx_app() -> TestApp:
+    return make_app("subject_loader", policy=_policy(), setup=_routes)
+
+
+def _signed_in(tx_app: TestApp) -> Browser:
+    browser = tx_app.client()
+    browser.login("alice")
+    assert set_flag(browser).status_code == 200
+    return browser
+
+
+def _destroy(browser: Browser, name: str, **kwargs: Any) -> Any:
+    token = browser.csrf()
+    return browser.post(f"/workspaces/{name}/destroy", data={"csrf_token": token}, **kwargs)
+
+
+def test_a_confirmation_counts_once_for_its_own_target(tx_app: TestApp) -> None:
+    alice = _signed_in(tx_app)
+    refused = _destroy(alice, "prod-eu")
+    assert refused.status_code == 303
+    location = refused.headers["Location"]
+    query = parse_qs(urlsplit(location).query)
+    assert query["transaction"] == [transaction_digest(ACTION, {"workspace": "prod-eu"})]
+
+    page = alice.get(location).get_data(as_text=True)
+    assert "Delete workspace prod-eu" in page
+    assert 'name="transaction"' in page
+    resumed = alice.reauth(location, "correct horse")  # the suspended form, sent again
+    assert resumed.status_code == 200
+    assert 'action="/workspaces/prod-eu/destroy"' in resumed.get_data(as_text=True)
+
+    assert _destroy(alice, "prod-us").status_code == 303  # not this target
+    done = _destroy(alice, "prod-eu")
+    assert done.status_code == 200
+    assert done.get_data(as_text=True) == "destroyed prod-eu"
+    assert _destroy(alice, "prod-eu").status_code == 303  # spent: single use
+
+
+def test_the_description_is_escaped_and_translated(tx_app: TestApp) -> None:
+    alice = _signed_in(tx_app)
+    location = _destroy(alice, quote("<img src=x onerror=alert(1)>")).headers["Location"]
+    page = alice.get(location, headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert "<img" not in page
+    assert "Delete workspace &lt;img src=x onerror=alert(1)&gt;" in page
+    assert "Sie bestätigen:" in page
+
+
+def test_the_page_shows_only_a_transaction_the_session_kept(tx_app: TestApp) -> None:
+    alice = _signed_in(tx_app)
+    forged = transaction_digest(ACTION, {"workspace": "prod-us"})
+    page = alice.get(f"/stepup/reauth?action={ACTION}&next=/home&transaction={forged}")
+    assert page.status_code == 400
+    assert "expired or was already used" in page.get_data(as_text=True)
+    # Nor without any transaction: the grant would bind nothing.
+    assert alice.get(f"/stepup/reauth?action={ACTION}&next=/home").status_code == 400
+
+    # A form posting another digest than the page showed is refused the same way.
+    location = _destroy(alice, "prod-eu").headers["Location"]
+    answer = alice.reauth(location, "correct horse", transaction=forged)
+    assert answer.status_code == 400
+    assert _destroy(alice, "prod-us").status_code == 303
+
+
+def test_a_json_client_gets_the_401_with_the_transaction(tx_app: TestApp) -> None:
+    alice = _signed_in(tx_app)
+    token = alice.csrf()
+    refused = alice.post(
+        "/workspaces/prod-eu/destroy",
+        headers={"Accept": "application/json", "X-CSRF-Token": token},
+    )
+    assert refused.status_code == 401
+    body = refused.get_json()
+    digest = transaction_digest(ACTION, {"workspace": "prod-eu"})
+    assert body["error"] == "reauth_required"
+    assert body["transaction"] == digest
+    assert f"transaction={digest}" in body["reauth_url"]
+    # The page the JSON client's user is sent to shows the transaction.
+    page = alice.get(body["reauth_url"]).get_data(as_text=True)
+    assert "Delete workspace prod-eu" in page
+
+
+def test_a_bound_rule_without_a_transaction_fails_at_start_up() -> None:
+    def routes(app: Flask, stepup: Stepup) -> None:
+        @app.post("/ws/<name>")
+        @stepup.reauth_required(ACTION)
+        def destroy(name: str) -> str:
+            return name
+
+    with pytest.raises(ConfigurationError, match="bound to one transaction"):
+        make_app("subject_loader", policy=_policy(), setup=routes)
+
+
+def test_an_unbound_rule_ignores_a_transaction(tx_app: TestApp) -> None:
+    def routes(app: Flask, stepup: Stepup) -> None:
+        @app.get("/keys/<name>")
+        @stepup.reauth_required(
+            "api_key.read", transaction=lambda r: Transaction({"key": r.view_args["name"]})
+        )
+        def read(name: str) -> str:
+            return name
+
+    test_app = make_app("subject_loader", policy=_policy(), setup=routes)
+    alice = _signed_in(test_app)
+    location = alice.get("/keys/k1").headers["Location"]
+    assert "transaction=" not in location  # the rule binds nothing
+    assert alice.reauth(location, "correct horse").status_code == 303
+    assert alice.get("/keys/k1").status_code == 200
+    assert alice.get("/keys/k2").status_code == 200
