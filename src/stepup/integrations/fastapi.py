@@ -27,6 +27,7 @@ from ._bearer_deps import require_token
 from .marks import mark
 from .starlette import SignInRequiredError, StepupMiddleware, get_stepup
 from .starlette import Stepup as StarletteStepup
+from .transaction import Transaction, guard_transaction
 
 __all__ = ["SignInRequiredError", "Stepup", "StepupMiddleware", "get_stepup", "require_token"]
 _ = AccessToken  # re-exported for annotations: ``token: AccessToken = Depends(...)``
@@ -35,20 +36,45 @@ Dependency = Callable[..., Awaitable[Allowed]]
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
+async def _no_context() -> None:
+    """The context of a rule without a condition."""
+    return
+
+
 class Stepup(StarletteStepup):
     """:class:`stepup.integrations.starlette.Stepup` with FastAPI dependencies."""
 
     def require_reauth(
-        self, action: str, *, context: Callable[..., Any] | None = None
+        self,
+        action: str,
+        *,
+        context: Callable[..., Any] | None = None,
+        transaction: Callable[..., Any] | None = None,
     ) -> Dependency:
         """A dependency that returns the ``Allowed`` decision or stops the request.
 
         The action name is checked now, so a typo fails when the app starts.
         ``context`` is itself a FastAPI dependency (it may take path parameters, other
         dependencies...) returning the rule's context, e.g.
-        ``{"workspace_type": "full"}``.
+        ``{"workspace_type": "full"}``. ``transaction`` is a FastAPI dependency too,
+        returning the :class:`~stepup.integrations.transaction.Transaction` a rule with
+        ``bind_transaction`` is about to do (the re-authentication then counts once, for
+        that target only).
         """
         self.policy.validate([action])
+        guard_transaction(self.policy, action, transaction)
+        if transaction is not None:
+            values_of = context if context is not None else _no_context
+
+            async def require_transaction(
+                request: Request,
+                target: Transaction = Depends(transaction),  # noqa: B008 (FastAPI DI)
+                values: Mapping[str, Any] | None = Depends(values_of),
+            ) -> Allowed:
+                return await self.require(request, action, values, transaction=target)
+
+            mark(require_transaction, action)
+            return require_transaction
         if context is None:
 
             async def require(request: Request) -> Allowed:

@@ -138,7 +138,11 @@ def test_unknown_actions_fail_when_the_view_is_defined() -> None:
 
 def test_actions_the_policy_no_longer_knows_are_reported() -> None:
     reauth_required("billing.export")  # known to the test project's policy
-    assert _ids(POLICY="stepup.integrations.views.default_policy") == ["stepup.E008"]
+    # billing.export (and, once the test app's views are imported, its workspace.destroy
+    # and billing.pay, unknown to the default policy too)
+    ids = _ids(POLICY="stepup.integrations.views.default_policy")
+    assert ids
+    assert set(ids) == {"stepup.E008"}
 
 
 def test_a_broken_policy_defers_the_name_check_to_the_system_checks(

@@ -36,15 +36,25 @@ from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
 from ..http import SignInRequiredError, decision_response, form_return_path
 from ..resume import resume_token, with_resume
+from ..transaction import (
+    PendingTransaction,
+    Transaction,
+    forget_transaction,
+    note_transaction,
+    pending_transaction,
+)
 from ..views import hook_says_yes, note_sign_in, renew_session_id, renewed_subject
 from . import _session
 from ._web import request_info, sign_in_response, to_response
 from .services import Stepup, get_stepup
 
-__all__ = ["ContextFunction", "RequestStepup", "stepup_for"]
+__all__ = ["ContextFunction", "RequestStepup", "TransactionFunction", "stepup_for"]
 
 #: ``(request) -> context`` for rules with a condition (e.g. production workspaces).
 ContextFunction = Callable[[HttpRequest], Context | None]
+#: ``(request) -> Transaction``: what a transaction-bound view is about to do (the
+#: parameters naming its target, e.g. from ``request.resolver_match.kwargs``).
+TransactionFunction = Callable[[HttpRequest], Transaction]
 _UNSET: Final = object()
 _FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 #: Django's CSRF form field: never kept with a suspended form (the replay gets a new one).
@@ -121,15 +131,20 @@ class RequestStepup:
     # decisions ----------------------------------------------------------------------
 
     def check(
-        self, action: str, context: Context | None = None, tenant_id: str | None = None
+        self,
+        action: str,
+        context: Context | None = None,
+        tenant_id: str | None = None,
+        transaction: str | None = None,
     ) -> Decision | None:
         """The core's decision for this request (``None`` when nobody is signed in), in
-        ``tenant_id`` (default: ``TENANT_LOADER``'s)."""
+        ``tenant_id`` (default: ``TENANT_LOADER``'s); ``transaction``: the digest of a
+        transaction-bound action's target (checking spends its proof)."""
         subject = self.subject
         if subject is None:
             return None
         tenant = tenant_id if tenant_id is not None else self.tenant_id
-        return self.reauth.check(subject, action, tenant, context)
+        return self.reauth.check(subject, action, tenant, context, transaction=transaction)
 
     def require(self, action: str, context: Context | None = None) -> Allowed:
         """Like :meth:`check`, but raise ``ReauthRequiredError`` / ``ReauthUnavailableError``
@@ -149,15 +164,30 @@ class RequestStepup:
         context: ContextFunction | None = None,
         return_to: str | Callable[[HttpRequest], str] | None = None,
         tenant_id: str | None = None,
+        transaction: TransactionFunction | None = None,
     ) -> HttpResponse | None:
-        """``None`` when the view may run, else the response that refuses it."""
+        """``None`` when the view may run, else the response that refuses it.
+        ``transaction(request)``: what a transaction-bound action is about to do."""
         values = context(self.request) if context is not None else None
-        decision = self.check(action, values, tenant_id)
+        target = transaction(self.request) if transaction is not None else None
+        digest = target.digest(action) if target is not None else None
+        decision = self.check(action, values, tenant_id, digest)
         if decision is None:
             return sign_in_response(self.request)
         self.decision = decision
         if decision.ok:
             return None
+        subject = self.subject
+        if (
+            target is not None
+            and subject is not None
+            and isinstance(decision, ReauthRequired)
+            and decision.transaction
+        ):
+            # What the re-auth page shows, and what its grant is bound to.
+            now = self.services.clock()
+            session = self.request.session
+            note_transaction(session, subject.session_id, action, target, decision.transaction, now)
         referer = self.request.headers.get("Referer", "")
         method = self.request.method or "GET"
         return self.respond(decision, form_return_path(method, referer, return_to, self.request))
@@ -231,6 +261,29 @@ class RequestStepup:
         if token is not None:
             session[_session.RESUME] = {"token": token, "action": action}
 
+    def pending_transaction(
+        self, subject: Subject, action: str, digest: object
+    ) -> PendingTransaction | None:
+        """The transaction this session's guard kept for ``action`` under ``digest``."""
+        now = self.services.clock()
+        return pending_transaction(self.request.session, subject.session_id, action, digest, now)
+
+    def keep_sso_transaction(self, page_transaction: str, action: str) -> None:
+        """Remember the transaction an SSO re-authentication confirms while the user is
+        at their provider."""
+        session = self.request.session
+        session.pop(_session.SSO_TRANSACTION, None)
+        if page_transaction:
+            session[_session.SSO_TRANSACTION] = {"digest": page_transaction, "action": action}
+
+    def take_sso_transaction(self, subject: Subject, action: str) -> str | None:
+        """The transaction kept at the SSO start, if it still waits for ``action``."""
+        saved = self.request.session.pop(_session.SSO_TRANSACTION, None)
+        if not isinstance(saved, dict) or saved.get("action") != action:
+            return None
+        pending = self.pending_transaction(subject, action, saved.get("digest"))
+        return pending.digest if pending is not None else None
+
     def take_resume_token(self) -> tuple[str, str] | None:
         saved = self.request.session.pop(_session.RESUME, None)
         if isinstance(saved, dict) and isinstance(saved.get("token"), str):
@@ -248,8 +301,10 @@ class RequestStepup:
         action: str,
         context: ContextFunction | None = None,
         return_to: str | Callable[[HttpRequest], str] | None = None,
+        transaction: TransactionFunction | None = None,
     ) -> HttpResponse | None:
-        return await sync_to_async(self.guard)(action, context, return_to)
+        guard = self.guard
+        return await sync_to_async(guard)(action, context, return_to, None, transaction)
 
     # sign-in, sign-out ----------------------------------------------------------------
 
@@ -342,19 +397,36 @@ class RequestStepup:
         return self.reauth.password_changed(user_id)
 
     def record_reauth(
-        self, subject: Subject, methods: list[str] | tuple[str, ...], at: float | None = None
+        self,
+        subject: Subject,
+        methods: list[str] | tuple[str, ...],
+        at: float | None = None,
+        *,
+        level: str | None = None,
+        transaction: str | None = None,
     ) -> tuple[Subject, str | None]:
         """Record a successful re-authentication under a new session id, as ``login``
         does at sign-in (OWASP ASVS 5.0 section 7.2.4): a new session key, a new stepup
         session id with the grant bound to it (the old id keeps none), a new CSRF token. Returns the
-        subject under the new id and the old id (``None`` when nothing was renewed)."""
+        subject under the new id and the old id (``None`` when nothing was renewed).
+        ``level``: what a provider's signed answer proved; ``transaction``: the digest of
+        the one action this re-authentication confirmed (it waits no longer)."""
         session = self.request.session
         renew_session_id(session)
         session.cycle_key()
         rotate_token(self.request)
         self._subject = _UNSET
         subject, renewed_from = renewed_subject(subject, self.subject)
-        self.reauth.record(subject, methods, authenticated_at=at, renewed_from=renewed_from)
+        self.reauth.record(
+            subject,
+            methods,
+            authenticated_at=at,
+            renewed_from=renewed_from,
+            level=level,
+            transaction=transaction,
+        )
+        if transaction is not None:
+            forget_transaction(session, transaction)
         return subject, renewed_from
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ...redirects import safe_return_path_or_default
+from ..transaction import PENDING_TRANSACTIONS
 from ..views import OTP_PROOF, SESSION_ID, SIGNED_IN_WITH, is_fresh
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
 PENDING: Final = "_stepup_pending_sign_in"
 #: A suspended form's token, kept while the user is at their SSO provider.
 RESUME: Final = "_stepup_resume"
+#: The transaction an SSO re-authentication confirms, kept while the user is away.
+SSO_TRANSACTION: Final = "_stepup_sso_transaction"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +41,9 @@ class PendingSignIn:
 
 
 def forget(session: Any) -> None:
-    for key in (SESSION_ID, SIGNED_IN_WITH, PENDING, OTP_PROOF, RESUME):
+    for key in (SESSION_ID, SIGNED_IN_WITH, PENDING, OTP_PROOF, RESUME, SSO_TRANSACTION):
         session.pop(key, None)
+    session.pop(PENDING_TRANSACTIONS, None)
 
 
 def start_pending_sign_in(

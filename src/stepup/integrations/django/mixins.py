@@ -4,7 +4,8 @@
         reauth_action = "api_key.regenerate"
 
 The action is checked against the policy when the class is defined (at import).
-Override :meth:`get_reauth_context` for rules with a condition.
+Override :meth:`get_reauth_context` for rules with a condition, and
+:meth:`get_reauth_transaction` for a rule bound to one transaction.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
 from ...policy import Context
+from ..transaction import Transaction
 from ._request import stepup_for
-from .services import validate_action
+from .services import validate_action, validate_transaction
 
 __all__ = ["ReauthRequiredMixin"]
 
@@ -34,10 +36,31 @@ class ReauthRequiredMixin:
         super().__init_subclass__(**kwargs)
         if "reauth_action" in cls.__dict__:
             validate_action(cls.reauth_action)
+            validate_transaction(cls.reauth_action, cls._transaction_of(cls))
+
+    @staticmethod
+    def _transaction_of(cls: type) -> Any:
+        """The class's own ``get_reauth_transaction``, when it overrides it."""
+        found = cls.get_reauth_transaction  # type: ignore[attr-defined]
+        own = found is not ReauthRequiredMixin.get_reauth_transaction
+        return found if own else None
 
     def get_reauth_context(self, request: HttpRequest) -> Context | None:
         """The context for the rule's condition (e.g. ``{"workspace_type": "full"}``)."""
         return None
+
+    def get_reauth_transaction(self, request: HttpRequest) -> Transaction:
+        """What a transaction-bound action is about to do: the parameters that name its
+        target (``self.kwargs``) and a description for the re-auth page."""
+        raise ImproperlyConfigured(
+            f"{type(self).__name__} must override get_reauth_transaction"
+            f" ({self.reauth_action!r} is bound to one transaction)"
+        )
+
+    def _transaction(self) -> Callable[[HttpRequest], Transaction] | None:
+        if self._transaction_of(type(self)) is None:
+            return None
+        return self.get_reauth_transaction
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         action = self.reauth_action
@@ -46,7 +69,9 @@ class ReauthRequiredMixin:
         parent: Any = super()
         if getattr(self, "view_is_async", False):
             return self._dispatch_async(request, parent, *args, **kwargs)
-        refusal = stepup_for(request).guard(action, self.get_reauth_context, self._return_to())
+        refusal = stepup_for(request).guard(
+            action, self.get_reauth_context, self._return_to(), transaction=self._transaction()
+        )
         if refusal is not None:
             return refusal
         return parent.dispatch(request, *args, **kwargs)
@@ -55,7 +80,7 @@ class ReauthRequiredMixin:
         self, request: HttpRequest, parent: Any, *args: Any, **kwargs: Any
     ) -> Any:
         refusal = await stepup_for(request).aguard(
-            self.reauth_action, self.get_reauth_context, self._return_to()
+            self.reauth_action, self.get_reauth_context, self._return_to(), self._transaction()
         )
         if refusal is not None:
             return refusal

@@ -35,6 +35,7 @@ from ..passkey_endpoint import (
     script_response,
 )
 from ..tenant_endpoint import stream_chunks
+from ..transaction import TransactionExpiredError
 from ..views import PasskeysPage, ReauthPage
 from ._pages import render_page
 from ._request import RequestStepup, stepup_for
@@ -213,6 +214,8 @@ def _json_page(
         return bound, subject, _page(request, bound, subject, data)
     except UnknownActionError:
         return to_response(message_response(400, "unknown_action", _locale(request)))
+    except TransactionExpiredError:
+        return to_response(message_response(400, "transaction_expired", _locale(request)))
 
 
 def _reauth_begin(request: HttpRequest) -> HttpResponse:
@@ -229,7 +232,8 @@ def _reauth_begin(request: HttpRequest) -> HttpResponse:
     _, subject, page = opened
     if not page.passkey:
         return to_response(message_response(400, "not_offered", _locale(request)))
-    options = enabled[1].begin_authentication(subject)
+    # A transaction-bound action: the authenticator signs the transaction's digest.
+    options = enabled[1].begin_authentication(subject, transaction=page.transaction or None)
     return to_response(assertion_options_response(options, _locale(request)))
 
 
@@ -252,14 +256,16 @@ def _reauth_finish(request: HttpRequest) -> HttpResponse:
         if json_client:
             return to_response(message_response(400, "not_offered", _locale(request)))
         return _render_reauth(request, bound, subject, page, 400)
-    result = enabled[1].finish_authentication(subject, data.get("credential") or {})
+    transaction = page.transaction or None
+    credential = data.get("credential") or {}
+    result = enabled[1].finish_authentication(subject, credential, transaction=transaction)
     if not result:
         if json_client:
             return to_response(result_response(result, _locale(request)))
         page = page.with_error(passkey_message(result.reason))
         return _render_reauth(request, bound, subject, page, passkey_status(result.reason))
     resumed = bound.take_resumed(subject, page.resume or None, page.action)
-    bound.record_reauth(subject, tuple(sorted(result.methods)))
+    bound.record_reauth(subject, tuple(sorted(result.methods)), transaction=transaction)
     if json_client:
         return to_response(json_response(200, {"ok": True, "next": page.next}))
     return _after_reauth(request, resumed, page.next)

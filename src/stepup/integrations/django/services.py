@@ -23,6 +23,7 @@ from ...policy import Policy
 from ...reauth import Reauth
 from ...tenants import TenantSettings
 from ...twofactor import TwoFactor
+from ..transaction import guard_transaction
 from . import conf
 from .passwords import django_dummy_hash, django_verifiers
 
@@ -192,6 +193,16 @@ def validate_action(action: str) -> None:
         return
     policy.validate([action])
     _actions.add(action)
+
+
+def validate_transaction(action: str, transaction: object) -> None:
+    """A rule bound to one transaction needs the guard to say which one (checked now,
+    when the policy can be built; see :func:`validate_action`)."""
+    try:
+        policy = get_policy()
+    except ConfigurationError:
+        return
+    guard_transaction(policy, action, transaction)
 
 
 def known_actions() -> frozenset[str]:

@@ -45,9 +45,9 @@ from ..resume import (
     unknown_action_response,
 )
 from ..tenant_endpoint import admin_refusal, read_body, stream_chunks
+from ..transaction import TransactionExpiredError, confirming_page
 from ..views import (
     ENROLMENT_TTL,
-    SSO_NOT_CONFIRMED,
     TEXT,
     EnrolmentPage,
     MessagePage,
@@ -65,6 +65,7 @@ from ..views import (
     reauth_page,
     refusal_status,
     sso_answer,
+    sso_level_request,
     take_otp_proof,
     tenant_error_response,
     tenant_request_refusal,
@@ -134,7 +135,10 @@ def _page(
     )
     enrolled = not page.totp or bound.two_factor.is_enrolled(subject.user_id)
     resume = resume_token(values) or ""
-    return replace(page, cancel=cancel, needs_enrolment=not enrolled, resume=resume)
+    page = replace(page, cancel=cancel, needs_enrolment=not enrolled, resume=resume)
+    # Only a transaction this session's guard kept: the digest merely picks one.
+    pending = bound.pending_transaction(subject, action, values.get("transaction"))
+    return confirming_page(bound.policy, page, pending)
 
 
 def _render_reauth(
@@ -156,6 +160,8 @@ def _open_page(
         return bound, subject, _page(request, bound, subject, values)
     except UnknownActionError:
         return _message(request, 400, TEXT["unknown_action"])
+    except TransactionExpiredError:
+        return _message(request, 400, TEXT["transaction_expired"])
     except StoreUnavailableError:  # what the user has enrolled could not be read
         return _message(request, 503, TEXT["unavailable"])
 
@@ -222,7 +228,7 @@ def _reauth_password(request: HttpRequest) -> HttpResponse:
     if step.page is not None:
         return _render_reauth(request, bound, subject, step.page, step.status)
     resumed = bound.take_resumed(subject, page.resume or None, page.action)
-    bound.record_reauth(subject, list(step.methods))
+    bound.record_reauth(subject, list(step.methods), transaction=page.transaction or None)
     return _after_reauth(request, resumed, page.next)
 
 
@@ -280,13 +286,17 @@ def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> Ht
         return _message(request, 400, TEXT["sso_unavailable"])
     forget_otp_proof(request.session)
     bound.keep_resume_token(request.POST, page.action)
+    bound.keep_sso_transaction(page.transaction, page.action)
     if page.totp:
         refused = _refused_code(request, bound, subject, page)
         if refused is not None:
             return refused
         note_otp_proof(request.session, subject.session_id, bound.services.clock())
+    # The level the rule needs: the provider is asked for it (acr_values, or a
+    # RequestedAuthnContext) and the adapter refuses an answer below it.
+    level = sso_level_request(bound.policy, page, kind)
     try:
-        target = provider.start(subject, return_to=page.next, action=page.action)
+        target = provider.start(subject, return_to=page.next, action=page.action, **level)
     except PermissionDeniedError:
         return _message(request, 403, TEXT["sso_other_provider"])
     except StepupError:
@@ -309,13 +319,21 @@ def _sso_finish(
     proved_code = take_otp_proof(
         request.session, subject.session_id, services.clock(), services.sign_in_ttl
     )
-    answer = sso_answer(outcome, proved_code)
+    answer = sso_answer(outcome, proved_code, bound.policy)
     kept = bound.take_resume_token()
+    action = str(getattr(outcome, "action", "") or "")
+    confirmed = bound.take_sso_transaction(subject, action)
     if not answer.ok:
         again = f"{bound.url('reauth')}?{urlencode({'next': answer.next})}"
-        return _message(request, answer.status, SSO_NOT_CONFIRMED, link=again)
+        return _message(request, answer.status, answer.message, link=again)
     resumed = bound.take_resumed(subject, *kept) if kept is not None else None
-    bound.record_reauth(subject, answer.methods, answer.authenticated_at)
+    bound.record_reauth(
+        subject,
+        answer.methods,
+        answer.authenticated_at,
+        level=answer.level,
+        transaction=confirmed,
+    )
     return _after_reauth(request, resumed, answer.next)
 
 

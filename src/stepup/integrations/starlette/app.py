@@ -8,6 +8,7 @@ imports only the core object (``stepup.StepupCore``) below it.
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount
 
@@ -40,8 +41,15 @@ class Stepup(StepupCore):
         return Mount(self.prefix, routes=self.routes(), name="stepup")
 
     def install(self, app: Starlette) -> None:
-        """Add :class:`StepupMiddleware` and mount the views (before the app starts)."""
-        app.add_middleware(StepupMiddleware, stepup=self)
+        """Add :class:`StepupMiddleware` and mount the views (before the app starts).
+
+        The middleware goes innermost of the app's middleware, right around the routes:
+        its answer to a refusal raised by a dependency or a view then passes through the
+        app's ``SessionMiddleware``, so what the refusal kept in the session (the
+        transaction a re-auth page confirms) reaches the browser."""
+        if app.middleware_stack is not None:
+            raise RuntimeError("Cannot add middleware after an application has started")
+        app.user_middleware.append(Middleware(StepupMiddleware, stepup=self))
         app.router.routes.append(self.mount())
 
 

@@ -9,7 +9,7 @@ carries it: it is checked before leaving, and added to the grant on the way back
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -18,14 +18,15 @@ from starlette.routing import BaseRoute, Route
 
 from ...errors import PermissionDeniedError, StepupError, UnknownActionError
 from ...subject import Subject
+from ..transaction import TransactionExpiredError
 from ..views import (
-    SSO_NOT_CONFIRMED,
     TEXT,
     ProviderOutcome,
     ReauthPage,
     forget_otp_proof,
     note_otp_proof,
     sso_answer,
+    sso_level_request,
     take_otp_proof,
 )
 from ._util import session_of
@@ -56,10 +57,13 @@ class _Federated:
             page = await pages.reauth_page(request, subject)
         except UnknownActionError:
             return await pages.message(request, TEXT["unknown_action"], 400)
+        except TransactionExpiredError:
+            return await pages.message(request, TEXT["transaction_expired"], 400)
         if page.sso != self.kind:
             return await pages.reauth_form(request, subject, page, 400)
         session = session_of(request)
         forget_otp_proof(session, key=OTP_PROOF)
+        s.keep_sso_transaction(request, page.transaction, page.action)
         if request.method == "POST":
             form = await pages.form(request, subject.session_id)
             if form is None:
@@ -89,15 +93,29 @@ class _Federated:
         proved_code = take_otp_proof(
             session_of(request), subject.session_id, s.clock(), s.sign_in_ttl, key=OTP_PROOF
         )
-        answer = sso_answer(outcome, proved_code)
+        answer = sso_answer(outcome, proved_code, s.policy)
         kept = s.take_resume_token(request)
+        action = str(getattr(outcome, "action", "") or "")
+        confirmed = s.take_sso_transaction(request, subject, action)
         if not answer.ok:
             retry = s.url(request, "reauth") + "?" + urlencode({"next": answer.next})
-            return await pages.message(request, SSO_NOT_CONFIRMED, answer.status, retry)
+            return await pages.message(request, answer.message, answer.status, retry)
         methods = list(answer.methods)
         return await pages.record(
-            request, subject, methods, answer.next, answer.authenticated_at, resume=kept
+            request,
+            subject,
+            methods,
+            answer.next,
+            answer.authenticated_at,
+            resume=kept,
+            level=answer.level,
+            transaction=confirmed,
         )
+
+    def level_request(self, page: ReauthPage) -> dict[str, Any]:
+        """What the provider is asked for: the level the page's rule needs (the adapter
+        refuses an answer below it)."""
+        return sso_level_request(self.stepup.policy, page, self.kind)
 
     async def provider_url(self, subject: Subject, page: ReauthPage) -> str:
         raise NotImplementedError
@@ -109,7 +127,8 @@ class _OIDC(_Federated):
         self.adapter = adapter
 
     async def provider_url(self, subject: Subject, page: ReauthPage) -> str:
-        return await self.adapter.start(subject, return_to=page.next, action=page.action)
+        level = self.level_request(page)
+        return await self.adapter.start(subject, return_to=page.next, action=page.action, **level)
 
     async def callback(self, request: Request) -> Response:
         subject = await self.pages.signed_in(request)
@@ -125,7 +144,10 @@ class _SAML(_Federated):
         self.adapter = adapter
 
     async def provider_url(self, subject: Subject, page: ReauthPage) -> str:
-        redirect = await self.adapter.start(subject, return_to=page.next, action=page.action)
+        level = self.level_request(page)
+        redirect = await self.adapter.start(
+            subject, return_to=page.next, action=page.action, **level
+        )
         return redirect.url
 
     async def acs(self, request: Request) -> Response:

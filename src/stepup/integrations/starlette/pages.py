@@ -43,6 +43,7 @@ from ..resume import (
     unknown_action_response,
 )
 from ..tenant_endpoint import admin_refusal, aread_body
+from ..transaction import TransactionExpiredError, confirming_page
 from ..views import (
     ENROLMENT_TTL,
     RECOVERY_REGENERATE,
@@ -150,7 +151,10 @@ class StepupPages:
         page = context.get("page")
         if isinstance(page, ReauthPage) and page.sso:
             start = s.url(request, f"{page.sso}_start")
-            urls["sso_start"] = f"{start}?{urlencode({'next': page.next, 'action': page.action})}"
+            where = {"next": page.next, "action": page.action}
+            if page.transaction:
+                where["transaction"] = page.transaction
+            urls["sso_start"] = f"{start}?{urlencode(where)}"
         if s.passkeys is not None:
             urls |= passkey_urls(s, request, page)
 
@@ -190,7 +194,8 @@ class StepupPages:
     async def reauth_page(self, request: Request, subject: Subject) -> ReauthPage:
         """The re-auth page for this request's ``action`` and ``next``, with its Cancel
         place and whether a second factor must be set up first (an unknown action raises
-        :class:`UnknownActionError`)."""
+        :class:`UnknownActionError`; a transaction-bound action without its transaction
+        in the session :class:`TransactionExpiredError`)."""
         s, params = self.stepup, request.query_params
         action = params.get("action", "")
         offer = await s.reauth.offer(subject, action)  # the strongest way the user has
@@ -208,7 +213,10 @@ class StepupPages:
         )
         enrolled = not page.totp or await s.two_factor.is_enrolled(subject.user_id)
         resume = resume_token(params) or ""
-        return replace(page, cancel=cancel, needs_enrolment=not enrolled, resume=resume)
+        page = replace(page, cancel=cancel, needs_enrolment=not enrolled, resume=resume)
+        # Only a transaction this session's guard kept: the digest merely picks one.
+        pending = s.pending_transaction(request, subject, action, params.get("transaction"))
+        return confirming_page(s.policy, page, pending)
 
     async def reauth(self, request: Request) -> Response:
         subject = await self.signed_in(request)
@@ -218,6 +226,8 @@ class StepupPages:
             page = await self.reauth_page(request, subject)
         except UnknownActionError:
             return await self.message(request, TEXT["unknown_action"], 400)
+        except TransactionExpiredError:
+            return await self.message(request, TEXT["transaction_expired"], 400)
         except StoreUnavailableError:  # what the user has enrolled could not be read
             return await self.unavailable(request)
         if request.method == "POST":
@@ -255,7 +265,12 @@ class StepupPages:
                 return refused
             methods.append("otp")
         return await self.record(
-            request, subject, methods, page.next, resume=(page.resume or None, page.action)
+            request,
+            subject,
+            methods,
+            page.next,
+            resume=(page.resume or None, page.action),
+            transaction=page.transaction or None,
         )
 
     async def refused_code(
@@ -280,14 +295,20 @@ class StepupPages:
         next_path: str,
         authenticated_at: float | None = None,
         resume: tuple[str | None, str] | None = None,
+        *,
+        level: str | None = None,
+        transaction: str | None = None,
     ) -> Response:
-        """Record the grant, then go to ``next_path``, or send the suspended form that
-        ``resume`` (its token and the action) names again, with a CSRF token for the
-        renewed session: the app's own CSRF check runs on the replay."""
+        """Record the grant (at ``level``, bound to ``transaction`` when given), then go
+        to ``next_path``, or send the suspended form that ``resume`` (its token and the
+        action) names again, with a CSRF token for the renewed session: the app's own
+        CSRF check runs on the replay."""
         s = self.stepup
         resumed = await s.take_resumed(subject, *resume) if resume is not None else None
         try:
-            await s.record_reauth(request, subject, methods, authenticated_at)
+            await s.record_reauth(
+                request, subject, methods, authenticated_at, level=level, transaction=transaction
+            )
         except StoreUnavailableError:
             return await self.unavailable(request)
         if resumed is None:
@@ -598,6 +619,8 @@ def passkey_urls(s: StepupCore, request: Request, page: object) -> dict[str, str
         query = {"next": page.next, "action": page.action}
         if page.resume:
             query["resume"] = page.resume
+        if page.transaction:
+            query["transaction"] = page.transaction
         finish = f"{finish}?{urlencode(query)}"
     urls["reauth_passkey_finish"] = finish
     return urls

@@ -39,6 +39,7 @@ from ..passkey_endpoint import (
     result_response,
     script_response,
 )
+from ..transaction import TransactionExpiredError, confirming_page
 from ..views import TEXT, PasskeysPage, ReauthPage, reauth_page
 from ._util import request_info, to_response
 from .pages import passkey_urls
@@ -207,7 +208,9 @@ class _PasskeyViews:
             return await self.pages.reauth_page(request, subject)
         action = field(data, "action")
         offer = await self.s.reauth.offer(subject, action)
-        return reauth_page(self.s.policy, subject, action, field(data, "next"), offer=offer)
+        page = reauth_page(self.s.policy, subject, action, field(data, "next"), offer=offer)
+        pending = self.s.pending_transaction(request, subject, action, data.get("transaction"))
+        return confirming_page(self.s.policy, page, pending)
 
     async def reauth_begin(self, request: Request) -> Response:
         checked = await self._prologue(request)
@@ -218,9 +221,13 @@ class _PasskeyViews:
             page = await self._reauth_page(request, subject, data)
         except UnknownActionError:
             return to_response(message_response(400, "unknown_action", _locale(request)))
+        except TransactionExpiredError:
+            return to_response(message_response(400, "transaction_expired", _locale(request)))
         if not page.passkey:
             return to_response(message_response(400, "not_offered", _locale(request)))
-        options = await self.passkeys.begin_authentication(subject)
+        # A transaction-bound action: the authenticator signs the transaction's digest.
+        bound = page.transaction or None
+        options = await self.passkeys.begin_authentication(subject, transaction=bound)
         return to_response(assertion_options_response(options, _locale(request)))
 
     async def reauth_finish(self, request: Request) -> Response:
@@ -233,11 +240,15 @@ class _PasskeyViews:
             page = await self._reauth_page(request, subject, data)
         except UnknownActionError:
             return to_response(message_response(400, "unknown_action", _locale(request)))
+        except TransactionExpiredError:
+            return to_response(message_response(400, "transaction_expired", _locale(request)))
         if not page.passkey:
             if json_client:
                 return to_response(message_response(400, "not_offered", _locale(request)))
             return await self.pages.reauth_form(request, subject, page, 400)
-        result = await self.passkeys.finish_authentication(subject, data.get("credential") or {})
+        bound = page.transaction or None
+        credential = data.get("credential") or {}
+        result = await self.passkeys.finish_authentication(subject, credential, transaction=bound)
         if not result:
             if json_client:
                 return to_response(result_response(result, _locale(request)))
@@ -248,9 +259,11 @@ class _PasskeyViews:
         methods = sorted(result.methods)
         if not json_client:
             resume = (page.resume or None, page.action)
-            return await self.pages.record(request, subject, methods, page.next, resume=resume)
+            return await self.pages.record(
+                request, subject, methods, page.next, resume=resume, transaction=bound
+            )
         try:
-            await self.s.record_reauth(request, subject, methods)
+            await self.s.record_reauth(request, subject, methods, transaction=bound)
         except StoreUnavailableError:
             return to_response(message_response(503, "unavailable", _locale(request)))
         return to_response(json_response(200, {"ok": True, "next": page.next}))

@@ -7,7 +7,7 @@ arguments and the federated views (``federated.py``) drive them, so both import 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from ...subject import Subject
 from ..views import ProviderOutcome
@@ -21,9 +21,12 @@ class _SAMLRedirect(Protocol):
 
 
 class OIDCAdapter(Protocol):
-    """What :class:`stepup.adapters.idp.oidc.AsyncOIDCReauth` offers."""
+    """What :class:`stepup.adapters.idp.oidc.AsyncOIDCReauth` offers (``start`` takes
+    ``acr_values`` too, passed only for a rule with a level)."""
 
-    async def start(self, subject: Subject, *, return_to: str, action: str = "") -> str: ...
+    async def start(
+        self, subject: Subject, *, return_to: str, action: str = "", **level: Any
+    ) -> str: ...
 
     async def complete(
         self, subject: Subject, callback_params: Mapping[str, str]
@@ -31,10 +34,11 @@ class OIDCAdapter(Protocol):
 
 
 class SAMLAdapter(Protocol):
-    """What :class:`stepup.adapters.idp.saml.AsyncSAMLServiceProvider` offers."""
+    """What :class:`stepup.adapters.idp.saml.AsyncSAMLServiceProvider` offers (``start``
+    takes ``authn_context`` too, passed only for a rule with a level)."""
 
     async def start(
-        self, subject: Subject, *, return_to: str, action: str = ""
+        self, subject: Subject, *, return_to: str, action: str = "", **level: Any
     ) -> _SAMLRedirect: ...
 
     async def complete(

@@ -56,6 +56,15 @@ from ..marks import mark
 from ..pages import choose_locale, environment
 from ..passkey_endpoint import passkey_policy, relying_party_from
 from ..resume import resume_token, with_resume
+from ..transaction import (
+    PENDING_TRANSACTIONS,
+    PendingTransaction,
+    Transaction,
+    forget_transaction,
+    guard_transaction,
+    note_transaction,
+    pending_transaction,
+)
 from ..views import default_policy, is_fresh, renewed_subject
 from ._util import (
     MaybeAwaitable,
@@ -67,7 +76,7 @@ from ._util import (
 from .csrf import FIELD_NAME, CsrfProtection
 from .providers import OIDCAdapter, SAMLAdapter
 
-__all__ = ["PATHS", "PENDING_SIGN_IN", "ContextFunction", "StepupCore"]
+__all__ = ["PATHS", "PENDING_SIGN_IN", "ContextFunction", "StepupCore", "TransactionFunction"]
 
 SubjectLoader: TypeAlias = Callable[[Request], MaybeAwaitable[Subject | None]]
 TenantLoader: TypeAlias = Callable[[Request], MaybeAwaitable[str]]
@@ -80,6 +89,9 @@ ReauthResponder: TypeAlias = Callable[[Request, Decision], MaybeAwaitable[Respon
 LocaleSelector: TypeAlias = Callable[[Request], MaybeAwaitable[str | None]]
 RenewSession: TypeAlias = Callable[[Request], MaybeAwaitable[None]]
 ContextFunction: TypeAlias = Callable[[Request], MaybeAwaitable[Context]]
+#: ``(request) -> Transaction`` (or an awaitable of one): what a transaction-bound
+#: endpoint is about to do, e.g. from ``request.path_params``.
+TransactionFunction: TypeAlias = Callable[[Request], MaybeAwaitable[Transaction]]
 E = TypeVar("E", bound=Callable[..., Any])
 
 #: Where each ready-made view lives, under ``prefix``.
@@ -114,6 +126,8 @@ PATHS: Final = {
 PENDING_SIGN_IN: Final = "stepup.pending_sign_in"
 #: The session key of a suspended form's token while the user is at their SSO provider.
 RESUME: Final = "stepup.resume"
+#: The session key of the transaction an SSO re-authentication confirms.
+SSO_TRANSACTION: Final = "stepup.sso_transaction"
 _FORM_TYPES: Final = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -285,11 +299,19 @@ class StepupCore:
     # decisions ----------------------------------------------------------------
 
     async def check(
-        self, request: Request, action: str, context: Context | None = None
+        self,
+        request: Request,
+        action: str,
+        context: Context | None = None,
+        *,
+        transaction: Transaction | None = None,
     ) -> Decision:
         """The core's decision for this request's subject and tenant.
 
-        Raises :class:`SignInRequiredError` when nobody is signed in.
+        ``transaction``: what a transaction-bound action is about to do; checking spends
+        its proof, and a refusal keeps it in the session for the re-auth page (which
+        needs Starlette's ``SessionMiddleware``). Raises :class:`SignInRequiredError`
+        when nobody is signed in.
         """
         # The hooks are called inline, and awaited only when they answer with an
         # awaitable (is_awaitable, inlined): this is the hot path of every guarded request.
@@ -301,16 +323,38 @@ class StepupCore:
         tenant_id = self.tenant_loader(request)
         if hasattr(type(tenant_id), "__await__"):
             tenant_id = await tenant_id  # type: ignore[misc]
-        return await self.reauth.check(subject, action, tenant_id, context)  # type: ignore[arg-type]
+        if transaction is None:
+            return await self.reauth.check(subject, action, tenant_id, context)  # type: ignore[arg-type]
+        digest = transaction.digest(action)
+        decision = await self.reauth.check(
+            subject,  # type: ignore[arg-type]
+            action,
+            tenant_id,  # type: ignore[arg-type]
+            context,
+            transaction=digest,
+        )
+        if (
+            isinstance(decision, ReauthRequired)
+            and decision.transaction
+            and "session" in request.scope  # what the re-auth page shows, and binds
+        ):
+            sid = subject.session_id  # type: ignore[union-attr]
+            note_transaction(request.session, sid, action, transaction, digest, self.clock())
+        return decision
 
     async def require(
-        self, request: Request, action: str, context: Context | None = None
+        self,
+        request: Request,
+        action: str,
+        context: Context | None = None,
+        *,
+        transaction: Transaction | None = None,
     ) -> Allowed:
         """Like :meth:`check`, but raise the core's ``ReauthRequiredError`` /
         ``ReauthUnavailableError``; :class:`StepupMiddleware` turns them into responses."""
         if "stepup" not in request.scope:  # nobody would turn the errors into answers
             raise ConfigurationError("Stepup.require needs StepupMiddleware (see Stepup.install)")
-        decision = await self.check(request, action, context)
+        decision = await self.check(request, action, context, transaction=transaction)
         if isinstance(decision, ReauthRequired):
             raise ReauthRequiredError(decision)
         if isinstance(decision, ReauthUnavailable):
@@ -318,14 +362,22 @@ class StepupCore:
         return decision
 
     def requires_reauth(
-        self, action: str, *, context: ContextFunction | None = None
+        self,
+        action: str,
+        *,
+        context: ContextFunction | None = None,
+        transaction: TransactionFunction | None = None,
     ) -> Callable[[E], E]:
         """Guard a Starlette endpoint (a function, or an ``HTTPEndpoint`` method).
 
         The action name is checked now, so a typo fails when the app starts.
-        ``context(request)`` gives the rule its context (e.g. the workspace type).
+        ``context(request)`` gives the rule its context (e.g. the workspace type);
+        ``transaction(request)`` what a rule with ``bind_transaction`` is about to do (a
+        :class:`~stepup.integrations.transaction.Transaction`): the re-authentication
+        then counts once, for that target only.
         """
         self.policy.validate([action])
+        guard_transaction(self.policy, action, transaction)
 
         def decorate(endpoint: E) -> E:
             is_async = inspect.iscoroutinefunction(endpoint)
@@ -333,7 +385,7 @@ class StepupCore:
             @functools.wraps(endpoint)
             async def guarded(*args: Any) -> Any:
                 request: Request = args[-1]
-                denied = await self.gate(request, action, context)
+                denied = await self.gate(request, action, context, transaction)
                 if denied is not None:
                     return denied
                 if is_async:
@@ -346,12 +398,17 @@ class StepupCore:
         return decorate
 
     async def gate(
-        self, request: Request, action: str, context: ContextFunction | None = None
+        self,
+        request: Request,
+        action: str,
+        context: ContextFunction | None = None,
+        transaction: TransactionFunction | None = None,
     ) -> Response | None:
         """``None`` when the request may go ahead, else the response to send instead."""
         values = await call_hook(context, request) if context is not None else None
+        target = await call_hook(transaction, request) if transaction is not None else None
         try:
-            decision = await self.check(request, action, values)
+            decision = await self.check(request, action, values, transaction=target)
         except SignInRequiredError as exc:
             return await self.error_response(request, exc)
         if decision.ok:
@@ -437,6 +494,34 @@ class StepupCore:
         token = resume_token(values)
         if token is not None:
             request.session[RESUME] = {"token": token, "action": action}
+
+    def pending_transaction(
+        self, request: Request, subject: Subject, action: str, digest: object
+    ) -> PendingTransaction | None:
+        """The transaction this session's guard kept for ``action`` under ``digest``."""
+        if "session" not in request.scope:
+            return None
+        now = self.clock()
+        return pending_transaction(request.session, subject.session_id, action, digest, now)
+
+    def keep_sso_transaction(self, request: Request, digest: str, action: str) -> None:
+        """Remember the transaction an SSO re-authentication confirms while the user is
+        at their provider."""
+        if "session" not in request.scope:
+            return
+        request.session.pop(SSO_TRANSACTION, None)
+        if digest:
+            request.session[SSO_TRANSACTION] = {"digest": digest, "action": action}
+
+    def take_sso_transaction(self, request: Request, subject: Subject, action: str) -> str | None:
+        """The transaction kept at the SSO start, if it still waits for ``action``."""
+        if "session" not in request.scope:
+            return None
+        saved = request.session.pop(SSO_TRANSACTION, None)
+        if not isinstance(saved, dict) or saved.get("action") != action:
+            return None
+        pending = self.pending_transaction(request, subject, action, saved.get("digest"))
+        return pending.digest if pending is not None else None
 
     def take_resume_token(self, request: Request) -> tuple[str, str] | None:
         if "session" not in request.scope:
@@ -534,7 +619,8 @@ class StepupCore:
     async def sign_out(self, request: Request) -> int:
         """Revoke this session's grant (call from the app's sign-out view)."""
         if "session" in request.scope:  # token-only apps have no session to clean
-            request.session.pop(PENDING_SIGN_IN, None)
+            for key in (PENDING_SIGN_IN, SSO_TRANSACTION, PENDING_TRANSACTIONS):
+                request.session.pop(key, None)
         subject = await self.subject(request)
         return 0 if subject is None else await self.reauth.sign_out(subject)
 
@@ -548,12 +634,17 @@ class StepupCore:
         subject: Subject,
         methods: list[str] | tuple[str, ...],
         at: float | None = None,
+        *,
+        level: str | None = None,
+        transaction: str | None = None,
     ) -> tuple[Subject, str | None]:
         """Record a successful re-authentication under a new session id, as at sign-in
         (OWASP ASVS 5.0 section 7.2.4): the ``renew_session`` hook (or the default, see
         the class) renews it, the grant is bound to the new id and the old id keeps none.
         Forms signed for the old id stop working with it. Returns the
-        subject under the new id and the old id (``None`` when nothing was renewed)."""
+        subject under the new id and the old id (``None`` when nothing was renewed).
+        ``level``: what a provider's signed answer proved; ``transaction``: the digest of
+        the one action this re-authentication confirmed (it waits no longer)."""
         if self.renew_session is not None:
             await call_hook(self.renew_session, request)
         elif "session" in request.scope and subject.session_id:
@@ -561,7 +652,16 @@ class StepupCore:
             for key in [k for k, v in session.items() if v == subject.session_id]:
                 session[key] = secrets.token_urlsafe(18)
         subject, renewed_from = renewed_subject(subject, await self.subject(request))
-        await self.reauth.record(subject, methods, authenticated_at=at, renewed_from=renewed_from)
+        await self.reauth.record(
+            subject,
+            methods,
+            authenticated_at=at,
+            renewed_from=renewed_from,
+            level=level,
+            transaction=transaction,
+        )
+        if transaction is not None and "session" in request.scope:
+            forget_transaction(request.session, transaction)
         return subject, renewed_from
 
     # CSRF for the app's own forms ---------------------------------------------

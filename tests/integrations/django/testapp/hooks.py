@@ -10,9 +10,10 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
 from stepup import Channel
+from stepup.assurance import Level, Levels
 from stepup.integrations.django.hooks import django_auth_subject
 from stepup.integrations.views import default_policy
-from stepup.policy import SENSITIVE, Policy
+from stepup.policy import SENSITIVE, Policy, Rule, Sensitivity
 from stepup.subject import Subject
 
 TENANT = "acme"
@@ -20,10 +21,46 @@ TENANT = "acme"
 REHASHED: dict[str, str] = {}
 
 
+#: Two levels, as the test OpenID provider's acr values and SAML class references.
+LEVELS = Levels(
+    (
+        Level(
+            "password",
+            acr=("urn:stepup:pwd",),
+            saml=("urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",),
+            methods=(("pwd",),),
+        ),
+        Level(
+            "mfa",
+            acr=("urn:stepup:mfa",),
+            saml=("https://refeds.org/profile/mfa",),
+            methods=(("pwd", "otp"),),
+        ),
+    )
+)
+
+
 def app_policy() -> Policy:
-    """The default catalog plus one action that also demands a second factor."""
+    """The default catalog plus one action that also demands a second factor, one bound
+    to one transaction and one that asks an SSO user's provider for a level."""
     rule = replace(SENSITIVE, second_factor=True, description="Exporting billing")
-    return default_policy().extend({"billing.export": rule})
+    destroy = Rule(
+        Sensitivity.CRITICAL,
+        lifetime=300.0,
+        bind_transaction=True,
+        description="Deleting a workspace",
+    )
+    pay = Rule(
+        Sensitivity.SENSITIVE,
+        methods=frozenset({"oidc", "saml"}),
+        level="mfa",
+        description="Paying",
+    )
+    return (
+        default_policy()
+        .with_levels(LEVELS)
+        .extend({"billing.export": rule, "workspace.destroy": destroy, "billing.pay": pay})
+    )
 
 
 def username(user_id: str) -> str | None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.urls import include, path
+from django.views.decorators.csrf import csrf_exempt
 
 from . import views
 
@@ -16,5 +17,10 @@ urlpatterns = [
     path("workspaces/<str:kind>/delete/", views.delete_workspace),
     path("billing/export/", views.ExportBilling.as_view()),
     path("profile/update/", views.require_inline),
+    path("workspaces/<str:name>/destroy/", views.destroy_workspace),
+    path(
+        "async/workspaces/<str:name>/destroy/", csrf_exempt(views.DestroyWorkspaceAsync.as_view())
+    ),
+    path("billing/pay/", views.pay),
     path("stepup/", include("stepup.integrations.django.urls")),
 ]

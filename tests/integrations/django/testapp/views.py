@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from stepup.integrations.django.decorators import reauth_required
 from stepup.integrations.django.mixins import ReauthRequiredMixin
+from stepup.integrations.transaction import Transaction
 from stepup.subject import Identity, LoginMethod
 
 
@@ -111,3 +112,33 @@ def require_inline(request: HttpRequest) -> HttpResponse:
     """A view that asks inside its body; the middleware answers the error."""
     request.stepup.require("user.update")
     return HttpResponse("updated")
+
+
+def _workspace(request: HttpRequest) -> Transaction:
+    name = request.resolver_match.kwargs["name"]  # type: ignore[union-attr]
+    return Transaction({"workspace": name}, "Delete workspace %(workspace)s")
+
+
+@csrf_exempt
+@require_POST
+@reauth_required("workspace.destroy", transaction=_workspace, return_to="/home/")
+def destroy_workspace(request: HttpRequest, name: str) -> HttpResponse:
+    return HttpResponse(f"destroyed {name}")
+
+
+class DestroyWorkspaceAsync(ReauthRequiredMixin, View):
+    """The same action from an async class-based view (the mixin's transaction)."""
+
+    reauth_action = "workspace.destroy"
+    reauth_return_to = "/home/"
+
+    def get_reauth_transaction(self, request: HttpRequest) -> Transaction:
+        return Transaction({"workspace": self.kwargs["name"]}, "Delete workspace %(workspace)s")
+
+    async def post(self, request: HttpRequest, name: str) -> HttpResponse:
+        return HttpResponse(f"destroyed {name}")
+
+
+@reauth_required("billing.pay")
+def pay(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"paid": True})

@@ -1,0 +1,111 @@
+"""The Django SSO re-auth views ask the provider for the level the rule needs, refuse a
+lower one with its own message, and record the level the signed answer proved, against
+the real oidc-provider (``urn:stepup:pwd``; ``urn:stepup:mfa`` with the OTP) and the
+real pysaml2 IdP."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+
+from idp.oidc.harness import ALICE, REDIRECT_URI, Provider, launch_provider, make_config
+from idp.oidc.useragent import UserAgent
+from idp.saml import saml_idp
+from integrations.django.django_support import Browser, Site, running_site, set_flag
+from integrations.django.test_sso import keys, press_sso_button
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.integrations.django.services import get_stepup
+from stepup.testing import SettableClock
+
+__all__ = ["keys"]  # the SAML key pair fixture
+
+MFA_CLASS = "https://refeds.org/profile/mfa"
+LEVEL_NOT_MET = "not as strongly as this action needs"
+
+
+def _level(site: Site, browser: Browser) -> str | None:
+    stepup = get_stepup()
+    session = browser.client.session
+    user = str(session["_auth_user_id"])
+    grant = stepup.store.get_grant(user, session["_stepup_sid"])
+    return None if grant is None else grant.level
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
+    started = launch_provider(tmp_path_factory.mktemp("django-oidc-levels") / "provider.log")
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def agent() -> Iterator[UserAgent]:
+    user_agent = UserAgent(REDIRECT_URI)
+    yield user_agent
+    user_agent.close()
+
+
+@pytest.mark.oidc
+def test_oidc_asks_for_the_level_refuses_less_and_keeps_it(
+    provider: Provider, agent: UserAgent
+) -> None:
+    clock = SettableClock(math.floor(time.time()))
+    providers = {"test-op": make_config(provider)}
+    with running_site(MemoryStore(), clock, OIDC_PROVIDERS=providers) as site:
+        get_stepup().tenant_settings.ensure("acme")
+        alice = site.browser()
+        assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
+        assert set_flag(alice).status_code == 200
+        location = alice.get("/billing/pay/")["Location"]
+
+        to_provider = press_sso_button(alice, location)
+        query = parse_qs(urlsplit(to_provider["Location"]).query)
+        assert query["acr_values"] == ["urn:stepup:mfa"]
+        weaker = agent.authorize(to_provider["Location"], login=ALICE[0], password=ALICE[1])
+        refused = alice.get(f"/stepup/reauth/oidc/callback/?{urlencode(weaker)}")
+        assert refused.status_code == 400
+        assert LEVEL_NOT_MET in refused.content.decode()
+        assert alice.get("/billing/pay/").status_code == 303
+
+        to_provider = press_sso_button(alice, location)
+        met = agent.authorize(
+            to_provider["Location"], login=ALICE[0], password=ALICE[1], otp="123456"
+        )
+        assert alice.get(f"/stepup/reauth/oidc/callback/?{urlencode(met)}").status_code == 303
+        assert alice.get("/billing/pay/").json() == {"paid": True}
+        assert _level(site, alice) == "mfa"
+        get_stepup().oidc["test-op"].close()
+
+
+@pytest.mark.saml
+def test_saml_asks_for_the_level_refuses_less_and_keeps_it(
+    keys: dict[str, saml_idp.KeyPair],
+) -> None:
+    clock = SettableClock(time.time())
+    config = saml_idp.make_config(keys, authn_comparison="minimum")
+    with running_site(MemoryStore(), clock, SAML_PROVIDERS={"corp": config}) as site:
+        get_stepup().tenant_settings.ensure("acme")
+        idp = saml_idp.make_idp(keys["idp"], get_stepup().saml["corp"].metadata())
+        alice = site.browser()
+        assert alice.login_sso("alice", "saml", saml_idp.IDP_ID, saml_idp.ALICE, "corp")
+        assert set_flag(alice).status_code == 200
+        location = alice.get("/billing/pay/")["Location"]
+
+        request = idp.receive(press_sso_button(alice, location)["Location"])
+        assert request.requested_contexts == [MFA_CLASS]
+        assert request.message.requested_authn_context.comparison == "minimum"
+        weaker = idp.answer(request, saml_idp.ALICE)  # PasswordProtectedTransport
+        refused = alice.post("/stepup/reauth/saml/acs/", {"SAMLResponse": weaker})
+        assert refused.status_code == 400
+        assert LEVEL_NOT_MET in refused.content.decode()
+        assert alice.get("/billing/pay/").status_code == 303
+
+        request = idp.receive(press_sso_button(alice, location)["Location"])
+        met = idp.answer(request, saml_idp.ALICE, class_ref=MFA_CLASS)
+        assert alice.post("/stepup/reauth/saml/acs/", {"SAMLResponse": met}).status_code == 303
+        assert alice.get("/billing/pay/").json() == {"paid": True}
+        assert _level(site, alice) == "mfa"

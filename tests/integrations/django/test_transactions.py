@@ -1,0 +1,91 @@
+"""Transaction-bound actions through the Django decorator and mixin: the re-auth page
+shows what is being confirmed, the grant it records counts once, for that target only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+
+from integrations.django.django_support import Browser, Site, running_site, set_flag
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.errors import ConfigurationError
+from stepup.integrations.django.decorators import reauth_required
+from stepup.integrations.django.services import get_stepup
+from stepup.testing import SettableClock
+from stepup.transactions import transaction_digest
+
+ACTION = "workspace.destroy"
+
+
+@pytest.fixture
+def tx_site() -> Iterator[Site]:
+    with running_site(MemoryStore(), SettableClock()) as site:
+        get_stepup().tenant_settings.ensure("acme")
+        yield site
+
+
+def _alice(site: Site) -> Browser:
+    alice = site.browser("alice")
+    assert set_flag(alice).status_code == 200
+    return alice
+
+
+@pytest.mark.parametrize("prefix", ["", "/async"])
+def test_a_confirmation_counts_once_for_its_own_target(tx_site: Site, prefix: str) -> None:
+    alice = _alice(tx_site)
+    refused = alice.post(f"{prefix}/workspaces/prod-eu/destroy/")
+    assert refused.status_code == 303
+    location = refused["Location"]
+    query = parse_qs(urlsplit(location).query)
+    assert query["transaction"] == [transaction_digest(ACTION, {"workspace": "prod-eu"})]
+
+    page = alice.get(location).content.decode()
+    assert "Delete workspace prod-eu" in page
+    assert alice.reauth(location, "correct horse").status_code in {200, 303}
+
+    assert alice.post(f"{prefix}/workspaces/prod-us/destroy/").status_code == 303  # not this one
+    done = alice.post(f"{prefix}/workspaces/prod-eu/destroy/")
+    assert done.status_code == 200
+    assert done.content == b"destroyed prod-eu"
+    assert alice.post(f"{prefix}/workspaces/prod-eu/destroy/").status_code == 303  # spent
+
+
+def test_the_description_is_escaped_and_translated(tx_site: Site) -> None:
+    alice = _alice(tx_site)
+    location = alice.post(f"/workspaces/{quote('<img src=x onerror=alert(1)>')}/destroy/")[
+        "Location"
+    ]
+    page = alice.get(location, HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "<img" not in page
+    assert "Delete workspace &lt;img src=x onerror=alert(1)&gt;" in page
+    assert "Sie bestätigen:" in page
+
+
+def test_the_page_shows_only_a_transaction_the_session_kept(tx_site: Site) -> None:
+    alice = _alice(tx_site)
+    forged = transaction_digest(ACTION, {"workspace": "prod-us"})
+    page = alice.get(f"/stepup/reauth/?action={ACTION}&next=/home/&transaction={forged}")
+    assert page.status_code == 400
+    assert "expired or was already used" in page.content.decode()
+    assert alice.get(f"/stepup/reauth/?action={ACTION}&next=/home/").status_code == 400
+
+    location = alice.post("/workspaces/prod-eu/destroy/")["Location"]
+    assert alice.reauth(location, "correct horse", transaction=forged).status_code == 400
+    assert alice.post("/workspaces/prod-us/destroy/").status_code == 303
+
+
+def test_a_json_client_gets_the_401_with_the_transaction(tx_site: Site) -> None:
+    alice = _alice(tx_site)
+    refused = alice.post("/workspaces/prod-eu/destroy/", HTTP_ACCEPT="application/json")
+    assert refused.status_code == 401
+    body = refused.json()
+    digest = transaction_digest(ACTION, {"workspace": "prod-eu"})
+    assert (body["error"], body["transaction"]) == ("reauth_required", digest)
+    assert "Delete workspace prod-eu" in alice.get(body["reauth_url"]).content.decode()
+
+
+def test_a_bound_rule_without_a_transaction_fails_at_start_up(tx_site: Site) -> None:
+    with pytest.raises(ConfigurationError, match="bound to one transaction"):
+        reauth_required(ACTION)

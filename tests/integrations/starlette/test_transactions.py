@@ -1,0 +1,145 @@
+"""Transaction-bound actions through the Starlette decorator and the FastAPI dependency:
+the re-auth page shows what is being confirmed, the grant it records counts once, for
+that target only.
+
+(No ``from __future__ import annotations``: FastAPI must see the real annotations.)
+"""
+
+from typing import Annotated, Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+from fastapi import Depends, FastAPI
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from integrations.starlette.starlette_support import PASSWORDS, Browser, TestApp, make_app
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.errors import ConfigurationError
+from stepup.integrations.fastapi import Stepup as FastAPIStepup
+from stepup.integrations.starlette import Stepup
+from stepup.integrations.transaction import Transaction
+from stepup.integrations.views import default_policy
+from stepup.policy import Policy, Rule, Sensitivity
+from stepup.reauth import Allowed
+from stepup.testing import SettableClock
+from stepup.transactions import transaction_digest
+
+ACTION = "workspace.destroy"
+DESCRIPTION = "Delete workspace %(workspace)s"
+
+
+def _policy() -> Policy:
+    rule = Rule(Sensitivity.CRITICAL, lifetime=300.0, bind_transaction=True, description="Deleting")
+    return default_policy().extend({ACTION: rule})
+
+
+def _starlette_routes(stepup: Stepup) -> list[Any]:
+    @stepup.requires_reauth(
+        ACTION,
+        transaction=lambda r: Transaction({"workspace": r.path_params["name"]}, DESCRIPTION),
+    )
+    async def destroy(request: Request) -> Response:
+        return PlainTextResponse(f"destroyed {request.path_params['name']}")
+
+    return [Route("/workspaces/{name}/destroy", destroy, methods=["POST"])]
+
+
+def _workspace(name: str) -> Transaction:
+    """A transaction dependency: FastAPI hands it the path parameter."""
+    return Transaction({"workspace": name}, DESCRIPTION)
+
+
+def _app(kind: str) -> TestApp:
+    if kind == "starlette":
+        return make_app(
+            clock=SettableClock(),
+            store=MemoryStore(),
+            policy=_policy(),
+            extra_routes=_starlette_routes,
+        )
+    test_app = make_app(
+        clock=SettableClock(),
+        store=MemoryStore(),
+        policy=_policy(),
+        stepup_class=FastAPIStepup,
+        app_class=FastAPI,
+    )
+    app, stepup = test_app.app, test_app.stepup
+    assert isinstance(app, FastAPI)
+    assert isinstance(stepup, FastAPIStepup)
+    confirmed = stepup.require_reauth(ACTION, transaction=_workspace)
+
+    @app.post("/workspaces/{name}/destroy")
+    async def destroy(name: str, allowed: Annotated[Allowed, Depends(confirmed)]) -> Response:
+        return PlainTextResponse(f"destroyed {name}")
+
+    return test_app
+
+
+@pytest.fixture(params=["starlette", "fastapi"])
+def alice(request: pytest.FixtureRequest) -> Any:
+    browser = _app(request.param).browser()
+    assert browser.login("alice").status_code == 303
+    assert browser.patch_tenant(True).status_code == 200
+    yield browser
+    browser.close()
+
+
+def _destroy(browser: Browser, name: str, **kwargs: Any) -> Any:
+    return browser.post(f"/workspaces/{name}/destroy", **kwargs)
+
+
+def test_a_confirmation_counts_once_for_its_own_target(alice: Browser) -> None:
+    refused = _destroy(alice, "prod-eu")
+    assert refused.status_code == 303
+    location = refused.headers["location"]
+    query = parse_qs(urlsplit(location).query)
+    assert query["transaction"] == [transaction_digest(ACTION, {"workspace": "prod-eu"})]
+    assert "Delete workspace prod-eu" in alice.get(location).text
+    assert alice.reauth(location, PASSWORDS["alice"]).status_code == 303
+
+    assert _destroy(alice, "prod-us").status_code == 303  # not this target
+    done = _destroy(alice, "prod-eu")
+    assert done.status_code == 200
+    assert done.text == "destroyed prod-eu"
+    assert _destroy(alice, "prod-eu").status_code == 303  # spent: single use
+
+
+def test_the_description_is_escaped_and_translated(alice: Browser) -> None:
+    location = _destroy(alice, quote("<img src=x onerror=alert(1)>")).headers["location"]
+    page = alice.get(location, headers={"accept-language": "de"}).text
+    assert "<img" not in page
+    assert "Delete workspace &lt;img src=x onerror=alert(1)&gt;" in page
+    assert "Sie bestätigen:" in page
+
+
+def test_the_page_shows_only_a_transaction_the_session_kept(alice: Browser) -> None:
+    forged = transaction_digest(ACTION, {"workspace": "prod-us"})
+    page = alice.get(f"/stepup/reauth?action={ACTION}&next=/&transaction={forged}")
+    assert page.status_code == 400
+    assert "expired or was already used" in page.text
+    assert alice.get(f"/stepup/reauth?action={ACTION}&next=/").status_code == 400
+    assert _destroy(alice, "prod-us").status_code == 303
+
+
+def test_a_json_client_gets_the_401_with_the_transaction(alice: Browser) -> None:
+    refused = _destroy(alice, "prod-eu", headers={"accept": "application/json"})
+    assert refused.status_code == 401
+    body = refused.json()
+    body = body.get("detail", body)
+    digest = transaction_digest(ACTION, {"workspace": "prod-eu"})
+    assert (body["error"], body["transaction"]) == ("reauth_required", digest)
+    assert "Delete workspace prod-eu" in alice.get(body["reauth_url"]).text
+
+
+def test_a_bound_rule_without_a_transaction_fails_at_start_up() -> None:
+    stepup = make_app(
+        clock=SettableClock(), store=MemoryStore(), policy=_policy(), stepup_class=FastAPIStepup
+    ).stepup
+    assert isinstance(stepup, FastAPIStepup)
+    with pytest.raises(ConfigurationError, match="bound to one transaction"):
+        stepup.requires_reauth(ACTION)
+    with pytest.raises(ConfigurationError, match="bound to one transaction"):
+        stepup.require_reauth(ACTION)
