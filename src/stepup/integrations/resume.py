@@ -142,6 +142,13 @@ def unknown_action_response(action: str) -> HttpResponse:
     return _json(400, {"error": "unknown_action", "action": action[:100]})
 
 
+def transaction_bound_response(action: str) -> HttpResponse:
+    """400 for a status question about a transaction-bound action: its answer depends on
+    the one transaction, which a status question does not name (and a check would spend
+    the proof)."""
+    return _json(400, {"error": "transaction_bound", "action": action[:100]})
+
+
 def script() -> bytes:
     """``stepup/integrations/static/stepup-reauth.js``."""
     return resources.files("stepup.integrations").joinpath(f"static/{SCRIPT}").read_bytes()

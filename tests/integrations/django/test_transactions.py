@@ -3,16 +3,25 @@ shows what is being confirmed, the grant it records counts once, for that target
 
 from __future__ import annotations
 
+import re
+import sys
+import types
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+from django.test import override_settings
+from django.urls import include, path
+from django.views.decorators.csrf import csrf_exempt
 
 from integrations.django.django_support import Browser, Site, running_site, set_flag
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.errors import ConfigurationError
 from stepup.integrations.django.decorators import reauth_required
 from stepup.integrations.django.services import get_stepup
+from stepup.policy import Policy
 from stepup.testing import SettableClock
 from stepup.transactions import transaction_digest
 
@@ -70,6 +79,8 @@ def test_the_page_shows_only_a_transaction_the_session_kept(tx_site: Site) -> No
     assert page.status_code == 400
     assert "expired or was already used" in page.content.decode()
     assert alice.get(f"/stepup/reauth/?action={ACTION}&next=/home/").status_code == 400
+    status = alice.get(f"/stepup/reauth/status?action={ACTION}")
+    assert (status.status_code, status.json()["error"]) == (400, "transaction_bound")
 
     location = alice.post("/workspaces/prod-eu/destroy/")["Location"]
     assert alice.reauth(location, "correct horse", transaction=forged).status_code == 400
@@ -89,3 +100,60 @@ def test_a_json_client_gets_the_401_with_the_transaction(tx_site: Site) -> None:
 def test_a_bound_rule_without_a_transaction_fails_at_start_up(tx_site: Site) -> None:
     with pytest.raises(ConfigurationError, match="bound to one transaction"):
         reauth_required(ACTION)
+
+
+# docs/step-up-apis.md, "In the ready-made pages": the Django example, as written --------
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "step-up-apis.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+
+
+def _doc_block(starting: str) -> str:
+    found = [block for block in BLOCKS if block.startswith(starting)]
+    assert len(found) == 1, starting
+    return found[0]
+
+
+def _doc_namespace() -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": "stepup_doc_views"}  # Django names views by it
+    exec(_doc_block("from stepup.assurance import"), namespace)  # noqa: S102 (LEVELS)
+    exec(_doc_block("# stepup_rules.py"), namespace)  # noqa: S102 (PAGES_POLICY, workspace)
+    return namespace
+
+
+def doc_policy() -> Policy:
+    """``STEPUP["POLICY"]`` of the example: a function returning ``PAGES_POLICY``."""
+    policy: Policy = _doc_namespace()["PAGES_POLICY"]
+    return policy
+
+
+def test_the_doc_example_confirms_one_transaction_once() -> None:
+    from integrations.django.testapp import views as testapp_views
+
+    policy = f"{__name__}.doc_policy"
+    with running_site(MemoryStore(), SettableClock(), POLICY=policy) as site:
+        get_stepup().tenant_settings.ensure("acme")
+        namespace = _doc_namespace()
+        exec(_doc_block("from django.http import HttpRequest, HttpResponse"), namespace)  # noqa: S102
+        urls = types.ModuleType("stepup_doc_urls")
+        urls.urlpatterns = [  # type: ignore[attr-defined]
+            path("login/", testapp_views.sign_in),
+            path("ws/<str:name>/", csrf_exempt(namespace["destroy_workspace"])),
+            path("cbv/<str:name>/", csrf_exempt(namespace["DestroyWorkspace"].as_view())),
+            path("pay/<int:number>/", csrf_exempt(namespace["pay_invoice"])),
+            path("stepup/", include("stepup.integrations.django.urls")),
+        ]
+        sys.modules[urls.__name__] = urls
+        try:
+            with override_settings(ROOT_URLCONF=urls.__name__):
+                alice = _alice(site)
+                for prefix in ("/ws", "/cbv"):
+                    location = alice.post(f"{prefix}/prod-eu/")["Location"]
+                    assert "Delete workspace prod-eu" in alice.get(location).content.decode()
+                    assert alice.reauth(location, "correct horse").status_code in {200, 303}
+                    assert alice.post(f"{prefix}/prod-us/").status_code == 303
+                    assert alice.post(f"{prefix}/prod-eu/").content == b"deleted prod-eu"
+                    assert alice.post(f"{prefix}/prod-eu/").status_code == 303
+                assert alice.get("/pay/7/").status_code == 303  # mfa: a code too
+        finally:
+            del sys.modules[urls.__name__]

@@ -95,6 +95,9 @@ def test_the_page_shows_only_a_transaction_the_session_kept(tx_app: TestApp) -> 
     assert "expired or was already used" in page.get_data(as_text=True)
     # Nor without any transaction: the grant would bind nothing.
     assert alice.get(f"/stepup/reauth?action={ACTION}&next=/home").status_code == 400
+    # A status question cannot name the transaction (and must not spend its proof).
+    status = alice.get(f"/stepup/reauth/status?action={ACTION}")
+    assert (status.status_code, status.get_json()["error"]) == (400, "transaction_bound")
 
     # A form posting another digest than the page showed is refused the same way.
     location = _destroy(alice, "prod-eu").headers["Location"]

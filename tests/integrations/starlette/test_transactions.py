@@ -121,6 +121,8 @@ def test_the_page_shows_only_a_transaction_the_session_kept(alice: Browser) -> N
     assert page.status_code == 400
     assert "expired or was already used" in page.text
     assert alice.get(f"/stepup/reauth?action={ACTION}&next=/").status_code == 400
+    status = alice.get(f"/stepup/reauth/status?action={ACTION}")
+    assert (status.status_code, status.json()["error"]) == (400, "transaction_bound")
     assert _destroy(alice, "prod-us").status_code == 303
 
 

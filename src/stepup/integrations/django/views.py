@@ -42,6 +42,7 @@ from ..resume import (
     resume_token,
     script_response,
     status_response,
+    transaction_bound_response,
     unknown_action_response,
 )
 from ..tenant_endpoint import admin_refusal, read_body, stream_chunks
@@ -248,6 +249,8 @@ def _reauth_status(request: HttpRequest) -> HttpResponse:
     bound = stepup_for(request)
     action = request.GET.get("action", "")
     try:
+        if action and bound.policy.rule_for(action).bind_transaction:
+            return to_response(transaction_bound_response(action))
         decision = bound.check(action)
     except UnknownActionError:
         return to_response(unknown_action_response(action))

@@ -48,6 +48,7 @@ from ..resume import (
     resume_token,
     script_response,
     status_response,
+    transaction_bound_response,
     unknown_action_response,
 )
 from ..tenant_endpoint import admin_refusal, read_body, stream_chunks
@@ -334,6 +335,8 @@ def reauth_status() -> Any:
     app_state = state()
     action = request.args.get("action", "")
     try:
+        if action and app_state.policy.rule_for(action).bind_transaction:
+            return to_response(transaction_bound_response(action))
         decision = app_state.check(action)
     except UnknownActionError:
         return to_response(unknown_action_response(action))

@@ -40,6 +40,7 @@ from ..resume import (
     resume_token,
     script_response,
     status_response,
+    transaction_bound_response,
     unknown_action_response,
 )
 from ..tenant_endpoint import admin_refusal, aread_body
@@ -326,6 +327,8 @@ class StepupPages:
         decision = None
         if subject is not None:
             try:
+                if action and s.policy.rule_for(action).bind_transaction:
+                    return to_response(transaction_bound_response(action))
                 decision = await s.reauth.check(subject, action, await s.tenant_id(request))
             except UnknownActionError:
                 return to_response(unknown_action_response(action))
