@@ -4,6 +4,7 @@ acceptance and never an untyped exception; the keys are used only for what they 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import json
@@ -653,3 +654,33 @@ async def test_async_validation_refuses_alike(clock: SettableClock) -> None:
     with pytest.raises(InvalidTokenError) as caught:
         await check.avalidate(token({"alg": "none"}))
     assert caught.value.fault is TokenFault.ALGORITHM
+
+
+async def test_concurrent_requests_while_the_keys_are_fetched(clock: SettableClock) -> None:
+    """One fetch at a time: requests arriving while the first fetch is in flight are
+    unavailable (no keys yet); once keys exist, a refetch in flight lets the others use
+    the keys at hand instead of failing."""
+    release = asyncio.Event()
+    calls = 0
+
+    async def fetch() -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return jwks(KEY)
+
+    check = validator(clock, fetch, max_key_age=600)
+    first = asyncio.create_task(check.avalidate(token(exp=T0 + 7200)))
+    await asyncio.sleep(0)
+    with pytest.raises(TokenUnavailableError):
+        await check.avalidate(token())
+    release.set()
+    assert (await first).subject == "alice"
+    release.clear()
+    clock.advance(601)  # the keys are old: the next request fetches them again
+    again = asyncio.create_task(check.avalidate(token(exp=T0 + 7200)))
+    await asyncio.sleep(0)
+    assert (await check.avalidate(token(exp=T0 + 7200))).subject == "alice"  # old keys serve
+    release.set()
+    assert (await again).subject == "alice"
+    assert calls == 2

@@ -297,12 +297,13 @@ class AccessTokenValidator:
         if self._fetched_at is not None and 0 <= now - self._fetched_at < self.refetch_interval:
             return False
         self._fetched_at = now
-        self._failed = True  # until the keys are in
         try:
             document = yield ("fetch_jwks", ())
-        except StoreUnavailableError as exc:
+            keys = parse_jwks_document(document)
+        except StoreUnavailableError as exc:  # TokenUnavailableError is one too
+            self._failed = True
             raise TokenUnavailableError("jwks: the issuer's keys could not be fetched") from exc
-        self._install(parse_jwks_document(document), now)
+        self._install(keys, now)
         self._failed = False
         return True
 
