@@ -20,7 +20,13 @@ from hypothesis import strategies as st
 from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
 from stepup.records import Credential, Grant, Passkey
 from stepup.testing.contract import StoreContract
-from storage.redis_cluster import RedisServer, delete_prefix, redis_cluster, unique_prefix
+from storage.redis_cluster import (
+    LOADED_MACHINE_TIMEOUT,
+    RedisServer,
+    delete_prefix,
+    redis_cluster,
+    unique_prefix,
+)
 
 pytestmark = [pytest.mark.redis, pytest.mark.cluster]
 
@@ -49,7 +55,9 @@ def prefix(cluster: list[RedisServer]) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def sync_store(cluster_url: str, prefix: str) -> Iterator[RedisStore]:
-    with RedisStore(cluster_url, prefix=prefix, cluster=True) as store:
+    with RedisStore(
+        cluster_url, prefix=prefix, cluster=True, timeout=LOADED_MACHINE_TIMEOUT
+    ) as store:
         yield store
 
 
@@ -62,7 +70,9 @@ class TestRedisClusterStore(StoreContract):
 class TestAsyncRedisClusterStore(StoreContract):
     @pytest.fixture
     def store(self, cluster_url: str, prefix: str) -> AsyncRedisStore:
-        return AsyncRedisStore(cluster_url, prefix=prefix, cluster=True)
+        return AsyncRedisStore(
+            cluster_url, prefix=prefix, cluster=True, timeout=LOADED_MACHINE_TIMEOUT
+        )
 
     @pytest.fixture(autouse=True)
     def _close_on_the_suite_loop(self, call: Any) -> Iterator[None]:
@@ -136,7 +146,9 @@ def test_async_cluster_revokes_every_session_of_a_user(cluster_url: str) -> None
     prefix = unique_prefix()
 
     async def scenario() -> tuple[int, Grant | None]:
-        async with AsyncRedisStore(cluster_url, prefix=prefix, cluster=True) as store:
+        async with AsyncRedisStore(
+            cluster_url, prefix=prefix, cluster=True, timeout=LOADED_MACHINE_TIMEOUT
+        ) as store:
             for session in ("s1", "s2"):
                 await store.put_grant(Grant("alice", session, frozenset({"otp"}), T0), T0 + 60)
             revoked = await store.revoke_grants("alice")

@@ -10,7 +10,12 @@ import redis
 
 from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
 from stepup.testing.contract import StoreContract
-from storage.redis_cluster import delete_prefix, need_shared_redis, unique_prefix
+from storage.redis_cluster import (
+    LOADED_MACHINE_TIMEOUT,
+    delete_prefix,
+    need_shared_redis,
+    unique_prefix,
+)
 from support import REDIS_URL
 
 pytestmark = pytest.mark.redis
@@ -28,7 +33,7 @@ def prefix() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def sync_store(prefix: str) -> Iterator[RedisStore]:
-    with RedisStore(REDIS_URL, prefix=prefix) as store:
+    with RedisStore(REDIS_URL, prefix=prefix, timeout=LOADED_MACHINE_TIMEOUT) as store:
         yield store
 
 
@@ -42,7 +47,7 @@ class TestAsyncRedisStore(StoreContract):
     @pytest.fixture
     def store(self, prefix: str) -> AsyncRedisStore:
         # Built outside any loop; its connections open on the suite's private loop.
-        return AsyncRedisStore(REDIS_URL, prefix=prefix)
+        return AsyncRedisStore(REDIS_URL, prefix=prefix, timeout=LOADED_MACHINE_TIMEOUT)
 
     @pytest.fixture(autouse=True)
     def _close_on_the_suite_loop(self, call: Any) -> Iterator[None]:
