@@ -684,3 +684,14 @@ async def test_concurrent_requests_while_the_keys_are_fetched(clock: SettableClo
     release.set()
     assert (await again).subject == "alice"
     assert calls == 2
+
+
+@pytest.mark.parametrize("name", ["sub", "acr", "client_id", "jti", "scope"])
+def test_lone_surrogates_are_no_text(name: str, clock: SettableClock) -> None:
+    """``"\\ud800"`` is valid JSON and no string any encoder takes: refused at the door,
+    not later in a log line or a database."""
+    body = json.dumps(CLAIMS)[:-1] + f', "{name}": "a\\ud800"}}'
+    body = body.replace(f'"{name}": "{CLAIMS.get(name, "")}", ', "", 1) if name in CLAIMS else body
+    assert fault_of(validator(clock), raw_token(json.dumps(HEADER), body)) is TokenFault.MALFORMED
+    amr = json.dumps({**CLAIMS, "amr": ["pwd"]}).replace('"pwd"]', '"\\udfff"]')
+    assert fault_of(validator(clock), raw_token(json.dumps(HEADER), amr)) is TokenFault.MALFORMED

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from joserfc import jws
 from joserfc.errors import JoseError
@@ -388,9 +388,23 @@ def _audiences(value: object) -> tuple[str, ...] | None:
     return None
 
 
+def _text(value: object) -> TypeGuard[str]:
+    """A string that is text: JSON's ``\\ud800`` escapes can make lone surrogates,
+    which fail later, wherever the value is encoded (a log line, a database)."""
+    if not isinstance(value, str):
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _optional_string(payload: Mapping[str, Any], name: str) -> str:
     value = payload.get(name, "")
-    if not isinstance(value, str):
+    if not _text(value):
         raise InvalidTokenError(TokenFault.MALFORMED)
     return value
 
@@ -414,7 +428,7 @@ def claims_to_token(
     iss, sub = payload.get("iss"), payload.get("sub")
     if not isinstance(iss, str) or iss != issuer:
         raise InvalidTokenError(TokenFault.ISSUER)
-    if not isinstance(sub, str) or not sub:
+    if not sub or not _text(sub):
         raise InvalidTokenError(TokenFault.MALFORMED)
     audiences = _audiences(payload.get("aud"))
     if audiences is None or audience not in audiences:
@@ -443,10 +457,10 @@ def claims_to_token(
     if "cnf" in payload:
         raise InvalidTokenError(TokenFault.SENDER_CONSTRAINED)
     acr = payload.get("acr")
-    if acr is not None and not isinstance(acr, str):
+    if acr is not None and not _text(acr):
         raise InvalidTokenError(TokenFault.MALFORMED)
     amr = payload.get("amr", [])
-    if not isinstance(amr, list) or not all(isinstance(m, str) for m in amr):
+    if not isinstance(amr, list) or not all(_text(m) for m in amr):
         raise InvalidTokenError(TokenFault.MALFORMED)
     scope = _optional_string(payload, "scope")
     return AccessToken(
