@@ -287,7 +287,8 @@ def bearer_credentials(request: RequestInfo) -> str | HttpResponse:
       query string (``access_token``, section 2.3) is never read;
     - the ``Bearer`` scheme (any case, RFC 9110 section 11.1) with no token, a token
       outside the b64token syntax, several credentials (headers), or a token in the
-      header and the query string at once: ``400 invalid_request``.
+      header and the query string at once: ``400 invalid_request``;
+    - credentials longer than any access token: ``401 invalid_token``, unread.
     """
     header = request.authorization
     if not header:
@@ -295,8 +296,8 @@ def bearer_credentials(request: RequestInfo) -> str | HttpResponse:
     scheme = header.split(" ", 1)[0]
     if scheme.lower() != "bearer" and "," not in header:
         return token_required(request)
-    if len(header) > _MAX_AUTHORIZATION:
-        return invalid_request(request)
+    if len(header) > _MAX_AUTHORIZATION:  # no access token is that long: unread
+        return invalid_token(InvalidTokenError(TokenFault.MALFORMED), request)
     token = bearer_token(request)
     if token is None or _query_token(request.path):
         return invalid_request(request)
