@@ -695,3 +695,19 @@ def test_lone_surrogates_are_no_text(name: str, clock: SettableClock) -> None:
     assert fault_of(validator(clock), raw_token(json.dumps(HEADER), body)) is TokenFault.MALFORMED
     amr = json.dumps({**CLAIMS, "amr": ["pwd"]}).replace('"pwd"]', '"\\udfff"]')
     assert fault_of(validator(clock), raw_token(json.dumps(HEADER), amr)) is TokenFault.MALFORMED
+
+
+@pytest.mark.parametrize(("opening", "depth"), [("[", 3000), ('{"a":', 1500)])
+def test_deeply_nested_json_is_malformed_not_a_crash(
+    opening: str, depth: int, clock: SettableClock
+) -> None:
+    """The header is read before any signature: nesting deep enough to exhaust the
+    parser's recursion (within the size bound) is a malformed token, not a
+    RecursionError (a 500)."""
+    deep = opening * depth
+    forged = f"{b64(deep.encode())}.{b64(json.dumps(CLAIMS).encode())}.c2ln"
+    assert len(forged) < 16 * 1024
+    assert fault_of(validator(clock), forged) is TokenFault.MALFORMED
+    signed = raw_token(json.dumps(HEADER), '{"x":' + deep)
+    assert len(signed) < 16 * 1024
+    assert fault_of(validator(clock), signed) is TokenFault.MALFORMED

@@ -109,7 +109,10 @@ def strict_json_object(text: str | bytes) -> dict[str, Any]:
     section 3.5), else ``ValueError``."""
     if isinstance(text, bytes):
         text = text.decode("utf-8")
-    value = _STRICT.decode(text)
+    try:
+        value = _STRICT.decode(text)
+    except RecursionError:  # "[[[[..." a few thousand deep, before any signature
+        raise ValueError("JSON nested too deeply") from None
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
     return value
