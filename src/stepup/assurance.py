@@ -196,6 +196,19 @@ class Levels:
         need = self.rank(minimum)
         return level is not None and self._rank.get(level, -1) >= need
 
+    def reachable(self, methods: Iterable[str], minimum: str) -> bool:
+        """Can a re-authentication proving ``methods`` reach ``minimum``? Through the
+        methods themselves, or through a provider that can say so: ``oidc`` when a level
+        of at least ``minimum`` has an ``acr`` value, ``saml`` when one has a class ref
+        (the provider's signed answer is then checked against it)."""
+        tokens = frozenset(methods)
+        if self.meets(self.for_methods(tokens), minimum):
+            return True
+        stronger = self.at_least(minimum)
+        return ("oidc" in tokens and any(level.acr for level in stronger)) or (
+            "saml" in tokens and any(level.saml for level in stronger)
+        )
+
     # what to ask for ---------------------------------------------------------------
 
     def at_least(self, minimum: str) -> tuple[Level, ...]:
@@ -203,9 +216,10 @@ class Levels:
         return self._levels[self.rank(minimum) :]
 
     def acr_values(self, minimum: str) -> tuple[str, ...]:
-        """The ``acr`` values that meet ``minimum``, the weakest sufficient first (the
-        order of preference of RFC 9470 and OIDC ``acr_values``)."""
-        return tuple(value for level in self.at_least(minimum) for value in level.acr)
+        """The ``acr`` values that meet ``minimum`` in order of preference (RFC 9470
+        section 3, OIDC ``acr_values``): the strongest level's first, as stepup offers
+        the strongest way available; within a level, as declared."""
+        return tuple(value for level in reversed(self.at_least(minimum)) for value in level.acr)
 
     def saml_class_refs(self, minimum: str) -> tuple[str, ...]:
         """The ``AuthnContextClassRef`` values that meet ``minimum``."""

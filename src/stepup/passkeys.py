@@ -180,12 +180,17 @@ class PasskeyReason(StrEnum):
 @dataclass(frozen=True, slots=True)
 class PasskeyResult:
     """Only ``reason == ok`` is truthy. ``passkey`` is the credential used or registered;
-    ``retry_at`` when a sign-in attempt is throttled, the time it may try again."""
+    ``retry_at`` when a sign-in attempt is throttled, the time it may try again.
+    ``transaction``: the digest the authenticator signed as part of the challenge (an
+    assertion for a transaction-bound rule); pass it to ``Reauth.record(...,
+    transaction=..., signed=result.transaction)`` so the proof recorded is for the
+    transaction the person confirmed."""
 
     reason: PasskeyReason
     passkey: Passkey | None = None
     user_verified: bool = False
     retry_at: float | None = None
+    transaction: str | None = None
 
     def __bool__(self) -> bool:
         return self.reason is PasskeyReason.OK
@@ -553,7 +558,9 @@ class _Ceremonies:
             self._emit(
                 PasskeyVerified(at=now, user_id=subject.user_id, credential_id=credential_id)
             )
-        return PasskeyResult(PasskeyReason.OK, used, auth_data.is_user_verified())
+        return PasskeyResult(
+            PasskeyReason.OK, used, auth_data.is_user_verified(), transaction=transaction
+        )
 
     @staticmethod
     def _throttle_key(subject: Subject) -> str:

@@ -292,6 +292,23 @@ class Policy:
                 )
             if rule.level not in levels:
                 raise UnknownLevelError(rule.level)
+            self._check_reachable(name, rule, levels)
+
+    def _check_reachable(self, name: str, rule: Rule, levels: Levels) -> None:
+        """A rule whose level no alternative can reach, for any way of signing in, would
+        deny everyone: refuse it at start-up, not at the first decision."""
+        assert rule.level is not None
+        primaries = sorted(rule.methods) if rule.methods else sorted(_METHODS)
+        for alternative in self.alternatives_for(rule):
+            for primary in primaries:
+                tokens = {primary if t == "primary" else t for t in alternative}
+                if levels.reachable(tokens, rule.level):
+                    return
+        raise ConfigurationError(
+            f"{name}: nothing the rule accepts can reach level {rule.level!r}: accept a"
+            " passkey or a second factor that proves it, or map the level to an acr or"
+            " SAML value"
+        )
 
     def __repr__(self) -> str:
         sizes = f"actions={len(self._rules)}, patterns={len(self._patterns)}"

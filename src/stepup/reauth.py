@@ -43,6 +43,7 @@ __all__ = [
     "SignInNotCounted",
     "SignInOutcome",
     "SignInReason",
+    "UnavailableReason",
     "required_methods",
 ]
 
@@ -54,6 +55,8 @@ FEATURE_FLAG: Final = "sensitive_actions_reauth"
 GRANT_METHODS: Final = frozenset({"pwd", "otp", "oidc", "saml", "phr", "hwk", "swk", "user", "mfa"})
 #: What a passkey can prove, and so what a user with one can offer.
 _PASSKEY_PROOFS: Final = frozenset({"phr", "hwk", "swk", "user"})
+#: Proofs that need something enrolled (a passkey, TOTP).
+_ENROLLED: Final = _PASSKEY_PROOFS | {"otp"}
 _PRIMARY_BY_LOGIN: Final = {
     LoginMethod.PASSWORD: "pwd",
     LoginMethod.OIDC: "oidc",
@@ -117,15 +120,39 @@ class ReauthRequired:
     acr_values: tuple[str, ...] = ()
     stale: bool = True
     transaction: str = ""  # the digest a bound rule's proof must name (stepup.transactions)
+    #: What the user must add before ``methods`` can be proved (``"phr"``: a passkey,
+    #: ``"hwk"``: a device-bound one, ``"otp"``: TOTP): they have none of the rule's
+    #: alternatives, and re-entering what they have would not satisfy it. ``()``: the
+    #: user can re-authenticate with ``methods`` now.
+    enrol: tuple[str, ...] = ()
 
     ok: ClassVar[bool] = False
+
+    @property
+    def needs_enrolment(self) -> bool:
+        return bool(self.enrol)
+
+
+class UnavailableReason(StrEnum):
+    """Why no re-authentication can allow the action now."""
+
+    STORE = "store"  # the store could not answer: try again
+    UNREACHABLE = "unreachable"  # nothing this session can prove reaches the rule's level
 
 
 @dataclass(frozen=True, slots=True)
 class ReauthUnavailable:
-    """The store could not answer, so the action is denied (fail closed)."""
+    """The action is denied and re-authenticating now would not help (fail closed):
+    the store could not answer (``reason`` ``store``), or nothing this session could
+    prove, even after enrolling a passkey or TOTP, reaches the rule's minimum ``level``
+    (``unreachable``; e.g. a password session facing a level only an SSO provider can
+    assert). ``alternatives`` then name what would reach it (e.g. ``(("oidc",),)``:
+    sign in through the provider)."""
 
     action: str
+    reason: UnavailableReason = UnavailableReason.STORE
+    level: str = ""
+    alternatives: tuple[tuple[str, ...], ...] = ()
 
     ok: ClassVar[bool] = False
 
@@ -186,6 +213,7 @@ def _required(
     alternatives: tuple[tuple[str, ...], ...] | None = None,
     offered: int = 0,
     missing: _Missing | None = None,
+    enrol: tuple[str, ...] = (),
 ) -> ReauthRequired:
     level, acr_values, stale = missing or _NOTHING_MISSING
     return ReauthRequired(
@@ -200,6 +228,8 @@ def _required(
         level,
         acr_values,
         stale,
+        "",
+        enrol,
     )
 
 
@@ -271,14 +301,27 @@ class ReauthUnavailableError(StoreUnavailableError):
     """Raised by ``require`` when the store failed; the action is denied."""
 
     def __init__(self, decision: ReauthUnavailable) -> None:
-        super().__init__(f"cannot decide {decision.action!r}: the store is unavailable")
+        if decision.reason is UnavailableReason.UNREACHABLE:
+            message = (
+                f"cannot allow {decision.action!r}: nothing this session can prove reaches"
+                f" level {decision.level!r}"
+            )
+        else:
+            message = f"cannot decide {decision.action!r}: the store is unavailable"
+        super().__init__(message)
         self.decision = decision
 
 
-def required_methods(subject: Subject, rule: Rule) -> tuple[str, ...]:
+def required_methods(subject: Subject, rule: Rule, policy: Policy | None = None) -> tuple[str, ...]:
     """What proves it is them: the way they signed in (or the rule's methods), plus TOTP
-    when the rule asks for a second factor."""
-    return _methods_for(subject.identity.method, rule)
+    when the rule asks for a second factor. With ``policy``, the strongest of the rule's
+    alternatives that reaches its level of assurance (what the user has enrolled is not
+    known here: :meth:`Reauth.offer` reads it)."""
+    if policy is None:
+        return _methods_for(subject.identity.method, rule)
+    login = subject.identity.method
+    every = _resolved(login, rule, policy.alternatives_for(rule))
+    return (_reaching(every, rule, policy) or every)[0]
 
 
 def _methods_for(login: LoginMethod, rule: Rule) -> tuple[str, ...]:
@@ -307,25 +350,56 @@ def _resolved(
     return tuple(resolved)
 
 
+def _reaching(
+    alternatives: tuple[tuple[str, ...], ...], rule: Rule, policy: Policy
+) -> tuple[tuple[str, ...], ...]:
+    """The alternatives whose proof can reach the rule's level (all of them without a
+    level): a password alone never reaches a multi-factor level, so it is never offered
+    for one (the grant it recorded would be asked again, forever)."""
+    levels = policy.levels
+    if rule.level is None or levels is None:
+        return alternatives
+    return tuple(a for a in alternatives if levels.reachable(a, rule.level))
+
+
 @dataclass(frozen=True, slots=True)
 class Offer:
     """How the user can re-authenticate for an action now: every alternative the rule
-    accepts (strongest first), the index of the one offered (the strongest the user has
-    enrolled), and ``needs_enrolment`` when the user has none of them (the weakest is
-    then offered, and the page asks to enrol its second factor first)."""
+    accepts that can reach its level (strongest first), the index of the one offered
+    (the strongest the user has enrolled), and ``needs_enrolment`` when the user has
+    none of them (the weakest is then offered, and the page asks to enrol ``enrol``
+    first: ``"phr"`` a passkey, ``"otp"`` TOTP). ``unreachable``: nothing this session
+    could prove reaches the rule's level (the decision is
+    :class:`ReauthUnavailable`); ``alternatives`` are then the rule's, unfiltered."""
 
     alternatives: tuple[tuple[str, ...], ...]
     offered: int
     needs_enrolment: bool = False
+    enrol: tuple[str, ...] = ()
+    unreachable: bool = False
 
     @property
     def methods(self) -> tuple[str, ...]:
         return self.alternatives[self.offered]
 
 
-def _provable(passkeys: tuple[Passkey, ...] | None, totp: bool) -> frozenset[str]:
-    """What this user could prove beyond their sign-in method."""
-    proofs: set[str] = {"pwd", "oidc", "saml"}
+def _primaries(login: LoginMethod, rule: Rule) -> frozenset[str]:
+    """The sign-in methods a user can re-authenticate with: theirs (as the rule resolves
+    it), and those the rule names itself (the app says its users have them). A method
+    only a level's method sets name (``pwd`` in ``pwd + otp``) is not one of them for an
+    SSO user, who has no password here."""
+    named = set(rule.methods or ())
+    for alternative in rule.accept or ():
+        named.update(t for t in alternative if t in _PRIMARY_BY_LOGIN.values())
+    return frozenset({_primary_for(login, rule), *named})
+
+
+def _provable(
+    passkeys: tuple[Passkey, ...] | None, totp: bool, primaries: frozenset[str]
+) -> frozenset[str]:
+    """What this user can prove now: their sign-in methods, TOTP when confirmed, and
+    what their passkeys prove."""
+    proofs: set[str] = set(primaries)
     if totp:
         proofs.add("otp")
     for passkey in passkeys or ():
@@ -337,7 +411,11 @@ def _offer(alternatives: tuple[tuple[str, ...], ...], provable: frozenset[str]) 
     for index, alternative in enumerate(alternatives):
         if provable.issuperset(alternative):
             return Offer(alternatives, index)
-    return Offer(alternatives, len(alternatives) - 1, needs_enrolment=True)
+    weakest = alternatives[-1]
+    enrol = tuple(t for t in weakest if t not in provable)
+    if "user" in enrol and set(enrol) & {"phr", "hwk", "swk"}:
+        enrol = tuple(t for t in enrol if t != "user")  # a new passkey verifies the user
+    return Offer(alternatives, len(alternatives) - 1, needs_enrolment=True, enrol=enrol)
 
 
 class _Plan(NamedTuple):
@@ -347,8 +425,11 @@ class _Plan(NamedTuple):
     lifetime: float
     methods: tuple[str, ...]  # the strongest alternative (the only one, usually)
     sensitive_everywhere: bool  # no context can make it not sensitive
-    alternatives: tuple[tuple[str, ...], ...]
+    alternatives: tuple[tuple[str, ...], ...]  # those that can reach ``level``
     level: str | None = None  # the rule's minimum level of assurance
+    primaries: frozenset[str] = frozenset({"pwd"})  # the sign-in methods the user can use
+    reachable: bool = True  # some alternative can reach ``level`` (else: every one)
+    choose: bool = False  # the offer depends on what the user has enrolled
 
 
 S = TypeVar("S")
@@ -385,19 +466,29 @@ class _ReauthFlows(Generic[S]):
     def _plan(self, action: str, login: LoginMethod) -> _Plan:
         """The action's rule, lifetime and required methods for this way of signing in,
         worked out once (unknown names raise and are never kept)."""
-        rule = self.policy.rule_for(action)
-        alternatives = _resolved(login, rule, self.policy.alternatives_for(rule))
-        plan = _Plan(
+        plan = self._plan_of(self.policy.rule_for(action), login)
+        if len(self._plans) < _MAX_KEPT:
+            self._plans[(action, login)] = plan
+        return plan
+
+    def _plan_of(self, rule: Rule, login: LoginMethod) -> _Plan:
+        every = _resolved(login, rule, self.policy.alternatives_for(rule))
+        reaching = _reaching(every, rule, self.policy)
+        alternatives, reachable = reaching or every, bool(reaching)
+        return _Plan(
             rule,
             self.policy.lifetime_for(rule),
             alternatives[0],
             rule.sensitivity is not Sensitivity.NONE and rule.when is None,
             alternatives,
             rule.level,
+            _primaries(login, rule),
+            reachable,
+            # Several ways, or a level that only an enrolled factor reaches: the offer
+            # (and the decision's enrol) reads what the user has.
+            len(alternatives) > 1
+            or (rule.level is not None and bool(set(alternatives[0]) & _ENROLLED)),
         )
-        if len(self._plans) < _MAX_KEPT:
-            self._plans[(action, login)] = plan
-        return plan
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.policy!r}, flag={self.flag!r})"
@@ -476,11 +567,29 @@ class _ReauthFlows(Generic[S]):
             and grant.session_id == subject.session_id
             and 0 <= now - grant.authenticated_at < plan.lifetime
         )
-        if plan.level is None or (grant is not None and self._meets(grant, plan.level)):
+        if plan.level is None:
             return None if stale else _Missing("", (), False)
         levels = self.policy.levels
         assert levels is not None  # the policy checked every rule's level at construction
-        return _Missing(plan.level, levels.acr_values(plan.level), stale)
+        # What to ask a provider for, even when only the time is missing: a federated
+        # re-authentication that asked for no level could come back below it.
+        acr_values = levels.acr_values(plan.level)
+        if grant is not None and self._meets(grant, plan.level):
+            return _Missing("", acr_values, stale)
+        return _Missing(plan.level, acr_values, stale)
+
+    def _unreachable(self, action: str, plan: _Plan) -> ReauthUnavailable:
+        """Nothing this session can prove reaches the rule's level: deny, naming the level
+        and the alternatives that would reach it after signing in another way."""
+        rule, listed = plan.rule, self.policy.alternatives_for(plan.rule)
+        elsewhere: list[tuple[str, ...]] = []
+        for login in LoginMethod:
+            for alternative in _reaching(_resolved(login, rule, listed), rule, self.policy):
+                if alternative not in elsewhere:
+                    elsewhere.append(alternative)
+        return ReauthUnavailable(
+            action, UnavailableReason.UNREACHABLE, plan.level or "", tuple(elsewhere)
+        )
 
     def _check(
         self,
@@ -521,7 +630,7 @@ class _ReauthFlows(Generic[S]):
                 # The window slides for the alternative the grant proves, when that is
                 # the one offered to this user (or a stronger one).
                 try:
-                    offer = yield from self._enrolment(subject.user_id, plan.alternatives)
+                    offer = yield from self._enrolment(subject.user_id, plan)
                 except StoreUnavailableError:
                     return ReauthUnavailable(action)
                 accepted = plan.alternatives[: offer.offered + 1]
@@ -531,9 +640,12 @@ class _ReauthFlows(Generic[S]):
             decision = yield from self._slide(subject, action, slid, grant, now)
         else:
             decision = self._after(subject, action, plan, grant, now)
-        if isinstance(decision, ReauthRequired) and len(plan.alternatives) > 1:
-            # The grant does not prove the strongest way: what does the user have?
-            return (yield from self._choose(subject, action, plan, grant, now))
+        if isinstance(decision, ReauthRequired):
+            if not plan.reachable:
+                return self._unreachable(action, plan)
+            if plan.choose:
+                # The grant does not prove the strongest way: what does the user have?
+                return (yield from self._choose(subject, action, plan, grant, now))
         return decision
 
     def _check_bound(
@@ -563,21 +675,21 @@ class _ReauthFlows(Generic[S]):
             return ReauthUnavailable(action)
         grant = _bound_grant(subject, taken)
         decision = self._after(subject, action, plan, grant, now)
-        if (
-            isinstance(decision, ReauthRequired)
-            and grant is not None
-            and not decision.stale
-            and not decision.level
-            and any(grant.methods.issuperset(a) for a in plan.alternatives)
-        ):
-            decision = _allowed(action, _FRESH_GRANT, grant.authenticated_at + plan.lifetime)
+        if isinstance(decision, ReauthRequired):
+            if not plan.reachable:
+                return self._unreachable(action, plan)
+            if plan.choose:
+                # Strongest available, as for unbound rules: the proof counts when it
+                # proves the alternative offered to this user or a stronger one.
+                decision = yield from self._choose(subject, action, plan, grant, now)
         if isinstance(decision, ReauthRequired):
             return replace(decision, transaction=transaction)
         return decision
 
-    def _enrolment(self, user_id: str, alternatives: tuple[tuple[str, ...], ...]) -> Flow[Offer]:
+    def _enrolment(self, user_id: str, plan: _Plan) -> Flow[Offer]:
         """Which alternative to offer: read the user's passkeys and TOTP credential
         (together where the store batches them), only those the alternatives name."""
+        alternatives = plan.alternatives
         named = {token for alternative in alternatives for token in alternative}
         reads: list[tuple[str, tuple[Any, ...]]] = []
         if named & _PASSKEY_PROOFS:
@@ -597,7 +709,7 @@ class _ReauthFlows(Generic[S]):
             totp = user_id in self.totp_users
         else:
             totp = credential is not None and credential.confirmed
-        return _offer(alternatives, _provable(answers.get("list_passkeys"), totp))
+        return _offer(alternatives, _provable(answers.get("list_passkeys"), totp, plan.primaries))
 
     def _choose(
         self, subject: Subject, action: str, plan: _Plan, grant: Grant | None, now: float
@@ -605,7 +717,7 @@ class _ReauthFlows(Generic[S]):
         """Strongest available: the grant covers the rule when it proves the offered
         alternative or a stronger one; otherwise ask for the offered one."""
         try:
-            offer = yield from self._enrolment(subject.user_id, plan.alternatives)
+            offer = yield from self._enrolment(subject.user_id, plan)
         except StoreUnavailableError:
             return ReauthUnavailable(action)
         lifetime = plan.lifetime
@@ -628,6 +740,7 @@ class _ReauthFlows(Generic[S]):
             plan.alternatives,
             offer.offered,
             self._missing(subject, plan, grant, now),
+            offer.enrol,
         )
 
     def check_token(
@@ -642,7 +755,14 @@ class _ReauthFlows(Generic[S]):
         carries everything, and the tenant feature flag does not apply (a token client
         has no tenant session). A token without ``auth_time`` proves nothing recent; one
         slightly ahead of this clock (the validator's leeway) counts as proved now.
-        Any of the rule's alternatives counts (the client cannot be offered one).
+
+        Any of the rule's alternatives counts (the client cannot be offered one), proved
+        by the token's ``amr`` or by its ``acr``: an ``acr`` whose level is at least the
+        level the alternative's methods prove (the issuer's authentication standing for
+        the sign-in method) satisfies it. A token that falls short gets
+        ``ReauthRequired.level``: the weakest level that would satisfy the rule, and
+        ``acr_values``: every ``acr`` value that would, strongest first (RFC 9470
+        section 3's order of preference).
         """
         subject = Subject(token.subject, _TOKEN_SESSION, _TOKEN_IDENTITY)
         if not self.clock() < token.expires_at + _TOKEN_SKEW:
@@ -662,15 +782,61 @@ class _ReauthFlows(Generic[S]):
             at = min(token.auth_time, now)
             grant = Grant(token.subject, _TOKEN_SESSION, methods, at, level)
         decision = self._after(subject, action, plan, grant, now)
-        if (
-            isinstance(decision, ReauthRequired)
-            and grant is not None
-            and not decision.stale
-            and not decision.level
-            and any(grant.methods.issuperset(a) for a in plan.alternatives)
-        ):
+        if not isinstance(decision, ReauthRequired):
+            return decision
+        proved = grant is not None and self._token_proves(grant, plan)
+        if proved and not decision.stale:
+            assert grant is not None
             return _allowed(action, _FRESH_GRANT, grant.authenticated_at + plan.lifetime)
-        return decision
+        # (No ReauthUnavailable for a token: its amr may prove more than the
+        # alternatives name, and the client can only ask its issuer again.)
+        need = None if proved else self._token_need(grant, plan)
+        levels = self.policy.levels
+        acr_values = levels.acr_values(need) if need is not None and levels is not None else ()
+        return replace(decision, level=need or "", acr_values=acr_values or decision.acr_values)
+
+    def _alternative_level(self, alternative: tuple[str, ...]) -> str | None:
+        """The level an alternative's methods prove, a provider's authentication standing
+        for a password (the weakest sign-in method): what an ``acr`` must reach to count
+        as that alternative."""
+        levels = self.policy.levels
+        if levels is None:
+            return None
+        federated = set(alternative) & {"oidc", "saml"}
+        as_password = (set(alternative) - federated) | ({"pwd"} if federated else set())
+        return levels.highest(levels.for_methods(alternative), levels.for_methods(as_password))
+
+    def _token_proves(self, grant: Grant, plan: _Plan) -> bool:
+        """Does a token's proof (fresh or not) satisfy the rule: its level, and one
+        alternative by ``amr`` or by ``acr``?"""
+        if plan.level is not None and not self._meets(grant, plan.level):
+            return False
+        for alternative in plan.alternatives:
+            if grant.methods.issuperset(alternative):
+                return True
+            need = self._alternative_level(alternative)
+            if need is not None and self._meets(grant, need):
+                return True
+        return False
+
+    def _token_need(self, grant: Grant | None, plan: _Plan) -> str | None:
+        """The weakest level whose ``acr`` would satisfy the rule (``None``: no ``acr``
+        would; then only a new authentication, ``max_age``, is asked for)."""
+        levels = self.policy.levels
+        if levels is None:
+            return None
+        needs: list[str] = []
+        for alternative in plan.alternatives:
+            if grant is not None and grant.methods.issuperset(alternative):
+                need = plan.level  # proved by amr: only the rule's own level is missing
+            else:
+                need = self._alternative_level(alternative)
+                need = None if need is None else levels.highest(need, plan.level)
+            if need is not None:
+                needs.append(need)
+        if not needs:
+            return plan.level
+        return min(needs, key=levels.rank)
 
     def _offer_for(self, subject: Subject, action: str) -> Flow[Offer]:
         """What the re-authentication page for ``action`` asks (``""``: as for a
@@ -678,13 +844,15 @@ class _ReauthFlows(Generic[S]):
         login = subject.identity.method
         if action:
             plan = self._plans.get((action, login)) or self._plan(action, login)
-            rule, alternatives = plan.rule, plan.alternatives
         else:
-            rule = Rule(Sensitivity.SENSITIVE)
-            alternatives = _resolved(login, rule, self.policy.alternatives_for(rule))
-        if len(alternatives) == 1 and not set(alternatives[0]) & {"otp", *_PASSKEY_PROOFS}:
+            plan = self._plan_of(Rule(Sensitivity.SENSITIVE), login)
+        alternatives = plan.alternatives
+        if not plan.reachable:
+            last = len(alternatives) - 1
+            return Offer(alternatives, last, needs_enrolment=True, unreachable=True)
+        if len(alternatives) == 1 and not set(alternatives[0]) & _ENROLLED:
             return Offer(alternatives, 0)  # nothing to choose, nothing to enrol
-        return (yield from self._enrolment(subject.user_id, alternatives))
+        return (yield from self._enrolment(subject.user_id, plan))
 
     def _slide(
         self, subject: Subject, action: str, plan: _Plan, grant: Grant, now: float
@@ -747,10 +915,15 @@ class _ReauthFlows(Generic[S]):
         renewed_from: str | None = None,
         level: str | None = None,
         transaction: str | None = None,
+        signed: str | None = None,
     ) -> Flow[Grant]:
         chosen = frozenset(methods)
         if transaction is not None and not is_transaction_digest(transaction):
             raise MalformedInputError("transaction must be a stepup.transactions digest")
+        if signed is not None and signed != transaction:
+            # The passkey signed another transaction (or none is being recorded): the
+            # person did not confirm this one.
+            raise MalformedInputError("the passkey signed another transaction than this one")
         if level is not None and (self.policy.levels is None or level not in self.policy.levels):
             raise MalformedInputError("a grant's level must be one of the policy's levels")
         if "recovery" in chosen:
@@ -786,7 +959,12 @@ class _ReauthFlows(Generic[S]):
                 session_id=subject.session_id,
                 issued_at=at,
                 expires_at=at + self.policy.longest_lifetime,
-                data={"kind": "transaction", "methods": sorted(chosen), "level": level},
+                data={
+                    "kind": "transaction",
+                    "methods": sorted(chosen),
+                    "level": level,
+                    "signed": signed is not None,
+                },
             )
             yield ("put_challenge", (proof,))
         if renewed_from is not None:
@@ -886,6 +1064,7 @@ class Reauth(_ReauthFlows[Store]):
         renewed_from: str | None = None,
         level: str | None = None,
         transaction: str | None = None,
+        signed: str | None = None,
     ) -> Grant:
         """Record a successful re-authentication (``methods`` amr-style: pwd, otp, oidc,
         saml, and a passkey's ``PasskeyResult.methods``: phr, hwk or swk, user, mfa).
@@ -895,8 +1074,13 @@ class Reauth(_ReauthFlows[Store]):
         revoked. ``level``: the level of assurance a provider's verified ``acr`` or
         ``AuthnContextClassRef`` proved (one of the policy's levels). ``transaction``: the
         digest of the one action this re-authentication confirms, for rules with
-        ``bind_transaction`` (a single-use proof besides the session's grant)."""
-        flow = self._record(subject, methods, authenticated_at, renewed_from, level, transaction)
+        ``bind_transaction`` (a single-use proof besides the session's grant).
+        ``signed``: for a passkey, the transaction its authenticator signed
+        (``PasskeyResult.transaction``); it must be ``transaction``, else
+        :class:`~stepup.errors.MalformedInputError` and nothing is recorded."""
+        flow = self._record(
+            subject, methods, authenticated_at, renewed_from, level, transaction, signed
+        )
         return run(flow, self.store)
 
     def record_sign_in(
@@ -965,8 +1149,11 @@ class AsyncReauth(_ReauthFlows[AsyncStore | Store]):
         renewed_from: str | None = None,
         level: str | None = None,
         transaction: str | None = None,
+        signed: str | None = None,
     ) -> Grant:
-        flow = self._record(subject, methods, authenticated_at, renewed_from, level, transaction)
+        flow = self._record(
+            subject, methods, authenticated_at, renewed_from, level, transaction, signed
+        )
         return await run_async(flow, self.store)
 
     async def record_sign_in(

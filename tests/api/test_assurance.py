@@ -95,7 +95,7 @@ def test_lookups() -> None:
     assert not LEVELS.meets("password", "mfa")
     assert not LEVELS.meets(None, "password")
     assert not LEVELS.meets("unknown", "password")
-    assert LEVELS.acr_values("mfa") == (ACR_MFA, ACR_PHR)
+    assert LEVELS.acr_values("mfa") == (ACR_PHR, ACR_MFA)  # strongest first
     with pytest.raises(UnknownLevelError):
         LEVELS.meets("mfa", "gold")
 
@@ -163,7 +163,7 @@ def test_a_level_only_rule_needs_a_proof_of_that_level(clock: SettableClock) -> 
     decision = reauth.check(SUBJECT, "pay", "t")
     assert isinstance(decision, ReauthRequired)
     assert decision.level == "mfa"
-    assert decision.acr_values == (ACR_MFA, ACR_PHR)
+    assert decision.acr_values == (ACR_PHR, ACR_MFA)
     assert decision.stale is False  # recent, only too weak
     reauth.record(SUBJECT, ["pwd", "otp"])
     assert reauth.check(SUBJECT, "pay", "t").ok
@@ -224,7 +224,7 @@ def test_tokens_are_decided_with_the_same_rule(clock: SettableClock) -> None:
     assert reauth.check_token(token(auth_time=None), "read").ok
     low = reauth.check_token(token(acr=ACR_PWD, amr=("pwd",)), "pay")
     assert isinstance(low, ReauthRequired)
-    assert (low.level, low.acr_values, low.stale) == ("mfa", (ACR_MFA, ACR_PHR), False)
+    assert (low.level, low.acr_values, low.stale) == ("mfa", (ACR_PHR, ACR_MFA), False)
     stale = reauth.check_token(token(auth_time=T0 - 400), "quick")
     assert isinstance(stale, ReauthRequired)
     assert stale.stale

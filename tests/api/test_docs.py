@@ -59,7 +59,7 @@ def test_the_fastapi_example_guards_the_route() -> None:
         ok = client.delete("/workspaces/prod", headers={"Authorization": f"Bearer {good}"})
         assert ok.json() == {"deleted": "prod", "by": "alice"}
         refused = client.delete("/workspaces/prod", headers={"Authorization": f"Bearer {low}"})
-        assert 'acr_values="urn:example:mfa urn:example:phr"' in refused.headers["www-authenticate"]
+        assert 'acr_values="urn:example:phr urn:example:mfa"' in refused.headers["www-authenticate"]
 
 
 def test_the_flask_and_starlette_examples_guard_the_route() -> None:

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..errors import ConfigurationError, StepupError
 from ..i18n import N_, negotiate, translate
-from ..reauth import Decision, ReauthRequired, ReauthUnavailable
+from ..reauth import Decision, ReauthRequired, ReauthUnavailable, UnavailableReason
 from ..redirects import safe_return_path_or_default
 from ..tokens import InvalidTokenError, TokenFault
 
@@ -172,6 +172,9 @@ TITLES: Final = {
     "authentication_required": N_("Sign in first."),
     "reauth_required": N_("Confirm your identity to continue."),
     "reauth_unavailable": N_("Your identity cannot be confirmed right now. Try again soon."),
+    "reauth_unreachable": N_(
+        "This action needs a stronger sign-in than this session can give. Sign in another way."
+    ),
     "invalid_token": N_("The access token is not valid. Get a new one."),
     "invalid_request": N_("The request's credentials are malformed."),
     "insufficient_scope": N_("The access token does not grant this."),
@@ -198,6 +201,17 @@ def decision_response(
     """``None`` when the decision allows the request; otherwise the response to send."""
     if decision.ok:
         return None
+    if isinstance(decision, ReauthUnavailable) and decision.reason is UnavailableReason.UNREACHABLE:
+        # Nothing this session can prove reaches the rule's level: trying again will not
+        # help (403), the alternatives name what would (signing in another way).
+        body = _error(
+            request,
+            "reauth_unreachable",
+            action=decision.action,
+            level=decision.level,
+            alternatives=[list(alternative) for alternative in decision.alternatives],
+        )
+        return _json(403, body, {"Cache-Control": "no-store"})
     if isinstance(decision, ReauthUnavailable):
         return _json(
             503,
@@ -225,6 +239,8 @@ def decision_response(
         payload["acr_values"] = list(decision.acr_values)
     if decision.transaction:
         payload["transaction"] = decision.transaction
+    if decision.enrol:
+        payload["enrol"] = list(decision.enrol)  # a passkey or TOTP to add first
     headers = {"Cache-Control": "no-store"}
     if kind is Client.BEARER:
         headers["WWW-Authenticate"] = step_up_challenge(decision)
