@@ -528,15 +528,36 @@ class Policy:
                     "second factor": "yes" if rule.second_factor else "no",
                     "api keys": "yes" if rule.api_keys else "exempt",
                     "condition": "always" if rule.always else ("when " + _condition_name(rule)),
-                    "alternatives": " | ".join(
-                        " + ".join(_TOKEN_NAMES.get(t, t) for t in alternative)
-                        for alternative in self.alternatives_for(rule)
-                    ),
-                    "level": rule.level or "-",
+                    "alternatives": self._alternatives_text(rule),
+                    "level": f"{rule.level} or stronger" if rule.level else "-",
+                    "bound": "yes: once, one target" if rule.bind_transaction else "no",
                     "description": rule.description,
                 }
             )
         return rows
+
+    def _alternatives_text(self, rule: Rule) -> str:
+        """The alternatives as offered, strongest first: with a level, only those that
+        can reach it, and the sign-in method marked with the sign-ins for which it does
+        (an SSO provider that can assert the level)."""
+        levels, shown = self.levels, []
+        primaries = sorted(rule.methods) if rule.methods else sorted(_METHODS)
+        for alternative in self.alternatives_for(rule):
+            text = " + ".join(_TOKEN_NAMES.get(t, t) for t in alternative)
+            if rule.level is not None and levels is not None:
+                reach = [
+                    p
+                    for p in primaries
+                    if levels.reachable(
+                        {p if t == "primary" else t for t in alternative}, rule.level
+                    )
+                ]
+                if not reach:
+                    continue  # never offered: it cannot reach the level
+                if "primary" in alternative and len(reach) < len(primaries):
+                    text += f" ({', '.join(reach)} sign-ins only)"
+            shown.append(text)
+        return " | ".join(shown)
 
 
 def with_tenant_settings_rule(policy: Policy) -> Policy:

@@ -793,7 +793,12 @@ class _ReauthFlows(Generic[S]):
         need = None if proved else self._token_need(grant, plan)
         levels = self.policy.levels
         acr_values = levels.acr_values(need) if need is not None and levels is not None else ()
-        return replace(decision, level=need or "", acr_values=acr_values or decision.acr_values)
+        return replace(
+            decision,
+            alternatives=plan.alternatives,  # every way counts: the strongest is named
+            level=need or "",
+            acr_values=acr_values or decision.acr_values,
+        )
 
     def _alternative_level(self, alternative: tuple[str, ...]) -> str | None:
         """The level an alternative's methods prove, a provider's authentication standing

@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.errors import MalformedInputError
+from stepup.passkeys import Passkeys, RelyingParty
 from stepup.policy import Policy, Rule, Sensitivity
 from stepup.reauth import AsyncReauth, Reauth, ReauthRequired
 from stepup.records import Tenant
 from stepup.subject import Subject
 from stepup.testing import SettableClock
+from stepup.testing.webauthn import SoftAuthenticator
 from stepup.transactions import is_transaction_digest, transaction_digest
 
 T0 = 1_700_000_000.0
@@ -137,3 +139,90 @@ def test_policy_files_may_bind_a_rule() -> None:
         {"actions": {"workspace.delete": {"sensitivity": "critical", "bind_transaction": True}}}
     )
     assert policy.rule_for("workspace.delete").bind_transaction
+
+
+# strongest available, bound ----------------------------------------------------------
+
+ORIGIN = "https://app.example.com"
+RP = RelyingParty(id="example.com", name="Example", origins=(ORIGIN,))
+BOUND_PASSKEYS = Policy(RULES, passkeys=True)  # a passkey first, else the sign-in method
+
+
+def _bound(store: MemoryStore, clock: SettableClock) -> tuple[Reauth, Passkeys, SoftAuthenticator]:
+    store.put_tenant(Tenant("t", {"feature_flags": {"sensitive_actions_reauth": True}}))
+    passkeys = Passkeys(store, RP, clock=clock)
+    key = SoftAuthenticator(origin=ORIGIN, counter=1)
+    return Reauth(store, BOUND_PASSKEYS, clock=clock), passkeys, key
+
+
+def test_a_bound_decision_offers_the_passkey_and_it_signs_the_digest(
+    clock: SettableClock,
+) -> None:
+    store = MemoryStore()
+    reauth, passkeys, key = _bound(store, clock)
+    assert passkeys.finish_registration(
+        ALICE, key.create(passkeys.begin_registration(ALICE, "alice")), "Laptop"
+    )
+    decision = reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_EU)
+    assert isinstance(decision, ReauthRequired)
+    assert (decision.methods, decision.transaction) == (("phr",), PROD_EU)
+    assert reauth.offer(ALICE, "workspace.delete").methods == ("phr",)
+    # The page asks the authenticator to sign the digest (part of the challenge).
+    options = passkeys.begin_authentication(ALICE, transaction=PROD_EU)
+    assert options is not None
+    assertion = key.get(options)
+    # An assertion over prod-eu is no proof for prod-us...
+    assert not passkeys.finish_authentication(ALICE, assertion, transaction=PROD_US)
+    options = passkeys.begin_authentication(ALICE, transaction=PROD_EU)
+    assert options is not None
+    result = passkeys.finish_authentication(ALICE, key.get(options), transaction=PROD_EU)
+    assert result
+    assert result.transaction == PROD_EU
+    # ...and the proof recorded must be for the digest it signed.
+    with pytest.raises(MalformedInputError, match="signed another transaction"):
+        reauth.record(ALICE, result.methods, transaction=PROD_US, signed=result.transaction)
+    assert not reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_US).ok
+    reauth.record(ALICE, result.methods, transaction=PROD_EU, signed=result.transaction)
+    assert reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_EU).ok
+
+
+def test_a_bound_password_proof_does_not_count_for_a_user_with_a_passkey(
+    clock: SettableClock,
+) -> None:
+    """Strongest available holds for bound rules too: no weaker way than the one offered."""
+    store = MemoryStore()
+    reauth, passkeys, key = _bound(store, clock)
+    assert passkeys.finish_registration(
+        ALICE, key.create(passkeys.begin_registration(ALICE, "alice")), "Laptop"
+    )
+    reauth.record(ALICE, ["pwd"], transaction=PROD_EU)
+    decision = reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_EU)
+    assert isinstance(decision, ReauthRequired)
+    assert (decision.methods, decision.transaction) == (("phr",), PROD_EU)
+
+
+def test_a_user_without_a_passkey_is_not_blocked_on_a_bound_rule(clock: SettableClock) -> None:
+    reauth, _, _ = _bound(MemoryStore(), clock)
+    decision = reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_EU)
+    assert isinstance(decision, ReauthRequired)
+    assert (decision.methods, decision.enrol, decision.offered) == (("pwd",), (), 1)
+    assert decision.alternatives == (("phr",), ("pwd",))
+    reauth.record(ALICE, ["pwd"], transaction=PROD_EU)
+    assert reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_EU).ok
+
+
+async def test_async_bound_decisions_offer_the_same(clock: SettableClock) -> None:
+    store = MemoryStore()
+    store.put_tenant(Tenant("t", {"feature_flags": {"sensitive_actions_reauth": True}}))
+    sync = Reauth(store, BOUND_PASSKEYS, clock=clock)
+    asynchronous = AsyncReauth(store, BOUND_PASSKEYS, clock=clock)
+    for has_passkey in (False, True):
+        if has_passkey:
+            key = SoftAuthenticator(origin=ORIGIN, counter=1)
+            passkeys = Passkeys(store, RP, clock=clock)
+            assert passkeys.finish_registration(
+                ALICE, key.create(passkeys.begin_registration(ALICE, "alice")), "Key"
+            )
+        a = sync.check(ALICE, "workspace.delete", "t", transaction=PROD_EU)
+        b = await asynchronous.check(ALICE, "workspace.delete", "t", transaction=PROD_EU)
+        assert a == b

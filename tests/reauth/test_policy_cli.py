@@ -112,3 +112,31 @@ def test_every_whole_lifetime_reads_back_exactly(seconds: int) -> None:
     assert [unit for _, unit in pairs] == [u for u in units if u in used]  # largest first
     assert all(int(n) > 0 for n, _ in pairs)
     assert all(int(n) < 60 for n, unit in pairs if unit != "h")
+
+
+def test_show_lists_levels_reaching_alternatives_and_bound_rules(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SENSITIVE_ACTION_AUTH_LIFETIME", raising=False)
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        "passkeys = true\n"
+        '[[levels]]\nname = "password"\nmethods = [["pwd"]]\n'
+        '[[levels]]\nname = "mfa"\nsaml = ["https://refeds.org/profile/mfa"]\n'
+        'methods = [["pwd", "otp"]]\n'
+        '[[levels]]\nname = "phishing_resistant"\nmethods = [["phr"]]\n'
+        '[actions."billing.pay"]\nlevel = "mfa"\n'
+        '[actions."workspace.delete"]\nsensitivity = "critical"\nbind_transaction = true\n'
+    )
+    assert main(["policy", "show", "--file", str(path), "--json"]) == 0
+    rows = {row["action"]: row for row in json.loads(capsys.readouterr().out)["actions"]}
+    pay = rows["billing.pay"]
+    # The password alone never reaches mfa: it is not listed; the sign-in method is, for
+    # the SAML sign-ins whose provider can assert the level.
+    assert pay["alternatives"] == "passkey | otp + pwd | sign-in method (saml sign-ins only)"
+    assert (pay["level"], pay["bound"]) == ("mfa or stronger", "no")
+    assert rows["workspace.delete"]["bound"] == "yes: once, one target"
+    assert main(["policy", "show", "--file", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "levels of assurance, weakest first" in out
+    assert "bound" in out.splitlines()[8]  # the header row

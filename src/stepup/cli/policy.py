@@ -54,8 +54,13 @@ def _show(args: argparse.Namespace) -> int:
         "alternatives: strongest first; the strongest the user has enrolled is offered"
         + (" (passkeys on: a passkey first)" if policy.passkeys else "")
     )
+    print(
+        "level: the minimum level of assurance; only alternatives that reach it are listed"
+        " and offered"
+    )
+    print("bound: a re-authentication counts once, for one action on one target")
     if policy.levels is not None:
-        print("levels of assurance, weakest first:")
+        print("levels of assurance, weakest first (each proved by any of its methods):")
         for level in policy.levels.table():
             print(
                 f"  {level['level']}: methods {level['methods']}; acr {level['acr']};"
@@ -71,6 +76,7 @@ def _show(args: argparse.Namespace) -> int:
         "condition",
         "alternatives",
         *(["level"] if policy.levels is not None else []),
+        "bound",
     ]
     widths = {c: max(len(c), *(len(row[c]) for row in rows)) for c in columns}
     print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
