@@ -529,7 +529,7 @@ class Policy:
                     "api keys": "yes" if rule.api_keys else "exempt",
                     "condition": "always" if rule.always else ("when " + _condition_name(rule)),
                     "alternatives": self._alternatives_text(rule),
-                    "level": f"{rule.level} or stronger" if rule.level else "-",
+                    "level": rule.level or "-",
                     "bound": "yes: once, one target" if rule.bind_transaction else "no",
                     "description": rule.description,
                 }

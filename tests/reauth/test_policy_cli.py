@@ -134,7 +134,7 @@ def test_show_lists_levels_reaching_alternatives_and_bound_rules(
     # The password alone never reaches mfa: it is not listed; the sign-in method is, for
     # the SAML sign-ins whose provider can assert the level.
     assert pay["alternatives"] == "passkey | otp + pwd | sign-in method (saml sign-ins only)"
-    assert (pay["level"], pay["bound"]) == ("mfa or stronger", "no")
+    assert (pay["level"], pay["bound"]) == ("mfa", "no")
     assert rows["workspace.delete"]["bound"] == "yes: once, one target"
     assert main(["policy", "show", "--file", str(path)]) == 0
     out = capsys.readouterr().out

@@ -55,8 +55,8 @@ def _show(args: argparse.Namespace) -> int:
         + (" (passkeys on: a passkey first)" if policy.passkeys else "")
     )
     print(
-        "level: the minimum level of assurance; only alternatives that reach it are listed"
-        " and offered"
+        "level: the minimum level of assurance (it or a stronger one); only alternatives"
+        " that reach it are listed and offered"
     )
     print("bound: a re-authentication counts once, for one action on one target")
     if policy.levels is not None:
