@@ -635,7 +635,7 @@ class ProviderOutcome(Protocol):
 def sso_level_request(policy: Policy, page: ReauthPage, kind: str) -> dict[str, Any]:
     """What the SSO start asks the provider for, as keyword arguments of the adapter's
     ``start``: the ``acr_values`` (OIDC) or ``authn_context`` class references (SAML)
-    that reach the level the page's rule needs, weakest sufficient first; nothing when
+    that reach the level the page's rule needs, strongest first; nothing when
     the rule asks for no level or the level names no value for this protocol (the
     provider's configured default then applies)."""
     levels = policy.levels
