@@ -352,3 +352,10 @@ def test_the_guard_answers_a_token_expired_since_it_was_read(clock: SettableCloc
         401,
         "invalid_token",
     )
+
+
+def test_the_request_never_shows_its_credentials() -> None:
+    request = info("Bearer secret-token-value")
+    assert "secret-token-value" not in repr(request)
+    assert "secret-token-value" not in str(request)
+    assert bearer_credentials(request) == "secret-token-value"

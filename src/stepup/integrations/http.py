@@ -77,7 +77,7 @@ class RequestInfo:
     method: str
     path: str  # path and query string, as the client sent them
     accept: str = ""
-    authorization: str = ""
+    authorization: str = field(default="", repr=False)  # it holds the bearer token
     content_type: str = ""
     x_requested_with: str = ""
     accept_language: str = ""
