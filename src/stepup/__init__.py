@@ -34,6 +34,7 @@ from .reauth import (
     ReauthRequiredError,
     ReauthUnavailable,
     ReauthUnavailableError,
+    UnavailableReason,
 )
 from .redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
 from .subject import Identity, LoginMethod, Subject
@@ -80,6 +81,7 @@ __all__ = [
     "TenantSettings",
     "ThrottlePolicy",
     "TwoFactor",
+    "UnavailableReason",
     "UnknownActionError",
     "UnknownDeviceError",
     "UnsafeRedirectError",

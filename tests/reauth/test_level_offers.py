@@ -5,6 +5,7 @@ alternative, once taken, always satisfies the same check (no re-authentication l
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -18,6 +19,7 @@ from stepup.integrations.http import RequestInfo, decision_response
 from stepup.policy import Policy, Rule, Sensitivity
 from stepup.reauth import (
     Allowed,
+    AsyncReauth,
     Reauth,
     ReauthRequired,
     ReauthUnavailable,
@@ -277,3 +279,35 @@ def test_a_level_no_alternative_can_reach_is_refused_at_start_up() -> None:
     _policy(
         Rule(Sensitivity.SENSITIVE, accept=(("phr",), ("primary",)), level="high"), levels=levels
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rule=_rules(),
+    login=st.sampled_from(list(LoginMethod)),
+    totp=st.booleans(),
+    passkey=st.sampled_from(["none", "synced", "device"]),
+)
+def test_sync_and_async_decide_and_offer_alike(
+    rule: Rule, login: LoginMethod, totp: bool, passkey: str
+) -> None:
+    """One flow: the async Reauth gives the same decision and offer for level rules."""
+    try:
+        policy = Policy({"act": rule}, lifetime=3600.0, passkeys=True, levels=LEVELS)
+    except ConfigurationError:
+        assume(False)
+        raise
+    reauth, store, clock = _setup(policy)
+    if totp:
+        store.put_credential(Credential("u", "totp-u", "sealed", confirmed=True))
+    if passkey != "none":
+        store.add_passkey(_passkey(synced=passkey == "synced"), 10)
+    asynchronous = AsyncReauth(store, policy, clock=clock)
+    subject = SUBJECTS[login]
+
+    async def both() -> tuple[object, object]:
+        return await asynchronous.check(subject, "act", "t"), await asynchronous.offer(
+            subject, "act"
+        )
+
+    assert asyncio.run(both()) == (reauth.check(subject, "act", "t"), reauth.offer(subject, "act"))
