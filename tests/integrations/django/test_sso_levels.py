@@ -109,3 +109,25 @@ def test_saml_asks_for_the_level_refuses_less_and_keeps_it(
         assert alice.post("/stepup/reauth/saml/acs/", {"SAMLResponse": met}).status_code == 303
         assert alice.get("/billing/pay/").json() == {"paid": True}
         assert _level(site, alice) == "mfa"
+
+
+@pytest.mark.oidc
+def test_oidc_confirms_one_transaction_once(provider: Provider, agent: UserAgent) -> None:
+    clock = SettableClock(math.floor(time.time()))
+    providers = {"test-op": make_config(provider)}
+    with running_site(MemoryStore(), clock, OIDC_PROVIDERS=providers) as site:
+        get_stepup().tenant_settings.ensure("acme")
+        alice = site.browser()
+        assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
+        assert set_flag(alice).status_code == 200
+        assert alice.post("/workspaces/prod-us/destroy/").status_code == 303
+        location = alice.post("/workspaces/prod-eu/destroy/")["Location"]
+        assert "Delete workspace prod-eu" in alice.get(location).content.decode()
+        to_provider = press_sso_button(alice, location)
+        callback = agent.authorize(to_provider["Location"], login=ALICE[0], password=ALICE[1])
+        back = alice.get(f"/stepup/reauth/oidc/callback/?{urlencode(callback)}")
+        assert back.status_code in {200, 303}
+        assert alice.post("/workspaces/prod-us/destroy/").status_code == 303
+        assert alice.post("/workspaces/prod-eu/destroy/").status_code == 200
+        assert alice.post("/workspaces/prod-eu/destroy/").status_code == 303
+        get_stepup().oidc["test-op"].close()

@@ -3,6 +3,7 @@ shows what is being confirmed, the grant it records counts once, for that target
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import types
@@ -23,6 +24,7 @@ from stepup.integrations.django.decorators import reauth_required
 from stepup.integrations.django.services import get_stepup
 from stepup.policy import Policy
 from stepup.testing import SettableClock
+from stepup.testing.webauthn import SoftAuthenticator
 from stepup.transactions import transaction_digest
 
 ACTION = "workspace.destroy"
@@ -157,3 +159,49 @@ def test_the_doc_example_confirms_one_transaction_once() -> None:
                 assert alice.get("/pay/7/").status_code == 303  # mfa: a code too
         finally:
             del sys.modules[urls.__name__]
+
+
+# a passkey signs the transaction -----------------------------------------------------------
+
+ORIGIN = "http://localhost"
+
+
+def _json(browser: Browser, url: str, body: Any) -> Any:
+    token = browser.fields("/stepup/passkeys/")["csrfmiddlewaretoken"]
+    return browser.client.post(
+        url, data=json.dumps(body), content_type="application/json", headers={"X-CSRFToken": token}
+    )
+
+
+def test_a_passkey_confirms_one_transaction_once() -> None:
+    passkeys = {"PASSKEYS_RP_ID": "localhost", "PASSKEYS_ORIGINS": [ORIGIN]}
+    with running_site(MemoryStore(), SettableClock(), **passkeys) as site:
+        get_stepup().tenant_settings.ensure("acme")
+        alice = site.browser("alice")
+        key = SoftAuthenticator(origin=ORIGIN, counter=1)
+        options = _json(alice, "/stepup/passkeys/register/begin", {})
+        body = {"credential": key.create(options.json()), "name": "Laptop"}
+        assert _json(alice, "/stepup/passkeys/register/finish", body).status_code == 200
+        assert set_flag(alice).status_code == 200
+
+        assert alice.post("/workspaces/prod-us/destroy/").status_code == 303  # both wait
+        location = alice.post("/workspaces/prod-eu/destroy/")["Location"]
+        page = alice.get(location).content.decode()
+        assert "Use a passkey" in page
+        fields = alice.fields(location)
+        digest = transaction_digest(ACTION, {"workspace": "prod-eu"})
+        assert fields["transaction"] == digest
+        start = {"action": ACTION, "transaction": digest}
+        assertion = key.get(_json(alice, "/stepup/reauth/passkey/begin", start).json())
+        other = transaction_digest(ACTION, {"workspace": "prod-us"})
+        forged = {"credential": assertion, "action": ACTION, "transaction": other, "next": "/"}
+        refused = _json(alice, "/stepup/reauth/passkey/finish", forged)
+        assert refused.status_code == 400
+        assert refused.json()["error"] != "transaction_expired"
+
+        credential = json.dumps(key.get(_json(alice, "/stepup/reauth/passkey/begin", start).json()))
+        done = alice.post("/stepup/reauth/passkey/finish", {**fields, "credential": credential})
+        assert done.status_code in {200, 303}
+        assert alice.post("/workspaces/prod-us/destroy/").status_code == 303
+        assert alice.post("/workspaces/prod-eu/destroy/").status_code == 200
+        assert alice.post("/workspaces/prod-eu/destroy/").status_code == 303

@@ -191,3 +191,36 @@ def test_saml_asks_for_the_level_refuses_less_and_keeps_it(keys: dict[str, KeyPa
     grant = store.get_grant("alice", sid)
     assert grant is not None
     assert grant.level == "mfa"
+
+
+@pytest.mark.oidc
+def test_oidc_confirms_one_transaction_once(provider: Provider, agent: UserAgent) -> None:
+    from integrations.flask.test_transactions import _destroy, _policy
+    from integrations.flask.test_transactions import _routes as _bound
+
+    clock = SettableClock(math.floor(time.time()))
+    store = MemoryStore()
+    oidc = OIDCReauth(oidc_config(provider), store, clock=clock)
+    test_app = make_app(
+        clock=clock,
+        store=store,
+        policy=_policy(),
+        setup=_bound,
+        config={"STEPUP_OIDC_PROVIDERS": {"test-op": oidc}},
+    )
+    alice = _user(test_app, ("oidc", provider.issuer, OIDC_ALICE[0], "test-op"))
+    assert _destroy(alice, "prod-us").status_code == 303
+    location = _destroy(alice, "prod-eu").headers["Location"]
+    assert "Delete workspace prod-eu" in alice.get(location).get_data(as_text=True)
+    to_provider = _start(alice, location, "oidc")
+    callback = agent.authorize(
+        to_provider.headers["Location"], login=OIDC_ALICE[0], password=OIDC_ALICE[1]
+    )
+    assert alice.get(f"/stepup/reauth/oidc/callback?{urlencode(callback)}").status_code in {
+        200,
+        303,
+    }
+    assert _destroy(alice, "prod-us").status_code == 303
+    assert _destroy(alice, "prod-eu").status_code == 200
+    assert _destroy(alice, "prod-eu").status_code == 303
+    oidc.close()

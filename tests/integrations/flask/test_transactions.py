@@ -3,17 +3,28 @@ being confirmed, the grant it records counts once, for that target only."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from flask import Flask
 
-from integrations.flask.flask_support import Browser, TestApp, app_policy, make_app, set_flag
+from integrations.flask.flask_support import (
+    Browser,
+    TestApp,
+    app_policy,
+    fresh_grant,
+    make_app,
+    set_flag,
+)
 from stepup.errors import ConfigurationError
 from stepup.integrations.flask import Stepup
 from stepup.integrations.transaction import Transaction
 from stepup.policy import Rule, Sensitivity
+from stepup.testing.webauthn import SoftAuthenticator
 from stepup.transactions import transaction_digest
 
 ACTION = "workspace.destroy"
@@ -151,3 +162,65 @@ def test_an_unbound_rule_ignores_a_transaction(tx_app: TestApp) -> None:
     assert alice.reauth(location, "correct horse").status_code == 303
     assert alice.get("/keys/k1").status_code == 200
     assert alice.get("/keys/k2").status_code == 200
+
+
+# a passkey signs the transaction ---------------------------------------------------------
+
+ORIGIN = "http://localhost"
+PASSKEYS = {"STEPUP_PASSKEYS_RP_ID": "localhost", "STEPUP_PASSKEYS_ORIGINS": [ORIGIN]}
+
+
+def _json(browser: Browser, url: str, body: Any) -> Any:
+    headers = {"X-CSRF-Token": browser.csrf("/stepup/passkeys")}
+    return browser.post(
+        url, data=json.dumps(body), content_type="application/json", headers=headers
+    )
+
+
+def test_a_passkey_confirms_one_transaction_once() -> None:
+    test_app = make_app("subject_loader", policy=_policy(), setup=_routes, config=PASSKEYS)
+    alice = _signed_in(test_app)
+    key = SoftAuthenticator(origin=ORIGIN, counter=1)
+    fresh_grant(alice)  # adding a passkey asks for a re-authentication of its own
+    options = _json(alice, "/stepup/passkeys/register/begin", {})
+    added = _json(
+        alice,
+        "/stepup/passkeys/register/finish",
+        {"credential": key.create(options.get_json()), "name": "Laptop"},
+    )
+    assert added.status_code == 200, added.get_data(as_text=True)
+    # That grant is the session's, not this transaction's: it does not count.
+
+    assert _destroy(alice, "prod-us").status_code == 303  # both wait in the session
+    location = _destroy(alice, "prod-eu").headers["Location"]
+    page = alice.get(location).get_data(as_text=True)
+    assert "Use a passkey" in page
+    assert "Delete workspace prod-eu" in page
+    fields = {
+        k: html.unescape(v)
+        for k, v in re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page)
+    }
+    digest = transaction_digest(ACTION, {"workspace": "prod-eu"})
+    assert fields["transaction"] == digest
+    begun = _json(alice, "/stepup/reauth/passkey/begin", {"action": ACTION, "transaction": digest})
+    assert begun.status_code == 200
+    assertion = key.get(begun.get_json())
+
+    # The same signed assertion, posted for another transaction, is refused.
+    other = transaction_digest(ACTION, {"workspace": "prod-us"})
+    forged = _json(
+        alice,
+        "/stepup/reauth/passkey/finish",
+        {"credential": assertion, "action": ACTION, "transaction": other, "next": "/home"},
+    )
+    assert forged.status_code == 400
+    assert forged.get_json()["error"] != "transaction_expired", forged.get_json()
+    assert _destroy(alice, "prod-us").status_code == 303
+
+    begun = _json(alice, "/stepup/reauth/passkey/begin", {"action": ACTION, "transaction": digest})
+    credential = json.dumps(key.get(begun.get_json()))
+    done = alice.post("/stepup/reauth/passkey/finish", data={**fields, "credential": credential})
+    assert done.status_code in {200, 303}
+    assert _destroy(alice, "prod-us").status_code == 303
+    assert _destroy(alice, "prod-eu").status_code == 200
+    assert _destroy(alice, "prod-eu").status_code == 303

@@ -157,3 +157,37 @@ def test_saml_asks_for_the_level_refuses_less_and_keeps_it(
         assert _level(test_app, alice) == "mfa"
     finally:
         alice.close()
+
+
+@pytest.mark.oidc
+def test_oidc_confirms_one_transaction_once(provider: Provider, agent: UserAgent) -> None:
+    from integrations.starlette.test_transactions import _policy as bound_policy
+    from integrations.starlette.test_transactions import _starlette_routes
+
+    clock = SettableClock(math.floor(time.time()))
+    store = MemoryStore()
+    oidc = AsyncOIDCReauth(make_config(provider), store, clock=clock)
+    test_app = make_app(
+        clock=clock,
+        store=store,
+        oidc=oidc,
+        teardown=oidc.aclose,
+        policy=bound_policy(),
+        extra_routes=_starlette_routes,
+    )
+    alice = test_app.browser()
+    try:
+        assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
+        assert alice.patch_tenant(True).status_code == 200
+        assert alice.post("/workspaces/prod-us/destroy").status_code == 303
+        location = alice.post("/workspaces/prod-eu/destroy").headers["location"]
+        assert "Delete workspace prod-eu" in alice.get(location).text
+        to_provider = press_sso_button(alice, location).headers["location"]
+        callback = agent.authorize(to_provider, login=ALICE[0], password=ALICE[1])
+        back = alice.get(f"/stepup/oidc/callback?{urlencode(callback)}")
+        assert back.status_code == 303
+        assert alice.post("/workspaces/prod-us/destroy").status_code == 303
+        assert alice.post("/workspaces/prod-eu/destroy").status_code == 200
+        assert alice.post("/workspaces/prod-eu/destroy").status_code == 303
+    finally:
+        alice.close()

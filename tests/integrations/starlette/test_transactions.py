@@ -5,6 +5,9 @@ that target only.
 (No ``from __future__ import annotations``: FastAPI must see the real annotations.)
 """
 
+import html
+import json
+import re
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -14,7 +17,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from integrations.starlette.starlette_support import PASSWORDS, Browser, TestApp, make_app
+from integrations.starlette.starlette_support import (
+    PASSWORDS,
+    Browser,
+    TestApp,
+    csrf_token,
+    make_app,
+)
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.errors import ConfigurationError
 from stepup.integrations.fastapi import Stepup as FastAPIStepup
@@ -24,6 +33,7 @@ from stepup.integrations.views import default_policy
 from stepup.policy import Policy, Rule, Sensitivity
 from stepup.reauth import Allowed
 from stepup.testing import SettableClock
+from stepup.testing.webauthn import SoftAuthenticator
 from stepup.transactions import transaction_digest
 
 ACTION = "workspace.destroy"
@@ -145,3 +155,57 @@ def test_a_bound_rule_without_a_transaction_fails_at_start_up() -> None:
         stepup.requires_reauth(ACTION)
     with pytest.raises(ConfigurationError, match="bound to one transaction"):
         stepup.require_reauth(ACTION)
+
+
+# a passkey signs the transaction ---------------------------------------------------------
+
+ORIGIN = "http://localhost"
+
+
+def _json(browser: Browser, url: str, body: Any) -> Any:
+    token = csrf_token(browser.get("/stepup/passkeys").text)
+    headers = {"Content-Type": "application/json", "X-CSRF-Token": token}
+    return browser.post(url, content=json.dumps(body), headers=headers)
+
+
+def test_a_passkey_confirms_one_transaction_once() -> None:
+    test_app = make_app(
+        clock=SettableClock(),
+        store=MemoryStore(),
+        policy=_policy(),
+        extra_routes=_starlette_routes,
+        passkeys_rp_id="localhost",
+        passkeys_origins=(ORIGIN,),
+    )
+    alice = test_app.browser()
+    try:
+        assert alice.login("alice").status_code == 303
+        key = SoftAuthenticator(origin=ORIGIN, counter=1)
+        options = _json(alice, "/stepup/passkeys/register/begin", {})
+        body = {"credential": key.create(options.json()), "name": "Laptop"}
+        assert _json(alice, "/stepup/passkeys/register/finish", body).status_code == 200
+        assert alice.patch_tenant(True).status_code == 200
+
+        assert _destroy(alice, "prod-us").status_code == 303  # both wait in the session
+        location = _destroy(alice, "prod-eu").headers["location"]
+        page = alice.get(location).text
+        assert "Use a passkey" in page
+        digest = transaction_digest(ACTION, {"workspace": "prod-eu"})
+        start = {"action": ACTION, "transaction": digest}
+        assertion = key.get(_json(alice, "/stepup/reauth/passkey/begin", start).json())
+        other = transaction_digest(ACTION, {"workspace": "prod-us"})
+        forged = {"credential": assertion, "action": ACTION, "transaction": other, "next": "/"}
+        refused = _json(alice, "/stepup/reauth/passkey/finish", forged)
+        assert refused.status_code == 400
+        assert refused.json()["error"] != "transaction_expired"
+
+        action = html.unescape(re.search(r'<form method="post" action="([^"]*)"', page).group(1))  # type: ignore[union-attr]
+        assert f"transaction={digest}" in action
+        credential = json.dumps(key.get(_json(alice, "/stepup/reauth/passkey/begin", start).json()))
+        done = alice.post(action, data={"csrf_token": csrf_token(page), "credential": credential})
+        assert done.status_code in {200, 303}, done.text
+        assert _destroy(alice, "prod-us").status_code == 303
+        assert _destroy(alice, "prod-eu").status_code == 200
+        assert _destroy(alice, "prod-eu").status_code == 303
+    finally:
+        alice.close()
