@@ -754,7 +754,9 @@ class _ReauthFlows(Generic[S]):
         the level of assurance (through the policy's levels). No store is read: the token
         carries everything, and the tenant feature flag does not apply (a token client
         has no tenant session). A token without ``auth_time`` proves nothing recent; one
-        slightly ahead of this clock (the validator's leeway) counts as proved now.
+        slightly ahead of this clock (the validator's leeway) counts as proved now. A
+        token more than 300 s past its ``exp`` raises :class:`InvalidTokenError`
+        (``EXPIRED``), whatever the rule: a kept token cannot outlive its expiry.
 
         Any of the rule's alternatives counts (the client cannot be offered one), proved
         by the token's ``amr`` or by its ``acr``: an ``acr`` whose level is at least the
