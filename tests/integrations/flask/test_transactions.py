@@ -224,3 +224,33 @@ def test_a_passkey_confirms_one_transaction_once() -> None:
     assert _destroy(alice, "prod-us").status_code == 303
     assert _destroy(alice, "prod-eu").status_code == 200
     assert _destroy(alice, "prod-eu").status_code == 303
+
+
+def test_a_password_and_code_confirm_one_transaction_once() -> None:
+    rule = Rule(Sensitivity.CRITICAL, second_factor=True, bind_transaction=True)
+
+    def routes(app: Flask, stepup: Stepup) -> None:
+        @app.post("/vaults/<name>/wipe")
+        @stepup.reauth_required(
+            "vault.wipe", transaction=lambda r: Transaction({"vault": r.view_args["name"]})
+        )
+        def wipe(name: str) -> str:
+            return f"wiped {name}"
+
+    test_app = make_app(
+        "subject_loader", policy=_policy().extend({"vault.wipe": rule}), setup=routes
+    )
+    alice = _signed_in(test_app)
+    secret, _ = alice.enrol()
+    csrf = {"csrf_token": alice.csrf()}
+    location = alice.post("/vaults/v1/wipe", data=csrf).headers["Location"]
+    page = alice.get(location).get_data(as_text=True)
+    assert 'name="code"' in page
+    assert "vault: v1" in page  # no description: the parameters themselves
+    test_app.clock.advance(30)
+    answer = alice.reauth(location, "correct horse", code=test_app.totp_code(secret))
+    assert answer.status_code == 200  # the suspended form, sent again
+    csrf = {"csrf_token": alice.csrf()}
+    assert alice.post("/vaults/v2/wipe", data=csrf).status_code == 303
+    assert alice.post("/vaults/v1/wipe", data=csrf).get_data(as_text=True) == "wiped v1"
+    assert alice.post("/vaults/v1/wipe", data=csrf).status_code == 303

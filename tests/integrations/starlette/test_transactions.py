@@ -22,6 +22,7 @@ from integrations.starlette.starlette_support import (
     Browser,
     TestApp,
     csrf_token,
+    enrol,
     make_app,
 )
 from stepup.adapters.storage.memory import MemoryStore
@@ -207,5 +208,43 @@ def test_a_passkey_confirms_one_transaction_once() -> None:
         assert _destroy(alice, "prod-us").status_code == 303
         assert _destroy(alice, "prod-eu").status_code == 200
         assert _destroy(alice, "prod-eu").status_code == 303
+    finally:
+        alice.close()
+
+
+def test_a_password_and_code_confirm_one_transaction_once() -> None:
+    rule = Rule(Sensitivity.CRITICAL, second_factor=True, bind_transaction=True)
+
+    def routes(stepup: Stepup) -> list[Any]:
+        @stepup.requires_reauth(
+            "vault.wipe", transaction=lambda r: Transaction({"vault": r.path_params["name"]})
+        )
+        async def wipe(request: Request) -> Response:
+            return PlainTextResponse(f"wiped {request.path_params['name']}")
+
+        return [Route("/vaults/{name}/wipe", wipe, methods=["POST"])]
+
+    test_app = make_app(
+        clock=SettableClock(),
+        store=MemoryStore(),
+        policy=_policy().extend({"vault.wipe": rule}),
+        extra_routes=routes,
+    )
+    alice = test_app.browser()
+    try:
+        assert alice.login("alice").status_code == 303
+        totp, _ = enrol(alice)
+        assert alice.patch_tenant(True).status_code == 200
+        location = alice.post("/vaults/v1/wipe").headers["location"]
+        page = alice.get(location).text
+        assert 'name="code"' in page
+        assert "vault: v1" in page  # no description: the parameters themselves
+        test_app.clock.advance(30)
+        code = totp.at(test_app.clock())
+        done = alice.form(location, {"password": PASSWORDS["alice"], "code": code})
+        assert done.status_code == 303
+        assert alice.post("/vaults/v2/wipe").status_code == 303
+        assert alice.post("/vaults/v1/wipe").text == "wiped v1"
+        assert alice.post("/vaults/v1/wipe").status_code == 303
     finally:
         alice.close()
