@@ -57,6 +57,7 @@ GRANT_METHODS: Final = frozenset({"pwd", "otp", "oidc", "saml", "phr", "hwk", "s
 _PASSKEY_PROOFS: Final = frozenset({"phr", "hwk", "swk", "user"})
 #: Proofs that need something enrolled (a passkey, TOTP).
 _ENROLLED: Final = _PASSKEY_PROOFS | {"otp"}
+_SIGN_IN_METHODS: Final = frozenset({"pwd", "oidc", "saml"})
 _PRIMARY_BY_LOGIN: Final = {
     LoginMethod.PASSWORD: "pwd",
     LoginMethod.OIDC: "oidc",
@@ -321,7 +322,7 @@ def required_methods(subject: Subject, rule: Rule, policy: Policy | None = None)
         return _methods_for(subject.identity.method, rule)
     login = subject.identity.method
     every = _resolved(login, rule, policy.alternatives_for(rule))
-    return (_reaching(every, rule, policy) or every)[0]
+    return (_usable(login, rule, policy) or every)[0]
 
 
 def _methods_for(login: LoginMethod, rule: Rule) -> tuple[str, ...]:
@@ -360,6 +361,17 @@ def _reaching(
     if rule.level is None or levels is None:
         return alternatives
     return tuple(a for a in alternatives if levels.reachable(a, rule.level))
+
+
+def _usable(login: LoginMethod, rule: Rule, policy: Policy) -> tuple[tuple[str, ...], ...]:
+    """The alternatives a session that signed in this way can be offered: those that
+    reach the rule's level, naming no sign-in method the user cannot use (the ``pwd`` of
+    a level's ``pwd + otp``, for an SSO user). Empty: nothing reaches the level."""
+    reaching = _reaching(_resolved(login, rule, policy.alternatives_for(rule)), rule, policy)
+    if rule.level is None:
+        return reaching
+    primaries = _primaries(login, rule)
+    return tuple(a for a in reaching if set(a) & _SIGN_IN_METHODS <= primaries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,6 +442,9 @@ class _Plan(NamedTuple):
     primaries: frozenset[str] = frozenset({"pwd"})  # the sign-in methods the user can use
     reachable: bool = True  # some alternative can reach ``level`` (else: every one)
     choose: bool = False  # the offer depends on what the user has enrolled
+    #: Every alternative that can reach ``level``, whoever proves it (a token's amr may
+    #: prove a password where a session could not).
+    reaching: tuple[tuple[str, ...], ...] = ()
 
 
 S = TypeVar("S")
@@ -474,7 +489,8 @@ class _ReauthFlows(Generic[S]):
     def _plan_of(self, rule: Rule, login: LoginMethod) -> _Plan:
         every = _resolved(login, rule, self.policy.alternatives_for(rule))
         reaching = _reaching(every, rule, self.policy)
-        alternatives, reachable = reaching or every, bool(reaching)
+        usable = _usable(login, rule, self.policy)
+        alternatives, reachable = usable or reaching or every, bool(usable)
         return _Plan(
             rule,
             self.policy.lifetime_for(rule),
@@ -488,6 +504,7 @@ class _ReauthFlows(Generic[S]):
             # (and the decision's enrol) reads what the user has.
             len(alternatives) > 1
             or (rule.level is not None and bool(set(alternatives[0]) & _ENROLLED)),
+            reaching or every,
         )
 
     def __repr__(self) -> str:
@@ -581,10 +598,10 @@ class _ReauthFlows(Generic[S]):
     def _unreachable(self, action: str, plan: _Plan) -> ReauthUnavailable:
         """Nothing this session can prove reaches the rule's level: deny, naming the level
         and the alternatives that would reach it after signing in another way."""
-        rule, listed = plan.rule, self.policy.alternatives_for(plan.rule)
+        rule = plan.rule
         elsewhere: list[tuple[str, ...]] = []
         for login in LoginMethod:
-            for alternative in _reaching(_resolved(login, rule, listed), rule, self.policy):
+            for alternative in _usable(login, rule, self.policy):
                 if alternative not in elsewhere:
                     elsewhere.append(alternative)
         return ReauthUnavailable(
@@ -797,7 +814,7 @@ class _ReauthFlows(Generic[S]):
         acr_values = levels.acr_values(need) if need is not None and levels is not None else ()
         return replace(
             decision,
-            alternatives=plan.alternatives,  # every way counts: the strongest is named
+            alternatives=plan.reaching,  # every way counts: the strongest is named
             level=need or "",
             acr_values=acr_values or decision.acr_values,
         )
@@ -818,7 +835,7 @@ class _ReauthFlows(Generic[S]):
         alternative by ``amr`` or by ``acr``?"""
         if plan.level is not None and not self._meets(grant, plan.level):
             return False
-        for alternative in plan.alternatives:
+        for alternative in plan.reaching:
             if grant.methods.issuperset(alternative):
                 return True
             need = self._alternative_level(alternative)
@@ -833,7 +850,7 @@ class _ReauthFlows(Generic[S]):
         if levels is None:
             return None
         needs: list[str] = []
-        for alternative in plan.alternatives:
+        for alternative in plan.reaching:
             if grant is not None and grant.methods.issuperset(alternative):
                 need = plan.level  # proved by amr: only the rule's own level is missing
             else:

@@ -43,6 +43,15 @@ LEVELS = Levels(
         Level("phishing_resistant", acr=(ACR["phishing_resistant"],), methods=(("phr",),)),
     )
 )
+#: Providers that assert only the password level: an SSO user reaches mfa only with
+#: what they enrol here (a passkey; TOTP needs a password they do not have).
+PASSWORD_ONLY_PROVIDERS = Levels(
+    (
+        Level("password", acr=(ACR["password"],), saml=("urn:saml:pwd",), methods=(("pwd",),)),
+        Level("mfa", methods=(("pwd", "otp"),)),
+        Level("phishing_resistant", methods=(("phr",),)),
+    )
+)
 SUBJECTS = {
     LoginMethod.PASSWORD: Subject("u", "s"),
     LoginMethod.OIDC: Subject("u", "s", Identity(LoginMethod.OIDC, "https://idp", "u")),
@@ -76,14 +85,16 @@ def _take(reauth: Reauth, subject: Subject, decision: ReauthRequired, store: Mem
     """Do what the page asks (``decision.methods``) and record what that proves: exactly
     the offered methods, with the level a federated provider signs when it was asked for
     the decision's acr values (OIDC) or the level's class refs (SAML)."""
+    levels = reauth.policy.levels
+    assert levels is not None
     methods = set(decision.methods)
     level = None
     if "oidc" in methods and decision.acr_values:
-        level = LEVELS.for_acr(decision.acr_values[-1])  # the least the provider may give
+        level = levels.for_acr(decision.acr_values[-1])  # the least the provider may give
     if "saml" in methods:
         rule_level = reauth.policy.rule_for("act").level
-        refs = LEVELS.saml_class_refs(rule_level) if rule_level else ()
-        level = LEVELS.for_saml(refs[0]) if refs else None
+        refs = levels.saml_class_refs(rule_level) if rule_level else ()
+        level = levels.for_saml(refs[0]) if refs else None
     passkey = {"phr", "hwk", "swk", "user"} & methods
     if passkey:
         # The assertion proves what a registered passkey proves, and user verification.
@@ -129,15 +140,16 @@ def _rules(draw: st.DrawFn) -> Rule:
     totp=st.sampled_from(["none", "unconfirmed", "confirmed"]),
     passkey=st.sampled_from(["none", "synced", "device"]),
     passkeys_on=st.booleans(),
+    levels=st.sampled_from([LEVELS, PASSWORD_ONLY_PROVIDERS]),
 )
 def test_the_offered_alternative_once_taken_is_allowed(
-    rule: Rule, login: LoginMethod, totp: str, passkey: str, passkeys_on: bool
+    rule: Rule, login: LoginMethod, totp: str, passkey: str, passkeys_on: bool, levels: Levels
 ) -> None:
     """For every rule and everything a user may have: what is offered, once done, lets
     the same check through. Without enrolment: at once; with: after enrolling what the
     decision names. Otherwise the refusal is typed and says nothing could reach it."""
     try:
-        policy = Policy({"act": rule}, lifetime=3600.0, passkeys=passkeys_on, levels=LEVELS)
+        policy = Policy({"act": rule}, lifetime=3600.0, passkeys=passkeys_on, levels=levels)
     except ConfigurationError:
         assume(False)  # a level nothing could reach is refused at start-up
         raise
@@ -156,11 +168,12 @@ def test_the_offered_alternative_once_taken_is_allowed(
         assert rule.level is not None
         own = {"password": "pwd", "oidc": "oidc", "saml": "saml"}[login.value]
         primary = own if not rule.methods or own in rule.methods else sorted(rule.methods)[0]
+        named = set(rule.methods or ()) | {t for a in rule.accept or () for t in a}
         for alternative in policy.alternatives_for(rule):
             resolved = {primary if t == "primary" else t for t in alternative}
-            assert not LEVELS.reachable(resolved, rule.level)
-        assert decision.alternatives
-        assert all(LEVELS.reachable(a, rule.level) for a in decision.alternatives)
+            usable = resolved & {"pwd", "oidc", "saml"} <= {primary} | named
+            assert not (usable and levels.reachable(resolved, rule.level))
+        assert all(levels.reachable(a, rule.level) for a in decision.alternatives)
         return
     assert isinstance(decision, ReauthRequired)
     offer = reauth.offer(subject, "act")
@@ -177,7 +190,7 @@ def test_the_offered_alternative_once_taken_is_allowed(
         assert not decision.enrol
     if rule.level is not None:
         # Only alternatives that reach the level are ever offered.
-        assert all(LEVELS.reachable(a, rule.level) for a in decision.alternatives)
+        assert all(levels.reachable(a, rule.level) for a in decision.alternatives)
     _take(reauth, subject, decision, store)
     again = reauth.check(subject, "act", "t")
     assert isinstance(again, Allowed), (decision, again)
@@ -311,3 +324,22 @@ def test_sync_and_async_decide_and_offer_alike(
         )
 
     assert asyncio.run(both()) == (reauth.check(subject, "act", "t"), reauth.offer(subject, "act"))
+
+
+def test_an_sso_user_whose_provider_cannot_assert_the_level_is_asked_for_a_passkey() -> None:
+    """Not for TOTP: ``pwd + otp`` needs a password an SSO user does not have here."""
+    policy = _policy(Rule(Sensitivity.SENSITIVE, level="mfa"), levels=PASSWORD_ONLY_PROVIDERS)
+    reauth, store, _ = _setup(policy)
+    store.put_credential(Credential("u", "totp-u", "sealed", confirmed=True))
+    carol = SUBJECTS[LoginMethod.OIDC]
+    decision = reauth.check(carol, "act", "t")
+    assert isinstance(decision, ReauthRequired)
+    assert (decision.alternatives, decision.methods, decision.enrol) == (
+        (("phr",),),
+        ("phr",),
+        ("phr",),
+    )
+    # A password user has both ways; with TOTP confirmed, TOTP is offered.
+    decision = reauth.check(SUBJECTS[LoginMethod.PASSWORD], "act", "t")
+    assert isinstance(decision, ReauthRequired)
+    assert (decision.methods, decision.enrol) == (("otp", "pwd"), ())
