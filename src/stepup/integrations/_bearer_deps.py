@@ -45,8 +45,8 @@ def require_token(
 ) -> Callable[..., Awaitable[AccessToken]]:
     """A dependency returning the validated :class:`~stepup.tokens.AccessToken` when it
     allows ``action`` (checked against the policy now). ``context`` is itself a FastAPI
-    dependency returning the rule's context. ``scope``: what
-    the token must have been granted (else 403 ``insufficient_scope``)."""
+    dependency returning the rule's context.
+    ``scope``: what the token must have been granted (else 403 ``insufficient_scope``)."""
     policy = getattr(guard.reauth, "policy", None)
     if policy is not None:
         policy.validate([action])

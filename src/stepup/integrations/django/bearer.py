@@ -41,8 +41,8 @@ def bearer_required(
     """A decorator for a sync view: it runs only when the bearer token allows ``action``
     (checked against the policy now, so a typo fails at import). ``context`` is called
     with the request and the view's keyword arguments. The token is set as
-    ``request.stepup_token``. ``scope``: what
-    the token must have been granted (else 403 ``insufficient_scope``)."""
+    ``request.stepup_token``.
+    ``scope``: what the token must have been granted (else 403 ``insufficient_scope``)."""
     policy = getattr(guard.reauth, "policy", None)
     if policy is not None:
         policy.validate([action])

@@ -41,8 +41,8 @@ def bearer_required(
     """A decorator: the view runs only when the bearer token allows ``action`` (checked
     against the policy now, so a typo fails at import). ``context`` is called with the
     view's keyword arguments and returns the rule's context. The token is in
-    ``g.stepup_token``. ``scope``: what
-    the token must have been granted (else 403 ``insufficient_scope``)."""
+    ``g.stepup_token``.
+    ``scope``: what the token must have been granted (else 403 ``insufficient_scope``)."""
     policy = getattr(guard.reauth, "policy", None)
     if policy is not None:
         policy.validate([action])

@@ -42,8 +42,8 @@ def requires_token(
     """A decorator for an async endpoint: it runs only when the bearer token allows
     ``action`` (checked against the policy now). ``context`` reads the rule's context
     from the request (e.g. its path parameters). The token is in
-    ``request.state.stepup_token``. ``scope``: what
-    the token must have been granted (else 403 ``insufficient_scope``)."""
+    ``request.state.stepup_token``.
+    ``scope``: what the token must have been granted (else 403 ``insufficient_scope``)."""
     policy = getattr(guard.reauth, "policy", None)
     if policy is not None:
         policy.validate([action])
