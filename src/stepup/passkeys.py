@@ -37,19 +37,25 @@ import hashlib
 import json
 import logging
 import secrets
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from fido2.attestation.base import Attestation, InvalidAttestation
+from fido2.cose import CoseKey
 from fido2.server import Fido2Server
 from fido2.webauthn import (
+    AttestationObject,
     AttestedCredentialData,
     AuthenticationResponse,
     AuthenticatorData,
     CollectedClientData,
     PublicKeyCredentialDescriptor,
+    PublicKeyCredentialParameters,
     PublicKeyCredentialRpEntity,
     PublicKeyCredentialType,
     PublicKeyCredentialUserEntity,
@@ -67,6 +73,8 @@ from .subject import Subject
 from .throttle import ThrottlePolicy
 
 __all__ = [
+    "ALLOWED_ALGORITHMS",
+    "MAX_CREDENTIAL_ID_BYTES",
     "MAX_PAYLOAD_BYTES",
     "AsyncPasskeys",
     "Passkey",
@@ -87,6 +95,20 @@ logger = logging.getLogger("stepup.passkeys")
 
 MAX_PAYLOAD_BYTES: Final = 16 * 1024  # a real assertion is well under 2 KiB
 MAX_NAME_LENGTH: Final = 64
+#: WebAuthn §7.1: a longer credential id is refused (the ids are stored and listed).
+MAX_CREDENTIAL_ID_BYTES: Final = 1023
+#: The COSE algorithms a passkey may use, in the order offered: ES256, EdDSA
+#: (Ed25519), ES384, ES512, PS256, RS256. Not RS1 (SHA-1), not ES256K, not the
+#: draft ones; an RSA key has at least :data:`MIN_RSA_BITS`.
+ALLOWED_ALGORITHMS: Final = (-7, -8, -35, -36, -37, -257)
+MIN_RSA_BITS: Final = 2048
+#: The curve each allowed EC/OKP algorithm's key must be on (COSE ``crv``).
+_CURVES: Final = {-7: 1, -35: 2, -36: 3, -8: 6}
+_EC_CURVES: Final[dict[int, ec.EllipticCurve]] = {
+    1: ec.SECP256R1(),
+    2: ec.SECP384R1(),
+    3: ec.SECP521R1(),
+}
 _CHALLENGE_PREFIX: Final = "webauthn:"
 _CREATE: Final = "webauthn.create"
 _GET: Final = "webauthn.get"
@@ -155,9 +177,15 @@ class RelyingParty:
                 )
         if self.challenge_ttl <= 0 or self.max_passkeys_per_user < 1:
             raise ConfigurationError("passkeys: challenge_ttl and max_passkeys_per_user > 0")
+        # As a browser serialises an origin: lower case, no trailing slash.
+        origins = tuple(o.lower().rstrip("/") for o in self.origins)
+        object.__setattr__(self, "origins", origins)
 
-    def allows(self, origin: str) -> bool:
-        return origin.rstrip("/") in {o.rstrip("/") for o in self.origins}
+    def allows(self, origin: object) -> bool:
+        """Whether ``origin`` (the client data's) is one of ours, compared exactly as
+        the browser serialises it: no trailing slash, case, default port or
+        parent/sub-domain is "close enough"."""
+        return isinstance(origin, str) and origin in self.origins
 
 
 # records and results --------------------------------------------------------------
@@ -292,6 +320,95 @@ def _load(payload: str | bytes | Mapping[str, Any]) -> Mapping[str, Any]:
     return data
 
 
+def _load_mapping(payload: str | bytes | Mapping[str, Any]) -> Mapping[str, Any]:
+    """:func:`_load`, and a mapping handed over already parsed is held to the same
+    size: the text fields python-fido2 reads (the ids and the response's) may not
+    together exceed :data:`MAX_PAYLOAD_BYTES` (counted, not re-serialised)."""
+    data = _load(payload)
+    if isinstance(payload, Mapping):
+        response = data.get("response")
+        inner = response.values() if isinstance(response, Mapping) else ()
+        size = sum(len(v) for v in (*data.values(), *inner) if isinstance(v, str))
+        if size > MAX_PAYLOAD_BYTES:
+            raise _RefusedError(PasskeyReason.MALFORMED)
+    return data
+
+
+def _client_fields(client_data: CollectedClientData) -> dict[str, Any]:
+    """The client data JSON as sent, its ``type``, ``origin`` and ``challenge``
+    strings (anything else is malformed: python-fido2 does not check their types)."""
+    fields = json.loads(bytes(client_data))
+    if not isinstance(fields, dict) or not all(
+        isinstance(fields.get(name), str) for name in ("type", "origin", "challenge")
+    ):
+        raise _RefusedError(PasskeyReason.MALFORMED)
+    return fields
+
+
+def _check_client_data(rp: RelyingParty, fields: Mapping[str, Any], kind: str) -> None:
+    """WebAuthn §7.1 steps 7-9 / §7.2 steps 11-13, held exactly: the ceremony's
+    type, one of our origins as the browser serialises it, and no cross-origin
+    iframe (``crossOrigin`` absent or false, no ``topOrigin``): stepup's pages run the
+    ceremonies in their own top-level window, so anything else is a forgery or an
+    embedding we never allowed."""
+    if (
+        fields["type"] != kind
+        or not rp.allows(fields["origin"])
+        or fields.get("crossOrigin", False) is not False
+        or "topOrigin" in fields
+    ):
+        raise _RefusedError(PasskeyReason.INVALID)
+
+
+def _check_flags(auth_data: AuthenticatorData) -> None:
+    """BS (backed up) without BE (backup eligible) is a state no authenticator has
+    (WebAuthn §6.1.3): a forged or broken authenticator data."""
+    flags = auth_data.flags
+    if flags & AuthenticatorData.FLAG.BS and not flags & AuthenticatorData.FLAG.BE:
+        raise _RefusedError(PasskeyReason.INVALID)
+
+
+def _check_attestation(attestation: AttestationObject, client_data_hash: bytes) -> None:
+    """The attestation policy (docs/passkeys.md): stepup asks for none and trusts no
+    attestation root, but a statement the browser does send must be a correct one of a
+    known format (WebAuthn §7.1 steps 19-21): "none" with an empty statement, or a
+    statement whose signature verifies under its format's rules (packed self
+    attestation, or a certificate's key). An unknown format or a bad signature is
+    refused; a valid one is accepted without judging who made the authenticator."""
+    if not isinstance(attestation.fmt, str) or not isinstance(attestation.att_stmt, Mapping):
+        raise _RefusedError(PasskeyReason.MALFORMED)
+    try:
+        verifier = Attestation.for_type(attestation.fmt)()
+        verifier.verify(attestation.att_stmt, attestation.auth_data, client_data_hash)
+    except (InvalidAttestation, NotImplementedError, ValueError, TypeError, KeyError) as exc:
+        raise _RefusedError(PasskeyReason.INVALID) from exc
+
+
+def _check_public_key(credential: AttestedCredentialData) -> None:
+    """WebAuthn §7.1 step 19/20: an algorithm we offered, and a key that is one:
+    an EC point on the curve its algorithm names, an Ed25519 key, an RSA modulus of
+    at least :data:`MIN_RSA_BITS` with an odd exponent."""
+    key: CoseKey = credential.public_key
+    alg = key.get(3)
+    if alg not in ALLOWED_ALGORITHMS:
+        raise _RefusedError(PasskeyReason.INVALID)
+    try:
+        if alg in _CURVES and key.get(-1) != _CURVES[alg]:
+            raise _RefusedError(PasskeyReason.INVALID)
+        if alg == -8:
+            ed25519.Ed25519PublicKey.from_public_bytes(key[-2])
+        elif alg in (-37, -257):
+            n, e = int.from_bytes(key[-1], "big"), int.from_bytes(key[-2], "big")
+            if n.bit_length() < MIN_RSA_BITS or e < 3 or e % 2 == 0:
+                raise _RefusedError(PasskeyReason.INVALID)
+            rsa.RSAPublicNumbers(e, n).public_key()
+        else:
+            x, y = int.from_bytes(key[-2], "big"), int.from_bytes(key[-3], "big")
+            ec.EllipticCurvePublicNumbers(x, y, _EC_CURVES[key[-1]]).public_key()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _RefusedError(PasskeyReason.INVALID) from exc
+
+
 def _transaction_digest(transaction: str | None) -> bytes:
     return b"" if transaction is None else hashlib.sha256(transaction.encode()).digest()
 
@@ -317,12 +434,21 @@ class _Ceremonies:
         self._server = Fido2Server(
             PublicKeyCredentialRpEntity(id=rp.id, name=rp.name), verify_origin=rp.allows
         )
+        self._server.allowed_algorithms = [
+            PublicKeyCredentialParameters(type=PublicKeyCredentialType.PUBLIC_KEY, alg=alg)
+            for alg in ALLOWED_ALGORITHMS
+        ]
 
     def _emit(self, event: StepupEvent) -> None:
         self.events.emit(event)
 
     def _new_challenge(
-        self, subject: Subject, kind: str, uv: UserVerificationRequirement, transaction: str | None
+        self,
+        subject: Subject,
+        kind: str,
+        uv: UserVerificationRequirement,
+        transaction: str | None,
+        allow: Sequence[str] = (),
     ) -> tuple[bytes, Challenge]:
         # 32 random bytes, then the transaction's digest when one is bound, so the
         # authenticator signs over what is being confirmed.
@@ -334,7 +460,14 @@ class _Ceremonies:
             session_id=subject.session_id,
             issued_at=now,
             expires_at=now + self.rp.challenge_ttl,
-            data={"kind": kind, "uv": uv.value, "transaction": transaction is not None},
+            data={
+                "kind": kind,
+                "uv": uv.value,
+                "transaction": transaction is not None,
+                # allowCredentials as sent: an assertion by any other credential
+                # (one added since) is refused (WebAuthn §7.2 step 5).
+                "allow": list(allow),
+            },
         )
         return raw, challenge
 
@@ -342,13 +475,20 @@ class _Ceremonies:
         self,
         subject: Subject,
         client_data: CollectedClientData,
+        fields: Mapping[str, Any],
         kind: str,
         transaction: str | None,
     ) -> Flow[Challenge]:
         raw = client_data.challenge
+        encoded = _b64(raw)
+        if fields["challenge"] != encoded:
+            # Only the encoding we sent (base64url, unpadded) names the challenge:
+            # padded, standard-alphabet or decorated variants decode to the same bytes
+            # in lenient decoders, and are refused without spending it.
+            raise _RefusedError(PasskeyReason.CHALLENGE)
         challenge: Challenge | None = yield (
             "take_challenge",
-            (_CHALLENGE_PREFIX + _b64(raw), self.clock()),
+            (_CHALLENGE_PREFIX + encoded, self.clock()),
         )
         if (
             challenge is None
@@ -389,16 +529,20 @@ class _Ceremonies:
         self, subject: Subject, payload: str | bytes | Mapping[str, Any], name: str
     ) -> Flow[PasskeyResult]:
         try:
-            clean_name = _clean_name(name)
             try:
-                data = _load(payload)
+                clean_name = _clean_name(name)
+                data = _load_mapping(payload)
                 response = RegistrationResponse.from_dict(data)
                 client_data = response.response.client_data
+                fields = _client_fields(client_data)
+                attestation = response.response.attestation_object
+                _check_shape(data, response.raw_id, attestation.auth_data)
             except _RefusedError:
                 raise
             except Exception as exc:  # the library's parse errors are many types
                 raise _RefusedError(PasskeyReason.MALFORMED) from exc
-            challenge = yield from self._claim(subject, client_data, _CREATE, None)
+            challenge = yield from self._claim(subject, client_data, fields, _CREATE, None)
+            _check_client_data(self.rp, fields, _CREATE)
             state = {
                 "challenge": _b64(client_data.challenge),
                 "user_verification": challenge.data["uv"],
@@ -407,9 +551,17 @@ class _Ceremonies:
                 auth_data = self._server.register_complete(state, response)
             except ValueError as exc:
                 raise _RefusedError(_library_reason(exc)) from exc
+            _check_flags(auth_data)
             credential = auth_data.credential_data
             if credential is None:
                 raise _RefusedError(PasskeyReason.MALFORMED)
+            if (
+                len(credential.credential_id) > MAX_CREDENTIAL_ID_BYTES
+                or credential.credential_id != response.raw_id
+            ):
+                raise _RefusedError(PasskeyReason.INVALID)
+            _check_public_key(credential)
+            _check_attestation(attestation, client_data.hash)
             passkey = Passkey(
                 user_id=subject.user_id,
                 credential_id=_b64(credential.credential_id),
@@ -466,7 +618,8 @@ class _Ceremonies:
             if user_verification
             else UserVerificationRequirement.PREFERRED
         )
-        raw, challenge = self._new_challenge(subject, kind, uv, transaction)
+        allow = [p.credential_id for p in existing]
+        raw, challenge = self._new_challenge(subject, kind, uv, transaction, allow)
         options, _state = self._server.authenticate_begin(
             [
                 PublicKeyCredentialDescriptor(
@@ -491,9 +644,12 @@ class _Ceremonies:
         charge: Attempt | None = None
         try:
             try:
-                response = AuthenticationResponse.from_dict(_load(payload))
+                data = _load_mapping(payload)
+                response = AuthenticationResponse.from_dict(data)
                 client_data = response.response.client_data
                 auth_data = response.response.authenticator_data
+                fields = _client_fields(client_data)
+                _check_shape(data, response.raw_id, auth_data)
             except _RefusedError:
                 raise
             except Exception as exc:
@@ -506,12 +662,17 @@ class _Ceremonies:
                 )
                 if charge.outcome is AttemptOutcome.THROTTLED:
                     raise _RefusedError(PasskeyReason.THROTTLED)
-            challenge = yield from self._claim(subject, client_data, kind, transaction)
+            challenge = yield from self._claim(subject, client_data, fields, kind, transaction)
+            _check_client_data(self.rp, fields, _GET)
             passkeys: tuple[Passkey, ...] = yield ("list_passkeys", (subject.user_id,))
             credential_id = _b64(response.raw_id)
             passkey = next((p for p in passkeys if p.credential_id == credential_id), None)
             handle = response.response.user_handle
-            if passkey is None or (handle is not None and handle != subject.user_id.encode()):
+            if (
+                passkey is None
+                or credential_id not in challenge.data.get("allow", ())
+                or (handle is not None and handle != subject.user_id.encode())
+            ):
                 raise _RefusedError(PasskeyReason.UNKNOWN_CREDENTIAL)
             state = {
                 "challenge": _b64(client_data.challenge),
@@ -523,6 +684,12 @@ class _Ceremonies:
                 )
             except ValueError as exc:
                 raise _RefusedError(_library_reason(exc)) from exc
+            _check_flags(auth_data)
+            backup_eligible = bool(auth_data.flags & AuthenticatorData.FLAG.BE)
+            if backup_eligible != bool(passkey.backup_eligible) or auth_data.credential_data:
+                # BE is fixed when the credential is made (§7.2 step 18), and decides
+                # hwk against swk; an assertion carries no attested credential.
+                raise _RefusedError(PasskeyReason.INVALID)
             presented = auth_data.counter
             if (passkey.sign_count or presented) and presented <= passkey.sign_count:
                 self._counter_regressed(passkey, presented)
@@ -753,9 +920,36 @@ def _rename(user_id: str, credential_id: str, name: str) -> Flow[bool]:
     return renamed
 
 
+#: Unicode categories dropped from names: controls, format characters (bidi
+#: overrides, zero-width), surrogates, private use, unassigned.
+_DROPPED: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
 def _clean_name(name: str) -> str:
-    """One line of at most 64 characters; empty becomes "Passkey"."""
-    return " ".join(str(name).split())[:MAX_NAME_LENGTH] or "Passkey"
+    """One printable line of at most 64 characters (whitespace runs become one
+    space; control, bidi and zero-width characters are dropped, so a name cannot
+    reorder or hide text on a page); empty becomes "Passkey". A name that is not text
+    is :class:`~stepup.errors.MalformedInputError`."""
+    if not isinstance(name, str):
+        raise MalformedInputError("a passkey name must be text")
+    kept = "".join(
+        " " if c.isspace() else c
+        for c in name
+        if c.isspace() or unicodedata.category(c) not in _DROPPED
+    )
+    return " ".join(kept.split())[:MAX_NAME_LENGTH].rstrip() or "Passkey"
+
+
+def _check_shape(data: Mapping[str, Any], raw_id: bytes, auth_data: AuthenticatorData) -> None:
+    """What python-fido2's parser lets through: ``type`` must be ``public-key``,
+    ``id`` must be ``rawId`` in base64url (as the browser sends them), and the
+    authenticator's extension output, when ED says there is one, a CBOR map."""
+    if data.get("type") != "public-key" or data.get("id") != _b64(raw_id):
+        raise _RefusedError(PasskeyReason.MALFORMED)
+    if auth_data.flags & AuthenticatorData.FLAG.ED and not isinstance(
+        auth_data.extensions, Mapping
+    ):
+        raise _RefusedError(PasskeyReason.MALFORMED)
 
 
 def _transports(data: Mapping[str, Any]) -> tuple[str, ...]:
