@@ -478,7 +478,7 @@ class _TwoFactorFlows(Generic[S]):
         if credential is None or not credential.confirmed:
             return ()
         confirmed = (d for d in credential.totp_devices if d.confirmed)
-        return tuple(sorted(confirmed, key=lambda d: (d.created_at, d.device_id)))
+        return tuple(sorted(confirmed, key=lambda d: d.created_at))  # stable: then as added
 
     def _begin_device(self, user_id: str, account: str, name: str) -> Flow[Enrolment]:
         self._refuse_in_config_mode()

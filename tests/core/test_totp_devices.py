@@ -30,7 +30,7 @@ from stepup.events import (
     TwoFactorRemoved,
     TwoFactorVerified,
 )
-from stepup.records import Credential, Grant
+from stepup.records import Credential, Grant, TotpDevice
 from stepup.sealing import SecretBox
 from stepup.testing import SettableClock
 from stepup.throttle import ThrottlePolicy
@@ -403,3 +403,14 @@ def test_verify_with_a_device_of_other_digits(clock: SettableClock, synced: Any)
     credential = store.get_credential("alice")
     assert credential is not None
     assert replace(credential).devices[1].digits == 8
+
+
+def test_devices_added_at_one_moment_are_listed_as_added(
+    tf: Any, clock: SettableClock, store: MemoryStore
+) -> None:
+    devices = tuple(
+        TotpDevice(device_id, "plain:JBSWY3DPEHPK3PXP", name, confirmed=True, created_at=clock())
+        for device_id, name in (("totp:z", "First"), ("totp:a", "Second"), ("totp:m", "Third"))
+    )
+    store.put_credential(Credential("alice", "totp:z", "", confirmed=True, devices=devices))
+    assert [d.name for d in tf.devices("alice")] == ["First", "Second", "Third"]

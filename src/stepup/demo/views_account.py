@@ -137,8 +137,9 @@ class AccountViews(Views):
         user = await demo.signed_in(request)
         if isinstance(user, Response):
             return user
-        enrolled = await demo.stepup.two_factor.is_enrolled(user.id)
-        names = ("enrol", "recovery_codes", "remove", "passkeys")
+        devices = await demo.stepup.two_factor.devices(user.id)  # confirmed apps, oldest first
+        enrolled = bool(devices)
+        names = ("enrol", "recovery_codes", "remove", "passkeys", "two_factor")
         urls = {name: demo.stepup.url(request, name) for name in names}
         passkeys = demo.stepup.passkeys
         registered = await passkeys.registered(user.id) if passkeys is not None else ()
@@ -147,6 +148,7 @@ class AccountViews(Views):
             "security.html",
             user=user,
             enrolled=enrolled,
+            devices=devices,
             urls=urls,
             passkeys=registered,
             passkey_origin=demo.settings.passkey_origin,

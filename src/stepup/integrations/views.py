@@ -20,14 +20,18 @@ from urllib.parse import urlsplit
 
 from ..errors import (
     ConfigurationError,
+    DeviceLimitError,
+    InvalidDeviceNameError,
+    ManagedByConfigFileError,
     NotEnrolledError,
     PermissionDeniedError,
     StoreUnavailableError,
+    UnknownDeviceError,
 )
 from ..i18n import N_, Message, translate
 from ..policy import SENSITIVE, Policy, with_tenant_settings_rule
 from ..reauth import Offer, required_methods
-from ..records import Passkey, Tenant
+from ..records import Passkey, Tenant, TotpDevice
 from ..redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
 from ..signin import SecondFactors
 from ..subject import Identity, LoginMethod, Subject
@@ -51,6 +55,7 @@ __all__ = [
     "SSO_NOT_CONFIRMED",
     "TENANT_CONTENT_TYPES",
     "TEXT",
+    "DeviceRow",
     "EnrolmentPage",
     "FormStep",
     "MessagePage",
@@ -65,6 +70,7 @@ __all__ = [
     "cancel_path",
     "code_refusal",
     "default_policy",
+    "device_refusal",
     "enrolment_page",
     "forget_otp_proof",
     "hook_says_yes",
@@ -138,6 +144,12 @@ TEXT: Final = {
     "transaction_expired": N_(
         "This confirmation has expired or was already used. Go back and try the action again."
     ),
+    "device_added": N_("The authenticator app was added."),
+    "device_renamed": N_("The authenticator app was renamed."),
+    "device_removed": N_("The authenticator app was removed."),
+    "device_not_found": N_("That authenticator app is not on your account."),
+    "device_limit": N_("You have as many authenticator apps as allowed. Remove one first."),
+    "device_name": N_("Give the app a name of 1 to 64 characters, without control characters."),
 }
 
 #: How long a started enrolment (its secret, sealed in the store) is shown again after
@@ -375,6 +387,9 @@ class EnrolmentPage:
     manual_key: str = field(repr=False)
     uri: str = field(repr=False)
     error: Message | str = ""
+    #: Adding another device (its name), not turning two-factor on.
+    adding: bool = False
+    name: str = ""
 
     def with_error(self, error: Message | str) -> EnrolmentPage:
         return replace(self, error=error)
@@ -388,6 +403,7 @@ def enrolment_page(
     digits: int = 6,
     period: int = 30,
     error: Message | str = "",
+    adding: bool = False,
 ) -> EnrolmentPage:
     return EnrolmentPage(
         account=account,
@@ -398,6 +414,8 @@ def enrolment_page(
         manual_key=manual_key(enrolment.secret),
         uri=enrolment.uri,
         error=error,
+        adding=adding,
+        name=enrolment.name if adding else "",
     )
 
 
@@ -425,11 +443,70 @@ class VerifyPage:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceRow:
+    """One TOTP device on the two-factor page: its name and times, never its secret.
+    A device from before devices had names shows as "Authenticator app"."""
+
+    device_id: str
+    name: Message | str
+    created_at: float
+    last_used_at: float | None
+
+    @classmethod
+    def of(cls, device: TotpDevice) -> DeviceRow:
+        name: Message | str = device.name or Message(N_("Authenticator app"))
+        return cls(device.device_id, name, device.created_at, device.last_used_at)
+
+    @property
+    def added(self) -> Message:
+        return Message(N_("Added %(time)s"), self.created_at)
+
+    @property
+    def last_used(self) -> Message:
+        if self.last_used_at is None:
+            return Message(N_("Never used"))
+        return Message(N_("Last used %(time)s"), self.last_used_at)
+
+
+@dataclass(frozen=True, slots=True)
 class TwoFactorPage:
-    """The two-factor settings page: on, off, or set in the configuration file."""
+    """The two-factor settings page: on (with the user's devices), off, or set in the
+    configuration file."""
 
     enrolled: bool
     managed_by_file: bool = False
+    devices: tuple[DeviceRow, ...] = ()
+    error: Message | str = ""
+
+    @classmethod
+    def of(
+        cls,
+        devices: Iterable[TotpDevice],
+        *,
+        managed_by_file: bool = False,
+        error: Message | str = "",
+    ) -> TwoFactorPage:
+        rows = tuple(DeviceRow.of(d) for d in devices)
+        return cls(bool(rows), managed_by_file, rows, error)
+
+
+def device_refusal(exc: Exception) -> tuple[int, str] | None:
+    """The status and message (a :data:`TEXT` key) for an error of a device operation
+    (add, confirm, rename, remove); ``None`` for any other exception (let it propagate).
+    The core decided; this only names it."""
+    if isinstance(exc, InvalidDeviceNameError):
+        return 400, "device_name"
+    if isinstance(exc, UnknownDeviceError):
+        return 404, "device_not_found"
+    if isinstance(exc, DeviceLimitError):
+        return 409, "device_limit"
+    if isinstance(exc, ManagedByConfigFileError):
+        return 409, "in_config_file"
+    if isinstance(exc, NotEnrolledError):
+        return 400, "enrolment_expired"
+    if isinstance(exc, StoreUnavailableError):
+        return 503, "unavailable"
+    return None
 
 
 #: The title of a page that says one thing.

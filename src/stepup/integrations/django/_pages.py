@@ -48,6 +48,8 @@ _URLS: Final = {
     "sign_in_passkey_begin": "sign_in_passkey_begin",
     "sign_in_passkey_finish": "sign_in_passkey_finish",
     "passkey_script": "passkey_script",
+    "device_add": "device_add",
+    "device_confirm": "device_confirm",
 }
 
 
@@ -103,6 +105,8 @@ def render_page(
     urls = {name: reverse(services.url_name(view)) for name, view in _URLS.items()}
     for name in ("passkey_rename", "passkey_remove"):
         urls[name] = reverse(services.url_name(name), kwargs={"credential_id": "__ID__"})
+    for name in ("device_rename", "device_remove"):
+        urls[name] = reverse(services.url_name(name), kwargs={"device_id": "__ID__"})
     page = context.get("page")
     if isinstance(page, ReauthPage) and page.sso:
         urls["sso_start"] = reverse(services.url_name(f"{page.sso}_start"))

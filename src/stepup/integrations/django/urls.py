@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import passkey_views, views
+from . import device_views, passkey_views, views
 
 app_name = "stepup"
 
@@ -32,6 +32,10 @@ urlpatterns = [
     path("2fa/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("2fa/recovery-codes/", views.recovery_codes, name="recovery_codes"),
     path("2fa/remove/", views.two_factor_remove, name="two_factor_remove"),
+    path("2fa/devices/add/", device_views.device_add, name="device_add"),
+    path("2fa/devices/confirm/", device_views.device_confirm, name="device_confirm"),
+    path("2fa/devices/<str:device_id>/rename/", device_views.device_rename, name="device_rename"),
+    path("2fa/devices/<str:device_id>/remove/", device_views.device_remove, name="device_remove"),
     path(
         "users/<str:user_id>/2fa/remove/",
         views.admin_two_factor_remove,

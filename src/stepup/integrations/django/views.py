@@ -391,14 +391,19 @@ def _two_factor(request: HttpRequest) -> HttpResponse:
     subject = bound.subject
     if subject is None:
         return sign_in_response(request)
-    return _render(
-        request,
-        "stepup/two_factor.html",
-        page=TwoFactorPage(
-            enrolled=bound.two_factor.is_enrolled(subject.user_id),
-            managed_by_file=bound.two_factor.config_users is not None,
-        ),
-    )
+    return two_factor_page(request, bound, subject.user_id)
+
+
+def two_factor_page(
+    request: HttpRequest, bound: RequestStepup, user_id: str, error: str = "", status: int = 200
+) -> HttpResponse:
+    """The two-factor settings page: on with the user's devices, off, or set in the file."""
+    tf = bound.two_factor
+    if tf.config_users is not None:
+        page = TwoFactorPage(enrolled=tf.is_enrolled(user_id), managed_by_file=True)
+    else:  # the devices say whether it is on, and which apps it is on
+        page = TwoFactorPage.of(tf.devices(user_id), error=error)
+    return _render(request, "stepup/two_factor.html", status, page=page)
 
 
 def _two_factor_enrol(request: HttpRequest) -> HttpResponse:

@@ -21,6 +21,7 @@ from ..marks import mark
 from ..transaction import guard_transaction
 from ._config import DEFAULTS
 from ._csrf import FIELD
+from ._devices import ROUTES as DEVICE_ROUTES
 from ._hooks import (
     ContextFunction,
     FullAccessCheck,
@@ -115,7 +116,7 @@ class Stepup:
             guard_transaction(app_state.policy, action, transaction)
         app.extensions["stepup"] = app_state
         self._states.append(app_state)
-        blueprint = build_blueprint(PASSKEY_ROUTES)
+        blueprint = build_blueprint([*PASSKEY_ROUTES, *DEVICE_ROUTES])
         app.register_blueprint(blueprint, url_prefix=app.config["STEPUP_URL_PREFIX"])
         self._follow_flask_login(app)
 

@@ -197,11 +197,20 @@ def passkey_urls() -> dict[str, str]:
     return found
 
 
+def device_urls() -> dict[str, str]:
+    """The TOTP device views' URLs (``__ID__`` stands for a device id)."""
+    found = {name: url_for(f"stepup.{name}") for name in ("device_add", "device_confirm")}
+    for name in ("device_rename", "device_remove"):
+        found[name] = url_for(f"stepup.{name}", device_id="__ID__")
+    return found
+
+
 def _render(template: str, status: int = 200, **context: Any) -> Any:
     """A page, in the request's locale: never cached (it may show a secret, a code or a
     CSRF token) and never framed (a framed password form invites clickjacking), unless
     the app said otherwise."""
     urls = {name: url_for(endpoint) for name, endpoint in _URLS.items()} | passkey_urls()
+    urls |= device_urls()
     page = context.get("page")
     if isinstance(page, ReauthPage) and page.sso:
         urls["sso_start"] = url_for(f"stepup.{page.sso}_start")
@@ -442,11 +451,17 @@ def two_factor() -> Any:
     app_state, subject = _signed_in()
     if subject is None:
         return app_state.unauthenticated()
-    page = TwoFactorPage(
-        enrolled=app_state.two_factor.is_enrolled(subject.user_id),
-        managed_by_file=app_state.two_factor.config_users is not None,
-    )
-    return _render("stepup/two_factor.html", page=page)
+    return two_factor_page(app_state, subject.user_id)
+
+
+def two_factor_page(app_state: AppState, user_id: str, error: str = "", status: int = 200) -> Any:
+    """The two-factor settings page: on with the user's devices, off, or set in the file."""
+    tf = app_state.two_factor
+    if tf.config_users is not None:
+        page = TwoFactorPage(enrolled=tf.is_enrolled(user_id), managed_by_file=True)
+    else:  # the devices say whether it is on, and which apps it is on
+        page = TwoFactorPage.of(tf.devices(user_id), error=error)
+    return _render("stepup/two_factor.html", status, page=page)
 
 
 def two_factor_enrol() -> Any:

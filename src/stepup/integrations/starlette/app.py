@@ -1,7 +1,7 @@
 """The public :class:`Stepup`: the core object with its views and middleware.
 
 The imports point one way: this module assembles the pages (``pages``), the views
-built on them (``passkeys``, ``federated``) and the middleware, each of which
+built on them (``devices``, ``passkeys``, ``federated``) and the middleware, each of which
 imports only the core object (``stepup.StepupCore``) below it.
 """
 
@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount
 
 from ...errors import ConfigurationError
+from .devices import device_routes
 from .federated import oidc_routes, saml_routes
 from .middleware import StepupMiddleware
 from .pages import StepupPages
@@ -28,7 +29,7 @@ class Stepup(StepupCore):
     def routes(self) -> list[BaseRoute]:
         """The ready-made views, to mount under ``prefix``."""
         pages = StepupPages(self)
-        routes = pages.routes()
+        routes = pages.routes() + device_routes(pages)
         if self.passkeys is not None:
             routes += passkey_routes(pages)
         if self.oidc is not None:

@@ -128,16 +128,18 @@ class StepupPages:
         binding: str,
         status: int = 200,
         issued: tuple[str, str | None] | None = None,
+        urls: Mapping[str, str] | None = None,
         **context: Any,
     ) -> Response:
         """Render ``stepup/<template>`` in the request's locale, with a CSRF token bound
-        to ``binding`` (``issued``: the token and new cookie already made for the page)."""
+        to ``binding`` (``issued``: the token and new cookie already made for the page;
+        ``urls``: links the page needs besides the usual ones)."""
         s = self.stepup
         token, fresh = issued if issued is not None else s.csrf.issue(request, binding)
         query = request.url.query
         here = request.url.path + (f"?{query}" if query else "")
         enrol = s.url(request, "enrol")
-        urls = {
+        links = {
             "stylesheet": s.url(request, "stylesheet"),
             "script": s.url(request, "script"),
             "reauth_password": here,
@@ -155,15 +157,16 @@ class StepupPages:
             where = {"next": page.next, "action": page.action}
             if page.transaction:
                 where["transaction"] = page.transaction
-            urls["sso_start"] = f"{start}?{urlencode(where)}"
+            links["sso_start"] = f"{start}?{urlencode(where)}"
         if s.passkeys is not None:
-            urls |= passkey_urls(s, request, page)
+            links |= passkey_urls(s, request, page)
+        links |= urls or {}
 
         def csrf_field() -> Markup:
             return Markup('<input type="hidden" name="{}" value="{}">').format(FIELD_NAME, token)
 
         values = page_context(
-            locale=await s.locale(request), urls=urls, csrf_field=csrf_field, **context
+            locale=await s.locale(request), urls=links, csrf_field=csrf_field, **context
         )
         response = s.templates.TemplateResponse(
             request, f"stepup/{template}", values, status_code=status, headers=PAGE_HEADERS

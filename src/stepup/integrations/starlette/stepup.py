@@ -121,6 +121,11 @@ PATHS: Final = {
     "sign_in_passkey_begin": "/2fa/verify/passkey/begin",
     "sign_in_passkey_finish": "/2fa/verify/passkey/finish",
     "passkey_script": "/stepup-passkeys.js",
+    "two_factor": "/2fa",
+    "device_add": "/2fa/devices/add",
+    "device_confirm": "/2fa/devices/confirm",
+    "device_rename": "/2fa/devices/{device_id}/rename",
+    "device_remove": "/2fa/devices/{device_id}/remove",
 }
 #: The session key of a sign-in that waits for its second factor.
 PENDING_SIGN_IN: Final = "stepup.pending_sign_in"

@@ -1,0 +1,136 @@
+"""The TOTP device views (included by ``stepup.integrations.django.urls``): add another
+authenticator app (a QR code and key, confirmed with a code from it), rename one,
+remove one. Removing asks for a fresh re-authentication for the action that removing
+two-factor takes (``STEPUP["DISABLE_ACTION"]``); the core decides everything else (see
+:meth:`stepup.twofactor.TwoFactor.begin_device` and the methods after it). Every POST
+is checked by Django's CSRF."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+
+from ...errors import StepupError
+from ..views import (
+    ENROLMENT_TTL,
+    TEXT,
+    device_refusal,
+    enrolment_page,
+    refusal_status,
+    two_factor_message,
+)
+from ._request import RequestStepup, stepup_for
+from ._web import sign_in_response
+from .views import _account_name, _form_post, _message, _redirect, _render, two_factor_page
+
+__all__ = ["device_add", "device_confirm", "device_remove", "device_rename"]
+
+
+def _refused(request: HttpRequest, bound: RequestStepup, exc: StepupError) -> HttpResponse:
+    """The settings page again with what the core said (or a message page)."""
+    refusal = device_refusal(exc)
+    if refusal is None:
+        raise exc
+    status, text = refusal
+    assert bound.subject is not None
+    if status in (400, 409) and text != "enrolment_expired":
+        return two_factor_page(request, bound, bound.subject.user_id, TEXT[text], status)
+    return _message(request, status, TEXT[text], link=bound.url("two_factor"))
+
+
+def _adding_page(
+    request: HttpRequest, bound: RequestStepup, enrolment: Any, error: Any = ""
+) -> HttpResponse:
+    tf = bound.two_factor
+    assert bound.subject is not None
+    page = enrolment_page(
+        enrolment,
+        account=_account_name(request, bound.subject),
+        issuer=tf.issuer,
+        digits=tf.digits,
+        period=tf.period,
+        error=error,
+        adding=True,
+    )
+    status = 200 if not error else 400
+    return _render(request, "stepup/two_factor_enrol.html", status, page=page)
+
+
+def _signed_in(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Signed in, or the sign-in response; any typed refusal of the core as a page."""
+
+    @wraps(view)
+    def answer(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        bound = stepup_for(request)
+        if bound.subject is None:
+            return sign_in_response(request)
+        try:
+            return view(request, bound, *args, **kwargs)
+        except StepupError as exc:
+            return _refused(request, bound, exc)
+
+    return answer
+
+
+@_signed_in
+def _add(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
+    assert bound.subject is not None
+    account = _account_name(request, bound.subject)
+    name = request.POST.get("name", "")
+    enrolment = bound.two_factor.begin_device(bound.subject.user_id, account, name=name)
+    return _adding_page(request, bound, enrolment)
+
+
+@_signed_in
+def _confirm(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
+    assert bound.subject is not None
+    user_id, tf = bound.subject.user_id, bound.two_factor
+    result = tf.confirm_device(user_id, request.POST.get("code", ""))
+    if result.ok:
+        messages.info(request, TEXT["device_added"], fail_silently=True)
+        return _redirect(bound.url("two_factor"))
+    # The same QR code and key again, with the error: the phone may have them already.
+    account = _account_name(request, bound.subject)
+    pending = tf.pending_device(user_id, account, max_age=ENROLMENT_TTL)
+    if pending is None:
+        link = bound.url("two_factor")
+        return _message(request, 400, TEXT["enrolment_expired"], link=link)
+    response = _adding_page(request, bound, pending, two_factor_message(result))
+    response.status_code = refusal_status(result.reason)
+    return response
+
+
+@_signed_in
+def _rename(request: HttpRequest, bound: RequestStepup, device_id: str) -> HttpResponse:
+    assert bound.subject is not None
+    name = request.POST.get("name", "")
+    bound.two_factor.rename_device(bound.subject.user_id, device_id, name)
+    messages.info(request, TEXT["device_renamed"], fail_silently=True)
+    return _redirect(bound.url("two_factor"))
+
+
+def _remove(request: HttpRequest, device_id: str) -> HttpResponse:
+    bound = stepup_for(request)
+    refusal = bound.guard(bound.services.disable_action, None, bound.url("two_factor"))
+    if refusal is not None:
+        return refusal
+    subject = bound.subject
+    assert subject is not None  # the guard let a signed-in user through
+    tf = bound.two_factor
+    try:
+        last = len(tf.devices(subject.user_id)) == 1
+        tf.remove_device(subject.user_id, device_id, actor_id=subject.user_id)
+    except StepupError as exc:
+        return _refused(request, bound, exc)
+    messages.info(request, TEXT["turned_off" if last else "device_removed"], fail_silently=True)
+    return _redirect(bound.url("two_factor"))
+
+
+device_add = _form_post(_add)
+device_confirm = _form_post(_confirm)
+device_rename = _form_post(_rename)
+device_remove = _form_post(_remove)

@@ -1,0 +1,139 @@
+"""The TOTP device views of the ``stepup`` blueprint: add another authenticator app
+(a QR code and key, confirmed with a code from it), rename one, remove one. Removing
+asks for a fresh re-authentication for the action that removing two-factor takes
+(``STEPUP_DISABLE_ACTION``); the core decides everything else (see
+:meth:`stepup.twofactor.TwoFactor.begin_device` and the methods after it)."""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any, Final
+
+from flask import flash, request, url_for
+
+from ...errors import StepupError
+from ..views import (
+    ENROLMENT_TTL,
+    TEXT,
+    device_refusal,
+    enrolment_page,
+    refusal_status,
+    two_factor_message,
+)
+from ._state import AppState, state
+from ._views import _message, _redirect, _render, _signed_in, two_factor_page
+
+__all__ = ["ROUTES"]
+
+
+def _refused(exc: StepupError, app_state: AppState, user_id: str) -> Any:
+    """The settings page again with what the core said (or a message page)."""
+    refusal = device_refusal(exc)
+    if refusal is None:
+        raise exc
+    status, text = refusal
+    if status in (400, 409) and text != "enrolment_expired":
+        return two_factor_page(app_state, user_id, TEXT[text], status)
+    return _message(status, TEXT[text], link=url_for("stepup.two_factor"))
+
+
+def _adding_page(app_state: AppState, enrolment: Any, error: Any = "") -> Any:
+    tf = app_state.two_factor
+    return enrolment_page(
+        enrolment,
+        account=enrolment.user_id,
+        issuer=tf.issuer,
+        digits=tf.digits,
+        period=tf.period,
+        error=error,
+        adding=True,
+    )
+
+
+def add() -> Any:
+    app_state, subject = _signed_in()
+    if subject is None:
+        return app_state.unauthenticated()
+    name = request.form.get("name", "")
+    try:
+        enrolment = app_state.two_factor.begin_device(subject.user_id, subject.user_id, name=name)
+    except StepupError as exc:
+        return _refused(exc, app_state, subject.user_id)
+    return _render("stepup/two_factor_enrol.html", page=_adding_page(app_state, enrolment))
+
+
+def confirm() -> Any:
+    app_state, subject = _signed_in()
+    if subject is None:
+        return app_state.unauthenticated()
+    tf = app_state.two_factor
+    try:
+        result = tf.confirm_device(subject.user_id, request.form.get("code", ""))
+        if result.ok:
+            flash(TEXT["device_added"], "stepup")
+            return _redirect(url_for("stepup.two_factor"))
+        # The same QR code and key again, with the error: the phone may have them already.
+        pending = tf.pending_device(subject.user_id, subject.user_id, max_age=ENROLMENT_TTL)
+    except StepupError as exc:
+        return _refused(exc, app_state, subject.user_id)
+    if pending is None:
+        return _message(400, TEXT["enrolment_expired"], link=url_for("stepup.two_factor"))
+    page = _adding_page(app_state, pending, two_factor_message(result))
+    return _render("stepup/two_factor_enrol.html", refusal_status(result.reason), page=page)
+
+
+def rename(device_id: str) -> Any:
+    app_state, subject = _signed_in()
+    if subject is None:
+        return app_state.unauthenticated()
+    try:
+        app_state.two_factor.rename_device(subject.user_id, device_id, request.form.get("name", ""))
+    except StepupError as exc:
+        return _refused(exc, app_state, subject.user_id)
+    flash(TEXT["device_renamed"], "stepup")
+    return _redirect(url_for("stepup.two_factor"))
+
+
+def remove(device_id: str) -> Any:
+    app_state = state()
+    refusal = app_state.guard(app_state.disable_action, None, url_for("stepup.two_factor"))
+    if refusal is not None:
+        return refusal
+    subject = app_state.subject()
+    assert subject is not None  # the guard let a signed-in user through
+    tf = app_state.two_factor
+    try:
+        last = len(tf.devices(subject.user_id)) == 1
+        tf.remove_device(subject.user_id, device_id, actor_id=subject.user_id)
+    except StepupError as exc:
+        return _refused(exc, app_state, subject.user_id)
+    flash(TEXT["turned_off"] if last else TEXT["device_removed"], "stepup")
+    return _redirect(url_for("stepup.two_factor"))
+
+
+def _fail_closed(view: Any) -> Any:
+    """A store that cannot answer is a 503 page, never a 500 (nothing changed)."""
+
+    @wraps(view)
+    def answer(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except StepupError as exc:
+            refusal = device_refusal(exc)
+            if refusal is None:
+                raise
+            return _message(refusal[0], TEXT[refusal[1]])
+
+    return answer
+
+
+#: (rule, endpoint, view, methods) for the blueprint.
+ROUTES: Final[list[tuple[str, str, Any, list[str]]]] = [
+    (rule, endpoint, _fail_closed(view), methods)
+    for rule, endpoint, view, methods in [
+        ("/2fa/devices/add", "device_add", add, ["POST"]),
+        ("/2fa/devices/confirm", "device_confirm", confirm, ["POST"]),
+        ("/2fa/devices/<device_id>/rename", "device_rename", rename, ["POST"]),
+        ("/2fa/devices/<device_id>/remove", "device_remove", remove, ["POST"]),
+    ]
+]

@@ -1,0 +1,213 @@
+"""The two-factor settings page and the TOTP device views: see the user's
+authenticator apps, add another (a QR code and key, confirmed with a code from it),
+rename one, remove one. Removing asks for a fresh re-authentication for
+``2fa.disable``, the action removing two-factor takes; the core decides everything
+else (see :meth:`stepup.twofactor.AsyncTwoFactor.begin_device` and the methods after it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ...errors import StepupError
+from ...subject import Subject
+from ..views import (
+    ENROLMENT_TTL,
+    TEXT,
+    TwoFactorPage,
+    device_refusal,
+    enrolment_page,
+    refusal_status,
+    two_factor_message,
+)
+from .pages import StepupPages
+
+__all__ = ["device_routes"]
+
+
+class _DevicePages:
+    def __init__(self, pages: StepupPages) -> None:
+        self.pages = pages
+        self.stepup = pages.stepup
+
+    def urls(self, request: Request) -> dict[str, str]:
+        """What the settings and adding pages link to: the real views (the usual
+        ``recovery_codes`` and ``remove`` links are the page itself)."""
+        s = self.stepup
+        found = {name: s.url(request, name) for name in ("recovery_codes", "remove")}
+        found["enrol_page"] = s.url(request, "enrol")  # a GET begins the enrolment here
+        for name in ("device_add", "device_confirm"):
+            found[name] = s.url(request, name)
+        for name in ("device_rename", "device_remove"):
+            found[name] = s.url(request, name, device_id="__ID__")
+        found["done"] = found["two_factor"] = s.url(request, "two_factor")
+        return found
+
+    async def settings(
+        self, request: Request, subject: Subject, error: str = "", status: int = 200
+    ) -> Response:
+        tf = self.stepup.two_factor
+        if tf.config_users is not None:
+            enrolled = await tf.is_enrolled(subject.user_id)
+            page = TwoFactorPage(enrolled=enrolled, managed_by_file=True)
+        else:  # the devices say whether it is on, and which apps it is on
+            page = TwoFactorPage.of(await tf.devices(subject.user_id), error=error)
+        return await self.pages.render(
+            request,
+            "two_factor.html",
+            binding=subject.session_id,
+            status=status,
+            urls=self.urls(request),
+            page=page,
+            messages=self._flashed(request),
+        )
+
+    @staticmethod
+    def _flashed(request: Request) -> list[str]:
+        note = (
+            request.session.pop("stepup.device_note", None) if "session" in request.scope else None
+        )
+        return [note] if isinstance(note, str) else []
+
+    def _back(self, request: Request, note: str) -> Response:
+        if "session" in request.scope:
+            request.session["stepup.device_note"] = note
+        return RedirectResponse(self.stepup.url(request, "two_factor"), 303)
+
+    async def refused(self, request: Request, subject: Subject, exc: StepupError) -> Response:
+        refusal = device_refusal(exc)
+        if refusal is None:
+            raise exc
+        status, text = refusal
+        if status in (400, 409) and text != "enrolment_expired":
+            return await self.settings(request, subject, TEXT[text], status)
+        link = self.stepup.url(request, "two_factor")
+        return await self.pages.message(request, TEXT[text], status, link)
+
+    async def _posted(self, request: Request) -> tuple[Subject, Any] | Response:
+        subject = await self.pages.signed_in(request)
+        if isinstance(subject, Response):
+            return subject
+        form = await self.pages.form(request, subject.session_id)
+        if form is None:
+            return await self.pages.csrf_failed(request)
+        return subject, form
+
+    async def page(self, request: Request) -> Response:
+        subject = await self.pages.signed_in(request)
+        if isinstance(subject, Response):
+            return subject
+        try:
+            return await self.settings(request, subject)
+        except StepupError as exc:
+            return await self.refused(request, subject, exc)
+
+    async def adding_page(
+        self, request: Request, subject: Subject, enrolment: Any, error: Any = "", status: int = 200
+    ) -> Response:
+        tf = self.stepup.two_factor
+        page = enrolment_page(
+            enrolment,
+            account=subject.user_id,
+            issuer=tf.issuer,
+            digits=tf.digits,
+            period=tf.period,
+            error=error,
+            adding=True,
+        )
+        return await self.pages.render(
+            request,
+            "two_factor_enrol.html",
+            binding=subject.session_id,
+            status=status,
+            urls=self.urls(request),
+            page=page,
+        )
+
+    async def add(self, request: Request) -> Response:
+        posted = await self._posted(request)
+        if isinstance(posted, Response):
+            return posted
+        subject, form = posted
+        tf = self.stepup.two_factor
+        try:
+            enrolment = await tf.begin_device(
+                subject.user_id, subject.user_id, name=str(form.get("name") or "")
+            )
+        except StepupError as exc:
+            return await self.refused(request, subject, exc)
+        return await self.adding_page(request, subject, enrolment)
+
+    async def confirm(self, request: Request) -> Response:
+        posted = await self._posted(request)
+        if isinstance(posted, Response):
+            return posted
+        subject, form = posted
+        tf = self.stepup.two_factor
+        try:
+            result = await tf.confirm_device(subject.user_id, form.get("code"))
+            if result.ok:
+                return self._back(request, TEXT["device_added"])
+            # The same QR code and key again, with the error: the phone may have them.
+            pending = await tf.pending_device(
+                subject.user_id, subject.user_id, max_age=ENROLMENT_TTL
+            )
+        except StepupError as exc:
+            return await self.refused(request, subject, exc)
+        if pending is None:
+            link = self.stepup.url(request, "two_factor")
+            return await self.pages.message(request, TEXT["enrolment_expired"], 400, link)
+        error, status = two_factor_message(result), refusal_status(result.reason)
+        return await self.adding_page(request, subject, pending, error, status)
+
+    async def rename(self, request: Request) -> Response:
+        posted = await self._posted(request)
+        if isinstance(posted, Response):
+            return posted
+        subject, form = posted
+        device_id = request.path_params["device_id"]
+        try:
+            await self.stepup.two_factor.rename_device(
+                subject.user_id, device_id, str(form.get("name") or "")
+            )
+        except StepupError as exc:
+            return await self.refused(request, subject, exc)
+        return self._back(request, TEXT["device_renamed"])
+
+    async def remove(self, request: Request) -> Response:
+        posted = await self._posted(request)
+        if isinstance(posted, Response):
+            return posted
+        subject, _ = posted
+        tf = self.stepup.two_factor
+        try:
+            last = len(await tf.devices(subject.user_id)) == 1
+            await tf.remove_device(
+                subject.user_id, request.path_params["device_id"], actor_id=subject.user_id
+            )
+        except StepupError as exc:
+            return await self.refused(request, subject, exc)
+        return self._back(request, TEXT["turned_off" if last else "device_removed"])
+
+
+def device_routes(pages: StepupPages) -> list[BaseRoute]:
+    """The settings page and the device views; removing is guarded by ``2fa.disable``."""
+    views = _DevicePages(pages)
+    disable = pages.stepup.requires_reauth("2fa.disable")
+    return [
+        Route("/2fa", views.page, methods=["GET"], name="two_factor"),
+        Route("/2fa/devices/add", views.add, methods=["POST"], name="device_add"),
+        Route("/2fa/devices/confirm", views.confirm, methods=["POST"], name="device_confirm"),
+        Route(
+            "/2fa/devices/{device_id}/rename", views.rename, methods=["POST"], name="device_rename"
+        ),
+        Route(
+            "/2fa/devices/{device_id}/remove",
+            disable(views.remove),
+            methods=["POST"],
+            name="device_remove",
+        ),
+    ]
