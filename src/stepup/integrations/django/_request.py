@@ -404,13 +404,15 @@ class RequestStepup:
         *,
         level: str | None = None,
         transaction: str | None = None,
+        signed: str | None = None,
     ) -> tuple[Subject, str | None]:
         """Record a successful re-authentication under a new session id, as ``login``
         does at sign-in (OWASP ASVS 5.0 section 7.2.4): a new session key, a new stepup
         session id with the grant bound to it (the old id keeps none), a new CSRF token. Returns the
         subject under the new id and the old id (``None`` when nothing was renewed).
         ``level``: what a provider's signed answer proved; ``transaction``: the digest of
-        the one action this re-authentication confirmed (it waits no longer)."""
+        the one action this re-authentication confirmed (it waits no longer); ``signed``:
+        the transaction a passkey signed (``PasskeyResult.transaction``)."""
         session = self.request.session
         renew_session_id(session)
         session.cycle_key()
@@ -424,6 +426,7 @@ class RequestStepup:
             renewed_from=renewed_from,
             level=level,
             transaction=transaction,
+            signed=signed,
         )
         if transaction is not None:
             forget_transaction(session, transaction)

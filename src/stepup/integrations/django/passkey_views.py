@@ -265,7 +265,8 @@ def _reauth_finish(request: HttpRequest) -> HttpResponse:
         page = page.with_error(passkey_message(result.reason))
         return _render_reauth(request, bound, subject, page, passkey_status(result.reason))
     resumed = bound.take_resumed(subject, page.resume or None, page.action)
-    bound.record_reauth(subject, tuple(sorted(result.methods)), transaction=transaction)
+    methods = tuple(sorted(result.methods))
+    bound.record_reauth(subject, methods, transaction=transaction, signed=result.transaction)
     if json_client:
         return to_response(json_response(200, {"ok": True, "next": page.next}))
     return _after_reauth(request, resumed, page.next)

@@ -241,7 +241,8 @@ def reauth_finish() -> Any:
         page = page.with_error(passkey_message(result.reason))
         return _render_reauth(app_state, subject, page, passkey_status(result.reason))
     resumed = app_state.take_resumed(subject, page.resume or None, page.action)
-    app_state.record_reauth(subject, tuple(sorted(result.methods)), transaction=transaction)
+    methods = tuple(sorted(result.methods))
+    app_state.record_reauth(subject, methods, transaction=transaction, signed=result.transaction)
     if json_client:
         return to_response(json_response(200, {"ok": True, "next": page.next}))
     return _after_reauth(app_state, resumed, page.next)

@@ -285,6 +285,7 @@ class AppState:
         *,
         level: str | None = None,
         transaction: str | None = None,
+        signed: str | None = None,
     ) -> tuple[Subject, str | None]:
         """Record a successful re-authentication under a new session id, as at sign-in
         (OWASP ASVS 5.0 section 7.2.4): the grant is bound to the new id, the old id keeps
@@ -292,7 +293,8 @@ class AppState:
         and the old id (``None`` when nothing was renewed). A subject loader that does not build
         its Subject with :meth:`session_id` keeps its own id, and the grant is bound to it.
         ``level``: what a provider's signed answer proved; ``transaction``: the digest of
-        the one action this re-authentication confirmed (it waits no longer)."""
+        the one action this re-authentication confirmed (it waits no longer); ``signed``:
+        the transaction a passkey signed (``PasskeyResult.transaction``)."""
         renew_session_id(session)
         self.csrf.rotate()
         g.pop("stepup_subject", None)
@@ -304,6 +306,7 @@ class AppState:
             renewed_from=renewed_from,
             level=level,
             transaction=transaction,
+            signed=signed,
         )
         if transaction is not None:
             forget_transaction(session, transaction)

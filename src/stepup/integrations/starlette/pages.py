@@ -302,6 +302,7 @@ class StepupPages:
         *,
         level: str | None = None,
         transaction: str | None = None,
+        signed: str | None = None,
     ) -> Response:
         """Record the grant (at ``level``, bound to ``transaction`` when given), then go
         to ``next_path``, or send the suspended form that ``resume`` (its token and the
@@ -311,7 +312,13 @@ class StepupPages:
         resumed = await s.take_resumed(subject, *resume) if resume is not None else None
         try:
             await s.record_reauth(
-                request, subject, methods, authenticated_at, level=level, transaction=transaction
+                request,
+                subject,
+                methods,
+                authenticated_at,
+                level=level,
+                transaction=transaction,
+                signed=signed,
             )
         except StoreUnavailableError:
             return await self.unavailable(request)

@@ -260,10 +260,18 @@ class _PasskeyViews:
         if not json_client:
             resume = (page.resume or None, page.action)
             return await self.pages.record(
-                request, subject, methods, page.next, resume=resume, transaction=bound
+                request,
+                subject,
+                methods,
+                page.next,
+                resume=resume,
+                transaction=bound,
+                signed=result.transaction,
             )
         try:
-            await self.s.record_reauth(request, subject, methods, transaction=bound)
+            await self.s.record_reauth(
+                request, subject, methods, transaction=bound, signed=result.transaction
+            )
         except StoreUnavailableError:
             return to_response(message_response(503, "unavailable", _locale(request)))
         return to_response(json_response(200, {"ok": True, "next": page.next}))

@@ -642,6 +642,7 @@ class StepupCore:
         *,
         level: str | None = None,
         transaction: str | None = None,
+        signed: str | None = None,
     ) -> tuple[Subject, str | None]:
         """Record a successful re-authentication under a new session id, as at sign-in
         (OWASP ASVS 5.0 section 7.2.4): the ``renew_session`` hook (or the default, see
@@ -649,7 +650,8 @@ class StepupCore:
         Forms signed for the old id stop working with it. Returns the
         subject under the new id and the old id (``None`` when nothing was renewed).
         ``level``: what a provider's signed answer proved; ``transaction``: the digest of
-        the one action this re-authentication confirmed (it waits no longer)."""
+        the one action this re-authentication confirmed (it waits no longer); ``signed``:
+        the transaction a passkey signed (``PasskeyResult.transaction``)."""
         if self.renew_session is not None:
             await call_hook(self.renew_session, request)
         elif "session" in request.scope and subject.session_id:
@@ -664,6 +666,7 @@ class StepupCore:
             renewed_from=renewed_from,
             level=level,
             transaction=transaction,
+            signed=signed,
         )
         if transaction is not None and "session" in request.scope:
             forget_transaction(request.session, transaction)
