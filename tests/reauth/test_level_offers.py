@@ -94,7 +94,7 @@ def _take(reauth: Reauth, subject: Subject, decision: ReauthRequired, store: Mem
     if "saml" in methods:
         rule_level = reauth.policy.rule_for("act").level
         refs = levels.saml_class_refs(rule_level) if rule_level else ()
-        level = levels.for_saml(refs[0]) if refs else None
+        level = levels.highest(level, levels.for_saml(refs[0]) if refs else None)
     passkey = {"phr", "hwk", "swk", "user"} & methods
     if passkey:
         # The assertion proves what a registered passkey proves, and user verification.
