@@ -218,3 +218,22 @@ def test_a_user_with_totp_and_a_passkey_sees_both(app: TestApp) -> None:
     done = browser.form(VERIFY, {"code": app.totp_code(secret)}, page=VERIFY)
     assert done.status_code == 303
     assert _who(browser) == "bob"
+
+
+@pytest.mark.parametrize("token", [None, "", "forged"])
+def test_the_sign_in_passkey_endpoints_check_csrf(app: TestApp, token: str | None) -> None:
+    """A cross-site post cannot start or finish the waiting sign-in's passkey step
+    (and spends nothing: the genuine answer still passes)."""
+    key = _with_passkey(app)
+    browser = _at_second_step(app)
+    genuine = browser.csrf(VERIFY)
+    headers = {} if token is None else {"X-CSRF-Token": token}
+    begun = browser.post(BEGIN, data="{}", content_type="application/json", headers=headers)
+    assert begun.status_code == 400
+    options = _json(browser, BEGIN, {}, genuine).get_json()
+    body = json.dumps({"credential": key.get(options)})
+    forged = browser.post(FINISH, data=body, content_type="application/json", headers=headers)
+    assert forged.status_code == 400
+    assert _who(browser) != "alice"
+    assert _json(browser, FINISH, {"credential": key.get(options)}, genuine).status_code == 200
+    assert _who(browser) == "alice"

@@ -188,3 +188,24 @@ def test_attempts_are_throttled(test_app: TestApp, opened: list[Browser]) -> Non
     assert statuses[-1] == 429
     options = _json(browser, BEGIN, {}, token).json()
     assert _json(browser, FINISH, {"credential": key.get(options)}, token).status_code == 429
+
+
+@pytest.mark.parametrize("token", [None, "", "forged"])
+def test_the_sign_in_passkey_endpoints_check_csrf(
+    test_app: TestApp, opened: list[Browser], token: str | None
+) -> None:
+    """A cross-site post cannot start or finish the waiting sign-in's passkey step
+    (and spends nothing: the genuine answer still passes)."""
+    key = _with_passkey(test_app, opened, "alice")
+    browser = _at_second_step(test_app, opened)
+    genuine = _token(browser)
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["X-CSRF-Token"] = token
+    assert browser.post(BEGIN, content="{}", headers=headers).status_code == 403
+    options = _json(browser, BEGIN, {}, genuine).json()
+    body = json.dumps({"credential": key.get(options)})
+    assert browser.post(FINISH, content=body, headers=headers).status_code == 403
+    assert _who(browser) != "alice"
+    assert _json(browser, FINISH, {"credential": key.get(options)}, genuine).status_code == 200
+    assert _who(browser) == "alice"

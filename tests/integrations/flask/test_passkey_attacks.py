@@ -1,0 +1,135 @@
+"""Flask: a hostile browser against the passkey endpoints. Every state-changing one
+checks the CSRF token; a body of the wrong shape is a clear 400 that changes nothing;
+a name with markup is shown escaped."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from integrations.flask.flask_support import Browser, TestApp, make_app
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.testing import SettableClock
+from stepup.testing.webauthn import SoftAuthenticator
+
+ORIGIN = "http://localhost"
+CONFIG = {"STEPUP_PASSKEYS_RP_ID": "localhost", "STEPUP_PASSKEYS_ORIGINS": [ORIGIN]}
+
+
+STORES: dict[int, MemoryStore] = {}
+
+
+@pytest.fixture
+def app(mode: str) -> TestApp:
+    store = MemoryStore()
+    test_app = make_app(mode, clock=SettableClock(), store=store, config=CONFIG)
+    STORES[id(test_app)] = store
+    return test_app
+
+
+@pytest.fixture
+def alice(app: TestApp) -> Browser:
+    browser = app.client()
+    assert browser.login("alice").status_code == 303
+    return browser
+
+
+def _json(browser: Browser, url: str, body: Any, *, csrf: str | None = None) -> Any:
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    headers = {"X-CSRF-Token": browser.csrf("/stepup/passkeys") if csrf is None else csrf}
+    return browser.post(url, data=data, content_type="application/json", headers=headers)
+
+
+def _add(browser: Browser, name: str = "Laptop") -> tuple[SoftAuthenticator, str]:
+    key = SoftAuthenticator(origin=ORIGIN, counter=1)
+    options = _json(browser, "/stepup/passkeys/register/begin", {}).get_json()
+    body = {"credential": key.create(options), "name": name}
+    finish = _json(browser, "/stepup/passkeys/register/finish", body)
+    assert finish.status_code == 200, finish.get_data(as_text=True)
+    return key, finish.get_json()["passkey"]["id"]
+
+
+def _stored(app: TestApp) -> list[tuple[str, str, int]]:
+    return [(p.credential_id, p.name, p.sign_count) for p in STORES[id(app)].list_passkeys("alice")]
+
+
+def _endpoints(credential_id: str) -> list[str]:
+    return [
+        "/stepup/passkeys/register/begin",
+        "/stepup/passkeys/register/finish",
+        f"/stepup/passkeys/{credential_id}/rename",
+        f"/stepup/passkeys/{credential_id}/remove",
+        "/stepup/reauth/passkey/begin",
+        "/stepup/reauth/passkey/finish",
+        "/stepup/2fa/verify/passkey/begin",
+        "/stepup/2fa/verify/passkey/finish",
+    ]
+
+
+@pytest.mark.parametrize("token", [None, "", "forged"])
+def test_every_state_changing_endpoint_checks_csrf(
+    alice: Browser, app: TestApp, token: str | None
+) -> None:
+    _key, credential_id = _add(alice)
+    before = _stored(app)
+    for url in _endpoints(credential_id):
+        body = {"name": "Renamed", "action": "api_key.read", "credential": {}}
+        headers = {} if token is None else {"X-CSRF-Token": token}
+        as_json = alice.post(
+            url, data=json.dumps(body), content_type="application/json", headers=headers
+        )
+        assert as_json.status_code == 400, url
+        form = {"name": "Renamed"} if token is None else {"name": "Renamed", "csrf_token": token}
+        assert alice.post(url, data=form).status_code == 400, url
+    assert _stored(app) == before
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [[], 7, True, "not json", "[]", "null", {"id": 7}, {"response": []}, "{" * 5000],
+    ids=["list", "int", "bool", "text", "json-list", "json-null", "id-int", "resp-list", "deep"],
+)
+def test_a_credential_of_the_wrong_shape_is_a_clear_400(
+    alice: Browser, app: TestApp, credential: Any
+) -> None:
+    _add(alice)
+    before = _stored(app)
+    for url, extra in [
+        ("/stepup/passkeys/register/finish", {"name": "x"}),
+        ("/stepup/reauth/passkey/finish", {"action": "api_key.read"}),
+    ]:
+        answer = _json(alice, url, {"credential": credential, **extra})
+        assert answer.status_code == 400, (url, answer.get_data(as_text=True))
+        assert answer.get_json()["error"] == "malformed"
+    assert _stored(app) == before
+
+
+@pytest.mark.parametrize("body", ["[]", "7", "not json", '"x"', "{" * 100_000])
+def test_a_body_that_is_not_a_json_object_is_a_clear_400(
+    alice: Browser, app: TestApp, body: str
+) -> None:
+    _add(alice)
+    before = _stored(app)
+    for url in ["/stepup/passkeys/register/finish", "/stepup/reauth/passkey/finish"]:
+        answer = _json(alice, url, body)
+        assert answer.status_code == 400
+        assert answer.get_json()["error"] == "malformed"
+    assert _stored(app) == before
+
+
+def test_a_name_with_markup_is_escaped_and_stripped_of_controls(
+    alice: Browser, app: TestApp
+) -> None:
+    _key, credential_id = _add(alice, '<script>alert("x")</script>\u202e\x00')
+    page = alice.get("/stepup/passkeys").get_data(as_text=True)
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(" in page
+    (stored,) = STORES[id(app)].list_passkeys("alice")
+    assert stored.name == '<script>alert("x")</script>'
+    renamed = _json(alice, f"/stepup/passkeys/{credential_id}/rename", {"name": "<b>" * 100})
+    assert renamed.status_code == 200
+    (stored,) = STORES[id(app)].list_passkeys("alice")
+    assert len(stored.name) <= 64
+    assert "<b>" not in alice.get("/stepup/passkeys").get_data(as_text=True)
