@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stepup.adapters.storage.memory import MemoryStore
@@ -341,11 +341,13 @@ def test_config_file_users_refuse_device_management(
 _PRINTABLE = st.characters(blacklist_categories=("Cc", "Cs", "Cf", "Zl", "Zp", "Zs"))
 
 
+@settings(deadline=None)  # pure and fast; a loaded CI machine must not fail it
 @given(st.text(_PRINTABLE, min_size=1, max_size=MAX_DEVICE_NAME_LENGTH), st.text(" ", max_size=3))
 def test_a_printable_name_is_kept_without_its_surrounding_spaces(name: str, pad: str) -> None:
     assert clean_device_name(pad + name + pad) == name
 
 
+@settings(deadline=None)  # pure and fast; a loaded CI machine must not fail it
 @given(
     st.text(max_size=20),
     st.sampled_from(["\x00", "\n", "\t", "\x7f", "\x9b", "\u202e", "\u2066", "\ud800"]),
@@ -356,6 +358,7 @@ def test_control_and_bidi_characters_are_refused(before: str, bad: str, after: s
         clean_device_name(before + bad + after)
 
 
+@settings(deadline=None)  # pure and fast; a loaded CI machine must not fail it
 @given(st.one_of(st.just(""), st.text(" ", max_size=5), st.none(), st.integers()))
 def test_empty_or_non_text_names_are_refused(name: object) -> None:
     with pytest.raises(InvalidDeviceNameError):
