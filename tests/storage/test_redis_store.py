@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
@@ -481,8 +482,14 @@ class _AsyncConnection(_Connection):
     async def send_packed_command(self, packed: list[bytes]) -> None:  # type: ignore[override]
         super().send_packed_command(packed)
 
-    async def read_response(self) -> object:  # type: ignore[override]
+    socket_timeout: float | None = None
+
+    async def read_response(self, timeout: float | None = None) -> object:
+        assert timeout == math.inf  # the batch's one deadline, not redis-py's per reply
         await asyncio.sleep(0)  # a real read yields to the loop: a cancellation lands here
+        reply = self.replies[0] if self.replies else None
+        if isinstance(reply, _Stuck):
+            await asyncio.sleep(3600)
         return super().read_response()
 
     async def disconnect(self, nowait: bool = False) -> None:  # type: ignore[override]
@@ -512,6 +519,22 @@ def test_async_a_failure_half_way_closes_the_connection(failure: BaseException) 
     connection = _AsyncConnection([b"first", failure, b"second"])
     pool = _AsyncPool(connection)
     with pytest.raises(type(failure)):
+        asyncio.run(_on_one_connection_async(pool, [("GET", "a"), ("GET", "b")]))
+    assert connection.disconnected
+    assert pool.released == 1
+
+
+class _Stuck:
+    """A reply that never arrives (the double waits for it)."""
+
+
+def test_async_replies_share_one_deadline_and_a_missed_one_closes_the_connection() -> None:
+    """The first reply came, the second never does: the batch's deadline (the socket
+    timeout) passes, the caller gets a TimeoutError, and the connection is closed."""
+    connection = _AsyncConnection([b"first", _Stuck(), b"second"])
+    connection.socket_timeout = 0.05
+    pool = _AsyncPool(connection)
+    with pytest.raises(TimeoutError):
         asyncio.run(_on_one_connection_async(pool, [("GET", "a"), ("GET", "b")]))
     assert connection.disconnected
     assert pool.released == 1
