@@ -8,14 +8,20 @@ a tenant with ``sensitive_actions_reauth`` on; the guarded one is behind stepup'
 for ``api_key.read`` and the session holds a fresh grant, so every request is a full,
 allowed check (subject, tenant, policy rule, tenant settings and grant from the store).
 The other one loads the same user through the same subject loader: what any endpoint
-that shows users their own data pays anyway. Before timing, a request without a
-session must be refused by the guarded endpoint and the signed-in one must be a 200.
+that shows users their own data pays anyway. For the networked stores a third
+endpoint does the same plus one round trip of the bare driver (a ``GET`` of the
+tenant's key on Redis, a ``SELECT`` of its row on PostgreSQL), and that is their judged
+baseline (issue 18: Redis within 10%, PostgreSQL at most 1.5x). Before timing, a
+request without a session must be refused by the guarded endpoint and the signed-in one
+must be a 200.
 
 The load comes from this process: ``CONNECTIONS`` (16) keep-alive connections over
 loopback, each sending its next request when the last answer arrived (a closed loop,
-so the load is bounded). Rounds alternate the two endpoints (and which goes first);
-a round's figure is its wall time per request (1 / requests per second), and the
-ratio is the median of the per-round ratios. Every response is checked to be a 200.
+so the load is bounded). Each round times every endpoint once (which goes first
+rotates); a round's figure is its wall time per request (1 / requests per second), and
+the ratio is the median of the per-round ratios. The notes add the server process's
+CPU time per request, which a busy machine disturbs far less. Every response is checked
+to be a 200.
 
     .venv/bin/python benchmarks/bench_requests.py [--quick] [--only flask,django]
         [--stores memory,sqlite] [--rounds 10] [--requests 2000]
