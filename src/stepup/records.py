@@ -224,9 +224,10 @@ class Tenant:
 
 @dataclass(frozen=True, slots=True)
 class Challenge:
-    """A pending federated re-authentication (OIDC state or SAML request id)."""
+    """A pending federated re-authentication (OIDC state or SAML request id) or a
+    passkey ceremony. The id is the value the browser brings back: not in the repr."""
 
-    challenge_id: str
+    challenge_id: str = field(repr=False)
     user_id: str
     session_id: str
     issued_at: float
