@@ -47,8 +47,10 @@ def chromium() -> Iterator[Any]:
 
 
 def _pages() -> tuple[dict[str, str], Any]:
-    """A wrong password on the re-auth page, in English and German, and a wrong code on
-    the enrolment page, as the Flask integration serves them."""
+    """A wrong password on the re-auth page, in English and German, a wrong code on
+    the enrolment page, the page adding a second authenticator app, and the two-factor
+    settings page with two apps (English and German), as the Flask integration serves
+    them."""
     app = make_app("subject_loader", clock=SettableClock(), store=MemoryStore())
     bob = app.client()
     bob.login("bob")
@@ -64,6 +66,17 @@ def _pages() -> tuple[dict[str, str], Any]:
         "enrol": bob.form("/stepup/2fa/enrol", {}),
         "enrol_wrong": bob.form("/stepup/2fa/confirm", {"code": "000000"}),
     }
+    alice = app.client()
+    alice.login("alice")
+    alice.enrol()
+    pages["adding"] = alice.form("/stepup/2fa/devices/add", {"name": "A tablet with a long name"})
+    key = re.search(r'id="stepup-manual-key">([^<]+)<', pages["adding"].get_data(as_text=True))
+    assert key is not None
+    app.clock.advance(30)
+    code = app.totp_code(key.group(1).replace(" ", ""))
+    assert alice.form("/stepup/2fa/devices/confirm", {"code": code}).status_code == 303
+    pages["settings"] = alice.client.get("/stepup/2fa")
+    pages["settings_de"] = alice.client.get("/stepup/2fa", headers={"Accept-Language": "de"})
     return {name: r.get_data(as_text=True) for name, r in pages.items()}, bob.client
 
 
@@ -96,11 +109,13 @@ def test_the_pages_fit_and_the_qr_code_scans(chromium: Any, width: int) -> None:
             assert card is not None
             assert card["x"] >= 0
             assert card["x"] + card["width"] <= width
-            if name != "enrol":
+            if name.startswith("reauth") or name == "enrol_wrong":
                 assert page.locator("#stepup-error").is_visible(), name
+            if name.startswith("settings"):
+                assert page.locator(".stepup-device").count() == 2
             if name.startswith("reauth"):
                 assert page.locator("a.stepup-cancel").is_visible()
-            if name.startswith("enrol"):
+            if name.startswith(("enrol", "adding")):
                 found = zbar(page.locator("#stepup-qr").screenshot())
                 assert len(found) == 1
                 assert found[0].startswith("otpauth://totp/")
