@@ -417,3 +417,55 @@ def test_devices_added_at_one_moment_are_listed_as_added(
     )
     store.put_credential(Credential("alice", "totp:z", "", confirmed=True, devices=devices))
     assert [d.name for d in tf.devices("alice")] == ["First", "Second", "Third"]
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    count=st.integers(min_value=1, max_value=5),
+    pick=st.integers(min_value=0, max_value=4),
+    at=st.floats(min_value=1e9, max_value=4e9, allow_nan=False),
+)
+def test_a_code_from_any_device_verifies_and_names_it(count: int, pick: int, at: float) -> None:
+    clock = SettableClock(at)
+    events: list[Any] = []
+    tf = TwoFactor(MemoryStore(), clock=clock, events=EventBus(events.append), max_devices=5)
+    first = tf.begin_enrolment("alice", ACCOUNT, name="D0")
+    totps, ids = [TOTP(first.secret)], [first.device_id]
+    assert tf.confirm_enrolment("alice", totps[0].at(clock())).ok
+    for n in range(1, count):
+        clock.advance(30)
+        added = tf.begin_device("alice", ACCOUNT, name=f"D{n}")
+        totps.append(TOTP(added.secret))
+        ids.append(added.device_id)
+        assert tf.confirm_device("alice", totps[-1].at(clock())).ok
+    clock.advance(30)
+    which = pick % count
+    code = totps[which].at(clock())
+    assert tf.verify("alice", code).ok
+    verified = [e for e in events if isinstance(e, TwoFactorVerified)][-1]
+    matching = [i for i, t in enumerate(totps) if t.at(clock()) == code]
+    assert verified.device_id in {ids[i] for i in matching}  # a collision names either
+    assert code not in repr(events)
+
+
+def test_every_device_is_matched_whichever_the_code_is_from(
+    clock: SettableClock, synced: Callable[[Any], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tf = synced(TwoFactor(MemoryStore(), clock=clock, max_devices=5))
+    phone, _ = enrol(tf, clock)
+    tablet, _ = add(tf, clock, "Tablet")
+    laptop, _ = add(tf, clock, "Laptop")
+    calls: list[str] = []
+    real = TOTP.match
+
+    def counted(self: TOTP, code: str, at: float, window: int = 1) -> int | None:
+        calls.append(self.secret)
+        return real(self, code, at, window)
+
+    monkeypatch.setattr(TOTP, "match", counted)
+    for totp in (phone, laptop, None):
+        calls.clear()
+        clock.advance(30)
+        code = totp.at(clock()) if totp is not None else "000000"
+        tf.verify("alice", code)
+        assert sorted(calls) == sorted({phone.secret, tablet.secret, laptop.secret}), totp
