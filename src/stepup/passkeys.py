@@ -95,6 +95,7 @@ logger = logging.getLogger("stepup.passkeys")
 
 MAX_PAYLOAD_BYTES: Final = 16 * 1024  # a real assertion is well under 2 KiB
 MAX_NAME_LENGTH: Final = 64
+_MAX_USER_HANDLE: Final = 64  # bytes, WebAuthn §5.4.3
 #: WebAuthn §7.1: a longer credential id is refused (the ids are stored and listed).
 MAX_CREDENTIAL_ID_BYTES: Final = 1023
 #: The COSE algorithms a passkey may use, in the order offered: ES256, EdDSA
@@ -356,8 +357,20 @@ def _check_client_data(rp: RelyingParty, fields: Mapping[str, Any], kind: str) -
         or not rp.allows(fields["origin"])
         or fields.get("crossOrigin", False) is not False
         or "topOrigin" in fields
+        or not _token_binding_ok(fields.get("tokenBinding"))
     ):
         raise _RefusedError(PasskeyReason.INVALID)
+
+
+def _token_binding_ok(token_binding: object) -> bool:
+    """Level 2's ``tokenBinding``: absent, or a status saying none is in use. stepup
+    has no Token Binding id to compare, so ``present`` cannot be verified."""
+    if token_binding is None:
+        return True
+    return isinstance(token_binding, dict) and token_binding.get("status") in (
+        "supported",
+        "not-supported",
+    )
 
 
 def _check_flags(auth_data: AuthenticatorData) -> None:
@@ -407,6 +420,14 @@ def _check_public_key(credential: AttestedCredentialData) -> None:
             ec.EllipticCurvePublicNumbers(x, y, _EC_CURVES[key[-1]]).public_key()
     except (KeyError, TypeError, ValueError) as exc:
         raise _RefusedError(PasskeyReason.INVALID) from exc
+
+
+def _user_handle(user_id: str) -> bytes:
+    """The user handle (``user.id``) of ``user_id``: its UTF-8 bytes when they fit
+    WebAuthn's 64, else their SHA-256 (browsers refuse a longer ``user.id``, so no
+    passkey of such a user could exist under the plain bytes)."""
+    raw = user_id.encode()
+    return raw if len(raw) <= _MAX_USER_HANDLE else hashlib.sha256(raw).digest()
 
 
 def _transaction_digest(transaction: str | None) -> bytes:
@@ -510,7 +531,7 @@ class _Ceremonies:
         raw, challenge = self._new_challenge(subject, _CREATE, uv, None)
         options, _state = self._server.register_begin(
             PublicKeyCredentialUserEntity(
-                id=subject.user_id.encode(), name=user_name, display_name=display_name
+                id=_user_handle(subject.user_id), name=user_name, display_name=display_name
             ),
             credentials=[
                 PublicKeyCredentialDescriptor(
@@ -671,7 +692,7 @@ class _Ceremonies:
             if (
                 passkey is None
                 or credential_id not in challenge.data.get("allow", ())
-                or (handle is not None and handle != subject.user_id.encode())
+                or (handle is not None and handle != _user_handle(subject.user_id))
             ):
                 raise _RefusedError(PasskeyReason.UNKNOWN_CREDENTIAL)
             state = {

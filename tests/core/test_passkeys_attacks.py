@@ -757,3 +757,85 @@ def test_a_stored_challenge_does_not_show_its_value(h: Harness) -> None:
     (stored,) = h.store._challenges.values()
     assert challenge not in repr(stored)
     assert challenge in stored.challenge_id  # (it is there, only not shown)
+
+
+@pytest.mark.parametrize(
+    ("token_binding", "ok"),
+    [
+        ({"status": "present", "id": "abc"}, False),
+        ({"status": "present"}, False),
+        ("present", False),
+        ({"status": 7}, False),
+        ({"status": "supported"}, True),
+        ({"status": "not-supported"}, True),
+    ],
+)
+def test_token_binding_in_use_cannot_be_verified_and_is_refused(
+    h: Harness, token_binding: Any, ok: bool
+) -> None:
+    """Level 2 §7.2 step 14: stepup has no Token Binding id to compare with."""
+    key = h.register()
+    key.client_data = {"tokenBinding": token_binding}
+    result = h.authenticate(key)
+    assert bool(result) is ok
+    if not ok:
+        assert result.reason is PasskeyReason.INVALID
+
+
+@settings(max_examples=200, deadline=None)
+@given(origin=st.text(max_size=40) | st.sampled_from(ORIGIN_VARIANTS))
+def test_only_the_exact_origin_is_allowed(origin: str) -> None:
+    assert RP.allows(origin) is (origin == ORIGIN)
+
+
+def test_a_long_user_id_gets_a_64_byte_user_handle(h: Harness) -> None:
+    """Browsers refuse a user.id over 64 bytes: a long user id is hashed instead."""
+    long = Subject("u" * 65, "session-long")
+    options = h.passkeys.begin_registration(long, "long")
+    handle = _unb64(options["publicKey"]["user"]["id"])
+    assert len(handle) == 32
+    short = h.passkeys.begin_registration(Subject("u" * 64, "s"), "short")
+    assert _unb64(short["publicKey"]["user"]["id"]) == b"u" * 64
+    key = SoftAuthenticator(origin=ORIGIN, counter=1)
+    assert h.passkeys.finish_registration(long, key.create(options))
+    assert key.user_handle == handle
+    assert h.passkeys.finish_authentication(long, key.get(h.options(long)))
+    key.user_handle = b"u" * 65  # the plain id is not its handle
+    assert h.passkeys.finish_authentication(long, key.get(h.options(long))).reason is (
+        PasskeyReason.UNKNOWN_CREDENTIAL
+    )
+
+
+def test_nobody_renames_or_removes_another_users_passkey(h: Harness) -> None:
+    h.register()
+    (alices,) = h.passkeys.registered("alice")
+    assert not h.passkeys.rename("bob", alices.credential_id, "mine now")
+    assert not h.passkeys.remove("bob", alices.credential_id, removed_by="bob")
+    assert h.passkeys.registered("alice") == (alices,)
+
+
+async def test_the_async_ceremonies_refuse_the_same_forgeries() -> None:
+    from stepup.passkeys import AsyncPasskeys
+
+    clock = SettableClock(1_700_000_000.25)
+    passkeys = AsyncPasskeys(MemoryStore(), RP, clock=clock)
+    key = SoftAuthenticator(origin=ORIGIN, counter=1)
+    options = await passkeys.begin_registration(ALICE, "alice")
+    assert await passkeys.finish_registration(ALICE, key.create(options))
+    for bend in [
+        {"crossOrigin": True},
+        {"origin": ORIGIN + "/"},
+        {"type": "webauthn.create"},
+    ]:
+        key.client_data = bend
+        options = await passkeys.begin_authentication(ALICE)
+        assert options is not None
+        result = await passkeys.finish_authentication(ALICE, key.get(options))
+        assert result.reason is PasskeyReason.INVALID
+    key.client_data = {}
+    options = await passkeys.begin_authentication(ALICE)
+    assert options is not None
+    padded = options["publicKey"]["challenge"] + "="
+    result = await passkeys.finish_authentication(ALICE, key.get(options, challenge=padded))
+    assert result.reason is PasskeyReason.CHALLENGE
+    assert await passkeys.finish_authentication(ALICE, key.get(options))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from integrations.flask.flask_support import Browser, TestApp, make_app
+from integrations.flask.flask_support import Browser, TestApp, make_app, set_flag
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.testing import SettableClock
 from stepup.testing.webauthn import SoftAuthenticator
@@ -133,3 +133,37 @@ def test_a_name_with_markup_is_escaped_and_stripped_of_controls(
     (stored,) = STORES[id(app)].list_passkeys("alice")
     assert len(stored.name) <= 64
     assert "<b>" not in alice.get("/stepup/passkeys").get_data(as_text=True)
+
+
+def test_a_challenge_begun_before_sign_out_is_refused_after(alice: Browser, app: TestApp) -> None:
+    """Signing out ends the session the challenge was bound to: signing in again (a
+    new session) does not revive it, and the re-authentication is not recorded."""
+    key, _ = _add(alice)
+    set_flag(alice)
+    options = _json(alice, "/stepup/reauth/passkey/begin", {"action": "api_key.read"})
+    assert options.status_code == 200
+    answer = key.get(options.get_json())
+    alice.post("/logout")
+    assert alice.login("alice").headers["Location"] == "/stepup/2fa/verify"
+    token = alice.csrf("/stepup/2fa/verify")  # her passkey is now her second factor
+    second = _json(alice, "/stepup/2fa/verify/passkey/begin", {}, csrf=token).get_json()
+    signed_in = {"credential": key.get(second)}
+    assert (
+        _json(alice, "/stepup/2fa/verify/passkey/finish", signed_in, csrf=token).status_code == 200
+    )
+    body = {"credential": answer, "action": "api_key.read", "next": "/api-key"}
+    refused = _json(alice, "/stepup/reauth/passkey/finish", body)
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "challenge"
+    assert alice.get("/api-key", headers={"Accept": "application/json"}).status_code == 401
+
+
+def test_a_replayed_assertion_is_refused(alice: Browser, app: TestApp) -> None:
+    key, _ = _add(alice)
+    set_flag(alice)
+    options = _json(alice, "/stepup/reauth/passkey/begin", {"action": "api_key.read"})
+    body = {"credential": key.get(options.get_json()), "action": "api_key.read"}
+    assert _json(alice, "/stepup/reauth/passkey/finish", body).status_code == 200
+    again = _json(alice, "/stepup/reauth/passkey/finish", body)
+    assert again.status_code == 400
+    assert again.get_json()["error"] == "challenge"
