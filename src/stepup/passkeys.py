@@ -558,6 +558,8 @@ class _Ceremonies:
                 fields = _client_fields(client_data)
                 attestation = response.response.attestation_object
                 _check_shape(data, response.raw_id, attestation.auth_data)
+                if attestation.auth_data.credential_data is None:  # AT not set
+                    raise _RefusedError(PasskeyReason.MALFORMED)
             except _RefusedError:
                 raise
             except Exception as exc:  # the library's parse errors are many types
@@ -570,7 +572,7 @@ class _Ceremonies:
             }
             try:
                 auth_data = self._server.register_complete(state, response)
-            except ValueError as exc:
+            except Exception as exc:  # ValueError per check; anything else: fail closed
                 raise _RefusedError(_library_reason(exc)) from exc
             _check_flags(auth_data)
             credential = auth_data.credential_data
@@ -703,7 +705,7 @@ class _Ceremonies:
                 self._server.authenticate_complete(
                     state, [AttestedCredentialData(_unb64(passkey.credential_data))], response
                 )
-            except ValueError as exc:
+            except Exception as exc:  # ValueError per check; anything else: fail closed
                 raise _RefusedError(_library_reason(exc)) from exc
             _check_flags(auth_data)
             backup_eligible = bool(auth_data.flags & AuthenticatorData.FLAG.BE)
@@ -817,9 +819,10 @@ class _Ceremonies:
         return removed
 
 
-def _library_reason(exc: ValueError) -> PasskeyReason:
-    """python-fido2 raises ValueError with a message for each failed check."""
-    if "verif" in str(exc).lower() and "flag" in str(exc).lower():
+def _library_reason(exc: Exception) -> PasskeyReason:
+    """python-fido2 raises ValueError with a message for each failed check (anything
+    else it raises is a refusal too, never an error page)."""
+    if isinstance(exc, ValueError) and "verif" in str(exc).lower() and "flag" in str(exc).lower():
         return PasskeyReason.USER_VERIFICATION
     return PasskeyReason.INVALID
 

@@ -839,3 +839,55 @@ async def test_the_async_ceremonies_refuse_the_same_forgeries() -> None:
     result = await passkeys.finish_authentication(ALICE, key.get(options, challenge=padded))
     assert result.reason is PasskeyReason.CHALLENGE
     assert await passkeys.finish_authentication(ALICE, key.get(options))
+
+
+def test_a_registration_without_attested_credential_data_is_malformed(h: Harness) -> None:
+    """AT unset and nothing after the counter: no credential to register (python-fido2
+    would assert, an error page; stepup refuses)."""
+    key = SoftAuthenticator(origin=ORIGIN)
+    options = h.passkeys.begin_registration(ALICE, "alice")
+    answer = key.create(options)
+    attestation = cbor.decode(_unb64(answer["response"]["attestationObject"]))
+    auth_data = attestation["authData"]
+    attestation["authData"] = auth_data[:32] + bytes([int(F.UP | F.UV)]) + auth_data[33:37]
+    answer["response"]["attestationObject"] = _b64(cbor.encode(attestation))
+    assert h.passkeys.finish_registration(ALICE, answer).reason is PasskeyReason.MALFORMED
+    assert h.passkeys.registered("alice") == ()
+    assert h.passkeys.finish_registration(ALICE, key.create(options))  # not spent
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    part=st.sampled_from(["clientDataJSON", "authenticatorData", "signature"]),
+    data=st.data(),
+)
+def test_any_changed_byte_of_an_assertion_is_refused(part: str, data: st.DataObject) -> None:
+    h = Harness()
+    key = h.register()
+    options = h.options()
+    answer = key.get(options)
+    raw = bytearray(_unb64(answer["response"][part]))
+    index = data.draw(st.integers(0, 4095)) % len(raw)
+    raw[index] ^= data.draw(st.integers(1, 255))
+    answer["response"][part] = _b64(bytes(raw))
+    assert not h.passkeys.finish_authentication(ALICE, answer)
+    assert h.counts() == [5]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_changed_byte_of_a_registration_never_raises(data: st.DataObject) -> None:
+    """Registration bytes are not all signed ("none" attestation): a change may pass
+    as another valid credential, but nothing raises, and what is stored is well formed."""
+    h = Harness()
+    options = h.passkeys.begin_registration(ALICE, "alice")
+    answer = SoftAuthenticator(origin=ORIGIN).create(options)
+    part = data.draw(st.sampled_from(["clientDataJSON", "attestationObject"]))
+    raw = bytearray(_unb64(answer["response"][part]))
+    index = data.draw(st.integers(0, 4095)) % len(raw)
+    raw[index] ^= data.draw(st.integers(1, 255))
+    answer["response"][part] = _b64(bytes(raw))
+    result = h.passkeys.finish_registration(ALICE, answer)
+    if result:
+        assert result.passkey is not None
+        assert len(_unb64(result.passkey.credential_id)) <= MAX_CREDENTIAL_ID_BYTES
