@@ -9,6 +9,8 @@ bound to one user and one session. Sync (:class:`Reauth`) and async
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -258,8 +260,11 @@ _TRANSACTION: Final = "tx:"
 
 
 def _transaction_id(subject: Subject, digest: str) -> str:
-    """The challenge id of a transaction proof: this user, this session, this digest."""
-    return f"{_TRANSACTION}{subject.user_id}:{subject.session_id}:{digest}"
+    """The challenge id of a transaction proof: this user, this session, this digest,
+    hashed from an unambiguous encoding (user ``a:b`` in session ``c`` and user ``a`` in
+    session ``b:c`` must not share a proof id, or one could spend the other's)."""
+    who = json.dumps([subject.user_id, subject.session_id, digest], ensure_ascii=True)
+    return _TRANSACTION + hashlib.sha256(who.encode("ascii")).hexdigest()
 
 
 def _bound_grant(subject: Subject, taken: Challenge | None) -> Grant | None:
