@@ -200,6 +200,10 @@ class ReauthPage:
     resume: str = field(default="", repr=False)
     #: The rule accepts only a passkey and the user has none: add one first.
     needs_passkey: bool = False
+    #: Nothing this session could prove reaches the rule's level (the core's
+    #: ``Offer.unreachable``): the page says so instead of offering a method that would
+    #: only ask again.
+    unreachable: bool = False
     #: The minimum level of assurance the rule asks for (``""``: none); the SSO start
     #: asks the provider for it (see :func:`sso_level_request`).
     level: str = ""
@@ -259,14 +263,19 @@ def reauth_page(
     """
     rule = policy.rule_for(action) if action else SENSITIVE
     methods = offer.methods if offer is not None else required_methods(subject, rule)
+    unreachable = offer is not None and offer.unreachable
     needs_passkey = (
-        offer is not None and offer.needs_enrolment and bool(set(methods) & _PASSKEY_METHODS)
+        not unreachable
+        and offer is not None
+        and offer.needs_enrolment
+        and bool(set(methods) & _PASSKEY_METHODS)
     )
     return ReauthPage(
         action=action,
         description=rule.description,
         next=safe_return_path_or_default(next_value),
         needs_passkey=needs_passkey,
+        unreachable=unreachable,
         methods=methods,
         provider=subject.identity.provider,
         error=error,
