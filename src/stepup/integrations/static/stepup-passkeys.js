@@ -195,6 +195,15 @@
 
   // stepup's own pages -----------------------------------------------------------------
 
+  // Only ever follow a link to this site (the re-authentication page).
+  function sameOrigin(url) {
+    try {
+      return new URL(url, window.location.href).origin === window.location.origin;
+    } catch (ignored) {
+      return false;
+    }
+  }
+
   function showError(form, text) {
     var box = form.querySelector("[data-stepup-passkey-error]");
     if (box) {
@@ -233,7 +242,7 @@
         })
         .catch(function (error) {
           busy = false;
-          if (error.body && error.body.reauth_url) {
+          if (error.body && error.body.reauth_url && sameOrigin(error.body.reauth_url)) {
             window.location.assign(error.body.reauth_url); // confirm it is you first
             return;
           }
