@@ -17,6 +17,8 @@ from .records import Attempt, AttemptOutcome, ThrottleState
 __all__ = ["ThrottlePolicy", "apply_attempt", "apply_charge", "apply_refund", "keep_until"]
 
 _ACCEPTED = Attempt(AttemptOutcome.ACCEPTED)  # immutable, so shared: the hot path
+#: ThrottlePolicy.most_failures by policy: a loop of delay_after, worked out once.
+_MOST_FAILURES: dict[ThrottlePolicy, int] = {}
 
 
 def _claimed(failures: int, blocked_until: float, step: int) -> ThrottleState:
@@ -66,9 +68,13 @@ class ThrottlePolicy:
         """The count from which every failure waits ``max_delay``; stored counts stop
         there, so an owner recovers from any attack within ``most_failures * max_delay``
         of quiet (34 days with the defaults) instead of never."""
-        count = self.free_failures + 1
-        while self.delay_after(count) < self.max_delay:
-            count += 1
+        count = _MOST_FAILURES.get(self)
+        if count is None:
+            count = self.free_failures + 1
+            while self.delay_after(count) < self.max_delay:
+                count += 1
+            if len(_MOST_FAILURES) < 64:  # few policies exist; a frozen one never changes
+                _MOST_FAILURES[self] = count
         return count
 
     def failures_at(self, state: ThrottleState, now: float) -> int:

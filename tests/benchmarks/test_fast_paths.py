@@ -87,7 +87,23 @@ def test_sql_attempts_follow_the_reference_model(
         actual = store.totp_attempt(key, step, now, POLICY)
         assert actual.outcome is expected.outcome
         assert actual.failures == expected.failures
-        assert actual.retry_at == pytest.approx(expected.retry_at)
+        assert actual.retry_at == expected.retry_at
+        assert store.throttle_state(key) == model  # the state written, to the last bit
+
+
+def test_sql_failures_past_62_doublings_follow_the_reference_model(store: SQLStore) -> None:
+    """A wrong code is one statement with the throttle arithmetic in SQL: its delay cap
+    for more than 62 doublings, and each failure exactly as :func:`apply_attempt`."""
+    policy = ThrottlePolicy(free_failures=0, base_delay=2.0**-70, max_delay=1.0, forget_after=2.0)
+    key, now, model = f"k-{uuid.uuid4().hex}", T0, ThrottleState()
+    for _ in range(policy.most_failures + 3):
+        now = max(now, model.blocked_until)  # never blocked: every failure is counted
+        model, expected = apply_attempt(model, None, now, policy)
+        actual = store.totp_attempt(key, None, now, policy)
+        assert (actual.outcome, actual.failures) == (expected.outcome, expected.failures)
+        assert actual.retry_at == expected.retry_at
+        assert store.throttle_state(key) == model
+    assert model.failures == policy.most_failures > 62
 
 
 def test_a_forgotten_row_accepts_an_older_step(store: SQLStore) -> None:

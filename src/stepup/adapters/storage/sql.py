@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext, suppress
 from functools import partial
 from typing import Any, TypeVar
 
@@ -60,6 +60,9 @@ R = TypeVar("R")
 _DRIVER_ERRORS = (SQLAlchemyError, OSError)
 
 
+#: The lock of a read: none (one shared object; a nullcontext holds no state).
+_UNLOCKED = nullcontext()
+
 #: Compare-and-set rounds an asyncpg attempt may lose before it takes the row lock.
 _SWAP_TRIES = 3
 
@@ -90,6 +93,64 @@ async def _drive_async(op: ops.Op[R], conn: AsyncConnection) -> R:
     except StopIteration as stop:
         result: R = stop.value
         return result
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if not future.done():  # the awaiting task may have been cancelled meanwhile
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+
+#: Every _Worker, so a forked child starts its own thread (the parent's is not there).
+_workers: weakref.WeakSet[_Worker] = weakref.WeakSet()
+
+
+class _Worker:
+    """One thread of its own that runs calls for event loops: a call in through a queue,
+    its answer back through the loop's ``call_soon_threadsafe``. One thread hop each
+    way, with less machinery than ``run_in_executor`` (an executor work item, a
+    concurrent future and the asyncio future chained to it)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[asyncio.Future[Any], Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self.alive = True
+        threading.Thread(target=self._serve, name="stepup-sqlite", daemon=True).start()
+        _workers.add(self)
+
+    def _serve(self) -> None:
+        jobs = self._jobs
+        while (job := jobs.get()) is not None:
+            future, call = job
+            try:
+                result, error = call(), None
+            except BaseException as exc:  # handed to the awaiting task, as an executor does
+                result, error = None, exc
+            with suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+                future.get_loop().call_soon_threadsafe(_settle, future, result, error)
+            del job, future, call, result, error
+
+    async def run(self, call: Callable[[], R]) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._jobs.put((future, call))
+        return await future
+
+    def stop(self) -> None:
+        """The thread ends after the calls already queued."""
+        self.alive = False
+        self._jobs.put(None)
+
+
+def _forget_workers() -> None:
+    for worker in list(_workers):
+        worker.alive = False  # its thread is the parent's: a new one on next use
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_workers)
 
 
 class _Base:
@@ -173,7 +234,7 @@ class SQLStore(_Base):
         :class:`.sql_engine.Driver`): each statement its own transaction, or, with
         ``transaction``, all in one."""
         try:
-            with self._write_lock if write else nullcontext():
+            with self._write_lock if write else _UNLOCKED:
                 if transaction:
                     return self._driver.transaction(partial(make, self._s, *args))
                 return self._driver.single(partial(make, self._s, *args))
@@ -223,13 +284,17 @@ class SQLStore(_Base):
     def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Attempt:
-        # The common cases, a later step by a credential that is not blocked or a key's
-        # first step, are one statement; only if it claims nothing does the locked
-        # read-decide-write transaction run.
-        claim = ops.claim_step
-        if step is not None and self._direct(
-            "totp_attempt", claim, key, step, now, throttle, write=True
-        ):
+        # The common cases, a later step by a credential that is not blocked, a key's
+        # first step, or a wrong code from a credential that is not blocked, are one
+        # statement; only if it decides nothing does the locked read-decide-write
+        # transaction run.
+        if step is None:
+            counted = self._direct(
+                "totp_attempt", ops.count_failure, key, now, throttle, write=True
+            )
+            if counted is not None:
+                return counted
+        elif self._direct("totp_attempt", ops.claim_step, key, step, now, throttle, write=True):
             return ops.ACCEPTED
         locked = partial(ops.totp_attempt, claim=False)
         args = (key, step, now, throttle)
@@ -370,7 +435,7 @@ class AsyncSQLStore(_Base):
         self._busy_timeout = busy_timeout
         self._pg = AsyncDriver(self.engine) if self.engine.dialect.driver == "asyncpg" else None
         self._lite: SQLStore | None = None
-        self._thread: ThreadPoolExecutor | None = None
+        self._thread: _Worker | None = None
 
     @classmethod
     def sqlite(
@@ -398,13 +463,13 @@ class AsyncSQLStore(_Base):
 
     async def _in_thread(self, name: str, *args: Any) -> Any:
         """SQLite: the sync store's ``name(*args)`` in this store's worker thread."""
-        if self._thread is None or self._lite is None:
+        thread = self._thread
+        if thread is None or not thread.alive or self._lite is None:
             url = self._url.set(drivername="sqlite+pysqlite")
             self._lite = SQLStore(url, prefix=self.prefix, busy_timeout=self._busy_timeout)
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="stepup-sqlite")
-        call = partial(getattr(self._lite, name), *args)
+            thread = self._thread = _Worker()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+            return await thread.run(partial(getattr(self._lite, name), *args))
         except StoreUnavailableError as exc:
             cause = exc.__cause__ or exc
             raise _unavailable(self, name, cause) from cause
@@ -473,8 +538,9 @@ class AsyncSQLStore(_Base):
         await self.engine.dispose()
         thread, lite, self._thread, self._lite = self._thread, self._lite, None, None
         if thread is not None and lite is not None:
-            await asyncio.get_running_loop().run_in_executor(thread, lite.close)
-            thread.shutdown(wait=False)
+            if thread.alive:
+                await thread.run(lite.close)
+            thread.stop()
 
     async def __aenter__(self) -> AsyncSQLStore:
         return self
@@ -492,8 +558,12 @@ class AsyncSQLStore(_Base):
             # As SQLStore: the one-statement claim first. Then, as asyncpg cannot pipeline
             # a locked transaction (four round trips), a compare-and-set of the decided
             # state (two); after a few lost races, the locked transaction.
-            claim = ops.claim_step
-            if step is not None and await self._hot("totp_attempt", claim, *args, write=True):
+            if step is None:
+                fail, fail_args = ops.count_failure, (key, now, throttle)
+                counted = await self._hot("totp_attempt", fail, *fail_args, write=True)
+                if counted is not None:
+                    return counted
+            elif await self._hot("totp_attempt", ops.claim_step, *args, write=True):
                 return ops.ACCEPTED
             for _ in range(_SWAP_TRIES):
                 swap = ops.totp_attempt_swap

@@ -16,6 +16,7 @@ machinery (which costs several times the statement itself on SQLite).
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import select
 import weakref
@@ -254,17 +255,11 @@ def _row_type(names: tuple[str, ...]) -> Any:
     return namedtuple("Row", names, rename=True)
 
 
-def rows_of(names: tuple[str, ...], values: Any) -> list[Any]:
-    """Driver rows as tuples whose columns are attributes too (``row.data``)."""
-    make = _row_type(names)._make
-    return [make(row) for row in values]
-
-
 class Compiled:
     """One statement compiled once for a dialect: the driver's SQL text, the bind names
     in the driver's order (positional drivers) and the statement's constant binds."""
 
-    __slots__ = ("columns", "defaults", "names", "returns_rows", "sql")
+    __slots__ = ("columns", "defaults", "make", "names", "returns_rows", "sql")
 
     def __init__(self, statement: ClauseElement, dialect: Any) -> None:
         compiled: Any = statement.compile(dialect=dialect)
@@ -278,6 +273,7 @@ class Compiled:
             if not compiled.binds[name].required
         }
         self.columns: tuple[str, ...] | None = None  # the result's, after the first run
+        self.make: Callable[[Any], Any] = tuple  # a row from the driver's, after the first run
         self.returns_rows = bool(getattr(compiled, "returning", None)) or bool(
             getattr(statement, "is_select", False)
         )
@@ -288,11 +284,24 @@ class Compiled:
             return merged
         return tuple(merged.get(n) for n in self.names)
 
+    def rows(self, names: tuple[str, ...], values: Any) -> list[Any]:
+        """The driver's rows as named tuples (``row.data``), columns named once."""
+        if self.columns is None:  # the statement's columns never change: read them once
+            self.columns = names
+            self.make = _row_type(names)._make
+        make = self.make
+        return [make(row) for row in values]
+
 
 class Statements:
-    """Compiled statements of one dialect, each compiled on first use."""
+    """Compiled statements of one dialect, each compiled on first use. SQLite's are
+    compiled with named parameters (``:name``), which ``sqlite3`` binds from the dict
+    itself: no tuple built in Python per call, and a name used twice is bound once."""
 
     def __init__(self, dialect: Any) -> None:
+        if dialect.name == "sqlite" and dialect.paramstyle != "named":
+            dialect = copy.copy(dialect)
+            dialect.paramstyle, dialect.positional = "named", False
         self._dialect = dialect
         self._cache: dict[int, tuple[ClauseElement, Compiled]] = {}
 
@@ -395,20 +404,24 @@ class Driver:
         self, cursor: Any, statement: ClauseElement, params: Any, *, piped: bool = False
     ) -> DriverResult:
         compiled = self.compiled(statement)
-        if not isinstance(params, Mapping):  # several rows: executemany
+        if isinstance(params, (list, tuple)):  # several rows: executemany (a C type check)
             cursor.executemany(compiled.sql, [compiled.args(p) for p in params])
             return DriverResult([], -1 if piped else int(cursor.rowcount))
         cursor.execute(compiled.sql, compiled.args(params))
         if compiled.returns_rows:
             values = cursor.fetchall()  # in a pipeline: waits for this statement's answer
             names = compiled.columns
-            if names is None:  # the statement's columns never change: read them once
-                names = compiled.columns = tuple(column[0] for column in cursor.description)
-            return DriverResult(rows_of(names, values), int(cursor.rowcount))
+            if names is None:  # psycopg builds the description's Column objects each read
+                names = tuple(column[0] for column in cursor.description)
+            return DriverResult(compiled.rows(names, values), cursor.rowcount)
         # In a pipeline the count is known only at the next sync: nothing may read it.
         return DriverResult([], -1 if piped else int(cursor.rowcount))
 
-    def _drive(self, op: Generator[Any, Any, R], cursor: Any, *, piped: bool = False) -> R:
+    def _drive(
+        self, driver: Any, cursor: Any, op: Generator[Any, Any, R], *, piped: bool = False
+    ) -> R:
+        """Run ``op``'s statements on ``cursor`` (each its own transaction unless the
+        caller began one)."""
         try:
             statement, params = next(op)
             while True:
@@ -420,7 +433,7 @@ class Driver:
 
     def single(self, make: Callable[[], Generator[Any, Any, R]]) -> R:
         """Run the operation ``make()`` builds, each statement its own transaction."""
-        return self._retrying(make, self._single)
+        return self._retrying(make, self._drive)
 
     def transaction(self, make: Callable[[], Generator[Any, Any, R]]) -> R:
         """Run the operation ``make()`` builds as one transaction (SQLite: ``BEGIN
@@ -457,20 +470,17 @@ class Driver:
             self._engine.dialect.is_disconnect(exc, driver, None)
         )
 
-    def _single(self, driver: Any, cursor: Any, op: Generator[Any, Any, R]) -> R:
-        return self._drive(op, cursor)
-
     def _transaction(self, driver: Any, cursor: Any, op: Generator[Any, Any, R]) -> R:
         if self._sqlite:
             cursor.execute("BEGIN IMMEDIATE")
-            result = self._drive(op, cursor)
+            result = self._drive(driver, cursor, op)
             cursor.execute("COMMIT")
             return result
         # psycopg (autocommit): BEGIN goes out with the first statement, COMMIT with the
         # last; the round trips are the statements whose answer the op waits for.
         with driver.pipeline():
             cursor.execute("BEGIN")
-            result = self._drive(op, cursor, piped=True)
+            result = self._drive(driver, cursor, op, piped=True)
             cursor.execute("COMMIT")
         return result
 
@@ -510,7 +520,10 @@ class AsyncDriver:
         if idle is None:
             idle = self._idle[loop] = deque()
         for attempt in (1, 2):
-            connection, driver = await self._checkout(idle)
+            if idle and not idle[-1][1].is_closed():  # a kept connection: no await
+                connection, driver = idle.pop()
+            else:
+                connection, driver = await self._checkout(idle)
             try:
                 if not transaction:
                     result = await self._drive(make(), driver)
@@ -562,15 +575,16 @@ class AsyncDriver:
             while True:
                 compiled = self.compiled(statement)
                 result: DriverResult
-                if not isinstance(params, Mapping):
+                if isinstance(params, (list, tuple)):  # several rows
                     await driver.executemany(compiled.sql, [compiled.args(p) for p in params])
                     result = DriverResult([], -1)
                 elif compiled.returns_rows:
                     records = await driver.fetch(compiled.sql, *compiled.args(params))
-                    names = compiled.columns
-                    if names is None and records:
-                        names = compiled.columns = tuple(records[0].keys())
-                    result = DriverResult(rows_of(names or (), records), len(records))
+                    if not records:
+                        result = DriverResult([], 0)
+                    else:
+                        names = compiled.columns or tuple(records[0].keys())
+                        result = DriverResult(compiled.rows(names, records), len(records))
                 else:
                     status = await driver.execute(compiled.sql, *compiled.args(params))
                     count = status.rpartition(" ")[2]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar
 
 from sqlalchemy import (
@@ -45,6 +45,7 @@ from sqlalchemy import (
     func,
     literal_column,
     or_,
+    text,
 )
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert as sql_insert
@@ -170,6 +171,7 @@ class Statements:
                 and_(a.blocked_until <= now, or_(a.last_step.is_(None), a.last_step < step)),
             ),
         ).returning(a.last_step)  # a row back: claimed (an upsert's rowcount is -1 on psycopg)
+        self.count_failure = _count_failure(t, dialect)
         # The row of a refund, locked if it exists (SQLite: already inside BEGIN IMMEDIATE).
         self.lock_existing_attempt = (
             sql_select(a.failures, a.blocked_until, a.last_step, a.expires_at)
@@ -363,6 +365,75 @@ class Statements:
         )
 
 
+#: :attr:`Statements.count_failure`: :func:`apply_attempt`'s failure for a row that is not
+#: blocked at ``now``, its arithmetic in SQL as the Redis script has it in Lua. Each
+#: layer names what the next one reads (SQL evaluates ``SET`` against the row as it
+#: was, so without layers every later value would repeat the earlier ones):
+#: ``fa`` ThrottlePolicy.failures_at of the live row (past ``expires_at`` it is
+#: forgotten: no state), ``nf`` the failures after this one (capped at most_failures),
+#: ``nb`` the new blocked_until (now + delay_after(nf), or now for a free failure;
+#: ``1 << n`` is exact in a double, as in Python, and a BIGINT, since PostgreSQL shifts
+#: an INTEGER modulo 32), then keep_until for expires_at.
+_COUNT_FAILURE = """\
+INSERT INTO {t} (key, failures, blocked_until, last_step, expires_at)
+VALUES (:k, :f1, :b1, NULL, :e1)
+ON CONFLICT (key) DO UPDATE SET (failures, blocked_until, last_step, expires_at) = (
+  SELECT nf, nb, ls, CASE WHEN nb + nf * :p > :e THEN nb + nf * :p ELSE :e END FROM (
+    SELECT nf, ls, CASE
+      WHEN nf - :ff <= 0 THEN :now
+      WHEN nf - :ff > 62 THEN :now + :p
+      WHEN :p < :bd * (CAST(1 AS BIGINT) << CAST(nf - :ff - 1 AS INTEGER)) THEN :now + :p
+      ELSE :now + :bd * (CAST(1 AS BIGINT) << CAST(nf - :ff - 1 AS INTEGER))
+    END AS nb FROM (
+      SELECT CASE WHEN :mf < fa + 1 THEN :mf ELSE fa + 1 END AS nf, ls FROM (
+        SELECT CASE
+          WHEN {t}.expires_at > :now AND {t}.failures > 0
+            AND {t}.blocked_until + {t}.failures * :p > :now THEN CASE
+              WHEN :now <= {t}.blocked_until THEN {t}.failures
+              WHEN {t}.failures - {periods} > 0 THEN {t}.failures - {periods}
+              ELSE 0 END
+          ELSE 0 END AS fa,
+          CASE WHEN {t}.expires_at > :now THEN {t}.last_step END AS ls
+      ) AS counted) AS capped) AS blocked)
+WHERE {t}.expires_at <= :now OR {t}.blocked_until <= :now
+RETURNING failures, blocked_until"""
+
+
+def _count_failure(t: Tables, dialect: str) -> Any:
+    """The statement of :data:`_COUNT_FAILURE` for this prefix and dialect. A key never
+    seen is inserted with the state ``apply_attempt`` makes of no state (worked out in
+    Python: ``f1``, ``b1``, ``e1``). No row back: the row was blocked and nothing was
+    written. Binds: ``now``, ``e`` (now + forget_after) and the policy's ``p``
+    (max_delay), ``ff`` (free_failures), ``bd`` (base_delay), ``mf`` (most_failures)."""
+    name = t.attempts.name  # a-z, 0-9 and _ only (Tables.build checks the prefix)
+    # floor((now - blocked_until) / max_delay), read only when now > blocked_until:
+    # SQLite's CAST truncates, which is the floor of a positive number (and SQLite may
+    # be built without floor()).
+    whole = f"(:now - {name}.blocked_until) / :p"
+    periods = (
+        f"CAST(floor({whole}) AS BIGINT)"
+        if dialect == "postgresql"
+        else (f"CAST({whole} AS INTEGER)")
+    )
+    sql = _COUNT_FAILURE.format(t=name, periods=periods)
+    return (
+        text(sql)
+        .bindparams(
+            bindparam("k", type_=Text),
+            bindparam("f1", type_=Integer),
+            bindparam("b1", type_=Double),
+            bindparam("e1", type_=Double),
+            bindparam("now", type_=Double),
+            bindparam("e", type_=Double),
+            bindparam("p", type_=Double),
+            bindparam("ff", type_=Integer),
+            bindparam("bd", type_=Double),
+            bindparam("mf", type_=Integer),
+        )
+        .columns(failures=Integer, blocked_until=Double)
+    )
+
+
 # attempts ---------------------------------------------------------------------
 
 
@@ -402,6 +473,50 @@ def claim_step(
     return claimed.first() is not None
 
 
+#: :attr:`Statements.count_failure`'s policy parameters, per policy (few exist; a policy
+#: is frozen, and ``most_failures`` is worked out by a loop).
+_POLICIES: dict[ThrottlePolicy, dict[str, Any]] = {}
+
+
+def _policy_params(throttle: ThrottlePolicy) -> dict[str, Any]:
+    params = _POLICIES.get(throttle)
+    if params is None:
+        params = {
+            "p": float(throttle.max_delay),
+            "ff": int(throttle.free_failures),
+            "bd": float(throttle.base_delay),
+            "mf": int(throttle.most_failures),
+        }
+        if len(_POLICIES) < 64:
+            _POLICIES[throttle] = params
+    return params
+
+
+def count_failure(
+    s: Statements, key: str, now: float, throttle: ThrottlePolicy
+) -> Op[Attempt | None]:
+    """A wrong code (no step matched) in one statement: the ``REJECTED`` attempt, or
+    ``None`` when the row is blocked (nothing was written: take the locked path)."""
+    first, attempt = apply_attempt(_EMPTY, None, now, throttle)  # a key never seen
+    params = {
+        **_policy_params(throttle),
+        "k": key,
+        "now": float(now),
+        "e": float(now + throttle.forget_after),
+        "f1": first.failures,
+        "b1": float(first.blocked_until),
+        "e1": float(keep_until(first, now, throttle)),
+    }
+    row = (yield s.count_failure, params).first()
+    if row is None:
+        return None
+    failures = int(row.failures)
+    if failures == first.failures and row.blocked_until == first.blocked_until:
+        return attempt  # the same answer (the common case: the first failures are free)
+    retry_at = float(row.blocked_until) if failures > throttle.free_failures else None
+    return Attempt(AttemptOutcome.REJECTED, failures, retry_at)
+
+
 def totp_attempt(
     s: Statements,
     key: str,
@@ -411,11 +526,16 @@ def totp_attempt(
     *,
     claim: bool = True,
 ) -> Op[Attempt]:
-    """``claim=False`` skips the one-statement claim (the caller already tried it)."""
+    """``claim=False`` skips the one-statement claim or failure (the caller already
+    tried it)."""
     if claim and step is not None:
         claimed = yield s.claim_step, claim_params(key, step, now, throttle)
         if claimed.first() is not None:
             return ACCEPTED
+    elif claim:
+        counted = yield from count_failure(s, key, now, throttle)
+        if counted is not None:
+            return counted
     row = (yield s.lock_attempt, {"key": key}).one()
     state, attempt = apply_attempt(_live_state(row, now), step, now, throttle)
     yield s.write_attempt, _write(key, state, keep_until(state, now, throttle))
@@ -478,7 +598,7 @@ def get_credential(s: Statements, user_id: str) -> Op[Credential | None]:
     rows = (yield s.read_credential, {"u": user_id}).all()
     if not rows:
         return None
-    data = json.loads(rows[0].data)
+    data = _loads(rows[0].data)
     data["recovery_hashes"] = [row.digest for row in rows if row.digest is not None]
     data["version"] = int(rows[0].version)
     return Credential.from_dict(data)
@@ -537,7 +657,24 @@ def consume_recovery_hash(s: Statements, user_id: str, digest: str) -> Op[bool]:
 
 def get_tenant(s: Statements, tenant_id: str) -> Op[Tenant | None]:
     data = (yield s.read_tenant, {"t": tenant_id}).scalar_one_or_none()
-    return None if data is None else Tenant.from_dict(json.loads(data))
+    return None if data is None else Tenant.from_dict(_loads(data))
+
+
+#: The C scanner behind ``json.loads`` (set by ``JSONDecoder.__init__``; untyped there).
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` for the compact JSON the store writes, without its per-call checks
+    (as the Redis store reads its records). Anything that is not exactly one JSON value
+    goes to ``json.loads``, which parses or refuses it as ever."""
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:  # not a JSON value at position 0 (e.g. leading space)
+        return json.loads(text)
+    if end != len(text):
+        return json.loads(text)
+    return value
 
 
 #: Records decoded from their stored JSON, by that exact text: the same text always
@@ -553,7 +690,7 @@ def _decoded(kind: type[T], text: str) -> T:
     key = (kind, text)
     record: T | None = _DECODED.get(key)
     if record is None:
-        record = kind.from_dict(json.loads(text))  # type: ignore[attr-defined]
+        record = kind.from_dict(_loads(text))  # type: ignore[attr-defined]
         if len(_DECODED) >= _MOST_DECODED:
             _DECODED.clear()
         _DECODED[key] = record
@@ -566,7 +703,7 @@ def get_tenant_and_grant(
     """``get_tenant`` and ``get_grant`` in one statement (two scalar subqueries)."""
     params = {"t": tenant_id, "u": user_id, "s": session_id}
     row = (yield s.read_tenant_and_grant, params).one()
-    tenant = None if row.tenant_data is None else Tenant.from_dict(json.loads(row.tenant_data))
+    tenant = None if row.tenant_data is None else Tenant.from_dict(_loads(row.tenant_data))
     grant = None if row.grant_data is None else _decoded(Grant, row.grant_data)
     return tenant, grant
 
@@ -738,14 +875,19 @@ def rename_passkey(s: Statements, user_id: str, credential_id: str, name: str) -
 
 def batch(s: Statements, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> Op[tuple[Any, ...]]:
     """Several independent reads (``(method, args)``, methods from :data:`BATCHABLE`),
-    answered in order; ``get_tenant`` followed by ``get_grant`` is one statement."""
-    methods = tuple(method for method, _ in calls)
-    unknown = [method for method in methods if method not in BATCHABLE]
+    answered in order; ``get_tenant`` followed by ``get_grant`` (a re-authentication
+    check) is one statement, and its operation is returned as it is (no generator
+    around it)."""
+    if len(calls) == 2 and calls[0][0] == "get_tenant" and calls[1][0] == "get_grant":
+        tenant_id, user_id, session_id = (*calls[0][1], *calls[1][1])
+        return get_tenant_and_grant(s, tenant_id, user_id, session_id)
+    unknown = [method for method, _ in calls if method not in BATCHABLE]
     if unknown:
         raise ValueError(f"{unknown[0]} cannot be batched")
-    if methods == ("get_tenant", "get_grant"):
-        tenant_id, user_id, session_id = (*calls[0][1], *calls[1][1])
-        return (yield from get_tenant_and_grant(s, tenant_id, user_id, session_id))
+    return _reads(s, calls)
+
+
+def _reads(s: Statements, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> Op[tuple[Any, ...]]:
     reads = {
         "get_tenant": get_tenant,
         "get_grant": get_grant,
