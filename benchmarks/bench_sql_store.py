@@ -6,15 +6,28 @@ call is timed against the bare driver call doing the same round trip, in the sam
 process, round by round (the side that goes first alternates), on the wall clock:
 
 - verify, accepted code: ``TOTPVerifier.verify``, a later step of a returning
-  credential; the driver: a conditional ``UPDATE`` of the last step (autocommit).
+  credential; the driver: match the code (``TOTP.match``, as any caller must), then
+  claim the step with the statement shape stepup sends, ``INSERT ... ON CONFLICT DO
+  UPDATE ... WHERE`` (a caller claiming steps in one round trip must claim a key's
+  first step too), on a key that exists (autocommit).
 - verify, wrong code: the same with a wrong code (a failure counted, under the free
-  ones); the driver: a conditional ``UPDATE`` counting a failure.
-- verify, first-ever claim: the first code a credential ever presents; the driver: an
-  ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` of a new key.
-- check, allowed: ``Reauth.check``, tenant flag on, a fresh grant; the driver: a
-  ``SELECT`` of the grant row by its key.
+  ones; a new credential every other call, as on stepup's side); the driver: match
+  the code (no step), then ``INSERT ... ON CONFLICT DO UPDATE SET failures =
+  failures + 1 WHERE ... RETURNING failures``: a caller counting failures must count
+  them for keys never seen too, and read the count back to know the delay.
+- verify, first-ever claim: the first code a credential ever presents; the driver:
+  match the code, then an ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` of a new key.
+- check, allowed: ``Reauth.check``, tenant flag on, a fresh grant; the driver: one
+  ``SELECT`` of the tenant's and the grant's rows (two scalar subqueries, the statement
+  shape stepup sends) and ``json.loads`` of both (what a caller needs of them: the
+  flag, and the grant's time and methods).
 - check, required: the same without a grant (``ReauthRequired``); the driver: the same
-  ``SELECT`` (no row).
+  ``SELECT`` (the tenant, no grant), decoding the tenant.
+
+(Until issue 18's last round the driver sides matched no code, claimed and counted
+failures on rows that existed with a bare ``UPDATE``, and read one row without
+decoding it: the same round trips, but less of the work a caller needs;
+docs/performance.md has the figures against both.)
 
 The ratio is the median over the rounds of stepup's time over the driver's in that
 round (noise from other processes falls on both halves of a round alike). Targets:
@@ -35,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import sqlite3
 import statistics
@@ -76,13 +90,20 @@ LITE = Target("at_most", 2.0)
 #: The driver's statements (qmark for sqlite3/aiosqlite; $n for asyncpg; %s for psycopg).
 PEER_TABLE = """CREATE TABLE {t} (key TEXT PRIMARY KEY, failures INTEGER NOT NULL,
 last_step BIGINT, data TEXT)"""
-CLAIM = "UPDATE {t} SET last_step = ? WHERE key = ? AND (last_step IS NULL OR last_step < ?)"
-FAIL = "UPDATE {t} SET failures = failures + 1 WHERE key = ? AND failures < ?"
 FIRST = (
     "INSERT INTO {t} (key, failures, last_step) VALUES (?, 0, ?) ON CONFLICT (key)"
     " DO UPDATE SET last_step = excluded.last_step WHERE {t}.last_step < excluded.last_step"
 )
-READ = "SELECT data FROM {t} WHERE key = ?"
+FAIL = (
+    "INSERT INTO {t} (key, failures, last_step) VALUES (?, 1, NULL) ON CONFLICT (key)"
+    " DO UPDATE SET failures = {t}.failures + 1 WHERE {t}.failures < ? RETURNING failures"
+)
+GRANTS = """CREATE TABLE {t}_g (user_id TEXT, session_id TEXT, data TEXT,
+PRIMARY KEY (user_id, session_id))"""
+READ = (
+    "SELECT (SELECT data FROM {t} WHERE key = ?),"
+    " (SELECT data FROM {t}_g WHERE user_id = ? AND session_id = ?)"
+)
 
 
 def _dollar(sql: str) -> str:
@@ -190,9 +211,33 @@ class Workload:
                 bad = [v for v in values if not isinstance(v, ReauthRequired)]
             else:
                 bad = [v for v in values if v != 1]  # the driver's row counts
-                if name.endswith(("read", "absent")):
-                    bad = [v for v in values if v != (0 if name.endswith("absent") else 1)]
+                if name.endswith(("read", "absent")):  # the tenant, and the grant if any
+                    bad = [v for v in values if v != (1 if name.endswith("absent") else 2)]
             assert not bad, f"{name}: {len(bad)} calls did not do their work: {bad[:3]}"
+
+
+READ_ALLOWED = (TENANT, ALLOWED.user_id, ALLOWED.session_id)
+READ_REQUIRED = (TENANT, REQUIRED.user_id, REQUIRED.session_id)
+
+
+def _peer_rows(t: str, grant: Any) -> list[tuple[str, tuple[Any, ...]]]:
+    """The peer's rows: the claimed credential, and the tenant and grant stored as
+    stepup stores them (the same JSON text)."""
+    tenant = json.dumps(Tenant(TENANT, FLAG_ON).to_dict())
+    return [
+        (f"INSERT INTO {t} (key, failures, last_step) VALUES ('acc', 0, 0)", ()),
+        (f"INSERT INTO {t} (key, failures, data) VALUES (?, 0, ?)", (TENANT, tenant)),
+        (
+            f"INSERT INTO {t}_g (user_id, session_id, data) VALUES (?, ?, ?)",
+            (grant.user_id, grant.session_id, json.dumps(grant.to_dict())),
+        ),
+    ]
+
+
+def _decoded(rows: Any) -> int:
+    """The tenant's and the grant's JSON decoded, as a caller needs them: how many."""
+    ((tenant, grant),) = rows
+    return sum(1 for value in (tenant, grant) if value is not None and json.loads(value))
 
 
 def _wrong_keys() -> Callable[[], str]:
@@ -212,17 +257,18 @@ def _sync_rows(
     t = f"peer_{uuid.uuid4().hex[:8]}"
     store.put_tenant(Tenant(TENANT, FLAG_ON))
     reauth = Reauth(store)
-    reauth.record(ALLOWED, ["pwd"], authenticated_at=time.time() - 60)
+    grant = reauth.record(ALLOWED, ["pwd"], authenticated_at=time.time() - 60)
     work = Workload(size.calls)
     verifier = TOTPVerifier(store, clock=work.clock, window=1)
     driver(PEER_TABLE.format(t=t), ())
-    driver(f"INSERT INTO {t} (key, failures, last_step, data) VALUES ('acc', 0, 0, 'x')", ())
-    sql = {k: v.format(t=t).replace("?", q) for k, v in (("claim", CLAIM), ("fail", FAIL))}
-    sql["first"] = FIRST.format(t=t).replace("?", q)
+    driver(GRANTS.format(t=t), ())
+    for statement, args in _peer_rows(t, grant):
+        driver(statement.replace("?", q), args)
+    sql = {k: v.format(t=t).replace("?", q) for k, v in (("first", FIRST), ("fail", FAIL))}
     sql["read"] = READ.format(t=t).replace("?", q)
     steps = itertools.count(1)
     peer_steps = itertools.count(1)
-    wrong_key = _wrong_keys()
+    wrong_key, peer_wrong = _wrong_keys(), _wrong_keys()
     first_keys = (f"f-{uuid.uuid4().hex}" for _ in itertools.count())
     peer_first = (f"f-{uuid.uuid4().hex}" for _ in itertools.count())
 
@@ -246,25 +292,24 @@ def _sync_rows(
         work.record("required", reauth.check(REQUIRED, ACTION, TENANT))
 
     def p_claim() -> None:
-        work.record("driver claim", driver(sql["claim"], (next(peer_steps), "acc", 10**12)))
-
-    def p_first() -> None:
-        work.record("driver first", driver(sql["first"], (next(peer_first), 1)))
-
-    def p_read() -> None:
-        work.record("driver read", len(driver(sql["read"], ("acc",), rows=True)))
-
-    def p_absent() -> None:
-        work.record("driver absent", len(driver(sql["read"], ("nobody",), rows=True)))
-
-    # The wrong-code peer counts a failure on a key that exists.
-    fail_keys = [f"pf-{i}" for i in range(size.calls)]
-    for key in fail_keys:
-        driver(sql["first"], (key, 0))
-    fail_iter = iter(fail_keys)
+        i = next(peer_steps)
+        step = work.totp.match(work.codes[i], T0 + 30 * i, 1)
+        work.record("driver claim", driver(sql["first"], ("acc", step)))
 
     def p_fail() -> None:
-        work.record("driver fail", driver(sql["fail"], (next(fail_iter), 1000)))
+        step = work.totp.match(work.wrong, T0, 1)
+        counted = driver(sql["fail"], (f"p{peer_wrong()}", 1000), rows=True)
+        work.record("driver fail", len(counted) if step is None else 0)
+
+    def p_first() -> None:
+        step = work.totp.match(work.codes[0], T0, 1)
+        work.record("driver first", driver(sql["first"], (next(peer_first), step)))
+
+    def p_read() -> None:
+        work.record("driver read", _decoded(driver(sql["read"], READ_ALLOWED, rows=True)))
+
+    def p_absent() -> None:
+        work.record("driver absent", _decoded(driver(sql["read"], READ_REQUIRED, rows=True)))
 
     pairs = [
         Pair("verify, accepted code", accepted, p_claim),
@@ -279,6 +324,7 @@ def _sync_rows(
     ]
     work.check()
     driver(f"DROP TABLE {t}", ())
+    driver(f"DROP TABLE {t}_g", ())
     return rows
 
 
@@ -344,7 +390,7 @@ async def _async_rows(
     t = f"peer_{uuid.uuid4().hex[:8]}"
     await store.put_tenant(Tenant(TENANT, FLAG_ON))
     reauth = AsyncReauth(store)
-    await reauth.record(ALLOWED, ["pwd"], authenticated_at=time.time() - 60)
+    grant = await reauth.record(ALLOWED, ["pwd"], authenticated_at=time.time() - 60)
     work = Workload(size.calls)
     verifier = AsyncTOTPVerifier(store, clock=work.clock, window=1)
 
@@ -353,18 +399,14 @@ async def _async_rows(
         return _dollar(text) if dollar else text
 
     await driver(s(PEER_TABLE), ())
-    await driver(
-        s("INSERT INTO {t} (key, failures, last_step, data) VALUES ('acc', 0, 0, 'x')"), ()
-    )
+    await driver(s(GRANTS), ())
+    for statement, args in _peer_rows(t, grant):
+        await driver(_dollar(statement) if dollar else statement, args)
     steps, peer_steps = itertools.count(1), itertools.count(1)
-    wrong_key = _wrong_keys()
+    wrong_key, peer_wrong = _wrong_keys(), _wrong_keys()
     first_keys = (f"f-{uuid.uuid4().hex}" for _ in itertools.count())
     peer_first = (f"f-{uuid.uuid4().hex}" for _ in itertools.count())
-    fail_keys = [f"pf-{i}" for i in range(size.calls)]
-    for key in fail_keys:
-        await driver(s(FIRST), (key, 0))
-    fail_iter = iter(fail_keys)
-    claim, fail, first_sql, read = s(CLAIM), s(FAIL), s(FIRST), s(READ)
+    fail, first_sql, read = s(FAIL), s(FIRST), s(READ)
 
     async def accepted() -> None:
         i = next(steps)
@@ -387,19 +429,24 @@ async def _async_rows(
         work.record("required", await reauth.check(REQUIRED, ACTION, TENANT))
 
     async def p_claim() -> None:
-        work.record("driver claim", await driver(claim, (next(peer_steps), "acc", 10**12)))
+        i = next(peer_steps)
+        step = work.totp.match(work.codes[i], T0 + 30 * i, 1)
+        work.record("driver claim", await driver(first_sql, ("acc", step)))
 
     async def p_fail() -> None:
-        work.record("driver fail", await driver(fail, (next(fail_iter), 1000)))
+        step = work.totp.match(work.wrong, T0, 1)
+        counted = await driver(fail, (f"p{peer_wrong()}", 1000), rows=True)
+        work.record("driver fail", len(counted) if step is None else 0)
 
     async def p_first() -> None:
-        work.record("driver first", await driver(first_sql, (next(peer_first), 1)))
+        step = work.totp.match(work.codes[0], T0, 1)
+        work.record("driver first", await driver(first_sql, (next(peer_first), step)))
 
     async def p_read() -> None:
-        work.record("driver read", len(await driver(read, ("acc",), rows=True)))
+        work.record("driver read", _decoded(await driver(read, READ_ALLOWED, rows=True)))
 
     async def p_absent() -> None:
-        work.record("driver absent", len(await driver(read, ("nobody",), rows=True)))
+        work.record("driver absent", _decoded(await driver(read, READ_REQUIRED, rows=True)))
 
     pairs = [
         Pair("verify, accepted code", accepted, p_claim),
@@ -414,6 +461,7 @@ async def _async_rows(
         rows.append(_row(group, peer, target, p.label, found))
     work.check()
     await driver(s("DROP TABLE {t}"), ())
+    await driver(s("DROP TABLE {t}_g"), ())
     return rows
 
 
