@@ -891,3 +891,36 @@ def test_any_changed_byte_of_a_registration_never_raises(data: st.DataObject) ->
     if result:
         assert result.passkey is not None
         assert len(_unb64(result.passkey.credential_id)) <= MAX_CREDENTIAL_ID_BYTES
+
+
+def test_one_assertion_presented_by_many_threads_at_once_passes_once(h: Harness) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = h.register()
+    answer = key.get(h.options())
+    with ThreadPoolExecutor(8) as pool:
+        results = list(
+            pool.map(lambda _: h.passkeys.finish_authentication(ALICE, answer), range(16))
+        )
+    assert sum(bool(r) for r in results) == 1
+    assert {r.reason for r in results if not r} == {PasskeyReason.CHALLENGE}
+    assert h.counts() == [6]
+
+
+def test_cloned_assertions_with_one_counter_at_once_pass_once(h: Harness) -> None:
+    """Each with its own challenge, all signing counter 6 (a cloned key): the
+    compare-and-set lets one through; the others are `counter`, and evented."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = h.register()
+    answers = []
+    for _ in range(8):
+        key.counter = 5
+        answers.append(key.get(h.options()))
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda a: h.passkeys.finish_authentication(ALICE, a), answers))
+    assert sum(bool(r) for r in results) == 1
+    assert {r.reason for r in results if not r} == {PasskeyReason.COUNTER}
+    assert h.counts() == [6]
+    regressed = [e for e in h.events if isinstance(e, PasskeyCounterRegressed)]
+    assert len(regressed) == 7
