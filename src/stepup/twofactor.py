@@ -365,6 +365,8 @@ class _TwoFactorFlows(Generic[S]):
         if credential is None or not credential.confirmed:
             raise NotEnrolledError("two-factor authentication is not enabled")
         devices = [(d.device_id, self._totp(d)) for d in credential.totp_devices if d.confirmed]
+        if not devices:  # a record that says "on" without a confirmed device: fail closed
+            raise NotEnrolledError("two-factor authentication is not enabled")
         result, device_id = yield from verify_devices_flow(
             credential.credential_id,
             devices,
@@ -407,7 +409,9 @@ class _TwoFactorFlows(Generic[S]):
             # follow the recovery code; the owner just proved themselves, so clear the
             # TOTP failures too.
             yield ("throttle_clear", (credential.credential_id,))
-            burn = int(now // credential.totp_devices[0].period) + self.window
+            devices = credential.totp_devices
+            period = devices[0].period if devices else credential.period
+            burn = int(now // period) + self.window
             burned = yield ("totp_attempt", (credential.credential_id, burn, now, self.throttle))
             if burned.outcome is not AttemptOutcome.ACCEPTED:  # already burned further
                 yield ("throttle_clear", (credential.credential_id,))
@@ -755,9 +759,13 @@ def _with_devices(credential: Credential, devices: tuple[TotpDevice, ...]) -> Cr
 
 
 def _confirmed_devices(credential: Credential | None) -> tuple[TotpDevice, ...]:
-    if credential is None or not credential.confirmed:
+    """The confirmed devices (at least one), or NotEnrolledError."""
+    confirmed = (
+        () if credential is None else tuple(d for d in credential.totp_devices if d.confirmed)
+    )
+    if credential is None or not credential.confirmed or not confirmed:
         raise NotEnrolledError("two-factor authentication is not enabled")
-    return tuple(d for d in credential.totp_devices if d.confirmed)
+    return confirmed
 
 
 def _pending_device(credential: Credential | None, now: float, max_age: float) -> TotpDevice | None:

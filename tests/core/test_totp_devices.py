@@ -469,3 +469,15 @@ def test_every_device_is_matched_whichever_the_code_is_from(
         code = totp.at(clock()) if totp is not None else "000000"
         tf.verify("alice", code)
         assert sorted(calls) == sorted({phone.secret, tablet.secret, laptop.secret}), totp
+
+
+def test_a_record_on_without_a_confirmed_device_fails_closed(
+    tf: Any, clock: SettableClock, store: MemoryStore
+) -> None:
+    pending = TotpDevice("totp:p", "plain:JBSWY3DPEHPK3PXP", "P", created_at=clock())
+    store.put_credential(Credential("alice", "totp:p", "", confirmed=True, devices=(pending,)))
+    with pytest.raises(NotEnrolledError):
+        tf.verify("alice", TOTP("JBSWY3DPEHPK3PXP").at(clock()))
+    with pytest.raises(NotEnrolledError):
+        tf.begin_device("alice", ACCOUNT, name="Other")
+    assert tf.devices("alice") == ()
