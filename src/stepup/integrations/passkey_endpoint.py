@@ -46,6 +46,7 @@ __all__ = [
     "assertion_options_response",
     "json_response",
     "malformed_response",
+    "name_field",
     "parse_json",
     "passkey_error",
     "passkey_message",
@@ -211,6 +212,16 @@ def field(data: Mapping[str, Any], name: str, default: str = "") -> str:
     """A string field of a JSON body (anything else counts as absent)."""
     value = data.get(name, default)
     return value if isinstance(value, str) else default
+
+
+def name_field(data: Mapping[str, Any]) -> str:
+    """A passkey's ``name`` from a body: absent is ``""``; anything but text is
+    :class:`PasskeyBodyError` (a 400, nothing renamed or registered), never a
+    silent "Passkey"."""
+    value = data.get("name", "")
+    if not isinstance(value, str):
+        raise PasskeyBodyError("the name is not text")
+    return value
 
 
 # responses --------------------------------------------------------------------------

@@ -101,3 +101,20 @@ def test_a_name_with_markup_is_escaped(site: Site, alice: Browser) -> None:
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert(" in page
     assert "\u202e" not in page
+
+
+@pytest.mark.parametrize("name", [7, None, ["x"], {"x": 1}, True])
+def test_a_name_that_is_not_text_is_a_clear_400(site: Site, alice: Browser, name: Any) -> None:
+    credential_id = _add(alice)
+    renamed = _json(alice, f"/stepup/passkeys/{credential_id}/rename", {"name": name})
+    assert renamed.status_code == 400
+    assert renamed.json()["error"] == "malformed"
+    key = SoftAuthenticator(origin=ORIGIN)
+    options = _json(alice, "/stepup/passkeys/register/begin", {}).json()
+    body = {"credential": key.create(options), "name": name}
+    added = _json(alice, "/stepup/passkeys/register/finish", body)
+    assert added.status_code == 400
+    assert added.json()["error"] == "malformed"
+    page = alice.get("/stepup/passkeys/").content.decode()
+    assert page.count("/rename") == 1  # still one passkey, still named Laptop
+    assert "Laptop" in page

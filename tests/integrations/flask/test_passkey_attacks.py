@@ -167,3 +167,19 @@ def test_a_replayed_assertion_is_refused(alice: Browser, app: TestApp) -> None:
     again = _json(alice, "/stepup/reauth/passkey/finish", body)
     assert again.status_code == 400
     assert again.get_json()["error"] == "challenge"
+
+
+@pytest.mark.parametrize("name", [7, None, ["x"], {"x": 1}, True])
+def test_a_name_that_is_not_text_is_a_clear_400(alice: Browser, app: TestApp, name: Any) -> None:
+    _key, credential_id = _add(alice)
+    before = _stored(app)
+    renamed = _json(alice, f"/stepup/passkeys/{credential_id}/rename", {"name": name})
+    assert renamed.status_code == 400
+    assert renamed.get_json()["error"] == "malformed"
+    key = SoftAuthenticator(origin=ORIGIN)
+    options = _json(alice, "/stepup/passkeys/register/begin", {}).get_json()
+    body = {"credential": key.create(options), "name": name}
+    added = _json(alice, "/stepup/passkeys/register/finish", body)
+    assert added.status_code == 400
+    assert added.get_json()["error"] == "malformed"
+    assert _stored(app) == before

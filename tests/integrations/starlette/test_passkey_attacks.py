@@ -95,3 +95,21 @@ def test_a_name_with_markup_is_escaped(test_app: TestApp, alice: Browser) -> Non
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert(" in page
     assert [name for _, name, _ in _stored(test_app)] == ['<script>alert("x")</script>']
+
+
+@pytest.mark.parametrize("name", [7, None, ["x"], {"x": 1}, True])
+def test_a_name_that_is_not_text_is_a_clear_400(
+    test_app: TestApp, alice: Browser, name: Any
+) -> None:
+    credential_id = _add(alice)
+    before = _stored(test_app)
+    renamed = _json(alice, f"/stepup/passkeys/{credential_id}/rename", {"name": name})
+    assert renamed.status_code == 400
+    assert renamed.json()["error"] == "malformed"
+    key = SoftAuthenticator(origin=ORIGIN)
+    options = _json(alice, "/stepup/passkeys/register/begin", {}).json()
+    body = {"credential": key.create(options), "name": name}
+    added = _json(alice, "/stepup/passkeys/register/finish", body)
+    assert added.status_code == 400
+    assert added.json()["error"] == "malformed"
+    assert _stored(test_app) == before

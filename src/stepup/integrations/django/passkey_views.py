@@ -21,10 +21,10 @@ from ..passkey_endpoint import (
     TEXT,
     PasskeyBodyError,
     assertion_options_response,
-    field,
     json_response,
     malformed_response,
     message_response,
+    name_field,
     parse_json,
     passkey_error,
     passkey_message,
@@ -153,12 +153,13 @@ def _register_finish(request: HttpRequest) -> HttpResponse:
     json_client = _is_json(request)
     try:
         data = _body(request)
+        name = name_field(data)
     except PasskeyBodyError:
         if json_client:
             return to_response(malformed_response(_locale(request)))
-        data = {"credential": {}, "name": request.POST.get("name", "")}
+        data, name = {"credential": {}}, request.POST.get("name", "")
     credential = data.get("credential") or {}
-    result = passkeys.finish_registration(subject, credential, field(data, "name"))
+    result = passkeys.finish_registration(subject, credential, name)
     if json_client:
         return to_response(registration_response(result, _locale(request)))
     if not result:
@@ -186,7 +187,7 @@ def _rename(request: HttpRequest, credential_id: str) -> HttpResponse:
         return ready
     bound, passkeys, subject = ready
     try:
-        name = field(_read(request), "name") if _is_json(request) else request.POST.get("name", "")
+        name = name_field(_read(request)) if _is_json(request) else request.POST.get("name", "")
     except PasskeyBodyError:
         return to_response(malformed_response(_locale(request)))
     return _done(request, bound, passkeys.rename(subject.user_id, credential_id, name), "renamed")

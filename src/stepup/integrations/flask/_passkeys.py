@@ -18,10 +18,10 @@ from ..passkey_endpoint import (
     TEXT,
     PasskeyBodyError,
     assertion_options_response,
-    field,
     json_response,
     malformed_response,
     message_response,
+    name_field,
     parse_json,
     passkey_error,
     passkey_message,
@@ -131,13 +131,12 @@ def register_finish() -> Any:
     json_client = _is_json()
     try:
         data = _body()
+        name = name_field(data)
     except PasskeyBodyError:
         if json_client:
             return to_response(malformed_response(_locale()))
-        data = {"credential": {}, "name": request.form.get("name", "")}
-    result = passkeys.finish_registration(
-        subject, data.get("credential") or {}, field(data, "name")
-    )
+        data, name = {"credential": {}}, request.form.get("name", "")
+    result = passkeys.finish_registration(subject, data.get("credential") or {}, name)
     if json_client:
         return to_response(registration_response(result, _locale()))
     if not result:
@@ -165,7 +164,7 @@ def rename(credential_id: str) -> Any:
         return ready
     _, passkeys, subject = ready
     try:
-        name = field(_body(), "name") if _is_json() else request.form.get("name", "")
+        name = name_field(_body()) if _is_json() else request.form.get("name", "")
     except PasskeyBodyError:
         return to_response(malformed_response(_locale()))
     return _done(passkeys.rename(subject.user_id, credential_id, name), "renamed")

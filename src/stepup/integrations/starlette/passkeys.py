@@ -31,6 +31,7 @@ from ..passkey_endpoint import (
     json_response,
     malformed_response,
     message_response,
+    name_field,
     parse_json,
     passkey_error,
     passkey_message,
@@ -162,7 +163,11 @@ class _PasskeyViews:
             return checked
         subject, data = checked
         credential = data.get("credential") or {}
-        result = await self.passkeys.finish_registration(subject, credential, field(data, "name"))
+        try:
+            name = name_field(data)
+        except PasskeyBodyError:
+            return to_response(malformed_response(_locale(request)))
+        result = await self.passkeys.finish_registration(subject, credential, name)
         if _is_json(request):
             return to_response(registration_response(result, _locale(request)))
         if not result:
@@ -183,7 +188,11 @@ class _PasskeyViews:
             return checked
         subject, data = checked
         credential_id = str(request.path_params["credential_id"])
-        renamed = await self.passkeys.rename(subject.user_id, credential_id, field(data, "name"))
+        try:
+            name = name_field(data)
+        except PasskeyBodyError:
+            return to_response(malformed_response(_locale(request)))
+        renamed = await self.passkeys.rename(subject.user_id, credential_id, name)
         return await self._done(request, renamed)
 
     async def remove(self, request: Request) -> Response:
