@@ -76,6 +76,32 @@ def test_the_whole_request_benchmark_runs_every_framework() -> None:
     assert "req/s, p50" in done.stdout
 
 
+def test_the_networked_stores_are_also_timed_against_one_bare_round_trip() -> None:
+    """Redis and PostgreSQL rows compare the guard with the same endpoint doing one bare
+    driver round trip (a GET; a SELECT), async (uvicorn) and sync (waitress) alike."""
+    redis_up, postgres_up = port_open("127.0.0.1", 6379), port_open("127.0.0.1", 5432)
+    need(redis_up or postgres_up, "Redis at 127.0.0.1:6379 or PostgreSQL at 127.0.0.1:5432")
+    done = _run(
+        str(BENCHMARKS / "bench_requests.py"),
+        "--quick",
+        "--only",
+        "starlette,flask",
+        "--stores",
+        "redis,postgresql",
+        "--rounds",
+        "1",
+        "--requests",
+        "16",
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    for framework in ("Starlette (uvicorn)", "Flask (waitress)"):
+        if redis_up:
+            assert f"{framework}, redis: guarded vs one GET" in done.stdout
+            assert f"{framework}, redis: guarded vs user loaded" in done.stdout
+        if postgres_up:
+            assert f"{framework}, postgresql: guarded vs one SELECT" in done.stdout
+
+
 def test_the_runner_prints_one_table_and_writes_markdown(tmp_path: Path) -> None:
     need(port_open("127.0.0.1", 6379), "Redis at 127.0.0.1:6379")
     out = tmp_path / "table.md"
