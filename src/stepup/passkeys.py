@@ -103,6 +103,8 @@ MAX_CREDENTIAL_ID_BYTES: Final = 1023
 #: draft ones; an RSA key has at least :data:`MIN_RSA_BITS`.
 ALLOWED_ALGORITHMS: Final = (-7, -8, -35, -36, -37, -257)
 MIN_RSA_BITS: Final = 2048
+#: The key type (COSE ``kty``: 1 OKP, 2 EC2, 3 RSA) each allowed algorithm needs.
+_KEY_TYPES: Final = {-7: 2, -35: 2, -36: 2, -8: 1, -37: 3, -257: 3}
 #: The curve each allowed EC/OKP algorithm's key must be on (COSE ``crv``).
 _CURVES: Final = {-7: 1, -35: 2, -36: 3, -8: 6}
 _EC_CURVES: Final[dict[int, ec.EllipticCurve]] = {
@@ -403,7 +405,7 @@ def _check_public_key(credential: AttestedCredentialData) -> None:
     at least :data:`MIN_RSA_BITS` with an odd exponent."""
     key: CoseKey = credential.public_key
     alg = key.get(3)
-    if alg not in ALLOWED_ALGORITHMS:
+    if alg not in ALLOWED_ALGORITHMS or key.get(1) != _KEY_TYPES[alg]:
         raise _RefusedError(PasskeyReason.INVALID)
     try:
         if alg in _CURVES and key.get(-1) != _CURVES[alg]:

@@ -924,3 +924,14 @@ def test_cloned_assertions_with_one_counter_at_once_pass_once(h: Harness) -> Non
     assert h.counts() == [6]
     regressed = [e for e in h.events if isinstance(e, PasskeyCounterRegressed)]
     assert len(regressed) == 7
+
+
+@pytest.mark.parametrize("kty", [1, 3, 4, None])
+def test_a_key_of_another_type_than_its_algorithm_is_refused(h: Harness, kty: Any) -> None:
+    key = SoftAuthenticator(origin=ORIGIN)
+    cose = dict(key.public_key)
+    if kty is None:
+        del cose[1]
+    else:
+        cose[1] = kty
+    assert _with_public_key(h, key, cose).reason is PasskeyReason.INVALID
