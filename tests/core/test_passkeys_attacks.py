@@ -935,3 +935,29 @@ def test_a_key_of_another_type_than_its_algorithm_is_refused(h: Harness, kty: An
     else:
         cose[1] = kty
     assert _with_public_key(h, key, cose).reason is PasskeyReason.INVALID
+
+
+@pytest.mark.parametrize(
+    "bend",
+    [
+        {"user_present": False},
+        {"backup_eligible": False, "backup_state": True},
+        {"cross_origin": True},
+        {"top_origin": ORIGIN},
+        {"client_data_type": "webauthn.create"},
+    ],
+    ids=["no-up", "bs-without-be", "cross-origin", "top-origin", "type"],
+)
+def test_the_authenticator_forges_one_thing_at_a_time(h: Harness, bend: dict[str, Any]) -> None:
+    key = h.register()
+    for name, value in bend.items():
+        setattr(key, name, value)
+    assert h.authenticate(key).reason is PasskeyReason.INVALID
+    assert h.counts() == [5]
+
+
+def test_backup_state_may_be_cleared_on_an_eligible_passkey(h: Harness) -> None:
+    key = h.register(backup_eligible=True, counter=0)
+    key.backup_state = False
+    assert h.authenticate(key)
+    assert h.passkeys.registered("alice")[0].backup_state is False

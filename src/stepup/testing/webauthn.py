@@ -67,8 +67,10 @@ class SoftAuthenticator:
     assertion moves it on by one first, unless it is 0 (an authenticator that does not
     count, as synced passkeys do). Set it back to simulate a clone.
 
-    To forge: ``client_data`` entries replace (``None``: drop) those of the client
-    data JSON; ``flags`` replaces the flags the authenticator would set; ``extensions``
+    To forge: ``user_present``, ``backup_state`` (BS apart from BE), ``cross_origin``,
+    ``top_origin`` and ``client_data_type`` bend one thing each; ``client_data``
+    entries replace (``None``: drop) those of the client data JSON; ``flags`` replaces
+    the flags the authenticator would set; ``extensions``
     is appended to the authenticator data as its extension output (CBOR bytes, with ED
     set); ``attestation`` is ``"none"``, ``"packed"`` (self attestation) or any other
     format name (with ``attestation_statement``); ``bad_attestation_signature`` spoils
@@ -81,6 +83,11 @@ class SoftAuthenticator:
     counter: int = 0
     credential_id: bytes = field(default_factory=lambda: secrets.token_bytes(16))
     user_handle: bytes | None = None
+    user_present: bool = True
+    backup_state: bool | None = None  # BS; None: the same as backup_eligible
+    cross_origin: bool = False
+    top_origin: str | None = None
+    client_data_type: str | None = None  # None: the ceremony's own
     algorithm: str = "ES256"
     rsa_bits: int = 2048
     client_data: dict[str, Any] = field(default_factory=dict)
@@ -99,11 +106,13 @@ class SoftAuthenticator:
     def _flags(self, *, attested: bool = False) -> AuthenticatorData.FLAG:
         if self.flags is not None:
             return self.flags
-        flags = _FLAG.UP
+        flags = _FLAG.UP if self.user_present else _FLAG(0)
         if self.user_verified:
             flags |= _FLAG.UV
         if self.backup_eligible:
-            flags |= _FLAG.BE | _FLAG.BS
+            flags |= _FLAG.BE
+        if self.backup_eligible if self.backup_state is None else self.backup_state:
+            flags |= _FLAG.BS
         if attested:
             flags |= _FLAG.AT
         if self.extensions is not None:
@@ -112,11 +121,13 @@ class SoftAuthenticator:
 
     def _client_data(self, kind: str, challenge: str) -> bytes:
         data: dict[str, Any] = {
-            "type": kind,
+            "type": self.client_data_type or kind,
             "challenge": challenge,
             "origin": self.origin,
-            "crossOrigin": False,
+            "crossOrigin": self.cross_origin,
         }
+        if self.top_origin is not None:
+            data["topOrigin"] = self.top_origin
         for name, value in self.client_data.items():
             if value is None:
                 data.pop(name, None)
