@@ -183,3 +183,28 @@ def test_a_name_that_is_not_text_is_a_clear_400(alice: Browser, app: TestApp, na
     assert added.status_code == 400
     assert added.get_json()["error"] == "malformed"
     assert _stored(app) == before
+
+
+def test_at_sign_in_malformed_costs_nothing_and_a_wrong_answer_is_charged(
+    alice: Browser, app: TestApp
+) -> None:
+    key, _ = _add(alice)
+    alice.post("/logout")
+    assert alice.login("alice").headers["Location"] == "/stepup/2fa/verify"
+    token = alice.csrf("/stepup/2fa/verify")
+    begin, finish = "/stepup/2fa/verify/passkey/begin", "/stepup/2fa/verify/passkey/finish"
+    store = STORES[id(app)]
+    for credential in [7, [], "not json", {"id": 7}, {"response": []}]:
+        _json(alice, begin, {}, csrf=token)
+        answer = _json(alice, finish, {"credential": credential}, csrf=token)
+        assert answer.status_code == 400
+        assert answer.get_json()["error"] == "malformed"
+    for body in ["[]", "{", "x" * 40_000]:
+        assert _json(alice, finish, body, csrf=token).status_code == 400
+    assert store.throttle_state("passkey-sign-in:alice").failures == 0
+    options = _json(alice, begin, {}, csrf=token).get_json()
+    key.origin = "https://evil.example"  # well formed, and wrong
+    wrong = _json(alice, finish, {"credential": key.get(options)}, csrf=token)
+    assert wrong.status_code == 400
+    assert wrong.get_json()["error"] == "invalid"
+    assert store.throttle_state("passkey-sign-in:alice").failures == 1
