@@ -961,3 +961,16 @@ def test_backup_state_may_be_cleared_on_an_eligible_passkey(h: Harness) -> None:
     key.backup_state = False
     assert h.authenticate(key)
     assert h.passkeys.registered("alice")[0].backup_state is False
+
+
+def test_a_challenge_is_bound_to_the_user_as_well_as_the_session(h: Harness) -> None:
+    key = h.register()
+    h.register(BOB)
+    options = h.options()
+    same_session_other_user = Subject("bob", ALICE.session_id)
+    result = h.passkeys.finish_authentication(same_session_other_user, key.get(options))
+    assert result.reason is PasskeyReason.CHALLENGE
+    # and it is spent: presenting it again as Alice finds nothing
+    assert h.passkeys.finish_authentication(ALICE, key.get(options)).reason is (
+        PasskeyReason.CHALLENGE
+    )
