@@ -178,6 +178,7 @@ TITLES: Final = {
     "invalid_token": N_("The access token is not valid. Get a new one."),
     "invalid_request": N_("The request's credentials are malformed."),
     "insufficient_scope": N_("The access token does not grant this."),
+    "invalid_transaction": N_("This request's target cannot be confirmed. Check its address."),
 }
 
 
@@ -352,6 +353,13 @@ def invalid_token(error: InvalidTokenError, request: RequestInfo) -> HttpRespons
         "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{text}"',
     }
     return _json(401, _error(request, "invalid_token", reason=error.fault.value), headers)
+
+
+def invalid_transaction(request: RequestInfo) -> HttpResponse:
+    """400 for a transaction-bound request whose parameters cannot be hashed (too large,
+    not JSON values: :class:`~stepup.integrations.transaction.InvalidTransactionError`).
+    Nothing was checked, spent or kept: the request itself is malformed."""
+    return _json(400, _error(request, "invalid_transaction"), {"Cache-Control": "no-store"})
 
 
 def invalid_request(request: RequestInfo) -> HttpResponse:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, tzinfo
 from typing import Any, Final, TypeVar
 
-from ..errors import ConfigurationError, StepupError
+from ..errors import ConfigurationError, MalformedInputError, StepupError
 from ..i18n import Message, translations
 from ..policy import Policy
 from ..transactions import is_transaction_digest, transaction_digest
@@ -27,6 +27,7 @@ from .views import ReauthPage
 __all__ = [
     "PENDING_TRANSACTIONS",
     "Confirmation",
+    "InvalidTransactionError",
     "PendingTransaction",
     "Transaction",
     "TransactionExpiredError",
@@ -70,8 +71,20 @@ class Transaction:
         object.__setattr__(self, "description", str.__str__(self.description))
 
     def digest(self, action: str) -> str:
-        """:func:`stepup.transactions.transaction_digest` of ``action`` and ``params``."""
-        return transaction_digest(action, self.params)
+        """:func:`stepup.transactions.transaction_digest` of ``action`` and ``params``.
+        Raises :class:`InvalidTransactionError` when the parameters (usually taken from
+        the request) cannot be hashed: the guards answer 400 ``invalid_transaction``."""
+        try:
+            return transaction_digest(action, self.params)
+        except MalformedInputError as exc:
+            raise InvalidTransactionError(str(exc)) from None
+
+
+class InvalidTransactionError(MalformedInputError):
+    """A guarded request's transaction parameters cannot be hashed (too large, nested too
+    deeply, not JSON values; see :func:`stepup.transactions.transaction_digest`). The
+    request is malformed: the guards answer 400 ``invalid_transaction`` and nothing is
+    checked, spent or kept."""
 
 
 #: ``(request) -> Transaction``: what a guarded request is about to do.

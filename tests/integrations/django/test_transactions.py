@@ -205,3 +205,15 @@ def test_a_passkey_confirms_one_transaction_once() -> None:
         assert alice.post("/workspaces/prod-us/destroy/").status_code == 303
         assert alice.post("/workspaces/prod-eu/destroy/").status_code == 200
         assert alice.post("/workspaces/prod-eu/destroy/").status_code == 303
+
+
+@pytest.mark.parametrize("prefix", ["", "/async"])
+def test_a_target_too_large_to_hash_is_a_400_that_keeps_nothing(tx_site: Site, prefix: str) -> None:
+    alice = _alice(tx_site)
+    url = f"{prefix}/workspaces/{'x' * 20_000}/destroy/"
+    refused = alice.post(url, HTTP_ACCEPT_LANGUAGE="de")
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_transaction"
+    assert "Prüfen Sie" in refused.json()["title"]
+    assert not alice.client.session.get("_stepup_transactions")
+    assert alice.post(f"{prefix}/workspaces/prod-eu/destroy/").status_code == 303

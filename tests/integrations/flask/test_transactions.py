@@ -254,3 +254,16 @@ def test_a_password_and_code_confirm_one_transaction_once() -> None:
     assert alice.post("/vaults/v2/wipe", data=csrf).status_code == 303
     assert alice.post("/vaults/v1/wipe", data=csrf).get_data(as_text=True) == "wiped v1"
     assert alice.post("/vaults/v1/wipe", data=csrf).status_code == 303
+
+
+def test_a_target_too_large_to_hash_is_a_400_that_keeps_nothing(tx_app: TestApp) -> None:
+    alice = _signed_in(tx_app)
+    for headers in ({}, {"Accept-Language": "de", "Accept": "application/json"}):
+        refused = _destroy(alice, "x" * 20_000, headers=headers)
+        assert refused.status_code == 400
+        body = refused.get_json()
+        assert body["error"] == "invalid_transaction"
+        assert ("Prüfen Sie" in body["title"]) == bool(headers)
+    with alice.client.session_transaction() as session:
+        assert not session.get("_stepup_transactions")
+    assert _destroy(alice, "prod-eu").status_code == 303  # the guard still works

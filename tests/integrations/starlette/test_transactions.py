@@ -248,3 +248,12 @@ def test_a_password_and_code_confirm_one_transaction_once() -> None:
         assert alice.post("/vaults/v1/wipe").status_code == 303
     finally:
         alice.close()
+
+
+def test_a_target_too_large_to_hash_is_a_400(alice: Browser) -> None:
+    refused = _destroy(alice, "x" * 20_000, headers={"accept-language": "de"})
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_transaction"
+    assert "Prüfen Sie" in refused.json()["title"]
+    location = _destroy(alice, "prod-eu").headers["location"]  # the guard still works
+    assert "Delete workspace prod-eu" in alice.get(location).text

@@ -34,9 +34,15 @@ from ...signin import SecondFactors, second_factors
 from ...subject import Identity, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
-from ..http import SignInRequiredError, decision_response, form_return_path
+from ..http import (
+    SignInRequiredError,
+    decision_response,
+    form_return_path,
+    invalid_transaction,
+)
 from ..resume import resume_token, with_resume
 from ..transaction import (
+    InvalidTransactionError,
     PendingTransaction,
     Transaction,
     forget_transaction,
@@ -170,7 +176,10 @@ class RequestStepup:
         ``transaction(request)``: what a transaction-bound action is about to do."""
         values = context(self.request) if context is not None else None
         target = transaction(self.request) if transaction is not None else None
-        digest = target.digest(action) if target is not None else None
+        try:
+            digest = target.digest(action) if target is not None else None
+        except InvalidTransactionError:
+            return to_response(invalid_transaction(request_info(self.request)))
         decision = self.check(action, values, tenant_id, digest)
         if decision is None:
             return sign_in_response(self.request)

@@ -26,12 +26,13 @@ from ...signin import SecondFactors, second_factors
 from ...subject import Identity, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
-from ..http import decision_response, form_return_path
+from ..http import decision_response, form_return_path, invalid_transaction
 from ..pages import choose_locale
 from ..passkey_endpoint import passkey_policy, relying_party_from
 from ..resume import resume_token, with_resume
 from ..transaction import (
     PENDING_TRANSACTIONS,
+    InvalidTransactionError,
     PendingTransaction,
     Transaction,
     forget_transaction,
@@ -384,7 +385,10 @@ class AppState:
         """``None`` to let the view run, else the response that refuses it."""
         values = context(request) if context is not None else None
         target: Transaction | None = transaction(request) if transaction is not None else None
-        digest = target.digest(action) if target is not None else None
+        try:
+            digest = target.digest(action) if target is not None else None
+        except InvalidTransactionError:
+            return to_response(invalid_transaction(request_info(request)))
         decision = self.check(action, values, tenant_id, digest)
         if decision is None:
             return self.unauthenticated()

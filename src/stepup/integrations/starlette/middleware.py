@@ -15,13 +15,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ...reauth import ReauthRequiredError, ReauthUnavailableError
 from ..http import SignInRequiredError
+from ..transaction import InvalidTransactionError
 
 if TYPE_CHECKING:
     from .stepup import StepupCore
 
 __all__ = ["StepupMiddleware"]
 
-_HANDLED = (ReauthRequiredError, ReauthUnavailableError, SignInRequiredError)
+_HANDLED = (
+    ReauthRequiredError,
+    ReauthUnavailableError,
+    SignInRequiredError,
+    InvalidTransactionError,
+)
 
 
 class StepupMiddleware:

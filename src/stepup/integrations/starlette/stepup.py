@@ -51,6 +51,7 @@ from ..http import (
     authentication_required,
     client_kind,
     decision_response,
+    invalid_transaction,
 )
 from ..marks import mark
 from ..pages import choose_locale, environment
@@ -58,6 +59,7 @@ from ..passkey_endpoint import passkey_policy, relying_party_from
 from ..resume import resume_token, with_resume
 from ..transaction import (
     PENDING_TRANSACTIONS,
+    InvalidTransactionError,
     PendingTransaction,
     Transaction,
     forget_transaction,
@@ -315,7 +317,9 @@ class StepupCore:
 
         ``transaction``: what a transaction-bound action is about to do; checking spends
         its proof, and a refusal keeps it in the session for the re-auth page (which
-        needs Starlette's ``SessionMiddleware``). Raises :class:`SignInRequiredError`
+        needs Starlette's ``SessionMiddleware``; parameters that cannot be hashed raise
+        :class:`~stepup.integrations.transaction.InvalidTransactionError`, answered 400
+        by the guards and the middleware). Raises :class:`SignInRequiredError`
         when nobody is signed in.
         """
         # The hooks are called inline, and awaited only when they answer with an
@@ -414,7 +418,7 @@ class StepupCore:
         target = await call_hook(transaction, request) if transaction is not None else None
         try:
             decision = await self.check(request, action, values, transaction=target)
-        except SignInRequiredError as exc:
+        except (SignInRequiredError, InvalidTransactionError) as exc:
             return await self.error_response(request, exc)
         if decision.ok:
             return None
@@ -542,6 +546,8 @@ class StepupCore:
             return await self.respond(request, exc.decision)
         if isinstance(exc, SignInRequiredError):
             return self.sign_in_response(request)
+        if isinstance(exc, InvalidTransactionError):
+            return to_response(invalid_transaction(request_info(request)))
         raise exc
 
     def sign_in_response(self, request: Request) -> Response:
