@@ -979,9 +979,11 @@ class _ReauthFlows(Generic[S]):
             if self.policy.levels is not None:
                 level = self.policy.levels.highest(level, previous.level)
         grant = Grant(subject.user_id, subject.session_id, chosen, at, level)
-        yield ("put_grant", (grant, at + self.policy.longest_lifetime))
-        if transaction is not None:
-            # The single-use proof for one transaction, spent by the check that uses it.
+        if transaction is None:
+            yield ("put_grant", (grant, at + self.policy.longest_lifetime))
+        else:
+            # The single-use proof for one transaction, spent by the check that uses it,
+            # and nothing else: confirming one action is no re-authentication for others.
             proof = Challenge(
                 challenge_id=_transaction_id(subject, transaction),
                 user_id=subject.user_id,
@@ -1103,7 +1105,8 @@ class Reauth(_ReauthFlows[Store]):
         revoked. ``level``: the level of assurance a provider's verified ``acr`` or
         ``AuthnContextClassRef`` proved (one of the policy's levels). ``transaction``: the
         digest of the one action this re-authentication confirms, for rules with
-        ``bind_transaction`` (a single-use proof besides the session's grant).
+        ``bind_transaction``: only a single-use proof for it is stored, not the session's
+        grant (the person confirmed this one action, nothing else).
         ``signed``: for a passkey, the transaction its authenticator signed
         (``PasskeyResult.transaction``); it must be ``transaction``, else
         :class:`~stepup.errors.MalformedInputError` and nothing is recorded."""

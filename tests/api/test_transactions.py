@@ -68,8 +68,8 @@ def test_a_proof_counts_once_and_only_for_its_target(clock: SettableClock) -> No
     assert not reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_US).ok
     assert reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_EU).ok
     assert not reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_EU).ok  # spent
-    # the same re-authentication still counts for unbound rules, as usual
-    assert reauth.check(ALICE, "workspace.rename", "t").ok
+    # the person confirmed one thing: the proof does not refresh the session's grant
+    assert not reauth.check(ALICE, "workspace.rename", "t").ok
 
 
 def test_another_session_cannot_spend_it(clock: SettableClock) -> None:
