@@ -364,12 +364,12 @@ class _TwoFactorFlows(Generic[S]):
             return VerifyResult(VerifyReason.UNAVAILABLE)
         if credential is None or not credential.confirmed:
             raise NotEnrolledError("two-factor authentication is not enabled")
-        devices = [(d.device_id, self._totp(d)) for d in credential.totp_devices if d.confirmed]
-        if not devices:  # a record that says "on" without a confirmed device: fail closed
+        confirmed = [d for d in credential.totp_devices if d.confirmed]
+        if not confirmed:  # a record that says "on" without a confirmed device: fail closed
             raise NotEnrolledError("two-factor authentication is not enabled")
         result, device_id = yield from verify_devices_flow(
             credential.credential_id,
-            devices,
+            [(d.device_id, self._totp(d)) for d in confirmed],
             code,
             now=now,
             window=self.window,
@@ -377,8 +377,13 @@ class _TwoFactorFlows(Generic[S]):
             events=self.events,
             user_id=user_id,
         )
-        if result.ok:
-            yield from _touch(credential, device_id, now)
+        if result.ok:  # the hot path: a comparison, and a write at most once a day
+            used = confirmed[0]
+            if used.device_id != device_id:
+                used = next(d for d in confirmed if d.device_id == device_id)
+            last = used.last_used_at
+            if last is None or not 0 <= now - last < LAST_USED_GRANULARITY:
+                yield from _touch(credential, used, now)
         return result
 
     def _use_recovery_code(self, user_id: str, code: object) -> Flow[VerifyResult]:
@@ -792,18 +797,16 @@ def _device_confirmed(credential: Credential | None, device_id: str, limit: int)
     return _with_devices(credential, devices)
 
 
-def _touch(credential: Credential, device_id: str, now: float) -> Flow[None]:
-    """Record when ``device_id`` was last used, at most once per
-    :data:`LAST_USED_GRANULARITY`: one compare-and-set, one try, and a failure or a lost
-    race is let go (the verification stands; the time is a hint for the user)."""
+def _touch(credential: Credential, device: TotpDevice, now: float) -> Flow[None]:
+    """Record that ``device`` was used now (the caller checked that its stored time is
+    at least :data:`LAST_USED_GRANULARITY` old): one compare-and-set, one try, and a
+    failure or a lost race is let go (the verification stands; the time is a hint for
+    the user)."""
     devices = credential.totp_devices
-    device = next((d for d in devices if d.device_id == device_id), None)
-    if device is None:
-        return
-    last = device.last_used_at
-    if last is not None and 0 <= now - last < LAST_USED_GRANULARITY:
-        return
-    used = tuple(replace(d, last_used_at=now) if d is device else d for d in devices)
+    # By id: a credential from before devices makes its one device anew on each read.
+    used = tuple(
+        replace(d, last_used_at=now) if d.device_id == device.device_id else d for d in devices
+    )
     with suppress(StoreUnavailableError):
         yield ("replace_credential", (_with_devices(credential, used), credential.version))
 

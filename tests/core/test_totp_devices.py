@@ -481,3 +481,16 @@ def test_a_record_on_without_a_confirmed_device_fails_closed(
     with pytest.raises(NotEnrolledError):
         tf.begin_device("alice", ACCOUNT, name="Other")
     assert tf.devices("alice") == ()
+
+
+def test_a_credential_from_before_devices_records_its_last_use(
+    tf: Any, clock: SettableClock, store: MemoryStore
+) -> None:
+    box = SecretBox({"k1": KEY}, current="k1")
+    sealed = box.seal("JBSWY3DPEHPK3PXP", context="totp:legacy")
+    store.put_credential(Credential("alice", "totp:legacy", sealed, confirmed=True))
+    assert tf.verify("alice", TOTP("JBSWY3DPEHPK3PXP").at(clock())).ok
+    stored = store.get_credential("alice")
+    assert stored is not None
+    assert [(d.device_id, d.last_used_at) for d in stored.devices] == [("totp:legacy", clock())]
+    assert stored.secret == ""
