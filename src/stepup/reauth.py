@@ -953,6 +953,13 @@ class _ReauthFlows(Generic[S]):
             # The passkey signed another transaction (or none is being recorded): the
             # person did not confirm this one.
             raise MalformedInputError("the passkey signed another transaction than this one")
+        if transaction is not None and signed is None and chosen & _PASSKEY_PROOFS:
+            # A passkey confirms a transaction only by signing its digest: a proof from an
+            # assertion over a plain challenge would bind what the person never saw.
+            raise MalformedInputError(
+                "a passkey confirms a transaction only through the digest it signed:"
+                " pass signed=PasskeyResult.transaction"
+            )
         if level is not None and (self.policy.levels is None or level not in self.policy.levels):
             raise MalformedInputError("a grant's level must be one of the policy's levels")
         if "recovery" in chosen:
@@ -1108,7 +1115,8 @@ class Reauth(_ReauthFlows[Store]):
         ``bind_transaction``: only a single-use proof for it is stored, not the session's
         grant (the person confirmed this one action, nothing else).
         ``signed``: for a passkey, the transaction its authenticator signed
-        (``PasskeyResult.transaction``); it must be ``transaction``, else
+        (``PasskeyResult.transaction``); it must be ``transaction`` (and is required
+        when a passkey proof is recorded for a transaction), else
         :class:`~stepup.errors.MalformedInputError` and nothing is recorded."""
         flow = self._record(
             subject, methods, authenticated_at, renewed_from, level, transaction, signed

@@ -157,7 +157,8 @@ def test_a_bound_proof_counts_only_at_its_rule_level_and_once(
     who: Subject, methods: list[str], level: str | None, allowed: bool
 ) -> None:
     reauth = _reauth()
-    reauth.record(who, methods, level=level, transaction=WIPE)
+    signed = WIPE if "phr" in methods else None  # a passkey signed the digest
+    reauth.record(who, methods, level=level, transaction=WIPE, signed=signed)
     first = reauth.check(who, "wipe", "t", transaction=WIPE)
     assert first.ok == allowed
     if not first.ok:
@@ -173,3 +174,15 @@ def test_an_ordinary_high_level_grant_never_satisfies_a_bound_rule() -> None:
     decision = reauth.check(SSO, "wipe", "t", transaction=WIPE)
     assert isinstance(decision, ReauthRequired)
     assert decision.transaction == WIPE
+
+
+@pytest.mark.parametrize("methods", [["phr"], ["phr", "hwk", "user"], ["swk"], ["pwd", "user"]])
+def test_a_passkey_proof_for_a_transaction_needs_the_digest_it_signed(methods: list[str]) -> None:
+    reauth = _reauth()
+    with pytest.raises(MalformedInputError, match="signed"):
+        reauth.record(ALICE, methods, transaction=WIPE)
+    other = transaction_digest("wipe", {"disk": "d2"})
+    with pytest.raises(MalformedInputError, match="signed"):
+        reauth.record(ALICE, methods, transaction=WIPE, signed=other)
+    assert not reauth.check(ALICE, "wipe", "t", transaction=WIPE).ok  # nothing recorded
+    reauth.record(ALICE, methods)  # an unbound passkey proof needs no digest
