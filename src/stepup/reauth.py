@@ -141,6 +141,9 @@ class UnavailableReason(StrEnum):
 
     STORE = "store"  # the store could not answer: try again
     UNREACHABLE = "unreachable"  # nothing this session can prove reaches the rule's level
+    #: A bearer token facing a rule bound to one transaction: a token proves a recent
+    #: authentication, never the person's confirmation of this one target, once.
+    TRANSACTION_BOUND = "transaction_bound"
 
 
 @dataclass(frozen=True, slots=True)
@@ -778,7 +781,9 @@ class _ReauthFlows(Generic[S]):
         has no tenant session). A token without ``auth_time`` proves nothing recent; one
         slightly ahead of this clock (the validator's leeway) counts as proved now. A
         token more than 300 s past its ``exp`` raises :class:`InvalidTokenError`
-        (``EXPIRED``), whatever the rule: a kept token cannot outlive its expiry.
+        (``EXPIRED``), whatever the rule: a kept token cannot outlive its expiry. A rule
+        with ``bind_transaction`` is :class:`ReauthUnavailable` (``transaction_bound``):
+        a token cannot confirm one target once.
 
         Any of the rule's alternatives counts (the client cannot be offered one), proved
         by the token's ``amr`` or by its ``acr``: an ``acr`` whose level is at least the
@@ -796,6 +801,10 @@ class _ReauthFlows(Generic[S]):
         plan = self._before(subject, action, context)
         if not isinstance(plan, _Plan):
             return plan
+        if plan.rule.bind_transaction:
+            # However fresh, a token would allow every target, again and again: only a
+            # session's single-use proof confirms one transaction (fail closed, typed).
+            return ReauthUnavailable(action, UnavailableReason.TRANSACTION_BOUND, plan.level or "")
         now = self.clock()
         grant: Grant | None = None
         if token.auth_time is not None and token.auth_time <= now + _TOKEN_SKEW:

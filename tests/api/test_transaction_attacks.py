@@ -9,6 +9,7 @@ sync and async).
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import threading
 import unicodedata
@@ -23,15 +24,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from api import tokens_support
+from stepup.adapters.idp.oidc import AccessTokenValidator
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
 from stepup.adapters.storage.sql import AsyncSQLStore, SQLStore
 from stepup.errors import MalformedInputError
+from stepup.integrations.bearer import BearerGuard
+from stepup.integrations.http import HttpResponse, RequestInfo
 from stepup.policy import Policy, Rule, Sensitivity
-from stepup.reauth import AsyncReauth, Reauth
+from stepup.reauth import AsyncReauth, Reauth, ReauthUnavailable, UnavailableReason
 from stepup.records import Tenant
 from stepup.subject import Subject
 from stepup.testing import SettableClock
+from stepup.tokens import AccessToken
 from stepup.transactions import (
     MAX_CANONICAL_BYTES,
     MAX_DEPTH,
@@ -363,3 +369,47 @@ async def _put_tenant(store: Any) -> None:
     result = store.put_tenant(Tenant("t", {"feature_flags": {"sensitive_actions_reauth": True}}))
     if asyncio.iscoroutine(result):
         await result
+
+
+# a bearer token never satisfies a bound rule ----------------------------------------------
+
+
+def test_a_fresh_token_cannot_confirm_a_transaction() -> None:
+    clock = SettableClock(T0)
+    reauth = Reauth(MemoryStore(), Policy(RULES), clock=clock)
+    token = AccessToken(
+        issuer="https://idp",
+        subject="alice",
+        audience=("api",),
+        expires_at=T0 + 300,
+        auth_time=T0,
+        acr="urn:mfa",
+        amr=("pwd", "otp", "phr", "hwk"),
+    )
+    for _ in range(2):  # not once, not twice: a token would allow every target
+        decision = reauth.check_token(token, ACTION)
+        assert isinstance(decision, ReauthUnavailable)
+        assert decision.reason is UnavailableReason.TRANSACTION_BOUND
+    assert reauth.check_token(token, "workspace.rename").ok  # unbound rules as before
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_a_bearer_client_gets_a_403_for_a_bound_rule(asynchronous: bool) -> None:
+    clock = SettableClock(tokens_support.T0)
+    policy = tokens_support.POLICY.extend({ACTION: RULES[ACTION]})
+    validator = AccessTokenValidator(
+        issuer=tokens_support.ISSUER,
+        audience=tokens_support.AUDIENCE,
+        fetch_jwks=lambda: {"keys": [tokens_support.KEY.as_dict(private=False)]},
+        clock=clock,
+    )
+    reauth_class = AsyncReauth if asynchronous else Reauth
+    protect = BearerGuard(reauth_class(MemoryStore(), policy, clock=clock), validator)
+    request = RequestInfo("POST", "/api", authorization=f"Bearer {tokens_support.sign()}")
+    answer = (
+        await protect.acheck(request, ACTION) if asynchronous else protect.check(request, ACTION)
+    )
+    assert isinstance(answer, HttpResponse)
+    assert answer.status == 403
+    body = json.loads(answer.body)
+    assert (body["error"], body["reason"]) == ("reauth_unreachable", "transaction_bound")

@@ -33,9 +33,10 @@ from typing import Any, Protocol
 
 from ..errors import ConfigurationError
 from ..policy import Context
-from ..reauth import Decision, ReauthRequired
+from ..reauth import Decision, ReauthRequired, ReauthUnavailable
 from ..tokens import AccessToken, InvalidTokenError, TokenUnavailableError
 from .http import (
+    FOR_GOOD,
     HttpResponse,
     RequestInfo,
     _error,
@@ -45,6 +46,7 @@ from .http import (
     invalid_token,
     step_up_challenge,
     token_unavailable,
+    unreachable_response,
 )
 
 __all__ = ["BearerGuard", "TokenDecider", "required_scope", "token_decision_response"]
@@ -77,6 +79,8 @@ def token_decision_response(decision: Decision, request: RequestInfo) -> HttpRes
     """``None`` when the decision allows the request; else the RFC 9470 answer."""
     if decision.ok:
         return None
+    if isinstance(decision, ReauthUnavailable) and decision.reason in FOR_GOOD:
+        return unreachable_response(decision, request)  # no new token would help
     if not isinstance(decision, ReauthRequired):
         return token_unavailable(request)
     payload = _error(

@@ -196,23 +196,35 @@ def authentication_required(request: RequestInfo) -> HttpResponse:
     return _json(401, _error(request, "authentication_required"), headers)
 
 
+#: Refusals no retry or new token can change (403), unlike a store outage (503).
+FOR_GOOD: Final = frozenset({UnavailableReason.UNREACHABLE, UnavailableReason.TRANSACTION_BOUND})
+
+
+def unreachable_response(decision: ReauthUnavailable, request: RequestInfo) -> HttpResponse:
+    """403 ``reauth_unreachable``: nothing this session (or token) can prove satisfies
+    the rule, so trying again will not help; the alternatives name what would (signing
+    in another way), and ``reason`` says why (``unreachable``: the rule's level;
+    ``transaction_bound``: a bearer token facing a rule bound to one transaction, which
+    only a session's confirmation satisfies)."""
+    body = _error(
+        request,
+        "reauth_unreachable",
+        action=decision.action,
+        reason=decision.reason.value,
+        level=decision.level,
+        alternatives=[list(alternative) for alternative in decision.alternatives],
+    )
+    return _json(403, body, {"Cache-Control": "no-store"})
+
+
 def decision_response(
     decision: Decision, request: RequestInfo, *, reauth_url: str
 ) -> HttpResponse | None:
     """``None`` when the decision allows the request; otherwise the response to send."""
     if decision.ok:
         return None
-    if isinstance(decision, ReauthUnavailable) and decision.reason is UnavailableReason.UNREACHABLE:
-        # Nothing this session can prove reaches the rule's level: trying again will not
-        # help (403), the alternatives name what would (signing in another way).
-        body = _error(
-            request,
-            "reauth_unreachable",
-            action=decision.action,
-            level=decision.level,
-            alternatives=[list(alternative) for alternative in decision.alternatives],
-        )
-        return _json(403, body, {"Cache-Control": "no-store"})
+    if isinstance(decision, ReauthUnavailable) and decision.reason in FOR_GOOD:
+        return unreachable_response(decision, request)
     if isinstance(decision, ReauthUnavailable):
         return _json(
             503,
