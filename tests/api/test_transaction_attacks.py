@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from markupsafe import Markup
 
 from api import tokens_support
 from stepup.adapters.idp.oidc import AccessTokenValidator
@@ -32,6 +33,7 @@ from stepup.adapters.storage.sql import AsyncSQLStore, SQLStore
 from stepup.errors import MalformedInputError
 from stepup.integrations.bearer import BearerGuard
 from stepup.integrations.http import HttpResponse, RequestInfo
+from stepup.integrations.transaction import Transaction, note_transaction, pending_transaction
 from stepup.policy import Policy, Rule, Sensitivity
 from stepup.reauth import AsyncReauth, Reauth, ReauthUnavailable, UnavailableReason
 from stepup.records import Tenant
@@ -413,3 +415,25 @@ async def test_a_bearer_client_gets_a_403_for_a_bound_rule(asynchronous: bool) -
     assert answer.status == 403
     body = json.loads(answer.body)
     assert (body["error"], body["reason"]) == ("reauth_unreachable", "transaction_bound")
+
+
+# what the page says is being confirmed ----------------------------------------------------
+
+
+def test_the_confirmation_is_plain_text_filled_once() -> None:
+    hostile = "%(workspace)s<script>alert(1)</script>"
+    target = Transaction({"workspace": hostile}, Markup("<b>Delete</b> %(workspace)s"))
+    assert type(target.description) is str  # markup from the app is text, escaped later
+    session: dict[str, Any] = {}
+    note_transaction(session, "s1", ACTION, target, target.digest(ACTION), T0)
+    pending = pending_transaction(session, "s1", ACTION, target.digest(ACTION), T0 + 1)
+    assert pending is not None
+    shown = pending.confirmation.translate(None)
+    assert shown == f"<b>Delete</b> {hostile}"  # the value is not formatted again
+    # another session, another action, a stale or unknown digest: nothing to show
+    digest = target.digest(ACTION)
+    assert pending_transaction(session, "s2", ACTION, digest, T0 + 1) is None
+    assert pending_transaction(session, "s1", "other.action", digest, T0 + 1) is None
+    assert pending_transaction(session, "s1", ACTION, digest, T0 + 900) is None
+    assert pending_transaction(session, "s1", ACTION, PROD_EU, T0 + 1) is None
+    assert pending_transaction(session, "s1", ACTION, digest.upper(), T0 + 1) is None
