@@ -267,3 +267,12 @@ def test_a_target_too_large_to_hash_is_a_400_that_keeps_nothing(tx_app: TestApp)
     with alice.client.session_transaction() as session:
         assert not session.get("_stepup_transactions")
     assert _destroy(alice, "prod-eu").status_code == 303  # the guard still works
+
+
+def test_a_confirmation_is_no_re_authentication_for_other_actions(tx_app: TestApp) -> None:
+    alice = _signed_in(tx_app)
+    assert alice.get("/api-key").status_code == 303  # a sensitive, unbound action asks
+    location = _destroy(alice, "prod-eu").headers["Location"]
+    alice.reauth(location, "correct horse")
+    assert alice.get("/api-key").status_code == 303  # still asks: prod-eu was confirmed
+    assert _destroy(alice, "prod-eu").status_code == 200
