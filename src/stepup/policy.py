@@ -31,6 +31,7 @@ __all__ = [
     "SENSITIVE",
     "TENANT_SETTINGS_RULE",
     "TENANT_SETTINGS_UPDATE",
+    "TOTP_DEVICE_ADD",
     "Context",
     "Policy",
     "Rule",
@@ -40,6 +41,7 @@ __all__ = [
     "lifetime_from_env",
     "parse_lifetime",
     "strength",
+    "with_device_add_rule",
     "with_tenant_settings_rule",
 ]
 
@@ -220,6 +222,7 @@ _SEED_CATALOG: Final[dict[str, str]] = {
     "api_key.regenerate": N_("Regenerating user API keys"),
     "user.update": N_("Modifying user details"),
     "2fa.disable": N_("Disabling two-factor authentication"),
+    "2fa.device.add": N_("Adding an authenticator app"),
     "contract.member.invite": N_("Inviting members to contracts"),
     "contract.member.remove": N_("Removing members from contracts"),
     "contract.member.role.change": N_("Changing user roles in contracts"),
@@ -229,6 +232,13 @@ _SEED_CATALOG: Final[dict[str, str]] = {
     "ssh_key.add": N_("Adding SSH keys"),
     "ssh_key.remove": N_("Removing SSH keys"),
 }
+
+
+#: Adding another authenticator app to an account that already has two-factor on: an
+#: intruder with a stolen session who adds their own app gains the second factor, so the
+#: ready-made views ask for a fresh re-authentication first (the first enrolment does not:
+#: it raises protection).
+TOTP_DEVICE_ADD: Final = "2fa.device.add"
 
 
 #: Changing a tenant's settings (the JSON:API ``PATCH``, which turns the
@@ -558,6 +568,16 @@ class Policy:
                     text += f" ({', '.join(reach)} sign-ins only)"
             shown.append(text)
         return " | ".join(shown)
+
+
+def with_device_add_rule(policy: Policy) -> Policy:
+    """``policy``, with :data:`TOTP_DEVICE_ADD` (sensitive) unless it names that action
+    itself: an app's own policy never leaves adding an authenticator app unguarded (or
+    the ready-made views refusing it) by forgetting the name."""
+    if TOTP_DEVICE_ADD in policy:
+        return policy
+    rule = replace(SENSITIVE, description=_SEED_CATALOG[TOTP_DEVICE_ADD])
+    return policy.extend({TOTP_DEVICE_ADD: rule})
 
 
 def with_tenant_settings_rule(policy: Policy) -> Policy:

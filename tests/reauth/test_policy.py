@@ -26,6 +26,7 @@ SEED_ACTIONS = [
     "api_key.regenerate",
     "user.update",
     "2fa.disable",
+    "2fa.device.add",
     "contract.member.invite",
     "contract.member.remove",
     "contract.member.role.change",

@@ -1,7 +1,7 @@
 """TOTP devices on the two-factor page (issue 15): add a second authenticator app (QR
-code and key, confirmed with its code), rename one, remove one behind a fresh
-re-authentication for the action removing two-factor takes; removing the last one
-turns two-factor off."""
+code and key, confirmed with its code) behind a fresh re-authentication for
+``2fa.device.add``, rename one, remove one behind a fresh re-authentication for the
+action removing two-factor takes; removing the last one turns two-factor off."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ def _signed_in_with_2fa(test_app: TestApp) -> tuple[Browser, str]:
 
 def _add(bob: Browser, test_app: TestApp, name: str) -> str:
     page = bob.form("/stepup/2fa/devices/add", {"name": name})
+    if page.status_code == 303:  # the flag is on: a fresh re-authentication first
+        assert "action=2fa.device.add" in page.headers["Location"]
+        assert bob.reauth(page.headers["Location"], "battery staple").status_code in (200, 303)
+        page = bob.form("/stepup/2fa/devices/add", {"name": name})
     assert page.status_code == 200, page.get_data(as_text=True)
     body = page.get_data(as_text=True)
     assert "Add an authenticator app" in body
@@ -45,7 +49,23 @@ def test_add_two_rename_and_remove_one(test_app: TestApp) -> None:
     page = bob.get("/stepup/2fa").get_data(as_text=True)
     assert _NAME.findall(page) == ["Authenticator app"]
     assert "Never used" in page
+    # Adding another app needs a fresh re-authentication (the flag is on): an app an
+    # intruder adds to a stolen session would be their second factor.
+    for path in ("/stepup/2fa/devices/add", "/stepup/2fa/devices/confirm"):
+        refused = bob.form(path, {"name": "Intruder", "code": "123456"})
+        assert refused.status_code == 303
+        assert "action=2fa.device.add" in refused.headers["Location"]
+        assert "next=%2Fstepup%2F2fa" in refused.headers["Location"]
+    assert len(_DEVICE.findall(bob.get("/stepup/2fa").get_data(as_text=True))) == 1
+    assert not [e for e in test_app.events if isinstance(e, TwoFactorDeviceAdded)]
+    granted = bob.reauth(refused.headers["Location"], "battery staple")
+    assert granted.status_code == 303
+    assert granted.headers["Location"] == "/stepup/2fa"
     tablet = _add(bob, test_app, "Tablet")
+    # Adding one changed the factors, which ended every grant: the next add asks again.
+    again = bob.form("/stepup/2fa/devices/add", {"name": "Laptop"})
+    assert again.status_code == 303
+    assert "action=2fa.device.add" in again.headers["Location"]
     laptop = _add(bob, test_app, "Laptop")
     page = bob.get("/stepup/2fa").get_data(as_text=True)
     assert "The authenticator app was added." in page

@@ -22,7 +22,7 @@ from django.utils.module_loading import import_string
 from ...adapters.storage.base import Store
 from ...errors import ConfigurationError
 from ...passkeys import RelyingParty
-from ...policy import Policy, with_tenant_settings_rule
+from ...policy import Policy, with_device_add_rule, with_tenant_settings_rule
 from ...redirects import UnsafeRedirectError, safe_return_path
 from ...sealing import SecretBox
 from ..passkey_endpoint import passkey_policy, relying_party_from
@@ -163,6 +163,7 @@ def read_policy(conf: Mapping[str, Any]) -> Policy:
     """The project's policy: :func:`base_policy`, then the file, then the guarded
     actions checked."""
     policy = with_tenant_settings_rule(with_policy_file(conf, base_policy(conf)))
+    policy = with_device_add_rule(policy)
     check_guarded_actions(conf, policy)
     return passkey_policy(policy, read_relying_party(conf))
 

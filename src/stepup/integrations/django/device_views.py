@@ -1,9 +1,9 @@
 """The TOTP device views (included by ``stepup.integrations.django.urls``): add another
 authenticator app (a QR code and key, confirmed with a code from it), rename one,
-remove one. Removing asks for a fresh re-authentication for the action that removing
-two-factor takes (``STEPUP["DISABLE_ACTION"]``); the core decides everything else (see
-:meth:`stepup.twofactor.TwoFactor.begin_device` and the methods after it). Every POST
-is checked by Django's CSRF."""
+remove one. Adding asks for a fresh re-authentication for ``2fa.device.add``, removing
+for the action that removing two-factor takes (``STEPUP["DISABLE_ACTION"]``); the core
+decides everything else (see :meth:`stepup.twofactor.TwoFactor.begin_device` and the
+methods after it). Every POST is checked by Django's CSRF."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 
 from ...errors import StepupError
+from ...policy import TOTP_DEVICE_ADD
 from ..views import (
     ENROLMENT_TTL,
     TEXT,
@@ -76,6 +77,23 @@ def _signed_in(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     return answer
 
 
+def _adding(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Adding another app asks for a fresh re-authentication for ``2fa.device.add`` first,
+    as removing one does for ``2fa.disable``: an app an intruder adds to a stolen session
+    is their second factor."""
+
+    @wraps(view)
+    def answer(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        bound = stepup_for(request)
+        refusal = bound.guard(TOTP_DEVICE_ADD, None, bound.url("two_factor"))
+        if refusal is not None:
+            return refusal
+        return view(request, *args, **kwargs)
+
+    return answer
+
+
+@_adding
 @_signed_in
 def _add(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
     assert bound.subject is not None
@@ -85,6 +103,7 @@ def _add(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
     return _adding_page(request, bound, enrolment)
 
 
+@_adding
 @_signed_in
 def _confirm(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
     assert bound.subject is not None

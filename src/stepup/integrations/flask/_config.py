@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from ...adapters.storage.base import Store
 from ...errors import ConfigurationError
-from ...policy import SENSITIVE, Policy, with_tenant_settings_rule
+from ...policy import SENSITIVE, Policy, with_device_add_rule, with_tenant_settings_rule
 from ...sealing import SecretBox
 
 __all__ = ["DEFAULTS", "policy_from_config", "secret_box_from_config", "store_from_config"]
@@ -94,9 +94,11 @@ def policy_from_config(
 
     The ready-made views protect regenerating recovery codes with ``recovery_action``,
     which the seed's catalog lacks: it is added as sensitive unless the app named it.
-    So is ``tenant.settings.update``, which guards the tenant settings endpoint.
+    So is ``tenant.settings.update``, which guards the tenant settings endpoint, and
+    ``2fa.device.add``, which guards adding another authenticator app.
     """
     policy = with_tenant_settings_rule(base if base is not None else Policy.default())
+    policy = with_device_add_rule(policy)
     if recovery_action not in policy:
         policy = policy.extend({recovery_action: SENSITIVE})
     if policy_file is not None:

@@ -1,7 +1,7 @@
 """The TOTP device views of the ``stepup`` blueprint: add another authenticator app
-(a QR code and key, confirmed with a code from it), rename one, remove one. Removing
-asks for a fresh re-authentication for the action that removing two-factor takes
-(``STEPUP_DISABLE_ACTION``); the core decides everything else (see
+(a QR code and key, confirmed with a code from it), rename one, remove one. Adding
+asks for a fresh re-authentication for ``2fa.device.add``, removing for the action that
+removing two-factor takes (``STEPUP_DISABLE_ACTION``); the core decides everything else (see
 :meth:`stepup.twofactor.TwoFactor.begin_device` and the methods after it)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any, Final
 from flask import flash, request, url_for
 
 from ...errors import StepupError
+from ...policy import TOTP_DEVICE_ADD
 from ..views import (
     ENROLMENT_TTL,
     TEXT,
@@ -50,7 +51,17 @@ def _adding_page(app_state: AppState, enrolment: Any, error: Any = "") -> Any:
     )
 
 
+def _fresh_for_adding() -> Any:
+    """A fresh re-authentication for ``2fa.device.add`` first (``None``: go on), as removing
+    asks for one: an app an intruder adds to a stolen session is their second factor."""
+    app_state = state()
+    return app_state.guard(TOTP_DEVICE_ADD, None, url_for("stepup.two_factor"))
+
+
 def add() -> Any:
+    refusal = _fresh_for_adding()
+    if refusal is not None:
+        return refusal
     app_state, subject = _signed_in()
     if subject is None:
         return app_state.unauthenticated()
@@ -63,6 +74,9 @@ def add() -> Any:
 
 
 def confirm() -> Any:
+    refusal = _fresh_for_adding()
+    if refusal is not None:
+        return refusal
     app_state, subject = _signed_in()
     if subject is None:
         return app_state.unauthenticated()

@@ -1,8 +1,9 @@
 """The two-factor settings page and the TOTP device views: see the user's
 authenticator apps, add another (a QR code and key, confirmed with a code from it),
-rename one, remove one. Removing asks for a fresh re-authentication for
-``2fa.disable``, the action removing two-factor takes; the core decides everything
-else (see :meth:`stepup.twofactor.AsyncTwoFactor.begin_device` and the methods after it)."""
+rename one, remove one. Adding asks for a fresh re-authentication for
+``2fa.device.add``, removing for ``2fa.disable``, the action removing two-factor takes;
+the core decides everything else (see
+:meth:`stepup.twofactor.AsyncTwoFactor.begin_device` and the methods after it)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ...errors import StepupError
+from ...policy import TOTP_DEVICE_ADD
 from ...subject import Subject
 from ..views import (
     ENROLMENT_TTL,
@@ -194,13 +196,17 @@ class _DevicePages:
 
 
 def device_routes(pages: StepupPages) -> list[BaseRoute]:
-    """The settings page and the device views; removing is guarded by ``2fa.disable``."""
+    """The settings page and the device views; adding another app (begin and confirm) is
+    guarded by ``2fa.device.add``, removing one by ``2fa.disable``."""
     views = _DevicePages(pages)
     disable = pages.stepup.requires_reauth("2fa.disable")
+    adding = pages.stepup.requires_reauth(TOTP_DEVICE_ADD)
     return [
         Route("/2fa", views.page, methods=["GET"], name="two_factor"),
-        Route("/2fa/devices/add", views.add, methods=["POST"], name="device_add"),
-        Route("/2fa/devices/confirm", views.confirm, methods=["POST"], name="device_confirm"),
+        Route("/2fa/devices/add", adding(views.add), methods=["POST"], name="device_add"),
+        Route(
+            "/2fa/devices/confirm", adding(views.confirm), methods=["POST"], name="device_confirm"
+        ),
         Route(
             "/2fa/devices/{device_id}/rename", views.rename, methods=["POST"], name="device_rename"
         ),

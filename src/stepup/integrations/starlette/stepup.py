@@ -27,7 +27,7 @@ from ...clock import Clock, system_clock
 from ...errors import ConfigurationError
 from ...events import EventBus
 from ...passkeys import AsyncPasskeys
-from ...policy import Context, Policy, with_tenant_settings_rule
+from ...policy import Context, Policy, with_device_add_rule, with_tenant_settings_rule
 from ...reauth import (
     Allowed,
     AsyncReauth,
@@ -244,7 +244,9 @@ class StepupCore:
             settings=("passkeys_rp_id", "passkeys_rp_name", "passkeys_origins"),
         )
         self.policy = passkey_policy(
-            with_tenant_settings_rule(policy if policy is not None else default_policy()),
+            with_device_add_rule(
+                with_tenant_settings_rule(policy if policy is not None else default_policy())
+            ),
             self.relying_party,
         )
         self.clock = clock
