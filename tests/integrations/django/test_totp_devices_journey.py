@@ -1,7 +1,7 @@
 """TOTP devices on the two-factor page (issue 15): add a second authenticator app (QR
-code and key, confirmed with its code), rename one, remove one behind a fresh
-re-authentication for the action removing two-factor takes; removing the last one
-turns two-factor off."""
+code and key, confirmed with its code) behind a fresh re-authentication for
+``2fa.device.add``, rename one, remove one behind a fresh re-authentication for the
+action removing two-factor takes; removing the last one turns two-factor off."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def _page(bob: Browser) -> str:
 
 def _add(bob: Browser, site: Site, name: str) -> str:
     page = bob.form("/stepup/2fa/devices/add/", {"name": name})
+    if page.status_code == 303:  # the flag is on: a fresh re-authentication first
+        assert "action=2fa.device.add" in page["Location"]
+        assert bob.reauth(page["Location"], "battery staple").status_code in (200, 303)
+        page = bob.form("/stepup/2fa/devices/add/", {"name": name})
     assert page.status_code == 200, page.content
     body = page.content.decode()
     assert "Add an authenticator app" in body
@@ -48,7 +52,19 @@ def test_add_two_rename_and_remove_one(site: Site) -> None:
     bob = site.browser("bob")
     first, _ = bob.enrol()
     assert _NAME.findall(_page(bob)) == ["Authenticator app"]
+    # Adding another app needs a fresh re-authentication (the flag is on): an app an
+    # intruder adds to a stolen session would be their second factor.
+    for path in ("/stepup/2fa/devices/add/", "/stepup/2fa/devices/confirm/"):
+        refused = bob.form(path, {"name": "Intruder", "code": "123456"})
+        assert refused.status_code == 303
+        assert "action=2fa.device.add" in refused["Location"]
+        assert "next=%2Fstepup%2F2fa" in refused["Location"]
+    assert len(_DEVICE.findall(_page(bob))) == 1
+    assert not [e for e in site.events if isinstance(e, TwoFactorDeviceAdded)]
     tablet = _add(bob, site, "Tablet")
+    # Adding one changed the factors, which ended every grant: the next add asks again.
+    again = bob.form("/stepup/2fa/devices/add/", {"name": "Laptop"})
+    assert "action=2fa.device.add" in again["Location"]
     laptop = _add(bob, site, "Laptop")
     page = _page(bob)
     assert "The authenticator app was added." in page

@@ -1,6 +1,7 @@
 """TOTP devices on the two-factor page (issue 15): add a second authenticator app (QR
-code and key, confirmed with its code), rename one, remove one behind a fresh
-re-authentication for ``2fa.disable``; removing the last one turns two-factor off."""
+code and key, confirmed with its code) behind a fresh re-authentication for
+``2fa.device.add``, rename one, remove one behind a fresh re-authentication for
+``2fa.disable``; removing the last one turns two-factor off."""
 
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ def _post(browser: Browser, url: str, data: dict[str, str] | None = None) -> Any
 
 def _add(browser: Browser, clock: SettableClock, name: str) -> TOTP:
     page = _post(browser, "/stepup/2fa/devices/add", {"name": name})
+    if page.status_code == 303:  # the flag is on: a fresh re-authentication first
+        assert "action=2fa.device.add" in page.headers["location"]
+        browser.reauth(page.headers["location"], PASSWORDS["alice"])
+        page = _post(browser, "/stepup/2fa/devices/add", {"name": name})
     assert page.status_code == 200, page.text
     body = page.text
     assert "Add an authenticator app" in body
@@ -56,7 +61,19 @@ def test_add_two_rename_and_remove_one(
     first, _ = enrol(alice)
     assert alice.patch_tenant(True).status_code == 200
     assert _NAME.findall(alice.get(SETTINGS).text) == ["Authenticator app"]
+    # Adding another app needs a fresh re-authentication (the flag is on): an app an
+    # intruder adds to a stolen session would be their second factor.
+    for path in ("/stepup/2fa/devices/add", "/stepup/2fa/devices/confirm"):
+        refused = _post(alice, path, {"name": "Intruder", "code": "123456"})
+        assert refused.status_code == 303
+        assert "action=2fa.device.add" in refused.headers["location"]
+        assert "next=%2Fstepup%2F2fa" in refused.headers["location"]
+    assert len(_DEVICE.findall(alice.get(SETTINGS).text)) == 1
+    assert not [e for e in test_app.events if isinstance(e, TwoFactorDeviceAdded)]
     tablet = _add(alice, clock, "Tablet")
+    # Adding one changed the factors, which ended every grant: the next add asks again.
+    again = _post(alice, "/stepup/2fa/devices/add", {"name": "Laptop"})
+    assert "action=2fa.device.add" in again.headers["location"]
     laptop = _add(alice, clock, "Laptop")
     page = alice.get(SETTINGS).text
     assert _NAME.findall(page) == ["Authenticator app", "Tablet", "Laptop"]
