@@ -56,6 +56,9 @@ def test_add_two_rename_and_remove_one(test_app: TestApp) -> None:
         assert refused.status_code == 303
         assert "action=2fa.device.add" in refused.headers["Location"]
         assert "next=%2Fstepup%2F2fa" in refused.headers["Location"]
+        json_client = bob.form(path, {"name": "Intruder"}, headers={"Accept": "application/json"})
+        assert json_client.status_code == 401
+        assert json_client.get_json()["action"] == "2fa.device.add"
     assert len(_DEVICE.findall(bob.get("/stepup/2fa").get_data(as_text=True))) == 1
     assert not [e for e in test_app.events if isinstance(e, TwoFactorDeviceAdded)]
     granted = bob.reauth(refused.headers["Location"], "battery staple")
