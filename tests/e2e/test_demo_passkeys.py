@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from e2e.journeys import ADMIN, MEMBER
 from e2e.test_demo_app import csrf, flag_on, sign_in
 from stepup.demo import DemoSettings
-from stepup.policy import Policy
+from stepup.policy import DEFAULT_LIFETIME, Policy
 from stepup.testing import SettableClock
 from stepup.testing.webauthn import SoftAuthenticator
 
@@ -64,7 +64,7 @@ def test_the_demos_passkey_origin_is_localhost() -> None:
 def test_two_passkeys_one_removed_and_every_seed_action_offers_a_passkey(
     app_client: tuple[Any, SettableClock],
 ) -> None:
-    client, _ = app_client
+    client, clock = app_client
     origin = client.app.state.demo.settings.passkey_origin
     assert sign_in(client, MEMBER).status_code == 303
     assert "You have no passkey" in client.get("/security").text
@@ -93,6 +93,11 @@ def test_two_passkeys_one_removed_and_every_seed_action_offers_a_passkey(
         assert prompt.status_code == 200, action
         assert "Use a passkey" in prompt.text, action
         assert 'type="password"' not in prompt.text, action
+    # each seed action can be confirmed with the passkey, the last grant long expired
+    for action in SEED_ACTIONS:
+        clock.advance(DEFAULT_LIFETIME + 1)
+        _confirm(client, laptop, action)
+    clock.advance(DEFAULT_LIFETIME + 1)
     # and a seed action goes through once confirmed with the passkey
     guarded = client.get("/account/edit")
     assert guarded.status_code == 303
