@@ -90,6 +90,8 @@ __all__ = [
     "session_identity",
     "sso_answer",
     "sso_level_request",
+    "sso_transaction",
+    "sso_transaction_request",
     "take_otp_proof",
     "tenant_content_type_ok",
     "tenant_error_response",
@@ -734,6 +736,21 @@ def sso_level_request(policy: Policy, page: ReauthPage, kind: str) -> dict[str, 
         class_refs = levels.saml_class_refs(page.level)
         return {"authn_context": list(class_refs)} if class_refs else {}
     return {}
+
+
+def sso_transaction_request(page: ReauthPage) -> dict[str, Any]:
+    """The transaction the SSO trip confirms, as a keyword argument of the adapter's
+    ``start``: it is stored with the trip's own single-use state (two trips in one
+    session never swap theirs). Passed only for a transaction-bound page, so that an
+    app's own adapter without the keyword keeps working for every other rule."""
+    return {"transaction": page.transaction} if page.transaction else {}
+
+
+def sso_transaction(outcome: object) -> str:
+    """The digest the adapter handed back for this very trip ("" for none); the
+    integration accepts it only while the session's guard still keeps it."""
+    transaction = getattr(outcome, "transaction", "")
+    return transaction if isinstance(transaction, str) else ""
 
 
 @dataclass(frozen=True, slots=True)

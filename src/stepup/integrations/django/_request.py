@@ -277,22 +277,6 @@ class RequestStepup:
         now = self.services.clock()
         return pending_transaction(self.request.session, subject.session_id, action, digest, now)
 
-    def keep_sso_transaction(self, page_transaction: str, action: str) -> None:
-        """Remember the transaction an SSO re-authentication confirms while the user is
-        at their provider."""
-        session = self.request.session
-        session.pop(_session.SSO_TRANSACTION, None)
-        if page_transaction:
-            session[_session.SSO_TRANSACTION] = {"digest": page_transaction, "action": action}
-
-    def take_sso_transaction(self, subject: Subject, action: str) -> str | None:
-        """The transaction kept at the SSO start, if it still waits for ``action``."""
-        saved = self.request.session.pop(_session.SSO_TRANSACTION, None)
-        if not isinstance(saved, dict) or saved.get("action") != action:
-            return None
-        pending = self.pending_transaction(subject, action, saved.get("digest"))
-        return pending.digest if pending is not None else None
-
     def take_resume_token(self) -> tuple[str, str] | None:
         saved = self.request.session.pop(_session.RESUME, None)
         if isinstance(saved, dict) and isinstance(saved.get("token"), str):

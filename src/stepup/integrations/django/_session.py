@@ -23,8 +23,6 @@ __all__ = [
 PENDING: Final = "_stepup_pending_sign_in"
 #: A suspended form's token, kept while the user is at their SSO provider.
 RESUME: Final = "_stepup_resume"
-#: The transaction an SSO re-authentication confirms, kept while the user is away.
-SSO_TRANSACTION: Final = "_stepup_sso_transaction"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +39,7 @@ class PendingSignIn:
 
 
 def forget(session: Any) -> None:
-    for key in (SESSION_ID, SIGNED_IN_WITH, PENDING, OTP_PROOF, RESUME, SSO_TRANSACTION):
+    for key in (SESSION_ID, SIGNED_IN_WITH, PENDING, OTP_PROOF, RESUME):
         session.pop(key, None)
     session.pop(PENDING_TRANSACTIONS, None)
 

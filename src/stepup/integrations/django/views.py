@@ -67,6 +67,8 @@ from ..views import (
     refusal_status,
     sso_answer,
     sso_level_request,
+    sso_transaction,
+    sso_transaction_request,
     take_otp_proof,
     tenant_error_response,
     tenant_request_refusal,
@@ -289,7 +291,6 @@ def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> Ht
         return _message(request, 400, TEXT["sso_unavailable"])
     forget_otp_proof(request.session)
     bound.keep_resume_token(request.POST, page.action)
-    bound.keep_sso_transaction(page.transaction, page.action)
     if page.totp:
         refused = _refused_code(request, bound, subject, page)
         if refused is not None:
@@ -297,9 +298,10 @@ def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> Ht
         note_otp_proof(request.session, subject.session_id, bound.services.clock())
     # The level the rule needs: the provider is asked for it (acr_values, or a
     # RequestedAuthnContext) and the adapter refuses an answer below it.
-    level = sso_level_request(bound.policy, page, kind)
+    # The transaction rides with the trip's own state, handed back on its outcome.
+    extra = sso_level_request(bound.policy, page, kind) | sso_transaction_request(page)
     try:
-        target = provider.start(subject, return_to=page.next, action=page.action, **level)
+        target = provider.start(subject, return_to=page.next, action=page.action, **extra)
     except PermissionDeniedError:
         return _message(request, 403, TEXT["sso_other_provider"])
     except StepupError:
@@ -325,7 +327,8 @@ def _sso_finish(
     answer = sso_answer(outcome, proved_code, bound.policy)
     kept = bound.take_resume_token()
     action = str(getattr(outcome, "action", "") or "")
-    confirmed = bound.take_sso_transaction(subject, action)
+    pending = bound.pending_transaction(subject, action, sso_transaction(outcome))
+    confirmed = pending.digest if pending is not None else None
     if not answer.ok:
         again = f"{bound.url('reauth')}?{urlencode({'next': answer.next})}"
         return _message(request, answer.status, answer.message, link=again)

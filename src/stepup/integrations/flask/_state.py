@@ -64,8 +64,6 @@ __all__ = ["AppState", "state"]
 _PENDING: Final = "_stepup_2fa_login"
 #: A suspended form's token, kept while the user is at their SSO provider.
 _RESUME: Final = "_stepup_resume"
-#: The transaction an SSO re-authentication confirms, kept while the user is away.
-_SSO_TRANSACTION: Final = "_stepup_sso_transaction"
 _FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
@@ -263,21 +261,6 @@ class AppState:
         """The transaction this session's guard kept for ``action`` under ``digest``."""
         return pending_transaction(session, subject.session_id, action, digest, self.clock())
 
-    def keep_sso_transaction(self, page_transaction: str, action: str) -> None:
-        """Remember the transaction an SSO re-authentication confirms while the user is
-        at their provider (taken back by :meth:`take_sso_transaction`)."""
-        session.pop(_SSO_TRANSACTION, None)
-        if page_transaction:
-            session[_SSO_TRANSACTION] = {"digest": page_transaction, "action": action}
-
-    def take_sso_transaction(self, subject: Subject, action: str) -> str | None:
-        """The transaction kept at the SSO start, if it still waits for ``action``."""
-        saved = session.pop(_SSO_TRANSACTION, None)
-        if not isinstance(saved, dict) or saved.get("action") != action:
-            return None
-        pending = self.pending_transaction(subject, action, saved.get("digest"))
-        return pending.digest if pending is not None else None
-
     def record_reauth(
         self,
         subject: Subject,
@@ -338,7 +321,6 @@ class AppState:
             _PENDING,
             OTP_PROOF,
             _RESUME,
-            _SSO_TRANSACTION,
             PENDING_TRANSACTIONS,
         ):
             session.pop(key, None)

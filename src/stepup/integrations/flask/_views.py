@@ -73,6 +73,8 @@ from ..views import (
     refusal_status,
     sso_answer,
     sso_level_request,
+    sso_transaction,
+    sso_transaction_request,
     take_otp_proof,
     tenant_error_response,
     tenant_request_refusal,
@@ -379,7 +381,6 @@ def _sso_start(kind: str, providers: Any) -> Any:
         return _message(400, TEXT["sso_unavailable"])
     forget_otp_proof(session)
     app_state.keep_resume_token(request.form, page.action)
-    app_state.keep_sso_transaction(page.transaction, page.action)
     if page.totp:
         refused = _refused_code(app_state, subject, page)
         if refused is not None:
@@ -387,9 +388,10 @@ def _sso_start(kind: str, providers: Any) -> Any:
         note_otp_proof(session, subject.session_id, app_state.clock())
     # The level the rule needs: the provider is asked for it (acr_values, or a
     # RequestedAuthnContext) and the adapter refuses an answer below it.
-    level = sso_level_request(app_state.policy, page, kind)
+    # The transaction rides with the trip's own state, handed back on its outcome.
+    extra = sso_level_request(app_state.policy, page, kind) | sso_transaction_request(page)
     try:
-        target = provider.start(subject, return_to=page.next, action=page.action, **level)
+        target = provider.start(subject, return_to=page.next, action=page.action, **extra)
     except PermissionDeniedError:
         return _message(403, TEXT["sso_other_provider"])
     except StepupError:
@@ -411,7 +413,8 @@ def _sso_finish(providers: Any, outcome_of: Any) -> Any:
     answer = sso_answer(outcome, proved_code, app_state.policy)
     kept = app_state.take_resume_token()
     action = str(getattr(outcome, "action", "") or "")
-    transaction = app_state.take_sso_transaction(subject, action)
+    pending = app_state.pending_transaction(subject, action, sso_transaction(outcome))
+    transaction = pending.digest if pending is not None else None
     if not answer.ok:
         again = url_for("stepup.reauth", next=answer.next)
         return _message(answer.status, answer.message, link=again)

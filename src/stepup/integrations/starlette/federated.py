@@ -27,6 +27,8 @@ from ..views import (
     note_otp_proof,
     sso_answer,
     sso_level_request,
+    sso_transaction,
+    sso_transaction_request,
     take_otp_proof,
 )
 from ._util import session_of
@@ -63,7 +65,6 @@ class _Federated:
             return await pages.reauth_form(request, subject, page, 400)
         session = session_of(request)
         forget_otp_proof(session, key=OTP_PROOF)
-        s.keep_sso_transaction(request, page.transaction, page.action)
         if request.method == "POST":
             form = await pages.form(request, subject.session_id)
             if form is None:
@@ -96,7 +97,8 @@ class _Federated:
         answer = sso_answer(outcome, proved_code, s.policy)
         kept = s.take_resume_token(request)
         action = str(getattr(outcome, "action", "") or "")
-        confirmed = s.take_sso_transaction(request, subject, action)
+        pending = s.pending_transaction(request, subject, action, sso_transaction(outcome))
+        confirmed = pending.digest if pending is not None else None
         if not answer.ok:
             retry = s.url(request, "reauth") + "?" + urlencode({"next": answer.next})
             return await pages.message(request, answer.message, answer.status, retry)
@@ -114,8 +116,10 @@ class _Federated:
 
     def level_request(self, page: ReauthPage) -> dict[str, Any]:
         """What the provider is asked for: the level the page's rule needs (the adapter
-        refuses an answer below it)."""
-        return sso_level_request(self.stepup.policy, page, self.kind)
+        refuses an answer below it), and the transaction the trip confirms (it rides
+        with the trip's own state and comes back on its outcome)."""
+        level = sso_level_request(self.stepup.policy, page, self.kind)
+        return level | sso_transaction_request(page)
 
     async def provider_url(self, subject: Subject, page: ReauthPage) -> str:
         raise NotImplementedError

@@ -22,7 +22,8 @@ class _SAMLRedirect(Protocol):
 
 class OIDCAdapter(Protocol):
     """What :class:`stepup.adapters.idp.oidc.AsyncOIDCReauth` offers (``start`` takes
-    ``acr_values`` too, passed only for a rule with a level)."""
+    ``acr_values`` too, passed only for a rule with a level, and ``transaction``, passed
+    only for a transaction-bound rule and handed back on the outcome)."""
 
     async def start(
         self, subject: Subject, *, return_to: str, action: str = "", **level: Any
@@ -35,7 +36,8 @@ class OIDCAdapter(Protocol):
 
 class SAMLAdapter(Protocol):
     """What :class:`stepup.adapters.idp.saml.AsyncSAMLServiceProvider` offers (``start``
-    takes ``authn_context`` too, passed only for a rule with a level)."""
+    takes ``authn_context`` too, passed only for a rule with a level, and ``transaction``,
+    passed only for a transaction-bound rule and handed back on the outcome)."""
 
     async def start(
         self, subject: Subject, *, return_to: str, action: str = "", **level: Any

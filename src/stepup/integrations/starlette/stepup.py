@@ -133,8 +133,6 @@ PATHS: Final = {
 PENDING_SIGN_IN: Final = "stepup.pending_sign_in"
 #: The session key of a suspended form's token while the user is at their SSO provider.
 RESUME: Final = "stepup.resume"
-#: The session key of the transaction an SSO re-authentication confirms.
-SSO_TRANSACTION: Final = "stepup.sso_transaction"
 _FORM_TYPES: Final = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -515,25 +513,6 @@ class StepupCore:
         now = self.clock()
         return pending_transaction(request.session, subject.session_id, action, digest, now)
 
-    def keep_sso_transaction(self, request: Request, digest: str, action: str) -> None:
-        """Remember the transaction an SSO re-authentication confirms while the user is
-        at their provider."""
-        if "session" not in request.scope:
-            return
-        request.session.pop(SSO_TRANSACTION, None)
-        if digest:
-            request.session[SSO_TRANSACTION] = {"digest": digest, "action": action}
-
-    def take_sso_transaction(self, request: Request, subject: Subject, action: str) -> str | None:
-        """The transaction kept at the SSO start, if it still waits for ``action``."""
-        if "session" not in request.scope:
-            return None
-        saved = request.session.pop(SSO_TRANSACTION, None)
-        if not isinstance(saved, dict) or saved.get("action") != action:
-            return None
-        pending = self.pending_transaction(request, subject, action, saved.get("digest"))
-        return pending.digest if pending is not None else None
-
     def take_resume_token(self, request: Request) -> tuple[str, str] | None:
         if "session" not in request.scope:
             return None
@@ -632,7 +611,7 @@ class StepupCore:
     async def sign_out(self, request: Request) -> int:
         """Revoke this session's grant (call from the app's sign-out view)."""
         if "session" in request.scope:  # token-only apps have no session to clean
-            for key in (PENDING_SIGN_IN, SSO_TRANSACTION, PENDING_TRANSACTIONS):
+            for key in (PENDING_SIGN_IN, PENDING_TRANSACTIONS):
                 request.session.pop(key, None)
         subject = await self.subject(request)
         return 0 if subject is None else await self.reauth.sign_out(subject)

@@ -139,9 +139,12 @@ class OIDCReauth(_Client[ChallengeStore, httpx.Client]):
         return_to: str,
         action: str = "",
         acr_values: Sequence[str] | None = None,
+        transaction: str = "",
     ) -> str:
         """The provider URL to redirect the browser to (``prompt=login``, ``max_age=0``,
-        PKCE, a fresh ``state`` and ``nonce`` stored for this session)."""
+        PKCE, a fresh ``state`` and ``nonce`` stored for this session). ``transaction``
+        is the digest of the kept transaction this trip confirms, handed back on the
+        outcome of this trip only."""
         flow = start_flow(
             self.config,
             self._cache,
@@ -150,6 +153,7 @@ class OIDCReauth(_Client[ChallengeStore, httpx.Client]):
             action=action,
             acr_values=acr_values,
             now=self.clock(),
+            transaction=transaction,
         )
         return run(flow, _SyncEffects(self.store, self.http))
 
@@ -186,6 +190,7 @@ class AsyncOIDCReauth(_Client["AsyncChallengeStore | ChallengeStore", httpx.Asyn
         return_to: str,
         action: str = "",
         acr_values: Sequence[str] | None = None,
+        transaction: str = "",
     ) -> str:
         """See :meth:`OIDCReauth.start`."""
         flow = start_flow(
@@ -196,6 +201,7 @@ class AsyncOIDCReauth(_Client["AsyncChallengeStore | ChallengeStore", httpx.Asyn
             action=action,
             acr_values=acr_values,
             now=self.clock(),
+            transaction=transaction,
         )
         return await run_async(flow, _AsyncEffects(self.store, self.http))
 

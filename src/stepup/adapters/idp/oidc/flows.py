@@ -20,6 +20,7 @@ from ....errors import MalformedInputError, StoreUnavailableError
 from ....records import Challenge
 from ....redirects import safe_return_path
 from ....subject import LoginMethod, Subject
+from ....transactions import is_transaction_digest
 from .._freshness import earliest_fresh_login
 from .config import OIDCProviderConfig
 from .idtoken import IDTokenClaims, TokenFault, TokenRejected, verify_id_token
@@ -72,6 +73,9 @@ class _Pending:
     return_to: str
     action: str
     acr_values: tuple[str, ...]
+    #: The transaction digest this trip confirms ("" for none): it rides with the
+    #: trip's own single-use state, so two trips in one session cannot swap theirs.
+    transaction: str = ""
 
     def data(self, issuer: str) -> dict[str, Any]:
         return {
@@ -83,6 +87,7 @@ class _Pending:
             "return_to": self.return_to,
             "action": self.action,
             "acr_values": list(self.acr_values),
+            "transaction": self.transaction,
         }
 
     @classmethod
@@ -94,10 +99,22 @@ class _Pending:
         values = [data.get(name) for name in fields]
         strings = [v for v in values if isinstance(v, str)]
         acr_values = data.get("acr_values")
+        # A challenge stored before transactions rode with the trip has no key: none.
+        transaction = data.get("transaction", "")
         if len(strings) != len(fields) or not isinstance(acr_values, list):
             return None
+        if transaction != "" and not is_transaction_digest(transaction):
+            return None
         subject, nonce, verifier, return_to, action = strings
-        return cls(subject, nonce, verifier, return_to, action, tuple(map(str, acr_values)))
+        return cls(
+            subject,
+            nonce,
+            verifier,
+            return_to,
+            action,
+            tuple(map(str, acr_values)),
+            transaction,
+        )
 
 
 def _word(value: object) -> bool:
@@ -172,12 +189,14 @@ def start_flow(
     action: str,
     acr_values: Sequence[str] | None,
     now: float,
+    transaction: str = "",
 ) -> Flow[str]:
     """Store a challenge for this session and pending action; return the provider URL.
 
     Raises :class:`WrongProviderError` for a session that did not sign in here,
     :class:`~stepup.redirects.UnsafeRedirectError` for a ``return_to`` that could leave
-    the site, :class:`MalformedInputError` for bad ``action`` or ``acr_values``,
+    the site, :class:`MalformedInputError` for bad ``action``, ``acr_values`` or
+    ``transaction`` (empty, or the 64-hex digest of a kept transaction),
     :class:`ProviderUnavailableError` and :class:`StoreUnavailableError`.
     """
     if not _eligible(config, subject):
@@ -187,6 +206,8 @@ def start_flow(
         )
     if not isinstance(action, str):
         raise MalformedInputError("action must be a string")
+    if transaction != "" and not is_transaction_digest(transaction):
+        raise MalformedInputError("transaction must be empty or a transaction digest")
     requested = tuple(config.acr_values if acr_values is None else acr_values)
     if isinstance(acr_values, str) or not all(_word(value) for value in requested):
         raise MalformedInputError("acr_values must be a list of strings without spaces")
@@ -197,6 +218,7 @@ def start_flow(
         return_to=safe_return_path(return_to),
         action=action,
         acr_values=requested,
+        transaction=transaction,
     )
     metadata = yield from _metadata(config, cache, now)
     state = new_secret()
@@ -317,6 +339,7 @@ def complete_flow(
             amr=claims.amr if claims else (),
             return_to=pending.return_to,
             action=pending.action,
+            transaction=pending.transaction,
             error=error,
             detail=detail,
         )

@@ -47,7 +47,9 @@ class OIDCOutcome:
     On success, ``auth_time`` is the provider's verified login time (Unix seconds), ``acr``
     and ``amr`` what the provider reported, and ``return_to`` / ``action`` what was stored
     with the challenge: record the grant with ``methods=[outcome.method]`` and
-    ``authenticated_at=outcome.auth_time``. ``return_to`` is also set on later failures,
+    ``authenticated_at=outcome.auth_time``. ``transaction`` is the transaction digest
+    ``start`` was given for this very trip ("" for none): a transaction-bound grant
+    confirms that one, never another trip's. ``return_to`` is also set on later failures,
     once the challenge is known to be this session's.
 
     ``error`` is the provider's OAuth error code (``PROVIDER_ERROR`` / ``TOKEN_ERROR``),
@@ -61,6 +63,7 @@ class OIDCOutcome:
     amr: tuple[str, ...] = ()
     return_to: str | None = None
     action: str = ""
+    transaction: str = ""
     error: str | None = None
     detail: str = ""
     method: str = field(default="oidc", init=False)

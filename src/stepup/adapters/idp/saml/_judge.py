@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ....records import Challenge
 from ....subject import Subject
+from ....transactions import is_transaction_digest
 from .._freshness import earliest_fresh_login
 from ._read import SignedResponse
 from .outcome import SAMLOutcome, SAMLReason
@@ -75,6 +76,8 @@ def judge(
         return SAMLOutcome(SAMLReason.UNKNOWN_REQUEST, detail="other_session")
     return_to = data.get("return_to")
     action = data.get("action")
+    # A request stored before transactions rode with the trip has no key: none.
+    transaction = data.get("transaction", "")
 
     def verdict(
         reason: SAMLReason,
@@ -89,6 +92,7 @@ def judge(
             authn_context=authn_context,
             return_to=return_to if isinstance(return_to, str) else None,
             action=action if isinstance(action, str) else "",
+            transaction=transaction if is_transaction_digest(transaction) else "",
             detail=detail,
         )
 

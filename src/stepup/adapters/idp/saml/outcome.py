@@ -47,8 +47,9 @@ class SAMLOutcome:
     On success ``authn_instant`` is the IdP's verified ``AuthnInstant`` (Unix time) and
     ``authn_context`` its ``AuthnContextClassRef``: record the grant with
     ``methods=[outcome.method]`` and ``authenticated_at=outcome.authn_instant``.
-    ``return_to`` / ``action`` are what was stored with the request; they are also set
-    on later failures, once the request is known to be this session's.
+    ``return_to`` / ``action`` / ``transaction`` are what was stored with the request
+    (``transaction`` the digest ``start`` was given for this very request, "" for none);
+    they are also set on later failures, once the request is known to be this session's.
 
     ``idp_status`` is the IdP's status code on ``IDP_ERROR``; ``detail`` a short
     non-secret word on which check failed. No field ever holds the response itself.
@@ -59,6 +60,7 @@ class SAMLOutcome:
     authn_context: str | None = None
     return_to: str | None = None
     action: str = ""
+    transaction: str = ""
     idp_status: str | None = None
     detail: str = ""
     method: str = field(default="saml", init=False)

@@ -24,6 +24,7 @@ from ....errors import ConfigurationError, MalformedInputError, StoreUnavailable
 from ....records import Challenge
 from ....redirects import safe_return_path
 from ....subject import LoginMethod, Subject
+from ....transactions import is_transaction_digest
 from ...storage.base import AsyncStore, ChallengeStore
 from ._judge import Expectation, judge
 from ._read import Refusal, SignedResponse, read_response
@@ -101,13 +102,20 @@ def start_flow(
     action: str,
     authn_context: str | Sequence[str] | None,
     now: float,
+    transaction: str = "",
 ) -> Flow[SAMLRedirect]:
-    """Build a ``ForceAuthn`` request and keep it as a challenge bound to the session."""
+    """Build a ``ForceAuthn`` request and keep it as a challenge bound to the session.
+
+    ``transaction`` (empty, or the digest of a kept transaction) is stored with this
+    request alone, so the answer to it confirms that transaction and no other trip's.
+    """
     if not _is_this_idp(subject, idp_entity_id):
         raise WrongIdentityProviderError("the session did not sign in through this SAML IdP")
     return_to = safe_return_path(return_to)
     if not isinstance(action, str):
         raise MalformedInputError("action must be a string")
+    if transaction != "" and not is_transaction_digest(transaction):
+        raise MalformedInputError("transaction must be empty or a transaction digest")
     contexts = _contexts(authn_context, config.authn_context)
     request_id = "_" + secrets.token_hex(20)  # an NCName, 160 random bits
     url = _redirect_url(
@@ -131,6 +139,7 @@ def start_flow(
             "deadline": deadline,
             "return_to": return_to,
             "action": action,
+            "transaction": transaction,
             "authn_context": contexts,
             "name_id": subject.identity.subject,
         },
@@ -210,6 +219,7 @@ class _Provider(Generic[S]):
         return_to: str,
         action: str,
         authn_context: str | Sequence[str] | None,
+        transaction: str,
     ) -> Flow[SAMLRedirect]:
         return start_flow(
             self._client,
@@ -220,6 +230,7 @@ class _Provider(Generic[S]):
             action=action,
             authn_context=authn_context,
             now=self.clock(),
+            transaction=transaction,
         )
 
     def _verify(self, subject: Subject, saml_response: object) -> SignedResponse | SAMLOutcome:
@@ -241,13 +252,17 @@ class SAMLServiceProvider(_Provider[ChallengeStore]):
         return_to: str,
         action: str = "",
         authn_context: str | Sequence[str] | None = None,
+        transaction: str = "",
     ) -> SAMLRedirect:
         """Where to send the browser. Raises :class:`WrongIdentityProviderError` for a
         session that did not sign in through this IdP,
         :class:`~stepup.redirects.UnsafeRedirectError` for a ``return_to`` that is not a
-        same-origin path, and :class:`~stepup.errors.StoreUnavailableError` if the
-        request cannot be kept."""
-        return run(self._start(subject, return_to, action, authn_context), self.store)
+        same-origin path, :class:`~stepup.errors.MalformedInputError` for a
+        ``transaction`` that is neither empty nor a transaction digest, and
+        :class:`~stepup.errors.StoreUnavailableError` if the request cannot be kept.
+        ``transaction`` comes back on the outcome of this request only."""
+        flow = self._start(subject, return_to, action, authn_context, transaction)
+        return run(flow, self.store)
 
     def complete(
         self, subject: Subject, saml_response: str, relay_state: str | None = None
@@ -269,8 +284,11 @@ class AsyncSAMLServiceProvider(_Provider[AsyncStore | ChallengeStore]):
         return_to: str,
         action: str = "",
         authn_context: str | Sequence[str] | None = None,
+        transaction: str = "",
     ) -> SAMLRedirect:
-        return await run_async(self._start(subject, return_to, action, authn_context), self.store)
+        """See :meth:`SAMLServiceProvider.start`."""
+        flow = self._start(subject, return_to, action, authn_context, transaction)
+        return await run_async(flow, self.store)
 
     async def complete(
         self, subject: Subject, saml_response: str, relay_state: str | None = None
