@@ -131,3 +131,42 @@ def test_oidc_confirms_one_transaction_once(provider: Provider, agent: UserAgent
         assert alice.post("/workspaces/prod-eu/destroy/").status_code == 200
         assert alice.post("/workspaces/prod-eu/destroy/").status_code == 303
         get_stepup().oidc["test-op"].close()
+
+
+@pytest.mark.oidc
+def test_two_sso_trips_each_confirm_their_own_transaction(
+    provider: Provider, agent: UserAgent
+) -> None:
+    """Two tabs: a trip for prod-eu, then one for prod-us. Finishing the first confirms
+    prod-eu (what its page showed), never the transaction the later start was for."""
+    clock = SettableClock(math.floor(time.time()))
+    providers = {"test-op": make_config(provider)}
+    with running_site(MemoryStore(), clock, OIDC_PROVIDERS=providers) as site:
+        get_stepup().tenant_settings.ensure("acme")
+        alice = site.browser()
+        assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
+        assert set_flag(alice).status_code == 200
+
+        def trip(name: str) -> str:
+            location = alice.post(f"/workspaces/{name}/destroy/")["Location"]
+            assert f"Delete workspace {name}" in alice.get(location).content.decode()
+            return str(press_sso_button(alice, location)["Location"])
+
+        def finish(to_provider: str) -> int:
+            callback = agent.authorize(to_provider, login=ALICE[0], password=ALICE[1])
+            back = alice.get(f"/stepup/reauth/oidc/callback/?{urlencode(callback)}")
+            status: int = back.status_code
+            return status
+
+        eu, us = trip("prod-eu"), trip("prod-us")
+        assert finish(eu) in {200, 303}  # 200: a suspended form is sent again
+        assert alice.post("/workspaces/prod-us/destroy/").status_code == 303  # still asks
+        assert alice.post("/workspaces/prod-eu/destroy/").status_code == 200
+        # The re-authentication renewed the session id: the other tab's trip, bound to
+        # the old one, proves nothing now; a new trip for prod-us confirms it.
+        assert finish(us) == 400
+        assert alice.post("/workspaces/prod-us/destroy/").status_code == 303
+        assert finish(trip("prod-us")) in {200, 303}
+        assert alice.post("/workspaces/prod-us/destroy/").status_code == 200
+        assert alice.post("/workspaces/prod-eu/destroy/").status_code == 303
+        get_stepup().oidc["test-op"].close()

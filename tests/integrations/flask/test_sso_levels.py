@@ -224,3 +224,48 @@ def test_oidc_confirms_one_transaction_once(provider: Provider, agent: UserAgent
     assert _destroy(alice, "prod-eu").status_code == 200
     assert _destroy(alice, "prod-eu").status_code == 303
     oidc.close()
+
+
+@pytest.mark.oidc
+def test_two_sso_trips_each_confirm_their_own_transaction(
+    provider: Provider, agent: UserAgent
+) -> None:
+    """Two tabs: a trip for prod-eu, then one for prod-us. Finishing the first confirms
+    prod-eu (what its page showed), never the transaction the later start was for."""
+    from integrations.flask.test_transactions import _destroy, _policy
+    from integrations.flask.test_transactions import _routes as _bound
+
+    clock = SettableClock(math.floor(time.time()))
+    store = MemoryStore()
+    oidc = OIDCReauth(oidc_config(provider), store, clock=clock)
+    test_app = make_app(
+        clock=clock,
+        store=store,
+        policy=_policy(),
+        setup=_bound,
+        config={"STEPUP_OIDC_PROVIDERS": {"test-op": oidc}},
+    )
+    alice = _user(test_app, ("oidc", provider.issuer, OIDC_ALICE[0], "test-op"))
+
+    def trip(name: str) -> str:
+        location = _destroy(alice, name).headers["Location"]
+        assert f"Delete workspace {name}" in alice.get(location).get_data(as_text=True)
+        return str(_start(alice, location, "oidc").headers["Location"])
+
+    def finish(to_provider: str) -> int:
+        callback = agent.authorize(to_provider, login=OIDC_ALICE[0], password=OIDC_ALICE[1])
+        status: int = alice.get(f"/stepup/reauth/oidc/callback?{urlencode(callback)}").status_code
+        return status
+
+    eu, us = trip("prod-eu"), trip("prod-us")
+    assert finish(eu) in {200, 303}  # 200: a suspended form is sent again
+    assert _destroy(alice, "prod-us").status_code == 303  # still asks
+    assert _destroy(alice, "prod-eu").status_code == 200
+    # The re-authentication renewed the session id: the other tab's trip, bound to the
+    # old one, proves nothing now; a new trip for prod-us confirms it.
+    assert finish(us) == 400
+    assert _destroy(alice, "prod-us").status_code == 303
+    assert finish(trip("prod-us")) in {200, 303}
+    assert _destroy(alice, "prod-us").status_code == 200
+    assert _destroy(alice, "prod-eu").status_code == 303  # each confirmation counts once
+    oidc.close()

@@ -191,3 +191,53 @@ def test_oidc_confirms_one_transaction_once(provider: Provider, agent: UserAgent
         assert alice.post("/workspaces/prod-eu/destroy").status_code == 303
     finally:
         alice.close()
+
+
+@pytest.mark.oidc
+def test_two_sso_trips_each_confirm_their_own_transaction(
+    provider: Provider, agent: UserAgent
+) -> None:
+    """Two tabs: a trip for prod-eu, then one for prod-us. Finishing the first confirms
+    prod-eu (what its page showed), never the transaction the later start was for."""
+    from integrations.starlette.test_transactions import _policy as bound_policy
+    from integrations.starlette.test_transactions import _starlette_routes
+
+    clock = SettableClock(math.floor(time.time()))
+    store = MemoryStore()
+    oidc = AsyncOIDCReauth(make_config(provider), store, clock=clock)
+    test_app = make_app(
+        clock=clock,
+        store=store,
+        oidc=oidc,
+        teardown=oidc.aclose,
+        policy=bound_policy(),
+        extra_routes=_starlette_routes,
+    )
+    alice = test_app.browser()
+
+    def trip(name: str) -> str:
+        location = alice.post(f"/workspaces/{name}/destroy").headers["location"]
+        assert f"Delete workspace {name}" in alice.get(location).text
+        return str(press_sso_button(alice, location).headers["location"])
+
+    def finish(to_provider: str) -> int:
+        callback = agent.authorize(to_provider, login=ALICE[0], password=ALICE[1])
+        status: int = alice.get(f"/stepup/oidc/callback?{urlencode(callback)}").status_code
+        return status
+
+    try:
+        assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
+        assert alice.patch_tenant(True).status_code == 200
+        eu, us = trip("prod-eu"), trip("prod-us")
+        assert finish(eu) in {200, 303}  # 200: a suspended form is sent again
+        assert alice.post("/workspaces/prod-us/destroy").status_code == 303  # still asks
+        assert alice.post("/workspaces/prod-eu/destroy").status_code == 200
+        # The re-authentication renewed the session id: the other tab's trip, bound to
+        # the old one, proves nothing now; a new trip for prod-us confirms it.
+        assert finish(us) == 400
+        assert alice.post("/workspaces/prod-us/destroy").status_code == 303
+        assert finish(trip("prod-us")) in {200, 303}
+        assert alice.post("/workspaces/prod-us/destroy").status_code == 200
+        assert alice.post("/workspaces/prod-eu/destroy").status_code == 303
+    finally:
+        alice.close()
