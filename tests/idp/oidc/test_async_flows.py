@@ -34,16 +34,20 @@ async def areauth(
 async def test_happy_path_then_replay(
     areauth: AsyncOIDCReauth, alice: Subject, agent: UserAgent, clock: SettableClock
 ) -> None:
-    url = await areauth.start(alice, return_to="/settings", action="user.update")
+    digest = "abababababababababababababababababababababababababababababababab"
+    url = await areauth.start(
+        alice, return_to="/settings", action="user.update", transaction=digest
+    )
     assert query_of(url)["prompt"] == "login"
     params = agent.authorize(url, login=ALICE[0], password=ALICE[1])
     outcome = await areauth.complete(alice, params)
     assert outcome.reason is OIDCReason.OK
     assert outcome.auth_time is not None
     assert outcome.auth_time >= clock()
-    assert (outcome.return_to, outcome.action, outcome.method) == (
+    assert (outcome.return_to, outcome.action, outcome.transaction, outcome.method) == (
         "/settings",
         "user.update",
+        digest,
         "oidc",
     )
     assert (await areauth.complete(alice, params)).reason is OIDCReason.UNKNOWN_STATE

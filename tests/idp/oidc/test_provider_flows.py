@@ -31,10 +31,12 @@ from stepup.adapters.idp.oidc import (
     WrongProviderError,
 )
 from stepup.adapters.storage.memory import MemoryStore
+from stepup.errors import MalformedInputError
 from stepup.records import Challenge
 from stepup.redirects import UnsafeRedirectError
 from stepup.subject import Identity, LoginMethod, Subject
 from stepup.testing import SettableClock
+from stepup.transactions import transaction_digest
 
 pytestmark = pytest.mark.oidc
 
@@ -112,6 +114,60 @@ def test_only_a_session_of_this_provider_may_start(
         with pytest.raises(WrongProviderError):
             reauth.start(subject, return_to="/")
     assert store.take_challenge("anything", 0.0) is None
+
+
+EU = transaction_digest("workspace.destroy", {"workspace": "prod-eu"})
+US = transaction_digest("workspace.destroy", {"workspace": "prod-us"})
+
+
+def test_each_trip_hands_back_its_own_transaction(
+    reauth: OIDCReauth, alice: Subject, agent: UserAgent, store: MemoryStore
+) -> None:
+    """Two trips in one session (two tabs): each outcome carries the digest its own start
+    was given, whichever started last."""
+    eu = reauth.start(alice, return_to="/", action="workspace.destroy", transaction=EU)
+    us = reauth.start(alice, return_to="/", action="workspace.destroy", transaction=US)
+    assert peek(store, query_of(eu)["state"]).data["transaction"] == EU
+    first = reauth.complete(alice, agent.authorize(eu, login=ALICE[0], password=ALICE[1]))
+    assert (first.reason, first.action, first.transaction) == (
+        OIDCReason.OK,
+        "workspace.destroy",
+        EU,
+    )
+    second = reauth.complete(alice, agent.authorize(us, login=ALICE[0], password=ALICE[1]))
+    assert (second.reason, second.transaction) == (OIDCReason.OK, US)
+    plain = sign_in(reauth, alice, agent, ALICE)
+    assert (plain.reason, plain.transaction) == (OIDCReason.OK, "")
+
+
+def test_a_challenge_stored_before_transactions_reads_as_none(
+    reauth: OIDCReauth, alice: Subject, agent: UserAgent, store: MemoryStore
+) -> None:
+    url = reauth.start(alice, return_to="/", action="workspace.destroy", transaction=EU)
+    state = query_of(url)["state"]
+    challenge = store.take_challenge(state, 0.0)
+    assert challenge is not None
+    old = {k: v for k, v in challenge.data.items() if k != "transaction"}
+    store.put_challenge(replace(challenge, data=old))
+    outcome = reauth.complete(alice, agent.authorize(url, login=ALICE[0], password=ALICE[1]))
+    assert (outcome.reason, outcome.transaction) == (OIDCReason.OK, "")
+
+
+def test_a_tampered_stored_transaction_is_no_challenge_of_ours(
+    reauth: OIDCReauth, alice: Subject, agent: UserAgent, store: MemoryStore
+) -> None:
+    url = reauth.start(alice, return_to="/", action="workspace.destroy", transaction=EU)
+    tamper(store, query_of(url)["state"], transaction="not a digest")
+    outcome = reauth.complete(alice, agent.authorize(url, login=ALICE[0], password=ALICE[1]))
+    assert (outcome.reason, outcome.transaction) == (OIDCReason.UNKNOWN_STATE, "")
+
+
+@pytest.mark.parametrize("bad", ["abc", EU.upper(), EU + "0", " " + EU, 42, None])
+def test_a_malformed_transaction_is_refused_at_start(
+    reauth: OIDCReauth, alice: Subject, bad: object
+) -> None:
+    with pytest.raises(MalformedInputError, match="transaction"):
+        reauth.start(alice, return_to="/", action="workspace.destroy", transaction=bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/x", "/\\evil"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -23,7 +24,9 @@ from idp.saml.saml_idp import (
 )
 from stepup.adapters.idp.saml import SAMLReason, SAMLServiceProvider
 from stepup.adapters.storage import MemoryStore
+from stepup.errors import MalformedInputError
 from stepup.testing import SettableClock
+from stepup.transactions import transaction_digest
 
 pytestmark = pytest.mark.saml
 
@@ -203,3 +206,53 @@ def test_unsigned_requests_work_when_not_configured_to_sign(
     # Our test IdP demands signed requests, as IdPs may: it refuses this one.
     with pytest.raises(Exception, match="signed"):
         TestIdP(idp_server).receive(url)
+
+
+EU = transaction_digest("workspace.destroy", {"workspace": "prod-eu"})
+US = transaction_digest("workspace.destroy", {"workspace": "prod-us"})
+
+
+def test_each_request_hands_back_its_own_transaction(world: World) -> None:
+    """Two requests in one session (two tabs): each outcome carries the digest its own
+    start was given, whichever started last."""
+    subject = saml_subject()
+    eu = world.sp.start(subject, return_to="/", action="workspace.destroy", transaction=EU)
+    us = world.sp.start(subject, return_to="/", action="workspace.destroy", transaction=US)
+    plain = world.sp.start(subject, return_to="/", action="workspace.destroy")
+    found = []
+    for redirect in (eu, us, plain):
+        request = world.idp.receive(redirect.url)
+        answer = world.idp.answer(request, ALICE)
+        outcome = world.sp.complete(subject, answer, request.relay_state)
+        found.append((outcome.reason, outcome.action, outcome.transaction))
+    assert found == [
+        (SAMLReason.OK, "workspace.destroy", EU),
+        (SAMLReason.OK, "workspace.destroy", US),
+        (SAMLReason.OK, "workspace.destroy", ""),
+    ]
+
+
+@pytest.mark.parametrize("stored", [None, "not a digest", 42])
+def test_a_request_stored_without_a_valid_transaction_reads_as_none(
+    world: World, stored: object
+) -> None:
+    """A request kept before transactions rode with it has no key; a mangled one
+    confirms nothing either."""
+    subject = saml_subject()
+    redirect = world.sp.start(subject, return_to="/", action="workspace.destroy", transaction=EU)
+    challenge = world.store.take_challenge(redirect.request_id, 0.0)
+    assert challenge is not None
+    assert challenge.data["transaction"] == EU
+    data = {k: v for k, v in challenge.data.items() if k != "transaction"}
+    if stored is not None:
+        data["transaction"] = stored
+    world.store.put_challenge(replace(challenge, data=data))
+    request = world.idp.receive(redirect.url)
+    outcome = world.sp.complete(subject, world.idp.answer(request, ALICE), request.relay_state)
+    assert (outcome.reason, outcome.transaction) == (SAMLReason.OK, "")
+
+
+@pytest.mark.parametrize("bad", ["abc", EU.upper(), EU + "0", " " + EU, 42, None])
+def test_a_malformed_transaction_is_refused_at_start(world: World, bad: object) -> None:
+    with pytest.raises(MalformedInputError, match="transaction"):
+        world.sp.start(saml_subject(), return_to="/", transaction=bad)  # type: ignore[arg-type]

@@ -203,12 +203,19 @@ async def test_async_provider_on_redis(keys: dict[str, KeyPair], idp_server: Ser
         sp = AsyncSAMLServiceProvider(make_config(keys), store, clock=clock)
         idp = TestIdP(idp_server)
         subject = saml_subject()
-        redirect = await sp.start(subject, return_to="/billing", action="user.update")
+        digest = "abababababababababababababababababababababababababababababababab"
+        redirect = await sp.start(
+            subject, return_to="/billing", action="user.update", transaction=digest
+        )
         request = idp.receive(redirect.url)
         response = idp.answer(request, ALICE)
         outcome = await sp.complete(subject, response, request.relay_state)
         assert outcome.ok
-        assert (outcome.return_to, outcome.action) == ("/billing", "user.update")
+        assert (outcome.return_to, outcome.action, outcome.transaction) == (
+            "/billing",
+            "user.update",
+            digest,
+        )
         replay = await sp.complete(subject, response, request.relay_state)
         assert replay.reason is SAMLReason.UNKNOWN_REQUEST
 
