@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from stepup.tenants import TenantSettings
 from support import need
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -32,6 +33,11 @@ AUTHENTICATOR = {
     "isUserVerified": True,
 }
 FLAG_ON = '{"data": {"type": "tenant", "attributes": {"feature_flags": {"sensitive_actions_reauth": true}}}}'
+
+
+def flag_on(store: Any, tenant: str) -> None:
+    """Turn the tenant's re-authentication flag on, as its admin would."""
+    TenantSettings(store).patch(tenant, FLAG_ON, actor_id="admin", actor_is_tenant_admin=True)
 
 
 @contextmanager

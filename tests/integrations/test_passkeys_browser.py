@@ -9,16 +9,15 @@ from typing import Any
 import pytest
 
 from integrations.passkey_browser import (
-    FLAG_ON,
     asgi_server,
     chromium,
+    flag_on,
     free_socket,
     register_and_reauthenticate,
     sign_in_with_passkey,
     wsgi_server,
 )
 from stepup.adapters.storage.memory import MemoryStore
-from stepup.tenants import TenantSettings
 from stepup.testing import SettableClock
 
 pytestmark = pytest.mark.browser
@@ -28,10 +27,6 @@ pytestmark = pytest.mark.browser
 def browser() -> Iterator[Any]:
     with chromium() as launched:
         yield launched
-
-
-def _flag_on(store: MemoryStore, tenant: str) -> None:
-    TenantSettings(store).patch(tenant, FLAG_ON, actor_id="admin", actor_is_tenant_admin=True)
 
 
 def test_flask(browser: Any) -> None:
@@ -53,7 +48,7 @@ def test_flask(browser: Any) -> None:
             browser,
             origin,
             sign_in=sign_in,
-            flag_on=lambda: _flag_on(store, TENANT),
+            flag_on=lambda: flag_on(store, TENANT),
             passkeys_page="/stepup/passkeys",
             guarded="/api-key",
             shows="key-123",
@@ -82,7 +77,7 @@ def test_starlette(browser: Any) -> None:
             browser,
             origin,
             sign_in=sign_in,
-            flag_on=lambda: _flag_on(store, TENANT),
+            flag_on=lambda: flag_on(store, TENANT),
             passkeys_page="/stepup/passkeys",
             guarded="/api-key",
             shows="the key",
@@ -109,7 +104,7 @@ def test_flask_sign_in_with_a_passkey(browser: Any) -> None:
             browser,
             origin,
             log_in=log_in,
-            flag_on=lambda: _flag_on(store, TENANT),
+            flag_on=lambda: flag_on(store, TENANT),
             passkeys_page="/stepup/passkeys",
             guarded="/api-key",
             shows="key-123",
@@ -140,7 +135,7 @@ def test_starlette_sign_in_with_a_passkey(browser: Any) -> None:
             browser,
             origin,
             log_in=log_in,
-            flag_on=lambda: _flag_on(store, TENANT),
+            flag_on=lambda: flag_on(store, TENANT),
             passkeys_page="/stepup/passkeys",
             guarded="/api-key",
             shows="the key",

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from integrations.passkey_browser import FLAG_ON, asgi_server, chromium, free_socket, wsgi_server
+from integrations.passkey_browser import asgi_server, chromium, flag_on, free_socket, wsgi_server
 from integrations.totp_browser import add_two_and_remove_one
 from stepup.adapters.storage.memory import MemoryStore
-from stepup.tenants import TenantSettings
 from stepup.testing import SettableClock
 
 pytestmark = pytest.mark.browser
@@ -21,10 +20,6 @@ pytestmark = pytest.mark.browser
 def browser() -> Iterator[Any]:
     with chromium() as launched:
         yield launched
-
-
-def _flag_on(store: MemoryStore, tenant: str) -> None:
-    TenantSettings(store).patch(tenant, FLAG_ON, actor_id="admin", actor_is_tenant_admin=True)
 
 
 def test_flask(browser: Any) -> None:
@@ -45,7 +40,7 @@ def test_flask(browser: Any) -> None:
             browser,
             origin,
             sign_in=sign_in,
-            flag_on=lambda: _flag_on(store, TENANT),
+            flag_on=lambda: flag_on(store, TENANT),
             settings="/stepup/2fa",
             password=bob.password,
             clock=clock,
@@ -69,7 +64,7 @@ def test_starlette(browser: Any) -> None:
             browser,
             origin,
             sign_in=sign_in,
-            flag_on=lambda: _flag_on(store, TENANT),
+            flag_on=lambda: flag_on(store, TENANT),
             settings="/stepup/2fa",
             password=PASSWORDS["alice"],
             clock=clock,
