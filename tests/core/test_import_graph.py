@@ -152,3 +152,166 @@ def test_no_import_circle_in_stepup() -> None:
 def test_the_starlette_package_has_no_import_circle() -> None:
     starlette = "stepup.integrations.starlette"
     assert not [group for group in circles(GRAPH) if any(m.startswith(starlette) for m in group)]
+
+
+# Layering: within each integration package the arrows point one way, from routes and
+# pages down to the framework's core object; the shared modules know no framework
+# package; framework packages do not import one another (FastAPI builds on Starlette);
+# and nothing outside the integrations and the demo imports a web framework.
+INTEGRATIONS = "stepup.integrations"
+# Bottom layer first. A module may import only modules of a lower layer of its own
+# package (or the shared modules, or the core). Every module must be placed.
+LAYERS: dict[str, list[set[str]]] = {
+    "": [  # the shared, framework-free modules of stepup.integrations
+        {"http", "marks"},
+        {"views", "pages", "resume", "bearer"},
+        {"transaction", "tenant_endpoint", "passkey_endpoint"},
+        {"__init__"},
+    ],
+    "flask": [
+        {"_config", "_csrf", "_web", "_hooks"},
+        {"_state", "bearer"},  # the per-request object
+        {"_views"},  # the pages
+        {"_devices", "_passkeys"},  # views built on the pages
+        {"_extension"},  # the public extension wires routes to the blueprint
+        {"__init__"},
+    ],
+    "django": [
+        {"models", "signals", "passwords", "hooks", "_web", "_session", "migrations"},
+        {"store"},
+        {"conf"},
+        {"services"},  # the core objects built from the settings
+        {"_request", "bearer", "management"},  # management commands use the services
+        {"_pages", "decorators", "mixins", "middleware"},  # guards and page rendering
+        {"views", "checks", "__init__"},
+        {"device_views", "passkey_views", "apps"},
+        {"urls"},
+    ],
+    "starlette": [
+        {"_util", "csrf", "providers"},
+        {"stepup", "bearer"},  # StepupCore: configuration, hooks, the guard; no views
+        {"pages", "middleware"},
+        {"passkeys", "federated", "devices"},
+        {"app"},  # Stepup: routes, mount, install
+        {"__init__"},
+    ],
+}
+# Modules named for a framework outside its package: FastAPI's bearer dependency.
+FASTAPI = {f"{INTEGRATIONS}.fastapi", f"{INTEGRATIONS}._bearer_deps"}
+WEB_FRAMEWORKS = {
+    "flask", "flask_login", "flask_wtf", "werkzeug", "django", "asgiref", "starlette",
+    "fastapi", "uvicorn", "starlette_csrf", "itsdangerous", "jinja2", "multipart",
+}  # fmt: skip
+# Where a framework may be imported: its integration, the demo (a Starlette app) and the
+# testing helper that reads an app's routes (imports Django inside the Django branch).
+FRAMEWORK_USERS = (f"{INTEGRATIONS}.", "stepup.demo", "stepup.cli.demo", "stepup.testing.coverage")
+# Outside the integrations, what may use them: the demo (an app) and the testing helpers.
+APPS = ("stepup.demo", "stepup.testing")
+
+
+def _package_of(module: str) -> str | None:
+    """The integration package ("" for the shared modules) a module belongs to."""
+    if module in FASTAPI:
+        return "fastapi"
+    if not module.startswith(INTEGRATIONS):
+        return None
+    first = module.removeprefix(INTEGRATIONS).lstrip(".").split(".")[0]
+    return first if first in LAYERS else ""
+
+
+def _layer(module: str, package: str) -> int | None:
+    """The layer of a module within its package (a subpackage's modules share its layer)."""
+    base = f"{INTEGRATIONS}.{package}" if package else INTEGRATIONS
+    local = module.removeprefix(base).lstrip(".") or "__init__"
+    for index, layer in enumerate(LAYERS[package]):
+        if local.split(".")[0] in layer:
+            return index
+    return None
+
+
+def layering_violations(graph: dict[str, set[str]]) -> list[str]:
+    found = []
+    for module, targets in sorted(graph.items()):
+        package = _package_of(module)
+        if package is None:
+            if not module.startswith(APPS):  # the core and the adapters
+                found += [f"{module} -> {t}" for t in sorted(targets) if t.startswith(INTEGRATIONS)]
+            continue
+        if package == "fastapi":
+            found += [
+                f"{module} -> {t}"
+                for t in sorted(targets)
+                if _package_of(t) not in {None, "", "starlette", "fastapi"}
+            ]
+            continue
+        mine = _layer(module, package)
+        if mine is None:
+            found.append(f"{module} is in no layer of {package or 'the shared modules'}")
+            continue
+        for target in sorted(targets):
+            theirs = _package_of(target)
+            if theirs is None or (theirs == "" and package != ""):
+                continue  # the core, or a shared module from a framework package
+            if theirs != package:
+                found.append(f"{module} -> {target} (another integration)")
+            elif (layer := _layer(target, package)) is None or layer >= mine:
+                found.append(f"{module} -> {target} (not a lower layer)")
+    return found
+
+
+def _third_party(path: Path) -> set[str]:
+    """Top-level modules a file imports from outside stepup (anywhere in the file)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found - {ROOT}
+
+
+def test_the_layering_check_sees_an_upward_import() -> None:
+    pages, core = f"{INTEGRATIONS}.starlette.pages", f"{INTEGRATIONS}.starlette.stepup"
+    assert layering_violations({core: set(), pages: {core}}) == []
+    assert layering_violations({core: {pages}, pages: set()}) == [
+        f"{core} -> {pages} (not a lower layer)"
+    ]
+    flask_state = f"{INTEGRATIONS}.flask._state"
+    assert layering_violations({flask_state: {core}}) == [
+        f"{flask_state} -> {core} (another integration)"
+    ]
+    assert layering_violations({f"{INTEGRATIONS}.views": {flask_state}}) == [
+        f"{INTEGRATIONS}.views -> {flask_state} (another integration)"
+    ]
+    assert layering_violations({"stepup.reauth": {f"{INTEGRATIONS}.http"}}) == [
+        f"stepup.reauth -> {INTEGRATIONS}.http"
+    ]
+    assert layering_violations({f"{INTEGRATIONS}.starlette.new": set()}) == [
+        f"{INTEGRATIONS}.starlette.new is in no layer of starlette"
+    ]
+
+
+def test_every_integration_package_is_layered_one_way() -> None:
+    assert layering_violations(GRAPH) == []
+
+
+def test_the_starlette_core_object_imports_no_views() -> None:
+    core = f"{INTEGRATIONS}.starlette.stepup"
+    views = {"pages", "passkeys", "federated", "devices", "middleware", "app"}
+    assert not {f"{INTEGRATIONS}.starlette.{v}" for v in views} & GRAPH[core]
+    for module in ("pages", "federated", "middleware"):
+        assert core in _reachable(GRAPH, f"{INTEGRATIONS}.starlette.{module}")
+
+
+def test_the_core_never_imports_a_web_framework() -> None:
+    modules = _modules()
+    offenders = {
+        name: sorted(_third_party(path) & WEB_FRAMEWORKS)
+        for name, path in modules.items()
+        if not name.startswith(FRAMEWORK_USERS) and _third_party(path) & WEB_FRAMEWORKS
+    }
+    assert offenders == {}
+    core = [name for name, path in modules.items() if path.parent == SRC]  # stepup/*.py
+    assert "stepup.reauth" in core
+    assert "stepup.verifier" in core
+    assert not [m for m in core if m.startswith(FRAMEWORK_USERS)]
