@@ -4,6 +4,10 @@ core and that extra, and what those in turn require; and the integration imports
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -11,29 +15,53 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from packaging_support import DIST_NAME, ROOT, Venv, closure, dependency_table
+from packaging_support import DIST_NAME, ROOT, Venv, closure, dependency_table, normalise
 
 DJANGO = (
     "from django.conf import settings; settings.configure(INSTALLED_APPS=["
     "'django.contrib.auth', 'django.contrib.contenttypes', 'django.contrib.sessions',"
     " 'stepup.integrations.django']); import django; django.setup()"
 )
-# What each extra's integration is: imported in the fresh environment.
+# What each extra's integration is: imported (and, for a dependency used through another
+# library, used) in the fresh environment.
+PAGES = "from stepup.i18n import format_time; format_time(0, 'de')"  # Babel, lazily
 SMOKE = {
-    "sql": "import stepup.adapters.storage.sql",
-    "postgres": "import stepup.adapters.storage.sql, psycopg",
+    "sql": (
+        "import stepup.adapters.storage.sql\n"
+        "from sqlalchemy.ext.asyncio import create_async_engine\n"
+        "create_async_engine('sqlite+aiosqlite://')"  # loads aiosqlite
+    ),
+    "postgres": (
+        "import stepup.adapters.storage.sql, sqlalchemy\n"
+        "sqlalchemy.create_engine('postgresql+psycopg://')"  # loads psycopg, connects not
+    ),
     "redis": "import stepup.adapters.storage.redis",
     "oidc": "import stepup.adapters.idp.oidc",
     "saml": "import stepup.adapters.idp.saml",
-    "passwords": "import stepup.adapters.idp.password_formats, bcrypt",
-    "passkeys": "import stepup.passkeys, fido2",
-    "flask": "import stepup.integrations.flask",
-    "django": f"{DJANGO}; import stepup.integrations.django.views, stepup.integrations.django.middleware",
-    "starlette": "import stepup.integrations.starlette",
+    "passwords": (  # bcrypt is imported when a bcrypt hash is checked
+        "from stepup.adapters.idp.password_formats import BcryptVerifier\n"
+        "hashed = '$2b$04$nupi5/nhavHovHJb/YgAWO/aQRDr7HNj0sxNHlkq6iJor2YV6C3UK'\n"
+        "assert BcryptVerifier().verify(hashed, 'pw')"
+    ),
+    "passkeys": "import stepup.passkeys",
+    "flask": f"import stepup.integrations.flask\n{PAGES}",
+    "django": (
+        f"{DJANGO}\nimport stepup.integrations.django.views, stepup.integrations.django.middleware"
+        f"\n{PAGES}"
+    ),
+    "starlette": f"import stepup.integrations.starlette, starlette.formparsers\n{PAGES}",
     "fastapi": "import stepup.integrations.fastapi",
     "testing": "import stepup.testing.strategies, stepup.testing.contract, stepup.testing.plugin",
-    "demo": "import stepup.cli.demo, stepup.demo, uvicorn",
+    # cli.demo imports uvicorn when it serves, demo.sso authlib when OIDC is configured
+    "demo": "import stepup.cli.demo, stepup.demo, stepup.demo.sso, uvicorn, authlib",
 }
+# Printed after the smoke: the distributions whose modules the process has imported.
+LOADED = """
+import importlib.metadata, json, sys
+imported = {name.split(".")[0] for name in list(sys.modules)}
+providers = importlib.metadata.packages_distributions()
+print(json.dumps(sorted({d for top in imported for d in providers.get(top, [])})))
+"""
 
 
 def _extras_included(extra: str) -> set[str]:
@@ -72,4 +100,28 @@ def test_an_extra_adds_only_what_its_integration_imports(
 
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    venv.run("python", "-c", SMOKE[extra], cwd=outside)
+    loaded = {
+        normalise(d)
+        for d in json.loads(venv.run("python", "-c", SMOKE[extra] + LOADED, cwd=outside))
+    }
+    own = {row.name for row in dependency_table() if row.extra == extra}
+    assert own - loaded == set(), f"{extra!r} brings what its integration never imports"
+
+
+@pytest.mark.parametrize("extra", sorted(SMOKE))
+def test_each_extra_is_imported_by_its_integration(extra: str, tmp_path: Path) -> None:
+    """The same check in this environment (which has every extra): after its smoke, the
+    process has imported every package the extra declares. Fails for a dependency added
+    to an extra that its integration never imports, without building anything."""
+    done = subprocess.run(
+        [sys.executable, "-c", SMOKE[extra] + LOADED],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    loaded = {normalise(d) for d in json.loads(done.stdout.splitlines()[-1])}
+    own = {row.name for row in dependency_table() if row.extra == extra}
+    assert own - loaded == set(), f"{extra!r} brings what its integration never imports"
