@@ -352,15 +352,6 @@ def test_the_recovery_codes_page_reads_the_same_everywhere(drivers: list[Driver]
         assert len(re.findall(r"<li><code>[a-z2-7-]+</code></li>", page)) == 10
 
 
-def test_the_settings_page_reads_the_same_in_flask_and_django(drivers: list[Driver]) -> None:
-    """Starlette has no settings page (its enrolment page is reached directly)."""
-    flask, django = drivers[0], drivers[1]
-    off = {"flask": flask.get("/stepup/2fa"), "django": django.get("/stepup/2fa/")}
-    _, text, fields = _same(off)
-    assert "Two-factor authentication is off." in text
-    assert ("button", "type=submit") in fields
-
-
 def test_flash_messages_are_translated(drivers: list[Driver]) -> None:
     """Flask and Django flash a message when 2FA is already on; the next page shows it
     in the request's language."""
