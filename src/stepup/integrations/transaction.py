@@ -13,20 +13,22 @@ this module only carries the digest and its description between two requests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, tzinfo
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from ..errors import ConfigurationError, MalformedInputError, StepupError
 from ..i18n import Message, translations
 from ..policy import Policy
+from ..subject import Subject
 from ..transactions import is_transaction_digest, transaction_digest
-from .views import ReauthPage
+from .views import ReauthPage, renewed_subject
 
 __all__ = [
     "PENDING_TRANSACTIONS",
     "Confirmation",
+    "ConfirmedReauth",
     "InvalidTransactionError",
     "PendingTransaction",
     "Transaction",
@@ -40,6 +42,7 @@ __all__ = [
 ]
 
 R = TypeVar("R")
+T_co = TypeVar("T_co", covariant=True)
 
 #: The session key under which pending transactions wait for their re-authentication.
 PENDING_TRANSACTIONS: Final = "_stepup_transactions"
@@ -200,6 +203,79 @@ def forget_transaction(session: MutableMapping[str, Any], digest: str) -> None:
         pending = dict(saved)
         del pending[digest]
         session[PENDING_TRANSACTIONS] = pending
+
+
+class _Records(Protocol[T_co]):
+    """``Reauth`` (answers the grant) or ``AsyncReauth`` (answers a coroutine)."""
+
+    def record(
+        self,
+        subject: Subject,
+        methods: Iterable[str],
+        *,
+        authenticated_at: float | None = ...,
+        renewed_from: str | None = ...,
+        level: str | None = ...,
+        transaction: str | None = ...,
+        signed: str | None = ...,
+    ) -> T_co: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmedReauth:
+    """A successful re-authentication, to record once the integration renewed the
+    session id (OWASP ASVS 5.0 section 7.2.4). Every framework ends a re-authentication
+    the same way: :meth:`after_renewal`, ``record`` (awaited when async), ``done``.
+
+    ``level``: what a provider's signed answer proved; ``transaction``: the digest of
+    the one action this re-authentication confirmed; ``signed``: the transaction a
+    passkey signed (``PasskeyResult.transaction``)."""
+
+    subject: Subject  # the grant's subject, under the renewed id
+    renewed_from: str | None  # the id it was renewed from (``None``: nothing renewed)
+    methods: tuple[str, ...]
+    at: float | None = None
+    level: str | None = None
+    transaction: str | None = None
+    signed: str | None = None
+
+    @classmethod
+    def after_renewal(
+        cls,
+        before: Subject,
+        after: Subject | None,
+        methods: Iterable[str],
+        *,
+        at: float | None = None,
+        level: str | None = None,
+        transaction: str | None = None,
+        signed: str | None = None,
+    ) -> ConfirmedReauth:
+        """``before``: the subject that re-authenticated; ``after``: the subject loaded
+        again after the renewal (see :func:`~stepup.integrations.views.renewed_subject`)."""
+        subject, renewed_from = renewed_subject(before, after)
+        return cls(subject, renewed_from, tuple(methods), at, level, transaction, signed)
+
+    def record(self, reauth: _Records[R]) -> R:
+        """Record the grant: ``reauth.record`` with these values (await the answer of an
+        ``AsyncReauth``)."""
+        return reauth.record(
+            self.subject,
+            self.methods,
+            authenticated_at=self.at,
+            renewed_from=self.renewed_from,
+            level=self.level,
+            transaction=self.transaction,
+            signed=self.signed,
+        )
+
+    def done(self, session: MutableMapping[str, Any] | None) -> tuple[Subject, str | None]:
+        """After the grant was recorded: the confirmed transaction waits no longer in
+        ``session`` (``None``: the app has no session). Answers the subject under the new
+        id and the old id."""
+        if self.transaction is not None and session is not None:
+            forget_transaction(session, self.transaction)
+        return self.subject, self.renewed_from
 
 
 class TransactionExpiredError(StepupError):

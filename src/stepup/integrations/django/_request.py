@@ -42,14 +42,14 @@ from ..http import (
 )
 from ..resume import resume_token, with_resume
 from ..transaction import (
+    ConfirmedReauth,
     InvalidTransactionError,
     PendingTransaction,
     Transaction,
-    forget_transaction,
     note_transaction,
     pending_transaction,
 )
-from ..views import hook_says_yes, note_sign_in, renew_session_id, renewed_subject
+from ..views import hook_says_yes, note_sign_in, renew_session_id
 from . import _session
 from ._web import request_info, sign_in_response, to_response
 from .services import Stepup, get_stepup
@@ -411,19 +411,12 @@ class RequestStepup:
         session.cycle_key()
         rotate_token(self.request)
         self._subject = _UNSET
-        subject, renewed_from = renewed_subject(subject, self.subject)
-        self.reauth.record(
-            subject,
-            methods,
-            authenticated_at=at,
-            renewed_from=renewed_from,
-            level=level,
-            transaction=transaction,
+        confirmed = ConfirmedReauth.after_renewal(
+            subject, self.subject, methods, at=at, level=level, transaction=transaction,
             signed=signed,
-        )
-        if transaction is not None:
-            forget_transaction(session, transaction)
-        return subject, renewed_from
+        )  # fmt: skip
+        confirmed.record(self.reauth)
+        return confirmed.done(session)
 
 
 def stepup_for(request: HttpRequest) -> RequestStepup:

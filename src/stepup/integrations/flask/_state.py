@@ -32,10 +32,10 @@ from ..passkey_endpoint import passkey_policy, relying_party_from
 from ..resume import resume_token, with_resume
 from ..transaction import (
     PENDING_TRANSACTIONS,
+    ConfirmedReauth,
     InvalidTransactionError,
     PendingTransaction,
     Transaction,
-    forget_transaction,
     note_transaction,
     pending_transaction,
 )
@@ -47,7 +47,6 @@ from ..views import (
     is_fresh,
     note_sign_in,
     renew_session_id,
-    renewed_subject,
     session_identity,
 )
 from ..views import session_id as session_id_of
@@ -282,19 +281,12 @@ class AppState:
         renew_session_id(session)
         self.csrf.rotate()
         g.pop("stepup_subject", None)
-        subject, renewed_from = renewed_subject(subject, self.subject())
-        self.reauth.record(
-            subject,
-            methods,
-            authenticated_at=at,
-            renewed_from=renewed_from,
-            level=level,
-            transaction=transaction,
+        confirmed = ConfirmedReauth.after_renewal(
+            subject, self.subject(), methods, at=at, level=level, transaction=transaction,
             signed=signed,
-        )
-        if transaction is not None:
-            forget_transaction(session, transaction)
-        return subject, renewed_from
+        )  # fmt: skip
+        confirmed.record(self.reauth)
+        return confirmed.done(session)
 
     def is_tenant_admin(self, subject: Subject, tenant_id: str) -> bool:
         """The app's ``is_tenant_admin`` hook; only ``True`` means yes."""

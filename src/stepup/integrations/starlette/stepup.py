@@ -59,15 +59,15 @@ from ..passkey_endpoint import passkey_policy, relying_party_from
 from ..resume import resume_token, with_resume
 from ..transaction import (
     PENDING_TRANSACTIONS,
+    ConfirmedReauth,
     InvalidTransactionError,
     PendingTransaction,
     Transaction,
-    forget_transaction,
     guard_transaction,
     note_transaction,
     pending_transaction,
 )
-from ..views import default_policy, is_fresh, renewed_subject
+from ..views import default_policy, is_fresh
 from ._util import (
     MaybeAwaitable,
     call_hook,
@@ -645,19 +645,12 @@ class StepupCore:
             session = request.session
             for key in [k for k, v in session.items() if v == subject.session_id]:
                 session[key] = secrets.token_urlsafe(18)
-        subject, renewed_from = renewed_subject(subject, await self.subject(request))
-        await self.reauth.record(
-            subject,
-            methods,
-            authenticated_at=at,
-            renewed_from=renewed_from,
-            level=level,
-            transaction=transaction,
-            signed=signed,
-        )
-        if transaction is not None and "session" in request.scope:
-            forget_transaction(request.session, transaction)
-        return subject, renewed_from
+        confirmed = ConfirmedReauth.after_renewal(
+            subject, await self.subject(request), methods, at=at, level=level,
+            transaction=transaction, signed=signed,
+        )  # fmt: skip
+        await confirmed.record(self.reauth)
+        return confirmed.done(request.session if "session" in request.scope else None)
 
     # CSRF for the app's own forms ---------------------------------------------
 
