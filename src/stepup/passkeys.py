@@ -614,6 +614,10 @@ class _Ceremonies:
             return PasskeyResult(refused.reason)
         except StoreUnavailableError:
             return PasskeyResult(PasskeyReason.UNAVAILABLE)
+        # A factor was added: no re-authentication made before counts any more, in any
+        # session (OWASP ASVS 5.0 section 7.4.3), as for a TOTP device. A store failure
+        # here propagates: the passkey is stored, so this is no clean success.
+        yield ("revoke_grants", (subject.user_id,))
         self._emit(
             PasskeyRegistered(
                 at=self.clock(),

@@ -29,6 +29,7 @@ from .records import Tenant
 __all__ = [
     "JSONAPI_MEDIA_TYPE",
     "MAX_BODY",
+    "MAX_DEPTH",
     "AsyncTenantSettings",
     "TenantNotFoundError",
     "TenantPatchError",
@@ -43,6 +44,10 @@ _TOP_MEMBERS: Final = frozenset({"data", "meta", "jsonapi"})
 _DATA_MEMBERS: Final = frozenset({"type", "id", "attributes", "meta"})
 #: The largest ``PATCH`` body read, in bytes.
 MAX_BODY: Final = 64 * 1024
+#: The deepest nesting of objects and arrays a ``PATCH`` body may have (the seed's
+#: document is 4 deep). Deeper is a 400: a value nested hundreds deep that the decoder
+#: still takes could make the store's or the response's encoder recurse too far.
+MAX_DEPTH: Final = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,26 +104,66 @@ def body_too_large() -> TenantPatchError:
     return TenantPatchError([_Problem(400, "too_large", N_("The body is too large"), "")])
 
 
+class _NotJSONError(ValueError):
+    """What RFC 8259 JSON cannot hold: a repeated member name, NaN or Infinity."""
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose member names are all different. A repeated name (RFC 8259: names
+    SHOULD be unique) is refused, not settled by "the last one wins": a proxy, a log or
+    an audit tool reading the first ``sensitive_actions_reauth`` must never see another
+    value than the one stored."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise _NotJSONError("a member name is repeated")
+    return document
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJSONError(f"{name} is not JSON")
+
+
+def _too_deep(document: object) -> bool:
+    """Is any object or array nested more than :data:`MAX_DEPTH` deep (iteratively)?"""
+    level: list[object] = [document]
+    for _ in range(MAX_DEPTH):
+        level = [
+            child
+            for value in level
+            if isinstance(value, dict | list)
+            for child in (value.values() if isinstance(value, dict) else value)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return True
+
+
+def _not_json() -> TenantPatchError:
+    return TenantPatchError([_Problem(400, "invalid_json", N_("The body is not JSON"), "")])
+
+
 def _parse(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     """The JSON object in ``body``; anything else is a 400 :class:`TenantPatchError`.
 
-    Too deep a nesting (``RecursionError`` in the decoder), bytes that are not UTF-8 and
-    numbers too long to convert are all "not JSON", never an unexpected exception.
+    Too deep a nesting (over :data:`MAX_DEPTH`, or a ``RecursionError`` in the decoder),
+    a repeated member name, ``NaN`` or ``Infinity``, bytes that are not UTF-8 and numbers
+    too long to convert are all "not JSON", never an unexpected exception.
     """
     if isinstance(body, Mapping):
         return body
     if len(body) > MAX_BODY:
         raise body_too_large()
     try:
-        document = json.loads(body)
+        document = json.loads(body, object_pairs_hook=_unique_members, parse_constant=_no_constant)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        raise TenantPatchError(
-            [_Problem(400, "invalid_json", N_("The body is not JSON"), "")]
-        ) from None
+        raise _not_json() from None
     if not isinstance(document, dict):
         raise TenantPatchError(
             [_Problem(400, "invalid_document", N_("Expected a JSON object"), "")]
         )
+    if _too_deep(document):
+        raise _not_json()
     return document
 
 

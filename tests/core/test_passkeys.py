@@ -334,6 +334,49 @@ def test_removal_revokes_grants(h: Harness) -> None:
     assert not h.passkeys.remove("alice", passkey.credential_id, removed_by="alice")
 
 
+def _grants_in_two_sessions(h: Harness) -> None:
+    for session in ("session-a", "session-z"):
+        grant = Grant("alice", session, frozenset({"pwd"}), h.clock())
+        h.store.put_grant(grant, h.clock() + 3600)
+
+
+def test_registration_revokes_the_users_grants_in_every_session(h: Harness) -> None:
+    """Issue 12 item 9: adding a passkey changes the user's factors (ASVS 5.0 §7.4.3)."""
+    _grants_in_two_sessions(h)
+    h.store.put_grant(Grant("bob", "session-b", frozenset({"pwd"}), h.clock()), h.clock() + 60)
+    h.register()
+    assert h.store.get_grant("alice", "session-a") is None
+    assert h.store.get_grant("alice", "session-z") is None
+    assert h.store.get_grant("bob", "session-b") is not None  # only the user's own
+
+
+def test_a_refused_registration_revokes_nothing(h: Harness) -> None:
+    key = h.register()
+    _grants_in_two_sessions(h)
+    options = h.passkeys.begin_registration(ALICE, "alice")
+    again = h.passkeys.finish_registration(ALICE, key.create(options))
+    assert again.reason is PasskeyReason.DUPLICATE
+    assert h.store.get_grant("alice", "session-a") is not None
+    assert h.store.get_grant("alice", "session-z") is not None
+
+
+def test_async_registration_revokes_too() -> None:
+    import asyncio
+
+    h = Harness()
+    _grants_in_two_sessions(h)
+    passkeys = AsyncPasskeys(h.store, RP, clock=h.clock)
+    key = SoftAuthenticator(origin=ORIGIN)
+
+    async def register() -> Any:
+        options = await passkeys.begin_registration(ALICE, "alice")
+        return await passkeys.finish_registration(ALICE, key.create(options))
+
+    assert asyncio.run(register()).reason is PasskeyReason.OK
+    assert h.store.get_grant("alice", "session-a") is None
+    assert h.store.get_grant("alice", "session-z") is None
+
+
 def test_store_failure_fails_closed(h: Harness) -> None:
     key = h.register()
     options = h.assert_with(key)

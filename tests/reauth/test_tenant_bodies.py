@@ -98,3 +98,98 @@ def test_a_declared_oversized_length_reads_nothing() -> None:
 
 def test_a_body_at_the_limit_is_read_whole() -> None:
     assert read_body([b"a" * MAX_BODY], str(MAX_BODY)) == b"a" * MAX_BODY
+
+
+# What json.loads takes but JSON (RFC 8259) or a safe store does not ------------------
+
+
+def _doc(attributes: str) -> bytes:
+    return b'{"data": {"type": "tenant", "attributes": ' + attributes.encode() + b"}}"
+
+
+def _loose_settings() -> tuple[TenantSettings, MemoryStore]:
+    store = MemoryStore()
+    store.put_tenant(Tenant("t1", FLAG_OFF))
+    attributes = {"ratio": float, "limits": dict, "tags": list}
+    return TenantSettings(store, attributes=attributes), store
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A repeated name: "the last one wins" in Python, the first in other parsers.
+        _doc(
+            '{"feature_flags": {"sensitive_actions_reauth": true, "sensitive_actions_reauth": false}}'
+        ),
+        _doc('{"feature_flags": {"sensitive_actions_reauth": true}, "feature_flags": {}}'),
+        b'{"data": {"type": "tenant", "attributes": {}}, "data": '
+        + _doc('{"feature_flags": {"sensitive_actions_reauth": true}}')[9:-1]
+        + b"}",
+        b'{"data": {"type": "tenant", "type": "tenant", "attributes": {}}}',
+        # Not JSON numbers.
+        _doc('{"ratio": NaN}'),
+        _doc('{"ratio": Infinity}'),
+        _doc('{"ratio": -Infinity}'),
+        # Deep, but not deep enough for the decoder to give up.
+        _doc('{"limits": ' + '{"a": ' * 900 + "1" + "}" * 900 + "}"),
+        _doc('{"tags": ' + "[" * 900 + "]" * 900 + "}"),
+        _doc('{"limits": ' + '{"a": ' * 30 + "1" + "}" * 30 + "}"),
+    ],
+    ids=[
+        "repeated-flag",
+        "repeated-attribute",
+        "repeated-data",
+        "repeated-type",
+        "nan",
+        "infinity",
+        "minus-infinity",
+        "900-objects",
+        "900-arrays",
+        "33-deep",
+    ],
+)
+def test_bodies_json_loads_would_take_are_a_400_and_change_nothing(body: bytes) -> None:
+    settings, store = _loose_settings()
+    with pytest.raises(TenantPatchError) as caught:
+        settings.patch("t1", body, actor_id="alice", actor_is_tenant_admin=True)
+    assert caught.value.status == 400
+    assert caught.value.errors == [
+        {
+            "status": "400",
+            "code": "invalid_json",
+            "title": "The body is not JSON",
+            "source": {"pointer": ""},
+        }
+    ]
+    assert store.get_tenant("t1") == Tenant("t1", FLAG_OFF)
+
+
+def test_nesting_up_to_the_limit_is_read() -> None:
+    settings, store = _loose_settings()
+    # The document, data, attributes and 29 objects in limits: 32 deep.
+    body = _doc('{"limits": ' + '{"a": ' * 29 + "1" + "}" * 29 + "}")
+    tenant = settings.patch("t1", body, actor_id="alice", actor_is_tenant_admin=True)
+    assert store.get_tenant("t1") == tenant
+    assert "limits" in tenant.attributes
+
+
+@given(st.integers(0, 60), st.booleans())
+def test_depth_is_counted_exactly(extra: int, objects: bool) -> None:
+    """The document, data and attributes are 3 levels; ``extra`` more in an attribute."""
+    from stepup.tenants import MAX_DEPTH
+
+    settings, _ = _loose_settings()
+    if not extra:
+        attribute, value = "ratio", "0.5"
+    elif objects:
+        attribute, value = "limits", '{"a": ' * (extra - 1) + "{}" + "}" * (extra - 1)
+    else:
+        attribute, value = "tags", "[" * extra + "]" * extra
+    body = _doc(f'{{"{attribute}": {value}}}')
+    try:
+        settings.patch("t1", body, actor_id="alice", actor_is_tenant_admin=True)
+        accepted = True
+    except TenantPatchError as exc:
+        assert exc.errors[0]["code"] == "invalid_json"
+        accepted = False
+    assert accepted is (3 + extra <= MAX_DEPTH)

@@ -12,6 +12,7 @@ id grants are bound to, how the user signed in, a code proved before an SSO trip
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
@@ -107,6 +108,12 @@ RECOVERY_REGENERATE: Final = "2fa.recovery.regenerate"
 
 #: Media types the tenant ``PATCH`` endpoint accepts (without parameters).
 TENANT_CONTENT_TYPES: Final = frozenset({JSONAPI_MEDIA_TYPE, "application/json"})
+#: An RFC 9110 token (a media type, a parameter name or an unquoted value).
+_HTTP_TOKEN: Final = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # noqa: S105 (a pattern, no secret)
+_MEDIA_TYPE: Final = re.compile(
+    rf"\s*({_HTTP_TOKEN}/{_HTTP_TOKEN})\s*((?:;\s*{_HTTP_TOKEN}\s*=\s*(?:{_HTTP_TOKEN}|\"(?:[^\"\\]|\\.)*\")\s*)*)"
+)
+_PARAMETER: Final = re.compile(rf";\s*({_HTTP_TOKEN})\s*=\s*({_HTTP_TOKEN}|\"(?:[^\"\\]|\\.)*\")")
 
 
 def default_policy() -> Policy:
@@ -644,8 +651,28 @@ def jsonapi_error(status: int, code: str, title: str, locale: str | None = None)
 
 
 def tenant_content_type_ok(content_type: str) -> bool:
-    """Is this ``Content-Type`` one the ``PATCH`` endpoint reads?"""
-    return content_type.split(";", 1)[0].strip().lower() in TENANT_CONTENT_TYPES
+    """Is this ``Content-Type`` one the ``PATCH`` endpoint reads?
+
+    ``application/vnd.api+json`` as JSON:API 1.1 has it: no parameter but ``profile``
+    (``ext`` names an extension, and this server supports none; ``charset`` or any
+    other parameter is a 415 by the spec). ``application/json`` with no parameter but
+    ``charset=utf-8`` (the body is read as UTF-8, nothing else). A header that does not
+    parse as a media type is refused too."""
+    found = _MEDIA_TYPE.fullmatch(content_type)
+    if found is None:
+        return False
+    media_type = found.group(1).lower()
+    if media_type not in TENANT_CONTENT_TYPES:
+        return False
+    for name, raw in _PARAMETER.findall(found.group(2)):
+        name = name.lower()
+        value = raw[1:-1] if raw.startswith('"') else raw
+        if media_type == JSONAPI_MEDIA_TYPE:
+            if name != "profile":
+                return False
+        elif name != "charset" or value.lower() != "utf-8":
+            return False
+    return True
 
 
 def tenant_request_refusal(

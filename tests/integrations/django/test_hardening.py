@@ -21,7 +21,9 @@ from integrations.django.django_support import (
     running_site,
     set_flag,
 )
+from integrations.tenant_probes import BAD_BODIES, BAD_MEDIA_TYPES, check_400, check_415
 from stepup.adapters.storage.memory import MemoryStore
+from stepup.tenants import MAX_BODY
 from stepup.testing import SettableClock
 
 URL = f"/stepup/tenants/{TENANT}"
@@ -244,3 +246,64 @@ def test_reauth_renews_the_session_and_binds_the_grant_to_it(site: Site, alice: 
     stale = Browser(site)
     stale.client.cookies[settings.SESSION_COOKIE_NAME] = old_key
     assert stale.get("/api-key/").status_code == 302  # to the sign-in page
+
+
+# item 5, probed: every body json.loads or the seed would not take, every media type ----
+
+
+def _tenant() -> Any:
+    from stepup.integrations.django.services import get_stepup
+
+    return get_stepup().store.get_tenant(TENANT)
+
+
+@pytest.mark.parametrize(
+    ("body", "code"), [p[1:] for p in BAD_BODIES], ids=[p[0] for p in BAD_BODIES]
+)
+def test_every_bad_body_is_a_jsonapi_400_and_changes_nothing(
+    site: Site, alice: Browser, body: bytes, code: str
+) -> None:
+    fresh_grant(alice)
+    before = _tenant()
+    # The header named even for an empty body (Django's client drops it then).
+    response = alice.client.generic("PATCH", URL, body, content_type=JSONAPI, CONTENT_TYPE=JSONAPI)
+    check_400(response.status_code, response["Content-Type"], response.content, code)
+    assert _tenant() == before
+
+
+@pytest.mark.parametrize("media_type", BAD_MEDIA_TYPES)
+def test_a_media_type_the_endpoint_does_not_read_is_a_415(
+    site: Site, alice: Browser, media_type: str
+) -> None:
+    fresh_grant(alice)
+    before = _tenant()
+    response = alice.patch(URL, data=flag_body(True), content_type=media_type)
+    check_415(response.status_code, response["Content-Type"], response.content)
+    assert _tenant() == before
+
+
+def test_a_jsonapi_profile_parameter_is_read(site: Site, alice: Browser) -> None:
+    fresh_grant(alice)
+    profile = f'{JSONAPI}; profile="https://example.com/profiles/audit"'
+    assert alice.patch(URL, data=flag_body(True), content_type=profile).status_code == 200
+    assert _flag() is True
+
+
+@pytest.mark.parametrize("body", [flag_body(True).encode(), b"[" * 30_000, b"x" * (2 * MAX_BODY)])
+def test_a_chunked_body_without_a_length_is_a_400_and_changes_nothing(
+    site: Site, alice: Browser, body: bytes
+) -> None:
+    """Django's WSGI request reads no body without a Content-Length (chunked transfer):
+    whatever was sent, the endpoint sees an empty body, a 400, and stores nothing."""
+    fresh_grant(alice)
+    before = _tenant()
+    stream = _Counting(len(body))
+    response = alice.client.generic(
+        "PATCH",
+        URL,
+        b"",
+        content_type=JSONAPI,
+        **{"wsgi.input": stream, "CONTENT_LENGTH": "", "CONTENT_TYPE": JSONAPI},
+    )
+    check_400(response.status_code, response["Content-Type"], response.content, "invalid_json")
+    assert _tenant() == before

@@ -20,6 +20,7 @@ from integrations.flask.flask_support import (
     make_app,
     set_flag,
 )
+from integrations.tenant_probes import BAD_BODIES, BAD_MEDIA_TYPES, check_400, check_415
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.tenants import MAX_BODY
 
@@ -338,3 +339,88 @@ def test_a_subject_loader_with_its_own_session_id_keeps_it() -> None:
     assert alice.get("/api-key").status_code == 200
     with test_app.app.app_context():
         assert test_app.stepup.store.get_grant("alice", "the-apps-own-id") is not None
+
+
+# item 5, probed: every body json.loads or the seed would not take, every media type ----
+
+
+def _tenant(test_app: TestApp) -> Any:
+    with test_app.app.app_context():
+        return test_app.stepup.store.get_tenant(TENANT)
+
+
+@pytest.mark.parametrize(
+    ("body", "code"), [p[1:] for p in BAD_BODIES], ids=[p[0] for p in BAD_BODIES]
+)
+def test_every_bad_body_is_a_jsonapi_400_and_changes_nothing(
+    test_app: TestApp, alice: Browser, body: bytes, code: str
+) -> None:
+    fresh_grant(alice)
+    before = _tenant(test_app)
+    response = alice.patch(URL, data=body, content_type=JSONAPI)
+    check_400(response.status_code, response.headers["Content-Type"], response.get_data(), code)
+    assert _tenant(test_app) == before
+
+
+@pytest.mark.parametrize("media_type", BAD_MEDIA_TYPES)
+def test_a_media_type_the_endpoint_does_not_read_is_a_415(
+    test_app: TestApp, alice: Browser, media_type: str
+) -> None:
+    fresh_grant(alice)
+    before = _tenant(test_app)
+    response = alice.client.patch(
+        URL, data=json.dumps(flag_body(True)), headers={"Content-Type": media_type}
+    )
+    check_415(response.status_code, response.headers["Content-Type"], response.get_data())
+    assert _tenant(test_app) == before
+
+
+def test_a_jsonapi_profile_parameter_is_read(test_app: TestApp, alice: Browser) -> None:
+    fresh_grant(alice)
+    profile = f'{JSONAPI}; profile="https://example.com/profiles/audit"'
+    response = alice.client.patch(
+        URL, data=json.dumps(flag_body(True)), headers={"Content-Type": profile}
+    )
+    assert response.status_code == 200
+    assert _flag(test_app) is True
+
+
+class _Body:
+    """A WSGI input holding ``data`` (sent as chunked transfer: no Content-Length)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, n: int = -1) -> bytes:
+        n = len(self.data) if n is None or n < 0 else n
+        part, self.data = self.data[:n], self.data[n:]
+        return part
+
+
+@pytest.mark.parametrize(
+    ("body", "code"), [p[1:] for p in BAD_BODIES], ids=[p[0] for p in BAD_BODIES]
+)
+def test_a_bad_chunked_body_without_a_length_is_a_400_too(
+    test_app: TestApp, alice: Browser, body: bytes, code: str
+) -> None:
+    fresh_grant(alice)
+    before = _tenant(test_app)
+    response = alice.client.patch(
+        URL,
+        content_type=JSONAPI,
+        environ_overrides={"wsgi.input": _Body(body), "wsgi.input_terminated": True},
+    )
+    check_400(response.status_code, response.headers["Content-Type"], response.get_data(), code)
+    assert _tenant(test_app) == before
+
+
+def test_a_good_chunked_body_without_a_length_is_read(test_app: TestApp, alice: Browser) -> None:
+    fresh_grant(alice)
+    body = json.dumps(flag_body(True)).encode()
+    response = alice.client.patch(
+        URL,
+        content_type=JSONAPI,
+        environ_overrides={"wsgi.input": _Body(body), "wsgi.input_terminated": True},
+    )
+    assert response.status_code == 200
+    assert _flag(test_app) is True

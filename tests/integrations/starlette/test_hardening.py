@@ -24,6 +24,7 @@ from integrations.starlette.starlette_support import (
     enrol,
     make_app,
 )
+from integrations.tenant_probes import BAD_BODIES, BAD_MEDIA_TYPES, check_400, check_415
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.tenants import MAX_BODY
 from stepup.testing import SettableClock
@@ -303,3 +304,100 @@ def test_an_apps_renew_session_hook_is_used(clock: SettableClock, browsers: list
     assert renewed == ["alice"]
     assert test_app.store.get_grant("alice", "renewed-by-the-app") is not None
     assert alice.get("/api-key").status_code == 200
+
+
+# item 5, probed: every body json.loads or the seed would not take, every media type ----
+
+
+@pytest.mark.parametrize(
+    ("body", "code"), [p[1:] for p in BAD_BODIES], ids=[p[0] for p in BAD_BODIES]
+)
+def test_every_bad_body_is_a_jsonapi_400_and_changes_nothing(
+    test_app: TestApp, alice: Browser, body: bytes, code: str
+) -> None:
+    _grant(alice)
+    before = test_app.store.get_tenant(TENANT)
+    response = alice.client.patch(URL, content=body, headers={"Content-Type": JSONAPI})
+    check_400(response.status_code, response.headers["content-type"], response.content, code)
+    assert test_app.store.get_tenant(TENANT) == before
+
+
+@pytest.mark.parametrize("media_type", BAD_MEDIA_TYPES)
+def test_a_media_type_the_endpoint_does_not_read_is_a_415(
+    test_app: TestApp, alice: Browser, media_type: str
+) -> None:
+    _grant(alice)
+    before = test_app.store.get_tenant(TENANT)
+    headers = {"Content-Type": media_type} if media_type else {}
+    response = alice.client.patch(URL, content=json.dumps(_body(True)), headers=headers)
+    check_415(response.status_code, response.headers["content-type"], response.content)
+    assert test_app.store.get_tenant(TENANT) == before
+
+
+def test_a_jsonapi_profile_parameter_is_read(test_app: TestApp, alice: Browser) -> None:
+    _grant(alice)
+    profile = f'{JSONAPI}; profile="https://example.com/profiles/audit"'
+    response = alice.client.patch(
+        URL, content=json.dumps(_body(True)), headers={"Content-Type": profile}
+    )
+    assert response.status_code == 200
+    assert _flag(test_app) is True
+
+
+def _chunked(browser: Browser, body: bytes) -> tuple[int, str, bytes]:
+    """PATCH ``body`` straight into the ASGI app in 1 KiB messages with no
+    Content-Length (chunked transfer); answers (status, content type, body)."""
+    cookie = "; ".join(f"{name}={value}" for name, value in browser.client.cookies.items())
+    headers = [(b"host", b"testserver"), (b"content-type", JSONAPI.encode())]
+    headers.append((b"cookie", cookie.encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PATCH",
+        "scheme": "http",
+        "path": URL,
+        "raw_path": URL.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("testclient", 50000),
+        "server": ("testserver", 80),
+    }
+    parts = [body[i : i + 1024] for i in range(0, len(body), 1024)] or [b""]
+    answer: dict[str, Any] = {"status": 0, "type": "", "body": b""}
+
+    async def receive() -> dict[str, Any]:
+        if not parts:
+            return {"type": "http.disconnect"}
+        return {"type": "http.request", "body": parts.pop(0), "more_body": bool(parts)}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+            found = dict(message["headers"])
+            answer["type"] = found.get(b"content-type", b"").decode()
+        elif message["type"] == "http.response.body":
+            answer["body"] += message.get("body", b"")
+
+    asyncio.run(browser.test_app.app(scope, receive, send))
+    return answer["status"], answer["type"], answer["body"]
+
+
+@pytest.mark.parametrize(
+    ("body", "code"), [p[1:] for p in BAD_BODIES], ids=[p[0] for p in BAD_BODIES]
+)
+def test_a_bad_chunked_body_without_a_length_is_a_400_too(
+    test_app: TestApp, alice: Browser, body: bytes, code: str
+) -> None:
+    _grant(alice)
+    before = test_app.store.get_tenant(TENANT)
+    check_400(*_chunked(alice, body), code)
+    assert test_app.store.get_tenant(TENANT) == before
+
+
+def test_a_good_chunked_body_without_a_length_is_read(test_app: TestApp, alice: Browser) -> None:
+    _grant(alice)
+    status, _, _ = _chunked(alice, json.dumps(_body(True)).encode())
+    assert status == 200
+    assert _flag(test_app) is True

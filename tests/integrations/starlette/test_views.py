@@ -96,6 +96,19 @@ def test_every_refusal_has_a_message() -> None:
         ("text/plain", False),
         ("", False),
         ("application/jsonx", False),
+        # JSON:API 1.1: no media type parameter but profile (ext names an extension,
+        # and none is supported); application/json is read as UTF-8 only.
+        ('application/vnd.api+json; profile="https://example.com/p"', True),
+        ("application/vnd.api+json; charset=utf-8", False),
+        ("application/vnd.api+json;version=1", False),
+        ('application/vnd.api+json; ext="https://jsonapi.org/ext/atomic"', False),
+        ('application/json;charset="UTF-8"', True),
+        ("application/json; charset=latin-1", False),
+        ("application/json; boundary=x", False),
+        ("application/json;", False),
+        ("application/json, text/plain", False),
+        ("application/x-www-form-urlencoded", False),
+        ("multipart/form-data; boundary=x", False),
     ],
 )
 def test_tenant_content_types(content_type: str, ok: bool) -> None:
