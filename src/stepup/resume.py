@@ -40,6 +40,7 @@ __all__ = [
     "Suspended",
     "SuspendedRequest",
     "Suspensions",
+    "is_resume_token",
     "is_secret_field",
 ]
 
@@ -135,8 +136,13 @@ def _size(fields: Iterable[tuple[str, str]]) -> int:
     )
 
 
-def _token_ok(token: object) -> bool:
-    return isinstance(token, str) and 0 < len(token) <= 64 and token.isascii()
+_TOKEN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_resume_token(value: object) -> bool:
+    """Has ``value`` the shape of a suspended request's token (URL-safe, at most 64
+    characters)? Whether one is kept is for :meth:`Suspensions.resume` to find out."""
+    return isinstance(value, str) and _TOKEN.fullmatch(value) is not None
 
 
 class _Flows:
@@ -206,7 +212,7 @@ class _Flows:
     def _resume(
         self, subject: Subject, token: object, action: str, session_ids: tuple[str, ...]
     ) -> Flow[ResumeOutcome]:
-        if not _token_ok(token):
+        if not is_resume_token(token):
             return NotResumed(SuspendReason.UNKNOWN)
         assert isinstance(token, str)
         try:

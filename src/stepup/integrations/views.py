@@ -34,6 +34,7 @@ from ..policy import SENSITIVE, Policy, with_tenant_settings_rule
 from ..reauth import Offer, required_methods
 from ..records import Passkey, Tenant, TotpDevice
 from ..redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
+from ..resume import is_resume_token
 from ..signin import SecondFactors
 from ..subject import Identity, LoginMethod, Subject
 from ..tenants import (
@@ -91,6 +92,8 @@ __all__ = [
     "session_identity",
     "sso_answer",
     "sso_level_request",
+    "sso_resume",
+    "sso_resume_request",
     "sso_transaction",
     "sso_transaction_request",
     "take_otp_proof",
@@ -771,6 +774,21 @@ def sso_transaction_request(page: ReauthPage) -> dict[str, Any]:
     session never swap theirs). Passed only for a transaction-bound page, so that an
     app's own adapter without the keyword keeps working for every other rule."""
     return {"transaction": page.transaction} if page.transaction else {}
+
+
+def sso_resume_request(page: ReauthPage) -> dict[str, Any]:
+    """The suspended form the SSO trip resumes (the page's ``resume`` token), as a
+    keyword argument of the adapter's ``start``: it is stored with the trip's own
+    single-use state, so two trips started in two tabs each send their own form again.
+    Passed only when the page carries one (an app's own adapter takes ``**kwargs``)."""
+    return {"resume": page.resume} if is_resume_token(page.resume) else {}
+
+
+def sso_resume(outcome: object) -> str | None:
+    """The suspended form's token the adapter handed back for this very trip (``None``
+    for none); the store gives it back only to this user, session and action, once."""
+    token = getattr(outcome, "resume", "")
+    return token if isinstance(token, str) and is_resume_token(token) else None
 
 
 def sso_transaction(outcome: object) -> str:

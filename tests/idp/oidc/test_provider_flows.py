@@ -582,3 +582,50 @@ def test_a_provider_that_goes_away_mid_flow_is_unavailable(
     outcome = reauth.complete(subject, params)
     assert (outcome.reason, outcome.detail) == (OIDCReason.UNAVAILABLE, "provider")
     assert reauth.complete(subject, params).reason is OIDCReason.UNKNOWN_STATE
+
+
+def test_each_trip_hands_back_its_own_suspended_form(
+    reauth: OIDCReauth, alice: Subject, agent: UserAgent, store: MemoryStore
+) -> None:
+    """Two trips in one session (two tabs), each for a form the guard suspended: each
+    outcome carries the token its own start was given, whichever started last."""
+    first_url = reauth.start(alice, return_to="/", action="api_key.regenerate", resume="tab-a")
+    second_url = reauth.start(alice, return_to="/", action="api_key.regenerate", resume="tab-b")
+    assert peek(store, query_of(first_url)["state"]).data["resume"] == "tab-a"
+    first = reauth.complete(alice, agent.authorize(first_url, login=ALICE[0], password=ALICE[1]))
+    assert (first.reason, first.resume) == (OIDCReason.OK, "tab-a")
+    assert "tab-a" not in repr(first)
+    second = reauth.complete(alice, agent.authorize(second_url, login=ALICE[0], password=ALICE[1]))
+    assert (second.reason, second.resume) == (OIDCReason.OK, "tab-b")
+    plain = sign_in(reauth, alice, agent, ALICE)
+    assert (plain.reason, plain.resume) == (OIDCReason.OK, "")
+
+
+def test_a_challenge_stored_before_resume_tokens_reads_as_none(
+    reauth: OIDCReauth, alice: Subject, agent: UserAgent, store: MemoryStore
+) -> None:
+    url = reauth.start(alice, return_to="/", action="api_key.regenerate", resume="tab-a")
+    state = query_of(url)["state"]
+    challenge = store.take_challenge(state, 0.0)
+    assert challenge is not None
+    old = {k: v for k, v in challenge.data.items() if k != "resume"}
+    store.put_challenge(replace(challenge, data=old))
+    outcome = reauth.complete(alice, agent.authorize(url, login=ALICE[0], password=ALICE[1]))
+    assert (outcome.reason, outcome.resume) == (OIDCReason.OK, "")
+
+
+def test_a_tampered_stored_resume_token_is_no_challenge_of_ours(
+    reauth: OIDCReauth, alice: Subject, agent: UserAgent, store: MemoryStore
+) -> None:
+    url = reauth.start(alice, return_to="/", action="api_key.regenerate", resume="tab-a")
+    tamper(store, query_of(url)["state"], resume="not a token")
+    outcome = reauth.complete(alice, agent.authorize(url, login=ALICE[0], password=ALICE[1]))
+    assert (outcome.reason, outcome.resume) == (OIDCReason.UNKNOWN_STATE, "")
+
+
+@pytest.mark.parametrize("bad", ["a b", "x" * 65, "tok/../x", "é", 42, None])
+def test_a_malformed_resume_token_is_refused_at_start(
+    reauth: OIDCReauth, alice: Subject, bad: object
+) -> None:
+    with pytest.raises(MalformedInputError, match="resume"):
+        reauth.start(alice, return_to="/", action="api_key.regenerate", resume=bad)  # type: ignore[arg-type]

@@ -256,3 +256,44 @@ def test_a_request_stored_without_a_valid_transaction_reads_as_none(
 def test_a_malformed_transaction_is_refused_at_start(world: World, bad: object) -> None:
     with pytest.raises(MalformedInputError, match="transaction"):
         world.sp.start(saml_subject(), return_to="/", transaction=bad)  # type: ignore[arg-type]
+
+
+def test_each_request_hands_back_its_own_suspended_form(world: World) -> None:
+    """Two requests in one session (two tabs), each for a suspended form: each outcome
+    carries the token its own start was given, whichever started last."""
+    subject = saml_subject()
+    first = world.sp.start(subject, return_to="/", action="api_key.regenerate", resume="tab-a")
+    second = world.sp.start(subject, return_to="/", action="api_key.regenerate", resume="tab-b")
+    plain = world.sp.start(subject, return_to="/", action="api_key.regenerate")
+    found = []
+    for redirect in (first, second, plain):
+        request = world.idp.receive(redirect.url)
+        answer = world.idp.answer(request, ALICE)
+        outcome = world.sp.complete(subject, answer, request.relay_state)
+        assert "tab-" not in repr(outcome)
+        found.append((outcome.reason, outcome.resume))
+    assert found == [(SAMLReason.OK, "tab-a"), (SAMLReason.OK, "tab-b"), (SAMLReason.OK, "")]
+
+
+@pytest.mark.parametrize("stored", [None, "not a token", 42])
+def test_a_request_stored_without_a_valid_resume_token_reads_as_none(
+    world: World, stored: object
+) -> None:
+    subject = saml_subject()
+    redirect = world.sp.start(subject, return_to="/", action="api_key.regenerate", resume="t")
+    challenge = world.store.take_challenge(redirect.request_id, 0.0)
+    assert challenge is not None
+    assert challenge.data["resume"] == "t"
+    data = {k: v for k, v in challenge.data.items() if k != "resume"}
+    if stored is not None:
+        data["resume"] = stored
+    world.store.put_challenge(replace(challenge, data=data))
+    request = world.idp.receive(redirect.url)
+    outcome = world.sp.complete(subject, world.idp.answer(request, ALICE), request.relay_state)
+    assert (outcome.reason, outcome.resume) == (SAMLReason.OK, "")
+
+
+@pytest.mark.parametrize("bad", ["a b", "x" * 65, "é", 42, None])
+def test_a_malformed_resume_token_is_refused_at_start(world: World, bad: object) -> None:
+    with pytest.raises(MalformedInputError, match="resume"):
+        world.sp.start(saml_subject(), return_to="/", resume=bad)  # type: ignore[arg-type]

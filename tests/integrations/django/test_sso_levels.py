@@ -17,6 +17,7 @@ from idp.oidc.useragent import UserAgent
 from idp.saml import saml_idp
 from integrations.django.django_support import Browser, Site, running_site, set_flag
 from integrations.django.test_sso import keys, press_sso_button
+from integrations.resume_support import as_multidict, resume_form
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.integrations.django.services import get_stepup
 from stepup.testing import SettableClock
@@ -169,4 +170,34 @@ def test_two_sso_trips_each_confirm_their_own_transaction(
         assert finish(trip("prod-us")) in {200, 303}
         assert alice.post("/workspaces/prod-us/destroy/").status_code == 200
         assert alice.post("/workspaces/prod-eu/destroy/").status_code == 303
+        get_stepup().oidc["test-op"].close()
+
+
+@pytest.mark.oidc
+def test_two_sso_trips_each_resume_their_own_form(provider: Provider, agent: UserAgent) -> None:
+    """Two tabs, each with a form the guard suspended (prod-eu, then prod-us), each
+    leaving for the provider: the answer to the first trip sends the first tab's form
+    again, never the form of the trip started after it."""
+    clock = SettableClock(math.floor(time.time()))
+    providers = {"test-op": make_config(provider)}
+    with running_site(MemoryStore(), clock, OIDC_PROVIDERS=providers) as site:
+        get_stepup().tenant_settings.ensure("acme")
+        alice = site.browser()
+        assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
+        assert set_flag(alice).status_code == 200
+
+        def trip(name: str) -> str:
+            location = str(alice.post(f"/workspaces/{name}/destroy/", {"why": name})["Location"])
+            assert "resume=" in location
+            return str(press_sso_button(alice, location)["Location"])
+
+        eu = trip("prod-eu")
+        trip("prod-us")  # the second tab leaves for the provider too
+        callback = agent.authorize(eu, login=ALICE[0], password=ALICE[1])
+        back = alice.get(f"/stepup/reauth/oidc/callback/?{urlencode(callback)}")
+        assert back.status_code == 200
+        target, fields = resume_form(back.content.decode())
+        assert target == "/workspaces/prod-eu/destroy/"
+        assert ("why", "prod-eu") in fields
+        assert alice.post(target, as_multidict(fields)).status_code == 200
         get_stepup().oidc["test-op"].close()

@@ -72,3 +72,35 @@ def test_a_form_post_resumes_after_the_provider_answers(
     assert target == "/api-key/regenerate"
     assert ("label", "deploy") in fields
     assert alice.client.post(target, data=dict(fields)).get_data(as_text=True) == "regenerated"
+
+
+def test_two_trips_in_two_tabs_each_resume_their_own_form(
+    oidc_app: TestApp, provider: Provider
+) -> None:
+    """Tab A suspends one form and leaves for the provider, then tab B suspends another
+    and leaves too: the answer to A's trip sends A's form again, never B's (the token
+    rides with the trip's own state, not in one session key the later trip overwrote)."""
+    admin = oidc_app.client()
+    admin.login("alice")
+    assert set_flag(admin).status_code == 200
+    alice = _oidc_user(oidc_app, provider, "alice", ALICE[0])
+
+    def leave(label: str) -> str:
+        refused = alice.client.post(
+            "/api-key/regenerate", data={"label": label}, headers={"Referer": "/api-key"}
+        )
+        assert "resume=" in refused.headers["Location"]
+        location: str = _to_provider(alice, refused.headers["Location"]).headers["Location"]
+        return location
+
+    tab_a = leave("tab-a")
+    leave("tab-b")  # the second tab leaves for the provider too
+    agent = UserAgent(REDIRECT_URI)
+    try:
+        callback = agent.authorize(tab_a, login=ALICE[0], password=ALICE[1])
+    finally:
+        agent.close()
+    back = alice.get(f"/stepup/reauth/oidc/callback?{urlencode(callback)}")
+    assert back.status_code == 200
+    target, fields = resume_form(back.get_data(as_text=True))
+    assert (target, [v for n, v in fields if n == "label"]) == ("/api-key/regenerate", ["tab-a"])

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from idp.oidc.harness import ALICE, REDIRECT_URI, Provider, launch_provider, make_config
 from idp.oidc.useragent import UserAgent
 from idp.saml import saml_idp
+from integrations.resume_support import as_multidict, resume_form
 from integrations.starlette.starlette_support import Browser, TestApp, make_app
 from integrations.starlette.test_sso import keys, press_sso_button
 from stepup.adapters.idp.oidc import AsyncOIDCReauth
@@ -239,5 +240,47 @@ def test_two_sso_trips_each_confirm_their_own_transaction(
         assert finish(trip("prod-us")) in {200, 303}
         assert alice.post("/workspaces/prod-us/destroy").status_code == 200
         assert alice.post("/workspaces/prod-eu/destroy").status_code == 303
+    finally:
+        alice.close()
+
+
+@pytest.mark.oidc
+def test_two_sso_trips_each_resume_their_own_form(provider: Provider, agent: UserAgent) -> None:
+    """Two tabs, each with a form the guard suspended (prod-eu, then prod-us), each
+    leaving for the provider: the answer to the first trip sends the first tab's form
+    again, never the form of the trip started after it."""
+    from integrations.starlette.test_transactions import _policy as bound_policy
+    from integrations.starlette.test_transactions import _starlette_routes
+
+    clock = SettableClock(math.floor(time.time()))
+    store = MemoryStore()
+    oidc = AsyncOIDCReauth(make_config(provider), store, clock=clock)
+    test_app = make_app(
+        clock=clock,
+        store=store,
+        oidc=oidc,
+        teardown=oidc.aclose,
+        policy=bound_policy(),
+        extra_routes=_starlette_routes,
+    )
+    alice = test_app.browser()
+
+    def trip(name: str) -> str:
+        refused = alice.post(f"/workspaces/{name}/destroy", data={"why": name})
+        assert "resume=" in refused.headers["location"]
+        return str(press_sso_button(alice, refused.headers["location"]).headers["location"])
+
+    try:
+        assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
+        assert alice.patch_tenant(True).status_code == 200
+        eu = trip("prod-eu")
+        trip("prod-us")  # the second tab leaves for the provider too
+        callback = agent.authorize(eu, login=ALICE[0], password=ALICE[1])
+        back = alice.get(f"/stepup/oidc/callback?{urlencode(callback)}")
+        assert back.status_code == 200
+        target, fields = resume_form(back.text)
+        assert target == "/workspaces/prod-eu/destroy"
+        assert ("why", "prod-eu") in fields
+        assert alice.post(target, data=as_multidict(fields)).status_code == 200
     finally:
         alice.close()

@@ -40,7 +40,7 @@ from ..http import (
     form_return_path,
     invalid_transaction,
 )
-from ..resume import resume_token, with_resume
+from ..resume import with_resume
 from ..transaction import (
     ConfirmedReauth,
     InvalidTransactionError,
@@ -262,26 +262,12 @@ class RequestStepup:
         outcome = self.suspensions.resume(subject, token, action)
         return outcome.request if isinstance(outcome, Resumed) else None
 
-    def keep_resume_token(self, values: Any, action: str) -> None:
-        """Remember a suspended form's token while the user is at their provider."""
-        session = self.request.session
-        session.pop(_session.RESUME, None)
-        token = resume_token(values)
-        if token is not None:
-            session[_session.RESUME] = {"token": token, "action": action}
-
     def pending_transaction(
         self, subject: Subject, action: str, digest: object
     ) -> PendingTransaction | None:
         """The transaction this session's guard kept for ``action`` under ``digest``."""
         now = self.services.clock()
         return pending_transaction(self.request.session, subject.session_id, action, digest, now)
-
-    def take_resume_token(self) -> tuple[str, str] | None:
-        saved = self.request.session.pop(_session.RESUME, None)
-        if isinstance(saved, dict) and isinstance(saved.get("token"), str):
-            return str(saved["token"]), str(saved.get("action", ""))
-        return None
 
     async def acheck(self, action: str, context: Context | None = None) -> Decision | None:
         return await sync_to_async(self.check)(action, context)

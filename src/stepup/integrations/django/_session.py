@@ -21,8 +21,6 @@ __all__ = [
 ]
 
 PENDING: Final = "_stepup_pending_sign_in"
-#: A suspended form's token, kept while the user is at their SSO provider.
-RESUME: Final = "_stepup_resume"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +37,7 @@ class PendingSignIn:
 
 
 def forget(session: Any) -> None:
-    for key in (SESSION_ID, SIGNED_IN_WITH, PENDING, OTP_PROOF, RESUME):
+    for key in (SESSION_ID, SIGNED_IN_WITH, PENDING, OTP_PROOF):
         session.pop(key, None)
     session.pop(PENDING_TRANSACTIONS, None)
 

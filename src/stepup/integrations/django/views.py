@@ -67,6 +67,8 @@ from ..views import (
     refusal_status,
     sso_answer,
     sso_level_request,
+    sso_resume,
+    sso_resume_request,
     sso_transaction,
     sso_transaction_request,
     take_otp_proof,
@@ -290,7 +292,6 @@ def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> Ht
     if page.sso != kind or provider is None:
         return _message(request, 400, TEXT["sso_unavailable"])
     forget_otp_proof(request.session)
-    bound.keep_resume_token(request.POST, page.action)
     if page.totp:
         refused = _refused_code(request, bound, subject, page)
         if refused is not None:
@@ -298,8 +299,13 @@ def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> Ht
         note_otp_proof(request.session, subject.session_id, bound.services.clock())
     # The level the rule needs: the provider is asked for it (acr_values, or a
     # RequestedAuthnContext) and the adapter refuses an answer below it.
-    # The transaction rides with the trip's own state, handed back on its outcome.
-    extra = sso_level_request(bound.policy, page, kind) | sso_transaction_request(page)
+    # The transaction and the suspended form ride with the trip's own state, handed
+    # back on its outcome (two trips in two tabs never swap theirs).
+    extra = (
+        sso_level_request(bound.policy, page, kind)
+        | sso_transaction_request(page)
+        | sso_resume_request(page)
+    )
     try:
         target = provider.start(subject, return_to=page.next, action=page.action, **extra)
     except PermissionDeniedError:
@@ -325,14 +331,13 @@ def _sso_finish(
         request.session, subject.session_id, services.clock(), services.sign_in_ttl
     )
     answer = sso_answer(outcome, proved_code, bound.policy)
-    kept = bound.take_resume_token()
     action = str(getattr(outcome, "action", "") or "")
     pending = bound.pending_transaction(subject, action, sso_transaction(outcome))
     confirmed = pending.digest if pending is not None else None
     if not answer.ok:
         again = f"{bound.url('reauth')}?{urlencode({'next': answer.next})}"
         return _message(request, answer.status, answer.message, link=again)
-    resumed = bound.take_resumed(subject, *kept) if kept is not None else None
+    resumed = bound.take_resumed(subject, sso_resume(outcome), action)
     bound.record_reauth(
         subject,
         answer.methods,

@@ -29,7 +29,7 @@ from ...twofactor import Channel, TwoFactor
 from ..http import decision_response, form_return_path, invalid_transaction
 from ..pages import choose_locale
 from ..passkey_endpoint import passkey_policy, relying_party_from
-from ..resume import resume_token, with_resume
+from ..resume import with_resume
 from ..transaction import (
     PENDING_TRANSACTIONS,
     ConfirmedReauth,
@@ -61,8 +61,6 @@ if TYPE_CHECKING:
 __all__ = ["AppState", "state"]
 
 _PENDING: Final = "_stepup_2fa_login"
-#: A suspended form's token, kept while the user is at their SSO provider.
-_RESUME: Final = "_stepup_resume"
 _FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
@@ -241,19 +239,6 @@ class AppState:
         outcome = self.suspensions.resume(subject, token, action)
         return outcome.request if isinstance(outcome, Resumed) else None
 
-    def keep_resume_token(self, values: Any, action: str) -> None:
-        """Remember a suspended form's token while the user is at their provider."""
-        session.pop(_RESUME, None)
-        token = resume_token(values)
-        if token is not None:
-            session[_RESUME] = {"token": token, "action": action}
-
-    def take_resume_token(self) -> tuple[str, str] | None:
-        saved = session.pop(_RESUME, None)
-        if isinstance(saved, dict) and isinstance(saved.get("token"), str):
-            return str(saved["token"]), str(saved.get("action", ""))
-        return None
-
     def pending_transaction(
         self, subject: Subject, action: str, digest: object
     ) -> PendingTransaction | None:
@@ -312,7 +297,6 @@ class AppState:
             SIGNED_IN_WITH,
             _PENDING,
             OTP_PROOF,
-            _RESUME,
             PENDING_TRANSACTIONS,
         ):
             session.pop(key, None)

@@ -73,6 +73,8 @@ from ..views import (
     refusal_status,
     sso_answer,
     sso_level_request,
+    sso_resume,
+    sso_resume_request,
     sso_transaction,
     sso_transaction_request,
     take_otp_proof,
@@ -380,7 +382,6 @@ def _sso_start(kind: str, providers: Any) -> Any:
     if page.sso != kind or provider is None:
         return _message(400, TEXT["sso_unavailable"])
     forget_otp_proof(session)
-    app_state.keep_resume_token(request.form, page.action)
     if page.totp:
         refused = _refused_code(app_state, subject, page)
         if refused is not None:
@@ -388,8 +389,13 @@ def _sso_start(kind: str, providers: Any) -> Any:
         note_otp_proof(session, subject.session_id, app_state.clock())
     # The level the rule needs: the provider is asked for it (acr_values, or a
     # RequestedAuthnContext) and the adapter refuses an answer below it.
-    # The transaction rides with the trip's own state, handed back on its outcome.
-    extra = sso_level_request(app_state.policy, page, kind) | sso_transaction_request(page)
+    # The transaction and the suspended form ride with the trip's own state, handed
+    # back on its outcome (two trips in two tabs never swap theirs).
+    extra = (
+        sso_level_request(app_state.policy, page, kind)
+        | sso_transaction_request(page)
+        | sso_resume_request(page)
+    )
     try:
         target = provider.start(subject, return_to=page.next, action=page.action, **extra)
     except PermissionDeniedError:
@@ -411,14 +417,13 @@ def _sso_finish(providers: Any, outcome_of: Any) -> Any:
         session, subject.session_id, app_state.clock(), app_state.login_ttl
     )
     answer = sso_answer(outcome, proved_code, app_state.policy)
-    kept = app_state.take_resume_token()
     action = str(getattr(outcome, "action", "") or "")
     pending = app_state.pending_transaction(subject, action, sso_transaction(outcome))
     transaction = pending.digest if pending is not None else None
     if not answer.ok:
         again = url_for("stepup.reauth", next=answer.next)
         return _message(answer.status, answer.message, link=again)
-    resumed = app_state.take_resumed(subject, *kept) if kept is not None else None
+    resumed = app_state.take_resumed(subject, sso_resume(outcome), action)
     app_state.record_reauth(
         subject,
         answer.methods,

@@ -27,6 +27,8 @@ from ..views import (
     note_otp_proof,
     sso_answer,
     sso_level_request,
+    sso_resume,
+    sso_resume_request,
     sso_transaction,
     sso_transaction_request,
     take_otp_proof,
@@ -69,7 +71,6 @@ class _Federated:
             form = await pages.form(request, subject.session_id)
             if form is None:
                 return await pages.csrf_failed(request)
-            s.keep_resume_token(request, form, page.action)
             if page.totp:
                 refused = await pages.refused_code(request, subject, page, form.get("code"))
                 if refused is not None:
@@ -95,7 +96,6 @@ class _Federated:
             session_of(request), subject.session_id, s.clock(), s.sign_in_ttl, key=OTP_PROOF
         )
         answer = sso_answer(outcome, proved_code, s.policy)
-        kept = s.take_resume_token(request)
         action = str(getattr(outcome, "action", "") or "")
         pending = s.pending_transaction(request, subject, action, sso_transaction(outcome))
         confirmed = pending.digest if pending is not None else None
@@ -109,17 +109,18 @@ class _Federated:
             methods,
             answer.next,
             answer.authenticated_at,
-            resume=kept,
+            resume=(sso_resume(outcome), action),
             level=answer.level,
             transaction=confirmed,
         )
 
     def level_request(self, page: ReauthPage) -> dict[str, Any]:
         """What the provider is asked for: the level the page's rule needs (the adapter
-        refuses an answer below it), and the transaction the trip confirms (it rides
-        with the trip's own state and comes back on its outcome)."""
+        refuses an answer below it), and the transaction the trip confirms and the
+        suspended form it resumes (they ride with the trip's own state and come back on
+        its outcome: two trips in two tabs never swap theirs)."""
         level = sso_level_request(self.stepup.policy, page, self.kind)
-        return level | sso_transaction_request(page)
+        return level | sso_transaction_request(page) | sso_resume_request(page)
 
     async def provider_url(self, subject: Subject, page: ReauthPage) -> str:
         raise NotImplementedError

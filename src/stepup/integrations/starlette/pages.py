@@ -155,6 +155,8 @@ class StepupPages:
         if isinstance(page, ReauthPage) and page.sso:
             start = s.url(request, f"{page.sso}_start")
             where = {"next": page.next, "action": page.action}
+            if page.resume:  # the start reads the page from its query, as this one did
+                where["resume"] = page.resume
             if page.transaction:
                 where["transaction"] = page.transaction
             links["sso_start"] = f"{start}?{urlencode(where)}"

@@ -22,8 +22,9 @@ class _SAMLRedirect(Protocol):
 
 class OIDCAdapter(Protocol):
     """What :class:`stepup.adapters.idp.oidc.AsyncOIDCReauth` offers (``start`` takes
-    ``acr_values`` too, passed only for a rule with a level, and ``transaction``, passed
-    only for a transaction-bound rule and handed back on the outcome)."""
+    ``acr_values`` too, passed only for a rule with a level, ``transaction``, passed
+    only for a transaction-bound rule, and ``resume``, passed only when a suspended form
+    waits for this trip; the last two are handed back on the outcome)."""
 
     async def start(
         self, subject: Subject, *, return_to: str, action: str = "", **level: Any
@@ -36,8 +37,9 @@ class OIDCAdapter(Protocol):
 
 class SAMLAdapter(Protocol):
     """What :class:`stepup.adapters.idp.saml.AsyncSAMLServiceProvider` offers (``start``
-    takes ``authn_context`` too, passed only for a rule with a level, and ``transaction``,
-    passed only for a transaction-bound rule and handed back on the outcome)."""
+    takes ``authn_context`` too, passed only for a rule with a level, ``transaction``,
+    passed only for a transaction-bound rule, and ``resume``, passed only when a
+    suspended form waits for this trip; the last two are handed back on the outcome)."""
 
     async def start(
         self, subject: Subject, *, return_to: str, action: str = "", **level: Any

@@ -56,7 +56,7 @@ from ..http import (
 from ..marks import mark
 from ..pages import choose_locale, environment
 from ..passkey_endpoint import passkey_policy, relying_party_from
-from ..resume import resume_token, with_resume
+from ..resume import with_resume
 from ..transaction import (
     PENDING_TRANSACTIONS,
     ConfirmedReauth,
@@ -131,8 +131,6 @@ PATHS: Final = {
 }
 #: The session key of a sign-in that waits for its second factor.
 PENDING_SIGN_IN: Final = "stepup.pending_sign_in"
-#: The session key of a suspended form's token while the user is at their SSO provider.
-RESUME: Final = "stepup.resume"
 _FORM_TYPES: Final = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -495,15 +493,6 @@ class StepupCore:
         outcome = await self.suspensions.resume(subject, token, action)
         return outcome.request if isinstance(outcome, Resumed) else None
 
-    def keep_resume_token(self, request: Request, values: Any, action: str) -> None:
-        """Remember a suspended form's token while the user is at their provider."""
-        if "session" not in request.scope:
-            return
-        request.session.pop(RESUME, None)
-        token = resume_token(values)
-        if token is not None:
-            request.session[RESUME] = {"token": token, "action": action}
-
     def pending_transaction(
         self, request: Request, subject: Subject, action: str, digest: object
     ) -> PendingTransaction | None:
@@ -512,14 +501,6 @@ class StepupCore:
             return None
         now = self.clock()
         return pending_transaction(request.session, subject.session_id, action, digest, now)
-
-    def take_resume_token(self, request: Request) -> tuple[str, str] | None:
-        if "session" not in request.scope:
-            return None
-        saved = request.session.pop(RESUME, None)
-        if isinstance(saved, dict) and isinstance(saved.get("token"), str):
-            return str(saved["token"]), str(saved.get("action", ""))
-        return None
 
     async def error_response(self, request: Request, exc: Exception) -> Response:
         """The response for the typed errors of :meth:`require` (used by the middleware)."""

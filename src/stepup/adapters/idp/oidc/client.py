@@ -140,11 +140,12 @@ class OIDCReauth(_Client[ChallengeStore, httpx.Client]):
         action: str = "",
         acr_values: Sequence[str] | None = None,
         transaction: str = "",
+        resume: str = "",
     ) -> str:
         """The provider URL to redirect the browser to (``prompt=login``, ``max_age=0``,
         PKCE, a fresh ``state`` and ``nonce`` stored for this session). ``transaction``
-        is the digest of the kept transaction this trip confirms, handed back on the
-        outcome of this trip only."""
+        is the digest of the kept transaction this trip confirms and ``resume`` the token
+        of the form it interrupted, both handed back on the outcome of this trip only."""
         flow = start_flow(
             self.config,
             self._cache,
@@ -154,6 +155,7 @@ class OIDCReauth(_Client[ChallengeStore, httpx.Client]):
             acr_values=acr_values,
             now=self.clock(),
             transaction=transaction,
+            resume=resume,
         )
         return run(flow, _SyncEffects(self.store, self.http))
 
@@ -191,6 +193,7 @@ class AsyncOIDCReauth(_Client["AsyncChallengeStore | ChallengeStore", httpx.Asyn
         action: str = "",
         acr_values: Sequence[str] | None = None,
         transaction: str = "",
+        resume: str = "",
     ) -> str:
         """See :meth:`OIDCReauth.start`."""
         flow = start_flow(
@@ -202,6 +205,7 @@ class AsyncOIDCReauth(_Client["AsyncChallengeStore | ChallengeStore", httpx.Asyn
             acr_values=acr_values,
             now=self.clock(),
             transaction=transaction,
+            resume=resume,
         )
         return await run_async(flow, _AsyncEffects(self.store, self.http))
 

@@ -19,6 +19,7 @@ from ...._flow import Flow
 from ....errors import MalformedInputError, StoreUnavailableError
 from ....records import Challenge
 from ....redirects import safe_return_path
+from ....resume import is_resume_token
 from ....subject import LoginMethod, Subject
 from ....transactions import is_transaction_digest
 from .._freshness import earliest_fresh_login
@@ -76,6 +77,9 @@ class _Pending:
     #: The transaction digest this trip confirms ("" for none): it rides with the
     #: trip's own single-use state, so two trips in one session cannot swap theirs.
     transaction: str = ""
+    #: The token of the form this trip's re-authentication interrupted ("" for none):
+    #: it rides with the trip too, so two trips in one session each resume their own.
+    resume: str = ""
 
     def data(self, issuer: str) -> dict[str, Any]:
         return {
@@ -88,6 +92,7 @@ class _Pending:
             "action": self.action,
             "acr_values": list(self.acr_values),
             "transaction": self.transaction,
+            "resume": self.resume,
         }
 
     @classmethod
@@ -101,9 +106,12 @@ class _Pending:
         acr_values = data.get("acr_values")
         # A challenge stored before transactions rode with the trip has no key: none.
         transaction = data.get("transaction", "")
+        resume = data.get("resume", "")  # likewise for a suspended form's token
         if len(strings) != len(fields) or not isinstance(acr_values, list):
             return None
         if transaction != "" and not is_transaction_digest(transaction):
+            return None
+        if resume != "" and not is_resume_token(resume):
             return None
         subject, nonce, verifier, return_to, action = strings
         return cls(
@@ -114,6 +122,7 @@ class _Pending:
             action,
             tuple(map(str, acr_values)),
             transaction,
+            resume,
         )
 
 
@@ -190,13 +199,15 @@ def start_flow(
     acr_values: Sequence[str] | None,
     now: float,
     transaction: str = "",
+    resume: str = "",
 ) -> Flow[str]:
     """Store a challenge for this session and pending action; return the provider URL.
 
     Raises :class:`WrongProviderError` for a session that did not sign in here,
     :class:`~stepup.redirects.UnsafeRedirectError` for a ``return_to`` that could leave
     the site, :class:`MalformedInputError` for bad ``action``, ``acr_values`` or
-    ``transaction`` (empty, or the 64-hex digest of a kept transaction),
+    ``transaction`` (empty, or the 64-hex digest of a kept transaction) or ``resume``
+    (empty, or a suspended request's token: :func:`stepup.resume.is_resume_token`),
     :class:`ProviderUnavailableError` and :class:`StoreUnavailableError`.
     """
     if not _eligible(config, subject):
@@ -208,6 +219,8 @@ def start_flow(
         raise MalformedInputError("action must be a string")
     if transaction != "" and not is_transaction_digest(transaction):
         raise MalformedInputError("transaction must be empty or a transaction digest")
+    if resume != "" and not is_resume_token(resume):
+        raise MalformedInputError("resume must be empty or a suspended request's token")
     requested = tuple(config.acr_values if acr_values is None else acr_values)
     if isinstance(acr_values, str) or not all(_word(value) for value in requested):
         raise MalformedInputError("acr_values must be a list of strings without spaces")
@@ -219,6 +232,7 @@ def start_flow(
         action=action,
         acr_values=requested,
         transaction=transaction,
+        resume=resume,
     )
     metadata = yield from _metadata(config, cache, now)
     state = new_secret()
@@ -340,6 +354,7 @@ def complete_flow(
             return_to=pending.return_to,
             action=pending.action,
             transaction=pending.transaction,
+            resume=pending.resume,
             error=error,
             detail=detail,
         )

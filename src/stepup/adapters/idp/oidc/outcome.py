@@ -49,8 +49,10 @@ class OIDCOutcome:
     with the challenge: record the grant with ``methods=[outcome.method]`` and
     ``authenticated_at=outcome.auth_time``. ``transaction`` is the transaction digest
     ``start`` was given for this very trip ("" for none): a transaction-bound grant
-    confirms that one, never another trip's. ``return_to`` is also set on later failures,
-    once the challenge is known to be this session's.
+    confirms that one, never another trip's. ``resume`` likewise is the token of the
+    suspended form ``start`` was given for this trip ("" for none): the integration
+    sends that form again, never another tab's. ``return_to`` is also set on later
+    failures, once the challenge is known to be this session's.
 
     ``error`` is the provider's OAuth error code (``PROVIDER_ERROR`` / ``TOKEN_ERROR``),
     ``detail`` a short non-secret word on which check failed. No field ever holds a code,
@@ -64,6 +66,7 @@ class OIDCOutcome:
     return_to: str | None = None
     action: str = ""
     transaction: str = ""
+    resume: str = field(default="", repr=False)
     error: str | None = None
     detail: str = ""
     method: str = field(default="oidc", init=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ....records import Challenge
+from ....resume import is_resume_token
 from ....subject import Subject
 from ....transactions import is_transaction_digest
 from .._freshness import earliest_fresh_login
@@ -78,6 +79,7 @@ def judge(
     action = data.get("action")
     # A request stored before transactions rode with the trip has no key: none.
     transaction = data.get("transaction", "")
+    resume = data.get("resume", "")  # likewise for a suspended form's token
 
     def verdict(
         reason: SAMLReason,
@@ -93,6 +95,7 @@ def judge(
             return_to=return_to if isinstance(return_to, str) else None,
             action=action if isinstance(action, str) else "",
             transaction=transaction if is_transaction_digest(transaction) else "",
+            resume=resume if is_resume_token(resume) else "",
             detail=detail,
         )
 

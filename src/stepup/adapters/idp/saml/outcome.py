@@ -48,8 +48,9 @@ class SAMLOutcome:
     ``authn_context`` its ``AuthnContextClassRef``: record the grant with
     ``methods=[outcome.method]`` and ``authenticated_at=outcome.authn_instant``.
     ``return_to`` / ``action`` / ``transaction`` are what was stored with the request
-    (``transaction`` the digest ``start`` was given for this very request, "" for none);
-    they are also set on later failures, once the request is known to be this session's.
+    (``transaction`` the digest ``start`` was given for this very request, "" for none;
+    ``resume`` the token of the suspended form it was given, "" for none); they are also
+    set on later failures, once the request is known to be this session's.
 
     ``idp_status`` is the IdP's status code on ``IDP_ERROR``; ``detail`` a short
     non-secret word on which check failed. No field ever holds the response itself.
@@ -61,6 +62,7 @@ class SAMLOutcome:
     return_to: str | None = None
     action: str = ""
     transaction: str = ""
+    resume: str = field(default="", repr=False)
     idp_status: str | None = None
     detail: str = ""
     method: str = field(default="saml", init=False)

@@ -23,6 +23,7 @@ from ....clock import Clock, system_clock
 from ....errors import ConfigurationError, MalformedInputError, StoreUnavailableError
 from ....records import Challenge
 from ....redirects import safe_return_path
+from ....resume import is_resume_token
 from ....subject import LoginMethod, Subject
 from ....transactions import is_transaction_digest
 from ...storage.base import AsyncStore, ChallengeStore
@@ -103,11 +104,14 @@ def start_flow(
     authn_context: str | Sequence[str] | None,
     now: float,
     transaction: str = "",
+    resume: str = "",
 ) -> Flow[SAMLRedirect]:
     """Build a ``ForceAuthn`` request and keep it as a challenge bound to the session.
 
     ``transaction`` (empty, or the digest of a kept transaction) is stored with this
-    request alone, so the answer to it confirms that transaction and no other trip's.
+    request alone, so the answer to it confirms that transaction and no other trip's;
+    ``resume`` (empty, or a suspended form's token) likewise, so the answer to it sends
+    that form again and no other tab's.
     """
     if not _is_this_idp(subject, idp_entity_id):
         raise WrongIdentityProviderError("the session did not sign in through this SAML IdP")
@@ -116,6 +120,8 @@ def start_flow(
         raise MalformedInputError("action must be a string")
     if transaction != "" and not is_transaction_digest(transaction):
         raise MalformedInputError("transaction must be empty or a transaction digest")
+    if resume != "" and not is_resume_token(resume):
+        raise MalformedInputError("resume must be empty or a suspended request's token")
     contexts = _contexts(authn_context, config.authn_context)
     request_id = "_" + secrets.token_hex(20)  # an NCName, 160 random bits
     url = _redirect_url(
@@ -140,6 +146,7 @@ def start_flow(
             "return_to": return_to,
             "action": action,
             "transaction": transaction,
+            "resume": resume,
             "authn_context": contexts,
             "name_id": subject.identity.subject,
         },
@@ -220,6 +227,7 @@ class _Provider(Generic[S]):
         action: str,
         authn_context: str | Sequence[str] | None,
         transaction: str,
+        resume: str,
     ) -> Flow[SAMLRedirect]:
         return start_flow(
             self._client,
@@ -231,6 +239,7 @@ class _Provider(Generic[S]):
             authn_context=authn_context,
             now=self.clock(),
             transaction=transaction,
+            resume=resume,
         )
 
     def _verify(self, subject: Subject, saml_response: object) -> SignedResponse | SAMLOutcome:
@@ -253,15 +262,17 @@ class SAMLServiceProvider(_Provider[ChallengeStore]):
         action: str = "",
         authn_context: str | Sequence[str] | None = None,
         transaction: str = "",
+        resume: str = "",
     ) -> SAMLRedirect:
         """Where to send the browser. Raises :class:`WrongIdentityProviderError` for a
         session that did not sign in through this IdP,
         :class:`~stepup.redirects.UnsafeRedirectError` for a ``return_to`` that is not a
         same-origin path, :class:`~stepup.errors.MalformedInputError` for a
-        ``transaction`` that is neither empty nor a transaction digest, and
+        ``transaction`` that is neither empty nor a transaction digest (or a ``resume``
+        that is not a suspended form's token), and
         :class:`~stepup.errors.StoreUnavailableError` if the request cannot be kept.
-        ``transaction`` comes back on the outcome of this request only."""
-        flow = self._start(subject, return_to, action, authn_context, transaction)
+        ``transaction`` and ``resume`` come back on the outcome of this request only."""
+        flow = self._start(subject, return_to, action, authn_context, transaction, resume)
         return run(flow, self.store)
 
     def complete(
@@ -285,9 +296,10 @@ class AsyncSAMLServiceProvider(_Provider[AsyncStore | ChallengeStore]):
         action: str = "",
         authn_context: str | Sequence[str] | None = None,
         transaction: str = "",
+        resume: str = "",
     ) -> SAMLRedirect:
         """See :meth:`SAMLServiceProvider.start`."""
-        flow = self._start(subject, return_to, action, authn_context, transaction)
+        flow = self._start(subject, return_to, action, authn_context, transaction, resume)
         return await run_async(flow, self.store)
 
     async def complete(
