@@ -12,6 +12,7 @@ once per process there.)
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -126,6 +127,13 @@ def policy() -> Policy:
     high = Levels((*LEVELS, Level("high", acr=("urn:high",))))
     wire = Rule(Sensitivity.SENSITIVE, level="high", description="Wiring money")
     return app_policy().with_levels(high).extend({"money.wire": wire})
+
+
+PASSWORDS = {
+    "flask": "correct horse",
+    "django": django_support.PASSWORDS["alice"],
+    "starlette": starlette_support.PASSWORDS["alice"],
+}
 
 
 # The three apps ----------------------------------------------------------------------
@@ -373,6 +381,18 @@ def test_adding_another_app_reads_the_same_everywhere(
     code = next(f for f in wrong_fields if "name=code" in f)
     assert "aria-describedby=stepup-error" in code
 
+    def paused(f: Framework) -> Page:
+        for _ in range(12):
+            status, page = wrong(f)
+            if status == 429:
+                return status, page
+        pytest.fail(f"{f.name}: never paused")
+
+    _, text, _ = _same(_each(frameworks, paused))
+    assert (
+        "Weitere Versuche sind bis" if language == "de" else "trying again is paused until"
+    ) in text
+
 
 # One transaction, and a level out of reach ---------------------------------------------
 
@@ -382,16 +402,19 @@ def test_confirming_one_transaction_reads_the_same_everywhere(
     frameworks: list[Framework], language: str
 ) -> None:
     headers = LANGUAGES[language]
+    alices = {f.name: f.client("alice") for f in frameworks}
+    prompts: dict[str, str] = {}
 
     def confirm(f: Framework) -> Page:
-        alice = f.client("alice")
+        alice = alices[f.name]
         assert f.flag_on(alice).status_code == 200
         csrf = f.csrf(alice, f.page("/stepup/passkeys"))
         refused = alice.client.post(
-            "/workspaces/prod-eu/destroy" + f.slash, data={f.csrf_name: csrf}
+            "/workspaces/prod-eu/destroy" + f.slash, data={f.csrf_name: csrf, "why": "tidy"}
         )
         assert refused.status_code == 303, (f.name, refused.status_code)
         status, page = f.get(alice, refused.headers["Location"], headers)
+        prompts[f.name] = page
         # Where it goes after is the app's (Flask's and Django's return_to, Starlette's
         # own path, which it resumes): the same everywhere but for that.
         return status, re.sub(r'(name="next" value=")[^"]*"', r'\1…"', page)
@@ -400,6 +423,19 @@ def test_confirming_one_transaction_reads_the_same_everywhere(
     assert ("Sie bestätigen:" if language == "de" else "You are confirming:") in text
     assert "Delete workspace prod-eu" in text
     assert any("name=transaction" in f for f in fields)
+
+    def confirmed(f: Framework) -> Page:
+        """The right password: the kept form, sent again (``resume.html``)."""
+        page = prompts[f.name]
+        action = re.search(r'<form method="post" action="([^"]*)"', page)
+        assert action, f.name
+        data = {**hidden(page), "password": PASSWORDS[f.name]}
+        r = alices[f.name].client.post(html.unescape(action.group(1)), data=data, headers=headers)
+        return r.status_code, _text(r)
+
+    _, text, fields = _same(_each(frameworks, confirmed))
+    assert ("Bestätigt" if language == "de" else "Confirmed") in text
+    assert ("input", "name=why", "type=hidden", "tidy") in fields
 
 
 @pytest.mark.parametrize("language", sorted(LANGUAGES))
