@@ -44,6 +44,7 @@ class Issuer:
         self.hang = threading.Event()  # set: answer; clear: keep the client waiting
         self.hang.set()
         self.drop = False
+        self.undeclared = False  # True: no Content-Length, the body ends when it closes
         self.seen: list[dict[str, Any]] = []
 
     def answer(self, data: Any, status: int = 200, **headers: str) -> None:
@@ -74,7 +75,7 @@ def issuer() -> Iterator[tuple[Issuer, str]]:
             self.send_response(script.status)
             for name, value in script.headers.items():
                 self.send_header(name, value)
-            if "Content-Length" not in script.headers:
+            if "Content-Length" not in script.headers and not script.undeclared:
                 self.send_header("Content-Length", str(len(script.body)))
             self.end_headers()
             self.wfile.write(script.body)
@@ -263,6 +264,39 @@ async def test_async_introspection_refuses_alike(issuer: tuple[Issuer, str]) -> 
         script.answer(b"nope", 503)
         with pytest.raises(TokenUnavailableError):
             await introspector(url, client, AsyncIntrospector).introspect(TOKEN)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_an_answer_of_undeclared_length_is_read_only_up_to_the_bound(
+    asynchronous: bool, issuer: tuple[Issuer, str]
+) -> None:
+    """No Content-Length (the body ends when the issuer closes): the reader stops at the
+    chunk that takes it over the bound, sync and async alike; under it, the answer counts."""
+    script, url = issuer
+    script.undeclared = True
+    async with httpx.AsyncClient() as aclient:
+        with httpx.Client() as client:
+            if asynchronous:
+                introspect = introspector(url, aclient, AsyncIntrospector).introspect
+                fetch = async_http_jwks_fetcher(f"{url}/jwks", aclient)
+            else:
+                introspect = introspector(url, client).introspect
+                fetch = http_jwks_fetcher(f"{url}/jwks", client)
+
+            async def answer(call: Any, *args: Any) -> Any:
+                result = call(*args)
+                return await result if asynchronous else result
+
+            script.answer(active(padding="x" * 1000))
+            assert (await answer(introspect, TOKEN)).acr == "urn:mfa"
+            script.answer(active(padding="x" * MAX_INTROSPECTION_BYTES))
+            with pytest.raises(TokenUnavailableError, match="introspection: answer too large"):
+                await answer(introspect, TOKEN)
+            script.answer({"keys": [], "pad": "x" * (MAX_JWKS_BYTES - 100)})
+            assert (await answer(fetch))["keys"] == []
+            script.answer({"keys": [], "pad": "x" * MAX_JWKS_BYTES})
+            with pytest.raises(TokenUnavailableError, match="jwks: answer too large"):
+                await answer(fetch)
 
 
 @pytest.mark.parametrize("value", ["", "x" * (16 * 1024 + 1), None, 7])

@@ -49,18 +49,34 @@ def _check_url(url: object, what: str) -> str:
     return url
 
 
-def _too_large(response: httpx.Response, limit: int) -> bool:
-    declared = response.headers.get("Content-Length", "")
-    return declared.isdigit() and int(declared) > limit
+class _BoundedBody:
+    """An answer's body, collected chunk by chunk up to ``limit`` bytes. The one place the
+    bound is checked, for the sync and the async reader alike: a declared length over it
+    is refused before anything is read, and so is the chunk that takes the body over it
+    (a length the answer does not declare, or declares falsely)."""
 
+    __slots__ = ("_body", "_limit", "_purpose", "_status")
 
-def _document(status: int, body: bytes, purpose: str) -> Mapping[str, Any]:
-    if status != 200:
-        raise TokenUnavailableError(f"{purpose}: HTTP {status}")
-    try:
-        return strict_json_object(body)
-    except (ValueError, UnicodeError):
-        raise TokenUnavailableError(f"{purpose}: not one JSON object") from None
+    def __init__(self, response: httpx.Response, limit: int, purpose: str) -> None:
+        self._limit, self._purpose, self._status = limit, purpose, response.status_code
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise TokenUnavailableError(f"{purpose}: answer too large")
+        self._body = bytearray()
+
+    def add(self, chunk: bytes) -> None:
+        self._body += chunk
+        if len(self._body) > self._limit:
+            raise TokenUnavailableError(f"{self._purpose}: answer too large")
+
+    def document(self) -> Mapping[str, Any]:
+        """The answer as one JSON object (an HTTP error or anything else: unavailable)."""
+        if self._status != 200:
+            raise TokenUnavailableError(f"{self._purpose}: HTTP {self._status}")
+        try:
+            return strict_json_object(bytes(self._body))
+        except (ValueError, UnicodeError):
+            raise TokenUnavailableError(f"{self._purpose}: not one JSON object") from None
 
 
 def _get(
@@ -69,17 +85,12 @@ def _get(
     """Send ``request`` and read at most ``limit`` bytes of the answer."""
     try:
         with http.stream(**request) as response:
-            if _too_large(response, limit):
-                raise TokenUnavailableError(f"{purpose}: answer too large")
-            body = bytearray()
+            body = _BoundedBody(response, limit, purpose)
             for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > limit:
-                    raise TokenUnavailableError(f"{purpose}: answer too large")
-            status = response.status_code
+                body.add(chunk)
     except _FAILURES as exc:
         raise TokenUnavailableError(f"{purpose}: {type(exc).__name__}") from None
-    return _document(status, bytes(body), purpose)
+    return body.document()
 
 
 async def _aget(
@@ -88,17 +99,12 @@ async def _aget(
     """:func:`_get` over ``httpx.AsyncClient``."""
     try:
         async with http.stream(**request) as response:
-            if _too_large(response, limit):
-                raise TokenUnavailableError(f"{purpose}: answer too large")
-            body = bytearray()
+            body = _BoundedBody(response, limit, purpose)
             async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > limit:
-                    raise TokenUnavailableError(f"{purpose}: answer too large")
-            status = response.status_code
+                body.add(chunk)
     except _FAILURES as exc:
         raise TokenUnavailableError(f"{purpose}: {type(exc).__name__}") from None
-    return _document(status, bytes(body), purpose)
+    return body.document()
 
 
 def _jwks_request(jwks_uri: str) -> dict[str, Any]:
