@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 from stepup.i18n import DOMAIN, LOCALE_DIR, LOCALES, N_, Message, format_time, negotiate, translate
 from stepup.integrations.http import RequestInfo, authentication_required
+from stepup.integrations.passkey_endpoint import result_response
 from stepup.integrations.views import jsonapi_error, throttled_message
+from stepup.passkeys import PasskeyReason, PasskeyResult
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = [code for code in LOCALES if code != "en"]
@@ -123,6 +125,20 @@ def test_json_error_titles_follow_accept_language() -> None:
     assert body == {"error": "authentication_required", "title": "Melden Sie sich zuerst an."}
     english = RequestInfo("GET", "/x", accept="application/json")
     assert json.loads(authentication_required(english).body)["title"] == "Sign in first."
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [("en", "trying again is paused until Nov 14, 2023"), ("de", "bis 14.11.2023")],
+)
+def test_a_paused_passkey_says_until_when_in_json_too(locale: str, words: str) -> None:
+    """A single-page app shows the JSON ``title`` as it is (stepup-passkeys.js does):
+    like the pages, it names the end of the pause, not only "wait a while"."""
+    paused = PasskeyResult(PasskeyReason.THROTTLED, retry_at=1_700_000_000.0)
+    body = json.loads(result_response(paused, locale).body)
+    assert body["error"] == "throttled"
+    assert body["retry_at"] == 1_700_000_000.0
+    assert words in body["title"]
 
 
 def test_jsonapi_titles_are_translated_when_a_locale_is_given() -> None:

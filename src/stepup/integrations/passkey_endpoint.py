@@ -278,7 +278,7 @@ def result_response(result: PasskeyResult, locale: str | None, **ok: Any) -> Htt
     if result:
         return json_response(200, {"ok": True, **ok})
     status = passkey_status(result.reason)
-    title = translate(passkey_message(result.reason), locale)
+    title = translate(passkey_error(result), locale)  # a pause says until when
     payload: dict[str, Any] = {"error": result.reason.value, "title": title}
     if result.retry_at is not None:
         payload["retry_at"] = result.retry_at
