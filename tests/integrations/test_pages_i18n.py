@@ -68,6 +68,16 @@ def test_the_catalog_knows_every_text_in_the_source(code: str) -> None:
     assert sorted(_source_msgids() - known) == []
 
 
+def test_the_template_is_in_step_with_the_source() -> None:
+    """``stepup.pot`` is what a translator starts a new language from (``pybabel init``,
+    docs/pages.md): it holds every text in the source and no text the source lost."""
+    with (LOCALE_DIR / f"{DOMAIN}.pot").open("rb") as f:
+        template = {m.id for m in read_po(f) if m.id}
+    missing = _source_msgids() - template
+    gone = template - _source_msgids()
+    assert (sorted(missing), sorted(gone)) == ([], [])
+
+
 # choosing a locale -------------------------------------------------------------------
 
 
