@@ -3,14 +3,16 @@
 For every framework: a fresh virtual environment gets exactly the guide's ``pip install``
 line (the wheel built from this tree stands in for the index), the guide's example is
 copied to an empty directory, started with the guide's own command, and driven over HTTP:
-sign in, open a stepup page, fetch its stylesheet, and read it in German. A template, the
-stylesheet or a catalog left out of the wheel, or an extra that misses a package the
-integration imports, fails here.
+sign in, open a stepup page, fetch its stylesheet and the single-page helper
+(``stepup-reauth.js``), ask the re-auth status endpoint, and read the page in German. A
+template, the stylesheet, the script or a catalog left out of the wheel, or an extra that
+misses a package the integration imports, fails here.
 """
 
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import re
 import shutil
 import socket
@@ -261,6 +263,15 @@ def test_the_guide_works_copied_verbatim(
         assert css.status == 200
         assert css.headers.get_content_type() == "text/css"
         assert ".stepup" in css.body
+
+        # The single-page apps' helper (package data) and the status endpoint it asks.
+        helper = browser.request("/stepup/stepup-reauth.js")
+        assert helper.status == 200, helper.body[:2000]
+        assert helper.headers.get_content_type() == "text/javascript"
+        assert "stepup" in helper.body
+        asked = browser.request("/stepup/reauth/status?action=api_key.regenerate")
+        assert asked.status == 200, asked.body[:2000]
+        assert json.loads(asked.body)["action"] == "api_key.regenerate"
 
         if CATALOG.is_dir():  # the tree ships German: so must the wheel
             german = browser.request(guide.page, **{"Accept-Language": "de"})
