@@ -23,6 +23,7 @@ from stepup.resume import (
     Suspended,
     SuspendReason,
     Suspensions,
+    is_resume_token,
     is_secret_field,
 )
 from stepup.subject import Subject
@@ -197,10 +198,20 @@ def test_a_suspended_request_is_an_ordinary_challenge_under_its_prefix(
     assert "old-token" not in repr(taken.data)  # the CSRF token is never kept
 
 
-@pytest.mark.parametrize("token", ["", None, 7, "x" * 65, "é"])
+@pytest.mark.parametrize("token", ["", None, 7, "x" * 65, "é", "a b", "a/b", "a\nb"])
 def test_odd_tokens_resume_nothing(clock: SettableClock, token: object) -> None:
     s = Suspensions(MemoryStore(), clock=clock)
+    assert not is_resume_token(token)
     assert s.resume(ALICE, token, "user.update") == NotResumed(SuspendReason.UNKNOWN)
+
+
+def test_every_kept_token_has_the_shape_an_sso_trip_carries(clock: SettableClock) -> None:
+    """An SSO adapter stores the token with its trip only if ``is_resume_token`` says so."""
+    s = Suspensions(MemoryStore(), clock=clock)
+    for _ in range(50):
+        kept = s.suspend(ALICE, "user.update", "POST", "/profile", [("name", "x")])
+        assert isinstance(kept, Suspended)
+        assert is_resume_token(kept.token)
 
 
 class DownStore(MemoryStore):
