@@ -20,6 +20,7 @@ from integrations.django.django_support import (
     user_id,
 )
 from stepup.adapters.storage.memory import MemoryStore
+from stepup.errors import ConfigurationError as StepupConfigurationError
 from stepup.integrations.django import conf
 from stepup.integrations.django.services import get_stepup
 from stepup.integrations.django.signals import tenant_flag_changed
@@ -67,6 +68,47 @@ def test_store_urls(tmp_path: Path) -> None:
         assert sql.get_tenant("nobody") is None  # the schema was created
     finally:
         sql.close()
+
+
+def _store_errors(value: str) -> dict[str, str]:
+    """What Flask's and Django's settings say about one store URL (one shared reader)."""
+    from stepup.integrations.flask._config import store_from_config
+
+    said: dict[str, str] = {}
+    for name, read in (
+        ("flask", lambda: store_from_config(value, create_schema=True)),
+        ("django", lambda: conf.read_store({**conf.DEFAULTS, "STORE": value})),
+    ):
+        with pytest.raises(StepupConfigurationError) as raised:
+            read()
+        said[name] = str(raised.value)
+    return said
+
+
+def test_a_store_url_problem_names_the_setting_and_the_cause() -> None:
+    """Flask's and Django's store settings are read by one function: the same causes,
+    each under the setting's own name."""
+    said = _store_errors("mysql://app:s3cret@db/app")
+    assert said["flask"].startswith("STEPUP_STORE: unsupported scheme 'mysql'")
+    assert said["django"].startswith("STEPUP['STORE']: unsupported scheme 'mysql'")
+    assert "'orm'" in said["django"]
+    said = _store_errors("relative.db")
+    assert said["django"].startswith("STEPUP['STORE'] is not a store URL")
+    said = _store_errors("sqlite://relative.db")  # the SQL store's own hint, in both
+    assert {"sqlite:///relative.db" in text for text in said.values()} == {True}
+    assert all("s3cret" not in text for text in said.values())
+
+
+def test_a_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "stepup.adapters.storage.sql", None)
+    monkeypatch.setitem(sys.modules, "stepup.adapters.storage.redis", None)
+    said = _store_errors("postgresql+psycopg://app:s3cret@db/app")
+    assert said["django"].startswith("STEPUP['STORE'] is a SQL URL: install the extra")
+    assert "'stepup-auth[sql]'" in said["flask"]
+    said = _store_errors("redis://:s3cret@cache:6379/0")
+    assert {"'stepup-auth[redis]'" in text for text in said.values()} == {True}
 
 
 def test_the_django_hasher_profile_matches_djangos() -> None:

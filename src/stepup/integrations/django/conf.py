@@ -26,6 +26,7 @@ from ...policy import Policy, with_device_add_rule, with_tenant_settings_rule
 from ...redirects import UnsafeRedirectError, safe_return_path
 from ...sealing import SecretBox
 from ..passkey_endpoint import passkey_policy, relying_party_from
+from ..stores import STORE_URLS, store_from_url
 from ..views import default_policy
 
 __all__ = [
@@ -195,7 +196,12 @@ def read_store(conf: Mapping[str, Any]) -> Store:
 
         return DjangoStore(using=database)
     if isinstance(value, str):
-        return _store_from_url(value, create_schema=bool(conf["CREATE_SCHEMA"]))
+        return store_from_url(
+            value,
+            setting="STEPUP['STORE']",
+            create_schema=bool(conf["CREATE_SCHEMA"]),
+            accepted=f"'orm', {STORE_URLS}, or a store object",
+        )
     if not all(callable(getattr(value, name, None)) for name in _STORE_METHODS):
         raise ConfigurationError("STEPUP['STORE'] must be 'orm', a store URL or a store object")
     if inspect.iscoroutinefunction(value.totp_attempt):
@@ -204,32 +210,6 @@ def read_store(conf: Mapping[str, Any]) -> Store:
             " (async views through sync_to_async); use 'orm' or a sync store"
         )
     return value  # type: ignore[no-any-return]
-
-
-def _store_from_url(url: str, *, create_schema: bool) -> Store:
-    scheme = url.partition("://")[0].lower()
-    if url.strip() == "memory://":
-        from ...adapters.storage.memory import MemoryStore
-
-        return MemoryStore()
-    if "://" in url and scheme.startswith(("sqlite", "postgresql", "postgres")):
-        from ...adapters.storage.sql import SQLStore
-
-        store = SQLStore(url)
-        if create_schema:
-            store.create_schema()
-        return store
-    if "://" in url and scheme in {"redis", "rediss", "unix"}:
-        from ...adapters.storage.redis import RedisStore
-
-        redis_store = RedisStore(url)
-        if create_schema:  # the start-up step: say now, naming the host, if Redis is away
-            redis_store.check()
-        return redis_store
-    raise ConfigurationError(
-        "STEPUP['STORE'] must be 'orm', memory://, sqlite:///..., postgresql+psycopg://...,"
-        " redis://... or a store object"
-    )
 
 
 def _derived_key(secret: str | bytes) -> tuple[str, bytes]:

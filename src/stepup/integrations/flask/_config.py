@@ -16,6 +16,7 @@ from ...adapters.storage.base import Store
 from ...errors import ConfigurationError
 from ...policy import SENSITIVE, Policy, with_device_add_rule, with_tenant_settings_rule
 from ...sealing import SecretBox
+from ..stores import store_from_url
 
 __all__ = ["DEFAULTS", "policy_from_config", "secret_box_from_config", "store_from_config"]
 
@@ -53,38 +54,7 @@ def store_from_config(value: object, *, create_schema: bool) -> Store:
         if all(callable(getattr(value, name, None)) for name in _STORE_METHODS):
             return value  # type: ignore[return-value]
         raise ConfigurationError("STEPUP_STORE must be a store object or a URL")
-    scheme = value.partition("://")[0].lower()
-    if value.strip() == "memory://":
-        from ...adapters.storage.memory import MemoryStore
-
-        return MemoryStore()
-    if scheme.startswith(("sqlite", "postgresql", "postgres")):
-        try:
-            from ...adapters.storage.sql import SQLStore
-        except ImportError:
-            raise ConfigurationError(
-                "STEPUP_STORE is a SQL URL: install the extra with pip install 'stepup-auth[sql]'"
-                " (PostgreSQL: 'stepup-auth[postgres]' and a psycopg build)"
-            ) from None
-        store = SQLStore(value)
-        if create_schema:
-            store.create_schema()
-        return store
-    if scheme in {"redis", "rediss", "unix"}:
-        try:
-            from ...adapters.storage.redis import RedisStore
-        except ImportError:
-            raise ConfigurationError(
-                "STEPUP_STORE is a Redis URL: install the extra: pip install 'stepup-auth[redis]'"
-            ) from None
-        redis_store = RedisStore(value)
-        if create_schema:  # the start-up step: say now, naming the host, if Redis is away
-            redis_store.check()
-        return redis_store
-    raise ConfigurationError(
-        f"STEPUP_STORE: unsupported scheme {scheme[:20]!r}"
-        " (use memory://, sqlite:///..., postgresql+psycopg://... or redis://...)"
-    )
+    return store_from_url(value, setting="STEPUP_STORE", create_schema=create_schema)
 
 
 def policy_from_config(
