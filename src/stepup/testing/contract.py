@@ -25,6 +25,13 @@ The TOTP device cases do the same with a spent recovery code or a rename before 
 The passkey cases do the same with a second registration of the same credential
 before ``add_passkey`` and a second assertion of the same authenticator before
 ``record_passkey_use`` (they need the ``passkeys`` extra, python-fido2).
+
+``_Inside`` forces a race inside one store method instead, for a store that reads
+through its own getter: another admin's PATCH right after ``patch_tenant``'s own
+``get_tenant``, a spent recovery code right after ``replace_credential``'s
+``get_credential``, a second guess or claim right after ``totp_attempt``'s or
+``throttle_charge``'s ``throttle_state``. A read-then-write store fails those cases
+deterministically; one that locks passes.
 """
 
 from __future__ import annotations
@@ -182,6 +189,122 @@ class _Competing:
             return method(*args)
 
         return compete_then_write
+
+
+#: How long a competing request forced inside a store method may take before the
+#: method is let go on (a store that holds a lock makes it wait: that is atomic).
+_PATIENCE = 1.0
+#: How long a competing request may take once the method it raced is done.
+_FINISH = 30.0
+_MISSING = object()
+
+
+class _Inside:
+    """Forces an interleaving *inside* one store method, for stores that read through
+    their own public methods: while ``outer`` (e.g. ``patch_tenant``) runs, right after
+    its first call of ``read`` (e.g. ``get_tenant``) returns, ``compete`` (a whole
+    competing request) starts, in a thread for a sync store or a task for an async one,
+    and gets :data:`_PATIENCE` seconds before ``outer`` goes on to its write.
+
+    A store that reads, merges and writes without holding anything lets the competitor
+    finish in between, and the case then sees the lost update; a store that holds a lock
+    (or retries a compare-and-set) keeps both. A store that never calls ``read`` inside
+    ``outer`` (the built-in ones read in SQL, in Lua or under their own lock) is not
+    hooked or slowed; ``fired`` says whether the competitor ran inside ``outer``.
+    Use as a context manager: the store's own methods are back afterwards."""
+
+    def __init__(self, call: _Runner, outer: str, read: str, compete: Callable[[], Any]) -> None:
+        self._call, self._outer, self._read, self._compete = call, outer, read, compete
+        self._inside = False
+        self.fired = False
+        self.result: Any = None  # what the competing request answered
+        self._saved: dict[str, Any] = {}
+        self._errors: list[BaseException] = []
+        self._thread: threading.Thread | None = None
+        self._task: asyncio.Task[Any] | None = None
+
+    def __enter__(self) -> _Inside:
+        store = self._call.store
+        real_outer, real_read = getattr(store, self._outer), getattr(store, self._read)
+        if self._call.is_async:
+
+            async def outer_async(*args: Any) -> Any:
+                self._inside = True
+                try:
+                    return await real_outer(*args)
+                finally:
+                    self._inside = False
+
+            async def read_async(*args: Any) -> Any:
+                result = await real_read(*args)
+                if self._inside and not self.fired:
+                    self.fired = True
+                    self._task = asyncio.ensure_future(self._compete())
+                    await asyncio.wait({self._task}, timeout=_PATIENCE)
+                return result
+
+            hooks: tuple[Any, Any] = (outer_async, read_async)
+        else:
+
+            def outer_sync(*args: Any) -> Any:
+                self._inside = True
+                try:
+                    return real_outer(*args)
+                finally:
+                    self._inside = False
+
+            def read_sync(*args: Any) -> Any:
+                result = real_read(*args)
+                if self._inside and not self.fired:
+                    self.fired = True
+                    self._thread = threading.Thread(target=self._compete_sync, daemon=True)
+                    self._thread.start()
+                    self._thread.join(_PATIENCE)
+                return result
+
+            hooks = (outer_sync, read_sync)
+        try:
+            own = vars(store)
+        except TypeError:  # a store with __slots__ cannot be hooked: no interleaving
+            return self
+        self._saved = {name: own.get(name, _MISSING) for name in (self._outer, self._read)}
+        setattr(store, self._outer, hooks[0])
+        setattr(store, self._read, hooks[1])
+        return self
+
+    def _compete_sync(self) -> None:
+        try:
+            self.result = self._compete()
+        except BaseException as exc:  # re-raised in the test's thread
+            self._errors.append(exc)
+
+    def _restore(self) -> None:
+        store = self._call.store
+        for name, saved in self._saved.items():
+            if saved is _MISSING:
+                delattr(store, name)
+            else:
+                setattr(store, name, saved)
+        self._saved = {}
+
+    def finish(self) -> None:
+        """Wait for the competing request (it may have waited for a lock) and raise
+        what it raised; one that never ran inside ``outer`` runs now, after it."""
+        if not self.fired:
+            self.result = self._call.resolve(self._compete())
+            return
+        if self._thread is not None:
+            self._thread.join(_FINISH)
+            assert not self._thread.is_alive(), "the competing request never finished"
+        if self._task is not None:
+            self.result = self._call.resolve(asyncio.wait_for(self._task, _FINISH))
+        if self._errors:
+            raise self._errors[0]
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._restore()
+        if exc_info[0] is None:
+            self.finish()
 
 
 #: The writes a tenant PATCH might make; the competing request runs right before.
@@ -348,6 +471,30 @@ class StoreContract:
         results = call.concurrently("totp_attempt", [(key, None, T0, POLICY)] * THREADS)
         evaluated = [r for r in results if r.outcome is not AttemptOutcome.THROTTLED]
         assert len(evaluated) == POLICY.free_failures + 1
+
+    def test_attempts_made_inside_an_attempt_are_all_counted(self, call: _Runner) -> None:
+        """A guess (or a charge) lands between the store's own read of the throttle state
+        and its write (for a store that reads through ``throttle_state``): both count."""
+        for method, args in (
+            ("totp_attempt", (None, T0, NO_DELAY)),
+            ("throttle_charge", (T0, NO_DELAY)),
+        ):
+            key = _key()
+            compete = partial(getattr(call.store, method), key, *args)
+            with _Inside(call, method, "throttle_state", compete):
+                call(method, key, *args)
+            assert call("throttle_state", key).failures == 2, method
+
+    def test_a_claim_made_inside_a_claim_wins_alone(self, call: _Runner) -> None:
+        """Two sign-ins with the same code, the second between the first's read of the
+        ledger and its write: exactly one is accepted."""
+        key = _key()
+        compete = partial(call.store.totp_attempt, key, 42, T0, NO_DELAY)
+        with _Inside(call, "totp_attempt", "throttle_state", compete) as inside:
+            mine = call("totp_attempt", key, 42, T0, NO_DELAY)
+        outcomes = {mine.outcome, inside.result.outcome}
+        assert outcomes == {AttemptOutcome.ACCEPTED, AttemptOutcome.REPLAYED}
+        assert call("throttle_state", key).last_step == 42
 
     # model ----------------------------------------------------------------------
 
@@ -604,6 +751,23 @@ class StoreContract:
         assert results.count(True) == 1
         stored = call("get_credential", user)
         assert stored == replace(writes[results.index(True)], version=read.version + 1)
+
+    def test_a_code_spent_inside_a_replace_stays_spent(self, call: _Runner) -> None:
+        """Issue 12 item 4 inside the store: a sign-in spends a recovery code between the
+        store's own read of the version and its write (for a store that reads through
+        ``get_credential``): the replace of the older version must not bring it back."""
+        user = _key("user")
+        call("put_credential", self._credential(user, ("a", "b", "c")))
+        read = call("get_credential", user)
+        resealed = replace(read, secret=_OTHER_SEAL)
+        compete = partial(call.store.consume_recovery_hash, user, "a")
+        with _Inside(call, "replace_credential", "get_credential", compete) as inside:
+            won = call("replace_credential", resealed, read.version)
+        stored = call("get_credential", user)
+        assert stored.recovery_hashes == ("b", "c")
+        assert call("consume_recovery_hash", user, "a") is False
+        assert inside.result is True  # the sign-in's spend stands
+        assert (stored.secret == _OTHER_SEAL) is won
 
     def _sealed(self, call: _Runner, user: str, hashes: tuple[str, ...]) -> SecretBox:
         """Store a credential sealed under key k1; return a box whose current key is k2."""
@@ -990,6 +1154,44 @@ class StoreContract:
         assert call("get_tenant", tenant_id).flag(FEATURE_FLAG) is True
         assert [(flag, old, new) for _, flag, old, new in _flag_changes(events)] == [
             (FEATURE_FLAG, False, True)
+        ]
+
+    def test_a_patch_keeps_a_patch_made_inside_it(self, call: _Runner) -> None:
+        """Issue 12 item 1 inside the store: another admin's PATCH lands between the
+        store's own read of the tenant and its write (for a store that reads through
+        ``get_tenant``): both changes survive, and a flag both set is reported once."""
+        tenant_id, events = self._tenant(call), list[StepupEvent]()
+        competitor = self._settings(call, call.store, events)
+        settings = self._settings(call, call.store, events)
+
+        def admin_b(body: dict[str, Any]) -> Callable[[], Any]:
+            return partial(
+                competitor.patch, tenant_id, body, actor_id="admin-b", actor_is_tenant_admin=True
+            )
+
+        def admin_a(body: dict[str, Any]) -> Any:
+            return call.resolve(
+                settings.patch(tenant_id, body, actor_id="admin-a", actor_is_tenant_admin=True)
+            )
+
+        on = _patch_body({"feature_flags": {FEATURE_FLAG: True}})
+        with _Inside(call, "patch_tenant", "get_tenant", admin_b(on)):
+            admin_a(_patch_body({"name": "Acme 2", "feature_flags": {"beta": True}}))
+        assert call("get_tenant", tenant_id).attributes == {
+            "name": "Acme 2",
+            "feature_flags": {FEATURE_FLAG: True, "beta": True},
+        }
+        assert _flag_changes(events) == [
+            ("admin-a", "beta", False, True),
+            ("admin-b", FEATURE_FLAG, False, True),
+        ]
+        events.clear()
+        off = _patch_body({"feature_flags": {FEATURE_FLAG: False}})
+        with _Inside(call, "patch_tenant", "get_tenant", admin_b(off)):
+            admin_a(off)
+        assert call("get_tenant", tenant_id).flag(FEATURE_FLAG) is False
+        assert [(f, old, new) for _, f, old, new in _flag_changes(events)] == [
+            (FEATURE_FLAG, True, False)
         ]
 
     # grants ---------------------------------------------------------------------

@@ -1,0 +1,165 @@
+"""The contract suite catches a custom store whose "atomic" methods read through its own
+public methods and write without holding anything (issue 12 items 1, 4 and 8): the
+interleaving is forced inside the store's method, deterministically, sync and async.
+The same cases pass for a store that holds a lock for the whole read-decide-write."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.records import Attempt, Credential, Tenant
+from stepup.testing.contract import StoreContract, _Runner
+from stepup.throttle import ThrottlePolicy, apply_attempt, apply_charge, keep_until
+
+CASES = [
+    "test_a_patch_keeps_a_patch_made_inside_it",
+    "test_a_code_spent_inside_a_replace_stays_spent",
+    "test_attempts_made_inside_an_attempt_are_all_counted",
+    "test_a_claim_made_inside_a_claim_wins_alone",
+]
+
+
+class ReadThenWrite(MemoryStore):
+    """Each method reads through the public getter, decides, then writes: correct alone,
+    a lost update when another request comes between the read and the write."""
+
+    def patch_tenant(
+        self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
+    ) -> tuple[Tenant, Tenant] | None:
+        before = self.get_tenant(tenant_id)
+        if before is None:
+            return None
+        after = before.patched(attributes, flags)
+        self.put_tenant(after)
+        return before, after
+
+    def replace_credential(self, credential: Credential, expected_version: int) -> bool:
+        stored = self.get_credential(credential.user_id)
+        if stored is None or stored.version != expected_version:
+            return False
+        self._credentials[credential.user_id] = replace(credential, version=expected_version + 1)
+        return True
+
+    def totp_attempt(
+        self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
+    ) -> Attempt:
+        state, attempt = apply_attempt(self.throttle_state(key), step, now, throttle)
+        self._attempts[key] = (state, keep_until(state, now, throttle))
+        return attempt
+
+    def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
+        state, attempt = apply_charge(self.throttle_state(key), now, throttle)
+        self._attempts[key] = (state, keep_until(state, now, throttle))
+        return attempt
+
+
+class LockedReadThenWrite(ReadThenWrite):
+    """The same code under one re-entrant lock per call: atomic, so it passes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._whole = threading.RLock()
+
+    def patch_tenant(self, *args: Any) -> Any:
+        with self._whole:
+            return super().patch_tenant(*args)
+
+    def replace_credential(self, *args: Any) -> Any:
+        with self._whole:
+            return super().replace_credential(*args)
+
+    def consume_recovery_hash(self, *args: Any) -> Any:
+        with self._whole:
+            return super().consume_recovery_hash(*args)
+
+    def totp_attempt(self, *args: Any) -> Any:
+        with self._whole:
+            return super().totp_attempt(*args)
+
+    def throttle_charge(self, *args: Any) -> Any:
+        with self._whole:
+            return super().throttle_charge(*args)
+
+    def put_tenant(self, *args: Any) -> Any:
+        with self._whole:
+            return super().put_tenant(*args)
+
+
+class AsyncReadThenWrite:
+    """:class:`ReadThenWrite` behind coroutines, yielding to the loop between the read
+    and the write as a network store would."""
+
+    def __init__(self) -> None:
+        self._sync = ReadThenWrite()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._sync, name)
+
+        async def call(*args: Any) -> Any:
+            await asyncio.sleep(0)
+            return method(*args)
+
+        return call
+
+    async def get_tenant(self, tenant_id: str) -> Any:
+        return self._sync.get_tenant(tenant_id)
+
+    async def patch_tenant(self, tenant_id: str, attributes: Any, flags: Any) -> Any:
+        before = await self.get_tenant(tenant_id)
+        if before is None:
+            return None
+        after = before.patched(attributes, flags)
+        self._sync.put_tenant(after)
+        return before, after
+
+    async def get_credential(self, user_id: str) -> Any:
+        return self._sync.get_credential(user_id)
+
+    async def replace_credential(self, credential: Credential, expected_version: int) -> bool:
+        stored = await self.get_credential(credential.user_id)
+        if stored is None or stored.version != expected_version:
+            return False
+        self._sync._credentials[credential.user_id] = replace(
+            credential, version=expected_version + 1
+        )
+        return True
+
+    async def throttle_state(self, key: str) -> Any:
+        return self._sync.throttle_state(key)
+
+    async def totp_attempt(self, key: str, step: Any, now: float, throttle: Any) -> Attempt:
+        state, attempt = apply_attempt(await self.throttle_state(key), step, now, throttle)
+        self._sync._attempts[key] = (state, keep_until(state, now, throttle))
+        return attempt
+
+    async def throttle_charge(self, key: str, now: float, throttle: Any) -> Attempt:
+        state, attempt = apply_charge(await self.throttle_state(key), now, throttle)
+        self._sync._attempts[key] = (state, keep_until(state, now, throttle))
+        return attempt
+
+
+def _run(case: str, store: Any) -> None:
+    runner = _Runner(store)
+    try:
+        getattr(StoreContract(), case)(runner)
+    finally:
+        runner.close()
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("kind", [ReadThenWrite, AsyncReadThenWrite])
+def test_the_contract_catches_a_read_then_write_store(kind: type, case: str) -> None:
+    with pytest.raises(AssertionError):
+        _run(case, kind())
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_same_code_under_a_lock_passes(case: str) -> None:
+    _run(case, LockedReadThenWrite())
