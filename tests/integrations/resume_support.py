@@ -28,3 +28,13 @@ def as_multidict(fields: list[tuple[str, str]]) -> dict[str, Any]:
         else:
             data[name] = value
     return data
+
+
+_TRY_AGAIN = re.compile(r'<a class="stepup-button" href="([^"]*)">')
+
+
+def try_again_link(body: str) -> str:
+    """The "Try again" link of stepup's message page."""
+    found = _TRY_AGAIN.search(body)
+    assert found is not None, "no Try again link"
+    return html.unescape(found.group(1))

@@ -94,6 +94,7 @@ __all__ = [
     "sso_level_request",
     "sso_resume",
     "sso_resume_request",
+    "sso_retry_query",
     "sso_transaction",
     "sso_transaction_request",
     "take_otp_proof",
@@ -789,6 +790,24 @@ def sso_resume(outcome: object) -> str | None:
     for none); the store gives it back only to this user, session and action, once."""
     token = getattr(outcome, "resume", "")
     return token if isinstance(token, str) and is_resume_token(token) else None
+
+
+def sso_retry_query(next_path: str, outcome: object) -> dict[str, str]:
+    """The re-auth page's query for another try after a refused SSO answer: ``next``,
+    and what this very trip carried (its action, so the rule and level stay the same;
+    the suspended form's token, which is only taken after a success; the transaction),
+    so a cancelled or refused trip loses none of them."""
+    query = {"next": next_path}
+    action = getattr(outcome, "action", "")
+    if isinstance(action, str) and action:
+        query["action"] = action
+    token = sso_resume(outcome)
+    if token is not None:
+        query["resume"] = token
+    transaction = sso_transaction(outcome)
+    if transaction:
+        query["transaction"] = transaction
+    return query
 
 
 def sso_transaction(outcome: object) -> str:

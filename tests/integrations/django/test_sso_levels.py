@@ -17,7 +17,7 @@ from idp.oidc.useragent import UserAgent
 from idp.saml import saml_idp
 from integrations.django.django_support import Browser, Site, running_site, set_flag
 from integrations.django.test_sso import keys, press_sso_button
-from integrations.resume_support import as_multidict, resume_form
+from integrations.resume_support import as_multidict, resume_form, try_again_link
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.integrations.django.services import get_stepup
 from stepup.testing import SettableClock
@@ -199,5 +199,39 @@ def test_two_sso_trips_each_resume_their_own_form(provider: Provider, agent: Use
         target, fields = resume_form(back.content.decode())
         assert target == "/workspaces/prod-eu/destroy/"
         assert ("why", "prod-eu") in fields
+        assert alice.post(target, as_multidict(fields)).status_code == 200
+        get_stepup().oidc["test-op"].close()
+
+
+@pytest.mark.oidc
+def test_a_cancelled_trip_keeps_the_form_for_the_next_try(
+    provider: Provider, agent: UserAgent
+) -> None:
+    """The user cancels at the provider: the "Try again" link keeps the action, the
+    transaction and the suspended form, and the next trip sends the form again."""
+    clock = SettableClock(math.floor(time.time()))
+    providers = {"test-op": make_config(provider)}
+    with running_site(MemoryStore(), clock, OIDC_PROVIDERS=providers) as site:
+        get_stepup().tenant_settings.ensure("acme")
+        alice = site.browser()
+        assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
+        assert set_flag(alice).status_code == 200
+        location = str(alice.post("/workspaces/prod-eu/destroy/", {"why": "eu"})["Location"])
+        first = str(press_sso_button(alice, location)["Location"])
+        state = parse_qs(urlsplit(first).query)["state"][0]
+        cancelled = alice.get(f"/stepup/reauth/oidc/callback/?error=access_denied&state={state}")
+        assert cancelled.status_code == 400
+        again = try_again_link(cancelled.content.decode())
+        query, before = parse_qs(urlsplit(again).query), parse_qs(urlsplit(location).query)
+        for name in ("action", "resume", "transaction"):
+            assert query[name] == before[name], name
+
+        callback = agent.authorize(
+            str(press_sso_button(alice, again)["Location"]), login=ALICE[0], password=ALICE[1]
+        )
+        back = alice.get(f"/stepup/reauth/oidc/callback/?{urlencode(callback)}")
+        assert back.status_code == 200
+        target, fields = resume_form(back.content.decode())
+        assert (target, ("why", "eu") in fields) == ("/workspaces/prod-eu/destroy/", True)
         assert alice.post(target, as_multidict(fields)).status_code == 200
         get_stepup().oidc["test-op"].close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -14,7 +14,7 @@ from idp.oidc.harness import ALICE, REDIRECT_URI, Provider, launch_provider, mak
 from idp.oidc.useragent import UserAgent
 from integrations.flask.flask_support import TestApp, make_app, set_flag
 from integrations.flask.test_sso_oidc import _oidc_user, _to_provider
-from integrations.resume_support import resume_form
+from integrations.resume_support import resume_form, try_again_link
 from stepup.adapters.idp.oidc import OIDCReauth
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.testing import SettableClock
@@ -104,3 +104,37 @@ def test_two_trips_in_two_tabs_each_resume_their_own_form(
     assert back.status_code == 200
     target, fields = resume_form(back.get_data(as_text=True))
     assert (target, [v for n, v in fields if n == "label"]) == ("/api-key/regenerate", ["tab-a"])
+
+
+def test_a_cancelled_trip_keeps_the_form_for_the_next_try(
+    oidc_app: TestApp, provider: Provider
+) -> None:
+    """The user cancels at the provider: the "Try again" link keeps the action and the
+    suspended form, and the next trip sends it again."""
+    admin = oidc_app.client()
+    admin.login("alice")
+    assert set_flag(admin).status_code == 200
+    alice = _oidc_user(oidc_app, provider, "alice", ALICE[0])
+    refused = alice.client.post(
+        "/api-key/regenerate", data={"label": "deploy"}, headers={"Referer": "/api-key"}
+    )
+    first = _to_provider(alice, refused.headers["Location"]).headers["Location"]
+    state = parse_qs(urlsplit(first).query)["state"][0]
+    cancelled = alice.get(f"/stepup/reauth/oidc/callback?error=access_denied&state={state}")
+    assert cancelled.status_code == 400
+    again = try_again_link(cancelled.get_data(as_text=True))
+    query = parse_qs(urlsplit(again).query)
+    assert (query["action"], query["next"]) == (["api_key.regenerate"], ["/api-key"])
+    assert query["resume"] == parse_qs(urlsplit(refused.headers["Location"]).query)["resume"]
+
+    agent = UserAgent(REDIRECT_URI)
+    try:
+        callback = agent.authorize(
+            _to_provider(alice, again).headers["Location"], login=ALICE[0], password=ALICE[1]
+        )
+    finally:
+        agent.close()
+    back = alice.get(f"/stepup/reauth/oidc/callback?{urlencode(callback)}")
+    assert back.status_code == 200
+    target, fields = resume_form(back.get_data(as_text=True))
+    assert (target, ("label", "deploy") in fields) == ("/api-key/regenerate", True)

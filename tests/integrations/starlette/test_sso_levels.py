@@ -21,7 +21,7 @@ from starlette.routing import Route
 from idp.oidc.harness import ALICE, REDIRECT_URI, Provider, launch_provider, make_config
 from idp.oidc.useragent import UserAgent
 from idp.saml import saml_idp
-from integrations.resume_support import as_multidict, resume_form
+from integrations.resume_support import as_multidict, resume_form, try_again_link
 from integrations.starlette.starlette_support import Browser, TestApp, make_app
 from integrations.starlette.test_sso import keys, press_sso_button
 from stepup.adapters.idp.oidc import AsyncOIDCReauth
@@ -281,6 +281,52 @@ def test_two_sso_trips_each_resume_their_own_form(provider: Provider, agent: Use
         target, fields = resume_form(back.text)
         assert target == "/workspaces/prod-eu/destroy"
         assert ("why", "prod-eu") in fields
+        assert alice.post(target, data=as_multidict(fields)).status_code == 200
+    finally:
+        alice.close()
+
+
+@pytest.mark.oidc
+def test_a_cancelled_trip_keeps_the_form_for_the_next_try(
+    provider: Provider, agent: UserAgent
+) -> None:
+    """The user cancels at the provider: the "Try again" link keeps the action, the
+    transaction and the suspended form, and the next trip sends the form again."""
+    from integrations.starlette.test_transactions import _policy as bound_policy
+    from integrations.starlette.test_transactions import _starlette_routes
+
+    clock = SettableClock(math.floor(time.time()))
+    store = MemoryStore()
+    oidc = AsyncOIDCReauth(make_config(provider), store, clock=clock)
+    test_app = make_app(
+        clock=clock,
+        store=store,
+        oidc=oidc,
+        teardown=oidc.aclose,
+        policy=bound_policy(),
+        extra_routes=_starlette_routes,
+    )
+    alice = test_app.browser()
+    try:
+        assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
+        assert alice.patch_tenant(True).status_code == 200
+        location = alice.post("/workspaces/prod-eu/destroy", data={"why": "eu"}).headers["location"]
+        first = press_sso_button(alice, location).headers["location"]
+        state = parse_qs(urlsplit(first).query)["state"][0]
+        cancelled = alice.get(f"/stepup/oidc/callback?error=access_denied&state={state}")
+        assert cancelled.status_code == 400
+        again = try_again_link(cancelled.text)
+        query, before = parse_qs(urlsplit(again).query), parse_qs(urlsplit(location).query)
+        for name in ("action", "resume", "transaction"):
+            assert query[name] == before[name], name
+
+        callback = agent.authorize(
+            press_sso_button(alice, again).headers["location"], login=ALICE[0], password=ALICE[1]
+        )
+        back = alice.get(f"/stepup/oidc/callback?{urlencode(callback)}")
+        assert back.status_code == 200
+        target, fields = resume_form(back.text)
+        assert (target, ("why", "eu") in fields) == ("/workspaces/prod-eu/destroy", True)
         assert alice.post(target, data=as_multidict(fields)).status_code == 200
     finally:
         alice.close()

@@ -69,6 +69,7 @@ from ..views import (
     sso_level_request,
     sso_resume,
     sso_resume_request,
+    sso_retry_query,
     sso_transaction,
     sso_transaction_request,
     take_otp_proof,
@@ -335,7 +336,7 @@ def _sso_finish(
     pending = bound.pending_transaction(subject, action, sso_transaction(outcome))
     confirmed = pending.digest if pending is not None else None
     if not answer.ok:
-        again = f"{bound.url('reauth')}?{urlencode({'next': answer.next})}"
+        again = f"{bound.url('reauth')}?{urlencode(sso_retry_query(answer.next, outcome))}"
         return _message(request, answer.status, answer.message, link=again)
     resumed = bound.take_resumed(subject, sso_resume(outcome), action)
     bound.record_reauth(

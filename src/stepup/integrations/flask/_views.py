@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, Final, NamedTuple
+from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
@@ -75,6 +76,7 @@ from ..views import (
     sso_level_request,
     sso_resume,
     sso_resume_request,
+    sso_retry_query,
     sso_transaction,
     sso_transaction_request,
     take_otp_proof,
@@ -421,7 +423,8 @@ def _sso_finish(providers: Any, outcome_of: Any) -> Any:
     pending = app_state.pending_transaction(subject, action, sso_transaction(outcome))
     transaction = pending.digest if pending is not None else None
     if not answer.ok:
-        again = url_for("stepup.reauth", next=answer.next)
+        query = urlencode(sso_retry_query(answer.next, outcome))
+        again = f"{url_for('stepup.reauth')}?{query}"
         return _message(answer.status, answer.message, link=again)
     resumed = app_state.take_resumed(subject, sso_resume(outcome), action)
     app_state.record_reauth(

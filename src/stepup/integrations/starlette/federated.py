@@ -29,6 +29,7 @@ from ..views import (
     sso_level_request,
     sso_resume,
     sso_resume_request,
+    sso_retry_query,
     sso_transaction,
     sso_transaction_request,
     take_otp_proof,
@@ -100,7 +101,8 @@ class _Federated:
         pending = s.pending_transaction(request, subject, action, sso_transaction(outcome))
         confirmed = pending.digest if pending is not None else None
         if not answer.ok:
-            retry = s.url(request, "reauth") + "?" + urlencode({"next": answer.next})
+            query = sso_retry_query(answer.next, outcome)
+            retry = s.url(request, "reauth") + "?" + urlencode(query)
             return await pages.message(request, answer.message, answer.status, retry)
         methods = list(answer.methods)
         return await pages.record(
