@@ -63,6 +63,8 @@ class _Reader(HTMLParser):
         a = dict(attrs)
         if tag == "html":
             self.lang = a.get("lang") or ""
+        if a.get("role") == "img":  # an image's name is what a screen reader says
+            self.text.append(f"[{a.get('aria-label') or ''}]")
         if self._skipping:
             if tag == self._skipping[0]:
                 self._skipping.append(tag)
@@ -326,6 +328,9 @@ def test_the_enrolment_page_reads_the_same_everywhere(drivers: list[Driver], lan
         assert attribute in code
     if language == "de":
         assert "Scannen Sie diesen Code mit Ihrer Authenticator-App:" in text
+        assert "[QR-Code mit dem Schlüssel darunter, für Ihre Authenticator-App]" in text
+    else:  # the QR code has a name, not only pixels
+        assert "[QR code with the key below, for your authenticator app]" in text
     wrong = _same({d.name: d.confirm("000000", headers) for d in drivers})
     assert "aria-describedby=stepup-error" in next(f for f in wrong[2] if "name=code" in f)
 
