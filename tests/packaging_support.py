@@ -34,7 +34,7 @@ GUIDES = {
 # Imported by an integration but brought by the framework it serves (not declared).
 FRAMEWORK_PROVIDED = {"werkzeug": "flask", "markupsafe": "flask", "asgiref": "django"}
 # Imported only when the app has installed it (not declared): see docs/architecture.md.
-OPTIONAL_IMPORTS = {"flask_login", "asyncpg"}
+OPTIONAL_IMPORTS = {"flask_login", "flask_wtf", "wtforms", "asyncpg"}
 
 
 def normalise(name: str) -> str:

@@ -20,7 +20,6 @@ from ...twofactor import Channel, TwoFactor
 from ..marks import mark
 from ..transaction import guard_transaction
 from ._config import DEFAULTS
-from ._csrf import FIELD
 from ._devices import ROUTES as DEVICE_ROUTES
 from ._hooks import (
     ContextFunction,
@@ -241,8 +240,8 @@ class Stepup:
         @wraps(view)
         def protected(*args: P.args, **kwargs: P.kwargs) -> R | Response:
             if request.method not in _SAFE_METHODS:
-                token = request.form.get(FIELD) or request.headers.get("X-CSRF-Token")
-                if not state().csrf.valid(token):
+                csrf = state().csrf
+                if not csrf.valid(csrf.submitted()):
                     return Response(
                         "This form has expired. Go back, reload the page and try again.",
                         400,

@@ -225,7 +225,7 @@ class AppState:
             path,
             list(request.form.items(multi=True)),
             has_files=bool(request.files),
-            drop=(FIELD,),
+            drop=(FIELD, self.csrf.field),
         )
         return outcome.token if isinstance(outcome, Suspended) else None
 

@@ -26,6 +26,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.blueprints import BlueprintSetupState
 from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -85,7 +86,7 @@ from ..views import (
     tenant_response,
     two_factor_message,
 )
-from ._csrf import FIELD
+from ._csrf import flask_wtf_of
 from ._state import AppState, PendingLogin, state
 from ._web import request_info, to_response
 
@@ -105,6 +106,7 @@ def build_blueprint(more: Iterable[Route] = ()) -> Blueprint:
     bp = Blueprint("stepup", __name__, template_folder="../templates")
     bp.record_once(_add_i18n)
     bp.before_request(_check_csrf)
+    bp.record_once(_exempt_acs_from_flask_wtf)
     bp.app_context_processor(_template_globals)
     routes: list[Route] = [
         ("/reauth", "reauth", reauth, ["GET"]),
@@ -154,16 +156,31 @@ def _template_globals() -> dict[str, Any]:
         return state().csrf.token()
 
     def csrf_field() -> Markup:
-        return Markup('<input type="hidden" name="{}" value="{}">').format(FIELD, csrf_token())
+        field = state().csrf.field
+        return Markup('<input type="hidden" name="{}" value="{}">').format(field, csrf_token())
 
     return {"stepup_csrf_token": csrf_token, "stepup_csrf_field": csrf_field}
+
+
+def _exempt_acs_from_flask_wtf(setup: BlueprintSetupState) -> None:
+    """The app's Flask-WTF must not check the SAML ACS either (see ``_CSRF_EXEMPT``):
+    exempt it now when ``CSRFProtect`` is already registered, else before Flask-WTF's
+    first check (an app-level hook registered now runs before one registered later)."""
+
+    def exempt(app: Any) -> None:
+        csrf = flask_wtf_of(app)
+        if csrf is not None:
+            csrf.exempt(f"{saml_acs.__module__}.{saml_acs.__name__}")
+
+    exempt(setup.app)
+    setup.app.before_request(lambda: exempt(current_app))
 
 
 def _check_csrf() -> Any:
     if request.method != "POST" or request.endpoint in _CSRF_EXEMPT:
         return None
-    token = request.form.get(FIELD) or request.headers.get("X-CSRF-Token")
-    if state().csrf.valid(token):
+    csrf = state().csrf
+    if csrf.valid(csrf.submitted()):
         return None
     return _message(400, TEXT["csrf"])
 
@@ -341,7 +358,7 @@ def _after_reauth(app_state: AppState, resumed: Any, next_path: str) -> Any:
     """Back to ``next``, or the suspended form sent again with a fresh CSRF token."""
     if resumed is None:
         return _redirect(next_path)
-    page = resume_page(resumed, FIELD, app_state.csrf.token())
+    page = resume_page(resumed, app_state.csrf.field, app_state.csrf.token())
     return _render("stepup/resume.html", page=page)
 
 
