@@ -191,7 +191,13 @@ def _two_sessions_with_grants(site: Site) -> tuple[Browser, Browser]:
 
 
 def _no_grant(*browsers: Browser) -> None:
+    from stepup.integrations.django.services import get_stepup
+
     for browser in browsers:
+        # Gone from the store, not only outranked by a factor strongest-available now asks for.
+        session = browser.client.session
+        user, sid = session["_auth_user_id"], session["_stepup_sid"]
+        assert get_stepup().store.get_grant(user, sid) is None
         assert browser.get("/api-key/").status_code == 303
 
 

@@ -183,3 +183,50 @@ def test_a_store_outage_is_a_503_not_a_500(clock: SettableClock) -> None:
         assert answer.status_code == 503
         assert answer.json()["error"] == "unavailable"
         assert alice.get("/stepup/reauth/?action=api_key.read&next=/api-key/").status_code == 503
+
+
+def test_adding_a_passkey_revokes_the_users_grants_in_every_session(site: Site) -> None:
+    """Issue 12 item 9: a passkey is a factor; adding one ends every re-authentication."""
+    from integrations.django.django_support import fresh_grant
+
+    first, second = site.browser("alice"), site.browser("alice")
+    assert set_flag(first, True).status_code == 200
+    for browser in (first, second):
+        fresh_grant(browser)
+        assert browser.get("/api-key/").status_code == 200
+    from integrations.django.django_support import user_id
+    from stepup.integrations.django.services import get_stepup
+
+    store, alice = get_stepup().store, user_id("alice")
+    sids = [browser.client.session["_stepup_sid"] for browser in (first, second)]
+    assert all(store.get_grant(alice, sid) for sid in sids)
+    _, finish = _add(first)
+    assert finish.status_code == 200, finish.content
+    # The grants are gone (not only outranked by the passkey strongest-available asks for).
+    assert [store.get_grant(alice, sid) for sid in sids] == [None, None]
+    for browser in (first, second):
+        assert browser.get("/api-key/").status_code == 303
+
+
+def test_reauthenticating_with_a_passkey_renews_the_session(site: Site, alice: Browser) -> None:
+    """Issue 12 item 9 (ASVS 5.0 §7.2.4): a new session key and stepup id, the grant
+    bound to the new id."""
+    from django.conf import settings
+
+    from integrations.django.django_support import user_id
+    from stepup.integrations.django.services import get_stepup
+
+    key, _ = _add(alice)
+    set_flag(alice)
+    options = _json(alice, "/stepup/reauth/passkey/begin", {"action": "api_key.read"})
+    old_key = alice.client.cookies[settings.SESSION_COOKIE_NAME].value
+    old_sid = alice.client.session["_stepup_sid"]
+    body = {"credential": key.get(options.json()), "action": "api_key.read", "next": "/"}
+    assert _json(alice, "/stepup/reauth/passkey/finish", body).status_code == 200
+    assert alice.client.cookies[settings.SESSION_COOKIE_NAME].value != old_key
+    new_sid = alice.client.session["_stepup_sid"]
+    assert new_sid != old_sid
+    store = get_stepup().store
+    assert store.get_grant(user_id("alice"), old_sid) is None
+    assert store.get_grant(user_id("alice"), new_sid) is not None
+    assert alice.get("/api-key/").status_code == 200

@@ -238,8 +238,18 @@ def _grant_in_two_sessions(test_app: TestApp) -> tuple[Browser, Browser]:
     return first, second
 
 
+def _stored_grant(browser: Browser) -> Any:
+    with browser.client.session_transaction() as session:
+        user_id = session.get("user_id") or session.get("_user_id")
+        sid = session.get("_stepup_sid")
+    with browser.test_app.app.app_context():
+        return browser.test_app.stepup.store.get_grant(user_id, sid)
+
+
 def _no_grant_anywhere(*browsers: Browser) -> None:
     for browser in browsers:
+        # Gone from the store, not only outranked by a factor strongest-available now asks for.
+        assert _stored_grant(browser) is None
         assert browser.get("/api-key").status_code == 303
 
 
@@ -279,7 +289,7 @@ def test_an_admins_removal_revokes_the_users_grants(test_app: TestApp) -> None:
     admin = _admin(test_app)
     fresh_grant(admin)
     assert admin.form("/stepup/users/bob/2fa/remove", {}).status_code == 303
-    assert bob.get("/api-key").status_code == 303
+    _no_grant_anywhere(bob)
 
 
 def _admin(test_app: TestApp) -> Browser:
@@ -424,3 +434,24 @@ def test_a_good_chunked_body_without_a_length_is_read(test_app: TestApp, alice: 
     )
     assert response.status_code == 200
     assert _flag(test_app) is True
+
+
+def test_adding_and_removing_an_authenticator_app_revoke_every_grant(
+    test_app: TestApp,
+) -> None:
+    from integrations.flask.test_totp_devices_journey import _DEVICE, _add
+
+    assert set_flag(_admin(test_app), True).status_code == 200
+    first, second = test_app.client(), test_app.client()
+    for browser in (first, second):
+        assert browser.login("bob").status_code == 303
+    first.enrol()
+    for browser in (first, second):
+        fresh_grant(browser)
+    _add(first, test_app, "Tablet")
+    _no_grant_anywhere(first, second)
+    tablet = _DEVICE.findall(first.get("/stepup/2fa").get_data(as_text=True))[-1]
+    for browser in (first, second):
+        fresh_grant(browser)
+    assert first.form(f"/stepup/2fa/devices/{tablet}/remove", {}).status_code == 303
+    _no_grant_anywhere(first, second)

@@ -296,3 +296,50 @@ def test_a_store_outage_is_a_503_not_a_500(mode: str) -> None:
     assert answer.get_json()["error"] == "unavailable"
     page = alice.get("/stepup/reauth?action=api_key.read&next=/api-key")
     assert page.status_code == 503  # which way to offer cannot be known: fail closed
+
+
+def _sid(browser: Browser) -> str:
+    with browser.client.session_transaction() as session:
+        sid = session.get("_stepup_sid")
+    assert isinstance(sid, str)
+    return sid
+
+
+def test_adding_a_passkey_revokes_the_users_grants_in_every_session(app: TestApp) -> None:
+    """Issue 12 item 9: a passkey is a factor; adding one ends every re-authentication."""
+    from integrations.flask.flask_support import fresh_grant
+
+    first, second = app.client(), app.client()
+    for browser in (first, second):
+        assert browser.login("alice").status_code == 303
+    set_flag(first)
+    for browser in (first, second):
+        fresh_grant(browser)
+        assert browser.get("/api-key").status_code == 200
+    sids = [_sid(browser) for browser in (first, second)]
+    with app.app.app_context():
+        assert all(app.stepup.store.get_grant("alice", sid) for sid in sids)
+    _, finish = _add(first)
+    assert finish.status_code == 200
+    # The grants are gone (not only outranked by the passkey strongest-available asks for).
+    with app.app.app_context():
+        assert [app.stepup.store.get_grant("alice", sid) for sid in sids] == [None, None]
+    for browser in (first, second):
+        assert browser.get("/api-key").status_code == 303
+
+
+def test_reauthenticating_with_a_passkey_renews_the_session_id(alice: Browser) -> None:
+    """Issue 12 item 9 (ASVS 5.0 §7.2.4): a new id, and the grant is bound to it."""
+    key, _ = _add(alice)
+    set_flag(alice)
+    options = _json(alice, "/stepup/reauth/passkey/begin", {"action": "api_key.read"})
+    before = _sid(alice)
+    body = {"credential": key.get(options.get_json()), "action": "api_key.read", "next": "/"}
+    assert _json(alice, "/stepup/reauth/passkey/finish", body).status_code == 200
+    after = _sid(alice)
+    assert after != before
+    with alice.test_app.app.app_context():
+        store = alice.test_app.stepup.store
+        assert store.get_grant("alice", before) is None
+        assert store.get_grant("alice", after) is not None
+    assert alice.get("/api-key").status_code == 200

@@ -243,6 +243,9 @@ def _grants_then(step: Any, *browsers: Browser) -> None:
         assert browser.get("/api-key").status_code == 200
     step()
     for browser in browsers:
+        # Gone from the store, not only outranked by a factor strongest-available now asks for.
+        session = _session(browser)
+        assert browser.test_app.store.get_grant(session["user"], session["sid"]) is None
         assert browser.get("/api-key").status_code == 303
 
 

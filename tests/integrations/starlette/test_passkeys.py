@@ -193,3 +193,58 @@ def test_a_store_outage_is_a_503_not_a_500(clock: SettableClock) -> None:
         assert page.status_code == 503
     finally:
         alice.close()
+
+
+def _grant(browser: Browser) -> None:
+    assert browser.client.post("/_test/grant", data={"method": ["pwd"]}).status_code == 204
+
+
+def _sid(browser: Browser) -> str:
+    import base64
+
+    from itsdangerous import TimestampSigner
+
+    from integrations.starlette.starlette_support import SECRET_KEY
+
+    raw = TimestampSigner(SECRET_KEY).unsign(browser.client.cookies["session"].encode())
+    sid = json.loads(base64.b64decode(raw))["sid"]
+    assert isinstance(sid, str)
+    return sid
+
+
+def test_adding_a_passkey_revokes_the_users_grants_in_every_session(
+    test_app: TestApp, alice: Browser, browsers: list[Browser]
+) -> None:
+    """Issue 12 item 9: a passkey is a factor; adding one ends every re-authentication."""
+    second = test_app.browser()
+    browsers.append(second)
+    assert second.login("alice").status_code == 303
+    assert alice.patch_tenant(True).status_code == 200
+    for browser in (alice, second):
+        _grant(browser)
+        assert browser.get("/api-key").status_code == 200
+    sids = [_sid(browser) for browser in (alice, second)]
+    assert all(test_app.store.get_grant("alice", sid) for sid in sids)
+    _, finish = _add(alice)
+    assert finish.status_code == 200, finish.text
+    # The grants are gone (not only outranked by the passkey strongest-available asks for).
+    assert [test_app.store.get_grant("alice", sid) for sid in sids] == [None, None]
+    for browser in (alice, second):
+        assert browser.get("/api-key").status_code == 303
+
+
+def test_reauthenticating_with_a_passkey_renews_the_session_id(
+    test_app: TestApp, alice: Browser
+) -> None:
+    """Issue 12 item 9 (ASVS 5.0 §7.2.4): a new id, and the grant is bound to it."""
+    key, _ = _add(alice)
+    alice.patch_tenant(True)
+    options = _json(alice, "/stepup/reauth/passkey/begin", {"action": "api_key.read"})
+    before = _sid(alice)
+    body = {"credential": key.get(options.json()), "action": "api_key.read", "next": "/"}
+    assert _json(alice, "/stepup/reauth/passkey/finish", body).status_code == 200
+    after = _sid(alice)
+    assert after != before
+    assert test_app.store.get_grant("alice", before) is None
+    assert test_app.store.get_grant("alice", after) is not None
+    assert alice.get("/api-key").status_code == 200
