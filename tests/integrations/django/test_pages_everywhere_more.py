@@ -347,6 +347,26 @@ def test_the_two_factor_page_reads_the_same_everywhere(
     assert ("button", "type=submit") in fields
 
 
+def test_a_renamed_app_is_flashed_in_the_pages_language(frameworks: list[Framework]) -> None:
+    """The note after renaming an app (a flash message) is translated on the next page,
+    in every framework."""
+    german = LANGUAGES["de"]
+    bobs = _enrolled(frameworks)
+
+    def renamed(f: Framework) -> Page:
+        settings = f.page("/stepup/2fa")
+        found = re.search(r'data-device-id="([^"]+)"', f.get(bobs[f.name], settings)[1])
+        assert found, f.name
+        url = f.page(f"/stepup/2fa/devices/{found.group(1)}/rename")
+        status, _ = f.post(bobs[f.name], url, {"name": "Phone"}, settings)
+        assert status == 303, (f.name, status)
+        return f.get(bobs[f.name], settings, german)
+
+    _, text, _ = _same(_each(frameworks, renamed))
+    assert text.count("Die Authenticator-App wurde umbenannt.") == 1
+    assert "Phone" in text
+
+
 @pytest.mark.parametrize("language", sorted(LANGUAGES))
 def test_adding_another_app_reads_the_same_everywhere(
     frameworks: list[Framework], language: str
