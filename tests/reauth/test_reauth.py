@@ -310,3 +310,63 @@ def test_a_late_step_replaces_the_grant_instead_of_merging() -> None:
     fresh = reauth.record(ALICE, ["pwd"])
     assert fresh.methods == {"pwd"}
     assert fresh.authenticated_at == clock()
+
+
+class _AwaitingProxy:
+    """An async store that answers through ``__getattr__`` (as tracing or test proxies
+    do): its class has no ``get_grant`` to inspect."""
+
+    def __init__(self, inner: MemoryStore) -> None:
+        self.inner = inner
+        self.awaited = 0
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+
+        async def call(*args: Any) -> Any:
+            self.awaited += 1
+            await asyncio.sleep(0)
+            return method(*args)
+
+        return call
+
+
+@pytest.mark.parametrize("proxied", [False, True], ids=["sync store", "async proxy"])
+def test_async_reauth_drives_sync_stores_and_async_proxies_alike(proxied: bool) -> None:
+    inner = MemoryStore()
+    inner.put_tenant(Tenant("t1", {"feature_flags": {"sensitive_actions_reauth": True}}))
+    store: Any = _AwaitingProxy(inner) if proxied else inner
+    clock = SettableClock()
+    reauth = AsyncReauth(store, Policy.default(environ={}), clock=clock)
+
+    async def journey() -> list[object]:
+        denied = await reauth.check(ALICE, "ssh_key.add", "t1")
+        await reauth.record(ALICE, ["pwd"])
+        allowed = await reauth.check(ALICE, "ssh_key.add", "t1")
+        required = await reauth.require(ALICE, "ssh_key.add", "t1")
+        return [denied, allowed, required]
+
+    denied, allowed, required = asyncio.run(journey())
+    assert isinstance(denied, ReauthRequired)
+    assert denied.methods == ("pwd",)
+    assert isinstance(allowed, Allowed)
+    assert allowed.reason is AllowReason.FRESH_GRANT
+    assert required == allowed
+    assert getattr(store, "awaited", 0) > 0 if proxied else not hasattr(store, "awaited")
+
+
+def test_decisions_are_immutable_records() -> None:
+    reauth, _, _, _ = make()
+    denied = reauth.check(ALICE, "ssh_key.add", "t1")
+    reauth.record(ALICE, ["pwd"])
+    allowed = reauth.check(ALICE, "ssh_key.add", "t1")
+    assert isinstance(denied, ReauthRequired)
+    assert not denied.ok
+    assert isinstance(allowed, Allowed)
+    assert allowed.ok
+    for decision, field in ((denied, "methods"), (allowed, "reason")):
+        with pytest.raises(AttributeError):
+            setattr(decision, field, ("none",))
+    assert denied.methods == ("pwd",)
+    assert allowed.reason is AllowReason.FRESH_GRANT
+    assert ReauthUnavailable("x").ok is False
