@@ -34,6 +34,7 @@ __all__ = [
     "TenantNotFoundError",
     "TenantPatchError",
     "TenantSettings",
+    "body_not_json",
     "body_too_large",
     "tenant_document",
 ]
@@ -139,7 +140,9 @@ def _too_deep(document: object) -> bool:
     return True
 
 
-def _not_json() -> TenantPatchError:
+def body_not_json() -> TenantPatchError:
+    """The error for a body that is not one JSON document: unparseable, or one the
+    server could not read whole (a client gone mid-body, fewer bytes than declared)."""
     return TenantPatchError([_Problem(400, "invalid_json", N_("The body is not JSON"), "")])
 
 
@@ -157,13 +160,13 @@ def _parse(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     try:
         document = json.loads(body, object_pairs_hook=_unique_members, parse_constant=_no_constant)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        raise _not_json() from None
+        raise body_not_json() from None
     if not isinstance(document, dict):
         raise TenantPatchError(
             [_Problem(400, "invalid_document", N_("Expected a JSON object"), "")]
         )
     if _too_deep(document):
-        raise _not_json()
+        raise body_not_json()
     return document
 
 

@@ -193,3 +193,29 @@ def test_depth_is_counted_exactly(extra: int, objects: bool) -> None:
         assert exc.errors[0]["code"] == "invalid_json"
         accepted = False
     assert accepted is (3 + extra <= MAX_DEPTH)
+
+
+class _GoneError(Exception):
+    """What a server's reader raises when the client goes away mid-body."""
+
+
+def _parts_then_gone() -> Iterator[bytes]:
+    yield b'{"data": {"type": "tenant", '
+    raise _GoneError
+
+
+def test_a_body_the_server_cannot_read_whole_is_a_typed_400() -> None:
+    with pytest.raises(TenantPatchError) as caught:
+        read_body(_parts_then_gone())
+    assert caught.value.errors[0]["code"] == "invalid_json"
+    assert isinstance(caught.value.__cause__, _GoneError)
+
+
+def test_an_async_body_the_server_cannot_read_whole_is_a_typed_400() -> None:
+    async def parts() -> AsyncIterator[bytes]:
+        for part in _parts_then_gone():
+            yield part
+
+    with pytest.raises(TenantPatchError) as caught:
+        asyncio.run(aread_body(parts()))
+    assert caught.value.errors[0]["code"] == "invalid_json"

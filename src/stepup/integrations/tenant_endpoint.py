@@ -15,7 +15,7 @@ from functools import partial
 from typing import Final
 
 from ..errors import PermissionDeniedError
-from ..tenants import MAX_BODY, body_too_large
+from ..tenants import MAX_BODY, TenantPatchError, body_not_json, body_too_large
 from .http import HttpResponse
 from .views import hook_says_yes, tenant_error_response
 
@@ -55,12 +55,19 @@ def _add(buffer: bytearray, chunk: bytes) -> None:
 
 def read_body(chunks: Iterable[bytes], content_length: str | None = None) -> bytes:
     """The body, read chunk by chunk; a :class:`~stepup.tenants.TenantPatchError` (400
-    ``too_large``) as soon as it is over the limit, without reading the rest."""
+    ``too_large``) as soon as it is over the limit, without reading the rest, and (400
+    ``invalid_json``) when the server cannot read it whole (the client went away, or
+    sent fewer bytes than its ``Content-Length``)."""
     if _declared_too_large(content_length):
         raise body_too_large()
     buffer = bytearray()
-    for chunk in chunks:
-        _add(buffer, chunk)
+    try:
+        for chunk in chunks:
+            _add(buffer, chunk)
+    except TenantPatchError:
+        raise
+    except Exception as exc:  # the server's reader gave up: never a 500 or an HTML page
+        raise body_not_json() from exc
     return bytes(buffer)
 
 
@@ -69,6 +76,11 @@ async def aread_body(chunks: AsyncIterable[bytes], content_length: str | None = 
     if _declared_too_large(content_length):
         raise body_too_large()
     buffer = bytearray()
-    async for chunk in chunks:
-        _add(buffer, chunk)
+    try:
+        async for chunk in chunks:
+            _add(buffer, chunk)
+    except TenantPatchError:
+        raise
+    except Exception as exc:  # a client gone mid-body (ClientDisconnect): a 400, not a 500
+        raise body_not_json() from exc
     return bytes(buffer)

@@ -313,3 +313,33 @@ def test_a_chunked_body_without_a_length_is_a_400_and_changes_nothing(
     )
     check_400(response.status_code, response["Content-Type"], response.content, "invalid_json")
     assert _tenant() == before
+
+
+class _Body:
+    """A WSGI input holding fewer bytes than the request declares."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, n: int = -1) -> bytes:
+        n = len(self.data) if n is None or n < 0 else n
+        part, self.data = self.data[:n], self.data[n:]
+        return part
+
+    def readline(self, n: int = -1) -> bytes:
+        return self.read(n)
+
+
+def test_a_body_shorter_than_its_declared_length_is_a_jsonapi_400(
+    site: Site, alice: Browser
+) -> None:
+    fresh_grant(alice)
+    before = _tenant()
+    body = flag_body(True).encode()
+    # The client went away 3 bytes short: Django's reader ends there.
+    environ = {"wsgi.input": _Body(body[:-3]), "CONTENT_LENGTH": str(len(body))}
+    response = alice.client.generic(
+        "PATCH", URL, b"", content_type=JSONAPI, **environ, CONTENT_TYPE=JSONAPI
+    )
+    check_400(response.status_code, response["Content-Type"], response.content, "invalid_json")
+    assert _tenant() == before

@@ -455,3 +455,23 @@ def test_adding_and_removing_an_authenticator_app_revoke_every_grant(
         fresh_grant(browser)
     assert first.form(f"/stepup/2fa/devices/{tablet}/remove", {}).status_code == 303
     _no_grant_anywhere(first, second)
+
+
+def test_a_body_shorter_than_its_declared_length_is_a_jsonapi_400(
+    test_app: TestApp, alice: Browser
+) -> None:
+    """The client sends fewer bytes than its Content-Length (and goes away): Werkzeug's
+    reader gives up, and the answer is still the JSON:API 400, nothing changed."""
+    fresh_grant(alice)
+    before = _tenant(test_app)
+    body = json.dumps(flag_body(True)).encode()
+    response = alice.client.patch(
+        URL,
+        data=body,
+        content_type=JSONAPI,
+        environ_overrides={"CONTENT_LENGTH": str(len(body) + 5)},
+    )
+    check_400(
+        response.status_code, response.headers["Content-Type"], response.get_data(), "invalid_json"
+    )
+    assert _tenant(test_app) == before

@@ -347,9 +347,10 @@ def test_a_jsonapi_profile_parameter_is_read(test_app: TestApp, alice: Browser) 
     assert _flag(test_app) is True
 
 
-def _chunked(browser: Browser, body: bytes) -> tuple[int, str, bytes]:
+def _chunked(browser: Browser, body: bytes, *, gone: bool = False) -> tuple[int, str, bytes]:
     """PATCH ``body`` straight into the ASGI app in 1 KiB messages with no
-    Content-Length (chunked transfer); answers (status, content type, body)."""
+    Content-Length (chunked transfer), or (``gone``) a first message saying more is
+    coming and then the client's disconnect; answers (status, content type, body)."""
     cookie = "; ".join(f"{name}={value}" for name, value in browser.client.cookies.items())
     headers = [(b"host", b"testserver"), (b"content-type", JSONAPI.encode())]
     headers.append((b"cookie", cookie.encode()))
@@ -368,12 +369,15 @@ def _chunked(browser: Browser, body: bytes) -> tuple[int, str, bytes]:
         "server": ("testserver", 80),
     }
     parts = [body[i : i + 1024] for i in range(0, len(body), 1024)] or [b""]
+    if gone:
+        parts = parts[:1]
     answer: dict[str, Any] = {"status": 0, "type": "", "body": b""}
 
     async def receive() -> dict[str, Any]:
         if not parts:
             return {"type": "http.disconnect"}
-        return {"type": "http.request", "body": parts.pop(0), "more_body": bool(parts)}
+        more = gone or len(parts) > 1
+        return {"type": "http.request", "body": parts.pop(0), "more_body": more}
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
@@ -404,3 +408,12 @@ def test_a_good_chunked_body_without_a_length_is_read(test_app: TestApp, alice: 
     status, _, _ = _chunked(alice, json.dumps(_body(True)).encode())
     assert status == 200
     assert _flag(test_app) is True
+
+
+def test_a_client_gone_mid_body_is_a_jsonapi_400_not_a_500(
+    test_app: TestApp, alice: Browser
+) -> None:
+    _grant(alice)
+    before = test_app.store.get_tenant(TENANT)
+    check_400(*_chunked(alice, json.dumps(_body(True)).encode(), gone=True), "invalid_json")
+    assert test_app.store.get_tenant(TENANT) == before
