@@ -367,6 +367,35 @@ def test_a_renamed_app_is_flashed_in_the_pages_language(frameworks: list[Framewo
     assert "Phone" in text
 
 
+def test_new_recovery_codes_and_removal_read_the_same_everywhere(
+    frameworks: list[Framework],
+) -> None:
+    """From the two-factor page: new recovery codes, then removing two-factor
+    authentication, which comes back to the two-factor page saying it is off (Starlette
+    sent the person to ``/`` with nothing said)."""
+    german = LANGUAGES["de"]
+    bobs = _enrolled(frameworks)
+
+    def submit(f: Framework, ending: str) -> Page:
+        settings = f.page("/stepup/2fa")
+        page = f.get(bobs[f.name], settings)[1]
+        forms = re.findall(r'<form method="post" action="([^"]*)"', page)
+        action = next(a for a in forms if a.rstrip("/").endswith(ending))
+        return f.post(bobs[f.name], action, {}, settings, german)
+
+    _, codes, _ = _same(_each(frameworks, lambda f: submit(f, "/2fa/recovery-codes")))
+    assert codes.startswith("Ihre Wiederherstellungscodes")
+
+    def removed(f: Framework) -> Page:
+        status, _ = submit(f, "/2fa/remove")
+        assert status == 303, (f.name, status)
+        return f.get(bobs[f.name], f.page("/stepup/2fa"), german)
+
+    _, text, fields = _same(_each(frameworks, removed))
+    assert text.count("Die Zwei-Faktor-Authentifizierung ist ausgeschaltet.") == 2  # note, status
+    assert fields == (("button", "type=submit"),)
+
+
 @pytest.mark.parametrize("language", sorted(LANGUAGES))
 def test_adding_another_app_reads_the_same_everywhere(
     frameworks: list[Framework], language: str

@@ -25,7 +25,7 @@ from ..views import (
     refusal_status,
     two_factor_message,
 )
-from .pages import StepupPages
+from .pages import NOTE, StepupPages
 
 __all__ = ["device_routes"]
 
@@ -69,14 +69,12 @@ class _DevicePages:
 
     @staticmethod
     def _flashed(request: Request) -> list[str]:
-        note = (
-            request.session.pop("stepup.device_note", None) if "session" in request.scope else None
-        )
+        note = request.session.pop(NOTE, None) if "session" in request.scope else None
         return [note] if isinstance(note, str) else []
 
     def _back(self, request: Request, note: str) -> Response:
         if "session" in request.scope:
-            request.session["stepup.device_note"] = note
+            request.session[NOTE] = note
         return RedirectResponse(self.stepup.url(request, "two_factor"), 303)
 
     async def refused(self, request: Request, subject: Subject, exc: StepupError) -> Response:

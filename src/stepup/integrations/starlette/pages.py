@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode
 
 from markupsafe import Markup
@@ -72,7 +72,11 @@ from .stepup import PENDING_SIGN_IN
 if TYPE_CHECKING:
     from .stepup import StepupCore
 
-__all__ = ["StepupPages", "passkey_urls"]
+__all__ = ["NOTE", "StepupPages", "passkey_urls"]
+
+#: The session key of a note for the next two-factor page ("The authenticator app was
+#: added."), shown once (the flash message of Flask and Django).
+NOTE: Final = "stepup.device_note"
 
 
 class StepupPages:
@@ -565,6 +569,11 @@ class StepupPages:
             return await self.message(request, TEXT["in_config_file"], 409)
         except StoreUnavailableError:
             return await self.unavailable(request)
+        if target is None and "next" not in request.query_params:
+            # As in Flask and Django: back to the settings page, which says it is off.
+            if "session" in request.scope:
+                request.session[NOTE] = TEXT["turned_off"]
+            return RedirectResponse(s.url(request, "two_factor"), status_code=303)
         return RedirectResponse(next_path, status_code=303)
 
     async def not_enrolled(self, request: Request) -> Response:
