@@ -33,6 +33,7 @@ from stepup.integrations.transaction import Transaction
 from stepup.policy import Policy, Rule, Sensitivity
 from stepup.testing import SettableClock
 from stepup.testing.webauthn import SoftAuthenticator
+from stepup.totp import TOTP
 
 ORIGIN = "http://localhost"
 DESTROY = "workspace.destroy"
@@ -98,6 +99,20 @@ class Framework:
             )
         assert r.status_code == 200, (self.name, url, _text(r))
         return json.loads(_text(r))
+
+    def enrol_page(self, browser: Any) -> Page:
+        """The enrolment page (Starlette opens it with a GET, the others with a POST)."""
+        if self.name == "starlette":
+            return self.get(browser, "/stepup/2fa/enrol")
+        return self.post(browser, self.page("/stepup/2fa/enrol"), {}, self.page("/stepup/2fa"))
+
+    def confirm(self, browser: Any, code: str) -> Page:
+        if self.name == "starlette":
+            url = "/stepup/2fa/enrol"
+            return self.post(browser, url, {"code": code}, url)
+        return self.post(
+            browser, self.page("/stepup/2fa/confirm"), {"code": code}, self.page("/stepup/2fa")
+        )
 
     def add_passkey(self, browser: Any, name: str) -> SoftAuthenticator:
         key = SoftAuthenticator(origin=ORIGIN, counter=1)
@@ -310,6 +325,34 @@ def test_signing_in_with_a_passkey_reads_the_same_everywhere(
     _, text, fields = _same(_each(frameworks, second_step))
     assert "Bestätigen Sie mit Ihrem Passkey, dass Sie es sind" in text
     assert not any("name=code" in f for f in fields)
+
+
+def _ways_out(page: str) -> list[str]:
+    """Where a page's Cancel, Done and "Set it up first" links go, a trailing slash
+    (Django's spelling) left off."""
+    found = re.findall(r'<a (?:class="stepup-(?:cancel|button)" )?href="([^"]*)">', page)
+    return [html.unescape(href).rstrip("/") or "/" for href in found]
+
+
+def test_the_ways_out_lead_to_the_same_places(frameworks: list[Framework]) -> None:
+    """Link targets are not in the page reduction: the enrolment's Cancel, the recovery
+    codes' Done and "Set it up first" go to the two-factor page in every framework
+    (Starlette's went to ``/`` and to the enrolment, from before it had that page)."""
+    bobs = {f.name: f.client("bob") for f in frameworks}
+    places: dict[str, list[str]] = {}
+    for f in frameworks:
+        bob = bobs[f.name]
+        status, needs = f.get(bob, f.page("/stepup/reauth") + "?action=billing.export&next=/x")
+        assert status == 200, (f.name, status)
+        _, enrol = f.enrol_page(bob)
+        key = _KEY.search(enrol)
+        assert key, f.name
+        code = TOTP(key.group(1).replace(" ", "")).at(f.clock())
+        _, codes = f.confirm(bob, code)
+        places[f.name] = _ways_out(needs) + _ways_out(enrol) + _ways_out(codes)
+    assert places["flask"] == ["/stepup/2fa", "/", "/stepup/2fa", "/stepup/2fa"]
+    assert places["django"] == places["flask"]
+    assert places["starlette"] == places["flask"]
 
 
 # Authenticator apps --------------------------------------------------------------------

@@ -142,18 +142,18 @@ class StepupPages:
         token, fresh = issued if issued is not None else s.csrf.issue(request, binding)
         query = request.url.query
         here = request.url.path + (f"?{query}" if query else "")
-        enrol = s.url(request, "enrol")
+        enrol, settings = s.url(request, "enrol"), s.url(request, "two_factor")
         links = {
             "stylesheet": s.url(request, "stylesheet"),
             "script": s.url(request, "script"),
             "reauth_password": here,
-            "two_factor": enrol,
+            "two_factor": settings,  # "Set it up first", as in Flask and Django
             "enrol": enrol,
             "confirm": enrol,
             "verify": s.url(request, "verify"),
             "recovery_codes": here,
             "remove": here,
-            "done": "/",
+            "done": settings,  # the recovery codes' Done, the enrolment's Cancel
         }
         page = context.get("page")
         if isinstance(page, ReauthPage) and page.sso:
