@@ -1,6 +1,7 @@
 """Hostile tenant PATCH requests every integration must answer alike (issue 12 item 5):
-bodies that are not valid JSON:API are a 400 JSON:API error and media types the
-endpoint does not read are a 415, and either way nothing is stored."""
+bodies that are not valid JSON:API are a 400 JSON:API error, media types the endpoint
+does not read are a 415, an ``Accept`` no JSON:API answer can meet is a 406, and
+either way nothing is stored."""
 
 from __future__ import annotations
 
@@ -99,6 +100,21 @@ BAD_MEDIA_TYPES: Final = [
     'application/vnd.api+json; ext="https://jsonapi.org/ext/atomic"',
     "application/json; charset=latin-1",
 ]
+
+
+#: ``Accept`` values that rule out every JSON:API answer (JSON:API 1.1): a 406.
+BAD_ACCEPTS: Final = [
+    "application/vnd.api+json; charset=utf-8",
+    "application/vnd.api+json; version=1, */*",
+    'application/vnd.api+json; ext="https://jsonapi.org/ext/atomic"',
+]
+
+
+def check_406(response_status: int, content_type: str, body: Any) -> None:
+    assert response_status == 406, body
+    assert content_type == JSONAPI
+    document = json.loads(body) if isinstance(body, bytes | str) else body
+    assert document["errors"][0]["code"] == "not_acceptable"
 
 
 def check_400(response_status: int, content_type: str, body: Any, code: str) -> None:

@@ -29,6 +29,7 @@ from stepup.integrations.views import (
     session_identity,
     sso_answer,
     take_otp_proof,
+    tenant_accept_ok,
     tenant_request_refusal,
 )
 from stepup.subject import Identity, LoginMethod
@@ -264,3 +265,33 @@ def test_tenant_requests_that_cannot_be_read(
 @pytest.mark.parametrize("content_type", ["application/vnd.api+json", "application/json"])
 def test_tenant_requests_that_go_ahead(content_type: str) -> None:
     assert tenant_request_refusal(True, content_type) is None
+
+
+@pytest.mark.parametrize(
+    ("accept", "ok"),
+    [
+        (None, True),
+        ("", True),
+        ("*/*", True),
+        ("application/json", True),
+        ("application/vnd.api+json", True),
+        ('application/vnd.api+json; profile="https://example.com/p"', True),
+        ("application/vnd.api+json;q=0.9", True),
+        ("application/vnd.api+json; charset=utf-8, application/vnd.api+json", True),
+        # JSON:API 1.1: every instance carries a parameter other than profile -> 406.
+        ("application/vnd.api+json; charset=utf-8", False),
+        ("application/vnd.api+json; version=1, */*", False),
+        ('application/vnd.api+json; ext="https://jsonapi.org/ext/atomic"', False),
+        ("application/vnd.api+json; charset=utf-8, application/vnd.api+json; v=2", False),
+        ("application/vnd.api+json; =broken", False),
+    ],
+)
+def test_tenant_accept_headers(accept: str | None, ok: bool) -> None:
+    assert tenant_accept_ok(accept) is ok
+    refusal = tenant_request_refusal(True, "application/vnd.api+json", accept=accept)
+    if ok:
+        assert refusal is None
+    else:
+        assert refusal is not None
+        assert refusal.status == 406
+        assert json.loads(refusal.body)["errors"][0]["code"] == "not_acceptable"

@@ -98,6 +98,7 @@ __all__ = [
     "sso_transaction",
     "sso_transaction_request",
     "take_otp_proof",
+    "tenant_accept_ok",
     "tenant_content_type_ok",
     "tenant_error_response",
     "tenant_request_refusal",
@@ -679,17 +680,50 @@ def tenant_content_type_ok(content_type: str) -> bool:
     return True
 
 
+def tenant_accept_ok(accept: str | None) -> bool:
+    """Can the endpoint answer a client that sent this ``Accept``? JSON:API 1.1: when
+    it names ``application/vnd.api+json`` and every instance of it carries a media type
+    parameter other than ``profile`` (``ext`` names an extension, and none is
+    supported), the answer is a 406. No ``Accept``, or one without the JSON:API media
+    type, is fine (the answer is JSON:API anyway)."""
+    if not accept:
+        return True
+    instances = 0
+    for media_range in accept.split(","):
+        found = _MEDIA_TYPE.fullmatch(media_range)
+        if found is None:
+            if media_range.split(";", 1)[0].strip().lower() == JSONAPI_MEDIA_TYPE:
+                instances += 1  # named, with parameters that do not parse
+            continue
+        if found.group(1).lower() != JSONAPI_MEDIA_TYPE:
+            continue
+        instances += 1
+        names = []
+        for name, _ in _PARAMETER.findall(found.group(2)):
+            if name.lower() == "q":  # the weight ends the media type's own parameters
+                break
+            names.append(name.lower())
+        if all(name == "profile" for name in names):
+            return True
+    return instances == 0
+
+
 def tenant_request_refusal(
-    signed_in: bool, content_type: str, locale: str | None = None
+    signed_in: bool, content_type: str, locale: str | None = None, accept: str | None = None
 ) -> HttpResponse | None:
     """Why the ``PATCH`` cannot be read at all (401 nobody signed in, 415 a body that is
-    not JSON), or ``None`` to go ahead. The 415 is also the CSRF defence: a cross-site
-    form cannot send a JSON media type. Titles are in ``locale`` (English by default)."""
+    not JSON, 406 an ``Accept`` that rules out every JSON:API answer, see
+    :func:`tenant_accept_ok`), or ``None`` to go ahead. The 415 is also the CSRF defence:
+    a cross-site form cannot send a JSON media type. Titles are in ``locale`` (English
+    by default)."""
     if not signed_in:
         return jsonapi_error(401, "unauthenticated", N_("Sign in first"), locale)
     if not tenant_content_type_ok(content_type):
         title = N_("Send application/vnd.api+json or application/json")
         return jsonapi_error(415, "unsupported_media_type", title, locale)
+    if not tenant_accept_ok(accept):
+        title = N_("Accept application/vnd.api+json without parameters other than profile")
+        return jsonapi_error(406, "not_acceptable", title, locale)
     return None
 
 

@@ -21,7 +21,14 @@ from integrations.django.django_support import (
     running_site,
     set_flag,
 )
-from integrations.tenant_probes import BAD_BODIES, BAD_MEDIA_TYPES, check_400, check_415
+from integrations.tenant_probes import (
+    BAD_ACCEPTS,
+    BAD_BODIES,
+    BAD_MEDIA_TYPES,
+    check_400,
+    check_406,
+    check_415,
+)
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.tenants import MAX_BODY
 from stepup.testing import SettableClock
@@ -342,4 +349,15 @@ def test_a_body_shorter_than_its_declared_length_is_a_jsonapi_400(
         "PATCH", URL, b"", content_type=JSONAPI, **environ, CONTENT_TYPE=JSONAPI
     )
     check_400(response.status_code, response["Content-Type"], response.content, "invalid_json")
+    assert _tenant() == before
+
+
+@pytest.mark.parametrize("accept", BAD_ACCEPTS)
+def test_an_accept_no_jsonapi_answer_meets_is_a_406(
+    site: Site, alice: Browser, accept: str
+) -> None:
+    fresh_grant(alice)
+    before = _tenant()
+    response = alice.patch(URL, data=flag_body(True), content_type=JSONAPI, HTTP_ACCEPT=accept)
+    check_406(response.status_code, response["Content-Type"], response.content)
     assert _tenant() == before

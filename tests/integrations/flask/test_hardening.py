@@ -20,7 +20,14 @@ from integrations.flask.flask_support import (
     make_app,
     set_flag,
 )
-from integrations.tenant_probes import BAD_BODIES, BAD_MEDIA_TYPES, check_400, check_415
+from integrations.tenant_probes import (
+    BAD_ACCEPTS,
+    BAD_BODIES,
+    BAD_MEDIA_TYPES,
+    check_400,
+    check_406,
+    check_415,
+)
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.tenants import MAX_BODY
 
@@ -474,4 +481,17 @@ def test_a_body_shorter_than_its_declared_length_is_a_jsonapi_400(
     check_400(
         response.status_code, response.headers["Content-Type"], response.get_data(), "invalid_json"
     )
+    assert _tenant(test_app) == before
+
+
+@pytest.mark.parametrize("accept", BAD_ACCEPTS)
+def test_an_accept_no_jsonapi_answer_meets_is_a_406(
+    test_app: TestApp, alice: Browser, accept: str
+) -> None:
+    fresh_grant(alice)
+    before = _tenant(test_app)
+    response = alice.patch(
+        URL, data=json.dumps(flag_body(True)), content_type=JSONAPI, headers={"Accept": accept}
+    )
+    check_406(response.status_code, response.headers["Content-Type"], response.get_data())
     assert _tenant(test_app) == before

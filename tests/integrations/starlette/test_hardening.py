@@ -24,7 +24,14 @@ from integrations.starlette.starlette_support import (
     enrol,
     make_app,
 )
-from integrations.tenant_probes import BAD_BODIES, BAD_MEDIA_TYPES, check_400, check_415
+from integrations.tenant_probes import (
+    BAD_ACCEPTS,
+    BAD_BODIES,
+    BAD_MEDIA_TYPES,
+    check_400,
+    check_406,
+    check_415,
+)
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.tenants import MAX_BODY
 from stepup.testing import SettableClock
@@ -416,4 +423,16 @@ def test_a_client_gone_mid_body_is_a_jsonapi_400_not_a_500(
     _grant(alice)
     before = test_app.store.get_tenant(TENANT)
     check_400(*_chunked(alice, json.dumps(_body(True)).encode(), gone=True), "invalid_json")
+    assert test_app.store.get_tenant(TENANT) == before
+
+
+@pytest.mark.parametrize("accept", BAD_ACCEPTS)
+def test_an_accept_no_jsonapi_answer_meets_is_a_406(
+    test_app: TestApp, alice: Browser, accept: str
+) -> None:
+    _grant(alice)
+    before = test_app.store.get_tenant(TENANT)
+    headers = {"Content-Type": JSONAPI, "Accept": accept}
+    response = alice.client.patch(URL, content=json.dumps(_body(True)), headers=headers)
+    check_406(response.status_code, response.headers["content-type"], response.content)
     assert test_app.store.get_tenant(TENANT) == before

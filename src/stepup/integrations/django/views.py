@@ -598,7 +598,8 @@ def _tenant(request: HttpRequest, tenant_id: str) -> HttpResponse:
     # JSON:API titles in the client's Accept-Language.
     locale = request_info(request).locale
     content_type = request.headers.get("Content-Type", "")
-    refusal = tenant_request_refusal(subject is not None, content_type, locale)
+    accept = request.headers.get("Accept")
+    refusal = tenant_request_refusal(subject is not None, content_type, locale, accept)
     if refusal is not None:
         return to_response(refusal)
     assert subject is not None  # refused above

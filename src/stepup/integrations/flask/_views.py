@@ -650,7 +650,9 @@ def tenant_patch(tenant_id: str) -> Any:
     app_state, subject = _signed_in()
     # JSON:API titles in the client's Accept-Language.
     locale = request_info(request).locale
-    refusal = tenant_request_refusal(subject is not None, request.content_type or "", locale)
+    refusal = tenant_request_refusal(
+        subject is not None, request.content_type or "", locale, request.headers.get("Accept")
+    )
     if refusal is not None:
         return to_response(refusal)
     assert subject is not None  # refused above

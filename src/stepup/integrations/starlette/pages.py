@@ -592,7 +592,10 @@ class StepupPages:
         # JSON:API titles in the client's Accept-Language.
         locale = negotiate(request.headers.get("accept-language"))
         refusal = tenant_request_refusal(
-            subject is not None, request.headers.get("content-type", ""), locale
+            subject is not None,
+            request.headers.get("content-type", ""),
+            locale,
+            request.headers.get("accept"),
         )
         if refusal is not None:
             return to_response(refusal)
