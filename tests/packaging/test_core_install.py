@@ -1,6 +1,7 @@
 """The core alone: a fresh virtual environment with only ``stepup-auth`` installed holds
 the three packages the core imports (and what they require), imports ``stepup``, verifies
-a TOTP code, answers ``Reauth.check`` on the memory store, and prints its version."""
+a TOTP code, answers ``Reauth.check`` on the memory store, hashes a password, and prints
+its version; by then the process has imported every package the core declares."""
 
 from __future__ import annotations
 
@@ -42,12 +43,17 @@ reauth.record(alice, ["pwd"])
 after = reauth.check(alice, "api_key.regenerate", "acme")
 other_session = reauth.check(Subject("alice", "session-2"), "api_key.regenerate", "acme")
 
+from argon2 import PasswordHasher
+from stepup.adapters.idp.password import CHEAPEST, hash_password
+hashed = hash_password("a password", hasher=PasswordHasher.from_parameters(CHEAPEST))
+
 print(json.dumps({
     "file": stepup.__file__,
     "version": stepup.__version__,
     "totp": [first.ok, str(again.reason), wrong.ok],
     "reauth": [type(before).__name__, type(after).__name__, type(other_session).__name__],
     "qr": qr_svg(totp.provisioning_uri("alice", "Acme")).lstrip().startswith("<"),
+    "argon2id": hashed.startswith("$argon2id$"),
     "modules": sorted({name.split(".")[0] for name in sys.modules}),
 }))
 """
@@ -71,7 +77,9 @@ def test_the_core_installs_alone_and_works(
     assert result["totp"] == [True, "replayed", False]
     assert result["reauth"] == ["ReauthRequired", "Allowed", "ReauthRequired"]
     assert result["qr"] is True
+    assert result["argon2id"] is True
     imported = set(result["modules"])
+    assert {"argon2", "cryptography", "segno"} <= imported  # each core package is used
     assert {"sqlalchemy", "redis", "flask", "django", "starlette"}.isdisjoint(imported)
 
     version = venv.run("stepup", "--version", cwd=outside).strip()
