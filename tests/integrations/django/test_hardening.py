@@ -361,3 +361,23 @@ def test_an_accept_no_jsonapi_answer_meets_is_a_406(
     response = alice.patch(URL, data=flag_body(True), content_type=JSONAPI, HTTP_ACCEPT=accept)
     check_406(response.status_code, response["Content-Type"], response.content)
     assert _tenant() == before
+
+
+def test_adding_and_removing_an_authenticator_app_revoke_grants_in_every_session(
+    site: Site,
+) -> None:
+    from integrations.django.test_totp_devices_journey import _DEVICE, _add, _page
+
+    assert set_flag(site.browser("alice"), True).status_code == 200
+    first, second = site.browser("bob"), site.browser("bob")
+    first.enrol()
+    for browser in (first, second):
+        fresh_grant(browser)
+    _add(first, site, "Tablet")
+    _no_grant(first, second)
+    tablet = _DEVICE.findall(_page(first))[-1]
+    for browser in (first, second):
+        fresh_grant(browser)
+    assert first.form(f"/stepup/2fa/devices/{tablet}/remove/", {}).status_code == 303
+    assert tablet not in _DEVICE.findall(_page(first))
+    _no_grant(first, second)

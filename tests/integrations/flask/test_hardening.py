@@ -461,6 +461,7 @@ def test_adding_and_removing_an_authenticator_app_revoke_every_grant(
     for browser in (first, second):
         fresh_grant(browser)
     assert first.form(f"/stepup/2fa/devices/{tablet}/remove", {}).status_code == 303
+    assert tablet not in _DEVICE.findall(first.get("/stepup/2fa").get_data(as_text=True))
     _no_grant_anywhere(first, second)
 
 

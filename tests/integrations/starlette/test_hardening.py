@@ -436,3 +436,16 @@ def test_an_accept_no_jsonapi_answer_meets_is_a_406(
     response = alice.client.patch(URL, content=json.dumps(_body(True)), headers=headers)
     check_406(response.status_code, response.headers["content-type"], response.content)
     assert test_app.store.get_tenant(TENANT) == before
+
+
+def test_adding_and_removing_an_authenticator_app_revoke_grants_in_every_session(
+    test_app: TestApp, browsers: list[Browser], clock: SettableClock
+) -> None:
+    from integrations.starlette.test_totp_devices_journey import _DEVICE, SETTINGS, _add, _post
+
+    first, second = _two_sessions(test_app, browsers)
+    enrol(first)
+    _grants_then(lambda: _add(first, clock, "Tablet"), first, second)
+    tablet = _DEVICE.findall(first.get(SETTINGS).text)[-1]
+    _grants_then(lambda: _post(first, f"/stepup/2fa/devices/{tablet}/remove"), first, second)
+    assert tablet not in _DEVICE.findall(first.get(SETTINGS).text)
