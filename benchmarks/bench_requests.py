@@ -289,12 +289,6 @@ def starlette_app(store_kind: str, workdir: str, fastapi: bool = False) -> Any:
         app: Any = FastAPI()
         key_read = stepup.require_reauth(ACTION)
 
-        # The guard as a route dependency (annotations here are strings FastAPI could
-        # not resolve in this function's scope).
-        @app.get("/guarded", dependencies=[Depends(key_read)])
-        async def guarded_view() -> Any:
-            return JSONResponse({"api_key": "key-123"})
-
         # A FastAPI endpoint loads its signed-in user through a dependency (FastAPI's
         # "get current user"), as the guard loads it: each side pays FastAPI's
         # dependency resolution once, and the row times stepup, not FastAPI.
@@ -310,8 +304,15 @@ def starlette_app(store_kind: str, workdir: str, fastapi: bool = False) -> Any:
             await bare()
             return JSONResponse({"api_key": "key-123"})
 
+        # The guard as a route dependency (annotations here are strings FastAPI could
+        # not resolve in this function's scope).
+        async def guarded_view() -> Any:
+            return JSONResponse({"api_key": "key-123"})
+
+        # Matched in order: the peers first (see below).
         app.add_api_route("/user", user_dep, methods=["GET"])
         app.add_api_route("/driver", driver_dep, methods=["GET"])
+        app.add_api_route("/guarded", guarded_view, dependencies=[Depends(key_read)])
         app.add_api_route("/sign-in", sign_in, methods=["GET"])
         app.add_middleware(SessionMiddleware, secret_key=SECRET)
         stepup.install(app)
@@ -331,10 +332,12 @@ def starlette_app(store_kind: str, workdir: str, fastapi: bool = False) -> Any:
 
     app = Starlette(
         routes=[
-            Route("/sign-in", sign_in),
-            Route("/guarded", guarded),
+            # Matched in order: the peers come first, so the guarded endpoint never
+            # gains from matching sooner than they do.
             Route("/user", user),
             Route("/driver", driver),
+            Route("/guarded", guarded),
+            Route("/sign-in", sign_in),
         ],
         middleware=[Middleware(SessionMiddleware, secret_key=SECRET)],
     )
@@ -466,10 +469,11 @@ def django_app(store_kind: str, workdir: str) -> Any:
     from stepup.integrations.django.decorators import reauth_required
 
     module.urlpatterns = [  # type: ignore[attr-defined]
-        path("sign-in", sign_in),
+        # Matched in order: the peers first (see starlette_app).
         path("user", user),
         path("driver", driver),
         path("guarded", reauth_required(ACTION)(guarded)),
+        path("sign-in", sign_in),
         path("stepup/", include("stepup.integrations.django.urls")),
     ]
     return get_wsgi_application()

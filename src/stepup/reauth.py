@@ -218,10 +218,6 @@ def _slide_id(session_id: str, authenticated_at: float) -> str:
     return f"{session_id}{_SLIDE}{authenticated_at!r}"
 
 
-def _allowed(action: str, reason: AllowReason, valid_until: float | None) -> Allowed:
-    return Allowed(action, reason, valid_until)
-
-
 def _required(
     action: str,
     sensitivity: Sensitivity,
@@ -546,16 +542,16 @@ class _ReauthFlows(Generic[S]):
         plan = self._plans.get((action, login)) or self._plan(action, login)
         rule = plan.rule
         if not (plan.sensitive_everywhere or rule.applies(context or _NO_CONTEXT)):
-            return _allowed(action, _NOT_SENSITIVE, None)
+            return Allowed(action, _NOT_SENSITIVE, None)
         if subject.channel in _NON_INTERACTIVE and not rule.api_keys:
-            return _allowed(action, _EXEMPT, None)
+            return Allowed(action, _EXEMPT, None)
         return plan
 
     def _flag_off(self, action: str, tenant: Tenant | None) -> Decision | None:
         """Allowed when the tenant's flag is not on (for rules that follow the flag)."""
         if tenant is not None and tenant.flag(self.flag):
             return None
-        return _allowed(action, _FLAG_OFF, None)
+        return Allowed(action, _FLAG_OFF, None)
 
     def _after(
         self, subject: Subject, action: str, plan: _Plan, grant: Grant | None, now: float
@@ -573,7 +569,7 @@ class _ReauthFlows(Generic[S]):
             and grant.methods.issuperset(methods)
             and (plan.level is None or self._meets(grant, plan.level))
         ):
-            return _allowed(action, _FRESH_GRANT, grant.authenticated_at + lifetime)
+            return Allowed(action, _FRESH_GRANT, grant.authenticated_at + lifetime)
         return _required(
             action,
             rule.sensitivity,
@@ -773,7 +769,7 @@ class _ReauthFlows(Generic[S]):
             and any(grant.methods.issuperset(a) for a in plan.alternatives[: offer.offered + 1])
             and (plan.level is None or self._meets(grant, plan.level))
         ):
-            return _allowed(action, _FRESH_GRANT, grant.authenticated_at + lifetime)
+            return Allowed(action, _FRESH_GRANT, grant.authenticated_at + lifetime)
         return _required(
             action,
             plan.rule.sensitivity,
@@ -839,7 +835,7 @@ class _ReauthFlows(Generic[S]):
         proved = grant is not None and self._token_proves(grant, plan)
         if proved and not decision.stale:
             assert grant is not None
-            return _allowed(action, _FRESH_GRANT, grant.authenticated_at + plan.lifetime)
+            return Allowed(action, _FRESH_GRANT, grant.authenticated_at + plan.lifetime)
         # (No ReauthUnavailable for a token: its amr may prove more than the
         # alternatives name, and the client can only ask its issuer again.)
         need = None if proved else self._token_need(grant, plan)

@@ -171,10 +171,11 @@ class AppState:
 
     def subject(self) -> Subject | None:
         """This request's subject, loaded once per request."""
-        if "stepup_subject" not in g:
+        kept = g._get_current_object()  # one context lookup, not one per access
+        if "stepup_subject" not in kept:
             loader = self.hooks.subject_loader
-            g.stepup_subject = loader() if loader is not None else self._flask_login_subject()
-        subject: Subject | None = g.stepup_subject
+            kept.stepup_subject = loader() if loader is not None else self._flask_login_subject()
+        subject: Subject | None = kept.stepup_subject
         return subject
 
     def _flask_login_subject(self) -> Subject | None:
