@@ -1,6 +1,7 @@
 """The shared pages in headless Chromium, at a desktop and a phone width: nothing wider
-than the screen, the card inside it, the error and Cancel in view, and the enrolment QR
-code readable by a real decoder (zbar) after a wrong code too. The pages and their
+than the screen, the card inside it, the error and Cancel in view, every field styled,
+nothing past the card (a 64-character name without a space neither), and the enrolment
+QR code readable by a real decoder (zbar) after a wrong code too. The pages and their
 stylesheet come from the Flask integration's own routes (the templates and stylesheet
 are the same for every framework, as tests/integrations/django/test_pages_everywhere.py
 checks)."""
@@ -10,15 +11,19 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
+from json import dumps
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from e2e.qr import zbar
-from integrations.flask.flask_support import make_app
+from integrations.flask.flask_support import app_policy, make_app, set_flag
 from stepup.adapters.storage.memory import MemoryStore
+from stepup.integrations.transaction import Transaction
+from stepup.policy import Rule, Sensitivity
 from stepup.testing import SettableClock
+from stepup.testing.webauthn import SoftAuthenticator
 from support import need
 
 pytestmark = pytest.mark.browser
@@ -48,10 +53,19 @@ def chromium() -> Iterator[Any]:
 
 def _pages() -> tuple[dict[str, str], Any]:
     """A wrong password on the re-auth page, in English and German, a wrong code on
-    the enrolment page, the page adding a second authenticator app, and the two-factor
-    settings page with two apps (English and German), as the Flask integration serves
+    the enrolment page, the page adding a second authenticator app, the two-factor
+    settings page with two apps and the passkeys page with two passkeys (English and
+    German), and the confirmation of one transaction, as the Flask integration serves
     them."""
-    app = make_app("subject_loader", clock=SettableClock(), store=MemoryStore())
+    config = {"STEPUP_PASSKEYS_RP_ID": "localhost", "STEPUP_PASSKEYS_ORIGINS": [PASSKEY_ORIGIN]}
+    app = make_app(
+        "subject_loader",
+        clock=SettableClock(),
+        store=MemoryStore(),
+        config=config,
+        policy=app_policy().extend({DESTROY: DESTROY_RULE}),
+        setup=_destroy_route,
+    )
     bob = app.client()
     bob.login("bob")
     url = "/stepup/reauth?action=api_key.read&next=/somewhere"
@@ -77,7 +91,43 @@ def _pages() -> tuple[dict[str, str], Any]:
     assert alice.form("/stepup/2fa/devices/confirm", {"code": code}).status_code == 303
     pages["settings"] = alice.client.get("/stepup/2fa")
     pages["settings_de"] = alice.client.get("/stepup/2fa", headers={"Accept-Language": "de"})
+    # Two passkeys, one with a name of 64 characters and no space to break at.
+    for name in ("Work laptop", LONG):
+        _add_passkey(alice, name)
+    pages["passkeys"] = alice.client.get("/stepup/passkeys")
+    pages["passkeys_de"] = alice.client.get("/stepup/passkeys", headers={"Accept-Language": "de"})
+    # Confirming one transaction whose target has a long name.
+    assert set_flag(alice).status_code == 200
+    refused = alice.post(f"/workspaces/{LONG}/destroy", data={"csrf_token": alice.csrf()})
+    assert refused.status_code == 303
+    pages["confirming"] = alice.client.get(refused.headers["Location"])
     return {name: r.get_data(as_text=True) for name, r in pages.items()}, bob.client
+
+
+PASSKEY_ORIGIN = "http://localhost"
+LONG = "x" * 64  # the longest name, without a space to break the line at
+DESTROY = "workspace.destroy"
+DESTROY_RULE = Rule(Sensitivity.CRITICAL, bind_transaction=True, description="Deleting a workspace")
+
+
+def _destroy_route(app: Any, stepup: Any) -> None:
+    def target(req: Any) -> Transaction:
+        return Transaction({"workspace": req.view_args["name"]}, "Delete workspace %(workspace)s")
+
+    @app.post("/workspaces/<name>/destroy")
+    @stepup.reauth_required(DESTROY, transaction=target, return_to="/home")
+    def destroy(name: str) -> str:
+        return f"destroyed {name}"
+
+
+def _add_passkey(browser: Any, name: str) -> None:
+    headers = {"X-CSRF-Token": browser.csrf("/stepup/passkeys")}
+    json = {"content_type": "application/json", "headers": headers}
+    key = SoftAuthenticator(origin=PASSKEY_ORIGIN, counter=1)
+    options = browser.post("/stepup/passkeys/register/begin", data="{}", **json).get_json()
+    body = {"credential": key.create(options), "name": name}
+    finish = browser.post("/stepup/passkeys/register/finish", data=dumps(body), **json)
+    assert finish.status_code == 200, finish.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -113,6 +163,24 @@ def test_the_pages_fit_and_the_qr_code_scans(chromium: Any, width: int) -> None:
                 assert page.locator("#stepup-error").is_visible(), name
             if name.startswith("settings"):
                 assert page.locator(".stepup-device").count() == 2
+            if name.startswith("passkeys"):
+                assert page.locator(".stepup-passkey").count() == 2
+            if name == "confirming":
+                assert page.locator(".stepup-confirming").is_visible()
+            # Every field is the stylesheet's (a field without type="text" was not), and
+            # no element ends past the card.
+            for field in page.locator(".stepup-card input:not([type=hidden])").all():
+                radius = field.evaluate("e => getComputedStyle(e).borderTopLeftRadius")
+                assert radius == "8px", (name, field.get_attribute("id"))
+            past = page.evaluate(
+                """() => {
+                    const card = document.querySelector(".stepup-card").getBoundingClientRect();
+                    return [...document.querySelectorAll(".stepup-card *")]
+                        .filter(e => e.getBoundingClientRect().right > card.right + 0.5)
+                        .map(e => e.tagName + "." + e.className);
+                }"""
+            )
+            assert past == [], (name, past)
             if name.startswith("reauth"):
                 assert page.locator("a.stepup-cancel").is_visible()
             if name.startswith(("enrol", "adding")):
