@@ -145,6 +145,14 @@ def is_resume_token(value: object) -> bool:
     return isinstance(value, str) and _TOKEN.fullmatch(value) is not None
 
 
+def _session_ids(
+    subject: Subject, renewed_from: str | None, earlier: Iterable[str]
+) -> tuple[str, ...]:
+    """The ids of this one session a kept request may be bound to (never an empty one)."""
+    ids = (subject.session_id, renewed_from, *earlier)
+    return tuple(i for i in ids if isinstance(i, str) and i)
+
+
 class _Flows:
     def __init__(
         self,
@@ -270,12 +278,20 @@ class Suspensions(_Flows):
         return run(flow, self.store)
 
     def resume(
-        self, subject: Subject, token: object, action: str, *, renewed_from: str | None = None
+        self,
+        subject: Subject,
+        token: object,
+        action: str,
+        *,
+        renewed_from: str | None = None,
+        earlier: Iterable[str] = (),
     ) -> ResumeOutcome:
         """Take the request ``token`` names, once: only for the same user, the same session
         (``renewed_from``: the id the session had before the re-authentication renewed
-        it) and the same action."""
-        ids = (subject.session_id,) if renewed_from is None else (subject.session_id, renewed_from)
+        it; ``earlier``: the ids this same session had before earlier renewals, so a form
+        another tab suspended before this tab's re-authentication still resumes) and the
+        same action."""
+        ids = _session_ids(subject, renewed_from, earlier)
         return run(self._resume(subject, token, action, ids), self.store)
 
 
@@ -317,7 +333,14 @@ class AsyncSuspensions(_Flows):
         return await run_async(flow, self.store)
 
     async def resume(
-        self, subject: Subject, token: object, action: str, *, renewed_from: str | None = None
+        self,
+        subject: Subject,
+        token: object,
+        action: str,
+        *,
+        renewed_from: str | None = None,
+        earlier: Iterable[str] = (),
     ) -> ResumeOutcome:
-        ids = (subject.session_id,) if renewed_from is None else (subject.session_id, renewed_from)
+        """See :meth:`Suspensions.resume`."""
+        ids = _session_ids(subject, renewed_from, earlier)
         return await run_async(self._resume(subject, token, action, ids), self.store)

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stepup.adapters.storage.memory import MemoryStore
+from stepup.integrations.views import EARLIER_IDS, earlier_session_ids, note_renewal
 from stepup.records import Challenge
 from stepup.resume import (
     MAX_BYTES,
@@ -134,6 +135,38 @@ def test_the_session_it_was_renewed_from_counts_as_the_same(
     token = suspend(s).token
     renewed = Subject("alice", "s1-new")
     assert isinstance(s.resume(renewed, token, "user.update", renewed_from="s1"), Resumed)
+
+
+def test_an_earlier_id_of_the_same_session_counts_only_when_named(
+    store: Any, clock: SettableClock
+) -> None:
+    """Another tab re-authenticated first and renewed the id twice since this form was
+    kept: the session's earlier ids, named by the integration, still count; nothing else."""
+    s = Suspensions(store, clock=clock)
+    now = Subject("alice", "s3")
+    kept = suspend(s).token
+    assert isinstance(s.resume(now, kept, "user.update", earlier=("s2", "s1")), Resumed)
+    other = suspend(s).token
+    assert s.resume(now, other, "user.update", earlier=("s2", "", "s0")) == NotResumed(
+        SuspendReason.OTHER_SESSION
+    )
+
+
+def test_a_session_remembers_its_earlier_ids_until_its_id_changes_another_way() -> None:
+    session: dict[str, Any] = {}
+    assert earlier_session_ids(session, "s1") == ()
+    note_renewal(session, "s2", "s1")
+    note_renewal(session, "s3", "s2")
+    assert earlier_session_ids(session, "s3") == ("s2", "s1")
+    assert earlier_session_ids(session, "s2") == ()  # only for the id it was noted for
+    assert earlier_session_ids(session, "") == ()
+    for n in range(4, 20):
+        note_renewal(session, f"s{n}", f"s{n - 1}")
+    assert earlier_session_ids(session, "s19") == tuple(f"s{n}" for n in range(18, 10, -1))
+    note_renewal(session, "t2", "t1")  # a sign-in in between: the chain starts over
+    assert earlier_session_ids(session, "t2") == ("t1",)
+    session[EARLIER_IDS] = {"sid": "t2", "earlier": "t1"}  # mangled: nothing
+    assert earlier_session_ids(session, "t2") == ()
 
 
 def test_it_expires_after_ten_minutes(store: Any, clock: SettableClock) -> None:

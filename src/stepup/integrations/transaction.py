@@ -23,7 +23,7 @@ from ..i18n import Message, translations
 from ..policy import Policy
 from ..subject import Subject
 from ..transactions import is_transaction_digest, transaction_digest
-from .views import ReauthPage, renewed_subject
+from .views import ReauthPage, note_renewal, renewed_subject
 
 __all__ = [
     "PENDING_TRANSACTIONS",
@@ -271,10 +271,13 @@ class ConfirmedReauth:
 
     def done(self, session: MutableMapping[str, Any] | None) -> tuple[Subject, str | None]:
         """After the grant was recorded: the confirmed transaction waits no longer in
-        ``session`` (``None``: the app has no session). Answers the subject under the new
-        id and the old id."""
+        ``session`` (``None``: the app has no session), and the session remembers its old
+        id, so a form another tab suspended under it still resumes. Answers the subject
+        under the new id and the old id."""
         if self.transaction is not None and session is not None:
             forget_transaction(session, self.transaction)
+        if self.renewed_from is not None and session is not None:
+            note_renewal(session, self.subject.session_id, self.renewed_from)
         return self.subject, self.renewed_from
 
 

@@ -48,6 +48,7 @@ from ..verifier import VerifyReason, VerifyResult
 from .http import HttpResponse
 
 __all__ = [
+    "EARLIER_IDS",
     "ENROLMENT_TTL",
     "OTP_PROOF",
     "RECOVERY_REGENERATE",
@@ -73,6 +74,7 @@ __all__ = [
     "code_refusal",
     "default_policy",
     "device_refusal",
+    "earlier_session_ids",
     "enrolment_page",
     "forget_otp_proof",
     "hook_says_yes",
@@ -80,6 +82,7 @@ __all__ = [
     "jsonapi_error",
     "manual_key",
     "note_otp_proof",
+    "note_renewal",
     "note_sign_in",
     "password_message",
     "password_step",
@@ -954,6 +957,7 @@ def note_sign_in(session: MutableMapping[str, Any], signed_in_with: Identity | N
     """A new session id (no earlier grant carries over) and how the user signed in."""
     session[SESSION_ID] = secrets.token_urlsafe(18)
     session.pop(SIGNED_IN_WITH, None)
+    session.pop(EARLIER_IDS, None)
     if signed_in_with is not None:
         session[SIGNED_IN_WITH] = {
             "method": signed_in_with.method.value,
@@ -970,6 +974,34 @@ def renew_session_id(session: MutableMapping[str, Any]) -> str:
     new = secrets.token_urlsafe(18)
     session[SESSION_ID] = new
     return new
+
+
+#: The ids this session had before its re-authentications renewed them (see
+#: :func:`note_renewal`).
+EARLIER_IDS: Final = "_stepup_earlier_sids"
+#: How many earlier ids a session remembers: more re-authentications than this within a
+#: suspended form's 10 minutes let the oldest form go.
+_EARLIER_KEPT: Final = 8
+
+
+def note_renewal(session: MutableMapping[str, Any], new_id: str, old_id: str) -> None:
+    """Remember that this session's id ``old_id`` was renewed to ``new_id``: a form
+    suspended under an earlier id of this very session (another tab, before this tab's
+    re-authentication) still resumes (:func:`earlier_session_ids`)."""
+    earlier = [old_id, *earlier_session_ids(session, old_id)][:_EARLIER_KEPT]
+    session[EARLIER_IDS] = {"sid": new_id, "earlier": earlier}
+
+
+def earlier_session_ids(session: MutableMapping[str, Any], current_id: str) -> tuple[str, ...]:
+    """The ids this session had before ``current_id``, newest first; none when the
+    session's id changed another way since (a sign-in starts over)."""
+    kept = session.get(EARLIER_IDS)
+    if not isinstance(kept, dict) or kept.get("sid") != current_id or not current_id:
+        return ()
+    earlier = kept.get("earlier")
+    if not isinstance(earlier, list):
+        return ()
+    return tuple(i for i in earlier[:_EARLIER_KEPT] if isinstance(i, str) and i)
 
 
 def renewed_subject(before: Subject, after: Subject | None) -> tuple[Subject, str | None]:

@@ -71,6 +71,25 @@ def test_an_interrupted_form_post_resumes_through_djangos_csrf_check(acme: Site)
     assert alice.reauth(refused["Location"], PASSWORDS["alice"]).status_code == 303
 
 
+def test_two_tabs_each_resume_their_own_form(acme: Site) -> None:  # noqa: F811
+    """Two tabs each had a form interrupted; tab A re-authenticates first (the session id
+    and the CSRF token are renewed), then tab B: B's form comes back too."""
+    alice = acme.browser()
+    _sign_in(alice, "alice")
+    _flag_on()
+    token = alice.fields("/login/")["csrfmiddlewaretoken"]
+    tabs = {
+        note: alice.post("/api-key/regenerate/", {"note": note, "csrfmiddlewaretoken": token})
+        for note in ("A", "B")
+    }
+    for note, refused in tabs.items():
+        resumed = alice.reauth(refused["Location"], PASSWORDS["alice"])
+        assert resumed.status_code == 200, note
+        target, fields = resume_form(resumed.content.decode())
+        assert [f for f in fields if f[0] == "note"] == [("note", note)]
+        assert alice.post(target, as_multidict(fields))["Location"] == "/api-key/"
+
+
 def test_a_kept_request_never_resumes_for_another_user(acme: Site) -> None:  # noqa: F811
     alice, bob = acme.browser(), acme.browser()
     _sign_in(alice, "alice")

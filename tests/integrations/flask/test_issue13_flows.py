@@ -205,6 +205,24 @@ def test_an_interrupted_form_post_resumes_with_its_fields_and_a_fresh_csrf_token
     assert again.headers["Location"] == "/"
 
 
+def test_two_tabs_each_resume_their_own_form(app: Flask) -> None:
+    """Two tabs each had a form interrupted; tab A re-authenticates first (the session id
+    is renewed), then tab B (its page reloaded for the renewed CSRF token): B's form
+    comes back too, each tab its own."""
+    _flag_on(app)
+    alice = app.test_client()
+    _sign_in(alice, "alice")
+    token = _token(alice)
+    tab_a = alice.post("/settings/profile", data={"name": "A", "csrf_token": token})
+    tab_b = alice.post("/settings/profile", data={"name": "B", "csrf_token": token})
+    for tab, name in ((tab_a, "A"), (tab_b, "B")):
+        resumed = _reauth(alice, tab.headers["Location"], "alice")
+        assert resumed.status_code == 200, name
+        target, fields = resume_form(resumed.get_data(as_text=True))
+        assert [f for f in fields if f[0] == "name"] == [("name", name)]
+        assert alice.post(target, data=as_multidict(fields)).json == {"fields": [["name", name]]}
+
+
 def test_a_forged_replay_without_the_fresh_token_is_refused(app: Flask) -> None:
     _flag_on(app)
     alice = app.test_client()

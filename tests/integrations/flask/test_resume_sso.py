@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -79,31 +80,41 @@ def test_two_trips_in_two_tabs_each_resume_their_own_form(
 ) -> None:
     """Tab A suspends one form and leaves for the provider, then tab B suspends another
     and leaves too: the answer to A's trip sends A's form again, never B's (the token
-    rides with the trip's own state, not in one session key the later trip overwrote)."""
+    rides with the trip's own state, not in one session key the later trip overwrote).
+    B's open trip belongs to the session id A's success renewed, so it is refused; B's
+    re-auth page, pressed again, brings B's form back."""
     admin = oidc_app.client()
     admin.login("alice")
     assert set_flag(admin).status_code == 200
     alice = _oidc_user(oidc_app, provider, "alice", ALICE[0])
 
-    def leave(label: str) -> str:
+    def suspend(label: str) -> str:
         refused = alice.client.post(
             "/api-key/regenerate", data={"label": label}, headers={"Referer": "/api-key"}
         )
         assert "resume=" in refused.headers["Location"]
-        location: str = _to_provider(alice, refused.headers["Location"]).headers["Location"]
-        return location
+        return str(refused.headers["Location"])
 
-    tab_a = leave("tab-a")
-    leave("tab-b")  # the second tab leaves for the provider too
-    agent = UserAgent(REDIRECT_URI)
-    try:
-        callback = agent.authorize(tab_a, login=ALICE[0], password=ALICE[1])
-    finally:
-        agent.close()
-    back = alice.get(f"/stepup/reauth/oidc/callback?{urlencode(callback)}")
-    assert back.status_code == 200
-    target, fields = resume_form(back.get_data(as_text=True))
-    assert (target, [v for n, v in fields if n == "label"]) == ("/api-key/regenerate", ["tab-a"])
+    def finish(to_provider: str) -> Any:
+        agent = UserAgent(REDIRECT_URI)
+        try:
+            callback = agent.authorize(to_provider, login=ALICE[0], password=ALICE[1])
+        finally:
+            agent.close()
+        return alice.get(f"/stepup/reauth/oidc/callback?{urlencode(callback)}")
+
+    def resumed_label(back: Any) -> tuple[str, list[str]]:
+        assert back.status_code == 200
+        target, fields = resume_form(back.get_data(as_text=True))
+        return target, [v for n, v in fields if n == "label"]
+
+    page_a, page_b = suspend("tab-a"), suspend("tab-b")
+    trip_a = _to_provider(alice, page_a).headers["Location"]
+    trip_b = _to_provider(alice, page_b).headers["Location"]
+    assert resumed_label(finish(trip_a)) == ("/api-key/regenerate", ["tab-a"])
+    assert finish(trip_b).status_code == 400  # started under the id A's success renewed
+    again = _to_provider(alice, page_b).headers["Location"]
+    assert resumed_label(finish(again)) == ("/api-key/regenerate", ["tab-b"])
 
 
 def test_a_cancelled_trip_keeps_the_form_for_the_next_try(

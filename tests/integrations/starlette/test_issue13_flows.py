@@ -101,6 +101,25 @@ def test_an_interrupted_form_post_resumes_with_a_fresh_csrf_token(example: Any) 
         assert again.status_code == 303  # used up
 
 
+def test_two_tabs_each_resume_their_own_form(example: Any) -> None:
+    """Two tabs each had a form interrupted; tab A re-authenticates first (the session id
+    is renewed), then tab B (its page reloaded for the renewed CSRF token): B's form
+    comes back too, each tab its own."""
+    with TestClient(example, follow_redirects=False) as alice:
+        _sign_in(alice, "alice")
+        _flag_on(example)
+        token = _token(alice)
+        tab_a = alice.post("/settings/profile", data={"name": "A", "csrf_token": token})
+        tab_b = alice.post("/settings/profile", data={"name": "B", "csrf_token": token})
+        for tab, name in ((tab_a, "A"), (tab_b, "B")):
+            resumed = _reauth(alice, tab.headers["location"], "alice")
+            assert resumed.status_code == 200, name
+            target, fields = resume_form(resumed.text)
+            assert [f for f in fields if f[0] == "name"] == [("name", name)]
+            done = alice.post(target, data=as_multidict(fields))
+            assert done.json() == {"fields": [["name", name]]}
+
+
 def test_files_are_not_kept(example: Any) -> None:
     with TestClient(example, follow_redirects=False) as alice:
         _sign_in(alice, "alice")

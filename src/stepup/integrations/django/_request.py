@@ -49,7 +49,7 @@ from ..transaction import (
     note_transaction,
     pending_transaction,
 )
-from ..views import hook_says_yes, note_sign_in, renew_session_id
+from ..views import earlier_session_ids, hook_says_yes, note_sign_in, renew_session_id
 from . import _session
 from ._web import request_info, sign_in_response, to_response
 from .services import Stepup, get_stepup
@@ -259,7 +259,8 @@ class RequestStepup:
         session id is renewed: it is bound to the current one)."""
         if token is None:
             return None
-        outcome = self.suspensions.resume(subject, token, action)
+        earlier = earlier_session_ids(self.request.session, subject.session_id)
+        outcome = self.suspensions.resume(subject, token, action, earlier=earlier)
         return outcome.request if isinstance(outcome, Resumed) else None
 
     def pending_transaction(

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from ...redirects import safe_return_path_or_default
 from ..transaction import PENDING_TRANSACTIONS
-from ..views import OTP_PROOF, SESSION_ID, SIGNED_IN_WITH, is_fresh
+from ..views import EARLIER_IDS, OTP_PROOF, SESSION_ID, SIGNED_IN_WITH, is_fresh
 
 __all__ = [
     "PendingSignIn",
@@ -37,7 +37,7 @@ class PendingSignIn:
 
 
 def forget(session: Any) -> None:
-    for key in (SESSION_ID, SIGNED_IN_WITH, PENDING, OTP_PROOF):
+    for key in (SESSION_ID, EARLIER_IDS, SIGNED_IN_WITH, PENDING, OTP_PROOF):
         session.pop(key, None)
     session.pop(PENDING_TRANSACTIONS, None)
 

@@ -40,9 +40,11 @@ from ..transaction import (
     pending_transaction,
 )
 from ..views import (
+    EARLIER_IDS,
     OTP_PROOF,
     SESSION_ID,
     SIGNED_IN_WITH,
+    earlier_session_ids,
     hook_says_yes,
     is_fresh,
     note_sign_in,
@@ -237,7 +239,8 @@ class AppState:
         session id is renewed: it is bound to the current one)."""
         if token is None:
             return None
-        outcome = self.suspensions.resume(subject, token, action)
+        earlier = earlier_session_ids(session, subject.session_id)
+        outcome = self.suspensions.resume(subject, token, action, earlier=earlier)
         return outcome.request if isinstance(outcome, Resumed) else None
 
     def pending_transaction(
@@ -295,6 +298,7 @@ class AppState:
             self.reauth.sign_out(Subject(user_id, sid))
         for key in (
             SESSION_ID,
+            EARLIER_IDS,
             SIGNED_IN_WITH,
             _PENDING,
             OTP_PROOF,

@@ -315,7 +315,7 @@ class StepupPages:
         action) names again, with a CSRF token for the renewed session: the app's own
         CSRF check runs on the replay."""
         s = self.stepup
-        resumed = await s.take_resumed(subject, *resume) if resume is not None else None
+        resumed = None if resume is None else await s.take_resumed(subject, *resume, request)
         try:
             await s.record_reauth(
                 request,

@@ -67,7 +67,7 @@ from ..transaction import (
     note_transaction,
     pending_transaction,
 )
-from ..views import default_policy, is_fresh
+from ..views import EARLIER_IDS, default_policy, earlier_session_ids, is_fresh
 from ._util import (
     MaybeAwaitable,
     call_hook,
@@ -484,13 +484,17 @@ class StepupCore:
         return outcome.token if isinstance(outcome, Suspended) else None
 
     async def take_resumed(
-        self, subject: Subject, token: str | None, action: str
+        self, subject: Subject, token: str | None, action: str, request: Request | None = None
     ) -> SuspendedRequest | None:
         """The request suspended for this re-authentication, taken once (call before the
-        session id is renewed: it is bound to the current one)."""
+        session id is renewed: it is bound to the current one, or to an id this
+        ``request``'s session had before an earlier re-authentication renewed it)."""
         if token is None:
             return None
-        outcome = await self.suspensions.resume(subject, token, action)
+        earlier: tuple[str, ...] = ()
+        if request is not None and "session" in request.scope:
+            earlier = earlier_session_ids(request.session, subject.session_id)
+        outcome = await self.suspensions.resume(subject, token, action, earlier=earlier)
         return outcome.request if isinstance(outcome, Resumed) else None
 
     def pending_transaction(
@@ -592,7 +596,7 @@ class StepupCore:
     async def sign_out(self, request: Request) -> int:
         """Revoke this session's grant (call from the app's sign-out view)."""
         if "session" in request.scope:  # token-only apps have no session to clean
-            for key in (PENDING_SIGN_IN, PENDING_TRANSACTIONS):
+            for key in (PENDING_SIGN_IN, PENDING_TRANSACTIONS, EARLIER_IDS):
                 request.session.pop(key, None)
         subject = await self.subject(request)
         return 0 if subject is None else await self.reauth.sign_out(subject)
