@@ -163,3 +163,41 @@ def test_the_contract_catches_a_read_then_write_store(kind: type, case: str) -> 
 @pytest.mark.parametrize("case", CASES)
 def test_the_same_code_under_a_lock_passes(case: str) -> None:
     _run(case, LockedReadThenWrite())
+
+
+class AsyncLockedReadThenWrite(AsyncReadThenWrite):
+    """The async read-then-write store under one asyncio lock per write: atomic."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._whole: asyncio.Lock | None = None
+
+    def _lock(self) -> asyncio.Lock:
+        if self._whole is None:  # made on the loop the suite runs it on
+            self._whole = asyncio.Lock()
+        return self._whole
+
+    async def patch_tenant(self, tenant_id: str, attributes: Any, flags: Any) -> Any:
+        async with self._lock():
+            return await super().patch_tenant(tenant_id, attributes, flags)
+
+    async def replace_credential(self, credential: Credential, expected_version: int) -> bool:
+        async with self._lock():
+            return await super().replace_credential(credential, expected_version)
+
+    async def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
+        async with self._lock():
+            return self._sync.consume_recovery_hash(user_id, digest)
+
+    async def totp_attempt(self, key: str, step: Any, now: float, throttle: Any) -> Attempt:
+        async with self._lock():
+            return await super().totp_attempt(key, step, now, throttle)
+
+    async def throttle_charge(self, key: str, now: float, throttle: Any) -> Attempt:
+        async with self._lock():
+            return await super().throttle_charge(key, now, throttle)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_same_async_code_under_a_lock_passes(case: str) -> None:
+    _run(case, AsyncLockedReadThenWrite())
