@@ -49,6 +49,7 @@ class Framework:
 
     name: str
     clock: SettableClock
+    origin: str
     slash: str
     csrf_name: str
     csrf_header: str
@@ -176,6 +177,7 @@ def _flask(clock: SettableClock) -> Framework:
     return Framework(
         name="flask",
         clock=clock,
+        origin="http://localhost",
         slash="",
         csrf_name="csrf_token",
         csrf_header="X-CSRF-Token",
@@ -190,6 +192,7 @@ def _django(clock: SettableClock, site: Site) -> Framework:
     return Framework(
         name="django",
         clock=clock,
+        origin="http://testserver",
         slash="/",
         csrf_name="csrfmiddlewaretoken",
         csrf_header="X-CSRFToken",
@@ -226,6 +229,7 @@ def _starlette(clock: SettableClock) -> Framework:
     return Framework(
         name="starlette",
         clock=clock,
+        origin="http://testserver",
         slash="",
         csrf_name="csrf_token",
         csrf_header="X-CSRF-Token",
@@ -303,11 +307,18 @@ def test_the_reauth_page_offering_a_passkey_reads_the_same_everywhere(
 
     def prompt(f: Framework) -> Page:
         url = f.page("/stepup/reauth") + "?action=api_key.read&next=/somewhere"
-        return f.get(alices[f.name], url, headers)
+        came_from = {**headers, "Referer": f"{f.origin}/settings?tab=keys"}
+        return f.get(alices[f.name], url, came_from)
 
-    _, text, fields = _same(_each(frameworks, prompt))
+    pages = _each(frameworks, prompt)
+    _, text, fields = _same(pages)
     assert ("Passkey verwenden" if language == "de" else "Use a passkey") in text
     assert ("input", "name=next", "type=hidden", "/somewhere") in fields
+    # Cancel goes back where the person came from, here too.
+    assert {name: _ways_out(body) for name, (_, body) in pages.items()} == {
+        f.name: ["/settings?tab=keys"] for f in frameworks
+    }
+    assert ("input", "name=cancel", "type=hidden", "/settings?tab=keys") in fields
 
 
 def test_signing_in_with_a_passkey_reads_the_same_everywhere(
@@ -540,9 +551,15 @@ def test_a_level_out_of_reach_reads_the_same_everywhere(
 
     def unreachable(f: Framework) -> Page:
         url = f.page("/stepup/reauth") + "?action=money.wire&next=/somewhere"
-        return f.get(f.client("alice"), url, headers)
+        came_from = {**headers, "Referer": f"{f.origin}/payments"}
+        return f.get(f.client("alice"), url, came_from)
 
-    _, text, fields = _same(_each(frameworks, unreachable))
+    pages = _each(frameworks, unreachable)
+    _, text, fields = _same(pages)
+    # The only way on is out: Cancel, back where the person came from.
+    assert {name: _ways_out(body) for name, (_, body) in pages.items()} == {
+        f.name: ["/payments"] for f in frameworks
+    }
     assert (
         "Diese Aktion erfordert eine stärkere Bestätigung"
         if language == "de"
