@@ -12,7 +12,6 @@ tenant may patch it. Invalid input is a :class:`TenantPatchError` carrying JSON:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
@@ -25,6 +24,7 @@ from .events import EventBus, TenantFlagChanged
 from .i18n import N_
 from .reauth import FEATURE_FLAG
 from .records import Tenant
+from .strict_json import NotStrictJSONError, strict_json
 
 __all__ = [
     "JSONAPI_MEDIA_TYPE",
@@ -105,25 +105,6 @@ def body_too_large() -> TenantPatchError:
     return TenantPatchError([_Problem(400, "too_large", N_("The body is too large"), "")])
 
 
-class _NotJSONError(ValueError):
-    """What RFC 8259 JSON cannot hold: a repeated member name, NaN or Infinity."""
-
-
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object whose member names are all different. A repeated name (RFC 8259: names
-    SHOULD be unique) is refused, not settled by "the last one wins": a proxy, a log or
-    an audit tool reading the first ``sensitive_actions_reauth`` must never see another
-    value than the one stored."""
-    document = dict(pairs)
-    if len(document) != len(pairs):
-        raise _NotJSONError("a member name is repeated")
-    return document
-
-
-def _no_constant(name: str) -> Any:
-    raise _NotJSONError(f"{name} is not JSON")
-
-
 def _too_deep(document: object) -> bool:
     """Is any object or array nested more than :data:`MAX_DEPTH` deep (iteratively)?"""
     level: list[object] = [document]
@@ -158,8 +139,8 @@ def _parse(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     if len(body) > MAX_BODY:
         raise body_too_large()
     try:
-        document = json.loads(body, object_pairs_hook=_unique_members, parse_constant=_no_constant)
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        document = strict_json(body)
+    except NotStrictJSONError:
         raise body_not_json() from None
     if not isinstance(document, dict):
         raise TenantPatchError(

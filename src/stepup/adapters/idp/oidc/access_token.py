@@ -24,7 +24,6 @@ Sync (:meth:`~AccessTokenValidator.validate`) and async
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Final, TypeGuard
 
@@ -36,6 +35,7 @@ from joserfc.util import urlsafe_b64decode
 from ...._flow import Flow, run, run_async
 from ....clock import Clock, system_clock
 from ....errors import ConfigurationError, StoreUnavailableError
+from ....strict_json import strict_json_object
 from ....tokens import AccessToken, InvalidTokenError, TokenFault, TokenUnavailableError
 
 __all__ = [
@@ -87,35 +87,6 @@ _REFUSED_HEADERS: Final = frozenset(
 _MAX_DATE: Final = 253_402_300_799.0
 
 JwksFetcher = Callable[[], Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    value = dict(pairs)
-    if len(value) != len(pairs):
-        raise ValueError("a JSON object names a member twice")
-    return value
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-_STRICT: Final = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-
-
-def strict_json_object(text: str | bytes) -> dict[str, Any]:
-    """A JSON object with each member once and no ``NaN``/``Infinity`` (a duplicate
-    member is read differently by different parsers: RFC 7515 section 5.2, RFC 8725
-    section 3.5), else ``ValueError``."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")
-    try:
-        value = _STRICT.decode(text)
-    except RecursionError:  # "[[[[..." a few thousand deep, before any signature
-        raise ValueError("JSON nested too deeply") from None
-    if not isinstance(value, dict):
-        raise ValueError("not a JSON object")
-    return value
 
 
 def _usable(key: Key) -> bool:
