@@ -128,7 +128,12 @@ def _open_redis(url: str, prefix: str | None) -> Store:
 
 
 def credential_user_ids(store: Store) -> Iterator[str]:
-    """Every user id with a stored TOTP credential, in no promised order."""
+    """Every user id with a stored TOTP credential, in no promised order (a store of
+    the app's own may list them itself: ``credential_user_ids()``)."""
+    listed = getattr(store, "credential_user_ids", None)
+    if callable(listed):
+        yield from (str(user_id) for user_id in listed())
+        return
     engine = getattr(store, "engine", None)
     if engine is not None:
         yield from _sql_user_ids(store, engine)

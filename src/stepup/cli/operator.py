@@ -27,7 +27,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["register", "run_operator"]
 
 KEYS_ENV = "STEPUP_ENCRYPTION_KEYS"
 KEY_ID_ENV = "STEPUP_ENCRYPTION_KEY_ID"
@@ -46,6 +46,41 @@ def register(subparsers: Any) -> None:
             "or the STEPUP_STORE environment variable (prefer it for a URL with a password)."
         ),
     )
+    _add_commands(operator)
+
+
+def run_operator(
+    argv: list[str],
+    *,
+    prog: str,
+    store: Any,
+    listeners: tuple[Callable[[Any], None], ...] = (),
+    box: Any = None,
+) -> int:
+    """The operator commands against an app's own ``store`` (a Django project's ORM
+    store, say: ``manage.py stepup_operator``): each event also goes to ``listeners``
+    (the app's event bus), and ``reseal`` uses the app's ``box`` when neither ``--box``
+    nor the key variables name one. ``--store URL`` still picks another store. Returns
+    the exit status."""
+    parser = argparse.ArgumentParser(prog=prog, description=_DESCRIPTION)
+    _add_commands(parser)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, or a usage error argparse already reported
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    args.app_store, args.app_listeners, args.app_box = store, listeners, box
+    status: int = args.handler(args)
+    return status
+
+
+_DESCRIPTION = (
+    "Support tasks against the app's store: list a user's TOTP devices, remove one or all "
+    "of a user's 2FA, revoke a user's re-authentication grants, re-seal every TOTP secret "
+    "under the newest key, show and set a tenant's sensitive_actions_reauth flag."
+)
+
+
+def _add_commands(operator: argparse.ArgumentParser) -> None:
     commands = operator.add_subparsers(
         title="operator commands", metavar="COMMAND", dest="operator_command"
     )
@@ -185,6 +220,10 @@ def _run(body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
 def _store(args: argparse.Namespace) -> Iterator[Any]:
     from ._stores import env_url, open_store
 
+    app_store = getattr(args, "app_store", None)
+    if app_store is not None and not args.store:
+        yield app_store  # the app's own: it stays open
+        return
     store = open_store(args.store or env_url(), prefix=args.prefix)
     try:
         yield store
@@ -217,7 +256,7 @@ def _events(args: argparse.Namespace) -> Any:
     for listener in listeners:
         if not callable(listener):
             raise _RefusedError("--listener must name a callable", EXIT_USAGE)
-    return EventBus(show, *listeners)
+    return EventBus(show, *getattr(args, "app_listeners", ()), *listeners)
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -374,7 +413,10 @@ def _box_from_env() -> Any:
 def _box(args: argparse.Namespace) -> Any:
     from ..sealing import SecretBox
 
-    if not args.box:
+    app_box = getattr(args, "app_box", None)
+    if not args.box and app_box is not None and not os.environ.get(KEYS_ENV):
+        box = app_box  # the app's own keys
+    elif not args.box:
         box = _box_from_env()
     else:
         box = _import(args.box, "--box")

@@ -248,6 +248,13 @@ class DjangoStore:
             user_id=user_id, recovery_hashes=tuple(digests), devices=devices, **values
         )
 
+    def credential_user_ids(self) -> list[str]:
+        """Every user id with a TOTP credential (for ``manage.py stepup_operator reseal``;
+        an id longer than the column is its stored SHA-256 form, which reads it back)."""
+        self._watch_thread()
+        rows = CredentialRecord.objects.using(self.using).order_by("pk")
+        return [str(pk) for pk in rows.values_list("pk", flat=True)]
+
     def _replace_hashes(self, fitted: str, credential: Credential) -> None:
         hashes = RecoveryHash.objects.using(self.using)
         hashes.filter(credential_id=fitted).delete()
