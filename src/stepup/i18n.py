@@ -11,7 +11,8 @@ Django's ``compilemessages`` and any gettext tool read them too.
 Nothing here knows a web framework: an integration passes the request's
 ``Accept-Language`` header (or its app's own choice) to :func:`negotiate` and renders
 with :func:`translations`. Loading a catalog reads a package data file once per
-locale (cached), like importing a module; nothing else touches the disk.
+locale (cached), like importing a module; an app's own catalog (:class:`AppCatalog`)
+is read the same way, once per locale; nothing else touches the disk.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ __all__ = [
     "LOCALES",
     "LOCALE_DIR",
     "N_",
+    "AppCatalog",
     "Message",
     "format_time",
+    "lookup",
     "negotiate",
     "translate",
     "translations",
@@ -138,8 +141,10 @@ class Message:
     msgid: str
     retry_at: float | None = field(default=None)
 
-    def translate(self, locale: str | None, tz: tzinfo = UTC) -> str:
-        text = translations(locale).gettext(self.msgid)
+    def translate(
+        self, locale: str | None, tz: tzinfo = UTC, catalog: AppCatalog | None = None
+    ) -> str:
+        text = lookup(self.msgid, locale, catalog)
         if self.retry_at is None:
             return text
         return text % {"time": format_time(self.retry_at, locale, tz)}
@@ -151,9 +156,67 @@ class Message:
         return bool(self.msgid)
 
 
-def translate(text: str | Message, locale: str | None, tz: tzinfo = UTC) -> str:
-    """``text`` in ``locale``: a :class:`Message`, or a plain msgid (a text that is not
-    in the catalog, such as an app's own action description, is shown as it is)."""
+@dataclass(frozen=True, slots=True)
+class AppCatalog:
+    """The app's own gettext catalog, for the texts the app gives stepup to show: its
+    action descriptions ("Wiring money") and a transaction's ("Delete workspace
+    %(workspace)s"). ``domain`` and ``localedir`` as for :func:`gettext.translation`
+    (``<localedir>/<lang>/LC_MESSAGES/<domain>.mo``). stepup's own catalog is asked
+    first; a text neither knows is shown as written."""
+
+    domain: str
+    localedir: str | Path
+
+    def translations(self, locale: str | None) -> _gettext.NullTranslations:
+        return _app_translations(self.domain, str(self.localedir), _choose(locale))
+
+    @classmethod
+    def of(cls, value: object, setting: str) -> AppCatalog | None:
+        """A setting's value (``None``, an :class:`AppCatalog` or a ``(domain,
+        localedir)`` pair) as a catalog; anything else, or a directory that is not
+        there, is a :class:`~stepup.errors.ConfigurationError` naming ``setting``."""
+        from .errors import ConfigurationError
+
+        if value is None or isinstance(value, AppCatalog):
+            return value
+        if (
+            isinstance(value, tuple | list)
+            and len(value) == 2
+            and isinstance(value[0], str)
+            and value[0]
+            and isinstance(value[1], str | Path)
+        ):
+            if not Path(value[1]).is_dir():
+                raise ConfigurationError(f"{setting}: {str(value[1])!r} is not a directory")
+            return cls(value[0], value[1])
+        raise ConfigurationError(f"{setting} must be a (domain, locale directory) pair")
+
+
+@lru_cache(maxsize=64)
+def _app_translations(domain: str, localedir: str, locale: str) -> _gettext.NullTranslations:
+    return _gettext.translation(domain, localedir, [locale], fallback=True)
+
+
+def lookup(msgid: str, locale: str | None, catalog: AppCatalog | None = None) -> str:
+    """``msgid`` in ``locale``: stepup's catalog, then the app's (``catalog``), else
+    the msgid as written."""
+    if not msgid:
+        return ""
+    text = translations(locale).gettext(msgid)
+    if text == msgid and catalog is not None:
+        return catalog.translations(locale).gettext(msgid)
+    return text
+
+
+def translate(
+    text: str | Message,
+    locale: str | None,
+    tz: tzinfo = UTC,
+    catalog: AppCatalog | None = None,
+) -> str:
+    """``text`` in ``locale``: a :class:`Message`, or a plain msgid. A text stepup's
+    catalog does not have (an app's own action description) comes from the app's
+    ``catalog`` when it has it, else is shown as written."""
     if isinstance(text, Message):
-        return text.translate(locale, tz)
-    return translations(locale).gettext(text) if text else ""
+        return text.translate(locale, tz, catalog)
+    return lookup(text, locale, catalog)

@@ -27,7 +27,7 @@ from typing import Any, Final
 import jinja2
 from markupsafe import Markup
 
-from ..i18n import Message, negotiate, translate, translations
+from ..i18n import AppCatalog, Message, negotiate, translate, translations
 from .http import HttpResponse
 
 __all__ = [
@@ -79,13 +79,16 @@ def page_context(
     csrf_field: Callable[[], Markup],
     messages: Iterable[str | Message] = (),
     tz: tzinfo = UTC,
+    app_catalog: AppCatalog | None = None,
     **values: Any,
 ) -> dict[str, Any]:
-    """Everything a page template reads, the same in every framework."""
+    """Everything a page template reads, the same in every framework. ``t()`` asks the
+    app's own catalog too (``app_catalog``) for the texts the app gave: its action
+    descriptions, a transaction's description."""
     catalog = translations(locale)
 
     def t(text: str | Message) -> str:
-        return translate(text, locale, tz)
+        return translate(text, locale, tz, app_catalog)
 
     return {
         "lang": locale,

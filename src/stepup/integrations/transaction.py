@@ -19,7 +19,7 @@ from datetime import UTC, tzinfo
 from typing import Any, Final, Protocol, TypeVar
 
 from ..errors import ConfigurationError, MalformedInputError, StepupError
-from ..i18n import Message, translations
+from ..i18n import AppCatalog, Message, lookup
 from ..policy import Policy
 from ..subject import Subject
 from ..transactions import is_transaction_digest, transaction_digest
@@ -113,10 +113,12 @@ class Confirmation(Message):
 
     values: tuple[tuple[str, str], ...] = field(default=())
 
-    def translate(self, locale: str | None, tz: tzinfo = UTC) -> str:
+    def translate(
+        self, locale: str | None, tz: tzinfo = UTC, catalog: AppCatalog | None = None
+    ) -> str:
         if not self.msgid:  # no description: the parameters themselves
             return ", ".join(f"{name}: {value}" for name, value in self.values)
-        text = translations(locale).gettext(self.msgid)
+        text = lookup(self.msgid, locale, catalog)  # the app's own text: its catalog
         try:
             return text % dict(self.values)
         except (KeyError, ValueError, TypeError):  # a placeholder the params do not name

@@ -16,7 +16,9 @@ import html
 import json
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -155,7 +157,7 @@ PASSWORDS = {
 # The three apps ----------------------------------------------------------------------
 
 
-def _flask(clock: SettableClock) -> Framework:
+def _flask(clock: SettableClock, catalog: Any = None) -> Framework:
     def routes(app: Any, stepup: Any) -> None:
         def target(req: Any) -> Transaction:
             return Transaction({"workspace": req.view_args["name"]}, DESCRIPTION)
@@ -165,7 +167,11 @@ def _flask(clock: SettableClock) -> Framework:
         def destroy(name: str) -> str:
             return f"destroyed {name}"
 
-    config = {"STEPUP_PASSKEYS_RP_ID": "localhost", "STEPUP_PASSKEYS_ORIGINS": [ORIGIN]}
+    config = {
+        "STEPUP_PASSKEYS_RP_ID": "localhost",
+        "STEPUP_PASSKEYS_ORIGINS": [ORIGIN],
+        "STEPUP_CATALOG": catalog,
+    }
     app = flask_support.make_app(
         "subject_loader",
         clock=clock,
@@ -203,7 +209,7 @@ def _django(clock: SettableClock, site: Site) -> Framework:
     )
 
 
-def _starlette(clock: SettableClock) -> Framework:
+def _starlette(clock: SettableClock, catalog: Any = None) -> Framework:
     def routes(stepup: Any) -> list[Any]:
         from starlette.requests import Request
         from starlette.responses import PlainTextResponse, Response
@@ -225,6 +231,7 @@ def _starlette(clock: SettableClock) -> Framework:
         extra_routes=routes,
         passkeys_rp_id="localhost",
         passkeys_origins=(ORIGIN,),
+        catalog=catalog,
     )
     return Framework(
         name="starlette",
@@ -240,23 +247,30 @@ def _starlette(clock: SettableClock) -> Framework:
     )
 
 
-@pytest.fixture
-def frameworks(clock: SettableClock) -> Iterator[list[Framework]]:
+@contextmanager
+def _three(clock: SettableClock, catalog: Any = None) -> Iterator[list[Framework]]:
     options = {
         "PASSKEYS_RP_ID": "localhost",
         "PASSKEYS_ORIGINS": [ORIGIN],
         "POLICY": f"{__name__}.policy",
+        "CATALOG": catalog,
     }
     with running_site(MemoryStore(), clock, **options) as site:
         from stepup.integrations.django.services import get_stepup
 
         get_stepup().tenant_settings.ensure("acme")
-        made = [_flask(clock), _django(clock, site), _starlette(clock)]
+        made = [_flask(clock, catalog), _django(clock, site), _starlette(clock, catalog)]
         try:
             yield made
         finally:
             for framework in made:
                 framework.close()
+
+
+@pytest.fixture
+def frameworks(clock: SettableClock) -> Iterator[list[Framework]]:
+    with _three(clock) as made:
+        yield made
 
 
 _RESUME = re.compile(r'(name="resume" value=")[^"]*"')
@@ -566,3 +580,71 @@ def test_a_level_out_of_reach_reads_the_same_everywhere(
         else "This action needs a stronger confirmation than this sign-in can give."
     ) in text
     assert not any("name=password" in f for f in fields)
+
+
+# The app's own texts in the page's language ------------------------------------------
+
+
+def _app_catalog(root: Path) -> tuple[str, str]:
+    """An app's German catalog (domain ``acme``) for its own texts, compiled as
+    ``pybabel compile`` would."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.mofile import write_mo
+
+    catalog = Catalog(locale="de", domain="acme")
+    catalog.add("Wiring money", "Geld überweisen")
+    catalog.add("Deleting a workspace", "Einen Arbeitsbereich löschen")
+    catalog.add(DESCRIPTION, "Arbeitsbereich %(workspace)s löschen")
+    folder = root / "de" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    with (folder / "acme.mo").open("wb") as f:
+        write_mo(f, catalog)
+    return ("acme", str(root))
+
+
+def test_the_apps_own_texts_come_from_its_catalog(clock: SettableClock, tmp_path: Path) -> None:
+    """An action description or a transaction's description of the app's own is shown
+    in the page's language from the app's catalog (``STEPUP_CATALOG``,
+    ``STEPUP["CATALOG"]``, ``Stepup(catalog=...)``), not in English inside a German
+    sentence; without the catalog it stays as written."""
+    catalog = _app_catalog(tmp_path / "locale")
+    german = LANGUAGES["de"]
+    with _three(clock, catalog) as frameworks:
+
+        def wire(f: Framework, headers: Headers = german) -> Page:
+            url = f.page("/stepup/reauth") + "?action=money.wire&next=/x"
+            return f.get(f.client("alice"), url, headers)
+
+        _, text, _ = _same(_each(frameworks, wire))
+        assert "Geld überweisen ist eine sensible Aktion." in text
+        # English pages keep the app's English text.
+        _, text, _ = _same(_each(frameworks, lambda f: wire(f, {})))
+        assert "Wiring money is a sensitive action." in text
+
+        def confirm(f: Framework) -> Page:
+            alice = f.client("alice")
+            assert f.flag_on(alice).status_code == 200
+            csrf = f.csrf(alice, f.page("/stepup/passkeys"))
+            refused = alice.client.post(
+                "/workspaces/prod-eu/destroy" + f.slash, data={f.csrf_name: csrf}
+            )
+            status, page = f.get(alice, refused.headers["Location"], german)
+            return status, re.sub(r'(name="next" value=")[^"]*"', r'\1…"', page)
+
+        _, text, _ = _same(_each(frameworks, confirm))
+        assert "Einen Arbeitsbereich löschen ist eine sensible Aktion." in text
+        assert "Sie bestätigen: Arbeitsbereich prod-eu löschen" in text
+    with _three(clock) as frameworks:
+        _, text, _ = _same(_each(frameworks, wire))
+        assert "Wiring money ist eine sensible Aktion." in text
+
+
+@pytest.mark.parametrize(
+    "value", [("acme",), ("", "locale"), "acme", ("acme", "/no/such/folder"), 3]
+)
+def test_a_catalog_setting_that_is_not_one_stops_start_up(value: Any) -> None:
+    from stepup.errors import ConfigurationError
+    from stepup.i18n import AppCatalog
+
+    with pytest.raises(ConfigurationError, match="CATALOG"):
+        AppCatalog.of(value, "STEPUP_CATALOG")

@@ -118,6 +118,7 @@ def render_page(
     flashed = [str(m) for m in messages.get_messages(request)]
     values = page_context(
         locale=locale_of(request),
+        app_catalog=services.app_catalog,
         urls=urls,
         csrf_field=csrf_field,
         messages=flashed,

@@ -76,6 +76,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "URL_NAMESPACE": "stepup",
     "LOCALE_SELECTOR": None,
     "CANCEL_URL": None,
+    "CATALOG": None,
     "PASSKEYS_RP_ID": None,
     "PASSKEYS_RP_NAME": None,
     "PASSKEYS_ORIGINS": (),

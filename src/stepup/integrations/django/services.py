@@ -18,6 +18,7 @@ from ...adapters.storage.base import Store
 from ...clock import Clock, system_clock
 from ...errors import ConfigurationError
 from ...events import EventBus
+from ...i18n import AppCatalog
 from ...passkeys import Passkeys
 from ...policy import Policy
 from ...reauth import Reauth
@@ -68,6 +69,7 @@ class Stepup:
         self.namespace = conf.read_text(values, "URL_NAMESPACE")
         self.sign_in_ttl = conf.read_number(values, "SIGN_IN_TTL")
         self.cancel_url: str | None = conf.read_cancel_url(values)
+        self.app_catalog = AppCatalog.of(values["CATALOG"], "STEPUP['CATALOG']")
         self.reauth = Reauth(self.store, policy, clock=self.clock, events=self.events)
         self.tenant_settings = TenantSettings(self.store, clock=self.clock, events=self.events)
         self.two_factor = TwoFactor(

@@ -39,6 +39,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "STEPUP_TWO_FACTOR_LOGIN_TTL": 300,
     "STEPUP_CLOCK": None,
     "STEPUP_CANCEL_URL": None,
+    "STEPUP_CATALOG": None,
     "STEPUP_PASSKEYS_RP_ID": None,
     "STEPUP_PASSKEYS_RP_NAME": None,
     "STEPUP_PASSKEYS_ORIGINS": (),

@@ -17,6 +17,7 @@ from ...adapters.idp.password import PasswordReauth
 from ...clock import Clock
 from ...errors import ConfigurationError
 from ...events import EventBus
+from ...i18n import AppCatalog
 from ...passkeys import Passkeys
 from ...policy import Context, Policy
 from ...reauth import Decision, Reauth, ReauthRequired, SignInOutcome
@@ -141,6 +142,7 @@ class AppState:
             except UnsafeRedirectError:
                 raise ConfigurationError("STEPUP_CANCEL_URL must be a path on this site") from None
         self.cancel_url: str | None = cancel_url
+        self.app_catalog = AppCatalog.of(config["STEPUP_CATALOG"], "STEPUP_CATALOG")
         self.reauth = Reauth(self.store, self.policy, clock=clock, events=events)
         self.suspensions = Suspensions(self.store, clock=clock)
         self.tenant_settings = TenantSettings(self.store, clock=clock, events=events)

@@ -237,8 +237,10 @@ def _render(template: str, status: int = 200, **context: Any) -> Any:
     page = context.get("page")
     if isinstance(page, ReauthPage) and page.sso:
         urls["sso_start"] = url_for(f"stepup.{page.sso}_start")
+    app_state = state()
     values = page_context(
-        locale=state().locale(),
+        locale=app_state.locale(),
+        app_catalog=app_state.app_catalog,
         urls=urls,
         csrf_field=_template_globals()["stepup_csrf_field"],
         messages=[str(m) for m in get_flashed_messages(category_filter=["stepup"])],

@@ -172,7 +172,11 @@ class StepupPages:
             return Markup('<input type="hidden" name="{}" value="{}">').format(FIELD_NAME, token)
 
         values = page_context(
-            locale=await s.locale(request), urls=links, csrf_field=csrf_field, **context
+            locale=await s.locale(request),
+            app_catalog=s.app_catalog,
+            urls=links,
+            csrf_field=csrf_field,
+            **context,
         )
         response = s.templates.TemplateResponse(
             request, f"stepup/{template}", values, status_code=status, headers=PAGE_HEADERS

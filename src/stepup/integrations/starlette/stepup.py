@@ -26,6 +26,7 @@ from ...adapters.storage.base import AsyncStore, Store
 from ...clock import Clock, system_clock
 from ...errors import ConfigurationError
 from ...events import EventBus
+from ...i18n import AppCatalog
 from ...passkeys import AsyncPasskeys
 from ...policy import Context, Policy, with_device_add_rule, with_tenant_settings_rule
 from ...reauth import (
@@ -176,6 +177,8 @@ class StepupCore:
 
     ``cancel_url``: where Cancel on the re-auth page goes (default: the page the person
     came from, when it is on this site and is not the guarded page; else ``/``).
+    ``catalog``: the app's own gettext catalog, ``(domain, localedir)``, for its action
+    descriptions and transaction descriptions on the pages (docs/pages.md).
 
     Passkeys (docs/passkeys.md) are on when ``passkeys_rp_id`` is given, with
     ``passkeys_origins`` (the exact origins, e.g. ``("https://app.example.com",)``) and
@@ -200,6 +203,7 @@ class StepupCore:
         login_url: str | None = None,
         locale_selector: LocaleSelector | None = None,
         cancel_url: str | None = None,
+        catalog: AppCatalog | tuple[str, str] | None = None,
         prefix: str = "/stepup",
         templates: str | os.PathLike[str] | jinja2.BaseLoader | None = None,
         clock: Clock = system_clock,
@@ -231,6 +235,7 @@ class StepupCore:
             except UnsafeRedirectError:
                 raise ConfigurationError("Stepup cancel_url must be a path on this site") from None
         self.cancel_url = cancel_url
+        self.app_catalog = AppCatalog.of(catalog, "Stepup catalog")
         self.locale_selector = locale_selector
         self.store = store
         self.relying_party = relying_party_from(
