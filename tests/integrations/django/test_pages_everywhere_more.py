@@ -310,6 +310,29 @@ def test_the_passkeys_page_reads_the_same_everywhere(
     assert len(listed_fields) > len(fields)  # rename and remove for the one passkey
 
 
+def test_renaming_a_passkey_is_said_in_the_pages_language(frameworks: list[Framework]) -> None:
+    """After renaming a passkey (or naming one that is not there) the passkeys page says
+    so once, in German, in every framework (Starlette said nothing)."""
+    german = LANGUAGES["de"]
+    alices = {f.name: f.client("alice") for f in frameworks}
+    for f in frameworks:
+        f.add_passkey(alices[f.name], "Laptop")
+
+    def rename(f: Framework, which: str | None) -> Page:
+        passkeys = f.page("/stepup/passkeys")
+        found = re.search(r'data-passkey-id="([^"]+)"', f.get(alices[f.name], passkeys)[1])
+        assert found, f.name
+        url = f"/stepup/passkeys/{which or found.group(1)}/rename"
+        status, _ = f.post(alices[f.name], url, {"name": "Desk"}, passkeys)
+        assert status == 303, (f.name, status)
+        return f.get(alices[f.name], passkeys, german)
+
+    _, text, _ = _same(_each(frameworks, lambda f: rename(f, None)))
+    assert text.count("Der Passkey wurde umbenannt.") == 1
+    _, text, _ = _same(_each(frameworks, lambda f: rename(f, "nope")))
+    assert text.count("Diesen Passkey gibt es in Ihrem Konto nicht.") == 1
+
+
 @pytest.mark.parametrize("language", sorted(LANGUAGES))
 def test_the_reauth_page_offering_a_passkey_reads_the_same_everywhere(
     frameworks: list[Framework], language: str

@@ -74,8 +74,9 @@ if TYPE_CHECKING:
 
 __all__ = ["NOTE", "StepupPages", "passkey_urls"]
 
-#: The session key of a note for the next two-factor page ("The authenticator app was
-#: added."), shown once (the flash message of Flask and Django).
+#: The session key of a note for the next two-factor or passkeys page ("The
+#: authenticator app was added.", "The passkey was renamed."), shown once (the flash
+#: message of Flask and Django).
 NOTE: Final = "stepup.device_note"
 
 

@@ -40,10 +40,11 @@ from ..passkey_endpoint import (
     result_response,
     script_response,
 )
+from ..passkey_endpoint import TEXT as PASSKEY_TEXT
 from ..transaction import TransactionExpiredError, confirming_page
 from ..views import TEXT, PasskeysPage, ReauthPage, reauth_page
 from ._util import request_info, to_response
-from .pages import passkey_urls
+from .pages import NOTE, passkey_urls
 
 if TYPE_CHECKING:
     from .pages import StepupPages
@@ -132,12 +133,14 @@ class _PasskeyViews:
         self, request: Request, subject: Subject, error: str = "", status: int = 200
     ) -> Response:
         registered = await self.passkeys.registered(subject.user_id)
+        note = request.session.pop(NOTE, None) if "session" in request.scope else None
         return await self.pages.render(
             request,
             "passkeys.html",
             binding=subject.session_id,
             status=status,
             page=PasskeysPage.of(registered, error),
+            messages=[note] if isinstance(note, str) else [],
         )
 
     async def list(self, request: Request) -> Response:
@@ -146,7 +149,11 @@ class _PasskeyViews:
             return subject
         return await self.page(request, subject)
 
-    def _back(self, request: Request) -> Response:
+    def _back(self, request: Request, note: str) -> Response:
+        """Back to the passkeys page, which says ``note`` once (Flask's and Django's
+        flash message)."""
+        if "session" in request.scope:
+            request.session[NOTE] = PASSKEY_TEXT[note]
         return RedirectResponse(self.s.url(request, "passkeys"), status_code=303)
 
     async def register_begin(self, request: Request) -> Response:
@@ -173,14 +180,14 @@ class _PasskeyViews:
         if not result:
             error = passkey_message(result.reason)
             return await self.page(request, subject, error, passkey_status(result.reason))
-        return self._back(request)
+        return self._back(request, "added")
 
-    async def _done(self, request: Request, ok: bool) -> Response:
+    async def _done(self, request: Request, ok: bool, text: str) -> Response:
         if client_kind(request_info(request)) is not Client.BROWSER:
             if ok:
                 return to_response(json_response(200, {"ok": True}))
             return to_response(message_response(404, "not_found", _locale(request)))
-        return self._back(request)
+        return self._back(request, text if ok else "not_found")
 
     async def rename(self, request: Request) -> Response:
         checked = await self._prologue(request)
@@ -193,7 +200,7 @@ class _PasskeyViews:
         except PasskeyBodyError:
             return to_response(malformed_response(_locale(request)))
         renamed = await self.passkeys.rename(subject.user_id, credential_id, name)
-        return await self._done(request, renamed)
+        return await self._done(request, renamed, "renamed")
 
     async def remove(self, request: Request) -> Response:
         checked = await self._prologue(request, PASSKEY_REMOVE)
@@ -204,7 +211,7 @@ class _PasskeyViews:
         removed = await self.passkeys.remove(
             subject.user_id, credential_id, removed_by=subject.user_id
         )
-        return await self._done(request, removed)
+        return await self._done(request, removed, "removed")
 
     # re-authentication ----------------------------------------------------------------
 
