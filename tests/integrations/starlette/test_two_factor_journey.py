@@ -44,8 +44,10 @@ def test_enrol_verify_and_replay(test_app: TestApp, alice: Browser, clock: Setta
     confirming_code = totp.at(clock())
     assert is_enrolled(test_app, "alice")
     assert any(isinstance(e, TwoFactorEnabled) for e in test_app.events)
-    # Enrolling again is refused while it is on.
-    assert alice.get("/stepup/2fa/enrol").status_code == 409
+    # Enrolling again is refused while it is on: back to the two-factor page, which says so.
+    again = alice.get("/stepup/2fa/enrol")
+    assert (again.status_code, again.headers["location"]) == (303, "/stepup/2fa")
+    assert "Two-factor authentication is already on." in alice.get("/stepup/2fa").text
 
     # Sign-in now waits for the code. The confirming code was burned: refused.
     sign_in_again(alice, "alice", next="/api-key")

@@ -403,7 +403,10 @@ class StepupPages:
             if enrolment is None:
                 enrolment = await tf.begin_enrolment(subject.user_id, subject.user_id)
         except AlreadyEnrolledError:
-            return await self.message(request, TEXT["already_on"], 409)
+            # As in Flask and Django: back to the two-factor page, which says it is on.
+            if "session" in request.scope:
+                request.session[NOTE] = TEXT["already_on"]
+            return RedirectResponse(self.stepup.url(request, "two_factor"), status_code=303)
         except ManagedByConfigFileError:
             return await self.message(request, TEXT["in_config_file"], 409)
         except StoreUnavailableError:
