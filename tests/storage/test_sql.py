@@ -349,6 +349,39 @@ async def test_sync_and_async_flavours_share_the_tables(sqlite_store: SQLStore) 
     assert sqlite_store.throttle_state(key).last_step == 8
 
 
+async def test_async_sqlite_never_waits_for_a_lock_on_the_event_loop(tmp_path: Path) -> None:
+    """Reads and uncontended writes run on the loop's thread; a write that finds the
+    database locked by another process goes to the store's thread and waits there, while
+    the loop (and reads, which WAL never blocks) carry on."""
+    import sqlite3
+
+    path = tmp_path / "db.sqlite3"
+    async with AsyncSQLStore.sqlite(path) as store:
+        await store.create_schema()
+        await store.put_tenant(Tenant("acme", {"feature_flags": {"on": True}}))
+        key = f"k-{uuid.uuid4().hex}"
+        assert (await store.totp_attempt(key, 7, T0, POLICY)).outcome is AttemptOutcome.ACCEPTED
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # another process's write transaction
+        try:
+            claim = asyncio.ensure_future(store.totp_attempt(key, 8, T0, POLICY))
+            for _ in range(20):  # the loop keeps running other work meanwhile
+                await asyncio.sleep(0)
+            assert not claim.done(), "the write waits for the lock, off the loop"
+            # A read goes ahead (it used to queue behind the waiting write).
+            tenant = await asyncio.wait_for(store.get_tenant("acme"), timeout=10)
+            assert tenant is not None
+            assert tenant.flag("on")
+        finally:
+            other.execute("COMMIT")
+            other.close()
+        attempt = await asyncio.wait_for(claim, timeout=30)
+        assert attempt.outcome is AttemptOutcome.ACCEPTED
+        assert (await store.totp_attempt(key, 8, T0, POLICY)).outcome is AttemptOutcome.REPLAYED
+    with SQLStore.sqlite(path) as check:
+        assert check.throttle_state(key).last_step == 8
+
+
 # Pooled async engines (one event loop, as in an application) ----------------------
 
 

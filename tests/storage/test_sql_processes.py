@@ -27,7 +27,7 @@ from stepup.records import Tenant
 from support import POSTGRES_URL, need, port_open
 
 PROCESSES = 4
-KEYS = 100
+KEYS = 1000  # long enough that four processes started one after another still overlap
 STEPS = 100
 CHARGES = 50
 PATCHES = 25

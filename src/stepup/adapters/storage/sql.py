@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
+import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -151,6 +152,16 @@ def _forget_workers() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_workers)
+
+
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def _busy(cause: BaseException | None) -> bool:
+    """Did SQLite refuse at once because another connection holds a lock
+    (``SQLITE_BUSY``, ``SQLITE_LOCKED``)? Nothing was changed then."""
+    code = getattr(cause, "sqlite_errorcode", None)
+    return isinstance(cause, sqlite3.OperationalError) and code in _BUSY_CODES
 
 
 class _Base:
@@ -429,11 +440,12 @@ class AsyncSQLStore(_Base):
             weakref.WeakKeyDictionary()
         )
         # The hot operations skip SQLAlchemy's async layer. asyncpg: straight on the
-        # pooled asyncpg connection. SQLite: a SQLStore on the same file, in one worker
-        # thread of this store, so an operation is one thread hop (aiosqlite makes one
-        # per call: execute, fetch, commit).
+        # pooled asyncpg connection. SQLite: a SQLStore on the same file; its reads run
+        # right here, its writes in one worker thread of this store, so a write is one
+        # thread hop (aiosqlite makes one per call: execute, fetch, commit).
         self._busy_timeout = busy_timeout
         self._pg = AsyncDriver(self.engine) if self.engine.dialect.driver == "asyncpg" else None
+        self._here: SQLStore | None = None
         self._lite: SQLStore | None = None
         self._thread: _Worker | None = None
 
@@ -461,15 +473,39 @@ class AsyncSQLStore(_Base):
             lock = self._locks[loop] = asyncio.Lock()
         return lock
 
-    async def _in_thread(self, name: str, *args: Any) -> Any:
-        """SQLite: the sync store's ``name(*args)`` in this store's worker thread."""
-        thread = self._thread
-        if thread is None or not thread.alive or self._lite is None:
+    def _sqlite(self) -> tuple[SQLStore, SQLStore, _Worker]:
+        """SQLite: two sync stores on the same file, one that never waits for a lock (used
+        on the event loop's thread) and one that waits up to ``busy_timeout`` (used in
+        this store's worker thread), and that thread; all made anew in a forked child,
+        whose thread and connections are the parent's."""
+        thread, here, patient = self._thread, self._here, self._lite
+        if thread is None or not thread.alive or here is None or patient is None:
             url = self._url.set(drivername="sqlite+pysqlite")
-            self._lite = SQLStore(url, prefix=self.prefix, busy_timeout=self._busy_timeout)
+            here = self._here = SQLStore(url, prefix=self.prefix, busy_timeout=0)
+            patient = SQLStore(url, prefix=self.prefix, busy_timeout=self._busy_timeout)
+            self._lite = patient
             thread = self._thread = _Worker()
+        return here, patient, thread
+
+    async def _on_sqlite(self, name: str, *args: Any) -> Any:
+        """SQLite: the sync store's ``name(*args)``, right here if the database lets it go
+        at once, else in the worker thread.
+
+        Reading a local file, or writing it while no other connection holds the write
+        lock, costs a few microseconds: less than the two thread wake-ups of a hop (25
+        to 130 µs on the machine in docs/performance.md, depending on where the
+        scheduler puts the threads). An operation that finds the database locked (by
+        another process, or by this store's own thread) fails at once with
+        ``SQLITE_BUSY`` before it has changed anything, and goes to the worker thread,
+        which waits up to ``busy_timeout``: the event loop never waits for a lock."""
+        here, patient, thread = self._sqlite()
         try:
-            return await thread.run(partial(getattr(self._lite, name), *args))
+            try:
+                return getattr(here, name)(*args)
+            except StoreUnavailableError as exc:
+                if not _busy(exc.__cause__):
+                    raise
+            return await thread.run(partial(getattr(patient, name), *args))
         except StoreUnavailableError as exc:
             cause = exc.__cause__ or exc
             raise _unavailable(self, name, cause) from cause
@@ -485,7 +521,7 @@ class AsyncSQLStore(_Base):
         """A hot operation: in the SQLite thread, on the asyncpg connection, or (psycopg's
         async mode) through SQLAlchemy."""
         if self._queue_writers:
-            result: R = await self._in_thread(name, *args)
+            result: R = await self._on_sqlite(name, *args)
             return result
         if self._pg is not None:
             try:
@@ -536,7 +572,10 @@ class AsyncSQLStore(_Base):
         if self._pg is not None:
             await self._pg.close()
         await self.engine.dispose()
-        thread, lite, self._thread, self._lite = self._thread, self._lite, None, None
+        thread, lite, here = self._thread, self._lite, self._here
+        self._thread = self._lite = self._here = None
+        if here is not None:
+            here.close()
         if thread is not None and lite is not None:
             if thread.alive:
                 await thread.run(lite.close)
