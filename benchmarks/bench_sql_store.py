@@ -57,7 +57,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -120,10 +120,14 @@ class Pair:
     theirs: Callable[[], Any]
 
 
-def _paired(pair: Pair, rounds: int, inner: int, warmup: int) -> tuple[Stats, Stats, float]:
+def _paired(
+    pair: Pair, rounds: int, inner: int, warmup: int, settle: Callable[[], None] = lambda: None
+) -> tuple[Stats, Stats, float]:
     ours: list[float] = []
     theirs: list[float] = []
     for round_ in range(warmup + rounds):
+        if round_ == warmup:
+            settle()  # after the warm-up, which opened every connection both sides use
         timed = {}
         order = ((0, pair.ours), (1, pair.theirs))
         for side, fn in order if round_ % 2 == 0 else reversed(order):
@@ -138,11 +142,13 @@ def _paired(pair: Pair, rounds: int, inner: int, warmup: int) -> tuple[Stats, St
 
 
 async def _paired_async(
-    pair: Pair, rounds: int, inner: int, warmup: int
+    pair: Pair, rounds: int, inner: int, warmup: int, settle: Callable[[], None] = lambda: None
 ) -> tuple[Stats, Stats, float]:
     ours: list[float] = []
     theirs: list[float] = []
     for round_ in range(warmup + rounds):
+        if round_ == warmup:
+            settle()
         timed = {}
         order: tuple[tuple[int, Callable[[], Awaitable[Any]]], ...] = (
             (0, pair.ours),
@@ -251,7 +257,14 @@ def _wrong_keys() -> Callable[[], str]:
 
 
 def _sync_rows(
-    group: str, peer: str, target: Target, store: SQLStore, driver: Any, q: str, size: Any
+    group: str,
+    peer: str,
+    target: Target,
+    store: SQLStore,
+    driver: Any,
+    q: str,
+    size: Any,
+    settle: Callable[[], None] = lambda: None,
 ) -> list[Row]:
     """``driver(sql, args)`` runs one statement and returns its row count (or rows)."""
     t = f"peer_{uuid.uuid4().hex[:8]}"
@@ -319,7 +332,7 @@ def _sync_rows(
         Pair("check, required (no grant)", required, p_absent),
     ]
     rows = [
-        _row(group, peer, target, p.label, _paired(p, size.rounds, size.inner, size.warmup))
+        _row(group, peer, target, p.label, _paired(p, size.rounds, size.inner, size.warmup, settle))
         for p in pairs
     ]
     work.check()
@@ -347,7 +360,7 @@ def sqlite_rows(size: Any, folder: Path) -> list[Row]:
         conn.close()
 
 
-def postgres_rows(size: Any) -> list[Row]:
+def postgres_rows(size: Any, settle: Callable[[], None] = lambda: None) -> list[Row]:
     import psycopg
 
     store = SQLStore(POSTGRES_URL, prefix=f"bench_{uuid.uuid4().hex[:8]}_")
@@ -368,6 +381,7 @@ def postgres_rows(size: Any) -> list[Row]:
             driver,
             "%s",
             size,
+            settle,
         )
     finally:
         store.drop_schema()
@@ -386,6 +400,7 @@ async def _async_rows(
     driver: Any,
     dollar: bool,
     size: Any,
+    settle: Callable[[], None] = lambda: None,
 ) -> list[Row]:
     t = f"peer_{uuid.uuid4().hex[:8]}"
     await store.put_tenant(Tenant(TENANT, FLAG_ON))
@@ -457,7 +472,7 @@ async def _async_rows(
     ]
     rows = []
     for p in pairs:
-        found = await _paired_async(p, size.rounds, size.inner, size.warmup)
+        found = await _paired_async(p, size.rounds, size.inner, size.warmup, settle)
         rows.append(_row(group, peer, target, p.label, found))
     work.check()
     await driver(s("DROP TABLE {t}"), ())
@@ -489,7 +504,7 @@ async def aiosqlite_rows(size: Any, folder: Path) -> list[Row]:
         await conn.close()
 
 
-async def asyncpg_rows(size: Any) -> list[Row]:
+async def asyncpg_rows(size: Any, settle: Callable[[], None] = lambda: None) -> list[Row]:
     import asyncpg
 
     url = POSTGRES_URL.replace("+psycopg", "+asyncpg", 1)
@@ -513,11 +528,66 @@ async def asyncpg_rows(size: Any) -> list[Row]:
             driver,
             True,
             size,
+            settle,
         )
     finally:
         await store.drop_schema()
         await store.aclose()
         await conn.close()
+
+
+class _Placement:
+    """Where the kernel runs the two ends of a PostgreSQL round trip, made the same for
+    both sides of a row: this process on one CPU, every PostgreSQL backend serving it on
+    another.
+
+    Each connection is a backend process of its own, and the scheduler keeps a process
+    where it last ran. On this two-CPU VM a round trip to a backend on this process's CPU
+    takes about 45 µs and one to a backend on the other CPU about 110 µs (the wake-up of
+    an idle virtual CPU), so a side whose connection happened to land next to this
+    process won by 2.5x while doing the same work (docs/performance.md). Pinning puts
+    every round trip of both sides across CPUs, as a database on another machine would
+    be. Best effort: without ``sched_setaffinity``, two CPUs or the right to move the
+    backends (they belong to the postgres user: run as root), nothing is pinned and the
+    notes say so. Restored afterwards."""
+
+    def __init__(self, quick: bool) -> None:
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        self.enabled = not quick and len(cpus) >= 2
+        self.mine, self.theirs = (cpus[:1], cpus[1:2]) if self.enabled else ([], [])
+        self._before = set(cpus)
+        self.pinned = 0
+
+    def __enter__(self) -> _Placement:
+        if self.enabled:
+            os.sched_setaffinity(0, self.mine)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.enabled:
+            os.sched_setaffinity(0, self._before)
+
+    def settle(self) -> None:
+        """Move every backend of the benchmark's database to the other CPU."""
+        if not self.enabled:
+            return
+        import psycopg
+
+        dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://", 1)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            pids = [
+                pid
+                for (pid,) in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend'"
+                    " AND datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ]
+        for pid in pids:
+            try:
+                os.sched_setaffinity(pid, self.theirs)
+                self.pinned += 1
+            except OSError:  # not ours to move, or gone
+                pass
 
 
 def _postgres_reachable() -> bool:
@@ -542,8 +612,21 @@ def rows(quick: bool) -> list[Row]:
         found += sqlite_rows(lite, folder)
         found += asyncio.run(aiosqlite_rows(lite, folder))
         if _postgres_reachable():
-            found += postgres_rows(size)
-            found += asyncio.run(asyncpg_rows(size))
+            with _Placement(quick) as placement:
+                found += postgres_rows(size, placement.settle)
+                found += asyncio.run(asyncpg_rows(size, placement.settle))
+            where = (
+                f"this process on CPU {placement.mine}, {placement.pinned} backends moved to"
+                f" CPU {placement.theirs}"
+                if placement.enabled
+                else "not pinned"
+            )
+            found = [
+                replace(row, note=f"PostgreSQL placement: {where}.")
+                if row.group.startswith("SQL store vs driver, PostgreSQL")
+                else row
+                for row in found
+            ]
         else:
             print("PostgreSQL unreachable: its rows are skipped", file=sys.stderr)
     return found
