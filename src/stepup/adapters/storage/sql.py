@@ -62,7 +62,6 @@ _DRIVER_ERRORS = (SQLAlchemyError, OSError)
 
 
 #: The lock of a read: none (one shared object; a nullcontext holds no state).
-_UNLOCKED = nullcontext()
 
 #: Compare-and-set rounds an asyncpg attempt may lose before it takes the row lock.
 _SWAP_TRIES = 3
@@ -244,12 +243,13 @@ class SQLStore(_Base):
         """Run the operation ``make(statements, *args)`` on the driver connection (see
         :class:`.sql_engine.Driver`): each statement its own transaction, or, with
         ``transaction``, all in one."""
+        driver, op = self._driver, partial(make, self._s, *args)
         try:
-            with self._write_lock if write else _UNLOCKED:
-                if transaction:
-                    return self._driver.transaction(partial(make, self._s, *args))
-                return self._driver.single(partial(make, self._s, *args))
-        except self._driver.errors as exc:
+            if not write:  # reads take no lock (the hot path of every check)
+                return driver.transaction(op) if transaction else driver.single(op)
+            with self._write_lock:
+                return driver.transaction(op) if transaction else driver.single(op)
+        except driver.errors as exc:
             raise _unavailable(self, name, exc) from exc
 
     def _tx(self, name: str, work: Callable[[Connection, Tables], R]) -> R:

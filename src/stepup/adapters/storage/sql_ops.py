@@ -673,7 +673,7 @@ def consume_recovery_hash(s: Statements, user_id: str, digest: str) -> Op[bool]:
 
 def get_tenant(s: Statements, tenant_id: str) -> Op[Tenant | None]:
     data = (yield s.read_tenant, {"t": tenant_id}).scalar_one_or_none()
-    return None if data is None else Tenant.from_dict(_loads(data))
+    return None if data is None else _tenant(_loads(data))
 
 
 #: The C scanner behind ``json.loads`` (set by ``JSONDecoder.__init__``; untyped there).
@@ -713,13 +713,20 @@ def _decoded(kind: type[T], text: str) -> T:
     return record
 
 
+def _tenant(data: dict[str, Any]) -> Tenant:
+    """A tenant from the dict just decoded from its stored JSON: nobody else holds that
+    dict, so its attributes are taken as they are (``Tenant.from_dict`` copies them)."""
+    attributes = data.get("attributes")
+    return Tenant(data["tenant_id"], attributes if isinstance(attributes, dict) else {})
+
+
 def get_tenant_and_grant(
     s: Statements, tenant_id: str, user_id: str, session_id: str
 ) -> Op[tuple[Tenant | None, Grant | None]]:
     """``get_tenant`` and ``get_grant`` in one statement (two scalar subqueries)."""
     params = {"t": tenant_id, "u": user_id, "s": session_id}
     row = (yield s.read_tenant_and_grant, params).one()
-    tenant = None if row.tenant_data is None else Tenant.from_dict(_loads(row.tenant_data))
+    tenant = None if row.tenant_data is None else _tenant(_loads(row.tenant_data))
     grant = None if row.grant_data is None else _decoded(Grant, row.grant_data)
     return tenant, grant
 
