@@ -310,8 +310,8 @@ def starlette_app(store_kind: str, workdir: str, fastapi: bool = False) -> Any:
             return JSONResponse({"api_key": "key-123"})
 
         # Matched in order: the peers first (see below).
-        app.add_api_route("/user", user_dep, methods=["GET"])
         app.add_api_route("/driver", driver_dep, methods=["GET"])
+        app.add_api_route("/user", user_dep, methods=["GET"])
         app.add_api_route("/guarded", guarded_view, dependencies=[Depends(key_read)])
         app.add_api_route("/sign-in", sign_in, methods=["GET"])
         app.add_middleware(SessionMiddleware, secret_key=SECRET)
@@ -333,9 +333,10 @@ def starlette_app(store_kind: str, workdir: str, fastapi: bool = False) -> Any:
     app = Starlette(
         routes=[
             # Matched in order: the peers come first, so the guarded endpoint never
-            # gains from matching sooner than they do.
-            Route("/user", user),
+            # gains from matching sooner than they do; the user loaded, its tight peer,
+            # right before it (one route more to try than it).
             Route("/driver", driver),
+            Route("/user", user),
             Route("/guarded", guarded),
             Route("/sign-in", sign_in),
         ],
@@ -470,8 +471,8 @@ def django_app(store_kind: str, workdir: str) -> Any:
 
     module.urlpatterns = [  # type: ignore[attr-defined]
         # Matched in order: the peers first (see starlette_app).
-        path("user", user),
         path("driver", driver),
+        path("user", user),
         path("guarded", reauth_required(ACTION)(guarded)),
         path("sign-in", sign_in),
         path("stepup/", include("stepup.integrations.django.urls")),
