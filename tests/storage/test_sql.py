@@ -545,3 +545,26 @@ def test_verifier_and_two_factor_on_sqlite(sqlite_store: SQLStore) -> None:
     stored = sqlite_store.get_credential(user)
     assert stored is not None
     assert len(stored.recovery_hashes) == 9
+
+
+def test_only_a_lock_refusal_sends_an_async_sqlite_operation_to_the_thread() -> None:
+    """What counts as "the database is locked, nothing changed": SQLITE_BUSY or
+    SQLITE_LOCKED, from the driver or wrapped by SQLAlchemy (a refused connect)."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from stepup.adapters.storage.sql import _busy
+
+    def refusal(code: int) -> sqlite3.OperationalError:
+        error = sqlite3.OperationalError("database is locked")
+        error.sqlite_errorcode = code
+        return error
+
+    assert _busy(refusal(sqlite3.SQLITE_BUSY))
+    assert _busy(refusal(sqlite3.SQLITE_LOCKED))
+    assert _busy(OperationalError("PRAGMA journal_mode", {}, refusal(sqlite3.SQLITE_BUSY)))
+    assert not _busy(refusal(sqlite3.SQLITE_IOERR))
+    assert not _busy(sqlite3.OperationalError("no such table: stepup_tenants"))
+    assert not _busy(OSError("disk full"))
+    assert not _busy(None)

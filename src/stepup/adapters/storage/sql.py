@@ -159,6 +159,7 @@ _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 def _busy(cause: BaseException | None) -> bool:
     """Did SQLite refuse at once because another connection holds a lock
     (``SQLITE_BUSY``, ``SQLITE_LOCKED``)? Nothing was changed then."""
+    cause = getattr(cause, "orig", cause)  # SQLAlchemy wraps the driver's (a connect)
     code = getattr(cause, "sqlite_errorcode", None)
     return isinstance(cause, sqlite3.OperationalError) and code in _BUSY_CODES
 
