@@ -61,8 +61,6 @@ R = TypeVar("R")
 _DRIVER_ERRORS = (SQLAlchemyError, OSError)
 
 
-#: The lock of a read: none (one shared object; a nullcontext holds no state).
-
 #: Compare-and-set rounds an asyncpg attempt may lose before it takes the row lock.
 _SWAP_TRIES = 3
 
@@ -441,13 +439,13 @@ class AsyncSQLStore(_Base):
             weakref.WeakKeyDictionary()
         )
         # The hot operations skip SQLAlchemy's async layer. asyncpg: straight on the
-        # pooled asyncpg connection. SQLite: a SQLStore on the same file; its reads run
-        # right here, its writes in one worker thread of this store, so a write is one
-        # thread hop (aiosqlite makes one per call: execute, fetch, commit).
+        # pooled asyncpg connection. SQLite: sync stores on the same file, run right
+        # here unless the database is locked, then in one worker thread of this store
+        # (see _on_sqlite; aiosqlite makes a thread hop per call: execute, fetch, commit).
         self._busy_timeout = busy_timeout
         self._pg = AsyncDriver(self.engine) if self.engine.dialect.driver == "asyncpg" else None
         self._here: SQLStore | None = None
-        self._lite: SQLStore | None = None
+        self._patient: SQLStore | None = None
         self._thread: _Worker | None = None
 
     @classmethod
@@ -479,12 +477,13 @@ class AsyncSQLStore(_Base):
         on the event loop's thread) and one that waits up to ``busy_timeout`` (used in
         this store's worker thread), and that thread; all made anew in a forked child,
         whose thread and connections are the parent's."""
-        thread, here, patient = self._thread, self._here, self._lite
+        thread, here, patient = self._thread, self._here, self._patient
         if thread is None or not thread.alive or here is None or patient is None:
             url = self._url.set(drivername="sqlite+pysqlite")
             here = self._here = SQLStore(url, prefix=self.prefix, busy_timeout=0)
-            patient = SQLStore(url, prefix=self.prefix, busy_timeout=self._busy_timeout)
-            self._lite = patient
+            patient = self._patient = SQLStore(
+                url, prefix=self.prefix, busy_timeout=self._busy_timeout
+            )
             thread = self._thread = _Worker()
         return here, patient, thread
 
@@ -519,8 +518,9 @@ class AsyncSQLStore(_Base):
         write: bool,
         transaction: bool = False,
     ) -> R:
-        """A hot operation: in the SQLite thread, on the asyncpg connection, or (psycopg's
-        async mode) through SQLAlchemy."""
+        """A hot operation: on SQLite right here or in the store's thread (see
+        :meth:`_on_sqlite`), on the asyncpg connection, or (psycopg's async mode)
+        through SQLAlchemy."""
         if self._queue_writers:
             result: R = await self._on_sqlite(name, *args)
             return result
@@ -573,13 +573,13 @@ class AsyncSQLStore(_Base):
         if self._pg is not None:
             await self._pg.close()
         await self.engine.dispose()
-        thread, lite, here = self._thread, self._lite, self._here
-        self._thread = self._lite = self._here = None
+        thread, patient, here = self._thread, self._patient, self._here
+        self._thread = self._patient = self._here = None
         if here is not None:
             here.close()
-        if thread is not None and lite is not None:
+        if thread is not None and patient is not None:
             if thread.alive:
-                await thread.run(lite.close)
+                await thread.run(patient.close)
             thread.stop()
 
     async def __aenter__(self) -> AsyncSQLStore:
