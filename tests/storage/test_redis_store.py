@@ -17,7 +17,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stepup.adapters.storage import redis_ops
+from stepup.adapters.storage import redis_ops, stored_json
 from stepup.adapters.storage.base import Store
 from stepup.adapters.storage.redis import (
     AsyncRedisStore,
@@ -687,9 +687,9 @@ def test_stored_json_is_read_as_json_loads_reads_it(text: str) -> None:
         expected: object = json.loads(text)
     except json.JSONDecodeError:
         with pytest.raises(json.JSONDecodeError):
-            redis_ops._loads(text)
+            stored_json.loads(text)
     else:
-        assert redis_ops._loads(text) == expected
+        assert stored_json.loads(text) == expected
 
 
 # Compare-and-set: tenant patches and credential versions ---------------------------

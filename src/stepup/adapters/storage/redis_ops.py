@@ -47,6 +47,8 @@ from .redis_scripts import (
     SWAP_VALUE,
     Script,
 )
+from .stored_json import loads
+from .stored_json import tenant as stored_tenant
 
 __all__ = ["Op", "RedisOps", "Steps"]
 
@@ -146,23 +148,6 @@ def _pairs(value: Any) -> dict[str, str]:
     return {str(_text(k)): str(_text(v)) for k, v in items}
 
 
-#: The C scanner behind ``json.loads`` (set by ``JSONDecoder.__init__``; untyped there).
-_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
-def _loads(text: str) -> Any:
-    """``json.loads`` for the compact JSON the store writes, without its per-call
-    checks (a third of its time on a small record). Anything that is not exactly one
-    JSON value goes to ``json.loads``, which parses or refuses it as ever."""
-    try:
-        value, end = _scan(text, 0)
-    except StopIteration:  # not a JSON value at position 0 (e.g. leading space)
-        return json.loads(text)
-    if end != len(text):
-        return json.loads(text)
-    return value
-
-
 def _dumps(data: Mapping[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True, allow_nan=False)
 
@@ -214,7 +199,7 @@ def _credential(reply: Any) -> Credential | None:
         for name, order in fields.items()
         if name.startswith(_RECOVERY)
     )
-    data = _loads(fields[_RECORD])
+    data = loads(fields[_RECORD])
     data["recovery_hashes"] = [digest for _, digest in recovery]
     data["version"] = int(fields.get(_VERSION, "0"))
     return Credential.from_dict(data)
@@ -224,7 +209,7 @@ def _tenant(reply: Any) -> Tenant | None:
     # Decoded anew on every read: a Tenant's attributes are a mutable dict, so no two
     # callers may ever hold the same one.
     text = _text(reply)
-    return None if text is None else Tenant.from_dict(_loads(text))
+    return None if text is None else stored_tenant(loads(text))
 
 
 #: Grants by the exact stored value they were decoded from. A Grant is immutable and
@@ -244,7 +229,7 @@ def _grant(reply: Any) -> Grant | None:
         if text is None:
             return None
         _, record = text.split(" ", 1)
-        grant = Grant.from_dict(_loads(record))
+        grant = Grant.from_dict(loads(record))
         if len(_GRANTS) >= _GRANTS_MAX:
             _GRANTS.clear()
         _GRANTS[reply] = grant
@@ -256,14 +241,14 @@ def _challenge(now: float) -> Callable[[Any], Challenge | None]:
         text = _text(reply)
         if text is None:
             return None
-        challenge = Challenge.from_dict(_loads(text))
+        challenge = Challenge.from_dict(loads(text))
         return None if challenge.expires_at <= now else challenge
 
     return decode
 
 
 def _stored_tenant(reply: Any) -> Tenant:
-    return Tenant.from_dict(_loads(str(_text(reply))))
+    return stored_tenant(loads(str(_text(reply))))
 
 
 def _swapped(reply: Any) -> tuple[bool, str | None]:
@@ -284,7 +269,7 @@ def _passkeys(user_id: str) -> Callable[[Any], tuple[Passkey, ...]]:
                 continue
             credential_id = name[2:]
             count, backup_state, used = fields["c:" + credential_id].split(" ")
-            data = _loads(value)
+            data = loads(value)
             found.append(
                 Passkey(
                     user_id=user_id,
@@ -426,7 +411,7 @@ class RedisOps:
         for _ in range(PATCH_TRIES):
             if text is None:
                 return None
-            before = Tenant.from_dict(_loads(text))
+            before = stored_tenant(loads(text))
             after = before.patched(attributes, flags)
             args = (text, _dumps(after.to_dict()))
             won, text = yield _script("patch_tenant", SWAP_VALUE, key, args, _swapped)

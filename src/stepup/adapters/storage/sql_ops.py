@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar
 
 from sqlalchemy import (
@@ -68,6 +68,8 @@ from ...records import (
 )
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
 from .sql_schema import Tables
+from .stored_json import loads
+from .stored_json import tenant as stored_tenant
 
 __all__ = ["ACCEPTED", "BATCHABLE", "Op", "Statements", "claim_params"]
 
@@ -614,7 +616,7 @@ def get_credential(s: Statements, user_id: str) -> Op[Credential | None]:
     rows = (yield s.read_credential, {"u": user_id}).all()
     if not rows:
         return None
-    data = _loads(rows[0].data)
+    data = loads(rows[0].data)
     data["recovery_hashes"] = [row.digest for row in rows if row.digest is not None]
     data["version"] = int(rows[0].version)
     return Credential.from_dict(data)
@@ -673,24 +675,7 @@ def consume_recovery_hash(s: Statements, user_id: str, digest: str) -> Op[bool]:
 
 def get_tenant(s: Statements, tenant_id: str) -> Op[Tenant | None]:
     data = (yield s.read_tenant, {"t": tenant_id}).scalar_one_or_none()
-    return None if data is None else _tenant(_loads(data))
-
-
-#: The C scanner behind ``json.loads`` (set by ``JSONDecoder.__init__``; untyped there).
-_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
-def _loads(text: str) -> Any:
-    """``json.loads`` for the compact JSON the store writes, without its per-call checks
-    (as the Redis store reads its records). Anything that is not exactly one JSON value
-    goes to ``json.loads``, which parses or refuses it as ever."""
-    try:
-        value, end = _scan(text, 0)
-    except StopIteration:  # not a JSON value at position 0 (e.g. leading space)
-        return json.loads(text)
-    if end != len(text):
-        return json.loads(text)
-    return value
+    return None if data is None else stored_tenant(loads(data))
 
 
 #: Records decoded from their stored JSON, by that exact text: the same text always
@@ -706,18 +691,11 @@ def _decoded(kind: type[T], text: str) -> T:
     key = (kind, text)
     record: T | None = _DECODED.get(key)
     if record is None:
-        record = kind.from_dict(_loads(text))  # type: ignore[attr-defined]
+        record = kind.from_dict(loads(text))  # type: ignore[attr-defined]
         if len(_DECODED) >= _MOST_DECODED:
             _DECODED.clear()
         _DECODED[key] = record
     return record
-
-
-def _tenant(data: dict[str, Any]) -> Tenant:
-    """A tenant from the dict just decoded from its stored JSON: nobody else holds that
-    dict, so its attributes are taken as they are (``Tenant.from_dict`` copies them)."""
-    attributes = data.get("attributes")
-    return Tenant(data["tenant_id"], attributes if isinstance(attributes, dict) else {})
 
 
 def get_tenant_and_grant(
@@ -726,7 +704,7 @@ def get_tenant_and_grant(
     """``get_tenant`` and ``get_grant`` in one statement (two scalar subqueries)."""
     params = {"t": tenant_id, "u": user_id, "s": session_id}
     row = (yield s.read_tenant_and_grant, params).one()
-    tenant = None if row.tenant_data is None else _tenant(_loads(row.tenant_data))
+    tenant = None if row.tenant_data is None else stored_tenant(loads(row.tenant_data))
     grant = None if row.grant_data is None else _decoded(Grant, row.grant_data)
     return tenant, grant
 
