@@ -16,12 +16,12 @@ request without a session must be refused by the guarded endpoint and the signed
 must be a 200.
 
 The load comes from this process: ``CONNECTIONS`` (16) keep-alive connections over
-loopback, each sending its next request when the last answer arrived (a closed loop,
-so the load is bounded). Each round times every endpoint once (which goes first
-rotates); a round's figure is its wall time per request (1 / requests per second), and
-the ratio is the median of the per-round ratios. The notes add the server process's
-CPU time per request, which a busy machine disturbs far less. Every response is checked
-to be a 200.
+loopback, opened once per app and store and used by every round, each sending its next
+request when the last answer arrived (a closed loop, so the load is bounded). Each round
+times every endpoint once (which goes first rotates); a round's figure is its wall time
+per request (1 / requests per second), and the ratio is the median of the per-round
+ratios. The notes add the server process's CPU time per request, which a busy machine
+disturbs far less. Every response is checked to be a 200.
 
     .venv/bin/python benchmarks/bench_requests.py [--quick] [--only flask,django]
         [--stores memory,sqlite] [--rounds 10] [--requests 2000]
@@ -60,9 +60,10 @@ SECRET = "bench-secret-key-0123456789"
 ACTION = "api_key.read"
 CONNECTIONS = 16
 WSGI_THREADS = 8  # waitress threads (its default is 4)
-#: Rounds per app and store, requests per endpoint and round: about 10 minutes for all
-#: 16 pairs here (the SQL stores answer a few hundred guarded requests per second).
-ROUNDS, PER_ROUND = 10, 1500
+#: Rounds per app and store, requests per endpoint and round: about 5 minutes for all
+#: 16 pairs here. Many short rounds rather than a few long ones: the figure is the
+#: median of the per-round ratios, and on a shared VM the noise comes in bursts.
+ROUNDS, PER_ROUND = 40, 400
 POSTGRES_URL = os.environ.get(
     "STEPUP_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -105,7 +106,12 @@ def _store(kind: str, asynchronous: bool, workdir: str) -> Any:
 
     if kind == "sqlite":
         url = f"sqlite:///{workdir}/stepup.db"
-        return (AsyncSQLStore if asynchronous else SQLStore)(url, prefix=PREFIX)
+        if asynchronous:
+            return AsyncSQLStore(url, prefix=PREFIX)
+        # A connection per waitress thread, as the bare read's baseline keeps (and as
+        # the PostgreSQL pool below): SQLAlchemy's default pool of 5 made 1 read in 27
+        # check a connection out of the pool and back.
+        return SQLStore(url, prefix=PREFIX, pool_size=WSGI_THREADS)
     # Async apps get asyncpg (the async store's direct path, as the Starlette guide
     # recommends), WSGI apps psycopg. The schema is created by the sync store (once,
     # before the server starts). The pool holds as many connections as the server runs
@@ -551,13 +557,23 @@ async def _sign_in(port: int, user: str, grant: bool) -> str:
     return headers["set-cookie"].split(";")[0]
 
 
-async def _load(port: int, path: str, cookie: str, total: int) -> tuple[float, list[float]]:
-    """``total`` requests over ``CONNECTIONS`` keep-alive connections: wall seconds and
-    each request's latency."""
+Streams = list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
+
+
+async def _connect(port: int) -> Streams:
+    """``CONNECTIONS`` keep-alive connections, opened once and used by every load of a
+    measurement: no connection set-up inside a timed round."""
+    return [await asyncio.open_connection("127.0.0.1", port) for _ in range(CONNECTIONS)]
+
+
+async def _load(
+    streams: Streams, port: int, path: str, cookie: str, total: int
+) -> tuple[float, list[float]]:
+    """``total`` requests over the kept connections: wall seconds and each request's
+    latency."""
     message = _request(path, port, cookie)
     latencies: list[float] = []
-    per = [total // CONNECTIONS + (i < total % CONNECTIONS) for i in range(CONNECTIONS)]
-    streams = [await asyncio.open_connection("127.0.0.1", port) for _ in range(CONNECTIONS)]
+    per = [total // len(streams) + (i < total % len(streams)) for i in range(len(streams))]
     clock = time.perf_counter
 
     async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
@@ -573,10 +589,7 @@ async def _load(port: int, path: str, cookie: str, total: int) -> tuple[float, l
 
     started = clock()
     await asyncio.gather(*(worker(r, w, n) for (r, w), n in zip(streams, per, strict=True)))
-    wall = clock() - started
-    for _, writer in streams:
-        writer.close()
-    return wall, latencies
+    return clock() - started, latencies
 
 
 @dataclass(frozen=True)
@@ -629,25 +642,32 @@ async def _measure(
     assert refused in (303, 401, 403), f"{framework}/{store}: no grant gave {refused}"
     assert (await _one(port, "/guarded", bob))[0] == 200
     paths = paths_for(store)
-    for path in paths:  # warm-up
-        await _load(port, path, bob, per_round)
-    result = Result(
-        framework,
-        store,
-        {p: [] for p in paths},
-        {p: [] for p in paths},
-        dict.fromkeys(paths, 0.0),
-        rounds * per_round,
-    )
-    for index in range(rounds):
-        # Each round times every endpoint once; which goes first rotates round by round.
-        shift = index % len(paths)
-        for path in paths[shift:] + paths[:shift]:
-            cpu = _cpu_seconds(pid)
-            wall, latencies = await _load(port, path, bob, per_round)
-            result.cpu[path] += _cpu_seconds(pid) - cpu
-            result.walls[path].append(wall / per_round)
-            result.latencies[path].extend(latencies)
+    streams = await _connect(port)
+    try:
+        for path in paths:  # warm-up
+            await _load(streams, port, path, bob, per_round)
+        result = Result(
+            framework,
+            store,
+            {p: [] for p in paths},
+            {p: [] for p in paths},
+            dict.fromkeys(paths, 0.0),
+            rounds * per_round,
+        )
+        for index in range(rounds):
+            # Each round times every endpoint once; which goes first rotates round by
+            # round. Short rounds, many of them: a burst of load from elsewhere on the
+            # machine falls on the endpoints of one round alike.
+            shift = index % len(paths)
+            for path in paths[shift:] + paths[:shift]:
+                cpu = _cpu_seconds(pid)
+                wall, latencies = await _load(streams, port, path, bob, per_round)
+                result.cpu[path] += _cpu_seconds(pid) - cpu
+                result.walls[path].append(wall / per_round)
+                result.latencies[path].extend(latencies)
+    finally:
+        for _, writer in streams:
+            writer.close()
     return result
 
 
