@@ -191,3 +191,37 @@ async def test_asyncpg_attempt_loses_a_race_between_read_and_write_and_reads_aga
         finally:
             await store.drop_schema()
             other.close()
+
+
+def test_sqlite_statements_are_bound_by_position(tmp_path: Path) -> None:
+    """``sqlite3`` releases the GIL to look up each named parameter; under a threaded
+    server each release is a hand-off to another thread. Every statement the driver runs
+    on SQLite is bound by position, from a tuple in the statement's order."""
+    from sqlalchemy.sql import ClauseElement
+
+    from stepup.adapters.storage.sql_engine import Statements as Compiler
+
+    with SQLStore.sqlite(tmp_path / "db.sqlite3") as made:
+        compile_ = Compiler(made.engine.dialect)
+        found = [
+            value
+            for value in vars(made._s).values()
+            for value in (value if isinstance(value, list | tuple) else [value])
+            if isinstance(value, ClauseElement)
+        ]
+        assert len(found) > 20
+        for statement in found:
+            compiled = compile_(statement)
+            assert compiled.names is not None, compiled.sql
+            assert ":" not in compiled.sql.replace("::", ""), compiled.sql
+        check = compile_(made._s.read_tenant_and_grant)
+        assert check.args({"s": "sid", "u": "bob", "t": "acme"}) == ("acme", "bob", "sid")
+        # A constant of the statement (``values(failures=0)``) takes its place too.
+        with_constants = [compile_(s) for s in found if compile_(s).defaults]
+        assert with_constants
+        for compiled in with_constants:
+            names = compiled.names or ()
+            args = compiled.args({n: "x" for n in names if n not in compiled.defaults})
+            assert [args[compiled.names.index(n)] for n in compiled.defaults] == list(
+                compiled.defaults.values()
+            )
