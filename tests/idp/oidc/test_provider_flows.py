@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 
@@ -240,6 +241,15 @@ def test_a_login_within_the_skew_of_the_challenge_is_fresh(
     assert reauth.complete(alice, agent.authorize(url)).reason is OIDCReason.OK
 
 
+def _iat_safe_now() -> float:
+    """The "now" for a token the provider issues in the next ``complete``: its ``iat`` is
+    the provider's real time in whole seconds, taken after this returns, so the real
+    time would be before it whenever the exchange crosses a second boundary (a CI run
+    failed so, at x.998 s). The start of the next whole second is never before it (for
+    an exchange shorter than a second) and never more than a second ahead of it."""
+    return float(math.floor(time.time()) + 1)
+
+
 @pytest.mark.parametrize(
     ("after_login", "expected"),
     [
@@ -265,14 +275,14 @@ def test_whole_second_auth_time_is_compared_at_its_resolution_at_skew_0(
     reauth = OIDCReauth(make_config(provider, max_skew=0), store, http=http, clock=clock)
     url = reauth.start(alice, return_to="/")
     params = agent.authorize(url, login=ALICE[0], password=ALICE[1])
-    clock.set(time.time())  # with no skew, the token must not be from after "now"
+    clock.set(_iat_safe_now())  # with no skew, the token must not be from after "now"
     first = reauth.complete(alice, params)
     assert first.ok, first
     assert first.auth_time is not None
     clock.set(first.auth_time + after_login)  # the challenge's start time
     url = edit_query(reauth.start(alice, return_to="/"), strip=("prompt", "max_age"))
     params = agent.authorize(url)  # the provider answers from the login at first.auth_time
-    clock.set(time.time())  # the answer arrives now (its iat is the provider's real time)
+    clock.set(_iat_safe_now())  # the answer arrives now (its iat: the provider's real time)
     outcome = reauth.complete(alice, params)
     assert outcome.reason is expected, outcome
     assert outcome.auth_time == first.auth_time
