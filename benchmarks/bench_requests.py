@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -486,11 +486,8 @@ def django_app(store_kind: str, workdir: str) -> Any:
     return get_wsgi_application()
 
 
-def serve(framework: str, store_kind: str, workdir: str, port: int, cpu: int | None) -> None:
-    """Run one app on 127.0.0.1:port until killed (the server process), on CPU ``cpu``
-    when given (every thread it starts inherits it)."""
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
+def serve(framework: str, store_kind: str, workdir: str, port: int) -> None:
+    """Run one app on 127.0.0.1:port until killed (the server process)."""
     if framework in ("starlette", "fastapi"):
         import uvicorn
 
@@ -603,7 +600,6 @@ class Result:
     latencies: dict[str, list[float]]  # path -> every request's latency
     cpu: dict[str, float]  # path -> the server process's CPU seconds, over all rounds
     requests: int  # per path, over all rounds
-    pinned: bool = False  # server and load generator each on a CPU of its own
 
     def cpu_per_request(self, path: str) -> float:
         return self.cpu[path] / self.requests
@@ -694,45 +690,19 @@ def _wait_for(port: int, server: subprocess.Popen[bytes], timeout: float = 90.0)
     raise RuntimeError(f"no server on port {port} after {timeout:.0f} s")
 
 
-def _placement() -> tuple[set[int], set[int]] | None:
-    """The CPUs for the server and for this process (the load generator): one each, the
-    same for every endpoint of a pair. ``None`` where there are not two, or no
-    ``sched_setaffinity``.
-
-    Left to itself the scheduler moves both between this VM's two vCPUs, and a server
-    that lands on the load generator's CPU for part of a round times the two of them
-    sharing one CPU (the notes say when placement was used)."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None
-    cpus = sorted(os.sched_getaffinity(0))
-    return ({cpus[1]}, {cpus[0]}) if len(cpus) >= 2 else None
-
-
-def measure(
-    framework: str, store: str, rounds: int, per_round: int, pinned: bool = False
-) -> Result:
-    """Start the server, load it, stop it (``pinned``: server and load generator on a
-    CPU each, see :func:`_placement`)."""
-    placement = _placement() if pinned else None
+def measure(framework: str, store: str, rounds: int, per_round: int) -> Result:
+    """Start the server, load it, stop it."""
     with tempfile.TemporaryDirectory() as workdir:
         _prepare_store(store, workdir)
         port = _free_port()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}
         command = [sys.executable, __file__, "--serve", framework, "--store", store]
         command += ["--port", str(port), "--workdir", workdir]
-        if placement is not None:
-            command += ["--cpu", str(min(placement[0]))]
         server = subprocess.Popen(command, env=env)
-        before = os.sched_getaffinity(0) if placement is not None else None
         try:
             _wait_for(port, server)
-            if placement is not None:
-                os.sched_setaffinity(0, placement[1])
-            result = asyncio.run(_measure(port, framework, store, rounds, per_round, server.pid))
-            return replace(result, pinned=placement is not None)
+            return asyncio.run(_measure(port, framework, store, rounds, per_round, server.pid))
         finally:
-            if before is not None:
-                os.sched_setaffinity(0, before)
             server.terminate()
             try:
                 server.wait(timeout=10)
@@ -774,8 +744,7 @@ def rows_of(result: Result, judged: bool = True) -> list[Row]:
         ratios = result.ratios("/guarded", path)
         note = (
             f"{_side(result, '/guarded', 'guarded')}; {_side(result, path, name)}"
-            f" ({len(ratios)} rounds"
-            f"{'; server and load generator on a vCPU each' if result.pinned else ''})."
+            f" ({len(ratios)} rounds)."
         )
         if result.cpu[path]:
             # On a busy machine the server's own CPU time per request moves far less
@@ -839,9 +808,7 @@ def rows(
         found
         for store in chosen
         for framework in frameworks
-        for found in rows_of(
-            measure(framework, store, rounds, per_round, pinned=not quick), judged=not quick
-        )
+        for found in rows_of(measure(framework, store, rounds, per_round), judged=not quick)
     ]
 
 
@@ -858,13 +825,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--store", choices=STORES, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
-    parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--unpinned", action="store_true", help="let the scheduler place server and load"
-    )
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve, args.store, args.workdir, args.port, args.cpu)
+        serve(args.serve, args.store, args.workdir, args.port)
         return 0
     frameworks = args.only.split(",") if args.only else list(FRAMEWORKS)
     stores = args.stores.split(",") if args.stores else list(STORES)
@@ -881,10 +844,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         found
         for store in chosen
         for framework in frameworks
-        for found in rows_of(
-            measure(framework, store, rounds, per_round, pinned=not (args.quick or args.unpinned)),
-            judged=not args.quick,
-        )
+        for found in rows_of(measure(framework, store, rounds, per_round), judged=not args.quick)
     ]
     if args.json:
         print(rows_to_json(found))
