@@ -25,7 +25,7 @@ from ..views import (
     refusal_status,
     two_factor_message,
 )
-from .pages import NOTE, StepupPages
+from .pages import StepupPages, leave_note, take_notes
 
 __all__ = ["device_routes"]
 
@@ -64,17 +64,11 @@ class _DevicePages:
             status=status,
             urls=self.urls(request),
             page=page,
-            messages=self._flashed(request),
+            messages=take_notes(request),
         )
 
-    @staticmethod
-    def _flashed(request: Request) -> list[str]:
-        note = request.session.pop(NOTE, None) if "session" in request.scope else None
-        return [note] if isinstance(note, str) else []
-
     def _back(self, request: Request, note: str) -> Response:
-        if "session" in request.scope:
-            request.session[NOTE] = note
+        leave_note(request, note)
         return RedirectResponse(self.stepup.url(request, "two_factor"), 303)
 
     async def refused(self, request: Request, subject: Subject, exc: StepupError) -> Response:

@@ -72,12 +72,25 @@ from .stepup import PENDING_SIGN_IN
 if TYPE_CHECKING:
     from .stepup import StepupCore
 
-__all__ = ["NOTE", "StepupPages", "passkey_urls"]
+__all__ = ["NOTE", "StepupPages", "leave_note", "passkey_urls", "take_notes"]
 
 #: The session key of a note for the next two-factor or passkeys page ("The
 #: authenticator app was added.", "The passkey was renamed."), shown once (the flash
 #: message of Flask and Django).
 NOTE: Final = "stepup.device_note"
+
+
+def leave_note(request: Request, text: str) -> None:
+    """Say ``text`` once, on the next page that shows notes (kept in the session: an app
+    without ``SessionMiddleware`` shows none)."""
+    if "session" in request.scope:
+        request.session[NOTE] = text
+
+
+def take_notes(request: Request) -> list[str]:
+    """The note left for this page, if any (it is shown once)."""
+    note = request.session.pop(NOTE, None) if "session" in request.scope else None
+    return [note] if isinstance(note, str) else []
 
 
 class StepupPages:
@@ -404,8 +417,7 @@ class StepupPages:
                 enrolment = await tf.begin_enrolment(subject.user_id, subject.user_id)
         except AlreadyEnrolledError:
             # As in Flask and Django: back to the two-factor page, which says it is on.
-            if "session" in request.scope:
-                request.session[NOTE] = TEXT["already_on"]
+            leave_note(request, TEXT["already_on"])
             return RedirectResponse(self.stepup.url(request, "two_factor"), status_code=303)
         except ManagedByConfigFileError:
             return await self.message(request, TEXT["in_config_file"], 409)
@@ -579,8 +591,7 @@ class StepupPages:
             return await self.unavailable(request)
         if target is None and "next" not in request.query_params:
             # As in Flask and Django: back to the settings page, which says it is off.
-            if "session" in request.scope:
-                request.session[NOTE] = TEXT["turned_off"]
+            leave_note(request, TEXT["turned_off"])
             return RedirectResponse(s.url(request, "two_factor"), status_code=303)
         return RedirectResponse(next_path, status_code=303)
 

@@ -44,7 +44,7 @@ from ..passkey_endpoint import TEXT as PASSKEY_TEXT
 from ..transaction import TransactionExpiredError, confirming_page
 from ..views import TEXT, PasskeysPage, ReauthPage, reauth_page
 from ._util import request_info, to_response
-from .pages import NOTE, passkey_urls
+from .pages import leave_note, passkey_urls, take_notes
 
 if TYPE_CHECKING:
     from .pages import StepupPages
@@ -133,14 +133,13 @@ class _PasskeyViews:
         self, request: Request, subject: Subject, error: str = "", status: int = 200
     ) -> Response:
         registered = await self.passkeys.registered(subject.user_id)
-        note = request.session.pop(NOTE, None) if "session" in request.scope else None
         return await self.pages.render(
             request,
             "passkeys.html",
             binding=subject.session_id,
             status=status,
             page=PasskeysPage.of(registered, error),
-            messages=[note] if isinstance(note, str) else [],
+            messages=take_notes(request),
         )
 
     async def list(self, request: Request) -> Response:
@@ -152,8 +151,7 @@ class _PasskeyViews:
     def _back(self, request: Request, note: str) -> Response:
         """Back to the passkeys page, which says ``note`` once (Flask's and Django's
         flash message)."""
-        if "session" in request.scope:
-            request.session[NOTE] = PASSKEY_TEXT[note]
+        leave_note(request, PASSKEY_TEXT[note])
         return RedirectResponse(self.s.url(request, "passkeys"), status_code=303)
 
     async def register_begin(self, request: Request) -> Response:
