@@ -217,7 +217,7 @@ def test_sqlite_statements_are_bound_by_position(tmp_path: Path) -> None:
         check = compile_(made._s.read_tenant_and_grant)
         assert check.args({"s": "sid", "u": "bob", "t": "acme"}) == ("acme", "bob", "sid")
         # A constant of the statement (``values(failures=0)``) takes its place too.
-        with_constants = [compile_(s) for s in found if compile_(s).defaults]
+        with_constants = [c for c in map(compile_, found) if c.defaults]
         assert with_constants
         for compiled in with_constants:
             names = compiled.names or ()

@@ -243,11 +243,12 @@ class SQLStore(_Base):
         :class:`.sql_engine.Driver`): each statement its own transaction, or, with
         ``transaction``, all in one."""
         driver, op = self._driver, partial(make, self._s, *args)
+        run = driver.transaction if transaction else driver.single
         try:
             if not write:  # reads take no lock (the hot path of every check)
-                return driver.transaction(op) if transaction else driver.single(op)
+                return run(op)
             with self._write_lock:
-                return driver.transaction(op) if transaction else driver.single(op)
+                return run(op)
         except driver.errors as exc:
             raise _unavailable(self, name, exc) from exc
 
