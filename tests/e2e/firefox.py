@@ -68,17 +68,29 @@ def firefox() -> Iterator[Any]:
 
 
 def _wait(condition: Callable[[], Any], describe: Callable[[], str]) -> Any:
-    from marionette_driver import Wait
-    from marionette_driver.errors import NoSuchElementException, TimeoutException
+    """Retry ``condition`` until it is truthy, as Playwright's auto-waiting does.
 
+    An element can be found on one page and read after a navigation has replaced it
+    (Marionette then raises "stale element"); like a missing element, that only means
+    the page is not there yet, so the whole condition runs again with a fresh lookup.
+    """
+    from marionette_driver import Wait
+    from marionette_driver.errors import (
+        NoSuchElementException,
+        StaleElementException,
+        TimeoutException,
+    )
+
+    not_yet = (NoSuchElementException, StaleElementException)
     try:
-        return Wait(
-            None, timeout=WAIT_SECONDS, interval=0.05, ignored_exceptions=(NoSuchElementException,)
-        ).until(  # type: ignore[arg-type]
-            lambda _: condition()
-        )
+        waiting = Wait(None, timeout=WAIT_SECONDS, interval=0.05, ignored_exceptions=not_yet)
+        return waiting.until(lambda _: condition())  # type: ignore[arg-type]
     except TimeoutException:
-        raise AssertionError(describe()) from None
+        try:
+            described = describe()
+        except not_yet:
+            described = "the page changed while it was being described"
+        raise AssertionError(described) from None
 
 
 class FirefoxLocator:
@@ -124,27 +136,31 @@ class FirefoxPage:
     def goto(self, path: str) -> None:
         self.client.navigate(self.base_url + path)
 
-    def _element(self, selector: str) -> Any:
+    def _act(self, selector: str, action: Callable[[Any], Any]) -> Any:
+        """Run ``action`` on a fresh lookup of ``selector`` until it gets through: an
+        element that went stale before the action reached it was never acted on."""
         from marionette_driver.by import By
 
-        return _wait(
-            lambda: self.client.find_element(By.CSS_SELECTOR, selector),
-            lambda: f"no element {selector!r} on {self.url}",
-        )
+        def attempt() -> tuple[Any]:
+            return (action(self.client.find_element(By.CSS_SELECTOR, selector)),)
+
+        return _wait(attempt, lambda: f"no element {selector!r} on {self.url}")[0]
 
     def fill(self, selector: str, value: str) -> None:
-        element = self._element(selector)
-        element.clear()
-        element.send_keys(value)
+        def clear_and_type(element: Any) -> None:
+            element.clear()
+            element.send_keys(value)
+
+        self._act(selector, clear_and_type)
 
     def click(self, selector: str) -> None:
-        self._element(selector).click()  # Marionette waits for a navigation it starts
+        self._act(selector, lambda element: element.click())  # waits for its navigation
 
     def inner_text(self, selector: str) -> str:
-        return str(self._element(selector).text)
+        return str(self._act(selector, lambda element: element.text))
 
     def get_attribute(self, selector: str, name: str) -> str | None:
-        value = self._element(selector).get_attribute(name)
+        value = self._act(selector, lambda element: element.get_attribute(name))
         return None if value is None else str(value)
 
     def locator(self, selector: str) -> FirefoxLocator:
