@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ...errors import ConfigurationError
+from ...subject import Subject
 from ..http import HttpResponse, RequestInfo
 
 __all__ = [
@@ -24,10 +25,16 @@ T = TypeVar("T")
 MaybeAwaitable: TypeAlias = T | Awaitable[T]
 
 
+#: What hooks answer most (a subject, a tenant id, nothing): known not to be awaitable.
+#: Looking ``__await__`` up on a type that lacks it builds and drops an AttributeError.
+_PLAIN_ANSWERS = frozenset({type(None), str, Subject})
+
+
 def is_awaitable(value: object) -> bool:
     """``inspect.isawaitable`` for hook results, without its slow ABC check (this runs on
     every guarded request)."""
-    return hasattr(type(value), "__await__")
+    cls = type(value)
+    return cls not in _PLAIN_ANSWERS and hasattr(cls, "__await__")
 
 
 async def call_hook(hook: Callable[..., MaybeAwaitable[T]], *args: Any) -> T:
