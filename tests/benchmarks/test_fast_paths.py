@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -326,10 +326,16 @@ def test_sync_and_async_checks_decide_alike(
 
 
 class TenantlessStore(MemoryStore):
-    """A real memory store whose tenant reads fail, as a dropped connection would."""
+    """A real memory store whose tenant reads fail, as a dropped connection would, alone
+    or in a batch."""
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
         raise ConnectionError("lost")
+
+    def batch(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
+        if any(method == "get_tenant" for method, _ in calls):
+            raise ConnectionError("lost")
+        return super().batch(calls)
 
 
 def test_a_failed_tenant_read_denies_the_check() -> None:

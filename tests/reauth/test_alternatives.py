@@ -321,6 +321,8 @@ def test_async_decides_the_same() -> None:
 
         def __getattr__(self, name: str) -> Any:
             method = getattr(self.inner, name)
+            if not callable(method):  # data, such as the store's ``batchable``
+                return method
 
             async def call(*args: Any) -> Any:
                 return method(*args)

@@ -989,6 +989,37 @@ class StoreContract:
         call("put_tenant", tenant)
         assert call("get_tenant", tenant_id) == tenant
 
+    def test_a_tenant_read_or_written_is_the_callers_own(self, call: _Runner) -> None:
+        """Changing a tenant object after putting it, or one read back (or answered by
+        ``add_tenant`` or ``patch_tenant``), changes nothing stored: only the store's
+        own writes (the protected PATCH among them) turn a flag off."""
+        tenant_id = _key("tenant")
+        put = Tenant(
+            tenant_id, {"name": "Acme", "tags": ["a"], "feature_flags": {FEATURE_FLAG: True}}
+        )
+        call("put_tenant", put)
+        put.attributes["feature_flags"][FEATURE_FLAG] = False
+        put.attributes["tags"].append("b")
+        read = call("get_tenant", tenant_id)
+        assert read.flag(FEATURE_FLAG) is True
+        assert read.attributes["tags"] == ["a"]
+        read.attributes["feature_flags"][FEATURE_FLAG] = False
+        read.attributes["name"] = "changed"
+        again = call("get_tenant", tenant_id)
+        assert again.flag(FEATURE_FLAG) is True
+        assert again.attributes["name"] == "Acme"
+        before, after = call("patch_tenant", tenant_id, {"name": "Acme 2"}, {"beta": True})
+        before.attributes["feature_flags"][FEATURE_FLAG] = False
+        after.attributes["feature_flags"][FEATURE_FLAG] = False
+        after.attributes["tags"].append("c")
+        stored = call("get_tenant", tenant_id)
+        assert stored.flag(FEATURE_FLAG) is True
+        assert stored.attributes["tags"] == ["a"]
+        other_id = _key("tenant")
+        added = call("add_tenant", Tenant(other_id, {"feature_flags": {FEATURE_FLAG: True}}))
+        added.attributes["feature_flags"][FEATURE_FLAG] = False
+        assert call("get_tenant", other_id).flag(FEATURE_FLAG) is True
+
     def test_add_tenant_never_overwrites(self, call: _Runner) -> None:
         tenant_id = _key("tenant")
         first = Tenant(tenant_id, {"name": "First", "feature_flags": {FEATURE_FLAG: True}})
@@ -1203,6 +1234,32 @@ class StoreContract:
         assert call("get_grant", user, "s1") == grant
         assert call("get_grant", user, "s2") is None
         assert call("get_grant", other, "s1") is None
+
+    def test_a_batch_answers_as_each_read_alone(self, call: _Runner) -> None:
+        """A store with ``batch`` (optional: decision code asks for it only where it
+        exists) answers each read, in the order asked, as the method alone would; a
+        missing tenant or grant is ``None``, and a method it cannot batch is refused."""
+        if not callable(getattr(call.store, "batch", None)):
+            # Decision code then reads one by one: nothing may claim batchable reads.
+            assert not getattr(call.store, "batchable", None)
+            return
+        user, tenant_id = _key("user"), _key("tenant")
+        grant = Grant(user, "s1", frozenset({"pwd"}), T0)
+        call("put_grant", grant, T0 + 3600)
+        call("put_tenant", Tenant(tenant_id, {"feature_flags": {FEATURE_FLAG: True}}))
+        reads: list[tuple[str, tuple[Any, ...]]] = [
+            ("get_tenant", (tenant_id,)),
+            ("get_grant", (user, "s1")),
+        ]
+        assert call("batch", reads) == (call("get_tenant", tenant_id), grant)
+        assert call("batch", reads[::-1]) == (grant, call("get_tenant", tenant_id))
+        missing = [("get_tenant", (_key("tenant"),)), ("get_grant", (user, "s2"))]
+        assert call("batch", missing) == (None, None)
+        batchable = getattr(call.store, "batchable", frozenset())
+        if "get_credential" in batchable:
+            assert call("batch", [("get_credential", (user,))]) == (None,)
+        with pytest.raises(ValueError, match="put_grant"):
+            call("batch", [("put_grant", (grant, T0 + 3600))])
 
     def test_a_grant_keeps_its_level(self, call: _Runner) -> None:
         """A level a provider's signed acr proved is stored with the grant; a newer grant

@@ -7,7 +7,8 @@ its whole read-decide-write, which is what makes each operation atomic.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from copy import deepcopy
 from dataclasses import replace
 from typing import Any
 
@@ -17,6 +18,16 @@ from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refun
 __all__ = ["MemoryStore"]
 
 _EMPTY = ThrottleState()
+#: The reads :meth:`MemoryStore.batch` answers (flows read it as ``store.batchable``).
+_BATCHABLE = frozenset({"get_tenant", "get_grant", "get_credential", "throttle_state"})
+
+
+def _own(tenant: Tenant) -> Tenant:
+    """A copy of ``tenant`` nobody else holds. Its attributes are a mutable dict, and a
+    caller that changed one it shares with the store would change the stored tenant
+    (turning a flag off without the protected PATCH): the store keeps a copy of what it
+    is given and gives each caller one, as the SQL and Redis stores decode one."""
+    return Tenant(tenant.tenant_id, deepcopy(tenant.attributes))
 
 
 class MemoryStore:
@@ -120,15 +131,18 @@ class MemoryStore:
     # tenants ------------------------------------------------------------------
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
-        return self._tenants.get(tenant_id)
+        stored = self._tenants.get(tenant_id)
+        return None if stored is None else _own(stored)
 
     def put_tenant(self, tenant: Tenant) -> None:
+        kept = _own(tenant)
         with self._lock:
-            self._tenants[tenant.tenant_id] = tenant
+            self._tenants[tenant.tenant_id] = kept
 
     def add_tenant(self, tenant: Tenant) -> Tenant:
+        kept = _own(tenant)
         with self._lock:
-            return self._tenants.setdefault(tenant.tenant_id, tenant)
+            return _own(self._tenants.setdefault(tenant.tenant_id, kept))
 
     def patch_tenant(
         self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
@@ -137,8 +151,27 @@ class MemoryStore:
             before = self._tenants.get(tenant_id)
             if before is None:
                 return None
-            after = self._tenants[tenant_id] = before.patched(attributes, flags)
-            return before, after
+            after = self._tenants[tenant_id] = _own(before.patched(attributes, flags))
+        return _own(before), _own(after)
+
+    #: The methods :meth:`batch` answers (flows read it as ``store.batchable``).
+    batchable: frozenset[str] = _BATCHABLE
+
+    def batch(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
+        """Several reads for decision code (``(method, args)`` pairs, methods from
+        :attr:`batchable`), answered in order: a re-authentication check asks for the
+        tenant and the grant together. The tenant comes back as the store holds it, not
+        copied as :meth:`get_tenant` copies it: decision code only reads its flag and
+        hands it to nobody, and this is the read of every guarded request."""
+        answers: list[Any] = []
+        for method, args in calls:
+            if method == "get_tenant":
+                answers.append(self._tenants.get(*args))
+            elif method in _BATCHABLE:
+                answers.append(getattr(self, method)(*args))
+            else:
+                raise ValueError(f"{method} cannot be batched")
+        return tuple(answers)
 
     # grants -------------------------------------------------------------------
 
