@@ -78,13 +78,23 @@ def test_batch_refuses_writes(store: SQLStore) -> None:
         store.batch((("put_tenant", (Tenant("x"),)),))
 
 
-def test_the_check_tenant_is_never_shared(store: SQLStore) -> None:
+def test_a_careless_caller_cannot_change_the_check_tenant(store: SQLStore) -> None:
+    """The checks share the tenant decoded from one stored text: it refuses changes, and
+    an app's own read stays changeable and its own."""
     _fill(store)
     pair = (("get_tenant", ("acme",)), ("get_grant", ("u", "s")))
     first, _ = store.batch(pair)
-    first.attributes["feature_flags"]["f"] = False  # a careless caller
+    with pytest.raises(TypeError, match="read-only"):
+        first.attributes["feature_flags"]["f"] = False  # a careless caller
+    with pytest.raises(TypeError, match="read-only"):
+        first.attributes.clear()
     again, _ = store.batch(pair)
     assert again.flag("f") is True
+    mine = store.get_tenant("acme")
+    assert mine is not None
+    assert mine == again
+    mine.attributes["feature_flags"]["f"] = False
+    assert store.batch(pair)[0].flag("f") is True
 
 
 @settings(

@@ -37,6 +37,7 @@ deterministically; one that locks passes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import inspect
 import threading
@@ -1253,9 +1254,21 @@ class StoreContract:
         ]
         assert call("batch", reads) == (call("get_tenant", tenant_id), grant)
         assert call("batch", reads[::-1]) == (grant, call("get_tenant", tenant_id))
+        # The tenant a batch answers may be shared by the checks: then it is read-only.
+        (shared,) = call("batch", reads[:1])
+        with contextlib.suppress(TypeError):
+            shared.attributes["feature_flags"][FEATURE_FLAG] = False
+        assert call("batch", reads[:1])[0].flag(FEATURE_FLAG) is True
+        assert call("get_tenant", tenant_id).flag(FEATURE_FLAG) is True
+        # A flag changed through the store is what the next batch answers.
+        call("patch_tenant", tenant_id, {}, {FEATURE_FLAG: False})
+        (tenant,) = call("batch", reads[:1])
+        assert tenant.flag(FEATURE_FLAG) is False
+        call("patch_tenant", tenant_id, {}, {FEATURE_FLAG: True})
+        assert call("batch", reads[:1])[0].flag(FEATURE_FLAG) is True
         missing = [("get_tenant", (_key("tenant"),)), ("get_grant", (user, "s2"))]
         assert call("batch", missing) == (None, None)
-        batchable = getattr(call.store, "batchable", frozenset())
+        batchable: frozenset[str] = getattr(call.store, "batchable", frozenset())
         if "get_credential" in batchable:
             assert call("batch", [("get_credential", (user,))]) == (None,)
         with pytest.raises(ValueError, match="put_grant"):

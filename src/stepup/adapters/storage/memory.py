@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from copy import deepcopy
 from dataclasses import replace
 from typing import Any
 
+from ...frozen import frozen, thawed
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
 
@@ -22,12 +22,17 @@ _EMPTY = ThrottleState()
 _BATCHABLE = frozenset({"get_tenant", "get_grant", "get_credential", "throttle_state"})
 
 
+def _kept(tenant: Tenant) -> Tenant:
+    """The store's own copy of ``tenant``: read-only, so the checks that read it (through
+    :meth:`MemoryStore.batch`) can share it and no reader can change a stored flag
+    around the protected PATCH."""
+    return Tenant(tenant.tenant_id, frozen(tenant.attributes))
+
+
 def _own(tenant: Tenant) -> Tenant:
-    """A copy of ``tenant`` nobody else holds. Its attributes are a mutable dict, and a
-    caller that changed one it shares with the store would change the stored tenant
-    (turning a flag off without the protected PATCH): the store keeps a copy of what it
-    is given and gives each caller one, as the SQL and Redis stores decode one."""
-    return Tenant(tenant.tenant_id, deepcopy(tenant.attributes))
+    """A changeable copy nobody else holds, for a caller (as the SQL and Redis stores
+    decode one per read)."""
+    return Tenant(tenant.tenant_id, thawed(tenant.attributes))
 
 
 class MemoryStore:
@@ -135,12 +140,12 @@ class MemoryStore:
         return None if stored is None else _own(stored)
 
     def put_tenant(self, tenant: Tenant) -> None:
-        kept = _own(tenant)
+        kept = _kept(tenant)
         with self._lock:
             self._tenants[tenant.tenant_id] = kept
 
     def add_tenant(self, tenant: Tenant) -> Tenant:
-        kept = _own(tenant)
+        kept = _kept(tenant)
         with self._lock:
             return _own(self._tenants.setdefault(tenant.tenant_id, kept))
 
@@ -151,7 +156,7 @@ class MemoryStore:
             before = self._tenants.get(tenant_id)
             if before is None:
                 return None
-            after = self._tenants[tenant_id] = _own(before.patched(attributes, flags))
+            after = self._tenants[tenant_id] = _kept(before.patched(attributes, flags))
         return _own(before), _own(after)
 
     #: The methods :meth:`batch` answers (flows read it as ``store.batchable``).
@@ -160,9 +165,9 @@ class MemoryStore:
     def batch(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
         """Several reads for decision code (``(method, args)`` pairs, methods from
         :attr:`batchable`), answered in order: a re-authentication check asks for the
-        tenant and the grant together. The tenant comes back as the store holds it, not
-        copied as :meth:`get_tenant` copies it: decision code only reads its flag and
-        hands it to nobody, and this is the read of every guarded request."""
+        tenant and the grant together. The tenant comes back as the store keeps it,
+        read-only, not copied as :meth:`get_tenant` copies it: this is the read of every
+        guarded request, and decision code only reads the flag."""
         answers: list[Any] = []
         for method, args in calls:
             if method == "get_tenant":

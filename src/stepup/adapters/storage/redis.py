@@ -229,7 +229,9 @@ class _RedisBase:
         for method, args in calls:
             if method not in _BATCHABLE:
                 raise ValueError(f"{method} cannot be batched")
-            ops.append(getattr(self._ops, method)(*args))
+            # Only decision code batches a tenant read: it may share the decoded one.
+            read = self._ops.tenant_for_decision if method == "get_tenant" else None
+            ops.append((read or getattr(self._ops, method))(*args))
         return ops
 
     @property
@@ -305,7 +307,9 @@ class RedisStore(_RedisBase):
         ``throttle_state``, ``list_passkeys``: ``(method, args)`` pairs; see
         :attr:`batchable`) in one round trip, each answer as
         the method alone would give it. A pipeline, not a transaction: the reads are
-        independent. A client without ``pipeline()`` gets them one by one."""
+        independent. A client without ``pipeline()`` gets them one by one. For decision
+        code: a tenant read here is shared with other checks, read-only;
+        :meth:`get_tenant` gives a caller its own."""
         ops = self._batch_ops(calls)
         pipeline: Any = getattr(self._client, "pipeline", None)
         if self._pool is None and pipeline is None:

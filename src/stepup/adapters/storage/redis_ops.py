@@ -47,7 +47,7 @@ from .redis_scripts import (
     SWAP_VALUE,
     Script,
 )
-from .stored_json import loads
+from .stored_json import loads, tenant_for_decision
 from .stored_json import tenant as stored_tenant
 
 __all__ = ["Op", "RedisOps", "Steps"]
@@ -210,6 +210,11 @@ def _tenant(reply: Any) -> Tenant | None:
     # callers may ever hold the same one.
     text = _text(reply)
     return None if text is None else stored_tenant(loads(text))
+
+
+def _tenant_for_decision(reply: Any) -> Tenant | None:
+    text = _text(reply)
+    return None if text is None else tenant_for_decision(text)
 
 
 #: Grants by the exact stored value they were decoded from. A Grant is immutable and
@@ -389,6 +394,11 @@ class RedisOps:
 
     def get_tenant(self, tenant_id: str) -> Op[Tenant | None]:
         return Op("get_tenant", ("GET", self.keys.tenant(tenant_id)), _tenant)
+
+    def tenant_for_decision(self, tenant_id: str) -> Op[Tenant | None]:
+        """``get_tenant`` for decision code (a check's ``batch``): the decoded tenant is
+        shared by the checks that read the same stored value."""
+        return Op("get_tenant", ("GET", self.keys.tenant(tenant_id)), _tenant_for_decision)
 
     def put_tenant(self, tenant: Tenant) -> Op[None]:
         key = self.keys.tenant(tenant.tenant_id)

@@ -378,7 +378,9 @@ class SQLStore(_Base):
     def batch(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
         """Answer several independent reads (``(method, args)`` pairs, methods from
         :attr:`batchable`) on one connection; a tenant and a grant (a re-authentication
-        check) are one statement. Not a snapshot: each read sees the latest commit."""
+        check) are one statement. Not a snapshot: each read sees the latest commit. For
+        decision code: a tenant read here is shared with other checks, read-only;
+        :meth:`get_tenant` gives a caller its own."""
         return self._direct("batch", ops.batch, calls, write=False)
 
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:

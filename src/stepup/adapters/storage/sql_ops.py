@@ -68,7 +68,7 @@ from ...records import (
 )
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
 from .sql_schema import Tables
-from .stored_json import loads
+from .stored_json import loads, tenant_for_decision
 from .stored_json import tenant as stored_tenant
 
 __all__ = ["ACCEPTED", "BATCHABLE", "Op", "Statements", "claim_params"]
@@ -723,7 +723,8 @@ def get_tenant_and_grant(
     # Neither marker can be part of a JSON text (control characters are escaped in its
     # strings and are not whitespace), so the split is exact for any stored record.
     tenant_data, _, grant_data = records.partition(RECORD_SEPARATOR)
-    tenant = None if tenant_data == ABSENT else stored_tenant(loads(tenant_data))
+    # Shared by the checks that read the same stored text: only decision code asks this.
+    tenant = None if tenant_data == ABSENT else tenant_for_decision(tenant_data)
     grant = None if grant_data == ABSENT else _decoded(Grant, grant_data)
     return tenant, grant
 

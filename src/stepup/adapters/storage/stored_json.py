@@ -6,9 +6,10 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
+from ...frozen import frozen
 from ...records import Tenant
 
-__all__ = ["loads", "tenant"]
+__all__ = ["loads", "tenant", "tenant_for_decision"]
 
 #: The C scanner behind ``json.loads`` (set by ``JSONDecoder.__init__``; untyped there).
 _scan: Final[Callable[[str, int], tuple[Any, int]]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
@@ -32,3 +33,24 @@ def tenant(data: dict[str, Any]) -> Tenant:
     dict, so its attributes are taken as they are (``Tenant.from_dict`` copies them)."""
     attributes = data.get("attributes")
     return Tenant(data["tenant_id"], attributes if isinstance(attributes, dict) else {})
+
+
+#: Tenants decoded for decision code, by the exact stored text, read-only (see
+#: :mod:`stepup.frozen`): one decoded tenant answers every check of the same stored
+#: value (a tenant's record is read on each guarded request), and no reader can change
+#: it. An app's read decodes a changeable tenant of its own. Bounded: emptied when full.
+_FOR_DECISION: dict[str, Tenant] = {}
+_MOST_FOR_DECISION = 512
+
+
+def tenant_for_decision(text: str) -> Tenant:
+    """The tenant stored as ``text``, decoded once per distinct text and shared by the
+    decisions that read it (a check's ``batch``); see :data:`_FOR_DECISION`."""
+    found = _FOR_DECISION.get(text)
+    if found is None:
+        decoded = tenant(loads(text))
+        found = Tenant(decoded.tenant_id, frozen(decoded.attributes))
+        if len(_FOR_DECISION) >= _MOST_FOR_DECISION:
+            _FOR_DECISION.clear()
+        _FOR_DECISION[text] = found
+    return found
