@@ -163,6 +163,22 @@ def test_without_a_subject_loader_or_flask_login_it_says_what_is_missing() -> No
         app.test_client().get("/x")
 
 
+def test_a_view_guarded_on_an_app_without_init_app_fails_closed() -> None:
+    """A view served by an app the extension was never initialised on is refused with
+    a ConfigurationError naming the fix, never served unguarded."""
+    guarded_app, other = _app(), _app()
+    stepup = Stepup(guarded_app)
+
+    @stepup.reauth_required("api_key.read")
+    def view() -> str:
+        return "served"
+
+    other.add_url_rule("/x", view_func=view)
+    other.testing = True
+    with pytest.raises(ConfigurationError, match="init_app"):
+        other.test_client().get("/x")
+
+
 def test_secrets_are_sealed_with_configured_keys(clock: SettableClock) -> None:
     key = base64.urlsafe_b64encode(bytes(range(32))).decode().rstrip("=")
     store = MemoryStore()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from flask import Flask, Response, abort, current_app, g, make_response, request, session, url_for
 
@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AppState", "state"]
 
+T = TypeVar("T")
 _PENDING: Final = "_stepup_2fa_login"
 _FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
@@ -196,7 +197,7 @@ class AppState:
 
     def session_id(self) -> str:
         """This browser session's stepup id (see :func:`stepup.integrations.views.session_id`)."""
-        return session_id_of(session)
+        return session_id_of(resolved(session))  # one context lookup
 
     def note_sign_in(self, identity: Identity | None) -> None:
         note_sign_in(session, identity)
@@ -357,7 +358,7 @@ class AppState:
         decision = self.check(action, values, tenant_id, digest)
         if decision is None:
             return self.unauthenticated()
-        g.stepup_decision = decision
+        g._get_current_object().stepup_decision = decision  # one context lookup
         if decision.ok:
             return None
         subject = self.subject()
@@ -450,10 +451,19 @@ class AppState:
             abort(403)
 
 
+def resolved(proxy: T) -> T:
+    """The object behind one of Flask's context proxies (``current_app``, ``session``):
+    one context lookup, where every attribute read through the proxy costs one."""
+    found: T = cast(Any, proxy)._get_current_object()
+    return found
+
+
 def state() -> AppState:
     """The current app's stepup state."""
     try:
-        found: AppState = current_app.extensions["stepup"]
+        # The proxy resolved once: each attribute read through it costs a context lookup
+        # (this runs on every guarded request, and in apps' subject loaders).
+        found: AppState = resolved(current_app).extensions["stepup"]
     except KeyError:
         raise ConfigurationError("stepup is not initialised on this app: call init_app") from None
     return found
