@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Final, Generic, NamedTuple, TypeAlias, TypeVar
 
 from ._flow import Flow, run, run_async
-from .adapters.storage.base import AsyncStore, Store
+from .adapters.storage.base import BATCHABLE_READS, AsyncStore, Store
 from .clock import Clock, system_clock
 from .errors import MalformedInputError, StepupError, StoreUnavailableError
 from .events import EventBus, ReauthSucceeded, SignInRecorded
@@ -67,9 +67,6 @@ _PRIMARY_BY_LOGIN: Final = {
     LoginMethod.SAML: "saml",
 }
 _NON_INTERACTIVE: Final = frozenset({Channel.API_KEY, Channel.MESSAGE_INJECTION})
-#: The reads a store's ``batch`` answers when it does not say (``store.batchable``):
-#: the Redis store's.
-_BATCHABLE: Final = frozenset({"get_tenant", "get_grant", "get_credential", "throttle_state"})
 
 
 class AllowReason(StrEnum):
@@ -736,7 +733,7 @@ class _ReauthFlows(Generic[S]):
             reads.append(("list_passkeys", (user_id,)))
         if "otp" in named and self.totp_users is None:
             reads.append(("get_credential", (user_id,)))
-        batchable = getattr(self.store, "batchable", _BATCHABLE)
+        batchable = getattr(self.store, "batchable", BATCHABLE_READS)
         answers: dict[str, Any] = {}
         if self._batch and len(reads) > 1 and all(m in batchable for m, _ in reads):
             replies = yield ("batch", (tuple(reads),))

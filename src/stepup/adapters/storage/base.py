@@ -14,6 +14,7 @@ from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, T
 from ...throttle import ThrottlePolicy
 
 __all__ = [
+    "BATCHABLE_READS",
     "AsyncStore",
     "AttemptStore",
     "ChallengeStore",
@@ -23,6 +24,13 @@ __all__ = [
     "Store",
     "TenantStore",
 ]
+
+#: The reads every bundled store's optional ``batch`` answers together (a store may
+#: answer more, and says so in its ``batchable``); decision code assumes these of a
+#: store with ``batch`` that says nothing.
+BATCHABLE_READS: frozenset[str] = frozenset(
+    {"get_tenant", "get_grant", "get_credential", "throttle_state"}
+)
 
 
 class AttemptStore(Protocol):

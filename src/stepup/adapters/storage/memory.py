@@ -14,12 +14,11 @@ from typing import Any
 from ...frozen import frozen, thawed
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
+from .base import BATCHABLE_READS
 
 __all__ = ["MemoryStore"]
 
 _EMPTY = ThrottleState()
-#: The reads :meth:`MemoryStore.batch` answers (flows read it as ``store.batchable``).
-_BATCHABLE = frozenset({"get_tenant", "get_grant", "get_credential", "throttle_state"})
 
 
 def _kept(tenant: Tenant) -> Tenant:
@@ -160,7 +159,7 @@ class MemoryStore:
         return _own(before), _own(after)
 
     #: The methods :meth:`batch` answers (flows read it as ``store.batchable``).
-    batchable: frozenset[str] = _BATCHABLE
+    batchable: frozenset[str] = BATCHABLE_READS
 
     def batch(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
         """Several reads for decision code (``(method, args)`` pairs, methods from
@@ -172,7 +171,7 @@ class MemoryStore:
         for method, args in calls:
             if method == "get_tenant":
                 answers.append(self._tenants.get(*args))
-            elif method in _BATCHABLE:
+            elif method in BATCHABLE_READS:
                 answers.append(getattr(self, method)(*args))
             else:
                 raise ValueError(f"{method} cannot be batched")

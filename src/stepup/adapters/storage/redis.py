@@ -40,6 +40,7 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError, R
 from ...errors import ConfigurationError, StoreUnavailableError
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy
+from .base import BATCHABLE_READS
 from .redis_keys import DEFAULT_PREFIX, RedisKeys
 from .redis_ops import Op, RedisOps, Steps
 from .urls import startup_error
@@ -54,9 +55,7 @@ TIMEOUT = 2.0
 
 _FAILURES = (RedisError, RedisClusterException, OSError)
 #: Reads that ``batch`` can pipeline: single commands, never scripts or writes.
-_BATCHABLE = frozenset(
-    {"get_tenant", "get_grant", "get_credential", "throttle_state", "list_passkeys"}
-)
+_BATCHABLE = BATCHABLE_READS | {"list_passkeys"}
 _UNREADABLE = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 
 
@@ -230,8 +229,10 @@ class _RedisBase:
             if method not in _BATCHABLE:
                 raise ValueError(f"{method} cannot be batched")
             # Only decision code batches a tenant read: it may share the decoded one.
-            read = self._ops.tenant_for_decision if method == "get_tenant" else None
-            ops.append((read or getattr(self._ops, method))(*args))
+            if method == "get_tenant":
+                ops.append(self._ops.tenant_for_decision(*args))
+            else:
+                ops.append(getattr(self._ops, method)(*args))
         return ops
 
     @property

@@ -67,6 +67,7 @@ from ...records import (
     ThrottleState,
 )
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
+from .base import BATCHABLE_READS
 from .sql_schema import Tables
 from .stored_json import loads, tenant_for_decision
 from .stored_json import tenant as stored_tenant
@@ -80,7 +81,7 @@ Op: TypeAlias = Generator[tuple[Executable, Params], CursorResult[Any], R]
 
 _EMPTY = ThrottleState()
 #: The reads the SQL stores' ``batch`` answers (get_tenant with get_grant in one statement).
-BATCHABLE = frozenset({"get_tenant", "get_grant", "get_credential", "throttle_state"})
+BATCHABLE = BATCHABLE_READS
 #: The answer to a claim that won (immutable, so shared).
 ACCEPTED = Attempt(AttemptOutcome.ACCEPTED)
 

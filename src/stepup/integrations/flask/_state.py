@@ -358,7 +358,7 @@ class AppState:
         decision = self.check(action, values, tenant_id, digest)
         if decision is None:
             return self.unauthenticated()
-        g._get_current_object().stepup_decision = decision  # one context lookup
+        resolved(g).stepup_decision = decision  # one context lookup
         if decision.ok:
             return None
         subject = self.subject()
