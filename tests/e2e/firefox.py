@@ -142,6 +142,7 @@ class FirefoxPage:
         from marionette_driver.by import By
 
         def attempt() -> tuple[Any]:
+            # In a tuple: an action that answers None (a click) still counts as done.
             return (action(self.client.find_element(By.CSS_SELECTOR, selector)),)
 
         return _wait(attempt, lambda: f"no element {selector!r} on {self.url}")[0]

@@ -176,7 +176,7 @@ class AppState:
 
     def subject(self) -> Subject | None:
         """This request's subject, loaded once per request."""
-        kept = g._get_current_object()  # one context lookup, not one per access
+        kept = resolved(g)  # one context lookup, not one per access
         if "stepup_subject" not in kept:
             loader = self.hooks.subject_loader
             kept.stepup_subject = loader() if loader is not None else self._flask_login_subject()
