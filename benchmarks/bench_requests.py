@@ -12,8 +12,9 @@ that shows users their own data pays anyway. For the networked stores a third
 endpoint does the same plus one round trip of the bare driver (a ``GET`` of the
 tenant's key on Redis, a ``SELECT`` of its row on PostgreSQL), and that is their judged
 baseline (issue 18: Redis within 10%, PostgreSQL at most 1.5x). Before timing, a
-request without a session must be refused by the guarded endpoint and the signed-in one
-must be a 200.
+request without a grant must be refused by the guarded endpoint and the granted one
+must be a 200. Every endpoint is routed at two mirrored places, so that where the
+benchmark lists it costs none of them more than another (:func:`route_order`).
 
 The load comes from this process: ``CONNECTIONS`` (16) keep-alive connections over
 loopback, opened once per app and store and used by every round, each sending its next
@@ -88,6 +89,24 @@ BARE_TARGETS = {
     "sqlite": Target("overhead", 0.05),
 }
 SERVERS = {"starlette": "uvicorn", "fastapi": "uvicorn", "flask": "waitress", "django": "waitress"}
+#: The measured endpoints, in the order their first routes are registered.
+ENDPOINTS = ("driver", "user", "guarded")
+#: Each endpoint is served at two paths, its name and its name with this suffix: see
+#: :func:`route_order`.
+MIRROR = "-2"
+
+
+def route_order() -> list[tuple[str, str]]:
+    """``(path, endpoint)`` in the order an app registers them: every endpoint once, then
+    every endpoint again in reverse under its mirror path.
+
+    Starlette, FastAPI and Django try routes one by one, so a route registered later
+    pays for every earlier one it is not. Served from both of its mirrored places, half
+    the requests each (:func:`_load`), every endpoint sits at the same place on average,
+    and no row gains or loses by where the benchmark happened to list it."""
+    first = [(f"/{name}", name) for name in ENDPOINTS]
+    again = [(f"/{name}{MIRROR}", name) for name in reversed(ENDPOINTS)]
+    return first + again
 
 
 # the stores ----------------------------------------------------------------------------
@@ -315,10 +334,11 @@ def starlette_app(store_kind: str, workdir: str, fastapi: bool = False) -> Any:
         async def guarded_view() -> Any:
             return JSONResponse({"api_key": "key-123"})
 
-        # Matched in order: the peers first (see below).
-        app.add_api_route("/driver", driver_dep, methods=["GET"])
-        app.add_api_route("/user", user_dep, methods=["GET"])
-        app.add_api_route("/guarded", guarded_view, dependencies=[Depends(key_read)])
+        for path, name in route_order():
+            if name == "guarded":
+                app.add_api_route(path, guarded_view, dependencies=[Depends(key_read)])
+            else:
+                app.add_api_route(path, driver_dep if name == "driver" else user_dep)
         app.add_api_route("/sign-in", sign_in, methods=["GET"])
         app.add_middleware(SessionMiddleware, secret_key=SECRET)
         stepup.install(app)
@@ -336,16 +356,10 @@ def starlette_app(store_kind: str, workdir: str, fastapi: bool = False) -> Any:
     async def guarded(request: Request) -> Response:
         return JSONResponse({"api_key": "key-123"})
 
+    views = {"driver": driver, "user": user, "guarded": guarded}
     app = Starlette(
-        routes=[
-            # Matched in order: the peers come first, so the guarded endpoint never
-            # gains from matching sooner than they do; the user loaded, its tight peer,
-            # right before it (one route more to try than it).
-            Route("/driver", driver),
-            Route("/user", user),
-            Route("/guarded", guarded),
-            Route("/sign-in", sign_in),
-        ],
+        routes=[Route(path, views[name]) for path, name in route_order()]
+        + [Route("/sign-in", sign_in)],
         middleware=[Middleware(SessionMiddleware, secret_key=SECRET)],
     )
     stepup.install(app)
@@ -382,21 +396,22 @@ def flask_app(store_kind: str, workdir: str) -> Any:
             stepup.reauth.record(Subject(user, stepup.session_id()), ["pwd"])
         return {}
 
-    @app.get("/user")
     def user() -> dict[str, str]:
         assert subject() is not None
         return {"api_key": "key-123"}
 
-    @app.get("/driver")
     def driver() -> dict[str, str]:
         assert subject() is not None
         bare()
         return {"api_key": "key-123"}
 
-    @app.get("/guarded")
     @stepup.reauth_required(ACTION)
     def guarded() -> dict[str, str]:
         return {"api_key": "key-123"}
+
+    views = {"driver": driver, "user": user, "guarded": guarded}
+    for path, name in route_order():
+        app.add_url_rule(path, path, views[name])
 
     stepup.init_app(app)
     return app
@@ -475,11 +490,9 @@ def django_app(store_kind: str, workdir: str) -> Any:
 
     from stepup.integrations.django.decorators import reauth_required
 
+    views = {"driver": driver, "user": user, "guarded": reauth_required(ACTION)(guarded)}
     module.urlpatterns = [  # type: ignore[attr-defined]
-        # Matched in order: the peers first (see starlette_app).
-        path("driver", driver),
-        path("user", user),
-        path("guarded", reauth_required(ACTION)(guarded)),
+        *(path(route.lstrip("/"), views[name]) for route, name in route_order()),
         path("sign-in", sign_in),
         path("stepup/", include("stepup.integrations.django.urls")),
     ]
@@ -569,14 +582,16 @@ async def _connect(port: int) -> Streams:
 async def _load(
     streams: Streams, port: int, path: str, cookie: str, total: int
 ) -> tuple[float, list[float]]:
-    """``total`` requests over the kept connections: wall seconds and each request's
-    latency."""
-    message = _request(path, port, cookie)
+    """``total`` requests over the kept connections, half of them to the endpoint's
+    mirror path (see :func:`route_order`): wall seconds and each request's latency."""
+    messages = (_request(path, port, cookie), _request(path + MIRROR, port, cookie))
     latencies: list[float] = []
     per = [total // len(streams) + (i < total % len(streams)) for i in range(len(streams))]
     clock = time.perf_counter
 
-    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+    async def worker(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int, message: bytes
+    ) -> None:
         for _ in range(n):
             started = clock()
             writer.write(message)
@@ -588,7 +603,12 @@ async def _load(
                 raise AssertionError(f"{path}: the server closed a keep-alive connection")
 
     started = clock()
-    await asyncio.gather(*(worker(r, w, n) for (r, w), n in zip(streams, per, strict=True)))
+    await asyncio.gather(
+        *(
+            worker(r, w, n, messages[i % 2])
+            for i, ((r, w), n) in enumerate(zip(streams, per, strict=True))
+        )
+    )
     return clock() - started, latencies
 
 
@@ -638,9 +658,10 @@ async def _measure(
     bob = await _sign_in(port, "bob", grant=True)
     mallory = await _sign_in(port, "mallory", grant=False)
     # A real check: without a grant the guarded endpoint refuses; with one it answers.
-    refused, _ = await _one(port, "/guarded", mallory)
-    assert refused in (303, 401, 403), f"{framework}/{store}: no grant gave {refused}"
-    assert (await _one(port, "/guarded", bob))[0] == 200
+    for guarded in ("/guarded", "/guarded" + MIRROR):
+        refused, _ = await _one(port, guarded, mallory)
+        assert refused in (303, 401, 403), f"{framework}/{store}: no grant gave {refused}"
+        assert (await _one(port, guarded, bob))[0] == 200
     paths = paths_for(store)
     streams = await _connect(port)
     try:

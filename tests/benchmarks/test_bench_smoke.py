@@ -8,6 +8,7 @@ denied decisions), so a run that prints its rows also proves that.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -74,6 +75,24 @@ def test_the_whole_request_benchmark_runs_every_framework() -> None:
             assert f"{framework}, {store}: guarded vs user loaded" in done.stdout
     assert "Django (waitress), sqlite: guarded vs user loaded" in done.stdout
     assert "req/s, p50" in done.stdout
+
+
+def test_every_measured_endpoint_is_routed_at_the_same_place_on_average() -> None:
+    """Starlette, FastAPI and Django try routes in order: the whole-request benchmark
+    serves each endpoint at two mirrored places, so none pays for being listed later."""
+    code = (
+        "import sys; sys.path.insert(0, 'benchmarks'); import bench_requests as b;"
+        "import json; print(json.dumps(b.route_order()))"
+    )
+    done = _run("-c", code)
+    assert done.returncode == 0, done.stderr[-2000:]
+    order = json.loads(done.stdout)
+    places: dict[str, list[int]] = {}
+    for index, (_, endpoint) in enumerate(order):
+        places.setdefault(endpoint, []).append(index)
+    assert set(places) == {"driver", "user", "guarded"}
+    assert {sum(found) / len(found) for found in places.values()} == {2.5}
+    assert len({path for path, _ in order}) == len(order)
 
 
 def test_the_networked_stores_are_also_timed_against_one_bare_round_trip() -> None:
