@@ -108,6 +108,28 @@ def test_the_saml_acs_is_exempt_from_flask_wtf_too(order: str) -> None:
     assert MISSING in bob.post("/stepup/2fa/enrol").get_data(as_text=True)
 
 
+def test_the_exemption_is_looked_for_at_the_first_request_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After its first request an app takes no new hooks (so no new ``CSRFProtect``):
+    the exemption's hook stops looking, and later requests pay nothing for it."""
+    from stepup.integrations.flask import _views
+
+    looked: list[object] = []
+    real = _views.flask_wtf_of
+    monkeypatch.setattr(_views, "flask_wtf_of", lambda app: looked.append(app) or real(app))
+    test_app, protect = _app("stepup_first")
+    bob = test_app.client()
+    bob.login("bob")
+    assert "stepup.integrations.flask._views.saml_acs" in protect._exempt_views
+    counted = len(looked)
+    for _ in range(3):
+        bob.get("/stepup/2fa")
+    assert len(looked) == counted
+    with pytest.raises(AssertionError):
+        CSRFProtect().init_app(test_app.app)  # Flask itself refuses: why looking once is enough
+
+
 def test_a_renamed_flask_wtf_field_is_the_one_stepups_forms_use() -> None:
     test_app, _ = _app("csrf_first", WTF_CSRF_FIELD_NAME="_token")
     bob = test_app.client()

@@ -284,8 +284,10 @@ class Statements:
         # type, and under a threaded server every release hands the GIL to another
         # thread (docs/architecture.md, "The SQL store's hot path"): one column makes
         # the read release it 8 times, as a bare SELECT of one column does, not 9.
-        separator = bindparam("separator", RECORD_SEPARATOR, type_=Text)
-        absent = bindparam("absent", ABSENT, type_=Text)
+        # The two markers are constants of the statement's text, not parameters: three
+        # binds fewer for the driver, and no merging of constants into every call's.
+        separator = literal_column(f"'{RECORD_SEPARATOR}'", Text)
+        absent = literal_column(f"'{ABSENT}'", Text)
         self.read_tenant_and_grant = sql_select(
             (
                 func.coalesce(self.read_tenant.scalar_subquery(), absent)

@@ -165,15 +165,25 @@ def _template_globals() -> dict[str, Any]:
 def _exempt_acs_from_flask_wtf(setup: BlueprintSetupState) -> None:
     """The app's Flask-WTF must not check the SAML ACS either (see ``_CSRF_EXEMPT``):
     exempt it now when ``CSRFProtect`` is already registered, else before Flask-WTF's
-    first check (an app-level hook registered now runs before one registered later)."""
+    first check (an app-level hook registered now runs before one registered later).
+
+    The hook's work is done at the app's first request: Flask refuses new hooks after
+    it, so no ``CSRFProtect`` can be registered later. Every later request only reads
+    a flag."""
+    pending = [True]
 
     def exempt(app: Any) -> None:
         csrf = flask_wtf_of(app)
         if csrf is not None:
             csrf.exempt(f"{saml_acs.__module__}.{saml_acs.__name__}")
 
+    def exempt_once() -> None:
+        if pending:
+            exempt(current_app)
+            pending.clear()
+
     exempt(setup.app)
-    setup.app.before_request(lambda: exempt(current_app))
+    setup.app.before_request(exempt_once)
 
 
 def _check_csrf() -> Any:
