@@ -121,6 +121,24 @@ def test_the_networked_stores_are_also_timed_against_one_bare_round_trip() -> No
             assert f"{framework}, postgresql: guarded vs one SELECT" in done.stdout
 
 
+def test_the_capacity_benchmark_measures_both_servers() -> None:
+    """``bench_capacity`` (the figures behind docs/capacity.md) runs both operations on
+    both servers and charges each some server CPU: a reading of nothing would print 0."""
+    need(port_open("127.0.0.1", 6379), "Redis at 127.0.0.1:6379")
+    need(port_open("127.0.0.1", 5432), "PostgreSQL at 127.0.0.1:5432")
+    done = _run(str(BENCHMARKS / "bench_capacity.py"), "--seconds", "0.2", "--concurrency", "4")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    for store in ("PostgreSQL (AsyncSQLStore, asyncpg)", "Redis (AsyncRedisStore)"):
+        for operation in ("check", "verify"):
+            row = next(
+                line.split()
+                for line in done.stdout.splitlines()
+                if line.startswith(store) and line.split()[-3] == operation
+            )
+            assert float(row[-2]) > 0, row  # operations per second
+            assert float(row[-1]) > 0, row  # server CPU per operation
+
+
 def test_the_runner_prints_one_table_and_writes_markdown(tmp_path: Path) -> None:
     need(port_open("127.0.0.1", 6379), "Redis at 127.0.0.1:6379")
     out = tmp_path / "table.md"
