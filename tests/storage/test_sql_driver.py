@@ -5,6 +5,7 @@ connection the server killed is replaced without the caller noticing."""
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -262,6 +263,15 @@ def test_sqlite_statements_are_bound_by_position(tmp_path: Path) -> None:
             assert compiled.names is not None, compiled.sql
             assert ":" not in compiled.sql.replace("::", ""), compiled.sql
         check = compile_(made._s.read_tenant_and_grant)
+        # A value used several times is bound once, to a numbered ``?NNN``: the
+        # failure's throttle arithmetic uses ``now`` a dozen times and binds it once.
+        failure = compile_(made._s.count_failure)
+        placeholders = made._s.count_failure.compile(dialect=made.engine.dialect).positiontup
+        assert len(failure.names) == len(set(failure.names)) == len(set(placeholders)) == 10
+        assert failure.sql.count("?") == len(placeholders) == 34
+        now = failure.names.index("now") + 1
+        assert len(re.findall(rf"\?{now}\b", failure.sql)) == placeholders.count("now") > 1
+        assert not re.search(r"\?(?!\d)", failure.sql)  # every placeholder is numbered
         # The check's markers are part of its text: only the three values are bound.
         assert check.args({"s": "sid", "u": "bob", "t": "acme"}) == ("acme", "bob", "sid")
         assert check.sql.count(f"'{ABSENT}'") == 2

@@ -254,6 +254,22 @@ def _row_type(names: tuple[str, ...]) -> Any:
     return namedtuple("Row", names, rename=True)
 
 
+def _numbered(sql: str, names: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """``?`` placeholders as SQLite's numbered ``?NNN``, one number per distinct name:
+    a parameter the statement uses several times (the throttle's ``now`` in a failure's
+    arithmetic, 34 placeholders for 9 values) is bound once. Unchanged when no name
+    repeats, or when the text has a ``?`` that is not a placeholder."""
+    distinct = tuple(dict.fromkeys(names))
+    pieces = sql.split("?")
+    if len(distinct) == len(names) or len(pieces) != len(names) + 1:
+        return sql, names
+    number = {name: index for index, name in enumerate(distinct, 1)}
+    numbered = [pieces[0]]
+    for name, piece in zip(names, pieces[1:], strict=True):
+        numbered.append(f"?{number[name]}{piece}")
+    return "".join(numbered), distinct
+
+
 class Compiled:
     """One statement compiled once for a dialect: the driver's SQL text, the bind names
     in the driver's order (positional drivers) and the statement's constant binds."""
@@ -265,6 +281,8 @@ class Compiled:
         self.sql: str = compiled.string
         positions = getattr(compiled, "positiontup", None)  # SQLCompiler's, for ?/$n drivers
         self.names = tuple(positions) if dialect.positional and positions else None
+        if self.names is not None and dialect.paramstyle == "qmark":
+            self.sql, self.names = _numbered(self.sql, self.names)
         # Constants in the statement (``values(failures=0)``) are binds with a value.
         self.defaults: dict[str, Any] = {
             name: value
