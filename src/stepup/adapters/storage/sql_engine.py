@@ -257,7 +257,7 @@ def _row_type(names: tuple[str, ...]) -> Any:
 def _numbered(sql: str, names: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
     """``?`` placeholders as SQLite's numbered ``?NNN``, one number per distinct name:
     a parameter the statement uses several times (the throttle's ``now`` in a failure's
-    arithmetic, 34 placeholders for 9 values) is bound once. Unchanged when no name
+    arithmetic, 34 placeholders for 10 values) is bound once. Unchanged when no name
     repeats, or when the text has a ``?`` that is not a placeholder."""
     distinct = tuple(dict.fromkeys(names))
     pieces = sql.split("?")
