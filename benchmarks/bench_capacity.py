@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REDIS_URL
+from common import REDIS_URL, on_cpu
 
 from stepup.adapters.storage.redis import AsyncRedisStore
 from stepup.adapters.storage.sql import AsyncSQLStore
@@ -50,23 +50,19 @@ T0 = 1_700_000_010.0
 
 
 def _server_cpu(name: str) -> dict[str, int]:
-    """Nanoseconds on a CPU so far, by thread, of every process whose command is
-    ``name`` (all users), from ``/proc/<pid>/task/<tid>/schedstat``: exact, where the
-    ``utime``/``stime`` of ``/proc/<pid>/stat`` count whole clock ticks, which a server
-    that runs in bursts of tens of microseconds is charged for only by chance."""
+    """Nanoseconds on a CPU so far, by ``pid/tid``, of every thread of every process
+    whose command is ``name`` (all users); see :func:`common.on_cpu`."""
     found: dict[str, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
-            if not stat[stat.index("(") + 1 : stat.rindex(")")].startswith(name):
-                continue
-            for task in (entry / "task").iterdir():
-                on_cpu = (task / "schedstat").read_text().split()[0]
-                found[f"{entry.name}/{task.name}"] = int(on_cpu)
-        except (OSError, ValueError, IndexError):
+        except OSError:
             continue  # exited while being read
+        if stat[stat.index("(") + 1 : stat.rindex(")")].startswith(name):
+            for thread, ns in on_cpu(entry.name).items():
+                found[f"{entry.name}/{thread}"] = ns
     return found
 
 

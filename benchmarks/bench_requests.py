@@ -50,7 +50,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REDIS_URL, redis_reachable
+from common import REDIS_URL, on_cpu, redis_reachable
 from report import Measure, Row, Target, markdown_table, rows_to_json, text_table
 from starlette.requests import Request  # module level: FastAPI resolves the annotation
 
@@ -641,19 +641,9 @@ def paths_for(store: str) -> tuple[str, ...]:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """The CPU time process ``pid`` used so far, every thread, in nanoseconds from
-    ``/proc/<pid>/task/<tid>/schedstat`` (whole clock ticks would charge a thread that
-    runs in short bursts only by chance)."""
-    total = 0
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            try:
-                total += int((task / "schedstat").read_text().split()[0])
-            except (OSError, ValueError, IndexError):
-                continue  # a thread that ended while being read
-    except OSError:  # no procfs: the figure is left out
-        return 0.0
-    return total / 1e9
+    """The CPU time process ``pid`` used so far, every thread (:func:`common.on_cpu`);
+    0 without procfs, and the figure is left out."""
+    return sum(on_cpu(pid).values()) / 1e9
 
 
 async def _measure(

@@ -12,8 +12,17 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["REDIS_URL", "Scale", "redis_prefix", "redis_reachable", "scale", "wall"]
+__all__ = [
+    "REDIS_URL",
+    "Scale",
+    "on_cpu",
+    "redis_prefix",
+    "redis_reachable",
+    "scale",
+    "wall",
+]
 
 #: Override with ``STEPUP_BENCH_REDIS``. Database 14: away from the tests' database 0.
 REDIS_URL = os.environ.get("STEPUP_BENCH_REDIS", "redis://127.0.0.1:6379/14")
@@ -21,6 +30,25 @@ REDIS_URL = os.environ.get("STEPUP_BENCH_REDIS", "redis://127.0.0.1:6379/14")
 #: Wall-clock nanoseconds: for anything that waits on a server, a disk or the event loop
 #: (a CPU-time clock would leave the waiting out and flatter the side that waits).
 wall = time.perf_counter_ns
+
+
+def on_cpu(pid: int | str) -> dict[str, int]:
+    """Nanoseconds on a CPU so far of each thread of process ``pid``, by thread id, from
+    ``/proc/<pid>/task/<tid>/schedstat``: exact, where the ``utime``/``stime`` of
+    ``/proc/<pid>/stat`` count whole clock ticks, which a server that runs in bursts of
+    tens of microseconds is charged for only by chance. Empty without procfs or once
+    the process is gone; a thread that ends while being read is left out."""
+    found: dict[str, int] = {}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            found[task.name] = int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 @dataclass(frozen=True)

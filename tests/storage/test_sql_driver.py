@@ -263,6 +263,10 @@ def test_sqlite_statements_are_bound_by_position(tmp_path: Path) -> None:
             assert compiled.names is not None, compiled.sql
             assert ":" not in compiled.sql.replace("::", ""), compiled.sql
         check = compile_(made._s.read_tenant_and_grant)
+        # The check's markers are part of its text: only the three values are bound.
+        assert check.args({"s": "sid", "u": "bob", "t": "acme"}) == ("acme", "bob", "sid")
+        assert check.sql.count(f"'{ABSENT}'") == 2
+        assert check.sql.count(f"'{RECORD_SEPARATOR}'") == 1
         # A value used several times is bound once, to a numbered ``?NNN``: the
         # failure's throttle arithmetic uses ``now`` a dozen times and binds it once.
         failure = compile_(made._s.count_failure)
@@ -272,10 +276,6 @@ def test_sqlite_statements_are_bound_by_position(tmp_path: Path) -> None:
         now = failure.names.index("now") + 1
         assert len(re.findall(rf"\?{now}\b", failure.sql)) == placeholders.count("now") > 1
         assert not re.search(r"\?(?!\d)", failure.sql)  # every placeholder is numbered
-        # The check's markers are part of its text: only the three values are bound.
-        assert check.args({"s": "sid", "u": "bob", "t": "acme"}) == ("acme", "bob", "sid")
-        assert check.sql.count(f"'{ABSENT}'") == 2
-        assert check.sql.count(f"'{RECORD_SEPARATOR}'") == 1
         # A constant of the statement (``values(failures=0)``) takes its place too.
         with_constants = [c for c in map(compile_, found) if c.defaults]
         assert with_constants
