@@ -652,6 +652,8 @@ class _ReauthFlows(Generic[S]):
             elif self._batch:
                 reads = (("get_tenant", (tenant_id,)), ("get_grant", who))
                 tenant, grant = yield ("batch", (reads,))
+                if (off := self._flag_off(action, tenant)) is not None:
+                    return off
             else:
                 tenant = yield ("get_tenant", (tenant_id,))
                 if (off := self._flag_off(action, tenant)) is not None:
@@ -659,8 +661,6 @@ class _ReauthFlows(Generic[S]):
                 grant = yield ("get_grant", who)
         except StoreUnavailableError:
             return ReauthUnavailable(action)
-        if self._batch and not always and (off := self._flag_off(action, tenant)) is not None:
-            return off
         if self.policy.sliding_max is not None and grant is not None:
             slid = plan
             if len(plan.alternatives) > 1 and not grant.methods.issuperset(plan.methods):
