@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from idp.oidc.harness import ALICE, REDIRECT_URI, Provider, launch_provider, make_config
 from idp.oidc.useragent import UserAgent
 from idp.saml import saml_idp
-from integrations.django.django_support import Browser, Site, running_site, set_flag
+from integrations.django.django_support import Browser, running_site, set_flag
 from integrations.django.test_sso import keys, press_sso_button
 from integrations.resume_support import as_multidict, resume_form, try_again_link
 from stepup.adapters.storage.memory import MemoryStore
@@ -28,12 +29,30 @@ MFA_CLASS = "https://refeds.org/profile/mfa"
 LEVEL_NOT_MET = "not as strongly as this action needs"
 
 
-def _level(site: Site, browser: Browser) -> str | None:
+def _level(browser: Browser) -> str | None:
     stepup = get_stepup()
     session = browser.client.session
     user = str(session["_auth_user_id"])
     grant = stepup.store.get_grant(user, session["_stepup_sid"])
     return None if grant is None else grant.level
+
+
+@contextmanager
+def _signed_in_at_oidc(provider: Provider) -> Iterator[Browser]:
+    """A site whose SSO users re-authenticate at the real oidc-provider, with alice
+    signed in there and the tenant's flag on (the clock in whole seconds: the provider
+    stamps real times)."""
+    clock = SettableClock(math.floor(time.time()))
+    providers = {"test-op": make_config(provider)}
+    with running_site(MemoryStore(), clock, OIDC_PROVIDERS=providers) as site:
+        get_stepup().tenant_settings.ensure("acme")
+        alice = site.browser()
+        assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
+        assert set_flag(alice).status_code == 200
+        try:
+            yield alice
+        finally:
+            get_stepup().oidc["test-op"].close()
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +73,7 @@ def agent() -> Iterator[UserAgent]:
 def test_oidc_asks_for_the_level_refuses_less_and_keeps_it(
     provider: Provider, agent: UserAgent
 ) -> None:
-    clock = SettableClock(math.floor(time.time()))
-    providers = {"test-op": make_config(provider)}
-    with running_site(MemoryStore(), clock, OIDC_PROVIDERS=providers) as site:
-        get_stepup().tenant_settings.ensure("acme")
-        alice = site.browser()
-        assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
-        assert set_flag(alice).status_code == 200
+    with _signed_in_at_oidc(provider) as alice:
         location = alice.get("/billing/pay/")["Location"]
 
         to_provider = press_sso_button(alice, location)
@@ -78,8 +91,7 @@ def test_oidc_asks_for_the_level_refuses_less_and_keeps_it(
         )
         assert alice.get(f"/stepup/reauth/oidc/callback/?{urlencode(met)}").status_code == 303
         assert alice.get("/billing/pay/").json() == {"paid": True}
-        assert _level(site, alice) == "mfa"
-        get_stepup().oidc["test-op"].close()
+        assert _level(alice) == "mfa"
 
 
 @pytest.mark.saml
@@ -109,18 +121,12 @@ def test_saml_asks_for_the_level_refuses_less_and_keeps_it(
         met = idp.answer(request, saml_idp.ALICE, class_ref=MFA_CLASS)
         assert alice.post("/stepup/reauth/saml/acs/", {"SAMLResponse": met}).status_code == 303
         assert alice.get("/billing/pay/").json() == {"paid": True}
-        assert _level(site, alice) == "mfa"
+        assert _level(alice) == "mfa"
 
 
 @pytest.mark.oidc
 def test_oidc_confirms_one_transaction_once(provider: Provider, agent: UserAgent) -> None:
-    clock = SettableClock(math.floor(time.time()))
-    providers = {"test-op": make_config(provider)}
-    with running_site(MemoryStore(), clock, OIDC_PROVIDERS=providers) as site:
-        get_stepup().tenant_settings.ensure("acme")
-        alice = site.browser()
-        assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
-        assert set_flag(alice).status_code == 200
+    with _signed_in_at_oidc(provider) as alice:
         assert alice.post("/workspaces/prod-us/destroy/").status_code == 303
         location = alice.post("/workspaces/prod-eu/destroy/")["Location"]
         assert "Delete workspace prod-eu" in alice.get(location).content.decode()
@@ -131,7 +137,6 @@ def test_oidc_confirms_one_transaction_once(provider: Provider, agent: UserAgent
         assert alice.post("/workspaces/prod-us/destroy/").status_code == 303
         assert alice.post("/workspaces/prod-eu/destroy/").status_code == 200
         assert alice.post("/workspaces/prod-eu/destroy/").status_code == 303
-        get_stepup().oidc["test-op"].close()
 
 
 @pytest.mark.oidc
@@ -140,13 +145,7 @@ def test_two_sso_trips_each_confirm_their_own_transaction(
 ) -> None:
     """Two tabs: a trip for prod-eu, then one for prod-us. Finishing the first confirms
     prod-eu (what its page showed), never the transaction the later start was for."""
-    clock = SettableClock(math.floor(time.time()))
-    providers = {"test-op": make_config(provider)}
-    with running_site(MemoryStore(), clock, OIDC_PROVIDERS=providers) as site:
-        get_stepup().tenant_settings.ensure("acme")
-        alice = site.browser()
-        assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
-        assert set_flag(alice).status_code == 200
+    with _signed_in_at_oidc(provider) as alice:
 
         def trip(name: str) -> str:
             location = alice.post(f"/workspaces/{name}/destroy/")["Location"]
@@ -170,7 +169,6 @@ def test_two_sso_trips_each_confirm_their_own_transaction(
         assert finish(trip("prod-us")) in {200, 303}
         assert alice.post("/workspaces/prod-us/destroy/").status_code == 200
         assert alice.post("/workspaces/prod-eu/destroy/").status_code == 303
-        get_stepup().oidc["test-op"].close()
 
 
 @pytest.mark.oidc
@@ -178,13 +176,7 @@ def test_two_sso_trips_each_resume_their_own_form(provider: Provider, agent: Use
     """Two tabs, each with a form the guard suspended (prod-eu, then prod-us), each
     leaving for the provider: the answer to the first trip sends the first tab's form
     again, never the form of the trip started after it."""
-    clock = SettableClock(math.floor(time.time()))
-    providers = {"test-op": make_config(provider)}
-    with running_site(MemoryStore(), clock, OIDC_PROVIDERS=providers) as site:
-        get_stepup().tenant_settings.ensure("acme")
-        alice = site.browser()
-        assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
-        assert set_flag(alice).status_code == 200
+    with _signed_in_at_oidc(provider) as alice:
 
         def trip(name: str) -> str:
             location = str(alice.post(f"/workspaces/{name}/destroy/", {"why": name})["Location"])
@@ -200,7 +192,6 @@ def test_two_sso_trips_each_resume_their_own_form(provider: Provider, agent: Use
         assert target == "/workspaces/prod-eu/destroy/"
         assert ("why", "prod-eu") in fields
         assert alice.post(target, as_multidict(fields)).status_code == 200
-        get_stepup().oidc["test-op"].close()
 
 
 @pytest.mark.oidc
@@ -209,13 +200,7 @@ def test_a_cancelled_trip_keeps_the_form_for_the_next_try(
 ) -> None:
     """The user cancels at the provider: the "Try again" link keeps the action, the
     transaction and the suspended form, and the next trip sends the form again."""
-    clock = SettableClock(math.floor(time.time()))
-    providers = {"test-op": make_config(provider)}
-    with running_site(MemoryStore(), clock, OIDC_PROVIDERS=providers) as site:
-        get_stepup().tenant_settings.ensure("acme")
-        alice = site.browser()
-        assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
-        assert set_flag(alice).status_code == 200
+    with _signed_in_at_oidc(provider) as alice:
         location = str(alice.post("/workspaces/prod-eu/destroy/", {"why": "eu"})["Location"])
         first = str(press_sso_button(alice, location)["Location"])
         state = parse_qs(urlsplit(first).query)["state"][0]
@@ -234,4 +219,3 @@ def test_a_cancelled_trip_keeps_the_form_for_the_next_try(
         target, fields = resume_form(back.content.decode())
         assert (target, ("why", "eu") in fields) == ("/workspaces/prod-eu/destroy/", True)
         assert alice.post(target, as_multidict(fields)).status_code == 200
-        get_stepup().oidc["test-op"].close()

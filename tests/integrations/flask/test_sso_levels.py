@@ -12,7 +12,8 @@ import math
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -101,48 +102,62 @@ def agent() -> Iterator[UserAgent]:
     user_agent.close()
 
 
-@pytest.mark.oidc
-def test_oidc_asks_for_the_level_refuses_less_and_keeps_it(
-    provider: Provider, agent: UserAgent
-) -> None:
-    clock = SettableClock(math.floor(time.time()))  # the provider stamps real times
+@contextmanager
+def _signed_in_at_oidc(
+    provider: Provider, policy: Policy, setup: Callable[[Flask, Stepup], None]
+) -> Iterator[tuple[MemoryStore, Browser]]:
+    """An app whose SSO users re-authenticate at the real oidc-provider, its store, and
+    alice signed in there (the clock in whole seconds: the provider stamps real times)."""
+    clock = SettableClock(math.floor(time.time()))
     store = MemoryStore()
     oidc = OIDCReauth(oidc_config(provider), store, clock=clock)
     test_app = make_app(
         clock=clock,
         store=store,
-        policy=_policy("oidc"),
-        setup=_routes,
+        policy=policy,
+        setup=setup,
         config={"STEPUP_OIDC_PROVIDERS": {"test-op": oidc}},
     )
-    alice = _user(test_app, ("oidc", provider.issuer, OIDC_ALICE[0], "test-op"))
-    location = alice.get("/billing/pay").headers["Location"]
+    try:
+        yield store, _user(test_app, ("oidc", provider.issuer, OIDC_ALICE[0], "test-op"))
+    finally:
+        oidc.close()
 
-    to_provider = _start(alice, location, "oidc")
-    assert to_provider.status_code == 303
-    query = parse_qs(urlsplit(to_provider.headers["Location"]).query)
-    assert query["acr_values"] == ["urn:stepup:mfa"]  # the level the rule needs
-    weaker = agent.authorize(
-        to_provider.headers["Location"], login=OIDC_ALICE[0], password=OIDC_ALICE[1]
-    )
-    refused = alice.get(f"/stepup/reauth/oidc/callback?{urlencode(weaker)}")
-    assert refused.status_code == 400
-    assert "not as strongly as this action needs" in refused.get_data(as_text=True)
-    assert alice.get("/billing/pay").status_code == 303
 
-    to_provider = _start(alice, location, "oidc")
-    met = agent.authorize(
-        to_provider.headers["Location"], login=OIDC_ALICE[0], password=OIDC_ALICE[1], otp="123456"
-    )
-    back = alice.get(f"/stepup/reauth/oidc/callback?{urlencode(met)}")
-    assert back.status_code == 303
-    assert alice.get("/billing/pay").get_json() == {"paid": True}
-    with alice.client.session_transaction() as session:
-        sid = session["_stepup_sid"]
-    grant = store.get_grant("alice", sid)
-    assert grant is not None
-    assert grant.level == "mfa"
-    oidc.close()
+@pytest.mark.oidc
+def test_oidc_asks_for_the_level_refuses_less_and_keeps_it(
+    provider: Provider, agent: UserAgent
+) -> None:
+    with _signed_in_at_oidc(provider, _policy("oidc"), _routes) as (store, alice):
+        location = alice.get("/billing/pay").headers["Location"]
+
+        to_provider = _start(alice, location, "oidc")
+        assert to_provider.status_code == 303
+        query = parse_qs(urlsplit(to_provider.headers["Location"]).query)
+        assert query["acr_values"] == ["urn:stepup:mfa"]  # the level the rule needs
+        weaker = agent.authorize(
+            to_provider.headers["Location"], login=OIDC_ALICE[0], password=OIDC_ALICE[1]
+        )
+        refused = alice.get(f"/stepup/reauth/oidc/callback?{urlencode(weaker)}")
+        assert refused.status_code == 400
+        assert "not as strongly as this action needs" in refused.get_data(as_text=True)
+        assert alice.get("/billing/pay").status_code == 303
+
+        to_provider = _start(alice, location, "oidc")
+        met = agent.authorize(
+            to_provider.headers["Location"],
+            login=OIDC_ALICE[0],
+            password=OIDC_ALICE[1],
+            otp="123456",
+        )
+        back = alice.get(f"/stepup/reauth/oidc/callback?{urlencode(met)}")
+        assert back.status_code == 303
+        assert alice.get("/billing/pay").get_json() == {"paid": True}
+        with alice.client.session_transaction() as session:
+            sid = session["_stepup_sid"]
+        grant = store.get_grant("alice", sid)
+        assert grant is not None
+        assert grant.level == "mfa"
 
 
 # SAML ------------------------------------------------------------------------------
@@ -198,32 +213,21 @@ def test_oidc_confirms_one_transaction_once(provider: Provider, agent: UserAgent
     from integrations.flask.test_transactions import _destroy, _policy
     from integrations.flask.test_transactions import _routes as _bound
 
-    clock = SettableClock(math.floor(time.time()))
-    store = MemoryStore()
-    oidc = OIDCReauth(oidc_config(provider), store, clock=clock)
-    test_app = make_app(
-        clock=clock,
-        store=store,
-        policy=_policy(),
-        setup=_bound,
-        config={"STEPUP_OIDC_PROVIDERS": {"test-op": oidc}},
-    )
-    alice = _user(test_app, ("oidc", provider.issuer, OIDC_ALICE[0], "test-op"))
-    assert _destroy(alice, "prod-us").status_code == 303
-    location = _destroy(alice, "prod-eu").headers["Location"]
-    assert "Delete workspace prod-eu" in alice.get(location).get_data(as_text=True)
-    to_provider = _start(alice, location, "oidc")
-    callback = agent.authorize(
-        to_provider.headers["Location"], login=OIDC_ALICE[0], password=OIDC_ALICE[1]
-    )
-    assert alice.get(f"/stepup/reauth/oidc/callback?{urlencode(callback)}").status_code in {
-        200,
-        303,
-    }
-    assert _destroy(alice, "prod-us").status_code == 303
-    assert _destroy(alice, "prod-eu").status_code == 200
-    assert _destroy(alice, "prod-eu").status_code == 303
-    oidc.close()
+    with _signed_in_at_oidc(provider, _policy(), _bound) as (_store, alice):
+        assert _destroy(alice, "prod-us").status_code == 303
+        location = _destroy(alice, "prod-eu").headers["Location"]
+        assert "Delete workspace prod-eu" in alice.get(location).get_data(as_text=True)
+        to_provider = _start(alice, location, "oidc")
+        callback = agent.authorize(
+            to_provider.headers["Location"], login=OIDC_ALICE[0], password=OIDC_ALICE[1]
+        )
+        assert alice.get(f"/stepup/reauth/oidc/callback?{urlencode(callback)}").status_code in {
+            200,
+            303,
+        }
+        assert _destroy(alice, "prod-us").status_code == 303
+        assert _destroy(alice, "prod-eu").status_code == 200
+        assert _destroy(alice, "prod-eu").status_code == 303
 
 
 @pytest.mark.oidc
@@ -235,37 +239,28 @@ def test_two_sso_trips_each_confirm_their_own_transaction(
     from integrations.flask.test_transactions import _destroy, _policy
     from integrations.flask.test_transactions import _routes as _bound
 
-    clock = SettableClock(math.floor(time.time()))
-    store = MemoryStore()
-    oidc = OIDCReauth(oidc_config(provider), store, clock=clock)
-    test_app = make_app(
-        clock=clock,
-        store=store,
-        policy=_policy(),
-        setup=_bound,
-        config={"STEPUP_OIDC_PROVIDERS": {"test-op": oidc}},
-    )
-    alice = _user(test_app, ("oidc", provider.issuer, OIDC_ALICE[0], "test-op"))
+    with _signed_in_at_oidc(provider, _policy(), _bound) as (_store, alice):
 
-    def trip(name: str) -> str:
-        location = _destroy(alice, name).headers["Location"]
-        assert f"Delete workspace {name}" in alice.get(location).get_data(as_text=True)
-        return str(_start(alice, location, "oidc").headers["Location"])
+        def trip(name: str) -> str:
+            location = _destroy(alice, name).headers["Location"]
+            assert f"Delete workspace {name}" in alice.get(location).get_data(as_text=True)
+            return str(_start(alice, location, "oidc").headers["Location"])
 
-    def finish(to_provider: str) -> int:
-        callback = agent.authorize(to_provider, login=OIDC_ALICE[0], password=OIDC_ALICE[1])
-        status: int = alice.get(f"/stepup/reauth/oidc/callback?{urlencode(callback)}").status_code
-        return status
+        def finish(to_provider: str) -> int:
+            callback = agent.authorize(to_provider, login=OIDC_ALICE[0], password=OIDC_ALICE[1])
+            status: int = alice.get(
+                f"/stepup/reauth/oidc/callback?{urlencode(callback)}"
+            ).status_code
+            return status
 
-    eu, us = trip("prod-eu"), trip("prod-us")
-    assert finish(eu) in {200, 303}  # 200: a suspended form is sent again
-    assert _destroy(alice, "prod-us").status_code == 303  # still asks
-    assert _destroy(alice, "prod-eu").status_code == 200
-    # The re-authentication renewed the session id: the other tab's trip, bound to the
-    # old one, proves nothing now; a new trip for prod-us confirms it.
-    assert finish(us) == 400
-    assert _destroy(alice, "prod-us").status_code == 303
-    assert finish(trip("prod-us")) in {200, 303}
-    assert _destroy(alice, "prod-us").status_code == 200
-    assert _destroy(alice, "prod-eu").status_code == 303  # each confirmation counts once
-    oidc.close()
+        eu, us = trip("prod-eu"), trip("prod-us")
+        assert finish(eu) in {200, 303}  # 200: a suspended form is sent again
+        assert _destroy(alice, "prod-us").status_code == 303  # still asks
+        assert _destroy(alice, "prod-eu").status_code == 200
+        # The re-authentication renewed the session id: the other tab's trip, bound to the
+        # old one, proves nothing now; a new trip for prod-us confirms it.
+        assert finish(us) == 400
+        assert _destroy(alice, "prod-us").status_code == 303
+        assert finish(trip("prod-us")) in {200, 303}
+        assert _destroy(alice, "prod-us").status_code == 200
+        assert _destroy(alice, "prod-eu").status_code == 303  # each confirmation counts once

@@ -73,6 +73,30 @@ def _level(test_app: TestApp, browser: Browser) -> str | None:
     return None if grant is None else grant.level
 
 
+def _oidc_app(provider: Provider, policy: Policy, routes: Any) -> TestApp:
+    """An app whose SSO users re-authenticate at the real oidc-provider (the clock in
+    whole seconds: the provider stamps real times)."""
+    clock = SettableClock(math.floor(time.time()))
+    store = MemoryStore()
+    oidc = AsyncOIDCReauth(make_config(provider), store, clock=clock)
+    return make_app(
+        clock=clock,
+        store=store,
+        oidc=oidc,
+        teardown=oidc.aclose,
+        policy=policy,
+        extra_routes=routes,
+    )
+
+
+def _transactions_app(provider: Provider) -> TestApp:
+    """:func:`_oidc_app` with the transaction-bound workspace routes."""
+    from integrations.starlette.test_transactions import _policy as bound_policy
+    from integrations.starlette.test_transactions import _starlette_routes
+
+    return _oidc_app(provider, bound_policy(), _starlette_routes)
+
+
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
     started = launch_provider(tmp_path_factory.mktemp("starlette-oidc-levels") / "provider.log")
@@ -91,17 +115,7 @@ def agent() -> Iterator[UserAgent]:
 def test_oidc_asks_for_the_level_refuses_less_and_keeps_it(
     provider: Provider, agent: UserAgent
 ) -> None:
-    clock = SettableClock(math.floor(time.time()))
-    store = MemoryStore()
-    oidc = AsyncOIDCReauth(make_config(provider), store, clock=clock)
-    test_app = make_app(
-        clock=clock,
-        store=store,
-        oidc=oidc,
-        teardown=oidc.aclose,
-        policy=_policy(),
-        extra_routes=_routes,
-    )
+    test_app = _oidc_app(provider, _policy(), _routes)
     alice = test_app.browser()
     try:
         assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
@@ -162,20 +176,7 @@ def test_saml_asks_for_the_level_refuses_less_and_keeps_it(
 
 @pytest.mark.oidc
 def test_oidc_confirms_one_transaction_once(provider: Provider, agent: UserAgent) -> None:
-    from integrations.starlette.test_transactions import _policy as bound_policy
-    from integrations.starlette.test_transactions import _starlette_routes
-
-    clock = SettableClock(math.floor(time.time()))
-    store = MemoryStore()
-    oidc = AsyncOIDCReauth(make_config(provider), store, clock=clock)
-    test_app = make_app(
-        clock=clock,
-        store=store,
-        oidc=oidc,
-        teardown=oidc.aclose,
-        policy=bound_policy(),
-        extra_routes=_starlette_routes,
-    )
+    test_app = _transactions_app(provider)
     alice = test_app.browser()
     try:
         assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
@@ -200,20 +201,7 @@ def test_two_sso_trips_each_confirm_their_own_transaction(
 ) -> None:
     """Two tabs: a trip for prod-eu, then one for prod-us. Finishing the first confirms
     prod-eu (what its page showed), never the transaction the later start was for."""
-    from integrations.starlette.test_transactions import _policy as bound_policy
-    from integrations.starlette.test_transactions import _starlette_routes
-
-    clock = SettableClock(math.floor(time.time()))
-    store = MemoryStore()
-    oidc = AsyncOIDCReauth(make_config(provider), store, clock=clock)
-    test_app = make_app(
-        clock=clock,
-        store=store,
-        oidc=oidc,
-        teardown=oidc.aclose,
-        policy=bound_policy(),
-        extra_routes=_starlette_routes,
-    )
+    test_app = _transactions_app(provider)
     alice = test_app.browser()
 
     def trip(name: str) -> str:
@@ -249,20 +237,7 @@ def test_two_sso_trips_each_resume_their_own_form(provider: Provider, agent: Use
     """Two tabs, each with a form the guard suspended (prod-eu, then prod-us), each
     leaving for the provider: the answer to the first trip sends the first tab's form
     again, never the form of the trip started after it."""
-    from integrations.starlette.test_transactions import _policy as bound_policy
-    from integrations.starlette.test_transactions import _starlette_routes
-
-    clock = SettableClock(math.floor(time.time()))
-    store = MemoryStore()
-    oidc = AsyncOIDCReauth(make_config(provider), store, clock=clock)
-    test_app = make_app(
-        clock=clock,
-        store=store,
-        oidc=oidc,
-        teardown=oidc.aclose,
-        policy=bound_policy(),
-        extra_routes=_starlette_routes,
-    )
+    test_app = _transactions_app(provider)
     alice = test_app.browser()
 
     def trip(name: str) -> str:
@@ -292,20 +267,7 @@ def test_a_cancelled_trip_keeps_the_form_for_the_next_try(
 ) -> None:
     """The user cancels at the provider: the "Try again" link keeps the action, the
     transaction and the suspended form, and the next trip sends the form again."""
-    from integrations.starlette.test_transactions import _policy as bound_policy
-    from integrations.starlette.test_transactions import _starlette_routes
-
-    clock = SettableClock(math.floor(time.time()))
-    store = MemoryStore()
-    oidc = AsyncOIDCReauth(make_config(provider), store, clock=clock)
-    test_app = make_app(
-        clock=clock,
-        store=store,
-        oidc=oidc,
-        teardown=oidc.aclose,
-        policy=bound_policy(),
-        extra_routes=_starlette_routes,
-    )
+    test_app = _transactions_app(provider)
     alice = test_app.browser()
     try:
         assert alice.login_sso("alice", "oidc", provider.issuer, ALICE[0], "test-op")
