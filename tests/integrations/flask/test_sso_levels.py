@@ -102,6 +102,14 @@ def agent() -> Iterator[UserAgent]:
     user_agent.close()
 
 
+def _level(store: MemoryStore, browser: Browser) -> str | None:
+    """The level of the grant alice's session holds now (its id is in the session)."""
+    with browser.client.session_transaction() as session:
+        sid = session["_stepup_sid"]
+    grant = store.get_grant("alice", sid)
+    return None if grant is None else grant.level
+
+
 @contextmanager
 def _signed_in_at_oidc(
     provider: Provider, policy: Policy, setup: Callable[[Flask, Stepup], None]
@@ -153,11 +161,7 @@ def test_oidc_asks_for_the_level_refuses_less_and_keeps_it(
         back = alice.get(f"/stepup/reauth/oidc/callback?{urlencode(met)}")
         assert back.status_code == 303
         assert alice.get("/billing/pay").get_json() == {"paid": True}
-        with alice.client.session_transaction() as session:
-            sid = session["_stepup_sid"]
-        grant = store.get_grant("alice", sid)
-        assert grant is not None
-        assert grant.level == "mfa"
+        assert _level(store, alice) == "mfa"
 
 
 # SAML ------------------------------------------------------------------------------
@@ -201,11 +205,7 @@ def test_saml_asks_for_the_level_refuses_less_and_keeps_it(keys: dict[str, KeyPa
     back = alice.post("/stepup/reauth/saml/acs", data={"SAMLResponse": met})
     assert back.status_code == 303
     assert alice.get("/billing/pay").get_json() == {"paid": True}
-    with alice.client.session_transaction() as session:
-        sid = session["_stepup_sid"]
-    grant = store.get_grant("alice", sid)
-    assert grant is not None
-    assert grant.level == "mfa"
+    assert _level(store, alice) == "mfa"
 
 
 @pytest.mark.oidc
