@@ -131,15 +131,13 @@ def test_a_body_that_is_not_json_is_a_jsonapi_400(
     assert _flag(test_app) is False
 
 
-def _raw_patch(browser: Browser, chunks: int, length: int | None = None) -> tuple[int, int]:
-    """PATCH straight into the ASGI app with a body of ``chunks`` chunks of 4 KiB sent
-    one message at a time; answers (status, bytes the app took)."""
+def _patch_scope(browser: Browser, extra: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The ASGI scope of a JSON:API PATCH of the tenant from ``browser``'s session,
+    with ``extra`` headers."""
     cookie = "; ".join(f"{name}={value}" for name, value in browser.client.cookies.items())
     headers = [(b"host", b"testserver"), (b"content-type", JSONAPI.encode())]
     headers.append((b"cookie", cookie.encode()))
-    if length is not None:
-        headers.append((b"content-length", str(length).encode()))
-    scope = {
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -149,10 +147,17 @@ def _raw_patch(browser: Browser, chunks: int, length: int | None = None) -> tupl
         "raw_path": URL.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": headers,
+        "headers": headers + extra,
         "client": ("testclient", 50000),
         "server": ("testserver", 80),
     }
+
+
+def _raw_patch(browser: Browser, chunks: int, length: int | None = None) -> tuple[int, int]:
+    """PATCH straight into the ASGI app with a body of ``chunks`` chunks of 4 KiB sent
+    one message at a time; answers (status, bytes the app took)."""
+    extra = [] if length is None else [(b"content-length", str(length).encode())]
+    scope = _patch_scope(browser, extra)
     sent = {"messages": 0, "status": 0}
 
     async def receive() -> dict[str, Any]:
@@ -358,23 +363,7 @@ def _chunked(browser: Browser, body: bytes, *, gone: bool = False) -> tuple[int,
     """PATCH ``body`` straight into the ASGI app in 1 KiB messages with no
     Content-Length (chunked transfer), or (``gone``) a first message saying more is
     coming and then the client's disconnect; answers (status, content type, body)."""
-    cookie = "; ".join(f"{name}={value}" for name, value in browser.client.cookies.items())
-    headers = [(b"host", b"testserver"), (b"content-type", JSONAPI.encode())]
-    headers.append((b"cookie", cookie.encode()))
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "PATCH",
-        "scheme": "http",
-        "path": URL,
-        "raw_path": URL.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("testclient", 50000),
-        "server": ("testserver", 80),
-    }
+    scope = _patch_scope(browser, [])
     parts = [body[i : i + 1024] for i in range(0, len(body), 1024)] or [b""]
     if gone:
         parts = parts[:1]
