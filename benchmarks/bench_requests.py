@@ -729,7 +729,7 @@ def measure(framework: str, store: str, rounds: int, per_round: int) -> Result:
 # rows ----------------------------------------------------------------------------------
 
 
-def _label(framework: str) -> str:
+def framework_label(framework: str) -> str:
     return {"starlette": "Starlette", "fastapi": "FastAPI", "flask": "Flask", "django": "Django"}[
         framework
     ]
@@ -749,7 +749,7 @@ def rows_of(result: Result, judged: bool = True) -> list[Row]:
     """The guarded endpoint against the user loaded (every store), and for the networked
     stores against the user loaded plus one bare round trip (their judged row)."""
     group = f"Whole requests, {CONNECTIONS} connections (grant present)"
-    app = f"{_label(result.framework)} ({SERVERS[result.framework]}), {result.store}"
+    app = f"{framework_label(result.framework)} ({SERVERS[result.framework]}), {result.store}"
     guarded = result.walls["/guarded"]
     baselines = [("/user", "user loaded", TARGETS.get(result.store))]
     if result.store in BARE:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -137,6 +138,35 @@ def test_the_capacity_benchmark_measures_both_servers() -> None:
             )
             assert float(row[-2]) > 0, row  # operations per second
             assert float(row[-1]) > 0, row  # server CPU per operation
+
+
+def test_the_bytecode_count_finds_the_guard_in_every_framework() -> None:
+    """``guard_bytecodes`` (the count behind docs/performance.md) sees each framework's
+    guarded request run stepup's decision flow beyond the user-loaded one, and its
+    figures add up: what stepup's own functions run is most of what the guard adds."""
+    done = _run(str(BENCHMARKS / "guard_bytecodes.py"))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    headers = re.findall(
+        r"^(\w+) \(.*\): user loaded ([\d,]+) bytecodes, guarded ([\d,]+):"
+        r" the guard adds ([\d,]+)",
+        done.stdout,
+        re.MULTILINE,
+    )
+    assert [found[0] for found in headers] == ["Starlette", "FastAPI", "Flask", "Django"]
+    ours = [
+        int(n.replace(",", "")) for n in re.findall(r"in stepup's functions: ([\d,]+)", done.stdout)
+    ]
+    for (_, *counts), own in zip(headers, ours, strict=True):
+        user, guarded, added = (int(count.replace(",", "")) for count in counts)
+        assert added > 0
+        assert abs(guarded - user - added) <= 1  # each a mean of two paths, rounded
+        assert added / 2 < own
+    functions = set(re.findall(r"^ +[\d,]+  (\S+ \w+)$", done.stdout, re.MULTILINE))
+    assert {
+        "stepup/reauth.py _check",
+        "stepup/_flow.py run",
+        "stepup/reauth.py _after",
+    } <= functions
 
 
 def test_the_runner_prints_one_table_and_writes_markdown(tmp_path: Path) -> None:

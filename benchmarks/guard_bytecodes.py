@@ -1,0 +1,236 @@
+"""How many Python bytecodes stepup's guard adds to one whole request: the count behind
+docs/performance.md ("Eleventh session").
+
+Inside a request a bytecode costs about three times what it costs in a loop of its own
+(a loop trains the branch predictor CPython's dispatch leans on; a request does not),
+so the count, not a tight loop's time, says what the guard costs users. For each
+framework, on the memory store, the app of ``bench_requests.py`` answers one request
+at the endpoint that loads the signed-in user and one at the guarded endpoint (a fresh
+grant: a full, allowed check), each at both of its mirrored paths, traced with
+``sys.settrace`` opcode events. Printed: both totals (the mean of the two paths), and
+the bytecodes of each stepup function the guarded request runs beyond the other.
+
+    .venv/bin/python benchmarks/guard_bytecodes.py [--only starlette,flask]
+
+The counts are exact and the same on every run of the same code and libraries. Each
+framework runs in a process of its own (Django configures its settings once per
+process). Not part of ``python -m benchmarks``: no peer, no target, no clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.cookies import SimpleCookie
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_requests
+from bench_requests import FRAMEWORKS, MIRROR, SERVERS, framework_label
+
+#: ``(file, function)`` -> bytecodes run; files inside the stepup package are named
+#: from it (``stepup/reauth.py``).
+Counts = collections.Counter[tuple[str, str]]
+#: Serves one GET of a path (with its query), counting into the counter if given.
+Serve = Callable[[str, "Counts | None"], None]
+
+
+@contextmanager
+def _counting(counts: Counts | None) -> Iterator[None]:
+    """Count into ``counts`` the bytecodes of every function called inside the block
+    (the caller's own frame is not traced); nothing when ``counts`` is None."""
+    if counts is None:
+        yield
+        return
+
+    def trace(frame: FrameType, event: str, arg: Any) -> Any:
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            code = frame.f_code
+            counts[(_where(code.co_filename), code.co_name)] += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        yield
+    finally:
+        sys.settrace(None)
+
+
+def _where(filename: str) -> str:
+    marker = "/stepup/"
+    at = filename.rfind(marker)
+    return "stepup/" + filename[at + len(marker) :] if at >= 0 else filename
+
+
+# One request, straight into the app: only the app's own work is counted (no client, no
+# server, no event loop) ------------------------------------------------------------------
+
+
+def _asgi(app: Any) -> Serve:
+    cookies: dict[str, str] = {}
+
+    loop = asyncio.new_event_loop()
+
+    def serve(path: str, counts: Counts | None) -> None:
+        target, _, query = path.partition("?")
+        headers = [(b"host", b"localhost")]
+        if cookies:
+            cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
+            headers.append((b"cookie", cookie.encode()))
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": target,
+            "raw_path": target.encode(),
+            "query_string": query.encode(),
+            "root_path": "",
+            "headers": headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+        }
+        status: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+                for name, value in message["headers"]:
+                    if name == b"set-cookie":
+                        _keep(cookies, value.decode())
+
+        async def call() -> None:
+            with _counting(counts):
+                await app(scope, receive, send)
+
+        loop.run_until_complete(call())
+        _answered(path, status)
+
+    return serve
+
+
+def _wsgi(app: Any) -> Serve:
+    from werkzeug.test import EnvironBuilder
+
+    cookies: dict[str, str] = {}
+
+    def serve(path: str, counts: Counts | None) -> None:
+        target, _, query = path.partition("?")
+        headers = {"Host": "localhost"}
+        if cookies:
+            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
+        environ = EnvironBuilder(path=target, query_string=query, headers=headers).get_environ()
+        status: list[int] = []
+
+        def start_response(line: str, sent: list[tuple[str, str]], *_: Any) -> Any:
+            status.append(int(line.split()[0]))
+            for name, value in sent:
+                if name.lower() == "set-cookie":
+                    _keep(cookies, value)
+            return lambda data: None
+
+        with _counting(counts):
+            body = app(environ, start_response)
+            try:
+                b"".join(body)
+            finally:
+                getattr(body, "close", lambda: None)()
+        _answered(path, status)
+
+    return serve
+
+
+def _keep(cookies: dict[str, str], header: str) -> None:
+    for name, morsel in SimpleCookie(header).items():
+        cookies[name] = morsel.value
+
+
+def _answered(path: str, status: list[int]) -> None:
+    if status != [200]:
+        raise SystemExit(f"{path} answered {status}, not 200: the count would be of a refusal")
+
+
+def _app(framework: str, workdir: str) -> Serve:
+    if framework in ("starlette", "fastapi"):
+        return _asgi(bench_requests.starlette_app("memory", workdir, framework == "fastapi"))
+    if framework == "flask":
+        return _wsgi(bench_requests.flask_app("memory", workdir))
+    return _wsgi(bench_requests.django_app("memory", workdir))
+
+
+def _count(serve: Serve, path: str) -> Counts:
+    serve(path, None)  # warm: imports, caches and lazy set-up are not the guard's cost
+    counts: Counts = collections.Counter()
+    serve(path, counts)
+    return counts
+
+
+def measure(framework: str) -> str:
+    """The report of one framework (run in a process of its own)."""
+    with tempfile.TemporaryDirectory() as workdir:
+        serve = _app(framework, workdir)
+        serve("/sign-in?user=alice&grant=1", None)
+        runs = {
+            name: [_count(serve, f"/{name}"), _count(serve, f"/{name}{MIRROR}")]
+            for name in ("user", "guarded")
+        }
+    user, guarded = (
+        sum(sum(counts.values()) for counts in runs[name]) / 2 for name in ("user", "guarded")
+    )
+    added = guarded - user
+    label = f"{framework_label(framework)} ({SERVERS[framework]} app, memory store)"
+    lines = [
+        f"{label}: user loaded {user:,.0f} bytecodes, guarded {guarded:,.0f}:"
+        f" the guard adds {added:,.0f} ({added / user:+.1%})"
+    ]
+    beyond: Counts = collections.Counter()
+    for key, value in runs["guarded"][0].items():
+        if key[0].startswith("stepup/"):
+            beyond[key] += value - runs["user"][0][key]
+    ours = sum(value for value in beyond.values() if value > 0)
+    lines.append(f"  in stepup's functions: {ours:,} (each function's own bytecodes)")
+    for (where, function), value in beyond.most_common():
+        if value > 0:
+            lines.append(f"  {value:6,}  {where} {function}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(FRAMEWORKS), help="frameworks, comma-separated")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # one framework, in this process
+    args = parser.parse_args(argv)
+    if args.one:
+        print(measure(args.one))
+        return 0
+    frameworks = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(frameworks) - set(FRAMEWORKS))
+    if unknown:
+        parser.error(f"unknown frameworks: {', '.join(unknown)} (known: {', '.join(FRAMEWORKS)})")
+    for framework in frameworks:
+        done = subprocess.run(
+            [sys.executable, __file__, "--one", framework], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            print(done.stdout + done.stderr, file=sys.stderr)
+            return done.returncode
+        print(done.stdout.rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
