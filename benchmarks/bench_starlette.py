@@ -101,8 +101,9 @@ def build() -> tuple[Starlette, Stepup]:
     return app, stepup
 
 
-async def request(app: Starlette, path: str, cookie: bytes = b"") -> tuple[int, list[Any]]:
-    scope = {
+def get_scope(path: str, cookie: bytes = b"") -> dict[str, Any]:
+    """The ASGI scope of a ``GET`` of ``path`` (with its query), sending ``cookie``."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -116,6 +117,10 @@ async def request(app: Starlette, path: str, cookie: bytes = b"") -> tuple[int, 
         "client": ("127.0.0.1", 1),
         "server": ("bench", 80),
     }
+
+
+async def request(app: Starlette, path: str, cookie: bytes = b"") -> tuple[int, list[Any]]:
+    scope = get_scope(path, cookie)
     sent: list[Message] = []
 
     async def receive() -> Message:

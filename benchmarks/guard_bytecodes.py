@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_requests
 from bench_requests import FRAMEWORKS, MIRROR, SERVERS, framework_label
+from bench_starlette import get_scope
 
 #: ``(file, function)`` -> bytecodes run; files inside the stepup package are named
 #: from it (``stepup/reauth.py``).
@@ -82,25 +83,8 @@ def _asgi(app: Any) -> Serve:
     loop = asyncio.new_event_loop()
 
     def serve(path: str, counts: Counts | None) -> None:
-        target, _, query = path.partition("?")
-        headers = [(b"host", b"localhost")]
-        if cookies:
-            cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
-            headers.append((b"cookie", cookie.encode()))
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": target,
-            "raw_path": target.encode(),
-            "query_string": query.encode(),
-            "root_path": "",
-            "headers": headers,
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 80),
-        }
+        cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
+        scope = get_scope(path, cookie.encode())
         status: list[int] = []
 
         async def receive() -> dict[str, Any]:
