@@ -12,10 +12,12 @@ import json
 import os
 import platform
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any, Literal
 
 from harness import Comparison, Stats
@@ -299,17 +301,67 @@ def environment(redis_url: str | None = None) -> list[str]:
     """Lines describing the machine and the versions that matter to the numbers."""
     from common import REDIS_URL
 
-    packages = ", ".join(
-        f"{name} {_package(name)}"
-        for name in ("stepup", "pyotp", "django-otp", "Django", "redis", "SQLAlchemy")
-    )
-    return [
+    packages = ", ".join(f"{name} {_package(name)}" for name in _PACKAGES)
+    lines = [
         f"CPU: {_cpu_model()}, {os.cpu_count()} logical CPUs; {platform.system()}"
         f" {platform.release()}",
         f"Python {platform.python_version()} ({platform.python_implementation()}),"
         f" SQLite {sqlite3.sqlite_version}, Redis server {_redis_server(redis_url or REDIS_URL)}",
         f"Packages: {packages}",
     ]
+    commit = _commit()
+    if commit is not None:
+        lines.append(f"Code: commit {commit}")
+    return lines
+
+
+#: The distributions whose versions move a row: stepup itself, the peers, the drivers
+#: and the servers of the whole-request rows.
+_PACKAGES = (
+    "stepup-auth",
+    "pyotp",
+    "django-otp",
+    "fido2",
+    "joserfc",
+    "argon2-cffi",
+    "redis",
+    "SQLAlchemy",
+    "psycopg",
+    "asyncpg",
+    "aiosqlite",
+    "uvicorn",
+    "waitress",
+    "starlette",
+    "fastapi",
+    "Flask",
+    "Django",
+)
+
+
+def _commit() -> str | None:
+    """The checked-out commit (with ``+changes`` when the tree differs from it), or
+    ``None`` outside a git work tree."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}+changes" if dirty else head
 
 
 # the command line of one module -----------------------------------------------------

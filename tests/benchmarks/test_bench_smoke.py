@@ -207,6 +207,9 @@ def test_the_runner_prints_one_table_and_writes_markdown(tmp_path: Path) -> None
     markdown = out.read_text(encoding="utf-8")
     assert "| benchmark | stepup | peer |" in markdown
     assert "Command: python -m benchmarks --quick" in markdown
+    # The header names the code measured: stepup's own distribution and the commit.
+    assert re.search(r"Packages: stepup-auth \d", markdown), markdown[:600]
+    assert re.search(r"^- Code: commit [0-9a-f]{7,}", markdown, re.MULTILINE), markdown[:600]
 
 
 def test_the_runner_lists_and_refuses_unknown_names() -> None:
