@@ -27,7 +27,7 @@ process, round by round (the side that goes first alternates), on the wall clock
 (Until issue 18's last round the driver sides matched no code, claimed and counted
 failures on rows that existed with a bare ``UPDATE``, and read one row without
 decoding it: the same round trips, but less of the work a caller needs;
-docs/performance.md has the figures against both.)
+docs/performance-history.md has the figures against both.)
 
 The ratio is the median over the rounds of stepup's time over the driver's in that
 round (noise from other processes falls on both halves of a round alike). Targets:
@@ -545,7 +545,7 @@ class _Placement:
     where it last ran. On this two-CPU VM a round trip to a backend on this process's CPU
     takes about 45 µs and one to a backend on the other CPU about 110 µs (the wake-up of
     an idle virtual CPU), so a side whose connection happened to land next to this
-    process won by 2.5x while doing the same work (docs/performance.md). Pinning puts
+    process won by 2.5x while doing the same work (docs/performance-history.md). Pinning puts
     every round trip of both sides across CPUs, as a database on another machine would
     be. Best effort: without ``sched_setaffinity``, two CPUs or the right to move the
     backends (they belong to the postgres user: run as root), nothing is pinned and the

@@ -1,5 +1,5 @@
 """How many Python bytecodes stepup's guard adds to one whole request: the count behind
-docs/performance.md ("Eleventh session").
+docs/performance.md ("Why these rows miss, and why they stay as they are").
 
 Inside a request a bytecode costs about three times what it costs in a loop of its own
 (a loop trains the branch predictor CPython's dispatch leans on; a request does not),
