@@ -1,17 +1,19 @@
 """The core alone: a fresh virtual environment with only ``stepup-auth`` installed holds
 the three packages the core imports (and what they require), imports ``stepup``, verifies
 a TOTP code, answers ``Reauth.check`` on the memory store, hashes a password, and prints
-its version; by then the process has imported every package the core declares."""
+its version; by then the process has imported every package the core declares. The
+README's taste runs there too, as written."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from packaging_support import DIST_NAME, Built, Venv, closure, dependency_table
+from packaging_support import DIST_NAME, ROOT, Built, Venv, closure, dependency_table
 
 pytestmark = pytest.mark.packaging
 
@@ -85,3 +87,12 @@ def test_the_core_installs_alone_and_works(
     version = venv.run("stepup", "--version", cwd=outside).strip()
     assert version == f"stepup {result['version']}"
     assert built.wheel.name.startswith(f"stepup_auth-{result['version']}-")  # one source
+
+    # The README's "A taste": each block as written, in that environment, from elsewhere.
+    taste = (ROOT / "README.md").read_text().split("## A taste", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", taste, re.S)
+    printed = [venv.run("python", "-c", block, cwd=outside).split() for block in blocks]
+    assert printed == [
+        ["ok", "replayed"],
+        ["re-authenticate", "with", "['pwd']", "True", "fresh_grant"],
+    ]
