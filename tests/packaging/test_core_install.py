@@ -2,7 +2,7 @@
 the three packages the core imports (and what they require), imports ``stepup``, verifies
 a TOTP code, answers ``Reauth.check`` on the memory store, hashes a password, and prints
 its version; by then the process has imported every package the core declares. The
-README's taste runs there too, as written."""
+README's taste and docs/totp.md's "In one piece" run there too, as written."""
 
 from __future__ import annotations
 
@@ -88,11 +88,25 @@ def test_the_core_installs_alone_and_works(
     assert version == f"stepup {result['version']}"
     assert built.wheel.name.startswith(f"stepup_auth-{result['version']}-")  # one source
 
-    # The README's "A taste": each block as written, in that environment, from elsewhere.
-    taste = (ROOT / "README.md").read_text().split("## A taste", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", taste, re.S)
-    printed = [venv.run("python", "-c", block, cwd=outside).split() for block in blocks]
-    assert printed == [
-        ["ok", "replayed"],
-        ["re-authenticate", "with", "['pwd']", "True", "fresh_grant"],
+    # The README's "A taste" and docs/totp.md's "In one piece": each block as written,
+    # in that environment, from elsewhere.
+    for block, expected in _copied_examples():
+        assert venv.run("python", "-c", block, cwd=outside).splitlines() == expected
+
+
+def _section_blocks(path: Path, heading: str) -> list[str]:
+    section = path.read_text().split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+    blocks: list[str] = re.findall(r"```python\n(.*?)```", section, re.S)
+    return blocks
+
+
+def _copied_examples() -> list[tuple[str, list[str]]]:
+    """The examples a newcomer copies first, with the lines each prints."""
+    taste = _section_blocks(ROOT / "README.md", "## A taste")
+    (totp,) = _section_blocks(ROOT / "docs" / "totp.md", "## In one piece")
+    events = "['RecoveryCodeUsed', 'TwoFactorRejected', 'TwoFactorRemoved']"
+    return [
+        (taste[0], ["ok", "replayed"]),
+        (taste[1], ["re-authenticate with ['pwd']", "True fresh_grant"]),
+        (totp, ["True 10", "ok", "replayed", "ok", "invalid", "False", events]),
     ]
