@@ -2,7 +2,8 @@
 the three packages the core imports (and what they require), imports ``stepup``, verifies
 a TOTP code, answers ``Reauth.check`` on the memory store, hashes a password, and prints
 its version; by then the process has imported every package the core declares. The
-README's taste and docs/totp.md's "In one piece" run there too, as written."""
+README's taste and the opening examples of docs/totp.md and docs/reauth.md run there too,
+as written."""
 
 from __future__ import annotations
 
@@ -88,14 +89,15 @@ def test_the_core_installs_alone_and_works(
     assert version == f"stepup {result['version']}"
     assert built.wheel.name.startswith(f"stepup_auth-{result['version']}-")  # one source
 
-    # The README's "A taste" and docs/totp.md's "In one piece": each block as written,
-    # in that environment, from elsewhere.
+    # The examples a newcomer meets first: each block as written, in that environment,
+    # from elsewhere.
     for block, expected in _copied_examples():
         assert venv.run("python", "-c", block, cwd=outside).splitlines() == expected
 
 
 def _section_blocks(path: Path, heading: str) -> list[str]:
-    section = path.read_text().split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+    text = "\n" + path.read_text()  # a heading on the first line starts a line too
+    section = text.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
     blocks: list[str] = re.findall(r"```python\n(.*?)```", section, re.S)
     return blocks
 
@@ -104,9 +106,13 @@ def _copied_examples() -> list[tuple[str, list[str]]]:
     """The examples a newcomer copies first, with the lines each prints."""
     taste = _section_blocks(ROOT / "README.md", "## A taste")
     (totp,) = _section_blocks(ROOT / "docs" / "totp.md", "## In one piece")
+    reauth = _section_blocks(
+        ROOT / "docs" / "reauth.md", "# Re-authentication for sensitive actions"
+    )[0]
     events = "['RecoveryCodeUsed', 'TwoFactorRejected', 'TwoFactorRemoved']"
     return [
         (taste[0], ["ok", "replayed"]),
         (taste[1], ["re-authenticate with ['pwd']", "True fresh_grant"]),
         (totp, ["True 10", "ok", "replayed", "ok", "invalid", "False", events]),
+        (reauth, ["['pwd'] 21600.0", "fresh_grant", "False", "False"]),
     ]
