@@ -97,6 +97,21 @@ def test_admin_pages_and_flag_are_for_admins(app_client: tuple[Any, SettableCloc
     assert refused.json()["errors"][0]["code"] == "forbidden"
 
 
+def test_the_menu_marks_the_page_you_are_on(app_client: tuple[Any, SettableClock]) -> None:
+    client, _ = app_client
+    sign_in(client, ADMIN)
+    for path, label in [
+        ("/account", "Account"),
+        ("/api-keys", "API keys"),
+        ("/stepup/passkeys", "Passkeys"),  # one of stepup's own pages, in the demo's frame
+        ("/workspaces", "Workspaces"),
+        ("/tenant", "Tenant"),
+    ]:
+        html = client.get(path).text
+        current = re.findall(r'<a href="([^"]+)" aria-current="page">([^<]+)</a>', html)
+        assert current == [(path, label)], (path, current)
+
+
 def test_banner_and_json_answers_follow_the_core(app_client: tuple[Any, SettableClock]) -> None:
     client, clock = app_client
     sign_in(client, ADMIN)
