@@ -442,6 +442,44 @@ def test_the_store_url_can_come_from_the_environment(
     assert '"id": "acme"' in out
 
 
+@pytest.mark.parametrize(
+    "where",
+    [
+        lambda store: ["operator", *store, "tenant", "show", "acme"],
+        lambda store: ["operator", "tenant", *store, "show", "acme"],
+        lambda store: ["operator", "tenant", "show", "acme", *store],
+    ],
+    ids=["before-the-command", "between", "after"],
+)
+def test_the_store_options_count_wherever_they_are_given(
+    target: Target,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    where: Any,
+) -> None:
+    monkeypatch.delenv("STEPUP_STORE", raising=False)
+    TenantSettings(target.store).ensure("acme")
+    status, out, err = run(capsys, where(target.args()))
+    assert (status, err) == (0, "")
+    assert json.loads(out)["data"]["id"] == "acme"
+
+
+def test_a_store_given_after_the_command_wins(
+    target: Target, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STEPUP_STORE", raising=False)
+    TenantSettings(target.store).ensure("acme")
+    wrong = ["--store", "postgresql://postgres:s3cret@127.0.0.1:1/app"]
+    status, out, _ = run(capsys, ["operator", *wrong, "tenant", "show", "acme", *target.args()])
+    assert status == 0
+    assert json.loads(out)["data"]["id"] == "acme"
+    # Only before the command: that store is the one used (and its password not shown).
+    status, out, err = run(capsys, ["operator", *wrong, "tenant", "show", "acme"])
+    assert (status, out) == (2, "")
+    assert "at postgresql://postgres@127.0.0.1:1/app" in err
+    assert "s3cret" not in err
+
+
 def test_a_listener_that_does_not_import_is_a_usage_error(
     target: Target, capsys: pytest.CaptureFixture[str]
 ) -> None:

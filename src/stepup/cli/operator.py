@@ -81,6 +81,10 @@ _DESCRIPTION = (
 
 
 def _add_commands(operator: argparse.ArgumentParser) -> None:
+    # --store and --prefix are taken before the command too (``operator --store URL
+    # tenant show ...``): refused there, argparse would echo the URL, password and all,
+    # as an "invalid choice".
+    _store_options(operator, default=None)
     commands = operator.add_subparsers(
         title="operator commands", metavar="COMMAND", dest="operator_command"
     )
@@ -151,6 +155,7 @@ def _add_commands(operator: argparse.ArgumentParser) -> None:
         help="show a tenant, set its sensitive_actions_reauth flag",
         description="A tenant's settings, as GET and PATCH /tenants/{id} show and change them.",
     )
+    _store_options(tenant, default=argparse.SUPPRESS)
     tenant_commands = tenant.add_subparsers(
         title="tenant commands", metavar="COMMAND", dest="tenant_command"
     )
@@ -173,14 +178,25 @@ def _add_commands(operator: argparse.ArgumentParser) -> None:
     set_flag.set_defaults(handler=_tenant_set_flag)
 
 
-def _common(parser: argparse.ArgumentParser, *, changes: bool = True) -> None:
+def _store_options(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    """``--store`` and ``--prefix``. A command's own (``default=SUPPRESS``) leave what
+    was given before the command standing; given after it too, the later one counts."""
     parser.add_argument(
         "--store",
         metavar="URL",
+        default=default,
         help="sqlite:///PATH, postgresql://USER@HOST/DB or redis://HOST:PORT/DB"
         " (default: $STEPUP_STORE)",
     )
-    parser.add_argument("--prefix", help="the store's table or key prefix, if the app changed it")
+    parser.add_argument(
+        "--prefix",
+        default=default,
+        help="the store's table or key prefix, if the app changed it",
+    )
+
+
+def _common(parser: argparse.ArgumentParser, *, changes: bool = True) -> None:
+    _store_options(parser, default=argparse.SUPPRESS)
     if changes:
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         parser.add_argument(
