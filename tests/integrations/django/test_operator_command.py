@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
 from integrations.django.django_support import Site, running_site
 from stepup import TOTP
+from stepup.adapters.storage.sql import SQLStore
 from stepup.events import TenantFlagChanged, TwoFactorRemoved
 from stepup.integrations.django.models import (
     ChallengeRecord,
@@ -22,6 +24,7 @@ from stepup.integrations.django.services import get_stepup
 from stepup.integrations.django.store import DjangoStore
 from stepup.policy import Policy
 from stepup.reauth import Reauth
+from stepup.records import Tenant
 from stepup.sealing import SecretBox
 from stepup.subject import Subject
 from stepup.testing import SettableClock
@@ -116,6 +119,23 @@ def test_tenant_show_and_set_flag(orm_site: Site, capsys: pytest.CaptureFixture[
     assert operate("tenant", "show", "acme") == 0
     assert '"sensitive_actions_reauth": true' in capsys.readouterr().out
     assert operate("tenant", "show", "nobody") == 1
+
+
+def test_another_store_before_or_after_the_command(
+    orm_site: Site, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    other = SQLStore.sqlite(tmp_path / "other.db")
+    other.put_tenant(Tenant("elsewhere", {"feature_flags": {"sensitive_actions_reauth": True}}))
+    other.close()
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    for argv in (
+        ["--store", url, "tenant", "show", "elsewhere"],
+        ["tenant", "show", "elsewhere", "--store", url],
+        ["--store", "sqlite:////nonexistent/x.db", "tenant", "show", "elsewhere", "--store", url],
+    ):
+        assert operate(*argv) == 0, argv
+        assert '"id": "elsewhere"' in capsys.readouterr().out
+    assert operate("tenant", "show", "elsewhere") == 1  # the project's own store has none
 
 
 def test_help_and_bad_usage(orm_site: Site, capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,6 +27,10 @@ class Command(BaseCommand):  # type: ignore[misc]
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
+        # Before the command, as `stepup operator` takes them (Django's parser sees them
+        # first); after it, they reach the operator command itself and count over these.
+        parser.add_argument("--store", metavar="URL", help="another store than the project's")
+        parser.add_argument("--prefix", help="that store's table or key prefix")
         parser.add_argument(
             "operator_args",
             nargs=argparse.REMAINDER,
@@ -36,8 +40,14 @@ class Command(BaseCommand):  # type: ignore[misc]
 
     def handle(self, *args: Any, **options: Any) -> None:
         stepup = get_stepup()
+        before = [
+            argument
+            for name in ("store", "prefix")
+            if options.get(name) is not None
+            for argument in (f"--{name}", options[name])
+        ]
         status = run_operator(
-            list(options["operator_args"]),
+            [*before, *options["operator_args"]],
             prog="manage.py stepup_operator",
             store=stepup.store,
             listeners=(stepup.events.emit,),
