@@ -55,6 +55,14 @@ def test_help_everywhere(capsys: pytest.CaptureFixture[str], argv: list[str]) ->
     assert out.startswith("usage: stepup")
 
 
+@pytest.mark.parametrize("argv", [["operator"], ["operator", "tenant", "show"]])
+def test_operator_help_names_the_environment_store_as_the_default(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    _, out, _ = run(capsys, *argv, "--help")
+    assert "(default: $STEPUP_STORE)" in " ".join(out.split())
+
+
 def test_top_level_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     _, out, _ = run(capsys, "--help")
     assert "totp" in out

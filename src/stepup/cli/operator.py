@@ -63,7 +63,7 @@ def run_operator(
     nor the key variables name one. ``--store URL`` still picks another store. Returns
     the exit status."""
     parser = argparse.ArgumentParser(prog=prog, description=_DESCRIPTION)
-    _add_commands(parser)
+    _add_commands(parser, store_default="the app's own store")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, or a usage error argparse already reported
@@ -80,11 +80,13 @@ _DESCRIPTION = (
 )
 
 
-def _add_commands(operator: argparse.ArgumentParser) -> None:
+def _add_commands(
+    operator: argparse.ArgumentParser, *, store_default: str = "$STEPUP_STORE"
+) -> None:
     # --store and --prefix are taken before the command too (``operator --store URL
     # tenant show ...``): refused there, argparse would echo the URL, password and all,
     # as an "invalid choice".
-    _store_options(operator, default=None)
+    _store_options(operator, default=None, says=store_default)
     commands = operator.add_subparsers(
         title="operator commands", metavar="COMMAND", dest="operator_command"
     )
@@ -99,7 +101,7 @@ def _add_commands(operator: argparse.ArgumentParser) -> None:
         ),
     )
     devices.add_argument("user_id", metavar="USER_ID")
-    _common(devices, changes=False)
+    _common(devices, store_default, changes=False)
     devices.set_defaults(handler=_totp_devices)
 
     remove = commands.add_parser(
@@ -117,7 +119,7 @@ def _add_commands(operator: argparse.ArgumentParser) -> None:
     remove.add_argument(
         "--device", metavar="DEVICE_ID", help="remove only this device (see totp-devices)"
     )
-    _common(remove)
+    _common(remove, store_default)
     remove.set_defaults(handler=_remove_2fa)
 
     revoke = commands.add_parser(
@@ -129,7 +131,7 @@ def _add_commands(operator: argparse.ArgumentParser) -> None:
         ),
     )
     revoke.add_argument("user_id", metavar="USER_ID")
-    _common(revoke)
+    _common(revoke, store_default)
     revoke.set_defaults(handler=_revoke_grants)
 
     reseal = commands.add_parser(
@@ -147,7 +149,7 @@ def _add_commands(operator: argparse.ArgumentParser) -> None:
         metavar="MODULE:NAME",
         help="the app's SecretBox, or a function returning it (instead of the variables)",
     )
-    _common(reseal)
+    _common(reseal, store_default)
     reseal.set_defaults(handler=_reseal)
 
     tenant = commands.add_parser(
@@ -155,14 +157,14 @@ def _add_commands(operator: argparse.ArgumentParser) -> None:
         help="show a tenant, set its sensitive_actions_reauth flag",
         description="A tenant's settings, as GET and PATCH /tenants/{id} show and change them.",
     )
-    _store_options(tenant, default=argparse.SUPPRESS)
+    _store_options(tenant, default=argparse.SUPPRESS, says=store_default)
     tenant_commands = tenant.add_subparsers(
         title="tenant commands", metavar="COMMAND", dest="tenant_command"
     )
     tenant_commands.required = True
     show = tenant_commands.add_parser("show", help="print the tenant's settings (JSON:API)")
     show.add_argument("tenant_id", metavar="TENANT_ID")
-    _common(show, changes=False)
+    _common(show, store_default, changes=False)
     show.set_defaults(handler=_tenant_show)
     set_flag = tenant_commands.add_parser(
         "set-flag",
@@ -174,19 +176,22 @@ def _add_commands(operator: argparse.ArgumentParser) -> None:
     )
     set_flag.add_argument("tenant_id", metavar="TENANT_ID")
     set_flag.add_argument("value", choices=("on", "off"), metavar="on|off")
-    _common(set_flag)
+    _common(set_flag, store_default)
     set_flag.set_defaults(handler=_tenant_set_flag)
 
 
-def _store_options(parser: argparse.ArgumentParser, *, default: Any) -> None:
+_STORE_URLS = "sqlite:///PATH, postgresql://USER@HOST/DB or redis://HOST:PORT/DB"
+
+
+def _store_options(parser: argparse.ArgumentParser, *, default: Any, says: str) -> None:
     """``--store`` and ``--prefix``. A command's own (``default=SUPPRESS``) leave what
-    was given before the command standing; given after it too, the later one counts."""
+    was given before the command standing; given after it too, the later one counts.
+    ``says``: the store used without ``--store``, as the help names it."""
     parser.add_argument(
         "--store",
         metavar="URL",
         default=default,
-        help="sqlite:///PATH, postgresql://USER@HOST/DB or redis://HOST:PORT/DB"
-        " (default: $STEPUP_STORE)",
+        help=f"{_STORE_URLS} (default: {says})",
     )
     parser.add_argument(
         "--prefix",
@@ -195,8 +200,8 @@ def _store_options(parser: argparse.ArgumentParser, *, default: Any) -> None:
     )
 
 
-def _common(parser: argparse.ArgumentParser, *, changes: bool = True) -> None:
-    _store_options(parser, default=argparse.SUPPRESS)
+def _common(parser: argparse.ArgumentParser, store_default: str, *, changes: bool = True) -> None:
+    _store_options(parser, default=argparse.SUPPRESS, says=store_default)
     if changes:
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         parser.add_argument(

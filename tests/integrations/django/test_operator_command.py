@@ -142,3 +142,16 @@ def test_help_and_bad_usage(orm_site: Site, capsys: pytest.CaptureFixture[str]) 
     assert operate("--help") == 0
     assert "remove-2fa" in capsys.readouterr().out
     assert operate("no-such-command") == 2
+
+
+def test_help_names_the_projects_store_as_the_default(
+    orm_site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Here no --store means the project's store, not $STEPUP_STORE as under `stepup`.
+    assert operate("--help") == 0
+    assert "another store than the project's" in " ".join(capsys.readouterr().out.split())
+    for argv in (["tenant", "show", "--help"], ["remove-2fa", "--help"]):
+        assert operate(*argv) == 0
+        out = " ".join(capsys.readouterr().out.split())
+        assert "(default: the app's own store)" in out, argv
+        assert "STEPUP_STORE" not in out, argv
