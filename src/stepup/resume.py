@@ -4,8 +4,11 @@ A browser form that a re-authentication interrupts is suspended in the store (it
 method, path and fields, never files, never more than :data:`MAX_BYTES`), bound to
 the user, the session and the action, for :data:`TTL` seconds. After the
 re-authentication the integration takes it back, once, and has the browser send it
-again as a new POST with a fresh CSRF token, so the app's own CSRF check (and the
-guard, now satisfied) runs on it as on any request.
+again as a new POST, so the app's own CSRF check (and the guard, now satisfied) runs on
+it as on any request. The replay carries a fresh CSRF token only when the integration
+checked the kept request's own (``csrf_checked``): a forged form, which had none, is
+sent again without one and refused as it would have been, never laundered by the
+detour.
 
 The suspended request is a :class:`~stepup.records.Challenge` under the id prefix
 :data:`PREFIX`: the store's ``take_challenge`` gives single use and expiry atomically.
@@ -81,6 +84,8 @@ class SuspendedRequest:
     action: str
     user_id: str
     session_id: str
+    #: The kept request passed the app's CSRF check: its replay may carry a fresh token.
+    csrf_checked: bool = False
 
     def __repr__(self) -> str:
         names = ", ".join(name for name, _ in self.fields)
@@ -181,6 +186,7 @@ class _Flows:
         has_files: bool,
         is_form: bool,
         drop: frozenset[str],
+        csrf_checked: bool,
     ) -> Flow[SuspendOutcome]:
         if method.upper() != "POST" or not is_form:
             return NotSuspended(SuspendReason.NOT_A_FORM)
@@ -203,13 +209,16 @@ class _Flows:
             kept.append((name, value))
         now = self.clock()
         token = secrets.token_urlsafe(24)
+        data: dict[str, object] = {
+            "method": "POST",
+            "path": safe,
+            "action": action,
+            "fields": [list(f) for f in kept],
+        }
+        if csrf_checked:
+            data["csrf"] = True
         challenge = Challenge(
-            PREFIX + token,
-            subject.user_id,
-            subject.session_id,
-            now,
-            now + self.ttl,
-            {"method": "POST", "path": safe, "action": action, "fields": [list(f) for f in kept]},
+            PREFIX + token, subject.user_id, subject.session_id, now, now + self.ttl, data
         )
         try:
             yield ("put_challenge", (challenge,))
@@ -242,8 +251,9 @@ class _Flows:
         if not isinstance(fields, list) or not isinstance(path, str):
             return NotResumed(SuspendReason.UNKNOWN)
         pairs = tuple((str(f[0]), str(f[1])) for f in fields if isinstance(f, list) and len(f) == 2)
+        checked = data.get("csrf") is True  # kept before this existed: not checked
         return Resumed(
-            SuspendedRequest("POST", path, pairs, action, found.user_id, found.session_id)
+            SuspendedRequest("POST", path, pairs, action, found.user_id, found.session_id, checked)
         )
 
 
@@ -261,10 +271,13 @@ class Suspensions(_Flows):
         has_files: bool = False,
         is_form: bool = True,
         drop: Iterable[str] = (),
+        csrf_checked: bool = False,
     ) -> SuspendOutcome:
         """Keep this request for ``subject`` and ``action``. ``path`` is where it was
         sent (path and query), ``fields`` its form fields in order, ``drop`` the names
-        never kept (the CSRF field: the replay carries a fresh one)."""
+        never kept (the CSRF field). ``csrf_checked``: the request carried a CSRF token
+        that held for this session, so its replay may carry a fresh one; leave it
+        ``False`` unless the check really ran."""
         flow = self._suspend(
             subject,
             action,
@@ -274,6 +287,7 @@ class Suspensions(_Flows):
             has_files=has_files,
             is_form=is_form,
             drop=frozenset(drop),
+            csrf_checked=csrf_checked,
         )
         return run(flow, self.store)
 
@@ -319,6 +333,7 @@ class AsyncSuspensions(_Flows):
         has_files: bool = False,
         is_form: bool = True,
         drop: Iterable[str] = (),
+        csrf_checked: bool = False,
     ) -> SuspendOutcome:
         flow = self._suspend(
             subject,
@@ -329,6 +344,7 @@ class AsyncSuspensions(_Flows):
             has_files=has_files,
             is_form=is_form,
             drop=frozenset(drop),
+            csrf_checked=csrf_checked,
         )
         return await run_async(flow, self.store)
 

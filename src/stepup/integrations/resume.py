@@ -3,10 +3,10 @@
 - A browser form POST that the guard refuses is suspended (:mod:`stepup.resume`) and
   its token rides along to the re-auth page (``?resume=...``, then a hidden field).
   After the re-authentication the integration takes it back and renders
-  ``stepup/resume.html``: a form with the saved fields and a fresh CSRF token that the
-  browser submits at once (``stepup-reauth.js``, or the Continue button without
-  JavaScript). The replay is a new POST, so the app's own CSRF check and the guard
-  run on it again.
+  ``stepup/resume.html``: a form with the saved fields and a fresh CSRF token (only for
+  a request whose own token held when it was kept) that the browser submits at once
+  (``stepup-reauth.js``, or the Continue button without JavaScript). The replay is a
+  new POST, so the app's own CSRF check and the guard run on it again.
 - ``GET .../reauth/status?action=...`` answers whether the action needs a
   re-authentication now, and how, without performing it (:func:`status_response`).
 - ``stepup-reauth.js``, served by each integration, is the single-page apps' helper.
@@ -50,7 +50,8 @@ DONE_MESSAGE: Final = "stepup:reauth-done"
 class ResumePage:
     """The page that sends a suspended form again: ``path`` is where it posts,
     ``fields`` the saved fields (values out of reprs), ``csrf_name``/``csrf_value`` the
-    app's CSRF field with a token made for this (renewed) session."""
+    app's CSRF field with a token made for this (renewed) session (``""``: none, the
+    kept request had no valid one)."""
 
     path: str
     fields: tuple[tuple[str, str], ...] = field(repr=False)
@@ -59,9 +60,11 @@ class ResumePage:
 
 
 def resume_page(request: SuspendedRequest, csrf_name: str, csrf_value: str) -> ResumePage:
-    """The replay form; any field with the CSRF name that slipped through is replaced."""
+    """The replay form; any field with the CSRF name that slipped through is dropped. It
+    carries ``csrf_value`` only when the kept request passed the CSRF check: a forged
+    form goes back without a token, and the app's check refuses it as it would have."""
     fields = tuple((n, v) for n, v in request.fields if n != csrf_name)
-    return ResumePage(request.path, fields, csrf_name, csrf_value)
+    return ResumePage(request.path, fields, csrf_name, csrf_value if request.csrf_checked else "")
 
 
 @dataclass(frozen=True, slots=True)

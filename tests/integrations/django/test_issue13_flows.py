@@ -71,6 +71,38 @@ def test_an_interrupted_form_post_resumes_through_djangos_csrf_check(acme: Site)
     assert alice.reauth(refused["Location"], PASSWORDS["alice"]).status_code == 303
 
 
+def test_a_form_django_did_not_check_is_resumed_without_a_token(acme: Site) -> None:  # noqa: F811
+    """A ``csrf_exempt`` view's form passed no CSRF check when it was kept: its replay
+    carries no token either (never one minted by the detour)."""
+    from django.conf import settings
+    from django.test import override_settings
+    from django.urls import clear_url_caches
+    from django.utils.module_loading import import_module
+    from django.views.decorators.csrf import csrf_exempt
+
+    from stepup.integrations.django import reauth_required
+
+    @csrf_exempt
+    @reauth_required("user.update")
+    def hook(request: HttpRequest) -> HttpResponse:
+        return HttpResponse("ran")
+
+    urlconf = types.ModuleType("acme_with_an_exempt_view")
+    example = import_module(settings.ROOT_URLCONF)
+    urlconf.urlpatterns = [*example.urlpatterns, path("hook/", hook)]  # type: ignore[attr-defined]
+    with override_settings(ROOT_URLCONF=urlconf):
+        clear_url_caches()
+        alice = acme.browser()
+        _sign_in(alice, "alice")
+        _flag_on()
+        refused = alice.post("/hook/", as_multidict(FORM))
+        assert refused.status_code == 303
+        resumed = alice.reauth(refused["Location"], PASSWORDS["alice"])
+        target, fields = resume_form(resumed.content.decode())
+        assert (target, fields) == ("/hook/", FORM)  # no csrfmiddlewaretoken
+    clear_url_caches()
+
+
 def test_two_tabs_each_resume_their_own_form(acme: Site) -> None:  # noqa: F811
     """Two tabs each had a form interrupted; tab A re-authenticates first (the session id
     and the CSRF token are renewed), then tab B: B's form comes back too."""

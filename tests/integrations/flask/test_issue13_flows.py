@@ -65,6 +65,15 @@ def _app(example: ModuleType, clock: SettableClock, **config: Any) -> Flask:
         return {"fields": [[name, value] for name, value in pairs if name != "csrf_token"]}
 
     app.add_url_rule("/settings/profile", "profile", profile, methods=["POST"])
+
+    # The same with the decorators the other way round: the guard sees a forged form first.
+    @stepup.reauth_required("user.update", return_to="/")
+    @stepup.csrf_protect
+    def profile_guard_first() -> Any:
+        pairs = request.form.items(multi=True)
+        return {"fields": [[name, value] for name, value in pairs if name != "csrf_token"]}
+
+    app.add_url_rule("/settings/profile-2", "profile_2", profile_guard_first, methods=["POST"])
     return app
 
 
@@ -166,6 +175,29 @@ def test_an_app_records_its_own_sign_in(
 # Nothing lost to a re-authentication --------------------------------------------------
 
 FORM = [("name", "Alice A."), ("tag", "x"), ("tag", "y"), ("bio", "line 1\nline 2 <b>&</b>")]
+
+
+@pytest.mark.parametrize("forged", [[], [("csrf_token", "forged")]], ids=["none", "wrong"])
+def test_a_forged_form_is_not_laundered_by_the_reauthentication(
+    app: Flask, forged: list[tuple[str, str]]
+) -> None:
+    """A view whose guard runs before its CSRF check sees another site's form first: it
+    is kept like any other, but its replay carries no fresh token, so the check refuses
+    it after the re-authentication as it would have before. A genuine form still gets
+    one."""
+    _flag_on(app)
+    alice = app.test_client()
+    _sign_in(alice, "alice")
+    refused = alice.post("/settings/profile-2", data=as_multidict([*FORM, *forged]))
+    assert refused.status_code == 303
+    target, fields = resume_form(_reauth(alice, refused.headers["Location"], "alice").text)
+    assert fields == FORM  # no csrf_token
+    assert alice.post(target, data=as_multidict(fields)).status_code == 400
+
+    genuine = alice.post(
+        "/settings/profile-2", data=as_multidict([*FORM, ("csrf_token", _token(alice))])
+    )
+    assert genuine.status_code == 200  # the grant is fresh now: nothing to keep
 
 
 def test_an_interrupted_form_post_resumes_with_its_fields_and_a_fresh_csrf_token(

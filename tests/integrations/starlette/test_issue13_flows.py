@@ -101,6 +101,25 @@ def test_an_interrupted_form_post_resumes_with_a_fresh_csrf_token(example: Any) 
         assert again.status_code == 303  # used up
 
 
+@pytest.mark.parametrize("forged", [[], [("csrf_token", "forged")]], ids=["none", "wrong"])
+def test_a_forged_form_is_not_laundered_by_the_reauthentication(
+    example: Any, forged: list[tuple[str, str]]
+) -> None:
+    """Another site's form (no token, or a wrong one) is interrupted like any other, but
+    its replay carries no fresh token: the app's own check refuses it after the
+    re-authentication as it would have before."""
+    with TestClient(example, follow_redirects=False) as alice:
+        _sign_in(alice, "alice")
+        _flag_on(example)
+        refused = alice.post("/settings/profile", data=as_multidict([*FORM, *forged]))
+        assert refused.status_code == 303
+        resumed = _reauth(alice, refused.headers["location"], "alice")
+        target, fields = resume_form(resumed.text)
+        assert fields == FORM  # no csrf_token at all
+        replay = alice.post(target, data=as_multidict(fields))
+        assert (replay.status_code, replay.text) == (403, "csrf")
+
+
 def test_two_tabs_each_resume_their_own_form(example: Any) -> None:
     """Two tabs each had a form interrupted; tab A re-authenticates first (the session id
     is renewed), then tab B (its page reloaded for the renewed CSRF token): B's form

@@ -4,7 +4,9 @@ removal by the user (behind re-auth) and by an admin with full access."""
 from __future__ import annotations
 
 import anyio
+import pytest
 
+from integrations.resume_support import as_multidict, resume_form
 from integrations.starlette.starlette_support import (
     PASSWORDS,
     Browser,
@@ -144,6 +146,29 @@ def test_removal_by_the_user_behind_reauth(
     # Sign-in no longer asks for a code.
     alice.logout()
     assert alice.login("alice").headers["location"] == "/"
+
+
+@pytest.mark.parametrize("path", ["/stepup/2fa/remove", "/stepup/2fa/users/bob/remove"])
+def test_a_forged_removal_stays_refused_after_the_reauthentication(
+    test_app: TestApp, alice: Browser, bob: Browser, path: str
+) -> None:
+    """Another site's form, without this session's token, is interrupted by the guard
+    (which runs first) like any other; re-authenticating must not turn it into a request
+    with a valid token: its replay is refused and nothing is removed."""
+    enrol(alice)
+    enrol(bob)
+    assert alice.patch_tenant(True).status_code == 200
+
+    forged = alice.post(path, data={"go": "1"})
+    assert forged.status_code == 303
+    assert "resume=" in forged.headers["location"]
+    back = alice.reauth(forged.headers["location"], PASSWORDS["alice"])
+    target, fields = resume_form(back.text)
+    assert fields == [("go", "1")]
+    assert alice.post(target, data=as_multidict(fields)).status_code == 403
+    assert is_enrolled(test_app, "alice")
+    assert is_enrolled(test_app, "bob")
+    assert not [e for e in test_app.events if isinstance(e, TwoFactorRemoved)]
 
 
 def test_removal_by_an_admin_with_full_access(

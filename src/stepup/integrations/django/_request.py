@@ -249,6 +249,9 @@ class RequestStepup:
             fields,
             has_files=bool(request.FILES),
             drop=(CSRF_FIELD,),
+            # Django's CsrfViewMiddleware marks a request whose token it accepted: only
+            # then may the replay carry a fresh one (a csrf_exempt view's forms get none).
+            csrf_checked=getattr(request, "csrf_processing_done", False) is True,
         )
         return outcome.token if isinstance(outcome, Suspended) else None
 

@@ -232,6 +232,9 @@ class AppState:
             list(request.form.items(multi=True)),
             has_files=bool(request.files),
             drop=(FIELD, self.csrf.field),
+            # Only a form whose own token held gets a fresh one on its replay: a forged
+            # form must not come back through the detour with a valid token.
+            csrf_checked=self.csrf.valid(self.csrf.submitted()),
         )
         return outcome.token if isinstance(outcome, Suspended) else None
 

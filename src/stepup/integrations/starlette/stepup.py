@@ -485,7 +485,16 @@ class StepupCore:
             request.url.path + (f"?{query}" if query else "")  # root_path included
         )
         outcome = await self.suspensions.suspend(
-            subject, action, "POST", path, fields, has_files=has_files, drop=(FIELD_NAME,)
+            subject,
+            action,
+            "POST",
+            path,
+            fields,
+            has_files=has_files,
+            drop=(FIELD_NAME,),
+            # Only a form whose own token held gets a fresh one on its replay: a forged
+            # form must not come back through the detour with a valid token.
+            csrf_checked=await self.csrf_ok(request, form),
         )
         return outcome.token if isinstance(outcome, Suspended) else None
 
