@@ -11,6 +11,15 @@ the injected clock). The keys come from an injected ``fetch_jwks`` (see
 ``refetch_interval`` so a stream of forged ``kid`` values cannot turn the resource server
 into a load generator against the issuer.
 
+A fetch fails closed whatever goes wrong (the fetcher raises, the document is no JWKS,
+the JOSE library chokes on an entry in a way nobody foresaw): one entry that cannot be
+read is left out and the set's other keys still count; a document with no usable key at
+all is a failed fetch. A failed fetch is :class:`TokenUnavailableError` (503) for the
+request that made it, counts against ``refetch_interval``, and never makes the cached
+keys younger: once they are older than ``max_key_age`` every token is unavailable until
+a fetch succeeds. (Old keys serve only while another request's fetch is in flight, for at
+most one more ``refetch_interval``.)
+
 What is refused before any signature is checked (RFC 8725): a token longer than 16 KiB,
 anything but three base64url segments, a header that is not one JSON object or names a
 parameter twice, ``crit``, and the header parameters that would bring their own key or
@@ -28,7 +37,6 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Final, TypeGuard
 
 from joserfc import jws
-from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry, Key
 from joserfc.util import urlsafe_b64decode
 
@@ -112,35 +120,44 @@ def _rsa_bits(modulus: object) -> int:
     return int.from_bytes(urlsafe_b64decode(modulus.encode("ascii"))).bit_length()
 
 
+def _import(entry: object) -> Key | None:
+    """One JWKS entry as a public signing key, or None. An entry that cannot be read
+    for any reason is left out: the JOSE library raises ``KeyError`` for an unknown
+    curve, and may raise anything else for members of the wrong type, so every
+    exception here means "not a key"; the set's other keys still count."""
+    try:
+        if not isinstance(entry, dict) or entry.get("use") not in (None, "sig"):
+            return None
+        if entry.get("kty") not in ("RSA", "EC", "OKP") or not isinstance(
+            entry.get("kid", ""), str
+        ):
+            return None
+        if entry["kty"] == "RSA" and _rsa_bits(entry.get("n")) < _MIN_RSA_BITS:
+            return None  # weak: left out before the JOSE library warns about it
+        public = {k: v for k, v in entry.items() if k not in _PRIVATE}
+        key = JWKRegistry.import_key(public)
+        return key if _usable(key) else None
+    except Exception:  # whatever it is, this entry is no key
+        return None
+
+
 def parse_jwks_document(data: object) -> tuple[Key, ...]:
     """The public signing keys of a JWKS document; unreadable, encryption-only,
-    symmetric, weak and agreement-only keys are left out. No usable key, or more than
-    100 entries: :class:`TokenUnavailableError`."""
-    entries = data.get("keys") if isinstance(data, Mapping) else None
+    symmetric, weak and agreement-only keys are left out, each on its own. No ``keys``
+    list, more than 100 entries, or no usable key at all: :class:`TokenUnavailableError`
+    (the validator counts that as a failed fetch). Raises nothing else."""
+    try:
+        entries = data.get("keys") if isinstance(data, Mapping) else None
+    except Exception:  # a mapping that cannot be read is no JWKS
+        entries = None
     if not isinstance(entries, list):
         raise TokenUnavailableError("jwks: no 'keys' list")
     if len(entries) > _MAX_KEYS:
         raise TokenUnavailableError(f"jwks: more than {_MAX_KEYS} keys")
-    keys = []
-    for entry in entries:
-        if not isinstance(entry, dict) or entry.get("use") not in (None, "sig"):
-            continue
-        if entry.get("kty") not in ("RSA", "EC", "OKP") or not isinstance(
-            entry.get("kid", ""), str
-        ):
-            continue
-        public = {k: v for k, v in entry.items() if k not in _PRIVATE}
-        try:
-            if entry["kty"] == "RSA" and _rsa_bits(entry.get("n")) < _MIN_RSA_BITS:
-                continue  # weak: left out before the JOSE library warns about it
-            key = JWKRegistry.import_key(public)
-        except (JoseError, ValueError, TypeError, UnicodeError):
-            continue
-        if _usable(key):
-            keys.append(key)
+    keys = tuple(key for key in map(_import, entries) if key is not None)
     if not keys:
         raise TokenUnavailableError("jwks: no usable signing key")
-    return tuple(keys)
+    return keys
 
 
 def _key_type(alg: str) -> str | None:
@@ -164,6 +181,15 @@ def _number(value: object) -> float | None:
         return None  # also keeps float() from overflowing on a huge integer
     number = float(value)
     return number if 0.0 <= number <= _MAX_DATE else None  # NaN fails both
+
+
+def _verifies(model: Any, signing_input: bytes, signature: bytes, key: Key) -> bool:
+    """Whether ``key`` made ``signature``; a key the JOSE library cannot verify with
+    (whatever it raises) verified nothing."""
+    try:
+        return bool(model.verify(signing_input, signature, key))
+    except Exception:
+        return False
 
 
 class _Effects:
@@ -231,13 +257,14 @@ class AccessTokenValidator:
         self._effects = _Effects(fetch_jwks)
         # The verifying algorithm models, looked up once (each checks its key itself).
         self._models = {alg: jws.JWSRegistry.algorithms[alg] for alg in chosen}
-        self._keys: tuple[Key, ...] = ()
         # (alg, kid) -> the keys that may verify it; (alg, None) for a token without kid.
         # Built from the JWKS only, so forged kid values never grow it.
         self._index: dict[tuple[str, str | None], tuple[Key, ...]] = {}
         self._fetched_at: float | None = None  # the last attempt
         self._loaded_at: float | None = None  # the last success
-        self._failed = False  # the last attempt failed
+        # The latest fetch while it is in flight (one object per attempt: plain
+        # assignments, so threads racing here can only lose the mark, failing closed).
+        self._fetching: object | None = None
 
     def __repr__(self) -> str:
         return f"AccessTokenValidator(issuer={self.issuer!r}, audience={self.audience!r})"
@@ -253,7 +280,9 @@ class AccessTokenValidator:
 
     # the keys ------------------------------------------------------------------------
 
-    def _install(self, keys: tuple[Key, ...], now: float) -> None:
+    def _index_keys(self, keys: tuple[Key, ...]) -> dict[tuple[str, str | None], tuple[Key, ...]]:
+        """(alg, kid) -> the keys that may verify it, and (alg, None) -> every key of
+        that algorithm (for a token without ``kid``)."""
         index: dict[tuple[str, str | None], list[Key]] = {}
         for alg in self.algorithms:
             for key in keys:
@@ -261,37 +290,53 @@ class AccessTokenValidator:
                     index.setdefault((alg, None), []).append(key)
                     if key.kid is not None:
                         index.setdefault((alg, key.kid), []).append(key)
-        self._keys = keys
-        self._index = {where: tuple(found) for where, found in index.items()}
-        self._loaded_at = now
+        return {where: tuple(found) for where, found in index.items()}
 
     def _refresh(self, now: float) -> Flow[bool]:
         """Fetch the keys unless an attempt was made within ``refetch_interval``; True
-        if fetched. A failed fetch counts as an attempt too: no retry storm."""
+        if fetched. A failed fetch counts as an attempt too: no retry storm.
+
+        Whatever goes wrong (the fetcher raises, the document has no usable key, the
+        JOSE library raises something unexpected) is :class:`TokenUnavailableError`
+        naming the cause (a stepup error's message, else the exception's type: no key
+        material, no token), and the cached keys are left as they were: a failed fetch
+        never makes them younger."""
         if self._fetched_at is not None and 0 <= now - self._fetched_at < self.refetch_interval:
             return False
         self._fetched_at = now
+        self._fetching = attempt = object()
         try:
             document = yield ("fetch_jwks", ())
-            keys = parse_jwks_document(document)
-        except StoreUnavailableError as exc:  # TokenUnavailableError is one too
-            self._failed = True
-            raise TokenUnavailableError("jwks: the issuer's keys could not be fetched") from exc
-        self._install(keys, now)
-        self._failed = False
+            index = self._index_keys(parse_jwks_document(document))
+        except Exception as exc:
+            cause = str(exc) if isinstance(exc, StoreUnavailableError) else type(exc).__name__
+            raise TokenUnavailableError(
+                f"jwks: the issuer's keys could not be read ({cause})"
+            ) from exc
+        finally:  # also when the request is cancelled while the fetch is awaited
+            if self._fetching is attempt:
+                self._fetching = None
+        self._index = index
+        self._loaded_at = now
         return True
 
     def _current_keys(self, now: float) -> Flow[None]:
-        """Keys younger than ``max_key_age``, fetched again when older. With none (or
-        only old ones after a failed fetch) the request fails closed: unavailable."""
+        """Keys younger than ``max_key_age``, fetched again when older. Old keys serve
+        only while another request's fetch is in flight, and for at most one more
+        ``refetch_interval``; otherwise (never fetched, or the last attempt within
+        ``refetch_interval`` failed) the request fails closed: unavailable."""
         loaded = self._loaded_at
         if loaded is not None and 0 <= now - loaded < self.max_key_age:
             return
         if (yield from self._refresh(now)):
             return
-        if loaded is None or self._failed:
-            raise TokenUnavailableError("jwks: the issuer's keys are not available")
-        # Another request is fetching them right now: the old keys serve meanwhile.
+        if (
+            loaded is not None
+            and self._fetching is not None
+            and 0 <= now - loaded < self.max_key_age + self.refetch_interval
+        ):
+            return  # another request is fetching them right now
+        raise TokenUnavailableError("jwks: the issuer's keys are not available")
 
     # the flow ------------------------------------------------------------------------
 
@@ -306,13 +351,7 @@ class AccessTokenValidator:
         if not candidates:
             raise InvalidTokenError(TokenFault.UNKNOWN_KEY)
         model = self._models[alg]
-        for key in candidates:
-            try:
-                if model.verify(signing_input, signature, key):
-                    break
-            except (JoseError, ValueError, TypeError):
-                continue
-        else:
+        if not any(_verifies(model, signing_input, signature, key) for key in candidates):
             raise InvalidTokenError(TokenFault.SIGNATURE)
         try:
             payload = strict_json_object(urlsafe_b64decode(signing_input.rpartition(b".")[2]))
