@@ -196,3 +196,12 @@ def test_a_garbage_payload_under_a_good_header_is_refused(payload: bytes) -> Non
     header = b64({"alg": "RS256", "kid": "rsa-1"})
     body = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
     assert isinstance(verify(f"{header}.{body}.c2ln"), TokenRejected)
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "auth_time"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 10**400, -1, 253_402_300_800])
+def test_a_date_that_is_no_numeric_date_is_malformed(claim: str, value: object) -> None:
+    """RFC 7519 section 2: a finite number, here from 1970 to 9999. A NaN ``exp`` never
+    expires and a 400-digit integer overflows ``float``: both are malformed, not typed
+    late or raised."""
+    assert fault(verify(mint(claims(**{claim: value})))) is TokenFault.MALFORMED

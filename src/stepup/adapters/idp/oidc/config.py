@@ -99,6 +99,10 @@ class OIDCProviderConfig:
     ``essential_acr`` also sends them as an essential ``acr`` claim (OpenID Connect Core
     5.5.1.1: ``claims={"id_token": {"acr": {"essential": true, "values": [...]}}}``), which
     providers that treat ``acr_values`` as a mere preference must honour or refuse.
+
+    The provider's keys are trusted for ``jwks_max_key_age`` after they were fetched, then
+    fetched again (a key the provider withdrew stops verifying); ``jwks_refresh_interval``
+    is the least time between two fetches, whether they succeed or not.
     """
 
     issuer: str
@@ -118,6 +122,7 @@ class OIDCProviderConfig:
     id_token_algorithms: tuple[str, ...] = SAFE_ID_TOKEN_ALGORITHMS
     metadata_ttl: float = 3600.0
     jwks_refresh_interval: float = 60.0
+    jwks_max_key_age: float = 3600.0
     essential_acr: bool = False
 
     def __post_init__(self) -> None:
@@ -146,6 +151,10 @@ class OIDCProviderConfig:
         )
         interval = _seconds(self.jwks_refresh_interval, "jwks_refresh_interval", 0, 3600)
         object.__setattr__(self, "jwks_refresh_interval", interval)
+        max_key_age = _seconds(self.jwks_max_key_age, "jwks_max_key_age", 1, 7 * 86400)
+        if max_key_age < interval:
+            raise ConfigurationError("OIDC jwks_max_key_age must be at least jwks_refresh_interval")
+        object.__setattr__(self, "jwks_max_key_age", max_key_age)
         object.__setattr__(self, "auth_method", self._resolve_auth_method())
 
     def _resolve_auth_method(self) -> ClientAuth:

@@ -16,7 +16,7 @@ from typing import Any, Final
 from joserfc.jwk import Key
 
 from ...._flow import Flow
-from ....errors import MalformedInputError, StoreUnavailableError
+from ....errors import MalformedInputError, StepupError, StoreUnavailableError
 from ....records import Challenge
 from ....redirects import safe_return_path
 from ....resume import is_resume_token
@@ -53,15 +53,23 @@ _MAX_PARAM: Final = 4096
 
 class ProviderCache:
     """The discovery document and signing keys of one provider, shared by every request
-    of one client. Races only cost a duplicate fetch."""
+    of one client. Races only cost a duplicate fetch, never a key trusted too long.
 
-    __slots__ = ("keys", "keys_at", "metadata", "metadata_at")
+    ``keys_at`` is when the cached keys were fetched (``None``: never); ``keys_tried_at``
+    when the latest fetch that has not succeeded started (in flight, or failed); and
+    ``keys_fetching`` marks that fetch while it is in flight (one object per attempt:
+    plain assignments, so requests racing here can only lose the mark, failing closed).
+    """
+
+    __slots__ = ("keys", "keys_at", "keys_fetching", "keys_tried_at", "metadata", "metadata_at")
 
     def __init__(self) -> None:
         self.metadata: ProviderMetadata | None = None
         self.metadata_at = 0.0
         self.keys: tuple[Key, ...] = ()
         self.keys_at: float | None = None
+        self.keys_tried_at: float | None = None
+        self.keys_fetching: object | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +150,12 @@ def _eligible(config: OIDCProviderConfig, subject: Subject) -> bool:
 # provider I/O ---------------------------------------------------------------------------
 
 
+def _cause(exc: BaseException) -> str:
+    """What went wrong, fit for a log line: stepup's own message, else only the type
+    (a library's message may carry a URL, a token or key material)."""
+    return str(exc) if isinstance(exc, StepupError) else type(exc).__name__
+
+
 def _fetch(request: HttpRequest) -> Flow[HttpResponse]:
     try:
         response: HttpResponse = yield ("http", (request,))
@@ -149,7 +163,9 @@ def _fetch(request: HttpRequest) -> Flow[HttpResponse]:
         cause = exc.__cause__
         if isinstance(cause, ProviderUnavailableError):
             raise cause from None
-        raise ProviderUnavailableError(f"{request.purpose}: request failed") from exc
+        # Not chained: the cause is whatever the HTTP call raised, message and all.
+        what = f" ({type(cause).__name__})" if cause is not None else ""
+        raise ProviderUnavailableError(f"{request.purpose}: request failed{what}") from None
     return response
 
 
@@ -159,31 +175,72 @@ def _metadata(
     cached = cache.metadata
     if cached is not None and 0 <= now - cache.metadata_at < config.metadata_ttl:
         return cached
-    response = yield from _fetch(discovery_request(config))
-    metadata = parse_discovery(config, response)
+    try:
+        response = yield from _fetch(discovery_request(config))
+        metadata = parse_discovery(config, response)
+    except ProviderUnavailableError:
+        raise
+    except Exception as exc:  # whatever it is, the provider could not be read
+        raise ProviderUnavailableError(
+            f"discovery: the document could not be read ({_cause(exc)})"
+        ) from None
     cache.metadata, cache.metadata_at = metadata, now
     return metadata
 
 
-def _keys(
-    config: OIDCProviderConfig,
-    cache: ProviderCache,
-    metadata: ProviderMetadata,
-    now: float,
-    *,
-    refresh: bool,
-) -> Flow[tuple[Key, ...]]:
-    """The cached keys; fetched when there are none, and refetched on ``refresh`` (an
-    unknown ``kid``) at most once per ``jwks_refresh_interval``."""
-    fetched_at = cache.keys_at
-    if fetched_at is not None and cache.keys:
-        recent = 0 <= now - fetched_at < config.jwks_refresh_interval
-        if not refresh or recent:
-            return cache.keys
-    response = yield from _fetch(jwks_request(metadata))
-    keys = parse_jwks(response)
-    cache.keys, cache.keys_at = keys, now
+def _refresh(
+    config: OIDCProviderConfig, cache: ProviderCache, metadata: ProviderMetadata, now: float
+) -> Flow[tuple[Key, ...] | None]:
+    """Fetch the keys unless an attempt was made within ``jwks_refresh_interval``: the
+    new keys, or ``None`` if no attempt was made. A failed fetch counts as an attempt
+    too: no retry storm against the provider.
+
+    Whatever goes wrong (the request fails, the set has no usable key, the JOSE library
+    raises something unforeseen) is :class:`ProviderUnavailableError` naming the cause,
+    and the cached keys are left as they were: a failed fetch never makes them younger."""
+    attempts = [at for at in (cache.keys_at, cache.keys_tried_at) if at is not None]
+    if attempts and 0 <= now - max(attempts) < config.jwks_refresh_interval:
+        return None
+    cache.keys_tried_at = now
+    cache.keys_fetching = attempt = object()
+    try:
+        response = yield from _fetch(jwks_request(metadata))
+        keys = parse_jwks(response)
+    except ProviderUnavailableError:
+        raise
+    except Exception as exc:
+        raise ProviderUnavailableError(
+            f"jwks: the provider's keys could not be read ({_cause(exc)})"
+        ) from None
+    finally:  # also when an async request is cancelled while the fetch is awaited
+        if cache.keys_fetching is attempt:
+            cache.keys_fetching = None
+    if cache.keys_at is None or now >= cache.keys_at:  # never replaced by an older fetch
+        cache.keys, cache.keys_at = keys, now
+    if cache.keys_tried_at is not None and cache.keys_tried_at <= now:
+        cache.keys_tried_at = None  # no later attempt is pending
     return keys
+
+
+def _current_keys(
+    config: OIDCProviderConfig, cache: ProviderCache, metadata: ProviderMetadata, now: float
+) -> Flow[tuple[Key, ...]]:
+    """Keys younger than ``jwks_max_key_age``, fetched again when older. Old keys serve
+    only while another request's fetch is in flight, for at most one more
+    ``jwks_refresh_interval``; otherwise (never fetched, or the last attempt within
+    ``jwks_refresh_interval`` failed) :class:`ProviderUnavailableError`: a key is never
+    trusted longer because the provider could not be asked."""
+    loaded, keys = cache.keys_at, cache.keys
+    if keys and loaded is not None and 0 <= now - loaded < config.jwks_max_key_age:
+        return keys
+    fresh = yield from _refresh(config, cache, metadata, now)
+    if fresh is not None:
+        return fresh
+    grace = config.jwks_max_key_age + config.jwks_refresh_interval
+    in_flight = cache.keys_fetching is not None
+    if keys and loaded is not None and in_flight and 0 <= now - loaded < grace:
+        return keys  # another request is fetching them right now
+    raise ProviderUnavailableError("jwks: the provider's keys are not available")
 
 
 # start ----------------------------------------------------------------------------------
@@ -395,11 +452,11 @@ def _checked_token(
     pending: _Pending,
     now: float,
 ) -> Flow[IDTokenClaims | TokenRejected]:
-    """Verify the ID token, refreshing the provider's keys once if it names an unknown one."""
-    result: IDTokenClaims | TokenRejected = TokenRejected(TokenFault.UNKNOWN_KEY)
-    for refresh in (False, True):
-        keys = yield from _keys(config, cache, metadata, now, refresh=refresh)
-        result = verify_id_token(
+    """Verify the ID token with the current keys, refreshing them once if it names an
+    unknown one (the provider may have rotated them)."""
+
+    def verify(keys: tuple[Key, ...]) -> IDTokenClaims | TokenRejected:
+        return verify_id_token(
             id_token,
             keys,
             issuer=config.issuer,
@@ -409,6 +466,10 @@ def _checked_token(
             max_skew=config.max_skew,
             algorithms=config.id_token_algorithms,
         )
-        if not (isinstance(result, TokenRejected) and result.fault is TokenFault.UNKNOWN_KEY):
-            break
+
+    result = verify((yield from _current_keys(config, cache, metadata, now)))
+    if isinstance(result, TokenRejected) and result.fault is TokenFault.UNKNOWN_KEY:
+        fresh = yield from _refresh(config, cache, metadata, now)
+        if fresh is not None:
+            result = verify(fresh)
     return result

@@ -15,7 +15,6 @@ from enum import StrEnum
 from typing import Any
 
 from joserfc import jws
-from joserfc.errors import JoseError
 from joserfc.jwk import Key
 
 __all__ = ["IDTokenClaims", "TokenFault", "TokenRejected", "verify_id_token"]
@@ -62,10 +61,19 @@ class IDTokenClaims:
     amr: tuple[str, ...] = ()
 
 
+#: 9999-12-31T23:59:59Z: the last NumericDate a claim may carry.
+_MAX_DATE = 253_402_300_799.0
+
+
 def _number(value: object) -> float | None:
+    """A NumericDate (RFC 7519 section 2): a finite JSON number from 1970 to 9999 (a
+    NaN ``exp`` would never expire; a huge integer would overflow ``float``)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    if isinstance(value, int) and not 0 <= value <= _MAX_DATE:
+        return None
+    number = float(value)
+    return number if 0.0 <= number <= _MAX_DATE else None  # NaN fails both
 
 
 def _key_type(alg: str) -> str | None:
@@ -88,6 +96,15 @@ def _candidates(keys: Sequence[Key], alg: str, kid: object) -> list[Key]:
     return found
 
 
+def _verifies(compact: jws.CompactSignature, key: Key, alg: str) -> bool:
+    """Whether ``key`` made the signature; a key the JOSE library cannot verify with
+    (whatever it raises) verified nothing."""
+    try:
+        return bool(jws.validate_compact(compact, key, algorithms=[alg]))
+    except Exception:
+        return False
+
+
 def _signed_payload(
     token: str, keys: Sequence[Key], algorithms: Collection[str]
 ) -> dict[str, Any] | TokenRejected:
@@ -96,7 +113,7 @@ def _signed_payload(
     try:
         compact = jws.extract_compact(token.encode("ascii"))
         header = compact.headers()
-    except (JoseError, ValueError, TypeError, UnicodeError):
+    except Exception:  # not a JWS (ValueError, JoseError), or too deeply nested to read
         return TokenRejected(TokenFault.MALFORMED)
     alg, kid = header.get("alg"), header.get("kid")
     if "crit" in header or "b64" in header or (kid is not None and not isinstance(kid, str)):
@@ -106,13 +123,7 @@ def _signed_payload(
     candidates = _candidates(keys, alg, kid)
     if not candidates:
         return TokenRejected(TokenFault.UNKNOWN_KEY)
-    for key in candidates:
-        try:
-            if jws.validate_compact(compact, key, algorithms=[alg]):
-                break
-        except (JoseError, ValueError, TypeError):
-            continue
-    else:
+    if not any(_verifies(compact, key, alg) for key in candidates):
         return TokenRejected(TokenFault.SIGNATURE)
     try:
         payload = json.loads(compact.payload)

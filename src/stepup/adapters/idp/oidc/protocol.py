@@ -14,7 +14,6 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from joserfc import jwt
-from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry, Key
 
 from .config import ClientAuth, OIDCProviderConfig, secure_url
@@ -40,6 +39,10 @@ __all__ = [
 _MAX_BODY: Final = 512 * 1024
 _ERROR_CODE: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _JSON: Final = {"Accept": "application/json"}
+_KEY_TYPES: Final = frozenset({"RSA", "EC", "OKP"})
+_EDWARDS: Final = frozenset({"Ed25519", "Ed448"})
+#: Private and symmetric members, never imported from a published set.
+_PRIVATE: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "k", "oth"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +112,7 @@ def _json_object(response: HttpResponse, purpose: str) -> dict[str, Any]:
         raise ProviderUnavailableError(f"{purpose}: the answer is too large")
     try:
         data = json.loads(response.body)
-    except (ValueError, UnicodeError):
+    except Exception:  # not JSON (ValueError), or nested too deep for it (RecursionError)
         raise ProviderUnavailableError(f"{purpose}: the answer is not JSON") from None
     if not isinstance(data, dict):
         raise ProviderUnavailableError(f"{purpose}: the answer is not a JSON object")
@@ -143,25 +146,44 @@ def jwks_request(metadata: ProviderMetadata) -> HttpRequest:
     return HttpRequest("jwks", "GET", metadata.jwks_uri, headers=_JSON)
 
 
+def _signing_key(entry: object) -> Key | None:
+    """One JWKS entry as a public signing key, or None. An entry that cannot be read
+    for any reason is left out: the JOSE library raises ``KeyError`` for an unknown
+    curve (joserfc 1.8, ``"crv": ""``), and may raise anything else for members of the
+    wrong type, so every exception here means "not a key"; the set's other keys still
+    count. Only public members are imported; symmetric keys, encryption keys, keys whose
+    ``key_ops`` do not allow ``verify`` and key-agreement curves (X25519, X448) are no
+    signing keys."""
+    try:
+        if not isinstance(entry, dict) or entry.get("use") not in (None, "sig"):
+            return None
+        if entry.get("kty") not in _KEY_TYPES:
+            return None
+        ops = entry.get("key_ops")
+        if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
+            return None
+        public = {k: v for k, v in entry.items() if k not in _PRIVATE}
+        key = JWKRegistry.import_key(public)
+        if key.key_type == "OKP" and key.get("crv") not in _EDWARDS:
+            return None
+        return key if key.key_type in _KEY_TYPES else None
+    except Exception:  # whatever it is, this entry is no key
+        return None
+
+
 def parse_jwks(response: HttpResponse) -> tuple[Key, ...]:
-    """The provider's public signing keys; keys that cannot be read, or are meant for
-    encryption, are left out."""
+    """The provider's public signing keys, each entry read on its own: entries that
+    cannot be read, or are no signing keys, are left out and the others still count.
+    No ``keys`` list, or no usable key at all: :class:`ProviderUnavailableError` (a
+    failed fetch, never an empty key set). Raises nothing else."""
     data = _json_object(response, "jwks")
     entries = data.get("keys")
     if not isinstance(entries, list):
         raise ProviderUnavailableError("jwks: no 'keys' list")
-    keys = []
-    for entry in entries:
-        if not isinstance(entry, dict) or entry.get("use") not in (None, "sig"):
-            continue
-        public = {k: v for k, v in entry.items() if k not in ("d", "p", "q", "dp", "dq", "qi")}
-        try:
-            keys.append(JWKRegistry.import_key(public))
-        except (JoseError, ValueError, TypeError):
-            continue
+    keys = tuple(key for key in map(_signing_key, entries) if key is not None)
     if not keys:
         raise ProviderUnavailableError("jwks: no usable signing key")
-    return tuple(keys)
+    return keys
 
 
 def authorization_url(
@@ -257,7 +279,7 @@ def parse_token_reply(response: HttpResponse) -> TokenReply:
     if 400 <= response.status < 500:
         try:
             data = json.loads(response.body) if len(response.body) <= _MAX_BODY else None
-        except (ValueError, UnicodeError):
+        except Exception:  # not JSON, or nested too deep for it (RecursionError)
             data = None
         error = data.get("error") if isinstance(data, dict) else None
         return TokenReply(error=oauth_error_code(error))
