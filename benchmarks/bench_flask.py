@@ -36,7 +36,7 @@ FLAG_ON = {"feature_flags": {"sensitive_actions_reauth": True}}
 
 def build() -> tuple[Flask, Stepup]:
     app = Flask(__name__)
-    app.config.update(SECRET_KEY="bench", TESTING=True)
+    app.config.update(SECRET_KEY="bench-secret-key-0123456789", TESTING=True)
     stepup = Stepup(store=MemoryStore(), clock=SettableClock())
 
     @stepup.subject_loader

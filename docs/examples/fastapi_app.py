@@ -99,6 +99,12 @@ LOGIN_FORM = """<form method="post" action="/login">
   <label>Password <input name="password" type="password" autocomplete="current-password"></label>
   <button>Sign in</button>
 </form>"""
+HOME_PAGE = """<p>Hello {user}</p>
+<p><a href="/api/key">Show my API key</a> ·
+<a href="/stepup/2fa/enrol">Turn on two-factor authentication</a></p>
+<form method="post" action="/logout">
+  <input type="hidden" name="csrf_token" value="{csrf}"><button>Sign out</button>
+</form>"""
 
 
 def create_app(
@@ -172,6 +178,15 @@ def create_app(
     app.add_middleware(SessionMiddleware, secret_key=secret_key)
     stepup.install(app)  # StepupMiddleware, and the stepup views under /stepup
 
+    @app.get("/")
+    async def home(request: Request) -> Response:
+        subject = current_subject(request)
+        if subject is None:
+            return HTMLResponse('<a href="/login">Sign in</a>')
+        token = html.escape(await stepup.csrf_token(request))
+        page = HOME_PAGE.format(user=html.escape(subject.user_id), csrf=token)
+        return stepup.set_csrf_cookie(request, HTMLResponse(page))
+
     @app.get("/login")
     async def login_page(request: Request, next: str = "/") -> Response:
         # Only a path on this site: never https://evil.example or //evil.example.
@@ -204,6 +219,12 @@ def create_app(
             return second_step
         await complete_sign_in(request, username)
         return RedirectResponse(next_path, status_code=303)
+
+    @app.post("/logout", dependencies=[Depends(csrf)])
+    async def logout(request: Request) -> Response:
+        await stepup.sign_out(request)  # revokes this session's re-authentication
+        request.session.clear()
+        return RedirectResponse("/", status_code=303)
 
     @app.get("/api/key")
     async def read_key(allowed: Annotated[Allowed, Depends(key_read)]) -> dict[str, Any]:

@@ -146,6 +146,44 @@ def test_banner_and_json_answers_follow_the_core(app_client: tuple[Any, Settable
     assert banner(client.get("/account").text) == "stale"
 
 
+def test_the_banner_shows_the_state_the_view_left(app_client: tuple[Any, SettableClock]) -> None:
+    """Enrolling revokes the user's grants: the recovery codes page it answers with says
+    so, not the fresh grant the request started with."""
+    from stepup.totp import TOTP
+
+    client, clock = app_client
+    sign_in(client, ADMIN)
+    flag_on(client)
+    key = client.get("/api-keys/1")
+    page = client.get(key.headers["location"])
+    client.post(
+        key.headers["location"], data={"csrf_token": csrf(page.text), "password": PASSWORDS[ADMIN]}
+    )
+    enrol = client.get("/stepup/2fa/enrol")
+    assert banner(enrol.text) == "fresh"
+    assert "allowed for 6 h more" in enrol.text
+    shown = re.search(r'id="stepup-manual-key">([^<]+)</code>', enrol.text)
+    assert shown is not None
+    code = TOTP(shown.group(1).replace(" ", "")).at(clock())
+    codes = client.post("/stepup/2fa/enrol", data={"csrf_token": csrf(enrol.text), "code": code})
+    assert codes.status_code == 200
+    assert "Your recovery codes" in codes.text
+    assert codes.text.count('id="grant-status"') == 1
+    assert banner(codes.text) == "stale"  # the grants enrolling revoked
+    assert "allowed for" not in codes.text
+    assert banner(client.get("/account").text) == "stale"
+
+
+def test_a_signed_out_page_has_no_banner(app_client: tuple[Any, SettableClock]) -> None:
+    client, _ = app_client
+    assert 'id="grant-status"' not in client.get("/login").text
+    sign_in(client, MEMBER)
+    account = client.get("/account")
+    assert account.headers["content-length"] == str(len(account.content))
+    assert banner(account.text) == "off"
+    assert "<!--grant-status-->" not in account.text
+
+
 def test_the_audit_log_keeps_no_session_ids_or_secrets(
     app_client: tuple[Any, SettableClock],
 ) -> None:

@@ -222,17 +222,36 @@ def test_starlette_and_fastapi_guides_from_where_the_file_is(
             assert bob.get(page).status_code == 200
 
 
+#: The files the Django guide shows in full, for the reader to put in the project.
+DJANGO_FILES = ("acme/settings.py", "acme/urls.py", "acme/views.py")
+
+
+def shown_file(text: str, name: str) -> str:
+    """A file the guide shows in full (its ``literalinclude`` block)."""
+    marker = f"<!-- literalinclude: examples/django_app/{name} -->\n```python\n"
+    assert marker in text, f"the guide no longer shows {name}"
+    return text.split(marker, 1)[1].split("\n```\n", 1)[0] + "\n"
+
+
 def test_django_guide(tmp_path: Path) -> None:
+    """Only what the page shows: Django's startproject, the three files, the commands."""
     text = guide("django")
     steps = shell_block_lines(text)
-    start = steps.index("cd docs/examples/django_app")
-    project = copy_example("django_app", tmp_path)
+    start = steps.index("django-admin startproject acme .")
+    project = tmp_path / "project"
+    project.mkdir()
     env = _env(
         DJANGO_DEBUG="1",
         DJANGO_SUPERUSER_USERNAME=ALICE[0],
         DJANGO_SUPERUSER_PASSWORD=ALICE[1],
         DJANGO_SUPERUSER_EMAIL="alice@example.com",
     )
+    made = subprocess.run(
+        steps[start].split(), cwd=project, env=env, capture_output=True, text=True, check=False
+    )
+    assert made.returncode == 0, made.stderr
+    for name in DJANGO_FILES:  # "replace acme/settings.py and acme/urls.py, add acme/views.py"
+        (project / name).write_text(shown_file(text, name))
     port = _free_port()
     for step in steps[start + 1 :]:
         if step.startswith("export "):
@@ -344,3 +363,42 @@ def test_the_flask_guides_local_run_keeps_its_sealing_key_across_restarts(tmp_pa
     sealed = [device["secret"][:6] for (data,) in rows for device in json.loads(data)["devices"]]
     assert sealed == ["v1:k1:"]
     assert secret not in rows[0][0]
+
+
+@pytest.mark.parametrize(
+    ("framework", "command"),
+    [
+        ("flask", ["flask", "--app", "flask_app.py", "run"]),
+        ("starlette", ["uvicorn", "--factory", "starlette_app:create_app"]),
+    ],
+)
+def test_the_flag_step_sends_the_cookie_the_browser_has_after_reauthenticating(
+    framework: str, command: list[str], tmp_path: Path
+) -> None:
+    """The guide's PATCH runs from the browser (a ``fetch``), so the second try carries
+    the session cookie the re-authentication renewed; the cookie copied before it, as a
+    ``curl -b`` would send it, is refused again, as the guide warns."""
+    text = guide(framework)
+    assert 'fetch("/stepup/tenants/acme", {\n  method: "PATCH",' in text
+    assert "run the `fetch` again" in text
+    copied_cookie = [line for line in shell_block_lines(text) if "session=" in line]
+    assert copied_cookie == []  # no copied cookie to go stale
+    copy_example(f"{framework}_app.py", tmp_path)
+    port = _free_port()
+    env = _env(**exports(text))
+    with (
+        serving([*command, "--port", str(port)], tmp_path, port, env) as base,
+        client(base) as alice,
+    ):
+        sign_in(alice, "/login", ALICE)
+        body = json.dumps(FLAG_ON)
+        first = alice.patch("/stepup/tenants/acme", content=body, headers=JSONAPI)
+        assert first.status_code == 401
+        copied = dict(alice.cookies)  # what a reader would paste into curl -b
+        reauthenticate(alice, first.json()["reauth_url"], ALICE[1])
+        assert dict(alice.cookies) != copied  # re-authenticating renewed the session
+        with httpx.Client(base_url=base, cookies=copied) as curl:
+            stale = curl.patch("/stepup/tenants/acme", content=body, headers=JSONAPI)
+            assert stale.status_code == 401
+        again = alice.patch("/stepup/tenants/acme", content=body, headers=JSONAPI)
+        assert again.status_code == 200

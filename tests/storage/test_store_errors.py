@@ -175,7 +175,10 @@ def test_a_flask_app_on_an_unreachable_redis_says_where_at_start_up() -> None:
 
     port = _closed_port()
     app = Flask(__name__)
-    app.config.update(SECRET_KEY="k", STEPUP_STORE=f"redis://:{PASSWORD}@127.0.0.1:{port}/0")
+    app.config.update(
+        SECRET_KEY="test-secret-key-0123456789",
+        STEPUP_STORE=f"redis://:{PASSWORD}@127.0.0.1:{port}/0",
+    )
     with pytest.raises(StoreConfigurationError) as caught:
         Stepup(app)
     assert f"cannot reach Redis at redis://127.0.0.1:{port}/0" in str(caught.value)

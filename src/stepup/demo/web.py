@@ -19,7 +19,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..adapters.idp.password import AsyncPasswordReauth
 from ..adapters.storage.sql import AsyncSQLStore
@@ -286,19 +286,59 @@ class Views:
         return Route(path, guard(endpoint), methods=methods)
 
 
+#: Where a page's banner goes; the middleware fills it in once the view has run.
+GRANT_STATUS_SLOT: Final = b"<!--grant-status-->"
+
+
 class GrantStatusMiddleware:
-    """Puts the banner's facts into ``request.state`` for every page, the demo's and
-    stepup's: the user, and the core's answer for :data:`STATUS_ACTION`."""
+    """The banner on every page, the demo's and stepup's, says what the core answers
+    for :data:`STATUS_ACTION` once the view has run: a view that changed the session's
+    grants (enrolling revokes them, a re-authentication records one) shows the state it
+    left, not the one it found. The page marks the banner's place (``base.html`` puts
+    :data:`GRANT_STATUS_SLOT` there for a signed-in user); this fills it in."""
 
     def __init__(self, app: ASGIApp, demo: Demo) -> None:
         self.app = app
         self.demo = demo
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope["path"].startswith("/static/"):
-            request = Request(scope, receive)
-            state = scope.setdefault("state", {})
-            if await self.demo.user(request) is not None:
-                decision = await self.demo.stepup.check(request, STATUS_ACTION)
-                state["grant"] = grant_status(decision, self.demo.clock())
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["path"].startswith("/static/"):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        await self.demo.user(request)  # who the page is rendered for (its menu)
+        start: Message | None = None
+        body: list[bytes] = []
+
+        async def send_with_banner(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                head = dict(message.get("headers", []))
+                if head.get(b"content-type", b"").startswith(b"text/html"):
+                    start = message  # held until the page is complete
+                    return
+            elif message["type"] == "http.response.body" and start is not None:
+                body.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                page = b"".join(body)
+                if GRANT_STATUS_SLOT in page:
+                    page = page.replace(GRANT_STATUS_SLOT, await self.banner(request), 1)
+                headers = [(k, v) for k, v in start["headers"] if k != b"content-length"]
+                headers.append((b"content-length", str(len(page)).encode()))
+                await send({**start, "headers": headers})
+                await send({"type": "http.response.body", "body": page})
+                return
+            await send(message)
+
+        await self.app(scope, receive, send_with_banner)
+
+    async def banner(self, request: Request) -> bytes:
+        """The banner for the session as the view left it (none once signed out)."""
+        request.scope.setdefault("state", {}).pop("demo_user", None)  # sign-in, sign-out
+        if await self.demo.user(request) is None:
+            return b""
+        decision = await self.demo.stepup.check(request, STATUS_ACTION)
+        status = grant_status(decision, self.demo.clock())
+        template = self.demo.stepup.templates.get_template("_grant_status.html")
+        return template.render(grant=status).encode()

@@ -20,10 +20,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import Depends, HTTPException, Request
+from starlette.responses import Response
 
-from ..reauth import Allowed
+from ..policy import Context
+from ..reauth import Allowed, ReauthRequired, ReauthRequiredError
 from ..tokens import AccessToken
 from ._bearer_deps import require_token
+from .http import form_return_path
 from .marks import mark
 from .starlette import SignInRequiredError, StepupMiddleware, get_stepup
 from .starlette import Stepup as StarletteStepup
@@ -33,7 +36,17 @@ __all__ = ["SignInRequiredError", "Stepup", "StepupMiddleware", "get_stepup", "r
 _ = AccessToken  # re-exported for annotations: ``token: AccessToken = Depends(...)``
 
 Dependency = Callable[..., Awaitable[Allowed]]
+ReturnTo = str | Callable[[Request], str]
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class _ReturningReauthRequiredError(ReauthRequiredError):
+    """A refusal that comes back to ``return_path`` after the re-authentication, not to
+    the refused request's URL (which a redirect cannot repeat for a POST or DELETE)."""
+
+    def __init__(self, decision: ReauthRequired, return_path: str) -> None:
+        super().__init__(decision)
+        self.return_path = return_path
 
 
 async def _no_context() -> None:
@@ -50,6 +63,7 @@ class Stepup(StarletteStepup):
         *,
         context: Callable[..., Any] | None = None,
         transaction: Callable[..., Any] | None = None,
+        return_to: ReturnTo | None = None,
     ) -> Dependency:
         """A dependency that returns the ``Allowed`` decision or stops the request.
 
@@ -59,7 +73,10 @@ class Stepup(StarletteStepup):
         ``{"workspace_type": "full"}``. ``transaction`` is a FastAPI dependency too,
         returning the :class:`~stepup.integrations.transaction.Transaction` a rule with
         ``bind_transaction`` is about to do (the re-authentication then counts once, for
-        that target only).
+        that target only). ``return_to`` (a path, or a function of the request) is where
+        a browser comes back after re-authenticating for a request other than GET or
+        HEAD, which a redirect cannot repeat; without it, the page the request came from
+        (its same-site ``Referer``), else ``/``. As in Flask, Django and Starlette.
         """
         self.policy.validate([action])
         guard_transaction(self.policy, action, transaction)
@@ -71,14 +88,14 @@ class Stepup(StarletteStepup):
                 target: Transaction = Depends(transaction),  # noqa: B008 (FastAPI DI)
                 values: Mapping[str, Any] | None = Depends(values_of),
             ) -> Allowed:
-                return await self.require(request, action, values, transaction=target)
+                return await self._require(request, action, values, target, return_to)
 
             mark(require_transaction, action)
             return require_transaction
         if context is None:
 
             async def require(request: Request) -> Allowed:
-                return await self.require(request, action)
+                return await self._require(request, action, None, None, return_to)
 
             mark(require, action)  # for stepup.testing.coverage
             return require
@@ -86,10 +103,36 @@ class Stepup(StarletteStepup):
         async def require_in_context(
             request: Request, values: Mapping[str, Any] = Depends(context)
         ) -> Allowed:
-            return await self.require(request, action, values)
+            return await self._require(request, action, values, None, return_to)
 
         mark(require_in_context, action)
         return require_in_context
+
+    async def _require(
+        self,
+        request: Request,
+        action: str,
+        values: Context | None,
+        target: Transaction | None,
+        return_to: ReturnTo | None,
+    ) -> Allowed:
+        """:meth:`require`, with the refusal of a request other than GET or HEAD sending
+        the browser back to ``return_to`` (else the same-site ``Referer``, else ``/``)."""
+        try:
+            return await self.require(request, action, values, transaction=target)
+        except ReauthRequiredError as exc:
+            referer = request.headers.get("referer", "")
+            back = form_return_path(request.method, referer, return_to, request)
+            if back is None:  # GET, HEAD: back to this URL
+                raise
+            raise _ReturningReauthRequiredError(exc.decision, back) from None
+
+    async def error_response(self, request: Request, exc: Exception) -> Response:
+        """The middleware's answer to :meth:`require`'s errors; a refusal raised by a
+        :meth:`require_reauth` dependency comes back to its return path."""
+        if isinstance(exc, _ReturningReauthRequiredError):
+            return await self.respond(request, exc.decision, exc.return_path)
+        return await super().error_response(request, exc)
 
     def csrf_protected(self) -> Callable[..., Awaitable[None]]:
         """A dependency for the app's own state-changing endpoints: ``403`` unless the

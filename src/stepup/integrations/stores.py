@@ -41,7 +41,10 @@ def store_from_url(
                 f"{setting} is a SQL URL: install the extra with pip install 'stepup-auth[sql]'"
                 " (PostgreSQL: 'stepup-auth[postgres]' and a psycopg build)"
             ) from None
-        store = SQLStore(url)
+        try:
+            store = SQLStore(url)
+        except ModuleNotFoundError as exc:  # SQLAlchemy imports the URL's driver here
+            raise ConfigurationError(_missing_driver(setting, scheme, exc.name)) from None
         if create_schema:
             store.create_schema()
         return store
@@ -59,3 +62,15 @@ def store_from_url(
     if not scheme:
         raise ConfigurationError(f"{setting} is not a store URL (use {accepted})")
     raise ConfigurationError(f"{setting}: unsupported scheme {scheme[:20]!r} (use {accepted})")
+
+
+def _missing_driver(setting: str, scheme: str, module: str | None) -> str:
+    """Name what to install when SQLAlchemy cannot import a SQL URL's driver."""
+    driver = (module or "its driver").partition(".")[0]
+    if scheme.startswith(("postgresql", "postgres")) and driver.startswith("psycopg"):
+        return (
+            f"{setting} is a PostgreSQL URL, and its driver {driver} is not installed:"
+            " pip install 'stepup-auth[postgres]' (and \"psycopg[binary]\" where the system"
+            " has no libpq)"
+        )
+    return f"{setting} names a SQL driver that is not installed ({driver}): install it"

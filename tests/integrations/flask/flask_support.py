@@ -86,7 +86,7 @@ def make_app(
     users = make_users()
     app = Flask(__name__, template_folder=template_folder or "no-templates-here")
     app.config.update(
-        SECRET_KEY="test-secret-key",
+        SECRET_KEY="test-secret-key-0123456789",
         TESTING=True,
         STEPUP_PASSWORD_HASHER=CHEAP,
         STEPUP_TOTP_ISSUER="Acme",
@@ -345,3 +345,18 @@ def fresh_grant(browser: Browser, methods: list[str] | tuple[str, ...] = ("pwd",
     with app.app_context():
         app.extensions["stepup"].reauth.record(Subject(user_id, sid), methods)
     return user_id
+
+
+def changes_factors(url: str) -> bool:
+    """Is ``url`` a passkey endpoint guarded whatever the tenant's flag (``passkey.add``,
+    ``passkey.remove``)?"""
+    return "/stepup/passkeys/register/" in url or (
+        url.startswith("/stepup/passkeys/") and url.endswith("/remove")
+    )
+
+
+def confirm_factors(browser: Browser) -> None:
+    """Test plumbing: a fresh grant that covers adding and removing a passkey (guarded
+    whatever the flag): the password, or the passkey of a user who has one. Registering
+    or removing one revokes it again. Tests of the guard itself post without it."""
+    fresh_grant(browser, ("pwd", "phr"))

@@ -18,7 +18,7 @@ from support import REDIS_URL, need, port_open
 
 def _app(**config: object) -> Flask:
     app = Flask(__name__)
-    app.config.update(SECRET_KEY="k", **config)
+    app.config.update(SECRET_KEY="test-secret-key-0123456789", **config)
     return app
 
 
@@ -46,7 +46,7 @@ def test_a_secret_key_is_required() -> None:
 
 def test_stepup_secret_key_is_enough() -> None:
     app = Flask(__name__)
-    app.config["STEPUP_SECRET_KEY"] = "only-for-stepup"
+    app.config["STEPUP_SECRET_KEY"] = "only-for-stepup-0123"
     Stepup(app)
     assert "stepup" in app.extensions
 

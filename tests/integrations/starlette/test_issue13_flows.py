@@ -253,7 +253,7 @@ def test_the_fastapi_example_dependencies_count_as_guards(clock: SettableClock) 
         "POST /api/key/regenerate": "api_key.regenerate",
         "DELETE /api/workspaces/{name}": "workspace.delete",
     }
-    routes = assert_guarded(app, stepup.policy, sensitive=sensitive, public={"POST /login"})
+    routes = assert_guarded(app, stepup.policy, sensitive=sensitive, public=STARLETTE_PUBLIC)
     assert {r.path for r in routes} >= {"/api/key", "/openapi.json"}
 
     @app.post("/api/key/revoke", dependencies=[Depends(stepup.csrf_protected())])
@@ -261,11 +261,11 @@ def test_the_fastapi_example_dependencies_count_as_guards(clock: SettableClock) 
         return {}
 
     with pytest.raises(AssertionError, match=r"POST /api/key/revoke \(revoke_key\): can change"):
-        assert_guarded(app, stepup.policy, sensitive=sensitive, public={"POST /login"})
+        assert_guarded(app, stepup.policy, sensitive=sensitive, public=STARLETTE_PUBLIC)
     # Declared, it is named for its action too.
     sensitive["POST /api/key/revoke"] = "api_key.regenerate"
     with pytest.raises(AssertionError, match=r"sensitive action 'api_key\.regenerate'"):
-        assert_guarded(app, stepup.policy, sensitive=sensitive, public={"POST /login"})
+        assert_guarded(app, stepup.policy, sensitive=sensitive, public=STARLETTE_PUBLIC)
 
 
 def test_the_test_apps_guards_are_all_seen(clock: SettableClock) -> None:

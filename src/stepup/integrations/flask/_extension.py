@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
 from flask import Flask, Response, g, request
 
 from ...adapters.idp.password import PasswordReauth
 from ...clock import Clock, system_clock
+from ...errors import ConfigurationError
 from ...events import EventBus
 from ...policy import Context, Policy
 from ...reauth import Decision, Reauth, SignInOutcome
@@ -42,10 +44,21 @@ from ._views import build_blueprint
 
 __all__ = ["Stepup"]
 
+logger = logging.getLogger("stepup.integrations.flask")
+
 P = ParamSpec("P")
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The shortest key that may sign stepup's CSRF tokens (the same as Starlette's).
+MIN_SECRET_KEY: Final = 16
+_MEMORY_STORE_WARNING: Final = (
+    "STEPUP_STORE is not set, so stepup keeps two-factor enrolments, re-authentications"
+    " and throttles in this process's memory: they are lost on restart and not shared"
+    " between workers. Set STEPUP_STORE to a store URL (sqlite:///path,"
+    " postgresql+psycopg://..., redis://...) or pass Stepup(store=...);"
+    " set it to memory:// to keep memory and silence this warning."
+)
 
 
 class Stepup:
@@ -99,9 +112,14 @@ class Stepup:
 
     def init_app(self, app: Flask) -> None:
         """Read the config, build the services, register the views and validate every
-        action named so far (an unknown one raises :class:`UnknownActionError` now)."""
+        action named so far (an unknown one raises :class:`UnknownActionError` now).
+        Without ``STEPUP_STORE`` (or a ``store``) the store is in memory, and unless the
+        app is ``TESTING`` the ``stepup`` logger says so with a warning."""
+        store_configured = self._store is not None or "STEPUP_STORE" in app.config
         for key, value in DEFAULTS.items():
             app.config.setdefault(key, value)
+        _check_secret_key(app)
+        url_prefix = _url_prefix(app.config["STEPUP_URL_PREFIX"])
         app_state = AppState(
             app,
             self.hooks,
@@ -116,8 +134,10 @@ class Stepup:
         app.extensions["stepup"] = app_state
         self._states.append(app_state)
         blueprint = build_blueprint([*PASSKEY_ROUTES, *DEVICE_ROUTES])
-        app.register_blueprint(blueprint, url_prefix=app.config["STEPUP_URL_PREFIX"])
+        app.register_blueprint(blueprint, url_prefix=url_prefix)
         self._follow_flask_login(app)
+        if not store_configured and not app.testing:
+            logger.warning(_MEMORY_STORE_WARNING)
 
     def _follow_flask_login(self, app: Flask) -> None:
         """Renew the session id at sign-in and revoke the grant at sign-out."""
@@ -369,3 +389,38 @@ class Stepup:
     @property
     def passwords(self) -> PasswordReauth:
         return state().passwords
+
+
+def _check_secret_key(app: Flask) -> None:
+    """The key that signs stepup's CSRF tokens (``STEPUP_SECRET_KEY``, else the app's
+    ``SECRET_KEY``) is at least :data:`MIN_SECRET_KEY` characters long."""
+    own = app.config["STEPUP_SECRET_KEY"]
+    setting, key = ("STEPUP_SECRET_KEY", own) if own else ("SECRET_KEY", app.secret_key)
+    if not key:
+        raise ConfigurationError("set STEPUP_SECRET_KEY or the app's SECRET_KEY")
+    if not isinstance(key, str | bytes) or len(key) < MIN_SECRET_KEY:
+        raise ConfigurationError(
+            f"{setting} must be at least {MIN_SECRET_KEY} characters (it signs stepup's"
+            ' CSRF tokens); make one with python -c "import secrets;'
+            ' print(secrets.token_urlsafe(32))"'
+        )
+
+
+def _url_prefix(value: object) -> str:
+    """``STEPUP_URL_PREFIX`` as the blueprint's prefix: ``""`` or a path that starts with
+    one ``/``; a trailing ``/`` is dropped (``"/stepup/"`` is ``"/stepup"``, ``"/"`` the
+    site's root)."""
+    if not isinstance(value, str):
+        raise ConfigurationError("STEPUP_URL_PREFIX must be a path such as '/stepup'")
+    prefix = value.rstrip("/")
+    if prefix and (
+        not prefix.startswith("/")
+        or prefix.startswith("//")
+        or any(c in prefix for c in "?#\\")
+        or any(c.isspace() for c in prefix)
+    ):
+        raise ConfigurationError(
+            "STEPUP_URL_PREFIX must be a path on this site that starts with '/',"
+            " such as '/stepup', without '?', '#', '\\' or spaces"
+        )
+    return prefix
