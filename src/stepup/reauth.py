@@ -13,7 +13,7 @@ import hashlib
 import inspect
 import json
 from collections.abc import Container, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, Generic, NamedTuple, TypeAlias, TypeVar
@@ -58,8 +58,23 @@ FEATURE_FLAG: Final = "sensitive_actions_reauth"
 GRANT_METHODS: Final = frozenset({"pwd", "otp", "oidc", "saml", "phr", "hwk", "swk", "user", "mfa"})
 #: What a passkey can prove, and so what a user with one can offer.
 _PASSKEY_PROOFS: Final = frozenset({"phr", "hwk", "swk", "user"})
-#: Proofs that need something enrolled (a passkey, TOTP).
+#: Proofs that need something enrolled (a passkey, TOTP): the second factors that an
+#: API-key or message-injection request is never asked for.
 _ENROLLED: Final = _PASSKEY_PROOFS | {"otp"}
+#: An access token's ``amr`` values (RFC 8176 section 2) read as stepup's methods, only
+#: where the meaning is the same: ``pwd`` a password, ``otp`` a one-time password
+#: (RFC 4226/6238; not ``sms`` or ``tel``), ``hwk``/``swk`` a hardware/software-secured
+#: key, ``mfa`` several factors, and ``phr`` (no RFC 8176 value; the issuer names a
+#: phishing-resistant method). Anything else proves nothing here; RFC 8176's ``user``
+#: above all: a user *presence* test, where stepup's ``user`` is user *verification*.
+_AMR_METHODS: Final = MappingProxyType(
+    {"pwd": "pwd", "otp": "otp", "hwk": "hwk", "swk": "swk", "mfa": "mfa", "phr": "phr"}
+)
+#: RFC 8176 values that verify the user (a PIN that unlocks a key, a biometric): stepup's
+#: ``user``, but only next to the key they unlock (``hwk``, ``swk`` or ``phr``).
+_AMR_VERIFICATION: Final = frozenset({"pin", "fpt", "face", "iris", "retina", "vbm"})
+_KEYS: Final = frozenset({"hwk", "swk", "phr"})
+_FEDERATED: Final = frozenset({"oidc", "saml"})
 _SIGN_IN_METHODS: Final = frozenset({"pwd", "oidc", "saml"})
 _PRIMARY_BY_LOGIN: Final = {
     LoginMethod.PASSWORD: "pwd",
@@ -133,6 +148,9 @@ class ReauthRequired(NamedTuple):
     #: alternatives, and re-entering what they have would not satisfy it. ``()``: the
     #: user can re-authenticate with ``methods`` now.
     enrol: tuple[str, ...] = ()
+    #: The channel of the subject asked: only a ``Channel.API`` (bearer-token) subject
+    #: gets the RFC 9470 challenge, whatever the request's ``Authorization`` scheme.
+    channel: Channel = Channel.WEB
 
     @property
     def ok(self) -> bool:
@@ -152,6 +170,9 @@ class UnavailableReason(StrEnum):
     #: A bearer token facing a rule bound to one transaction: a token proves a recent
     #: authentication, never the person's confirmation of this one target, once.
     TRANSACTION_BOUND = "transaction_bound"
+    #: An API-key or message-injection request facing a rule (``api_keys=True``) that only
+    #: a second factor (TOTP, a passkey) satisfies: those channels are never asked for one.
+    NON_INTERACTIVE = "non_interactive"
 
 
 class ReauthUnavailable(NamedTuple):
@@ -159,8 +180,9 @@ class ReauthUnavailable(NamedTuple):
     the store could not answer (``reason`` ``store``), or nothing this session could
     prove, even after enrolling a passkey or TOTP, reaches the rule's minimum ``level``
     (``unreachable``; e.g. a password session facing a level only an SSO provider can
-    assert). ``alternatives`` then name what would reach it (e.g. ``(("oidc",),)``:
-    sign in through the provider)."""
+    assert), or an API-key or message-injection request faces a rule only a second
+    factor satisfies (``non_interactive``). ``alternatives`` then name what would reach
+    it (e.g. ``(("oidc",),)``: sign in through the provider)."""
 
     action: str
     reason: UnavailableReason = UnavailableReason.STORE
@@ -226,6 +248,7 @@ def _required(
     offered: int = 0,
     missing: _Missing | None = None,
     enrol: tuple[str, ...] = (),
+    channel: Channel = Channel.WEB,
 ) -> ReauthRequired:
     level, acr_values, stale = missing or _NOTHING_MISSING
     return ReauthRequired(
@@ -242,6 +265,7 @@ def _required(
         stale,
         "",
         enrol,
+        channel,
     )
 
 
@@ -321,6 +345,11 @@ class ReauthUnavailableError(StoreUnavailableError):
                 f"cannot allow {decision.action!r}: nothing this session can prove reaches"
                 f" level {decision.level!r}"
             )
+        elif decision.reason is UnavailableReason.NON_INTERACTIVE:
+            message = (
+                f"cannot allow {decision.action!r}: only a second factor satisfies it, and"
+                " an API key or message injection is never asked for one"
+            )
         else:
             message = f"cannot decide {decision.action!r}: the store is unavailable"
         super().__init__(message)
@@ -336,7 +365,10 @@ def required_methods(subject: Subject, rule: Rule, policy: Policy | None = None)
         return _methods_for(subject.identity.method, rule)
     login = subject.identity.method
     every = _resolved(login, rule, policy.alternatives_for(rule))
-    return (_usable(login, rule, policy) or every)[0]
+    usable = _usable(login, rule, policy)
+    if subject.channel in _NON_INTERACTIVE:
+        usable = _keyless(usable) or usable  # none: the decision is ReauthUnavailable
+    return (usable or every)[0]
 
 
 def _methods_for(login: LoginMethod, rule: Rule) -> tuple[str, ...]:
@@ -375,6 +407,33 @@ def _reaching(
     if rule.level is None or levels is None:
         return alternatives
     return tuple(a for a in alternatives if levels.reachable(a, rule.level))
+
+
+def _token_methods(amr: Iterable[str]) -> frozenset[str]:
+    """What a token's ``amr`` proves in stepup's words (:data:`_AMR_METHODS`), plus
+    ``oidc``: the issuer authenticated the user. ``user`` (user verification) only from a
+    PIN or a biometric next to a key, never from RFC 8176's ``user`` (presence)."""
+    values = frozenset(amr)
+    proved = {_AMR_METHODS[value] for value in values if value in _AMR_METHODS}
+    if not _KEYS.isdisjoint(proved) and not _AMR_VERIFICATION.isdisjoint(values):
+        proved.add("user")
+    proved.add("oidc")
+    return frozenset(proved)
+
+
+def _as_primary(methods: Iterable[str]) -> frozenset[str]:
+    """``methods`` with a provider's sign-in (``oidc``, ``saml``) read as the primary
+    factor, a password: the weakest sign-in method."""
+    tokens = frozenset(methods)
+    if tokens.isdisjoint(_FEDERATED):
+        return tokens
+    return (tokens - _FEDERATED) | {"pwd"}
+
+
+def _keyless(alternatives: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+    """The alternatives that need nothing enrolled: what an API-key or message-injection
+    request may be asked for (never TOTP, never a passkey)."""
+    return tuple(a for a in alternatives if not _ENROLLED.intersection(a))
 
 
 def _usable(login: LoginMethod, rule: Rule, policy: Policy) -> tuple[tuple[str, ...], ...]:
@@ -454,11 +513,14 @@ class _Plan(NamedTuple):
     alternatives: tuple[tuple[str, ...], ...]  # those that can reach ``level``
     level: str | None = None  # the rule's minimum level of assurance
     primaries: frozenset[str] = frozenset({"pwd"})  # the sign-in methods the user can use
-    reachable: bool = True  # some alternative can reach ``level`` (else: every one)
+    #: ``None``: some alternative can be asked for; else why none can (``alternatives``
+    #: are then every one, to judge a grant that exists already).
+    refusal: UnavailableReason | None = None
     choose: bool = False  # the offer depends on what the user has enrolled
     #: Every alternative that can reach ``level``, whoever proves it (a token's amr may
     #: prove a password where a session could not).
     reaching: tuple[tuple[str, ...], ...] = ()
+    keyless: bool = False  # an API-key or message-injection subject: no second factor
 
 
 S = TypeVar("S")
@@ -496,21 +558,28 @@ class _ReauthFlows(Generic[S]):
         # ``__getattr__`` keep ``run_async``, which takes either kind of answer.
         method = getattr(type(store), "get_grant", None)
         self._sync_store = callable(method) and not inspect.iscoroutinefunction(method)
-        self._plans: dict[tuple[str, LoginMethod], _Plan] = {}
+        # Keyed by channel too: an API key's plan (no second factor) is never a session's.
+        self._plans: dict[tuple[str, LoginMethod, Channel], _Plan] = {}
 
-    def _plan(self, action: str, login: LoginMethod) -> _Plan:
+    def _plan(self, action: str, login: LoginMethod, channel: Channel) -> _Plan:
         """The action's rule, lifetime and required methods for this way of signing in,
         worked out once (unknown names raise and are never kept)."""
-        plan = self._plan_of(self.policy.rule_for(action), login)
+        plan = self._plan_of(self.policy.rule_for(action), login, channel in _NON_INTERACTIVE)
         if len(self._plans) < _MAX_KEPT:
-            self._plans[(action, login)] = plan
+            self._plans[(action, login, channel)] = plan
         return plan
 
-    def _plan_of(self, rule: Rule, login: LoginMethod) -> _Plan:
+    def _plan_of(self, rule: Rule, login: LoginMethod, keyless: bool = False) -> _Plan:
         every = _resolved(login, rule, self.policy.alternatives_for(rule))
         reaching = _reaching(every, rule, self.policy)
         usable = _usable(login, rule, self.policy)
-        alternatives, reachable = usable or reaching or every, bool(usable)
+        refusal = None if usable else UnavailableReason.UNREACHABLE
+        if keyless:
+            # Never a second factor, never an enrolment: only what needs nothing enrolled.
+            usable = _keyless(usable)
+            if refusal is None and not usable:
+                refusal = UnavailableReason.NON_INTERACTIVE
+        alternatives = usable or reaching or every
         return _Plan(
             rule,
             self.policy.lifetime_for(rule),
@@ -519,12 +588,16 @@ class _ReauthFlows(Generic[S]):
             alternatives,
             rule.level,
             _primaries(login, rule),
-            reachable,
+            refusal,
             # Several ways, or a level that only an enrolled factor reaches: the offer
             # (and the decision's enrol) reads what the user has.
-            len(alternatives) > 1
-            or (rule.level is not None and bool(set(alternatives[0]) & _ENROLLED)),
+            not keyless
+            and (
+                len(alternatives) > 1
+                or (rule.level is not None and bool(set(alternatives[0]) & _ENROLLED))
+            ),
             reaching or every,
+            keyless,
         )
 
     def __repr__(self) -> str:
@@ -535,12 +608,12 @@ class _ReauthFlows(Generic[S]):
     def _before(self, subject: Subject, action: str, context: Context | None) -> Decision | _Plan:
         """The decision when no store is needed (not sensitive here, exempt channel);
         otherwise the action's plan. Unknown names raise before anything else."""
-        login = subject.identity.method
-        plan = self._plans.get((action, login)) or self._plan(action, login)
+        login, channel = subject.identity.method, subject.channel
+        plan = self._plans.get((action, login, channel)) or self._plan(action, login, channel)
         rule = plan.rule
         if not (plan.sensitive_everywhere or rule.applies(context or _NO_CONTEXT)):
             return Allowed(action, _NOT_SENSITIVE, None)
-        if subject.channel in _NON_INTERACTIVE and not rule.api_keys:
+        if plan.keyless and not rule.api_keys:
             return Allowed(action, _EXEMPT, None)
         return plan
 
@@ -575,6 +648,7 @@ class _ReauthFlows(Generic[S]):
             None if grant is None else grant.authenticated_at,
             subject.identity.provider,
             missing=self._missing(subject, plan, grant, now),
+            channel=subject.channel,
         )
 
     def level_of(self, grant: Grant) -> str | None:
@@ -615,18 +689,20 @@ class _ReauthFlows(Generic[S]):
             return _Missing("", acr_values, stale)
         return _Missing(plan.level, acr_values, stale)
 
-    def _unreachable(self, action: str, plan: _Plan) -> ReauthUnavailable:
-        """Nothing this session can prove reaches the rule's level: deny, naming the level
-        and the alternatives that would reach it after signing in another way."""
+    def _refused(self, action: str, plan: _Plan) -> ReauthUnavailable:
+        """Nothing this session can be asked for satisfies the rule (``plan.refusal``):
+        deny, naming the level and the alternatives that would do after signing in
+        another way (for an API key or message injection, only those without a second
+        factor: often none)."""
+        assert plan.refusal is not None
         rule = plan.rule
         elsewhere: list[tuple[str, ...]] = []
         for login in LoginMethod:
-            for alternative in _usable(login, rule, self.policy):
+            usable = _usable(login, rule, self.policy)
+            for alternative in _keyless(usable) if plan.keyless else usable:
                 if alternative not in elsewhere:
                     elsewhere.append(alternative)
-        return ReauthUnavailable(
-            action, UnavailableReason.UNREACHABLE, plan.level or "", tuple(elsewhere)
-        )
+        return ReauthUnavailable(action, plan.refusal, plan.level or "", tuple(elsewhere))
 
     def _check(
         self,
@@ -678,8 +754,8 @@ class _ReauthFlows(Generic[S]):
         else:
             decision = self._after(subject, action, plan, grant, now)
         if isinstance(decision, ReauthRequired):
-            if not plan.reachable:
-                return self._unreachable(action, plan)
+            if plan.refusal is not None:
+                return self._refused(action, plan)
             if plan.choose:
                 # The grant does not prove the strongest way: what does the user have?
                 return (yield from self._choose(subject, action, plan, grant, now))
@@ -713,8 +789,8 @@ class _ReauthFlows(Generic[S]):
         grant = _bound_grant(subject, taken)
         decision = self._after(subject, action, plan, grant, now)
         if isinstance(decision, ReauthRequired):
-            if not plan.reachable:
-                return self._unreachable(action, plan)
+            if plan.refusal is not None:
+                return self._refused(action, plan)
             if plan.choose:
                 # Strongest available, as for unbound rules: the proof counts when it
                 # proves the alternative offered to this user or a stronger one.
@@ -778,6 +854,7 @@ class _ReauthFlows(Generic[S]):
             offer.offered,
             self._missing(subject, plan, grant, now),
             offer.enrol,
+            subject.channel,
         )
 
     def check_token(
@@ -786,26 +863,30 @@ class _ReauthFlows(Generic[S]):
         """May the bearer of this validated access token do ``action`` now?
 
         The same policy, rule, lifetime and :data:`Decision` as :meth:`check` for a
-        session: the token's ``auth_time`` is the proof's time, its ``amr`` (plus
-        ``oidc``: the issuer authenticated the user) the proved methods, and its ``acr``
-        the level of assurance (through the policy's levels). No store is read: the token
-        carries everything, and the tenant feature flag does not apply (a token client
-        has no tenant session). A token without ``auth_time`` proves nothing recent; one
-        slightly ahead of this clock (the validator's leeway) counts as proved now. A
-        token more than 300 s past its ``exp`` raises :class:`InvalidTokenError`
-        (``EXPIRED``), whatever the rule: a kept token cannot outlive its expiry. A rule
-        with ``bind_transaction`` is :class:`ReauthUnavailable` (``transaction_bound``):
-        a token cannot confirm one target once.
+        session (a ``Channel.API`` subject): the token's ``auth_time`` is the proof's
+        time, its ``amr`` read as stepup's methods (RFC 8176 values with the same meaning
+        only: ``user``, a presence test, is not stepup's user verification; see
+        docs/step-up-apis.md) plus ``oidc`` (the issuer authenticated the user) the proved
+        methods, and its ``acr`` the level of assurance (through the policy's levels). No
+        store is read: the token carries everything, and the tenant feature flag does not
+        apply (a token client has no tenant session). A token without ``auth_time``
+        proves nothing recent; one slightly ahead of this clock (the validator's leeway)
+        counts as proved now. A token more than 300 s past its ``exp`` raises
+        :class:`InvalidTokenError` (``EXPIRED``), whatever the rule: a kept token cannot
+        outlive its expiry. A rule with ``bind_transaction`` is :class:`ReauthUnavailable`
+        (``transaction_bound``): a token cannot confirm one target once.
 
         Any of the rule's alternatives counts (the client cannot be offered one), proved
-        by the token's ``amr`` or by its ``acr``: an ``acr`` whose level is at least the
-        level the alternative's methods prove (the issuer's authentication standing for
-        the sign-in method) satisfies it. A token that falls short gets
-        ``ReauthRequired.level``: the weakest level that would satisfy the rule, and
-        ``acr_values``: every ``acr`` value that would, strongest first (RFC 9470
-        section 3's order of preference).
+        by the token's ``amr`` or by its ``acr``: an ``acr`` stands for an alternative only
+        when its level accounts for every method the alternative names (a method set of
+        that level, or of a weaker one, covers the alternative, the issuer's sign-in
+        read as the primary method); a ``password`` ``acr`` never stands for ``otp``. A
+        token that falls short gets ``ReauthRequired.level``: the weakest level whose
+        ``acr`` would satisfy the rule, and ``acr_values``: every ``acr`` value that would,
+        strongest first (RFC 9470 section 3's order of preference); none when no ``acr``
+        would (then only a new authentication, ``max_age``, is asked for).
         """
-        subject = Subject(token.subject, _TOKEN_SESSION, _TOKEN_IDENTITY)
+        subject = Subject(token.subject, _TOKEN_SESSION, _TOKEN_IDENTITY, Channel.API)
         if not self.clock() < token.expires_at + _TOKEN_SKEW:
             # Kept past its expiry (a cache, a custom token source): it proves nothing,
             # not even for an action that needs no proof. NaN fails this too.
@@ -818,42 +899,53 @@ class _ReauthFlows(Generic[S]):
             # session's single-use proof confirms one transaction (fail closed, typed).
             return ReauthUnavailable(action, UnavailableReason.TRANSACTION_BOUND, plan.level or "")
         now = self.clock()
+        levels = self.policy.levels
+        level = levels.for_acr(token.acr) if levels is not None else None
+        # What the token says was proved, whenever: it decides what to ask for.
+        claims = Grant(token.subject, _TOKEN_SESSION, _token_methods(token.amr), now, level)
         grant: Grant | None = None
         if token.auth_time is not None and token.auth_time <= now + _TOKEN_SKEW:
-            levels = self.policy.levels
-            methods = (frozenset(token.amr) & GRANT_METHODS) | {"oidc"}
-            level = levels.for_acr(token.acr) if levels is not None else None
             # The issuer's clock, not ours: the validator allowed it a little skew ahead.
-            at = min(token.auth_time, now)
-            grant = Grant(token.subject, _TOKEN_SESSION, methods, at, level)
+            grant = replace(claims, authenticated_at=min(token.auth_time, now))
         decision = self._after(subject, action, plan, grant, now)
         if not isinstance(decision, ReauthRequired):
             return decision
-        proved = grant is not None and self._token_proves(grant, plan)
+        proved = self._token_proves(claims, plan)
         if proved and not decision.stale:
             assert grant is not None
             return Allowed(action, _FRESH_GRANT, grant.authenticated_at + plan.lifetime)
         # (No ReauthUnavailable for a token: its amr may prove more than the
         # alternatives name, and the client can only ask its issuer again.)
-        need = None if proved else self._token_need(grant, plan)
-        levels = self.policy.levels
-        acr_values = levels.acr_values(need) if need is not None and levels is not None else ()
+        level_missing = ""
+        acr_values: tuple[str, ...] = ()
+        if not proved:
+            need = self._token_need(claims, plan)
+            if need is not None and levels is not None:
+                # RFC 9470 section 3: values that would satisfy, never the one that did not.
+                level_missing = need
+                acr_values = tuple(v for v in levels.acr_values(need) if v != token.acr)
+            elif plan.level is not None and not self._meets(claims, plan.level):
+                level_missing = plan.level  # and no acr value would do: max_age only
         return decision._replace(
             alternatives=plan.reaching,  # every way counts: the strongest is named
-            level=need or "",
-            acr_values=acr_values or decision.acr_values,
+            level=level_missing,
+            acr_values=acr_values,
         )
 
     def _alternative_level(self, alternative: tuple[str, ...]) -> str | None:
-        """The level an alternative's methods prove, a provider's authentication standing
-        for a password (the weakest sign-in method): what an ``acr`` must reach to count
-        as that alternative."""
+        """The weakest level whose ``acr`` accounts for every method of ``alternative``:
+        one of its method sets (or a weaker level's: levels are ordered) covers it, a
+        provider's sign-in read as the primary method. ``None``: no ``acr`` does, so
+        only the token's ``amr`` can prove it (a password level never stands for
+        ``otp``)."""
         levels = self.policy.levels
         if levels is None:
             return None
-        federated = set(alternative) & {"oidc", "saml"}
-        as_password = (set(alternative) - federated) | ({"pwd"} if federated else set())
-        return levels.highest(levels.for_methods(alternative), levels.for_methods(as_password))
+        wanted = _as_primary(alternative)
+        for name in levels.names:  # weakest first
+            if any(wanted <= _as_primary(methods) for methods in levels.level(name).methods):
+                return name
+        return None
 
     def _token_proves(self, grant: Grant, plan: _Plan) -> bool:
         """Does a token's proof (fresh or not) satisfy the rule: its level, and one
@@ -868,37 +960,37 @@ class _ReauthFlows(Generic[S]):
                 return True
         return False
 
-    def _token_need(self, grant: Grant | None, plan: _Plan) -> str | None:
-        """The weakest level whose ``acr`` would satisfy the rule (``None``: no ``acr``
-        would; then only a new authentication, ``max_age``, is asked for)."""
+    def _token_need(self, grant: Grant, plan: _Plan) -> str | None:
+        """The weakest level whose ``acr`` would satisfy the rule, the token's ``amr``
+        kept (``None``: no ``acr`` would; then only a new authentication, ``max_age``,
+        is asked for)."""
         levels = self.policy.levels
         if levels is None:
             return None
         needs: list[str] = []
         for alternative in plan.reaching:
-            if grant is not None and grant.methods.issuperset(alternative):
+            if grant.methods.issuperset(alternative):
                 need = plan.level  # proved by amr: only the rule's own level is missing
             else:
                 need = self._alternative_level(alternative)
                 need = None if need is None else levels.highest(need, plan.level)
             if need is not None:
                 needs.append(need)
-        if not needs:
-            return plan.level
-        return min(needs, key=levels.rank)
+        return min(needs, key=levels.rank) if needs else None
 
     def _offer_for(self, subject: Subject, action: str) -> Flow[Offer]:
         """What the re-authentication page for ``action`` asks (``""``: as for a
         sensitive action): the same choice as the decision's."""
-        login = subject.identity.method
+        login, channel = subject.identity.method, subject.channel
         if action:
-            plan = self._plans.get((action, login)) or self._plan(action, login)
+            plan = self._plans.get((action, login, channel)) or self._plan(action, login, channel)
         else:
-            plan = self._plan_of(Rule(Sensitivity.SENSITIVE), login)
+            plan = self._plan_of(Rule(Sensitivity.SENSITIVE), login, channel in _NON_INTERACTIVE)
         alternatives = plan.alternatives
-        if not plan.reachable:
+        if plan.refusal is not None:
+            # Nothing to offer; and nothing to enrol for an API key or message injection.
             last = len(alternatives) - 1
-            return Offer(alternatives, last, needs_enrolment=True, unreachable=True)
+            return Offer(alternatives, last, needs_enrolment=not plan.keyless, unreachable=True)
         if len(alternatives) == 1 and not set(alternatives[0]) & _ENROLLED:
             return Offer(alternatives, 0)  # nothing to choose, nothing to enrol
         return (yield from self._enrolment(subject.user_id, plan))

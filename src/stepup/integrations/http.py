@@ -7,8 +7,9 @@ integration raises, :class:`SignInRequiredError`, lives here too.
 
 - A browser gets ``303 See Other`` to the re-auth page with a safe ``next``.
 - A JSON client gets ``401`` with a machine-readable body.
-- A bearer-token API client gets the RFC 9470 challenge:
-  ``WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age="..."``.
+- A bearer-token API client (a ``Channel.API`` subject) gets the RFC 9470 challenge:
+  ``WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age="..."``;
+  any other subject that sends ``Authorization: Bearer`` (an API key) gets the JSON 401.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..i18n import N_, negotiate, translate
 from ..reauth import Decision, ReauthRequired, ReauthUnavailable, UnavailableReason
 from ..redirects import safe_return_path_or_default
 from ..tokens import InvalidTokenError, TokenFault
+from ..twofactor import Channel
 
 __all__ = [
     "TITLES",
@@ -197,7 +199,13 @@ def authentication_required(request: RequestInfo) -> HttpResponse:
 
 
 #: Refusals no retry or new token can change (403), unlike a store outage (503).
-FOR_GOOD: Final = frozenset({UnavailableReason.UNREACHABLE, UnavailableReason.TRANSACTION_BOUND})
+FOR_GOOD: Final = frozenset(
+    {
+        UnavailableReason.UNREACHABLE,
+        UnavailableReason.TRANSACTION_BOUND,
+        UnavailableReason.NON_INTERACTIVE,
+    }
+)
 
 
 def unreachable_response(decision: ReauthUnavailable, request: RequestInfo) -> HttpResponse:
@@ -205,7 +213,9 @@ def unreachable_response(decision: ReauthUnavailable, request: RequestInfo) -> H
     the rule, so trying again will not help; the alternatives name what would (signing
     in another way), and ``reason`` says why (``unreachable``: the rule's level;
     ``transaction_bound``: a bearer token facing a rule bound to one transaction, which
-    only a session's confirmation satisfies)."""
+    only a session's confirmation satisfies; ``non_interactive``: an API key or message
+    injection facing a rule only a second factor satisfies, which they are never asked
+    for)."""
     body = _error(
         request,
         "reauth_unreachable",
@@ -233,6 +243,10 @@ def decision_response(
         )
     assert isinstance(decision, ReauthRequired)
     kind = client_kind(request)
+    if kind is Client.BEARER and decision.channel is not Channel.API:
+        # An API key sent as "Bearer ak_...": no authorization server issued it, so no
+        # RFC 9470 challenge; the subject's channel decides, not the header's scheme.
+        kind = Client.JSON
     location = reauth_location(reauth_url, request.path, decision.action, decision.transaction)
     if kind is Client.BROWSER:
         return HttpResponse(303, {"Location": location, "Cache-Control": "no-store"})
@@ -264,13 +278,16 @@ def step_up_challenge(decision: ReauthRequired) -> str:
     """The RFC 9470 section 3 challenge: ``acr_values`` (space-separated, in order of
     preference) when a level of assurance is missing, ``max_age`` (the rule's lifetime in
     seconds) when the authentication is too old or absent, or when nothing else says
-    what would do."""
+    what would do (no ``acr`` value would satisfy: a new authentication must prove the
+    methods)."""
     params = ['Bearer error="insufficient_user_authentication"']
     acr_values = decision.acr_values if decision.level else ()
-    if acr_values and not decision.stale:
+    if decision.stale:
+        params.append('error_description="A more recent authentication is required"')
+    elif acr_values:
         params.append('error_description="A different authentication level is required"')
     else:
-        params.append('error_description="A more recent authentication is required"')
+        params.append('error_description="A different authentication is required"')
     if acr_values:
         params.append(f"acr_values={quoted(' '.join(acr_values))}")
     if decision.stale or not acr_values:
@@ -316,7 +333,9 @@ def bearer_credentials(request: RequestInfo) -> str | HttpResponse:
       query string (``access_token``, section 2.3) is never read;
     - the ``Bearer`` scheme (any case, RFC 9110 section 11.1) with no token, a token
       outside the b64token syntax, several credentials (headers), or a token in the
-      header and the query string at once: ``400 invalid_request``;
+      header and the query string at once (its decoded name: ``access%5Ftoken`` too):
+      ``400 invalid_request``. A form body's ``access_token`` (section 2.2) is not seen
+      here: :class:`RequestInfo` carries no body;
     - credentials longer than any access token: ``401 invalid_token``, unread.
     """
     header = request.authorization
@@ -334,11 +353,13 @@ def bearer_credentials(request: RequestInfo) -> str | HttpResponse:
 
 
 def _query_token(path: str) -> bool:
-    """Does the query string carry an ``access_token`` (RFC 6750 section 2.3)?"""
+    """Does the query string carry an ``access_token`` (RFC 6750 section 2.3)? Decided
+    on the decoded names, as the application reads them (``access%5Ftoken`` is one)."""
     query = path.partition("?")[2]
-    if "access_token" not in query:
-        return False
-    return any(name == "access_token" for name, _ in parse_qsl(query, keep_blank_values=True))
+    if "access_token" not in query and "%" not in query:
+        return False  # without a percent-escape, decoding cannot make the name
+    pairs = parse_qsl(query, keep_blank_values=True, errors="surrogateescape")
+    return any(name == "access_token" for name, _ in pairs)
 
 
 #: What an ``invalid_token`` challenge says, by failed check (never the token itself).
