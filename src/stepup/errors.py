@@ -61,9 +61,13 @@ class ConcurrentUpdateError(StoreUnavailableError):
 class UnknownActionError(StepupError, LookupError):
     """An action name that no policy rule knows: a typo must never switch protection off."""
 
-    def __init__(self, action: str) -> None:
-        super().__init__(f"unknown action {action!r}: add it to the policy or fix the name")
-        self.action = action
+    def __init__(self, action: object) -> None:
+        if isinstance(action, str):
+            message = f"unknown action {action!r}: add it to the policy or fix the name"
+        else:  # a JSON list or number where a name belongs: never echoed back
+            message = f"an action is named by a string, not {type(action).__name__}"
+        super().__init__(message)
+        self.action = action if isinstance(action, str) else ""
 
 
 class PermissionDeniedError(StepupError):

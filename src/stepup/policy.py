@@ -347,6 +347,8 @@ class Policy:
 
     def rule_for(self, action: str) -> Rule:
         """The rule for ``action``: an exact name first, then the first matching pattern."""
+        if not isinstance(action, str):
+            raise UnknownActionError(action)
         rule = self._rules.get(action)
         if rule is not None:
             return rule

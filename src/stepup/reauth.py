@@ -21,7 +21,12 @@ from typing import Any, ClassVar, Final, Generic, NamedTuple, TypeAlias, TypeVar
 from ._flow import Flow, run, run_async
 from .adapters.storage.base import BATCHABLE_READS, AsyncStore, Store
 from .clock import Clock, system_clock
-from .errors import MalformedInputError, StepupError, StoreUnavailableError
+from .errors import (
+    MalformedInputError,
+    StepupError,
+    StoreUnavailableError,
+    UnknownActionError,
+)
 from .events import EventBus, ReauthSucceeded, SignInRecorded
 from .policy import Context, Policy, Rule, Sensitivity
 from .records import Challenge, Credential, Grant, Passkey, Tenant
@@ -609,7 +614,11 @@ class _ReauthFlows(Generic[S]):
         """The decision when no store is needed (not sensitive here, exempt channel);
         otherwise the action's plan. Unknown names raise before anything else."""
         login, channel = subject.identity.method, subject.channel
-        plan = self._plans.get((action, login, channel)) or self._plan(action, login, channel)
+        try:
+            plan = self._plans.get((action, login, channel))
+        except TypeError:  # an unhashable action (a JSON list, say) names no rule
+            raise UnknownActionError(action) from None
+        plan = plan or self._plan(action, login, channel)
         rule = plan.rule
         if not (plan.sensitive_everywhere or rule.applies(context or _NO_CONTEXT)):
             return Allowed(action, _NOT_SENSITIVE, None)
@@ -982,6 +991,8 @@ class _ReauthFlows(Generic[S]):
         """What the re-authentication page for ``action`` asks (``""``: as for a
         sensitive action): the same choice as the decision's."""
         login, channel = subject.identity.method, subject.channel
+        if not isinstance(action, str):  # a JSON list or number an endpoint passed on
+            raise UnknownActionError(action)
         if action:
             plan = self._plans.get((action, login, channel)) or self._plan(action, login, channel)
         else:
