@@ -11,6 +11,9 @@ wrong (Flask-Security-Too's GHSA-f66q-9rf6-8795 accepted any user's credential):
   once) and short-lived;
 * the asserting credential must be registered to the session's user (and the
   authenticator's user handle, when it sends one, must be that user's);
+* the user handle (``user.id``) is opaque: an HMAC-SHA256 of the user id under a
+  subkey of the integration's secret (``user_handle_key``), never the id itself, which
+  may be an e-mail address (WebAuthn §14.6.1);
 * the signature counter only moves forward: the store records a use with a
   compare-and-set on the counter it was read at, so a cloned authenticator (or two
   concurrent uses of one assertion) is refused and evented;
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -424,12 +428,49 @@ def _check_public_key(credential: AttestedCredentialData) -> None:
         raise _RefusedError(PasskeyReason.INVALID) from exc
 
 
-def _user_handle(user_id: str) -> bytes:
-    """The user handle (``user.id``) of ``user_id``: its UTF-8 bytes when they fit
-    WebAuthn's 64, else their SHA-256 (browsers refuse a longer ``user.id``, so no
-    passkey of such a user could exist under the plain bytes)."""
+#: What the user-handle subkey is for: the secret it is derived from is never used
+#: as it is (it also signs cookies or CSRF tokens).
+_HANDLE_PURPOSE: Final = b"stepup passkeys: WebAuthn user handle, v1"
+
+#: A key for :class:`Passkeys`' ``user_handle_key``: the integration's secret (text or
+#: bytes), or several (the current one first, then rotated ones still accepted).
+UserHandleKey = str | bytes | Sequence[str | bytes]
+
+
+def _legacy_user_handle(user_id: str) -> bytes:
+    """The user handle passkeys registered before opaque handles carry: the user id's
+    UTF-8 bytes when they fit WebAuthn's 64, else their SHA-256 (browsers refuse a
+    longer ``user.id``, so no passkey of such a user could exist under the plain bytes)."""
     raw = user_id.encode()
     return raw if len(raw) <= _MAX_USER_HANDLE else hashlib.sha256(raw).digest()
+
+
+def _handle_subkeys(key: UserHandleKey | None) -> tuple[bytes, ...]:
+    """The purpose-specific subkeys (HMAC-SHA256 of :data:`_HANDLE_PURPOSE` under each
+    secret), current first; a key that is empty or not text or bytes is a
+    :class:`~stepup.errors.ConfigurationError` at start-up."""
+    if key is None:
+        return ()
+    if isinstance(key, str | bytes):
+        keys: list[object] = [key]
+    elif isinstance(key, Sequence):
+        keys = list(key)
+    else:
+        raise ConfigurationError("passkeys: user_handle_key must be text, bytes or a list of them")
+    subkeys = []
+    for secret in keys:
+        if not isinstance(secret, str | bytes) or not secret:
+            raise ConfigurationError("passkeys: user_handle_key must be non-empty text or bytes")
+        raw = secret.encode() if isinstance(secret, str) else bytes(secret)
+        subkeys.append(hmac.new(raw, _HANDLE_PURPOSE, hashlib.sha256).digest())
+    if not subkeys:
+        raise ConfigurationError("passkeys: user_handle_key needs at least one key")
+    return tuple(subkeys)
+
+
+def _opaque_user_handle(subkey: bytes, user_id: str) -> bytes:
+    """32 bytes that name ``user_id`` to the authenticator and say nothing about it."""
+    return hmac.new(subkey, user_id.encode(), hashlib.sha256).digest()
 
 
 def _transaction_digest(transaction: str | None) -> bytes:
@@ -447,9 +488,13 @@ class _Ceremonies:
         clock: Clock = system_clock,
         events: EventBus | None = None,
         throttle: ThrottlePolicy | None = None,
+        user_handle_key: UserHandleKey | None = None,
     ) -> None:
         self.store = store
         self.rp = rp
+        #: Subkeys of the user handles: new registrations use the first; an assertion's
+        #: handle may be any of them, or the legacy one (see :meth:`_user_handles`).
+        self._handle_keys = _handle_subkeys(user_handle_key)
         self.clock = clock
         self.events = events or EventBus()
         #: Charged once per passkey attempt at sign-in, as the TOTP code step is.
@@ -464,6 +509,21 @@ class _Ceremonies:
 
     def _emit(self, event: StepupEvent) -> None:
         self.events.emit(event)
+
+    def _user_handle(self, user_id: str) -> bytes:
+        """The user handle a new registration of ``user_id`` gets: opaque (32 bytes of
+        HMAC-SHA256) under the current ``user_handle_key``; without a key, the legacy
+        handle (the id's bytes), as before opaque handles."""
+        if not self._handle_keys:
+            return _legacy_user_handle(user_id)
+        return _opaque_user_handle(self._handle_keys[0], user_id)
+
+    def _user_handles(self, user_id: str) -> tuple[bytes, ...]:
+        """Every user handle that names ``user_id``: the opaque one under each key
+        (current and rotated) and the legacy one its older passkeys carry. Each is
+        derived from this user's id only: no other user's handle is ever among them."""
+        opaque = tuple(_opaque_user_handle(k, user_id) for k in self._handle_keys)
+        return (*opaque, _legacy_user_handle(user_id))
 
     def _new_challenge(
         self,
@@ -533,7 +593,7 @@ class _Ceremonies:
         raw, challenge = self._new_challenge(subject, _CREATE, uv, None)
         options, _state = self._server.register_begin(
             PublicKeyCredentialUserEntity(
-                id=_user_handle(subject.user_id), name=user_name, display_name=display_name
+                id=self._user_handle(subject.user_id), name=user_name, display_name=display_name
             ),
             credentials=[
                 PublicKeyCredentialDescriptor(
@@ -700,7 +760,7 @@ class _Ceremonies:
             if (
                 passkey is None
                 or credential_id not in challenge.data.get("allow", ())
-                or (handle is not None and handle != _user_handle(subject.user_id))
+                or (handle is not None and handle not in self._user_handles(subject.user_id))
             ):
                 raise _RefusedError(PasskeyReason.UNKNOWN_CREDENTIAL)
             state = {

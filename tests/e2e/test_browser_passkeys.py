@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 
 from e2e.conftest import VIEWPORT
 from e2e.demo_server import DemoServer
-from e2e.journeys import ADMIN, MEMBER, sign_in, sign_out
+from e2e.journeys import ADMIN, MEMBER, PASSWORDS, reauthenticate, sign_in, sign_out
 
 pytestmark = pytest.mark.browser
 
@@ -75,7 +75,26 @@ def passkey_page(browser: Any, demo: DemoServer) -> Iterator[tuple[Any, VirtualK
         context.close()
 
 
+def confirm_adding(page: Any, *, with_password: str | None = None) -> None:
+    """Adding a passkey asks for a re-authentication whatever the tenant's flag: the
+    passkeys page sends the person to confirm it is them (their password while they have
+    no passkey, a passkey they have otherwise) and back."""
+    page.goto("/stepup/passkeys")
+    page.fill("#stepup-passkey-name", "Not yet")
+    with page.expect_navigation():
+        page.click("form[data-stepup-passkey=register] button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/stepup/reauth/?\?.*action=passkey\.add"))
+    if with_password is None:
+        use_passkey(page)
+    else:
+        with page.expect_navigation():
+            reauthenticate(page, with_password)
+    expect(page).to_have_url(re.compile(r"/stepup/passkeys$"))
+    expect(page.locator(".stepup-passkey-name", has_text="Not yet")).to_have_count(0)
+
+
 def add_passkey(page: Any, name: str) -> None:
+    """Add a passkey, the re-authentication just done (adding one revokes it)."""
     page.goto("/stepup/passkeys")
     page.fill("#stepup-passkey-name", name)
     with page.expect_navigation():
@@ -102,10 +121,14 @@ def test_two_passkeys_remove_one_confirm_with_the_other(
     # Two passkeys, each on its own authenticator (one authenticator refuses to make a
     # second passkey for the same account: the first is in excludeCredentials).
     laptop = keys.add()
+    confirm_adding(page, with_password=PASSWORDS[ADMIN])
     add_passkey(page, "Laptop")
     laptop_keys = keys.credentials(laptop)
     assert len(laptop_keys) == 1
     assert laptop_keys[0]["isResidentCredential"] is True
+    # The second is confirmed with the first, then made on a new device.
+    confirm_adding(page)
+    laptop_keys = keys.credentials(laptop)  # its signature counter moved on
     keys.remove(laptop)
     phone = keys.add()
     add_passkey(page, "Phone")
@@ -147,6 +170,7 @@ def test_a_cancelled_passkey_prompt_says_so(passkey_page: tuple[Any, VirtualKeys
     page, keys = passkey_page
     sign_in(page, ADMIN)
     authenticator = keys.add()
+    confirm_adding(page, with_password=PASSWORDS[ADMIN])
     keys.cdp.send(
         "WebAuthn.setUserVerified", {"authenticatorId": authenticator, "isUserVerified": False}
     )
@@ -164,6 +188,7 @@ def test_sign_in_with_the_password_then_a_passkey(passkey_page: tuple[Any, Virtu
     sign_in(page, MEMBER)
     expect(page).to_have_url(re.compile(r"/account$"))
     keys.add()
+    confirm_adding(page, with_password=PASSWORDS[MEMBER])
     add_passkey(page, "Laptop")
     page.goto("/account")
     sign_out(page)

@@ -9,7 +9,7 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-from e2e.journeys import ADMIN, MEMBER
+from e2e.journeys import ADMIN, MEMBER, PASSWORDS
 from e2e.test_demo_app import csrf, flag_on, sign_in
 from stepup.demo import DemoSettings
 from stepup.policy import DEFAULT_LIFETIME, Policy
@@ -29,7 +29,20 @@ def _json(client: Any, url: str, body: Any) -> Any:
     return client.post(url, content=json.dumps(body), headers=headers)
 
 
-def _add(client: Any, origin: str, name: str) -> tuple[SoftAuthenticator, str]:
+def _add(
+    client: Any, origin: str, name: str, *, password: str = "", key: SoftAuthenticator | None = None
+) -> tuple[SoftAuthenticator, str]:
+    """Add a passkey. Adding one asks for a re-authentication whatever the tenant's flag:
+    with the ``password`` while the user has no passkey, else with a passkey ``key``."""
+    refused = _json(client, "/stepup/passkeys/register/begin", {})
+    assert refused.status_code == 401, refused.text
+    if key is not None:
+        _confirm(client, key, "passkey.add")
+    else:
+        reauth_url = refused.json()["reauth_url"]
+        page = client.get(reauth_url)
+        done = client.post(reauth_url, data={"csrf_token": csrf(page.text), "password": password})
+        assert done.status_code == 303, done.text
     key = SoftAuthenticator(origin=origin, counter=1)
     options = _json(client, "/stepup/passkeys/register/begin", {})
     assert options.status_code == 200, options.text
@@ -68,8 +81,8 @@ def test_two_passkeys_one_removed_and_every_seed_action_offers_a_passkey(
     origin = client.app.state.demo.settings.passkey_origin
     assert sign_in(client, MEMBER).status_code == 303
     assert "You have no passkey" in client.get("/security").text
-    laptop, _ = _add(client, origin, "Laptop")
-    _, phone_id = _add(client, origin, "Phone")
+    laptop, _ = _add(client, origin, "Laptop", password=PASSWORDS[MEMBER])
+    _, phone_id = _add(client, origin, "Phone", key=laptop)
     security = client.get("/security").text
     assert 'data-count="2"' in security
     flag_on(client)
@@ -126,7 +139,7 @@ def test_a_passkey_is_the_second_factor_at_sign_in(app_client: tuple[Any, Settab
     client, _ = app_client
     origin = client.app.state.demo.settings.passkey_origin
     assert sign_in(client, MEMBER).status_code == 303
-    laptop, _ = _add(client, origin, "Laptop")
+    laptop, _ = _add(client, origin, "Laptop", password=PASSWORDS[MEMBER])
     assert "signing in asks for one after your password" in client.get("/security").text
     client.post("/logout", data={"csrf_token": csrf(client.get("/logout").text)})
     client.cookies.clear()

@@ -101,6 +101,26 @@ def asgi_server(app: Any, sock: socket.socket) -> Iterator[None]:
         sock.close()
 
 
+def add_passkey(page: Any, passkeys_page: str, password: str) -> None:
+    """Add a passkey named "Laptop" on the passkeys page. Adding one asks for a
+    re-authentication whatever the tenant's flag: the page sends the person to confirm
+    it is them (``password``, as they have no passkey yet) and back, where they add it."""
+    from playwright.sync_api import expect
+
+    page.goto(passkeys_page)
+    page.fill("#stepup-passkey-name", "Laptop")
+    with page.expect_navigation():
+        page.click("form[data-stepup-passkey=register] button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/stepup/reauth/?\?.*action=passkey\.add"))
+    page.fill("#stepup-password", password)
+    with page.expect_navigation(url=re.compile(re.escape(passkeys_page) + "$")):
+        page.click("form:has(#stepup-password) button[type=submit]")
+    page.fill("#stepup-passkey-name", "Laptop")
+    with page.expect_navigation():
+        page.click("form[data-stepup-passkey=register] button[type=submit]")
+    expect(page.locator(".stepup-passkey-name")).to_have_text("Laptop")
+
+
 def register_and_reauthenticate(
     browser: Any,
     origin: str,
@@ -110,6 +130,7 @@ def register_and_reauthenticate(
     passkeys_page: str,
     guarded: str,
     shows: str,
+    password: str,
 ) -> None:
     """The journey: sign in, add a passkey on the passkeys page, turn the tenant's flag
     on, open a guarded page and confirm with the passkey (no password is asked): the
@@ -124,11 +145,7 @@ def register_and_reauthenticate(
         cdp.send("WebAuthn.enable")
         authenticator = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
         sign_in(page)
-        page.goto(passkeys_page)
-        page.fill("#stepup-passkey-name", "Laptop")
-        with page.expect_navigation():
-            page.click("form[data-stepup-passkey=register] button[type=submit]")
-        expect(page.locator(".stepup-passkey-name")).to_have_text("Laptop")
+        add_passkey(page, passkeys_page, password)
         ids = cdp.send("WebAuthn.getCredentials", authenticator)["credentials"]
         assert len(ids) == 1
         flag_on()
@@ -154,6 +171,7 @@ def sign_in_with_passkey(
     passkeys_page: str,
     guarded: str,
     shows: str,
+    password: str,
 ) -> None:
     """The sign-in journey: sign in (no second factor yet), add a passkey, sign out;
     turn the tenant's flag on; sign in again with the password, then the passkey as the
@@ -171,11 +189,7 @@ def sign_in_with_passkey(
         cdp.send("WebAuthn.enable")
         authenticator = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR})
         assert log_in(page, "/").status == 303
-        page.goto(passkeys_page)
-        page.fill("#stepup-passkey-name", "Laptop")
-        with page.expect_navigation():
-            page.click("form[data-stepup-passkey=register] button[type=submit]")
-        expect(page.locator(".stepup-passkey-name")).to_have_text("Laptop")
+        add_passkey(page, passkeys_page, password)
         context.clear_cookies()  # signed out: a new browser session
         flag_on()
         answer = log_in(page, guarded)

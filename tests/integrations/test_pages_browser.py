@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from e2e.qr import zbar
-from integrations.flask.flask_support import app_policy, make_app, set_flag
+from integrations.flask.flask_support import app_policy, confirm_factors, make_app, set_flag
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.integrations.transaction import Transaction
 from stepup.policy import Rule, Sensitivity
@@ -121,6 +121,7 @@ def _destroy_route(app: Any, stepup: Any) -> None:
 
 
 def _add_passkey(browser: Any, name: str) -> None:
+    confirm_factors(browser)  # adding a passkey asks for a re-authentication: test plumbing
     headers = {"X-CSRF-Token": browser.csrf("/stepup/passkeys")}
     json = {"content_type": "application/json", "headers": headers}
     key = SoftAuthenticator(origin=PASSKEY_ORIGIN, counter=1)

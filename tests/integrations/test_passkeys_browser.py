@@ -50,6 +50,7 @@ def test_flask(browser: Any) -> None:
             sign_in=sign_in,
             flag_on=lambda: flag_on(store, TENANT),
             passkeys_page="/stepup/passkeys",
+            password=alice.password,
             guarded="/api-key",
             shows="key-123",
         )
@@ -79,6 +80,7 @@ def test_starlette(browser: Any) -> None:
             sign_in=sign_in,
             flag_on=lambda: flag_on(store, TENANT),
             passkeys_page="/stepup/passkeys",
+            password=PASSWORDS["alice"],
             guarded="/api-key",
             shows="the key",
         )
@@ -106,6 +108,7 @@ def test_flask_sign_in_with_a_passkey(browser: Any) -> None:
             log_in=log_in,
             flag_on=lambda: flag_on(store, TENANT),
             passkeys_page="/stepup/passkeys",
+            password=password,
             guarded="/api-key",
             shows="key-123",
         )
@@ -137,6 +140,7 @@ def test_starlette_sign_in_with_a_passkey(browser: Any) -> None:
             log_in=log_in,
             flag_on=lambda: flag_on(store, TENANT),
             passkeys_page="/stepup/passkeys",
+            password=PASSWORDS["alice"],
             guarded="/api-key",
             shows="the key",
         )

@@ -19,6 +19,10 @@ Routes, under each integration's prefix (Flask ``/stepup``):
 - ``POST /2fa/verify/passkey/begin`` and ``/2fa/verify/passkey/finish``: a passkey as
   the second factor of the sign-in waiting in the session (the code step's page, or
   JSON for single-page apps); the user is signed in once it passes.
+
+stepup's own pages that manage a signed-in user's factors (these, and the two-factor
+pages) serve the interactive web channel only: :func:`off_channel` says which subjects
+each framework refuses, in one place per framework, with a 403 that changes nothing.
 """
 
 from __future__ import annotations
@@ -29,24 +33,30 @@ from dataclasses import replace
 from importlib import resources
 from typing import Any, Final
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, UnknownActionError
 from ..i18n import N_, Message, translate
 from ..passkeys import MAX_PAYLOAD_BYTES, PasskeyReason, PasskeyResult, RelyingParty
 from ..policy import SENSITIVE, Policy
+from ..subject import Subject
+from ..twofactor import Channel
 from .http import HttpResponse
 from .views import TEXT as VIEW_TEXT
 from .views import throttled_message
 
 __all__ = [
+    "INTERACTIVE_ONLY",
     "MAX_BODY",
     "PASSKEY_ADD",
     "PASSKEY_REMOVE",
     "PasskeyBodyError",
+    "action_field",
     "aread_json",
     "assertion_options_response",
     "json_response",
     "malformed_response",
     "name_field",
+    "off_channel",
+    "off_channel_response",
     "parse_json",
     "passkey_error",
     "passkey_message",
@@ -59,11 +69,13 @@ __all__ = [
     "script_response",
 ]
 
-#: Adding a passkey is sensitive: with "strongest available", a passkey an intruder
-#: adds to a stolen session would confirm everything after it.
+#: Adding a passkey is sensitive, whatever the tenant's flag: with "strongest available",
+#: a passkey an intruder adds to a stolen session would confirm everything after it.
 PASSKEY_ADD: Final = "passkey.add"
-#: Removing a passkey lowers protection (and revokes the user's grants).
+#: Removing a passkey lowers protection (and revokes the user's grants), whatever the flag.
 PASSKEY_REMOVE: Final = "passkey.remove"
+#: The ``error`` of the 403 that a page refuses a subject on another channel with.
+INTERACTIVE_ONLY: Final = "interactive_only"
 #: The largest JSON body a passkey endpoint reads: the core's own limit on the
 #: authenticator's answer, plus room for a name and the page's fields.
 MAX_BODY: Final = MAX_PAYLOAD_BYTES + 2048
@@ -95,6 +107,9 @@ TEXT: Final = {
     "renamed": N_("The passkey was renamed."),
     "removed": N_("The passkey was removed."),
     "not_found": N_("There is no such passkey on your account."),
+    INTERACTIVE_ONLY: N_(
+        "This action needs a stronger sign-in than this session can give. Sign in another way."
+    ),
     "csrf": VIEW_TEXT["csrf"],
     "unknown_action": VIEW_TEXT["unknown_action"],
     "unavailable": VIEW_TEXT["unavailable"],
@@ -144,15 +159,43 @@ def relying_party_from(
 def passkey_policy(policy: Policy, rp: RelyingParty | None) -> Policy:
     """With passkeys configured: the policy offers a passkey first (strongest
     available, see docs/policy.md), and names :data:`PASSKEY_ADD` and
-    :data:`PASSKEY_REMOVE` (sensitive) unless it names them itself. Without, unchanged."""
+    :data:`PASSKEY_REMOVE` (sensitive, ``always``: whatever the tenant's flag, as
+    ``tenant.settings.update``) unless it names them itself. Without, unchanged.
+
+    ``always``: a passkey proves ``phr`` on its own, so one that a stolen session adds
+    while the flag is off would satisfy every re-authentication once the flag is on,
+    and removing the victim's would lock them out (OWASP ASVS 5.0 sections 6.4 and 7.5:
+    a full re-authentication before authentication factors change)."""
     if rp is None:
         return policy
     rules = {}
     if PASSKEY_ADD not in policy:
-        rules[PASSKEY_ADD] = replace(SENSITIVE, description=N_("Adding passkeys"))
+        rules[PASSKEY_ADD] = replace(SENSITIVE, always=True, description=N_("Adding passkeys"))
     if PASSKEY_REMOVE not in policy:
-        rules[PASSKEY_REMOVE] = replace(SENSITIVE, description=N_("Removing passkeys"))
+        rules[PASSKEY_REMOVE] = replace(SENSITIVE, always=True, description=N_("Removing passkeys"))
     return policy.extend(rules).with_passkeys()
+
+
+# channels ---------------------------------------------------------------------------
+
+
+def off_channel(subject: Subject | None) -> bool:
+    """Does a page of stepup's own refuse ``subject`` for its channel?
+
+    The pages that add, change or remove a user's factors (passkeys, TOTP apps,
+    recovery codes, removing two-factor) and re-authentication with a passkey are for a
+    person in a browser: the interactive web channel (``Channel.WEB``). An API key, a
+    bearer token or message injection reaches none of them (each framework answers
+    with a 403 that changes nothing): the core exempts those channels from every rule
+    without ``api_keys=True``, so an API key would otherwise add a passkey without a
+    re-authentication and use it as the second factor at sign-in. ``None`` (nobody
+    signed in) is not refused here: the page sends them to sign in."""
+    return subject is not None and subject.channel is not Channel.WEB
+
+
+def off_channel_response(locale: str | None) -> HttpResponse:
+    """The JSON 403 for a subject :func:`off_channel` refuses (nothing read or changed)."""
+    return message_response(403, INTERACTIVE_ONLY, locale)
 
 
 # bodies -----------------------------------------------------------------------------
@@ -212,6 +255,17 @@ def field(data: Mapping[str, Any], name: str, default: str = "") -> str:
     """A string field of a JSON body (anything else counts as absent)."""
     value = data.get(name, default)
     return value if isinstance(value, str) else default
+
+
+def action_field(data: Mapping[str, Any]) -> str:
+    """The ``action`` a JSON body names (absent: ``""``, no action named). Anything but
+    text names no action: :class:`~stepup.errors.UnknownActionError`, which each
+    endpoint answers with its 400 ``unknown_action`` (nothing read or changed), as it
+    does an unknown name."""
+    value = data.get("action", "")
+    if not isinstance(value, str):
+        raise UnknownActionError(f"<{type(value).__name__}>")
+    return value
 
 
 def name_field(data: Mapping[str, Any]) -> str:

@@ -66,6 +66,7 @@ __all__ = [
     "PasskeysPage",
     "ProviderOutcome",
     "ReauthPage",
+    "RecoveryCodeMessage",
     "RecoveryCodesPage",
     "SSOAnswer",
     "TwoFactorPage",
@@ -467,6 +468,12 @@ class VerifyPage:
     def of(cls, factors: SecondFactors, error: Message | str = "") -> VerifyPage:
         return cls(error, factors.totp, factors.passkeys > 0, factors.recovery)
 
+    @property
+    def recovery_error(self) -> bool:
+        """The error is about a recovery code: the page opens the recovery code form
+        and marks its field, not the authenticator app's."""
+        return isinstance(self.error, RecoveryCodeMessage)
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceRow:
@@ -559,12 +566,40 @@ _TWO_FACTOR_MESSAGES: Final = {
 }
 
 
-def two_factor_message(result: VerifyResult) -> Message:
-    """What to tell the end user about a code; empty when it was accepted. A pause says
-    until when (``retry_at``)."""
+_RECOVERY_INVALID: Final = N_(
+    "That recovery code is not right, or it was already used. Check it and try again."
+)
+_RECOVERY_MESSAGES: Final = {
+    VerifyReason.OK: "",
+    VerifyReason.INVALID: _RECOVERY_INVALID,
+    VerifyReason.REPLAYED: _RECOVERY_INVALID,  # a used recovery code is not right any more
+    VerifyReason.MALFORMED: N_(
+        "That is not a recovery code. Enter one of the codes you saved when you turned on"
+        " two-factor authentication."
+    ),
+    VerifyReason.UNAVAILABLE: _TWO_FACTOR_MESSAGES[VerifyReason.UNAVAILABLE],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryCodeMessage(Message):
+    """What to tell the end user about a recovery code (see :func:`two_factor_message`):
+    the sign-in page shows it at the recovery code field."""
+
+
+def two_factor_message(result: VerifyResult, *, recovery: bool = False) -> Message:
+    """What to tell the end user about a code (``recovery``: a recovery code, answered
+    as a :class:`RecoveryCodeMessage`); empty when it was accepted. A pause says until
+    when (``retry_at``)."""
     if result.reason is VerifyReason.THROTTLED:
-        return throttled_message(result.retry_at)
-    return Message(_TWO_FACTOR_MESSAGES[result.reason])
+        message = throttled_message(result.retry_at)
+    elif recovery:
+        message = Message(_RECOVERY_MESSAGES[result.reason])
+    else:
+        message = Message(_TWO_FACTOR_MESSAGES[result.reason])
+    if recovery:
+        return RecoveryCodeMessage(message.msgid, message.retry_at)
+    return message
 
 
 _STATUS_BY_REASON: Final[Mapping[str, int]] = {"throttled": 429, "unavailable": 503}

@@ -287,3 +287,18 @@ def reauth_target(response: Any) -> tuple[str, dict[str, str]]:
 
 def recovery_codes(response: Any) -> list[str]:
     return _CODES.findall(response.content.decode())
+
+
+def changes_factors(url: str) -> bool:
+    """Is ``url`` a passkey endpoint guarded whatever the tenant's flag (``passkey.add``,
+    ``passkey.remove``)?"""
+    return "/stepup/passkeys/register/" in url or (
+        url.startswith("/stepup/passkeys/") and url.endswith("/remove")
+    )
+
+
+def confirm_factors(browser: Browser) -> None:
+    """Test plumbing: a fresh grant that covers adding and removing a passkey (guarded
+    whatever the flag): the password, or the passkey of a user who has one. Registering
+    or removing one revokes it again. Tests of the guard itself post without it."""
+    fresh_grant(browser, ("pwd", "phr"))

@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from integrations.django.django_support import Browser, Site, running_site
+from integrations.django.django_support import (
+    Browser,
+    Site,
+    changes_factors,
+    confirm_factors,
+    running_site,
+)
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.testing import SettableClock
 from stepup.testing.webauthn import SoftAuthenticator
@@ -31,7 +37,13 @@ def site(clock: SettableClock) -> Iterator[Site]:
         yield running
 
 
-def _json(browser: Browser, url: str, body: Any, *, csrf: str | None = None) -> Any:
+def _json(
+    browser: Browser, url: str, body: Any, *, csrf: str | None = None, confirm: bool = True
+) -> Any:
+    """POST JSON; adding or removing a passkey with a fresh grant first unless not
+    ``confirm``."""
+    if confirm and changes_factors(url):
+        confirm_factors(browser)
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
     token = browser.fields("/stepup/passkeys/")["csrfmiddlewaretoken"] if csrf is None else csrf
     return browser.client.post(

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from integrations.django.django_support import TENANT, Browser, Site, running_site
+from integrations.django.django_support import (
+    TENANT,
+    Browser,
+    Site,
+    changes_factors,
+    confirm_factors,
+    running_site,
+)
 from integrations.django.testapp.hooks import app_policy
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.passkeys import MAX_PAYLOAD_BYTES, PasskeySignInRejected, PasskeySignInVerified
@@ -41,6 +48,9 @@ def _csrf(browser: Browser, page: str = VERIFY) -> str:
 
 
 def _json(browser: Browser, url: str, body: Any, csrf: str) -> Any:
+    """POST JSON; adding a passkey with a fresh grant first (guarded whatever the flag)."""
+    if changes_factors(url):
+        confirm_factors(browser)
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
     return browser.client.post(
         url, data=data, content_type="application/json", headers={"X-CSRFToken": csrf}

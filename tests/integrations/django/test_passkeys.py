@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from integrations.django.django_support import Browser, Site, running_site, set_flag
+from integrations.django.django_support import (
+    Browser,
+    Site,
+    changes_factors,
+    confirm_factors,
+    running_site,
+    set_flag,
+)
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.errors import ConfigurationError
 from stepup.passkeys import MAX_PAYLOAD_BYTES, PasskeyRemoved
@@ -33,7 +40,13 @@ def _csrf(browser: Browser) -> str:
     return browser.fields("/stepup/passkeys/")["csrfmiddlewaretoken"]
 
 
-def _json(browser: Browser, url: str, body: Any, *, csrf: str | None = None) -> Any:
+def _json(
+    browser: Browser, url: str, body: Any, *, csrf: str | None = None, confirm: bool = True
+) -> Any:
+    """POST JSON; adding or removing a passkey with a fresh grant first unless not
+    ``confirm`` (the guard's own tests)."""
+    if confirm and changes_factors(url):
+        confirm_factors(browser)
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
     token = _csrf(browser) if csrf is None else csrf
     return browser.client.post(
@@ -59,6 +72,7 @@ def test_add_list_rename_and_remove(site: Site, alice: Browser) -> None:
     )
     assert renamed.status_code == 303
     assert "Desk" in alice.get("/stepup/passkeys/").content.decode()
+    confirm_factors(alice)  # removing is guarded whatever the flag
     removed = alice.form(f"/stepup/passkeys/{credential_id}/remove", {}, page="/stepup/passkeys/")
     assert removed.status_code == 303
     assert "You have no passkey yet." in alice.get("/stepup/passkeys/").content.decode()

@@ -55,6 +55,7 @@ def test_django(browser: Any, clock: SettableClock) -> None:
                 sign_in=sign_in,
                 flag_on=flag_on,
                 passkeys_page="/stepup/passkeys/",
+                password=PASSWORDS["alice"],
                 guarded="/api-key/",
                 shows="key-123",
             )
@@ -88,6 +89,7 @@ def test_django_sign_in_with_a_passkey(browser: Any, clock: SettableClock) -> No
                 log_in=log_in,
                 flag_on=flag_on,
                 passkeys_page="/stepup/passkeys/",
+                password=PASSWORDS["alice"],
                 guarded="/api-key/",
                 shows="key-123",
             )

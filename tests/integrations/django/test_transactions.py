@@ -17,7 +17,13 @@ from django.test import override_settings
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
-from integrations.django.django_support import Browser, Site, running_site, set_flag
+from integrations.django.django_support import (
+    Browser,
+    Site,
+    confirm_factors,
+    running_site,
+    set_flag,
+)
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.errors import ConfigurationError
 from stepup.integrations.django.decorators import reauth_required
@@ -179,6 +185,7 @@ def test_a_passkey_confirms_one_transaction_once() -> None:
         get_stepup().tenant_settings.ensure("acme")
         alice = site.browser("alice")
         key = SoftAuthenticator(origin=ORIGIN, counter=1)
+        confirm_factors(alice)  # adding a passkey asks for a re-authentication of its own
         options = _json(alice, "/stepup/passkeys/register/begin", {})
         body = {"credential": key.create(options.json()), "name": "Laptop"}
         assert _json(alice, "/stepup/passkeys/register/finish", body).status_code == 200

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from integrations.flask.flask_support import Browser, TestApp, make_app, set_flag
+from integrations.flask.flask_support import (
+    Browser,
+    TestApp,
+    changes_factors,
+    confirm_factors,
+    make_app,
+    set_flag,
+)
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.testing import SettableClock
 from stepup.testing.webauthn import SoftAuthenticator
@@ -36,7 +43,13 @@ def alice(app: TestApp) -> Browser:
     return browser
 
 
-def _json(browser: Browser, url: str, body: Any, *, csrf: str | None = None) -> Any:
+def _json(
+    browser: Browser, url: str, body: Any, *, csrf: str | None = None, confirm: bool = True
+) -> Any:
+    """POST JSON; adding or removing a passkey with a fresh grant first unless not
+    ``confirm``."""
+    if confirm and changes_factors(url):
+        confirm_factors(browser)
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
     headers = {"X-CSRF-Token": browser.csrf("/stepup/passkeys") if csrf is None else csrf}
     return browser.post(url, data=data, content_type="application/json", headers=headers)

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from integrations.flask.flask_support import TENANT, Browser, TestApp, app_policy, make_app
+from integrations.flask.flask_support import (
+    TENANT,
+    Browser,
+    TestApp,
+    app_policy,
+    changes_factors,
+    confirm_factors,
+    make_app,
+)
 from stepup import Channel
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.passkeys import MAX_PAYLOAD_BYTES, PasskeySignInRejected, PasskeySignInVerified
@@ -31,6 +39,9 @@ def app(mode: str) -> TestApp:
 
 
 def _json(browser: Browser, url: str, body: Any, csrf: str) -> Any:
+    """POST JSON; adding a passkey with a fresh grant first (guarded whatever the flag)."""
+    if changes_factors(url):
+        confirm_factors(browser)
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
     headers = {"X-CSRF-Token": csrf}
     return browser.post(url, data=data, content_type="application/json", headers=headers)

@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from integrations.flask.flask_support import Browser, TestApp, make_app, set_flag
+from integrations.flask.flask_support import (
+    Browser,
+    TestApp,
+    changes_factors,
+    confirm_factors,
+    make_app,
+    set_flag,
+)
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.errors import ConfigurationError
 from stepup.passkeys import MAX_PAYLOAD_BYTES, PasskeyRemoved
@@ -37,7 +44,13 @@ def _csrf(browser: Browser) -> str:
     return browser.csrf("/stepup/passkeys")
 
 
-def _json(browser: Browser, url: str, body: Any, *, csrf: str | None = None) -> Any:
+def _json(
+    browser: Browser, url: str, body: Any, *, csrf: str | None = None, confirm: bool = True
+) -> Any:
+    """POST JSON; adding or removing a passkey with a fresh grant first unless not
+    ``confirm`` (the guard's own tests)."""
+    if confirm and changes_factors(url):
+        confirm_factors(browser)
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
     headers = {"X-CSRF-Token": _csrf(browser) if csrf is None else csrf}
     return browser.post(url, data=data, content_type="application/json", headers=headers)
@@ -75,6 +88,7 @@ def test_add_list_rename_and_remove_a_passkey(alice: Browser, app: TestApp) -> N
     )
     assert renamed.status_code == 303
     assert "Desk" in alice.get("/stepup/passkeys").get_data(as_text=True)
+    confirm_factors(alice)  # removing is guarded whatever the flag
     removed = alice.form(f"/stepup/passkeys/{credential_id}/remove", {}, page="/stepup/passkeys")
     assert removed.status_code == 303
     assert "Desk" not in alice.get("/stepup/passkeys").get_data(as_text=True)
@@ -146,11 +160,17 @@ def test_a_user_without_a_passkey_is_asked_for_the_password(alice: Browser) -> N
     assert begin.get_json()["error"] == "not_offered"
 
 
-def test_adding_and_removing_are_sensitive_actions(alice: Browser, app: TestApp) -> None:
-    key, finish = _add(alice)  # flag off: not yet guarded
+@pytest.mark.parametrize("flag", [False, True], ids=["flag-off", "flag-on"])
+def test_adding_and_removing_are_sensitive_actions(
+    alice: Browser, app: TestApp, flag: bool
+) -> None:
+    """Guarded whatever the tenant's flag (``always``): a passkey added to a stolen
+    session while the flag is off would otherwise satisfy everything once it is on."""
+    key, finish = _add(alice)  # re-authenticated first (test plumbing)
     credential_id = finish.get_json()["passkey"]["id"]
-    set_flag(alice)
-    begin = _json(alice, "/stepup/passkeys/register/begin", {})
+    if flag:
+        set_flag(alice)
+    begin = _json(alice, "/stepup/passkeys/register/begin", {}, confirm=False)
     assert begin.status_code == 401
     assert begin.get_json()["action"] == "passkey.add"
     assert "next=%2Fstepup%2Fpasskeys" in begin.get_json()["reauth_url"]
@@ -165,7 +185,10 @@ def test_adding_and_removing_are_sensitive_actions(alice: Browser, app: TestApp)
     remove = alice.form(f"/stepup/passkeys/{credential_id}/remove", {}, page="/stepup/passkeys")
     assert remove.status_code == 303
     assert remove.headers["Location"].endswith("/stepup/passkeys")
-    assert alice.get("/api-key").status_code == 303  # grants revoked with the factor
+    # grants revoked with the factor: adding one asks again
+    assert _json(alice, "/stepup/passkeys/register/begin", {}, confirm=False).status_code == 401
+    if flag:
+        assert alice.get("/api-key").status_code == 303
 
 
 @pytest.mark.parametrize(

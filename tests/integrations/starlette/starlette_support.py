@@ -303,3 +303,18 @@ def make_app(
     )
     stepup.install(app)
     return TestApp(app, stepup, clock, store, hashes, events, rehashed)
+
+
+def changes_factors(url: str) -> bool:
+    """Is ``url`` a passkey endpoint guarded whatever the tenant's flag (``passkey.add``,
+    ``passkey.remove``)?"""
+    return "/stepup/passkeys/register/" in url or (
+        url.startswith("/stepup/passkeys/") and url.endswith("/remove")
+    )
+
+
+def confirm_factors(browser: Browser) -> None:
+    """Test plumbing: a fresh grant that covers adding and removing a passkey (guarded
+    whatever the flag): the password, or the passkey of a user who has one. Registering
+    or removing one revokes it again. Tests of the guard itself post without it."""
+    assert browser.post("/_test/grant", data={"method": ["pwd", "phr"]}).status_code == 204

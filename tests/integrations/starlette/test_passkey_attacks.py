@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from integrations.starlette.starlette_support import Browser, TestApp, csrf_token, make_app
+from integrations.starlette.starlette_support import (
+    Browser,
+    TestApp,
+    changes_factors,
+    confirm_factors,
+    csrf_token,
+    make_app,
+)
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.testing import SettableClock
 from stepup.testing.webauthn import SoftAuthenticator
@@ -27,7 +34,13 @@ def test_app(clock: SettableClock) -> TestApp:
     return app
 
 
-def _json(browser: Browser, url: str, body: Any, *, token: str | None = None) -> Any:
+def _json(
+    browser: Browser, url: str, body: Any, *, token: str | None = None, confirm: bool = True
+) -> Any:
+    """POST JSON; adding or removing a passkey with a fresh grant first unless not
+    ``confirm``."""
+    if confirm and changes_factors(url):
+        confirm_factors(browser)
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
     if token is None:
         token = csrf_token(browser.get("/stepup/passkeys").text)

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from integrations.starlette.starlette_support import Browser, TestApp, csrf_token, make_app
+from integrations.starlette.starlette_support import (
+    Browser,
+    TestApp,
+    changes_factors,
+    confirm_factors,
+    csrf_token,
+    make_app,
+)
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.integrations.views import default_policy
 from stepup.passkeys import MAX_PAYLOAD_BYTES, PasskeySignInRejected, PasskeySignInVerified
@@ -45,6 +52,9 @@ def _browser(test_app: TestApp, opened: list[Browser]) -> Browser:
 
 
 def _json(browser: Browser, url: str, body: Any, token: str) -> Any:
+    """POST JSON; adding a passkey with a fresh grant first (guarded whatever the flag)."""
+    if changes_factors(url):
+        confirm_factors(browser)
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
     headers = {"Content-Type": "application/json", "X-CSRF-Token": token}
     return browser.post(url, content=data, headers=headers)

@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from integrations.starlette.starlette_support import Browser, TestApp, csrf_token, make_app
+from integrations.starlette.starlette_support import (
+    Browser,
+    TestApp,
+    changes_factors,
+    confirm_factors,
+    csrf_token,
+    make_app,
+)
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.errors import ConfigurationError
 from stepup.passkeys import MAX_PAYLOAD_BYTES, PasskeyRemoved
@@ -32,7 +39,13 @@ def _token(browser: Browser) -> str:
     return csrf_token(page.text)
 
 
-def _json(browser: Browser, url: str, body: Any, *, token: str | None = None) -> Any:
+def _json(
+    browser: Browser, url: str, body: Any, *, token: str | None = None, confirm: bool = True
+) -> Any:
+    """POST JSON; adding or removing a passkey with a fresh grant first unless not
+    ``confirm`` (the guard's own tests)."""
+    if confirm and changes_factors(url):
+        confirm_factors(browser)
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
     headers = {
         "Content-Type": "application/json",
@@ -68,6 +81,7 @@ def test_add_list_rename_and_remove(test_app: TestApp, alice: Browser) -> None:
     assert alice.post(rename, data=data).status_code == 303
     assert "Desk" in alice.get("/stepup/passkeys").text
     remove = f"/stepup/passkeys/{credential_id}/remove"
+    confirm_factors(alice)  # removing is guarded whatever the flag
     assert alice.post(remove, data={"csrf_token": _token(alice)}).status_code == 303
     assert "You have no passkey yet." in alice.get("/stepup/passkeys").text
     assert any(isinstance(e, PasskeyRemoved) for e in test_app.events)

@@ -21,6 +21,7 @@ from integrations.starlette.starlette_support import (
     PASSWORDS,
     Browser,
     TestApp,
+    confirm_factors,
     csrf_token,
     enrol,
     make_app,
@@ -182,6 +183,7 @@ def test_a_passkey_confirms_one_transaction_once() -> None:
     try:
         assert alice.login("alice").status_code == 303
         key = SoftAuthenticator(origin=ORIGIN, counter=1)
+        confirm_factors(alice)  # adding a passkey asks for a re-authentication of its own
         options = _json(alice, "/stepup/passkeys/register/begin", {})
         body = {"credential": key.create(options.json()), "name": "Laptop"}
         assert _json(alice, "/stepup/passkeys/register/finish", body).status_code == 200

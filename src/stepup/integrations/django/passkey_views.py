@@ -20,6 +20,7 @@ from ..passkey_endpoint import (
     PASSKEY_REMOVE,
     TEXT,
     PasskeyBodyError,
+    action_field,
     assertion_options_response,
     json_response,
     malformed_response,
@@ -41,6 +42,7 @@ from ._pages import render_page
 from ._request import RequestStepup, stepup_for
 from ._web import request_info, sign_in_response, to_response
 from .views import (
+    _account_name,
     _after_reauth,
     _form_post,
     _get,
@@ -141,7 +143,9 @@ def _register_begin(request: HttpRequest) -> HttpResponse:
         _read(request)
     except PasskeyBodyError:
         return to_response(malformed_response(_locale(request)))
-    options = passkeys.begin_registration(subject, subject.user_id)
+    # The name the authenticator shows: the username, as the TOTP app's label (never
+    # inside the user handle, which is opaque).
+    options = passkeys.begin_registration(subject, _account_name(request, subject))
     return to_response(json_response(200, options))
 
 
@@ -212,6 +216,7 @@ def _json_page(
     if subject is None:
         return sign_in_response(request)
     try:
+        action_field(data)  # a JSON action that is not text: unknown, a 400
         return bound, subject, _page(request, bound, subject, data)
     except UnknownActionError:
         return to_response(message_response(400, "unknown_action", _locale(request)))
@@ -349,6 +354,7 @@ passkey_rename = _form_post(_fail_closed(_rename))
 passkey_remove = _form_post(_fail_closed(_remove))
 reauth_begin = _form_post(_fail_closed(_reauth_begin))
 reauth_finish = _form_post(_fail_closed(_reauth_finish))
-sign_in_begin = _form_post(_fail_closed(_sign_in_begin))
-sign_in_finish = _form_post(_fail_closed(_sign_in_finish))
-passkey_script = _get(_script)
+# The sign-in's second step: nobody is signed in yet (the pending sign-in is the session's).
+sign_in_begin = _form_post(_fail_closed(_sign_in_begin), any_channel=True)
+sign_in_finish = _form_post(_fail_closed(_sign_in_finish), any_channel=True)
+passkey_script = _get(_script, any_channel=True)

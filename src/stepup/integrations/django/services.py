@@ -89,11 +89,20 @@ class Stepup:
             events=self.events,
         )
         relying_party = conf.read_relying_party(values)
-        self.passkeys: Passkeys | None = (
-            None
-            if relying_party is None
-            else Passkeys(self.store, relying_party, clock=self.clock, events=self.events)
-        )
+        self.passkeys: Passkeys | None = None
+        if relying_party is not None:
+            from django.conf import settings
+
+            # Opaque user handles: a subkey of SECRET_KEY (and of the rotated keys in
+            # SECRET_KEY_FALLBACKS, still accepted), never the user id (docs/passkeys.md).
+            keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", ())]
+            self.passkeys = Passkeys(
+                self.store,
+                relying_party,
+                clock=self.clock,
+                events=self.events,
+                user_handle_key=keys,
+            )
         self.oidc = {name: self._oidc(v) for name, v in _providers(values, "OIDC_PROVIDERS")}
         self.saml = {name: self._saml(v) for name, v in _providers(values, "SAML_PROVIDERS")}
 

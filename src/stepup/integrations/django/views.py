@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from functools import wraps
 from typing import Any, TypeAlias, cast
 from urllib.parse import urlencode
 
@@ -36,6 +37,8 @@ from ...redirects import safe_return_path_or_default
 from ...subject import Subject
 from ..http import Client, client_kind
 from ..pages import stylesheet_response
+from ..passkey_endpoint import INTERACTIVE_ONLY, off_channel, off_channel_response
+from ..passkey_endpoint import TEXT as PASSKEY_TEXT
 from ..resume import (
     DonePage,
     resume_page,
@@ -195,13 +198,39 @@ def _commit_as_they_go(view: View) -> View:
     return view
 
 
-def _form_post(view: View) -> View:
-    """POST only, with Django's CSRF check even when the middleware is missing."""
-    return _commit_as_they_go(cast(View, require_POST(csrf_protect(view))))
+def _web_only(view: View) -> View:
+    """The interactive web channel only: a subject on another (an API key, a bearer
+    token, message injection) gets a 403 that changes nothing (see
+    :func:`~stepup.integrations.passkey_endpoint.off_channel`), JSON for a script, the
+    message page for a browser; before the CSRF check, so it is what such a client
+    reads."""
+
+    @wraps(view)
+    def answer(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not off_channel(stepup_for(request).subject):
+            return view(request, *args, **kwargs)
+        info = request_info(request)
+        if client_kind(info) is not Client.BROWSER:
+            return to_response(off_channel_response(info.locale))
+        return _message(request, 403, PASSKEY_TEXT[INTERACTIVE_ONLY])
+
+    return answer
 
 
-def _get(view: View) -> View:
-    return _commit_as_they_go(cast(View, require_GET(view)))
+def _form_post(view: View, *, any_channel: bool = False) -> View:
+    """POST only, with Django's CSRF check even when the middleware is missing; the
+    interactive web channel only (:func:`_web_only`) unless ``any_channel``, so a view
+    added later is closed to API keys until it says otherwise."""
+    checked = cast(View, csrf_protect(view))
+    if not any_channel:
+        checked = _web_only(checked)
+    return _commit_as_they_go(cast(View, require_POST(checked)))
+
+
+def _get(view: View, *, any_channel: bool = False) -> View:
+    """GET only; the interactive web channel only unless ``any_channel`` (see
+    :func:`_form_post`)."""
+    return _commit_as_they_go(cast(View, require_GET(view if any_channel else _web_only(view))))
 
 
 # re-authentication ---------------------------------------------------------------------
@@ -519,7 +548,9 @@ def _two_factor_verify(request: HttpRequest) -> HttpResponse:
         return _message(request, 400, TEXT["sign_in_expired"])
     if not result.ok:
         status = refusal_status(result.reason)
-        return verify_page(request, bound, pending, two_factor_message(result), status)
+        return verify_page(
+            request, bound, pending, two_factor_message(result, recovery=bool(recovery)), status
+        )
     # What the login proved, plus the code (a recovery code proves no second factor).
     finish_sign_in(bound, pending, pending.proved if recovery else (*pending.proved, "otp"))
     return _redirect(pending.next)
@@ -624,16 +655,21 @@ def _tenant(request: HttpRequest, tenant_id: str) -> HttpResponse:
     return to_response(tenant_response(updated))
 
 
-stylesheet = _get(_stylesheet)
-reauth = _get(_reauth)
-reauth_password = _form_post(_reauth_password)
-reauth_status = _get(_reauth_status)
-reauth_done = _get(_reauth_done)
-script = _get(_script)
-oidc_start = _form_post(_oidc_start)
-oidc_callback = _get(_oidc_callback)
-saml_start = _form_post(_saml_start)
-saml_metadata = _get(_saml_metadata)
+# Open to every channel: re-authentication with a password or a provider (the core
+# decides which channels it asks), its status and done pages, and the static files.
+# Every other page (two-factor, its devices, passkeys, re-authentication with a passkey)
+# serves the interactive web channel only (_web_only). The sign-in's second step, the
+# SAML ACS and the tenant endpoint have wrappers of their own, below.
+stylesheet = _get(_stylesheet, any_channel=True)
+reauth = _get(_reauth, any_channel=True)
+reauth_password = _form_post(_reauth_password, any_channel=True)
+reauth_status = _get(_reauth_status, any_channel=True)
+reauth_done = _get(_reauth_done, any_channel=True)
+script = _get(_script, any_channel=True)
+oidc_start = _form_post(_oidc_start, any_channel=True)
+oidc_callback = _get(_oidc_callback, any_channel=True)
+saml_start = _form_post(_saml_start, any_channel=True)
+saml_metadata = _get(_saml_metadata, any_channel=True)
 # Posted by the IdP's page in the browser, not by our form: the SAML response's signature
 # and its one-time InResponseTo, bound to this session, stand in for a CSRF token.
 saml_acs = _commit_as_they_go(cast(View, csrf_exempt(require_POST(_saml_acs))))

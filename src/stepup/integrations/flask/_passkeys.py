@@ -17,6 +17,7 @@ from ..passkey_endpoint import (
     PASSKEY_REMOVE,
     TEXT,
     PasskeyBodyError,
+    action_field,
     assertion_options_response,
     json_response,
     malformed_response,
@@ -186,6 +187,7 @@ def _json_page(data: dict[str, Any]) -> _Opened | Any:
     if subject is None:
         return app_state.unauthenticated()
     try:
+        action_field(data)  # a JSON action that is not text: unknown, a 400
         return _Opened(app_state, subject, _page_from(data, subject, app_state))
     except UnknownActionError:
         return to_response(message_response(400, "unknown_action", _locale()))

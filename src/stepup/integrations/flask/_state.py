@@ -153,10 +153,19 @@ class AppState:
         self.two_factor = TwoFactor(
             self.store, issuer=self.issuer, box=box, clock=clock, events=events
         )
+        # Opaque user handles: a subkey of the secret key (and of the app's rotated
+        # SECRET_KEY_FALLBACKS, still accepted), never the user id (docs/passkeys.md).
+        handle_keys = [secret_key, *(config.get("SECRET_KEY_FALLBACKS") or ())]
         self.passkeys: Passkeys | None = (
             None
             if self.relying_party is None
-            else Passkeys(self.store, self.relying_party, clock=clock, events=events)
+            else Passkeys(
+                self.store,
+                self.relying_party,
+                clock=clock,
+                events=events,
+                user_handle_key=handle_keys,
+            )
         )
         self.passwords = PasswordReauth(
             self.store, hasher=config["STEPUP_PASSWORD_HASHER"], clock=clock, events=events

@@ -44,6 +44,8 @@ from ...redirects import safe_return_path_or_default
 from ...subject import Subject
 from ..http import Client, client_kind
 from ..pages import EXTENSIONS, PAGE_HEADERS, page_context, stylesheet_response
+from ..passkey_endpoint import INTERACTIVE_ONLY, off_channel, off_channel_response
+from ..passkey_endpoint import TEXT as PASSKEY_TEXT
 from ..resume import (
     DonePage,
     resume_page,
@@ -95,6 +97,32 @@ __all__ = ["build_blueprint"]
 #: Posted by the IdP's page in the browser, not by our form: the SAML response's
 #: signature and its one-time InResponseTo bound to this session stand in for a token.
 _CSRF_EXEMPT: Final = frozenset({"stepup.saml_acs"})
+#: The views that serve a subject on any channel: re-authentication with a password or a
+#: provider (the core decides which channels it asks), its status and done pages, the
+#: sign-in's second step (nobody is signed in yet), the tenant endpoint (a JSON:API
+#: resource, guarded whatever the channel) and the static files. Every other view (the
+#: passkey and two-factor pages, their JSON endpoints, re-authentication with a passkey,
+#: and any view added later) serves the interactive web channel only: see
+#: :func:`_web_channel_only`.
+_ANY_CHANNEL: Final = frozenset(
+    {
+        "stepup.reauth",
+        "stepup.reauth_password",
+        "stepup.reauth_status",
+        "stepup.reauth_done",
+        "stepup.script",
+        "stepup.oidc_start",
+        "stepup.oidc_callback",
+        "stepup.saml_start",
+        "stepup.saml_acs",
+        "stepup.two_factor_verify",
+        "stepup.sign_in_passkey_begin",
+        "stepup.sign_in_passkey_finish",
+        "stepup.passkey_script",
+        "stepup.tenant",
+        "stepup.stylesheet",
+    }
+)
 
 
 Route = tuple[str, str, Any, list[str]]
@@ -105,6 +133,7 @@ def build_blueprint(more: Iterable[Route] = ()) -> Blueprint:
     this module: the extension passes them, so nothing here imports them back)."""
     bp = Blueprint("stepup", __name__, template_folder="../templates")
     bp.record_once(_add_i18n)
+    bp.before_request(_web_channel_only)  # first: an API key gets its 403, not a CSRF error
     bp.before_request(_check_csrf)
     bp.record_once(_exempt_acs_from_flask_wtf)
     bp.app_context_processor(_template_globals)
@@ -184,6 +213,21 @@ def _exempt_acs_from_flask_wtf(setup: BlueprintSetupState) -> None:
 
     exempt(setup.app)
     setup.app.before_request(exempt_once)
+
+
+def _web_channel_only() -> Any:
+    """A subject on another channel than the interactive web (an API key, a bearer
+    token, message injection) gets a 403 that changes nothing from every view not in
+    :data:`_ANY_CHANNEL` (see :func:`~stepup.integrations.passkey_endpoint.off_channel`):
+    JSON for a script, the message page for a browser."""
+    if request.endpoint is None or request.endpoint in _ANY_CHANNEL:
+        return None
+    if not off_channel(state().subject()):
+        return None
+    info = request_info(request)
+    if client_kind(info) is not Client.BROWSER:
+        return to_response(off_channel_response(info.locale))
+    return _message(403, PASSKEY_TEXT[INTERACTIVE_ONLY])
 
 
 def _check_csrf() -> Any:
@@ -591,7 +635,9 @@ def two_factor_verify() -> Any:
         return _message(400, TEXT["sign_in_expired"])
     if not result.ok:
         status = refusal_status(result.reason)
-        return verify_page(app_state, pending, two_factor_message(result), status)
+        return verify_page(
+            app_state, pending, two_factor_message(result, recovery=bool(recovery)), status
+        )
     # What the app's login proved, plus the code (a recovery code proves no second factor).
     finish_login(app_state, pending, pending.proved if recovery else (*pending.proved, "otp"))
     return _redirect(pending.next)

@@ -191,8 +191,9 @@ def device_routes(pages: StepupPages) -> list[BaseRoute]:
     """The settings page and the device views; adding another app (begin and confirm) is
     guarded by ``2fa.device.add``, removing one by ``2fa.disable``."""
     views = _DevicePages(pages)
-    disable = pages.stepup.requires_reauth("2fa.disable")
-    adding = pages.stepup.requires_reauth(TOTP_DEVICE_ADD)
+    # The channel before the guard (see StepupPages.routes); signed_in checks it again.
+    disable = pages.web_only_guarded("2fa.disable")
+    adding = pages.web_only_guarded(TOTP_DEVICE_ADD)
     return [
         Route("/2fa", views.page, methods=["GET"], name="two_factor"),
         Route("/2fa/devices/add", adding(views.add), methods=["POST"], name="device_add"),

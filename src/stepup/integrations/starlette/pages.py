@@ -8,8 +8,9 @@ redirect. Which methods a page asks for comes from the core (through
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from functools import wraps
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode
 
@@ -32,8 +33,10 @@ from ...i18n import Message, negotiate
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
-from ..http import form_return_path
+from ..http import Client, client_kind, form_return_path
 from ..pages import PAGE_HEADERS, page_context, stylesheet_response
+from ..passkey_endpoint import INTERACTIVE_ONLY, off_channel, off_channel_response
+from ..passkey_endpoint import TEXT as PASSKEY_TEXT
 from ..resume import (
     DonePage,
     resume_page,
@@ -74,6 +77,8 @@ if TYPE_CHECKING:
 
 __all__ = ["NOTE", "StepupPages", "leave_note", "passkey_urls", "take_notes"]
 
+View = Callable[[Request], Awaitable[Response]]
+
 #: The session key of a note for the next two-factor or passkeys page ("The
 #: authenticator app was added.", "The passkey was renamed."), shown once (the flash
 #: message of Flask and Django).
@@ -101,9 +106,11 @@ class StepupPages:
         self.stepup = stepup
 
     def routes(self) -> list[BaseRoute]:
-        s = self.stepup
-        regenerate = s.requires_reauth(RECOVERY_REGENERATE)
-        disable = s.requires_reauth("2fa.disable")
+        # The channel is checked before the guard (web_only), so an API key or a bearer
+        # token reads the 403 of a page it may not use, not a re-authentication it cannot
+        # give; signed_in checks it again in every view.
+        regenerate = self.web_only_guarded(RECOVERY_REGENERATE)
+        disable = self.web_only_guarded("2fa.disable")
         both = ["GET", "POST"]
         routes: list[BaseRoute] = [
             Route("/stepup.css", self.stylesheet, methods=["GET"], name="stylesheet"),
@@ -213,9 +220,44 @@ class StepupPages:
     async def csrf_failed(self, request: Request) -> Response:
         return await self.message(request, TEXT["csrf"], 403)
 
-    async def signed_in(self, request: Request) -> Subject | Response:
+    async def signed_in(self, request: Request, *, any_channel: bool = False) -> Subject | Response:
+        """The signed-in subject, or the response that ends the view: the sign-in for
+        nobody, and unless ``any_channel`` (re-authentication with a password or a
+        provider) a 403 that changes nothing for a subject on another channel than the
+        interactive web (see :func:`~stepup.integrations.passkey_endpoint.off_channel`).
+        Every view that acts on the signed-in user starts here, so a view added later is
+        closed to API keys until it says otherwise."""
         subject = await self.stepup.subject(request)
-        return subject if subject is not None else self.stepup.sign_in_response(request)
+        if subject is None:
+            return self.stepup.sign_in_response(request)
+        if not any_channel and off_channel(subject):
+            return await self.off_channel(request)
+        return subject
+
+    async def off_channel(self, request: Request) -> Response:
+        """The 403 for a subject on another channel: JSON for a script, the message page
+        for a browser."""
+        info = request_info(request)
+        if client_kind(info) is not Client.BROWSER:
+            return to_response(off_channel_response(info.locale))
+        return await self.message(request, PASSKEY_TEXT[INTERACTIVE_ONLY], 403)
+
+    def web_only(self, view: View) -> View:
+        """``view`` for the interactive web channel only, checked before anything it
+        wraps (a guard): the 403 of :meth:`off_channel` otherwise."""
+
+        @wraps(view)
+        async def answer(request: Request) -> Response:
+            if off_channel(await self.stepup.subject(request)):
+                return await self.off_channel(request)
+            return await view(request)
+
+        return answer
+
+    def web_only_guarded(self, action: str) -> Callable[[View], View]:
+        """Guard a view by ``action`` (``requires_reauth``), behind :meth:`web_only`."""
+        guard = self.stepup.requires_reauth(action)
+        return lambda view: self.web_only(guard(view))
 
     # re-authentication --------------------------------------------------------
 
@@ -247,7 +289,7 @@ class StepupPages:
         return confirming_page(s.policy, page, pending)
 
     async def reauth(self, request: Request) -> Response:
-        subject = await self.signed_in(request)
+        subject = await self.signed_in(request, any_channel=True)
         if isinstance(subject, Response):
             return subject
         try:
@@ -378,7 +420,7 @@ class StepupPages:
     async def reauth_done(self, request: Request) -> Response:
         """Where the helper's re-auth window lands: tells its opener, hands over a CSRF
         token for the renewed session."""
-        subject = await self.signed_in(request)
+        subject = await self.signed_in(request, any_channel=True)
         if isinstance(subject, Response):
             return subject
         issued = self.stepup.csrf.issue(request, subject.session_id)
@@ -523,7 +565,9 @@ class StepupPages:
             return await self.message(request, TEXT["sign_in_expired"], 400)
         if not result.ok:
             status = refusal_status(result.reason)
-            return await self.verify_page(request, pending, two_factor_message(result), status)
+            return await self.verify_page(
+                request, pending, two_factor_message(result, recovery=bool(recovery)), status
+            )
         # What the login proved, plus the code (a recovery code proves no second factor).
         proved = self.proved(pending)
         await self.finish_sign_in(request, pending, proved if recovery else (*proved, "otp"))

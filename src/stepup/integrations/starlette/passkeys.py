@@ -25,6 +25,7 @@ from ..passkey_endpoint import (
     PASSKEY_ADD,
     PASSKEY_REMOVE,
     PasskeyBodyError,
+    action_field,
     aread_json,
     assertion_options_response,
     field,
@@ -220,7 +221,7 @@ class _PasskeyViews:
         (as the password form), from the JSON body for scripts."""
         if not _is_json(request):
             return await self.pages.reauth_page(request, subject)
-        action = field(data, "action")
+        action = action_field(data)  # not text: unknown, a 400 (as Flask and Django)
         offer = await self.s.reauth.offer(subject, action)
         page = reauth_page(self.s.policy, subject, action, field(data, "next"), offer=offer)
         pending = self.s.pending_transaction(request, subject, action, data.get("transaction"))

@@ -256,7 +256,14 @@ class StepupCore:
         self.passkeys: AsyncPasskeys | None = (
             None
             if self.relying_party is None
-            else AsyncPasskeys(store, self.relying_party, clock=clock, events=self.events)
+            else AsyncPasskeys(
+                store,
+                self.relying_party,
+                clock=clock,
+                events=self.events,
+                # Opaque user handles: a subkey of secret_key, never the user id.
+                user_handle_key=secret_key,
+            )
         )
         self.reauth = AsyncReauth(store, self.policy, clock=clock, events=self.events)
         self.suspensions = AsyncSuspensions(store, clock=clock)
