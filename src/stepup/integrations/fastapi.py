@@ -22,7 +22,6 @@ from typing import Any
 from fastapi import Depends, HTTPException, Request
 from starlette.responses import Response
 
-from ..policy import Context
 from ..reauth import Allowed, ReauthRequired, ReauthRequiredError
 from ..tokens import AccessToken
 from ._bearer_deps import require_token
@@ -47,6 +46,16 @@ class _ReturningReauthRequiredError(ReauthRequiredError):
     def __init__(self, decision: ReauthRequired, return_path: str) -> None:
         super().__init__(decision)
         self.return_path = return_path
+
+
+def _come_back(request: Request, refused: ReauthRequiredError, return_to: ReturnTo | None) -> None:
+    """A refusal of a request other than GET or HEAD sends the browser back to
+    ``return_to`` (else the same-site ``Referer``, else ``/``): raise that instead. On the
+    refusal path only, so an allowed request pays nothing for it."""
+    referer = request.headers.get("referer", "")
+    back = form_return_path(request.method, referer, return_to, request)
+    if back is not None:  # GET, HEAD: None, back to this URL
+        raise _ReturningReauthRequiredError(refused.decision, back) from None
 
 
 async def _no_context() -> None:
@@ -88,14 +97,22 @@ class Stepup(StarletteStepup):
                 target: Transaction = Depends(transaction),  # noqa: B008 (FastAPI DI)
                 values: Mapping[str, Any] | None = Depends(values_of),
             ) -> Allowed:
-                return await self._require(request, action, values, target, return_to)
+                try:
+                    return await self.require(request, action, values, transaction=target)
+                except ReauthRequiredError as exc:
+                    _come_back(request, exc, return_to)
+                    raise
 
             mark(require_transaction, action)
             return require_transaction
         if context is None:
 
             async def require(request: Request) -> Allowed:
-                return await self._require(request, action, None, None, return_to)
+                try:
+                    return await self.require(request, action)
+                except ReauthRequiredError as exc:
+                    _come_back(request, exc, return_to)
+                    raise
 
             mark(require, action)  # for stepup.testing.coverage
             return require
@@ -103,29 +120,14 @@ class Stepup(StarletteStepup):
         async def require_in_context(
             request: Request, values: Mapping[str, Any] = Depends(context)
         ) -> Allowed:
-            return await self._require(request, action, values, None, return_to)
+            try:
+                return await self.require(request, action, values)
+            except ReauthRequiredError as exc:
+                _come_back(request, exc, return_to)
+                raise
 
         mark(require_in_context, action)
         return require_in_context
-
-    async def _require(
-        self,
-        request: Request,
-        action: str,
-        values: Context | None,
-        target: Transaction | None,
-        return_to: ReturnTo | None,
-    ) -> Allowed:
-        """:meth:`require`, with the refusal of a request other than GET or HEAD sending
-        the browser back to ``return_to`` (else the same-site ``Referer``, else ``/``)."""
-        try:
-            return await self.require(request, action, values, transaction=target)
-        except ReauthRequiredError as exc:
-            referer = request.headers.get("referer", "")
-            back = form_return_path(request.method, referer, return_to, request)
-            if back is None:  # GET, HEAD: back to this URL
-                raise
-            raise _ReturningReauthRequiredError(exc.decision, back) from None
 
     async def error_response(self, request: Request, exc: Exception) -> Response:
         """The middleware's answer to :meth:`require`'s errors; a refusal raised by a
