@@ -244,10 +244,15 @@ TOTP_DEVICE_ADD: Final = "2fa.device.add"
 #: Changing a tenant's settings (the JSON:API ``PATCH``, which turns the
 #: ``sensitive_actions_reauth`` flag on and off) is itself sensitive, and stays so while the
 #: flag is off: otherwise a stale or stolen admin session switches the protection off in
-#: one request and every sensitive action goes through after it.
+#: one request and every sensitive action goes through after it. And on every channel
+#: (``api_keys``): an admin's API key is not a way around it (it is never asked for a
+#: second factor, but it needs a fresh re-authentication like the admin's session).
 TENANT_SETTINGS_UPDATE: Final = "tenant.settings.update"
 TENANT_SETTINGS_RULE: Final = Rule(
-    Sensitivity.SENSITIVE, always=True, description=N_("Changing tenant security settings")
+    Sensitivity.SENSITIVE,
+    always=True,
+    api_keys=True,
+    description=N_("Changing tenant security settings"),
 )
 
 
@@ -365,6 +370,12 @@ class Policy:
         except UnknownActionError:
             return False
         return True
+
+    def names(self, action: str) -> bool:
+        """Does this policy name ``action`` itself, not merely match it with a pattern?
+        (What decides whether stepup adds its own rule for an action it guards, such as
+        ``passkey.add``: a catch-all ``*`` pattern must not switch that rule off.)"""
+        return action in self._rules
 
     def validate(self, actions: Iterable[str]) -> None:
         """Raise :class:`UnknownActionError` for the first unknown name (call at start-up)."""
@@ -576,7 +587,7 @@ def with_device_add_rule(policy: Policy) -> Policy:
     """``policy``, with :data:`TOTP_DEVICE_ADD` (sensitive) unless it names that action
     itself: an app's own policy never leaves adding an authenticator app unguarded (or
     the ready-made views refusing it) by forgetting the name."""
-    if TOTP_DEVICE_ADD in policy:
+    if policy.names(TOTP_DEVICE_ADD):
         return policy
     rule = replace(SENSITIVE, description=_SEED_CATALOG[TOTP_DEVICE_ADD])
     return policy.extend({TOTP_DEVICE_ADD: rule})
@@ -586,7 +597,7 @@ def with_tenant_settings_rule(policy: Policy) -> Policy:
     """``policy``, with :data:`TENANT_SETTINGS_RULE` for ``tenant.settings.update`` unless
     it names that action itself: an app's own policy never leaves the tenant settings
     endpoint unguarded by forgetting the name."""
-    if TENANT_SETTINGS_UPDATE in policy:
+    if policy.names(TENANT_SETTINGS_UPDATE):
         return policy
     return policy.extend({TENANT_SETTINGS_UPDATE: TENANT_SETTINGS_RULE})
 

@@ -943,16 +943,18 @@ class _ReauthFlows(Generic[S]):
 
     def _alternative_level(self, alternative: tuple[str, ...]) -> str | None:
         """The weakest level whose ``acr`` accounts for every method of ``alternative``:
-        one of its method sets (or a weaker level's: levels are ordered) covers it, a
-        provider's sign-in read as the primary method. ``None``: no ``acr`` does, so
-        only the token's ``amr`` can prove it (a password level never stands for
-        ``otp``)."""
+        each of its method sets covers it (an ``acr`` says one of them was proved, not
+        which), a provider's sign-in read as the primary method; a stronger ``acr``
+        counts too (levels are ordered). ``None``: no ``acr`` does, so only the token's
+        ``amr`` can prove it (a password level never stands for ``otp``, nor a level of
+        "password and TOTP, or a passkey" for a passkey)."""
         levels = self.policy.levels
         if levels is None:
             return None
         wanted = _as_primary(alternative)
         for name in levels.names:  # weakest first
-            if any(wanted <= _as_primary(methods) for methods in levels.level(name).methods):
+            sets = levels.level(name).methods
+            if sets and all(wanted <= _as_primary(methods) for methods in sets):
                 return name
         return None
 

@@ -296,3 +296,40 @@ def test_an_issuers_saml_in_amr_proves_no_saml_sign_in() -> None:
     rules = {"act": Rule(Sensitivity.SENSITIVE, methods=frozenset({"saml"}))}
     decide = reauth(rules, None)
     assert not decide.check_token(token(None, ("saml",)), "act").ok
+
+
+#: "Password and TOTP, or a passkey with user verification": one level, two ways.
+MIXED = Levels(
+    (
+        Level("password", acr=("urn:pwd",), methods=(("pwd",),)),
+        Level("mfa", acr=("urn:mfa",), methods=(("pwd", "otp"), ("phr", "user"))),
+        Level("phishing_resistant", acr=("urn:phr",), methods=(("phr",),)),
+    )
+)
+
+
+@pytest.mark.parametrize("amr", [(), ("pwd", "otp")])
+@pytest.mark.parametrize("accept", [(("phr", "user"),), (("primary", "otp"),)])
+def test_an_acr_of_several_ways_stands_for_none_of_them_alone(
+    accept: tuple[tuple[str, ...], ...], amr: tuple[str, ...]
+) -> None:
+    """``acr=mfa`` says one of the level's sets was proved, not which: it stands for
+    neither a passkey alone nor password and TOTP alone; only the ``amr`` can prove one."""
+    reauth = Reauth(
+        MemoryStore(),
+        Policy({"wire.send": Rule(Sensitivity.CRITICAL, accept=accept)}, levels=MIXED),
+        clock=SettableClock(T0),
+    )
+    decision = reauth.check_token(token("urn:mfa", amr), "wire.send")
+    proved_by_amr = accept == (("primary", "otp"),) and amr == ("pwd", "otp")
+    assert isinstance(decision, Allowed) is proved_by_amr
+
+
+def test_a_single_way_level_still_stands_for_its_way() -> None:
+    reauth = Reauth(
+        MemoryStore(),
+        Policy({"pay": Rule(Sensitivity.SENSITIVE, accept=(("phr",),))}, levels=MIXED),
+        clock=SettableClock(T0),
+    )
+    assert isinstance(reauth.check_token(token("urn:phr"), "pay"), Allowed)
+    assert isinstance(reauth.check_token(token("urn:mfa"), "pay"), ReauthRequired)

@@ -660,3 +660,12 @@ def test_any_jwks_document_gives_a_callback_an_outcome(data: Any) -> None:
         assert outcome.reason in {OIDCReason.OK, OIDCReason.INVALID_TOKEN, OIDCReason.UNAVAILABLE}
         if outcome.ok:
             assert _k1_published(data)
+
+
+def test_a_short_rsa_key_is_no_signing_key() -> None:
+    """RSA under 2048 bits signs nothing here, as for access tokens."""
+    weak = RSAKey.generate_key(1024, parameters={"kid": "weak", "use": "sig"})
+    keys = parse_jwks(HttpResponse(200, keys_body(public(weak), public(K1))))
+    assert [key.kid for key in keys] == ["k1"]
+    with pytest.raises(ProviderUnavailableError):
+        parse_jwks(HttpResponse(200, keys_body(public(weak))))

@@ -46,6 +46,29 @@ def test_an_apps_own_rules_are_kept() -> None:
     assert passkey_policy(seed, None) is seed  # passkeys off: unchanged
 
 
+@pytest.mark.parametrize(
+    "patterns", [[("*", Rule(Sensitivity.NONE))], [("passkey.*", Rule(Sensitivity.SENSITIVE))]]
+)
+def test_a_pattern_that_matches_is_not_a_name(patterns: list[tuple[str, Rule]]) -> None:
+    """Only an action the app names itself keeps the app's rule: a catch-all pattern (or
+    ``passkey.*``) matching ``passkey.add`` must not switch stepup's guard off."""
+    from stepup.policy import (
+        TENANT_SETTINGS_UPDATE,
+        TOTP_DEVICE_ADD,
+        with_device_add_rule,
+        with_tenant_settings_rule,
+    )
+
+    policy = Policy({}, patterns=patterns)
+    guarded = with_tenant_settings_rule(with_device_add_rule(passkey_policy(policy, RP)))
+    for action in (PASSKEY_ADD, PASSKEY_REMOVE, TENANT_SETTINGS_UPDATE):
+        assert guarded.rule_for(action).always, action
+    assert guarded.rule_for(TOTP_DEVICE_ADD).sensitivity is Sensitivity.SENSITIVE
+    assert guarded.names(PASSKEY_ADD)
+    assert not policy.names(PASSKEY_ADD)
+    assert PASSKEY_ADD in policy  # matched by the pattern, yet not named
+
+
 def _flask_json(browser: Any, url: str, body: Any) -> Any:
     headers = {"X-CSRF-Token": browser.csrf("/stepup/passkeys")}
     return browser.post(

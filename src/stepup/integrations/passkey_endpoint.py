@@ -169,9 +169,9 @@ def passkey_policy(policy: Policy, rp: RelyingParty | None) -> Policy:
     if rp is None:
         return policy
     rules = {}
-    if PASSKEY_ADD not in policy:
+    if not policy.names(PASSKEY_ADD):
         rules[PASSKEY_ADD] = replace(SENSITIVE, always=True, description=N_("Adding passkeys"))
-    if PASSKEY_REMOVE not in policy:
+    if not policy.names(PASSKEY_REMOVE):
         rules[PASSKEY_REMOVE] = replace(SENSITIVE, always=True, description=N_("Removing passkeys"))
     return policy.extend(rules).with_passkeys()
 

@@ -166,3 +166,26 @@ def test_an_action_that_is_not_text_is_a_clear_400(
     assert answer.status_code == 400, answer.content
     assert answer.json()["error"] == "unknown_action"
     assert scene.alice.get("/api-key/").status_code == 303  # no grant recorded
+
+
+def test_an_api_key_cannot_change_the_tenant_settings_without_reauthenticating(
+    scene: Scene,
+) -> None:
+    """Lowering protection is itself protected on every channel: an admin's API key
+    needs a fresh re-authentication like the admin's session (never a second factor)."""
+    from integrations.django.django_support import flag_body
+
+    client = scene.site.browser().client
+    headers = {**CHANNELS["api_key"]}
+    headers["X-CSRFToken"] = _token(client, headers)
+    answer = client.patch(
+        "/stepup/tenants/acme",
+        data=flag_body(False),
+        content_type="application/vnd.api+json",
+        headers=headers,
+    )
+    assert answer.status_code == 401, answer.content
+    assert answer.json()["error"] == "reauth_required"
+    tenant = scene.store.get_tenant("acme")
+    assert tenant is not None
+    assert tenant.flag("sensitive_actions_reauth")

@@ -205,3 +205,24 @@ def test_an_action_that_is_not_text_is_a_clear_400(
     assert answer.status_code == 400, answer.get_data(as_text=True)
     assert answer.get_json()["error"] == "unknown_action"
     assert scene.alice.get("/api-key").status_code == 303  # no grant recorded
+
+
+def test_an_api_key_cannot_change_the_tenant_settings_without_reauthenticating(
+    scene: Scene,
+) -> None:
+    """Lowering protection is itself protected on every channel: an admin's API key
+    needs a fresh re-authentication like the admin's session (never a second factor)."""
+    from integrations.flask.flask_support import TENANT, flag_body
+
+    answer = scene.app.client().patch(
+        f"/stepup/tenants/{TENANT}",
+        data=json.dumps(flag_body(False)),
+        content_type="application/vnd.api+json",
+        headers=CHANNELS["api_key"],
+    )
+    assert answer.status_code == 401, answer.get_data(as_text=True)
+    assert answer.get_json()["error"] == "reauth_required"
+    assert answer.get_json()["methods"] == ["pwd"]
+    tenant = scene.store.get_tenant(TENANT)
+    assert tenant is not None
+    assert tenant.flag("sensitive_actions_reauth")

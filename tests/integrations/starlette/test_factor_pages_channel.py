@@ -189,3 +189,21 @@ def test_an_action_that_is_not_text_is_unknown(scene: Scene, action: object) -> 
         assert answer.status_code == 400, answer.text
         assert answer.json()["error"] == "unknown_action"
     assert scene.alice.get("/api-key").status_code == 303
+
+
+def test_an_api_key_cannot_change_the_tenant_settings_without_reauthenticating(
+    scene: Scene,
+) -> None:
+    """Lowering protection is itself protected on every channel: an admin's API key
+    needs a fresh re-authentication like the admin's session (never a second factor)."""
+    body = {"data": {"type": "tenant", "attributes": {"feature_flags": {TENANT_FLAG: False}}}}
+    headers = {**CHANNELS["api_key"], "Content-Type": "application/vnd.api+json"}
+    answer = scene.browser().client.patch("/stepup/tenants/acme", json=body, headers=headers)
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"] == "reauth_required"
+    tenant = scene.store.get_tenant("acme")
+    assert tenant is not None
+    assert tenant.flag(TENANT_FLAG)
+
+
+TENANT_FLAG = "sensitive_actions_reauth"

@@ -41,6 +41,8 @@ _ERROR_CODE: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _JSON: Final = {"Accept": "application/json"}
 _KEY_TYPES: Final = frozenset({"RSA", "EC", "OKP"})
 _EDWARDS: Final = frozenset({"Ed25519", "Ed448"})
+#: RSA keys shorter than this sign nothing here (NIST SP 800-131A; as for access tokens).
+_MIN_RSA_BITS: Final = 2048
 #: Private and symmetric members, never imported from a published set.
 _PRIVATE: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "k", "oth"})
 
@@ -152,8 +154,8 @@ def _signing_key(entry: object) -> Key | None:
     curve (joserfc 1.8, ``"crv": ""``), and may raise anything else for members of the
     wrong type, so every exception here means "not a key"; the set's other keys still
     count. Only public members are imported; symmetric keys, encryption keys, keys whose
-    ``key_ops`` do not allow ``verify`` and key-agreement curves (X25519, X448) are no
-    signing keys."""
+    ``key_ops`` do not allow ``verify``, RSA keys under 2048 bits and key-agreement
+    curves (X25519, X448) are no signing keys."""
     try:
         if not isinstance(entry, dict) or entry.get("use") not in (None, "sig"):
             return None
@@ -165,6 +167,8 @@ def _signing_key(entry: object) -> Key | None:
         public = {k: v for k, v in entry.items() if k not in _PRIVATE}
         key = JWKRegistry.import_key(public)
         if key.key_type == "OKP" and key.get("crv") not in _EDWARDS:
+            return None
+        if key.key_type == "RSA" and getattr(key.raw_value, "key_size", 0) < _MIN_RSA_BITS:
             return None
         return key if key.key_type in _KEY_TYPES else None
     except Exception:  # whatever it is, this entry is no key
