@@ -183,3 +183,27 @@ def test_a_flask_app_on_an_unreachable_redis_says_where_at_start_up() -> None:
         Stepup(app)
     assert f"cannot reach Redis at redis://127.0.0.1:{port}/0" in str(caught.value)
     assert PASSWORD not in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "redis"])
+@pytest.mark.parametrize("bad", ["a\ud800", "\udfff", "x\ud83dy"])
+def test_an_id_the_driver_cannot_send_is_a_typed_store_error(
+    kind: str, bad: str, tmp_path: Path
+) -> None:
+    """A lone surrogate cannot be encoded for any driver: the store's contract still
+    holds ("any driver error is StoreUnavailableError"), never a raw UnicodeEncodeError."""
+    store: SQLStore | RedisStore
+    if kind == "sqlite":
+        store = SQLStore(f"sqlite:///{tmp_path / 'x.db'}")
+        store.create_schema()
+    elif kind == "postgresql":
+        need(port_open("127.0.0.1", 5432), "PostgreSQL is not running on 127.0.0.1:5432")
+        store = SQLStore(POSTGRES_URL)
+        store.create_schema()
+    else:
+        need(port_open("127.0.0.1", 6379), "Redis is not running on 127.0.0.1:6379")
+        store = RedisStore(REDIS_URL)
+    with store:
+        for call in (lambda: store.get_tenant(bad), lambda: store.get_grant(bad, "s1")):
+            with pytest.raises(StoreUnavailableError, match="UnicodeEncodeError"):
+                call()

@@ -53,7 +53,7 @@ T = TypeVar("T")
 #: unreachable or stuck Redis answers "unavailable" this fast instead of hanging.
 TIMEOUT = 2.0
 
-_FAILURES = (RedisError, RedisClusterException, OSError)
+_FAILURES = (RedisError, RedisClusterException, OSError, UnicodeError)
 #: Reads that ``batch`` can pipeline: single commands, never scripts or writes.
 _BATCHABLE = BATCHABLE_READS | {"list_passkeys"}
 _UNREADABLE = (ValueError, TypeError, KeyError, IndexError, AttributeError)

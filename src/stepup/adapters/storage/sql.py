@@ -58,7 +58,7 @@ R = TypeVar("R")
 
 #: What "the database could not answer" looks like: SQLAlchemy wraps driver errors;
 #: sockets and timeouts can surface raw from async drivers.
-_DRIVER_ERRORS = (SQLAlchemyError, OSError)
+_DRIVER_ERRORS = (SQLAlchemyError, OSError, UnicodeError)
 
 
 #: Compare-and-set rounds an asyncpg attempt may lose before it takes the row lock.
@@ -249,7 +249,7 @@ class SQLStore(_Base):
                 return run(op)
             with self._write_lock:
                 return run(op)
-        except driver.errors as exc:
+        except (*driver.errors, UnicodeError) as exc:  # a lone surrogate cannot be sent
             raise _unavailable(self, name, exc) from exc
 
     def _tx(self, name: str, work: Callable[[Connection, Tables], R]) -> R:

@@ -569,6 +569,8 @@ def _recovery_codes(request: HttpRequest) -> HttpResponse:
         return _redirect(bound.url("two_factor"))
     except ManagedByConfigFileError:
         return _message(request, 409, TEXT["in_config_file"])
+    except StoreUnavailableError:  # nothing changed: fail closed, and say so
+        return _message(request, 503, TEXT["unavailable"])
     page = RecoveryCodesPage(codes)
     return _render(request, "stepup/recovery_codes.html", page=page)
 
@@ -586,6 +588,8 @@ def _two_factor_remove(request: HttpRequest) -> HttpResponse:
         pass
     except ManagedByConfigFileError:
         return _message(request, 409, TEXT["in_config_file"])
+    except StoreUnavailableError:
+        return _message(request, 503, TEXT["unavailable"])
     messages.info(request, TEXT["turned_off"], fail_silently=True)
     return _redirect(bound.url("two_factor"))
 
@@ -609,6 +613,8 @@ def _admin_two_factor_remove(request: HttpRequest, user_id: str) -> HttpResponse
         return _message(request, 404, TEXT["user_not_enrolled"])
     except ManagedByConfigFileError:
         return _message(request, 409, TEXT["in_config_file"])
+    except StoreUnavailableError:
+        return _message(request, 503, TEXT["unavailable"])
     if client_kind(request_info(request)) is not Client.BROWSER:
         return HttpResponse(status=204)
     messages.info(request, TEXT["removed"], fail_silently=True)

@@ -654,6 +654,10 @@ def recovery_codes() -> Any:
         codes = app_state.two_factor.regenerate_recovery_codes(subject.user_id)
     except NotEnrolledError:
         return _redirect(url_for("stepup.two_factor"))
+    except ManagedByConfigFileError:
+        return _message(409, TEXT["in_config_file"])
+    except StoreUnavailableError:  # nothing changed: fail closed, and say so
+        return _message(503, TEXT["unavailable"])
     return _render("stepup/recovery_codes.html", page=RecoveryCodesPage(codes))
 
 
@@ -670,6 +674,8 @@ def two_factor_remove() -> Any:
         pass
     except ManagedByConfigFileError:
         return _message(409, TEXT["in_config_file"])
+    except StoreUnavailableError:
+        return _message(503, TEXT["unavailable"])
     flash(TEXT["turned_off"], "stepup")
     return _redirect(url_for("stepup.two_factor"))
 
@@ -690,6 +696,8 @@ def admin_remove(user_id: str) -> Any:
         return _message(404, TEXT["user_not_enrolled"])
     except ManagedByConfigFileError:
         return _message(409, TEXT["in_config_file"])
+    except StoreUnavailableError:
+        return _message(503, TEXT["unavailable"])
     if client_kind(request_info(request)) is not Client.BROWSER:
         return Response(status=204)
     flash(TEXT["removed"], "stepup")
