@@ -40,6 +40,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -72,6 +73,7 @@ from ._flow import Flow, run, run_async
 from .clock import Clock, system_clock
 from .errors import ConfigurationError, MalformedInputError, StoreUnavailableError
 from .events import EventBus, StepupEvent, Throttled
+from .ids import is_well_formed_id
 from .records import Attempt, AttemptOutcome, Challenge, Passkey
 from .subject import Subject
 from .throttle import ThrottlePolicy
@@ -871,6 +873,8 @@ class _Ceremonies:
     # management -------------------------------------------------------------------
 
     def _remove(self, user_id: str, credential_id: str, removed_by: str) -> Flow[bool]:
+        if not _is_credential_id(credential_id) or not is_well_formed_id(user_id):
+            return False  # no passkey has that id: not found, before the store
         removed: bool = yield ("remove_passkey", (user_id, credential_id))
         if removed:
             yield ("revoke_grants", (user_id,))  # a factor changed: ASVS 5.0 §7.4.3
@@ -1006,8 +1010,22 @@ def _list(user_id: str) -> Flow[tuple[Passkey, ...]]:
 
 
 def _rename(user_id: str, credential_id: str, name: str) -> Flow[bool]:
-    renamed: bool = yield ("rename_passkey", (user_id, credential_id, _clean_name(name)))
+    cleaned = _clean_name(name)
+    if not _is_credential_id(credential_id) or not is_well_formed_id(user_id):
+        return False  # no passkey has that id: not found, before the store
+    renamed: bool = yield ("rename_passkey", (user_id, credential_id, cleaned))
     return renamed
+
+
+#: A credential id as :func:`_b64` writes it: unpadded base64url of at most
+#: :data:`MAX_CREDENTIAL_ID_BYTES` bytes.
+_CREDENTIAL_ID: Final = re.compile(rf"[A-Za-z0-9_-]{{1,{-(-MAX_CREDENTIAL_ID_BYTES * 4 // 3)}}}")
+
+
+def _is_credential_id(value: object) -> bool:
+    """Could ``value`` name a stored passkey? Anything but base64url text (a NUL, a lone
+    surrogate, padding, another alphabet) is no passkey's id."""
+    return isinstance(value, str) and _CREDENTIAL_ID.fullmatch(value) is not None
 
 
 #: Unicode categories dropped from names: controls, format characters (bidi

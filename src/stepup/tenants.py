@@ -19,9 +19,10 @@ from typing import Any, Final, Generic, TypeVar
 from ._flow import Flow, run, run_async
 from .adapters.storage.base import AsyncStore, Store
 from .clock import Clock, system_clock
-from .errors import PermissionDeniedError, StepupError
+from .errors import MalformedInputError, PermissionDeniedError, StepupError
 from .events import EventBus, TenantFlagChanged
 from .i18n import N_
+from .ids import MAX_ID_LENGTH, is_well_formed_id
 from .reauth import FEATURE_FLAG
 from .records import Tenant
 from .strict_json import NotStrictJSONError, strict_json
@@ -230,6 +231,8 @@ class _TenantSettingsFlows(Generic[S]):
             )
         changes = dict(self._validate(tenant_id, _parse(body)))  # a copy: the body is the caller's
         flags = changes.pop("feature_flags", {})
+        if not is_well_formed_id(tenant_id):  # no tenant has it, and a store cannot hold it
+            raise TenantNotFoundError(tenant_id)
         # One atomic store operation per PATCH: the store merges into what it holds at
         # that moment, so a concurrent PATCH of another attribute or flag survives, and
         # the events below report the values it actually replaced.
@@ -261,6 +264,11 @@ class _TenantSettingsFlows(Generic[S]):
         # Create-unless-present in one store operation: a get-then-put could write the
         # defaults (flag off) over a tenant another process created and an admin
         # switched on in between.
+        if not is_well_formed_id(tenant_id):
+            raise MalformedInputError(
+                f"a tenant id is non-empty text of at most {MAX_ID_LENGTH} characters,"
+                " without control characters or lone surrogates"
+            )
         default = Tenant(tenant_id, {"feature_flags": {FEATURE_FLAG: False}, **(attributes or {})})
         tenant: Tenant = yield ("add_tenant", (default,))
         return tenant
@@ -286,10 +294,15 @@ class TenantSettings(_TenantSettingsFlows[Store]):
         actor_id: str,
         actor_is_tenant_admin: bool,
     ) -> Tenant:
+        """Merge the body's attributes into the tenant. An unknown tenant, or an id that
+        is not well formed (:func:`stepup.ids.is_well_formed_id`), is
+        :class:`TenantNotFoundError` (404), and nothing changes."""
         return run(self._patch(tenant_id, body, actor_id, actor_is_tenant_admin), self.store)
 
     def ensure(self, tenant_id: str, attributes: Mapping[str, Any] | None = None) -> Tenant:
-        """Create the tenant with the flag off if it does not exist yet."""
+        """Create the tenant with the flag off if it does not exist yet. A tenant id that is
+        not well formed (:func:`stepup.ids.is_well_formed_id`) is
+        :class:`~stepup.errors.MalformedInputError`, and nothing is written."""
         return run(self._ensure(tenant_id, attributes), self.store)
 
 

@@ -19,12 +19,14 @@ from typing import Any, Final, Literal
 from urllib.parse import quote, urlencode
 
 from .errors import MalformedInputError
+from .ids import is_well_formed_id
 
 __all__ = [
     "ALGORITHMS",
     "MAX_CODE_LENGTH",
     "TOTP",
     "Algorithm",
+    "check_key_uri_label",
     "decode_secret",
     "generate_secret",
     "hotp",
@@ -227,9 +229,7 @@ class TOTP:
 
     def provisioning_uri(self, account: str, issuer: str) -> str:
         """The Key URI (``otpauth://totp/Issuer:account?...``) that authenticator apps scan."""
-        for name, value in (("account", account), ("issuer", issuer)):
-            if not isinstance(value, str) or not value or ":" in value:
-                raise MalformedInputError(f"{name} must be a non-empty string without ':'")
+        check_key_uri_label(account, issuer)
         label = f"{quote(issuer, safe='')}:{quote(account, safe='')}"
         query = urlencode(
             {
@@ -242,6 +242,17 @@ class TOTP:
             quote_via=quote,
         )
         return f"otpauth://totp/{label}?{query}"
+
+
+def check_key_uri_label(account: object, issuer: object) -> None:
+    """:class:`MalformedInputError` unless ``account`` and ``issuer`` can make a Key URI's
+    label: each well formed (:func:`stepup.ids.is_well_formed_id`: text, not empty, no
+    control character, no lone surrogate, which no URI can encode) and without ``:``."""
+    for name, value in (("account", account), ("issuer", issuer)):
+        if not is_well_formed_id(value) or ":" in value:
+            raise MalformedInputError(
+                f"{name} must be non-empty text without ':' or control characters"
+            )
 
 
 def _rebuild(key: bytes, digits: int, period: int, algorithm: Algorithm) -> TOTP:

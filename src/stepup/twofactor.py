@@ -41,11 +41,12 @@ from .events import (
     TwoFactorRejected,
     TwoFactorRemoved,
 )
+from .ids import is_well_formed_id
 from .records import AttemptOutcome, Credential, TotpDevice
 from .recovery import is_legacy_recovery_digest, issue_recovery_codes, recovery_digest
 from .sealing import SecretBox
 from .throttle import ThrottlePolicy
-from .totp import TOTP, Algorithm, generate_secret, qr_svg, qr_text
+from .totp import TOTP, Algorithm, check_key_uri_label, generate_secret, qr_svg, qr_text
 from .verifier import VerifyReason, VerifyResult, verify_devices_flow, verify_flow
 
 __all__ = [
@@ -294,6 +295,7 @@ class _TwoFactorFlows(Generic[S]):
     def _begin(self, user_id: str, account: str, name: str) -> Flow[Enrolment]:
         self._refuse_in_config_mode()
         name = clean_device_name(name)
+        check_key_uri_label(account, self.issuer)  # before the write, not after it
         existing: Credential | None = yield ("get_credential", (user_id,))
         if existing is not None and existing.confirmed:
             raise AlreadyEnrolledError("two-factor authentication is already enabled")
@@ -473,6 +475,10 @@ class _TwoFactorFlows(Generic[S]):
         self._refuse_in_config_mode()
         if actor_id != user_id and actor_has_full_access is not True:  # only True is yes
             raise PermissionDeniedError("only the user or an admin with full access may remove 2FA")
+        if not is_well_formed_id(user_id):
+            # An admin's URL path: an id no store can hold (NUL, a lone surrogate) is no
+            # one's, so the unknown user's answer, not a store failure's "unavailable".
+            raise NotEnrolledError("two-factor authentication is not enabled")
         removed: bool = yield ("delete_credential", (user_id,))
         if not removed:
             raise NotEnrolledError("two-factor authentication is not enabled")
@@ -492,6 +498,7 @@ class _TwoFactorFlows(Generic[S]):
     def _begin_device(self, user_id: str, account: str, name: str) -> Flow[Enrolment]:
         self._refuse_in_config_mode()
         name = clean_device_name(name)
+        check_key_uri_label(account, self.issuer)  # before the write, not after it
         secret = generate_secret()
         now = self.clock()
 
@@ -626,6 +633,9 @@ class TwoFactor(_TwoFactorFlows[Store]):
         return run(self._reseal(user_id), self.store)
 
     def remove(self, user_id: str, *, actor_id: str, actor_has_full_access: bool = False) -> None:
+        """Remove the user's 2FA (the user, or an admin with full access); a user without
+        it, or an id that is not well formed (:func:`stepup.ids.is_well_formed_id`), is
+        :class:`NotEnrolledError`, and nothing changes."""
         run(self._remove(user_id, actor_id, actor_has_full_access), self.store)
 
     def devices(self, user_id: str) -> tuple[TotpDevice, ...]:

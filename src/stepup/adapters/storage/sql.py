@@ -249,7 +249,9 @@ class SQLStore(_Base):
                 return run(op)
             with self._write_lock:
                 return run(op)
-        except (*driver.errors, UnicodeError) as exc:  # a lone surrogate cannot be sent
+        except driver.errors as exc:
+            raise _unavailable(self, name, exc) from exc
+        except UnicodeError as exc:  # a lone surrogate cannot be sent
             raise _unavailable(self, name, exc) from exc
 
     def _tx(self, name: str, work: Callable[[Connection, Tables], R]) -> R:
