@@ -108,7 +108,8 @@ TEXT: Final = {
     "removed": N_("The passkey was removed."),
     "not_found": N_("There is no such passkey on your account."),
     INTERACTIVE_ONLY: N_(
-        "This action needs a stronger sign-in than this session can give. Sign in another way."
+        "This can only be done in a browser where you are signed in, not with an API key"
+        " or another automated request."
     ),
     "csrf": VIEW_TEXT["csrf"],
     "unknown_action": VIEW_TEXT["unknown_action"],

@@ -142,7 +142,7 @@ def test_an_api_key_in_a_browser_gets_the_message_page(scene: Scene) -> None:
             form = {k: v for k, v in body.items() if isinstance(v, str)}
             answer = client.post(url, {**form, "csrfmiddlewaretoken": token}, headers=headers)
         assert answer.status_code == 403, url
-        assert "Sign in another way." in answer.content.decode(), url
+        assert "not with an API key" in answer.content.decode(), url
         assert answer["Content-Type"].startswith("text/html")
     assert scene.factors() == before
 

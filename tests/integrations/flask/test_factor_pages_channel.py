@@ -147,7 +147,7 @@ def test_an_api_key_in_a_browser_gets_the_message_page(scene: Scene) -> None:
             answer = client.client.post(url, data={**form, "csrf_token": token}, headers=headers)
         assert answer.status_code == 403, url
         text = answer.get_data(as_text=True)
-        assert "Sign in another way." in text, url
+        assert "not with an API key" in text, url
         assert answer.headers["Content-Type"].startswith("text/html")
     assert scene.factors() == before
 
