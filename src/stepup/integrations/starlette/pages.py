@@ -255,8 +255,11 @@ class StepupPages:
         return answer
 
     def web_only_guarded(self, action: str) -> Callable[[View], View]:
-        """Guard a view by ``action`` (``requires_reauth``), behind :meth:`web_only`."""
-        guard = self.stepup.requires_reauth(action)
+        """Guard a view by ``action`` (``requires_reauth``), behind :meth:`web_only`. A
+        refused form that cannot be kept comes back to the two-factor settings page
+        after the re-authentication, as in Flask and Django."""
+        stepup = self.stepup
+        guard = stepup.requires_reauth(action, return_to=lambda r: stepup.url(r, "two_factor"))
         return lambda view: self.web_only(guard(view))
 
     # re-authentication --------------------------------------------------------

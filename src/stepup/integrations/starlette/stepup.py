@@ -52,6 +52,7 @@ from ..http import (
     authentication_required,
     client_kind,
     decision_response,
+    form_return_path,
     invalid_transaction,
 )
 from ..marks import mark
@@ -387,6 +388,7 @@ class StepupCore:
         *,
         context: ContextFunction | None = None,
         transaction: TransactionFunction | None = None,
+        return_to: str | Callable[[Request], str] | None = None,
     ) -> Callable[[E], E]:
         """Guard a Starlette endpoint (a function, or an ``HTTPEndpoint`` method).
 
@@ -394,7 +396,12 @@ class StepupCore:
         ``context(request)`` gives the rule its context (e.g. the workspace type);
         ``transaction(request)`` what a rule with ``bind_transaction`` is about to do (a
         :class:`~stepup.integrations.transaction.Transaction`): the re-authentication
-        then counts once, for that target only.
+        then counts once, for that target only. ``return_to`` (a path, or a function of
+        the request) is where a browser comes back after re-authenticating for a request
+        other than GET or HEAD, which a redirect cannot repeat; without it, the page the
+        request came from (its same-site ``Referer``), else ``/``. As in Flask, Django
+        and FastAPI. (A form POST that can be kept is sent again after it: see
+        :meth:`suspend`.)
         """
         self.policy.validate([action])
         guard_transaction(self.policy, action, transaction)
@@ -405,7 +412,7 @@ class StepupCore:
             @functools.wraps(endpoint)
             async def guarded(*args: Any) -> Any:
                 request: Request = args[-1]
-                denied = await self.gate(request, action, context, transaction)
+                denied = await self.gate(request, action, context, transaction, return_to)
                 if denied is not None:
                     return denied
                 if is_async:
@@ -423,8 +430,10 @@ class StepupCore:
         action: str,
         context: ContextFunction | None = None,
         transaction: TransactionFunction | None = None,
+        return_to: str | Callable[[Request], str] | None = None,
     ) -> Response | None:
-        """``None`` when the request may go ahead, else the response to send instead."""
+        """``None`` when the request may go ahead, else the response to send instead
+        (``return_to``: see :meth:`requires_reauth`)."""
         values = await call_hook(context, request) if context is not None else None
         target = await call_hook(transaction, request) if transaction is not None else None
         try:
@@ -433,7 +442,9 @@ class StepupCore:
             return await self.error_response(request, exc)
         if decision.ok:
             return None
-        return await self.respond(request, decision)
+        referer = request.headers.get("referer", "")
+        back = form_return_path(request.method, referer, return_to, request)
+        return await self.respond(request, decision, back)
 
     # responses ----------------------------------------------------------------
 
