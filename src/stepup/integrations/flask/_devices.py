@@ -42,7 +42,7 @@ def _adding_page(app_state: AppState, enrolment: Any, error: Any = "") -> Any:
     tf = app_state.two_factor
     return enrolment_page(
         enrolment,
-        account=enrolment.user_id,
+        account=app_state.account_name(enrolment.user_id),
         issuer=tf.issuer,
         digits=tf.digits,
         period=tf.period,
@@ -67,7 +67,8 @@ def add() -> Any:
         return app_state.unauthenticated()
     name = request.form.get("name", "")
     try:
-        enrolment = app_state.two_factor.begin_device(subject.user_id, subject.user_id, name=name)
+        account = app_state.account_name(subject.user_id)
+        enrolment = app_state.two_factor.begin_device(subject.user_id, account, name=name)
     except StepupError as exc:
         return _refused(exc, app_state, subject.user_id)
     return _render("stepup/two_factor_enrol.html", page=_adding_page(app_state, enrolment))
@@ -87,7 +88,8 @@ def confirm() -> Any:
             flash(TEXT["device_added"], "stepup")
             return _redirect(url_for("stepup.two_factor"))
         # The same QR code and key again, with the error: the phone may have them already.
-        pending = tf.pending_device(subject.user_id, subject.user_id, max_age=ENROLMENT_TTL)
+        account = app_state.account_name(subject.user_id)
+        pending = tf.pending_device(subject.user_id, account, max_age=ENROLMENT_TTL)
     except StepupError as exc:
         return _refused(exc, app_state, subject.user_id)
     if pending is None:

@@ -24,6 +24,7 @@ from ..transaction import guard_transaction
 from ._config import DEFAULTS
 from ._devices import ROUTES as DEVICE_ROUTES
 from ._hooks import (
+    AccountNamer,
     ContextFunction,
     FullAccessCheck,
     Hooks,
@@ -191,6 +192,13 @@ class Stepup:
         """``(subject) -> bool``. Without one, nobody may remove another user's 2FA; only
         ``True`` means yes."""
         self.hooks.has_full_access = fn
+        return fn
+
+    def account_name(self, fn: AccountNamer) -> AccountNamer:
+        """``(user_id) -> name | None``: the name an authenticator app and a passkey show
+        for the account (the user's e-mail address or username), so a person with
+        several accounts can tell them apart. Without one, or for ``None``, the user id."""
+        self.hooks.account_name = fn
         return fn
 
     def login_completer(self, fn: LoginCompleter) -> LoginCompleter:

@@ -37,6 +37,9 @@ PasswordRehashSaver: TypeAlias = Callable[[str, str], None]
 TenantAdminCheck: TypeAlias = Callable[[Subject, str], bool]
 #: ``(subject) -> bool``: may this user remove anyone's two-factor authentication?
 FullAccessCheck: TypeAlias = Callable[[Subject], bool]
+#: ``(user_id) -> name | None``: how an authenticator app or a passkey names the account
+#: (an e-mail address or username; ``None``: the user id).
+AccountNamer: TypeAlias = Callable[[str], str | None]
 #: ``(user_id, remember)``: finish a sign-in once the second factor passed.
 LoginCompleter: TypeAlias = Callable[[str, bool], None]
 #: ``(decision, request) -> response | None``: replace the 303/401/503 (``None``: keep it).
@@ -63,3 +66,4 @@ class Hooks:
     login_completer: LoginCompleter | None = None
     response_handler: ResponseHandler | None = None
     locale_selector: LocaleSelector | None = None
+    account_name: AccountNamer | None = None

@@ -116,12 +116,13 @@ def register_begin() -> Any:
     ready = _guarded(PASSKEY_ADD)
     if not isinstance(ready, tuple):
         return ready
-    _, passkeys, subject = ready
+    app_state, passkeys, subject = ready
     try:
         read_json(stream_chunks(request.stream.read), request.headers.get("Content-Length"))
     except PasskeyBodyError:
         return to_response(malformed_response(_locale()))
-    return to_response(json_response(200, passkeys.begin_registration(subject, subject.user_id)))
+    name = app_state.account_name(subject.user_id)
+    return to_response(json_response(200, passkeys.begin_registration(subject, name)))
 
 
 def register_finish() -> Any:

@@ -297,6 +297,13 @@ class AppState:
         hook = self.hooks.is_tenant_admin
         return hook is not None and hook_says_yes(hook(subject, tenant_id))
 
+    def account_name(self, user_id: str) -> str:
+        """How authenticator apps and passkeys name this account: the app's
+        ``account_name`` hook, when it gives text, else the user id."""
+        hook = self.hooks.account_name
+        name = hook(user_id) if hook is not None else None
+        return name if isinstance(name, str) and name else user_id
+
     def has_full_access(self, subject: Subject) -> bool:
         """The app's ``has_full_access`` hook; only ``True`` means yes."""
         hook = self.hooks.has_full_access

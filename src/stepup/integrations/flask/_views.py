@@ -555,9 +555,10 @@ def two_factor_enrol() -> Any:
     tf = app_state.two_factor
     try:
         # The enrolment begun a moment ago, if any: its secret may be on the phone already.
-        enrolment = tf.pending_enrolment(subject.user_id, subject.user_id, max_age=ENROLMENT_TTL)
+        account = app_state.account_name(subject.user_id)
+        enrolment = tf.pending_enrolment(subject.user_id, account, max_age=ENROLMENT_TTL)
         if enrolment is None:
-            enrolment = tf.begin_enrolment(subject.user_id, subject.user_id)
+            enrolment = tf.begin_enrolment(subject.user_id, account)
     except AlreadyEnrolledError:
         flash(TEXT["already_on"], "stepup")
         return _redirect(url_for("stepup.two_factor"))
@@ -569,7 +570,11 @@ def two_factor_enrol() -> Any:
 def _enrolment_page(app_state: AppState, enrolment: Any) -> EnrolmentPage:
     tf = app_state.two_factor
     return enrolment_page(
-        enrolment, account=enrolment.user_id, issuer=tf.issuer, digits=tf.digits, period=tf.period
+        enrolment,
+        account=app_state.account_name(enrolment.user_id),
+        issuer=tf.issuer,
+        digits=tf.digits,
+        period=tf.period,
     )
 
 
@@ -586,7 +591,8 @@ def two_factor_confirm() -> Any:
     if not confirmation.ok:
         # The same QR code and key again, with the error: the phone may have them already.
         tf = app_state.two_factor
-        pending = tf.pending_enrolment(subject.user_id, subject.user_id, max_age=ENROLMENT_TTL)
+        account = app_state.account_name(subject.user_id)
+        pending = tf.pending_enrolment(subject.user_id, account, max_age=ENROLMENT_TTL)
         if pending is None:
             return _message(400, TEXT["enrolment_expired"], link=url_for("stepup.two_factor"))
         page = _enrolment_page(app_state, pending).with_error(

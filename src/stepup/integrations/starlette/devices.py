@@ -105,7 +105,7 @@ class _DevicePages:
         tf = self.stepup.two_factor
         page = enrolment_page(
             enrolment,
-            account=subject.user_id,
+            account=await self.stepup.account_name(subject.user_id),
             issuer=tf.issuer,
             digits=tf.digits,
             period=tf.period,
@@ -128,8 +128,9 @@ class _DevicePages:
         subject, form = posted
         tf = self.stepup.two_factor
         try:
+            account = await self.stepup.account_name(subject.user_id)
             enrolment = await tf.begin_device(
-                subject.user_id, subject.user_id, name=str(form.get("name") or "")
+                subject.user_id, account, name=str(form.get("name") or "")
             )
         except StepupError as exc:
             return await self.refused(request, subject, exc)
@@ -146,9 +147,8 @@ class _DevicePages:
             if result.ok:
                 return self._back(request, TEXT["device_added"])
             # The same QR code and key again, with the error: the phone may have them.
-            pending = await tf.pending_device(
-                subject.user_id, subject.user_id, max_age=ENROLMENT_TTL
-            )
+            account = await self.stepup.account_name(subject.user_id)
+            pending = await tf.pending_device(subject.user_id, account, max_age=ENROLMENT_TTL)
         except StepupError as exc:
             return await self.refused(request, subject, exc)
         if pending is None:

@@ -440,10 +440,11 @@ class StepupPages:
 
     # two-factor: enrolment ----------------------------------------------------
 
-    def enrolment_page(self, subject: Subject, enrolment: Any) -> EnrolmentPage:
+    async def enrolment_page(self, subject: Subject, enrolment: Any) -> EnrolmentPage:
         tf = self.stepup.two_factor
+        account = await self.stepup.account_name(subject.user_id)
         return enrolment_page(
-            enrolment, account=subject.user_id, issuer=tf.issuer, digits=tf.digits, period=tf.period
+            enrolment, account=account, issuer=tf.issuer, digits=tf.digits, period=tf.period
         )
 
     async def enrol(self, request: Request) -> Response:
@@ -455,11 +456,10 @@ class StepupPages:
             if request.method == "POST":
                 return await self.enrol_confirm(request, subject)
             # The enrolment begun a moment ago, if any (a reload): the phone may have it.
-            enrolment = await tf.pending_enrolment(
-                subject.user_id, subject.user_id, max_age=ENROLMENT_TTL
-            )
+            account = await self.stepup.account_name(subject.user_id)
+            enrolment = await tf.pending_enrolment(subject.user_id, account, max_age=ENROLMENT_TTL)
             if enrolment is None:
-                enrolment = await tf.begin_enrolment(subject.user_id, subject.user_id)
+                enrolment = await tf.begin_enrolment(subject.user_id, account)
         except AlreadyEnrolledError:
             # As in Flask and Django: back to the two-factor page, which says it is on.
             leave_note(request, TEXT["already_on"])
@@ -468,7 +468,7 @@ class StepupPages:
             return await self.message(request, TEXT["in_config_file"], 409)
         except StoreUnavailableError:
             return await self.unavailable(request)
-        page = self.enrolment_page(subject, enrolment)
+        page = await self.enrolment_page(subject, enrolment)
         return await self.render(
             request, "two_factor_enrol.html", binding=subject.session_id, page=page
         )
@@ -485,13 +485,12 @@ class StepupPages:
             return await self.message(request, TEXT["enrolment_expired"], 400, link)
         if not confirmation.ok:
             # The same QR code and key again, with the error: the phone may have them.
-            pending = await tf.pending_enrolment(
-                subject.user_id, subject.user_id, max_age=ENROLMENT_TTL
-            )
+            account = await self.stepup.account_name(subject.user_id)
+            pending = await tf.pending_enrolment(subject.user_id, account, max_age=ENROLMENT_TTL)
             if pending is None:
                 link = self.stepup.url(request, "enrol")
                 return await self.message(request, TEXT["enrolment_expired"], 400, link)
-            page = self.enrolment_page(subject, pending)
+            page = await self.enrolment_page(subject, pending)
             return await self.render(
                 request,
                 "two_factor_enrol.html",

@@ -160,7 +160,8 @@ class _PasskeyViews:
         if isinstance(checked, Response):
             return checked
         subject, _ = checked
-        options = await self.passkeys.begin_registration(subject, subject.user_id)
+        name = await self.s.account_name(subject.user_id)
+        options = await self.passkeys.begin_registration(subject, name)
         return to_response(json_response(200, options))
 
     async def register_finish(self, request: Request) -> Response:

@@ -89,6 +89,7 @@ PasswordHashLoader: TypeAlias = Callable[[str], MaybeAwaitable[str | None]]
 PasswordRehashSaver: TypeAlias = Callable[[str, str], MaybeAwaitable[None]]
 IsTenantAdmin: TypeAlias = Callable[[Subject, str], MaybeAwaitable[bool]]
 HasFullAccess: TypeAlias = Callable[[Subject], MaybeAwaitable[bool]]
+AccountNamer: TypeAlias = Callable[[str], MaybeAwaitable[str | None]]
 CompleteSignIn: TypeAlias = Callable[[Request, str], MaybeAwaitable[None]]
 ReauthResponder: TypeAlias = Callable[[Request, Decision], MaybeAwaitable[Response | None]]
 LocaleSelector: TypeAlias = Callable[[Request], MaybeAwaitable[str | None]]
@@ -166,6 +167,9 @@ class StepupCore:
       ``password_rehash_saver(user_id, new_hash)``: for password re-authentication.
     - ``is_tenant_admin(subject, tenant_id) -> bool``, ``has_full_access(subject) -> bool``
       (both ``False`` when not given).
+    - ``account_name(user_id) -> str | None``: how an authenticator app and a passkey
+      name the account (the user's e-mail address or username), so a person with
+      several accounts can tell them apart (``None``, or not given: the user id).
     - ``complete_sign_in(request, user_id)``: finish the app's sign-in once the second
       factor passed (needed by :meth:`begin_sign_in`).
     - ``reauth_response(request, decision) -> Response | None``: replace the 303 / 401 /
@@ -199,6 +203,7 @@ class StepupCore:
         password_rehash_saver: PasswordRehashSaver | None = None,
         is_tenant_admin: IsTenantAdmin | None = None,
         has_full_access: HasFullAccess | None = None,
+        account_name: AccountNamer | None = None,
         complete_sign_in: CompleteSignIn | None = None,
         reauth_response: ReauthResponder | None = None,
         renew_session: RenewSession | None = None,
@@ -286,6 +291,7 @@ class StepupCore:
         self.password_rehash_saver = password_rehash_saver
         self.is_tenant_admin: IsTenantAdmin = is_tenant_admin or _deny
         self.has_full_access: HasFullAccess = has_full_access or _deny
+        self.account_name_hook = account_name
         self.complete_sign_in = complete_sign_in
         self.reauth_response = reauth_response
         self.renew_session = renew_session
@@ -294,6 +300,13 @@ class StepupCore:
         return f"Stepup(prefix={self.prefix!r}, {self.policy!r}, store={self.store!r})"
 
     # who and where ------------------------------------------------------------
+
+    async def account_name(self, user_id: str) -> str:
+        """How authenticator apps and passkeys name this account: the app's
+        ``account_name`` hook, when it gives text, else the user id."""
+        hook = self.account_name_hook
+        name = await call_hook(hook, user_id) if hook is not None else None
+        return name if isinstance(name, str) and name else user_id
 
     async def subject(self, request: Request) -> Subject | None:
         return await call_hook(self.subject_loader, request)

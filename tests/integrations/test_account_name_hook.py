@@ -1,0 +1,87 @@
+"""``account_name``: how an authenticator app and a passkey name the account (an e-mail
+address or username instead of an opaque user id), in Flask and Starlette as Django's
+username already does; without the hook, or when it gives no text, the user id."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from integrations.flask import flask_support
+from integrations.starlette import starlette_support
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.testing import SettableClock
+
+ORIGIN = "http://localhost"
+
+
+def _recorded(two_factor: Any, seen: list[str]) -> None:
+    """Note the account each enrolment is begun for (the label inside its QR code)."""
+    begin = two_factor.begin_enrolment
+
+    def recording(user_id: str, account: str, **kwargs: Any) -> Any:
+        seen.append(account)
+        return begin(user_id, account, **kwargs)
+
+    two_factor.begin_enrolment = recording
+
+
+@pytest.mark.parametrize("named", [lambda uid: f"{uid}@example.com", lambda uid: None])
+def test_flask_names_the_account_for_the_app_and_the_passkey(named: Any) -> None:
+    config = {"STEPUP_PASSKEYS_RP_ID": "localhost", "STEPUP_PASSKEYS_ORIGINS": [ORIGIN]}
+    test_app = flask_support.make_app(
+        "subject_loader", clock=SettableClock(), store=MemoryStore(), config=config
+    )
+    test_app.stepup.account_name(named)
+    expected = named("alice") or "alice"
+    seen: list[str] = []
+    with test_app.app.app_context():
+        _recorded(test_app.app.extensions["stepup"].two_factor, seen)
+    alice = test_app.client()
+    assert alice.login("alice").status_code == 303
+    alice.enrol()
+    assert seen == [expected]
+    flask_support.confirm_factors(alice)
+    begin = alice.post(
+        "/stepup/passkeys/register/begin",
+        data="{}",
+        content_type="application/json",
+        headers={"X-CSRF-Token": alice.csrf("/stepup/passkeys")},
+    )
+    assert begin.status_code == 200, begin.get_data(as_text=True)
+    assert begin.get_json()["publicKey"]["user"]["name"] == expected
+
+
+@pytest.mark.parametrize("named", [lambda uid: f"{uid}@example.com", lambda uid: ""])
+def test_starlette_names_the_account_for_the_app_and_the_passkey(named: Any) -> None:
+    async def account_name(user_id: str) -> str | None:
+        return named(user_id)  # type: ignore[no-any-return]
+
+    test_app = starlette_support.make_app(
+        clock=SettableClock(),
+        store=MemoryStore(),
+        passkeys_rp_id="localhost",
+        passkeys_origins=(ORIGIN,),
+        account_name=account_name,
+    )
+    expected = named("alice") or "alice"
+    seen: list[str] = []
+    _recorded(test_app.stepup.two_factor, seen)
+    alice = test_app.browser()
+    try:
+        assert alice.login("alice").status_code == 303
+        starlette_support.enrol(alice)
+        assert seen == [expected]
+        starlette_support.confirm_factors(alice)
+        token = starlette_support.csrf_token(alice.get("/stepup/passkeys").text)
+        begin = alice.client.post(
+            "/stepup/passkeys/register/begin",
+            content=json.dumps({}),
+            headers={"Content-Type": "application/json", "X-CSRF-Token": token},
+        )
+        assert begin.status_code == 200, begin.text
+        assert begin.json()["publicKey"]["user"]["name"] == expected
+    finally:
+        alice.close()
