@@ -265,7 +265,7 @@ def action_field(data: Mapping[str, Any]) -> str:
     does an unknown name."""
     value = data.get("action", "")
     if not isinstance(value, str):
-        raise UnknownActionError(f"<{type(value).__name__}>")
+        raise UnknownActionError(value)  # names the type, never echoes the value
     return value
 
 
