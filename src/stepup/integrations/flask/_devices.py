@@ -38,11 +38,11 @@ def _refused(exc: StepupError, app_state: AppState, user_id: str) -> Any:
     return _message(status, TEXT[text], link=url_for("stepup.two_factor"))
 
 
-def _adding_page(app_state: AppState, enrolment: Any, error: Any = "") -> Any:
+def _adding_page(app_state: AppState, enrolment: Any, account: str, error: Any = "") -> Any:
     tf = app_state.two_factor
     return enrolment_page(
         enrolment,
-        account=app_state.account_name(enrolment.user_id),
+        account=account,
         issuer=tf.issuer,
         digits=tf.digits,
         period=tf.period,
@@ -71,7 +71,7 @@ def add() -> Any:
         enrolment = app_state.two_factor.begin_device(subject.user_id, account, name=name)
     except StepupError as exc:
         return _refused(exc, app_state, subject.user_id)
-    return _render("stepup/two_factor_enrol.html", page=_adding_page(app_state, enrolment))
+    return _render("stepup/two_factor_enrol.html", page=_adding_page(app_state, enrolment, account))
 
 
 def confirm() -> Any:
@@ -94,7 +94,7 @@ def confirm() -> Any:
         return _refused(exc, app_state, subject.user_id)
     if pending is None:
         return _message(400, TEXT["enrolment_expired"], link=url_for("stepup.two_factor"))
-    page = _adding_page(app_state, pending, two_factor_message(result))
+    page = _adding_page(app_state, pending, account, two_factor_message(result))
     return _render("stepup/two_factor_enrol.html", refusal_status(result.reason), page=page)
 
 

@@ -564,14 +564,16 @@ def two_factor_enrol() -> Any:
         return _redirect(url_for("stepup.two_factor"))
     except ManagedByConfigFileError:
         return _message(409, TEXT["in_config_file"])
-    return _render("stepup/two_factor_enrol.html", page=_enrolment_page(app_state, enrolment))
+    return _render(
+        "stepup/two_factor_enrol.html", page=_enrolment_page(app_state, enrolment, account)
+    )
 
 
-def _enrolment_page(app_state: AppState, enrolment: Any) -> EnrolmentPage:
+def _enrolment_page(app_state: AppState, enrolment: Any, account: str) -> EnrolmentPage:
     tf = app_state.two_factor
     return enrolment_page(
         enrolment,
-        account=app_state.account_name(enrolment.user_id),
+        account=account,
         issuer=tf.issuer,
         digits=tf.digits,
         period=tf.period,
@@ -595,7 +597,7 @@ def two_factor_confirm() -> Any:
         pending = tf.pending_enrolment(subject.user_id, account, max_age=ENROLMENT_TTL)
         if pending is None:
             return _message(400, TEXT["enrolment_expired"], link=url_for("stepup.two_factor"))
-        page = _enrolment_page(app_state, pending).with_error(
+        page = _enrolment_page(app_state, pending, account).with_error(
             two_factor_message(confirmation.result)
         )
         status = refusal_status(confirmation.result.reason)

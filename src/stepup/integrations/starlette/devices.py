@@ -100,12 +100,18 @@ class _DevicePages:
             return await self.refused(request, subject, exc)
 
     async def adding_page(
-        self, request: Request, subject: Subject, enrolment: Any, error: Any = "", status: int = 200
+        self,
+        request: Request,
+        subject: Subject,
+        enrolment: Any,
+        account: str,
+        error: Any = "",
+        status: int = 200,
     ) -> Response:
         tf = self.stepup.two_factor
         page = enrolment_page(
             enrolment,
-            account=await self.stepup.account_name(subject.user_id),
+            account=account,
             issuer=tf.issuer,
             digits=tf.digits,
             period=tf.period,
@@ -134,7 +140,7 @@ class _DevicePages:
             )
         except StepupError as exc:
             return await self.refused(request, subject, exc)
-        return await self.adding_page(request, subject, enrolment)
+        return await self.adding_page(request, subject, enrolment, account)
 
     async def confirm(self, request: Request) -> Response:
         posted = await self._posted(request)
@@ -155,7 +161,7 @@ class _DevicePages:
             link = self.stepup.url(request, "two_factor")
             return await self.pages.message(request, TEXT["enrolment_expired"], 400, link)
         error, status = two_factor_message(result), refusal_status(result.reason)
-        return await self.adding_page(request, subject, pending, error, status)
+        return await self.adding_page(request, subject, pending, account, error, status)
 
     async def rename(self, request: Request) -> Response:
         posted = await self._posted(request)

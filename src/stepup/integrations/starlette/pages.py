@@ -440,9 +440,8 @@ class StepupPages:
 
     # two-factor: enrolment ----------------------------------------------------
 
-    async def enrolment_page(self, subject: Subject, enrolment: Any) -> EnrolmentPage:
+    def enrolment_page(self, enrolment: Any, account: str) -> EnrolmentPage:
         tf = self.stepup.two_factor
-        account = await self.stepup.account_name(subject.user_id)
         return enrolment_page(
             enrolment, account=account, issuer=tf.issuer, digits=tf.digits, period=tf.period
         )
@@ -468,7 +467,7 @@ class StepupPages:
             return await self.message(request, TEXT["in_config_file"], 409)
         except StoreUnavailableError:
             return await self.unavailable(request)
-        page = await self.enrolment_page(subject, enrolment)
+        page = self.enrolment_page(enrolment, account)
         return await self.render(
             request, "two_factor_enrol.html", binding=subject.session_id, page=page
         )
@@ -490,7 +489,7 @@ class StepupPages:
             if pending is None:
                 link = self.stepup.url(request, "enrol")
                 return await self.message(request, TEXT["enrolment_expired"], 400, link)
-            page = await self.enrolment_page(subject, pending)
+            page = self.enrolment_page(pending, account)
             return await self.render(
                 request,
                 "two_factor_enrol.html",
