@@ -5,15 +5,21 @@ A store can hold any well-formed text, but not every text: PostgreSQL refuses a 
 byte and every driver refuses a lone surrogate, and such a store failure would be
 reported as "unavailable" (503) for what is bad input. The entry points that take an
 identifier from a request refuse it here first, with the answer they give an unknown
-one, and change nothing. This is not on any per-request hot path.
+one, and change nothing. Those that take one from the app's own code (a subject its
+loader built, a user id it passes) refuse it with :func:`checked_id`, a
+:class:`~stepup.errors.MalformedInputError` naming the argument. This is not on any
+per-request hot path: ``Reauth.check`` reads the store with the ids as given, and a
+store that cannot hold one fails closed there.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Final, TypeGuard
+from typing import Final, Protocol, TypeGuard
 
-__all__ = ["MAX_ID_LENGTH", "is_well_formed_id"]
+from .errors import MalformedInputError
+
+__all__ = ["MAX_ID_LENGTH", "checked_id", "checked_subject", "is_well_formed_id"]
 
 #: The longest identifier accepted, in characters.
 MAX_ID_LENGTH: Final = 1024
@@ -31,3 +37,30 @@ def is_well_formed_id(value: object) -> TypeGuard[str]:
         and 0 < len(value) <= MAX_ID_LENGTH
         and _REFUSED.search(value) is None
     )
+
+
+def checked_id(value: object, name: str) -> str:
+    """``value`` when it is a well-formed identifier (:func:`is_well_formed_id`), else
+    :class:`~stepup.errors.MalformedInputError` naming ``name`` (never the value: an
+    overlong or binary id does not belong in a message)."""
+    if not is_well_formed_id(value):
+        raise MalformedInputError(
+            f"{name} must be non-empty text of at most {MAX_ID_LENGTH} characters,"
+            " without control characters or lone surrogates"
+        )
+    return value
+
+
+class _Ids(Protocol):
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def session_id(self) -> str: ...
+
+
+def checked_subject(subject: _Ids) -> None:
+    """The ids of a :class:`~stepup.subject.Subject` the app's loader built, checked as
+    :func:`checked_id` checks one (a typed input error naming the field, not a store's
+    "unavailable")."""
+    checked_id(subject.user_id, "subject.user_id")
+    checked_id(subject.session_id, "subject.session_id")

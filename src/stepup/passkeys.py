@@ -73,7 +73,7 @@ from ._flow import Flow, run, run_async
 from .clock import Clock, system_clock
 from .errors import ConfigurationError, MalformedInputError, StoreUnavailableError
 from .events import EventBus, StepupEvent, Throttled
-from .ids import is_well_formed_id
+from .ids import checked_id, checked_subject, is_well_formed_id
 from .records import Attempt, AttemptOutcome, Challenge, Passkey
 from .subject import Subject
 from .throttle import ThrottlePolicy
@@ -590,6 +590,7 @@ class _Ceremonies:
     def _begin_registration(
         self, subject: Subject, user_name: str, display_name: str
     ) -> Flow[dict[str, Any]]:
+        checked_subject(subject)
         existing: tuple[Passkey, ...] = yield ("list_passkeys", (subject.user_id,))
         uv = UserVerificationRequirement.REQUIRED
         raw, challenge = self._new_challenge(subject, _CREATE, uv, None)
@@ -701,6 +702,7 @@ class _Ceremonies:
     ) -> Flow[dict[str, Any] | None]:
         """Options for ``navigator.credentials.get``, or ``None`` if the user has no
         passkey (offer another method)."""
+        checked_subject(subject)
         existing: tuple[Passkey, ...] = yield ("list_passkeys", (subject.user_id,))
         if not existing:
             return None
@@ -1005,6 +1007,7 @@ class AsyncPasskeys(_Ceremonies):
 
 
 def _list(user_id: str) -> Flow[tuple[Passkey, ...]]:
+    checked_id(user_id, "user_id")
     passkeys: tuple[Passkey, ...] = yield ("list_passkeys", (user_id,))
     return passkeys
 

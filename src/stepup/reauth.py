@@ -28,6 +28,7 @@ from .errors import (
     UnknownActionError,
 )
 from .events import EventBus, ReauthSucceeded, SignInRecorded
+from .ids import checked_id, checked_subject
 from .policy import Context, Policy, Rule, Sensitivity
 from .records import Challenge, Credential, Grant, Passkey, Tenant
 from .subject import Identity, LoginMethod, Subject
@@ -992,6 +993,7 @@ class _ReauthFlows(Generic[S]):
     def _offer_for(self, subject: Subject, action: str) -> Flow[Offer]:
         """What the re-authentication page for ``action`` asks (``""``: as for a
         sensitive action): the same choice as the decision's."""
+        checked_subject(subject)
         login, channel = subject.identity.method, subject.channel
         if not isinstance(action, str):  # a JSON list or number an endpoint passed on
             raise UnknownActionError(action)
@@ -1071,6 +1073,9 @@ class _ReauthFlows(Generic[S]):
         transaction: str | None = None,
         signed: str | None = None,
     ) -> Flow[Grant]:
+        checked_subject(subject)
+        if renewed_from is not None:
+            checked_id(renewed_from, "renewed_from")
         chosen = frozenset(methods)
         if transaction is not None and not is_transaction_digest(transaction):
             raise MalformedInputError("transaction must be a stepup.transactions digest")
@@ -1143,6 +1148,7 @@ class _ReauthFlows(Generic[S]):
     def _record_sign_in(
         self, subject: Subject, methods: Iterable[str], authenticated_at: float | None
     ) -> Flow[SignInOutcome]:
+        checked_subject(subject)
         chosen = frozenset(methods)
         if "recovery" in chosen:
             raise MalformedInputError("recovery codes never satisfy a re-authentication")
@@ -1185,6 +1191,9 @@ class _ReauthFlows(Generic[S]):
         return SignInCounted(grant)
 
     def _revoke(self, user_id: str, session_id: str | None) -> Flow[int]:
+        checked_id(user_id, "user_id")
+        if session_id is not None:
+            checked_id(session_id, "session_id")
         count: int = yield ("revoke_grants", (user_id, session_id))
         return count
 

@@ -41,7 +41,7 @@ from .events import (
     TwoFactorRejected,
     TwoFactorRemoved,
 )
-from .ids import is_well_formed_id
+from .ids import checked_id, is_well_formed_id
 from .records import AttemptOutcome, Credential, TotpDevice
 from .recovery import is_legacy_recovery_digest, issue_recovery_codes, recovery_digest
 from .sealing import SecretBox
@@ -287,12 +287,14 @@ class _TwoFactorFlows(Generic[S]):
     # flows ------------------------------------------------------------------
 
     def _enrolled(self, user_id: str) -> Flow[bool]:
+        checked_id(user_id, "user_id")
         if self.config_users is not None:
             return user_id in self.config_users
         credential: Credential | None = yield ("get_credential", (user_id,))
         return credential is not None and credential.confirmed
 
     def _begin(self, user_id: str, account: str, name: str) -> Flow[Enrolment]:
+        checked_id(user_id, "user_id")
         self._refuse_in_config_mode()
         name = clean_device_name(name)
         check_key_uri_label(account, self.issuer)  # before the write, not after it
@@ -318,6 +320,7 @@ class _TwoFactorFlows(Generic[S]):
         (its secret, sealed in the store, opened again), so a wrong code or a reload
         shows the same QR code instead of one the phone does not have; ``None`` when
         there is none or it is older (then a new one is begun)."""
+        checked_id(user_id, "user_id")
         if self.config_users is not None:
             return None
         credential: Credential | None = yield ("get_credential", (user_id,))
@@ -328,6 +331,7 @@ class _TwoFactorFlows(Generic[S]):
         return self._enrolment(user_id, account, credential.totp_devices[0])
 
     def _confirm(self, user_id: str, code: object) -> Flow[Confirmation]:
+        checked_id(user_id, "user_id")
         self._refuse_in_config_mode()
         credential: Credential | None = yield ("get_credential", (user_id,))
         if credential is None:
@@ -352,6 +356,7 @@ class _TwoFactorFlows(Generic[S]):
         return Confirmation(result, codes)
 
     def _verify(self, user_id: str, code: object) -> Flow[VerifyResult]:
+        checked_id(user_id, "user_id")
         now = self.clock()
         if self.config_users is not None:
             user = self.config_users.get(user_id)
@@ -389,6 +394,7 @@ class _TwoFactorFlows(Generic[S]):
         return result
 
     def _use_recovery_code(self, user_id: str, code: object) -> Flow[VerifyResult]:
+        checked_id(user_id, "user_id")
         self._refuse_in_config_mode()
         now = self.clock()
         key = f"recovery:{user_id}"
@@ -430,6 +436,7 @@ class _TwoFactorFlows(Generic[S]):
         return VerifyResult(VerifyReason.OK)
 
     def _regenerate(self, user_id: str) -> Flow[tuple[str, ...]]:
+        checked_id(user_id, "user_id")
         self._refuse_in_config_mode()
         credential: Credential | None = yield ("get_credential", (user_id,))
         if credential is None or not credential.confirmed:
@@ -441,6 +448,7 @@ class _TwoFactorFlows(Generic[S]):
         return codes
 
     def _legacy_recovery_codes(self, user_id: str) -> Flow[int]:
+        checked_id(user_id, "user_id")
         self._refuse_in_config_mode()
         credential: Credential | None = yield ("get_credential", (user_id,))
         if credential is None or not credential.confirmed:
@@ -448,6 +456,7 @@ class _TwoFactorFlows(Generic[S]):
         return sum(1 for d in credential.recovery_hashes if is_legacy_recovery_digest(d))
 
     def _reseal(self, user_id: str) -> Flow[bool]:
+        checked_id(user_id, "user_id")
         self._refuse_in_config_mode()
         # A compare-and-set on the credential's version: writing back what was read
         # after a sign-in spent a recovery code meanwhile would bring that code back.
@@ -488,6 +497,7 @@ class _TwoFactorFlows(Generic[S]):
     # devices ----------------------------------------------------------------
 
     def _devices(self, user_id: str) -> Flow[tuple[TotpDevice, ...]]:
+        checked_id(user_id, "user_id")
         self._refuse_in_config_mode()
         credential: Credential | None = yield ("get_credential", (user_id,))
         if credential is None or not credential.confirmed:
@@ -496,6 +506,7 @@ class _TwoFactorFlows(Generic[S]):
         return tuple(sorted(confirmed, key=lambda d: d.created_at))  # stable: then as added
 
     def _begin_device(self, user_id: str, account: str, name: str) -> Flow[Enrolment]:
+        checked_id(user_id, "user_id")
         self._refuse_in_config_mode()
         name = clean_device_name(name)
         check_key_uri_label(account, self.issuer)  # before the write, not after it
@@ -517,6 +528,7 @@ class _TwoFactorFlows(Generic[S]):
 
     def _pending_device(self, user_id: str, account: str, max_age: float) -> Flow[Enrolment | None]:
         """The device being added, begun less than ``max_age`` seconds ago, or ``None``."""
+        checked_id(user_id, "user_id")
         if self.config_users is not None:
             return None
         credential: Credential | None = yield ("get_credential", (user_id,))
@@ -524,6 +536,7 @@ class _TwoFactorFlows(Generic[S]):
         return None if pending is None else self._enrolment(user_id, account, pending)
 
     def _confirm_device(self, user_id: str, code: object, max_age: float) -> Flow[VerifyResult]:
+        checked_id(user_id, "user_id")
         self._refuse_in_config_mode()
         credential: Credential | None = yield ("get_credential", (user_id,))
         now = self.clock()
@@ -543,6 +556,7 @@ class _TwoFactorFlows(Generic[S]):
         return result
 
     def _rename_device(self, user_id: str, device_id: str, name: str) -> Flow[None]:
+        checked_id(user_id, "user_id")
         self._refuse_in_config_mode()
         name = clean_device_name(name)
 
@@ -567,6 +581,8 @@ class _TwoFactorFlows(Generic[S]):
         self._refuse_in_config_mode()
         if actor_id != user_id and actor_has_full_access is not True:  # only True is yes
             raise PermissionDeniedError("only the user or an admin with full access may remove 2FA")
+        if not is_well_formed_id(user_id):  # an admin's URL path: no one's, as in _remove
+            raise UnknownDeviceError("the user has no such device")
         removed: list[TotpDevice] = []
 
         def without(credential: Credential | None) -> Credential:

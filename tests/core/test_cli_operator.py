@@ -212,6 +212,38 @@ def test_remove_2fa_of_an_unknown_user_refuses_in_one_line(
     assert "user 'ghost' has no two-factor authentication" in err
 
 
+@pytest.mark.parametrize("command", ["remove-2fa", "totp-devices", "revoke-grants"])
+def test_a_malformed_user_id_is_named_in_one_line_and_changes_nothing(
+    target: Target, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A NUL or control character in the id: on PostgreSQL this was the store's failure
+    ("unavailable"); it is the operator's input, named as such."""
+    enrol(target.store, "alice", SecretBox({"k1": OLD_KEY}, current="k1"))
+    grant(target.store, "alice", "s1")
+    yes = [] if command == "totp-devices" else ["--yes"]
+    argv = ["operator", command, "ali\x00ce", *target.args(), *yes]
+    status, out, err = run(capsys, argv)
+    assert (status, out) == (2, "")
+    assert err.count("\n") == 1
+    assert "user_id must be non-empty text" in err
+    assert TwoFactor(target.store).is_enrolled("alice")
+    assert target.store.get_grant("alice", "s1") is not None
+
+
+def test_the_apps_operator_command_answers_a_typed_error_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``manage.py stepup_operator`` runs the commands on the app's store: a typed error
+    is the same one line and status as ``stepup operator``'s, not a traceback."""
+    from stepup.adapters.storage.memory import MemoryStore
+    from stepup.cli.operator import run_operator
+
+    status = run_operator(["revoke-grants", "a\x01b", "--yes"], prog="x", store=MemoryStore())
+    out, err = capsys.readouterr()
+    assert (status, out) == (2, "")
+    assert err.startswith("stepup: error: user_id must be") and err.count("\n") == 1
+
+
 # revoke-grants ------------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from stepup.adapters.storage.sql import SQLStore
 from stepup.errors import MalformedInputError, NotEnrolledError
 from stepup.ids import MAX_ID_LENGTH, is_well_formed_id
 from stepup.passkeys import AsyncPasskeys, PasskeyReason, Passkeys, RelyingParty
-from stepup.reauth import FEATURE_FLAG
+from stepup.reauth import FEATURE_FLAG, AsyncReauth, Reauth
 from stepup.records import Grant
 from stepup.sealing import SecretBox
 from stepup.subject import Subject
@@ -339,3 +339,116 @@ def test_a_good_account_name_still_enrols(store: Any) -> None:
     user = _user()
     enrolment = tf.begin_enrolment(user, "j\u00fcrgen \U0001f600@example.com")
     assert "j%C3%BCrgen%20%F0%9F%98%80%40example.com" in enrolment.uri
+
+
+# 5. ids the app itself passes: a subject its loader built, a user id it names --------
+
+#: (what is called, with the malformed id in the place named).
+_SUBJECT_FIELDS = ("user_id", "session_id")
+
+
+def _calls_taking_an_app_id(
+    store: Any, clock: SettableClock, bad: str, field: str
+) -> list[tuple[str, Any]]:
+    """Every entry point whose id comes from the app's code, each given ``bad``."""
+    reauth = Reauth(store, clock=clock)
+    tf = TwoFactor(store, clock=clock, box=BOX, issuer="Acme")
+    passkeys = Passkeys(store, RP, clock=clock)
+    subject = Subject(bad, "s1") if field == "user_id" else Subject("alice", bad)
+    calls: list[tuple[str, Any]] = [
+        ("Reauth.record", lambda: reauth.record(subject, ["pwd"])),
+        ("Reauth.record_sign_in", lambda: reauth.record_sign_in(subject, ["pwd"])),
+        ("Reauth.offer", lambda: reauth.offer(subject, "")),
+        ("Reauth.sign_out", lambda: reauth.sign_out(subject)),
+        ("Passkeys.begin_registration", lambda: passkeys.begin_registration(subject, "a")),
+        ("Passkeys.begin_authentication", lambda: passkeys.begin_authentication(subject)),
+    ]
+    if field == "session_id":
+        return calls
+    return [
+        *calls,
+        ("Reauth.password_changed", lambda: reauth.password_changed(bad)),
+        ("Passkeys.registered", lambda: passkeys.registered(bad)),
+        ("TwoFactor.is_enrolled", lambda: tf.is_enrolled(bad)),
+        ("TwoFactor.begin_enrolment", lambda: tf.begin_enrolment(bad, "a@example.com")),
+        ("TwoFactor.pending_enrolment", lambda: tf.pending_enrolment(bad, "a@example.com")),
+        ("TwoFactor.confirm_enrolment", lambda: tf.confirm_enrolment(bad, "123456")),
+        ("TwoFactor.verify", lambda: tf.verify(bad, "123456")),
+        ("TwoFactor.use_recovery_code", lambda: tf.use_recovery_code(bad, "abcd-efgh")),
+        ("TwoFactor.regenerate_recovery_codes", lambda: tf.regenerate_recovery_codes(bad)),
+        ("TwoFactor.legacy_recovery_codes", lambda: tf.legacy_recovery_codes(bad)),
+        ("TwoFactor.reseal", lambda: tf.reseal(bad)),
+        ("TwoFactor.devices", lambda: tf.devices(bad)),
+        ("TwoFactor.begin_device", lambda: tf.begin_device(bad, "a@example.com")),
+        ("TwoFactor.pending_device", lambda: tf.pending_device(bad, "a@example.com")),
+        ("TwoFactor.confirm_device", lambda: tf.confirm_device(bad, "123456")),
+        ("TwoFactor.rename_device", lambda: tf.rename_device(bad, "d1", "Phone")),
+    ]
+
+
+def test_a_malformed_id_from_the_app_is_a_typed_input_error_before_any_store(
+    store: Any,
+) -> None:
+    """On PostgreSQL these were a store failure ("unavailable", a 503) for what is the
+    app's bad input; now every store gives the same typed error, naming the field."""
+    clock = SettableClock(1_700_000_000.0)
+    alice, _ = _enrolled(store, clock)
+    recording = Recording(store)
+
+    @settings(max_examples=25)
+    @given(bad=MALFORMED, field=st.sampled_from(_SUBJECT_FIELDS))
+    def check(bad: str, field: str) -> None:
+        for name, call in _calls_taking_an_app_id(recording, clock, bad, field):
+            recording.calls.clear()
+            with pytest.raises(MalformedInputError) as caught:
+                call()
+            assert field in str(caught.value), name
+            assert bad not in str(caught.value) or bad == "", name  # never echoed
+            assert recording.calls == [], name
+
+    check()
+    assert TwoFactor(store, clock=clock, box=BOX).is_enrolled(alice)
+    assert store.get_grant(alice, "s1") is not None
+
+
+def test_an_admin_removing_a_device_of_a_malformed_user_is_no_such_device() -> None:
+    """Like removing all of a malformed user's 2FA (section 1): the unknown answer."""
+    from stepup.errors import UnknownDeviceError
+
+    recording = Recording(MemoryStore())
+    tf = TwoFactor(recording, box=BOX)
+    with pytest.raises(UnknownDeviceError):
+        tf.remove_device("a\x00b", "d1", actor_id="admin", actor_has_full_access=True)
+    assert recording.calls == []
+
+
+def test_a_malformed_id_from_the_app_async() -> None:
+    import asyncio
+
+    recording = Recording(MemoryStore())
+    reauth = AsyncReauth(recording)
+    tf = AsyncTwoFactor(recording, box=BOX)
+    recording.calls.clear()
+    for call in (
+        lambda: reauth.record(Subject("a\x00", "s1"), ["pwd"]),
+        lambda: reauth.sign_out(Subject("alice", "s\ud800")),
+        lambda: reauth.password_changed(""),
+        lambda: tf.verify("a\x01", "123456"),
+        lambda: tf.is_enrolled("u" * (MAX_ID_LENGTH + 1)),
+    ):
+        with pytest.raises(MalformedInputError):
+            asyncio.run(call())
+    assert recording.calls == []
+
+
+def test_a_well_formed_unusual_id_still_reaches_the_store(store: Any) -> None:
+    """The check refuses only what no store can hold: emoji, accents and the longest
+    id are ordinary ids."""
+    clock = SettableClock(1_700_000_000.0)
+    reauth = Reauth(store, clock=clock)
+    for user in ("j\u00fcrgen \U0001f600", "u" * MAX_ID_LENGTH, "{tag}:x"):
+        subject = Subject(user, f"s-{uuid.uuid4().hex[:6]}")
+        reauth.record(subject, ["pwd"])
+        assert store.get_grant(user, subject.session_id) is not None
+        assert reauth.sign_out(subject) == 1
+        assert store.get_grant(user, subject.session_id) is None

@@ -27,6 +27,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from ..errors import StepupError
+
 __all__ = ["register", "run_operator"]
 
 KEYS_ENV = "STEPUP_ENCRYPTION_KEYS"
@@ -69,7 +71,11 @@ def run_operator(
     except SystemExit as exit_:  # --help, or a usage error argparse already reported
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     args.app_store, args.app_listeners, args.app_box = store, listeners, box
-    status: int = args.handler(args)
+    try:
+        status: int = args.handler(args)
+    except StepupError as exc:  # as ``stepup operator`` answers it: a line, not a traceback
+        print(f"stepup: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return status
 
 
