@@ -241,7 +241,8 @@ def test_the_apps_operator_command_answers_a_typed_error_in_one_line(
     status = run_operator(["revoke-grants", "a\x01b", "--yes"], prog="x", store=MemoryStore())
     out, err = capsys.readouterr()
     assert (status, out) == (2, "")
-    assert err.startswith("stepup: error: user_id must be") and err.count("\n") == 1
+    assert err.startswith("stepup: error: user_id must be")
+    assert err.count("\n") == 1
 
 
 # revoke-grants ------------------------------------------------------------------------
