@@ -1,4 +1,5 @@
-"""Tenant settings (the flag, flipped through stepup's JSON:API endpoint) and the audit log."""
+"""Tenant settings (the flag, flipped through stepup's JSON:API endpoint, or its form
+without JavaScript) and the audit log."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..errors import StoreUnavailableError
+from ..errors import PermissionDeniedError, StoreUnavailableError
+from ..policy import TENANT_SETTINGS_UPDATE
 from ..reauth import FEATURE_FLAG
+from ..tenants import TenantNotFoundError
 from .web import Demo
 
 __all__ = ["AdminViews"]
@@ -20,7 +23,11 @@ class AdminViews:
         self.demo = demo
 
     def routes(self) -> list[BaseRoute]:
-        return [Route("/tenant", self.tenant), Route("/audit", self.audit)]
+        return [
+            Route("/tenant", self.tenant),
+            Route("/tenant/flag", self.set_flag, methods=["POST"]),
+            Route("/audit", self.audit),
+        ]
 
     async def tenant(self, request: Request) -> Response:
         demo = self.demo
@@ -42,6 +49,57 @@ class AdminViews:
             patch_url=demo.stepup.url(request, "tenant", tenant_id=user.tenant_id),
             actions=demo.stepup.policy.table(),
             lifetime=demo.stepup.policy.lifetime,
+        )
+
+    async def set_flag(self, request: Request) -> Response:
+        """The Tenant page's button without JavaScript: a form with ``on`` (``true`` or
+        ``false``). The same rules as stepup's PATCH endpoint, in its order: signed in
+        (and the form's CSRF token), a tenant admin (403), a fresh re-authentication for
+        ``tenant.settings.update`` whatever the flag (the prompt, then this form sent
+        again), then the core's ``TenantSettings.patch`` with the seed's body."""
+        demo = self.demo
+        user = await demo.signed_in(request)
+        if isinstance(user, Response):
+            return user
+        form = await demo.form(request)
+        if isinstance(form, Response):
+            return form
+        subject = await demo.subject(request)
+        assert subject is not None  # signed in above
+        is_admin = await demo.is_tenant_admin(subject, user.tenant_id)
+        if not is_admin:
+            return _message(
+                demo, request, 403, "Not allowed", "Only a tenant admin can change this."
+            )
+        value = form.get("on")
+        if value not in ("true", "false"):
+            text = "The form must say on=true or on=false. Nothing was changed."
+            return _message(demo, request, 400, "Nothing changed", text)
+        decision = await demo.stepup.check(request, TENANT_SETTINGS_UPDATE)
+        if not decision.ok:
+            return await demo.stepup.respond(request, decision, "/tenant")
+        body = {
+            "data": {
+                "type": "tenant",
+                "attributes": {"feature_flags": {FEATURE_FLAG: value == "true"}},
+            }
+        }
+        try:
+            await demo.stepup.tenants.patch(
+                user.tenant_id, body, actor_id=subject.user_id, actor_is_tenant_admin=is_admin
+            )
+        except PermissionDeniedError:
+            return _message(
+                demo, request, 403, "Not allowed", "Only a tenant admin can change this."
+            )
+        except TenantNotFoundError:
+            return demo.not_found(request)
+        except StoreUnavailableError:
+            text = "Tenant settings cannot be changed right now. Try again in a moment."
+            return _message(demo, request, 503, "Not changed", text)
+        state = "on" if value == "true" else "off"
+        return demo.redirect(
+            request, "/tenant", f"Re-authentication for sensitive actions is {state}."
         )
 
     async def audit(self, request: Request) -> Response:
@@ -69,6 +127,10 @@ class AdminViews:
 #: Entries on one page of the audit log.
 AUDIT_PAGE: Final = 50
 _MAX_PAGE: Final = 10_000
+
+
+def _message(demo: Demo, request: Request, status: int, title: str, text: str) -> Response:
+    return demo.render(request, "message.html", status=status, title=title, text=text)
 
 
 def _page_number(value: str | None) -> int:

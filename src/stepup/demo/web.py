@@ -336,9 +336,10 @@ class GrantStatusMiddleware:
     async def banner(self, request: Request) -> bytes:
         """The banner for the session as the view left it (none once signed out)."""
         request.scope.setdefault("state", {}).pop("demo_user", None)  # sign-in, sign-out
-        if await self.demo.user(request) is None:
+        user = await self.demo.user(request)
+        if user is None:
             return b""
         decision = await self.demo.stepup.check(request, STATUS_ACTION)
         status = grant_status(decision, self.demo.clock())
         template = self.demo.stepup.templates.get_template("_grant_status.html")
-        return template.render(grant=status).encode()
+        return template.render(grant=status, admin=user.is_admin).encode()
