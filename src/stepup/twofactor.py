@@ -297,12 +297,10 @@ class _TwoFactorFlows(Generic[S]):
         checked_id(user_id, "user_id")
         self._refuse_in_config_mode()
         name = clean_device_name(name)
-        check_key_uri_label(account, self.issuer)  # before the write, not after it
-        existing: Credential | None = yield ("get_credential", (user_id,))
-        if existing is not None and existing.confirmed:
-            raise AlreadyEnrolledError("two-factor authentication is already enabled")
         now = self.clock()
         device = self._new_device(generate_secret(), name, now)
+        # The Key URI (its QR code) is made, and so checked, before anything is written.
+        enrolment = self._enrolment(user_id, account, device)
         # The first device's id is the credential's: the key of the user's replay ledger.
         credential = Credential(
             user_id=user_id,
@@ -312,8 +310,22 @@ class _TwoFactorFlows(Generic[S]):
             created_at=now,
             devices=(device,),
         )
-        yield ("put_credential", (credential,))
-        return self._enrolment(user_id, account, device)
+        for _ in range(RESEAL_TRIES):
+            existing: Credential | None = yield ("get_credential", (user_id,))
+            if existing is not None and existing.confirmed:
+                raise AlreadyEnrolledError("two-factor authentication is already enabled")
+            if existing is None:
+                # Nothing to compare against: the store has no insert-if-absent for a
+                # credential, so a first enrolment is a plain write.
+                yield ("put_credential", (credential,))
+                return enrolment
+            # A pending enrolment is replaced only at the version read: a confirmation
+            # that landed meanwhile is read again above and refused, never overwritten.
+            if (yield ("replace_credential", (credential, existing.version))):
+                return enrolment
+        raise ConcurrentUpdateError(
+            f"the credential changed during each of {RESEAL_TRIES} attempts; nothing was written"
+        )
 
     def _pending(self, user_id: str, account: str, max_age: float) -> Flow[Enrolment | None]:
         """The enrolment started less than ``max_age`` seconds ago and not confirmed yet
@@ -488,6 +500,13 @@ class _TwoFactorFlows(Generic[S]):
             # An admin's URL path: an id no store can hold (NUL, a lone surrogate) is no
             # one's, so the unknown user's answer, not a store failure's "unavailable".
             raise NotEnrolledError("two-factor authentication is not enabled")
+        # Only a confirmed credential is two-factor: an enrolment begun and never
+        # confirmed stays (the next begin_enrolment replaces it), nothing is revoked and
+        # no TwoFactorRemoved is emitted. (A removal racing this read may still find the
+        # credential gone: delete_credential's answer below.)
+        credential: Credential | None = yield ("get_credential", (user_id,))
+        if credential is None or not credential.confirmed:
+            raise NotEnrolledError("two-factor authentication is not enabled")
         removed: bool = yield ("delete_credential", (user_id,))
         if not removed:
             raise NotEnrolledError("two-factor authentication is not enabled")
@@ -650,7 +669,8 @@ class TwoFactor(_TwoFactorFlows[Store]):
 
     def remove(self, user_id: str, *, actor_id: str, actor_has_full_access: bool = False) -> None:
         """Remove the user's 2FA (the user, or an admin with full access); a user without
-        it, or an id that is not well formed (:func:`stepup.ids.is_well_formed_id`), is
+        it (an enrolment begun and not confirmed included: it stays), or an id that is
+        not well formed (:func:`stepup.ids.is_well_formed_id`), is
         :class:`NotEnrolledError`, and nothing changes."""
         run(self._remove(user_id, actor_id, actor_has_full_access), self.store)
 

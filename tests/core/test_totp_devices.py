@@ -210,6 +210,21 @@ def test_removing_the_last_device_removes_two_factor(
     assert [e.device_id for e in recorder.of(TwoFactorDeviceRemoved)] == [phone_id]
 
 
+def test_removing_the_device_of_an_enrolment_never_confirmed_changes_nothing(
+    tf: Any, clock: SettableClock, store: MemoryStore, recorder: Any
+) -> None:
+    """The one (pending) device of an enrolment begun and not confirmed: two-factor is
+    not on, so this is no removal of it (as ``remove``): nothing revoked, no event."""
+    pending = tf.begin_enrolment("alice", ACCOUNT).device_id
+    before = store.get_credential("alice")
+    store.put_grant(Grant("alice", "s1", frozenset({"pwd"}), clock()), clock() + 600)
+    with pytest.raises(NotEnrolledError):
+        tf.remove_device("alice", pending, actor_id="alice")
+    assert store.get_credential("alice") == before
+    assert store.get_grant("alice", "s1") is not None
+    assert recorder.events == []
+
+
 def test_only_the_user_or_a_full_access_admin_removes_a_device(
     tf: Any, clock: SettableClock
 ) -> None:

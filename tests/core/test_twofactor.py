@@ -26,6 +26,7 @@ from stepup.events import (
     TwoFactorRejected,
     TwoFactorRemoved,
 )
+from stepup.records import Grant
 from stepup.sealing import SecretBox
 from stepup.testing import SettableClock
 from stepup.totp import TOTP
@@ -297,6 +298,22 @@ def test_remove_by_anyone_else_is_refused(tf: Any, clock: SettableClock, recorde
     with pytest.raises(PermissionDeniedError):
         tf.remove("alice", actor_id="mallory", actor_has_full_access=False)
     assert tf.is_enrolled("alice")
+    assert recorder.of(TwoFactorRemoved) == []
+
+
+def test_removing_an_enrolment_never_confirmed_is_not_enrolled_and_changes_nothing(
+    tf: Any, clock: SettableClock, store: MemoryStore, recorder: Any
+) -> None:
+    """Opening the enrolment page does not turn two-factor on, so there is nothing to
+    remove: no grant is revoked, no TwoFactorRemoved, and the pending enrolment stays."""
+    tf.begin_enrolment("carol", "carol@example.com")
+    pending = store.get_credential("carol")
+    store.put_grant(Grant("carol", "s1", frozenset({"pwd"}), clock()), clock() + 600)
+    for actor, admin in (("carol", False), ("root", True)):
+        with pytest.raises(NotEnrolledError):
+            tf.remove("carol", actor_id=actor, actor_has_full_access=admin)
+    assert store.get_credential("carol") == pending
+    assert store.get_grant("carol", "s1") is not None
     assert recorder.of(TwoFactorRemoved) == []
 
 

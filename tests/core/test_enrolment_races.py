@@ -1,0 +1,146 @@
+"""Beginning an enrolment races its confirmation: the enrolment page opened again (a
+reload, a second tab) while the first enrolment is being confirmed. The competing call
+runs between ``begin_enrolment``'s credential read and its write, on every store."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.adapters.storage.redis import RedisStore
+from stepup.adapters.storage.sql import SQLStore
+from stepup.errors import AlreadyEnrolledError
+from stepup.sealing import SecretBox
+from stepup.testing import SettableClock
+from stepup.totp import TOTP
+from stepup.twofactor import AsyncTwoFactor, TwoFactor
+from storage.redis_cluster import delete_prefix, need_shared_redis
+from storage.redis_cluster import unique_prefix as redis_prefix
+from support import POSTGRES_URL, REDIS_URL, need, port_open
+
+T0 = 1_699_999_980.0
+BOX = SecretBox({"k1": bytes(range(32))}, current="k1")
+
+
+class AfterRead:
+    """A store whose next ``get_credential``, once armed, runs ``compete`` after the
+    read returned and before the caller goes on to its write."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.compete: Callable[[], None] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+        if name != "get_credential":
+            return method
+
+        def call(*args: Any) -> Any:
+            found = method(*args)
+            if self.compete is not None:
+                hook, self.compete = self.compete, None
+                hook()
+            return found
+
+        return call
+
+
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("redis", marks=pytest.mark.redis),
+    ]
+)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "memory":
+        yield MemoryStore()
+    elif request.param == "sqlite":
+        sqlite = SQLStore.sqlite(tmp_path / "stepup.sqlite3")
+        yield sqlite
+        sqlite.close()
+    elif request.param == "postgresql":
+        need(port_open("127.0.0.1", 5432), "PostgreSQL on 127.0.0.1:5432")
+        postgres = SQLStore(POSTGRES_URL, prefix=f"t{uuid.uuid4().hex[:12]}_")
+        postgres.create_schema()
+        try:
+            yield postgres
+        finally:
+            postgres.drop_schema()
+            postgres.close()
+    else:
+        need_shared_redis()
+        prefix = redis_prefix()
+        with RedisStore(REDIS_URL, prefix=prefix) as redis_store:
+            yield redis_store
+        with redis.Redis.from_url(REDIS_URL) as client:
+            delete_prefix(client, prefix)
+
+
+def test_a_confirmation_between_the_read_and_the_write_is_kept(backend: Any) -> None:
+    clock = SettableClock(T0)
+    racing = AfterRead(backend)
+    reload = TwoFactor(racing, clock=clock, box=BOX)
+    other = TwoFactor(backend, clock=clock, box=BOX)  # the request confirming
+    phone = TOTP(other.begin_enrolment("bob", "bob@example.com").secret)
+    confirmations: list[Any] = []
+    racing.compete = lambda: confirmations.append(other.confirm_enrolment("bob", phone.at(clock())))
+
+    with pytest.raises(AlreadyEnrolledError):
+        reload.begin_enrolment("bob", "bob@example.com")
+
+    assert racing.compete is None  # it ran, inside begin_enrolment
+    [confirmation] = confirmations
+    assert confirmation.ok
+    assert other.is_enrolled("bob")
+    clock.advance(30)
+    assert other.verify("bob", phone.at(clock())).ok
+    assert other.use_recovery_code("bob", confirmation.recovery_codes[0]).ok
+
+
+def test_another_begin_between_the_read_and_the_write_is_replaced(backend: Any) -> None:
+    """Two reloads: the later write wins, and the enrolment stays pending."""
+    clock = SettableClock(T0)
+    racing = AfterRead(backend)
+    reload = TwoFactor(racing, clock=clock, box=BOX)
+    other = TwoFactor(backend, clock=clock, box=BOX)
+    other.begin_enrolment("bob", "bob@example.com")
+
+    def begin_elsewhere() -> None:
+        other.begin_enrolment("bob", "bob@example.com")
+
+    racing.compete = begin_elsewhere
+
+    mine = reload.begin_enrolment("bob", "bob@example.com")
+
+    assert racing.compete is None
+    assert not other.is_enrolled("bob")
+    assert other.confirm_enrolment("bob", TOTP(mine.secret).at(clock())).ok
+
+
+def test_the_race_on_the_async_service(
+    clock: SettableClock, yielding_store: Callable[[Any], Any], synced: Callable[[Any], Any]
+) -> None:
+    store = MemoryStore()
+    racing = AfterRead(store)
+    reload = synced(AsyncTwoFactor(yielding_store(racing), clock=clock, box=BOX))
+    other = TwoFactor(store, clock=clock, box=BOX)
+    phone = TOTP(other.begin_enrolment("bob", "bob@example.com").secret)
+
+    def confirm() -> None:
+        assert other.confirm_enrolment("bob", phone.at(clock())).ok
+
+    racing.compete = confirm
+
+    with pytest.raises(AlreadyEnrolledError):
+        reload.begin_enrolment("bob", "bob@example.com")
+
+    assert racing.compete is None
+    assert other.is_enrolled("bob")
