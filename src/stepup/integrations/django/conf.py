@@ -44,6 +44,7 @@ __all__ = [
     "read_settings",
     "read_store",
     "read_text",
+    "with_own_rules",
     "with_policy_file",
 ]
 
@@ -162,12 +163,20 @@ def check_guarded_actions(conf: Mapping[str, Any], policy: Policy) -> None:
 
 
 def read_policy(conf: Mapping[str, Any]) -> Policy:
-    """The project's policy: :func:`base_policy`, then the file, then the guarded
-    actions checked."""
-    policy = with_tenant_settings_rule(with_policy_file(conf, base_policy(conf)))
-    policy = with_device_add_rule(policy)
+    """The project's policy: :func:`base_policy` with stepup's own rules, then the file,
+    then the guarded actions checked."""
+    own = with_own_rules(base_policy(conf), read_relying_party(conf))
+    policy = with_policy_file(conf, own)
     check_guarded_actions(conf, policy)
-    return passkey_policy(policy, read_relying_party(conf))
+    return policy
+
+
+def with_own_rules(policy: Policy, rp: RelyingParty | None) -> Policy:
+    """``policy`` with the rules of stepup's own endpoints (tenant settings, another
+    authenticator app, passkeys) wherever it does not name them. They come before the
+    policy file, so a file entry for one of them changes only the keys it gives: a
+    ``lifetime`` for ``tenant.settings.update`` keeps ``always`` and ``api_keys``."""
+    return passkey_policy(with_device_add_rule(with_tenant_settings_rule(policy)), rp)
 
 
 def read_relying_party(conf: Mapping[str, Any]) -> RelyingParty | None:

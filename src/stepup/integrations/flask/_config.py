@@ -14,8 +14,10 @@ from typing import Any, Final
 
 from ...adapters.storage.base import Store
 from ...errors import ConfigurationError
+from ...passkeys import RelyingParty
 from ...policy import SENSITIVE, Policy, with_device_add_rule, with_tenant_settings_rule
 from ...sealing import SecretBox
+from ..passkey_endpoint import passkey_policy
 from ..stores import store_from_url
 
 __all__ = ["DEFAULTS", "policy_from_config", "secret_box_from_config", "store_from_config"]
@@ -59,17 +61,24 @@ def store_from_config(value: object, *, create_schema: bool) -> Store:
 
 
 def policy_from_config(
-    base: Policy | None, policy_file: object, *, recovery_action: str, disable_action: str
+    base: Policy | None,
+    policy_file: object,
+    *,
+    recovery_action: str,
+    disable_action: str,
+    relying_party: RelyingParty | None = None,
 ) -> Policy:
     """The app's policy (or the seed's catalog), extended from ``STEPUP_POLICY_FILE``.
 
     The ready-made views protect regenerating recovery codes with ``recovery_action``,
     which the seed's catalog lacks: it is added as sensitive unless the app named it.
-    So is ``tenant.settings.update``, which guards the tenant settings endpoint, and
-    ``2fa.device.add``, which guards adding another authenticator app.
+    So is ``tenant.settings.update``, which guards the tenant settings endpoint,
+    ``2fa.device.add``, which guards adding another authenticator app, and, with
+    passkeys (``relying_party``), ``passkey.add`` and ``passkey.remove``. They come
+    before the file, so a file entry for one of them changes only the keys it gives.
     """
     policy = with_tenant_settings_rule(base if base is not None else Policy.default())
-    policy = with_device_add_rule(policy)
+    policy = passkey_policy(with_device_add_rule(policy), relying_party)
     if recovery_action not in policy:
         policy = policy.extend({recovery_action: SENSITIVE})
     if policy_file is not None:

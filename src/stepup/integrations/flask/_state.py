@@ -29,7 +29,7 @@ from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
 from ..http import decision_response, form_return_path, invalid_transaction
 from ..pages import choose_locale
-from ..passkey_endpoint import passkey_policy, relying_party_from
+from ..passkey_endpoint import relying_party_from
 from ..resume import with_resume
 from ..transaction import (
     PENDING_TRANSACTIONS,
@@ -104,12 +104,6 @@ class AppState:
         self.events = events
         self.disable_action: str = config["STEPUP_DISABLE_ACTION"]
         self.recovery_action: str = config["STEPUP_RECOVERY_ACTION"]
-        self.policy = policy_from_config(
-            policy,
-            config["STEPUP_POLICY_FILE"],
-            recovery_action=self.recovery_action,
-            disable_action=self.disable_action,
-        )
         # Passkeys (docs/passkeys.md): off unless STEPUP_PASSKEYS_RP_ID is set; with
         # them, the policy offers a passkey first and guards adding and removing one.
         self.relying_party = relying_party_from(
@@ -122,7 +116,13 @@ class AppState:
                 "STEPUP_PASSKEYS_ORIGINS",
             ),
         )
-        self.policy = passkey_policy(self.policy, self.relying_party)
+        self.policy = policy_from_config(
+            policy,
+            config["STEPUP_POLICY_FILE"],
+            recovery_action=self.recovery_action,
+            disable_action=self.disable_action,
+            relying_party=self.relying_party,
+        )
         self.store: Store = (
             store
             if store is not None
