@@ -70,6 +70,16 @@ class Sensitivity(StrEnum):
     CRITICAL = "critical"
 
 
+def _is_lifetime(value: object) -> bool:
+    """A lifetime given in code: seconds as an ``int`` or ``float`` (never ``True``, which
+    would read as one second, nor text), positive, at most 366 days (NaN fails too)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and 0 < value <= _MAX_LIFETIME
+    )
+
+
 def parse_lifetime(value: object, *, name: str = LIFETIME_ENV) -> float:
     """Seconds from ``"21600"``, ``"90s"``, ``"30m"`` or ``"6h"``.
 
@@ -181,8 +191,12 @@ class Rule:
     def __post_init__(self) -> None:
         if self.level is not None and (not isinstance(self.level, str) or not self.level):
             raise ConfigurationError("a rule's level must be the name of a declared level")
-        if self.lifetime is not None and not 0 < self.lifetime <= _MAX_LIFETIME:
-            raise ConfigurationError("a rule's lifetime must be positive and at most 366 days")
+        if self.lifetime is not None:
+            if not _is_lifetime(self.lifetime):
+                raise ConfigurationError(
+                    "a rule's lifetime must be a number of seconds, positive and at most 366 days"
+                )
+            object.__setattr__(self, "lifetime", float(self.lifetime))
         if self.methods is not None and (not self.methods or not self.methods <= _METHODS):
             raise ConfigurationError(f"a rule's methods must be some of {sorted(_METHODS)}")
         if self.accept is not None:
@@ -280,16 +294,19 @@ class Policy:
         itself; ``None`` (the default) keeps every lifetime fixed from the proof."""
         self._rules = dict(rules or {})
         self._patterns = tuple(patterns)
-        if not 0 < lifetime <= _MAX_LIFETIME:
-            raise ConfigurationError("the installation lifetime must be positive")
+        if not _is_lifetime(lifetime):
+            raise ConfigurationError(
+                "the installation lifetime must be a number of seconds, positive and at most"
+                " 366 days"
+            )
         self.lifetime = float(lifetime)
         if not isinstance(sign_in_counts, bool):
             raise ConfigurationError("sign_in_counts must be True or False")
         self.sign_in_counts = sign_in_counts
-        if sliding_max is not None and (
-            isinstance(sliding_max, bool) or not 0 < sliding_max <= _MAX_LIFETIME
-        ):
-            raise ConfigurationError("sliding_max must be positive and at most 366 days")
+        if sliding_max is not None and not _is_lifetime(sliding_max):
+            raise ConfigurationError(
+                "sliding_max must be a number of seconds, positive and at most 366 days"
+            )
         self.sliding_max = None if sliding_max is None else float(sliding_max)
         if not isinstance(passkeys, bool):
             raise ConfigurationError("passkeys must be True or False")

@@ -69,13 +69,16 @@ class _Problem:
 
 
 class TenantPatchError(StepupError, ValueError):
-    """The request is invalid (400, or 422 for a well-formed but unacceptable value).
+    """The request is invalid: 400; 409 when it names another resource (a type or id
+    other than the endpoint's); 422 for a well-formed but unacceptable value. Problems
+    of different kinds together are a 400, the most general (JSON:API 1.1, Errors).
 
     ``errors`` is a JSON:API ``errors`` array, ``document`` the whole response body.
     """
 
     def __init__(self, problems: list[_Problem]) -> None:
-        self.status = 422 if all(p.status == 422 for p in problems) else 400
+        kinds = {p.status for p in problems}
+        self.status = kinds.pop() if len(kinds) == 1 else 400
         self.errors = [p.as_error() for p in problems]
         super().__init__("; ".join(f"{p.pointer or '/'}: {p.title}" for p in problems))
 
@@ -188,11 +191,22 @@ class _TenantSettingsFlows(Generic[S]):
             problems.append(
                 _Problem(400, "unknown_member", N_("Unknown member"), f"/data/{member}")
             )
-        if data.get("type") != RESOURCE_TYPE:
-            problems.append(_Problem(400, "wrong_type", N_("type must be 'tenant'"), "/data/type"))
-        if "id" in data and data["id"] != tenant_id:
+        # JSON:API 1.1 (Updating Resources): a type or id other than the endpoint's is a
+        # 409 Conflict; a resource object without a type, or with a type or id that is
+        # not a string, is malformed (400). The id may be left out: the seed's own body
+        # has none.
+        kind, identifier = data.get("type"), data.get("id", tenant_id)
+        if not isinstance(kind, str):
             problems.append(
-                _Problem(400, "id_mismatch", N_("id does not match the URL"), "/data/id")
+                _Problem(400, "invalid_type", N_("type must be 'tenant'"), "/data/type")
+            )
+        elif kind != RESOURCE_TYPE:
+            problems.append(_Problem(409, "wrong_type", N_("type must be 'tenant'"), "/data/type"))
+        if not isinstance(identifier, str):
+            problems.append(_Problem(400, "invalid_id", N_("id must be a string"), "/data/id"))
+        elif identifier != tenant_id:
+            problems.append(
+                _Problem(409, "id_mismatch", N_("id does not match the URL"), "/data/id")
             )
         attributes = data.get("attributes", {})
         if not isinstance(attributes, dict):

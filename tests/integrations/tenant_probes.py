@@ -65,7 +65,7 @@ BAD_BODIES: Final[list[tuple[str, bytes, str]]] = [
         b'{"data": {"type": "tenants", "attributes": ' + _ON.encode() + b"}}",
         "wrong_type",
     ),
-    ("no-type", b'{"data": {"attributes": ' + _ON.encode() + b"}}", "wrong_type"),
+    ("no-type", b'{"data": {"attributes": ' + _ON.encode() + b"}}", "invalid_type"),
     ("unknown-top", _doc(_ON)[:-1] + b', "included": []}', "unknown_member"),
     (
         "unknown-data",
@@ -117,13 +117,20 @@ def check_406(response_status: int, content_type: str, body: Any) -> None:
     assert document["errors"][0]["code"] == "not_acceptable"
 
 
+#: Problems that name another resource than the endpoint's: 409 Conflict (JSON:API 1.1,
+#: Updating Resources); every other bad body is a 400.
+CONFLICTS: Final = frozenset({"wrong_type", "id_mismatch"})
+
+
 def check_400(response_status: int, content_type: str, body: Any, code: str) -> None:
-    """The answer to a bad body: a 400 JSON:API error document naming ``code``."""
-    assert response_status == 400, body
+    """The answer to a bad body: a JSON:API error document naming ``code``, 400 (or 409
+    for a type or id that names another resource)."""
+    status = 409 if code in CONFLICTS else 400
+    assert response_status == status, body
     assert content_type == JSONAPI
     document = json.loads(body) if isinstance(body, bytes | str) else body
     assert set(document) == {"errors"}
-    assert document["errors"][0]["status"] == "400"
+    assert document["errors"][0]["status"] == str(status)
     assert document["errors"][0]["code"] == code
 
 

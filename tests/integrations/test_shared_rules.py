@@ -284,6 +284,11 @@ def test_tenant_requests_that_go_ahead(content_type: str) -> None:
         ('application/vnd.api+json; ext="https://jsonapi.org/ext/atomic"', False),
         ("application/vnd.api+json; charset=utf-8, application/vnd.api+json; v=2", False),
         ("application/vnd.api+json; =broken", False),
+        # RFC 9110 section 5.6.4: a comma inside a quoted string does not end the element.
+        ('application/vnd.api+json; profile="https://a.example/x,y"', True),
+        ('application/vnd.api+json; profile="https://a.example/x https://b.example/,"', True),
+        ('application/vnd.api+json; ext="https://a.example/x,y"', False),
+        ('text/html;a="x,application/vnd.api+json", application/vnd.api+json; ext=e', False),
     ],
 )
 def test_tenant_accept_headers(accept: str | None, ok: bool) -> None:

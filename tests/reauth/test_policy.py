@@ -144,6 +144,33 @@ def test_malformed_lifetime_is_a_configuration_error_naming_the_variable(value: 
         Policy.default(environ={LIFETIME_ENV: value})
 
 
+#: Lifetimes an app might pass in code that are not seconds: ``True`` would read as one
+#: second, text and ``None``-likes would be a raw ``TypeError`` from a comparison.
+NOT_SECONDS = [True, False, "300", "6h", b"300", [300], float("nan"), float("inf"), 0, -1]
+
+
+@pytest.mark.parametrize("value", NOT_SECONDS, ids=repr)
+def test_a_lifetime_in_code_that_is_not_seconds_is_a_configuration_error(value: object) -> None:
+    from stepup.policy import Rule, Sensitivity
+
+    with pytest.raises(ConfigurationError, match="lifetime must be a number of seconds"):
+        Rule(Sensitivity.SENSITIVE, lifetime=value)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="lifetime must be a number of seconds"):
+        Policy(lifetime=value)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="sliding_max must be a number of seconds"):
+        Policy(sliding_max=value)  # type: ignore[arg-type]
+
+
+@given(st.integers(1, 366 * 86400) | st.floats(0.001, 366 * 86400))
+def test_a_lifetime_in_code_is_kept_as_float_seconds(seconds: float) -> None:
+    from stepup.policy import Rule, Sensitivity
+
+    rule = Rule(Sensitivity.SENSITIVE, lifetime=seconds)
+    assert rule.lifetime == seconds
+    assert isinstance(rule.lifetime, float)
+    assert Policy(lifetime=seconds).lifetime == seconds
+
+
 def test_default_lifetime_is_six_hours() -> None:
     assert Policy.default(environ={}).lifetime == DEFAULT_LIFETIME == 21600
 

@@ -181,9 +181,10 @@ BAD_BODIES = [
     (b"\xff\xfe", 400, ""),
     ({"data": []}, 400, "/data"),
     ({}, 400, "/data"),
-    (_with(["data", "type"], "tenants"), 400, "/data/type"),
-    (_with(["data", "type"], "user"), 400, "/data/type"),
-    (_with(["data", "id"], "t2"), 400, "/data/id"),
+    (_with(["data", "type"], "tenants"), 409, "/data/type"),  # another resource's
+    (_with(["data", "type"], "user"), 409, "/data/type"),
+    (_with(["data", "type"], 5), 400, "/data/type"),  # not a type at all
+    (_with(["data", "id"], "t2"), 409, "/data/id"),
     (_with(["data", "id"], 1), 400, "/data/id"),
     (_with(["data", "relationships"], {}), 400, "/data/relationships"),
     (_with(["included"], []), 400, "/included"),
@@ -225,9 +226,21 @@ def test_bad_bodies_are_typed_errors_with_pointers_and_change_nothing(
     error = caught.value
     assert error.status == status
     assert pointer in [e["source"]["pointer"] for e in error.errors]
-    assert all(e["status"] in {"400", "422"} for e in error.document["errors"])
+    assert all(e["status"] in {"400", "409", "422"} for e in error.document["errors"])
     assert store.get_tenant("t1") == Tenant("t1", ORIGINAL)
     assert events == []
+
+
+def test_a_conflict_beside_a_malformed_member_is_the_more_general_400() -> None:
+    """JSON:API 1.1, Errors: several problems of different kinds answer the most
+    generally applicable status; each error object keeps its own."""
+    settings, _, _ = make()
+    body = _with(["data", "id"], "t2")
+    body["data"]["attributes"] = []
+    with pytest.raises(TenantPatchError) as caught:
+        settings.patch("t1", json.dumps(body), actor_id="admin", actor_is_tenant_admin=True)
+    assert caught.value.status == 400
+    assert {e["status"] for e in caught.value.errors} == {"400", "409"}
 
 
 def test_a_valid_flag_beside_an_invalid_one_changes_nothing() -> None:
