@@ -123,6 +123,9 @@ _MEDIA_TYPE: Final = re.compile(
     rf"\s*({_HTTP_TOKEN}/{_HTTP_TOKEN})\s*((?:;\s*{_HTTP_TOKEN}\s*=\s*(?:{_HTTP_TOKEN}|\"(?:[^\"\\]|\\.)*\")\s*)*)"
 )
 _PARAMETER: Final = re.compile(rf";\s*({_HTTP_TOKEN})\s*=\s*({_HTTP_TOKEN}|\"(?:[^\"\\]|\\.)*\")")
+#: One element of a comma-separated header list (RFC 9110 section 5.6.1): a comma inside
+#: a quoted string (section 5.6.4), e.g. in a ``profile`` URI list, does not end it.
+_LIST_ELEMENT: Final = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*")+')
 
 
 def default_policy() -> Policy:
@@ -727,7 +730,7 @@ def tenant_accept_ok(accept: str | None) -> bool:
     if not accept:
         return True
     instances = 0
-    for media_range in accept.split(","):
+    for media_range in _LIST_ELEMENT.findall(accept):
         found = _MEDIA_TYPE.fullmatch(media_range)
         if found is None:
             if media_range.split(";", 1)[0].strip().lower() == JSONAPI_MEDIA_TYPE:
