@@ -190,3 +190,27 @@ def test_the_pages_fit_and_the_qr_code_scans(chromium: Any, width: int) -> None:
                 assert found[0].startswith("otpauth://totp/")
     finally:
         page.close()
+
+
+@pytest.mark.parametrize(
+    ("page_name", "row"),
+    [("passkeys", ".stepup-passkey-name"), ("settings", ".stepup-device-name")],
+)
+def test_each_row_names_its_controls(chromium: Any, page_name: str, row: str) -> None:
+    """Two passkeys, two authenticator apps: each row's "New name", "Rename" and
+    "Remove" say which one they act on (WCAG 2.4.6), the visible word first (2.5.3), so
+    a screen reader's list of buttons and a voice command tell them apart."""
+    pages, _ = _pages()
+    page = chromium.new_page()
+    try:
+        page.set_content(pages[page_name])
+        names = page.locator(row).all_inner_texts()
+        assert len(names) == 2
+        for role, word in (("button", "Remove"), ("button", "Rename"), ("textbox", "New name")):
+            assert page.get_by_role(role, name=word, exact=True).count() == 0, word
+            for name in names:
+                control = page.get_by_role(role, name=f"{word} {name}", exact=True)
+                assert control.count() == 1, (word, name)
+                assert control.is_visible()
+    finally:
+        page.close()
