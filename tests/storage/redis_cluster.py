@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from support import REDIS_URL, need, port_open
 
@@ -150,8 +153,9 @@ def redis_server(directory: Path, *extra: str) -> Iterator[RedisServer]:
 
 
 @contextmanager
-def redis_cluster(directory: Path, masters: int = 3) -> Iterator[list[RedisServer]]:
-    """``masters`` cluster-enabled servers joined by ``redis-cli --cluster create``."""
+def redis_cluster(directory: Path, masters: int = 3, *extra: str) -> Iterator[list[RedisServer]]:
+    """``masters`` cluster-enabled servers joined by ``redis-cli --cluster create``; each
+    node also gets the ``extra`` server options."""
     need_redis_binaries()
     nodes: list[RedisServer] = []
     try:
@@ -164,6 +168,7 @@ def redis_cluster(directory: Path, masters: int = 3) -> Iterator[list[RedisServe
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", str(config),
                 "--cluster-node-timeout", "5000",
+                *extra,
             )  # fmt: skip
             nodes.append(node.start())
         subprocess.run(
@@ -192,3 +197,38 @@ def _cluster_ok(port: int) -> bool:
     if isinstance(info, dict):
         return info.get("cluster_state") == "ok"
     return "cluster_state:ok" in str(info)
+
+
+def debug_command() -> tuple[str, ...]:
+    """The server option that lets loopback clients send ``DEBUG`` (Redis 7 refuses it by
+    default; earlier versions allow it and do not know the option)."""
+    version = subprocess.run(
+        ["redis-server", "--version"], check=True, capture_output=True, text=True, timeout=10
+    ).stdout
+    major = version.partition(" v=")[2].partition(".")[0]
+    return ("--enable-debug-command", "local") if major.isdigit() and int(major) >= 7 else ()
+
+
+def stall(port: int, seconds: int) -> threading.Thread:
+    """Stall the server on ``port`` (``DEBUG SLEEP``, from a thread) and return once it
+    has stopped answering: commands sent now wait, then run in order when it wakes.
+    Join the thread to wait for the end of the stall."""
+
+    def sleep() -> None:
+        with redis.Redis(port=port, socket_timeout=seconds + STARTUP_TIMEOUT) as client:
+            client.execute_command("DEBUG", "SLEEP", str(seconds))
+
+    thread = threading.Thread(target=sleep)
+    thread.start()
+    # No retries: redis-py's default ones would wait out the stall and answer after all.
+    with redis.Redis(port=port, socket_timeout=0.05, retry=Retry(NoBackoff(), 0)) as probe:
+        _wait_until(lambda: not _answers_now(probe), f"redis-server on port {port} to stall")
+    return thread
+
+
+def _answers_now(client: redis.Redis) -> bool:
+    try:
+        client.ping()
+    except redis.TimeoutError:
+        return False
+    return True

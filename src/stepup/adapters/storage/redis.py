@@ -604,19 +604,28 @@ class AsyncRedisStore(_RedisBase):
         return await self._run(self._ops.rename_passkey(user_id, credential_id, name))
 
 
+# No command retries, on one server or a cluster: a retry after a lost reply (a timeout,
+# a dropped connection) would run a script a second time (a failure counted twice, a
+# recovery code spent and then refused). A cluster client still follows MOVED and ASK
+# and refreshes its slot map after a failed node (neither is a retry of the command);
+# redis-py's cluster default is ten retries on timeouts and connection errors.
+
+
 def _sync_client(url: str, cluster: bool, timeout: float) -> SyncRedis:
     options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
-    if cluster:
-        client: SyncRedis = redis.cluster.RedisCluster.from_url(url, **options)
-        return client
     retry = redis.retry.Retry(NoBackoff(), 0)
+    if cluster:
+        client: SyncRedis = redis.cluster.RedisCluster.from_url(url, retry=retry, **options)
+        return client
     return redis.Redis.from_url(url, retry=retry, **options)
 
 
 def _async_client(url: str, cluster: bool, timeout: float) -> AsyncRedis:
     options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
-    if cluster:
-        client: AsyncRedis = redis.asyncio.cluster.RedisCluster.from_url(url, **options)
-        return client
     retry = redis.asyncio.retry.Retry(NoBackoff(), 0)
+    if cluster:
+        client: AsyncRedis = redis.asyncio.cluster.RedisCluster.from_url(
+            url, retry=retry, **options
+        )
+        return client
     return redis.asyncio.Redis.from_url(url, retry=retry, **options)
