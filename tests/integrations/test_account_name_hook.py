@@ -5,6 +5,7 @@ username already does; without the hook, or when it gives no text, the user id."
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -83,5 +84,63 @@ def test_starlette_names_the_account_for_the_app_and_the_passkey(named: Any) -> 
         )
         assert begin.status_code == 200, begin.text
         assert begin.json()["publicKey"]["user"]["name"] == expected
+    finally:
+        alice.close()
+
+
+_USERNAME = re.compile(r'<input id="stepup-username" type="text" name="username" value="([^"]*)"')
+REAUTH = "/stepup/reauth?action=api_key.read&next=/somewhere"
+
+
+@pytest.mark.parametrize(
+    ("named", "shown"),
+    [
+        (lambda uid: f"{uid}@example.com", "alice@example.com"),
+        (lambda uid: None, "alice"),
+        (lambda uid: '<b>"alice" & co</b>', "&lt;b&gt;&#34;alice&#34; &amp; co&lt;/b&gt;"),
+    ],
+)
+def test_flask_reauth_form_names_the_account_and_ignores_it(named: Any, shown: str) -> None:
+    test_app = flask_support.make_app("subject_loader", clock=SettableClock(), store=MemoryStore())
+    test_app.stepup.account_name(named)
+    alice = test_app.client()
+    assert alice.login("alice").status_code == 303
+    field = _USERNAME.search(alice.get(REAUTH).get_data(as_text=True))
+    assert field is not None
+    assert field.group(1) == shown
+    # Only the session says whose password it is: another name posted changes nothing.
+    password = test_app.users["alice"].password
+    refused = alice.reauth(REAUTH, "wrong", username="alice")
+    assert refused.status_code == 400
+    assert _USERNAME.search(refused.get_data(as_text=True)) is not None  # shown again
+    done = alice.reauth(REAUTH, password, username="bob")
+    assert done.status_code == 303
+    assert done.headers["Location"] == "/somewhere"
+
+
+@pytest.mark.parametrize(
+    ("named", "shown"),
+    [(lambda uid: f"{uid}@example.com", "alice@example.com"), (lambda uid: "", "alice")],
+)
+def test_starlette_reauth_form_names_the_account_and_ignores_it(named: Any, shown: str) -> None:
+    async def account_name(user_id: str) -> str | None:
+        return named(user_id)  # type: ignore[no-any-return]
+
+    test_app = starlette_support.make_app(
+        clock=SettableClock(), store=MemoryStore(), account_name=account_name
+    )
+    alice = test_app.browser()
+    try:
+        assert alice.login("alice").status_code == 303
+        field = _USERNAME.search(alice.get(REAUTH).text)
+        assert field is not None
+        assert field.group(1) == shown
+        wrong = alice.form(REAUTH, {"password": "wrong", "username": "alice"})
+        assert wrong.status_code == 400
+        assert _USERNAME.search(wrong.text) is not None
+        password = starlette_support.PASSWORDS["alice"]
+        done = alice.form(REAUTH, {"password": password, "username": "bob"})
+        assert done.status_code == 303
+        assert done.headers["location"] == "/somewhere"
     finally:
         alice.close()

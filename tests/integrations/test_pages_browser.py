@@ -214,3 +214,29 @@ def test_each_row_names_its_controls(chromium: Any, page_name: str, row: str) ->
                 assert control.is_visible()
     finally:
         page.close()
+
+
+def test_chromium_finds_the_account_beside_the_password(chromium: Any) -> None:
+    """The re-auth form has the account name beside the password (hidden, read-only):
+    Chromium's "Password forms should have (optionally hidden) username fields" stays
+    quiet, and the field takes no room."""
+    pages, _ = _pages()
+    page = chromium.new_page()
+    said: list[str] = []
+    page.on("console", lambda message: said.append(message.text))
+    try:
+        page.route(
+            f"{ORIGIN}/**",
+            lambda route: route.fulfill(
+                status=200, content_type="text/html; charset=utf-8", body=pages["reauth"]
+            ),
+        )
+        page.goto(f"{ORIGIN}/reauth")
+        field = page.locator("#stepup-username")
+        assert field.input_value() == "bob"
+        assert field.get_attribute("autocomplete") == "username"
+        assert not field.is_visible()
+        page.locator("#stepup-password").focus()  # Chromium looks at the form again
+        assert [text for text in said if "username" in text] == []
+    finally:
+        page.close()

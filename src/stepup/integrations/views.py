@@ -233,6 +233,11 @@ class ReauthPage:
     #: what is being confirmed ("Delete workspace prod-eu"), shown escaped.
     transaction: str = ""
     confirming: Message | str = ""
+    #: The account the password is for (the app's ``account_name`` hook, Django's
+    #: username, else the user id): a hidden, read-only ``autocomplete="username"``
+    #: field beside the password, so a password manager picks the right saved account.
+    #: The server ignores it; ``""`` renders no such field.
+    account: str = ""
 
     @property
     def password(self) -> bool:

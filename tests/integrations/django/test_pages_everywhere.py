@@ -302,6 +302,32 @@ def test_the_reauth_page_reads_the_same_everywhere(drivers: list[Driver], langua
     assert "autofocus=None" in password
     assert ("label", "for=stepup-password") in fields
     assert ("input", "name=next", "type=hidden", NEXT) in fields
+    assert USERNAME_FIELD in fields  # for password managers: which account
+
+
+#: The read-only account name beside the password, for password managers.
+USERNAME_FIELD = (
+    "input",
+    "name=username",
+    "type=text",
+    "id=stepup-username",
+    "autocomplete=username",
+)
+
+
+def test_the_password_form_names_the_account_for_password_managers(driver: Driver) -> None:
+    """Chromium's password forms guidance: a password field with no username field
+    leaves a password manager guessing which saved account it is for."""
+    url = driver.reauth_url("api_key.read", NEXT)
+    for _, page in (driver.get(url), driver.submit_password(url, "wrong")):
+        field = re.search(r'<input id="stepup-username"[^>]*>', page)
+        assert field, driver.name
+        assert 'value="bob"' in field.group(0)  # the user id, Django's username
+        assert re.search(r"\sreadonly\s", field.group(0))
+        assert re.search(r"\shidden>", field.group(0))
+        form = re.search(r'<form method="post"[^>]*>.*?</form>', page, re.S)
+        assert form
+        assert field.group(0) in form.group(0)
 
 
 @pytest.mark.parametrize("language", sorted(LANGUAGES))
@@ -317,6 +343,7 @@ def test_a_wrong_password_reads_the_same_everywhere(drivers: list[Driver], langu
     password = next(f for f in fields if "name=password" in f)
     assert "aria-describedby=stepup-error" in password  # the error names the field
     assert "aria-invalid=true" in password
+    assert USERNAME_FIELD in fields
 
 
 @pytest.mark.parametrize("language", sorted(LANGUAGES))

@@ -153,6 +153,8 @@ def _page(
 def _render_reauth(
     request: HttpRequest, bound: RequestStepup, subject: Subject, page: ReauthPage, status: int
 ) -> HttpResponse:
+    if page.password and not page.account:  # for the password manager (never read back)
+        page = replace(page, account=_account_name(request, subject))
     return _render(request, "stepup/reauth.html", status, page=page)
 
 

@@ -336,6 +336,8 @@ def _page_from(values: Any, subject: Subject, app_state: AppState) -> ReauthPage
 
 
 def _render_reauth(app_state: AppState, subject: Subject, page: ReauthPage, status: int) -> Any:
+    if page.password and not page.account:  # for the password manager (never read back)
+        page = replace(page, account=app_state.account_name(subject.user_id))
     return _render("stepup/reauth.html", status, page=page)
 
 

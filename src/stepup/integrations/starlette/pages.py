@@ -310,6 +310,8 @@ class StepupPages:
     async def reauth_form(
         self, request: Request, subject: Subject, page: ReauthPage, status: int = 200
     ) -> Response:
+        if page.password and not page.account:  # for the password manager (never read back)
+            page = replace(page, account=await self.stepup.account_name(subject.user_id))
         return await self.render(
             request, "reauth.html", binding=subject.session_id, status=status, page=page
         )
