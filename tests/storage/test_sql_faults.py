@@ -7,6 +7,7 @@ returns works; no code is accepted twice at any point.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import select
 import socket
@@ -290,6 +291,69 @@ def test_connections_killed_by_the_server_are_replaced_unnoticed() -> None:
     finally:
         store.drop_schema()
         store.close()
+        admin.dispose()
+
+
+@pytest.mark.postgres
+async def test_asyncpg_backends_terminated_while_in_use_fail_closed_then_work() -> None:
+    """PostgreSQL drops the store's connections over and over (a restart, a failover)
+    while calls are in flight: asyncpg then raises its own state errors too
+    ("another operation is in progress"), and every one must come out as
+    StoreUnavailableError; once the drops stop, the store works."""
+    need_postgres()
+    name = f"stepup-test-{uuid.uuid4().hex[:8]}"
+    url = POSTGRES_URL.replace("+psycopg", "+asyncpg", 1)
+    store = AsyncSQLStore(
+        url,
+        prefix=unique_prefix(),
+        connect_args={"server_settings": {"application_name": name}},
+    )
+    await store.create_schema()
+    admin = create_engine(POSTGRES_URL)
+
+    def terminate() -> None:
+        with admin.begin() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = :name"
+                ),
+                {"name": name},
+            )
+
+    async def calls(user: str) -> list[BaseException | None]:
+        outcomes: list[BaseException | None] = []
+        for call in (
+            lambda: store.totp_attempt(user, 5, T0, POLICY),
+            lambda: store.throttle_charge(user, T0, POLICY),
+            lambda: store.get_credential(user),
+            lambda: store.batch([("get_tenant", ("t",)), ("get_grant", (user, "s"))]),
+        ):
+            try:
+                await call()
+                outcomes.append(None)
+            except Exception as exc:  # any type: which ones escape is what is asserted
+                outcomes.append(exc)
+        return outcomes
+
+    try:
+        failures: list[BaseException] = []
+        for round_ in range(150):
+            users = [f"u{round_}-{index}" for index in range(4)]
+            answers = await asyncio.gather(*map(calls, users), asyncio.to_thread(terminate))
+            failures += [exc for outcomes in answers[:-1] for exc in outcomes if exc]
+        assert failures, "no call met a terminated connection"
+        raw = {f"{type(exc).__module__}.{type(exc).__name__}" for exc in failures}
+        assert all(isinstance(exc, StoreUnavailableError) for exc in failures), raw
+        for exc in failures:
+            assert_discreet(exc, str(exc).partition(".")[2].partition(":")[0])
+
+        assert (await store.totp_attempt("after", 7, T0, POLICY)).outcome.value == "accepted"
+        assert (await store.totp_attempt("after", 7, T0, POLICY)).outcome.value == "replayed"
+        assert await store.get_credential("after") is None
+    finally:
+        await store.drop_schema()
+        await store.aclose()
         admin.dispose()
 
 

@@ -531,7 +531,9 @@ class AsyncSQLStore(_Base):
             return result
         if self._pg is not None:
             try:
-                return await self._pg.run(partial(make, self._s, *args), transaction=transaction)
+                return await self._pg.run(
+                    partial(make, self._s, *args), transaction=transaction, read_only=not write
+                )
             except self._pg.errors as exc:
                 raise _unavailable(self, name, exc) from exc
         return await self._run(name, make(self._s, *args), write=write)

@@ -522,17 +522,32 @@ class AsyncDriver:
             weakref.WeakKeyDictionary()
         )
         _drivers.add(self)
+        # asyncpg's own state errors (``InternalClientError``: "another operation is in
+        # progress", a result with no one waiting) come from a connection whose protocol
+        # a dropped socket left half-way; they are neither a PostgresError nor an
+        # InterfaceError, and the connection is no use afterwards.
+        self._broken: type[BaseException] = asyncpg.exceptions.InternalClientError
         self.errors: tuple[type[BaseException], ...] = (
             asyncpg.PostgresError,
             asyncpg.InterfaceError,
+            self._broken,
             SQLAlchemyError,
             OSError,
             TimeoutError,
         )
 
-    async def run(self, make: Callable[[], Generator[Any, Any, R]], *, transaction: bool) -> R:
+    async def run(
+        self,
+        make: Callable[[], Generator[Any, Any, R]],
+        *,
+        transaction: bool,
+        read_only: bool = False,
+    ) -> R:
         """Run the operation ``make()`` builds (once more on a new connection if the
-        server had dropped this one; see :meth:`Driver._retrying`)."""
+        server had dropped this one; see :meth:`Driver._retrying`). A connection that
+        failed is always discarded; one whose protocol broke (:attr:`_broken`) is retried
+        only for a ``read_only`` operation: asyncpg may raise it after the server ran a
+        statement, and a read cannot take effect twice."""
         loop = asyncio.get_running_loop()
         idle = self._idle.get(loop)
         if idle is None:
@@ -548,9 +563,10 @@ class AsyncDriver:
                 else:
                     async with driver.transaction():
                         result = await self._drive(make(), driver)
-            except BaseException:
+            except BaseException as exc:
                 await self._discard(connection)
-                if attempt == 2 or not driver.is_closed():
+                again = driver.is_closed() or (read_only and isinstance(exc, self._broken))
+                if attempt == 2 or not again:
                     raise
             else:
                 if len(idle) < self._keep:
