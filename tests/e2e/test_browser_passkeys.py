@@ -104,9 +104,11 @@ def add_passkey(page: Any, name: str) -> None:
 
 
 def use_passkey(page: Any) -> None:
-    """Answer the re-authentication prompt with a passkey (no password field on it)."""
+    """Answer the re-authentication prompt with a passkey (no password field on it): its
+    button, disabled until stepup-passkeys.js wires the form, is enabled and focused."""
     expect(page.locator("h1")).to_have_text("Confirm it is you")
     expect(page.locator("#stepup-password")).to_have_count(0)
+    expect(page.get_by_role("button", name="Use a passkey")).to_be_focused()
     with page.expect_navigation():
         page.click("text=Use a passkey")
 
@@ -197,3 +199,34 @@ def test_sign_in_with_the_password_then_a_passkey(passkey_page: tuple[Any, Virtu
     expect(page.locator("#stepup-code")).to_have_count(0)
     with page.expect_navigation(url=re.compile(r"/account$")):
         page.click("text=Use a passkey")
+
+
+@pytest.mark.parametrize("javascript", [False, True])
+def test_passkey_buttons_wait_for_the_script(
+    browser: Any, demo: DemoServer, javascript: bool
+) -> None:
+    """Without JavaScript "Add a passkey" is disabled and a note says why (it could only
+    send an empty answer, after a re-authentication for nothing); the script enables it."""
+    origin = demo.url.replace("127.0.0.1", "localhost")
+    context = browser.new_context(
+        base_url=origin, viewport=VIEWPORT, java_script_enabled=javascript
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        sign_in(page, MEMBER)
+        expect(page).to_have_url(re.compile(r"/account$"))
+        page.goto("/stepup/passkeys")
+        form = page.locator("form[data-stepup-passkey=register]")
+        button = form.locator("button[type=submit]")
+        if javascript:
+            expect(button).to_be_enabled()
+        else:
+            expect(button).to_be_disabled()
+        # (Chromium renders <noscript> only when scripting is off for its parser, which
+        # script-disabled emulation does not switch: the note is checked as markup.)
+        note = form.locator("noscript")
+        expect(note).to_have_count(1)
+        assert "Passkeys need JavaScript in this browser." in note.inner_html()
+    finally:
+        context.close()

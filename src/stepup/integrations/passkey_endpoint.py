@@ -81,7 +81,12 @@ INTERACTIVE_ONLY: Final = "interactive_only"
 MAX_BODY: Final = MAX_PAYLOAD_BYTES + 2048
 
 _MESSAGES: Final = {
-    PasskeyReason.MALFORMED: N_("The browser's answer could not be read. Try again."),
+    # Mostly a page's form sent without its script (the credential field empty): say why,
+    # since trying again in the same browser cannot work.
+    PasskeyReason.MALFORMED: N_(
+        "This browser did not send a passkey answer that could be read: passkeys need"
+        " JavaScript and a browser that supports them."
+    ),
     PasskeyReason.CHALLENGE: N_("This request has expired or was already used. Try again."),
     PasskeyReason.UNKNOWN_CREDENTIAL: N_("This passkey is not registered to your account."),
     PasskeyReason.INVALID: N_("The passkey could not be verified."),

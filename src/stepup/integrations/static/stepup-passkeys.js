@@ -7,7 +7,9 @@
  * On stepup's own pages it wires itself to the forms marked data-stepup-passkey
  * ("register" or "authenticate"): it asks the form's data-begin-url for options,
  * calls navigator.credentials.create/get, puts the browser's answer (JSON) in the
- * form's "credential" field and submits the form.
+ * form's "credential" field and submits the form. The pages render those forms' submit
+ * buttons disabled (without this script the form could only send an empty answer);
+ * wiring a form enables them, and focuses one marked autofocus.
  *
  * Single-page apps call it directly; every call sends the CSRF token as X-CSRF-Token:
  *
@@ -212,6 +214,18 @@
     }
   }
 
+  // The form's submit buttons, disabled by the page until this script runs.
+  function enable(form) {
+    var buttons = form.querySelectorAll("button[type=submit], button:not([type])");
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].disabled = false;
+      var unfocused = !document.activeElement || document.activeElement === document.body;
+      if (buttons[i].hasAttribute("autofocus") && unfocused) {
+        buttons[i].focus(); // autofocus passed over the button while it was disabled
+      }
+    }
+  }
+
   function wire(form) {
     var kind = form.getAttribute("data-stepup-passkey");
     var busy = false;
@@ -253,6 +267,7 @@
           );
         });
     });
+    enable(form);
   }
 
   function onPage() {
