@@ -11,12 +11,22 @@ from .errors import ConfigurationError
 
 def read_toml(path: str | Path) -> dict[str, Any]:
     """The file's table; a :class:`ConfigurationError` naming the file if it cannot be
-    read or parsed (the parser's message gives a position, never the file's content)."""
+    read, is not UTF-8 (TOML's encoding) or cannot be parsed (the message gives a
+    position, never the file's content)."""
     source = str(path)
     try:
         with open(path, "rb") as handle:
-            return tomllib.load(handle)
+            raw = handle.read()
     except OSError as exc:
         raise ConfigurationError(f"{source}: cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigurationError(
+            f"{source}: not UTF-8, as TOML must be (byte {exc.start}, line {line})"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{source}: not valid TOML ({exc})") from None

@@ -6,21 +6,30 @@ file; enrolment and removal through the API are then refused::
     [users."alice@example.com"]
     otp_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
     # digits = 6, period = 30, algorithm = "SHA1" are optional
+
+A secret holds at least 128 bits (RFC 4226 section 4; ``stepup totp new`` makes 160),
+a user id is well formed (:func:`stepup.ids.is_well_formed_id`), and a file its group
+or others may read is loaded with a warning on the ``stepup`` logger.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ._toml import read_toml
 from .errors import ConfigurationError, MalformedInputError
-from .totp import TOTP
+from .ids import MAX_ID_LENGTH, is_well_formed_id
+from .totp import MIN_SECRET_BITS, TOTP, decode_secret
 
 __all__ = ["ConfigUser", "ConfigUsers"]
 
 _KEYS = frozenset({"otp_secret", "digits", "period", "algorithm"})
+logger = logging.getLogger("stepup")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +65,7 @@ class ConfigUsers:
     def load(cls, path: str | Path) -> ConfigUsers:
         source = str(path)
         data = read_toml(path)
+        _warn_if_open(path, source)
         return cls.from_mapping(data, source=source)
 
     @classmethod
@@ -67,10 +77,15 @@ class ConfigUsers:
         if not isinstance(table, dict):
             raise ConfigurationError(f"{source}: 'users' must be a table")
         users: dict[str, ConfigUser] = {}
-        for user_id, entry in table.items():
+        for position, (user_id, entry) in enumerate(table.items(), start=1):
+            if not is_well_formed_id(user_id):
+                # By position, not the id: it may hold what moves a terminal's cursor.
+                raise ConfigurationError(
+                    f"{source}: user {position} under [users] (in the file's order): an id"
+                    f" must not be empty, longer than {MAX_ID_LENGTH} characters, or hold"
+                    " control characters"
+                )
             where = f"{source}: users.{user_id!r}"
-            if not user_id:
-                raise ConfigurationError(f"{where}: a user id must not be empty")
             if not isinstance(entry, dict):
                 raise ConfigurationError(f"{where} must be a table")
             extra = set(entry) - _KEYS
@@ -79,8 +94,10 @@ class ConfigUsers:
             if "otp_secret" not in entry:
                 raise ConfigurationError(f"{where}: otp_secret is required")
             try:
-                totp = TOTP(
-                    entry["otp_secret"],
+                # RFC 4226 section 4 (R6): 128 bits at least, for a file as for stepup's own.
+                key = decode_secret(entry["otp_secret"], min_bits=MIN_SECRET_BITS)
+                totp = TOTP.from_key(
+                    key,
                     digits=entry.get("digits", 6),
                     period=entry.get("period", 30),
                     algorithm=entry.get("algorithm", "SHA1"),
@@ -89,3 +106,22 @@ class ConfigUsers:
                 raise ConfigurationError(f"{where}: {exc}") from None
             users[user_id] = ConfigUser(user_id, totp)
         return cls(users, source)
+
+
+def _warn_if_open(path: str | Path, source: str) -> None:
+    """A warning when the file's mode lets its group or others at it (any access): the
+    secrets are for the app's user only. Not a refusal: a container may mount the file
+    read-only with whatever modes its volume has."""
+    if os.name == "nt":  # no POSIX modes to read
+        return
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:  # read a moment ago; gone now is the reader's problem, not ours
+        return
+    if mode & 0o077:
+        logger.warning(
+            "%s: the secrets file is open to its group or others (mode %s);"
+            " only the app's user should read it (chmod 600)",
+            source,
+            oct(mode)[2:].zfill(4),
+        )

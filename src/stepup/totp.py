@@ -24,6 +24,8 @@ from .ids import is_well_formed_id
 __all__ = [
     "ALGORITHMS",
     "MAX_CODE_LENGTH",
+    "MAX_KEY_URI_LENGTH",
+    "MIN_SECRET_BITS",
     "TOTP",
     "Algorithm",
     "check_key_uri_label",
@@ -52,17 +54,29 @@ _MAX_COUNTER: Final = 2**64 - 1
 _ASCII_DIGITS: Final = frozenset("0123456789")
 #: Longest raw input looked at; anything longer is malformed without further work.
 MAX_CODE_LENGTH: Final = 32
+#: RFC 4226 section 4 (R6): a shared secret holds at least 128 bits (160 recommended).
+#: What stepup generates and what a configuration file may hold; :class:`TOTP` itself
+#: still takes 80 (secrets enrolled elsewhere, and the command line's diagnostics).
+MIN_SECRET_BITS: Final = 128
+#: The longest Key URI: what a QR code holds at the error correction the QR codes here
+#: use (level M), in byte mode, at its largest size (version 40): 2331 bytes. A Key URI
+#: is ASCII (its label is percent-encoded), so characters and bytes are one.
+MAX_KEY_URI_LENGTH: Final = 2331
+#: QR error correction level M: about 15% of a code may be damaged and it still reads.
+_QR_ERROR: Final = "m"
 
 
 def generate_secret(nbytes: int = 20) -> str:
     """A new shared secret: ``nbytes`` random bytes (160 bits by default), unpadded base32."""
-    if nbytes < 16:
-        raise ValueError("a TOTP secret needs at least 128 bits")
+    if nbytes * 8 < MIN_SECRET_BITS:
+        raise ValueError(f"a TOTP secret needs at least {MIN_SECRET_BITS} bits")
     return base64.b32encode(secrets.token_bytes(nbytes)).decode("ascii").rstrip("=")
 
 
-def decode_secret(secret: str) -> bytes:
-    """Decode a base32 secret, tolerating lower case, spaces and missing padding."""
+def decode_secret(secret: str, *, min_bits: int = 80) -> bytes:
+    """Decode a base32 secret, tolerating lower case, spaces and missing padding;
+    :class:`MalformedInputError` if it holds fewer than ``min_bits`` bits (80 unless
+    told: pass :data:`MIN_SECRET_BITS` where RFC 4226's minimum must hold)."""
     if not isinstance(secret, str):
         raise MalformedInputError("a TOTP secret must be a base32 string")
     cleaned = secret.replace(" ", "").upper().rstrip("=")
@@ -72,8 +86,10 @@ def decode_secret(secret: str) -> bytes:
         key = base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
     except (binascii.Error, ValueError):
         raise MalformedInputError("a TOTP secret must be valid base32") from None
-    if len(key) < 10:
-        raise MalformedInputError("a TOTP secret must hold at least 80 bits")
+    if len(key) * 8 < min_bits:
+        raise MalformedInputError(
+            f"a TOTP secret must hold at least {min_bits} bits (this one holds {len(key) * 8})"
+        )
     return key
 
 
@@ -228,7 +244,9 @@ class TOTP:
         return matched
 
     def provisioning_uri(self, account: str, issuer: str) -> str:
-        """The Key URI (``otpauth://totp/Issuer:account?...``) that authenticator apps scan."""
+        """The Key URI (``otpauth://totp/Issuer:account?...``) that authenticator apps scan;
+        :class:`MalformedInputError` if it is longer than a QR code holds
+        (:data:`MAX_KEY_URI_LENGTH`)."""
         check_key_uri_label(account, issuer)
         label = f"{quote(issuer, safe='')}:{quote(account, safe='')}"
         query = urlencode(
@@ -241,7 +259,13 @@ class TOTP:
             },
             quote_via=quote,
         )
-        return f"otpauth://totp/{label}?{query}"
+        uri = f"otpauth://totp/{label}?{query}"
+        if len(uri) > MAX_KEY_URI_LENGTH:
+            raise MalformedInputError(
+                f"the Key URI would be {len(uri)} characters and a QR code holds at most"
+                f" {MAX_KEY_URI_LENGTH}: shorten the account or the issuer"
+            )
+        return uri
 
 
 def check_key_uri_label(account: object, issuer: object) -> None:
@@ -259,6 +283,19 @@ def _rebuild(key: bytes, digits: int, period: int, algorithm: Algorithm) -> TOTP
     return TOTP.from_key(key, digits=digits, period=period, algorithm=algorithm)
 
 
+def _qr(uri: str) -> Any:
+    """The QR code of ``uri``, or :class:`MalformedInputError` if none holds it."""
+    import segno
+
+    try:
+        return segno.make(uri, error=_QR_ERROR)
+    except segno.DataOverflowError:
+        raise MalformedInputError(
+            f"{len(uri)} characters are more than a QR code holds"
+            f" (at most {MAX_KEY_URI_LENGTH} for a Key URI)"
+        ) from None
+
+
 def qr_svg(uri: str, *, scale: int = 4) -> str:
     """An SVG QR code of ``uri``: a standalone ``<svg>`` element (with its namespace),
     ready to save as a file or inline in HTML.
@@ -266,10 +303,8 @@ def qr_svg(uri: str, *, scale: int = 4) -> str:
     It has a ``viewBox`` as well as its natural ``width``/``height``, so a stylesheet that
     sizes it scales the whole code instead of cropping its finder patterns, and a white
     background with the quiet zone, so it scans on a dark page too."""
-    import segno
-
     out = io.BytesIO()
-    segno.make(uri, error="m").save(
+    _qr(uri).save(
         out, kind="svg", scale=scale, light="#fff", omitsize=True, xmldecl=False, nl=False
     )
     svg = out.getvalue().decode("utf-8")
@@ -291,9 +326,7 @@ def qr_text(uri: str, *, border: int = 4) -> str:
     """A QR code of ``uri`` for a terminal: Unicode half blocks, two module rows per
     line, with both colours set explicitly (black modules on white, and the quiet zone
     of ``border`` modules) so it scans on light and dark terminals alike."""
-    import segno
-
-    qr = segno.make(uri, error="m")
+    qr = _qr(uri)
     rows = [[bool(bit) for bit in row] for row in qr.matrix_iter(scale=1, border=border)]
     if len(rows) % 2:
         rows.append([False] * len(rows[0]))

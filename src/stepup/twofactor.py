@@ -531,6 +531,7 @@ class _TwoFactorFlows(Generic[S]):
         check_key_uri_label(account, self.issuer)  # before the write, not after it
         secret = generate_secret()
         now = self.clock()
+        made: list[Enrolment] = []
 
         def add_pending(credential: Credential | None) -> Credential:
             confirmed = _confirmed_devices(credential)
@@ -538,12 +539,14 @@ class _TwoFactorFlows(Generic[S]):
                 raise DeviceLimitError(f"at most {self.max_devices} devices; remove one first")
             # One replay ledger counts the user's steps: every device steps alike.
             device = self._new_device(secret, name, now, confirmed[0].period)
+            # The Key URI (its QR code) is made, and so checked, before the write.
+            made[:] = [self._enrolment(user_id, account, device)]
             assert credential is not None  # _confirmed_devices refused None
             return _with_devices(credential, (*confirmed, device))  # replaces any pending
 
         updated = yield from self._update(user_id, add_pending)
         assert updated is not None
-        return self._enrolment(user_id, account, updated.devices[-1])
+        return made[0]
 
     def _pending_device(self, user_id: str, account: str, max_age: float) -> Flow[Enrolment | None]:
         """The device being added, begun less than ``max_age`` seconds ago, or ``None``."""

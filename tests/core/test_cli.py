@@ -16,6 +16,7 @@ import pyotp
 import pytest
 
 from stepup.cli import main
+from stepup.cli.totp import MAX_AT
 from stepup.totp import TOTP
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -82,6 +83,10 @@ def test_top_level_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -
         (["totp", "new", "--issuer", "Acme", "--account", "a", "--algorithm", "MD5"], "choice"),
         (["totp", "code", SECRET, "--at", "yesterday"], "Unix time"),
         (["totp", "code", SECRET, "--at", "-5"], "Unix time"),
+        (["totp", "code", SECRET, "--at", "253402214401"], "9999-12-31T00:00:00Z"),
+        (["totp", "verify", SECRET, "123456", "--at", "300000000000"], "9999-12-31T00:00:00Z"),
+        (["totp", "verify", SECRET, "123456", "--at", "inf"], "Unix time"),
+        (["totp", "verify", SECRET, "123456", "--at", "nan"], "Unix time"),
         (["totp", "verify", SECRET], "CODE"),
         (["totp", "verify", SECRET, "123456", "--window", "-1"], "window"),
         (["totp", "verify", SECRET, "123456", "--window", "101"], "window"),
@@ -130,6 +135,17 @@ def test_totp_new_with_parameters(capsys: pytest.CaptureFixture[str]) -> None:
     assert query["issuer"] == ["Acme Co"]
 
 
+def test_totp_new_refuses_an_account_too_long_for_a_qr_code(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, err = run(capsys, "totp", "new", "--issuer", "Acme", "--account", "é" * 400)
+    assert (status, out) == (2, "")
+    assert err == (
+        "stepup: error: the Key URI would be 2506 characters and a QR code holds at most"
+        " 2331: shorten the account or the issuer\n"
+    )
+
+
 def test_totp_new_refuses_a_colon_in_the_label(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, err = run(capsys, "totp", "new", "--issuer", "Ac:me", "--account", "bob")
     assert status == 2
@@ -163,6 +179,23 @@ def test_the_secret_can_come_from_stdin(
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO(SECRET + "\n"))
     assert run(capsys, "totp", "code", "-", "--at", str(AT))[1].strip() == TOTP(SECRET).at(AT)
+
+
+SHORT = "JBSWY3DPEHPK3PXP"  # 80 bits: under RFC 4226's 128, as an old enrolment may have
+
+
+def test_code_and_verify_still_take_a_short_secret_with_a_note(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    note = (
+        "note: this secret holds 80 bits, fewer than the 128 RFC 4226 asks for"
+        " (stepup totp new makes 160; a users file refuses it)\n"
+    )
+    code = TOTP(SHORT).at(AT)
+    assert run(capsys, "totp", "code", SHORT, "--at", str(AT)) == (0, code + "\n", note)
+    status, out, err = run(capsys, "totp", "verify", SHORT, code, "--at", str(AT))
+    assert (status, err) == (0, note)
+    assert out.startswith("match: ")
 
 
 def test_a_bad_secret_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -200,6 +233,19 @@ def test_totp_verify_outside_the_window_exits_1(capsys: pytest.CaptureFixture[st
     assert run(capsys, "totp", "verify", SECRET, code, "--at", str(AT), "--window", "2")[0] == 0
 
 
+def test_totp_verify_at_the_latest_time_prints_every_time(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The latest --at, the widest window, the longest steps: the matched step starts
+    100 steps later and is still a date that can be written."""
+    totp = TOTP(SECRET, period=300)
+    step = totp.step(MAX_AT) + 100
+    argv = ["totp", "verify", SECRET, totp.code_for_step(step), "--at", str(MAX_AT)]
+    status, out, err = run(capsys, *argv, "--window", "100", "--period", "300")
+    assert (status, err) == (0, "")
+    assert out.startswith(f"match: step {step} (from 9999-12-31T08:20:00Z), offset +100 step(s)")
+
+
 def test_totp_verify_accepts_separators(capsys: pytest.CaptureFixture[str]) -> None:
     code = TOTP(SECRET).at(AT)
     assert run(capsys, "totp", "verify", SECRET, f"{code[:3]} {code[3:]}", "--at", str(AT))[0] == 0
@@ -225,15 +271,55 @@ def test_users_check_counts_and_never_prints_secrets(
         f'[users.bob]\notp_secret = "{SECRET}"\ndigits = 8\nalgorithm = "SHA256"\n',
         encoding="utf-8",
     )
+    path.chmod(0o600)
     status, out, err = run(capsys, "users", "check", str(path))
     assert (status, err) == (0, "")
     assert out == f"{path}: 2 user(s), all valid\n"
     status, out, _ = run(capsys, "users", "check", str(path), "--list")
     assert out.splitlines()[1:] == [
-        "  alice: 6 digits, 30 s, SHA1",
-        "  bob: 8 digits, 30 s, SHA256",
+        '  "alice": 6 digits, 30 s, SHA1',
+        '  "bob": 8 digits, 30 s, SHA256',
     ]
     assert SECRET not in out
+
+
+def test_users_check_lists_ids_as_json_strings(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Ids are printed as JSON strings, ASCII only: a bidirectional override or a
+    character the terminal font lacks shows as its escape, not as itself."""
+    path = tmp_path / "users.toml"
+    path.write_text(
+        f'[users."ren\\u00e9"]\notp_secret = "{SECRET}"\n'
+        f'[users."a\\u202eb"]\notp_secret = "{SECRET}"\n'
+        f'[users."q\\"uote"]\notp_secret = "{SECRET}"\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    status, out, err = run(capsys, "users", "check", str(path), "--list")
+    assert (status, err) == (0, "")
+    assert out.splitlines()[1:] == [
+        '  "a\\u202eb": 6 digits, 30 s, SHA1',
+        '  "q\\"uote": 6 digits, 30 s, SHA1',
+        '  "ren\\u00e9": 6 digits, 30 s, SHA1',
+    ]
+    assert out.isascii()
+
+
+def test_users_check_warns_of_a_file_others_may_read(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    if os.name == "nt":
+        pytest.skip("POSIX file modes")
+    path = tmp_path / "users.toml"
+    path.write_text(f'[users.alice]\notp_secret = "{SECRET}"\n', encoding="utf-8")
+    path.chmod(0o644)
+    status, out, err = run(capsys, "users", "check", str(path))
+    assert (status, out) == (0, f"{path}: 1 user(s), all valid\n")
+    assert err == (
+        f"warning: {path}: the secrets file is open to its group or others (mode 0644);"
+        " only the app's user should read it (chmod 600)\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -242,19 +328,35 @@ def test_users_check_counts_and_never_prints_secrets(
         (f'[users.alice]\notp_secret = "{SECRET}!"\n', "users.'alice'"),
         (f'[users.alice]\notp_secret = "{SECRET}"\ndigits = 7\n', "digits"),
         (f'[users.alice\notp_secret = "{SECRET}"\n', "not valid TOML"),
+        ('[users.alice]\notp_secret = "JBSWY3DPEHPK3PXP"\n', "at least 128 bits"),
+        (f'[users."x\\u001b[2J"]\notp_secret = "{SECRET}"\n', "user 1 under [users]"),
+        (f'[users.alice]\notp_secret = "{SECRET}"\n# caf\udce9\n', "not UTF-8"),
     ],
 )
 def test_users_check_reports_bad_files(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, body: str, fragment: str
 ) -> None:
     path = tmp_path / "users.toml"
-    path.write_text(body, encoding="utf-8")
+    path.write_bytes(body.encode("utf-8", "surrogateescape"))  # \udce9: the byte 0xe9
+    path.chmod(0o600)
     status, out, err = run(capsys, "users", "check", str(path))
     assert status == 1
     assert out == ""
     assert err.startswith(f"invalid: {path}")
+    assert err.count("\n") == 1  # one line, no traceback
     assert fragment in err
     assert SECRET not in err
+    assert "\x1b" not in err
+
+
+def test_policy_show_of_a_file_that_is_not_utf8_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_bytes(b'[actions."report.export"]\nsensitivity = "caf\xe9"\n')
+    status, out, err = run(capsys, "policy", "show", "--file", str(path))
+    assert (status, out) == (2, "")
+    assert err == f"stepup: error: {path}: not UTF-8, as TOML must be (byte 44, line 2)\n"
 
 
 def test_users_check_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

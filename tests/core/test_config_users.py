@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.config_users import ConfigUsers
 from stepup.errors import ConfigurationError, ManagedByConfigFileError, NotEnrolledError
 from stepup.events import EventBus
 from stepup.testing import SettableClock
-from stepup.totp import TOTP, generate_secret
+from stepup.totp import MIN_SECRET_BITS, TOTP, generate_secret
 from stepup.twofactor import AsyncTwoFactor, TwoFactor
 from stepup.verifier import VerifyReason
 
@@ -37,6 +42,7 @@ algorithm = "SHA256"
 """,
         encoding="utf-8",
     )
+    path.chmod(0o600)
     return path
 
 
@@ -138,7 +144,8 @@ SECRET_IN_FILE = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXQ"
         (f'[users.alice]\notp_secret = "{SECRET_IN_FILE}', "not valid TOML"),
         ("[users.alice]\ndigits = 6\n", "otp_secret is required"),
         (f'[users.alice]\notp_secret = "{SECRET_IN_FILE}!"\n', "base32"),
-        ('[users.alice]\notp_secret = "JBSWY3DP"\n', "80 bits"),
+        ('[users.alice]\notp_secret = "JBSWY3DP"\n', "128 bits"),
+        ('[users.alice]\notp_secret = "JBSWY3DPEHPK3PXP"\n', "128 bits"),
         ("[users.alice]\notp_secret = 12345\n", "base32 string"),
         (f'[users.alice]\notp_secret = "{SECRET_IN_FILE}"\ndigits = 7\n', "digits"),
         (f'[users.alice]\notp_secret = "{SECRET_IN_FILE}"\ndigits = [6]\n', "digits"),
@@ -179,3 +186,129 @@ def test_an_empty_file_has_no_users(tmp_path: Path) -> None:
     path = tmp_path / "empty.toml"
     path.write_text("", encoding="utf-8")
     assert len(ConfigUsers.load(path)) == 0
+
+
+# secret length (RFC 4226 section 4, R6) -----------------------------------------------
+
+
+def b32(key: bytes) -> str:
+    return base64.b32encode(key).decode("ascii").rstrip("=")
+
+
+@given(key=st.binary(min_size=10, max_size=MIN_SECRET_BITS // 8 - 1))
+def test_a_secret_under_128_bits_is_refused_naming_file_and_user(key: bytes) -> None:
+    secret = b32(key)
+    with pytest.raises(ConfigurationError) as info:
+        ConfigUsers.from_mapping({"users": {"alice": {"otp_secret": secret}}}, source="u.toml")
+    message = str(info.value)
+    assert message.startswith("u.toml: users.'alice': ")
+    assert f"at least {MIN_SECRET_BITS} bits (this one holds {len(key) * 8})" in message
+    assert secret not in message
+    assert info.value.__cause__ is None
+
+
+@given(key=st.binary(min_size=MIN_SECRET_BITS // 8, max_size=64))
+def test_a_secret_of_128_bits_or_more_is_accepted(key: bytes) -> None:
+    users = ConfigUsers.from_mapping({"users": {"alice": {"otp_secret": b32(key).lower()}}})
+    alice = users.get("alice")
+    assert alice is not None
+    assert alice.totp.at(59) == TOTP.from_key(key).at(59)
+
+
+# encoding -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "offset", "line"),
+    [
+        (b'[users.alice]\notp_secret = "%s"\n# caf\xe9\n', 67, 3),
+        (b"\xff\xfe[users.alice]\n", 0, 1),  # UTF-16
+        (b'[users."al\xc3"]\notp_secret = "%s"\n', 10, 1),  # a cut-off sequence
+    ],
+)
+def test_a_file_that_is_not_utf8_names_the_file_and_the_byte(
+    tmp_path: Path, raw: bytes, offset: int, line: int
+) -> None:
+    path = tmp_path / "users.toml"
+    path.write_bytes(raw.replace(b"%s", SECRET_IN_FILE.encode()) if b"%s" in raw else raw)
+    with pytest.raises(ConfigurationError) as info:
+        ConfigUsers.load(path)
+    assert str(info.value) == f"{path}: not UTF-8, as TOML must be (byte {offset}, line {line})"
+    assert info.value.__cause__ is None
+
+
+# user ids -----------------------------------------------------------------------------
+
+REFUSED_IN_IDS = st.sampled_from(["\x00", "\x1b", "\n", "\t", "\x7f", "\x9b"])
+
+
+@given(
+    before=st.integers(min_value=0, max_value=3),
+    head=st.text(st.characters(codec="ascii", categories=["L", "N"]), max_size=8),
+    bad=REFUSED_IN_IDS,
+)
+def test_a_user_id_with_a_control_character_is_refused_by_position(
+    before: int, head: str, bad: str
+) -> None:
+    table = {f"user{n}": {"otp_secret": SECRET_IN_FILE} for n in range(before)}
+    table[f"{head}{bad}[2Jroot"] = {"otp_secret": SECRET_IN_FILE}
+    with pytest.raises(ConfigurationError) as info:
+        ConfigUsers.from_mapping({"users": table}, source="u.toml")
+    message = str(info.value)
+    assert message.startswith(f"u.toml: user {before + 1} under [users] (in the file's order): ")
+    assert bad not in message
+    assert "root" not in message
+
+
+def test_an_overlong_user_id_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "users.toml"
+    path.write_text(f'[users.{"a" * 1025}]\notp_secret = "{SECRET_IN_FILE}"\n', "utf-8")
+    with pytest.raises(ConfigurationError, match="user 1 under") as info:
+        ConfigUsers.load(path)
+    assert "a" * 100 not in str(info.value)
+
+
+def test_an_escaped_control_character_in_a_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "users.toml"
+    path.write_text(
+        f'[users.alice]\notp_secret = "{SECRET_IN_FILE}"\n'
+        f'[users."x\\u001b[31mroot"]\notp_secret = "{SECRET_IN_FILE}"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigurationError, match=r": user 2 under \[users\]") as info:
+        ConfigUsers.load(path)
+    assert "\x1b" not in str(info.value)
+
+
+# file modes ---------------------------------------------------------------------------
+
+posix_only = pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+
+
+@posix_only
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o620, 0o602, 0o610, 0o601, 0o777])
+def test_a_file_its_group_or_others_may_use_is_loaded_with_a_warning(
+    users_file: Path, caplog: pytest.LogCaptureFixture, mode: int
+) -> None:
+    users_file.chmod(mode)
+    with caplog.at_level(logging.WARNING, logger="stepup"):
+        users = ConfigUsers.load(users_file)
+    assert len(users) == 2  # a warning, not a refusal
+    [record] = caplog.records
+    assert (record.name, record.levelno) == ("stepup", logging.WARNING)
+    assert record.getMessage() == (
+        f"{users_file}: the secrets file is open to its group or others (mode {mode:04o});"
+        " only the app's user should read it (chmod 600)"
+    )
+    assert ALICE not in caplog.text
+
+
+@posix_only
+@pytest.mark.parametrize("mode", [0o600, 0o400, 0o700])
+def test_a_file_only_its_owner_may_use_is_loaded_without_a_word(
+    users_file: Path, caplog: pytest.LogCaptureFixture, mode: int
+) -> None:
+    users_file.chmod(mode)
+    with caplog.at_level(logging.DEBUG, logger="stepup"):
+        assert len(ConfigUsers.load(users_file)) == 2
+    assert caplog.records == []

@@ -6,6 +6,7 @@ import base64
 import re
 import secrets as stdlib_secrets
 import xml.etree.ElementTree as ET
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pyotp
@@ -14,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stepup.errors import MalformedInputError
-from stepup.totp import TOTP, generate_secret, qr_svg, qr_text
+from stepup.totp import MAX_KEY_URI_LENGTH, TOTP, generate_secret, qr_svg, qr_text
 
 NAMES = st.text(
     st.characters(exclude_categories=["Cs", "Cc"], exclude_characters=":"), min_size=1, max_size=40
@@ -105,6 +106,46 @@ def test_provisioning_uri_example() -> None:
 def test_provisioning_uri_refuses_ambiguous_labels(account: str, issuer: str) -> None:
     with pytest.raises(MalformedInputError):
         TOTP(generate_secret()).provisioning_uri(account, issuer)
+
+
+def account_for(totp: TOTP, length: int) -> str:
+    """An account name (at most 1024 characters, as labels may be) that makes the Key URI
+    of ``totp`` for issuer Acme ``length`` characters long: "é" is six in the URI."""
+    room = length - len(totp.provisioning_uri("a", "Acme")) + 1
+    return "é" * (room // 6) + "a" * (room % 6)
+
+
+def test_the_longest_key_uri_makes_a_qr_code_of_the_largest_size() -> None:
+    import segno  # the bound is segno's capacity at level M, version 40, byte mode
+
+    totp = TOTP(generate_secret(), algorithm="SHA512", digits=8, period=300)
+    uri = totp.provisioning_uri(account_for(totp, MAX_KEY_URI_LENGTH), "Acme")
+    assert len(uri) == MAX_KEY_URI_LENGTH
+    assert segno.make(uri, error="m").version == 40
+    assert qr_svg(uri).startswith("<svg")
+    assert qr_text(uri)
+    with pytest.raises(segno.DataOverflowError):
+        segno.make(uri + "a", error="m")
+
+
+@given(extra=st.integers(min_value=1, max_value=600), char=st.sampled_from(["é", "中", "a"]))
+def test_a_key_uri_too_long_for_a_qr_code_is_malformed_input(extra: int, char: str) -> None:
+    """Labels of at most 1024 characters each can still make a Key URI no QR code holds:
+    percent-encoding makes one "é" six characters, and the issuer is written twice."""
+    totp = TOTP(generate_secret())
+    account = account_for(totp, MAX_KEY_URI_LENGTH) + char * extra
+    issuer = "Acme"
+    if char == "a":  # ASCII: the issuer, written twice, makes up the length
+        account, issuer = "a" * 1024, "Acme" + "a" * (600 + extra % 400)
+    with pytest.raises(MalformedInputError, match="QR code holds at most") as info:
+        totp.provisioning_uri(account, issuer)
+    assert totp.secret not in str(info.value)
+
+
+@pytest.mark.parametrize("render", [qr_svg, qr_text])
+def test_text_too_long_for_any_qr_code_is_malformed_input(render: Any) -> None:
+    with pytest.raises(MalformedInputError, match="more than a QR code holds"):
+        render("otpauth://totp/" + "x" * MAX_KEY_URI_LENGTH)
 
 
 def test_qr_svg_is_a_standalone_svg_document() -> None:

@@ -336,7 +336,9 @@ def test_rename(tf: Any, clock: SettableClock) -> None:
 def test_config_file_users_refuse_device_management(
     clock: SettableClock, synced: Callable[[Any], Any]
 ) -> None:
-    users = ConfigUsers.from_mapping({"users": {"alice": {"otp_secret": "JBSWY3DPEHPK3PXP"}}})
+    users = ConfigUsers.from_mapping(
+        {"users": {"alice": {"otp_secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"}}}
+    )
     tf = synced(TwoFactor(MemoryStore(), clock=clock, config_users=users))
     calls: list[Callable[[], Any]] = [
         lambda: tf.devices("alice"),
@@ -393,6 +395,16 @@ def test_a_bad_name_when_adding_changes_nothing(
     before = store.get_credential("alice")
     with pytest.raises(InvalidDeviceNameError):
         tf.begin_device("alice", ACCOUNT, name="x" * 65)
+    assert store.get_credential("alice") == before
+
+
+def test_an_account_too_long_for_a_qr_code_when_adding_changes_nothing(
+    tf: Any, clock: SettableClock, store: MemoryStore
+) -> None:
+    enrol(tf, clock)
+    before = store.get_credential("alice")
+    with pytest.raises(MalformedInputError, match="QR code"):
+        tf.begin_device("alice", "é" * 400, name="Tablet")
     assert store.get_credential("alice") == before
 
 

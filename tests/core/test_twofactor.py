@@ -118,6 +118,24 @@ def test_beginning_again_replaces_a_pending_secret(tf: Any, clock: SettableClock
     assert tf.confirm_enrolment("alice", TOTP(second.secret).at(clock())).ok
 
 
+#: 400 characters, each six in a Key URI: no QR code holds it (a long name in another script).
+TOO_LONG_FOR_A_QR_CODE = "é" * 400
+
+
+def test_an_account_too_long_for_a_qr_code_is_refused_before_anything_is_written(
+    tf: Any, store: MemoryStore
+) -> None:
+    with pytest.raises(MalformedInputError, match="QR code"):
+        tf.begin_enrolment("alice", TOO_LONG_FOR_A_QR_CODE)
+    assert store.get_credential("alice") is None
+    pending = tf.begin_enrolment("alice", "alice@example.com")
+    before = store.get_credential("alice")
+    with pytest.raises(MalformedInputError, match="QR code"):
+        tf.begin_enrolment("alice", TOO_LONG_FOR_A_QR_CODE)
+    assert store.get_credential("alice") == before
+    assert tf.pending_enrolment("alice", "alice@example.com").secret == pending.secret
+
+
 def test_confirm_needs_the_right_code(tf: Any, clock: SettableClock, recorder: Any) -> None:
     enrolment = tf.begin_enrolment("alice", "alice@example.com")
     totp = TOTP(enrolment.secret)

@@ -8,11 +8,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..clock import system_clock
-from ..totp import ALGORITHMS, TOTP, generate_secret, normalize_code, qr_text
+from ..totp import (
+    ALGORITHMS,
+    MIN_SECRET_BITS,
+    TOTP,
+    decode_secret,
+    generate_secret,
+    normalize_code,
+    qr_text,
+)
 
 __all__ = ["register"]
 
 MAX_WINDOW = 100
+#: The latest --at: 9999-12-31T00:00:00Z. Every time printed (the time itself, and the
+#: start of a step at most MAX_WINDOW steps of 300 s later) is then a year <= 9999,
+#: which ISO 8601 and Python's datetime can write.
+MAX_AT = 253_402_214_400
 
 
 def register(subparsers: Any) -> None:
@@ -86,8 +98,8 @@ def _unix_time(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a Unix time: {text!r}") from None
-    if not 0 <= value < 2**40:
-        raise argparse.ArgumentTypeError("a Unix time must be from 0 to 2**40")
+    if not 0 <= value <= MAX_AT:
+        raise argparse.ArgumentTypeError(f"a Unix time must be from 0 to {MAX_AT} ({_iso(MAX_AT)})")
     return value
 
 
@@ -110,7 +122,17 @@ def _iso(unix: float) -> str:
 
 
 def _totp(args: argparse.Namespace, secret: str) -> TOTP:
-    return TOTP(secret, digits=args.digits, period=args.period, algorithm=args.algorithm)
+    """The TOTP of a secret given to ``code`` or ``verify``: diagnostics of a secret that
+    exists, so one of 80 to 127 bits (enrolled elsewhere) still works, with a note."""
+    totp = TOTP(secret, digits=args.digits, period=args.period, algorithm=args.algorithm)
+    bits = len(decode_secret(secret)) * 8
+    if bits < MIN_SECRET_BITS:
+        print(
+            f"note: this secret holds {bits} bits, fewer than the {MIN_SECRET_BITS} RFC 4226"
+            " asks for (stepup totp new makes 160; a users file refuses it)",
+            file=sys.stderr,
+        )
+    return totp
 
 
 def _read_secret(args: argparse.Namespace) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import sys
 from typing import Any
 
@@ -33,11 +35,31 @@ def register(subparsers: Any) -> None:
     check.set_defaults(handler=_check)
 
 
+class _Warnings(logging.Handler):
+    """Keeps what the ``stepup`` logger warns of while the file loads."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def _check(args: argparse.Namespace) -> int:
+    warnings = _Warnings()
+    logger = logging.getLogger("stepup")
+    logger.addHandler(warnings)
     try:
-        users = ConfigUsers.load(args.file)
+        users: ConfigUsers | None = ConfigUsers.load(args.file)
     except ConfigurationError as exc:
-        print(f"invalid: {exc}", file=sys.stderr)
+        users, problem = None, str(exc)
+    finally:
+        logger.removeHandler(warnings)
+    for message in warnings.messages:  # e.g. a file its group or others may read
+        print(f"warning: {message}", file=sys.stderr)
+    if users is None:
+        print(f"invalid: {problem}", file=sys.stderr)
         return 1
     if len(users) == 0:
         print(
@@ -51,5 +73,6 @@ def _check(args: argparse.Namespace) -> int:
             user = users.get(user_id)
             assert user is not None
             totp = user.totp
-            print(f"  {user_id}: {totp.digits} digits, {totp.period} s, {totp.algorithm}")
+            shown = json.dumps(user_id, ensure_ascii=True)  # an id cannot move the cursor
+            print(f"  {shown}: {totp.digits} digits, {totp.period} s, {totp.algorithm}")
     return 0
