@@ -12,6 +12,7 @@ id grants are bound to, how the user signed in, a code proved before an SSO trip
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
@@ -29,6 +30,7 @@ from ..errors import (
     StoreUnavailableError,
     UnknownDeviceError,
 )
+from ..events import EventBus, ReauthFailed
 from ..i18n import N_, Message, translate
 from ..policy import SENSITIVE, Policy, with_tenant_settings_rule
 from ..reauth import Offer, required_methods
@@ -92,10 +94,12 @@ __all__ = [
     "refusal_status",
     "renew_session_id",
     "renewed_subject",
+    "report_sso_refusal",
     "session_id",
     "session_identity",
     "sso_answer",
     "sso_level_request",
+    "sso_refusal_message",
     "sso_resume",
     "sso_resume_request",
     "sso_retry_query",
@@ -110,6 +114,9 @@ __all__ = [
     "throttled_message",
     "two_factor_message",
 ]
+
+#: Refused SSO re-authentications are noted here (INFO; the reason, no secret).
+logger = logging.getLogger("stepup.integrations")
 
 #: The action that guards regenerating recovery codes. Not in the seed's catalog, so
 #: :func:`default_policy` adds it; an app with its own policy must name it too.
@@ -813,6 +820,83 @@ SSO_LEVEL_NOT_MET: Final = N_(
 )
 #: The adapters' refusals for a level lower than asked for.
 _LEVEL_NOT_MET: Final = frozenset({"acr_not_met", "authn_context_not_met"})
+#: The trip took longer than the challenge's lifetime (``expired``).
+SSO_EXPIRED: Final = N_(
+    "You took too long to sign in at your identity provider. Please start again."
+)
+#: The user cancelled at the provider (OIDC ``access_denied``).
+SSO_CANCELLED: Final = N_(
+    "The sign-in was cancelled at your identity provider. Start again to continue."
+)
+#: The provider answered with an error of its own (an OIDC error other than
+#: ``access_denied``, a SAML error status): nothing was signed in there.
+SSO_PROVIDER_REFUSED: Final = N_(
+    "Your identity provider did not sign you in: the sign-in was cancelled or failed"
+    " there. Please try again."
+)
+#: The provider confirmed another account than the one this session signed in with.
+SSO_OTHER_ACCOUNT: Final = N_(
+    "You signed in at your identity provider as a different account than the one you"
+    " are signed in with here. Please try again with the same account."
+)
+#: The provider answered from an earlier login instead of asking the user again.
+SSO_NOT_ASKED_AGAIN: Final = N_(
+    "Your identity provider did not ask you to sign in again, so it could not confirm"
+    " it is you just now. Please try again; if this keeps happening, sign out at your"
+    " identity provider first."
+)
+#: What each refusal of the OIDC and SAML adapters tells the person (the adapters'
+#: ``OIDCReason`` and ``SAMLReason`` values; ``provider_error`` depends on the provider's
+#: error code, see :func:`sso_refusal_message`). Forged, replayed or broken answers
+#: keep the generic text: a person can do nothing about them but try again, and an
+#: attacker learns nothing from it.
+_SSO_MESSAGES: Final[Mapping[str, str]] = {
+    "expired": SSO_EXPIRED,
+    "wrong_subject": SSO_OTHER_ACCOUNT,
+    "unavailable": TEXT["unavailable"],
+    "missing_auth_time": SSO_NOT_ASKED_AGAIN,
+    "stale_auth_time": SSO_NOT_ASKED_AGAIN,
+    "stale_authn_instant": SSO_NOT_ASKED_AGAIN,
+    "acr_not_met": SSO_LEVEL_NOT_MET,
+    "authn_context_not_met": SSO_LEVEL_NOT_MET,
+    "provider_error": SSO_PROVIDER_REFUSED,
+    "idp_error": SSO_PROVIDER_REFUSED,
+    # Tampered, replayed, forged or unreadable: the generic text.
+    "unknown_state": SSO_NOT_CONFIRMED,
+    "unknown_request": SSO_NOT_CONFIRMED,
+    "token_error": SSO_NOT_CONFIRMED,
+    "invalid_token": SSO_NOT_CONFIRMED,
+    "invalid_signature": SSO_NOT_CONFIRMED,
+    "unsigned": SSO_NOT_CONFIRMED,
+    "malformed": SSO_NOT_CONFIRMED,
+    "invalid_conditions": SSO_NOT_CONFIRMED,
+}
+#: The provider error codes of RFC 6749 and OpenID Connect Core that may appear in a
+#: log line: the provider's ``error`` is attacker-reachable text, so another value is
+#: logged as ``other``, and ``error_description`` never is.
+_PROVIDER_ERROR_CODES: Final = frozenset(
+    {
+        "access_denied",
+        "account_selection_required",
+        "consent_required",
+        "interaction_required",
+        "invalid_client",
+        "invalid_grant",
+        "invalid_request",
+        "invalid_request_object",
+        "invalid_request_uri",
+        "invalid_scope",
+        "login_required",
+        "registration_not_supported",
+        "request_not_supported",
+        "request_uri_not_supported",
+        "server_error",
+        "temporarily_unavailable",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "unsupported_response_type",
+    }
+)
 
 
 class ProviderOutcome(Protocol):
@@ -924,7 +1008,7 @@ def sso_answer(
     next_path = safe_return_path_or_default(outcome.return_to)
     if not outcome.ok:
         reason = str(outcome.reason)
-        message = SSO_LEVEL_NOT_MET if reason in _LEVEL_NOT_MET else SSO_NOT_CONFIRMED
+        message = sso_refusal_message(reason, _provider_error(outcome))
         return SSOAnswer(False, next_path, refusal_status(reason), message=message)
     methods = (outcome.method, "otp") if proved_code else (outcome.method,)
     return SSOAnswer(
@@ -934,6 +1018,40 @@ def sso_answer(
         authenticated_at=_login_time(outcome),
         level=_proved_level(outcome, policy),
     )
+
+
+def sso_refusal_message(reason: str, provider_error: str | None = None) -> str:
+    """What a person is told when the adapter refused the provider's answer for
+    ``reason`` (``provider_error``: the provider's OAuth error code, if any). A reason
+    no adapter of stepup gives (an app's own adapter) gets the generic text."""
+    if reason == "provider_error" and provider_error == "access_denied":
+        return SSO_CANCELLED
+    return _SSO_MESSAGES.get(reason, SSO_NOT_CONFIRMED)
+
+
+def report_sso_refusal(events: EventBus, user_id: str, outcome: ProviderOutcome, at: float) -> None:
+    """Note a refused SSO re-authentication as a password refusal is noted: a
+    :class:`~stepup.events.ReauthFailed` event with the provider's method and the
+    adapter's reason, and one INFO line on the ``stepup.integrations`` logger. Neither
+    holds the answer's token, code, NameID or the provider's own text (only a known
+    OAuth error code is logged), nor the user id (an app's may be an e-mail address)."""
+    reason = str(outcome.reason)
+    method = str(outcome.method)
+    events.emit(ReauthFailed(at=at, user_id=user_id, method=method, reason=reason))
+    error = _provider_error(outcome)
+    logged_error = error if error is None or error in _PROVIDER_ERROR_CODES else "other"
+    logger.info(
+        "%s re-authentication refused: %s%s",
+        method if method in ("oidc", "saml") else "sso",
+        reason if reason in _SSO_MESSAGES else "other",
+        f" (provider error {logged_error})" if logged_error else "",
+    )
+
+
+def _provider_error(outcome: object) -> str | None:
+    """The provider's OAuth error code on an OIDC refusal (``None``: none)."""
+    error = getattr(outcome, "error", None)
+    return error if isinstance(error, str) and error else None
 
 
 def _proved_level(outcome: object, policy: Policy | None) -> str | None:

@@ -6,6 +6,7 @@ real time and is then frozen."""
 from __future__ import annotations
 
 import html
+import logging
 import math
 import re
 import shutil
@@ -15,11 +16,25 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from saml2.samlp import STATUS_AUTHN_FAILED
 
 from idp.oidc.harness import ALICE, MALLORY, REDIRECT_URI, Provider, launch_provider, make_config
 from idp.oidc.useragent import UserAgent
 from idp.saml import saml_idp
-from integrations.django.django_support import Browser, Site, running_site, set_flag
+from integrations.django.django_support import Browser, Site, running_site, set_flag, user_id
+from integrations.sso_refusal_support import (
+    CANCELLED,
+    LOGGER,
+    NOT_ASKED_AGAIN,
+    NOT_CONFIRMED,
+    OTHER_ACCOUNT,
+    PROVIDER_REFUSED,
+    TOOK_TOO_LONG,
+    TRY_AGAIN_SOON,
+    ChallengeOutage,
+    assert_noted,
+    refusals,
+)
 from stepup.adapters.idp.saml import SAMLServiceProvider
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.events import ReauthSucceeded
@@ -65,10 +80,15 @@ def agent() -> Iterator[UserAgent]:
 
 
 @pytest.fixture
-def oidc_site(provider: Provider) -> Iterator[Site]:
+def store() -> ChallengeOutage:
+    return ChallengeOutage()  # a memory store, but for the outage test
+
+
+@pytest.fixture
+def oidc_site(provider: Provider, store: ChallengeOutage) -> Iterator[Site]:
     clock = SettableClock(math.floor(time.time()))
     providers = {"test-op": make_config(provider)}  # the adapter is built on the store
-    with running_site(MemoryStore(), clock, OIDC_PROVIDERS=providers) as site:
+    with running_site(store, clock, OIDC_PROVIDERS=providers) as site:
         stepup = get_stepup()
         stepup.tenant_settings.ensure("acme")
         yield site
@@ -107,14 +127,71 @@ def test_oidc_user_reauthenticates_at_the_provider(
 
 @pytest.mark.oidc
 def test_someone_else_at_the_provider_does_not_count(
-    oidc_site: Site, provider: Provider, agent: UserAgent
+    oidc_site: Site, provider: Provider, agent: UserAgent, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, LOGGER)
     alice = oidc_alice(oidc_site, provider)
     to_provider = press_sso_button(alice, "/stepup/reauth/?action=api_key.read&next=/api-key/")
     callback = agent.authorize(to_provider["Location"], login=MALLORY[0], password=MALLORY[1])
     refused = alice.get(f"/stepup/reauth/oidc/callback/?{urlencode(callback)}")
     assert refused.status_code == 400
-    assert "did not confirm" in refused.content.decode()
+    assert OTHER_ACCOUNT in refused.content.decode()
+    assert alice.get("/api-key/").status_code == 303
+    assert refusals(oidc_site.events) == [(user_id("alice"), "oidc", "wrong_subject")]
+    assert_noted(caplog, "oidc", "wrong_subject")
+
+
+@pytest.mark.oidc
+def test_each_refusal_names_its_cause_and_is_reported(
+    oidc_site: Site,
+    store: ChallengeOutage,
+    provider: Provider,
+    agent: UserAgent,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, LOGGER)
+    alice = oidc_alice(oidc_site, provider)
+
+    def trip(**at_provider: Any) -> dict[str, str]:
+        start = "/stepup/reauth/?action=api_key.read&next=/api-key/"
+        return agent.authorize(press_sso_button(alice, start)["Location"], **at_provider)
+
+    def back(callback: dict[str, str]) -> tuple[int, str]:
+        answer = alice.get(f"/stepup/reauth/oidc/callback/?{urlencode(callback)}")
+        return answer.status_code, answer.content.decode()
+
+    status, page = back(trip(cancel=True))
+    assert status == 400
+    assert CANCELLED in page
+    assert_noted(caplog, "oidc", "provider_error (provider error access_denied)")
+
+    callback = trip(login=ALICE[0], password=ALICE[1])
+    oidc_site.clock.advance(600)  # the challenge's lifetime, at the provider
+    status, page = back(callback)
+    assert status == 400
+    assert TOOK_TOO_LONG in page
+    assert_noted(caplog, "oidc", "expired")
+
+    status, page = back(callback)  # again: its state was consumed (a replay)
+    assert status == 400
+    assert NOT_CONFIRMED in page
+    assert_noted(caplog, "oidc", "unknown_state")
+
+    callback = trip(login=ALICE[0], password=ALICE[1])
+    store.down = True  # stepup's own store, while the user was at the provider
+    status, page = back(callback)
+    store.down = False
+    assert status == 503
+    assert TRY_AGAIN_SOON in page
+    assert "identity provider" not in page
+    assert_noted(caplog, "oidc", "unavailable")
+
+    assert refusals(oidc_site.events) == [
+        (user_id("alice"), "oidc", "provider_error"),
+        (user_id("alice"), "oidc", "expired"),
+        (user_id("alice"), "oidc", "unknown_state"),
+        (user_id("alice"), "oidc", "unavailable"),
+    ]
     assert alice.get("/api-key/").status_code == 303
 
 
@@ -208,8 +285,9 @@ def test_saml_user_reauthenticates_at_the_idp(saml_site: Site, idp: saml_idp.Tes
 
 @pytest.mark.saml
 def test_a_stale_or_foreign_saml_answer_records_no_grant(
-    saml_site: Site, idp: saml_idp.TestIdP
+    saml_site: Site, idp: saml_idp.TestIdP, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, LOGGER)
     alice = saml_alice(saml_site)
     # An IdP that ignores ForceAuthn and answers from a login made an hour ago.
     idp.log_in(saml_idp.ALICE, at=time.time() - 3600)
@@ -218,14 +296,31 @@ def test_a_stale_or_foreign_saml_answer_records_no_grant(
     stale = idp.answer(request, saml_idp.ALICE, honour_force_authn=False)
     refused = alice.post("/stepup/reauth/saml/acs/", {"SAMLResponse": stale})
     assert refused.status_code == 400
-    assert "did not confirm" in refused.content.decode()
+    assert NOT_ASKED_AGAIN in refused.content.decode()
     assert alice.get("/api-key/").status_code == 303
+    assert_noted(caplog, "saml", "stale_authn_instant")
 
     # Another person signing in at the IdP does not count for alice.
     request = idp.receive(press_sso_button(alice, start)["Location"])
     foreign = idp.answer(request, saml_idp.BOB)
-    assert alice.post("/stepup/reauth/saml/acs/", {"SAMLResponse": foreign}).status_code == 400
+    refused = alice.post("/stepup/reauth/saml/acs/", {"SAMLResponse": foreign})
+    assert refused.status_code == 400
+    assert OTHER_ACCOUNT in refused.content.decode()
     assert alice.get("/api-key/").status_code == 303
+    assert_noted(caplog, "saml", "wrong_subject")
+
+    # The IdP could not sign her in (or she cancelled there).
+    request = idp.receive(press_sso_button(alice, start)["Location"])
+    error = idp.error(request, STATUS_AUTHN_FAILED)
+    refused = alice.post("/stepup/reauth/saml/acs/", {"SAMLResponse": error})
+    assert refused.status_code == 400
+    assert PROVIDER_REFUSED in refused.content.decode()
+    assert_noted(caplog, "saml", "idp_error")
+    assert refusals(saml_site.events) == [
+        (user_id("alice"), "saml", "stale_authn_instant"),
+        (user_id("alice"), "saml", "wrong_subject"),
+        (user_id("alice"), "saml", "idp_error"),
+    ]
 
 
 @pytest.mark.saml

@@ -7,6 +7,7 @@ The provider is the certified ``oidc-provider`` the OIDC adapter's tests run
 from __future__ import annotations
 
 import html
+import logging
 import math
 import re
 import time
@@ -19,8 +20,18 @@ import pytest
 from idp.oidc.harness import ALICE, MALLORY, REDIRECT_URI, Provider, launch_provider, make_config
 from idp.oidc.useragent import UserAgent
 from integrations.flask.flask_support import Browser, TestApp, make_app, set_flag
+from integrations.sso_refusal_support import (
+    CANCELLED,
+    LOGGER,
+    NOT_CONFIRMED,
+    OTHER_ACCOUNT,
+    TOOK_TOO_LONG,
+    TRY_AGAIN_SOON,
+    ChallengeOutage,
+    assert_noted,
+    refusals,
+)
 from stepup.adapters.idp.oidc import OIDCReauth
-from stepup.adapters.storage.memory import MemoryStore
 from stepup.events import ReauthSucceeded
 from stepup.testing import SettableClock
 
@@ -35,9 +46,13 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
 
 
 @pytest.fixture
-def oidc_app(provider: Provider) -> Iterator[TestApp]:
+def store() -> ChallengeOutage:
+    return ChallengeOutage()  # a memory store, but for the outage test
+
+
+@pytest.fixture
+def oidc_app(provider: Provider, store: ChallengeOutage) -> Iterator[TestApp]:
     clock = SettableClock(math.floor(time.time()))  # the provider stamps real times
-    store = MemoryStore()
     reauth = OIDCReauth(make_config(provider), store, clock=clock)
     yield make_app(
         "subject_loader",
@@ -98,8 +113,9 @@ def test_an_oidc_user_reauthenticates_at_the_provider(
 
 
 def test_someone_else_at_the_provider_does_not_count(
-    oidc_app: TestApp, provider: Provider, agent: UserAgent
+    oidc_app: TestApp, provider: Provider, agent: UserAgent, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, LOGGER)
     admin = oidc_app.client()
     admin.login("alice")
     set_flag(admin)
@@ -110,8 +126,10 @@ def test_someone_else_at_the_provider_does_not_count(
     )
     refused = alice.get(f"/stepup/reauth/oidc/callback?{urlencode(callback)}")
     assert refused.status_code == 400
-    assert "did not confirm" in refused.get_data(as_text=True)
+    assert OTHER_ACCOUNT in refused.get_data(as_text=True)
     assert alice.get("/api-key").status_code == 303
+    assert refusals(oidc_app.events) == [("alice", "oidc", "wrong_subject")]
+    assert_noted(caplog, "oidc", "wrong_subject")
 
 
 def test_a_code_rule_checks_the_code_before_leaving(
@@ -137,3 +155,59 @@ def test_a_code_rule_checks_the_code_before_leaving(
     grants = [e for e in oidc_app.events if isinstance(e, ReauthSucceeded)]
     assert grants[-1].method == "oidc,otp"
     assert alice.get("/billing/export").get_data(as_text=True) == "billing.csv"
+
+
+def test_each_refusal_names_its_cause_and_is_reported(
+    oidc_app: TestApp,
+    store: ChallengeOutage,
+    provider: Provider,
+    agent: UserAgent,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, LOGGER)
+    admin = oidc_app.client()
+    admin.login("alice")
+    set_flag(admin)
+    alice = _oidc_user(oidc_app, provider, "alice", ALICE[0])
+
+    def trip(**at_provider: Any) -> dict[str, str]:
+        to_provider = _to_provider(alice, "/stepup/reauth?next=/api-key")
+        return agent.authorize(to_provider.headers["Location"], **at_provider)
+
+    def back(callback: dict[str, str]) -> tuple[int, str]:
+        answer = alice.get(f"/stepup/reauth/oidc/callback?{urlencode(callback)}")
+        return answer.status_code, answer.get_data(as_text=True)
+
+    status, page = back(trip(cancel=True))
+    assert status == 400
+    assert CANCELLED in page
+    assert_noted(caplog, "oidc", "provider_error (provider error access_denied)")
+
+    callback = trip(login=ALICE[0], password=ALICE[1])
+    oidc_app.clock.advance(600)  # the challenge's lifetime, at the provider
+    status, page = back(callback)
+    assert status == 400
+    assert TOOK_TOO_LONG in page
+    assert_noted(caplog, "oidc", "expired")
+
+    status, page = back(callback)  # again: its state was consumed (a replay)
+    assert status == 400
+    assert NOT_CONFIRMED in page
+    assert_noted(caplog, "oidc", "unknown_state")
+
+    callback = trip(login=ALICE[0], password=ALICE[1])
+    store.down = True  # stepup's own store, while the user was at the provider
+    status, page = back(callback)
+    store.down = False
+    assert status == 503
+    assert TRY_AGAIN_SOON in page
+    assert "identity provider" not in page
+    assert_noted(caplog, "oidc", "unavailable")
+
+    assert refusals(oidc_app.events) == [
+        ("alice", "oidc", "provider_error"),
+        ("alice", "oidc", "expired"),
+        ("alice", "oidc", "unknown_state"),
+        ("alice", "oidc", "unavailable"),
+    ]
+    assert alice.get("/api-key").status_code == 303

@@ -7,6 +7,7 @@ it parses the real AuthnRequest from the redirect and signs a real response.
 from __future__ import annotations
 
 import html
+import logging
 import re
 import shutil
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from saml2.samlp import STATUS_AUTHN_FAILED
 
 from idp.saml.saml_idp import (
     ALICE,
@@ -27,6 +29,14 @@ from idp.saml.saml_idp import (
     make_keypair,
 )
 from integrations.flask.flask_support import Browser, TestApp, make_app, set_flag
+from integrations.sso_refusal_support import (
+    LOGGER,
+    NOT_ASKED_AGAIN,
+    OTHER_ACCOUNT,
+    PROVIDER_REFUSED,
+    assert_noted,
+    refusals,
+)
 from stepup.adapters.idp.saml import SAMLServiceProvider
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.testing import SettableClock
@@ -111,7 +121,10 @@ def test_a_saml_user_reauthenticates_at_the_idp(saml_app: TestApp, idp: TestIdP)
     assert replay.status_code == 400
 
 
-def test_a_stale_or_foreign_answer_records_no_grant(saml_app: TestApp, idp: TestIdP) -> None:
+def test_a_stale_or_foreign_answer_records_no_grant(
+    saml_app: TestApp, idp: TestIdP, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, LOGGER)
     admin = saml_app.client()
     admin.login("alice")
     set_flag(admin)
@@ -125,14 +138,30 @@ def test_a_stale_or_foreign_answer_records_no_grant(saml_app: TestApp, idp: Test
         data={"SAMLResponse": idp.answer(request, ALICE, honour_force_authn=False)},
     )
     assert stale.status_code == 400
-    assert "did not confirm" in stale.get_data(as_text=True)
+    assert NOT_ASKED_AGAIN in stale.get_data(as_text=True)
     assert alice.get("/api-key").status_code == 303
+    assert_noted(caplog, "saml", "stale_authn_instant")
 
     # Another person signing in at the IdP does not count for alice.
     request = idp.receive(_to_idp(alice, "/stepup/reauth?next=/api-key").headers["Location"])
     foreign = alice.post("/stepup/reauth/saml/acs", data={"SAMLResponse": idp.answer(request, BOB)})
     assert foreign.status_code == 400
+    assert OTHER_ACCOUNT in foreign.get_data(as_text=True)
     assert alice.get("/api-key").status_code == 303
+    assert_noted(caplog, "saml", "wrong_subject")
+
+    # The IdP could not sign her in (or she cancelled there).
+    request = idp.receive(_to_idp(alice, "/stepup/reauth?next=/api-key").headers["Location"])
+    error = idp.error(request, STATUS_AUTHN_FAILED)
+    failed = alice.post("/stepup/reauth/saml/acs", data={"SAMLResponse": error})
+    assert failed.status_code == 400
+    assert PROVIDER_REFUSED in failed.get_data(as_text=True)
+    assert_noted(caplog, "saml", "idp_error")
+    assert refusals(saml_app.events) == [
+        ("alice", "saml", "stale_authn_instant"),
+        ("alice", "saml", "wrong_subject"),
+        ("alice", "saml", "idp_error"),
+    ]
 
 
 def test_a_password_user_has_no_saml_button(saml_app: TestApp, tmp_path: Path) -> None:

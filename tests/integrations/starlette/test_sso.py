@@ -9,6 +9,7 @@ clock starts at the real time and is then frozen.
 from __future__ import annotations
 
 import html
+import logging
 import math
 import re
 import shutil
@@ -19,10 +20,24 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from saml2.samlp import STATUS_AUTHN_FAILED
 
 from idp.oidc.harness import ALICE, MALLORY, REDIRECT_URI, Provider, launch_provider, make_config
 from idp.oidc.useragent import UserAgent
 from idp.saml import saml_idp
+from integrations.sso_refusal_support import (
+    CANCELLED,
+    LOGGER,
+    NOT_ASKED_AGAIN,
+    NOT_CONFIRMED,
+    OTHER_ACCOUNT,
+    PROVIDER_REFUSED,
+    TOOK_TOO_LONG,
+    TRY_AGAIN_SOON,
+    ChallengeOutage,
+    assert_noted,
+    refusals,
+)
 from integrations.starlette.starlette_support import (
     PASSWORDS,
     Browser,
@@ -75,9 +90,9 @@ def agent() -> Iterator[UserAgent]:
     user_agent.close()
 
 
-def oidc_app(provider: Provider, **options: Any) -> TestApp:
+def oidc_app(provider: Provider, store: MemoryStore | None = None, **options: Any) -> TestApp:
     clock = SettableClock(math.floor(time.time()))
-    store = MemoryStore()
+    store = MemoryStore() if store is None else store
     oidc = AsyncOIDCReauth(make_config(provider), store, clock=clock)
     return make_app(clock=clock, store=store, oidc=oidc, teardown=oidc.aclose, **options)
 
@@ -118,7 +133,10 @@ def test_oidc_user_reauthenticates_at_the_provider(provider: Provider, agent: Us
 
 
 @pytest.mark.oidc
-def test_someone_else_at_the_provider_does_not_count(provider: Provider, agent: UserAgent) -> None:
+def test_someone_else_at_the_provider_does_not_count(
+    provider: Provider, agent: UserAgent, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, LOGGER)
     test_app = oidc_app(provider)
     alice = oidc_browser(test_app, provider)
     try:
@@ -128,7 +146,65 @@ def test_someone_else_at_the_provider_does_not_count(provider: Provider, agent: 
         )
         refused = alice.get(f"/stepup/oidc/callback?{urlencode(callback)}")
         assert refused.status_code == 400
-        assert "did not confirm" in refused.text
+        assert OTHER_ACCOUNT in refused.text
+        assert alice.get("/api-key").status_code == 303
+        assert refusals(test_app.events) == [("alice", "oidc", "wrong_subject")]
+        assert_noted(caplog, "oidc", "wrong_subject")
+    finally:
+        alice.close()
+
+
+@pytest.mark.oidc
+def test_each_refusal_names_its_cause_and_is_reported(
+    provider: Provider, agent: UserAgent, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, LOGGER)
+    store = ChallengeOutage()
+    test_app = oidc_app(provider, store)
+    alice = oidc_browser(test_app, provider)
+
+    def trip(**at_provider: Any) -> dict[str, str]:
+        start = "/stepup/reauth?action=api_key.read&next=/api-key"
+        to_provider = press_sso_button(alice, start)
+        return agent.authorize(to_provider.headers["location"], **at_provider)
+
+    def back(callback: dict[str, str]) -> tuple[int, str]:
+        answer = alice.get(f"/stepup/oidc/callback?{urlencode(callback)}")
+        return answer.status_code, answer.text
+
+    try:
+        status, page = back(trip(cancel=True))
+        assert status == 400
+        assert CANCELLED in page
+        assert_noted(caplog, "oidc", "provider_error (provider error access_denied)")
+
+        callback = trip(login=ALICE[0], password=ALICE[1])
+        test_app.clock.advance(600)  # the challenge's lifetime, at the provider
+        status, page = back(callback)
+        assert status == 400
+        assert TOOK_TOO_LONG in page
+        assert_noted(caplog, "oidc", "expired")
+
+        status, page = back(callback)  # again: its state was consumed (a replay)
+        assert status == 400
+        assert NOT_CONFIRMED in page
+        assert_noted(caplog, "oidc", "unknown_state")
+
+        callback = trip(login=ALICE[0], password=ALICE[1])
+        store.down = True  # stepup's own store, while the user was at the provider
+        status, page = back(callback)
+        store.down = False
+        assert status == 503
+        assert TRY_AGAIN_SOON in page
+        assert "identity provider" not in page
+        assert_noted(caplog, "oidc", "unavailable")
+
+        assert refusals(test_app.events) == [
+            ("alice", "oidc", "provider_error"),
+            ("alice", "oidc", "expired"),
+            ("alice", "oidc", "unknown_state"),
+            ("alice", "oidc", "unavailable"),
+        ]
         assert alice.get("/api-key").status_code == 303
     finally:
         alice.close()
@@ -240,8 +316,9 @@ def test_saml_user_reauthenticates_at_the_idp(saml_app: TestApp, idp: saml_idp.T
 
 @pytest.mark.saml
 def test_a_stale_or_foreign_saml_answer_records_no_grant(
-    saml_app: TestApp, idp: saml_idp.TestIdP
+    saml_app: TestApp, idp: saml_idp.TestIdP, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, LOGGER)
     alice = saml_browser(saml_app)
     try:
         # An IdP that ignores ForceAuthn and answers from a login made an hour ago.
@@ -251,14 +328,31 @@ def test_a_stale_or_foreign_saml_answer_records_no_grant(
         stale = idp.answer(request, saml_idp.ALICE, honour_force_authn=False)
         refused = alice.post("/stepup/saml/acs", data={"SAMLResponse": stale})
         assert refused.status_code == 400
-        assert "did not confirm" in refused.text
+        assert NOT_ASKED_AGAIN in refused.text
         assert alice.get("/api-key").status_code == 303
+        assert_noted(caplog, "saml", "stale_authn_instant")
 
         # Another person signing in at the IdP does not count for alice.
         request = idp.receive(press_sso_button(alice, start).headers["location"])
         foreign = idp.answer(request, saml_idp.BOB)
-        assert alice.post("/stepup/saml/acs", data={"SAMLResponse": foreign}).status_code == 400
+        refused = alice.post("/stepup/saml/acs", data={"SAMLResponse": foreign})
+        assert refused.status_code == 400
+        assert OTHER_ACCOUNT in refused.text
         assert alice.get("/api-key").status_code == 303
+        assert_noted(caplog, "saml", "wrong_subject")
+
+        # The IdP could not sign her in (or she cancelled there).
+        request = idp.receive(press_sso_button(alice, start).headers["location"])
+        error = idp.error(request, STATUS_AUTHN_FAILED)
+        refused = alice.post("/stepup/saml/acs", data={"SAMLResponse": error})
+        assert refused.status_code == 400
+        assert PROVIDER_REFUSED in refused.text
+        assert_noted(caplog, "saml", "idp_error")
+        assert refusals(saml_app.events) == [
+            ("alice", "saml", "stale_authn_instant"),
+            ("alice", "saml", "wrong_subject"),
+            ("alice", "saml", "idp_error"),
+        ]
     finally:
         alice.close()
 

@@ -68,6 +68,7 @@ from ..views import (
     provider_for,
     reauth_page,
     refusal_status,
+    report_sso_refusal,
     sso_answer,
     sso_level_request,
     sso_resume,
@@ -367,6 +368,7 @@ def _sso_finish(
     pending = bound.pending_transaction(subject, action, sso_transaction(outcome))
     confirmed = pending.digest if pending is not None else None
     if not answer.ok:
+        report_sso_refusal(services.events, subject.user_id, outcome, services.clock())
         again = f"{bound.url('reauth')}?{urlencode(sso_retry_query(answer.next, outcome))}"
         return _message(request, answer.status, answer.message, link=again)
     resumed = bound.take_resumed(subject, sso_resume(outcome), action)

@@ -75,6 +75,7 @@ from ..views import (
     provider_for,
     reauth_page,
     refusal_status,
+    report_sso_refusal,
     sso_answer,
     sso_level_request,
     sso_resume,
@@ -498,6 +499,7 @@ def _sso_finish(providers: Any, outcome_of: Any) -> Any:
     pending = app_state.pending_transaction(subject, action, sso_transaction(outcome))
     transaction = pending.digest if pending is not None else None
     if not answer.ok:
+        report_sso_refusal(app_state.events, subject.user_id, outcome, app_state.clock())
         query = urlencode(sso_retry_query(answer.next, outcome))
         again = f"{url_for('stepup.reauth')}?{query}"
         return _message(answer.status, answer.message, link=again)

@@ -25,6 +25,7 @@ from ..views import (
     ReauthPage,
     forget_otp_proof,
     note_otp_proof,
+    report_sso_refusal,
     sso_answer,
     sso_level_request,
     sso_resume,
@@ -101,6 +102,7 @@ class _Federated:
         pending = s.pending_transaction(request, subject, action, sso_transaction(outcome))
         confirmed = pending.digest if pending is not None else None
         if not answer.ok:
+            report_sso_refusal(s.events, subject.user_id, outcome, s.clock())
             query = sso_retry_query(answer.next, outcome)
             retry = s.url(request, "reauth") + "?" + urlencode(query)
             return await pages.message(request, answer.message, answer.status, retry)
