@@ -50,10 +50,10 @@ def test_other_attributes_and_flags_are_kept(site: Site, alice: Browser) -> None
     [
         ("{not json", 400, ""),
         ('["data"]', 400, ""),
-        ('{"data": {"type": "user", "attributes": {}}}', 400, "/data/type"),
+        ('{"data": {"type": "user", "attributes": {}}}', 409, "/data/type"),
         (
             '{"data": {"type": "tenant", "id": "other", "attributes": {}}}',
-            400,
+            409,
             "/data/id",
         ),
         (

@@ -90,8 +90,8 @@ def test_plain_json_is_accepted(test_app: TestApp, alice: Browser) -> None:
     ("body", "status", "pointer"),
     [
         ("{not json", 400, ""),
-        ({"data": {"type": "user", "attributes": {}}}, 400, "/data/type"),
-        ({"data": {"type": "tenant", "id": "other", "attributes": {}}}, 400, "/data/id"),
+        ({"data": {"type": "user", "attributes": {}}}, 409, "/data/type"),
+        ({"data": {"type": "tenant", "id": "other", "attributes": {}}}, 409, "/data/id"),
         (
             {
                 "data": {

@@ -63,8 +63,8 @@ def test_not_signed_in(test_app: TestApp) -> None:
         (seed_body(True), "application/x-www-form-urlencoded", 415, None),
         (b"{not json", JSONAPI, 400, ""),
         (seed_body("yes"), JSONAPI, 422, "/data/attributes/feature_flags/sensitive_actions_reauth"),
-        ({"data": {"type": "user", "attributes": {}}}, JSONAPI, 400, "/data/type"),
-        ({"data": {"type": "tenant", "id": "other", "attributes": {}}}, JSONAPI, 400, "/data/id"),
+        ({"data": {"type": "user", "attributes": {}}}, JSONAPI, 409, "/data/type"),
+        ({"data": {"type": "tenant", "id": "other", "attributes": {}}}, JSONAPI, 409, "/data/id"),
     ],
 )
 def test_invalid_requests_change_nothing(
