@@ -51,7 +51,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ..errors import ConcurrentUpdateError
+from ..errors import ConcurrentUpdateError, MalformedInputError
 from ..events import EventBus, StepupEvent, TenantFlagChanged
 from ..reauth import FEATURE_FLAG
 from ..records import (
@@ -79,6 +79,10 @@ THREADS = 32
 ROUNDS = 20
 POLICY = ThrottlePolicy()
 NO_DELAY = ThrottlePolicy(free_failures=10**6, base_delay=1.0, max_delay=1.0, forget_after=3600)
+
+
+#: Integers no store keeps (stores keep signed 64-bit ones): see ``check_int64``.
+_BEYOND_64_BITS = st.integers(min_value=2**63) | st.integers(max_value=-(2**63) - 1)
 
 
 def _key(prefix: str = "k") -> str:
@@ -368,6 +372,34 @@ class StoreContract:
         big = 2**40
         assert call("totp_attempt", key, big, T0, NO_DELAY).outcome is AttemptOutcome.ACCEPTED
         assert call("totp_attempt", key, big, T0, NO_DELAY).outcome is AttemptOutcome.REPLAYED
+
+    def test_steps_at_the_ends_of_64_bits(self, call: _Runner) -> None:
+        key = _key()
+        low, high = -(2**63), 2**63 - 1
+        assert call("totp_attempt", key, low, T0, NO_DELAY).outcome is AttemptOutcome.ACCEPTED
+        assert call("totp_attempt", key, high, T0, NO_DELAY).outcome is AttemptOutcome.ACCEPTED
+        assert call("totp_attempt", key, high, T0, NO_DELAY).outcome is AttemptOutcome.REPLAYED
+        assert call("throttle_state", key).last_step == high
+
+    @settings(
+        max_examples=10,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(step=_BEYOND_64_BITS)
+    def test_steps_beyond_64_bits_are_refused(self, call: _Runner, step: int) -> None:
+        """No store could keep such a step: every one refuses it the same way, before
+        it changes anything (a stored step stays, no failure is counted)."""
+        key = _key()
+        call("totp_attempt", key, 100, T0, NO_DELAY)
+        with pytest.raises(MalformedInputError, match="step"):
+            call("totp_attempt", key, step, T0, NO_DELAY)
+        assert call("throttle_state", key) == ThrottleState(0, 0.0, 100)
+        with pytest.raises(MalformedInputError, match="step"):
+            call("totp_attempt", _key(), step, T0, NO_DELAY)
 
     def test_keys_do_not_interfere(self, call: _Runner) -> None:
         first, second = _key(), _key()
@@ -741,6 +773,16 @@ class StoreContract:
         nobody = self._credential(_key("nobody"))
         assert call("replace_credential", nobody, 0) is False
         assert call("get_credential", nobody.user_id) is None  # nothing created
+
+    def test_a_version_beyond_64_bits_is_refused(self, call: _Runner) -> None:
+        user = _key("user")
+        call("put_credential", self._credential(user, ("a",)))
+        stored = call("get_credential", user)
+        for version in (2**63, -(2**63) - 1):
+            with pytest.raises(MalformedInputError, match="expected_version"):
+                call("replace_credential", replace(stored, secret=_OTHER_SEAL), version)
+        assert call("get_credential", user) == stored
+        assert call("replace_credential", stored, 2**63 - 1) is False  # in range: no match
 
     def test_concurrent_replaces_of_one_version_win_once(self, call: _Runner) -> None:
         user = _key("user")
@@ -1430,6 +1472,33 @@ class StoreContract:
         assert stored == replace(passkey, sign_count=9, backup_state=True, last_used_at=T0 + 60.5)
         assert call("record_passkey_use", replace(used, sign_count=10), 5) is False
         assert call("list_passkeys", user) == (stored,)
+
+    def test_counts_and_limits_beyond_64_bits_are_refused(self, call: _Runner) -> None:
+        user = _key("user")
+        big, too_big = 2**63 - 1, 2**63
+        for passkey, limit, name in (
+            (self._passkey(user), too_big, "max_per_user"),
+            (self._passkey(user, sign_count=too_big), 10, "sign_count"),
+            (self._passkey(user, sign_count=-too_big - 1), 10, "sign_count"),
+        ):
+            with pytest.raises(MalformedInputError, match=name):
+                call("add_passkey", passkey, limit)
+            assert call("list_passkeys", user) == ()
+            # Its credential id was not claimed either.
+            assert call("add_passkey", replace(passkey, sign_count=5), 10) is True
+            assert call("remove_passkey", user, passkey.credential_id) is True
+        # At the very ends of the range a store keeps them exactly.
+        passkey = self._passkey(user, sign_count=big)
+        assert call("add_passkey", passkey, big) is True
+        for used, expected, name in (
+            (replace(passkey, sign_count=0), too_big, "expected_count"),
+            (replace(passkey, sign_count=too_big), big, "sign_count"),
+        ):
+            with pytest.raises(MalformedInputError, match=name):
+                call("record_passkey_use", used, expected)
+        assert call("list_passkeys", user) == (passkey,)
+        assert call("record_passkey_use", replace(passkey, sign_count=0), big) is True
+        assert call("list_passkeys", user) == (replace(passkey, sign_count=0),)
 
     def test_record_passkey_use_keeps_a_rename(self, call: _Runner) -> None:
         """A use writes the counter, backup state and time only: a rename made since

@@ -3,6 +3,11 @@
 An async store has the same method names as coroutines. Each method is one
 atomic operation; the contract suite in :mod:`stepup.testing.contract` says
 exactly what each must do, and every bundled store passes it unchanged.
+
+Integer arguments (``step``, ``expected_version``, ``max_per_user``,
+``expected_count``, a passkey's ``sign_count``) are signed 64-bit: a store raises
+:class:`~stepup.errors.MalformedInputError` for any other and changes nothing
+(:func:`check_int64`).
 """
 
 from __future__ import annotations
@@ -10,11 +15,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from ...errors import MalformedInputError
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy
 
 __all__ = [
     "BATCHABLE_READS",
+    "INT64_MAX",
+    "INT64_MIN",
     "AsyncStore",
     "AttemptStore",
     "ChallengeStore",
@@ -31,6 +39,21 @@ __all__ = [
 BATCHABLE_READS: frozenset[str] = frozenset(
     {"get_tenant", "get_grant", "get_credential", "throttle_state"}
 )
+
+
+#: Every integer a store keeps or compares (a TOTP time step, a credential's expected
+#: version, a passkey's sign count and expected count, the passkey limit) is a signed
+#: 64-bit integer, what SQL's ``BIGINT`` holds. Every bundled store refuses one outside
+#: this range the same way, before anything is sent or changed (:func:`check_int64`).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def check_int64(name: str, value: int | None) -> None:
+    """:class:`~stepup.errors.MalformedInputError` naming ``name`` if ``value`` (an
+    ``int``, or ``None`` where the argument is optional) is outside
+    ``INT64_MIN..INT64_MAX``: no store could keep it, and none may answer as if it had."""
+    if value is not None and not INT64_MIN <= value <= INT64_MAX:
+        raise MalformedInputError(f"{name} is out of range (a store keeps signed 64-bit integers)")
 
 
 class AttemptStore(Protocol):

@@ -14,7 +14,7 @@ from typing import Any
 from ...frozen import frozen, thawed
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
-from .base import BATCHABLE_READS
+from .base import BATCHABLE_READS, check_int64
 
 __all__ = ["MemoryStore"]
 
@@ -60,6 +60,7 @@ class MemoryStore:
     def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Attempt:
+        check_int64("step", step)
         with self._lock:
             entry = self._attempts.get(key)
             current = entry[0] if entry is not None and entry[1] > now else _EMPTY
@@ -108,6 +109,7 @@ class MemoryStore:
             self._credentials[credential.user_id] = replace(credential, version=version)
 
     def replace_credential(self, credential: Credential, expected_version: int) -> bool:
+        check_int64("expected_version", expected_version)
         with self._lock:
             stored = self._credentials.get(credential.user_id)
             if stored is None or stored.version != expected_version:
@@ -215,6 +217,8 @@ class MemoryStore:
             return tuple(sorted(mine, key=lambda p: (p.created_at, p.credential_id)))
 
     def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
+        check_int64("max_per_user", max_per_user)
+        check_int64("sign_count", passkey.sign_count)
         with self._lock:
             taken = any(passkey.credential_id in p for p in self._passkeys.values())
             mine = self._passkeys.setdefault(passkey.user_id, {})
@@ -228,6 +232,8 @@ class MemoryStore:
             return self._passkeys.get(user_id, {}).pop(credential_id, None) is not None
 
     def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
+        check_int64("expected_count", expected_count)
+        check_int64("sign_count", passkey.sign_count)
         with self._lock:
             mine = self._passkeys.get(passkey.user_id, {})
             stored = mine.get(passkey.credential_id)

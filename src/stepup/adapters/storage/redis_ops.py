@@ -28,6 +28,7 @@ from ...records import (
     ThrottleState,
 )
 from ...throttle import ThrottlePolicy
+from .base import check_int64
 from .redis_keys import RedisKeys
 from .redis_scripts import (
     ADD_PASSKEY,
@@ -339,6 +340,7 @@ class RedisOps:
     def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Op[Attempt]:
+        check_int64("step", step)
         return self._attempt(
             "totp_attempt", key, "" if step is None else str(int(step)), now, throttle
         )
@@ -380,6 +382,7 @@ class RedisOps:
         return _script("put_credential", PUT_CREDENTIAL, key, fields, _none)
 
     def replace_credential(self, credential: Credential, expected_version: int) -> Op[bool]:
+        check_int64("expected_version", expected_version)
         key = self.keys.credential(credential.user_id)
         args = (str(int(expected_version)), *self._credential_fields(credential))
         return _script("replace_credential", REPLACE_CREDENTIAL, key, args, _positive)
@@ -475,6 +478,8 @@ class RedisOps:
         2 and 3 leaves a passkey whose id is unclaimed once the claim expires (a second
         registration of that very id would then be accepted: authenticators make a new
         random id for every registration, so only a forged one could)."""
+        check_int64("max_per_user", max_per_user)
+        check_int64("sign_count", passkey.sign_count)
         index = self.keys.passkey_id(passkey.credential_id)
         pending = f"pending {secrets.token_hex(8)} {passkey.user_id}"
         claim = ("SET", index, pending, "NX", "PX", CLAIM_MS)
@@ -512,6 +517,8 @@ class RedisOps:
         return True
 
     def record_passkey_use(self, passkey: Passkey, expected_count: int) -> Op[bool]:
+        check_int64("expected_count", expected_count)
+        check_int64("sign_count", passkey.sign_count)
         key = self.keys.passkeys(passkey.user_id)
         args = (passkey.credential_id, str(int(expected_count)), _counter_state(passkey))
         return _script("record_passkey_use", RECORD_PASSKEY_USE, key, args, _positive)

@@ -39,6 +39,7 @@ from ...errors import StoreUnavailableError
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy
 from . import sql_ops as ops
+from .base import check_int64
 from .sql_engine import (
     IMMEDIATE,
     AsyncDriver,
@@ -297,6 +298,7 @@ class SQLStore(_Base):
     def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Attempt:
+        check_int64("step", step)
         # The common cases, a later step by a credential that is not blocked, a key's
         # first step, or a wrong code from a credential that is not blocked, are one
         # statement; only if it decides nothing does the locked read-decide-write
@@ -344,6 +346,7 @@ class SQLStore(_Base):
         return self._run("consume_recovery_hash", op, write=True)
 
     def replace_credential(self, credential: Credential, expected_version: int) -> bool:
+        check_int64("expected_version", expected_version)
         op = ops.replace_credential(self._s, credential, expected_version)
         return self._run("replace_credential", op, write=True)
 
@@ -404,6 +407,8 @@ class SQLStore(_Base):
         return self._run("list_passkeys", ops.list_passkeys(self._s, user_id), write=False)
 
     def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
+        check_int64("max_per_user", max_per_user)
+        check_int64("sign_count", passkey.sign_count)
         op = ops.add_passkey(self._s, passkey, max_per_user)
         return self._run("add_passkey", op, write=True)
 
@@ -412,6 +417,8 @@ class SQLStore(_Base):
         return self._run("remove_passkey", op, write=True)
 
     def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
+        check_int64("expected_count", expected_count)
+        check_int64("sign_count", passkey.sign_count)
         op = ops.record_passkey_use(self._s, passkey, expected_count)
         return self._run("record_passkey_use", op, write=True)
 
@@ -600,6 +607,7 @@ class AsyncSQLStore(_Base):
     async def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Attempt:
+        check_int64("step", step)
         args = (key, step, now, throttle)
         if self._pg is not None:
             # As SQLStore: the one-statement claim first. Then, as asyncpg cannot pipeline
@@ -654,6 +662,7 @@ class AsyncSQLStore(_Base):
         return await self._run("consume_recovery_hash", op, write=True)
 
     async def replace_credential(self, credential: Credential, expected_version: int) -> bool:
+        check_int64("expected_version", expected_version)
         op = ops.replace_credential(self._s, credential, expected_version)
         return await self._run("replace_credential", op, write=True)
 
@@ -711,6 +720,8 @@ class AsyncSQLStore(_Base):
         return await self._run("list_passkeys", op, write=False)
 
     async def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
+        check_int64("max_per_user", max_per_user)
+        check_int64("sign_count", passkey.sign_count)
         op = ops.add_passkey(self._s, passkey, max_per_user)
         return await self._run("add_passkey", op, write=True)
 
@@ -719,6 +730,8 @@ class AsyncSQLStore(_Base):
         return await self._run("remove_passkey", op, write=True)
 
     async def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
+        check_int64("expected_count", expected_count)
+        check_int64("sign_count", passkey.sign_count)
         op = ops.record_passkey_use(self._s, passkey, expected_count)
         return await self._run("record_passkey_use", op, write=True)
 

@@ -356,7 +356,7 @@ class Statements:
         # Each value CAST to its column's type: PostgreSQL cannot infer a bare
         # parameter's type in a SELECT list.
         rows = sql_select(*(cast(v, v.type).label(k) for k, v in values.items())).where(
-            mine.scalar_subquery() < bindparam("max", type_=Integer)
+            mine.scalar_subquery() < bindparam("max", type_=BigInteger)
         )
         self.add_passkey = (
             upsert(t.passkeys)
