@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
-from stepup.records import Credential, Grant, Passkey
+from stepup.records import AttemptOutcome, Credential, Grant, Passkey
 from stepup.testing.contract import StoreContract
+from stepup.throttle import ThrottlePolicy
 from storage.redis_cluster import (
     LOADED_MACHINE_TIMEOUT,
     RedisServer,
@@ -155,3 +156,20 @@ def test_async_cluster_revokes_every_session_of_a_user(cluster_url: str) -> None
             return revoked, await store.get_grant("alice", "s1")
 
     assert asyncio.run(scenario()) == (2, None)
+
+
+def test_async_cluster_store_works_from_one_event_loop_after_another(cluster_url: str) -> None:
+    """A start-up check on its own loop, then the server's loop: each loop gets a
+    cluster client of its own (see tests/storage/test_redis_store.py for one server)."""
+    store = AsyncRedisStore(
+        cluster_url, prefix=unique_prefix(), cluster=True, timeout=LOADED_MACHINE_TIMEOUT
+    )
+    asyncio.run(store.check())
+
+    async def serve() -> tuple[AttemptOutcome, AttemptOutcome]:
+        first = await store.totp_attempt("alice", 7, T0, ThrottlePolicy())
+        again = await store.totp_attempt("alice", 7, T0, ThrottlePolicy())
+        await store.aclose()
+        return first.outcome, again.outcome
+
+    assert asyncio.run(serve()) == (AttemptOutcome.ACCEPTED, AttemptOutcome.REPLAYED)

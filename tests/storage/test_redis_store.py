@@ -595,6 +595,49 @@ def test_async_single_commands_take_the_direct_path_only_on_a_client_the_store_b
     assert asyncio.run(run()) == ["GET"]
 
 
+def test_async_store_built_from_a_url_works_from_one_event_loop_after_another(
+    prefix: str,
+) -> None:
+    """``asyncio.run(store.check())`` at start-up, then the server's own loop: the
+    connections of the first loop are dropped with it, the next loop gets its own."""
+    store = AsyncRedisStore(REDIS_URL, prefix=prefix)
+    key = _id("loops")
+    asyncio.run(store.check())
+
+    async def serve(step: int) -> tuple[Attempt, tuple[Any, ...]]:
+        attempt = await store.totp_attempt(key, step, T0, POLICY)
+        both = await store.batch([("throttle_state", (key,)), ("get_grant", (key, "s"))])
+        return attempt, both
+
+    accepted, (state, grant) = asyncio.run(serve(7))
+    assert accepted.outcome is AttemptOutcome.ACCEPTED
+    assert (state.last_step, grant) == (7, None)
+    replayed, _ = asyncio.run(serve(7))  # a third loop, the same stored state
+    assert replayed.outcome is AttemptOutcome.REPLAYED
+
+    async def close() -> None:
+        await store.check()
+        await store.aclose()
+
+    asyncio.run(close())
+
+
+def test_async_store_given_a_client_of_another_loop_fails_closed(prefix: str) -> None:
+    """A client passed in is the caller's: used from a loop its connections do not
+    belong to, a call fails closed instead of raising redis.asyncio's RuntimeError."""
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    store = AsyncRedisStore(client, prefix=prefix)
+    key = _id("given")
+    asyncio.run(store.check())  # its connection now belongs to a closed loop
+
+    async def serve() -> None:
+        with pytest.raises(StoreUnavailableError, match="totp_attempt"):
+            await store.totp_attempt(key, 7, T0, POLICY)
+        await client.aclose()
+
+    asyncio.run(serve())
+
+
 names = st.sampled_from(["GET", "HGET", "EVALSHA", "SET", "hgetall"])
 arguments = st.one_of(
     st.text(alphabet=st.characters(codec="utf-8")),

@@ -24,7 +24,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
+import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
@@ -54,6 +57,10 @@ T = TypeVar("T")
 TIMEOUT = 2.0
 
 _FAILURES = (RedisError, RedisClusterException, OSError, UnicodeError)
+#: The async store also fails closed on a client used from another event loop than its
+#: connections' (redis.asyncio raises ``RuntimeError``: "Event loop is closed", "attached
+#: to a different loop"), which only a client passed in can meet.
+_ASYNC_FAILURES = (*_FAILURES, RuntimeError)
 #: Reads that ``batch`` can pipeline: single commands, never scripts or writes.
 _BATCHABLE = BATCHABLE_READS | {"list_passkeys"}
 _UNREADABLE = (ValueError, TypeError, KeyError, IndexError, AttributeError)
@@ -428,12 +435,35 @@ class RedisStore(_RedisBase):
         return self._run(self._ops.rename_passkey(user_id, credential_id, name))
 
 
+class _Bound:
+    """An async redis-py client and how the store sends on it (see :class:`RedisStore`:
+    batches of a plain client, and single commands of a client the store built, go out
+    on one pooled connection, packed by the store)."""
+
+    __slots__ = ("client", "is_cluster", "pool", "single")
+
+    def __init__(self, client: Any, owned: bool) -> None:
+        self.client = client
+        # redis-py's async cluster client can hand a half-open connection to concurrent
+        # first commands; awaiting its (locked, idempotent) initialize() first avoids it.
+        self.is_cluster = isinstance(client, redis.asyncio.cluster.RedisCluster)
+        self.pool = _direct_pool(client)
+        self.single = self.pool if owned else None
+
+
 class AsyncRedisStore(_RedisBase):
     """Implements :class:`stepup.adapters.storage.base.AsyncStore` on ``redis.asyncio``.
 
     Takes the same URLs and options as :class:`RedisStore`, or a ready
     ``redis.asyncio.Redis`` / ``redis.asyncio.cluster.RedisCluster``. Nothing
     connects until the first call, so it can be built outside the event loop.
+
+    A redis.asyncio connection belongs to the event loop it was opened on. A store
+    built from a URL therefore keeps one client per loop: the one it built goes to the
+    first loop that uses it, and another loop (``asyncio.run(store.check())`` at
+    start-up, then the server's loop) gets a client of its own; the clients of loops
+    that are gone are dropped with them. A client you pass in is used on every loop as
+    it is; a call it cannot make there fails closed (:class:`StoreUnavailableError`).
     """
 
     def __init__(
@@ -444,26 +474,57 @@ class AsyncRedisStore(_RedisBase):
         cluster: bool = False,
         timeout: float = TIMEOUT,
     ) -> None:
+        self._build: Callable[[], Any] | None = None
         if isinstance(client_or_url, str):
             url = client_or_url
-            client = _from_url(lambda: _async_client(url, cluster, timeout), url)
-            super().__init__(client, prefix, True)
+            self._build = partial(_from_url, lambda: _async_client(url, cluster, timeout), url)
+            super().__init__(self._build(), prefix, True)
         else:
             super().__init__(client_or_url, prefix, False)
-        # redis-py's async cluster client can hand a half-open connection to concurrent
-        # first commands; awaiting its (locked, idempotent) initialize() first avoids it.
-        self._is_cluster = isinstance(self._client, redis.asyncio.cluster.RedisCluster)
-        # As in RedisStore: batches of a plain client, and single commands of a client
-        # built here, go out on one pooled connection, packed by the store.
-        self._pool = _direct_pool(self._client)
-        self._single = self._pool if self._owned else None
+        # The built (or given) client, until a loop claims it; then one per loop, the
+        # last one used also at hand without a lookup.
+        self._unclaimed: _Bound | None = _Bound(self._client, self._owned)
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Bound] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._last: tuple[asyncio.AbstractEventLoop | None, _Bound | None] = (None, None)
+        self._claim = threading.Lock()
+
+    def _here(self) -> _Bound:
+        """The client of the running event loop (see the class docstring)."""
+        loop = asyncio.get_running_loop()
+        last_loop, bound = self._last
+        if last_loop is loop and bound is not None:
+            return bound
+        with self._claim:
+            bound = self._by_loop.get(loop)
+            if bound is None:
+                if self._unclaimed is not None:
+                    bound, self._unclaimed = self._unclaimed, None
+                elif self._build is not None:
+                    bound = _Bound(self._build(), True)
+                else:  # a client passed in: the only one there is
+                    bound = _Bound(self._client, False)
+                self._by_loop[loop] = bound
+            self._last = (loop, bound)
+        return bound
+
+    @property
+    def client(self) -> Any:
+        """The redis-py client of the running event loop (outside a loop: the one built
+        or passed in), for health checks and tests; not for stepup's keys."""
+        try:
+            return self._here().client
+        except RuntimeError:  # no running event loop
+            return self._client
 
     async def _send(self, command: tuple[Any, ...]) -> Any:
-        if self._single is not None:
-            return (await _on_one_connection_async(self._single, [command]))[0]
-        if self._is_cluster:
-            await self._client.initialize()
-        return await self._client.execute_command(*command)
+        bound = self._here()
+        if bound.single is not None:
+            return (await _on_one_connection_async(bound.single, [command]))[0]
+        if bound.is_cluster:
+            await bound.client.initialize()
+        return await bound.client.execute_command(*command)
 
     async def _run(self, op: Op[T]) -> T:
         try:
@@ -473,7 +534,7 @@ class AsyncRedisStore(_RedisBase):
                 if op.fallback is None:
                     raise
                 reply = await self._send(op.fallback)
-        except _FAILURES as exc:
+        except _ASYNC_FAILURES as exc:
             raise _unavailable(op, exc) from exc
         return _decoded(op, reply)
 
@@ -490,34 +551,45 @@ class AsyncRedisStore(_RedisBase):
     async def batch(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
         """See :meth:`RedisStore.batch`."""
         ops = self._batch_ops(calls)
-        pipeline: Any = getattr(self._client, "pipeline", None)
-        if self._pool is None and pipeline is None:
+        bound = self._here()
+        pipeline: Any = getattr(bound.client, "pipeline", None)
+        if bound.pool is None and pipeline is None:
             return tuple([await self._run(op) for op in ops])
         try:
-            if self._pool is not None:
-                replies = await _on_one_connection_async(self._pool, [op.command for op in ops])
+            if bound.pool is not None:
+                replies = await _on_one_connection_async(bound.pool, [op.command for op in ops])
             else:
-                if self._is_cluster:
-                    await self._client.initialize()
+                if bound.is_cluster:
+                    await bound.client.initialize()
                 pipe = pipeline(transaction=False)
                 for op in ops:
                     pipe.execute_command(*op.command)
                 replies = await pipe.execute()
-        except _FAILURES as exc:
+        except _ASYNC_FAILURES as exc:
             raise _unavailable(_batch_op(ops), exc) from exc
         return tuple(_decoded(op, reply) for op, reply in zip(ops, replies, strict=True))
 
     async def check(self) -> None:
         """:meth:`RedisStore.check`, awaited."""
+        client = self._here().client
         try:
-            await self._client.execute_command("PING")
-        except _FAILURES as exc:
-            raise startup_error(_where(self._client), "reach Redis", exc) from exc
+            await client.execute_command("PING")
+        except _ASYNC_FAILURES as exc:
+            raise startup_error(_where(client), "reach Redis", exc) from exc
 
     async def aclose(self) -> None:
-        """Close the connections, if the store opened them."""
-        if self._owned:
-            await self._client.aclose()
+        """Close the connections of the running event loop, if the store opened them (a
+        loop that is gone took its own with it). A later call connects again."""
+        if not self._owned:
+            return
+        loop = asyncio.get_running_loop()
+        with self._claim:
+            bound = self._by_loop.pop(loop, None)
+            if bound is None:
+                bound, self._unclaimed = self._unclaimed, None
+            self._last = (None, None)
+        if bound is not None:
+            await bound.client.aclose()
 
     async def __aenter__(self) -> Self:
         return self
