@@ -8,10 +8,14 @@ address per protocol, which is what a provider registration usually allows:
 - ``/sso/oidc/callback``: the demo's own sign-in answers are recognised by the
   ``state`` it kept in the session; any other answer is passed on (303, same query) to
   stepup's ``/stepup/oidc/callback``.
-- ``/sso/saml/acs``: sign-in requests carry a ``RelayState`` starting ``_signin_``,
-  kept as a challenge in the store (the IdP's cross-site POST brings no session cookie).
-  Any other answer is re-posted from the browser to stepup's ``/stepup/saml/acs``:
-  a same-site POST, so the ``SameSite=Lax`` session cookie comes along.
+- ``/sso/saml/acs``: the IdP's cross-site POST brings no session cookie, so every
+  answer is re-posted from the browser as a same-site POST, which the ``SameSite=Lax``
+  session cookie comes along with: the demo's own sign-ins (a ``RelayState`` starting
+  ``_signin_``) to ``/sso/saml/sign-in``, any other answer to stepup's
+  ``/stepup/saml/acs``. A sign-in request is kept as a challenge in the store and its
+  id in the session of the browser that started it: ``/sso/saml/sign-in`` accepts an
+  answer only in that browser (an attacker's own answer, posted from a victim's
+  browser, signs nobody in: no login CSRF).
 
 A user is matched on the provider's issuer and subject, never on an email address;
 the first sign-in creates a member of the demo tenant.
@@ -45,11 +49,15 @@ if TYPE_CHECKING:
     from ..adapters.idp.oidc import AsyncOIDCReauth
     from ..adapters.idp.saml import AsyncSAMLServiceProvider
 
-__all__ = ["OIDC_CALLBACK", "SAML_ACS", "SingleSignOn"]
+__all__ = ["OIDC_CALLBACK", "SAML_ACS", "SAML_SIGN_IN", "SingleSignOn"]
 
 OIDC_CALLBACK: Final = "/sso/oidc/callback"
 SAML_ACS: Final = "/sso/saml/acs"
+#: Where the browser re-posts the IdP's answer to a sign-in (same-site: with the session).
+SAML_SIGN_IN: Final = "/sso/saml/sign-in"
 _OIDC_STATE: Final = "demo.oidc_sign_in"
+#: Session key: the id (and RelayState) of the SAML sign-in this browser started.
+_SAML_REQUEST: Final = "demo.saml_sign_in"
 _SIGN_IN_PREFIX: Final = "_signin_"
 _SIGN_IN_TTL: Final = 600.0
 
@@ -123,6 +131,7 @@ class SingleSignOn:
             routes += [
                 Route("/sso/saml/login", views.saml_login, methods=["POST"]),
                 Route(SAML_ACS, views.saml_acs, methods=["POST"]),
+                Route(SAML_SIGN_IN, views.saml_sign_in, methods=["POST"]),
             ]
         return routes
 
@@ -255,21 +264,45 @@ class _Views:
             await self.sso.store.put_challenge(challenge)
         except StoreUnavailableError:
             return self.refused(request)
+        # Only this browser may complete it (see saml_sign_in).
+        request.session[_SAML_REQUEST] = request_id
         return RedirectResponse(str(dict(info["headers"])["Location"]), status_code=303)
 
     async def saml_acs(self, request: Request) -> Response:
+        """The IdP's cross-site POST: no session cookie comes with it, so nothing is
+        decided here. The browser posts the answer again, same-site: a sign-in to
+        :meth:`saml_sign_in`, a re-authentication to stepup's ACS."""
         form = await request.form()
         relay, answer = form.get("RelayState"), form.get("SAMLResponse")
         if not isinstance(answer, str) or not answer:
             return self.refused(request)
-        if not isinstance(relay, str) or not relay.startswith(_SIGN_IN_PREFIX):
-            return self.demo.render(
-                request,
-                "saml_forward.html",
-                action=self.demo.stepup.url(request, "saml_acs"),
-                saml_response=answer,
-                relay_state=relay if isinstance(relay, str) else "",
-            )
+        relay = relay if isinstance(relay, str) else ""
+        sign_in = relay.startswith(_SIGN_IN_PREFIX)
+        action = SAML_SIGN_IN if sign_in else self.demo.stepup.url(request, "saml_acs")
+        return self.demo.render(
+            request,
+            "saml_forward.html",
+            action=action,
+            saml_response=answer,
+            relay_state=relay,
+        )
+
+    async def saml_sign_in(self, request: Request) -> Response:
+        """The IdP's answer to a sign-in, re-posted by the browser with its session:
+        accepted only if this browser started that very request (login CSRF)."""
+        form = await request.form()
+        relay, answer = form.get("RelayState"), form.get("SAMLResponse")
+        started = request.session.get(_SAML_REQUEST)
+        if (
+            not isinstance(answer, str)
+            or not answer
+            or not isinstance(relay, str)
+            or not relay.startswith(_SIGN_IN_PREFIX)
+            or not isinstance(started, str)
+            or not secrets.compare_digest(started.encode(), relay.encode())
+        ):
+            return self.refused(request)
+        request.session.pop(_SAML_REQUEST, None)
         from saml2 import BINDING_HTTP_POST
 
         assert self.sso._saml is not None
