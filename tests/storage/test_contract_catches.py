@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Callable, Mapping
 from dataclasses import replace
+from functools import partial
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
 from stepup.adapters.storage.memory import MemoryStore
-from stepup.records import Attempt, Credential, Tenant
+from stepup.records import Attempt, Credential, Grant, Tenant, ThrottleState
 from stepup.testing.contract import StoreContract, _Runner
 from stepup.throttle import ThrottlePolicy, apply_attempt, apply_charge, keep_until
 
@@ -201,3 +204,97 @@ class AsyncLockedReadThenWrite(AsyncReadThenWrite):
 @pytest.mark.parametrize("case", CASES)
 def test_the_same_async_code_under_a_lock_passes(case: str) -> None:
     _run(case, AsyncLockedReadThenWrite())
+
+
+# ids that only look alike ---------------------------------------------------------
+
+LOOKALIKE_CASES = [
+    "test_lookalike_throttle_keys_are_kept_apart",
+    "test_lookalike_user_ids_keep_their_own_credentials",
+    "test_lookalike_tenant_ids_are_kept_apart",
+    "test_lookalike_user_and_session_ids_keep_their_own_grants",
+]
+
+
+def _accent_and_case_insensitive(value: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", value)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+#: What a database or a careless key scheme can do to an id: a case-insensitive or
+#: accent-insensitive collation (MySQL's utf8mb4_0900_ai_ci, SQL Server's default), a
+#: normalising one, PAD SPACE comparison, a column that truncates, a key scheme that
+#: percent-decodes its escapes.
+FOLDS: dict[str, Callable[[str], str]] = {
+    "case-insensitive": str.casefold,
+    "accent-and-case-insensitive": _accent_and_case_insensitive,
+    "NFKC": partial(unicodedata.normalize, "NFKC"),
+    "pad-space": lambda value: value.rstrip(" "),
+    "truncating": lambda value: value[:1023],
+    "percent-decoding": unquote,
+}
+
+
+class FoldingStore(MemoryStore):
+    """A memory store that keys every record by ``fold(id)``: ids that fold alike share
+    one record, as under a unique index with a lenient collation."""
+
+    def __init__(self, fold: Callable[[str], str]) -> None:
+        super().__init__()
+        self.fold = fold
+
+    def totp_attempt(self, key: str, *args: Any) -> Attempt:
+        return super().totp_attempt(self.fold(key), *args)
+
+    def throttle_state(self, key: str) -> ThrottleState:
+        return super().throttle_state(self.fold(key))
+
+    def put_credential(self, credential: Credential) -> None:
+        super().put_credential(replace(credential, user_id=self.fold(credential.user_id)))
+
+    def get_credential(self, user_id: str) -> Credential | None:
+        stored = super().get_credential(self.fold(user_id))
+        return stored and replace(stored, user_id=user_id)
+
+    def delete_credential(self, user_id: str) -> bool:
+        return super().delete_credential(self.fold(user_id))
+
+    def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
+        return super().consume_recovery_hash(self.fold(user_id), digest)
+
+    def put_tenant(self, tenant: Tenant) -> None:
+        super().put_tenant(Tenant(self.fold(tenant.tenant_id), tenant.attributes))
+
+    def add_tenant(self, tenant: Tenant) -> Tenant:
+        stored = super().add_tenant(Tenant(self.fold(tenant.tenant_id), tenant.attributes))
+        return Tenant(tenant.tenant_id, stored.attributes)
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        stored = super().get_tenant(self.fold(tenant_id))
+        return stored and Tenant(tenant_id, stored.attributes)
+
+    def put_grant(self, grant: Grant, expires_at: float) -> None:
+        folded = replace(grant, user_id=self.fold(grant.user_id))
+        super().put_grant(replace(folded, session_id=self.fold(grant.session_id)), expires_at)
+
+    def get_grant(self, user_id: str, session_id: str) -> Grant | None:
+        stored = super().get_grant(self.fold(user_id), self.fold(session_id))
+        return stored and replace(stored, user_id=user_id, session_id=session_id)
+
+    def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
+        folded = None if session_id is None else self.fold(session_id)
+        return super().revoke_grants(self.fold(user_id), folded)
+
+
+@pytest.mark.parametrize("case", LOOKALIKE_CASES)
+@pytest.mark.parametrize("fold", FOLDS.values(), ids=FOLDS.keys())
+def test_the_contract_catches_a_store_that_merges_lookalike_ids(
+    fold: Callable[[str], str], case: str
+) -> None:
+    with pytest.raises(AssertionError):
+        _run(case, FoldingStore(fold))
+
+
+@pytest.mark.parametrize("case", LOOKALIKE_CASES)
+def test_the_same_store_keeping_ids_as_given_passes(case: str) -> None:
+    _run(case, FoldingStore(lambda value: value))

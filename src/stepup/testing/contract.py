@@ -85,6 +85,30 @@ NO_DELAY = ThrottlePolicy(free_failures=10**6, base_delay=1.0, max_delay=1.0, fo
 _BEYOND_64_BITS = st.integers(min_value=2**63) | st.integers(max_value=-(2**63) - 1)
 
 
+def _lookalike_ids() -> list[str]:
+    """Ids, all different, that a store must keep apart and give back exactly: ones that
+    differ only by case (or compare equal case-folded), by Unicode normalisation (NFC
+    and NFD, a compatibility form), by trailing space; emoji (astral, joined, with a
+    skin tone); right-to-left text and a direction override; a Redis hash tag's braces
+    and the percent escapes of them; and 1024 characters (the longest id stepup
+    accepts, see :data:`stepup.ids.MAX_ID_LENGTH`), two of them differing only in the
+    last one. Fresh for every call, so one store may serve every run."""
+    stem = uuid.uuid4().hex
+    long_id = stem + "L" * (1024 - len(stem))
+    tails = [
+        "alice", "Alice", "ALICE",  # case
+        "stra\u00dfe", "strasse", "STRASSE",  # case-folded equal
+        "caf\u00e9", "cafe\u0301",  # NFC, NFD
+        "\u00c5", "\u212b", "A\u030a",  # Å: letter, Angstrom sign, decomposed
+        "\ufb01", "fi",  # a compatibility ligature (NFKC equal)
+        "x ", "x", "x  ",  # trailing space
+        "\U0001f511", "\U0001f469\u200d\U0001f4bb", "\U0001f44d\U0001f3fd", "\U0001f44d",
+        "\u05e9\u05dc\u05d5\u05dd", "\u0645\u0631\u062d\u0628\u0627", "\u202eabc", "abc",
+        "{tag}", "{", "}", "{}", "%7B", "%7Btag%7D", "%", "%25", "%%", "%7D",
+    ]  # fmt: skip
+    return [f"{stem}-{tail}" for tail in tails] + [long_id, long_id[:-1] + "l", long_id[:-1]]
+
+
 def _key(prefix: str = "k") -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
 
@@ -400,6 +424,15 @@ class StoreContract:
         assert call("throttle_state", key) == ThrottleState(0, 0.0, 100)
         with pytest.raises(MalformedInputError, match="step"):
             call("totp_attempt", _key(), step, T0, NO_DELAY)
+
+    def test_lookalike_throttle_keys_are_kept_apart(self, call: _Runner) -> None:
+        keys = _lookalike_ids()
+        for step, key in enumerate(keys, 1):
+            assert call("totp_attempt", key, step, T0, NO_DELAY).outcome is AttemptOutcome.ACCEPTED
+        call("totp_attempt", keys[0], None, T0, NO_DELAY)  # a failure for the first only
+        states = [call("throttle_state", key) for key in keys]
+        assert [state.last_step for state in states] == list(range(1, len(keys) + 1))
+        assert [state.failures for state in states] == [1] + [0] * (len(keys) - 1)
 
     def test_keys_do_not_interfere(self, call: _Runner) -> None:
         first, second = _key(), _key()
@@ -745,6 +778,22 @@ class StoreContract:
         assert call("delete_credential", user) is False
         assert call("get_credential", user) is None
 
+    def test_lookalike_user_ids_keep_their_own_credentials(self, call: _Runner) -> None:
+        users = _lookalike_ids()
+        credentials = [
+            replace(self._credential(user, (f"h{index}",)), secret=f"sealed-{index}")
+            for index, user in enumerate(users)
+        ]
+        for credential in credentials:
+            call("put_credential", credential)
+        for user, credential in zip(users, credentials, strict=True):
+            stored = call("get_credential", user)
+            assert stored == replace(credential, version=1)
+            assert stored.user_id == user  # exactly: not folded, normalised or trimmed
+        assert call("consume_recovery_hash", users[1], "h0") is False  # another's code
+        assert call("delete_credential", users[0]) is True
+        assert call("get_credential", users[1]) == replace(credentials[1], version=1)
+
     def test_every_credential_write_moves_the_version(self, call: _Runner) -> None:
         user = _key("user")
         call("put_credential", replace(self._credential(user, ("a", "b")), version=40))
@@ -1032,6 +1081,17 @@ class StoreContract:
         call("put_tenant", tenant)
         assert call("get_tenant", tenant_id) == tenant
 
+    def test_lookalike_tenant_ids_are_kept_apart(self, call: _Runner) -> None:
+        tenant_ids = _lookalike_ids()
+        tenants = [Tenant(tenant_id, {"n": index}) for index, tenant_id in enumerate(tenant_ids)]
+        for tenant in tenants:
+            call("put_tenant", tenant)
+        assert call("add_tenant", Tenant(tenant_ids[1], {"n": -1})) == tenants[1]
+        for tenant_id, tenant in zip(tenant_ids, tenants, strict=True):
+            stored = call("get_tenant", tenant_id)
+            assert stored == tenant
+            assert stored.tenant_id == tenant_id
+
     def test_a_tenant_read_or_written_is_the_callers_own(self, call: _Runner) -> None:
         """Changing a tenant object after putting it, or one read back (or answered by
         ``add_tenant`` or ``patch_tenant``), changes nothing stored: only the store's
@@ -1277,6 +1337,24 @@ class StoreContract:
         assert call("get_grant", user, "s1") == grant
         assert call("get_grant", user, "s2") is None
         assert call("get_grant", other, "s1") is None
+
+    def test_lookalike_user_and_session_ids_keep_their_own_grants(self, call: _Runner) -> None:
+        ids = _lookalike_ids()
+        # Each id as a user with a session of the same id, and the first user with a
+        # session of every id.
+        grants = [Grant(i, i, frozenset({"pwd"}), T0 + n) for n, i in enumerate(ids)]
+        sessions = [Grant(ids[0], i, frozenset({"otp"}), T0 + n) for n, i in enumerate(ids)]
+        for grant in grants[1:] + sessions:
+            call("put_grant", grant, T0 + 3600)
+        for grant in grants[1:] + sessions:
+            stored = call("get_grant", grant.user_id, grant.session_id)
+            assert stored == grant
+            assert (stored.user_id, stored.session_id) == (grant.user_id, grant.session_id)
+        assert call("revoke_grants", ids[1]) == 1
+        assert call("get_grant", ids[2], ids[2]) == grants[2]
+        assert call("revoke_grants", ids[0], ids[1]) == 1
+        assert call("get_grant", ids[0], ids[2]) == sessions[2]
+        assert call("revoke_grants", ids[0]) == len(ids) - 1
 
     def test_a_batch_answers_as_each_read_alone(self, call: _Runner) -> None:
         """A store with ``batch`` (optional: decision code asks for it only where it
