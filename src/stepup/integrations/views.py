@@ -11,6 +11,7 @@ id grants are bound to, how the user signed in, a code proved before an SSO trip
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import re
@@ -80,6 +81,7 @@ __all__ = [
     "earlier_session_ids",
     "enrolment_page",
     "forget_otp_proof",
+    "full_access_arguments",
     "hook_says_yes",
     "is_fresh",
     "jsonapi_error",
@@ -145,6 +147,23 @@ def hook_says_yes(answer: object) -> bool:
     """Did an app's yes/no hook (``is_tenant_admin``, ``has_full_access``) say yes? Only
     ``True`` does: ``"false"``, ``"0"``, ``1`` or a user object must never grant a right."""
     return answer is True
+
+
+def full_access_arguments(
+    hook: Callable[..., object], subject: Any, user_id: str
+) -> tuple[Any, ...]:
+    """What the app's ``has_full_access`` hook is called with when an admin acts on
+    ``user_id``'s two-factor: ``(subject, user_id)`` when it takes both, so a
+    multi-tenant app can answer for this user only (an admin of one tenant is no admin of
+    another's users); ``(subject,)`` for a hook that takes the actor alone (full access
+    is then access to every user, as the seed has it)."""
+    try:
+        inspect.signature(hook).bind(subject, user_id)
+    except TypeError:
+        return (subject,)
+    except ValueError:  # no signature to read (some builtins): the documented one-argument form
+        return (subject,)
+    return (subject, user_id)
 
 
 #: Every text the ready-made views show outside a template, as msgids (translated when

@@ -232,6 +232,29 @@ def test_a_user_without_full_access_cannot_remove_others(site: Site) -> None:
     assert "is on" in alice.get("/stepup/2fa/").content.decode()
 
 
+def test_a_full_access_hook_may_answer_for_the_user_acted_on(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HAS_FULL_ACCESS taking ``(subject, user_id)`` answers for that user: an admin of
+    one tenant is no admin of another tenant's users."""
+    from dataclasses import replace
+
+    _enrolled_bob(site)
+    asked: list[str] = []
+
+    def only_carol(subject: object, target: str) -> bool:
+        asked.append(target)
+        return target == "carol-in-another-tenant"
+
+    services = get_stepup()
+    monkeypatch.setattr(services, "hooks", replace(services.hooks, has_full_access=only_carol))
+    admin = site.browser("alice")
+    url = f"/stepup/users/{user_id('bob')}/2fa/remove/"
+    assert admin.form(url, {}).status_code == 403
+    assert asked == [user_id("bob")]
+    assert services.two_factor.is_enrolled(user_id("bob"))
+
+
 def test_admin_removal_answers_json_clients_with_204(site: Site) -> None:
     _enrolled_bob(site)
     admin = site.browser("alice")

@@ -230,6 +230,30 @@ def test_a_full_access_hook_that_does_not_answer_true_is_no(
         assert test_app.stepup.two_factor.is_enrolled("bob")
 
 
+def test_a_full_access_hook_may_answer_for_the_user_acted_on(
+    test_app: TestApp, alice: Browser, bob: Browser
+) -> None:
+    """A hook that takes ``(subject, user_id)`` answers for that user: an admin of one
+    tenant is no admin of another tenant's users."""
+    bob.enrol()
+    asked: list[tuple[str, str]] = []
+
+    def only_carol(subject: Any, user_id: str) -> bool:
+        asked.append((subject.user_id, user_id))
+        return user_id == "carol"
+
+    test_app.stepup.hooks.has_full_access = only_carol
+    fresh_grant(alice)
+    assert alice.form("/stepup/users/bob/2fa/remove", {}).status_code == 403
+    with test_app.app.app_context():
+        assert test_app.stepup.two_factor.is_enrolled("bob")
+    test_app.stepup.hooks.has_full_access = lambda subject, user_id: user_id == "bob"
+    assert alice.form("/stepup/users/bob/2fa/remove", {}).status_code == 303
+    with test_app.app.app_context():
+        assert not test_app.stepup.two_factor.is_enrolled("bob")
+    assert asked == [("alice", "bob")]
+
+
 # item 9: factor changes and session renewal ----------------------------------------------
 
 

@@ -237,6 +237,27 @@ def test_hooks_that_do_not_answer_true_grant_nothing(
     assert lying_app.store.get_credential("bob") is not None
 
 
+async def _only_for(subject: Any, user_id: str) -> bool:
+    return user_id == "carol"  # an admin of carol's tenant: bob is in another
+
+
+def test_a_full_access_hook_may_answer_for_the_user_acted_on(
+    clock: SettableClock, browsers: list[Browser]
+) -> None:
+    """A hook that takes ``(subject, user_id)`` (async here) answers for that user."""
+    app = make_app(clock=clock, store=MemoryStore(), has_full_access=_only_for)
+    bob, alice = app.browser(), app.browser()
+    browsers += [bob, alice]
+    bob.login("bob")
+    enrol(bob)
+    alice.login("alice")
+    _grant(alice)
+    page = alice.get("/stepup/2fa/users/bob/remove")
+    removal = alice.post("/stepup/2fa/users/bob/remove", data={"csrf_token": csrf_token(page.text)})
+    assert removal.status_code == 403
+    assert app.store.get_credential("bob") is not None
+
+
 # item 9 -------------------------------------------------------------------------------
 
 

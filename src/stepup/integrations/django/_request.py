@@ -49,7 +49,13 @@ from ..transaction import (
     note_transaction,
     pending_transaction,
 )
-from ..views import earlier_session_ids, hook_says_yes, note_sign_in, renew_session_id
+from ..views import (
+    earlier_session_ids,
+    full_access_arguments,
+    hook_says_yes,
+    note_sign_in,
+    renew_session_id,
+)
 from . import _session
 from ._web import request_info, sign_in_response, to_response
 from .services import Stepup, get_stepup
@@ -125,10 +131,15 @@ class RequestStepup:
         hook, subject = self.services.hooks.is_tenant_admin, self.subject
         return hook is not None and subject is not None and hook_says_yes(hook(subject, tenant_id))
 
-    def has_full_access(self) -> bool:
-        """The ``HAS_FULL_ACCESS`` hook; only ``True`` means yes."""
+    def has_full_access(self, user_id: str) -> bool:
+        """The ``HAS_FULL_ACCESS`` hook for acting on ``user_id``'s two-factor
+        (:func:`full_access_arguments`); only ``True`` means yes."""
         hook, subject = self.services.hooks.has_full_access, self.subject
-        return hook is not None and subject is not None and hook_says_yes(hook(subject))
+        return (
+            hook is not None
+            and subject is not None
+            and hook_says_yes(hook(*full_access_arguments(hook, subject, user_id)))
+        )
 
     def url(self, view: str, **kwargs: str) -> str:
         """The path of a ready-made view (``"reauth"``, ``"two_factor"``...)."""

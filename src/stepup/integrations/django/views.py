@@ -605,7 +605,7 @@ def _admin_two_factor_remove(request: HttpRequest, user_id: str) -> HttpResponse
     subject = bound.subject
     if subject is None:
         return sign_in_response(request)
-    if not bound.has_full_access():
+    if not bound.has_full_access(user_id):
         return _message(request, 403, TEXT["admin_only"])
     back = safe_return_path_or_default(request.POST.get("next"))
     refusal = bound.guard(bound.services.disable_action, None, back)

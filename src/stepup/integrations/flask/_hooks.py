@@ -36,7 +36,9 @@ PasswordRehashSaver: TypeAlias = Callable[[str, str], None]
 #: ``(subject, tenant_id) -> bool``: may this user change this tenant's settings?
 TenantAdminCheck: TypeAlias = Callable[[Subject, str], bool]
 #: ``(subject) -> bool``: may this user remove anyone's two-factor authentication?
-FullAccessCheck: TypeAlias = Callable[[Subject], bool]
+#: ``(subject) -> bool``, or ``(subject, user_id) -> bool`` to answer for one user
+#: (a multi-tenant app: an admin of one tenant is no admin of another's users).
+FullAccessCheck: TypeAlias = Callable[[Subject], bool] | Callable[[Subject, str], bool]
 #: ``(user_id) -> name | None``: how an authenticator app or a passkey names the account
 #: (an e-mail address or username; ``None``: the user id).
 AccountNamer: TypeAlias = Callable[[str], str | None]

@@ -46,6 +46,7 @@ from ..views import (
     SESSION_ID,
     SIGNED_IN_WITH,
     earlier_session_ids,
+    full_access_arguments,
     hook_says_yes,
     is_fresh,
     note_sign_in,
@@ -304,10 +305,13 @@ class AppState:
         name = hook(user_id) if hook is not None else None
         return name if isinstance(name, str) and name else user_id
 
-    def has_full_access(self, subject: Subject) -> bool:
-        """The app's ``has_full_access`` hook; only ``True`` means yes."""
+    def has_full_access(self, subject: Subject, user_id: str) -> bool:
+        """The app's ``has_full_access`` hook for acting on ``user_id``'s two-factor
+        (:func:`full_access_arguments`); only ``True`` means yes."""
         hook = self.hooks.has_full_access
-        return hook is not None and hook_says_yes(hook(subject))
+        return hook is not None and hook_says_yes(
+            hook(*full_access_arguments(hook, subject, user_id))
+        )
 
     def sign_out(self, user_id: str | None = None) -> None:
         """Revoke this session's grant and forget the session's stepup state."""

@@ -696,7 +696,7 @@ def admin_remove(user_id: str) -> Any:
     app_state, subject = _signed_in()
     if subject is None:
         return app_state.unauthenticated()
-    if not app_state.has_full_access(subject):
+    if not app_state.has_full_access(subject, user_id):
         return _message(403, TEXT["admin_only"])
     back = safe_return_path_or_default(request.form.get("next"))
     refusal = app_state.guard(app_state.disable_action, None, back)

@@ -59,6 +59,7 @@ from ..views import (
     VerifyPage,
     cancel_path,
     enrolment_page,
+    full_access_arguments,
     hook_says_yes,
     password_message,
     reauth_page,
@@ -620,7 +621,9 @@ class StepupPages:
         if await self.form(request, subject.session_id) is None:
             return await self.csrf_failed(request)
         full_access = target is not None and hook_says_yes(
-            await call_hook(s.has_full_access, subject)
+            await call_hook(
+                s.has_full_access, *full_access_arguments(s.has_full_access, subject, target)
+            )
         )
         try:
             await s.two_factor.remove(

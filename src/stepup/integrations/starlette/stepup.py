@@ -88,7 +88,10 @@ TenantLoader: TypeAlias = Callable[[Request], MaybeAwaitable[str]]
 PasswordHashLoader: TypeAlias = Callable[[str], MaybeAwaitable[str | None]]
 PasswordRehashSaver: TypeAlias = Callable[[str, str], MaybeAwaitable[None]]
 IsTenantAdmin: TypeAlias = Callable[[Subject, str], MaybeAwaitable[bool]]
-HasFullAccess: TypeAlias = Callable[[Subject], MaybeAwaitable[bool]]
+#: ``(subject)``, or ``(subject, user_id)`` to answer for one user (see Flask's).
+HasFullAccess: TypeAlias = (
+    Callable[[Subject], MaybeAwaitable[bool]] | Callable[[Subject, str], MaybeAwaitable[bool]]
+)
 AccountNamer: TypeAlias = Callable[[str], MaybeAwaitable[str | None]]
 CompleteSignIn: TypeAlias = Callable[[Request, str], MaybeAwaitable[None]]
 ReauthResponder: TypeAlias = Callable[[Request, Decision], MaybeAwaitable[Response | None]]
@@ -166,6 +169,7 @@ class StepupCore:
     - ``password_hash_loader(user_id) -> str | None`` and
       ``password_rehash_saver(user_id, new_hash)``: for password re-authentication.
     - ``is_tenant_admin(subject, tenant_id) -> bool``, ``has_full_access(subject) -> bool``
+      (or ``has_full_access(subject, user_id)``: may this admin act on that user?)
       (both ``False`` when not given).
     - ``account_name(user_id) -> str | None``: how an authenticator app and a passkey
       name the account (the user's e-mail address or username), so a person with
