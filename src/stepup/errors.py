@@ -10,6 +10,7 @@ __all__ = [
     "ConcurrentUpdateError",
     "ConfigurationError",
     "DeviceLimitError",
+    "InvalidAccountNameError",
     "InvalidDeviceNameError",
     "MalformedInputError",
     "ManagedByConfigFileError",
@@ -89,6 +90,12 @@ class ManagedByConfigFileError(StepupError):
 class InvalidDeviceNameError(MalformedInputError):
     """A device name that is empty, too long, or holds control or bidirectional
     formatting characters; nothing was changed."""
+
+
+class InvalidAccountNameError(MalformedInputError):
+    """An account name (or issuer) that cannot go into an authenticator app's Key URI:
+    not text, empty, with ``:`` or control characters, or making a URI longer than a QR
+    code holds; nothing was stored."""
 
 
 class UnknownDeviceError(StepupError, LookupError):

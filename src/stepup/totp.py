@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, Final, Literal
 from urllib.parse import quote, urlencode
 
-from .errors import MalformedInputError
+from .errors import InvalidAccountNameError, MalformedInputError
 from .ids import is_well_formed_id
 
 __all__ = [
@@ -245,7 +245,7 @@ class TOTP:
 
     def provisioning_uri(self, account: str, issuer: str) -> str:
         """The Key URI (``otpauth://totp/Issuer:account?...``) that authenticator apps scan;
-        :class:`MalformedInputError` if it is longer than a QR code holds
+        :class:`~stepup.errors.InvalidAccountNameError` if it is longer than a QR code holds
         (:data:`MAX_KEY_URI_LENGTH`)."""
         check_key_uri_label(account, issuer)
         label = f"{quote(issuer, safe='')}:{quote(account, safe='')}"
@@ -261,7 +261,7 @@ class TOTP:
         )
         uri = f"otpauth://totp/{label}?{query}"
         if len(uri) > MAX_KEY_URI_LENGTH:
-            raise MalformedInputError(
+            raise InvalidAccountNameError(
                 f"the Key URI would be {len(uri)} characters and a QR code holds at most"
                 f" {MAX_KEY_URI_LENGTH}: shorten the account or the issuer"
             )
@@ -269,12 +269,13 @@ class TOTP:
 
 
 def check_key_uri_label(account: object, issuer: object) -> None:
-    """:class:`MalformedInputError` unless ``account`` and ``issuer`` can make a Key URI's
+    """:class:`~stepup.errors.InvalidAccountNameError` (a :class:`MalformedInputError`)
+    unless ``account`` and ``issuer`` can make a Key URI's
     label: each well formed (:func:`stepup.ids.is_well_formed_id`: text, not empty, no
     control character, no lone surrogate, which no URI can encode) and without ``:``."""
     for name, value in (("account", account), ("issuer", issuer)):
         if not is_well_formed_id(value) or ":" in value:
-            raise MalformedInputError(
+            raise InvalidAccountNameError(
                 f"{name} must be non-empty text without ':' or control characters"
             )
 
@@ -284,13 +285,14 @@ def _rebuild(key: bytes, digits: int, period: int, algorithm: Algorithm) -> TOTP
 
 
 def _qr(uri: str) -> Any:
-    """The QR code of ``uri``, or :class:`MalformedInputError` if none holds it."""
+    """The QR code of ``uri``, or :class:`~stepup.errors.InvalidAccountNameError` if none
+    holds it."""
     import segno
 
     try:
         return segno.make(uri, error=_QR_ERROR)
     except segno.DataOverflowError:
-        raise MalformedInputError(
+        raise InvalidAccountNameError(
             f"{len(uri)} characters are more than a QR code holds"
             f" (at most {MAX_KEY_URI_LENGTH} for a Key URI)"
         ) from None

@@ -144,3 +144,54 @@ def test_starlette_reauth_form_names_the_account_and_ignores_it(named: Any, show
         assert done.headers["location"] == "/somewhere"
     finally:
         alice.close()
+
+
+#: Account names no Key URI can carry: a colon (the label's separator), a control
+#: character, or one that makes the URI longer than any QR code holds.
+UNUSABLE = ["alice:admin", "alice\x1b[2J", "\u00e9" * 800]
+_CAUSE = "cannot be put into an authenticator app"
+
+
+@pytest.mark.parametrize("name", UNUSABLE, ids=["colon", "control", "too-long"])
+def test_flask_an_unusable_account_name_is_a_400_naming_the_cause(name: str) -> None:
+    test_app = flask_support.make_app("subject_loader", clock=SettableClock(), store=MemoryStore())
+    test_app.stepup.account_name(lambda uid: name)
+    alice = test_app.client()
+    assert alice.login("alice").status_code == 303
+    page = alice.form("/stepup/2fa/enrol", {})
+    assert page.status_code == 400
+    assert _CAUSE in page.get_data(as_text=True)
+    with test_app.app.app_context():
+        assert test_app.app.extensions["stepup"].store.get_credential("alice") is None
+
+
+@pytest.mark.parametrize("name", UNUSABLE, ids=["colon", "control", "too-long"])
+def test_starlette_an_unusable_account_name_is_a_400_naming_the_cause(name: str) -> None:
+    store = MemoryStore()
+    test_app = starlette_support.make_app(
+        clock=SettableClock(), store=store, account_name=lambda uid: name
+    )
+    alice = test_app.browser()
+    try:
+        assert alice.login("alice").status_code == 303
+        page = alice.get("/stepup/2fa/enrol")
+        assert page.status_code == 400
+        assert _CAUSE in page.text
+        assert store.get_credential("alice") is None
+    finally:
+        alice.close()
+
+
+def test_adding_another_app_with_an_unusable_account_name_is_a_400_too() -> None:
+    test_app = flask_support.make_app("subject_loader", clock=SettableClock(), store=MemoryStore())
+    alice = test_app.client()
+    assert alice.login("alice").status_code == 303
+    alice.enrol()
+    flask_support.confirm_factors(alice)
+    test_app.stepup.account_name(lambda uid: "alice:admin")
+    page = alice.form("/stepup/2fa/devices/add", {"name": "Tablet"})
+    assert page.status_code == 400
+    assert _CAUSE in page.get_data(as_text=True)
+    with test_app.app.app_context():
+        stored = test_app.app.extensions["stepup"].store.get_credential("alice")
+    assert len(stored.totp_devices) == 1  # nothing pending was added

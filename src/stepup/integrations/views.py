@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from ..errors import (
     ConfigurationError,
     DeviceLimitError,
+    InvalidAccountNameError,
     InvalidDeviceNameError,
     ManagedByConfigFileError,
     NotEnrolledError,
@@ -173,6 +174,10 @@ TEXT: Final = {
     "csrf": N_("This form has expired. Go back, reload the page and try again."),
     "unavailable": N_("This cannot be done right now. Try again in a moment."),
     "in_config_file": N_("Two-factor authentication is set in the configuration file."),
+    "account_name": N_(
+        "Your account name cannot be put into an authenticator app: it is too long or holds"
+        " characters an app cannot show. Ask the site's administrator."
+    ),
     "sign_in_expired": N_("Your sign-in has expired. Please sign in again."),
     "already_on": N_("Two-factor authentication is already on."),
     "turned_off": N_("Two-factor authentication is off."),
@@ -563,6 +568,8 @@ def device_refusal(exc: Exception) -> tuple[int, str] | None:
     The core decided; this only names it."""
     if isinstance(exc, InvalidDeviceNameError):
         return 400, "device_name"
+    if isinstance(exc, InvalidAccountNameError):
+        return 400, "account_name"
     if isinstance(exc, UnknownDeviceError):
         return 404, "device_not_found"
     if isinstance(exc, DeviceLimitError):

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from ...errors import (
     AlreadyEnrolledError,
+    InvalidAccountNameError,
     ManagedByConfigFileError,
     NotEnrolledError,
     PermissionDeniedError,
@@ -465,6 +466,8 @@ def _two_factor_enrol(request: HttpRequest) -> HttpResponse:
         return _redirect(bound.url("two_factor"))
     except ManagedByConfigFileError:
         return _message(request, 409, TEXT["in_config_file"])
+    except InvalidAccountNameError:  # the app's account name: nothing was stored
+        return _message(request, 400, TEXT["account_name"], link=bound.url("two_factor"))
     page = _enrolment_page(bound, enrolment, account)
     return _render(request, "stepup/two_factor_enrol.html", page=page)
 

@@ -32,6 +32,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ...errors import (
     AlreadyEnrolledError,
+    InvalidAccountNameError,
     ManagedByConfigFileError,
     NotEnrolledError,
     PermissionDeniedError,
@@ -568,6 +569,8 @@ def two_factor_enrol() -> Any:
         return _redirect(url_for("stepup.two_factor"))
     except ManagedByConfigFileError:
         return _message(409, TEXT["in_config_file"])
+    except InvalidAccountNameError:  # the app's account_name: nothing was stored
+        return _message(400, TEXT["account_name"], link=url_for("stepup.two_factor"))
     return _render(
         "stepup/two_factor_enrol.html", page=_enrolment_page(app_state, enrolment, account)
     )

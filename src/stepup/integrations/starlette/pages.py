@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from ...errors import (
     AlreadyEnrolledError,
+    InvalidAccountNameError,
     ManagedByConfigFileError,
     NotEnrolledError,
     PermissionDeniedError,
@@ -468,6 +469,9 @@ class StepupPages:
             return RedirectResponse(self.stepup.url(request, "two_factor"), status_code=303)
         except ManagedByConfigFileError:
             return await self.message(request, TEXT["in_config_file"], 409)
+        except InvalidAccountNameError:  # the app's account_name: nothing was stored
+            link = self.stepup.url(request, "two_factor")
+            return await self.message(request, TEXT["account_name"], 400, link)
         except StoreUnavailableError:
             return await self.unavailable(request)
         page = self.enrolment_page(enrolment, account)
