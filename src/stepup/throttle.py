@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Final
 
+from .errors import ConfigurationError
 from .records import Attempt, AttemptOutcome, ThrottleState
 
 __all__ = ["ThrottlePolicy", "apply_attempt", "apply_charge", "apply_refund", "keep_until"]
@@ -23,6 +25,11 @@ _MOST_FAILURES: dict[ThrottlePolicy, int] = {}
 
 def _claimed(failures: int, blocked_until: float, step: int) -> ThrottleState:
     return ThrottleState(failures, blocked_until, step)
+
+
+#: The most free failures a policy may grant: far beyond any real need (a billion typos),
+#: and far inside every store's signed 64-bit counters.
+_MAX_FREE: Final = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +56,21 @@ class ThrottlePolicy:
     forget_after: float = 7 * 24 * 3600.0
 
     def __post_init__(self) -> None:
-        if self.free_failures < 0 or self.base_delay <= 0 or self.max_delay < self.base_delay:
-            raise ValueError("throttle needs free_failures >= 0 and 0 < base_delay <= max_delay")
+        # Typed and bounded here, once: a count every store can hold (a signed 64-bit
+        # column, with room for the failures on top) and delays that are real numbers.
+        free = self.free_failures
+        if isinstance(free, bool) or not isinstance(free, int) or not 0 <= free <= _MAX_FREE:
+            raise ConfigurationError(f"free_failures must be a whole number from 0 to {_MAX_FREE}")
+        for name in ("base_delay", "max_delay", "forget_after"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigurationError(f"{name} must be a number of seconds")
+            if not math.isfinite(value):
+                raise ConfigurationError(f"{name} must be finite")
+        if self.base_delay <= 0 or self.max_delay < self.base_delay:
+            raise ConfigurationError("throttle needs 0 < base_delay <= max_delay")
         if self.forget_after <= self.max_delay:
-            raise ValueError("forget_after must be longer than max_delay")
+            raise ConfigurationError("forget_after must be longer than max_delay")
 
     def delay_after(self, failures: int) -> float:
         """Seconds to wait after the ``failures``-th counted failure."""

@@ -345,3 +345,32 @@ def test_a_code_repeated_in_the_next_step_is_not_a_replay(clock: SettableClock) 
     clock.set((step + 1) * 30)
     assert verifier.verify("c", totp, "617275") == VerifyResult(VerifyReason.OK, step + 1)
     assert verifier.verify("c", totp, "617275").reason is VerifyReason.REPLAYED
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"free_failures": 2**63},  # no SQL counter could hold the count
+        {"free_failures": True},
+        {"free_failures": 3.0},
+        {"free_failures": -1},
+        {"base_delay": float("nan")},
+        {"max_delay": float("inf")},
+        {"forget_after": "7d"},
+        {"base_delay": 0},
+        {"base_delay": 60.0, "max_delay": 30.0},
+        {"forget_after": 60.0},
+    ],
+    ids=repr,
+)
+def test_a_throttle_policy_out_of_bounds_is_a_configuration_error(settings: Any) -> None:
+    from stepup.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError):
+        ThrottlePolicy(**settings)
+
+
+def test_the_most_lenient_throttle_policy_still_counts_on_every_store_column() -> None:
+    policy = ThrottlePolicy(free_failures=2**31 - 1, base_delay=1, max_delay=1, forget_after=2)
+    assert policy.delay_after(2**31 - 1) == 0.0
+    assert policy.delay_after(2**31) == 1.0
