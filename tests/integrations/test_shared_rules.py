@@ -267,6 +267,32 @@ def test_tenant_requests_that_go_ahead(content_type: str) -> None:
     assert tenant_request_refusal(True, content_type) is None
 
 
+@given(st.lists(st.text(alphabet=st.characters(blacklist_characters=',"'), min_size=1), max_size=8))
+def test_an_accept_list_without_quotes_splits_at_every_comma(elements: list[str]) -> None:
+    from stepup.integrations.views import _LIST_ELEMENT
+
+    assert _LIST_ELEMENT.findall(",".join(elements)) == elements
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        '"' + '\\"' * 30_000,  # one quote left open, then escaped quotes: read once
+        '"' * 60_000,
+        'a"b' * 20_000,
+        '"\\' * 30_000,
+    ],
+    ids=["open-escaped", "quotes", "alternating", "backslashes"],
+)
+def test_an_adversarial_accept_is_read_in_one_pass(header: str) -> None:
+    """Each quote used to rescan to the end of the header: 64 KB took minutes. The
+    elements still cover the whole header, and the endpoint refuses one this long."""
+    from stepup.integrations.views import _LIST_ELEMENT
+
+    assert "".join(_LIST_ELEMENT.findall(header)).replace(",", "") == header.replace(",", "")
+    assert tenant_accept_ok("application/vnd.api+json, " + header) is False
+
+
 @pytest.mark.parametrize(
     ("accept", "ok"),
     [

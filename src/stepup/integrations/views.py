@@ -134,8 +134,12 @@ _MEDIA_TYPE: Final = re.compile(
 )
 _PARAMETER: Final = re.compile(rf";\s*({_HTTP_TOKEN})\s*=\s*({_HTTP_TOKEN}|\"(?:[^\"\\]|\\.)*\")")
 #: One element of a comma-separated header list (RFC 9110 section 5.6.1): a comma inside
-#: a quoted string (section 5.6.4), e.g. in a ``profile`` URI list, does not end it.
-_LIST_ELEMENT: Final = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*")+')
+#: a quoted string (section 5.6.4), e.g. in a ``profile`` URI list, does not end it. A
+#: quote left open runs to the end of the header: matched once, never rescanned from
+#: each later quote (which made the time grow with the square of the header's length).
+_LIST_ELEMENT: Final = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*(?:"|\\?\Z))+')
+#: The longest ``Accept`` header read; servers cap whole headers lower (8 KiB is common).
+_MAX_ACCEPT: Final = 8192
 
 
 def default_policy() -> Policy:
@@ -767,6 +771,8 @@ def tenant_accept_ok(accept: str | None) -> bool:
     type, is fine (the answer is JSON:API anyway)."""
     if not accept:
         return True
+    if len(accept) > _MAX_ACCEPT:
+        return False  # no client needs that much to ask for JSON:API: a 406
     instances = 0
     for media_range in _LIST_ELEMENT.findall(accept):
         found = _MEDIA_TYPE.fullmatch(media_range)
