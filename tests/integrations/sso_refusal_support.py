@@ -51,3 +51,12 @@ def assert_noted(caplog: pytest.LogCaptureFixture, method: str, reason: str) -> 
         (logging.INFO, f"{method} re-authentication refused: {reason}")
     ]
     caplog.clear()
+
+
+def assert_not_noted(caplog: pytest.LogCaptureFixture) -> None:
+    """No INFO line on stepup's logger: an answer that matched no re-authentication of
+    this session (a replay, a forged callback) is no failure of this user's."""
+    assert [
+        r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno >= logging.INFO
+    ] == []
+    caplog.clear()

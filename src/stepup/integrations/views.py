@@ -1061,17 +1061,31 @@ def sso_refusal_message(reason: str, provider_error: str | None = None) -> str:
     return _SSO_MESSAGES.get(reason, SSO_NOT_CONFIRMED)
 
 
+#: Refusals of an answer that matched no re-authentication this session began: forged,
+#: replayed from elsewhere, or unreadable before it could be matched.
+_UNMATCHED: Final = frozenset({"unknown_state", "unknown_request", "malformed"})
+
+
 def report_sso_refusal(events: EventBus, user_id: str, outcome: ProviderOutcome, at: float) -> None:
     """Note a refused SSO re-authentication as a password refusal is noted: a
     :class:`~stepup.events.ReauthFailed` event with the provider's method and the
     adapter's reason, and one INFO line on the ``stepup.integrations`` logger. Neither
     holds the answer's token, code, NameID or the provider's own text (only a known
-    OAuth error code is logged), nor the user id (an app's may be an e-mail address)."""
+    OAuth error code is logged), nor the user id (an app's may be an e-mail address).
+    An answer that matched no re-authentication of this session (``unknown_state``,
+    ``unknown_request``, ``malformed``) is only a DEBUG line: anyone's page can send a
+    browser there. A store failure (``unavailable``) is logged, not an event."""
     reason = str(outcome.reason)
     method = str(outcome.method)
-    events.emit(ReauthFailed(at=at, user_id=user_id, method=method, reason=reason))
     error = _provider_error(outcome)
     logged_error = error if error is None or error in _PROVIDER_ERROR_CODES else "other"
+    if reason in _UNMATCHED:
+        # No trip this session started: a cross-site page can send anyone's browser
+        # here, so it is no failure of this user's (no event an audit or lockout counts).
+        logger.debug("%s answer matching no re-authentication of this session: %s", method, reason)
+        return
+    if reason != "unavailable":  # stepup's store failed, not the user
+        events.emit(ReauthFailed(at=at, user_id=user_id, method=method, reason=reason))
     logger.info(
         "%s re-authentication refused: %s%s",
         method if method in ("oidc", "saml") else "sso",
