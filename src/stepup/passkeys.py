@@ -40,6 +40,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 import secrets
 import unicodedata
@@ -126,6 +127,9 @@ _SIGN_IN: Final = "webauthn.get:sign-in"
 #: A pending sign-in's challenges are bound to this plus the integration's id for it,
 #: so they can never match a session id.
 _SIGN_IN_BINDING: Final = "sign-in:"
+#: The most passkeys a user may be allowed: far beyond need, and inside every store's
+#: 64-bit counters (a larger limit would fail each registration at the store).
+_MAX_LIMIT: Final = 2**31 - 1
 #: The throttle key of a user's passkey attempts at sign-in.
 _SIGN_IN_THROTTLE_KEY: Final = "passkey-sign-in:"
 
@@ -184,8 +188,14 @@ class RelyingParty:
                 raise ConfigurationError(
                     f"passkeys: origin {origin!r} is not within the RP id {rp_id!r}"
                 )
-        if self.challenge_ttl <= 0 or self.max_passkeys_per_user < 1:
-            raise ConfigurationError("passkeys: challenge_ttl and max_passkeys_per_user > 0")
+        limit = self.max_passkeys_per_user
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _MAX_LIMIT:
+            raise ConfigurationError(
+                f"passkeys: max_passkeys_per_user must be a whole number from 1 to {_MAX_LIMIT}"
+            )
+        ttl = self.challenge_ttl
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl < math.inf:
+            raise ConfigurationError("passkeys: challenge_ttl must be a positive number of seconds")
         # As a browser serialises an origin: lower case, no trailing slash.
         origins = tuple(o.lower().rstrip("/") for o in self.origins)
         object.__setattr__(self, "origins", origins)
@@ -614,6 +624,7 @@ class _Ceremonies:
     def _finish_registration(
         self, subject: Subject, payload: str | bytes | Mapping[str, Any], name: str
     ) -> Flow[PasskeyResult]:
+        checked_subject(subject)
         try:
             try:
                 clean_name = _clean_name(name)
@@ -733,6 +744,7 @@ class _Ceremonies:
         transaction: str | None,
         kind: str = _GET,
     ) -> Flow[PasskeyResult]:
+        checked_subject(subject)
         sign_in = kind == _SIGN_IN
         charge: Attempt | None = None
         try:
@@ -849,7 +861,9 @@ class _Ceremonies:
             raise MalformedInputError(
                 "a pending sign-in needs its random id (at least 16 characters)"
             )
-        return Subject(user_id, _SIGN_IN_BINDING + pending_id)
+        subject = Subject(user_id, _SIGN_IN_BINDING + pending_id)
+        checked_subject(subject)  # begin and finish alike, on every store
+        return subject
 
     def _begin_sign_in(self, user_id: str, pending_id: str) -> Flow[dict[str, Any] | None]:
         subject = self._pending(user_id, pending_id)

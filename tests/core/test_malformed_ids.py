@@ -452,3 +452,42 @@ def test_a_well_formed_unusual_id_still_reaches_the_store(store: Any) -> None:
         assert store.get_grant(user, subject.session_id) is not None
         assert reauth.sign_out(subject) == 1
         assert store.get_grant(user, subject.session_id) is None
+
+
+def test_a_passkey_sign_in_for_a_malformed_user_is_refused_before_any_store(store: Any) -> None:
+    """begin_sign_in refused it; finish_sign_in (and the other finishes) went on to the
+    store: a challenge answer on one store, a 503 on PostgreSQL."""
+    recording = Recording(store)
+    passkeys = Passkeys(recording, RP)
+    pending = "p" * 16
+    for user in ("a\x00b", "a\ud800b", "u" * (MAX_ID_LENGTH + 1)):
+        recording.calls.clear()
+        with pytest.raises(MalformedInputError):
+            passkeys.finish_sign_in(user, pending, {"id": "x"})
+        with pytest.raises(MalformedInputError):
+            passkeys.finish_authentication(Subject(user, "s1"), {"id": "x"})
+        with pytest.raises(MalformedInputError):
+            passkeys.finish_registration(Subject(user, "s1"), {"id": "x"}, "Key")
+        assert recording.calls == []
+    with pytest.raises(MalformedInputError):
+        passkeys.finish_sign_in("alice", "\x00" * 16, {"id": "x"})
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"max_passkeys_per_user": 2**63},
+        {"max_passkeys_per_user": True},
+        {"max_passkeys_per_user": 0},
+        {"max_passkeys_per_user": 2.0},
+        {"challenge_ttl": float("nan")},
+        {"challenge_ttl": float("inf")},
+        {"challenge_ttl": "300"},
+    ],
+    ids=repr,
+)
+def test_a_passkey_setting_no_store_can_hold_stops_at_start_up(settings: Any) -> None:
+    from stepup.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError):
+        RelyingParty(id="example.com", name="Example", origins=(ORIGIN,), **settings)

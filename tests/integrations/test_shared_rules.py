@@ -3,6 +3,7 @@ decided once, so Flask, Django and Starlette cannot drift apart."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -326,3 +327,52 @@ def test_tenant_accept_headers(accept: str | None, ok: bool) -> None:
         assert refusal is not None
         assert refusal.status == 406
         assert json.loads(refusal.body)["errors"][0]["code"] == "not_acceptable"
+
+
+def _one(subject: object) -> bool:
+    return True
+
+
+def _two(subject: object, user_id: str) -> bool:
+    return True
+
+
+def _undecorated_wrapper(*args: object, **kwargs: object) -> bool:
+    """A decorator's wrapper without functools.wraps: it hides the one-argument hook."""
+    return _one(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def _with_default(subject: object, tenant: str | None = None) -> bool:
+    return True
+
+
+class _CallableTwo:
+    def __call__(self, subject: object, user_id: str) -> bool:
+        return True
+
+
+async def _async_two(subject: object, user_id: str) -> bool:
+    return True
+
+
+@pytest.mark.parametrize(
+    ("hook", "given"),
+    [
+        (_one, 1),
+        (lambda subject: True, 1),
+        (_undecorated_wrapper, 1),  # only a declared second parameter counts
+        (_with_default, 1),  # a parameter with a default is not asked for
+        (functools.partial(_two, "someone"), 1),
+        (print, 1),  # no readable signature: the documented one-argument form
+        (_two, 2),
+        (lambda subject, user_id: True, 2),
+        (functools.wraps(_two)(lambda *args: _two(*args)), 2),  # a wrapper that says so
+        (_CallableTwo(), 2),
+        (_async_two, 2),
+    ],
+)
+def test_the_full_access_hook_gets_the_user_only_when_it_asks_for_it(hook: Any, given: int) -> None:
+    from stepup.integrations.views import full_access_arguments
+
+    arguments = full_access_arguments(hook, "alice-subject", "bob")
+    assert arguments == ("alice-subject", "bob")[:given]

@@ -14,10 +14,12 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import math
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
@@ -26,6 +28,7 @@ from ..errors import (
     DeviceLimitError,
     InvalidAccountNameError,
     InvalidDeviceNameError,
+    MalformedInputError,
     ManagedByConfigFileError,
     NotEnrolledError,
     PermissionDeniedError,
@@ -35,7 +38,7 @@ from ..errors import (
 from ..events import EventBus, ReauthFailed
 from ..i18n import N_, Message, translate
 from ..policy import SENSITIVE, Policy, with_tenant_settings_rule
-from ..reauth import Offer, required_methods
+from ..reauth import GRANT_METHODS, Offer, required_methods
 from ..records import Passkey, Tenant, TotpDevice
 from ..redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
 from ..resume import is_resume_token
@@ -64,6 +67,7 @@ __all__ = [
     "TEXT",
     "DeviceRow",
     "EnrolmentPage",
+    "FirstStep",
     "FormStep",
     "MessagePage",
     "PasskeyRow",
@@ -158,17 +162,21 @@ def full_access_arguments(
     hook: Callable[..., object], subject: Any, user_id: str
 ) -> tuple[Any, ...]:
     """What the app's ``has_full_access`` hook is called with when an admin acts on
-    ``user_id``'s two-factor: ``(subject, user_id)`` when it takes both, so a
-    multi-tenant app can answer for this user only (an admin of one tenant is no admin of
-    another's users); ``(subject,)`` for a hook that takes the actor alone (full access
-    is then access to every user, as the seed has it)."""
+    ``user_id``'s two-factor: ``(subject, user_id)`` when it declares a second required
+    positional parameter, so a multi-tenant app can answer for this user only (an admin
+    of one tenant is no admin of another's users); ``(subject,)`` otherwise (full access
+    is then access to every user, as the seed has it). Only a declared parameter counts:
+    a decorator's ``*args`` wrapper (without ``functools.wraps``) or a parameter with a
+    default is the one-argument form, never called with more than it asked for."""
     try:
-        inspect.signature(hook).bind(subject, user_id)
-    except TypeError:
+        parameters = inspect.signature(hook).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: the documented one-argument form
         return (subject,)
-    except ValueError:  # no signature to read (some builtins): the documented one-argument form
-        return (subject,)
-    return (subject, user_id)
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [
+        p for p in parameters if p.kind in positional and p.default is inspect.Parameter.empty
+    ]
+    return (subject, user_id) if len(required) >= 2 else (subject,)
 
 
 #: Every text the ready-made views show outside a template, as msgids (translated when
@@ -1166,12 +1174,130 @@ def note_sign_in(session: MutableMapping[str, Any], signed_in_with: Identity | N
     session.pop(SIGNED_IN_WITH, None)
     session.pop(EARLIER_IDS, None)
     if signed_in_with is not None:
-        session[SIGNED_IN_WITH] = {
-            "method": signed_in_with.method.value,
-            "issuer": signed_in_with.issuer,
-            "subject": signed_in_with.subject,
-            "provider": signed_in_with.provider,
+        session[SIGNED_IN_WITH] = _identity_record(signed_in_with)
+
+
+def _identity_record(identity: Identity) -> dict[str, str]:
+    """How a session keeps an identity (plain strings: every framework's session holds them)."""
+    return {
+        "method": identity.method.value,
+        "issuer": identity.issuer,
+        "subject": identity.subject,
+        "provider": identity.provider,
+    }
+
+
+def _identity_from(saved: object) -> Identity:
+    """An identity kept by :func:`_identity_record`; anything else raises."""
+    if not isinstance(saved, dict) or not all(isinstance(v, str) for v in saved.values()):
+        raise MalformedInputError("not a kept identity")
+    try:
+        method = LoginMethod(saved["method"])
+    except (KeyError, ValueError):
+        raise MalformedInputError("not a kept identity") from None
+    issuer, subject = saved.get("issuer", ""), saved.get("subject", "")
+    return Identity(method, issuer=issuer, subject=subject, provider=saved.get("provider", ""))
+
+
+# A sign-in waiting for stepup's second step --------------------------------------------
+
+#: What each way of signing in proves (the core's rule for ``record_sign_in``).
+_PROVED_BY: Final = MappingProxyType(
+    {LoginMethod.PASSWORD: "pwd", LoginMethod.OIDC: "oidc", LoginMethod.SAML: "saml"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FirstStep:
+    """What the app's own sign-in proved before stepup's second step (a code, a
+    recovery code or a passkey): how the user signed in (``identity``: ``None`` for a
+    password, else the OIDC or SAML identity their re-authentications go back to), what
+    it proved and when (the provider's ``auth_time`` or ``AuthnInstant``).
+
+    Built by :meth:`checked` from the app's own arguments when the second step begins,
+    kept with the pending sign-in in the session and read back with :meth:`kept`, never
+    from the request. Everything the completion relies on is checked before anything
+    is kept, so the second step cannot fail on it after the user is signed in."""
+
+    identity: Identity | None
+    proved: tuple[str, ...]
+    authenticated_at: float | None = None
+
+    @classmethod
+    def checked(
+        cls, identity: object = None, proved: object = None, authenticated_at: object = None
+    ) -> FirstStep:
+        """The app's arguments, or :class:`~stepup.errors.MalformedInputError` naming
+        what does not fit. ``proved`` defaults to what ``identity`` proves (``("pwd",)``,
+        ``("oidc",)``, ``("saml",)``). An OIDC or SAML proof needs the identity: the
+        method alone cannot say which issuer and subject a re-authentication must match."""
+        if identity is not None and not isinstance(identity, Identity):
+            raise MalformedInputError(
+                "identity must be a stepup.subject.Identity (None for a password sign-in)"
+            )
+        login = LoginMethod.PASSWORD if identity is None else identity.method
+        if identity is not None and login is not LoginMethod.PASSWORD:
+            if not (_text(identity.issuer) and _text(identity.subject)):
+                raise MalformedInputError(
+                    f"a sign-in through {login.value} needs the identity's issuer and subject:"
+                    " a re-authentication must come back with exactly these"
+                )
+            if not isinstance(identity.provider, str):
+                raise MalformedInputError("the identity's provider must be text")
+        primary = _PROVED_BY[login]
+        methods = (primary,) if proved is None else proved
+        if (
+            not isinstance(methods, tuple | list)
+            or not methods
+            or not all(isinstance(m, str) and m in GRANT_METHODS for m in methods)
+        ):
+            raise MalformedInputError(f"proved must be some of {sorted(GRANT_METHODS)}")
+        for federated in ("oidc", "saml"):
+            if federated in methods and federated != primary:
+                raise MalformedInputError(
+                    f"a sign-in that proved {federated!r} needs identity="
+                    f"Identity(LoginMethod.{federated.upper()}, issuer=..., subject=...,"
+                    " provider=...): the user re-authenticates at that provider"
+                )
+        if primary not in methods:
+            raise MalformedInputError(f"a sign-in through {login.value} proves {primary!r}")
+        if authenticated_at is not None and (
+            isinstance(authenticated_at, bool)
+            or not isinstance(authenticated_at, int | float)
+            or not math.isfinite(authenticated_at)
+        ):
+            raise MalformedInputError("authenticated_at must be Unix seconds")
+        at = None if authenticated_at is None else float(authenticated_at)
+        return cls(identity, tuple(dict.fromkeys(methods)), at)
+
+    @property
+    def signed_in_with(self) -> Identity:
+        """How the session signed in: the grant for this sign-in is recorded for it."""
+        return self.identity if self.identity is not None else Identity(LoginMethod.PASSWORD)
+
+    def record(self) -> dict[str, Any]:
+        """The session's copy, kept with the pending sign-in."""
+        identity = None if self.identity is None else _identity_record(self.identity)
+        return {
+            "proved": list(self.proved),
+            "authenticated_at": self.authenticated_at,
+            "identity": identity,
         }
+
+    @classmethod
+    def kept(cls, saved: Mapping[str, Any]) -> FirstStep | None:
+        """The first step kept by :meth:`record`, checked again; ``None`` when it does
+        not hold together (the sign-in has to start again)."""
+        proved = saved.get("proved")
+        try:
+            identity = None if saved.get("identity") is None else _identity_from(saved["identity"])
+            return cls.checked(identity, proved, saved.get("authenticated_at"))
+        except MalformedInputError:
+            return None
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str) and bool(value)
 
 
 def renew_session_id(session: MutableMapping[str, Any]) -> str:
