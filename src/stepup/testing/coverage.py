@@ -25,6 +25,12 @@ It fails, naming each route, when
   route) has no guard and is not listed in ``public``: a new form handler cannot slip
   in unguarded without someone saying so.
 
+A class-based view (a Starlette ``HTTPEndpoint``, a Django ``View``, a Flask
+``MethodView``) is one route per handler (``get``, ``post``...), each guarded by that
+handler's own guards and the class-wide ones (a guarded ``dispatch``, Flask's
+``decorators``, ``reauth_action``, a guard around ``as_view()``): a guarded ``get`` never
+makes an unguarded ``post`` look guarded.
+
 stepup's own views (its blueprint, URLconf namespace or mount) are left out: they guard
 themselves. A view that calls ``require``/``check`` in its body instead of using a guard
 says so with :func:`stepup.integrations.marks.guarded_by`.
@@ -56,6 +62,7 @@ __all__ = [
 #: Methods that can change something: unguarded, they must be declared ``public``.
 UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _IGNORED_METHODS: Final = frozenset({"HEAD", "OPTIONS"})
+_HTTP_METHODS: Final = frozenset({"GET", *UNSAFE_METHODS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,22 +108,50 @@ class GuardProblem:
 
 
 def flask_routes(app: Any) -> list[RouteInfo]:
-    """Every rule of a Flask app's ``url_map``."""
+    """Every rule of a Flask app's ``url_map``; a ``MethodView``'s rule gives one route
+    per handler (``get``, ``post``...), each with that handler's guards."""
     found = []
     for rule in app.url_map.iter_rules():
         view = app.view_functions.get(rule.endpoint)
         methods = frozenset(rule.methods or ()) - _IGNORED_METHODS
-        found.append(
-            RouteInfo(
-                rule.rule,
-                methods,
-                rule.endpoint,
-                actions_of(view),
-                rule.endpoint.startswith("stepup.") or rule.endpoint == "static",
-                view,
-            )
-        )
+        own = rule.endpoint.startswith("stepup.") or rule.endpoint == "static"
+        cls = getattr(view, "view_class", None)
+        if cls is None:
+            handlers: list[tuple[frozenset[str], tuple[str, ...]]] = [(methods, actions_of(view))]
+        else:
+            # ``decorators`` wrap the view function; a guarded ``dispatch_request`` or
+            # a mark on the class guards every method.
+            shared = (*actions_of(view), *actions_of(cls), *actions_of(cls.dispatch_request))
+            candidates = methods if _is_method_view(cls) else frozenset()
+            handlers = _per_handler(cls, candidates, shared, methods)
+        for answered, actions in handlers:
+            found.append(RouteInfo(rule.rule, answered, rule.endpoint, actions, own, view))
     return found
+
+
+def _is_method_view(cls: type) -> bool:
+    """A Flask ``MethodView`` sends each method to its own handler; a plain ``View``
+    sends every method to ``dispatch_request``."""
+    from flask.views import MethodView
+
+    return issubclass(cls, MethodView)
+
+
+def _per_handler(
+    cls: type, candidates: Iterable[str], shared: Iterable[str], fallback: frozenset[str]
+) -> list[tuple[frozenset[str], tuple[str, ...]]]:
+    """A class-based view's routes: one per method among ``candidates`` it has a handler
+    for (``get``, ``post``...), each guarded by the class-wide actions (``shared``) and
+    that handler's own. A class with no such handler is one route answering
+    ``fallback``, guarded by the class-wide actions."""
+    common = tuple(dict.fromkeys(shared))
+    found = []
+    for method in sorted(candidates):
+        handler = getattr(cls, method.lower(), None)
+        if callable(handler):
+            actions = tuple(dict.fromkeys((*common, *actions_of(handler))))
+            found.append((frozenset({method}), actions))
+    return found or [(fallback, common)]
 
 
 def django_routes(urlconf: Any = None, *, stepup_namespace: str = "stepup") -> list[RouteInfo]:
@@ -136,27 +171,28 @@ def django_routes(urlconf: Any = None, *, stepup_namespace: str = "stepup") -> l
             elif isinstance(entry, URLPattern):
                 view = entry.callback
                 name = f"{namespace}:{entry.name}" if namespace and entry.name else entry.name
-                methods, actions = _django_view(view)
-                found.append(RouteInfo("/" + here, methods, name or "", actions, own, view))
+                for methods, actions in _django_view(view):
+                    found.append(RouteInfo("/" + here, methods, name or "", actions, own, view))
 
     walk(get_resolver(urlconf).url_patterns, "", False, "")
     return found
 
 
-def _django_view(view: Any) -> tuple[frozenset[str], tuple[str, ...]]:
-    """The methods a class-based view answers and the actions its guards enforce."""
-    actions = actions_of(view)
+def _django_view(view: Any) -> list[tuple[frozenset[str], tuple[str, ...]]]:
+    """A view's routes: a function view is one, answering any method; a class-based view
+    one per handler (``get``, ``post``...), each with that handler's guards and the
+    class-wide ones (a guarded ``dispatch`` or ``as_view()``, ``reauth_action``, a mark
+    on the class)."""
     cls = getattr(view, "view_class", None)
     if cls is None:
-        return frozenset(), actions
+        return [(frozenset(), actions_of(view))]
+    shared = [*actions_of(view), *actions_of(cls), *actions_of(cls.dispatch)]
     action = getattr(cls, "reauth_action", "")
     if isinstance(action, str) and action:
-        actions = (*actions, action)
+        shared.append(action)
     names = getattr(cls, "http_method_names", ())
-    methods = {m.upper() for m in names if hasattr(cls, m)} - _IGNORED_METHODS
-    for method in methods:  # a handler guarded on its own
-        actions = (*actions, *actions_of(getattr(cls, method.lower())))
-    return frozenset(methods), tuple(dict.fromkeys(actions))
+    candidates = {m.upper() for m in names} - _IGNORED_METHODS
+    return _per_handler(cls, candidates, shared, frozenset())  # none: ``dispatch`` answers
 
 
 def starlette_routes(app: Any, *, stepup_mount: str = "stepup") -> list[RouteInfo]:
@@ -176,13 +212,12 @@ def starlette_routes(app: Any, *, stepup_mount: str = "stepup") -> list[RouteInf
                 continue
             methods = frozenset(getattr(route, "methods", None) or ()) - _IGNORED_METHODS
             actions = [*actions_of(endpoint), *_dependency_actions(route)]
-            if inspect.isclass(endpoint):  # an HTTPEndpoint: its handlers are guarded
-                all_methods = ("GET", "POST", "PUT", "PATCH", "DELETE")
-                handlers = {m for m in all_methods if hasattr(endpoint, m.lower())}
-                methods = methods or frozenset(handlers)
-                for method in handlers:
-                    actions += actions_of(getattr(endpoint, method.lower()))
             name = getattr(route, "name", "") or ""
+            if inspect.isclass(endpoint):  # an HTTPEndpoint: one route per handler
+                candidates = methods or _HTTP_METHODS
+                for each, guards in _per_handler(endpoint, candidates, actions, methods):
+                    found.append(RouteInfo(path, each, name, guards, own, endpoint))
+                continue
             found.append(
                 RouteInfo(path, methods, name, tuple(dict.fromkeys(actions)), own, endpoint)
             )
