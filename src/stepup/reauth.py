@@ -306,15 +306,35 @@ def _transaction_id(subject: Subject, digest: str) -> str:
     return _TRANSACTION + hashlib.sha256(who.encode("ascii")).hexdigest()
 
 
-def _bound_grant(subject: Subject, taken: Challenge | None) -> Grant | None:
-    """The proof a taken transaction challenge holds, if it is this session's."""
+#: The grant row that anchors a session's transaction proofs, under the session id with
+#: this suffix: it holds when the first proof since the last revocation was recorded.
+#: Revoking grants (sign-out, a password change, a factor change) removes it, and with
+#: it every proof recorded before: a proof counts only if recorded at or after it.
+_TX_ANCHOR: Final = "#tx-anchor"
+
+
+def _anchor_id(session_id: str) -> str:
+    return session_id + _TX_ANCHOR
+
+
+def _bound_grant(subject: Subject, taken: Challenge | None, anchor: Grant | None) -> Grant | None:
+    """The proof a taken transaction challenge holds, if it is this session's and was
+    recorded since the session's grants were last revoked (``anchor``)."""
     if (
         taken is None
+        or anchor is None
         or taken.user_id != subject.user_id
         or taken.session_id != subject.session_id
         or taken.data.get("kind") != "transaction"
     ):
         return None
+    recorded = taken.data.get("recorded")
+    if (
+        isinstance(recorded, bool)
+        or not isinstance(recorded, int | float)
+        or not anchor.authenticated_at <= recorded
+    ):
+        return None  # recorded before a revocation (or by a version without anchors)
     methods, level = taken.data.get("methods"), taken.data.get("level")
     if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
         return None
@@ -721,11 +741,16 @@ class _ReauthFlows(Generic[S]):
         tenant_id: str,
         context: Context | None,
         transaction: str | None = None,
+        renew: bool = True,
     ) -> Flow[Decision]:
         plan = self._before(subject, action, context)
         if not isinstance(plan, _Plan):
             return plan
         if plan.rule.bind_transaction:
+            if not renew:  # a look spends no proof: only the check before the action does
+                return ReauthUnavailable(
+                    action, UnavailableReason.TRANSACTION_BOUND, plan.level or ""
+                )
             return (yield from self._check_bound(subject, action, tenant_id, plan, transaction))
         now = self.clock()
         who = (subject.user_id, subject.session_id)
@@ -760,7 +785,7 @@ class _ReauthFlows(Generic[S]):
                 proved = next((a for a in accepted if grant.methods.issuperset(a)), None)
                 if proved is not None:
                     slid = plan._replace(methods=proved)
-            decision = yield from self._slide(subject, action, slid, grant, now)
+            decision = yield from self._slide(subject, action, slid, grant, now, renew)
         else:
             decision = self._after(subject, action, plan, grant, now)
         if isinstance(decision, ReauthRequired):
@@ -794,9 +819,13 @@ class _ReauthFlows(Generic[S]):
                 if (off := self._flag_off(action, tenant)) is not None:
                     return off
             taken = yield ("take_challenge", (_transaction_id(subject, transaction), now))
+            anchor: Grant | None = None
+            if taken is not None:
+                who = (subject.user_id, _anchor_id(subject.session_id))
+                anchor = yield ("get_grant", who)
         except StoreUnavailableError:
             return ReauthUnavailable(action)
-        grant = _bound_grant(subject, taken)
+        grant = _bound_grant(subject, taken, anchor)
         decision = self._after(subject, action, plan, grant, now)
         if isinstance(decision, ReauthRequired):
             if plan.refusal is not None:
@@ -1011,11 +1040,18 @@ class _ReauthFlows(Generic[S]):
         return (yield from self._enrolment(subject.user_id, plan))
 
     def _slide(
-        self, subject: Subject, action: str, plan: _Plan, grant: Grant, now: float
+        self,
+        subject: Subject,
+        action: str,
+        plan: _Plan,
+        grant: Grant,
+        now: float,
+        renew: bool = True,
     ) -> Flow[Decision]:
         """The sliding window (the policy's ``sliding_max``): the grant counts from the
         later of its proof and the last sensitive action it allowed, never past
-        ``sliding_max`` after the proof; each action it allows renews it."""
+        ``sliding_max`` after the proof; each action it allows renews it (not a look:
+        ``renew=False``)."""
         maximum = self.policy.sliding_max
         assert maximum is not None
         proved = grant.authenticated_at
@@ -1042,6 +1078,8 @@ class _ReauthFlows(Generic[S]):
         if not 0 <= now - since < plan.lifetime:
             return self._after(subject, action, plan, grant, now)
         end = proved + maximum
+        if not renew:  # allowed until the window's current end, which a look leaves alone
+            return Allowed(action, _FRESH_GRANT, min(since + plan.lifetime, end))
         renewal = Grant(subject.user_id, slide_id, grant.methods, now, grant.level)
         # The action was allowed by what was read: a failed write only loses the renewal.
         with contextlib.suppress(StoreUnavailableError):
@@ -1121,6 +1159,13 @@ class _ReauthFlows(Generic[S]):
         else:
             # The single-use proof for one transaction, spent by the check that uses it,
             # and nothing else: confirming one action is no re-authentication for others.
+            # The anchor first: it keeps the time of the first proof since the session's
+            # grants were last revoked, so a revocation voids every proof before it.
+            anchor_id = _anchor_id(subject.session_id)
+            anchor: Grant | None = yield ("get_grant", (subject.user_id, anchor_id))
+            first = now if anchor is None else min(anchor.authenticated_at, now)
+            kept = Grant(subject.user_id, anchor_id, chosen, first, level)
+            yield ("put_grant", (kept, now + self.policy.longest_lifetime))
             proof = Challenge(
                 challenge_id=_transaction_id(subject, transaction),
                 user_id=subject.user_id,
@@ -1132,11 +1177,13 @@ class _ReauthFlows(Generic[S]):
                     "methods": sorted(chosen),
                     "level": level,
                     "signed": signed is not None,
+                    "recorded": now,
                 },
             )
             yield ("put_challenge", (proof,))
         if renewed_from is not None:
             yield ("revoke_grants", (subject.user_id, renewed_from))
+            yield ("revoke_grants", (subject.user_id, _anchor_id(renewed_from)))
         method = ",".join(sorted(chosen))
         self.events.emit(
             ReauthSucceeded(
@@ -1195,6 +1242,8 @@ class _ReauthFlows(Generic[S]):
         if session_id is not None:
             checked_id(session_id, "session_id")
         count: int = yield ("revoke_grants", (user_id, session_id))
+        if session_id is not None:  # all of the user's: the anchors went with them
+            yield ("revoke_grants", (user_id, _anchor_id(session_id)))
         return count
 
 
@@ -1214,6 +1263,16 @@ class Reauth(_ReauthFlows[Store]):
         and its target (:func:`stepup.transactions.transaction_digest`); the proof recorded
         for it is spent by this check."""
         return run(self._check(subject, action, tenant_id, context, transaction), self.store)
+
+    def peek(
+        self, subject: Subject, action: str, tenant_id: str, context: Context | None = None
+    ) -> Decision:
+        """The decision :meth:`check` would give now, performing nothing: a sliding window
+        is not renewed (only a sensitive action renews it), and a transaction-bound rule
+        is :class:`ReauthUnavailable` (``transaction_bound``): only the check before the
+        action spends its proof. For a page that asks whether to prompt (the status
+        endpoint), never before the action itself."""
+        return run(self._check(subject, action, tenant_id, context, None, False), self.store)
 
     def require(
         self,
@@ -1303,6 +1362,14 @@ class AsyncReauth(_ReauthFlows[AsyncStore | Store]):
         if self._sync_store:
             return run(flow, self.store)
         return await run_async(flow, self.store)
+
+    async def peek(
+        self, subject: Subject, action: str, tenant_id: str, context: Context | None = None
+    ) -> Decision:
+        """See :meth:`Reauth.peek`: the decision, performing nothing."""
+        return await run_async(
+            self._check(subject, action, tenant_id, context, None, False), self.store
+        )
 
     async def require(
         self,

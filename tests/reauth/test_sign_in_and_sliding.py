@@ -257,6 +257,63 @@ def test_a_quiet_hour_ends_the_window() -> None:
     assert isinstance(reauth.check(ALICE, "key.read", "t1"), ReauthRequired)
 
 
+def test_a_look_renews_nothing() -> None:
+    """``peek`` (the status endpoint's look) says what ``check`` would, and a session
+    that only looks is asked again an hour after its last sensitive action."""
+    reauth, _, clock, _ = make(SLIDING)
+    reauth.record(ALICE, ["pwd"])
+    proved = clock()
+    clock.advance(3000)
+    assert isinstance(reauth.check(ALICE, "key.read", "t1"), Allowed)  # renewed at +50 min
+    for _ in range(7):  # a page polling the status every ten minutes, past the hour
+        clock.advance(600)
+        looked = reauth.peek(ALICE, "key.read", "t1")
+        checked_now = clock() - proved < 3000 + 3600
+        assert isinstance(looked, Allowed) is checked_now
+        if isinstance(looked, Allowed):
+            assert looked.valid_until == proved + 3000 + 3600  # not moved by the look
+    assert isinstance(reauth.check(ALICE, "key.read", "t1"), ReauthRequired)
+
+
+@given(st.lists(st.sampled_from(["peek", "check"]), max_size=12), st.integers(60, 3000))
+def test_a_look_and_a_check_agree(steps: list[str], gap: int) -> None:
+    reauth, _, clock, _ = make(SLIDING)
+    reauth.record(ALICE, ["pwd"])
+    for step in steps:
+        clock.advance(gap)
+        looked = reauth.peek(ALICE, "key.read", "t1")
+        assert looked == reauth.peek(ALICE, "key.read", "t1")  # a look changes nothing
+        if step == "check":
+            assert reauth.check(ALICE, "key.read", "t1").ok is looked.ok
+
+
+def test_a_look_at_a_transaction_bound_action_spends_nothing() -> None:
+    from stepup.policy import Rule, Sensitivity
+    from stepup.reauth import ReauthUnavailable, UnavailableReason
+    from stepup.transactions import transaction_digest
+
+    bound = TWO_FACTOR.extend({"ws.delete": Rule(Sensitivity.CRITICAL, bind_transaction=True)})
+    reauth, _, _, _ = make(bound)
+    digest = transaction_digest("ws.delete", {"ws": "prod"})
+    reauth.record(ALICE, ["pwd"], transaction=digest)
+    looked = reauth.peek(ALICE, "ws.delete", "t1")
+    assert isinstance(looked, ReauthUnavailable)
+    assert looked.reason is UnavailableReason.TRANSACTION_BOUND
+    assert reauth.check(ALICE, "ws.delete", "t1", transaction=digest).ok  # still there
+
+
+def test_an_async_look_renews_nothing() -> None:
+    store = MemoryStore()
+    store.put_tenant(Tenant("t1", {"feature_flags": {"sensitive_actions_reauth": True}}))
+    clock = SettableClock()
+    reauth = AsyncReauth(store, SLIDING, clock=clock)
+    asyncio.run(reauth.record(ALICE, ["pwd"]))
+    clock.advance(3000)
+    assert isinstance(asyncio.run(reauth.peek(ALICE, "key.read", "t1")), Allowed)
+    clock.advance(700)  # past the hour: the look did not renew it
+    assert isinstance(asyncio.run(reauth.check(ALICE, "key.read", "t1")), ReauthRequired)
+
+
 def test_renewal_never_lends_methods_or_sessions() -> None:
     reauth, _, clock, _ = make(SLIDING)
     reauth.record(ALICE, ["pwd"])

@@ -517,3 +517,23 @@ def test_the_sliding_window_from_the_policy_file(
         assert alice.get("/settings/api-key").status_code == 200
     clock.advance(2 * 3600)  # ... up to 12 hours after the password was typed
     assert alice.get("/settings/api-key").status_code == 303
+
+
+def test_polling_the_status_renews_no_sliding_window(
+    example: ModuleType, clock: SettableClock, tmp_path: Path
+) -> None:
+    """The status endpoint looks (``Reauth.peek``): a page that polls it does not keep
+    an idle session's grant alive; only a sensitive action renews it."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text('sliding_max = "12h"\n')
+    app = _app(example, clock, STEPUP_POLICY_FILE=str(policy))
+    _flag_on(app)
+    alice = app.test_client()
+    _sign_in(alice, "alice")
+    _reauth(alice, alice.get("/settings/api-key").headers["Location"], "alice")
+    status = "/stepup/reauth/status?action=api_key.read"
+    for _ in range(19):  # every half hour for 9.5 hours, no sensitive action
+        clock.advance(1800)
+        alice.get(status)
+    assert alice.get(status).get_json()["required"] is True
+    assert alice.get("/settings/api-key").status_code == 303

@@ -163,6 +163,14 @@ class RequestStepup:
         tenant = tenant_id if tenant_id is not None else self.tenant_id
         return self.reauth.check(subject, action, tenant, context, transaction=transaction)
 
+    def peek(self, action: str) -> Decision | None:
+        """:meth:`check`'s decision, performing nothing (``Reauth.peek``: no sliding-window
+        renewal, no proof spent): what the status endpoint answers."""
+        subject = self.subject
+        if subject is None:
+            return None
+        return self.reauth.peek(subject, action, self.tenant_id)
+
     def require(self, action: str, context: Context | None = None) -> Allowed:
         """Like :meth:`check`, but raise ``ReauthRequiredError`` / ``ReauthUnavailableError``
         / :class:`SignInRequiredError`; the middleware turns them into responses."""

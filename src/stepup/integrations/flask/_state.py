@@ -363,6 +363,14 @@ class AppState:
         tenant = tenant_id if tenant_id is not None else self.tenant_for(subject)
         return self.reauth.check(subject, action, tenant, context, transaction=transaction)
 
+    def peek(self, action: str) -> Decision | None:
+        """:meth:`check`'s decision, performing nothing (``Reauth.peek``: no sliding-window
+        renewal, no proof spent): what the status endpoint answers."""
+        subject = self.subject()
+        if subject is None:
+            return None
+        return self.reauth.peek(subject, action, self.tenant_for(subject))
+
     def guard(
         self,
         action: str,

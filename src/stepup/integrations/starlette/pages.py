@@ -412,7 +412,8 @@ class StepupPages:
             try:
                 if action and s.policy.rule_for(action).bind_transaction:
                     return to_response(transaction_bound_response(action))
-                decision = await s.reauth.check(subject, action, await s.tenant_id(request))
+                # A look: it renews no sliding window (only a sensitive action does).
+                decision = await s.reauth.peek(subject, action, await s.tenant_id(request))
             except UnknownActionError:
                 return to_response(unknown_action_response(action))
         answer = status_response(

@@ -1,0 +1,157 @@
+"""A transaction proof (a re-authentication that confirmed one action on one target) is
+revoked with the session's grants: a password change, a sign-out, a factor change and
+a session renewal each void every proof recorded before them, on every store. A proof
+recorded after the revocation does not bring back one recorded before it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.adapters.storage.redis import RedisStore
+from stepup.adapters.storage.sql import SQLStore
+from stepup.policy import Policy, Rule, Sensitivity
+from stepup.reauth import Allowed, Reauth, ReauthRequired
+from stepup.records import Tenant
+from stepup.sealing import SecretBox
+from stepup.subject import Subject
+from stepup.testing import SettableClock
+from stepup.totp import TOTP
+from stepup.transactions import transaction_digest
+from stepup.twofactor import TwoFactor
+from storage.redis_cluster import delete_prefix
+from support import POSTGRES_URL, REDIS_URL, need, port_open
+
+ACTION = "workspace.delete"
+POLICY = Policy({ACTION: Rule(Sensitivity.CRITICAL, lifetime=300.0, bind_transaction=True)})
+PROD_EU = transaction_digest(ACTION, {"workspace": "prod-eu"})
+PROD_US = transaction_digest(ACTION, {"workspace": "prod-us"})
+BOX = SecretBox({"k1": b"k" * 32}, current="k1")
+
+
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("redis", marks=pytest.mark.redis),
+    ]
+)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "memory":
+        yield MemoryStore()
+    elif request.param == "sqlite":
+        sqlite = SQLStore.sqlite(tmp_path / "tx.sqlite3")
+        yield sqlite
+        sqlite.close()
+    elif request.param == "postgresql":
+        need(port_open("127.0.0.1", 5432), "PostgreSQL is not running on 127.0.0.1:5432")
+        postgres = SQLStore(POSTGRES_URL, prefix=f"t{uuid.uuid4().hex[:12]}_")
+        postgres.create_schema()
+        yield postgres
+        postgres.drop_schema()
+        postgres.close()
+    else:
+        need(port_open("127.0.0.1", 6379), "Redis is not running on 127.0.0.1:6379")
+        prefix = f"stepup-test-{uuid.uuid4().hex[:12]}:"
+        with RedisStore(REDIS_URL, prefix=prefix) as redis_store:
+            yield redis_store
+        client = redis.Redis.from_url(REDIS_URL)
+        delete_prefix(client, prefix)
+        client.close()
+
+
+def _reauth(store: Any, clock: SettableClock) -> Reauth:
+    store.put_tenant(Tenant("t", {"feature_flags": {"sensitive_actions_reauth": True}}))
+    return Reauth(store, POLICY, clock=clock)
+
+
+def _user() -> Subject:
+    return Subject(f"alice-{uuid.uuid4().hex[:8]}", f"s-{uuid.uuid4().hex[:8]}")
+
+
+def _spends(reauth: Reauth, subject: Subject, digest: str = PROD_EU) -> bool:
+    decision = reauth.check(subject, ACTION, "t", transaction=digest)
+    assert isinstance(decision, Allowed | ReauthRequired), decision
+    return decision.ok
+
+
+def _password_changed(reauth: Reauth, store: Any, subject: Subject, clock: Any) -> None:
+    reauth.password_changed(subject.user_id)
+
+
+def _signed_out(reauth: Reauth, store: Any, subject: Subject, clock: Any) -> None:
+    reauth.sign_out(subject)
+
+
+def _two_factor_turned_on(reauth: Reauth, store: Any, subject: Subject, clock: Any) -> None:
+    tf = TwoFactor(store, clock=clock, box=BOX)
+    enrolment = tf.begin_enrolment(subject.user_id, "alice@example.com")
+    assert tf.confirm_enrolment(subject.user_id, TOTP(enrolment.secret).at(clock())).ok
+
+
+REVOCATIONS: dict[str, Callable[[Reauth, Any, Subject, Any], None]] = {
+    "password changed": _password_changed,
+    "signed out": _signed_out,
+    "factors changed": _two_factor_turned_on,
+}
+
+
+@pytest.mark.parametrize("revoke", REVOCATIONS.values(), ids=REVOCATIONS.keys())
+def test_a_revocation_voids_the_proofs_recorded_before_it(
+    store: Any, revoke: Callable[[Reauth, Any, Subject, Any], None]
+) -> None:
+    clock = SettableClock(1_700_000_000.0)
+    reauth = _reauth(store, clock)
+    alice = _user()
+    reauth.record(alice, ["pwd"], transaction=PROD_EU)
+    clock.advance(1)
+    revoke(reauth, store, alice, clock)
+    assert not _spends(reauth, alice)
+
+
+def test_a_later_proof_does_not_bring_back_an_earlier_one(store: Any) -> None:
+    clock = SettableClock(1_700_000_000.0)
+    reauth = _reauth(store, clock)
+    alice = _user()
+    reauth.record(alice, ["pwd"], transaction=PROD_EU)  # what a thief's copy would spend
+    clock.advance(1)
+    reauth.password_changed(alice.user_id)
+    clock.advance(1)
+    reauth.record(alice, ["pwd"], transaction=PROD_US)  # the owner confirms another
+    assert not _spends(reauth, alice, PROD_EU)
+    assert _spends(reauth, alice, PROD_US)
+
+
+def test_proofs_survive_what_revokes_nothing_of_theirs(store: Any) -> None:
+    """Several proofs in one session stand together; another session's sign-out and a
+    renewal of another session leave them alone."""
+    clock = SettableClock(1_700_000_000.0)
+    reauth = _reauth(store, clock)
+    alice = _user()
+    other = Subject(alice.user_id, f"{alice.session_id}-other")
+    reauth.record(alice, ["pwd"], transaction=PROD_EU)
+    clock.advance(5)
+    reauth.record(alice, ["pwd"], transaction=PROD_US)
+    reauth.record(other, ["pwd"])
+    reauth.sign_out(other)
+    assert _spends(reauth, alice, PROD_US)
+    assert _spends(reauth, alice, PROD_EU)
+    assert not _spends(reauth, alice, PROD_EU)  # spent: once only
+
+
+def test_a_renewed_session_leaves_the_old_ids_proofs_void(store: Any) -> None:
+    clock = SettableClock(1_700_000_000.0)
+    reauth = _reauth(store, clock)
+    alice = _user()
+    reauth.record(alice, ["pwd"], transaction=PROD_EU)
+    clock.advance(1)
+    renewed = Subject(alice.user_id, f"{alice.session_id}-renewed")
+    reauth.record(renewed, ["pwd"], renewed_from=alice.session_id)
+    assert not _spends(reauth, alice)  # a copy of the session from before the renewal
