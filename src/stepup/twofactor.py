@@ -315,10 +315,12 @@ class _TwoFactorFlows(Generic[S]):
             if existing is not None and existing.confirmed:
                 raise AlreadyEnrolledError("two-factor authentication is already enabled")
             if existing is None:
-                # Nothing to compare against: the store has no insert-if-absent for a
-                # credential, so a first enrolment is a plain write.
-                yield ("put_credential", (credential,))
-                return enrolment
+                # Only if there is still none: another first enrolment (a second tab, a
+                # double submit) may have stored, even confirmed, one meanwhile; then
+                # read again, and refuse a confirmed one or replace a pending one.
+                if (yield ("add_credential", (credential,))):
+                    return enrolment
+                continue
             # A pending enrolment is replaced only at the version read: a confirmation
             # that landed meanwhile is read again above and refused, never overwritten.
             if (yield ("replace_credential", (credential, existing.version))):

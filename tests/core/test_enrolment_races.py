@@ -1,6 +1,7 @@
 """Beginning an enrolment races its confirmation: the enrolment page opened again (a
-reload, a second tab) while the first enrolment is being confirmed. The competing call
-runs between ``begin_enrolment``'s credential read and its write, on every store."""
+reload, a second tab) while the first enrolment is being confirmed, or two first
+enrolments in flight (a double-submitted "Turn on"). The competing call runs between
+``begin_enrolment``'s credential read and its write, on every store."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import redis
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.adapters.storage.redis import RedisStore
 from stepup.adapters.storage.sql import SQLStore
-from stepup.errors import AlreadyEnrolledError
+from stepup.errors import AlreadyEnrolledError, StoreUnavailableError
 from stepup.sealing import SecretBox
 from stepup.testing import SettableClock
 from stepup.totp import TOTP
@@ -125,6 +126,77 @@ def test_another_begin_between_the_read_and_the_write_is_replaced(backend: Any) 
     assert other.confirm_enrolment("bob", TOTP(mine.secret).at(clock())).ok
 
 
+def test_a_first_enrolment_confirmed_between_the_read_and_the_write_is_kept(
+    backend: Any,
+) -> None:
+    """Nothing stored yet: tab B begins and is confirmed (its recovery codes shown)
+    while tab A's first write is on its way. A's write must not turn 2FA off."""
+    clock = SettableClock(T0)
+    racing = AfterRead(backend)
+    tab_a = TwoFactor(racing, clock=clock, box=BOX)
+    tab_b = TwoFactor(backend, clock=clock, box=BOX)
+    confirmations: list[Any] = []
+
+    def begin_and_confirm_in_tab_b() -> None:
+        phone = TOTP(tab_b.begin_enrolment("bob", "bob@example.com").secret)
+        confirmations.append(tab_b.confirm_enrolment("bob", phone.at(clock())))
+
+    racing.compete = begin_and_confirm_in_tab_b
+
+    with pytest.raises(AlreadyEnrolledError):
+        tab_a.begin_enrolment("bob", "bob@example.com")
+
+    assert racing.compete is None
+    [confirmation] = confirmations
+    assert confirmation.ok
+    assert tab_b.is_enrolled("bob")
+    assert tab_b.use_recovery_code("bob", confirmation.recovery_codes[0]).ok
+
+
+def test_a_first_enrolment_begun_between_the_read_and_the_write_is_replaced(
+    backend: Any,
+) -> None:
+    """Nothing stored yet, and tab B only begins: tab A's enrolment replaces B's pending
+    one (read again, compare-and-set), so A's QR code is the one that confirms."""
+    clock = SettableClock(T0)
+    racing = AfterRead(backend)
+    tab_a = TwoFactor(racing, clock=clock, box=BOX)
+    tab_b = TwoFactor(backend, clock=clock, box=BOX)
+    theirs: list[Any] = []
+    racing.compete = lambda: theirs.append(tab_b.begin_enrolment("bob", "bob@example.com"))
+
+    mine = tab_a.begin_enrolment("bob", "bob@example.com")
+
+    assert racing.compete is None
+    assert not tab_b.is_enrolled("bob")
+    assert not tab_b.confirm_enrolment("bob", TOTP(theirs[0].secret).at(clock())).ok
+    assert tab_b.confirm_enrolment("bob", TOTP(mine.secret).at(clock())).ok
+
+
+class WithoutAdd:
+    """A store written before ``add_credential``: everything else is there."""
+
+    def __init__(self, inner: MemoryStore) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "add_credential":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+def test_a_store_without_add_credential_fails_loudly(clock: SettableClock) -> None:
+    """A third-party store that lacks the insert-if-absent is never written around:
+    the first enrolment fails closed, naming the missing call, and stores nothing."""
+    store = MemoryStore()
+    two_factor = TwoFactor(WithoutAdd(store), clock=clock, box=BOX)
+
+    with pytest.raises(StoreUnavailableError, match=r"add_credential failed \(AttributeError\)"):
+        two_factor.begin_enrolment("bob", "bob@example.com")
+
+    assert store.get_credential("bob") is None
+
+
 def test_the_race_on_the_async_service(
     clock: SettableClock, yielding_store: Callable[[Any], Any], synced: Callable[[Any], Any]
 ) -> None:
@@ -144,3 +216,24 @@ def test_the_race_on_the_async_service(
 
     assert racing.compete is None
     assert other.is_enrolled("bob")
+
+
+def test_the_first_enrolment_race_on_the_async_service(
+    clock: SettableClock, yielding_store: Callable[[Any], Any], synced: Callable[[Any], Any]
+) -> None:
+    store = MemoryStore()
+    racing = AfterRead(store)
+    tab_a = synced(AsyncTwoFactor(yielding_store(racing), clock=clock, box=BOX))
+    tab_b = TwoFactor(store, clock=clock, box=BOX)
+
+    def begin_and_confirm_in_tab_b() -> None:
+        phone = TOTP(tab_b.begin_enrolment("bob", "bob@example.com").secret)
+        assert tab_b.confirm_enrolment("bob", phone.at(clock())).ok
+
+    racing.compete = begin_and_confirm_in_tab_b
+
+    with pytest.raises(AlreadyEnrolledError):
+        tab_a.begin_enrolment("bob", "bob@example.com")
+
+    assert racing.compete is None
+    assert tab_b.is_enrolled("bob")

@@ -24,6 +24,7 @@ from stepup.throttle import ThrottlePolicy, apply_attempt, apply_charge, keep_un
 CASES = [
     "test_a_patch_keeps_a_patch_made_inside_it",
     "test_a_code_spent_inside_a_replace_stays_spent",
+    "test_an_add_inside_an_add_wins_alone",
     "test_attempts_made_inside_an_attempt_are_all_counted",
     "test_a_claim_made_inside_a_claim_wins_alone",
 ]
@@ -48,6 +49,12 @@ class ReadThenWrite(MemoryStore):
         if stored is None or stored.version != expected_version:
             return False
         self._credentials[credential.user_id] = replace(credential, version=expected_version + 1)
+        return True
+
+    def add_credential(self, credential: Credential) -> bool:
+        if self.get_credential(credential.user_id) is not None:
+            return False
+        self._credentials[credential.user_id] = replace(credential, version=1)
         return True
 
     def totp_attempt(
@@ -77,6 +84,10 @@ class LockedReadThenWrite(ReadThenWrite):
     def replace_credential(self, *args: Any) -> Any:
         with self._whole:
             return super().replace_credential(*args)
+
+    def add_credential(self, *args: Any) -> Any:
+        with self._whole:
+            return super().add_credential(*args)
 
     def consume_recovery_hash(self, *args: Any) -> Any:
         with self._whole:
@@ -134,6 +145,12 @@ class AsyncReadThenWrite:
         )
         return True
 
+    async def add_credential(self, credential: Credential) -> bool:
+        if await self.get_credential(credential.user_id) is not None:
+            return False
+        self._sync._credentials[credential.user_id] = replace(credential, version=1)
+        return True
+
     async def throttle_state(self, key: str) -> Any:
         return self._sync.throttle_state(key)
 
@@ -187,6 +204,10 @@ class AsyncLockedReadThenWrite(AsyncReadThenWrite):
     async def replace_credential(self, credential: Credential, expected_version: int) -> bool:
         async with self._lock():
             return await super().replace_credential(credential, expected_version)
+
+    async def add_credential(self, credential: Credential) -> bool:
+        async with self._lock():
+            return await super().add_credential(credential)
 
     async def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
         async with self._lock():

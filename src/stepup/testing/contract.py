@@ -18,8 +18,10 @@ test uses fresh random keys, so one store may serve the whole suite.
 
 Races that threads would only hit by luck are forced: a wrapper around the store
 (``_Competing``) runs a whole competing request right before a flow's write, e.g.
-another admin's PATCH before ``patch_tenant``, or a sign-in spending a recovery code
-before reseal's ``replace_credential``; the tests then check that nothing was lost.
+another admin's PATCH before ``patch_tenant``, a sign-in spending a recovery code
+before reseal's ``replace_credential``, or another tab's whole first enrolment (begun
+and confirmed) before a first enrolment's ``add_credential``; the tests then check
+that nothing was lost.
 The TOTP device cases do the same with a spent recovery code or a rename before the
 ``replace_credential`` of adding, renaming, removing or marking a device used.
 The passkey cases do the same with a second registration of the same credential
@@ -29,6 +31,7 @@ before ``add_passkey`` and a second assertion of the same authenticator before
 ``_Inside`` forces a race inside one store method instead, for a store that reads
 through its own getter: another admin's PATCH right after ``patch_tenant``'s own
 ``get_tenant``, a spent recovery code right after ``replace_credential``'s
+``get_credential``, another first credential right after ``add_credential``'s
 ``get_credential``, a second guess or claim right after ``totp_attempt``'s or
 ``throttle_charge``'s ``throttle_state``. A read-then-write store fails those cases
 deterministically; one that locks passes.
@@ -51,7 +54,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ..errors import ConcurrentUpdateError, MalformedInputError
+from ..errors import AlreadyEnrolledError, ConcurrentUpdateError, MalformedInputError
 from ..events import EventBus, StepupEvent, TenantFlagChanged
 from ..reauth import FEATURE_FLAG
 from ..records import (
@@ -843,6 +846,99 @@ class StoreContract:
         assert results.count(True) == 1
         stored = call("get_credential", user)
         assert stored == replace(writes[results.index(True)], version=read.version + 1)
+
+    def test_add_credential_only_when_the_user_has_none(self, call: _Runner) -> None:
+        user = _key("user")
+        first = replace(self._credential(user, ("a", "b")), confirmed=False, version=40)
+        assert call("add_credential", first) is True
+        assert call("get_credential", user) == replace(first, version=1)  # the store's count
+        second = self._credential(user, ("c",))
+        assert call("add_credential", second) is False  # a pending one is there
+        assert call("get_credential", user) == replace(first, version=1)
+        call("put_credential", replace(first, confirmed=True))
+        assert call("add_credential", second) is False  # a confirmed one is there
+        assert call("get_credential", user) == replace(first, confirmed=True, version=2)
+        assert call("delete_credential", user) is True
+        assert call("add_credential", second) is True  # gone: a first one again
+        assert call("get_credential", user) == replace(second, version=1)
+
+    def test_concurrent_adds_of_one_user_win_once(self, call: _Runner) -> None:
+        user = _key("user")
+        adds = [self._credential(user, (f"h{i}",)) for i in range(THREADS)]
+        results = call.together([partial(call.store.add_credential, c) for c in adds])
+        assert results.count(True) == 1
+        stored = call("get_credential", user)
+        assert stored == replace(adds[results.index(True)], version=1)
+
+    def test_an_add_inside_an_add_wins_alone(self, call: _Runner) -> None:
+        """Two first enrolments inside the store: another add lands between the store's
+        own read (for a store that reads through ``get_credential``) and its write."""
+        user = _key("user")
+        mine, theirs = self._credential(user, ("a",)), self._credential(user, ("b",))
+        compete = partial(call.store.add_credential, theirs)
+        with _Inside(call, "add_credential", "get_credential", compete) as inside:
+            won = call("add_credential", mine)
+        assert [won, inside.result].count(True) == 1
+        assert call("get_credential", user) == replace(mine if won else theirs, version=1)
+
+    def _clocked_two_factor(self, call: _Runner, store: Any, clock: SettableClock) -> Any:
+        kind = AsyncTwoFactor if call.is_async else TwoFactor
+        return kind(store, box=SecretBox({"k1": bytes(32)}, "k1"), clock=clock)
+
+    def test_a_first_enrolment_never_overwrites_one_confirmed_meanwhile(
+        self, call: _Runner
+    ) -> None:
+        """Two first enrolments (a double-submitted "Turn on", two tabs): the other tab
+        begins and is confirmed between this one's read (nothing stored) and its write.
+        The late write must not switch two-factor authentication off again."""
+        user, clock = _key("user"), SettableClock(T0)
+        confirmations: list[Any] = []
+
+        async def other_tab_async() -> None:
+            other = self._clocked_two_factor(call, call.store, clock)
+            enrolment = await other.begin_enrolment(user, "user@example.com")
+            code = TOTP(enrolment.secret).at(clock())
+            confirmations.append(await other.confirm_enrolment(user, code))
+
+        def other_tab() -> Any:
+            if call.is_async:
+                return other_tab_async()
+            other = self._clocked_two_factor(call, call.store, clock)
+            enrolment = other.begin_enrolment(user, "user@example.com")
+            code = TOTP(enrolment.secret).at(clock())
+            confirmations.append(other.confirm_enrolment(user, code))
+            return None
+
+        writes = ("add_credential", *_CREDENTIAL_WRITES)
+        racing = _Competing(call.store, writes, other_tab)
+        late = self._clocked_two_factor(call, racing, clock)
+        with pytest.raises(AlreadyEnrolledError):
+            call.resolve(late.begin_enrolment(user, "user@example.com"))
+        assert racing.competed == 1
+        [confirmation] = confirmations
+        assert confirmation.ok
+        two_factor = self._clocked_two_factor(call, call.store, clock)
+        assert call.resolve(two_factor.is_enrolled(user)) is True
+        code = confirmation.recovery_codes[0]
+        assert call.resolve(two_factor.use_recovery_code(user, code)).ok
+
+    def test_a_first_enrolment_replaces_one_begun_meanwhile(self, call: _Runner) -> None:
+        """The other tab only began (nothing confirmed): the late one reads again and
+        replaces that pending enrolment; its own QR code is the one that confirms."""
+        user, clock = _key("user"), SettableClock(T0)
+        other = self._clocked_two_factor(call, call.store, clock)
+        racing = _Competing(
+            call.store,
+            ("add_credential", *_CREDENTIAL_WRITES),
+            lambda: other.begin_enrolment(user, "user@example.com"),
+        )
+        late = self._clocked_two_factor(call, racing, clock)
+        mine = call.resolve(late.begin_enrolment(user, "user@example.com"))
+        assert racing.competed == 1
+        stored = call("get_credential", user)
+        assert not stored.confirmed
+        assert stored.credential_id == mine.device_id
+        assert call.resolve(other.confirm_enrolment(user, TOTP(mine.secret).at(clock()))).ok
 
     def test_a_code_spent_inside_a_replace_stays_spent(self, call: _Runner) -> None:
         """Issue 12 item 4 inside the store: a sign-in spends a recovery code between the

@@ -123,6 +123,14 @@ class CredentialStore(Protocol):
         (1 for a new credential), whatever ``credential.version`` says."""
         ...
 
+    def add_credential(self, credential: Credential) -> bool:
+        """Atomically: if the user has no credential stored, store ``credential`` at
+        version 1 and answer ``True``; otherwise (one is there, pending or confirmed,
+        whatever its version) change nothing and answer ``False``. Of concurrent adds
+        for one user exactly one succeeds. A first enrolment writes with this, so it
+        never overwrites a credential another request stored meanwhile."""
+        ...
+
     def delete_credential(self, user_id: str) -> bool:
         """Remove it; ``True`` if there was one."""
         ...
@@ -237,6 +245,8 @@ class AsyncStore(Protocol):
     async def get_credential(self, user_id: str) -> Credential | None: ...
 
     async def put_credential(self, credential: Credential) -> None: ...
+
+    async def add_credential(self, credential: Credential) -> bool: ...
 
     async def delete_credential(self, user_id: str) -> bool: ...
 

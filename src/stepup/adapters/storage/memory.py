@@ -108,6 +108,13 @@ class MemoryStore:
             version = self._next_version(credential.user_id)
             self._credentials[credential.user_id] = replace(credential, version=version)
 
+    def add_credential(self, credential: Credential) -> bool:
+        with self._lock:
+            if credential.user_id in self._credentials:
+                return False
+            self._credentials[credential.user_id] = replace(credential, version=1)
+            return True
+
     def replace_credential(self, credential: Credential, expected_version: int) -> bool:
         check_int64("expected_version", expected_version)
         with self._lock:

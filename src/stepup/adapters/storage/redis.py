@@ -379,6 +379,9 @@ class RedisStore(_RedisBase):
     def put_credential(self, credential: Credential) -> None:
         return self._run(self._ops.put_credential(credential))
 
+    def add_credential(self, credential: Credential) -> bool:
+        return self._run(self._ops.add_credential(credential))
+
     def delete_credential(self, user_id: str) -> bool:
         return self._run(self._ops.delete_credential(user_id))
 
@@ -621,6 +624,9 @@ class AsyncRedisStore(_RedisBase):
 
     async def put_credential(self, credential: Credential) -> None:
         return await self._run(self._ops.put_credential(credential))
+
+    async def add_credential(self, credential: Credential) -> bool:
+        return await self._run(self._ops.add_credential(credential))
 
     async def delete_credential(self, user_id: str) -> bool:
         return await self._run(self._ops.delete_credential(user_id))

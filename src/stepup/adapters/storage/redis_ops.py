@@ -31,6 +31,7 @@ from ...throttle import ThrottlePolicy
 from .base import check_int64
 from .redis_keys import RedisKeys
 from .redis_scripts import (
+    ADD_CREDENTIAL,
     ADD_PASSKEY,
     ADD_VALUE,
     ATTEMPT,
@@ -380,6 +381,11 @@ class RedisOps:
         key = self.keys.credential(credential.user_id)
         fields = self._credential_fields(credential)
         return _script("put_credential", PUT_CREDENTIAL, key, fields, _none)
+
+    def add_credential(self, credential: Credential) -> Op[bool]:
+        key = self.keys.credential(credential.user_id)
+        fields = self._credential_fields(credential)
+        return _script("add_credential", ADD_CREDENTIAL, key, fields, _positive)
 
     def replace_credential(self, credential: Credential, expected_version: int) -> Op[bool]:
         check_int64("expected_version", expected_version)

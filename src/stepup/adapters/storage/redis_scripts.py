@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 __all__ = [
+    "ADD_CREDENTIAL",
     "ADD_PASSKEY",
     "ADD_VALUE",
     "ATTEMPT",
@@ -251,6 +252,19 @@ local version = tonumber(redis.call("HGET", KEYS[1], "v") or "0")
 if not version then return redis.error_reply("ERR stepup: unreadable credential version") end
 redis.call("DEL", KEYS[1])
 redis.call("HSET", KEYS[1], "v", string.format("%d", version + 1), unpack(ARGV))
+return 1
+""",
+)
+
+#: Insert-if-absent of a credential: store the hash at version 1 only if the user has
+#: no credential (no ``record`` field, as a read sees it). Returns 1 if it stored it.
+#: KEYS[1]: the credential hash. ARGV: field, value, field, value, ... (no "v").
+ADD_CREDENTIAL = Script(
+    "add_credential",
+    r"""
+if redis.call("HEXISTS", KEYS[1], "record") == 1 then return 0 end
+redis.call("DEL", KEYS[1])
+redis.call("HSET", KEYS[1], "v", "1", unpack(ARGV))
 return 1
 """,
 )

@@ -338,6 +338,9 @@ class SQLStore(_Base):
     def put_credential(self, credential: Credential) -> None:
         self._run("put_credential", ops.put_credential(self._s, credential), write=True)
 
+    def add_credential(self, credential: Credential) -> bool:
+        return self._run("add_credential", ops.add_credential(self._s, credential), write=True)
+
     def delete_credential(self, user_id: str) -> bool:
         return self._run("delete_credential", ops.delete_credential(self._s, user_id), write=True)
 
@@ -652,6 +655,10 @@ class AsyncSQLStore(_Base):
 
     async def put_credential(self, credential: Credential) -> None:
         await self._run("put_credential", ops.put_credential(self._s, credential), write=True)
+
+    async def add_credential(self, credential: Credential) -> bool:
+        op = ops.add_credential(self._s, credential)
+        return await self._run("add_credential", op, write=True)
 
     async def delete_credential(self, user_id: str) -> bool:
         op = ops.delete_credential(self._s, user_id)

@@ -222,6 +222,12 @@ class Statements:
         self.put_credential = put.on_conflict_do_update(
             index_elements=[c.user_id], set_={"data": put.excluded.data, "version": c.version + 1}
         )
+        # Insert-if-absent: of concurrent first writes for one user exactly one inserts
+        # (the others wait on the primary key, then insert nothing); a row back says
+        # it inserted (psycopg answers a rowcount of -1 here).
+        self.add_credential = put.on_conflict_do_nothing(index_elements=[c.user_id]).returning(
+            c.user_id
+        )
         # The compare-and-set: only the writer that finds the version it read wins.
         self.replace_credential = (
             sql_update(t.credentials)
@@ -662,6 +668,15 @@ def put_credential(s: Statements, credential: Credential) -> Op[None]:
     data, hashes = _record(credential)
     yield s.put_credential, {"user_id": credential.user_id, "data": data}
     yield from _replace_hashes(s, credential.user_id, hashes)
+
+
+def add_credential(s: Statements, credential: Credential) -> Op[bool]:
+    data, hashes = _record(credential)
+    added = yield s.add_credential, {"user_id": credential.user_id, "data": data}
+    if added.first() is None:
+        return False
+    yield from _replace_hashes(s, credential.user_id, hashes)
+    return True
 
 
 def replace_credential(s: Statements, credential: Credential, expected_version: int) -> Op[bool]:

@@ -15,8 +15,9 @@ How each operation is atomic:
   credential's row (as every credential write does, so they queue in one order) and
   adds one to its version.
 - ``replace_credential`` is one conditional ``UPDATE ... WHERE version = expected``
-  (a compare-and-set); ``patch_tenant`` merges under the tenant row's
-  ``select_for_update()`` lock.
+  (a compare-and-set); ``add_credential`` an ``INSERT`` in a savepoint that the
+  primary key refuses when the user has a credential (stored before or meanwhile);
+  ``patch_tenant`` merges under the tenant row's ``select_for_update()`` lock.
 - Passkeys: the credential id is the primary key, so a second insert of one id fails
   on it (``IntegrityError``: refused). ``add_passkey`` counts the user's passkeys
   under a transaction-scoped advisory lock on the user (PostgreSQL; SQLite holds the
@@ -280,6 +281,20 @@ class DjangoStore:
                 except IntegrityError:  # created meanwhile
                     objects.filter(pk=fitted).update(version=F("version") + 1, **values)
             self._replace_hashes(fitted, credential)
+
+    def add_credential(self, credential: Credential) -> bool:
+        fitted = _fit(credential.user_id)
+        values = _credential_columns(credential)
+        with self._write():
+            try:
+                with transaction.atomic(using=self.using):
+                    CredentialRecord.objects.using(self.using).create(
+                        user_id=fitted, version=1, **values
+                    )
+            except IntegrityError:  # the user has one (stored before, or meanwhile)
+                return False
+            self._replace_hashes(fitted, credential)
+        return True
 
     def replace_credential(self, credential: Credential, expected_version: int) -> bool:
         fitted = _fit(credential.user_id)
