@@ -7,6 +7,7 @@ external process, never a wait on stepup's own (injected) time.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import redis
@@ -73,6 +74,16 @@ def need_shared_redis() -> None:
 def unique_prefix() -> str:
     """A key prefix no other run uses, so runs can share one Redis and clean up."""
     return f"stepup-test-{uuid.uuid4().hex[:12]}:"
+
+
+def open_sockets() -> int:
+    """How many sockets this process has open (those of its file descriptors), for the
+    tests that no connection outlives what it served; Linux only (``/proc``)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with suppress(OSError):  # the listing's own descriptor, closed by now
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count
 
 
 def delete_prefix(client: redis.Redis, prefix: str) -> int:

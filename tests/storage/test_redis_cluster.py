@@ -7,6 +7,10 @@ cluster itself that every key of one user lands in one slot.
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
+import warnings
+import weakref
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -25,6 +29,7 @@ from storage.redis_cluster import (
     LOADED_MACHINE_TIMEOUT,
     RedisServer,
     delete_prefix,
+    open_sockets,
     redis_cluster,
     unique_prefix,
 )
@@ -173,3 +178,35 @@ def test_async_cluster_store_works_from_one_event_loop_after_another(cluster_url
         return first.outcome, again.outcome
 
     assert asyncio.run(serve()) == (AttemptOutcome.ACCEPTED, AttemptOutcome.REPLAYED)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts sockets in /proc")
+def test_async_cluster_store_keeps_nothing_of_closed_event_loops(cluster_url: str) -> None:
+    """As for one server (tests/storage/test_redis_store.py): the cluster clients of
+    closed loops are dropped, and every node's connections closed, once another loop
+    uses the store; ``aclose`` on the last loop closes its own."""
+    store = AsyncRedisStore(
+        cluster_url, prefix=unique_prefix(), cluster=True, timeout=LOADED_MACHINE_TIMEOUT
+    )
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def use(close: bool = False) -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        for user in ("alice", "bob", "carol"):  # keys on several nodes
+            await store.totp_attempt(user, len(loops), T0, ThrottlePolicy())
+        if close:
+            await store.aclose()
+
+    gc.collect()
+    before = open_sockets()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(10):
+            asyncio.run(use())
+        gc.collect()
+        assert [ref() is not None for ref in loops] == [False] * 9 + [True]
+        asyncio.run(use(close=True))
+        gc.collect()
+    assert [ref() for ref in loops] == [None] * 11
+    assert open_sockets() == before
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []

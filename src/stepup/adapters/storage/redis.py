@@ -27,6 +27,7 @@ import math
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from functools import partial
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
@@ -454,6 +455,48 @@ class _Bound:
         self.single = self.pool if owned else None
 
 
+def _close_client_of_closed_loop(client: Any) -> None:
+    """Close every connection of a redis.asyncio client whose event loop is closed: its
+    pool's, free and in use, or those of each cluster node (the startup nodes too), and
+    mark a cluster client closed, as its ``aclose`` would. redis-py has no public way
+    to list them, so this reads its attributes and finds none where they are not."""
+    connections: list[Any] = []
+    pool = getattr(client, "connection_pool", None)
+    for name in ("_available_connections", "_in_use_connections"):
+        connections.extend(getattr(pool, name, ()))
+    nodes = getattr(client, "nodes_manager", None)
+    for cache in ("nodes_cache", "startup_nodes"):
+        for node in getattr(nodes, cache, {}).values():
+            connections.extend(getattr(node, "_connections", ()))
+    for connection in connections:
+        _close_on_closed_loop(connection)
+    if nodes is not None:
+        with suppress(AttributeError):
+            nodes.default_node = None  # what NodesManager.aclose does first
+
+
+def _close_on_closed_loop(connection: Any) -> None:
+    """Close a connection whose event loop is closed, here and now. Nothing can be
+    awaited or scheduled on that loop any more: redis-py's ``disconnect`` and asyncio's
+    ``transport.close()`` both need it, and would leave the socket open until garbage
+    collection (with a ResourceWarning). So the transport is marked closing and its
+    socket closed directly, as the closed loop would have done next; redis-py then
+    sees the connection closed. A part that is not there (another asyncio or redis-py
+    version, another loop implementation) is left to garbage collection."""
+    writer = getattr(connection, "_writer", None)
+    if writer is None:
+        return
+    with suppress(AttributeError):
+        connection._writer = connection._reader = None
+    transport = writer.transport
+    with suppress(RuntimeError):  # "Event loop is closed", once marked closing
+        transport.close()
+    finish = getattr(transport, "_call_connection_lost", None)
+    if finish is not None and getattr(transport, "_sock", None) is not None:
+        with suppress(RuntimeError, OSError):
+            finish(None)  # closes the socket first of all (in its finally)
+
+
 class AsyncRedisStore(_RedisBase):
     """Implements :class:`stepup.adapters.storage.base.AsyncStore` on ``redis.asyncio``.
 
@@ -465,8 +508,10 @@ class AsyncRedisStore(_RedisBase):
     built from a URL therefore keeps one client per loop: the one it built goes to the
     first loop that uses it, and another loop (``asyncio.run(store.check())`` at
     start-up, then the server's loop) gets a client of its own; the clients of loops
-    that are gone are dropped with them. A client you pass in is used on every loop as
-    it is; a call it cannot make there fails closed (:class:`StoreUnavailableError`).
+    that are closed are dropped, and their connections closed, when another loop next
+    uses the store (nothing is awaited on a closed loop); :meth:`aclose` on a loop
+    closes that loop's at once. A client you pass in is used on every loop as it is; a
+    call it cannot make there fails closed (:class:`StoreUnavailableError`).
     """
 
     def __init__(
@@ -500,6 +545,7 @@ class AsyncRedisStore(_RedisBase):
         if last_loop is loop and bound is not None:
             return bound
         with self._claim:
+            self._drop_closed_loops()
             bound = self._by_loop.get(loop)
             if bound is None:
                 if self._unclaimed is not None:
@@ -511,6 +557,29 @@ class AsyncRedisStore(_RedisBase):
                 self._by_loop[loop] = bound
             self._last = (loop, bound)
         return bound
+
+    def _drop_closed_loops(self) -> None:
+        """Forget the clients of closed event loops (with ``_claim`` held), closing the
+        connections of those the store built: each holds its loop, so without this every
+        loop the store was used on (each ``asyncio.run``) would live on with a socket."""
+        closed = [loop for loop in self._by_loop if loop.is_closed()]
+        for loop in closed:
+            bound = self._by_loop.pop(loop)
+            if not self._owned:
+                continue  # a client passed in stays its owner's
+            _close_client_of_closed_loop(bound.client)
+            self._retire(bound)
+        if self._last[0] is not None and self._last[0].is_closed():
+            self._last = (None, None)
+
+    def _retire(self, bound: _Bound) -> None:
+        """``bound``'s client is done with (with ``_claim`` held). A client keeps the
+        loop it was used on (its locks, its connections), so if it is the one the store
+        built first, a fresh one (no connection yet) takes its place, for the next loop
+        to claim."""
+        if bound.client is self._client and self._build is not None:
+            self._client = self._build()
+            self._unclaimed = _Bound(self._client, True)
 
     @property
     def client(self) -> Any:
@@ -581,8 +650,9 @@ class AsyncRedisStore(_RedisBase):
             raise startup_error(_where(client), "reach Redis", exc) from exc
 
     async def aclose(self) -> None:
-        """Close the connections of the running event loop, if the store opened them (a
-        loop that is gone took its own with it). A later call connects again."""
+        """Close the connections of the running event loop, if the store opened them
+        (those of closed loops are closed when another loop next uses the store). A
+        later call connects again."""
         if not self._owned:
             return
         loop = asyncio.get_running_loop()
@@ -590,6 +660,8 @@ class AsyncRedisStore(_RedisBase):
             bound = self._by_loop.pop(loop, None)
             if bound is None:
                 bound, self._unclaimed = self._unclaimed, None
+            else:
+                self._retire(bound)
             self._last = (None, None)
         if bound is not None:
             await bound.client.aclose()
