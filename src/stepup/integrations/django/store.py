@@ -47,6 +47,7 @@ from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 from django.db.models.functions import Collate
 
+from ...adapters.storage.base import check_int64
 from ...records import (
     Attempt,
     Challenge,
@@ -190,6 +191,7 @@ class DjangoStore:
     def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Attempt:
+        check_int64("step", step)
         return self._transition(
             key, now, throttle, lambda state: apply_attempt(state, step, now, throttle)
         )
@@ -297,6 +299,7 @@ class DjangoStore:
         return True
 
     def replace_credential(self, credential: Credential, expected_version: int) -> bool:
+        check_int64("expected_version", expected_version)
         fitted = _fit(credential.user_id)
         values = _credential_columns(credential)
         with self._write():
@@ -474,6 +477,8 @@ class DjangoStore:
         return field
 
     def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
+        check_int64("max_per_user", max_per_user)
+        check_int64("sign_count", passkey.sign_count)
         fitted = _fit(passkey.user_id)
         objects = PasskeyRecord.objects.using(self.using)
         values = {name: getattr(passkey, name) for name in _PASSKEY_FIELDS}
@@ -500,6 +505,8 @@ class DjangoStore:
         return bool(deleted)
 
     def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
+        check_int64("expected_count", expected_count)
+        check_int64("sign_count", passkey.sign_count)
         with self._write():
             updated = (
                 PasskeyRecord.objects.using(self.using)
