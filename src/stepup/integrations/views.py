@@ -1261,14 +1261,7 @@ class FirstStep:
                 )
         if primary not in methods:
             raise MalformedInputError(f"a sign-in through {login.value} proves {primary!r}")
-        if authenticated_at is not None and (
-            isinstance(authenticated_at, bool)
-            or not isinstance(authenticated_at, int | float)
-            or not math.isfinite(authenticated_at)
-        ):
-            raise MalformedInputError("authenticated_at must be Unix seconds")
-        at = None if authenticated_at is None else float(authenticated_at)
-        return cls(identity, tuple(dict.fromkeys(methods)), at)
+        return cls(identity, tuple(dict.fromkeys(methods)), _unix_seconds(authenticated_at))
 
     @property
     def signed_in_with(self) -> Identity:
@@ -1298,6 +1291,21 @@ class FirstStep:
 
 def _text(value: object) -> bool:
     return isinstance(value, str) and bool(value)
+
+
+def _unix_seconds(value: object) -> float | None:
+    """``value`` as a finite float, ``None`` kept; anything else raises."""
+    if value is None:
+        return None
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int no float holds
+            pass
+        else:
+            if math.isfinite(seconds):
+                return seconds
+    raise MalformedInputError("authenticated_at must be Unix seconds")
 
 
 def renew_session_id(session: MutableMapping[str, Any]) -> str:

@@ -8,6 +8,7 @@ the same sync code in Django's thread (hooks and the ORM are synchronous).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Final
 
 from asgiref.sync import sync_to_async
@@ -31,7 +32,7 @@ from ...reauth import (
 )
 from ...resume import Resumed, Suspended, SuspendedRequest, Suspensions
 from ...signin import SecondFactors, second_factors
-from ...subject import Identity, Subject
+from ...subject import Identity, LoginMethod, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
 from ..http import (
@@ -50,6 +51,7 @@ from ..transaction import (
     pending_transaction,
 )
 from ..views import (
+    FirstStep,
     earlier_session_ids,
     full_access_arguments,
     hook_says_yes,
@@ -316,25 +318,32 @@ class RequestStepup:
         *,
         next: str = "/",
         channel: Channel = Channel.WEB,
-        proved: tuple[str, ...] = ("pwd",),
+        proved: tuple[str, ...] | None = None,
         authenticated_at: float | None = None,
+        identity: Identity | None = None,
     ) -> HttpResponse | None:
-        """Call from the login view once the password was right, before signing in.
+        """Call from the login view once the password was right (or the OIDC or SAML
+        answer checked), before signing in.
 
         ``None``: no second factor is needed, sign the user in yourself. Otherwise (the
         user has a confirmed TOTP device or a passkey, on the web channel) the sign-in
         waits in the session and the answer redirects to the second step, which calls
-        ``COMPLETE_SIGN_IN(request, user_id)`` once the code or the passkey passed (and,
-        with the policy's ``sign_in_counts``, records ``proved`` plus ``otp``, or plus
-        the passkey's methods and ``mfa``, as the session's first re-authentication).
-        A store failure raises: never sign in without asking.
+        ``COMPLETE_SIGN_IN(request, user_id)`` once the code or the passkey passed, then
+        notes ``identity`` for the session (an OIDC or SAML sign-in:
+        ``Identity(LoginMethod.OIDC, issuer=iss, subject=sub, provider="corp")``, so
+        re-authentications go to that provider) and, with the policy's
+        ``sign_in_counts``, records ``proved`` (default: what ``identity`` proves,
+        ``("pwd",)`` without one) plus ``otp``, or plus the passkey's methods and
+        ``mfa``, as the session's first re-authentication, dated ``authenticated_at``.
+        ``proved`` with ``oidc`` or ``saml`` needs the ``identity``; what does not fit
+        raises :class:`~stepup.errors.MalformedInputError` and nothing is kept. A store
+        failure raises: never sign in without asking.
         """
+        first = FirstStep.checked(identity, proved, authenticated_at)
         if not self.second_factors(user_id, channel):
             return None
         session = self.request.session
-        _session.start_pending_sign_in(
-            session, user_id, next, self.services.clock(), proved, authenticated_at
-        )
+        _session.start_pending_sign_in(session, user_id, next, self.services.clock(), first)
         return HttpResponseRedirect(self.url("two_factor_verify"), status=303)
 
     def second_factors(self, user_id: str, channel: Channel = Channel.WEB) -> SecondFactors:
@@ -347,13 +356,43 @@ class RequestStepup:
             self.request.session, self.services.clock(), self.services.sign_in_ttl
         )
 
-    def complete_sign_in(self, pending: _session.PendingSignIn) -> None:
+    def complete_sign_in(self, pending: _session.PendingSignIn, proved: tuple[str, ...]) -> None:
+        """Sign the user in (``COMPLETE_SIGN_IN``); then note how they signed in (the
+        pending identity, over the password ``user_logged_in`` noted) and, with the
+        policy's ``sign_in_counts``, record what the sign-in ``proved`` as the session's
+        first re-authentication. An error once the user is signed in flushes the session
+        before it goes on: a sign-in that did not finish leaves nobody signed in."""
         _session.end_pending_sign_in(self.request.session)
         complete = self.services.hooks.complete_sign_in
         if complete is None:
             raise ConfigurationError("set STEPUP['COMPLETE_SIGN_IN'] to finish sign-ins")
         complete(self.request, pending.user_id)
         self._subject = _UNSET
+        try:
+            if pending.identity is not None:
+                self.note_sign_in(pending.identity)
+            if self.policy.sign_in_counts:  # off: nothing to load, nothing to record
+                subject = self.subject
+                if subject is None:
+                    raise ConfigurationError("COMPLETE_SIGN_IN did not sign the user in")
+                signed_in_with = pending.identity or Identity(LoginMethod.PASSWORD)
+                subject = replace(subject, identity=signed_in_with)
+                self.reauth.record_sign_in(subject, proved, pending.authenticated_at)
+        except BaseException:
+            self._undo_sign_in()
+            raise
+
+    def _undo_sign_in(self) -> None:
+        """Sign out the user a failed completion signed in (the session, and
+        ``request.user`` with ``django.contrib.auth``)."""
+        self.request.session.flush()
+        self._subject = _UNSET
+        from django.apps import apps
+
+        if apps.is_installed("django.contrib.auth"):
+            from django.contrib.auth.models import AnonymousUser
+
+            self.request.user = AnonymousUser()
 
     def note_sign_in(
         self,

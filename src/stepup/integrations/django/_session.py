@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ...redirects import safe_return_path_or_default
+from ...subject import Identity
 from ..transaction import PENDING_TRANSACTIONS
-from ..views import EARLIER_IDS, OTP_PROOF, SESSION_ID, SIGNED_IN_WITH, is_fresh
+from ..views import EARLIER_IDS, OTP_PROOF, SESSION_ID, SIGNED_IN_WITH, FirstStep, is_fresh
 
 __all__ = [
     "PendingSignIn",
@@ -25,7 +26,7 @@ PENDING: Final = "_stepup_pending_sign_in"
 
 @dataclass(frozen=True, slots=True)
 class PendingSignIn:
-    """A sign-in that passed the password and waits for the second factor."""
+    """A sign-in that passed the password (or OIDC, SAML) and waits for the second factor."""
 
     user_id: str
     next: str
@@ -34,6 +35,9 @@ class PendingSignIn:
     authenticated_at: float | None = None
     #: This sign-in's random id: a passkey's challenge is bound to it (and the user).
     nonce: str = field(default="", repr=False)
+    #: How the user signed in (``None``: a password), as the app gave it to
+    #: ``begin_sign_in``: noted for the session once the second step passed.
+    identity: Identity | None = None
 
 
 def forget(session: Any) -> None:
@@ -47,16 +51,14 @@ def start_pending_sign_in(
     user_id: str,
     next_path: object,
     now: float,
-    proved: tuple[str, ...] = ("pwd",),
-    authenticated_at: float | None = None,
+    first: FirstStep,
 ) -> None:
     session[PENDING] = {
         "user_id": user_id,
         "nonce": secrets.token_urlsafe(24),
         "next": safe_return_path_or_default(next_path),
         "at": now,
-        "proved": list(proved),
-        "authenticated_at": authenticated_at,
+        **first.record(),
     }
 
 
@@ -65,19 +67,19 @@ def pending_sign_in(session: Any, now: float, ttl: float) -> PendingSignIn | Non
     saved = session.get(PENDING)
     if not isinstance(saved, dict):
         return None
-    if not is_fresh(saved.get("at"), now, ttl):
+    first = FirstStep.kept(saved)  # from the session only, never the request
+    if first is None or not is_fresh(saved.get("at"), now, ttl):
         session.pop(PENDING, None)
         return None
-    proved = saved.get("proved")
-    at = saved.get("authenticated_at")
     nonce = saved.get("nonce")
     return PendingSignIn(
         str(saved["user_id"]),
         safe_return_path_or_default(saved["next"]),
         saved["at"],
-        tuple(str(m) for m in proved) if isinstance(proved, list) and proved else ("pwd",),
-        float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None,
+        first.proved,
+        first.authenticated_at,
         nonce if isinstance(nonce, str) else "",
+        first.identity,
     )
 
 

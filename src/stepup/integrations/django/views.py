@@ -529,11 +529,10 @@ def verify_page(
 
 
 def finish_sign_in(bound: RequestStepup, pending: PendingSignIn, proved: tuple[str, ...]) -> None:
-    """Sign the user in; with the policy's sign_in_counts, the sign-in is the first
-    re-authentication, with what the login and the second step ``proved``."""
-    bound.complete_sign_in(pending)
-    if bound.policy.sign_in_counts:  # off: nothing to load, nothing to record
-        bound.record_sign_in(proved, pending.authenticated_at)
+    """Sign the user in as they signed in (a password, OIDC or SAML); with the policy's
+    sign_in_counts, the sign-in is the first re-authentication, with what the login and
+    the second step ``proved`` (see :meth:`RequestStepup.complete_sign_in`)."""
+    bound.complete_sign_in(pending, proved)
 
 
 def _two_factor_verify(request: HttpRequest) -> HttpResponse:

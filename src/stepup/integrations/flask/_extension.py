@@ -358,18 +358,32 @@ class Stepup:
         *,
         next: str = "/",
         remember: bool = False,
-        proved: tuple[str, ...] = ("pwd",),
+        proved: tuple[str, ...] | None = None,
         authenticated_at: float | None = None,
+        identity: Identity | None = None,
     ) -> Response:
-        """From the app's login view, once the password is right: remember who is
-        signing in and send them to the second step (the user is signed in only after):
-        a TOTP code, a passkey, or a recovery code, whichever they have.
+        """From the app's login view, once the password is right (or the OIDC or SAML
+        answer checked): remember who is signing in and send them to the second step
+        (the user is signed in only after): a TOTP code, a passkey, or a recovery code,
+        whichever they have.
 
-        ``proved``: what the login proved before the second step (with
+        ``identity``: how the user signed in, for an OIDC or SAML sign-in
+        (``Identity(LoginMethod.OIDC, issuer=iss, subject=sub, provider="corp-oidc")``);
+        noted for the session once the second step passed, so their re-authentications
+        go to that provider. ``proved``: what the login proved before the second step
+        (default: what ``identity`` proves, ``("pwd",)`` without one); with
         ``sign_in_counts``, the step records it plus ``otp``, or plus the passkey's
-        ``phr``, ``hwk``/``swk`` and ``mfa``, as the session's first re-authentication)."""
+        ``phr``, ``hwk``/``swk`` and ``mfa``, as the session's first re-authentication,
+        dated ``authenticated_at`` (the ID token's ``auth_time``, the ``AuthnInstant``).
+        ``proved`` with ``oidc`` or ``saml`` needs the ``identity``; what does not fit
+        raises :class:`~stepup.errors.MalformedInputError` and nothing is kept."""
         return state().begin_login(
-            user_id, safe_return_path_or_default(next), remember, proved, authenticated_at
+            user_id,
+            safe_return_path_or_default(next),
+            remember,
+            proved,
+            authenticated_at,
+            identity,
         )
 
     # services of the current app -----------------------------------------------------------

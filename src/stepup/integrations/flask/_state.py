@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from flask import Flask, Response, abort, current_app, g, make_response, request, session, url_for
@@ -24,7 +24,7 @@ from ...reauth import Decision, Reauth, ReauthRequired, SignInOutcome
 from ...redirects import UnsafeRedirectError, safe_return_path
 from ...resume import Resumed, Suspended, SuspendedRequest, Suspensions
 from ...signin import SecondFactors, second_factors
-from ...subject import Identity, Subject
+from ...subject import Identity, LoginMethod, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
 from ..http import decision_response, form_return_path, invalid_transaction
@@ -45,6 +45,7 @@ from ..views import (
     OTP_PROOF,
     SESSION_ID,
     SIGNED_IN_WITH,
+    FirstStep,
     earlier_session_ids,
     full_access_arguments,
     hook_says_yes,
@@ -71,7 +72,7 @@ _FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/
 
 @dataclass(frozen=True, slots=True)
 class PendingLogin:
-    """A sign-in that passed the password and waits for the second factor."""
+    """A sign-in that passed the password (or OIDC, SAML) and waits for the second factor."""
 
     user_id: str
     next: str
@@ -80,6 +81,9 @@ class PendingLogin:
     authenticated_at: float | None = None
     #: This sign-in's random id: a passkey's challenge is bound to it (and the user).
     nonce: str = field(default="", repr=False)
+    #: How the user signed in (``None``: a password), as the app gave it to
+    #: ``begin_two_factor``: noted for the session once the second step passed.
+    identity: Identity | None = None
 
 
 class AppState:
@@ -215,14 +219,22 @@ class AppState:
         g.pop("stepup_subject", None)
 
     def record_sign_in(
-        self, methods: list[str] | tuple[str, ...], authenticated_at: float | None = None
+        self,
+        methods: list[str] | tuple[str, ...],
+        authenticated_at: float | None = None,
+        *,
+        signed_in_with: Identity | None = None,
     ) -> SignInOutcome:
         """Let this sign-in count as the session's first re-authentication when the
-        policy says so (``sign_in_counts``): call after the user is signed in."""
+        policy says so (``sign_in_counts``): call after the user is signed in.
+        ``signed_in_with``: how the sign-in was made, when stepup knows it better than
+        the subject loader (the second step's pending sign-in)."""
         g.pop("stepup_subject", None)
         subject = self.subject()
         if subject is None:
             raise ConfigurationError("record_sign_in needs the user signed in first")
+        if signed_in_with is not None:
+            subject = replace(subject, identity=signed_in_with)
         return self.reauth.record_sign_in(subject, methods, authenticated_at)
 
     def suspend(self, subject: Subject, action: str) -> str | None:
@@ -425,17 +437,20 @@ class AppState:
         user_id: str,
         next_path: str,
         remember: bool,
-        proved: tuple[str, ...] = ("pwd",),
+        proved: tuple[str, ...] | None = None,
         authenticated_at: float | None = None,
+        identity: Identity | None = None,
     ) -> Response:
+        # Checked before anything is kept (a typed error, nothing changed): the second
+        # step cannot fail on it once the user is signed in.
+        first = FirstStep.checked(identity, proved, authenticated_at)
         session[_PENDING] = {
             "user_id": user_id,
             "nonce": secrets.token_urlsafe(24),
             "next": next_path,
             "remember": remember,
             "at": self.clock(),
-            "proved": list(proved),
-            "authenticated_at": authenticated_at,
+            **first.record(),
         }
         return make_response(current_app.redirect(url_for("stepup.two_factor_verify"), 303))
 
@@ -443,19 +458,19 @@ class AppState:
         saved = session.get(_PENDING)
         if not isinstance(saved, dict):
             return None
-        if not is_fresh(saved.get("at"), self.clock(), self.login_ttl):
+        first = FirstStep.kept(saved)  # from the session only, never the request
+        if first is None or not is_fresh(saved.get("at"), self.clock(), self.login_ttl):
             session.pop(_PENDING, None)
             return None
-        proved = saved.get("proved")
-        at = saved.get("authenticated_at")
         nonce = saved.get("nonce")
         return PendingLogin(
             str(saved["user_id"]),
             str(saved["next"]),
             bool(saved["remember"]),
-            tuple(str(m) for m in proved) if isinstance(proved, list) and proved else ("pwd",),
-            float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None,
+            first.proved,
+            first.authenticated_at,
             nonce if isinstance(nonce, str) else "",
+            first.identity,
         )
 
     def second_factors(self, user_id: str, channel: Channel = Channel.WEB) -> SecondFactors:
@@ -463,8 +478,27 @@ class AppState:
         codes), on ``channel``: nothing off the interactive web."""
         return second_factors(self.two_factor, self.passkeys, user_id, channel)
 
-    def complete_login(self, pending: PendingLogin) -> None:
+    def complete_login(self, pending: PendingLogin, proved: tuple[str, ...]) -> None:
+        """Sign the user in; then note how they signed in (the pending identity, over
+        the password Flask-Login's ``user_logged_in`` noted) and, with the policy's
+        ``sign_in_counts``, record what the sign-in ``proved`` as the session's first
+        re-authentication. An error once the user is signed in clears the session
+        before it goes on: a sign-in that did not finish leaves nobody signed in."""
         session.pop(_PENDING, None)
+        self._sign_in(pending)
+        try:
+            if pending.identity is not None:
+                self.note_sign_in(pending.identity)
+            if self.policy.sign_in_counts:  # off: nothing to load, nothing to record
+                signed_in_with = pending.identity or Identity(LoginMethod.PASSWORD)
+                self.record_sign_in(proved, pending.authenticated_at, signed_in_with=signed_in_with)
+        except BaseException:
+            session.clear()
+            for kept in ("stepup_subject", "_login_user"):  # this request's signed-in user
+                g.pop(kept, None)
+            raise
+
+    def _sign_in(self, pending: PendingLogin) -> None:
         completer = self.hooks.login_completer
         if completer is not None:
             completer(pending.user_id, pending.remember)

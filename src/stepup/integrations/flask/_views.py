@@ -626,11 +626,10 @@ def verify_page(
 
 
 def finish_login(app_state: AppState, pending: PendingLogin, proved: tuple[str, ...]) -> None:
-    """Sign the user in; with the policy's sign_in_counts, the sign-in is the first
-    re-authentication, with what the login and the second step ``proved``."""
-    app_state.complete_login(pending)
-    if app_state.policy.sign_in_counts:  # off: nothing to load, nothing to record
-        app_state.record_sign_in(proved, pending.authenticated_at)
+    """Sign the user in as they signed in (a password, OIDC or SAML); with the policy's
+    sign_in_counts, the sign-in is the first re-authentication, with what the login and
+    the second step ``proved`` (see :meth:`AppState.complete_login`)."""
+    app_state.complete_login(pending, proved)
 
 
 def two_factor_verify() -> Any:

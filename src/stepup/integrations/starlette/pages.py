@@ -22,7 +22,9 @@ from starlette.routing import BaseRoute, Route
 
 from ...errors import (
     AlreadyEnrolledError,
+    ConfigurationError,
     InvalidAccountNameError,
+    MalformedInputError,
     ManagedByConfigFileError,
     NotEnrolledError,
     PermissionDeniedError,
@@ -54,6 +56,7 @@ from ..views import (
     RECOVERY_REGENERATE,
     TEXT,
     EnrolmentPage,
+    FirstStep,
     MessagePage,
     ReauthPage,
     RecoveryCodesPage,
@@ -72,7 +75,7 @@ from ..views import (
 )
 from ._util import call_hook, request_info, session_of, to_response
 from .csrf import FIELD_NAME, CsrfProtection
-from .stepup import PENDING_SIGN_IN
+from .stepup import PENDING_SIGN_IN, takes_identity
 
 if TYPE_CHECKING:
     from .stepup import StepupCore
@@ -534,16 +537,35 @@ class StepupPages:
     async def finish_sign_in(
         self, request: Request, pending: Mapping[str, Any], proved: tuple[str, ...]
     ) -> None:
-        """Sign the user in; with the policy's sign_in_counts, the sign-in is the first
-        re-authentication, with what the login and the second step ``proved``."""
+        """Sign the user in (``complete_sign_in``, given how they signed in when it takes
+        it); with the policy's sign_in_counts, the sign-in is the first
+        re-authentication, with what the login and the second step ``proved``, for the
+        identity kept with the pending sign-in. An error once the user is signed in
+        clears the session before it goes on: a sign-in that did not finish leaves
+        nobody signed in."""
         s = self.stepup
-        session_of(request).pop(PENDING_SIGN_IN, None)
-        assert s.complete_sign_in is not None  # begin_sign_in checked it
-        await call_hook(s.complete_sign_in, request, str(pending["user_id"]))
-        if s.policy.sign_in_counts:  # off: nothing to load, nothing to record
-            at = pending.get("authenticated_at")
-            at = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None
-            await s.record_sign_in(request, proved, at)
+        first = FirstStep.kept(pending)  # checked by pending_sign_in: from the session
+        if first is None:
+            raise MalformedInputError("the pending sign-in does not hold together")
+        session = session_of(request)
+        session.pop(PENDING_SIGN_IN, None)
+        hook = s.complete_sign_in
+        assert hook is not None  # begin_sign_in checked it
+        user_id = str(pending["user_id"])
+        if takes_identity(hook):
+            await call_hook(hook, request, user_id, first.signed_in_with)
+        else:
+            await call_hook(hook, request, user_id)
+        try:
+            if s.policy.sign_in_counts:  # off: nothing to load, nothing to record
+                subject = await s.subject(request)
+                if subject is None:
+                    raise ConfigurationError("complete_sign_in did not sign the user in")
+                subject = replace(subject, identity=first.signed_in_with)
+                await s.reauth.record_sign_in(subject, proved, first.authenticated_at)
+        except BaseException:
+            session.clear()
+            raise
 
     @staticmethod
     def proved(pending: Mapping[str, Any]) -> tuple[str, ...]:

@@ -43,7 +43,7 @@ from ...redirects import UnsafeRedirectError, safe_return_path, safe_return_path
 from ...resume import AsyncSuspensions, Resumed, Suspended, SuspendedRequest
 from ...sealing import SecretBox
 from ...signin import SecondFactors, asecond_factors
-from ...subject import Subject
+from ...subject import Identity, LoginMethod, Subject
 from ...tenants import AsyncTenantSettings
 from ...twofactor import AsyncTwoFactor, Channel
 from ..http import (
@@ -69,7 +69,7 @@ from ..transaction import (
     note_transaction,
     pending_transaction,
 )
-from ..views import EARLIER_IDS, default_policy, earlier_session_ids, is_fresh
+from ..views import EARLIER_IDS, FirstStep, default_policy, earlier_session_ids, is_fresh
 from ._util import (
     MaybeAwaitable,
     call_hook,
@@ -93,7 +93,12 @@ HasFullAccess: TypeAlias = (
     Callable[[Subject], MaybeAwaitable[bool]] | Callable[[Subject, str], MaybeAwaitable[bool]]
 )
 AccountNamer: TypeAlias = Callable[[str], MaybeAwaitable[str | None]]
-CompleteSignIn: TypeAlias = Callable[[Request, str], MaybeAwaitable[None]]
+#: ``(request, user_id)``, or ``(request, user_id, identity)`` to learn how the user signed
+#: in (an OIDC or SAML sign-in needs it: see :meth:`StepupCore.begin_sign_in`).
+CompleteSignIn: TypeAlias = (
+    Callable[[Request, str], MaybeAwaitable[None]]
+    | Callable[[Request, str, Identity], MaybeAwaitable[None]]
+)
 ReauthResponder: TypeAlias = Callable[[Request, Decision], MaybeAwaitable[Response | None]]
 LocaleSelector: TypeAlias = Callable[[Request], MaybeAwaitable[str | None]]
 RenewSession: TypeAlias = Callable[[Request], MaybeAwaitable[None]]
@@ -155,6 +160,21 @@ def _templates(app_templates: str | os.PathLike[str] | jinja2.BaseLoader | None)
     return Jinja2Templates(env=environment(*loaders))
 
 
+def takes_identity(hook: Callable[..., object]) -> bool:
+    """Does the app's ``complete_sign_in`` take ``(request, user_id, identity)``? Only a
+    declared third required positional parameter counts (as for ``has_full_access``): a
+    decorator's ``*args`` wrapper is never called with more than it asked for."""
+    try:
+        parameters = inspect.signature(hook).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: the two-argument form
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [
+        p for p in parameters if p.kind in positional and p.default is inspect.Parameter.empty
+    ]
+    return len(required) >= 3
+
+
 # The public class is ``stepup.integrations.starlette.Stepup`` (module ``app``), which
 # adds the views and the middleware: this module imports neither, so the pages, the
 # routes and the middleware import it and nothing imports them back.
@@ -175,7 +195,9 @@ class StepupCore:
       name the account (the user's e-mail address or username), so a person with
       several accounts can tell them apart (``None``, or not given: the user id).
     - ``complete_sign_in(request, user_id)``: finish the app's sign-in once the second
-      factor passed (needed by :meth:`begin_sign_in`).
+      factor passed (needed by :meth:`begin_sign_in`); ``complete_sign_in(request,
+      user_id, identity)`` is also given how the user signed in (needed for OIDC and
+      SAML sign-ins: keep it where your ``subject_loader`` reads it).
     - ``reauth_response(request, decision) -> Response | None``: replace the 303 / 401 /
       503 answers (``None`` keeps the default for that request).
     - ``locale_selector(request) -> str | None``: the locale of stepup's pages (``None``,
@@ -586,21 +608,37 @@ class StepupCore:
         *,
         next: str = "/",
         channel: Channel = Channel.WEB,
-        proved: tuple[str, ...] = ("pwd",),
+        proved: tuple[str, ...] | None = None,
         authenticated_at: float | None = None,
+        identity: Identity | None = None,
     ) -> Response | None:
-        """Call from the app's login view once the password was right.
+        """Call from the app's login view once the password was right (or the OIDC or
+        SAML answer checked).
 
         ``None``: no second factor is needed, finish the sign-in yourself. Otherwise (the
         user has a confirmed TOTP device or a passkey, on the web channel) the sign-in
         waits in the session and the answer is a redirect to the second step, which
         calls ``complete_sign_in(request, user_id)`` once the code or the passkey passed
-        (and, with the policy's ``sign_in_counts``, records ``proved`` plus ``otp``, or
-        plus the passkey's methods and ``mfa``, as the session's first
-        re-authentication). A store failure raises: never sign in without asking.
+        (``complete_sign_in(request, user_id, identity)`` when the hook takes it) and,
+        with the policy's ``sign_in_counts``, records ``proved`` plus ``otp``, or plus
+        the passkey's methods and ``mfa``, as the session's first re-authentication,
+        dated ``authenticated_at``. ``identity``: an OIDC or SAML sign-in's
+        ``Identity(LoginMethod.OIDC, issuer=iss, subject=sub, provider=...)``, handed to
+        a ``complete_sign_in`` that takes it (one that does not is a
+        ``ConfigurationError`` here). ``proved`` defaults to what ``identity`` proves
+        (``("pwd",)`` without one); ``oidc`` or ``saml`` in it needs the ``identity``;
+        what does not fit raises :class:`~stepup.errors.MalformedInputError` and
+        nothing is kept. A store failure raises: never sign in without asking.
         """
         if self.complete_sign_in is None:
             raise ConfigurationError("begin_sign_in needs the complete_sign_in hook")
+        first = FirstStep.checked(identity, proved, authenticated_at)
+        federated = first.signed_in_with.method is not LoginMethod.PASSWORD
+        if federated and not takes_identity(self.complete_sign_in):
+            raise ConfigurationError(
+                "complete_sign_in must take (request, user_id, identity) to finish an OIDC"
+                " or SAML sign-in: keep the identity where your subject_loader reads it"
+            )
         if not await self.second_factors(user_id, channel):
             return None
         session_of(request)[PENDING_SIGN_IN] = {
@@ -608,8 +646,7 @@ class StepupCore:
             "nonce": secrets.token_urlsafe(24),
             "at": self.clock(),
             "next": safe_return_path_or_default(next),
-            "proved": list(proved),
-            "authenticated_at": authenticated_at,
+            **first.record(),
         }
         return RedirectResponse(self.url(request, "verify"), status_code=303)
 
@@ -640,6 +677,8 @@ class StepupCore:
         if not isinstance(pending, dict) or not is_fresh(
             pending.get("at"), self.clock(), self.sign_in_ttl
         ):
+            return None
+        if FirstStep.kept(pending) is None:  # what it proved does not hold together
             return None
         return pending
 
