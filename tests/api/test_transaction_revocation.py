@@ -11,11 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
-from stepup.adapters.storage.memory import MemoryStore
-from stepup.adapters.storage.redis import RedisStore
-from stepup.adapters.storage.sql import SQLStore
 from stepup.policy import Policy, Rule, Sensitivity
 from stepup.reauth import Allowed, Reauth, ReauthRequired
 from stepup.records import Tenant
@@ -25,8 +21,7 @@ from stepup.testing import SettableClock
 from stepup.totp import TOTP
 from stepup.transactions import transaction_digest
 from stepup.twofactor import TwoFactor
-from storage.redis_cluster import delete_prefix
-from support import POSTGRES_URL, REDIS_URL, need, port_open
+from store_kinds import STORE_KINDS, open_store
 
 ACTION = "workspace.delete"
 POLICY = Policy({ACTION: Rule(Sensitivity.CRITICAL, lifetime=300.0, bind_transaction=True)})
@@ -35,36 +30,10 @@ PROD_US = transaction_digest(ACTION, {"workspace": "prod-us"})
 BOX = SecretBox({"k1": b"k" * 32}, current="k1")
 
 
-@pytest.fixture(
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.postgres),
-        pytest.param("redis", marks=pytest.mark.redis),
-    ]
-)
+@pytest.fixture(params=STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "memory":
-        yield MemoryStore()
-    elif request.param == "sqlite":
-        sqlite = SQLStore.sqlite(tmp_path / "tx.sqlite3")
-        yield sqlite
-        sqlite.close()
-    elif request.param == "postgresql":
-        need(port_open("127.0.0.1", 5432), "PostgreSQL is not running on 127.0.0.1:5432")
-        postgres = SQLStore(POSTGRES_URL, prefix=f"t{uuid.uuid4().hex[:12]}_")
-        postgres.create_schema()
-        yield postgres
-        postgres.drop_schema()
-        postgres.close()
-    else:
-        need(port_open("127.0.0.1", 6379), "Redis is not running on 127.0.0.1:6379")
-        prefix = f"stepup-test-{uuid.uuid4().hex[:12]}:"
-        with RedisStore(REDIS_URL, prefix=prefix) as redis_store:
-            yield redis_store
-        client = redis.Redis.from_url(REDIS_URL)
-        delete_prefix(client, prefix)
-        client.close()
+    with open_store(request.param, tmp_path) as opened:
+        yield opened
 
 
 def _reauth(store: Any, clock: SettableClock) -> Reauth:

@@ -5,25 +5,19 @@ enrolments in flight (a double-submitted "Turn on"). The competing call runs bet
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from stepup.adapters.storage.memory import MemoryStore
-from stepup.adapters.storage.redis import RedisStore
-from stepup.adapters.storage.sql import SQLStore
 from stepup.errors import AlreadyEnrolledError, StoreUnavailableError
 from stepup.sealing import SecretBox
 from stepup.testing import SettableClock
 from stepup.totp import TOTP
 from stepup.twofactor import AsyncTwoFactor, TwoFactor
-from storage.redis_cluster import delete_prefix, need_shared_redis
-from storage.redis_cluster import unique_prefix as redis_prefix
-from support import POSTGRES_URL, REDIS_URL, need, port_open
+from store_kinds import STORE_KINDS, open_store
 
 T0 = 1_699_999_980.0
 BOX = SecretBox({"k1": bytes(range(32))}, current="k1")
@@ -52,37 +46,10 @@ class AfterRead:
         return call
 
 
-@pytest.fixture(
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.postgres),
-        pytest.param("redis", marks=pytest.mark.redis),
-    ]
-)
+@pytest.fixture(params=STORE_KINDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "memory":
-        yield MemoryStore()
-    elif request.param == "sqlite":
-        sqlite = SQLStore.sqlite(tmp_path / "stepup.sqlite3")
-        yield sqlite
-        sqlite.close()
-    elif request.param == "postgresql":
-        need(port_open("127.0.0.1", 5432), "PostgreSQL on 127.0.0.1:5432")
-        postgres = SQLStore(POSTGRES_URL, prefix=f"t{uuid.uuid4().hex[:12]}_")
-        postgres.create_schema()
-        try:
-            yield postgres
-        finally:
-            postgres.drop_schema()
-            postgres.close()
-    else:
-        need_shared_redis()
-        prefix = redis_prefix()
-        with RedisStore(REDIS_URL, prefix=prefix) as redis_store:
-            yield redis_store
-        with redis.Redis.from_url(REDIS_URL) as client:
-            delete_prefix(client, prefix)
+    with open_store(request.param, tmp_path) as store:
+        yield store
 
 
 def test_a_confirmation_between_the_read_and_the_write_is_kept(backend: Any) -> None:

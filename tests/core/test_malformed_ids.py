@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stepup.adapters.storage.memory import MemoryStore
-from stepup.adapters.storage.redis import RedisStore
-from stepup.adapters.storage.sql import SQLStore
 from stepup.errors import MalformedInputError, NotEnrolledError
 from stepup.ids import MAX_ID_LENGTH, is_well_formed_id
 from stepup.passkeys import AsyncPasskeys, PasskeyReason, Passkeys, RelyingParty
@@ -31,8 +27,7 @@ from stepup.testing import SettableClock
 from stepup.testing.webauthn import SoftAuthenticator
 from stepup.totp import TOTP
 from stepup.twofactor import AsyncTwoFactor, TwoFactor
-from storage.redis_cluster import delete_prefix
-from support import POSTGRES_URL, REDIS_URL, need, port_open
+from store_kinds import STORE_KINDS, open_store
 
 ORIGIN = "https://app.example.com"
 RP = RelyingParty(id="example.com", name="Example", origins=(ORIGIN,))
@@ -71,55 +66,12 @@ class Recording:
         return getattr(self.inner, name)
 
 
-def _sqlite(tmp: Path) -> Iterator[Any]:
-    store = SQLStore.sqlite(tmp / "ids.sqlite3")
-    yield store
-    store.close()
-
-
-def _postgres() -> Iterator[Any]:
-    need(port_open("127.0.0.1", 5432), "PostgreSQL is not running on 127.0.0.1:5432")
-    store = SQLStore(POSTGRES_URL, prefix=f"t{uuid.uuid4().hex[:12]}_")
-    store.create_schema()
-    yield store
-    store.drop_schema()
-    store.close()
-
-
-def _redis() -> Iterator[Any]:
-    need(port_open("127.0.0.1", 6379), "Redis is not running on 127.0.0.1:6379")
-    prefix = f"stepup-test-{uuid.uuid4().hex[:12]}:"
-    with RedisStore(REDIS_URL, prefix=prefix) as store:
-        yield store
-    client = redis.Redis.from_url(REDIS_URL)
-    delete_prefix(client, prefix)
-    client.close()
-
-
-@pytest.fixture(
-    scope="module",
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.postgres),
-        pytest.param("redis", marks=pytest.mark.redis),
-    ],
-)
+@pytest.fixture(scope="module", params=STORE_KINDS)
 def store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Any]:
-    kind = request.param
-    if kind == "memory":
-        yield MemoryStore()
-        return
-    made = (
-        _sqlite(tmp_path_factory.mktemp("ids"))
-        if kind == "sqlite"
-        else _postgres()
-        if kind == "postgresql"
-        else _redis()
-    )
-    yield from made
+    with open_store(request.param, tmp_path_factory.mktemp("ids")) as opened:
+        yield opened
 
 
 def _user() -> str:

@@ -5,7 +5,6 @@ queries from docs/totp.md find exactly the users who still hold the old kind."""
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -22,9 +21,8 @@ from stepup.testing import SettableClock
 from stepup.totp import TOTP
 from stepup.twofactor import TwoFactor
 from stepup.verifier import VerifyReason
-from storage.redis_cluster import delete_prefix, need_shared_redis
-from storage.redis_cluster import unique_prefix as redis_prefix
-from support import POSTGRES_URL, REDIS_URL, need, port_open
+from store_kinds import PERSISTENT_KINDS, open_store
+from support import REDIS_URL
 
 OLD_CODES = ("abcde-fghij", "k2l3m-4n5o6")
 OLD_DIGESTS = tuple(hashlib.sha256(c.replace("-", "").encode()).hexdigest() for c in OLD_CODES)
@@ -32,35 +30,11 @@ OLD_DIGESTS = tuple(hashlib.sha256(c.replace("-", "").encode()).hexdigest() for 
 FIND_SQL = "SELECT DISTINCT user_id FROM stepup_recovery_hashes WHERE digest NOT LIKE 'v2:%'"
 
 
-@pytest.fixture(
-    params=[
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.postgres),
-        pytest.param("redis", marks=pytest.mark.redis),
-    ]
-)
+@pytest.fixture(params=PERSISTENT_KINDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, str]]:
     """A store and its key or table prefix."""
-    if request.param == "sqlite":
-        sqlite = SQLStore.sqlite(tmp_path / "stepup.sqlite3")
-        yield sqlite, sqlite.prefix
-        sqlite.close()
-    elif request.param == "postgresql":
-        need(port_open("127.0.0.1", 5432), "PostgreSQL on 127.0.0.1:5432")
-        postgres = SQLStore(POSTGRES_URL, prefix=f"t{uuid.uuid4().hex[:12]}_")
-        postgres.create_schema()
-        try:
-            yield postgres, postgres.prefix
-        finally:
-            postgres.drop_schema()
-            postgres.close()
-    else:
-        need_shared_redis()
-        prefix = redis_prefix()
-        with RedisStore(REDIS_URL, prefix=prefix) as redis_store:
-            yield redis_store, prefix
-        with redis.Redis.from_url(REDIS_URL) as client:
-            delete_prefix(client, prefix)
+    with open_store(request.param, tmp_path) as store:
+        yield store, store.keys.prefix if isinstance(store, RedisStore) else store.prefix
 
 
 def users_with_old_codes(store: Any, prefix: str) -> set[str]:
