@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import inspect
 import json
+import secrets
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -307,9 +308,13 @@ def _transaction_id(subject: Subject, digest: str) -> str:
 
 
 #: The grant row that anchors a session's transaction proofs, under the session id with
-#: this suffix: it holds when the first proof since the last revocation was recorded.
-#: Revoking grants (sign-out, a password change, a factor change) removes it, and with
-#: it every proof recorded before: a proof counts only if recorded at or after it.
+#: this suffix. It names an epoch (a random token, in the row's ``level``; its methods
+#: are empty, so it satisfies no rule even if read as a grant), and every proof records
+#: the epoch it was recorded in. Revoking grants (sign-out, a password change, a factor
+#: change) removes the row, and with it every proof of that epoch: the next proof starts
+#: a new one. An epoch is never written back once read, so a revocation racing a record
+#: cannot bring an old epoch back; and no clock is compared, so a coarse clock or two
+#: servers' skew cannot either.
 _TX_ANCHOR: Final = "#tx-anchor"
 
 
@@ -318,23 +323,20 @@ def _anchor_id(session_id: str) -> str:
 
 
 def _bound_grant(subject: Subject, taken: Challenge | None, anchor: Grant | None) -> Grant | None:
-    """The proof a taken transaction challenge holds, if it is this session's and was
-    recorded since the session's grants were last revoked (``anchor``)."""
+    """The proof a taken transaction challenge holds, if it is this session's and of
+    the session's current epoch (``anchor``: not revoked since it was recorded)."""
     if (
         taken is None
         or anchor is None
+        or anchor.methods
         or taken.user_id != subject.user_id
         or taken.session_id != subject.session_id
         or taken.data.get("kind") != "transaction"
     ):
         return None
-    recorded = taken.data.get("recorded")
-    if (
-        isinstance(recorded, bool)
-        or not isinstance(recorded, int | float)
-        or not anchor.authenticated_at <= recorded
-    ):
-        return None  # recorded before a revocation (or by a version without anchors)
+    epoch = taken.data.get("epoch")
+    if not isinstance(epoch, str) or not epoch or epoch != anchor.level:
+        return None  # recorded before a revocation (or by a version without epochs)
     methods, level = taken.data.get("methods"), taken.data.get("level")
     if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
         return None
@@ -796,6 +798,26 @@ class _ReauthFlows(Generic[S]):
                 return (yield from self._choose(subject, action, plan, grant, now))
         return decision
 
+    def _tx_epoch(self, subject: Subject, now: float) -> Flow[str]:
+        """The session's transaction epoch for a proof recorded now: the anchor's, when
+        it was begun less than one longest lifetime ago (it lives two, so it outlives
+        every proof of its epoch), else a new one. Two records racing to begin one keep
+        the later; the other's proof then counts for nothing (fail closed)."""
+        anchor_id = _anchor_id(subject.session_id)
+        longest = self.policy.longest_lifetime
+        anchor: Grant | None = yield ("get_grant", (subject.user_id, anchor_id))
+        if (
+            anchor is not None
+            and not anchor.methods
+            and isinstance(anchor.level, str)
+            and 0 <= now - anchor.authenticated_at < longest
+        ):
+            return anchor.level
+        epoch = secrets.token_hex(16)
+        kept = Grant(subject.user_id, anchor_id, frozenset(), now, epoch)
+        yield ("put_grant", (kept, now + 2 * longest))
+        return epoch
+
     def _check_bound(
         self,
         subject: Subject,
@@ -1159,13 +1181,9 @@ class _ReauthFlows(Generic[S]):
         else:
             # The single-use proof for one transaction, spent by the check that uses it,
             # and nothing else: confirming one action is no re-authentication for others.
-            # The anchor first: it keeps the time of the first proof since the session's
-            # grants were last revoked, so a revocation voids every proof before it.
-            anchor_id = _anchor_id(subject.session_id)
-            anchor: Grant | None = yield ("get_grant", (subject.user_id, anchor_id))
-            first = now if anchor is None else min(anchor.authenticated_at, now)
-            kept = Grant(subject.user_id, anchor_id, chosen, first, level)
-            yield ("put_grant", (kept, now + self.policy.longest_lifetime))
+            # The session's epoch first: the current one while it is young enough to
+            # outlive this proof, else a new one (never an old one written back).
+            epoch = yield from self._tx_epoch(subject, now)
             proof = Challenge(
                 challenge_id=_transaction_id(subject, transaction),
                 user_id=subject.user_id,
@@ -1177,7 +1195,7 @@ class _ReauthFlows(Generic[S]):
                     "methods": sorted(chosen),
                     "level": level,
                     "signed": signed is not None,
-                    "recorded": now,
+                    "epoch": epoch,
                 },
             )
             yield ("put_challenge", (proof,))

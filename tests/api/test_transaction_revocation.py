@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from stepup.adapters.storage.memory import MemoryStore
 from stepup.policy import Policy, Rule, Sensitivity
 from stepup.reauth import Allowed, Reauth, ReauthRequired
 from stepup.records import Tenant
@@ -124,3 +125,63 @@ def test_a_renewed_session_leaves_the_old_ids_proofs_void(store: Any) -> None:
     renewed = Subject(alice.user_id, f"{alice.session_id}-renewed")
     reauth.record(renewed, ["pwd"], renewed_from=alice.session_id)
     assert not _spends(reauth, alice)  # a copy of the session from before the renewal
+
+
+class RevokeAfterAnchorRead:
+    """The store, with a password change run right after the record reads the anchor,
+    before it writes: the revocation races the record."""
+
+    def __init__(self, inner: Any, reauth: Reauth, user_id: str) -> None:
+        self.inner, self.reauth, self.user_id = inner, reauth, user_id
+        self.raced = False
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self.inner, name)
+        if name != "get_grant":
+            return found
+
+        def read(user_id: str, session_id: str) -> Any:
+            answer = found(user_id, session_id)
+            if session_id.endswith("#tx-anchor") and not self.raced:
+                self.raced = True
+                self.reauth.password_changed(self.user_id)
+            return answer
+
+        return read
+
+
+def test_a_revocation_racing_a_record_voids_the_earlier_proofs(store: Any) -> None:
+    clock = SettableClock(1_700_000_000.0)
+    plain = _reauth(store, clock)
+    alice = _user()
+    plain.record(alice, ["pwd"], transaction=PROD_EU)  # what a stolen copy would spend
+    racing = RevokeAfterAnchorRead(store, plain, alice.user_id)
+    Reauth(racing, POLICY, clock=clock).record(alice, ["pwd"], transaction=PROD_US)
+    assert racing.raced
+    assert not _spends(plain, alice, PROD_EU)
+
+
+def test_no_clock_is_compared_a_revocation_in_the_same_tick_counts(store: Any) -> None:
+    """A coarse clock (or a second server's clock behind this one's): record, revoke and
+    record again at one reading of the clock; the first proof is still void."""
+    clock = SettableClock(1_700_000_000.0)
+    reauth = _reauth(store, clock)
+    alice = _user()
+    reauth.record(alice, ["pwd"], transaction=PROD_EU)
+    reauth.password_changed(alice.user_id)
+    clock.set(clock() - 30)  # the next request lands on a server whose clock is behind
+    reauth.record(alice, ["pwd"], transaction=PROD_US)
+    assert not _spends(reauth, alice, PROD_EU)
+    assert _spends(reauth, alice, PROD_US)
+
+
+def test_the_anchor_is_no_grant_for_anything() -> None:
+    """Read as a grant (a session id that ends like one), the anchor satisfies no rule."""
+    clock = SettableClock(1_700_000_000.0)
+    store = MemoryStore()
+    reauth = _reauth(store, clock)
+    alice = _user()
+    reauth.record(alice, ["pwd"], transaction=PROD_EU)
+    lookalike = Subject(alice.user_id, alice.session_id + "#tx-anchor")
+    plain = Reauth(store, Policy.default(environ={}), clock=clock)
+    assert not plain.check(lookalike, "api_key.read", "t").ok
