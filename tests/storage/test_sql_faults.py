@@ -303,9 +303,10 @@ async def test_asyncpg_backends_terminated_while_in_use_fail_closed_then_work() 
     need_postgres()
     name = f"stepup-test-{uuid.uuid4().hex[:8]}"
     url = POSTGRES_URL.replace("+psycopg", "+asyncpg", 1)
+    prefix = unique_prefix()
     store = AsyncSQLStore(
         url,
-        prefix=unique_prefix(),
+        prefix=prefix,
         connect_args={"server_settings": {"application_name": name}},
     )
     await store.create_schema()
@@ -336,13 +337,45 @@ async def test_asyncpg_backends_terminated_while_in_use_fail_closed_then_work() 
                 outcomes.append(exc)
         return outcomes
 
+    async def terminated_mid_write() -> BaseException | None:
+        """Forced, not left to timing: the store's write waits on a lock another
+        connection holds, and its backend is terminated while it waits; the store runs
+        it once more on a new connection (a dropped connection), which waits and is
+        terminated too."""
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"
+            " AND wait_event_type = 'Lock'"
+        )
+
+        async def until_waiting() -> None:
+            for _ in range(500):
+                with admin.connect() as probe:
+                    if probe.execute(text(waiting), {"name": name}).scalar():
+                        return
+                await asyncio.sleep(0.01)
+            raise AssertionError("the store's write never waited on the lock")
+
+        with admin.connect() as holder:
+            holder.execute(text(f'LOCK TABLE "{prefix}attempts" IN ACCESS EXCLUSIVE MODE'))
+            write = asyncio.ensure_future(store.throttle_charge("locked", T0, POLICY))
+            for _ in range(2):  # the first run and the one retry
+                await until_waiting()
+                terminate()
+            holder.rollback()
+        try:
+            await write
+        except Exception as exc:  # which type escapes is what is asserted
+            return exc
+        return None
+
     try:
-        failures: list[BaseException] = []
-        for round_ in range(150):
+        met = await terminated_mid_write()
+        assert met is not None, "a write whose backend was terminated did not fail"
+        failures: list[BaseException] = [met]
+        for round_ in range(150):  # and a storm: drops while calls are in flight
             users = [f"u{round_}-{index}" for index in range(4)]
             answers = await asyncio.gather(*map(calls, users), asyncio.to_thread(terminate))
             failures += [exc for outcomes in answers[:-1] for exc in outcomes if exc]
-        assert failures, "no call met a terminated connection"
         raw = {f"{type(exc).__module__}.{type(exc).__name__}" for exc in failures}
         assert all(isinstance(exc, StoreUnavailableError) for exc in failures), raw
         for exc in failures:
