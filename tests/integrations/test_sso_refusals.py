@@ -23,9 +23,11 @@ from stepup.integrations.views import (
     SSO_OTHER_ACCOUNT,
     SSO_PROVIDER_REFUSED,
     TEXT,
+    note_sso_trip,
     report_sso_refusal,
     sso_answer,
     sso_refusal_message,
+    take_sso_trip,
 )
 
 LOGGER = "stepup.integrations"
@@ -103,9 +105,11 @@ def test_an_app_adapters_own_reason_gets_the_generic_words() -> None:
 # what is reported --------------------------------------------------------------------
 
 
-def _report(outcome: OIDCOutcome | SAMLOutcome) -> list[StepupEvent]:
+def _report(outcome: OIDCOutcome | SAMLOutcome, *, trip_began: bool = True) -> list[StepupEvent]:
     events: list[StepupEvent] = []
-    report_sso_refusal(EventBus(events.append), "u-alice", outcome, at=1000.0)
+    report_sso_refusal(
+        EventBus(events.append), "u-alice", outcome, at=1000.0, trip_began=trip_began
+    )
     return events
 
 
@@ -168,7 +172,7 @@ def test_nothing_the_provider_chose_is_logged(
     caplog.set_level(logging.INFO, LOGGER)
     events: list[StepupEvent] = []
     outcome = OIDCOutcome(OIDCReason.PROVIDER_ERROR, error=error, detail=detail)
-    report_sso_refusal(EventBus(events.append), user_id, outcome, at=1000.0)
+    report_sso_refusal(EventBus(events.append), user_id, outcome, at=1000.0, trip_began=True)
     assert events == [
         ReauthFailed(at=1000.0, user_id=user_id, method="oidc", reason="provider_error")
     ]
@@ -185,3 +189,66 @@ def test_a_saml_idp_status_is_never_logged(caplog: pytest.LogCaptureFixture) -> 
     assert [r.getMessage() for r in caplog.records if r.name == LOGGER] == [
         "saml re-authentication refused: idp_error"
     ]
+
+
+# a SAML answer refused before it was matched -----------------------------------------
+
+#: What the SAML adapter refuses before it looks for the request an answer names (the
+#: signature is checked first): anyone's page can post such an answer to the ACS.
+BEFORE_MATCHING = [SAMLReason.UNSIGNED, SAMLReason.INVALID_SIGNATURE, SAMLReason.IDP_ERROR]
+
+
+@pytest.mark.parametrize("reason", BEFORE_MATCHING, ids=lambda r: r.value)
+def test_a_saml_answer_refused_before_matching_counts_only_after_a_trip(
+    reason: SAMLReason, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With no SAML trip pending in the session, it is a forgery's DEBUG line and no
+    failure of the user's; after a trip this session began, a refusal as any other."""
+    caplog.set_level(logging.DEBUG, LOGGER)
+    assert _report(SAMLOutcome(reason, detail="status"), trip_began=False) == []
+    assert [(r.levelno, r.getMessage()) for r in caplog.records if r.name == LOGGER] == [
+        (logging.DEBUG, f"saml answer matching no re-authentication of this session: {reason}")
+    ]
+    caplog.clear()
+    assert _report(SAMLOutcome(reason), trip_began=True) == [
+        ReauthFailed(at=1000.0, user_id="u-alice", method="saml", reason=reason)
+    ]
+    assert [(r.levelno, r.getMessage()) for r in caplog.records if r.name == LOGGER] == [
+        (logging.INFO, f"saml re-authentication refused: {reason}")
+    ]
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        *(OIDCOutcome(r) for r in OIDC_REFUSALS),
+        *(SAMLOutcome(r, return_to="/") for r in SAML_REFUSALS if r not in BEFORE_MATCHING),
+    ],
+    ids=lambda o: f"{o.method}-{o.reason.value}",
+)
+def test_an_answer_matched_to_its_request_needs_no_trip_noted(
+    outcome: OIDCOutcome | SAMLOutcome,
+) -> None:
+    """The adapter found the request in the store for this very session (a late answer
+    included, after the session's note of the trip went stale): it counts as before."""
+    expected = outcome.reason.value not in UNMATCHED | {"unavailable"}
+    assert bool(_report(outcome, trip_began=False)) == expected
+
+
+def test_a_trip_is_noted_for_its_session_and_kind_and_taken_once() -> None:
+    session: dict[str, object] = {}
+    note_sso_trip(session, "s-1", "saml", 1000.0)
+    assert take_sso_trip(session, "s-1", "saml", 1000.0 + 599, 600)
+    assert not take_sso_trip(session, "s-1", "saml", 1000.0 + 599, 600)  # used up
+    for session_id, kind, now in [("s-2", "saml", 1001.0), ("s-1", "oidc", 1001.0)]:
+        note_sso_trip(session, "s-1", "saml", 1000.0)
+        assert not take_sso_trip(session, session_id, kind, now, 600)
+        assert session == {}
+    note_sso_trip(session, "s-1", "saml", 1000.0)
+    assert not take_sso_trip(session, "s-1", "saml", 1000.0 + 601, 600)  # stale
+
+
+@pytest.mark.parametrize("kept", [None, "saml", ["s-1"], {"session": "s-1", "kind": "saml"}])
+def test_a_trip_note_that_is_not_ours_counts_for_nothing(kept: object) -> None:
+    session: dict[str, object] = {"_stepup_sso_trip": kept}
+    assert not take_sso_trip(session, "s-1", "saml", 1000.0, 600)

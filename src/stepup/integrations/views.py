@@ -94,6 +94,7 @@ __all__ = [
     "note_otp_proof",
     "note_renewal",
     "note_sign_in",
+    "note_sso_trip",
     "password_message",
     "password_step",
     "provider_for",
@@ -113,6 +114,7 @@ __all__ = [
     "sso_transaction",
     "sso_transaction_request",
     "take_otp_proof",
+    "take_sso_trip",
     "tenant_accept_ok",
     "tenant_content_type_ok",
     "tenant_error_response",
@@ -1072,9 +1074,15 @@ def sso_refusal_message(reason: str, provider_error: str | None = None) -> str:
 #: Refusals of an answer that matched no re-authentication this session began: forged,
 #: replayed from elsewhere, or unreadable before it could be matched.
 _UNMATCHED: Final = frozenset({"unknown_state", "unknown_request", "malformed"})
+#: SAML refusals the adapter gives before it matches the answer to a request (its
+#: signature is checked first): they may be anyone's forgery, so they count as this
+#: user's failure only while this session has a SAML trip they can belong to.
+_SAML_BEFORE_MATCHING: Final = frozenset({"unsigned", "invalid_signature", "idp_error"})
 
 
-def report_sso_refusal(events: EventBus, user_id: str, outcome: ProviderOutcome, at: float) -> None:
+def report_sso_refusal(
+    events: EventBus, user_id: str, outcome: ProviderOutcome, at: float, *, trip_began: bool
+) -> None:
     """Note a refused SSO re-authentication as a password refusal is noted: a
     :class:`~stepup.events.ReauthFailed` event with the provider's method and the
     adapter's reason, and one INFO line on the ``stepup.integrations`` logger. Neither
@@ -1082,12 +1090,16 @@ def report_sso_refusal(events: EventBus, user_id: str, outcome: ProviderOutcome,
     OAuth error code is logged), nor the user id (an app's may be an e-mail address).
     An answer that matched no re-authentication of this session (``unknown_state``,
     ``unknown_request``, ``malformed``) is only a DEBUG line: anyone's page can send a
-    browser there. A store failure (``unavailable``) is logged, not an event."""
+    browser there. So is a SAML answer refused before it could be matched (``unsigned``,
+    ``invalid_signature``, ``idp_error``) unless ``trip_began``: this session has a
+    pending SAML trip it can belong to (see :func:`take_sso_trip`). A store failure
+    (``unavailable``) is logged, not an event."""
     reason = str(outcome.reason)
     method = str(outcome.method)
     error = _provider_error(outcome)
     logged_error = error if error is None or error in _PROVIDER_ERROR_CODES else "other"
-    if reason in _UNMATCHED:
+    unmatched = method == "saml" and reason in _SAML_BEFORE_MATCHING and not trip_began
+    if reason in _UNMATCHED or unmatched:
         # No trip this session started: a cross-site page can send anyone's browser
         # here, so it is no failure of this user's (no event an audit or lockout counts).
         logger.debug("%s answer matching no re-authentication of this session: %s", method, reason)
@@ -1135,6 +1147,7 @@ def _login_time(outcome: object) -> float | None:
 SESSION_ID: Final = "_stepup_sid"
 SIGNED_IN_WITH: Final = "_stepup_identity"
 OTP_PROOF: Final = "_stepup_otp_proof"
+SSO_TRIP: Final = "_stepup_sso_trip"
 
 
 def is_fresh(at: object, now: float, ttl: float) -> bool:
@@ -1385,4 +1398,39 @@ def take_otp_proof(
         isinstance(proof, dict)
         and proof.get("session") == session_id
         and is_fresh(proof.get("at"), now, ttl)
+    )
+
+
+def note_sso_trip(
+    session: MutableMapping[str, Any],
+    session_id: str,
+    kind: str,
+    now: float,
+    *,
+    key: str = SSO_TRIP,
+) -> None:
+    """An SSO start view sent this session to its provider (``kind``: ``oidc`` or
+    ``saml``): keep that fact and when (nothing of the provider's request) until an
+    answer comes back. A later trip replaces it."""
+    session[key] = {"session": session_id, "kind": kind, "at": now}
+
+
+def take_sso_trip(
+    session: MutableMapping[str, Any],
+    session_id: str,
+    kind: str,
+    now: float,
+    ttl: float,
+    *,
+    key: str = SSO_TRIP,
+) -> bool:
+    """Did this stepup session leave for a ``kind`` provider less than ``ttl`` seconds
+    ago, so that an answer can belong to its trip? Used up by whichever answer comes
+    first, so forged answers sent while a trip is pending count at most once for it."""
+    trip = session.pop(key, None)
+    return (
+        isinstance(trip, dict)
+        and trip.get("session") == session_id
+        and trip.get("kind") == kind
+        and is_fresh(trip.get("at"), now, ttl)
     )

@@ -32,8 +32,10 @@ from integrations.flask.flask_support import Browser, TestApp, make_app, set_fla
 from integrations.sso_refusal_support import (
     LOGGER,
     NOT_ASKED_AGAIN,
+    NOT_CONFIRMED,
     OTHER_ACCOUNT,
     PROVIDER_REFUSED,
+    assert_not_noted,
     assert_noted,
     refusals,
 )
@@ -162,6 +164,51 @@ def test_a_stale_or_foreign_answer_records_no_grant(
         ("alice", "saml", "wrong_subject"),
         ("alice", "saml", "idp_error"),
     ]
+
+
+def test_a_forged_answer_with_no_trip_begun_is_no_failure_of_hers(
+    saml_app: TestApp, idp: TestIdP, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Any page can make alice's browser post to the ACS. An unsigned answer, or an IdP
+    error, is refused before it is matched to a request: with no trip of her session
+    pending it is only a DEBUG line; the IdP's error on her own trip is reported."""
+    caplog.set_level(logging.DEBUG, LOGGER)
+    admin = saml_app.client()
+    admin.login("alice")
+    set_flag(admin)
+    alice = _saml_user(saml_app, "alice", ALICE)
+    # A request of another session (the forger's): alice's session began no trip.
+    other = _saml_user(saml_app, "alice", ALICE)
+    request = idp.receive(_to_idp(other, "/stepup/reauth?next=/api-key").headers["Location"])
+    forged = {
+        "unsigned": idp.answer(request, ALICE, sign_response=False, sign_assertion=False),
+        "idp_error": idp.error(request, STATUS_AUTHN_FAILED),
+    }
+    for reason, answer in forged.items():
+        refused = alice.post(
+            "/stepup/reauth/saml/acs",
+            data={"SAMLResponse": answer, "RelayState": request.relay_state or ""},
+        )
+        assert refused.status_code == 400
+        assert (PROVIDER_REFUSED if reason == "idp_error" else NOT_CONFIRMED) in refused.get_data(
+            as_text=True
+        )
+        assert f"saml answer matching no re-authentication of this session: {reason}" in [
+            r.getMessage() for r in caplog.records if r.name == LOGGER
+        ]
+        assert_not_noted(caplog)
+    assert refusals(saml_app.events) == []
+
+    # Her own trip, refused at the IdP: reported as before.
+    request = idp.receive(_to_idp(alice, "/stepup/reauth?next=/api-key").headers["Location"])
+    failed = alice.post(
+        "/stepup/reauth/saml/acs", data={"SAMLResponse": idp.error(request, STATUS_AUTHN_FAILED)}
+    )
+    assert failed.status_code == 400
+    assert [
+        r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno >= logging.INFO
+    ] == ["saml re-authentication refused: idp_error"]
+    assert refusals(saml_app.events) == [("alice", "saml", "idp_error")]
 
 
 def test_a_password_user_has_no_saml_button(saml_app: TestApp, tmp_path: Path) -> None:

@@ -357,6 +357,51 @@ def test_a_stale_or_foreign_saml_answer_records_no_grant(
 
 
 @pytest.mark.saml
+def test_a_forged_saml_answer_with_no_trip_begun_is_no_failure_of_hers(
+    saml_app: TestApp, idp: saml_idp.TestIdP, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Any page can make alice's browser post to the ACS. An unsigned answer, or an IdP
+    error, is refused before it is matched to a request: with no trip of her session
+    pending it is only a DEBUG line; the IdP's error on her own trip is reported."""
+    caplog.set_level(logging.DEBUG, LOGGER)
+    alice, other = saml_browser(saml_app), saml_browser(saml_app)
+    try:
+        start = "/stepup/reauth?action=api_key.read&next=/api-key"
+        # A request of another session (the forger's): alice's session began no trip.
+        request = idp.receive(press_sso_button(other, start).headers["location"])
+        forged = {
+            "unsigned": idp.answer(
+                request, saml_idp.ALICE, sign_response=False, sign_assertion=False
+            ),
+            "idp_error": idp.error(request, STATUS_AUTHN_FAILED),
+        }
+        for reason, answer in forged.items():
+            refused = alice.post(
+                "/stepup/saml/acs",
+                data={"SAMLResponse": answer, "RelayState": request.relay_state or ""},
+            )
+            assert refused.status_code == 400
+            assert (PROVIDER_REFUSED if reason == "idp_error" else NOT_CONFIRMED) in refused.text
+            assert f"saml answer matching no re-authentication of this session: {reason}" in [
+                r.getMessage() for r in caplog.records if r.name == LOGGER
+            ]
+            assert_not_noted(caplog)
+        assert refusals(saml_app.events) == []
+
+        # Her own trip, refused at the IdP: reported as before.
+        request = idp.receive(press_sso_button(alice, start).headers["location"])
+        error = idp.error(request, STATUS_AUTHN_FAILED)
+        assert alice.post("/stepup/saml/acs", data={"SAMLResponse": error}).status_code == 400
+        assert [
+            r.getMessage() for r in caplog.records if r.name == LOGGER and r.levelno >= logging.INFO
+        ] == ["saml re-authentication refused: idp_error"]
+        assert refusals(saml_app.events) == [("alice", "saml", "idp_error")]
+    finally:
+        alice.close()
+        other.close()
+
+
+@pytest.mark.saml
 def test_saml_metadata_is_published(saml_app: TestApp) -> None:
     browser = saml_app.browser()
     try:

@@ -65,6 +65,7 @@ from ..views import (
     enrolment_page,
     forget_otp_proof,
     note_otp_proof,
+    note_sso_trip,
     password_step,
     provider_for,
     reauth_page,
@@ -78,6 +79,7 @@ from ..views import (
     sso_transaction,
     sso_transaction_request,
     take_otp_proof,
+    take_sso_trip,
     tenant_error_response,
     tenant_request_refusal,
     tenant_response,
@@ -346,6 +348,7 @@ def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> Ht
         return _message(request, 403, TEXT["sso_other_provider"])
     except StepupError:
         return _message(request, 503, TEXT["sso_unreachable"])
+    note_sso_trip(request.session, subject.session_id, kind, bound.services.clock())
     return _redirect(str(getattr(target, "url", target)))
 
 
@@ -364,12 +367,17 @@ def _sso_finish(
     proved_code = take_otp_proof(
         request.session, subject.session_id, services.clock(), services.sign_in_ttl
     )
+    trip_began = take_sso_trip(
+        request.session, subject.session_id, outcome.method, services.clock(), services.sign_in_ttl
+    )
     answer = sso_answer(outcome, proved_code, bound.policy)
     action = str(getattr(outcome, "action", "") or "")
     pending = bound.pending_transaction(subject, action, sso_transaction(outcome))
     confirmed = pending.digest if pending is not None else None
     if not answer.ok:
-        report_sso_refusal(services.events, subject.user_id, outcome, services.clock())
+        report_sso_refusal(
+            services.events, subject.user_id, outcome, services.clock(), trip_began=trip_began
+        )
         again = f"{bound.url('reauth')}?{urlencode(sso_retry_query(answer.next, outcome))}"
         return _message(request, answer.status, answer.message, link=again)
     resumed = bound.take_resumed(subject, sso_resume(outcome), action)

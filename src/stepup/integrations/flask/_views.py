@@ -72,6 +72,7 @@ from ..views import (
     enrolment_page,
     forget_otp_proof,
     note_otp_proof,
+    note_sso_trip,
     password_step,
     provider_for,
     reauth_page,
@@ -85,6 +86,7 @@ from ..views import (
     sso_transaction,
     sso_transaction_request,
     take_otp_proof,
+    take_sso_trip,
     tenant_error_response,
     tenant_request_refusal,
     tenant_response,
@@ -481,6 +483,7 @@ def _sso_start(kind: str, providers: Any) -> Any:
         return _message(403, TEXT["sso_other_provider"])
     except StepupError:
         return _message(503, TEXT["sso_unreachable"])
+    note_sso_trip(session, subject.session_id, kind, app_state.clock())
     return _redirect(getattr(target, "url", target))
 
 
@@ -495,12 +498,21 @@ def _sso_finish(providers: Any, outcome_of: Any) -> Any:
     proved_code = take_otp_proof(
         session, subject.session_id, app_state.clock(), app_state.login_ttl
     )
+    trip_began = take_sso_trip(
+        session, subject.session_id, outcome.method, app_state.clock(), app_state.login_ttl
+    )
     answer = sso_answer(outcome, proved_code, app_state.policy)
     action = str(getattr(outcome, "action", "") or "")
     pending = app_state.pending_transaction(subject, action, sso_transaction(outcome))
     transaction = pending.digest if pending is not None else None
     if not answer.ok:
-        report_sso_refusal(app_state.events, subject.user_id, outcome, app_state.clock())
+        report_sso_refusal(
+            app_state.events,
+            subject.user_id,
+            outcome,
+            app_state.clock(),
+            trip_began=trip_began,
+        )
         query = urlencode(sso_retry_query(answer.next, outcome))
         again = f"{url_for('stepup.reauth')}?{query}"
         return _message(answer.status, answer.message, link=again)

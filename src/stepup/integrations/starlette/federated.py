@@ -25,6 +25,7 @@ from ..views import (
     ReauthPage,
     forget_otp_proof,
     note_otp_proof,
+    note_sso_trip,
     report_sso_refusal,
     sso_answer,
     sso_level_request,
@@ -34,6 +35,7 @@ from ..views import (
     sso_transaction,
     sso_transaction_request,
     take_otp_proof,
+    take_sso_trip,
 )
 from ._util import session_of
 from .providers import OIDCAdapter, SAMLAdapter
@@ -45,6 +47,8 @@ __all__ = ["OIDCAdapter", "SAMLAdapter", "oidc_routes", "saml_routes"]
 
 #: Session key of a code checked at a start view, waiting for the provider's answer.
 OTP_PROOF: Final = "stepup.otp_proof"
+#: Session key of a trip to the provider this session began, waiting for its answer.
+SSO_TRIP: Final = "stepup.sso_trip"
 
 
 class _Federated:
@@ -86,6 +90,7 @@ class _Federated:
             return await pages.message(request, TEXT["sso_other_provider"], 403)
         except StepupError:
             return await pages.message(request, TEXT["sso_unreachable"], 503)
+        note_sso_trip(session, subject.session_id, self.kind, s.clock(), key=SSO_TRIP)
         return RedirectResponse(location, status_code=303)
 
     async def finish(
@@ -94,15 +99,19 @@ class _Federated:
         """Record the grant for an ``ok`` answer (with ``otp`` when a code was proved at
         the start), else show why not with a link to try again."""
         s, pages = self.stepup, self.pages
+        session = session_of(request)
         proved_code = take_otp_proof(
-            session_of(request), subject.session_id, s.clock(), s.sign_in_ttl, key=OTP_PROOF
+            session, subject.session_id, s.clock(), s.sign_in_ttl, key=OTP_PROOF
+        )
+        trip_began = take_sso_trip(
+            session, subject.session_id, self.kind, s.clock(), s.sign_in_ttl, key=SSO_TRIP
         )
         answer = sso_answer(outcome, proved_code, s.policy)
         action = str(getattr(outcome, "action", "") or "")
         pending = s.pending_transaction(request, subject, action, sso_transaction(outcome))
         confirmed = pending.digest if pending is not None else None
         if not answer.ok:
-            report_sso_refusal(s.events, subject.user_id, outcome, s.clock())
+            report_sso_refusal(s.events, subject.user_id, outcome, s.clock(), trip_began=trip_began)
             query = sso_retry_query(answer.next, outcome)
             retry = s.url(request, "reauth") + "?" + urlencode(query)
             return await pages.message(request, answer.message, answer.status, retry)
