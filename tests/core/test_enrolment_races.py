@@ -140,6 +140,64 @@ def test_a_first_enrolment_begun_between_the_read_and_the_write_is_replaced(
     assert tab_b.confirm_enrolment("bob", TOTP(mine.secret).at(clock())).ok
 
 
+class BeforeReplace:
+    """A store whose next ``replace_credential``, once armed, runs ``compete`` first:
+    between the caller's read of the credential and its compare-and-set."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.compete: Callable[[], None] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def replace_credential(self, credential: Any, expected_version: int) -> bool:
+        if self.compete is not None:
+            hook, self.compete = self.compete, None
+            hook()
+        return bool(self.inner.replace_credential(credential, expected_version))
+
+
+def test_a_verify_racing_a_removal_and_a_new_enrolment_never_brings_the_old_phone_back(
+    backend: Any,
+) -> None:
+    """A verify with the old phone read the credential and is about to record its last
+    use; meanwhile an admin removes 2FA (the phone was stolen) and the user enrols and
+    confirms a new phone, which brings the new credential through as many writes. The
+    verify's stale write must not land on the new credential: the removed phone's
+    secret and recovery codes would be back."""
+    clock = SettableClock(T0)
+    racing = BeforeReplace(backend)
+    verifier = TwoFactor(racing, clock=clock, box=BOX)
+    admin = TwoFactor(backend, clock=clock, box=BOX)
+    old_phone = TOTP(admin.begin_enrolment("bob", "bob@example.com").secret)
+    old_codes = admin.confirm_enrolment("bob", old_phone.at(clock())).recovery_codes
+    clock.advance(90_000)  # a day later: the next verify records its last use
+    new: list[Any] = []
+
+    def remove_and_enrol_a_new_phone() -> None:
+        admin.remove("bob", actor_id="admin", actor_has_full_access=True)
+        new_phone = TOTP(admin.begin_enrolment("bob", "bob@example.com").secret)
+        clock.advance(60)
+        new.append((new_phone, admin.confirm_enrolment("bob", new_phone.at(clock()))))
+
+    racing.compete = remove_and_enrol_a_new_phone
+
+    assert verifier.verify("bob", old_phone.at(clock())).ok  # in flight before the removal
+
+    assert racing.compete is None  # it ran, inside verify's last-used write
+    [(new_phone, confirmation)] = new
+    assert confirmation.ok
+    enrolled = backend.get_credential("bob")
+    assert enrolled is not None
+    assert [d.last_used_at for d in enrolled.totp_devices] == [None]  # the stale write lost
+    clock.advance(120)
+    assert not admin.verify("bob", old_phone.at(clock())).ok
+    assert not admin.use_recovery_code("bob", old_codes[0]).ok
+    assert admin.verify("bob", new_phone.at(clock())).ok
+    assert admin.use_recovery_code("bob", confirmation.recovery_codes[0]).ok
+
+
 class WithoutAdd:
     """A store written before ``add_credential``: everything else is there."""
 

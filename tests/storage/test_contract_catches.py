@@ -319,3 +319,35 @@ def test_the_contract_catches_a_store_that_merges_lookalike_ids(
 @pytest.mark.parametrize("case", LOOKALIKE_CASES)
 def test_the_same_store_keeping_ids_as_given_passes(case: str) -> None:
     _run(case, FoldingStore(lambda value: value))
+
+
+# credential versions that restart ---------------------------------------------------
+
+ABA_CASE = "test_a_new_credential_never_matches_a_version_read_from_a_deleted_one"
+
+
+class RestartsVersions(MemoryStore):
+    """A memory store whose new credentials start at version 1 again (as every bundled
+    store did): a compare-and-set read from a deleted credential matches the next one."""
+
+    def put_credential(self, credential: Credential) -> None:
+        with self._lock:
+            stored = self._credentials.get(credential.user_id)
+            version = 1 if stored is None else stored.version + 1
+            self._credentials[credential.user_id] = replace(credential, version=version)
+
+    def add_credential(self, credential: Credential) -> bool:
+        with self._lock:
+            if credential.user_id in self._credentials:
+                return False
+            self._credentials[credential.user_id] = replace(credential, version=1)
+            return True
+
+
+def test_the_contract_catches_a_store_whose_versions_restart() -> None:
+    with pytest.raises(AssertionError):
+        _run(ABA_CASE, RestartsVersions())
+
+
+def test_a_store_that_starts_each_credential_at_a_fresh_version_passes() -> None:
+    _run(ABA_CASE, MemoryStore())

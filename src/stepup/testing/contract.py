@@ -773,10 +773,12 @@ class StoreContract:
         credential = self._credential(user)
         assert call("get_credential", user) is None
         call("put_credential", credential)
-        assert call("get_credential", user) == replace(credential, version=1)
+        first = call("get_credential", user)
+        assert first == replace(credential, version=first.version)
+        assert first.version >= 1  # the store's: fresh for a new credential
         replaced = self._credential(user, ("c",))
         call("put_credential", replaced)
-        assert call("get_credential", user) == replace(replaced, version=2)
+        assert call("get_credential", user) == replace(replaced, version=first.version + 1)
         assert call("delete_credential", user) is True
         assert call("delete_credential", user) is False
         assert call("get_credential", user) is None
@@ -789,25 +791,29 @@ class StoreContract:
         ]
         for credential in credentials:
             call("put_credential", credential)
+        versions = []
         for user, credential in zip(users, credentials, strict=True):
             stored = call("get_credential", user)
-            assert stored == replace(credential, version=1)
+            assert stored == replace(credential, version=stored.version)
             assert stored.user_id == user  # exactly: not folded, normalised or trimmed
+            versions.append(stored.version)
         assert call("consume_recovery_hash", users[1], "h0") is False  # another's code
         assert call("delete_credential", users[0]) is True
-        assert call("get_credential", users[1]) == replace(credentials[1], version=1)
+        assert call("get_credential", users[1]) == replace(credentials[1], version=versions[1])
 
     def test_every_credential_write_moves_the_version(self, call: _Runner) -> None:
         user = _key("user")
         call("put_credential", replace(self._credential(user, ("a", "b")), version=40))
-        assert call("get_credential", user).version == 1  # the store's count, not ours
+        first = call("get_credential", user).version
+        assert first >= 1
+        assert first != 40  # the store's count, not ours
         assert call("consume_recovery_hash", user, "a") is True
-        assert call("get_credential", user).version == 2
+        assert call("get_credential", user).version == first + 1
         assert call("consume_recovery_hash", user, "a") is False
         assert call("consume_recovery_hash", user, "zzz") is False
-        assert call("get_credential", user).version == 2  # nothing changed
+        assert call("get_credential", user).version == first + 1  # nothing changed
         call("put_credential", self._credential(user, ("c",)))
-        assert call("get_credential", user).version == 3
+        assert call("get_credential", user).version == first + 2
 
     def test_replace_credential_is_a_compare_and_set(self, call: _Runner) -> None:
         user = _key("user")
@@ -851,16 +857,52 @@ class StoreContract:
         user = _key("user")
         first = replace(self._credential(user, ("a", "b")), confirmed=False, version=40)
         assert call("add_credential", first) is True
-        assert call("get_credential", user) == replace(first, version=1)  # the store's count
+        version = call("get_credential", user).version
+        assert version >= 1
+        assert version != 40  # the store's count, not ours
+        assert call("get_credential", user) == replace(first, version=version)
         second = self._credential(user, ("c",))
         assert call("add_credential", second) is False  # a pending one is there
-        assert call("get_credential", user) == replace(first, version=1)
+        assert call("get_credential", user) == replace(first, version=version)
         call("put_credential", replace(first, confirmed=True))
         assert call("add_credential", second) is False  # a confirmed one is there
-        assert call("get_credential", user) == replace(first, confirmed=True, version=2)
+        stored = call("get_credential", user)
+        assert stored == replace(first, confirmed=True, version=version + 1)
         assert call("delete_credential", user) is True
         assert call("add_credential", second) is True  # gone: a first one again
-        assert call("get_credential", user) == replace(second, version=1)
+        again = call("get_credential", user)
+        assert again == replace(second, version=again.version)
+        assert again.version >= 1
+
+    def test_a_new_credential_never_matches_a_version_read_from_a_deleted_one(
+        self, call: _Runner
+    ) -> None:
+        """ABA: a flow read the credential (a verify about to record its last use), then
+        2FA was removed and enrolled again (added, confirmed: writes that would bring a
+        new credential whose versions restart to the version read). The stale write
+        must never land on the new credential: it would bring the removed one back."""
+        for write_new in ("add_credential", "put_credential"):
+            user = _key("user")
+            call("put_credential", replace(self._credential(user, ("a",)), confirmed=False))
+            call("put_credential", self._credential(user, ("a", "b")))  # confirmed
+            read = call("get_credential", user)
+            stale = replace(read, secret=_OTHER_SEAL)
+            assert call("delete_credential", user) is True
+            new = replace(self._credential(user, ("c",)), confirmed=False)
+            if write_new == "add_credential":
+                assert call("add_credential", new) is True
+            else:
+                call("put_credential", new)
+            for confirmed in (True, True, False, True):  # confirm-like writes
+                stored = call("get_credential", user)
+                assert call("replace_credential", stale, read.version) is False, write_new
+                assert call("get_credential", user) == stored  # the new one, intact
+                assert stored.credential_id == new.credential_id
+                changed = replace(stored, confirmed=confirmed)
+                assert call("replace_credential", changed, stored.version) is True
+                assert call("get_credential", user).version == stored.version + 1
+            assert call("replace_credential", stale, read.version) is False, write_new
+            assert call("get_credential", user).recovery_hashes == ("c",)
 
     def test_concurrent_adds_of_one_user_win_once(self, call: _Runner) -> None:
         user = _key("user")
@@ -868,7 +910,7 @@ class StoreContract:
         results = call.together([partial(call.store.add_credential, c) for c in adds])
         assert results.count(True) == 1
         stored = call("get_credential", user)
-        assert stored == replace(adds[results.index(True)], version=1)
+        assert stored == replace(adds[results.index(True)], version=stored.version)
 
     def test_an_add_inside_an_add_wins_alone(self, call: _Runner) -> None:
         """Two first enrolments inside the store: another add lands between the store's
@@ -879,7 +921,8 @@ class StoreContract:
         with _Inside(call, "add_credential", "get_credential", compete) as inside:
             won = call("add_credential", mine)
         assert [won, inside.result].count(True) == 1
-        assert call("get_credential", user) == replace(mine if won else theirs, version=1)
+        stored = call("get_credential", user)
+        assert stored == replace(mine if won else theirs, version=stored.version)
 
     def _clocked_two_factor(self, call: _Runner, store: Any, clock: SettableClock) -> Any:
         kind = AsyncTwoFactor if call.is_async else TwoFactor
@@ -1051,11 +1094,11 @@ class StoreContract:
         credential = replace(self._credential(user), secret="", devices=devices)
         call("put_credential", credential)
         stored = call("get_credential", user)
-        assert stored == replace(credential, version=1)
+        assert stored == replace(credential, version=stored.version)
         assert stored.totp_devices == devices
         fewer = replace(stored, devices=devices[1:2])
         assert call("replace_credential", fewer, stored.version) is True
-        assert call("get_credential", user) == replace(fewer, version=2)
+        assert call("get_credential", user) == replace(fewer, version=stored.version + 1)
         # Written back in the shape from before devices, it reads as that one device.
         legacy = self._credential(user)
         call("put_credential", legacy)

@@ -12,6 +12,7 @@ Integer arguments (``step``, ``expected_version``, ``max_per_user``,
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,6 +32,7 @@ __all__ = [
     "PasskeyStore",
     "Store",
     "TenantStore",
+    "new_credential_version",
 ]
 
 #: The reads every bundled store's optional ``batch`` answers together (a store may
@@ -54,6 +56,22 @@ def check_int64(name: str, value: int | None) -> None:
     ``INT64_MIN..INT64_MAX``: no store could keep it, and none may answer as if it had."""
     if value is not None and not INT64_MIN <= value <= INT64_MAX:
         raise MalformedInputError(f"{name} is out of range (a store keeps signed 64-bit integers)")
+
+
+#: A new credential's first version is drawn from ``FIRST_VERSION_LOW`` up to (not
+#: including) ``FIRST_VERSION_LOW + FIRST_VERSION_SPAN``: above the small versions of
+#: credentials stored by earlier releases (which counted up from 1), below 2**53 (exact
+#: as a Redis Lua number), and far from 2**63.
+FIRST_VERSION_LOW, FIRST_VERSION_SPAN = 2**20, 2**52
+
+
+def new_credential_version() -> int:
+    """The version a new credential starts at (``add_credential``, or ``put_credential``
+    when none is stored): random, so a version read from a credential that was deleted
+    meanwhile matches a new one's with probability 2**-52, whatever its writes since.
+    Restarting at 1 would let a compare-and-set prepared against the removed credential
+    land on the new one (an ABA) and write the removed one back."""
+    return FIRST_VERSION_LOW + secrets.randbelow(FIRST_VERSION_SPAN)
 
 
 class AttemptStore(Protocol):
@@ -112,23 +130,28 @@ class AttemptStore(Protocol):
 
 class CredentialStore(Protocol):
     """A user's credential, with a version the store keeps: every write adds one, so a
-    read-then-write flow can make its write a compare-and-set."""
+    read-then-write flow can make its write a compare-and-set. A new credential starts
+    at a fresh random version (:func:`new_credential_version`), never at one an earlier
+    credential of the user had: a compare-and-set must never match a different
+    incarnation of the record (a credential deleted, then enrolled again)."""
 
     def get_credential(self, user_id: str) -> Credential | None:
         """The stored credential, ``version`` included (0 for one stored before versions)."""
         ...
 
     def put_credential(self, credential: Credential) -> None:
-        """Create or replace it; the stored version becomes the previous one plus one
-        (1 for a new credential), whatever ``credential.version`` says."""
+        """Create or replace it; the stored version becomes the previous one plus one (a
+        fresh :func:`new_credential_version` when none is stored), whatever
+        ``credential.version`` says."""
         ...
 
     def add_credential(self, credential: Credential) -> bool:
-        """Atomically: if the user has no credential stored, store ``credential`` at
-        version 1 and answer ``True``; otherwise (one is there, pending or confirmed,
-        whatever its version) change nothing and answer ``False``. Of concurrent adds
-        for one user exactly one succeeds. A first enrolment writes with this, so it
-        never overwrites a credential another request stored meanwhile."""
+        """Atomically: if the user has no credential stored, store ``credential`` at a
+        fresh :func:`new_credential_version` and answer ``True``; otherwise (one is
+        there, pending or confirmed, whatever its version) change nothing and answer
+        ``False``. Of concurrent adds for one user exactly one succeeds. A first
+        enrolment writes with this, so it never overwrites a credential another
+        request stored meanwhile."""
         ...
 
     def delete_credential(self, user_id: str) -> bool:

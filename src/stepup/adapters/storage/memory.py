@@ -14,7 +14,7 @@ from typing import Any
 from ...frozen import frozen, thawed
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
-from .base import BATCHABLE_READS, check_int64
+from .base import BATCHABLE_READS, check_int64, new_credential_version
 
 __all__ = ["MemoryStore"]
 
@@ -101,7 +101,7 @@ class MemoryStore:
 
     def _next_version(self, user_id: str) -> int:
         stored = self._credentials.get(user_id)
-        return 1 if stored is None else stored.version + 1
+        return new_credential_version() if stored is None else stored.version + 1
 
     def put_credential(self, credential: Credential) -> None:
         with self._lock:
@@ -112,7 +112,8 @@ class MemoryStore:
         with self._lock:
             if credential.user_id in self._credentials:
                 return False
-            self._credentials[credential.user_id] = replace(credential, version=1)
+            version = new_credential_version()  # never one a deleted credential had
+            self._credentials[credential.user_id] = replace(credential, version=version)
             return True
 
     def replace_credential(self, credential: Credential, expected_version: int) -> bool:

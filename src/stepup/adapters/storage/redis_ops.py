@@ -28,7 +28,7 @@ from ...records import (
     ThrottleState,
 )
 from ...throttle import ThrottlePolicy
-from .base import check_int64
+from .base import check_int64, new_credential_version
 from .redis_keys import RedisKeys
 from .redis_scripts import (
     ADD_CREDENTIAL,
@@ -379,13 +379,13 @@ class RedisOps:
 
     def put_credential(self, credential: Credential) -> Op[None]:
         key = self.keys.credential(credential.user_id)
-        fields = self._credential_fields(credential)
-        return _script("put_credential", PUT_CREDENTIAL, key, fields, _none)
+        args = (str(new_credential_version()), *self._credential_fields(credential))
+        return _script("put_credential", PUT_CREDENTIAL, key, args, _none)
 
     def add_credential(self, credential: Credential) -> Op[bool]:
         key = self.keys.credential(credential.user_id)
-        fields = self._credential_fields(credential)
-        return _script("add_credential", ADD_CREDENTIAL, key, fields, _positive)
+        args = (str(new_credential_version()), *self._credential_fields(credential))
+        return _script("add_credential", ADD_CREDENTIAL, key, args, _positive)
 
     def replace_credential(self, credential: Credential, expected_version: int) -> Op[bool]:
         check_int64("expected_version", expected_version)

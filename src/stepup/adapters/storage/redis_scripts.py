@@ -242,29 +242,37 @@ return 1
 """,
 )
 
-#: Replace a credential's hash with a version one above the stored one (1 for a new
-#: credential; a credential stored before versions existed counts as 0).
-#: KEYS[1]: the credential hash. ARGV: field, value, field, value, ... (no "v").
+#: Replace a credential's hash with a version one above the stored one (a credential
+#: stored before versions existed counts as 0); a new credential (no ``record`` field,
+#: as a read sees it) starts at the fresh version given, never at one a deleted
+#: credential had, so no compare-and-set read from that one matches it.
+#: KEYS[1]: the credential hash. ARGV[1]: the fresh version (drawn in Python: a script
+#: draws nothing random); then field, value, field, value, ... (no "v").
 PUT_CREDENTIAL = Script(
     "put_credential",
     r"""
-local version = tonumber(redis.call("HGET", KEYS[1], "v") or "0")
-if not version then return redis.error_reply("ERR stepup: unreadable credential version") end
+local version = ARGV[1]
+if redis.call("HEXISTS", KEYS[1], "record") == 1 then
+  local stored = tonumber(redis.call("HGET", KEYS[1], "v") or "0")
+  if not stored then return redis.error_reply("ERR stepup: unreadable credential version") end
+  version = string.format("%d", stored + 1)
+end
 redis.call("DEL", KEYS[1])
-redis.call("HSET", KEYS[1], "v", string.format("%d", version + 1), unpack(ARGV))
+redis.call("HSET", KEYS[1], "v", version, unpack(ARGV, 2))
 return 1
 """,
 )
 
-#: Insert-if-absent of a credential: store the hash at version 1 only if the user has
-#: no credential (no ``record`` field, as a read sees it). Returns 1 if it stored it.
-#: KEYS[1]: the credential hash. ARGV: field, value, field, value, ... (no "v").
+#: Insert-if-absent of a credential: store the hash at the fresh version given only if
+#: the user has no credential (no ``record`` field, as a read sees it). Returns 1 if it
+#: stored it. KEYS[1]: the credential hash. ARGV[1]: the fresh version; then field,
+#: value, field, value, ... (no "v").
 ADD_CREDENTIAL = Script(
     "add_credential",
     r"""
 if redis.call("HEXISTS", KEYS[1], "record") == 1 then return 0 end
 redis.call("DEL", KEYS[1])
-redis.call("HSET", KEYS[1], "v", "1", unpack(ARGV))
+redis.call("HSET", KEYS[1], "v", ARGV[1], unpack(ARGV, 2))
 return 1
 """,
 )

@@ -67,7 +67,7 @@ from ...records import (
     ThrottleState,
 )
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
-from .base import BATCHABLE_READS
+from .base import BATCHABLE_READS, new_credential_version
 from .sql_schema import Tables
 from .stored_json import loads, tenant_for_decision
 from .stored_json import tenant as stored_tenant
@@ -214,10 +214,13 @@ class Statements:
             .where(c.user_id == user)
             .order_by(r.position)
         )
+        # A new row starts at a fresh random version (bound, drawn in Python), never
+        # at one a deleted credential had: no compare-and-set read from that one
+        # matches it (an ABA). An existing row's version moves one up.
         put = upsert(t.credentials).values(
             user_id=bindparam("user_id", type_=Text),
             data=bindparam("data", type_=Text),
-            version=literal_column("1"),
+            version=bindparam("fresh", type_=BigInteger),
         )
         self.put_credential = put.on_conflict_do_update(
             index_elements=[c.user_id], set_={"data": put.excluded.data, "version": c.version + 1}
@@ -666,13 +669,15 @@ def _replace_hashes(s: Statements, user_id: str, hashes: tuple[str, ...]) -> Op[
 
 def put_credential(s: Statements, credential: Credential) -> Op[None]:
     data, hashes = _record(credential)
-    yield s.put_credential, {"user_id": credential.user_id, "data": data}
+    fresh = new_credential_version()
+    yield s.put_credential, {"user_id": credential.user_id, "data": data, "fresh": fresh}
     yield from _replace_hashes(s, credential.user_id, hashes)
 
 
 def add_credential(s: Statements, credential: Credential) -> Op[bool]:
     data, hashes = _record(credential)
-    added = yield s.add_credential, {"user_id": credential.user_id, "data": data}
+    fresh = new_credential_version()
+    added = yield s.add_credential, {"user_id": credential.user_id, "data": data, "fresh": fresh}
     if added.first() is None:
         return False
     yield from _replace_hashes(s, credential.user_id, hashes)

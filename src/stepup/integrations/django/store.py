@@ -16,7 +16,9 @@ How each operation is atomic:
   adds one to its version.
 - ``replace_credential`` is one conditional ``UPDATE ... WHERE version = expected``
   (a compare-and-set); ``add_credential`` an ``INSERT`` in a savepoint that the
-  primary key refuses when the user has a credential (stored before or meanwhile);
+  primary key refuses when the user has a credential (stored before or meanwhile). A
+  new row starts at a fresh random version, so no compare-and-set read from a deleted
+  credential matches the user's next one;
   ``patch_tenant`` merges under the tenant row's ``select_for_update()`` lock.
 - Passkeys: the credential id is the primary key, so a second insert of one id fails
   on it (``IntegrityError``: refused). ``add_passkey`` counts the user's passkeys
@@ -47,7 +49,7 @@ from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 from django.db.models.functions import Collate
 
-from ...adapters.storage.base import check_int64
+from ...adapters.storage.base import check_int64, new_credential_version
 from ...records import (
     Attempt,
     Challenge,
@@ -277,9 +279,10 @@ class DjangoStore:
         objects = CredentialRecord.objects.using(self.using)
         with self._write():
             if not objects.filter(pk=fitted).update(version=F("version") + 1, **values):
+                fresh = new_credential_version()  # never a deleted credential's version
                 try:
                     with transaction.atomic(using=self.using):
-                        objects.create(user_id=fitted, version=1, **values)
+                        objects.create(user_id=fitted, version=fresh, **values)
                 except IntegrityError:  # created meanwhile
                     objects.filter(pk=fitted).update(version=F("version") + 1, **values)
             self._replace_hashes(fitted, credential)
@@ -291,7 +294,7 @@ class DjangoStore:
             try:
                 with transaction.atomic(using=self.using):
                     CredentialRecord.objects.using(self.using).create(
-                        user_id=fitted, version=1, **values
+                        user_id=fitted, version=new_credential_version(), **values
                     )
             except IntegrityError:  # the user has one (stored before, or meanwhile)
                 return False
