@@ -197,14 +197,26 @@ def _django_view(view: Any) -> list[tuple[frozenset[str], tuple[str, ...]]]:
 
 def starlette_routes(app: Any, *, stepup_mount: str = "stepup") -> list[RouteInfo]:
     """Every route of a Starlette or FastAPI app, mounts followed (FastAPI dependencies,
-    however deep, count as guards)."""
+    however deep, count as guards). Middleware around the app, or around a ``Mount``'s
+    or ``Host``'s app, is looked through (its ``.app``) to the router inside; a mount
+    whose routes cannot be seen (a plain ASGI app, a WSGI app) is one route answering
+    any method, with no guard, so strict mode names it unless it is declared ``public``.
+    A mounted ``StaticFiles`` answers only ``GET``."""
     found: list[RouteInfo] = []
 
     def walk(routes: Iterable[Any], prefix: str, own: bool) -> None:
         for route in routes:
             path = prefix + getattr(route, "path", "")
+            if not hasattr(route, "endpoint") and hasattr(route, "app"):  # Mount, Host
+                mine = own or getattr(route, "name", None) == stepup_mount
+                inner = _behind(route.app)
+                if hasattr(inner, "routes"):
+                    walk(inner.routes, path, mine)
+                else:
+                    found.append(_unseen(route, inner, path, mine))
+                continue
             sub = getattr(route, "routes", None)
-            if sub is not None and not hasattr(route, "endpoint"):  # Mount, Router
+            if sub is not None and not hasattr(route, "endpoint"):  # a Router
                 walk(sub, path, own or getattr(route, "name", None) == stepup_mount)
                 continue
             endpoint = getattr(route, "endpoint", None)
@@ -222,8 +234,52 @@ def starlette_routes(app: Any, *, stepup_mount: str = "stepup") -> list[RouteInf
                 RouteInfo(path, methods, name, tuple(dict.fromkeys(actions)), own, endpoint)
             )
 
-    walk(app.routes, "", False)
+    inner = _behind(app)
+    if hasattr(inner, "routes"):
+        walk(inner.routes, "", False)
+    else:
+        found.append(RouteInfo("/", frozenset(), "", (), False, inner))
     return found
+
+
+#: How many ``.app`` links of middleware are followed at most (a cycle ends sooner).
+_MAX_MIDDLEWARE: Final = 64
+
+
+def _behind(app: Any) -> Any:
+    """What answers behind ``app``'s middleware: the first app along its ``.app`` chain
+    that has ``routes`` (a Router, a Starlette or FastAPI app), else the last one (a
+    plain ASGI app). Each middleware is taken to pass requests through."""
+    seen: set[int] = set()
+    while not hasattr(app, "routes") and id(app) not in seen and len(seen) < _MAX_MIDDLEWARE:
+        seen.add(id(app))
+        inner = getattr(app, "app", None)
+        if inner is None:
+            break
+        app = inner
+    return app
+
+
+def _unseen(route: Any, app: Any, path: str, own: bool) -> RouteInfo:
+    """A ``Mount`` or ``Host`` whose routes cannot be read: one route for all it
+    answers, with no guard; its methods are not known (so it can change something),
+    but for a ``StaticFiles``, which answers only ``GET`` (and ``HEAD``)."""
+    name = getattr(route, "name", None) or getattr(route, "host", "") or ""
+    methods = frozenset({"GET"}) if _is_static_files(app) else frozenset()
+    return RouteInfo(path or "/", methods, name, (), own, app)
+
+
+def _is_static_files(app: Any) -> bool:
+    """Starlette's own ``StaticFiles`` (a subclass may answer other methods)."""
+    try:
+        from starlette.staticfiles import StaticFiles
+    except ImportError:  # pragma: no cover - starlette is what mounted it
+        return False
+    return (
+        isinstance(app, StaticFiles)
+        and type(app).__call__ is StaticFiles.__call__
+        and type(app).get_response is StaticFiles.get_response
+    )
 
 
 def _dependency_actions(route: Any) -> list[str]:
@@ -244,7 +300,12 @@ def routes_of(app: Any = None) -> list[RouteInfo]:
     or name), Django's."""
     if app is not None and hasattr(app, "url_map") and hasattr(app, "view_functions"):
         return flask_routes(app)
-    if app is not None and hasattr(app, "routes") and not isinstance(app, str):
+    if (
+        app is not None
+        and not isinstance(app, str)
+        and not inspect.ismodule(app)
+        and hasattr(_behind(app), "routes")
+    ):
         return starlette_routes(app)
     return django_routes(app)
 
