@@ -361,7 +361,7 @@ async def _async_two(subject: object, user_id: str) -> bool:
         (_one, 1),
         (lambda subject: True, 1),
         (_undecorated_wrapper, 1),  # only a declared second parameter counts
-        (_with_default, 1),  # a parameter with a default is not asked for
+        (_with_default, 2),  # user_id=None is named: the hook must be told the user
         (functools.partial(_two, "someone"), 1),
         (print, 1),  # no readable signature: the documented one-argument form
         (_two, 2),

@@ -81,6 +81,7 @@ __all__ = [
     "VerifyPage",
     "cancel_path",
     "code_refusal",
+    "declared_positional",
     "default_policy",
     "device_refusal",
     "earlier_session_ids",
@@ -160,25 +161,30 @@ def hook_says_yes(answer: object) -> bool:
     return answer is True
 
 
+def declared_positional(hook: Callable[..., object]) -> int:
+    """How many positional parameters ``hook`` names (with or without a default), so a
+    hook is called with what it declared it takes: a decorator's bare ``*args`` wrapper
+    names none beyond its own, and is never called with more than the documented
+    minimum. ``0`` when it has no signature to read (some builtins)."""
+    try:
+        parameters = inspect.signature(hook).parameters.values()
+    except (TypeError, ValueError):
+        return 0
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for p in parameters if p.kind in positional)
+
+
 def full_access_arguments(
     hook: Callable[..., object], subject: Any, user_id: str
 ) -> tuple[Any, ...]:
     """What the app's ``has_full_access`` hook is called with when an admin acts on
-    ``user_id``'s two-factor: ``(subject, user_id)`` when it declares a second required
-    positional parameter, so a multi-tenant app can answer for this user only (an admin
-    of one tenant is no admin of another's users); ``(subject,)`` otherwise (full access
-    is then access to every user, as the seed has it). Only a declared parameter counts:
-    a decorator's ``*args`` wrapper (without ``functools.wraps``) or a parameter with a
-    default is the one-argument form, never called with more than it asked for."""
-    try:
-        parameters = inspect.signature(hook).parameters.values()
-    except (TypeError, ValueError):  # no signature to read: the documented one-argument form
-        return (subject,)
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    required = [
-        p for p in parameters if p.kind in positional and p.default is inspect.Parameter.empty
-    ]
-    return (subject, user_id) if len(required) >= 2 else (subject,)
+    ``user_id``'s two-factor: ``(subject, user_id)`` when it names a second positional
+    parameter (``user_id=None`` too: a hook that checks the user's tenant must be told
+    it), so a multi-tenant app can answer for this user only (an admin of one tenant is
+    no admin of another's users); ``(subject,)`` otherwise (full access is then access
+    to every user, as the seed has it). A decorator's bare ``*args`` wrapper names no
+    second parameter and gets the one-argument form it was written around."""
+    return (subject, user_id) if declared_positional(hook) >= 2 else (subject,)
 
 
 #: Every text the ready-made views show outside a template, as msgids (translated when

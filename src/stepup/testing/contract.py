@@ -1544,6 +1544,14 @@ class StoreContract:
         call("put_grant", plain, T0 + 3600)
         assert call("get_grant", user, "s1") == plain
 
+    def test_a_grant_of_no_methods_reads_back_with_none(self, call: _Runner) -> None:
+        """stepup's own rows may hold no methods (a transaction epoch's anchor, which
+        must satisfy no rule): it reads back with none, not with an empty name."""
+        user = _key("user")
+        anchor = Grant(user, "s1#tx-anchor", frozenset(), T0, level="e" * 32)
+        call("put_grant", anchor, T0 + 3600)
+        assert call("get_grant", user, "s1#tx-anchor") == anchor
+
     def test_new_grant_replaces_the_old(self, call: _Runner) -> None:
         user = _key("user")
         call("put_grant", Grant(user, "s1", frozenset({"pwd"}), T0), T0 + 3600)

@@ -411,7 +411,8 @@ class DjangoStore:
         )
         if row is None:
             return None
-        return Grant(user_id, session_id, frozenset(row[0].split(",")), row[1], row[2] or None)
+        methods = frozenset(m for m in row[0].split(",") if m)  # "": a grant of none
+        return Grant(user_id, session_id, methods, row[1], row[2] or None)
 
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
         grants = GrantRecord.objects.using(self.using).filter(user_id=_fit(user_id))

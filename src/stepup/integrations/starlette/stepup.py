@@ -69,7 +69,14 @@ from ..transaction import (
     note_transaction,
     pending_transaction,
 )
-from ..views import EARLIER_IDS, FirstStep, default_policy, earlier_session_ids, is_fresh
+from ..views import (
+    EARLIER_IDS,
+    FirstStep,
+    declared_positional,
+    default_policy,
+    earlier_session_ids,
+    is_fresh,
+)
 from ._util import (
     MaybeAwaitable,
     call_hook,
@@ -161,18 +168,11 @@ def _templates(app_templates: str | os.PathLike[str] | jinja2.BaseLoader | None)
 
 
 def takes_identity(hook: Callable[..., object]) -> bool:
-    """Does the app's ``complete_sign_in`` take ``(request, user_id, identity)``? Only a
-    declared third required positional parameter counts (as for ``has_full_access``): a
-    decorator's ``*args`` wrapper is never called with more than it asked for."""
-    try:
-        parameters = inspect.signature(hook).parameters.values()
-    except (TypeError, ValueError):  # no signature to read: the two-argument form
-        return False
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    required = [
-        p for p in parameters if p.kind in positional and p.default is inspect.Parameter.empty
-    ]
-    return len(required) >= 3
+    """Does the app's ``complete_sign_in`` take ``(request, user_id, identity)``? It does
+    when it names a third positional parameter (``identity=None`` too), as for
+    ``has_full_access`` (:func:`~stepup.integrations.views.declared_positional`): a
+    decorator's bare ``*args`` wrapper is never called with more than it asked for."""
+    return declared_positional(hook) >= 3
 
 
 # The public class is ``stepup.integrations.starlette.Stepup`` (module ``app``), which
