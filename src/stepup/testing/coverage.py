@@ -204,26 +204,35 @@ def starlette_routes(app: Any, *, stepup_mount: str = "stepup") -> list[RouteInf
     A mounted ``StaticFiles`` answers only ``GET``."""
     found: list[RouteInfo] = []
 
-    def walk(routes: Iterable[Any], prefix: str, own: bool) -> None:
+    def walk(
+        routes: Iterable[Any], prefix: str, own: bool, inherited: tuple[str, ...] = ()
+    ) -> None:
         for route in routes:
+            included = _included_router(route)
+            if included is not None:  # FastAPI's include_router: its prefix, its guards
+                router, more_prefix, guards = included
+                walk(router.routes, prefix + more_prefix, own, (*inherited, *guards))
+                continue
             path = prefix + getattr(route, "path", "")
             if not hasattr(route, "endpoint") and hasattr(route, "app"):  # Mount, Host
                 mine = own or getattr(route, "name", None) == stepup_mount
                 inner = _behind(route.app)
                 if hasattr(inner, "routes"):
-                    walk(inner.routes, path, mine)
+                    walk(inner.routes, path, mine, inherited)
                 else:
                     found.append(_unseen(route, inner, path, mine))
                 continue
             sub = getattr(route, "routes", None)
             if sub is not None and not hasattr(route, "endpoint"):  # a Router
-                walk(sub, path, own or getattr(route, "name", None) == stepup_mount)
+                mine = own or getattr(route, "name", None) == stepup_mount
+                walk(sub, path, mine, inherited)
                 continue
             endpoint = getattr(route, "endpoint", None)
-            if endpoint is None:
+            if endpoint is None:  # a kind of route this kit cannot read: say so, loudly
+                found.append(_unseen(route, route, path, own))
                 continue
             methods = frozenset(getattr(route, "methods", None) or ()) - _IGNORED_METHODS
-            actions = [*actions_of(endpoint), *_dependency_actions(route)]
+            actions = [*inherited, *actions_of(endpoint), *_dependency_actions(route)]
             name = getattr(route, "name", "") or ""
             if inspect.isclass(endpoint):  # an HTTPEndpoint: one route per handler
                 candidates = methods or _HTTP_METHODS
@@ -280,6 +289,25 @@ def _is_static_files(app: Any) -> bool:
         and type(app).__call__ is StaticFiles.__call__
         and type(app).get_response is StaticFiles.get_response
     )
+
+
+def _included_router(route: Any) -> tuple[Any, str, tuple[str, ...]] | None:
+    """A router FastAPI included (``app.include_router(router, prefix=...,
+    dependencies=[...])``, kept as a route of its own since FastAPI 0.12x): the router,
+    the include's prefix and the stepup actions of the include's dependencies; ``None``
+    for any other route."""
+    router, context = (
+        getattr(route, "original_router", None),
+        getattr(route, "include_context", None),
+    )
+    if router is None or context is None or not hasattr(router, "routes"):
+        return None
+    guards = tuple(
+        action
+        for depends in getattr(context, "dependencies", ()) or ()
+        for action in actions_of(getattr(depends, "dependency", None))
+    )
+    return router, str(getattr(context, "prefix", "") or ""), guards
 
 
 def _dependency_actions(route: Any) -> list[str]:
