@@ -798,6 +798,12 @@ class _ReauthFlows(Generic[S]):
                 return (yield from self._choose(subject, action, plan, grant, now))
         return decision
 
+    def _kept_for(self) -> float:
+        """How long a store must keep a session's grant: the longest lifetime, or with a
+        sliding window the window's maximum, until which renewals still read the proof
+        (a store may drop a grant once its time has passed)."""
+        return max(self.policy.longest_lifetime, self.policy.sliding_max or 0.0)
+
     def _tx_epoch(self, subject: Subject, now: float) -> Flow[str]:
         """The session's transaction epoch for a proof recorded now: the anchor's, when
         it was begun less than one longest lifetime ago (it lives two, so it outlives
@@ -1177,7 +1183,7 @@ class _ReauthFlows(Generic[S]):
                 level = self.policy.levels.highest(level, previous.level)
         grant = Grant(subject.user_id, subject.session_id, chosen, at, level)
         if transaction is None:
-            yield ("put_grant", (grant, at + self.policy.longest_lifetime))
+            yield ("put_grant", (grant, at + self._kept_for()))
         else:
             # The single-use proof for one transaction, spent by the check that uses it,
             # and nothing else: confirming one action is no re-authentication for others.
@@ -1241,7 +1247,7 @@ class _ReauthFlows(Generic[S]):
             return SignInNotCounted(SignInReason.TOO_OLD)
         grant = Grant(subject.user_id, subject.session_id, chosen, at)
         try:
-            yield ("put_grant", (grant, at + longest))
+            yield ("put_grant", (grant, at + self._kept_for()))
         except StoreUnavailableError:
             return SignInNotCounted(SignInReason.UNAVAILABLE)
         self.events.emit(

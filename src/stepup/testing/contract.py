@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import hashlib
 import inspect
 import threading
 import uuid
@@ -95,7 +96,8 @@ def _lookalike_ids() -> list[str]:
     skin tone); right-to-left text and a direction override; a Redis hash tag's braces
     and the percent escapes of them; and 1024 characters (the longest id stepup
     accepts, see :data:`stepup.ids.MAX_ID_LENGTH`), two of them differing only in the
-    last one. Fresh for every call, so one store may serve every run."""
+    last one; and an id that reads like the SHA-256 digest a store might keep for the
+    long one. Fresh for every call, so one store may serve every run."""
     stem = uuid.uuid4().hex
     long_id = stem + "L" * (1024 - len(stem))
     tails = [
@@ -109,7 +111,14 @@ def _lookalike_ids() -> list[str]:
         "\u05e9\u05dc\u05d5\u05dd", "\u0645\u0631\u062d\u0628\u0627", "\u202eabc", "abc",
         "{tag}", "{", "}", "{}", "%7B", "%7Btag%7D", "%", "%25", "%%", "%7D",
     ]  # fmt: skip
-    return [f"{stem}-{tail}" for tail in tails] + [long_id, long_id[:-1] + "l", long_id[:-1]]
+    # What a store that keeps long ids as a digest might store the long one as.
+    digest = "sha256:" + hashlib.sha256(long_id.encode()).hexdigest()
+    return [f"{stem}-{tail}" for tail in tails] + [
+        long_id,
+        long_id[:-1] + "l",
+        long_id[:-1],
+        digest,
+    ]
 
 
 def _key(prefix: str = "k") -> str:
@@ -1705,6 +1714,7 @@ class StoreContract:
             (self._passkey(user), too_big, "max_per_user"),
             (self._passkey(user, sign_count=too_big), 10, "sign_count"),
             (self._passkey(user, sign_count=-too_big - 1), 10, "sign_count"),
+            (self._passkey(user, sign_count=-1), 10, "sign_count"),  # the counter is unsigned
         ):
             with pytest.raises(MalformedInputError, match=name):
                 call("add_passkey", passkey, limit)
@@ -1718,6 +1728,7 @@ class StoreContract:
         for used, expected, name in (
             (replace(passkey, sign_count=0), too_big, "expected_count"),
             (replace(passkey, sign_count=too_big), big, "sign_count"),
+            (replace(passkey, sign_count=-1), big, "sign_count"),
         ):
             with pytest.raises(MalformedInputError, match=name):
                 call("record_passkey_use", used, expected)

@@ -58,6 +58,13 @@ def check_int64(name: str, value: int | None) -> None:
         raise MalformedInputError(f"{name} is out of range (a store keeps signed 64-bit integers)")
 
 
+def check_count(name: str, value: int) -> None:
+    """:class:`~stepup.errors.MalformedInputError` naming ``name`` unless ``value`` is a
+    count a store keeps: ``0..INT64_MAX`` (a passkey's signature counter is unsigned)."""
+    if not 0 <= value <= INT64_MAX:
+        raise MalformedInputError(f"{name} is out of range (a count from 0 to 2**63 - 1)")
+
+
 #: A new credential's first version is drawn from ``FIRST_VERSION_LOW`` up to (not
 #: including) ``FIRST_VERSION_LOW + FIRST_VERSION_SPAN``: above the small versions of
 #: credentials stored by earlier releases (which counted up from 1), below 2**53 (exact

@@ -14,7 +14,7 @@ from typing import Any
 from ...frozen import frozen, thawed
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
-from .base import BATCHABLE_READS, check_int64, new_credential_version
+from .base import BATCHABLE_READS, check_count, check_int64, new_credential_version
 
 __all__ = ["MemoryStore"]
 
@@ -226,7 +226,7 @@ class MemoryStore:
 
     def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
         check_int64("max_per_user", max_per_user)
-        check_int64("sign_count", passkey.sign_count)
+        check_count("sign_count", passkey.sign_count)
         with self._lock:
             taken = any(passkey.credential_id in p for p in self._passkeys.values())
             mine = self._passkeys.setdefault(passkey.user_id, {})
@@ -241,7 +241,7 @@ class MemoryStore:
 
     def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
         check_int64("expected_count", expected_count)
-        check_int64("sign_count", passkey.sign_count)
+        check_count("sign_count", passkey.sign_count)
         with self._lock:
             mine = self._passkeys.get(passkey.user_id, {})
             stored = mine.get(passkey.credential_id)

@@ -28,7 +28,7 @@ from ...records import (
     ThrottleState,
 )
 from ...throttle import ThrottlePolicy
-from .base import check_int64, new_credential_version
+from .base import check_count, check_int64, new_credential_version
 from .redis_keys import RedisKeys
 from .redis_scripts import (
     ADD_CREDENTIAL,
@@ -485,7 +485,7 @@ class RedisOps:
         registration of that very id would then be accepted: authenticators make a new
         random id for every registration, so only a forged one could)."""
         check_int64("max_per_user", max_per_user)
-        check_int64("sign_count", passkey.sign_count)
+        check_count("sign_count", passkey.sign_count)
         index = self.keys.passkey_id(passkey.credential_id)
         pending = f"pending {secrets.token_hex(8)} {passkey.user_id}"
         claim = ("SET", index, pending, "NX", "PX", CLAIM_MS)
@@ -524,7 +524,7 @@ class RedisOps:
 
     def record_passkey_use(self, passkey: Passkey, expected_count: int) -> Op[bool]:
         check_int64("expected_count", expected_count)
-        check_int64("sign_count", passkey.sign_count)
+        check_count("sign_count", passkey.sign_count)
         key = self.keys.passkeys(passkey.user_id)
         args = (passkey.credential_id, str(int(expected_count)), _counter_state(passkey))
         return _script("record_passkey_use", RECORD_PASSKEY_USE, key, args, _positive)

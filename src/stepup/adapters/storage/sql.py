@@ -39,7 +39,7 @@ from ...errors import StoreUnavailableError
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy
 from . import sql_ops as ops
-from .base import check_int64
+from .base import check_count, check_int64
 from .sql_engine import (
     IMMEDIATE,
     AsyncDriver,
@@ -411,7 +411,7 @@ class SQLStore(_Base):
 
     def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
         check_int64("max_per_user", max_per_user)
-        check_int64("sign_count", passkey.sign_count)
+        check_count("sign_count", passkey.sign_count)
         op = ops.add_passkey(self._s, passkey, max_per_user)
         return self._run("add_passkey", op, write=True)
 
@@ -421,7 +421,7 @@ class SQLStore(_Base):
 
     def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
         check_int64("expected_count", expected_count)
-        check_int64("sign_count", passkey.sign_count)
+        check_count("sign_count", passkey.sign_count)
         op = ops.record_passkey_use(self._s, passkey, expected_count)
         return self._run("record_passkey_use", op, write=True)
 
@@ -728,7 +728,7 @@ class AsyncSQLStore(_Base):
 
     async def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
         check_int64("max_per_user", max_per_user)
-        check_int64("sign_count", passkey.sign_count)
+        check_count("sign_count", passkey.sign_count)
         op = ops.add_passkey(self._s, passkey, max_per_user)
         return await self._run("add_passkey", op, write=True)
 
@@ -738,7 +738,7 @@ class AsyncSQLStore(_Base):
 
     async def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
         check_int64("expected_count", expected_count)
-        check_int64("sign_count", passkey.sign_count)
+        check_count("sign_count", passkey.sign_count)
         op = ops.record_passkey_use(self._s, passkey, expected_count)
         return await self._run("record_passkey_use", op, write=True)
 

@@ -49,7 +49,7 @@ from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 from django.db.models.functions import Collate
 
-from ...adapters.storage.base import check_int64, new_credential_version
+from ...adapters.storage.base import check_count, check_int64, new_credential_version
 from ...records import (
     Attempt,
     Challenge,
@@ -92,11 +92,17 @@ _sqlite_locks_guard = threading.Lock()
 Transition = Callable[[ThrottleState], tuple[ThrottleState, Attempt]]
 
 
+#: How a hashed id starts. An id that itself starts so is hashed too, so no id can be
+#: stored as another's hashed form (``sha256:<hash of a long id>`` is an accepted id).
+_HASHED: Final = "sha256:"
+
+
 def _fit(value: str) -> str:
-    """Ids longer than the columns are stored as their SHA-256 (unambiguous, fixed size)."""
-    if len(value) <= ID_LENGTH:
+    """Ids longer than the columns are stored as their SHA-256 (fixed size), and so is
+    any id that starts like a hashed one: two different ids never share a row."""
+    if len(value) <= ID_LENGTH and not value.startswith(_HASHED):
         return value
-    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return _HASHED + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _sqlite_lock(alias: str) -> threading.Lock:
@@ -482,7 +488,7 @@ class DjangoStore:
 
     def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
         check_int64("max_per_user", max_per_user)
-        check_int64("sign_count", passkey.sign_count)
+        check_count("sign_count", passkey.sign_count)
         fitted = _fit(passkey.user_id)
         objects = PasskeyRecord.objects.using(self.using)
         values = {name: getattr(passkey, name) for name in _PASSKEY_FIELDS}
@@ -510,7 +516,7 @@ class DjangoStore:
 
     def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
         check_int64("expected_count", expected_count)
-        check_int64("sign_count", passkey.sign_count)
+        check_count("sign_count", passkey.sign_count)
         with self._write():
             updated = (
                 PasskeyRecord.objects.using(self.using)
