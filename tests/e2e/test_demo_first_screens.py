@@ -74,12 +74,12 @@ def test_the_banner_says_who_turns_the_flag_on_and_where(
     sign_in(client, ADMIN)
     admin = client.get("/account").text
     assert banner(admin) == "off"
-    assert '<a href="/tenant" id="grant-status-tenant">Turn it on on the Tenant page</a>' in admin
+    assert '<a href="/tenant" id="grant-status-tenant">Turn it on from the Tenant page</a>' in admin
     client.post("/logout", data={"csrf_token": csrf(admin)})
     sign_in(client, MEMBER)
     member = client.get("/account").text
     assert banner(member) == "off"
-    assert "A tenant admin can turn it on on the Tenant page." in member
+    assert "A tenant admin can turn it on from the Tenant page." in member
     assert 'id="grant-status-tenant"' not in member
 
 
