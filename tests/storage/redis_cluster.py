@@ -7,6 +7,8 @@ external process, never a wait on stepup's own (injected) time.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
 import shutil
 import socket
@@ -14,9 +16,12 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+import warnings
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -84,6 +89,41 @@ def open_sockets() -> int:
         with suppress(OSError):  # the listing's own descriptor, closed by now
             count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
     return count
+
+
+def assert_loops_left_behind_nothing(
+    store: Any, use: Callable[[int], Awaitable[None]], runs: int, held_sockets: int | None
+) -> None:
+    """Use an async store on ``runs`` event loops one after another (an ``asyncio.run``
+    each; ``use`` gets the run's number), then on one more that closes it: each earlier
+    loop is collectable once the next has used the store, the last is held until
+    ``aclose``, no socket outlives its loop, and no ResourceWarning is raised.
+    ``held_sockets``: how many sockets the last loop's client holds meanwhile (``None``:
+    not counted, e.g. one per cluster node)."""
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def run(close: bool) -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        await use(len(loops))
+        if close:
+            await store.aclose()
+
+    gc.collect()
+    before = open_sockets()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(runs):
+            asyncio.run(run(close=False))
+        gc.collect()
+        # Only the last loop is still held, until another loop uses the store.
+        assert [ref() is not None for ref in loops] == [False] * (runs - 1) + [True]
+        if held_sockets is not None:
+            assert open_sockets() == before + held_sockets
+        asyncio.run(run(close=True))
+        gc.collect()
+    assert [ref() for ref in loops] == [None] * (runs + 1)
+    assert open_sockets() == before
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 def delete_prefix(client: redis.Redis, prefix: str) -> int:

@@ -7,10 +7,7 @@ cluster itself that every key of one user lands in one slot.
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
-import warnings
-import weakref
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -28,8 +25,8 @@ from stepup.throttle import ThrottlePolicy
 from storage.redis_cluster import (
     LOADED_MACHINE_TIMEOUT,
     RedisServer,
+    assert_loops_left_behind_nothing,
     delete_prefix,
-    open_sockets,
     redis_cluster,
     unique_prefix,
 )
@@ -188,25 +185,9 @@ def test_async_cluster_store_keeps_nothing_of_closed_event_loops(cluster_url: st
     store = AsyncRedisStore(
         cluster_url, prefix=unique_prefix(), cluster=True, timeout=LOADED_MACHINE_TIMEOUT
     )
-    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
 
-    async def use(close: bool = False) -> None:
-        loops.append(weakref.ref(asyncio.get_running_loop()))
+    async def use(step: int) -> None:
         for user in ("alice", "bob", "carol"):  # keys on several nodes
-            await store.totp_attempt(user, len(loops), T0, ThrottlePolicy())
-        if close:
-            await store.aclose()
+            await store.totp_attempt(user, step, T0, ThrottlePolicy())
 
-    gc.collect()
-    before = open_sockets()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for _ in range(10):
-            asyncio.run(use())
-        gc.collect()
-        assert [ref() is not None for ref in loops] == [False] * 9 + [True]
-        asyncio.run(use(close=True))
-        gc.collect()
-    assert [ref() for ref in loops] == [None] * 11
-    assert open_sockets() == before
-    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert_loops_left_behind_nothing(store, use, runs=10, held_sockets=None)

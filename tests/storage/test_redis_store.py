@@ -5,13 +5,10 @@ commands take on a pooled connection, and how replies are decoded."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import math
 import os
 import socket
-import warnings
-import weakref
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -42,7 +39,12 @@ from stepup.records import (
     ThrottleState,
 )
 from stepup.throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund
-from storage.redis_cluster import delete_prefix, need_shared_redis, open_sockets, unique_prefix
+from storage.redis_cluster import (
+    assert_loops_left_behind_nothing,
+    delete_prefix,
+    need_shared_redis,
+    unique_prefix,
+)
 from support import REDIS_URL
 
 pytestmark = pytest.mark.redis
@@ -635,34 +637,13 @@ def test_async_store_keeps_nothing_of_closed_event_loops(prefix: str) -> None:
     closed, without a ResourceWarning; ``aclose`` on the last loop closes its own."""
     store = AsyncRedisStore(REDIS_URL, prefix=prefix)
     key = _id("loops")
-    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
 
-    async def use() -> None:
-        loops.append(weakref.ref(asyncio.get_running_loop()))
-        step = len(loops)
+    async def use(step: int) -> None:
         assert (await store.totp_attempt(key, step, T0, POLICY)).outcome is AttemptOutcome.ACCEPTED
         state, _ = await store.batch([("throttle_state", (key,)), ("get_grant", (key, "s"))])
         assert state.last_step == step  # one stored state, whichever loop asks
 
-    async def use_and_close() -> None:
-        await use()
-        await store.aclose()
-
-    gc.collect()
-    before = open_sockets()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for _ in range(20):
-            asyncio.run(use())
-        gc.collect()
-        # Only the last loop is still held, until another loop uses the store.
-        assert [ref() is not None for ref in loops] == [False] * 19 + [True]
-        assert open_sockets() == before + 1
-        asyncio.run(use_and_close())
-        gc.collect()
-    assert [ref() for ref in loops] == [None] * 21
-    assert open_sockets() == before
-    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert_loops_left_behind_nothing(store, use, runs=20, held_sockets=1)
 
 
 def test_async_store_given_a_client_of_another_loop_fails_closed(prefix: str) -> None:
