@@ -5,12 +5,13 @@ error, read no more than a bounded answer and never echo the token or the secret
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_plus
 
 import httpx
 import pytest
@@ -320,6 +321,56 @@ def test_settings_are_checked(http: httpx.Client) -> None:
         with pytest.raises(ConfigurationError):
             http_jwks_fetcher(uri, http)
     assert SECRET not in repr(introspector("https://idp.example", http))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost.attacker.example/x",
+        "http://127.0.0.1.nip.io/x",
+        "http://127.0.0.1@attacker.example/x",
+        "http://localhostx/x",
+        "http://[::1].attacker.example/x",
+        "http://127.0.0.1:99999/x",
+        "https://user:password@idp.example/x",
+    ],
+)
+def test_only_a_parsed_loopback_host_may_be_plain_http(url: str, http: httpx.Client) -> None:
+    """A prefix match took these hosts for loopback, and sent the client secret (and took
+    the JWKS) over plain http to another machine."""
+    with pytest.raises(ConfigurationError):
+        introspector(url.removesuffix("/x"), http)
+    with pytest.raises(ConfigurationError):
+        http_jwks_fetcher(url, http)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "127.0.0.2"])
+def test_loopback_hosts_may_be_plain_http(host: str, http: httpx.Client) -> None:
+    assert introspector(f"http://{host}:8080", http).endpoint.startswith(f"http://{host}")
+    http_jwks_fetcher(f"http://{host}:8080/jwks?v=1", http)
+
+
+def test_client_credentials_are_form_encoded_before_basic(
+    issuer: tuple[Issuer, str], http: httpx.Client
+) -> None:
+    """RFC 7662 2.1 and RFC 6749 2.3.1: a client id that is a URL (its ``:``) and a
+    secret with ``%`` and ``+`` reach a conforming server as they are."""
+    script, url = issuer
+    script.answer(active())
+    client_id, secret = "https://api.example:8443", "s%2B+:/ é"
+    Introspector(
+        http=http,
+        endpoint=f"{url}/introspect",
+        client_id=client_id,
+        client_secret=secret,
+        issuer="https://idp.example",
+        audience=AUDIENCE,
+        clock=SettableClock(T0),
+    ).introspect(TOKEN)
+    scheme, _, encoded = script.seen[-1]["auth"].partition(" ")
+    assert scheme == "Basic"
+    sent_id, _, sent_secret = base64.b64decode(encoded).decode().partition(":")
+    assert (unquote_plus(sent_id), unquote_plus(sent_secret)) == (client_id, secret)
 
 
 def test_jwks_fetch_failures_are_unavailable(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry
@@ -43,6 +45,18 @@ class ClientAuth(StrEnum):
     NONE = "none"  # a public client: PKCE alone binds the code
 
 
+#: host[:port], the host a name or a bracketed IPv6 address (credentials are refused).
+_AUTHORITY: Final = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[^\s/?#@:\[\]\\]+)(?::[0-9]{1,5})?")
+
+
+def basic_authorization(client_id: str, client_secret: str) -> str:
+    """The ``Authorization`` header value of HTTP Basic client authentication: RFC 6749,
+    2.3.1 form-encodes both parts before the Basic encoding (a client id that is a URL,
+    a secret with ``:`` or ``%``), for the token endpoint and RFC 7662 introspection."""
+    pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
+    return "Basic " + base64.b64encode(pair.encode()).decode()
+
+
 def _is_loopback(host: str | None) -> bool:
     if host is None:
         return False
@@ -58,12 +72,20 @@ def secure_url(value: object, name: str, *, query: bool) -> str:
     """``https://`` anywhere, ``http://`` only on a loopback host (development and tests)."""
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"OIDC {name} must be a non-empty URL")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises for a port that is not one)
+    except ValueError:
+        raise ConfigurationError(f"OIDC {name} must be a URL") from None
     secure = parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname))
     if not secure or not parts.netloc:
         raise ConfigurationError(f"OIDC {name} must be an https URL (http only on loopback)")
     if parts.fragment or (parts.query and not query) or parts.username or parts.password:
         raise ConfigurationError(f"OIDC {name} must not carry a fragment, query or credentials")
+    # The host must be all of the authority: ``urlsplit`` reads ``[::1].evil.example`` as
+    # the host ``::1``, which another parser would send elsewhere.
+    if _AUTHORITY.fullmatch(parts.netloc) is None:
+        raise ConfigurationError(f"OIDC {name} must name its host plainly (host or host:port)")
     return value
 
 

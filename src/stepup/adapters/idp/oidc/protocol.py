@@ -11,12 +11,12 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from joserfc import jwt
 from joserfc.jwk import JWKRegistry, Key
 
-from .config import ClientAuth, OIDCProviderConfig, secure_url
+from .config import ClientAuth, OIDCProviderConfig, basic_authorization, secure_url
 from .outcome import ProviderUnavailableError
 
 __all__ = [
@@ -261,9 +261,7 @@ def token_request(
     method = config.token_auth_method
     if method is ClientAuth.CLIENT_SECRET_BASIC:
         assert config.client_secret is not None
-        # RFC 6749, 2.3.1: both parts are form-encoded before the Basic encoding.
-        pair = f"{quote(config.client_id, safe='')}:{quote(config.client_secret, safe='')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        headers["Authorization"] = basic_authorization(config.client_id, config.client_secret)
     elif method is ClientAuth.CLIENT_SECRET_POST:
         assert config.client_secret is not None
         form |= {"client_id": config.client_id, "client_secret": config.client_secret}

@@ -23,6 +23,7 @@ from ....clock import Clock, system_clock
 from ....errors import ConfigurationError
 from ....tokens import AccessToken, InvalidTokenError, TokenFault, TokenUnavailableError
 from .access_token import claims_to_token, strict_json_object
+from .config import basic_authorization, secure_url
 
 __all__ = [
     "AsyncIntrospector",
@@ -42,11 +43,10 @@ _FAILURES: Final = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSErro
 
 
 def _check_url(url: object, what: str) -> str:
-    if not isinstance(url, str) or not url.startswith(
-        ("https://", "http://127.0.0.1", "http://localhost", "http://[::1]")
-    ):
-        raise ConfigurationError(f"the {what} must be an https URL (or loopback)")
-    return url
+    """https, or http on a loopback host only: the host is parsed, never matched by
+    prefix (``http://localhost.attacker.example`` is not loopback), and a URL carrying
+    credentials is refused."""
+    return secure_url(url, what, query=True)
 
 
 class _BoundedBody:
@@ -180,7 +180,7 @@ class _IntrospectorBase:
         self.clock = clock
         self.leeway = float(leeway)
         self.timeout = httpx.Timeout(float(timeout))
-        self._auth = httpx.BasicAuth(client_id, client_secret)
+        self._authorization = basic_authorization(client_id, client_secret)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(endpoint={self.endpoint!r}, audience={self.audience!r})"
@@ -192,9 +192,8 @@ class _IntrospectorBase:
             "method": "POST",
             "url": self.endpoint,
             "data": {"token": token, "token_type_hint": "access_token"},
-            "auth": self._auth,
             "timeout": self.timeout,
-            "headers": {"Accept": "application/json"},
+            "headers": {"Accept": "application/json", "Authorization": self._authorization},
         }
 
     def _judge(self, data: Mapping[str, Any]) -> AccessToken:
