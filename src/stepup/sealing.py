@@ -68,14 +68,23 @@ class SecretBox:
             return sealed[len("plain:") :]
         version, _, rest = sealed.partition(":")
         key_id, _, blob = rest.partition(":")
+        if version != "v1":
+            raise SealError("sealed secret has an unknown format")
+        # Key ids are names, never key material: an operator needs them to find the key.
         key = self._keys.get(key_id)
-        if version != "v1" or key is None:
-            raise SealError("sealed secret has an unknown format or key id")
+        if key is None:
+            raise SealError(
+                f"sealed secret is under key id {key_id!r}, which is not configured"
+                f" (configured: {sorted(self._keys) or 'none'})"
+            )
         try:
             raw = base64.urlsafe_b64decode(blob)
             return AESGCM(key).decrypt(raw[:12], raw[12:], context.encode()).decode()
         except (InvalidTag, binascii.Error, ValueError):
-            raise SealError("sealed secret could not be opened") from None
+            raise SealError(
+                f"sealed secret could not be opened with the key configured as {key_id!r}"
+                " (another key under the same id, or the secret was altered)"
+            ) from None
 
     def needs_reseal(self, sealed: str) -> bool:
         """True when ``sealed`` is not under the current key (rotate with :meth:`reseal`)."""

@@ -6,6 +6,7 @@ Every operation is one decision flow (see :mod:`stepup._flow`), driven by
 
 from __future__ import annotations
 
+import logging
 import secrets
 import unicodedata
 from collections.abc import Callable
@@ -44,10 +45,13 @@ from .events import (
 from .ids import checked_id, is_well_formed_id
 from .records import AttemptOutcome, Credential, TotpDevice
 from .recovery import is_legacy_recovery_digest, issue_recovery_codes, recovery_digest
-from .sealing import SecretBox
+from .sealing import SealError, SecretBox
 from .throttle import ThrottlePolicy
 from .totp import TOTP, Algorithm, check_key_uri_label, generate_secret, qr_svg, qr_text
 from .verifier import VerifyReason, VerifyResult, verify_devices_flow, verify_flow
+
+#: Operators read here why a TOTP secret could not be opened (never the secret).
+logger = logging.getLogger("stepup.twofactor")
 
 __all__ = [
     "DEFAULT_DEVICE_NAME",
@@ -190,6 +194,25 @@ class _TwoFactorFlows(Generic[S]):
             return Channel(channel) is Channel.WEB
         except ValueError:
             raise MalformedInputError(f"unknown channel {channel!r}") from None
+
+    def _readable(self, user_id: str, devices: list[TotpDevice]) -> list[tuple[str, TOTP]]:
+        """Each device's TOTP, leaving out (and logging) those whose sealed secret this
+        box cannot open: a key taken out of the configuration, or a new key under the
+        old id. Their codes can only be refused; the others still work."""
+        readable = []
+        for device in devices:
+            try:
+                readable.append((device.device_id, self._totp(device)))
+            except SealError as exc:
+                logger.error(
+                    "the TOTP secret of a device of user %r cannot be opened: %s. Configure"
+                    " that key again (STEPUP_ENCRYPTION_KEYS, or Django's SECRET_KEY_FALLBACKS),"
+                    " or remove the user's two-factor authentication (stepup operator"
+                    " remove-2fa) so they enrol again; recovery codes still work",
+                    user_id,
+                    exc,
+                )
+        return readable
 
     def _totp(self, device: TotpDevice) -> TOTP:
         secret = self.box.open(device.secret, context=device.device_id)
@@ -357,8 +380,11 @@ class _TwoFactorFlows(Generic[S]):
         now = self.clock()
         # Verifying burns the step, so the confirming code cannot also sign in.
         device = credential.totp_devices[0]
+        readable = self._readable(user_id, [device])
+        if not readable:
+            return Confirmation(VerifyResult(VerifyReason.UNAVAILABLE))
         result = yield from self._verify_with(
-            credential.credential_id, self._totp(device), code, now, user_id, device.device_id
+            credential.credential_id, readable[0][1], code, now, user_id, device.device_id
         )
         if not result.ok:
             return Confirmation(result)
@@ -388,9 +414,13 @@ class _TwoFactorFlows(Generic[S]):
         confirmed = [d for d in credential.totp_devices if d.confirmed]
         if not confirmed:  # a record that says "on" without a confirmed device: fail closed
             raise NotEnrolledError("two-factor authentication is not enabled")
+        readable = self._readable(user_id, confirmed)
+        if not readable:  # no secret opens: nothing can be checked, nothing is counted
+            self._reject(now, credential.credential_id, VerifyReason.UNAVAILABLE, user_id=user_id)
+            return VerifyResult(VerifyReason.UNAVAILABLE)
         result, device_id = yield from verify_devices_flow(
             credential.credential_id,
-            [(d.device_id, self._totp(d)) for d in confirmed],
+            readable,
             code,
             now=now,
             window=self.window,
@@ -568,8 +598,11 @@ class _TwoFactorFlows(Generic[S]):
         if credential is None or pending is None:
             raise NotEnrolledError("no device is being added (or it was begun too long ago)")
         # The user's one ledger and throttle: the confirming code is spent like any other.
+        readable = self._readable(user_id, [pending])
+        if not readable:
+            return VerifyResult(VerifyReason.UNAVAILABLE)
         result = yield from self._verify_with(
-            credential.credential_id, self._totp(pending), code, now, user_id, pending.device_id
+            credential.credential_id, readable[0][1], code, now, user_id, pending.device_id
         )
         if not result.ok:
             return result
