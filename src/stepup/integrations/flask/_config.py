@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -20,7 +21,13 @@ from ...sealing import SecretBox
 from ..passkey_endpoint import passkey_policy
 from ..stores import store_from_url
 
-__all__ = ["DEFAULTS", "policy_from_config", "secret_box_from_config", "store_from_config"]
+__all__ = [
+    "DEFAULTS",
+    "check_setting_names",
+    "policy_from_config",
+    "secret_box_from_config",
+    "store_from_config",
+]
 
 #: Every setting the extension reads, with its default.
 DEFAULTS: Final[Mapping[str, Any]] = {
@@ -48,6 +55,26 @@ DEFAULTS: Final[Mapping[str, Any]] = {
 }
 
 _STORE_METHODS: Final = ("totp_attempt", "get_grant", "get_tenant", "get_credential")
+_PREFIX: Final = "STEPUP_"
+
+
+def check_setting_names(config: Mapping[str, Any]) -> None:
+    """Refuse a ``STEPUP_*`` key that is no setting: a typo (``STEPUP_ENCRYPTON_KEYS``)
+    or the examples' environment variable (``STEPUP_ENCRYPTION_KEY``) would otherwise be
+    ignored, and TOTP secrets stored unsealed without a word."""
+    ours = (key for key in config if isinstance(key, str) and key.startswith(_PREFIX))
+    unknown = sorted(key for key in ours if key not in DEFAULTS)
+    if unknown:
+        raise ConfigurationError(_unknown_setting_message(unknown[0]))
+
+
+def _unknown_setting_message(key: str) -> str:
+    """Name the key and the setting it most looks like (never its value)."""
+    message = f"app.config[{key!r}] is not a stepup setting"
+    closest = difflib.get_close_matches(key, list(DEFAULTS), n=1)
+    if closest:
+        return f"{message}: did you mean {closest[0]}?"
+    return f"{message}; the settings are the STEPUP_* keys in the Flask guide's Configuration"
 
 
 def store_from_config(value: object, *, create_schema: bool) -> Store:

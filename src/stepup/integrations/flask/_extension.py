@@ -21,7 +21,7 @@ from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
 from ..marks import mark
 from ..transaction import guard_transaction
-from ._config import DEFAULTS
+from ._config import DEFAULTS, check_setting_names
 from ._devices import ROUTES as DEVICE_ROUTES
 from ._hooks import (
     AccountNamer,
@@ -59,6 +59,13 @@ _MEMORY_STORE_WARNING: Final = (
     " between workers. Set STEPUP_STORE to a store URL (sqlite:///path,"
     " postgresql+psycopg://..., redis://...) or pass Stepup(store=...);"
     " set it to memory:// to keep memory and silence this warning."
+)
+_UNSEALED_WARNING: Final = (
+    "STEPUP_ENCRYPTION_KEYS is not set, so stepup stores TOTP secrets unencrypted"
+    " (plain:...): a copy of the store gives away every user's second factor. Set"
+    ' STEPUP_ENCRYPTION_KEYS = {"k1": <32 bytes or their urlsafe base64>} (make a key with'
+    ' python -c "import secrets; print(secrets.token_urlsafe(32))"), kept with your other'
+    " secrets; secrets stored before stay plain until `stepup operator reseal`."
 )
 
 
@@ -115,7 +122,10 @@ class Stepup:
         """Read the config, build the services, register the views and validate every
         action named so far (an unknown one raises :class:`UnknownActionError` now).
         Without ``STEPUP_STORE`` (or a ``store``) the store is in memory, and unless the
-        app is ``TESTING`` the ``stepup`` logger says so with a warning."""
+        app is ``TESTING`` the ``stepup`` logger says so with a warning; so it does when
+        no ``STEPUP_ENCRYPTION_KEYS`` seal TOTP secrets. A ``STEPUP_*`` key that is no
+        setting (a typo) raises :class:`ConfigurationError` naming it."""
+        check_setting_names(app.config)
         store_configured = self._store is not None or "STEPUP_STORE" in app.config
         for key, value in DEFAULTS.items():
             app.config.setdefault(key, value)
@@ -137,8 +147,11 @@ class Stepup:
         blueprint = build_blueprint([*PASSKEY_ROUTES, *DEVICE_ROUTES])
         app.register_blueprint(blueprint, url_prefix=url_prefix)
         self._follow_flask_login(app)
-        if not store_configured and not app.testing:
-            logger.warning(_MEMORY_STORE_WARNING)
+        if not app.testing:
+            if not store_configured:
+                logger.warning(_MEMORY_STORE_WARNING)
+            if not app_state.two_factor.box.encrypts:
+                logger.warning(_UNSEALED_WARNING)
 
     def _follow_flask_login(self, app: Flask) -> None:
         """Renew the session id at sign-in and revoke the grant at sign-out."""
