@@ -28,11 +28,12 @@ def _namespace() -> dict[str, Any]:
 
     namespace: dict[str, Any] = {"__name__": "__main__"}  # Flask(__name__) finds a root
     exec(_block("from stepup.assurance import"), namespace)  # noqa: S102 (the doc's own code)
-    namespace["validator"] = AccessTokenValidator(
-        issuer="https://idp.example",
-        audience="https://api.example",
-        fetch_jwks=lambda: {"keys": [KEY.as_dict(private=False)]},
-    )
+    for name in ("validator", "async_validator"):
+        namespace[name] = AccessTokenValidator(
+            issuer="https://idp.example",
+            audience="https://api.example",
+            fetch_jwks=lambda: {"keys": [KEY.as_dict(private=False)]},
+        )
     return namespace
 
 
@@ -45,6 +46,8 @@ def test_the_validator_example_builds() -> None:
     code = _block("import httpx\nfrom stepup.adapters.idp.oidc import AccessTokenValidator")
     exec(code, namespace)  # noqa: S102
     assert namespace["validator"].audience == "https://api.example.com"
+    exec(_block("from stepup.adapters.idp.oidc import async_http_jwks_fetcher"), namespace)  # noqa: S102
+    assert namespace["async_validator"].audience == "https://api.example.com"
 
 
 def test_the_fastapi_example_guards_the_route() -> None:

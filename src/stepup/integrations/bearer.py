@@ -26,6 +26,7 @@ line each (``stepup.integrations.flask.bearer``, ``...django.bearer``,
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import re
 from collections.abc import Callable, Collection
@@ -156,15 +157,20 @@ class BearerGuard:
         *,
         scope: str | Collection[str] = (),
     ) -> AccessToken | HttpResponse:
-        """:meth:`check` for async code (an async token source, or a sync one)."""
+        """:meth:`check` for async code: an async token source is awaited; a sync one (an
+        ``Introspector`` over ``httpx.Client``, which asks the issuer on every request)
+        runs in a worker thread, so it never stalls the event loop."""
         raw = bearer_credentials(request)
         if isinstance(raw, HttpResponse):
             return raw
         verify = self._async or self._sync
         assert verify is not None
         try:
-            result = verify(raw)
-            token = await result if inspect.isawaitable(result) else result
+            if inspect.iscoroutinefunction(verify):
+                token = await verify(raw)
+            else:
+                result = await asyncio.to_thread(verify, raw)
+                token = await result if inspect.isawaitable(result) else result
         except InvalidTokenError as exc:
             return invalid_token(exc, request)
         except TokenUnavailableError:

@@ -33,6 +33,8 @@ Sync (:meth:`~AccessTokenValidator.validate`) and async
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Final, TypeGuard
 
@@ -202,6 +204,19 @@ class _Effects:
         return self._fetch()
 
 
+class _AsyncEffects(_Effects):
+    """The same for :meth:`AccessTokenValidator.avalidate`: a sync fetcher (one over
+    ``httpx.Client``) runs in a worker thread, so a slow issuer never stalls the event
+    loop; an async one is awaited on the loop. Fetches are rare (the keys are cached),
+    so the thread costs nothing a request feels."""
+
+    async def fetch_jwks(self) -> object:
+        if inspect.iscoroutinefunction(self._fetch):
+            return await self._fetch()
+        document = await asyncio.to_thread(self._fetch)
+        return await document if inspect.isawaitable(document) else document
+
+
 class AccessTokenValidator:
     """Validate RFC 9068 JWT access tokens from one issuer for one resource (audience)."""
 
@@ -255,6 +270,7 @@ class AccessTokenValidator:
         self.max_key_age = float(max_key_age)
         self.clock = clock
         self._effects = _Effects(fetch_jwks)
+        self._async_effects = _AsyncEffects(fetch_jwks)
         # The verifying algorithm models, looked up once (each checks its key itself).
         self._models = {alg: jws.JWSRegistry.algorithms[alg] for alg in chosen}
         # (alg, kid) -> the keys that may verify it; (alg, None) for a token without kid.
@@ -275,8 +291,9 @@ class AccessTokenValidator:
         return run(self._flow(token), self._effects)
 
     async def avalidate(self, token: str) -> AccessToken:
-        """:meth:`validate` with an async (or sync) ``fetch_jwks``."""
-        return await run_async(self._flow(token), self._effects)
+        """:meth:`validate` for async code, with an async ``fetch_jwks`` (a sync one runs
+        in a worker thread, off the event loop)."""
+        return await run_async(self._flow(token), self._async_effects)
 
     # the keys ------------------------------------------------------------------------
 
