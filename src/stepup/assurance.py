@@ -222,8 +222,10 @@ class Levels:
         return tuple(value for level in reversed(self.at_least(minimum)) for value in level.acr)
 
     def saml_class_refs(self, minimum: str) -> tuple[str, ...]:
-        """The ``AuthnContextClassRef`` values that meet ``minimum``."""
-        return tuple(value for level in self.at_least(minimum) for value in level.saml)
+        """The ``AuthnContextClassRef`` values that meet ``minimum`` in order of
+        preference (SAML core 3.3.2.2.1: the first is the most preferred), the strongest
+        level's first, as :meth:`acr_values`; within a level, as declared."""
+        return tuple(value for level in reversed(self.at_least(minimum)) for value in level.saml)
 
     def method_sets(self, minimum: str) -> tuple[tuple[str, ...], ...]:
         """Every set of stepup methods that proves ``minimum`` or more."""

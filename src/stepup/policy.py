@@ -197,8 +197,20 @@ class Rule:
                     "a rule's lifetime must be a number of seconds, positive and at most 366 days"
                 )
             object.__setattr__(self, "lifetime", float(self.lifetime))
-        if self.methods is not None and (not self.methods or not self.methods <= _METHODS):
-            raise ConfigurationError(f"a rule's methods must be some of {sorted(_METHODS)}")
+        if self.methods is not None:
+            # A list or tuple of names is read as the set it means; a bare string is not
+            # a set of names ("pwd" would be three letters).
+            given = self.methods
+            if not isinstance(given, list | tuple | set | frozenset) or not all(
+                isinstance(name, str) for name in given
+            ):
+                raise ConfigurationError(
+                    f"a rule's methods must be a set of names, some of {sorted(_METHODS)}"
+                )
+            methods = frozenset(given)
+            if not methods or not methods <= _METHODS:
+                raise ConfigurationError(f"a rule's methods must be some of {sorted(_METHODS)}")
+            object.__setattr__(self, "methods", methods)
         if self.accept is not None:
             if self.second_factor:
                 raise ConfigurationError(

@@ -330,6 +330,15 @@ def test_header_parameters_that_are_never_honoured(
     assert fault_of(validator(clock), token(extra)) is TokenFault.MALFORMED
 
 
+def test_a_null_kid_is_no_kid_of_its_own(clock: SettableClock) -> None:
+    """RFC 7515 4.1.4: a kid is a string. ``"kid": null`` was read as "no kid" and tried
+    against every key of the algorithm."""
+    head = json.dumps({"alg": "RS256", "typ": "at+jwt", "kid": None})
+    assert fault_of(validator(clock), raw_token(head, json.dumps(CLAIMS))) is TokenFault.MALFORMED
+    without = json.dumps({"alg": "RS256", "typ": "at+jwt"})
+    assert validator(clock).validate(raw_token(without, json.dumps(CLAIMS))).subject
+
+
 def test_an_embedded_key_is_never_used(clock: SettableClock) -> None:
     """A token signed by the attacker carrying the attacker's public key (``jwk``)."""
     embedded = token({"jwk": ATTACKER.as_dict(private=False)}, ATTACKER)

@@ -14,6 +14,7 @@ from stepup.policy import (
     NOT_SENSITIVE,
     SENSITIVE,
     Policy,
+    Rule,
     Sensitivity,
     parse_lifetime,
     with_tenant_settings_rule,
@@ -248,3 +249,17 @@ def test_lifetime_round_trips_in_every_unit(n: int) -> None:
     assert parse_lifetime(f"{n}s") == n
     if n <= 500_000:
         assert parse_lifetime(f"{n}m") == n * 60
+
+
+@pytest.mark.parametrize("given", [["pwd"], ("pwd", "oidc"), {"pwd"}, frozenset({"oidc"})])
+def test_a_rules_methods_may_be_any_collection_of_names(given: object) -> None:
+    rule = Rule(Sensitivity.SENSITIVE, methods=given)  # type: ignore[arg-type]
+    assert rule.methods == frozenset(given)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("given", ["pwd", 5, [], ["pwd", "telepathy"], [["pwd"]], {"pwd": 1}])
+def test_methods_that_name_no_set_of_methods_fail_at_start_up(given: object) -> None:
+    """A bare string or a number was a TypeError from the subset test, not the typed
+    configuration error every other bad rule setting is."""
+    with pytest.raises(ConfigurationError, match="a rule's methods must be"):
+        Rule(Sensitivity.SENSITIVE, methods=given)  # type: ignore[arg-type]

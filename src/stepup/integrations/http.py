@@ -423,4 +423,5 @@ def insufficient_scope(request: RequestInfo, scope: tuple[str, ...]) -> HttpResp
 
 def token_unavailable(request: RequestInfo) -> HttpResponse:
     """503 when the issuer's keys or introspection could not be read (fail closed)."""
-    return _json(503, _error(request, "reauth_unavailable"), {"Retry-After": "5"})
+    headers = {"Retry-After": "5", "Cache-Control": "no-store"}  # as every token answer
+    return _json(503, _error(request, "reauth_unavailable"), headers)

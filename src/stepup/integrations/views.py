@@ -395,14 +395,20 @@ class PasskeyRow:
 
 @dataclass(frozen=True, slots=True)
 class PasskeysPage:
-    """The passkeys page: the user's passkeys and the form to add one (its name)."""
+    """The passkeys page: the user's passkeys and the form to add one (its name).
+    ``at_limit``: the user has ``max_passkeys_per_user``; the page says so instead of
+    offering the form (a registration would be refused before any ceremony)."""
 
     passkeys: tuple[PasskeyRow, ...]
     error: Message | str = ""
+    at_limit: bool = False
 
     @classmethod
-    def of(cls, passkeys: Iterable[Passkey], error: Message | str = "") -> PasskeysPage:
-        return cls(tuple(PasskeyRow.of(p) for p in passkeys), error)
+    def of(
+        cls, passkeys: Iterable[Passkey], error: Message | str = "", *, limit: int | None = None
+    ) -> PasskeysPage:
+        rows = tuple(PasskeyRow.of(p) for p in passkeys)
+        return cls(rows, error, at_limit=limit is not None and len(rows) >= limit)
 
 
 def _path_of(value: str) -> str:
@@ -966,7 +972,8 @@ class ProviderOutcome(Protocol):
 def sso_level_request(policy: Policy, page: ReauthPage, kind: str) -> dict[str, Any]:
     """What the SSO start asks the provider for, as keyword arguments of the adapter's
     ``start``: the ``acr_values`` (OIDC) or ``authn_context`` class references (SAML)
-    that reach the level the page's rule needs, strongest first; nothing when
+    that reach the level the page's rule needs, strongest first (each protocol's order
+    of preference); nothing when
     the rule asks for no level or the level names no value for this protocol (the
     provider's configured default then applies)."""
     levels = policy.levels

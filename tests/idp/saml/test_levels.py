@@ -52,10 +52,10 @@ def test_a_level_is_requested_with_minimum_and_checked(
     assert not decision.ok
     assert decision.level == "mfa"  # type: ignore[union-attr]
     wanted = LEVELS.saml_class_refs("mfa")
-    assert wanted == (MFA, PHR)
+    assert wanted == (PHR, MFA)  # the most preferred first (SAML core 3.3.2.2.1)
 
     request = idp.receive(sp.start(subject, return_to="/", authn_context=wanted).url)
-    assert request.requested_contexts == [MFA, PHR]
+    assert request.requested_contexts == [PHR, MFA]
     assert request.message.requested_authn_context.comparison == "minimum"
     weaker = sp.complete(subject, idp.answer(request, ALICE, class_ref=AUTHN_PASSWORD_PROTECTED))
     assert weaker.reason is SAMLReason.AUTHN_CONTEXT_NOT_MET  # its own typed reason

@@ -398,8 +398,9 @@ class AccessTokenValidator:
         except (ValueError, UnicodeError):  # binascii.Error is a ValueError
             raise InvalidTokenError(TokenFault.MALFORMED) from None
         alg, kid, typ = header.get("alg"), header.get("kid"), header.get("typ")
+        # A kid present must be a string (RFC 7515 4.1.4): ``"kid": null`` is no "no kid".
         if not _REFUSED_HEADERS.isdisjoint(header) or (
-            kid is not None and (not isinstance(kid, str) or len(kid) > _MAX_KID_LENGTH)
+            "kid" in header and (not isinstance(kid, str) or len(kid) > _MAX_KID_LENGTH)
         ):
             raise InvalidTokenError(TokenFault.MALFORMED)
         if not isinstance(alg, str) or alg not in self.algorithms:
