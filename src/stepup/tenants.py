@@ -42,8 +42,15 @@ __all__ = [
 
 JSONAPI_MEDIA_TYPE: Final = "application/vnd.api+json"
 RESOURCE_TYPE: Final = "tenant"
-_TOP_MEMBERS: Final = frozenset({"data", "meta", "jsonapi"})
-_DATA_MEMBERS: Final = frozenset({"type", "id", "attributes", "meta"})
+_TOP_MEMBERS: Final = frozenset({"data", "meta", "jsonapi", "links"})
+_DATA_MEMBERS: Final = frozenset({"type", "id", "attributes", "meta", "links"})
+#: Members JSON:API 1.1 allows and this endpoint reads nothing from, each of which must
+#: be an object (sections 7.5 meta, 7.6 links, 7.7 jsonapi); checked, then ignored.
+_OBJECT_MEMBERS: Final = {
+    "meta": N_("meta must be an object"),
+    "jsonapi": N_("jsonapi must be an object"),
+    "links": N_("links must be an object"),
+}
 #: The largest ``PATCH`` body read, in bytes.
 MAX_BODY: Final = 64 * 1024
 #: The deepest nesting of objects and arrays a ``PATCH`` body may have (the seed's
@@ -158,6 +165,15 @@ def _parse(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
 S = TypeVar("S")
 
 
+def _not_objects(members: Mapping[str, Any], base: str) -> list[_Problem]:
+    """``meta``, ``jsonapi`` and ``links`` that are present but not objects (400)."""
+    return [
+        _Problem(400, "invalid", title, f"{base}/{name}")
+        for name, title in _OBJECT_MEMBERS.items()
+        if name in members and not isinstance(members[name], dict)
+    ]
+
+
 class _TenantSettingsFlows(Generic[S]):
     def __init__(
         self,
@@ -181,6 +197,7 @@ class _TenantSettingsFlows(Generic[S]):
         problems: list[_Problem] = []
         for member in sorted(set(document) - _TOP_MEMBERS):
             problems.append(_Problem(400, "unknown_member", N_("Unknown member"), f"/{member}"))
+        problems.extend(_not_objects(document, ""))
         data = document.get("data")
         if not isinstance(data, dict):
             problems.append(
@@ -191,6 +208,7 @@ class _TenantSettingsFlows(Generic[S]):
             problems.append(
                 _Problem(400, "unknown_member", N_("Unknown member"), f"/data/{member}")
             )
+        problems.extend(_not_objects(data, "/data"))
         # JSON:API 1.1 (Updating Resources): a type or id other than the endpoint's is a
         # 409 Conflict; a resource object without a type, or with a type or id that is
         # not a string, is malformed (400). The id may be left out: the seed's own body

@@ -188,6 +188,11 @@ BAD_BODIES = [
     (_with(["data", "id"], 1), 400, "/data/id"),
     (_with(["data", "relationships"], {}), 400, "/data/relationships"),
     (_with(["included"], []), 400, "/included"),
+    (_with(["meta"], 1), 400, "/meta"),  # JSON:API 1.1 7.5: meta is an object
+    (_with(["jsonapi"], "1.1"), 400, "/jsonapi"),  # 7.7
+    (_with(["links"], ["/tenants/t1"]), 400, "/links"),  # 7.6
+    (_with(["data", "meta"], [1]), 400, "/data/meta"),
+    (_with(["data", "links"], "self"), 400, "/data/links"),
     (_with(["data", "attributes"], []), 400, "/data/attributes"),
     (
         _with(["data", "attributes", "feature_flags", "sensitive_actions_reauth"], "true"),
@@ -249,6 +254,23 @@ def test_a_valid_flag_beside_an_invalid_one_changes_nothing() -> None:
     with pytest.raises(TenantPatchError):
         settings.patch("t1", body, actor_id="admin", actor_is_tenant_admin=True)
     assert store.get_tenant("t1") == Tenant("t1", ORIGINAL)
+
+
+def test_members_json_api_allows_are_read_past() -> None:
+    """JSON:API 1.1 7.1 and 7.2: top-level and resource ``links``, ``meta`` and a
+    ``jsonapi`` object are valid in a request document; they change nothing."""
+    settings, store, _ = make()
+    body = copy.deepcopy(SEED_BODY)
+    body["links"] = {"self": "/tenants/t1"}
+    body["jsonapi"] = {"version": "1.1"}
+    body["meta"] = {"reason": "audit"}
+    body["data"]["links"] = {"self": "/tenants/t1"}
+    body["data"]["meta"] = {}
+    settings.patch("t1", json.dumps(body), actor_id="admin", actor_is_tenant_admin=True)
+    stored = store.get_tenant("t1")
+    assert stored is not None
+    assert stored.flag("sensitive_actions_reauth")
+    assert "links" not in stored.attributes
 
 
 def test_matching_id_and_other_attributes_merge() -> None:
