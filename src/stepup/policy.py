@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_LIFETIME",
     "LIFETIME_ENV",
     "NOT_SENSITIVE",
+    "RECOVERY_REGENERATE",
     "SENSITIVE",
     "TENANT_SETTINGS_RULE",
     "TENANT_SETTINGS_UPDATE",
@@ -42,6 +43,8 @@ __all__ = [
     "parse_lifetime",
     "strength",
     "with_device_add_rule",
+    "with_own_view_rules",
+    "with_recovery_rule",
     "with_tenant_settings_rule",
 ]
 
@@ -265,6 +268,8 @@ _SEED_CATALOG: Final[dict[str, str]] = {
 #: ready-made views ask for a fresh re-authentication first (the first enrolment does not:
 #: it raises protection).
 TOTP_DEVICE_ADD: Final = "2fa.device.add"
+#: Regenerating recovery codes (the ready-made views guard it; the seed lacks it).
+RECOVERY_REGENERATE: Final = "2fa.recovery.regenerate"
 
 
 #: Changing a tenant's settings (the JSON:API ``PATCH``, which turns the
@@ -620,6 +625,23 @@ def with_device_add_rule(policy: Policy) -> Policy:
         return policy
     rule = replace(SENSITIVE, description=_SEED_CATALOG[TOTP_DEVICE_ADD])
     return policy.extend({TOTP_DEVICE_ADD: rule})
+
+
+def with_recovery_rule(policy: Policy, action: str = RECOVERY_REGENERATE) -> Policy:
+    """``policy``, with ``action`` (regenerating recovery codes) sensitive unless it names
+    that action itself."""
+    if policy.names(action):
+        return policy
+    rule = replace(SENSITIVE, description=N_("Regenerating two-factor recovery codes"))
+    return policy.extend({action: rule})
+
+
+def with_own_view_rules(policy: Policy) -> Policy:
+    """``policy`` with the rules of the actions stepup's own views guard (recovery
+    codes, another authenticator app, tenant settings) wherever it does not name them:
+    the table ``stepup policy show`` prints is the one the integrations build. The
+    passkey actions come with a relying party (:func:`stepup.passkeys.passkey_policy`)."""
+    return with_device_add_rule(with_tenant_settings_rule(with_recovery_rule(policy)))
 
 
 def with_tenant_settings_rule(policy: Policy) -> Policy:

@@ -23,6 +23,23 @@ def test_show_prints_the_seed_catalog(
     assert "is_production_workspace" in out
 
 
+def test_show_lists_the_actions_stepups_own_views_guard(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table is the one the integrations build: it was the bare catalog, without the
+    recovery codes' action every integration guards."""
+    from stepup.integrations.flask._config import policy_from_config
+
+    monkeypatch.delenv("SENSITIVE_ACTION_AUTH_LIFETIME", raising=False)
+    assert main(["policy", "show", "--json"]) == 0
+    shown = {row["action"] for row in json.loads(capsys.readouterr().out)["actions"]}
+    assert {"2fa.recovery.regenerate", "2fa.device.add", "tenant.settings.update"} <= shown
+    flask = policy_from_config(
+        None, None, recovery_action="2fa.recovery.regenerate", disable_action="2fa.disable"
+    )
+    assert shown == {row["action"] for row in flask.table()}
+
+
 def test_show_applies_the_environment_and_a_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

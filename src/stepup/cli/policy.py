@@ -23,9 +23,12 @@ def register(subparsers: Any) -> None:
         "show",
         help="print the effective action table",
         description=(
-            "Print the effective table: the default catalog, extended or overridden by "
-            "--file, with the lifetime from SENSITIVE_ACTION_AUTH_LIFETIME (default 6h), "
-            "and for each action the ways to re-authenticate, strongest first."
+            "Print the effective table as the integrations build it: the default catalog "
+            "and the actions of stepup's own views (2fa.recovery.regenerate, "
+            "2fa.device.add, tenant.settings.update; passkey.add and passkey.remove "
+            "come only with passkeys configured), extended or overridden by --file, with "
+            "the lifetime from SENSITIVE_ACTION_AUTH_LIFETIME (default 6h), and for each "
+            "action the ways to re-authenticate, strongest first."
         ),
     )
     show.add_argument("--file", metavar="TOML", help="a policy TOML file to apply")
@@ -34,9 +37,11 @@ def register(subparsers: Any) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from ..policy import Policy, format_duration
+    from ..policy import Policy, format_duration, with_own_view_rules
 
-    policy = Policy.default()
+    # As the integrations build it: the seed's catalog and the actions of stepup's own
+    # views (recovery codes, tenant settings, another authenticator app), then the file.
+    policy = with_own_view_rules(Policy.default())
     if args.file:
         policy = policy.load_toml(args.file)
     rows = policy.table()

@@ -37,7 +37,13 @@ from ..errors import (
 )
 from ..events import EventBus, ReauthFailed
 from ..i18n import N_, Message, translate
-from ..policy import SENSITIVE, Policy, with_tenant_settings_rule
+from ..policy import (
+    RECOVERY_REGENERATE,
+    SENSITIVE,
+    Policy,
+    with_recovery_rule,
+    with_tenant_settings_rule,
+)
 from ..reauth import GRANT_METHODS, Offer, required_methods
 from ..records import Passkey, Tenant, TotpDevice
 from ..redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
@@ -128,10 +134,6 @@ __all__ = [
 #: Refused SSO re-authentications are noted here (INFO; the reason, no secret).
 logger = logging.getLogger("stepup.integrations")
 
-#: The action that guards regenerating recovery codes. Not in the seed's catalog, so
-#: :func:`default_policy` adds it; an app with its own policy must name it too.
-RECOVERY_REGENERATE: Final = "2fa.recovery.regenerate"
-
 #: Media types the tenant ``PATCH`` endpoint accepts (without parameters).
 TENANT_CONTENT_TYPES: Final = frozenset({JSONAPI_MEDIA_TYPE, "application/json"})
 #: An RFC 9110 token (a media type, a parameter name or an unquoted value).
@@ -151,8 +153,7 @@ _MAX_ACCEPT: Final = 8192
 
 def default_policy() -> Policy:
     """The seed's catalog plus the actions the ready-made views guard."""
-    rule = replace(SENSITIVE, description=N_("Regenerating two-factor recovery codes"))
-    return with_tenant_settings_rule(Policy.default().extend({RECOVERY_REGENERATE: rule}))
+    return with_tenant_settings_rule(with_recovery_rule(Policy.default()))
 
 
 def hook_says_yes(answer: object) -> bool:
