@@ -21,13 +21,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from argon2 import PasswordHasher
-from argon2.exceptions import VerificationError
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
-from stepup.adapters.idp.password import PASSWORD_PARAMETERS, AsyncPasswordReauth, hash_password
+from stepup.adapters.idp.password import (
+    PASSWORD_PARAMETERS,
+    AsyncPasswordReauth,
+    PasswordReason,
+    hash_password,
+)
 from stepup.adapters.storage import AsyncStore, MemoryStore, Store
 from stepup.clock import Clock, system_clock
 from stepup.integrations.fastapi import Stepup
@@ -156,6 +159,10 @@ def create_app(
         renew_session=renew_session,
         passwords=AsyncPasswordReauth(store, hasher=hasher, clock=clock),
     )
+    # Sign-in passwords, checked by stepup as it checks re-authentications: an unknown
+    # user is checked against a dummy hash (the same cost), and guesses are throttled per
+    # user name, sharing the re-authentication's throttle (argon2 runs in a thread).
+    sign_in_passwords = AsyncPasswordReauth(store, hasher=hasher, clock=clock)
 
     def workspace_context(name: str) -> dict[str, Any]:
         """The rule's context, as a dependency: FastAPI passes the path parameter."""
@@ -208,10 +215,11 @@ def create_app(
         password: Annotated[str, Form()],
         next: Annotated[str, Form()] = "/",
     ) -> Response:
-        user = users.get(username)
-        try:
-            await run_in_threadpool(hasher.verify, user.password_hash if user else "", password)
-        except (VerificationError, ValueError):
+        # The same answer, and the same time, for an unknown user as for a wrong password.
+        checked = await sign_in_passwords.verify(username or "-", password, password_hash(username))
+        if checked.reason is PasswordReason.THROTTLED:  # too many guesses at this user name
+            return Response("too many attempts: wait a while and try again", status_code=429)
+        if not checked.ok:
             return Response("wrong user or password", status_code=401)
         next_path = safe_return_path_or_default(next)
         second_step = await stepup.begin_sign_in(request, username, next=next_path)

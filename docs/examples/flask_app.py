@@ -16,9 +16,15 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import VerificationError
-from flask import Blueprint, Flask, redirect, render_template_string, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    redirect,
+    render_template_string,
+    request,
+    url_for,
+)
 from flask_login import (
     LoginManager,
     UserMixin,
@@ -28,7 +34,7 @@ from flask_login import (
     logout_user,
 )
 
-from stepup.adapters.idp.password import hash_password
+from stepup.adapters.idp.password import PasswordReason, PasswordReauth, hash_password
 from stepup.integrations.flask import Stepup
 from stepup.redirects import safe_return_path_or_default
 from stepup.subject import Subject
@@ -137,7 +143,7 @@ def dev_sealing_key(path: Path) -> str:
 
 # Every form that changes something carries stepup's CSRF token ({{ stepup_csrf_field() }})
 # and its view is wrapped in @stepup.csrf_protect, which refuses a POST without it.
-LOGIN_PAGE = """<form method="post">{{ stepup_csrf_field() }}
+LOGIN_PAGE = """<p>{{ error }}</p><form method="post">{{ stepup_csrf_field() }}
   <input name="username" placeholder="user"> <input name="password" type="password">
   <input type="hidden" name="next" value="{{ next }}"> <button>Sign in</button>
 </form>"""
@@ -158,12 +164,17 @@ def login() -> Any:
     # Only a path on this site: never https://evil.example or //evil.example.
     next_page = safe_return_path_or_default(request.values.get("next"))
     if request.method == "GET":
-        return render_template_string(LOGIN_PAGE, next=next_page)
+        return render_template_string(LOGIN_PAGE, next=next_page, error="")
     user_id = request.form.get("username", "")
-    try:
-        PasswordHasher().verify(password_hash(user_id) or "", request.form.get("password", ""))
-    except (VerificationError, ValueError):
-        return render_template_string(LOGIN_PAGE, next=next_page), 401
+    passwords: PasswordReauth = current_app.extensions["sign_in_passwords"]
+    # The same answer, and the same time, for an unknown user as for a wrong password.
+    checked = passwords.verify(user_id or "-", request.form.get("password"), password_hash(user_id))
+    if checked.reason is PasswordReason.THROTTLED:  # too many guesses at this user name
+        error = "Too many attempts: wait a while and try again."
+        return render_template_string(LOGIN_PAGE, next=next_page, error=error), 429
+    if not checked.ok:
+        error = "Wrong user name or password."
+        return render_template_string(LOGIN_PAGE, next=next_page, error=error), 401
     if stepup.two_factor_required(user_id):
         # The password was right; the code page signs the user in after the second factor.
         return stepup.begin_two_factor(user_id, next=next_page)
@@ -222,4 +233,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(views)
     with app.app_context():
         stepup.tenant_settings.ensure("acme")  # the flag starts off
+        # Sign-in passwords, checked by stepup as it checks re-authentications: an unknown
+        # user is checked against a dummy hash (the same cost), and guesses are throttled
+        # per user name, sharing the re-authentication's throttle. Its own instance, so a
+        # sign-in sends no ReauthSucceeded or ReauthFailed to stepup.events.
+        app.extensions["sign_in_passwords"] = PasswordReauth(
+            stepup.store, clock=stepup.reauth.clock, on_upgrade=save_password_hash
+        )
     return app

@@ -21,16 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from argon2 import PasswordHasher
-from argon2.exceptions import VerificationError
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from stepup.adapters.idp.password import PASSWORD_PARAMETERS, AsyncPasswordReauth, hash_password
+from stepup.adapters.idp.password import (
+    PASSWORD_PARAMETERS,
+    AsyncPasswordReauth,
+    PasswordReason,
+    hash_password,
+)
 from stepup.adapters.storage import AsyncStore, MemoryStore, Store
 from stepup.clock import Clock, system_clock
 from stepup.integrations.starlette import Stepup
@@ -95,7 +98,7 @@ class User:
 
 # Every form that changes something carries stepup's CSRF token, and its view checks it
 # with stepup.csrf_ok before doing anything (Starlette has no CSRF protection of its own).
-LOGIN_FORM = """<form method="post">
+LOGIN_FORM = """<p>{error}</p><form method="post">
   <input type="hidden" name="csrf_token" value="{csrf}">
   <input type="hidden" name="next" value="{next}">
   <label>User <input name="username" autocomplete="username"></label>
@@ -162,6 +165,12 @@ def create_app(
         login_url="/login",
         passwords=AsyncPasswordReauth(store, hasher=hasher, clock=clock),
     )
+    # Sign-in passwords, checked by stepup as it checks re-authentications: an unknown
+    # user is checked against a dummy hash (the same cost), and guesses are throttled per
+    # user name, sharing the re-authentication's throttle (argon2 runs in a thread).
+    sign_in_passwords = AsyncPasswordReauth(
+        store, hasher=hasher, clock=clock, on_upgrade=save_rehash
+    )
 
     # Your views ---------------------------------------------------------------------
 
@@ -187,20 +196,31 @@ def create_app(
             "</form>",
         )
 
+    async def login_page(
+        request: Request, next_path: str, error: str = "", status: int = 200
+    ) -> Response:
+        form = LOGIN_FORM.replace("{next}", html.escape(next_path)).replace("{error}", error)
+        return await page(request, form, status)
+
     async def login(request: Request) -> Response:
         if request.method == "GET":
             # Only a path on this site: never https://evil.example or //evil.example.
             next_path = safe_return_path_or_default(request.query_params.get("next"))
-            return await page(request, LOGIN_FORM.replace("{next}", html.escape(next_path)))
+            return await login_page(request, next_path)
         form = await request.form()
         if not await stepup.csrf_ok(request, form):
             return refused()
-        user_id, password = str(form.get("username", "")), str(form.get("password", ""))
+        user_id = str(form.get("username", ""))
         next_path = safe_return_path_or_default(form.get("next"))
-        try:  # argon2 takes a while: keep it off the event loop
-            await run_in_threadpool(hasher.verify, users[user_id].password_hash, password)
-        except (KeyError, VerificationError):
-            return await page(request, LOGIN_FORM.replace("{next}", html.escape(next_path)), 401)
+        # The same answer, and the same time, for an unknown user as for a wrong password.
+        checked = await sign_in_passwords.verify(
+            user_id or "-", form.get("password"), password_hash(user_id)
+        )
+        if checked.reason is PasswordReason.THROTTLED:  # too many guesses at this user name
+            error = "Too many attempts: wait a while and try again."
+            return await login_page(request, next_path, error, 429)
+        if not checked.ok:
+            return await login_page(request, next_path, "Wrong user name or password.", 401)
         second_step = await stepup.begin_sign_in(request, user_id, next=next_path)
         if second_step is not None:  # 2FA is on: stepup asks for the code, then calls
             return second_step  # complete_sign_in and sends the user to next_path

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -148,6 +149,18 @@ def test_the_example_sign_in_never_sends_anyone_off_site(acme: Site, target: str
     assert "evil.example" not in page
     assert "javascript" not in page
     assert _sign_in(bob, "bob", "battery staple", target)["Location"] == "/"
+
+
+def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(acme: Site) -> None:
+    """The page says what went wrong, and never which of the two it was."""
+    answers = []
+    for name in ("bob", "nobody"):
+        refused = _sign_in(acme.browser(), name, "a guess")
+        assert refused.status_code == 401
+        page = refused.content.decode()
+        assert "Wrong user name or password." in page
+        answers.append(re.sub(r'value="[^"]*"', "", page))
+    assert answers[0] == answers[1]
 
 
 @pytest.mark.parametrize("path", ["/login/", "/logout/", "/api-key/regenerate/"])

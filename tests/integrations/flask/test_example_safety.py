@@ -14,9 +14,12 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
+import argon2
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stepup import TOTP
 from stepup.adapters.storage.memory import MemoryStore
@@ -139,6 +142,61 @@ def test_the_apps_own_posts_without_a_token_are_refused(app: Flask, path: str) -
     assert "Hello alice" in client.get("/").get_data(as_text=True)  # still signed in
     with_token = client.post(path, data={"csrf_token": _token(client, "/")})
     assert with_token.status_code == 303
+
+
+# Sign-in: the same work and answer for an unknown user, and guesses throttled -------
+
+
+def _verified_hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The argon2 parameters of every hash argon2 verifies from now on."""
+    seen: list[str] = []
+    verify = argon2.PasswordHasher.verify
+
+    def spy(self: argon2.PasswordHasher, hash: str | bytes, password: str | bytes) -> Any:
+        seen.append(str(hash).rsplit("$", 2)[0])  # $argon2id$v=19$m=...,t=...,p=...
+        return verify(self, hash, password)
+
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", spy)
+    return seen
+
+
+#: Passwords that reach the hash (a NUL is refused before it).
+PASSWORDS = st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=30)
+
+
+@given(password=PASSWORDS.filter(lambda p: p != "bob password"))
+@settings(max_examples=5, deadline=None)
+def test_an_unknown_user_costs_one_hash_like_a_wrong_password_and_gets_the_same_answer(
+    example: ModuleType, password: str
+) -> None:
+    app = example.create_app({"TESTING": True, "STEPUP_STORE": "memory://"})
+    client = app.test_client()
+    with pytest.MonkeyPatch.context() as patch:
+        seen = _verified_hashes(patch)
+        wrong = _sign_in(client, "bob", password, "/", _token(client))
+        unknown = _sign_in(client, "nobody", password, "/", _token(client))
+    assert (wrong.status_code, unknown.status_code) == (401, 401)
+    assert wrong.get_data() == unknown.get_data()
+    assert b"Wrong user name or password." in wrong.get_data()
+    assert len(seen) == 2, "one hash each: the unknown user's against a dummy"
+    assert seen[0] == seen[1], "the dummy hash has the real hashes' parameters"
+
+
+@pytest.mark.parametrize("user", ["bob", "nobody"])
+def test_guesses_at_one_user_name_are_throttled_known_or_not(
+    app: Flask, clock: SettableClock, user: str
+) -> None:
+    client = app.test_client()
+    answers = [_sign_in(client, user, "guess", "/", _token(client)).status_code for _ in range(5)]
+    assert answers == [401, 401, 401, 401, 429]  # three free, then paused 30 s
+    paused = _sign_in(client, "bob", "bob password", "/", _token(client))
+    if user == "bob":  # even the right password waits: nothing is checked while paused
+        assert paused.status_code == 429
+        assert b"Too many attempts" in paused.get_data()
+        clock.advance(31)
+        assert _sign_in(client, "bob", "bob password", "/", _token(client)).status_code == 303
+    else:  # another user name is not held up
+        assert paused.status_code == 303
 
 
 # Keys: TOTP secrets are stored sealed, and the app does not start without its keys ----

@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
+import argon2
 import pytest
 from starlette.testclient import TestClient
 
@@ -118,6 +119,61 @@ def test_the_apps_own_state_changes_need_the_token(client: TestClient, example: 
     token = csrf_token(client.get("/").text)
     assert client.post("/logout", data={"csrf_token": token}).status_code == 303
     assert "Hello alice" not in client.get("/").text
+
+
+# Sign-in: the same work and answer for an unknown user, and guesses throttled -------
+
+
+def _try(client: TestClient, user: str, password: str) -> Any:
+    data = {"username": user, "password": password, "next": "/"}
+    return client.post("/login", data={**data, "csrf_token": _login_token(client)})
+
+
+def _verified_hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The argon2 parameters of every hash argon2 verifies from now on."""
+    seen: list[str] = []
+    verify = argon2.PasswordHasher.verify
+
+    def spy(self: argon2.PasswordHasher, hash: str | bytes, password: str | bytes) -> Any:
+        seen.append(str(hash).rsplit("$", 2)[0])  # $argon2id$v=19$m=...,t=...,p=...
+        return verify(self, hash, password)
+
+    monkeypatch.setattr(argon2.PasswordHasher, "verify", spy)
+    return seen
+
+
+def test_an_unknown_user_costs_one_hash_like_a_wrong_password_and_gets_the_same_answer(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _verified_hashes(monkeypatch)
+    wrong, unknown = _try(client, "bob", "guess"), _try(client, "nobody", "guess")
+    assert (wrong.status_code, unknown.status_code) == (401, 401)
+    assert _without_token(wrong.text) == _without_token(unknown.text)
+    assert len(seen) == 2, "one hash each: the unknown user's against a dummy"
+    assert seen[0] == seen[1], "the dummy hash has the real hashes' parameters"
+
+
+def _without_token(page: str) -> str:
+    return re.sub(r'value="[^"]*"', "", page)
+
+
+@pytest.mark.parametrize("user", ["bob", "nobody"])
+def test_guesses_at_one_user_name_are_throttled_known_or_not(
+    example: ModuleType, user: str
+) -> None:
+    clock = SettableClock()
+    app = example.create_app(store=MemoryStore(), clock=clock, hasher=CHEAP)
+    with TestClient(app, follow_redirects=False) as client:
+        answers = [_try(client, user, "guess").status_code for _ in range(5)]
+        assert answers == [401, 401, 401, 401, 429]  # three free, then paused 30 s
+        paused = _try(client, "bob", "bob password")
+        if user == "bob":  # even the right password waits: nothing is checked while paused
+            assert paused.status_code == 429
+            assert "too many attempts" in paused.text.lower()
+            clock.advance(31)
+            assert _try(client, "bob", "bob password").status_code == 303
+        else:  # another user name is not held up
+            assert paused.status_code == 303
 
 
 # Keys: TOTP secrets are stored sealed, and the app does not start without its keys ----

@@ -28,7 +28,8 @@ def has_full_access(subject: Subject) -> bool:
 
 # Views -----------------------------------------------------------------------------------
 
-LOGIN_FORM = """<form method="post"><input type="hidden" name="csrfmiddlewaretoken" value="{}">
+LOGIN_FORM = """<p>{}</p>
+<form method="post"><input type="hidden" name="csrfmiddlewaretoken" value="{}">
 <input type="hidden" name="next" value="{}"><input name="username" placeholder="username">
 <input type="password" name="password"><button>Sign in</button></form>"""
 
@@ -40,7 +41,10 @@ KEY_PAGE = """Your API key: <code>ak_live_1234</code>
 @require_http_methods(["GET", "POST"])
 def sign_in(request: HttpRequest) -> HttpResponse:
     next_path = safe_return_path_or_default(request.POST.get("next", request.GET.get("next")))
+    error = ""
     if request.method == "POST":
+        # Django checks an unknown user name's password against a hash too: the same time,
+        # and the same answer, as a wrong password.
         user = authenticate(
             request, username=request.POST.get("username"), password=request.POST.get("password")
         )
@@ -51,7 +55,9 @@ def sign_in(request: HttpRequest) -> HttpResponse:
                 return second_step
             login(request, user)
             return HttpResponseRedirect(next_path, status=303)
-    return HttpResponse(format_html(LOGIN_FORM, get_token(request), next_path))
+        error = "Wrong user name or password."
+    page = format_html(LOGIN_FORM, error, get_token(request), next_path)
+    return HttpResponse(page, status=401 if error else 200)
 
 
 @require_POST
