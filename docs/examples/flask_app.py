@@ -96,11 +96,12 @@ DEV_KEY_FILE = Path("stepup-dev.key")  # next to stepup.sqlite3; not for product
 MAKE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
-def keys_from_env() -> tuple[str, bytes]:
+def keys_from_env() -> tuple[str, str, bytes]:
     """SECRET_KEY signs sessions and CSRF tokens; STEPUP_ENCRYPTION_KEY (32 bytes, urlsafe
-    base64) seals the TOTP secrets in the database. Without them the app does not start,
-    unless STEPUP_DEV=1: then a sealing key kept in stepup-dev.key, so enrolments survive
-    a restart, and a session key that lasts until the app stops."""
+    base64) seals the TOTP secrets in the database, under key id "k1". Without them the app
+    does not start, unless STEPUP_DEV=1: then a sealing key kept in stepup-dev.key, under
+    its own key id "dev" (so it can stand next to k1 to reseal), and a session key that
+    lasts until the app stops. Returns the session key, the sealing key's id and the key."""
     secret_key = os.environ.get("SECRET_KEY", "")
     sealing_key = os.environ.get("STEPUP_ENCRYPTION_KEY", "")
     missing = " and ".join(
@@ -114,15 +115,16 @@ def keys_from_env() -> tuple[str, bytes]:
     if not secret_key:
         secret_key = secrets.token_urlsafe(32)
         print("STEPUP_DEV=1: a new SECRET_KEY for this run; sessions end when the app stops")
+    key_id = "k1"
     if not sealing_key:
-        sealing_key = dev_sealing_key(DEV_KEY_FILE)
+        sealing_key, key_id = dev_sealing_key(DEV_KEY_FILE), "dev"
     try:
         key = base64.urlsafe_b64decode(sealing_key.encode("ascii") + b"==")
     except (binascii.Error, UnicodeEncodeError):
         key = b""
     if len(key) != 32:
         raise SystemExit(f"STEPUP_ENCRYPTION_KEY must be 32 bytes in urlsafe base64: {MAKE_KEY}")
-    return secret_key, key
+    return secret_key, key_id, key
 
 
 def dev_sealing_key(path: Path) -> str:
@@ -213,14 +215,14 @@ def regenerate_api_key() -> Any:
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    secret_key, sealing_key = keys_from_env()
+    secret_key, key_id, sealing_key = keys_from_env()
     app = Flask(__name__)
     app.config.from_mapping(
         SECRET_KEY=secret_key,  # signs the session and stepup's CSRF tokens
         # TOTP secrets are stored sealed with this key. To rotate, add the new key under a
-        # new id, keep the old one, and reseal (docs/totp.md).
-        STEPUP_ENCRYPTION_KEYS={"k1": sealing_key},
-        STEPUP_ENCRYPTION_KEY_ID="k1",
+        # new id, keep the old one, and reseal (docs/totp.md, docs/cli.md).
+        STEPUP_ENCRYPTION_KEYS={key_id: sealing_key},
+        STEPUP_ENCRYPTION_KEY_ID=key_id,
         # Or postgresql+psycopg://..., redis://...; memory:// for tests only.
         STEPUP_STORE=os.environ.get("STEPUP_STORE", "sqlite:///stepup.sqlite3"),
         STEPUP_TOTP_ISSUER="Example",

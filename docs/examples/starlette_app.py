@@ -47,11 +47,12 @@ DEV_KEY_FILE = Path("stepup-dev.key")  # where your database would be; not for p
 MAKE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
-def keys_from_env() -> tuple[str, bytes]:
+def keys_from_env() -> tuple[str, str, bytes]:
     """SECRET_KEY signs sessions and CSRF tokens; STEPUP_ENCRYPTION_KEY (32 bytes, urlsafe
-    base64) seals the TOTP secrets in the database. Without them the app does not start,
-    unless STEPUP_DEV=1: then a sealing key kept in stepup-dev.key, so enrolments survive
-    a restart, and a session key that lasts until the app stops."""
+    base64) seals the TOTP secrets in the database, under key id "k1". Without them the app
+    does not start, unless STEPUP_DEV=1: then a sealing key kept in stepup-dev.key, under
+    its own key id "dev" (so it can stand next to k1 to reseal), and a session key that
+    lasts until the app stops. Returns the session key, the sealing key's id and the key."""
     secret_key = os.environ.get("SECRET_KEY", "")
     sealing_key = os.environ.get("STEPUP_ENCRYPTION_KEY", "")
     missing = " and ".join(
@@ -65,15 +66,16 @@ def keys_from_env() -> tuple[str, bytes]:
     if not secret_key:
         secret_key = secrets.token_urlsafe(32)
         print("STEPUP_DEV=1: a new SECRET_KEY for this run; sessions end when the app stops")
+    key_id = "k1"
     if not sealing_key:
-        sealing_key = dev_sealing_key(DEV_KEY_FILE)
+        sealing_key, key_id = dev_sealing_key(DEV_KEY_FILE), "dev"
     try:
         key = base64.urlsafe_b64decode(sealing_key.encode("ascii") + b"==")
     except (binascii.Error, UnicodeEncodeError):
         key = b""
     if len(key) != 32:
         raise SystemExit(f"STEPUP_ENCRYPTION_KEY must be 32 bytes in urlsafe base64: {MAKE_KEY}")
-    return secret_key, key
+    return secret_key, key_id, key
 
 
 def dev_sealing_key(path: Path) -> str:
@@ -115,7 +117,7 @@ def create_app(
 ) -> Starlette:
     hasher = hasher or PasswordHasher.from_parameters(PASSWORD_PARAMETERS)
     store = store if store is not None else MemoryStore()  # AsyncSQLStore in production
-    secret_key, sealing_key = keys_from_env()
+    secret_key, key_id, sealing_key = keys_from_env()
 
     # Your user table. Hashes are argon2id, made with stepup's recommended parameters.
     users = {
@@ -151,8 +153,8 @@ def create_app(
         store=store,
         secret_key=secret_key,
         # TOTP secrets are stored sealed with this key. To rotate, add the new key under a
-        # new id, keep the old one, and reseal (docs/totp.md).
-        secret_box=SecretBox({"k1": sealing_key}, current="k1"),
+        # new id, keep the old one, and reseal (docs/totp.md, docs/cli.md).
+        secret_box=SecretBox({key_id: sealing_key}, current=key_id),
         clock=clock,
         subject_loader=current_subject,
         tenant_loader=lambda request: "acme",

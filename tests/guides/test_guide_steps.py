@@ -10,6 +10,7 @@ line from the wheel; this test follows what comes after it.)
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -27,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
+from stepup.sealing import SecretBox
 from stepup.totp import TOTP
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -359,10 +361,31 @@ def test_the_flask_guides_local_run_keeps_its_sealing_key_across_restarts(tmp_pa
     assert keys[0] == keys[1]
     with closing(sqlite3.connect(tmp_path / "stepup.sqlite3")) as database:
         rows = database.execute("SELECT data FROM stepup_credentials").fetchall()
-    # The sealed secret is in the credential's one device (docs/totp.md, "Several devices").
-    sealed = [device["secret"][:6] for (data,) in rows for device in json.loads(data)["devices"]]
-    assert sealed == ["v1:k1:"]
+    # The sealed secret is in the credential's one device (docs/totp.md, "Several devices"),
+    # under the development key's own id.
+    sealed = [device["secret"][:7] for (data,) in rows for device in json.loads(data)["devices"]]
+    assert sealed == ["v1:dev:"]
     assert secret not in rows[0][0]
+
+    # Going to production: the guide's reseal moves it under k1, the production key's id.
+    production_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    [reseal] = [
+        block
+        for block in re.findall(r"```sh\n(.*?)```", guide("flask"), re.S)
+        if "stepup operator reseal" in block
+    ]
+    done = subprocess.run(
+        ["bash", "-c", reseal], cwd=tmp_path, input="y\n", capture_output=True, text=True,
+        env=_env(STEPUP_ENCRYPTION_KEY=production_key), timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "resealed: 1 secret(s) under key 'k1'" in done.stdout
+    with closing(sqlite3.connect(tmp_path / "stepup.sqlite3")) as database:
+        [(data,)] = database.execute("SELECT data FROM stepup_credentials").fetchall()
+    [device] = json.loads(data)["devices"]
+    production = SecretBox({"k1": base64.urlsafe_b64decode(production_key)}, current="k1")
+    assert device["secret"].startswith("v1:k1:")
+    assert production.open(device["secret"], context=device["device_id"]) == secret
 
 
 @pytest.mark.parametrize(
