@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "EventBus",
     "Listener",
+    "PasskeyRemoved",
     "ReauthFailed",
     "ReauthSucceeded",
     "RecoveryCodeUsed",
@@ -78,6 +79,17 @@ class Throttled(StepupEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TwoFactorEnabled(StepupEvent):
     user_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasskeyRemoved(StepupEvent):
+    """A passkey was removed: by its user on the passkeys page, or with the rest of the
+    user's second factors by an admin (:meth:`stepup.twofactor.TwoFactor.remove`).
+    Here, not in :mod:`stepup.passkeys`, so the core emits it without python-fido2."""
+
+    user_id: str
+    credential_id: str
+    removed_by: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

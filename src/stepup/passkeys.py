@@ -73,7 +73,7 @@ from fido2.webauthn import (
 from ._flow import Flow, run, run_async
 from .clock import Clock, system_clock
 from .errors import ConfigurationError, MalformedInputError, StoreUnavailableError
-from .events import EventBus, StepupEvent, Throttled
+from .events import EventBus, PasskeyRemoved, StepupEvent, Throttled
 from .ids import checked_id, checked_subject, is_well_formed_id
 from .records import Attempt, AttemptOutcome, Challenge, Passkey
 from .subject import Subject
@@ -308,13 +308,6 @@ class PasskeyCounterRegressed(StepupEvent):
     credential_id: str
     stored: int
     presented: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PasskeyRemoved(StepupEvent):
-    user_id: str
-    credential_id: str
-    removed_by: str
 
 
 # the ceremonies -------------------------------------------------------------------

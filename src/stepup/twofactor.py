@@ -33,6 +33,7 @@ from .errors import (
 )
 from .events import (
     EventBus,
+    PasskeyRemoved,
     RecoveryCodesRegenerated,
     RecoveryCodeUsed,
     Throttled,
@@ -43,7 +44,7 @@ from .events import (
     TwoFactorRemoved,
 )
 from .ids import checked_id, is_well_formed_id
-from .records import AttemptOutcome, Credential, TotpDevice
+from .records import AttemptOutcome, Credential, Passkey, TotpDevice
 from .recovery import is_legacy_recovery_digest, issue_recovery_codes, recovery_digest
 from .sealing import SealError, SecretBox
 from .throttle import ThrottlePolicy
@@ -62,6 +63,7 @@ __all__ = [
     "Channel",
     "Confirmation",
     "Enrolment",
+    "RemovedFactors",
     "TwoFactor",
     "clean_device_name",
 ]
@@ -104,6 +106,15 @@ class Confirmation:
     @property
     def ok(self) -> bool:
         return self.result.ok
+
+
+@dataclass(frozen=True, slots=True)
+class RemovedFactors:
+    """What :meth:`TwoFactor.remove` removed: the authenticator apps and recovery codes
+    (``totp``), and how many passkeys (an admin's removal only)."""
+
+    totp: bool
+    passkeys: int = 0
 
 
 #: Recovery codes carry 120 bits (50 for codes issued before), so a gentler schedule
@@ -524,7 +535,9 @@ class _TwoFactorFlows(Generic[S]):
         )
         return replace(credential, devices=devices)
 
-    def _remove(self, user_id: str, actor_id: str, actor_has_full_access: bool) -> Flow[None]:
+    def _remove(
+        self, user_id: str, actor_id: str, actor_has_full_access: bool
+    ) -> Flow[RemovedFactors]:
         self._refuse_in_config_mode()
         if actor_id != user_id and actor_has_full_access is not True:  # only True is yes
             raise PermissionDeniedError("only the user or an admin with full access may remove 2FA")
@@ -537,13 +550,35 @@ class _TwoFactorFlows(Generic[S]):
         # no TwoFactorRemoved is emitted. (A removal racing this read may still find the
         # credential gone: delete_credential's answer below.)
         credential: Credential | None = yield ("get_credential", (user_id,))
-        if credential is None or not credential.confirmed:
+        enrolled = credential is not None and credential.confirmed
+        # An admin's removal (or an operator's) is the reset for a user who lost their
+        # factors: a passkey asks for itself at sign-in as a second factor, so it goes
+        # too. The user's own removal turns off the authenticator apps and recovery
+        # codes; their passkeys are theirs to remove on the passkeys page.
+        passkeys: tuple[Passkey, ...] = ()
+        if actor_id != user_id:
+            passkeys = yield ("list_passkeys", (user_id,))
+        if not enrolled and not passkeys:
             raise NotEnrolledError("two-factor authentication is not enabled")
-        removed: bool = yield ("delete_credential", (user_id,))
-        if not removed:
+        removed_totp = False
+        if enrolled:
+            removed_totp = yield ("delete_credential", (user_id,))
+        removed_passkeys: list[str] = []
+        for passkey in passkeys:
+            if (yield ("remove_passkey", (user_id, passkey.credential_id))):
+                removed_passkeys.append(passkey.credential_id)
+        if not removed_totp and not removed_passkeys:  # removed meanwhile by another
             raise NotEnrolledError("two-factor authentication is not enabled")
         yield from self._factors_changed(user_id)
-        self.events.emit(TwoFactorRemoved(at=self.clock(), user_id=user_id, removed_by=actor_id))
+        now = self.clock()
+        for credential_id in removed_passkeys:
+            self.events.emit(
+                PasskeyRemoved(
+                    at=now, user_id=user_id, credential_id=credential_id, removed_by=actor_id
+                )
+            )
+        self.events.emit(TwoFactorRemoved(at=now, user_id=user_id, removed_by=actor_id))
+        return RemovedFactors(removed_totp, len(removed_passkeys))
 
     # devices ----------------------------------------------------------------
 
@@ -705,12 +740,17 @@ class TwoFactor(_TwoFactorFlows[Store]):
         """Re-encrypt the user's secret under the current key; ``True`` if it changed."""
         return run(self._reseal(user_id), self.store)
 
-    def remove(self, user_id: str, *, actor_id: str, actor_has_full_access: bool = False) -> None:
-        """Remove the user's 2FA (the user, or an admin with full access); a user without
-        it (an enrolment begun and not confirmed included: it stays), or an id that is
-        not well formed (:func:`stepup.ids.is_well_formed_id`), is
-        :class:`NotEnrolledError`, and nothing changes."""
-        run(self._remove(user_id, actor_id, actor_has_full_access), self.store)
+    def remove(
+        self, user_id: str, *, actor_id: str, actor_has_full_access: bool = False
+    ) -> RemovedFactors:
+        """Remove the user's 2FA (the user, or an admin with full access): the
+        authenticator apps and recovery codes, and, when an admin removes it, the user's
+        passkeys too (they are second factors at sign-in: the reset for a user who lost
+        their devices). A user without any (an enrolment begun and not confirmed
+        included: it stays), or an id that is not well formed
+        (:func:`stepup.ids.is_well_formed_id`), is :class:`NotEnrolledError`, and
+        nothing changes."""
+        return run(self._remove(user_id, actor_id, actor_has_full_access), self.store)
 
     def devices(self, user_id: str) -> tuple[TotpDevice, ...]:
         """The user's confirmed devices, oldest first (``()`` when 2FA is off)."""
@@ -783,8 +823,8 @@ class AsyncTwoFactor(_TwoFactorFlows[AsyncStore | Store]):
 
     async def remove(
         self, user_id: str, *, actor_id: str, actor_has_full_access: bool = False
-    ) -> None:
-        await run_async(self._remove(user_id, actor_id, actor_has_full_access), self.store)
+    ) -> RemovedFactors:
+        return await run_async(self._remove(user_id, actor_id, actor_has_full_access), self.store)
 
     async def devices(self, user_id: str) -> tuple[TotpDevice, ...]:
         return await run_async(self._devices(user_id), self.store)

@@ -21,10 +21,15 @@ import pytest
 from core import cli_operator_support
 from stepup.adapters.storage.base import Store
 from stepup.cli import main
-from stepup.events import TenantFlagChanged, TwoFactorDeviceRemoved, TwoFactorRemoved
+from stepup.events import (
+    PasskeyRemoved,
+    TenantFlagChanged,
+    TwoFactorDeviceRemoved,
+    TwoFactorRemoved,
+)
 from stepup.policy import Policy
 from stepup.reauth import Reauth
-from stepup.records import Tenant
+from stepup.records import Passkey, Tenant
 from stepup.sealing import SecretBox
 from stepup.subject import Subject
 from stepup.tenants import TenantSettings
@@ -178,13 +183,44 @@ def test_remove_2fa_removes_revokes_and_emits_the_web_paths_event(
     argv = ["operator", "remove-2fa", "alice", *target.args(), "--actor", "support:bob"]
     status, out, err = run(capsys, [*argv, "--listener", LISTENER], answer="y\n")
     assert status == 0, err
-    assert "Remove two-factor authentication of user 'alice'?" in err
+    assert "Remove two-factor authentication of user 'alice'" in err
     assert "removed: two-factor authentication of user 'alice'" in out
     assert "event: TwoFactorRemoved(user_id='alice', removed_by='support:bob')" in out
     assert [type(e) for e in events] == [TwoFactorRemoved]
     assert events[0].removed_by == "support:bob"
     assert target.store.get_credential("alice") is None
     assert target.store.get_grant("alice", "s1") is None
+
+
+def passkey(user_id: str, credential_id: str) -> Passkey:
+    return Passkey(user_id, credential_id, "data", "Laptop", created_at=1_700_000_000.0)
+
+
+def test_remove_2fa_removes_the_passkeys_too(
+    target: Target, capsys: pytest.CaptureFixture[str], events: list[Any]
+) -> None:
+    """A passkey asks for itself at sign-in as a second factor: the reset for a user who
+    lost their devices removes it with the rest, and says so. A user whose only second
+    factor is a passkey is listed and reset too (it was "no two-factor authentication")."""
+    enrol(target.store, "alice", SecretBox())
+    assert target.store.add_passkey(passkey("alice", "cred-a"), 10)
+    assert target.store.add_passkey(passkey("carol", "cred-c"), 10)
+    status, out, _ = run(capsys, ["operator", "totp-devices", "carol", *target.args()])
+    assert status == 0
+    assert "passkey cred-c" in out
+    for user, kept in (
+        ("alice", "authenticator apps and recovery codes, 1 passkey"),
+        ("carol", "1 passkey"),
+    ):
+        argv = ["operator", "remove-2fa", user, *target.args(), "--yes"]
+        status, out, err = run(capsys, [*argv, "--listener", LISTENER])
+        assert status == 0, err
+        assert kept in out
+        assert target.store.list_passkeys(user) == ()
+    assert target.store.get_credential("alice") is None
+    removed = [e for e in events if isinstance(e, PasskeyRemoved)]
+    assert sorted(e.credential_id for e in removed) == ["cred-a", "cred-c"]
+    assert run(capsys, ["operator", "remove-2fa", "carol", *target.args(), "--yes"])[0] == 1
 
 
 def test_remove_2fa_not_confirmed_changes_nothing(

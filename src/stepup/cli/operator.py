@@ -323,7 +323,8 @@ def _totp_devices(args: argparse.Namespace) -> int:
 
     with _store(args) as store:
         devices = TwoFactor(store).devices(args.user_id)
-    if not devices:
+        passkeys = _passkeys_of(store, args.user_id)
+    if not devices and not passkeys:
         raise _RefusedError(
             f"user {args.user_id!r} has no two-factor authentication"
             " (unknown user, or not enrolled)"
@@ -332,7 +333,21 @@ def _totp_devices(args: argparse.Namespace) -> int:
         name = json.dumps(device.name, ensure_ascii=True)  # a name cannot move the cursor
         added, used = _day(device.created_at), _day(device.last_used_at)
         print(f"{device.device_id}  added {added}  last used {used}  {name}")
+    # Passkeys are second factors at sign-in too: remove-2fa removes them with the rest.
+    for passkey in passkeys:
+        name = json.dumps(passkey.name, ensure_ascii=True)
+        added, used = _day(passkey.created_at), _day(passkey.last_used_at)
+        print(f"passkey {passkey.credential_id}  added {added}  last used {used}  {name}")
     return EXIT_OK
+
+
+def _passkeys_of(store: Any, user_id: str) -> tuple[Any, ...]:
+    """The user's passkeys (none for an id no store can hold: nobody's)."""
+    from ..ids import is_well_formed_id
+
+    if not is_well_formed_id(user_id):
+        return ()
+    return tuple(store.list_passkeys(user_id))
 
 
 @_run
@@ -341,18 +356,31 @@ def _remove_2fa(args: argparse.Namespace) -> int:
 
     with _store(args) as store:
         two_factor = TwoFactor(store, events=_events(args))
-        if not two_factor.is_enrolled(args.user_id):
+        enrolled = two_factor.is_enrolled(args.user_id)
+        if args.device is not None:
+            if not enrolled:
+                raise _RefusedError(
+                    f"user {args.user_id!r} has no authenticator app"
+                    " (unknown user, or not enrolled): nothing changed"
+                )
+            return _remove_device(args, two_factor)
+        if not enrolled and not _passkeys_of(store, args.user_id):
             raise _RefusedError(
                 f"user {args.user_id!r} has no two-factor authentication"
                 " (unknown user, or not enrolled): nothing changed"
             )
-        if args.device is not None:
-            return _remove_device(args, two_factor)
-        _confirm(args, f"Remove two-factor authentication of user {args.user_id!r}?")
-        two_factor.remove(args.user_id, actor_id=_actor(args), actor_has_full_access=True)
+        _confirm(
+            args,
+            f"Remove two-factor authentication of user {args.user_id!r}"
+            " (authenticator apps, recovery codes and passkeys)?",
+        )
+        removed = two_factor.remove(args.user_id, actor_id=_actor(args), actor_has_full_access=True)
+    parts = ["authenticator apps and recovery codes"] if removed.totp else []
+    if removed.passkeys:
+        parts.append(f"{removed.passkeys} passkey{'s' if removed.passkeys != 1 else ''}")
     print(
         f"removed: two-factor authentication of user {args.user_id!r}"
-        " (credential, recovery codes and grants in every session)"
+        f" ({', '.join(parts)}, and the grants of every session)"
     )
     return EXIT_OK
 
