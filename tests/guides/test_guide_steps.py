@@ -425,3 +425,18 @@ def test_the_flag_step_sends_the_cookie_the_browser_has_after_reauthenticating(
             assert stale.status_code == 401
         again = alice.patch("/stepup/tenants/acme", content=body, headers=JSONAPI)
         assert again.status_code == 200
+
+
+def test_every_guide_turns_the_flag_on_with_the_same_fetch() -> None:
+    """The browser-console step is the same in each guide: JSON asked for (the 401's
+    ``reauth_url`` comes as JSON) and the answer printed, so the reader sees it."""
+    fetches = {}
+    for name in ("flask", "django", "starlette", "fastapi"):
+        found = re.search(
+            r'^( *)fetch\("/stepup/tenants/acme".*?console\.log\)$', guide(name), re.M | re.S
+        )
+        assert found, f"the {name} guide has no fetch that prints its answer"
+        indent = found.group(1)
+        fetches[name] = "\n".join(line.removeprefix(indent) for line in found.group(0).splitlines())
+    assert len(set(fetches.values())) == 1, fetches
+    assert '"Accept": "application/json"' in fetches["django"]

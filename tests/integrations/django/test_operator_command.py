@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from integrations.django.django_support import Site, running_site
@@ -86,14 +87,51 @@ def test_remove_2fa_on_the_orm_store_sends_the_web_paths_signal(
     assert store.get_grant("alice", "s1") is None
 
 
-def test_an_unknown_user_is_refused_in_one_line(
+HINT = "manage.py stepup_operator: USER_ID is the user's primary key (user.pk)"
+
+
+def test_an_unknown_user_is_refused_in_one_line_and_the_id_explained_in_another(
     orm_site: Site, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert operate("remove-2fa", "ghost", "--yes") == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    assert "user 'ghost' has no two-factor authentication" in err
+    refused, hint = capsys.readouterr().err.splitlines()
+    assert "user 'ghost' has no two-factor authentication" in refused
+    assert hint == HINT
     assert operate("revoke-grants", "ghost", "--yes") == 1
+    assert capsys.readouterr().err.splitlines()[-1] == HINT
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["totp-devices", "{name}"],
+        ["remove-2fa", "--yes", "{name}"],
+        ["--prefix", "x", "revoke-grants", "--actor", "support:amy", "--yes", "{name}"],
+    ],
+    ids=["totp-devices", "remove-2fa", "revoke-grants"],
+)
+def test_a_user_name_given_for_the_id_is_answered_with_the_users_primary_key(
+    orm_site: Site, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """stepup knows a Django user by ``str(user.pk)``: ``bob`` finds nothing, and the
+    command says which key is bob's."""
+    pk = get_user_model()._default_manager.get(username="bob").pk
+    assert operate(*[arg.format(name="bob") for arg in argv]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert "'bob'" in lines[0]  # the refusal, from the operator command
+    assert lines[-1] == (
+        f"{HINT}, and 'bob' is the user name of the user whose primary key is {pk}"
+    )
+
+
+def test_no_hint_when_the_command_found_the_user_or_takes_no_user_id(
+    orm_site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pk = str(get_user_model()._default_manager.get(username="bob").pk)
+    enrol(pk, get_stepup().two_factor.box, orm_site.clock)
+    assert operate("totp-devices", pk) == 0
+    assert operate("tenant", "show", "bob") == 1  # no tenant bob: not about a user
+    assert "primary key" not in capsys.readouterr().err
 
 
 def test_reseal_moves_the_secrets_to_the_projects_current_key(

@@ -3,6 +3,7 @@ works as the page says."""
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import json
 import re
@@ -16,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from stepup import TOTP
+from stepup.integrations.flask import Stepup
 from stepup.testing import SettableClock
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
@@ -33,6 +35,30 @@ def test_the_guide_shows_the_example_verbatim() -> None:
     )
     assert match, "the guide must include the example app"
     assert match.group(1) == EXAMPLE.read_text()
+
+
+@pytest.mark.parametrize("passkeys", [False, True], ids=["without passkeys", "with passkeys"])
+def test_protecting_views_lists_every_built_in_action(passkeys: bool) -> None:
+    """The guide's list of the actions a Flask app has without a policy of its own is the
+    policy ``init_app`` builds: the seed's catalog plus the ones stepup's pages guard."""
+    listed = GUIDE.read_text().split("## Protecting views", 1)[1].split("\n- `context(", 1)[0]
+    names = set(re.findall(r"`([a-z0-9_.*]+)`", listed.split("A name", 1)[0]))
+    passkey_actions = {"passkey.add", "passkey.remove"}
+    app = Flask(__name__)
+    config = {"SECRET_KEY": "k" * 32, "STEPUP_STORE": "memory://", "TESTING": True}
+    if passkeys:
+        config |= {
+            "STEPUP_PASSKEYS_RP_ID": "localhost",
+            "STEPUP_PASSKEYS_ORIGINS": ("http://localhost",),
+        }
+    app.config.update(config)
+    stepup = Stepup(app)
+    with app.app_context():
+        actual = {row["action"] for row in stepup.policy.table()}
+    shown = {n for n in names if passkeys or n not in passkey_actions}
+    expanded = {a for a in actual if any(fnmatch.fnmatchcase(a, n) for n in shown)}
+    assert expanded == actual, f"missing from the guide: {sorted(actual - expanded)}"
+    assert all(any(fnmatch.fnmatchcase(a, n) for a in actual) for n in shown), "listed, unknown"
 
 
 @pytest.fixture(scope="module")
