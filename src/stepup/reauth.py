@@ -1205,6 +1205,13 @@ class _ReauthFlows(Generic[S]):
                 },
             )
             yield ("put_challenge", (proof,))
+            if renewed_from is not None and previous is not None:
+                # The session's ordinary grant stays the session's: it moves to the new
+                # id as it was (its methods and its time, never fresher), as the old id
+                # keeps none. Only the proof is new, and it counts for this action alone.
+                carried = replace(previous, session_id=subject.session_id)
+                expires = previous.authenticated_at + self._kept_for()
+                yield ("put_grant", (carried, expires))
         if renewed_from is not None:
             yield ("revoke_grants", (subject.user_id, renewed_from))
             yield ("revoke_grants", (subject.user_id, _anchor_id(renewed_from)))

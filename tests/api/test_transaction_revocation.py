@@ -185,3 +185,34 @@ def test_the_anchor_is_no_grant_for_anything() -> None:
     lookalike = Subject(alice.user_id, alice.session_id + "#tx-anchor")
     plain = Reauth(store, Policy.default(environ={}), clock=clock)
     assert not plain.check(lookalike, "api_key.read", "t").ok
+
+
+def test_confirming_a_transaction_with_a_renewed_session_keeps_the_sessions_grant(
+    store: Any,
+) -> None:
+    """Confirming one action renews the session id; the session's ordinary grant moved
+    with it as it was (its time, never fresher), where it was thrown away, so the next
+    ordinary sensitive action asked again within its lifetime."""
+    clock = SettableClock(1_700_000_000)
+    store.put_tenant(Tenant("t", {"feature_flags": {"sensitive_actions_reauth": True}}))
+    policy = Policy(
+        {
+            ACTION: Rule(Sensitivity.CRITICAL, lifetime=300.0, bind_transaction=True),
+            "api_key.read": Rule(Sensitivity.SENSITIVE, lifetime=3600.0),
+        }
+    )
+    reauth = Reauth(store, policy, clock=clock)
+    before = _user()
+    reauth.record(before, ["pwd"])
+    first = clock()
+    clock.advance(600)
+    after = Subject(before.user_id, f"{before.session_id}-renewed")
+    reauth.record(after, ["pwd"], transaction=PROD_EU, renewed_from=before.session_id)
+    allowed = reauth.check(after, "api_key.read", "t")
+    assert isinstance(allowed, Allowed)
+    assert allowed.valid_until == first + 3600.0  # the old proof's time, not the new one's
+    assert not reauth.check(before, "api_key.read", "t").ok  # the old id keeps nothing
+    assert _spends(reauth, after)
+    assert not _spends(reauth, after)  # the proof is still single-use
+    clock.advance(3000)  # the carried grant ends when it would have
+    assert not reauth.check(after, "api_key.read", "t").ok
