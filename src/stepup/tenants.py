@@ -306,12 +306,24 @@ class _TenantSettingsFlows(Generic[S]):
         return tenant
 
 
+#: Each JSON type's name in an error title (translated: these reach a person).
+_TYPE_TITLES: Final[dict[type, str]] = {
+    bool: N_("must be true or false"),
+    str: N_("must be a string"),
+    int: N_("must be a whole number"),
+    float: N_("must be a number"),
+    dict: N_("must be an object"),
+    list: N_("must be an array"),
+}
+
+
 def _typed(allowed: Mapping[str, type], name: str, value: object, pointer: str) -> list[_Problem]:
     expected = allowed.get(name)
     if expected is None:
         return [_Problem(422, "unknown_member", N_("Unknown attribute"), pointer)]
     if type(value) is not expected:
-        return [_Problem(422, "invalid_type", f"must be a {expected.__name__}", pointer)]
+        title = _TYPE_TITLES.get(expected, N_("has the wrong type"))
+        return [_Problem(422, "invalid_type", title, pointer)]
     return []
 
 

@@ -183,7 +183,7 @@ class _TwoFactorFlows(Generic[S]):
             raise ValueError("max_devices must be a whole number of at least 1")
         self.max_devices = max_devices
         self.issuer = issuer
-        if not isinstance(window, int) or not 0 <= window <= 10:
+        if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= 10:
             raise ValueError("window must be a whole number of steps from 0 to 10")
         self.box = box if box is not None else SecretBox()
         self.clock = clock

@@ -377,9 +377,11 @@ def test_required_for_an_unknown_channel_is_an_error(channel: object) -> None:
     assert isinstance(info.value, StepupError)
 
 
-def test_bad_window_is_refused(store: MemoryStore) -> None:
+@pytest.mark.parametrize("window", [11, -1, True, False, 1.0, "1", None])
+def test_bad_window_is_refused(store: MemoryStore, window: object) -> None:
+    """A boolean is no number of steps (``True`` is 1 to Python), as TOTPVerifier says."""
     with pytest.raises(ValueError, match="window"):
-        TwoFactor(store, window=11)
+        TwoFactor(store, window=window)  # type: ignore[arg-type]
 
 
 def test_an_outage_is_unavailable_on_verify(failing_store: Any, clock: SettableClock) -> None:

@@ -256,6 +256,15 @@ def test_a_valid_flag_beside_an_invalid_one_changes_nothing() -> None:
     assert store.get_tenant("t1") == Tenant("t1", ORIGINAL)
 
 
+def test_a_wrong_type_is_named_in_words_a_translator_has() -> None:
+    """The title was an f-string (``must be a bool``) no catalog could hold."""
+    settings, _, _ = make()
+    body = _with(["data", "attributes", "feature_flags", "sensitive_actions_reauth"], 1)
+    with pytest.raises(TenantPatchError) as caught:
+        settings.patch("t1", json.dumps(body), actor_id="admin", actor_is_tenant_admin=True)
+    assert [e["title"] for e in caught.value.errors] == ["must be true or false"]
+
+
 def test_members_json_api_allows_are_read_past() -> None:
     """JSON:API 1.1 7.1 and 7.2: top-level and resource ``links``, ``meta`` and a
     ``jsonapi`` object are valid in a request document; they change nothing."""
