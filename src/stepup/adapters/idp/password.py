@@ -32,7 +32,7 @@ from argon2 import Parameters, PasswordHasher, Type
 from ..._flow import Flow, run, run_async
 from ...clock import Clock, system_clock
 from ...errors import MalformedInputError, StoreUnavailableError
-from ...events import EventBus, ReauthFailed, ReauthSucceeded, Throttled
+from ...events import EventBus, ReauthFailed, Throttled
 from ...records import Attempt, AttemptOutcome
 from ...subject import Subject
 from ...throttle import ThrottlePolicy
@@ -338,14 +338,9 @@ class _PasswordFlows(Generic[S]):
             yield ("throttle_refund", (throttle_key(pending.user_id), charge, pending.now))
         except StoreUnavailableError:
             return self._fail(pending.now, pending.user_id, PasswordReason.UNAVAILABLE)
-        self.events.emit(
-            ReauthSucceeded(
-                at=pending.now,
-                user_id=pending.user_id,
-                session_id=pending.session_id,
-                method=METHOD,
-            )
-        )
+        # No ReauthSucceeded here: the re-authentication happens when the app records it
+        # (Reauth.record emits it once, under the session's renewed id), as for OIDC and
+        # SAML; a second one here would count every password re-auth twice.
         return PasswordResult(PasswordReason.OK, new_hash=checked.new_hash)
 
 
