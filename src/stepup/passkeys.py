@@ -38,20 +38,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import math
 import re
 import secrets
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from fido2.attestation.base import Attestation, InvalidAttestation
+from fido2.attestation.base import Attestation
 from fido2.cose import CoseKey
 from fido2.server import Fido2Server
 from fido2.webauthn import (
@@ -72,7 +73,7 @@ from fido2.webauthn import (
 
 from ._flow import Flow, run, run_async
 from .clock import Clock, system_clock
-from .errors import ConfigurationError, MalformedInputError, StoreUnavailableError
+from .errors import ConfigurationError, MalformedInputError, StepupError, StoreUnavailableError
 from .events import EventBus, PasskeyRemoved, StepupEvent, Throttled
 from .ids import checked_id, checked_subject, is_well_formed_id
 from .records import Attempt, AttemptOutcome, Challenge, Passkey
@@ -86,6 +87,7 @@ __all__ = [
     "AsyncPasskeys",
     "Passkey",
     "PasskeyCounterRegressed",
+    "PasskeyLimitError",
     "PasskeyReason",
     "PasskeyRegistered",
     "PasskeyRejected",
@@ -148,7 +150,12 @@ def _unb64(text: str) -> bytes:
 @dataclass(frozen=True, slots=True)
 class RelyingParty:
     """Who the passkeys are for: the RP id (a registrable domain) and the exact
-    origins allowed to use them. Checked when built, so a typo fails at start-up."""
+    origins allowed to use them. Checked when built, so a typo fails at start-up: a
+    value no browser could match (an IP address or a single label as the RP id, an
+    origin with userinfo, ``*``, a non-ASCII host or an invalid port) is a
+    :class:`~stepup.errors.ConfigurationError` naming the cause. Origins are kept as a
+    browser serialises them: ``https://app.example.com:443`` is kept as
+    ``https://app.example.com``."""
 
     id: str
     name: str
@@ -157,37 +164,9 @@ class RelyingParty:
     max_passkeys_per_user: int = 10
 
     def __post_init__(self) -> None:
-        rp_id = self.id
-        if (
-            not rp_id
-            or rp_id != rp_id.lower()
-            or any(c in rp_id for c in ":/ ")
-            or "."
-            in (
-                rp_id[0],
-                rp_id[-1],
-            )
-        ):
-            raise ConfigurationError(
-                f"passkeys: RP id {rp_id!r} must be a bare lower-case domain such as"
-                " 'example.com' (no scheme, port or path)"
-            )
-        if not self.origins:
-            raise ConfigurationError("passkeys: give at least one allowed origin")
-        for origin in self.origins:
-            parts = urlsplit(origin)
-            host = parts.hostname or ""
-            local = host == "localhost"
-            if parts.scheme != "https" and not (parts.scheme == "http" and local):
-                raise ConfigurationError(
-                    f"passkeys: origin {origin!r} must be https (http only for localhost)"
-                )
-            if parts.path not in ("", "/") or parts.query or parts.fragment:
-                raise ConfigurationError(f"passkeys: origin {origin!r} must have no path")
-            if host != rp_id and not host.endswith("." + rp_id):
-                raise ConfigurationError(
-                    f"passkeys: origin {origin!r} is not within the RP id {rp_id!r}"
-                )
+        _check_rp_id(self.id)
+        if isinstance(self.origins, str) or not self.origins:
+            raise ConfigurationError("passkeys: give at least one allowed origin (a list)")
         limit = self.max_passkeys_per_user
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _MAX_LIMIT:
             raise ConfigurationError(
@@ -196,8 +175,8 @@ class RelyingParty:
         ttl = self.challenge_ttl
         if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl < math.inf:
             raise ConfigurationError("passkeys: challenge_ttl must be a positive number of seconds")
-        # As a browser serialises an origin: lower case, no trailing slash.
-        origins = tuple(o.lower().rstrip("/") for o in self.origins)
+        # As a browser serialises an origin: lower case, no trailing slash, no default port.
+        origins = tuple(_browser_origin(origin, self.id) for origin in self.origins)
         object.__setattr__(self, "origins", origins)
 
     def allows(self, origin: object) -> bool:
@@ -205,6 +184,114 @@ class RelyingParty:
         the browser serialises it: no trailing slash, case, default port or
         parent/sub-domain is "close enough"."""
         return isinstance(origin, str) and origin in self.origins
+
+
+#: One DNS label as browsers send it in an origin: ASCII letters and digits, inner
+#: hyphens (an internationalised name in its A-label form, ``xn--...``), at most 63.
+_LABEL: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+#: The port each scheme has by default: a browser leaves it out of the origin it sends.
+_DEFAULT_PORTS: Final = {"https": 443, "http": 80}
+_LOCALHOST: Final = "localhost"
+
+
+def _a_label_hint(name: str) -> str:
+    """``name`` in the ASCII form browsers send (``bücher.example`` ->
+    ``xn--bcher-kva.example``), for a message; empty when it has none."""
+    try:
+        return name.encode("idna").decode("ascii")
+    except (UnicodeError, ValueError):
+        return ""
+
+
+def _not_ascii(what: str, name: str) -> ConfigurationError:
+    hint = _a_label_hint(name)
+    suggestion = f" ({hint!r})" if hint else ""
+    return ConfigurationError(
+        f"passkeys: {what} {name!r} is not ASCII: write an internationalised domain in the"
+        f" A-label form browsers send{suggestion}"
+    )
+
+
+def _is_domain(name: str) -> bool:
+    return all(_LABEL.fullmatch(label) for label in name.split("."))
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_rp_id(rp_id: object) -> None:
+    """An RP id browsers accept (WebAuthn §5.1.2, "a valid domain string"): a lower-case
+    ASCII domain of dot-separated labels; not an IP address; and not a single label
+    such as ``com`` (a top-level domain, a public suffix no site may claim), except
+    ``localhost`` for development."""
+    if not isinstance(rp_id, str) or not rp_id:
+        raise ConfigurationError("passkeys: the RP id must be a domain such as 'example.com'")
+    if not rp_id.isascii():
+        raise _not_ascii("RP id", rp_id)
+    if _is_ip_address(rp_id):
+        raise ConfigurationError(
+            f"passkeys: RP id {rp_id!r} is an IP address: browsers accept only a domain"
+            " (use 'localhost' for development)"
+        )
+    if rp_id != rp_id.lower() or not _is_domain(rp_id):
+        raise ConfigurationError(
+            f"passkeys: RP id {rp_id!r} must be a bare lower-case domain such as"
+            " 'example.com' (no scheme, port or path; letters, digits, hyphens and dots)"
+        )
+    if "." not in rp_id and rp_id != _LOCALHOST:
+        raise ConfigurationError(
+            f"passkeys: RP id {rp_id!r} is a single label (a top-level domain): browsers"
+            " refuse it; use the site's own domain such as 'example.com'"
+        )
+
+
+def _browser_origin(origin: object, rp_id: str) -> str:
+    """``origin`` as a browser serialises it (``scheme://host[:port]``, lower case, the
+    scheme's default port left out), or :class:`ConfigurationError` naming why no
+    browser could ever send it: not https (http only for localhost), userinfo, a path,
+    query or fragment, a port out of range, a host that is not an ASCII domain (``*``,
+    an IP address, an internationalised name not in its A-label form), or a host
+    outside the RP id."""
+    if not isinstance(origin, str) or not origin:
+        raise ConfigurationError("passkeys: each origin must be text such as 'https://example.com'")
+    if not origin.isascii():
+        raise _not_ascii("origin", origin)
+    if any(c.isspace() or not c.isprintable() for c in origin):
+        raise ConfigurationError(f"passkeys: origin {origin!r} holds spaces or control characters")
+    try:
+        parts = urlsplit(origin)
+        scheme, host, port = parts.scheme.lower(), parts.hostname or "", parts.port
+    except ValueError:  # an unbalanced "[", a port that is no number or out of range
+        parts, scheme, host, port = urlsplit(""), "", "", 0
+    if port == 0 or "[" in origin or "]" in origin or parts.netloc.endswith(":"):
+        raise ConfigurationError(
+            f"passkeys: origin {origin!r} has no valid host and port (a domain, and a port"
+            " from 1 to 65535)"
+        )
+    if scheme != "https" and not (scheme == "http" and host == _LOCALHOST):
+        raise ConfigurationError(
+            f"passkeys: origin {origin!r} must be https (http only for localhost)"
+        )
+    if "@" in parts.netloc:
+        raise ConfigurationError(f"passkeys: origin {origin!r} must have no user name or password")
+    if parts.path not in ("", "/") or "?" in origin or "#" in origin:
+        raise ConfigurationError(
+            f"passkeys: origin {origin!r} must have no path, query or fragment"
+        )
+    if not host or not _is_domain(host) or _is_ip_address(host):
+        raise ConfigurationError(
+            f"passkeys: origin {origin!r} must name one host by its domain (no '*', no IP address)"
+        )
+    if host != rp_id and not host.endswith("." + rp_id):
+        raise ConfigurationError(f"passkeys: origin {origin!r} is not within the RP id {rp_id!r}")
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
 
 
 # records and results --------------------------------------------------------------
@@ -222,6 +309,18 @@ class PasskeyReason(StrEnum):
     LIMIT = "limit"  # the user has as many passkeys as allowed
     THROTTLED = "throttled"  # too many attempts at sign-in: wait until retry_at
     UNAVAILABLE = "unavailable"  # the store could not answer: fail closed
+    # The offered alternative needs another kind of passkey than the one used:
+    NEEDS_DEVICE_BOUND = "needs_device_bound"  # hwk asked, a synced passkey answered
+    NEEDS_SYNCED = "needs_synced"  # swk asked, a device-bound passkey answered
+
+
+class PasskeyLimitError(StepupError):
+    """The user already has as many passkeys as allowed: no registration is begun, so
+    no authenticator makes a (discoverable) credential that could never be stored."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the user has as many passkeys as allowed ({limit}); remove one first")
+        self.limit = limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,7 +503,11 @@ def _check_attestation(attestation: AttestationObject, client_data_hash: bytes) 
     try:
         verifier = Attestation.for_type(attestation.fmt)()
         verifier.verify(attestation.att_stmt, attestation.auth_data, client_data_hash)
-    except (InvalidAttestation, NotImplementedError, ValueError, TypeError, KeyError) as exc:
+    except Exception as exc:
+        # python-fido2's verifiers raise InvalidAttestation for the checks they make,
+        # and whatever a crafted statement trips on otherwise (an AssertionError for an
+        # RSA certificate under ES256, cryptography's ExtensionNotFound, an
+        # AttributeError for a field of another type): every failure is a refusal.
         raise _RefusedError(PasskeyReason.INVALID) from exc
 
 
@@ -482,6 +585,35 @@ def _transaction_digest(transaction: str | None) -> bytes:
     return b"" if transaction is None else hashlib.sha256(transaction.encode()).digest()
 
 
+#: What a passkey assertion can prove, so what a caller may ask it for (the offered
+#: alternative of a rule): ``phr`` any passkey, ``hwk`` a device-bound one (BE=0),
+#: ``swk`` a synced one (BE=1), ``user`` and ``mfa`` with user verification.
+_PROVABLE: Final = frozenset({"phr", "hwk", "swk", "user", "mfa"})
+_VERIFIED: Final = frozenset({"user", "mfa"})
+
+
+def _asked(proves: Iterable[str]) -> frozenset[str]:
+    """The tokens an assertion must prove, checked: asking a passkey for anything else
+    (``pwd``, ``otp``) is :class:`~stepup.errors.MalformedInputError`, never ignored."""
+    if isinstance(proves, str | bytes):
+        raise MalformedInputError("proves is a list of tokens such as ('hwk', 'user')")
+    asked = frozenset(proves)
+    if not asked <= _PROVABLE:
+        raise MalformedInputError("a passkey proves only phr, hwk, swk, user and mfa")
+    return asked
+
+
+def _kind_refusal(passkey: Passkey, asked: frozenset[str]) -> PasskeyReason | None:
+    """Why ``passkey`` cannot prove ``asked`` by its kind (device-bound or synced, fixed
+    when it was made), or ``None`` when it can."""
+    missing = asked - passkey.methods
+    if "hwk" in missing:
+        return PasskeyReason.NEEDS_DEVICE_BOUND
+    if "swk" in missing:
+        return PasskeyReason.NEEDS_SYNCED
+    return None
+
+
 class _Ceremonies:
     """The shared half of :class:`Passkeys` and :class:`AsyncPasskeys`: the flows."""
 
@@ -537,6 +669,7 @@ class _Ceremonies:
         uv: UserVerificationRequirement,
         transaction: str | None,
         allow: Sequence[str] = (),
+        asked: frozenset[str] = frozenset(),
     ) -> tuple[bytes, Challenge]:
         # 32 random bytes, then the transaction's digest when one is bound, so the
         # authenticator signs over what is being confirmed.
@@ -555,6 +688,9 @@ class _Ceremonies:
                 # allowCredentials as sent: an assertion by any other credential
                 # (one added since) is refused (WebAuthn §7.2 step 5).
                 "allow": list(allow),
+                # What the assertion must prove (the offered alternative): held at the
+                # finish whatever the caller passes then.
+                "proves": sorted(asked),
             },
         )
         return raw, challenge
@@ -595,6 +731,11 @@ class _Ceremonies:
     ) -> Flow[dict[str, Any]]:
         checked_subject(subject)
         existing: tuple[Passkey, ...] = yield ("list_passkeys", (subject.user_id,))
+        if len(existing) >= self.rp.max_passkeys_per_user:
+            # Refused before any ceremony: the authenticator would make a discoverable
+            # credential (a slot on a key, an entry in a passkey manager) that the finish
+            # could only refuse, and the device would keep offering it for this site.
+            raise PasskeyLimitError(self.rp.max_passkeys_per_user)
         uv = UserVerificationRequirement.REQUIRED
         raw, challenge = self._new_challenge(subject, _CREATE, uv, None)
         options, _state = self._server.register_begin(
@@ -703,26 +844,30 @@ class _Ceremonies:
         user_verification: bool,
         transaction: str | None,
         kind: str = _GET,
+        proves: Iterable[str] = (),
     ) -> Flow[dict[str, Any] | None]:
         """Options for ``navigator.credentials.get``, or ``None`` if the user has no
-        passkey (offer another method)."""
+        passkey that can prove ``proves`` (offer another method, or say which kind to
+        add). Only those passkeys are listed in allowCredentials."""
         checked_subject(subject)
+        asked = _asked(proves)
         existing: tuple[Passkey, ...] = yield ("list_passkeys", (subject.user_id,))
-        if not existing:
+        suitable = [p for p in existing if _kind_refusal(p, asked) is None]
+        if not suitable:
             return None
         uv = (
             UserVerificationRequirement.REQUIRED
-            if user_verification
+            if user_verification or asked & _VERIFIED
             else UserVerificationRequirement.PREFERRED
         )
-        allow = [p.credential_id for p in existing]
-        raw, challenge = self._new_challenge(subject, kind, uv, transaction, allow)
+        allow = [p.credential_id for p in suitable]
+        raw, challenge = self._new_challenge(subject, kind, uv, transaction, allow, asked)
         options, _state = self._server.authenticate_begin(
             [
                 PublicKeyCredentialDescriptor(
                     type=PublicKeyCredentialType.PUBLIC_KEY, id=_unb64(p.credential_id)
                 )
-                for p in existing
+                for p in suitable
             ],
             user_verification=uv,
             challenge=raw,
@@ -736,8 +881,10 @@ class _Ceremonies:
         payload: str | bytes | Mapping[str, Any],
         transaction: str | None,
         kind: str = _GET,
+        proves: Iterable[str] = (),
     ) -> Flow[PasskeyResult]:
         checked_subject(subject)
+        asked = _asked(proves)
         sign_in = kind == _SIGN_IN
         charge: Attempt | None = None
         try:
@@ -766,11 +913,15 @@ class _Ceremonies:
             credential_id = _b64(response.raw_id)
             passkey = next((p for p in passkeys if p.credential_id == credential_id), None)
             handle = response.response.user_handle
-            if (
-                passkey is None
-                or credential_id not in challenge.data.get("allow", ())
-                or (handle is not None and handle not in self._user_handles(subject.user_id))
+            if passkey is None or (
+                handle is not None and handle not in self._user_handles(subject.user_id)
             ):
+                raise _RefusedError(PasskeyReason.UNKNOWN_CREDENTIAL)
+            asked |= _PROVABLE.intersection(challenge.data.get("proves", ()))
+            wrong_kind = _kind_refusal(passkey, asked)
+            if wrong_kind is not None:  # the user's, but it cannot prove what was asked
+                raise _RefusedError(wrong_kind)
+            if credential_id not in challenge.data.get("allow", ()):
                 raise _RefusedError(PasskeyReason.UNKNOWN_CREDENTIAL)
             state = {
                 "challenge": _b64(client_data.challenge),
@@ -788,6 +939,8 @@ class _Ceremonies:
                 # BE is fixed when the credential is made (§7.2 step 18), and decides
                 # hwk against swk; an assertion carries no attested credential.
                 raise _RefusedError(PasskeyReason.INVALID)
+            if asked & _VERIFIED and not auth_data.is_user_verified():
+                raise _RefusedError(PasskeyReason.USER_VERIFICATION)
             presented = auth_data.counter
             if (passkey.sign_count or presented) and presented <= passkey.sign_count:
                 self._counter_regressed(passkey, presented)
@@ -912,7 +1065,8 @@ class Passkeys(_Ceremonies):
     def begin_registration(
         self, subject: Subject, user_name: str, display_name: str = ""
     ) -> dict[str, Any]:
-        """Options for ``navigator.credentials.create`` (JSON-ready)."""
+        """Options for ``navigator.credentials.create`` (JSON-ready);
+        :class:`PasskeyLimitError` when the user already has as many passkeys as allowed."""
         return run(
             self._begin_registration(subject, user_name, display_name or user_name), self.store
         )
@@ -923,9 +1077,19 @@ class Passkeys(_Ceremonies):
         return run(self._finish_registration(subject, payload, name), self.store)
 
     def begin_authentication(
-        self, subject: Subject, *, user_verification: bool = True, transaction: str | None = None
+        self,
+        subject: Subject,
+        *,
+        user_verification: bool = True,
+        transaction: str | None = None,
+        proves: Iterable[str] = (),
     ) -> dict[str, Any] | None:
-        return run(self._begin_authentication(subject, user_verification, transaction), self.store)
+        """Options for ``navigator.credentials.get``, or ``None`` when the user has no
+        passkey that can prove ``proves``: the alternative offered to them (a rule's
+        ``("hwk", "user")`` lists only device-bound passkeys, ``swk`` only synced ones;
+        ``user``/``mfa`` require user verification)."""
+        flow = self._begin_authentication(subject, user_verification, transaction, _GET, proves)
+        return run(flow, self.store)
 
     def finish_authentication(
         self,
@@ -933,8 +1097,13 @@ class Passkeys(_Ceremonies):
         payload: str | bytes | Mapping[str, Any],
         *,
         transaction: str | None = None,
+        proves: Iterable[str] = (),
     ) -> PasskeyResult:
-        return run(self._finish_authentication(subject, payload, transaction), self.store)
+        """Check the browser's answer. An assertion that cannot prove ``proves`` (or what
+        the begin was asked for) is refused: ``needs_device_bound``, ``needs_synced`` or
+        ``user_verification``, and nothing is to be recorded."""
+        flow = self._finish_authentication(subject, payload, transaction, _GET, proves)
+        return run(flow, self.store)
 
     def begin_sign_in(self, user_id: str, pending_id: str) -> dict[str, Any] | None:
         """Options for ``navigator.credentials.get`` as the second factor of the pending
@@ -979,9 +1148,14 @@ class AsyncPasskeys(_Ceremonies):
         return await run_async(self._finish_registration(subject, payload, name), self.store)
 
     async def begin_authentication(
-        self, subject: Subject, *, user_verification: bool = True, transaction: str | None = None
+        self,
+        subject: Subject,
+        *,
+        user_verification: bool = True,
+        transaction: str | None = None,
+        proves: Iterable[str] = (),
     ) -> dict[str, Any] | None:
-        flow = self._begin_authentication(subject, user_verification, transaction)
+        flow = self._begin_authentication(subject, user_verification, transaction, _GET, proves)
         return await run_async(flow, self.store)
 
     async def finish_authentication(
@@ -990,8 +1164,9 @@ class AsyncPasskeys(_Ceremonies):
         payload: str | bytes | Mapping[str, Any],
         *,
         transaction: str | None = None,
+        proves: Iterable[str] = (),
     ) -> PasskeyResult:
-        flow = self._finish_authentication(subject, payload, transaction)
+        flow = self._finish_authentication(subject, payload, transaction, _GET, proves)
         return await run_async(flow, self.store)
 
     async def begin_sign_in(self, user_id: str, pending_id: str) -> dict[str, Any] | None:
@@ -1071,10 +1246,17 @@ def _check_shape(data: Mapping[str, Any], raw_id: bytes, auth_data: Authenticato
 
 
 def _transports(data: Mapping[str, Any]) -> tuple[str, ...]:
-    """The hints the browser reported (``usb``, ``internal``, ...), kept for the UI;
-    python-fido2 does not parse them, and nothing relies on them."""
+    """The hints the browser reported (``usb``, ``smart-card``, ``internal``, ...), kept
+    for the UI; python-fido2 does not parse them, and nothing relies on them."""
     inner = data.get("response")
     reported = inner.get("transports") if isinstance(inner, Mapping) else None
     if not isinstance(reported, list):
         return ()
-    return tuple(t for t in reported[:8] if isinstance(t, str) and t.isalnum() and len(t) < 16)
+    return tuple(
+        t for t in reported[:8] if isinstance(t, str) and len(t) < 32 and _TRANSPORT.fullmatch(t)
+    )
+
+
+#: A transport as WebAuthn's AuthenticatorTransport names them (``usb``, ``nfc``,
+#: ``ble``, ``smart-card``, ``hybrid``, ``internal``) and any later one of that shape.
+_TRANSPORT: Final = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")

@@ -290,15 +290,15 @@ def test_duplicate_credential_and_limit(h: Harness) -> None:
     assert again.reason is PasskeyReason.DUPLICATE
     limited = Passkeys(
         h.store,
-        RelyingParty(id="example.com", name="x", origins=(ORIGIN,), max_passkeys_per_user=1),
+        RelyingParty(id="example.com", name="x", origins=(ORIGIN,), max_passkeys_per_user=2),
         clock=h.clock,
     )
+    options = limited.begin_registration(ALICE, "alice")  # one place left
+    h.register()  # another device takes it between the begin and the finish
     other = SoftAuthenticator(origin=ORIGIN)
-    result = limited.finish_registration(
-        ALICE, other.create(limited.begin_registration(ALICE, "alice"))
-    )
+    result = limited.finish_registration(ALICE, other.create(options))
     assert result.reason is PasskeyReason.LIMIT
-    assert len(h.passkeys.registered("alice")) == 1
+    assert len(h.passkeys.registered("alice")) == 2
 
 
 def test_registration_excludes_existing_credentials(h: Harness) -> None:

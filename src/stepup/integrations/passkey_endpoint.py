@@ -52,7 +52,9 @@ __all__ = [
     "action_field",
     "aread_json",
     "assertion_options_response",
+    "csrf_response",
     "json_response",
+    "limit_response",
     "malformed_response",
     "name_field",
     "off_channel",
@@ -102,10 +104,31 @@ _MESSAGES: Final = {
     PasskeyReason.LIMIT: N_("You have as many passkeys as allowed. Remove one first."),
     PasskeyReason.THROTTLED: N_("Too many attempts. Wait a while and try again."),
     PasskeyReason.UNAVAILABLE: N_("This cannot be done right now. Try again in a moment."),
+    PasskeyReason.NEEDS_DEVICE_BOUND: N_(
+        "This passkey is synced between devices, and this action needs a passkey kept on a"
+        " single device (a security key, or a passkey that is not synced). Use one of those."
+    ),
+    PasskeyReason.NEEDS_SYNCED: N_(
+        "This passkey is kept on a single device, and this action needs a synced passkey."
+        " Use one of those."
+    ),
 }
 #: Texts of the passkey pages outside the templates, as msgids.
 TEXT: Final = {
     "no_passkey": N_("You have no passkey yet: add one first."),
+    "no_device_bound_passkey": N_(
+        "This action needs a passkey kept on a single device (a security key, or a passkey"
+        " that is not synced), and none of yours is: add one first."
+    ),
+    "no_synced_passkey": N_(
+        "This action needs a synced passkey, and none of yours is: add one first."
+    ),
+    # A JSON client's CSRF failure: what a script (and the person it shows the title
+    # to) needs to know, since a re-authentication or sign-in renews the token.
+    "csrf_json": N_(
+        "The request's security token is missing or no longer valid (it changes when you"
+        " sign in or confirm it is you). Reload the page and try again."
+    ),
     "not_offered": N_("A passkey is not a way to confirm this action."),
     "not_configured": N_("Passkeys are not set up on this site."),
     "added": N_("The passkey was added."),
@@ -325,12 +348,30 @@ def message_response(status: int, key: str, locale: str | None) -> HttpResponse:
 
 
 def assertion_options_response(
-    options: Mapping[str, Any] | None, locale: str | None
+    options: Mapping[str, Any] | None, locale: str | None, methods: Iterable[str] = ()
 ) -> HttpResponse:
-    """The options for ``navigator.credentials.get``, or 409 when there is no passkey."""
-    if options is None:
-        return message_response(409, "no_passkey", locale)
-    return json_response(200, options)
+    """The options for ``navigator.credentials.get``, or 409 when no passkey of the user
+    can prove ``methods`` (the offered alternative): which kind to add, when it asks for
+    one (``hwk`` device-bound, ``swk`` synced), else that there is none."""
+    if options is not None:
+        return json_response(200, options)
+    asked = set(methods)
+    if "hwk" in asked:
+        return message_response(409, "no_device_bound_passkey", locale)
+    if "swk" in asked:
+        return message_response(409, "no_synced_passkey", locale)
+    return message_response(409, "no_passkey", locale)
+
+
+def csrf_response(locale: str | None) -> HttpResponse:
+    """The 403 for a request that asks for JSON and fails the CSRF check, the same in
+    every framework: ``{"error": "csrf", "title": ...}`` (nothing read or changed)."""
+    return _error(403, "csrf", TEXT["csrf_json"], locale)
+
+
+def limit_response(locale: str | None) -> HttpResponse:
+    """The 409 ``limit`` for a registration begun at ``max_passkeys_per_user``."""
+    return result_response(PasskeyResult(PasskeyReason.LIMIT), locale)
 
 
 def result_response(result: PasskeyResult, locale: str | None, **ok: Any) -> HttpResponse:

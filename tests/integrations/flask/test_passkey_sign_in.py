@@ -117,7 +117,9 @@ def test_json_endpoints_for_single_page_apps(app: TestApp) -> None:
     options = _json(browser, BEGIN, {}, csrf).get_json()
     done = _json(browser, FINISH, {"credential": key.get(options)}, csrf)
     assert done.status_code == 200
-    assert done.get_json() == {"ok": True, "next": "/home"}
+    answer = done.get_json()
+    assert answer == {"ok": True, "next": "/home", "csrf_token": answer["csrf_token"]}
+    assert answer["csrf_token"] == browser.csrf("/stepup/passkeys")  # the new session's
     assert _who(browser) == "alice"
 
 
@@ -182,9 +184,9 @@ def test_malformed_or_oversized_body_is_a_clear_400(app: TestApp, body: str) -> 
 def test_no_pending_sign_in_and_no_csrf_are_refused(app: TestApp) -> None:
     key = _with_passkey(app)
     stranger = app.client()
-    assert _json(stranger, BEGIN, {}, "").status_code == 400
+    assert _json(stranger, BEGIN, {}, "").status_code == 403  # no token: the JSON "csrf"
     browser = _at_second_step(app)
-    assert _json(browser, BEGIN, {}, "forged").status_code == 400
+    assert _json(browser, BEGIN, {}, "forged").get_json()["error"] == "csrf"
     stale = browser.csrf(VERIFY)
     app.clock.advance(3600)  # the pending sign-in expired
     expired = _json(browser, BEGIN, {}, stale)
@@ -240,11 +242,11 @@ def test_the_sign_in_passkey_endpoints_check_csrf(app: TestApp, token: str | Non
     genuine = browser.csrf(VERIFY)
     headers = {} if token is None else {"X-CSRF-Token": token}
     begun = browser.post(BEGIN, data="{}", content_type="application/json", headers=headers)
-    assert begun.status_code == 400
+    assert begun.status_code == 403
     options = _json(browser, BEGIN, {}, genuine).get_json()
     body = json.dumps({"credential": key.get(options)})
     forged = browser.post(FINISH, data=body, content_type="application/json", headers=headers)
-    assert forged.status_code == 400
+    assert forged.status_code == 403
     assert _who(browser) != "alice"
     assert _json(browser, FINISH, {"credential": key.get(options)}, genuine).status_code == 200
     assert _who(browser) == "alice"

@@ -145,7 +145,7 @@ def test_reauthenticate_with_a_passkey_as_json(alice: Browser) -> None:
     body = {"credential": answer, "action": "api_key.read", "next": "/api-key"}
     done = _json(alice, "/stepup/reauth/passkey/finish", body)
     assert done.status_code == 200
-    assert done.get_json() == {"ok": True, "next": "/api-key"}
+    assert done.get_json() == {"ok": True, "next": "/api-key", "csrf_token": alice.csrf()}
     assert alice.get("/api-key").status_code == 200
 
 
@@ -250,7 +250,8 @@ def test_a_wrong_origin_is_refused_on_the_page(alice: Browser) -> None:
 
 def test_csrf_is_checked_on_the_json_endpoints(alice: Browser) -> None:
     for url in ("/stepup/passkeys/register/begin", "/stepup/reauth/passkey/begin"):
-        assert _json(alice, url, {}, csrf="forged").status_code == 400
+        refused = _json(alice, url, {}, csrf="forged")
+        assert (refused.status_code, refused.get_json()["error"]) == (403, "csrf")
 
 
 def test_signed_out_is_refused(app: TestApp) -> None:

@@ -135,7 +135,9 @@ def test_json_endpoints(test_app: TestApp, opened: list[Browser]) -> None:
     options = _json(browser, BEGIN, {}, token).json()
     done = _json(browser, FINISH, {"credential": key.get(options)}, token)
     assert done.status_code == 200
-    assert done.json() == {"ok": True, "next": "/"}
+    answer = done.json()
+    assert answer == {"ok": True, "next": "/", "csrf_token": answer["csrf_token"]}
+    assert answer["csrf_token"]  # for the signed-in session: the script's next request
     assert _who(browser) == "alice"
 
 

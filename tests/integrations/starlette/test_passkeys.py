@@ -118,8 +118,9 @@ def test_json_reauth_then_guarded_removal(alice: Browser) -> None:
     body = {"credential": key.get(options.json()), "action": "passkey.remove", "next": "/x"}
     done = _json(alice, "/stepup/reauth/passkey/finish", body)
     assert done.status_code == 200, done.text
-    assert done.json() == {"ok": True, "next": "/x"}
-    assert alice.post(remove, data={"csrf_token": _token(alice)}).status_code == 303
+    renewed = done.json()["csrf_token"]  # the session was renewed: its token with it
+    assert done.json() == {"ok": True, "next": "/x", "csrf_token": renewed}
+    assert alice.post(remove, data={"csrf_token": renewed}).status_code == 303
     assert "You have no passkey yet." in alice.get("/stepup/passkeys").text
     assert alice.get("/api-key").status_code == 303  # the grant went with the factor
 

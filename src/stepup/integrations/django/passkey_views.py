@@ -1,6 +1,7 @@
 """Passkey pages and JSON endpoints (included by ``stepup.integrations.django.urls``;
 see :mod:`stepup.integrations.passkey_endpoint` for the routes and what each answers).
-Every POST is checked by Django's CSRF (a form field, or the ``X-CSRFToken`` header)."""
+Every POST is checked by Django's CSRF (a form field, or the ``X-CSRFToken`` header); a
+script that fails it gets the JSON 403 ``csrf`` (see ``views._csrf_checked``)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 
 from ...errors import StoreUnavailableError, UnknownActionError
-from ...passkeys import Passkeys
+from ...passkeys import PasskeyLimitError, Passkeys
 from ...subject import Subject
 from ..http import Client, client_kind
 from ..passkey_endpoint import (
@@ -23,6 +25,7 @@ from ..passkey_endpoint import (
     action_field,
     assertion_options_response,
     json_response,
+    limit_response,
     malformed_response,
     message_response,
     name_field,
@@ -130,8 +133,13 @@ def _passkeys(request: HttpRequest) -> HttpResponse:
     if isinstance(ready, HttpResponse):
         return ready
     _, passkeys, subject = ready
-    page = PasskeysPage.of(passkeys.registered(subject.user_id))
-    return render_page(request, "stepup/passkeys.html", page=page)
+    return render_page(request, "stepup/passkeys.html", page=_passkeys_page(passkeys, subject))
+
+
+def _passkeys_page(passkeys: Passkeys, subject: Subject, error: str = "") -> PasskeysPage:
+    """The passkeys page's model: the user's passkeys, and whether they may add one."""
+    registered = passkeys.registered(subject.user_id)
+    return PasskeysPage.of(registered, error, limit=passkeys.rp.max_passkeys_per_user)
 
 
 def _register_begin(request: HttpRequest) -> HttpResponse:
@@ -145,7 +153,10 @@ def _register_begin(request: HttpRequest) -> HttpResponse:
         return to_response(malformed_response(_locale(request)))
     # The name the authenticator shows: the username, as the TOTP app's label (never
     # inside the user handle, which is opaque).
-    options = passkeys.begin_registration(subject, _account_name(request, subject))
+    try:
+        options = passkeys.begin_registration(subject, _account_name(request, subject))
+    except PasskeyLimitError:
+        return to_response(limit_response(_locale(request)))
     return to_response(json_response(200, options))
 
 
@@ -167,8 +178,7 @@ def _register_finish(request: HttpRequest) -> HttpResponse:
     if json_client:
         return to_response(registration_response(result, _locale(request)))
     if not result:
-        error = passkey_message(result.reason)
-        page = PasskeysPage.of(passkeys.registered(subject.user_id), error)
+        page = _passkeys_page(passkeys, subject, passkey_message(result.reason))
         status = passkey_status(result.reason)
         return render_page(request, "stepup/passkeys.html", status, page=page)
     messages.info(request, TEXT["added"], fail_silently=True)
@@ -238,9 +248,12 @@ def _reauth_begin(request: HttpRequest) -> HttpResponse:
     _, subject, page = opened
     if not page.passkey:
         return to_response(message_response(400, "not_offered", _locale(request)))
-    # A transaction-bound action: the authenticator signs the transaction's digest.
-    options = enabled[1].begin_authentication(subject, transaction=page.transaction or None)
-    return to_response(assertion_options_response(options, _locale(request)))
+    # A transaction-bound action: the authenticator signs the transaction's digest. Only
+    # the passkeys that can prove the offered alternative are listed (hwk: device-bound).
+    options = enabled[1].begin_authentication(
+        subject, transaction=page.transaction or None, proves=page.methods
+    )
+    return to_response(assertion_options_response(options, _locale(request), page.methods))
 
 
 def _reauth_finish(request: HttpRequest) -> HttpResponse:
@@ -264,7 +277,9 @@ def _reauth_finish(request: HttpRequest) -> HttpResponse:
         return _render_reauth(request, bound, subject, page, 400)
     transaction = page.transaction or None
     credential = data.get("credential") or {}
-    result = enabled[1].finish_authentication(subject, credential, transaction=transaction)
+    result = enabled[1].finish_authentication(
+        subject, credential, transaction=transaction, proves=page.methods
+    )
     if not result:
         if json_client:
             return to_response(result_response(result, _locale(request)))
@@ -274,7 +289,9 @@ def _reauth_finish(request: HttpRequest) -> HttpResponse:
     methods = tuple(sorted(result.methods))
     bound.record_reauth(subject, methods, transaction=transaction, signed=result.transaction)
     if json_client:
-        return to_response(json_response(200, {"ok": True, "next": page.next}))
+        # The session was renewed and its CSRF token rotated: hand the new one over.
+        answer = {"ok": True, "next": page.next, "csrf_token": get_token(request)}
+        return to_response(json_response(200, answer))
     return _after_reauth(request, resumed, page.next)
 
 
@@ -326,7 +343,9 @@ def _sign_in_finish(request: HttpRequest) -> HttpResponse:
         return verify_page(request, bound, pending, passkey_error(result), status)
     finish_sign_in(bound, pending, result.sign_in_methods(pending.proved))
     if json_client:
-        return to_response(json_response(200, {"ok": True, "next": pending.next}))
+        # Signed in (Django's login rotates the CSRF token): the new one, for the script.
+        answer = {"ok": True, "next": pending.next, "csrf_token": get_token(request)}
+        return to_response(json_response(200, answer))
     return _redirect(pending.next)
 
 

@@ -9,6 +9,7 @@ overrides any of them with a file of the same name in its template directories.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from functools import wraps
@@ -19,6 +20,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.decorators import decorator_from_middleware
+from django.utils.log import log_response
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -38,7 +42,7 @@ from ...redirects import safe_return_path_or_default
 from ...subject import Subject
 from ..http import Client, client_kind
 from ..pages import stylesheet_response
-from ..passkey_endpoint import INTERACTIVE_ONLY, off_channel, off_channel_response
+from ..passkey_endpoint import INTERACTIVE_ONLY, csrf_response, off_channel, off_channel_response
 from ..passkey_endpoint import TEXT as PASSKEY_TEXT
 from ..resume import (
     DonePage,
@@ -223,11 +227,40 @@ def _web_only(view: View) -> View:
     return answer
 
 
+class _CsrfCheck(CsrfViewMiddleware):  # type: ignore[misc]
+    """Django's own CSRF check (origin, referer, token: the middleware's, unchanged),
+    whose refusal of a request that asks for JSON is the JSON 403 ``csrf`` every
+    framework answers; a browser still gets the project's ``CSRF_FAILURE_VIEW``."""
+
+    def _reject(self, request: HttpRequest, reason: str) -> HttpResponse:
+        info = request_info(request)
+        if client_kind(info) is Client.BROWSER:
+            return cast(HttpResponse, super()._reject(request, reason))
+        response = to_response(csrf_response(info.locale))
+        log_response(
+            "Forbidden (%s): %s", reason, request.path, response=response, request=request,
+            logger=_CSRF_LOGGER,
+        )  # fmt: skip
+        return response
+
+
+_CSRF_LOGGER = logging.getLogger("django.security.csrf")  # where Django logs its refusals
+
+
+def _csrf_checked(view: View) -> View:
+    """:func:`~django.views.decorators.csrf.csrf_protect` answering scripts in JSON.
+    The project's ``CsrfViewMiddleware`` would refuse first (its page, before the view
+    runs), so the view is ``csrf_exempt`` for the middleware and runs the same check
+    itself: one check, Django's, whether the middleware is installed or not."""
+    return cast(View, csrf_exempt(decorator_from_middleware(_CsrfCheck)(view)))
+
+
 def _form_post(view: View, *, any_channel: bool = False) -> View:
-    """POST only, with Django's CSRF check even when the middleware is missing; the
-    interactive web channel only (:func:`_web_only`) unless ``any_channel``, so a view
-    added later is closed to API keys until it says otherwise."""
-    checked = cast(View, csrf_protect(view))
+    """POST only, with Django's CSRF check even when the middleware is missing (a script
+    that fails it gets JSON, see :func:`_csrf_checked`); the interactive web channel
+    only (:func:`_web_only`) unless ``any_channel``, so a view added later is closed to
+    API keys until it says otherwise."""
+    checked = _csrf_checked(view)
     if not any_channel:
         checked = _web_only(checked)
     return _commit_as_they_go(cast(View, require_POST(checked)))

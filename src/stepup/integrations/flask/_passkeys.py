@@ -9,7 +9,7 @@ from typing import Any, Final
 from flask import flash, request, url_for
 
 from ...errors import StoreUnavailableError, UnknownActionError
-from ...passkeys import Passkeys
+from ...passkeys import PasskeyLimitError, Passkeys
 from ...subject import Subject
 from ..http import Client, client_kind
 from ..passkey_endpoint import (
@@ -20,6 +20,7 @@ from ..passkey_endpoint import (
     action_field,
     assertion_options_response,
     json_response,
+    limit_response,
     malformed_response,
     message_response,
     name_field,
@@ -107,9 +108,13 @@ def passkeys_page() -> Any:
     if not isinstance(ready, tuple):
         return ready
     _, passkeys, subject = ready
-    return _render(
-        "stepup/passkeys.html", page=PasskeysPage.of(passkeys.registered(subject.user_id))
-    )
+    return _render("stepup/passkeys.html", page=_page(passkeys, subject))
+
+
+def _page(passkeys: Passkeys, subject: Subject, error: str = "") -> PasskeysPage:
+    """The passkeys page's model: the user's passkeys, and whether they may add one."""
+    registered = passkeys.registered(subject.user_id)
+    return PasskeysPage.of(registered, error, limit=passkeys.rp.max_passkeys_per_user)
 
 
 def register_begin() -> Any:
@@ -122,7 +127,11 @@ def register_begin() -> Any:
     except PasskeyBodyError:
         return to_response(malformed_response(_locale()))
     name = app_state.account_name(subject.user_id)
-    return to_response(json_response(200, passkeys.begin_registration(subject, name)))
+    try:
+        options = passkeys.begin_registration(subject, name)
+    except PasskeyLimitError:
+        return to_response(limit_response(_locale()))
+    return to_response(json_response(200, options))
 
 
 def register_finish() -> Any:
@@ -142,7 +151,7 @@ def register_finish() -> Any:
     if json_client:
         return to_response(registration_response(result, _locale()))
     if not result:
-        page = PasskeysPage.of(passkeys.registered(subject.user_id), passkey_message(result.reason))
+        page = _page(passkeys, subject, passkey_message(result.reason))
         return _render("stepup/passkeys.html", passkey_status(result.reason), page=page)
     flash(TEXT["added"], "stepup")
     return _redirect(url_for("stepup.passkeys"))
@@ -209,10 +218,13 @@ def reauth_begin() -> Any:
         return opened
     if not opened.page.passkey:
         return to_response(message_response(400, "not_offered", _locale()))
-    # A transaction-bound action: the authenticator signs the transaction's digest.
-    transaction = opened.page.transaction or None
-    options = enabled[1].begin_authentication(opened.subject, transaction=transaction)
-    return to_response(assertion_options_response(options, _locale()))
+    # A transaction-bound action: the authenticator signs the transaction's digest. Only
+    # the passkeys that can prove the offered alternative are listed (hwk: device-bound).
+    transaction, methods = opened.page.transaction or None, opened.page.methods
+    options = enabled[1].begin_authentication(
+        opened.subject, transaction=transaction, proves=methods
+    )
+    return to_response(assertion_options_response(options, _locale(), methods))
 
 
 def reauth_finish() -> Any:
@@ -236,7 +248,9 @@ def reauth_finish() -> Any:
         return _render_reauth(app_state, subject, page, 400)
     transaction = page.transaction or None
     credential = data.get("credential") or {}
-    result = enabled[1].finish_authentication(subject, credential, transaction=transaction)
+    result = enabled[1].finish_authentication(
+        subject, credential, transaction=transaction, proves=page.methods
+    )
     if not result:
         if json_client:
             return to_response(result_response(result, _locale()))
@@ -246,7 +260,9 @@ def reauth_finish() -> Any:
     methods = tuple(sorted(result.methods))
     app_state.record_reauth(subject, methods, transaction=transaction, signed=result.transaction)
     if json_client:
-        return to_response(json_response(200, {"ok": True, "next": page.next}))
+        # The session was renewed and its CSRF token with it: hand the new one over.
+        answer = {"ok": True, "next": page.next, "csrf_token": app_state.csrf.token()}
+        return to_response(json_response(200, answer))
     return _after_reauth(app_state, resumed, page.next)
 
 
@@ -296,7 +312,9 @@ def sign_in_finish() -> Any:
         return verify_page(app_state, pending, passkey_error(result), passkey_status(result.reason))
     finish_login(app_state, pending, result.sign_in_methods(pending.proved))
     if json_client:
-        return to_response(json_response(200, {"ok": True, "next": pending.next}))
+        # Signed in: a new session, so a new CSRF token for the script's next request.
+        answer = {"ok": True, "next": pending.next, "csrf_token": app_state.csrf.token()}
+        return to_response(json_response(200, answer))
     return _redirect(pending.next)
 
 

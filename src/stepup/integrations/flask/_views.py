@@ -45,7 +45,7 @@ from ...redirects import safe_return_path_or_default
 from ...subject import Subject
 from ..http import Client, client_kind
 from ..pages import EXTENSIONS, PAGE_HEADERS, page_context, stylesheet_response
-from ..passkey_endpoint import INTERACTIVE_ONLY, off_channel, off_channel_response
+from ..passkey_endpoint import INTERACTIVE_ONLY, csrf_response, off_channel, off_channel_response
 from ..passkey_endpoint import TEXT as PASSKEY_TEXT
 from ..resume import (
     DonePage,
@@ -140,6 +140,7 @@ def build_blueprint(more: Iterable[Route] = ()) -> Blueprint:
     bp.before_request(_web_channel_only)  # first: an API key gets its 403, not a CSRF error
     bp.before_request(_check_csrf)
     bp.record_once(_exempt_acs_from_flask_wtf)
+    _answer_flask_wtf_refusals(bp)
     bp.app_context_processor(_template_globals)
     routes: list[Route] = [
         ("/reauth", "reauth", reauth, ["GET"]),
@@ -240,7 +241,37 @@ def _check_csrf() -> Any:
     csrf = state().csrf
     if csrf.valid(csrf.submitted()):
         return None
+    return _csrf_refused()
+
+
+def _csrf_refused() -> Any:
+    """A request that failed the CSRF check: a script (it asks for JSON) gets the JSON
+    403 ``csrf`` every framework answers; a browser, the message page."""
+    info = request_info(request)
+    if client_kind(info) is not Client.BROWSER:
+        return to_response(csrf_response(info.locale))
     return _message(400, TEXT["csrf"])
+
+
+def _answer_flask_wtf_refusals(bp: Blueprint) -> None:
+    """With the app's Flask-WTF, its check refuses first (``CSRFError``, before stepup's
+    own): on stepup's routes a script gets the same JSON 403 ``csrf``; a browser gets
+    what the app answers without stepup (its own handler for the error, else
+    Flask-WTF's 400)."""
+    try:
+        from flask_wtf.csrf import CSRFError
+    except ImportError:  # no Flask-WTF: stepup's own check is the only one
+        return
+
+    def answer(error: CSRFError) -> Any:
+        info = request_info(request)
+        if client_kind(info) is not Client.BROWSER:
+            return to_response(csrf_response(info.locale))
+        find = getattr(current_app, "_find_error_handler", None)
+        handler = find(error, []) if find is not None else None  # the app's, not ours
+        return handler(error) if handler is not None else error
+
+    bp.register_error_handler(CSRFError, answer)
 
 
 #: The views the pages link to or post to, by the name the templates use.

@@ -38,7 +38,7 @@ from ...redirects import safe_return_path_or_default
 from ...subject import Subject
 from ..http import Client, client_kind, form_return_path
 from ..pages import PAGE_HEADERS, page_context, stylesheet_response
-from ..passkey_endpoint import INTERACTIVE_ONLY, off_channel, off_channel_response
+from ..passkey_endpoint import INTERACTIVE_ONLY, csrf_response, off_channel, off_channel_response
 from ..passkey_endpoint import TEXT as PASSKEY_TEXT
 from ..resume import (
     DonePage,
@@ -223,6 +223,11 @@ class StepupPages:
         return form
 
     async def csrf_failed(self, request: Request) -> Response:
+        """A request that failed the CSRF check: a script (it asks for JSON) gets the
+        JSON 403 ``csrf`` every framework answers; a browser, the message page."""
+        info = request_info(request)
+        if client_kind(info) is not Client.BROWSER:
+            return to_response(csrf_response(info.locale))
         return await self.message(request, TEXT["csrf"], 403)
 
     async def signed_in(self, request: Request, *, any_channel: bool = False) -> Subject | Response:

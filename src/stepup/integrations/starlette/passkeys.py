@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ...errors import StoreUnavailableError, UnknownActionError
-from ...passkeys import AsyncPasskeys
+from ...passkeys import AsyncPasskeys, PasskeyLimitError
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
 from ..http import Client, SignInRequiredError, client_kind
@@ -30,6 +30,7 @@ from ..passkey_endpoint import (
     assertion_options_response,
     field,
     json_response,
+    limit_response,
     malformed_response,
     message_response,
     name_field,
@@ -86,7 +87,7 @@ class _PasskeyViews:
         if json_client:
             token = request.headers.get("x-csrf-token")
             if not self.s.csrf.verify(request, token, binding):
-                return to_response(message_response(403, "csrf", _locale(request)))
+                return await self.pages.csrf_failed(request)  # JSON 403 "csrf" for a script
             try:
                 return await _read(request)
             except PasskeyBodyError:
@@ -134,12 +135,13 @@ class _PasskeyViews:
         self, request: Request, subject: Subject, error: str = "", status: int = 200
     ) -> Response:
         registered = await self.passkeys.registered(subject.user_id)
+        limit = self.passkeys.rp.max_passkeys_per_user
         return await self.pages.render(
             request,
             "passkeys.html",
             binding=subject.session_id,
             status=status,
-            page=PasskeysPage.of(registered, error),
+            page=PasskeysPage.of(registered, error, limit=limit),
             messages=take_notes(request),
         )
 
@@ -161,7 +163,10 @@ class _PasskeyViews:
             return checked
         subject, _ = checked
         name = await self.s.account_name(subject.user_id)
-        options = await self.passkeys.begin_registration(subject, name)
+        try:
+            options = await self.passkeys.begin_registration(subject, name)
+        except PasskeyLimitError:
+            return to_response(limit_response(_locale(request)))
         return to_response(json_response(200, options))
 
     async def register_finish(self, request: Request) -> Response:
@@ -241,10 +246,13 @@ class _PasskeyViews:
             return to_response(message_response(400, "transaction_expired", _locale(request)))
         if not page.passkey:
             return to_response(message_response(400, "not_offered", _locale(request)))
-        # A transaction-bound action: the authenticator signs the transaction's digest.
+        # A transaction-bound action: the authenticator signs the transaction's digest. Only
+        # the passkeys that can prove the offered alternative are listed (hwk: device-bound).
         bound = page.transaction or None
-        options = await self.passkeys.begin_authentication(subject, transaction=bound)
-        return to_response(assertion_options_response(options, _locale(request)))
+        options = await self.passkeys.begin_authentication(
+            subject, transaction=bound, proves=page.methods
+        )
+        return to_response(assertion_options_response(options, _locale(request), page.methods))
 
     async def reauth_finish(self, request: Request) -> Response:
         checked = await self._prologue(request)
@@ -264,7 +272,9 @@ class _PasskeyViews:
             return await self.pages.reauth_form(request, subject, page, 400)
         bound = page.transaction or None
         credential = data.get("credential") or {}
-        result = await self.passkeys.finish_authentication(subject, credential, transaction=bound)
+        result = await self.passkeys.finish_authentication(
+            subject, credential, transaction=bound, proves=page.methods
+        )
         if not result:
             if json_client:
                 return to_response(result_response(result, _locale(request)))
@@ -290,7 +300,16 @@ class _PasskeyViews:
             )
         except StoreUnavailableError:
             return to_response(message_response(503, "unavailable", _locale(request)))
-        return to_response(json_response(200, {"ok": True, "next": page.next}))
+        # The session id was renewed, and the CSRF tokens bound to it with it: hand over
+        # one for the renewed session.
+        return await self._with_csrf_token(request, {"ok": True, "next": page.next})
+
+    async def _with_csrf_token(self, request: Request, answer: dict[str, Any]) -> Response:
+        """``answer`` as JSON with ``csrf_token``: a token for the session as it is now
+        (after a renewal or a sign-in), for the script's next request."""
+        token = await self.s.csrf_token(request)
+        response = to_response(json_response(200, {**answer, "csrf_token": token}))
+        return self.s.set_csrf_cookie(request, response)
 
     # the second factor at sign-in ----------------------------------------------------
 
@@ -334,7 +353,7 @@ class _PasskeyViews:
         await self.pages.finish_sign_in(request, pending, proved)
         next_path = safe_return_path_or_default(pending.get("next"))
         if _is_json(request):
-            return to_response(json_response(200, {"ok": True, "next": next_path}))
+            return await self._with_csrf_token(request, {"ok": True, "next": next_path})
         return RedirectResponse(next_path, status_code=303)
 
     async def script(self, request: Request) -> Response:

@@ -19,6 +19,13 @@
  *
  * Both resolve with the endpoint's JSON ({"ok": true, ...}) and reject with an Error
  * whose .body is the endpoint's JSON error ({"error": ..., "title": ...}).
+ *
+ * authenticate and signIn renew the session, and with it the CSRF token: the answer
+ * carries the new one ("csrf_token"), and args.onCsrfToken(token) is called with it,
+ * as stepup-reauth.js's popup flow does, so the app's next request sends it:
+ *
+ *   await stepupPasskeys.authenticate({prefix: "/stepup", action: "passkey.add",
+ *     csrfToken, onCsrfToken: function (token) { csrfToken = token; }});
  */
 (function () {
   "use strict";
@@ -79,11 +86,20 @@
     return options;
   }
 
+  // An empty user handle is none (WebAuthn: null when the authenticator returned an
+  // empty one); sent as "", the server would read a handle that names nobody.
+  function withoutEmptyHandle(json) {
+    if (json && json.response && json.response.userHandle === "") {
+      json.response.userHandle = null;
+    }
+    return json;
+  }
+
   // The browser's answer as the JSON the server reads (PublicKeyCredential.toJSON()).
   function credentialJSON(credential) {
     if (typeof credential.toJSON === "function") {
       try {
-        return credential.toJSON();
+        return withoutEmptyHandle(credential.toJSON());
       } catch (ignored) {
         // some browsers have toJSON but fail on extension results: build it ourselves
       }
@@ -105,7 +121,8 @@
     } else {
       json.response.authenticatorData = toBase64url(response.authenticatorData);
       json.response.signature = toBase64url(response.signature);
-      json.response.userHandle = response.userHandle ? toBase64url(response.userHandle) : null;
+      var handle = response.userHandle;
+      json.response.userHandle = handle && handle.byteLength ? toBase64url(handle) : null;
     }
     return json;
   }
@@ -159,6 +176,17 @@
       });
   }
 
+  // Hand the renewed session's CSRF token (the answer's csrf_token) to the app.
+  function handOver(args) {
+    return function (json) {
+      var token = json && json.csrf_token;
+      if (token && typeof args.onCsrfToken === "function") {
+        args.onCsrfToken(token);
+      }
+      return json;
+    };
+  }
+
   function authenticate(args) {
     var prefix = args.prefix || "/stepup";
     var action = args.action || "";
@@ -177,7 +205,8 @@
           },
           args.csrfToken
         );
-      });
+      })
+      .then(handOver(args));
   }
 
   // The second factor of the sign-in waiting in this session: resolves with
@@ -192,7 +221,8 @@
           {credential: credentialJSON(credential)},
           args.csrfToken
         );
-      });
+      })
+      .then(handOver(args));
   }
 
   // stepup's own pages -----------------------------------------------------------------
