@@ -10,12 +10,20 @@ checked the kept request's own (``csrf_checked``): a forged form, which had none
 sent again without one and refused as it would have been, never laundered by the
 detour.
 
+A kept form is also bound to the browser that sent it (``browser``: a random value
+the integration keeps in a cookie of that browser; the store holds only its digest).
+Someone holding a copy of the session cookie can make the guard keep a form, but not
+make the owner's browser present their cookie: when the owner re-authenticates on the
+link, the form is not resumed (:attr:`SuspendReason.OTHER_BROWSER`) and is gone.
+
 The suspended request is a :class:`~stepup.records.Challenge` under the id prefix
 :data:`PREFIX`: the store's ``take_challenge`` gives single use and expiry atomically.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Iterable
@@ -43,6 +51,7 @@ __all__ = [
     "Suspended",
     "SuspendedRequest",
     "Suspensions",
+    "browser_digest",
     "is_resume_token",
     "is_secret_field",
 ]
@@ -72,6 +81,7 @@ class SuspendReason(StrEnum):
     OTHER_USER = "other_user"  # kept for another user
     OTHER_SESSION = "other_session"  # kept for another session
     OTHER_ACTION = "other_action"  # kept for another action
+    OTHER_BROWSER = "other_browser"  # sent by another browser (a copy of the session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +144,24 @@ def is_secret_field(name: str) -> bool:
     return any(word in _SECRET_WORDS for word in re.split(r"[^a-z0-9]+", lowered))
 
 
+def browser_digest(binding: str) -> str:
+    """What the store keeps of a browser's binding value: a digest, so nobody who reads
+    the store can present the value itself."""
+    data = f"stepup.resume.browser:{binding}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()
+
+
+def _same_browser(kept: object, presented: str | None) -> bool:
+    """Does the browser resuming a form present the binding it was kept with? A caller
+    that binds nothing (``None``) resumes only forms kept without a binding; one that
+    binds never resumes a form kept without one, nor with an empty value."""
+    if presented is None:
+        return kept is None
+    if not presented or not isinstance(kept, str):
+        return False
+    return hmac.compare_digest(kept, browser_digest(presented))
+
+
 def _size(fields: Iterable[tuple[str, str]]) -> int:
     return sum(
         len(n.encode("utf-8", "surrogatepass")) + len(v.encode("utf-8", "surrogatepass"))
@@ -187,6 +215,7 @@ class _Flows:
         is_form: bool,
         drop: frozenset[str],
         csrf_checked: bool,
+        browser: str | None,
     ) -> Flow[SuspendOutcome]:
         if method.upper() != "POST" or not is_form:
             return NotSuspended(SuspendReason.NOT_A_FORM)
@@ -217,6 +246,8 @@ class _Flows:
         }
         if csrf_checked:
             data["csrf"] = True
+        if browser is not None:
+            data["browser"] = browser_digest(browser)
         challenge = Challenge(
             PREFIX + token, subject.user_id, subject.session_id, now, now + self.ttl, data
         )
@@ -227,7 +258,12 @@ class _Flows:
         return Suspended(token)
 
     def _resume(
-        self, subject: Subject, token: object, action: str, session_ids: tuple[str, ...]
+        self,
+        subject: Subject,
+        token: object,
+        action: str,
+        session_ids: tuple[str, ...],
+        browser: str | None,
     ) -> Flow[ResumeOutcome]:
         if not is_resume_token(token):
             return NotResumed(SuspendReason.UNKNOWN)
@@ -244,6 +280,8 @@ class _Flows:
         if found.session_id not in session_ids:
             return NotResumed(SuspendReason.OTHER_SESSION)
         data = found.data
+        if not _same_browser(data.get("browser"), browser):
+            return NotResumed(SuspendReason.OTHER_BROWSER)
         if data.get("action") != action:
             return NotResumed(SuspendReason.OTHER_ACTION)
         fields = data.get("fields")
@@ -272,12 +310,15 @@ class Suspensions(_Flows):
         is_form: bool = True,
         drop: Iterable[str] = (),
         csrf_checked: bool = False,
+        browser: str | None = None,
     ) -> SuspendOutcome:
         """Keep this request for ``subject`` and ``action``. ``path`` is where it was
         sent (path and query), ``fields`` its form fields in order, ``drop`` the names
         never kept (the CSRF field). ``csrf_checked``: the request carried a CSRF token
         that held for this session, so its replay may carry a fresh one; leave it
-        ``False`` unless the check really ran."""
+        ``False`` unless the check really ran. ``browser``: the random value that binds
+        the form to the browser that sent it (kept as a digest); only a browser that
+        presents it again resumes the form."""
         flow = self._suspend(
             subject,
             action,
@@ -288,6 +329,7 @@ class Suspensions(_Flows):
             is_form=is_form,
             drop=frozenset(drop),
             csrf_checked=csrf_checked,
+            browser=browser,
         )
         return run(flow, self.store)
 
@@ -299,14 +341,16 @@ class Suspensions(_Flows):
         *,
         renewed_from: str | None = None,
         earlier: Iterable[str] = (),
+        browser: str | None = None,
     ) -> ResumeOutcome:
         """Take the request ``token`` names, once: only for the same user, the same session
         (``renewed_from``: the id the session had before the re-authentication renewed
         it; ``earlier``: the ids this same session had before earlier renewals, so a form
-        another tab suspended before this tab's re-authentication still resumes) and the
-        same action."""
+        another tab suspended before this tab's re-authentication still resumes), the
+        same browser (``browser``: the binding value this browser presents, ``""`` for
+        none; a form kept with a binding never resumes without it) and the same action."""
         ids = _session_ids(subject, renewed_from, earlier)
-        return run(self._resume(subject, token, action, ids), self.store)
+        return run(self._resume(subject, token, action, ids, browser), self.store)
 
 
 class AsyncSuspensions(_Flows):
@@ -334,7 +378,9 @@ class AsyncSuspensions(_Flows):
         is_form: bool = True,
         drop: Iterable[str] = (),
         csrf_checked: bool = False,
+        browser: str | None = None,
     ) -> SuspendOutcome:
+        """See :meth:`Suspensions.suspend`."""
         flow = self._suspend(
             subject,
             action,
@@ -345,6 +391,7 @@ class AsyncSuspensions(_Flows):
             is_form=is_form,
             drop=frozenset(drop),
             csrf_checked=csrf_checked,
+            browser=browser,
         )
         return await run_async(flow, self.store)
 
@@ -356,7 +403,8 @@ class AsyncSuspensions(_Flows):
         *,
         renewed_from: str | None = None,
         earlier: Iterable[str] = (),
+        browser: str | None = None,
     ) -> ResumeOutcome:
         """See :meth:`Suspensions.resume`."""
         ids = _session_ids(subject, renewed_from, earlier)
-        return await run_async(self._resume(subject, token, action, ids), self.store)
+        return await run_async(self._resume(subject, token, action, ids, browser), self.store)

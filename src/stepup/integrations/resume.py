@@ -2,11 +2,15 @@
 
 - A browser form POST that the guard refuses is suspended (:mod:`stepup.resume`) and
   its token rides along to the re-auth page (``?resume=...``, then a hidden field).
-  After the re-authentication the integration takes it back and renders
+  The 303 that kept it sets :data:`BROWSER_COOKIE` (a random value per browser; the
+  store keeps its digest with the form). After the re-authentication the integration
+  takes the form back, and only when this browser presents that cookie renders
   ``stepup/resume.html``: a form with the saved fields and a fresh CSRF token (only for
   a request whose own token held when it was kept) that the browser submits at once
   (``stepup-reauth.js``, or the Continue button without JavaScript). The replay is a
-  new POST, so the app's own CSRF check and the guard run on it again.
+  new POST, so the app's own CSRF check and the guard run on it again. A form another
+  browser sent (someone with a copy of the session cookie) is discarded and
+  ``stepup/not_resumed.html`` says so.
 - ``GET .../reauth/status?action=...`` answers whether the action needs a
   re-authentication now, and how, without performing it (:func:`status_response`).
 - ``stepup-reauth.js``, served by each integration, is the single-page apps' helper.
@@ -17,24 +21,37 @@ Nothing here decides: the decisions are the core's.
 from __future__ import annotations
 
 import json
+import re
+import secrets
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..reauth import Allowed, Decision, ReauthRequired, ReauthUnavailable
-from ..resume import SuspendedRequest
+from ..redirects import safe_return_path_or_default
+from ..resume import TTL, NotResumed, Resumed, SuspendedRequest, SuspendReason, is_resume_token
 from .http import HttpResponse, RequestInfo, authentication_required, reauth_location
 
 __all__ = [
+    "BROWSER_COOKIE",
     "DONE_MESSAGE",
     "RESUME_FIELD",
     "SCRIPT",
+    "BindingCookie",
     "DonePage",
+    "NotResumedPage",
     "ResumePage",
+    "binding_cookie",
+    "browser_binding",
+    "note_resume_after_sso",
+    "presented_binding",
+    "resume_answer",
     "resume_page",
     "script_response",
     "status_response",
+    "take_resume_after_sso",
     "with_resume",
 ]
 
@@ -44,6 +61,110 @@ RESUME_FIELD: Final = "resume"
 SCRIPT: Final = "stepup-reauth.js"
 #: What the done page posts to the window that opened it.
 DONE_MESSAGE: Final = "stepup:reauth-done"
+#: The cookie that binds a kept form to the browser that sent it: a random value per
+#: browser (HttpOnly, SameSite=Lax), set on the 303 that kept the form; the store keeps
+#: only its digest. A copy of the session cookie elsewhere does not carry it.
+BROWSER_COOKIE: Final = "stepup_resume"
+#: The shape of a binding value stepup makes (``secrets.token_urlsafe(32)``: 43 characters).
+_BINDING: Final = re.compile(r"[A-Za-z0-9_-]{32,64}")
+
+
+def presented_binding(cookie: object) -> str:
+    """The binding value a request's :data:`BROWSER_COOKIE` presents (``""``: none, or
+    not one of stepup's making)."""
+    return cookie if isinstance(cookie, str) and _BINDING.fullmatch(cookie) else ""
+
+
+def browser_binding(cookie: object) -> str:
+    """The binding for a form this browser sends now: the value its cookie already
+    presents (so each tab's kept form stays this browser's), else a new random one."""
+    return presented_binding(cookie) or secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class BindingCookie:
+    """:data:`BROWSER_COOKIE` as each framework sets it on the 303 that kept a form:
+    for the app's whole path, ``Secure`` on https, gone when no kept form can wait."""
+
+    value: str = field(repr=False)
+    path: str
+    secure: bool
+    max_age: int
+    name: ClassVar[str] = BROWSER_COOKIE
+    httponly: ClassVar[bool] = True
+    samesite: ClassVar[str] = "Lax"
+
+
+def binding_cookie(value: str, *, root: str, secure: bool, ttl: float = TTL) -> BindingCookie:
+    """The cookie for ``value``; ``root`` is the path the app is mounted at (``""``:
+    the site's root)."""
+    path = root if root.startswith("/") else "/"
+    return BindingCookie(value, path, secure, max(1, int(ttl)))
+
+
+@dataclass(frozen=True, slots=True)
+class NotResumedPage:
+    """Shown instead of the replay when the kept form came from another browser: the
+    re-authentication counts, the form is gone (nothing of it is shown), and ``next`` is
+    where to go on."""
+
+    next: str
+
+
+def resume_answer(outcome: object, next_path: str) -> SuspendedRequest | NotResumedPage | None:
+    """What follows a re-authentication: the kept form to send again, the page that says
+    why it is not sent (it came from another browser), or ``None`` (nothing kept, or
+    nothing that concerns this browser: go to ``next_path``)."""
+    if isinstance(outcome, Resumed):
+        return outcome.request
+    if isinstance(outcome, NotResumed) and outcome.reason is SuspendReason.OTHER_BROWSER:
+        return NotResumedPage(safe_return_path_or_default(next_path))
+    return None
+
+
+#: The session key of a kept form a SAML answer (posted cross-site, without the
+#: SameSite=Lax binding cookie) left for the same-site resume view.
+RESUME_AFTER_SSO: Final = "_stepup_resume_after_sso"
+
+
+def note_resume_after_sso(
+    session: MutableMapping[str, Any],
+    session_id: str,
+    token: str,
+    action: str,
+    now: float,
+    *,
+    key: str = RESUME_AFTER_SSO,
+) -> None:
+    """After a SAML re-authentication: the kept form ``token`` names waits for the
+    resume view, where the browser's binding cookie is sent (a cross-site POST does not
+    carry a SameSite=Lax cookie). Kept for this session id only; a later one replaces it."""
+    session[key] = {"session": session_id, "token": token, "action": action, "at": now}
+
+
+def _fresh(at: object, now: float, ttl: float) -> bool:
+    """``0 <= now - at < ttl``, the core's rule for every lifetime (as ``views.is_fresh``)."""
+    return isinstance(at, int | float) and not isinstance(at, bool) and 0 <= now - at < ttl
+
+
+def take_resume_after_sso(
+    session: MutableMapping[str, Any],
+    session_id: str,
+    now: float,
+    *,
+    ttl: float = TTL,
+    key: str = RESUME_AFTER_SSO,
+) -> tuple[str, str] | None:
+    """The kept form's token and action :func:`note_resume_after_sso` left for this
+    session id less than ``ttl`` seconds ago, used up either way."""
+    noted = session.pop(key, None)
+    if not isinstance(noted, dict) or noted.get("session") != session_id:
+        return None
+    token, action, at = noted.get("token"), noted.get("action"), noted.get("at")
+    if not is_resume_token(token) or not isinstance(action, str) or not _fresh(at, now, ttl):
+        return None
+    assert isinstance(token, str)
+    return token, action
 
 
 @dataclass(frozen=True, slots=True)

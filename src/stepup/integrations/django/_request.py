@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 
 from ...adapters.idp.password import PasswordReauth
 from ...errors import ConfigurationError
@@ -30,7 +30,7 @@ from ...reauth import (
     ReauthUnavailableError,
     SignInOutcome,
 )
-from ...resume import Resumed, Suspended, SuspendedRequest, Suspensions
+from ...resume import ResumeOutcome, Suspended, Suspensions
 from ...signin import SecondFactors, second_factors
 from ...subject import Identity, LoginMethod, Subject
 from ...tenants import TenantSettings
@@ -41,7 +41,13 @@ from ..http import (
     form_return_path,
     invalid_transaction,
 )
-from ..resume import with_resume
+from ..resume import (
+    BROWSER_COOKIE,
+    binding_cookie,
+    browser_binding,
+    presented_binding,
+    with_resume,
+)
 from ..transaction import (
     ConfirmedReauth,
     InvalidTransactionError,
@@ -236,9 +242,10 @@ class RequestStepup:
         if refusal is None:
             raise ValueError("respond() needs a decision that does not allow the request")
         if refusal.status == 303 and isinstance(decision, ReauthRequired):
-            token = self.suspend(decision.action)
-            if token is not None:
-                refusal = with_resume(refusal, token)
+            kept = self.suspend(decision.action)
+            if kept is not None:
+                token, binding = kept
+                return self.bind_browser(to_response(with_resume(refusal, token)), binding)
         return to_response(refusal)
 
     # resumed requests -----------------------------------------------------------------
@@ -247,8 +254,9 @@ class RequestStepup:
     def suspensions(self) -> Suspensions:
         return Suspensions(self.services.store, clock=self.services.clock)
 
-    def suspend(self, action: str) -> str | None:
-        """Keep this browser form POST for after the re-authentication; its token, or
+    def suspend(self, action: str) -> tuple[str, str] | None:
+        """Keep this browser form POST for after the re-authentication, bound to this
+        browser; its token and the browser's binding value (for :meth:`bind_browser`), or
         ``None`` when it cannot be kept (see :mod:`stepup.resume`)."""
         request, subject = self.request, self.subject
         content_type = (request.content_type or "").lower()
@@ -262,6 +270,7 @@ class RequestStepup:
         if length > 2 * suspensions.max_bytes:
             return None  # never read a body larger than could be kept
         fields = [(name, value) for name in request.POST for value in request.POST.getlist(name)]
+        binding = browser_binding(request.COOKIES.get(BROWSER_COOKIE))
         outcome = suspensions.suspend(
             subject,
             action,
@@ -273,19 +282,42 @@ class RequestStepup:
             # Django's CsrfViewMiddleware marks a request whose token it accepted: only
             # then may the replay carry a fresh one (a csrf_exempt view's forms get none).
             csrf_checked=getattr(request, "csrf_processing_done", False) is True,
+            browser=binding,
         )
-        return outcome.token if isinstance(outcome, Suspended) else None
+        return (outcome.token, binding) if isinstance(outcome, Suspended) else None
+
+    def bind_browser(self, response: HttpResponse, binding: str) -> HttpResponse:
+        """Set the cookie that binds a kept form to this browser (see
+        :data:`~stepup.integrations.resume.BROWSER_COOKIE`) on the 303 that kept it."""
+        cookie = binding_cookie(
+            binding,
+            root=get_script_prefix(),
+            secure=self.request.is_secure(),
+            ttl=self.suspensions.ttl,
+        )
+        response.set_cookie(
+            cookie.name,
+            cookie.value,
+            max_age=cookie.max_age,
+            path=cookie.path,
+            secure=cookie.secure,
+            httponly=cookie.httponly,
+            samesite=cookie.samesite,
+        )
+        return response
 
     def take_resumed(
         self, subject: Subject, token: str | None, action: str
-    ) -> SuspendedRequest | None:
+    ) -> ResumeOutcome | None:
         """The request suspended for this re-authentication, taken once (call before the
-        session id is renewed: it is bound to the current one)."""
+        session id is renewed: it is bound to the current one). It resumes only in the
+        browser that sent it (the one presenting its binding cookie): a form sent with a
+        copy of the session cookie is taken and refused (``OTHER_BROWSER``)."""
         if token is None:
             return None
         earlier = earlier_session_ids(self.request.session, subject.session_id)
-        outcome = self.suspensions.resume(subject, token, action, earlier=earlier)
-        return outcome.request if isinstance(outcome, Resumed) else None
+        browser = presented_binding(self.request.COOKIES.get(BROWSER_COOKIE))
+        return self.suspensions.resume(subject, token, action, earlier=earlier, browser=browser)
 
     def pending_transaction(
         self, subject: Subject, action: str, digest: object

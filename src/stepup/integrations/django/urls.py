@@ -20,6 +20,7 @@ urlpatterns = [
     path("reauth/password/", views.reauth_password, name="reauth_password"),
     path("reauth/status", views.reauth_status, name="reauth_status"),
     path("reauth/done", views.reauth_done, name="reauth_done"),
+    path("reauth/resume", views.reauth_resume, name="reauth_resume"),
     path("stepup-reauth.js", views.script, name="script"),
     path("reauth/oidc/start/", views.oidc_start, name="oidc_start"),
     path("reauth/oidc/callback/", views.oidc_callback, name="oidc_callback"),

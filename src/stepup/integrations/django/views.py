@@ -46,10 +46,14 @@ from ..passkey_endpoint import INTERACTIVE_ONLY, csrf_response, off_channel, off
 from ..passkey_endpoint import TEXT as PASSKEY_TEXT
 from ..resume import (
     DonePage,
+    NotResumedPage,
+    note_resume_after_sso,
+    resume_answer,
     resume_page,
     resume_token,
     script_response,
     status_response,
+    take_resume_after_sso,
     transaction_bound_response,
     unknown_action_response,
 )
@@ -101,6 +105,7 @@ __all__ = [
     "reauth",
     "reauth_done",
     "reauth_password",
+    "reauth_resume",
     "reauth_status",
     "recovery_codes",
     "saml_acs",
@@ -308,13 +313,34 @@ def _reauth_password(request: HttpRequest) -> HttpResponse:
 
 def _after_reauth(request: HttpRequest, resumed: Any, next_path: str) -> HttpResponse:
     """Back to ``next``, or the suspended form sent again with a fresh CSRF token (the
-    one ``record_reauth`` rotated to), so Django's CSRF check runs on the replay."""
-    if resumed is None:
+    one ``record_reauth`` rotated to), so Django's CSRF check runs on the replay, or (a
+    form another browser sent) the page that says it was not sent."""
+    answer = resume_answer(resumed, next_path)
+    if answer is None:
         return _redirect(next_path)
+    if isinstance(answer, NotResumedPage):
+        return _render(request, "stepup/not_resumed.html", page=answer)
     from django.middleware.csrf import get_token
 
-    page = resume_page(resumed, CSRF_FIELD, get_token(request))
+    page = resume_page(answer, CSRF_FIELD, get_token(request))
     return _render(request, "stepup/resume.html", page=page)
+
+
+def _reauth_resume(request: HttpRequest) -> HttpResponse:
+    """Where a SAML re-authentication sends the browser on: the IdP's cross-site POST to
+    the ACS carried no SameSite=Lax binding cookie, this same-site request does, so the
+    kept form the ACS noted is taken (and checked against it) here."""
+    bound = stepup_for(request)
+    subject = bound.subject
+    if subject is None:
+        return sign_in_response(request)
+    next_path = safe_return_path_or_default(request.GET.get("next"))
+    now = bound.services.clock()
+    noted = take_resume_after_sso(request.session, subject.session_id, now)
+    if noted is None:
+        return _redirect(next_path)
+    resumed = bound.take_resumed(subject, *noted)
+    return _after_reauth(request, resumed, next_path)
 
 
 def _reauth_status(request: HttpRequest) -> HttpResponse:
@@ -386,8 +412,15 @@ def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> Ht
 
 
 def _sso_finish(
-    request: HttpRequest, providers: dict[str, Any], outcome_of: Callable[[Any, Subject], Any]
+    request: HttpRequest,
+    providers: dict[str, Any],
+    outcome_of: Callable[[Any, Subject], Any],
+    *,
+    cross_site: bool = False,
 ) -> HttpResponse:
+    """The provider's answer; ``cross_site``: it came as another site's POST (SAML's
+    ACS), without the browser's SameSite=Lax binding cookie, so a kept form is left for
+    the resume view to take."""
     bound = stepup_for(request)
     subject = bound.subject
     if subject is None:
@@ -413,14 +446,20 @@ def _sso_finish(
         )
         again = f"{bound.url('reauth')}?{urlencode(sso_retry_query(answer.next, outcome))}"
         return _message(request, answer.status, answer.message, link=again)
-    resumed = bound.take_resumed(subject, sso_resume(outcome), action)
-    bound.record_reauth(
+    token = sso_resume(outcome)
+    resumed = None if cross_site else bound.take_resumed(subject, token, action)
+    renewed, _ = bound.record_reauth(
         subject,
         answer.methods,
         answer.authenticated_at,
         level=answer.level,
         transaction=confirmed,
     )
+    if cross_site and token is not None:
+        now = services.clock()
+        note_resume_after_sso(request.session, renewed.session_id, token, action, now)
+        query = urlencode({"next": answer.next})
+        return _redirect(f"{bound.url('reauth_resume')}?{query}")
     return _after_reauth(request, resumed, answer.next)
 
 
@@ -455,7 +494,10 @@ def _saml_metadata(request: HttpRequest) -> HttpResponse:
 def _saml_acs(request: HttpRequest) -> HttpResponse:
     response, relay = request.POST.get("SAMLResponse", ""), request.POST.get("RelayState")
     return _sso_finish(
-        request, stepup_for(request).services.saml, lambda p, s: p.complete(s, response, relay)
+        request,
+        stepup_for(request).services.saml,
+        lambda p, s: p.complete(s, response, relay),
+        cross_site=True,
     )
 
 
@@ -718,6 +760,7 @@ reauth = _get(_reauth, any_channel=True)
 reauth_password = _form_post(_reauth_password, any_channel=True)
 reauth_status = _get(_reauth_status, any_channel=True)
 reauth_done = _get(_reauth_done, any_channel=True)
+reauth_resume = _get(_reauth_resume, any_channel=True)
 script = _get(_script, any_channel=True)
 oidc_start = _form_post(_oidc_start, any_channel=True)
 oidc_callback = _get(_oidc_callback, any_channel=True)

@@ -22,7 +22,7 @@ from ...passkeys import Passkeys
 from ...policy import Context, Policy
 from ...reauth import Decision, Reauth, ReauthRequired, SignInOutcome
 from ...redirects import UnsafeRedirectError, safe_return_path
-from ...resume import Resumed, Suspended, SuspendedRequest, Suspensions
+from ...resume import ResumeOutcome, Suspended, Suspensions
 from ...signin import SecondFactors, second_factors
 from ...subject import Identity, LoginMethod, Subject
 from ...tenants import TenantSettings
@@ -30,7 +30,13 @@ from ...twofactor import Channel, TwoFactor
 from ..http import decision_response, form_return_path, invalid_transaction
 from ..pages import choose_locale
 from ..passkey_endpoint import relying_party_from
-from ..resume import with_resume
+from ..resume import (
+    BROWSER_COOKIE,
+    binding_cookie,
+    browser_binding,
+    presented_binding,
+    with_resume,
+)
 from ..transaction import (
     PENDING_TRANSACTIONS,
     ConfirmedReauth,
@@ -237,8 +243,9 @@ class AppState:
             subject = replace(subject, identity=signed_in_with)
         return self.reauth.record_sign_in(subject, methods, authenticated_at)
 
-    def suspend(self, subject: Subject, action: str) -> str | None:
-        """Keep this browser form POST for after the re-authentication; its token, or
+    def suspend(self, subject: Subject, action: str) -> tuple[str, str] | None:
+        """Keep this browser form POST for after the re-authentication, bound to this
+        browser; its token and the browser's binding value (for :meth:`bind_browser`), or
         ``None`` when it cannot be kept (see :mod:`stepup.resume`)."""
         if request.method != "POST" or request.mimetype not in _FORM_TYPES:
             return None
@@ -246,6 +253,7 @@ class AppState:
         if length is None or length > 2 * self.suspensions.max_bytes:
             return None  # never read a body larger than could be kept
         path = request.full_path.rstrip("?")
+        binding = browser_binding(request.cookies.get(BROWSER_COOKIE))
         outcome = self.suspensions.suspend(
             subject,
             action,
@@ -257,19 +265,42 @@ class AppState:
             # Only a form whose own token held gets a fresh one on its replay: a forged
             # form must not come back through the detour with a valid token.
             csrf_checked=self.csrf.valid(self.csrf.submitted()),
+            browser=binding,
         )
-        return outcome.token if isinstance(outcome, Suspended) else None
+        return (outcome.token, binding) if isinstance(outcome, Suspended) else None
+
+    def bind_browser(self, response: Response, binding: str) -> Response:
+        """Set the cookie that binds a kept form to this browser (see
+        :data:`~stepup.integrations.resume.BROWSER_COOKIE`) on the 303 that kept it."""
+        cookie = binding_cookie(
+            binding,
+            root=request.script_root,
+            secure=request.is_secure,
+            ttl=self.suspensions.ttl,
+        )
+        response.set_cookie(
+            cookie.name,
+            cookie.value,
+            max_age=cookie.max_age,
+            path=cookie.path,
+            secure=cookie.secure,
+            httponly=cookie.httponly,
+            samesite=cookie.samesite,
+        )
+        return response
 
     def take_resumed(
         self, subject: Subject, token: str | None, action: str
-    ) -> SuspendedRequest | None:
+    ) -> ResumeOutcome | None:
         """The request suspended for this re-authentication, taken once (call before the
-        session id is renewed: it is bound to the current one)."""
+        session id is renewed: it is bound to the current one). It resumes only in the
+        browser that sent it (the one presenting its binding cookie): a form sent with a
+        copy of the session cookie is taken and refused (``OTHER_BROWSER``)."""
         if token is None:
             return None
         earlier = earlier_session_ids(session, subject.session_id)
-        outcome = self.suspensions.resume(subject, token, action, earlier=earlier)
-        return outcome.request if isinstance(outcome, Resumed) else None
+        browser = presented_binding(request.cookies.get(BROWSER_COOKIE))
+        return self.suspensions.resume(subject, token, action, earlier=earlier, browser=browser)
 
     def pending_transaction(
         self, subject: Subject, action: str, digest: object
@@ -425,9 +456,10 @@ class AppState:
         assert refusal is not None  # the decision was not ok
         if refusal.status == 303 and isinstance(decision, ReauthRequired):
             subject = self.subject()
-            token = self.suspend(subject, action) if subject is not None else None
-            if token is not None:
-                refusal = with_resume(refusal, token)
+            kept = self.suspend(subject, action) if subject is not None else None
+            if kept is not None:
+                token, binding = kept
+                return self.bind_browser(to_response(with_resume(refusal, token)), binding)
         return to_response(refusal)
 
     # the sign-in second factor ---------------------------------------------------------

@@ -49,10 +49,14 @@ from ..passkey_endpoint import INTERACTIVE_ONLY, csrf_response, off_channel, off
 from ..passkey_endpoint import TEXT as PASSKEY_TEXT
 from ..resume import (
     DonePage,
+    NotResumedPage,
+    note_resume_after_sso,
+    resume_answer,
     resume_page,
     resume_token,
     script_response,
     status_response,
+    take_resume_after_sso,
     transaction_bound_response,
     unknown_action_response,
 )
@@ -114,6 +118,7 @@ _ANY_CHANNEL: Final = frozenset(
         "stepup.reauth_password",
         "stepup.reauth_status",
         "stepup.reauth_done",
+        "stepup.reauth_resume",
         "stepup.script",
         "stepup.oidc_start",
         "stepup.oidc_callback",
@@ -147,6 +152,7 @@ def build_blueprint(more: Iterable[Route] = ()) -> Blueprint:
         ("/reauth/password", "reauth_password", reauth_password, ["POST"]),
         ("/reauth/status", "reauth_status", reauth_status, ["GET"]),
         ("/reauth/done", "reauth_done", reauth_done, ["GET"]),
+        ("/reauth/resume", "reauth_resume", reauth_resume, ["GET"]),
         ("/stepup-reauth.js", "script", script, ["GET"]),
         ("/reauth/oidc/start", "oidc_start", oidc_start, ["POST"]),
         ("/reauth/oidc/callback", "oidc_callback", oidc_callback, ["GET"]),
@@ -448,11 +454,30 @@ def reauth_password() -> Any:
 
 
 def _after_reauth(app_state: AppState, resumed: Any, next_path: str) -> Any:
-    """Back to ``next``, or the suspended form sent again with a fresh CSRF token."""
-    if resumed is None:
+    """Back to ``next``, or the suspended form sent again with a fresh CSRF token, or
+    (a form another browser sent) the page that says it was not sent."""
+    answer = resume_answer(resumed, next_path)
+    if answer is None:
         return _redirect(next_path)
-    page = resume_page(resumed, app_state.csrf.field, app_state.csrf.token())
+    if isinstance(answer, NotResumedPage):
+        return _render("stepup/not_resumed.html", page=answer)
+    page = resume_page(answer, app_state.csrf.field, app_state.csrf.token())
     return _render("stepup/resume.html", page=page)
+
+
+def reauth_resume() -> Any:
+    """Where a SAML re-authentication sends the browser on: the IdP's cross-site POST to
+    the ACS carried no SameSite=Lax binding cookie, this same-site request does, so the
+    kept form the ACS noted is taken (and checked against it) here."""
+    app_state, subject = _signed_in()
+    next_path = safe_return_path_or_default(request.args.get("next"))
+    if subject is None:
+        return app_state.unauthenticated()
+    noted = take_resume_after_sso(session, subject.session_id, app_state.clock())
+    if noted is None:
+        return _redirect(next_path)
+    resumed = app_state.take_resumed(subject, *noted)
+    return _after_reauth(app_state, resumed, next_path)
 
 
 def reauth_status() -> Any:
@@ -518,7 +543,10 @@ def _sso_start(kind: str, providers: Any) -> Any:
     return _redirect(getattr(target, "url", target))
 
 
-def _sso_finish(providers: Any, outcome_of: Any) -> Any:
+def _sso_finish(providers: Any, outcome_of: Any, *, cross_site: bool = False) -> Any:
+    """The provider's answer; ``cross_site``: it came as another site's POST (SAML's
+    ACS), without the browser's SameSite=Lax binding cookie, so a kept form is left for
+    :func:`reauth_resume` to take."""
     app_state, subject = _signed_in()
     if subject is None:
         return app_state.unauthenticated()
@@ -547,14 +575,19 @@ def _sso_finish(providers: Any, outcome_of: Any) -> Any:
         query = urlencode(sso_retry_query(answer.next, outcome))
         again = f"{url_for('stepup.reauth')}?{query}"
         return _message(answer.status, answer.message, link=again)
-    resumed = app_state.take_resumed(subject, sso_resume(outcome), action)
-    app_state.record_reauth(
+    token = sso_resume(outcome)
+    resumed = None if cross_site else app_state.take_resumed(subject, token, action)
+    renewed, _ = app_state.record_reauth(
         subject,
         answer.methods,
         answer.authenticated_at,
         level=answer.level,
         transaction=transaction,
     )
+    if cross_site and token is not None:
+        note_resume_after_sso(session, renewed.session_id, token, action, app_state.clock())
+        query = urlencode({"next": answer.next})
+        return _redirect(f"{url_for('stepup.reauth_resume')}?{query}")
     return _after_reauth(app_state, resumed, answer.next)
 
 
@@ -573,7 +606,7 @@ def saml_start() -> Any:
 
 def saml_acs() -> Any:
     response, relay = request.form.get("SAMLResponse", ""), request.form.get("RelayState")
-    return _sso_finish(state().saml, lambda p, s: p.complete(s, response, relay))
+    return _sso_finish(state().saml, lambda p, s: p.complete(s, response, relay), cross_site=True)
 
 
 # two-factor authentication ------------------------------------------------------------

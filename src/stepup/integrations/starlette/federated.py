@@ -125,6 +125,8 @@ class _Federated:
             resume=(sso_resume(outcome), action),
             level=answer.level,
             transaction=confirmed,
+            # SAML's answer is another site's POST: no SameSite=Lax binding cookie.
+            cross_site=self.kind == "saml",
         )
 
     def level_request(self, page: ReauthPage) -> dict[str, Any]:

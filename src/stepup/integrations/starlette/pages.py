@@ -42,10 +42,14 @@ from ..passkey_endpoint import INTERACTIVE_ONLY, csrf_response, off_channel, off
 from ..passkey_endpoint import TEXT as PASSKEY_TEXT
 from ..resume import (
     DonePage,
+    NotResumedPage,
+    note_resume_after_sso,
+    resume_answer,
     resume_page,
     resume_token,
     script_response,
     status_response,
+    take_resume_after_sso,
     transaction_bound_response,
     unknown_action_response,
 )
@@ -84,6 +88,8 @@ __all__ = ["NOTE", "StepupPages", "leave_note", "passkey_urls", "take_notes"]
 
 View = Callable[[Request], Awaitable[Response]]
 
+#: The session key of a kept form a SAML answer left for the resume view.
+RESUME_AFTER_SSO: Final = "stepup.resume_after_sso"
 #: The session key of a note for the next two-factor or passkeys page ("The
 #: authenticator app was added.", "The passkey was renamed."), shown once (the flash
 #: message of Flask and Django).
@@ -122,6 +128,7 @@ class StepupPages:
             Route("/reauth", self.reauth, methods=both, name="reauth"),
             Route("/reauth/status", self.reauth_status, methods=["GET"], name="reauth_status"),
             Route("/reauth/done", self.reauth_done, methods=["GET"], name="reauth_done"),
+            Route("/reauth/resume", self.reauth_resume, methods=["GET"], name="reauth_resume"),
             Route("/stepup-reauth.js", self.script, methods=["GET"], name="script"),
             Route("/2fa/enrol", self.enrol, methods=both, name="enrol"),
             Route("/2fa/verify", self.verify, methods=both, name="verify"),
@@ -384,15 +391,21 @@ class StepupPages:
         level: str | None = None,
         transaction: str | None = None,
         signed: str | None = None,
+        cross_site: bool = False,
     ) -> Response:
         """Record the grant (at ``level``, bound to ``transaction`` when given), then go
         to ``next_path``, or send the suspended form that ``resume`` (its token and the
         action) names again, with a CSRF token for the renewed session: the app's own
-        CSRF check runs on the replay."""
+        CSRF check runs on the replay. ``cross_site``: the answer came as another site's
+        POST (SAML's ACS), without the browser's SameSite=Lax binding cookie, so a kept
+        form is left for :meth:`reauth_resume` to take."""
         s = self.stepup
-        resumed = None if resume is None else await s.take_resumed(subject, *resume, request)
+        token, action = resume if resume is not None else (None, "")
+        resumed = None
+        if not cross_site:
+            resumed = await s.take_resumed(subject, token, action, request)
         try:
-            await s.record_reauth(
+            renewed, _ = await s.record_reauth(
                 request,
                 subject,
                 methods,
@@ -403,12 +416,45 @@ class StepupPages:
             )
         except StoreUnavailableError:
             return await self.unavailable(request)
-        if resumed is None:
+        if cross_site and token is not None:
+            session = session_of(request)
+            note_resume_after_sso(
+                session, renewed.session_id, token, action, s.clock(), key=RESUME_AFTER_SSO
+            )
+            query = urlencode({"next": safe_return_path_or_default(next_path)})
+            return RedirectResponse(f"{s.url(request, 'reauth_resume')}?{query}", 303)
+        return await self.after_reauth(request, resumed, next_path)
+
+    async def after_reauth(self, request: Request, resumed: object, next_path: str) -> Response:
+        """Back to ``next_path``, or the suspended form sent again with a CSRF token for
+        the renewed session, or (a form another browser sent) the page that says it was
+        not sent."""
+        s = self.stepup
+        answer = resume_answer(resumed, next_path)
+        if answer is None:
             return RedirectResponse(safe_return_path_or_default(next_path), status_code=303)
         binding = await s._csrf_binding(request)
+        if isinstance(answer, NotResumedPage):
+            return await self.render(request, "not_resumed.html", binding=binding, page=answer)
         issued = s.csrf.issue(request, binding)  # the replay's token, for the new session
-        page = resume_page(resumed, FIELD_NAME, issued[0])
+        page = resume_page(answer, FIELD_NAME, issued[0])
         return await self.render(request, "resume.html", binding=binding, issued=issued, page=page)
+
+    async def reauth_resume(self, request: Request) -> Response:
+        """Where a SAML re-authentication sends the browser on: the IdP's cross-site POST
+        to the ACS carried no SameSite=Lax binding cookie, this same-site request does,
+        so the kept form the ACS noted is taken (and checked against it) here."""
+        s = self.stepup
+        subject = await self.signed_in(request, any_channel=True)
+        if isinstance(subject, Response):
+            return subject
+        next_path = safe_return_path_or_default(request.query_params.get("next"))
+        session = session_of(request)
+        noted = take_resume_after_sso(session, subject.session_id, s.clock(), key=RESUME_AFTER_SSO)
+        if noted is None:
+            return RedirectResponse(next_path, status_code=303)
+        resumed = await s.take_resumed(subject, *noted, request)
+        return await self.after_reauth(request, resumed, next_path)
 
     async def reauth_status(self, request: Request) -> Response:
         """Does ``action`` need a re-authentication now, and how? Nothing is performed."""

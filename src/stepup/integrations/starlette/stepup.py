@@ -40,7 +40,7 @@ from ...reauth import (
     SignInOutcome,
 )
 from ...redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
-from ...resume import AsyncSuspensions, Resumed, Suspended, SuspendedRequest
+from ...resume import AsyncSuspensions, ResumeOutcome, Suspended
 from ...sealing import SecretBox
 from ...signin import SecondFactors, asecond_factors
 from ...subject import Identity, LoginMethod, Subject
@@ -58,7 +58,13 @@ from ..http import (
 from ..marks import mark
 from ..pages import choose_locale, environment
 from ..passkey_endpoint import passkey_policy, relying_party_from
-from ..resume import with_resume
+from ..resume import (
+    BROWSER_COOKIE,
+    binding_cookie,
+    browser_binding,
+    presented_binding,
+    with_resume,
+)
 from ..transaction import (
     PENDING_TRANSACTIONS,
     ConfirmedReauth,
@@ -120,6 +126,7 @@ PATHS: Final = {
     "reauth": "/reauth",
     "reauth_status": "/reauth/status",
     "reauth_done": "/reauth/done",
+    "reauth_resume": "/reauth/resume",
     "script": "/stepup-reauth.js",
     "oidc_start": "/oidc/start",
     "oidc_callback": "/oidc/callback",
@@ -502,15 +509,17 @@ class StepupCore:
         if answer is None:  # an Allowed decision reached here: nothing to replace
             raise ValueError("respond() needs a decision that does not allow the request")
         if answer.status == 303 and isinstance(decision, ReauthRequired):
-            token = await self.suspend(request, decision.action)
-            if token is not None:
-                answer = with_resume(answer, token)
+            kept = await self.suspend(request, decision.action)
+            if kept is not None:
+                token, binding = kept
+                return self.bind_browser(request, to_response(with_resume(answer, token)), binding)
         return to_response(answer)
 
     # resumed requests ---------------------------------------------------------
 
-    async def suspend(self, request: Request, action: str) -> str | None:
-        """Keep this browser form POST for after the re-authentication; its token, or
+    async def suspend(self, request: Request, action: str) -> tuple[str, str] | None:
+        """Keep this browser form POST for after the re-authentication, bound to this
+        browser; its token and the browser's binding value (for :meth:`bind_browser`), or
         ``None`` when it cannot be kept (see :mod:`stepup.resume`)."""
         content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if request.method != "POST" or content_type not in _FORM_TYPES:
@@ -541,6 +550,7 @@ class StepupCore:
         path = (
             request.url.path + (f"?{query}" if query else "")  # root_path included
         )
+        binding = browser_binding(request.cookies.get(BROWSER_COOKIE))
         outcome = await self.suspensions.suspend(
             subject,
             action,
@@ -552,22 +562,49 @@ class StepupCore:
             # Only a form whose own token held gets a fresh one on its replay: a forged
             # form must not come back through the detour with a valid token.
             csrf_checked=await self.csrf_ok(request, form),
+            browser=binding,
         )
-        return outcome.token if isinstance(outcome, Suspended) else None
+        return (outcome.token, binding) if isinstance(outcome, Suspended) else None
+
+    def bind_browser(self, request: Request, response: Response, binding: str) -> Response:
+        """Set the cookie that binds a kept form to this browser (see
+        :data:`~stepup.integrations.resume.BROWSER_COOKIE`) on the 303 that kept it."""
+        scope = request.scope
+        cookie = binding_cookie(
+            binding,
+            root=scope.get("app_root_path", scope.get("root_path", "")),
+            secure=request.url.scheme == "https",
+            ttl=self.suspensions.ttl,
+        )
+        response.set_cookie(
+            cookie.name,
+            cookie.value,
+            max_age=cookie.max_age,
+            path=cookie.path,
+            secure=cookie.secure,
+            httponly=cookie.httponly,
+            samesite="lax",
+        )
+        return response
 
     async def take_resumed(
         self, subject: Subject, token: str | None, action: str, request: Request | None = None
-    ) -> SuspendedRequest | None:
+    ) -> ResumeOutcome | None:
         """The request suspended for this re-authentication, taken once (call before the
         session id is renewed: it is bound to the current one, or to an id this
-        ``request``'s session had before an earlier re-authentication renewed it)."""
+        ``request``'s session had before an earlier re-authentication renewed it). It
+        resumes only in the browser that sent it (this ``request`` presents its binding
+        cookie): a form sent with a copy of the session cookie is taken and refused
+        (``OTHER_BROWSER``)."""
         if token is None:
             return None
         earlier: tuple[str, ...] = ()
         if request is not None and "session" in request.scope:
             earlier = earlier_session_ids(request.session, subject.session_id)
-        outcome = await self.suspensions.resume(subject, token, action, earlier=earlier)
-        return outcome.request if isinstance(outcome, Resumed) else None
+        browser = presented_binding(request.cookies.get(BROWSER_COOKIE) if request else None)
+        return await self.suspensions.resume(
+            subject, token, action, earlier=earlier, browser=browser
+        )
 
     def pending_transaction(
         self, request: Request, subject: Subject, action: str, digest: object
