@@ -281,7 +281,8 @@ def test_an_api_key_never_gets_the_rfc_9470_challenge(channel: Channel, authoriz
     response = decision_response(decision, request, reauth_url="/reauth")
     assert response is not None
     assert response.status == 401
-    assert "WWW-Authenticate" not in response.headers
+    # RFC 9110 15.5.2: a 401 names a challenge; never RFC 9470's Bearer one here.
+    assert response.headers["WWW-Authenticate"] == 'Session realm="stepup"'
     assert json.loads(response.body)["error"] == "reauth_required"
 
 
@@ -296,11 +297,12 @@ def test_only_a_bearer_token_subject_gets_the_rfc_9470_challenge() -> None:
         assert response is not None
         answers[channel] = response.headers.get("WWW-Authenticate", "")
     assert answers[Channel.API].startswith('Bearer error="insufficient_user_authentication"')
+    session = 'Session realm="stepup"'  # RFC 9110 15.5.2: every 401 names a challenge
     assert answers == {
-        Channel.WEB: "",
+        Channel.WEB: session,
         Channel.API: answers[Channel.API],
-        Channel.API_KEY: "",
-        Channel.MESSAGE_INJECTION: "",
+        Channel.API_KEY: session,
+        Channel.MESSAGE_INJECTION: session,
     }
 
 

@@ -30,6 +30,7 @@ from ..tokens import InvalidTokenError, TokenFault
 from ..twofactor import Channel
 
 __all__ = [
+    "SESSION_CHALLENGE",
     "TITLES",
     "Client",
     "HttpResponse",
@@ -48,6 +49,7 @@ __all__ = [
     "step_up_challenge",
     "token_required",
     "token_unavailable",
+    "with_challenge",
 ]
 
 R = TypeVar("R")
@@ -137,11 +139,25 @@ def client_kind(request: RequestInfo) -> Client:
     return Client.BROWSER
 
 
+#: RFC 9110 15.5.2: a 401 carries at least one challenge. A signed-in session has no
+#: HTTP authentication scheme of its own, so this one names it (no browser prompts for
+#: it); a bearer client gets its ``Bearer`` challenge instead.
+SESSION_CHALLENGE: Final = 'Session realm="stepup"'
+
+
+def with_challenge(status: int, headers: dict[str, str]) -> dict[str, str]:
+    """``headers``, with :data:`SESSION_CHALLENGE` for a 401 that names no challenge."""
+    if status == 401 and "WWW-Authenticate" not in headers:
+        return {**headers, "WWW-Authenticate": SESSION_CHALLENGE}
+    return headers
+
+
 def _json(
     status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
 ) -> HttpResponse:
     body = json.dumps(payload, separators=(",", ":")).encode()
-    return HttpResponse(status, {"Content-Type": "application/json", **(headers or {})}, body)
+    every = with_challenge(status, {"Content-Type": "application/json", **(headers or {})})
+    return HttpResponse(status, every, body)
 
 
 def reauth_location(reauth_url: str, return_to: str, action: str, transaction: str = "") -> str:

@@ -58,7 +58,7 @@ from ..tenants import (
 )
 from ..twofactor import Enrolment
 from ..verifier import VerifyReason, VerifyResult
-from .http import HttpResponse
+from .http import HttpResponse, with_challenge
 
 __all__ = [
     "EARLIER_IDS",
@@ -752,7 +752,7 @@ def _jsonapi(status: int, document: dict[str, Any], locale: str | None = None) -
         document = {**document, "errors": errors}
     body = json.dumps(document, separators=(",", ":")).encode()
     headers = {"Content-Type": JSONAPI_MEDIA_TYPE, "Cache-Control": "no-store"}
-    return HttpResponse(status, headers, body)
+    return HttpResponse(status, with_challenge(status, headers), body)
 
 
 def jsonapi_error(status: int, code: str, title: str, locale: str | None = None) -> HttpResponse:

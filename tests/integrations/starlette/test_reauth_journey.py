@@ -99,7 +99,7 @@ def test_json_and_bearer_clients_get_401(test_app: TestApp, alice: Browser) -> N
         assert body["methods"] == ["pwd"]
         assert body["max_age"] == SIX_HOURS
         assert next_of(body["reauth_url"]) == "/api-key"
-        assert "www-authenticate" not in as_json.headers
+        assert as_json.headers["www-authenticate"] == 'Session realm="stepup"'  # RFC 9110
 
         challenged = api.get("/api-key", headers=bearer)
         assert challenged.status_code == 401
