@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import re
 import secrets
 from collections.abc import Iterable
@@ -63,9 +64,37 @@ TTL: Final = 600.0
 #: The most a suspended request may hold: names and values, UTF-8, added up.
 MAX_BYTES: Final = 64 * 1024
 #: Field names whose values are never kept in the store (a password form is not
-#: suspended: the user sends it again after re-authenticating).
-_SECRET_PARTS: Final = ("password", "passwd", "secret")
-_SECRET_WORDS: Final = frozenset({"pwd", "pass", "otp", "totp", "pin", "code"})
+#: suspended: the user sends it again after re-authenticating). A name is read as words
+#: (``newPassword``, ``new_password``, ``new-password``, ``NEW_PASSWORD`` alike, see
+#: :func:`is_secret_field`); these are found anywhere in it, also inside a word.
+_SECRET_PARTS: Final = ("password", "passwd", "passphrase", "passcode", "secret")
+#: Words that name a secret, a one-time code or card or identity data on their own.
+_SECRET_WORDS: Final = frozenset(
+    {
+        "pwd", "pass", "otp", "totp", "hotp", "tan", "pin", "code", "token", "recovery",
+        "cvv", "cvc", "csc", "ssn", "pan", "apikey", "privatekey", "accesskey",
+    }
+)  # fmt: skip
+#: Word endings that make a one-word compound secret (``otpcode``, ``newpin``, ``smsotp``,
+#: ``authtoken``, ``newpwd``).
+_SECRET_ENDINGS: Final = ("code", "pin", "otp", "token", "pwd")
+#: Two words in a row that name a secret together.
+_SECRET_PAIRS: Final = frozenset(
+    {("api", "key"), ("private", "key"), ("access", "key"), ("card", "number"),
+     ("cc", "number"), ("credit", "card"), ("security", "answer")}
+)  # fmt: skip
+#: What a ``code`` may be besides a secret: with one of these just before it (``zip_code``,
+#: ``postalCode``, ``countrycode``), it is an ordinary field.
+_PUBLIC_CODES: Final = frozenset(
+    {
+        "zip", "postal", "post", "country", "currency", "language", "lang", "locale",
+        "region", "area", "dial", "calling", "promo", "coupon", "discount", "referral",
+        "product", "item", "sku", "bar", "color", "colour", "tax", "vat", "airport",
+        "iata", "icao", "iso", "error", "status", "source", "cost", "department",
+    }
+)  # fmt: skip
+#: Words that make a ``token`` an anti-forgery token, which the replay replaces anyway.
+_FORGERY_WORDS: Final = frozenset({"csrf", "xsrf", "csrfmiddlewaretoken", "csrftoken"})
 
 
 class SuspendReason(StrEnum):
@@ -137,11 +166,49 @@ ResumeOutcome: TypeAlias = Resumed | NotResumed
 
 
 def is_secret_field(name: str) -> bool:
-    """Is this a field whose value stepup never keeps (a password, a code)?"""
-    lowered = name.lower()
-    if any(part in lowered for part in _SECRET_PARTS):
+    """Is this a field whose value stepup never keeps (a password, a one-time or
+    recovery code, a PIN, a token, card or identity data)? The name is read as words
+    however it is written (camelCase, snake_case, kebab-case, dotted, bracketed), so
+    ``otpCode``, ``newPin`` and ``recovery-code`` are as secret as ``otp_code``."""
+    folded = name.casefold()
+    if any(part in folded for part in _SECRET_PARTS):
         return True
-    return any(word in _SECRET_WORDS for word in re.split(r"[^a-z0-9]+", lowered))
+    words = _words(name)
+    if any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words)):
+        return True
+    return any(_secret_word(word, words[:i]) for i, word in enumerate(words))
+
+
+def _secret_word(word: str, before: list[str]) -> bool:
+    """Is ``word`` (after the words ``before`` it) a secret's name?"""
+    if word == "token" or word.endswith("token"):
+        return not _FORGERY_WORDS.intersection([*before, word.removesuffix("token")])
+    if word == "code":
+        return not (before and before[-1] in _PUBLIC_CODES)
+    if word.endswith("code"):
+        return word.removesuffix("code") not in _PUBLIC_CODES
+    return word in _SECRET_WORDS or word.endswith(_SECRET_ENDINGS)
+
+
+def _words(name: str) -> list[str]:
+    """``name`` as casefolded words: split at anything not a letter or digit, between
+    a lower-case and an upper-case letter, before the last capital of a run followed by
+    a lower-case letter (``OTPCode``: ``otp``, ``code``) and between letters and digits."""
+    words: list[str] = []
+    for chunk in re.split(r"[\W_]+", name):
+        start = 0
+        for i in range(1, len(chunk)):
+            before, here = chunk[i - 1], chunk[i]
+            after = chunk[i + 1] if i + 1 < len(chunk) else ""
+            if (
+                (before.islower() and here.isupper())
+                or (before.isupper() and here.isupper() and after.islower())
+                or (before.isdigit() != here.isdigit())
+            ):
+                words.append(chunk[start:i])
+                start = i
+        words.append(chunk[start:])
+    return [word.casefold() for word in words if word]
 
 
 def browser_digest(binding: str) -> str:
