@@ -6,6 +6,7 @@ import logging
 import threading
 import uuid
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher, Type, extract_parameters, profiles
@@ -33,6 +34,7 @@ from stepup.adapters.idp.password import (
     throttle_key,
 )
 from stepup.adapters.storage.memory import MemoryStore
+from stepup.adapters.storage.sql import SQLStore
 from stepup.errors import MalformedInputError, StepupError
 from stepup.events import ReauthFailed, Throttled
 from stepup.subject import Subject
@@ -125,6 +127,44 @@ def test_unknown_user_is_throttled_like_a_known_one(twin: Twin, clock: SettableC
     verify = twin.build()
     outcomes = [verify("ghost", PASSWORD, None).reason for _ in range(5)]
     assert outcomes == [R.UNKNOWN_USER] * 4 + [R.THROTTLED]
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "b\ud800", "x" * 5000, "tab\there", "\x7f"])
+def test_a_name_no_store_can_hold_is_an_unknown_user_throttled_like_any(
+    twin: Twin, hasher: CountingHasher, tmp_path: Path, name: str
+) -> None:
+    """A user name typed into a sign-in form reaches verify as the user id. One no store
+    can hold (a NUL, a lone surrogate, 5000 characters) was a store failure: on SQLite
+    the failed write even kept the database locked for every other user."""
+    store = SQLStore.sqlite(tmp_path / "s.db")
+    try:
+        verify = twin.build(
+            store=store, hasher=hasher, throttle=ThrottlePolicy(free_failures=0, base_delay=10.0)
+        )
+        assert verify(name, PASSWORD, None).reason is R.UNKNOWN_USER
+        assert hasher.verified == [CHEAPEST]  # the same work as any unknown name
+        assert verify(name, PASSWORD, None).reason is R.THROTTLED
+        assert store.throttle_state(throttle_key(name)).failures >= 1
+        assert throttle_key(name).startswith("pwd#")
+        assert verify("bob", PASSWORD, cheap_hash()).reason is R.OK  # nobody else is harmed
+    finally:
+        store.close()
+
+
+def test_the_first_check_makes_the_dummy_whoever_it_is_for(twin: Twin) -> None:
+    """Made by the first unknown name's check, the dummy cost that one attempt a second
+    hash, telling it apart (once per instance) from a known user's."""
+    made: list[str] = []
+
+    def dummy() -> str:
+        made.append("dummy")
+        return cheap_hash("nobody's password")
+
+    verify = twin.build(dummy_hash=dummy)
+    assert verify(USER, PASSWORD, cheap_hash()).reason is R.OK
+    assert made == ["dummy"]  # a known user's first check made it
+    assert verify("ghost", PASSWORD, None).reason is R.UNKNOWN_USER
+    assert made == ["dummy"]  # the unknown name's check made nothing more
 
 
 def test_dummy_hash_follows_a_custom_hasher(twin: Twin) -> None:

@@ -410,3 +410,38 @@ def test_sqlite_locked_by_another_writer_then_released(tmp_path: Path) -> None:
     assert verifier.verify("c1", totp, first).reason is VerifyReason.REPLAYED
     assert verifier.verify("c1", totp, second).reason is VerifyReason.OK
     store.close()
+
+
+# A write that fails inside its transaction keeps no lock -------------------------------
+
+
+def test_a_write_that_fails_mid_transaction_keeps_no_lock(tmp_path: Path) -> None:
+    """A value SQLite cannot bind (a lone surrogate) failed inside ``BEGIN IMMEDIATE``;
+    the statement lived on in the error's traceback, and sqlite3's close waited for it:
+    the write lock stayed, and every other write was "database is locked" until garbage
+    collection (one bad user id made every password check unavailable). The error is
+    held here on purpose, as a caller's frame or a logged traceback would hold it."""
+    store = SQLStore.sqlite(tmp_path / "s.db", busy_timeout=0.2)
+    throttle = ThrottlePolicy()
+    try:
+        with pytest.raises(StoreUnavailableError) as held:
+            store.throttle_charge("pwd:b\ud800", 1000.0, throttle)
+        assert held.value.__cause__ is not None
+        assert store.throttle_charge("pwd:bob", 1000.0, throttle).failures == 1
+        with contextlib.closing(sqlite3.connect(tmp_path / "s.db", timeout=0.2)) as other:
+            other.execute("BEGIN IMMEDIATE")  # the database's write lock is free
+            other.rollback()
+    finally:
+        store.close()
+
+
+async def test_an_async_write_that_fails_mid_transaction_keeps_no_lock(tmp_path: Path) -> None:
+    store = AsyncSQLStore.sqlite(tmp_path / "s.db", busy_timeout=0.2)
+    await store.create_schema()
+    throttle = ThrottlePolicy()
+    try:
+        with pytest.raises(StoreUnavailableError):
+            await store.throttle_charge("pwd:b\ud800", 1000.0, throttle)
+        assert (await store.throttle_charge("pwd:bob", 1000.0, throttle)).failures == 1
+    finally:
+        await store.aclose()

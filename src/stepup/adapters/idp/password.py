@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import inspect
 import logging
 import secrets
@@ -33,6 +34,7 @@ from ..._flow import Flow, run, run_async
 from ...clock import Clock, system_clock
 from ...errors import MalformedInputError, StoreUnavailableError
 from ...events import EventBus, ReauthFailed, Throttled
+from ...ids import is_well_formed_id
 from ...records import Attempt, AttemptOutcome
 from ...subject import Subject
 from ...throttle import ThrottlePolicy
@@ -147,8 +149,15 @@ class PasswordResult:
 
 
 def throttle_key(user_id: str) -> str:
-    """The throttle key of a user's password attempts (shared by all their sessions)."""
-    return f"pwd:{user_id}"
+    """The throttle key of a user's password attempts (shared by all their sessions).
+
+    An id no store can hold (a user name typed into a sign-in form with a control
+    character, a lone surrogate, or too long: :func:`stepup.ids.is_well_formed_id`) is
+    keyed by its digest, so it is throttled and answered as any unknown name is, rather
+    than failing at the store. ``pwd#`` cannot begin another user's key (``pwd:``)."""
+    if is_well_formed_id(user_id):
+        return f"pwd:{user_id}"
+    return "pwd#" + hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _valid_password(password: object) -> str | None:
@@ -302,6 +311,10 @@ class _PasswordFlows(Generic[S]):
 
     def _check(self, pending: _Pending) -> _Checked:
         """The hash work: the same cost whether or not the user exists."""
+        if self._dummy_hash is None:
+            # Made by the first check, whoever it is for: made by the first unknown
+            # name's, it would cost that one attempt a second hash (a one-time oracle).
+            self._dummy_hash = self._make_dummy()
         if pending.stored_hash is None or pending.verifier is None:
             self._dummy_verify(pending.password)
             return _Checked(PasswordReason.UNKNOWN_USER)
@@ -320,10 +333,10 @@ class _PasswordFlows(Generic[S]):
         return _Checked(PasswordReason.OK)
 
     def _dummy_verify(self, password: str) -> None:
-        # The dummy is made once per instance, from a random password, so no password
-        # can match it; it is verified through the same registry as a real hash.
-        if self._dummy_hash is None:
-            self._dummy_hash = self._make_dummy()
+        # The dummy is made once per instance (by the first check), from a random
+        # password, so no password can match it; it is verified through the same
+        # registry as a real hash.
+        assert self._dummy_hash is not None
         with contextlib.suppress(MalformedHashError, UnsupportedHashError):
             find_verifier(self.verifiers, self._dummy_hash).verify(self._dummy_hash, password)
 

@@ -344,6 +344,21 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
+def _abandon(connection: Any, driver: Any, cursor: Any) -> None:
+    """A broken or half-used connection never goes back to the pool, and keeps nothing:
+    its cursor is closed and its transaction rolled back before it is dropped. sqlite3's
+    ``close`` waits until every statement is finalized, and the failed one lives on in
+    the error's traceback: without this, a write that failed inside ``BEGIN IMMEDIATE``
+    (a value SQLite cannot bind) kept the database's write lock until garbage collection,
+    and every other write meanwhile was "database is locked"."""
+    with suppress(Exception):
+        cursor.close()
+    with suppress(Exception):
+        driver.rollback()
+    connection.invalidate()
+    connection.close()
+
+
 class Driver:
     """Runs the hot operations of :mod:`.sql_ops` straight on a pooled driver connection
     (psycopg or sqlite3), statements compiled once, without SQLAlchemy's per-call
@@ -473,8 +488,7 @@ class Driver:
             try:
                 result = run(driver, cursor, make())
             except BaseException as exc:
-                connection.invalidate()  # a broken or half-used connection never goes back
-                connection.close()
+                _abandon(connection, driver, cursor)
                 if attempt == 2 or self._sqlite or not self._dropped(driver, exc):
                     raise
             else:
