@@ -1224,7 +1224,11 @@ class _ReauthFlows(Generic[S]):
         return grant
 
     def _record_sign_in(
-        self, subject: Subject, methods: Iterable[str], authenticated_at: float | None
+        self,
+        subject: Subject,
+        methods: Iterable[str],
+        authenticated_at: float | None,
+        level: str | None = None,
     ) -> Flow[SignInOutcome]:
         checked_subject(subject)
         chosen = frozenset(methods)
@@ -1242,6 +1246,8 @@ class _ReauthFlows(Generic[S]):
             isinstance(authenticated_at, bool) or not isinstance(authenticated_at, int | float)
         ):
             raise MalformedInputError("authenticated_at must be Unix seconds")
+        if level is not None and (self.policy.levels is None or level not in self.policy.levels):
+            raise MalformedInputError("a grant's level must be one of the policy's levels")
         if not self.policy.sign_in_counts:
             return SignInNotCounted(SignInReason.POLICY_OFF)
         if chosen & {"oidc", "saml"} and authenticated_at is None:
@@ -1252,7 +1258,7 @@ class _ReauthFlows(Generic[S]):
         longest = self.policy.longest_lifetime
         if now - at >= longest:
             return SignInNotCounted(SignInReason.TOO_OLD)
-        grant = Grant(subject.user_id, subject.session_id, chosen, at)
+        grant = Grant(subject.user_id, subject.session_id, chosen, at, level)
         try:
             yield ("put_grant", (grant, at + self._kept_for()))
         except StoreUnavailableError:
@@ -1348,7 +1354,12 @@ class Reauth(_ReauthFlows[Store]):
         return run(flow, self.store)
 
     def record_sign_in(
-        self, subject: Subject, methods: Iterable[str], authenticated_at: float | None = None
+        self,
+        subject: Subject,
+        methods: Iterable[str],
+        authenticated_at: float | None = None,
+        *,
+        level: str | None = None,
     ) -> SignInOutcome:
         """Let a sign-in count as the session's first re-authentication, when the policy
         says so (``Policy(sign_in_counts=True)``; off by default).
@@ -1358,9 +1369,11 @@ class Reauth(_ReauthFlows[Store]):
         token's verified ``auth_time``, ``("saml",)`` with the assertion's
         ``AuthnInstant``. The grant is dated ``authenticated_at`` (the provider's time,
         never later than now), so an SSO session that logged in hours ago counts as
-        hours old. Bad input raises :class:`MalformedInputError`; otherwise the answer is
-        :class:`SignInCounted` or :class:`SignInNotCounted` with its reason."""
-        return run(self._record_sign_in(subject, methods, authenticated_at), self.store)
+        hours old. ``level``: the level of assurance the provider's signed ``acr`` /
+        ``AuthnContextClassRef`` proved (``Levels.for_acr``, ``Levels.for_saml``), as for
+        :meth:`record`. Bad input raises :class:`MalformedInputError`; otherwise the
+        answer is :class:`SignInCounted` or :class:`SignInNotCounted` with its reason."""
+        return run(self._record_sign_in(subject, methods, authenticated_at, level), self.store)
 
     def offer(self, subject: Subject, action: str) -> Offer:
         """How the re-authentication page asks for ``action`` now: the strongest way the
@@ -1433,9 +1446,14 @@ class AsyncReauth(_ReauthFlows[AsyncStore | Store]):
         return await run_async(flow, self.store)
 
     async def record_sign_in(
-        self, subject: Subject, methods: Iterable[str], authenticated_at: float | None = None
+        self,
+        subject: Subject,
+        methods: Iterable[str],
+        authenticated_at: float | None = None,
+        *,
+        level: str | None = None,
     ) -> SignInOutcome:
-        flow = self._record_sign_in(subject, methods, authenticated_at)
+        flow = self._record_sign_in(subject, methods, authenticated_at, level)
         return await run_async(flow, self.store)
 
     async def offer(self, subject: Subject, action: str) -> Offer:

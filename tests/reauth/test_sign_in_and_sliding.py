@@ -395,3 +395,33 @@ def test_the_window_is_the_same_through_the_async_flow() -> None:
         return seen
 
     assert asyncio.run(go()) == [True, True, False]
+
+
+def test_an_sso_sign_in_that_counts_keeps_the_level_its_provider_proved() -> None:
+    """An OIDC sign-in whose signed acr proved ``mfa`` is as good, counted, as the same
+    proof recorded by ``record(level=...)``; it was recorded without its level and asked
+    again on a rule that needs ``mfa``."""
+    from stepup.assurance import Level, Levels
+    from stepup.policy import Rule, Sensitivity
+
+    levels = Levels(
+        (
+            Level("password", acr=("urn:pwd",), methods=(("pwd",),)),
+            Level("mfa", acr=("urn:mfa",), methods=(("pwd", "otp"),)),
+        )
+    )
+    policy = Policy(
+        {"billing.pay": Rule(Sensitivity.SENSITIVE, level="mfa")}, lifetime=3600, levels=levels
+    ).with_sign_in_counts()
+    reauth, _, clock, _ = make(policy)
+    assert isinstance(reauth.check(OIDC_USER, "billing.pay", "t1"), ReauthRequired)
+    outcome = reauth.record_sign_in(OIDC_USER, ["oidc"], clock() - 5, level="mfa")
+    assert isinstance(outcome, SignInCounted)
+    assert outcome.grant.level == "mfa"
+    assert isinstance(reauth.check(OIDC_USER, "billing.pay", "t1"), Allowed)
+    with pytest.raises(MalformedInputError, match="level"):
+        reauth.record_sign_in(OIDC_USER, ["oidc"], clock(), level="platinum")
+    async_reauth = AsyncReauth(MemoryStore(), policy, clock=clock)
+    counted = asyncio.run(async_reauth.record_sign_in(SAML_USER, ["saml"], clock(), level="mfa"))
+    assert isinstance(counted, SignInCounted)
+    assert counted.grant.level == "mfa"
