@@ -26,12 +26,13 @@ import secrets
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..reauth import Allowed, Decision, ReauthRequired, ReauthUnavailable
 from ..redirects import safe_return_path_or_default
 from ..resume import TTL, NotResumed, Resumed, SuspendedRequest, SuspendReason, is_resume_token
+from ..subject import Subject
 from .http import HttpResponse, RequestInfo, authentication_required, reauth_location
 
 __all__ = [
@@ -42,13 +43,16 @@ __all__ = [
     "BindingCookie",
     "DonePage",
     "NotResumedPage",
+    "ResumeClaim",
     "ResumePage",
     "binding_cookie",
     "browser_binding",
     "note_resume_after_sso",
     "presented_binding",
     "resume_answer",
+    "resume_claim",
     "resume_page",
+    "retry_query",
     "script_response",
     "status_response",
     "take_resume_after_sso",
@@ -100,6 +104,53 @@ def binding_cookie(value: str, *, root: str, secure: bool, ttl: float = TTL) -> 
     the site's root)."""
     path = root if root.startswith("/") else "/"
     return BindingCookie(value, path, secure, max(1, int(ttl)))
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeClaim:
+    """The kept form a re-authentication is to send again, named but not taken yet: the
+    integration takes it only once the grant is stored, so a store failure while
+    recording the grant loses nothing (the next try still finds it). ``session_id`` is
+    the session's id before the re-authentication renewed it."""
+
+    token: str
+    action: str
+    session_id: str
+
+
+def resume_claim(subject: Subject, token: object, action: str) -> ResumeClaim | None:
+    """The claim on the kept form ``token`` names (``None``: no token of that shape)."""
+    if not is_resume_token(token):
+        return None
+    assert isinstance(token, str)
+    return ResumeClaim(token, action, subject.session_id)
+
+
+class _Retried(Protocol):
+    """What a re-auth page carries into its next try (``ReauthPage``)."""
+
+    @property
+    def next(self) -> str: ...
+
+    @property
+    def action(self) -> str: ...
+
+    @property
+    def resume(self) -> str: ...
+
+    @property
+    def transaction(self) -> str: ...
+
+
+def retry_query(page: _Retried) -> str:
+    """The re-auth page's query for another try (after a store failure): its ``next``,
+    action, kept form and transaction, so the next try loses none of them."""
+    query = {"next": page.next, "action": page.action}
+    if page.resume:
+        query["resume"] = page.resume
+    if page.transaction:
+        query["transaction"] = page.transaction
+    return urlencode(query)
 
 
 @dataclass(frozen=True, slots=True)

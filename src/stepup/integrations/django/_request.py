@@ -18,7 +18,7 @@ from django.middleware.csrf import rotate_token
 from django.urls import get_script_prefix, reverse
 
 from ...adapters.idp.password import PasswordReauth
-from ...errors import ConfigurationError
+from ...errors import ConfigurationError, StoreUnavailableError
 from ...policy import Context, Policy
 from ...reauth import (
     Allowed,
@@ -43,9 +43,11 @@ from ..http import (
 )
 from ..resume import (
     BROWSER_COOKIE,
+    ResumeClaim,
     binding_cookie,
     browser_binding,
     presented_binding,
+    resume_claim,
     with_resume,
 )
 from ..transaction import (
@@ -61,6 +63,7 @@ from ..views import (
     earlier_session_ids,
     full_access_arguments,
     hook_says_yes,
+    note_renewal,
     note_sign_in,
     renew_session_id,
 )
@@ -306,18 +309,30 @@ class RequestStepup:
         )
         return response
 
-    def take_resumed(
-        self, subject: Subject, token: str | None, action: str
-    ) -> ResumeOutcome | None:
-        """The request suspended for this re-authentication, taken once (call before the
-        session id is renewed: it is bound to the current one). It resumes only in the
-        browser that sent it (the one presenting its binding cookie): a form sent with a
-        copy of the session cookie is taken and refused (``OTHER_BROWSER``)."""
-        if token is None:
+    def take_resumed(self, subject: Subject, token: str | None, action: str) -> ResumeClaim | None:
+        """The kept form this re-authentication resumes, claimed (nothing is taken yet):
+        :meth:`resume_claimed` takes it once the grant is stored, so a store failure
+        while recording it loses nothing."""
+        return resume_claim(subject, token, action)
+
+    def resume_claimed(self, claim: ResumeClaim) -> ResumeOutcome | None:
+        """Take the claimed form, once (after the grant is recorded: the session's id may
+        be the renewed one). It resumes only in the browser that sent it (the one
+        presenting its binding cookie): a form sent with a copy of the session cookie is
+        taken and refused (``OTHER_BROWSER``)."""
+        subject = self.subject
+        if subject is None:
             return None
         earlier = earlier_session_ids(self.request.session, subject.session_id)
         browser = presented_binding(self.request.COOKIES.get(BROWSER_COOKIE))
-        return self.suspensions.resume(subject, token, action, earlier=earlier, browser=browser)
+        return self.suspensions.resume(
+            subject,
+            claim.token,
+            claim.action,
+            renewed_from=claim.session_id,
+            earlier=earlier,
+            browser=browser,
+        )
 
     def pending_transaction(
         self, subject: Subject, action: str, digest: object
@@ -488,14 +503,22 @@ class RequestStepup:
         the transaction a passkey signed (``PasskeyResult.transaction``)."""
         session = self.request.session
         renew_session_id(session)
-        session.cycle_key()
-        rotate_token(self.request)
         self._subject = _UNSET
         confirmed = ConfirmedReauth.after_renewal(
             subject, self.subject, methods, at=at, level=level, transaction=transaction,
             signed=signed,
         )  # fmt: skip
-        confirmed.record(self.reauth)
+        try:
+            confirmed.record(self.reauth)
+        except StoreUnavailableError:
+            # The session key is not cycled yet (cycle_key deletes the old one at once, and
+            # Django saves no session of a 5xx answer: the user would be signed out). Still
+            # one session: a form kept under the old id resumes on the next try.
+            if confirmed.renewed_from is not None:
+                note_renewal(session, confirmed.subject.session_id, confirmed.renewed_from)
+            raise
+        session.cycle_key()
+        rotate_token(self.request)
         return confirmed.done(session)
 
 

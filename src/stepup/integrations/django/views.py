@@ -42,15 +42,23 @@ from ...redirects import safe_return_path_or_default
 from ...subject import Subject
 from ..http import Client, client_kind
 from ..pages import stylesheet_response
-from ..passkey_endpoint import INTERACTIVE_ONLY, csrf_response, off_channel, off_channel_response
+from ..passkey_endpoint import (
+    INTERACTIVE_ONLY,
+    csrf_response,
+    message_response,
+    off_channel,
+    off_channel_response,
+)
 from ..passkey_endpoint import TEXT as PASSKEY_TEXT
 from ..resume import (
     DonePage,
     NotResumedPage,
+    ResumeClaim,
     note_resume_after_sso,
     resume_answer,
     resume_page,
     resume_token,
+    retry_query,
     script_response,
     status_response,
     take_resume_after_sso,
@@ -306,15 +314,30 @@ def _reauth_password(request: HttpRequest) -> HttpResponse:
     )
     if step.page is not None:
         return _render_reauth(request, bound, subject, step.page, step.status)
+    try:
+        bound.record_reauth(subject, step.methods, transaction=page.transaction or None)
+    except StoreUnavailableError:  # nothing recorded, the kept form still waits
+        return _unavailable(request, f"{bound.url('reauth')}?{retry_query(page)}")
     resumed = bound.take_resumed(subject, page.resume or None, page.action)
-    bound.record_reauth(subject, list(step.methods), transaction=page.transaction or None)
     return _after_reauth(request, resumed, page.next)
+
+
+def _unavailable(request: HttpRequest, link: str = "") -> HttpResponse:
+    """503 when the store failed: a script gets JSON, a browser the page that says to
+    try again in a moment (``link``: where)."""
+    info = request_info(request)
+    if client_kind(info) is not Client.BROWSER:
+        return to_response(message_response(503, "unavailable", info.locale))
+    return _message(request, 503, TEXT["unavailable"], link=link)
 
 
 def _after_reauth(request: HttpRequest, resumed: Any, next_path: str) -> HttpResponse:
     """Back to ``next``, or the suspended form sent again with a fresh CSRF token (the
     one ``record_reauth`` rotated to), so Django's CSRF check runs on the replay, or (a
-    form another browser sent) the page that says it was not sent."""
+    form another browser sent) the page that says it was not sent. ``resumed``: the
+    claim on the kept form, taken now that the grant is stored."""
+    if isinstance(resumed, ResumeClaim):
+        resumed = stepup_for(request).resume_claimed(resumed)
     answer = resume_answer(resumed, next_path)
     if answer is None:
         return _redirect(next_path)
@@ -446,15 +469,19 @@ def _sso_finish(
         )
         again = f"{bound.url('reauth')}?{urlencode(sso_retry_query(answer.next, outcome))}"
         return _message(request, answer.status, answer.message, link=again)
+    try:
+        renewed, _ = bound.record_reauth(
+            subject,
+            answer.methods,
+            answer.authenticated_at,
+            level=answer.level,
+            transaction=confirmed,
+        )
+    except StoreUnavailableError:  # nothing recorded, the kept form still waits
+        again = f"{bound.url('reauth')}?{urlencode(sso_retry_query(answer.next, outcome))}"
+        return _unavailable(request, again)
     token = sso_resume(outcome)
     resumed = None if cross_site else bound.take_resumed(subject, token, action)
-    renewed, _ = bound.record_reauth(
-        subject,
-        answer.methods,
-        answer.authenticated_at,
-        level=answer.level,
-        transaction=confirmed,
-    )
     if cross_site and token is not None:
         now = services.clock()
         note_resume_after_sso(request.session, renewed.session_id, token, action, now)

@@ -15,7 +15,7 @@ from flask import Flask, Response, abort, current_app, g, make_response, request
 
 from ...adapters.idp.password import PasswordReauth
 from ...clock import Clock
-from ...errors import ConfigurationError
+from ...errors import ConfigurationError, StoreUnavailableError
 from ...events import EventBus
 from ...i18n import AppCatalog
 from ...passkeys import Passkeys
@@ -32,9 +32,11 @@ from ..pages import choose_locale
 from ..passkey_endpoint import relying_party_from
 from ..resume import (
     BROWSER_COOKIE,
+    ResumeClaim,
     binding_cookie,
     browser_binding,
     presented_binding,
+    resume_claim,
     with_resume,
 )
 from ..transaction import (
@@ -56,6 +58,7 @@ from ..views import (
     full_access_arguments,
     hook_says_yes,
     is_fresh,
+    note_renewal,
     note_sign_in,
     renew_session_id,
     session_identity,
@@ -289,18 +292,30 @@ class AppState:
         )
         return response
 
-    def take_resumed(
-        self, subject: Subject, token: str | None, action: str
-    ) -> ResumeOutcome | None:
-        """The request suspended for this re-authentication, taken once (call before the
-        session id is renewed: it is bound to the current one). It resumes only in the
-        browser that sent it (the one presenting its binding cookie): a form sent with a
-        copy of the session cookie is taken and refused (``OTHER_BROWSER``)."""
-        if token is None:
+    def take_resumed(self, subject: Subject, token: str | None, action: str) -> ResumeClaim | None:
+        """The kept form this re-authentication resumes, claimed (nothing is taken yet):
+        :meth:`resume_claimed` takes it once the grant is stored, so a store failure
+        while recording it loses nothing."""
+        return resume_claim(subject, token, action)
+
+    def resume_claimed(self, claim: ResumeClaim) -> ResumeOutcome | None:
+        """Take the claimed form, once (after the grant is recorded: the session's id may
+        be the renewed one). It resumes only in the browser that sent it (the one
+        presenting its binding cookie): a form sent with a copy of the session cookie is
+        taken and refused (``OTHER_BROWSER``)."""
+        subject = self.subject()
+        if subject is None:
             return None
         earlier = earlier_session_ids(session, subject.session_id)
         browser = presented_binding(request.cookies.get(BROWSER_COOKIE))
-        return self.suspensions.resume(subject, token, action, earlier=earlier, browser=browser)
+        return self.suspensions.resume(
+            subject,
+            claim.token,
+            claim.action,
+            renewed_from=claim.session_id,
+            earlier=earlier,
+            browser=browser,
+        )
 
     def pending_transaction(
         self, subject: Subject, action: str, digest: object
@@ -333,7 +348,13 @@ class AppState:
             subject, self.subject(), methods, at=at, level=level, transaction=transaction,
             signed=signed,
         )  # fmt: skip
-        confirmed.record(self.reauth)
+        try:
+            confirmed.record(self.reauth)
+        except StoreUnavailableError:
+            # Still one session: a form kept under the old id resumes on the next try.
+            if confirmed.renewed_from is not None:
+                note_renewal(session, confirmed.subject.session_id, confirmed.renewed_from)
+            raise
         return confirmed.done(session)
 
     def is_tenant_admin(self, subject: Subject, tenant_id: str) -> bool:

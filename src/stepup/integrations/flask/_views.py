@@ -45,15 +45,23 @@ from ...redirects import safe_return_path_or_default
 from ...subject import Subject
 from ..http import Client, client_kind
 from ..pages import EXTENSIONS, PAGE_HEADERS, page_context, stylesheet_response
-from ..passkey_endpoint import INTERACTIVE_ONLY, csrf_response, off_channel, off_channel_response
+from ..passkey_endpoint import (
+    INTERACTIVE_ONLY,
+    csrf_response,
+    message_response,
+    off_channel,
+    off_channel_response,
+)
 from ..passkey_endpoint import TEXT as PASSKEY_TEXT
 from ..resume import (
     DonePage,
     NotResumedPage,
+    ResumeClaim,
     note_resume_after_sso,
     resume_answer,
     resume_page,
     resume_token,
+    retry_query,
     script_response,
     status_response,
     take_resume_after_sso,
@@ -448,14 +456,29 @@ def reauth_password() -> Any:
     )
     if step.page is not None:
         return _render_reauth(app_state, subject, step.page, step.status)
+    try:
+        app_state.record_reauth(subject, step.methods, transaction=page.transaction or None)
+    except StoreUnavailableError:  # nothing recorded, the kept form still waits
+        return _unavailable(f"{url_for('stepup.reauth')}?{retry_query(page)}")
     resumed = app_state.take_resumed(subject, page.resume or None, page.action)
-    app_state.record_reauth(subject, list(step.methods), transaction=page.transaction or None)
     return _after_reauth(app_state, resumed, page.next)
+
+
+def _unavailable(link: str = "") -> Any:
+    """503 when the store failed: a script gets JSON, a browser the page that says to
+    try again in a moment (``link``: where)."""
+    info = request_info(request)
+    if client_kind(info) is not Client.BROWSER:
+        return to_response(message_response(503, "unavailable", info.locale))
+    return _message(503, TEXT["unavailable"], link=link)
 
 
 def _after_reauth(app_state: AppState, resumed: Any, next_path: str) -> Any:
     """Back to ``next``, or the suspended form sent again with a fresh CSRF token, or
-    (a form another browser sent) the page that says it was not sent."""
+    (a form another browser sent) the page that says it was not sent. ``resumed``: the
+    claim on the kept form, taken now that the grant is stored."""
+    if isinstance(resumed, ResumeClaim):
+        resumed = app_state.resume_claimed(resumed)
     answer = resume_answer(resumed, next_path)
     if answer is None:
         return _redirect(next_path)
@@ -575,15 +598,19 @@ def _sso_finish(providers: Any, outcome_of: Any, *, cross_site: bool = False) ->
         query = urlencode(sso_retry_query(answer.next, outcome))
         again = f"{url_for('stepup.reauth')}?{query}"
         return _message(answer.status, answer.message, link=again)
+    try:
+        renewed, _ = app_state.record_reauth(
+            subject,
+            answer.methods,
+            answer.authenticated_at,
+            level=answer.level,
+            transaction=transaction,
+        )
+    except StoreUnavailableError:  # nothing recorded, the kept form still waits
+        query = urlencode(sso_retry_query(answer.next, outcome))
+        return _unavailable(f"{url_for('stepup.reauth')}?{query}")
     token = sso_resume(outcome)
     resumed = None if cross_site else app_state.take_resumed(subject, token, action)
-    renewed, _ = app_state.record_reauth(
-        subject,
-        answer.methods,
-        answer.authenticated_at,
-        level=answer.level,
-        transaction=transaction,
-    )
     if cross_site and token is not None:
         note_resume_after_sso(session, renewed.session_id, token, action, app_state.clock())
         query = urlencode({"next": answer.next})

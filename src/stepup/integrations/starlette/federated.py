@@ -127,6 +127,7 @@ class _Federated:
             transaction=confirmed,
             # SAML's answer is another site's POST: no SameSite=Lax binding cookie.
             cross_site=self.kind == "saml",
+            retry=s.url(request, "reauth") + "?" + urlencode(sso_retry_query(answer.next, outcome)),
         )
 
     def level_request(self, page: ReauthPage) -> dict[str, Any]:

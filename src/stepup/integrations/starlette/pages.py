@@ -38,7 +38,13 @@ from ...redirects import safe_return_path_or_default
 from ...subject import Subject
 from ..http import Client, client_kind, form_return_path
 from ..pages import PAGE_HEADERS, page_context, stylesheet_response
-from ..passkey_endpoint import INTERACTIVE_ONLY, csrf_response, off_channel, off_channel_response
+from ..passkey_endpoint import (
+    INTERACTIVE_ONLY,
+    csrf_response,
+    message_response,
+    off_channel,
+    off_channel_response,
+)
 from ..passkey_endpoint import TEXT as PASSKEY_TEXT
 from ..resume import (
     DonePage,
@@ -47,6 +53,7 @@ from ..resume import (
     resume_answer,
     resume_page,
     resume_token,
+    retry_query,
     script_response,
     status_response,
     take_resume_after_sso,
@@ -363,6 +370,7 @@ class StepupPages:
             page.next,
             resume=(page.resume or None, page.action),
             transaction=page.transaction or None,
+            retry=f"{s.url(request, 'reauth')}?{retry_query(page)}",
         )
 
     async def refused_code(
@@ -392,20 +400,20 @@ class StepupPages:
         transaction: str | None = None,
         signed: str | None = None,
         cross_site: bool = False,
+        retry: str = "",
     ) -> Response:
         """Record the grant (at ``level``, bound to ``transaction`` when given), then go
         to ``next_path``, or send the suspended form that ``resume`` (its token and the
         action) names again, with a CSRF token for the renewed session: the app's own
-        CSRF check runs on the replay. ``cross_site``: the answer came as another site's
-        POST (SAML's ACS), without the browser's SameSite=Lax binding cookie, so a kept
-        form is left for :meth:`reauth_resume` to take."""
+        CSRF check runs on the replay. The form is taken only once the grant is stored:
+        a store failure answers 503 (``retry``: the link to try again) and loses nothing.
+        ``cross_site``: the answer came as another site's POST (SAML's ACS), without the
+        browser's SameSite=Lax binding cookie, so a kept form is left for
+        :meth:`reauth_resume` to take."""
         s = self.stepup
         token, action = resume if resume is not None else (None, "")
-        resumed = None
-        if not cross_site:
-            resumed = await s.take_resumed(subject, token, action, request)
         try:
-            renewed, _ = await s.record_reauth(
+            renewed, old = await s.record_reauth(
                 request,
                 subject,
                 methods,
@@ -414,8 +422,11 @@ class StepupPages:
                 transaction=transaction,
                 signed=signed,
             )
-        except StoreUnavailableError:
-            return await self.unavailable(request)
+        except StoreUnavailableError:  # nothing recorded, the kept form still waits
+            return await self.store_unavailable(request, retry)
+        resumed = None
+        if not cross_site:
+            resumed = await s.take_resumed(renewed, token, action, request, renewed_from=old)
         if cross_site and token is not None:
             session = session_of(request)
             note_resume_after_sso(
@@ -496,6 +507,14 @@ class StepupPages:
 
     async def unavailable(self, request: Request) -> Response:
         return await self.message(request, TEXT["unavailable"], 503)
+
+    async def store_unavailable(self, request: Request, link: str = "") -> Response:
+        """503 when the store failed: a script gets JSON, a browser the page that says to
+        try again in a moment (``link``: where)."""
+        info = request_info(request)
+        if client_kind(info) is not Client.BROWSER:
+            return to_response(message_response(503, "unavailable", info.locale))
+        return await self.message(request, TEXT["unavailable"], 503, link)
 
     # two-factor: enrolment ----------------------------------------------------
 

@@ -24,7 +24,7 @@ from starlette.templating import Jinja2Templates
 from ...adapters.idp.password import AsyncPasswordReauth
 from ...adapters.storage.base import AsyncStore, Store
 from ...clock import Clock, system_clock
-from ...errors import ConfigurationError
+from ...errors import ConfigurationError, StoreUnavailableError
 from ...events import EventBus
 from ...i18n import AppCatalog
 from ...passkeys import AsyncPasskeys
@@ -82,6 +82,7 @@ from ..views import (
     default_policy,
     earlier_session_ids,
     is_fresh,
+    note_renewal,
 )
 from ._util import (
     MaybeAwaitable,
@@ -588,11 +589,18 @@ class StepupCore:
         return response
 
     async def take_resumed(
-        self, subject: Subject, token: str | None, action: str, request: Request | None = None
+        self,
+        subject: Subject,
+        token: str | None,
+        action: str,
+        request: Request | None = None,
+        *,
+        renewed_from: str | None = None,
     ) -> ResumeOutcome | None:
-        """The request suspended for this re-authentication, taken once (call before the
-        session id is renewed: it is bound to the current one, or to an id this
-        ``request``'s session had before an earlier re-authentication renewed it). It
+        """The request suspended for this re-authentication, taken once (after the grant
+        is recorded, so a store failure while recording it loses nothing): bound to this
+        ``subject``'s session id, the id it was ``renewed_from``, or an id this
+        ``request``'s session had before an earlier re-authentication renewed it. It
         resumes only in the browser that sent it (this ``request`` presents its binding
         cookie): a form sent with a copy of the session cookie is taken and refused
         (``OTHER_BROWSER``)."""
@@ -603,7 +611,7 @@ class StepupCore:
             earlier = earlier_session_ids(request.session, subject.session_id)
         browser = presented_binding(request.cookies.get(BROWSER_COOKIE) if request else None)
         return await self.suspensions.resume(
-            subject, token, action, earlier=earlier, browser=browser
+            subject, token, action, renewed_from=renewed_from, earlier=earlier, browser=browser
         )
 
     def pending_transaction(
@@ -760,8 +768,15 @@ class StepupCore:
             subject, await self.subject(request), methods, at=at, level=level,
             transaction=transaction, signed=signed,
         )  # fmt: skip
-        await confirmed.record(self.reauth)
-        return confirmed.done(request.session if "session" in request.scope else None)
+        kept = request.session if "session" in request.scope else None
+        try:
+            await confirmed.record(self.reauth)
+        except StoreUnavailableError:
+            # Still one session: a form kept under the old id resumes on the next try.
+            if confirmed.renewed_from is not None and kept is not None:
+                note_renewal(kept, confirmed.subject.session_id, confirmed.renewed_from)
+            raise
+        return confirmed.done(kept)
 
     # CSRF for the app's own forms ---------------------------------------------
 
