@@ -255,7 +255,7 @@ class AppState:
         length = request.content_length
         if length is None or length > 2 * self.suspensions.max_bytes:
             return None  # never read a body larger than could be kept
-        path = request.full_path.rstrip("?")
+        path = request_info(request).path  # under the app's prefix (SCRIPT_NAME) too
         binding = browser_binding(request.cookies.get(BROWSER_COOKIE))
         outcome = self.suspensions.suspend(
             subject,
