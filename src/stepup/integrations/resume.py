@@ -312,6 +312,21 @@ def status_response(
     )
 
 
+def status_action(actions: list[str]) -> str | None:
+    """The one action a status question names (``""``: none), or ``None`` when it names
+    ``action`` more than once (answer :func:`repeated_action_response`): frameworks read
+    a repeated parameter differently (Flask the first, the others the last), so stepup
+    reads none."""
+    if len(actions) > 1:
+        return None
+    return actions[0] if actions else ""
+
+
+def repeated_action_response() -> HttpResponse:
+    """400 for a status question with more than one ``action`` parameter."""
+    return _json(400, {"error": "repeated_action"})
+
+
 def unknown_action_response(action: str) -> HttpResponse:
     """400 for a status question about an action the policy does not name."""
     return _json(400, {"error": "unknown_action", "action": action[:100]})

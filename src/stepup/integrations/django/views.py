@@ -40,7 +40,7 @@ from ...i18n import Message
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
-from ..http import Client, client_kind
+from ..http import Client, authentication_required, client_kind
 from ..pages import stylesheet_response
 from ..passkey_endpoint import (
     INTERACTIVE_ONLY,
@@ -55,11 +55,13 @@ from ..resume import (
     NotResumedPage,
     ResumeClaim,
     note_resume_after_sso,
+    repeated_action_response,
     resume_answer,
     resume_page,
     resume_token,
     retry_query,
     script_response,
+    status_action,
     status_response,
     take_resume_after_sso,
     transaction_bound_response,
@@ -367,9 +369,16 @@ def _reauth_resume(request: HttpRequest) -> HttpResponse:
 
 
 def _reauth_status(request: HttpRequest) -> HttpResponse:
-    """Does ``action`` need a re-authentication now, and how? Nothing is performed."""
+    """Does ``action`` need a re-authentication now, and how? Nothing is performed.
+    Nobody signed in: 401 before the action is looked at (the answer tells nobody which
+    actions the policy knows)."""
     bound = stepup_for(request)
-    action = request.GET.get("action", "")
+    info = request_info(request)
+    if bound.subject is None:
+        return to_response(authentication_required(info))
+    action = status_action(request.GET.getlist("action"))
+    if action is None:
+        return to_response(repeated_action_response())
     try:
         if action and bound.policy.rule_for(action).bind_transaction:
             return to_response(transaction_bound_response(action))
@@ -378,7 +387,7 @@ def _reauth_status(request: HttpRequest) -> HttpResponse:
         return to_response(unknown_action_response(action))
     answer = status_response(
         decision,
-        request_info(request),
+        info,
         reauth_url=bound.url("reauth"),
         done_path=bound.url("reauth_done"),
         action=action,

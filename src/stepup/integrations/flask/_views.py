@@ -43,7 +43,7 @@ from ...errors import (
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
-from ..http import Client, client_kind
+from ..http import Client, authentication_required, client_kind
 from ..pages import EXTENSIONS, PAGE_HEADERS, page_context, stylesheet_response
 from ..passkey_endpoint import (
     INTERACTIVE_ONLY,
@@ -58,11 +58,13 @@ from ..resume import (
     NotResumedPage,
     ResumeClaim,
     note_resume_after_sso,
+    repeated_action_response,
     resume_answer,
     resume_page,
     resume_token,
     retry_query,
     script_response,
+    status_action,
     status_response,
     take_resume_after_sso,
     transaction_bound_response,
@@ -504,9 +506,16 @@ def reauth_resume() -> Any:
 
 
 def reauth_status() -> Any:
-    """Does ``action`` need a re-authentication now, and how? Nothing is performed."""
-    app_state = state()
-    action = request.args.get("action", "")
+    """Does ``action`` need a re-authentication now, and how? Nothing is performed.
+    Nobody signed in: 401 before the action is looked at (the answer tells nobody which
+    actions the policy knows)."""
+    app_state, subject = _signed_in()
+    info = request_info(request)
+    if subject is None:
+        return to_response(authentication_required(info))
+    action = status_action(request.args.getlist("action"))
+    if action is None:
+        return to_response(repeated_action_response())
     try:
         if action and app_state.policy.rule_for(action).bind_transaction:
             return to_response(transaction_bound_response(action))
@@ -515,7 +524,7 @@ def reauth_status() -> Any:
         return to_response(unknown_action_response(action))
     answer = status_response(
         decision,
-        request_info(request),
+        info,
         reauth_url=url_for("stepup.reauth"),
         done_path=url_for("stepup.reauth_done"),
         action=action,

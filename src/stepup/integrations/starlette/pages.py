@@ -36,7 +36,7 @@ from ...i18n import Message, negotiate
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
-from ..http import Client, client_kind, form_return_path
+from ..http import Client, authentication_required, client_kind, form_return_path
 from ..pages import PAGE_HEADERS, page_context, stylesheet_response
 from ..passkey_endpoint import (
     INTERACTIVE_ONLY,
@@ -50,11 +50,13 @@ from ..resume import (
     DonePage,
     NotResumedPage,
     note_resume_after_sso,
+    repeated_action_response,
     resume_answer,
     resume_page,
     resume_token,
     retry_query,
     script_response,
+    status_action,
     status_response,
     take_resume_after_sso,
     transaction_bound_response,
@@ -468,22 +470,27 @@ class StepupPages:
         return await self.after_reauth(request, resumed, next_path)
 
     async def reauth_status(self, request: Request) -> Response:
-        """Does ``action`` need a re-authentication now, and how? Nothing is performed."""
+        """Does ``action`` need a re-authentication now, and how? Nothing is performed.
+        Nobody signed in: 401 before the action is looked at (the answer tells nobody
+        which actions the policy knows)."""
         s = self.stepup
-        action = request.query_params.get("action", "")
+        info = request_info(request)
         subject = await s.subject(request)
-        decision = None
-        if subject is not None:
-            try:
-                if action and s.policy.rule_for(action).bind_transaction:
-                    return to_response(transaction_bound_response(action))
-                # A look: it renews no sliding window (only a sensitive action does).
-                decision = await s.reauth.peek(subject, action, await s.tenant_id(request))
-            except UnknownActionError:
-                return to_response(unknown_action_response(action))
+        if subject is None:
+            return to_response(authentication_required(info))
+        action = status_action(request.query_params.getlist("action"))
+        if action is None:
+            return to_response(repeated_action_response())
+        try:
+            if action and s.policy.rule_for(action).bind_transaction:
+                return to_response(transaction_bound_response(action))
+            # A look: it renews no sliding window (only a sensitive action does).
+            decision = await s.reauth.peek(subject, action, await s.tenant_id(request))
+        except UnknownActionError:
+            return to_response(unknown_action_response(action))
         answer = status_response(
             decision,
-            request_info(request),
+            info,
             reauth_url=s.url(request, "reauth"),
             done_path=s.url(request, "reauth_done"),
             action=action,
