@@ -27,7 +27,14 @@ from ...signin import SecondFactors, second_factors
 from ...subject import Identity, LoginMethod, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
-from ..http import decision_response, form_return_path, invalid_transaction
+from ..http import (
+    Client,
+    authentication_required,
+    client_kind,
+    decision_response,
+    form_return_path,
+    invalid_transaction,
+)
 from ..pages import choose_locale
 from ..passkey_endpoint import relying_party_from
 from ..resume import (
@@ -404,6 +411,12 @@ class AppState:
         return tenant if tenant is not None else self.default_tenant
 
     def unauthenticated(self) -> Any:
+        """Nobody is signed in: a script (JSON, a bearer token) gets the JSON 401
+        ``authentication_required`` every framework answers; a browser gets Flask-Login's
+        ``unauthorized()`` (its sign-in page) when the app has Flask-Login, else a 401."""
+        info = request_info(request)
+        if client_kind(info) is not Client.BROWSER:
+            return to_response(authentication_required(info))
         manager = getattr(current_app, "login_manager", None)
         if manager is not None:
             return manager.unauthorized()
