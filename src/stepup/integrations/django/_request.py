@@ -7,15 +7,22 @@ the same sync code in Django's thread (hooks and the ORM are synchronous).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Final
+from urllib.parse import parse_qsl
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.multipartparser import FIELD, ChunkIter, LazyStream, Parser, exhaust
+from django.http.request import RawPostDataException
 from django.middleware.csrf import rotate_token
 from django.urls import get_script_prefix, reverse
+from django.utils.encoding import force_str
+from django.utils.http import parse_header_parameters
 
 from ...adapters.idp.password import PasswordReauth
 from ...errors import ConfigurationError, StoreUnavailableError
@@ -272,7 +279,7 @@ class RequestStepup:
             return None
         if length > 2 * suspensions.max_bytes:
             return None  # never read a body larger than could be kept
-        fields = [(name, value) for name in request.POST for value in request.POST.getlist(name)]
+        fields = fields_in_order(request)
         binding = browser_binding(request.COOKIES.get(BROWSER_COOKIE))
         outcome = suspensions.suspend(
             subject,
@@ -520,6 +527,73 @@ class RequestStepup:
         session.cycle_key()
         rotate_token(self.request)
         return confirmed.done(session)
+
+
+def read_form_body(request: HttpRequest, max_bytes: int) -> None:
+    """Read a small multipart form POST's body before anything parses it (the CSRF
+    middleware reads ``request.POST`` before the view), so a form the guard keeps keeps
+    its fields in the order they were sent (``request.POST`` groups repeated names). A
+    urlencoded body is kept by Django anyway. Django reads the parts from the kept body
+    as it would from the request (``request.read()`` too)."""
+    if request.method != "POST" or (request.content_type or "").lower() != "multipart/form-data":
+        return
+    try:
+        length = int(request.headers.get("Content-Length") or "")
+    except ValueError:
+        return
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if length > 2 * max_bytes or (limit is not None and length > limit):
+        return  # never read a body larger than could be kept, nor one Django refuses
+    request.body  # noqa: B018 (read and kept by Django)
+
+
+def fields_in_order(request: HttpRequest) -> list[tuple[str, str]]:
+    """The form's fields in the order they were sent: Django's values, in the order of
+    the names in the body (``request.POST`` groups repeated names). When the body is gone
+    (parsed before it was kept) or its names do not match Django's, Django's order."""
+    post = request.POST
+    grouped = [(name, value) for name in post for value in post.getlist(name)]
+    names = _names_sent(request)
+    waiting = {name: list(post.getlist(name)) for name in post}
+    ordered = []
+    for name in names or ():
+        values = waiting.get(name)
+        if not values:
+            return grouped
+        ordered.append((name, values.pop(0)))
+    if names is None or any(waiting.values()):
+        return grouped
+    return ordered
+
+
+def _names_sent(request: HttpRequest) -> list[str] | None:
+    """The names of the form's fields, in the body's order, decoded as Django decodes
+    them (``None``: the body is no longer there)."""
+    try:
+        raw = request.body
+    except RawPostDataException:
+        return None
+    encoding = request.encoding or settings.DEFAULT_CHARSET
+    if (request.content_type or "").lower() == "application/x-www-form-urlencoded":
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError:
+            text = raw.decode("iso-8859-1")
+        return [name for name, _ in parse_qsl(text, keep_blank_values=True, encoding=encoding)]
+    boundary = parse_header_parameters(request.META.get("CONTENT_TYPE", ""))[1].get("boundary")
+    if not boundary:
+        return None
+    names = []
+    stream = LazyStream(ChunkIter(io.BytesIO(raw), 64 * 1024))
+    for item_type, meta_data, field_stream in Parser(stream, boundary.encode("ascii")):
+        try:
+            name = meta_data["content-disposition"][1]["name"].strip()
+        except (KeyError, IndexError, AttributeError):
+            name = None
+        if item_type == FIELD and name is not None:
+            names.append(force_str(name, encoding, errors="replace"))
+        exhaust(field_stream)
+    return names
 
 
 def stepup_for(request: HttpRequest) -> RequestStepup:

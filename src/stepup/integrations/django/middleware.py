@@ -2,7 +2,8 @@
 
 Put it after ``SessionMiddleware`` and ``AuthenticationMiddleware``. It also answers
 the typed errors of ``request.stepup.require(...)`` raised anywhere in a view, through
-the app's replaceable ``REAUTH_RESPONSE`` hook.
+the app's replaceable ``REAUTH_RESPONSE`` hook, and reads a small multipart form POST's
+body before the CSRF middleware parses it, so a kept form keeps its order.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
 from ...reauth import ReauthRequiredError, ReauthUnavailableError
+from ...resume import MAX_BYTES
 from ..http import SignInRequiredError
-from ._request import attach
+from ._request import attach, read_form_body
 from ._web import sign_in_response
 
 __all__ = ["StepupMiddleware"]
@@ -37,12 +39,12 @@ class StepupMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
         if self.is_async:
             return self.__acall__(request)
-        attach(request)
+        read_form_body(attach(request).request, MAX_BYTES)
         response: HttpResponse = self.get_response(request)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        attach(request)
+        read_form_body(attach(request).request, MAX_BYTES)
         response: HttpResponse = await self.get_response(request)
         return response
 

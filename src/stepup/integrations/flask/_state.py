@@ -6,12 +6,15 @@ makes every decision.
 
 from __future__ import annotations
 
+import io
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from flask import Flask, Response, abort, current_app, g, make_response, request, session, url_for
+from werkzeug.datastructures import MultiDict
+from werkzeug.formparser import FormDataParser
 
 from ...adapters.idp.password import PasswordReauth
 from ...clock import Clock
@@ -35,6 +38,7 @@ from ..http import (
     form_return_path,
     invalid_transaction,
 )
+from ..marks import actions_of
 from ..pages import choose_locale
 from ..passkey_endpoint import relying_party_from
 from ..resume import (
@@ -257,20 +261,18 @@ class AppState:
         """Keep this browser form POST for after the re-authentication, bound to this
         browser; its token and the browser's binding value (for :meth:`bind_browser`), or
         ``None`` when it cannot be kept (see :mod:`stepup.resume`)."""
-        if request.method != "POST" or request.mimetype not in _FORM_TYPES:
-            return None
-        length = request.content_length
-        if length is None or length > 2 * self.suspensions.max_bytes:
+        if not self._may_keep():
             return None  # never read a body larger than could be kept
         path = request_info(request).path  # under the app's prefix (SCRIPT_NAME) too
         binding = browser_binding(request.cookies.get(BROWSER_COOKIE))
+        fields, has_files = _fields_in_order()
         outcome = self.suspensions.suspend(
             subject,
             action,
             request.method,
             path,
-            list(request.form.items(multi=True)),
-            has_files=bool(request.files),
+            fields,
+            has_files=has_files,
             drop=(FIELD, self.csrf.field),
             # Only a form whose own token held gets a fresh one on its replay: a forged
             # form must not come back through the detour with a valid token.
@@ -278,6 +280,24 @@ class AppState:
             browser=binding,
         )
         return (outcome.token, binding) if isinstance(outcome, Suspended) else None
+
+    def _may_keep(self) -> bool:
+        """Is this a form POST small enough to be kept (its body at most twice
+        ``max_bytes``, so a body larger than could be kept is never read)?"""
+        if request.method != "POST" or request.mimetype not in _FORM_TYPES:
+            return False
+        length = request.content_length
+        return length is not None and length <= 2 * self.suspensions.max_bytes
+
+    def read_guarded_form(self) -> None:
+        """Before anything parses the form of a guarded view (Flask-WTF's check, a
+        decorator above the guard), read its body, so a form the guard keeps keeps its
+        fields in the order they were sent (``request.form`` groups repeated names).
+        ``request.form``, ``request.files`` and ``request.get_data()`` read the same body
+        after it; ``request.stream`` is then empty."""
+        view = current_app.view_functions.get(request.endpoint or "")
+        if view is not None and actions_of(view) and self._may_keep():
+            request.get_data(cache=True)
 
     def bind_browser(self, response: Response, binding: str) -> Response:
         """Set the cookie that binds a kept form to this browser (see
@@ -580,6 +600,37 @@ class AppState:
         user = load_user(pending.user_id)
         if user is None or not login_user(user, remember=pending.remember):
             abort(403)
+
+
+class _InOrder(MultiDict[str, Any]):
+    """Werkzeug's form, also keeping its fields in the order they came."""
+
+    def __init__(self, fields: Any = None) -> None:
+        super().__init__(fields)
+        self.in_order: list[tuple[str, Any]] = list(fields) if isinstance(fields, list) else []
+
+
+def _fields_in_order() -> tuple[list[tuple[str, str]], bool]:
+    """This form's fields in the order they were sent, and whether it carries files. The
+    body read before the form was parsed (:meth:`AppState.read_guarded_form`, or right
+    now) is parsed again by Werkzeug's own parser; without it (something parsed the
+    form first), ``request.form``'s order, repeated names grouped."""
+    raw = request.get_data(cache=True)
+    if not raw:
+        return list(request.form.items(multi=True)), bool(request.files)
+    parser = FormDataParser(
+        max_form_memory_size=request.max_form_memory_size,
+        max_content_length=request.max_content_length,
+        max_form_parts=request.max_form_parts,
+        cls=_InOrder,
+    )
+    _, form, files = parser.parse(
+        io.BytesIO(raw), request.mimetype, len(raw), request.mimetype_params
+    )
+    for upload in files.values():
+        upload.close()
+    pairs = form.in_order if isinstance(form, _InOrder) else list(form.items(multi=True))
+    return [(str(name), str(value)) for name, value in pairs], bool(files)
 
 
 def resolved(proxy: T) -> T:

@@ -155,6 +155,7 @@ def build_blueprint(more: Iterable[Route] = ()) -> Blueprint:
     bp.before_request(_web_channel_only)  # first: an API key gets its 403, not a CSRF error
     bp.before_request(_check_csrf)
     bp.record_once(_exempt_acs_from_flask_wtf)
+    bp.record_once(_read_guarded_forms_first)
     _answer_flask_wtf_refusals(bp)
     bp.app_context_processor(_template_globals)
     routes: list[Route] = [
@@ -210,6 +211,17 @@ def _template_globals() -> dict[str, Any]:
         return Markup('<input type="hidden" name="{}" value="{}">').format(field, csrf_token())
 
     return {"stepup_csrf_token": csrf_token, "stepup_csrf_field": csrf_field}
+
+
+def _read_guarded_forms_first(setup: BlueprintSetupState) -> None:
+    """Before every other hook of the app (Flask-WTF's check parses the form), read the
+    body of a guarded view's small form POST, so a kept form keeps its fields in the
+    order they were sent (see :meth:`AppState.read_guarded_form`)."""
+
+    def read() -> None:
+        state().read_guarded_form()
+
+    setup.app.before_request_funcs.setdefault(None, []).insert(0, read)
 
 
 def _exempt_acs_from_flask_wtf(setup: BlueprintSetupState) -> None:
