@@ -536,7 +536,11 @@ class _TwoFactorFlows(Generic[S]):
         return replace(credential, devices=devices)
 
     def _remove(
-        self, user_id: str, actor_id: str, actor_has_full_access: bool
+        self,
+        user_id: str,
+        actor_id: str,
+        actor_has_full_access: bool,
+        with_passkeys: bool | None = None,
     ) -> Flow[RemovedFactors]:
         self._refuse_in_config_mode()
         if actor_id != user_id and actor_has_full_access is not True:  # only True is yes
@@ -555,8 +559,13 @@ class _TwoFactorFlows(Generic[S]):
         # factors: a passkey asks for itself at sign-in as a second factor, so it goes
         # too. The user's own removal turns off the authenticator apps and recovery
         # codes; their passkeys are theirs to remove on the passkeys page.
+        if with_passkeys is None:
+            with_passkeys = actor_id != user_id
+        elif with_passkeys and actor_has_full_access is not True:
+            # The reset is an admin's: a user removes their passkeys on the passkeys page.
+            raise PermissionDeniedError("only an admin with full access may reset all factors")
         passkeys: tuple[Passkey, ...] = ()
-        if actor_id != user_id:
+        if with_passkeys:
             passkeys = yield ("list_passkeys", (user_id,))
         if not enrolled and not passkeys:
             raise NotEnrolledError("two-factor authentication is not enabled")
@@ -741,16 +750,24 @@ class TwoFactor(_TwoFactorFlows[Store]):
         return run(self._reseal(user_id), self.store)
 
     def remove(
-        self, user_id: str, *, actor_id: str, actor_has_full_access: bool = False
+        self,
+        user_id: str,
+        *,
+        actor_id: str,
+        actor_has_full_access: bool = False,
+        with_passkeys: bool | None = None,
     ) -> RemovedFactors:
         """Remove the user's 2FA (the user, or an admin with full access): the
         authenticator apps and recovery codes, and, when an admin removes it, the user's
         passkeys too (they are second factors at sign-in: the reset for a user who lost
-        their devices). A user without any (an enrolment begun and not confirmed
+        their devices). ``with_passkeys`` says so explicitly (``True`` needs
+        ``actor_has_full_access``; the operator command passes it); ``None``: when the
+        actor is not the user. A user without any (an enrolment begun and not confirmed
         included: it stays), or an id that is not well formed
         (:func:`stepup.ids.is_well_formed_id`), is :class:`NotEnrolledError`, and
         nothing changes."""
-        return run(self._remove(user_id, actor_id, actor_has_full_access), self.store)
+        flow = self._remove(user_id, actor_id, actor_has_full_access, with_passkeys)
+        return run(flow, self.store)
 
     def devices(self, user_id: str) -> tuple[TotpDevice, ...]:
         """The user's confirmed devices, oldest first (``()`` when 2FA is off)."""
@@ -822,9 +839,15 @@ class AsyncTwoFactor(_TwoFactorFlows[AsyncStore | Store]):
         return await run_async(self._reseal(user_id), self.store)
 
     async def remove(
-        self, user_id: str, *, actor_id: str, actor_has_full_access: bool = False
+        self,
+        user_id: str,
+        *,
+        actor_id: str,
+        actor_has_full_access: bool = False,
+        with_passkeys: bool | None = None,
     ) -> RemovedFactors:
-        return await run_async(self._remove(user_id, actor_id, actor_has_full_access), self.store)
+        flow = self._remove(user_id, actor_id, actor_has_full_access, with_passkeys)
+        return await run_async(flow, self.store)
 
     async def devices(self, user_id: str) -> tuple[TotpDevice, ...]:
         return await run_async(self._devices(user_id), self.store)

@@ -223,6 +223,19 @@ def test_remove_2fa_removes_the_passkeys_too(
     assert run(capsys, ["operator", "remove-2fa", "carol", *target.args(), "--yes"])[0] == 1
 
 
+def test_remove_2fa_resets_passkeys_whatever_the_actor_is_called(
+    target: Target, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The operator's reset is explicit: an --actor that reads like the user's own id (a
+    free-text audit label) left the passkeys, or refused a passkey-only user."""
+    assert target.store.add_passkey(passkey("carol", "cred-c"), 10)
+    argv = ["operator", "remove-2fa", "carol", *target.args(), "--yes", "--actor", "carol"]
+    status, out, err = run(capsys, argv)
+    assert status == 0, err
+    assert "1 passkey" in out
+    assert target.store.list_passkeys("carol") == ()
+
+
 def test_remove_2fa_not_confirmed_changes_nothing(
     target: Target, capsys: pytest.CaptureFixture[str], events: list[Any]
 ) -> None:

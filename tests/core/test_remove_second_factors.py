@@ -106,3 +106,20 @@ def test_after_an_admins_removal_a_sign_in_asks_for_no_second_factor(
     assert second_factors(TwoFactor(store), on, "alice").required  # type: ignore[arg-type]
     tf.remove("alice", actor_id="admin", actor_has_full_access=True)
     assert not second_factors(TwoFactor(store), on, "alice").required  # type: ignore[arg-type]
+
+
+def test_a_reset_asked_for_explicitly_needs_full_access(tf: Any, store: MemoryStore) -> None:
+    add_passkey(store, "carol", "cred-c")
+    with pytest.raises(PermissionDeniedError):
+        tf.remove("carol", actor_id="carol", with_passkeys=True)
+    assert len(store.list_passkeys("carol")) == 1
+    removed = tf.remove("carol", actor_id="carol", actor_has_full_access=True, with_passkeys=True)
+    assert removed == RemovedFactors(totp=False, passkeys=1)
+
+
+def test_an_admin_may_keep_the_passkeys(tf: Any, store: MemoryStore, clock: SettableClock) -> None:
+    enrol(tf, clock, "alice")
+    add_passkey(store, "alice", "cred-1")
+    removed = tf.remove("alice", actor_id="admin", actor_has_full_access=True, with_passkeys=False)
+    assert removed == RemovedFactors(totp=True, passkeys=0)
+    assert len(store.list_passkeys("alice")) == 1

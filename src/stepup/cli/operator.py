@@ -374,7 +374,9 @@ def _remove_2fa(args: argparse.Namespace) -> int:
             f"Remove two-factor authentication of user {args.user_id!r}"
             " (authenticator apps, recovery codes and passkeys)?",
         )
-        removed = two_factor.remove(args.user_id, actor_id=_actor(args), actor_has_full_access=True)
+        removed = two_factor.remove(
+            args.user_id, actor_id=_actor(args), actor_has_full_access=True, with_passkeys=True
+        )
     parts = ["authenticator apps and recovery codes"] if removed.totp else []
     if removed.passkeys:
         parts.append(f"{removed.passkeys} passkey{'s' if removed.passkeys != 1 else ''}")
