@@ -1,5 +1,6 @@
-"""A store that fails while a re-authentication's grant is recorded (``put_grant``), for
-the tests of what each framework answers then."""
+"""Stores that fail at one moment, for the tests of what each framework answers then:
+while a re-authentication's grant is recorded (``put_grant``), or while a guard decides
+(``get_grant``, ``get_tenant``)."""
 
 from __future__ import annotations
 
@@ -21,3 +22,20 @@ class GrantOutage(MemoryStore):
         if self.down:
             raise StoreUnavailableError("put_grant: the store is down")
         return super().put_grant(*args, **kwargs)
+
+
+class ReadOutage(MemoryStore):
+    """A memory store whose grant and tenant reads fail while ``down`` is set: a guard
+    cannot decide (``ReauthUnavailable``)."""
+
+    down = False
+
+    def get_grant(self, *args: Any, **kwargs: Any) -> Any:
+        if self.down:
+            raise StoreUnavailableError("get_grant: the store is down")
+        return super().get_grant(*args, **kwargs)
+
+    def get_tenant(self, *args: Any, **kwargs: Any) -> Any:
+        if self.down:
+            raise StoreUnavailableError("get_tenant: the store is down")
+        return super().get_tenant(*args, **kwargs)

@@ -219,7 +219,10 @@ def test_an_unreachable_store_fails_closed(clock: object) -> None:
     bob = test_app.client()
     with bob.client.session_transaction() as session:
         session["user_id"] = "bob"
-    response = bob.get("/api-key")
+    page = bob.get("/api-key")  # a browser reads the "try again" page
+    assert page.status_code == 503
+    assert "Try again in a moment." in page.get_data(as_text=True)
+    response = bob.get("/api-key", headers={"Accept": "application/json"})
     assert response.status_code == 503
     assert response.json == {
         "error": "reauth_unavailable",

@@ -230,9 +230,10 @@ def test_hooks_that_do_not_answer_true_grant_nothing(
     _grant(alice)
     assert _patch(alice, True).status_code == 403
     assert _flag(lying_app) is False
-    page = alice.get("/stepup/2fa/users/bob/remove")
-    assert page.status_code == 200
-    removal = alice.post("/stepup/2fa/users/bob/remove", data={"csrf_token": csrf_token(page.text)})
+    # Authorization first: the 403 before the page or any re-authentication.
+    assert alice.get("/stepup/2fa/users/bob/remove").status_code == 403
+    token = csrf_token(alice.get("/stepup/reauth?next=/&action=api_key.read").text)
+    removal = alice.post("/stepup/2fa/users/bob/remove", data={"csrf_token": token})
     assert removal.status_code == 403
     assert lying_app.store.get_credential("bob") is not None
 
@@ -252,10 +253,13 @@ def test_a_full_access_hook_may_answer_for_the_user_acted_on(
     enrol(bob)
     alice.login("alice")
     _grant(alice)
-    page = alice.get("/stepup/2fa/users/bob/remove")
-    removal = alice.post("/stepup/2fa/users/bob/remove", data={"csrf_token": csrf_token(page.text)})
+    assert alice.get("/stepup/2fa/users/bob/remove").status_code == 403
+    token = csrf_token(alice.get("/stepup/reauth?next=/&action=api_key.read").text)
+    removal = alice.post("/stepup/2fa/users/bob/remove", data={"csrf_token": token})
     assert removal.status_code == 403
     assert app.store.get_credential("bob") is not None
+    # ... and for carol, whom it answers for, the page (her grant is fresh).
+    assert alice.get("/stepup/2fa/users/carol/remove").status_code == 200
 
 
 # item 9 -------------------------------------------------------------------------------

@@ -178,11 +178,10 @@ def test_removal_by_an_admin_with_full_access(
     enrol(bob)
     assert alice.patch_tenant(True).status_code == 200
 
-    # bob has no full access: after re-authenticating he is still refused.
-    asked = bob.get("/stepup/2fa/users/alice/remove")
-    assert asked.status_code == 303
-    assert bob.reauth(asked.headers["location"], PASSWORDS["bob"]).status_code == 303
-    refused = bob.form("/stepup/2fa/users/alice/remove")
+    # bob has no full access: refused at once, with no detour through a re-authentication
+    # that could not help (as in Flask and Django).
+    assert bob.get("/stepup/2fa/users/alice/remove").status_code == 403
+    refused = bob.post("/stepup/2fa/users/alice/remove", data={"csrf_token": "any"})
     assert refused.status_code == 403
     assert is_enrolled(test_app, "alice")
 

@@ -43,7 +43,9 @@ from ...subject import Identity, LoginMethod, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
 from ..http import (
+    Client,
     SignInRequiredError,
+    client_kind,
     decision_response,
     form_return_path,
     invalid_transaction,
@@ -246,11 +248,13 @@ class RequestStepup:
             answer = custom(self.request, decision)
             if answer is not None:
                 return answer
-        refusal = decision_response(
-            decision, request_info(self.request, path=return_path), reauth_url=self.url("reauth")
-        )
+        info = request_info(self.request, path=return_path)
+        refusal = decision_response(decision, info, reauth_url=self.url("reauth"))
         if refusal is None:
             raise ValueError("respond() needs a decision that does not allow the request")
+        page = _OUTAGE_PAGES[-1] if _OUTAGE_PAGES else None
+        if refusal.status == 503 and page is not None and client_kind(info) is Client.BROWSER:
+            return page(self.request)  # a person reads a page, not JSON
         if refusal.status == 303 and isinstance(decision, ReauthRequired):
             kept = self.suspend(decision.action)
             if kept is not None:
@@ -527,6 +531,17 @@ class RequestStepup:
         session.cycle_key()
         rotate_token(self.request)
         return confirmed.done(session)
+
+
+#: What a browser gets when the guard cannot decide (the store is down): the views' "try
+#: again" page, set by the app config when Django is ready (the views render pages and
+#: build on this module, so it cannot import them); none: the JSON 503 every client gets.
+_OUTAGE_PAGES: list[Callable[[HttpRequest], HttpResponse]] = []
+
+
+def answer_outages_with(page: Callable[[HttpRequest], HttpResponse]) -> None:
+    """Answer a browser with ``page`` when the guard cannot decide (the store is down)."""
+    _OUTAGE_PAGES[:] = [page]
 
 
 def read_form_body(request: HttpRequest, max_bytes: int) -> None:

@@ -19,10 +19,13 @@ class StepupConfig(AppConfig):  # type: ignore[misc]
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from ._request import answer_outages_with
         from .checks import check_settings
         from .services import settings_changed
+        from .views import outage_page
 
         checks.register(check_settings, "stepup")
+        answer_outages_with(outage_page)  # a browser reads a page when the store is down
         setting_changed.connect(settings_changed, dispatch_uid="stepup.settings_changed")
         user_logged_in.connect(_logged_in, dispatch_uid="stepup.user_logged_in")
         user_logged_out.connect(_logged_out, dispatch_uid="stepup.user_logged_out")

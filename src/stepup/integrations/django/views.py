@@ -24,7 +24,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import decorator_from_middleware
 from django.utils.log import log_response
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from ...errors import (
     AlreadyEnrolledError,
@@ -141,6 +141,13 @@ _render = render_page
 
 def _message(request: HttpRequest, status: int, message: str, *, link: str = "") -> HttpResponse:
     return _render(request, "stepup/message.html", status, page=MessagePage(message, link=link))
+
+
+def outage_page(request: HttpRequest) -> HttpResponse:
+    """The "try again" page (503) a browser gets from a guard when the store is down."""
+    response = _message(request, 503, TEXT["unavailable"])
+    response["Retry-After"] = "5"  # as the JSON 503 says
+    return response
 
 
 def _stylesheet(request: HttpRequest) -> HttpResponse:
@@ -282,9 +289,10 @@ def _form_post(view: View, *, any_channel: bool = False) -> View:
 
 
 def _get(view: View, *, any_channel: bool = False) -> View:
-    """GET only; the interactive web channel only unless ``any_channel`` (see
-    :func:`_form_post`)."""
-    return _commit_as_they_go(cast(View, require_GET(view if any_channel else _web_only(view))))
+    """GET, and HEAD (RFC 9110 section 9.1: a server that answers GET answers HEAD, as
+    Flask and Starlette do); the interactive web channel only unless ``any_channel``
+    (see :func:`_form_post`)."""
+    return _commit_as_they_go(cast(View, require_safe(view if any_channel else _web_only(view))))
 
 
 # re-authentication ---------------------------------------------------------------------

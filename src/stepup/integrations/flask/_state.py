@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
@@ -195,6 +195,10 @@ class AppState:
         self.passwords = PasswordReauth(
             self.store, hasher=config["STEPUP_PASSWORD_HASHER"], clock=clock, events=events
         )
+        #: What a browser gets when the guard cannot decide (the store is down): the
+        #: views' "try again" page, set when their blueprint is registered (this object
+        #: has no pages of its own); ``None``: the JSON 503 every client gets.
+        self.outage_page: Callable[[], Response] | None = None
 
     def locale(self) -> str:
         """The locale of this request's pages: the app's ``locale_selector``, else the
@@ -508,6 +512,9 @@ class AppState:
         info = request_info(request, path=back)
         refusal = decision_response(decision, info, reauth_url=url_for("stepup.reauth"))
         assert refusal is not None  # the decision was not ok
+        page = self.outage_page
+        if refusal.status == 503 and page is not None and client_kind(info) is Client.BROWSER:
+            return page()  # a person reads a page, not JSON
         if refusal.status == 303 and isinstance(decision, ReauthRequired):
             subject = self.subject()
             kept = self.suspend(subject, action) if subject is not None else None

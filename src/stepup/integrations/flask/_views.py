@@ -156,6 +156,7 @@ def build_blueprint(more: Iterable[Route] = ()) -> Blueprint:
     bp.before_request(_check_csrf)
     bp.record_once(_exempt_acs_from_flask_wtf)
     bp.record_once(_read_guarded_forms_first)
+    bp.record_once(_answer_outages_with_the_page)
     _answer_flask_wtf_refusals(bp)
     bp.app_context_processor(_template_globals)
     routes: list[Route] = [
@@ -211,6 +212,18 @@ def _template_globals() -> dict[str, Any]:
         return Markup('<input type="hidden" name="{}" value="{}">').format(field, csrf_token())
 
     return {"stepup_csrf_token": csrf_token, "stepup_csrf_field": csrf_field}
+
+
+def _answer_outages_with_the_page(setup: BlueprintSetupState) -> None:
+    """The guard's answer to a browser when the store is down: the "try again" page
+    (the guard's state has no pages of its own; scripts keep the JSON 503)."""
+    setup.app.extensions["stepup"].outage_page = _outage_page
+
+
+def _outage_page() -> Any:
+    response = _message(503, TEXT["unavailable"])
+    response.headers["Retry-After"] = "5"  # as the JSON 503 says
+    return response
 
 
 def _read_guarded_forms_first(setup: BlueprintSetupState) -> None:

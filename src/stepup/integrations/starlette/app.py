@@ -10,6 +10,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 
 from ...errors import ConfigurationError
@@ -37,6 +38,12 @@ class Stepup(StepupCore):
         if self.saml is not None:
             routes += saml_routes(pages)
         return routes
+
+    async def outage_page(self, request: Request) -> Response | None:
+        """The "try again" page (503) a browser gets when the store is down."""
+        page = await StepupPages(self).unavailable(request)
+        page.headers["Retry-After"] = "5"  # as the JSON 503 says
+        return page
 
     def mount(self) -> Mount:
         return Mount(self.prefix, routes=self.routes(), name="stepup")

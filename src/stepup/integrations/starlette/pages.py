@@ -131,6 +131,9 @@ class StepupPages:
         # give; signed_in checks it again in every view.
         regenerate = self.web_only_guarded(RECOVERY_REGENERATE)
         disable = self.web_only_guarded("2fa.disable")
+        # Authorization first: someone without full access gets the 403, never a detour
+        # through a re-authentication that could not help (as in Flask and Django).
+        admin_disable = self.web_only_guarded("2fa.disable", first=self.full_access_only)
         both = ["GET", "POST"]
         routes: list[BaseRoute] = [
             Route("/stepup.css", self.stylesheet, methods=["GET"], name="stylesheet"),
@@ -150,7 +153,7 @@ class StepupPages:
             Route("/2fa/remove", disable(self.remove), methods=both, name="remove"),
             Route(
                 "/2fa/users/{user_id}/remove",
-                disable(self.admin_remove),
+                admin_disable(self.admin_remove),
                 methods=both,
                 name="admin_remove",
             ),
@@ -280,13 +283,37 @@ class StepupPages:
 
         return answer
 
-    def web_only_guarded(self, action: str) -> Callable[[View], View]:
-        """Guard a view by ``action`` (``requires_reauth``), behind :meth:`web_only`. A
-        refused form that cannot be kept comes back to the two-factor settings page
-        after the re-authentication, as in Flask and Django."""
+    def web_only_guarded(
+        self, action: str, *, first: Callable[[View], View] | None = None
+    ) -> Callable[[View], View]:
+        """Guard a view by ``action`` (``requires_reauth``), behind :meth:`web_only` and
+        ``first`` (a check that comes before the guard). A refused form that cannot be
+        kept comes back to the two-factor settings page after the re-authentication, as
+        in Flask and Django."""
         stepup = self.stepup
         guard = stepup.requires_reauth(action, return_to=lambda r: stepup.url(r, "two_factor"))
-        return lambda view: self.web_only(guard(view))
+        before = first if first is not None else (lambda view: view)
+        return lambda view: self.web_only(before(guard(view)))
+
+    def full_access_only(self, view: View) -> View:
+        """``view`` for a signed-in admin with full access to the ``user_id`` of the path
+        only: anyone else gets the 403 before anything else (a guard) runs."""
+        s = self.stepup
+
+        @wraps(view)
+        async def answer(request: Request) -> Response:
+            subject = await self.signed_in(request)
+            if isinstance(subject, Response):
+                return subject
+            target = request.path_params["user_id"]
+            hook = s.has_full_access
+            if not hook_says_yes(
+                await call_hook(hook, *full_access_arguments(hook, subject, target))
+            ):
+                return await self.message(request, TEXT["admin_only"], 403)
+            return await view(request)
+
+        return answer
 
     # re-authentication --------------------------------------------------------
 
@@ -747,6 +774,8 @@ class StepupPages:
             # As in Flask and Django: back to the settings page, which says it is off.
             leave_note(request, TEXT["turned_off"])
             return RedirectResponse(s.url(request, "two_factor"), status_code=303)
+        if target is not None and client_kind(request_info(request)) is not Client.BROWSER:
+            return Response(status_code=204)  # as in Flask and Django: a script reads no page
         return RedirectResponse(next_path, status_code=303)
 
     async def not_enrolled(self, request: Request) -> Response:

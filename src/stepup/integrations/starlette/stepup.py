@@ -504,17 +504,26 @@ class StepupCore:
             custom = await call_hook(self.reauth_response, request, decision)
             if custom is not None:
                 return custom
-        answer = decision_response(
-            decision, request_info(request, return_path), reauth_url=self.url(request, "reauth")
-        )
+        info = request_info(request, return_path)
+        answer = decision_response(decision, info, reauth_url=self.url(request, "reauth"))
         if answer is None:  # an Allowed decision reached here: nothing to replace
             raise ValueError("respond() needs a decision that does not allow the request")
+        if answer.status == 503 and client_kind(info) is Client.BROWSER:
+            page = await self.outage_page(request)  # a person reads a page, not JSON
+            if page is not None:
+                return page
         if answer.status == 303 and isinstance(decision, ReauthRequired):
             kept = await self.suspend(request, decision.action)
             if kept is not None:
                 token, binding = kept
                 return self.bind_browser(request, to_response(with_resume(answer, token)), binding)
         return to_response(answer)
+
+    async def outage_page(self, request: Request) -> Response | None:
+        """What a browser gets when the guard cannot decide (the store is down): the
+        "try again" page of :class:`~stepup.integrations.starlette.Stepup`, which has
+        the pages (``None`` here: the JSON 503 every client gets)."""
+        return None
 
     # resumed requests ---------------------------------------------------------
 
