@@ -42,3 +42,4 @@ def test_a_browser_without_flask_login_gets_a_401() -> None:
     answer = make_app("subject_loader", store=MemoryStore()).client().get("/api-key")
     assert answer.status_code == 401
     assert answer.mimetype == "text/html"
+    assert answer.headers["WWW-Authenticate"] == 'Session realm="stepup"'  # RFC 9110 15.5.2

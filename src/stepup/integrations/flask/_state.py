@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from flask import Flask, Response, abort, current_app, g, make_response, request, session, url_for
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import Unauthorized
 from werkzeug.formparser import FormDataParser
 
 from ...adapters.idp.password import PasswordReauth
@@ -31,6 +32,7 @@ from ...subject import Identity, LoginMethod, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
 from ..http import (
+    SESSION_CHALLENGE,
     Client,
     authentication_required,
     client_kind,
@@ -444,7 +446,10 @@ class AppState:
         manager = getattr(current_app, "login_manager", None)
         if manager is not None:
             return manager.unauthorized()
-        return abort(401)
+        # RFC 9110 15.5.2: a 401 names a challenge (the session's; no browser prompts).
+        answer = Unauthorized().get_response()
+        answer.headers["WWW-Authenticate"] = SESSION_CHALLENGE
+        return abort(answer)
 
     # the guard --------------------------------------------------------------------
 
