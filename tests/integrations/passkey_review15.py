@@ -253,3 +253,27 @@ def below_the_limit_the_form_is_offered(client: Client) -> None:
     page = client.page(P + "/passkeys")
     assert 'data-stepup-passkey="register"' in page
     assert "You have as many passkeys as allowed" not in page
+
+
+def a_store_failure_while_recording_is_a_503(client: Client) -> None:
+    """The passkey was right but the grant could not be stored: a typed 503 the script
+    can retry (it was a 500 in Flask and Django), nothing recorded."""
+    from stepup.errors import StoreUnavailableError
+
+    key = SoftAuthenticator(origin=ORIGIN, counter=1)
+    assert register(client, key).status == 200
+    token = client.token()
+    options = post_json(client, "/reauth/passkey/begin", {"action": "passkey.add"}, token)
+    assert options.status == 200, options.text
+    body = {"action": "passkey.add", "credential": key.get(options.json())}
+
+    def down(*args: Any, **kwargs: Any) -> None:
+        raise StoreUnavailableError("put_grant: the store is down")
+
+    client.store.put_grant = down
+    try:
+        done = post_json(client, "/reauth/passkey/finish", body, token)
+    finally:
+        del client.store.put_grant
+    assert done.status == 503, done.text
+    assert done.json()["error"] == "unavailable"

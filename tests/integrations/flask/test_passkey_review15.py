@@ -78,6 +78,7 @@ def _client(protect: CSRFProtect | None = None) -> FlaskClient:
         journeys.a_device_bound_rule_takes_only_device_bound_passkeys,
         journeys.no_device_bound_passkey_is_said_so,
         journeys.the_limit_is_refused_before_any_ceremony,
+        journeys.a_store_failure_while_recording_is_a_503,
         journeys.below_the_limit_the_form_is_offered,
     ],
 )
