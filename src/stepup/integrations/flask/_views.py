@@ -232,7 +232,10 @@ def _read_guarded_forms_first(setup: BlueprintSetupState) -> None:
     order they were sent (see :meth:`AppState.read_guarded_form`)."""
 
     def read() -> None:
-        state().read_guarded_form()
+        # Only a POST can carry a form to keep: every other request (most of an app's)
+        # pays this one comparison, not the view lookup.
+        if request.method == "POST":
+            state().read_guarded_form()
 
     setup.app.before_request_funcs.setdefault(None, []).insert(0, read)
 
