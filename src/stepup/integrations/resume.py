@@ -98,6 +98,19 @@ class BindingCookie:
     httponly: ClassVar[bool] = True
     samesite: ClassVar[str] = "Lax"
 
+    def set_on(self, response: Any) -> None:
+        """Set it on a Flask, Django or Starlette response: their ``set_cookie`` take
+        the same names (and each reads ``SameSite`` without regard to case)."""
+        response.set_cookie(
+            self.name,
+            self.value,
+            max_age=self.max_age,
+            path=self.path,
+            secure=self.secure,
+            httponly=self.httponly,
+            samesite=self.samesite,
+        )
+
 
 def binding_cookie(value: str, *, root: str, secure: bool, ttl: float = TTL) -> BindingCookie:
     """The cookie for ``value``; ``root`` is the path the app is mounted at (``""``:

@@ -117,7 +117,7 @@ def test_the_owners_own_form_resumes_and_the_cookie_binds_it(owner: Browser) -> 
     refused = _keep(owner, "AAAA-MINE")
     cookie = refused.headers["set-cookie"]
     assert cookie.startswith(f"{BROWSER_COOKIE}=")
-    for attribute in ("HttpOnly", "Max-Age=600", "Path=/", "SameSite=lax"):
+    for attribute in ("HttpOnly", "Max-Age=600", "Path=/", "SameSite=Lax"):
         assert attribute in cookie
     assert "Secure" not in cookie
     resumed = owner.reauth(refused.headers["location"], PASSWORDS["alice"])

@@ -309,15 +309,7 @@ class RequestStepup:
             secure=self.request.is_secure(),
             ttl=self.suspensions.ttl,
         )
-        response.set_cookie(
-            cookie.name,
-            cookie.value,
-            max_age=cookie.max_age,
-            path=cookie.path,
-            secure=cookie.secure,
-            httponly=cookie.httponly,
-            samesite=cookie.samesite,
-        )
+        cookie.set_on(response)
         return response
 
     def take_resumed(self, subject: Subject, token: str | None, action: str) -> ResumeClaim | None:

@@ -586,15 +586,7 @@ class StepupCore:
             secure=request.url.scheme == "https",
             ttl=self.suspensions.ttl,
         )
-        response.set_cookie(
-            cookie.name,
-            cookie.value,
-            max_age=cookie.max_age,
-            path=cookie.path,
-            secure=cookie.secure,
-            httponly=cookie.httponly,
-            samesite="lax",
-        )
+        cookie.set_on(response)
         return response
 
     async def take_resumed(
