@@ -4,6 +4,8 @@ urlencoded or multipart, after the CSRF middleware parsed it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import HealthCheck, given, settings
 
 from integrations.django.django_support import Site, set_flag
@@ -37,3 +39,26 @@ def test_a_kept_form_comes_back_in_the_order_it_was_sent(
         _, sent_again = resume_form(resumed.content.decode())
         assert [field for field in sent_again if field[0] != CSRF] == pairs
         get_stepup().reauth.password_changed(user)  # asked again for the next form
+
+
+def test_without_djangos_part_reader_the_form_is_kept_in_djangos_order(
+    site: Site, monkeypatch: Any
+) -> None:
+    """The names' order is read with Django's multipart parser, which is no public API:
+    when it fails (another Django), the form is still kept, in ``request.POST``'s order,
+    never an error."""
+    import django.http.multipartparser as multipart
+    from django.test import RequestFactory
+
+    from stepup.integrations.django._request import fields_in_order
+
+    pairs = [("item", "a"), ("qty", "1"), ("item", "b")]
+    request = RequestFactory().post("/x", body(pairs, MULTIPART), content_type=MULTIPART)
+    request.body  # noqa: B018 (kept, as the middleware keeps it)
+    assert fields_in_order(request) == pairs  # Django's reader: the order sent
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("this Django reads parts another way")
+
+    monkeypatch.setattr(multipart, "Parser", broken)
+    assert fields_in_order(request) == [("item", "a"), ("item", "b"), ("qty", "1")]

@@ -17,7 +17,6 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.http.multipartparser import FIELD, ChunkIter, LazyStream, Parser, exhaust
 from django.http.request import RawPostDataException
 from django.middleware.csrf import rotate_token
 from django.urls import get_script_prefix, reverse
@@ -590,16 +589,23 @@ def _names_sent(request: HttpRequest) -> list[str] | None:
     boundary = parse_header_parameters(request.META.get("CONTENT_TYPE", ""))[1].get("boundary")
     if not boundary:
         return None
+    try:  # Django's own part reader, not a public API: without it, Django's order
+        from django.http.multipartparser import FIELD, ChunkIter, LazyStream, Parser, exhaust
+    except ImportError:
+        return None
     names = []
     stream = LazyStream(ChunkIter(io.BytesIO(raw), 64 * 1024))
-    for item_type, meta_data, field_stream in Parser(stream, boundary.encode("ascii")):
-        try:
-            name = meta_data["content-disposition"][1]["name"].strip()
-        except (KeyError, IndexError, AttributeError):
-            name = None
-        if item_type == FIELD and name is not None:
-            names.append(force_str(name, encoding, errors="replace"))
-        exhaust(field_stream)
+    try:
+        for item_type, meta_data, field_stream in Parser(stream, boundary.encode("ascii")):
+            try:
+                name = meta_data["content-disposition"][1]["name"].strip()
+            except (KeyError, IndexError, AttributeError):
+                name = None
+            if item_type == FIELD and name is not None:
+                names.append(force_str(name, encoding, errors="replace"))
+            exhaust(field_stream)
+    except Exception:  # a body Django read one way and its parts another: Django's order
+        return None
     return names
 
 
