@@ -1181,6 +1181,12 @@ class _ReauthFlows(Generic[S]):
             at = previous.authenticated_at
             if self.policy.levels is not None:
                 level = self.policy.levels.highest(level, previous.level)
+        if renewed_from is not None:
+            # The old id's grants go first: if a write below fails, nothing is granted
+            # and the old id keeps nothing either (never a stored grant behind a "try
+            # again", nor an old id still holding one).
+            yield ("revoke_grants", (subject.user_id, renewed_from))
+            yield ("revoke_grants", (subject.user_id, _anchor_id(renewed_from)))
         grant = Grant(subject.user_id, subject.session_id, chosen, at, level)
         if transaction is None:
             yield ("put_grant", (grant, at + self._kept_for()))
@@ -1212,9 +1218,6 @@ class _ReauthFlows(Generic[S]):
                 carried = replace(previous, session_id=subject.session_id)
                 expires = previous.authenticated_at + self._kept_for()
                 yield ("put_grant", (carried, expires))
-        if renewed_from is not None:
-            yield ("revoke_grants", (subject.user_id, renewed_from))
-            yield ("revoke_grants", (subject.user_id, _anchor_id(renewed_from)))
         method = ",".join(sorted(chosen))
         self.events.emit(
             ReauthSucceeded(

@@ -67,12 +67,15 @@ MAX_BYTES: Final = 64 * 1024
 #: suspended: the user sends it again after re-authenticating). A name is read as words
 #: (``newPassword``, ``new_password``, ``new-password``, ``NEW_PASSWORD`` alike, see
 #: :func:`is_secret_field`); these are found anywhere in it, also inside a word.
-_SECRET_PARTS: Final = ("password", "passwd", "passphrase", "passcode", "secret")
+_SECRET_PARTS: Final = (
+    "password", "passwd", "passphrase", "passcode", "secret", "mnemonic", "privkey",
+)  # fmt: skip
 #: Words that name a secret, a one-time code or card or identity data on their own.
 _SECRET_WORDS: Final = frozenset(
     {
         "pwd", "pass", "otp", "totp", "hotp", "tan", "pin", "code", "token", "recovery",
-        "cvv", "cvc", "csc", "ssn", "pan", "apikey", "privatekey", "accesskey",
+        "cvv", "cvc", "csc", "ssn", "pan", "apikey", "privatekey", "accesskey", "mfa",
+        "ccnum", "ccnumber", "cardnum", "cardnumber", "seedphrase",
     }
 )  # fmt: skip
 #: Word endings that make a one-word compound secret (``otpcode``, ``newpin``, ``smsotp``,
@@ -81,7 +84,8 @@ _SECRET_ENDINGS: Final = ("code", "pin", "otp", "token", "pwd")
 #: Two words in a row that name a secret together.
 _SECRET_PAIRS: Final = frozenset(
     {("api", "key"), ("private", "key"), ("access", "key"), ("card", "number"),
-     ("cc", "number"), ("credit", "card"), ("security", "answer")}
+     ("card", "num"), ("cc", "number"), ("cc", "num"), ("credit", "card"),
+     ("security", "answer"), ("social", "security"), ("seed", "phrase"), ("2", "fa")}
 )  # fmt: skip
 #: What a ``code`` may be besides a secret: with one of these just before it (``zip_code``,
 #: ``postalCode``, ``countrycode``), it is an ordinary field.
@@ -176,6 +180,8 @@ def is_secret_field(name: str) -> bool:
     words = _words(name)
     if any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words)):
         return True
+    if "security" in words and "answer" in words[words.index("security") :]:
+        return True  # security_question_answer: the answer, whatever stands between
     return any(_secret_word(word, words[:i]) for i, word in enumerate(words))
 
 

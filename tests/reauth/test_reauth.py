@@ -370,3 +370,31 @@ def test_decisions_are_immutable_records() -> None:
     assert denied.methods == ("pwd",)
     assert allowed.reason is AllowReason.FRESH_GRANT
     assert ReauthUnavailable("x").ok is False
+
+
+@pytest.mark.parametrize("failing", ["revoke_grants", "put_grant"])
+def test_a_renewal_that_fails_half_way_grants_nothing_anywhere(failing: str) -> None:
+    """A re-authentication with a renewed session id writes the new grant and revokes
+    the old id's: whichever write fails, the caller's "try again" is true (no grant was
+    stored for the new id) and the old id keeps nothing (the new grant was stored and
+    the old id's revocation failed: a copy of the old cookie kept its grant)."""
+
+    class FailsAt(MemoryStore):
+        def __getattribute__(self, name: str) -> Any:
+            if name == failing and object.__getattribute__(self, "down"):
+                raise StoreUnavailableError(f"{name}: the store is down")
+            return object.__getattribute__(self, name)
+
+    store = FailsAt()
+    store.down = False  # type: ignore[attr-defined]
+    store.put_tenant(Tenant("t1", {"feature_flags": {"sensitive_actions_reauth": True}}))
+    reauth = Reauth(store, Policy.default(), clock=SettableClock())
+    old, new = Subject("alice", "s1"), Subject("alice", "s2")
+    reauth.record(old, ["pwd"])
+    store.down = True  # type: ignore[attr-defined]
+    with pytest.raises(StoreUnavailableError):
+        reauth.record(new, ["pwd"], renewed_from="s1")
+    store.down = False  # type: ignore[attr-defined]
+    assert store.get_grant("alice", "s2") is None
+    if failing == "put_grant":  # the revocation came first and held
+        assert store.get_grant("alice", "s1") is None

@@ -25,6 +25,9 @@ SECRETS = [
     ["recovery"], ["recovery", "code"], ["passphrase"], ["new", "passphrase"], ["passcode"],
     ["pass"], ["pwd"], ["token"], ["auth", "token"], ["reset", "token"], ["api", "key"],
     ["private", "key"], ["cvv"], ["cvc"], ["ssn"], ["pan"], ["card", "number"], ["tan"],
+    # The longer spellings of the same secrets (review 15: they were kept and shown).
+    ["social", "security", "number"], ["security", "question", "answer"], ["mfa"],
+    ["cc", "num"], ["card", "num"], ["seed", "phrase"], ["mnemonic"], ["privkey"],
 ]  # fmt: skip
 #: Words that name nothing secret, alone or together.
 ORDINARY = [

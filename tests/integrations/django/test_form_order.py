@@ -62,3 +62,36 @@ def test_without_djangos_part_reader_the_form_is_kept_in_djangos_order(
 
     monkeypatch.setattr(multipart, "Parser", broken)
     assert fields_in_order(request) == [("item", "a"), ("item", "b"), ("qty", "1")]
+
+
+def test_a_body_the_client_stopped_sending_is_left_to_the_view(site: Site) -> None:
+    """The middleware reads a small multipart body early; a client that went away
+    mid-body made that read raise out of the middleware (a 500 on any view), where
+    Django's CSRF middleware lets the view answer."""
+    import io
+
+    from django.core.handlers.wsgi import WSGIRequest
+
+    from stepup.integrations.django._request import read_form_body
+    from stepup.resume import MAX_BYTES
+
+    class GoneAway(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            raise OSError("connection reset by peer")
+
+    request = WSGIRequest(
+        {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/upload",
+            "SERVER_NAME": "testserver",
+            "SERVER_PORT": "80",
+            "wsgi.url_scheme": "http",
+            "CONTENT_TYPE": "multipart/form-data; boundary=XX",
+            "CONTENT_LENGTH": "1000",
+            "wsgi.input": GoneAway(),
+        }
+    )
+    read_form_body(request, MAX_BYTES)  # no error: the view's own read answers

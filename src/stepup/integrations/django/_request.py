@@ -17,7 +17,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.http.request import RawPostDataException
+from django.http.request import RawPostDataException, UnreadablePostError
 from django.middleware.csrf import rotate_token
 from django.urls import get_script_prefix, reverse
 from django.utils.encoding import force_str
@@ -550,7 +550,12 @@ def read_form_body(request: HttpRequest, max_bytes: int) -> None:
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     if length > 2 * max_bytes or (limit is not None and length > limit):
         return  # never read a body larger than could be kept, nor one Django refuses
-    request.body  # noqa: B018 (read and kept by Django)
+    try:
+        request.body  # noqa: B018 (read and kept by Django)
+    except UnreadablePostError:
+        # The client went away mid-body: as the CSRF middleware does, leave it to the
+        # view's own read to answer (never an error from a middleware on any view).
+        return
 
 
 def fields_in_order(request: HttpRequest) -> list[tuple[str, str]]:
