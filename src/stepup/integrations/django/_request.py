@@ -449,31 +449,36 @@ class RequestStepup:
         *,
         methods: tuple[str, ...] | list[str] | None = None,
         authenticated_at: float | None = None,
+        level: str | None = None,
     ) -> SignInOutcome | None:
         """Call right after signing a user in (``user_logged_in`` does it for you) and
-        again with the identity when they signed in through OIDC or SAML. ``methods``:
-        what the sign-in proved, recorded with :meth:`record_sign_in`."""
+        again with the identity when they signed in through OIDC or SAML. ``methods``
+        (and ``level``, what the provider's signed ``acr`` proved): what the sign-in
+        proved, recorded with :meth:`record_sign_in`."""
         note_sign_in(self.request.session, identity)
         self._subject = _UNSET
         if methods is None:
             return None
-        return self.record_sign_in(methods, authenticated_at)
+        return self.record_sign_in(methods, authenticated_at, level=level)
 
     def record_sign_in(
         self,
         methods: tuple[str, ...] | list[str] = ("pwd",),
         authenticated_at: float | None = None,
+        *,
+        level: str | None = None,
     ) -> SignInOutcome:
         """Let the sign-in that just happened count as the session's first
         re-authentication when the policy's ``sign_in_counts`` is on (off by default:
         the answer says ``policy_off`` and nothing is stored). ``("pwd", "otp")``,
         ``("oidc",)`` with the ID token's ``auth_time``, ``("saml",)`` with the
-        ``AuthnInstant`` as ``authenticated_at``."""
+        ``AuthnInstant`` as ``authenticated_at``; ``level``: what the provider's signed
+        ``acr`` proved (``Reauth.record_sign_in``)."""
         self._subject = _UNSET
         subject = self.subject
         if subject is None:
             raise ConfigurationError("record_sign_in needs the user signed in first")
-        return self.reauth.record_sign_in(subject, methods, authenticated_at)
+        return self.reauth.record_sign_in(subject, methods, authenticated_at, level=level)
 
     def sign_out(self) -> int:
         """Revoke this session's grant (``user_logged_out`` does it for you)."""

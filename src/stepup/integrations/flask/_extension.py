@@ -323,6 +323,7 @@ class Stepup:
         *,
         methods: tuple[str, ...] | list[str] | None = None,
         authenticated_at: float | None = None,
+        level: str | None = None,
     ) -> SignInOutcome | None:
         """Call right after signing a user in (Flask-Login does it for you): a new
         session id, so no earlier grant carries over, and how they signed in (OIDC and
@@ -331,23 +332,27 @@ class Stepup:
         ``methods``: what the sign-in proved (``("pwd",)``, ``("pwd", "otp")``,
         ``("oidc",)`` with the ID token's ``auth_time`` as ``authenticated_at``,
         ``("saml",)`` with the ``AuthnInstant``): with the policy's ``sign_in_counts`` it
-        is recorded as the session's first re-authentication (see :meth:`record_sign_in`)."""
+        is recorded as the session's first re-authentication (see :meth:`record_sign_in`;
+        ``level``: what the provider's signed ``acr`` proved)."""
         app_state = state()
         app_state.note_sign_in(identity)
         if methods is None:
             return None
-        return app_state.record_sign_in(methods, authenticated_at)
+        return app_state.record_sign_in(methods, authenticated_at, level=level)
 
     def record_sign_in(
         self,
         methods: tuple[str, ...] | list[str] = ("pwd",),
         authenticated_at: float | None = None,
+        *,
+        level: str | None = None,
     ) -> SignInOutcome:
         """Let the sign-in that just happened count as the session's first
         re-authentication, when the policy's ``sign_in_counts`` is on (off by default:
         the answer then says ``policy_off`` and nothing is stored). The sign-in code
-        step (:meth:`begin_two_factor`) calls it for you."""
-        return state().record_sign_in(methods, authenticated_at)
+        step (:meth:`begin_two_factor`) calls it for you. ``level``: what an SSO
+        provider's signed ``acr`` proved (``Reauth.record_sign_in``)."""
+        return state().record_sign_in(methods, authenticated_at, level=level)
 
     def sign_out(self) -> None:
         """Call when signing out (Flask-Login does it for you): revokes this session's grant."""

@@ -250,6 +250,7 @@ class AppState:
         authenticated_at: float | None = None,
         *,
         signed_in_with: Identity | None = None,
+        level: str | None = None,
     ) -> SignInOutcome:
         """Let this sign-in count as the session's first re-authentication when the
         policy says so (``sign_in_counts``): call after the user is signed in.
@@ -261,7 +262,7 @@ class AppState:
             raise ConfigurationError("record_sign_in needs the user signed in first")
         if signed_in_with is not None:
             subject = replace(subject, identity=signed_in_with)
-        return self.reauth.record_sign_in(subject, methods, authenticated_at)
+        return self.reauth.record_sign_in(subject, methods, authenticated_at, level=level)
 
     def suspend(self, subject: Subject, action: str) -> tuple[str, str] | None:
         """Keep this browser form POST for after the re-authentication, bound to this

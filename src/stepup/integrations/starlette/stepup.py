@@ -701,16 +701,19 @@ class StepupCore:
         request: Request,
         methods: tuple[str, ...] | list[str] = ("pwd",),
         authenticated_at: float | None = None,
+        *,
+        level: str | None = None,
     ) -> SignInOutcome:
         """Let the sign-in that just happened count as the session's first
         re-authentication, when the policy's ``sign_in_counts`` is on (off by default:
         the answer says ``policy_off`` and nothing is stored). Call after the session is
         signed in: ``("pwd",)``, ``("pwd", "otp")``, ``("oidc",)`` with the ID token's
-        ``auth_time``, ``("saml",)`` with the ``AuthnInstant`` as ``authenticated_at``."""
+        ``auth_time``, ``("saml",)`` with the ``AuthnInstant`` as ``authenticated_at``;
+        ``level``: what the provider's signed ``acr`` proved (``Reauth.record_sign_in``)."""
         subject = await self.subject(request)
         if subject is None:
             raise ConfigurationError("record_sign_in needs the user signed in first")
-        return await self.reauth.record_sign_in(subject, methods, authenticated_at)
+        return await self.reauth.record_sign_in(subject, methods, authenticated_at, level=level)
 
     async def second_factors(self, user_id: str, channel: Channel = Channel.WEB) -> SecondFactors:
         """What ``user_id`` can prove after the password (TOTP, passkeys, recovery
