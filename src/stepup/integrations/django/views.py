@@ -480,11 +480,12 @@ def _sso_finish(
     action = str(getattr(outcome, "action", "") or "")
     pending = bound.pending_transaction(subject, action, sso_transaction(outcome))
     confirmed = pending.digest if pending is not None else None
+    # Where to try again: after a refusal, and after a store failure.
+    again = f"{bound.url('reauth')}?{urlencode(sso_retry_query(answer.next, outcome))}"
     if not answer.ok:
         report_sso_refusal(
             services.events, subject.user_id, outcome, services.clock(), trip_began=trip_began
         )
-        again = f"{bound.url('reauth')}?{urlencode(sso_retry_query(answer.next, outcome))}"
         return _message(request, answer.status, answer.message, link=again)
     try:
         renewed, _ = bound.record_reauth(
@@ -495,7 +496,6 @@ def _sso_finish(
             transaction=confirmed,
         )
     except StoreUnavailableError:  # nothing recorded, the kept form still waits
-        again = f"{bound.url('reauth')}?{urlencode(sso_retry_query(answer.next, outcome))}"
         return _unavailable(request, again)
     token = sso_resume(outcome)
     resumed = None if cross_site else bound.take_resumed(subject, token, action)

@@ -624,6 +624,8 @@ def _sso_finish(providers: Any, outcome_of: Any, *, cross_site: bool = False) ->
     action = str(getattr(outcome, "action", "") or "")
     pending = app_state.pending_transaction(subject, action, sso_transaction(outcome))
     transaction = pending.digest if pending is not None else None
+    # Where to try again: after a refusal, and after a store failure.
+    again = f"{url_for('stepup.reauth')}?{urlencode(sso_retry_query(answer.next, outcome))}"
     if not answer.ok:
         report_sso_refusal(
             app_state.events,
@@ -632,8 +634,6 @@ def _sso_finish(providers: Any, outcome_of: Any, *, cross_site: bool = False) ->
             app_state.clock(),
             trip_began=trip_began,
         )
-        query = urlencode(sso_retry_query(answer.next, outcome))
-        again = f"{url_for('stepup.reauth')}?{query}"
         return _message(answer.status, answer.message, link=again)
     try:
         renewed, _ = app_state.record_reauth(
@@ -644,8 +644,7 @@ def _sso_finish(providers: Any, outcome_of: Any, *, cross_site: bool = False) ->
             transaction=transaction,
         )
     except StoreUnavailableError:  # nothing recorded, the kept form still waits
-        query = urlencode(sso_retry_query(answer.next, outcome))
-        return _unavailable(f"{url_for('stepup.reauth')}?{query}")
+        return _unavailable(again)
     token = sso_resume(outcome)
     resumed = None if cross_site else app_state.take_resumed(subject, token, action)
     if cross_site and token is not None:

@@ -110,10 +110,10 @@ class _Federated:
         action = str(getattr(outcome, "action", "") or "")
         pending = s.pending_transaction(request, subject, action, sso_transaction(outcome))
         confirmed = pending.digest if pending is not None else None
+        # Where to try again: after a refusal, and after a store failure.
+        retry = s.url(request, "reauth") + "?" + urlencode(sso_retry_query(answer.next, outcome))
         if not answer.ok:
             report_sso_refusal(s.events, subject.user_id, outcome, s.clock(), trip_began=trip_began)
-            query = sso_retry_query(answer.next, outcome)
-            retry = s.url(request, "reauth") + "?" + urlencode(query)
             return await pages.message(request, answer.message, answer.status, retry)
         methods = list(answer.methods)
         return await pages.record(
@@ -127,7 +127,7 @@ class _Federated:
             transaction=confirmed,
             # SAML's answer is another site's POST: no SameSite=Lax binding cookie.
             cross_site=self.kind == "saml",
-            retry=s.url(request, "reauth") + "?" + urlencode(sso_retry_query(answer.next, outcome)),
+            retry=retry,
         )
 
     def level_request(self, page: ReauthPage) -> dict[str, Any]:
