@@ -12,6 +12,7 @@ import pytest
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.events import EventBus, StepupEvent
 from stepup.testing import SettableClock
+from stepup.twofactor import AsyncTwoFactor, TwoFactor
 
 T0 = 1_699_999_980.0  # a step boundary (T0 / 30 is whole), so T0 + 0..29 is one step
 
@@ -117,3 +118,24 @@ def yielding_store() -> Callable[[MemoryStore], YieldingStore]:
 @pytest.fixture
 def synced() -> Callable[[Any], Synced]:
     return Synced
+
+
+@pytest.fixture(params=["sync", "async"])
+def make_two_factor(
+    request: pytest.FixtureRequest,
+    store: MemoryStore,
+    clock: SettableClock,
+    events: EventBus,
+    synced: Callable[[Any], Synced],
+    yielding_store: Callable[[MemoryStore], YieldingStore],
+) -> Callable[..., Any]:
+    """Build the TwoFactor under test over ``store`` with the test's clock and events,
+    once sync and once async (over an ``async def`` store), with any other options."""
+
+    def build(**kwargs: Any) -> Any:
+        options = {"clock": clock, "events": events, **kwargs}
+        if request.param == "sync":
+            return synced(TwoFactor(store, **options))
+        return synced(AsyncTwoFactor(yielding_store(store), **options))
+
+    return build

@@ -17,21 +17,12 @@ from stepup.records import Grant, Passkey
 from stepup.signin import second_factors
 from stepup.testing import SettableClock
 from stepup.totp import TOTP
-from stepup.twofactor import AsyncTwoFactor, RemovedFactors, TwoFactor
+from stepup.twofactor import RemovedFactors, TwoFactor
 
 
-@pytest.fixture(params=["sync", "async"])
-def tf(
-    request: pytest.FixtureRequest,
-    store: MemoryStore,
-    clock: SettableClock,
-    events: EventBus,
-    synced: Callable[[Any], Any],
-    yielding_store: Callable[[MemoryStore], Any],
-) -> Any:
-    if request.param == "sync":
-        return synced(TwoFactor(store, clock=clock, events=events))
-    return synced(AsyncTwoFactor(yielding_store(store), clock=clock, events=events))
+@pytest.fixture
+def tf(make_two_factor: Callable[..., Any]) -> Any:
+    return make_two_factor()
 
 
 def enrol(tf: Any, clock: SettableClock, user_id: str) -> None:

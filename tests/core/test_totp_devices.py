@@ -38,7 +38,6 @@ from stepup.totp import TOTP
 from stepup.twofactor import (
     LAST_USED_GRANULARITY,
     MAX_DEVICE_NAME_LENGTH,
-    AsyncTwoFactor,
     TwoFactor,
     clean_device_name,
 )
@@ -48,24 +47,9 @@ KEY = bytes(range(32))
 ACCOUNT = "alice@example.com"
 
 
-@pytest.fixture(params=["sync", "async"])
-def tf(
-    request: pytest.FixtureRequest,
-    store: MemoryStore,
-    clock: SettableClock,
-    events: EventBus,
-    synced: Callable[[Any], Any],
-    yielding_store: Callable[[MemoryStore], Any],
-) -> Any:
-    options: dict[str, Any] = {
-        "clock": clock,
-        "events": events,
-        "box": SecretBox({"k1": KEY}, current="k1"),
-        "max_devices": 3,
-    }
-    if request.param == "sync":
-        return synced(TwoFactor(store, **options))
-    return synced(AsyncTwoFactor(yielding_store(store), **options))
+@pytest.fixture
+def tf(make_two_factor: Callable[..., Any]) -> Any:
+    return make_two_factor(box=SecretBox({"k1": KEY}, current="k1"), max_devices=3)
 
 
 def enrol(tf: Any, clock: SettableClock, name: str = "Phone") -> tuple[TOTP, str]:

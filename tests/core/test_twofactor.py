@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +19,6 @@ from stepup.errors import (
     StoreUnavailableError,
 )
 from stepup.events import (
-    EventBus,
     RecoveryCodesRegenerated,
     RecoveryCodeUsed,
     Throttled,
@@ -36,24 +36,10 @@ from stepup.verifier import VerifyReason
 KEY = bytes(range(32))
 
 
-@pytest.fixture(params=["sync", "async"])
-def make(
-    request: pytest.FixtureRequest,
-    store: MemoryStore,
-    clock: SettableClock,
-    events: EventBus,
-    synced: Callable[[Any], Any],
-    yielding_store: Callable[[MemoryStore], Any],
-) -> Callable[..., Any]:
+@pytest.fixture
+def make(make_two_factor: Callable[..., Any]) -> Callable[..., Any]:
     """Build the service under test; the async one runs over an ``async def`` store."""
-
-    def build(**kwargs: Any) -> Any:
-        options = {"clock": clock, "events": events, "issuer": "Acme", **kwargs}
-        if request.param == "sync":
-            return synced(TwoFactor(store, **options))
-        return synced(AsyncTwoFactor(yielding_store(store), **options))
-
-    return build
+    return functools.partial(make_two_factor, issuer="Acme")
 
 
 @pytest.fixture

@@ -16,29 +16,15 @@ from stepup.events import EventBus, TwoFactorRejected
 from stepup.sealing import SecretBox
 from stepup.testing import SettableClock
 from stepup.totp import TOTP
-from stepup.twofactor import AsyncTwoFactor, TwoFactor
 from stepup.verifier import VerifyReason
 
 DEV_KEY, PRODUCTION_KEY = bytes(range(32)), bytes(range(32, 64))
 ACCOUNT = "alice@example.com"
 
 
-@pytest.fixture(params=["sync", "async"])
-def make(
-    request: pytest.FixtureRequest,
-    store: MemoryStore,
-    clock: SettableClock,
-    events: EventBus,
-    synced: Callable[[Any], Any],
-    yielding_store: Callable[[MemoryStore], Any],
-) -> Callable[[SecretBox], Any]:
-    def build(box: SecretBox) -> Any:
-        options: dict[str, Any] = {"clock": clock, "events": events, "box": box}
-        if request.param == "sync":
-            return synced(TwoFactor(store, **options))
-        return synced(AsyncTwoFactor(yielding_store(store), **options))
-
-    return build
+@pytest.fixture
+def make(make_two_factor: Callable[..., Any]) -> Callable[[SecretBox], Any]:
+    return lambda box: make_two_factor(box=box)
 
 
 def enrolled(make: Callable[[SecretBox], Any], clock: SettableClock, box: SecretBox) -> TOTP:
