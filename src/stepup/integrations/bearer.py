@@ -117,6 +117,12 @@ class BearerGuard:
         self.tokens = tokens
         self._sync: Callable[[str], Any] | None = sync if callable(sync) else None
         self._async: Callable[[str], Any] | None = asynchronous if callable(asynchronous) else None
+        # What acheck runs, and whether on the loop (an async source) or in a worker
+        # thread (a sync one): decided once, not on every request.
+        averify = self._async or self._sync
+        assert averify is not None
+        self._averify: Callable[[str], Any] = averify
+        self._averify_on_loop = inspect.iscoroutinefunction(averify)
 
     def __repr__(self) -> str:
         return f"BearerGuard({self.tokens!r})"
@@ -163,10 +169,9 @@ class BearerGuard:
         raw = bearer_credentials(request)
         if isinstance(raw, HttpResponse):
             return raw
-        verify = self._async or self._sync
-        assert verify is not None
+        verify = self._averify
         try:
-            if inspect.iscoroutinefunction(verify):
+            if self._averify_on_loop:
                 token = await verify(raw)
             else:
                 result = await asyncio.to_thread(verify, raw)
