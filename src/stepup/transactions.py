@@ -2,11 +2,12 @@
 
 For a critical rule with ``bind_transaction=True``, a re-authentication counts for one
 action on one target only ("delete workspace prod-eu"), once: the app computes
-:func:`transaction_digest` from the action and the parameters that name the target,
-passes it to ``Reauth.record(..., transaction=...)`` after the re-authentication and to
-``Reauth.check(..., transaction=...)`` when the action runs; the check consumes the proof
-(single-use, atomically through the store's ``take_challenge``). A proof for
-``prod-eu`` cannot be spent on ``prod-us``. Where a passkey is the method, pass the same
+:func:`transaction_digest` from the action, the parameters that name the target and the
+tenant it runs in, passes it to ``Reauth.record(..., transaction=...)`` after the
+re-authentication and to ``Reauth.check(..., transaction=...)`` when the action runs;
+the check consumes the proof (single-use, atomically through the store's
+``take_challenge``). A proof for ``prod-eu`` cannot be spent on ``prod-us``, nor on
+another tenant's ``prod-eu``. Where a passkey is the method, pass the same
 digest as the WebAuthn challenge's ``transaction`` so the authenticator signs it. Pure.
 """
 
@@ -20,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from .errors import MalformedInputError
+from .ids import checked_id
 
 __all__ = [
     "MAX_CANONICAL_BYTES",
@@ -92,10 +94,17 @@ def _canonical(value: Any, budget: list[int], depth: int = 0) -> Any:
     )
 
 
-def transaction_digest(action: str, params: Mapping[str, Any]) -> str:
+def transaction_digest(
+    action: str, params: Mapping[str, Any], *, tenant_id: str | None = None
+) -> str:
     """SHA-256 (hex) of the action and the canonical JSON of ``params`` (sorted keys, no
     whitespace, ASCII): the same parameters in any order give the same digest; any
     other value, or another action, gives another.
+
+    ``tenant_id``: the tenant the action runs in, a part of its target: workspace
+    ``prod-eu`` of tenant A is not ``prod-eu`` of tenant B, so a proof recorded for one
+    cannot be spent on the other. Pass it whenever the app has more than one tenant
+    (every framework integration passes the guard's tenant).
 
     Nothing is normalised that could make two targets one: ``"1"``, ``1``, ``1.0`` and
     ``true`` differ, ``-0.0`` differs from ``0.0``, and text is hashed as given (the
@@ -109,8 +118,11 @@ def transaction_digest(action: str, params: Mapping[str, Any]) -> str:
     if not isinstance(params, Mapping):
         raise MalformedInputError("transaction parameters must be a mapping")
     plain = _canonical(params, [MAX_CANONICAL_BYTES])
+    named: dict[str, Any] = {"action": str.__str__(action), "params": plain}
+    if tenant_id is not None:
+        named["tenant"] = str.__str__(checked_id(tenant_id, "tenant_id"))
     canonical = json.dumps(
-        {"action": str.__str__(action), "params": plain},
+        named,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=True,

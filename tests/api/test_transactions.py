@@ -58,6 +58,36 @@ def test_different_parameters_never_share_a_digest(a: dict[str, Any], b: dict[st
     assert (transaction_digest("act", a) == transaction_digest("act", b)) == (a == b)
 
 
+_TENANTS = st.text(st.characters(codec="utf-8", exclude_categories=("Cc",)), min_size=1, max_size=8)
+
+
+@given(_TENANTS, _TENANTS)
+def test_the_same_target_in_two_tenants_is_two_targets(a: str, b: str) -> None:
+    params = {"workspace": "prod-eu"}
+    one = transaction_digest("act", params, tenant_id=a)
+    assert is_transaction_digest(one)
+    assert (one == transaction_digest("act", params, tenant_id=b)) == (a == b)
+    assert one != transaction_digest("act", params)  # no tenant named: another digest
+
+
+def test_a_malformed_tenant_is_refused() -> None:
+    for bad in ("", "a\x00b", "x" * 1025, 7, "\ud800"):
+        with pytest.raises(MalformedInputError, match="tenant_id"):
+            transaction_digest("act", {}, tenant_id=bad)  # type: ignore[arg-type]
+
+
+def test_a_proof_for_one_tenant_is_not_spent_in_another(clock: SettableClock) -> None:
+    store = MemoryStore()
+    reauth = reauth_for(store, clock)
+    store.put_tenant(Tenant("u", {"feature_flags": {"sensitive_actions_reauth": True}}))
+    in_t = transaction_digest("workspace.delete", {"workspace": "prod-eu"}, tenant_id="t")
+    in_u = transaction_digest("workspace.delete", {"workspace": "prod-eu"}, tenant_id="u")
+    reauth.record(ALICE, ["pwd"], transaction=in_t)
+    elsewhere = reauth.check(ALICE, "workspace.delete", "u", transaction=in_u)
+    assert isinstance(elsewhere, ReauthRequired)
+    assert reauth.check(ALICE, "workspace.delete", "t", transaction=in_t).ok  # not used up
+
+
 def test_a_proof_counts_once_and_only_for_its_target(clock: SettableClock) -> None:
     reauth = reauth_for(MemoryStore(), clock)
     first = reauth.check(ALICE, "workspace.delete", "t", transaction=PROD_EU)

@@ -73,12 +73,14 @@ class Transaction:
         # A str subclass (markupsafe.Markup) would reach the page unescaped.
         object.__setattr__(self, "description", str.__str__(self.description))
 
-    def digest(self, action: str) -> str:
-        """:func:`stepup.transactions.transaction_digest` of ``action`` and ``params``.
-        Raises :class:`InvalidTransactionError` when the parameters (usually taken from
-        the request) cannot be hashed: the guards answer 400 ``invalid_transaction``."""
+    def digest(self, action: str, tenant_id: str | None = None) -> str:
+        """:func:`stepup.transactions.transaction_digest` of ``action`` and ``params`` in
+        ``tenant_id`` (the guards pass theirs: another tenant's ``prod-eu`` is another
+        target). Raises
+        :class:`InvalidTransactionError` when the parameters (usually taken from the
+        request) cannot be hashed: the guards answer 400 ``invalid_transaction``."""
         try:
-            return transaction_digest(action, self.params)
+            return transaction_digest(action, self.params, tenant_id=tenant_id)
         except MalformedInputError as exc:
             raise InvalidTransactionError(str(exc)) from None
 

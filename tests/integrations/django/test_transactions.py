@@ -18,6 +18,7 @@ from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
 from integrations.django.django_support import (
+    TENANT,
     Browser,
     Site,
     confirm_factors,
@@ -56,7 +57,9 @@ def test_a_confirmation_counts_once_for_its_own_target(tx_site: Site, prefix: st
     assert refused.status_code == 303
     location = refused["Location"]
     query = parse_qs(urlsplit(location).query)
-    assert query["transaction"] == [transaction_digest(ACTION, {"workspace": "prod-eu"})]
+    assert query["transaction"] == [
+        transaction_digest(ACTION, {"workspace": "prod-eu"}, tenant_id=TENANT)
+    ]
 
     page = alice.get(location).content.decode()
     assert "Delete workspace prod-eu" in page
@@ -82,7 +85,7 @@ def test_the_description_is_escaped_and_translated(tx_site: Site) -> None:
 
 def test_the_page_shows_only_a_transaction_the_session_kept(tx_site: Site) -> None:
     alice = _alice(tx_site)
-    forged = transaction_digest(ACTION, {"workspace": "prod-us"})
+    forged = transaction_digest(ACTION, {"workspace": "prod-us"}, tenant_id=TENANT)
     page = alice.get(f"/stepup/reauth/?action={ACTION}&next=/home/&transaction={forged}")
     assert page.status_code == 400
     assert "expired or was already used" in page.content.decode()
@@ -100,7 +103,7 @@ def test_a_json_client_gets_the_401_with_the_transaction(tx_site: Site) -> None:
     refused = alice.post("/workspaces/prod-eu/destroy/", HTTP_ACCEPT="application/json")
     assert refused.status_code == 401
     body = refused.json()
-    digest = transaction_digest(ACTION, {"workspace": "prod-eu"})
+    digest = transaction_digest(ACTION, {"workspace": "prod-eu"}, tenant_id=TENANT)
     assert (body["error"], body["transaction"]) == ("reauth_required", digest)
     assert "Delete workspace prod-eu" in alice.get(body["reauth_url"]).content.decode()
 
@@ -196,11 +199,11 @@ def test_a_passkey_confirms_one_transaction_once() -> None:
         page = alice.get(location).content.decode()
         assert "Use a passkey" in page
         fields = alice.fields(location)
-        digest = transaction_digest(ACTION, {"workspace": "prod-eu"})
+        digest = transaction_digest(ACTION, {"workspace": "prod-eu"}, tenant_id=TENANT)
         assert fields["transaction"] == digest
         start = {"action": ACTION, "transaction": digest}
         assertion = key.get(_json(alice, "/stepup/reauth/passkey/begin", start).json())
-        other = transaction_digest(ACTION, {"workspace": "prod-us"})
+        other = transaction_digest(ACTION, {"workspace": "prod-us"}, tenant_id=TENANT)
         forged = {"credential": assertion, "action": ACTION, "transaction": other, "next": "/"}
         refused = _json(alice, "/stepup/reauth/passkey/finish", forged)
         assert refused.status_code == 400
@@ -224,3 +227,23 @@ def test_a_target_too_large_to_hash_is_a_400_that_keeps_nothing(tx_site: Site, p
     assert "Prüfen Sie" in refused.json()["title"]
     assert not alice.client.session.get("_stepup_transactions")
     assert alice.post(f"{prefix}/workspaces/prod-eu/destroy/").status_code == 303
+
+
+def test_a_confirmation_in_one_tenant_is_not_spent_in_another(tx_site: Site) -> None:
+    """Workspace prod-eu of another tenant (the test app's /globex/ paths) is another
+    target: the proof recorded for this tenant's prod-eu neither opens it nor is used
+    up by trying."""
+    get_stepup().tenant_settings.ensure(
+        "globex", {"feature_flags": {"sensitive_actions_reauth": True}}
+    )
+    alice = _alice(tx_site)
+    location = alice.post("/workspaces/prod-eu/destroy/")["Location"]
+    assert alice.reauth(location, "correct horse").status_code in {200, 303}
+
+    elsewhere = alice.post("/globex/workspaces/prod-eu/destroy/")
+    assert elsewhere.status_code == 303
+    assert parse_qs(urlsplit(elsewhere["Location"]).query)["transaction"] == [
+        transaction_digest(ACTION, {"workspace": "prod-eu"}, tenant_id="globex")
+    ]
+    done = alice.post("/workspaces/prod-eu/destroy/")  # still there for its own tenant
+    assert (done.status_code, done.content) == (200, b"destroyed prod-eu")

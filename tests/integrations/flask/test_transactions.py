@@ -10,9 +10,10 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 
 from integrations.flask.flask_support import (
+    TENANT,
     Browser,
     TestApp,
     app_policy,
@@ -50,9 +51,51 @@ def _routes(app: Flask, stepup: Stepup) -> None:
         return f"destroyed {name}"
 
 
+def _two_tenants(app: Flask, stepup: Stepup) -> None:
+    """The same routes under /other/, where the request is in another tenant."""
+    _routes(app, stepup)
+
+    @stepup.tenant_loader
+    def tenant(subject: Any) -> str:
+        return OTHER if request.path.startswith("/other/") else TENANT
+
+    def target(req: Any) -> Transaction:
+        return Transaction({"workspace": req.view_args["name"]}, "Delete workspace %(workspace)s")
+
+    @app.post("/other/workspaces/<name>/destroy")
+    @stepup.reauth_required(ACTION, transaction=target, return_to="/home")
+    def destroy_elsewhere(name: str) -> str:
+        return f"destroyed {name} of {OTHER}"
+
+
+OTHER = "globex"
+
+
 @pytest.fixture
 def tx_app() -> TestApp:
     return make_app("subject_loader", policy=_policy(), setup=_routes)
+
+
+def test_a_confirmation_in_one_tenant_is_not_spent_in_another() -> None:
+    """Workspace prod-eu of another tenant is another target: the proof recorded for
+    this tenant's prod-eu neither opens it nor is used up by trying."""
+    tx_app = make_app("subject_loader", policy=_policy(), setup=_two_tenants)
+    with tx_app.app.app_context():
+        tx_app.stepup.tenant_settings.ensure(
+            OTHER, {"feature_flags": {"sensitive_actions_reauth": True}}
+        )
+    alice = _signed_in(tx_app)
+    location = _destroy(alice, "prod-eu").headers["Location"]
+    assert alice.reauth(location, "correct horse").status_code == 200
+
+    token = alice.csrf()
+    elsewhere = alice.post("/other/workspaces/prod-eu/destroy", data={"csrf_token": token})
+    assert elsewhere.status_code == 303
+    assert parse_qs(urlsplit(elsewhere.headers["Location"]).query)["transaction"] == [
+        transaction_digest(ACTION, {"workspace": "prod-eu"}, tenant_id=OTHER)
+    ]
+    done = _destroy(alice, "prod-eu")  # still there for the tenant it was made for
+    assert (done.status_code, done.get_data(as_text=True)) == (200, "destroyed prod-eu")
 
 
 def _signed_in(tx_app: TestApp) -> Browser:
@@ -73,7 +116,9 @@ def test_a_confirmation_counts_once_for_its_own_target(tx_app: TestApp) -> None:
     assert refused.status_code == 303
     location = refused.headers["Location"]
     query = parse_qs(urlsplit(location).query)
-    assert query["transaction"] == [transaction_digest(ACTION, {"workspace": "prod-eu"})]
+    assert query["transaction"] == [
+        transaction_digest(ACTION, {"workspace": "prod-eu"}, tenant_id=TENANT)
+    ]
 
     page = alice.get(location).get_data(as_text=True)
     assert "Delete workspace prod-eu" in page
@@ -100,7 +145,7 @@ def test_the_description_is_escaped_and_translated(tx_app: TestApp) -> None:
 
 def test_the_page_shows_only_a_transaction_the_session_kept(tx_app: TestApp) -> None:
     alice = _signed_in(tx_app)
-    forged = transaction_digest(ACTION, {"workspace": "prod-us"})
+    forged = transaction_digest(ACTION, {"workspace": "prod-us"}, tenant_id=TENANT)
     page = alice.get(f"/stepup/reauth?action={ACTION}&next=/home&transaction={forged}")
     assert page.status_code == 400
     assert "expired or was already used" in page.get_data(as_text=True)
@@ -126,7 +171,7 @@ def test_a_json_client_gets_the_401_with_the_transaction(tx_app: TestApp) -> Non
     )
     assert refused.status_code == 401
     body = refused.get_json()
-    digest = transaction_digest(ACTION, {"workspace": "prod-eu"})
+    digest = transaction_digest(ACTION, {"workspace": "prod-eu"}, tenant_id=TENANT)
     assert body["error"] == "reauth_required"
     assert body["transaction"] == digest
     assert f"transaction={digest}" in body["reauth_url"]
@@ -200,14 +245,14 @@ def test_a_passkey_confirms_one_transaction_once() -> None:
         k: html.unescape(v)
         for k, v in re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page)
     }
-    digest = transaction_digest(ACTION, {"workspace": "prod-eu"})
+    digest = transaction_digest(ACTION, {"workspace": "prod-eu"}, tenant_id=TENANT)
     assert fields["transaction"] == digest
     begun = _json(alice, "/stepup/reauth/passkey/begin", {"action": ACTION, "transaction": digest})
     assert begun.status_code == 200
     assertion = key.get(begun.get_json())
 
     # The same signed assertion, posted for another transaction, is refused.
-    other = transaction_digest(ACTION, {"workspace": "prod-us"})
+    other = transaction_digest(ACTION, {"workspace": "prod-us"}, tenant_id=TENANT)
     forged = _json(
         alice,
         "/stepup/reauth/passkey/finish",

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from integrations.starlette.starlette_support import (
     PASSWORDS,
+    TENANT,
     Browser,
     TestApp,
     confirm_factors,
@@ -108,7 +109,9 @@ def test_a_confirmation_counts_once_for_its_own_target(alice: Browser) -> None:
     assert refused.status_code == 303
     location = refused.headers["location"]
     query = parse_qs(urlsplit(location).query)
-    assert query["transaction"] == [transaction_digest(ACTION, {"workspace": "prod-eu"})]
+    assert query["transaction"] == [
+        transaction_digest(ACTION, {"workspace": "prod-eu"}, tenant_id=TENANT)
+    ]
     assert "Delete workspace prod-eu" in alice.get(location).text
     assert alice.reauth(location, PASSWORDS["alice"]).status_code == 303
 
@@ -128,7 +131,7 @@ def test_the_description_is_escaped_and_translated(alice: Browser) -> None:
 
 
 def test_the_page_shows_only_a_transaction_the_session_kept(alice: Browser) -> None:
-    forged = transaction_digest(ACTION, {"workspace": "prod-us"})
+    forged = transaction_digest(ACTION, {"workspace": "prod-us"}, tenant_id=TENANT)
     page = alice.get(f"/stepup/reauth?action={ACTION}&next=/&transaction={forged}")
     assert page.status_code == 400
     assert "expired or was already used" in page.text
@@ -143,7 +146,7 @@ def test_a_json_client_gets_the_401_with_the_transaction(alice: Browser) -> None
     assert refused.status_code == 401
     body = refused.json()
     body = body.get("detail", body)
-    digest = transaction_digest(ACTION, {"workspace": "prod-eu"})
+    digest = transaction_digest(ACTION, {"workspace": "prod-eu"}, tenant_id=TENANT)
     assert (body["error"], body["transaction"]) == ("reauth_required", digest)
     assert "Delete workspace prod-eu" in alice.get(body["reauth_url"]).text
 
@@ -193,10 +196,10 @@ def test_a_passkey_confirms_one_transaction_once() -> None:
         location = _destroy(alice, "prod-eu").headers["location"]
         page = alice.get(location).text
         assert "Use a passkey" in page
-        digest = transaction_digest(ACTION, {"workspace": "prod-eu"})
+        digest = transaction_digest(ACTION, {"workspace": "prod-eu"}, tenant_id=TENANT)
         start = {"action": ACTION, "transaction": digest}
         assertion = key.get(_json(alice, "/stepup/reauth/passkey/begin", start).json())
-        other = transaction_digest(ACTION, {"workspace": "prod-us"})
+        other = transaction_digest(ACTION, {"workspace": "prod-us"}, tenant_id=TENANT)
         forged = {"credential": assertion, "action": ACTION, "transaction": other, "next": "/"}
         refused = _json(alice, "/stepup/reauth/passkey/finish", forged)
         assert refused.status_code == 400
@@ -259,3 +262,51 @@ def test_a_target_too_large_to_hash_is_a_400(alice: Browser) -> None:
     assert "Prüfen Sie" in refused.json()["title"]
     location = _destroy(alice, "prod-eu").headers["location"]  # the guard still works
     assert "Delete workspace prod-eu" in alice.get(location).text
+
+
+def test_a_confirmation_in_one_tenant_is_not_spent_in_another() -> None:
+    """Workspace prod-eu of another tenant is another target: the proof recorded for
+    this tenant's prod-eu neither opens it nor is used up by trying."""
+    other = "globex"
+    made: list[TestApp] = []
+
+    def routes(stepup: Stepup) -> list[Any]:
+        kept = _starlette_routes(stepup)
+        return [
+            *kept,
+            Route("/other/workspaces/{name}/destroy", kept[0].endpoint, methods=["POST"]),
+        ]
+
+    async def tenant_loader(request: Request) -> str:
+        return other if request.url.path.startswith("/other/") else TENANT
+
+    async def setup() -> None:
+        flag_on = {"feature_flags": {"sensitive_actions_reauth": True}}
+        await made[0].stepup.tenants.ensure(other, flag_on)
+
+    made.append(
+        make_app(
+            clock=SettableClock(),
+            store=MemoryStore(),
+            policy=_policy(),
+            extra_routes=routes,
+            tenant_loader=tenant_loader,
+            setup=setup,
+        )
+    )
+    alice = made[0].browser()
+    try:
+        assert alice.login("alice").status_code == 303
+        assert alice.patch_tenant(True).status_code == 200
+        location = _destroy(alice, "prod-eu").headers["location"]
+        assert alice.reauth(location, PASSWORDS["alice"]).status_code == 303
+
+        elsewhere = alice.post("/other/workspaces/prod-eu/destroy")
+        assert elsewhere.status_code == 303
+        assert parse_qs(urlsplit(elsewhere.headers["location"]).query)["transaction"] == [
+            transaction_digest(ACTION, {"workspace": "prod-eu"}, tenant_id=other)
+        ]
+        done = _destroy(alice, "prod-eu")  # still there for the tenant it was made for
+        assert (done.status_code, done.text) == (200, "destroyed prod-eu")
+    finally:
+        alice.close()

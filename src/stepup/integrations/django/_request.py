@@ -214,10 +214,17 @@ class RequestStepup:
         ``transaction(request)``: what a transaction-bound action is about to do."""
         values = context(self.request) if context is not None else None
         target = transaction(self.request) if transaction is not None else None
-        try:
-            digest = target.digest(action) if target is not None else None
-        except InvalidTransactionError:
-            return to_response(invalid_transaction(request_info(self.request)))
+        digest = None
+        if target is not None:
+            # The target is named in its tenant: another tenant's "prod-eu" is another.
+            if self.subject is None:
+                return sign_in_response(self.request)
+            if tenant_id is None:
+                tenant_id = self.tenant_id
+            try:
+                digest = target.digest(action, tenant_id)
+            except InvalidTransactionError:
+                return to_response(invalid_transaction(request_info(self.request)))
         decision = self.check(action, values, tenant_id, digest)
         if decision is None:
             return sign_in_response(self.request)

@@ -481,10 +481,18 @@ class AppState:
         """``None`` to let the view run, else the response that refuses it."""
         values = context(request) if context is not None else None
         target: Transaction | None = transaction(request) if transaction is not None else None
-        try:
-            digest = target.digest(action) if target is not None else None
-        except InvalidTransactionError:
-            return to_response(invalid_transaction(request_info(request)))
+        digest = None
+        if target is not None:
+            # The target is named in its tenant: another tenant's "prod-eu" is another.
+            signed_in = self.subject()
+            if signed_in is None:
+                return self.unauthenticated()
+            if tenant_id is None:
+                tenant_id = self.tenant_for(signed_in)
+            try:
+                digest = target.digest(action, tenant_id)
+            except InvalidTransactionError:
+                return to_response(invalid_transaction(request_info(request)))
         decision = self.check(action, values, tenant_id, digest)
         if decision is None:
             return self.unauthenticated()

@@ -393,7 +393,7 @@ class StepupCore:
             tenant_id = await tenant_id  # type: ignore[misc]
         if transaction is None:
             return await self.reauth.check(subject, action, tenant_id, context)  # type: ignore[arg-type]
-        digest = transaction.digest(action)
+        digest = transaction.digest(action, tenant_id)  # type: ignore[arg-type]
         decision = await self.reauth.check(
             subject,  # type: ignore[arg-type]
             action,

@@ -18,6 +18,7 @@ urlpatterns = [
     path("billing/export/", views.ExportBilling.as_view()),
     path("profile/update/", views.require_inline),
     path("workspaces/<str:name>/destroy/", views.destroy_workspace),
+    path("globex/workspaces/<str:name>/destroy/", views.destroy_workspace),
     path(
         "async/workspaces/<str:name>/destroy/", csrf_exempt(views.DestroyWorkspaceAsync.as_view())
     ),
