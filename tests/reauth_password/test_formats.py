@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import bcrypt
 import pytest
-from argon2 import PasswordHasher, Type, extract_parameters
+from argon2 import Parameters, PasswordHasher, Type, extract_parameters, profiles
 from django.contrib.auth.hashers import (
     Argon2PasswordHasher,
     BCryptPasswordHasher,
@@ -35,10 +35,14 @@ from stepup.adapters.idp.password import (
     throttle_key,
 )
 from stepup.adapters.idp.password_formats import (
+    MAX_ARGON2_MEMORY_KIB,
+    MAX_ARGON2_PARALLELISM,
+    MAX_ARGON2_TIME_COST,
     Argon2Verifier,
     BcryptVerifier,
     DjangoFormatsVerifier,
     HashVerifier,
+    MalformedHashError,
     WerkzeugVerifier,
     default_verifiers,
     find_verifier,
@@ -52,6 +56,8 @@ PASSWORD = "correct horse battery staple"
 WRONG = "Tr0ub4dor&3"
 USER = "user-1"
 R = PasswordReason
+#: A salt and digest that read, to put after argon2 parameters.
+ARGON2_TAIL = "c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
 
 
 class QuickArgon2(Argon2PasswordHasher):
@@ -295,15 +301,20 @@ def test_unknown_formats_fail_with_a_typed_reason_and_no_secret_in_logs(
     twin: Twin, recorder: Recorder, stored: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = MemoryStore()
+    cheap = PasswordHasher.from_parameters(CHEAPEST)
+    dummy = CountingVerifier(Argon2Verifier(cheap))
     counting = CountingVerifier(WerkzeugVerifier())
+    verifiers = [dummy, *default_verifiers(cheap)[1:], counting]
     with caplog.at_level(logging.DEBUG, "stepup"):
-        result = twin.build(
-            store=store, verifiers=[*default_verifiers(PasswordHasher()), counting]
-        )(USER, PASSWORD, stored)
+        result = twin.build(store=store, hasher=cheap, verifiers=verifiers)(USER, PASSWORD, stored)
     assert result.reason is R.UNSUPPORTED_HASH
     assert result.public_message == "Re-authentication failed."
     assert counting.verified == []
-    assert store.throttle_state(throttle_key(USER)).failures == 0
+    # The same work as an unknown user's: charged, and the dummy hash checked once, so
+    # an SSO-only user ("!...") cannot be told from an unknown one by timing.
+    assert len(dummy.verified) == 1
+    assert dummy.verified[0] != stored
+    assert store.throttle_state(throttle_key(USER)).failures == 1
     assert [type(e) for e in recorder.events] == [ReauthFailed]
     assert recorder.events[0].reason == "unsupported_hash"  # type: ignore[attr-defined]
     assert "no verifier recognises" in caplog.text
@@ -336,15 +347,65 @@ def test_bcrypt_without_its_package_is_unsupported_and_says_how_to_fix_it(
         "scrypt$1024$salt$8$5",  # Django's, digest missing
         "argon2$bcrypt$whatever",
         "bcrypt_sha256$2b$04$missing-the-empty-part",
+        f"$argon2id$v=19$m={4 * 1024 * 1024},t=1,p=1${ARGON2_TAIL}",  # 4 GiB
+        f"$argon2id$v=19$m=8,t=1000000,p=1${ARGON2_TAIL}",  # a million passes
+        f"$argon2id$v=19$m=8192,t=1,p=1000${ARGON2_TAIL}",  # a thousand threads
+        f"argon2$argon2id$v=19$m={4 * 1024 * 1024},t=3,p=4${ARGON2_TAIL}",  # Django's
     ],
 )
-def test_known_prefixes_with_a_wrong_shape_are_malformed_before_any_work(
+def test_known_prefixes_with_a_wrong_shape_are_malformed_without_their_own_work(
     twin: Twin, stored: str
 ) -> None:
     store = MemoryStore()
-    result = twin.build(store=store)(USER, PASSWORD, stored)
+    cheap = PasswordHasher.from_parameters(CHEAPEST)
+    dummy = CountingVerifier(Argon2Verifier(cheap))
+    verifiers = [dummy, *default_verifiers(cheap)[1:]]
+    result = twin.build(store=store, hasher=cheap, verifiers=verifiers)(USER, PASSWORD, stored)
     assert result.reason is R.MALFORMED
-    assert store.throttle_state(throttle_key(USER)).failures == 0
+    assert len(dummy.verified) == 1  # the dummy, as for an unknown user; never `stored`
+    assert dummy.verified[0] != stored
+    assert store.throttle_state(throttle_key(USER)).failures == 1
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        profiles.RFC_9106_HIGH_MEMORY,  # 2 GiB, the largest profile anyone recommends
+        profiles.RFC_9106_LOW_MEMORY,
+        profiles.CHEAPEST,
+        Parameters(Type.ID, 19, 16, 32, MAX_ARGON2_TIME_COST, MAX_ARGON2_MEMORY_KIB, 4),
+        Parameters(Type.ID, 19, 16, 32, 1, 8 * MAX_ARGON2_PARALLELISM, MAX_ARGON2_PARALLELISM),
+    ],
+)
+def test_argon2_parameters_of_real_deployments_are_recognised(parameters: Parameters) -> None:
+    stored = (
+        f"$argon2id$v=19$m={parameters.memory_cost},t={parameters.time_cost},"
+        f"p={parameters.parallelism}${ARGON2_TAIL}"
+    )
+    assert Argon2Verifier(PasswordHasher.from_parameters(CHEAPEST)).recognise(stored)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    memory=st.integers(1, 2**32 - 1),
+    time=st.integers(1, 2**32 - 1),
+    lanes=st.integers(1, 2**24 - 1),
+)
+def test_argon2_parameters_beyond_a_cap_are_malformed(memory: int, time: int, lanes: int) -> None:
+    stored = f"$argon2id$v=19$m={memory},t={time},p={lanes}${ARGON2_TAIL}"
+    verifier = Argon2Verifier(PasswordHasher.from_parameters(CHEAPEST))
+    within = (
+        memory <= MAX_ARGON2_MEMORY_KIB
+        and time <= MAX_ARGON2_TIME_COST
+        and lanes <= MAX_ARGON2_PARALLELISM
+    )
+    if within:
+        assert verifier.recognise(stored)
+    else:
+        with pytest.raises(MalformedHashError, match="out of range"):
+            verifier.recognise(stored)
+        with pytest.raises(MalformedHashError):
+            verifier.verify(stored, PASSWORD)  # never hashed, even if recognise is skipped
 
 
 TYPABLE = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
@@ -403,3 +464,46 @@ def test_a_library_missing_at_check_time_is_unsupported_not_an_exception(twin: T
     stored = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
     assert verify(USER, PASSWORD, stored).reason is R.UNSUPPORTED_HASH
     assert store.throttle_state(throttle_key(USER)).failures == 1  # charged before the work
+
+
+class Buggy(CountingVerifier):
+    """A third-party verifier with a bug: ``where`` raises something of its own."""
+
+    def __init__(self, inner: HashVerifier, where: str) -> None:
+        super().__init__(inner)
+        self.where = where
+
+    def recognise(self, stored_hash: str) -> bool:
+        if self.where == "recognise":
+            raise KeyError(f"no scheme for {stored_hash} and {PASSWORD}")
+        return super().recognise(stored_hash)
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        if self.where == "verify":
+            raise RuntimeError(f"cannot read {stored_hash} for {password}")
+        return super().verify(stored_hash, password)
+
+    def needs_upgrade(self, stored_hash: str) -> bool:
+        if self.where == "needs_upgrade":
+            raise AttributeError(stored_hash)
+        return super().needs_upgrade(stored_hash)
+
+
+@pytest.mark.parametrize("where", ["recognise", "verify", "needs_upgrade"])
+def test_a_verifier_raising_its_own_exception_is_a_malformed_hash_not_an_error(
+    twin: Twin, recorder: Recorder, where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = MemoryStore()
+    stored = generate_password_hash(PASSWORD, "pbkdf2:sha256:1000")
+    buggy = Buggy(WerkzeugVerifier(), where)
+    verify = twin.build(store=store, verifiers=[_argon2(), buggy])
+    with caplog.at_level(logging.DEBUG, "stepup"):
+        result = verify(USER, PASSWORD, stored)
+    assert result.reason is R.MALFORMED
+    assert not result.ok
+    assert store.throttle_state(throttle_key(USER)).failures == 1  # charged, not refunded
+    assert [e.reason for e in recorder.events] == ["malformed"]  # type: ignore[attr-defined]
+    assert f"hash verifier's {where} raised" in caplog.text
+    text = caplog.text + all_text([result, *recorder.events])
+    assert stored not in text
+    assert PASSWORD not in text

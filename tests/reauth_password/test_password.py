@@ -204,13 +204,17 @@ def test_malformed_password_is_refused_before_any_work(
 
 
 @pytest.mark.parametrize("stored", BAD_HASHES, ids=repr)
-def test_malformed_stored_hash_is_refused_before_any_work(
+def test_malformed_stored_hash_costs_what_an_unknown_user_costs(
     twin: Twin, hasher: CountingHasher, stored: object
 ) -> None:
+    """The stored hash itself is never hashed with, but the dummy is, after the
+    charge: an unknown user's answer takes the same work, so timing cannot tell them
+    apart."""
     store = MemoryStore()
     result = twin.build(store=store, hasher=hasher)(USER, PASSWORD, stored)  # type: ignore[arg-type]
     assert result.reason is R.MALFORMED
-    assert hasher.verified == []
+    assert hasher.verified == [CHEAPEST]  # the dummy only
+    assert store.throttle_state(throttle_key(USER)).failures == 1
 
 
 def test_corrupt_hash_that_parses_is_malformed_and_still_charged(twin: Twin) -> None:
@@ -421,7 +425,7 @@ def every_outcome(twin: Twin, clock: SettableClock) -> dict[PasswordReason, Pass
         R.THROTTLED: verify(USER, PASSWORD, stored),
         R.UNKNOWN_USER: verify("ghost", PASSWORD, None),
         R.MALFORMED: verify(USER, "bad\x00", stored),
-        R.UNSUPPORTED_HASH: verify(USER, PASSWORD, "{SSHA}not-a-format-we-know"),
+        R.UNSUPPORTED_HASH: verify("sso-user", PASSWORD, "{SSHA}not-a-format-we-know"),
         R.UNAVAILABLE: twin.build(store=BrokenStore("throttle_charge"))(USER, PASSWORD, stored),
     }
     assert {reason: result.reason for reason, result in outcomes.items()} == {r: r for r in R}

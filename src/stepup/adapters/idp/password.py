@@ -205,6 +205,9 @@ class _Pending:
     password: str = field(repr=False)
     stored_hash: str | None = field(repr=False)
     verifier: HashVerifier | None = None
+    #: The stored hash was refused by ``_recognise`` (malformed, unsupported): the answer
+    #: once the same work as an unknown user's is done.
+    refused: PasswordReason | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +287,9 @@ class _PasswordFlows(Generic[S]):
         except UnsupportedHashError as exc:
             logger.warning("password re-auth for %r: %s", user_id, exc)
             return PasswordReason.UNSUPPORTED_HASH
+        except Exception as exc:  # a verifier's own bug: a refusal, never a 500
+            _verifier_raised(user_id, "recognise", exc)
+            return PasswordReason.MALFORMED
 
     def _before(
         self, subject_or_user_id: Subject | str, password: object, stored_hash: object
@@ -293,12 +299,16 @@ class _PasswordFlows(Generic[S]):
         valid = _valid_password(password)
         if valid is None:
             return self._fail(now, user_id, PasswordReason.MALFORMED)
-        verifier = None
+        verifier, refused = None, None
         if stored_hash is not None:
             recognised = self._recognise(user_id, stored_hash)
+            # A refused hash (an SSO-only user's "!...", a format nobody reads) is
+            # answered after the charge and the dummy check, as an unknown user is:
+            # answered at once, its timing would tell the two apart.
             if isinstance(recognised, PasswordReason):
-                return self._fail(now, user_id, recognised)
-            verifier = recognised
+                refused = recognised
+            else:
+                verifier = recognised
         try:
             charge: Attempt = yield ("throttle_charge", (throttle_key(user_id), now, self.throttle))
         except StoreUnavailableError:
@@ -307,7 +317,9 @@ class _PasswordFlows(Generic[S]):
             return self._fail(now, user_id, PasswordReason.THROTTLED, charge.retry_at)
         hash_or_none = stored_hash if isinstance(stored_hash, str) else None
         retry_at, failures = charge.retry_at, charge.failures
-        return _Pending(user_id, session_id, now, retry_at, failures, valid, hash_or_none, verifier)
+        return _Pending(
+            user_id, session_id, now, retry_at, failures, valid, hash_or_none, verifier, refused
+        )
 
     def _check(self, pending: _Pending) -> _Checked:
         """The hash work: the same cost whether or not the user exists."""
@@ -317,27 +329,33 @@ class _PasswordFlows(Generic[S]):
             self._dummy_hash = self._make_dummy()
         if pending.stored_hash is None or pending.verifier is None:
             self._dummy_verify(pending.password)
-            return _Checked(PasswordReason.UNKNOWN_USER)
+            return _Checked(pending.refused or PasswordReason.UNKNOWN_USER)
+        step = "verify"
         try:
             matched = pending.verifier.verify(pending.stored_hash, pending.password)
+            step = "needs_upgrade"
+            upgrade = matched and pending.verifier.needs_upgrade(pending.stored_hash)
         except MalformedHashError as exc:
             logger.warning("password re-auth for %r: %s", pending.user_id, exc)
             return _Checked(PasswordReason.MALFORMED)
         except UnsupportedHashError as exc:  # a library that went missing since recognise
             logger.warning("password re-auth for %r: %s", pending.user_id, exc)
             return _Checked(PasswordReason.UNSUPPORTED_HASH)
+        except Exception as exc:  # a verifier's own bug: a refusal, never a 500
+            _verifier_raised(pending.user_id, step, exc)
+            return _Checked(PasswordReason.MALFORMED)
         if not matched:
             return _Checked(PasswordReason.WRONG_PASSWORD)
-        if pending.verifier.needs_upgrade(pending.stored_hash):
+        if upgrade:
             return _Checked(PasswordReason.OK, self.hasher.hash(pending.password))
         return _Checked(PasswordReason.OK)
 
     def _dummy_verify(self, password: str) -> None:
         # The dummy is made once per instance (by the first check), from a random
         # password, so no password can match it; it is verified through the same
-        # registry as a real hash.
+        # registry as a real hash. Whatever that raises, the answer is already decided.
         assert self._dummy_hash is not None
-        with contextlib.suppress(MalformedHashError, UnsupportedHashError):
+        with contextlib.suppress(Exception):
             find_verifier(self.verifiers, self._dummy_hash).verify(self._dummy_hash, password)
 
     def _argon2_dummy(self) -> str:
@@ -355,6 +373,16 @@ class _PasswordFlows(Generic[S]):
         # (Reauth.record emits it once, under the session's renewed id), as for OIDC and
         # SAML; a second one here would count every password re-auth twice.
         return PasswordResult(PasswordReason.OK, new_hash=checked.new_hash)
+
+
+def _verifier_raised(user_id: str, step: str, exc: Exception) -> None:
+    # Only the exception's type: its message could quote the hash or the password.
+    logger.warning(
+        "password re-auth for %r: a hash verifier's %s raised %s; treated as a malformed hash",
+        user_id,
+        step,
+        type(exc).__name__,
+    )
 
 
 def _upgrade_failed(user_id: str, exc: BaseException) -> None:

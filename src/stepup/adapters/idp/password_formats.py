@@ -36,12 +36,21 @@ import re
 from collections.abc import Sequence
 from typing import Final, Protocol, runtime_checkable
 
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from ...errors import StepupError
 
 __all__ = [
+    "MAX_ARGON2_MEMORY_KIB",
+    "MAX_ARGON2_PARALLELISM",
+    "MAX_ARGON2_TIME_COST",
+    "MAX_BCRYPT_COST",
+    "MAX_PBKDF2_ITERATIONS",
+    "MAX_SCRYPT_MEMORY",
+    "MAX_SCRYPT_N",
+    "MAX_SCRYPT_P",
+    "MAX_SCRYPT_R",
     "Argon2Verifier",
     "BcryptVerifier",
     "DjangoFormatsVerifier",
@@ -60,7 +69,22 @@ BCRYPT_MAX_BYTES: Final = 72
 #: corrupt or planted hash from tying up the server (bcrypt 20 is about a minute).
 MAX_BCRYPT_COST: Final = 20
 MAX_PBKDF2_ITERATIONS: Final = 10_000_000
+#: scrypt: at most this many bytes (128 * n * r * p), and each parameter bounded too.
 MAX_SCRYPT_MEMORY: Final = 256 * 1024 * 1024
+MAX_SCRYPT_N: Final = 2**20
+MAX_SCRYPT_R: Final = 32
+MAX_SCRYPT_P: Final = 16
+#: argon2 (memory in KiB, as the hash's ``m=`` writes it). The largest profile anyone
+#: recommends is RFC 9106's first option, 2 GiB with one pass and 4 lanes (argon2-cffi's
+#: ``RFC_9106_HIGH_MEMORY``); OWASP's options and argon2-cffi's default (64 MiB, t=3)
+#: are far below, so 2 GiB still admits every real deployment while 4 GiB is refused.
+#: 20 passes is several times libsodium's "sensitive" profiles (t=4 to 8) and, at the
+#: memory cap, about as long as the bcrypt cap. Lanes split the memory rather than add
+#: work, so 64 only bounds the threads one check may start (RFC 9106 and Django use
+#: 4 and 8; Bitwarden lets users pick up to 16).
+MAX_ARGON2_MEMORY_KIB: Final = 2 * 1024 * 1024
+MAX_ARGON2_TIME_COST: Final = 20
+MAX_ARGON2_PARALLELISM: Final = 64
 
 
 class MalformedHashError(StepupError):
@@ -109,6 +133,22 @@ def find_verifier(verifiers: Sequence[HashVerifier], stored_hash: str) -> HashVe
     raise UnsupportedHashError("no verifier recognises this stored hash's format")
 
 
+def _argon2_parameters(stored_hash: str) -> Parameters:
+    """The hash's parameters, refused as malformed when unreadable or beyond the caps
+    (a corrupt or planted ``m=4194304,t=1000000`` would tie up a worker for hours)."""
+    try:
+        parameters = extract_parameters(stored_hash)
+    except (InvalidHashError, ValueError):
+        raise MalformedHashError("an argon2 hash whose parameters cannot be read") from None
+    if not (
+        1 <= parameters.memory_cost <= MAX_ARGON2_MEMORY_KIB
+        and 1 <= parameters.time_cost <= MAX_ARGON2_TIME_COST
+        and 1 <= parameters.parallelism <= MAX_ARGON2_PARALLELISM
+    ):
+        raise MalformedHashError("an argon2 hash whose parameters are out of range")
+    return parameters
+
+
 class Argon2Verifier:
     """argon2 PHC strings (``$argon2id$``, ``$argon2i$``, ``$argon2d$``) via argon2-cffi.
 
@@ -126,15 +166,11 @@ class Argon2Verifier:
     def recognise(self, stored_hash: str) -> bool:
         if not stored_hash.startswith(("$argon2id$", "$argon2i$", "$argon2d$")):
             return False
-        from argon2 import extract_parameters
-
-        try:
-            extract_parameters(stored_hash)
-        except (InvalidHashError, ValueError):
-            raise MalformedHashError("an argon2 hash whose parameters cannot be read") from None
+        _argon2_parameters(stored_hash)
         return True
 
     def verify(self, stored_hash: str, password: str) -> bool:
+        _argon2_parameters(stored_hash)  # never hash with parameters recognise refuses
         try:
             return self.hasher.verify(stored_hash, password)
         except VerifyMismatchError:
@@ -214,9 +250,9 @@ def _int(text: str, low: int, high: int, what: str) -> int:
 
 
 def _scrypt_parameters(n_text: str, r_text: str, p_text: str, what: str) -> tuple[int, int, int]:
-    n = _int(n_text, 2, 2**20, f"{what}: scrypt n")
-    r = _int(r_text, 1, 32, f"{what}: scrypt r")
-    p = _int(p_text, 1, 16, f"{what}: scrypt p")
+    n = _int(n_text, 2, MAX_SCRYPT_N, f"{what}: scrypt n")
+    r = _int(r_text, 1, MAX_SCRYPT_R, f"{what}: scrypt r")
+    p = _int(p_text, 1, MAX_SCRYPT_P, f"{what}: scrypt p")
     if n & (n - 1) or 128 * n * r * p > MAX_SCRYPT_MEMORY:
         raise MalformedHashError(f"{what}: scrypt parameters out of range")
     return n, r, p
