@@ -27,6 +27,7 @@ import hmac
 import itertools
 import re
 import secrets
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -35,7 +36,7 @@ from typing import ClassVar, Final, TypeAlias
 from ._flow import Flow, run, run_async
 from .adapters.storage.base import AsyncStore, Store
 from .clock import Clock, system_clock
-from .errors import StoreUnavailableError
+from .errors import ConfigurationError, StoreUnavailableError
 from .records import Challenge
 from .redirects import UnsafeRedirectError, safe_return_path
 from .subject import Subject
@@ -66,26 +67,39 @@ MAX_BYTES: Final = 64 * 1024
 #: Field names whose values are never kept in the store (a password form is not
 #: suspended: the user sends it again after re-authenticating). A name is read as words
 #: (``newPassword``, ``new_password``, ``new-password``, ``NEW_PASSWORD`` alike, see
-#: :func:`is_secret_field`); these are found anywhere in it, also inside a word.
+#: :func:`is_secret_field`), accents dropped (``contraseña`` is ``contrasena``); these are
+#: found anywhere in its words written together, also inside a word (``mot_de_passe``,
+#: ``neuesPasswort``). Besides English: German, French, Spanish, Dutch, Finnish, Swedish.
 _SECRET_PARTS: Final = (
     "password", "passwd", "passphrase", "passcode", "secret", "mnemonic", "privkey",
+    "passwort", "kennwort", "motdepasse", "contrasena", "wachtwoord", "salasana",
+    "losenord",
 )  # fmt: skip
-#: Words that name a secret, a one-time code or card or identity data on their own.
+#: Words that name a secret, a one-time code or card, bank or identity data on their own
+#: (``senha``, ``haslo``, ``parola``: "password" in Portuguese, Polish, Italian/Turkish;
+#: ``mdp``: French for one).
 _SECRET_WORDS: Final = frozenset(
     {
-        "pwd", "pass", "otp", "totp", "hotp", "tan", "pin", "code", "token", "recovery",
-        "cvv", "cvc", "csc", "ssn", "pan", "apikey", "privatekey", "accesskey", "mfa",
-        "ccnum", "ccnumber", "cardnum", "cardnumber", "seedphrase",
+        "pwd", "pw", "psw", "pswd", "pword", "pass", "mdp", "senha", "haslo", "hasło",
+        "parola", "otp", "totp", "hotp", "tan", "pin", "code", "token", "jwt", "bearer",
+        "recovery", "cvv", "cvc", "csc", "ssn", "pan", "iban", "apikey", "privatekey",
+        "accesskey", "signingkey", "encryptionkey", "masterkey", "mfa", "ccnum",
+        "ccnumber", "cardnum", "cardnumber", "accountnumber", "accountnum", "acctnum",
+        "acctnumber", "passportnumber", "seedphrase",
     }
 )  # fmt: skip
 #: Word endings that make a one-word compound secret (``otpcode``, ``newpin``, ``smsotp``,
-#: ``authtoken``, ``newpwd``).
-_SECRET_ENDINGS: Final = ("code", "pin", "otp", "token", "pwd")
+#: ``authtoken``, ``newpwd``, ``oldpw``, ``newpass``).
+_SECRET_ENDINGS: Final = ("code", "pin", "otp", "token", "pwd", "pw", "pass")
+#: Words ending in ``pass`` that name no password (``compass``, ``encompass``, ``bypass``).
+_PUBLIC_PASSES: Final = ("compass", "bypass", "overpass", "underpass", "trespass", "surpass")
 #: Two words in a row that name a secret together.
 _SECRET_PAIRS: Final = frozenset(
     {("api", "key"), ("private", "key"), ("access", "key"), ("card", "number"),
      ("card", "num"), ("cc", "number"), ("cc", "num"), ("credit", "card"),
-     ("security", "answer"), ("social", "security"), ("seed", "phrase"), ("2", "fa")}
+     ("security", "answer"), ("social", "security"), ("seed", "phrase"), ("2", "fa"),
+     ("signing", "key"), ("encryption", "key"), ("master", "key"), ("account", "number"),
+     ("account", "num"), ("acct", "number"), ("acct", "num"), ("passport", "number")}
 )  # fmt: skip
 #: What a ``code`` may be besides a secret: with one of these just before it (``zip_code``,
 #: ``postalCode``, ``countrycode``), it is an ordinary field.
@@ -169,20 +183,50 @@ SuspendOutcome: TypeAlias = Suspended | NotSuspended
 ResumeOutcome: TypeAlias = Resumed | NotResumed
 
 
-def is_secret_field(name: str) -> bool:
+def is_secret_field(name: str, *, also: Iterable[str] = ()) -> bool:
     """Is this a field whose value stepup never keeps (a password, a one-time or
-    recovery code, a PIN, a token, card or identity data)? The name is read as words
-    however it is written (camelCase, snake_case, kebab-case, dotted, bracketed), so
-    ``otpCode``, ``newPin`` and ``recovery-code`` are as secret as ``otp_code``."""
-    folded = name.casefold()
-    if any(part in folded for part in _SECRET_PARTS):
+    recovery code, a PIN, a token, card, bank or identity data)? The name is read as
+    words however it is written (camelCase, snake_case, kebab-case, dotted, bracketed), so
+    ``otpCode``, ``newPin`` and ``recovery-code`` are as secret as ``otp_code``. ``also``:
+    the app's own secret names, read as words too; a name holding one's words in a row
+    is secret (``also=["kontonummer"]``: ``neue_kontonummer``, ``user[Kontonummer]``)."""
+    return _is_secret(_words(name), _secret_names(also))
+
+
+def _secret_names(names: Iterable[str]) -> tuple[tuple[str, ...], ...]:
+    """An app's own secret field names as runs of words, for :func:`is_secret_field`.
+    A bare string (its letters would each be a name) or a name without a letter or
+    digit in it is a :class:`~stepup.errors.ConfigurationError`: it would protect
+    nothing, silently."""
+    if isinstance(names, str | bytes) or not isinstance(names, Iterable):
+        raise ConfigurationError("secret field names must be a list of names")
+    runs: list[tuple[str, ...]] = []
+    for name in names:
+        words = _words(name) if isinstance(name, str) else []
+        if not words:
+            raise ConfigurationError(f"not a field name: {name!r}")
+        runs.append(tuple(words))
+    return tuple(runs)
+
+
+def _is_secret(words: list[str], also: tuple[tuple[str, ...], ...]) -> bool:
+    """Do these words (a field name's) name a secret, built in or the app's own?"""
+    joined = "".join(words)
+    if any(part in joined for part in _SECRET_PARTS):
         return True
-    words = _words(name)
     if any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words)):
         return True
     if "security" in words and "answer" in words[words.index("security") :]:
         return True  # security_question_answer: the answer, whatever stands between
+    if any(_holds_run(words, run) for run in also):
+        return True
     return any(_secret_word(word, words[:i]) for i, word in enumerate(words))
+
+
+def _holds_run(words: list[str], run: tuple[str, ...]) -> bool:
+    """Are the words of ``run`` among ``words``, in a row?"""
+    width = len(run)
+    return any(tuple(words[i : i + width]) == run for i in range(len(words) - width + 1))
 
 
 def _secret_word(word: str, before: list[str]) -> bool:
@@ -193,13 +237,16 @@ def _secret_word(word: str, before: list[str]) -> bool:
         return not (before and before[-1] in _PUBLIC_CODES)
     if word.endswith("code"):
         return word.removesuffix("code") not in _PUBLIC_CODES
+    if word.endswith(_PUBLIC_PASSES):
+        return False
     return word in _SECRET_WORDS or word.endswith(_SECRET_ENDINGS)
 
 
 def _words(name: str) -> list[str]:
-    """``name`` as casefolded words: split at anything not a letter or digit, between
-    a lower-case and an upper-case letter, before the last capital of a run followed by
-    a lower-case letter (``OTPCode``: ``otp``, ``code``) and between letters and digits."""
+    """``name`` as casefolded words without accents: split at anything not a letter or
+    digit, between a lower-case and an upper-case letter, before the last capital of a
+    run followed by a lower-case letter (``OTPCode``: ``otp``, ``code``) and between
+    letters and digits."""
     words: list[str] = []
     for chunk in re.split(r"[\W_]+", name):
         start = 0
@@ -214,7 +261,15 @@ def _words(name: str) -> list[str]:
                 words.append(chunk[start:i])
                 start = i
         words.append(chunk[start:])
-    return [word.casefold() for word in words if word]
+    plain = (_unaccented(word.casefold()) for word in words)
+    return [word for word in plain if word]
+
+
+def _unaccented(word: str) -> str:
+    """``word`` without its accents (``contraseña``: ``contrasena``, ``lösenord``:
+    ``losenord``); a letter that is not an accented one (``ł``) stays."""
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def browser_digest(binding: str) -> str:
@@ -267,11 +322,15 @@ class _Flows:
         clock: Clock = system_clock,
         ttl: float = TTL,
         max_bytes: int = MAX_BYTES,
+        secret_fields: Iterable[str] = (),
     ) -> None:
         self.store = store
         self.clock = clock
         self.ttl = float(ttl)
         self.max_bytes = int(max_bytes)
+        #: The app's own secret field names (``secret_fields``), as runs of words: a form
+        #: with one is never kept, as with the names :func:`is_secret_field` knows.
+        self.secret_fields = _secret_names(secret_fields)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(ttl={self.ttl:g}s, max_bytes={self.max_bytes})"
@@ -303,7 +362,7 @@ class _Flows:
         for name, value in fields:
             if name in drop:
                 continue
-            if is_secret_field(name):
+            if _is_secret(_words(name), self.secret_fields):
                 return NotSuspended(SuspendReason.SECRET_FIELD)
             budget -= _size([(name, value)])
             if budget < 0:
@@ -369,7 +428,8 @@ class _Flows:
 
 
 class Suspensions(_Flows):
-    """Suspended requests in a sync store."""
+    """Suspended requests in a sync store. ``secret_fields``: the app's own names of
+    secret fields (``["kontonummer"]``), never kept, besides those stepup knows."""
 
     def suspend(
         self,
@@ -436,8 +496,11 @@ class AsyncSuspensions(_Flows):
         clock: Clock = system_clock,
         ttl: float = TTL,
         max_bytes: int = MAX_BYTES,
+        secret_fields: Iterable[str] = (),
     ) -> None:
-        super().__init__(store, clock=clock, ttl=ttl, max_bytes=max_bytes)
+        super().__init__(
+            store, clock=clock, ttl=ttl, max_bytes=max_bytes, secret_fields=secret_fields
+        )
 
     async def suspend(
         self,
