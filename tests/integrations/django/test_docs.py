@@ -88,6 +88,8 @@ def test_the_example_project_journey(acme: Site) -> None:
     assert b"ak_live_1234" in alice.get("/api-key/").content  # the flag is off
 
     assert set_flag(bob).status_code == 403
+    get_stepup().tenant_settings.ensure("globex")
+    assert set_flag(alice, tenant="globex").status_code == 403  # staff of acme only
     assert set_flag(alice).status_code == 200
 
     refused = alice.get("/api-key/")

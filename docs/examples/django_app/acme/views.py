@@ -14,11 +14,17 @@ from stepup.subject import Subject
 # Hooks (named in settings.STEPUP) ------------------------------------------------------
 
 
+TENANT = "acme"  # a multi-tenant project reads it from the user, the host or the URL
+
+
 def current_tenant(request: HttpRequest) -> str:
-    return "acme"  # a multi-tenant project reads it from the user, the host or the URL
+    return TENANT
 
 
 def is_tenant_admin(subject: Subject, tenant_id: str) -> bool:
+    # Staff administer their own tenant and no other: compare the tenant asked about.
+    if tenant_id != TENANT:
+        return False
     return get_user_model().objects.filter(pk=subject.user_id, is_staff=True).exists()
 
 
