@@ -41,6 +41,11 @@ def test_two_authenticator_apps_one_removed(app_client: tuple[Any, SettableClock
     clock.advance(30)
     confirm = {"csrf_token": csrf(adding.text), "code": tablet.at(clock())}
     assert client.post("/stepup/2fa/devices/confirm", data=confirm).status_code == 303
+    # The note stepup's view hands over is shown once, in stepup's card.
+    noted = client.get("/stepup/2fa").text
+    assert '<main class="stepup-card">' in noted
+    assert re.search(r'class="stepup-flash" role="status">[^<]*added', noted), noted
+    assert "stepup-flash" not in client.get("/stepup/2fa").text
 
     security = client.get("/security").text
     assert 'data-count="2"' in security
