@@ -9,3 +9,8 @@ EVENTS: list[StepupEvent] = []
 
 def record(event: StepupEvent) -> None:
     EVENTS.append(event)
+
+
+def fail(event: StepupEvent) -> None:
+    """An audit log that is down: its message must never reach the terminal."""
+    raise OSError(f"audit database is down (secret-in-message, {event.name})")

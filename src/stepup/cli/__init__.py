@@ -7,8 +7,9 @@ change here; keep heavy imports inside handlers so ``stepup --help`` stays fast.
 
 Exit status: 0 success, 1 the check said no (code did not match, file invalid,
 nothing to change), 2 bad input (unknown options, malformed secret or code, a store
-that cannot be reached), 141 the reader of our output went away (``| head``), as a
-shell reports a process killed by SIGPIPE.
+that cannot be reached), 3 an operator change was made but a ``--listener`` failed,
+130 interrupted (Ctrl-C, as a shell reports SIGINT), 141 the reader of our output went
+away (``| head``), as a shell reports a process killed by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from ..errors import StepupError
 __all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_NO, EXIT_USAGE = 0, 1, 2
+#: 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C.
+EXIT_INTERRUPTED = 130
 #: 128 + SIGPIPE: what a shell reports for a writer whose reader went away.
 EXIT_BROKEN_PIPE = 141
 
@@ -67,6 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StepupError as exc:
         print(f"stepup: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        from .operator import interrupted_message
+
+        print(interrupted_message(args), file=sys.stderr)
+        return EXIT_INTERRUPTED
     return status
 
 

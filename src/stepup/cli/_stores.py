@@ -75,7 +75,7 @@ def _open_sql(url: str, prefix: str | None) -> Store:
             f"the database driver {exc.name or ''} is not installed:"
             " pip install 'stepup-auth[postgres]' psycopg[binary]"
         ) from None
-    password = urlsplit(url).password
+    password = _password(url)
     try:
         with store.engine.connect() as connection:
             found = inspect(connection).has_table(f"{store.prefix}credentials")
@@ -90,6 +90,15 @@ def _open_sql(url: str, prefix: str | None) -> Store:
             f"no table {store.prefix}credentials (wrong database, or --prefix?)",
         )
     return store
+
+
+def _password(url: str) -> str | None:
+    """The URL's password, to keep out of messages; a URL that does not split (an
+    unclosed ``[``) is refused without its text, which may hold that password."""
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        raise ConfigurationError("not a valid database URL") from None
 
 
 def _check_sqlite_path(url: str, make_url: Any, problem_of: Any, safe_url: Any) -> None:

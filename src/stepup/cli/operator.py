@@ -8,7 +8,8 @@ confirmation unless ``--yes`` is given, and prints what it changed.
 
 Exit status: 0 done, 1 nothing to do or not confirmed (unknown user, no such
 tenant, some secrets could not be re-sealed), 2 bad input or a store that cannot be
-reached.
+reached, 3 the change was made but a ``--listener`` failed on one of its events (the
+audit record may be missing), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ __all__ = ["register", "run_operator"]
 KEYS_ENV = "STEPUP_ENCRYPTION_KEYS"
 KEY_ID_ENV = "STEPUP_ENCRYPTION_KEY_ID"
 EXIT_OK, EXIT_NO, EXIT_USAGE = 0, 1, 2
+#: The change was made, but a listener (the app's audit log) failed on an event of it.
+EXIT_LISTENER_FAILED = 3
+#: 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C.
+EXIT_INTERRUPTED = 130
 
 
 def register(subparsers: Any) -> None:
@@ -76,7 +81,17 @@ def run_operator(
     except StepupError as exc:  # as ``stepup operator`` answers it: a line, not a traceback
         print(f"stepup: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(interrupted_message(args), file=sys.stderr)
+        return EXIT_INTERRUPTED
     return status
+
+
+def interrupted_message(args: argparse.Namespace) -> str:
+    """What Ctrl-C changed: nothing before a change was confirmed (at the prompt)."""
+    if getattr(args, "confirmed", False):
+        return "stepup: interrupted: the change may have been made in part"
+    return "stepup: interrupted: nothing changed"
 
 
 _DESCRIPTION = (
@@ -103,7 +118,8 @@ def _add_commands(
         help="list a user's TOTP devices",
         description=(
             "One line per confirmed TOTP device of the user: its id, when it was added and "
-            "last used (to the day; UTC), and its name. Secrets are never shown."
+            "last used (to the day; UTC), and its name; then one line per passkey "
+            "(passkey <credential id>, the same days and name). Secrets are never shown."
         ),
     )
     devices.add_argument("user_id", metavar="USER_ID")
@@ -112,11 +128,12 @@ def _add_commands(
 
     remove = commands.add_parser(
         "remove-2fa",
-        help="remove a user's two-factor authentication, or one TOTP device",
+        help="remove a user's two-factor authentication and passkeys, or one TOTP device",
         description=(
-            "Delete the user's TOTP credential and recovery codes and revoke their grants in "
-            "every session, as an admin with full access does on the web (event "
-            "TwoFactorRemoved, removed_by = --actor). With --device, remove that one device "
+            "Delete the user's TOTP credential, recovery codes and every passkey, and revoke "
+            "their grants in every session, as an admin with full access does on the web "
+            "(events PasskeyRemoved for each passkey, then TwoFactorRemoved, removed_by = "
+            "--actor). With --device, remove that one device "
             "only (event TwoFactorDeviceRemoved; grants are revoked too); removing the last "
             "device removes two-factor authentication."
         ),
@@ -133,11 +150,12 @@ def _add_commands(
         help="revoke a user's re-authentication grants in every session",
         description=(
             "The user must re-authenticate before the next sensitive action, in every "
-            "session (what the app does after a password change)."
+            "session (what the app does after a password change). No event is emitted, "
+            "as on the web path, so there is no --actor or --listener."
         ),
     )
     revoke.add_argument("user_id", metavar="USER_ID")
-    _common(revoke, store_default)
+    _common(revoke, store_default, events=False)
     revoke.set_defaults(handler=_revoke_grants)
 
     reseal = commands.add_parser(
@@ -161,7 +179,10 @@ def _add_commands(
     tenant = commands.add_parser(
         "tenant",
         help="show a tenant, set its sensitive_actions_reauth flag",
-        description="A tenant's settings, as GET and PATCH /tenants/{id} show and change them.",
+        description=(
+            "A tenant's settings as a JSON:API document (what PATCH /tenants/{id} answers), "
+            "and its sensitive_actions_reauth flag, changed as that PATCH changes it."
+        ),
     )
     _store_options(tenant, default=argparse.SUPPRESS, says=store_default)
     tenant_commands = tenant.add_subparsers(
@@ -206,10 +227,19 @@ def _store_options(parser: argparse.ArgumentParser, *, default: Any, says: str) 
     )
 
 
-def _common(parser: argparse.ArgumentParser, store_default: str, *, changes: bool = True) -> None:
+def _common(
+    parser: argparse.ArgumentParser,
+    store_default: str,
+    *,
+    changes: bool = True,
+    events: bool = True,
+) -> None:
+    """The options of a command: ``changes`` asks before changing; ``events``: the change
+    emits events, so it names the actor and takes listeners."""
     _store_options(parser, default=argparse.SUPPRESS, says=store_default)
     if changes:
         parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    if changes and events:
         parser.add_argument(
             "--actor",
             default=None,
@@ -234,11 +264,18 @@ class _RefusedError(Exception):
 
 def _run(body: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
+        args.listener_failures = []
         try:
-            return body(args)
+            status = body(args)
         except _RefusedError as refused:
             print(f"stepup: {refused}", file=sys.stderr)
-            return refused.status
+            status = refused.status
+        if args.listener_failures:
+            # After what the command printed: the change stands, its record may not.
+            for warning in args.listener_failures:
+                print(warning, file=sys.stderr)
+            return EXIT_LISTENER_FAILED
+        return status
 
     return handler
 
@@ -279,11 +316,39 @@ def _events(args: argparse.Namespace) -> Any:
         fields = ", ".join(f"{k}={v!r}" for k, v in asdict(event).items() if k != "at")
         print(f"event: {type(event).__name__}({fields})")
 
-    listeners = [_import(path, "--listener") for path in getattr(args, "listener", [])]
-    for listener in listeners:
+    named = [(path, _import(path, "--listener")) for path in getattr(args, "listener", [])]
+    for _, listener in named:
         if not callable(listener):
             raise _RefusedError("--listener must name a callable", EXIT_USAGE)
-    return EventBus(show, *getattr(args, "app_listeners", ()), *listeners)
+    failures: list[str] = args.listener_failures
+    app = [(_name_of(listener), listener) for listener in getattr(args, "app_listeners", ())]
+    guarded = [_guarded(name, listener, failures) for name, listener in (*app, *named)]
+    return EventBus(show, *guarded)
+
+
+def _guarded(
+    name: str, listener: Callable[[Any], None], failures: list[str]
+) -> Callable[[Any], None]:
+    """``listener``, its failure noted in ``failures`` for the command to report and
+    exit on, instead of the bus logging it with a traceback while the command says
+    "done": an audit record that was never written must not go unnoticed."""
+
+    def call(event: Any) -> None:
+        try:
+            listener(event)
+        except Exception as exc:
+            failures.append(
+                f"stepup: warning: the listener {name} failed on {type(event).__name__}"
+                f" ({type(exc).__name__}); the change was made"
+            )
+
+    return call
+
+
+def _name_of(listener: Any) -> str:
+    module = getattr(listener, "__module__", None)
+    name = getattr(listener, "__qualname__", None) or type(listener).__qualname__
+    return f"{module}:{name}" if module else str(name)
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -297,15 +362,21 @@ def _actor(args: argparse.Namespace) -> str:
 
 def _confirm(args: argparse.Namespace, question: str) -> None:
     if args.yes:
+        args.confirmed = True
         return
     print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
-    answer = sys.stdin.readline()
+    try:
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        print(file=sys.stderr)  # end the prompt's line (the terminal shows ^C there)
+        raise
     if not sys.stdin.isatty():
         print(file=sys.stderr)  # the answer was not echoed: end the prompt's line
     if answer.strip().lower() not in ("y", "yes"):
         if not answer:
             raise _RefusedError("no answer (standard input is closed): nothing changed; use --yes")
         raise _RefusedError("not confirmed: nothing changed")
+    args.confirmed = True
 
 
 # commands --------------------------------------------------------------------------
@@ -421,9 +492,8 @@ def _revoke_grants(args: argparse.Namespace) -> int:
     with _store(args) as store:
         question = f"Revoke every re-authentication grant of user {args.user_id!r}?"
         _confirm(args, question)
-        count = Reauth(store, Policy.default(environ={}), events=_events(args)).password_changed(
-            args.user_id
-        )
+        # No events: the web path emits none for this either (so no --listener here).
+        count = Reauth(store, Policy.default(environ={})).password_changed(args.user_id)
     if count == 0:
         raise _RefusedError(
             f"user {args.user_id!r} has no grants (unknown user, or none in force): nothing changed"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
+import re
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +32,7 @@ from contextlib import suppress
 from functools import partial
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
+from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio
@@ -194,7 +196,22 @@ def _decoded(op: Op[T], reply: Any) -> T:
         raise StoreUnavailableError(f"Redis store: {op.name} read data it cannot decode") from exc
 
 
+#: What may follow ``host:port`` in a redis:// or rediss:// URL: nothing, or a database
+#: number (redis-py reads ``/l3`` or ``/13x`` as no database and connects to 0).
+_DATABASE_PART = re.compile(r"/?[0-9]*")
+
+
+def _check_database_part(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL": its message is the URL's text
+        raise ConfigurationError("invalid Redis URL (not shown: it may hold a password)") from None
+    if parts.scheme.lower() in ("redis", "rediss") and not _DATABASE_PART.fullmatch(parts.path):
+        raise ConfigurationError("the database part of a Redis URL must be a number")
+
+
 def _from_url(build: Callable[[], T], url: str = "") -> T:
+    _check_database_part(url)
     try:
         return build()
     except (ValueError, TypeError):

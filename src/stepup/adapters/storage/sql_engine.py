@@ -90,8 +90,9 @@ def prepare_sqlite_file(path: str | os.PathLike[str] | None) -> Path:
 def _parse(url: str | URL, drivers: dict[str, str]) -> URL:
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        # SQLAlchemy's message repeats the string, which may hold a password.
+    except (ArgumentError, ValueError):
+        # SQLAlchemy's message repeats the string, which may hold a password; a port
+        # that is not a number ("5432:Sup3rSecret") is in int()'s ValueError.
         raise ConfigurationError("not a valid database URL") from None
     drivername = drivers.get(parsed.drivername, parsed.drivername)
     parsed = parsed.set(drivername=drivername)
