@@ -144,6 +144,24 @@ def test_a_secret_field_is_never_kept(acme: Site) -> None:  # noqa: F811
     assert "resume=" not in refused["Location"]
 
 
+def test_the_projects_own_secret_names_are_never_kept(acme: Site) -> None:  # noqa: F811
+    from django.conf import settings
+    from django.test import override_settings
+
+    alice = acme.browser()
+    _sign_in(alice, "alice")
+    _flag_on()
+    own = {**settings.STEPUP, "RESUME_SECRET_FIELDS": ["kontonummer"]}
+    with override_settings(STEPUP=own):
+        token = alice.fields("/login/")["csrfmiddlewaretoken"]
+        data = {"neue_kontonummer": "DE0012", "csrfmiddlewaretoken": token}
+        refused = alice.post("/api-key/regenerate/", data)
+        assert refused.status_code == 303
+        assert "resume=" not in refused["Location"]
+        kept = alice.post("/api-key/regenerate/", {"note": "x", "csrfmiddlewaretoken": token})
+        assert "resume=" in kept["Location"]  # an ordinary form still waits
+
+
 # The status endpoint and the helper --------------------------------------------------
 
 

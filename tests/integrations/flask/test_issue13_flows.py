@@ -19,6 +19,7 @@ from flask_login import login_user
 
 from integrations.resume_support import as_multidict, resume_form
 from stepup import TOTP
+from stepup.errors import ConfigurationError
 from stepup.integrations.marks import mark
 from stepup.reauth import SignInCounted
 from stepup.testing import SettableClock
@@ -298,6 +299,28 @@ def test_files_secrets_and_large_forms_are_not_kept(app: Flask, data: dict[str, 
     refused = alice.post("/settings/profile", data={**data, "csrf_token": _token(alice)})
     assert refused.status_code == 303
     assert "resume=" not in refused.headers["Location"]  # the old behaviour: back to the page
+
+
+def test_the_apps_own_secret_names_are_never_kept(
+    example: ModuleType, clock: SettableClock
+) -> None:
+    app = _app(example, clock, STEPUP_RESUME_SECRET_FIELDS=["kontonummer"])
+    _flag_on(app)
+    alice = app.test_client()
+    _sign_in(alice, "alice")
+    data = {"name": "x", "neue_kontonummer": "DE0012", "csrf_token": _token(alice)}
+    refused = alice.post("/settings/profile", data=data)
+    assert refused.status_code == 303
+    assert "resume=" not in refused.headers["Location"]
+    kept = alice.post("/settings/profile", data={"name": "x", "csrf_token": _token(alice)})
+    assert "resume=" in kept.headers["Location"]  # an ordinary form still waits
+
+
+def test_a_secret_name_setting_that_is_one_string_stops_the_app(
+    example: ModuleType, clock: SettableClock
+) -> None:
+    with pytest.raises(ConfigurationError):
+        _app(example, clock, STEPUP_RESUME_SECRET_FIELDS="kontonummer")
 
 
 def test_json_requests_get_their_401_and_nothing_is_kept(app: Flask) -> None:

@@ -17,6 +17,7 @@ from integrations.resume_support import as_multidict, resume_form
 from integrations.starlette.starlette_support import CHEAP, csrf_token, enrol, make_app
 from integrations.starlette.test_docs import load_example
 from stepup.adapters.storage.memory import MemoryStore
+from stepup.errors import ConfigurationError
 from stepup.integrations.views import default_policy
 from stepup.records import Tenant
 from stepup.testing import SettableClock
@@ -325,3 +326,30 @@ def test_a_fastapi_dependency_refusal_of_a_form_post_is_answered_not_kept(
         assert refused.status_code == 303
         assert refused.headers["location"].startswith("/stepup/reauth?next=")
         assert "resume=" not in refused.headers["location"]
+
+
+async def test_the_apps_own_secret_names_are_never_kept() -> None:
+    """``Stepup(resume_secret_fields=...)`` reaches the kept forms' judge."""
+    from stepup.integrations.starlette import Stepup
+    from stepup.resume import NotSuspended, SuspendReason
+    from stepup.subject import Subject
+
+    stepup = Stepup(
+        store=MemoryStore(),
+        secret_key="a test key of sixteen or more",
+        subject_loader=lambda request: None,
+        tenant_loader=lambda request: "acme",
+        resume_secret_fields=["kontonummer"],
+    )
+    alice = Subject("alice", "s1")
+    fields = [("name", "x"), ("neue_kontonummer", "DE0012")]
+    kept = await stepup.suspensions.suspend(alice, "a", "POST", "/p", fields, csrf_checked=True)
+    assert kept == NotSuspended(SuspendReason.SECRET_FIELD)
+    with pytest.raises(ConfigurationError):
+        Stepup(
+            store=MemoryStore(),
+            secret_key="a test key of sixteen or more",
+            subject_loader=lambda request: None,
+            tenant_loader=lambda request: "acme",
+            resume_secret_fields="kontonummer",  # type: ignore[arg-type]
+        )

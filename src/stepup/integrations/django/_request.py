@@ -272,7 +272,7 @@ class RequestStepup:
 
     @property
     def suspensions(self) -> Suspensions:
-        return Suspensions(self.services.store, clock=self.services.clock)
+        return self.services.suspensions
 
     def suspend(self, action: str) -> tuple[str, str] | None:
         """Keep this browser form POST for after the re-authentication, bound to this

@@ -81,6 +81,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "PASSKEYS_RP_ID": None,
     "PASSKEYS_RP_NAME": None,
     "PASSKEYS_ORIGINS": (),
+    "RESUME_SECRET_FIELDS": (),
 }
 
 #: The settings that name a callable (a dotted path, or the callable itself).

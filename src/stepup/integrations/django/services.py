@@ -22,6 +22,7 @@ from ...i18n import AppCatalog
 from ...passkeys import Passkeys
 from ...policy import Policy
 from ...reauth import Reauth
+from ...resume import Suspensions
 from ...tenants import TenantSettings
 from ...twofactor import TwoFactor
 from ..transaction import guard_transaction
@@ -71,6 +72,9 @@ class Stepup:
         self.cancel_url: str | None = conf.read_cancel_url(values)
         self.app_catalog = AppCatalog.of(values["CATALOG"], "STEPUP['CATALOG']")
         self.reauth = Reauth(self.store, policy, clock=self.clock, events=self.events)
+        self.suspensions = Suspensions(
+            self.store, clock=self.clock, secret_fields=values["RESUME_SECRET_FIELDS"]
+        )
         self.tenant_settings = TenantSettings(self.store, clock=self.clock, events=self.events)
         self.two_factor = TwoFactor(
             self.store,

@@ -52,6 +52,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "STEPUP_PASSKEYS_RP_ID": None,
     "STEPUP_PASSKEYS_RP_NAME": None,
     "STEPUP_PASSKEYS_ORIGINS": (),
+    "STEPUP_RESUME_SECRET_FIELDS": (),
 }
 
 _STORE_METHODS: Final = ("totp_attempt", "get_grant", "get_tenant", "get_credential")

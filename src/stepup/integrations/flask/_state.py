@@ -172,7 +172,9 @@ class AppState:
         self.cancel_url: str | None = cancel_url
         self.app_catalog = AppCatalog.of(config["STEPUP_CATALOG"], "STEPUP_CATALOG")
         self.reauth = Reauth(self.store, self.policy, clock=clock, events=events)
-        self.suspensions = Suspensions(self.store, clock=clock)
+        self.suspensions = Suspensions(
+            self.store, clock=clock, secret_fields=config["STEPUP_RESUME_SECRET_FIELDS"]
+        )
         self.tenant_settings = TenantSettings(self.store, clock=clock, events=events)
         box = secret_box_from_config(
             config["STEPUP_ENCRYPTION_KEYS"], config["STEPUP_ENCRYPTION_KEY_ID"]

@@ -223,6 +223,10 @@ class StepupCore:
     Passkeys (docs/passkeys.md) are on when ``passkeys_rp_id`` is given, with
     ``passkeys_origins`` (the exact origins, e.g. ``("https://app.example.com",)``) and
     ``passkeys_rp_name`` (default: ``issuer``); checked here, so a typo stops start-up.
+
+    ``resume_secret_fields``: your own names of secret form fields (``["kontonummer"]``),
+    beside the ones stepup recognises: a form holding one is never kept for after a
+    re-authentication (docs/reauth.md).
     """
 
     def __init__(
@@ -260,6 +264,7 @@ class StepupCore:
         passkeys_rp_id: str | None = None,
         passkeys_rp_name: str | None = None,
         passkeys_origins: tuple[str, ...] | list[str] = (),
+        resume_secret_fields: tuple[str, ...] | list[str] = (),
     ) -> None:
         if not secret_key or len(secret_key) < 16:
             raise ConfigurationError("Stepup secret_key must be at least 16 characters")
@@ -306,7 +311,7 @@ class StepupCore:
             )
         )
         self.reauth = AsyncReauth(store, self.policy, clock=clock, events=self.events)
-        self.suspensions = AsyncSuspensions(store, clock=clock)
+        self.suspensions = AsyncSuspensions(store, clock=clock, secret_fields=resume_secret_fields)
         self.two_factor = two_factor or AsyncTwoFactor(
             store, issuer=issuer, box=secret_box, clock=clock, events=self.events
         )
