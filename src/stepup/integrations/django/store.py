@@ -34,22 +34,32 @@ How each operation is atomic:
 Connections: Django opens one per thread. Threads Django does not manage (a pool, the
 contract suite's 32 workers) would keep theirs open until garbage collection, so the
 store closes a thread's connection when that thread ends.
+
+Failures: every method turns a database error into
+:class:`~stepup.errors.StoreUnavailableError` naming the call and the error's type
+only (a driver's message can carry a URL), and drops the thread's connection if it no
+longer works, so the next call opens a fresh one, as the SQL store does; outside
+Django's request cycle (``manage.py`` commands, workers, threads) nothing else would.
+An id that is not a ``str``, or not UTF-8 (a lone surrogate), is refused before any
+query with :class:`~stepup.errors.MalformedInputError`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext, suppress
-from typing import Any, Final
+from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
-from django.db import IntegrityError, connections, transaction
+from django.db import DatabaseError, IntegrityError, InterfaceError, connections, transaction
 from django.db.models import F
 from django.db.models.functions import Collate
 
 from ...adapters.storage.base import check_count, check_int64, new_credential_version
+from ...errors import MalformedInputError, StoreUnavailableError
 from ...records import (
     Attempt,
     Challenge,
@@ -90,6 +100,12 @@ _sqlite_locks: dict[str, threading.Lock] = {}
 _sqlite_locks_guard = threading.Lock()
 
 Transition = Callable[[ThrottleState], tuple[ThrottleState, Attempt]]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: What "the database could not answer" looks like through the ORM (a value the driver
+#: cannot encode fails there too, as in the SQL store).
+_DATABASE_ERRORS: Final = (DatabaseError, InterfaceError, UnicodeError)
 
 
 #: How a hashed id starts. An id that itself starts so is hashed too, so no id can be
@@ -97,12 +113,44 @@ Transition = Callable[[ThrottleState], tuple[ThrottleState, Attempt]]
 _HASHED: Final = "sha256:"
 
 
-def _fit(value: str) -> str:
+def _fit(value: object, name: str) -> str:
     """Ids longer than the columns are stored as their SHA-256 (fixed size), and so is
-    any id that starts like a hashed one: two different ids never share a row."""
+    any id that starts like a hashed one: two different ids never share a row.
+
+    An id that is not a ``str``, or one stored as it is that the driver cannot encode
+    (a lone surrogate), is :class:`MalformedInputError` naming ``name``, before any
+    query (never the value: it may be anything)."""
+    if not isinstance(value, str):
+        raise MalformedInputError(f"{name} must be a string")
     if len(value) <= ID_LENGTH and not value.startswith(_HASHED):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise MalformedInputError(f"{name} is not UTF-8 text (a lone surrogate)") from None
         return value
     return _HASHED + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _guarded(
+    method: Callable[Concatenate[DjangoStore, P], R],
+) -> Callable[Concatenate[DjangoStore, P], R]:
+    """The store's one failure path: a database error is
+    :class:`StoreUnavailableError` naming the call and the error's type (never the
+    driver's message, which can carry a URL), after dropping a broken connection."""
+    operation = method.__name__
+
+    @functools.wraps(method)
+    def guarded(store: DjangoStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(store, *args, **kwargs)
+        except _DATABASE_ERRORS as exc:
+            store._drop_broken_connection()
+            raise StoreUnavailableError(
+                f"DjangoStore.{operation}: database {store.using!r} unavailable"
+                f" ({type(exc).__name__})"
+            ) from exc
+
+    return guarded
 
 
 def _sqlite_lock(alias: str) -> threading.Lock:
@@ -141,6 +189,16 @@ class DjangoStore:
     def __repr__(self) -> str:
         return f"DjangoStore(using={self.using!r})"
 
+    def _drop_broken_connection(self) -> None:
+        """Close this thread's connection if it no longer works (a terminated backend, a
+        restarted server), so the next call opens a fresh one. Inside the app's own
+        ``atomic`` block it stays: Django closes it when that block ends."""
+        connection = connections[self.using]
+        if connection.in_atomic_block:
+            return
+        with suppress(*_DATABASE_ERRORS):
+            connection.close_if_unusable_or_obsolete()
+
     def _watch_thread(self) -> None:
         if threading.current_thread() is threading.main_thread():
             return
@@ -168,8 +226,9 @@ class DjangoStore:
         try:
             with transaction.atomic(using=self.using):
                 objects.create(**lookup, **values)
-        except IntegrityError:
-            objects.filter(**lookup).update(**values)
+        except IntegrityError:  # created meanwhile, or refused: then it is not there
+            if not objects.filter(**lookup).update(**values):
+                raise
 
     # attempts -------------------------------------------------------------------------
 
@@ -177,7 +236,7 @@ class DjangoStore:
         self, key: str, now: float, throttle: ThrottlePolicy, apply: Transition
     ) -> Attempt:
         objects = AttemptState.objects.using(self.using)
-        fitted = _fit(key)
+        fitted = _fit(key, "key")
         with self._write():
             locked = objects.select_for_update().filter(key=fitted)
             row = locked.values_list(*_STATE_FIELDS).first()
@@ -189,13 +248,16 @@ class DjangoStore:
                         objects.create(key=fitted, expires_at=expires_at, **_columns(state))
                     return attempt
                 except IntegrityError:  # created meanwhile: now it is there to lock
-                    row = locked.values_list(*_STATE_FIELDS).get()
+                    row = locked.values_list(*_STATE_FIELDS).first()
+                    if row is None:  # not a concurrent insert: the row was refused
+                        raise
             current = ThrottleState(row[0], row[1], row[2]) if row[3] > now else _EMPTY
             state, attempt = apply(current)
             expires_at = keep_until(state, now, throttle)
             objects.filter(key=fitted).update(expires_at=expires_at, **_columns(state))
         return attempt
 
+    @_guarded
     def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Attempt:
@@ -204,14 +266,16 @@ class DjangoStore:
             key, now, throttle, lambda state: apply_attempt(state, step, now, throttle)
         )
 
+    @_guarded
     def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
         return self._transition(
             key, now, throttle, lambda state: apply_charge(state, now, throttle)
         )
 
+    @_guarded
     def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
         objects = AttemptState.objects.using(self.using)
-        fitted = _fit(key)
+        fitted = _fit(key, "key")
         with self._write():
             locked = objects.select_for_update().filter(key=fitted)
             row = locked.values_list(*_STATE_FIELDS).first()
@@ -222,23 +286,26 @@ class DjangoStore:
             if refunded != state:
                 objects.filter(key=fitted).update(**_columns(refunded))
 
+    @_guarded
     def throttle_clear(self, key: str) -> None:
         with self._write():
-            AttemptState.objects.using(self.using).filter(key=_fit(key)).update(
+            AttemptState.objects.using(self.using).filter(key=_fit(key, "key")).update(
                 failures=0, blocked_until=0.0
             )
 
+    @_guarded
     def throttle_state(self, key: str) -> ThrottleState:
         self._watch_thread()
         objects = AttemptState.objects.using(self.using)
-        row = objects.filter(key=_fit(key)).values_list(*_STATE_FIELDS[:3]).first()
+        row = objects.filter(key=_fit(key, "key")).values_list(*_STATE_FIELDS[:3]).first()
         return _EMPTY if row is None else ThrottleState(*row)
 
     # credentials ----------------------------------------------------------------------
 
+    @_guarded
     def get_credential(self, user_id: str) -> Credential | None:
         self._watch_thread()
-        fitted = _fit(user_id)
+        fitted = _fit(user_id, "user_id")
         row = (
             CredentialRecord.objects.using(self.using)
             .filter(pk=fitted)
@@ -259,6 +326,7 @@ class DjangoStore:
             user_id=user_id, recovery_hashes=tuple(digests), devices=devices, **values
         )
 
+    @_guarded
     def credential_user_ids(self) -> list[str]:
         """Every user id with a TOTP credential (for ``manage.py stepup_operator reseal``;
         an id longer than the column is its stored SHA-256 form, which reads it back)."""
@@ -279,8 +347,9 @@ class DjangoStore:
         objects = CredentialRecord.objects.using(self.using)
         return objects.select_for_update().filter(pk=fitted).values_list("pk").first() is not None
 
+    @_guarded
     def put_credential(self, credential: Credential) -> None:
-        fitted = _fit(credential.user_id)
+        fitted = _fit(credential.user_id, "user_id")
         values = _credential_columns(credential)
         objects = CredentialRecord.objects.using(self.using)
         with self._write():
@@ -289,12 +358,14 @@ class DjangoStore:
                 try:
                     with transaction.atomic(using=self.using):
                         objects.create(user_id=fitted, version=fresh, **values)
-                except IntegrityError:  # created meanwhile
-                    objects.filter(pk=fitted).update(version=F("version") + 1, **values)
+                except IntegrityError:  # created meanwhile, or refused: then it is not there
+                    if not objects.filter(pk=fitted).update(version=F("version") + 1, **values):
+                        raise
             self._replace_hashes(fitted, credential)
 
+    @_guarded
     def add_credential(self, credential: Credential) -> bool:
-        fitted = _fit(credential.user_id)
+        fitted = _fit(credential.user_id, "user_id")
         values = _credential_columns(credential)
         with self._write():
             try:
@@ -307,9 +378,10 @@ class DjangoStore:
             self._replace_hashes(fitted, credential)
         return True
 
+    @_guarded
     def replace_credential(self, credential: Credential, expected_version: int) -> bool:
         check_int64("expected_version", expected_version)
-        fitted = _fit(credential.user_id)
+        fitted = _fit(credential.user_id, "user_id")
         values = _credential_columns(credential)
         with self._write():
             replaced = (
@@ -321,16 +393,18 @@ class DjangoStore:
                 self._replace_hashes(fitted, credential)
         return bool(replaced)
 
+    @_guarded
     def delete_credential(self, user_id: str) -> bool:
-        fitted = _fit(user_id)
+        fitted = _fit(user_id, "user_id")
         with self._write():
             if not self._lock_credential(fitted):  # the row first, then its hashes
                 return False
             _, counts = CredentialRecord.objects.using(self.using).filter(pk=fitted).delete()
         return bool(counts.get(CredentialRecord._meta.label, 0))
 
+    @_guarded
     def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
-        fitted = _fit(user_id)
+        fitted = _fit(user_id, "user_id")
         with self._write():
             if not self._lock_credential(fitted):
                 return False
@@ -347,23 +421,30 @@ class DjangoStore:
 
     # tenants --------------------------------------------------------------------------
 
+    @_guarded
     def get_tenant(self, tenant_id: str) -> Tenant | None:
         self._watch_thread()
         objects = TenantRecord.objects.using(self.using)
-        attributes = objects.filter(pk=_fit(tenant_id)).values_list("attributes", flat=True).first()
+        attributes = (
+            objects.filter(pk=_fit(tenant_id, "tenant_id"))
+            .values_list("attributes", flat=True)
+            .first()
+        )
         return None if attributes is None else Tenant(tenant_id, dict(attributes))
 
+    @_guarded
     def put_tenant(self, tenant: Tenant) -> None:
         with self._write():
             self._insert_or_update(
                 TenantRecord,
-                {"tenant_id": _fit(tenant.tenant_id)},
+                {"tenant_id": _fit(tenant.tenant_id, "tenant_id")},
                 {"attributes": tenant.attributes},
             )
 
+    @_guarded
     def add_tenant(self, tenant: Tenant) -> Tenant:
         objects = TenantRecord.objects.using(self.using)
-        fitted = _fit(tenant.tenant_id)
+        fitted = _fit(tenant.tenant_id, "tenant_id")
         with self._write():
             stored = objects.filter(pk=fitted).values_list("attributes", flat=True).first()
             if stored is None:
@@ -372,14 +453,17 @@ class DjangoStore:
                         objects.create(tenant_id=fitted, attributes=tenant.attributes)
                     return tenant
                 except IntegrityError:  # created meanwhile (PostgreSQL): read it
-                    stored = objects.filter(pk=fitted).values_list("attributes", flat=True).get()
+                    stored = objects.filter(pk=fitted).values_list("attributes", flat=True).first()
+                    if stored is None:  # not a concurrent insert: the row was refused
+                        raise
         return Tenant(tenant.tenant_id, dict(stored))
 
+    @_guarded
     def patch_tenant(
         self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
     ) -> tuple[Tenant, Tenant] | None:
         objects = TenantRecord.objects.using(self.using)
-        fitted = _fit(tenant_id)
+        fitted = _fit(tenant_id, "tenant_id")
         with self._write():
             stored = (
                 objects.select_for_update()
@@ -396,8 +480,12 @@ class DjangoStore:
 
     # grants ---------------------------------------------------------------------------
 
+    @_guarded
     def put_grant(self, grant: Grant, expires_at: float) -> None:
-        lookup = {"user_id": _fit(grant.user_id), "session_id": _fit(grant.session_id)}
+        lookup = {
+            "user_id": _fit(grant.user_id, "user_id"),
+            "session_id": _fit(grant.session_id, "session_id"),
+        }
         values = {
             "methods": ",".join(sorted(grant.methods)),
             "level": grant.level or "",
@@ -407,11 +495,12 @@ class DjangoStore:
         with self._write():
             self._insert_or_update(GrantRecord, lookup, values)
 
+    @_guarded
     def get_grant(self, user_id: str, session_id: str) -> Grant | None:
         self._watch_thread()
         row = (
             GrantRecord.objects.using(self.using)
-            .filter(user_id=_fit(user_id), session_id=_fit(session_id))
+            .filter(user_id=_fit(user_id, "user_id"), session_id=_fit(session_id, "session_id"))
             .values_list("methods", "authenticated_at", "level")
             .first()
         )
@@ -420,16 +509,18 @@ class DjangoStore:
         methods = frozenset(m for m in row[0].split(",") if m)  # "": a grant of none
         return Grant(user_id, session_id, methods, row[1], row[2] or None)
 
+    @_guarded
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
-        grants = GrantRecord.objects.using(self.using).filter(user_id=_fit(user_id))
+        grants = GrantRecord.objects.using(self.using).filter(user_id=_fit(user_id, "user_id"))
         if session_id is not None:
-            grants = grants.filter(session_id=_fit(session_id))
+            grants = grants.filter(session_id=_fit(session_id, "session_id"))
         with self._write():
             deleted, _ = grants.delete()
         return int(deleted)
 
     # challenges -----------------------------------------------------------------------
 
+    @_guarded
     def put_challenge(self, challenge: Challenge) -> None:
         values = {
             "user_id": challenge.user_id,
@@ -440,13 +531,18 @@ class DjangoStore:
         }
         with self._write():
             self._insert_or_update(
-                ChallengeRecord, {"challenge_id": _fit(challenge.challenge_id)}, values
+                ChallengeRecord,
+                {"challenge_id": _fit(challenge.challenge_id, "challenge_id")},
+                values,
             )
 
+    @_guarded
     def take_challenge(self, challenge_id: str, now: float) -> Challenge | None:
         """Read it, then delete it: only the caller whose ``DELETE`` removed the row wins.
         An expired challenge is removed too, and refused."""
-        challenges = ChallengeRecord.objects.using(self.using).filter(pk=_fit(challenge_id))
+        challenges = ChallengeRecord.objects.using(self.using).filter(
+            pk=_fit(challenge_id, "challenge_id")
+        )
         with self._write():
             row = challenges.values_list(
                 "user_id", "session_id", "issued_at", "expires_at", "data"
@@ -460,11 +556,12 @@ class DjangoStore:
 
     # passkeys -------------------------------------------------------------------------
 
+    @_guarded
     def list_passkeys(self, user_id: str) -> tuple[Passkey, ...]:
         self._watch_thread()
         rows = (
             PasskeyRecord.objects.using(self.using)
-            .filter(user_id=_fit(user_id))
+            .filter(user_id=_fit(user_id, "user_id"))
             .order_by("created_at", self._by_code_point("credential_id"))
             .values_list(*_PASSKEY_FIELDS)
         )
@@ -486,10 +583,11 @@ class DjangoStore:
             return Collate(field, "C")
         return field
 
+    @_guarded
     def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
         check_int64("max_per_user", max_per_user)
         check_count("sign_count", passkey.sign_count)
-        fitted = _fit(passkey.user_id)
+        fitted = _fit(passkey.user_id, "user_id")
         objects = PasskeyRecord.objects.using(self.using)
         values = {name: getattr(passkey, name) for name in _PASSKEY_FIELDS}
         values["transports"] = list(passkey.transports)
@@ -501,19 +599,23 @@ class DjangoStore:
                 return False
             try:
                 with transaction.atomic(using=self.using):
-                    objects.create(key=_fit(passkey.credential_id), user_id=fitted, **values)
+                    objects.create(
+                        key=_fit(passkey.credential_id, "credential_id"), user_id=fitted, **values
+                    )
             except IntegrityError:  # the id is registered (to this user or another)
                 return False
         return True
 
+    @_guarded
     def remove_passkey(self, user_id: str, credential_id: str) -> bool:
         mine = PasskeyRecord.objects.using(self.using).filter(
-            key=_fit(credential_id), user_id=_fit(user_id)
+            key=_fit(credential_id, "credential_id"), user_id=_fit(user_id, "user_id")
         )
         with self._write():
             deleted, _ = mine.delete()
         return bool(deleted)
 
+    @_guarded
     def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
         check_int64("expected_count", expected_count)
         check_count("sign_count", passkey.sign_count)
@@ -521,8 +623,8 @@ class DjangoStore:
             updated = (
                 PasskeyRecord.objects.using(self.using)
                 .filter(
-                    key=_fit(passkey.credential_id),
-                    user_id=_fit(passkey.user_id),
+                    key=_fit(passkey.credential_id, "credential_id"),
+                    user_id=_fit(passkey.user_id, "user_id"),
                     sign_count=expected_count,
                 )
                 .update(
@@ -533,17 +635,19 @@ class DjangoStore:
             )
         return bool(updated)
 
+    @_guarded
     def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool:
         with self._write():
             updated = (
                 PasskeyRecord.objects.using(self.using)
-                .filter(key=_fit(credential_id), user_id=_fit(user_id))
+                .filter(key=_fit(credential_id, "credential_id"), user_id=_fit(user_id, "user_id"))
                 .update(name=name)
             )
         return bool(updated)
 
     # housekeeping ---------------------------------------------------------------------
 
+    @_guarded
     def purge_expired(self, now: float) -> int:
         """Delete throttle state, grants and challenges past their ``expires_at``
         (``manage.py stepup_purge`` runs this); returns how many rows went."""

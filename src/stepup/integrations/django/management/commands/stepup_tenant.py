@@ -5,18 +5,24 @@ project's store. The tenant settings endpoint changes a tenant that exists and a
 404 for one that does not, so a project creates its tenants first: here, or in code
 with ``request.stepup.tenant_settings.ensure(tenant_id)`` (or
 ``TenantSettings(store).ensure``). A new tenant has ``sensitive_actions_reauth`` off.
+
+A store that cannot answer (the database is unreachable) or a refused id is one line,
+``stepup: error: ...``, with status 2, as ``stepup operator`` answers it.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import sys
+from typing import Any, Final
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from .....errors import StepupError
 from .....reauth import FEATURE_FLAG
 from ...services import get_stepup
+
+_EXIT_ERROR: Final = 2  # as `stepup operator` exits on a store error
 
 
 class Command(BaseCommand):  # type: ignore[misc]
@@ -51,7 +57,8 @@ class Command(BaseCommand):  # type: ignore[misc]
                 else existing
             )
         except StepupError as exc:  # the store could not answer, or said why
-            raise CommandError(str(exc)) from exc
+            print(f"stepup: error: {exc}", file=sys.stderr)
+            raise SystemExit(_EXIT_ERROR) from None
         created = existing is None
         state = "on" if tenant.flag(FEATURE_FLAG) else "off"
         self.stdout.write(
