@@ -10,6 +10,15 @@ project's ``Argon2PasswordHasher`` reads either way, and only a
 re-hashes at its own sign-in to the project's first hasher: an argon2id hash saved over
 a PBKDF2 one would lock the user out of a project without ``Argon2PasswordHasher``.
 
+A hash Django cannot read is ``malformed``, never an error: the formats stepup reads
+itself (``pbkdf2_sha256$``, ``argon2$``, ``bcrypt$``...) must first pass the structure
+and cost bounds of :class:`~stepup.adapters.idp.password_formats.DjangoFormatsVerifier`
+(a planted ``pbkdf2_sha256$50000000$...`` would tie up a worker for seconds, and
+Django's hashers have no bounds), and whatever Django's hasher then raises is a
+:class:`~stepup.adapters.idp.password_formats.MalformedHashError` naming the algorithm
+only (its text can echo part of the hash). A ``bcrypt$`` hash reads only 72 bytes of a
+password, as the libraries that made such hashes did; bcrypt 5 refuses longer ones.
+
 An unknown user's password is checked against a hash made by Django's default
 hasher, so it costs what a known user's check costs.
 """
@@ -17,13 +26,31 @@ hasher, so it costs what a known user's check costs.
 from __future__ import annotations
 
 import secrets
+from typing import Any, Final
 
 from argon2 import PasswordHasher
 
 from ...adapters.idp.password import PASSWORD_PARAMETERS
-from ...adapters.idp.password_formats import HashVerifier, default_verifiers
+from ...adapters.idp.password_formats import (
+    BCRYPT_MAX_BYTES,
+    Argon2Verifier,
+    DjangoFormatsVerifier,
+    HashVerifier,
+    MalformedHashError,
+    default_verifiers,
+)
 
 __all__ = ["DjangoHashVerifier", "django_dummy_hash", "django_verifiers"]
+
+#: What Django's hashers raise for a hash they cannot read: ``ValueError`` (argon2's
+#: ``InvalidHashError``, ``binascii.Error`` and bcrypt's complaints are ones), and the
+#: odd ``TypeError``, ``IndexError`` or ``OverflowError`` of a hand-made hasher.
+_UNREADABLE: Final = (ValueError, TypeError, ArithmeticError, LookupError)
+#: stepup's own reading of Django's formats: its structure and cost bounds, checked
+#: before Django hashes anything, and its bcrypt check for passwords over 72 bytes.
+_BOUNDS: Final = DjangoFormatsVerifier(
+    Argon2Verifier(PasswordHasher.from_parameters(PASSWORD_PARAMETERS))
+)
 
 
 class DjangoHashVerifier:
@@ -41,25 +68,59 @@ class DjangoHashVerifier:
         return "DjangoHashVerifier()"
 
     def recognise(self, stored_hash: str) -> bool:
-        from django.contrib.auth.hashers import identify_hasher, is_password_usable
+        """Django's, and readable without hashing (this runs before the throttle's
+        charge): within stepup's bounds, and taken apart by its hasher's ``decode``."""
+        from django.contrib.auth.hashers import is_password_usable
 
         if not is_password_usable(stored_hash):
             return False
-        try:
-            identify_hasher(stored_hash)
-        except ValueError:  # not Django's, or its hasher is not in PASSWORD_HASHERS
+        hasher = _hasher_of(stored_hash)
+        if hasher is None:  # not Django's, or its hasher is not in PASSWORD_HASHERS
             return False
+        _BOUNDS.recognise(stored_hash)
+        try:
+            hasher.decode(stored_hash)
+        except NotImplementedError:  # a custom hasher without decode: verify tells
+            pass
+        except _UNREADABLE:
+            raise _unreadable(hasher) from None
         return True
 
     def verify(self, stored_hash: str, password: str) -> bool:
         from django.contrib.auth.hashers import check_password
 
-        return bool(check_password(password, stored_hash))
+        hasher = _hasher_of(stored_hash)
+        if hasher is None:
+            raise MalformedHashError("a hash no hasher in PASSWORD_HASHERS reads")
+        _BOUNDS.recognise(stored_hash)  # verify may come without recognise
+        if hasher.algorithm == "bcrypt" and len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
+            # bcrypt reads the first 72 bytes, which may end inside a character: checked
+            # on those bytes, as Django's hasher did before bcrypt 5 refused them.
+            return _BOUNDS.verify(stored_hash, password)
+        try:
+            return bool(check_password(password, stored_hash))
+        except _UNREADABLE:
+            raise _unreadable(hasher) from None
 
     def needs_upgrade(self, stored_hash: str) -> bool:
         if self.hasher is None or not stored_hash.startswith("argon2$argon2"):
             return False
         return self.hasher.check_needs_rehash(stored_hash[len("argon2") :])
+
+
+def _hasher_of(stored_hash: str) -> Any:
+    """The project's hasher for ``stored_hash``, or ``None``."""
+    from django.contrib.auth.hashers import identify_hasher
+
+    try:
+        return identify_hasher(stored_hash)
+    except ValueError:
+        return None
+
+
+def _unreadable(hasher: Any) -> MalformedHashError:
+    # The algorithm only: the hasher's own message can echo part of the hash.
+    return MalformedHashError(f"a Django {hasher.algorithm} hash that Django cannot read")
 
 
 def django_dummy_hash() -> str:
