@@ -28,7 +28,13 @@ from stepup.adapters.storage.redis import (
     _packed,
 )
 from stepup.adapters.storage.redis_keys import RedisKeys
-from stepup.errors import ConcurrentUpdateError, ConfigurationError, StoreUnavailableError
+from stepup.adapters.storage.redis_scripts import PUT_GRANT
+from stepup.errors import (
+    ConcurrentUpdateError,
+    ConfigurationError,
+    MalformedInputError,
+    StoreUnavailableError,
+)
 from stepup.records import (
     Attempt,
     AttemptOutcome,
@@ -223,10 +229,30 @@ def test_grants_hash_lives_until_the_latest_grant_expires(
     # Replacing the only long-lived grant with a short one shortens the hash.
     store.put_grant(Grant(user, "s2", frozenset({"otp"}), T0 + 700), T0 + 800)
     assert 195_000 < raw.pttl(name) <= 200_000
-    # A grant that has already expired is not kept, and replaces nothing stale.
-    store.put_grant(Grant(user, "s4", frozenset({"otp"}), T0 + 700), T0 + 700)
-    assert raw.hkeys(name) == ["s2"]
-    assert store.get_grant(user, "s4") is None
+    # A grant that is over before it starts is refused, and costs s4 nothing.
+    with pytest.raises(MalformedInputError, match="expires_at"):
+        store.put_grant(Grant(user, "s4", frozenset({"pwd"}), T0 + 700), T0 + 700)
+    assert sorted(raw.hkeys(name)) == ["s2", "s4"]
+    assert store.get_grant(user, "s4") == Grant(user, "s4", frozenset({"otp"}), T0 + 700)
+
+
+@pytest.mark.parametrize("expires_at", [T0 + 700, T0 + 699, "nan", "inf"])
+def test_put_grant_script_refusing_a_grant_keeps_the_sessions_grant(
+    store: RedisStore, raw: redis.Redis, expires_at: float | str
+) -> None:
+    """The script itself, sent a grant over before it starts (or a time that is not a
+    number), changes nothing: the session's stored grant stays, and so do the others."""
+    user = _id("user")
+    name = store.keys.grants(user)
+    kept = Grant(user, "s", frozenset({"otp"}), T0 + 100)
+    store.put_grant(kept, T0 + 3600)
+    store.put_grant(Grant(user, "other", frozenset({"pwd"}), T0), T0 + 10)
+    ttl = raw.pttl(name)
+    args = ("s", f"{expires_at} {{}}", str(expires_at), str(T0 + 700))
+    assert raw.eval(PUT_GRANT.source, 1, name, *args) == 0
+    assert store.get_grant(user, "s") == kept
+    assert sorted(raw.hkeys(name)) == ["other", "s"]
+    assert ttl - 1000 < raw.pttl(name) <= ttl
 
 
 def test_challenge_lives_until_it_expires(store: RedisStore, raw: redis.Redis) -> None:

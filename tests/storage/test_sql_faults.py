@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from stepup.adapters.storage import sql_ops as ops
 from stepup.adapters.storage.sql import AsyncSQLStore, SQLStore
-from stepup.errors import StoreConfigurationError, StoreUnavailableError
+from stepup.errors import MalformedInputError, StoreConfigurationError, StoreUnavailableError
 from stepup.records import Challenge, Credential, Grant, Tenant
 from stepup.testing import SettableClock
 from stepup.throttle import ThrottlePolicy
@@ -420,12 +421,19 @@ def test_a_write_that_fails_mid_transaction_keeps_no_lock(tmp_path: Path) -> Non
     the statement lived on in the error's traceback, and sqlite3's close waited for it:
     the write lock stayed, and every other write was "database is locked" until garbage
     collection (one bad user id made every password check unavailable). The error is
-    held here on purpose, as a caller's frame or a logged traceback would hold it."""
+    held here on purpose, as a caller's frame or a logged traceback would hold it.
+    The store now refuses such a key before it sends anything; the operation is driven
+    past that check here, as a value the driver cannot bind still fails this way."""
     store = SQLStore.sqlite(tmp_path / "s.db", busy_timeout=0.2)
     throttle = ThrottlePolicy()
     try:
-        with pytest.raises(StoreUnavailableError) as held:
+        with pytest.raises(MalformedInputError):
             store.throttle_charge("pwd:b\ud800", 1000.0, throttle)
+        bad = ("pwd:b\ud800", 1000.0, throttle)
+        with pytest.raises(StoreUnavailableError) as held:
+            store._direct(
+                "throttle_charge", ops.throttle_charge, *bad, write=True, transaction=True
+            )
         assert held.value.__cause__ is not None
         assert store.throttle_charge("pwd:bob", 1000.0, throttle).failures == 1
         with contextlib.closing(sqlite3.connect(tmp_path / "s.db", timeout=0.2)) as other:
@@ -436,11 +444,13 @@ def test_a_write_that_fails_mid_transaction_keeps_no_lock(tmp_path: Path) -> Non
 
 
 async def test_an_async_write_that_fails_mid_transaction_keeps_no_lock(tmp_path: Path) -> None:
+    """On SQLite the async store runs its writes on the sync one (tested above): a bad
+    key is refused before anything is sent, and the next write goes through."""
     store = AsyncSQLStore.sqlite(tmp_path / "s.db", busy_timeout=0.2)
     await store.create_schema()
     throttle = ThrottlePolicy()
     try:
-        with pytest.raises(StoreUnavailableError):
+        with pytest.raises(MalformedInputError):
             await store.throttle_charge("pwd:b\ud800", 1000.0, throttle)
         assert (await store.throttle_charge("pwd:bob", 1000.0, throttle)).failures == 1
     finally:

@@ -8,15 +8,26 @@ Integer arguments (``step``, ``expected_version``, ``max_per_user``,
 ``expected_count``, a passkey's ``sign_count``) are signed 64-bit: a store raises
 :class:`~stepup.errors.MalformedInputError` for any other and changes nothing
 (:func:`check_int64`).
+
+Every id a store keeps, and every time it keeps, is checked at the store's boundary the
+same way on every bundled store (:func:`check_id`, :func:`check_grant` and the other
+``check_*`` functions below): a write with an id no store could hold alike, a time that
+is not finite or an expiry not after its start is refused with
+:class:`~stepup.errors.MalformedInputError` before anything is sent or changed. A read's
+ids get only the cheap part (:func:`check_read_id`: text, and not too long); one with an
+id no write accepts finds nothing, or fails closed.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import secrets
-from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Protocol, runtime_checkable
 
 from ...errors import MalformedInputError
+from ...ids import MAX_ID_LENGTH
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy
 
@@ -24,6 +35,7 @@ __all__ = [
     "BATCHABLE_READS",
     "INT64_MAX",
     "INT64_MIN",
+    "MAX_KEY_LENGTH",
     "AsyncStore",
     "AttemptStore",
     "ChallengeStore",
@@ -32,6 +44,15 @@ __all__ = [
     "PasskeyStore",
     "Store",
     "TenantStore",
+    "check_challenge",
+    "check_credential",
+    "check_grant",
+    "check_id",
+    "check_passkey",
+    "check_read_id",
+    "check_reads",
+    "check_tenant",
+    "check_time",
     "new_credential_version",
 ]
 
@@ -63,6 +84,123 @@ def check_count(name: str, value: int) -> None:
     count a store keeps: ``0..INT64_MAX`` (a passkey's signature counter is unsigned)."""
     if not 0 <= value <= INT64_MAX:
         raise MalformedInputError(f"{name} is out of range (a count from 0 to 2**63 - 1)")
+
+
+#: The longest key a store accepts that is not a user, session or tenant id (those are
+#: :data:`stepup.ids.MAX_ID_LENGTH` at most): a throttle key (a prefix before a user id),
+#: a credential id (a passkey's is up to 1364 characters of base64url), a challenge id, a
+#: recovery code's digest, a passkey's name.
+MAX_KEY_LENGTH: Final = 2 * MAX_ID_LENGTH
+
+#: What one store keeps and another refuses: NUL (PostgreSQL refuses it in text) and
+#: surrogates (a lone one is not UTF-8; a ``str`` holds no paired ones).
+_UNSTORABLE: Final = re.compile("[\x00\ud800-\udfff]")
+
+
+def check_id(name: str, value: object, limit: int = MAX_ID_LENGTH) -> None:
+    """:class:`~stepup.errors.MalformedInputError` naming ``name`` (never the value) unless
+    ``value`` is text every store keeps and gives back as it is: a ``str`` (not an int a
+    SQL column would read back as text, not ``None``), at most ``limit`` characters,
+    without NUL or a lone surrogate. For every id a write sends."""
+    if not isinstance(value, str) or len(value) > limit or _UNSTORABLE.search(value):
+        raise MalformedInputError(
+            f"{name} must be text of at most {limit} characters, without NUL or lone surrogates"
+        )
+
+
+def check_read_id(name: str, value: object, limit: int = MAX_ID_LENGTH) -> None:
+    """The cheap part of :func:`check_id` (a type and a length), for the ids a read sends:
+    reads are the hot path, and an id that holds NUL or a lone surrogate was never
+    written, so a read of it finds nothing (or fails closed on a store that cannot send
+    it)."""
+    if not isinstance(value, str) or len(value) > limit:
+        raise MalformedInputError(f"{name} must be text of at most {limit} characters")
+
+
+#: The longest id each batchable read takes.
+_READ_LIMITS: Final = {
+    "get_tenant": MAX_ID_LENGTH,
+    "get_grant": MAX_ID_LENGTH,
+    "get_credential": MAX_ID_LENGTH,
+    "throttle_state": MAX_KEY_LENGTH,
+}
+
+
+def check_reads(calls: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+    """:func:`check_read_id` for every id of a ``batch`` of reads (of
+    :data:`BATCHABLE_READS`, whose arguments are all ids), with each read's own limit.
+    On the hot path (every guarded request's check), so in C where it can be: ``join``
+    refuses anything but text, ``max(map(len, ...))`` finds the longest."""
+    for method, args in calls:
+        limit = _READ_LIMITS.get(method)
+        if limit is None:
+            continue  # not a read: the batch refuses it (ValueError)
+        try:
+            "".join(args)
+            longest = max(map(len, args), default=0)
+        except TypeError:
+            longest = limit + 1
+        if longest > limit:
+            raise MalformedInputError(f"{method}: ids must be text of at most {limit} characters")
+
+
+def check_time(name: str, value: object) -> None:
+    """:class:`~stepup.errors.MalformedInputError` naming ``name`` unless ``value`` is a
+    finite number of seconds: a NaN never compares as expired, and stores disagree on
+    what an infinity is."""
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise MalformedInputError(f"{name} must be a finite number of seconds")
+
+
+def _check_expiry(name: str, expires_at: float, start: float) -> None:
+    check_time(name, expires_at)
+    if not expires_at > start:
+        raise MalformedInputError(f"{name} must be after the record's start")
+
+
+def check_grant(grant: Grant, expires_at: float) -> None:
+    """Everything ``put_grant`` keeps: the ids, finite times, and an ``expires_at`` after
+    the grant's ``authenticated_at`` (a grant that is over before it starts is a caller's
+    mistake, refused, never a reason to drop the session's grant)."""
+    check_id("grant.user_id", grant.user_id)
+    check_id("grant.session_id", grant.session_id)
+    check_time("grant.authenticated_at", grant.authenticated_at)
+    _check_expiry("expires_at", expires_at, grant.authenticated_at)
+
+
+def check_challenge(challenge: Challenge) -> None:
+    """Everything ``put_challenge`` keeps: the ids, finite times, and an ``expires_at``
+    after ``issued_at``."""
+    check_id("challenge.challenge_id", challenge.challenge_id, MAX_KEY_LENGTH)
+    check_id("challenge.user_id", challenge.user_id)
+    check_id("challenge.session_id", challenge.session_id)
+    check_time("challenge.issued_at", challenge.issued_at)
+    _check_expiry("challenge.expires_at", challenge.expires_at, challenge.issued_at)
+
+
+def check_credential(credential: Credential) -> None:
+    """The ids and recovery-code digests a credential write keeps (its other fields are
+    kept as JSON, which escapes what a column could not hold)."""
+    check_id("credential.user_id", credential.user_id)
+    check_id("credential.credential_id", credential.credential_id, MAX_KEY_LENGTH)
+    for digest in credential.recovery_hashes:
+        check_id("credential.recovery_hashes", digest, MAX_KEY_LENGTH)
+
+
+def check_tenant(tenant: Tenant) -> None:
+    """A tenant write's id (its attributes are kept as JSON)."""
+    check_id("tenant.tenant_id", tenant.tenant_id)
+
+
+def check_passkey(passkey: Passkey) -> None:
+    """The ids, name and times a passkey write keeps (the sign count is
+    :func:`check_count`'s)."""
+    check_id("passkey.user_id", passkey.user_id)
+    check_id("passkey.credential_id", passkey.credential_id, MAX_KEY_LENGTH)
+    check_id("passkey.name", passkey.name, MAX_KEY_LENGTH)
+    check_time("passkey.created_at", passkey.created_at)
+    if passkey.last_used_at is not None:
+        check_time("passkey.last_used_at", passkey.last_used_at)
 
 
 #: A new credential's first version is drawn from ``FIRST_VERSION_LOW`` up to (not

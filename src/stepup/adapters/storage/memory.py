@@ -12,9 +12,24 @@ from dataclasses import replace
 from typing import Any
 
 from ...frozen import frozen, thawed
+from ...ids import MAX_ID_LENGTH
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
-from .base import BATCHABLE_READS, check_count, check_int64, new_credential_version
+from .base import (
+    BATCHABLE_READS,
+    MAX_KEY_LENGTH,
+    check_challenge,
+    check_count,
+    check_credential,
+    check_grant,
+    check_id,
+    check_int64,
+    check_passkey,
+    check_read_id,
+    check_tenant,
+    check_time,
+    new_credential_version,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -60,7 +75,9 @@ class MemoryStore:
     def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Attempt:
+        check_id("key", key, MAX_KEY_LENGTH)
         check_int64("step", step)
+        check_time("now", now)
         with self._lock:
             entry = self._attempts.get(key)
             current = entry[0] if entry is not None and entry[1] > now else _EMPTY
@@ -72,24 +89,30 @@ class MemoryStore:
         return attempt
 
     def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
+        check_id("key", key, MAX_KEY_LENGTH)
+        check_time("now", now)
         with self._lock:
             state, attempt = apply_charge(self._state(key, now), now, throttle)
             self._attempts[key] = (state, keep_until(state, now, throttle))
         return attempt
 
     def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
+        check_id("key", key, MAX_KEY_LENGTH)
+        check_time("at", at)
         with self._lock:
             entry = self._attempts.get(key)
             if entry is not None:
                 self._attempts[key] = (apply_refund(entry[0], charge, at), entry[1])
 
     def throttle_clear(self, key: str) -> None:
+        check_id("key", key, MAX_KEY_LENGTH)
         with self._lock:
             entry = self._attempts.get(key)
             if entry is not None:
                 self._attempts[key] = (ThrottleState(last_step=entry[0].last_step), entry[1])
 
     def throttle_state(self, key: str) -> ThrottleState:
+        check_read_id("key", key, MAX_KEY_LENGTH)
         with self._lock:
             entry = self._attempts.get(key)
             return entry[0] if entry is not None else _EMPTY
@@ -97,6 +120,7 @@ class MemoryStore:
     # credentials --------------------------------------------------------------
 
     def get_credential(self, user_id: str) -> Credential | None:
+        check_read_id("user_id", user_id)
         return self._credentials.get(user_id)
 
     def _next_version(self, user_id: str) -> int:
@@ -104,11 +128,13 @@ class MemoryStore:
         return new_credential_version() if stored is None else stored.version + 1
 
     def put_credential(self, credential: Credential) -> None:
+        check_credential(credential)
         with self._lock:
             version = self._next_version(credential.user_id)
             self._credentials[credential.user_id] = replace(credential, version=version)
 
     def add_credential(self, credential: Credential) -> bool:
+        check_credential(credential)
         with self._lock:
             if credential.user_id in self._credentials:
                 return False
@@ -117,6 +143,7 @@ class MemoryStore:
             return True
 
     def replace_credential(self, credential: Credential, expected_version: int) -> bool:
+        check_credential(credential)
         check_int64("expected_version", expected_version)
         with self._lock:
             stored = self._credentials.get(credential.user_id)
@@ -128,10 +155,13 @@ class MemoryStore:
             return True
 
     def delete_credential(self, user_id: str) -> bool:
+        check_id("user_id", user_id)
         with self._lock:
             return self._credentials.pop(user_id, None) is not None
 
     def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
+        check_id("user_id", user_id)
+        check_id("digest", digest, MAX_KEY_LENGTH)
         with self._lock:
             credential = self._credentials.get(user_id)
             if credential is None or digest not in credential.recovery_hashes:
@@ -145,15 +175,18 @@ class MemoryStore:
     # tenants ------------------------------------------------------------------
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
+        check_read_id("tenant_id", tenant_id)
         stored = self._tenants.get(tenant_id)
         return None if stored is None else _own(stored)
 
     def put_tenant(self, tenant: Tenant) -> None:
+        check_tenant(tenant)
         kept = _kept(tenant)
         with self._lock:
             self._tenants[tenant.tenant_id] = kept
 
     def add_tenant(self, tenant: Tenant) -> Tenant:
+        check_tenant(tenant)
         kept = _kept(tenant)
         with self._lock:
             return _own(self._tenants.setdefault(tenant.tenant_id, kept))
@@ -161,6 +194,7 @@ class MemoryStore:
     def patch_tenant(
         self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
     ) -> tuple[Tenant, Tenant] | None:
+        check_id("tenant_id", tenant_id)
         with self._lock:
             before = self._tenants.get(tenant_id)
             if before is None:
@@ -180,6 +214,9 @@ class MemoryStore:
         answers: list[Any] = []
         for method, args in calls:
             if method == "get_tenant":
+                tenant_id = args[0]
+                if not isinstance(tenant_id, str) or len(tenant_id) > MAX_ID_LENGTH:
+                    check_read_id("tenant_id", tenant_id)  # raises
                 answers.append(self._tenants.get(*args))
             elif method in BATCHABLE_READS:
                 answers.append(getattr(self, method)(*args))
@@ -190,14 +227,26 @@ class MemoryStore:
     # grants -------------------------------------------------------------------
 
     def put_grant(self, grant: Grant, expires_at: float) -> None:
+        check_grant(grant, expires_at)
         with self._lock:
             self._grants[(grant.user_id, grant.session_id)] = (grant, expires_at)
 
     def get_grant(self, user_id: str, session_id: str) -> Grant | None:
+        # check_read_id's test inlined (every guarded request reads a grant); it raises.
+        if not (
+            isinstance(user_id, str)
+            and isinstance(session_id, str)
+            and len(user_id) <= MAX_ID_LENGTH >= len(session_id)
+        ):
+            check_read_id("user_id", user_id)
+            check_read_id("session_id", session_id)
         entry = self._grants.get((user_id, session_id))
         return entry[0] if entry is not None else None
 
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
+        check_id("user_id", user_id)
+        if session_id is not None:
+            check_id("session_id", session_id)
         with self._lock:
             keys = [k for k in self._grants if k[0] == user_id and session_id in (None, k[1])]
             for key in keys:
@@ -207,10 +256,12 @@ class MemoryStore:
     # challenges ---------------------------------------------------------------
 
     def put_challenge(self, challenge: Challenge) -> None:
+        check_challenge(challenge)
         with self._lock:
             self._challenges[challenge.challenge_id] = challenge
 
     def take_challenge(self, challenge_id: str, now: float) -> Challenge | None:
+        check_read_id("challenge_id", challenge_id, MAX_KEY_LENGTH)
         with self._lock:
             challenge = self._challenges.pop(challenge_id, None)
         if challenge is None or challenge.expires_at <= now:
@@ -220,11 +271,13 @@ class MemoryStore:
     # passkeys -----------------------------------------------------------------
 
     def list_passkeys(self, user_id: str) -> tuple[Passkey, ...]:
+        check_read_id("user_id", user_id)
         with self._lock:
             mine = self._passkeys.get(user_id, {}).values()
             return tuple(sorted(mine, key=lambda p: (p.created_at, p.credential_id)))
 
     def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
+        check_passkey(passkey)
         check_int64("max_per_user", max_per_user)
         check_count("sign_count", passkey.sign_count)
         with self._lock:
@@ -236,10 +289,13 @@ class MemoryStore:
             return True
 
     def remove_passkey(self, user_id: str, credential_id: str) -> bool:
+        check_id("user_id", user_id)
+        check_id("credential_id", credential_id, MAX_KEY_LENGTH)
         with self._lock:
             return self._passkeys.get(user_id, {}).pop(credential_id, None) is not None
 
     def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
+        check_passkey(passkey)
         check_int64("expected_count", expected_count)
         check_count("sign_count", passkey.sign_count)
         with self._lock:
@@ -256,6 +312,9 @@ class MemoryStore:
             return True
 
     def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool:
+        check_id("user_id", user_id)
+        check_id("credential_id", credential_id, MAX_KEY_LENGTH)
+        check_id("name", name, MAX_KEY_LENGTH)
         with self._lock:
             mine = self._passkeys.get(user_id, {})
             stored = mine.get(credential_id)

@@ -335,12 +335,20 @@ return {0, current}
 #: Record one session's grant in the user's grants hash, drop grants that expired
 #: by ``now`` (the new grant's ``authenticated_at``), and let the hash live exactly
 #: until the latest remaining ``expires_at``. Field values are "<expires_at> <json>".
+#: A grant that would be over before it starts (``expires_at`` not after ``now``, or
+#: either not a finite number) is refused with nothing changed (returns 0): the store checks
+#: that first (:func:`~.base.check_grant`), and a refused write never costs the session
+#: the grant it has.
 #: KEYS[1]: the grants hash. ARGV: session_id, value, expires_at, now.
 PUT_GRANT = Script(
     "put_grant",
     r"""
 local key, session, value = KEYS[1], ARGV[1], ARGV[2]
 local expires, now = tonumber(ARGV[3]), tonumber(ARGV[4])
+local function finite(x) return x ~= nil and x > -math.huge and x < math.huge end
+if not (finite(expires) and finite(now) and expires > now) then
+  return 0
+end
 local latest = now
 local fields = redis.call("HGETALL", key)
 for i = 1, #fields, 2 do
@@ -353,12 +361,8 @@ for i = 1, #fields, 2 do
     end
   end
 end
-if expires > now then
-  redis.call("HSET", key, session, value)
-  if expires > latest then latest = expires end
-else
-  redis.call("HDEL", key, session)
-end
+redis.call("HSET", key, session, value)
+if expires > latest then latest = expires end
 if latest > now then
   redis.call("PEXPIRE", key, string.format("%d", math.ceil((latest - now) * 1000)))
 end
