@@ -80,14 +80,19 @@ class Channel(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Enrolment:
-    """Shown to the user once: the secret, its otpauth URI and QR codes, and which
-    device it is (its id and name)."""
+    """Shown to the user once: the secret, its otpauth URI and QR codes, which device it
+    is (its id and name), and the device's own settings, which a user typing the key in
+    must choose (an added device steps with the first one, whatever the app's settings
+    say now)."""
 
     user_id: str
     secret: str = field(repr=False)
     uri: str = field(repr=False)
     device_id: str = ""
     name: str = ""
+    digits: int = 6
+    period: int = 30
+    algorithm: str = "SHA1"
 
     def qr_svg(self) -> str:
         return qr_svg(self.uri)
@@ -251,7 +256,16 @@ class _TwoFactorFlows(Generic[S]):
     def _enrolment(self, user_id: str, account: str, device: TotpDevice) -> Enrolment:
         totp = self._totp(device)
         uri = totp.provisioning_uri(account, self.issuer)
-        return Enrolment(user_id, totp.secret, uri, device.device_id, device.name)
+        return Enrolment(
+            user_id,
+            totp.secret,
+            uri,
+            device.device_id,
+            device.name,
+            digits=device.digits,
+            period=device.period,
+            algorithm=device.algorithm,
+        )
 
     def _refuse_in_config_mode(self) -> None:
         if self.config_users is not None:
@@ -363,12 +377,16 @@ class _TwoFactorFlows(Generic[S]):
             f"the credential changed during each of {RESEAL_TRIES} attempts; nothing was written"
         )
 
-    def _pending(self, user_id: str, account: str, max_age: float) -> Flow[Enrolment | None]:
+    def _pending(
+        self, user_id: str, account: str, max_age: float, device_id: str | None
+    ) -> Flow[Enrolment | None]:
         """The enrolment started less than ``max_age`` seconds ago and not confirmed yet
         (its secret, sealed in the store, opened again), so a wrong code or a reload
         shows the same QR code instead of one the phone does not have; ``None`` when
-        there is none or it is older (then a new one is begun)."""
+        there is none, it is older (then a new one is begun), or it is not the device
+        ``device_id`` (another session's: its secret is not this session's to see)."""
         checked_id(user_id, "user_id")
+        _checked_device_id(device_id)
         if self.config_users is not None:
             return None
         credential: Credential | None = yield ("get_credential", (user_id,))
@@ -376,7 +394,10 @@ class _TwoFactorFlows(Generic[S]):
             return None
         if not 0 <= self.clock() - credential.created_at < max_age:
             return None
-        return self._enrolment(user_id, account, credential.totp_devices[0])
+        device = credential.totp_devices[0]
+        if not _is_device(device, device_id):
+            return None
+        return self._enrolment(user_id, account, device)
 
     def _confirm(self, user_id: str, code: object) -> Flow[Confirmation]:
         checked_id(user_id, "user_id")
@@ -624,14 +645,20 @@ class _TwoFactorFlows(Generic[S]):
         assert updated is not None
         return made[0]
 
-    def _pending_device(self, user_id: str, account: str, max_age: float) -> Flow[Enrolment | None]:
-        """The device being added, begun less than ``max_age`` seconds ago, or ``None``."""
+    def _pending_device(
+        self, user_id: str, account: str, max_age: float, device_id: str | None
+    ) -> Flow[Enrolment | None]:
+        """The device being added, begun less than ``max_age`` seconds ago, or ``None``
+        (also when it is not the device ``device_id``: another session's)."""
         checked_id(user_id, "user_id")
+        _checked_device_id(device_id)
         if self.config_users is not None:
             return None
         credential: Credential | None = yield ("get_credential", (user_id,))
         pending = _pending_device(credential, self.clock(), max_age)
-        return None if pending is None else self._enrolment(user_id, account, pending)
+        if pending is None or not _is_device(pending, device_id):
+            return None
+        return self._enrolment(user_id, account, pending)
 
     def _confirm_device(self, user_id: str, code: object, max_age: float) -> Flow[VerifyResult]:
         checked_id(user_id, "user_id")
@@ -727,9 +754,19 @@ class TwoFactor(_TwoFactorFlows[Store]):
         return run(self._confirm(user_id, code), self.store)
 
     def pending_enrolment(
-        self, user_id: str, account: str, *, max_age: float = 600.0
+        self,
+        user_id: str,
+        account: str,
+        *,
+        max_age: float = 600.0,
+        device_id: str | None = None,
     ) -> Enrolment | None:
-        return run(self._pending(user_id, account, max_age), self.store)
+        """The enrolment begun less than ``max_age`` seconds ago, to show again (a reload,
+        a wrong code), or ``None``. An app that shows it again must pass ``device_id``,
+        the :attr:`Enrolment.device_id` its session kept from :meth:`begin_enrolment`
+        (or ``""`` when it kept none): then only that enrolment is returned, and another
+        session of the user (a stolen cookie) never sees the secret being enrolled."""
+        return run(self._pending(user_id, account, max_age, device_id), self.store)
 
     def verify(self, user_id: str, code: object) -> VerifyResult:
         return run(self._verify(user_id, code), self.store)
@@ -780,9 +817,16 @@ class TwoFactor(_TwoFactorFlows[Store]):
         return run(self._begin_device(user_id, account, name), self.store)
 
     def pending_device(
-        self, user_id: str, account: str, *, max_age: float = 600.0
+        self,
+        user_id: str,
+        account: str,
+        *,
+        max_age: float = 600.0,
+        device_id: str | None = None,
     ) -> Enrolment | None:
-        return run(self._pending_device(user_id, account, max_age), self.store)
+        """The device being added, to show again, or ``None``; pass ``device_id`` as for
+        :meth:`pending_enrolment` (the id the session kept from :meth:`begin_device`)."""
+        return run(self._pending_device(user_id, account, max_age, device_id), self.store)
 
     def confirm_device(self, user_id: str, code: object, *, max_age: float = 600.0) -> VerifyResult:
         """Confirm the device being added with a code from it (no new recovery codes)."""
@@ -819,9 +863,16 @@ class AsyncTwoFactor(_TwoFactorFlows[AsyncStore | Store]):
         return await run_async(self._confirm(user_id, code), self.store)
 
     async def pending_enrolment(
-        self, user_id: str, account: str, *, max_age: float = 600.0
+        self,
+        user_id: str,
+        account: str,
+        *,
+        max_age: float = 600.0,
+        device_id: str | None = None,
     ) -> Enrolment | None:
-        return await run_async(self._pending(user_id, account, max_age), self.store)
+        """See :meth:`TwoFactor.pending_enrolment`: pass the session's ``device_id``."""
+        flow = self._pending(user_id, account, max_age, device_id)
+        return await run_async(flow, self.store)
 
     async def verify(self, user_id: str, code: object) -> VerifyResult:
         return await run_async(self._verify(user_id, code), self.store)
@@ -858,9 +909,16 @@ class AsyncTwoFactor(_TwoFactorFlows[AsyncStore | Store]):
         return await run_async(self._begin_device(user_id, account, name), self.store)
 
     async def pending_device(
-        self, user_id: str, account: str, *, max_age: float = 600.0
+        self,
+        user_id: str,
+        account: str,
+        *,
+        max_age: float = 600.0,
+        device_id: str | None = None,
     ) -> Enrolment | None:
-        return await run_async(self._pending_device(user_id, account, max_age), self.store)
+        """See :meth:`TwoFactor.pending_device`: pass the session's ``device_id``."""
+        flow = self._pending_device(user_id, account, max_age, device_id)
+        return await run_async(flow, self.store)
 
     async def confirm_device(
         self, user_id: str, code: object, *, max_age: float = 600.0
@@ -928,6 +986,18 @@ def _pending_device(credential: Credential | None, now: float, max_age: float) -
         if not device.confirmed and 0 <= now - device.created_at < max_age:
             return device
     return None
+
+
+def _checked_device_id(device_id: object) -> None:
+    """A session's kept device id is text (or ``None``: not asked), else a typed error."""
+    if device_id is not None and not isinstance(device_id, str):
+        raise MalformedInputError("device_id must be text")
+
+
+def _is_device(device: TotpDevice, device_id: str | None) -> bool:
+    """``device`` is the one asked for (any, when ``None``); ``""`` is none: a session
+    that kept no id sees no pending secret."""
+    return device_id is None or (device_id != "" and device.device_id == device_id)
 
 
 def _device_confirmed(credential: Credential | None, device_id: str, limit: int) -> Credential:

@@ -470,7 +470,8 @@ def manual_key(secret: str) -> str:
 class EnrolmentPage:
     """Shown while enrolling, and again after a wrong code: the QR code (an ``<svg>``
     element), the same secret for manual entry, and the settings an app needs when
-    typing it in."""
+    typing it in (the device's own: ``algorithm`` is worth saying when not SHA1, which
+    manual entry assumes)."""
 
     account: str
     issuer: str
@@ -483,6 +484,7 @@ class EnrolmentPage:
     #: Adding another device (its name), not turning two-factor on.
     adding: bool = False
     name: str = ""
+    algorithm: str = "SHA1"
 
     def with_error(self, error: Message | str) -> EnrolmentPage:
         return replace(self, error=error)
@@ -493,22 +495,22 @@ def enrolment_page(
     *,
     account: str,
     issuer: str,
-    digits: int = 6,
-    period: int = 30,
     error: Message | str = "",
     adding: bool = False,
 ) -> EnrolmentPage:
+    """The page for ``enrolment``, with the settings of its own device, as its Key URI."""
     return EnrolmentPage(
         account=account,
         issuer=issuer,
-        digits=digits,
-        period=period,
+        digits=enrolment.digits,
+        period=enrolment.period,
         qr_svg=enrolment.qr_svg(),
         manual_key=manual_key(enrolment.secret),
         uri=enrolment.uri,
         error=error,
         adding=adding,
         name=enrolment.name if adding else "",
+        algorithm=enrolment.algorithm,
     )
 
 

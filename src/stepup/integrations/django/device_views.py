@@ -26,7 +26,16 @@ from ..views import (
 )
 from ._request import RequestStepup, stepup_for
 from ._web import sign_in_response
-from .views import _account_name, _form_post, _message, _redirect, _render, two_factor_page
+from .views import (
+    ENROLLING,
+    _account_name,
+    _form_post,
+    _message,
+    _redirect,
+    _render,
+    enrolling,
+    two_factor_page,
+)
 
 __all__ = ["device_add", "device_confirm", "device_remove", "device_rename"]
 
@@ -46,14 +55,11 @@ def _refused(request: HttpRequest, bound: RequestStepup, exc: StepupError) -> Ht
 def _adding_page(
     request: HttpRequest, bound: RequestStepup, enrolment: Any, error: Any = ""
 ) -> HttpResponse:
-    tf = bound.two_factor
     assert bound.subject is not None
     page = enrolment_page(
         enrolment,
         account=_account_name(request, bound.subject),
-        issuer=tf.issuer,
-        digits=tf.digits,
-        period=tf.period,
+        issuer=bound.two_factor.issuer,
         error=error,
         adding=True,
     )
@@ -100,6 +106,7 @@ def _add(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
     account = _account_name(request, bound.subject)
     name = request.POST.get("name", "")
     enrolment = bound.two_factor.begin_device(bound.subject.user_id, account, name=name)
+    request.session[ENROLLING] = enrolment.device_id  # only this session sees it again
     return _adding_page(request, bound, enrolment)
 
 
@@ -110,11 +117,15 @@ def _confirm(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
     user_id, tf = bound.subject.user_id, bound.two_factor
     result = tf.confirm_device(user_id, request.POST.get("code", ""))
     if result.ok:
+        request.session.pop(ENROLLING, None)
         messages.info(request, TEXT["device_added"], fail_silently=True)
         return _redirect(bound.url("two_factor"))
-    # The same QR code and key again, with the error: the phone may have them already.
+    # The same QR code and key again, with the error: the phone may have them already
+    # (if this session began it; another session's secret is not shown).
     account = _account_name(request, bound.subject)
-    pending = tf.pending_device(user_id, account, max_age=ENROLMENT_TTL)
+    pending = tf.pending_device(
+        user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling(request)
+    )
     if pending is None:
         link = bound.url("two_factor")
         return _message(request, 400, TEXT["enrolment_expired"], link=link)

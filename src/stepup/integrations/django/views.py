@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from functools import wraps
-from typing import Any, TypeAlias, cast
+from typing import Any, Final, TypeAlias, cast
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -576,6 +576,17 @@ def two_factor_page(
     return _render(request, "stepup/two_factor.html", status, page=page)
 
 
+#: The session key of the device id of the enrolment (or added device) this session
+#: began: only this session is shown its secret again.
+ENROLLING: Final = "_stepup_enrolling"
+
+
+def enrolling(request: HttpRequest) -> str:
+    """The device id this session began enrolling, or ``""``, which matches no device."""
+    kept = request.session.get(ENROLLING)
+    return kept if isinstance(kept, str) else ""
+
+
 def _two_factor_enrol(request: HttpRequest) -> HttpResponse:
     bound = stepup_for(request)
     subject = bound.subject
@@ -584,10 +595,14 @@ def _two_factor_enrol(request: HttpRequest) -> HttpResponse:
     account = _account_name(request, subject)
     two_factor = bound.two_factor
     try:
-        # The enrolment begun a moment ago, if any: its secret may be on the phone already.
-        enrolment = two_factor.pending_enrolment(subject.user_id, account, max_age=ENROLMENT_TTL)
+        # The enrolment this session began a moment ago, if any: its secret may be on the
+        # phone already. Another session's is not shown: it begins a new one.
+        enrolment = two_factor.pending_enrolment(
+            subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling(request)
+        )
         if enrolment is None:
             enrolment = two_factor.begin_enrolment(subject.user_id, account)
+            request.session[ENROLLING] = enrolment.device_id
     except AlreadyEnrolledError:
         messages.info(request, TEXT["already_on"], fail_silently=True)
         return _redirect(bound.url("two_factor"))
@@ -600,14 +615,7 @@ def _two_factor_enrol(request: HttpRequest) -> HttpResponse:
 
 
 def _enrolment_page(bound: RequestStepup, enrolment: Any, account: str) -> EnrolmentPage:
-    two_factor = bound.two_factor
-    return enrolment_page(
-        enrolment,
-        account=account,
-        issuer=two_factor.issuer,
-        digits=two_factor.digits,
-        period=two_factor.period,
-    )
+    return enrolment_page(enrolment, account=account, issuer=bound.two_factor.issuer)
 
 
 def _two_factor_confirm(request: HttpRequest) -> HttpResponse:
@@ -625,7 +633,7 @@ def _two_factor_confirm(request: HttpRequest) -> HttpResponse:
         # The same QR code and key again, with the error: the phone may have them already.
         account = _account_name(request, subject)
         pending = bound.two_factor.pending_enrolment(
-            subject.user_id, account, max_age=ENROLMENT_TTL
+            subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling(request)
         )
         if pending is None:
             link = bound.url("two_factor")
@@ -634,6 +642,7 @@ def _two_factor_confirm(request: HttpRequest) -> HttpResponse:
         again = again.with_error(two_factor_message(confirmation.result))
         status = refusal_status(confirmation.result.reason)
         return _render(request, "stepup/two_factor_enrol.html", status, page=again)
+    request.session.pop(ENROLLING, None)
     page = RecoveryCodesPage(confirmation.recovery_codes)
     return _render(request, "stepup/recovery_codes.html", page=page)
 

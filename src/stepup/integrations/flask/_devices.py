@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import wraps
 from typing import Any, Final
 
-from flask import flash, request, url_for
+from flask import flash, request, session, url_for
 
 from ...errors import StepupError
 from ...policy import TOTP_DEVICE_ADD
@@ -22,7 +22,15 @@ from ..views import (
     two_factor_message,
 )
 from ._state import AppState, state
-from ._views import _message, _redirect, _render, _signed_in, two_factor_page
+from ._views import (
+    ENROLLING,
+    _message,
+    _redirect,
+    _render,
+    _signed_in,
+    enrolling,
+    two_factor_page,
+)
 
 __all__ = ["ROUTES"]
 
@@ -39,16 +47,8 @@ def _refused(exc: StepupError, app_state: AppState, user_id: str) -> Any:
 
 
 def _adding_page(app_state: AppState, enrolment: Any, account: str, error: Any = "") -> Any:
-    tf = app_state.two_factor
-    return enrolment_page(
-        enrolment,
-        account=account,
-        issuer=tf.issuer,
-        digits=tf.digits,
-        period=tf.period,
-        error=error,
-        adding=True,
-    )
+    issuer = app_state.two_factor.issuer
+    return enrolment_page(enrolment, account=account, issuer=issuer, error=error, adding=True)
 
 
 def _fresh_for_adding() -> Any:
@@ -71,6 +71,7 @@ def add() -> Any:
         enrolment = app_state.two_factor.begin_device(subject.user_id, account, name=name)
     except StepupError as exc:
         return _refused(exc, app_state, subject.user_id)
+    session[ENROLLING] = enrolment.device_id  # only this session sees its secret again
     return _render("stepup/two_factor_enrol.html", page=_adding_page(app_state, enrolment, account))
 
 
@@ -85,11 +86,15 @@ def confirm() -> Any:
     try:
         result = tf.confirm_device(subject.user_id, request.form.get("code", ""))
         if result.ok:
+            session.pop(ENROLLING, None)
             flash(TEXT["device_added"], "stepup")
             return _redirect(url_for("stepup.two_factor"))
-        # The same QR code and key again, with the error: the phone may have them already.
+        # The same QR code and key again, with the error: the phone may have them already
+        # (if this session began it; another session's secret is not shown).
         account = app_state.account_name(subject.user_id)
-        pending = tf.pending_device(subject.user_id, account, max_age=ENROLMENT_TTL)
+        pending = tf.pending_device(
+            subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling()
+        )
     except StepupError as exc:
         return _refused(exc, app_state, subject.user_id)
     if pending is None:

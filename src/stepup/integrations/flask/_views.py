@@ -692,17 +692,32 @@ def two_factor_page(app_state: AppState, user_id: str, error: str = "", status: 
     return _render("stepup/two_factor.html", status, page=page)
 
 
+#: The device id of the enrolment (or added device) this session began: only this
+#: session is shown its secret again.
+ENROLLING: Final = "_stepup_enrolling"
+
+
+def enrolling() -> str:
+    """The device id this session began enrolling, or ``""``, which matches no device."""
+    kept = session.get(ENROLLING)
+    return kept if isinstance(kept, str) else ""
+
+
 def two_factor_enrol() -> Any:
     app_state, subject = _signed_in()
     if subject is None:
         return app_state.unauthenticated()
     tf = app_state.two_factor
     try:
-        # The enrolment begun a moment ago, if any: its secret may be on the phone already.
+        # The enrolment this session began a moment ago, if any: its secret may be on
+        # the phone already. Another session's is not shown: it begins a new one.
         account = app_state.account_name(subject.user_id)
-        enrolment = tf.pending_enrolment(subject.user_id, account, max_age=ENROLMENT_TTL)
+        enrolment = tf.pending_enrolment(
+            subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling()
+        )
         if enrolment is None:
             enrolment = tf.begin_enrolment(subject.user_id, account)
+            session[ENROLLING] = enrolment.device_id
     except AlreadyEnrolledError:
         flash(TEXT["already_on"], "stepup")
         return _redirect(url_for("stepup.two_factor"))
@@ -716,14 +731,7 @@ def two_factor_enrol() -> Any:
 
 
 def _enrolment_page(app_state: AppState, enrolment: Any, account: str) -> EnrolmentPage:
-    tf = app_state.two_factor
-    return enrolment_page(
-        enrolment,
-        account=account,
-        issuer=tf.issuer,
-        digits=tf.digits,
-        period=tf.period,
-    )
+    return enrolment_page(enrolment, account=account, issuer=app_state.two_factor.issuer)
 
 
 def two_factor_confirm() -> Any:
@@ -740,7 +748,9 @@ def two_factor_confirm() -> Any:
         # The same QR code and key again, with the error: the phone may have them already.
         tf = app_state.two_factor
         account = app_state.account_name(subject.user_id)
-        pending = tf.pending_enrolment(subject.user_id, account, max_age=ENROLMENT_TTL)
+        pending = tf.pending_enrolment(
+            subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling()
+        )
         if pending is None:
             return _message(400, TEXT["enrolment_expired"], link=url_for("stepup.two_factor"))
         page = _enrolment_page(app_state, pending, account).with_error(
@@ -748,6 +758,7 @@ def two_factor_confirm() -> Any:
         )
         status = refusal_status(confirmation.result.reason)
         return _render("stepup/two_factor_enrol.html", status, page=page)
+    session.pop(ENROLLING, None)
     codes = RecoveryCodesPage(confirmation.recovery_codes)
     return _render("stepup/recovery_codes.html", page=codes)
 

@@ -25,7 +25,7 @@ from ..views import (
     refusal_status,
     two_factor_message,
 )
-from .pages import StepupPages, leave_note, take_notes
+from .pages import StepupPages, enrolling, leave_note, note_enrolling, take_notes
 
 __all__ = ["device_routes"]
 
@@ -108,16 +108,8 @@ class _DevicePages:
         error: Any = "",
         status: int = 200,
     ) -> Response:
-        tf = self.stepup.two_factor
-        page = enrolment_page(
-            enrolment,
-            account=account,
-            issuer=tf.issuer,
-            digits=tf.digits,
-            period=tf.period,
-            error=error,
-            adding=True,
-        )
+        issuer = self.stepup.two_factor.issuer
+        page = enrolment_page(enrolment, account=account, issuer=issuer, error=error, adding=True)
         return await self.pages.render(
             request,
             "two_factor_enrol.html",
@@ -140,6 +132,7 @@ class _DevicePages:
             )
         except StepupError as exc:
             return await self.refused(request, subject, exc)
+        note_enrolling(request, enrolment.device_id)  # only this session sees it again
         return await self.adding_page(request, subject, enrolment, account)
 
     async def confirm(self, request: Request) -> Response:
@@ -151,10 +144,14 @@ class _DevicePages:
         try:
             result = await tf.confirm_device(subject.user_id, form.get("code"))
             if result.ok:
+                note_enrolling(request, None)
                 return self._back(request, TEXT["device_added"])
-            # The same QR code and key again, with the error: the phone may have them.
+            # The same QR code and key again, with the error: the phone may have them (if
+            # this session began it; another session's secret is not shown).
             account = await self.stepup.account_name(subject.user_id)
-            pending = await tf.pending_device(subject.user_id, account, max_age=ENROLMENT_TTL)
+            pending = await tf.pending_device(
+                subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling(request)
+            )
         except StepupError as exc:
             return await self.refused(request, subject, exc)
         if pending is None:

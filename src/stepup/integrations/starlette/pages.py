@@ -32,7 +32,7 @@ from ...errors import (
     StoreUnavailableError,
     UnknownActionError,
 )
-from ...i18n import Message, negotiate
+from ...i18n import N_, Message, negotiate
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
@@ -103,6 +103,31 @@ RESUME_AFTER_SSO: Final = "stepup.resume_after_sso"
 #: authenticator app was added.", "The passkey was renamed."), shown once (the flash
 #: message of Flask and Django).
 NOTE: Final = "stepup.device_note"
+#: The session key of the device id of the enrolment (or added device) this session
+#: began: only this session is shown its secret again.
+ENROLLING: Final = "_stepup_enrolling"
+#: A recovery code posted at sign-in for a user whose secret is in the configuration
+#: file, which holds no recovery codes.
+_NO_RECOVERY_CODES: Final = N_(
+    "This account has no recovery codes. Enter the code from your authenticator app."
+)
+
+
+def enrolling(request: Request) -> str:
+    """The device id this session began enrolling, or ``""``, which matches no device
+    (also without ``SessionMiddleware``: then a reload begins a new enrolment)."""
+    kept = request.session.get(ENROLLING) if "session" in request.scope else None
+    return kept if isinstance(kept, str) else ""
+
+
+def note_enrolling(request: Request, device_id: str | None) -> None:
+    """Keep (or, with ``None``, forget) the device this session began enrolling."""
+    if "session" not in request.scope:
+        return
+    if device_id is None:
+        request.session.pop(ENROLLING, None)
+    else:
+        request.session[ENROLLING] = device_id
 
 
 def leave_note(request: Request, text: str) -> None:
@@ -553,10 +578,7 @@ class StepupPages:
     # two-factor: enrolment ----------------------------------------------------
 
     def enrolment_page(self, enrolment: Any, account: str) -> EnrolmentPage:
-        tf = self.stepup.two_factor
-        return enrolment_page(
-            enrolment, account=account, issuer=tf.issuer, digits=tf.digits, period=tf.period
-        )
+        return enrolment_page(enrolment, account=account, issuer=self.stepup.two_factor.issuer)
 
     async def enrol(self, request: Request) -> Response:
         subject = await self.signed_in(request)
@@ -566,11 +588,15 @@ class StepupPages:
         try:
             if request.method == "POST":
                 return await self.enrol_confirm(request, subject)
-            # The enrolment begun a moment ago, if any (a reload): the phone may have it.
+            # The enrolment this session began a moment ago, if any (a reload): the phone
+            # may have it. Another session's is not shown: it begins a new one.
             account = await self.stepup.account_name(subject.user_id)
-            enrolment = await tf.pending_enrolment(subject.user_id, account, max_age=ENROLMENT_TTL)
+            enrolment = await tf.pending_enrolment(
+                subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling(request)
+            )
             if enrolment is None:
                 enrolment = await tf.begin_enrolment(subject.user_id, account)
+                note_enrolling(request, enrolment.device_id)
         except AlreadyEnrolledError:
             # As in Flask and Django: back to the two-factor page, which says it is on.
             leave_note(request, TEXT["already_on"])
@@ -600,7 +626,9 @@ class StepupPages:
         if not confirmation.ok:
             # The same QR code and key again, with the error: the phone may have them.
             account = await self.stepup.account_name(subject.user_id)
-            pending = await tf.pending_enrolment(subject.user_id, account, max_age=ENROLMENT_TTL)
+            pending = await tf.pending_enrolment(
+                subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling(request)
+            )
             if pending is None:
                 link = self.stepup.url(request, "enrol")
                 return await self.message(request, TEXT["enrolment_expired"], 400, link)
@@ -612,6 +640,7 @@ class StepupPages:
                 status=refusal_status(confirmation.result.reason),
                 page=page.with_error(two_factor_message(confirmation.result)),
             )
+        note_enrolling(request, None)
         codes = RecoveryCodesPage(confirmation.recovery_codes)
         return await self.render(
             request, "recovery_codes.html", binding=subject.session_id, page=codes
@@ -683,7 +712,7 @@ class StepupPages:
         if pending is None:
             return await self.message(request, TEXT["sign_in_expired"], 400)
         binding = str(pending["nonce"])
-        if request.method == "GET":
+        if request.method != "POST":  # GET, and HEAD alike (RFC 9110 9.3.2): no change
             return await self.verify_page(request, pending)
         form = await self.form(request, binding)
         if form is None:
@@ -698,6 +727,8 @@ class StepupPages:
         except NotEnrolledError:
             session_of(request).pop(PENDING_SIGN_IN, None)
             return await self.message(request, TEXT["sign_in_expired"], 400)
+        except ManagedByConfigFileError:  # the file holds no recovery codes
+            return await self.verify_page(request, pending, _NO_RECOVERY_CODES, 400)
         if not result.ok:
             status = refusal_status(result.reason)
             return await self.verify_page(
@@ -714,7 +745,7 @@ class StepupPages:
         subject = await self.signed_in(request)
         if isinstance(subject, Response):
             return subject
-        if request.method == "GET":
+        if request.method != "POST":  # GET, and HEAD alike: nothing is regenerated
             return await self.render(
                 request, "recovery_regenerate.html", binding=subject.session_id
             )
@@ -724,6 +755,8 @@ class StepupPages:
             codes = await self.stepup.two_factor.regenerate_recovery_codes(subject.user_id)
         except NotEnrolledError:
             return await self.not_enrolled(request)
+        except ManagedByConfigFileError:
+            return await self.message(request, TEXT["in_config_file"], 409)
         except StoreUnavailableError:
             return await self.unavailable(request)
         page = RecoveryCodesPage(codes)
@@ -745,7 +778,7 @@ class StepupPages:
         if isinstance(subject, Response):
             return subject
         next_path = safe_return_path_or_default(request.query_params.get("next"))
-        if request.method == "GET":
+        if request.method != "POST":  # GET, and HEAD alike: nothing is removed
             return await self.render(
                 request, "remove.html", binding=subject.session_id, target=target, next=next_path
             )
