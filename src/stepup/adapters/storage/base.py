@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Final, Protocol, runtime_checkable
 
 from ...errors import MalformedInputError
@@ -50,7 +50,6 @@ __all__ = [
     "check_id",
     "check_passkey",
     "check_read_id",
-    "check_reads",
     "check_tenant",
     "check_time",
     "new_credential_version",
@@ -110,38 +109,13 @@ def check_id(name: str, value: object, limit: int = MAX_ID_LENGTH) -> None:
 
 def check_read_id(name: str, value: object, limit: int = MAX_ID_LENGTH) -> None:
     """The cheap part of :func:`check_id` (a type and a length), for the ids a read sends:
-    reads are the hot path, and an id that holds NUL or a lone surrogate was never
-    written, so a read of it finds nothing (or fails closed on a store that cannot send
-    it)."""
+    an id that holds NUL or a lone surrogate was never written, so a read of it finds
+    nothing (or fails closed on a store that cannot send it). The reads of every
+    decision (``get_tenant``, ``get_grant`` and their ``batch``) check nothing: they run
+    on every guarded request, and decision code sends them ids it checked itself
+    (:func:`stepup.ids.checked_subject`, the tenant id's check)."""
     if not isinstance(value, str) or len(value) > limit:
         raise MalformedInputError(f"{name} must be text of at most {limit} characters")
-
-
-#: The longest id each batchable read takes.
-_READ_LIMITS: Final = {
-    "get_tenant": MAX_ID_LENGTH,
-    "get_grant": MAX_ID_LENGTH,
-    "get_credential": MAX_ID_LENGTH,
-    "throttle_state": MAX_KEY_LENGTH,
-}
-
-
-def check_reads(calls: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
-    """:func:`check_read_id` for every id of a ``batch`` of reads (of
-    :data:`BATCHABLE_READS`, whose arguments are all ids), with each read's own limit.
-    On the hot path (every guarded request's check), so in C where it can be: ``join``
-    refuses anything but text, ``max(map(len, ...))`` finds the longest."""
-    for method, args in calls:
-        limit = _READ_LIMITS.get(method)
-        if limit is None:
-            continue  # not a read: the batch refuses it (ValueError)
-        try:
-            "".join(args)
-            longest = max(map(len, args), default=0)
-        except TypeError:
-            longest = limit + 1
-        if longest > limit:
-            raise MalformedInputError(f"{method}: ids must be text of at most {limit} characters")
 
 
 def check_time(name: str, value: object) -> None:

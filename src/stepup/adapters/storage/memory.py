@@ -12,7 +12,6 @@ from dataclasses import replace
 from typing import Any
 
 from ...frozen import frozen, thawed
-from ...ids import MAX_ID_LENGTH
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
 from .base import (
@@ -175,7 +174,6 @@ class MemoryStore:
     # tenants ------------------------------------------------------------------
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
-        check_read_id("tenant_id", tenant_id)
         stored = self._tenants.get(tenant_id)
         return None if stored is None else _own(stored)
 
@@ -214,9 +212,6 @@ class MemoryStore:
         answers: list[Any] = []
         for method, args in calls:
             if method == "get_tenant":
-                tenant_id = args[0]
-                if not isinstance(tenant_id, str) or len(tenant_id) > MAX_ID_LENGTH:
-                    check_read_id("tenant_id", tenant_id)  # raises
                 answers.append(self._tenants.get(*args))
             elif method in BATCHABLE_READS:
                 answers.append(getattr(self, method)(*args))
@@ -232,14 +227,6 @@ class MemoryStore:
             self._grants[(grant.user_id, grant.session_id)] = (grant, expires_at)
 
     def get_grant(self, user_id: str, session_id: str) -> Grant | None:
-        # check_read_id's test inlined (every guarded request reads a grant); it raises.
-        if not (
-            isinstance(user_id, str)
-            and isinstance(session_id, str)
-            and len(user_id) <= MAX_ID_LENGTH >= len(session_id)
-        ):
-            check_read_id("user_id", user_id)
-            check_read_id("session_id", session_id)
         entry = self._grants.get((user_id, session_id))
         return entry[0] if entry is not None else None
 

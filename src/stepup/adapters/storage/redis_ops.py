@@ -430,13 +430,11 @@ class RedisOps:
         return _script("consume_recovery_hash", CONSUME_RECOVERY, key, (name,), _positive)
 
     def get_tenant(self, tenant_id: str) -> Op[Tenant | None]:
-        check_read_id("tenant_id", tenant_id)
         return Op("get_tenant", ("GET", self.keys.tenant(tenant_id)), _tenant)
 
     def tenant_for_decision(self, tenant_id: str) -> Op[Tenant | None]:
         """``get_tenant`` for decision code (a check's ``batch``): the decoded tenant is
         shared by the checks that read the same stored value."""
-        check_read_id("tenant_id", tenant_id)
         return Op("get_tenant", ("GET", self.keys.tenant(tenant_id)), _tenant_for_decision)
 
     def put_tenant(self, tenant: Tenant) -> Op[None]:
@@ -480,8 +478,6 @@ class RedisOps:
         return _script("put_grant", PUT_GRANT, self.keys.grants(grant.user_id), args, _none)
 
     def get_grant(self, user_id: str, session_id: str) -> Op[Grant | None]:
-        check_read_id("user_id", user_id)
-        check_read_id("session_id", session_id)
         return Op("get_grant", ("HGET", self.keys.grants(user_id), session_id), _grant)
 
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> Op[int]:

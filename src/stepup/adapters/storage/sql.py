@@ -49,7 +49,6 @@ from .base import (
     check_int64,
     check_passkey,
     check_read_id,
-    check_reads,
     check_tenant,
     check_time,
 )
@@ -384,7 +383,6 @@ class SQLStore(_Base):
     # tenants --------------------------------------------------------------------
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
-        check_read_id("tenant_id", tenant_id)
         return self._direct("get_tenant", ops.get_tenant, tenant_id, write=False)
 
     def put_tenant(self, tenant: Tenant) -> None:
@@ -409,8 +407,6 @@ class SQLStore(_Base):
         self._run("put_grant", ops.put_grant(self._s, grant, expires_at), write=True)
 
     def get_grant(self, user_id: str, session_id: str) -> Grant | None:
-        check_read_id("user_id", user_id)
-        check_read_id("session_id", session_id)
         return self._direct("get_grant", ops.get_grant, user_id, session_id, write=False)
 
     # batch ----------------------------------------------------------------------
@@ -424,7 +420,6 @@ class SQLStore(_Base):
         check) are one statement. Not a snapshot: each read sees the latest commit. For
         decision code: a tenant read here is shared with other checks, read-only;
         :meth:`get_tenant` gives a caller its own."""
-        check_reads(calls)
         return self._direct("batch", ops.batch, calls, write=False)
 
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
@@ -743,8 +738,6 @@ class AsyncSQLStore(_Base):
     # tenants --------------------------------------------------------------------
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
-        if not self._queue_writers:  # on SQLite the sync store runs it, and checks
-            check_read_id("tenant_id", tenant_id)
         return await self._hot("get_tenant", ops.get_tenant, tenant_id, write=False)
 
     async def put_tenant(self, tenant: Tenant) -> None:
@@ -769,9 +762,6 @@ class AsyncSQLStore(_Base):
         await self._run("put_grant", ops.put_grant(self._s, grant, expires_at), write=True)
 
     async def get_grant(self, user_id: str, session_id: str) -> Grant | None:
-        if not self._queue_writers:  # on SQLite the sync store runs it, and checks
-            check_read_id("user_id", user_id)
-            check_read_id("session_id", session_id)
         return await self._hot("get_grant", ops.get_grant, user_id, session_id, write=False)
 
     # batch ----------------------------------------------------------------------
@@ -781,8 +771,6 @@ class AsyncSQLStore(_Base):
 
     async def batch(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
         """See :meth:`SQLStore.batch`."""
-        if not self._queue_writers:  # on SQLite the sync store runs it, and checks
-            check_reads(calls)
         return await self._hot("batch", ops.batch, calls, write=False)
 
     async def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
