@@ -240,6 +240,14 @@ SignInOutcome: TypeAlias = SignInCounted | SignInNotCounted
 _SLIDE: Final = "#slide@"
 
 
+def _unknown_tenant(off: Decision, tenant_id: object) -> Decision:
+    """A tenant no store knows has its flag off, if its id is one a store could hold: a
+    malformed id (a tenant loader gone wrong) is refused, never read as "off" (checked
+    only here, off the path of a tenant that exists)."""
+    checked_id(tenant_id, "tenant_id")
+    return off
+
+
 def _slide_id(session_id: str, authenticated_at: float) -> str:
     return f"{session_id}{_SLIDE}{authenticated_at!r}"
 
@@ -766,11 +774,11 @@ class _ReauthFlows(Generic[S]):
                 reads = (("get_tenant", (tenant_id,)), ("get_grant", who))
                 tenant, grant = yield ("batch", (reads,))
                 if (off := self._flag_off(action, tenant)) is not None:
-                    return off
+                    return off if tenant is not None else _unknown_tenant(off, tenant_id)
             else:
                 tenant = yield ("get_tenant", (tenant_id,))
                 if (off := self._flag_off(action, tenant)) is not None:
-                    return off
+                    return off if tenant is not None else _unknown_tenant(off, tenant_id)
                 grant = yield ("get_grant", who)
         except StoreUnavailableError:
             return ReauthUnavailable(action)
@@ -845,7 +853,7 @@ class _ReauthFlows(Generic[S]):
             if not plan.rule.always:
                 tenant = yield ("get_tenant", (tenant_id,))
                 if (off := self._flag_off(action, tenant)) is not None:
-                    return off
+                    return off if tenant is not None else _unknown_tenant(off, tenant_id)
             taken = yield ("take_challenge", (_transaction_id(subject, transaction), now))
             anchor: Grant | None = None
             if taken is not None:
