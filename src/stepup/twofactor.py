@@ -128,6 +128,9 @@ RECOVERY_THROTTLE = ThrottlePolicy(free_failures=5, base_delay=60.0, max_delay=3
 #: How often :meth:`TwoFactor.reseal` reads and tries again when the credential changed
 #: between its read and its write, before it gives up with ConcurrentUpdateError.
 RESEAL_TRIES = 5
+#: How often a recovery code's burn of the TOTP window clears the throttle and tries
+#: again when concurrent wrong guesses block it in between.
+BURN_TRIES = 5
 #: How many confirmed TOTP devices one user may have.
 MAX_DEVICES = 10
 MAX_DEVICE_NAME_LENGTH = 64
@@ -496,12 +499,19 @@ class _TwoFactorFlows(Generic[S]):
             yield ("throttle_refund", (key, charge, now))
             # Burn every TOTP code valid right now (the whole window), so none of them can
             # follow the recovery code; the owner just proved themselves, so clear the
-            # TOTP failures too.
-            yield ("throttle_clear", (credential.credential_id,))
+            # TOTP failures too. Guesses landing between the clear and the burn can block
+            # it again (a throttled attempt burns nothing): clear and burn once more.
             devices = credential.totp_devices
             period = devices[0].period if devices else credential.period
             burn = int(now // period) + self.window
-            burned = yield ("totp_attempt", (credential.credential_id, burn, now, self.throttle))
+            for _ in range(BURN_TRIES):
+                yield ("throttle_clear", (credential.credential_id,))
+                burned = yield (
+                    "totp_attempt",
+                    (credential.credential_id, burn, now, self.throttle),
+                )
+                if burned.outcome is not AttemptOutcome.THROTTLED:
+                    break
             if burned.outcome is not AttemptOutcome.ACCEPTED:  # already burned further
                 yield ("throttle_clear", (credential.credential_id,))
         except StoreUnavailableError:

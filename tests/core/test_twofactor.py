@@ -229,6 +229,35 @@ def test_a_recovery_code_burns_the_current_totp_window(tf: Any, clock: SettableC
     assert tf.verify("alice", later).ok
 
 
+def test_the_burn_holds_when_guesses_land_between_the_clear_and_the_burn(
+    tf: Any, clock: SettableClock, store: MemoryStore
+) -> None:
+    """Wrong guesses landing right after the recovery code cleared the TOTP throttle
+    block it again; the burn still happens (it clears and burns once more), so no code
+    of the current window can follow the recovery code."""
+    totp, codes = enrol(tf, clock)
+    now = totp.step(clock())
+    credential = store.get_credential("alice")
+    assert credential is not None
+    real_clear = store.throttle_clear
+    raced: list[str] = []
+
+    def clear_then_guesses(key: str) -> None:
+        real_clear(key)
+        if key == credential.credential_id and not raced:
+            raced.append(key)
+            for _ in range(10):  # the competing guesses, between the clear and the burn
+                store.totp_attempt(key, None, clock(), tf.throttle)
+
+    store.throttle_clear = clear_then_guesses  # type: ignore[method-assign]
+    assert tf.use_recovery_code("alice", codes[0]).ok
+    assert raced
+    store.throttle_clear = real_clear  # type: ignore[method-assign]
+    real_clear(credential.credential_id)  # only the burn is left to see
+    for step in (now - 1, now, now + 1):
+        assert tf.verify("alice", totp.code_for_step(step)).reason is VerifyReason.REPLAYED
+
+
 def test_a_recovery_code_after_a_future_step_is_accepted_cleanly(
     tf: Any, clock: SettableClock, store: MemoryStore
 ) -> None:
