@@ -256,3 +256,16 @@ async def test_async_bound_decisions_offer_the_same(clock: SettableClock) -> Non
         a = sync.check(ALICE, "workspace.delete", "t", transaction=PROD_EU)
         b = await asynchronous.check(ALICE, "workspace.delete", "t", transaction=PROD_EU)
         assert a == b
+
+
+def test_the_longest_session_id_confirms_a_transaction(clock: SettableClock) -> None:
+    """The session's transaction epoch is a grant under its id with a suffix: a session
+    id as long as a subject may have still records and spends its proof."""
+    from stepup.ids import MAX_ID_LENGTH
+
+    store = MemoryStore()
+    reauth = reauth_for(store, clock)
+    longest = Subject("alice", "s" * MAX_ID_LENGTH)
+    reauth.record(longest, ["pwd"], transaction=PROD_EU)
+    assert reauth.check(longest, "workspace.delete", "t", transaction=PROD_EU).ok
+    assert not reauth.check(longest, "workspace.delete", "t", transaction=PROD_EU).ok

@@ -2106,6 +2106,21 @@ class StoreContract:
             )
         assert call("get_grant", user, session) == kept
 
+    def test_a_grant_under_the_longest_session_id_with_the_cores_suffix_is_kept(
+        self, call: _Runner
+    ) -> None:
+        """The core keeps a session's transaction epoch and sliding window as grants under
+        the session id with a suffix: for the longest session id a subject may have, the
+        store keeps them, finds them and revokes them."""
+        user = _key("user")
+        for suffix in ("#tx-anchor", "#slide@1700000000.0"):
+            session = _key("s").ljust(MAX_ID_LENGTH, "s") + suffix
+            grant = Grant(user, session, frozenset({"pwd"}), T0)
+            call("put_grant", grant, T0 + 3600)
+            assert call("get_grant", user, session) == grant
+            assert call("revoke_grants", user, session) == 1
+            assert call("get_grant", user, session) is None
+
     @pytest.mark.parametrize(
         ("issued_at", "expires_at"),
         [(T0, T0), (T0, T0 - 1), (T0, math.nan), (T0, math.inf), (math.nan, T0 + 60)],

@@ -135,9 +135,11 @@ def _check_expiry(name: str, expires_at: float, start: float) -> None:
 def check_grant(grant: Grant, expires_at: float) -> None:
     """Everything ``put_grant`` keeps: the ids, finite times, and an ``expires_at`` after
     the grant's ``authenticated_at`` (a grant that is over before it starts is a caller's
-    mistake, refused, never a reason to drop the session's grant)."""
+    mistake, refused, never a reason to drop the session's grant). A grant's session id
+    may be a key: the core keeps a session's sliding window and transaction epoch under
+    the session id with a suffix (``#slide@...``, ``#tx-anchor``)."""
     check_id("grant.user_id", grant.user_id)
-    check_id("grant.session_id", grant.session_id)
+    check_id("grant.session_id", grant.session_id, MAX_KEY_LENGTH)
     check_time("grant.authenticated_at", grant.authenticated_at)
     _check_expiry("expires_at", expires_at, grant.authenticated_at)
 

@@ -233,7 +233,7 @@ class MemoryStore:
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
         check_id("user_id", user_id)
         if session_id is not None:
-            check_id("session_id", session_id)
+            check_id("session_id", session_id, MAX_KEY_LENGTH)  # a suffixed one too
         with self._lock:
             keys = [k for k in self._grants if k[0] == user_id and session_id in (None, k[1])]
             for key in keys:

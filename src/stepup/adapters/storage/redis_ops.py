@@ -483,7 +483,7 @@ class RedisOps:
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> Op[int]:
         check_id("user_id", user_id)
         if session_id is not None:
-            check_id("session_id", session_id)
+            check_id("session_id", session_id, MAX_KEY_LENGTH)  # a suffixed one too
         key = self.keys.grants(user_id)
         if session_id is not None:
             return Op("revoke_grants", ("HDEL", key, session_id), _count)

@@ -425,7 +425,7 @@ class SQLStore(_Base):
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
         check_id("user_id", user_id)
         if session_id is not None:
-            check_id("session_id", session_id)
+            check_id("session_id", session_id, MAX_KEY_LENGTH)  # a suffixed one too
         op = ops.revoke_grants(self._s, user_id, session_id)
         return self._run("revoke_grants", op, write=True)
 
@@ -776,7 +776,7 @@ class AsyncSQLStore(_Base):
     async def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
         check_id("user_id", user_id)
         if session_id is not None:
-            check_id("session_id", session_id)
+            check_id("session_id", session_id, MAX_KEY_LENGTH)  # a suffixed one too
         op = ops.revoke_grants(self._s, user_id, session_id)
         return await self._run("revoke_grants", op, write=True)
 

@@ -182,7 +182,7 @@ def _user_and_key_checks(user_id: object, key: object, *rest: object) -> None:
 def _revoke_checks(user_id: object, session_id: object = None) -> None:
     check_id("user_id", user_id)
     if session_id is not None:
-        check_id("session_id", session_id)
+        check_id("session_id", session_id, MAX_KEY_LENGTH)  # a suffixed one too
 
 
 def _first(check: Callable[[Any], None]) -> Callable[..., None]:
