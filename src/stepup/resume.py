@@ -188,28 +188,31 @@ def is_secret_field(name: str, *, also: Iterable[str] = ()) -> bool:
     recovery code, a PIN, a token, card, bank or identity data)? The name is read as
     words however it is written (camelCase, snake_case, kebab-case, dotted, bracketed), so
     ``otpCode``, ``newPin`` and ``recovery-code`` are as secret as ``otp_code``. ``also``:
-    the app's own secret names, read as words too; a name holding one's words in a row
-    is secret (``also=["kontonummer"]``: ``neue_kontonummer``, ``user[Kontonummer]``)."""
+    the app's own secret names, read the same way: a name holding one's words written
+    together, also inside a word, is secret, however either is written
+    (``also=["kontonummer"]``: ``neue_kontonummer``, ``kontoNummer``, ``user[Konto-Nummer]``;
+    ``also=["konto_nummer"]`` the same)."""
     return _is_secret(_words(name), _secret_names(also))
 
 
-def _secret_names(names: Iterable[str]) -> tuple[tuple[str, ...], ...]:
-    """An app's own secret field names as runs of words, for :func:`is_secret_field`.
+def _secret_names(names: Iterable[str]) -> tuple[str, ...]:
+    """An app's own secret field names, their words written together, for
+    :func:`is_secret_field`.
     A bare string (its letters would each be a name) or a name without a letter or
     digit in it is a :class:`~stepup.errors.ConfigurationError`: it would protect
     nothing, silently."""
     if isinstance(names, str | bytes) or not isinstance(names, Iterable):
         raise ConfigurationError("secret field names must be a list of names")
-    runs: list[tuple[str, ...]] = []
+    joined: list[str] = []
     for name in names:
         words = _words(name) if isinstance(name, str) else []
         if not words:
             raise ConfigurationError(f"not a field name: {name!r}")
-        runs.append(tuple(words))
-    return tuple(runs)
+        joined.append("".join(words))
+    return tuple(joined)
 
 
-def _is_secret(words: list[str], also: tuple[tuple[str, ...], ...]) -> bool:
+def _is_secret(words: list[str], also: tuple[str, ...]) -> bool:
     """Do these words (a field name's) name a secret, built in or the app's own?"""
     joined = "".join(words)
     if any(part in joined for part in _SECRET_PARTS):
@@ -218,15 +221,9 @@ def _is_secret(words: list[str], also: tuple[tuple[str, ...], ...]) -> bool:
         return True
     if "security" in words and "answer" in words[words.index("security") :]:
         return True  # security_question_answer: the answer, whatever stands between
-    if any(_holds_run(words, run) for run in also):
+    if any(name in joined for name in also):
         return True
     return any(_secret_word(word, words[:i]) for i, word in enumerate(words))
-
-
-def _holds_run(words: list[str], run: tuple[str, ...]) -> bool:
-    """Are the words of ``run`` among ``words``, in a row?"""
-    width = len(run)
-    return any(tuple(words[i : i + width]) == run for i in range(len(words) - width + 1))
 
 
 def _secret_word(word: str, before: list[str]) -> bool:
@@ -328,7 +325,7 @@ class _Flows:
         self.clock = clock
         self.ttl = float(ttl)
         self.max_bytes = int(max_bytes)
-        #: The app's own secret field names (``secret_fields``), as runs of words: a form
+        #: The app's own secret field names (``secret_fields``), words joined: a form
         #: with one is never kept, as with the names :func:`is_secret_field` knows.
         self.secret_fields = _secret_names(secret_fields)
 

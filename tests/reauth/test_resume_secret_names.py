@@ -155,12 +155,31 @@ def test_an_app_names_its_own_secret_fields() -> None:
                  "xSig", "x-sig", "form.x_sig.value"):  # fmt: skip
         fields = [("label", "a"), (name, "v")]
         assert s.suspend(ALICE, "bank.update", "POST", "/b", fields) == SECRET, name
-    # Only the words in a row: other fields (and the built-in names) are as before.
+    # Only a field holding the name: other fields (and the built-in names) are as before.
     kept = s.suspend(ALICE, "bank.update", "POST", "/b", [("konto", "a"), ("x", "1"), ("sig", "2")])
     assert isinstance(kept, Suspended)
     assert s.suspend(ALICE, "bank.update", "POST", "/b", [("new_pw", "p")]) == SECRET
     assert is_secret_field("neue-Kontonummer", also=["kontonummer"])
     assert not is_secret_field("neue-Kontonummer")
+
+
+@pytest.mark.parametrize("declared", ["kontonummer", "konto_nummer", "KontoNummer", "konto-nummer"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "kontonummer",
+        "kontoNummer",
+        "KontoNummer",
+        "konto_nummer",
+        "neue_kontonummer",
+        "user[Konto-Nummer]",
+        "neueKontonummer",
+    ],
+)
+def test_an_apps_name_is_found_however_either_is_written(declared: str, field: str) -> None:
+    """The app writes its name one way, a form (a JavaScript front end, say) another:
+    the name is found as the built-in ones are, its words written together."""
+    assert is_secret_field(field, also=[declared])
 
 
 def test_the_async_suspensions_take_the_apps_names_too() -> None:

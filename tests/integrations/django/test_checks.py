@@ -124,6 +124,8 @@ def test_other_settings_are_checked() -> None:
     assert _ids(SIGN_IN_TTL=0) == ["stepup.E010"]
     assert _ids(PASSWORD_HASHER="bcrypt") == ["stepup.E010"]
     assert _ids(OIDC_PROVIDERS=["corp"]) == ["stepup.E010"]
+    assert _ids(RESUME_SECRET_FIELDS="kontonummer") == ["stepup.E010"]  # one string, not a list
+    assert _ids(RESUME_SECRET_FIELDS=["ok", "__"]) == ["stepup.E010"]
     assert _ids(ENCRYPTION_KEYS=None) == ["stepup.W004"]
 
 

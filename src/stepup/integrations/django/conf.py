@@ -24,6 +24,7 @@ from ...errors import ConfigurationError
 from ...passkeys import RelyingParty
 from ...policy import Policy, with_device_add_rule, with_tenant_settings_rule
 from ...redirects import UnsafeRedirectError, safe_return_path
+from ...resume import is_secret_field
 from ...sealing import SecretBox
 from ..passkey_endpoint import passkey_policy, relying_party_from
 from ..stores import STORE_URLS, store_from_url
@@ -288,6 +289,7 @@ def check_plain_values(conf: Mapping[str, Any]) -> None:
     for name in ("DEFAULT_TENANT", "URL_NAMESPACE", "TOTP_ISSUER"):
         read_text(conf, name)
     read_number(conf, "SIGN_IN_TTL")
+    read_secret_fields(conf)
     read_secret_box(conf)
     read_password_hasher(conf)
     for name in ("OIDC_PROVIDERS", "SAML_PROVIDERS"):
@@ -307,6 +309,16 @@ def _django_argon2() -> PasswordHasher:
     # Django salts with a random string of its own length, not argon2-cffi's 16 bytes.
     params.salt_len = len(django_hasher.salt())
     return PasswordHasher.from_parameters(params)
+
+
+def read_secret_fields(conf: Mapping[str, Any]) -> tuple[str, ...]:
+    """``RESUME_SECRET_FIELDS``: the project's own secret form field names (a list)."""
+    names = conf["RESUME_SECRET_FIELDS"]
+    try:
+        is_secret_field("", also=names)  # refuses one string, or a name of no letters
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"STEPUP['RESUME_SECRET_FIELDS']: {exc}") from None
+    return tuple(names)
 
 
 def read_number(conf: Mapping[str, Any], name: str) -> float:

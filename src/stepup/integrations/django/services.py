@@ -73,7 +73,7 @@ class Stepup:
         self.app_catalog = AppCatalog.of(values["CATALOG"], "STEPUP['CATALOG']")
         self.reauth = Reauth(self.store, policy, clock=self.clock, events=self.events)
         self.suspensions = Suspensions(
-            self.store, clock=self.clock, secret_fields=values["RESUME_SECRET_FIELDS"]
+            self.store, clock=self.clock, secret_fields=conf.read_secret_fields(values)
         )
         self.tenant_settings = TenantSettings(self.store, clock=self.clock, events=self.events)
         self.two_factor = TwoFactor(
