@@ -845,7 +845,7 @@ class _ReauthFlows(Generic[S]):
         if not is_transaction_digest(transaction):
             raise MalformedInputError(
                 f"{action!r} is bound to one transaction: pass"
-                " transaction=stepup.transactions.transaction_digest(action, params)"
+                " transaction=stepup.transactions.transaction_digest(action, params, tenant_id=...)"
             )
         assert transaction is not None
         now = self.clock()
