@@ -127,7 +127,9 @@ def test_flag_on_then_regenerate_an_api_key_through_the_prompt(
     expect(page).to_have_url(re.compile(r"/stepup/reauth\?next=%2Fapi-keys%2F1%2Fregenerate"))
 
     reauthenticate(page, "not my password")
-    expect(page.locator("#stepup-error")).to_have_text("Re-authentication failed.")
+    expect(page.locator("#stepup-error")).to_have_text(
+        "That password is not right. Check it and try again."
+    )
     tour.shot(page, "reauth")
     reauthenticate(page, PASSWORDS[ADMIN])
 

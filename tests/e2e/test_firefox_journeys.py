@@ -88,7 +88,9 @@ def test_sign_in_flag_on_and_reauthenticate_with_a_password(page: FirefoxPage) -
     page.goto("/api-keys/1/regenerate")
     expect(page).to_have_url(re.compile(r"/stepup/reauth\?next=%2Fapi-keys%2F1%2Fregenerate"))
     reauthenticate(page, "not my password")
-    expect(page.locator("#stepup-error")).to_have_text("Re-authentication failed.")
+    expect(page.locator("#stepup-error")).to_have_text(
+        "That password is not right. Check it and try again."
+    )
     reauthenticate(page, PASSWORDS[ADMIN])
     expect(page).to_have_url(re.compile(r"/api-keys/1/regenerate$"))
     assert grant_state(page) == "fresh"

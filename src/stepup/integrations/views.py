@@ -20,7 +20,7 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol
 from urllib.parse import urlsplit
 
 from ..errors import (
@@ -62,6 +62,7 @@ from .http import HttpResponse, with_challenge
 
 __all__ = [
     "EARLIER_IDS",
+    "ENROLLING",
     "ENROLMENT_TTL",
     "OTP_PROOF",
     "RECOVERY_REGENERATE",
@@ -73,6 +74,7 @@ __all__ = [
     "TEXT",
     "DeviceRow",
     "EnrolmentPage",
+    "ErrorField",
     "FirstStep",
     "FormStep",
     "MessagePage",
@@ -93,6 +95,7 @@ __all__ = [
     "earlier_session_ids",
     "enrolment_page",
     "forget_otp_proof",
+    "form_code",
     "full_access_arguments",
     "hook_says_yes",
     "is_fresh",
@@ -228,6 +231,19 @@ TEXT: Final = {
 #: How long a started enrolment (its secret, sealed in the store) is shown again after
 #: a wrong code or a reload, before a new secret replaces it.
 ENROLMENT_TTL: Final = 600.0
+#: The session key holding the id of the TOTP enrolment this session began: only this
+#: session is shown its pending secret again; signing out forgets it.
+ENROLLING: Final = "_stepup_enrolling"
+#: The blanks a paste or an autofill may leave around a code: ASCII space, tab, CR, LF.
+_FORM_BLANKS: Final = " \t\r\n"
+
+
+def form_code(value: object) -> object:
+    """A code field as posted, without the blanks around it (a pasted ``" 123456"``,
+    ``"123456\\n"``), which the core rightly refuses as malformed input; anything inside
+    is left to the core's check. A value that is not text (absent, an upload) is
+    returned as it is, for the core to refuse."""
+    return value.strip(_FORM_BLANKS) if isinstance(value, str) else value
 
 
 def throttled_message(retry_at: float | None) -> Message:
@@ -239,13 +255,19 @@ def throttled_message(retry_at: float | None) -> Message:
 
 def password_message(result: Any) -> Message:
     """What to tell the person about a password (a ``PasswordResult``): one text for
-    every failure, so it reveals nothing, except that a pause says so and until when
-    (the person is already signed in: the pause is theirs, not a guess at an account)."""
+    every failure, naming the password and the way out (the person is already signed
+    in: saying it was the password tells nothing about an account), except that a pause
+    says so and until when (the pause is theirs, not a guess at an account)."""
     if result.ok:
         return Message("")
     if str(result.reason) == "throttled":
         return throttled_message(result.retry_at)
-    return Message(N_("Re-authentication failed."))
+    return Message(N_("That password is not right. Check it and try again."))
+
+
+#: Which field of the re-authentication form an error is about (``""``: none, e.g.
+#: "confirm with your provider instead"): the page marks and focuses only that one.
+ErrorField = Literal["password", "code", ""]
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +312,9 @@ class ReauthPage:
     #: field beside the password, so a password manager picks the right saved account.
     #: The server ignores it; ``""`` renders no such field.
     account: str = ""
+    #: The field ``error`` is about: only it is marked invalid and takes the focus (a
+    #: wrong code must not mark, nor send the focus back to, the right password).
+    error_field: ErrorField = ""
 
     @property
     def password(self) -> bool:
@@ -312,9 +337,10 @@ class ReauthPage:
                 return method
         return ""
 
-    def with_error(self, error: Message | str) -> ReauthPage:
-        """The same page, shown again with ``error``."""
-        return replace(self, error=error)
+    def with_error(self, error: Message | str, about: ErrorField = "") -> ReauthPage:
+        """The same page, shown again with ``error`` about the field ``about`` (``""``:
+        about no one field)."""
+        return replace(self, error=error, error_field=about)
 
 
 _PASSKEY_METHODS: Final = frozenset({"phr", "hwk", "swk", "user"})
@@ -704,7 +730,7 @@ def code_refusal(page: ReauthPage, verify: Callable[[], VerifyResult]) -> FormSt
         return FormStep(page=page, status=400)
     if result.ok:
         return None
-    error = page.with_error(two_factor_message(result))
+    error = page.with_error(two_factor_message(result), "code")
     return FormStep(page=error, status=refusal_status(result.reason))
 
 
@@ -731,7 +757,7 @@ def password_step(
     if result.new_hash is not None and save_rehash is not None:
         save_rehash(subject.user_id, result.new_hash)
     if not result.ok:
-        error = page.with_error(password_message(result))
+        error = page.with_error(password_message(result), "password")
         return FormStep(page=error, status=refusal_status(result.reason))
     if not page.totp:
         return FormStep(methods=("pwd",))

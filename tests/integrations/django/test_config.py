@@ -144,7 +144,7 @@ def test_a_user_with_a_django_pbkdf2_password_reauthenticates(site: Site) -> Non
         bob = site.browser("bob")
         refused = bob.reauth("/stepup/reauth/?next=/api-key/", "wrong staple")
         assert refused.status_code == 400
-        assert "Re-authentication failed." in refused.content.decode()
+        assert "That password is not right. Check it and try again." in refused.content.decode()
         accepted = bob.reauth("/stepup/reauth/?next=/api-key/", "battery staple")
         assert accepted.status_code == 303
         assert users.get(username="bob").password == pbkdf2

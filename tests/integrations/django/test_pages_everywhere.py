@@ -338,7 +338,9 @@ def test_a_wrong_password_reads_the_same_everywhere(drivers: list[Driver], langu
         for d in drivers
     }
     _, text, fields = _same(pages)
-    failed = "Die erneute Anmeldung ist fehlgeschlagen." if language == "de" else "failed."
+    failed = {
+        "de": "Dieses Passwort ist nicht richtig. Prüfen Sie es und versuchen Sie es erneut.",
+    }.get(language, "That password is not right. Check it and try again.")
     assert failed in text
     password = next(f for f in fields if "name=password" in f)
     assert "aria-describedby=stepup-error" in password  # the error names the field
@@ -535,7 +537,8 @@ def test_a_paused_reauth_says_so_and_until_when(driver: Driver) -> None:
     status, page = driver.submit_password(url, password)
     assert status == 429
     text = read(page)[1]
-    assert "Re-authentication failed." not in text  # the defect: the right password "failed"
+    # The defect: the right password "failed".
+    assert "That password is not right. Check it and try again." not in text
     match = re.search(r"trying again is paused until (.+? UTC)\.", text)
     assert match, text
     # The time is a real one, in the future, formatted for the locale.

@@ -57,10 +57,10 @@ def test_sensitive_action_journey(site: Site, alice: Browser, bob: Browser) -> N
     assert 'name="code"' not in page  # this rule wants no second factor
     assert "Reading user API keys is a sensitive action." in page
 
-    # A wrong password: the generic message, nothing else.
+    # A wrong password: what to do about it, nothing else.
     wrong = bob.reauth(sent_away["Location"], "not my password")
     assert wrong.status_code == 400
-    assert "Re-authentication failed." in wrong.content.decode()
+    assert "That password is not right. Check it and try again." in wrong.content.decode()
     assert bob.get("/api-key/").status_code == 303
 
     # The right password: back to the original page, which now works.

@@ -51,10 +51,10 @@ def test_sensitive_action_journey(test_app: TestApp, alice: Browser, bob: Browse
     assert 'name="code"' not in body  # this rule wants no second factor
     assert "Reading user API keys is a sensitive action." in body
 
-    # A wrong password: the generic message, nothing else.
+    # A wrong password: what to do about it, nothing else.
     wrong = bob.reauth(sent_away.headers["Location"], "not my password")
     assert wrong.status_code == 400
-    assert "Re-authentication failed." in wrong.get_data(as_text=True)
+    assert "That password is not right. Check it and try again." in wrong.get_data(as_text=True)
     assert bob.get("/api-key").status_code == 303
 
     # The right password: back to the original page, which now works.

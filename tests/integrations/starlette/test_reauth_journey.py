@@ -64,10 +64,10 @@ def test_whole_password_journey(
     assert location.startswith("/stepup/reauth?")
     assert next_of(location) == "/api-key"
 
-    # A wrong password: the generic message, and still no access.
+    # A wrong password: what to do about it, and still no access.
     wrong = alice.reauth(location, "not alice's password")
     assert wrong.status_code == 400
-    assert "Re-authentication failed." in wrong.text
+    assert "That password is not right. Check it and try again." in wrong.text
     assert alice.get("/api-key").status_code == 303
 
     # The right password: back to the original page, which now works.
@@ -163,7 +163,7 @@ def test_throttled_password_then_retry_later(alice: Browser, clock: SettableCloc
     throttled = alice.reauth(location, PASSWORDS["alice"])
     assert throttled.status_code == 429
     # The right password while paused: say so, and until when (not "failed").
-    assert "Re-authentication failed." not in throttled.text
+    assert "That password is not right. Check it and try again." not in throttled.text
     assert "trying again is paused until" in throttled.text
     clock.advance(30)
     assert alice.reauth(location, PASSWORDS["alice"]).status_code == 303

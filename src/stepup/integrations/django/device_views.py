@@ -17,17 +17,18 @@ from django.http import HttpRequest, HttpResponse
 from ...errors import StepupError
 from ...policy import TOTP_DEVICE_ADD
 from ..views import (
+    ENROLLING,
     ENROLMENT_TTL,
     TEXT,
     device_refusal,
     enrolment_page,
+    form_code,
     refusal_status,
     two_factor_message,
 )
 from ._request import RequestStepup, stepup_for
 from ._web import sign_in_response
 from .views import (
-    ENROLLING,
     _account_name,
     _form_post,
     _message,
@@ -115,7 +116,7 @@ def _add(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
 def _confirm(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
     assert bound.subject is not None
     user_id, tf = bound.subject.user_id, bound.two_factor
-    result = tf.confirm_device(user_id, request.POST.get("code", ""))
+    result = tf.confirm_device(user_id, form_code(request.POST.get("code", "")))
     if result.ok:
         request.session.pop(ENROLLING, None)
         messages.info(request, TEXT["device_added"], fail_silently=True)

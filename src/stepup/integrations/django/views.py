@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from functools import wraps
-from typing import Any, Final, TypeAlias, cast
+from typing import Any, TypeAlias, cast
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -70,6 +70,7 @@ from ..resume import (
 from ..tenant_endpoint import admin_refusal, read_body, stream_chunks
 from ..transaction import TransactionExpiredError, confirming_page
 from ..views import (
+    ENROLLING,
     ENROLMENT_TTL,
     TEXT,
     EnrolmentPage,
@@ -82,6 +83,7 @@ from ..views import (
     code_refusal,
     enrolment_page,
     forget_otp_proof,
+    form_code,
     note_otp_proof,
     note_sso_trip,
     password_step,
@@ -218,7 +220,7 @@ def _refused_code(
 
 
 def _verify_code(request: HttpRequest, bound: RequestStepup, subject: Subject) -> Any:
-    return bound.two_factor.verify(subject.user_id, request.POST.get("code", ""))
+    return bound.two_factor.verify(subject.user_id, form_code(request.POST.get("code", "")))
 
 
 def _commit_as_they_go(view: View) -> View:
@@ -576,11 +578,6 @@ def two_factor_page(
     return _render(request, "stepup/two_factor.html", status, page=page)
 
 
-#: The session key of the device id of the enrolment (or added device) this session
-#: began: only this session is shown its secret again.
-ENROLLING: Final = "_stepup_enrolling"
-
-
 def enrolling(request: HttpRequest) -> str:
     """The device id this session began enrolling, or ``""``, which matches no device."""
     kept = request.session.get(ENROLLING)
@@ -625,7 +622,7 @@ def _two_factor_confirm(request: HttpRequest) -> HttpResponse:
         return sign_in_response(request)
     try:
         confirmation = bound.two_factor.confirm_enrolment(
-            subject.user_id, request.POST.get("code", "")
+            subject.user_id, form_code(request.POST.get("code", ""))
         )
     except (NotEnrolledError, AlreadyEnrolledError, ManagedByConfigFileError):
         return _redirect(bound.url("two_factor"))
@@ -680,12 +677,13 @@ def _two_factor_verify(request: HttpRequest) -> HttpResponse:
         return _message(request, 400, TEXT["sign_in_expired"])
     if request.method != "POST":
         return verify_page(request, bound, pending)
-    recovery = request.POST.get("recovery_code", "").strip()
+    recovery = form_code(request.POST.get("recovery_code", ""))
     try:
         if recovery:
             result = bound.two_factor.use_recovery_code(pending.user_id, recovery)
         else:
-            result = bound.two_factor.verify(pending.user_id, request.POST.get("code", ""))
+            code = form_code(request.POST.get("code", ""))
+            result = bound.two_factor.verify(pending.user_id, code)
     except NotEnrolledError:
         return _message(request, 400, TEXT["sign_in_expired"])
     if not result.ok:

@@ -14,16 +14,17 @@ from flask import flash, request, session, url_for
 from ...errors import StepupError
 from ...policy import TOTP_DEVICE_ADD
 from ..views import (
+    ENROLLING,
     ENROLMENT_TTL,
     TEXT,
     device_refusal,
     enrolment_page,
+    form_code,
     refusal_status,
     two_factor_message,
 )
 from ._state import AppState, state
 from ._views import (
-    ENROLLING,
     _message,
     _redirect,
     _render,
@@ -84,7 +85,7 @@ def confirm() -> Any:
         return app_state.unauthenticated()
     tf = app_state.two_factor
     try:
-        result = tf.confirm_device(subject.user_id, request.form.get("code", ""))
+        result = tf.confirm_device(subject.user_id, form_code(request.form.get("code", "")))
         if result.ok:
             session.pop(ENROLLING, None)
             flash(TEXT["device_added"], "stepup")

@@ -63,6 +63,7 @@ from ..transaction import (
 )
 from ..views import (
     EARLIER_IDS,
+    ENROLLING,
     OTP_PROOF,
     SESSION_ID,
     SIGNED_IN_WITH,
@@ -421,6 +422,7 @@ class AppState:
             _PENDING,
             OTP_PROOF,
             PENDING_TRANSACTIONS,
+            ENROLLING,
         ):
             session.pop(key, None)
         self.csrf.rotate()

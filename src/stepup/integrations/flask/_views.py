@@ -73,6 +73,7 @@ from ..resume import (
 from ..tenant_endpoint import admin_refusal, read_body, stream_chunks
 from ..transaction import TransactionExpiredError, confirming_page
 from ..views import (
+    ENROLLING,
     ENROLMENT_TTL,
     TEXT,
     EnrolmentPage,
@@ -85,6 +86,7 @@ from ..views import (
     code_refusal,
     enrolment_page,
     forget_otp_proof,
+    form_code,
     note_otp_proof,
     note_sso_trip,
     password_step,
@@ -451,7 +453,7 @@ def _refused_code(app_state: AppState, subject: Subject, page: ReauthPage) -> An
 
 
 def _verify_code(app_state: AppState, subject: Subject) -> Any:
-    return app_state.two_factor.verify(subject.user_id, request.form.get("code", ""))
+    return app_state.two_factor.verify(subject.user_id, form_code(request.form.get("code", "")))
 
 
 def _redirect(location: str) -> BaseResponse:
@@ -692,11 +694,6 @@ def two_factor_page(app_state: AppState, user_id: str, error: str = "", status: 
     return _render("stepup/two_factor.html", status, page=page)
 
 
-#: The device id of the enrolment (or added device) this session began: only this
-#: session is shown its secret again.
-ENROLLING: Final = "_stepup_enrolling"
-
-
 def enrolling() -> str:
     """The device id this session began enrolling, or ``""``, which matches no device."""
     kept = session.get(ENROLLING)
@@ -740,7 +737,7 @@ def two_factor_confirm() -> Any:
         return app_state.unauthenticated()
     try:
         confirmation = app_state.two_factor.confirm_enrolment(
-            subject.user_id, request.form.get("code", "")
+            subject.user_id, form_code(request.form.get("code", ""))
         )
     except (NotEnrolledError, AlreadyEnrolledError, ManagedByConfigFileError):
         return _redirect(url_for("stepup.two_factor"))
@@ -789,12 +786,13 @@ def two_factor_verify() -> Any:
         return _message(400, TEXT["sign_in_expired"])
     if request.method == "GET":
         return verify_page(app_state, pending)
-    recovery = request.form.get("recovery_code", "").strip()
+    recovery = form_code(request.form.get("recovery_code", ""))
     try:
         if recovery:
             result = app_state.two_factor.use_recovery_code(pending.user_id, recovery)
         else:
-            result = app_state.two_factor.verify(pending.user_id, request.form.get("code", ""))
+            code = form_code(request.form.get("code", ""))
+            result = app_state.two_factor.verify(pending.user_id, code)
     except NotEnrolledError:
         return _message(400, TEXT["sign_in_expired"])
     if not result.ok:

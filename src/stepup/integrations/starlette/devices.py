@@ -22,6 +22,7 @@ from ..views import (
     TwoFactorPage,
     device_refusal,
     enrolment_page,
+    form_code,
     refusal_status,
     two_factor_message,
 )
@@ -142,7 +143,7 @@ class _DevicePages:
         subject, form = posted
         tf = self.stepup.two_factor
         try:
-            result = await tf.confirm_device(subject.user_id, form.get("code"))
+            result = await tf.confirm_device(subject.user_id, form_code(form.get("code")))
             if result.ok:
                 note_enrolling(request, None)
                 return self._back(request, TEXT["device_added"])

@@ -65,6 +65,7 @@ from ..resume import (
 from ..tenant_endpoint import admin_refusal, aread_body
 from ..transaction import TransactionExpiredError, confirming_page
 from ..views import (
+    ENROLLING,
     ENROLMENT_TTL,
     RECOVERY_REGENERATE,
     TEXT,
@@ -76,6 +77,7 @@ from ..views import (
     VerifyPage,
     cancel_path,
     enrolment_page,
+    form_code,
     full_access_arguments,
     hook_says_yes,
     password_message,
@@ -103,9 +105,6 @@ RESUME_AFTER_SSO: Final = "stepup.resume_after_sso"
 #: authenticator app was added.", "The passkey was renamed."), shown once (the flash
 #: message of Flask and Django).
 NOTE: Final = "stepup.device_note"
-#: The session key of the device id of the enrolment (or added device) this session
-#: began: only this session is shown its secret again.
-ENROLLING: Final = "_stepup_enrolling"
 #: A recovery code posted at sign-in for a user whose secret is in the configuration
 #: file, which holds no recovery codes.
 _NO_RECOVERY_CODES: Final = N_(
@@ -407,7 +406,7 @@ class StepupPages:
             stored = await call_hook(s.password_hash_loader, subject.user_id)
         result = await s.passwords.verify(subject, form.get("password"), stored)
         if not result.ok:
-            page = page.with_error(password_message(result))
+            page = page.with_error(password_message(result), "password")
             return await self.reauth_form(request, subject, page, refusal_status(result.reason))
         if result.new_hash is not None and s.password_rehash_saver is not None:
             await call_hook(s.password_rehash_saver, subject.user_id, result.new_hash)
@@ -432,13 +431,13 @@ class StepupPages:
     ) -> Response | None:
         """The page again when the second-factor code on the form does not verify."""
         try:
-            result = await self.stepup.two_factor.verify(subject.user_id, code)
+            result = await self.stepup.two_factor.verify(subject.user_id, form_code(code))
         except NotEnrolledError:
             error = TEXT["needs_enrolment"]
             return await self.reauth_form(request, subject, page.with_error(error), 400)
         if result.ok:
             return None
-        page = page.with_error(two_factor_message(result))
+        page = page.with_error(two_factor_message(result), "code")
         return await self.reauth_form(request, subject, page, refusal_status(result.reason))
 
     async def record(
@@ -619,7 +618,7 @@ class StepupPages:
             return await self.csrf_failed(request)
         tf = self.stepup.two_factor
         try:
-            confirmation = await tf.confirm_enrolment(subject.user_id, form.get("code"))
+            confirmation = await tf.confirm_enrolment(subject.user_id, form_code(form.get("code")))
         except NotEnrolledError:
             link = self.stepup.url(request, "enrol")
             return await self.message(request, TEXT["enrolment_expired"], 400, link)
@@ -718,12 +717,12 @@ class StepupPages:
         if form is None:
             return await self.csrf_failed(request)
         user_id = str(pending["user_id"])
-        recovery = form.get("recovery_code")
+        recovery = form_code(form.get("recovery_code"))
         try:
             if recovery:
                 result = await s.two_factor.use_recovery_code(user_id, recovery)
             else:
-                result = await s.two_factor.verify(user_id, form.get("code"))
+                result = await s.two_factor.verify(user_id, form_code(form.get("code")))
         except NotEnrolledError:
             session_of(request).pop(PENDING_SIGN_IN, None)
             return await self.message(request, TEXT["sign_in_expired"], 400)
