@@ -1960,7 +1960,8 @@ class StoreContract:
 
     def _writes(self, bad: Any, key: Any) -> dict[str, Callable[[_Runner], Any]]:
         """Every write, each sending ``bad`` as one of its ids (``key`` where the id is
-        a key: a throttle key, a credential or challenge id, a digest, a name, whose
+        a key: a throttle key, a credential or challenge id, a digest, a name, a grant's
+        session id (the core suffixes it), whose
         limit is :data:`~stepup.adapters.storage.base.MAX_KEY_LENGTH`)."""
         user, session = _key("user"), _key("session")
         grant = Grant(user, session, frozenset({"pwd"}), T0)
@@ -1970,9 +1971,9 @@ class StoreContract:
         refused = Attempt(AttemptOutcome.REJECTED, 1, None)
         cases: dict[str, Callable[[_Runner], Any]] = {
             "grant.user_id": lambda c: c("put_grant", replace(grant, user_id=bad), T0 + 60),
-            "grant.session_id": lambda c: c("put_grant", replace(grant, session_id=bad), T0 + 60),
+            "grant.session_id": lambda c: c("put_grant", replace(grant, session_id=key), T0 + 60),
             "revoke user_id": lambda c: c("revoke_grants", bad),
-            "revoke session_id": lambda c: c("revoke_grants", user, bad),
+            "revoke session_id": lambda c: c("revoke_grants", user, key),
             "put_tenant": lambda c: c("put_tenant", Tenant(bad, {})),
             "add_tenant": lambda c: c("add_tenant", Tenant(bad, {})),
             "patch_tenant": lambda c: c("patch_tenant", bad, {}, {}),
