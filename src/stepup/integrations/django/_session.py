@@ -11,7 +11,15 @@ from typing import Any, Final
 from ...redirects import safe_return_path_or_default
 from ...subject import Identity
 from ..transaction import PENDING_TRANSACTIONS
-from ..views import EARLIER_IDS, OTP_PROOF, SESSION_ID, SIGNED_IN_WITH, FirstStep, is_fresh
+from ..views import (
+    EARLIER_IDS,
+    ENROLLING,
+    OTP_PROOF,
+    SESSION_ID,
+    SIGNED_IN_WITH,
+    FirstStep,
+    is_fresh,
+)
 
 __all__ = [
     "PendingSignIn",
@@ -41,7 +49,7 @@ class PendingSignIn:
 
 
 def forget(session: Any) -> None:
-    for key in (SESSION_ID, EARLIER_IDS, SIGNED_IN_WITH, PENDING, OTP_PROOF):
+    for key in (SESSION_ID, EARLIER_IDS, SIGNED_IN_WITH, PENDING, OTP_PROOF, ENROLLING):
         session.pop(key, None)
     session.pop(PENDING_TRANSACTIONS, None)
 

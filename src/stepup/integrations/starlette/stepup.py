@@ -77,6 +77,7 @@ from ..transaction import (
 )
 from ..views import (
     EARLIER_IDS,
+    ENROLLING,
     FirstStep,
     declared_positional,
     default_policy,
@@ -739,7 +740,7 @@ class StepupCore:
     async def sign_out(self, request: Request) -> int:
         """Revoke this session's grant (call from the app's sign-out view)."""
         if "session" in request.scope:  # token-only apps have no session to clean
-            for key in (PENDING_SIGN_IN, PENDING_TRANSACTIONS, EARLIER_IDS):
+            for key in (PENDING_SIGN_IN, PENDING_TRANSACTIONS, EARLIER_IDS, ENROLLING):
                 request.session.pop(key, None)
         subject = await self.subject(request)
         return 0 if subject is None else await self.reauth.sign_out(subject)
