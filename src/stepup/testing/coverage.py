@@ -29,7 +29,10 @@ A class-based view (a Starlette ``HTTPEndpoint``, a Django ``View``, a Flask
 ``MethodView``) is one route per handler (``get``, ``post``...), each guarded by that
 handler's own guards and the class-wide ones (a guarded ``dispatch``, Flask's
 ``decorators``, ``reauth_action``, a guard around ``as_view()``): a guarded ``get`` never
-makes an unguarded ``post`` look guarded.
+makes an unguarded ``post`` look guarded. A Django ``reauth_action`` counts only when
+``ReauthRequiredMixin.dispatch`` runs: the mixin after ``View`` in the bases, or without
+the mixin, is a problem, and so is a ``dispatch`` of the view's own before the mixin,
+which the check cannot prove calls ``super().dispatch()``.
 
 stepup's own views (its blueprint, URLconf namespace or mount) are left out: they guard
 themselves. A view that calls ``require``/``check`` in its body instead of using a guard
@@ -68,7 +71,8 @@ _HTTP_METHODS: Final = frozenset({"GET", *UNSAFE_METHODS})
 @dataclass(frozen=True, slots=True)
 class RouteInfo:
     """One route: its path, methods (empty: not known, e.g. a Django function view),
-    endpoint name, the actions its guards enforce, and whether it is stepup's own."""
+    endpoint name, the actions its guards enforce, whether it is stepup's own, and the
+    problems found in how it is guarded."""
 
     path: str
     methods: frozenset[str]
@@ -76,6 +80,9 @@ class RouteInfo:
     actions: tuple[str, ...] = ()
     stepup_own: bool = False
     view: Any = field(default=None, compare=False, repr=False)
+    #: What is wrong with how the route is guarded, beyond its actions (a Django view's
+    #: ``reauth_action`` whose mixin never runs): each one is a problem of the check.
+    problems: tuple[str, ...] = ()
 
     def label(self) -> str:
         methods = ",".join(sorted(self.methods)) if self.methods else "ANY"
@@ -171,8 +178,11 @@ def django_routes(urlconf: Any = None, *, stepup_namespace: str = "stepup") -> l
             elif isinstance(entry, URLPattern):
                 view = entry.callback
                 name = f"{namespace}:{entry.name}" if namespace and entry.name else entry.name
+                problems = _reauth_action_problems(getattr(view, "view_class", None))
                 for methods, actions in _django_view(view):
-                    found.append(RouteInfo("/" + here, methods, name or "", actions, own, view))
+                    found.append(
+                        RouteInfo("/" + here, methods, name or "", actions, own, view, problems)
+                    )
 
     walk(get_resolver(urlconf).url_patterns, "", False, "")
     return found
@@ -181,18 +191,74 @@ def django_routes(urlconf: Any = None, *, stepup_namespace: str = "stepup") -> l
 def _django_view(view: Any) -> list[tuple[frozenset[str], tuple[str, ...]]]:
     """A view's routes: a function view is one, answering any method; a class-based view
     one per handler (``get``, ``post``...), each with that handler's guards and the
-    class-wide ones (a guarded ``dispatch`` or ``as_view()``, ``reauth_action``, a mark
-    on the class)."""
+    class-wide ones (a guarded ``dispatch`` or ``as_view()``, ``reauth_action`` when
+    ``ReauthRequiredMixin.dispatch`` runs, a mark on the class)."""
     cls = getattr(view, "view_class", None)
     if cls is None:
         return [(frozenset(), actions_of(view))]
     shared = [*actions_of(view), *actions_of(cls), *actions_of(cls.dispatch)]
-    action = getattr(cls, "reauth_action", "")
-    if isinstance(action, str) and action:
+    action = _reauth_action(cls)
+    if action and not _reauth_action_problems(cls):
         shared.append(action)
     names = getattr(cls, "http_method_names", ())
     candidates = {m.upper() for m in names} - _IGNORED_METHODS
     return _per_handler(cls, candidates, shared, frozenset())  # none: ``dispatch`` answers
+
+
+#: Django's own ``dispatch`` methods known to call ``super().dispatch()`` once they let
+#: the request through, so a ``ReauthRequiredMixin`` after them in the MRO still runs.
+_DJANGO_DISPATCHES_CALLING_SUPER: Final = frozenset(
+    {
+        "django.contrib.auth.mixins.LoginRequiredMixin",
+        "django.contrib.auth.mixins.PermissionRequiredMixin",
+        "django.contrib.auth.mixins.UserPassesTestMixin",
+    }
+)
+
+
+def _reauth_action(cls: type) -> str:
+    action = getattr(cls, "reauth_action", "")
+    return action if isinstance(action, str) else ""
+
+
+def _reauth_action_problems(cls: type | None) -> tuple[str, ...]:
+    """Why a class-based view's ``reauth_action`` guards nothing, or cannot be shown to:
+    only ``ReauthRequiredMixin.dispatch`` enforces it, so it counts when the ``dispatch``
+    the class uses is the mixin's, or reaches it through dispatches known to call
+    ``super().dispatch()``. A ``dispatch`` of the app's own before the mixin may or may
+    not call ``super()``: the check cannot prove it does, so it says so (marking that
+    ``dispatch`` with ``guarded_by(action)`` vouches that it does)."""
+    if cls is None or not _reauth_action(cls):
+        return ()
+    from ..integrations.django.mixins import ReauthRequiredMixin
+
+    action = _reauth_action(cls)
+    mro = cls.__mro__
+    if ReauthRequiredMixin not in mro:
+        return (_NEVER_RUNS,)
+    before = [k for k in mro[: mro.index(ReauthRequiredMixin)] if "dispatch" in vars(k)]
+    unknown = [k for k in before if _qualified(k) not in _DJANGO_DISPATCHES_CALLING_SUPER]
+    if not unknown or action in actions_of(getattr(cls, "dispatch", None)):
+        return ()
+    if any(_qualified(k) == "django.views.generic.base.View" for k in unknown):
+        return (_NEVER_RUNS,)
+    names = ", ".join(f"{k.__qualname__}.dispatch" for k in unknown)
+    return (
+        f"sets reauth_action but {names} comes before ReauthRequiredMixin.dispatch and the"
+        " check cannot prove it calls super().dispatch(): unproven, so not counted as"
+        " guarded (call super().dispatch() in it and mark it with"
+        f" @guarded_by({action!r}), or guard the handlers)",
+    )
+
+
+_NEVER_RUNS: Final = (
+    "sets reauth_action but ReauthRequiredMixin.dispatch never runs (put the mixin first in"
+    " the bases)"
+)
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def starlette_routes(app: Any, *, stepup_mount: str = "stepup") -> list[RouteInfo]:
@@ -364,6 +430,8 @@ def check_guards(
         if not matched:
             problems.append(GuardProblem(key, "is declared sensitive but no route matches it"))
         for route in matched:
+            if not route.actions and route.problems:
+                continue  # its own problems, listed below, say why it is unguarded
             if not route.actions:
                 problems.append(
                     GuardProblem(
@@ -380,6 +448,7 @@ def check_guards(
         if not any(r.matches(key) for r in listed):
             problems.append(GuardProblem(key, "is declared public but no route matches it"))
     for route in listed:
+        problems += [GuardProblem(route.label(), problem) for problem in route.problems]
         for action in route.actions:
             try:
                 policy.rule_for(action)
@@ -390,6 +459,7 @@ def check_guards(
         if (
             strict
             and not route.actions
+            and not route.problems
             and route.can_change_things
             and not any(route.matches(k) for k in public_keys)
             and not any(route.matches(k) for k in declared)
