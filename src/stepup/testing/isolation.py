@@ -24,6 +24,11 @@ that client. With ``sign_out``, a copy of a re-authenticated session (another cl
 given its cookies, :func:`copy_cookies`) must be refused once that session signed out:
 a sign-out that never calls stepup's ``sign_out`` leaves the grant alive for anyone
 holding the old cookie. The check fails with a sentence naming the leak it found.
+
+:func:`check_tenant_admin_isolation` does the same for the app's ``is_tenant_admin``
+hook: an admin of one tenant changes that tenant's settings (after the
+re-authentication the PATCH asks for) and is refused (403) for another tenant's, so a
+hook that ignores its ``tenant_id`` fails.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from http.cookiejar import CookieJar
 from http.cookies import SimpleCookie
 from typing import Any, TypeVar
 
-__all__ = ["check_grant_isolation", "copy_cookies"]
+__all__ = ["check_grant_isolation", "check_tenant_admin_isolation", "copy_cookies"]
 
 C = TypeVar("C")
 
@@ -145,6 +150,69 @@ def _check_sign_out(
         sign_in_again(browser, user)
         if allowed(browser):
             raise AssertionError("a grant survived signing out and in again in the same browser")
+
+
+def check_tenant_admin_isolation(
+    *,
+    sign_in: Callable[[str], C],
+    patch: Callable[[C, str], Any],
+    reauthenticate: Callable[[C, Any], object],
+    admin: str,
+    tenants: tuple[str, str],
+) -> None:
+    """Raise ``AssertionError`` unless ``admin``, an admin of ``tenants[0]`` only, may
+    change ``tenants[0]``'s settings and is refused (403) for ``tenants[1]``'s.
+
+    ``sign_in(admin)`` answers a client signed in as the admin; ``patch(client,
+    tenant_id)`` sends the tenant-settings PATCH (stepup's ``/stepup/tenants/<id>``)
+    and answers the response (anything with a ``status_code``); when it answers 401
+    (re-authentication required), ``reauthenticate(client, response)`` completes the
+    re-authentication it asks for and the PATCH is sent again. Both tenants must exist."""
+    own, other = tenants
+    if own == other:
+        raise ValueError("check_tenant_admin_isolation needs two different tenants")
+    client = sign_in(admin)
+    status = _patch_status(client, own, patch, reauthenticate)
+    if not 200 <= status < 300:
+        raise AssertionError(
+            f"an admin of {own!r} could not change {own!r} (HTTP {status}): is_tenant_admin"
+            f" refuses {admin!r} for their own tenant, `reauthenticate` did not complete, or"
+            " `patch` does not send the tenant-settings PATCH"
+        )
+    status = _patch_status(client, other, patch, reauthenticate)
+    if 200 <= status < 300:
+        raise AssertionError(
+            f"is_tenant_admin ignores its tenant_id: an admin of {own!r} changed {other!r}"
+        )
+    if status != 403:
+        raise AssertionError(
+            f"the PATCH of {other!r} by an admin of {own!r} answered HTTP {status}, not 403:"
+            f" make sure {other!r} exists, and that `patch` sends the tenant-settings PATCH"
+        )
+
+
+def _patch_status(
+    client: C,
+    tenant_id: str,
+    patch: Callable[[C, str], Any],
+    reauthenticate: Callable[[C, Any], object],
+) -> int:
+    """The PATCH's status, after the re-authentication a 401 asks for."""
+    response = patch(client, tenant_id)
+    if _status(response) == 401:
+        reauthenticate(client, response)
+        response = patch(client, tenant_id)
+    return _status(response)
+
+
+def _status(response: Any) -> int:
+    status = response if isinstance(response, int) else getattr(response, "status_code", None)
+    if not isinstance(status, int):
+        raise TypeError(
+            "check_tenant_admin_isolation: `patch` must answer the response (with a"
+            f" `status_code`) or its status, not a {type(response).__name__}"
+        )
+    return status
 
 
 def copy_cookies(source: object, target: object) -> None:
