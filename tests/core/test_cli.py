@@ -430,7 +430,7 @@ def test_policy_show_into_head_through_a_shell(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0
-    assert done.stdout.startswith("installation lifetime: ")
+    assert done.stdout.startswith("default lifetime (SENSITIVE_ACTION_AUTH_LIFETIME): ")
     assert "Traceback" not in done.stderr
     assert "BrokenPipeError" not in done.stderr
 

@@ -18,7 +18,7 @@ def test_show_prints_the_seed_catalog(
     monkeypatch.delenv("SENSITIVE_ACTION_AUTH_LIFETIME", raising=False)
     assert main(["policy", "show"]) == 0
     out = capsys.readouterr().out
-    assert "installation lifetime: 6 h (21600 s)" in out
+    assert "default lifetime (SENSITIVE_ACTION_AUTH_LIFETIME): 6 h (21600 s)" in out
     assert "api_key.regenerate" in out
     assert "is_production_workspace" in out
 

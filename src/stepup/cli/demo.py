@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import ipaddress
+import os
 import socket
 import sys
 from pathlib import Path
@@ -30,7 +31,7 @@ def register(subparsers: Any) -> None:
         "--db",
         type=Path,
         metavar="PATH",
-        help="the SQLite file (default: demo.sqlite3 next to stepup's default database)",
+        help=f"the SQLite file (default: {_default_db()})".replace("%", "%%"),
     )
     demo.add_argument(
         "--reset", action="store_true", help="delete the database first and start afresh"
@@ -56,6 +57,14 @@ def register(subparsers: Any) -> None:
         "--saml-idp-metadata", metavar="FILE", help="a SAML identity provider's metadata XML"
     )
     demo.set_defaults(handler=_demo)
+
+
+def _default_db() -> Path:
+    """Where the demo keeps its database unless ``--db`` says otherwise: the path
+    ``stepup.demo.default_demo_path()`` answers, worked out here without importing the
+    demo (and SQLAlchemy) on every ``stepup`` command."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "stepup" / "demo.sqlite3"
 
 
 def _port(text: str) -> int:

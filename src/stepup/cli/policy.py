@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from ..policy import Policy, format_duration, with_own_view_rules
+    from ..policy import LIFETIME_ENV, Policy, format_duration, with_own_view_rules
 
     # As the integrations build it: the seed's catalog and the actions of stepup's own
     # views (recovery codes, tenant settings, another authenticator app), then the file.
@@ -54,15 +54,19 @@ def _show(args: argparse.Namespace) -> int:
         }
         print(json.dumps(shown, indent=2))
         return 0
-    print(f"installation lifetime: {format_duration(policy.lifetime)} ({policy.lifetime:g} s)")
+    print(
+        f"default lifetime ({LIFETIME_ENV}): {format_duration(policy.lifetime)}"
+        f" ({policy.lifetime:g} s)"
+    )
     print(
         "alternatives: strongest first; the strongest the user has enrolled is offered"
         + (" (passkeys on: a passkey first)" if policy.passkeys else "")
     )
-    print(
-        "level: the minimum level of assurance (it or a stronger one); only alternatives"
-        " that reach it are listed and offered"
-    )
+    if policy.levels is not None:  # the `level` column is shown only then
+        print(
+            "level: the minimum level of assurance (it or a stronger one); only alternatives"
+            " that reach it are listed and offered"
+        )
     print("bound: a re-authentication counts once, for one action on one target")
     if policy.levels is not None:
         print("levels of assurance, weakest first (each proved by any of its methods):")
