@@ -3,7 +3,10 @@
 Decision code is a generator that yields ``(method_name, args)`` store calls and
 receives their results. :func:`run` and :func:`run_async` are the only places that
 touch a store, so sync and async callers share every decision, and any store
-failure reaches the decision code as :class:`StoreUnavailableError` (fail closed).
+failure reaches the decision code as :class:`StoreUnavailableError` (fail closed), but a
+store's refusal of malformed input, which reaches it as the
+:class:`~stepup.errors.MalformedInputError` it is. Each failure is logged once, at
+WARNING on ``stepup.store``, naming the call and the error type.
 
 A store may also offer ``batch(calls)``: several independent reads, given as
 ``(method_name, args)`` pairs, answered together as a tuple in one round trip. It is
@@ -14,24 +17,37 @@ when the store has it (see :class:`stepup.reauth.Reauth`).
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Generator
 from typing import Any, TypeAlias, TypeVar
 
-from .errors import StoreUnavailableError
+from .errors import MalformedInputError, StoreUnavailableError
 
 __all__ = ["Flow", "StoreCall", "run", "run_async"]
 
 R = TypeVar("R")
 StoreCall: TypeAlias = tuple[str, tuple[Any, ...]]
 Flow: TypeAlias = Generator[StoreCall, Any, R]
+#: One line per failed store call, for the operator: the decision it led to (503, a
+#: "try again") is the caller's, and carries no cause.
+logger = logging.getLogger("stepup.store")
 
 
-def _unavailable(store: object, method: str, exc: Exception) -> StoreUnavailableError:
-    if isinstance(exc, StoreUnavailableError):
+def _unavailable(store: object, method: str, exc: Exception) -> Exception:
+    """What the flow is told of a failed store call: the store's refusal of malformed
+    input as it is (the caller's mistake, typed), anything else as unavailable."""
+    if isinstance(exc, MalformedInputError):
         return exc
-    # The message names the call and the error type only: driver messages can carry URLs.
-    error = StoreUnavailableError(f"{type(store).__name__}.{method} failed ({type(exc).__name__})")
-    error.__cause__ = exc
+    if isinstance(exc, StoreUnavailableError):
+        error = exc
+    else:
+        # The message names the call and the error type only: driver messages can carry
+        # URLs.
+        error = StoreUnavailableError(
+            f"{type(store).__name__}.{method} failed ({type(exc).__name__})"
+        )
+        error.__cause__ = exc
+    logger.warning("store unavailable: %s", error)  # no traceback: an outage, not a bug
     return error
 
 
