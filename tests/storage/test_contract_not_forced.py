@@ -1,0 +1,85 @@
+"""A forced race case that could not force its interleaving never passes: a store that
+reads its own backend (not through its public getter) is skipped, saying what was not
+tested; and the thread cases switch threads often enough to catch such a store when
+it reads and writes without holding anything."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.records import Attempt, Credential
+from stepup.testing.contract import StoreContract, _Runner
+from stepup.throttle import apply_attempt, apply_charge, keep_until
+
+FORCED = {
+    "test_attempts_made_inside_an_attempt_are_all_counted": ("totp_attempt", "throttle_state"),
+    "test_a_claim_made_inside_a_claim_wins_alone": ("totp_attempt", "throttle_state"),
+    "test_an_add_inside_an_add_wins_alone": ("add_credential", "get_credential"),
+    "test_a_code_spent_inside_a_replace_stays_spent": ("replace_credential", "get_credential"),
+    "test_a_patch_keeps_a_patch_made_inside_it": ("patch_tenant", "get_tenant"),
+}
+
+
+class ReadsItsOwnDicts(MemoryStore):
+    """Read, decide, write, holding nothing, reading its own dicts rather than its
+    public getters, as a store over a database does with SELECT then UPDATE."""
+
+    def totp_attempt(self, key: str, step: int | None, now: float, throttle: Any) -> Attempt:
+        state, attempt = apply_attempt(self._state(key, now), step, now, throttle)
+        self._attempts[key] = (state, keep_until(state, now, throttle))
+        return attempt
+
+    def throttle_charge(self, key: str, now: float, throttle: Any) -> Attempt:
+        state, attempt = apply_charge(self._state(key, now), now, throttle)
+        self._attempts[key] = (state, keep_until(state, now, throttle))
+        return attempt
+
+    def add_credential(self, credential: Credential) -> bool:
+        if credential.user_id in self._credentials:
+            return False
+        self._credentials[credential.user_id] = replace(credential, version=1)
+        return True
+
+
+def _run(case: str, store: Any) -> None:
+    runner = _Runner(store)
+    try:
+        getattr(StoreContract(), case)(runner)
+    finally:
+        runner.close()
+
+
+@pytest.mark.parametrize("case", sorted(FORCED))
+def test_a_case_that_forced_nothing_is_skipped_saying_so(case: str) -> None:
+    outer, read = FORCED[case]
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        _run(case, ReadsItsOwnDicts())
+    assert str(skipped.value) == (
+        f"could not force the interleaving inside {outer} of {__name__}.ReadsItsOwnDicts:"
+        f" the store does not read through {read}; only the thread cases test it"
+    )
+
+
+def test_stepups_own_store_is_warned_about_not_skipped() -> None:
+    with pytest.warns(UserWarning, match="could not force the interleaving inside patch_tenant"):
+        _run("test_a_patch_keeps_a_patch_made_inside_it", MemoryStore())
+
+
+def test_the_thread_cases_switch_threads_often_and_put_the_interval_back() -> None:
+    seen: list[float] = []
+
+    class Watching(MemoryStore):
+        def throttle_charge(self, key: str, now: float, throttle: Any) -> Attempt:
+            seen.append(sys.getswitchinterval())
+            return super().throttle_charge(key, now, throttle)
+
+    before = sys.getswitchinterval()
+    _run("test_concurrent_failures_are_all_counted", Watching())
+    assert seen
+    assert max(seen) <= 1e-5 < before
+    assert sys.getswitchinterval() == before
