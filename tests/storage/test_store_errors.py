@@ -207,3 +207,21 @@ def test_an_id_the_driver_cannot_send_is_a_typed_store_error(
         for call in (lambda: store.get_tenant(bad), lambda: store.get_grant(bad, "s1")):
             with pytest.raises(StoreUnavailableError, match="UnicodeEncodeError"):
                 call()
+
+
+def test_a_redis_url_option_the_client_does_not_take_is_a_configuration_error() -> None:
+    """redis-py takes a URL's query options only when it connects: the start-up check
+    names the problem, never the URL (it may hold a password), sync and async."""
+    import asyncio
+
+    from stepup.adapters.storage.redis import AsyncRedisStore, RedisStore
+    from stepup.errors import ConfigurationError
+
+    url = "redis://u:hunter2@127.0.0.1:6379/6?foo=bar"
+    with pytest.raises(ConfigurationError, match="URL option") as sync_error:
+        RedisStore(url).check()
+    with pytest.raises(ConfigurationError, match="URL option") as async_error:
+        asyncio.run(AsyncRedisStore(url).check())
+    for error in (sync_error, async_error):
+        assert "hunter2" not in str(error.value)
+        assert error.value.__cause__ is None

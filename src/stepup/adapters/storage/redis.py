@@ -210,6 +210,11 @@ def _check_database_part(url: str) -> None:
         raise ConfigurationError("the database part of a Redis URL must be a number")
 
 
+#: A URL option redis-py takes only when it connects (``?foo=bar``): the message never
+#: quotes the URL, which may hold a password.
+_BAD_OPTION = "invalid Redis URL option (the URL is not shown: it may hold a password)"
+
+
 def _from_url(build: Callable[[], T], url: str = "") -> T:
     _check_database_part(url)
     try:
@@ -360,6 +365,8 @@ class RedisStore(_RedisBase):
             self._client.execute_command("PING")
         except _FAILURES as exc:
             raise startup_error(_where(self._client), "reach Redis", exc) from exc
+        except (TypeError, ValueError):  # an option of the URL the client does not take
+            raise ConfigurationError(_BAD_OPTION) from None
 
     def close(self) -> None:
         """Close the connections, if the store opened them."""
@@ -665,6 +672,8 @@ class AsyncRedisStore(_RedisBase):
             await client.execute_command("PING")
         except _ASYNC_FAILURES as exc:
             raise startup_error(_where(client), "reach Redis", exc) from exc
+        except (TypeError, ValueError):  # an option of the URL the client does not take
+            raise ConfigurationError(_BAD_OPTION) from None
 
     async def aclose(self) -> None:
         """Close the connections of the running event loop, if the store opened them
