@@ -55,7 +55,6 @@ import math
 import sys
 import threading
 import uuid
-import warnings
 from collections.abc import Callable, Collection, Coroutine, Iterator
 from dataclasses import replace
 from functools import partial
@@ -406,28 +405,25 @@ class _Inside:
 
     def _not_forced(self) -> None:
         """The interleaving could not be forced: the case must not pass as if it had
-        been. Another store is skipped, saying what was not tested; stepup's own stores
-        (which read in SQL, in Lua or under their own lock, never through the getter)
-        are not hooked yet, and get a warning in every run instead of a skip."""
+        been. A store that answers each operation in one atomic step (one SQL statement
+        or transaction, a Lua script, a lock held from read to write) says so with
+        ``atomic_operations = True``: there is no read of its own to run the competing
+        request after, and the thread cases test it. Any other store is skipped, saying
+        what was not tested."""
+        if getattr(self._call.store, "atomic_operations", False) is True:
+            return
         store = type(self._call.store)
-        message = (
+        pytest.skip(
             f"could not force the interleaving inside {self._outer} of"
             f" {store.__module__}.{store.__qualname__}: the store does not read through"
-            f" {self._read}; only the thread cases test it"
+            f" {self._read} (and does not say atomic_operations = True); only the thread"
+            " cases test it"
         )
-        if store.__module__.startswith("stepup."):
-            warnings.warn(message, _NotForcedWarning, stacklevel=2)
-            return
-        pytest.skip(message)
 
     def __exit__(self, *exc_info: object) -> None:
         self._restore()
         if exc_info[0] is None:
             self.finish()
-
-
-class _NotForcedWarning(UserWarning):
-    """A forced race case ran its competing request after the method, not inside it."""
 
 
 #: The writes a tenant PATCH might make; the competing request runs right before.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 from ...frozen import frozen, thawed
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
@@ -50,6 +50,10 @@ def _own(tenant: Tenant) -> Tenant:
 
 class MemoryStore:
     """Implements :class:`stepup.adapters.storage.base.Store`; also usable by async code."""
+
+    #: Each operation is one atomic step (the contract's forced race cases have no
+    #: read of this store's own to interleave; its thread cases test it).
+    atomic_operations: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

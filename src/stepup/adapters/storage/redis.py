@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from functools import partial
 from types import TracebackType
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 from urllib.parse import urlsplit
 
 import redis
@@ -246,6 +246,9 @@ def _where(client: Any) -> str:
 class _RedisBase:
     #: The methods :meth:`RedisStore.batch` answers (flows read it as ``store.batchable``).
     batchable: frozenset[str] = _BATCHABLE
+    #: Each operation is one command or Lua script (the contract's forced race cases have
+    #: no read of this store's own to interleave; its thread cases test it).
+    atomic_operations: ClassVar[bool] = True
 
     def __init__(self, client: Any, prefix: str, owned: bool) -> None:
         self.keys = RedisKeys(prefix)

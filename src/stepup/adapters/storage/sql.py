@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext, suppress
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import Connection, CursorResult, Engine
 from sqlalchemy.engine import URL
@@ -177,6 +177,9 @@ def _busy(cause: BaseException | None) -> bool:
 
 class _Base:
     _url: URL
+    #: Each operation is one statement or transaction (the contract's forced race cases
+    #: have no read of this store's own to interleave; its thread cases test it).
+    atomic_operations: ClassVar[bool] = True
 
     def __init__(self, engine: Engine | AsyncEngine, prefix: str) -> None:
         self._tables = Tables.build(prefix)

@@ -52,7 +52,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext, suppress
-from typing import Any, Concatenate, Final, ParamSpec, TypeVar
+from typing import Any, ClassVar, Concatenate, Final, ParamSpec, TypeVar
 
 from django.db import DatabaseError, IntegrityError, InterfaceError, connections, transaction
 from django.db.models import F
@@ -273,6 +273,10 @@ _thread_state = threading.local()
 
 class DjangoStore:
     """A sync store on the Django ORM, in the database ``using`` (an alias of DATABASES)."""
+
+    #: Each operation is one atomic step (the contract's forced race cases have no
+    #: read of this store's own to interleave; its thread cases test it).
+    atomic_operations: ClassVar[bool] = True
 
     def __init__(self, using: str = "default") -> None:
         self.using = using
