@@ -321,7 +321,10 @@ class GrantStore(Protocol):
     def get_grant(self, user_id: str, session_id: str) -> Grant | None: ...
 
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
-        """Revoke one session's grant, or every grant of the user; returns how many."""
+        """Revoke one session's grant, or every grant of the user; returns how many
+        records it removed. A grant past its ``expires_at`` may or may not still be
+        there (Redis forgets it by itself, the others when a later write prunes), so
+        the count is for logs and events, never for a decision."""
         ...
 
 
