@@ -117,6 +117,8 @@ __all__ = [
     "session_identity",
     "sso_answer",
     "sso_level_request",
+    "sso_otp_proved",
+    "sso_otp_request",
     "sso_refusal_message",
     "sso_resume",
     "sso_resume_request",
@@ -1033,6 +1035,23 @@ def sso_resume_request(page: ReauthPage) -> dict[str, Any]:
     return {"resume": page.resume} if is_resume_token(page.resume) else {}
 
 
+def sso_otp_request(proved: bool) -> dict[str, Any]:
+    """That a TOTP code was proved at the SSO start view, as a keyword argument of the
+    adapter's ``start``: it is stored with the trip's own single-use state and comes
+    back on the outcome of that trip alone (:func:`sso_otp_proved`), so no other answer
+    (a forged callback, a replayed one) can use it up. Passed only when a code was
+    proved, so that an app's own adapter without the keyword keeps working for every
+    rule that asks for none."""
+    return {"otp_proved": True} if proved else {}
+
+
+def sso_otp_proved(outcome: object) -> bool:
+    """Does this outcome say that a code was proved for its very trip before leaving
+    (``otp`` then joins the grant)? Only an ``ok`` outcome of a trip the adapter matched
+    says so; anything but ``True`` there is no proof."""
+    return getattr(outcome, "ok", False) is True and getattr(outcome, "otp_proved", False) is True
+
+
 def sso_resume(outcome: object) -> str | None:
     """The suspended form's token the adapter handed back for this very trip (``None``
     for none); the store gives it back only to this user, session and action, once."""
@@ -1085,8 +1104,9 @@ class SSOAnswer:
 def sso_answer(
     outcome: ProviderOutcome, proved_code: bool, policy: Policy | None = None
 ) -> SSOAnswer:
-    """Only an ``ok`` outcome grants anything; ``otp`` joins the provider's method when a
-    code was proved before leaving (see :func:`take_otp_proof`). With ``policy``'s
+    """Only an ``ok`` outcome grants anything; ``otp`` joins the provider's method when
+    ``proved_code``: the outcome says a code was proved for its very trip before
+    leaving (:func:`sso_otp_proved`). With ``policy``'s
     levels, the grant keeps the level the provider's signed answer proves; a provider
     that answered at a lower level than asked is refused with its own message."""
     next_path = safe_return_path_or_default(outcome.return_to)
@@ -1135,7 +1155,8 @@ def report_sso_refusal(
     browser there. So is a SAML answer refused before it could be matched (``unsigned``,
     ``invalid_signature``, ``idp_error``) unless ``trip_began``: this session has a
     pending SAML trip it can belong to (see :func:`take_sso_trip`). A store failure
-    (``unavailable``) is logged, not an event."""
+    (``unavailable``) and an answer naming another issuer (``invalid_token`` with
+    ``detail="iss_parameter"``, RFC 9207) are logged, not events."""
     reason = str(outcome.reason)
     method = str(outcome.method)
     error = _provider_error(outcome)
@@ -1146,7 +1167,10 @@ def report_sso_refusal(
         # here, so it is no failure of this user's (no event an audit or lockout counts).
         logger.debug("%s answer matching no re-authentication of this session: %s", method, reason)
         return
-    if reason != "unavailable":  # stepup's store failed, not the user
+    # Another issuer's answer (RFC 9207 mix-up): the provider's or an attacker's doing,
+    # not a failed login of this user's, so it is logged but counted nowhere.
+    mixed_up = reason == "invalid_token" and getattr(outcome, "detail", "") == "iss_parameter"
+    if reason != "unavailable" and not mixed_up:  # unavailable: stepup's store failed
         events.emit(ReauthFailed(at=at, user_id=user_id, method=method, reason=reason))
     logger.info(
         "%s re-authentication refused: %s%s",
@@ -1413,15 +1437,18 @@ def renewed_subject(before: Subject, after: Subject | None) -> tuple[Subject, st
 
 
 def forget_otp_proof(session: MutableMapping[str, Any], *, key: str = OTP_PROOF) -> None:
-    """Drop a code proved earlier: each trip to the provider proves its own."""
+    """Drop a code proof an earlier version kept in the session. stepup's views no
+    longer keep one there: the proof rides with the trip (:func:`sso_otp_request`)."""
     session.pop(key, None)
 
 
 def note_otp_proof(
     session: MutableMapping[str, Any], session_id: str, now: float, *, key: str = OTP_PROOF
 ) -> None:
-    """A TOTP code was proved at an SSO start view: keep the fact (never the code) until
-    the provider answers, so ``otp`` can join the grant."""
+    """A TOTP code was proved at an SSO start view: keep the fact (never the code) in the
+    session. Superseded: a proof kept per session is used up by whichever answer comes
+    first, a forged one included; stepup's views pass it with the trip instead
+    (:func:`sso_otp_request`, :func:`sso_otp_proved`)."""
     session[key] = {"session": session_id, "at": now}
 
 
@@ -1434,7 +1461,8 @@ def take_otp_proof(
     key: str = OTP_PROOF,
 ) -> bool:
     """Did this stepup session prove a code less than ``ttl`` seconds ago (see
-    :func:`is_fresh`)? The proof is used up either way, whatever the provider said."""
+    :func:`is_fresh`)? The proof is used up either way, whatever the provider said.
+    Superseded by :func:`sso_otp_proved` (see :func:`note_otp_proof`)."""
     proof = session.pop(key, None)
     return (
         isinstance(proof, dict)
