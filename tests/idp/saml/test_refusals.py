@@ -233,12 +233,16 @@ def test_a_session_from_another_idp_cannot_start_or_complete(world: World) -> No
 
 
 def test_an_error_from_the_idp_grants_nothing(world: World) -> None:
+    """The error answers its request: that request is used up (a later success for it
+    is refused), and what was stored with it comes back for the next try."""
     for status in (STATUS_AUTHN_FAILED, STATUS_NO_PASSIVE):
         request = begin(world)
         outcome = world.sp.complete(saml_subject(), world.idp.error(request, status))
         assert outcome.reason is SAMLReason.IDP_ERROR
         assert outcome.idp_status == status
-        assert still_pending(world, request)
+        assert outcome.return_to == "/x"
+        assert not outcome.ok
+        assert not still_pending(world, request)
 
 
 # -- conditions ------------------------------------------------------------------------

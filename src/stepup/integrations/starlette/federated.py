@@ -3,7 +3,9 @@
 The start views send the browser to the provider (the adapters store the challenge);
 the OIDC callback and the SAML ACS hand the answer to the adapter and record a grant
 only when its outcome is ``ok``. When the rule also asks for a code, the start form
-carries it: it is checked before leaving, and added to the grant on the way back.
+carries it: it is checked before leaving, rides with the trip's own single-use state,
+and is added to the grant when the answer to that very trip comes back ``ok``. The
+start views take only a POST with the CSRF token: another site cannot start a trip.
 """
 
 from __future__ import annotations
@@ -23,18 +25,17 @@ from ..views import (
     TEXT,
     ProviderOutcome,
     ReauthPage,
-    forget_otp_proof,
-    note_otp_proof,
     note_sso_trip,
     report_sso_refusal,
     sso_answer,
     sso_level_request,
+    sso_otp_proved,
+    sso_otp_request,
     sso_resume,
     sso_resume_request,
     sso_retry_query,
     sso_transaction,
     sso_transaction_request,
-    take_otp_proof,
     take_sso_trip,
 )
 from ._util import session_of
@@ -45,8 +46,6 @@ if TYPE_CHECKING:
 
 __all__ = ["OIDCAdapter", "SAMLAdapter", "oidc_routes", "saml_routes"]
 
-#: Session key of a code checked at a start view, waiting for the provider's answer.
-OTP_PROOF: Final = "stepup.otp_proof"
 #: Session key of a trip to the provider this session began, waiting for its answer.
 SSO_TRIP: Final = "stepup.sso_trip"
 
@@ -58,7 +57,8 @@ class _Federated:
         self.kind = kind
 
     async def start(self, request: Request) -> Response:
-        """Check the form (and the code, when the rule asks for one), then leave."""
+        """Check the form (its CSRF token, and the code when the rule asks for one),
+        then leave. POST only (the route takes nothing else)."""
         pages, s = self.pages, self.stepup
         subject = await pages.signed_in(request)
         if isinstance(subject, Response):
@@ -71,42 +71,35 @@ class _Federated:
             return await pages.message(request, TEXT["transaction_expired"], 400)
         if page.sso != self.kind:
             return await pages.reauth_form(request, subject, page, 400)
-        session = session_of(request)
-        forget_otp_proof(session, key=OTP_PROOF)
-        if request.method == "POST":
-            form = await pages.form(request, subject.session_id)
-            if form is None:
-                return await pages.csrf_failed(request)
-            if page.totp:
-                refused = await pages.refused_code(request, subject, page, form.get("code"))
-                if refused is not None:
-                    return refused
-                note_otp_proof(session, subject.session_id, s.clock(), key=OTP_PROOF)
-        elif page.totp:  # the code comes with the reauth page's form
-            return await pages.reauth_form(request, subject, page)
+        form = await pages.form(request, subject.session_id)
+        if form is None:
+            return await pages.csrf_failed(request)
+        if page.totp:
+            refused = await pages.refused_code(request, subject, page, form.get("code"))
+            if refused is not None:
+                return refused
         try:
             location = await self.provider_url(subject, page)
         except PermissionDeniedError:
             return await pages.message(request, TEXT["sso_other_provider"], 403)
         except StepupError:
             return await pages.message(request, TEXT["sso_unreachable"], 503)
+        session = session_of(request)
         note_sso_trip(session, subject.session_id, self.kind, s.clock(), key=SSO_TRIP)
         return RedirectResponse(location, status_code=303)
 
     async def finish(
         self, request: Request, subject: Subject, outcome: ProviderOutcome
     ) -> Response:
-        """Record the grant for an ``ok`` answer (with ``otp`` when a code was proved at
-        the start), else show why not with a link to try again."""
+        """Record the grant for an ``ok`` answer (with ``otp`` when the outcome says a code
+        was proved at the start of this very trip), else show why not with a link to try
+        again."""
         s, pages = self.stepup, self.pages
         session = session_of(request)
-        proved_code = take_otp_proof(
-            session, subject.session_id, s.clock(), s.sign_in_ttl, key=OTP_PROOF
-        )
         trip_began = take_sso_trip(
             session, subject.session_id, self.kind, s.clock(), s.sign_in_ttl, key=SSO_TRIP
         )
-        answer = sso_answer(outcome, proved_code, s.policy)
+        answer = sso_answer(outcome, sso_otp_proved(outcome), s.policy)
         action = str(getattr(outcome, "action", "") or "")
         pending = s.pending_transaction(request, subject, action, sso_transaction(outcome))
         confirmed = pending.digest if pending is not None else None
@@ -132,11 +125,14 @@ class _Federated:
 
     def level_request(self, page: ReauthPage) -> dict[str, Any]:
         """What the provider is asked for: the level the page's rule needs (the adapter
-        refuses an answer below it), and the transaction the trip confirms and the
-        suspended form it resumes (they ride with the trip's own state and come back on
-        its outcome: two trips in two tabs never swap theirs)."""
+        refuses an answer below it), and the transaction the trip confirms, the
+        suspended form it resumes and whether a code was proved for it (they ride with
+        the trip's own state and come back on its outcome: two trips in two tabs never
+        swap theirs, and no other answer uses them up). ``start`` reaches the provider
+        only after the code, when the page asks for one, was checked."""
         level = sso_level_request(self.stepup.policy, page, self.kind)
-        return level | sso_transaction_request(page) | sso_resume_request(page)
+        trip = sso_transaction_request(page) | sso_resume_request(page)
+        return level | trip | sso_otp_request(page.totp)
 
     async def provider_url(self, subject: Subject, page: ReauthPage) -> str:
         raise NotImplementedError
@@ -194,7 +190,7 @@ def oidc_routes(pages: StepupPages) -> Sequence[BaseRoute]:
     assert pages.stepup.oidc is not None
     views = _OIDC(pages, pages.stepup.oidc)
     return [
-        Route("/oidc/start", views.start, methods=["GET", "POST"], name="oidc_start"),
+        Route("/oidc/start", views.start, methods=["POST"], name="oidc_start"),
         Route("/oidc/callback", views.callback, methods=["GET"], name="oidc_callback"),
     ]
 
@@ -203,7 +199,7 @@ def saml_routes(pages: StepupPages) -> Sequence[BaseRoute]:
     assert pages.stepup.saml is not None
     views = _SAML(pages, pages.stepup.saml)
     return [
-        Route("/saml/start", views.start, methods=["GET", "POST"], name="saml_start"),
+        Route("/saml/start", views.start, methods=["POST"], name="saml_start"),
         Route("/saml/acs", views.acs, methods=["POST"], name="saml_acs"),
         Route("/saml/metadata", views.metadata, methods=["GET"], name="saml_metadata"),
     ]

@@ -20,7 +20,8 @@ from ...storage.base import ChallengeStore
 from .config import OIDCProviderConfig
 from .flows import ProviderCache, complete_flow, start_flow
 from .outcome import OIDCOutcome, ProviderUnavailableError
-from .protocol import HttpRequest, HttpResponse
+from .protocol import MAX_PROVIDER_BYTES, HttpRequest, HttpResponse
+from .resource import ACCEPT_ENCODING, HTTP_FAILURES, BoundedBody, aread_within, read_within
 
 __all__ = ["AsyncChallengeStore", "AsyncOIDCReauth", "OIDCReauth"]
 
@@ -45,6 +46,20 @@ def _unreachable(request: HttpRequest, exc: Exception) -> ProviderUnavailableErr
     return ProviderUnavailableError(f"{request.purpose}: {type(exc).__name__}")
 
 
+def _headers(request: HttpRequest) -> dict[str, str]:
+    """The request's headers, asking only for the codings :class:`BoundedBody` decodes."""
+    return {**request.headers, **ACCEPT_ENCODING}
+
+
+def _bounded(request: HttpRequest, response: httpx.Response) -> BoundedBody:
+    """The provider's answer is read up to :data:`MAX_PROVIDER_BYTES` (decoded), raw
+    chunk by raw chunk: a larger one, declared or not, compressed or not, is refused
+    before more of it is held (a hostile or broken provider cannot exhaust memory)."""
+    return BoundedBody(
+        response, MAX_PROVIDER_BYTES, request.purpose, refuse=ProviderUnavailableError
+    )
+
+
 class _Effects:
     """What a flow may ask for: the two challenge calls, and (in subclasses) one HTTP
     request. A sync store's answers are values, an async store's awaitables."""
@@ -66,12 +81,14 @@ class _SyncEffects(_Effects):
 
     def http(self, request: HttpRequest) -> HttpResponse:
         try:
-            response = self._http.request(
-                request.method, request.url, data=request.form, headers=request.headers
-            )
-        except httpx.HTTPError as exc:
+            with self._http.stream(
+                request.method, request.url, data=request.form, headers=_headers(request)
+            ) as response:
+                body = _bounded(request, response)
+                read_within(response, body)
+        except HTTP_FAILURES as exc:
             raise _unreachable(request, exc) from None
-        return HttpResponse(response.status_code, response.content)
+        return HttpResponse(body.status, body.content())
 
 
 class _AsyncEffects(_Effects):
@@ -83,12 +100,14 @@ class _AsyncEffects(_Effects):
 
     async def http(self, request: HttpRequest) -> HttpResponse:
         try:
-            response = await self._http.request(
-                request.method, request.url, data=request.form, headers=request.headers
-            )
-        except httpx.HTTPError as exc:
+            async with self._http.stream(
+                request.method, request.url, data=request.form, headers=_headers(request)
+            ) as response:
+                body = _bounded(request, response)
+                await aread_within(response, body)
+        except HTTP_FAILURES as exc:
             raise _unreachable(request, exc) from None
-        return HttpResponse(response.status_code, response.content)
+        return HttpResponse(body.status, body.content())
 
 
 class _Client(Generic[S, H]):
@@ -141,11 +160,13 @@ class OIDCReauth(_Client[ChallengeStore, httpx.Client]):
         acr_values: Sequence[str] | None = None,
         transaction: str = "",
         resume: str = "",
+        otp_proved: bool = False,
     ) -> str:
         """The provider URL to redirect the browser to (``prompt=login``, ``max_age=0``,
         PKCE, a fresh ``state`` and ``nonce`` stored for this session). ``transaction``
         is the digest of the kept transaction this trip confirms and ``resume`` the token
-        of the form it interrupted, both handed back on the outcome of this trip only."""
+        of the form it interrupted, both handed back on the outcome of this trip only;
+        so is ``otp_proved``, which says the caller checked a TOTP code for this trip."""
         flow = start_flow(
             self.config,
             self._cache,
@@ -156,6 +177,7 @@ class OIDCReauth(_Client[ChallengeStore, httpx.Client]):
             now=self.clock(),
             transaction=transaction,
             resume=resume,
+            otp_proved=otp_proved,
         )
         return run(flow, _SyncEffects(self.store, self.http))
 
@@ -194,6 +216,7 @@ class AsyncOIDCReauth(_Client["AsyncChallengeStore | ChallengeStore", httpx.Asyn
         acr_values: Sequence[str] | None = None,
         transaction: str = "",
         resume: str = "",
+        otp_proved: bool = False,
     ) -> str:
         """See :meth:`OIDCReauth.start`."""
         flow = start_flow(
@@ -206,6 +229,7 @@ class AsyncOIDCReauth(_Client["AsyncChallengeStore | ChallengeStore", httpx.Asyn
             now=self.clock(),
             transaction=transaction,
             resume=resume,
+            otp_proved=otp_proved,
         )
         return await run_async(flow, _AsyncEffects(self.store, self.http))
 

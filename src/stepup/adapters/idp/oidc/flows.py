@@ -88,6 +88,9 @@ class _Pending:
     #: The token of the form this trip's re-authentication interrupted ("" for none):
     #: it rides with the trip too, so two trips in one session each resume their own.
     resume: str = ""
+    #: A TOTP code was proved at the start of this very trip: it rides with the trip's
+    #: single-use state, so no other answer (a forged or replayed one) can use it up.
+    otp_proved: bool = False
 
     def data(self, issuer: str) -> dict[str, Any]:
         return {
@@ -101,6 +104,7 @@ class _Pending:
             "acr_values": list(self.acr_values),
             "transaction": self.transaction,
             "resume": self.resume,
+            "otp_proved": self.otp_proved,
         }
 
     @classmethod
@@ -115,11 +119,14 @@ class _Pending:
         # A challenge stored before transactions rode with the trip has no key: none.
         transaction = data.get("transaction", "")
         resume = data.get("resume", "")  # likewise for a suspended form's token
+        otp_proved = data.get("otp_proved", False)  # and for a code proved at the start
         if len(strings) != len(fields) or not isinstance(acr_values, list):
             return None
         if transaction != "" and not is_transaction_digest(transaction):
             return None
         if resume != "" and not is_resume_token(resume):
+            return None
+        if not isinstance(otp_proved, bool):
             return None
         subject, nonce, verifier, return_to, action = strings
         return cls(
@@ -131,6 +138,7 @@ class _Pending:
             tuple(map(str, acr_values)),
             transaction,
             resume,
+            otp_proved,
         )
 
 
@@ -257,6 +265,7 @@ def start_flow(
     now: float,
     transaction: str = "",
     resume: str = "",
+    otp_proved: bool = False,
 ) -> Flow[str]:
     """Store a challenge for this session and pending action; return the provider URL.
 
@@ -264,8 +273,10 @@ def start_flow(
     :class:`~stepup.redirects.UnsafeRedirectError` for a ``return_to`` that could leave
     the site, :class:`MalformedInputError` for bad ``action``, ``acr_values`` or
     ``transaction`` (empty, or the 64-hex digest of a kept transaction) or ``resume``
-    (empty, or a suspended request's token: :func:`stepup.resume.is_resume_token`),
-    :class:`ProviderUnavailableError` and :class:`StoreUnavailableError`.
+    (empty, or a suspended request's token: :func:`stepup.resume.is_resume_token`) or
+    an ``otp_proved`` that is not a bool, :class:`ProviderUnavailableError` and
+    :class:`StoreUnavailableError`. ``otp_proved``: the caller checked a TOTP code for
+    this very trip; the fact comes back on its outcome only.
     """
     if not _eligible(config, subject):
         raise WrongProviderError(
@@ -278,6 +289,8 @@ def start_flow(
         raise MalformedInputError("transaction must be empty or a transaction digest")
     if resume != "" and not is_resume_token(resume):
         raise MalformedInputError("resume must be empty or a suspended request's token")
+    if not isinstance(otp_proved, bool):
+        raise MalformedInputError("otp_proved must be a bool")
     requested = tuple(config.acr_values if acr_values is None else acr_values)
     if isinstance(acr_values, str) or not all(_word(value) for value in requested):
         raise MalformedInputError("acr_values must be a list of strings without spaces")
@@ -290,6 +303,7 @@ def start_flow(
         acr_values=requested,
         transaction=transaction,
         resume=resume,
+        otp_proved=otp_proved,
     )
     metadata = yield from _metadata(config, cache, now)
     state = new_secret()
@@ -344,18 +358,16 @@ def _take(
     return challenge, pending
 
 
-def _callback_fault(
+def _mixed_up(
     config: OIDCProviderConfig, metadata: ProviderMetadata, params: Mapping[str, str]
-) -> tuple[OIDCReason, str] | None:
-    """The successful authorization response itself: a mixed-up issuer (RFC 9207), no code."""
+) -> bool:
+    """Does the authorization response (a success or an error alike) name another
+    issuer, or none although the provider announces that it always names itself
+    (RFC 9207, 2 and 2.4)? Then it is no answer of this provider's: a mix-up."""
     iss = params.get("iss")
-    if iss is not None and iss != config.issuer:
-        return OIDCReason.INVALID_TOKEN, "iss_parameter"
-    if iss is None and metadata.iss_parameter_supported:
-        return OIDCReason.INVALID_TOKEN, "iss_parameter"
-    if _param(params, "code") is None:
-        return OIDCReason.PROVIDER_ERROR, "no_code"
-    return None
+    if iss is None:
+        return metadata.iss_parameter_supported
+    return iss != config.issuer
 
 
 def _judge(
@@ -412,6 +424,7 @@ def complete_flow(
             action=pending.action,
             transaction=pending.transaction,
             resume=pending.resume,
+            otp_proved=pending.otp_proved,
             error=error,
             detail=detail,
         )
@@ -420,15 +433,17 @@ def complete_flow(
         return outcome(OIDCReason.EXPIRED)
     if not _eligible(config, subject):
         return outcome(OIDCReason.WRONG_SUBJECT, detail="session")
-    if "error" in params:
-        return outcome(OIDCReason.PROVIDER_ERROR, error=oauth_error_code(params.get("error")))
     try:
         metadata = yield from _metadata(config, cache, now)
-        fault = _callback_fault(config, metadata, params)
-        if fault is not None:
-            return outcome(fault[0], detail=fault[1])
+        # The issuer first, on an error response too: another provider's error is not
+        # this one's (RFC 9207, 2.4), and nothing else of a mixed-up answer is read.
+        if _mixed_up(config, metadata, params):
+            return outcome(OIDCReason.INVALID_TOKEN, detail="iss_parameter")
+        if "error" in params:
+            return outcome(OIDCReason.PROVIDER_ERROR, error=oauth_error_code(params.get("error")))
         code = _param(params, "code")
-        assert code is not None  # checked by _callback_fault
+        if code is None:
+            return outcome(OIDCReason.PROVIDER_ERROR, detail="no_code")
         request = token_request(config, metadata, code=code, verifier=pending.verifier, now=now)
         reply: TokenReply = parse_token_reply((yield from _fetch(request)))
         if reply.unavailable:

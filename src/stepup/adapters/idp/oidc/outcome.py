@@ -51,8 +51,11 @@ class OIDCOutcome:
     ``start`` was given for this very trip ("" for none): a transaction-bound grant
     confirms that one, never another trip's. ``resume`` likewise is the token of the
     suspended form ``start`` was given for this trip ("" for none): the integration
-    sends that form again, never another tab's. ``return_to`` is also set on later
-    failures, once the challenge is known to be this session's.
+    sends that form again, never another tab's. ``otp_proved`` says that ``start`` was
+    told a TOTP code was checked for this very trip (record ``otp`` with the grant
+    only then, and only on ``OK``): an answer that matches no trip never carries it.
+    ``return_to`` is also set on later failures, once the challenge is known to be this
+    session's.
 
     ``error`` is the provider's OAuth error code (``PROVIDER_ERROR`` / ``TOKEN_ERROR``),
     ``detail`` a short non-secret word on which check failed. No field ever holds a code,
@@ -67,6 +70,7 @@ class OIDCOutcome:
     action: str = ""
     transaction: str = ""
     resume: str = field(default="", repr=False)
+    otp_proved: bool = False
     error: str | None = None
     detail: str = ""
     method: str = field(default="oidc", init=False)

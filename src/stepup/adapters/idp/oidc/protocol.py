@@ -36,7 +36,9 @@ __all__ = [
     "token_request",
 ]
 
-_MAX_BODY: Final = 512 * 1024
+#: The most a provider's answer (discovery, keys, token) may weigh, decoded: the clients
+#: stop reading past it (see :mod:`.client`), and nothing larger is parsed here.
+MAX_PROVIDER_BYTES: Final = 512 * 1024
 _ERROR_CODE: Final = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _JSON: Final = {"Accept": "application/json"}
 _KEY_TYPES: Final = frozenset({"RSA", "EC", "OKP"})
@@ -110,7 +112,7 @@ def oauth_error_code(value: object) -> str:
 def _json_object(response: HttpResponse, purpose: str) -> dict[str, Any]:
     if response.status != 200:
         raise ProviderUnavailableError(f"{purpose}: the provider answered HTTP {response.status}")
-    if len(response.body) > _MAX_BODY:
+    if len(response.body) > MAX_PROVIDER_BYTES:
         raise ProviderUnavailableError(f"{purpose}: the answer is too large")
     try:
         data = json.loads(response.body)
@@ -280,7 +282,7 @@ def parse_token_reply(response: HttpResponse) -> TokenReply:
     """A 4xx is the provider refusing (``invalid_grant``...); a 5xx or garbage is an outage."""
     if 400 <= response.status < 500:
         try:
-            data = json.loads(response.body) if len(response.body) <= _MAX_BODY else None
+            data = json.loads(response.body) if len(response.body) <= MAX_PROVIDER_BYTES else None
         except Exception:  # not JSON, or nested too deep for it (RecursionError)
             data = None
         error = data.get("error") if isinstance(data, dict) else None

@@ -14,13 +14,14 @@ token is refused at once.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import httpx
 
 from ....clock import Clock, system_clock
-from ....errors import ConfigurationError
+from ....errors import ConfigurationError, StepupError
 from ....tokens import AccessToken, InvalidTokenError, TokenFault, TokenUnavailableError
 from .access_token import claims_to_token, strict_json_object
 from .config import basic_authorization, secure_url
@@ -39,7 +40,18 @@ _MAX_TOKEN_LENGTH: Final = 16 * 1024
 MAX_JWKS_BYTES: Final = 256 * 1024
 MAX_INTROSPECTION_BYTES: Final = 64 * 1024
 #: What a request can raise besides an answer: network, protocol and decoding errors.
-_FAILURES: Final = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError)
+HTTP_FAILURES: Final = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError)
+#: The content codings asked for, and decoded by :class:`BoundedBody` itself (never by
+#: httpx, which inflates a whole network read at once: 64 KiB of gzip can be 64 MiB).
+ACCEPT_ENCODING: Final = {"Accept-Encoding": "gzip, deflate"}
+#: zlib's ``wbits`` for each coding read (``None``: the body as sent).
+_WBITS: Final[Mapping[str, int | None]] = {
+    "": None,
+    "identity": None,
+    "gzip": 31,
+    "x-gzip": 31,
+    "deflate": 15,
+}
 
 
 def _check_url(url: object, what: str) -> str:
@@ -49,34 +61,92 @@ def _check_url(url: object, what: str) -> str:
     return secure_url(url, what, query=True)
 
 
-class _BoundedBody:
-    """An answer's body, collected chunk by chunk up to ``limit`` bytes. The one place the
-    bound is checked, for the sync and the async reader alike: a declared length over it
-    is refused before anything is read, and so is the chunk that takes the body over it
-    (a length the answer does not declare, or declares falsely)."""
+class BoundedBody:
+    """An answer's body, collected raw chunk by raw chunk (``iter_raw``) up to ``limit``
+    bytes. The one place the bound is checked, for the sync and the async reader alike,
+    and for the resource server's fetches here as for the re-authentication client's
+    (:mod:`.client`): a declared length over it is refused before anything is read, and
+    so is the chunk that takes the body over it (a length the answer does not declare,
+    or declares falsely). A gzip or deflate body is inflated here, never more than one
+    byte past the bound, so a small compressed answer cannot grow into a large one in
+    memory; another coding is refused. ``refuse`` is the error raised
+    (:class:`~stepup.tokens.TokenUnavailableError` unless told)."""
 
-    __slots__ = ("_body", "_limit", "_purpose", "_status")
+    __slots__ = ("_body", "_inflate", "_limit", "_purpose", "_refuse", "_status")
 
-    def __init__(self, response: httpx.Response, limit: int, purpose: str) -> None:
+    def __init__(
+        self,
+        response: httpx.Response,
+        limit: int,
+        purpose: str,
+        *,
+        refuse: type[StepupError] = TokenUnavailableError,
+    ) -> None:
         self._limit, self._purpose, self._status = limit, purpose, response.status_code
+        self._refuse = refuse
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise TokenUnavailableError(f"{purpose}: answer too large")
+            raise refuse(f"{purpose}: answer too large")
+        coding = response.headers.get("Content-Encoding", "").strip().lower()
+        if coding not in _WBITS:
+            raise refuse(f"{purpose}: answer in an unknown content coding")
+        wbits = _WBITS[coding]
+        self._inflate = None if wbits is None else zlib.decompressobj(wbits)
         self._body = bytearray()
 
-    def add(self, chunk: bytes) -> None:
+    def add(self, raw: bytes) -> None:
+        """One chunk as it came over the wire (decoded here)."""
+        chunk = raw
+        if self._inflate is not None:
+            room = self._limit - len(self._body) + 1  # one byte past the bound is enough
+            try:
+                chunk = self._inflate.decompress(raw, room)
+            except zlib.error:
+                raise self._refuse(f"{self._purpose}: answer not decodable") from None
         self._body += chunk
         if len(self._body) > self._limit:
-            raise TokenUnavailableError(f"{self._purpose}: answer too large")
+            raise self._refuse(f"{self._purpose}: answer too large")
+
+    def add_read(self, content: bytes) -> None:
+        """A body the transport had read and decoded before it answered (an in-memory
+        transport, such as ``httpx.MockTransport``): held to the bound as it is."""
+        self._inflate = None
+        self.add(content)
+
+    @property
+    def status(self) -> int:
+        return self._status
+
+    def content(self) -> bytes:
+        """The bytes read, at most ``limit`` of them."""
+        return bytes(self._body)
 
     def document(self) -> Mapping[str, Any]:
         """The answer as one JSON object (an HTTP error or anything else: unavailable)."""
         if self._status != 200:
-            raise TokenUnavailableError(f"{self._purpose}: HTTP {self._status}")
+            raise self._refuse(f"{self._purpose}: HTTP {self._status}")
         try:
             return strict_json_object(bytes(self._body))
         except (ValueError, UnicodeError):
-            raise TokenUnavailableError(f"{self._purpose}: not one JSON object") from None
+            raise self._refuse(f"{self._purpose}: not one JSON object") from None
+
+
+def read_within(response: httpx.Response, body: BoundedBody) -> None:
+    """Read ``response`` into ``body`` raw chunk by raw chunk, stopping past its bound."""
+    if response.is_stream_consumed:  # already in memory: nothing more to read
+        body.add_read(response.content)
+        return
+    for chunk in response.iter_raw():
+        body.add(chunk)
+
+
+async def aread_within(response: httpx.Response, body: BoundedBody) -> None:
+    """:func:`read_within` for ``httpx.AsyncClient``."""
+    if response.is_stream_consumed:
+        body.add_read(response.content)
+        return
+    async for chunk in response.aiter_raw():
+        body.add(chunk)
 
 
 def _get(
@@ -85,10 +155,9 @@ def _get(
     """Send ``request`` and read at most ``limit`` bytes of the answer."""
     try:
         with http.stream(**request) as response:
-            body = _BoundedBody(response, limit, purpose)
-            for chunk in response.iter_bytes():
-                body.add(chunk)
-    except _FAILURES as exc:
+            body = BoundedBody(response, limit, purpose)
+            read_within(response, body)
+    except HTTP_FAILURES as exc:
         raise TokenUnavailableError(f"{purpose}: {type(exc).__name__}") from None
     return body.document()
 
@@ -99,10 +168,9 @@ async def _aget(
     """:func:`_get` over ``httpx.AsyncClient``."""
     try:
         async with http.stream(**request) as response:
-            body = _BoundedBody(response, limit, purpose)
-            async for chunk in response.aiter_bytes():
-                body.add(chunk)
-    except _FAILURES as exc:
+            body = BoundedBody(response, limit, purpose)
+            await aread_within(response, body)
+    except HTTP_FAILURES as exc:
         raise TokenUnavailableError(f"{purpose}: {type(exc).__name__}") from None
     return body.document()
 
@@ -112,7 +180,7 @@ def _jwks_request(jwks_uri: str) -> dict[str, Any]:
         "method": "GET",
         "url": _check_url(jwks_uri, "jwks_uri"),
         "timeout": _TIMEOUT,
-        "headers": {"Accept": "application/json"},
+        "headers": {"Accept": "application/json", **ACCEPT_ENCODING},
     }
 
 
@@ -193,7 +261,11 @@ class _IntrospectorBase:
             "url": self.endpoint,
             "data": {"token": token, "token_type_hint": "access_token"},
             "timeout": self.timeout,
-            "headers": {"Accept": "application/json", "Authorization": self._authorization},
+            "headers": {
+                "Accept": "application/json",
+                "Authorization": self._authorization,
+                **ACCEPT_ENCODING,
+            },
         }
 
     def _judge(self, data: Mapping[str, Any]) -> AccessToken:

@@ -7,6 +7,7 @@ who answered, then whether the assertion holds now, then whether it is fresh.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ....records import Challenge
 from ....resume import is_resume_token
@@ -16,7 +17,7 @@ from .._freshness import earliest_fresh_login
 from ._read import SignedResponse
 from .outcome import SAMLOutcome, SAMLReason
 
-__all__ = ["Expectation", "judge"]
+__all__ = ["Expectation", "judge", "judge_idp_error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,40 @@ def _broken_condition(expect: Expectation, facts: SignedResponse, now: float) ->
     return None
 
 
+def _stored(challenge: Challenge, subject: Subject) -> dict[str, Any] | None:
+    """What was stored with the request, as :class:`SAMLOutcome` fields, when it is a
+    SAML request of this very session (``None``: it is not)."""
+    data = challenge.data
+    if (
+        data.get("protocol") != "saml"
+        or challenge.user_id != subject.user_id
+        or challenge.session_id != subject.session_id
+    ):
+        return None
+    return_to = data.get("return_to")
+    action = data.get("action")
+    # A request stored before transactions rode with the trip has no key: none.
+    transaction = data.get("transaction", "")
+    resume = data.get("resume", "")  # likewise for a suspended form's token
+    return {
+        "return_to": return_to if isinstance(return_to, str) else None,
+        "action": action if isinstance(action, str) else "",
+        "transaction": transaction if is_transaction_digest(transaction) else "",
+        "resume": resume if is_resume_token(resume) else "",
+        # Likewise for a code proved at the start: only JSON true proves it.
+        "otp_proved": data.get("otp_proved", False) is True,
+    }
+
+
+def judge_idp_error(challenge: Challenge, subject: Subject, idp_status: str | None) -> SAMLOutcome:
+    """The IdP answered the (already consumed) ``challenge`` with an error status (the
+    person cancelled, the login failed): nothing is granted, but when the request is
+    this session's, what was stored with it comes back, so trying again keeps the
+    action, the suspended form and the way back (another session's: nothing does)."""
+    stored = _stored(challenge, subject) or {}
+    return SAMLOutcome(SAMLReason.IDP_ERROR, idp_status=idp_status, detail="status", **stored)
+
+
 def judge(
     expect: Expectation,
     facts: SignedResponse,
@@ -69,17 +104,9 @@ def judge(
 ) -> SAMLOutcome:
     """The verdict on ``facts`` for the (already consumed) ``challenge``."""
     data = challenge.data
-    if (
-        data.get("protocol") != "saml"
-        or challenge.user_id != subject.user_id
-        or challenge.session_id != subject.session_id
-    ):
+    stored = _stored(challenge, subject)
+    if stored is None:
         return SAMLOutcome(SAMLReason.UNKNOWN_REQUEST, detail="other_session")
-    return_to = data.get("return_to")
-    action = data.get("action")
-    # A request stored before transactions rode with the trip has no key: none.
-    transaction = data.get("transaction", "")
-    resume = data.get("resume", "")  # likewise for a suspended form's token
 
     def verdict(
         reason: SAMLReason,
@@ -92,11 +119,8 @@ def judge(
             reason,
             authn_instant=authn_instant,
             authn_context=authn_context,
-            return_to=return_to if isinstance(return_to, str) else None,
-            action=action if isinstance(action, str) else "",
-            transaction=transaction if is_transaction_digest(transaction) else "",
-            resume=resume if is_resume_token(resume) else "",
             detail=detail,
+            **stored,
         )
 
     deadline = data.get("deadline")

@@ -21,7 +21,7 @@ from saml2.saml import SCM_BEARER
 
 from .outcome import SAMLReason
 
-__all__ = ["Confirmation", "Refusal", "SignedResponse", "read_response"]
+__all__ = ["Confirmation", "IdPStatus", "Refusal", "SignedResponse", "read_response"]
 
 #: A browser posts a few kilobytes; anything far larger is refused before parsing.
 MAX_RESPONSE_CHARS = 512 * 1024
@@ -43,6 +43,17 @@ class Refusal(Exception):  # noqa: N818 (a verdict carried out of nested reads, 
         self.reason = reason
         self.detail = detail
         self.idp_status = idp_status
+
+
+@dataclass(frozen=True, slots=True)
+class IdPStatus:
+    """A response whose status is not Success: the IdP's (second-level) status code and
+    the request it says it answers (the envelope's ``InResponseTo``, unsigned: the
+    caller takes it as a pending request of this session only when ``RelayState``
+    agrees, and grants nothing on it)."""
+
+    idp_status: str
+    in_response_to: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,17 +115,22 @@ def _parse(xml: str) -> Any:
     return response
 
 
-def _status(response: Any) -> None:
+def _status(response: Any) -> IdPStatus | None:
+    """``None`` for Success, else what the IdP's error answer says."""
     outer = getattr(response.status, "status_code", None)
     code = getattr(outer, "value", None)
     if not isinstance(code, str):
         raise Refusal(SAMLReason.MALFORMED, "status")
     if code == samlp.STATUS_SUCCESS:
-        return
+        return None
     # The second-level code says what happened (AuthnFailed, NoPassive...). The value is
     # unsigned text from the browser: keep it short enough to log.
     detail = getattr(getattr(outer, "status_code", None), "value", None) or code
-    raise Refusal(SAMLReason.IDP_ERROR, "status", str(detail)[:MAX_STATUS_CHARS])
+    answers = response.in_response_to
+    return IdPStatus(
+        str(detail)[:MAX_STATUS_CHARS],
+        answers if isinstance(answers, str) and answers else None,
+    )
 
 
 def _the_assertion(response: Any) -> Any:
@@ -240,16 +256,19 @@ def _facts(response: Any, assertion: Any) -> SignedResponse:
     )
 
 
-def read_response(security: Any, saml_response: object) -> SignedResponse:
-    """The signed facts of ``saml_response`` (the base64 ``SAMLResponse`` form field);
-    raises :class:`Refusal` when it cannot be used.
+def read_response(security: Any, saml_response: object) -> SignedResponse | IdPStatus:
+    """The signed facts of ``saml_response`` (the base64 ``SAMLResponse`` form field),
+    or the IdP's error status (:class:`IdPStatus`: nothing else of it is read); raises
+    :class:`Refusal` when it cannot be used.
 
     ``security`` is the pysaml2 security context of the client built from the config.
     """
     xml = _decode(saml_response)
     response = _parse(xml)
     try:
-        _status(response)
+        refused_by_idp = _status(response)
+        if refused_by_idp is not None:
+            return refused_by_idp
         assertion = _the_assertion(response)
         if response.signature is None and assertion.signature is None:
             raise Refusal(SAMLReason.UNSIGNED, "no_signature")

@@ -49,8 +49,11 @@ class SAMLOutcome:
     ``methods=[outcome.method]`` and ``authenticated_at=outcome.authn_instant``.
     ``return_to`` / ``action`` / ``transaction`` are what was stored with the request
     (``transaction`` the digest ``start`` was given for this very request, "" for none;
-    ``resume`` the token of the suspended form it was given, "" for none); they are also
-    set on later failures, once the request is known to be this session's.
+    ``resume`` the token of the suspended form it was given, "" for none; ``otp_proved``
+    whether ``start`` was told a TOTP code was checked for this very request: record
+    ``otp`` with the grant only then, and only on ``OK``); they are also set on later
+    failures, once the request is known to be this session's, an ``IDP_ERROR`` answering
+    one included.
 
     ``idp_status`` is the IdP's status code on ``IDP_ERROR``; ``detail`` a short
     non-secret word on which check failed. No field ever holds the response itself.
@@ -63,6 +66,7 @@ class SAMLOutcome:
     action: str = ""
     transaction: str = ""
     resume: str = field(default="", repr=False)
+    otp_proved: bool = False
     idp_status: str | None = None
     detail: str = ""
     method: str = field(default="saml", init=False)

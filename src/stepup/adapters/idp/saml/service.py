@@ -27,8 +27,8 @@ from ....resume import is_resume_token
 from ....subject import LoginMethod, Subject
 from ....transactions import is_transaction_digest
 from ...storage.base import AsyncStore, ChallengeStore
-from ._judge import Expectation, judge
-from ._read import Refusal, SignedResponse, read_response
+from ._judge import Expectation, judge, judge_idp_error
+from ._read import IdPStatus, Refusal, SignedResponse, read_response
 from .config import SIGNING_ALGORITHM, SAMLServiceProviderConfig, build_client, sp_metadata
 from .outcome import SAMLOutcome, SAMLReason, SAMLRedirect, WrongIdentityProviderError
 
@@ -105,13 +105,15 @@ def start_flow(
     now: float,
     transaction: str = "",
     resume: str = "",
+    otp_proved: bool = False,
 ) -> Flow[SAMLRedirect]:
     """Build a ``ForceAuthn`` request and keep it as a challenge bound to the session.
 
     ``transaction`` (empty, or the digest of a kept transaction) is stored with this
     request alone, so the answer to it confirms that transaction and no other trip's;
     ``resume`` (empty, or a suspended form's token) likewise, so the answer to it sends
-    that form again and no other tab's.
+    that form again and no other tab's; ``otp_proved`` (the caller checked a TOTP code
+    for this request) likewise, so no other answer can use the proof up.
     """
     if not _is_this_idp(subject, idp_entity_id):
         raise WrongIdentityProviderError("the session did not sign in through this SAML IdP")
@@ -122,6 +124,8 @@ def start_flow(
         raise MalformedInputError("transaction must be empty or a transaction digest")
     if resume != "" and not is_resume_token(resume):
         raise MalformedInputError("resume must be empty or a suspended request's token")
+    if not isinstance(otp_proved, bool):
+        raise MalformedInputError("otp_proved must be a bool")
     contexts = _contexts(authn_context, config.authn_context)
     request_id = "_" + secrets.token_hex(20)  # an NCName, 160 random bits
     url = _redirect_url(
@@ -147,6 +151,7 @@ def start_flow(
             "action": action,
             "transaction": transaction,
             "resume": resume,
+            "otp_proved": otp_proved,
             "authn_context": contexts,
             "name_id": subject.identity.subject,
         },
@@ -157,9 +162,10 @@ def start_flow(
 
 def verify_response(
     security: Any, expect: Expectation, subject: Subject, saml_response: object
-) -> SignedResponse | SAMLOutcome:
+) -> SignedResponse | IdPStatus | SAMLOutcome:
     """Everything that needs no store: may this session complete here, and what does the
-    response say under a valid signature. CPU and xmlsec1 work, no I/O on shared state."""
+    response say under a valid signature (or which error status the IdP answered). CPU
+    and xmlsec1 work, no I/O on shared state."""
     if not _is_this_idp(subject, expect.idp_entity_id):
         return SAMLOutcome(SAMLReason.WRONG_SUBJECT, detail="session_login")
     try:
@@ -168,10 +174,30 @@ def verify_response(
         return SAMLOutcome(refusal.reason, idp_status=refusal.idp_status, detail=refusal.detail)
 
 
+def _idp_error_flow(
+    subject: Subject, refused: IdPStatus, relay_state: str | None, now: float
+) -> Flow[SAMLOutcome]:
+    """The IdP answered with an error status. When its ``InResponseTo`` names a request
+    and ``RelayState`` (if the ACS has it) agrees, that request is consumed (once) and,
+    if it is this session's, what was stored with it comes back; nothing is granted.
+    Otherwise nothing is consumed, and nothing comes back."""
+    unmatched = SAMLOutcome(SAMLReason.IDP_ERROR, idp_status=refused.idp_status, detail="status")
+    request_id = refused.in_response_to
+    if request_id is None or (relay_state is not None and relay_state != request_id):
+        return unmatched
+    try:
+        challenge: Challenge | None = yield ("take_challenge", (request_id, now))
+    except StoreUnavailableError:
+        return unmatched  # the IdP's refusal stands; only the kept form is not found
+    if challenge is None:
+        return unmatched
+    return judge_idp_error(challenge, subject, refused.idp_status)
+
+
 def complete_flow(
     expect: Expectation,
     subject: Subject,
-    verified: SignedResponse | SAMLOutcome,
+    verified: SignedResponse | IdPStatus | SAMLOutcome,
     relay_state: str | None,
     *,
     now: float,
@@ -179,6 +205,8 @@ def complete_flow(
     """Consume the request a verified response answers, once, then judge it."""
     if isinstance(verified, SAMLOutcome):
         return verified  # refused before the store: nothing is consumed
+    if isinstance(verified, IdPStatus):
+        return (yield from _idp_error_flow(subject, verified, relay_state, now))
     request_id = verified.in_response_to
     # When only the assertion is signed, the envelope's InResponseTo is the browser's
     # to change: it must agree with the signed one, and is otherwise never used.
@@ -228,6 +256,7 @@ class _Provider(Generic[S]):
         authn_context: str | Sequence[str] | None,
         transaction: str,
         resume: str,
+        otp_proved: bool,
     ) -> Flow[SAMLRedirect]:
         return start_flow(
             self._client,
@@ -240,13 +269,19 @@ class _Provider(Generic[S]):
             now=self.clock(),
             transaction=transaction,
             resume=resume,
+            otp_proved=otp_proved,
         )
 
-    def _verify(self, subject: Subject, saml_response: object) -> SignedResponse | SAMLOutcome:
+    def _verify(
+        self, subject: Subject, saml_response: object
+    ) -> SignedResponse | IdPStatus | SAMLOutcome:
         return verify_response(self._client.sec, self._expect, subject, saml_response)
 
     def _complete(
-        self, subject: Subject, verified: SignedResponse | SAMLOutcome, relay_state: str | None
+        self,
+        subject: Subject,
+        verified: SignedResponse | IdPStatus | SAMLOutcome,
+        relay_state: str | None,
     ) -> Flow[SAMLOutcome]:
         return complete_flow(self._expect, subject, verified, relay_state, now=self.clock())
 
@@ -263,6 +298,7 @@ class SAMLServiceProvider(_Provider[ChallengeStore]):
         authn_context: str | Sequence[str] | None = None,
         transaction: str = "",
         resume: str = "",
+        otp_proved: bool = False,
     ) -> SAMLRedirect:
         """Where to send the browser. Raises :class:`WrongIdentityProviderError` for a
         session that did not sign in through this IdP,
@@ -271,8 +307,11 @@ class SAMLServiceProvider(_Provider[ChallengeStore]):
         ``transaction`` that is neither empty nor a transaction digest (or a ``resume``
         that is not a suspended form's token), and
         :class:`~stepup.errors.StoreUnavailableError` if the request cannot be kept.
-        ``transaction`` and ``resume`` come back on the outcome of this request only."""
-        flow = self._start(subject, return_to, action, authn_context, transaction, resume)
+        ``transaction``, ``resume`` and ``otp_proved`` (the caller checked a TOTP code
+        for this request) come back on the outcome of this request only."""
+        flow = self._start(
+            subject, return_to, action, authn_context, transaction, resume, otp_proved
+        )
         return run(flow, self.store)
 
     def complete(
@@ -297,9 +336,12 @@ class AsyncSAMLServiceProvider(_Provider[AsyncStore | ChallengeStore]):
         authn_context: str | Sequence[str] | None = None,
         transaction: str = "",
         resume: str = "",
+        otp_proved: bool = False,
     ) -> SAMLRedirect:
         """See :meth:`SAMLServiceProvider.start`."""
-        flow = self._start(subject, return_to, action, authn_context, transaction, resume)
+        flow = self._start(
+            subject, return_to, action, authn_context, transaction, resume, otp_proved
+        )
         return await run_async(flow, self.store)
 
     async def complete(
