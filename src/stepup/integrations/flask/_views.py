@@ -85,9 +85,7 @@ from ..views import (
     cancel_path,
     code_refusal,
     enrolment_page,
-    forget_otp_proof,
     form_code,
-    note_otp_proof,
     note_sso_trip,
     password_step,
     provider_for,
@@ -96,12 +94,13 @@ from ..views import (
     report_sso_refusal,
     sso_answer,
     sso_level_request,
+    sso_otp_proved,
+    sso_otp_request,
     sso_resume,
     sso_resume_request,
     sso_retry_query,
     sso_transaction,
     sso_transaction_request,
-    take_otp_proof,
     take_sso_trip,
     tenant_error_response,
     tenant_request_refusal,
@@ -572,7 +571,8 @@ def reauth_done() -> Any:
 
 def _sso_start(kind: str, providers: Any) -> Any:
     """Check the form (and the code, when the rule asks for one), then leave for the
-    provider; the code's proof waits in the session for the provider's answer."""
+    provider; that the code was proved rides with the trip's own single-use state and
+    comes back on the outcome of that very trip only."""
     opened = _open_page(request.form)
     if not isinstance(opened, _Opened):
         return opened
@@ -580,20 +580,20 @@ def _sso_start(kind: str, providers: Any) -> Any:
     provider = provider_for(providers, subject)
     if page.sso != kind or provider is None:
         return _message(400, TEXT["sso_unavailable"])
-    forget_otp_proof(session)
     if page.totp:
         refused = _refused_code(app_state, subject, page)
         if refused is not None:
             return refused
-        note_otp_proof(session, subject.session_id, app_state.clock())
     # The level the rule needs: the provider is asked for it (acr_values, or a
     # RequestedAuthnContext) and the adapter refuses an answer below it.
-    # The transaction and the suspended form ride with the trip's own state, handed
-    # back on its outcome (two trips in two tabs never swap theirs).
+    # The transaction, the suspended form and the code's proof ride with the trip's own
+    # state, handed back on its outcome (two trips in two tabs never swap theirs, and
+    # no other answer, a forged one included, can use them up).
     extra = (
         sso_level_request(app_state.policy, page, kind)
         | sso_transaction_request(page)
         | sso_resume_request(page)
+        | sso_otp_request(page.totp)  # the code was checked above
     )
     try:
         target = provider.start(subject, return_to=page.next, action=page.action, **extra)
@@ -616,13 +616,10 @@ def _sso_finish(providers: Any, outcome_of: Any, *, cross_site: bool = False) ->
     if provider is None:
         return _message(400, TEXT["sso_unavailable"])
     outcome = outcome_of(provider, subject)
-    proved_code = take_otp_proof(
-        session, subject.session_id, app_state.clock(), app_state.login_ttl
-    )
     trip_began = take_sso_trip(
         session, subject.session_id, outcome.method, app_state.clock(), app_state.login_ttl
     )
-    answer = sso_answer(outcome, proved_code, app_state.policy)
+    answer = sso_answer(outcome, sso_otp_proved(outcome), app_state.policy)
     action = str(getattr(outcome, "action", "") or "")
     pending = app_state.pending_transaction(subject, action, sso_transaction(outcome))
     transaction = pending.digest if pending is not None else None
