@@ -30,7 +30,7 @@ READ_IN = {
             "SAML_IDP_METADATA",
         )
     },
-    "XDG_DATA_HOME": "stepup/adapters/storage/sql_engine.py",
+    "XDG_DATA_HOME": "stepup/_data_dir.py",
 }
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import errno
 import ipaddress
-import os
 import socket
 import sys
 from pathlib import Path
 from typing import Any
+
+from .._data_dir import data_dir
 
 __all__ = ["register"]
 
@@ -63,8 +64,7 @@ def _default_db() -> Path:
     """Where the demo keeps its database unless ``--db`` says otherwise: the path
     ``stepup.demo.default_demo_path()`` answers, worked out here without importing the
     demo (and SQLAlchemy) on every ``stepup`` command."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "stepup" / "demo.sqlite3"
+    return data_dir() / "demo.sqlite3"
 
 
 def _port(text: str) -> int:

@@ -32,6 +32,7 @@ from sqlalchemy.exc import ArgumentError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import greenlet_spawn
 
+from ..._data_dir import data_dir
 from ...errors import ConfigurationError, StoreConfigurationError
 from .urls import sqlite_file_problem
 
@@ -62,8 +63,7 @@ _configured: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 def default_sqlite_path() -> Path:
     """``$XDG_DATA_HOME/stepup/stepup.sqlite3``, else ``~/.local/share/stepup/stepup.sqlite3``."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "stepup" / "stepup.sqlite3"
+    return data_dir() / "stepup.sqlite3"
 
 
 def prepare_sqlite_file(path: str | os.PathLike[str] | None) -> Path:
