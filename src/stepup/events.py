@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "EventBus",
+    "GrantsRevoked",
     "Listener",
     "PasskeyRemoved",
     "ReauthFailed",
@@ -25,6 +26,7 @@ __all__ = [
     "Throttled",
     "TwoFactorDeviceAdded",
     "TwoFactorDeviceRemoved",
+    "TwoFactorDeviceRenamed",
     "TwoFactorEnabled",
     "TwoFactorRejected",
     "TwoFactorRemoved",
@@ -116,8 +118,20 @@ class TwoFactorDeviceRemoved(StepupEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TwoFactorDeviceRenamed(StepupEvent):
+    """A confirmed device got another name (emitted only when the name changed; the
+    name itself is the user's text, so it is left out)."""
+
+    user_id: str
+    device_id: str
+    #: Who renamed it: the user, unless the caller named someone else.
+    renamed_by: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RecoveryCodeUsed(StepupEvent):
     user_id: str
+    #: How many unused codes the store holds after this one was spent (read again).
     remaining: int
 
 
@@ -128,9 +142,20 @@ class RecoveryCodesRegenerated(StepupEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReauthSucceeded(StepupEvent):
+    """A re-authentication was recorded. ``method`` is what the grant now holds (with
+    a step moments before merged in); ``proved`` what this attempt proved."""
+
     user_id: str
     session_id: str
+    #: The grant's methods, comma-separated and sorted (``otp,pwd``).
     method: str
+    #: The grant's level of assurance, when the policy has levels and one was proved.
+    level: str | None = None
+    #: The digest of the one action this re-authentication confirmed (not secret), or
+    #: ``None`` for a session grant.
+    transaction: str | None = None
+    #: This attempt's own methods, comma-separated and sorted like ``method``.
+    proved: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,6 +168,23 @@ class SignInRecorded(StepupEvent):
     session_id: str
     method: str
     authenticated_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GrantsRevoked(StepupEvent):
+    """Re-authentication grants were revoked: at sign-out (one session), after a
+    password change or by an operator (every session of the user). Emitted even when
+    there was none to revoke (``count`` 0) except by the operator command, which then
+    changes nothing."""
+
+    user_id: str
+    #: The signed-out session; ``None``: every session of the user.
+    session_id: str | None
+    count: int
+    #: ``sign_out``, ``password_changed`` or ``operator``.
+    reason: str
+    #: Who revoked them, when someone else than the user did (the operator's --actor).
+    revoked_by: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

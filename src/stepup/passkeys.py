@@ -92,6 +92,7 @@ __all__ = [
     "PasskeyRegistered",
     "PasskeyRejected",
     "PasskeyRemoved",
+    "PasskeyRenamed",
     "PasskeyResult",
     "PasskeySignInRejected",
     "PasskeySignInVerified",
@@ -368,6 +369,17 @@ class PasskeyRegistered(StepupEvent):
     user_id: str
     credential_id: str
     name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PasskeyRenamed(StepupEvent):
+    """A passkey got another name (only when the store wrote one; the name, the
+    user's own text, is left out)."""
+
+    user_id: str
+    credential_id: str
+    #: Who renamed it: the user, unless the caller named someone else.
+    renamed_by: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -822,10 +834,7 @@ class _Ceremonies:
             return PasskeyResult(refused.reason)
         except StoreUnavailableError:
             return PasskeyResult(PasskeyReason.UNAVAILABLE)
-        # A factor was added: no re-authentication made before counts any more, in any
-        # session (OWASP ASVS 5.0 section 7.4.3), as for a TOTP device. A store failure
-        # here propagates: the passkey is stored, so this is no clean success.
-        yield ("revoke_grants", (subject.user_id,))
+        # The passkey is stored: the audit says so before anything else can fail.
         self._emit(
             PasskeyRegistered(
                 at=self.clock(),
@@ -834,6 +843,10 @@ class _Ceremonies:
                 name=passkey.name,
             )
         )
+        # A factor was added: no re-authentication made before counts any more, in any
+        # session (OWASP ASVS 5.0 section 7.4.3), as for a TOTP device. A store failure
+        # here propagates: the passkey is stored, so this is no clean success.
+        yield ("revoke_grants", (subject.user_id,))
         return PasskeyResult(PasskeyReason.OK, passkey, passkey.user_verified)
 
     # authentication ---------------------------------------------------------------
@@ -1038,8 +1051,7 @@ class _Ceremonies:
         if not _is_credential_id(credential_id) or not is_well_formed_id(user_id):
             return False  # no passkey has that id: not found, before the store
         removed: bool = yield ("remove_passkey", (user_id, credential_id))
-        if removed:
-            yield ("revoke_grants", (user_id,))  # a factor changed: ASVS 5.0 §7.4.3
+        if removed:  # the event first: a failing revocation below leaves it in the audit
             self._emit(
                 PasskeyRemoved(
                     at=self.clock(),
@@ -1048,7 +1060,26 @@ class _Ceremonies:
                     removed_by=removed_by,
                 )
             )
+            yield ("revoke_grants", (user_id,))  # a factor changed: ASVS 5.0 §7.4.3
         return removed
+
+    def _rename(
+        self, user_id: str, credential_id: str, name: str, renamed_by: str | None
+    ) -> Flow[bool]:
+        cleaned = _clean_name(name)
+        if not _is_credential_id(credential_id) or not is_well_formed_id(user_id):
+            return False  # no passkey has that id: not found, before the store
+        renamed: bool = yield ("rename_passkey", (user_id, credential_id, cleaned))
+        if renamed:
+            self._emit(
+                PasskeyRenamed(
+                    at=self.clock(),
+                    user_id=user_id,
+                    credential_id=credential_id,
+                    renamed_by=user_id if renamed_by is None else renamed_by,
+                )
+            )
+        return renamed
 
 
 def _library_reason(exc: Exception) -> PasskeyReason:
@@ -1129,8 +1160,12 @@ class Passkeys(_Ceremonies):
         guard it as a sensitive action in the app (the catalog's ``passkey.remove``)."""
         return run(self._remove(user_id, credential_id, removed_by), self.store)
 
-    def rename(self, user_id: str, credential_id: str, name: str) -> bool:
-        return run(_rename(user_id, credential_id, name), self.store)
+    def rename(
+        self, user_id: str, credential_id: str, name: str, *, renamed_by: str | None = None
+    ) -> bool:
+        """Rename one passkey; :class:`PasskeyRenamed` when the store wrote it
+        (``renamed_by``: who did, else the user)."""
+        return run(self._rename(user_id, credential_id, name, renamed_by), self.store)
 
 
 class AsyncPasskeys(_Ceremonies):
@@ -1184,22 +1219,16 @@ class AsyncPasskeys(_Ceremonies):
     async def remove(self, user_id: str, credential_id: str, *, removed_by: str) -> bool:
         return await run_async(self._remove(user_id, credential_id, removed_by), self.store)
 
-    async def rename(self, user_id: str, credential_id: str, name: str) -> bool:
-        return await run_async(_rename(user_id, credential_id, name), self.store)
+    async def rename(
+        self, user_id: str, credential_id: str, name: str, *, renamed_by: str | None = None
+    ) -> bool:
+        return await run_async(self._rename(user_id, credential_id, name, renamed_by), self.store)
 
 
 def _list(user_id: str) -> Flow[tuple[Passkey, ...]]:
     checked_id(user_id, "user_id")
     passkeys: tuple[Passkey, ...] = yield ("list_passkeys", (user_id,))
     return passkeys
-
-
-def _rename(user_id: str, credential_id: str, name: str) -> Flow[bool]:
-    cleaned = _clean_name(name)
-    if not _is_credential_id(credential_id) or not is_well_formed_id(user_id):
-        return False  # no passkey has that id: not found, before the store
-    renamed: bool = yield ("rename_passkey", (user_id, credential_id, cleaned))
-    return renamed
 
 
 #: A credential id as :func:`_b64` writes it: unpadded base64url of at most

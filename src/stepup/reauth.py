@@ -28,7 +28,7 @@ from .errors import (
     StoreUnavailableError,
     UnknownActionError,
 )
-from .events import EventBus, ReauthSucceeded, SignInRecorded
+from .events import EventBus, GrantsRevoked, ReauthSucceeded, SignInRecorded
 from .ids import checked_id, checked_subject
 from .policy import Context, Policy, Rule, Sensitivity
 from .records import Challenge, Credential, Grant, Passkey, Tenant
@@ -1150,7 +1150,7 @@ class _ReauthFlows(Generic[S]):
         checked_subject(subject)
         if renewed_from is not None:
             checked_id(renewed_from, "renewed_from")
-        chosen = frozenset(methods)
+        chosen = proved = frozenset(methods)
         if transaction is not None and not is_transaction_digest(transaction):
             raise MalformedInputError("transaction must be a stepup.transactions digest")
         if signed is not None and signed != transaction:
@@ -1226,10 +1226,15 @@ class _ReauthFlows(Generic[S]):
                 carried = replace(previous, session_id=subject.session_id)
                 expires = previous.authenticated_at + self._kept_for()
                 yield ("put_grant", (carried, expires))
-        method = ",".join(sorted(chosen))
         self.events.emit(
             ReauthSucceeded(
-                at=now, user_id=subject.user_id, session_id=subject.session_id, method=method
+                at=now,
+                user_id=subject.user_id,
+                session_id=subject.session_id,
+                method=",".join(sorted(chosen)),
+                level=level,
+                transaction=transaction,
+                proved=",".join(sorted(proved)),
             )
         )
         return grant
@@ -1285,13 +1290,21 @@ class _ReauthFlows(Generic[S]):
         )
         return SignInCounted(grant)
 
-    def _revoke(self, user_id: str, session_id: str | None) -> Flow[int]:
+    def _revoke(self, user_id: str, session_id: str | None, reason: str) -> Flow[int]:
+        """Revoke, then say so (``reason``: ``sign_out`` or ``password_changed``), also
+        when there was nothing to revoke: the audit trail shows the sign-out or the
+        password change itself. A store failure propagates, with no event."""
         checked_id(user_id, "user_id")
         if session_id is not None:
             checked_id(session_id, "session_id")
         count: int = yield ("revoke_grants", (user_id, session_id))
         if session_id is not None:  # all of the user's: the anchors went with them
             yield ("revoke_grants", (user_id, _anchor_id(session_id)))
+        self.events.emit(
+            GrantsRevoked(
+                at=self.clock(), user_id=user_id, session_id=session_id, count=count, reason=reason
+            )
+        )
         return count
 
 
@@ -1393,12 +1406,14 @@ class Reauth(_ReauthFlows[Store]):
         return run(self._offer_for(subject, action), self.store)
 
     def sign_out(self, subject: Subject) -> int:
-        """Revoke this session's grant."""
-        return run(self._revoke(subject.user_id, subject.session_id), self.store)
+        """Revoke this session's grant (event :class:`~stepup.events.GrantsRevoked`,
+        reason ``sign_out``)."""
+        return run(self._revoke(subject.user_id, subject.session_id, "sign_out"), self.store)
 
     def password_changed(self, user_id: str) -> int:
-        """Revoke every grant of the user, in every session."""
-        return run(self._revoke(user_id, None), self.store)
+        """Revoke every grant of the user, in every session (event
+        :class:`~stepup.events.GrantsRevoked`, reason ``password_changed``)."""
+        return run(self._revoke(user_id, None, "password_changed"), self.store)
 
 
 class AsyncReauth(_ReauthFlows[AsyncStore | Store]):
@@ -1471,7 +1486,8 @@ class AsyncReauth(_ReauthFlows[AsyncStore | Store]):
         return await run_async(self._offer_for(subject, action), self.store)
 
     async def sign_out(self, subject: Subject) -> int:
-        return await run_async(self._revoke(subject.user_id, subject.session_id), self.store)
+        flow = self._revoke(subject.user_id, subject.session_id, "sign_out")
+        return await run_async(flow, self.store)
 
     async def password_changed(self, user_id: str) -> int:
-        return await run_async(self._revoke(user_id, None), self.store)
+        return await run_async(self._revoke(user_id, None, "password_changed"), self.store)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ._flow import Flow, run, run_async
 from .adapters.storage.base import AsyncStore, Store
@@ -39,12 +39,13 @@ from .events import (
     Throttled,
     TwoFactorDeviceAdded,
     TwoFactorDeviceRemoved,
+    TwoFactorDeviceRenamed,
     TwoFactorEnabled,
     TwoFactorRejected,
     TwoFactorRemoved,
 )
 from .ids import checked_id, is_well_formed_id
-from .records import AttemptOutcome, Credential, Passkey, TotpDevice
+from .records import Attempt, AttemptOutcome, Credential, Passkey, TotpDevice
 from .recovery import is_legacy_recovery_digest, issue_recovery_codes, recovery_digest
 from .sealing import SealError, SecretBox
 from .throttle import ThrottlePolicy
@@ -332,7 +333,8 @@ class _TwoFactorFlows(Generic[S]):
     def _factors_changed(user_id: str) -> Flow[None]:
         """The user's factors changed: no re-authentication made before counts any more,
         in any session (OWASP ASVS 5.0 section 7.4.3). A store failure here propagates
-        (the change is made, so the caller must not report it as a clean success)."""
+        (the change is made, so the caller must not report it as a clean success): the
+        caller emits its event before this, so the audit has what was stored."""
         yield ("revoke_grants", (user_id, None))
 
     # flows ------------------------------------------------------------------
@@ -426,8 +428,8 @@ class _TwoFactorFlows(Generic[S]):
         codes, hashes = issue_recovery_codes()
         enrolment = credential.credential_id
         yield from self._update(user_id, lambda c: _confirmed(c, enrolment, hashes))
-        yield from self._factors_changed(user_id)
         self.events.emit(TwoFactorEnabled(at=now, user_id=user_id))
+        yield from self._factors_changed(user_id)
         return Confirmation(result, codes)
 
     def _verify(self, user_id: str, code: object) -> Flow[VerifyResult]:
@@ -491,35 +493,54 @@ class _TwoFactorFlows(Generic[S]):
             if credential is None or not credential.confirmed:
                 raise NotEnrolledError("two-factor authentication is not enabled")
             used = yield ("consume_recovery_hash", (user_id, digest))
-            if not used:
-                self._reject(now, key, VerifyReason.INVALID, charge.retry_at, user_id=user_id)
-                return VerifyResult(VerifyReason.INVALID, retry_at=charge.retry_at)
-            # Take back this attempt's charge only: a success never clears the failures
-            # other guesses earned (docs/totp.md, "Guessing and the throttle").
-            yield ("throttle_refund", (key, charge, now))
-            # Burn every TOTP code valid right now (the whole window), so none of them can
-            # follow the recovery code; the owner just proved themselves, so clear the
-            # TOTP failures too. Guesses landing between the clear and the burn can block
-            # it again (a throttled attempt burns nothing): clear and burn once more.
-            devices = credential.totp_devices
-            period = devices[0].period if devices else credential.period
-            burn = int(now // period) + self.window
-            for _ in range(BURN_TRIES):
-                yield ("throttle_clear", (credential.credential_id,))
-                burned = yield (
-                    "totp_attempt",
-                    (credential.credential_id, burn, now, self.throttle),
-                )
-                if burned.outcome is not AttemptOutcome.THROTTLED:
-                    break
-            if burned.outcome is not AttemptOutcome.ACCEPTED:  # already burned further
-                yield ("throttle_clear", (credential.credential_id,))
         except StoreUnavailableError:
             self._reject(now, key, VerifyReason.UNAVAILABLE, user_id=user_id)
             return VerifyResult(VerifyReason.UNAVAILABLE)
-        remaining = len(credential.recovery_hashes) - 1
+        if not used:
+            self._reject(now, key, VerifyReason.INVALID, charge.retry_at, user_id=user_id)
+            return VerifyResult(VerifyReason.INVALID, retry_at=charge.retry_at)
+        # The code is spent: the decision is made. What follows tidies up after it, and
+        # a store failing there is logged, never turned into a refusal (a retry would
+        # find the code gone and be told it is wrong).
+        yield from self._after_recovery(user_id, key, charge, credential, now)
+        remaining = yield from self._recovery_codes_left(user_id, credential)
         self.events.emit(RecoveryCodeUsed(at=now, user_id=user_id, remaining=remaining))
         return VerifyResult(VerifyReason.OK)
+
+    def _after_recovery(
+        self, user_id: str, key: str, charge: Attempt, credential: Credential, now: float
+    ) -> Flow[None]:
+        """After a recovery code was spent, best effort: refund this attempt's charge
+        only (a success never clears the failures other guesses earned, docs/totp.md,
+        "Guessing and the throttle"); then burn every TOTP code valid right now (the
+        whole window), so none of them can follow the recovery code, and clear the TOTP
+        failures (the owner just proved themselves). Guesses landing between the clear
+        and the burn can block it again (a throttled attempt burns nothing): clear and
+        burn once more."""
+        credential_id = credential.credential_id
+        yield from _best_effort(user_id, "throttle_refund", (key, charge, now))
+        devices = credential.totp_devices
+        period = devices[0].period if devices else credential.period
+        burn = (credential_id, int(now // period) + self.window, now, self.throttle)
+        burned: Attempt | None = None
+        for _ in range(BURN_TRIES):
+            yield from _best_effort(user_id, "throttle_clear", (credential_id,))
+            burned = yield from _best_effort(user_id, "totp_attempt", burn)
+            if burned is None or burned.outcome is not AttemptOutcome.THROTTLED:
+                break
+        if burned is not None and burned.outcome is not AttemptOutcome.ACCEPTED:
+            yield from _best_effort(user_id, "throttle_clear", (credential_id,))  # burned further
+
+    @staticmethod
+    def _recovery_codes_left(user_id: str, before: Credential) -> Flow[int]:
+        """How many codes the store holds now: read again, as another sign-in may have
+        spent one meanwhile; if that read fails, the count read before, less this one."""
+        try:
+            credential: Credential | None = yield ("get_credential", (user_id,))
+        except StoreUnavailableError as exc:
+            _log_best_effort(user_id, "get_credential", exc)
+            return max(len(before.recovery_hashes) - 1, 0)
+        return 0 if credential is None else len(credential.recovery_hashes)
 
     def _regenerate(self, user_id: str) -> Flow[tuple[str, ...]]:
         checked_id(user_id, "user_id")
@@ -529,8 +550,8 @@ class _TwoFactorFlows(Generic[S]):
             raise NotEnrolledError("two-factor authentication is not enabled")
         codes, hashes = issue_recovery_codes()
         yield from self._update(user_id, lambda c: _with_codes(c, hashes))
-        yield from self._factors_changed(user_id)
         self.events.emit(RecoveryCodesRegenerated(at=self.clock(), user_id=user_id))
+        yield from self._factors_changed(user_id)
         return codes
 
     def _legacy_recovery_codes(self, user_id: str) -> Flow[int]:
@@ -609,7 +630,6 @@ class _TwoFactorFlows(Generic[S]):
                 removed_passkeys.append(passkey.credential_id)
         if not removed_totp and not removed_passkeys:  # removed meanwhile by another
             raise NotEnrolledError("two-factor authentication is not enabled")
-        yield from self._factors_changed(user_id)
         now = self.clock()
         for credential_id in removed_passkeys:
             self.events.emit(
@@ -618,6 +638,7 @@ class _TwoFactorFlows(Generic[S]):
                 )
             )
         self.events.emit(TwoFactorRemoved(at=now, user_id=user_id, removed_by=actor_id))
+        yield from self._factors_changed(user_id)
         return RemovedFactors(removed_totp, len(removed_passkeys))
 
     # devices ----------------------------------------------------------------
@@ -689,11 +710,13 @@ class _TwoFactorFlows(Generic[S]):
             return result
         device_id, limit = pending.device_id, self.max_devices
         yield from self._update(user_id, lambda c: _device_confirmed(c, device_id, limit))
-        yield from self._factors_changed(user_id)
         self.events.emit(TwoFactorDeviceAdded(at=now, user_id=user_id, device_id=device_id))
+        yield from self._factors_changed(user_id)
         return result
 
-    def _rename_device(self, user_id: str, device_id: str, name: str) -> Flow[None]:
+    def _rename_device(
+        self, user_id: str, device_id: str, name: str, actor_id: str | None
+    ) -> Flow[None]:
         checked_id(user_id, "user_id")
         self._refuse_in_config_mode()
         name = clean_device_name(name)
@@ -711,7 +734,15 @@ class _TwoFactorFlows(Generic[S]):
                 tuple(replace(d, name=name) if d.device_id == device_id else d for d in devices),
             )
 
-        yield from self._update(user_id, renamed)
+        if (yield from self._update(user_id, renamed)) is not None:  # a name was written
+            self.events.emit(
+                TwoFactorDeviceRenamed(
+                    at=self.clock(),
+                    user_id=user_id,
+                    device_id=device_id,
+                    renamed_by=user_id if actor_id is None else actor_id,
+                )
+            )
 
     def _remove_device(
         self, user_id: str, device_id: str, actor_id: str, actor_has_full_access: bool
@@ -741,12 +772,12 @@ class _TwoFactorFlows(Generic[S]):
             yield from self._remove(user_id, actor_id, actor_has_full_access)
             return
         if removed and removed[0].confirmed:  # a pending one going changes no factor
-            yield from self._factors_changed(user_id)
             self.events.emit(
                 TwoFactorDeviceRemoved(
                     at=self.clock(), user_id=user_id, device_id=device_id, removed_by=actor_id
                 )
             )
+            yield from self._factors_changed(user_id)
 
 
 class TwoFactor(_TwoFactorFlows[Store]):
@@ -842,8 +873,12 @@ class TwoFactor(_TwoFactorFlows[Store]):
         """Confirm the device being added with a code from it (no new recovery codes)."""
         return run(self._confirm_device(user_id, code, max_age), self.store)
 
-    def rename_device(self, user_id: str, device_id: str, name: str) -> None:
-        run(self._rename_device(user_id, device_id, name), self.store)
+    def rename_device(
+        self, user_id: str, device_id: str, name: str, *, actor_id: str | None = None
+    ) -> None:
+        """Rename one confirmed device; :class:`~stepup.events.TwoFactorDeviceRenamed`
+        when the name changed (``renamed_by``: ``actor_id``, else the user)."""
+        run(self._rename_device(user_id, device_id, name, actor_id), self.store)
 
     def remove_device(
         self,
@@ -935,8 +970,10 @@ class AsyncTwoFactor(_TwoFactorFlows[AsyncStore | Store]):
     ) -> VerifyResult:
         return await run_async(self._confirm_device(user_id, code, max_age), self.store)
 
-    async def rename_device(self, user_id: str, device_id: str, name: str) -> None:
-        await run_async(self._rename_device(user_id, device_id, name), self.store)
+    async def rename_device(
+        self, user_id: str, device_id: str, name: str, *, actor_id: str | None = None
+    ) -> None:
+        await run_async(self._rename_device(user_id, device_id, name, actor_id), self.store)
 
     async def remove_device(
         self,
@@ -1022,6 +1059,27 @@ def _device_confirmed(credential: Credential | None, device_id: str, limit: int)
         for d in credential.totp_devices
     )
     return _with_devices(credential, devices)
+
+
+def _best_effort(user_id: str, method: str, args: tuple[object, ...]) -> Flow[Any]:
+    """One store call whose failure is logged and let go (``None``): a step after a
+    decision that is already made."""
+    try:
+        return (yield (method, args))
+    except StoreUnavailableError as exc:
+        _log_best_effort(user_id, method, exc)
+        return None
+
+
+def _log_best_effort(user_id: str, step: str, exc: StoreUnavailableError) -> None:
+    """A WARNING naming the step and the error's type (never a code, never a driver's
+    message: it can hold a URL)."""
+    logger.warning(
+        "after a recovery code of user %r was accepted, %s failed (%s); the sign-in stands",
+        user_id,
+        step,
+        type(exc.__cause__ or exc).__name__,
+    )
 
 
 def _touch(credential: Credential, device: TotpDevice, now: float) -> Flow[None]:
