@@ -723,15 +723,23 @@ class FormStep:
     status: int = 200
 
 
-def code_refusal(page: ReauthPage, verify: Callable[[], VerifyResult]) -> FormStep | None:
+def code_refusal(
+    page: ReauthPage,
+    verify: Callable[[], VerifyResult],
+    *,
+    failed: Callable[[VerifyResult], object] | None = None,
+) -> FormStep | None:
     """The page again when the form's second-factor code does not verify (``verify``
-    runs the check); ``None`` when it did. Not enrolled: the page again, 400."""
+    runs the check; ``failed`` is told the refused result, once); ``None`` when it did.
+    Not enrolled: the page again, 400."""
     try:
         result = verify()
     except NotEnrolledError:
         return FormStep(page=page, status=400)
     if result.ok:
         return None
+    if failed is not None:
+        failed(result)
     error = page.with_error(two_factor_message(result), "code")
     return FormStep(page=error, status=refusal_status(result.reason))
 
@@ -763,7 +771,19 @@ def password_step(
         return FormStep(page=error, status=refusal_status(result.reason))
     if not page.totp:
         return FormStep(methods=("pwd",))
-    return code_refusal(page, verify_code) or FormStep(methods=("pwd", "otp"))
+    refused = code_refusal(
+        page, verify_code, failed=lambda result: _code_failed(passwords, subject.user_id, result)
+    )
+    return refused or FormStep(methods=("pwd", "otp"))
+
+
+def _code_failed(passwords: Any, user_id: str, result: VerifyResult) -> None:
+    """A refused code is a failed re-authentication (its success is a ReauthSucceeded):
+    ReauthFailed with method ``otp``, on the bus and clock the password check reports to
+    (the app's)."""
+    events, clock = getattr(passwords, "events", None), getattr(passwords, "clock", None)
+    if isinstance(events, EventBus) and callable(clock):
+        events.emit(ReauthFailed(at=clock(), user_id=user_id, method="otp", reason=result.reason))
 
 
 # The tenant settings endpoint (JSON:API) -------------------------------------------
