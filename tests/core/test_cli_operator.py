@@ -301,9 +301,13 @@ def test_revoke_grants_in_every_session(target: Target, capsys: pytest.CaptureFi
     grant(target.store, "alice", "s1")
     grant(target.store, "alice", "s2")
     grant(target.store, "bob", "s3")
-    status, out, _ = run(capsys, ["operator", "revoke-grants", "alice", *target.args(), "--yes"])
+    argv = ["operator", "revoke-grants", "alice", *target.args(), "--yes", "--actor", "ops:eve"]
+    status, out, _ = run(capsys, argv)
     assert status == 0
-    assert out == "revoked: 2 grant(s) of user 'alice'\n"
+    assert out == (
+        "event: GrantsRevoked(user_id='alice', session_id=None, count=2, reason='operator',"
+        " revoked_by='ops:eve')\nrevoked: 2 grant(s) of user 'alice'\n"
+    )
     assert target.store.get_grant("alice", "s1") is None
     assert target.store.get_grant("alice", "s2") is None
     assert target.store.get_grant("bob", "s3") is not None

@@ -22,8 +22,11 @@ from stepup.cli import main
 from stepup.cli.operator import run_operator
 from stepup.errors import ConfigurationError
 from stepup.events import PasskeyRemoved, TwoFactorRemoved
+from stepup.policy import Policy
+from stepup.reauth import Reauth
 from stepup.records import Passkey
 from stepup.sealing import SecretBox
+from stepup.subject import Subject
 from stepup.tenants import TenantSettings
 from stepup.testing import SettableClock
 from stepup.totp import TOTP
@@ -217,17 +220,27 @@ def test_tenant_help_names_no_get_endpoint(capsys: pytest.CaptureFixture[str]) -
     assert "PATCH /tenants/{id}" in text
 
 
-def test_revoke_grants_takes_no_actor_or_listener_since_it_emits_nothing(
-    capsys: pytest.CaptureFixture[str], sqlite_url: str
+def test_revoke_grants_names_the_actor_and_tells_the_listener(
+    capsys: pytest.CaptureFixture[str], sqlite_url: str, events: list[Any]
 ) -> None:
     text = help_of(capsys, "operator", "revoke-grants")
-    assert "--actor" not in text.replace("no --actor", "")
-    assert "--listener" not in text.replace("or --listener", "")
-    assert "No event is emitted" in text
+    assert "--actor" in text
+    assert "--listener" in text
+    assert "GrantsRevoked" in text
+    store = SQLStore(sqlite_url)
+    Reauth(store, Policy.default(environ={})).record(Subject("alice", "s1"), ["pwd"])
+    store.close()
     argv = ["operator", "revoke-grants", "alice", "--yes", "--store", sqlite_url]
-    status, _, err = run(capsys, *argv, "--listener", RECORD)
-    assert status == 2
-    assert "unrecognized arguments: --listener" in err
+    status, out, _ = run(capsys, *argv, "--actor", "support:bob", "--listener", RECORD)
+    assert status == 0
+    assert [(e.name, e.reason, e.count, e.revoked_by, e.session_id) for e in events] == [
+        ("GrantsRevoked", "operator", 1, "support:bob", None)
+    ]
+    assert "event: GrantsRevoked(" in out
+    events.clear()
+    status, _, _ = run(capsys, *argv, "--listener", RECORD)  # none left: nothing changed
+    assert status == 1
+    assert events == []
 
 
 # 5: Ctrl-C --------------------------------------------------------------------------------

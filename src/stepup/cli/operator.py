@@ -150,12 +150,12 @@ def _add_commands(
         help="revoke a user's re-authentication grants in every session",
         description=(
             "The user must re-authenticate before the next sensitive action, in every "
-            "session (what the app does after a password change). No event is emitted, "
-            "as on the web path, so there is no --actor or --listener."
+            "session (what the app does after a password change). Event GrantsRevoked "
+            "(reason operator, revoked_by = --actor)."
         ),
     )
     revoke.add_argument("user_id", metavar="USER_ID")
-    _common(revoke, store_default, events=False)
+    _common(revoke, store_default)
     revoke.set_defaults(handler=_revoke_grants)
 
     reseal = commands.add_parser(
@@ -486,18 +486,31 @@ def _remove_device(args: argparse.Namespace, two_factor: Any) -> int:
 
 @_run
 def _revoke_grants(args: argparse.Namespace) -> int:
+    from ..events import GrantsRevoked
     from ..policy import Policy
     from ..reauth import Reauth
 
+    events = _events(args)  # a --listener that cannot be imported refuses before any change
     with _store(args) as store:
         question = f"Revoke every re-authentication grant of user {args.user_id!r}?"
         _confirm(args, question)
-        # No events: the web path emits none for this either (so no --listener here).
-        count = Reauth(store, Policy.default(environ={})).password_changed(args.user_id)
+        # Without the bus: the revocation's own event says "password_changed", and this
+        # was the operator's doing, said below (once something was revoked).
+        reauth = Reauth(store, Policy.default(environ={}))
+        count = reauth.password_changed(args.user_id)
     if count == 0:
         raise _RefusedError(
             f"user {args.user_id!r} has no grants (unknown user, or none in force): nothing changed"
         )
+    revoked = GrantsRevoked(
+        at=reauth.clock(),
+        user_id=args.user_id,
+        session_id=None,
+        count=count,
+        reason="operator",
+        revoked_by=_actor(args),
+    )
+    events.emit(revoked)
     print(f"revoked: {count} grant(s) of user {args.user_id!r}")
     return EXIT_OK
 
