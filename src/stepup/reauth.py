@@ -575,7 +575,8 @@ class _ReauthFlows(Generic[S]):
         totp_users: Container[str] | None = None,
     ) -> None:
         """``merge_window``: a re-authentication this soon after the session's last one
-        adds its methods to that grant (keeping the older time) instead of replacing it.
+        adds its methods to that grant (keeping the older time) instead of replacing it,
+        if that grant has not expired (a store may have forgotten it by then).
         ``totp_users``: with TOTP secrets in a configuration file (``ConfigUsers``), who
         has TOTP; otherwise the store's credential says."""
         self.store = store
@@ -1182,9 +1183,11 @@ class _ReauthFlows(Generic[S]):
             previous is not None
             and not previous.methods <= chosen
             and 0 <= at - previous.authenticated_at < self.merge_window
+            and at - previous.authenticated_at < self._kept_for()
         ):
             # A second step moments after the first (an SSO login, then TOTP): keep both
             # proofs, dated by the older one, so the grant is never fresher than its parts.
+            # Never an expired grant: one store still holds it, another has forgotten it.
             chosen |= previous.methods
             at = previous.authenticated_at
             if self.policy.levels is not None:

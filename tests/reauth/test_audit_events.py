@@ -149,3 +149,30 @@ def test_a_revocation_that_failed_is_no_event(mode: str) -> None:
     with pytest.raises(StoreUnavailableError):
         reauth.password_changed("alice")
     assert events == []
+
+
+def test_a_proof_is_never_merged_into_an_expired_grant() -> None:
+    """A re-authentication within the merge window of an earlier proof that has already
+    expired stands on its own: merged, it would be dated by the expired proof (stale the
+    moment it is recorded) on a store that still holds the expired grant, and fresh on
+    one (Redis) that has forgotten it."""
+    from stepup.adapters.storage.memory import MemoryStore
+    from stepup.policy import Policy, Rule, Sensitivity
+    from stepup.reauth import Reauth
+    from stepup.records import Tenant
+    from stepup.subject import Subject
+    from stepup.testing import SettableClock
+
+    t0 = 1_700_000_000.0
+    clock = SettableClock(t0)
+    store = MemoryStore()
+    store.put_tenant(Tenant("t", {"feature_flags": {"sensitive_actions_reauth": True}}))
+    policy = Policy({"pwd.otp": Rule(Sensitivity.SENSITIVE, second_factor=True)}, lifetime=300)
+    reauth = Reauth(store, policy, clock=clock)
+    alice = Subject("alice", "s1")
+    reauth.record(alice, ["pwd"])  # at t0: expired by t0 + 300
+    clock.advance(450)
+    reauth.record(alice, ["otp"])  # not merged into the expired proof of t0
+    clock.advance(10)
+    reauth.record(alice, ["pwd"])  # merged with the proof of t0 + 450
+    assert reauth.check(alice, "pwd.otp", "t").ok
