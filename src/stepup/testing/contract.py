@@ -80,6 +80,7 @@ from ..records import (
     ThrottleState,
     TotpDevice,
 )
+from ..resume import AsyncSuspensions, Resumed, Suspended, Suspensions
 from ..sealing import SecretBox
 from ..subject import Subject
 from ..tenants import AsyncTenantSettings, TenantSettings
@@ -444,6 +445,27 @@ def _by_id(passkey: Passkey) -> str:
 
 def _patch_body(attributes: dict[str, Any]) -> dict[str, Any]:
     return {"data": {"type": "tenant", "attributes": attributes}}
+
+
+#: Text JSON keeps but some columns do not: NUL (PostgreSQL's ``jsonb`` and text refuse
+#: it), a lone surrogate (not UTF-8), a character beyond the BMP and a non-ASCII one.
+_ODD_TEXT = ("a\x00b", "a\ud800b", "\udfff", "\U0001f600", "Ünï")
+
+#: Numbers a JSON round trip keeps as they are, but ``jsonb`` would not: ``1e16`` (read
+#: back as the int 10**16), ``-0.0`` (as 0.0), and the smallest float.
+_ODD_NUMBERS = {"big": 1e16, "negative_zero": -0.0, "tiny": 5e-324, "exact": 2**60 + 1}
+
+
+def _as_sent(value: Any) -> Any:
+    """``value`` with every number written out with its type, so comparing two of them
+    tells ``1e16`` from ``10**16`` and ``-0.0`` from ``0.0`` (``==`` does not)."""
+    if isinstance(value, dict):
+        return {key: _as_sent(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_sent(item) for item in value]
+    if isinstance(value, bool | int | float):
+        return (type(value).__name__, repr(value))
+    return value
 
 
 def _flag_changes(events: list[StepupEvent]) -> list[tuple[str, str, Any, Any]]:
@@ -1443,6 +1465,27 @@ class StoreContract:
         assert call("get_tenant", tenant_id) == after
         assert call("patch_tenant", _key("nobody"), {"name": "x"}, {}) is None
 
+    def test_tenant_attributes_read_back_as_sent(self, call: _Runner) -> None:
+        """Every write keeps a tenant's attributes exactly: ``1e16`` stays a float and
+        ``-0.0`` negative, and text keeps NUL and lone surrogates, in values and names."""
+        odd = {
+            **_ODD_NUMBERS,
+            "texts": list(_ODD_TEXT),
+            "nested": {"n": [1e16, -0.0]},
+            **{f"name {text}": text for text in _ODD_TEXT},
+        }
+        tenant_id, added_id = _key("tenant"), _key("tenant")
+        call("put_tenant", Tenant(tenant_id, odd))
+        assert _as_sent(call("get_tenant", tenant_id).attributes) == _as_sent(odd)
+        assert _as_sent(call("add_tenant", Tenant(added_id, odd)).attributes) == _as_sent(odd)
+        assert _as_sent(call("get_tenant", added_id).attributes) == _as_sent(odd)
+        patch = {"ratio": 1e16, "zero": -0.0, "motto": "a\x00b\ud800"}
+        before, after = call("patch_tenant", tenant_id, patch, {"beta": True})
+        assert _as_sent(before.attributes) == _as_sent(odd)
+        expected = {**odd, **patch, "feature_flags": {"beta": True}}
+        assert _as_sent(after.attributes) == _as_sent(expected)
+        assert _as_sent(call("get_tenant", tenant_id).attributes) == _as_sent(expected)
+
     def test_patch_tenant_of_an_unknown_tenant_creates_nothing(self, call: _Runner) -> None:
         tenant_id = _key("tenant")
         assert call("patch_tenant", tenant_id, {}, {FEATURE_FLAG: True}) is None
@@ -1711,6 +1754,36 @@ class StoreContract:
         call("put_challenge", challenge)
         assert call("take_challenge", challenge.challenge_id, T0 + 600) is None
         assert call("take_challenge", challenge.challenge_id, T0 + 1) is None
+
+    def test_a_challenge_keeps_its_data_as_given(self, call: _Runner) -> None:
+        """A challenge's data comes back exactly as it was put: NUL and lone surrogates
+        in values and names, numbers with their type and sign."""
+        data: dict[str, Any] = {f"name {text}": text for text in _ODD_TEXT}
+        data.update(_ODD_NUMBERS, fields=[["ti\x00tle", "a\ud800b"]])
+        challenge = Challenge(_key("state"), "u1", "s1", T0, T0 + 600, data)
+        call("put_challenge", challenge)
+        taken = call("take_challenge", challenge.challenge_id, T0 + 1)
+        assert taken == challenge
+        assert _as_sent(taken.data) == _as_sent(data)
+
+    def test_a_kept_form_resumes_unchanged_whatever_its_text(self, call: _Runner) -> None:
+        """A suspended form whose field names and values hold NUL or a lone surrogate is
+        kept, and resumes with exactly those fields."""
+        fields = (
+            ("title", "a\x00b"),
+            ("note", "a\ud800b"),
+            ("ti\x00tle", "x"),
+            ("n\udfffote", "y"),
+            ("plain", "Ünïcode \U0001f600"),
+        )
+        kind = AsyncSuspensions if call.is_async else Suspensions
+        flows = kind(call.store, clock=SettableClock(T0))
+        subject = Subject(_key("user"), _key("session"))
+        kept = call.resolve(flows.suspend(subject, "a.sensitive", "POST", "/things", fields))
+        assert isinstance(kept, Suspended), f"the form was not kept: {kept!r}"
+        back = call.resolve(flows.resume(subject, kept.token, "a.sensitive"))
+        assert isinstance(back, Resumed), f"the form did not resume: {back!r}"
+        assert back.request.fields == fields
 
     def test_concurrent_take_wins_once(self, call: _Runner) -> None:
         challenge = self._challenge(T0 + 600)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,9 +82,8 @@ def walk_the_journeys(site: Site) -> None:
 def test_reauth_and_two_factor_on_the_orm_store(orm_site: Site) -> None:
     walk_the_journeys(orm_site)
     alias = orm_site.store.using
-    assert TenantRecord.objects.using(alias).get(pk="acme").attributes == {
-        "feature_flags": {"sensitive_actions_reauth": True}
-    }
+    stored = TenantRecord.objects.using(alias).get(pk="acme").attributes  # JSON text
+    assert json.loads(stored) == {"feature_flags": {"sensitive_actions_reauth": True}}
     assert AttemptState.objects.using(alias).filter(key__startswith="totp:").exists()
     assert not CredentialRecord.objects.using(alias).exists()
 

@@ -4,6 +4,11 @@ the store is what makes each operation atomic.
 
 Keys and ids are at most 255 characters; the store hashes longer ones into that room
 (and answers with the ids it was asked about, so callers never see the hashes).
+
+Documents (a tenant's attributes, a challenge's data, a passkey's transports) are JSON
+text, as the SQL store keeps them, not ``JSONField``: PostgreSQL's ``jsonb`` refuses
+NUL and lone surrogates and rewrites numbers (``1e16`` reads back as an int, ``-0.0``
+as ``0.0``), so the same record would read back differently on another store.
 """
 
 from __future__ import annotations
@@ -89,7 +94,7 @@ class TenantRecord(models.Model):  # type: ignore[misc]
     """A tenant's JSON:API attributes, ``feature_flags`` among them."""
 
     tenant_id = models.CharField(primary_key=True, max_length=ID_LENGTH)
-    attributes = models.JSONField(default=dict)
+    attributes = models.TextField(default="{}")  # JSON text (see the module's docstring)
 
     class Meta:
         verbose_name = "tenant settings"
@@ -127,7 +132,7 @@ class ChallengeRecord(models.Model):  # type: ignore[misc]
     session_id = models.TextField()
     issued_at = models.FloatField()
     expires_at = models.FloatField(db_index=True)
-    data = models.JSONField(default=dict)
+    data = models.TextField(default="{}")  # JSON text
 
     class Meta:
         verbose_name = "federated re-authentication challenge"
@@ -152,7 +157,7 @@ class PasskeyRecord(models.Model):  # type: ignore[misc]
     user_verified = models.BooleanField(default=False)
     created_at = models.FloatField(default=0.0)
     last_used_at = models.FloatField(null=True, blank=True)
-    transports = models.JSONField(default=list)
+    transports = models.TextField(default="[]")  # JSON text: a list of names
 
     class Meta:
         verbose_name = "passkey"

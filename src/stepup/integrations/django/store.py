@@ -42,6 +42,11 @@ longer works, so the next call opens a fresh one, as the SQL store does; outside
 Django's request cycle (``manage.py`` commands, workers, threads) nothing else would.
 An id that is not a ``str``, or not UTF-8 (a lone surrogate), is refused before any
 query with :class:`~stepup.errors.MalformedInputError`.
+
+Documents (tenant attributes, challenge data, passkey transports) are kept as compact
+ASCII JSON text and read with the SQL store's decoder, so every database keeps what
+every other store keeps: NUL and lone surrogates are escapes, and numbers read back as
+they were written (``jsonb`` would refuse the one and rewrite the other).
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ from ...adapters.storage.base import (
     check_time,
     new_credential_version,
 )
+from ...adapters.storage.stored_json import loads
 from ...errors import MalformedInputError, StoreUnavailableError
 from ...records import (
     Attempt,
@@ -525,38 +531,40 @@ class DjangoStore:
     def get_tenant(self, tenant_id: str) -> Tenant | None:
         self._watch_thread()
         objects = TenantRecord.objects.using(self.using)
-        attributes = (
+        text = (
             objects.filter(pk=_fit(tenant_id, "tenant_id"))
             .values_list("attributes", flat=True)
             .first()
         )
-        return None if attributes is None else Tenant(tenant_id, dict(attributes))
+        return None if text is None else Tenant(tenant_id, loads(text))
 
     @_guarded
     def put_tenant(self, tenant: Tenant) -> None:
+        text = _json_text(tenant.attributes, "tenant.attributes")
         with self._write():
             self._insert_or_update(
                 TenantRecord,
                 {"tenant_id": _fit(tenant.tenant_id, "tenant_id")},
-                {"attributes": tenant.attributes},
+                {"attributes": text},
             )
 
     @_guarded
     def add_tenant(self, tenant: Tenant) -> Tenant:
         objects = TenantRecord.objects.using(self.using)
         fitted = _fit(tenant.tenant_id, "tenant_id")
+        text = _json_text(tenant.attributes, "tenant.attributes")
         with self._write():
             stored = objects.filter(pk=fitted).values_list("attributes", flat=True).first()
             if stored is None:
                 try:
                     with transaction.atomic(using=self.using):
-                        objects.create(tenant_id=fitted, attributes=tenant.attributes)
+                        objects.create(tenant_id=fitted, attributes=text)
                     return tenant
                 except IntegrityError:  # created meanwhile (PostgreSQL): read it
                     stored = objects.filter(pk=fitted).values_list("attributes", flat=True).first()
                     if stored is None:  # not a concurrent insert: the row was refused
                         raise
-        return Tenant(tenant.tenant_id, dict(stored))
+        return Tenant(tenant.tenant_id, loads(stored))
 
     @_guarded
     def patch_tenant(
@@ -573,9 +581,10 @@ class DjangoStore:
             )
             if stored is None:
                 return None
-            before = Tenant(tenant_id, dict(stored))
+            before = Tenant(tenant_id, loads(stored))
             after = before.patched(attributes, flags)
-            objects.filter(pk=fitted).update(attributes=after.attributes)
+            text = _json_text(after.attributes, "tenant.attributes")
+            objects.filter(pk=fitted).update(attributes=text)
         return before, after
 
     # grants ---------------------------------------------------------------------------
@@ -627,7 +636,7 @@ class DjangoStore:
             "session_id": challenge.session_id,
             "issued_at": challenge.issued_at,
             "expires_at": challenge.expires_at,
-            "data": challenge.data,
+            "data": _json_text(challenge.data, "challenge.data"),
         }
         with self._write():
             self._insert_or_update(
@@ -652,7 +661,7 @@ class DjangoStore:
             deleted, _ = challenges.delete()
         if not deleted or row[3] <= now:
             return None
-        return Challenge(challenge_id, row[0], row[1], row[2], row[3], dict(row[4]))
+        return Challenge(challenge_id, row[0], row[1], row[2], row[3], loads(row[4]))
 
     # passkeys -------------------------------------------------------------------------
 
@@ -670,7 +679,7 @@ class DjangoStore:
                 user_id=user_id,
                 **{
                     **dict(zip(_PASSKEY_FIELDS, row, strict=True)),
-                    "transports": tuple(row[-1]),
+                    "transports": tuple(loads(row[-1])),
                 },
             )
             for row in rows
@@ -690,7 +699,7 @@ class DjangoStore:
         fitted = _fit(passkey.user_id, "user_id")
         objects = PasskeyRecord.objects.using(self.using)
         values = {name: getattr(passkey, name) for name in _PASSKEY_FIELDS}
-        values["transports"] = list(passkey.transports)
+        values["transports"] = _json_text(list(passkey.transports), "passkey.transports")
         with self._write():
             if connections[self.using].vendor == "postgresql":  # SQLite: the write lock
                 with connections[self.using].cursor() as cursor:
@@ -769,8 +778,19 @@ _PASSKEY_FIELDS: Final = (
     "user_verified",
     "created_at",
     "last_used_at",
-    "transports",  # last: list_passkeys turns it into a tuple
+    "transports",  # last: list_passkeys decodes it into a tuple
 )
+
+
+def _json_text(value: object, name: str) -> str:
+    """``value`` as the JSON text the store keeps: compact and ASCII-only, so NUL and
+    lone surrogates are escapes any text column holds. What JSON cannot hold (NaN,
+    infinity, an object that is not JSON data) is :class:`MalformedInputError` naming
+    ``name``, before anything is written."""
+    try:
+        return json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        raise MalformedInputError(f"{name} is not JSON data (NaN, infinity, ...)") from None
 
 
 def _user_lock(fitted_user_id: str) -> int:
