@@ -112,6 +112,7 @@ __all__ = [
     "refusal_status",
     "renew_session_id",
     "renewed_subject",
+    "report_code_failure",
     "report_sso_refusal",
     "session_id",
     "session_identity",
@@ -772,16 +773,22 @@ def password_step(
     if not page.totp:
         return FormStep(methods=("pwd",))
     refused = code_refusal(
-        page, verify_code, failed=lambda result: _code_failed(passwords, subject.user_id, result)
+        page,
+        verify_code,
+        failed=lambda result: report_code_failure(
+            getattr(passwords, "events", None),
+            getattr(passwords, "clock", None),
+            subject.user_id,
+            result,
+        ),
     )
     return refused or FormStep(methods=("pwd", "otp"))
 
 
-def _code_failed(passwords: Any, user_id: str, result: VerifyResult) -> None:
-    """A refused code is a failed re-authentication (its success is a ReauthSucceeded):
-    ReauthFailed with method ``otp``, on the bus and clock the password check reports to
-    (the app's)."""
-    events, clock = getattr(passwords, "events", None), getattr(passwords, "clock", None)
+def report_code_failure(events: object, clock: object, user_id: str, result: VerifyResult) -> None:
+    """A code refused at a re-authentication (the password form, or before an SSO trip)
+    is a failed re-authentication, as its success is a ReauthSucceeded: ReauthFailed with
+    method ``otp``, on the app's bus and clock, once per attempt, in every framework."""
     if isinstance(events, EventBus) and callable(clock):
         events.emit(ReauthFailed(at=clock(), user_id=user_id, method="otp", reason=result.reason))
 

@@ -168,3 +168,21 @@ def test_try_again_after_an_idp_error_keeps_the_action_the_form_and_next(
     target, fields = resume_form(alice.get(back["Location"]).content.decode())
     assert (target, ("why", "eu") in fields) == ("/workspaces/prod-eu/destroy/", True)
     assert alice.post(target, as_multidict(fields)).status_code == 200
+
+
+@pytest.mark.oidc
+def test_a_refused_code_before_the_trip_is_a_failed_reauthentication(
+    oidc_site: Site, provider: Provider
+) -> None:
+    """The code typed before the provider's button is checked here: refused, it is a
+    failed re-authentication (ReauthFailed, method otp) once."""
+    from stepup.events import ReauthFailed
+
+    alice = oidc_alice(oidc_site, provider)
+    alice.enrol()
+    location = alice.get("/billing/export/")["Location"]
+    oidc_site.clock.advance(30)
+    oidc_site.events.clear()
+    assert press_sso_button(alice, location, code="12345x").status_code == 400
+    failed = [e for e in oidc_site.events if isinstance(e, ReauthFailed)]
+    assert [(e.method, e.reason) for e in failed] == [("otp", "malformed")]  # alice's pk

@@ -238,3 +238,22 @@ def test_try_again_after_an_idp_error_keeps_the_action_the_form_and_next(
     resumed = alice.get(back.headers["Location"])
     target, fields = resume_form(resumed.get_data(as_text=True))
     assert (target, ("label", "deploy") in fields) == ("/api-key/regenerate", True)
+
+
+@pytest.mark.oidc
+def test_a_refused_code_before_the_trip_is_a_failed_reauthentication(
+    oidc_app: TestApp, provider: Provider
+) -> None:
+    """The code typed before the provider's button is checked here: refused, it is a
+    failed re-authentication (ReauthFailed, method otp) once, and no trip begins."""
+    from stepup.events import ReauthFailed
+
+    alice = _signed_in(oidc_app, ("oidc", provider.issuer, ALICE[0], "test-op"))
+    alice.enrol()
+    location = alice.get("/billing/export").headers["Location"]
+    oidc_app.clock.advance(30)
+    oidc_app.events.clear()
+    refused = _press(alice, location, OIDC_START, code="12345x")
+    assert refused.status_code == 400
+    failed = [e for e in oidc_app.events if isinstance(e, ReauthFailed)]
+    assert [(e.user_id, e.method, e.reason) for e in failed] == [("alice", "otp", "malformed")]

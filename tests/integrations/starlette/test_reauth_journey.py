@@ -23,7 +23,7 @@ from integrations.starlette.starlette_support import (
 )
 from stepup.adapters.idp.password import CHEAPEST, hash_password
 from stepup.adapters.storage.memory import MemoryStore
-from stepup.events import ReauthSucceeded, TenantFlagChanged
+from stepup.events import ReauthFailed, ReauthSucceeded, TenantFlagChanged
 from stepup.integrations.views import default_policy
 from stepup.policy import SENSITIVE
 from stepup.testing import SettableClock
@@ -211,8 +211,12 @@ def test_second_factor_rule_asks_for_a_code(clock: SettableClock) -> None:
         location = alice.get("/api-key").headers["location"]
         assert 'name="code"' in alice.get(location).text
         clock.advance(30)
+        test_app.events.clear()
         bad_code = alice.form(location, {"password": PASSWORDS["alice"], "code": "12345x"})
         assert bad_code.status_code == 400
+        # A refused code is a failed re-authentication, reported once, as in Flask/Django.
+        failed = [e for e in test_app.events if isinstance(e, ReauthFailed)]
+        assert [(e.user_id, e.method, e.reason) for e in failed] == [("alice", "otp", "malformed")]
         assert alice.get("/api-key").status_code == 303
         both = alice.form(location, {"password": PASSWORDS["alice"], "code": totp.at(clock())})
         assert both.status_code == 303

@@ -88,6 +88,7 @@ from ..views import (
     provider_for,
     reauth_page,
     refusal_status,
+    report_code_failure,
     report_sso_refusal,
     sso_answer,
     sso_level_request,
@@ -212,7 +213,14 @@ def _refused_code(
     request: HttpRequest, bound: RequestStepup, subject: Subject, page: ReauthPage
 ) -> HttpResponse | None:
     """The page again when the second-factor code on the form does not verify."""
-    refused = code_refusal(page, lambda: _verify_code(request, bound, subject))
+    services = bound.services
+    refused = code_refusal(
+        page,
+        lambda: _verify_code(request, bound, subject),
+        failed=lambda result: report_code_failure(
+            services.events, services.clock, subject.user_id, result
+        ),
+    )
     if refused is None or refused.page is None:
         return None
     return _render_reauth(request, bound, subject, refused.page, refused.status)

@@ -91,6 +91,7 @@ from ..views import (
     provider_for,
     reauth_page,
     refusal_status,
+    report_code_failure,
     report_sso_refusal,
     sso_answer,
     sso_level_request,
@@ -445,7 +446,13 @@ def _open_page(values: Any) -> _Opened | Any:
 
 def _refused_code(app_state: AppState, subject: Subject, page: ReauthPage) -> Any | None:
     """The page again when the second-factor code on the form does not verify."""
-    refused = code_refusal(page, lambda: _verify_code(app_state, subject))
+    refused = code_refusal(
+        page,
+        lambda: _verify_code(app_state, subject),
+        failed=lambda result: report_code_failure(
+            app_state.events, app_state.clock, subject.user_id, result
+        ),
+    )
     if refused is None or refused.page is None:
         return None
     return _render_reauth(app_state, subject, refused.page, refused.status)

@@ -83,6 +83,7 @@ from ..views import (
     password_message,
     reauth_page,
     refusal_status,
+    report_code_failure,
     tenant_error_response,
     tenant_request_refusal,
     tenant_response,
@@ -437,6 +438,7 @@ class StepupPages:
             return await self.reauth_form(request, subject, page.with_error(error), 400)
         if result.ok:
             return None
+        report_code_failure(self.stepup.events, self.stepup.clock, subject.user_id, result)
         page = page.with_error(two_factor_message(result), "code")
         return await self.reauth_form(request, subject, page, refusal_status(result.reason))
 
