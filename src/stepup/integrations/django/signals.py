@@ -18,6 +18,7 @@ from typing import Final
 from django.dispatch import Signal
 
 from ...events import (
+    GrantsRevoked,
     ReauthFailed,
     ReauthSucceeded,
     RecoveryCodesRegenerated,
@@ -29,6 +30,7 @@ from ...events import (
     Throttled,
     TwoFactorDeviceAdded,
     TwoFactorDeviceRemoved,
+    TwoFactorDeviceRenamed,
     TwoFactorEnabled,
     TwoFactorRejected,
     TwoFactorRemoved,
@@ -39,6 +41,7 @@ from ...passkeys import (
     PasskeyRegistered,
     PasskeyRejected,
     PasskeyRemoved,
+    PasskeyRenamed,
     PasskeySignInRejected,
     PasskeySignInVerified,
     PasskeyVerified,
@@ -47,10 +50,12 @@ from ...passkeys import (
 __all__ = [
     "SIGNALS",
     "forward_events",
+    "grants_revoked",
     "passkey_counter_regressed",
     "passkey_registered",
     "passkey_rejected",
     "passkey_removed",
+    "passkey_renamed",
     "passkey_sign_in_rejected",
     "passkey_sign_in_verified",
     "passkey_verified",
@@ -64,6 +69,7 @@ __all__ = [
     "throttled",
     "two_factor_device_added",
     "two_factor_device_removed",
+    "two_factor_device_renamed",
     "two_factor_enabled",
     "two_factor_rejected",
     "two_factor_removed",
@@ -80,6 +86,7 @@ two_factor_enabled = Signal()
 two_factor_removed = Signal()
 two_factor_device_added = Signal()
 two_factor_device_removed = Signal()
+two_factor_device_renamed = Signal()
 recovery_code_used = Signal()
 recovery_codes_regenerated = Signal()
 reauth_succeeded = Signal()
@@ -91,6 +98,8 @@ passkey_verified = Signal()
 passkey_rejected = Signal()
 passkey_counter_regressed = Signal()
 passkey_removed = Signal()
+passkey_renamed = Signal()
+grants_revoked = Signal()
 passkey_sign_in_verified = Signal()
 passkey_sign_in_rejected = Signal()
 
@@ -104,6 +113,7 @@ SIGNALS: Final[dict[type[StepupEvent], Signal]] = {
     TwoFactorRemoved: two_factor_removed,
     TwoFactorDeviceAdded: two_factor_device_added,
     TwoFactorDeviceRemoved: two_factor_device_removed,
+    TwoFactorDeviceRenamed: two_factor_device_renamed,
     RecoveryCodeUsed: recovery_code_used,
     RecoveryCodesRegenerated: recovery_codes_regenerated,
     ReauthSucceeded: reauth_succeeded,
@@ -115,6 +125,8 @@ SIGNALS: Final[dict[type[StepupEvent], Signal]] = {
     PasskeyRejected: passkey_rejected,
     PasskeyCounterRegressed: passkey_counter_regressed,
     PasskeyRemoved: passkey_removed,
+    PasskeyRenamed: passkey_renamed,
+    GrantsRevoked: grants_revoked,
     PasskeySignInVerified: passkey_sign_in_verified,
     PasskeySignInRejected: passkey_sign_in_rejected,
 }

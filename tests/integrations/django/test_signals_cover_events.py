@@ -1,0 +1,22 @@
+"""Every event stepup emits has its Django signal: an event without one would reach no
+receiver, and a Django project's audit log would miss it without a word."""
+
+from __future__ import annotations
+
+import inspect
+
+import stepup.events
+import stepup.passkeys
+from stepup.events import StepupEvent
+from stepup.integrations.django.signals import SIGNALS
+
+
+def test_every_event_class_has_a_signal() -> None:
+    events = {
+        cls
+        for module in (stepup.events, stepup.passkeys)
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, StepupEvent) and cls is not StepupEvent
+    }
+    assert events
+    assert sorted(c.__name__ for c in events - set(SIGNALS)) == []
