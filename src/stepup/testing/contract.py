@@ -116,6 +116,15 @@ _UNKEEPABLE_IDS = (
 )
 
 
+#: Hypothesis settings of the cases that hold every store to a few generated inputs
+#: (each example is a store round trip; the fixture is the test's store).
+_FEW_EXAMPLES = settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors],
+)
+
+
 def _refused(thunk: Callable[[], Any]) -> bool:
     """Whether ``thunk()`` was refused as malformed input (any other error propagates, so
     a store error or an ``AttributeError`` shows as itself)."""
@@ -517,14 +526,7 @@ class StoreContract:
         assert call("totp_attempt", key, high, T0, NO_DELAY).outcome is AttemptOutcome.REPLAYED
         assert call("throttle_state", key).last_step == high
 
-    @settings(
-        max_examples=10,
-        deadline=None,
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.differing_executors,
-        ],
-    )
+    @_FEW_EXAMPLES
     @given(step=_BEYOND_64_BITS)
     def test_steps_beyond_64_bits_are_refused(self, call: _Runner, step: int) -> None:
         """No store could keep such a step: every one refuses it the same way, before
@@ -2177,14 +2179,7 @@ class StoreContract:
             del cases["revoke session_id"]  # None there means every session
         return cases
 
-    @settings(
-        max_examples=10,
-        deadline=None,
-        suppress_health_check=[
-            HealthCheck.function_scoped_fixture,
-            HealthCheck.differing_executors,
-        ],
-    )
+    @_FEW_EXAMPLES
     @given(bad=_UNKEEPABLE_IDS)
     def test_ids_no_store_keeps_alike_are_refused_by_every_write(
         self, call: _Runner, bad: Any
