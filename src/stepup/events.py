@@ -5,6 +5,7 @@ No event ever carries a secret, a code or a password.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,13 @@ logger = logging.getLogger("stepup.events")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepupEvent:
     at: float
+
+    def __init_subclass__(cls) -> None:
+        # ``name`` is the event's class name, which audit logs file it under: a field
+        # of that name would hide it behind whatever the field holds. (No super() call:
+        # slots=True makes the class anew, and object's hook does nothing.)
+        if "name" in inspect.get_annotations(cls):
+            raise TypeError(f"{cls.__name__}: an event field may not be called 'name'")
 
     @property
     def name(self) -> str:

@@ -368,7 +368,7 @@ class PasskeyResult:
 class PasskeyRegistered(StepupEvent):
     user_id: str
     credential_id: str
-    name: str
+    passkey_name: str  # the user's label; ``name`` is every event's class name
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -840,7 +840,7 @@ class _Ceremonies:
                 at=self.clock(),
                 user_id=subject.user_id,
                 credential_id=passkey.credential_id,
-                name=passkey.name,
+                passkey_name=passkey.name,
             )
         )
         # A factor was added: no re-authentication made before counts any more, in any

@@ -361,7 +361,7 @@ def test_a_registered_passkey_is_in_the_audit_when_revocation_fails(
     (passkey,) = store.list_passkeys("alice")
     assert emitted == [
         PasskeyRegistered(
-            at=clock(), user_id="alice", credential_id=passkey.credential_id, name="Key"
+            at=clock(), user_id="alice", credential_id=passkey.credential_id, passkey_name="Key"
         )
     ]
 

@@ -20,3 +20,20 @@ def test_every_event_class_has_a_signal() -> None:
     }
     assert events
     assert sorted(c.__name__ for c in events - set(SIGNALS)) == []
+
+
+def test_every_event_is_named_after_its_class() -> None:
+    """Audit logs file an event under ``event.name``: no field may hide it (a passkey's
+    label did, so a registration was filed under whatever the user called the key)."""
+    import pytest
+
+    from stepup.passkeys import PasskeyRegistered
+
+    registered = PasskeyRegistered(at=1.0, user_id="u", credential_id="c", passkey_name="Work")
+    assert registered.name == "PasskeyRegistered"
+    for cls in SIGNALS:
+        assert "name" not in getattr(cls, "__dataclass_fields__", {}), cls
+    with pytest.raises(TypeError, match="may not be called 'name'"):
+
+        class Labelled(StepupEvent):
+            name: str
