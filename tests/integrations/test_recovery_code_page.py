@@ -13,11 +13,13 @@ from markupsafe import Markup
 
 from stepup.i18n import Message
 from stepup.integrations.pages import environment, page_context
+from stepup.integrations.passkey_endpoint import passkey_error
 from stepup.integrations.views import (
     RecoveryCodeMessage,
     VerifyPage,
     two_factor_message,
 )
+from stepup.passkeys import PasskeyReason, PasskeyResult
 from stepup.verifier import VerifyReason, VerifyResult
 
 
@@ -83,3 +85,26 @@ def test_a_wrong_authenticator_code_marks_the_code_field() -> None:
     assert '<details class="stepup-recovery">' in html
     assert 'aria-invalid="true"' in _field(html, "code")
     assert "aria-invalid" not in _field(html, "recovery_code")
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        PasskeyResult(PasskeyReason.COUNTER),
+        PasskeyResult(PasskeyReason.MALFORMED),
+        PasskeyResult(PasskeyReason.THROTTLED, retry_at=60.0),
+    ],
+)
+def test_a_refused_passkey_marks_no_field_and_focuses_its_button(result: PasskeyResult) -> None:
+    """The person typed nothing: no field is marked invalid or described by the error,
+    and "Use a passkey" has the focus (WCAG 3.3.1, 2.4.3)."""
+    error = passkey_error(result)
+    html = _render(VerifyPage(error, totp=True, passkey=True, recovery=True))
+    assert str(error) in html
+    for name in ("code", "recovery_code"):
+        field = _field(html, name)
+        assert "aria-invalid" not in field, field
+        assert "autofocus" not in field, field
+    button = re.search(r"<button[^>]*>Use a passkey</button>", html)
+    assert button is not None
+    assert "autofocus" in button.group(0)

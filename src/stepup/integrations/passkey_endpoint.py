@@ -34,14 +34,14 @@ from importlib import resources
 from typing import Any, Final
 
 from ..errors import ConfigurationError, UnknownActionError
-from ..i18n import N_, Message, translate
+from ..i18n import N_, translate
 from ..passkeys import MAX_PAYLOAD_BYTES, PasskeyReason, PasskeyResult, RelyingParty
 from ..policy import SENSITIVE, Policy
 from ..subject import Subject
 from ..twofactor import Channel
 from .http import HttpResponse
 from .views import TEXT as VIEW_TEXT
-from .views import throttled_message
+from .views import PasskeyMessage, throttled_message
 
 __all__ = [
     "INTERACTIVE_ONLY",
@@ -327,11 +327,13 @@ def passkey_message(reason: PasskeyReason) -> str:
     return _MESSAGES.get(reason, _MESSAGES[PasskeyReason.INVALID])
 
 
-def passkey_error(result: PasskeyResult) -> Message | str:
-    """:func:`passkey_message` for a page, saying until when a pause lasts."""
+def passkey_error(result: PasskeyResult) -> PasskeyMessage:
+    """:func:`passkey_message` for a page, saying until when a pause lasts; a
+    :class:`~stepup.integrations.views.PasskeyMessage`, so the page marks no field."""
     if result.reason is PasskeyReason.THROTTLED:
-        return throttled_message(result.retry_at)
-    return passkey_message(result.reason)
+        paused = throttled_message(result.retry_at)
+        return PasskeyMessage(paused.msgid, paused.retry_at)
+    return PasskeyMessage(passkey_message(result.reason))
 
 
 def _error(status: int, error: str, msgid: str, locale: str | None) -> HttpResponse:

@@ -78,6 +78,7 @@ __all__ = [
     "FirstStep",
     "FormStep",
     "MessagePage",
+    "PasskeyMessage",
     "PasskeyRow",
     "PasskeysPage",
     "ProviderOutcome",
@@ -571,6 +572,17 @@ class VerifyPage:
         and marks its field, not the authenticator app's."""
         return isinstance(self.error, RecoveryCodeMessage)
 
+    @property
+    def passkey_error(self) -> bool:
+        """The error is about a passkey: no field is marked, the passkey's button has
+        the focus."""
+        return isinstance(self.error, PasskeyMessage)
+
+    @property
+    def code_error(self) -> bool:
+        """The error is about the authenticator app's code (its field is marked)."""
+        return bool(self.error) and not (self.recovery_error or self.passkey_error)
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceRow:
@@ -684,6 +696,12 @@ _RECOVERY_MESSAGES: Final = {
 class RecoveryCodeMessage(Message):
     """What to tell the end user about a recovery code (see :func:`two_factor_message`):
     the sign-in page shows it at the recovery code field."""
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeyMessage(Message):
+    """What to tell the end user about a passkey at the sign-in's second step: the page
+    marks no field (the person typed nothing) and focuses "Use a passkey"."""
 
 
 def two_factor_message(result: VerifyResult, *, recovery: bool = False) -> Message:
