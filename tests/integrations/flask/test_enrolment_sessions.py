@@ -67,8 +67,8 @@ def test_another_session_never_receives_the_device_being_added(test_app: TestApp
     mine, other = _two_sessions(test_app)
     mine.enrol()
     test_app.clock.advance(30)
-    key_a = _key(mine.form("/stepup/2fa/devices/add", {"name": "Tablet"}))
-    key_b = _key(other.form("/stepup/2fa/devices/add", {"name": "Tablet"}))
+    key_a = _key(mine.form("/stepup/2fa/devices/add", {"name": "Tablet"}, follow_redirects=True))
+    key_b = _key(other.form("/stepup/2fa/devices/add", {"name": "Tablet"}, follow_redirects=True))
     assert key_b != key_a
     test_app.clock.advance(30)
     refused = mine.form("/stepup/2fa/devices/confirm", {"code": TOTP(key_a).at(test_app.clock())})
@@ -88,7 +88,9 @@ def test_an_added_device_states_its_own_period(test_app: TestApp) -> None:
     mine.enrol()
     with test_app.app.app_context():
         test_app.stepup.two_factor.period = 60  # the app's setting changed since
-    page = mine.form("/stepup/2fa/devices/add", {"name": "Tablet"}).get_data(as_text=True)
+    page = mine.form("/stepup/2fa/devices/add", {"name": "Tablet"}, follow_redirects=True).get_data(
+        as_text=True
+    )
     # The device steps with the first one (30 s): the page says so, as its Key URI does.
     assert "every 30 seconds" in page
     assert "algorithm" not in page  # SHA1, which manual entry assumes: nothing to add

@@ -60,12 +60,16 @@ def _fresh_for_adding() -> Any:
 
 
 def add() -> Any:
+    """POST begins another app and answers 303 to the GET, which shows it: a reload, Back
+    or a re-posted kept form never begins a second one (whose key the scanned app lacks)."""
     refusal = _fresh_for_adding()
     if refusal is not None:
         return refusal
     app_state, subject = _signed_in()
     if subject is None:
         return app_state.unauthenticated()
+    if request.method != "POST":
+        return _adding(app_state, subject.user_id)
     name = request.form.get("name", "")
     try:
         account = app_state.account_name(subject.user_id)
@@ -73,7 +77,23 @@ def add() -> Any:
     except StepupError as exc:
         return _refused(exc, app_state, subject.user_id)
     session[ENROLLING] = enrolment.device_id  # only this session sees its secret again
-    return _render("stepup/two_factor_enrol.html", page=_adding_page(app_state, enrolment, account))
+    return _redirect(url_for("stepup.device_add"))
+
+
+def _adding(app_state: AppState, user_id: str) -> Any:
+    """The app this session began adding, as often as it is asked for (it begins none);
+    none pending (expired, another session's, never begun): the settings page."""
+    try:
+        account = app_state.account_name(user_id)
+        pending = app_state.two_factor.pending_device(
+            user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling()
+        )
+    except StepupError as exc:
+        return _refused(exc, app_state, user_id)
+    if pending is None:
+        flash(TEXT["enrolment_expired"], "stepup")
+        return _redirect(url_for("stepup.two_factor"))
+    return _render("stepup/two_factor_enrol.html", page=_adding_page(app_state, pending, account))
 
 
 def confirm() -> Any:
@@ -153,7 +173,7 @@ def _fail_closed(view: Any) -> Any:
 ROUTES: Final[list[tuple[str, str, Any, list[str]]]] = [
     (rule, endpoint, _fail_closed(view), methods)
     for rule, endpoint, view, methods in [
-        ("/2fa/devices/add", "device_add", add, ["POST"]),
+        ("/2fa/devices/add", "device_add", add, ["GET", "POST"]),
         ("/2fa/devices/confirm", "device_confirm", confirm, ["POST"]),
         ("/2fa/devices/<device_id>/rename", "device_rename", rename, ["POST"]),
         ("/2fa/devices/<device_id>/remove", "device_remove", remove, ["POST"]),
