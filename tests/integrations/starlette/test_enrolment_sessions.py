@@ -46,9 +46,9 @@ def _signed_in(test_app: TestApp, browsers: list[Browser], user: str) -> Browser
     return browser
 
 
-def _settings_post(browser: Browser, url: str, data: dict[str, str]) -> Any:
+def _settings_post(browser: Browser, url: str, data: dict[str, str], **kwargs: Any) -> Any:
     token = csrf_token(browser.get(SETTINGS).text)
-    return browser.post(url, data={"csrf_token": token, **data})
+    return browser.post(url, data={"csrf_token": token, **data}, **kwargs)
 
 
 def _head(browser: Browser, url: str, token: str, **fields: str) -> Any:
@@ -106,10 +106,16 @@ def test_another_session_never_receives_the_device_being_added(
     other = _signed_in(test_app, browsers, "bob")
     enrol(mine)
     clock.advance(30)
-    added = _settings_post(mine, "/stepup/2fa/devices/add", {"name": "Tablet"})
+    added = _settings_post(
+        mine, "/stepup/2fa/devices/add", {"name": "Tablet"}, follow_redirects=True
+    )
     assert added.status_code == 200, added.text
     key_a = _key(added.text)
-    key_b = _key(_settings_post(other, "/stepup/2fa/devices/add", {"name": "Tablet"}).text)
+    key_b = _key(
+        _settings_post(
+            other, "/stepup/2fa/devices/add", {"name": "Tablet"}, follow_redirects=True
+        ).text
+    )
     assert key_b != key_a
     clock.advance(30)
     code = TOTP(key_a).at(clock())
@@ -142,7 +148,9 @@ def test_an_added_device_states_its_own_period(
     enrol(bob)
     test_app.stepup.two_factor.period = 60  # the app's setting changed since
     test_app.stepup.two_factor.digits = 8
-    page = _settings_post(bob, "/stepup/2fa/devices/add", {"name": "Tablet"}).text
+    page = _settings_post(
+        bob, "/stepup/2fa/devices/add", {"name": "Tablet"}, follow_redirects=True
+    ).text
     # The device steps with the first one: the page says what its Key URI says.
     assert "(8 digits, every 30 seconds):" in page
 

@@ -93,7 +93,11 @@ def test_pasted_codes_are_taken_everywhere(bob: Browser, clock: SettableClock) -
     assert confirmed.headers["location"] == "/"
 
     token = csrf_token(bob.get(SETTINGS).text)
-    adding = bob.post("/stepup/2fa/devices/add", data={"csrf_token": token, "name": "Tablet"})
+    adding = bob.post(
+        "/stepup/2fa/devices/add",
+        data={"csrf_token": token, "name": "Tablet"},
+        follow_redirects=True,
+    )
     assert adding.status_code == 200, adding.text
     clock.advance(30)  # a time step is used once per user, whichever app
     code = f"\t{TOTP(_key(adding)).at(clock())}\r\n"

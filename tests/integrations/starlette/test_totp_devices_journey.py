@@ -28,17 +28,20 @@ SETTINGS = "/stepup/2fa"
 VERIFY = "/stepup/2fa/verify"
 
 
-def _post(browser: Browser, url: str, data: dict[str, str] | None = None) -> Any:
+def _post(browser: Browser, url: str, data: dict[str, str] | None = None, **kwargs: Any) -> Any:
     token = csrf_token(browser.get(SETTINGS).text)
-    return browser.post(url, data={"csrf_token": token, **(data or {})})
+    return browser.post(url, data={"csrf_token": token, **(data or {})}, **kwargs)
 
 
 def _add(browser: Browser, clock: SettableClock, name: str) -> TOTP:
     page = _post(browser, "/stepup/2fa/devices/add", {"name": name})
-    if page.status_code == 303:  # the flag is on: a fresh re-authentication first
+    if "reauth" in page.headers.get("location", ""):  # the flag is on: re-authenticate first
         assert "action=2fa.device.add" in page.headers["location"]
         browser.reauth(page.headers["location"], PASSWORDS["alice"])
         page = _post(browser, "/stepup/2fa/devices/add", {"name": name})
+    assert page.status_code == 303  # begun: the page is a GET, which a reload repeats
+    assert page.headers["location"] == "/stepup/2fa/devices/add"
+    page = browser.get(page.headers["location"])
     assert page.status_code == 200, page.text
     body = page.text
     assert "Add an authenticator app" in body
@@ -129,7 +132,7 @@ def test_add_two_rename_and_remove_one(
 
 def test_wrong_code_and_unknown_device(alice: Browser, clock: SettableClock) -> None:
     enrol(alice)
-    page = _post(alice, "/stepup/2fa/devices/add", {"name": "Tablet"})
+    page = _post(alice, "/stepup/2fa/devices/add", {"name": "Tablet"}, follow_redirects=True)
     body = page.text
     found = _KEY.search(body)
     assert found is not None

@@ -121,6 +121,11 @@ class _DevicePages:
         )
 
     async def add(self, request: Request) -> Response:
+        """POST begins another app and answers 303 to the GET, which shows it: a reload,
+        Back or a re-posted kept form never begins a second one (whose key the scanned
+        app lacks)."""
+        if request.method != "POST":
+            return await self.adding(request)
         posted = await self._posted(request)
         if isinstance(posted, Response):
             return posted
@@ -134,7 +139,24 @@ class _DevicePages:
         except StepupError as exc:
             return await self.refused(request, subject, exc)
         note_enrolling(request, enrolment.device_id)  # only this session sees it again
-        return await self.adding_page(request, subject, enrolment, account)
+        return RedirectResponse(self.stepup.url(request, "device_add"), 303)
+
+    async def adding(self, request: Request) -> Response:
+        """The app this session began adding, as often as it is asked for (it begins
+        none); none pending (expired, another session's, never begun): the settings page."""
+        subject = await self.pages.signed_in(request)
+        if isinstance(subject, Response):
+            return subject
+        try:
+            account = await self.stepup.account_name(subject.user_id)
+            pending = await self.stepup.two_factor.pending_device(
+                subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling(request)
+            )
+        except StepupError as exc:
+            return await self.refused(request, subject, exc)
+        if pending is None:
+            return self._back(request, TEXT["enrolment_expired"])
+        return await self.adding_page(request, subject, pending, account)
 
     async def confirm(self, request: Request) -> Response:
         posted = await self._posted(request)
@@ -200,7 +222,7 @@ def device_routes(pages: StepupPages) -> list[BaseRoute]:
     adding = pages.web_only_guarded(TOTP_DEVICE_ADD)
     return [
         Route("/2fa", views.page, methods=["GET"], name="two_factor"),
-        Route("/2fa/devices/add", adding(views.add), methods=["POST"], name="device_add"),
+        Route("/2fa/devices/add", adding(views.add), methods=["GET", "POST"], name="device_add"),
         Route(
             "/2fa/devices/confirm", adding(views.confirm), methods=["POST"], name="device_confirm"
         ),
