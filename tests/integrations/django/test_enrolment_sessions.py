@@ -56,8 +56,8 @@ def test_another_session_never_receives_the_device_being_added(site: Site) -> No
     mine, other = site.browser("bob"), site.browser("bob")
     mine.enrol()
     site.clock.advance(30)
-    key_a = _key(mine.form("/stepup/2fa/devices/add/", {"name": "Tablet"}))
-    key_b = _key(other.form("/stepup/2fa/devices/add/", {"name": "Tablet"}))
+    key_a = _key(mine.form("/stepup/2fa/devices/add/", {"name": "Tablet"}, follow=True))
+    key_b = _key(other.form("/stepup/2fa/devices/add/", {"name": "Tablet"}, follow=True))
     assert key_b != key_a
     site.clock.advance(30)
     code = TOTP(key_a).at(site.clock())
@@ -79,6 +79,6 @@ def test_an_added_device_states_its_own_period(site: Site) -> None:
     bob.enrol()
     two_factor = get_stepup().two_factor
     two_factor.period, two_factor.digits = 60, 8  # the app's settings changed since
-    page = bob.form("/stepup/2fa/devices/add/", {"name": "Tablet"}).content.decode()
+    page = bob.form("/stepup/2fa/devices/add/", {"name": "Tablet"}, follow=True).content.decode()
     # The device steps with the first one: the page says what its Key URI says.
     assert "(8 digits, every 30 seconds):" in page

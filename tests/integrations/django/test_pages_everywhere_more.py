@@ -498,10 +498,10 @@ def test_adding_another_app_reads_the_same_everywhere(
     bobs = _enrolled(frameworks)
 
     def add(f: Framework) -> Page:
-        settings = f.page("/stepup/2fa")
-        return f.post(
-            bobs[f.name], f.page("/stepup/2fa/devices/add"), {"name": "Tablet"}, settings, headers
-        )
+        settings, adding = f.page("/stepup/2fa"), f.page("/stepup/2fa/devices/add")
+        status, _ = f.post(bobs[f.name], adding, {"name": "Tablet"}, settings, headers)
+        assert status == 303, (f.name, status)  # begun: the page is the GET that follows
+        return f.get(bobs[f.name], adding, headers)
 
     _, text, fields = _same(_each(frameworks, add))
     assert (

@@ -65,7 +65,7 @@ def test_pasted_codes_are_taken_everywhere(site: Site) -> None:
     assert confirmed.status_code == 303, confirmed.content.decode()
     assert confirmed["Location"] == "/home/"
 
-    tablet = _key(bob.form("/stepup/2fa/devices/add/", {"name": "Tablet"}))
+    tablet = _key(bob.form("/stepup/2fa/devices/add/", {"name": "Tablet"}, follow=True))
     site.clock.advance(30)  # a time step is used once per user, whichever app
     code = f"\t{TOTP(tablet).at(site.clock())}\r\n"
     added = bob.form("/stepup/2fa/devices/confirm/", {"code": code})

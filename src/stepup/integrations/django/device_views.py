@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from ...errors import StepupError
 from ...policy import TOTP_DEVICE_ADD
@@ -29,8 +30,11 @@ from ..views import (
 from ._request import RequestStepup, stepup_for
 from ._web import sign_in_response
 from .views import (
+    View,
     _account_name,
+    _commit_as_they_go,
     _form_post,
+    _get,
     _message,
     _redirect,
     _render,
@@ -103,12 +107,30 @@ def _adding(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 @_adding
 @_signed_in
 def _add(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
+    """Begins another app and answers 303 to the GET, which shows it: a reload, Back or a
+    re-posted kept form never begins a second one (whose key the scanned app lacks)."""
     assert bound.subject is not None
     account = _account_name(request, bound.subject)
     name = request.POST.get("name", "")
     enrolment = bound.two_factor.begin_device(bound.subject.user_id, account, name=name)
     request.session[ENROLLING] = enrolment.device_id  # only this session sees it again
-    return _adding_page(request, bound, enrolment)
+    return _redirect(bound.url("device_add"))
+
+
+@_adding
+@_signed_in
+def _adding_now(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
+    """The app this session began adding, as often as it is asked for (it begins none);
+    none pending (expired, another session's, never begun): the settings page."""
+    assert bound.subject is not None
+    account = _account_name(request, bound.subject)
+    pending = bound.two_factor.pending_device(
+        bound.subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling(request)
+    )
+    if pending is None:
+        messages.info(request, TEXT["enrolment_expired"], fail_silently=True)
+        return _redirect(bound.url("two_factor"))
+    return _adding_page(request, bound, pending)
 
 
 @_adding
@@ -161,7 +183,19 @@ def _remove(request: HttpRequest, device_id: str) -> HttpResponse:
     return _redirect(bound.url("two_factor"))
 
 
-device_add = _form_post(_add)
+_add_post = _form_post(_add)
+_add_get = _get(_adding_now)
+
+
+def _add_either(request: HttpRequest) -> HttpResponse:
+    """One path, as in Flask and Starlette: GET (and HEAD) shows, POST begins."""
+    if request.method in ("GET", "HEAD"):
+        return _add_get(request)
+    return _add_post(request)
+
+
+# csrf_exempt for the middleware: the POST runs Django's CSRF check itself (_form_post).
+device_add = _commit_as_they_go(cast(View, csrf_exempt(_add_either)))
 device_confirm = _form_post(_confirm)
 device_rename = _form_post(_rename)
 device_remove = _form_post(_remove)
