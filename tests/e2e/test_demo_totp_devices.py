@@ -36,6 +36,8 @@ def test_two_authenticator_apps_one_removed(app_client: tuple[Any, SettableClock
     adding = client.post(
         "/stepup/2fa/devices/add", data={"csrf_token": csrf(settings), "name": "Tablet"}
     )
+    assert adding.status_code == 303, adding.text  # begun: the page is the GET that follows
+    adding = client.get(adding.headers["location"])
     assert adding.status_code == 200, adding.text
     tablet = _key(adding.text)
     clock.advance(30)

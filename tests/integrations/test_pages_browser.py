@@ -83,7 +83,9 @@ def _pages() -> tuple[dict[str, str], Any]:
     alice = app.client()
     alice.login("alice")
     alice.enrol()
-    pages["adding"] = alice.form("/stepup/2fa/devices/add", {"name": "A tablet with a long name"})
+    pages["adding"] = alice.form(
+        "/stepup/2fa/devices/add", {"name": "A tablet with a long name"}, follow_redirects=True
+    )
     key = re.search(r'id="stepup-manual-key">([^<]+)<', pages["adding"].get_data(as_text=True))
     assert key is not None
     app.clock.advance(30)
