@@ -19,17 +19,13 @@ from stepup.integrations import django as django_integration
 from stepup.integrations import starlette as starlette_integration
 from stepup.integrations.http import RequestInfo, SignInRequiredError, form_return_path
 from stepup.integrations.views import (
-    OTP_PROOF,
     SESSION_ID,
-    forget_otp_proof,
     is_fresh,
-    note_otp_proof,
     note_sign_in,
     refusal_status,
     session_id,
     session_identity,
     sso_answer,
-    take_otp_proof,
     tenant_accept_ok,
     tenant_request_refusal,
 )
@@ -69,59 +65,6 @@ def test_anything_but_a_number_is_not_fresh(at: object) -> None:
 @pytest.fixture
 def clock() -> SettableClock:
     return SettableClock(1_700_000_000)
-
-
-def test_a_proof_just_younger_than_the_ttl_counts(clock: SettableClock) -> None:
-    session: dict[str, Any] = {}
-    note_otp_proof(session, "sid-1", clock())
-    clock.advance(TTL - 0.001)
-    assert take_otp_proof(session, "sid-1", clock(), TTL) is True
-
-
-def test_a_proof_exactly_ttl_old_does_not_count(clock: SettableClock) -> None:
-    session: dict[str, Any] = {}
-    note_otp_proof(session, "sid-1", clock())
-    clock.advance(TTL)
-    assert take_otp_proof(session, "sid-1", clock(), TTL) is False
-
-
-def test_a_proof_from_the_future_does_not_count(clock: SettableClock) -> None:
-    session: dict[str, Any] = {}
-    note_otp_proof(session, "sid-1", clock() + 1)
-    assert take_otp_proof(session, "sid-1", clock(), TTL) is False
-
-
-def test_a_proof_is_used_once_and_only_by_its_session(clock: SettableClock) -> None:
-    session: dict[str, Any] = {}
-    note_otp_proof(session, "sid-1", clock())
-    assert take_otp_proof(session, "sid-2", clock(), TTL) is False  # another stepup session
-    assert session == {}  # ...and the proof is gone
-    note_otp_proof(session, "sid-1", clock())
-    assert take_otp_proof(session, "sid-1", clock(), TTL) is True
-    assert take_otp_proof(session, "sid-1", clock(), TTL) is False
-
-
-def test_a_new_trip_forgets_the_last_proof(clock: SettableClock) -> None:
-    session: dict[str, Any] = {"other": 1}
-    note_otp_proof(session, "sid-1", clock())
-    forget_otp_proof(session)
-    assert session == {"other": 1}
-    assert take_otp_proof(session, "sid-1", clock(), TTL) is False
-
-
-def test_a_framework_keeps_its_own_key(clock: SettableClock) -> None:
-    session: dict[str, Any] = {}
-    note_otp_proof(session, "sid-1", clock(), key="stepup.otp_proof")
-    assert OTP_PROOF not in session
-    assert take_otp_proof(session, "sid-1", clock(), TTL) is False
-    note_otp_proof(session, "sid-1", clock(), key="stepup.otp_proof")
-    assert take_otp_proof(session, "sid-1", clock(), TTL, key="stepup.otp_proof") is True
-
-
-def test_the_proof_holds_no_code(clock: SettableClock) -> None:
-    session: dict[str, Any] = {}
-    note_otp_proof(session, "sid-1", clock())
-    assert session[OTP_PROOF] == {"session": "sid-1", "at": clock()}
 
 
 # the provider's answer ----------------------------------------------------------------

@@ -95,14 +95,12 @@ __all__ = [
     "device_refusal",
     "earlier_session_ids",
     "enrolment_page",
-    "forget_otp_proof",
     "form_code",
     "full_access_arguments",
     "hook_says_yes",
     "is_fresh",
     "jsonapi_error",
     "manual_key",
-    "note_otp_proof",
     "note_renewal",
     "note_sign_in",
     "note_sso_trip",
@@ -127,7 +125,6 @@ __all__ = [
     "sso_retry_query",
     "sso_transaction",
     "sso_transaction_request",
-    "take_otp_proof",
     "take_sso_trip",
     "tenant_accept_ok",
     "tenant_content_type_ok",
@@ -1257,7 +1254,7 @@ def _login_time(outcome: object) -> float | None:
 #: Session keys (Django and Flask; Starlette's app keeps its own session id).
 SESSION_ID: Final = "_stepup_sid"
 SIGNED_IN_WITH: Final = "_stepup_identity"
-OTP_PROOF: Final = "_stepup_otp_proof"
+OTP_PROOF: Final = "_stepup_otp_proof"  # an earlier version's code proof: dropped at sign-out
 SSO_TRIP: Final = "_stepup_sso_trip"
 
 
@@ -1479,41 +1476,6 @@ def renewed_subject(before: Subject, after: Subject | None) -> tuple[Subject, st
     if after.session_id == before.session_id:
         return after, None
     return after, before.session_id
-
-
-def forget_otp_proof(session: MutableMapping[str, Any], *, key: str = OTP_PROOF) -> None:
-    """Drop a code proof an earlier version kept in the session. stepup's views no
-    longer keep one there: the proof rides with the trip (:func:`sso_otp_request`)."""
-    session.pop(key, None)
-
-
-def note_otp_proof(
-    session: MutableMapping[str, Any], session_id: str, now: float, *, key: str = OTP_PROOF
-) -> None:
-    """A TOTP code was proved at an SSO start view: keep the fact (never the code) in the
-    session. Superseded: a proof kept per session is used up by whichever answer comes
-    first, a forged one included; stepup's views pass it with the trip instead
-    (:func:`sso_otp_request`, :func:`sso_otp_proved`)."""
-    session[key] = {"session": session_id, "at": now}
-
-
-def take_otp_proof(
-    session: MutableMapping[str, Any],
-    session_id: str,
-    now: float,
-    ttl: float,
-    *,
-    key: str = OTP_PROOF,
-) -> bool:
-    """Did this stepup session prove a code less than ``ttl`` seconds ago (see
-    :func:`is_fresh`)? The proof is used up either way, whatever the provider said.
-    Superseded by :func:`sso_otp_proved` (see :func:`note_otp_proof`)."""
-    proof = session.pop(key, None)
-    return (
-        isinstance(proof, dict)
-        and proof.get("session") == session_id
-        and is_fresh(proof.get("at"), now, ttl)
-    )
 
 
 def note_sso_trip(
