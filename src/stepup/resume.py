@@ -56,6 +56,7 @@ __all__ = [
     "browser_digest",
     "is_resume_token",
     "is_secret_field",
+    "secret_field_names",
 ]
 
 #: The challenge id prefix of suspended requests (no other challenge uses it).
@@ -192,15 +193,15 @@ def is_secret_field(name: str, *, also: Iterable[str] = ()) -> bool:
     together, also inside a word, is secret, however either is written
     (``also=["kontonummer"]``: ``neue_kontonummer``, ``kontoNummer``, ``user[Konto-Nummer]``;
     ``also=["konto_nummer"]`` the same)."""
-    return _is_secret(_words(name), _secret_names(also))
+    return _is_secret(_words(name), secret_field_names(also))
 
 
-def _secret_names(names: Iterable[str]) -> tuple[str, ...]:
-    """An app's own secret field names, their words written together, for
-    :func:`is_secret_field`.
-    A bare string (its letters would each be a name) or a name without a letter or
-    digit in it is a :class:`~stepup.errors.ConfigurationError`: it would protect
-    nothing, silently."""
+def secret_field_names(names: Iterable[str]) -> tuple[str, ...]:
+    """An app's own secret field names, their words written together, as
+    :func:`is_secret_field` and :class:`Suspensions` read them (a setting is checked
+    with it at start-up). A bare string (its letters would each be a name) or a name
+    without a letter or digit in it is a :class:`~stepup.errors.ConfigurationError`: it
+    would protect nothing, silently."""
     if isinstance(names, str | bytes) or not isinstance(names, Iterable):
         raise ConfigurationError("secret field names must be a list of names")
     joined: list[str] = []
@@ -327,7 +328,7 @@ class _Flows:
         self.max_bytes = int(max_bytes)
         #: The app's own secret field names (``secret_fields``), words joined: a form
         #: with one is never kept, as with the names :func:`is_secret_field` knows.
-        self.secret_fields = _secret_names(secret_fields)
+        self.secret_fields = secret_field_names(secret_fields)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(ttl={self.ttl:g}s, max_bytes={self.max_bytes})"

@@ -24,7 +24,7 @@ from ...errors import ConfigurationError
 from ...passkeys import RelyingParty
 from ...policy import Policy, with_device_add_rule, with_tenant_settings_rule
 from ...redirects import UnsafeRedirectError, safe_return_path
-from ...resume import is_secret_field
+from ...resume import secret_field_names
 from ...sealing import SecretBox
 from ..passkey_endpoint import passkey_policy, relying_party_from
 from ..stores import STORE_URLS, store_from_url
@@ -315,7 +315,7 @@ def read_secret_fields(conf: Mapping[str, Any]) -> tuple[str, ...]:
     """``RESUME_SECRET_FIELDS``: the project's own secret form field names (a list)."""
     names = conf["RESUME_SECRET_FIELDS"]
     try:
-        is_secret_field("", also=names)  # refuses one string, or a name of no letters
+        secret_field_names(names)  # refuses one string, or a name of no letters
     except ConfigurationError as exc:
         raise ConfigurationError(f"STEPUP['RESUME_SECRET_FIELDS']: {exc}") from None
     return tuple(names)
