@@ -6,12 +6,11 @@ with their values and shown again on the resume page."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reauth.name_styles import STYLES
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.resume import NotSuspended, SuspendReason, Suspensions, is_secret_field
 from stepup.subject import Subject
@@ -36,17 +35,6 @@ ORDINARY = [
     "confirm", "first", "last", "display", "public", "ssh", "key", "workspace", "reason",
 ]  # fmt: skip
 
-Style = Callable[[list[str]], str]
-STYLES: dict[str, Style] = {
-    "snake": "_".join,
-    "kebab": "-".join,
-    "dotted": ".".join,
-    "upper_snake": lambda w: "_".join(w).upper(),
-    "camel": lambda w: w[0] + "".join(x.capitalize() for x in w[1:]),
-    "pascal": lambda w: "".join(x.capitalize() for x in w),
-    "bracketed": lambda w: f"user[{'_'.join(w)}]",
-    "spaced": " ".join,
-}
 styles = st.sampled_from(sorted(STYLES))
 ordinary = st.lists(st.sampled_from(ORDINARY), max_size=2)
 

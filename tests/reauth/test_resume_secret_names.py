@@ -10,7 +10,7 @@ An app can also name its own secret fields (``Suspensions(secret_fields=...)``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reauth.name_styles import STYLES
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.adapters.storage.sql import SQLStore
 from stepup.errors import ConfigurationError
@@ -62,17 +63,6 @@ ORDINARY = [
     "company", "spawn", "paste", "parole", "sena", "jewel", "bear", "bearing", "ibis",
 ]  # fmt: skip
 
-Style = Callable[[list[str]], str]
-STYLES: dict[str, Style] = {
-    "snake": "_".join,
-    "kebab": "-".join,
-    "dotted": ".".join,
-    "upper_snake": lambda w: "_".join(w).upper(),
-    "camel": lambda w: w[0] + "".join(x[:1].upper() + x[1:] for x in w[1:]),
-    "pascal": lambda w: "".join(x[:1].upper() + x[1:] for x in w),
-    "bracketed": lambda w: f"user[{'_'.join(w)}]",
-    "nested_bracketed": lambda w: f"form[user][{'-'.join(w)}]",
-}
 styles = st.sampled_from(sorted(STYLES))
 others = st.lists(st.sampled_from(ORDINARY), max_size=2)
 
