@@ -3,22 +3,18 @@ the provider's answer (the token waits in the session during the trip)."""
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from idp.oidc.harness import ALICE, REDIRECT_URI, Provider, launch_provider, make_config
+from idp.oidc.harness import ALICE, REDIRECT_URI, Provider, launch_provider
 from idp.oidc.useragent import UserAgent
-from integrations.flask.flask_support import TestApp, make_app, set_flag
+from integrations.flask.flask_support import TestApp, set_flag
+from integrations.flask.oidc_support import oidc_app_on
 from integrations.flask.test_sso_oidc import _oidc_user, _to_provider
 from integrations.resume_support import resume_form, try_again_link
-from stepup.adapters.idp.oidc import OIDCReauth
-from stepup.adapters.storage.memory import MemoryStore
-from stepup.testing import SettableClock
 
 pytestmark = pytest.mark.oidc
 
@@ -32,16 +28,8 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
 
 @pytest.fixture
 def oidc_app(provider: Provider) -> Iterator[TestApp]:
-    clock = SettableClock(math.floor(time.time()))  # the provider stamps real times
-    store = MemoryStore()
-    reauth = OIDCReauth(make_config(provider), store, clock=clock)
-    yield make_app(
-        "subject_loader",
-        clock=clock,
-        store=store,
-        config={"STEPUP_OIDC_PROVIDERS": {"test-op": reauth}},
-    )
-    reauth.close()
+    with oidc_app_on(provider) as app:
+        yield app
 
 
 def test_a_form_post_resumes_after_the_provider_answers(

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import html
 import logging
-import math
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
-from idp.oidc.harness import ALICE, MALLORY, REDIRECT_URI, Provider, launch_provider, make_config
+from idp.oidc.harness import ALICE, MALLORY, REDIRECT_URI, Provider, launch_provider
 from idp.oidc.useragent import UserAgent
-from integrations.flask.flask_support import Browser, TestApp, make_app, set_flag
+from integrations.flask.flask_support import Browser, TestApp, set_flag
+from integrations.flask.oidc_support import oidc_app_on
 from integrations.sso_refusal_support import (
     CANCELLED,
     LOGGER,
@@ -32,9 +31,7 @@ from integrations.sso_refusal_support import (
     assert_noted,
     refusals,
 )
-from stepup.adapters.idp.oidc import OIDCReauth
 from stepup.events import ReauthSucceeded
-from stepup.testing import SettableClock
 
 pytestmark = pytest.mark.oidc
 
@@ -53,15 +50,8 @@ def store() -> ChallengeOutage:
 
 @pytest.fixture
 def oidc_app(provider: Provider, store: ChallengeOutage) -> Iterator[TestApp]:
-    clock = SettableClock(math.floor(time.time()))  # the provider stamps real times
-    reauth = OIDCReauth(make_config(provider), store, clock=clock)
-    yield make_app(
-        "subject_loader",
-        clock=clock,
-        store=store,
-        config={"STEPUP_OIDC_PROVIDERS": {"test-op": reauth}},
-    )
-    reauth.close()
+    with oidc_app_on(provider, store) as app:
+        yield app
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ status still hands back the action, the suspended form and the way back."""
 from __future__ import annotations
 
 import html
-import math
 import re
 import shutil
 import time
@@ -16,13 +15,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from saml2.samlp import STATUS_AUTHN_FAILED
 
-from idp.oidc.harness import ALICE, REDIRECT_URI, Provider, launch_provider, make_config
+from idp.oidc.harness import ALICE, REDIRECT_URI, Provider, launch_provider
 from idp.oidc.useragent import UserAgent
 from idp.saml import saml_idp
 from integrations.flask.flask_support import Browser, TestApp, make_app, set_flag
+from integrations.flask.oidc_support import oidc_app_on
 from integrations.resume_support import resume_form, try_again_link
 from integrations.sso_refusal_support import NOT_CONFIRMED, refusals
-from stepup.adapters.idp.oidc import OIDCReauth
 from stepup.adapters.idp.saml import SAMLServiceProvider
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.events import ReauthSucceeded
@@ -69,16 +68,8 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
 
 @pytest.fixture
 def oidc_app(provider: Provider) -> Iterator[TestApp]:
-    clock = SettableClock(math.floor(time.time()))  # the provider stamps real times
-    store = MemoryStore()
-    reauth = OIDCReauth(make_config(provider), store, clock=clock)
-    yield make_app(
-        "subject_loader",
-        clock=clock,
-        store=store,
-        config={"STEPUP_OIDC_PROVIDERS": {"test-op": reauth}},
-    )
-    reauth.close()
+    with oidc_app_on(provider) as app:
+        yield app
 
 
 @pytest.mark.oidc
