@@ -63,20 +63,8 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, connections
 from django.db.models import F
 from django.db.models.functions import Collate
 
-from ...adapters.storage.base import (
-    MAX_KEY_LENGTH,
-    check_challenge,
-    check_count,
-    check_credential,
-    check_grant,
-    check_id,
-    check_int64,
-    check_passkey,
-    check_read_id,
-    check_tenant,
-    check_time,
-    new_credential_version,
-)
+from ...adapters.storage.base import new_credential_version
+from ...adapters.storage.boundary import INPUT_CHECKS
 from ...adapters.storage.stored_json import loads
 from ...errors import MalformedInputError, StoreUnavailableError
 from ...records import (
@@ -150,94 +138,16 @@ def _fit(value: object, name: str) -> str:
     return _HASHED + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _attempt_checks(key: object, step: object, now: object, *_: object) -> None:
-    check_id("key", key, MAX_KEY_LENGTH)
-    check_time("now", now)  # the step: in the method
-
-
-def _charge_checks(key: object, now: object, *_: object) -> None:
-    check_id("key", key, MAX_KEY_LENGTH)
-    check_time("now", now)
-
-
-def _refund_checks(key: object, charge: object, at: object) -> None:
-    check_id("key", key, MAX_KEY_LENGTH)
-    check_time("at", at)
-
-
-def _recovery_checks(user_id: object, digest: object) -> None:
-    check_id("user_id", user_id)
-    check_id("digest", digest, MAX_KEY_LENGTH)
-
-
-def _user_checks(user_id: object, *_: object) -> None:
-    check_id("user_id", user_id)
-
-
-def _user_read_checks(user_id: object, *_: object) -> None:
-    check_read_id("user_id", user_id)
-
-
-def _user_and_key_checks(user_id: object, key: object, *rest: object) -> None:
-    check_id("user_id", user_id)
-    check_id("credential_id", key, MAX_KEY_LENGTH)
-    for name in rest[:1]:  # rename_passkey's new name
-        check_id("name", name, MAX_KEY_LENGTH)
-
-
-def _revoke_checks(user_id: object, session_id: object = None) -> None:
-    check_id("user_id", user_id)
-    if session_id is not None:
-        check_id("session_id", session_id, MAX_KEY_LENGTH)  # a suffixed one too
-
-
-def _first(check: Callable[[Any], None]) -> Callable[..., None]:
-    def first(value: Any, *_: object) -> None:
-        check(value)
-
-    return first
-
-
-#: The shared store-boundary checks (:mod:`stepup.adapters.storage.base`) each call makes
-#: before anything is sent, as every bundled store makes them: malformed ids and times
-#: are :class:`MalformedInputError`, the same on every store. The reads of every decision
-#: (``get_tenant``, ``get_grant``) take the ids decision code checked.
-_INPUT_CHECKS: Final[Mapping[str, Callable[..., None]]] = {
-    "totp_attempt": _attempt_checks,
-    "throttle_charge": _charge_checks,
-    "throttle_refund": _refund_checks,
-    "throttle_clear": _first(lambda key: check_id("key", key, MAX_KEY_LENGTH)),
-    "throttle_state": _first(lambda key: check_read_id("key", key, MAX_KEY_LENGTH)),
-    "get_credential": _user_read_checks,
-    "put_credential": _first(check_credential),
-    "add_credential": _first(check_credential),
-    "replace_credential": _first(check_credential),
-    "delete_credential": _user_checks,
-    "consume_recovery_hash": _recovery_checks,
-    "put_tenant": _first(check_tenant),
-    "add_tenant": _first(check_tenant),
-    "patch_tenant": _first(lambda tenant_id: check_id("tenant_id", tenant_id)),
-    "put_grant": check_grant,
-    "revoke_grants": _revoke_checks,
-    "put_challenge": check_challenge,
-    "take_challenge": _first(lambda key: check_read_id("challenge_id", key, MAX_KEY_LENGTH)),
-    "list_passkeys": _user_read_checks,
-    "add_passkey": _first(check_passkey),  # its sign_count and the limit: in the method
-    "record_passkey_use": _first(check_passkey),
-    "remove_passkey": _user_and_key_checks,
-    "rename_passkey": _user_and_key_checks,
-}
-
-
 def _guarded(
     method: Callable[Concatenate[DjangoStore, P], R],
 ) -> Callable[Concatenate[DjangoStore, P], R]:
     """The store's one failure path: malformed input is refused before anything is
-    sent (:data:`_INPUT_CHECKS`), and a database error is :class:`StoreUnavailableError`
-    naming the call and the error's type (never the driver's message, which can carry a
-    URL), after dropping a broken connection."""
+    sent (the checks every bundled store makes,
+    :data:`~stepup.adapters.storage.boundary.INPUT_CHECKS`), and a database error is
+    :class:`StoreUnavailableError` naming the call and the error's type (never the
+    driver's message, which can carry a URL), after dropping a broken connection."""
     operation = method.__name__
-    check = _INPUT_CHECKS.get(operation)
+    check = INPUT_CHECKS.get(operation)
 
     @functools.wraps(method)
     def guarded(store: DjangoStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -367,7 +277,6 @@ class DjangoStore:
     def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Attempt:
-        check_int64("step", step)
         return self._transition(
             key, now, throttle, lambda state: apply_attempt(state, step, now, throttle)
         )
@@ -486,7 +395,6 @@ class DjangoStore:
 
     @_guarded
     def replace_credential(self, credential: Credential, expected_version: int) -> bool:
-        check_int64("expected_version", expected_version)
         fitted = _fit(credential.user_id, "user_id")
         values = _credential_columns(credential)
         with self._write():
@@ -694,8 +602,6 @@ class DjangoStore:
 
     @_guarded
     def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
-        check_int64("max_per_user", max_per_user)
-        check_count("sign_count", passkey.sign_count)
         fitted = _fit(passkey.user_id, "user_id")
         objects = PasskeyRecord.objects.using(self.using)
         values = {name: getattr(passkey, name) for name in _PASSKEY_FIELDS}
@@ -726,8 +632,6 @@ class DjangoStore:
 
     @_guarded
     def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
-        check_int64("expected_count", expected_count)
-        check_count("sign_count", passkey.sign_count)
         with self._write():
             updated = (
                 PasskeyRecord.objects.using(self.using)
