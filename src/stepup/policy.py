@@ -43,6 +43,7 @@ __all__ = [
     "parse_lifetime",
     "strength",
     "with_device_add_rule",
+    "with_disable_rule",
     "with_own_view_rules",
     "with_recovery_rule",
     "with_tenant_settings_rule",
@@ -148,13 +149,25 @@ def lifetime_from_env(environ: Mapping[str, str] | None = None) -> float:
     return parse_lifetime(env[LIFETIME_ENV])
 
 
+#: What a context may say a full (production) workspace is, and how it may say yes, as a
+#: form or a JSON body writes it (compared without case or surrounding blanks).
+_PRODUCTION_TYPES: Final = frozenset({"full", "production"})
+_YES: Final = frozenset({"true", "yes", "on", "1"})
+
+
+def _spelled(value: object) -> object:
+    return value.strip().casefold() if isinstance(value, str) else value
+
+
 def is_production_workspace(context: Context) -> bool:
     """True when the context says the workspace is a full (production) one:
-    ``{"workspace_type": "full"}`` (or ``"production"``), or ``{"production": True}``."""
-    return context.get("production") is True or context.get("workspace_type") in {
-        "full",
-        "production",
-    }
+    ``{"workspace_type": "full"}`` (or ``"production"``, in any case, as the seed writes
+    "Full"), or ``{"production": True}`` (or ``"true"``, ``"yes"``, ``1``). Failing
+    closed: a way of saying it that a form or JSON body uses counts."""
+    production = _spelled(context.get("production"))
+    if production is True or (type(production) is int and production == 1):
+        return True
+    return production in _YES or _spelled(context.get("workspace_type")) in _PRODUCTION_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,11 +245,14 @@ class Rule:
             listed = (("phr",), legacy) if passkeys else (legacy,)
         return tuple(sorted(listed, key=strength, reverse=True))
 
-    def applies(self, context: Context) -> bool:
-        """Is the action sensitive in this context?"""
+    def applies(self, context: Context | None) -> bool:
+        """Is the action sensitive in this context? A rule with a condition checked
+        without a context (a view that passes none) cannot tell, and applies: failing
+        closed, a forgotten context asks for a re-authentication it may not need rather
+        than letting through the case the condition is there for."""
         if self.sensitivity is Sensitivity.NONE:
             return False
-        return self.when is None or bool(self.when(context))
+        return self.when is None or context is None or bool(self.when(context))
 
 
 #: Presets. ``SENSITIVE`` uses the installation lifetime; ``CRITICAL`` asks again after
@@ -270,6 +286,8 @@ _SEED_CATALOG: Final[dict[str, str]] = {
 TOTP_DEVICE_ADD: Final = "2fa.device.add"
 #: Regenerating recovery codes (the ready-made views guard it; the seed lacks it).
 RECOVERY_REGENERATE: Final = "2fa.recovery.regenerate"
+#: Removing two-factor authentication (the ready-made views guard it; in the seed).
+TWO_FACTOR_DISABLE: Final = "2fa.disable"
 
 
 #: Changing a tenant's settings (the JSON:API ``PATCH``, which turns the
@@ -409,7 +427,7 @@ class Policy:
         """Does this policy name ``action`` itself, not merely match it with a pattern?
         (What decides whether stepup adds its own rule for an action it guards, such as
         ``passkey.add``: a catch-all ``*`` pattern must not switch that rule off.)"""
-        return action in self._rules
+        return isinstance(action, str) and action in self._rules
 
     def validate(self, actions: Iterable[str]) -> None:
         """Raise :class:`UnknownActionError` for the first unknown name (call at start-up)."""
@@ -636,12 +654,23 @@ def with_recovery_rule(policy: Policy, action: str = RECOVERY_REGENERATE) -> Pol
     return policy.extend({action: rule})
 
 
+def with_disable_rule(policy: Policy, action: str = TWO_FACTOR_DISABLE) -> Policy:
+    """``policy``, with ``action`` (removing two-factor) sensitive unless it names that
+    action itself: a catch-all ``*`` pattern never leaves the removal unguarded."""
+    if policy.names(action):
+        return policy
+    rule = replace(SENSITIVE, description=_SEED_CATALOG[TWO_FACTOR_DISABLE])
+    return policy.extend({action: rule})
+
+
 def with_own_view_rules(policy: Policy) -> Policy:
-    """``policy`` with the rules of the actions stepup's own views guard (recovery
-    codes, another authenticator app, tenant settings) wherever it does not name them:
+    """``policy`` with the rules of the actions stepup's own views guard (removing
+    two-factor, recovery codes, another authenticator app, tenant settings) wherever it
+    does not name them:
     the table ``stepup policy show`` prints is the one the integrations build. The
     passkey actions come with a relying party (:func:`stepup.passkeys.passkey_policy`)."""
-    return with_device_add_rule(with_tenant_settings_rule(with_recovery_rule(policy)))
+    own = with_disable_rule(with_recovery_rule(policy))
+    return with_device_add_rule(with_tenant_settings_rule(own))
 
 
 def with_tenant_settings_rule(policy: Policy) -> Policy:

@@ -296,7 +296,6 @@ class _Missing(NamedTuple):
 _NOTHING_MISSING: Final = _Missing("", (), True)
 
 
-_NO_CONTEXT: Final[Context] = MappingProxyType({})
 #: How far ahead of this clock a token's ``auth_time`` may be (the issuer's clock; the
 #: most leeway a validator allows): further is no proof at all.
 _TOKEN_SKEW: Final = 300.0
@@ -652,7 +651,7 @@ class _ReauthFlows(Generic[S]):
             raise UnknownActionError(action) from None
         plan = plan or self._plan(action, login, channel)
         rule = plan.rule
-        if not (plan.sensitive_everywhere or rule.applies(context or _NO_CONTEXT)):
+        if not (plan.sensitive_everywhere or rule.applies(context)):
             return Allowed(action, _NOT_SENSITIVE, None)
         if plan.keyless and not rule.api_keys:
             return Allowed(action, _EXEMPT, None)
@@ -1027,14 +1026,23 @@ class _ReauthFlows(Generic[S]):
 
     def _token_proves(self, grant: Grant, plan: _Plan) -> bool:
         """Does a token's proof (fresh or not) satisfy the rule: its level, and one
-        alternative by ``amr`` or by ``acr``?"""
+        alternative by ``amr`` or by ``acr``? Only a signed ``acr`` stands for an
+        alternative through its level: a level worked out from ``amr`` would let methods
+        the alternative does not name (a passkey) stand for one it does (a code), which
+        a session's grant never may."""
         if plan.level is not None and not self._meets(grant, plan.level):
             return False
+        levels = self.policy.levels
         for alternative in plan.reaching:
             if grant.methods.issuperset(alternative):
                 return True
             need = self._alternative_level(alternative)
-            if need is not None and self._meets(grant, need):
+            if (
+                need is not None
+                and levels is not None
+                and grant.level is not None
+                and levels.meets(grant.level, need)
+            ):
                 return True
         return False
 

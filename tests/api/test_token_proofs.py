@@ -106,6 +106,33 @@ def test_a_stronger_acr_than_the_level_that_names_otp_stands_for_it() -> None:
     assert (refused.level, refused.acr_values) == ("mfa", ("urn:phr", "urn:mfa"))
 
 
+@pytest.mark.parametrize("action", sorted(SECOND_FACTOR_RULES))
+@pytest.mark.parametrize("acr", [None, "urn:pwd"])
+def test_a_level_worked_out_from_amr_never_stands_for_a_code(action: str, acr: str | None) -> None:
+    """A passkey in the token's amr (no acr that signs a level naming a code) is not the
+    code the rule asks for, as a session's passkey is not: the level amr reaches
+    (phishing resistant, above mfa) is no signed acr."""
+    levels = Levels(
+        (
+            Level("password", acr=("urn:pwd",), methods=(("pwd",),)),
+            Level("mfa", acr=("urn:mfa",), methods=(("pwd", "otp"),)),
+            Level("phishing_resistant", acr=("urn:phr",), methods=(("phr",),)),
+        )
+    )
+    decide = reauth(SECOND_FACTOR_RULES, levels)
+    refused = decide.check_token(token(acr, ("pwd", "phr")), action)
+    assert isinstance(refused, ReauthRequired)
+    assert refused.acr_values == ("urn:phr", "urn:mfa")
+    assert isinstance(decide.check_token(token(acr, ("pwd", "otp")), action), Allowed)
+    # The same proof in a password session is refused too.
+    store = MemoryStore()
+    store.put_tenant(Tenant("t", {"feature_flags": {"sensitive_actions_reauth": True}}))
+    sessions = Reauth(store, decide.policy, clock=decide.clock)
+    alice = Subject("alice", "s1")
+    sessions.record(alice, ["pwd", "phr", "hwk", "user"])
+    assert not sessions.check(alice, action, "t").ok
+
+
 def test_an_acr_only_level_stands_for_what_a_weaker_level_names() -> None:
     """A level proved only by its acr (no method sets) accounts for what the levels under
     it name, and no more."""
@@ -147,8 +174,8 @@ def test_no_acr_waives_a_second_factor_no_level_names(
     levels: Levels, amr: list[str], pick: int, action: str
 ) -> None:
     """Whatever the levels: a token whose amr has no otp is allowed for a rule that asks
-    for one only when the level it proves (by acr, or by amr) is at least one that names
-    otp beside a sign-in method."""
+    for one only when the level its acr signs is at least one that names otp beside a
+    sign-in method (a level worked out from amr never stands for a code it lacks)."""
     rules = {
         "v": Rule(Sensitivity.SENSITIVE, second_factor=True),
         "p": Rule(Sensitivity.SENSITIVE, accept=(("primary", "otp"),)),
@@ -158,8 +185,7 @@ def test_no_acr_waives_a_second_factor_no_level_names(
     decision = reauth(rules, levels).check_token(token(acr, tuple(amr)), action)
     if not decision.ok:
         return
-    by_amr = levels.for_methods({*amr, "oidc"} - {"sms"})
-    proved = levels.highest(levels.for_acr(acr), by_amr)
+    proved = levels.for_acr(acr)
     assert proved is not None
     assert any(
         "otp" in methods and set(methods) & {"pwd", "oidc", "saml"}

@@ -57,15 +57,44 @@ def test_every_seed_action_is_sensitive_with_the_installation_lifetime(action: s
         ({"workspace_type": "production"}, True),
         ({"production": True}, True),
         ({"workspace_type": "sandbox"}, False),
-        ({"production": "yes"}, False),
+        # The seed writes "Full (Production)": any case, blanks around, as forms send it.
+        ({"workspace_type": "Full"}, True),
+        ({"workspace_type": " PRODUCTION "}, True),
+        # A condition that raises protection fails closed: yes as a form or JSON says it.
+        ({"production": "yes"}, True),
+        ({"production": "true"}, True),
+        ({"production": 1}, True),
+        ({"production": "no"}, False),
+        ({"production": False}, False),
+        ({"production": 0}, False),
+        ({"workspace_type": "fullish"}, False),
         ({}, False),
+        # No context at all: the rule cannot tell a sandbox from production, and applies.
+        (None, True),
     ],
 )
 def test_workspace_delete_is_sensitive_only_for_production(
-    context: dict[str, object], sensitive: bool
+    context: dict[str, object] | None, sensitive: bool
 ) -> None:
     rule = Policy.default(environ={}).rule_for("workspace.delete")
     assert rule.applies(context) is sensitive
+
+
+def test_a_check_without_a_context_asks_for_a_conditional_rule() -> None:
+    """A guard that forgot ``context=`` for ``workspace.delete`` asks for a
+    re-authentication (fail closed); one that says sandbox does not."""
+    from stepup.adapters.storage.memory import MemoryStore
+    from stepup.reauth import Reauth, ReauthRequired
+    from stepup.records import Tenant
+    from stepup.subject import Subject
+    from stepup.testing import SettableClock
+
+    store = MemoryStore()
+    store.put_tenant(Tenant("t", {"feature_flags": {"sensitive_actions_reauth": True}}))
+    reauth = Reauth(store, Policy.default(environ={}), clock=SettableClock())
+    alice = Subject("alice", "s1")
+    assert isinstance(reauth.check(alice, "workspace.delete", "t"), ReauthRequired)
+    assert reauth.check(alice, "workspace.delete", "t", {"workspace_type": "sandbox"}).ok
 
 
 def test_the_catalog_is_exactly_the_seed() -> None:

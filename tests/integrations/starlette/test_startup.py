@@ -22,7 +22,7 @@ from stepup.adapters.storage.memory import MemoryStore
 from stepup.errors import ConfigurationError, UnknownActionError
 from stepup.integrations import fastapi as stepup_fastapi
 from stepup.integrations.starlette import Stepup
-from stepup.policy import Policy
+from stepup.policy import Policy, Sensitivity
 from stepup.subject import Subject
 from stepup.testing import SettableClock
 
@@ -60,10 +60,14 @@ def test_unknown_action_fails_for_a_fastapi_dependency() -> None:
         stepup.require_reauth("nope", context=lambda: {})
 
 
-def test_a_policy_without_the_views_actions_fails_at_install() -> None:
-    stepup = minimal(policy=Policy.default())  # lacks 2fa.recovery.regenerate
-    with pytest.raises(UnknownActionError, match=r"2fa\.recovery\.regenerate"):
-        stepup.install(Starlette())
+def test_a_policy_without_the_views_actions_gets_them_guarded() -> None:
+    """As in Flask: the pages' own actions are added, sensitive, where the app's policy
+    does not name them (Policy.default() lacks 2fa.recovery.regenerate)."""
+    stepup = minimal(policy=Policy.default())
+    stepup.install(Starlette())
+    for action in ("2fa.recovery.regenerate", "2fa.disable"):
+        assert stepup.policy.names(action)
+        assert stepup.policy.rule_for(action).sensitivity is Sensitivity.SENSITIVE
 
 
 @pytest.mark.parametrize(

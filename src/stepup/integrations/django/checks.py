@@ -130,7 +130,7 @@ def _check_policy(values: Mapping[str, Any]) -> list[CheckMessage]:
         hint = _FIX_LIFETIME if LIFETIME_ENV in str(exc) else None
         return [_error(str(exc), "E004", hint)]
     try:
-        policy = conf.with_policy_file(values, conf.with_own_rules(policy, None))
+        policy = conf.with_policy_file(values, conf.with_own_rules(policy, None, values))
     except ConfigurationError as exc:
         return [_error(str(exc), "E005")]
     try:

@@ -22,7 +22,13 @@ from django.utils.module_loading import import_string
 from ...adapters.storage.base import Store
 from ...errors import ConfigurationError
 from ...passkeys import RelyingParty
-from ...policy import Policy, with_device_add_rule, with_tenant_settings_rule
+from ...policy import (
+    Policy,
+    with_device_add_rule,
+    with_disable_rule,
+    with_recovery_rule,
+    with_tenant_settings_rule,
+)
 from ...redirects import UnsafeRedirectError, safe_return_path
 from ...resume import secret_field_names
 from ...sealing import SecretBox
@@ -167,18 +173,31 @@ def check_guarded_actions(conf: Mapping[str, Any], policy: Policy) -> None:
 def read_policy(conf: Mapping[str, Any]) -> Policy:
     """The project's policy: :func:`base_policy` with stepup's own rules, then the file,
     then the guarded actions checked."""
-    own = with_own_rules(base_policy(conf), read_relying_party(conf))
+    own = with_own_rules(base_policy(conf), read_relying_party(conf), conf)
     policy = with_policy_file(conf, own)
     check_guarded_actions(conf, policy)
     return policy
 
 
-def with_own_rules(policy: Policy, rp: RelyingParty | None) -> Policy:
+def with_own_rules(
+    policy: Policy, rp: RelyingParty | None, conf: Mapping[str, Any] | None = None
+) -> Policy:
     """``policy`` with the rules of stepup's own endpoints (tenant settings, another
     authenticator app, passkeys) wherever it does not name them. They come before the
     policy file, so a file entry for one of them changes only the keys it gives: a
-    ``lifetime`` for ``tenant.settings.update`` keeps ``always`` and ``api_keys``."""
-    return passkey_policy(with_device_add_rule(with_tenant_settings_rule(policy)), rp)
+    ``lifetime`` for ``tenant.settings.update`` keeps ``always`` and ``api_keys``.
+    ``DISABLE_ACTION`` and ``RECOVERY_ACTION`` (from ``conf``) are named sensitive when
+    only a pattern of the policy matches them: a catch-all pattern never switches off
+    removing two-factor or regenerating recovery codes (a name the policy does not know
+    at all stays :func:`check_guarded_actions`' error)."""
+    own = with_device_add_rule(with_tenant_settings_rule(policy))
+    settings = conf if conf is not None else DEFAULTS
+    disable, recovery = settings["DISABLE_ACTION"], settings["RECOVERY_ACTION"]
+    if isinstance(disable, str) and disable in own:
+        own = with_disable_rule(own, disable)
+    if isinstance(recovery, str) and recovery in own:
+        own = with_recovery_rule(own, recovery)
+    return passkey_policy(own, rp)
 
 
 def read_relying_party(conf: Mapping[str, Any]) -> RelyingParty | None:

@@ -16,7 +16,13 @@ from typing import Any, Final
 from ...adapters.storage.base import Store
 from ...errors import ConfigurationError
 from ...passkeys import RelyingParty
-from ...policy import SENSITIVE, Policy, with_device_add_rule, with_tenant_settings_rule
+from ...policy import (
+    Policy,
+    with_device_add_rule,
+    with_disable_rule,
+    with_recovery_rule,
+    with_tenant_settings_rule,
+)
 from ...sealing import SecretBox
 from ..passkey_endpoint import passkey_policy
 from ..stores import store_from_url
@@ -99,7 +105,9 @@ def policy_from_config(
     """The app's policy (or the seed's catalog), extended from ``STEPUP_POLICY_FILE``.
 
     The ready-made views protect regenerating recovery codes with ``recovery_action``,
-    which the seed's catalog lacks: it is added as sensitive unless the app named it.
+    which the seed's catalog lacks: it is added as sensitive unless the app named it
+    (a catch-all pattern does not count); so is ``disable_action`` when only a pattern
+    matches it.
     So is ``tenant.settings.update``, which guards the tenant settings endpoint,
     ``2fa.device.add``, which guards adding another authenticator app, and, with
     passkeys (``relying_party``), ``passkey.add`` and ``passkey.remove``. They come
@@ -107,8 +115,12 @@ def policy_from_config(
     """
     policy = with_tenant_settings_rule(base if base is not None else Policy.default())
     policy = passkey_policy(with_device_add_rule(policy), relying_party)
-    if recovery_action not in policy:
-        policy = policy.extend({recovery_action: SENSITIVE})
+    # Named, so that a catch-all pattern cannot switch them off (a name the policy does
+    # not know at all for removing two-factor stays an error, below).
+    if isinstance(recovery_action, str):
+        policy = with_recovery_rule(policy, recovery_action)
+    if isinstance(disable_action, str) and disable_action in policy:
+        policy = with_disable_rule(policy, disable_action)
     if policy_file is not None:
         if not isinstance(policy_file, str):
             raise ConfigurationError("STEPUP_POLICY_FILE must be a path")

@@ -28,7 +28,7 @@ from ...errors import ConfigurationError, StoreUnavailableError
 from ...events import EventBus
 from ...i18n import AppCatalog
 from ...passkeys import AsyncPasskeys
-from ...policy import Context, Policy, with_device_add_rule, with_tenant_settings_rule
+from ...policy import Context, Policy, with_own_view_rules
 from ...reauth import (
     Allowed,
     AsyncReauth,
@@ -291,10 +291,11 @@ class StepupCore:
             passkeys_origins,
             settings=("passkeys_rp_id", "passkeys_rp_name", "passkeys_origins"),
         )
+        # Named by the app, or added: a catch-all pattern never switches off what
+        # stepup's own pages guard (removing two-factor, recovery codes, another app,
+        # the tenant settings).
         self.policy = passkey_policy(
-            with_device_add_rule(
-                with_tenant_settings_rule(policy if policy is not None else default_policy())
-            ),
+            with_own_view_rules(policy if policy is not None else default_policy()),
             self.relying_party,
         )
         self.clock = clock
