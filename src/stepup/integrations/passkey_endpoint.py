@@ -219,7 +219,8 @@ def off_channel(subject: Subject | None) -> bool:
     without ``api_keys=True``, so an API key would otherwise add a passkey without a
     re-authentication and use it as the second factor at sign-in. ``None`` (nobody
     signed in) is not refused here: the page sends them to sign in."""
-    return subject is not None and subject.channel is not Channel.WEB
+    # Compared as the core compares it: a loader's plain "web" is the web channel.
+    return subject is not None and subject.channel != Channel.WEB
 
 
 def off_channel_response(locale: str | None) -> HttpResponse:
