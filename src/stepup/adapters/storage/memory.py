@@ -14,29 +14,8 @@ from typing import Any, ClassVar
 from ...frozen import frozen, thawed
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
+from . import boundary
 from .base import BATCHABLE_READS, new_credential_version
-from .boundary import (
-    check_add_passkey,
-    check_consume_recovery_hash,
-    check_credential_write,
-    check_delete_credential,
-    check_patch_tenant,
-    check_put_challenge,
-    check_put_grant,
-    check_record_passkey_use,
-    check_remove_passkey,
-    check_rename_passkey,
-    check_replace_credential,
-    check_revoke_grants,
-    check_take_challenge,
-    check_tenant_write,
-    check_throttle_charge,
-    check_throttle_clear,
-    check_throttle_refund,
-    check_throttle_state,
-    check_totp_attempt,
-    check_user_read,
-)
 
 __all__ = ["MemoryStore"]
 
@@ -86,7 +65,7 @@ class MemoryStore:
     def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Attempt:
-        check_totp_attempt(key, step, now)
+        boundary.check_totp_attempt(key, step, now)
         with self._lock:
             entry = self._attempts.get(key)
             current = entry[0] if entry is not None and entry[1] > now else _EMPTY
@@ -98,28 +77,28 @@ class MemoryStore:
         return attempt
 
     def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
-        check_throttle_charge(key, now)
+        boundary.check_throttle_charge(key, now)
         with self._lock:
             state, attempt = apply_charge(self._state(key, now), now, throttle)
             self._attempts[key] = (state, keep_until(state, now, throttle))
         return attempt
 
     def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
-        check_throttle_refund(key, charge, at)
+        boundary.check_throttle_refund(key, charge, at)
         with self._lock:
             entry = self._attempts.get(key)
             if entry is not None:
                 self._attempts[key] = (apply_refund(entry[0], charge, at), entry[1])
 
     def throttle_clear(self, key: str) -> None:
-        check_throttle_clear(key)
+        boundary.check_throttle_clear(key)
         with self._lock:
             entry = self._attempts.get(key)
             if entry is not None:
                 self._attempts[key] = (ThrottleState(last_step=entry[0].last_step), entry[1])
 
     def throttle_state(self, key: str) -> ThrottleState:
-        check_throttle_state(key)
+        boundary.check_throttle_state(key)
         with self._lock:
             entry = self._attempts.get(key)
             return entry[0] if entry is not None else _EMPTY
@@ -127,7 +106,7 @@ class MemoryStore:
     # credentials --------------------------------------------------------------
 
     def get_credential(self, user_id: str) -> Credential | None:
-        check_user_read(user_id)
+        boundary.check_user_read(user_id)
         return self._credentials.get(user_id)
 
     def _next_version(self, user_id: str) -> int:
@@ -135,13 +114,13 @@ class MemoryStore:
         return new_credential_version() if stored is None else stored.version + 1
 
     def put_credential(self, credential: Credential) -> None:
-        check_credential_write(credential)
+        boundary.check_credential_write(credential)
         with self._lock:
             version = self._next_version(credential.user_id)
             self._credentials[credential.user_id] = replace(credential, version=version)
 
     def add_credential(self, credential: Credential) -> bool:
-        check_credential_write(credential)
+        boundary.check_credential_write(credential)
         with self._lock:
             if credential.user_id in self._credentials:
                 return False
@@ -150,7 +129,7 @@ class MemoryStore:
             return True
 
     def replace_credential(self, credential: Credential, expected_version: int) -> bool:
-        check_replace_credential(credential, expected_version)
+        boundary.check_replace_credential(credential, expected_version)
         with self._lock:
             stored = self._credentials.get(credential.user_id)
             if stored is None or stored.version != expected_version:
@@ -161,12 +140,12 @@ class MemoryStore:
             return True
 
     def delete_credential(self, user_id: str) -> bool:
-        check_delete_credential(user_id)
+        boundary.check_delete_credential(user_id)
         with self._lock:
             return self._credentials.pop(user_id, None) is not None
 
     def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
-        check_consume_recovery_hash(user_id, digest)
+        boundary.check_consume_recovery_hash(user_id, digest)
         with self._lock:
             credential = self._credentials.get(user_id)
             if credential is None or digest not in credential.recovery_hashes:
@@ -184,13 +163,13 @@ class MemoryStore:
         return None if stored is None else _own(stored)
 
     def put_tenant(self, tenant: Tenant) -> None:
-        check_tenant_write(tenant)
+        boundary.check_tenant_write(tenant)
         kept = _kept(tenant)
         with self._lock:
             self._tenants[tenant.tenant_id] = kept
 
     def add_tenant(self, tenant: Tenant) -> Tenant:
-        check_tenant_write(tenant)
+        boundary.check_tenant_write(tenant)
         kept = _kept(tenant)
         with self._lock:
             return _own(self._tenants.setdefault(tenant.tenant_id, kept))
@@ -198,7 +177,7 @@ class MemoryStore:
     def patch_tenant(
         self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
     ) -> tuple[Tenant, Tenant] | None:
-        check_patch_tenant(tenant_id)
+        boundary.check_patch_tenant(tenant_id)
         with self._lock:
             before = self._tenants.get(tenant_id)
             if before is None:
@@ -228,7 +207,7 @@ class MemoryStore:
     # grants -------------------------------------------------------------------
 
     def put_grant(self, grant: Grant, expires_at: float) -> None:
-        check_put_grant(grant, expires_at)
+        boundary.check_put_grant(grant, expires_at)
         with self._lock:
             self._grants[(grant.user_id, grant.session_id)] = (grant, expires_at)
 
@@ -237,7 +216,7 @@ class MemoryStore:
         return entry[0] if entry is not None else None
 
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
-        check_revoke_grants(user_id, session_id)
+        boundary.check_revoke_grants(user_id, session_id)
         with self._lock:
             keys = [k for k in self._grants if k[0] == user_id and session_id in (None, k[1])]
             for key in keys:
@@ -247,12 +226,12 @@ class MemoryStore:
     # challenges ---------------------------------------------------------------
 
     def put_challenge(self, challenge: Challenge) -> None:
-        check_put_challenge(challenge)
+        boundary.check_put_challenge(challenge)
         with self._lock:
             self._challenges[challenge.challenge_id] = challenge
 
     def take_challenge(self, challenge_id: str, now: float) -> Challenge | None:
-        check_take_challenge(challenge_id)
+        boundary.check_take_challenge(challenge_id)
         with self._lock:
             challenge = self._challenges.pop(challenge_id, None)
         if challenge is None or challenge.expires_at <= now:
@@ -262,13 +241,13 @@ class MemoryStore:
     # passkeys -----------------------------------------------------------------
 
     def list_passkeys(self, user_id: str) -> tuple[Passkey, ...]:
-        check_user_read(user_id)
+        boundary.check_user_read(user_id)
         with self._lock:
             mine = self._passkeys.get(user_id, {}).values()
             return tuple(sorted(mine, key=lambda p: (p.created_at, p.credential_id)))
 
     def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
-        check_add_passkey(passkey, max_per_user)
+        boundary.check_add_passkey(passkey, max_per_user)
         with self._lock:
             taken = any(passkey.credential_id in p for p in self._passkeys.values())
             mine = self._passkeys.setdefault(passkey.user_id, {})
@@ -278,12 +257,12 @@ class MemoryStore:
             return True
 
     def remove_passkey(self, user_id: str, credential_id: str) -> bool:
-        check_remove_passkey(user_id, credential_id)
+        boundary.check_remove_passkey(user_id, credential_id)
         with self._lock:
             return self._passkeys.get(user_id, {}).pop(credential_id, None) is not None
 
     def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
-        check_record_passkey_use(passkey, expected_count)
+        boundary.check_record_passkey_use(passkey, expected_count)
         with self._lock:
             mine = self._passkeys.get(passkey.user_id, {})
             stored = mine.get(passkey.credential_id)
@@ -298,7 +277,7 @@ class MemoryStore:
             return True
 
     def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool:
-        check_rename_passkey(user_id, credential_id, name)
+        boundary.check_rename_passkey(user_id, credential_id, name)
         with self._lock:
             mine = self._passkeys.get(user_id, {})
             stored = mine.get(credential_id)

@@ -28,29 +28,8 @@ from ...records import (
     ThrottleState,
 )
 from ...throttle import ThrottlePolicy
+from . import boundary
 from .base import new_credential_version
-from .boundary import (
-    check_add_passkey,
-    check_consume_recovery_hash,
-    check_credential_write,
-    check_delete_credential,
-    check_patch_tenant,
-    check_put_challenge,
-    check_put_grant,
-    check_record_passkey_use,
-    check_remove_passkey,
-    check_rename_passkey,
-    check_replace_credential,
-    check_revoke_grants,
-    check_take_challenge,
-    check_tenant_write,
-    check_throttle_charge,
-    check_throttle_clear,
-    check_throttle_refund,
-    check_throttle_state,
-    check_totp_attempt,
-    check_user_read,
-)
 from .redis_keys import RedisKeys
 from .redis_scripts import (
     ADD_CREDENTIAL,
@@ -363,18 +342,18 @@ class RedisOps:
     def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Op[Attempt]:
-        check_totp_attempt(key, step, now)
+        boundary.check_totp_attempt(key, step, now)
         return self._attempt(
             "totp_attempt", key, "" if step is None else str(int(step)), now, throttle
         )
 
     def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Op[Attempt]:
         # A charge is a stepless attempt: the script counts a failure unless blocked.
-        check_throttle_charge(key, now)
+        boundary.check_throttle_charge(key, now)
         return self._attempt("throttle_charge", key, "", now, throttle)
 
     def throttle_refund(self, key: str, charge: Attempt, at: float) -> Op[None]:
-        check_throttle_refund(key, charge, at)
+        boundary.check_throttle_refund(key, charge, at)
         if charge.outcome is AttemptOutcome.REJECTED:
             written = charge.retry_at if charge.retry_at is not None else at
             args: tuple[str, ...] = (f"{charge.failures:d}", _float(written), _float(at))
@@ -383,15 +362,15 @@ class RedisOps:
         return _script("throttle_refund", REFUND, self.keys.attempt(key), args, _none)
 
     def throttle_clear(self, key: str) -> Op[None]:
-        check_throttle_clear(key)
+        boundary.check_throttle_clear(key)
         return _script("throttle_clear", CLEAR_THROTTLE, self.keys.attempt(key), (), _none)
 
     def throttle_state(self, key: str) -> Op[ThrottleState]:
-        check_throttle_state(key)
+        boundary.check_throttle_state(key)
         return Op("throttle_state", ("GET", self.keys.attempt(key)), _throttle_state)
 
     def get_credential(self, user_id: str) -> Op[Credential | None]:
-        check_user_read(user_id)
+        boundary.check_user_read(user_id)
         return Op("get_credential", ("HGETALL", self.keys.credential(user_id)), _credential)
 
     @staticmethod
@@ -405,29 +384,29 @@ class RedisOps:
         return tuple(fields)
 
     def put_credential(self, credential: Credential) -> Op[None]:
-        check_credential_write(credential)
+        boundary.check_credential_write(credential)
         key = self.keys.credential(credential.user_id)
         args = (str(new_credential_version()), *self._credential_fields(credential))
         return _script("put_credential", PUT_CREDENTIAL, key, args, _none)
 
     def add_credential(self, credential: Credential) -> Op[bool]:
-        check_credential_write(credential)
+        boundary.check_credential_write(credential)
         key = self.keys.credential(credential.user_id)
         args = (str(new_credential_version()), *self._credential_fields(credential))
         return _script("add_credential", ADD_CREDENTIAL, key, args, _positive)
 
     def replace_credential(self, credential: Credential, expected_version: int) -> Op[bool]:
-        check_replace_credential(credential, expected_version)
+        boundary.check_replace_credential(credential, expected_version)
         key = self.keys.credential(credential.user_id)
         args = (str(int(expected_version)), *self._credential_fields(credential))
         return _script("replace_credential", REPLACE_CREDENTIAL, key, args, _positive)
 
     def delete_credential(self, user_id: str) -> Op[bool]:
-        check_delete_credential(user_id)
+        boundary.check_delete_credential(user_id)
         return Op("delete_credential", ("DEL", self.keys.credential(user_id)), _positive)
 
     def consume_recovery_hash(self, user_id: str, digest: str) -> Op[bool]:
-        check_consume_recovery_hash(user_id, digest)
+        boundary.check_consume_recovery_hash(user_id, digest)
         # HDEL inside the script: exactly one caller sees the field go (and bumps v).
         key, name = self.keys.credential(user_id), _RECOVERY + digest
         return _script("consume_recovery_hash", CONSUME_RECOVERY, key, (name,), _positive)
@@ -441,12 +420,12 @@ class RedisOps:
         return Op("get_tenant", ("GET", self.keys.tenant(tenant_id)), _tenant_for_decision)
 
     def put_tenant(self, tenant: Tenant) -> Op[None]:
-        check_tenant_write(tenant)
+        boundary.check_tenant_write(tenant)
         key = self.keys.tenant(tenant.tenant_id)
         return Op("put_tenant", ("SET", key, _dumps(tenant.to_dict())), _none)
 
     def add_tenant(self, tenant: Tenant) -> Op[Tenant]:
-        check_tenant_write(tenant)
+        boundary.check_tenant_write(tenant)
         key, value = self.keys.tenant(tenant.tenant_id), _dumps(tenant.to_dict())
         return _script("add_tenant", ADD_VALUE, key, (value,), _stored_tenant)
 
@@ -458,7 +437,7 @@ class RedisOps:
         the script answered with. The merge is Python's, not Lua's (cjson would turn
         ``[]`` into ``{}`` and round large numbers in attributes it never meant to
         touch): two round trips when uncontended, one more per lost round."""
-        check_patch_tenant(tenant_id)
+        boundary.check_patch_tenant(tenant_id)
         key = self.keys.tenant(tenant_id)
         text: str | None = yield Op("patch_tenant", ("GET", key), _text)
         for _ in range(PATCH_TRIES):
@@ -475,7 +454,7 @@ class RedisOps:
         )
 
     def put_grant(self, grant: Grant, expires_at: float) -> Op[None]:
-        check_put_grant(grant, expires_at)
+        boundary.check_put_grant(grant, expires_at)
         value = f"{_float(expires_at)} {_dumps(grant.to_dict())}"
         args = (grant.session_id, value, _float(expires_at), _float(grant.authenticated_at))
         return _script("put_grant", PUT_GRANT, self.keys.grants(grant.user_id), args, _none)
@@ -484,20 +463,20 @@ class RedisOps:
         return Op("get_grant", ("HGET", self.keys.grants(user_id), session_id), _grant)
 
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> Op[int]:
-        check_revoke_grants(user_id, session_id)
+        boundary.check_revoke_grants(user_id, session_id)
         key = self.keys.grants(user_id)
         if session_id is not None:
             return Op("revoke_grants", ("HDEL", key, session_id), _count)
         return _script("revoke_grants", REVOKE_ALL, key, (), _count)
 
     def put_challenge(self, challenge: Challenge) -> Op[None]:
-        check_put_challenge(challenge)
+        boundary.check_put_challenge(challenge)
         key = self.keys.challenge(challenge.challenge_id)
         ttl = _ttl_ms(challenge.expires_at - challenge.issued_at)
         return Op("put_challenge", ("SET", key, _dumps(challenge.to_dict()), "PX", ttl), _none)
 
     def take_challenge(self, challenge_id: str, now: float) -> Op[Challenge | None]:
-        check_take_challenge(challenge_id)
+        boundary.check_take_challenge(challenge_id)
         # GETDEL removes and returns in one atomic command: taken exactly once.
         key = self.keys.challenge(challenge_id)
         return Op("take_challenge", ("GETDEL", key), _challenge(now))
@@ -505,7 +484,7 @@ class RedisOps:
     # passkeys ----------------------------------------------------------------------
 
     def list_passkeys(self, user_id: str) -> Op[tuple[Passkey, ...]]:
-        check_user_read(user_id)
+        boundary.check_user_read(user_id)
         return Op("list_passkeys", ("HGETALL", self.keys.passkeys(user_id)), _passkeys(user_id))
 
     def add_passkey(self, passkey: Passkey, max_per_user: int) -> Steps[bool]:
@@ -523,7 +502,7 @@ class RedisOps:
         2 and 3 leaves a passkey whose id is unclaimed once the claim expires (a second
         registration of that very id would then be accepted: authenticators make a new
         random id for every registration, so only a forged one could)."""
-        check_add_passkey(passkey, max_per_user)
+        boundary.check_add_passkey(passkey, max_per_user)
         index = self.keys.passkey_id(passkey.credential_id)
         pending = f"pending {secrets.token_hex(8)} {passkey.user_id}"
         claim = ("SET", index, pending, "NX", "PX", CLAIM_MS)
@@ -552,7 +531,7 @@ class RedisOps:
     def remove_passkey(self, user_id: str, credential_id: str) -> Steps[bool]:
         """Remove it from the user's hash, then release its index entry (a process that
         dies in between leaves the entry, which only refuses that same id again)."""
-        check_remove_passkey(user_id, credential_id)
+        boundary.check_remove_passkey(user_id, credential_id)
         fields = _passkey_fields_of(credential_id)
         removed = yield Op("remove_passkey", ("HDEL", self.keys.passkeys(user_id), *fields), _count)
         if not removed:
@@ -562,13 +541,13 @@ class RedisOps:
         return True
 
     def record_passkey_use(self, passkey: Passkey, expected_count: int) -> Op[bool]:
-        check_record_passkey_use(passkey, expected_count)
+        boundary.check_record_passkey_use(passkey, expected_count)
         key = self.keys.passkeys(passkey.user_id)
         args = (passkey.credential_id, str(int(expected_count)), _counter_state(passkey))
         return _script("record_passkey_use", RECORD_PASSKEY_USE, key, args, _positive)
 
     def rename_passkey(self, user_id: str, credential_id: str, name: str) -> Op[bool]:
-        check_rename_passkey(user_id, credential_id, name)
+        boundary.check_rename_passkey(user_id, credential_id, name)
         key = self.keys.passkeys(user_id)
         return _script("rename_passkey", RENAME_PASSKEY, key, (credential_id, name), _positive)
 

@@ -38,29 +38,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ...errors import StoreUnavailableError
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy
+from . import boundary
 from . import sql_ops as ops
-from .boundary import (
-    check_add_passkey,
-    check_consume_recovery_hash,
-    check_credential_write,
-    check_delete_credential,
-    check_patch_tenant,
-    check_put_challenge,
-    check_put_grant,
-    check_record_passkey_use,
-    check_remove_passkey,
-    check_rename_passkey,
-    check_replace_credential,
-    check_revoke_grants,
-    check_take_challenge,
-    check_tenant_write,
-    check_throttle_charge,
-    check_throttle_clear,
-    check_throttle_refund,
-    check_throttle_state,
-    check_totp_attempt,
-    check_user_read,
-)
 from .sql_engine import (
     IMMEDIATE,
     AsyncDriver,
@@ -322,7 +301,7 @@ class SQLStore(_Base):
     def totp_attempt(
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Attempt:
-        check_totp_attempt(key, step, now)
+        boundary.check_totp_attempt(key, step, now)
         # The common cases, a later step by a credential that is not blocked, a key's
         # first step, or a wrong code from a credential that is not blocked, are one
         # statement; only if it decides nothing does the locked read-decide-write
@@ -340,49 +319,49 @@ class SQLStore(_Base):
         return self._direct("totp_attempt", locked, *args, write=True, transaction=True)
 
     def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
-        check_throttle_charge(key, now)
+        boundary.check_throttle_charge(key, now)
         charge = ops.throttle_charge
         return self._direct(
             "throttle_charge", charge, key, now, throttle, write=True, transaction=True
         )
 
     def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
-        check_throttle_refund(key, charge, at)
+        boundary.check_throttle_refund(key, charge, at)
         self._run("throttle_refund", ops.throttle_refund(self._s, key, charge, at), write=True)
 
     def throttle_clear(self, key: str) -> None:
-        check_throttle_clear(key)
+        boundary.check_throttle_clear(key)
         self._run("throttle_clear", ops.throttle_clear(self._s, key), write=True)
 
     def throttle_state(self, key: str) -> ThrottleState:
-        check_throttle_state(key)
+        boundary.check_throttle_state(key)
         return self._run("throttle_state", ops.throttle_state(self._s, key), write=False)
 
     # credentials ----------------------------------------------------------------
 
     def get_credential(self, user_id: str) -> Credential | None:
-        check_user_read(user_id)
+        boundary.check_user_read(user_id)
         return self._direct("get_credential", ops.get_credential, user_id, write=False)
 
     def put_credential(self, credential: Credential) -> None:
-        check_credential_write(credential)
+        boundary.check_credential_write(credential)
         self._run("put_credential", ops.put_credential(self._s, credential), write=True)
 
     def add_credential(self, credential: Credential) -> bool:
-        check_credential_write(credential)
+        boundary.check_credential_write(credential)
         return self._run("add_credential", ops.add_credential(self._s, credential), write=True)
 
     def delete_credential(self, user_id: str) -> bool:
-        check_delete_credential(user_id)
+        boundary.check_delete_credential(user_id)
         return self._run("delete_credential", ops.delete_credential(self._s, user_id), write=True)
 
     def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
-        check_consume_recovery_hash(user_id, digest)
+        boundary.check_consume_recovery_hash(user_id, digest)
         op = ops.consume_recovery_hash(self._s, user_id, digest)
         return self._run("consume_recovery_hash", op, write=True)
 
     def replace_credential(self, credential: Credential, expected_version: int) -> bool:
-        check_replace_credential(credential, expected_version)
+        boundary.check_replace_credential(credential, expected_version)
         op = ops.replace_credential(self._s, credential, expected_version)
         return self._run("replace_credential", op, write=True)
 
@@ -392,24 +371,24 @@ class SQLStore(_Base):
         return self._direct("get_tenant", ops.get_tenant, tenant_id, write=False)
 
     def put_tenant(self, tenant: Tenant) -> None:
-        check_tenant_write(tenant)
+        boundary.check_tenant_write(tenant)
         self._run("put_tenant", ops.put_tenant(self._s, tenant), write=True)
 
     def add_tenant(self, tenant: Tenant) -> Tenant:
-        check_tenant_write(tenant)
+        boundary.check_tenant_write(tenant)
         return self._run("add_tenant", ops.add_tenant(self._s, tenant), write=True)
 
     def patch_tenant(
         self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
     ) -> tuple[Tenant, Tenant] | None:
-        check_patch_tenant(tenant_id)
+        boundary.check_patch_tenant(tenant_id)
         op = ops.patch_tenant(self._s, tenant_id, attributes, flags)
         return self._run("patch_tenant", op, write=True)
 
     # grants ---------------------------------------------------------------------
 
     def put_grant(self, grant: Grant, expires_at: float) -> None:
-        check_put_grant(grant, expires_at)
+        boundary.check_put_grant(grant, expires_at)
         self._run("put_grant", ops.put_grant(self._s, grant, expires_at), write=True)
 
     def get_grant(self, user_id: str, session_id: str) -> Grant | None:
@@ -429,44 +408,44 @@ class SQLStore(_Base):
         return self._direct("batch", ops.batch, calls, write=False)
 
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
-        check_revoke_grants(user_id, session_id)
+        boundary.check_revoke_grants(user_id, session_id)
         op = ops.revoke_grants(self._s, user_id, session_id)
         return self._run("revoke_grants", op, write=True)
 
     # challenges -----------------------------------------------------------------
 
     def put_challenge(self, challenge: Challenge) -> None:
-        check_put_challenge(challenge)
+        boundary.check_put_challenge(challenge)
         self._run("put_challenge", ops.put_challenge(self._s, challenge), write=True)
 
     def take_challenge(self, challenge_id: str, now: float) -> Challenge | None:
-        check_take_challenge(challenge_id)
+        boundary.check_take_challenge(challenge_id)
         op = ops.take_challenge(self._s, challenge_id, now)
         return self._run("take_challenge", op, write=True)
 
     # passkeys -------------------------------------------------------------------
 
     def list_passkeys(self, user_id: str) -> tuple[Passkey, ...]:
-        check_user_read(user_id)
+        boundary.check_user_read(user_id)
         return self._run("list_passkeys", ops.list_passkeys(self._s, user_id), write=False)
 
     def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
-        check_add_passkey(passkey, max_per_user)
+        boundary.check_add_passkey(passkey, max_per_user)
         op = ops.add_passkey(self._s, passkey, max_per_user)
         return self._run("add_passkey", op, write=True)
 
     def remove_passkey(self, user_id: str, credential_id: str) -> bool:
-        check_remove_passkey(user_id, credential_id)
+        boundary.check_remove_passkey(user_id, credential_id)
         op = ops.remove_passkey(self._s, user_id, credential_id)
         return self._run("remove_passkey", op, write=True)
 
     def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
-        check_record_passkey_use(passkey, expected_count)
+        boundary.check_record_passkey_use(passkey, expected_count)
         op = ops.record_passkey_use(self._s, passkey, expected_count)
         return self._run("record_passkey_use", op, write=True)
 
     def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool:
-        check_rename_passkey(user_id, credential_id, name)
+        boundary.check_rename_passkey(user_id, credential_id, name)
         op = ops.rename_passkey(self._s, user_id, credential_id, name)
         return self._run("rename_passkey", op, write=True)
 
@@ -652,7 +631,7 @@ class AsyncSQLStore(_Base):
         self, key: str, step: int | None, now: float, throttle: ThrottlePolicy
     ) -> Attempt:
         if not self._queue_writers:  # on SQLite the sync store runs it, and checks
-            check_totp_attempt(key, step, now)
+            boundary.check_totp_attempt(key, step, now)
         args = (key, step, now, throttle)
         if self._pg is not None:
             # As SQLStore: the one-statement claim first. Then, as asyncpg cannot pipeline
@@ -678,51 +657,51 @@ class AsyncSQLStore(_Base):
 
     async def throttle_charge(self, key: str, now: float, throttle: ThrottlePolicy) -> Attempt:
         if not self._queue_writers:  # on SQLite the sync store runs it, and checks
-            check_throttle_charge(key, now)
+            boundary.check_throttle_charge(key, now)
         charge, args = ops.throttle_charge, (key, now, throttle)
         return await self._hot("throttle_charge", charge, *args, write=True, transaction=True)
 
     async def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
-        check_throttle_refund(key, charge, at)
+        boundary.check_throttle_refund(key, charge, at)
         op = ops.throttle_refund(self._s, key, charge, at)
         await self._run("throttle_refund", op, write=True)
 
     async def throttle_clear(self, key: str) -> None:
-        check_throttle_clear(key)
+        boundary.check_throttle_clear(key)
         await self._run("throttle_clear", ops.throttle_clear(self._s, key), write=True)
 
     async def throttle_state(self, key: str) -> ThrottleState:
-        check_throttle_state(key)
+        boundary.check_throttle_state(key)
         return await self._run("throttle_state", ops.throttle_state(self._s, key), write=False)
 
     # credentials ----------------------------------------------------------------
 
     async def get_credential(self, user_id: str) -> Credential | None:
         if not self._queue_writers:  # on SQLite the sync store runs it, and checks
-            check_user_read(user_id)
+            boundary.check_user_read(user_id)
         return await self._hot("get_credential", ops.get_credential, user_id, write=False)
 
     async def put_credential(self, credential: Credential) -> None:
-        check_credential_write(credential)
+        boundary.check_credential_write(credential)
         await self._run("put_credential", ops.put_credential(self._s, credential), write=True)
 
     async def add_credential(self, credential: Credential) -> bool:
-        check_credential_write(credential)
+        boundary.check_credential_write(credential)
         op = ops.add_credential(self._s, credential)
         return await self._run("add_credential", op, write=True)
 
     async def delete_credential(self, user_id: str) -> bool:
-        check_delete_credential(user_id)
+        boundary.check_delete_credential(user_id)
         op = ops.delete_credential(self._s, user_id)
         return await self._run("delete_credential", op, write=True)
 
     async def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
-        check_consume_recovery_hash(user_id, digest)
+        boundary.check_consume_recovery_hash(user_id, digest)
         op = ops.consume_recovery_hash(self._s, user_id, digest)
         return await self._run("consume_recovery_hash", op, write=True)
 
     async def replace_credential(self, credential: Credential, expected_version: int) -> bool:
-        check_replace_credential(credential, expected_version)
+        boundary.check_replace_credential(credential, expected_version)
         op = ops.replace_credential(self._s, credential, expected_version)
         return await self._run("replace_credential", op, write=True)
 
@@ -732,24 +711,24 @@ class AsyncSQLStore(_Base):
         return await self._hot("get_tenant", ops.get_tenant, tenant_id, write=False)
 
     async def put_tenant(self, tenant: Tenant) -> None:
-        check_tenant_write(tenant)
+        boundary.check_tenant_write(tenant)
         await self._run("put_tenant", ops.put_tenant(self._s, tenant), write=True)
 
     async def add_tenant(self, tenant: Tenant) -> Tenant:
-        check_tenant_write(tenant)
+        boundary.check_tenant_write(tenant)
         return await self._run("add_tenant", ops.add_tenant(self._s, tenant), write=True)
 
     async def patch_tenant(
         self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
     ) -> tuple[Tenant, Tenant] | None:
-        check_patch_tenant(tenant_id)
+        boundary.check_patch_tenant(tenant_id)
         op = ops.patch_tenant(self._s, tenant_id, attributes, flags)
         return await self._run("patch_tenant", op, write=True)
 
     # grants ---------------------------------------------------------------------
 
     async def put_grant(self, grant: Grant, expires_at: float) -> None:
-        check_put_grant(grant, expires_at)
+        boundary.check_put_grant(grant, expires_at)
         await self._run("put_grant", ops.put_grant(self._s, grant, expires_at), write=True)
 
     async def get_grant(self, user_id: str, session_id: str) -> Grant | None:
@@ -765,44 +744,44 @@ class AsyncSQLStore(_Base):
         return await self._hot("batch", ops.batch, calls, write=False)
 
     async def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
-        check_revoke_grants(user_id, session_id)
+        boundary.check_revoke_grants(user_id, session_id)
         op = ops.revoke_grants(self._s, user_id, session_id)
         return await self._run("revoke_grants", op, write=True)
 
     # challenges -----------------------------------------------------------------
 
     async def put_challenge(self, challenge: Challenge) -> None:
-        check_put_challenge(challenge)
+        boundary.check_put_challenge(challenge)
         await self._run("put_challenge", ops.put_challenge(self._s, challenge), write=True)
 
     async def take_challenge(self, challenge_id: str, now: float) -> Challenge | None:
-        check_take_challenge(challenge_id)
+        boundary.check_take_challenge(challenge_id)
         op = ops.take_challenge(self._s, challenge_id, now)
         return await self._run("take_challenge", op, write=True)
 
     # passkeys -------------------------------------------------------------------
 
     async def list_passkeys(self, user_id: str) -> tuple[Passkey, ...]:
-        check_user_read(user_id)
+        boundary.check_user_read(user_id)
         op = ops.list_passkeys(self._s, user_id)
         return await self._run("list_passkeys", op, write=False)
 
     async def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
-        check_add_passkey(passkey, max_per_user)
+        boundary.check_add_passkey(passkey, max_per_user)
         op = ops.add_passkey(self._s, passkey, max_per_user)
         return await self._run("add_passkey", op, write=True)
 
     async def remove_passkey(self, user_id: str, credential_id: str) -> bool:
-        check_remove_passkey(user_id, credential_id)
+        boundary.check_remove_passkey(user_id, credential_id)
         op = ops.remove_passkey(self._s, user_id, credential_id)
         return await self._run("remove_passkey", op, write=True)
 
     async def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
-        check_record_passkey_use(passkey, expected_count)
+        boundary.check_record_passkey_use(passkey, expected_count)
         op = ops.record_passkey_use(self._s, passkey, expected_count)
         return await self._run("record_passkey_use", op, write=True)
 
     async def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool:
-        check_rename_passkey(user_id, credential_id, name)
+        boundary.check_rename_passkey(user_id, credential_id, name)
         op = ops.rename_passkey(self._s, user_id, credential_id, name)
         return await self._run("rename_passkey", op, write=True)
