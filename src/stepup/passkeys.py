@@ -626,6 +626,18 @@ def _kind_refusal(passkey: Passkey, asked: frozenset[str]) -> PasskeyReason | No
     return None
 
 
+#: The largest ``timeout`` a browser reads as it is (WebIDL ``unsigned long``): a larger
+#: number would wrap around to a short one.
+_MAX_TIMEOUT_MS: Final = 2**32 - 1
+
+
+def _timeout_ms(seconds: float) -> int:
+    """``seconds`` (a challenge's lifetime) as the ``timeout`` of the options: whole
+    milliseconds (rounded down: the browser never waits past the challenge), at least
+    one, at most what the browser reads as it is."""
+    return min(max(math.floor(seconds * 1000), 1), _MAX_TIMEOUT_MS)
+
+
 class _Ceremonies:
     """The shared half of :class:`Passkeys` and :class:`AsyncPasskeys`: the flows."""
 
@@ -651,6 +663,12 @@ class _Ceremonies:
         self._server = Fido2Server(
             PublicKeyCredentialRpEntity(id=rp.id, name=rp.name), verify_origin=rp.allows
         )
+        # The ceremony's timeout (WebAuthn's ``timeout``, in milliseconds) is the
+        # challenge's lifetime: the browser gives up when the server would, instead of
+        # waiting for its own default and then getting only "expired". (python-fido2
+        # sets the attribute to None untyped, and passes it on as the options'
+        # ``timeout: int | None``.)
+        self._server.timeout = _timeout_ms(rp.challenge_ttl)  # type: ignore[assignment]
         self._server.allowed_algorithms = [
             PublicKeyCredentialParameters(type=PublicKeyCredentialType.PUBLIC_KEY, alg=alg)
             for alg in ALLOWED_ALGORITHMS

@@ -244,6 +244,32 @@
     }
   }
 
+  // The text for a failed ceremony. A refusal by the server (error.body) carries its
+  // own translated title. Anything else comes from the browser, whose message is in
+  // its own words and language: the page's translated texts (data-* attributes on the
+  // form) say instead what the person can do, and never the browser's message.
+  function refusal(form, kind, error) {
+    if (error && error.body) {
+      return error.message;
+    }
+    var name = error && error.name;
+    var text = null;
+    if (name === "NotAllowedError" || name === "AbortError") {
+      text = form.getAttribute("data-cancelled"); // cancelled, timed out, or refused
+    } else if (name === "InvalidStateError" && kind === "register") {
+      text = form.getAttribute("data-already-registered"); // excludeCredentials matched
+    } else if (name === "SecurityError") {
+      text = form.getAttribute("data-wrong-address"); // the origin does not fit the RP id
+    }
+    // NotSupportedError (no algorithm in common) and anything else.
+    return (
+      text ||
+      form.getAttribute("data-failed") ||
+      form.getAttribute("data-unsupported") ||
+      "This browser or authenticator cannot use passkeys here."
+    );
+  }
+
   // The form's submit buttons, disabled by the page until this script runs.
   function enable(form) {
     var buttons = form.querySelectorAll("button[type=submit], button:not([type])");
@@ -290,11 +316,7 @@
             window.location.assign(error.body.reauth_url); // confirm it is you first
             return;
           }
-          var cancelled = error.name === "NotAllowedError" || error.name === "AbortError";
-          showError(
-            form,
-            cancelled ? form.getAttribute("data-cancelled") || error.message : error.message
-          );
+          showError(form, refusal(form, kind, error));
         });
     });
     enable(form);
