@@ -729,6 +729,19 @@ class _ReauthFlows(Generic[S]):
             return _Missing("", acr_values, stale)
         return _Missing(plan.level, acr_values, stale)
 
+    @staticmethod
+    def _held_ways(plan: _Plan, grant: Grant | None) -> tuple[_Plan, ...]:
+        """The plan judged by each other way of the rule that ``grant`` proves. For a
+        session nothing can be asked of (an API key, ``plan.refusal``): its plan judges
+        the first way, which may need something enrolled (a passkey), while the grant it
+        holds proves another (a password and a code): that grant still counts."""
+        if grant is None:
+            return ()
+        held = grant.methods
+        return tuple(
+            plan._replace(methods=way) for way in plan.alternatives[1:] if held.issuperset(way)
+        )
+
     def _refused(self, action: str, plan: _Plan) -> ReauthUnavailable:
         """Nothing this session can be asked for satisfies the rule (``plan.refusal``):
         deny, naming the level and the alternatives that would do after signing in
@@ -800,6 +813,15 @@ class _ReauthFlows(Generic[S]):
             decision = self._after(subject, action, plan, grant, now)
         if isinstance(decision, ReauthRequired):
             if plan.refusal is not None:
+                # Nothing can be asked of this session, but a grant it already holds that
+                # proves another of the rule's ways still counts (see _held_ways).
+                for other in self._held_ways(plan, grant):
+                    if self.policy.sliding_max is None or grant is None:
+                        held = self._after(subject, action, other, grant, now)
+                    else:
+                        held = yield from self._slide(subject, action, other, grant, now, renew)
+                    if held.ok:
+                        return held
                 return self._refused(action, plan)
             if plan.choose:
                 # The grant does not prove the strongest way: what does the user have?
@@ -865,6 +887,11 @@ class _ReauthFlows(Generic[S]):
         decision = self._after(subject, action, plan, grant, now)
         if isinstance(decision, ReauthRequired):
             if plan.refusal is not None:
+                # As in _check: a proof of another of the rule's ways still counts.
+                for other in self._held_ways(plan, grant):
+                    held = self._after(subject, action, other, grant, now)
+                    if held.ok:
+                        return held
                 return self._refused(action, plan)
             if plan.choose:
                 # Strongest available, as for unbound rules: the proof counts when it
@@ -1099,6 +1126,10 @@ class _ReauthFlows(Generic[S]):
         ``renew=False``)."""
         maximum = self.policy.sliding_max
         assert maximum is not None
+        if plan.lifetime > maximum:
+            # The window's maximum is absolute: no proof counts past it, even for a rule
+            # whose own lifetime is longer.
+            plan = plan._replace(lifetime=maximum)
         proved = grant.authenticated_at
         if (
             grant.user_id != subject.user_id
@@ -1190,12 +1221,16 @@ class _ReauthFlows(Generic[S]):
         if (
             previous is not None
             and not previous.methods <= chosen
+            and not chosen <= previous.methods
             and 0 <= at - previous.authenticated_at < self.merge_window
             and at - previous.authenticated_at < self._kept_for()
         ):
             # A second step moments after the first (an SSO login, then TOTP): keep both
             # proofs, dated by the older one, so the grant is never fresher than its parts.
             # Never an expired grant: one store still holds it, another has forgotten it.
+            # A proof that adds nothing (the password again, when the grant has it and a
+            # code) is not merged: dated by the older proof it would be as stale as the
+            # grant the rule just refused, and the person asked for it again and again.
             chosen |= previous.methods
             at = previous.authenticated_at
             if self.policy.levels is not None:
