@@ -488,11 +488,18 @@ class RequestStepup:
         return self.reauth.record_sign_in(subject, methods, authenticated_at, level=level)
 
     def sign_out(self) -> int:
-        """Revoke this session's grant (``user_logged_out`` does it for you)."""
+        """Revoke this session's grant (``user_logged_out`` does it for you); how many
+        grants went. A store outage never stops a sign-out: nothing is revoked (the
+        grant ends at its lifetime; the outage is logged)."""
         subject = self.subject
         _session.forget(self.request.session)
         self._subject = _UNSET
-        return 0 if subject is None else self.reauth.sign_out(subject)
+        if subject is None:
+            return 0
+        try:
+            return self.reauth.sign_out(subject)
+        except StoreUnavailableError:
+            return 0
 
     def password_changed(self, user_id: str) -> int:
         """Revoke every grant of the user, in every session."""

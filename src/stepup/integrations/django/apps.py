@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from django.apps import AppConfig
@@ -45,12 +46,16 @@ def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     session = getattr(request, "session", None)
     if session is None or user is None:
         return
+    from ...errors import StoreUnavailableError
     from ...subject import Subject
     from ..views import SESSION_ID
     from . import _session
     from .services import get_stepup
 
     sid = session.get(SESSION_ID)
-    if isinstance(sid, str):
-        get_stepup().reauth.sign_out(Subject(str(user.pk), sid))
     _session.forget(session)
+    if isinstance(sid, str):
+        # Django ends the session after this signal: a store outage must not stop it
+        # (nothing is revoked then; the grant ends at its lifetime, the outage is logged).
+        with suppress(StoreUnavailableError):
+            get_stepup().reauth.sign_out(Subject(str(user.pk), sid))

@@ -6,6 +6,7 @@ makes every decision.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import secrets
 from collections.abc import Callable, Mapping
@@ -407,14 +408,17 @@ class AppState:
         )
 
     def sign_out(self, user_id: str | None = None) -> None:
-        """Revoke this session's grant and forget the session's stepup state."""
+        """Revoke this session's grant and forget the session's stepup state. A store
+        outage never stops a sign-out: the state is forgotten all the same, nothing is
+        revoked (the grant ends at its lifetime; the outage is logged)."""
         sid = session.get(SESSION_ID)
         if user_id is None:
             subject = self.subject()
             user_id = subject.user_id if subject is not None else None
             sid = subject.session_id if subject is not None else sid
         if user_id is not None and isinstance(sid, str):
-            self.reauth.sign_out(Subject(user_id, sid))
+            with contextlib.suppress(StoreUnavailableError):
+                self.reauth.sign_out(Subject(user_id, sid))
         for key in (
             SESSION_ID,
             EARLIER_IDS,

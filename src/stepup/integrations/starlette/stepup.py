@@ -739,12 +739,20 @@ class StepupCore:
         return pending
 
     async def sign_out(self, request: Request) -> int:
-        """Revoke this session's grant (call from the app's sign-out view)."""
+        """Revoke this session's grant (call from the app's sign-out view); how many
+        grants went. A store outage never stops a sign-out: nothing is revoked (the
+        grant ends at its lifetime, and the outage is logged) and the app's view goes
+        on to end the session."""
         if "session" in request.scope:  # token-only apps have no session to clean
             for key in (PENDING_SIGN_IN, PENDING_TRANSACTIONS, EARLIER_IDS, ENROLLING):
                 request.session.pop(key, None)
         subject = await self.subject(request)
-        return 0 if subject is None else await self.reauth.sign_out(subject)
+        if subject is None:
+            return 0
+        try:
+            return await self.reauth.sign_out(subject)
+        except StoreUnavailableError:
+            return 0
 
     async def password_changed(self, user_id: str) -> int:
         """Revoke every grant of the user (call when their password changes)."""
