@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,16 +11,20 @@ from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from ..adapters.storage.base import AsyncStore
 from ..adapters.storage.sql import AsyncSQLStore
 from ..clock import Clock, system_clock
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, StoreUnavailableError
 from ..events import EventBus
+from ..tenants import AsyncTenantSettings
 from .audit import AuditLog
 from .data import DemoData
-from .seed import prepare
+from .seed import TENANT, TENANT_NAME, prepare
 from .settings import DemoSettings
 from .views_account import AccountViews
 from .views_admin import AdminViews
@@ -31,6 +36,7 @@ __all__ = ["create_app"]
 
 STATIC = Path(__file__).parent / "static"
 SESSION_COOKIE = "stepup_demo"
+logger = logging.getLogger("stepup.demo")
 
 
 def create_app(
@@ -38,13 +44,22 @@ def create_app(
     *,
     clock: Clock = system_clock,
     hasher: PasswordHasher | None = None,
+    store: AsyncStore | None = None,
 ) -> Starlette:
     """The demo as an ASGI app. Creates the database and the demo data on first use
-    (synchronously, before serving). Tests pass a :class:`~stepup.testing.SettableClock`."""
+    (synchronously, before serving). Tests pass a :class:`~stepup.testing.SettableClock`.
+
+    ``store``: stepup's own store (grants, second factors, throttles, tenant settings,
+    SSO challenges) in place of the demo's SQLite database, e.g. an
+    :class:`~stepup.adapters.storage.redis.AsyncRedisStore`, to see the demo through
+    that store's outages; the demo's own data stays in SQLite. The demo's tenant is
+    created in it at start-up when it answers. The app does not close a store it was
+    given."""
     settings = settings or DemoSettings()
     prepared = prepare(settings.db_path, clock=clock, hasher=hasher)
-    store = AsyncSQLStore.sqlite(settings.db_path)
-    data = DemoData(store.engine)
+    database = AsyncSQLStore.sqlite(settings.db_path)
+    data = DemoData(database.engine)
+    stepup_store: AsyncStore = database if store is None else store
     audit = AuditLog(data, clock)
     events = EventBus(audit)
     sso = None
@@ -52,7 +67,7 @@ def create_app(
         from .sso import SingleSignOn
 
         try:
-            sso = SingleSignOn(settings, store, clock)
+            sso = SingleSignOn(settings, stepup_store, clock)
         except ImportError as exc:
             extra = "saml" if (exc.name or "").startswith("saml2") else "oidc"
             raise ConfigurationError(
@@ -60,7 +75,7 @@ def create_app(
             ) from None
     demo = Demo(
         settings=settings,
-        store=store,
+        store=stepup_store,
         data=data,
         audit=audit,
         clock=clock,
@@ -86,14 +101,27 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if store is not None:  # prepare() made the tenant in the SQLite database only
+            tenants = AsyncTenantSettings(store, clock=clock)
+            try:
+                await tenants.ensure(TENANT, {"name": TENANT_NAME})
+            except StoreUnavailableError:
+                logger.warning("stepup's store is unavailable: the tenant %r is not made", TENANT)
         yield
         await audit.flush()
         if sso is not None:
             await sso.aclose()
-        await store.aclose()
+        await database.aclose()
+
+    async def store_down(request: Request, exc: Exception) -> Response:
+        """A demo page that reads stepup's store (the 2FA settings, the users' list)
+        while it is down: stepup's "try again" page (503), not a server error."""
+        logger.warning("%s %s: %s", request.method, request.url.path, exc)
+        return await demo.unavailable(request)
 
     app = Starlette(
         routes=routes,
+        exception_handlers={StoreUnavailableError: store_down},
         middleware=[
             Middleware(
                 SessionMiddleware,

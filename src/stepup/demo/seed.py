@@ -24,9 +24,18 @@ from ..tenants import TenantSettings
 from . import tables as t
 from .keys import new_api_key, new_demo_ssh_key
 
-__all__ = ["DEMO_USERS", "TENANT", "DemoUser", "Prepared", "prepare", "remove_database"]
+__all__ = [
+    "DEMO_USERS",
+    "TENANT",
+    "TENANT_NAME",
+    "DemoUser",
+    "Prepared",
+    "prepare",
+    "remove_database",
+]
 
 TENANT: Final = "acme"
+TENANT_NAME: Final = "Acme"
 SEALING_KEY_ID: Final = "demo-1"
 
 
@@ -78,7 +87,7 @@ def prepare(path: Path, *, clock: Clock, hasher: PasswordHasher | None = None) -
                 conn.execute(
                     t.settings.update().where(t.settings.c.name == "seeded"), {"value": "1"}
                 )
-        TenantSettings(store, clock=clock).ensure(TENANT, {"name": "Acme"})
+        TenantSettings(store, clock=clock).ensure(TENANT, {"name": TENANT_NAME})
     finally:
         store.close()
     box = SecretBox({SEALING_KEY_ID: base64.b64decode(sealing)}, current=SEALING_KEY_ID)

@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..adapters.storage.sql import AsyncSQLStore
+from ..adapters.storage.base import AsyncStore
 from ..clock import Clock
 from ..errors import StoreUnavailableError
 from ..records import Challenge
@@ -63,7 +63,7 @@ _SIGN_IN_TTL: Final = 600.0
 
 
 class SingleSignOn:
-    def __init__(self, settings: DemoSettings, store: AsyncSQLStore, clock: Clock) -> None:
+    def __init__(self, settings: DemoSettings, store: AsyncStore, clock: Clock) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
@@ -262,8 +262,8 @@ class _Views:
         )
         try:
             await self.sso.store.put_challenge(challenge)
-        except StoreUnavailableError:
-            return self.refused(request)
+        except StoreUnavailableError:  # an outage, not the provider's refusal
+            return await self.demo.unavailable(request)
         # Only this browser may complete it (see saml_sign_in).
         request.session[_SAML_REQUEST] = request_id
         return RedirectResponse(str(dict(info["headers"])["Location"]), status_code=303)
@@ -309,8 +309,8 @@ class _Views:
         client, idp = self.sso._saml
         try:
             challenge = await self.sso.store.take_challenge(relay, self.sso.clock())
-        except StoreUnavailableError:
-            return self.refused(request)
+        except StoreUnavailableError:  # an outage, not the provider's refusal
+            return await self.demo.unavailable(request)
         if challenge is None or challenge.data.get("protocol") != "saml-sign-in":
             return self.refused(request)
         next_path = str(challenge.data.get("next") or "/account")

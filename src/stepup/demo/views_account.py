@@ -60,6 +60,14 @@ class AccountViews(Views):
             form.get("password"),
             stored,
         )
+        if result.reason is PasswordReason.UNAVAILABLE:
+            # stepup's store is down: the password was not checked, so it was neither
+            # right nor wrong (the same answer for every email: it tells no account
+            # apart). The same words as stepup's pages; no failed sign-in is audited.
+            error = await demo.unavailable_text(request)
+            page = self.login_page(request, next_path, email, error, 503)
+            page.headers["Retry-After"] = "5"  # as stepup's own "try again" page
+            return page
         if not result.ok or user is None:
             if user is not None:
                 demo.audit.app_event("SignInFailed", user.id, reason=result.reason.value)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Final
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..errors import PermissionDeniedError, StoreUnavailableError
@@ -15,7 +15,13 @@ from ..reauth import FEATURE_FLAG
 from ..tenants import TenantNotFoundError
 from .web import Demo
 
-__all__ = ["AdminViews"]
+__all__ = ["FLAG_RETURN", "AdminViews"]
+
+#: Where the re-authentication for the Tenant page's button comes back to (the flag's
+#: address, which shows the Tenant page): not the Tenant page itself, so that the
+#: prompt's Cancel can go back there (stepup's Cancel never goes to the page the prompt
+#: returns to, and else goes to the page the person came from).
+FLAG_RETURN: Final = "/tenant/flag"
 
 
 class AdminViews:
@@ -25,7 +31,8 @@ class AdminViews:
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/tenant", self.tenant),
-            Route("/tenant/flag", self.set_flag, methods=["POST"]),
+            Route(FLAG_RETURN, self.flag_page, methods=["GET"]),
+            Route(FLAG_RETURN, self.set_flag, methods=["POST"]),
             Route("/audit", self.audit),
         ]
 
@@ -47,9 +54,14 @@ class AdminViews:
             flag=FEATURE_FLAG,
             flag_on=flag_on,
             patch_url=demo.stepup.url(request, "tenant", tenant_id=user.tenant_id),
+            flag_return=FLAG_RETURN,
             actions=demo.stepup.policy.table(),
             lifetime=demo.stepup.policy.lifetime,
         )
+
+    async def flag_page(self, request: Request) -> Response:
+        """Back from the re-authentication the button asked for: the Tenant page."""
+        return RedirectResponse("/tenant", status_code=303)
 
     async def set_flag(self, request: Request) -> Response:
         """The Tenant page's button without JavaScript: a form with ``on`` (``true`` or
@@ -77,7 +89,7 @@ class AdminViews:
             return _message(demo, request, 400, "Nothing changed", text)
         decision = await demo.stepup.check(request, TENANT_SETTINGS_UPDATE)
         if not decision.ok:
-            return await demo.stepup.respond(request, decision, "/tenant")
+            return await demo.stepup.respond(request, decision, FLAG_RETURN)
         body = {
             "data": {
                 "type": "tenant",

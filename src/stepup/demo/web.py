@@ -7,6 +7,7 @@ none), bound to the session like stepup's forms.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
@@ -22,11 +23,14 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..adapters.idp.password import AsyncPasswordReauth
-from ..adapters.storage.sql import AsyncSQLStore
+from ..adapters.storage.base import AsyncStore
 from ..clock import Clock
+from ..errors import StoreUnavailableError
 from ..events import EventBus
+from ..i18n import translate
 from ..integrations.starlette import ContextFunction, CsrfProtection, Stepup
 from ..integrations.starlette.csrf import FIELD_NAME
+from ..integrations.views import TEXT
 from ..sealing import SecretBox
 from ..subject import Subject
 from .audit import AuditLog
@@ -42,6 +46,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 _USER = "user"
 _SID = "sid"
 _FLASH = "flash"
+logger = logging.getLogger("stepup.demo")
 #: A page and its form at one address.
 GET_POST: Final = ("GET", "POST")
 
@@ -58,7 +63,7 @@ class Demo:
         self,
         *,
         settings: DemoSettings,
-        store: AsyncSQLStore,
+        store: AsyncStore,
         data: DemoData,
         audit: AuditLog,
         clock: Clock,
@@ -152,19 +157,48 @@ class Demo:
 
     async def finish_sign_in(self, request: Request, user_id: str, next_path: str) -> Response:
         """After the password or single sign-on: stepup's code step when 2FA is on (it
-        calls :meth:`complete_sign_in`), else signed in now and on to ``next_path``."""
-        second_step = await self.stepup.begin_sign_in(request, user_id, next=next_path)
+        calls :meth:`complete_sign_in`), else signed in now and on to ``next_path``.
+        Nobody is signed in while stepup's store cannot say whether a second factor is
+        needed: its "try again" page (503) instead."""
+        try:
+            second_step = await self.stepup.begin_sign_in(request, user_id, next=next_path)
+        except StoreUnavailableError:
+            return await self.unavailable(request)
         if second_step is not None:
             return second_step
         await self.complete_sign_in(request, user_id)
         return RedirectResponse(next_path, status_code=303)
 
     async def sign_out(self, request: Request) -> None:
-        user = await self.user(request)
-        await self.stepup.sign_out(request)  # revokes this session's grant
-        request.session.clear()
+        """Revoke this session's grant and end the session. Whatever fails before (the
+        store, a lookup) is logged and the session is cleared all the same: Sign out
+        always signs out (an exception would reach the browser as a 500 without the
+        cleared session's cookie)."""
+        user: User | None = None
+        try:
+            user = await self.user(request)
+            await self.stepup.sign_out(request)  # revokes this session's grant
+        except Exception:
+            logger.exception("sign-out: this session's grant was not revoked; it ends anyway")
+        finally:
+            request.session.clear()
+            request.scope.setdefault("state", {}).pop("demo_user", None)
         if user is not None:
             self.audit.app_event("SignedOut", user.id)
+
+    # stepup's store down --------------------------------------------------------
+
+    async def unavailable_text(self, request: Request) -> str:
+        """What stepup's pages say when its store is down, in their language."""
+        return translate(TEXT["unavailable"], await self.stepup.locale(request))
+
+    async def unavailable(self, request: Request) -> Response:
+        """stepup's own "try again" page (503, ``Retry-After``) for a store outage."""
+        page = await self.stepup.outage_page(request)
+        if page is not None:
+            return page
+        text = await self.unavailable_text(request)
+        return self.render(request, "message.html", status=503, title="Please try again", text=text)
 
     async def signed_in(self, request: Request) -> User | Response:
         """The user, or the redirect to the sign-in page."""
