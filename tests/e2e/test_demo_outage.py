@@ -72,12 +72,13 @@ class Outage:
 @pytest.fixture
 def outage(tmp_path: Path) -> Iterator[Outage]:
     need_redis_binaries()
-    redis = RedisServer(tmp_path / "redis", spare_port()).start()
-    store = AsyncRedisStore(redis.url, prefix=f"demo-outage-{uuid.uuid4().hex}:", timeout=2.0)
-    settings = DemoSettings(db_path=tmp_path / "demo.sqlite3")
-    hasher = PasswordHasher.from_parameters(CHEAPEST)
-    app = create_app(settings, clock=SettableClock(START), hasher=hasher, store=store)
+    redis = RedisServer(tmp_path / "redis", spare_port())
     try:
+        redis.start()
+        store = AsyncRedisStore(redis.url, prefix=f"demo-outage-{uuid.uuid4().hex}:", timeout=2.0)
+        settings = DemoSettings(db_path=tmp_path / "demo.sqlite3")
+        hasher = PasswordHasher.from_parameters(CHEAPEST)
+        app = create_app(settings, clock=SettableClock(START), hasher=hasher, store=store)
         with TestClient(app, follow_redirects=False) as client:
             yield Outage(client, redis)
             client.portal.call(store.aclose)

@@ -37,9 +37,9 @@ CANNOT_CONFIRM = "Your identity cannot be confirmed right now. Try again soon."
 @pytest.fixture
 def redis(tmp_path: Path) -> Iterator[RedisServer]:
     need_redis_binaries()
-    server = RedisServer(tmp_path / "redis", spare_port()).start()
+    server = RedisServer(tmp_path / "redis", spare_port())
     try:
-        yield server
+        yield server.start()
     finally:
         server.kill()
 

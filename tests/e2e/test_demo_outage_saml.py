@@ -41,11 +41,12 @@ def world(tmp_path: Path) -> Iterator[tuple[TestClient, TestIdP, RedisServer]]:
     settings = DemoSettings(
         db_path=tmp_path / "demo.sqlite3", base_url=BASE, saml_idp_metadata=metadata
     )
-    redis = RedisServer(tmp_path / "redis", spare_port()).start()
-    store = AsyncRedisStore(redis.url, prefix=f"demo-outage-{uuid.uuid4().hex}:", timeout=2.0)
-    # pysaml2 stamps its messages with the real time; the demo's clock starts there too.
-    app = create_app(settings, clock=SettableClock(time.time()), store=store)
+    redis = RedisServer(tmp_path / "redis", spare_port())
     try:
+        redis.start()
+        store = AsyncRedisStore(redis.url, prefix=f"demo-outage-{uuid.uuid4().hex}:", timeout=2.0)
+        # pysaml2 stamps its messages with the real time; the demo's clock starts there too.
+        app = create_app(settings, clock=SettableClock(time.time()), store=store)
         with TestClient(app, base_url=BASE, follow_redirects=False) as client:
             sp_metadata = client.get("/stepup/saml/metadata").text
             idp_config: dict[str, Any] = idp_settings(keys, IDP_ID, [sp_metadata])
