@@ -169,3 +169,30 @@ def test_what_is_not_text_is_handed_on_unchanged(other: object) -> None:
 @pytest.mark.parametrize("kept", ["\u00a0123456", "123456\u2003", "\v123456", "123456\f"])
 def test_only_ascii_blanks_are_dropped(kept: str) -> None:
     assert form_code(kept) == kept
+
+
+def test_a_password_that_could_not_be_checked_is_not_called_wrong() -> None:
+    """The store is down (a Redis where nothing listens): the right password cannot be
+    checked. The page says so, marks no field and answers 503; it never says "That
+    password is not right", which sends people to reset a password that is fine."""
+    from stepup.adapters.storage.redis import RedisStore
+
+    clock = SettableClock()
+    down = RedisStore("redis://127.0.0.1:1/0")
+    stored = hash_password(PASSWORD, hasher=CHEAP)
+    step = password_step(
+        _page(("pwd",)),
+        Subject("alice", "s1"),
+        PASSWORD,
+        passwords=PasswordReauth(down, hasher=CHEAP, clock=clock),
+        load_hash=lambda user_id: stored,
+        save_rehash=None,
+        verify_code=lambda: pytest.fail("no code is checked after an unchecked password"),
+        missing_loader="register a password hash loader",
+    )
+    assert step.status == 503
+    assert step.page is not None
+    html = _render(step.page)
+    assert "This cannot be done right now. Try again in a moment." in html
+    assert WRONG_PASSWORD not in html
+    assert "aria-invalid" not in field(html, "password")

@@ -104,6 +104,7 @@ __all__ = [
     "note_renewal",
     "note_sign_in",
     "note_sso_trip",
+    "password_error_field",
     "password_message",
     "password_step",
     "provider_for",
@@ -258,12 +259,22 @@ def password_message(result: Any) -> Message:
     """What to tell the person about a password (a ``PasswordResult``): one text for
     every failure, naming the password and the way out (the person is already signed
     in: saying it was the password tells nothing about an account), except that a pause
-    says so and until when (the pause is theirs, not a guess at an account)."""
+    says so and until when (the pause is theirs, not a guess at an account), and that a
+    password that could not be checked (the store is down) is not called wrong."""
     if result.ok:
         return Message("")
-    if str(result.reason) == "throttled":
+    reason = str(result.reason)
+    if reason == "throttled":
         return throttled_message(result.retry_at)
+    if reason == "unavailable":
+        return Message(TEXT["unavailable"])
     return Message(N_("That password is not right. Check it and try again."))
+
+
+def password_error_field(result: Any) -> ErrorField:
+    """The field :func:`password_message` is about: the password, unless it could not
+    be checked at all (nothing the person typed was wrong)."""
+    return "" if str(result.reason) == "unavailable" else "password"
 
 
 #: Which field of the re-authentication form an error is about (``""``: none, e.g.
@@ -783,7 +794,7 @@ def password_step(
     if result.new_hash is not None and save_rehash is not None:
         save_rehash(subject.user_id, result.new_hash)
     if not result.ok:
-        error = page.with_error(password_message(result), "password")
+        error = page.with_error(password_message(result), password_error_field(result))
         return FormStep(page=error, status=refusal_status(result.reason))
     if not page.totp:
         return FormStep(methods=("pwd",))

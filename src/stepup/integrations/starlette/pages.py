@@ -80,6 +80,7 @@ from ..views import (
     form_code,
     full_access_arguments,
     hook_says_yes,
+    password_error_field,
     password_message,
     reauth_page,
     refusal_status,
@@ -407,7 +408,7 @@ class StepupPages:
             stored = await call_hook(s.password_hash_loader, subject.user_id)
         result = await s.passwords.verify(subject, form.get("password"), stored)
         if not result.ok:
-            page = page.with_error(password_message(result), "password")
+            page = page.with_error(password_message(result), password_error_field(result))
             return await self.reauth_form(request, subject, page, refusal_status(result.reason))
         if result.new_hash is not None and s.password_rehash_saver is not None:
             await call_hook(s.password_rehash_saver, subject.user_id, result.new_hash)
