@@ -625,13 +625,9 @@ class _ReauthFlows(Generic[S]):
             rule.level,
             _primaries(login, rule),
             refusal,
-            # Several ways, or a level that only an enrolled factor reaches: the offer
-            # (and the decision's enrol) reads what the user has.
-            not keyless
-            and (
-                len(alternatives) > 1
-                or (rule.level is not None and bool(set(alternatives[0]) & _ENROLLED))
-            ),
+            # Several ways, or one that needs an enrolled factor: the offer (and the
+            # decision's enrol) reads what the user has, as Reauth.offer does.
+            not keyless and (len(alternatives) > 1 or bool(set(alternatives[0]) & _ENROLLED)),
             reaching or every,
             keyless,
         )

@@ -161,3 +161,28 @@ def test_the_window_on_sql_stores_the_same(make: Callable[..., Any]) -> None:
     assert reauth.check(ALICE, "user.update", "acme").valid_until == proved + 3600
     clock.set(proved + 3600)
     assert isinstance(reauth.check(ALICE, "user.update", "acme"), ReauthRequired)
+
+
+@pytest.mark.parametrize("passkeys", [False, True])
+@pytest.mark.parametrize(
+    "rule",
+    [
+        Rule(Sensitivity.SENSITIVE, second_factor=True),
+        Rule(Sensitivity.SENSITIVE, accept=(("otp",),)),
+        Rule(Sensitivity.SENSITIVE, accept=(("hwk", "user"), ("primary", "otp"))),
+    ],
+    ids=["second factor", "a code alone", "a key or a code"],
+)
+def test_the_decision_says_what_to_enrol_as_the_offer_does(rule: Rule, passkeys: bool) -> None:
+    """A user with nothing enrolled, a rule whose only way needs a code: the decision
+    (and so the JSON 401's ``enrol``) says to enrol TOTP first, as ``offer`` does; it
+    said nothing for a rule with one way."""
+    store = MemoryStore()
+    store.put_tenant(TENANT)
+    reauth = Reauth(store, Policy({"act": rule}, passkeys=passkeys), clock=SettableClock())
+    decision = reauth.check(ALICE, "act", "acme")
+    offer = reauth.offer(ALICE, "act")
+    assert isinstance(decision, ReauthRequired)
+    assert decision.enrol == offer.enrol == ("otp",)
+    assert decision.needs_enrolment
+    assert offer.needs_enrolment
