@@ -155,8 +155,10 @@ _PRODUCTION_TYPES: Final = frozenset({"full", "production"})
 _YES: Final = frozenset({"true", "yes", "on", "1"})
 
 
-def _spelled(value: object) -> object:
-    return value.strip().casefold() if isinstance(value, str) else value
+def _spelled(value: object) -> str | None:
+    """A context value as it is compared: text without case or blanks around; anything
+    else (a number, a JSON list or object) as ``None``, which no set holds."""
+    return value.strip().casefold() if isinstance(value, str) else None
 
 
 def is_production_workspace(context: Context) -> bool:
@@ -164,10 +166,10 @@ def is_production_workspace(context: Context) -> bool:
     ``{"workspace_type": "full"}`` (or ``"production"``, in any case, as the seed writes
     "Full"), or ``{"production": True}`` (or ``"true"``, ``"yes"``, ``1``). Failing
     closed: a way of saying it that a form or JSON body uses counts."""
-    production = _spelled(context.get("production"))
-    if production is True or (type(production) is int and production == 1):
-        return True
-    return production in _YES or _spelled(context.get("workspace_type")) in _PRODUCTION_TYPES
+    said = context.get("production")
+    if _spelled(said) in _YES or (isinstance(said, int | float) and said == 1):
+        return True  # True, "true", "yes", 1, 1.0 (bool is an int: True == 1)
+    return _spelled(context.get("workspace_type")) in _PRODUCTION_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -645,19 +647,32 @@ def with_device_add_rule(policy: Policy) -> Policy:
     return policy.extend({TOTP_DEVICE_ADD: rule})
 
 
-def with_recovery_rule(policy: Policy, action: str = RECOVERY_REGENERATE) -> Policy:
-    """``policy``, with ``action`` (regenerating recovery codes) sensitive unless it names
-    that action itself."""
+def _left_unguarded(policy: Policy, action: str) -> bool:
+    """Does ``policy`` leave ``action`` unguarded without naming it: unknown, or matched
+    only by a pattern that is not sensitive (``("*", NOT_SENSITIVE)``)? A sensitive
+    pattern's rule (``("2fa.*", CRITICAL)``) is the app's, and stays."""
     if policy.names(action):
+        return False
+    try:
+        return policy.rule_for(action).sensitivity is Sensitivity.NONE
+    except UnknownActionError:
+        return True
+
+
+def with_recovery_rule(policy: Policy, action: str = RECOVERY_REGENERATE) -> Policy:
+    """``policy``, with ``action`` (regenerating recovery codes) sensitive where the
+    policy would leave it unguarded (:func:`_left_unguarded`)."""
+    if not _left_unguarded(policy, action):
         return policy
     rule = replace(SENSITIVE, description=N_("Regenerating two-factor recovery codes"))
     return policy.extend({action: rule})
 
 
 def with_disable_rule(policy: Policy, action: str = TWO_FACTOR_DISABLE) -> Policy:
-    """``policy``, with ``action`` (removing two-factor) sensitive unless it names that
-    action itself: a catch-all ``*`` pattern never leaves the removal unguarded."""
-    if policy.names(action):
+    """``policy``, with ``action`` (removing two-factor) sensitive where the policy would
+    leave it unguarded: a catch-all ``("*", NOT_SENSITIVE)`` never switches the removal
+    off, and a sensitive pattern of the app's (``("2fa.*", CRITICAL)``) stays its rule."""
+    if not _left_unguarded(policy, action):
         return policy
     rule = replace(SENSITIVE, description=_SEED_CATALOG[TWO_FACTOR_DISABLE])
     return policy.extend({action: rule})

@@ -65,6 +65,10 @@ FEATURE_FLAG: Final = "sensitive_actions_reauth"
 GRANT_METHODS: Final = frozenset({"pwd", "otp", "oidc", "saml", "phr", "hwk", "swk", "user", "mfa"})
 #: What a passkey can prove, and so what a user with one can offer.
 _PASSKEY_PROOFS: Final = frozenset({"phr", "hwk", "swk", "user"})
+#: The proofs that are a second step of a re-authentication, never one on their own: a
+#: step of only these joins the session's grant of moments before, or is joined by the
+#: next step (``merge_window``).
+_SECOND_STEPS: Final = frozenset({"otp"})
 #: Proofs that need something enrolled (a passkey, TOTP): the second factors that an
 #: API-key or message-injection request is never asked for.
 _ENROLLED: Final = _PASSKEY_PROOFS | {"otp"}
@@ -605,6 +609,13 @@ class _ReauthFlows(Generic[S]):
             self._plans[(action, login, channel)] = plan
         return plan
 
+    def _lifetime(self, rule: Rule) -> float:
+        """How long a proof counts for ``rule``: its lifetime, and never past the sliding
+        window's maximum (which is absolute, for a rule whose own lifetime is longer too)."""
+        lifetime = self.policy.lifetime_for(rule)
+        maximum = self.policy.sliding_max
+        return lifetime if maximum is None else min(lifetime, maximum)
+
     def _plan_of(self, rule: Rule, login: LoginMethod, keyless: bool = False) -> _Plan:
         every = _resolved(login, rule, self.policy.alternatives_for(rule))
         reaching = _reaching(every, rule, self.policy)
@@ -618,7 +629,7 @@ class _ReauthFlows(Generic[S]):
         alternatives = usable or reaching or every
         return _Plan(
             rule,
-            self.policy.lifetime_for(rule),
+            self._lifetime(rule),
             alternatives[0],
             rule.sensitivity is not Sensitivity.NONE and rule.when is None,
             alternatives,
@@ -1121,11 +1132,7 @@ class _ReauthFlows(Generic[S]):
         ``sliding_max`` after the proof; each action it allows renews it (not a look:
         ``renew=False``)."""
         maximum = self.policy.sliding_max
-        assert maximum is not None
-        if plan.lifetime > maximum:
-            # The window's maximum is absolute: no proof counts past it, even for a rule
-            # whose own lifetime is longer.
-            plan = plan._replace(lifetime=maximum)
+        assert maximum is not None  # and the plan's lifetime is at most it (_lifetime)
         proved = grant.authenticated_at
         if (
             grant.user_id != subject.user_id
@@ -1216,6 +1223,7 @@ class _ReauthFlows(Generic[S]):
         previous: Grant | None = yield ("get_grant", (subject.user_id, earlier))
         if (
             previous is not None
+            and (chosen <= _SECOND_STEPS or previous.methods <= _SECOND_STEPS)
             and not previous.methods <= chosen
             and not chosen <= previous.methods
             and 0 <= at - previous.authenticated_at < self.merge_window
@@ -1224,9 +1232,10 @@ class _ReauthFlows(Generic[S]):
             # A second step moments after the first (an SSO login, then TOTP): keep both
             # proofs, dated by the older one, so the grant is never fresher than its parts.
             # Never an expired grant: one store still holds it, another has forgotten it.
-            # A proof that adds nothing (the password again, when the grant has it and a
-            # code) is not merged: dated by the older proof it would be as stale as the
-            # grant the rule just refused, and the person asked for it again and again.
+            # Only a code and another step join (either first): two whole
+            # re-authentications (a password, then a passkey) are not merged, as dated by
+            # the older proof the later could be as stale as the grant the rule just
+            # refused, and the person would be asked for what they just did, again.
             chosen |= previous.methods
             at = previous.authenticated_at
             if self.policy.levels is not None:

@@ -81,3 +81,20 @@ def test_the_table_the_cli_prints_names_them_too() -> None:
     policy = with_own_view_rules(Policy({}, patterns=CATCH_ALL))
     for action in OWN:
         assert policy.rule_for(action).sensitivity is Sensitivity.SENSITIVE
+
+
+@pytest.mark.parametrize("framework", sorted(FRAMEWORKS))
+def test_an_apps_sensitive_pattern_for_them_stays_its_rule(framework: str) -> None:
+    """A stricter pattern of the app's (critical, with a code, whatever the flag) is not
+    replaced by stepup's plain sensitive rule: it was, and removing two-factor then went
+    through with the flag off."""
+    strict = Rule(
+        Sensitivity.CRITICAL, lifetime=300.0, second_factor=True, always=True, api_keys=True
+    )
+    policy = FRAMEWORKS[framework](Policy.default(environ={}).extend(patterns=[("2fa.*", strict)]))
+    assert policy.rule_for(RECOVERY_REGENERATE) == strict
+    # The seed names 2fa.disable itself (sensitive): the name wins over any pattern.
+    base = Policy({"api_key.read": Rule(Sensitivity.SENSITIVE)}, patterns=[("2fa.*", strict)])
+    policy = FRAMEWORKS[framework](base)
+    for action in OWN:
+        assert policy.rule_for(action) == strict, action

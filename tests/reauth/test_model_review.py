@@ -186,3 +186,55 @@ def test_the_decision_says_what_to_enrol_as_the_offer_does(rule: Rule, passkeys:
     assert decision.enrol == offer.enrol == ("otp",)
     assert decision.needs_enrolment
     assert offer.needs_enrolment
+
+
+def test_a_passkey_asked_for_is_enough_after_an_older_password(make: Callable[..., Any]) -> None:
+    """A whole re-authentication after another (a passkey after a password) is not
+    merged into the older grant: dated by it, the passkey the rule asked for was as
+    stale as the password, and the rule asked for it again. Only a code and another
+    step join."""
+    clock = SettableClock()
+    policy = Policy({"act": CRITICAL}, passkeys=True)
+    reauth = make(policy, clock)
+    reauth.record(ALICE, ["pwd"])
+    clock.advance(200)
+    joined = reauth.record(ALICE, ["otp"])  # a code joins the password of moments before
+    assert joined.methods == {"pwd", "otp"}
+    assert joined.authenticated_at == clock() - 200
+    clock.advance(200)  # the grant is 400 s old: stale for the 300 s rule
+    assert isinstance(reauth.check(ALICE, "act", "acme"), ReauthRequired)
+    grant = reauth.record(ALICE, ["phr", "hwk", "user"])
+    assert (grant.methods, grant.authenticated_at) == ({"phr", "hwk", "user"}, clock())
+    assert isinstance(reauth.check(ALICE, "act", "acme"), Allowed)
+
+
+@pytest.mark.parametrize(
+    ("rule", "passkeys", "methods"),
+    [
+        (Rule(Sensitivity.SENSITIVE, second_factor=True), False, ["pwd", "otp"]),
+        (Rule(Sensitivity.SENSITIVE), True, ["pwd"]),
+        (
+            Rule(Sensitivity.SENSITIVE, accept=(("hwk", "user"), ("primary", "otp"))),
+            False,
+            ["pwd", "otp"],
+        ),
+    ],
+    ids=["second factor", "passkeys on", "several ways"],
+)
+def test_the_windows_maximum_holds_for_rules_with_a_choice(
+    rule: Rule, passkeys: bool, methods: list[str]
+) -> None:
+    """The strongest-available path judged the grant by the rule's own six hours after
+    the window had refused it at its one-hour maximum."""
+    clock = SettableClock()
+    store = MemoryStore()
+    store.put_tenant(TENANT)
+    policy = Policy({"act": rule}, passkeys=passkeys).with_sliding_window(3600)
+    reauth = Reauth(store, policy, clock=clock)
+    proved = reauth.record(ALICE, methods).authenticated_at
+    allowed = reauth.check(ALICE, "act", "acme")
+    assert isinstance(allowed, Allowed)
+    assert allowed.valid_until == proved + 3600
+    clock.set(proved + 3660)
+    assert isinstance(reauth.check(ALICE, "act", "acme"), ReauthRequired)
+    assert isinstance(reauth.peek(ALICE, "act", "acme"), ReauthRequired)

@@ -16,6 +16,7 @@ from stepup.policy import (
     Policy,
     Rule,
     Sensitivity,
+    is_production_workspace,
     parse_lifetime,
     with_tenant_settings_rule,
 )
@@ -292,3 +293,11 @@ def test_methods_that_name_no_set_of_methods_fail_at_start_up(given: object) -> 
     configuration error every other bad rule setting is."""
     with pytest.raises(ConfigurationError, match="a rule's methods must be"):
         Rule(Sensitivity.SENSITIVE, methods=given)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "context",
+    [{"production": [1]}, {"production": {}}, {"workspace_type": ["full"]}, {"production": 2}],
+)
+def test_a_json_shaped_value_is_not_production_and_never_raises(context: dict[str, object]) -> None:
+    assert is_production_workspace(context) is False
