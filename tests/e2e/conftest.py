@@ -8,7 +8,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +60,10 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture
-def demo(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[DemoServer]:
-    """A fresh demo. ``parametrize("demo", ["oidc"], indirect=True)`` adds the test
-    OpenID provider; its clock then starts at the real time, like the provider's."""
-    sso = getattr(request, "param", None)
+@contextmanager
+def running_demo(tmp_path: Path, sso: str | None = None) -> Iterator[DemoServer]:
+    """A fresh demo, stopped afterwards; ``sso="oidc"`` adds the test OpenID provider,
+    and the demo's clock then starts at the real time, like the provider's."""
     server = DemoServer(tmp_path / "demo.sqlite3", start=time.time() if sso else START)
     with ExitStack() as stack:
         stack.callback(server.stop)
@@ -73,6 +72,14 @@ def demo(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[DemoServer]
             issuer = stack.enter_context(oidc_provider(server.url + OIDC_CALLBACK))
             settings["oidc"] = OIDCSettings(issuer, CLIENT_ID, CLIENT_SECRET, name=PROVIDER_NAME)
         server.start(**settings)
+        yield server
+
+
+@pytest.fixture
+def demo(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[DemoServer]:
+    """A fresh demo. ``parametrize("demo", ["oidc"], indirect=True)`` adds the test
+    OpenID provider (see :func:`running_demo`)."""
+    with running_demo(tmp_path, getattr(request, "param", None)) as server:
         yield server
 
 

@@ -6,10 +6,8 @@ Tenant page, and an OpenID Connect sign-in during an outage says "try again"."""
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,13 +16,14 @@ import pytest
 from playwright.sync_api import expect
 
 from e2e import demo_server
-from e2e.demo_server import START, DemoServer
+from e2e.conftest import running_demo
+from e2e.demo_server import DemoServer
 from e2e.journeys import ADMIN, sign_in, toggle_flag
-from e2e.oidc_provider import CLIENT_ID, CLIENT_SECRET, PROVIDER_NAME, oidc_provider
+from e2e.oidc_provider import PROVIDER_NAME
 from e2e.test_browser_sso import provider_login
 from e2e.test_demo_outage import TRY_AGAIN, spare_port
 from stepup.adapters.storage.redis import AsyncRedisStore
-from stepup.demo import OIDCSettings, create_app
+from stepup.demo import create_app
 from stepup.demo.sso import OIDC_CALLBACK
 from storage.redis_cluster import RedisServer, need_redis_binaries
 
@@ -54,15 +53,7 @@ def demo(
     """conftest's demo (the ``page`` fixture's), with stepup's store on ``redis``."""
     store = AsyncRedisStore(redis.url, prefix=f"demo-outage-{uuid.uuid4().hex}:", timeout=2.0)
     monkeypatch.setattr(demo_server, "create_app", partial(create_app, store=store))
-    sso = getattr(request, "param", None)
-    server = DemoServer(tmp_path / "demo.sqlite3", start=time.time() if sso else START)
-    with ExitStack() as stack:
-        stack.callback(server.stop)
-        settings = {}
-        if sso == "oidc":
-            issuer = stack.enter_context(oidc_provider(server.url + OIDC_CALLBACK))
-            settings["oidc"] = OIDCSettings(issuer, CLIENT_ID, CLIENT_SECRET, name=PROVIDER_NAME)
-        server.start(**settings)
+    with running_demo(tmp_path, getattr(request, "param", None)) as server:
         yield server
 
 

@@ -7,17 +7,11 @@ test_passkey_refusals_browser.py; here also those it cannot easily give."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from importlib import resources
 from typing import Any
 
 import pytest
 
-from support import need
-
-SCRIPT = resources.files("stepup.integrations").joinpath("static/stepup-passkeys.js")
+from integrations.passkey_js_support import run_passkeys_js
 
 #: The attributes the pages put on a passkey form (the texts stand in for translations).
 PAGE = {
@@ -109,19 +103,7 @@ vm.runInContext(source, sandbox);
 
 @pytest.fixture(scope="module")
 def shown() -> list[Any]:
-    node = shutil.which("node")
-    need(node is not None, "node is not installed")
-    assert node is not None
-    with resources.as_file(SCRIPT) as script:
-        done = subprocess.run(
-            [node, "-e", HARNESS, "--", str(script), json.dumps(CASES)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    assert done.returncode == 0, done.stderr
-    seen: list[Any] = json.loads(done.stdout)
+    seen: list[Any] = run_passkeys_js(HARNESS, CASES)
     return seen
 
 

@@ -5,15 +5,9 @@ the renewed session's CSRF token to ``onCsrfToken``, as the popup flow of
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-from importlib import resources
 from typing import Any
 
-from support import need
-
-SCRIPT = resources.files("stepup.integrations").joinpath("static/stepup-passkeys.js")
+from integrations.passkey_js_support import run_passkeys_js
 
 #: A stand-in browser: the endpoints answer from ANSWERS (by path), requests are kept,
 #: navigator.credentials.get resolves with a credential whose user handle is empty.
@@ -82,19 +76,7 @@ ANSWERS = {
 
 
 def _run() -> Any:
-    node = shutil.which("node")
-    need(node is not None, "node is not installed")
-    assert node is not None
-    with resources.as_file(SCRIPT) as script:
-        done = subprocess.run(
-            [node, "-e", HARNESS, "--", str(script), json.dumps(ANSWERS)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return run_passkeys_js(HARNESS, ANSWERS)
 
 
 def test_an_empty_user_handle_is_sent_as_none() -> None:
