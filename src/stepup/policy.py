@@ -155,10 +155,13 @@ _PRODUCTION_TYPES: Final = frozenset({"full", "production"})
 _YES: Final = frozenset({"true", "yes", "on", "1"})
 
 
-def _spelled(value: object) -> str | None:
-    """A context value as it is compared: text without case or blanks around; anything
-    else (a number, a JSON list or object) as ``None``, which no set holds."""
-    return value.strip().casefold() if isinstance(value, str) else None
+def _says(value: object, words: frozenset[str]) -> bool:
+    """Does a context value say one of ``words`` (without case or blanks around)? A list,
+    as a parsed query string or form gives every value (``{"workspace_type": ["full"]}``),
+    says what any of its items says: failing closed."""
+    if isinstance(value, list | tuple):
+        return any(isinstance(item, str) and _says(item, words) for item in value)
+    return isinstance(value, str) and value.strip().casefold() in words
 
 
 def is_production_workspace(context: Context) -> bool:
@@ -167,9 +170,9 @@ def is_production_workspace(context: Context) -> bool:
     "Full"), or ``{"production": True}`` (or ``"true"``, ``"yes"``, ``1``). Failing
     closed: a way of saying it that a form or JSON body uses counts."""
     said = context.get("production")
-    if _spelled(said) in _YES or (isinstance(said, int | float) and said == 1):
+    if _says(said, _YES) or (isinstance(said, int | float) and said == 1):
         return True  # True, "true", "yes", 1, 1.0 (bool is an int: True == 1)
-    return _spelled(context.get("workspace_type")) in _PRODUCTION_TYPES
+    return _says(context.get("workspace_type"), _PRODUCTION_TYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,6 +441,14 @@ class Policy:
 
     def lifetime_for(self, rule: Rule) -> float:
         return rule.lifetime if rule.lifetime is not None else self.lifetime
+
+    @property
+    def shortest_lifetime(self) -> float:
+        """The shortest time a re-authentication counts for, over the rules that ask for
+        one (the installation lifetime when none does)."""
+        rules = [*self._rules.values(), *(rule for _, rule in self._patterns)]
+        asking = [self.lifetime_for(r) for r in rules if r.sensitivity is not Sensitivity.NONE]
+        return min(asking, default=self.lifetime)
 
     @property
     def longest_lifetime(self) -> float:

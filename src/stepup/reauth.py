@@ -65,10 +65,6 @@ FEATURE_FLAG: Final = "sensitive_actions_reauth"
 GRANT_METHODS: Final = frozenset({"pwd", "otp", "oidc", "saml", "phr", "hwk", "swk", "user", "mfa"})
 #: What a passkey can prove, and so what a user with one can offer.
 _PASSKEY_PROOFS: Final = frozenset({"phr", "hwk", "swk", "user"})
-#: The proofs that are a second step of a re-authentication, never one on their own: a
-#: step of only these joins the session's grant of moments before, or is joined by the
-#: next step (``merge_window``).
-_SECOND_STEPS: Final = frozenset({"otp"})
 #: Proofs that need something enrolled (a passkey, TOTP): the second factors that an
 #: API-key or message-injection request is never asked for.
 _ENROLLED: Final = _PASSKEY_PROOFS | {"otp"}
@@ -579,7 +575,8 @@ class _ReauthFlows(Generic[S]):
     ) -> None:
         """``merge_window``: a re-authentication this soon after the session's last one
         adds its methods to that grant (keeping the older time) instead of replacing it,
-        if that grant has not expired (a store may have forgotten it by then).
+        while that grant is younger than every rule's lifetime too (merged later, it
+        would be stale for the rule that asked; the new proof then stands alone).
         ``totp_users``: with TOTP secrets in a configuration file (``ConfigUsers``), who
         has TOTP; otherwise the store's credential says."""
         self.store = store
@@ -608,6 +605,13 @@ class _ReauthFlows(Generic[S]):
         if len(self._plans) < _MAX_KEPT:
             self._plans[(action, login, channel)] = plan
         return plan
+
+    def _merge_within(self) -> float:
+        """A proof joins the session's grant while that grant is younger than this: the
+        merge window, and every rule's lifetime (see _record)."""
+        maximum = self.policy.sliding_max
+        shortest = self.policy.shortest_lifetime
+        return min(self.merge_window, shortest if maximum is None else min(shortest, maximum))
 
     def _lifetime(self, rule: Rule) -> float:
         """How long a proof counts for ``rule``: its lifetime, and never past the sliding
@@ -1223,19 +1227,15 @@ class _ReauthFlows(Generic[S]):
         previous: Grant | None = yield ("get_grant", (subject.user_id, earlier))
         if (
             previous is not None
-            and (chosen <= _SECOND_STEPS or previous.methods <= _SECOND_STEPS)
             and not previous.methods <= chosen
-            and not chosen <= previous.methods
-            and 0 <= at - previous.authenticated_at < self.merge_window
-            and at - previous.authenticated_at < self._kept_for()
+            and 0 <= at - previous.authenticated_at < self._merge_within()
         ):
-            # A second step moments after the first (an SSO login, then TOTP): keep both
-            # proofs, dated by the older one, so the grant is never fresher than its parts.
-            # Never an expired grant: one store still holds it, another has forgotten it.
-            # Only a code and another step join (either first): two whole
-            # re-authentications (a password, then a passkey) are not merged, as dated by
-            # the older proof the later could be as stale as the grant the rule just
-            # refused, and the person would be asked for what they just did, again.
+            # A second step moments after the first (an SSO login, then TOTP; or the code
+            # first): keep both proofs, dated by the older one, so the grant is never
+            # fresher than its parts. Only while the older proof is younger than every
+            # rule's lifetime: merged later, the grant would be as stale as the one the
+            # rule just refused, and the person asked again for what they just did; the
+            # new proof then stands alone, dated now. Never an expired grant.
             chosen |= previous.methods
             at = previous.authenticated_at
             if self.policy.levels is not None:

@@ -238,3 +238,56 @@ def test_the_windows_maximum_holds_for_rules_with_a_choice(
     clock.set(proved + 3660)
     assert isinstance(reauth.check(ALICE, "act", "acme"), ReauthRequired)
     assert isinstance(reauth.peek(ALICE, "act", "acme"), ReauthRequired)
+
+
+@pytest.mark.parametrize("code_first", [False, True])
+@pytest.mark.parametrize("earlier", [["pwd"], ["phr", "hwk", "user"], ["otp"]])
+def test_the_steps_of_one_re_authentication_recorded_apart_are_enough(
+    make: Callable[..., Any], earlier: list[str], code_first: bool
+) -> None:
+    """Whatever the session proved minutes before (a password, a passkey, a code alone),
+    recording the password and the code a decision asked for as two steps, in either
+    order, allows the action: a step no longer replaced the other (the grant lost the
+    code, or the password, and the person was asked again, forever)."""
+    clock = SettableClock()
+    rules = {
+        "act": Rule(Sensitivity.SENSITIVE, second_factor=True),
+        "otp": Rule(Sensitivity.SENSITIVE, accept=(("otp",),)),
+    }
+    reauth = make(Policy(rules), clock)
+    reauth.record(ALICE, earlier)
+    clock.advance(240)
+    asked = reauth.check(ALICE, "act", "acme")
+    if asked.ok:  # the earlier proof was already enough
+        return
+    assert asked.methods == ("pwd", "otp")
+    for step in (["otp"], ["pwd"]) if code_first else (["pwd"], ["otp"]):
+        reauth.record(ALICE, step)
+        clock.advance(5)
+    assert isinstance(reauth.check(ALICE, "act", "acme"), Allowed)
+
+
+def test_a_config_file_totp_user_is_not_told_to_enrol() -> None:
+    """With TOTP secrets in a configuration file, the store holds no credential: the
+    decision reads who has TOTP from the file (the Starlette integration passes it)."""
+    from stepup import AsyncTwoFactor
+    from stepup.adapters.storage.memory import MemoryStore as Store
+    from stepup.config_users import ConfigUsers
+    from stepup.integrations.starlette import Stepup
+
+    users = ConfigUsers.from_mapping({"users": {"alice": {"otp_secret": "JBSWY3DPEHPK3PXP" * 2}}})
+    store = Store()
+    store.put_tenant(TENANT)
+    policy = Policy({"act": Rule(Sensitivity.SENSITIVE, second_factor=True)})
+    stepup = Stepup(
+        store=store,
+        secret_key="k" * 32,
+        subject_loader=lambda request: ALICE,
+        tenant_loader=lambda request: "acme",
+        policy=policy,
+        two_factor=AsyncTwoFactor(store, issuer="Acme", config_users=users),
+    )
+    decision = asyncio.run(stepup.reauth.check(ALICE, "act", "acme"))
+    assert isinstance(decision, ReauthRequired)
+    assert decision.methods == ("pwd", "otp")
+    assert decision.enrol == ()

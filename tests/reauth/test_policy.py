@@ -296,8 +296,20 @@ def test_methods_that_name_no_set_of_methods_fail_at_start_up(given: object) -> 
 
 
 @pytest.mark.parametrize(
-    "context",
-    [{"production": [1]}, {"production": {}}, {"workspace_type": ["full"]}, {"production": 2}],
+    ("context", "production"),
+    [
+        ({"production": [1]}, False),
+        ({"production": {}}, False),
+        ({"production": {"full": 1}}, False),
+        ({"production": 2}, False),
+        # A parsed query string or form gives lists: any item that says so counts.
+        ({"workspace_type": ["full"]}, True),
+        ({"workspace_type": ["sandbox", "Full"]}, True),
+        ({"production": ["yes"]}, True),
+        ({"workspace_type": ["sandbox"]}, False),
+    ],
 )
-def test_a_json_shaped_value_is_not_production_and_never_raises(context: dict[str, object]) -> None:
-    assert is_production_workspace(context) is False
+def test_json_and_form_shaped_values_never_raise(
+    context: dict[str, object], production: bool
+) -> None:
+    assert is_production_workspace(context) is production

@@ -312,11 +312,19 @@ class StepupCore:
                 user_handle_key=secret_key,
             )
         )
-        self.reauth = AsyncReauth(store, self.policy, clock=clock, events=self.events)
-        self.suspensions = AsyncSuspensions(store, clock=clock, secret_fields=resume_secret_fields)
         self.two_factor = two_factor or AsyncTwoFactor(
             store, issuer=issuer, box=secret_box, clock=clock, events=self.events
         )
+        # With TOTP secrets in a configuration file, the decision reads who has TOTP there
+        # (the store holds no credential for them: it would say "enrol TOTP first").
+        self.reauth = AsyncReauth(
+            store,
+            self.policy,
+            clock=clock,
+            events=self.events,
+            totp_users=self.two_factor.config_users,
+        )
+        self.suspensions = AsyncSuspensions(store, clock=clock, secret_fields=resume_secret_fields)
         self.tenants = AsyncTenantSettings(store, clock=clock, events=self.events)
         self.passwords = passwords or AsyncPasswordReauth(store, clock=clock, events=self.events)
         self.oidc = oidc
