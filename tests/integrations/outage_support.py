@@ -1,5 +1,5 @@
-"""A memory store whose credential writes fail on demand, for the outage tests of the
-two-factor pages."""
+"""Memory stores that fail on demand, for the outage tests: credential writes only
+(:class:`FailingWrites`, the two-factor pages), or every call (:class:`StoreDown`)."""
 
 from __future__ import annotations
 
@@ -32,3 +32,20 @@ def _failing(name: str) -> Callable[..., Any]:
 
 for _name in WRITES:
     setattr(FailingWrites, _name, _failing(_name))
+
+
+class StoreDown(MemoryStore):
+    """A memory store that answers nothing while ``down`` is set (the database gone):
+    every call raises, reads included."""
+
+    down = False
+
+    def __getattribute__(self, name: str) -> Any:
+        value = super().__getattribute__(name)
+        if name.startswith("_") or not callable(value) or not super().__getattribute__("down"):
+            return value
+
+        def fail(*args: Any, **kwargs: Any) -> Any:
+            raise StoreUnavailableError(f"{name}: the store is down")
+
+        return fail

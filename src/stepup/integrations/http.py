@@ -30,6 +30,7 @@ from ..tokens import InvalidTokenError, TokenFault
 from ..twofactor import Channel
 
 __all__ = [
+    "RETRY_AFTER",
     "SESSION_CHALLENGE",
     "TITLES",
     "Client",
@@ -46,6 +47,7 @@ __all__ = [
     "invalid_request",
     "invalid_token",
     "quoted",
+    "retry_later",
     "step_up_challenge",
     "token_required",
     "token_unavailable",
@@ -123,6 +125,18 @@ class HttpResponse:
     @property
     def location(self) -> str | None:
         return self.headers.get("Location")
+
+
+#: Every 503 for a store that could not answer asks the client to try again in this
+#: many seconds (``Retry-After``): the guard's JSON, the "try again" page, the views' JSON.
+RETRY_AFTER: Final = "5"
+
+
+def retry_later(response: HttpResponse) -> HttpResponse:
+    """``response`` (a 503: the store could not answer) with the ``Retry-After`` every
+    such 503 carries."""
+    headers = {**response.headers, "Retry-After": RETRY_AFTER}
+    return HttpResponse(response.status, headers, response.body)
 
 
 def client_kind(request: RequestInfo) -> Client:
@@ -255,7 +269,7 @@ def decision_response(
         return _json(
             503,
             _error(request, "reauth_unavailable", action=decision.action),
-            {"Retry-After": "5"},
+            {"Retry-After": RETRY_AFTER},
         )
     assert isinstance(decision, ReauthRequired)
     kind = client_kind(request)
@@ -439,5 +453,5 @@ def insufficient_scope(request: RequestInfo, scope: tuple[str, ...]) -> HttpResp
 
 def token_unavailable(request: RequestInfo) -> HttpResponse:
     """503 when the issuer's keys or introspection could not be read (fail closed)."""
-    headers = {"Retry-After": "5", "Cache-Control": "no-store"}  # as every token answer
+    headers = {"Retry-After": RETRY_AFTER, "Cache-Control": "no-store"}  # as every token answer
     return _json(503, _error(request, "reauth_unavailable"), headers)

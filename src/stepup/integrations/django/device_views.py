@@ -39,6 +39,7 @@ from .views import (
     _redirect,
     _render,
     enrolling,
+    store_unavailable,
     two_factor_page,
 )
 
@@ -54,6 +55,8 @@ def _refused(request: HttpRequest, bound: RequestStepup, exc: StepupError) -> Ht
     assert bound.subject is not None
     if status in (400, 409) and text != "enrolment_expired":
         return two_factor_page(request, bound, bound.subject.user_id, TEXT[text], status)
+    if status == 503:  # the store could not answer: nothing changed
+        return store_unavailable(request, bound.url("two_factor"))
     return _message(request, status, TEXT[text], link=bound.url("two_factor"))
 
 

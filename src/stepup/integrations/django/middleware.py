@@ -2,8 +2,9 @@
 
 Put it after ``SessionMiddleware`` and ``AuthenticationMiddleware``. It also answers
 the typed errors of ``request.stepup.require(...)`` raised anywhere in a view, through
-the app's replaceable ``REAUTH_RESPONSE`` hook, and reads a small multipart form POST's
-body before the CSRF middleware parses it, so a kept form keeps its order.
+the app's replaceable ``REAUTH_RESPONSE`` hook, answers a store outage that escapes a
+view with the 503 "try again" page (JSON for a script), and reads a small multipart
+form POST's body before the CSRF middleware parses it, so a kept form keeps its order.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
+from ...errors import StoreUnavailableError
 from ...reauth import ReauthRequiredError, ReauthUnavailableError
 from ...resume import MAX_BYTES
 from ..http import SignInRequiredError
@@ -49,7 +51,10 @@ class StepupMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        """Turn the errors of ``request.stepup.require`` into the usual responses."""
+        """Turn the errors of ``request.stepup.require`` into the usual responses, and a
+        store outage that escapes a view (stepup's or the project's, say its login view
+        calling ``request.stepup.begin_sign_in``) into the 503 that says to try again in a
+        moment (the outage was logged where it happened: never a 500, nor a traceback)."""
         bound = getattr(request, "stepup", None)
         if bound is None:
             return None
@@ -58,4 +63,8 @@ class StepupMiddleware:
             return response
         if isinstance(exception, SignInRequiredError):
             return sign_in_response(request)
+        if isinstance(exception, StoreUnavailableError):
+            from .views import store_unavailable  # the pages, loaded once Django is ready
+
+            return store_unavailable(request)
         return None

@@ -40,7 +40,7 @@ from ...i18n import Message
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
-from ..http import Client, authentication_required, client_kind
+from ..http import RETRY_AFTER, Client, authentication_required, client_kind, retry_later
 from ..pages import stylesheet_response
 from ..passkey_endpoint import (
     INTERACTIVE_ONLY,
@@ -145,11 +145,23 @@ def _message(request: HttpRequest, status: int, message: str, *, link: str = "")
     return _render(request, "stepup/message.html", status, page=MessagePage(message, link=link))
 
 
-def outage_page(request: HttpRequest) -> HttpResponse:
-    """The "try again" page (503) a browser gets from a guard when the store is down."""
-    response = _message(request, 503, TEXT["unavailable"])
-    response["Retry-After"] = "5"  # as the JSON 503 says
+def outage_page(request: HttpRequest, link: str = "") -> HttpResponse:
+    """The "try again" page (503) a browser gets when the store is down (``link``: where
+    to try again), from a guard or a view."""
+    response = _message(request, 503, TEXT["unavailable"], link=link)
+    response["Retry-After"] = RETRY_AFTER  # as the JSON 503 says
     return response
+
+
+def store_unavailable(request: HttpRequest, link: str = "") -> HttpResponse:
+    """503 when the store could not answer: a script gets the JSON ``unavailable``, a
+    browser the page that says to try again in a moment (``link``: where); both with
+    ``Retry-After``. :class:`~.middleware.StepupMiddleware` answers with it when a
+    :class:`~stepup.errors.StoreUnavailableError` escapes a view."""
+    info = request_info(request)
+    if client_kind(info) is not Client.BROWSER:
+        return to_response(retry_later(message_response(503, "unavailable", info.locale)))
+    return outage_page(request, link)
 
 
 def _stylesheet(request: HttpRequest) -> HttpResponse:
@@ -206,7 +218,7 @@ def _open_page(
     except TransactionExpiredError:
         return _message(request, 400, TEXT["transaction_expired"])
     except StoreUnavailableError:  # what the user has enrolled could not be read
-        return _message(request, 503, TEXT["unavailable"])
+        return store_unavailable(request)
 
 
 def _refused_code(
@@ -336,18 +348,9 @@ def _reauth_password(request: HttpRequest) -> HttpResponse:
     try:
         bound.record_reauth(subject, step.methods, transaction=page.transaction or None)
     except StoreUnavailableError:  # nothing recorded, the kept form still waits
-        return _unavailable(request, f"{bound.url('reauth')}?{retry_query(page)}")
+        return store_unavailable(request, f"{bound.url('reauth')}?{retry_query(page)}")
     resumed = bound.take_resumed(subject, page.resume or None, page.action)
     return _after_reauth(request, resumed, page.next)
-
-
-def _unavailable(request: HttpRequest, link: str = "") -> HttpResponse:
-    """503 when the store failed: a script gets JSON, a browser the page that says to
-    try again in a moment (``link``: where)."""
-    info = request_info(request)
-    if client_kind(info) is not Client.BROWSER:
-        return to_response(message_response(503, "unavailable", info.locale))
-    return _message(request, 503, TEXT["unavailable"], link=link)
 
 
 def _after_reauth(request: HttpRequest, resumed: Any, next_path: str) -> HttpResponse:
@@ -503,7 +506,7 @@ def _sso_finish(
             transaction=confirmed,
         )
     except StoreUnavailableError:  # nothing recorded, the kept form still waits
-        return _unavailable(request, again)
+        return store_unavailable(request, again)
     token = sso_resume(outcome)
     resumed = None if cross_site else bound.take_resumed(subject, token, action)
     if cross_site and token is not None:
@@ -661,7 +664,7 @@ def verify_page(
     try:
         factors = bound.second_factors(pending.user_id)
     except StoreUnavailableError:  # what the user has could not be read: fail closed
-        return _message(request, 503, TEXT["unavailable"])
+        return store_unavailable(request)
     page = VerifyPage.of(factors, error)
     return _render(request, "stepup/two_factor_verify.html", status, page=page)
 
@@ -715,7 +718,7 @@ def _recovery_codes(request: HttpRequest) -> HttpResponse:
     except ManagedByConfigFileError:
         return _message(request, 409, TEXT["in_config_file"])
     except StoreUnavailableError:  # nothing changed: fail closed, and say so
-        return _message(request, 503, TEXT["unavailable"])
+        return store_unavailable(request)
     page = RecoveryCodesPage(codes)
     return _render(request, "stepup/recovery_codes.html", page=page)
 
@@ -734,7 +737,7 @@ def _two_factor_remove(request: HttpRequest) -> HttpResponse:
     except ManagedByConfigFileError:
         return _message(request, 409, TEXT["in_config_file"])
     except StoreUnavailableError:
-        return _message(request, 503, TEXT["unavailable"])
+        return store_unavailable(request)
     messages.info(request, TEXT["turned_off"], fail_silently=True)
     return _redirect(bound.url("two_factor"))
 
@@ -759,7 +762,7 @@ def _admin_two_factor_remove(request: HttpRequest, user_id: str) -> HttpResponse
     except ManagedByConfigFileError:
         return _message(request, 409, TEXT["in_config_file"])
     except StoreUnavailableError:
-        return _message(request, 503, TEXT["unavailable"])
+        return store_unavailable(request)
     if client_kind(request_info(request)) is not Client.BROWSER:
         return HttpResponse(status=204)
     messages.info(request, TEXT["removed"], fail_silently=True)

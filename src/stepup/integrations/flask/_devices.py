@@ -29,6 +29,7 @@ from ._views import (
     _redirect,
     _render,
     _signed_in,
+    _unavailable,
     enrolling,
     two_factor_page,
 )
@@ -44,6 +45,8 @@ def _refused(exc: StepupError, app_state: AppState, user_id: str) -> Any:
     status, text = refusal
     if status in (400, 409) and text != "enrolment_expired":
         return two_factor_page(app_state, user_id, TEXT[text], status)
+    if status == 503:  # the store could not answer: nothing changed
+        return _unavailable(url_for("stepup.two_factor"))
     return _message(status, TEXT[text], link=url_for("stepup.two_factor"))
 
 
@@ -164,6 +167,8 @@ def _fail_closed(view: Any) -> Any:
             refusal = device_refusal(exc)
             if refusal is None:
                 raise
+            if refusal[0] == 503:
+                return _unavailable()
             return _message(refusal[0], TEXT[refusal[1]])
 
     return answer

@@ -43,7 +43,7 @@ from ...errors import (
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
-from ..http import Client, authentication_required, client_kind
+from ..http import RETRY_AFTER, Client, authentication_required, client_kind, retry_later
 from ..pages import EXTENSIONS, PAGE_HEADERS, page_context, stylesheet_response
 from ..passkey_endpoint import (
     INTERACTIVE_ONLY,
@@ -159,6 +159,7 @@ def build_blueprint(more: Iterable[Route] = ()) -> Blueprint:
     bp.record_once(_exempt_acs_from_flask_wtf)
     bp.record_once(_read_guarded_forms_first)
     bp.record_once(_answer_outages_with_the_page)
+    bp.record_once(_answer_store_outages)
     _answer_flask_wtf_refusals(bp)
     bp.app_context_processor(_template_globals)
     routes: list[Route] = [
@@ -222,10 +223,32 @@ def _answer_outages_with_the_page(setup: BlueprintSetupState) -> None:
     setup.app.extensions["stepup"].outage_page = _outage_page
 
 
-def _outage_page() -> Any:
-    response = _message(503, TEXT["unavailable"])
-    response.headers["Retry-After"] = "5"  # as the JSON 503 says
+def _outage_page(link: str = "") -> Any:
+    """The "try again" page (503) a browser gets when the store is down (``link``: where
+    to try again), from a guard or a view."""
+    response = _message(503, TEXT["unavailable"], link=link)
+    response.headers["Retry-After"] = RETRY_AFTER  # as the JSON 503 says
     return response
+
+
+def _answer_store_outages(setup: BlueprintSetupState) -> None:
+    """A store outage that escapes a view, stepup's or the app's own (its login view
+    calling ``begin_two_factor``, a ``require``), is the 503 that says to try again in a
+    moment (JSON for a script), never a 500: app-wide, unless the app has a handler of
+    its own for the error (registered before ``init_app`` or after: it wins)."""
+    handlers = setup.app.error_handler_spec[None][None]
+    if StoreUnavailableError not in handlers:
+        setup.app.register_error_handler(StoreUnavailableError, _store_unavailable)
+
+
+def _store_unavailable(error: StoreUnavailableError) -> Any:
+    """The outage was logged where it happened (``stepup.store``): the answer only says
+    to try again. An app that answers every :class:`StepupError` its own way keeps
+    doing so."""
+    own = current_app.error_handler_spec[None][None].get(StepupError)
+    if own is not None:
+        return own(error)
+    return _unavailable()
 
 
 def _read_guarded_forms_first(setup: BlueprintSetupState) -> None:
@@ -441,7 +464,7 @@ def _open_page(values: Any) -> _Opened | Any:
     except TransactionExpiredError:
         return _message(400, TEXT["transaction_expired"])
     except StoreUnavailableError:  # what the user has enrolled could not be read
-        return _message(503, TEXT["unavailable"])
+        return _unavailable()
 
 
 def _refused_code(app_state: AppState, subject: Subject, page: ReauthPage) -> Any | None:
@@ -503,12 +526,13 @@ def reauth_password() -> Any:
 
 
 def _unavailable(link: str = "") -> Any:
-    """503 when the store failed: a script gets JSON, a browser the page that says to
-    try again in a moment (``link``: where)."""
+    """503 when the store could not answer: a script gets the JSON ``unavailable``, a
+    browser the page that says to try again in a moment (``link``: where); both with
+    ``Retry-After``."""
     info = request_info(request)
     if client_kind(info) is not Client.BROWSER:
-        return to_response(message_response(503, "unavailable", info.locale))
-    return _message(503, TEXT["unavailable"], link=link)
+        return to_response(retry_later(message_response(503, "unavailable", info.locale)))
+    return _outage_page(link)
 
 
 def _after_reauth(app_state: AppState, resumed: Any, next_path: str) -> Any:
@@ -772,7 +796,7 @@ def verify_page(
     try:
         factors = app_state.second_factors(pending.user_id)
     except StoreUnavailableError:  # what the user has could not be read: fail closed
-        return _message(503, TEXT["unavailable"])
+        return _unavailable()
     return _render("stepup/two_factor_verify.html", status, page=VerifyPage.of(factors, error))
 
 
@@ -823,7 +847,7 @@ def recovery_codes() -> Any:
     except ManagedByConfigFileError:
         return _message(409, TEXT["in_config_file"])
     except StoreUnavailableError:  # nothing changed: fail closed, and say so
-        return _message(503, TEXT["unavailable"])
+        return _unavailable()
     return _render("stepup/recovery_codes.html", page=RecoveryCodesPage(codes))
 
 
@@ -841,7 +865,7 @@ def two_factor_remove() -> Any:
     except ManagedByConfigFileError:
         return _message(409, TEXT["in_config_file"])
     except StoreUnavailableError:
-        return _message(503, TEXT["unavailable"])
+        return _unavailable()
     flash(TEXT["turned_off"], "stepup")
     return _redirect(url_for("stepup.two_factor"))
 
@@ -863,7 +887,7 @@ def admin_remove(user_id: str) -> Any:
     except ManagedByConfigFileError:
         return _message(409, TEXT["in_config_file"])
     except StoreUnavailableError:
-        return _message(503, TEXT["unavailable"])
+        return _unavailable()
     if client_kind(request_info(request)) is not Client.BROWSER:
         return Response(status=204)
     flash(TEXT["removed"], "stepup")

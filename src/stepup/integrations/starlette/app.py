@@ -41,9 +41,7 @@ class Stepup(StepupCore):
 
     async def outage_page(self, request: Request) -> Response | None:
         """The "try again" page (503) a browser gets when the store is down."""
-        page = await StepupPages(self).unavailable(request)
-        page.headers["Retry-After"] = "5"  # as the JSON 503 says
-        return page
+        return await StepupPages(self).unavailable(request)
 
     def mount(self) -> Mount:
         return Mount(self.prefix, routes=self.routes(), name="stepup")

@@ -80,6 +80,8 @@ class _DevicePages:
         if status in (400, 409) and text != "enrolment_expired":
             return await self.settings(request, subject, TEXT[text], status)
         link = self.stepup.url(request, "two_factor")
+        if status == 503:  # the store could not answer: nothing changed
+            return await self.pages.store_unavailable(request, link)
         return await self.pages.message(request, TEXT[text], status, link)
 
     async def _posted(self, request: Request) -> tuple[Subject, Any] | Response:

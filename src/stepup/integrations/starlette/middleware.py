@@ -1,9 +1,11 @@
 """Pure ASGI middleware: make the stepup services reachable from every HTTP request.
 
 In the spirit of Starlette's ``AuthenticationMiddleware``: non-HTTP scopes (websocket,
-lifespan) pass through untouched; HTTP scopes get ``scope["stepup"]``; and the typed
+lifespan) pass through untouched; HTTP scopes get ``scope["stepup"]``; the typed
 errors that ``Stepup.require`` raises anywhere below (a FastAPI dependency, a view)
-become responses through the app's replaceable ``reauth_response`` hook.
+become responses through the app's replaceable ``reauth_response`` hook; and a store
+outage that escapes a view (``begin_sign_in`` in the app's login view, say) is the 503
+that says to try again in a moment, not a 500.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ...errors import StoreUnavailableError
 from ...reauth import ReauthRequiredError, ReauthUnavailableError
 from ..http import SignInRequiredError
 from ..transaction import InvalidTransactionError
@@ -27,6 +30,7 @@ _HANDLED = (
     ReauthUnavailableError,
     SignInRequiredError,
     InvalidTransactionError,
+    StoreUnavailableError,  # the 503 "try again", never a 500
 )
 
 

@@ -36,12 +36,17 @@ from ...i18n import N_, Message, negotiate
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
-from ..http import Client, authentication_required, client_kind, form_return_path
+from ..http import (
+    RETRY_AFTER,
+    Client,
+    authentication_required,
+    client_kind,
+    form_return_path,
+)
 from ..pages import PAGE_HEADERS, page_context, stylesheet_response
 from ..passkey_endpoint import (
     INTERACTIVE_ONLY,
     csrf_response,
-    message_response,
     off_channel,
     off_channel_response,
 )
@@ -381,7 +386,7 @@ class StepupPages:
         except TransactionExpiredError:
             return await self.message(request, TEXT["transaction_expired"], 400)
         except StoreUnavailableError:  # what the user has enrolled could not be read
-            return await self.unavailable(request)
+            return await self.store_unavailable(request)
         if request.method == "POST":
             return await self.reauth_post(request, subject, page)
         return await self.reauth_form(request, subject, page)
@@ -566,16 +571,20 @@ class StepupPages:
             page=DonePage(issued[0]),
         )
 
-    async def unavailable(self, request: Request) -> Response:
-        return await self.message(request, TEXT["unavailable"], 503)
+    async def unavailable(self, request: Request, link: str = "") -> Response:
+        """The "try again" page (503) a browser gets when the store is down (``link``:
+        where to try again), with ``Retry-After`` as the JSON 503 says."""
+        page = await self.message(request, TEXT["unavailable"], 503, link)
+        page.headers["Retry-After"] = RETRY_AFTER
+        return page
 
     async def store_unavailable(self, request: Request, link: str = "") -> Response:
-        """503 when the store failed: a script gets JSON, a browser the page that says to
-        try again in a moment (``link``: where)."""
-        info = request_info(request)
-        if client_kind(info) is not Client.BROWSER:
-            return to_response(message_response(503, "unavailable", info.locale))
-        return await self.message(request, TEXT["unavailable"], 503, link)
+        """503 when the store could not answer: a script gets the JSON ``unavailable``
+        (:meth:`StepupCore.store_unavailable`), a browser the page that says to try
+        again in a moment (``link``: where)."""
+        if client_kind(request_info(request)) is not Client.BROWSER:
+            return await self.stepup.store_unavailable(request)
+        return await self.unavailable(request, link)
 
     # two-factor: enrolment ----------------------------------------------------
 
@@ -609,7 +618,7 @@ class StepupPages:
             link = self.stepup.url(request, "two_factor")
             return await self.message(request, TEXT["account_name"], 400, link)
         except StoreUnavailableError:
-            return await self.unavailable(request)
+            return await self.store_unavailable(request)
         page = self.enrolment_page(enrolment, account)
         return await self.render(
             request, "two_factor_enrol.html", binding=subject.session_id, page=page
@@ -662,7 +671,7 @@ class StepupPages:
         try:
             factors = await self.stepup.second_factors(str(pending["user_id"]))
         except StoreUnavailableError:  # what the user has could not be read: fail closed
-            return await self.unavailable(request)
+            return await self.store_unavailable(request)
         page = VerifyPage.of(factors, error)
         binding = str(pending["nonce"])
         return await self.render(
@@ -760,7 +769,7 @@ class StepupPages:
         except ManagedByConfigFileError:
             return await self.message(request, TEXT["in_config_file"], 409)
         except StoreUnavailableError:
-            return await self.unavailable(request)
+            return await self.store_unavailable(request)
         page = RecoveryCodesPage(codes)
         return await self.render(
             request, "recovery_codes.html", binding=subject.session_id, page=page
@@ -804,7 +813,7 @@ class StepupPages:
         except ManagedByConfigFileError:
             return await self.message(request, TEXT["in_config_file"], 409)
         except StoreUnavailableError:
-            return await self.unavailable(request)
+            return await self.store_unavailable(request)
         if target is None and "next" not in request.query_params:
             # As in Flask and Django: back to the settings page, which says it is off.
             leave_note(request, TEXT["turned_off"])

@@ -54,10 +54,11 @@ from ..http import (
     decision_response,
     form_return_path,
     invalid_transaction,
+    retry_later,
 )
 from ..marks import mark
 from ..pages import choose_locale, environment
-from ..passkey_endpoint import passkey_policy, relying_party_from
+from ..passkey_endpoint import message_response, passkey_policy, relying_party_from
 from ..resume import (
     BROWSER_COOKIE,
     binding_cookie,
@@ -534,6 +535,18 @@ class StepupCore:
                 return self.bind_browser(request, to_response(with_resume(answer, token)), binding)
         return to_response(answer)
 
+    async def store_unavailable(self, request: Request) -> Response:
+        """503 when the store could not answer and no view answered it (the middleware
+        answers a :class:`~stepup.errors.StoreUnavailableError` that escapes a view or a
+        dependency with it): a browser gets :meth:`outage_page` when there is one, a
+        script the JSON ``unavailable``; both with ``Retry-After``."""
+        info = request_info(request)
+        if client_kind(info) is Client.BROWSER:
+            page = await self.outage_page(request)
+            if page is not None:
+                return page
+        return to_response(retry_later(message_response(503, "unavailable", info.locale)))
+
     async def outage_page(self, request: Request) -> Response | None:
         """What a browser gets when the guard cannot decide (the store is down): the
         "try again" page of :class:`~stepup.integrations.starlette.Stepup`, which has
@@ -640,13 +653,16 @@ class StepupCore:
         return pending_transaction(request.session, subject.session_id, action, digest, now)
 
     async def error_response(self, request: Request, exc: Exception) -> Response:
-        """The response for the typed errors of :meth:`require` (used by the middleware)."""
+        """The response for the typed errors of :meth:`require` and for a store outage
+        (used by the middleware)."""
         if isinstance(exc, ReauthRequiredError | ReauthUnavailableError):
             return await self.respond(request, exc.decision)
         if isinstance(exc, SignInRequiredError):
             return self.sign_in_response(request)
         if isinstance(exc, InvalidTransactionError):
             return to_response(invalid_transaction(request_info(request)))
+        if isinstance(exc, StoreUnavailableError):  # logged where it happened
+            return await self.store_unavailable(request)
         raise exc
 
     def sign_in_response(self, request: Request) -> Response:
