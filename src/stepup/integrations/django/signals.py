@@ -1,7 +1,8 @@
 """Django signals mirroring stepup's events: one ``Signal`` per event class.
 
 Connect as usual; every receiver gets ``sender`` (the event class) and ``event`` (the
-frozen event: never a secret, a code or a password)::
+frozen event: never a secret, a code or a password). A receiver that fails is logged
+and, inside a transaction, rolled back to a savepoint (see :func:`forward_events`)::
 
     from stepup.integrations.django.signals import tenant_flag_changed
 
@@ -13,8 +14,10 @@ frozen event: never a secret, a code or a password)::
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack, suppress
 from typing import Final
 
+from django.db import DatabaseError, connections, transaction
 from django.dispatch import Signal
 
 from ...events import (
@@ -132,17 +135,48 @@ SIGNALS: Final[dict[type[StepupEvent], Signal]] = {
 }
 
 
+class _ReceiverFailedError(Exception):
+    """Raised inside the receivers' savepoints to roll them back."""
+
+
 def forward_events(event: StepupEvent) -> None:
     """The EventBus listener: send the event's signal. A failing receiver is logged and
-    never changes a decision already made (nor stops the other receivers)."""
+    never changes a decision already made (nor stops the other receivers), nor the
+    request: on every database connection in a transaction (``ATOMIC_REQUESTS``, the
+    app's ``atomic`` block), the receivers run inside a savepoint, rolled back when one
+    of them failed. A query that failed there (PostgreSQL then aborts the whole
+    transaction) leaves the request's transaction as it was, so what the request does
+    next (the sign-out's ``session.flush()``, its commit) still works. When one fails,
+    what the event's other receivers wrote in that transaction is rolled back too."""
     signal = SIGNALS.get(type(event))
-    if signal is None:
+    if signal is None or not signal.has_listeners(type(event)):
         return
+    try:
+        with ExitStack() as savepoints:
+            for connection in connections.all(initialized_only=True):
+                if connection.in_atomic_block:
+                    with suppress(DatabaseError):  # not protected; the event still goes out
+                        savepoints.enter_context(transaction.atomic(using=connection.alias))
+            if not _send(signal, event):
+                raise _ReceiverFailedError
+    except _ReceiverFailedError:
+        pass  # rolled back to the savepoints: the failure was logged by _send
+    except DatabaseError:
+        # A receiver swallowed its own failed query: the savepoint could not be released,
+        # so it was rolled back (Django's atomic), and the request's transaction goes on.
+        logger.error("stepup signal receivers left a failed query on %s: undone", event.name)
+
+
+def _send(signal: Signal, event: StepupEvent) -> bool:
+    """Send ``signal`` to every receiver, logging each failure; whether all succeeded."""
+    ok = True
     for receiver, result in signal.send_robust(sender=type(event), event=event):
         if isinstance(result, Exception):
+            ok = False
             logger.error(
                 "stepup signal receiver %r failed on %s",
                 receiver,
                 event.name,
                 exc_info=(type(result), result, result.__traceback__),
             )
+    return ok
