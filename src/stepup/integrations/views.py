@@ -88,6 +88,7 @@ __all__ = [
     "SSOAnswer",
     "TwoFactorPage",
     "VerifyPage",
+    "app_root",
     "cancel_path",
     "code_refusal",
     "declared_positional",
@@ -365,11 +366,14 @@ def reauth_page(
     next_value: object,
     *,
     error: Message | str = "",
-    cancel: str = "/",
+    cancel: str | None = None,
     needs_enrolment: bool = False,
     offer: Offer | None = None,
+    home: str = "/",
 ) -> ReauthPage:
     """The page for ``action`` (``""``: no action named, ask as for a sensitive one).
+    ``home``: where a missing or unsafe ``next`` (and ``cancel``) goes, the app's own
+    root (:func:`app_root`).
 
     ``offer`` is the core's :meth:`stepup.reauth.Reauth.offer`: the page asks for the
     strongest way the user has (a passkey, the sign-in method with TOTP, ...); without
@@ -389,13 +393,13 @@ def reauth_page(
     return ReauthPage(
         action=action,
         description=rule.description,
-        next=safe_return_path_or_default(next_value),
+        next=safe_return_path_or_default(next_value, home),
         needs_passkey=needs_passkey,
         unreachable=unreachable,
         methods=methods,
         provider=subject.identity.provider,
         error=error,
-        cancel=safe_return_path_or_default(cancel),
+        cancel=safe_return_path_or_default(cancel, home),
         needs_enrolment=needs_enrolment,
         level=rule.level or "",
     )
@@ -454,6 +458,15 @@ def _path_of(value: str) -> str:
     return value.split("?", 1)[0].split("#", 1)[0].rstrip("/") or "/"
 
 
+def app_root(mounted_at: str) -> str:
+    """The path of the app's own root, where a missing or unsafe return location goes:
+    the prefix the app is served under (Django's script prefix, Flask's
+    ``request.script_root``, Starlette's ``root_path``) with a ``/`` after it, so an app
+    at ``/sub`` never sends anyone to ``/``, outside it; ``/`` when it has none, or one
+    that is no safe path."""
+    return safe_return_path_or_default(mounted_at.rstrip("/") + "/")
+
+
 def cancel_path(
     *,
     next_path: str,
@@ -470,7 +483,8 @@ def cancel_path(
 
     In order: the app's ``configured`` place; the value the form carried (``posted``,
     when the page is shown again after a wrong password); the page the person came from
-    (``referer``) when it is on this ``origin`` (``scheme://host``); else ``home``.
+    (``referer``) when it is on this ``origin`` (``scheme://host``); else ``home`` (the
+    app's root, :func:`app_root`).
     Each candidate must pass :func:`stepup.redirects.safe_return_path`.
     """
     refused = {_path_of(next_path), _path_of(reauth_path)}
@@ -1155,14 +1169,15 @@ class SSOAnswer:
 
 
 def sso_answer(
-    outcome: ProviderOutcome, proved_code: bool, policy: Policy | None = None
+    outcome: ProviderOutcome, proved_code: bool, policy: Policy | None = None, *, home: str = "/"
 ) -> SSOAnswer:
     """Only an ``ok`` outcome grants anything; ``otp`` joins the provider's method when
     ``proved_code``: the outcome says a code was proved for its very trip before
     leaving (:func:`sso_otp_proved`). With ``policy``'s
     levels, the grant keeps the level the provider's signed answer proves; a provider
-    that answered at a lower level than asked is refused with its own message."""
-    next_path = safe_return_path_or_default(outcome.return_to)
+    that answered at a lower level than asked is refused with its own message.
+    ``home``: where a missing or unsafe ``return_to`` goes (:func:`app_root`)."""
+    next_path = safe_return_path_or_default(outcome.return_to, home)
     if not outcome.ok:
         reason = str(outcome.reason)
         message = sso_refusal_message(reason, _provider_error(outcome))

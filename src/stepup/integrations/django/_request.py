@@ -36,6 +36,7 @@ from ...reauth import (
     ReauthUnavailableError,
     SignInOutcome,
 )
+from ...redirects import safe_return_path_or_default
 from ...resume import ResumeOutcome, Suspended, Suspensions
 from ...signin import SecondFactors, second_factors
 from ...subject import Identity, LoginMethod, Subject
@@ -76,7 +77,7 @@ from ..views import (
     renew_session_id,
 )
 from . import _session
-from ._web import request_info, sign_in_response, to_response
+from ._web import home_path, request_info, sign_in_response, to_response
 from .services import Stepup, get_stepup
 
 __all__ = ["ContextFunction", "RequestStepup", "TransactionFunction", "stepup_for"]
@@ -372,7 +373,7 @@ class RequestStepup:
         self,
         user_id: str,
         *,
-        next: str = "/",
+        next: str | None = None,
         channel: Channel = Channel.WEB,
         proved: tuple[str, ...] | None = None,
         authenticated_at: float | None = None,
@@ -393,13 +394,17 @@ class RequestStepup:
         ``mfa``, as the session's first re-authentication, dated ``authenticated_at``.
         ``proved`` with ``oidc`` or ``saml`` needs the ``identity``; what does not fit
         raises :class:`~stepup.errors.MalformedInputError` and nothing is kept. A store
-        failure raises: never sign in without asking.
+        failure raises: never sign in without asking (``StepupMiddleware`` answers it
+        with the 503 "try again" when the view lets it through). ``next``: where the
+        second step sends the user, a same-origin path (missing or unsafe: the
+        project's root, Django's script prefix).
         """
         first = FirstStep.checked(identity, proved, authenticated_at)
         if not self.second_factors(user_id, channel):
             return None
         session = self.request.session
-        _session.start_pending_sign_in(session, user_id, next, self.services.clock(), first)
+        target = safe_return_path_or_default(next, home_path())
+        _session.start_pending_sign_in(session, user_id, target, self.services.clock(), first)
         return HttpResponseRedirect(self.url("two_factor_verify"), status=303)
 
     def second_factors(self, user_id: str, channel: Channel = Channel.WEB) -> SecondFactors:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
+from django.urls import get_script_prefix
 
 from ...redirects import safe_return_path_or_default
 from ..http import Client, RequestInfo, authentication_required, client_kind
 from ..http import HttpResponse as NeutralResponse
+from ..views import app_root
 
-__all__ = ["request_info", "sign_in_response", "to_response"]
+__all__ = ["home_path", "request_info", "sign_in_response", "to_response"]
 
 
 def request_info(request: HttpRequest, *, path: str | None = None) -> RequestInfo:
@@ -16,6 +18,13 @@ def request_info(request: HttpRequest, *, path: str | None = None) -> RequestInf
     location to come back to (default: this request's path and query)."""
     where = request.get_full_path() if path is None else path
     return RequestInfo.from_headers(request.method or "GET", where, request.headers)
+
+
+def home_path() -> str:
+    """The project's root, where a missing or unsafe return location goes: Django's
+    script prefix (``FORCE_SCRIPT_NAME``, the server's ``SCRIPT_NAME`` or ASGI
+    ``root_path``), ``/`` at the top of the site."""
+    return app_root(get_script_prefix())
 
 
 def to_response(response: NeutralResponse) -> HttpResponse:

@@ -108,7 +108,7 @@ from ..views import (
 from ._pages import render_page
 from ._request import CSRF_FIELD, RequestStepup, stepup_for
 from ._session import PendingSignIn
-from ._web import request_info, sign_in_response, to_response
+from ._web import home_path, request_info, sign_in_response, to_response
 
 __all__ = [
     "admin_two_factor_remove",
@@ -177,7 +177,8 @@ def _page(
 ) -> ReauthPage:
     action = values.get("action", "")
     offer = bound.reauth.offer(subject, action)  # the strongest way the user has
-    page = reauth_page(bound.policy, subject, action, values.get("next"), offer=offer)
+    home = home_path()  # no next (or an unsafe one), no place to cancel to: the root
+    page = reauth_page(bound.policy, subject, action, values.get("next"), offer=offer, home=home)
     cancel = cancel_path(
         next_path=page.next,
         reauth_path=bound.url("reauth"),
@@ -185,6 +186,7 @@ def _page(
         posted=request.POST.get("cancel") if request.method == "POST" else None,
         referer=request.headers.get("Referer", ""),
         origin=f"{request.scheme}://{request.get_host()}",
+        home=home,
     )
     enrolled = not page.totp or bound.two_factor.is_enrolled(subject.user_id)
     resume = resume_token(values) or ""
@@ -379,7 +381,7 @@ def _reauth_resume(request: HttpRequest) -> HttpResponse:
     subject = bound.subject
     if subject is None:
         return sign_in_response(request)
-    next_path = safe_return_path_or_default(request.GET.get("next"))
+    next_path = safe_return_path_or_default(request.GET.get("next"), home_path())
     now = bound.services.clock()
     noted = take_resume_after_sso(request.session, subject.session_id, now)
     if noted is None:
@@ -486,7 +488,7 @@ def _sso_finish(
     trip_began = take_sso_trip(
         request.session, subject.session_id, outcome.method, services.clock(), services.sign_in_ttl
     )
-    answer = sso_answer(outcome, sso_otp_proved(outcome), bound.policy)
+    answer = sso_answer(outcome, sso_otp_proved(outcome), bound.policy, home=home_path())
     action = str(getattr(outcome, "action", "") or "")
     pending = bound.pending_transaction(subject, action, sso_transaction(outcome))
     confirmed = pending.digest if pending is not None else None
@@ -751,7 +753,7 @@ def _admin_two_factor_remove(request: HttpRequest, user_id: str) -> HttpResponse
         return sign_in_response(request)
     if not bound.has_full_access(user_id):
         return _message(request, 403, TEXT["admin_only"])
-    back = safe_return_path_or_default(request.POST.get("next"))
+    back = safe_return_path_or_default(request.POST.get("next"), home_path())
     refusal = bound.guard(bound.services.disable_action, None, back)
     if refusal is not None:
         return refusal

@@ -42,6 +42,7 @@ from ._hooks import (
 from ._passkeys import ROUTES as PASSKEY_ROUTES
 from ._state import AppState, state
 from ._views import build_blueprint
+from ._web import home_path
 
 __all__ = ["Stepup"]
 
@@ -374,7 +375,7 @@ class Stepup:
         self,
         user_id: str,
         *,
-        next: str = "/",
+        next: str | None = None,
         remember: bool = False,
         proved: tuple[str, ...] | None = None,
         authenticated_at: float | None = None,
@@ -394,10 +395,12 @@ class Stepup:
         ``phr``, ``hwk``/``swk`` and ``mfa``, as the session's first re-authentication,
         dated ``authenticated_at`` (the ID token's ``auth_time``, the ``AuthnInstant``).
         ``proved`` with ``oidc`` or ``saml`` needs the ``identity``; what does not fit
-        raises :class:`~stepup.errors.MalformedInputError` and nothing is kept."""
+        raises :class:`~stepup.errors.MalformedInputError` and nothing is kept.
+        ``next``: where the second step sends the user, a same-origin path (missing or
+        unsafe: the app's root, ``request.script_root``)."""
         return state().begin_login(
             user_id,
-            safe_return_path_or_default(next),
+            safe_return_path_or_default(next, home_path()),
             remember,
             proved,
             authenticated_at,

@@ -110,7 +110,7 @@ from ..views import (
 )
 from ._csrf import flask_wtf_of
 from ._state import AppState, PendingLogin, state
-from ._web import request_info, to_response
+from ._web import home_path, request_info, to_response
 
 __all__ = ["build_blueprint"]
 
@@ -422,7 +422,9 @@ def _signed_in() -> tuple[AppState, Subject | None]:
 def _page_from(values: Any, subject: Subject, app_state: AppState) -> ReauthPage:
     action = values.get("action", "")
     offer = app_state.reauth.offer(subject, action)  # the strongest way the user has
-    page = reauth_page(app_state.policy, subject, action, values.get("next"), offer=offer)
+    home = home_path()  # no next (or an unsafe one), no place to cancel to: the root
+    next_value = values.get("next")
+    page = reauth_page(app_state.policy, subject, action, next_value, offer=offer, home=home)
     cancel = cancel_path(
         next_path=page.next,
         reauth_path=url_for("stepup.reauth"),
@@ -430,6 +432,7 @@ def _page_from(values: Any, subject: Subject, app_state: AppState) -> ReauthPage
         posted=request.form.get("cancel") if request.method == "POST" else None,
         referer=request.headers.get("Referer", ""),
         origin=request.host_url.rstrip("/"),
+        home=home,
     )
     enrolled = not page.totp or app_state.two_factor.is_enrolled(subject.user_id)
     resume = resume_token(values) or ""
@@ -555,7 +558,7 @@ def reauth_resume() -> Any:
     the ACS carried no SameSite=Lax binding cookie, this same-site request does, so the
     kept form the ACS noted is taken (and checked against it) here."""
     app_state, subject = _signed_in()
-    next_path = safe_return_path_or_default(request.args.get("next"))
+    next_path = safe_return_path_or_default(request.args.get("next"), home_path())
     if subject is None:
         return app_state.unauthenticated()
     noted = take_resume_after_sso(session, subject.session_id, app_state.clock())
@@ -650,7 +653,7 @@ def _sso_finish(providers: Any, outcome_of: Any, *, cross_site: bool = False) ->
     trip_began = take_sso_trip(
         session, subject.session_id, outcome.method, app_state.clock(), app_state.login_ttl
     )
-    answer = sso_answer(outcome, sso_otp_proved(outcome), app_state.policy)
+    answer = sso_answer(outcome, sso_otp_proved(outcome), app_state.policy, home=home_path())
     action = str(getattr(outcome, "action", "") or "")
     pending = app_state.pending_transaction(subject, action, sso_transaction(outcome))
     transaction = pending.digest if pending is not None else None
@@ -876,7 +879,7 @@ def admin_remove(user_id: str) -> Any:
         return app_state.unauthenticated()
     if not app_state.has_full_access(subject, user_id):
         return _message(403, TEXT["admin_only"])
-    back = safe_return_path_or_default(request.form.get("next"))
+    back = safe_return_path_or_default(request.form.get("next"), home_path())
     refusal = app_state.guard(app_state.disable_action, None, back)
     if refusal is not None:
         return refusal

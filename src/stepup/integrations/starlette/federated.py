@@ -99,7 +99,7 @@ class _Federated:
         trip_began = take_sso_trip(
             session, subject.session_id, self.kind, s.clock(), s.sign_in_ttl, key=SSO_TRIP
         )
-        answer = sso_answer(outcome, sso_otp_proved(outcome), s.policy)
+        answer = sso_answer(outcome, sso_otp_proved(outcome), s.policy, home=s.home(request))
         action = str(getattr(outcome, "action", "") or "")
         pending = s.pending_transaction(request, subject, action, sso_transaction(outcome))
         confirmed = pending.digest if pending is not None else None

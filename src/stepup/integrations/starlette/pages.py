@@ -356,7 +356,8 @@ class StepupPages:
         s, params = self.stepup, request.query_params
         action = params.get("action", "")
         offer = await s.reauth.offer(subject, action)  # the strongest way the user has
-        page = reauth_page(s.policy, subject, action, params.get("next"), offer=offer)
+        home = s.home(request)  # no next (or an unsafe one), no place to cancel to: the root
+        page = reauth_page(s.policy, subject, action, params.get("next"), offer=offer, home=home)
         posted = None
         if request.method == "POST":
             posted = (await request.form()).get("cancel")
@@ -367,6 +368,7 @@ class StepupPages:
             posted=posted,
             referer=request.headers.get("referer", ""),
             origin=f"{request.url.scheme}://{request.url.netloc}",
+            home=home,
         )
         enrolled = not page.totp or await s.two_factor.is_enrolled(subject.user_id)
         resume = resume_token(params) or ""
@@ -520,7 +522,7 @@ class StepupPages:
         subject = await self.signed_in(request, any_channel=True)
         if isinstance(subject, Response):
             return subject
-        next_path = safe_return_path_or_default(request.query_params.get("next"))
+        next_path = safe_return_path_or_default(request.query_params.get("next"), s.home(request))
         session = session_of(request)
         noted = take_resume_after_sso(session, subject.session_id, s.clock(), key=RESUME_AFTER_SSO)
         if noted is None:
@@ -788,7 +790,7 @@ class StepupPages:
         subject = await self.signed_in(request)
         if isinstance(subject, Response):
             return subject
-        next_path = safe_return_path_or_default(request.query_params.get("next"))
+        next_path = safe_return_path_or_default(request.query_params.get("next"), s.home(request))
         if request.method != "POST":  # GET, and HEAD alike: nothing is removed
             return await self.render(
                 request, "remove.html", binding=subject.session_id, target=target, next=next_path

@@ -229,7 +229,8 @@ class _PasskeyViews:
             return await self.pages.reauth_page(request, subject)
         action = action_field(data)  # not text: unknown, a 400 (as Flask and Django)
         offer = await self.s.reauth.offer(subject, action)
-        page = reauth_page(self.s.policy, subject, action, field(data, "next"), offer=offer)
+        next_value, home = field(data, "next"), self.s.home(request)
+        page = reauth_page(self.s.policy, subject, action, next_value, offer=offer, home=home)
         pending = self.s.pending_transaction(request, subject, action, data.get("transaction"))
         return confirming_page(self.s.policy, page, pending)
 

@@ -80,6 +80,7 @@ from ..views import (
     EARLIER_IDS,
     ENROLLING,
     FirstStep,
+    app_root,
     declared_positional,
     default_policy,
     earlier_session_ids,
@@ -377,6 +378,13 @@ class StepupCore:
         scope = request.scope
         base: str = scope.get("app_root_path", scope.get("root_path", ""))
         return base + self.prefix + PATHS[name].format(**params)
+
+    def home(self, request: Request) -> str:
+        """The app's root, where a missing or unsafe return location goes: ``/`` under
+        the app's ``root_path`` (a proxy's prefix, a ``Mount``), not under stepup's own
+        mount."""
+        scope = request.scope
+        return app_root(scope.get("app_root_path", scope.get("root_path", "")))
 
     # decisions ----------------------------------------------------------------
 
@@ -683,7 +691,7 @@ class StepupCore:
         request: Request,
         user_id: str,
         *,
-        next: str = "/",
+        next: str | None = None,
         channel: Channel = Channel.WEB,
         proved: tuple[str, ...] | None = None,
         authenticated_at: float | None = None,
@@ -705,7 +713,10 @@ class StepupCore:
         ``ConfigurationError`` here). ``proved`` defaults to what ``identity`` proves
         (``("pwd",)`` without one); ``oidc`` or ``saml`` in it needs the ``identity``;
         what does not fit raises :class:`~stepup.errors.MalformedInputError` and
-        nothing is kept. A store failure raises: never sign in without asking.
+        nothing is kept. A store failure raises: never sign in without asking (the
+        middleware answers it with the 503 "try again" when the view lets it through).
+        ``next``: where the second step sends the user, a same-origin path (missing or
+        unsafe: the app's root, :meth:`home`).
         """
         if self.complete_sign_in is None:
             raise ConfigurationError("begin_sign_in needs the complete_sign_in hook")
@@ -722,7 +733,7 @@ class StepupCore:
             "user_id": user_id,
             "nonce": secrets.token_urlsafe(24),
             "at": self.clock(),
-            "next": safe_return_path_or_default(next),
+            "next": safe_return_path_or_default(next, self.home(request)),
             **first.record(),
         }
         return RedirectResponse(self.url(request, "verify"), status_code=303)
