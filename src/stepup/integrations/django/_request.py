@@ -49,7 +49,9 @@ from ..http import (
     decision_response,
     form_return_path,
     invalid_transaction,
+    retry_later,
 )
+from ..passkey_endpoint import message_response
 from ..resume import (
     BROWSER_COOKIE,
     ResumeClaim,
@@ -557,6 +559,17 @@ _OUTAGE_PAGES: list[Callable[[HttpRequest], HttpResponse]] = []
 def answer_outages_with(page: Callable[[HttpRequest], HttpResponse]) -> None:
     """Answer a browser with ``page`` when the guard cannot decide (the store is down)."""
     _OUTAGE_PAGES[:] = [page]
+
+
+def outage_response(request: HttpRequest) -> HttpResponse:
+    """The 503 for a store that could not answer, outside the guard (a store outage that
+    escaped a view): the "try again" page for a browser, the JSON ``unavailable`` for a
+    script, both with ``Retry-After``."""
+    info = request_info(request)
+    page = _OUTAGE_PAGES[-1] if _OUTAGE_PAGES else None
+    if page is not None and client_kind(info) is Client.BROWSER:
+        return page(request)
+    return to_response(retry_later(message_response(503, "unavailable", info.locale)))
 
 
 def read_form_body(request: HttpRequest, max_bytes: int) -> None:

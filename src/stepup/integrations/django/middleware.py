@@ -19,7 +19,7 @@ from ...errors import StoreUnavailableError
 from ...reauth import ReauthRequiredError, ReauthUnavailableError
 from ...resume import MAX_BYTES
 from ..http import SignInRequiredError
-from ._request import attach, read_form_body
+from ._request import attach, outage_response, read_form_body
 from ._web import sign_in_response
 
 __all__ = ["StepupMiddleware"]
@@ -64,7 +64,5 @@ class StepupMiddleware:
         if isinstance(exception, SignInRequiredError):
             return sign_in_response(request)
         if isinstance(exception, StoreUnavailableError):
-            from .views import store_unavailable  # the pages, loaded once Django is ready
-
-            return store_unavailable(request)
+            return outage_response(request)
         return None

@@ -156,8 +156,9 @@ def outage_page(request: HttpRequest, link: str = "") -> HttpResponse:
 def store_unavailable(request: HttpRequest, link: str = "") -> HttpResponse:
     """503 when the store could not answer: a script gets the JSON ``unavailable``, a
     browser the page that says to try again in a moment (``link``: where); both with
-    ``Retry-After``. :class:`~.middleware.StepupMiddleware` answers with it when a
-    :class:`~stepup.errors.StoreUnavailableError` escapes a view."""
+    ``Retry-After`` (as :func:`~._request.outage_response`, which
+    :class:`~.middleware.StepupMiddleware` answers with when a
+    :class:`~stepup.errors.StoreUnavailableError` escapes a view)."""
     info = request_info(request)
     if client_kind(info) is not Client.BROWSER:
         return to_response(retry_later(message_response(503, "unavailable", info.locale)))
