@@ -263,7 +263,7 @@ class RequestStepup:
             raise ValueError("respond() needs a decision that does not allow the request")
         page = _OUTAGE_PAGES[-1] if _OUTAGE_PAGES else None
         if refusal.status == 503 and page is not None and client_kind(info) is Client.BROWSER:
-            return page(self.request)  # a person reads a page, not JSON
+            return page(self.request, "")  # a person reads a page, not JSON
         if refusal.status == 303 and isinstance(decision, ReauthRequired):
             kept = self.suspend(decision.action)
             if kept is not None:
@@ -553,22 +553,22 @@ class RequestStepup:
 #: What a browser gets when the guard cannot decide (the store is down): the views' "try
 #: again" page, set by the app config when Django is ready (the views render pages and
 #: build on this module, so it cannot import them); none: the JSON 503 every client gets.
-_OUTAGE_PAGES: list[Callable[[HttpRequest], HttpResponse]] = []
+_OUTAGE_PAGES: list[Callable[[HttpRequest, str], HttpResponse]] = []
 
 
-def answer_outages_with(page: Callable[[HttpRequest], HttpResponse]) -> None:
-    """Answer a browser with ``page`` when the guard cannot decide (the store is down)."""
+def answer_outages_with(page: Callable[[HttpRequest, str], HttpResponse]) -> None:
+    """Answer a browser with ``page(request, link)`` when the store is down."""
     _OUTAGE_PAGES[:] = [page]
 
 
-def outage_response(request: HttpRequest) -> HttpResponse:
-    """The 503 for a store that could not answer, outside the guard (a store outage that
-    escaped a view): the "try again" page for a browser, the JSON ``unavailable`` for a
-    script, both with ``Retry-After``."""
+def outage_response(request: HttpRequest, link: str = "") -> HttpResponse:
+    """503 when the store could not answer (a view's, or one that escaped a view): the
+    "try again" page for a browser (``link``: where to try again), the JSON
+    ``unavailable`` for a script, both with ``Retry-After``."""
     info = request_info(request)
     page = _OUTAGE_PAGES[-1] if _OUTAGE_PAGES else None
     if page is not None and client_kind(info) is Client.BROWSER:
-        return page(request)
+        return page(request, link)
     return to_response(retry_later(message_response(503, "unavailable", info.locale)))
 
 

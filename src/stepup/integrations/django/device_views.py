@@ -27,7 +27,7 @@ from ..views import (
     refusal_status,
     two_factor_message,
 )
-from ._request import RequestStepup, stepup_for
+from ._request import RequestStepup, outage_response, stepup_for
 from ._web import sign_in_response
 from .views import (
     View,
@@ -39,7 +39,6 @@ from .views import (
     _redirect,
     _render,
     enrolling,
-    store_unavailable,
     two_factor_page,
 )
 
@@ -56,7 +55,7 @@ def _refused(request: HttpRequest, bound: RequestStepup, exc: StepupError) -> Ht
     if status in (400, 409) and text != "enrolment_expired":
         return two_factor_page(request, bound, bound.subject.user_id, TEXT[text], status)
     if status == 503:  # the store could not answer: nothing changed
-        return store_unavailable(request, bound.url("two_factor"))
+        return outage_response(request, bound.url("two_factor"))
     return _message(request, status, TEXT[text], link=bound.url("two_factor"))
 
 

@@ -40,12 +40,11 @@ from ...i18n import Message
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
-from ..http import RETRY_AFTER, Client, authentication_required, client_kind, retry_later
+from ..http import RETRY_AFTER, Client, authentication_required, client_kind
 from ..pages import stylesheet_response
 from ..passkey_endpoint import (
     INTERACTIVE_ONLY,
     csrf_response,
-    message_response,
     off_channel,
     off_channel_response,
 )
@@ -106,7 +105,7 @@ from ..views import (
     two_factor_message,
 )
 from ._pages import render_page
-from ._request import CSRF_FIELD, RequestStepup, stepup_for
+from ._request import CSRF_FIELD, RequestStepup, outage_response, stepup_for
 from ._session import PendingSignIn
 from ._web import home_path, request_info, sign_in_response, to_response
 
@@ -151,18 +150,6 @@ def outage_page(request: HttpRequest, link: str = "") -> HttpResponse:
     response = _message(request, 503, TEXT["unavailable"], link=link)
     response["Retry-After"] = RETRY_AFTER  # as the JSON 503 says
     return response
-
-
-def store_unavailable(request: HttpRequest, link: str = "") -> HttpResponse:
-    """503 when the store could not answer: a script gets the JSON ``unavailable``, a
-    browser the page that says to try again in a moment (``link``: where); both with
-    ``Retry-After`` (as :func:`~._request.outage_response`, which
-    :class:`~.middleware.StepupMiddleware` answers with when a
-    :class:`~stepup.errors.StoreUnavailableError` escapes a view)."""
-    info = request_info(request)
-    if client_kind(info) is not Client.BROWSER:
-        return to_response(retry_later(message_response(503, "unavailable", info.locale)))
-    return outage_page(request, link)
 
 
 def _stylesheet(request: HttpRequest) -> HttpResponse:
@@ -221,7 +208,7 @@ def _open_page(
     except TransactionExpiredError:
         return _message(request, 400, TEXT["transaction_expired"])
     except StoreUnavailableError:  # what the user has enrolled could not be read
-        return store_unavailable(request)
+        return outage_response(request)
 
 
 def _refused_code(
@@ -351,7 +338,7 @@ def _reauth_password(request: HttpRequest) -> HttpResponse:
     try:
         bound.record_reauth(subject, step.methods, transaction=page.transaction or None)
     except StoreUnavailableError:  # nothing recorded, the kept form still waits
-        return store_unavailable(request, f"{bound.url('reauth')}?{retry_query(page)}")
+        return outage_response(request, f"{bound.url('reauth')}?{retry_query(page)}")
     resumed = bound.take_resumed(subject, page.resume or None, page.action)
     return _after_reauth(request, resumed, page.next)
 
@@ -509,7 +496,7 @@ def _sso_finish(
             transaction=confirmed,
         )
     except StoreUnavailableError:  # nothing recorded, the kept form still waits
-        return store_unavailable(request, again)
+        return outage_response(request, again)
     token = sso_resume(outcome)
     resumed = None if cross_site else bound.take_resumed(subject, token, action)
     if cross_site and token is not None:
@@ -667,7 +654,7 @@ def verify_page(
     try:
         factors = bound.second_factors(pending.user_id)
     except StoreUnavailableError:  # what the user has could not be read: fail closed
-        return store_unavailable(request)
+        return outage_response(request)
     page = VerifyPage.of(factors, error)
     return _render(request, "stepup/two_factor_verify.html", status, page=page)
 
@@ -721,7 +708,7 @@ def _recovery_codes(request: HttpRequest) -> HttpResponse:
     except ManagedByConfigFileError:
         return _message(request, 409, TEXT["in_config_file"])
     except StoreUnavailableError:  # nothing changed: fail closed, and say so
-        return store_unavailable(request)
+        return outage_response(request)
     page = RecoveryCodesPage(codes)
     return _render(request, "stepup/recovery_codes.html", page=page)
 
@@ -740,7 +727,7 @@ def _two_factor_remove(request: HttpRequest) -> HttpResponse:
     except ManagedByConfigFileError:
         return _message(request, 409, TEXT["in_config_file"])
     except StoreUnavailableError:
-        return store_unavailable(request)
+        return outage_response(request)
     messages.info(request, TEXT["turned_off"], fail_silently=True)
     return _redirect(bound.url("two_factor"))
 
@@ -765,7 +752,7 @@ def _admin_two_factor_remove(request: HttpRequest, user_id: str) -> HttpResponse
     except ManagedByConfigFileError:
         return _message(request, 409, TEXT["in_config_file"])
     except StoreUnavailableError:
-        return store_unavailable(request)
+        return outage_response(request)
     if client_kind(request_info(request)) is not Client.BROWSER:
         return HttpResponse(status=204)
     messages.info(request, TEXT["removed"], fail_silently=True)
