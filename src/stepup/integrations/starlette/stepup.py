@@ -186,6 +186,14 @@ def takes_identity(hook: Callable[..., object]) -> bool:
     return declared_positional(hook) >= 3
 
 
+def _mounted_at(request: Request) -> str:
+    """The path the app itself is served under (a proxy's prefix, the app's ``Mount``;
+    not a sub-app's): ``""`` at the top of the site."""
+    scope = request.scope
+    mounted: str = scope.get("app_root_path", scope.get("root_path", ""))
+    return mounted
+
+
 # The public class is ``stepup.integrations.starlette.Stepup`` (module ``app``), which
 # adds the views and the middleware: this module imports neither, so the pages, the
 # routes and the middleware import it and nothing imports them back.
@@ -375,16 +383,13 @@ class StepupCore:
 
     def url(self, request: Request, name: str, **params: str) -> str:
         """The path of a ready-made view, as the browser must request it."""
-        scope = request.scope
-        base: str = scope.get("app_root_path", scope.get("root_path", ""))
-        return base + self.prefix + PATHS[name].format(**params)
+        return _mounted_at(request) + self.prefix + PATHS[name].format(**params)
 
     def home(self, request: Request) -> str:
         """The app's root, where a missing or unsafe return location goes: ``/`` under
         the app's ``root_path`` (a proxy's prefix, a ``Mount``), not under stepup's own
         mount."""
-        scope = request.scope
-        return app_root(scope.get("app_root_path", scope.get("root_path", "")))
+        return app_root(_mounted_at(request))
 
     # decisions ----------------------------------------------------------------
 
@@ -615,10 +620,9 @@ class StepupCore:
     def bind_browser(self, request: Request, response: Response, binding: str) -> Response:
         """Set the cookie that binds a kept form to this browser (see
         :data:`~stepup.integrations.resume.BROWSER_COOKIE`) on the 303 that kept it."""
-        scope = request.scope
         cookie = binding_cookie(
             binding,
-            root=scope.get("app_root_path", scope.get("root_path", "")),
+            root=_mounted_at(request),
             secure=request.url.scheme == "https",
             ttl=self.suspensions.ttl,
         )
