@@ -7,9 +7,10 @@ file; enrolment and removal through the API are then refused::
     otp_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
     # digits = 6, period = 30, algorithm = "SHA1" are optional
 
-A secret holds at least 128 bits (RFC 4226 section 4; ``stepup totp new`` makes 160),
-a user id is well formed (:func:`stepup.ids.is_well_formed_id`), and a file its group
-or others may read is loaded with a warning on the ``stepup`` logger.
+A secret holds at least 128 bits (RFC 4226 section 4; ``stepup totp new`` makes 160)
+and belongs to one user only, a user id is well formed
+(:func:`stepup.ids.is_well_formed_id`), and a file its group or others may read is
+loaded with a warning on the ``stepup`` logger.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class ConfigUsers:
         if not isinstance(table, dict):
             raise ConfigurationError(f"{source}: 'users' must be a table")
         users: dict[str, ConfigUser] = {}
+        holders: dict[bytes, str] = {}  # each key once: a shared secret is a shared account
         for position, (user_id, entry) in enumerate(table.items(), start=1):
             if not is_well_formed_id(user_id):
                 # By position, not the id: it may hold what moves a terminal's cursor.
@@ -104,6 +106,13 @@ class ConfigUsers:
                 )
             except MalformedInputError as exc:
                 raise ConfigurationError(f"{where}: {exc}") from None
+            if (holder := holders.setdefault(key, user_id)) != user_id:
+                # Either user's codes would sign in as the other. Names only, never the
+                # secret; compared as bytes, so case and padding do not hide a copy.
+                raise ConfigurationError(
+                    f"{where}: the same otp_secret as users.{holder!r}; each user needs a"
+                    " secret of their own (`stepup totp new` makes one)"
+                )
             users[user_id] = ConfigUser(user_id, totp)
         return cls(users, source)
 

@@ -17,9 +17,10 @@ import pytest
 
 from stepup.cli import main
 from stepup.cli.totp import MAX_AT
-from stepup.totp import TOTP
+from stepup.totp import TOTP, generate_secret
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+BOB_SECRET = "KRUGKIDROVUWG2ZAMJZG653OEBTG66BA"
 AT = 1_699_999_980
 
 
@@ -268,7 +269,7 @@ def test_users_check_counts_and_never_prints_secrets(
     path = tmp_path / "users.toml"
     path.write_text(
         f'[users.alice]\notp_secret = "{SECRET}"\n'
-        f'[users.bob]\notp_secret = "{SECRET}"\ndigits = 8\nalgorithm = "SHA256"\n',
+        f'[users.bob]\notp_secret = "{BOB_SECRET}"\ndigits = 8\nalgorithm = "SHA256"\n',
         encoding="utf-8",
     )
     path.chmod(0o600)
@@ -281,6 +282,23 @@ def test_users_check_counts_and_never_prints_secrets(
         '  "bob": 8 digits, 30 s, SHA256',
     ]
     assert SECRET not in out
+    assert BOB_SECRET not in out
+
+
+def test_users_check_refuses_a_secret_two_users_share(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "users.toml"
+    path.write_text(
+        f'[users.alice]\notp_secret = "{SECRET}"\n[users.bob]\notp_secret = "{SECRET.lower()}"\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    status, out, err = run(capsys, "users", "check", str(path))
+    assert (status, out) == (1, "")
+    assert "users.'bob': the same otp_secret as users.'alice'" in err
+    assert SECRET not in err
+    assert SECRET.lower() not in err
 
 
 def test_users_check_lists_ids_as_json_strings(
@@ -290,9 +308,9 @@ def test_users_check_lists_ids_as_json_strings(
     character the terminal font lacks shows as its escape, not as itself."""
     path = tmp_path / "users.toml"
     path.write_text(
-        f'[users."ren\\u00e9"]\notp_secret = "{SECRET}"\n'
-        f'[users."a\\u202eb"]\notp_secret = "{SECRET}"\n'
-        f'[users."q\\"uote"]\notp_secret = "{SECRET}"\n',
+        f'[users."ren\\u00e9"]\notp_secret = "{generate_secret()}"\n'
+        f'[users."a\\u202eb"]\notp_secret = "{generate_secret()}"\n'
+        f'[users."q\\"uote"]\notp_secret = "{generate_secret()}"\n',
         encoding="utf-8",
     )
     path.chmod(0o600)

@@ -250,7 +250,7 @@ REFUSED_IN_IDS = st.sampled_from(["\x00", "\x1b", "\n", "\t", "\x7f", "\x9b"])
 def test_a_user_id_with_a_control_character_is_refused_by_position(
     before: int, head: str, bad: str
 ) -> None:
-    table = {f"user{n}": {"otp_secret": SECRET_IN_FILE} for n in range(before)}
+    table = {f"user{n}": {"otp_secret": generate_secret()} for n in range(before)}
     table[f"{head}{bad}[2Jroot"] = {"otp_secret": SECRET_IN_FILE}
     with pytest.raises(ConfigurationError) as info:
         ConfigUsers.from_mapping({"users": table}, source="u.toml")
@@ -271,7 +271,7 @@ def test_an_overlong_user_id_is_refused(tmp_path: Path) -> None:
 def test_an_escaped_control_character_in_a_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "users.toml"
     path.write_text(
-        f'[users.alice]\notp_secret = "{SECRET_IN_FILE}"\n'
+        f'[users.alice]\notp_secret = "{ALICE}"\n'
         f'[users."x\\u001b[31mroot"]\notp_secret = "{SECRET_IN_FILE}"\n',
         encoding="utf-8",
     )
@@ -312,3 +312,32 @@ def test_a_file_only_its_owner_may_use_is_loaded_without_a_word(
     with caplog.at_level(logging.DEBUG, logger="stepup"):
         assert len(ConfigUsers.load(users_file)) == 2
     assert caplog.records == []
+
+
+# one secret, one user -----------------------------------------------------------------
+
+
+@given(
+    key=st.binary(min_size=MIN_SECRET_BITS // 8, max_size=40),
+    spelling=st.sampled_from([str.lower, str.upper, lambda s: s + "=" * (-len(s) % 8)]),
+)
+def test_a_secret_two_users_share_is_refused_naming_both_never_the_secret(
+    key: bytes, spelling: Callable[[str], str]
+) -> None:
+    """Either user's codes would sign in as the other: refused at load, also when the
+    copy is spelt in another case or with padding, or under other TOTP settings."""
+    secret = b32(key)
+    table = {
+        "alice": {"otp_secret": secret},
+        "bob": {"otp_secret": spelling(secret), "digits": 8},
+    }
+    with pytest.raises(ConfigurationError) as info:
+        ConfigUsers.from_mapping({"users": table}, source="u.toml")
+    message = str(info.value)
+    assert message.startswith("u.toml: users.'bob': the same otp_secret as users.'alice'")
+    assert secret not in message
+    assert secret.lower() not in message
+
+
+def test_users_with_secrets_of_their_own_load(users_file: Path) -> None:
+    assert ConfigUsers.load(users_file).user_ids() == ["alice@example.com", "bob"]
