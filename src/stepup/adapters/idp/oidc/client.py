@@ -21,7 +21,7 @@ from .config import OIDCProviderConfig
 from .flows import ProviderCache, complete_flow, start_flow
 from .outcome import OIDCOutcome, ProviderUnavailableError
 from .protocol import MAX_PROVIDER_BYTES, HttpRequest, HttpResponse
-from .resource import ACCEPT_ENCODING, HTTP_FAILURES, BoundedBody, aread_within, read_within
+from .resource import ACCEPT_ENCODING, BoundedBody, aread_within, read_within
 
 __all__ = ["AsyncChallengeStore", "AsyncOIDCReauth", "OIDCReauth"]
 
@@ -41,8 +41,11 @@ H = TypeVar("H", httpx.Client, httpx.AsyncClient)
 
 
 def _unreachable(request: HttpRequest, exc: Exception) -> ProviderUnavailableError:
-    # Only the error type: httpx messages carry URLs, and its exceptions hold the request
-    # (code, verifier, client credentials), so the cause is not chained.
+    """A failed request as the flow's error: the bounded reader's own refusal as it is,
+    anything else by its type only (httpx messages carry URLs, and its exceptions hold
+    the request: code, verifier, client credentials), so the cause is not chained."""
+    if isinstance(exc, ProviderUnavailableError):
+        return exc
     return ProviderUnavailableError(f"{request.purpose}: {type(exc).__name__}")
 
 
@@ -62,7 +65,11 @@ def _bounded(request: HttpRequest, response: httpx.Response) -> BoundedBody:
 
 class _Effects:
     """What a flow may ask for: the two challenge calls, and (in subclasses) one HTTP
-    request. A sync store's answers are values, an async store's awaitables."""
+    request. A sync store's answers are values, an async store's awaitables. The HTTP
+    request never raises (but for cancellation): a failure is answered as a
+    :class:`ProviderUnavailableError` value, so the flow driver, which logs a raising
+    call as a store outage, never mistakes the provider for the store (the flow logs it
+    on ``stepup.oidc``)."""
 
     def __init__(self, store: ChallengeStore | AsyncChallengeStore) -> None:
         self._store = store
@@ -79,15 +86,15 @@ class _SyncEffects(_Effects):
         super().__init__(store)
         self._http = http
 
-    def http(self, request: HttpRequest) -> HttpResponse:
+    def http(self, request: HttpRequest) -> HttpResponse | ProviderUnavailableError:
         try:
             with self._http.stream(
                 request.method, request.url, data=request.form, headers=_headers(request)
             ) as response:
                 body = _bounded(request, response)
                 read_within(response, body)
-        except HTTP_FAILURES as exc:
-            raise _unreachable(request, exc) from None
+        except Exception as exc:  # HTTP_FAILURES, the reader's refusal, or anything else
+            return _unreachable(request, exc)
         return HttpResponse(body.status, body.content())
 
 
@@ -98,15 +105,15 @@ class _AsyncEffects(_Effects):
         super().__init__(store)
         self._http = http
 
-    async def http(self, request: HttpRequest) -> HttpResponse:
+    async def http(self, request: HttpRequest) -> HttpResponse | ProviderUnavailableError:
         try:
             async with self._http.stream(
                 request.method, request.url, data=request.form, headers=_headers(request)
             ) as response:
                 body = _bounded(request, response)
                 await aread_within(response, body)
-        except HTTP_FAILURES as exc:
-            raise _unreachable(request, exc) from None
+        except Exception as exc:  # see _SyncEffects.http
+            return _unreachable(request, exc)
         return HttpResponse(body.status, body.content())
 
 

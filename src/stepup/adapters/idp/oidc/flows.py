@@ -5,10 +5,18 @@ Each flow is a generator in the style of :mod:`stepup._flow`: it yields
 every decision lives here and the clients only carry the calls out. A failed store
 call arrives as :class:`StoreUnavailableError`; a failed HTTP call as the same error
 wrapping :class:`ProviderUnavailableError`.
+
+A provider failure is logged here, once, at WARNING on ``stepup.oidc`` (a
+misconfiguration, such as a discovery document naming another issuer, at ERROR): the
+HTTP effect answers a failed request with the error as a value instead of raising, so
+the flow driver, which logs on ``stepup.store``, sees store calls only.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -49,6 +57,19 @@ _KIND: Final = "oidc"
 #: an unknown one; the flow judges expiry itself, on the same clock that issued it.
 _ANY_AGE: Final = 0.0
 _MAX_PARAM: Final = 4096
+#: The challenge id (``state``) of an OIDC trip: this prefix and 256 random bits. No other
+#: challenge of stepup's has it, so a callback never takes (and burns) a resume, passkey
+#: or transaction challenge whose id it was given.
+_STATE_PREFIX: Final = "oidc:"
+#: A trip's ``state``: the prefixed form, or the bare ``new_secret()`` of trips started
+#: before the prefix (43 URL-safe characters, a shape no other challenge id of stepup's
+#: has), accepted until such trips have expired (``challenge_ttl``, at most an hour).
+_STATE: Final = re.compile(r"(?:oidc:)?[A-Za-z0-9_-]{43}")
+#: An authorization code: printable ASCII (RFC 6749, appendix A.11: ``1*VSCHAR``).
+_CODE: Final = re.compile(r"[\x20-\x7e]+")
+#: One line per provider failure, for the operator: the outcome (``unavailable``, a 503)
+#: carries no cause. Store failures are ``stepup.store``'s (see :mod:`stepup._flow`).
+logger = logging.getLogger("stepup.oidc")
 
 
 class ProviderCache:
@@ -88,9 +109,11 @@ class _Pending:
     #: The token of the form this trip's re-authentication interrupted ("" for none):
     #: it rides with the trip too, so two trips in one session each resume their own.
     resume: str = ""
-    #: A TOTP code was proved at the start of this very trip: it rides with the trip's
-    #: single-use state, so no other answer (a forged or replayed one) can use it up.
-    otp_proved: bool = False
+    #: When a TOTP code was proved for this very trip (``None``: none was), on the
+    #: adapter's clock: it rides with the trip's single-use state, so no other answer (a
+    #: forged or replayed one) can use it up, and it dates the grant when it is older than
+    #: the provider's ``auth_time`` (a grant is never fresher than its parts).
+    otp_proved_at: float | None = None
 
     def data(self, issuer: str) -> dict[str, Any]:
         return {
@@ -104,12 +127,18 @@ class _Pending:
             "acr_values": list(self.acr_values),
             "transaction": self.transaction,
             "resume": self.resume,
-            "otp_proved": self.otp_proved,
+            "otp_proved": self.otp_proved_at is not None,  # what an earlier version reads
+            "otp_proved_at": self.otp_proved_at,
         }
 
     @classmethod
-    def read(cls, data: Mapping[str, Any], issuer: str) -> _Pending | None:
-        """``None`` unless the challenge is an OIDC challenge of this provider."""
+    def read(cls, data: Mapping[str, Any], issuer: str, issued_at: float) -> _Pending | None:
+        """``None`` unless the challenge is an OIDC challenge of this provider.
+
+        A challenge stored by an earlier version says only ``otp_proved: true``: that
+        version set it solely in the start request that checked the code and issued the
+        trip, so the code is read as proved at the trip's issue time (``issued_at``),
+        which is exactly what this version records for such a trip."""
         if data.get("kind") != _KIND or data.get("issuer") != issuer:
             return None
         fields = ("subject", "nonce", "verifier", "return_to", "action")
@@ -120,13 +149,14 @@ class _Pending:
         transaction = data.get("transaction", "")
         resume = data.get("resume", "")  # likewise for a suspended form's token
         otp_proved = data.get("otp_proved", False)  # and for a code proved at the start
+        otp_proved_at = data.get("otp_proved_at", issued_at if otp_proved is True else None)
         if len(strings) != len(fields) or not isinstance(acr_values, list):
             return None
         if transaction != "" and not is_transaction_digest(transaction):
             return None
         if resume != "" and not is_resume_token(resume):
             return None
-        if not isinstance(otp_proved, bool):
+        if not isinstance(otp_proved, bool) or not _proof_time(otp_proved_at):
             return None
         subject, nonce, verifier, return_to, action = strings
         return cls(
@@ -138,8 +168,15 @@ class _Pending:
             tuple(map(str, acr_values)),
             transaction,
             resume,
-            otp_proved,
+            None if otp_proved_at is None else float(otp_proved_at),
         )
+
+
+def _proof_time(value: object) -> bool:
+    """``None`` (no code proved), or a finite number of Unix seconds."""
+    if value is None:
+        return True
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _word(value: object) -> bool:
@@ -164,9 +201,31 @@ def _cause(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, StepupError) else type(exc).__name__
 
 
+def _provider_name(config: OIDCProviderConfig) -> str:
+    return config.name or config.issuer  # the issuer URL carries no credentials (config)
+
+
+def _report(config: OIDCProviderConfig, exc: ProviderUnavailableError) -> None:
+    """The one log line of a provider failure: the provider, the error's type and the
+    adapter's own message (which names the step: discovery, jwks, token), never a URL's
+    secrets, a code, a token, a state or the provider's ``error_description``."""
+    level = logging.ERROR if exc.misconfigured else logging.WARNING
+    logger.log(
+        level,
+        "OIDC provider %s %s: %s: %s",
+        _provider_name(config),
+        "misconfigured" if exc.misconfigured else "unavailable",
+        type(exc).__name__,
+        exc,
+    )
+
+
 def _fetch(request: HttpRequest) -> Flow[HttpResponse]:
+    """Send ``request``; the effect answers a failure with the error as a value (see the
+    module's docstring), and an effect that raises anyway reaches here as the driver's
+    :class:`StoreUnavailableError` wrapping it."""
     try:
-        response: HttpResponse = yield ("http", (request,))
+        answer: HttpResponse | ProviderUnavailableError = yield ("http", (request,))
     except StoreUnavailableError as exc:
         cause = exc.__cause__
         if isinstance(cause, ProviderUnavailableError):
@@ -174,7 +233,9 @@ def _fetch(request: HttpRequest) -> Flow[HttpResponse]:
         # Not chained: the cause is whatever the HTTP call raised, message and all.
         what = f" ({type(cause).__name__})" if cause is not None else ""
         raise ProviderUnavailableError(f"{request.purpose}: request failed{what}") from None
-    return response
+    if isinstance(answer, ProviderUnavailableError):
+        raise answer
+    return answer
 
 
 def _metadata(
@@ -274,9 +335,10 @@ def start_flow(
     the site, :class:`MalformedInputError` for bad ``action``, ``acr_values`` or
     ``transaction`` (empty, or the 64-hex digest of a kept transaction) or ``resume``
     (empty, or a suspended request's token: :func:`stepup.resume.is_resume_token`) or
-    an ``otp_proved`` that is not a bool, :class:`ProviderUnavailableError` and
-    :class:`StoreUnavailableError`. ``otp_proved``: the caller checked a TOTP code for
-    this very trip; the fact comes back on its outcome only.
+    an ``otp_proved`` that is not a bool, :class:`ProviderUnavailableError` (logged on
+    ``stepup.oidc``) and :class:`StoreUnavailableError`. ``otp_proved``: the caller
+    checked a TOTP code for this very trip, just now; the fact and its time (``now``)
+    come back on its outcome only.
     """
     if not _eligible(config, subject):
         raise WrongProviderError(
@@ -303,10 +365,14 @@ def start_flow(
         acr_values=requested,
         transaction=transaction,
         resume=resume,
-        otp_proved=otp_proved,
+        otp_proved_at=now if otp_proved else None,
     )
-    metadata = yield from _metadata(config, cache, now)
-    state = new_secret()
+    try:
+        metadata = yield from _metadata(config, cache, now)
+    except ProviderUnavailableError as exc:
+        _report(config, exc)
+        raise
+    state = _STATE_PREFIX + new_secret()
     challenge = Challenge(
         challenge_id=state,
         user_id=subject.user_id,
@@ -339,8 +405,10 @@ def _param(params: Mapping[str, str], name: str) -> str | None:
 def _take(
     config: OIDCProviderConfig, subject: Subject, state: str | None
 ) -> Flow[tuple[Challenge, _Pending] | OIDCOutcome]:
-    """Consume the challenge first of all: whatever follows, this state never works twice."""
-    if state is None:
+    """Consume the challenge first of all: whatever follows, this state never works twice.
+    A ``state`` that cannot name an OIDC trip (another kind of challenge's id, too long,
+    not text) is unknown before the store is asked: it takes nothing away."""
+    if state is None or _STATE.fullmatch(state) is None:
         return OIDCOutcome(OIDCReason.UNKNOWN_STATE)
     try:
         challenge: Challenge | None = yield ("take_challenge", (state, _ANY_AGE))
@@ -348,7 +416,7 @@ def _take(
         return OIDCOutcome(OIDCReason.UNAVAILABLE, detail="store")
     if challenge is None:
         return OIDCOutcome(OIDCReason.UNKNOWN_STATE)
-    pending = _Pending.read(challenge.data, config.issuer)
+    pending = _Pending.read(challenge.data, config.issuer, challenge.issued_at)
     same_session = (challenge.user_id, challenge.session_id) == (
         subject.user_id,
         subject.session_id,
@@ -424,7 +492,8 @@ def complete_flow(
             action=pending.action,
             transaction=pending.transaction,
             resume=pending.resume,
-            otp_proved=pending.otp_proved,
+            otp_proved=pending.otp_proved_at is not None,
+            otp_proved_at=pending.otp_proved_at,
             error=error,
             detail=detail,
         )
@@ -442,16 +511,17 @@ def complete_flow(
         if "error" in params:
             return outcome(OIDCReason.PROVIDER_ERROR, error=oauth_error_code(params.get("error")))
         code = _param(params, "code")
-        if code is None:
+        if code is None or _CODE.fullmatch(code) is None:
             return outcome(OIDCReason.PROVIDER_ERROR, detail="no_code")
         request = token_request(config, metadata, code=code, verifier=pending.verifier, now=now)
         reply: TokenReply = parse_token_reply((yield from _fetch(request)))
         if reply.unavailable:
-            return outcome(OIDCReason.UNAVAILABLE, detail="provider")
+            raise ProviderUnavailableError(reply.cause or "token: the answer could not be read")
         if reply.id_token is None:
             return outcome(OIDCReason.TOKEN_ERROR, error=reply.error)
         checked = yield from _checked_token(config, cache, metadata, reply.id_token, pending, now)
-    except ProviderUnavailableError:
+    except ProviderUnavailableError as exc:
+        _report(config, exc)
         return outcome(OIDCReason.UNAVAILABLE, detail="provider")
     if isinstance(checked, TokenRejected):
         return outcome(OIDCReason.INVALID_TOKEN, detail=checked.fault.value)

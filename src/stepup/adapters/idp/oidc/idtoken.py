@@ -8,14 +8,15 @@ here, each failure naming the one check that failed.
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 from joserfc import jws
 from joserfc.jwk import Key
+
+from ....strict_json import strict_json_object
 
 __all__ = ["IDTokenClaims", "TokenFault", "TokenRejected", "verify_id_token"]
 
@@ -126,12 +127,23 @@ def _signed_payload(
     if not any(_verifies(compact, key, alg) for key in candidates):
         return TokenRejected(TokenFault.SIGNATURE)
     try:
-        payload = json.loads(compact.payload)
-    except (ValueError, UnicodeError):
+        # RFC 8259 JSON: nested too deep to read (RecursionError), a member name twice,
+        # NaN: all MALFORMED, as for access tokens (never an exception)
+        return strict_json_object(compact.payload)
+    except ValueError:  # NotStrictJSONError
         return TokenRejected(TokenFault.MALFORMED)
-    if not isinstance(payload, dict):
-        return TokenRejected(TokenFault.MALFORMED)
-    return payload
+
+
+def _text(value: object) -> TypeGuard[str]:
+    """A string that is text: JSON's ``\\ud800`` escapes make lone surrogates, which
+    raise wherever the value is encoded (a comparison of bytes, a log line, a database)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _audience_fault(payload: Mapping[str, Any], client_id: str) -> TokenFault | None:
@@ -185,8 +197,10 @@ def verify_id_token(
         if nbf is None or nbf > now + max_skew:
             return TokenRejected(TokenFault.NOT_BEFORE)
     claimed_nonce = payload.get("nonce")
-    if not isinstance(claimed_nonce, str) or not hmac.compare_digest(
-        claimed_nonce.encode(), nonce.encode()
+    # surrogatepass: any str encodes, so neither a signed lone surrogate nor a stored
+    # nonce can make the comparison raise; a nonce that is no text matches nothing
+    if not _text(claimed_nonce) or not hmac.compare_digest(
+        claimed_nonce.encode("utf-8", "surrogatepass"), nonce.encode("utf-8", "surrogatepass")
     ):
         return TokenRejected(TokenFault.NONCE)
     auth_time = None
@@ -195,7 +209,8 @@ def verify_id_token(
         if auth_time is None:
             return TokenRejected(TokenFault.MALFORMED)
     acr, amr = payload.get("acr"), payload.get("amr", [])
-    if (acr is not None and not isinstance(acr, str)) or not isinstance(amr, list):
+    # acr and amr reach the outcome, and the app's logs and database: text only
+    if (acr is not None and not _text(acr)) or not isinstance(amr, list):
         return TokenRejected(TokenFault.MALFORMED)
     return IDTokenClaims(
         issuer=iss,
@@ -204,5 +219,5 @@ def verify_id_token(
         expires_at=exp,
         auth_time=auth_time,
         acr=acr,
-        amr=tuple(m for m in amr if isinstance(m, str)),
+        amr=tuple(m for m in amr if _text(m)),
     )

@@ -47,13 +47,16 @@ class OIDCOutcome:
     On success, ``auth_time`` is the provider's verified login time (Unix seconds), ``acr``
     and ``amr`` what the provider reported, and ``return_to`` / ``action`` what was stored
     with the challenge: record the grant with ``methods=[outcome.method]`` and
-    ``authenticated_at=outcome.auth_time``. ``transaction`` is the transaction digest
+    ``authenticated_at=outcome.authenticated_at``. ``transaction`` is the transaction digest
     ``start`` was given for this very trip ("" for none): a transaction-bound grant
     confirms that one, never another trip's. ``resume`` likewise is the token of the
     suspended form ``start`` was given for this trip ("" for none): the integration
     sends that form again, never another tab's. ``otp_proved`` says that ``start`` was
     told a TOTP code was checked for this very trip (record ``otp`` with the grant
     only then, and only on ``OK``): an answer that matches no trip never carries it.
+    ``otp_proved_at`` is when that code was checked (the trip's start, on the adapter's
+    clock), and :attr:`authenticated_at` the older of it and ``auth_time``: the time to
+    date the grant by, never fresher than either of its parts.
     ``return_to`` is also set on later failures, once the challenge is known to be this
     session's.
 
@@ -71,6 +74,7 @@ class OIDCOutcome:
     transaction: str = ""
     resume: str = field(default="", repr=False)
     otp_proved: bool = False
+    otp_proved_at: float | None = None
     error: str | None = None
     detail: str = ""
     method: str = field(default="oidc", init=False)
@@ -78,6 +82,17 @@ class OIDCOutcome:
     @property
     def ok(self) -> bool:
         return self.reason is OIDCReason.OK
+
+    @property
+    def authenticated_at(self) -> float | None:
+        """The time the grant is dated by: ``auth_time``, or when the trip's code was
+        proved if that is older (the code is typed before the trip, which may take up to
+        ``challenge_ttl``); ``None`` without a verified ``auth_time``."""
+        if self.auth_time is None:
+            return None
+        if self.otp_proved_at is None:
+            return self.auth_time
+        return min(self.auth_time, self.otp_proved_at)
 
     def __bool__(self) -> bool:
         return self.ok
@@ -90,4 +105,11 @@ class WrongProviderError(PermissionDeniedError):
 
 class ProviderUnavailableError(StepupError):
     """The provider could not be reached, or its discovery document or keys were unusable.
-    The message names what failed, never a URL's secrets, a code or a token."""
+    The message names what failed, never a URL's secrets, a code or a token.
+    ``misconfigured``: waiting will not help, the configuration (this app's or the
+    provider's) must change: a discovery document naming another issuer, or an endpoint
+    that is missing or not https."""
+
+    def __init__(self, message: str = "", *, misconfigured: bool = False) -> None:
+        super().__init__(message)
+        self.misconfigured = misconfigured

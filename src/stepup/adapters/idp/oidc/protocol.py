@@ -82,11 +82,12 @@ class ProviderMetadata:
 @dataclass(frozen=True, slots=True)
 class TokenReply:
     """The token endpoint's answer: an ID token, an OAuth error code, or neither
-    (``unavailable``: a server error or an unreadable answer)."""
+    (``unavailable``: a server error or an unreadable answer, ``cause`` saying which)."""
 
     id_token: str | None = field(default=None, repr=False)
     error: str | None = None
     unavailable: bool = False
+    cause: str = ""
 
 
 def new_secret() -> str:
@@ -132,13 +133,17 @@ def parse_discovery(config: OIDCProviderConfig, response: HttpResponse) -> Provi
     (Discovery 1.0, 4.3), and every endpoint https (or loopback http)."""
     data = _json_object(response, "discovery")
     if data.get("issuer") != config.issuer:
-        raise ProviderUnavailableError("discovery: the document's issuer is not the configured one")
+        raise ProviderUnavailableError(
+            "discovery: the document's issuer is not the configured one", misconfigured=True
+        )
     endpoints = {}
     for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
         try:
             endpoints[name] = secure_url(data.get(name), name, query=True)
         except ValueError:
-            raise ProviderUnavailableError(f"discovery: {name} is missing or insecure") from None
+            raise ProviderUnavailableError(
+                f"discovery: {name} is missing or insecure", misconfigured=True
+            ) from None
     return ProviderMetadata(
         issuer=config.issuer,
         iss_parameter_supported=data.get("authorization_response_iss_parameter_supported") is True,
@@ -289,8 +294,8 @@ def parse_token_reply(response: HttpResponse) -> TokenReply:
         return TokenReply(error=oauth_error_code(error))
     try:
         data = _json_object(response, "token")
-    except ProviderUnavailableError:
-        return TokenReply(unavailable=True)
+    except ProviderUnavailableError as exc:
+        return TokenReply(unavailable=True, cause=str(exc))
     id_token = data.get("id_token")
     if not isinstance(id_token, str) or not id_token:
         return TokenReply(error="no_id_token")
