@@ -3,7 +3,9 @@ users with a TOTP credential (what re-sealing every secret needs).
 
 An operator command never creates anything: a SQLite path that does not exist, or a
 database without stepup's tables, is refused with the URL (no password) and the cause,
-instead of being created empty and reported as "no such user".
+instead of being created empty and reported as "no such user". Nor does it act on part
+of the users: a ``redis://`` URL of a node of a Redis Cluster (which would list and
+change that node's users only) is refused, naming ``redis+cluster://``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ __all__ = ["STORE_ENV", "credential_user_ids", "open_store"]
 STORE_ENV = "STEPUP_STORE"
 
 _SQL = ("sqlite", "postgresql", "postgres")
-_REDIS = ("redis", "rediss", "unix")
+_REDIS = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 
 
 def _scheme(url: str) -> str:
@@ -47,7 +49,8 @@ def open_store(url: str | None, *, prefix: str | None = None) -> Store:
         return _open_redis(url, prefix)
     problem = f"unsupported store URL scheme {scheme[:20]!r}" if scheme else "not a store URL"
     raise ConfigurationError(
-        f"{problem}: use sqlite:///PATH, postgresql://USER@HOST/DATABASE or redis://HOST:PORT/DB"
+        f"{problem}: use sqlite:///PATH, postgresql://USER@HOST/DATABASE, redis://HOST:PORT/DB"
+        " or redis+cluster://HOST:PORT"
     )
 
 
@@ -123,6 +126,7 @@ def _check_sqlite_path(url: str, make_url: Any, problem_of: Any, safe_url: Any) 
 def _open_redis(url: str, prefix: str | None) -> Store:
     try:
         from ..adapters.storage.redis import RedisStore
+        from ..adapters.storage.urls import safe_url, split_redis_cluster_url
     except ImportError:
         raise ConfigurationError(
             "a Redis store needs the extra: pip install 'stepup-auth[redis]'"
@@ -130,10 +134,63 @@ def _open_redis(url: str, prefix: str | None) -> Store:
     store = RedisStore(url) if prefix is None else RedisStore(url, prefix=prefix)
     try:
         store.check()
+        if not split_redis_cluster_url(url)[1] and _is_cluster_node(store, url):
+            raise StoreConfigurationError(
+                safe_url(url),
+                "use the Redis store",
+                "the server is a node of a Redis Cluster, and a redis:// URL reaches that"
+                " node's keys only: give any node's address as redis+cluster://HOST:PORT"
+                " (rediss+cluster:// for TLS)",
+            )
     except BaseException:
         store.close()
         raise
     return store
+
+
+def _probe_keys(prefix: str) -> list[str]:
+    """Keys under ``prefix`` whose hash slots are spread over all 16384, one in each
+    sixteenth: a cluster node that does not serve every slot answers MOVED for one."""
+    from redis.crc import key_slot
+
+    found: dict[int, str] = {}
+    for number in range(10_000):  # about 50 suffice: the slot is the CRC16 of the number
+        key = f"{prefix}cluster-probe:{{{number}}}"  # the keys' own form: <prefix><kind>:{id}
+        found.setdefault(key_slot(key.encode()) // 1024, key)
+        if len(found) == 16:
+            break
+    return [found[part] for part in sorted(found)]
+
+
+def _is_cluster_node(store: Any, url: str) -> bool:
+    """Whether a store on one Redis server is on a node of a Redis Cluster, where it
+    would see (and change) that node's users only: ``INFO cluster`` says so, or, where
+    INFO is refused (an ACL, a renamed command), a read answered with MOVED."""
+    from redis.exceptions import RedisError
+
+    from ..adapters.storage.urls import safe_url, startup_error
+
+    try:
+        return _cluster_enabled(store.client, store.keys.prefix)
+    except (RedisError, OSError) as exc:  # it answered PING a moment ago
+        raise startup_error(safe_url(url), "reach Redis", exc, password=_password(url)) from exc
+
+
+def _cluster_enabled(client: Any, prefix: str) -> bool:
+    from redis.exceptions import AskError, ClusterDownError, ResponseError, TryAgainError
+
+    try:
+        return bool(client.info("cluster").get("cluster_enabled"))
+    except ResponseError:
+        pass
+    try:
+        for key in _probe_keys(prefix):
+            client.exists(key)
+    except (AskError, ClusterDownError, TryAgainError):  # AskError: MOVED is one too
+        return True
+    except ResponseError:  # the probe keys are refused too: nothing more to learn
+        return False
+    return False
 
 
 def credential_user_ids(store: Store) -> Iterator[str]:

@@ -19,6 +19,7 @@ import base64
 import binascii
 import getpass
 import importlib
+import inspect
 import json
 import os
 import sys
@@ -207,7 +208,10 @@ def _add_commands(
     set_flag.set_defaults(handler=_tenant_set_flag)
 
 
-_STORE_URLS = "sqlite:///PATH, postgresql://USER@HOST/DB or redis://HOST:PORT/DB"
+_STORE_URLS = (
+    "sqlite:///PATH, postgresql://USER@HOST/DB, redis://HOST:PORT/DB"
+    " or redis+cluster://HOST:PORT (any node of a Redis Cluster)"
+)
 
 
 def _store_options(parser: argparse.ArgumentParser, *, default: Any, says: str) -> None:
@@ -305,7 +309,37 @@ def _import(path: str, what: str) -> Any:
             value = getattr(value, part)
     except (ImportError, AttributeError) as exc:
         raise _RefusedError(f"cannot import {what} {path!r}: {exc}", EXIT_USAGE) from None
+    except Exception as exc:
+        # The app's module failed as it ran: its type only, since its message may quote
+        # a setting (a connection string with a password, a key) the module read.
+        raise _RefusedError(
+            f"cannot import {what} {path!r}: importing {module_name!r} raised"
+            f" {type(exc).__name__} (its message is not shown: it may hold a secret)",
+            EXIT_USAGE,
+        ) from None
     return value
+
+
+def _call_factory(factory: Callable[[], Any], path: str, what: str) -> Any:
+    """``factory()``, or a one-line refusal naming ``path`` when it needs arguments or
+    raises (its type only, for the reason :func:`_import` gives)."""
+    try:
+        inspect.signature(factory).bind()
+    except TypeError:
+        raise _RefusedError(
+            f"{what} {path!r} needs arguments: name a SecretBox, or a function taking none",
+            EXIT_USAGE,
+        ) from None
+    except ValueError:  # no signature to read (some built-ins): call it and see
+        pass
+    try:
+        return factory()
+    except Exception as exc:
+        raise _RefusedError(
+            f"{what} {path!r} raised {type(exc).__name__} when called"
+            " (its message is not shown: it may hold a secret)",
+            EXIT_USAGE,
+        ) from None
 
 
 def _events(args: argparse.Namespace) -> Any:
@@ -561,7 +595,7 @@ def _box(args: argparse.Namespace) -> Any:
     else:
         box = _import(args.box, "--box")
         if callable(box) and not isinstance(box, SecretBox):
-            box = box()
+            box = _call_factory(box, args.box, "--box")
         if not isinstance(box, SecretBox):
             raise _RefusedError(f"--box {args.box!r} is not a SecretBox", EXIT_USAGE)
     if not box.encrypts:

@@ -1,7 +1,9 @@
 """A store from a URL setting, the same way in every framework that takes one (Flask's
 ``STEPUP_STORE``, Django's ``STEPUP["STORE"]``).
 
-``memory://``, ``sqlite:///path``, ``postgresql+psycopg://...`` or ``redis://...``. Every
+``memory://``, ``sqlite:///path``, ``postgresql+psycopg://...``, ``redis://...`` or, for a
+Redis Cluster, ``redis+cluster://...`` (any node's address; ``rediss+cluster://`` with
+TLS). Every
 problem is a :class:`~stepup.errors.ConfigurationError` that names the setting and the
 cause (a missing extra, an unsupported scheme), never the URL (it can carry a password);
 the SQL and Redis stores name the URL without its password, the operation and the
@@ -18,7 +20,9 @@ from ..errors import ConfigurationError
 __all__ = ["STORE_URLS", "store_from_url"]
 
 #: The URL forms a setting accepts, for messages.
-STORE_URLS: Final = "memory://, sqlite:///..., postgresql+psycopg://... or redis://..."
+STORE_URLS: Final = (
+    "memory://, sqlite:///..., postgresql+psycopg://..., redis://... or redis+cluster://..."
+)
 
 
 def store_from_url(
@@ -48,14 +52,14 @@ def store_from_url(
         if create_schema:
             store.create_schema()
         return store
-    if scheme in {"redis", "rediss", "unix"}:
+    if scheme in {"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"}:
         try:
             from ..adapters.storage.redis import RedisStore
         except ImportError:
             raise ConfigurationError(
                 f"{setting} is a Redis URL: install the extra with pip install 'stepup-auth[redis]'"
             ) from None
-        redis_store = RedisStore(url)
+        redis_store = RedisStore(url)  # redis+cluster:// is a cluster client
         if create_schema:  # the start-up step: say now, naming the host, if Redis is away
             redis_store.check()
         return redis_store

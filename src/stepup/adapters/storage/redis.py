@@ -49,7 +49,7 @@ from ...throttle import ThrottlePolicy
 from .base import BATCHABLE_READS
 from .redis_keys import DEFAULT_PREFIX, RedisKeys
 from .redis_ops import Op, RedisOps, Steps
-from .urls import startup_error
+from .urls import split_redis_cluster_url, startup_error
 
 __all__ = ["AsyncRedisStore", "RedisStore"]
 
@@ -203,7 +203,7 @@ _DATABASE_PART = re.compile(r"/?[0-9]*")
 
 def _check_database_part(url: str) -> None:
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(split_redis_cluster_url(url)[0])
     except ValueError:  # "Invalid IPv6 URL": its message is the URL's text
         raise ConfigurationError("invalid Redis URL (not shown: it may hold a password)") from None
     if parts.scheme.lower() in ("redis", "rediss") and not _DATABASE_PART.fullmatch(parts.path):
@@ -282,8 +282,9 @@ class _RedisBase:
 class RedisStore(_RedisBase):
     """Implements :class:`stepup.adapters.storage.base.Store` on a sync redis-py client.
 
-    Pass a URL (``redis://[:password@]host:6379/0``; with ``cluster=True`` any node
-    of a Redis Cluster) or a ready ``redis.Redis`` / ``redis.cluster.RedisCluster``.
+    Pass a URL (``redis://[:password@]host:6379/0``; for a Redis Cluster any node's,
+    as ``redis+cluster://host:7000`` or ``rediss+cluster://`` or with ``cluster=True``)
+    or a ready ``redis.Redis`` / ``redis.cluster.RedisCluster``.
     A client built from a URL gets ``timeout``-second socket timeouts, no command
     retries (a lost reply must not count a failure twice), and is closed by
     :meth:`close`; a client you pass stays yours to configure and close.
@@ -298,8 +299,8 @@ class RedisStore(_RedisBase):
         timeout: float = TIMEOUT,
     ) -> None:
         if isinstance(client_or_url, str):
-            url = client_or_url
-            client = _from_url(lambda: _sync_client(url, cluster, timeout), url)
+            url, named = split_redis_cluster_url(client_or_url)
+            client = _from_url(lambda: _sync_client(url, cluster or named, timeout), client_or_url)
             super().__init__(client, prefix, True)
         else:
             super().__init__(client_or_url, prefix, False)
@@ -551,8 +552,10 @@ class AsyncRedisStore(_RedisBase):
     ) -> None:
         self._build: Callable[[], Any] | None = None
         if isinstance(client_or_url, str):
-            url = client_or_url
-            self._build = partial(_from_url, lambda: _async_client(url, cluster, timeout), url)
+            url, named = split_redis_cluster_url(client_or_url)
+            self._build = partial(
+                _from_url, lambda: _async_client(url, cluster or named, timeout), client_or_url
+            )
             super().__init__(self._build(), prefix, True)
         else:
             super().__init__(client_or_url, prefix, False)

@@ -35,7 +35,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ...errors import StoreUnavailableError
+from ...errors import StoreConfigurationError, StoreUnavailableError
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy
 from . import boundary
@@ -273,6 +273,8 @@ class SQLStore(_Base):
         URL (no password), and the driver's reason."""
         try:
             return self._tx("create_schema", create_schema)
+        except StoreConfigurationError:  # its own words: a schema version it cannot upgrade
+            raise
         except StoreUnavailableError as exc:
             raise startup_error(self._url, "create the tables", exc) from exc
 
@@ -592,6 +594,8 @@ class AsyncSQLStore(_Base):
         a :class:`~stepup.errors.StoreConfigurationError` like :meth:`SQLStore.create_schema`."""
         try:
             return await self._tx("create_schema", create_schema)
+        except StoreConfigurationError:  # its own words: a schema version it cannot upgrade
+            raise
         except StoreUnavailableError as exc:
             raise startup_error(self._url, "create the tables", exc) from exc
 

@@ -25,12 +25,13 @@ from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util import asbool, greenlet_spawn
 
 from ..._data_dir import data_dir
 from ...errors import ConfigurationError, StoreConfigurationError
@@ -67,7 +68,8 @@ def default_sqlite_path() -> Path:
 
 
 def prepare_sqlite_file(path: str | os.PathLike[str] | None) -> Path:
-    """Create the file's folder and the file itself readable by its owner only.
+    """Create the file's missing folders and the file itself readable by its owner only
+    (0700 and 0600; a file or folder already there is left as it is).
 
     SQLite gives the ``-wal`` and ``-shm`` files the same permissions as the database.
     """
@@ -77,7 +79,7 @@ def prepare_sqlite_file(path: str | os.PathLike[str] | None) -> Path:
     if problem is not None:
         raise StoreConfigurationError(url, "open the SQLite database", problem)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _make_folders(target.parent)
         if not target.exists():
             os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
     except OSError as exc:
@@ -85,6 +87,51 @@ def prepare_sqlite_file(path: str | os.PathLike[str] | None) -> Path:
             url, "create the SQLite database", f"{exc.strerror or type(exc).__name__}"
         ) from exc
     return target
+
+
+def _make_folders(folder: Path) -> None:
+    """Create ``folder`` and each missing folder above it 0700 (``mkdir(parents=True)``
+    gives all but the last the umask's permissions, often 0755)."""
+    missing: list[Path] = []
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    for each in reversed(missing):
+        with suppress(FileExistsError):  # another process made it meanwhile
+            each.mkdir(mode=0o700)
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file a SQLite URL opens, creating it if missing; ``None`` for one that opens
+    none that way: memory, or a URI (``?uri=true``) opening an existing file only
+    (``mode=ro``, ``mode=rw``), on another VFS, or on another host."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database, query = url.database or "", url.query
+    if database in ("", ":memory:") or query.get("mode") == "memory":
+        return None
+    if not asbool(query.get("uri", False)):
+        return Path(database)
+    if query.get("mode", "rwc") != "rwc" or "vfs" in query:
+        return None
+    if not database.startswith("file:"):
+        return Path(database)  # SQLite reads a name that is no URI as a file name
+    rest = database.removeprefix("file:")
+    if rest.startswith("//"):
+        authority, _, path = rest[2:].partition("/")
+        if authority not in ("", "localhost"):
+            return None
+        rest = "/" + path
+    name = unquote(rest)
+    return Path(name) if name and name != ":memory:" else None
+
+
+def _prepare_url(url: URL) -> None:
+    """A SQLite file named by a URL is created as :meth:`SQLStore.sqlite` creates one:
+    owner-only, in folders created owner-only."""
+    target = _sqlite_file(url)
+    if target is not None:
+        prepare_sqlite_file(target)
 
 
 def _parse(url: str | URL, drivers: dict[str, str]) -> URL:
@@ -162,6 +209,7 @@ def build_engine(url_or_engine: str | URL | Engine, busy_timeout: float, **optio
         engine = url_or_engine
     else:
         url = _parse(url_or_engine, _SYNC_DRIVERS)
+        _prepare_url(url)
         engine = create_engine(url, **_options(url, options))
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, busy_timeout)
@@ -176,6 +224,7 @@ def build_async_engine(
         engine = url_or_engine
     else:
         url = _parse(url_or_engine, _ASYNC_DRIVERS)
+        _prepare_url(url)
         engine = create_async_engine(url, **_options(url, options))
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine.sync_engine, busy_timeout)

@@ -33,7 +33,8 @@ from sqlalchemy import (
     update,
 )
 
-from ...errors import ConfigurationError
+from ...errors import ConfigurationError, StoreConfigurationError
+from .urls import safe_url
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -191,6 +192,24 @@ def _lock_id(prefix: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def _check_upgradable(conn: Connection, tables: Tables, stored: object) -> None:
+    """Refuse a stored version no release wrote (0, negative, not a number, one with no
+    migration from it), before anything changes: there is no telling what the tables
+    hold. A newer version than this stepup's is refused by the caller."""
+    if isinstance(stored, int) and not isinstance(stored, bool):
+        steps = range(stored, SCHEMA_VERSION)  # empty for this version and newer ones
+        if all(step in MIGRATIONS for step in steps):
+            return
+    oldest = min(MIGRATIONS, default=SCHEMA_VERSION)
+    raise StoreConfigurationError(
+        safe_url(conn.engine.url),
+        "upgrade the tables",
+        f"{tables.schema_version.name} records schema version {repr(stored)[:40]}, which no"
+        f" stepup release wrote (this one upgrades {oldest} to {SCHEMA_VERSION}): nothing was"
+        " changed; set it to the version the tables are at",
+    )
+
+
 def create_schema(conn: Connection, tables: Tables) -> int:
     """Create or upgrade the tables inside the caller's transaction; returns the version.
 
@@ -205,6 +224,8 @@ def create_schema(conn: Connection, tables: Tables) -> int:
         stored = conn.execute(
             select(version_table.c.version).where(version_table.c.id == 1)
         ).scalar_one_or_none()
+    if stored is not None:
+        _check_upgradable(conn, tables, stored)
     if stored is not None and stored > SCHEMA_VERSION:
         raise ConfigurationError(
             f"the {tables.prefix}* tables are at schema version {stored}, newer than this "

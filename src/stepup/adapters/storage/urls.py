@@ -16,12 +16,33 @@ from urllib.parse import urlsplit
 
 from ...errors import StepupError, StoreConfigurationError
 
-__all__ = ["driver_reason", "safe_url", "sqlite_file_problem", "startup_error"]
+__all__ = [
+    "REDIS_CLUSTER_SCHEMES",
+    "driver_reason",
+    "safe_url",
+    "split_redis_cluster_url",
+    "sqlite_file_problem",
+    "startup_error",
+]
 
 #: The first bytes of every SQLite 3 database file.
 SQLITE_HEADER: Final = b"SQLite format 3\x00"
 _URL_IN_TEXT: Final = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 _MAX_REASON: Final = 300
+#: The schemes that name a Redis Cluster by any node's address, and the plain scheme
+#: redis-py takes for each (a store URL says "cluster" itself, wherever one is given).
+REDIS_CLUSTER_SCHEMES: Final = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+def split_redis_cluster_url(url: str) -> tuple[str, bool]:
+    """``url`` as redis-py takes it, and whether it names a Redis Cluster:
+    ``redis+cluster://host:7000`` is ``("redis://host:7000", True)``; any other URL is
+    itself and ``False``."""
+    scheme, separator, rest = url.partition("://")
+    plain = REDIS_CLUSTER_SCHEMES.get(scheme.lower()) if separator else None
+    if plain is None:
+        return url, False
+    return f"{plain}://{rest}", True
 
 
 def safe_url(url: object) -> str:
