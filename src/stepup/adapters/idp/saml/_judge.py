@@ -15,6 +15,7 @@ from ....subject import Subject
 from ....transactions import is_transaction_digest
 from .._freshness import earliest_fresh_login
 from ._read import SignedResponse
+from .config import NAMEID_FORMAT_UNSPECIFIED
 from .outcome import SAMLOutcome, SAMLReason
 
 __all__ = ["Expectation", "judge", "judge_idp_error"]
@@ -22,12 +23,14 @@ __all__ = ["Expectation", "judge", "judge_idp_error"]
 
 @dataclass(frozen=True, slots=True)
 class Expectation:
-    """What this service provider requires of every response."""
+    """What this service provider requires of every response. ``name_id_format`` is the
+    ``NameIDPolicy`` format requested (``None``: none)."""
 
     sp_entity_id: str
     acs_url: str
     idp_entity_id: str
     max_skew: float
+    name_id_format: str | None = None
 
 
 def _broken_condition(expect: Expectation, facts: SignedResponse, now: float) -> str | None:
@@ -58,6 +61,19 @@ def _broken_condition(expect: Expectation, facts: SignedResponse, now: float) ->
         for c in facts.confirmations
     ):
         return "subject_confirmation"
+    return None
+
+
+def _other_identifier(expect: Expectation, facts: SignedResponse) -> str | None:
+    """``name_qualifier`` when the NameID is qualified by another IdP than the issuer,
+    ``name_id_format`` when its Format is not the one requested (SAML core 3.4.1.1:
+    identical unless "unspecified" was requested; an absent Format is "unspecified"),
+    or ``None``: the same text in another namespace is not the same identifier."""
+    if facts.name_qualifier is not None and facts.name_qualifier != expect.idp_entity_id:
+        return "name_qualifier"
+    wanted = expect.name_id_format
+    if wanted not in (None, NAMEID_FORMAT_UNSPECIFIED) and facts.name_id_format != wanted:
+        return "name_id_format"
     return None
 
 
@@ -134,6 +150,9 @@ def judge(
         or facts.name_id != data.get("name_id")
     ):
         return verdict(SAMLReason.WRONG_SUBJECT, "name_id")
+    other = _other_identifier(expect, facts)
+    if other is not None:
+        return verdict(SAMLReason.WRONG_SUBJECT, other)
     broken = _broken_condition(expect, facts, now)
     if broken is not None:
         return verdict(SAMLReason.INVALID_CONDITIONS, broken)

@@ -1,8 +1,15 @@
 """Read a SAML ``Response`` and verify its signatures; return only signed facts.
 
-pysaml2 parses the XML (with defusedxml) and checks each signature with xmlsec1
-against the IdP's certificates from metadata, and nothing else: every other check
-is made by :mod:`._judge` against the injected clock, so each refusal has a type.
+The decoded bytes are parsed once, by defusedxml with every document type declaration
+forbidden, into pysaml2's classes; xmlsec1 checks each signature on those same bytes
+against the IdP's certificates from metadata, and nothing else: every other check is
+made by :mod:`._judge` against the injected clock, so each refusal has a type.
+
+Why no DTD at all: a SAML message has none, and an internal subset can give an element
+attributes the document does not carry (``<!ATTLIST saml:Assertion ID CDATA "...">``).
+expat (pysaml2's reader) applies such defaults and libxml2 (xmlsec1's) does not, so the
+two would read different documents: the signature checked on one, the facts read from
+the other.
 """
 
 from __future__ import annotations
@@ -16,7 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from saml2 import class_name, samlp
+# defusedxml: pysaml2's own XML reader (a dependency of pysaml2), untyped.
+from defusedxml import DTDForbidden  # type: ignore[import-untyped]
+from defusedxml.ElementTree import fromstring as defused_fromstring  # type: ignore[import-untyped]
+from saml2 import class_name, create_class_from_element_tree, samlp
 from saml2.saml import SCM_BEARER
 
 from .outcome import SAMLReason
@@ -77,6 +87,8 @@ class SignedResponse:
     response_in_response_to: str | None
     issuers: tuple[str, ...]
     name_id: str
+    name_id_format: str | None
+    name_qualifier: str | None
     in_response_to: str
     audiences: tuple[tuple[str, ...], ...]
     not_before: float | None
@@ -88,7 +100,8 @@ class SignedResponse:
     session_not_on_or_after: float | None
 
 
-def _decode(saml_response: object) -> str:
+def _decode(saml_response: object) -> bytes:
+    """The XML bytes: exactly these are parsed for the facts and handed to xmlsec1."""
     if not isinstance(saml_response, str | bytes) or not saml_response:
         raise Refusal(SAMLReason.MALFORMED, "empty")
     if len(saml_response) > MAX_RESPONSE_CHARS:
@@ -100,15 +113,26 @@ def _decode(saml_response: object) -> str:
     )
     try:
         raw = base64.b64decode(_WHITESPACE.sub("", text), validate=True)
-        return raw.decode("utf-8")
+        raw.decode("utf-8")  # SAML messages are UTF-8 (only checked: the bytes are kept)
     except (binascii.Error, ValueError):
         raise Refusal(SAMLReason.MALFORMED, "base64") from None
+    return raw
 
 
-def _parse(xml: str) -> Any:
+def _parse(xml: bytes) -> Any:
+    """The ``Response`` in ``xml``, parsed by expat (through defusedxml) with any
+    ``<!DOCTYPE`` refused as soon as the parser meets it (detail ``dtd``), whatever the
+    encoding, comments or processing instructions before it: the parser's own doctype
+    event, not a search of the text."""
     try:
-        response = samlp.response_from_string(xml)
-    except Exception:  # defusedxml and pysaml2 raise many types for hostile XML
+        tree = defused_fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except DTDForbidden:  # before any entity or external reference, which need a DTD
+        raise Refusal(SAMLReason.MALFORMED, "dtd") from None
+    except Exception:  # expat's ParseError, and whatever else hostile bytes raise
+        raise Refusal(SAMLReason.MALFORMED, "xml") from None
+    try:
+        response = create_class_from_element_tree(samlp.Response, tree)
+    except Exception:  # pysaml2 raises many types for documents of the wrong shape
         raise Refusal(SAMLReason.MALFORMED, "xml") from None
     if response is None:
         raise Refusal(SAMLReason.MALFORMED, "not_a_response")
@@ -157,12 +181,14 @@ def _strong(signature: Any) -> bool:
     )
 
 
-def _verify(security: Any, element: Any, xml: str) -> None:
+def _verify(security: Any, element: Any, xml: bytes) -> None:
     if not _strong(element.signature):
         raise Refusal(SAMLReason.INVALID_SIGNATURE, "weak_algorithm")
     try:
         # Looks up the signing certificates of the element's issuer in the IdP metadata
-        # only (only_use_keys_in_metadata) and runs xmlsec1 on the element by its ID.
+        # only (only_use_keys_in_metadata) and runs xmlsec1 on the element by its ID,
+        # in ``xml``: the very bytes the facts were parsed from (pysaml2 writes bytes to
+        # xmlsec1's file as they are).
         security.check_signature(element, class_name(element), xml)
     except Exception:  # any failure to verify is a refusal, whatever pysaml2 raised
         raise Refusal(SAMLReason.INVALID_SIGNATURE, "signature") from None
@@ -185,6 +211,13 @@ def _time(value: object) -> float | None:
 def _text(element: Any) -> str | None:
     text = getattr(element, "text", None)
     return text.strip() if isinstance(text, str) and text.strip() else None
+
+
+def _attribute(value: object) -> str | None:
+    """An optional attribute's value, surrounding whitespace off; absent or empty: None."""
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
 
 
 def _confirmations(subject: Any) -> tuple[Confirmation, ...]:
@@ -234,6 +267,7 @@ def _facts(response: Any, assertion: Any) -> SignedResponse:
     if authn_instant is None:
         raise Refusal(SAMLReason.MALFORMED, "authn_instant")
     context = statement.authn_context
+    name_id = assertion.subject.name_id
     confirmations = _confirmations(assertion.subject)
     issuers = [_text(assertion.issuer) or ""]
     if response.issuer is not None:
@@ -243,7 +277,9 @@ def _facts(response: Any, assertion: Any) -> SignedResponse:
         destination=response.destination,
         response_in_response_to=response.in_response_to,
         issuers=tuple(issuers),
-        name_id=_text(assertion.subject.name_id) or "",
+        name_id=_text(name_id) or "",
+        name_id_format=_attribute(name_id.format),
+        name_qualifier=_attribute(name_id.name_qualifier),
         in_response_to=_in_response_to(confirmations),
         audiences=audiences,
         not_before=_time(getattr(conditions, "not_before", None)),

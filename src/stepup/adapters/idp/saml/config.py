@@ -17,6 +17,9 @@ from ....errors import ConfigurationError
 
 __all__ = ["SAMLServiceProviderConfig", "build_client", "sp_metadata"]
 
+#: The ``NameID`` format that asks for none in particular (SAML core 8.3.1).
+NAMEID_FORMAT_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
+
 #: How this service provider signs (the AuthnRequest, over HTTP-Redirect).
 SIGNING_ALGORITHM = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 DIGEST_ALGORITHM = "http://www.w3.org/2001/04/xmlenc#sha256"
@@ -75,6 +78,10 @@ class SAMLServiceProviderConfig:
             raise ConfigurationError("SAML authn_context must be a tuple of non-empty strings")
         if self.authn_comparison not in ("exact", "minimum"):
             raise ConfigurationError("SAML authn_comparison must be 'exact' or 'minimum'")
+        if self.name_id_format is not None and (
+            not isinstance(self.name_id_format, str) or not self.name_id_format.strip()
+        ):
+            raise ConfigurationError("SAML name_id_format must be None or a non-empty string")
         if self.sign_requests and (self.sp_key_file is None or self.sp_cert_file is None):
             raise ConfigurationError("SAML sign_requests needs sp_key_file and sp_cert_file")
         if (self.sp_key_file is None) != (self.sp_cert_file is None):

@@ -14,7 +14,8 @@ class SAMLReason(StrEnum):
     """Why a SAML response was accepted or refused. Only ``OK`` grants anything."""
 
     OK = "ok"
-    #: Not a SAML ``Response`` this adapter can read (bad base64 or XML, encrypted parts).
+    #: Not a SAML ``Response`` this adapter can read (bad base64 or XML, a document type
+    #: declaration, encrypted parts).
     MALFORMED = "malformed"
     #: The IdP answered with an error status (user cancelled, authentication failed...).
     IDP_ERROR = "idp_error"

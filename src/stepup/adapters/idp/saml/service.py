@@ -239,6 +239,7 @@ class _Provider(Generic[S]):
             acs_url=config.acs_url,
             idp_entity_id=self.idp_entity_id,
             max_skew=float(config.max_skew),
+            name_id_format=config.name_id_format,
         )
 
     def __repr__(self) -> str:
