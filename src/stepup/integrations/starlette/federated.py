@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode
 
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -173,7 +176,13 @@ class _SAML(_Federated):
         subject = await self.pages.signed_in(request)
         if isinstance(subject, Response):
             return subject
-        form = await request.form()
+        try:
+            form = await request.form()
+        except (HTTPException, MultiPartException):
+            # A body Starlette's form parser refuses (multipart without a boundary, a
+            # field over its size limit, too many fields or files): no SAMLResponse, so
+            # the same page as any other unreadable answer, not Starlette's plain text.
+            form = FormData()
         response, relay = form.get("SAMLResponse"), form.get("RelayState")
         outcome = await self.adapter.complete(
             subject,
