@@ -18,8 +18,15 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousMultipartForm,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import decorator_from_middleware
 from django.utils.log import log_response
@@ -535,8 +542,23 @@ def _saml_metadata(request: HttpRequest) -> HttpResponse:
     return HttpResponse(provider.metadata(), content_type="application/samlmetadata+xml")
 
 
+#: What reading ``request.POST`` raises for a body Django refuses to parse.
+_UNREADABLE_FORM = (
+    MultiPartParserError,  # multipart without (or with a bad) boundary
+    RequestDataTooBig,  # over DATA_UPLOAD_MAX_MEMORY_SIZE
+    SuspiciousMultipartForm,
+    TooManyFieldsSent,  # over DATA_UPLOAD_MAX_NUMBER_FIELDS
+    TooManyFilesSent,
+)
+
+
 def _saml_acs(request: HttpRequest) -> HttpResponse:
-    response, relay = request.POST.get("SAMLResponse", ""), request.POST.get("RelayState")
+    try:
+        response, relay = request.POST.get("SAMLResponse", ""), request.POST.get("RelayState")
+    except _UNREADABLE_FORM:
+        # No SAMLResponse: the same page as any other unreadable answer, not Django's
+        # bare "Bad Request (400)".
+        response, relay = "", None
     return _sso_finish(
         request,
         stepup_for(request).services.saml,
