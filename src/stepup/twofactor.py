@@ -226,9 +226,12 @@ class _TwoFactorFlows(Generic[S]):
             except SealError as exc:
                 logger.error(
                     "the TOTP secret of a device of user %r cannot be opened: %s. Configure"
-                    " that key again (STEPUP_ENCRYPTION_KEYS, or Django's SECRET_KEY_FALLBACKS),"
+                    " that key again (Flask: STEPUP_ENCRYPTION_KEYS; Django: the old key in"
+                    " SECRET_KEY_FALLBACKS, or STEPUP['ENCRYPTION_KEYS']) and reseal"
+                    " (stepup operator reseal; Django: manage.py stepup_operator reseal),"
                     " or remove the user's two-factor authentication (stepup operator"
-                    " remove-2fa) so they enrol again; recovery codes still work",
+                    " remove-2fa; Django: manage.py stepup_operator remove-2fa) so they"
+                    " enrol again; recovery codes still work",
                     user_id,
                     exc,
                 )

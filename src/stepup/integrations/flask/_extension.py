@@ -41,6 +41,7 @@ from ._hooks import (
 )
 from ._passkeys import ROUTES as PASSKEY_ROUTES
 from ._state import AppState, state
+from ._views import _csrf_refused as csrf_refused
 from ._views import build_blueprint
 from ._web import home_path
 
@@ -277,19 +278,26 @@ class Stepup:
         """Protect one of your own views as stepup protects its forms: a ``POST``,
         ``PUT``, ``PATCH`` or ``DELETE`` runs only with this session's CSRF token, in the
         form's ``csrf_token`` field (``{{ stepup_csrf_field() }}`` in a template) or an
-        ``X-CSRF-Token`` header (:meth:`csrf_token` for scripts); otherwise ``400``."""
+        ``X-CSRF-Token`` header (:meth:`csrf_token` for scripts); otherwise what stepup's
+        own forms answer: a browser the translated ``400`` page, a script the JSON ``403``
+        ``csrf``. A request that carries no token at all is also logged (WARNING, this
+        logger): that is a form or a script missing its token, not an expired page."""
 
         @wraps(view)
         def protected(*args: P.args, **kwargs: P.kwargs) -> R | Response:
             if request.method not in _SAFE_METHODS:
                 csrf = state().csrf
-                if not csrf.valid(csrf.submitted()):
-                    return Response(
-                        "This form has expired. Go back, reload the page and try again.",
-                        400,
-                        mimetype="text/plain",
-                        headers={"Cache-Control": "no-store"},
-                    )
+                submitted = csrf.submitted()
+                if not csrf.valid(submitted):
+                    if not submitted:
+                        logger.warning(
+                            "%s %s carried no CSRF token: give its form"
+                            " {{ stepup_csrf_field() }}, or send the X-CSRF-Token header",
+                            request.method,
+                            request.endpoint,
+                        )
+                    answer: Response = csrf_refused()
+                    return answer
             return view(*args, **kwargs)
 
         return protected
