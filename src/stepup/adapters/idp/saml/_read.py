@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 # defusedxml: pysaml2's own XML reader (a dependency of pysaml2), untyped.
-from defusedxml import DTDForbidden  # type: ignore[import-untyped]
-from defusedxml.ElementTree import fromstring as defused_fromstring  # type: ignore[import-untyped]
+from defusedxml import DTDForbidden
+from defusedxml.ElementTree import fromstring as defused_fromstring
 from saml2 import class_name, create_class_from_element_tree, samlp
 from saml2.saml import SCM_BEARER
 
