@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 from saml2.samlp import STATUS_AUTHN_FAILED
 
-from idp.saml.saml_idp import ALICE, Request, World, saml_subject
+from idp.saml.saml_idp import ALICE, Request, World, encode, saml_subject
 from stepup.adapters.idp.saml import SAMLOutcome, SAMLReason
 from stepup.errors import MalformedInputError
+from stepup.records import Challenge
 from stepup.subject import Subject
 
 pytestmark = pytest.mark.saml
@@ -89,3 +90,45 @@ def test_the_code_proof_rides_with_its_request_only(world: World) -> None:
 def test_otp_proved_must_be_a_bool(world: World) -> None:
     with pytest.raises(MalformedInputError):
         world.sp.start(saml_subject(), return_to="/", otp_proved="yes")  # type: ignore[arg-type]
+
+
+def _error_answering(world: World, request: Request, in_response_to: str) -> str:
+    """An error answer (unsigned, as an IdP's error status may be: anyone can write
+    one) whose ``InResponseTo`` names ``in_response_to``."""
+    xml = world.idp.server.create_error_response(
+        in_response_to, request.message.assertion_consumer_service_url, (STATUS_AUTHN_FAILED, "x")
+    )
+    return encode(str(xml))
+
+
+@pytest.mark.parametrize("kind", ["resume:", "webauthn:", "oidc:", ""])
+def test_an_error_naming_another_kind_of_challenge_consumes_nothing(
+    world: World, kind: str
+) -> None:
+    """A kept form's, a passkey ceremony's or an OIDC trip's challenge id (a kept form's
+    travels in re-auth URLs) in an error answer's InResponseTo is no request of ours:
+    nothing is taken from the store."""
+    request = _begin(world)
+    kept_id = kind + "k" * 43
+    subject = saml_subject()
+    now = world.clock()
+    world.store.put_challenge(
+        Challenge(kept_id, subject.user_id, subject.session_id, now, now + 600, {"kind": "x"})
+    )
+    outcome = world.sp.complete(subject, _error_answering(world, request, kept_id), None)
+    assert (outcome.reason, outcome.return_to) == (SAMLReason.IDP_ERROR, None)
+    assert world.store.take_challenge(kept_id, world.clock()) is not None  # still there
+    assert _honest_answer_accepted(world, request)
+
+
+@pytest.mark.parametrize("length", [41, 2049, 5000])
+def test_an_error_naming_an_id_no_request_has_is_refused_without_the_store(
+    world: World, length: int
+) -> None:
+    """Ids over the stores' key limit made the store's input check raise out of
+    ``complete`` (a 500 in the integrations)."""
+    request = _begin(world)
+    odd = "_" + "a" * length
+    outcome = world.sp.complete(saml_subject(), _error_answering(world, request, odd), None)
+    assert (outcome.reason, outcome.return_to) == (SAMLReason.IDP_ERROR, None)
+    assert _honest_answer_accepted(world, request)

@@ -10,6 +10,7 @@ both run the same code. Only the ChallengeStore part of a store is used.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
@@ -57,6 +58,17 @@ def _contexts(requested: str | Sequence[str] | None, default: tuple[str, ...]) -
     if not all(isinstance(ref, str) and ref for ref in refs):
         raise MalformedInputError("authn_context must be non-empty strings")
     return refs
+
+
+#: The shape of the request ids :func:`start` makes. Only such an id is looked up: an
+#: ``InResponseTo`` of another shape (an unsigned error answer's is anyone's to write)
+#: names no request of ours, so it never reaches the store, where it could be another
+#: kind of challenge (a kept form's, a passkey ceremony's) or over the key limit.
+_REQUEST_ID = re.compile(r"_[0-9a-f]{40}")
+
+
+def _ours(request_id: object) -> bool:
+    return isinstance(request_id, str) and _REQUEST_ID.fullmatch(request_id) is not None
 
 
 def _redirect_url(
@@ -127,7 +139,7 @@ def start_flow(
     if not isinstance(otp_proved, bool):
         raise MalformedInputError("otp_proved must be a bool")
     contexts = _contexts(authn_context, config.authn_context)
-    request_id = "_" + secrets.token_hex(20)  # an NCName, 160 random bits
+    request_id = "_" + secrets.token_hex(20)  # an NCName, 160 random bits (_REQUEST_ID)
     url = _redirect_url(
         client,
         idp_entity_id,
@@ -183,7 +195,7 @@ def _idp_error_flow(
     Otherwise nothing is consumed, and nothing comes back."""
     unmatched = SAMLOutcome(SAMLReason.IDP_ERROR, idp_status=refused.idp_status, detail="status")
     request_id = refused.in_response_to
-    if request_id is None or (relay_state is not None and relay_state != request_id):
+    if not _ours(request_id) or (relay_state is not None and relay_state != request_id):
         return unmatched
     try:
         challenge: Challenge | None = yield ("take_challenge", (request_id, now))
@@ -214,6 +226,8 @@ def complete_flow(
         return SAMLOutcome(SAMLReason.UNKNOWN_REQUEST, detail="in_response_to")
     if relay_state is not None and relay_state != request_id:
         return SAMLOutcome(SAMLReason.UNKNOWN_REQUEST, detail="relay_state")
+    if not _ours(request_id):
+        return SAMLOutcome(SAMLReason.UNKNOWN_REQUEST, detail="unknown_or_used")
     try:
         challenge: Challenge | None = yield ("take_challenge", (request_id, now))
     except StoreUnavailableError:
