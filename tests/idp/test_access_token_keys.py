@@ -440,3 +440,26 @@ def test_any_jwks_document_gives_a_token_or_a_typed_error(data: Any) -> None:
         assert answer.subject == "alice"
         entries = data["keys"]
         assert any(isinstance(e, dict) and e.get("n") == K1.as_dict()["n"] for e in entries)
+
+
+# what is logged -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize(("outcome", "cause"), [("down", "OSError"), ("empty", "jwks: no usable")])
+def test_a_failed_fetch_is_logged_once_as_the_issuers_not_the_stores(
+    clock: SettableClock, caplog: pytest.LogCaptureFixture, mode: str, outcome: str, cause: str
+) -> None:
+    """The issuer's keys failing is no store outage: one WARNING on ``stepup.tokens``
+    naming the cause (a stepup error's message, else the exception's type, whose own
+    message may carry a URL), nothing on ``stepup.store``."""
+    check = validator(Issuer(clock, outcome), clock)
+    validate = check.validate if mode == "sync" else lambda t: asyncio.run(check.avalidate(t))
+    with caplog.at_level("DEBUG", "stepup"), pytest.raises(TokenUnavailableError) as caught:
+        validate(token())
+    assert cause in str(caught.value)
+    lines = [(r.name, r.levelname, r.getMessage()) for r in caplog.records]
+    assert [name for name, _, _ in lines] == ["stepup.tokens"]
+    assert lines[0][1] == "WARNING"
+    assert cause in lines[0][2]
+    assert "jwks endpoint down" not in lines[0][2]

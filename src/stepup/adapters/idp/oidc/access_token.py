@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Final, TypeGuard
 
@@ -44,7 +45,7 @@ from joserfc.util import urlsafe_b64decode
 
 from ...._flow import Flow, run, run_async
 from ....clock import Clock, system_clock
-from ....errors import ConfigurationError, StoreUnavailableError
+from ....errors import ConfigurationError, StepupError
 from ....strict_json import strict_json_object
 from ....tokens import AccessToken, InvalidTokenError, TokenFault, TokenUnavailableError
 
@@ -194,14 +195,32 @@ def _verifies(model: Any, signing_input: bytes, signature: bytes, key: Key) -> b
         return False
 
 
+#: A failed key fetch, once, naming the cause (never a key or a token): the issuer's
+#: trouble, not the store's, so not on ``stepup.store``.
+logger = logging.getLogger("stepup.tokens")
+
+
+class _FetchFailed:
+    """A fetch that raised, answered as a value: the flow driver logs a raising call as a
+    store outage, and the issuer is not the store."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
 class _Effects:
-    """What the flow may ask for: the issuer's JWKS."""
+    """What the flow may ask for: the issuer's JWKS (a failure as :class:`_FetchFailed`)."""
 
     def __init__(self, fetch: JwksFetcher) -> None:
         self._fetch = fetch
 
     def fetch_jwks(self) -> object:
-        return self._fetch()
+        try:
+            return self._fetch()
+        except Exception as exc:  # the app's fetcher: anything it raises is a failed fetch
+            return _FetchFailed(exc)
 
 
 class _AsyncEffects(_Effects):
@@ -211,10 +230,13 @@ class _AsyncEffects(_Effects):
     so the thread costs nothing a request feels."""
 
     async def fetch_jwks(self) -> object:
-        if inspect.iscoroutinefunction(self._fetch):
-            return await self._fetch()
-        document = await asyncio.to_thread(self._fetch)
-        return await document if inspect.isawaitable(document) else document
+        try:
+            if inspect.iscoroutinefunction(self._fetch):
+                return await self._fetch()
+            document = await asyncio.to_thread(self._fetch)
+            return await document if inspect.isawaitable(document) else document
+        except Exception as exc:  # see _Effects.fetch_jwks
+            return _FetchFailed(exc)
 
 
 class AccessTokenValidator:
@@ -324,9 +346,13 @@ class AccessTokenValidator:
         self._fetching = attempt = object()
         try:
             document = yield ("fetch_jwks", ())
+            if isinstance(document, _FetchFailed):
+                raise document.error
             index = self._index_keys(parse_jwks_document(document))
         except Exception as exc:
-            cause = str(exc) if isinstance(exc, StoreUnavailableError) else type(exc).__name__
+            # A stepup error's message names the step; anything else, its type only.
+            cause = str(exc) if isinstance(exc, StepupError) else type(exc).__name__
+            logger.warning("the issuer's keys could not be read: %s", cause)
             raise TokenUnavailableError(
                 f"jwks: the issuer's keys could not be read ({cause})"
             ) from exc
