@@ -15,6 +15,17 @@ a hash no verifier claims is ``unsupported_hash``. Formats out of the box:
   ``bcrypt$`` and ``scrypt$`` outside Django, with :mod:`hashlib`, argon2-cffi and
   ``bcrypt``.
 
+Not among the defaults, for an app to add:
+
+- Flask-Security-Too's hashes (:class:`FlaskSecurityVerifier`): argon2, bcrypt and
+  passlib's pbkdf2 of an HMAC of the password keyed with the app's
+  ``SECURITY_PASSWORD_SALT``. They look like anyone's ``$argon2id$`` and ``$2b$``, so
+  only the app can say which it has;
+- passlib's ``$pbkdf2-sha256$`` and ``$pbkdf2-sha512$`` (:class:`PasslibPbkdf2Verifier`),
+  with :mod:`hashlib`, for apps on plain passlib. Flask-Security-Too writes the same
+  format over its HMAC, so a default would turn its ``unsupported_hash`` (a log line
+  saying what is missing) into a right password called wrong.
+
 Werkzeug's formats are implemented with :mod:`hashlib` rather than by calling
 ``werkzeug.security.check_password_hash``: the format is small and documented, an app
 that moved from Flask to FastAPI should not need Werkzeug to check its users'
@@ -33,8 +44,9 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Sequence
-from typing import Final, Protocol, runtime_checkable
+import unicodedata
+from collections.abc import Collection, Mapping, Sequence
+from typing import Final, Literal, Protocol, TypeAlias, cast, runtime_checkable
 
 from argon2 import Parameters, PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -42,6 +54,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from ...errors import StepupError
 
 __all__ = [
+    "FLASK_SECURITY_SINGLE_HASH",
     "MAX_ARGON2_MEMORY_KIB",
     "MAX_ARGON2_PARALLELISM",
     "MAX_ARGON2_TIME_COST",
@@ -54,8 +67,10 @@ __all__ = [
     "Argon2Verifier",
     "BcryptVerifier",
     "DjangoFormatsVerifier",
+    "FlaskSecurityVerifier",
     "HashVerifier",
     "MalformedHashError",
+    "PasslibPbkdf2Verifier",
     "UnsupportedHashError",
     "WerkzeugVerifier",
     "default_verifiers",
@@ -404,6 +419,231 @@ class DjangoFormatsVerifier:
 
     def needs_upgrade(self, stored_hash: str) -> bool:
         return True
+
+
+_PASSLIB_PBKDF2: Final = {"$pbkdf2-sha256$": "sha256", "$pbkdf2-sha512$": "sha512"}
+#: passlib's "adapted base64": standard base64 with ``.`` for ``+`` and no padding
+#: (passlib's ``ab64_decode`` also reads ``+``).
+_AB64 = re.compile(r"[./+A-Za-z0-9]*")
+#: passlib's bound on a pbkdf2 salt.
+_PASSLIB_MAX_SALT_BYTES: Final = 1024
+
+
+def _ab64_decode(text: str, what: str) -> bytes:
+    """passlib's ``ab64_decode``, strict about its alphabet (passlib's decoder skips
+    characters it does not know; a hash with such characters is corrupt anyway)."""
+    if not _AB64.fullmatch(text) or len(text) % 4 == 1:
+        raise MalformedHashError(f"{what} whose salt or digest is not passlib's base64")
+    padded = text.replace(".", "+") + "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(padded.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedHashError(f"{what} whose salt or digest is not passlib's base64") from None
+
+
+class PasslibPbkdf2Verifier:
+    """passlib's ``pbkdf2_sha256`` and ``pbkdf2_sha512``, implemented with :mod:`hashlib`:
+    ``$pbkdf2-sha512$<rounds>$<salt>$<checksum>``, salt and checksum in passlib's adapted
+    base64 ("ab64"), the checksum the digest's full size.
+
+    Rounds beyond :data:`MAX_PBKDF2_ITERATIONS` (passlib allows 2**32 - 1) are refused
+    before any work, as are zero-padded rounds and a hash without its checksum (passlib
+    refuses both too). Not among :func:`default_verifiers`: give it to an app on plain
+    passlib; Flask-Security-Too's hashes need :class:`FlaskSecurityVerifier`."""
+
+    name = "passlib-pbkdf2"
+
+    def __repr__(self) -> str:
+        return "PasslibPbkdf2Verifier()"
+
+    def recognise(self, stored_hash: str) -> bool:
+        if not stored_hash.startswith(tuple(_PASSLIB_PBKDF2)):
+            return False
+        self._parse(stored_hash)
+        return True
+
+    @staticmethod
+    def _parse(stored_hash: str) -> tuple[str, int, bytes, bytes]:
+        prefix = next((p for p in _PASSLIB_PBKDF2 if stored_hash.startswith(p)), None)
+        if prefix is None:
+            raise MalformedHashError("not a passlib pbkdf2 hash")
+        digest = _PASSLIB_PBKDF2[prefix]
+        what = f"a passlib pbkdf2-{digest} hash"
+        parts = stored_hash[len(prefix) :].split("$")
+        if len(parts) != 3:
+            raise MalformedHashError(f"{what} that is not $<rounds>$<salt>$<checksum>")
+        if parts[0].startswith("0"):
+            raise MalformedHashError(f"{what}: rounds out of range")
+        rounds = _int(parts[0], 1, MAX_PBKDF2_ITERATIONS, f"{what}: rounds")
+        salt = _ab64_decode(parts[1], what)
+        checksum = _ab64_decode(parts[2], what)
+        if len(salt) > _PASSLIB_MAX_SALT_BYTES:
+            raise MalformedHashError(f"{what} whose salt is too long")
+        if len(checksum) != hashlib.new(digest).digest_size:
+            raise MalformedHashError(f"{what} whose checksum has the wrong length")
+        return digest, rounds, salt, checksum
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        digest, rounds, salt, checksum = self._parse(stored_hash)
+        computed = hashlib.pbkdf2_hmac(digest, password.encode("utf-8"), salt, rounds)
+        return hmac.compare_digest(computed, checksum)
+
+    def needs_upgrade(self, stored_hash: str) -> bool:
+        return True
+
+
+#: Flask-Security-Too's default ``SECURITY_PASSWORD_SINGLE_HASH``: the schemes it hashes
+#: without the HMAC first (none of those :class:`FlaskSecurityVerifier` reads).
+FLASK_SECURITY_SINGLE_HASH: Final = frozenset(
+    {
+        "django_argon2",
+        "django_bcrypt_sha256",
+        "django_pbkdf2_sha256",
+        "django_pbkdf2_sha1",
+        "django_bcrypt",
+        "django_salted_md5",
+        "django_salted_sha1",
+        "django_des_crypt",
+        "plaintext",
+    }
+)
+#: The passlib schemes :class:`FlaskSecurityVerifier` reads, by the prefix of their hashes.
+_FLASK_SECURITY_SCHEMES: Final = (
+    (("$argon2id$", "$argon2i$", "$argon2d$"), "argon2"),
+    (("$2a$", "$2b$", "$2y$"), "bcrypt"),
+    (("$pbkdf2-sha256$",), "pbkdf2_sha256"),
+    (("$pbkdf2-sha512$",), "pbkdf2_sha512"),
+)
+_NormalForm: TypeAlias = Literal["NFC", "NFD", "NFKC", "NFKD"]
+_NORMALIZE_FORMS: Final = ("NFC", "NFD", "NFKC", "NFKD")
+
+
+def _single_hash_schemes(single_hash: object) -> frozenset[str]:
+    """Which of our schemes Flask-Security-Too hashes without the HMAC, read as its
+    ``_use_double_hash`` reads ``SECURITY_PASSWORD_SINGLE_HASH``: ``True`` is every
+    scheme, a false value none (it means ``{"plaintext"}``), else a collection of names."""
+    ours = frozenset(scheme for _, scheme in _FLASK_SECURITY_SCHEMES)
+    if single_hash is True:
+        return ours
+    if single_hash is None or single_hash is False:
+        return frozenset()
+    if isinstance(single_hash, (str, bytes)) or not isinstance(single_hash, Collection):
+        raise ValueError(
+            "single_hash (SECURITY_PASSWORD_SINGLE_HASH) must be True, False or a"
+            " collection of passlib scheme names"
+        )
+    if not all(isinstance(name, str) for name in single_hash):
+        raise ValueError("single_hash (SECURITY_PASSWORD_SINGLE_HASH): scheme names are strings")
+    return ours & frozenset(single_hash)
+
+
+class FlaskSecurityVerifier:
+    """Flask-Security-Too's stored hashes, checked as its ``verify_password`` does.
+
+    Flask-Security-Too normalises the password (``SECURITY_PASSWORD_NORMALIZE_FORM``,
+    NFKD by default), then, unless the scheme is in ``SECURITY_PASSWORD_SINGLE_HASH``,
+    replaces it with base64(HMAC-SHA512(``SECURITY_PASSWORD_SALT``, password)) (its
+    ``get_hmac``), and hashes that with passlib: argon2 (its default), bcrypt (on the
+    first 72 bytes) or pbkdf2_sha256/512. This verifier does the same and checks the
+    result with :class:`Argon2Verifier`, :class:`BcryptVerifier` and
+    :class:`PasslibPbkdf2Verifier`, so the same bounds apply. passlib's other schemes
+    (``sha512_crypt``, ``des_crypt``, ``plaintext``...) are not read.
+
+    ``salt`` is a secret: it is never in a repr, log line or error. A match never needs
+    an upgrade: a plain argon2id hash stored over the user's would be one
+    Flask-Security-Too's own sign-in cannot read (it would apply the HMAC first), and
+    that sign-in already re-hashes to the app's current scheme itself.
+
+    Build it from the Flask app's config with :meth:`from_config`."""
+
+    name = "flask-security"
+
+    def __init__(
+        self,
+        salt: str | bytes | None,
+        *,
+        single_hash: bool | Collection[str] | None = FLASK_SECURITY_SINGLE_HASH,
+        normalize_form: str | None = "NFKD",
+    ) -> None:
+        """``salt``, ``single_hash`` and ``normalize_form`` are the app's
+        ``SECURITY_PASSWORD_SALT``, ``SECURITY_PASSWORD_SINGLE_HASH`` and
+        ``SECURITY_PASSWORD_NORMALIZE_FORM``, with Flask-Security-Too's defaults.
+        Raises :class:`ValueError` (never quoting the salt) for a value it would not
+        take: no salt while some scheme is hashed with the HMAC, an unknown form."""
+        self._single = _single_hash_schemes(single_hash)
+        if normalize_form and normalize_form not in _NORMALIZE_FORMS:
+            raise ValueError(
+                "normalize_form (SECURITY_PASSWORD_NORMALIZE_FORM) must be None or"
+                " one of NFC, NFD, NFKC, NFKD"
+            )
+        self._form = cast("_NormalForm", normalize_form) if normalize_form else None
+        if isinstance(salt, str):
+            salt = salt.encode("utf-8")
+        if salt is not None and not isinstance(salt, bytes):
+            raise ValueError("salt (SECURITY_PASSWORD_SALT) must be a string")
+        if not salt and len(self._single) < len(_FLASK_SECURITY_SCHEMES):
+            raise ValueError(
+                "Flask-Security-Too hashes the password with an HMAC keyed with"
+                " SECURITY_PASSWORD_SALT first: give its salt"
+            )
+        self._key = salt or b""
+        argon2 = Argon2Verifier(PasswordHasher())  # verifies any parameters; never hashes
+        pbkdf2 = PasslibPbkdf2Verifier()
+        self._verifiers: dict[str, HashVerifier] = {
+            "argon2": argon2,
+            "bcrypt": BcryptVerifier(),
+            "pbkdf2_sha256": pbkdf2,
+            "pbkdf2_sha512": pbkdf2,
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, object]) -> FlaskSecurityVerifier:
+        """From a Flask app's ``app.config``: ``SECURITY_PASSWORD_SALT``,
+        ``SECURITY_PASSWORD_SINGLE_HASH`` and ``SECURITY_PASSWORD_NORMALIZE_FORM``, each
+        with Flask-Security-Too's default when not set."""
+        salt = config.get("SECURITY_PASSWORD_SALT")
+        single_hash = config.get("SECURITY_PASSWORD_SINGLE_HASH", FLASK_SECURITY_SINGLE_HASH)
+        form = config.get("SECURITY_PASSWORD_NORMALIZE_FORM", "NFKD")
+        if salt is not None and not isinstance(salt, (str, bytes)):
+            raise ValueError("SECURITY_PASSWORD_SALT must be a string")
+        if form is not None and not isinstance(form, str):
+            raise ValueError("SECURITY_PASSWORD_NORMALIZE_FORM must be None or a string")
+        # single_hash is checked by the constructor, as it checks a caller's
+        return cls(
+            salt, single_hash=cast("bool | Collection[str]", single_hash), normalize_form=form
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"FlaskSecurityVerifier(single_hash={sorted(self._single)!r},"
+            f" normalize_form={self._form!r})"
+        )
+
+    def _scheme(self, stored_hash: str) -> str | None:
+        for prefixes, scheme in _FLASK_SECURITY_SCHEMES:
+            if stored_hash.startswith(prefixes):
+                return scheme
+        return None
+
+    def recognise(self, stored_hash: str) -> bool:
+        scheme = self._scheme(stored_hash)
+        if scheme is None:
+            return False
+        return self._verifiers[scheme].recognise(stored_hash)
+
+    def verify(self, stored_hash: str, password: str) -> bool:
+        scheme = self._scheme(stored_hash)
+        if scheme is None:
+            raise MalformedHashError("not a Flask-Security-Too hash")
+        secret = unicodedata.normalize(self._form, password) if self._form else password
+        if scheme not in self._single:
+            mac = hmac.new(self._key, secret.encode("utf-8"), hashlib.sha512).digest()
+            secret = base64.b64encode(mac).decode("ascii")
+        # bcrypt reads the first 72 bytes, as Flask-Security-Too cuts the HMAC's 88.
+        return self._verifiers[scheme].verify(stored_hash, secret)
+
+    def needs_upgrade(self, stored_hash: str) -> bool:
+        return False
 
 
 def default_verifiers(hasher: PasswordHasher) -> tuple[HashVerifier, ...]:

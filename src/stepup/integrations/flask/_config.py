@@ -13,6 +13,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ...adapters.idp.password_formats import HashVerifier
 from ...adapters.storage.base import Store
 from ...errors import ConfigurationError
 from ...passkeys import RelyingParty
@@ -30,6 +31,7 @@ from ..stores import store_from_url
 __all__ = [
     "DEFAULTS",
     "check_setting_names",
+    "password_verifiers_from_config",
     "policy_from_config",
     "secret_box_from_config",
     "store_from_config",
@@ -47,6 +49,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "STEPUP_ENCRYPTION_KEYS": None,
     "STEPUP_ENCRYPTION_KEY_ID": None,
     "STEPUP_PASSWORD_HASHER": None,
+    "STEPUP_PASSWORD_VERIFIERS": None,
     "STEPUP_OIDC_PROVIDERS": {},
     "STEPUP_SAML_PROVIDERS": {},
     "STEPUP_DISABLE_ACTION": "2fa.disable",
@@ -92,6 +95,26 @@ def store_from_config(value: object, *, create_schema: bool) -> Store:
             return value  # type: ignore[return-value]
         raise ConfigurationError("STEPUP_STORE must be a store object or a URL")
     return store_from_url(value, setting="STEPUP_STORE", create_schema=create_schema)
+
+
+def password_verifiers_from_config(value: object) -> tuple[HashVerifier, ...] | None:
+    """``STEPUP_PASSWORD_VERIFIERS``: ``None`` (the default formats) or a non-empty list
+    of hash verifiers tried in order, such as
+    ``[FlaskSecurityVerifier.from_config(app.config)]`` for Flask-Security-Too's hashes."""
+    if value is None:
+        return None
+    # A class has the protocol's members too: the instance is what verifies.
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(v, HashVerifier) and not isinstance(v, type) for v in value)
+    ):
+        return tuple(value)
+    raise ConfigurationError(
+        "STEPUP_PASSWORD_VERIFIERS must be None or a non-empty list of hash verifier"
+        " objects (name, recognise, verify, needs_upgrade), such as"
+        " [FlaskSecurityVerifier.from_config(app.config)]"
+    )
 
 
 def policy_from_config(

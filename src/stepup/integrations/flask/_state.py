@@ -79,7 +79,12 @@ from ..views import (
     session_identity,
 )
 from ..views import session_id as session_id_of
-from ._config import policy_from_config, secret_box_from_config, store_from_config
+from ._config import (
+    password_verifiers_from_config,
+    policy_from_config,
+    secret_box_from_config,
+    store_from_config,
+)
 from ._csrf import FIELD, CsrfTokens
 from ._hooks import ContextFunction, Hooks, ReturnTo, TransactionFunction
 from ._web import request_info, to_response
@@ -199,7 +204,11 @@ class AppState:
             )
         )
         self.passwords = PasswordReauth(
-            self.store, hasher=config["STEPUP_PASSWORD_HASHER"], clock=clock, events=events
+            self.store,
+            hasher=config["STEPUP_PASSWORD_HASHER"],
+            verifiers=password_verifiers_from_config(config["STEPUP_PASSWORD_VERIFIERS"]),
+            clock=clock,
+            events=events,
         )
         #: What a browser gets when the guard cannot decide (the store is down): the
         #: views' "try again" page, set when their blueprint is registered (this object
