@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
+from integrations.tenant_answers import only_error
 from stepup.sealing import SecretBox
 from stepup.totp import TOTP
 
@@ -149,8 +150,9 @@ def turn_flag_on(browser: httpx.Client, password: str, **headers: str) -> None:
     body = json.dumps(FLAG_ON)
     first = browser.patch("/stepup/tenants/acme", content=body, headers={**JSONAPI, **headers})
     assert first.status_code == 401, f"{first.status_code}: {first.text[:500]}"
-    assert first.json()["error"] == "reauth_required"
-    reauthenticate(browser, first.json()["reauth_url"], password)
+    error = only_error(first.json())
+    assert error["code"] == "reauth_required"
+    reauthenticate(browser, error["meta"]["reauth_url"], password)
     again = browser.patch("/stepup/tenants/acme", content=body, headers={**JSONAPI, **headers})
     assert again.status_code == 200, again.text[:500]
     assert again.json()["data"]["attributes"]["feature_flags"]["sensitive_actions_reauth"] is True
@@ -418,7 +420,7 @@ def test_the_flag_step_sends_the_cookie_the_browser_has_after_reauthenticating(
         first = alice.patch("/stepup/tenants/acme", content=body, headers=JSONAPI)
         assert first.status_code == 401
         copied = dict(alice.cookies)  # what a reader would paste into curl -b
-        reauthenticate(alice, first.json()["reauth_url"], ALICE[1])
+        reauthenticate(alice, only_error(first.json())["meta"]["reauth_url"], ALICE[1])
         assert dict(alice.cookies) != copied  # re-authenticating renewed the session
         with httpx.Client(base_url=base, cookies=copied) as curl:
             stale = curl.patch("/stepup/tenants/acme", content=body, headers=JSONAPI)

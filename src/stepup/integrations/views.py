@@ -44,7 +44,7 @@ from ..policy import (
     with_recovery_rule,
     with_tenant_settings_rule,
 )
-from ..reauth import GRANT_METHODS, Offer, required_methods
+from ..reauth import GRANT_METHODS, Decision, Offer, required_methods
 from ..records import Passkey, Tenant, TotpDevice
 from ..redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
 from ..resume import is_resume_token
@@ -58,7 +58,7 @@ from ..tenants import (
 )
 from ..twofactor import Enrolment
 from ..verifier import VerifyReason, VerifyResult
-from .http import HttpResponse, with_challenge
+from .http import HttpResponse, RequestInfo, decision_response, retry_later, with_challenge
 
 __all__ = [
     "EARLIER_IDS",
@@ -101,6 +101,7 @@ __all__ = [
     "hook_says_yes",
     "is_fresh",
     "jsonapi_error",
+    "jsonapi_refusal",
     "manual_key",
     "note_renewal",
     "note_sign_in",
@@ -130,7 +131,9 @@ __all__ = [
     "take_sso_trip",
     "tenant_accept_ok",
     "tenant_content_type_ok",
+    "tenant_decision_response",
     "tenant_error_response",
+    "tenant_method_not_allowed",
     "tenant_request_refusal",
     "tenant_response",
     "throttled_message",
@@ -937,6 +940,11 @@ def tenant_response(tenant: Tenant) -> HttpResponse:
     return _jsonapi(200, tenant_document(tenant))
 
 
+#: The title of the tenant endpoint's 503 (``unavailable``), whichever store read or
+#: write could not answer: the grant read of the re-authentication check, or the write.
+_TENANT_UNAVAILABLE: Final = N_("Tenant settings cannot be changed right now")
+
+
 def tenant_error_response(exc: Exception, locale: str | None = None) -> HttpResponse | None:
     """The JSON:API response for an error of ``TenantSettings.patch``; ``None`` for any
     other exception (let it propagate). Titles are in ``locale`` (English by default)."""
@@ -946,9 +954,56 @@ def tenant_error_response(exc: Exception, locale: str | None = None) -> HttpResp
         title = N_("Only a tenant admin may change tenant settings")
         return jsonapi_error(403, "forbidden", title, locale)
     if isinstance(exc, StoreUnavailableError):
-        title = N_("Tenant settings cannot be changed right now")
-        return jsonapi_error(503, "unavailable", title, locale)
+        return retry_later(jsonapi_error(503, "unavailable", _TENANT_UNAVAILABLE, locale))
     return None
+
+
+def tenant_method_not_allowed(locale: str | None = None) -> HttpResponse:
+    """405 for every method but ``PATCH`` on the tenant resource (``OPTIONS`` and
+    ``HEAD`` included): ``Allow: PATCH`` and a JSON:API error document
+    (``method_not_allowed``), as every other refusal of the endpoint."""
+    title = N_("Tenant settings can only be changed with PATCH")
+    refused = jsonapi_error(405, "method_not_allowed", title, locale)
+    return HttpResponse(405, {**refused.headers, "Allow": "PATCH"}, refused.body)
+
+
+def tenant_decision_response(
+    decision: Decision, request: RequestInfo, *, reauth_url: str
+) -> HttpResponse | None:
+    """The tenant endpoint's answer to the core's decision on ``tenant.settings.update``:
+    ``None`` when it allows the ``PATCH``, else the answer every guarded JSON endpoint
+    gives (:func:`stepup.integrations.http.decision_response`, which decides its status
+    and headers) as a JSON:API error document (:func:`jsonapi_refusal`)."""
+    generic = decision_response(decision, request, reauth_url=reauth_url)
+    return None if generic is None else jsonapi_refusal(generic, request.locale)
+
+
+def jsonapi_refusal(generic: HttpResponse, locale: str | None = None) -> HttpResponse:
+    """A guarded JSON endpoint's refusal (``401 reauth_required``, ``403
+    reauth_unreachable``, ``503 reauth_unavailable``) as a JSON:API 1.1 error document:
+    one error object with ``status`` (a string), ``code`` (the JSON body's ``error``),
+    the ``title`` it carries (already in the client's language), ``links.about`` (the
+    re-auth page, when there is one) and ``meta`` (every other field of the JSON body,
+    ``reauth_url`` included). The status and every header stay (``WWW-Authenticate``,
+    ``Retry-After``, ``Cache-Control: no-store``); the ``Content-Type`` becomes
+    ``application/vnd.api+json``. A store outage is the tenant endpoint's one 503
+    (``unavailable``, as when the write fails, titled in ``locale``). Nothing is
+    decided here. An answer that is no JSON error (a browser's 303 to the re-auth page:
+    the endpoint reads only JSON media types, so none comes here) is returned as it is."""
+    if generic.headers.get("Content-Type") != "application/json":
+        return generic
+    meta = json.loads(generic.body)
+    code, title = meta.pop("error"), meta.pop("title")
+    if generic.status == 503:
+        code, title = "unavailable", translate(_TENANT_UNAVAILABLE, locale)
+    error: dict[str, Any] = {"status": str(generic.status), "code": code, "title": title}
+    if isinstance(meta.get("reauth_url"), str):
+        error["links"] = {"about": meta["reauth_url"]}
+    if meta:
+        error["meta"] = meta
+    body = json.dumps({"errors": [error]}, separators=(",", ":")).encode()
+    headers = {**generic.headers, "Content-Type": JSONAPI_MEDIA_TYPE, "Cache-Control": "no-store"}
+    return HttpResponse(generic.status, headers, body)
 
 
 def provider_for(providers: Mapping[str, Any], subject: Subject) -> Any:

@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.test import Client, override_settings
 
+from integrations.tenant_answers import reauth_asked
 from stepup import TOTP
 from stepup.adapters.idp.password import CHEAPEST, hash_password
 from stepup.events import StepupEvent
@@ -258,9 +259,10 @@ def set_flag(browser: Browser, on: bool = True, tenant: str = TENANT) -> Any:
     from stepup.integrations.django.services import get_stepup
 
     response = _patch_flag(browser, on, tenant)
-    if response.status_code != 401 or response.json().get("error") != "reauth_required":
+    asked = reauth_asked(response.status_code, response.json())
+    if asked is None:
         return response
-    user = fresh_grant(browser, response.json()["methods"])
+    user = fresh_grant(browser, asked["methods"])
     response = _patch_flag(browser, on, tenant)
     get_stepup().reauth.password_changed(user)
     return response

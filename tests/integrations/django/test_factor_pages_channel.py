@@ -20,6 +20,7 @@ from integrations.django.django_support import (
     set_flag,
 )
 from integrations.django.testapp.hooks import user_id
+from integrations.tenant_answers import only_error
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.testing import SettableClock
 from stepup.testing.webauthn import SoftAuthenticator
@@ -185,7 +186,7 @@ def test_an_api_key_cannot_change_the_tenant_settings_without_reauthenticating(
         headers=headers,
     )
     assert answer.status_code == 401, answer.content
-    assert answer.json()["error"] == "reauth_required"
+    assert only_error(answer.json())["code"] == "reauth_required"
     tenant = scene.store.get_tenant("acme")
     assert tenant is not None
     assert tenant.flag("sensitive_actions_reauth")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from integrations.django.django_support import PASSWORDS, Browser, Site, flag_body, running_site
+from integrations.tenant_answers import only_error
 from stepup.integrations.django.services import get_stepup
 from stepup.subject import Subject
 from stepup.testing import SettableClock
@@ -36,8 +37,9 @@ def _check(site: Site) -> None:
     reauthenticated: list[str] = []
 
     def reauthenticate(browser: Browser, refused: Any) -> None:
-        reauthenticated.append(refused.json()["error"])
-        done = browser.reauth(refused.json()["reauth_url"], PASSWORDS["alice"])
+        error = only_error(refused.json())
+        reauthenticated.append(error["code"])
+        done = browser.reauth(error["meta"]["reauth_url"], PASSWORDS["alice"])
         assert done.status_code == 303
 
     check_tenant_admin_isolation(

@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 from flask import Flask, abort, redirect, request, session
 from flask.testing import FlaskClient
 
+from integrations.tenant_answers import reauth_asked
 from stepup import TOTP, Channel
 from stepup.adapters.idp.password import CHEAPEST, hash_password
 from stepup.integrations.flask import Stepup
@@ -323,10 +324,10 @@ def set_flag(browser: Browser, on: bool = True) -> Any:
     sent again, and every grant of the user revoked after, so the test goes on as a
     session that has not re-authenticated. Tests of the endpoint itself use ``browser.patch``."""
     response = _patch_flag(browser, on)
-    answer = response.get_json(silent=True) or {}
-    if response.status_code != 401 or answer.get("error") != "reauth_required":
+    asked = reauth_asked(response.status_code, response.get_json(silent=True))
+    if asked is None:
         return response
-    user_id = fresh_grant(browser, answer["methods"])
+    user_id = fresh_grant(browser, asked["methods"])
     response = _patch_flag(browser, on)
     with browser.test_app.app.app_context():
         browser.test_app.app.extensions["stepup"].reauth.password_changed(user_id)

@@ -16,6 +16,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from integrations.tenant_answers import only_error
 from stepup import TOTP
 from stepup.integrations.flask import Stepup
 from stepup.testing import SettableClock
@@ -117,8 +118,9 @@ def test_the_example_walkthrough(app: Flask, clock: SettableClock) -> None:
     assert bob.patch("/stepup/tenants/acme", **patch).status_code == 403
     stale = alice.patch("/stepup/tenants/acme", **patch, headers={"Referer": "/"})
     assert stale.status_code == 401
-    assert stale.json["action"] == "tenant.settings.update"
-    back = _reauthenticate(alice, stale.json["reauth_url"], "alice password")
+    asked = only_error(stale.json)["meta"]
+    assert asked["action"] == "tenant.settings.update"
+    back = _reauthenticate(alice, asked["reauth_url"], "alice password")
     assert back.headers["Location"] == "/"
     assert alice.patch("/stepup/tenants/acme", **patch).status_code == 200
 

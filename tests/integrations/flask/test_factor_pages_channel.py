@@ -20,6 +20,7 @@ from integrations.flask.flask_support import (
     make_app,
     set_flag,
 )
+from integrations.tenant_answers import only_error
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.testing import SettableClock
 from stepup.testing.webauthn import SoftAuthenticator
@@ -221,8 +222,9 @@ def test_an_api_key_cannot_change_the_tenant_settings_without_reauthenticating(
         headers=CHANNELS["api_key"],
     )
     assert answer.status_code == 401, answer.get_data(as_text=True)
-    assert answer.get_json()["error"] == "reauth_required"
-    assert answer.get_json()["methods"] == ["pwd"]
+    error = only_error(answer.get_json())
+    assert error["code"] == "reauth_required"
+    assert error["meta"]["methods"] == ["pwd"]
     tenant = scene.store.get_tenant(TENANT)
     assert tenant is not None
     assert tenant.flag("sensitive_actions_reauth")

@@ -20,6 +20,7 @@ from integrations.flask.flask_support import (
     make_app,
     set_flag,
 )
+from integrations.tenant_answers import only_error
 from integrations.tenant_probes import (
     BAD_ACCEPTS,
     BAD_BODIES,
@@ -65,8 +66,11 @@ def test_patch_without_a_fresh_grant_is_401_with_the_reauth_details(
     response = _patch(alice, not flag_on, Referer=f"http://localhost{TENANT_PAGE}")
     assert response.status_code == 401
     assert response.headers["Cache-Control"] == "no-store"
-    answer = response.json
-    assert answer["error"] == "reauth_required"
+    assert response.headers["Content-Type"] == JSONAPI
+    error = only_error(response.json)
+    assert (error["status"], error["code"]) == ("401", "reauth_required")
+    answer = error["meta"]
+    assert error["links"] == {"about": answer["reauth_url"]}
     assert answer["action"] == "tenant.settings.update"
     assert answer["methods"] == ["pwd"]
     assert answer["max_age"] == 6 * 3600
@@ -87,7 +91,8 @@ def test_a_bearer_client_gets_the_rfc_9470_challenge() -> None:
     challenge = response.headers["WWW-Authenticate"]
     assert 'error="insufficient_user_authentication"' in challenge
     assert 'max_age="21600"' in challenge
-    assert response.json["action"] == "tenant.settings.update"
+    assert response.headers["Content-Type"] == JSONAPI
+    assert only_error(response.json)["meta"]["action"] == "tenant.settings.update"
     assert _flag(test_app) is False
 
 
@@ -95,7 +100,7 @@ def test_the_tenant_page_flow_comes_back_after_reauth_and_then_patches(
     test_app: TestApp, alice: Browser
 ) -> None:
     refused = _patch(alice, True, Referer=f"http://localhost{TENANT_PAGE}")
-    back = alice.reauth(refused.json["reauth_url"], "correct horse")
+    back = alice.reauth(only_error(refused.json)["meta"]["reauth_url"], "correct horse")
     assert back.status_code == 303
     assert back.headers["Location"] == TENANT_PAGE
     assert _patch(alice, True).status_code == 200

@@ -24,6 +24,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from integrations.tenant_answers import reauth_asked
 from stepup.adapters.idp.password import CHEAPEST, AsyncPasswordReauth, hash_password
 from stepup.errors import StoreUnavailableError
 from stepup.events import EventBus, StepupEvent
@@ -119,13 +120,14 @@ class Browser:
         headers = {"Content-Type": "application/vnd.api+json"}
         url = f"/stepup/tenants/{tenant}"
         response = self.client.patch(url, json=body, headers=headers)
-        if response.status_code != 401 or response.json().get("error") != "reauth_required":
+        asked = reauth_asked(response.status_code, response.json())
+        if asked is None:
             return response
         # Changing tenant settings needs a fresh re-authentication whatever the flag says
         # (tenant.settings.update): record the grant the endpoint asks for, PATCH again,
         # then revoke every grant of the user, so the test goes on as a session that has
         # not re-authenticated. Tests of the endpoint itself use client.patch.
-        self.client.post("/_test/grant", data={"method": response.json()["methods"]})
+        self.client.post("/_test/grant", data={"method": asked["methods"]})
         response = self.client.patch(url, json=body, headers=headers)
         self.client.post("/_test/revoke")
         return response

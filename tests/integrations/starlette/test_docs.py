@@ -13,6 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from integrations.starlette.starlette_support import CHEAP, csrf_token
+from integrations.tenant_answers import only_error
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.testing import SettableClock
 from stepup.totp import TOTP
@@ -59,8 +60,9 @@ def patch_flag_as_admin(client: TestClient, password: str) -> None:
     """Changing tenant settings needs a fresh re-authentication, flag on or off."""
     stale = client.patch("/stepup/tenants/acme", json=SEED_BODY, headers=JSONAPI)
     assert stale.status_code == 401
-    assert stale.json()["action"] == "tenant.settings.update"
-    assert reauthenticate(client, stale.json()["reauth_url"], password).status_code == 303
+    asked = only_error(stale.json())["meta"]
+    assert asked["action"] == "tenant.settings.update"
+    assert reauthenticate(client, asked["reauth_url"], password).status_code == 303
     assert client.patch("/stepup/tenants/acme", json=SEED_BODY, headers=JSONAPI).status_code == 200
 
 

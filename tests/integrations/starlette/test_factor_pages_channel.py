@@ -21,6 +21,7 @@ from integrations.starlette.starlette_support import (
     enrol,
     make_app,
 )
+from integrations.tenant_answers import only_error
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.subject import Subject
 from stepup.testing import SettableClock
@@ -200,7 +201,7 @@ def test_an_api_key_cannot_change_the_tenant_settings_without_reauthenticating(
     headers = {**CHANNELS["api_key"], "Content-Type": "application/vnd.api+json"}
     answer = scene.browser().client.patch("/stepup/tenants/acme", json=body, headers=headers)
     assert answer.status_code == 401, answer.text
-    assert answer.json()["error"] == "reauth_required"
+    assert only_error(answer.json())["code"] == "reauth_required"
     tenant = scene.store.get_tenant("acme")
     assert tenant is not None
     assert tenant.flag(TENANT_FLAG)

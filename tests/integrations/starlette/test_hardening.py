@@ -24,6 +24,7 @@ from integrations.starlette.starlette_support import (
     enrol,
     make_app,
 )
+from integrations.tenant_answers import only_error
 from integrations.tenant_probes import (
     BAD_ACCEPTS,
     BAD_BODIES,
@@ -83,8 +84,11 @@ def test_patch_without_a_fresh_grant_is_401_with_the_reauth_details(
         assert alice.patch_tenant(True).status_code == 200
     response = _patch(alice, not flag_on, Referer=f"http://testserver{TENANT_PAGE}")
     assert response.status_code == 401
-    answer = response.json()
-    assert answer["error"] == "reauth_required"
+    assert response.headers["content-type"] == JSONAPI
+    error = only_error(response.json())
+    assert (error["status"], error["code"]) == ("401", "reauth_required")
+    answer = error["meta"]
+    assert error["links"] == {"about": answer["reauth_url"]}
     assert answer["action"] == "tenant.settings.update"
     assert answer["methods"] == ["pwd"]
     query = parse_qs(urlsplit(answer["reauth_url"]).query)
@@ -100,12 +104,14 @@ def test_a_bearer_client_gets_the_rfc_9470_challenge(test_app: TestApp, alice: B
     )
     assert response.status_code == 401
     assert 'error="insufficient_user_authentication"' in response.headers["www-authenticate"]
+    assert response.headers["content-type"] == JSONAPI
+    assert only_error(response.json())["code"] == "reauth_required"
     assert _flag(test_app) is False
 
 
 def test_the_tenant_page_flow_comes_back_after_reauth(test_app: TestApp, alice: Browser) -> None:
     refused = _patch(alice, True, Referer=f"http://testserver{TENANT_PAGE}")
-    back = alice.reauth(refused.json()["reauth_url"], PASSWORDS["alice"])
+    back = alice.reauth(only_error(refused.json())["meta"]["reauth_url"], PASSWORDS["alice"])
     assert back.status_code == 303
     assert back.headers["location"] == TENANT_PAGE
     assert _patch(alice, True).status_code == 200

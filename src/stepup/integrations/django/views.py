@@ -47,7 +47,7 @@ from ...i18n import Message
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
-from ..http import RETRY_AFTER, Client, authentication_required, client_kind
+from ..http import RETRY_AFTER, Client, authentication_required, client_kind, form_return_path
 from ..pages import stylesheet_response
 from ..passkey_endpoint import (
     INTERACTIVE_ONLY,
@@ -106,7 +106,9 @@ from ..views import (
     sso_transaction,
     sso_transaction_request,
     take_sso_trip,
+    tenant_decision_response,
     tenant_error_response,
+    tenant_method_not_allowed,
     tenant_request_refusal,
     tenant_response,
     two_factor_message,
@@ -784,12 +786,33 @@ def _admin_two_factor_remove(request: HttpRequest, user_id: str) -> HttpResponse
 # tenant settings ---------------------------------------------------------------------
 
 
+def _patch_only(view: View) -> View:
+    """``PATCH`` only: any other method (``OPTIONS`` and ``HEAD`` included) gets the
+    resource's JSON:API 405 with ``Allow: PATCH``, logged as ``require_http_methods``
+    logs its own."""
+
+    @wraps(view)
+    def answer(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "PATCH":
+            return view(request, *args, **kwargs)
+        response = to_response(tenant_method_not_allowed(request_info(request).locale))
+        log_response(
+            "Method Not Allowed (%s): %s", request.method, request.path,
+            response=response, request=request,
+        )  # fmt: skip
+        return response
+
+    return answer
+
+
 def _tenant(request: HttpRequest, tenant_id: str) -> HttpResponse:
     """The seed's JSON:API ``PATCH``. Who may ask is settled before a byte of the body is
     read: signed in (401), a JSON body (415), a tenant admin (403), and a fresh
-    re-authentication for ``tenant.settings.update`` whatever the flag says (401 with the
-    re-auth details, as every guarded JSON endpoint). Then the body is read up to the
-    limit and parsed by the core (400/422, nothing changed)."""
+    re-authentication for ``tenant.settings.update`` whatever the flag says (the guarded
+    JSON endpoints' 401/403/503 as a JSON:API document, see
+    :func:`~stepup.integrations.views.tenant_decision_response`; the app's
+    ``REAUTH_RESPONSE`` still replaces it). Then the body is read up to the limit and
+    parsed by the core (400/422, nothing changed)."""
     bound = stepup_for(request)
     subject = bound.subject
     # JSON:API titles in the client's Accept-Language.
@@ -804,10 +827,19 @@ def _tenant(request: HttpRequest, tenant_id: str) -> HttpResponse:
     refusal = admin_refusal(is_admin, locale)
     if refusal is not None:
         return to_response(refusal)
-    # Back to the page the request came from (the tenant page) after re-authenticating.
-    stale = bound.guard(TENANT_SETTINGS_UPDATE, tenant_id=tenant_id)
-    if stale is not None:
-        return stale
+    decision = bound.reauth.check(subject, TENANT_SETTINGS_UPDATE, tenant_id)
+    if not decision.ok:
+        hook = bound.services.hooks.reauth_response  # the app's answer still wins
+        custom = hook(request, decision) if hook is not None else None
+        if custom is not None:
+            return cast(HttpResponse, custom)
+        # Back to the page the request came from (the tenant page) after re-authenticating.
+        referer = request.headers.get("Referer", "")
+        back = form_return_path(request.method or "", referer, None, request)
+        info = request_info(request, path=back)
+        refused = tenant_decision_response(decision, info, reauth_url=bound.url("reauth"))
+        assert refused is not None  # the decision was not ok
+        return to_response(refused)
     try:
         body = read_body(stream_chunks(request.read), request.headers.get("Content-Length"))
         updated = bound.tenant_settings.patch(
@@ -854,4 +886,4 @@ admin_two_factor_remove = _form_post(_admin_two_factor_remove)
 # application/json (415 otherwise). A cross-site page cannot send those content types
 # without a CORS preflight, which this app does not grant; a form can only send
 # urlencoded, multipart or text/plain bodies, and forms cannot send PATCH at all.
-tenant = _commit_as_they_go(cast(View, csrf_exempt(require_http_methods(["PATCH"])(_tenant))))
+tenant = _commit_as_they_go(cast(View, csrf_exempt(_patch_only(_tenant))))

@@ -20,6 +20,7 @@ from flask import (
     current_app,
     flash,
     get_flashed_messages,
+    make_response,
     redirect,
     render_template,
     request,
@@ -43,7 +44,14 @@ from ...errors import (
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
-from ..http import RETRY_AFTER, Client, authentication_required, client_kind, retry_later
+from ..http import (
+    RETRY_AFTER,
+    Client,
+    authentication_required,
+    client_kind,
+    form_return_path,
+    retry_later,
+)
 from ..pages import EXTENSIONS, PAGE_HEADERS, page_context, stylesheet_response
 from ..passkey_endpoint import (
     INTERACTIVE_ONLY,
@@ -103,7 +111,9 @@ from ..views import (
     sso_transaction,
     sso_transaction_request,
     take_sso_trip,
+    tenant_decision_response,
     tenant_error_response,
+    tenant_method_not_allowed,
     tenant_request_refusal,
     tenant_response,
     two_factor_message,
@@ -116,7 +126,9 @@ __all__ = ["build_blueprint"]
 
 #: Posted by the IdP's page in the browser, not by our form: the SAML response's
 #: signature and its one-time InResponseTo bound to this session stand in for a token.
-_CSRF_EXEMPT: Final = frozenset({"stepup.saml_acs"})
+#: The tenant resource's 405 (any method but PATCH) changes nothing and reads nothing:
+#: it answers before any check, as Django's and Starlette's do.
+_CSRF_EXEMPT: Final = frozenset({"stepup.saml_acs", "stepup.tenant_other_methods"})
 #: The views that serve a subject on any channel: re-authentication with a password or a
 #: provider (the core decides which channels it asks), its status and done pages, the
 #: sign-in's second step (nobody is signed in yet), the tenant endpoint (a JSON:API
@@ -141,6 +153,7 @@ _ANY_CHANNEL: Final = frozenset(
         "stepup.sign_in_passkey_finish",
         "stepup.passkey_script",
         "stepup.tenant",
+        "stepup.tenant_other_methods",
         "stepup.stylesheet",
     }
 )
@@ -180,11 +193,19 @@ def build_blueprint(more: Iterable[Route] = ()) -> Blueprint:
         ("/2fa/recovery-codes", "recovery_codes", recovery_codes, ["POST"]),
         ("/2fa/remove", "two_factor_remove", two_factor_remove, ["POST"]),
         ("/users/<user_id>/2fa/remove", "admin_two_factor_remove", admin_remove, ["POST"]),
-        ("/tenants/<tenant_id>", "tenant", tenant_patch, ["PATCH"]),
         ("/stepup.css", "stylesheet", stylesheet, ["GET"]),
     ]
     for rule, endpoint, view, methods in [*routes, *more]:
         bp.add_url_rule(rule, endpoint, view, methods=methods)
+    # The tenant resource answers every other method itself (a JSON:API 405, OPTIONS
+    # included), not with Werkzeug's HTML 405 or Flask's automatic OPTIONS.
+    for endpoint, view, methods in [
+        ("tenant", tenant_patch, ["PATCH"]),
+        ("tenant_other_methods", tenant_other_methods, list(_NOT_PATCH)),
+    ]:
+        bp.add_url_rule(
+            "/tenants/<tenant_id>", endpoint, view, methods=methods, provide_automatic_options=False
+        )
     return bp
 
 
@@ -266,9 +287,10 @@ def _read_guarded_forms_first(setup: BlueprintSetupState) -> None:
 
 
 def _exempt_acs_from_flask_wtf(setup: BlueprintSetupState) -> None:
-    """The app's Flask-WTF must not check the SAML ACS either (see ``_CSRF_EXEMPT``):
-    exempt it now when ``CSRFProtect`` is already registered, else before Flask-WTF's
-    first check (an app-level hook registered now runs before one registered later).
+    """The app's Flask-WTF must not check the SAML ACS or the tenant resource's 405
+    either (see ``_CSRF_EXEMPT``): exempt them now when ``CSRFProtect`` is already
+    registered, else before Flask-WTF's first check (an app-level hook registered now
+    runs before one registered later).
 
     The hook's work is done at the app's first request: Flask refuses new hooks after
     it, so no ``CSRFProtect`` can be registered later. Every later request only reads
@@ -278,7 +300,8 @@ def _exempt_acs_from_flask_wtf(setup: BlueprintSetupState) -> None:
     def exempt(app: Any) -> None:
         csrf = flask_wtf_of(app)
         if csrf is not None:
-            csrf.exempt(f"{saml_acs.__module__}.{saml_acs.__name__}")
+            for view in (saml_acs, tenant_other_methods):
+                csrf.exempt(f"{view.__module__}.{view.__name__}")
 
     def exempt_once() -> None:
         if pending:
@@ -900,12 +923,25 @@ def admin_remove(user_id: str) -> Any:
 # tenant settings ---------------------------------------------------------------------
 
 
+#: The methods the tenant resource answers with its 405: RFC 9110's but CONNECT. Flask
+#: routes only the methods a rule names, so an extension method (PROPFIND...) still gets
+#: Werkzeug's 405.
+_NOT_PATCH: Final = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE")
+
+
+def tenant_other_methods(tenant_id: str) -> Any:
+    """405 JSON:API ``method_not_allowed`` with ``Allow: PATCH``."""
+    return to_response(tenant_method_not_allowed(request_info(request).locale))
+
+
 def tenant_patch(tenant_id: str) -> Any:
     """The seed's JSON:API ``PATCH``. Who may ask is settled before a byte of the body is
     read: signed in (401), a JSON body (415), a tenant admin (403), and a fresh
-    re-authentication for ``tenant.settings.update`` whatever the flag says (401 with the
-    re-auth details, as every guarded JSON endpoint). Then the body is read up to the
-    limit and parsed by the core (400/422, nothing changed)."""
+    re-authentication for ``tenant.settings.update`` whatever the flag says (the guarded
+    JSON endpoints' 401/403/503 as a JSON:API document, see
+    :func:`~stepup.integrations.views.tenant_decision_response`; the app's
+    ``response_handler`` still replaces it). Then the body is read up to the limit and
+    parsed by the core (400/422, nothing changed)."""
     app_state, subject = _signed_in()
     # JSON:API titles in the client's Accept-Language.
     locale = request_info(request).locale
@@ -919,10 +955,18 @@ def tenant_patch(tenant_id: str) -> Any:
     refusal = admin_refusal(is_admin, locale)
     if refusal is not None:
         return to_response(refusal)
-    # Back to the page the request came from (the tenant page) after re-authenticating.
-    stale = app_state.guard(TENANT_SETTINGS_UPDATE, None, None, tenant_id)
-    if stale is not None:
-        return stale
+    decision = app_state.reauth.check(subject, TENANT_SETTINGS_UPDATE, tenant_id)
+    if not decision.ok:
+        handler = app_state.hooks.response_handler  # the app's answer still wins
+        custom = handler(decision, request) if handler is not None else None
+        if custom is not None:
+            return make_response(custom)
+        # Back to the page the request came from (the tenant page) after re-authenticating.
+        back = form_return_path(request.method, request.referrer or "", None, request)
+        info = request_info(request, path=back)
+        refused = tenant_decision_response(decision, info, reauth_url=url_for("stepup.reauth"))
+        assert refused is not None  # the decision was not ok
+        return to_response(refused)
     try:
         body = read_body(stream_chunks(request.stream.read), request.headers.get("Content-Length"))
         tenant = app_state.tenant_settings.patch(

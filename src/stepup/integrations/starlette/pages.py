@@ -18,7 +18,8 @@ from markupsafe import Markup
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, request_response
+from starlette.types import Receive, Scope, Send
 
 from ...errors import (
     AlreadyEnrolledError,
@@ -90,7 +91,9 @@ from ..views import (
     reauth_page,
     refusal_status,
     report_code_failure,
+    tenant_decision_response,
     tenant_error_response,
+    tenant_method_not_allowed,
     tenant_request_refusal,
     tenant_response,
     two_factor_message,
@@ -149,6 +152,18 @@ def take_notes(request: Request) -> list[str]:
     return [note] if isinstance(note, str) else []
 
 
+class _EveryMethod:
+    """An endpoint Starlette routes every method to. A function endpoint is routed only
+    the methods its ``Route`` names (``GET`` when none), so any other gets Starlette's
+    405; an ASGI app with ``methods=None`` is routed them all, and answers them itself."""
+
+    def __init__(self, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
+        self._app = request_response(endpoint)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._app(scope, receive, send)
+
+
 class StepupPages:
     """The views of one :class:`Stepup`; :meth:`routes` lists them (the passkey and
     federated views, built on these, are added by ``app.Stepup.routes``)."""
@@ -188,7 +203,9 @@ class StepupPages:
                 methods=both,
                 name="admin_remove",
             ),
-            Route("/tenants/{tenant_id}", self.tenant, methods=["PATCH"], name="tenant"),
+            # Every method reaches the view (a JSON:API 405 for all but PATCH, not
+            # Starlette's plain-text one or the app's handler for HTTPException).
+            Route("/tenants/{tenant_id}", _EveryMethod(self.tenant), name="tenant"),
         ]
         return routes
 
@@ -830,11 +847,19 @@ class StepupPages:
     # tenant settings ----------------------------------------------------------
 
     async def tenant(self, request: Request) -> Response:
+        if request.method != "PATCH":  # OPTIONS and HEAD too: the resource's own 405
+            locale = negotiate(request.headers.get("accept-language"))
+            return to_response(tenant_method_not_allowed(locale))
+        return await self.tenant_patch(request)
+
+    async def tenant_patch(self, request: Request) -> Response:
         """The seed's JSON:API ``PATCH``. Who may ask is settled before a byte of the body
         is read: signed in (401), a JSON body (415), a tenant admin (403), and a fresh
-        re-authentication for ``tenant.settings.update`` whatever the flag says (401 with
-        the re-auth details, as every guarded JSON endpoint). Then the body is read up to
-        the limit and parsed by the core (400/422, nothing changed)."""
+        re-authentication for ``tenant.settings.update`` whatever the flag says (the
+        guarded JSON endpoints' 401/403/503 as a JSON:API document, see
+        :func:`~stepup.integrations.views.tenant_decision_response`; the app's
+        ``reauth_response`` still replaces it). Then the body is read up to the limit and
+        parsed by the core (400/422, nothing changed)."""
         s = self.stepup
         subject = await s.subject(request)
         # JSON:API titles in the client's Accept-Language.
@@ -855,10 +880,18 @@ class StepupPages:
             return to_response(refusal)
         decision = await s.reauth.check(subject, TENANT_SETTINGS_UPDATE, tenant_id)
         if not decision.ok:
+            if s.reauth_response is not None:  # the app's answer still wins
+                custom = await call_hook(s.reauth_response, request, decision)
+                if custom is not None:
+                    return custom
             # Back to the page the request came from (the tenant page) after re-auth.
             referer = request.headers.get("referer", "")
             back = form_return_path(request.method, referer, None, request)
-            return await s.respond(request, decision, back)
+            info = request_info(request, back)
+            reauth_url = s.url(request, "reauth")
+            refused = tenant_decision_response(decision, info, reauth_url=reauth_url)
+            assert refused is not None  # the decision was not ok
+            return to_response(refused)
         try:
             body = await aread_body(request.stream(), request.headers.get("content-length"))
             tenant = await s.tenants.patch(

@@ -8,6 +8,9 @@
  *
  *   // Like fetch(); on a "reauth_required" 401 it opens the re-auth page in a window,
  *   // waits until the user confirmed (or closed it), and sends the request once more.
+ *   // It reads a guarded JSON endpoint's {"error": "reauth_required", "reauth_url"}
+ *   // and a JSON:API resource's (the tenant settings PATCH) {"errors": [{"code":
+ *   // "reauth_required", "meta": {"reauth_url"}}]} alike.
  *   const response = await stepup.fetch("/api/keys/regenerate", {method: "POST", ...});
  *
  *   // Does this action need a re-authentication now, and how? (nothing is performed)
@@ -77,6 +80,20 @@
 
   var CSRF_HEADERS = ["X-CSRF-Token", "X-CSRFToken"];
 
+  // Where a 401's body asks to re-authenticate, or null when it does not: a guarded JSON
+  // endpoint's {"error": "reauth_required", "reauth_url": ...}, or a JSON:API error
+  // document's first error {"code": "reauth_required", "meta": {"reauth_url": ...}}.
+  function reauthUrlOf(body) {
+    if (!body || typeof body !== "object") return null;
+    if (body.error === "reauth_required") {
+      return typeof body.reauth_url === "string" && body.reauth_url ? body.reauth_url : null;
+    }
+    var error = Array.isArray(body.errors) ? body.errors[0] : null;
+    if (!error || error.code !== "reauth_required" || !error.meta) return null;
+    var url = error.meta.reauth_url;
+    return typeof url === "string" && url ? url : null;
+  }
+
   function jsonInit(init) {
     var copy = Object.assign({}, init || {});
     var headers = new Headers(copy.headers || {});
@@ -94,8 +111,9 @@
     return window.fetch(input, first).then(function (response) {
       if (response.status !== 401) return response;
       return response.clone().json().then(function (body) {
-        if (!body || body.error !== "reauth_required" || !body.reauth_url) return response;
-        return reauthenticate(body.reauth_url).then(function (token) {
+        var reauthUrl = reauthUrlOf(body);
+        if (!reauthUrl) return response;
+        return reauthenticate(reauthUrl).then(function (token) {
           var again = jsonInit(init);
           CSRF_HEADERS.forEach(function (name) {
             if (token && again.headers.has(name)) again.headers.set(name, token);
