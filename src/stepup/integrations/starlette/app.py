@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Router
 
 from ...errors import ConfigurationError
 from .devices import device_routes
@@ -44,7 +44,10 @@ class Stepup(StepupCore):
         return await StepupPages(self).unavailable(request)
 
     def mount(self) -> Mount:
-        return Mount(self.prefix, routes=self.routes(), name="stepup")
+        # No redirect for a trailing slash: Starlette's would answer any method (a PATCH
+        # included) with a 307 to an absolute URL built from the request's Host header.
+        router = Router(routes=self.routes(), redirect_slashes=False)
+        return Mount(self.prefix, app=router, name="stepup")
 
     def install(self, app: Starlette) -> None:
         """Add :class:`StepupMiddleware` and mount the views (before the app starts).
