@@ -429,12 +429,17 @@ class RequestStepup:
         complete = self.services.hooks.complete_sign_in
         if complete is None:
             raise ConfigurationError("set STEPUP['COMPLETE_SIGN_IN'] to finish sign-ins")
-        complete(self.request, pending.user_id)
+        setattr(self.request, _SECOND_STEP_PASSED, True)
+        try:
+            complete(self.request, pending.user_id)
+        finally:
+            delattr(self.request, _SECOND_STEP_PASSED)
         self._subject = _UNSET
         try:
             if pending.identity is not None:
                 self.note_sign_in(pending.identity)
-            if self.policy.sign_in_counts:  # off: nothing to load, nothing to record
+            # A held sign-in proved something unknown first: never a re-authentication.
+            if self.policy.sign_in_counts and not pending.held:
                 subject = self.subject
                 if subject is None:
                     raise ConfigurationError("COMPLETE_SIGN_IN did not sign the user in")
@@ -649,6 +654,77 @@ def _names_sent(request: HttpRequest) -> list[str] | None:
     except Exception:  # a body Django read one way and its parts another: Django's order
         return None
     return names
+
+
+#: Set on the request while stepup's second step signs the user in: the sign-in that
+#: ``user_logged_in`` then reports is one :func:`hold_sign_in` lets through.
+_SECOND_STEP_PASSED: Final = "_stepup_second_step_passed"
+#: Set on the request when :func:`hold_sign_in` held its sign-in: the middleware then
+#: answers with the second step, whatever the view answered.
+HELD: Final = "_stepup_sign_in_held"
+
+
+def hold_sign_in(request: HttpRequest, user: Any) -> None:
+    """Called for every ``user_logged_in``. A sign-in that did not come through stepup's
+    second step (Django admin's login view, another app's, a password reset that signs
+    the user in, a view that calls ``login()`` without ``begin_sign_in``) of a user who
+    has a second factor on the web is undone and held, waiting for that factor, as
+    ``begin_sign_in`` would have held it; :class:`StepupMiddleware` then sends the
+    browser to the second step instead of the view's answer. A store that cannot say
+    whether the user has a second factor stops the sign-in (fail closed). Off with
+    ``STEPUP["SECOND_STEP_FOR_EVERY_SIGN_IN"] = False``."""
+    if getattr(request, _SECOND_STEP_PASSED, False):
+        return
+    services = get_stepup()
+    if not services.second_step_for_every_sign_in:
+        return
+    if not hasattr(request, "user"):  # a bare request (the test client's force_login)
+        request.user = user
+    bound = getattr(request, "stepup", None)
+    if not isinstance(bound, RequestStepup):
+        bound = attach(request)
+    bound._subject = _UNSET  # who is signed in now, not before login()
+    subject = bound.subject
+    if subject is None or subject.channel is not Channel.WEB:
+        return
+    try:
+        needed = bound.second_factors(subject.user_id, subject.channel)
+    except StoreUnavailableError:
+        _undo_login(request)
+        raise
+    if not needed:
+        return
+    _undo_login(request)
+    bound._subject = _UNSET
+    now = services.clock()
+    first = FirstStep.checked()
+    _session.start_pending_sign_in(request.session, subject.user_id, None, now, first, held=True)
+    setattr(request, HELD, True)
+
+
+def _undo_login(request: HttpRequest) -> None:
+    """Sign out the user ``login()`` just signed in (its ``user_logged_out`` revokes the
+    new session's grant, of which there is none yet)."""
+    from django.contrib.auth import logout
+
+    logout(request)
+
+
+def held_sign_in_response(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """The second step, for a request whose sign-in :func:`hold_sign_in` held: the view's
+    own redirect (where it would have sent the user) becomes where the second step
+    sends them; a non-redirect answer goes to the project's root afterwards."""
+    session = request.session
+    saved = session.get(_session.PENDING)
+    location = response.get("Location") if 300 <= response.status_code < 400 else None
+    if isinstance(saved, dict) and location:
+        saved["next"] = safe_return_path_or_default(location, home_path())
+        session.modified = True
+    held = HttpResponseRedirect(stepup_for(request).url("two_factor_verify"), status=303)
+    for cookie in response.cookies.values():  # e.g. the CSRF cookie login() rotated
+        held.cookies[cookie.key] = cookie
+    held["Cache-Control"] = "no-store"
+    return held
 
 
 def stepup_for(request: HttpRequest) -> RequestStepup:

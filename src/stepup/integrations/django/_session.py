@@ -46,6 +46,10 @@ class PendingSignIn:
     #: How the user signed in (``None``: a password), as the app gave it to
     #: ``begin_sign_in``: noted for the session once the second step passed.
     identity: Identity | None = None
+    #: A sign-in that came in another way than ``begin_sign_in`` (Django admin's login,
+    #: another app's view) and was held for the second step: what its first step proved
+    #: is unknown, so it is never recorded as a re-authentication.
+    held: bool = False
 
 
 def forget(session: Any) -> None:
@@ -60,12 +64,15 @@ def start_pending_sign_in(
     next_path: object,
     now: float,
     first: FirstStep,
+    *,
+    held: bool = False,
 ) -> None:
     session[PENDING] = {
         "user_id": user_id,
         "nonce": secrets.token_urlsafe(24),
         "next": safe_return_path_or_default(next_path),
         "at": now,
+        "held": held,
         **first.record(),
     }
 
@@ -88,6 +95,7 @@ def pending_sign_in(session: Any, now: float, ttl: float) -> PendingSignIn | Non
         first.authenticated_at,
         nonce if isinstance(nonce, str) else "",
         first.identity,
+        saved.get("held") is not False,  # one kept before the key: held, never recorded
     )
 
 

@@ -33,12 +33,15 @@ class StepupConfig(AppConfig):  # type: ignore[misc]
 
 
 def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    """A new stepup session id at every sign-in: no earlier grant carries over."""
+    """A new stepup session id at every sign-in: no earlier grant carries over. A
+    sign-in that skipped stepup's second step is held for it (``_request.hold_sign_in``)."""
     session = getattr(request, "session", None)
     if session is not None:
         from ..views import note_sign_in
+        from ._request import hold_sign_in
 
         note_sign_in(session, None)
+        hold_sign_in(request, user)
 
 
 def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:

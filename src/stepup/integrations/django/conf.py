@@ -81,6 +81,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "DISABLE_ACTION": "2fa.disable",
     "RECOVERY_ACTION": "2fa.recovery.regenerate",
     "SIGN_IN_TTL": 300,
+    "SECOND_STEP_FOR_EVERY_SIGN_IN": True,
     "URL_NAMESPACE": "stepup",
     "LOCALE_SELECTOR": None,
     "CANCEL_URL": None,
@@ -303,11 +304,21 @@ def read_password_hasher(conf: Mapping[str, Any]) -> PasswordHasher | None:
     return value
 
 
+def read_flag(conf: Mapping[str, Any], name: str) -> bool:
+    """A setting that is exactly ``True`` or ``False`` (a string like ``"False"`` would
+    read as true, and these settings lower protection when off)."""
+    value = conf[name]
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"STEPUP['{name}'] must be True or False")
+    return value
+
+
 def check_plain_values(conf: Mapping[str, Any]) -> None:
     """The settings without a reader of their own (for the system checks)."""
     for name in ("DEFAULT_TENANT", "URL_NAMESPACE", "TOTP_ISSUER"):
         read_text(conf, name)
     read_number(conf, "SIGN_IN_TTL")
+    read_flag(conf, "SECOND_STEP_FOR_EVERY_SIGN_IN")
     read_secret_fields(conf)
     read_secret_box(conf)
     read_password_hasher(conf)

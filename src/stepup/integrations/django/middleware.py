@@ -1,6 +1,8 @@
 """``StepupMiddleware``: ``request.stepup`` on every request, sync or async.
 
-Put it after ``SessionMiddleware`` and ``AuthenticationMiddleware``. It also answers
+Put it after ``SessionMiddleware`` and ``AuthenticationMiddleware``. It sends a browser
+whose sign-in was held for stepup's second step to that step (a view signed the user
+in some other way than ``begin_sign_in``: see ``_request.hold_sign_in``). It also answers
 the typed errors of ``request.stepup.require(...)`` raised anywhere in a view, through
 the app's replaceable ``REAUTH_RESPONSE`` hook, answers a store outage that escapes a
 view with the 503 "try again" page (JSON for a script), and reads a small multipart
@@ -19,7 +21,7 @@ from ...errors import StoreUnavailableError
 from ...reauth import ReauthRequiredError, ReauthUnavailableError
 from ...resume import MAX_BYTES
 from ..http import SignInRequiredError
-from ._request import attach, outage_response, read_form_body
+from ._request import HELD, attach, held_sign_in_response, outage_response, read_form_body
 from ._web import sign_in_response
 
 __all__ = ["StepupMiddleware"]
@@ -43,12 +45,12 @@ class StepupMiddleware:
             return self.__acall__(request)
         read_form_body(attach(request).request, MAX_BYTES)
         response: HttpResponse = self.get_response(request)
-        return response
+        return _after(request, response)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         read_form_body(attach(request).request, MAX_BYTES)
         response: HttpResponse = await self.get_response(request)
-        return response
+        return _after(request, response)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """Turn the errors of ``request.stepup.require`` into the usual responses, and a
@@ -66,3 +68,12 @@ class StepupMiddleware:
         if isinstance(exception, StoreUnavailableError):
             return outage_response(request)
         return None
+
+
+def _after(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    """A sign-in held for stepup's second step during this request (``hold_sign_in``)
+    is answered with that step, not with the view's answer (which thought it had
+    signed the user in)."""
+    if getattr(request, HELD, False):
+        return held_sign_in_response(request, response)
+    return response

@@ -69,6 +69,8 @@ class Stepup:
         self.default_tenant = conf.read_text(values, "DEFAULT_TENANT")
         self.namespace = conf.read_text(values, "URL_NAMESPACE")
         self.sign_in_ttl = conf.read_number(values, "SIGN_IN_TTL")
+        #: Hold a sign-in that skipped stepup's second step (see ``_request.hold``).
+        self.second_step_for_every_sign_in = conf.read_flag(values, "SECOND_STEP_FOR_EVERY_SIGN_IN")
         self.cancel_url: str | None = conf.read_cancel_url(values)
         self.app_catalog = AppCatalog.of(values["CATALOG"], "STEPUP['CATALOG']")
         self.reauth = Reauth(self.store, policy, clock=self.clock, events=self.events)

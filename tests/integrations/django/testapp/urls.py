@@ -8,6 +8,7 @@ from . import views
 urlpatterns = [
     path("login/", views.sign_in),
     path("login/sso/", views.sign_in_sso),
+    path("login/elsewhere/", views.sign_in_elsewhere),
     path("logout/", views.sign_out),
     path("home/", views.home),
     path("api-key/", views.read_api_key),

@@ -36,6 +36,18 @@ def sign_in(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @require_POST
+def sign_in_elsewhere(request: HttpRequest) -> HttpResponse:
+    """Another way in that knows nothing of stepup (Django admin's login, another app's,
+    a password reset that signs the user in): the password, then ``login()``."""
+    user = get_user_model()._default_manager.filter(username=request.POST.get("username")).first()
+    if user is None or not check_password(request.POST.get("password", ""), user.password):
+        return HttpResponse("wrong", status=401)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return HttpResponseRedirect("/api-key/", status=302)
+
+
+@csrf_exempt
+@require_POST
 def sign_in_sso(request: HttpRequest) -> HttpResponse:
     """Stands in for the project's SSO sign-in: who signed in, through which provider."""
     user = get_user_model()._default_manager.get(username=request.POST["username"])

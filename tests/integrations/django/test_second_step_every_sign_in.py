@@ -1,0 +1,123 @@
+"""Django: a sign-in that skips stepup's second step (Django admin's login, another
+app's view, a password reset that signs the user in: anything that calls ``login()``
+without ``begin_sign_in``) is held for it when the user has a second factor, as
+``begin_sign_in`` would have held it. django-otp leaves this to ``OTPAdminSite`` and
+``is_verified()`` checks in each view; here nothing signs such a user in without it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from integrations.django.django_support import PASSWORDS, Browser, Site, running_site, set_flag
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.integrations.django.services import get_stepup
+from stepup.testing import SettableClock
+
+VERIFY = "/stepup/2fa/verify/"
+
+
+class DownForCredentials(MemoryStore):
+    """A store that cannot say whether a user has a second factor."""
+
+    down = False
+
+    def get_credential(self, user_id: str) -> Any:
+        if self.down:
+            raise ConnectionError("db gone")
+        return super().get_credential(user_id)
+
+
+def _elsewhere(browser: Browser, name: str) -> Any:
+    data = {"username": name, "password": PASSWORDS[name]}
+    return browser.client.post("/login/elsewhere/", data)
+
+
+def _enrolled(site: Site, name: str = "bob") -> tuple[Browser, str]:
+    browser = site.browser(name)
+    secret, _ = browser.enrol()
+    browser.logout()
+    return browser, secret
+
+
+def _signed_in_as(browser: Browser) -> str:
+    return browser.get("/home/").content.decode()
+
+
+def test_an_enrolled_users_other_sign_in_is_held_for_the_code(clock: SettableClock) -> None:
+    with running_site(MemoryStore(), clock) as site:
+        bob, secret = _enrolled(site)
+        answer = _elsewhere(bob, "bob")
+        assert (answer.status_code, answer["Location"]) == (303, VERIFY)
+        assert answer["Cache-Control"] == "no-store"
+        assert _signed_in_as(bob) == "home of nobody"
+        clock.advance(30)
+        done = bob.form(VERIFY, {"code": site.totp_code(secret)}, page=VERIFY)
+        assert (done.status_code, done["Location"]) == (303, "/api-key/")  # where it sent him
+        assert _signed_in_as(bob) == "home of bob"
+
+
+def test_a_user_without_a_second_factor_signs_in_as_before(clock: SettableClock) -> None:
+    with running_site(MemoryStore(), clock) as site:
+        bob = Browser(site)
+        answer = _elsewhere(bob, "bob")
+        assert (answer.status_code, answer["Location"]) == (302, "/api-key/")
+        assert _signed_in_as(bob) == "home of bob"
+
+
+def test_the_second_step_after_begin_sign_in_is_not_asked_twice(clock: SettableClock) -> None:
+    with running_site(MemoryStore(), clock) as site:
+        bob, secret = _enrolled(site)
+        assert bob.login("bob")["Location"] == VERIFY
+        clock.advance(30)
+        done = bob.form(VERIFY, {"code": site.totp_code(secret)}, page=VERIFY)
+        assert (done.status_code, done["Location"]) == (303, "/home/")
+        assert _signed_in_as(bob) == "home of bob"
+
+
+def test_turned_off_the_other_sign_in_goes_through(clock: SettableClock) -> None:
+    with running_site(MemoryStore(), clock, SECOND_STEP_FOR_EVERY_SIGN_IN=False) as site:
+        bob, _ = _enrolled(site)
+        assert _elsewhere(bob, "bob").status_code == 302
+        assert _signed_in_as(bob) == "home of bob"
+
+
+@pytest.mark.parametrize("value", ["False", 0, None])
+def test_the_setting_must_be_a_bool(clock: SettableClock, value: object) -> None:
+    from stepup.errors import ConfigurationError
+
+    with (
+        running_site(MemoryStore(), clock, SECOND_STEP_FOR_EVERY_SIGN_IN=value),
+        pytest.raises(ConfigurationError, match="SECOND_STEP_FOR_EVERY_SIGN_IN"),
+    ):
+        get_stepup()
+
+
+def test_a_store_that_cannot_answer_signs_nobody_in(clock: SettableClock) -> None:
+    store = DownForCredentials()
+    with running_site(store, clock) as site:
+        bob = Browser(site)
+        store.down = True
+        answer = _elsewhere(bob, "bob")
+        assert answer.status_code == 503
+        store.down = False
+        assert _signed_in_as(bob) == "home of nobody"
+
+
+def test_a_held_sign_in_never_counts_as_a_re_authentication(
+    clock: SettableClock, tmp_path: Path
+) -> None:
+    """What the other way in proved first is unknown (a password reset link proves no
+    password): with ``sign_in_counts``, the code after it records no grant."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text("sign_in_counts = true\n")
+    with running_site(MemoryStore(), clock, POLICY_FILE=str(policy)) as site:
+        get_stepup().tenant_settings.ensure("acme")
+        bob, secret = _enrolled(site)
+        set_flag(site.browser("alice"))
+        assert _elsewhere(bob, "bob")["Location"] == VERIFY
+        clock.advance(30)
+        assert bob.form(VERIFY, {"code": site.totp_code(secret)}, page=VERIFY).status_code == 303
+        assert bob.get("/api-key/").status_code == 303  # asked to re-authenticate
