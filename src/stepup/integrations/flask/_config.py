@@ -55,6 +55,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "STEPUP_DISABLE_ACTION": "2fa.disable",
     "STEPUP_RECOVERY_ACTION": "2fa.recovery.regenerate",
     "STEPUP_TWO_FACTOR_LOGIN_TTL": 300,
+    "STEPUP_SECOND_STEP_FOR_EVERY_SIGN_IN": True,
     "STEPUP_CLOCK": None,
     "STEPUP_CANCEL_URL": None,
     "STEPUP_CATALOG": None,

@@ -40,7 +40,7 @@ from ._hooks import (
     TransactionFunction,
 )
 from ._passkeys import ROUTES as PASSKEY_ROUTES
-from ._state import AppState, state
+from ._state import HELD, AppState, state
 from ._views import _csrf_refused as csrf_refused
 from ._views import build_blueprint
 from ._web import home_path
@@ -156,17 +156,29 @@ class Stepup:
                 logger.warning(_UNSEALED_WARNING)
 
     def _follow_flask_login(self, app: Flask) -> None:
-        """Renew the session id at sign-in and revoke the grant at sign-out."""
+        """Renew the session id at sign-in, hold a sign-in that skipped the second step
+        for it, and revoke the grant at sign-out."""
         try:
             from flask_login import user_logged_in, user_logged_out
         except ImportError:  # Flask-Login is optional
             return
         user_logged_in.connect(self._logged_in, app, weak=False)
         user_logged_out.connect(self._logged_out, app, weak=False)
+        app.after_request(self._answer_held_sign_in)
 
     @staticmethod
     def _logged_in(sender: Flask, **extra: Any) -> None:
-        state().note_sign_in(None)
+        app_state = state()
+        app_state.note_sign_in(None)
+        app_state.hold_login()
+
+    @staticmethod
+    def _answer_held_sign_in(response: Response) -> Response:
+        """A sign-in held for the second step during this request is answered with that
+        step, not with the view's answer (which thought it had signed the user in)."""
+        if g.get(HELD):
+            return state().held_response(response)
+        return response
 
     @staticmethod
     def _logged_out(sender: Flask, *, user: Any, **extra: Any) -> None:

@@ -26,7 +26,7 @@ from ...i18n import AppCatalog
 from ...passkeys import Passkeys
 from ...policy import Context, Policy
 from ...reauth import Decision, Reauth, ReauthRequired, SignInOutcome
-from ...redirects import UnsafeRedirectError, safe_return_path
+from ...redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
 from ...resume import ResumeOutcome, Suspended, Suspensions
 from ...signin import SecondFactors, second_factors
 from ...subject import Identity, LoginMethod, Subject
@@ -87,7 +87,7 @@ from ._config import (
 )
 from ._csrf import FIELD, CsrfTokens
 from ._hooks import ContextFunction, Hooks, ReturnTo, TransactionFunction
-from ._web import request_info, to_response
+from ._web import home_path, request_info, to_response
 
 if TYPE_CHECKING:
     from ...adapters.storage.base import Store
@@ -113,6 +113,16 @@ class PendingLogin:
     #: How the user signed in (``None``: a password), as the app gave it to
     #: ``begin_two_factor``: noted for the session once the second step passed.
     identity: Identity | None = None
+    #: A sign-in that came in another way than ``begin_two_factor`` and was held for
+    #: the second step (:meth:`AppState.hold_login`): what its first step proved is
+    #: unknown, so it is never recorded as a re-authentication.
+    held: bool = False
+
+
+#: Set on ``g`` while stepup's second step signs the user in (its ``login_user`` is one
+#: :meth:`AppState.hold_login` lets through), and when a sign-in was held.
+_SECOND_STEP_PASSED: Final = "stepup_second_step_passed"
+HELD: Final = "stepup_sign_in_held"
 
 
 class AppState:
@@ -167,6 +177,11 @@ class AppState:
         self.default_tenant: str = config["STEPUP_DEFAULT_TENANT"]
         self.issuer: str = config["STEPUP_TOTP_ISSUER"] or app.name
         self.login_ttl = float(config["STEPUP_TWO_FACTOR_LOGIN_TTL"])
+        every = config["STEPUP_SECOND_STEP_FOR_EVERY_SIGN_IN"]
+        if not isinstance(every, bool):  # "False" would read as true; off lowers protection
+            raise ConfigurationError("STEPUP_SECOND_STEP_FOR_EVERY_SIGN_IN must be True or False")
+        #: Hold a Flask-Login sign-in that skipped the second step (:meth:`hold_login`).
+        self.second_step_for_every_sign_in = every
         self.oidc: Mapping[str, Any] = dict(config["STEPUP_OIDC_PROVIDERS"] or {})
         self.saml: Mapping[str, Any] = dict(config["STEPUP_SAML_PROVIDERS"] or {})
         self.csrf = CsrfTokens(secret_key)
@@ -560,15 +575,63 @@ class AppState:
         # Checked before anything is kept (a typed error, nothing changed): the second
         # step cannot fail on it once the user is signed in.
         first = FirstStep.checked(identity, proved, authenticated_at)
+        self._keep_pending(user_id, next_path, remember, first, held=False)
+        return make_response(current_app.redirect(url_for("stepup.two_factor_verify"), 303))
+
+    def _keep_pending(
+        self, user_id: str, next_path: str, remember: bool, first: FirstStep, *, held: bool
+    ) -> None:
         session[_PENDING] = {
             "user_id": user_id,
             "nonce": secrets.token_urlsafe(24),
             "next": next_path,
             "remember": remember,
             "at": self.clock(),
+            "held": held,
             **first.record(),
         }
-        return make_response(current_app.redirect(url_for("stepup.two_factor_verify"), 303))
+
+    def hold_login(self) -> None:
+        """Called for every Flask-Login ``user_logged_in``. A sign-in that did not come
+        through stepup's second step (a view that calls ``login_user`` without
+        ``begin_two_factor``: another extension's login view, a password reset that signs
+        the user in) of a user who has a second factor on the web is undone and held,
+        waiting for that factor, as ``begin_two_factor`` would have held it; the response
+        to this request becomes the second step (:meth:`held_response`). A store that
+        cannot say whether the user has a second factor stops the sign-in (fail
+        closed). Off with ``STEPUP_SECOND_STEP_FOR_EVERY_SIGN_IN = False``."""
+        if g.get(_SECOND_STEP_PASSED) or not self.second_step_for_every_sign_in:
+            return
+        g.pop("stepup_subject", None)  # who is signed in now, not before login_user
+        subject = self.subject()
+        if subject is None or subject.channel is not Channel.WEB:
+            return
+        from flask_login import logout_user
+
+        try:
+            needed = self.second_factors(subject.user_id, subject.channel)
+        except StoreUnavailableError:
+            logout_user()
+            raise
+        if not needed:
+            return
+        logout_user()  # its user_logged_out clears stepup's session state too
+        g.pop("stepup_subject", None)
+        self._keep_pending(subject.user_id, home_path(), False, FirstStep.checked(), held=True)
+        setattr(g, HELD, True)
+
+    def held_response(self, response: Response) -> Response:
+        """The second step, for a request whose sign-in :meth:`hold_login` held: the
+        view's own redirect (where it would have sent the user) becomes where the second
+        step sends them."""
+        saved = session.get(_PENDING)
+        location = response.headers.get("Location") if 300 <= response.status_code < 400 else None
+        if isinstance(saved, dict) and location:
+            saved["next"] = safe_return_path_or_default(location, home_path())
+            session.modified = True
+        held = make_response(current_app.redirect(url_for("stepup.two_factor_verify"), 303))
+        held.headers["Cache-Control"] = "no-store"
+        return held
 
     def pending_login(self) -> PendingLogin | None:
         saved = session.get(_PENDING)
@@ -587,6 +650,7 @@ class AppState:
             first.authenticated_at,
             nonce if isinstance(nonce, str) else "",
             first.identity,
+            saved.get("held") is not False,  # one kept before the key: held, never recorded
         )
 
     def second_factors(self, user_id: str, channel: Channel = Channel.WEB) -> SecondFactors:
@@ -601,11 +665,16 @@ class AppState:
         re-authentication. An error once the user is signed in clears the session
         before it goes on: a sign-in that did not finish leaves nobody signed in."""
         session.pop(_PENDING, None)
-        self._sign_in(pending)
+        setattr(g, _SECOND_STEP_PASSED, True)  # see hold_login
+        try:
+            self._sign_in(pending)
+        finally:
+            g.pop(_SECOND_STEP_PASSED, None)
         try:
             if pending.identity is not None:
                 self.note_sign_in(pending.identity)
-            if self.policy.sign_in_counts:  # off: nothing to load, nothing to record
+            # A held sign-in proved something unknown first: never a re-authentication.
+            if self.policy.sign_in_counts and not pending.held:
                 signed_in_with = pending.identity or Identity(LoginMethod.PASSWORD)
                 self.record_sign_in(proved, pending.authenticated_at, signed_in_with=signed_in_with)
         except BaseException:

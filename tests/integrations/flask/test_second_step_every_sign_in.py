@@ -1,0 +1,132 @@
+"""Flask with Flask-Login: a sign-in that skips stepup's second step (a view that calls
+``login_user`` without ``begin_two_factor``: another extension's login view, a password
+reset that signs the user in) is held for it when the user has a second factor, as
+``begin_two_factor`` would have held it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask, redirect, request
+
+from integrations.flask.flask_support import Browser, TestApp, make_app, set_flag
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.errors import ConfigurationError
+from stepup.integrations.flask import Stepup
+from stepup.testing import SettableClock
+
+VERIFY = "/stepup/2fa/verify"
+
+
+class DownForCredentials(MemoryStore):
+    """A store that cannot say whether a user has a second factor."""
+
+    down = False
+
+    def get_credential(self, user_id: str) -> Any:
+        if self.down:
+            raise ConnectionError("db gone")
+        return super().get_credential(user_id)
+
+
+def _elsewhere_view(app: Flask, stepup: Stepup) -> None:
+    @app.post("/login/elsewhere")
+    def sign_in_elsewhere() -> Any:
+        from flask_login import login_user
+
+        login_user(app.login_manager._user_callback(request.form["username"]))  # type: ignore[attr-defined]
+        return redirect("/api-key", 302)
+
+
+def _app(store: Any = None, **config: Any) -> TestApp:
+    return make_app(
+        "flask_login",
+        store=store if store is not None else MemoryStore(),
+        clock=SettableClock(),
+        setup=_elsewhere_view,
+        config=config,
+    )
+
+
+def _enrolled(test_app: TestApp, name: str = "bob") -> tuple[Browser, str]:
+    browser = test_app.client()
+    assert browser.login(name).status_code == 303
+    secret, _ = browser.enrol()
+    browser.client.post("/logout")
+    return browser, secret
+
+
+def _elsewhere(browser: Browser, name: str) -> Any:
+    return browser.client.post("/login/elsewhere", data={"username": name})
+
+
+def _home(browser: Browser) -> str:
+    return str(browser.client.get("/home").get_data(as_text=True))
+
+
+def test_an_enrolled_users_other_sign_in_is_held_for_the_code() -> None:
+    test_app = _app()
+    bob, secret = _enrolled(test_app)
+    answer = _elsewhere(bob, "bob")
+    assert (answer.status_code, answer.headers["Location"]) == (303, VERIFY)
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert _home(bob) == "home of nobody"
+    test_app.clock.advance(30)
+    done = bob.form(VERIFY, {"code": test_app.totp_code(secret)}, page=VERIFY)
+    assert (done.status_code, done.headers["Location"]) == (303, "/api-key")
+    assert _home(bob) == "home of bob"
+
+
+def test_a_user_without_a_second_factor_signs_in_as_before() -> None:
+    bob = _app().client()
+    answer = _elsewhere(bob, "bob")
+    assert (answer.status_code, answer.headers["Location"]) == (302, "/api-key")
+    assert _home(bob) == "home of bob"
+
+
+def test_the_second_step_after_begin_two_factor_is_not_asked_twice() -> None:
+    test_app = _app()
+    bob, secret = _enrolled(test_app)
+    assert bob.login("bob").headers["Location"] == VERIFY
+    test_app.clock.advance(30)
+    done = bob.form(VERIFY, {"code": test_app.totp_code(secret)}, page=VERIFY)
+    assert (done.status_code, done.headers["Location"]) == (303, "/home")
+    assert _home(bob) == "home of bob"
+
+
+def test_turned_off_the_other_sign_in_goes_through() -> None:
+    test_app = _app(STEPUP_SECOND_STEP_FOR_EVERY_SIGN_IN=False)
+    bob, _ = _enrolled(test_app)
+    assert _elsewhere(bob, "bob").status_code == 302
+    assert _home(bob) == "home of bob"
+
+
+@pytest.mark.parametrize("value", ["False", 0, None])
+def test_the_setting_must_be_a_bool(value: object) -> None:
+    with pytest.raises(ConfigurationError, match="STEPUP_SECOND_STEP_FOR_EVERY_SIGN_IN"):
+        _app(STEPUP_SECOND_STEP_FOR_EVERY_SIGN_IN=value)
+
+
+def test_a_store_that_cannot_answer_signs_nobody_in() -> None:
+    store = DownForCredentials()
+    bob = _app(store).client()
+    store.down = True
+    assert _elsewhere(bob, "bob").status_code == 503
+    store.down = False
+    assert _home(bob) == "home of nobody"
+
+
+def test_a_held_sign_in_never_counts_as_a_re_authentication(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text("sign_in_counts = true\n")
+    test_app = _app(STEPUP_POLICY_FILE=str(policy))
+    bob, secret = _enrolled(test_app)
+    alice = test_app.client()
+    assert alice.login("alice").status_code == 303
+    set_flag(alice)
+    assert _elsewhere(bob, "bob").headers["Location"] == VERIFY
+    test_app.clock.advance(30)
+    assert bob.form(VERIFY, {"code": test_app.totp_code(secret)}, page=VERIFY).status_code == 303
+    assert bob.client.get("/api-key").status_code == 303  # asked to re-authenticate
