@@ -59,7 +59,7 @@ _MEMORY_STORE_WARNING: Final = (
     "STEPUP_STORE is not set, so stepup keeps two-factor enrolments, re-authentications"
     " and throttles in this process's memory: they are lost on restart and not shared"
     " between workers. Set STEPUP_STORE to a store URL (sqlite:///path,"
-    " postgresql+psycopg://..., redis://...) or pass Stepup(store=...);"
+    " postgresql+psycopg://..., redis://..., redis+cluster://...) or pass Stepup(store=...);"
     " set it to memory:// to keep memory and silence this warning."
 )
 _UNSEALED_WARNING: Final = (
