@@ -684,12 +684,26 @@ SECURITY_CHECK: Final = N_("Security check")
 
 @dataclass(frozen=True, slots=True)
 class MessagePage:
-    """A short page that says one thing (``text``, a msgid), with an optional link to
-    try again."""
+    """A short page that says one thing (``text``, a msgid), with an optional link
+    (``link``, labelled ``link_label``, a msgid: "Try again" unless told)."""
 
     text: Message | str
     title: Message | str = SECURITY_CHECK
     link: str = ""
+    link_label: Message | str = N_("Try again")  # noqa: RUF009 (N_ returns its argument)
+
+    @classmethod
+    def about(cls, text: str, *, link: str = "", sign_in: str = "", home: str = "") -> MessagePage:
+        """The page for ``text`` (a :data:`TEXT` msgid). The texts that leave nothing to
+        try again have a title of their own (a page told apart by its title, WCAG 2.4.2)
+        and a way on: an expired sign-in links to the app's sign-in page (``sign_in``),
+        an unknown action back to the app's root (``home``). Any other text is titled
+        "Security check", with ``link`` ("Try again") when there is one."""
+        if text == TEXT["sign_in_expired"]:
+            return cls(text, N_("Sign-in expired"), sign_in, N_("Sign in again"))
+        if text == TEXT["unknown_action"]:
+            return cls(text, N_("Unknown action"), home, N_("Back to the start page"))
+        return cls(text, link=link)
 
 
 _TWO_FACTOR_MESSAGES: Final = {

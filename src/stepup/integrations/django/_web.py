@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.urls import get_script_prefix
+from django.shortcuts import resolve_url
+from django.urls import NoReverseMatch, get_script_prefix
 
 from ...redirects import safe_return_path_or_default
 from ..http import Client, RequestInfo, authentication_required, client_kind
 from ..http import HttpResponse as NeutralResponse
 from ..views import app_root
 
-__all__ = ["home_path", "request_info", "sign_in_response", "to_response"]
+__all__ = ["home_path", "request_info", "sign_in_path", "sign_in_response", "to_response"]
 
 
 def request_info(request: HttpRequest, *, path: str | None = None) -> RequestInfo:
@@ -25,6 +27,19 @@ def home_path() -> str:
     script prefix (``FORCE_SCRIPT_NAME``, the server's ``SCRIPT_NAME`` or ASGI
     ``root_path``), ``/`` at the top of the site."""
     return app_root(get_script_prefix())
+
+
+def sign_in_path() -> str:
+    """The project's sign-in page, where "Sign in again" leads: ``settings.LOGIN_URL``
+    resolved as Django's ``redirect_to_login`` resolves it (a URL name or a path), else
+    :func:`home_path`."""
+    login_url = getattr(settings, "LOGIN_URL", None)
+    if not login_url:
+        return home_path()
+    try:
+        return str(resolve_url(login_url))
+    except NoReverseMatch:  # a name no URLconf has: Django's redirect would fail too
+        return home_path()
 
 
 def to_response(response: NeutralResponse) -> HttpResponse:

@@ -116,7 +116,7 @@ from ..views import (
 from ._pages import render_page
 from ._request import CSRF_FIELD, RequestStepup, outage_response, stepup_for
 from ._session import PendingSignIn
-from ._web import home_path, request_info, sign_in_response, to_response
+from ._web import home_path, request_info, sign_in_path, sign_in_response, to_response
 
 __all__ = [
     "admin_two_factor_remove",
@@ -150,7 +150,8 @@ _render = render_page
 
 
 def _message(request: HttpRequest, status: int, message: str, *, link: str = "") -> HttpResponse:
-    return _render(request, "stepup/message.html", status, page=MessagePage(message, link=link))
+    page = MessagePage.about(message, link=link, sign_in=sign_in_path(), home=home_path())
+    return _render(request, "stepup/message.html", status, page=page)
 
 
 def outage_page(request: HttpRequest, link: str = "") -> HttpResponse:

@@ -120,7 +120,7 @@ from ..views import (
 )
 from ._csrf import flask_wtf_of
 from ._state import AppState, PendingLogin, state
-from ._web import home_path, request_info, to_response
+from ._web import home_path, request_info, sign_in_path, to_response
 
 __all__ = ["build_blueprint"]
 
@@ -434,7 +434,8 @@ def _render(template: str, status: int = 200, **context: Any) -> Any:
 
 
 def _message(status: int, message: str, *, link: str = "") -> Any:
-    return _render("stepup/message.html", status, page=MessagePage(message, link=link))
+    page = MessagePage.about(message, link=link, sign_in=sign_in_path(), home=home_path())
+    return _render("stepup/message.html", status, page=page)
 
 
 def _signed_in() -> tuple[AppState, Subject | None]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Request, Response, request
+from flask import Request, Response, current_app, request, url_for
+from werkzeug.routing import BuildError
 
 from ..http import HttpResponse, RequestInfo
 from ..views import app_root
 
-__all__ = ["home_path", "request_info", "to_response"]
+__all__ = ["home_path", "request_info", "sign_in_path", "to_response"]
 
 
 def request_info(request: Request, *, path: str | None = None) -> RequestInfo:
@@ -25,6 +26,26 @@ def home_path() -> str:
     path the app is served at (``request.script_root``: ``SCRIPT_NAME``, Werkzeug's
     ``DispatcherMiddleware``)."""
     return app_root(request.script_root)
+
+
+def sign_in_path() -> str:
+    """The app's sign-in page, where "Sign in again" leads: the view Flask-Login's
+    ``unauthorized()`` sends a browser to (``login_manager.login_view``, or its
+    ``blueprint_login_views`` entry for this blueprint; an endpoint, or a URL as
+    Flask-Login takes it) when the app has one, else :func:`home_path`."""
+    manager = getattr(current_app, "login_manager", None)
+    view = getattr(manager, "login_view", None)
+    per_blueprint = getattr(manager, "blueprint_login_views", None)
+    if isinstance(per_blueprint, dict) and request.blueprint in per_blueprint:
+        view = per_blueprint[request.blueprint]
+    if not isinstance(view, str) or not view:
+        return home_path()
+    if view.startswith(("https://", "http://", "/")):  # a URL, as Flask-Login takes it
+        return view
+    try:
+        return url_for(view)
+    except BuildError:  # no such endpoint: Flask-Login's own redirect would fail too
+        return home_path()
 
 
 def to_response(response: HttpResponse) -> Response:

@@ -279,7 +279,9 @@ class StepupPages:
         return response
 
     async def message(self, request: Request, text: str, status: int, link: str = "") -> Response:
-        page = MessagePage(text, link=link)
+        s, home = self.stepup, self.stepup.home(request)
+        # "Sign in again" goes where a signed-out browser is sent (login_url), else home.
+        page = MessagePage.about(text, link=link, sign_in=s.login_url or home, home=home)
         return await self.render(request, "message.html", binding="", status=status, page=page)
 
     async def form(self, request: Request, binding: str) -> FormData | None:
