@@ -121,7 +121,11 @@ def create_app(
 
     app = Starlette(
         routes=routes,
-        exception_handlers={StoreUnavailableError: store_down},
+        exception_handlers={
+            StoreUnavailableError: store_down,
+            404: demo.http_error,  # no such address: the demo's page, not "Not Found"
+            405: demo.http_error,
+        },
         middleware=[
             Middleware(
                 SessionMiddleware,

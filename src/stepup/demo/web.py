@@ -17,8 +17,9 @@ from typing import Any, Final
 
 from argon2 import PasswordHasher
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,7 +29,9 @@ from ..clock import Clock
 from ..errors import StoreUnavailableError
 from ..events import EventBus
 from ..i18n import translate
+from ..integrations.http import Client, client_kind
 from ..integrations.starlette import ContextFunction, CsrfProtection, Stepup
+from ..integrations.starlette._util import request_info
 from ..integrations.starlette.csrf import FIELD_NAME
 from ..integrations.views import TEXT
 from ..sealing import SecretBox
@@ -282,6 +285,25 @@ class Demo:
 
     def not_found(self, request: Request) -> Response:
         return self.render(request, "message.html", status=404, title="Not found", text="")
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        """Starlette's own refusals, an address no route has (404) and a method its route
+        does not take (405): for a browser, a page in the demo's layout (its title, its
+        language, the header and its menu, a way back to the start), not Starlette's
+        bare "Not Found"; a script (JSON, a bearer token) gets Starlette's plain text."""
+        assert isinstance(exc, HTTPException)
+        headers = dict(exc.headers or {})  # a 405's Allow
+        if client_kind(request_info(request)) is not Client.BROWSER:
+            return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=headers)
+        if exc.status_code == 405:
+            title = "Request not allowed"
+            text = "This address does not take this kind of request."
+        else:
+            title = "Page not found"
+            text = "There is no page at this address. Check the address, or start again."
+        page = self.render(request, "message.html", status=exc.status_code, title=title, text=text)
+        page.headers.update(headers)
+        return page
 
     def forbidden(self, request: Request) -> Response:
         text = "Only a tenant admin can see this page."
