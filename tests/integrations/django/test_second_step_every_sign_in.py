@@ -121,3 +121,93 @@ def test_a_held_sign_in_never_counts_as_a_re_authentication(
         clock.advance(30)
         assert bob.form(VERIFY, {"code": site.totp_code(secret)}, page=VERIFY).status_code == 303
         assert bob.get("/api-key/").status_code == 303  # asked to re-authenticate
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"HTTP_X_API_KEY": "alice"}, {"HTTP_AUTHORIZATION": "Bearer token-alice"}],
+    ids=["api-key", "bearer"],
+)
+def test_other_credentials_on_the_request_do_not_skip_the_hold(
+    clock: SettableClock, headers: dict[str, str]
+) -> None:
+    """Who signed in is the user ``login()`` reports, on the web: an API key or bearer
+    token on the same request (the project's loader reads those first) changes nothing."""
+    with running_site(MemoryStore(), clock) as site:
+        bob, _ = _enrolled(site)
+        data = {"username": "bob", "password": PASSWORDS["bob"]}
+        answer = bob.client.post("/login/elsewhere/", data, **headers)
+        assert (answer.status_code, answer["Location"]) == (303, VERIFY)
+        assert _signed_in_as(bob) == "home of nobody"
+
+
+def test_an_sso_middleware_signing_in_on_every_request_can_finish(
+    clock: SettableClock,
+) -> None:
+    """``RemoteUserMiddleware`` calls ``login()`` on every request while nobody is signed
+    in: the held sign-in is kept (not begun again), and stepup's second-step page answers
+    instead of sending the browser to itself again."""
+    from django.test import override_settings
+
+    from integrations.django.django_support import MIDDLEWARE
+
+    middleware = list(MIDDLEWARE)
+    at = middleware.index("django.contrib.auth.middleware.AuthenticationMiddleware")
+    middleware.insert(at + 1, "django.contrib.auth.middleware.RemoteUserMiddleware")
+    backends = [
+        "django.contrib.auth.backends.RemoteUserBackend",
+        "django.contrib.auth.backends.ModelBackend",
+    ]
+    with running_site(MemoryStore(), clock) as site:
+        _, secret = _enrolled(site)
+        with override_settings(MIDDLEWARE=middleware, AUTHENTICATION_BACKENDS=backends):
+            bob = Browser(site)  # a client that loads the middleware above
+            sso = {"REMOTE_USER": "bob"}
+            first = bob.client.get("/home/", **sso)
+            assert (first.status_code, first["Location"]) == (303, VERIFY)
+            page = bob.client.get(VERIFY, **sso)
+            assert page.status_code == 200
+            assert 'name="code"' in page.content.decode()
+            clock.advance(30)
+            token = bob.fields(VERIFY)["csrfmiddlewaretoken"]
+            code = {"code": site.totp_code(secret), "csrfmiddlewaretoken": token}
+            done = bob.client.post(VERIFY, code, **sso)
+            assert (done.status_code, done["Location"]) == (303, "/home/")
+            assert bob.client.get("/home/", **sso).content.decode() == "home of bob"
+
+
+def test_a_held_sign_in_completes_with_several_backends(clock: SettableClock) -> None:
+    from django.test import override_settings
+
+    backends = [
+        "django.contrib.auth.backends.ModelBackend",
+        "django.contrib.auth.backends.AllowAllUsersModelBackend",
+    ]
+    with running_site(MemoryStore(), clock) as site:
+        bob, secret = _enrolled(site)
+        with override_settings(AUTHENTICATION_BACKENDS=backends):
+            assert _elsewhere(bob, "bob")["Location"] == VERIFY
+            clock.advance(30)
+            done = bob.form(VERIFY, {"code": site.totp_code(secret)}, page=VERIFY)
+            assert (done.status_code, done["Location"]) == (303, "/api-key/")
+            assert _signed_in_as(bob) == "home of bob"
+
+
+def test_an_absolute_redirect_to_this_site_is_kept_as_its_path(clock: SettableClock) -> None:
+    with running_site(MemoryStore(), clock) as site:
+        bob, secret = _enrolled(site)
+        data = {
+            "username": "bob",
+            "password": PASSWORDS["bob"],
+            "to": "http://testserver/api-key/?x=1",
+        }
+        assert bob.client.post("/login/elsewhere/", data)["Location"] == VERIFY
+        clock.advance(30)
+        done = bob.form(VERIFY, {"code": site.totp_code(secret)}, page=VERIFY)
+        assert done["Location"] == "/api-key/?x=1"
+        other = {"username": "bob", "password": PASSWORDS["bob"], "to": "http://evil.example/x"}
+        bob.logout()
+        assert bob.client.post("/login/elsewhere/", other)["Location"] == VERIFY
+        clock.advance(30)
+        done = bob.form(VERIFY, {"code": site.totp_code(secret)}, page=VERIFY)
+        assert done["Location"] == "/"

@@ -36,8 +36,33 @@ def _elsewhere_view(app: Flask, stepup: Stepup) -> None:
     def sign_in_elsewhere() -> Any:
         from flask_login import login_user
 
-        login_user(app.login_manager._user_callback(request.form["username"]))  # type: ignore[attr-defined]
-        return redirect("/api-key", 302)
+        user = app.login_manager._user_callback(request.form["username"])  # type: ignore[attr-defined]
+        login_user(user, remember=request.form.get("remember") == "yes")
+        return redirect(request.form.get("to", "/api-key"), 302)
+
+    @app.before_request
+    def remote_user() -> None:
+        """Header SSO, as a proxy in front of the app sets it: sign in on every
+        request while nobody is signed in."""
+        from flask_login import current_user, login_user
+
+        name = request.headers.get("X-Remote-User")
+        if name and not current_user.is_authenticated:
+            login_user(app.login_manager._user_callback(name))  # type: ignore[attr-defined]
+
+    @stepup.subject_loader
+    def bearer_first() -> Any:
+        """The guide's pattern: API credentials first, then the session's user."""
+        from flask_login import current_user
+
+        from stepup.subject import Subject
+        from stepup.twofactor import Channel
+
+        if request.headers.get("Authorization", "").startswith("Bearer "):
+            return Subject("alice", "api-token", channel=Channel.API)
+        if not current_user.is_authenticated:
+            return None
+        return Subject(current_user.get_id(), stepup.session_id())
 
 
 def _app(store: Any = None, **config: Any) -> TestApp:
@@ -130,3 +155,55 @@ def test_a_held_sign_in_never_counts_as_a_re_authentication(tmp_path: Path) -> N
     test_app.clock.advance(30)
     assert bob.form(VERIFY, {"code": test_app.totp_code(secret)}, page=VERIFY).status_code == 303
     assert bob.client.get("/api-key").status_code == 303  # asked to re-authenticate
+
+
+def test_a_bearer_header_on_the_request_does_not_skip_the_hold() -> None:
+    """Who signed in is the user Flask-Login reports, on the web: a bearer token on the
+    same request (the app's loader reads it first) changes nothing."""
+    test_app = _app()
+    bob, _ = _enrolled(test_app)
+    answer = bob.client.post(
+        "/login/elsewhere", data={"username": "bob"}, headers={"Authorization": "Bearer x"}
+    )
+    assert (answer.status_code, answer.headers["Location"]) == (303, VERIFY)
+    assert _home(bob) == "home of nobody"
+
+
+def test_an_sso_hook_signing_in_on_every_request_can_finish() -> None:
+    test_app = _app()
+    bob, secret = _enrolled(test_app)
+    sso = {"X-Remote-User": "bob"}
+    first = bob.client.get("/home", headers=sso)
+    assert (first.status_code, first.headers["Location"]) == (303, VERIFY)
+    page = bob.client.get(VERIFY, headers=sso)
+    assert page.status_code == 200
+    assert 'name="code"' in page.get_data(as_text=True)
+    test_app.clock.advance(30)
+    token = bob.csrf(VERIFY)
+    done = bob.client.post(
+        VERIFY, data={"code": test_app.totp_code(secret), "csrf_token": token}, headers=sso
+    )
+    assert (done.status_code, done.headers["Location"]) == (303, "/home")
+    assert bob.client.get("/home", headers=sso).get_data(as_text=True) == "home of bob"
+
+
+def test_remember_me_is_kept_for_after_the_second_step() -> None:
+    test_app = _app()
+    bob, secret = _enrolled(test_app)
+    held = bob.client.post("/login/elsewhere", data={"username": "bob", "remember": "yes"})
+    assert held.headers["Location"] == VERIFY
+    assert "remember_token=" not in " ".join(held.headers.getlist("Set-Cookie"))
+    test_app.clock.advance(30)
+    done = bob.form(VERIFY, {"code": test_app.totp_code(secret)}, page=VERIFY)
+    assert done.status_code == 303
+    assert bob.client.get_cookie("remember_token") is not None
+
+
+def test_an_absolute_redirect_to_this_site_is_kept_as_its_path() -> None:
+    test_app = _app()
+    bob, secret = _enrolled(test_app)
+    data = {"username": "bob", "to": "http://localhost/api-key?x=1"}
+    assert bob.client.post("/login/elsewhere", data=data).headers["Location"] == VERIFY
+    test_app.clock.advance(30)
+    done = bob.form(VERIFY, {"code": test_app.totp_code(secret)}, page=VERIFY)
+    assert done.headers["Location"] == "/api-key?x=1"

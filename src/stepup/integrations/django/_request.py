@@ -11,11 +11,11 @@ import io
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Final
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import DisallowedHost, ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.request import RawPostDataException, UnreadablePostError
 from django.middleware.csrf import rotate_token
@@ -430,10 +430,12 @@ class RequestStepup:
         if complete is None:
             raise ConfigurationError("set STEPUP['COMPLETE_SIGN_IN'] to finish sign-ins")
         setattr(self.request, _SECOND_STEP_PASSED, True)
+        setattr(self.request, SIGN_IN_BACKEND, pending.backend)  # for django_sign_in
         try:
             complete(self.request, pending.user_id)
         finally:
             delattr(self.request, _SECOND_STEP_PASSED)
+            delattr(self.request, SIGN_IN_BACKEND)
         self._subject = _UNSET
         try:
             if pending.identity is not None:
@@ -659,6 +661,9 @@ def _names_sent(request: HttpRequest) -> list[str] | None:
 #: Set on the request while stepup's second step signs the user in: the sign-in that
 #: ``user_logged_in`` then reports is one :func:`hold_sign_in` lets through.
 _SECOND_STEP_PASSED: Final = "_stepup_second_step_passed"
+#: Set on the request while stepup's second step signs the user in: the authentication
+#: backend the held sign-in was made with (``None``: unknown), for ``django_sign_in``.
+SIGN_IN_BACKEND: Final = "_stepup_sign_in_backend"
 #: Set on the request when :func:`hold_sign_in` held its sign-in: the middleware then
 #: answers with the second step, whatever the view answered.
 HELD: Final = "_stepup_sign_in_held"
@@ -672,34 +677,59 @@ def hold_sign_in(request: HttpRequest, user: Any) -> None:
     ``begin_sign_in`` would have held it; :class:`StepupMiddleware` then sends the
     browser to the second step instead of the view's answer. A store that cannot say
     whether the user has a second factor stops the sign-in (fail closed). Off with
-    ``STEPUP["SECOND_STEP_FOR_EVERY_SIGN_IN"] = False``."""
+    ``STEPUP["SECOND_STEP_FOR_EVERY_SIGN_IN"] = False``.
+
+    Who signed in is the ``user`` ``login()`` reports, by ``str(user.pk)`` (the id the
+    default ``SUBJECT_LOADER`` and the sign-out receiver use), on the web: a session
+    sign-in, whatever other credentials (an API key, a bearer token) the request
+    carries. A sign-in made again while one of this user is held (an SSO middleware
+    that signs in on every request) keeps the held one, and on stepup's own second-step
+    pages lets the page answer, so the person can finish it."""
     if getattr(request, _SECOND_STEP_PASSED, False):
         return
     services = get_stepup()
     if not services.second_step_for_every_sign_in:
         return
-    if not hasattr(request, "user"):  # a bare request (the test client's force_login)
-        request.user = user
     bound = getattr(request, "stepup", None)
     if not isinstance(bound, RequestStepup):
         bound = attach(request)
-    bound._subject = _UNSET  # who is signed in now, not before login()
-    subject = bound.subject
-    if subject is None or subject.channel is not Channel.WEB:
-        return
+    user_id = str(user.pk)
     try:
-        needed = bound.second_factors(subject.user_id, subject.channel)
+        needed = bound.second_factors(user_id, Channel.WEB)
     except StoreUnavailableError:
         _undo_login(request)
         raise
     if not needed:
         return
+    from django.contrib.auth import BACKEND_SESSION_KEY
+
+    session = request.session
+    now, ttl = services.clock(), services.sign_in_ttl
+    waiting = _session.held_sign_in(session, user_id, now, ttl)
+    backend = session.get(BACKEND_SESSION_KEY)
     _undo_login(request)
     bound._subject = _UNSET
-    now = services.clock()
-    first = FirstStep.checked()
-    _session.start_pending_sign_in(request.session, subject.user_id, None, now, first, held=True)
+    if waiting is not None:
+        _session.keep_held_sign_in(request.session, waiting)
+        if _on_second_step(request):
+            return  # the page of the held sign-in answers
+    else:
+        first = FirstStep.checked()
+        _session.start_pending_sign_in(
+            request.session, user_id, None, now, first, held=True, backend=backend
+        )
     setattr(request, HELD, True)
+
+
+#: stepup's pages of the sign-in's second step (names in its URLconf).
+_SECOND_STEP_PAGES: Final = ("two_factor_verify", "sign_in_passkey_begin", "sign_in_passkey_finish")
+
+
+def _on_second_step(request: HttpRequest) -> bool:
+    """Is this request for one of stepup's second-step pages? (Read from the path: the
+    URL is not resolved yet when a middleware signs the user in.)"""
+    bound = stepup_for(request)
+    return request.path in {bound.url(name) for name in _SECOND_STEP_PAGES}
 
 
 def _undo_login(request: HttpRequest) -> None:
@@ -713,18 +743,36 @@ def _undo_login(request: HttpRequest) -> None:
 def held_sign_in_response(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     """The second step, for a request whose sign-in :func:`hold_sign_in` held: the view's
     own redirect (where it would have sent the user) becomes where the second step
-    sends them; a non-redirect answer goes to the project's root afterwards."""
+    sends them; after a ``GET`` answered with a page (an SSO middleware signed the user
+    in on the way to it), that page; otherwise the project's root."""
     session = request.session
     saved = session.get(_session.PENDING)
     location = response.get("Location") if 300 <= response.status_code < 400 else None
+    if location is None and request.method == "GET" and not _on_second_step(request):
+        location = request.get_full_path()
     if isinstance(saved, dict) and location:
-        saved["next"] = safe_return_path_or_default(location, home_path())
+        saved["next"] = safe_return_path_or_default(_on_this_site(request, location), home_path())
         session.modified = True
     held = HttpResponseRedirect(stepup_for(request).url("two_factor_verify"), status=303)
     for cookie in response.cookies.values():  # e.g. the CSRF cookie login() rotated
         held.cookies[cookie.key] = cookie
     held["Cache-Control"] = "no-store"
     return held
+
+
+def _on_this_site(request: HttpRequest, location: str) -> str:
+    """``location`` as a path when it is an absolute URL of this very site (a view may
+    redirect to ``http://host/page``); anything else as it is, for the safe-path check."""
+    parts = urlsplit(location)
+    if parts.scheme != request.scheme or not parts.netloc:
+        return location
+    try:
+        host = request.get_host()
+    except DisallowedHost:
+        return location
+    if parts.netloc != host:
+        return location
+    return urlunsplit(("", "", parts.path or "/", parts.query, ""))
 
 
 def stepup_for(request: HttpRequest) -> RequestStepup:

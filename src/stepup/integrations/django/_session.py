@@ -50,6 +50,9 @@ class PendingSignIn:
     #: another app's view) and was held for the second step: what its first step proved
     #: is unknown, so it is never recorded as a re-authentication.
     held: bool = False
+    #: The authentication backend a held sign-in was made with (``None``: unknown), so
+    #: the second step signs the user in with it (several ``AUTHENTICATION_BACKENDS``).
+    backend: str | None = None
 
 
 def forget(session: Any) -> None:
@@ -66,6 +69,7 @@ def start_pending_sign_in(
     first: FirstStep,
     *,
     held: bool = False,
+    backend: str | None = None,
 ) -> None:
     session[PENDING] = {
         "user_id": user_id,
@@ -73,8 +77,24 @@ def start_pending_sign_in(
         "next": safe_return_path_or_default(next_path),
         "at": now,
         "held": held,
+        "backend": backend,
         **first.record(),
     }
+
+
+def held_sign_in(session: Any, user_id: str, now: float, ttl: float) -> dict[str, Any] | None:
+    """The session's held sign-in of ``user_id`` (see ``_request.hold_sign_in``), as it is
+    kept, while it still waits; ``None`` otherwise."""
+    waiting = pending_sign_in(session, now, ttl)
+    if waiting is None or not waiting.held or waiting.user_id != user_id:
+        return None
+    saved: dict[str, Any] = session[PENDING]
+    return saved
+
+
+def keep_held_sign_in(session: Any, saved: dict[str, Any]) -> None:
+    """Put back a held sign-in a sign-out just cleared (the same one: same nonce, next)."""
+    session[PENDING] = saved
 
 
 def pending_sign_in(session: Any, now: float, ttl: float) -> PendingSignIn | None:
@@ -96,6 +116,7 @@ def pending_sign_in(session: Any, now: float, ttl: float) -> PendingSignIn | Non
         nonce if isinstance(nonce, str) else "",
         first.identity,
         saved.get("held") is not False,  # one kept before the key: held, never recorded
+        backend if isinstance(backend := saved.get("backend"), str) else None,
     )
 
 

@@ -35,13 +35,36 @@ def django_auth_subject(request: Any) -> Subject | None:
 
 
 def django_sign_in(request: Any, user_id: str) -> None:
-    """Sign the user in with ``django.contrib.auth.login`` once the second factor passed."""
+    """Sign the user in with ``django.contrib.auth.login`` once the second factor passed:
+    with the backend the held sign-in was made with, else (several
+    ``AUTHENTICATION_BACKENDS``) the first that knows the user, as Django finds the user
+    of a session."""
     from django.contrib.auth import login
 
     user = _user(user_id)
     if user is None or not getattr(user, "is_active", True):
         raise PermissionDenied("this account cannot sign in")
-    login(request, user)
+    login(request, user, backend=_backend(request, user))
+
+
+def _backend(request: Any, user: Any) -> str | None:
+    """The dotted path ``login()`` needs when several backends are configured."""
+    from django.conf import settings
+    from django.contrib.auth import load_backend
+
+    from ._request import SIGN_IN_BACKEND
+
+    paths = list(settings.AUTHENTICATION_BACKENDS)
+    kept = getattr(request, SIGN_IN_BACKEND, None)
+    if kept in paths:
+        return str(kept)
+    if len(paths) < 2:
+        return None  # login() picks the only one
+    for path in paths:
+        get_user = getattr(load_backend(path), "get_user", None)
+        if get_user is not None and get_user(user.pk) is not None:
+            return str(path)
+    return None  # login() then says that it cannot choose
 
 
 def django_password_hash(user_id: str) -> str | None:

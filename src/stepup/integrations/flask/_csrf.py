@@ -95,6 +95,17 @@ class CsrfTokens:
             return False
         return isinstance(value, str) and hmac.compare_digest(value, raw)
 
+    def kept(self) -> dict[str, Any]:
+        """This session's value(s), as :meth:`restore` puts them back: for a sign-in
+        undone in the same request (``AppState.hold_login``), which then keeps the
+        session's token as if nobody had signed in."""
+        keys = [_SESSION_KEY, self.field] if self._flask_wtf() else [_SESSION_KEY]
+        return {key: session[key] for key in keys if key in session}
+
+    def restore(self, kept: dict[str, Any]) -> None:
+        self.rotate()
+        session.update(kept)
+
     def rotate(self) -> None:
         """Forget this session's value (at sign-in, re-authentication and sign-out): the
         next form gets a new token. With Flask-WTF, its value is renewed the same way."""

@@ -167,10 +167,11 @@ class Stepup:
         app.after_request(self._answer_held_sign_in)
 
     @staticmethod
-    def _logged_in(sender: Flask, **extra: Any) -> None:
+    def _logged_in(sender: Flask, *, user: Any = None, **extra: Any) -> None:
         app_state = state()
+        csrf = app_state.csrf.kept()  # before the sign-in renews it
         app_state.note_sign_in(None)
-        app_state.hold_login()
+        app_state.hold_login(user, csrf)
 
     @staticmethod
     def _answer_held_sign_in(response: Response) -> Response:

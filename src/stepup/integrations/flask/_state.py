@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response, abort, current_app, g, make_response, request, session, url_for
 from werkzeug.datastructures import MultiDict
@@ -123,6 +124,19 @@ class PendingLogin:
 #: :meth:`AppState.hold_login` lets through), and when a sign-in was held.
 _SECOND_STEP_PASSED: Final = "stepup_second_step_passed"
 HELD: Final = "stepup_sign_in_held"
+#: stepup's pages of the sign-in's second step (endpoints).
+_SECOND_STEP_PAGES: Final = frozenset(
+    {"stepup.two_factor_verify", "stepup.sign_in_passkey_begin", "stepup.sign_in_passkey_finish"}
+)
+
+
+def _on_this_site(location: str) -> str:
+    """``location`` as a path when it is an absolute URL of this very site (a view may
+    redirect to ``http://host/page``); anything else as it is, for the safe-path check."""
+    parts = urlsplit(location)
+    if parts.scheme != request.scheme or parts.netloc != request.host:
+        return location
+    return urlunsplit(("", "", parts.path or "/", parts.query, ""))
 
 
 class AppState:
@@ -591,7 +605,7 @@ class AppState:
             **first.record(),
         }
 
-    def hold_login(self) -> None:
+    def hold_login(self, user: Any, csrf: dict[str, Any] | None = None) -> None:
         """Called for every Flask-Login ``user_logged_in``. A sign-in that did not come
         through stepup's second step (a view that calls ``login_user`` without
         ``begin_two_factor``: another extension's login view, a password reset that signs
@@ -599,37 +613,71 @@ class AppState:
         waiting for that factor, as ``begin_two_factor`` would have held it; the response
         to this request becomes the second step (:meth:`held_response`). A store that
         cannot say whether the user has a second factor stops the sign-in (fail
-        closed). Off with ``STEPUP_SECOND_STEP_FOR_EVERY_SIGN_IN = False``."""
+        closed). Off with ``STEPUP_SECOND_STEP_FOR_EVERY_SIGN_IN = False``.
+
+        Who signed in is the ``user`` Flask-Login reports, by ``user.get_id()``, on the
+        web: a session sign-in, whatever other credentials (an API key, a bearer token)
+        the request carries. ``remember=True`` is kept for after the second step. A
+        sign-in made again while one of this user is held (an SSO hook that signs in on
+        every request) keeps the held one, and on stepup's own second-step pages lets the
+        page answer, so the person can finish it (with the session's CSRF token as it was
+        before: ``csrf``, what :meth:`CsrfTokens.kept` read before the sign-in)."""
         if g.get(_SECOND_STEP_PASSED) or not self.second_step_for_every_sign_in:
             return
-        g.pop("stepup_subject", None)  # who is signed in now, not before login_user
-        subject = self.subject()
-        if subject is None or subject.channel is not Channel.WEB:
+        get_id = getattr(user, "get_id", None)
+        user_id = get_id() if get_id is not None else None
+        if user_id is None:
             return
+        user_id = str(user_id)
         from flask_login import logout_user
 
         try:
-            needed = self.second_factors(subject.user_id, subject.channel)
+            needed = self.second_factors(user_id, Channel.WEB)
         except StoreUnavailableError:
             logout_user()
             raise
         if not needed:
             return
+        waiting = self._held_login(user_id)
+        remember = session.get("_remember") == "set"  # login_user(remember=True)
         logout_user()  # its user_logged_out clears stepup's session state too
         g.pop("stepup_subject", None)
-        self._keep_pending(subject.user_id, home_path(), False, FirstStep.checked(), held=True)
+        if waiting is not None:
+            session[_PENDING] = waiting  # the same sign-in: its nonce and next
+            if csrf is not None:  # and the same token: nobody signed in meanwhile
+                self.csrf.restore(csrf)
+            if request.endpoint in _SECOND_STEP_PAGES:
+                return  # the page of the held sign-in answers
+        else:
+            self._keep_pending(user_id, home_path(), remember, FirstStep.checked(), held=True)
         setattr(g, HELD, True)
+
+    def _held_login(self, user_id: str) -> dict[str, Any] | None:
+        """The session's held sign-in of ``user_id``, as it is kept, while it still waits."""
+        waiting = self.pending_login()
+        if waiting is None or not waiting.held or waiting.user_id != user_id:
+            return None
+        saved: dict[str, Any] = session[_PENDING]
+        return saved
 
     def held_response(self, response: Response) -> Response:
         """The second step, for a request whose sign-in :meth:`hold_login` held: the
         view's own redirect (where it would have sent the user) becomes where the second
-        step sends them."""
+        step sends them; after a ``GET`` answered with a page (an SSO hook signed the user
+        in on the way to it), that page; otherwise the app's root. The view's cookies
+        stay, but Flask-Login's remember-me cookie: nobody is signed in yet."""
         saved = session.get(_PENDING)
         location = response.headers.get("Location") if 300 <= response.status_code < 400 else None
+        if location is None and request.method == "GET":
+            location = request.full_path if request.query_string else request.path
         if isinstance(saved, dict) and location:
-            saved["next"] = safe_return_path_or_default(location, home_path())
+            saved["next"] = safe_return_path_or_default(_on_this_site(location), home_path())
             session.modified = True
         held = make_response(current_app.redirect(url_for("stepup.two_factor_verify"), 303))
+        remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+        for cookie in response.headers.getlist("Set-Cookie"):
+            if not cookie.startswith(f"{remember}="):
+                held.headers.add("Set-Cookie", cookie)
         held.headers["Cache-Control"] = "no-store"
         return held
 

@@ -43,7 +43,7 @@ def sign_in_elsewhere(request: HttpRequest) -> HttpResponse:
     if user is None or not check_password(request.POST.get("password", ""), user.password):
         return HttpResponse("wrong", status=401)
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-    return HttpResponseRedirect("/api-key/", status=302)
+    return HttpResponseRedirect(request.POST.get("to", "/api-key/"), status=302)
 
 
 @csrf_exempt
