@@ -106,6 +106,7 @@ __all__ = [
     "note_renewal",
     "note_sign_in",
     "note_sso_trip",
+    "oidc_callback_params",
     "password_error_field",
     "password_message",
     "password_step",
@@ -1179,6 +1180,27 @@ def sso_otp_request(proved: bool) -> dict[str, Any]:
     proved, so that an app's own adapter without the keyword keeps working for every
     rule that asks for none."""
     return {"otp_proved": True} if proved else {}
+
+
+#: The parameters of an OIDC redirect back that the adapter reads (RFC 6749 4.1.2 and
+#: 4.1.2.1, RFC 9207): each "MUST NOT be included more than once".
+_OIDC_CALLBACK_PARAMS: Final = frozenset({"state", "code", "iss", "error", "error_description"})
+
+
+def oidc_callback_params(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The OIDC callback's query, one value per name, the same in every framework (Flask
+    would read the first of a repeated name, Django and Starlette the last). When one of
+    the protocol's parameters comes more than once the answer is malformed: its
+    ``state`` is left out, so the adapter refuses it as an unknown trip before the store
+    is asked, and no pending trip is used up."""
+    params: dict[str, str] = {}
+    repeated = False
+    for name, value in pairs:
+        repeated = repeated or (name in params and name in _OIDC_CALLBACK_PARAMS)
+        params[name] = value
+    if repeated:
+        params.pop("state", None)
+    return params
 
 
 def sso_otp_proved(outcome: object) -> bool:

@@ -90,6 +90,7 @@ from ..views import (
     enrolment_page,
     form_code,
     note_sso_trip,
+    oidc_callback_params,
     password_step,
     provider_for,
     reauth_page,
@@ -522,7 +523,9 @@ def _oidc_start(request: HttpRequest) -> HttpResponse:
 
 
 def _oidc_callback(request: HttpRequest) -> HttpResponse:
-    params = {key: request.GET.get(key, "") for key in request.GET}
+    params = oidc_callback_params(
+        (key, value) for key in request.GET for value in request.GET.getlist(key)
+    )
     return _sso_finish(
         request, stepup_for(request).services.oidc, lambda p, s: p.complete(s, params)
     )

@@ -95,6 +95,7 @@ from ..views import (
     enrolment_page,
     form_code,
     note_sso_trip,
+    oidc_callback_params,
     password_step,
     provider_for,
     reauth_page,
@@ -716,7 +717,7 @@ def oidc_start() -> Any:
 
 
 def oidc_callback() -> Any:
-    params = request.args.to_dict()
+    params = oidc_callback_params(request.args.items(multi=True))
     return _sso_finish(state().oidc, lambda p, s: p.complete(s, params))
 
 

@@ -29,6 +29,7 @@ from ..views import (
     ProviderOutcome,
     ReauthPage,
     note_sso_trip,
+    oidc_callback_params,
     report_sso_refusal,
     sso_answer,
     sso_level_request,
@@ -154,7 +155,9 @@ class _OIDC(_Federated):
         subject = await self.pages.signed_in(request)
         if isinstance(subject, Response):
             return subject
-        outcome = await self.adapter.complete(subject, dict(request.query_params))
+        outcome = await self.adapter.complete(
+            subject, oidc_callback_params(request.query_params.multi_items())
+        )
         return await self.finish(request, subject, outcome)
 
 
