@@ -40,7 +40,7 @@ from ._hooks import (
     TransactionFunction,
 )
 from ._passkeys import ROUTES as PASSKEY_ROUTES
-from ._state import HELD, AppState, state
+from ._state import AppState, state
 from ._views import _csrf_refused as csrf_refused
 from ._views import build_blueprint
 from ._web import home_path
@@ -164,7 +164,6 @@ class Stepup:
             return
         user_logged_in.connect(self._logged_in, app, weak=False)
         user_logged_out.connect(self._logged_out, app, weak=False)
-        app.after_request(self._answer_held_sign_in)
 
     @staticmethod
     def _logged_in(sender: Flask, *, user: Any = None, **extra: Any) -> None:
@@ -172,14 +171,6 @@ class Stepup:
         csrf = app_state.csrf.kept()  # before the sign-in renews it
         app_state.note_sign_in(None)
         app_state.hold_login(user, csrf)
-
-    @staticmethod
-    def _answer_held_sign_in(response: Response) -> Response:
-        """A sign-in held for the second step during this request is answered with that
-        step, not with the view's answer (which thought it had signed the user in)."""
-        if g.get(HELD):
-            return state().held_response(response)
-        return response
 
     @staticmethod
     def _logged_out(sender: Flask, *, user: Any, **extra: Any) -> None:

@@ -14,7 +14,18 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import Flask, Response, abort, current_app, g, make_response, request, session, url_for
+from flask import (
+    Flask,
+    Response,
+    abort,
+    after_this_request,
+    current_app,
+    g,
+    make_response,
+    request,
+    session,
+    url_for,
+)
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import Unauthorized
 from werkzeug.formparser import FormDataParser
@@ -121,7 +132,8 @@ class PendingLogin:
 
 
 #: Set on ``g`` while stepup's second step signs the user in (its ``login_user`` is one
-#: :meth:`AppState.hold_login` lets through), and when a sign-in was held.
+#: :meth:`AppState.hold_login` lets through), and when a sign-in was held (then its
+#: answer is replaced, by a callback for this request only: no other request pays).
 _SECOND_STEP_PASSED: Final = "stepup_second_step_passed"
 HELD: Final = "stepup_sign_in_held"
 #: stepup's pages of the sign-in's second step (endpoints).
@@ -650,7 +662,9 @@ class AppState:
                 return  # the page of the held sign-in answers
         else:
             self._keep_pending(user_id, home_path(), remember, FirstStep.checked(), held=True)
-        setattr(g, HELD, True)
+        if not g.get(HELD):  # this request's answer becomes the second step, once
+            setattr(g, HELD, True)
+            after_this_request(self.held_response)
 
     def _held_login(self, user_id: str) -> dict[str, Any] | None:
         """The session's held sign-in of ``user_id``, as it is kept, while it still waits."""
