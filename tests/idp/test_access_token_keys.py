@@ -463,3 +463,31 @@ def test_a_failed_fetch_is_logged_once_as_the_issuers_not_the_stores(
     assert lines[0][1] == "WARNING"
     assert cause in lines[0][2]
     assert "jwks endpoint down" not in lines[0][2]
+
+
+# a new key under an old kid -----------------------------------------------------------
+
+K1_REPLACED = RSAKey.generate_key(2048, parameters={"kid": "k1", "use": "sig", "alg": "RS256"})
+
+
+def test_a_new_key_under_the_old_kid_is_fetched_once_and_verifies(clock: SettableClock) -> None:
+    """An issuer that puts a new key under an old kid: one refetch finds it. A forged
+    signature under a known kid spends the same once-per-refetch_interval budget as a
+    forged kid, and nothing more: the issuer is never hammered."""
+    published: dict[str, Any] = {"keys": [public(K1)]}
+    fetches: list[float] = []
+
+    def fetch() -> Any:
+        fetches.append(clock())
+        return published
+
+    check = validator(fetch, clock)
+    assert check.validate(token(K1)).subject == "alice"
+    published = {"keys": [public(K1_REPLACED)]}
+    clock.advance(REFETCH)
+    assert check.validate(token(K1_REPLACED)).subject == "alice"
+    assert len(fetches) == 2
+    forger = RSAKey.generate_key(2048, parameters={"kid": "k1", "use": "sig", "alg": "RS256"})
+    assert fault_of(check, token(forger)) is TokenFault.SIGNATURE
+    assert fault_of(check, token(forger)) is TokenFault.SIGNATURE
+    assert len(fetches) == 2  # within refetch_interval: no refetch

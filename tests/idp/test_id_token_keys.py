@@ -669,3 +669,27 @@ def test_a_short_rsa_key_is_no_signing_key() -> None:
     assert [key.kid for key in keys] == ["k1"]
     with pytest.raises(ProviderUnavailableError):
         parse_jwks(HttpResponse(200, keys_body(public(weak))))
+
+
+# a new key under an old kid -----------------------------------------------------------
+
+#: The provider's new key, published under the old key's ``kid`` (OIDC Core 10.1.1 asks
+#: for a new kid; not every provider obliges).
+K1_REPLACED = RSAKey.generate_key(2048, parameters={"kid": "k1", "use": "sig", "alg": "RS256"})
+
+
+def test_a_new_key_under_the_old_kid_is_fetched_once_and_verifies(
+    provider: Provider, clock: SettableClock
+) -> None:
+    oidc = reauth_at(provider)
+    assert verdict(trip(oidc, provider, K1)) == OK
+    provider.jwks = lambda: httpx.Response(200, content=keys_body(public(K1_REPLACED)))
+    clock.advance(REFRESH)
+    fetched = len(provider.fetches)
+    assert verdict(trip(oidc, provider, K1_REPLACED)) == OK
+    assert len(provider.fetches) == fetched + 1
+    # A forged signature under that kid spends the refresh budget and nothing else.
+    forger = RSAKey.generate_key(2048, parameters={"kid": "k1", "use": "sig", "alg": "RS256"})
+    assert verdict(trip(oidc, provider, forger)) == (OIDCReason.INVALID_TOKEN, "signature")
+    assert verdict(trip(oidc, provider, forger)) == (OIDCReason.INVALID_TOKEN, "signature")
+    assert len(provider.fetches) == fetched + 1  # within jwks_refresh_interval: no refetch

@@ -291,6 +291,10 @@ def _refresh(
     return keys
 
 
+#: An ID token refused for one of these may verify with the provider's keys fetched again.
+_KEY_FAULTS: Final = frozenset({TokenFault.UNKNOWN_KEY, TokenFault.SIGNATURE})
+
+
 def _current_keys(
     config: OIDCProviderConfig, cache: ProviderCache, metadata: ProviderMetadata, now: float
 ) -> Flow[tuple[Key, ...]]:
@@ -538,7 +542,8 @@ def _checked_token(
     now: float,
 ) -> Flow[IDTokenClaims | TokenRejected]:
     """Verify the ID token with the current keys, refreshing them once if it names an
-    unknown one (the provider may have rotated them)."""
+    unknown one or its signature does not verify (the provider may have rotated them,
+    also under the old ``kid``), within the refresh interval's budget."""
 
     def verify(keys: tuple[Key, ...]) -> IDTokenClaims | TokenRejected:
         return verify_id_token(
@@ -553,7 +558,7 @@ def _checked_token(
         )
 
     result = verify((yield from _current_keys(config, cache, metadata, now)))
-    if isinstance(result, TokenRejected) and result.fault is TokenFault.UNKNOWN_KEY:
+    if isinstance(result, TokenRejected) and result.fault in _KEY_FAULTS:
         fresh = yield from _refresh(config, cache, metadata, now)
         if fresh is not None:
             result = verify(fresh)
