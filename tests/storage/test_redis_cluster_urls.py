@@ -270,3 +270,30 @@ def test_a_plain_url_of_a_single_server_is_not_refused(tmp_path: Path) -> None:
             client.execute_command("ACL", "SETUSER", "no-info", "on", ">pw", "~*", "+@all", "-info")
         store = open_store(f"redis://no-info:pw@127.0.0.1:{server.port}/0")
         store.close()
+
+
+def test_the_frameworks_url_setting_refuses_a_plain_url_of_a_cluster_node(
+    cluster: list[RedisServer],
+) -> None:
+    """Flask's STEPUP_STORE and Django's STORE: at start-up (the Redis check), not as an
+    outage for every user whose keys are on another node."""
+    plain = f"redis://127.0.0.1:{cluster[0].port}/0"
+    with pytest.raises(StoreConfigurationError, match="redis\\+cluster://HOST:PORT"):
+        store_from_url(plain, setting="STEPUP_STORE", create_schema=True)
+
+
+def test_the_async_stores_check_refuses_a_plain_url_of_a_cluster_node(
+    cluster: list[RedisServer],
+) -> None:
+    async def check(url: str, **options: bool) -> None:
+        store = AsyncRedisStore(url, **options)
+        try:
+            await store.check()
+        finally:
+            await store.aclose()
+
+    plain = f"redis://127.0.0.1:{cluster[0].port}/0"
+    with pytest.raises(StoreConfigurationError, match="node of a Redis Cluster"):
+        asyncio.run(check(plain))
+    asyncio.run(check(plain, cluster=True))  # the same node, as a cluster: fine
+    asyncio.run(check(f"redis+cluster://127.0.0.1:{cluster[0].port}"))

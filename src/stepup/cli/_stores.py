@@ -126,71 +126,17 @@ def _check_sqlite_path(url: str, make_url: Any, problem_of: Any, safe_url: Any) 
 def _open_redis(url: str, prefix: str | None) -> Store:
     try:
         from ..adapters.storage.redis import RedisStore
-        from ..adapters.storage.urls import safe_url, split_redis_cluster_url
     except ImportError:
         raise ConfigurationError(
             "a Redis store needs the extra: pip install 'stepup-auth[redis]'"
         ) from None
     store = RedisStore(url) if prefix is None else RedisStore(url, prefix=prefix)
     try:
-        store.check()
-        if not split_redis_cluster_url(url)[1] and _is_cluster_node(store, url):
-            raise StoreConfigurationError(
-                safe_url(url),
-                "use the Redis store",
-                "the server is a node of a Redis Cluster, and a redis:// URL reaches that"
-                " node's keys only: give any node's address as redis+cluster://HOST:PORT"
-                " (rediss+cluster:// for TLS)",
-            )
+        store.check()  # also refuses a redis:// URL of a cluster node (one node's users)
     except BaseException:
         store.close()
         raise
     return store
-
-
-def _probe_keys(prefix: str) -> list[str]:
-    """Keys under ``prefix`` whose hash slots are spread over all 16384, one in each
-    sixteenth: a cluster node that does not serve every slot answers MOVED for one."""
-    from redis.crc import key_slot
-
-    found: dict[int, str] = {}
-    for number in range(10_000):  # about 50 suffice: the slot is the CRC16 of the number
-        key = f"{prefix}cluster-probe:{{{number}}}"  # the keys' own form: <prefix><kind>:{id}
-        found.setdefault(key_slot(key.encode()) // 1024, key)
-        if len(found) == 16:
-            break
-    return [found[part] for part in sorted(found)]
-
-
-def _is_cluster_node(store: Any, url: str) -> bool:
-    """Whether a store on one Redis server is on a node of a Redis Cluster, where it
-    would see (and change) that node's users only: ``INFO cluster`` says so, or, where
-    INFO is refused (an ACL, a renamed command), a read answered with MOVED."""
-    from redis.exceptions import RedisError
-
-    from ..adapters.storage.urls import safe_url, startup_error
-
-    try:
-        return _cluster_enabled(store.client, store.keys.prefix)
-    except (RedisError, OSError) as exc:  # it answered PING a moment ago
-        raise startup_error(safe_url(url), "reach Redis", exc, password=_password(url)) from exc
-
-
-def _cluster_enabled(client: Any, prefix: str) -> bool:
-    from redis.exceptions import AskError, ClusterDownError, ResponseError, TryAgainError
-
-    try:
-        return bool(client.info("cluster").get("cluster_enabled"))
-    except ResponseError:
-        pass
-    try:
-        for key in _probe_keys(prefix):
-            client.exists(key)
-    except (AskError, ClusterDownError, TryAgainError):  # AskError: MOVED is one too
-        return True
-    except ResponseError:  # the probe keys are refused too: nothing more to learn
-        return False
-    return False
 
 
 def credential_user_ids(store: Store) -> Iterator[str]:

@@ -43,10 +43,11 @@ import redis.retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 
-from ...errors import ConfigurationError, StoreUnavailableError
+from ...errors import ConfigurationError, StoreConfigurationError, StoreUnavailableError
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState
 from ...throttle import ThrottlePolicy
 from .base import BATCHABLE_READS
+from .redis_cluster_node import acluster_enabled, cluster_enabled
 from .redis_keys import DEFAULT_PREFIX, RedisKeys
 from .redis_ops import Op, RedisOps, Steps
 from .urls import split_redis_cluster_url, startup_error
@@ -226,6 +227,16 @@ def _from_url(build: Callable[[], T], url: str = "") -> T:
         raise startup_error(url, "connect to Redis", exc) from exc
 
 
+def _cluster_node_error(where: str) -> StoreConfigurationError:
+    return StoreConfigurationError(
+        where,
+        "use the Redis store",
+        "the server is a node of a Redis Cluster, and a redis:// URL reaches that node's"
+        " keys only: give any node's address as redis+cluster://HOST:PORT"
+        " (rediss+cluster:// for TLS)",
+    )
+
+
 def _where(client: Any) -> str:
     """Where a redis-py client connects, as a URL without password (for errors)."""
     pool = getattr(client, "connection_pool", None)
@@ -362,15 +373,22 @@ class RedisStore(_RedisBase):
         return tuple(_decoded(op, reply) for op, reply in zip(ops, replies, strict=True))
 
     def check(self) -> None:
-        """A start-up check that Redis answers (``PING``); on failure a
+        """A start-up check that Redis answers (``PING``) and, for a one-server client,
+        that it is no node of a Redis Cluster (it would see that node's keys only:
+        :mod:`~stepup.adapters.storage.redis_cluster_node`); on failure a
         :class:`~stepup.errors.StoreConfigurationError` naming where (no password) and
-        the driver's reason. Calls after start-up fail closed as usual."""
+        the reason. Calls after start-up fail closed as usual."""
         try:
             self._client.execute_command("PING")
+            on_a_node = not isinstance(self._client, redis.cluster.RedisCluster) and (
+                cluster_enabled(self._client, self.keys.prefix)
+            )
         except _FAILURES as exc:
             raise startup_error(_where(self._client), "reach Redis", exc) from exc
         except (TypeError, ValueError):  # an option of the URL the client does not take
             raise ConfigurationError(_BAD_OPTION) from None
+        if on_a_node:
+            raise _cluster_node_error(_where(self._client))
 
     def close(self) -> None:
         """Close the connections, if the store opened them."""
@@ -673,13 +691,17 @@ class AsyncRedisStore(_RedisBase):
 
     async def check(self) -> None:
         """:meth:`RedisStore.check`, awaited."""
-        client = self._here().client
+        bound = self._here()
+        client = bound.client
         try:
             await client.execute_command("PING")
+            on_a_node = not bound.is_cluster and await acluster_enabled(client, self.keys.prefix)
         except _ASYNC_FAILURES as exc:
             raise startup_error(_where(client), "reach Redis", exc) from exc
         except (TypeError, ValueError):  # an option of the URL the client does not take
             raise ConfigurationError(_BAD_OPTION) from None
+        if on_a_node:
+            raise _cluster_node_error(_where(client))
 
     async def aclose(self) -> None:
         """Close the connections of the running event loop, if the store opened them

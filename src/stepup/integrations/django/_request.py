@@ -80,6 +80,7 @@ from ..views import (
 )
 from . import _session
 from ._web import home_path, request_info, sign_in_response, to_response
+from .hooks import SIGN_IN_BACKEND
 from .services import Stepup, get_stepup
 
 __all__ = ["ContextFunction", "RequestStepup", "TransactionFunction", "stepup_for"]
@@ -661,9 +662,6 @@ def _names_sent(request: HttpRequest) -> list[str] | None:
 #: Set on the request while stepup's second step signs the user in: the sign-in that
 #: ``user_logged_in`` then reports is one :func:`hold_sign_in` lets through.
 _SECOND_STEP_PASSED: Final = "_stepup_second_step_passed"
-#: Set on the request while stepup's second step signs the user in: the authentication
-#: backend the held sign-in was made with (``None``: unknown), for ``django_sign_in``.
-SIGN_IN_BACKEND: Final = "_stepup_sign_in_backend"
 #: Set on the request when :func:`hold_sign_in` held its sign-in: the middleware then
 #: answers with the second step, whatever the view answered.
 HELD: Final = "_stepup_sign_in_held"

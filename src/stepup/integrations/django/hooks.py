@@ -10,7 +10,7 @@ from here would change the session auth hash and sign the user out of every sess
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from django.core.exceptions import PermissionDenied, ValidationError
 
@@ -34,6 +34,11 @@ def django_auth_subject(request: Any) -> Subject | None:
     return Subject(str(user.pk), session_id(session), session_identity(session), Channel.WEB)
 
 
+#: Set on the request while stepup's second step signs the user in: the authentication
+#: backend the held sign-in was made with (``None``: unknown), for :func:`django_sign_in`.
+SIGN_IN_BACKEND: Final = "_stepup_sign_in_backend"
+
+
 def django_sign_in(request: Any, user_id: str) -> None:
     """Sign the user in with ``django.contrib.auth.login`` once the second factor passed:
     with the backend the held sign-in was made with, else (several
@@ -51,8 +56,6 @@ def _backend(request: Any, user: Any) -> str | None:
     """The dotted path ``login()`` needs when several backends are configured."""
     from django.conf import settings
     from django.contrib.auth import load_backend
-
-    from ._request import SIGN_IN_BACKEND
 
     paths = list(settings.AUTHENTICATION_BACKENDS)
     kept = getattr(request, SIGN_IN_BACKEND, None)
