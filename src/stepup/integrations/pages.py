@@ -47,11 +47,15 @@ TEMPLATES: Final = ("stepup.integrations", "templates")
 EXTENSIONS: Final = ("jinja2.ext.i18n",)
 
 #: stepup pages hold one-time secrets and confirm dangerous actions: never cached, never
-#: framed (a framed "Remove" button is a clickjacking target).
+#: framed (a framed "Remove" button is a clickjacking target), and their addresses (a
+#: kept form's ``resume`` token, ``next``, the action) never sent as a Referer to
+#: another site (an identity provider the page's form leads to, a link of the app's).
 PAGE_HEADERS: Final = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
 }
 
 

@@ -292,3 +292,5 @@ def test_pages_are_never_cached_or_framed(site: Site, bob: Browser) -> None:
         assert response["Cache-Control"] == "no-store"
         assert response["X-Frame-Options"] == "DENY"
         assert response["Content-Security-Policy"] == "frame-ancestors 'none'"
+        assert response["Referrer-Policy"] == "same-origin"
+        assert response["X-Content-Type-Options"] == "nosniff"

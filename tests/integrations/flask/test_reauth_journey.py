@@ -46,6 +46,8 @@ def test_sensitive_action_journey(test_app: TestApp, alice: Browser, bob: Browse
     assert page.status_code == 200
     assert page.headers["X-Frame-Options"] == "DENY"
     assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
     body = page.get_data(as_text=True)
     assert 'type="password"' in body
     assert 'name="code"' not in body  # this rule wants no second factor

@@ -142,6 +142,8 @@ def test_pages_are_never_cached_or_framed(clock: SettableClock) -> None:
             assert headers["cache-control"] == "no-store"
             assert headers["x-frame-options"] == "DENY"
             assert headers["content-security-policy"] == "frame-ancestors 'none'"
+            assert headers["referrer-policy"] == "same-origin"
+            assert headers["x-content-type-options"] == "nosniff"
     finally:
         alice.close()
 
