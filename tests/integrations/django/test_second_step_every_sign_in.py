@@ -211,3 +211,48 @@ def test_an_absolute_redirect_to_this_site_is_kept_as_its_path(clock: SettableCl
         clock.advance(30)
         done = bob.form(VERIFY, {"code": site.totp_code(secret)}, page=VERIFY)
         assert done["Location"] == "/"
+
+
+def test_a_login_through_a_request_wrapper_is_held_and_its_token_not_handed_out(
+    clock: SettableClock,
+) -> None:
+    """Django REST framework's ``Request`` wraps the ``HttpRequest``: the hold reaches the
+    middleware anyway, so the view's answer (an API token in its body and a cookie) is
+    replaced by the second step."""
+    with running_site(MemoryStore(), clock) as site:
+        bob, _ = _enrolled(site)
+        data = {"username": "bob", "password": PASSWORDS["bob"]}
+        answer = bob.client.post("/login/wrapped/", data)
+        assert (answer.status_code, answer["Location"]) == (303, VERIFY)
+        assert b"api-token" not in answer.content
+        assert "app_token" not in answer.cookies
+        assert _signed_in_as(bob) == "home of nobody"
+
+
+def test_the_same_user_signed_in_again_stays_signed_in(clock: SettableClock) -> None:
+    with running_site(MemoryStore(), clock) as site:
+        bob, secret = _enrolled(site)
+        assert bob.login("bob")["Location"] == VERIFY
+        clock.advance(30)
+        assert bob.form(VERIFY, {"code": site.totp_code(secret)}, page=VERIFY).status_code == 303
+        assert bob.get("/login/again/").content == b"renewed"
+        assert _signed_in_as(bob) == "home of bob"
+
+
+def test_another_user_signed_in_over_a_session_is_held(clock: SettableClock) -> None:
+    """A session signed in as alice (no second factor) signing bob in (he has one): Django
+    starts a new session for bob, and his sign-in waits for his code."""
+    with running_site(MemoryStore(), clock) as site:
+        _enrolled(site)
+        shared = site.browser("alice")
+        assert _elsewhere(shared, "bob")["Location"] == VERIFY
+        assert _signed_in_as(shared) == "home of nobody"
+
+
+def test_turning_it_off_is_a_system_check_warning(clock: SettableClock) -> None:
+    from stepup.integrations.django.checks import check_settings
+
+    with running_site(MemoryStore(), clock, SECOND_STEP_FOR_EVERY_SIGN_IN=False):
+        assert "stepup.W005" in [m.id for m in check_settings(None)]
+    with running_site(MemoryStore(), clock):
+        assert "stepup.W005" not in [m.id for m in check_settings(None)]

@@ -207,3 +207,47 @@ def test_an_absolute_redirect_to_this_site_is_kept_as_its_path() -> None:
     test_app.clock.advance(30)
     done = bob.form(VERIFY, {"code": test_app.totp_code(secret)}, page=VERIFY)
     assert done.headers["Location"] == "/api-key?x=1"
+
+
+def test_a_remember_me_cookie_from_before_enrolment_asks_for_the_code() -> None:
+    """Flask-Login's remember-me cookie is a way in too (``user_loaded_from_cookie``, not
+    ``user_logged_in``): one issued before the user enrolled no longer skips the code."""
+    test_app = _app()
+    bob = test_app.client()
+    assert _elsewhere_remembered(bob).status_code == 302  # no second factor yet
+    cookie = bob.client.get_cookie("remember_token")
+    assert cookie is not None
+    secret, _ = bob.enrol()
+    stranger = test_app.client()  # another browser, with a copy of the cookie only
+    stranger.client.set_cookie("remember_token", cookie.value)
+    answer = stranger.client.get("/home")
+    assert (answer.status_code, answer.headers["Location"]) == (303, VERIFY)
+    assert _home(stranger) == "home of nobody"
+    test_app.clock.advance(30)
+    done = stranger.form(VERIFY, {"code": test_app.totp_code(secret)}, page=VERIFY)
+    assert (done.status_code, done.headers["Location"]) == (303, "/home")
+    assert _home(stranger) == "home of bob"
+    assert stranger.client.get_cookie("remember_token") is not None  # remembered again
+
+
+def _elsewhere_remembered(browser: Browser) -> Any:
+    return browser.client.post("/login/elsewhere", data={"username": "bob", "remember": "yes"})
+
+
+def test_the_same_user_signed_in_again_stays_signed_in() -> None:
+    test_app = _app()
+    bob, secret = _enrolled(test_app)
+    assert bob.login("bob").headers["Location"] == VERIFY
+    test_app.clock.advance(30)
+    assert bob.form(VERIFY, {"code": test_app.totp_code(secret)}, page=VERIFY).status_code == 303
+    assert _elsewhere(bob, "bob").status_code == 302  # login_user(bob) again
+    assert _home(bob) == "home of bob"
+
+
+def test_another_user_signed_in_over_a_session_is_held() -> None:
+    test_app = _app()
+    _enrolled(test_app)
+    shared = test_app.client()
+    assert shared.login("alice").status_code == 303
+    assert _elsewhere(shared, "bob").headers["Location"] == VERIFY
+    assert _home(shared) == "home of nobody"

@@ -680,10 +680,19 @@ def hold_sign_in(request: HttpRequest, user: Any) -> None:
     Who signed in is the ``user`` ``login()`` reports, by ``str(user.pk)`` (the id the
     default ``SUBJECT_LOADER`` and the sign-out receiver use), on the web: a session
     sign-in, whatever other credentials (an API key, a bearer token) the request
-    carries. A sign-in made again while one of this user is held (an SSO middleware
-    that signs in on every request) keeps the held one, and on stepup's own second-step
-    pages lets the page answer, so the person can finish it."""
-    if getattr(request, _SECOND_STEP_PASSED, False):
+    carries. The same user signed in again in a session whose sign-in already stood
+    (Django keeps that session's data) stays signed in. A sign-in made again while one
+    of this user is held (an SSO middleware that signs in on every request) keeps the
+    held one, and on stepup's own second-step pages lets the page answer, so the person
+    can finish it."""
+    request = _django_request(request)  # not Django REST framework's wrapper
+    session = request.session
+    user_id = str(user.pk)
+    if (
+        getattr(request, _SECOND_STEP_PASSED, False)
+        or session.get(_session.SIGNED_IN_AS) == user_id
+    ):
+        session[_session.SIGNED_IN_AS] = user_id
         return
     services = get_stepup()
     if not services.second_step_for_every_sign_in:
@@ -691,17 +700,16 @@ def hold_sign_in(request: HttpRequest, user: Any) -> None:
     bound = getattr(request, "stepup", None)
     if not isinstance(bound, RequestStepup):
         bound = attach(request)
-    user_id = str(user.pk)
     try:
         needed = bound.second_factors(user_id, Channel.WEB)
     except StoreUnavailableError:
         _undo_login(request)
         raise
     if not needed:
+        session[_session.SIGNED_IN_AS] = user_id
         return
     from django.contrib.auth import BACKEND_SESSION_KEY
 
-    session = request.session
     now, ttl = services.clock(), services.sign_in_ttl
     waiting = _session.held_sign_in(session, user_id, now, ttl)
     backend = session.get(BACKEND_SESSION_KEY)
@@ -717,6 +725,13 @@ def hold_sign_in(request: HttpRequest, user: Any) -> None:
             request.session, user_id, None, now, first, held=True, backend=backend
         )
     setattr(request, HELD, True)
+
+
+def _django_request(request: Any) -> HttpRequest:
+    """The ``HttpRequest`` itself: Django REST framework's ``Request`` wraps one (and a
+    flag set on the wrapper would never reach the middleware)."""
+    inner = getattr(request, "_request", None)
+    return inner if isinstance(inner, HttpRequest) else request
 
 
 #: stepup's pages of the sign-in's second step (names in its URLconf).
@@ -742,7 +757,8 @@ def held_sign_in_response(request: HttpRequest, response: HttpResponse) -> HttpR
     """The second step, for a request whose sign-in :func:`hold_sign_in` held: the view's
     own redirect (where it would have sent the user) becomes where the second step
     sends them; after a ``GET`` answered with a page (an SSO middleware signed the user
-    in on the way to it), that page; otherwise the project's root."""
+    in on the way to it), that page; otherwise the project's root. Of the view's cookies
+    only the CSRF cookie stays."""
     session = request.session
     saved = session.get(_session.PENDING)
     location = response.get("Location") if 300 <= response.status_code < 400 else None
@@ -752,8 +768,9 @@ def held_sign_in_response(request: HttpRequest, response: HttpResponse) -> HttpR
         saved["next"] = safe_return_path_or_default(_on_this_site(request, location), home_path())
         session.modified = True
     held = HttpResponseRedirect(stepup_for(request).url("two_factor_verify"), status=303)
-    for cookie in response.cookies.values():  # e.g. the CSRF cookie login() rotated
-        held.cookies[cookie.key] = cookie
+    csrf = response.cookies.get(settings.CSRF_COOKIE_NAME)
+    if csrf is not None:  # the token login() rotated; no other cookie of the view's (an
+        held.cookies[csrf.key] = csrf  # auth token it issued would sign nobody in yet)
     held["Cache-Control"] = "no-store"
     return held
 

@@ -55,9 +55,15 @@ class PendingSignIn:
     backend: str | None = None
 
 
+#: The user this session's sign-in was let stand for (see ``_request.hold_sign_in``):
+#: Django keeps a session's data when ``login()`` signs the same user in again.
+SIGNED_IN_AS: Final = "_stepup_signed_in_as"
+
+
 def forget(session: Any) -> None:
     for key in (SESSION_ID, EARLIER_IDS, SIGNED_IN_WITH, PENDING, OTP_PROOF, ENROLLING):
         session.pop(key, None)
+    session.pop(SIGNED_IN_AS, None)
     session.pop(PENDING_TRANSACTIONS, None)
 
 

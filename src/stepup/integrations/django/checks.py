@@ -17,6 +17,8 @@ stepup.E011    a project's ``stepup/*.html`` override is not a Jinja2 template
 stepup.W001    ``IS_TENANT_ADMIN`` is not set: nobody may change tenant settings
 stepup.W002    ``HAS_FULL_ACCESS`` is not set: no admin may remove someone's 2FA
 stepup.W004    ``ENCRYPTION_KEYS`` is ``None``: TOTP secrets are stored unsealed
+stepup.W005    ``SECOND_STEP_FOR_EVERY_SIGN_IN`` is ``False``: a sign-in that skips
+               ``begin_sign_in`` is not held for the second step
 =============  ==========================================================================
 """
 
@@ -78,6 +80,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 "STEPUP['ENCRYPTION_KEYS'] is None: TOTP secrets are stored unsealed",
                 hint="leave the default 'SECRET_KEY', or give keys",
                 id="stepup.W004",
+            )
+        )
+    if values["SECOND_STEP_FOR_EVERY_SIGN_IN"] is False:
+        messages.append(
+            Warning(
+                "STEPUP['SECOND_STEP_FOR_EVERY_SIGN_IN'] is False: a sign-in that skips"
+                " begin_sign_in (the admin's login, another app's) is not held for the"
+                " user's second factor",
+                hint="guard every other way in yourself, or leave it True",
+                id="stepup.W005",
             )
         )
     return messages

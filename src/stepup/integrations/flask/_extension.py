@@ -159,10 +159,11 @@ class Stepup:
         """Renew the session id at sign-in, hold a sign-in that skipped the second step
         for it, and revoke the grant at sign-out."""
         try:
-            from flask_login import user_logged_in, user_logged_out
+            from flask_login import user_loaded_from_cookie, user_logged_in, user_logged_out
         except ImportError:  # Flask-Login is optional
             return
         user_logged_in.connect(self._logged_in, app, weak=False)
+        user_loaded_from_cookie.connect(self._loaded_from_cookie, app, weak=False)
         user_logged_out.connect(self._logged_out, app, weak=False)
 
     @staticmethod
@@ -171,6 +172,14 @@ class Stepup:
         csrf = app_state.csrf.kept()  # before the sign-in renews it
         app_state.note_sign_in(None)
         app_state.hold_login(user, csrf)
+
+    @staticmethod
+    def _loaded_from_cookie(sender: Flask, *, user: Any = None, **extra: Any) -> None:
+        """Flask-Login's remember-me cookie signed the user in: a way in like any other."""
+        app_state = state()
+        csrf = app_state.csrf.kept()
+        app_state.note_sign_in(None)
+        app_state.hold_login(user, csrf, from_cookie=True)
 
     @staticmethod
     def _logged_out(sender: Flask, *, user: Any, **extra: Any) -> None:

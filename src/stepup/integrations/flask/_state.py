@@ -136,6 +136,8 @@ class PendingLogin:
 #: answer is replaced, by a callback for this request only: no other request pays).
 _SECOND_STEP_PASSED: Final = "stepup_second_step_passed"
 HELD: Final = "stepup_sign_in_held"
+#: The user this session's sign-in was let stand for (see :meth:`AppState.hold_login`).
+_SIGNED_IN_AS: Final = "_stepup_signed_in_as"
 #: stepup's pages of the sign-in's second step (endpoints).
 _SECOND_STEP_PAGES: Final = frozenset(
     {"stepup.two_factor_verify", "stepup.sign_in_passkey_begin", "stepup.sign_in_passkey_finish"}
@@ -477,6 +479,7 @@ class AppState:
             OTP_PROOF,
             PENDING_TRANSACTIONS,
             ENROLLING,
+            _SIGNED_IN_AS,
         ):
             session.pop(key, None)
         self.csrf.rotate()
@@ -617,7 +620,9 @@ class AppState:
             **first.record(),
         }
 
-    def hold_login(self, user: Any, csrf: dict[str, Any] | None = None) -> None:
+    def hold_login(
+        self, user: Any, csrf: dict[str, Any] | None = None, *, from_cookie: bool = False
+    ) -> None:
         """Called for every Flask-Login ``user_logged_in``. A sign-in that did not come
         through stepup's second step (a view that calls ``login_user`` without
         ``begin_two_factor``: another extension's login view, a password reset that signs
@@ -633,14 +638,22 @@ class AppState:
         sign-in made again while one of this user is held (an SSO hook that signs in on
         every request) keeps the held one, and on stepup's own second-step pages lets the
         page answer, so the person can finish it (with the session's CSRF token as it was
-        before: ``csrf``, what :meth:`CsrfTokens.kept` read before the sign-in)."""
-        if g.get(_SECOND_STEP_PASSED) or not self.second_step_for_every_sign_in:
-            return
+        before: ``csrf``, what :meth:`CsrfTokens.kept` read before the sign-in). The same
+        user signed in again in a session whose sign-in already stood stays signed in.
+        Flask-Login's remember-me cookie is a way in too (``from_cookie``: its
+        ``user_loaded_from_cookie``): a user with a second factor is asked for it, and the
+        cookie is set again once it passed."""
         get_id = getattr(user, "get_id", None)
         user_id = get_id() if get_id is not None else None
         if user_id is None:
             return
         user_id = str(user_id)
+        stood = session.get(_SIGNED_IN_AS) == user_id  # the same user, signed in again
+        if g.get(_SECOND_STEP_PASSED) or stood:
+            session[_SIGNED_IN_AS] = user_id
+            return
+        if not self.second_step_for_every_sign_in:
+            return
         from flask_login import logout_user
 
         try:
@@ -649,9 +662,11 @@ class AppState:
             logout_user()
             raise
         if not needed:
+            session[_SIGNED_IN_AS] = user_id
             return
         waiting = self._held_login(user_id)
-        remember = session.get("_remember") == "set"  # login_user(remember=True)
+        # login_user(remember=True), or a sign-in from the remember-me cookie itself
+        remember = from_cookie or session.get("_remember") == "set"
         logout_user()  # its user_logged_out clears stepup's session state too
         g.pop("stepup_subject", None)
         if waiting is not None:
@@ -678,8 +693,8 @@ class AppState:
         """The second step, for a request whose sign-in :meth:`hold_login` held: the
         view's own redirect (where it would have sent the user) becomes where the second
         step sends them; after a ``GET`` answered with a page (an SSO hook signed the user
-        in on the way to it), that page; otherwise the app's root. The view's cookies
-        stay, but Flask-Login's remember-me cookie: nobody is signed in yet."""
+        in on the way to it), that page; otherwise the app's root. None of the view's
+        cookies is kept (the session's is set after this, by Flask)."""
         saved = session.get(_PENDING)
         location = response.headers.get("Location") if 300 <= response.status_code < 400 else None
         if location is None and request.method == "GET":
@@ -688,12 +703,8 @@ class AppState:
             saved["next"] = safe_return_path_or_default(_on_this_site(location), home_path())
             session.modified = True
         held = make_response(current_app.redirect(url_for("stepup.two_factor_verify"), 303))
-        remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
-        for cookie in response.headers.getlist("Set-Cookie"):
-            if not cookie.startswith(f"{remember}="):
-                held.headers.add("Set-Cookie", cookie)
         held.headers["Cache-Control"] = "no-store"
-        return held
+        return held  # none of the view's cookies: an auth token it issued signs nobody in
 
     def pending_login(self) -> PendingLogin | None:
         saved = session.get(_PENDING)

@@ -9,6 +9,8 @@ urlpatterns = [
     path("login/", views.sign_in),
     path("login/sso/", views.sign_in_sso),
     path("login/elsewhere/", views.sign_in_elsewhere),
+    path("login/wrapped/", views.sign_in_wrapped),
+    path("login/again/", views.sign_in_again),
     path("logout/", views.sign_out),
     path("home/", views.home),
     path("api-key/", views.read_api_key),

@@ -46,6 +46,37 @@ def sign_in_elsewhere(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(request.POST.get("to", "/api-key/"), status=302)
 
 
+class _Wrapped:
+    """Stands for Django REST framework's ``Request``: it wraps the ``HttpRequest``
+    (``_request``) and reads through to it, but attributes set on it stay on it."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self._request = request
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._request, name)
+
+
+@csrf_exempt
+@require_POST
+def sign_in_wrapped(request: HttpRequest) -> HttpResponse:
+    """An API login view (dj-rest-auth's, on DRF): ``login()`` on the wrapper, a token
+    in the answer and in a cookie."""
+    user = get_user_model()._default_manager.filter(username=request.POST.get("username")).first()
+    if user is None or not check_password(request.POST.get("password", ""), user.password):
+        return HttpResponse("wrong", status=401)
+    login(_Wrapped(request), user, backend="django.contrib.auth.backends.ModelBackend")  # type: ignore[arg-type]
+    answer = HttpResponse('{"key": "api-token"}', content_type="application/json")
+    answer.set_cookie("app_token", "api-token")
+    return answer
+
+
+def sign_in_again(request: HttpRequest) -> HttpResponse:
+    """A view that signs the signed-in user in again (to renew the session)."""
+    login(request, request.user, backend="django.contrib.auth.backends.ModelBackend")
+    return HttpResponse("renewed")
+
+
 @csrf_exempt
 @require_POST
 def sign_in_sso(request: HttpRequest) -> HttpResponse:
