@@ -12,22 +12,12 @@ from typing import Any
 import pytest
 
 from integrations.django.django_support import PASSWORDS, Browser, Site, running_site, set_flag
+from integrations.outage_support import StoreDown
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.integrations.django.services import get_stepup
 from stepup.testing import SettableClock
 
 VERIFY = "/stepup/2fa/verify/"
-
-
-class DownForCredentials(MemoryStore):
-    """A store that cannot say whether a user has a second factor."""
-
-    down = False
-
-    def get_credential(self, user_id: str) -> Any:
-        if self.down:
-            raise ConnectionError("db gone")
-        return super().get_credential(user_id)
 
 
 def _elsewhere(browser: Browser, name: str) -> Any:
@@ -96,7 +86,7 @@ def test_the_setting_must_be_a_bool(clock: SettableClock, value: object) -> None
 
 
 def test_a_store_that_cannot_answer_signs_nobody_in(clock: SettableClock) -> None:
-    store = DownForCredentials()
+    store = StoreDown()
     with running_site(store, clock) as site:
         bob = Browser(site)
         store.down = True

@@ -12,23 +12,13 @@ import pytest
 from flask import Flask, redirect, request
 
 from integrations.flask.flask_support import Browser, TestApp, make_app, set_flag
+from integrations.outage_support import StoreDown
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.errors import ConfigurationError
 from stepup.integrations.flask import Stepup
 from stepup.testing import SettableClock
 
 VERIFY = "/stepup/2fa/verify"
-
-
-class DownForCredentials(MemoryStore):
-    """A store that cannot say whether a user has a second factor."""
-
-    down = False
-
-    def get_credential(self, user_id: str) -> Any:
-        if self.down:
-            raise ConnectionError("db gone")
-        return super().get_credential(user_id)
 
 
 def _elsewhere_view(app: Flask, stepup: Stepup) -> None:
@@ -135,7 +125,7 @@ def test_the_setting_must_be_a_bool(value: object) -> None:
 
 
 def test_a_store_that_cannot_answer_signs_nobody_in() -> None:
-    store = DownForCredentials()
+    store = StoreDown()
     bob = _app(store).client()
     store.down = True
     assert _elsewhere(bob, "bob").status_code == 503
