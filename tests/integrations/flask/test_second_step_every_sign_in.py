@@ -241,3 +241,21 @@ def test_another_user_signed_in_over_a_session_is_held() -> None:
     assert shared.login("alice").status_code == 303
     assert _elsewhere(shared, "bob").headers["Location"] == VERIFY
     assert _home(shared) == "home of nobody"
+
+
+def test_a_sign_in_dropped_by_session_protection_no_longer_stands() -> None:
+    """Flask-Login's strong session protection signs a replayed cookie out without
+    ``user_logged_out``: someone who knows the password but not the code, signing in
+    again in that session, is asked for the code."""
+    test_app = _app()
+    bob, secret = _enrolled(test_app)
+    assert bob.login("bob").headers["Location"] == VERIFY
+    test_app.clock.advance(30)
+    assert bob.form(VERIFY, {"code": test_app.totp_code(secret)}, page=VERIFY).status_code == 303
+    assert _home(bob) == "home of bob"
+    test_app.app.login_manager.session_protection = "strong"  # type: ignore[attr-defined]
+    elsewhere = {"User-Agent": "another machine"}
+    assert bob.client.get("/home", headers=elsewhere).get_data(as_text=True) == "home of nobody"
+    answer = bob.client.post("/login/elsewhere", data={"username": "bob"}, headers=elsewhere)
+    assert (answer.status_code, answer.headers["Location"]) == (303, VERIFY)
+    assert bob.client.get("/home", headers=elsewhere).get_data(as_text=True) == "home of nobody"

@@ -159,12 +159,18 @@ class Stepup:
         """Renew the session id at sign-in, hold a sign-in that skipped the second step
         for it, and revoke the grant at sign-out."""
         try:
-            from flask_login import user_loaded_from_cookie, user_logged_in, user_logged_out
+            from flask_login import (
+                session_protected,
+                user_loaded_from_cookie,
+                user_logged_in,
+                user_logged_out,
+            )
         except ImportError:  # Flask-Login is optional
             return
         user_logged_in.connect(self._logged_in, app, weak=False)
         user_loaded_from_cookie.connect(self._loaded_from_cookie, app, weak=False)
         user_logged_out.connect(self._logged_out, app, weak=False)
+        session_protected.connect(self._protected, app, weak=False)
 
     @staticmethod
     def _logged_in(sender: Flask, *, user: Any = None, **extra: Any) -> None:
@@ -180,6 +186,12 @@ class Stepup:
         csrf = app_state.csrf.kept()
         app_state.note_sign_in(None)
         app_state.hold_login(user, csrf, from_cookie=True)
+
+    @staticmethod
+    def _protected(sender: Flask, **extra: Any) -> None:
+        """Flask-Login's session protection dropped the sign-in without ``user_logged_out``
+        (a session cookie used from another machine): it no longer stands."""
+        state().sign_in_dropped()
 
     @staticmethod
     def _logged_out(sender: Flask, *, user: Any, **extra: Any) -> None:

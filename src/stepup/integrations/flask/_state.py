@@ -681,6 +681,12 @@ class AppState:
             setattr(g, HELD, True)
             after_this_request(self.held_response)
 
+    @staticmethod
+    def sign_in_dropped() -> None:
+        """The session's sign-in was dropped without a sign-out (Flask-Login's session
+        protection): the next sign-in of the same user is no longer one that stood."""
+        session.pop(_SIGNED_IN_AS, None)
+
     def _held_login(self, user_id: str) -> dict[str, Any] | None:
         """The session's held sign-in of ``user_id``, as it is kept, while it still waits."""
         waiting = self.pending_login()
