@@ -132,3 +132,29 @@ def test_an_error_naming_an_id_no_request_has_is_refused_without_the_store(
     outcome = world.sp.complete(saml_subject(), _error_answering(world, request, odd), None)
     assert (outcome.reason, outcome.return_to) == (SAMLReason.IDP_ERROR, None)
     assert _honest_answer_accepted(world, request)
+
+
+def test_the_code_dates_the_grant_when_it_is_older_than_the_login(world: World) -> None:
+    """A code proved at the start dates the grant by when it was proved, not by the
+    IdP's later ``AuthnInstant``: a grant is never fresher than its parts."""
+    issued = world.clock()
+    proved = _begin(world, otp_proved=True)
+    world.clock.advance(100)
+    world.idp.log_in(ALICE, at=world.clock())  # the login the IdP forced, 100 s later
+    answer = world.idp.answer(proved, ALICE, honour_force_authn=False)
+    outcome = world.sp.complete(saml_subject(), answer, proved.relay_state)
+    assert outcome.ok
+    assert outcome.authn_instant == int(issued + 100)
+    assert outcome.otp_proved_at == issued
+    assert outcome.authenticated_at == issued
+
+
+def test_without_a_code_the_login_dates_the_grant(world: World) -> None:
+    plain = _begin(world)
+    world.clock.advance(100)
+    world.idp.log_in(ALICE, at=world.clock())
+    answer = world.idp.answer(plain, ALICE, honour_force_authn=False)
+    outcome = world.sp.complete(saml_subject(), answer, plain.relay_state)
+    assert outcome.ok
+    assert outcome.otp_proved_at is None
+    assert outcome.authenticated_at == outcome.authn_instant

@@ -97,9 +97,21 @@ def _stored(challenge: Challenge, subject: Subject) -> dict[str, Any] | None:
         "action": action if isinstance(action, str) else "",
         "transaction": transaction if is_transaction_digest(transaction) else "",
         "resume": resume if is_resume_token(resume) else "",
-        # Likewise for a code proved at the start: only JSON true proves it.
-        "otp_proved": data.get("otp_proved", False) is True,
+        # Likewise for a code proved at the start: only JSON true proves it, and it was
+        # proved when the request was issued (a request stored before the time rode
+        # with it was issued in the very request that checked the code).
+        "otp_proved": (proved := data.get("otp_proved", False) is True),
+        "otp_proved_at": _proved_at(data.get("otp_proved_at"), challenge) if proved else None,
     }
+
+
+def _proved_at(value: object, challenge: Challenge) -> float:
+    """When the request's code was proved: the time kept with it, never later than the
+    request's issue (a number from the store that says otherwise is not believed)."""
+    issued = challenge.issued_at
+    if isinstance(value, int | float) and not isinstance(value, bool) and value <= issued:
+        return float(value)
+    return issued
 
 
 def judge_idp_error(challenge: Challenge, subject: Subject, idp_status: str | None) -> SAMLOutcome:

@@ -52,7 +52,9 @@ class SAMLOutcome:
     (``transaction`` the digest ``start`` was given for this very request, "" for none;
     ``resume`` the token of the suspended form it was given, "" for none; ``otp_proved``
     whether ``start`` was told a TOTP code was checked for this very request: record
-    ``otp`` with the grant only then, and only on ``OK``); they are also set on later
+    ``otp`` with the grant only then, and only on ``OK``, dated by
+    :attr:`authenticated_at`, the older of ``authn_instant`` and ``otp_proved_at``, when
+    the code was checked); they are also set on later
     failures, once the request is known to be this session's, an ``IDP_ERROR`` answering
     one included.
 
@@ -68,6 +70,7 @@ class SAMLOutcome:
     transaction: str = ""
     resume: str = field(default="", repr=False)
     otp_proved: bool = False
+    otp_proved_at: float | None = None
     idp_status: str | None = None
     detail: str = ""
     method: str = field(default="saml", init=False)
@@ -75,6 +78,17 @@ class SAMLOutcome:
     @property
     def ok(self) -> bool:
         return self.reason is SAMLReason.OK
+
+    @property
+    def authenticated_at(self) -> float | None:
+        """The time the grant is dated by: ``authn_instant``, or when the request's code
+        was proved if that is older (the code is typed before the trip, which may take
+        up to ``challenge_ttl``); ``None`` without a verified ``authn_instant``."""
+        if self.authn_instant is None:
+            return None
+        if self.otp_proved_at is None:
+            return self.authn_instant
+        return min(self.authn_instant, self.otp_proved_at)
 
     def __bool__(self) -> bool:
         return self.ok

@@ -164,6 +164,7 @@ def start_flow(
             "transaction": transaction,
             "resume": resume,
             "otp_proved": otp_proved,
+            "otp_proved_at": now if otp_proved else None,  # the code's time dates the grant
             "authn_context": contexts,
             "name_id": subject.identity.subject,
         },
