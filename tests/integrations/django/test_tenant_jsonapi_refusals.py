@@ -44,7 +44,7 @@ BODY: Final = json.dumps(
     }
 ).encode()
 HEADERS: Final = {"Content-Type": JSONAPI, "Referer": f"http://localhost{TENANT_PAGE}"}
-OTHER_METHODS: Final = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS")
+OTHER_METHODS: Final = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT")
 FRAMEWORKS: Final = ("flask", "django", "starlette")
 
 

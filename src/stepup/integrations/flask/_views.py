@@ -925,10 +925,10 @@ def admin_remove(user_id: str) -> Any:
 # tenant settings ---------------------------------------------------------------------
 
 
-#: The methods the tenant resource answers with its 405: RFC 9110's but CONNECT. Flask
+#: The methods the tenant resource answers with its 405: every one of RFC 9110. Flask
 #: routes only the methods a rule names, so an extension method (PROPFIND...) still gets
 #: Werkzeug's 405.
-_NOT_PATCH: Final = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE")
+_NOT_PATCH: Final = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "CONNECT")
 
 
 def tenant_other_methods(tenant_id: str) -> Any:
