@@ -366,3 +366,25 @@ def test_plain_passlib_pbkdf2_upgrades_to_argon2id_like_the_other_formats(twin: 
     assert result.new_hash is not None
     assert hasher.verify(result.new_hash, "correct horse")
     assert verify(USER, "correct horsE", stored).reason is R.WRONG_PASSWORD
+
+
+@pytest.mark.parametrize("digits", [4301, 10_000])
+def test_rounds_too_long_to_read_are_malformed_not_a_value_error(digits: int) -> None:
+    """Python refuses to convert an integer of more than 4300 digits (ValueError): such a
+    rounds field is out of range before it is read, for the verifier's contract."""
+    from stepup.adapters.idp.password_formats import MalformedHashError, PasslibPbkdf2Verifier
+
+    stored = f"$pbkdf2-sha256${'9' * digits}$c2FsdA$" + "A" * 43
+    with pytest.raises(MalformedHashError, match="rounds out of range"):
+        PasslibPbkdf2Verifier().recognise(stored)
+
+
+def test_a_salt_utf8_cannot_encode_is_refused_without_quoting_it() -> None:
+    from stepup.adapters.idp.password_formats import FlaskSecurityVerifier
+
+    salt = "secret-salt-\ud800-rest"
+    with pytest.raises(ValueError, match="UTF-8 can encode") as caught:
+        FlaskSecurityVerifier(salt)
+    assert "secret-salt" not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None or "secret" not in repr(caught.value.__context__)

@@ -259,7 +259,14 @@ _SALT = re.compile(r"[!-#%-~]+")  # printable ASCII except '$' and space
 
 
 def _int(text: str, low: int, high: int, what: str) -> int:
-    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+    # Longer than the bound's own digits is out of range unread: int() of thousands of
+    # digits raises ValueError (Python's conversion limit), not MalformedHashError.
+    if (
+        not text.isascii()
+        or not text.isdigit()
+        or len(text.lstrip("0")) > len(str(high))
+        or not low <= int(text) <= high
+    ):
         raise MalformedHashError(f"{what} out of range")
     return int(text)
 
@@ -537,6 +544,13 @@ def _single_hash_schemes(single_hash: object) -> frozenset[str]:
     return ours & frozenset(single_hash)
 
 
+def _utf8(text: str) -> bytes | None:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+
+
 class FlaskSecurityVerifier:
     """Flask-Security-Too's stored hashes, checked as its ``verify_password`` does.
 
@@ -578,7 +592,11 @@ class FlaskSecurityVerifier:
             )
         self._form = cast("_NormalForm", normalize_form) if normalize_form else None
         if isinstance(salt, str):
-            salt = salt.encode("utf-8")
+            # Raised outside the except: the encoding error's message and object (kept
+            # as the context) would quote the salt.
+            salt = _utf8(salt)
+            if salt is None:
+                raise ValueError("salt (SECURITY_PASSWORD_SALT) must be text UTF-8 can encode")
         if salt is not None and not isinstance(salt, bytes):
             raise ValueError("salt (SECURITY_PASSWORD_SALT) must be a string")
         if not salt and len(self._single) < len(_FLASK_SECURITY_SCHEMES):
