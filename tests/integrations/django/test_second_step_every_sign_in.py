@@ -246,3 +246,39 @@ def test_turning_it_off_is_a_system_check_warning(clock: SettableClock) -> None:
         assert "stepup.W005" in [m.id for m in check_settings(None)]
     with running_site(MemoryStore(), clock):
         assert "stepup.W005" not in [m.id for m in check_settings(None)]
+
+
+def _by_username(request: Any) -> Any:
+    """A project's SUBJECT_LOADER that knows users by their username, not their pk."""
+    from stepup.integrations.views import session_id
+    from stepup.subject import Subject
+
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return None
+    return Subject(f"name-{user.get_username()}", session_id(request.session))
+
+
+def _sign_in_by_username(request: Any, user_id: str) -> None:
+    from django.contrib.auth import get_user_model, login
+
+    user = get_user_model()._default_manager.get(username=user_id.removeprefix("name-"))
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+
+
+def test_the_projects_own_id_for_the_user_is_held_too(clock: SettableClock) -> None:
+    """The second factor is enrolled under the project's id (``name-bob``), not
+    ``str(user.pk)``: a sign-in through another view is held all the same."""
+    hooks = {"SUBJECT_LOADER": _by_username, "COMPLETE_SIGN_IN": _sign_in_by_username}
+    with running_site(MemoryStore(), clock, **hooks) as site:
+        bob = Browser(site)
+        assert _elsewhere(bob, "bob").status_code == 302
+        secret, _ = bob.enrol()
+        bob.logout()
+        answer = _elsewhere(bob, "bob")
+        assert (answer.status_code, answer["Location"]) == (303, VERIFY)
+        assert _signed_in_as(bob) == "home of nobody"
+        clock.advance(30)
+        done = bob.form(VERIFY, {"code": site.totp_code(secret)}, page=VERIFY)
+        assert (done.status_code, done["Location"]) == (303, "/api-key/")
+        assert _signed_in_as(bob) == "home of bob"

@@ -259,3 +259,45 @@ def test_a_sign_in_dropped_by_session_protection_no_longer_stands() -> None:
     answer = bob.client.post("/login/elsewhere", data={"username": "bob"}, headers=elsewhere)
     assert (answer.status_code, answer.headers["Location"]) == (303, VERIFY)
     assert bob.client.get("/home", headers=elsewhere).get_data(as_text=True) == "home of nobody"
+
+
+def _stable_ids(app: Flask, stepup: Stepup) -> None:
+    """An app that gives stepup another id than Flask-Login's ``get_id()`` (as a
+    Flask-Security-Too app gives its primary key, since ``fs_uniquifier`` changes at every
+    password change): its own subject_loader and login_completer."""
+    from flask_login import current_user, login_user
+
+    from stepup.subject import Subject
+
+    _elsewhere_view(app, stepup)
+
+    @stepup.subject_loader
+    def stable_subject() -> Any:
+        if not current_user.is_authenticated:
+            return None
+        return Subject(f"stable-{current_user.get_id()}", stepup.session_id())
+
+    @stepup.login_completer
+    def complete(user_id: str, remember: bool) -> None:
+        user = app.login_manager._user_callback(user_id.removeprefix("stable-"))  # type: ignore[attr-defined]
+        login_user(user, remember=remember)
+
+
+def test_the_apps_own_id_for_the_user_is_held_too() -> None:
+    """The second factor is enrolled under the app's id (``stable-bob``), not Flask-Login's
+    (``bob``): a sign-in through another view is held all the same, and completes."""
+    test_app = make_app(
+        "flask_login", store=MemoryStore(), clock=SettableClock(), setup=_stable_ids
+    )
+    bob = test_app.client()
+    assert _elsewhere(bob, "bob").status_code == 302
+    secret, _ = bob.enrol()
+    assert test_app.app.extensions["stepup"].second_factors("stable-bob")
+    bob.client.post("/logout")
+    answer = _elsewhere(bob, "bob")
+    assert (answer.status_code, answer.headers["Location"]) == (303, VERIFY)
+    assert _home(bob) == "home of nobody"
+    test_app.clock.advance(30)
+    done = bob.form(VERIFY, {"code": test_app.totp_code(secret)}, page=VERIFY)
+    assert (done.status_code, done.headers["Location"]) == (303, "/api-key")
+    assert _home(bob) == "home of stable-bob"

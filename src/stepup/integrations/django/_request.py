@@ -700,13 +700,14 @@ def hold_sign_in(request: HttpRequest, user: Any) -> None:
     bound = getattr(request, "stepup", None)
     if not isinstance(bound, RequestStepup):
         bound = attach(request)
+    login_id = user_id  # Django's; the marker is kept by it
     try:
-        needed = bound.second_factors(user_id, Channel.WEB)
+        user_id, needed = _second_factors_of(bound, user, login_id)
     except StoreUnavailableError:
         _undo_login(request)
         raise
     if not needed:
-        session[_session.SIGNED_IN_AS] = user_id
+        session[_session.SIGNED_IN_AS] = login_id
         return
     from django.contrib.auth import BACKEND_SESSION_KEY
 
@@ -725,6 +726,27 @@ def hold_sign_in(request: HttpRequest, user: Any) -> None:
             request.session, user_id, None, now, first, held=True, backend=backend
         )
     setattr(request, HELD, True)
+
+
+def _second_factors_of(bound: RequestStepup, user: Any, login_id: str) -> tuple[str, SecondFactors]:
+    """The user's stepup id and second factors. A project's ``SUBJECT_LOADER`` may know
+    the user by another id than ``str(user.pk)`` (a username, a UUID field): when it
+    answers a web subject for the user just signed in, its id counts too, and a second
+    factor under either holds the sign-in (a loader that answers for an API key on the
+    request is never believed alone)."""
+    if not hasattr(bound.request, "user"):  # a bare request (the test client's force_login)
+        bound.request.user = user
+    bound._subject = _UNSET  # who is signed in now, not before login()
+    subject = bound.subject
+    bound._subject = _UNSET
+    ids = [login_id]
+    if subject is not None and subject.channel is Channel.WEB:
+        ids.insert(0, subject.user_id)
+    for candidate in dict.fromkeys(ids):
+        needed = bound.second_factors(candidate, Channel.WEB)
+        if needed:
+            return candidate, needed
+    return ids[0], needed
 
 
 def _django_request(request: Any) -> HttpRequest:

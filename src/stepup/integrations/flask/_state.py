@@ -647,22 +647,22 @@ class AppState:
         user_id = get_id() if get_id is not None else None
         if user_id is None:
             return
-        user_id = str(user_id)
-        stood = session.get(_SIGNED_IN_AS) == user_id  # the same user, signed in again
+        login_id = str(user_id)  # Flask-Login's; the marker is kept by it
+        stood = session.get(_SIGNED_IN_AS) == login_id  # the same user, signed in again
         if g.get(_SECOND_STEP_PASSED) or stood:
-            session[_SIGNED_IN_AS] = user_id
+            session[_SIGNED_IN_AS] = login_id
             return
         if not self.second_step_for_every_sign_in:
             return
         from flask_login import logout_user
 
         try:
-            needed = self.second_factors(user_id, Channel.WEB)
+            user_id, needed = self._second_factors_of(login_id)
         except StoreUnavailableError:
             logout_user()
             raise
         if not needed:
-            session[_SIGNED_IN_AS] = user_id
+            session[_SIGNED_IN_AS] = login_id
             return
         waiting = self._held_login(user_id)
         # login_user(remember=True), or a sign-in from the remember-me cookie itself
@@ -680,6 +680,25 @@ class AppState:
         if not g.get(HELD):  # this request's answer becomes the second step, once
             setattr(g, HELD, True)
             after_this_request(self.held_response)
+
+    def _second_factors_of(self, login_id: str) -> tuple[str, SecondFactors]:
+        """The user's stepup id and second factors. The app's ``subject_loader`` may know
+        the user by another id than Flask-Login's ``get_id()`` (Flask-Security-Too's
+        ``fs_uniquifier`` changes at every password change; an app gives stepup the
+        primary key instead): when it answers a web subject for the user just signed in,
+        its id counts too, and a second factor under either holds the sign-in (a loader
+        that answers for an API key on the request is never believed alone)."""
+        g.pop("stepup_subject", None)  # who is signed in now, not before login_user
+        subject = self.subject()
+        g.pop("stepup_subject", None)
+        ids = [login_id]
+        if subject is not None and subject.channel is Channel.WEB:
+            ids.insert(0, subject.user_id)
+        for candidate in dict.fromkeys(ids):
+            needed = self.second_factors(candidate, Channel.WEB)
+            if needed:
+                return candidate, needed
+        return ids[0], needed
 
     @staticmethod
     def sign_in_dropped() -> None:
