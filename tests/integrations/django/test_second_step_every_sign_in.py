@@ -282,3 +282,21 @@ def test_the_projects_own_id_for_the_user_is_held_too(clock: SettableClock) -> N
         done = bob.form(VERIFY, {"code": site.totp_code(secret)}, page=VERIFY)
         assert (done.status_code, done["Location"]) == (303, "/api-key/")
         assert _signed_in_as(bob) == "home of bob"
+
+
+def test_code_after_login_runs_as_it_expects_and_its_redirect_is_kept(
+    clock: SettableClock,
+) -> None:
+    """django-allauth asserts ``request.user.is_authenticated`` right after ``login()``
+    and then makes the session end with the browser: the held sign-in lets that code run
+    (no 500), keeps its redirect and its session expiry."""
+    with running_site(MemoryStore(), clock) as site:
+        bob, secret = _enrolled(site)
+        data = {"username": "bob", "password": PASSWORDS["bob"]}
+        answer = bob.client.post("/login/allauth-like/", data)
+        assert (answer.status_code, answer["Location"]) == (303, VERIFY)
+        clock.advance(30)
+        done = bob.form(VERIFY, {"code": site.totp_code(secret)}, page=VERIFY)
+        assert (done.status_code, done["Location"]) == (303, "/home/")
+        assert _signed_in_as(bob) == "home of bob"
+        assert bob.client.session.get_expire_at_browser_close()

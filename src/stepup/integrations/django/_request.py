@@ -684,7 +684,9 @@ def hold_sign_in(request: HttpRequest, user: Any) -> None:
     (Django keeps that session's data) stays signed in. A sign-in made again while one
     of this user is held (an SSO middleware that signs in on every request) keeps the
     held one, and on stepup's own second-step pages lets the page answer, so the person
-    can finish it."""
+    can finish it. For the rest of the view ``request.user`` stays the user it signed in
+    (another app's code after ``login()`` runs as it expects); the session no longer
+    holds them, and the middleware replaces the view's answer."""
     request = _django_request(request)  # not Django REST framework's wrapper
     session = request.session
     user_id = str(user.pk)
@@ -726,6 +728,9 @@ def hold_sign_in(request: HttpRequest, user: Any) -> None:
             request.session, user_id, None, now, first, held=True, backend=backend
         )
     setattr(request, HELD, True)
+    # The rest of the view still sees the user it signed in (django-allauth asserts it
+    # right after login()): the session is signed out, and the view's answer replaced.
+    request.user = user
 
 
 def _second_factors_of(bound: RequestStepup, user: Any, login_id: str) -> tuple[str, SecondFactors]:
