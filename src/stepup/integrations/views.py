@@ -56,7 +56,7 @@ from ..tenants import (
     TenantPatchError,
     tenant_document,
 )
-from ..twofactor import Enrolment
+from ..twofactor import Channel, Enrolment
 from ..verifier import VerifyReason, VerifyResult
 from .http import HttpResponse, RequestInfo, decision_response, retry_later, with_challenge
 
@@ -98,6 +98,7 @@ __all__ = [
     "enrolment_page",
     "form_code",
     "full_access_arguments",
+    "held_user",
     "hook_says_yes",
     "is_fresh",
     "jsonapi_error",
@@ -1201,6 +1202,28 @@ def oidc_callback_params(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     if repeated:
         params.pop("state", None)
     return params
+
+
+def held_user(
+    login_id: str, subject: Subject | None, factors_of: Callable[[str], SecondFactors]
+) -> tuple[str, SecondFactors]:
+    """Whom a sign-in that skipped stepup's second step is held for, and their second
+    factors (Django's ``hold_sign_in``, Flask's ``hold_login``). ``login_id`` is the
+    framework's id of the user just signed in (``str(user.pk)``, Flask-Login's
+    ``get_id()``), ``subject`` what the app's subject loader answers now. The app may
+    know the user by another id (a username; Flask-Security-Too apps the primary key,
+    since its ``get_id()`` changes at every password change): a web subject's id comes
+    first, and a second factor under either id holds the sign-in. A subject the loader
+    answers for an API key or a bearer token on the request is never believed alone."""
+    ids = [login_id]
+    if subject is not None and subject.channel is Channel.WEB:
+        ids.insert(0, subject.user_id)
+    needed = SecondFactors()
+    for candidate in dict.fromkeys(ids):
+        needed = factors_of(candidate)
+        if needed:
+            return candidate, needed
+    return ids[0], needed
 
 
 def sso_otp_proved(outcome: object) -> bool:

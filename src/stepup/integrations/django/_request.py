@@ -73,6 +73,7 @@ from ..views import (
     FirstStep,
     earlier_session_ids,
     full_access_arguments,
+    held_user,
     hook_says_yes,
     note_renewal,
     note_sign_in,
@@ -734,24 +735,14 @@ def hold_sign_in(request: HttpRequest, user: Any) -> None:
 
 
 def _second_factors_of(bound: RequestStepup, user: Any, login_id: str) -> tuple[str, SecondFactors]:
-    """The user's stepup id and second factors. A project's ``SUBJECT_LOADER`` may know
-    the user by another id than ``str(user.pk)`` (a username, a UUID field): when it
-    answers a web subject for the user just signed in, its id counts too, and a second
-    factor under either holds the sign-in (a loader that answers for an API key on the
-    request is never believed alone)."""
+    """The user's stepup id and second factors (:func:`~stepup.integrations.views.
+    held_user`), with what ``SUBJECT_LOADER`` answers now that ``login()`` ran."""
     if not hasattr(bound.request, "user"):  # a bare request (the test client's force_login)
         bound.request.user = user
     bound._subject = _UNSET  # who is signed in now, not before login()
     subject = bound.subject
     bound._subject = _UNSET
-    ids = [login_id]
-    if subject is not None and subject.channel is Channel.WEB:
-        ids.insert(0, subject.user_id)
-    for candidate in dict.fromkeys(ids):
-        needed = bound.second_factors(candidate, Channel.WEB)
-        if needed:
-            return candidate, needed
-    return ids[0], needed
+    return held_user(login_id, subject, lambda user_id: bound.second_factors(user_id))
 
 
 def _django_request(request: Any) -> HttpRequest:

@@ -83,6 +83,7 @@ from ..views import (
     FirstStep,
     earlier_session_ids,
     full_access_arguments,
+    held_user,
     hook_says_yes,
     is_fresh,
     note_renewal,
@@ -682,23 +683,12 @@ class AppState:
             after_this_request(self.held_response)
 
     def _second_factors_of(self, login_id: str) -> tuple[str, SecondFactors]:
-        """The user's stepup id and second factors. The app's ``subject_loader`` may know
-        the user by another id than Flask-Login's ``get_id()`` (Flask-Security-Too's
-        ``fs_uniquifier`` changes at every password change; an app gives stepup the
-        primary key instead): when it answers a web subject for the user just signed in,
-        its id counts too, and a second factor under either holds the sign-in (a loader
-        that answers for an API key on the request is never believed alone)."""
+        """The user's stepup id and second factors (:func:`~stepup.integrations.views.
+        held_user`), with what the subject loader answers now that ``login_user`` ran."""
         g.pop("stepup_subject", None)  # who is signed in now, not before login_user
         subject = self.subject()
         g.pop("stepup_subject", None)
-        ids = [login_id]
-        if subject is not None and subject.channel is Channel.WEB:
-            ids.insert(0, subject.user_id)
-        for candidate in dict.fromkeys(ids):
-            needed = self.second_factors(candidate, Channel.WEB)
-            if needed:
-                return candidate, needed
-        return ids[0], needed
+        return held_user(login_id, subject, self.second_factors)
 
     @staticmethod
     def sign_in_dropped() -> None:
