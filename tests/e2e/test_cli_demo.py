@@ -81,6 +81,14 @@ def _start(db: Path, port: int, *extra: str) -> tuple[subprocess.Popen[str], str
     return process, printed
 
 
+def _serving(port: int) -> None:
+    """Wait until uvicorn answers: its banner comes before it has bound the port and set
+    its signal handlers, and a Ctrl-C in between may be lost on a loaded machine."""
+    transport = httpx.HTTPTransport(retries=20)
+    with httpx.Client(transport=transport, timeout=10) as client:
+        assert client.get(f"http://127.0.0.1:{port}/login").status_code == 200
+
+
 def _stop(process: subprocess.Popen[str]) -> int:
     process.send_signal(signal.SIGINT)
     try:
@@ -111,11 +119,15 @@ def test_demo_starts_prints_and_serves(tmp_path: Path) -> None:
     assert (db.stat().st_mode & 0o777) == 0o600
 
     # Again: the data is kept; --reset starts afresh.
-    process, printed = _start(db, _free_port())
-    _stop(process)
+    port = _free_port()
+    process, printed = _start(db, port)
+    _serving(port)
+    assert _stop(process) == 0
     assert "(new" not in printed
-    process, printed = _start(db, _free_port(), "--reset")
-    _stop(process)
+    port = _free_port()
+    process, printed = _start(db, port, "--reset")
+    _serving(port)
+    assert _stop(process) == 0
     assert "(new: demo data created)" in printed
 
 
