@@ -300,3 +300,53 @@ def test_code_after_login_runs_as_it_expects_and_its_redirect_is_kept(
         assert (done.status_code, done["Location"]) == (303, "/home/")
         assert _signed_in_as(bob) == "home of bob"
         assert bob.client.session.get_expire_at_browser_close()
+
+
+def _refusing_loader(request: Any) -> Any:
+    """A project's loader that refuses a header it does not like (an attacker's)."""
+    from django.core.exceptions import PermissionDenied
+
+    from stepup.integrations.django.hooks import django_auth_subject
+
+    if request.headers.get("X-Tenant", "acme") != "acme":
+        raise PermissionDenied("unknown tenant")
+    return django_auth_subject(request)
+
+
+@pytest.mark.parametrize("view", ["/login/elsewhere/", "/login/catching/"])
+def test_an_error_while_holding_signs_nobody_in(clock: SettableClock, view: str) -> None:
+    """Whatever stops the hold (the project's loader refusing, a malformed id), not only
+    a store outage, undoes the sign-in: also when the view swallows the error."""
+    with running_site(MemoryStore(), clock, SUBJECT_LOADER=_refusing_loader) as site:
+        bob, _ = _enrolled(site)
+        data = {"username": "bob", "password": PASSWORDS["bob"]}
+        answer = bob.client.post(view, data, HTTP_X_TENANT="evil")
+        assert answer.status_code in (302, 403)
+        assert _signed_in_as(bob) == "home of nobody"
+
+
+def _token_for_signed_in(get_response: Any) -> Any:
+    """A middleware outside stepup's that gives a signed-in user a token cookie."""
+
+    def middleware(request: Any) -> Any:
+        response = get_response(request)
+        if request.user.is_authenticated:
+            response.set_cookie("app_token", f"token-for-{request.user.get_username()}")
+        return response
+
+    return middleware
+
+
+def test_middleware_outside_stepups_sees_nobody_on_a_held_answer(clock: SettableClock) -> None:
+    from django.test import override_settings
+
+    from integrations.django.django_support import MIDDLEWARE
+
+    path = f"{__name__}._token_for_signed_in"
+    with running_site(MemoryStore(), clock) as site:
+        _enrolled(site)
+        with override_settings(MIDDLEWARE=[path, *MIDDLEWARE]):
+            bob = Browser(site)  # a client that loads the middleware above
+            answer = _elsewhere(bob, "bob")
+            assert (answer.status_code, answer["Location"]) == (303, VERIFY)
+            assert "app_token" not in answer.cookies

@@ -301,3 +301,45 @@ def test_the_apps_own_id_for_the_user_is_held_too() -> None:
     done = bob.form(VERIFY, {"code": test_app.totp_code(secret)}, page=VERIFY)
     assert (done.status_code, done.headers["Location"]) == (303, "/api-key")
     assert _home(bob) == "home of stable-bob"
+
+
+def _refusing_loader(app: Flask, stepup: Stepup) -> None:
+    """An app whose subject loader refuses a header it does not like, and a login view
+    that swallows whatever ``login_user`` raises."""
+    from flask_login import current_user, login_user
+
+    from stepup.subject import Subject
+
+    @stepup.subject_loader
+    def refusing() -> Any:
+        if request.headers.get("X-Tenant", "acme") != "acme":
+            raise ValueError("unknown tenant")
+        if not current_user.is_authenticated:
+            return None
+        return Subject(current_user.get_id(), stepup.session_id())
+
+    @app.post("/login/catching")
+    def sign_in_catching() -> Any:
+        user = app.login_manager._user_callback(request.form["username"])  # type: ignore[attr-defined]
+        try:
+            login_user(user)
+        except Exception:
+            return redirect("/home?failed", 302)
+        return redirect("/home", 302)
+
+
+def test_an_error_while_holding_signs_nobody_in() -> None:
+    """Whatever stops the hold (the app's loader refusing, a malformed id), not only a
+    store outage, undoes the sign-in: also when the view swallows the error."""
+    test_app = make_app(
+        "flask_login", store=MemoryStore(), clock=SettableClock(), setup=_refusing_loader
+    )
+    bob = test_app.client()
+    assert bob.login("bob").status_code == 303
+    bob.enrol()
+    bob.client.post("/logout")
+    answer = bob.client.post(
+        "/login/catching", data={"username": "bob"}, headers={"X-Tenant": "evil"}
+    )
+    assert answer.status_code == 302
+    assert _home(bob) == "home of nobody"

@@ -706,8 +706,8 @@ def hold_sign_in(request: HttpRequest, user: Any) -> None:
     login_id = user_id  # Django's; the marker is kept by it
     try:
         user_id, needed = _second_factors_of(bound, user, login_id)
-    except StoreUnavailableError:
-        _undo_login(request)
+    except BaseException:  # a store outage, the app's loader refusing, a malformed id
+        _undo_login(request)  # whatever it was, the sign-in does not stand (fail closed)
         raise
     if not needed:
         session[_session.SIGNED_IN_AS] = login_id
@@ -785,6 +785,10 @@ def held_sign_in_response(request: HttpRequest, response: HttpResponse) -> HttpR
     if isinstance(saved, dict) and location:
         saved["next"] = safe_return_path_or_default(_on_this_site(request, location), home_path())
         session.modified = True
+    # Middleware outside this one reads the user the session holds now: nobody.
+    from django.contrib.auth.models import AnonymousUser
+
+    request.user = AnonymousUser()
     held = HttpResponseRedirect(stepup_for(request).url("two_factor_verify"), status=303)
     csrf = response.cookies.get(settings.CSRF_COOKIE_NAME)
     if csrf is not None:  # the token login() rotated; no other cookie of the view's (an

@@ -659,8 +659,8 @@ class AppState:
 
         try:
             user_id, needed = self._second_factors_of(login_id)
-        except StoreUnavailableError:
-            logout_user()
+        except BaseException:  # a store outage, the app's loader refusing, a malformed id
+            logout_user()  # whatever it was, the sign-in does not stand (fail closed)
             raise
         if not needed:
             session[_SIGNED_IN_AS] = login_id

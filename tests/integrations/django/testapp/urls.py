@@ -11,6 +11,7 @@ urlpatterns = [
     path("login/elsewhere/", views.sign_in_elsewhere),
     path("login/wrapped/", views.sign_in_wrapped),
     path("login/again/", views.sign_in_again),
+    path("login/catching/", views.sign_in_catching),
     path("login/allauth-like/", views.sign_in_allauth_like),
     path("logout/", views.sign_out),
     path("home/", views.home),
