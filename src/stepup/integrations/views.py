@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final, Literal, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import (
     ConfigurationError,
@@ -98,6 +98,7 @@ __all__ = [
     "enrolment_page",
     "form_code",
     "full_access_arguments",
+    "held_sign_in_next",
     "held_user",
     "hook_says_yes",
     "is_fresh",
@@ -1224,6 +1225,27 @@ def held_user(
         if needed:
             return candidate, needed
     return ids[0], needed
+
+
+def held_sign_in_next(
+    status: int, location: str | None, method: str, asked: str | None, scheme: str, host: str | None
+) -> str | None:
+    """Where the second step of a sign-in held during this request sends the user (before
+    the safe-path check): the view's own redirect (``status``, ``location``), else after
+    a ``GET`` answered with a page the page it asked for (``asked``; ``None`` on stepup's
+    own second-step pages), else ``None`` (the pending sign-in's default). An absolute
+    URL of this very site (``scheme``, ``host``; ``None`` when the host is unknown)
+    counts as its path."""
+    if not 300 <= status < 400:
+        location = None
+    if location is None and method == "GET":
+        location = asked
+    if not location:
+        return None
+    parts = urlsplit(location)
+    if host is not None and parts.scheme == scheme and parts.netloc == host:
+        return urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    return location
 
 
 def sso_otp_proved(outcome: object) -> bool:

@@ -11,7 +11,7 @@ import io
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -73,6 +73,7 @@ from ..views import (
     FirstStep,
     earlier_session_ids,
     full_access_arguments,
+    held_sign_in_next,
     held_user,
     hook_says_yes,
     note_renewal,
@@ -779,11 +780,17 @@ def held_sign_in_response(request: HttpRequest, response: HttpResponse) -> HttpR
     only the CSRF cookie stays."""
     session = request.session
     saved = session.get(_session.PENDING)
-    location = response.get("Location") if 300 <= response.status_code < 400 else None
-    if location is None and request.method == "GET" and not _on_second_step(request):
-        location = request.get_full_path()
+    asked = None if _on_second_step(request) else request.get_full_path()
+    try:
+        host: str | None = request.get_host()
+    except DisallowedHost:
+        host = None
+    location = held_sign_in_next(
+        response.status_code, response.get("Location"), request.method or "", asked,
+        request.scheme, host,
+    )  # fmt: skip
     if isinstance(saved, dict) and location:
-        saved["next"] = safe_return_path_or_default(_on_this_site(request, location), home_path())
+        saved["next"] = safe_return_path_or_default(location, home_path())
         session.modified = True
     # Middleware outside this one reads the user the session holds now: nobody.
     from django.contrib.auth.models import AnonymousUser
@@ -795,21 +802,6 @@ def held_sign_in_response(request: HttpRequest, response: HttpResponse) -> HttpR
         held.cookies[csrf.key] = csrf  # auth token it issued would sign nobody in yet)
     held["Cache-Control"] = "no-store"
     return held
-
-
-def _on_this_site(request: HttpRequest, location: str) -> str:
-    """``location`` as a path when it is an absolute URL of this very site (a view may
-    redirect to ``http://host/page``); anything else as it is, for the safe-path check."""
-    parts = urlsplit(location)
-    if parts.scheme != request.scheme or not parts.netloc:
-        return location
-    try:
-        host = request.get_host()
-    except DisallowedHost:
-        return location
-    if parts.netloc != host:
-        return location
-    return urlunsplit(("", "", parts.path or "/", parts.query, ""))
 
 
 def stepup_for(request: HttpRequest) -> RequestStepup:

@@ -12,7 +12,6 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
-from urllib.parse import urlsplit, urlunsplit
 
 from flask import (
     Flask,
@@ -83,6 +82,7 @@ from ..views import (
     FirstStep,
     earlier_session_ids,
     full_access_arguments,
+    held_sign_in_next,
     held_user,
     hook_says_yes,
     is_fresh,
@@ -143,15 +143,6 @@ _SIGNED_IN_AS: Final = "_stepup_signed_in_as"
 _SECOND_STEP_PAGES: Final = frozenset(
     {"stepup.two_factor_verify", "stepup.sign_in_passkey_begin", "stepup.sign_in_passkey_finish"}
 )
-
-
-def _on_this_site(location: str) -> str:
-    """``location`` as a path when it is an absolute URL of this very site (a view may
-    redirect to ``http://host/page``); anything else as it is, for the safe-path check."""
-    parts = urlsplit(location)
-    if parts.scheme != request.scheme or parts.netloc != request.host:
-        return location
-    return urlunsplit(("", "", parts.path or "/", parts.query, ""))
 
 
 class AppState:
@@ -711,11 +702,13 @@ class AppState:
         in on the way to it), that page; otherwise the app's root. None of the view's
         cookies is kept (the session's is set after this, by Flask)."""
         saved = session.get(_PENDING)
-        location = response.headers.get("Location") if 300 <= response.status_code < 400 else None
-        if location is None and request.method == "GET":
-            location = request.full_path if request.query_string else request.path
+        asked = request.full_path if request.query_string else request.path
+        location = held_sign_in_next(
+            response.status_code, response.headers.get("Location"), request.method, asked,
+            request.scheme, request.host,
+        )  # fmt: skip
         if isinstance(saved, dict) and location:
-            saved["next"] = safe_return_path_or_default(_on_this_site(location), home_path())
+            saved["next"] = safe_return_path_or_default(location, home_path())
             session.modified = True
         held = make_response(current_app.redirect(url_for("stepup.two_factor_verify"), 303))
         held.headers["Cache-Control"] = "no-store"
