@@ -150,8 +150,12 @@ logger = logging.getLogger("stepup.integrations")
 TENANT_CONTENT_TYPES: Final = frozenset({JSONAPI_MEDIA_TYPE, "application/json"})
 #: An RFC 9110 token (a media type, a parameter name or an unquoted value).
 _HTTP_TOKEN: Final = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # noqa: S105 (a pattern, no secret)
+#: A media type and its parameters; an empty one (``;;``, a ``;`` at the end) is allowed,
+#: as RFC 9110 section 5.6.6 allows it (``*( OWS ";" OWS [ parameter ] )``). Each ``;``
+#: starts one repetition and spaces are matched once, so a failing match backtracks in
+#: linear time.
 _MEDIA_TYPE: Final = re.compile(
-    rf"\s*({_HTTP_TOKEN}/{_HTTP_TOKEN})\s*((?:;\s*{_HTTP_TOKEN}\s*=\s*(?:{_HTTP_TOKEN}|\"(?:[^\"\\]|\\.)*\")\s*)*)"
+    rf"\s*({_HTTP_TOKEN}/{_HTTP_TOKEN})\s*((?:;\s*(?:{_HTTP_TOKEN}\s*=\s*(?:{_HTTP_TOKEN}|\"(?:[^\"\\]|\\.)*\")\s*)?)*)"
 )
 _PARAMETER: Final = re.compile(rf";\s*({_HTTP_TOKEN})\s*=\s*({_HTTP_TOKEN}|\"(?:[^\"\\]|\\.)*\")")
 #: One element of a comma-separated header list (RFC 9110 section 5.6.1): a comma inside
