@@ -1219,15 +1219,27 @@ class _ReauthFlows(Generic[S]):
             raise MalformedInputError(f"grant methods must be some of {sorted(GRANT_METHODS)}")
         if renewed_from == subject.session_id:
             raise MalformedInputError("a renewed session needs a new session id")
+        if authenticated_at is not None and (
+            isinstance(authenticated_at, bool) or not isinstance(authenticated_at, int | float)
+        ):
+            raise MalformedInputError("authenticated_at must be Unix seconds")
         now = self.clock()
         at = now if authenticated_at is None else min(authenticated_at, now)
         # The session id was renewed at this re-authentication (ASVS 5.0 section 7.2.4): the
         # earlier proofs are read from the old id, and the old id keeps no grant.
         earlier = subject.session_id if renewed_from is None else renewed_from
         previous: Grant | None = yield ("get_grant", (subject.user_id, earlier))
+        earlier_methods = frozenset[str]() if previous is None else previous.methods
+        earlier_level = None if previous is None else previous.level
+        if transaction is not None and earlier_methods & _PASSKEY_PROOFS:
+            # A passkey confirms a transaction only by signing its digest: an earlier
+            # assertion signed none, so neither its proofs (its ``mfa`` too) nor the
+            # level it reached join this transaction's proof.
+            earlier_methods -= _PASSKEY_PROOFS | {"mfa"}
+            earlier_level = None
         if (
             previous is not None
-            and not previous.methods <= chosen
+            and not earlier_methods <= chosen
             and 0 <= at - previous.authenticated_at < self._merge_within()
         ):
             # A second step moments after the first (an SSO login, then TOTP; or the code
@@ -1236,10 +1248,10 @@ class _ReauthFlows(Generic[S]):
             # rule's lifetime: merged later, the grant would be as stale as the one the
             # rule just refused, and the person asked again for what they just did; the
             # new proof then stands alone, dated now. Never an expired grant.
-            chosen |= previous.methods
+            chosen |= earlier_methods
             at = previous.authenticated_at
             if self.policy.levels is not None:
-                level = self.policy.levels.highest(level, previous.level)
+                level = self.policy.levels.highest(level, earlier_level)
         if renewed_from is not None:
             # The old id's grants go first: if a write below fails, nothing is granted
             # and the old id keeps nothing either (never a stored grant behind a "try

@@ -186,3 +186,49 @@ def test_a_passkey_proof_for_a_transaction_needs_the_digest_it_signed(methods: l
         reauth.record(ALICE, methods, transaction=WIPE, signed=other)
     assert not reauth.check(ALICE, "wipe", "t", transaction=WIPE).ok  # nothing recorded
     reauth.record(ALICE, methods)  # an unbound passkey proof needs no digest
+
+
+PASSKEY_ONLY_WIPE = {
+    "wipe": Rule(Sensitivity.CRITICAL, lifetime=300.0, accept=(("phr",),), bind_transaction=True),
+    "wipe_level": Rule(
+        Sensitivity.CRITICAL, lifetime=300.0, level="phishing_resistant", bind_transaction=True
+    ),
+}
+
+
+@pytest.mark.parametrize("action", sorted(PASSKEY_ONLY_WIPE))
+def test_an_unsigned_passkey_grant_never_joins_a_transaction_proof(action: str) -> None:
+    # A plain passkey re-authentication (its assertion signed no digest), then a password
+    # for the transaction moments later: the proof is the password's alone, so a rule
+    # that needs the passkey to have confirmed the transaction still asks for it.
+    clock = SettableClock(T0)
+    store = MemoryStore()
+    store.put_tenant(Tenant("t", {"feature_flags": {"sensitive_actions_reauth": True}}))
+    reauth = Reauth(store, Policy(PASSKEY_ONLY_WIPE, levels=LEVELS), clock=clock)
+    digest = transaction_digest(action, {"disk": "d1"})
+    reauth.record(ALICE, ["phr", "hwk", "user", "mfa"], level="phishing_resistant")
+    clock.advance(60)
+    proof = reauth.record(ALICE, ["pwd"], transaction=digest)
+    assert proof.methods == {"pwd"}
+    assert proof.level is None
+    assert not reauth.check(ALICE, action, "t", transaction=digest).ok
+    # The passkey that signs this digest confirms it.
+    reauth.record(ALICE, ["phr", "hwk", "user", "mfa"], transaction=digest, signed=digest)
+    assert reauth.check(ALICE, action, "t", transaction=digest).ok
+
+
+def test_a_transaction_proof_still_merges_a_second_step_that_was_no_passkey() -> None:
+    # SSO first, then TOTP for the transaction: both proofs are this transaction's steps.
+    reauth = _reauth()
+    reauth.record(ALICE, ["pwd"])
+    proof = reauth.record(ALICE, ["otp"], transaction=WIPE)
+    assert proof.methods == {"pwd", "otp"}
+    assert reauth.check(ALICE, "wipe", "t", transaction=WIPE).ok
+
+
+@pytest.mark.parametrize("at", ["1700000000", True, False, b"1", [1], None.__class__])
+def test_record_refuses_a_time_that_is_no_number(at: Any) -> None:
+    reauth = _reauth()
+    with pytest.raises(MalformedInputError, match="Unix seconds"):
+        reauth.record(ALICE, ["pwd"], authenticated_at=at)
+    assert not _allowed(reauth, "rename")  # nothing recorded
