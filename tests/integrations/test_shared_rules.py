@@ -263,6 +263,11 @@ def test_an_adversarial_accept_is_read_in_one_pass(header: str) -> None:
         ("application/vnd.api+json;", True),
         ("application/vnd.api+json; ;profile=p;", True),
         ("application/vnd.api+json; charset=utf-8;", False),
+        # RFC 9110 section 12.4.2: a weight of 0 means "not acceptable".
+        ("application/vnd.api+json;q=0", False),
+        ("application/vnd.api+json; q=0.000, */*", False),
+        ("application/vnd.api+json;q=0, application/vnd.api+json;profile=p", True),
+        ("application/vnd.api+json;q=0.001", True),
     ],
 )
 def test_tenant_accept_headers(accept: str | None, ok: bool) -> None:

@@ -163,6 +163,8 @@ _PARAMETER: Final = re.compile(rf";\s*({_HTTP_TOKEN})\s*=\s*({_HTTP_TOKEN}|\"(?:
 #: quote left open runs to the end of the header: matched once, never rescanned from
 #: each later quote (which made the time grow with the square of the header's length).
 _LIST_ELEMENT: Final = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*(?:"|\\?\Z))+')
+#: A weight of zero (RFC 9110 section 12.4.2: ``qvalue = ( "0" [ "." 0*3DIGIT ] ) / ...``).
+_ZERO_WEIGHT: Final = re.compile(r"0(?:\.0{0,3})?")
 #: The longest ``Accept`` header read; servers cap whole headers lower (8 KiB is common).
 _MAX_ACCEPT: Final = 8192
 
@@ -928,11 +930,14 @@ def tenant_accept_ok(accept: str | None) -> bool:
             continue
         instances += 1
         names = []
-        for name, _ in _PARAMETER.findall(found.group(2)):
+        refused = False
+        for name, value in _PARAMETER.findall(found.group(2)):
             if name.lower() == "q":  # the weight ends the media type's own parameters
+                # RFC 9110 section 12.4.2: a weight of 0 means "not acceptable".
+                refused = _ZERO_WEIGHT.fullmatch(value.strip('"')) is not None
                 break
             names.append(name.lower())
-        if all(name == "profile" for name in names):
+        if not refused and all(name == "profile" for name in names):
             return True
     return instances == 0
 
