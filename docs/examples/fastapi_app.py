@@ -219,6 +219,12 @@ def create_app(
     ) -> Response:
         # The same answer, and the same time, for an unknown user as for a wrong password.
         checked = await sign_in_passwords.verify(username or "-", password, password_hash(username))
+        if checked.reason is PasswordReason.UNAVAILABLE:  # stepup's store did not answer
+            return Response(
+                "passwords cannot be checked right now: try again in a moment",
+                status_code=503,
+                headers={"Retry-After": "5"},  # as stepup's own "try again" answer
+            )
         if checked.reason is PasswordReason.THROTTLED:  # too many guesses at this user name
             return Response("too many attempts: wait a while and try again", status_code=429)
         if not checked.ok:

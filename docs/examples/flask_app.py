@@ -171,6 +171,10 @@ def login() -> Any:
     passwords: PasswordReauth = current_app.extensions["sign_in_passwords"]
     # The same answer, and the same time, for an unknown user as for a wrong password.
     checked = passwords.verify(user_id or "-", request.form.get("password"), password_hash(user_id))
+    if checked.reason is PasswordReason.UNAVAILABLE:  # stepup's store did not answer
+        error = "Passwords cannot be checked right now: try again in a moment."
+        page = render_template_string(LOGIN_PAGE, next=next_page, error=error)
+        return page, 503, {"Retry-After": "5"}  # as stepup's own "try again" page
     if checked.reason is PasswordReason.THROTTLED:  # too many guesses at this user name
         error = "Too many attempts: wait a while and try again."
         return render_template_string(LOGIN_PAGE, next=next_page, error=error), 429

@@ -218,6 +218,11 @@ def create_app(
         checked = await sign_in_passwords.verify(
             user_id or "-", form.get("password"), password_hash(user_id)
         )
+        if checked.reason is PasswordReason.UNAVAILABLE:  # stepup's store did not answer
+            error = "Passwords cannot be checked right now: try again in a moment."
+            unavailable = await login_page(request, next_path, error, 503)
+            unavailable.headers["Retry-After"] = "5"  # as stepup's own "try again" page
+            return unavailable
         if checked.reason is PasswordReason.THROTTLED:  # too many guesses at this user name
             error = "Too many attempts: wait a while and try again."
             return await login_page(request, next_path, error, 429)
