@@ -30,6 +30,7 @@ from ..errors import StoreUnavailableError
 from ..events import EventBus
 from ..i18n import translate
 from ..integrations.http import Client, client_kind
+from ..integrations.pages import PAGE_HEADERS
 from ..integrations.starlette import ContextFunction, CsrfProtection, Stepup
 from ..integrations.starlette._util import request_info
 from ..integrations.starlette.csrf import FIELD_NAME
@@ -45,7 +46,6 @@ __all__ = ["GET_POST", "TEMPLATES", "Demo", "GrantStatusMiddleware", "Views"]
 
 #: The demo's pages, and its layout for stepup's (``stepup/base.html``).
 TEMPLATES: Final = Path(__file__).parent / "templates"
-_NO_STORE = {"Cache-Control": "no-store"}
 _USER = "user"
 _SID = "sid"
 _FLASH = "flash"
@@ -227,8 +227,10 @@ class Demo:
             "flashes": request.session.pop(_FLASH, []),
             **context,
         }
+        # The headers of stepup's own pages: the demo's confirm pages (regenerate a key,
+        # edit the account) are no more to be cached or framed than stepup's.
         response = self.stepup.templates.TemplateResponse(
-            request, template, values, status_code=status, headers=_NO_STORE
+            request, template, values, status_code=status, headers=PAGE_HEADERS
         )
         if fresh is not None:
             CsrfProtection.set_cookie(request, response, fresh)
