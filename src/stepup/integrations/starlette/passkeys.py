@@ -79,19 +79,16 @@ class _PasskeyViews:
     async def _user(self, request: Request) -> Subject | Response:
         return await self.pages.signed_in(request)
 
-    async def _csrf(self, request: Request, binding: str) -> dict[str, Any] | Response:
-        """The body (JSON, or the form with ``credential`` parsed) once the CSRF token
-        bound to ``binding`` (the session, or a pending sign-in) holds; a refusal
-        otherwise (403, or 400 for a malformed body)."""
-        json_client = _is_json(request)
-        if json_client:
+    async def _token(self, request: Request, binding: str) -> dict[str, Any] | Response | None:
+        """The CSRF token bound to ``binding`` (the session, or a pending sign-in),
+        checked before anything else is: a refusal (403) when it does not hold, else
+        the form with ``credential`` parsed (a form carries its token in the body), or
+        ``None`` for a script (its token is a header; :meth:`_body` reads its body)."""
+        if _is_json(request):
             token = request.headers.get("x-csrf-token")
             if not self.s.csrf.verify(request, token, binding):
                 return await self.pages.csrf_failed(request)  # JSON 403 "csrf" for a script
-            try:
-                return await _read(request)
-            except PasskeyBodyError:
-                return to_response(malformed_response(_locale(request)))
+            return None
         form = await self.pages.form(request, binding)
         if form is None:
             return await self.pages.csrf_failed(request)
@@ -101,6 +98,26 @@ class _PasskeyViews:
         except PasskeyBodyError:
             values["credential"] = {}
         return values
+
+    async def _body(
+        self, request: Request, form: dict[str, Any] | None
+    ) -> dict[str, Any] | Response:
+        """The body once :meth:`_token` passed: the form it read, or the script's JSON
+        (400 ``malformed`` when it is none)."""
+        if form is not None:
+            return form
+        try:
+            return await _read(request)
+        except PasskeyBodyError:
+            return to_response(malformed_response(_locale(request)))
+
+    async def _csrf(self, request: Request, binding: str) -> dict[str, Any] | Response:
+        """The body (JSON, or the form with ``credential`` parsed) once the CSRF token
+        bound to ``binding`` holds; a refusal otherwise (403, or 400 for a malformed body)."""
+        form = await self._token(request, binding)
+        if isinstance(form, Response):
+            return form
+        return await self._body(request, form)
 
     async def _guard(self, request: Request, action: str) -> Response | None:
         """A fresh re-authentication for ``action``, coming back to the list after."""
@@ -113,20 +130,28 @@ class _PasskeyViews:
         return await self.s.respond(request, decision, self.s.url(request, "passkeys"))
 
     async def _prologue(
-        self, request: Request, action: str | None = None
+        self, request: Request, action: str | None = None, *, body: bool = True
     ) -> tuple[Subject, dict[str, Any]] | Response:
-        """Signed in, a CSRF-checked body, and for ``action`` a fresh grant, in that
-        order: the refusal of the first step that fails, or the subject and the body."""
+        """Signed in, the CSRF token, for ``action`` a fresh grant, and then the body
+        (unless not ``body``: a removal reads none, as in Flask and Django), in that
+        order, as Flask and Django (a script without the grant gets its 401
+        ``reauth_required`` whatever it sent): the refusal of the first step that
+        fails, or the subject and the body."""
         subject = await self._user(request)
         if isinstance(subject, Response):
             return subject
-        data = await self._csrf(request, subject.session_id)
-        if isinstance(data, Response):
-            return data
+        form = await self._token(request, subject.session_id)
+        if isinstance(form, Response):
+            return form
         if action is not None:
             refused = await self._guard(request, action)
             if refused is not None:
                 return refused
+        if not body:
+            return subject, {}
+        data = await self._body(request, form)
+        if isinstance(data, Response):
+            return data
         return subject, data
 
     # the passkeys page --------------------------------------------------------------
@@ -208,7 +233,7 @@ class _PasskeyViews:
         return await self._done(request, renamed, "renamed")
 
     async def remove(self, request: Request) -> Response:
-        checked = await self._prologue(request, PASSKEY_REMOVE)
+        checked = await self._prologue(request, PASSKEY_REMOVE, body=False)
         if isinstance(checked, Response):
             return checked
         subject, _ = checked
