@@ -771,8 +771,12 @@ class _TwoFactorFlows(Generic[S]):
         try:
             yield from self._update(user_id, without)
         except _LastDeviceError:
-            # The last device: removing it is removing two-factor, as remove() does.
-            yield from self._remove(user_id, actor_id, actor_has_full_access)
+            # The last device: removing it is removing TOTP two-factor, as the user's own
+            # remove() does: the credential and its recovery codes (they live in it; a
+            # confirmed credential left with no device would read as enrolled and refuse
+            # every code). Never the passkeys: removing a device, by an admin too, is not
+            # the reset (remove(with_passkeys=True) is).
+            yield from self._remove(user_id, actor_id, actor_has_full_access, with_passkeys=False)
             return
         if removed and removed[0].confirmed:  # a pending one going changes no factor
             self.events.emit(
@@ -891,7 +895,9 @@ class TwoFactor(_TwoFactorFlows[Store]):
         actor_id: str,
         actor_has_full_access: bool = False,
     ) -> None:
-        """Remove one device; the last one takes two-factor with it (as :meth:`remove`)."""
+        """Remove one device; the last one takes TOTP two-factor with it (the credential
+        and recovery codes, as the user's own :meth:`remove`), never the passkeys, whoever
+        removes it."""
         flow = self._remove_device(user_id, device_id, actor_id, actor_has_full_access)
         run(flow, self.store)
 

@@ -500,15 +500,26 @@ def _remove_device(args: argparse.Namespace, two_factor: Any) -> int:
             "nothing changed"
         )
     last = len(devices) == 1
-    what = "its last device: two-factor authentication" if last else "device"
-    _confirm(args, f"Remove {what} {args.device!r} of user {args.user_id!r}?")
+    if last:
+        # The last app takes the recovery codes with it; the passkeys stay (a device
+        # removal is not the reset: plain remove-2fa is).
+        count = len(_passkeys_of(two_factor.store, args.user_id))
+        kept = f"their {count} passkey{'s stay' if count != 1 else ' stays'}" if count else ""
+        question = (
+            f"Remove device {args.device!r}, the last authenticator app of user"
+            f" {args.user_id!r}, and with it their recovery codes{f' ({kept})' if kept else ''}?"
+        )
+    else:
+        question = f"Remove device {args.device!r} of user {args.user_id!r}?"
+    _confirm(args, question)
     two_factor.remove_device(
         args.user_id, args.device, actor_id=_actor(args), actor_has_full_access=True
     )
     if last:
         print(
-            f"removed: two-factor authentication of user {args.user_id!r} with its last "
-            "device (credential, recovery codes and grants in every session)"
+            f"removed: authenticator-app two-factor authentication of user {args.user_id!r}"
+            f" with its last device {args.device!r} (credential, recovery codes and grants"
+            f" in every session{f'; {kept}' if kept else ''})"
         )
     else:
         print(
