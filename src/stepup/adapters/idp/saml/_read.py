@@ -5,6 +5,16 @@ forbidden, into pysaml2's classes; xmlsec1 checks each signature on those same b
 against the IdP's certificates from metadata, and nothing else: every other check is
 made by :mod:`._judge` against the injected clock, so each refusal has a type.
 
+Why only one shape of document: xmlsec1, asked to verify the element with a given ID,
+verifies the *first* ``ds:Signature`` it finds from that element on (depth first, in
+document order), while pysaml2 checks the shape of the element's own, direct-child
+signature. A genuine signed element of any exchange placed before a forged element's
+own signature (in ``<saml:Advice>``, ``<samlp:StatusDetail>``, ``<samlp:Extensions>``)
+would have its signature verified for the forged element's facts. So a signature is
+allowed only as the direct child of the ``Response`` or of its one ``Assertion``, before
+anything that could hold another element; no other assertion or response may appear
+anywhere, and no two elements share an ID.
+
 Why no DTD at all: a SAML message has none, and an internal subset can give an element
 attributes the document does not carry (``<!ATTLIST saml:Assertion ID CDATA "...">``).
 expat (pysaml2's reader) applies such defaults and libxml2 (xmlsec1's) does not, so the
@@ -130,6 +140,7 @@ def _parse(xml: bytes) -> Any:
         raise Refusal(SAMLReason.MALFORMED, "dtd") from None
     except Exception:  # expat's ParseError, and whatever else hostile bytes raise
         raise Refusal(SAMLReason.MALFORMED, "xml") from None
+    _check_shape(tree)
     try:
         response = create_class_from_element_tree(samlp.Response, tree)
     except Exception:  # pysaml2 raises many types for documents of the wrong shape
@@ -137,6 +148,49 @@ def _parse(xml: bytes) -> Any:
     if response is None:
         raise Refusal(SAMLReason.MALFORMED, "not_a_response")
     return response
+
+
+_PROTOCOL = "{urn:oasis:names:tc:SAML:2.0:protocol}"
+_ASSERTION = "{urn:oasis:names:tc:SAML:2.0:assertion}"
+_RESPONSE_TAG = _PROTOCOL + "Response"
+_ASSERTION_TAG = _ASSERTION + "Assertion"
+_SIGNATURE_TAG = "{http://www.w3.org/2000/09/xmldsig#}Signature"
+#: Elements that carry a whole assertion or response inside another message.
+_CONTAINERS = frozenset({_RESPONSE_TAG, _ASSERTION_TAG, _ASSERTION + "EncryptedAssertion"})
+
+
+def _check_shape(root: Any) -> None:
+    """Refuse any document whose signatures xmlsec1 and pysaml2 could read differently:
+    see the module's docstring. Signature placement is ``invalid_signature``
+    (``signature_placement``); a second assertion or response anywhere is ``malformed``
+    (``nested_assertion``); a repeated ID ``malformed`` (``duplicate_id``)."""
+    if root.tag != _RESPONSE_TAG:
+        raise Refusal(SAMLReason.MALFORMED, "not_a_response")
+    # The response's own assertions (one, or an encrypted one that is refused later).
+    top = {id(child) for child in root if child.tag in _CONTAINERS}
+    assertions = [child for child in root if child.tag == _ASSERTION_TAG]
+    signed = [root, *assertions]  # where a signature may be: their direct children
+    allowed = {id(child) for parent in signed for child in parent if child.tag == _SIGNATURE_TAG}
+    ids: set[str] = set()
+    for node in root.iter():
+        if node.tag == _SIGNATURE_TAG and id(node) not in allowed:
+            raise Refusal(SAMLReason.INVALID_SIGNATURE, "signature_placement")
+        if node.tag in _CONTAINERS and node is not root and id(node) not in top:
+            raise Refusal(SAMLReason.MALFORMED, "nested_assertion")
+        value = node.get("ID")
+        if value is not None:
+            if value in ids:
+                raise Refusal(SAMLReason.MALFORMED, "duplicate_id")
+            ids.add(value)
+    for parent in signed:
+        # Its own signature, if any, is the first thing xmlsec1 meets in it: one only,
+        # before every child that holds more than text (the assertion in a response).
+        children = list(parent)
+        signatures = [i for i, child in enumerate(children) if child.tag == _SIGNATURE_TAG]
+        if len(signatures) > 1:
+            raise Refusal(SAMLReason.INVALID_SIGNATURE, "signature_placement")
+        if signatures and any(len(child) for child in children[: signatures[0]]):
+            raise Refusal(SAMLReason.INVALID_SIGNATURE, "signature_placement")
 
 
 def _status(response: Any) -> IdPStatus | None:
