@@ -25,7 +25,6 @@ from starlette.responses import Response
 from ..reauth import Allowed, ReauthRequired, ReauthRequiredError
 from ..tokens import AccessToken
 from ._bearer_deps import require_token
-from .http import form_return_path
 from .marks import mark
 from .starlette import SignInRequiredError, StepupMiddleware, get_stepup
 from .starlette import Stepup as StarletteStepup
@@ -48,12 +47,13 @@ class _ReturningReauthRequiredError(ReauthRequiredError):
         self.return_path = return_path
 
 
-def _come_back(request: Request, refused: ReauthRequiredError, return_to: ReturnTo | None) -> None:
+def _come_back(
+    stepup: Stepup, request: Request, refused: ReauthRequiredError, return_to: ReturnTo | None
+) -> None:
     """A refusal of a request other than GET or HEAD sends the browser back to
-    ``return_to`` (else the same-site ``Referer``, else ``/``): raise that instead. On the
-    refusal path only, so an allowed request pays nothing for it."""
-    referer = request.headers.get("referer", "")
-    back = form_return_path(request.method, referer, return_to, request)
+    ``return_to`` (else the same-site ``Referer``, else the app's root): raise that
+    instead. On the refusal path only, so an allowed request pays nothing for it."""
+    back = stepup.return_path(request, return_to)
     if back is not None:  # GET, HEAD: None, back to this URL
         raise _ReturningReauthRequiredError(refused.decision, back) from None
 
@@ -85,7 +85,8 @@ class Stepup(StarletteStepup):
         that target only). ``return_to`` (a path, or a function of the request) is where
         a browser comes back after re-authenticating for a request other than GET or
         HEAD, which a redirect cannot repeat; without it, the page the request came from
-        (its same-site ``Referer``), else ``/``. As in Flask, Django and Starlette.
+        (its same-site ``Referer``), else the app's root. As in Flask, Django and
+        Starlette.
         """
         self.policy.validate([action])
         guard_transaction(self.policy, action, transaction)
@@ -100,7 +101,7 @@ class Stepup(StarletteStepup):
                 try:
                     return await self.require(request, action, values, transaction=target)
                 except ReauthRequiredError as exc:
-                    _come_back(request, exc, return_to)
+                    _come_back(self, request, exc, return_to)
                     raise
 
             mark(require_transaction, action)
@@ -111,7 +112,7 @@ class Stepup(StarletteStepup):
                 try:
                     return await self.require(request, action)
                 except ReauthRequiredError as exc:
-                    _come_back(request, exc, return_to)
+                    _come_back(self, request, exc, return_to)
                     raise
 
             mark(require, action)  # for stepup.testing.coverage
@@ -123,7 +124,7 @@ class Stepup(StarletteStepup):
             try:
                 return await self.require(request, action, values)
             except ReauthRequiredError as exc:
-                _come_back(request, exc, return_to)
+                _come_back(self, request, exc, return_to)
                 raise
 
         mark(require_in_context, action)

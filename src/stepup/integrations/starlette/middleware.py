@@ -1,7 +1,9 @@
 """Pure ASGI middleware: make the stepup services reachable from every HTTP request.
 
 In the spirit of Starlette's ``AuthenticationMiddleware``: non-HTTP scopes (websocket,
-lifespan) pass through untouched; HTTP scopes get ``scope["stepup"]``; the typed
+lifespan) pass through untouched; HTTP scopes get ``scope["stepup"]`` and the path the
+app is served under (``APP_ROOT``: the ``root_path`` as the request enters the app,
+which stays the app's own when the app is a sub-app mounted in another); the typed
 errors that ``Stepup.require`` raises anywhere below (a FastAPI dependency, a view)
 become responses through the app's replaceable ``reauth_response`` hook; and a store
 outage that escapes a view (``begin_sign_in`` in the app's login view, say) is the 503
@@ -19,6 +21,7 @@ from ...errors import StoreUnavailableError
 from ...reauth import ReauthRequiredError, ReauthUnavailableError
 from ..http import SignInRequiredError
 from ..transaction import InvalidTransactionError
+from .stepup import APP_ROOT
 
 if TYPE_CHECKING:
     from .stepup import StepupCore
@@ -45,6 +48,7 @@ class StepupMiddleware:
             return
 
         scope["stepup"] = self.stepup
+        scope[APP_ROOT] = scope.get("root_path", "")
         started = False
 
         async def send_watching(message: Message) -> None:

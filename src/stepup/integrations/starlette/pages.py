@@ -42,7 +42,6 @@ from ..http import (
     Client,
     authentication_required,
     client_kind,
-    form_return_path,
 )
 from ..pages import PAGE_HEADERS, page_context, stylesheet_response
 from ..passkey_endpoint import (
@@ -900,10 +899,9 @@ class StepupPages:
                 custom = await call_hook(s.reauth_response, request, decision)
                 if custom is not None:
                     return custom
-            # Back to the page the request came from (the tenant page) after re-auth.
-            referer = request.headers.get("referer", "")
-            back = form_return_path(request.method, referer, None, request)
-            info = request_info(request, back)
+            # Back to the page the request came from (the tenant page) after re-auth,
+            # else to the app's root.
+            info = request_info(request, s.return_path(request))
             reauth_url = s.url(request, "reauth")
             refused = tenant_decision_response(decision, info, reauth_url=reauth_url)
             assert refused is not None  # the decision was not ok

@@ -98,7 +98,14 @@ from ._util import (
 from .csrf import FIELD_NAME, CsrfProtection
 from .providers import OIDCAdapter, SAMLAdapter
 
-__all__ = ["PATHS", "PENDING_SIGN_IN", "ContextFunction", "StepupCore", "TransactionFunction"]
+__all__ = [
+    "APP_ROOT",
+    "PATHS",
+    "PENDING_SIGN_IN",
+    "ContextFunction",
+    "StepupCore",
+    "TransactionFunction",
+]
 
 SubjectLoader: TypeAlias = Callable[[Request], MaybeAwaitable[Subject | None]]
 TenantLoader: TypeAlias = Callable[[Request], MaybeAwaitable[str]]
@@ -161,6 +168,9 @@ PATHS: Final = {
 }
 #: The session key of a sign-in that waits for its second factor.
 PENDING_SIGN_IN: Final = "stepup.pending_sign_in"
+#: The scope key where :class:`StepupMiddleware` keeps the ``root_path`` the app itself is
+#: served under, as the request enters the app (before any ``Mount`` of the app's own).
+APP_ROOT: Final = "stepup.app_root"
 _FORM_TYPES: Final = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -187,11 +197,16 @@ def takes_identity(hook: Callable[..., object]) -> bool:
 
 
 def _mounted_at(request: Request) -> str:
-    """The path the app itself is served under (a proxy's prefix, the app's ``Mount``;
-    not a sub-app's): ``""`` at the top of the site."""
+    """The path the app itself is served under (a proxy's prefix, the ``Mount`` of an
+    outer app the app is a sub-app of; not a ``Mount`` inside the app, stepup's own
+    included): ``""`` at the top of the site. :class:`StepupMiddleware` notes it as the
+    request enters the app; Starlette's ``app_root_path`` is the outermost app's root,
+    which is not this app's when the app is mounted in another."""
     scope = request.scope
-    mounted: str = scope.get("app_root_path", scope.get("root_path", ""))
-    return mounted
+    mounted = scope.get(APP_ROOT)
+    if mounted is None:  # no middleware (a view called directly): the best guess
+        mounted = scope.get("app_root_path", scope.get("root_path", ""))
+    return str(mounted)
 
 
 # The public class is ``stepup.integrations.starlette.Stepup`` (module ``app``), which
@@ -391,6 +406,17 @@ class StepupCore:
         mount."""
         return app_root(_mounted_at(request))
 
+    def return_path(
+        self, request: Request, return_to: str | Callable[[Request], str] | None = None
+    ) -> str | None:
+        """Where a refused request comes back after re-authenticating: ``None`` (this
+        URL) for GET and HEAD; else ``return_to``, the page it came from (its
+        ``Referer``), or without one the app's root (:meth:`home`)."""
+        referer = request.headers.get("referer", "")
+        if return_to is None and not referer:
+            return_to = self.home(request)
+        return form_return_path(request.method, referer, return_to, request)
+
     # decisions ----------------------------------------------------------------
 
     async def check(
@@ -475,8 +501,8 @@ class StepupCore:
         then counts once, for that target only. ``return_to`` (a path, or a function of
         the request) is where a browser comes back after re-authenticating for a request
         other than GET or HEAD, which a redirect cannot repeat; without it, the page the
-        request came from (its same-site ``Referer``), else ``/``. As in Flask, Django
-        and FastAPI. (A form POST that can be kept is sent again after it: see
+        request came from (its same-site ``Referer``), else the app's root. As in Flask,
+        Django and FastAPI. (A form POST that can be kept is sent again after it: see
         :meth:`suspend`.)
         """
         self.policy.validate([action])
@@ -518,9 +544,7 @@ class StepupCore:
             return await self.error_response(request, exc)
         if decision.ok:
             return None
-        referer = request.headers.get("referer", "")
-        back = form_return_path(request.method, referer, return_to, request)
-        return await self.respond(request, decision, back)
+        return await self.respond(request, decision, self.return_path(request, return_to))
 
     # responses ----------------------------------------------------------------
 
