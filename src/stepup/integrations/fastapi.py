@@ -11,7 +11,9 @@
         ...
 
 A denied request never reaches the endpoint: the dependency raises the core's typed
-error and :class:`StepupMiddleware` answers 303, 401 (JSON or RFC 9470) or 503.
+error and :class:`StepupMiddleware` answers 303, 401 (JSON or RFC 9470) or 503. On a
+websocket route the dependency raises ``WebSocketException`` instead: the connection is
+closed before it is accepted, 1008 (1013 when the store could not answer).
 """
 
 from __future__ import annotations
@@ -19,16 +21,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, WebSocketException
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from ..errors import StoreUnavailableError
 from ..reauth import Allowed, ReauthRequired, ReauthRequiredError
 from ..tokens import AccessToken
 from ._bearer_deps import require_token
 from .marks import mark
 from .starlette import SignInRequiredError, StepupMiddleware, get_stepup
 from .starlette import Stepup as StarletteStepup
-from .transaction import Transaction, guard_transaction
+from .starlette.stepup import websocket_refusal
+from .transaction import InvalidTransactionError, Transaction, guard_transaction
 
 __all__ = ["SignInRequiredError", "Stepup", "StepupMiddleware", "get_stepup", "require_token"]
 _ = AccessToken  # re-exported for annotations: ``token: AccessToken = Depends(...)``
@@ -36,6 +41,9 @@ _ = AccessToken  # re-exported for annotations: ``token: AccessToken = Depends(.
 Dependency = Callable[..., Awaitable[Allowed]]
 ReturnTo = str | Callable[[Request], str]
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+#: What else a dependency lets through to the middleware (which answers it over HTTP);
+#: a websocket's dependency closes the connection instead.
+_REFUSED = (SignInRequiredError, InvalidTransactionError, StoreUnavailableError)
 
 
 class _ReturningReauthRequiredError(ReauthRequiredError):
@@ -47,12 +55,23 @@ class _ReturningReauthRequiredError(ReauthRequiredError):
         self.return_path = return_path
 
 
+def _on_websocket(connection: HTTPConnection, refused: Exception) -> None:
+    """A refused websocket is closed before it is accepted (no redirect, no page: a
+    browser's websocket can follow neither): raise the ``WebSocketException`` that does
+    it. Nothing for an HTTP request."""
+    if connection.scope["type"] == "websocket":
+        close = websocket_refusal(refused)
+        raise WebSocketException(close.code, close.reason) from None
+
+
 def _come_back(
     stepup: Stepup, request: Request, refused: ReauthRequiredError, return_to: ReturnTo | None
 ) -> None:
     """A refusal of a request other than GET or HEAD sends the browser back to
     ``return_to`` (else the same-site ``Referer``, else the app's root): raise that
-    instead. On the refusal path only, so an allowed request pays nothing for it."""
+    instead; a websocket is closed. On the refusal path only, so an allowed request
+    pays nothing for it."""
+    _on_websocket(request, refused)
     back = stepup.return_path(request, return_to)
     if back is not None:  # GET, HEAD: None, back to this URL
         raise _ReturningReauthRequiredError(refused.decision, back) from None
@@ -87,6 +106,11 @@ class Stepup(StarletteStepup):
         HEAD, which a redirect cannot repeat; without it, the page the request came from
         (its same-site ``Referer``), else the app's root. As in Flask, Django and
         Starlette.
+
+        The dependency takes the ``HTTPConnection``, so it guards a websocket route too
+        (the hooks then get the ``WebSocket``): a connection that may not go ahead is
+        closed before it is accepted (``WebSocketException``, 1008; 1013 when the store
+        could not answer).
         """
         self.policy.validate([action])
         guard_transaction(self.policy, action, transaction)
@@ -94,37 +118,46 @@ class Stepup(StarletteStepup):
             values_of = context if context is not None else _no_context
 
             async def require_transaction(
-                request: Request,
+                request: HTTPConnection,
                 target: Transaction = Depends(transaction),  # noqa: B008 (FastAPI DI)
                 values: Mapping[str, Any] | None = Depends(values_of),
             ) -> Allowed:
                 try:
-                    return await self.require(request, action, values, transaction=target)
+                    return await self.require(request, action, values, transaction=target)  # type: ignore[arg-type]
                 except ReauthRequiredError as exc:
-                    _come_back(self, request, exc, return_to)
+                    _come_back(self, request, exc, return_to)  # type: ignore[arg-type]
+                    raise
+                except _REFUSED as exc:
+                    _on_websocket(request, exc)
                     raise
 
             mark(require_transaction, action)
             return require_transaction
         if context is None:
 
-            async def require(request: Request) -> Allowed:
+            async def require(request: HTTPConnection) -> Allowed:
                 try:
-                    return await self.require(request, action)
+                    return await self.require(request, action)  # type: ignore[arg-type]
                 except ReauthRequiredError as exc:
-                    _come_back(self, request, exc, return_to)
+                    _come_back(self, request, exc, return_to)  # type: ignore[arg-type]
+                    raise
+                except _REFUSED as exc:
+                    _on_websocket(request, exc)
                     raise
 
             mark(require, action)  # for stepup.testing.coverage
             return require
 
         async def require_in_context(
-            request: Request, values: Mapping[str, Any] = Depends(context)
+            request: HTTPConnection, values: Mapping[str, Any] = Depends(context)
         ) -> Allowed:
             try:
-                return await self.require(request, action, values)
+                return await self.require(request, action, values)  # type: ignore[arg-type]
             except ReauthRequiredError as exc:
-                _come_back(self, request, exc, return_to)
+                _come_back(self, request, exc, return_to)  # type: ignore[arg-type]
+                raise
+            except _REFUSED as exc:
+                _on_websocket(request, exc)
                 raise
 
         mark(require_in_context, action)

@@ -1,13 +1,14 @@
 """Pure ASGI middleware: make the stepup services reachable from every HTTP request.
 
-In the spirit of Starlette's ``AuthenticationMiddleware``: non-HTTP scopes (websocket,
-lifespan) pass through untouched; HTTP scopes get ``scope["stepup"]`` and the path the
-app is served under (``APP_ROOT``: the ``root_path`` as the request enters the app,
-which stays the app's own when the app is a sub-app mounted in another); the typed
-errors that ``Stepup.require`` raises anywhere below (a FastAPI dependency, a view)
-become responses through the app's replaceable ``reauth_response`` hook; and a store
-outage that escapes a view (``begin_sign_in`` in the app's login view, say) is the 503
-that says to try again in a moment, not a 500.
+In the spirit of Starlette's ``AuthenticationMiddleware``: lifespan scopes pass through
+untouched; HTTP and websocket scopes get ``scope["stepup"]`` and the path the app is
+served under (``APP_ROOT``: the ``root_path`` as the request enters the app, which stays
+the app's own when the app is a sub-app mounted in another); the typed errors that
+``Stepup.require`` raises anywhere below (a FastAPI dependency, a view) become responses
+through the app's replaceable ``reauth_response`` hook; and a store outage that escapes
+a view (``begin_sign_in`` in the app's login view, say) is the 503 that says to try
+again in a moment, not a 500. On a websocket not yet accepted, they close it instead
+(``websocket_refusal``: 1008, or 1013 for an outage).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ...errors import StoreUnavailableError
 from ...reauth import ReauthRequiredError, ReauthUnavailableError
 from ..http import SignInRequiredError
 from ..transaction import InvalidTransactionError
-from .stepup import APP_ROOT
+from .stepup import APP_ROOT, websocket_refusal
 
 if TYPE_CHECKING:
     from .stepup import StepupCore
@@ -35,6 +36,8 @@ _HANDLED = (
     InvalidTransactionError,
     StoreUnavailableError,  # the 503 "try again", never a 500
 )
+#: What answers a websocket's handshake: after one, a refusal can no longer close it so.
+_ANSWERS = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
 
 
 class StepupMiddleware:
@@ -44,7 +47,10 @@ class StepupMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            if scope["type"] == "websocket":
+                await self.websocket(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
 
         scope["stepup"] = self.stepup
@@ -63,3 +69,22 @@ class StepupMiddleware:
                 raise
             response = await self.stepup.error_response(Request(scope), exc)
             await response(scope, receive, send)
+
+    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A websocket: a refusal raised before it was accepted closes it unaccepted (a
+        browser's websocket follows no redirect and shows no page)."""
+        scope["stepup"] = self.stepup
+        scope[APP_ROOT] = scope.get("root_path", "")
+        answered = False
+
+        async def send_watching(message: Message) -> None:
+            nonlocal answered
+            answered = answered or message["type"] in _ANSWERS
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_watching)
+        except _HANDLED as exc:
+            if answered:  # accepted (or closed already): too late to refuse
+                raise
+            await websocket_refusal(exc)(scope, receive, send)

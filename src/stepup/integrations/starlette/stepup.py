@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
+from starlette.websockets import WebSocket, WebSocketClose
 
 from ...adapters.idp.password import AsyncPasswordReauth
 from ...adapters.storage.base import AsyncStore, Store
@@ -47,6 +48,7 @@ from ...subject import Identity, LoginMethod, Subject
 from ...tenants import AsyncTenantSettings
 from ...twofactor import AsyncTwoFactor, Channel
 from ..http import (
+    FOR_GOOD,
     Client,
     SignInRequiredError,
     authentication_required,
@@ -105,6 +107,7 @@ __all__ = [
     "ContextFunction",
     "StepupCore",
     "TransactionFunction",
+    "websocket_refusal",
 ]
 
 SubjectLoader: TypeAlias = Callable[[Request], MaybeAwaitable[Subject | None]]
@@ -171,6 +174,9 @@ PENDING_SIGN_IN: Final = "stepup.pending_sign_in"
 #: The scope key where :class:`StepupMiddleware` keeps the ``root_path`` the app itself is
 #: served under, as the request enters the app (before any ``Mount`` of the app's own).
 APP_ROOT: Final = "stepup.app_root"
+#: Websocket close codes (RFC 6455 section 7.4.1, and IANA's registry for 1013).
+POLICY_VIOLATION: Final = 1008
+TRY_AGAIN_LATER: Final = 1013
 _FORM_TYPES: Final = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -207,6 +213,33 @@ def _mounted_at(request: Request) -> str:
     if mounted is None:  # no middleware (a view called directly): the best guess
         mounted = scope.get("app_root_path", scope.get("root_path", ""))
     return str(mounted)
+
+
+def websocket_refusal(refused: Decision | Exception) -> WebSocketClose:
+    """How a websocket that may not go ahead is closed, before it is accepted: a browser's
+    websocket can follow no redirect and show no page, so the client sends the user to
+    the re-auth page (or the sign-in) over HTTP. 1013 "Try Again Later" when the store
+    could not answer (the 503 of HTTP: nothing is wrong with the request, retry soon),
+    else 1008 "Policy Violation"; the reason is the ``error`` of the JSON answers
+    (``reauth_required``, ``authentication_required``...). Raises ``refused`` when it is
+    an exception that is no refusal."""
+    if isinstance(refused, ReauthRequiredError | ReauthUnavailableError):
+        refused = refused.decision
+    if isinstance(refused, ReauthRequired):
+        return WebSocketClose(POLICY_VIOLATION, "reauth_required")
+    if isinstance(refused, ReauthUnavailable):
+        if refused.reason in FOR_GOOD:
+            return WebSocketClose(POLICY_VIOLATION, "reauth_unreachable")
+        return WebSocketClose(TRY_AGAIN_LATER, "reauth_unavailable")
+    if isinstance(refused, SignInRequiredError):
+        return WebSocketClose(POLICY_VIOLATION, "authentication_required")
+    if isinstance(refused, InvalidTransactionError):
+        return WebSocketClose(POLICY_VIOLATION, "invalid_transaction")
+    if isinstance(refused, StoreUnavailableError):
+        return WebSocketClose(TRY_AGAIN_LATER, "unavailable")
+    if isinstance(refused, Exception):
+        raise refused
+    raise ValueError("websocket_refusal() needs a decision that does not allow the request")
 
 
 # The public class is ``stepup.integrations.starlette.Stepup`` (module ``app``), which
@@ -504,6 +537,10 @@ class StepupCore:
         request came from (its same-site ``Referer``), else the app's root. As in Flask,
         Django and FastAPI. (A form POST that can be kept is sent again after it: see
         :meth:`suspend`.)
+
+        On a websocket endpoint (``WebSocketRoute``, ``WebSocketEndpoint.on_connect``)
+        the hooks get the ``WebSocket``; a connection that may not go ahead is closed
+        before it is accepted (:func:`websocket_refusal`).
         """
         self.policy.validate([action])
         guard_transaction(self.policy, action, transaction)
@@ -516,6 +553,10 @@ class StepupCore:
                 request: Request = args[-1]
                 denied = await self.gate(request, action, context, transaction, return_to)
                 if denied is not None:
+                    if isinstance(denied, WebSocketClose):
+                        assert isinstance(request, WebSocket)  # gate answers so to one only
+                        await request.close(denied.code, denied.reason)
+                        return None
                     return denied
                 if is_async:
                     return await endpoint(*args)
@@ -533,17 +574,26 @@ class StepupCore:
         context: ContextFunction | None = None,
         transaction: TransactionFunction | None = None,
         return_to: str | Callable[[Request], str] | None = None,
-    ) -> Response | None:
+    ) -> Response | WebSocketClose | None:
         """``None`` when the request may go ahead, else the response to send instead
-        (``return_to``: see :meth:`requires_reauth`)."""
+        (``return_to``: see :meth:`requires_reauth`); for a websocket, the close to send
+        before accepting it (:func:`websocket_refusal`)."""
         values = await call_hook(context, request) if context is not None else None
         target = await call_hook(transaction, request) if transaction is not None else None
         try:
             decision = await self.check(request, action, values, transaction=target)
         except (SignInRequiredError, InvalidTransactionError) as exc:
+            if request.scope["type"] == "websocket":
+                return websocket_refusal(exc)
             return await self.error_response(request, exc)
+        except StoreUnavailableError as exc:  # an app hook's outage: the middleware's 503
+            if request.scope["type"] == "websocket":
+                return websocket_refusal(exc)
+            raise
         if decision.ok:
             return None
+        if request.scope["type"] == "websocket":
+            return websocket_refusal(decision)
         return await self.respond(request, decision, self.return_path(request, return_to))
 
     # responses ----------------------------------------------------------------
