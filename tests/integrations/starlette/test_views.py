@@ -105,7 +105,7 @@ def test_every_refusal_has_a_message() -> None:
         ('application/json;charset="UTF-8"', True),
         ("application/json; charset=latin-1", False),
         ("application/json; boundary=x", False),
-        ("application/json;", False),
+        ("application/json;", True),  # RFC 9110 5.6.6: an empty parameter
         ("application/json, text/plain", False),
         ("application/x-www-form-urlencoded", False),
         ("multipart/form-data; boundary=x", False),

@@ -180,7 +180,8 @@ class _SAML(_Federated):
         if isinstance(subject, Response):
             return subject
         try:
-            form = await request.form()
+            # Two fields, one up to the SAML reader's 512 KiB: a few more, and no file.
+            form = await request.form(max_files=0, max_fields=16, max_part_size=1024 * 1024)
         except (HTTPException, MultiPartException):
             # A body Starlette's form parser refuses (multipart without a boundary, a
             # field over its size limit, too many fields or files): no SAMLResponse, so

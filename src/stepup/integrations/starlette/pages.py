@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 
 from markupsafe import Markup
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, request_response
@@ -163,6 +165,27 @@ class _EveryMethod:
         await self._app(scope, receive, send)
 
 
+#: What a form posted to stepup's pages may hold. Its own forms are a few short fields
+#: (a password, a code, a CSRF token, a passkey's answer of a few KiB): anything larger is
+#: refused before it is read whole. Starlette's defaults admit 1,000 fields of 1 MiB each;
+#: Werkzeug caps a form at 500 KB and Django at 2.5 MB.
+FORM_LIMITS: Final = {"max_files": 0, "max_fields": 64, "max_part_size": 64 * 1024}
+#: Marks a request whose form was refused: its body is partly read and cannot be again.
+_UNREADABLE_FORM: Final = "stepup.unreadable_form"
+
+
+async def bounded_form(request: Request) -> FormData | None:
+    """The posted form within :data:`FORM_LIMITS`, or ``None`` for one beyond them (the
+    same answer each time it is asked for)."""
+    if _UNREADABLE_FORM in request.scope:
+        return None
+    try:
+        return await request.form(**FORM_LIMITS)
+    except (HTTPException, MultiPartException):
+        request.scope[_UNREADABLE_FORM] = True
+        return None
+
+
 class StepupPages:
     """The views of one :class:`Stepup`; :meth:`routes` lists them (the passkey and
     federated views, built on these, are added by ``app.Stepup.routes``)."""
@@ -284,9 +307,10 @@ class StepupPages:
         return await self.render(request, "message.html", binding="", status=status, page=page)
 
     async def form(self, request: Request, binding: str) -> FormData | None:
-        """The posted form, or ``None`` when its CSRF token does not hold."""
-        form = await request.form()
-        if not self.stepup.csrf.verify(request, form.get(FIELD_NAME), binding):
+        """The posted form, or ``None`` when its CSRF token does not hold, or it is not
+        one of stepup's forms: a few short fields, no file (see :data:`FORM_LIMITS`)."""
+        form = await bounded_form(request)
+        if form is None or not self.stepup.csrf.verify(request, form.get(FIELD_NAME), binding):
             return None
         return form
 
@@ -378,7 +402,8 @@ class StepupPages:
         page = reauth_page(s.policy, subject, action, params.get("next"), offer=offer, home=home)
         posted = None
         if request.method == "POST":
-            posted = (await request.form()).get("cancel")
+            form = await bounded_form(request)  # None: the view's CSRF check refuses it
+            posted = None if form is None else form.get("cancel")
         cancel = cancel_path(
             next_path=page.next,
             reauth_path=s.url(request, "reauth"),
