@@ -997,7 +997,11 @@ class _ReauthFlows(Generic[S]):
         token that falls short gets ``ReauthRequired.level``: the weakest level whose
         ``acr`` would satisfy the rule, and ``acr_values``: every ``acr`` value that would,
         strongest first (RFC 9470 section 3's order of preference); none when no ``acr``
-        would (then only a new authentication, ``max_age``, is asked for).
+        would (then only a new authentication, ``max_age``, is asked for). A token that
+        satisfied the rule through a level (the rule's, or its ``acr`` standing for an
+        alternative) but is too old gets that ``level`` and its ``acr_values`` too, its
+        own ``acr`` included, next to ``stale``: the new authentication is asked for the
+        level again, as a session's federated re-authentication is.
         """
         subject = Subject(token.subject, _TOKEN_SESSION, _TOKEN_IDENTITY, Channel.API)
         if not self.clock() < token.expires_at + _TOKEN_SKEW:
@@ -1031,7 +1035,14 @@ class _ReauthFlows(Generic[S]):
         # alternatives name, and the client can only ask its issuer again.)
         level_missing = ""
         acr_values: tuple[str, ...] = ()
-        if not proved:
+        if proved:
+            # Only its time is missing: ask for the level again (its own acr included,
+            # it satisfied), so the new authentication cannot come back below it.
+            need = self._token_level_again(claims, plan)
+            if need is not None and levels is not None:
+                acr_values = levels.acr_values(need)
+                level_missing = need if acr_values else ""
+        else:
             need = self._token_need(claims, plan)
             if need is not None and levels is not None:
                 # RFC 9470 section 3: values that would satisfy, never the one that did not.
@@ -1083,6 +1094,14 @@ class _ReauthFlows(Generic[S]):
             ):
                 return True
         return False
+
+    def _token_level_again(self, grant: Grant, plan: _Plan) -> str | None:
+        """For a token that satisfied the rule but is too old: the weakest level whose
+        ``acr`` satisfies it (as :meth:`_token_need`), or ``None`` when the rule has no
+        level and the token's ``amr`` alone proved an alternative (no level to ask)."""
+        if plan.level is None and any(grant.methods.issuperset(a) for a in plan.reaching):
+            return None
+        return self._token_need(grant, plan)
 
     def _token_need(self, grant: Grant, plan: _Plan) -> str | None:
         """The weakest level whose ``acr`` would satisfy the rule, the token's ``amr``

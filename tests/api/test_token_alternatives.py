@@ -78,15 +78,18 @@ def test_the_challenge_lists_every_acr_that_would_do_strongest_first() -> None:
     assert (wire.level, wire.acr_values) == ("phishing_resistant", ("urn:phr",))
 
 
-def test_a_stale_token_that_satisfies_the_rule_gets_max_age_only() -> None:
+def test_a_stale_token_that_satisfies_the_rule_is_asked_for_its_level_again() -> None:
+    """Its own acr included (it satisfied, it is only old): a new authentication asked
+    for no level could come back below it."""
     decision = reauth().check_token(token("urn:phr", age=400), "wire")
     assert isinstance(decision, ReauthRequired)
-    assert (decision.level, decision.stale) == ("", True)
+    assert (decision.level, decision.stale) == ("phishing_resistant", True)
     response = token_decision_response(decision, CLIENT)
     assert response is not None
     assert response.headers["WWW-Authenticate"] == (
         'Bearer error="insufficient_user_authentication", '
-        'error_description="A more recent authentication is required", max_age="300"'
+        'error_description="A more recent authentication is required", '
+        'acr_values="urn:phr", max_age="300"'
     )
     both = reauth().check_token(token("urn:pwd", age=400), "wire")
     assert isinstance(both, ReauthRequired)

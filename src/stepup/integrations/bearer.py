@@ -16,7 +16,10 @@ sessions) and returns either the validated :class:`~stepup.tokens.AccessToken` o
   ``Bearer error="insufficient_scope"`` (a new authentication would not help);
 - a valid token whose authentication is too old or too weak: ``401``
   ``Bearer error="insufficient_user_authentication"`` with ``acr_values`` and/or
-  ``max_age`` (RFC 9470 section 3);
+  ``max_age`` (RFC 9470 section 3; ``max_age="0"`` when it is recent and only a new
+  authentication can prove what is missing);
+- a valid token no new one would help (a rule bound to one transaction): ``403``
+  ``reauth_unreachable``, with the same ``Bearer`` error and why (RFC 6750 section 3);
 - keys or introspection unreachable: ``503`` (fail closed).
 
 Nothing here decides: the decision is the core's. The framework modules wrap this in one
@@ -43,11 +46,12 @@ from .http import (
     _error,
     _json,
     bearer_credentials,
+    challenge_max_age,
     insufficient_scope,
     invalid_token,
     step_up_challenge,
     token_unavailable,
-    unreachable_response,
+    token_unreachable_response,
 )
 
 __all__ = ["BearerGuard", "TokenDecider", "required_scope", "token_decision_response"]
@@ -81,14 +85,14 @@ def token_decision_response(decision: Decision, request: RequestInfo) -> HttpRes
     if decision.ok:
         return None
     if isinstance(decision, ReauthUnavailable) and decision.reason in FOR_GOOD:
-        return unreachable_response(decision, request)  # no new token would help
+        return token_unreachable_response(decision, request)  # no new token would help
     if not isinstance(decision, ReauthRequired):
         return token_unavailable(request)
     payload = _error(
         request,
         "reauth_required",
         action=decision.action,
-        max_age=int(decision.lifetime),
+        max_age=challenge_max_age(decision),  # as the challenge asks
         last_reauth_at=decision.last_reauth_at,
     )
     if decision.level:

@@ -40,6 +40,7 @@ __all__ = [
     "SignInRequiredError",
     "bearer_credentials",
     "bearer_token",
+    "challenge_max_age",
     "client_kind",
     "decision_response",
     "form_return_path",
@@ -51,6 +52,7 @@ __all__ = [
     "step_up_challenge",
     "token_required",
     "token_unavailable",
+    "token_unreachable_response",
     "with_challenge",
 ]
 
@@ -93,10 +95,10 @@ class RequestInfo:
         """Read the headers the answer depends on from the framework's headers. Several
         ``Authorization`` headers are kept joined by ``", "`` (as a proxy or WSGI server
         folds them), which no single set of credentials contains: a bearer guard
-        refuses them as malformed, whichever comes first."""
+        refuses them as malformed, whichever comes first (an empty one too)."""
         authorization = headers.get("Authorization", "")
         getlist = getattr(headers, "getlist", None)
-        if authorization and callable(getlist):
+        if callable(getlist):
             values = getlist("Authorization")
             if len(values) > 1:
                 authorization = ", ".join(values)
@@ -257,6 +259,26 @@ def unreachable_response(decision: ReauthUnavailable, request: RequestInfo) -> H
     return _json(403, body, {"Cache-Control": "no-store"})
 
 
+#: Why no new token helps, for a bearer client's 403 ``error_description``.
+_FOR_GOOD_TEXT: Final = {
+    UnavailableReason.TRANSACTION_BOUND: "No access token can confirm this action",
+    UnavailableReason.NON_INTERACTIVE: "This action needs a factor this client cannot prove",
+}
+
+
+def token_unreachable_response(decision: ReauthUnavailable, request: RequestInfo) -> HttpResponse:
+    """:func:`unreachable_response` for a bearer client: the same 403, with the
+    ``WWW-Authenticate: Bearer error="insufficient_user_authentication"`` challenge RFC
+    6750 section 3 asks of every refused bearer request, its ``error_description``
+    saying why no new token would help."""
+    refusal = unreachable_response(decision, request)
+    text = _FOR_GOOD_TEXT.get(decision.reason, "No new authentication can allow this action")
+    challenge = f'Bearer error="insufficient_user_authentication", error_description="{text}"'
+    return HttpResponse(
+        refusal.status, {**refusal.headers, "WWW-Authenticate": challenge}, refusal.body
+    )
+
+
 def decision_response(
     decision: Decision, request: RequestInfo, *, reauth_url: str
 ) -> HttpResponse | None:
@@ -287,7 +309,8 @@ def decision_response(
         sensitivity=decision.sensitivity.value,
         methods=list(decision.methods),
         alternatives=[list(alternative) for alternative in decision.alternatives],
-        max_age=int(decision.lifetime),
+        # a bearer client's body asks what its challenge asks (0: however recent)
+        max_age=challenge_max_age(decision) if kind is Client.BEARER else int(decision.lifetime),
         last_reauth_at=decision.last_reauth_at,
         reauth_url=location,
     )
@@ -304,12 +327,21 @@ def decision_response(
     return _json(401, payload, headers)
 
 
+def challenge_max_age(decision: ReauthRequired) -> int:
+    """The ``max_age`` a bearer client is asked for: the rule's lifetime in seconds when
+    the authentication is too old or absent; ``0`` when it is recent and only a new one
+    can prove what is missing (OIDC Core 3.1.2.1: the user must be actively
+    re-authenticated; the lifetime would not make an authorization server that honours
+    ``max_age`` prompt, and it would hand back the same ``auth_time`` and ``amr``)."""
+    return int(decision.lifetime) if decision.stale else 0
+
+
 def step_up_challenge(decision: ReauthRequired) -> str:
     """The RFC 9470 section 3 challenge: ``acr_values`` (space-separated, in order of
-    preference) when a level of assurance is missing, ``max_age`` (the rule's lifetime in
-    seconds) when the authentication is too old or absent, or when nothing else says
-    what would do (no ``acr`` value would satisfy: a new authentication must prove the
-    methods)."""
+    preference) when a level of assurance is asked for, ``max_age`` (the rule's lifetime
+    in seconds) when the authentication is too old or absent, and ``max_age="0"`` when it
+    is recent but nothing else says what would do (no ``acr`` value would satisfy: a new
+    authentication, however recent the last one, must prove the methods)."""
     params = ['Bearer error="insufficient_user_authentication"']
     acr_values = decision.acr_values if decision.level else ()
     if decision.stale:
@@ -321,7 +353,8 @@ def step_up_challenge(decision: ReauthRequired) -> str:
     if acr_values:
         params.append(f"acr_values={quoted(' '.join(acr_values))}")
     if decision.stale or not acr_values:
-        params.append(f'max_age="{int(decision.lifetime)}"')  # quoted, as RFC 9470's examples
+        # quoted, as RFC 9470's examples
+        params.append(f'max_age="{challenge_max_age(decision)}"')
     return ", ".join(params)
 
 
@@ -350,6 +383,9 @@ def bearer_token(request: RequestInfo) -> str | None:
 
 
 _B64TOKEN: Final = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+#: A ``Bearer`` credential after a comma: several headers folded, one of them Bearer (a
+#: ``Digest`` or AWS SigV4 header's own commas are followed by its parameters).
+_FOLDED_BEARER: Final = re.compile(r",[ \t]*bearer(?![^ \t,])", re.IGNORECASE)
 #: Longer credentials are refused unread (an access token is at most 16 KiB here).
 _MAX_AUTHORIZATION: Final = 16 * 1024 + 64
 
@@ -358,12 +394,14 @@ def bearer_credentials(request: RequestInfo) -> str | HttpResponse:
     """The bearer token of a request to a bearer-protected endpoint (RFC 6750 section
     2.1), or the answer when there is none to use:
 
-    - no ``Authorization`` header, or another scheme (``Basic``...): ``401``
-      ``WWW-Authenticate: Bearer`` without an error code (section 3.1); a token in the
-      query string (``access_token``, section 2.3) is never read;
+    - no ``Authorization`` header, or another scheme (``Basic``, ``Digest``, AWS
+      SigV4..., whose credentials may hold commas): ``401`` ``WWW-Authenticate: Bearer``
+      without an error code (section 3.1); a token in the query string
+      (``access_token``, section 2.3) is never read;
     - the ``Bearer`` scheme (any case, RFC 9110 section 11.1) with no token, a token
-      outside the b64token syntax, several credentials (headers), or a token in the
-      header and the query string at once (its decoded name: ``access%5Ftoken`` too):
+      outside the b64token syntax, several credentials (headers folded with ``,``) of
+      which one is ``Bearer``, or a token in the header and the query string at once
+      (its decoded name: ``access%5Ftoken`` too):
       ``400 invalid_request``. A form body's ``access_token`` (section 2.2) is not seen
       here: :class:`RequestInfo` carries no body;
     - credentials longer than any access token: ``401 invalid_token``, unread.
@@ -372,8 +410,8 @@ def bearer_credentials(request: RequestInfo) -> str | HttpResponse:
     if not header:
         return token_required(request)
     scheme = header.split(" ", 1)[0]
-    if scheme.lower() != "bearer" and "," not in header:
-        return token_required(request)
+    if scheme.lower() != "bearer" and _FOLDED_BEARER.search(header) is None:
+        return token_required(request)  # another scheme, alone
     if len(header) > _MAX_AUTHORIZATION:  # no access token is that long: unread
         return invalid_token(InvalidTokenError(TokenFault.MALFORMED), request)
     token = bearer_token(request)
