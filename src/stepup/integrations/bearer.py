@@ -22,6 +22,10 @@ sessions) and returns either the validated :class:`~stepup.tokens.AccessToken` o
   ``reauth_unreachable``, with the same ``Bearer`` error and why (RFC 6750 section 3);
 - keys or introspection unreachable: ``503`` (fail closed).
 
+:meth:`BearerGuard.check` is :meth:`~BearerGuard.authenticate` then
+:meth:`~BearerGuard.decide`: the framework decorators read the rule's context between
+the two, so a request without a valid token never reaches the app's context hook.
+
 Nothing here decides: the decision is the core's. The framework modules wrap this in one
 line each (``stepup.integrations.flask.bearer``, ``...django.bearer``,
 ``...starlette.bearer``, and :func:`stepup.integrations.fastapi.require_token`).
@@ -141,7 +145,32 @@ class BearerGuard:
     ) -> AccessToken | HttpResponse:
         """The validated token when ``action`` is allowed, else the response to send.
         ``scope``: what the token must have been granted (all of it), checked before
-        the step-up decision."""
+        the step-up decision. A rule's context that costs a look-up is better read
+        between :meth:`authenticate` and :meth:`decide`, as the framework wrappers do:
+        a request without a valid token then never reaches it."""
+        token = self.authenticate(request)
+        if isinstance(token, HttpResponse):
+            return token
+        return self.decide(token, request, action, context, scope=scope)
+
+    async def acheck(
+        self,
+        request: RequestInfo,
+        action: str,
+        context: Context | None = None,
+        *,
+        scope: str | Collection[str] = (),
+    ) -> AccessToken | HttpResponse:
+        """:meth:`check` for async code (:meth:`aauthenticate`, then :meth:`decide`)."""
+        token = await self.aauthenticate(request)
+        if isinstance(token, HttpResponse):
+            return token
+        return self.decide(token, request, action, context, scope=scope)
+
+    def authenticate(self, request: RequestInfo) -> AccessToken | HttpResponse:
+        """The request's validated token, else the answer (RFC 6750 section 3: 401
+        without a token, 400 for malformed credentials, 401 ``invalid_token``, 503):
+        the first half of :meth:`check`, which needs nothing of the resource."""
         raw = bearer_credentials(request)
         if isinstance(raw, HttpResponse):
             return raw
@@ -157,19 +186,12 @@ class BearerGuard:
             if inspect.iscoroutine(token):
                 token.close()  # never awaited: say so once, not as a RuntimeWarning
             raise ConfigurationError("this token source is async: use acheck")
-        return self._decide(token, request, action, context, scope)
+        return _access_token(token)
 
-    async def acheck(
-        self,
-        request: RequestInfo,
-        action: str,
-        context: Context | None = None,
-        *,
-        scope: str | Collection[str] = (),
-    ) -> AccessToken | HttpResponse:
-        """:meth:`check` for async code: an async token source is awaited; a sync one (an
-        ``Introspector`` over ``httpx.Client``, which asks the issuer on every request)
-        runs in a worker thread, so it never stalls the event loop."""
+    async def aauthenticate(self, request: RequestInfo) -> AccessToken | HttpResponse:
+        """:meth:`authenticate` for async code: an async token source is awaited; a sync
+        one (an ``Introspector`` over ``httpx.Client``, which asks the issuer on every
+        request) runs in a worker thread, so it never stalls the event loop."""
         raw = bearer_credentials(request)
         if isinstance(raw, HttpResponse):
             return raw
@@ -184,18 +206,20 @@ class BearerGuard:
             return invalid_token(exc, request)
         except TokenUnavailableError:
             return token_unavailable(request)
-        return self._decide(token, request, action, context, scope)
+        return _access_token(token)
 
-    def _decide(
+    def decide(
         self,
-        token: object,
+        token: AccessToken,
         request: RequestInfo,
         action: str,
-        context: Context | None,
-        scope: str | Collection[str],
+        context: Context | None = None,
+        *,
+        scope: str | Collection[str] = (),
     ) -> AccessToken | HttpResponse:
-        if not isinstance(token, AccessToken):
-            raise ConfigurationError("the token source must return a stepup.tokens.AccessToken")
+        """The second half of :meth:`check`, for a token :meth:`authenticate` returned:
+        ``token`` when ``action`` is allowed in ``context``, else the answer (403
+        ``insufficient_scope``, the RFC 9470 challenge, 403 for good, 503)."""
         if scope:
             needed = required_scope(scope)
             if not set(needed).issubset(token.scope):
@@ -206,3 +230,10 @@ class BearerGuard:
             return invalid_token(exc, request)
         response = token_decision_response(decision, request)
         return token if response is None else response
+
+
+def _access_token(token: object) -> AccessToken:
+    """What the token source returned, which must be an :class:`AccessToken`."""
+    if not isinstance(token, AccessToken):
+        raise ConfigurationError("the token source must return a stepup.tokens.AccessToken")
+    return token

@@ -217,23 +217,24 @@ class RequestStepup:
         transaction: TransactionFunction | None = None,
     ) -> HttpResponse | None:
         """``None`` when the view may run, else the response that refuses it.
-        ``transaction(request)``: what a transaction-bound action is about to do."""
+        ``transaction(request)``: what a transaction-bound action is about to do. Nobody
+        signed in is answered before ``context`` and ``transaction`` are called: they may
+        look the target up (a 404 would tell who exists)."""
+        signed_in = self.subject
+        if signed_in is None:
+            return sign_in_response(self.request)
         values = context(self.request) if context is not None else None
         target = transaction(self.request) if transaction is not None else None
+        if tenant_id is None:
+            tenant_id = self.tenant_id
         digest = None
         if target is not None:
             # The target is named in its tenant: another tenant's "prod-eu" is another.
-            if self.subject is None:
-                return sign_in_response(self.request)
-            if tenant_id is None:
-                tenant_id = self.tenant_id
             try:
                 digest = target.digest(action, tenant_id)
             except InvalidTransactionError:
                 return to_response(invalid_transaction(request_info(self.request)))
-        decision = self.check(action, values, tenant_id, digest)
-        if decision is None:
-            return sign_in_response(self.request)
+        decision = self.reauth.check(signed_in, action, tenant_id, values, transaction=digest)
         self.decision = decision
         if decision.ok:
             return None

@@ -40,7 +40,8 @@ def bearer_required(
 ) -> Callable[[F], F]:
     """A decorator for a sync view: it runs only when the bearer token allows ``action``
     (checked against the policy now, so a typo fails at import). ``context`` is called
-    with the request and the view's keyword arguments. The token is set as
+    with the request and the view's keyword arguments, once the token is valid (a request
+    without one gets its 401 or 400 first, never the context's 404). The token is set as
     ``request.stepup_token``.
     ``scope``: what the token must have been granted (else 403 ``insufficient_scope``)."""
     policy = getattr(guard.reauth, "policy", None)
@@ -51,8 +52,12 @@ def bearer_required(
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            info = request_info(request)
+            token = guard.authenticate(info)
+            if isinstance(token, HttpResponse):
+                return to_response(token)  # before the context: it may look the target up
             values = context(request, **kwargs) if context is not None else None
-            outcome = guard.check(request_info(request), action, values, scope=needed)
+            outcome = guard.decide(token, info, action, values, scope=needed)
             if isinstance(outcome, HttpResponse):
                 return to_response(outcome)
             request.stepup_token = outcome

@@ -531,24 +531,24 @@ class AppState:
         tenant_id: str | None = None,
         transaction: TransactionFunction | None = None,
     ) -> Any:
-        """``None`` to let the view run, else the response that refuses it."""
+        """``None`` to let the view run, else the response that refuses it. Nobody
+        signed in is answered before the app's ``context`` and ``transaction`` are
+        called: they may look the target up (a 404 would tell who exists)."""
+        signed_in = self.subject()
+        if signed_in is None:
+            return self.unauthenticated()
         values = context(request) if context is not None else None
         target: Transaction | None = transaction(request) if transaction is not None else None
+        if tenant_id is None:
+            tenant_id = self.tenant_for(signed_in)
         digest = None
         if target is not None:
             # The target is named in its tenant: another tenant's "prod-eu" is another.
-            signed_in = self.subject()
-            if signed_in is None:
-                return self.unauthenticated()
-            if tenant_id is None:
-                tenant_id = self.tenant_for(signed_in)
             try:
                 digest = target.digest(action, tenant_id)
             except InvalidTransactionError:
                 return to_response(invalid_transaction(request_info(request)))
-        decision = self.check(action, values, tenant_id, digest)
-        if decision is None:
-            return self.unauthenticated()
+        decision = self.reauth.check(signed_in, action, tenant_id, values, transaction=digest)
         resolved(g).stepup_decision = decision  # one context lookup
         if decision.ok:
             return None

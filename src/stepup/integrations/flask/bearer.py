@@ -40,8 +40,9 @@ def bearer_required(
 ) -> Callable[[F], F]:
     """A decorator: the view runs only when the bearer token allows ``action`` (checked
     against the policy now, so a typo fails at import). ``context`` is called with the
-    view's keyword arguments and returns the rule's context. The token is in
-    ``g.stepup_token``.
+    view's keyword arguments and returns the rule's context, once the token is valid (a
+    request without one gets its 401 or 400 first, never the context's 404). The token
+    is in ``g.stepup_token``.
     ``scope``: what the token must have been granted (else 403 ``insufficient_scope``)."""
     policy = getattr(guard.reauth, "policy", None)
     if policy is not None:
@@ -51,8 +52,12 @@ def bearer_required(
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
+            info = request_info(request)
+            token = guard.authenticate(info)
+            if isinstance(token, HttpResponse):
+                return to_response(token)  # before the context: it may look the target up
             values = context(**kwargs) if context is not None else None
-            outcome = guard.check(request_info(request), action, values, scope=needed)
+            outcome = guard.decide(token, info, action, values, scope=needed)
             if isinstance(outcome, HttpResponse):
                 return to_response(outcome)
             g.stepup_token = outcome

@@ -41,7 +41,8 @@ def requires_token(
 ) -> Callable[[Endpoint], Endpoint]:
     """A decorator for an async endpoint: it runs only when the bearer token allows
     ``action`` (checked against the policy now). ``context`` reads the rule's context
-    from the request (e.g. its path parameters). The token is in
+    from the request (e.g. its path parameters), once the token is valid (a request
+    without one gets its 401 or 400 first, never the context's 404). The token is in
     ``request.state.stepup_token``.
     ``scope``: what the token must have been granted (else 403 ``insufficient_scope``)."""
     policy = getattr(guard.reauth, "policy", None)
@@ -52,8 +53,12 @@ def requires_token(
     def decorate(endpoint: Endpoint) -> Endpoint:
         @functools.wraps(endpoint)
         async def guarded(request: Request) -> Response:
+            info = request_info(request)
+            token = await guard.aauthenticate(info)
+            if isinstance(token, HttpResponse):
+                return to_response(token)  # before the context: it may look the target up
             values = context(request) if context is not None else None
-            outcome = await guard.acheck(request_info(request), action, values, scope=needed)
+            outcome = guard.decide(token, info, action, values, scope=needed)
             if isinstance(outcome, HttpResponse):
                 return to_response(outcome)
             request.state.stepup_token = outcome
