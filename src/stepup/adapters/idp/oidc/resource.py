@@ -14,6 +14,7 @@ token is refused at once.
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
@@ -44,6 +45,12 @@ HTTP_FAILURES: Final = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OS
 #: The content codings asked for, and decoded by :class:`BoundedBody` itself (never by
 #: httpx, which inflates a whole network read at once: 64 KiB of gzip can be 64 MiB).
 ACCEPT_ENCODING: Final = {"Accept-Encoding": "gzip, deflate"}
+#: How long a whole answer may take to arrive once its headers have: httpx's timeout
+#: bounds each read, not their sum, so a body sent a byte at a time just inside it would
+#: hold the request (and a sync worker) for as long as the sender likes.
+MAX_BODY_SECONDS: Final = 20.0
+#: The clock of that bound: the machine's, not the decisions' injected one (a timeout).
+_monotonic = time.monotonic
 #: zlib's ``wbits`` for each coding read (``None``: the body as sent).
 _WBITS: Final[Mapping[str, int | None]] = {
     "": None,
@@ -66,13 +73,14 @@ class BoundedBody:
     bytes. The one place the bound is checked, for the sync and the async reader alike,
     and for the resource server's fetches here as for the re-authentication client's
     (:mod:`.client`): a declared length over it is refused before anything is read, and
-    so is the chunk that takes the body over it (a length the answer does not declare,
+    so is the chunk that takes the body over it, or that arrives more than
+    :data:`MAX_BODY_SECONDS` after the headers (a length the answer does not declare,
     or declares falsely). A gzip or deflate body is inflated here, never more than one
     byte past the bound, so a small compressed answer cannot grow into a large one in
     memory; another coding is refused. ``refuse`` is the error raised
     (:class:`~stepup.tokens.TokenUnavailableError` unless told)."""
 
-    __slots__ = ("_body", "_inflate", "_limit", "_purpose", "_refuse", "_status")
+    __slots__ = ("_body", "_deadline", "_inflate", "_limit", "_purpose", "_refuse", "_status")
 
     def __init__(
         self,
@@ -84,6 +92,7 @@ class BoundedBody:
     ) -> None:
         self._limit, self._purpose, self._status = limit, purpose, response.status_code
         self._refuse = refuse
+        self._deadline = _monotonic() + MAX_BODY_SECONDS
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise refuse(f"{purpose}: answer too large")
@@ -106,6 +115,8 @@ class BoundedBody:
         self._body += chunk
         if len(self._body) > self._limit:
             raise self._refuse(f"{self._purpose}: answer too large")
+        if _monotonic() > self._deadline:
+            raise self._refuse(f"{self._purpose}: answer too slow")
 
     def add_read(self, content: bytes) -> None:
         """A body the transport had read and decoded before it answered (an in-memory
