@@ -14,6 +14,7 @@ from typing import Any, cast
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
 
 from ...errors import StepupError
 from ...policy import TOTP_DEVICE_ADD
@@ -197,7 +198,10 @@ def _add_either(request: HttpRequest) -> HttpResponse:
 
 
 # csrf_exempt for the middleware: the POST runs Django's CSRF check itself (_form_post).
-device_add = _commit_as_they_go(cast(View, csrf_exempt(_add_either)))
+# Any other method is 405 naming all three (RFC 9110 section 15.5.6), not _form_post's POST.
+device_add = _commit_as_they_go(
+    cast(View, require_http_methods(["GET", "HEAD", "POST"])(csrf_exempt(_add_either)))
+)
 device_confirm = _form_post(_confirm)
 device_rename = _form_post(_rename)
 device_remove = _form_post(_remove)

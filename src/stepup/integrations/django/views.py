@@ -30,7 +30,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import decorator_from_middleware
 from django.utils.log import log_response
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from ...errors import (
@@ -887,8 +887,10 @@ saml_acs = _commit_as_they_go(cast(View, csrf_exempt(require_POST(_saml_acs))))
 two_factor = _get(_two_factor)
 two_factor_enrol = _form_post(_two_factor_enrol)
 two_factor_confirm = _form_post(_two_factor_confirm)
+# Before sign-in (no subject yet, so no channel to hold it to): GET and HEAD show the
+# step, POST is checked for CSRF as every form (a script that fails it gets JSON).
 two_factor_verify = _commit_as_they_go(
-    cast(View, require_http_methods(["GET", "POST"])(csrf_protect(_two_factor_verify)))
+    cast(View, require_http_methods(["GET", "HEAD", "POST"])(_csrf_checked(_two_factor_verify)))
 )
 recovery_codes = _form_post(_recovery_codes)
 two_factor_remove = _form_post(_two_factor_remove)
