@@ -12,13 +12,18 @@ stepup.E007    ``StepupMiddleware`` comes before the session or authentication m
 stepup.E008    a decorator or mixin names an action the policy does not know
 stepup.E009    a required hook is missing (``SUBJECT_LOADER``, ``PASSWORD_HASH_LOADER``)
 stepup.E010    another setting is invalid (sealing keys, password hasher, SSO providers,
-               the passkey settings ``PASSKEYS_RP_ID``, ``PASSKEYS_ORIGINS``...)
+               ``CANCEL_URL``, ``CATALOG``, numbers, flags, the passkey settings
+               ``PASSKEYS_RP_ID``, ``PASSKEYS_ORIGINS``...), or the services cannot be
+               built from the settings for another reason
 stepup.E011    a project's ``stepup/*.html`` override is not a Jinja2 template
+stepup.E012    ``URL_NAMESPACE`` is not the namespace stepup's URLs are included under
 stepup.W001    ``IS_TENANT_ADMIN`` is not set: nobody may change tenant settings
 stepup.W002    ``HAS_FULL_ACCESS`` is not set: no admin may remove someone's 2FA
 stepup.W004    ``ENCRYPTION_KEYS`` is ``None``: TOTP secrets are stored unsealed
 stepup.W005    ``SECOND_STEP_FOR_EVERY_SIGN_IN`` is ``False``: a sign-in that skips
                ``begin_sign_in`` is not held for the second step
+stepup.W006    ``ROOT_URLCONF`` does not include stepup's URLs (a project that sets
+               ``request.urlconf`` may include them there)
 =============  ==========================================================================
 """
 
@@ -29,12 +34,13 @@ from typing import Any, Final
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
+from django.urls import NoReverseMatch, URLResolver, get_resolver, reverse
 
 from ...errors import ConfigurationError, UnknownActionError
 from ...policy import LIFETIME_ENV
 from . import conf
 from ._pages import override_problems
-from .services import known_actions
+from .services import get_stepup, known_actions
 
 __all__ = ["check_settings"]
 
@@ -68,10 +74,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages: list[CheckMessage] = []
     messages += _check_middleware()
     messages += _check_hooks(values)
+    messages += _check_urls(values)  # first: the URLconf's views name their actions
     messages += _check_policy(values)
-    messages += _attempt(lambda: conf.read_store(values), "E003")
-    messages += _attempt(lambda: conf.check_plain_values(values), "E010")
-    messages += _attempt(lambda: conf.read_relying_party(values), "E010")
+    messages += [_error(problem, "E010") for problem in conf.plain_value_problems(values)]
+    messages += _unseen(messages, _attempt(lambda: conf.read_store(values), "E003"))
+    messages += _check_services(messages)
     hint = "stepup's pages are Jinja2 templates: rewrite it (see docs/pages.md)"
     messages += [_error(problem, "E011", hint) for problem in override_problems()]
     if values["ENCRYPTION_KEYS"] is None:
@@ -93,6 +100,84 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     return messages
+
+
+def _unseen(reported: list[CheckMessage], found: list[Error]) -> list[Error]:
+    """``found`` without what is already ``reported`` (one reader can be reached twice:
+    ``CREATE_SCHEMA`` is read with the store)."""
+    return [error for error in found if all(error.msg != m.msg for m in reported)]
+
+
+def _check_services(reported: list[CheckMessage]) -> list[CheckMessage]:
+    """Build the services as the first request does (:func:`get_stepup`, kept for it),
+    so that whatever a request would refuse, the check refuses too: the SSO providers'
+    configs, for one. An error the checks above already named is not repeated."""
+    try:
+        get_stepup()
+    except ConfigurationError as exc:
+        message = str(exc)
+        if "STEPUP[" not in message and all(message != m.msg for m in reported):
+            message = f"stepup's services cannot be built from settings.STEPUP: {message}"
+        return list(_unseen(reported, [_error(message, "E010")]))
+    return []
+
+
+def _check_urls(values: Mapping[str, Any]) -> list[CheckMessage]:
+    """``URL_NAMESPACE`` must be the namespace of stepup's URLs in ``ROOT_URLCONF``: every
+    page and redirect is reversed in it (``NoReverseMatch`` on a request otherwise)."""
+    namespace = values["URL_NAMESPACE"]
+    if (
+        not isinstance(namespace, str)
+        or not namespace
+        or not getattr(settings, "ROOT_URLCONF", None)
+    ):
+        return []  # a bad value is E010's; no URLconf, nothing to look in
+    try:
+        reverse(f"{namespace}:stylesheet")
+    except NoReverseMatch:
+        pass
+    else:
+        return []
+    included = _stepup_namespaces(get_resolver(), "")
+    if included:
+        names = ", ".join(repr(name) for name in included)
+        return [
+            _error(
+                "STEPUP['URL_NAMESPACE'] is not the namespace stepup's URLs are included"
+                f" under in ROOT_URLCONF: {names}",
+                "E012",
+                f"set STEPUP['URL_NAMESPACE'] = {included[0]!r}, or include the URLs under"
+                " the namespace it names",
+            )
+        ]
+    return [
+        Warning(
+            "ROOT_URLCONF does not include stepup's URLs under STEPUP['URL_NAMESPACE']:"
+            " the re-authentication redirect and stepup's pages cannot be reversed",
+            hint='path("stepup/", include("stepup.integrations.django.urls"))'
+            " (unless a middleware sets request.urlconf to one that includes them)",
+            id="stepup.W006",
+        )
+    ]
+
+
+def _stepup_namespaces(resolver: URLResolver, prefix: str) -> list[str]:
+    """The namespaces (``outer:stepup`` when nested) stepup's URL patterns are included
+    under, in the order of the URLconf."""
+    from . import urls
+
+    found: list[str] = []
+    for pattern in resolver.url_patterns:
+        if not isinstance(pattern, URLResolver):
+            continue
+        name = f"{prefix}{pattern.namespace}" if pattern.namespace else prefix.rstrip(":")
+        module = pattern.urlconf_module
+        if module is urls or module is urls.urlpatterns:
+            if name:
+                found.append(name)
+            continue
+        found += _stepup_namespaces(pattern, f"{name}:" if name else "")
+    return found
 
 
 def _check_middleware() -> list[CheckMessage]:

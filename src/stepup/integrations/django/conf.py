@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -21,6 +22,7 @@ from django.utils.module_loading import import_string
 
 from ...adapters.storage.base import Store
 from ...errors import ConfigurationError
+from ...i18n import AppCatalog
 from ...passkeys import RelyingParty
 from ...policy import (
     Policy,
@@ -43,7 +45,10 @@ __all__ = [
     "check_guarded_actions",
     "check_plain_values",
     "hook",
+    "plain_value_problems",
     "read_cancel_url",
+    "read_catalog",
+    "read_flag",
     "read_number",
     "read_password_hasher",
     "read_policy",
@@ -103,6 +108,7 @@ HOOKS: Final = (
     "COMPLETE_SIGN_IN",
     "REAUTH_RESPONSE",
     "CLOCK",
+    "LOCALE_SELECTOR",
 )
 
 _STORE_METHODS: Final = ("totp_attempt", "get_grant", "get_tenant", "get_credential")
@@ -203,7 +209,11 @@ def with_own_rules(
 
 def read_relying_party(conf: Mapping[str, Any]) -> RelyingParty | None:
     """Passkeys' relying party from ``PASSKEYS_RP_ID``, ``PASSKEYS_RP_NAME`` (default:
-    ``TOTP_ISSUER``) and ``PASSKEYS_ORIGINS``; ``None`` (passkeys off) without an RP id."""
+    ``TOTP_ISSUER``) and ``PASSKEYS_ORIGINS``; ``None`` (passkeys off) without an RP id.
+    A name that is not a string is refused even then (it would be taken up unnoticed the
+    day an RP id is set)."""
+    if not isinstance(conf["PASSKEYS_RP_NAME"], str | None):
+        raise ConfigurationError("STEPUP['PASSKEYS_RP_NAME'] must be the site's name (a string)")
     return relying_party_from(
         conf["PASSKEYS_RP_ID"],
         conf["PASSKEYS_RP_NAME"] or conf["TOTP_ISSUER"],
@@ -231,7 +241,7 @@ def read_store(conf: Mapping[str, Any]) -> Store:
         return store_from_url(
             value,
             setting="STEPUP['STORE']",
-            create_schema=bool(conf["CREATE_SCHEMA"]),
+            create_schema=read_flag(conf, "CREATE_SCHEMA"),
             accepted=f"'orm', {STORE_URLS}, or a store object",
         )
     if not all(callable(getattr(value, name, None)) for name in _STORE_METHODS):
@@ -260,6 +270,12 @@ def read_secret_box(conf: Mapping[str, Any]) -> SecretBox:
     ``None`` stores secrets unsealed (not recommended).
     """
     keys = conf["ENCRYPTION_KEYS"]
+    if conf["ENCRYPTION_KEY_ID"] is not None and (keys is None or keys == "SECRET_KEY"):
+        # Someone who names the current key believes they chose it: say that it is unused.
+        raise ConfigurationError(
+            "STEPUP['ENCRYPTION_KEY_ID'] is set, but only a mapping in"
+            " STEPUP['ENCRYPTION_KEYS'] ({key id: 32 bytes}) has key ids"
+        )
     if keys is None:
         return SecretBox()
     if keys == "SECRET_KEY":
@@ -274,7 +290,12 @@ def read_secret_box(conf: Mapping[str, Any]) -> SecretBox:
     current = conf["ENCRYPTION_KEY_ID"]
     if current is None and len(keys) == 1:
         current = next(iter(keys))
-    return SecretBox(dict(keys), current)
+    try:
+        return SecretBox(dict(keys), current)
+    except ConfigurationError as exc:  # key ids only, never a key
+        raise ConfigurationError(
+            f"STEPUP['ENCRYPTION_KEYS'], STEPUP['ENCRYPTION_KEY_ID']: {exc}"
+        ) from None
 
 
 def read_password_hasher(conf: Mapping[str, Any]) -> PasswordHasher | None:
@@ -313,18 +334,49 @@ def read_flag(conf: Mapping[str, Any], name: str) -> bool:
     return value
 
 
+def plain_value_problems(conf: Mapping[str, Any]) -> list[str]:
+    """What each reader of the settings that are neither a hook, the store nor the
+    policy says is wrong (for the system checks): the readers the services are built
+    with, one at a time, so that every wrong key is named at once."""
+    readers: list[Callable[[], object]] = [
+        lambda: read_text(conf, "DEFAULT_TENANT"),
+        lambda: read_text(conf, "URL_NAMESPACE"),
+        lambda: read_text(conf, "TOTP_ISSUER"),
+        lambda: read_number(conf, "SIGN_IN_TTL"),
+        lambda: read_flag(conf, "SECOND_STEP_FOR_EVERY_SIGN_IN"),
+        lambda: read_flag(conf, "CREATE_SCHEMA"),
+        lambda: read_secret_fields(conf),
+        lambda: read_secret_box(conf),
+        lambda: read_password_hasher(conf),
+        lambda: read_cancel_url(conf),
+        lambda: read_catalog(conf),
+        lambda: read_relying_party(conf),
+        lambda: _provider_mapping(conf, "OIDC_PROVIDERS"),
+        lambda: _provider_mapping(conf, "SAML_PROVIDERS"),
+    ]
+    problems: list[str] = []
+    for read in readers:
+        try:
+            read()
+        except ConfigurationError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _provider_mapping(conf: Mapping[str, Any], name: str) -> Mapping[Any, Any]:
+    """The dict itself; its values are the services' to read (see the E010 check that
+    builds them)."""
+    value = conf[name]
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"STEPUP['{name}'] must be a dict of provider name to config")
+    return value
+
+
 def check_plain_values(conf: Mapping[str, Any]) -> None:
-    """The settings without a reader of their own (for the system checks)."""
-    for name in ("DEFAULT_TENANT", "URL_NAMESPACE", "TOTP_ISSUER"):
-        read_text(conf, name)
-    read_number(conf, "SIGN_IN_TTL")
-    read_flag(conf, "SECOND_STEP_FOR_EVERY_SIGN_IN")
-    read_secret_fields(conf)
-    read_secret_box(conf)
-    read_password_hasher(conf)
-    for name in ("OIDC_PROVIDERS", "SAML_PROVIDERS"):
-        if not isinstance(conf[name], Mapping):
-            raise ConfigurationError(f"STEPUP['{name}'] must be a dict of provider name to config")
+    """Raise the first of :func:`plain_value_problems`."""
+    problems = plain_value_problems(conf)
+    if problems:
+        raise ConfigurationError(problems[0])
 
 
 def _django_argon2() -> PasswordHasher:
@@ -352,9 +404,15 @@ def read_secret_fields(conf: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def read_number(conf: Mapping[str, Any], name: str) -> float:
+    """A positive, finite number of seconds (``inf`` would make a step that never ends)."""
     value = conf[name]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigurationError(f"STEPUP['{name}'] must be a positive number of seconds")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not value > 0
+    ):
+        raise ConfigurationError(f"STEPUP['{name}'] must be a positive, finite number of seconds")
     return float(value)
 
 
@@ -368,6 +426,12 @@ def read_cancel_url(conf: Mapping[str, Any]) -> str | None:
         return safe_return_path(value)
     except UnsafeRedirectError:
         raise ConfigurationError("STEPUP['CANCEL_URL'] must be a path on this site") from None
+
+
+def read_catalog(conf: Mapping[str, Any]) -> AppCatalog | None:
+    """``CATALOG``: the project's own gettext catalog, a ``(domain, locale directory)``
+    pair whose directory exists, or ``None``."""
+    return AppCatalog.of(conf["CATALOG"], "STEPUP['CATALOG']")
 
 
 def read_text(conf: Mapping[str, Any], name: str) -> str:
