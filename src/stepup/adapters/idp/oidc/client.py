@@ -89,7 +89,11 @@ class _SyncEffects(_Effects):
     def http(self, request: HttpRequest) -> HttpResponse | ProviderUnavailableError:
         try:
             with self._http.stream(
-                request.method, request.url, data=request.form, headers=_headers(request)
+                request.method,
+                request.url,
+                data=request.form,
+                headers=_headers(request),
+                follow_redirects=False,  # a redirect would re-send the code and secret
             ) as response:
                 body = _bounded(request, response)
                 read_within(response, body)
@@ -108,7 +112,11 @@ class _AsyncEffects(_Effects):
     async def http(self, request: HttpRequest) -> HttpResponse | ProviderUnavailableError:
         try:
             async with self._http.stream(
-                request.method, request.url, data=request.form, headers=_headers(request)
+                request.method,
+                request.url,
+                data=request.form,
+                headers=_headers(request),
+                follow_redirects=False,  # a redirect would re-send the code and secret
             ) as response:
                 body = _bounded(request, response)
                 await aread_within(response, body)

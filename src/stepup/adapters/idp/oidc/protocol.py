@@ -137,9 +137,16 @@ def parse_discovery(config: OIDCProviderConfig, response: HttpResponse) -> Provi
             "discovery: the document's issuer is not the configured one", misconfigured=True
         )
     endpoints = {}
+    # An https issuer's endpoints are https too: loopback http is for a provider that
+    # runs on this machine (development, tests), never a way for a document served over
+    # https to send the code, the verifier and the client's secret in clear to whatever
+    # local process holds a port.
+    https_only = config.issuer.startswith("https://")
     for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
         try:
             endpoints[name] = secure_url(data.get(name), name, query=True)
+            if https_only and not endpoints[name].lower().startswith("https://"):
+                raise ValueError(name)
         except ValueError:
             raise ProviderUnavailableError(
                 f"discovery: {name} is missing or insecure", misconfigured=True

@@ -192,6 +192,7 @@ def _jwks_request(jwks_uri: str) -> dict[str, Any]:
         "url": _check_url(jwks_uri, "jwks_uri"),
         "timeout": _TIMEOUT,
         "headers": {"Accept": "application/json", **ACCEPT_ENCODING},
+        "follow_redirects": False,  # whatever the app's client does
     }
 
 
@@ -277,6 +278,7 @@ class _IntrospectorBase:
                 "Authorization": self._authorization,
                 **ACCEPT_ENCODING,
             },
+            "follow_redirects": False,  # a redirect would re-send the token and secret
         }
 
     def _judge(self, data: Mapping[str, Any]) -> AccessToken:
