@@ -241,6 +241,11 @@ TEXT: Final = {
     "device_not_found": N_("That authenticator app is not on your account."),
     "device_limit": N_("You have as many authenticator apps as allowed. Remove one first."),
     "device_name": N_("Give the app a name of 1 to 64 characters, without control characters."),
+    # A recovery code posted at sign-in for a user whose secret is in the configuration
+    # file, which holds no recovery codes.
+    "no_recovery_codes": N_(
+        "This account has no recovery codes. Enter the code from your authenticator app."
+    ),
 }
 
 #: How long a started enrolment (its secret, sealed in the store) is shown again after

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from functools import wraps
-from typing import Any, Final, TypeAlias, cast
+from typing import Any, TypeAlias, cast
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -43,7 +43,7 @@ from ...errors import (
     StoreUnavailableError,
     UnknownActionError,
 )
-from ...i18n import N_, Message
+from ...i18n import Message
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
@@ -144,11 +144,6 @@ __all__ = [
 
 View: TypeAlias = Callable[..., HttpResponse]
 
-#: A recovery code posted at sign-in for a user whose secret is in the configuration
-#: file, which holds no recovery codes (Starlette's answer, the same words).
-_NO_RECOVERY_CODES: Final = N_(
-    "This account has no recovery codes. Enter the code from your authenticator app."
-)
 
 # shared pieces -------------------------------------------------------------------------
 
@@ -719,7 +714,7 @@ def _two_factor_verify(request: HttpRequest) -> HttpResponse:
     except NotEnrolledError:
         return _message(request, 400, TEXT["sign_in_expired"])
     except ManagedByConfigFileError:  # the file holds no recovery codes
-        return verify_page(request, bound, pending, _NO_RECOVERY_CODES, 400)
+        return verify_page(request, bound, pending, TEXT["no_recovery_codes"], 400)
     if not result.ok:
         status = refusal_status(result.reason)
         return verify_page(

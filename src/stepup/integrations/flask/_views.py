@@ -41,7 +41,6 @@ from ...errors import (
     StoreUnavailableError,
     UnknownActionError,
 )
-from ...i18n import N_
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
@@ -126,11 +125,6 @@ from ._web import home_path, request_info, sign_in_path, to_response
 
 __all__ = ["build_blueprint"]
 
-#: A recovery code posted at sign-in for a user whose secret is in the configuration
-#: file, which holds no recovery codes (Starlette's answer, the same words).
-_NO_RECOVERY_CODES: Final = N_(
-    "This account has no recovery codes. Enter the code from your authenticator app."
-)
 
 #: Posted by the IdP's page in the browser, not by our form: the SAML response's
 #: signature and its one-time InResponseTo bound to this session stand in for a token.
@@ -859,7 +853,7 @@ def two_factor_verify() -> Any:
     except NotEnrolledError:
         return _message(400, TEXT["sign_in_expired"])
     except ManagedByConfigFileError:  # the file holds no recovery codes
-        return verify_page(app_state, pending, _NO_RECOVERY_CODES, 400)
+        return verify_page(app_state, pending, TEXT["no_recovery_codes"], 400)
     if not result.ok:
         status = refusal_status(result.reason)
         return verify_page(

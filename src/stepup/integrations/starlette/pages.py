@@ -35,7 +35,7 @@ from ...errors import (
     StoreUnavailableError,
     UnknownActionError,
 )
-from ...i18n import N_, Message, negotiate
+from ...i18n import Message, negotiate
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
@@ -116,11 +116,6 @@ RESUME_AFTER_SSO: Final = "stepup.resume_after_sso"
 #: authenticator app was added.", "The passkey was renamed."), shown once (the flash
 #: message of Flask and Django).
 NOTE: Final = "stepup.device_note"
-#: A recovery code posted at sign-in for a user whose secret is in the configuration
-#: file, which holds no recovery codes.
-_NO_RECOVERY_CODES: Final = N_(
-    "This account has no recovery codes. Enter the code from your authenticator app."
-)
 
 
 def enrolling(request: Request) -> str:
@@ -798,7 +793,7 @@ class StepupPages:
             session_of(request).pop(PENDING_SIGN_IN, None)
             return await self.message(request, TEXT["sign_in_expired"], 400)
         except ManagedByConfigFileError:  # the file holds no recovery codes
-            return await self.verify_page(request, pending, _NO_RECOVERY_CODES, 400)
+            return await self.verify_page(request, pending, TEXT["no_recovery_codes"], 400)
         if not result.ok:
             status = refusal_status(result.reason)
             return await self.verify_page(
