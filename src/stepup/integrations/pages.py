@@ -28,7 +28,7 @@ import jinja2
 from markupsafe import Markup
 
 from ..i18n import AppCatalog, Message, negotiate, translate, translations
-from .http import HttpResponse
+from .http import RETRY_AFTER, HttpResponse
 
 __all__ = [
     "EXTENSIONS",
@@ -37,6 +37,7 @@ __all__ = [
     "choose_locale",
     "environment",
     "page_context",
+    "page_headers",
     "stylesheet",
     "stylesheet_response",
 ]
@@ -57,6 +58,15 @@ PAGE_HEADERS: Final = {
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
 }
+#: A page answered 503 (the store could not answer) also says when to try again, as
+#: every other 503 does (:data:`~stepup.integrations.http.RETRY_AFTER`).
+_UNAVAILABLE_PAGE_HEADERS: Final = {**PAGE_HEADERS, "Retry-After": RETRY_AFTER}
+
+
+def page_headers(status: int) -> Mapping[str, str]:
+    """The headers of a page answered with ``status``: :data:`PAGE_HEADERS`, and
+    ``Retry-After`` on a 503."""
+    return _UNAVAILABLE_PAGE_HEADERS if status == 503 else PAGE_HEADERS
 
 
 def environment(*overrides: jinja2.BaseLoader) -> jinja2.Environment:

@@ -29,11 +29,18 @@ from importlib import resources
 from typing import Any, ClassVar, Final, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..reauth import Allowed, Decision, ReauthRequired, ReauthUnavailable
+from ..reauth import Allowed, Decision, ReauthRequired, ReauthUnavailable, UnavailableReason
 from ..redirects import safe_return_path_or_default
 from ..resume import TTL, NotResumed, Resumed, SuspendedRequest, SuspendReason, is_resume_token
 from ..subject import Subject
-from .http import HttpResponse, RequestInfo, authentication_required, reauth_location
+from .http import (
+    HttpResponse,
+    RequestInfo,
+    authentication_required,
+    reauth_location,
+    retry_later,
+    unreachable_response,
+)
 
 __all__ = [
     "BROWSER_COOKIE",
@@ -293,12 +300,16 @@ def status_response(
 ) -> HttpResponse:
     """The status endpoint's answer: 200 with ``required`` false (and until when the
     grant covers the action) or true (with the methods, lifetime and the re-auth page to
-    open, which comes back to ``done_path``); 401 when nobody is signed in; 503 when it
-    cannot be decided. Nothing is recorded or changed."""
+    open, which comes back to ``done_path``); 401 when nobody is signed in; 503 with
+    ``Retry-After`` when the store could not answer; 403 ``reauth_unreachable`` (the
+    guard's answer) when no re-authentication of this session would allow it, which
+    trying again does not change. Nothing is recorded or changed."""
     if decision is None:
         return authentication_required(request)
     if isinstance(decision, ReauthUnavailable):
-        return _json(503, {"error": "reauth_unavailable", "action": action})
+        if decision.reason is not UnavailableReason.STORE:
+            return unreachable_response(decision, request)
+        return retry_later(_json(503, {"error": "reauth_unavailable", "action": action}))
     if isinstance(decision, Allowed):
         return _json(
             200,

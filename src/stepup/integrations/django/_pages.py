@@ -22,7 +22,7 @@ from django.middleware.csrf import get_token
 from django.urls import reverse
 from markupsafe import Markup
 
-from ..pages import PAGE_HEADERS, choose_locale, environment, page_context
+from ..pages import choose_locale, environment, page_context, page_headers
 from ..views import ReauthPage
 from ._request import stepup_for
 
@@ -127,6 +127,6 @@ def render_page(
     )
     body = _environment(_override_dirs()).get_template(template).render(values)
     response = HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
-    for header, value in PAGE_HEADERS.items():
+    for header, value in page_headers(status).items():
         response[header] = value
     return response

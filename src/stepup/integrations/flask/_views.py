@@ -52,7 +52,7 @@ from ..http import (
     form_return_path,
     retry_later,
 )
-from ..pages import EXTENSIONS, PAGE_HEADERS, page_context, stylesheet_response
+from ..pages import EXTENSIONS, page_context, page_headers, stylesheet_response
 from ..passkey_endpoint import (
     INTERACTIVE_ONLY,
     csrf_response,
@@ -430,7 +430,7 @@ def _render(template: str, status: int = 200, **context: Any) -> Any:
         **context,
     )
     response = current_app.make_response((render_template(template, **values), status))
-    for header, value in PAGE_HEADERS.items():
+    for header, value in page_headers(status).items():
         response.headers.setdefault(header, value)
     return response
 

@@ -45,7 +45,7 @@ from ..http import (
     authentication_required,
     client_kind,
 )
-from ..pages import PAGE_HEADERS, page_context, stylesheet_response
+from ..pages import page_context, page_headers, stylesheet_response
 from ..passkey_endpoint import (
     INTERACTIVE_ONLY,
     csrf_response,
@@ -289,7 +289,7 @@ class StepupPages:
             **context,
         )
         response = s.templates.TemplateResponse(
-            request, f"stepup/{template}", values, status_code=status, headers=PAGE_HEADERS
+            request, f"stepup/{template}", values, status_code=status, headers=page_headers(status)
         )
         if fresh is not None:
             CsrfProtection.set_cookie(request, response, fresh)
