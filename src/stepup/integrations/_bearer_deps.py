@@ -45,31 +45,44 @@ def require_token(
 ) -> Callable[..., Awaitable[AccessToken]]:
     """A dependency returning the validated :class:`~stepup.tokens.AccessToken` when it
     allows ``action`` (checked against the policy now). ``context`` is itself a FastAPI
-    dependency returning the rule's context.
+    dependency returning the rule's context, resolved once the token is valid (a request
+    without one gets its 401 or 400 first, never the context's 404).
     ``scope``: what the token must have been granted (else 403 ``insufficient_scope``)."""
     policy = getattr(guard.reauth, "policy", None)
     if policy is not None:
         policy.validate([action])
     needed = required_scope(scope)
 
-    async def decide(request: Request, values: Mapping[str, Any] | None) -> AccessToken:
-        outcome = await guard.acheck(request_info(request), action, values, scope=needed)
-        if isinstance(outcome, HttpResponse):
-            raise _refuse(outcome)
-        return outcome
-
     if context is None:
 
         async def require(request: Request) -> AccessToken:
-            return await decide(request, None)
+            outcome = await guard.acheck(request_info(request), action, scope=needed)
+            if isinstance(outcome, HttpResponse):
+                raise _refuse(outcome)
+            return outcome
 
         mark(require, action)
         return require
 
+    # FastAPI resolves a dependency's own dependencies in the order they are declared, and
+    # one that raises stops the rest: the token comes first, so a request without a valid
+    # one gets its 401 (or 400, 503) before the app's context, which may look the target
+    # up (a 404 would tell a stranger what exists; RFC 6750 section 3).
+    async def authenticated(request: Request) -> AccessToken:
+        token = await guard.aauthenticate(request_info(request))
+        if isinstance(token, HttpResponse):
+            raise _refuse(token)
+        return token
+
     async def require_in_context(
-        request: Request, values: Mapping[str, Any] = Depends(context)
+        request: Request,
+        token: AccessToken = Depends(authenticated),  # noqa: B008 (FastAPI DI)
+        values: Mapping[str, Any] = Depends(context),
     ) -> AccessToken:
-        return await decide(request, values)
+        outcome = guard.decide(token, request_info(request), action, values, scope=needed)
+        if isinstance(outcome, HttpResponse):
+            raise _refuse(outcome)
+        return outcome
 
     mark(require_in_context, action)
     return require_in_context

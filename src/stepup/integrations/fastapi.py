@@ -25,14 +25,15 @@ from fastapi import Depends, HTTPException, Request, WebSocketException
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from ..errors import StoreUnavailableError
+from ..errors import ConfigurationError, StoreUnavailableError
 from ..reauth import Allowed, ReauthRequired, ReauthRequiredError
+from ..subject import Subject
 from ..tokens import AccessToken
 from ._bearer_deps import require_token
 from .marks import mark
 from .starlette import SignInRequiredError, StepupMiddleware, get_stepup
 from .starlette import Stepup as StarletteStepup
-from .starlette.stepup import websocket_refusal
+from .starlette.stepup import allowed, websocket_refusal
 from .transaction import InvalidTransactionError, Transaction, guard_transaction
 
 __all__ = ["SignInRequiredError", "Stepup", "StepupMiddleware", "get_stepup", "require_token"]
@@ -101,11 +102,13 @@ class Stepup(StarletteStepup):
         ``{"workspace_type": "full"}``. ``transaction`` is a FastAPI dependency too,
         returning the :class:`~stepup.integrations.transaction.Transaction` a rule with
         ``bind_transaction`` is about to do (the re-authentication then counts once, for
-        that target only). ``return_to`` (a path, or a function of the request) is where
-        a browser comes back after re-authenticating for a request other than GET or
-        HEAD, which a redirect cannot repeat; without it, the page the request came from
-        (its same-site ``Referer``), else the app's root. As in Flask, Django and
-        Starlette.
+        that target only). Both are resolved only once someone is signed in (a
+        signed-out request gets the sign-in answer first, never their 404), after a
+        dependency of the guard's own that loads the user, once per request.
+        ``return_to`` (a path, or a function of the request) is where a browser comes
+        back after re-authenticating for a request other than GET or HEAD, which a
+        redirect cannot repeat; without it, the page the request came from (its
+        same-site ``Referer``), else the app's root. As in Flask, Django and Starlette.
 
         The dependency takes the ``HTTPConnection``, so it guards a websocket route too
         (the hooks then get the ``WebSocket``): a connection that may not go ahead is
@@ -114,26 +117,7 @@ class Stepup(StarletteStepup):
         """
         self.policy.validate([action])
         guard_transaction(self.policy, action, transaction)
-        if transaction is not None:
-            values_of = context if context is not None else _no_context
-
-            async def require_transaction(
-                request: HTTPConnection,
-                target: Transaction = Depends(transaction),  # noqa: B008 (FastAPI DI)
-                values: Mapping[str, Any] | None = Depends(values_of),
-            ) -> Allowed:
-                try:
-                    return await self.require(request, action, values, transaction=target)  # type: ignore[arg-type]
-                except ReauthRequiredError as exc:
-                    _come_back(self, request, exc, return_to)  # type: ignore[arg-type]
-                    raise
-                except _REFUSED as exc:
-                    _on_websocket(request, exc)
-                    raise
-
-            mark(require_transaction, action)
-            return require_transaction
-        if context is None:
+        if context is None and transaction is None:
 
             async def require(request: HTTPConnection) -> Allowed:
                 try:
@@ -148,17 +132,58 @@ class Stepup(StarletteStepup):
             mark(require, action)  # for stepup.testing.coverage
             return require
 
-        async def require_in_context(
-            request: HTTPConnection, values: Mapping[str, Any] = Depends(context)
-        ) -> Allowed:
+        # FastAPI resolves a dependency's own dependencies in the order they are declared,
+        # and one that raises stops the rest: who is signed in comes first, so nobody is
+        # answered before the app's context and transaction, which may look the target
+        # up (a 404 would tell a stranger what exists).
+        async def signed_in(request: HTTPConnection) -> tuple[Subject, str]:
+            if "stepup" not in request.scope:  # nobody would turn the errors into answers
+                raise ConfigurationError(
+                    "Stepup.require_reauth needs StepupMiddleware (see Stepup.install)"
+                )
             try:
-                return await self.require(request, action, values)  # type: ignore[arg-type]
+                return await self._signed_in(request)  # type: ignore[arg-type]
+            except _REFUSED as exc:
+                _on_websocket(request, exc)
+                raise
+
+        async def decide(
+            request: HTTPConnection,
+            who: tuple[Subject, str],
+            values: Mapping[str, Any] | None,
+            target: Transaction | None,
+        ) -> Allowed:
+            subject, tenant_id = who
+            try:
+                decision = await self._decide(request, subject, tenant_id, action, values, target)  # type: ignore[arg-type]
+                return allowed(decision)
             except ReauthRequiredError as exc:
                 _come_back(self, request, exc, return_to)  # type: ignore[arg-type]
                 raise
             except _REFUSED as exc:
                 _on_websocket(request, exc)
                 raise
+
+        if transaction is not None:
+            values_of = context if context is not None else _no_context
+
+            async def require_transaction(
+                request: HTTPConnection,
+                who: tuple[Subject, str] = Depends(signed_in),
+                target: Transaction = Depends(transaction),  # noqa: B008 (FastAPI DI)
+                values: Mapping[str, Any] | None = Depends(values_of),
+            ) -> Allowed:
+                return await decide(request, who, values, target)
+
+            mark(require_transaction, action)
+            return require_transaction
+
+        async def require_in_context(
+            request: HTTPConnection,
+            who: tuple[Subject, str] = Depends(signed_in),
+            values: Mapping[str, Any] = Depends(context),
+        ) -> Allowed:
+            return await decide(request, who, values, None)
 
         mark(require_in_context, action)
         return require_in_context

@@ -215,6 +215,16 @@ def _mounted_at(request: Request) -> str:
     return str(mounted)
 
 
+def allowed(decision: Decision) -> Allowed:
+    """``decision`` when it allows the request, else the core's ``ReauthRequiredError``
+    or ``ReauthUnavailableError`` raised (:class:`StepupMiddleware` answers them)."""
+    if isinstance(decision, ReauthRequired):
+        raise ReauthRequiredError(decision)
+    if isinstance(decision, ReauthUnavailable):
+        raise ReauthUnavailableError(decision)
+    return decision
+
+
 def websocket_refusal(refused: Decision | Exception) -> WebSocketClose:
     """How a websocket that may not go ahead is closed, before it is accepted: a browser's
     websocket can follow no redirect and show no page, so the client sends the user to
@@ -469,6 +479,16 @@ class StepupCore:
         by the guards and the middleware). Raises :class:`SignInRequiredError`
         when nobody is signed in.
         """
+        subject, tenant_id = await self._signed_in(request)
+        if transaction is None:  # the core directly: the hot path of every guarded request
+            return await self.reauth.check(subject, action, tenant_id, context)
+        return await self._decide(request, subject, tenant_id, action, context, transaction)
+
+    async def _signed_in(self, request: Request) -> tuple[Subject, str]:
+        """The signed-in subject and its tenant, which the guards load before they call
+        the app's ``context`` and ``transaction`` hooks (a look-up of the target, whose
+        404 would tell a stranger what exists). Raises :class:`SignInRequiredError` when
+        nobody is signed in."""
         # The hooks are called directly, and awaited only when they answer with an
         # awaitable (no coroutine of call_hook's): the hot path of every guarded request.
         subject = self.subject_loader(request)
@@ -479,22 +499,28 @@ class StepupCore:
         tenant_id = self.tenant_loader(request)
         if is_awaitable(tenant_id):
             tenant_id = await tenant_id  # type: ignore[misc]
+        return subject, tenant_id  # type: ignore[return-value]
+
+    async def _decide(
+        self,
+        request: Request,
+        subject: Subject,
+        tenant_id: str,
+        action: str,
+        context: Context | None,
+        transaction: Transaction | None,
+    ) -> Decision:
+        """:meth:`check` for the subject and tenant :meth:`_signed_in` loaded."""
         if transaction is None:
-            return await self.reauth.check(subject, action, tenant_id, context)  # type: ignore[arg-type]
-        digest = transaction.digest(action, tenant_id)  # type: ignore[arg-type]
-        decision = await self.reauth.check(
-            subject,  # type: ignore[arg-type]
-            action,
-            tenant_id,  # type: ignore[arg-type]
-            context,
-            transaction=digest,
-        )
+            return await self.reauth.check(subject, action, tenant_id, context)
+        digest = transaction.digest(action, tenant_id)
+        decision = await self.reauth.check(subject, action, tenant_id, context, transaction=digest)
         if (
             isinstance(decision, ReauthRequired)
             and decision.transaction
             and "session" in request.scope  # what the re-auth page shows, and binds
         ):
-            sid = subject.session_id  # type: ignore[union-attr]
+            sid = subject.session_id
             note_transaction(request.session, sid, action, transaction, digest, self.clock())
         return decision
 
@@ -510,7 +536,11 @@ class StepupCore:
         ``ReauthUnavailableError``; :class:`StepupMiddleware` turns them into responses."""
         if "stepup" not in request.scope:  # nobody would turn the errors into answers
             raise ConfigurationError("Stepup.require needs StepupMiddleware (see Stepup.install)")
-        decision = await self.check(request, action, context, transaction=transaction)
+        subject, tenant_id = await self._signed_in(request)
+        if transaction is None:
+            decision = await self.reauth.check(subject, action, tenant_id, context)
+        else:
+            decision = await self._decide(request, subject, tenant_id, action, context, transaction)
         if isinstance(decision, ReauthRequired):
             raise ReauthRequiredError(decision)
         if isinstance(decision, ReauthUnavailable):
@@ -531,12 +561,13 @@ class StepupCore:
         ``context(request)`` gives the rule its context (e.g. the workspace type);
         ``transaction(request)`` what a rule with ``bind_transaction`` is about to do (a
         :class:`~stepup.integrations.transaction.Transaction`): the re-authentication
-        then counts once, for that target only. ``return_to`` (a path, or a function of
-        the request) is where a browser comes back after re-authenticating for a request
-        other than GET or HEAD, which a redirect cannot repeat; without it, the page the
-        request came from (its same-site ``Referer``), else the app's root. As in Flask,
-        Django and FastAPI. (A form POST that can be kept is sent again after it: see
-        :meth:`suspend`.)
+        then counts once, for that target only. Both are called only once someone is
+        signed in (a signed-out request gets the sign-in answer first, never their 404).
+        ``return_to`` (a path, or a function of the request) is where a browser comes
+        back after re-authenticating for a request other than GET or HEAD, which a
+        redirect cannot repeat; without it, the page the request came from (its
+        same-site ``Referer``), else the app's root. As in Flask, Django and FastAPI. (A
+        form POST that can be kept is sent again after it: see :meth:`suspend`.)
 
         On a websocket endpoint (``WebSocketRoute``, ``WebSocketEndpoint.on_connect``)
         the hooks get the ``WebSocket``; a connection that may not go ahead is closed
@@ -578,10 +609,16 @@ class StepupCore:
         """``None`` when the request may go ahead, else the response to send instead
         (``return_to``: see :meth:`requires_reauth`); for a websocket, the close to send
         before accepting it (:func:`websocket_refusal`)."""
-        values = await call_hook(context, request) if context is not None else None
-        target = await call_hook(transaction, request) if transaction is not None else None
         try:
-            decision = await self.check(request, action, values, transaction=target)
+            # Who is signed in comes first: nobody is answered before the app's hooks
+            # run, which may look the target up (a 404 would tell a stranger what exists).
+            subject, tenant_id = await self._signed_in(request)
+            values = await call_hook(context, request) if context is not None else None
+            target = await call_hook(transaction, request) if transaction is not None else None
+            if target is None:
+                decision = await self.reauth.check(subject, action, tenant_id, values)
+            else:
+                decision = await self._decide(request, subject, tenant_id, action, values, target)
         except (SignInRequiredError, InvalidTransactionError) as exc:
             if request.scope["type"] == "websocket":
                 return websocket_refusal(exc)
