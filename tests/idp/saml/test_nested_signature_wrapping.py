@@ -193,3 +193,27 @@ def test_honest_answers_keep_passing(world: World, signed: tuple[bool, bool]) ->
     world.idp.log_in(ALICE)
     answer = world.idp.answer(request, ALICE, sign_response=signed[0], sign_assertion=signed[1])
     assert world.sp.complete(saml_subject(ALICE), answer, request.relay_state).ok
+
+
+@pytest.mark.parametrize(
+    ("written", "refused"),
+    [
+        (None, False),
+        ("urn:oasis:names:tc:SAML:2.0:nameid-format:entity", False),
+        ("urn:oasis:names:tc:SAML:2.0:nameid-format:persistent", True),
+        ("urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", True),
+    ],
+)
+def test_an_issuer_names_the_idp_by_its_entity_id(written: str | None, refused: bool) -> None:
+    """SAML profiles 4.1.4.2: the Issuer's Format is absent or the entity format."""
+    from saml2.saml import Issuer
+
+    from stepup.adapters.idp.saml._read import Refusal, _issuer
+
+    issuer = Issuer(text="https://idp.example", format=written)
+    if refused:
+        with pytest.raises(Refusal) as raised:
+            _issuer(issuer)
+        assert (raised.value.reason, raised.value.detail) == (SAMLReason.MALFORMED, "issuer_format")
+    else:
+        assert _issuer(issuer) == "https://idp.example"

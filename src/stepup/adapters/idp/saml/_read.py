@@ -37,7 +37,7 @@ from typing import Any
 from defusedxml import DTDForbidden
 from defusedxml.ElementTree import fromstring as defused_fromstring
 from saml2 import class_name, create_class_from_element_tree, samlp
-from saml2.saml import SCM_BEARER
+from saml2.saml import NAMEID_FORMAT_ENTITY, SCM_BEARER
 
 from .outcome import SAMLReason
 
@@ -304,6 +304,15 @@ def _in_response_to(confirmations: Iterable[Confirmation]) -> str:
     return value
 
 
+def _issuer(issuer: Any) -> str:
+    """An ``Issuer``'s text; its ``Format`` must be absent or the entity format (SAML
+    profiles 4.1.4.2: an IdP names itself by its entity id, never by a user's name)."""
+    written = _attribute(getattr(issuer, "format", None))
+    if written is not None and written != NAMEID_FORMAT_ENTITY:
+        raise Refusal(SAMLReason.MALFORMED, "issuer_format")
+    return _text(issuer) or ""
+
+
 def _facts(response: Any, assertion: Any) -> SignedResponse:
     conditions = assertion.conditions
     audiences: tuple[tuple[str, ...], ...] = ()
@@ -323,9 +332,9 @@ def _facts(response: Any, assertion: Any) -> SignedResponse:
     context = statement.authn_context
     name_id = assertion.subject.name_id
     confirmations = _confirmations(assertion.subject)
-    issuers = [_text(assertion.issuer) or ""]
+    issuers = [_issuer(assertion.issuer)]
     if response.issuer is not None:
-        issuers.append(_text(response.issuer) or "")
+        issuers.append(_issuer(response.issuer))
     return SignedResponse(
         response_signed=response.signature is not None,
         destination=response.destination,
