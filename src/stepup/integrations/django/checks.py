@@ -29,6 +29,7 @@ stepup.W006    ``ROOT_URLCONF`` does not include stepup's URLs (a project that s
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -161,18 +162,26 @@ def _check_urls(values: Mapping[str, Any]) -> list[CheckMessage]:
     ]
 
 
+#: The module of stepup's URL patterns, as a project includes it.
+_URLS_MODULE: Final = "stepup.integrations.django.urls"
+
+
 def _stepup_namespaces(resolver: URLResolver, prefix: str) -> list[str]:
     """The namespaces (``outer:stepup`` when nested) stepup's URL patterns are included
-    under, in the order of the URLconf."""
-    from . import urls
-
+    under, in the order of the URLconf. The URL module is looked up, not imported: it
+    is the layer above this one (its views import the checks' neighbours), and an
+    included one is imported already."""
+    urls = sys.modules.get(_URLS_MODULE)
+    patterns = getattr(urls, "urlpatterns", None)
     found: list[str] = []
     for pattern in resolver.url_patterns:
         if not isinstance(pattern, URLResolver):
             continue
         name = f"{prefix}{pattern.namespace}" if pattern.namespace else prefix.rstrip(":")
         module = pattern.urlconf_module
-        if module is urls or module is urls.urlpatterns:
+        if getattr(module, "__name__", None) == _URLS_MODULE or (
+            patterns is not None and module is patterns
+        ):
             if name:
                 found.append(name)
             continue
