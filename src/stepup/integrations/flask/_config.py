@@ -10,11 +10,15 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any, Final
+
+from argon2 import PasswordHasher
 
 from ...adapters.idp.password_formats import HashVerifier
 from ...adapters.storage.base import Store
+from ...clock import Clock
 from ...errors import ConfigurationError
 from ...passkeys import RelyingParty
 from ...policy import (
@@ -24,16 +28,22 @@ from ...policy import (
     with_recovery_rule,
     with_tenant_settings_rule,
 )
+from ...resume import secret_field_names
 from ...sealing import SecretBox
 from ..passkey_endpoint import passkey_policy
+from ..setting_readers import password_hasher, path_setting, provider_mapping, sync_adapter
 from ..stores import store_from_url
 
 __all__ = [
     "DEFAULTS",
     "check_setting_names",
+    "oidc_providers_from_config",
+    "password_hasher_from_config",
     "password_verifiers_from_config",
     "policy_from_config",
+    "saml_providers_from_config",
     "secret_box_from_config",
+    "secret_fields_from_config",
     "store_from_config",
 ]
 
@@ -92,10 +102,28 @@ def store_from_config(value: object, *, create_schema: bool) -> Store:
     """A store object as given, or one built from a URL: ``memory://``,
     ``sqlite:///path``, ``postgresql+psycopg://...``, ``redis://...``."""
     if not isinstance(value, str):
-        if all(callable(getattr(value, name, None)) for name in _STORE_METHODS):
-            return value  # type: ignore[return-value]
-        raise ConfigurationError("STEPUP_STORE must be a store object or a URL")
+        if not all(callable(getattr(value, name, None)) for name in _STORE_METHODS):
+            raise ConfigurationError("STEPUP_STORE must be a store object or a URL")
+        if inspect.iscoroutinefunction(value.totp_attempt):  # type: ignore[attr-defined]
+            raise ConfigurationError(
+                "STEPUP_STORE is an async store: Flask calls stepup synchronously;"
+                " use a store URL or a sync store"
+            )
+        return value  # type: ignore[return-value]
     return store_from_url(value, setting="STEPUP_STORE", create_schema=create_schema)
+
+
+def password_hasher_from_config(value: object) -> PasswordHasher | None:
+    """``STEPUP_PASSWORD_HASHER``: ``None`` (stepup's argon2id profile), an argon2
+    ``PasswordHasher`` or ``Parameters``, or the dotted path of one. ``"django"``, which
+    the Django integration takes for its ``PASSWORD_HASHERS`` argon2 parameters, is
+    refused with a word on why."""
+    if value == "django":
+        raise ConfigurationError(
+            "STEPUP_PASSWORD_HASHER: 'django' (PASSWORD_HASHERS' argon2 parameters) is the"
+            " Django integration's; give an argon2 PasswordHasher or Parameters"
+        )
+    return password_hasher(value, "STEPUP_PASSWORD_HASHER")
 
 
 def password_verifiers_from_config(value: object) -> tuple[HashVerifier, ...] | None:
@@ -146,9 +174,8 @@ def policy_from_config(
     if isinstance(disable_action, str) and disable_action in policy:
         policy = with_disable_rule(policy, disable_action)
     if policy_file is not None:
-        if not isinstance(policy_file, str):
-            raise ConfigurationError("STEPUP_POLICY_FILE must be a path")
-        policy = policy.load_toml(policy_file)
+        # A problem in the file is named by the file's path (its errors say where).
+        policy = policy.load_toml(path_setting(policy_file, "STEPUP_POLICY_FILE"))
     policy.validate([recovery_action, disable_action])
     return policy
 
@@ -172,6 +199,11 @@ def secret_box_from_config(keys: object, current: object) -> SecretBox:
     """Seal TOTP secrets at rest with ``STEPUP_ENCRYPTION_KEYS`` (``{id: key}``) under
     ``STEPUP_ENCRYPTION_KEY_ID``; no keys means secrets are stored unsealed."""
     if keys is None:
+        if current is not None:  # whoever names the current key believes it is used
+            raise ConfigurationError(
+                "STEPUP_ENCRYPTION_KEY_ID is set, but STEPUP_ENCRYPTION_KEYS is not: TOTP"
+                " secrets would be stored unsealed"
+            )
         return SecretBox()
     if not isinstance(keys, Mapping):
         raise ConfigurationError("STEPUP_ENCRYPTION_KEYS must be a mapping of key id to key")
@@ -180,4 +212,75 @@ def secret_box_from_config(keys: object, current: object) -> SecretBox:
         current = next(iter(decoded))
     if current is not None and not isinstance(current, str):
         raise ConfigurationError("STEPUP_ENCRYPTION_KEY_ID must be a string")
-    return SecretBox(decoded, current)
+    try:
+        return SecretBox(decoded, current)
+    except ConfigurationError as exc:  # key ids only, never a key
+        raise ConfigurationError(
+            f"STEPUP_ENCRYPTION_KEYS, STEPUP_ENCRYPTION_KEY_ID: {exc}"
+        ) from None
+
+
+def secret_fields_from_config(value: object) -> tuple[str, ...]:
+    """``STEPUP_RESUME_SECRET_FIELDS``: the app's own secret form field names (a list)."""
+    try:
+        return secret_field_names(value)  # type: ignore[arg-type]
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"STEPUP_RESUME_SECRET_FIELDS: {exc}") from None
+
+
+def oidc_providers_from_config(value: object, store: Store, clock: Clock) -> dict[str, Any]:
+    """``STEPUP_OIDC_PROVIDERS``: ``{name: OIDCReauth}`` or ``{name: OIDCProviderConfig}``
+    (an ``OIDCReauth`` on the app's store and clock is made for a config), as Django's
+    ``OIDC_PROVIDERS``; ``None`` is none."""
+
+    def adapter(config: object) -> object | None:
+        from ...adapters.idp.oidc import OIDCProviderConfig, OIDCReauth
+
+        if not isinstance(config, OIDCProviderConfig):
+            return None
+        return OIDCReauth(config, store, clock=clock)
+
+    return _providers(
+        value, "STEPUP_OIDC_PROVIDERS", "an OIDCReauth or an OIDCProviderConfig", adapter
+    )
+
+
+def saml_providers_from_config(value: object, store: Store, clock: Clock) -> dict[str, Any]:
+    """``STEPUP_SAML_PROVIDERS``: ``{name: SAMLServiceProvider}`` or ``{name:
+    SAMLServiceProviderConfig}`` (a ``SAMLServiceProvider`` on the app's store and clock
+    is made for a config), as Django's ``SAML_PROVIDERS``; ``None`` is none."""
+
+    def adapter(config: object) -> object | None:
+        from ...adapters.idp.saml import SAMLServiceProvider, SAMLServiceProviderConfig
+
+        if not isinstance(config, SAMLServiceProviderConfig):
+            return None
+        return SAMLServiceProvider(config, store, clock=clock)
+
+    return _providers(
+        value,
+        "STEPUP_SAML_PROVIDERS",
+        "a SAMLServiceProvider or a SAMLServiceProviderConfig",
+        adapter,
+    )
+
+
+def _providers(
+    value: object, setting: str, accepted: str, adapter: Callable[[object], object | None]
+) -> dict[str, Any]:
+    """Each provider as given when it is a sync adapter, else ``adapter(config)``; a value
+    of neither type is refused, named (without the extra installed, no config of it
+    could have been made, so an import error says the same)."""
+    adapters: dict[str, Any] = {}
+    for name, given in provider_mapping(value if value is not None else {}, setting).items():
+        if sync_adapter(given, setting):
+            adapters[name] = given
+            continue
+        try:
+            made = adapter(given)
+        except ImportError:
+            made = None
+        if made is None:
+            raise ConfigurationError(f"{setting}[{name!r}] must be {accepted}")
+        adapters[name] = made
+    return adapters

@@ -64,6 +64,12 @@ from ..resume import (
     resume_claim,
     with_resume,
 )
+from ..setting_readers import (
+    callable_setting,
+    flag,
+    non_empty_text,
+    positive_seconds,
+)
 from ..transaction import (
     PENDING_TRANSACTIONS,
     ConfirmedReauth,
@@ -93,9 +99,13 @@ from ..views import (
 )
 from ..views import session_id as session_id_of
 from ._config import (
+    oidc_providers_from_config,
+    password_hasher_from_config,
     password_verifiers_from_config,
     policy_from_config,
+    saml_providers_from_config,
     secret_box_from_config,
+    secret_fields_from_config,
     store_from_config,
 )
 from ._csrf import FIELD, CsrfTokens
@@ -163,16 +173,25 @@ class AppState:
         if not secret_key:
             raise ConfigurationError("set STEPUP_SECRET_KEY or the app's SECRET_KEY")
         self.hooks = hooks
-        clock = config["STEPUP_CLOCK"] or clock
+        # Every setting is read here, so a wrong one stops init_app, named
+        # (docs/getting-started-flask.md#configuration), never some later request.
+        clock = callable_setting(config["STEPUP_CLOCK"], "STEPUP_CLOCK") or clock
         self.clock = clock
         self.events = events
-        self.disable_action: str = config["STEPUP_DISABLE_ACTION"]
-        self.recovery_action: str = config["STEPUP_RECOVERY_ACTION"]
+        self.disable_action = non_empty_text(
+            config["STEPUP_DISABLE_ACTION"], "STEPUP_DISABLE_ACTION"
+        )
+        self.recovery_action = non_empty_text(
+            config["STEPUP_RECOVERY_ACTION"], "STEPUP_RECOVERY_ACTION"
+        )
+        rp_name = config["STEPUP_PASSKEYS_RP_NAME"]
+        if not isinstance(rp_name, str | None):  # taken up the day an RP id is set
+            raise ConfigurationError("STEPUP_PASSKEYS_RP_NAME must be the site's name (a string)")
         # Passkeys (docs/passkeys.md): off unless STEPUP_PASSKEYS_RP_ID is set; with
         # them, the policy offers a passkey first and guards adding and removing one.
         self.relying_party = relying_party_from(
             config["STEPUP_PASSKEYS_RP_ID"],
-            config["STEPUP_PASSKEYS_RP_NAME"] or app.name,
+            rp_name or app.name,
             config["STEPUP_PASSKEYS_ORIGINS"],
             settings=(
                 "STEPUP_PASSKEYS_RP_ID",
@@ -187,23 +206,31 @@ class AppState:
             disable_action=self.disable_action,
             relying_party=self.relying_party,
         )
+        create_schema = flag(config["STEPUP_CREATE_SCHEMA"], "STEPUP_CREATE_SCHEMA")
         self.store: Store = (
             store
             if store is not None
-            else store_from_config(
-                config["STEPUP_STORE"], create_schema=bool(config["STEPUP_CREATE_SCHEMA"])
-            )
+            else store_from_config(config["STEPUP_STORE"], create_schema=create_schema)
         )
-        self.default_tenant: str = config["STEPUP_DEFAULT_TENANT"]
-        self.issuer: str = config["STEPUP_TOTP_ISSUER"] or app.name
-        self.login_ttl = float(config["STEPUP_TWO_FACTOR_LOGIN_TTL"])
-        every = config["STEPUP_SECOND_STEP_FOR_EVERY_SIGN_IN"]
-        if not isinstance(every, bool):  # "False" would read as true; off lowers protection
-            raise ConfigurationError("STEPUP_SECOND_STEP_FOR_EVERY_SIGN_IN must be True or False")
+        self.default_tenant = non_empty_text(
+            config["STEPUP_DEFAULT_TENANT"], "STEPUP_DEFAULT_TENANT"
+        )
+        issuer = config["STEPUP_TOTP_ISSUER"]
+        self.issuer = non_empty_text(app.name if issuer is None else issuer, "STEPUP_TOTP_ISSUER")
+        self.login_ttl = positive_seconds(
+            config["STEPUP_TWO_FACTOR_LOGIN_TTL"], "STEPUP_TWO_FACTOR_LOGIN_TTL"
+        )
         #: Hold a Flask-Login sign-in that skipped the second step (:meth:`hold_login`).
-        self.second_step_for_every_sign_in = every
-        self.oidc: Mapping[str, Any] = dict(config["STEPUP_OIDC_PROVIDERS"] or {})
-        self.saml: Mapping[str, Any] = dict(config["STEPUP_SAML_PROVIDERS"] or {})
+        #: Exactly a bool: "False" would read as true, and off lowers protection.
+        self.second_step_for_every_sign_in = flag(
+            config["STEPUP_SECOND_STEP_FOR_EVERY_SIGN_IN"], "STEPUP_SECOND_STEP_FOR_EVERY_SIGN_IN"
+        )
+        self.oidc: Mapping[str, Any] = oidc_providers_from_config(
+            config["STEPUP_OIDC_PROVIDERS"], self.store, clock
+        )
+        self.saml: Mapping[str, Any] = saml_providers_from_config(
+            config["STEPUP_SAML_PROVIDERS"], self.store, clock
+        )
         self.csrf = CsrfTokens(secret_key)
         cancel_url = config["STEPUP_CANCEL_URL"]
         if cancel_url is not None:
@@ -215,7 +242,9 @@ class AppState:
         self.app_catalog = AppCatalog.of(config["STEPUP_CATALOG"], "STEPUP_CATALOG")
         self.reauth = Reauth(self.store, self.policy, clock=clock, events=events)
         self.suspensions = Suspensions(
-            self.store, clock=clock, secret_fields=config["STEPUP_RESUME_SECRET_FIELDS"]
+            self.store,
+            clock=clock,
+            secret_fields=secret_fields_from_config(config["STEPUP_RESUME_SECRET_FIELDS"]),
         )
         self.tenant_settings = TenantSettings(self.store, clock=clock, events=events)
         box = secret_box_from_config(
@@ -240,7 +269,7 @@ class AppState:
         )
         self.passwords = PasswordReauth(
             self.store,
-            hasher=config["STEPUP_PASSWORD_HASHER"],
+            hasher=password_hasher_from_config(config["STEPUP_PASSWORD_HASHER"]),
             verifiers=password_verifiers_from_config(config["STEPUP_PASSWORD_VERIFIERS"]),
             clock=clock,
             events=events,

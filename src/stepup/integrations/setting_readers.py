@@ -1,0 +1,133 @@
+"""Readers of one setting's value, the same in every framework that takes settings
+(Flask's ``STEPUP_*`` keys, Django's ``settings.STEPUP``).
+
+Each takes the value and the setting's name as the app spells it (``STEPUP_CLOCK``,
+``STEPUP['CLOCK']``) and returns what the services are built with, or raises a
+:class:`~stepup.errors.ConfigurationError` naming the setting and the cause, so a wrong
+value stops the app at start-up instead of failing some later request. Values are never
+echoed, except a dotted path that cannot be imported (a name, not a secret).
+No web framework here: dotted paths are imported with :mod:`importlib`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from argon2 import Parameters, PasswordHasher
+
+from ..errors import ConfigurationError
+
+__all__ = [
+    "callable_setting",
+    "flag",
+    "import_dotted",
+    "non_empty_text",
+    "password_hasher",
+    "path_setting",
+    "positive_seconds",
+    "provider_mapping",
+    "sync_adapter",
+]
+
+
+def non_empty_text(value: object, setting: str) -> str:
+    """A non-empty string (a tenant id, an issuer name, an action name)."""
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{setting} must be a non-empty string")
+    return value
+
+
+def positive_seconds(value: object, setting: str) -> float:
+    """A positive, finite number of seconds: ``True`` is no number, and ``inf`` or
+    ``nan`` would make a step that never ends (or never starts)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not value > 0
+    ):
+        raise ConfigurationError(f"{setting} must be a positive, finite number of seconds")
+    return float(value)
+
+
+def flag(value: object, setting: str) -> bool:
+    """Exactly ``True`` or ``False`` (a string like ``"False"`` would read as true)."""
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{setting} must be True or False")
+    return value
+
+
+def path_setting(value: object, setting: str) -> str:
+    """A file's path: a string or a :class:`pathlib.Path` (any ``os.PathLike`` of text)."""
+    path = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if not isinstance(path, str) or not path:
+        raise ConfigurationError(f"{setting} must be a path")
+    return path
+
+
+def import_dotted(path: str, setting: str) -> object:
+    """What ``"package.module.name"`` names, imported now."""
+    module_name, _, name = path.rpartition(".")
+    try:
+        if not module_name or not name:
+            raise ImportError(path)
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError):
+        raise ConfigurationError(f"{setting}: cannot import {path!r}") from None
+
+
+def callable_setting(value: object, setting: str) -> Callable[..., Any] | None:
+    """A callable, or its dotted path (imported now); ``None`` when not set."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = import_dotted(value, setting)
+    if not callable(value):
+        raise ConfigurationError(f"{setting} must be a callable or its dotted path")
+    return value
+
+
+def password_hasher(value: object, setting: str) -> PasswordHasher | None:
+    """``None`` (stepup's argon2id profile), an argon2 ``PasswordHasher`` or
+    ``Parameters``, or the dotted path of either."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = import_dotted(value, setting)
+    if isinstance(value, Parameters):
+        return PasswordHasher.from_parameters(value)
+    if not isinstance(value, PasswordHasher):
+        raise ConfigurationError(
+            f"{setting} must be None, an argon2 PasswordHasher or Parameters, or the dotted"
+            " path of one"
+        )
+    return value
+
+
+def provider_mapping(value: object, setting: str) -> dict[str, Any]:
+    """A mapping of provider name (``Identity.provider``) to what the caller reads
+    each value as."""
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{setting} must be a dict of provider name to config")
+    if not all(isinstance(name, str) and name for name in value):
+        raise ConfigurationError(f"{setting}: provider names must be non-empty strings")
+    return dict(value)
+
+
+def sync_adapter(value: object, setting: str) -> bool:
+    """Is ``value`` an SSO adapter (``start`` and ``complete``)? An async one (its
+    methods coroutine functions) is refused: a sync framework would get a coroutine."""
+    start, complete = getattr(value, "start", None), getattr(value, "complete", None)
+    if not (callable(start) and callable(complete)):
+        return False
+    if inspect.iscoroutinefunction(start) or inspect.iscoroutinefunction(complete):
+        raise ConfigurationError(
+            f"{setting} holds an async adapter: this framework calls providers"
+            " synchronously; give the sync one (OIDCReauth, SAMLServiceProvider) or its config"
+        )
+    return True
