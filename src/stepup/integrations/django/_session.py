@@ -109,13 +109,22 @@ def pending_sign_in(session: Any, now: float, ttl: float) -> PendingSignIn | Non
     if not isinstance(saved, dict):
         return None
     first = FirstStep.kept(saved)  # from the session only, never the request
-    if first is None or not is_fresh(saved.get("at"), now, ttl):
+    user_id, nonce = saved.get("user_id"), saved.get("nonce")
+    if isinstance(user_id, int) and not isinstance(user_id, bool):
+        user_id = str(user_id)  # a primary key an app gave begin_sign_in as it is
+    if (
+        first is None
+        or not is_fresh(saved.get("at"), now, ttl)
+        or not isinstance(user_id, str)
+        or not user_id
+    ):
+        # Expired, or not of the shape stepup writes (another version's, or damaged):
+        # a sign-in that cannot finish is gone, never a 500 at the second step.
         session.pop(PENDING, None)
         return None
-    nonce = saved.get("nonce")
     return PendingSignIn(
-        str(saved["user_id"]),
-        safe_return_path_or_default(saved["next"]),
+        user_id,
+        safe_return_path_or_default(saved.get("next")),
         saved["at"],
         first.proved,
         first.authenticated_at,
