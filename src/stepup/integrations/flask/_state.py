@@ -748,14 +748,23 @@ class AppState:
         if not isinstance(saved, dict):
             return None
         first = FirstStep.kept(saved)  # from the session only, never the request
-        if first is None or not is_fresh(saved.get("at"), self.clock(), self.login_ttl):
+        user_id, nonce, next_path = saved.get("user_id"), saved.get("nonce"), saved.get("next")
+        if isinstance(user_id, int) and not isinstance(user_id, bool):
+            user_id = str(user_id)  # an id an app gave begin_two_factor as it is
+        if (
+            first is None
+            or not is_fresh(saved.get("at"), self.clock(), self.login_ttl)
+            or not isinstance(user_id, str)
+            or not user_id
+        ):
+            # Expired, or not of the shape stepup writes (another version's): a sign-in
+            # that cannot finish is gone, never a 500 at the second step.
             session.pop(_PENDING, None)
             return None
-        nonce = saved.get("nonce")
         return PendingLogin(
-            str(saved["user_id"]),
-            str(saved["next"]),
-            bool(saved["remember"]),
+            user_id,
+            next_path if isinstance(next_path, str) else "/",
+            bool(saved.get("remember")),
             first.proved,
             first.authenticated_at,
             nonce if isinstance(nonce, str) else "",
