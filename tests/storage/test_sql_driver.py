@@ -285,3 +285,78 @@ def test_sqlite_statements_are_bound_by_position(tmp_path: Path) -> None:
             assert [args[compiled.names.index(n)] for n in compiled.defaults] == list(
                 compiled.defaults.values()
             )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("read_only", [False, True])
+async def test_asyncpg_runs_a_write_whose_protocol_broke_once_and_a_read_twice(
+    monkeypatch: pytest.MonkeyPatch, read_only: bool
+) -> None:
+    """asyncpg may raise its own InternalClientError after the server ran a statement: a
+    write is not run again (a fresh code would come back "replayed" with a failure
+    counted), a read is, on a new connection. The discard of the broken connection made
+    every error look like a dropped one, and every write ran twice."""
+    need(port_open("127.0.0.1", 5432), "PostgreSQL at 127.0.0.1:5432")
+    import asyncpg  # type: ignore[import-untyped]
+
+    from stepup.adapters.storage.sql_engine import AsyncDriver
+    from stepup.errors import StoreUnavailableError
+
+    original = AsyncDriver._drive
+    runs: list[str] = []
+
+    async def broken_after_running(self: Any, op: Any, driver: Any) -> Any:
+        result = await original(self, op, driver)
+        runs.append("ran")
+        if len(runs) == 1:
+            raise asyncpg.exceptions.InternalClientError("another operation is in progress")
+        return result
+
+    url = POSTGRES_URL.replace("+psycopg", "+asyncpg", 1)
+    async with AsyncSQLStore(url, prefix=f"t{uuid.uuid4().hex[:8]}_") as store:
+        await store.create_schema()
+        try:
+            monkeypatch.setattr(AsyncDriver, "_drive", broken_after_running)
+            if read_only:
+                assert await store.get_tenant("nobody") is None
+                assert runs == ["ran", "ran"]
+            else:
+                with pytest.raises(StoreUnavailableError):
+                    await store.totp_attempt("k", 5, T0, _policy())
+                assert runs == ["ran"]
+                monkeypatch.undo()
+                # The one run claimed the step: the same code is a replay, counted once.
+                assert (await store.throttle_state("k")).failures == 0
+        finally:
+            monkeypatch.undo()
+            await store.drop_schema()
+
+
+@pytest.mark.postgres
+async def test_a_cancelled_asyncpg_operation_is_not_run_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A task cancelled (or timed out) during an operation gets its CancelledError; the
+    operation was run again on a new connection and its answer returned instead."""
+    need(port_open("127.0.0.1", 5432), "PostgreSQL at 127.0.0.1:5432")
+    import asyncio
+
+    from stepup.adapters.storage.sql_engine import AsyncDriver
+
+    runs: list[str] = []
+
+    async def cancelled(self: Any, op: Any, driver: Any) -> Any:
+        runs.append("ran")
+        raise asyncio.CancelledError
+
+    url = POSTGRES_URL.replace("+psycopg", "+asyncpg", 1)
+    async with AsyncSQLStore(url, prefix=f"t{uuid.uuid4().hex[:8]}_") as store:
+        await store.create_schema()
+        try:
+            monkeypatch.setattr(AsyncDriver, "_drive", cancelled)
+            with pytest.raises(asyncio.CancelledError):
+                await store.totp_attempt("k", 5, T0, _policy())
+            assert runs == ["ran"]
+        finally:
+            monkeypatch.undo()
+            await store.drop_schema()

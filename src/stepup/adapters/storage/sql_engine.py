@@ -628,8 +628,15 @@ class AsyncDriver:
                     async with driver.transaction():
                         result = await self._drive(make(), driver)
             except BaseException as exc:
+                # Whether the server had dropped the connection, read before the
+                # discard below closes it (after which every connection reads closed,
+                # and a write whose protocol broke half-way ran twice). A cancelled
+                # operation is never run again: the caller has given up on it.
+                dropped = driver.is_closed()
                 await self._discard(connection)
-                again = driver.is_closed() or (read_only and isinstance(exc, self._broken))
+                again = isinstance(exc, Exception) and (
+                    dropped or (read_only and isinstance(exc, self._broken))
+                )
                 if attempt == 2 or not again:
                     raise
             else:
