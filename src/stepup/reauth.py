@@ -1250,11 +1250,14 @@ class _ReauthFlows(Generic[S]):
         previous: Grant | None = yield ("get_grant", (subject.user_id, earlier))
         earlier_methods = frozenset[str]() if previous is None else previous.methods
         earlier_level = None if previous is None else previous.level
-        if transaction is not None and earlier_methods & _PASSKEY_PROOFS:
-            # A passkey confirms a transaction only by signing its digest: an earlier
-            # assertion signed none, so neither its proofs (its ``mfa`` too) nor the
-            # level it reached join this transaction's proof.
-            earlier_methods -= _PASSKEY_PROOFS | {"mfa"}
+        if transaction is not None:
+            # A transaction's proof is what was proved for this transaction, and nothing
+            # else: the session's earlier grant confirmed no digest (a passkey signed
+            # none; a provider's login, however strong its level, was for no target),
+            # so neither its proofs nor its level join. The pages ask for every proof a
+            # bound rule needs in one step (password and code in one form; a code
+            # proved before a provider's trip rides with it).
+            earlier_methods = frozenset()
             earlier_level = None
         if (
             previous is not None

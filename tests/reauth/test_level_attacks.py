@@ -217,13 +217,27 @@ def test_an_unsigned_passkey_grant_never_joins_a_transaction_proof(action: str) 
     assert reauth.check(ALICE, action, "t", transaction=digest).ok
 
 
-def test_a_transaction_proof_still_merges_a_second_step_that_was_no_passkey() -> None:
-    # SSO first, then TOTP for the transaction: both proofs are this transaction's steps.
+@pytest.mark.parametrize(
+    ("earlier", "level"),
+    [(["pwd"], None), (["oidc"], "phishing_resistant"), (["oidc"], "mfa"), (["pwd", "otp"], "mfa")],
+)
+def test_a_transaction_proof_takes_nothing_from_the_sessions_grant(
+    earlier: list[str], level: str | None
+) -> None:
+    """The session's grant confirmed no digest (a provider's login, however strong its
+    level, was for no target): a code given for the transaction minutes later is the
+    proof's only method, and a rule that needs more for this transaction asks again."""
     reauth = _reauth()
-    reauth.record(ALICE, ["pwd"])
-    proof = reauth.record(ALICE, ["otp"], transaction=WIPE)
-    assert proof.methods == {"pwd", "otp"}
-    assert reauth.check(ALICE, "wipe", "t", transaction=WIPE).ok
+    who = SSO if "oidc" in earlier else ALICE
+    reauth.record(who, earlier, level=level)
+    proof = reauth.record(who, ["otp"], transaction=WIPE)
+    assert proof.methods == {"otp"}
+    assert proof.level is None
+    assert not reauth.check(who, "wipe", "t", transaction=WIPE).ok
+    # Everything the rule needs, proved for this transaction, confirms it.
+    needed = ["oidc"] if who is SSO else ["pwd", "otp"]
+    reauth.record(who, needed, level="mfa", transaction=WIPE)
+    assert reauth.check(who, "wipe", "t", transaction=WIPE).ok
 
 
 @pytest.mark.parametrize("at", ["1700000000", True, False, b"1", [1], None.__class__])
