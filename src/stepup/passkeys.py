@@ -46,6 +46,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final
@@ -837,10 +838,11 @@ class _Ceremonies:
                 created_at=self.clock(),
                 transports=_transports(data),
             )
-            added: bool = yield (
-                "add_passkey",
-                (passkey, self.rp.max_passkeys_per_user),
-            )
+            added: bool
+            try:
+                added = yield ("add_passkey", (passkey, self.rp.max_passkeys_per_user))
+            except StoreUnavailableError:
+                added = yield from self._stored_after_outage(passkey)
             if not added:  # the store says no; tell the person which rule it was
                 mine: tuple[Passkey, ...] = yield ("list_passkeys", (subject.user_id,))
                 full = len(mine) >= self.rp.max_passkeys_per_user
@@ -866,6 +868,24 @@ class _Ceremonies:
         # here propagates: the passkey is stored, so this is no clean success.
         yield ("revoke_grants", (subject.user_id,))
         return PasskeyResult(PasskeyReason.OK, passkey, passkey.user_verified)
+
+    def _stored_after_outage(self, passkey: Passkey) -> Flow[bool]:
+        """``True`` when ``passkey`` is stored although ``add_passkey`` failed: its answer
+        was lost, not its write (a reply that never came, a store's later step that
+        failed; Redis's add is three round trips). It was then registered, and is
+        answered as such: the event, and every earlier re-authentication revoked.
+        Otherwise (not stored, or the store cannot say) earlier re-authentications are
+        revoked all the same, as far as the store takes it, since a factor may have been
+        added, and the outage is the answer."""
+        try:
+            mine: tuple[Passkey, ...] = yield ("list_passkeys", (passkey.user_id,))
+        except StoreUnavailableError:
+            mine = ()
+        if any(stored.credential_id == passkey.credential_id for stored in mine):
+            return True
+        with suppress(StoreUnavailableError):  # the store is down: the answer below says so
+            yield ("revoke_grants", (passkey.user_id,))
+        raise StoreUnavailableError("add_passkey: no answer, and the passkey is not stored")
 
     # authentication ---------------------------------------------------------------
 
