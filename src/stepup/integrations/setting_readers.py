@@ -16,7 +16,7 @@ import inspect
 import math
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from argon2 import Parameters, PasswordHasher
 
@@ -24,6 +24,7 @@ from ..errors import ConfigurationError
 
 __all__ = [
     "callable_setting",
+    "clock_setting",
     "flag",
     "import_dotted",
     "non_empty_text",
@@ -90,6 +91,34 @@ def callable_setting(value: object, setting: str) -> Callable[..., Any] | None:
     if not callable(value):
         raise ConfigurationError(f"{setting} must be a callable or its dotted path")
     return value
+
+
+#: The Unix times a clock's first reading must lie between: 2020-01-01 and 3000-01-01
+#: (UTC). Seconds since boot (``time.monotonic``) fall below, milliseconds or
+#: nanoseconds (``time.time_ns``) above.
+_PLAUSIBLE_NOW: Final = (1_577_836_800.0, 32_503_680_000.0)
+
+
+def clock_setting(value: object, setting: str) -> Callable[[], float] | None:
+    """A clock (:func:`callable_setting`) read once now: its reading must be the Unix
+    time in seconds, as ``time.time``'s is. ``time.monotonic`` is a callable too, but
+    grants and codes would be dated in seconds since boot."""
+    clock = callable_setting(value, setting)
+    if clock is None:
+        return None
+    try:
+        now = clock()
+    except Exception as exc:  # what a request would meet; named by type, never a value
+        raise ConfigurationError(
+            f"{setting}: reading the clock raised {type(exc).__name__}"
+        ) from None
+    low, high = _PLAUSIBLE_NOW
+    if isinstance(now, bool) or not isinstance(now, int | float) or not low <= now < high:
+        raise ConfigurationError(
+            f"{setting} must return the Unix time in seconds, as time.time does: its"
+            " reading now is not a time between 2020 and 3000"
+        )
+    return clock
 
 
 def password_hasher(value: object, setting: str) -> PasswordHasher | None:

@@ -2,7 +2,8 @@
 
 =============  ==========================================================================
 stepup.E001    ``settings.STEPUP`` is not a dict, or has unknown keys
-stepup.E002    a hook setting cannot be imported or is not callable
+stepup.E002    a hook setting cannot be imported or is not callable, or ``CLOCK`` does not
+               read the Unix time in seconds (``time.monotonic``, milliseconds)
 stepup.E003    ``STORE`` (or ``DATABASE``) is not usable
 stepup.E004    the policy cannot be built: a bad ``SENSITIVE_ACTION_AUTH_LIFETIME``,
                ``POLICY`` or a guarded action missing from it
@@ -11,10 +12,11 @@ stepup.E006    ``StepupMiddleware`` is not in ``MIDDLEWARE``
 stepup.E007    ``StepupMiddleware`` comes before the session or authentication middleware
 stepup.E008    a decorator or mixin names an action the policy does not know
 stepup.E009    a required hook is missing (``SUBJECT_LOADER``, ``PASSWORD_HASH_LOADER``)
-stepup.E010    another setting is invalid (sealing keys, password hasher, SSO providers,
-               ``CANCEL_URL``, ``CATALOG``, numbers, flags, the passkey settings
-               ``PASSKEYS_RP_ID``, ``PASSKEYS_ORIGINS``...), or the services cannot be
-               built from the settings for another reason
+stepup.E010    another setting is invalid (sealing keys, password hasher, SSO providers
+               and their names, an async SSO adapter, ``CANCEL_URL``, ``CATALOG``,
+               numbers, flags, the passkey settings ``PASSKEYS_RP_ID``,
+               ``PASSKEYS_ORIGINS``...), or the services cannot be built from the
+               settings for another reason
 stepup.E011    a project's ``stepup/*.html`` override is not a Jinja2 template
 stepup.E012    ``URL_NAMESPACE`` is not the namespace stepup's URLs are included under
 stepup.W001    ``IS_TENANT_ADMIN`` is not set: nobody may change tenant settings

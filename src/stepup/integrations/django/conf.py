@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from argon2 import Parameters, PasswordHasher
+from argon2 import PasswordHasher
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
-from django.utils.module_loading import import_string
 
 from ...adapters.storage.base import Store
 from ...errors import ConfigurationError
@@ -35,6 +33,18 @@ from ...redirects import UnsafeRedirectError, safe_return_path
 from ...resume import secret_field_names
 from ...sealing import SecretBox
 from ..passkey_endpoint import passkey_policy, relying_party_from
+from ..setting_readers import (
+    callable_setting,
+    clock_setting,
+    flag,
+    import_dotted,
+    non_empty_text,
+    password_hasher,
+    path_setting,
+    positive_seconds,
+    provider_mapping,
+    sync_adapter,
+)
 from ..stores import STORE_URLS, store_from_url
 from ..views import default_policy
 
@@ -52,6 +62,7 @@ __all__ = [
     "read_number",
     "read_password_hasher",
     "read_policy",
+    "read_providers",
     "read_secret_box",
     "read_settings",
     "read_store",
@@ -127,19 +138,17 @@ def read_settings() -> dict[str, Any]:
     return {**DEFAULTS, **given}
 
 
+def _key(name: str) -> str:
+    """A setting's name as the project spells it, in every error about it."""
+    return f"STEPUP['{name}']"
+
+
 def hook(conf: Mapping[str, Any], name: str) -> Callable[..., Any] | None:
-    """The callable a hook setting names (``None`` when it is not set)."""
-    value = conf[name]
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = import_string(value)
-        except ImportError:
-            raise ConfigurationError(f"STEPUP['{name}']: cannot import {value!r}") from None
-    if not callable(value):
-        raise ConfigurationError(f"STEPUP['{name}'] must be a callable or its dotted path")
-    return value  # type: ignore[no-any-return]
+    """The callable a hook setting names (``None`` when it is not set); ``CLOCK`` is
+    read once, and must read the Unix time in seconds."""
+    if name == "CLOCK":
+        return clock_setting(conf[name], _key(name))
+    return callable_setting(conf[name], _key(name))
 
 
 def base_policy(conf: Mapping[str, Any]) -> Policy:
@@ -148,10 +157,7 @@ def base_policy(conf: Mapping[str, Any]) -> Policy:
     the environment; a bad value raises here, naming the variable."""
     base = conf["POLICY"]
     if isinstance(base, str):
-        try:
-            base = import_string(base)
-        except ImportError:
-            raise ConfigurationError(f"STEPUP['POLICY']: cannot import {base!r}") from None
+        base = import_dotted(base, _key("POLICY"))
     if callable(base) and not isinstance(base, Policy):
         base = base()
     if base is not None and not isinstance(base, Policy):
@@ -164,9 +170,7 @@ def with_policy_file(conf: Mapping[str, Any], policy: Policy) -> Policy:
     policy_file = conf["POLICY_FILE"]
     if policy_file is None:
         return policy
-    if not isinstance(policy_file, str) and not hasattr(policy_file, "__fspath__"):
-        raise ConfigurationError("STEPUP['POLICY_FILE'] must be a path")
-    return policy.load_toml(policy_file)
+    return policy.load_toml(path_setting(policy_file, _key("POLICY_FILE")))
 
 
 def check_guarded_actions(conf: Mapping[str, Any], policy: Policy) -> None:
@@ -304,34 +308,15 @@ def read_password_hasher(conf: Mapping[str, Any]) -> PasswordHasher | None:
     hash Django made), an argon2 ``PasswordHasher`` or ``Parameters``, or a dotted path
     to one."""
     value = conf["PASSWORD_HASHER"]
-    if value is None:
-        return None
     if value == "django":
         return _django_argon2()
-    if isinstance(value, str):
-        try:
-            value = import_string(value)
-        except ImportError:
-            raise ConfigurationError(
-                f"STEPUP['PASSWORD_HASHER']: cannot import {value!r}"
-            ) from None
-    if isinstance(value, Parameters):
-        return PasswordHasher.from_parameters(value)
-    if not isinstance(value, PasswordHasher):
-        raise ConfigurationError(
-            "STEPUP['PASSWORD_HASHER'] must be None, 'django', an argon2 PasswordHasher"
-            " or Parameters"
-        )
-    return value
+    return password_hasher(value, _key("PASSWORD_HASHER"))
 
 
 def read_flag(conf: Mapping[str, Any], name: str) -> bool:
     """A setting that is exactly ``True`` or ``False`` (a string like ``"False"`` would
     read as true, and these settings lower protection when off)."""
-    value = conf[name]
-    if not isinstance(value, bool):
-        raise ConfigurationError(f"STEPUP['{name}'] must be True or False")
-    return value
+    return flag(conf[name], _key(name))
 
 
 def plain_value_problems(conf: Mapping[str, Any]) -> list[str]:
@@ -351,8 +336,8 @@ def plain_value_problems(conf: Mapping[str, Any]) -> list[str]:
         lambda: read_cancel_url(conf),
         lambda: read_catalog(conf),
         lambda: read_relying_party(conf),
-        lambda: _provider_mapping(conf, "OIDC_PROVIDERS"),
-        lambda: _provider_mapping(conf, "SAML_PROVIDERS"),
+        lambda: read_providers(conf, "OIDC_PROVIDERS"),
+        lambda: read_providers(conf, "SAML_PROVIDERS"),
     ]
     problems: list[str] = []
     for read in readers:
@@ -363,13 +348,17 @@ def plain_value_problems(conf: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _provider_mapping(conf: Mapping[str, Any], name: str) -> Mapping[Any, Any]:
-    """The dict itself; its values are the services' to read (see the E010 check that
-    builds them)."""
-    value = conf[name]
-    if not isinstance(value, Mapping):
-        raise ConfigurationError(f"STEPUP['{name}'] must be a dict of provider name to config")
-    return value
+def read_providers(conf: Mapping[str, Any], name: str) -> list[tuple[str, Any, bool]]:
+    """``OIDC_PROVIDERS`` or ``SAML_PROVIDERS``: each provider's name (a non-empty
+    string: ``Identity.provider``), its value, and whether that value is an adapter
+    (used as given) rather than a config (the services make an adapter of it on their
+    store). An async adapter is refused: Django's views call providers synchronously,
+    and would redirect to a coroutine."""
+    setting = _key(name)
+    return [
+        (provider, value, sync_adapter(value, f"{setting}[{provider!r}]"))
+        for provider, value in provider_mapping(conf[name], setting).items()
+    ]
 
 
 def check_plain_values(conf: Mapping[str, Any]) -> None:
@@ -405,15 +394,7 @@ def read_secret_fields(conf: Mapping[str, Any]) -> tuple[str, ...]:
 
 def read_number(conf: Mapping[str, Any], name: str) -> float:
     """A positive, finite number of seconds (``inf`` would make a step that never ends)."""
-    value = conf[name]
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not value > 0
-    ):
-        raise ConfigurationError(f"STEPUP['{name}'] must be a positive, finite number of seconds")
-    return float(value)
+    return positive_seconds(conf[name], _key(name))
 
 
 def read_cancel_url(conf: Mapping[str, Any]) -> str | None:
@@ -435,7 +416,5 @@ def read_catalog(conf: Mapping[str, Any]) -> AppCatalog | None:
 
 
 def read_text(conf: Mapping[str, Any], name: str) -> str:
-    value = conf[name]
-    if not isinstance(value, str) or not value:
-        raise ConfigurationError(f"STEPUP['{name}'] must be a non-empty string")
-    return value
+    """A non-empty string (a tenant id, the URL namespace, the TOTP issuer)."""
+    return non_empty_text(conf[name], _key(name))

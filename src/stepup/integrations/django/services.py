@@ -109,8 +109,14 @@ class Stepup:
                 events=self.events,
                 user_handle_key=keys,
             )
-        self.oidc = {name: self._oidc(v) for name, v in _providers(values, "OIDC_PROVIDERS")}
-        self.saml = {name: self._saml(v) for name, v in _providers(values, "SAML_PROVIDERS")}
+        self.oidc = {
+            name: value if adapter else self._oidc(value)
+            for name, value, adapter in conf.read_providers(values, "OIDC_PROVIDERS")
+        }
+        self.saml = {
+            name: value if adapter else self._saml(value)
+            for name, value, adapter in conf.read_providers(values, "SAML_PROVIDERS")
+        }
 
     def __repr__(self) -> str:
         return f"Stepup({self.policy!r}, store={type(self.store).__name__})"
@@ -119,11 +125,10 @@ class Stepup:
         """The name to ``reverse`` a ready-made view by (``stepup:reauth``...)."""
         return f"{self.namespace}:{view}"
 
-    # Providers are given as adapters, or as configs that get an adapter on this store.
+    # Providers are given as sync adapters (used as given, see conf.read_providers), or
+    # as configs that get an adapter on this store.
 
     def _oidc(self, value: Any) -> Any:
-        if _is_adapter(value):
-            return value
         from ...adapters.idp.oidc import OIDCProviderConfig, OIDCReauth
 
         if not isinstance(value, OIDCProviderConfig):
@@ -131,8 +136,6 @@ class Stepup:
         return OIDCReauth(value, self.store, clock=self.clock)
 
     def _saml(self, value: Any) -> Any:
-        if _is_adapter(value):
-            return value
         from ...adapters.idp.saml import SAMLServiceProvider, SAMLServiceProviderConfig
 
         if not isinstance(value, SAMLServiceProviderConfig):
@@ -140,17 +143,6 @@ class Stepup:
                 "STEPUP['SAML_PROVIDERS'] values must be SAMLServiceProviderConfig"
             )
         return SAMLServiceProvider(value, self.store, clock=self.clock)
-
-
-def _providers(values: Mapping[str, Any], name: str) -> list[tuple[str, Any]]:
-    given = values[name]
-    if not isinstance(given, Mapping):
-        raise ConfigurationError(f"STEPUP['{name}'] must be a dict of provider name to config")
-    return [(str(key), value) for key, value in given.items()]
-
-
-def _is_adapter(value: Any) -> bool:
-    return callable(getattr(value, "start", None)) and callable(getattr(value, "complete", None))
 
 
 _lock = threading.Lock()
