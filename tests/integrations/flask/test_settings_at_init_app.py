@@ -77,6 +77,8 @@ BAD: list[tuple[str, object, str]] = [
     ("STEPUP_CLOCK", "time", "cannot import"),
     ("STEPUP_CLOCK", "time.no_such_clock", "cannot import"),
     ("STEPUP_CLOCK", "math.pi", "callable"),
+    ("STEPUP_CLOCK", "time.monotonic", "Unix time in seconds"),
+    ("STEPUP_CLOCK", "time.time_ns", "Unix time in seconds"),
     ("STEPUP_PASSWORD_HASHER", "django", "Django integration"),
     ("STEPUP_PASSWORD_HASHER", 123, "PasswordHasher"),
     ("STEPUP_PASSWORD_HASHER", "argon2", "cannot import"),

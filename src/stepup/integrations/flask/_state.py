@@ -65,7 +65,7 @@ from ..resume import (
     with_resume,
 )
 from ..setting_readers import (
-    callable_setting,
+    clock_setting,
     flag,
     non_empty_text,
     positive_seconds,
@@ -175,7 +175,7 @@ class AppState:
         self.hooks = hooks
         # Every setting is read here, so a wrong one stops init_app, named
         # (docs/getting-started-flask.md#configuration), never some later request.
-        clock = callable_setting(config["STEPUP_CLOCK"], "STEPUP_CLOCK") or clock
+        clock = clock_setting(config["STEPUP_CLOCK"], "STEPUP_CLOCK") or clock
         self.clock = clock
         self.events = events
         self.disable_action = non_empty_text(
