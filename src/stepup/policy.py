@@ -323,10 +323,14 @@ class Policy:
         sliding_max: float | None = None,
         passkeys: bool = False,
         levels: Levels | None = None,
+        protected: Iterable[str] = (),
     ) -> None:
-        """``passkeys``: every rule without its own ``accept`` offers a passkey first
-        (``("phr",)``), then what it asked before; off by default, so an app without
-        passkeys decides exactly as before. ``sign_in_counts``: a sign-in records the
+        """``protected``: actions (the ones stepup's own views guard, such as removing
+        two-factor) that a pattern which is not sensitive never applies to, wherever it
+        stands (see :meth:`rule_for`). ``passkeys``: every rule without its own
+        ``accept`` offers a passkey first (``("phr",)``), then what it asked before; off
+        by default, so an app without passkeys decides exactly as before.
+        ``sign_in_counts``: a sign-in records the
         first grant with the methods it proved (see
         :meth:`stepup.reauth.Reauth.record_sign_in`); off by default.
         ``sliding_max``: when set, each sensitive action a grant allows renews it (its
@@ -354,17 +358,27 @@ class Policy:
         if levels is not None and not isinstance(levels, Levels):
             raise ConfigurationError("levels must be a stepup.assurance.Levels")
         self.levels = levels
+        if isinstance(protected, str) or not all(
+            isinstance(name, str) and name for name in protected
+        ):
+            raise ConfigurationError("protected must be a list of action names")
+        self.protected: frozenset[str] = frozenset(protected)
         for name, rule in [*self._rules.items(), *self._patterns]:
-            if rule.level is None:
-                continue
-            if levels is None:
-                raise ConfigurationError(
-                    f"{name}: the rule asks for level {rule.level!r} but the policy declares"
-                    " no levels"
-                )
-            if rule.level not in levels:
-                raise UnknownLevelError(rule.level)
-            self._check_reachable(name, rule, levels)
+            self._check_level(_shown(name), rule)
+
+    def _check_level(self, name: str, rule: Rule) -> None:
+        """A rule's level must be declared, and something the rule accepts must reach it
+        (``name``: how errors name the rule)."""
+        levels = self.levels
+        if rule.level is None:
+            return
+        if levels is None:
+            raise ConfigurationError(
+                f"{name}: the rule asks for level {rule.level!r} but the policy declares no levels"
+            )
+        if rule.level not in levels:
+            raise UnknownLevelError(rule.level)
+        self._check_reachable(name, rule, levels)
 
     def _check_reachable(self, name: str, rule: Rule, levels: Levels) -> None:
         """A rule whose level no alternative can reach, for any way of signing in, would
@@ -408,13 +422,19 @@ class Policy:
     # lookup -------------------------------------------------------------------
 
     def rule_for(self, action: str) -> Rule:
-        """The rule for ``action``: an exact name first, then the first matching pattern."""
+        """The rule for ``action``: an exact name first, then the first matching pattern
+        (patterns added later are tried first: see :meth:`extend`). For a
+        :attr:`protected` action, patterns that are not sensitive are passed over: the
+        first sensitive one that matches is its rule (and with none, it is unknown)."""
         if not isinstance(action, str):
             raise UnknownActionError(action)
         rule = self._rules.get(action)
         if rule is not None:
             return rule
+        protected = action in self.protected
         for pattern, candidate in self._patterns:
+            if protected and candidate.sensitivity is Sensitivity.NONE:
+                continue
             if fnmatch.fnmatchcase(action, pattern):
                 return candidate
         raise UnknownActionError(action)
@@ -458,82 +478,59 @@ class Policy:
 
     # building -----------------------------------------------------------------
 
+    def _copy(self, **changes: Any) -> Policy:
+        """This policy with some constructor arguments changed (everything else kept)."""
+        arguments: dict[str, Any] = {
+            "rules": self._rules,
+            "patterns": self._patterns,
+            "lifetime": self.lifetime,
+            "sign_in_counts": self.sign_in_counts,
+            "sliding_max": self.sliding_max,
+            "passkeys": self.passkeys,
+            "levels": self.levels,
+            "protected": self.protected,
+        }
+        arguments.update(changes)
+        return Policy(**arguments)
+
     def extend(
         self, rules: Mapping[str, Rule] | None = None, patterns: Iterable[tuple[str, Rule]] = ()
     ) -> Policy:
-        """A new policy with these rules added or overriding (patterns are tried first)."""
-        merged = {**self._rules, **(rules or {})}
-        return Policy(
-            merged,
-            (*patterns, *self._patterns),
-            lifetime=self.lifetime,
-            sign_in_counts=self.sign_in_counts,
-            sliding_max=self.sliding_max,
-            passkeys=self.passkeys,
-            levels=self.levels,
+        """A new policy with these rules added or overriding, and these patterns tried
+        before the ones it has (a later pattern wins over an earlier one that also matches;
+        exact names still come before every pattern)."""
+        return self._copy(
+            rules={**self._rules, **(rules or {})}, patterns=(*patterns, *self._patterns)
         )
 
     def with_lifetime(self, lifetime: float) -> Policy:
-        return Policy(
-            self._rules,
-            self._patterns,
-            lifetime=lifetime,
-            sign_in_counts=self.sign_in_counts,
-            sliding_max=self.sliding_max,
-            passkeys=self.passkeys,
-            levels=self.levels,
-        )
+        return self._copy(lifetime=lifetime)
 
     def with_sign_in_counts(self, on: bool = True) -> Policy:
         """The same table, with a sign-in counting as the first re-authentication (or not)."""
-        return Policy(
-            self._rules,
-            self._patterns,
-            lifetime=self.lifetime,
-            sign_in_counts=on,
-            sliding_max=self.sliding_max,
-            passkeys=self.passkeys,
-            levels=self.levels,
-        )
+        return self._copy(sign_in_counts=on)
 
     def with_sliding_window(self, maximum: float | None) -> Policy:
         """The same table, with a sliding window up to ``maximum`` seconds after the proof
         (``None``: off, every lifetime counts from the proof)."""
-        return Policy(
-            self._rules,
-            self._patterns,
-            lifetime=self.lifetime,
-            sign_in_counts=self.sign_in_counts,
-            sliding_max=maximum,
-            passkeys=self.passkeys,
-            levels=self.levels,
-        )
+        return self._copy(sliding_max=maximum)
 
     def with_passkeys(self, on: bool = True) -> Policy:
         """The same table, with a passkey offered first on every rule without its own
         ``accept`` (strongest available: a user with a passkey confirms with it)."""
-        return Policy(
-            self._rules,
-            self._patterns,
-            lifetime=self.lifetime,
-            sign_in_counts=self.sign_in_counts,
-            sliding_max=self.sliding_max,
-            passkeys=on,
-            levels=self.levels,
-        )
+        return self._copy(passkeys=on)
 
     def with_levels(self, levels: Levels | None) -> Policy:
         """The same table with these levels of assurance (``None``: none; a rule that
         names a level then fails here, at start-up)."""
-        return Policy(
-            self._rules,
-            self._patterns,
-            lifetime=self.lifetime,
-            sign_in_counts=self.sign_in_counts,
-            sliding_max=self.sliding_max,
-            passkeys=self.passkeys,
-            levels=levels,
-        )
+        return self._copy(levels=levels)
+
+    def with_protected(self, *actions: str) -> Policy:
+        """The same table, with ``actions`` protected as well: a pattern that is not
+        sensitive (``("*", NOT_SENSITIVE)``) never applies to them, whether it comes
+        before or after (from code or from a policy file). Only a rule that names the
+        action itself can make it not sensitive."""
+        return self._copy(protected=self.protected | frozenset(actions))
 
     def alternatives_for(self, rule: Rule) -> tuple[tuple[str, ...], ...]:
         """The rule's alternatives under this policy, strongest first."""
@@ -588,18 +585,32 @@ class Policy:
                 raise ConfigurationError(f"{source}: passkeys must be true or false")
             policy = policy.with_passkeys(data["passkeys"])
         if "levels" in data:
-            policy = policy.with_levels(
-                Levels.from_config(data["levels"], source=f"{source}: levels")
-            )
-        rules = {
-            name: _rule_from_toml(entry, f"{source}: actions.{name}", policy._rules.get(name))
-            for name, entry in _table(data, "actions", source).items()
-        }
-        patterns = [
-            (pattern, _rule_from_toml(entry, f"{source}: patterns.{pattern!r}", None))
-            for pattern, entry in _table(data, "patterns", source).items()
-        ]
+            where = f"{source}: levels"
+            try:
+                policy = policy.with_levels(Levels.from_config(data["levels"], source=where))
+            except ConfigurationError as exc:  # the code's rules against the file's levels
+                raise _naming(exc, where) from None
+        rules: dict[str, Rule] = {}
+        for name, entry in _table(data, "actions", source).items():
+            where = f"{source}: actions.{_shown(name)}"
+            rules[name] = policy._file_rule(entry, where, policy._rules.get(name), name)
+        patterns = []
+        for pattern, entry in _table(data, "patterns", source).items():
+            where = f"{source}: patterns.{pattern!r}"
+            patterns.append((pattern, policy._file_rule(entry, where, None, pattern)))
         return policy.extend(rules, patterns)
+
+    def _file_rule(self, entry: object, where: str, base: Rule | None, name: str) -> Rule:
+        """A rule of the file, its level checked against this policy's levels here, so
+        that an error names the file and the entry (``where``)."""
+        if not name.strip():  # [actions.""] names no action; [patterns.""] matches none
+            raise ConfigurationError(f"{where}: a blank name names no action")
+        rule = _rule_from_toml(entry, where, base)
+        try:
+            self._check_level(where, rule)
+        except ConfigurationError as exc:
+            raise _naming(exc, where) from None
+        return rule
 
     # display ------------------------------------------------------------------
 
@@ -658,35 +669,31 @@ def with_device_add_rule(policy: Policy) -> Policy:
     return policy.extend({TOTP_DEVICE_ADD: rule})
 
 
-def _left_unguarded(policy: Policy, action: str) -> bool:
-    """Does ``policy`` leave ``action`` unguarded without naming it: unknown, or matched
-    only by a pattern that is not sensitive (``("*", NOT_SENSITIVE)``)? A sensitive
-    pattern's rule (``("2fa.*", CRITICAL)``) is the app's, and stays."""
-    if policy.names(action):
-        return False
-    try:
-        return policy.rule_for(action).sensitivity is Sensitivity.NONE
-    except UnknownActionError:
-        return True
+def _guarded(policy: Policy, action: str, description: str) -> Policy:
+    """``policy`` with ``action`` protected (:meth:`Policy.with_protected`: no pattern
+    that is not sensitive applies to it, from code or from the policy file, before or
+    after), and named sensitive with ``description`` unless the policy names it or a
+    sensitive pattern of the app's (``("2fa.*", CRITICAL)``) matches it, which stays its
+    rule."""
+    policy = policy.with_protected(action)
+    if action in policy:  # named, or matched by a sensitive pattern
+        return policy
+    return policy.extend({action: replace(SENSITIVE, description=description)})
 
 
 def with_recovery_rule(policy: Policy, action: str = RECOVERY_REGENERATE) -> Policy:
-    """``policy``, with ``action`` (regenerating recovery codes) sensitive where the
-    policy would leave it unguarded (:func:`_left_unguarded`)."""
-    if not _left_unguarded(policy, action):
-        return policy
-    rule = replace(SENSITIVE, description=N_("Regenerating two-factor recovery codes"))
-    return policy.extend({action: rule})
+    """``policy``, with ``action`` (regenerating recovery codes) protected: a catch-all
+    ``("*", NOT_SENSITIVE)`` never switches it off, wherever it stands (see
+    :func:`_guarded`)."""
+    return _guarded(policy, action, N_("Regenerating two-factor recovery codes"))
 
 
 def with_disable_rule(policy: Policy, action: str = TWO_FACTOR_DISABLE) -> Policy:
-    """``policy``, with ``action`` (removing two-factor) sensitive where the policy would
-    leave it unguarded: a catch-all ``("*", NOT_SENSITIVE)`` never switches the removal
-    off, and a sensitive pattern of the app's (``("2fa.*", CRITICAL)``) stays its rule."""
-    if not _left_unguarded(policy, action):
-        return policy
-    rule = replace(SENSITIVE, description=_SEED_CATALOG[TWO_FACTOR_DISABLE])
-    return policy.extend({action: rule})
+    """``policy``, with ``action`` (removing two-factor) protected: a catch-all
+    ``("*", NOT_SENSITIVE)`` never switches the removal off, wherever it stands, and a
+    sensitive pattern of the app's (``("2fa.*", CRITICAL)``) stays its rule (see
+    :func:`_guarded`)."""
+    return _guarded(policy, action, _SEED_CATALOG[TWO_FACTOR_DISABLE])
 
 
 def with_own_view_rules(policy: Policy) -> Policy:
@@ -743,6 +750,28 @@ def _sensitivity(value: object) -> Sensitivity:
         raise ValueError(f"sensitivity must be one of {valid}, not {value!r:.40}") from None
 
 
+def _shown(name: object) -> str:
+    """A name from code or a policy file as messages print it: as it is when it is
+    plain (printable, no blanks), else quoted with control characters escaped
+    (``'x\\x1b[2J'``), so that a name can never move the cursor or recolour a terminal."""
+    if not isinstance(name, str):
+        return f"<{type(name).__name__}>"
+    plain = name.isprintable() and name != "" and not any(c.isspace() for c in name)
+    return name if plain else repr(name)
+
+
+def _naming(exc: ConfigurationError, where: str) -> ConfigurationError:
+    """``exc``, of the same type, with its message starting with ``where`` (the file and
+    the entry) unless it already names them."""
+    message = str(exc)
+    if message.startswith(where):
+        return exc
+    named = type(exc).__new__(type(exc))
+    named.__dict__.update(exc.__dict__)  # UnknownLevelError keeps its ``level``
+    named.args = (f"{where}: {message}",)
+    return named
+
+
 def _table(data: Mapping[str, Any], key: str, source: str) -> dict[str, Any]:
     value = data.get(key, {})
     if not isinstance(value, dict):
@@ -787,7 +816,9 @@ def _rule_from_toml(entry: object, where: str, base: Rule | None) -> Rule:
                     raise ConfigurationError(f"{where}: {flag} must be true or false")
                 changes[flag] = entry[flag]
         if "description" in entry:
-            changes["description"] = str(entry["description"])
+            if not isinstance(entry["description"], str):
+                raise ConfigurationError(f"{where}: description must be text")
+            changes["description"] = entry["description"]
         if "level" in entry:
             if not isinstance(entry["level"], str):
                 raise ConfigurationError(f"{where}: level must be the name of a level")
@@ -796,6 +827,14 @@ def _rule_from_toml(entry: object, where: str, base: Rule | None) -> Rule:
             changes["accept"] = _alternatives(entry["accept"])
             if "second_factor" not in entry:
                 changes["second_factor"] = False  # accept names the second factor itself
+        if (
+            changes.get("sensitivity") is Sensitivity.CRITICAL
+            and "lifetime" not in entry
+            and rule.lifetime is None
+        ):
+            # "critical" in the file is the CRITICAL preset, as in code: it asks again
+            # after five minutes unless the entry (or the rule it overrides) gives a time.
+            changes["lifetime"] = CRITICAL.lifetime
         return replace(rule, **changes)
     except (ValueError, TypeError) as exc:
         message = str(exc)

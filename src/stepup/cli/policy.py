@@ -45,7 +45,7 @@ def _show(args: argparse.Namespace) -> int:
     if args.file:
         policy = policy.load_toml(args.file)
     rows = policy.table()
-    if args.json:
+    if args.json:  # JSON escapes control characters itself
         shown = {
             "lifetime_seconds": policy.lifetime,
             "passkeys": policy.passkeys,
@@ -71,9 +71,10 @@ def _show(args: argparse.Namespace) -> int:
     if policy.levels is not None:
         print("levels of assurance, weakest first (each proved by any of its methods):")
         for level in policy.levels.table():
+            shown = {key: _printable(value) for key, value in level.items()}
             print(
-                f"  {level['level']}: methods {level['methods']}; acr {level['acr']};"
-                f" saml {level['saml']}"
+                f"  {shown['level']}: methods {shown['methods']}; acr {shown['acr']};"
+                f" saml {shown['saml']}"
             )
     columns = [
         "action",
@@ -87,9 +88,18 @@ def _show(args: argparse.Namespace) -> int:
         *(["level"] if policy.levels is not None else []),
         "bound",
     ]
+    rows = [{c: _printable(row[c]) for c in columns} for row in rows]
     widths = {c: max(len(c), *(len(row[c]) for row in rows)) for c in columns}
     print("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
     print("  ".join("-" * widths[c] for c in columns))
     for row in rows:
         print("  ".join(row[c].ljust(widths[c]) for c in columns).rstrip())
     return 0
+
+
+def _printable(text: object) -> str:
+    """A cell as the terminal may show it: as it is when every character is printable,
+    else quoted with the rest escaped (``'x\\x1b[2J'``), so that an action name or a
+    description from the policy file can never move the cursor or recolour the screen."""
+    shown = str(text)
+    return shown if shown.isprintable() else repr(shown)
