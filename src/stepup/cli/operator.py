@@ -300,24 +300,56 @@ def _store(args: argparse.Namespace) -> Iterator[Any]:
 
 
 def _import(path: str, what: str) -> Any:
+    """The object ``MODULE:NAME`` names. A refusal names only what the person gave
+    (no such module, no such name); when the module itself fails as it is imported
+    (any exception, ``ImportError`` and ``AttributeError`` included) only the type is
+    shown, since its message may quote a setting (a connection string with a password,
+    a key) the module read."""
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute:
         raise _RefusedError(f"{what} must be MODULE:NAME, not {path!r}", EXIT_USAGE)
     try:
         value = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            value = getattr(value, part)
-    except (ImportError, AttributeError) as exc:
-        raise _RefusedError(f"cannot import {what} {path!r}: {exc}", EXIT_USAGE) from None
-    except Exception as exc:
-        # The app's module failed as it ran: its type only, since its message may quote
-        # a setting (a connection string with a password, a key) the module read.
+    except ModuleNotFoundError as exc:
+        if _is_named_module(exc.name, module_name):  # the name given, or its package
+            raise _RefusedError(
+                f"cannot import {what} {path!r}: there is no module {exc.name!r}", EXIT_USAGE
+            ) from None
         raise _RefusedError(
-            f"cannot import {what} {path!r}: importing {module_name!r} raised"
-            f" {type(exc).__name__} (its message is not shown: it may hold a secret)",
-            EXIT_USAGE,
+            _raised_while_importing(what, path, module_name, exc), EXIT_USAGE
         ) from None
+    except Exception as exc:
+        raise _RefusedError(
+            _raised_while_importing(what, path, module_name, exc), EXIT_USAGE
+        ) from None
+    for part in attribute.split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise _RefusedError(
+                f"cannot import {what} {path!r}: {module_name!r} has no {attribute!r}",
+                EXIT_USAGE,
+            ) from None
+        except Exception as exc:
+            raise _RefusedError(
+                f"cannot import {what} {path!r}: reading {attribute!r} raised"
+                f" {type(exc).__name__} (its message is not shown: it may hold a secret)",
+                EXIT_USAGE,
+            ) from None
     return value
+
+
+def _is_named_module(missing: str | None, module_name: str) -> bool:
+    """Is the module Python could not find ``module_name`` itself or one of its packages
+    (what the person typed), not a module that ``module_name`` imports?"""
+    return missing is not None and (missing == module_name or module_name.startswith(f"{missing}."))
+
+
+def _raised_while_importing(what: str, path: str, module_name: str, exc: BaseException) -> str:
+    return (
+        f"cannot import {what} {path!r}: importing {module_name!r} raised"
+        f" {type(exc).__name__} (its message is not shown: it may hold a secret)"
+    )
 
 
 def _call_factory(factory: Callable[[], Any], path: str, what: str) -> Any:
@@ -631,16 +663,28 @@ def _reseal(args: argparse.Namespace) -> int:
             raise _RefusedError("no stored TOTP secrets: nothing to re-seal")
         _confirm(args, f"Re-seal the TOTP secrets of {len(user_ids)} user(s) under key {current}?")
         two_factor = TwoFactor(store, box=box, events=_events(args))
-        changed, failed = 0, []
+        # Counted in secrets (a user has one per authenticator app), read just before
+        # each user's re-seal: TwoFactor.reseal answers only whether the user's changed.
+        resealed = already = unopened = 0
+        failed: list[str] = []
         for user_id in user_ids:
+            secrets = _stored_secrets(store.get_credential(user_id))
+            stale = sum(box.needs_reseal(secret) for secret in secrets)
+            already += len(secrets) - stale
             try:
-                changed += two_factor.reseal(user_id)
+                changed = two_factor.reseal(user_id)
             except (SealError, ConcurrentUpdateError) as exc:
                 failed.append(user_id)
+                unopened += max(stale, 1)
                 print(f"  cannot re-seal user {user_id!r}: {exc}", file=sys.stderr)
+                continue
+            if changed:
+                resealed += max(stale, 1)  # one at least, should a device come meanwhile
+            else:
+                already += stale  # re-sealed meanwhile (by another run)
     print(
-        f"resealed: {changed} secret(s) under key {current};"
-        f" {len(user_ids) - changed - len(failed)} already were; {len(failed)} failed"
+        f"resealed: {resealed} secret(s) under key {current};"
+        f" {already} already were; {unopened} failed"
     )
     if failed:
         print(
@@ -650,6 +694,16 @@ def _reseal(args: argparse.Namespace) -> int:
         )
         return EXIT_NO
     return EXIT_OK
+
+
+def _stored_secrets(credential: Any) -> list[str]:
+    """The sealed TOTP secrets of a credential (``None``: none), one per device, or the
+    one secret of the shape before devices, as :meth:`TwoFactor.reseal` reads them."""
+    if credential is None:
+        return []
+    if credential.devices:
+        return [device.secret for device in credential.devices]
+    return [credential.secret]
 
 
 @_run
