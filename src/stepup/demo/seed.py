@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import base64
 import secrets
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from argon2 import PasswordHasher
 from sqlalchemy import Connection, Insert, insert, select
 
 from ..adapters.idp.password import hash_password
 from ..adapters.storage.sql import SQLStore
+from ..adapters.storage.urls import sqlite_file_problem
 from ..clock import Clock
+from ..errors import ConfigurationError
 from ..sealing import SecretBox
 from ..tenants import TenantSettings
 from . import tables as t
@@ -29,6 +33,7 @@ __all__ = [
     "TENANT",
     "TENANT_NAME",
     "DemoUser",
+    "NotADemoDatabaseError",
     "Prepared",
     "prepare",
     "remove_database",
@@ -64,14 +69,70 @@ class Prepared:
     seeded_now: bool
 
 
+class NotADemoDatabaseError(ConfigurationError):
+    """``--db`` names a file that is not the demo's: the demo neither deletes it
+    (``--reset``) nor writes its tables and its tenant into it."""
+
+
+#: The demo's own tables, which every demo database has from its first start (the marker
+#: that tells it from an app's database, which the demo never deletes or writes into).
+_MARKER_TABLES: Final = frozenset({t.settings.name, t.users.name})
+
+_Kind = Literal["absent", "empty", "demo", "other", "unknown"]
+
+
+def _database_kind(path: Path) -> tuple[_Kind, str]:
+    """What is at ``path``: nothing, an empty database (no tables), the demo's, another
+    SQLite database (with tables of its own), or something that is not a readable SQLite
+    database; with the reason for the last two."""
+    if not path.exists() and not path.is_symlink():
+        return "absent", ""
+    problem = sqlite_file_problem(path)
+    if problem is not None and problem != "is not writable by this user":
+        return "unknown", problem
+    if path.stat().st_size == 0:
+        return "empty", ""
+    try:  # read-only: looking never changes the file
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True)) as conn:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            tables = {str(name) for (name,) in rows}
+    except (sqlite3.Error, OSError, ValueError) as exc:
+        return "unknown", f"cannot be read as a SQLite database ({type(exc).__name__})"
+    if not tables:
+        return "empty", ""
+    if tables >= _MARKER_TABLES:
+        return "demo", ""
+    return "other", "has tables of its own, without the demo's"
+
+
 def remove_database(path: Path) -> None:
-    """Delete the SQLite file and its WAL companions (``stepup demo --reset``)."""
+    """Delete the demo's SQLite file and its WAL companions (``stepup demo --reset``);
+    only a demo database (:data:`_MARKER_TABLES`): any other file is refused with
+    :class:`NotADemoDatabaseError`, deleting nothing. Nothing there, or an empty
+    database, is left as it is (the start seeds it)."""
+    kind, reason = _database_kind(path)
+    if kind in ("absent", "empty"):
+        return
+    if kind != "demo":
+        raise NotADemoDatabaseError(
+            f"{path} is not a stepup demo database: it {reason}; --reset deletes only the"
+            " demo's own database, so nothing was deleted (choose another --db)"
+        )
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def prepare(path: Path, *, clock: Clock, hasher: PasswordHasher | None = None) -> Prepared:
-    """Create stepup's and the demo's tables, the keys, and the demo data once."""
+    """Create stepup's and the demo's tables, the keys, and the demo data once: in a new
+    or empty database, or the demo's own; another SQLite database (an app's, with tables
+    of its own) is refused with :class:`NotADemoDatabaseError`, untouched."""
+    kind, reason = _database_kind(path)
+    if kind == "other":
+        raise NotADemoDatabaseError(
+            f"{path} is not a stepup demo database: it {reason}; the demo does not add its"
+            " tables and its tenant to another database (choose another --db)"
+        )
     store = SQLStore.sqlite(path)  # creates (or upgrades) stepup's tables
     try:
         t.metadata.create_all(store.engine)
