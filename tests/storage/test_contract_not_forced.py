@@ -23,6 +23,13 @@ FORCED = {
     "test_an_add_inside_an_add_wins_alone": ("add_credential", "get_credential"),
     "test_a_code_spent_inside_a_replace_stays_spent": ("replace_credential", "get_credential"),
     "test_a_patch_keeps_a_patch_made_inside_it": ("patch_tenant", "get_tenant"),
+    "test_a_code_spent_inside_a_spend_wins_alone": ("consume_recovery_hash", "get_credential"),
+    "test_a_code_spent_inside_the_spend_of_another_stays_spent": (
+        "consume_recovery_hash",
+        "get_credential",
+    ),
+    "test_a_use_recorded_inside_a_use_wins_alone": ("record_passkey_use", "list_passkeys"),
+    "test_a_rename_or_removal_inside_a_use_stands": ("record_passkey_use", "list_passkeys"),
 }
 
 
@@ -91,3 +98,32 @@ def test_the_thread_cases_switch_threads_often_and_put_the_interval_back() -> No
     assert seen
     assert max(seen) <= 1e-5 < before
     assert sys.getswitchinterval() == before
+
+
+@pytest.mark.parametrize(
+    ("case", "method"),
+    [
+        ("test_concurrent_take_wins_once", "take_challenge"),
+        ("test_concurrent_recovery_use_wins_once", "consume_recovery_hash"),
+        ("test_concurrent_uses_with_one_expected_count_one_wins", "record_passkey_use"),
+    ],
+)
+def test_the_single_use_thread_cases_yield_inside_the_method_and_leave_no_profile(
+    case: str, method: str
+) -> None:
+    """Each thread of these cases runs the store's method under a profile function
+    that lets the other threads run after every call the method makes; the test's own
+    thread keeps its profile, and none is left on the threads."""
+    profiled: list[bool] = []
+    real = getattr(MemoryStore, method)
+
+    def watched(self: MemoryStore, *args: Any) -> Any:
+        profiled.append(sys.getprofile() is not None)
+        return real(self, *args)
+
+    watching = type("Watching", (MemoryStore,), {method: watched})
+    mine = sys.getprofile()
+    _run(case, watching())
+    assert profiled
+    assert all(profiled)
+    assert sys.getprofile() is mine

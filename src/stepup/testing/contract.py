@@ -33,15 +33,28 @@ through its own getter: another admin's PATCH right after ``patch_tenant``'s own
 ``get_tenant``, a spent recovery code right after ``replace_credential``'s
 ``get_credential``, another first credential right after ``add_credential``'s
 ``get_credential``, a second guess or claim right after ``totp_attempt``'s or
-``throttle_charge``'s ``throttle_state``. A store that reads through that getter and
-writes without holding anything fails those cases deterministically; one that locks
-passes. A store that reads its backend directly (its own dicts, SQL, Lua) cannot be
+``throttle_charge``'s ``throttle_state``, the same recovery code (or another of the
+user's) spent right after ``consume_recovery_hash``'s ``get_credential``, and a second
+use of the same passkey, a rename or a removal right after ``record_passkey_use``'s
+``list_passkeys``. A store that reads through that getter and writes without holding
+anything fails those cases deterministically; one that locks passes.
+A store that reads its backend directly (its own dicts, SQL, Lua) cannot be
 hooked that way: the case then forces nothing, and says so instead of passing. It is
 skipped with "could not force the interleaving inside totp_attempt ...: the store does
 not read through throttle_state; only the thread cases test it", and only the thread
 cases (many calls at once, with threads switching every microsecond) test that store.
 stepup's own stores are not hooked either: they read in SQL, in Lua or under their own
 lock, and get a warning instead of a skip.
+
+``take_challenge`` has no such case: no public getter of a challenge exists, so there
+is no read of the store's own to run a competing take after. It is held to single use
+by a concurrent-threads case only (``test_concurrent_take_wins_once``): 32 threads
+behind a barrier take one challenge, in five rounds, and each thread lets the others
+run after every call the store's method makes (a profile function, see
+``_yield_inside``), so a store that reads a challenge in one call and deletes it in a
+later one, holding nothing, hands it out twice in practically every round. That is
+very likely, not certain; the recovery-code and passkey-use thread cases yield the
+same way.
 """
 
 from __future__ import annotations
@@ -54,10 +67,12 @@ import inspect
 import math
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Collection, Coroutine, Iterator
 from dataclasses import replace
 from functools import partial
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -191,14 +206,25 @@ class _Runner:
             return self.loop.run_until_complete(value)
         return value
 
-    def concurrently(self, method: str, calls: list[tuple[Any, ...]]) -> list[Any]:
-        """Start every call at once: threads behind a barrier, or gathered tasks."""
-        return self.together([partial(getattr(self.store, method), *args) for args in calls])
+    def concurrently(
+        self, method: str, calls: list[tuple[Any, ...]], *, yielding: bool = False
+    ) -> list[Any]:
+        """Start every call at once: threads behind a barrier, or gathered tasks.
+        ``yielding``: each thread lets the others run after every call ``method`` makes
+        (see :func:`_yield_inside`)."""
+        thunks: list[Callable[[], Any]] = [
+            partial(getattr(self.store, method), *args) for args in calls
+        ]
+        return self.together(thunks, yield_inside=method if yielding else None)
 
-    def together(self, thunks: list[Callable[[], Any]]) -> list[Any]:
+    def together(
+        self, thunks: list[Callable[[], Any]], *, yield_inside: str | None = None
+    ) -> list[Any]:
         """Start every thunk at once (threads behind a barrier; for an async store each
         returns a coroutine, and they are gathered) and return their results in order.
-        An exception in any of them is raised here."""
+        An exception in any of them is raised here. With ``yield_inside`` (a store
+        method's name) each thread lets the others run after every call that method
+        makes (an async store's tasks already switch wherever it awaits)."""
         if self.loop is not None:
 
             async def gather() -> list[Any]:
@@ -207,20 +233,27 @@ class _Runner:
 
             return self.loop.run_until_complete(gather())
         with _switching_often():
-            return self._threads_together(thunks)
+            return self._threads_together(thunks, yield_inside)
 
     @staticmethod
-    def _threads_together(thunks: list[Callable[[], Any]]) -> list[Any]:
+    def _threads_together(
+        thunks: list[Callable[[], Any]], yield_inside: str | None = None
+    ) -> list[Any]:
         barrier = threading.Barrier(len(thunks))
         results: list[Any] = [None] * len(thunks)
         errors: list[BaseException] = []
 
         def worker(index: int, thunk: Callable[[], Any]) -> None:
             barrier.wait()
+            if yield_inside is not None:
+                sys.setprofile(partial(_yield_inside, yield_inside))
             try:
                 results[index] = thunk()
             except BaseException as exc:  # re-raised in the test's thread
                 errors.append(exc)
+            finally:
+                if yield_inside is not None:
+                    sys.setprofile(None)
 
         threads = [threading.Thread(target=worker, args=(i, t)) for i, t in enumerate(thunks)]
         for thread in threads:
@@ -251,6 +284,28 @@ def _switching_often() -> Iterator[None]:
         yield
     finally:
         sys.setswitchinterval(before)
+
+
+def _yield_inside(method: str, frame: FrameType, event: str, _arg: object) -> None:
+    """A thread's profile function (:func:`sys.setprofile`): whenever a call made by
+    ``method`` (or by a function it called) returns, let the other threads run. A store
+    that reads in one call and writes in a later one, holding nothing, then has every
+    thread read before any of them writes, instead of only when a thread switch
+    happens to land between the two (a few bytecodes for an in-process store); one
+    that holds a lock from read to write keeps the others waiting on it."""
+    if event == "c_return":
+        caller: FrameType | None = frame
+    elif event == "return":
+        caller = frame.f_back
+    else:
+        return
+    for _ in range(2):
+        if caller is None:
+            return
+        if caller.f_code.co_name == method:
+            time.sleep(0)  # releases the GIL: a waiting thread takes it
+            return
+        caller = caller.f_back
 
 
 class _Competing:
@@ -1215,9 +1270,43 @@ class StoreContract:
     def test_concurrent_recovery_use_wins_once(self, call: _Runner) -> None:
         user = _key("user")
         call("put_credential", self._credential(user, ("a", "b")))
-        results = call.concurrently("consume_recovery_hash", [(user, "a")] * THREADS)
-        assert results.count(True) == 1
+        calls = [(user, "a")] * THREADS
+        results = call.concurrently("consume_recovery_hash", calls, yielding=True)
+        assert results.count(True) == 1, (
+            f"one recovery code was spent {results.count(True)} times by {THREADS} sign-ins"
+            " at once: consume_recovery_hash must check and remove it atomically"
+        )
         assert call("get_credential", user).recovery_hashes == ("b",)
+
+    def test_a_code_spent_inside_a_spend_wins_alone(self, call: _Runner) -> None:
+        """Two sign-ins with the same recovery code, the second between the store's own
+        read (for a store that reads through ``get_credential``) and its write: exactly
+        one is let in, and the code is spent."""
+        user = _key("user")
+        call("put_credential", self._credential(user, ("a", "b")))
+        compete = partial(call.store.consume_recovery_hash, user, "a")
+        with _Inside(call, "consume_recovery_hash", "get_credential", compete) as inside:
+            mine = call("consume_recovery_hash", user, "a")
+        assert [mine, inside.result].count(True) == 1, (
+            "two sign-ins with one recovery code, one inside the other, were both let in:"
+            " consume_recovery_hash must check and remove the code atomically"
+        )
+        assert call("get_credential", user).recovery_hashes == ("b",)
+
+    def test_a_code_spent_inside_the_spend_of_another_stays_spent(self, call: _Runner) -> None:
+        """Two sign-ins with two codes of one user, the second between the store's own
+        read and its write: both are let in, and neither code comes back."""
+        user = _key("user")
+        call("put_credential", self._credential(user, ("a", "b", "c")))
+        compete = partial(call.store.consume_recovery_hash, user, "a")
+        with _Inside(call, "consume_recovery_hash", "get_credential", compete) as inside:
+            mine = call("consume_recovery_hash", user, "b")
+        assert (mine, inside.result) == (True, True)
+        left = call("get_credential", user).recovery_hashes
+        assert left == ("c",), (
+            f"a recovery code spent inside the spend of another came back (left: {left!r}):"
+            " consume_recovery_hash must remove the code from what is stored, atomically"
+        )
 
     # TOTP devices: several per user, in the credential ---------------------------
 
@@ -1788,14 +1877,20 @@ class StoreContract:
         assert back.request.fields == fields
 
     def test_concurrent_take_wins_once(self, call: _Runner) -> None:
-        challenge = self._challenge(T0 + 600)
-        call("put_challenge", challenge)
-        results = call.concurrently("take_challenge", [(challenge.challenge_id, T0)] * THREADS)
-        taken = [r for r in results if r is not None]
-        assert taken == [challenge], (
-            f"take_challenge handed out one challenge {len(taken)} times: it must delete"
-            " atomically (one answer per challenge)"
-        )
+        """The only case that holds ``take_challenge`` to single use under concurrency:
+        no public getter of a challenge exists to force a race inside it, so
+        :data:`THREADS` threads (behind a barrier, each letting the others run after
+        every call the store's method makes) take one challenge, in several rounds."""
+        for _ in range(ROUNDS // 4):
+            challenge = self._challenge(T0 + 600)
+            call("put_challenge", challenge)
+            calls = [(challenge.challenge_id, T0)] * THREADS
+            results = call.concurrently("take_challenge", calls, yielding=True)
+            taken = [r for r in results if r is not None]
+            assert taken == [challenge], (
+                f"take_challenge handed out one challenge {len(taken)} times: it must delete"
+                " atomically (one answer per challenge)"
+            )
 
     # passkeys -------------------------------------------------------------------
 
@@ -1982,9 +2077,60 @@ class StoreContract:
             passkey = self._passkey(user, sign_count=5)
             call("add_passkey", passkey, 10)
             uses = [replace(passkey, sign_count=6 + i, last_used_at=T0 + i) for i in range(THREADS)]
-            results = call.concurrently("record_passkey_use", [(u, 5) for u in uses])
-            assert results.count(True) == 1
+            calls = [(u, 5) for u in uses]
+            results = call.concurrently("record_passkey_use", calls, yielding=True)
+            assert results.count(True) == 1, (
+                f"{results.count(True)} of {THREADS} uses at once with one expected count were"
+                " recorded: record_passkey_use must compare and write atomically"
+            )
             assert call("list_passkeys", user) == (uses[results.index(True)],)
+
+    def test_a_use_recorded_inside_a_use_wins_alone(self, call: _Runner) -> None:
+        """Two assertions of one authenticator with one expected count, the second
+        recorded between the store's own read (for a store that reads through
+        ``list_passkeys``) and its write: exactly one is recorded, and it is stored."""
+        user = _key("user")
+        passkey = self._passkey(user, sign_count=5)
+        call("add_passkey", passkey, 10)
+        mine = replace(passkey, sign_count=6, last_used_at=T0 + 1)
+        theirs = replace(passkey, sign_count=7, last_used_at=T0 + 2)
+        compete = partial(call.store.record_passkey_use, theirs, 5)
+        with _Inside(call, "record_passkey_use", "list_passkeys", compete) as inside:
+            won = call("record_passkey_use", mine, 5)
+        assert [won, inside.result].count(True) == 1, (
+            "two uses of one passkey with one expected count, one inside the other, were"
+            " both recorded: record_passkey_use must compare and write atomically"
+        )
+        assert call("list_passkeys", user) == (mine if won else theirs,)
+
+    def test_a_rename_or_removal_inside_a_use_stands(self, call: _Runner) -> None:
+        """A rename, or a removal, between the store's own read of the passkey (through
+        ``list_passkeys``) and its write of a use: the name stays, the passkey stays
+        removed (a use never writes back what it read)."""
+        user = _key("user")
+        renamed, removed = self._passkey(user), self._passkey(user)
+        for passkey in (renamed, removed):
+            call("add_passkey", passkey, 10)
+        rename = partial(call.store.rename_passkey, user, renamed.credential_id, "Renamed")
+        used = replace(renamed, sign_count=6, last_used_at=T0 + 1)
+        with _Inside(call, "record_passkey_use", "list_passkeys", rename) as inside:
+            call("record_passkey_use", used, 5)
+        assert inside.result is True
+        names = {p.credential_id: p.name for p in call("list_passkeys", user)}
+        assert names[renamed.credential_id] == "Renamed", (
+            "a rename made inside record_passkey_use was lost: a use must write the"
+            " counter, backup state and time only, atomically"
+        )
+        remove = partial(call.store.remove_passkey, user, removed.credential_id)
+        used = replace(removed, sign_count=6, last_used_at=T0 + 1)
+        with _Inside(call, "record_passkey_use", "list_passkeys", remove) as inside:
+            call("record_passkey_use", used, 5)
+        assert inside.result is True
+        left = [p.credential_id for p in call("list_passkeys", user)]
+        assert left == [renamed.credential_id], (
+            "a passkey removed inside record_passkey_use came back: a use of a passkey"
+            " that is gone must write nothing"
+        )
 
     # passkeys, end to end: the ceremonies of stepup.passkeys against this store ----
 
