@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from stepup.errors import ConfigurationError, UnknownActionError
 from stepup.integrations.django import conf as django_conf
 from stepup.integrations.flask import Stepup as FlaskStepup
 from stepup.integrations.flask._config import policy_from_config
@@ -91,3 +92,14 @@ def test_a_file_pattern_for_them_that_is_not_sensitive_changes_nothing(
     policy = PATHS[path](base, file)
     for action in OWN:
         assert policy.rule_for(action).sensitivity is Sensitivity.SENSITIVE, action
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_a_files_catch_all_does_not_make_an_unknown_removal_action_known(
+    path: str, tmp_path: Path
+) -> None:
+    """An app policy that does not know removing two-factor is a start-up error; a file's
+    catch-all that is not sensitive does not turn it into an action that needs nothing."""
+    base = Policy({"user.update": CRITICAL})
+    with pytest.raises((ConfigurationError, UnknownActionError)):
+        PATHS[path](base, _catch_all(tmp_path))

@@ -204,10 +204,12 @@ def with_own_rules(
     own = with_device_add_rule(with_tenant_settings_rule(policy))
     settings = conf if conf is not None else DEFAULTS
     disable, recovery = settings["DISABLE_ACTION"], settings["RECOVERY_ACTION"]
-    if isinstance(disable, str) and disable in own:
-        own = with_disable_rule(own, disable)
-    if isinstance(recovery, str) and recovery in own:
-        own = with_recovery_rule(own, recovery)
+    # Unknown to the policy, they are still protected: a policy file's catch-all that is
+    # not sensitive cannot make them known, so the unknown name stays the error.
+    if isinstance(disable, str):
+        own = with_disable_rule(own, disable) if disable in own else own.with_protected(disable)
+    if isinstance(recovery, str):
+        own = with_recovery_rule(own, recovery) if recovery in own else own.with_protected(recovery)
     return passkey_policy(own, rp)
 
 

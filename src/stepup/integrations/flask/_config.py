@@ -171,8 +171,15 @@ def policy_from_config(
     # not know at all for removing two-factor stays an error, below).
     if isinstance(recovery_action, str):
         policy = with_recovery_rule(policy, recovery_action)
-    if isinstance(disable_action, str) and disable_action in policy:
-        policy = with_disable_rule(policy, disable_action)
+    if isinstance(disable_action, str):
+        # Unknown to the policy, it is still protected: a file's catch-all that is not
+        # sensitive cannot make it known, so the unknown name stays the error below.
+        known = disable_action in policy
+        policy = (
+            with_disable_rule(policy, disable_action)
+            if known
+            else policy.with_protected(disable_action)
+        )
     if policy_file is not None:
         # A problem in the file is named by the file's path (its errors say where).
         policy = policy.load_toml(path_setting(policy_file, "STEPUP_POLICY_FILE"))
