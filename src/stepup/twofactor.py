@@ -169,6 +169,24 @@ def clean_device_name(name: object) -> str:
 S = TypeVar("S")
 
 
+def _landed(user_id: str, updated: Credential, expected_version: int) -> Flow[bool]:
+    """``True`` when the credential stored is ``updated``, written by the
+    ``replace_credential`` whose answer was lost (a reply that never came): the write
+    happened, and what follows it (the event, the recovery codes shown, earlier
+    re-authentications revoked) must too. Otherwise the outage stands (raised)."""
+    try:
+        stored: Credential | None = yield ("get_credential", (user_id,))
+    except StoreUnavailableError:
+        stored = None
+    if (
+        stored is not None
+        and stored.version == expected_version + 1
+        and replace(stored, version=updated.version) == updated
+    ):
+        return True
+    raise StoreUnavailableError("replace_credential: no answer, and the write is not stored")
+
+
 class _TwoFactorFlows(Generic[S]):
     def __init__(
         self,
@@ -326,7 +344,11 @@ class _TwoFactorFlows(Generic[S]):
             updated = change(credential)
             if updated is None or credential is None:
                 return None
-            if (yield ("replace_credential", (updated, credential.version))):
+            try:
+                written = yield ("replace_credential", (updated, credential.version))
+            except StoreUnavailableError:
+                written = yield from _landed(user_id, updated, credential.version)
+            if written:
                 return updated
         raise ConcurrentUpdateError(
             f"the credential changed during each of {RESEAL_TRIES} attempts; nothing was written"
