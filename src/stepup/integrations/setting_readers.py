@@ -46,14 +46,16 @@ def non_empty_text(value: object, setting: str) -> str:
 def positive_seconds(value: object, setting: str) -> float:
     """A positive, finite number of seconds: ``True`` is no number, and ``inf`` or
     ``nan`` would make a step that never ends (or never starts)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not value > 0
-    ):
-        raise ConfigurationError(f"{setting} must be a positive, finite number of seconds")
-    return float(value)
+    problem = ConfigurationError(f"{setting} must be a positive, finite number of seconds")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise problem
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int no float holds (10**400)
+        raise problem from None
+    if not math.isfinite(seconds) or not seconds > 0:
+        raise problem
+    return seconds
 
 
 def flag(value: object, setting: str) -> bool:

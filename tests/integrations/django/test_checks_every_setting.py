@@ -156,3 +156,21 @@ def test_urls_not_included_at_all_are_a_warning() -> None:
         (message,) = _messages()
     assert message.id == "stepup.W006"
     assert "STEPUP['URL_NAMESPACE']" in message.msg
+
+
+def test_urls_behind_a_prefix_with_a_parameter_are_named_as_such() -> None:
+    """Included under the right namespace, but behind ``<slug:org>/``: no reverse without
+    arguments. The error says so, not that the namespace (already right) is wrong."""
+    with_org = _urlconf(path("<slug:org>/stepup/", include(STEPUP_URLS)))
+    with override_settings(ROOT_URLCONF=with_org):
+        (message,) = _messages()
+    assert message.id == "stepup.E012"
+    assert "path parameter" in message.msg
+    assert "URL_NAMESPACE'] is not" not in message.msg
+
+
+@pytest.mark.parametrize("ttl", [10**400, -(10**400)])
+def test_a_ttl_no_float_holds_is_named(ttl: int) -> None:
+    (message,) = _messages(SIGN_IN_TTL=ttl)
+    assert message.id == "stepup.E010"
+    assert "SIGN_IN_TTL" in message.msg

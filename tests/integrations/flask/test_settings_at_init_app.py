@@ -91,6 +91,7 @@ BAD: list[tuple[str, object, str]] = [
     ("STEPUP_TWO_FACTOR_LOGIN_TTL", math.nan, "positive, finite"),
     ("STEPUP_TWO_FACTOR_LOGIN_TTL", math.inf, "positive, finite"),
     ("STEPUP_TWO_FACTOR_LOGIN_TTL", True, "positive, finite"),
+    ("STEPUP_TWO_FACTOR_LOGIN_TTL", 10**400, "positive, finite"),
     ("STEPUP_TWO_FACTOR_LOGIN_TTL", "", "positive, finite"),
     ("STEPUP_TWO_FACTOR_LOGIN_TTL", "300", "positive, finite"),
     ("STEPUP_TWO_FACTOR_LOGIN_TTL", [300], "positive, finite"),

@@ -142,6 +142,19 @@ def _check_urls(values: Mapping[str, Any]) -> list[CheckMessage]:
     else:
         return []
     included = _stepup_namespaces(get_resolver(), "")
+    if namespace in included:
+        # Included under that namespace, yet not reversible without arguments: the
+        # prefix it is included under has a path parameter stepup cannot supply.
+        return [
+            _error(
+                f"stepup's URLs are included under {namespace!r} behind a prefix with a path"
+                " parameter (such as <slug:org>/stepup/): stepup reverses its pages"
+                " without arguments",
+                "E012",
+                'include them under a fixed prefix: path("stepup/",'
+                ' include("stepup.integrations.django.urls"))',
+            )
+        ]
     if included:
         names = ", ".join(repr(name) for name in included)
         return [
