@@ -93,6 +93,13 @@ def has_full_access(subject: Subject) -> bool:
 # Your keys --------------------------------------------------------------------------
 
 DEV_KEY_FILE = Path("stepup-dev.key")  # next to stepup.sqlite3; not for production
+
+
+def running_locally() -> bool:
+    """STEPUP_DEV=1: a run on your machine; never in production."""
+    return os.environ.get("STEPUP_DEV") == "1"
+
+
 MAKE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
@@ -107,8 +114,7 @@ def keys_from_env() -> tuple[str, str, bytes]:
     missing = " and ".join(
         name for name in ("SECRET_KEY", "STEPUP_ENCRYPTION_KEY") if not os.environ.get(name)
     )
-    dev = os.environ.get("STEPUP_DEV") == "1"  # a run on your machine; never in production
-    if missing and not dev:
+    if missing and not running_locally():
         raise SystemExit(
             f"set {missing} (or STEPUP_DEV=1 to try it locally); make a key: {MAKE_KEY}"
         )
@@ -230,6 +236,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # Or postgresql+psycopg://..., redis://...; memory:// for tests only.
         STEPUP_STORE=os.environ.get("STEPUP_STORE", "sqlite:///stepup.sqlite3"),
         STEPUP_TOTP_ISSUER="Example",
+        # In production the session cookie travels over https only (Secure).
+        SESSION_COOKIE_SECURE=not running_locally(),
     )
     if test_config:
         app.config.update(test_config)

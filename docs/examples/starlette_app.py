@@ -44,6 +44,13 @@ from stepup.subject import Subject
 # Your keys --------------------------------------------------------------------------
 
 DEV_KEY_FILE = Path("stepup-dev.key")  # where your database would be; not for production
+
+
+def running_locally() -> bool:
+    """STEPUP_DEV=1: a run on your machine; never in production."""
+    return os.environ.get("STEPUP_DEV") == "1"
+
+
 MAKE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
@@ -58,8 +65,7 @@ def keys_from_env() -> tuple[str, str, bytes]:
     missing = " and ".join(
         name for name in ("SECRET_KEY", "STEPUP_ENCRYPTION_KEY") if not os.environ.get(name)
     )
-    dev = os.environ.get("STEPUP_DEV") == "1"  # a run on your machine; never in production
-    if missing and not dev:
+    if missing and not running_locally():
         raise SystemExit(
             f"set {missing} (or STEPUP_DEV=1 to try it locally); make a key: {MAKE_KEY}"
         )
@@ -257,7 +263,10 @@ def create_app(
             Route("/logout", logout, methods=["POST"]),
             Route("/api-key", api_key),
         ],
-        middleware=[Middleware(SessionMiddleware, secret_key=secret_key)],
+        # In production the session cookie travels over https only (Secure).
+        middleware=[
+            Middleware(SessionMiddleware, secret_key=secret_key, https_only=not running_locally())
+        ],
         lifespan=lifespan,
     )
     stepup.install(app)  # StepupMiddleware, and the stepup views under /stepup

@@ -62,7 +62,12 @@ def example() -> Any:
 def server(example: Any) -> Iterator[str]:
     """The example app with a profile form and a JSON endpoint, served on 127.0.0.1."""
     app: Flask = example.create_app(
-        {"TESTING": True, "STEPUP_STORE": "memory://", "STEPUP_CLOCK": SettableClock()}
+        {
+            "TESTING": True,
+            "STEPUP_STORE": "memory://",
+            "STEPUP_CLOCK": SettableClock(),
+            "SESSION_COOKIE_SECURE": False,  # served over plain http on 127.0.0.1
+        }
     )
     stepup = example.stepup
 

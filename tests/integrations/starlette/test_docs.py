@@ -70,8 +70,8 @@ def test_starlette_example_journey() -> None:
     clock = SettableClock()
     app = load_example("starlette_app").create_app(store=MemoryStore(), clock=clock, hasher=CHEAP)
     with (
-        TestClient(app, follow_redirects=False) as alice,
-        TestClient(app, follow_redirects=False) as bob,
+        TestClient(app, base_url="https://testserver", follow_redirects=False) as alice,
+        TestClient(app, base_url="https://testserver", follow_redirects=False) as bob,
     ):
         assert alice.get("/api-key").headers["location"] == "/login?next=%2Fapi-key"
         assert sign_in(alice, "alice").status_code == 303
@@ -105,7 +105,7 @@ def test_starlette_example_journey() -> None:
 def test_fastapi_example_journey() -> None:
     clock = SettableClock()
     app = load_example("fastapi_app").create_app(store=MemoryStore(), clock=clock, hasher=CHEAP)
-    with TestClient(app, follow_redirects=False) as alice:
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as alice:
         assert alice.get("/api/key").status_code == 401  # not signed in
         assert sign_in(alice, "alice").status_code == 303
         assert alice.get("/api/key").json()["key"] == "sk_example_123"

@@ -55,7 +55,8 @@ def example(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 @pytest.fixture
 def client(example: ModuleType) -> Any:
     app = example.create_app(store=MemoryStore(), clock=SettableClock(), hasher=CHEAP)
-    with TestClient(app, follow_redirects=False) as test_client:
+    # Over https, as in production: the session cookie is Secure unless STEPUP_DEV=1.
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as test_client:
         yield test_client
 
 
@@ -95,7 +96,7 @@ def test_sign_in_without_this_browsers_token_is_refused(
 ) -> None:
     client.get("/login")  # this browser has its CSRF cookie
     if token == "other-browser":
-        other = TestClient(client.app, follow_redirects=False)
+        other = TestClient(client.app, base_url="https://testserver", follow_redirects=False)
         token = _login_token(other)
     refused = _sign_in(client, "bob", "/", token)
     assert refused.status_code == 403
@@ -163,7 +164,7 @@ def test_guesses_at_one_user_name_are_throttled_known_or_not(
 ) -> None:
     clock = SettableClock()
     app = example.create_app(store=MemoryStore(), clock=clock, hasher=CHEAP)
-    with TestClient(app, follow_redirects=False) as client:
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
         answers = [_try(client, user, "guess").status_code for _ in range(5)]
         assert answers == [401, 401, 401, 401, 429]  # three free, then paused 30 s
         paused = _try(client, "bob", "bob password")
@@ -192,7 +193,7 @@ def test_the_example_stores_totp_secrets_sealed(
             monkeypatch.delenv(name)
     store, clock = MemoryStore(), SettableClock()
     app = example.create_app(store=store, clock=clock, hasher=CHEAP)
-    with TestClient(app, follow_redirects=False) as client:
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
         assert _sign_in(client, "bob", "/", _login_token(client)).status_code == 303
         enrolment = client.get("/stepup/2fa/enrol")
         shown = re.search(r'id="stepup-manual-key">([A-Z2-7 ]+)<', enrolment.text)

@@ -17,7 +17,7 @@ def _app() -> object:
 
 
 def test_signing_in_lands_on_the_home_page() -> None:
-    with TestClient(_app(), follow_redirects=False) as alice:  # type: ignore[arg-type]
+    with TestClient(_app(), base_url="https://testserver", follow_redirects=False) as alice:  # type: ignore[arg-type]
         assert "/login" in alice.get("/").text  # signed out: a way in
         signed_in = sign_in(alice, "alice")
         assert signed_in.status_code == 303
@@ -28,7 +28,7 @@ def test_signing_in_lands_on_the_home_page() -> None:
 
 
 def test_sign_out_needs_the_csrf_token_and_ends_the_session() -> None:
-    with TestClient(_app(), follow_redirects=False) as alice:  # type: ignore[arg-type]
+    with TestClient(_app(), base_url="https://testserver", follow_redirects=False) as alice:  # type: ignore[arg-type]
         sign_in(alice, "alice")
         assert alice.get("/api/key").status_code == 200
         assert alice.post("/logout").status_code == 403  # no token: refused

@@ -79,7 +79,7 @@ def _token(client: TestClient) -> str:
 
 
 def test_an_interrupted_form_post_resumes_with_a_fresh_csrf_token(example: Any) -> None:
-    with TestClient(example, follow_redirects=False) as alice:
+    with TestClient(example, base_url="https://testserver", follow_redirects=False) as alice:
         _sign_in(alice, "alice")
         _flag_on(example)
         old = _token(alice)
@@ -109,7 +109,7 @@ def test_a_forged_form_is_not_laundered_by_the_reauthentication(
     """Another site's form (no token, or a wrong one) is interrupted like any other, but
     its replay carries no fresh token: the app's own check refuses it after the
     re-authentication as it would have before."""
-    with TestClient(example, follow_redirects=False) as alice:
+    with TestClient(example, base_url="https://testserver", follow_redirects=False) as alice:
         _sign_in(alice, "alice")
         _flag_on(example)
         refused = alice.post("/settings/profile", data=as_multidict([*FORM, *forged]))
@@ -125,7 +125,7 @@ def test_two_tabs_each_resume_their_own_form(example: Any) -> None:
     """Two tabs each had a form interrupted; tab A re-authenticates first (the session id
     is renewed), then tab B (its page reloaded for the renewed CSRF token): B's form
     comes back too, each tab its own."""
-    with TestClient(example, follow_redirects=False) as alice:
+    with TestClient(example, base_url="https://testserver", follow_redirects=False) as alice:
         _sign_in(alice, "alice")
         _flag_on(example)
         token = _token(alice)
@@ -141,7 +141,7 @@ def test_two_tabs_each_resume_their_own_form(example: Any) -> None:
 
 
 def test_files_are_not_kept(example: Any) -> None:
-    with TestClient(example, follow_redirects=False) as alice:
+    with TestClient(example, base_url="https://testserver", follow_redirects=False) as alice:
         _sign_in(alice, "alice")
         _flag_on(example)
         refused = alice.post(
@@ -155,8 +155,8 @@ def test_files_are_not_kept(example: Any) -> None:
 
 def test_another_session_cannot_take_the_kept_request(example: Any) -> None:
     with (
-        TestClient(example, follow_redirects=False) as alice,
-        TestClient(example, follow_redirects=False) as elsewhere,
+        TestClient(example, base_url="https://testserver", follow_redirects=False) as alice,
+        TestClient(example, base_url="https://testserver", follow_redirects=False) as elsewhere,
     ):
         _sign_in(alice, "alice")
         _sign_in(elsewhere, "alice")
@@ -170,7 +170,7 @@ def test_another_session_cannot_take_the_kept_request(example: Any) -> None:
 
 
 def test_the_status_endpoint_and_the_helper(example: Any) -> None:
-    with TestClient(example, follow_redirects=False) as alice:
+    with TestClient(example, base_url="https://testserver", follow_redirects=False) as alice:
         assert alice.get("/stepup/reauth/status?action=api_key.read").status_code == 401
         _sign_in(alice, "alice")
         assert alice.get("/stepup/reauth/status?action=api_key.read").json()["required"] is False
@@ -284,7 +284,7 @@ def test_the_starlette_example_passes_the_isolation_contract(example: Any) -> No
     clients: list[TestClient] = []
 
     def sign_in(user: str) -> TestClient:
-        client = TestClient(example, follow_redirects=False)
+        client = TestClient(example, base_url="https://testserver", follow_redirects=False)
         client.__enter__()
         clients.append(client)
         _sign_in(client, user)
@@ -316,7 +316,7 @@ def test_a_fastapi_dependency_refusal_of_a_form_post_is_answered_not_kept(
     """The middleware answers a dependency's refusal after FastAPI read the body: the
     form cannot be kept there, and the answer is the plain 303 (never a 500)."""
     app = load_example("fastapi_app").create_app(store=MemoryStore(), clock=clock, hasher=CHEAP)
-    with TestClient(app, follow_redirects=False) as alice:
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as alice:
         token = csrf_token(alice.get("/login").text)
         data = {"username": "alice", "password": "alice password", "csrf_token": token}
         assert alice.post("/login", data=data).status_code == 303
