@@ -14,6 +14,8 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 to try it locally)")
     SECRET_KEY = "django-insecure-for-a-local-run-only"  # noqa: S105 (DEBUG runs only)
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+# In production the session and CSRF cookies travel over https only (Secure).
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
 
 INSTALLED_APPS = [
     "django.contrib.auth",
