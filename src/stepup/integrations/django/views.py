@@ -651,14 +651,19 @@ def _two_factor_confirm(request: HttpRequest) -> HttpResponse:
         confirmation = bound.two_factor.confirm_enrolment(
             subject.user_id, form_code(request.POST.get("code", ""))
         )
-    except (NotEnrolledError, AlreadyEnrolledError, ManagedByConfigFileError):
+    except NotEnrolledError:  # none pending (expired, never begun): the page says so
+        return _message(request, 400, TEXT["enrolment_expired"], link=bound.url("two_factor"))
+    except (AlreadyEnrolledError, ManagedByConfigFileError):
         return _redirect(bound.url("two_factor"))
     if not confirmation.ok:
         # The same QR code and key again, with the error: the phone may have them already.
         account = _account_name(request, subject)
-        pending = bound.two_factor.pending_enrolment(
-            subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling(request)
-        )
+        try:
+            pending = bound.two_factor.pending_enrolment(
+                subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling(request)
+            )
+        except InvalidAccountNameError:  # the account name no longer makes a Key URI
+            return _message(request, 400, TEXT["account_name"], link=bound.url("two_factor"))
         if pending is None:
             link = bound.url("two_factor")
             return _message(request, 400, TEXT["enrolment_expired"], link=link)

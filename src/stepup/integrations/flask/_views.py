@@ -796,15 +796,20 @@ def two_factor_confirm() -> Any:
         confirmation = app_state.two_factor.confirm_enrolment(
             subject.user_id, form_code(request.form.get("code", ""))
         )
-    except (NotEnrolledError, AlreadyEnrolledError, ManagedByConfigFileError):
+    except NotEnrolledError:  # none pending (expired, never begun): the page says so
+        return _message(400, TEXT["enrolment_expired"], link=url_for("stepup.two_factor"))
+    except (AlreadyEnrolledError, ManagedByConfigFileError):
         return _redirect(url_for("stepup.two_factor"))
     if not confirmation.ok:
         # The same QR code and key again, with the error: the phone may have them already.
         tf = app_state.two_factor
         account = app_state.account_name(subject.user_id)
-        pending = tf.pending_enrolment(
-            subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling()
-        )
+        try:
+            pending = tf.pending_enrolment(
+                subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling()
+            )
+        except InvalidAccountNameError:  # the app's account_name no longer makes a Key URI
+            return _message(400, TEXT["account_name"], link=url_for("stepup.two_factor"))
         if pending is None:
             return _message(400, TEXT["enrolment_expired"], link=url_for("stepup.two_factor"))
         page = _enrolment_page(app_state, pending, account).with_error(
