@@ -429,7 +429,7 @@ class _TwoFactorFlows(Generic[S]):
             return None
         return self._enrolment(user_id, account, device)
 
-    def _confirm(self, user_id: str, code: object) -> Flow[Confirmation]:
+    def _confirm(self, user_id: str, code: object, max_age: float) -> Flow[Confirmation]:
         checked_id(user_id, "user_id")
         self._refuse_in_config_mode()
         credential: Credential | None = yield ("get_credential", (user_id,))
@@ -440,6 +440,10 @@ class _TwoFactorFlows(Generic[S]):
         if not credential.totp_devices:
             raise NotEnrolledError("no enrolment was started")
         now = self.clock()
+        # As old as pending_enrolment still shows, no older (as confirm_device): nothing
+        # is spent on an enrolment the pages already call expired.
+        if not 0 <= now - credential.created_at < max_age:
+            raise NotEnrolledError("no enrolment was started (or it was begun too long ago)")
         # Verifying burns the step, so the confirming code cannot also sign in.
         device = credential.totp_devices[0]
         readable = self._readable(user_id, [device])
@@ -820,8 +824,13 @@ class TwoFactor(_TwoFactorFlows[Store]):
     ) -> Enrolment:
         return run(self._begin(user_id, account, name), self.store)
 
-    def confirm_enrolment(self, user_id: str, code: object) -> Confirmation:
-        return run(self._confirm(user_id, code), self.store)
+    def confirm_enrolment(
+        self, user_id: str, code: object, *, max_age: float = 600.0
+    ) -> Confirmation:
+        """Confirm the enrolment with a code from the app: the recovery codes on success.
+        An enrolment begun ``max_age`` seconds ago or more (what :meth:`pending_enrolment`
+        no longer shows) is :class:`NotEnrolledError`, nothing spent: begin again."""
+        return run(self._confirm(user_id, code, max_age), self.store)
 
     def pending_enrolment(
         self,
@@ -935,8 +944,11 @@ class AsyncTwoFactor(_TwoFactorFlows[AsyncStore | Store]):
     ) -> Enrolment:
         return await run_async(self._begin(user_id, account, name), self.store)
 
-    async def confirm_enrolment(self, user_id: str, code: object) -> Confirmation:
-        return await run_async(self._confirm(user_id, code), self.store)
+    async def confirm_enrolment(
+        self, user_id: str, code: object, *, max_age: float = 600.0
+    ) -> Confirmation:
+        """See :meth:`TwoFactor.confirm_enrolment`: older than ``max_age``, begin again."""
+        return await run_async(self._confirm(user_id, code, max_age), self.store)
 
     async def pending_enrolment(
         self,
