@@ -671,8 +671,8 @@ class StepupPages:
         tf = self.stepup.two_factor
         try:
             confirmation = await tf.confirm_enrolment(subject.user_id, form_code(form.get("code")))
-        except NotEnrolledError:
-            link = self.stepup.url(request, "enrol")
+        except NotEnrolledError:  # none pending (expired, never begun): begin on /2fa
+            link = self.stepup.url(request, "two_factor")
             return await self.message(request, TEXT["enrolment_expired"], 400, link)
         if not confirmation.ok:
             # The same QR code and key again, with the error: the phone may have them.
@@ -681,7 +681,7 @@ class StepupPages:
                 subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling(request)
             )
             if pending is None:
-                link = self.stepup.url(request, "enrol")
+                link = self.stepup.url(request, "two_factor")
                 return await self.message(request, TEXT["enrolment_expired"], 400, link)
             page = self.enrolment_page(pending, account)
             return await self.render(
@@ -789,8 +789,7 @@ class StepupPages:
                 result = await s.two_factor.use_recovery_code(user_id, recovery)
             else:
                 result = await s.two_factor.verify(user_id, form_code(form.get("code")))
-        except NotEnrolledError:
-            session_of(request).pop(PENDING_SIGN_IN, None)
+        except NotEnrolledError:  # as in Flask and Django: the pending sign-in stays
             return await self.message(request, TEXT["sign_in_expired"], 400)
         except ManagedByConfigFileError:  # the file holds no recovery codes
             return await self.verify_page(request, pending, TEXT["no_recovery_codes"], 400)
