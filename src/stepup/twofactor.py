@@ -13,7 +13,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from ._flow import Flow, run, run_async
 from .adapters.storage.base import AsyncStore, Store
@@ -22,7 +22,9 @@ from .config_users import ConfigUsers
 from .errors import (
     AlreadyEnrolledError,
     ConcurrentUpdateError,
+    ConfigurationError,
     DeviceLimitError,
+    InvalidAccountNameError,
     InvalidDeviceNameError,
     MalformedInputError,
     ManagedByConfigFileError,
@@ -49,7 +51,16 @@ from .records import Attempt, AttemptOutcome, Credential, Passkey, TotpDevice
 from .recovery import is_legacy_recovery_digest, issue_recovery_codes, recovery_digest
 from .sealing import SealError, SecretBox
 from .throttle import ThrottlePolicy
-from .totp import TOTP, Algorithm, check_key_uri_label, generate_secret, qr_svg, qr_text
+from .totp import (
+    ALGORITHMS,
+    MAX_KEY_URI_LENGTH,
+    TOTP,
+    Algorithm,
+    check_key_uri_label,
+    generate_secret,
+    qr_svg,
+    qr_text,
+)
 from .verifier import VerifyReason, VerifyResult, verify_devices_flow, verify_flow
 
 #: Operators read here why a TOTP secret could not be opened (never the secret).
@@ -207,11 +218,12 @@ class _TwoFactorFlows(Generic[S]):
     ) -> None:
         self.store = store
         if isinstance(max_devices, bool) or not isinstance(max_devices, int) or max_devices < 1:
-            raise ValueError("max_devices must be a whole number of at least 1")
+            raise ConfigurationError("max_devices must be a whole number of at least 1")
         self.max_devices = max_devices
-        self.issuer = issuer
         if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= 10:
-            raise ValueError("window must be a whole number of steps from 0 to 10")
+            raise ConfigurationError("window must be a whole number of steps from 0 to 10")
+        _check_totp_settings(issuer, digits, period, algorithm)
+        self.issuer = issuer
         self.box = box if box is not None else SecretBox()
         self.clock = clock
         self.events = events if events is not None else EventBus()
@@ -1028,6 +1040,37 @@ class AsyncTwoFactor(_TwoFactorFlows[AsyncStore | Store]):
     ) -> None:
         flow = self._remove_device(user_id, device_id, actor_id, actor_has_full_access)
         await run_async(flow, self.store)
+
+
+def _check_totp_settings(issuer: object, digits: object, period: object, algorithm: object) -> None:
+    """:class:`ConfigurationError` naming the setting and its rule, at construction, for
+    any value with which every enrolment would fail (each with a message about the
+    user's account name or a malformed input, which it is not)."""
+    if isinstance(digits, bool) or not isinstance(digits, int) or digits not in (6, 8):
+        raise ConfigurationError("digits must be 6 or 8")
+    if isinstance(period, bool) or not isinstance(period, int) or not 1 <= period <= 300:
+        raise ConfigurationError("period must be a whole number of seconds from 1 to 300")
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+        raise ConfigurationError("algorithm must be 'SHA1', 'SHA256' or 'SHA512' (upper case)")
+    try:
+        check_key_uri_label("a", issuer)
+    except InvalidAccountNameError:
+        raise ConfigurationError(
+            "issuer must be non-empty text of at most 1024 characters, without ':' (the"
+            " Key URI's label separator), control characters or lone surrogates"
+        ) from None
+    # The shortest account there is, with a secret as long as every generated one: if
+    # even this Key URI is too long for a QR code, every enrolment's is.
+    shortest = TOTP.from_key(
+        bytes(20), digits=digits, period=period, algorithm=cast(Algorithm, algorithm)
+    )
+    try:
+        shortest.provisioning_uri("a", cast(str, issuer))
+    except InvalidAccountNameError:
+        raise ConfigurationError(
+            "issuer is too long: percent-encoded, it is written twice in every Key URI,"
+            f" which a QR code holds only up to {MAX_KEY_URI_LENGTH} characters"
+        ) from None
 
 
 def _confirmed(

@@ -276,11 +276,13 @@ def test_a_malformed_account_name_writes_nothing(store: Any) -> None:
 
 @pytest.mark.parametrize("issuer", ["Ac\ud800me", "Ac\x00me", "Acme\n"])
 def test_a_malformed_issuer_writes_nothing(issuer: str) -> None:
+    """Refused when the TwoFactor is built (no enrolment could use it), before any call."""
+    from stepup.errors import ConfigurationError
+
     store = MemoryStore()
     recording = Recording(store)
-    tf = TwoFactor(recording, box=BOX, issuer=issuer)
-    with pytest.raises(MalformedInputError):
-        tf.begin_enrolment("bob", "bob@example.com")
+    with pytest.raises(ConfigurationError, match="issuer"):
+        TwoFactor(recording, box=BOX, issuer=issuer)
     assert recording.calls == []
     assert store.get_credential("bob") is None
 
