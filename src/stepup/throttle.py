@@ -42,8 +42,12 @@ class ThrottlePolicy:
     forgiven one per ``max_delay`` of quiet after the last block ends, never faster
     than the cap lets an attacker guess. With the defaults an online attacker gets at
     most 30 guesses in 30 days however they time them around the owner's sign-ins:
-    below a 1 in 10,000 chance against a 6-digit code with window 1 (see
-    ``docs/totp.md`` and ``tests/core/test_guessing.py``).
+    below a 1 in 10,000 chance (9.002e-5) against a 6-digit code with window 1 for a
+    user with one authenticator app. A guess is tried against every confirmed device of
+    the user, so with N devices the chance is up to N times that (with
+    ``TwoFactor``'s default ``max_devices=10``, 9.002e-4, about 1 in 1,111): keep
+    ``max_devices`` small where the one-device bound matters (see ``docs/totp.md``,
+    ``tests/core/test_guessing.py`` and ``tests/core/test_guessing_devices.py``).
 
     ``forget_after`` is only how long a store keeps a key's last accepted step (replay
     protection) after its last write; a store may drop a key once that has passed and
