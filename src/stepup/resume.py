@@ -74,7 +74,8 @@ MAX_BYTES: Final = 64 * 1024
 _SECRET_PARTS: Final = (
     "password", "passwd", "passphrase", "passcode", "secret", "mnemonic", "privkey",
     "passwort", "kennwort", "motdepasse", "contrasena", "wachtwoord", "salasana",
-    "losenord",
+    "losenord", "creditcard", "debitcard", "kreditkarte", "kartennummer", "kortnummer",
+    "kaartnummer", "numerotarjeta", "numerodecarte", "numerodicarta", "numerocartao",
 )  # fmt: skip
 #: Words that name a secret, a one-time code or card, bank or identity data on their own
 #: (``senha``, ``haslo``, ``parola``: "password" in Portuguese, Polish, Italian/Turkish;
@@ -86,7 +87,7 @@ _SECRET_WORDS: Final = frozenset(
         "recovery", "cvv", "cvc", "csc", "ssn", "pan", "iban", "apikey", "privatekey",
         "accesskey", "signingkey", "encryptionkey", "masterkey", "mfa", "ccnum",
         "ccnumber", "cardnum", "cardnumber", "accountnumber", "accountnum", "acctnum",
-        "acctnumber", "passportnumber", "seedphrase",
+        "acctnumber", "passportnumber", "seedphrase", "ccv", "ccno", "cardno",
     }
 )  # fmt: skip
 #: Word endings that make a one-word compound secret (``otpcode``, ``newpin``, ``smsotp``,
@@ -100,7 +101,8 @@ _SECRET_PAIRS: Final = frozenset(
      ("card", "num"), ("cc", "number"), ("cc", "num"), ("credit", "card"),
      ("security", "answer"), ("social", "security"), ("seed", "phrase"), ("2", "fa"),
      ("signing", "key"), ("encryption", "key"), ("master", "key"), ("account", "number"),
-     ("account", "num"), ("acct", "number"), ("acct", "num"), ("passport", "number")}
+     ("account", "num"), ("acct", "number"), ("acct", "num"), ("passport", "number"),
+     ("card", "no"), ("cc", "no"), ("debit", "card")}
 )  # fmt: skip
 #: What a ``code`` may be besides a secret: with one of these just before it (``zip_code``,
 #: ``postalCode``, ``countrycode``), it is an ordinary field.
@@ -213,8 +215,13 @@ def secret_field_names(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(joined)
 
 
+#: Plurals read as their word (``backup_codes``, ``api_tokens``, ``pins``).
+_PLURALS: Final = ("codes", "tokens", "pins", "otps", "tans", "keys", "numbers", "passwords")
+
+
 def _is_secret(words: list[str], also: tuple[str, ...]) -> bool:
     """Do these words (a field name's) name a secret, built in or the app's own?"""
+    words = [word[:-1] if word.endswith(_PLURALS) else word for word in words]
     joined = "".join(words)
     if any(part in joined for part in _SECRET_PARTS):
         return True

@@ -31,6 +31,26 @@ line 2 &lt;b&gt;</textarea>
   <button id="save">Save</button>
 </form>"""
 
+#: Flask-WTF's SubmitField is named "submit": kept, it shadows the form's submit method.
+SUBMIT_NAMED_FORM = PROFILE_FORM.replace(
+    '<button id="save">Save</button>', '<button id="save" name="submit" value="Save">Save</button>'
+)
+
+#: A 401 whose reauth_url leads off this site (a path that starts with "//", another
+#: origin), as an API the page calls through stepup.fetch could answer.
+ELSEWHERE = ["https://evil.example/x", "//evil.example/y", "/.//evil.example/phish"]
+
+OFF_SITE = """<!doctype html><title>Off site</title>
+<script src="/stepup/stepup-reauth.js" data-stepup-prefix="/stepup"></script>
+<pre id="out"></pre>
+<script>
+function tryIt(which) {
+  return stepup.fetch("/api/elsewhere?which=" + which).then(
+    function (r) { return "resolved " + r.status; },
+    function (e) { return "rejected " + e.message; });
+}
+</script>"""
+
 SPA = """<!doctype html><title>SPA</title>
 <script src="/stepup/stepup-reauth.js" data-stepup-prefix="/stepup"></script>
 <button id="go">Regenerate</button><pre id="out"></pre>
@@ -87,7 +107,20 @@ def server(example: Any) -> Iterator[str]:
     def api_profile() -> Any:
         return {"saved": request.get_json()}
 
+    def submit_named_page() -> str:
+        return render_template_string(SUBMIT_NAMED_FORM)
+
+    def off_site() -> str:
+        return render_template_string(OFF_SITE)
+
+    def elsewhere() -> Any:
+        url = ELSEWHERE[int(request.args["which"])]
+        return {"error": "reauth_required", "reauth_url": url}, 401
+
     app.add_url_rule("/settings/profile/edit", "profile_page", profile_page)
+    app.add_url_rule("/settings/profile/submit-named", "submit_named_page", submit_named_page)
+    app.add_url_rule("/off-site", "off_site", off_site)
+    app.add_url_rule("/api/elsewhere", "elsewhere", elsewhere)
     app.add_url_rule("/settings/profile", "profile", profile, methods=["POST"])
     app.add_url_rule("/spa", "spa", spa)
     app.add_url_rule("/api/profile", "api_profile", api_profile, methods=["POST"])
@@ -157,5 +190,67 @@ def test_the_helper_reauthenticates_in_a_window_and_retries_once(browser: Any, s
         assert page.inner_text("#out").strip() == '200 {"saved":{"name":"from the SPA"}}'
         status = page.evaluate("stepup.status('user.update')")
         assert status["required"] is False
+    finally:
+        context.close()
+
+
+def test_a_kept_field_named_submit_does_not_stop_the_resend(browser: Any, server: str) -> None:
+    """A kept field named "submit" shadows ``form.submit``: the resume page threw and
+    waited for a click on Continue."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        _sign_in(page, server)
+        page.goto(f"{server}/settings/profile/submit-named")
+        page.click("#save")
+        page.wait_for_url(f"{server}/stepup/reauth?*")
+        page.fill("input[name=password]", "alice password")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{server}/settings/profile")
+        saved = json.loads(page.inner_text("body"))["saved"]
+        assert ["submit", "Save"] in saved
+        assert errors == []
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("which", range(2), ids=ELSEWHERE[:2])
+def test_the_helper_opens_no_window_off_this_site(browser: Any, server: str, which: int) -> None:
+    """A reauth_url off this site (a path starting with "//" is another host to the
+    browser) is refused: no window opens, and the promise rejects naming why."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        _sign_in(page, server)
+        page.goto(f"{server}/off-site")
+        opened: list[Any] = []
+        context.on("page", lambda opened_page: opened.append(opened_page))
+        # An answer, or "pending" if a window opened and waits (the old script): never a hang.
+        said = page.evaluate(
+            f"Promise.race([tryIt({which}),"
+            " new Promise(function (done) { setTimeout(done, 10000, 'pending'); })])"
+        )
+        assert said == "rejected stepup: the re-authentication page is not on this site"
+        assert opened == []
+    finally:
+        context.close()
+
+
+def test_a_path_that_starts_with_two_slashes_stays_on_this_site(browser: Any, server: str) -> None:
+    """ "/.//evil.example/phish" is this site's path "//evil.example/phish": the window
+    opens on this site (the script opened the path alone, which the browser read as the
+    host evil.example)."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        _sign_in(page, server)
+        page.goto(f"{server}/off-site")
+        with page.expect_popup() as opened:
+            page.evaluate("tryIt(2); null")
+        popup = opened.value
+        assert popup.url.startswith(f"{server}//evil.example/phish?next=")
+        popup.close()
     finally:
         context.close()

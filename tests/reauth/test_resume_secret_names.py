@@ -194,3 +194,25 @@ def test_docs_list_every_recognised_name() -> None:
     names = [*resume._SECRET_PARTS, *resume._SECRET_WORDS, *resume._SECRET_ENDINGS,
              *resume._PUBLIC_PASSES, *(" ".join(pair) for pair in resume._SECRET_PAIRS)]  # fmt: skip
     assert [name for name in names if f"`{name}`" not in doc] == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "card_no", "cardNo", "ccno", "ccv", "creditcard", "debit_card", "backup_codes",
+        "verificationCodes", "api_tokens", "kartennummer", "numero_tarjeta", "kortnummer",
+        "numéro_de_carte", "sms_codes", "recovery_pins",
+    ],
+)  # fmt: skip
+def test_card_numbers_and_plural_codes_are_secret(name: str) -> None:
+    """Names a reviewer found kept in the store and echoed back on the resume page."""
+    assert is_secret_field(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["zip_codes", "country_codes", "promo_codes", "card_holder", "phone_numbers", "monkeys",
+     "hockey", "keyboard", "cc_exp", "keys"],
+)  # fmt: skip
+def test_plural_public_names_stay_public(name: str) -> None:
+    assert not is_secret_field(name)

@@ -26,7 +26,9 @@
   function onPage() {
     var form = document.getElementById("stepup-resume");
     if (form) {
-      form.submit();
+      // The form's own method: a kept field named "submit" (Flask-WTF's SubmitField)
+      // shadows form.submit.
+      HTMLFormElement.prototype.submit.call(form);
       return;
     }
     var done = document.querySelector("[data-stepup-reauth-done]");
@@ -44,10 +46,19 @@
     onPage();
   }
 
+  // The re-auth page on this site, asked to come back to ``next``; null for any page
+  // elsewhere. The whole URL, not its path: a path that starts with "//" is read by the
+  // browser as another host.
   function withNext(url, next) {
-    var parsed = new URL(url, window.location.origin);
+    var parsed;
+    try {
+      parsed = new URL(url, window.location.href);
+    } catch (ignored) {
+      return null;
+    }
+    if (parsed.origin !== window.location.origin) return null;
     parsed.searchParams.set("next", next);
-    return parsed.pathname + parsed.search;
+    return parsed.href;
   }
 
   // Open the re-auth page; resolve with the renewed CSRF token once the user confirmed,
@@ -55,6 +66,10 @@
   function reauthenticate(reauthUrl) {
     return new Promise(function (resolve, reject) {
       var url = withNext(reauthUrl, prefix + "/reauth/done");
+      if (url === null) {
+        reject(new Error("stepup: the re-authentication page is not on this site"));
+        return;
+      }
       var popup = window.open(url, "stepup-reauth", "popup,width=480,height=640");
       if (!popup) {
         reject(new Error("stepup: the re-authentication window was blocked"));
