@@ -112,7 +112,7 @@ LOGIN_FORM = """<form method="post" action="/login">
 </form>"""
 HOME_PAGE = """<p>Hello {user}</p>
 <p><a href="/api/key">Show my API key</a> ·
-<a href="/stepup/2fa/enrol">Turn on two-factor authentication</a></p>
+<a href="/stepup/2fa">Two-factor authentication</a></p>
 <form method="post" action="/logout">
   <input type="hidden" name="csrf_token" value="{csrf}"><button>Sign out</button>
 </form>"""

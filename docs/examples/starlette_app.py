@@ -198,7 +198,7 @@ def create_app(
             request,
             f"<p>Hello {html.escape(user)}</p>"
             '<p><a href="/api-key">Show my API key</a> · '
-            '<a href="/stepup/2fa/enrol">Turn on two-factor authentication</a></p>'
+            '<a href="/stepup/2fa">Two-factor authentication</a></p>'
             '<form method="post" action="/logout">'
             '<input type="hidden" name="csrf_token" value="{csrf}"><button>Sign out</button>'
             "</form>",

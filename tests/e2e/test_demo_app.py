@@ -160,13 +160,15 @@ def test_the_banner_shows_the_state_the_view_left(app_client: tuple[Any, Settabl
     client.post(
         key.headers["location"], data={"csrf_token": csrf(page.text), "password": PASSWORDS[ADMIN]}
     )
-    enrol = client.get("/stepup/2fa/enrol")
+    enrol = client.post(
+        "/stepup/2fa/enrol", data={"csrf_token": csrf(client.get("/stepup/2fa").text)}
+    )
     assert banner(enrol.text) == "fresh"
     assert "allowed for 6 h more" in enrol.text
     shown = re.search(r'id="stepup-manual-key">([^<]+)</code>', enrol.text)
     assert shown is not None
     code = TOTP(shown.group(1).replace(" ", "")).at(clock())
-    codes = client.post("/stepup/2fa/enrol", data={"csrf_token": csrf(enrol.text), "code": code})
+    codes = client.post("/stepup/2fa/confirm", data={"csrf_token": csrf(enrol.text), "code": code})
     assert codes.status_code == 200
     assert "Your recovery codes" in codes.text
     assert codes.text.count('id="grant-status"') == 1

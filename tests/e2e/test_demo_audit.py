@@ -30,12 +30,14 @@ def sign_out(client: Any) -> None:
 
 
 def enrol(client: Any, clock: SettableClock) -> TOTP:
-    page = client.get("/stepup/2fa/enrol")
+    page = client.post(
+        "/stepup/2fa/enrol", data={"csrf_token": csrf(client.get("/stepup/2fa").text)}
+    )
     key = re.search(r'id="stepup-manual-key">([^<]+)<', page.text)
     assert key is not None, page.text
     totp = TOTP(key.group(1).replace(" ", ""))
     done = client.post(
-        "/stepup/2fa/enrol", data={"csrf_token": csrf(page.text), "code": totp.at(clock())}
+        "/stepup/2fa/confirm", data={"csrf_token": csrf(page.text), "code": totp.at(clock())}
     )
     assert done.status_code in (200, 303)
     clock.advance(30)

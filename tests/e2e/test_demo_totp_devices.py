@@ -25,10 +25,12 @@ def _key(page: str) -> TOTP:
 def test_two_authenticator_apps_one_removed(app_client: tuple[Any, SettableClock]) -> None:
     client, clock = app_client
     assert sign_in(client, MEMBER).status_code == 303
-    enrol = client.get("/stepup/2fa/enrol")
+    enrol = client.post(
+        "/stepup/2fa/enrol", data={"csrf_token": csrf(client.get("/stepup/2fa").text)}
+    )
     phone = _key(enrol.text)
     done = client.post(
-        "/stepup/2fa/enrol", data={"csrf_token": csrf(enrol.text), "code": phone.at(clock())}
+        "/stepup/2fa/confirm", data={"csrf_token": csrf(enrol.text), "code": phone.at(clock())}
     )
     assert done.status_code == 200, done.text
 

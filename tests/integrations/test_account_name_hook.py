@@ -174,7 +174,8 @@ def test_starlette_an_unusable_account_name_is_a_400_naming_the_cause(name: str)
     alice = test_app.browser()
     try:
         assert alice.login("alice").status_code == 303
-        page = alice.get("/stepup/2fa/enrol")
+        token = starlette_support.csrf_token(alice.get("/stepup/2fa").text)
+        page = alice.post("/stepup/2fa/enrol", data={"csrf_token": token})
         assert page.status_code == 400
         assert _CAUSE in page.text
         assert store.get_credential("alice") is None

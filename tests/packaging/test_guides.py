@@ -81,7 +81,7 @@ GUIDE_RUNS = [
         ("uvicorn", "--factory", "starlette_app:create_app", "--port"),
         "/login",
         ("alice", "alice password"),
-        "/stepup/2fa/enrol",
+        "/stepup/2fa",
     ),
     Guide(
         "fastapi",
@@ -91,7 +91,7 @@ GUIDE_RUNS = [
         ("uvicorn", "--factory", "fastapi_app:create_app", "--port"),
         "/login",
         ("alice", "alice password"),
-        "/stepup/2fa/enrol",
+        "/stepup/2fa",
     ),
 ]
 

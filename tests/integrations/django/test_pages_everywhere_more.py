@@ -104,15 +104,10 @@ class Framework:
         return json.loads(_text(r))
 
     def enrol_page(self, browser: Any) -> Page:
-        """The enrolment page (Starlette opens it with a GET, the others with a POST)."""
-        if self.name == "starlette":
-            return self.get(browser, "/stepup/2fa/enrol")
+        """The enrolment page: a POST in every framework."""
         return self.post(browser, self.page("/stepup/2fa/enrol"), {}, self.page("/stepup/2fa"))
 
     def confirm(self, browser: Any, code: str) -> Page:
-        if self.name == "starlette":
-            url = "/stepup/2fa/enrol"
-            return self.post(browser, url, {"code": code}, url)
         return self.post(
             browser, self.page("/stepup/2fa/confirm"), {"code": code}, self.page("/stepup/2fa")
         )

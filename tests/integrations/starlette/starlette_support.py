@@ -100,11 +100,12 @@ class Browser:
     def logout(self) -> Any:
         return self.client.post("/logout")
 
-    def form(self, url: str, data: dict[str, str] | None = None) -> Any:
-        """GET a stepup form page, then POST it back with its CSRF token."""
+    def form(self, url: str, data: dict[str, str] | None = None, *, to: str = "") -> Any:
+        """GET a stepup form page, then POST it back (or to ``to``) with its CSRF token."""
         page = self.client.get(url)
         assert page.status_code == 200, page.text
-        return self.client.post(url, data={"csrf_token": csrf_token(page.text), **(data or {})})
+        fields = {"csrf_token": csrf_token(page.text), **(data or {})}
+        return self.client.post(to or url, data=fields)
 
     def reauth(self, location: str, password: str) -> Any:
         """Follow a 303 to the re-auth page and submit ``password``."""
@@ -135,7 +136,9 @@ class Browser:
 
 def enrol(browser: Browser) -> tuple[TOTP, list[str]]:
     """Turn 2FA on through the enrolment pages; the authenticator and recovery codes."""
-    page = browser.get("/stepup/2fa/enrol")
+    settings = browser.get("/stepup/2fa")
+    assert settings.status_code == 200, settings.text
+    page = browser.post("/stepup/2fa/enrol", data={"csrf_token": csrf_token(settings.text)})
     assert page.status_code == 200, page.text
     assert "<svg" in page.text
     key = _MANUAL_KEY.search(page.text)
@@ -143,7 +146,7 @@ def enrol(browser: Browser) -> tuple[TOTP, list[str]]:
     totp = TOTP(key.group(1).replace(" ", ""))
     code = totp.at(browser.test_app.clock())
     data = {"csrf_token": csrf_token(page.text), "code": code}
-    done = browser.post("/stepup/2fa/enrol", data=data)
+    done = browser.post("/stepup/2fa/confirm", data=data)
     assert done.status_code == 200, done.text
     assert done.headers["cache-control"] == "no-store"
     codes = _RECOVERY.findall(done.text)

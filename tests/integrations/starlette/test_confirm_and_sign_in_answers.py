@@ -19,7 +19,7 @@ def test_a_confirmation_with_nothing_pending_links_to_the_two_factor_page(
     test_app: TestApp, bob: Browser
 ) -> None:
     token = csrf_token(bob.get("/stepup/reauth?action=2fa.disable&next=/").text)
-    refused = bob.post("/stepup/2fa/enrol", data={"csrf_token": token, "code": "000000"})
+    refused = bob.post("/stepup/2fa/confirm", data={"csrf_token": token, "code": "000000"})
     assert refused.status_code == 400
     assert _EXPIRED in refused.text
     assert f'href="{SETTINGS}"' in refused.text

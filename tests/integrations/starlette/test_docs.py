@@ -87,12 +87,13 @@ def test_starlette_example_journey() -> None:
         assert "sk_example_123" in bob.get("/api-key").text
 
         # Two-factor: enrol, then the next sign-in asks for the code.
-        enrolment = alice.get("/stepup/2fa/enrol")
+        begin = {"csrf_token": csrf_token(alice.get("/stepup/2fa").text)}
+        enrolment = alice.post("/stepup/2fa/enrol", data=begin)
         secret = re.search(r'id="stepup-manual-key">([A-Z2-7 ]+)<', enrolment.text)
         assert secret is not None
         totp = TOTP(secret.group(1).replace(" ", ""))
         confirm = {"csrf_token": csrf_token(enrolment.text), "code": totp.at(clock())}
-        assert alice.post("/stepup/2fa/enrol", data=confirm).status_code == 200
+        assert alice.post("/stepup/2fa/confirm", data=confirm).status_code == 200
         alice.post("/logout", data={"csrf_token": csrf_token(alice.get("/").text)})
         assert sign_in(alice, "alice").headers["location"] == "/stepup/2fa/verify"
         clock.advance(30)

@@ -28,6 +28,7 @@ _KEY = re.compile(r'id="stepup-manual-key">([^<]+)</code>')
 _DEVICE = re.compile(r'data-device-id="([^"]+)"')
 _EXPIRED = "The set-up was not finished in time, or was replaced."
 ENROL = "/stepup/2fa/enrol"
+CONFIRM = "/stepup/2fa/confirm"
 SETTINGS = "/stepup/2fa"
 VERIFY = "/stepup/2fa/verify"
 FILE_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXQ"
@@ -66,21 +67,21 @@ def test_another_session_never_receives_the_pending_secret(
 ) -> None:
     mine = _signed_in(test_app, browsers, "bob")
     other = _signed_in(test_app, browsers, "bob")
-    page_a = mine.get(ENROL)
+    page_a = _settings_post(mine, ENROL, {})
     key_a = _key(page_a.text)
     clock.advance(60)
-    assert _key(mine.get(ENROL).text) == key_a  # a reload: the same secret
-    key_b = _key(other.get(ENROL).text)
+    assert _key(_settings_post(mine, ENROL, {}).text) == key_a  # a reload: the same secret
+    key_b = _key(_settings_post(other, ENROL, {}).text)
     assert key_b != key_a
     clock.advance(30)
     refused = mine.post(
-        ENROL, data={"csrf_token": csrf_token(page_a.text), "code": TOTP(key_a).at(clock())}
+        CONFIRM, data={"csrf_token": csrf_token(page_a.text), "code": TOTP(key_a).at(clock())}
     )
     assert refused.status_code == 400
     assert _EXPIRED in refused.text
     assert key_b not in refused.text.replace(" ", "")
     assert test_app.store.get_credential("bob").confirmed is False
-    key_c = _key(mine.get(ENROL).text)  # a reload begins anew
+    key_c = _key(_settings_post(mine, ENROL, {}).text)  # a reload begins anew
     assert key_c not in (key_a, key_b)
 
 
@@ -88,13 +89,13 @@ def test_a_wrong_code_shows_this_sessions_secret_again(
     test_app: TestApp, browsers: list[Browser], clock: SettableClock
 ) -> None:
     mine = _signed_in(test_app, browsers, "bob")
-    page = mine.get(ENROL)
+    page = _settings_post(mine, ENROL, {})
     key_a = _key(page.text)
     token = csrf_token(page.text)
-    wrong = mine.post(ENROL, data={"csrf_token": token, "code": "000000"})
+    wrong = mine.post(CONFIRM, data={"csrf_token": token, "code": "000000"})
     assert wrong.status_code == 400
     assert _key(wrong.text) == key_a
-    done = mine.post(ENROL, data={"csrf_token": token, "code": TOTP(key_a).at(clock())})
+    done = mine.post(CONFIRM, data={"csrf_token": token, "code": TOTP(key_a).at(clock())})
     assert done.status_code == 200
     assert test_app.store.get_credential("bob").confirmed is True
 
@@ -137,7 +138,7 @@ def test_the_page_states_an_algorithm_other_than_sha1(browsers: list[Browser]) -
     two_factor = AsyncTwoFactor(store, issuer="Acme", clock=clock, algorithm="SHA256")
     test_app = make_app(clock=clock, store=store, two_factor=two_factor)
     bob = _signed_in(test_app, browsers, "bob")
-    page = bob.get(ENROL).text
+    page = _settings_post(bob, ENROL, {}).text
     assert "(6 digits, every 30 seconds, algorithm SHA256):" in page
 
 

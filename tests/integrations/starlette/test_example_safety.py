@@ -195,12 +195,13 @@ def test_the_example_stores_totp_secrets_sealed(
     app = example.create_app(store=store, clock=clock, hasher=CHEAP)
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
         assert _sign_in(client, "bob", "/", _login_token(client)).status_code == 303
-        enrolment = client.get("/stepup/2fa/enrol")
+        begin = {"csrf_token": csrf_token(client.get("/stepup/2fa").text)}
+        enrolment = client.post("/stepup/2fa/enrol", data=begin)
         shown = re.search(r'id="stepup-manual-key">([A-Z2-7 ]+)<', enrolment.text)
         assert shown is not None
         secret = shown.group(1).replace(" ", "")
         confirm = {"csrf_token": csrf_token(enrolment.text), "code": TOTP(secret).at(clock())}
-        assert client.post("/stepup/2fa/enrol", data=confirm).status_code == 200
+        assert client.post("/stepup/2fa/confirm", data=confirm).status_code == 200
     stored = store.get_credential("bob")
     assert stored is not None
     assert stored.confirmed

@@ -149,7 +149,7 @@ def test_sign_in_required(clock: SettableClock) -> None:
         as_json = stranger.get("/api-key", headers={"accept": "application/json"})
         assert as_json.status_code == 401
         assert as_json.json() == {"error": "authentication_required", "title": "Sign in first."}
-        assert stranger.get("/stepup/2fa/enrol").status_code == 303
+        assert stranger.post("/stepup/2fa/enrol").status_code == 303
     finally:
         stranger.close()
 

@@ -59,15 +59,16 @@ def test_the_two_factor_pages(caplog: pytest.LogCaptureFixture) -> None:
     store = StoreDown()
     browser = make_app(clock=SettableClock(), store=store).browser()
     assert browser.login("alice").status_code == 303
-    token = csrf_token(browser.get("/stepup/2fa/enrol").text)
+    token = csrf_token(browser.get("/stepup/2fa").text)
     store.down = True
     with caplog.at_level(logging.DEBUG):
         _try_again_page(browser.get("/stepup/2fa"))
         _try_again_json(browser.get("/stepup/2fa", headers=JSON))
-        _try_again_page(browser.get("/stepup/2fa/enrol"))
-        enrol = browser.post("/stepup/2fa/enrol", data={"csrf_token": token, "code": "123456"})
-        _try_again_page(enrol)
-        _try_again_json(browser.get("/stepup/2fa/enrol", headers=JSON))
+        _try_again_page(browser.post("/stepup/2fa/enrol", data={"csrf_token": token}))
+        confirm = browser.post("/stepup/2fa/confirm", data={"csrf_token": token, "code": "123456"})
+        _try_again_page(confirm)
+        begin = browser.post("/stepup/2fa/enrol", data={"csrf_token": token}, headers=JSON)
+        _try_again_json(begin)
     store.down = False
     stepup_records = [r for r in caplog.records if r.name.startswith("stepup")]
     assert stepup_records

@@ -50,10 +50,11 @@ def _key(page: Any) -> str:
 
 def _enrol(bob: Browser, clock: SettableClock, pasted: str = "{}") -> tuple[TOTP, list[str]]:
     """Two-factor on for bob: confirmed with ``pasted`` around the code."""
-    page = bob.get("/stepup/2fa/enrol")
+    begin = {"csrf_token": csrf_token(bob.get("/stepup/2fa").text)}
+    page = bob.post("/stepup/2fa/enrol", data=begin)
     totp = TOTP(_key(page))
     code = pasted.format(totp.at(clock()))
-    done = bob.post("/stepup/2fa/enrol", data={"csrf_token": csrf_token(page.text), "code": code})
+    done = bob.post("/stepup/2fa/confirm", data={"csrf_token": csrf_token(page.text), "code": code})
     assert done.status_code == 200, done.text
     return totp, _RECOVERY.findall(done.text)
 

@@ -72,7 +72,7 @@ def _copy_of_session(test_app: TestApp, owner: Browser) -> Browser:
 
 
 def _keep(browser: Browser, key: str) -> Any:
-    token = csrf_token(browser.get("/stepup/2fa/enrol").text)
+    token = csrf_token(browser.get("/stepup/2fa").text)
     refused = browser.post("/ssh-keys", data={"csrf_token": token, "key": key})
     assert refused.status_code == 303
     assert "resume=" in refused.headers["location"]

@@ -104,7 +104,7 @@ def test_app_templates_come_first(clock: SettableClock) -> None:
         page = alice.get("/stepup/reauth?action=api_key.read&next=/api-key")
         assert page.text == "<p>ours: api_key.read /api-key</p>"
         # The bundled templates still serve the pages the app did not override.
-        assert "Turn on two-factor authentication" in alice.get("/stepup/2fa/enrol").text
+        assert "Turn on two-factor authentication" in alice.get("/stepup/2fa").text
     finally:
         alice.close()
 
@@ -137,7 +137,7 @@ def test_pages_are_never_cached_or_framed(clock: SettableClock) -> None:
     alice = test_app.browser()
     try:
         alice.login("alice")
-        for url in ("/stepup/reauth?action=api_key.read", "/stepup/2fa/enrol"):
+        for url in ("/stepup/reauth?action=api_key.read", "/stepup/2fa"):
             headers = alice.get(url).headers
             assert headers["cache-control"] == "no-store"
             assert headers["x-frame-options"] == "DENY"

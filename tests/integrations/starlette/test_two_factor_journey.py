@@ -34,10 +34,10 @@ def sign_in_again(browser: Browser, user: str, next: str = "/") -> None:
 
 
 def test_enrol_verify_and_replay(test_app: TestApp, alice: Browser, clock: SettableClock) -> None:
-    page = alice.get("/stepup/2fa/enrol")
+    page = alice.form("/stepup/2fa", to="/stepup/2fa/enrol")
     # A malformed code is refused, and enrolment stays pending.
     wrong = alice.post(
-        "/stepup/2fa/enrol", data={"csrf_token": csrf_token(page.text), "code": "12345"}
+        "/stepup/2fa/confirm", data={"csrf_token": csrf_token(page.text), "code": "12345"}
     )
     assert wrong.status_code == 400
     assert not is_enrolled(test_app, "alice")
@@ -47,7 +47,7 @@ def test_enrol_verify_and_replay(test_app: TestApp, alice: Browser, clock: Setta
     assert is_enrolled(test_app, "alice")
     assert any(isinstance(e, TwoFactorEnabled) for e in test_app.events)
     # Enrolling again is refused while it is on: back to the two-factor page, which says so.
-    again = alice.get("/stepup/2fa/enrol")
+    again = alice.form("/stepup/2fa", to="/stepup/2fa/enrol")
     assert (again.status_code, again.headers["location"]) == (303, "/stepup/2fa")
     assert "Two-factor authentication is already on." in alice.get("/stepup/2fa").text
 

@@ -41,7 +41,6 @@ class _DevicePages:
         ``recovery_codes`` and ``remove`` links are the page itself)."""
         s = self.stepup
         found = {name: s.url(request, name) for name in ("recovery_codes", "remove")}
-        found["enrol_page"] = s.url(request, "enrol")  # a GET begins the enrolment here
         for name in ("device_add", "device_confirm"):
             found[name] = s.url(request, name)
         for name in ("device_rename", "device_remove"):

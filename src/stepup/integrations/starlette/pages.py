@@ -205,7 +205,10 @@ class StepupPages:
             Route("/reauth/done", self.reauth_done, methods=["GET"], name="reauth_done"),
             Route("/reauth/resume", self.reauth_resume, methods=["GET"], name="reauth_resume"),
             Route("/stepup-reauth.js", self.script, methods=["GET"], name="script"),
-            Route("/2fa/enrol", self.enrol, methods=both, name="enrol"),
+            # POST only, CSRF-checked, as in Flask and Django: a GET or HEAD (a link, a
+            # prefetch) is 405 and begins nothing.
+            Route("/2fa/enrol", self.enrol, methods=["POST"], name="enrol"),
+            Route("/2fa/confirm", self.enrol_confirm, methods=["POST"], name="confirm"),
             Route("/2fa/verify", self.verify, methods=both, name="verify"),
             Route(
                 "/2fa/recovery-codes",
@@ -259,7 +262,7 @@ class StepupPages:
             "reauth_password": here,
             "two_factor": settings,  # "Set it up first", as in Flask and Django
             "enrol": enrol,
-            "confirm": enrol,
+            "confirm": s.url(request, "confirm"),
             "verify": s.url(request, "verify"),
             "recovery_codes": here,
             "remove": here,
@@ -632,15 +635,16 @@ class StepupPages:
         return enrolment_page(enrolment, account=account, issuer=self.stepup.two_factor.issuer)
 
     async def enrol(self, request: Request) -> Response:
+        """Begin an enrolment, or show again the one this session began a moment ago (a
+        reload posts the form again): the phone may have its secret. Another session's
+        is not shown: it begins a new one."""
         subject = await self.signed_in(request)
         if isinstance(subject, Response):
             return subject
+        if await self.form(request, subject.session_id) is None:
+            return await self.csrf_failed(request)
         tf = self.stepup.two_factor
         try:
-            if request.method == "POST":
-                return await self.enrol_confirm(request, subject)
-            # The enrolment this session began a moment ago, if any (a reload): the phone
-            # may have it. Another session's is not shown: it begins a new one.
             account = await self.stepup.account_name(subject.user_id)
             enrolment = await tf.pending_enrolment(
                 subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling(request)
@@ -648,38 +652,32 @@ class StepupPages:
             if enrolment is None:
                 enrolment = await tf.begin_enrolment(subject.user_id, account)
                 note_enrolling(request, enrolment.device_id)
-        except AlreadyEnrolledError:
-            # As in Flask and Django: back to the two-factor page, which says it is on.
-            leave_note(request, TEXT["already_on"])
-            return RedirectResponse(self.stepup.url(request, "two_factor"), status_code=303)
-        except ManagedByConfigFileError:
-            return await self.message(request, TEXT["in_config_file"], 409)
-        except InvalidAccountNameError:  # the app's account_name: nothing was stored
-            link = self.stepup.url(request, "two_factor")
-            return await self.message(request, TEXT["account_name"], 400, link)
-        except StoreUnavailableError:
-            return await self.store_unavailable(request)
+        except StepupError as exc:
+            return await self.enrol_refused(request, exc)
         page = self.enrolment_page(enrolment, account)
         return await self.render(
             request, "two_factor_enrol.html", binding=subject.session_id, page=page
         )
 
-    async def enrol_confirm(self, request: Request, subject: Subject) -> Response:
+    async def enrol_confirm(self, request: Request) -> Response:
+        subject = await self.signed_in(request)
+        if isinstance(subject, Response):
+            return subject
         form = await self.form(request, subject.session_id)
         if form is None:
             return await self.csrf_failed(request)
         tf = self.stepup.two_factor
         try:
             confirmation = await tf.confirm_enrolment(subject.user_id, form_code(form.get("code")))
-        except NotEnrolledError:  # none pending (expired, never begun): begin on /2fa
-            link = self.stepup.url(request, "two_factor")
-            return await self.message(request, TEXT["enrolment_expired"], 400, link)
+            if not confirmation.ok:
+                # The same QR code and key again, with the error: the phone may have them.
+                account = await self.stepup.account_name(subject.user_id)
+                pending = await tf.pending_enrolment(
+                    subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling(request)
+                )
+        except StepupError as exc:
+            return await self.enrol_refused(request, exc)
         if not confirmation.ok:
-            # The same QR code and key again, with the error: the phone may have them.
-            account = await self.stepup.account_name(subject.user_id)
-            pending = await tf.pending_enrolment(
-                subject.user_id, account, max_age=ENROLMENT_TTL, device_id=enrolling(request)
-            )
             if pending is None:
                 link = self.stepup.url(request, "two_factor")
                 return await self.message(request, TEXT["enrolment_expired"], 400, link)
@@ -696,6 +694,23 @@ class StepupPages:
         return await self.render(
             request, "recovery_codes.html", binding=subject.session_id, page=codes
         )
+
+    async def enrol_refused(self, request: Request, exc: StepupError) -> Response:
+        """What beginning or confirming an enrolment answers when the core refuses."""
+        if isinstance(exc, AlreadyEnrolledError):
+            # As in Flask and Django: back to the two-factor page, which says it is on.
+            leave_note(request, TEXT["already_on"])
+            return RedirectResponse(self.stepup.url(request, "two_factor"), status_code=303)
+        if isinstance(exc, ManagedByConfigFileError):
+            return await self.message(request, TEXT["in_config_file"], 409)
+        link = self.stepup.url(request, "two_factor")
+        if isinstance(exc, NotEnrolledError):  # none pending (expired, never begun)
+            return await self.message(request, TEXT["enrolment_expired"], 400, link)
+        if isinstance(exc, InvalidAccountNameError):  # the app's account_name: nothing stored
+            return await self.message(request, TEXT["account_name"], 400, link)
+        if isinstance(exc, StoreUnavailableError):
+            return await self.store_unavailable(request)
+        raise exc
 
     # two-factor: the sign-in step ---------------------------------------------
 

@@ -147,6 +147,7 @@ PATHS: Final = {
     "saml_start": "/saml/start",
     "saml_acs": "/saml/acs",
     "enrol": "/2fa/enrol",
+    "confirm": "/2fa/confirm",
     "verify": "/2fa/verify",
     "recovery_codes": "/2fa/recovery-codes",
     "remove": "/2fa/remove",
