@@ -20,7 +20,10 @@ REAUTH_JS = resources.files("stepup.integrations").joinpath("static/stepup-reaut
 TENANT_PAGE = resources.files("stepup.demo").joinpath("templates/tenant.html")
 PROMPT: Final = "/stepup/reauth?next=%2Fsettings&action=tenant.settings.update"
 #: Where stepup.fetch opens the prompt: its done page is where the window comes back.
-OPENED: Final = "/stepup/reauth?next=%2Fstepup%2Freauth%2Fdone&action=tenant.settings.update"
+#: The whole URL on the page's own origin (a path alone, "//host/...", would be another host).
+OPENED: Final = (
+    "http://localhost/stepup/reauth?next=%2Fstepup%2Freauth%2Fdone&action=tenant.settings.update"
+)
 
 #: A stand-in window: the first fetch answers the case's status and body, the second
 #: 200; window.open returns a popup that posts "done" with a renewed CSRF token.
