@@ -766,20 +766,6 @@ class StepupPages:
             session.clear()
             raise
 
-    def pending_sign_in(self, request: Request) -> Mapping[str, Any] | None:
-        """The sign-in waiting in this session for its second step, as every page and
-        endpoint of that step reads it: ``None`` when it expired, does not hold together,
-        or lacks the user or the nonce its pages' CSRF tokens are bound to (a session
-        kept by a version before the nonce, or a value that is not text). Flask and
-        Django answer such a sign-in ``sign_in_expired`` too."""
-        pending = self.stepup.pending_sign_in(request)
-        if pending is None:
-            return None
-        user_id, nonce = pending.get("user_id"), pending.get("nonce")
-        if not (isinstance(user_id, str) and user_id and isinstance(nonce, str) and nonce):
-            return None
-        return pending
-
     @staticmethod
     def proved(pending: Mapping[str, Any]) -> tuple[str, ...]:
         """What the app's login proved before the second step."""
@@ -788,7 +774,7 @@ class StepupPages:
 
     async def verify(self, request: Request) -> Response:
         s = self.stepup
-        pending = self.pending_sign_in(request)
+        pending = self.stepup.pending_sign_in(request)
         if pending is None:
             return await self.message(request, TEXT["sign_in_expired"], 400)
         binding = str(pending["nonce"])

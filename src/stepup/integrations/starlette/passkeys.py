@@ -342,7 +342,7 @@ class _PasskeyViews:
     async def _pending(self, request: Request) -> tuple[Any, dict[str, Any]] | Response:
         """The sign-in waiting in this session and the CSRF-checked body (the token of
         the sign-in's page, bound to it)."""
-        pending = self.pages.pending_sign_in(request)
+        pending = self.s.pending_sign_in(request)
         if pending is None:
             if _is_json(request):
                 return to_response(message_response(400, "sign_in_expired", _locale(request)))

@@ -879,13 +879,20 @@ class StepupCore:
         return await asecond_factors(self.two_factor, self.passkeys, user_id, channel)
 
     def pending_sign_in(self, request: Request) -> Mapping[str, Any] | None:
-        """The sign-in waiting for its second factor, if it has not expired."""
+        """The sign-in waiting for its second factor, as every page and endpoint of that
+        step reads it: ``None`` when it expired, does not hold together, or lacks the
+        user or the nonce its pages' CSRF tokens are bound to (a session kept by a
+        version before the nonce, or a value that is not text). Flask and Django answer
+        such a sign-in ``sign_in_expired`` too."""
         pending = session_of(request).get(PENDING_SIGN_IN)
         if not isinstance(pending, dict) or not is_fresh(
             pending.get("at"), self.clock(), self.sign_in_ttl
         ):
             return None
         if FirstStep.kept(pending) is None:  # what it proved does not hold together
+            return None
+        user_id, nonce = pending.get("user_id"), pending.get("nonce")
+        if not (isinstance(user_id, str) and user_id and isinstance(nonce, str) and nonce):
             return None
         return pending
 
