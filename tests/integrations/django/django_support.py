@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import pytest
 from argon2 import PasswordHasher
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import Argon2PasswordHasher
@@ -304,3 +305,18 @@ def confirm_factors(browser: Browser) -> None:
     whatever the flag): the password, or the passkey of a user who has one. Registering
     or removing one revokes it again. Tests of the guard itself post without it."""
     fresh_grant(browser, ("pwd", "phr"))
+
+
+@pytest.fixture
+def fresh_services() -> Iterator[None]:
+    """The test starts from the project's settings (stepup's services built anew) and
+    leaves the registry of named actions as it found it: for tests that change
+    settings.STEPUP and run the system checks (use with ``pytest.mark.usefixtures``)."""
+    from stepup.integrations.django import services
+
+    named = set(services._actions)
+    services.reset()
+    yield
+    services.reset()
+    services._actions.clear()
+    services._actions.update(named)

@@ -3,7 +3,6 @@ and unknown action names fail when the view is defined."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import pytest
 from django.core.checks import run_checks
 from django.test import override_settings
 
-from integrations.django.django_support import BASE_STEPUP, MIDDLEWARE
+from integrations.django.django_support import BASE_STEPUP, MIDDLEWARE, fresh_services
 from stepup.errors import UnknownActionError
 from stepup.integrations.django.decorators import reauth_required
 from stepup.integrations.django.mixins import ReauthRequiredMixin
@@ -23,18 +22,8 @@ def _ids(**stepup: Any) -> list[str]:
         return sorted(message.id for message in run_checks(tags=["stepup"]))
 
 
-@pytest.fixture(autouse=True)
-def _fresh_policy() -> Iterator[None]:
-    """Each test starts from the project's policy and leaves the registry of named
-    actions as it found it."""
-    from stepup.integrations.django import services
-
-    named = set(services._actions)
-    services.reset()
-    yield
-    services.reset()
-    services._actions.clear()
-    services._actions.update(named)
+pytestmark = pytest.mark.usefixtures("fresh_services")
+__all__ = ["fresh_services"]  # the fixture, from django_support
 
 
 def test_the_test_project_is_clean() -> None:

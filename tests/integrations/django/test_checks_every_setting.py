@@ -6,7 +6,6 @@ included under."""
 from __future__ import annotations
 
 import types
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from django.core.checks import CheckMessage, run_checks
 from django.test import override_settings
 from django.urls import include, path
 
-from integrations.django.django_support import BASE_STEPUP
+from integrations.django.django_support import BASE_STEPUP, fresh_services
 from stepup.adapters.idp.oidc import OIDCProviderConfig
 
 ISSUER = "https://idp.example"
@@ -33,16 +32,8 @@ def _messages(**stepup: Any) -> list[CheckMessage]:
         return list(run_checks(tags=["stepup"]))
 
 
-@pytest.fixture(autouse=True)
-def _fresh_services() -> Iterator[None]:
-    from stepup.integrations.django import services
-
-    named = set(services._actions)
-    services.reset()
-    yield
-    services.reset()
-    services._actions.clear()
-    services._actions.update(named)
+pytestmark = pytest.mark.usefixtures("fresh_services")
+__all__ = ["fresh_services"]  # the fixture, from django_support
 
 
 BAD: list[tuple[str, Any, str]] = [

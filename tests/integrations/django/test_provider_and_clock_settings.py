@@ -11,7 +11,6 @@ import math
 import re
 import shutil
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from django.test import override_settings
 from flask import Flask
 
 from idp.saml import saml_idp
-from integrations.django.django_support import BASE_STEPUP
+from integrations.django.django_support import BASE_STEPUP, fresh_services
 from stepup.adapters.idp.oidc import AsyncOIDCReauth, OIDCProviderConfig, OIDCReauth
 from stepup.adapters.idp.saml import AsyncSAMLServiceProvider
 from stepup.adapters.storage.memory import MemoryStore
@@ -45,16 +44,8 @@ NAMES_REFUSED = "provider names must be non-empty strings"
 NOT_UNIX_TIME = "must return the Unix time in seconds"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_services() -> Iterator[None]:
-    from stepup.integrations.django import services
-
-    named = set(services._actions)
-    services.reset()
-    yield
-    services.reset()
-    services._actions.clear()
-    services._actions.update(named)
+pytestmark = pytest.mark.usefixtures("fresh_services")
+__all__ = ["fresh_services"]  # the fixture, from django_support
 
 
 def _messages(**stepup: Any) -> list[CheckMessage]:

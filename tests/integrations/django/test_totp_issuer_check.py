@@ -4,25 +4,14 @@ built, which the check does, instead of every user's enrolment failing later."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.core.checks import run_checks
 from django.test import override_settings
 
-from integrations.django.django_support import BASE_STEPUP
+from integrations.django.django_support import BASE_STEPUP, fresh_services
 
-
-@pytest.fixture(autouse=True)
-def _fresh_services() -> Iterator[None]:
-    from stepup.integrations.django import services
-
-    named = set(services._actions)
-    services.reset()
-    yield
-    services.reset()
-    services._actions.clear()
-    services._actions.update(named)
+pytestmark = pytest.mark.usefixtures("fresh_services")
+__all__ = ["fresh_services"]  # the fixture, from django_support
 
 
 @pytest.mark.parametrize("issuer", ["Acme: Payments", "é" * 200])
