@@ -12,6 +12,7 @@ tenant may patch it. Invalid input is a :class:`TenantPatchError` carrying JSON:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
@@ -235,7 +236,22 @@ class _TenantSettingsFlows(Generic[S]):
         problems.extend(self._check_attributes(attributes))
         if problems:
             raise TenantPatchError(problems)
-        return attributes
+        return self._as_declared(attributes)
+
+    def _as_declared(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        """The checked attributes with each whole number given for a ``float`` as a
+        float, so the stored value has the type the app declared."""
+        declared = {
+            name: _declared(self.attributes, name, value)
+            for name, value in attributes.items()
+            if name != "feature_flags"
+        }
+        if "feature_flags" in attributes:
+            declared["feature_flags"] = {
+                flag: _declared(self.flags, flag, value)
+                for flag, value in attributes["feature_flags"].items()
+            }
+        return declared
 
     def _check_attributes(self, attributes: Mapping[str, Any]) -> list[_Problem]:
         problems = []
@@ -321,10 +337,25 @@ def _typed(allowed: Mapping[str, type], name: str, value: object, pointer: str) 
     expected = allowed.get(name)
     if expected is None:
         return [_Problem(422, "unknown_member", N_("Unknown attribute"), pointer)]
+    if expected is float and type(value) is int:  # JSON has one number type: 1 is one
+        if abs(value) > _LARGEST_FLOAT:
+            return [_Problem(422, "out_of_range", N_("is too large a number"), pointer)]
+        return []
     if type(value) is not expected:
         title = _TYPE_TITLES.get(expected, N_("has the wrong type"))
         return [_Problem(422, "invalid_type", title, pointer)]
     return []
+
+
+#: The largest whole number a float holds (about 1.8e308); beyond it ``float()`` fails.
+_LARGEST_FLOAT: Final = int(sys.float_info.max)
+
+
+def _declared(allowed: Mapping[str, type], name: str, value: object) -> object:
+    """``value`` as the type declared for ``name``: a whole number for a float, a float."""
+    if allowed.get(name) is float and type(value) is int:
+        return float(value)
+    return value
 
 
 class TenantSettings(_TenantSettingsFlows[Store]):

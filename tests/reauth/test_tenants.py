@@ -324,3 +324,35 @@ def test_async_twin() -> None:
     settings = AsyncTenantSettings(store)
     tenant = asyncio.run(settings.patch("t1", SEED_BODY, actor_id="a", actor_is_tenant_admin=True))
     assert tenant.flag("sensitive_actions_reauth")
+
+
+def test_a_whole_number_is_a_number_for_a_float_attribute() -> None:
+    """RFC 8259 6: JSON has one number type, so ``1`` is a valid value for an attribute
+    declared ``float`` (it was refused as "must be a number"); it is stored as the float
+    the app declared. A float is still not a whole number, and a number too large for a
+    float is refused by name instead of overflowing."""
+    store = MemoryStore()
+    store.put_tenant(Tenant("t1", {"feature_flags": {}}))
+    settings = TenantSettings(
+        store, flags={"ratio_flag": float}, attributes={"ratio": float, "seats": int}
+    )
+
+    def patch(attributes: dict[str, Any]) -> Tenant:
+        body = {"data": {"type": "tenant", "attributes": attributes}}
+        return settings.patch("t1", json.dumps(body), actor_id="a", actor_is_tenant_admin=True)
+
+    updated = patch({"ratio": 1, "feature_flags": {"ratio_flag": -2}})
+    assert updated.attributes["ratio"] == 1.0
+    assert type(updated.attributes["ratio"]) is float
+    assert type(updated.feature_flags["ratio_flag"]) is float
+    with pytest.raises(TenantPatchError) as caught:
+        patch({"seats": 10.0})
+    assert [e["title"] for e in caught.value.errors] == ["must be a whole number"]
+    with pytest.raises(TenantPatchError) as caught:
+        patch({"ratio": 10**400, "seats": 3})
+    assert [(e["code"], e["title"]) for e in caught.value.errors] == [
+        ("out_of_range", "is too large a number")
+    ]
+    with pytest.raises(TenantPatchError):
+        patch({"ratio": True})
+    assert store.get_tenant("t1") == updated
