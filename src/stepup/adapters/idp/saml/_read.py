@@ -31,7 +31,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 # defusedxml: pysaml2's own XML reader (a dependency of pysaml2), untyped.
 from defusedxml import DTDForbidden
@@ -248,18 +248,36 @@ def _verify(security: Any, element: Any, xml: bytes) -> None:
         raise Refusal(SAMLReason.INVALID_SIGNATURE, "signature") from None
 
 
+#: xs:dateTime's lexical form (XML Schema 1.0 Part 2, 3.2.7.1), which SAML's times
+#: take (SAML Core 1.3.3): ``datetime.fromisoformat`` also reads ISO 8601 forms that
+#: are not it (``20240101T000000Z``, a space for the ``T``, week dates) and refuses
+#: one that is (``24:00:00``, the end of a day).
+_XS_DATETIME: Final = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?", re.ASCII
+)
+
+
 def _time(value: object) -> float | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
         raise Refusal(SAMLReason.MALFORMED, "time")
+    text = value.strip()
+    match = _XS_DATETIME.fullmatch(text)
+    if match is None:
+        raise Refusal(SAMLReason.MALFORMED, "time")
+    fraction = match[7] or ""
+    end_of_day = match.group(4, 5, 6) == ("24", "00", "00") and not fraction.strip(".0")
+    if end_of_day:  # 24:00:00 is the first instant of the next day
+        text = f"{text[:11]}00{text[13:]}"
     try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:  # a day or an hour out of range
         raise Refusal(SAMLReason.MALFORMED, "time") from None
     if parsed.tzinfo is None:  # SAML times are UTC; "Z" is usually but not always there
         parsed = parsed.replace(tzinfo=UTC)
-    return calendar.timegm(parsed.utctimetuple()) + parsed.microsecond / 1_000_000
+    seconds = calendar.timegm(parsed.utctimetuple()) + parsed.microsecond / 1_000_000
+    return seconds + 86_400 if end_of_day else seconds
 
 
 def _text(element: Any) -> str | None:
