@@ -39,7 +39,6 @@ import base64
 import hashlib
 import hmac
 import ipaddress
-import json
 import logging
 import math
 import re
@@ -57,6 +56,7 @@ from fido2.attestation.base import Attestation
 from fido2.cose import CoseKey
 from fido2.server import Fido2Server
 from fido2.webauthn import (
+    AttestationConveyancePreference,
     AttestationObject,
     AttestedCredentialData,
     AuthenticationResponse,
@@ -78,6 +78,7 @@ from .errors import ConfigurationError, MalformedInputError, StepupError, StoreU
 from .events import EventBus, PasskeyRemoved, StepupEvent, Throttled
 from .ids import checked_id, checked_subject, is_well_formed_id
 from .records import Attempt, AttemptOutcome, Challenge, Passkey
+from .strict_json import NotStrictJSONError, strict_json
 from .subject import Subject
 from .throttle import ThrottlePolicy
 
@@ -436,8 +437,8 @@ def _load(payload: str | bytes | Mapping[str, Any]) -> Mapping[str, Any]:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise _RefusedError(PasskeyReason.MALFORMED)
     try:
-        data = json.loads(payload)
-    except (ValueError, RecursionError) as exc:
+        data = strict_json(payload)
+    except NotStrictJSONError as exc:
         raise _RefusedError(PasskeyReason.MALFORMED) from exc
     if not isinstance(data, dict):
         raise _RefusedError(PasskeyReason.MALFORMED)
@@ -460,8 +461,13 @@ def _load_mapping(payload: str | bytes | Mapping[str, Any]) -> Mapping[str, Any]
 
 def _client_fields(client_data: CollectedClientData) -> dict[str, Any]:
     """The client data JSON as sent, its ``type``, ``origin`` and ``challenge``
-    strings (anything else is malformed: python-fido2 does not check their types)."""
-    fields = json.loads(bytes(client_data))
+    strings (anything else is malformed: python-fido2 does not check their types).
+    Strict JSON: with a member named twice (two ``origin``s), which one counts would
+    be the parser's choice, and no browser sends that."""
+    try:
+        fields = strict_json(bytes(client_data))
+    except NotStrictJSONError:
+        raise _RefusedError(PasskeyReason.MALFORMED) from None
     if not isinstance(fields, dict) or not all(
         isinstance(fields.get(name), str) for name in ("type", "origin", "challenge")
     ):
@@ -662,7 +668,11 @@ class _Ceremonies:
         #: Charged once per passkey attempt at sign-in, as the TOTP code step is.
         self.throttle = throttle if throttle is not None else ThrottlePolicy()
         self._server = Fido2Server(
-            PublicKeyCredentialRpEntity(id=rp.id, name=rp.name), verify_origin=rp.allows
+            PublicKeyCredentialRpEntity(id=rp.id, name=rp.name),
+            # Written out, though "none" is WebAuthn's default: what stepup asks for
+            # is then in the options a browser (or an auditor) reads.
+            attestation=AttestationConveyancePreference.NONE,
+            verify_origin=rp.allows,
         )
         # The ceremony's timeout (WebAuthn's ``timeout``, in milliseconds) is the
         # challenge's lifetime: the browser gives up when the server would, instead of
