@@ -7,7 +7,9 @@ The body is the seed's::
 
 Only what is given is merged; everything else stays. Only a tenant admin of that
 tenant may patch it. Invalid input is a :class:`TenantPatchError` carrying JSON:API
-``errors`` with ``source.pointer``, and changes nothing.
+``errors`` with ``source.pointer`` (an RFC 6901 JSON Pointer), and changes nothing.
+JSON:API 1.1's @-members (a name starting with ``@``) are ignored wherever they occur:
+they are never an unknown member, an attribute or a flag, and never stored.
 """
 
 from __future__ import annotations
@@ -166,10 +168,27 @@ def _parse(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
 S = TypeVar("S")
 
 
+def _pointer(base: str, name: str) -> str:
+    """The JSON Pointer to member ``name`` of the value at ``base`` (RFC 6901 section 3:
+    ``~`` is written ``~0`` and ``/`` is written ``~1``, ``~`` first)."""
+    return f"{base}/{name.replace('~', '~0').replace('/', '~1')}"
+
+
+def _is_at_member(name: str) -> bool:
+    """Is ``name`` a JSON:API 1.1 @-member? Those are ignored when the document is read:
+    "an @-Member that occurs in an attributes object is not an attribute"."""
+    return name.startswith("@")
+
+
+def _members(members: Mapping[str, Any]) -> list[str]:
+    """The names in ``members`` other than @-members."""
+    return [name for name in members if not _is_at_member(name)]
+
+
 def _not_objects(members: Mapping[str, Any], base: str) -> list[_Problem]:
     """``meta``, ``jsonapi`` and ``links`` that are present but not objects (400)."""
     return [
-        _Problem(400, "invalid", title, f"{base}/{name}")
+        _Problem(400, "invalid", title, _pointer(base, name))
         for name, title in _OBJECT_MEMBERS.items()
         if name in members and not isinstance(members[name], dict)
     ]
@@ -196,8 +215,10 @@ class _TenantSettingsFlows(Generic[S]):
     def _validate(self, tenant_id: str, document: Mapping[str, Any]) -> dict[str, Any]:
         """Check the whole document and return the attributes to merge."""
         problems: list[_Problem] = []
-        for member in sorted(set(document) - _TOP_MEMBERS):
-            problems.append(_Problem(400, "unknown_member", N_("Unknown member"), f"/{member}"))
+        for member in sorted(set(_members(document)) - _TOP_MEMBERS):
+            problems.append(
+                _Problem(400, "unknown_member", N_("Unknown member"), _pointer("", member))
+            )
         problems.extend(_not_objects(document, ""))
         data = document.get("data")
         if not isinstance(data, dict):
@@ -205,9 +226,9 @@ class _TenantSettingsFlows(Generic[S]):
                 _Problem(400, "invalid_data", N_("data must be a resource object"), "/data")
             )
             raise TenantPatchError(problems)
-        for member in sorted(set(data) - _DATA_MEMBERS):
+        for member in sorted(set(_members(data)) - _DATA_MEMBERS):
             problems.append(
-                _Problem(400, "unknown_member", N_("Unknown member"), f"/data/{member}")
+                _Problem(400, "unknown_member", N_("Unknown member"), _pointer("/data", member))
             )
         problems.extend(_not_objects(data, "/data"))
         # JSON:API 1.1 (Updating Resources): a type or id other than the endpoint's is a
@@ -240,32 +261,33 @@ class _TenantSettingsFlows(Generic[S]):
 
     def _as_declared(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
         """The checked attributes with each whole number given for a ``float`` as a
-        float, so the stored value has the type the app declared."""
+        float, so the stored value has the type the app declared. @-members are left
+        out: they are neither attributes nor flags."""
         declared = {
-            name: _declared(self.attributes, name, value)
-            for name, value in attributes.items()
+            name: _declared(self.attributes, name, attributes[name])
+            for name in _members(attributes)
             if name != "feature_flags"
         }
         if "feature_flags" in attributes:
+            flags = attributes["feature_flags"]
             declared["feature_flags"] = {
-                flag: _declared(self.flags, flag, value)
-                for flag, value in attributes["feature_flags"].items()
+                flag: _declared(self.flags, flag, flags[flag]) for flag in _members(flags)
             }
         return declared
 
     def _check_attributes(self, attributes: Mapping[str, Any]) -> list[_Problem]:
         problems = []
         base = "/data/attributes"
-        for name, value in attributes.items():
-            pointer = f"{base}/{name}"
+        for name in _members(attributes):
+            value, pointer = attributes[name], _pointer(base, name)
             if name == "feature_flags":
                 if not isinstance(value, dict):
                     problems.append(
                         _Problem(422, "invalid", N_("feature_flags must be an object"), pointer)
                     )
                     continue
-                for flag, flag_value in value.items():
-                    problems.extend(_typed(self.flags, flag, flag_value, f"{pointer}/{flag}"))
+                for flag in _members(value):
+                    problems.extend(_typed(self.flags, flag, value[flag], _pointer(pointer, flag)))
             else:
                 problems.extend(_typed(self.attributes, name, value, pointer))
         return problems
