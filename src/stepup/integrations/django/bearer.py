@@ -19,7 +19,9 @@ import functools
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar, cast
 
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.http import HttpRequest
+from django.http import HttpResponse as DjangoResponse
 
 from ..bearer import BearerGuard, required_scope
 from ..http import HttpResponse
@@ -38,29 +40,53 @@ def bearer_required(
     context: Callable[..., Mapping[str, Any]] | None = None,
     scope: str | Collection[str] = (),
 ) -> Callable[[F], F]:
-    """A decorator for a sync view: it runs only when the bearer token allows ``action``
-    (checked against the policy now, so a typo fails at import). ``context`` is called
-    with the request and the view's keyword arguments, once the token is valid (a request
-    without one gets its 401 or 400 first, never the context's 404). The token is set as
-    ``request.stepup_token``.
+    """A decorator for a view, sync or ``async def`` (awaited): it runs only when the
+    bearer token allows ``action`` (checked against the policy now, so a typo fails at
+    import). ``context`` is called with the request and the view's keyword arguments,
+    once the token is valid (a request without one gets its 401 or 400 first, never the
+    context's 404). The token is set as ``request.stepup_token``.
     ``scope``: what the token must have been granted (else 403 ``insufficient_scope``)."""
     policy = getattr(guard.reauth, "policy", None)
     if policy is not None:
         policy.validate([action])
     needed = required_scope(scope)
 
+    def refusal(request: HttpRequest, kwargs: dict[str, Any]) -> DjangoResponse | None:
+        """The answer to a request the token does not allow; ``None`` once it is
+        ``request.stepup_token``."""
+        info = request_info(request)
+        token = guard.authenticate(info)
+        if isinstance(token, HttpResponse):
+            return to_response(token)  # before the context: it may look the target up
+        values = context(request, **kwargs) if context is not None else None
+        outcome = guard.decide(token, info, action, values, scope=needed)
+        if isinstance(outcome, HttpResponse):
+            return to_response(outcome)
+        request.stepup_token = outcome
+        return None
+
     def decorate(view: F) -> F:
+        if iscoroutinefunction(view):
+            # The token source and the app's context are sync code (a context reads the
+            # ORM): they run in sync_to_async's worker, as the session decorator's check
+            # does, never on the event loop; then the view is awaited.
+            check = sync_to_async(refusal)
+
+            @functools.wraps(view)
+            async def guarded_async(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                refused = await check(request, kwargs)
+                if refused is not None:
+                    return refused
+                return await view(request, *args, **kwargs)
+
+            mark(guarded_async, action)
+            return cast(F, guarded_async)
+
         @functools.wraps(view)
         def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            info = request_info(request)
-            token = guard.authenticate(info)
-            if isinstance(token, HttpResponse):
-                return to_response(token)  # before the context: it may look the target up
-            values = context(request, **kwargs) if context is not None else None
-            outcome = guard.decide(token, info, action, values, scope=needed)
-            if isinstance(outcome, HttpResponse):
-                return to_response(outcome)
-            request.stepup_token = outcome
+            refused = refusal(request, kwargs)
+            if refused is not None:
+                return refused
             return view(request, *args, **kwargs)
 
         mark(guarded, action)
