@@ -50,9 +50,10 @@ DEFAULT_LOCALE: Final = "en"
 LOCALES: Final = ("en", "de")
 
 # One entry of Accept-Language (RFC 9110 section 12.5.4): a language range and an optional
-# weight. Anything else in the header is ignored rather than trusted.
+# weight, its "q" in either case (an ABNF literal: RFC 5234 section 2.3). Anything else in
+# the header is ignored rather than trusted.
 _RANGE = re.compile(
-    r"\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]{1,5}))?\s*"
+    r"\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*[qQ]\s*=\s*([0-9.]{1,5}))?\s*"
 )
 _MAX_HEADER = 1024
 
@@ -79,28 +80,41 @@ def negotiate(
 ) -> str:
     """The best of ``available`` for an ``Accept-Language`` header, else ``default``.
 
-    Weights (``q``) are honoured, ``q=0`` means "not this one", equal weights keep the
-    header's order, ``de-CH`` matches ``de`` and ``*`` matches ``default``. A malformed
-    entry is skipped; an over-long header is ignored as a whole.
+    Weights (``q`` or ``Q``) are honoured, ``q=0`` means "not this one", equal weights
+    keep the header's order, and ``de-CH`` matches ``de``. ``*`` matches every language
+    the header names nowhere else (RFC 9110 section 12.5.4), ``default`` first: so
+    ``en;q=0, *`` is German. A malformed entry is skipped; an over-long header is
+    ignored as a whole, and so is one that rules out every language.
     """
     if not accept_language or len(accept_language) > _MAX_HEADER:
         return default
     wanted: list[tuple[float, int, str]] = []
+    named: set[str] = set()
+    lowered = {code.lower(): code for code in available}
     for index, part in enumerate(accept_language.split(",")):
         match = _RANGE.fullmatch(part)
         if match is None:
             continue
+        tag = match.group(1).lower()
+        found = _match(tag, lowered)
+        if found is not None:
+            named.add(found)
         weight = _weight(match.group(2))
         if weight > 0:
-            wanted.append((-weight, index, match.group(1).lower()))
-    lowered = {code.lower(): code for code in available}
+            wanted.append((-weight, index, tag))
+    # What "*" stands for: the languages no other range names, the default first.
+    others = [code for code in (default, *available) if code in available and code not in named]
     for _weight_key, _index, tag in sorted(wanted):
-        if tag == "*":
-            return default
-        found = lowered.get(tag) or lowered.get(tag.split("-", 1)[0])
+        found = (others[0] if others else None) if tag == "*" else _match(tag, lowered)
         if found is not None:
             return found
     return default
+
+
+def _match(tag: str, lowered: dict[str, str]) -> str | None:
+    """The available locale a lower-case language range asks for: itself, or its
+    primary language (``de-ch`` asks for ``de``)."""
+    return lowered.get(tag) or lowered.get(tag.split("-", 1)[0])
 
 
 def _choose(locale: str | None) -> str:
