@@ -73,9 +73,9 @@ class AccountViews(Views):
                 demo.audit.app_event("SignInFailed", user.id, reason=result.reason.value)
             error = "Wrong email or password."
             if result.reason is PasswordReason.THROTTLED:
-                # The same words as stepup's pages: paused, and until when.
-                locale = await demo.stepup.locale(request)
-                error = throttled_message(result.retry_at).translate(locale)
+                # The same words as stepup's pages (paused, and until when), in this
+                # page's language: the demo's own pages are English (base.html).
+                error = str(throttled_message(result.retry_at))
             status = 429 if result.reason is PasswordReason.THROTTLED else 401
             return self.login_page(request, next_path, email, error, status)
         if result.new_hash is not None:
