@@ -23,6 +23,7 @@ __all__ = [
     "ReplayDetected",
     "SignInRecorded",
     "StepupEvent",
+    "TenantAttributeChanged",
     "TenantFlagChanged",
     "Throttled",
     "TwoFactorDeviceAdded",
@@ -207,6 +208,20 @@ class TenantFlagChanged(StepupEvent):
     actor_id: str
     tenant_id: str
     flag: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TenantAttributeChanged(StepupEvent):
+    """A tenant attribute other than ``feature_flags`` changed in a ``PATCH`` (a flag's
+    change is :class:`TenantFlagChanged`). ``old`` is the value the store replaced
+    (``None`` when the tenant had no such attribute), ``new`` the one it stored: the
+    app's tenant data, which the tenant document shows its admins anyway."""
+
+    actor_id: str
+    tenant_id: str
+    attribute: str
     old: Any
     new: Any
 

@@ -23,7 +23,7 @@ from ._flow import Flow, run, run_async
 from .adapters.storage.base import AsyncStore, Store
 from .clock import Clock, system_clock
 from .errors import MalformedInputError, PermissionDeniedError, StepupError
-from .events import EventBus, TenantFlagChanged
+from .events import EventBus, TenantAttributeChanged, TenantFlagChanged
 from .i18n import N_
 from .ids import MAX_ID_LENGTH, is_well_formed_id
 from .reauth import FEATURE_FLAG
@@ -314,10 +314,23 @@ class _TenantSettingsFlows(Generic[S]):
             raise TenantNotFoundError(tenant_id)
         before, after = patched
         now = self.clock()
+        for name in changes:
+            old, new = before.attributes.get(name), after.attributes.get(name)
+            if not _same(old, new):
+                self.events.emit(
+                    TenantAttributeChanged(
+                        at=now,
+                        actor_id=actor_id,
+                        tenant_id=tenant_id,
+                        attribute=name,
+                        old=old,
+                        new=new,
+                    )
+                )
         old_flags, new_flags = before.feature_flags, after.feature_flags
         for flag in flags:
             old, new = old_flags.get(flag, False), new_flags.get(flag, False)
-            if type(old) is not type(new) or old != new:
+            if not _same(old, new):
                 self.events.emit(
                     TenantFlagChanged(
                         at=now,
@@ -371,6 +384,28 @@ def _typed(allowed: Mapping[str, type], name: str, value: object, pointer: str) 
 
 #: The largest whole number a float holds (about 1.8e308); beyond it ``float()`` fails.
 _LARGEST_FLOAT: Final = int(sys.float_info.max)
+
+
+def _same(old: object, new: object) -> bool:
+    """Are ``old`` and ``new`` the same JSON value: equal, with the same types all the
+    way down (``1``, ``1.0`` and ``true`` are three values, ``[1]`` and ``[true]`` two)?
+    Iterative, so no stored value is too deep to compare."""
+    pairs = [(old, new)]
+    while pairs:
+        a, b = pairs.pop()
+        if type(a) is not type(b):
+            return False
+        if isinstance(a, dict) and isinstance(b, dict):
+            if a.keys() != b.keys():
+                return False
+            pairs.extend((a[key], b[key]) for key in a)
+        elif isinstance(a, list) and isinstance(b, list):
+            if len(a) != len(b):
+                return False
+            pairs.extend(zip(a, b, strict=True))
+        elif a != b:
+            return False
+    return True
 
 
 def _declared(allowed: Mapping[str, type], name: str, value: object) -> object:

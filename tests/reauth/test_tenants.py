@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.errors import PermissionDeniedError
-from stepup.events import EventBus, StepupEvent, TenantFlagChanged
+from stepup.events import EventBus, StepupEvent, TenantAttributeChanged, TenantFlagChanged
 from stepup.records import Tenant
 from stepup.tenants import (
     AsyncTenantSettings,
@@ -163,6 +163,105 @@ def test_events_report_what_the_store_replaced_not_what_was_read() -> None:
     assert [(e.flag, e.old, e.new) for e in seen if isinstance(e, TenantFlagChanged)] == [
         ("beta_ui", False, True)
     ]
+    assert [(e.attribute, e.old, e.new) for e in seen if isinstance(e, TenantAttributeChanged)] == [
+        ("name", "Acme", "New")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("replaced", "events"),
+    [
+        ("Other", [("name", "Other", "New")]),  # another admin's value, not the one read
+        ("New", []),  # another admin already set it: nothing changed here
+    ],
+)
+def test_attribute_events_report_what_the_store_replaced(
+    replaced: str, events: list[tuple[str, str, str]]
+) -> None:
+    """Issue 3: "Changes emit an event with actor, tenant, old and new value", for the
+    app's attributes as for the flags (only flags had one). The old value is the one
+    the store replaced under its lock, whatever a read before the PATCH showed."""
+    store = _StoreSays(
+        Tenant("t1", {"name": replaced, "feature_flags": {}}),
+        Tenant("t1", {"name": "New", "feature_flags": {}}),
+    )
+    store.put_tenant(Tenant("t1", {"name": "Acme", "feature_flags": {}}))
+    seen: list[StepupEvent] = []
+    settings = TenantSettings(store, attributes={"name": str}, events=EventBus(seen.append))
+    body = {"data": {"type": "tenant", "attributes": {"name": "New"}}}
+    settings.patch("t1", body, actor_id="admin", actor_is_tenant_admin=True)
+    assert [
+        (e.attribute, e.old, e.new) for e in seen if isinstance(e, TenantAttributeChanged)
+    ] == events
+    assert [e for e in seen if not isinstance(e, TenantAttributeChanged)] == []
+
+
+def test_a_changed_attribute_emits_its_event_and_an_unchanged_one_nothing() -> None:
+    clock = SettableClock(1_700_000_000.0)
+    store = MemoryStore()
+    store.put_tenant(Tenant("t1", copy.deepcopy(ORIGINAL)))
+    seen: list[StepupEvent] = []
+    settings = TenantSettings(
+        store,
+        flags={"beta_ui": bool},
+        attributes={"name": str, "seats": int},
+        clock=clock,
+        events=EventBus(seen.append),
+    )
+
+    def patch(attributes: dict[str, Any]) -> None:
+        body = {"data": {"type": "tenant", "attributes": attributes}}
+        settings.patch("t1", json.dumps(body), actor_id="admin", actor_is_tenant_admin=True)
+
+    patch({"name": "Acme Ltd", "seats": 5, "feature_flags": {"beta_ui": False}})
+    assert seen == [
+        TenantAttributeChanged(
+            at=1_700_000_000.0,
+            actor_id="admin",
+            tenant_id="t1",
+            attribute="name",
+            old="Acme",
+            new="Acme Ltd",
+        ),
+        TenantAttributeChanged(  # the tenant had no seats: old is None
+            at=1_700_000_000.0, actor_id="admin", tenant_id="t1", attribute="seats", old=None, new=5
+        ),
+        TenantFlagChanged(
+            at=1_700_000_000.0,
+            actor_id="admin",
+            tenant_id="t1",
+            flag="beta_ui",
+            old=True,
+            new=False,
+        ),
+    ]
+    seen.clear()
+    patch({"name": "Acme Ltd", "seats": 5})  # the values it already has
+    assert seen == []
+
+
+def test_a_value_of_another_type_is_a_change_all_the_way_down() -> None:
+    """``[1]`` and ``[true]`` are equal to Python (``1 == True``) but not the same JSON."""
+    store = MemoryStore()
+    store.put_tenant(Tenant("t1", {"limits": {"seats": [1]}, "ratio": 1.0, "feature_flags": {}}))
+    seen: list[StepupEvent] = []
+    settings = TenantSettings(
+        store, attributes={"limits": dict, "ratio": float}, events=EventBus(seen.append)
+    )
+    body = {"data": {"type": "tenant", "attributes": {"limits": {"seats": [True]}, "ratio": 1}}}
+    settings.patch("t1", json.dumps(body), actor_id="admin", actor_is_tenant_admin=True)
+    # ratio 1 is stored as the float 1.0 the app declared: unchanged, no event
+    assert [(e.attribute, e.old, e.new) for e in seen if isinstance(e, TenantAttributeChanged)] == [
+        ("limits", {"seats": [1]}, {"seats": [True]})
+    ]
+
+
+def test_the_attribute_event_carries_what_the_flag_event_carries() -> None:
+    """Actor, tenant, which attribute, old and new value, when: nothing else (no session,
+    no request, no body)."""
+    fields = set(TenantAttributeChanged.__dataclass_fields__)
+    assert fields == {"at", "actor_id", "tenant_id", "attribute", "old", "new"}
+    assert fields - {"attribute"} == set(TenantFlagChanged.__dataclass_fields__) - {"flag"}
 
 
 def _with(path: list[str], value: Any) -> dict[str, Any]:
@@ -324,6 +423,19 @@ def test_async_twin() -> None:
     settings = AsyncTenantSettings(store)
     tenant = asyncio.run(settings.patch("t1", SEED_BODY, actor_id="a", actor_is_tenant_admin=True))
     assert tenant.flag("sensitive_actions_reauth")
+
+
+def test_async_twin_emits_the_attribute_event() -> None:
+    store = MemoryStore()
+    store.put_tenant(Tenant("t1", copy.deepcopy(ORIGINAL)))
+    seen: list[StepupEvent] = []
+    settings = AsyncTenantSettings(store, attributes={"name": str}, events=EventBus(seen.append))
+    body = {"data": {"type": "tenant", "attributes": {"name": "Acme Ltd"}}}
+    asyncio.run(settings.patch("t1", body, actor_id="a", actor_is_tenant_admin=True))
+    assert len(seen) == 1
+    assert [(e.actor_id, e.old, e.new) for e in seen if isinstance(e, TenantAttributeChanged)] == [
+        ("a", "Acme", "Acme Ltd")
+    ]
 
 
 def test_a_whole_number_is_a_number_for_a_float_attribute() -> None:

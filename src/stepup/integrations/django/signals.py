@@ -29,6 +29,7 @@ from ...events import (
     ReplayDetected,
     SignInRecorded,
     StepupEvent,
+    TenantAttributeChanged,
     TenantFlagChanged,
     Throttled,
     TwoFactorDeviceAdded,
@@ -68,6 +69,7 @@ __all__ = [
     "recovery_codes_regenerated",
     "replay_detected",
     "sign_in_recorded",
+    "tenant_attribute_changed",
     "tenant_flag_changed",
     "throttled",
     "two_factor_device_added",
@@ -96,6 +98,7 @@ reauth_succeeded = Signal()
 reauth_failed = Signal()
 sign_in_recorded = Signal()
 tenant_flag_changed = Signal()
+tenant_attribute_changed = Signal()
 passkey_registered = Signal()
 passkey_verified = Signal()
 passkey_rejected = Signal()
@@ -123,6 +126,7 @@ SIGNALS: Final[dict[type[StepupEvent], Signal]] = {
     ReauthFailed: reauth_failed,
     SignInRecorded: sign_in_recorded,
     TenantFlagChanged: tenant_flag_changed,
+    TenantAttributeChanged: tenant_attribute_changed,
     PasskeyRegistered: passkey_registered,
     PasskeyVerified: passkey_verified,
     PasskeyRejected: passkey_rejected,
