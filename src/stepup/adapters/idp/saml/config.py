@@ -37,10 +37,12 @@ class SAMLServiceProviderConfig:
     ``max_skew`` (seconds) tolerates clock differences with the IdP; ``challenge_ttl``
     is how long a request may stay unanswered. ``authn_context`` lists the
     ``AuthnContextClassRef`` values requested by default. ``authn_comparison`` is the
-    ``RequestedAuthnContext`` comparison: ``"exact"`` (the default) or ``"minimum"`` (a
+    ``RequestedAuthnContext`` comparison: ``"minimum"`` (the default: the IdP may
+    authenticate at least as strongly as one of them, SAML core 3.3.2.2.1, which suits a
     level of assurance: request ``Levels.saml_class_refs(level)``, every reference that
-    reaches it). Either way the assertion's ``AuthnContextClassRef`` must be one of the
-    requested references, or the answer is ``AUTHN_CONTEXT_NOT_MET``.
+    reaches it) or ``"exact"``. Either way the assertion's ``AuthnContextClassRef`` must
+    be one of the requested references, or the answer is ``AUTHN_CONTEXT_NOT_MET``, a
+    stronger one that was not requested too: request every reference that may answer.
     """
 
     sp_entity_id: str
@@ -53,7 +55,7 @@ class SAMLServiceProviderConfig:
     max_skew: float = 60.0
     challenge_ttl: float = 600.0
     authn_context: tuple[str, ...] = ()
-    authn_comparison: str = "exact"
+    authn_comparison: str = "minimum"
     name_id_format: str | None = None
     xmlsec_binary: str | None = None
 

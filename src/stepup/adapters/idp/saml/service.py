@@ -77,7 +77,7 @@ def _redirect_url(
     request_id: str,
     contexts: list[str],
     sign: bool,
-    comparison: str = "exact",
+    comparison: str,
 ) -> str:
     requested = (
         RequestedAuthnContext(
