@@ -3,7 +3,9 @@
 Every stepup call is a real, accepted verification that claims a step nobody used
 before, so the store records a new last step each time; pyotp's
 ``verify(code, valid_window=1)`` does no replay check at all. Every result of both
-sides is kept and checked after the run. Target: stepup at least 2x faster.
+sides is kept and checked after the run. Reported, not judged: issue 2 asked for
+stepup at least 2x faster; issue 17 kept the row as a report, not worth contorting
+code for.
 
     .venv/bin/python benchmarks/bench_totp.py [--rounds 30] [--inner 2000] [--profile]
 """
@@ -183,12 +185,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for result in results:
         print(format_row(result))
     slowest = min(result.ratio for result in results[:2])
-    verdict = "met" if slowest >= TARGET else "MISSED"
+    reached = "reached" if slowest >= TARGET else "not reached"
     print(
-        f"\ntarget: stepup >= {TARGET:.0f}x faster than pyotp on both verify rows: "
-        f"{verdict} (lowest {slowest:.2f}x)"
+        f"\nreported, not judged (issue 17 withdrew it as a target): stepup >= {TARGET:.0f}x"
+        f" faster than pyotp on both verify rows: {reached} (lowest {slowest:.2f}x)"
     )
-    return 0 if slowest >= TARGET else 1
+    return 0
 
 
 if __name__ == "__main__":
