@@ -12,6 +12,7 @@ admin of tenant acme) or bob.
 import base64
 import binascii
 import html
+import math
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -34,6 +35,7 @@ from stepup.adapters.idp.password import (
 from stepup.adapters.storage import AsyncStore, MemoryStore, Store
 from stepup.clock import Clock, system_clock
 from stepup.integrations.fastapi import Stepup
+from stepup.integrations.views import throttled_message
 from stepup.reauth import Allowed
 from stepup.redirects import safe_return_path_or_default
 from stepup.sealing import SecretBox
@@ -233,7 +235,13 @@ def create_app(
                 headers={"Retry-After": "5"},  # as stepup's own "try again" answer
             )
         if checked.reason is PasswordReason.THROTTLED:  # too many guesses at this user name
-            return Response("too many attempts: wait a while and try again", status_code=429)
+            # stepup's words, as on its pages: paused, and until when (in English).
+            wait = math.ceil(checked.retry_at - clock()) if checked.retry_at else 1
+            return Response(
+                str(throttled_message(checked.retry_at)),
+                status_code=429,
+                headers={"Retry-After": str(max(1, wait))},  # in seconds
+            )
         if not checked.ok:
             return Response("wrong user or password", status_code=401)
         next_path = safe_return_path_or_default(next)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import os
 import secrets
 from pathlib import Path
@@ -36,6 +37,7 @@ from flask_login import (
 
 from stepup.adapters.idp.password import PasswordReason, PasswordReauth, hash_password
 from stepup.integrations.flask import Stepup
+from stepup.integrations.views import throttled_message
 from stepup.redirects import safe_return_path_or_default
 from stepup.subject import Subject
 
@@ -182,8 +184,12 @@ def login() -> Any:
         page = render_template_string(LOGIN_PAGE, next=next_page, error=error)
         return page, 503, {"Retry-After": "5"}  # as stepup's own "try again" page
     if checked.reason is PasswordReason.THROTTLED:  # too many guesses at this user name
-        error = "Too many attempts: wait a while and try again."
-        return render_template_string(LOGIN_PAGE, next=next_page, error=error), 429
+        # stepup's words, as on its pages: paused, and until when. In English, as this page
+        # is; a translated page says .translate(locale) instead of str().
+        error = str(throttled_message(checked.retry_at))
+        page = render_template_string(LOGIN_PAGE, next=next_page, error=error)
+        wait = math.ceil(checked.retry_at - passwords.clock()) if checked.retry_at else 1
+        return page, 429, {"Retry-After": str(max(1, wait))}  # in seconds
     if not checked.ok:
         error = "Wrong user name or password."
         return render_template_string(LOGIN_PAGE, next=next_page, error=error), 401

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import math
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -37,6 +38,7 @@ from stepup.adapters.idp.password import (
 from stepup.adapters.storage import AsyncStore, MemoryStore, Store
 from stepup.clock import Clock, system_clock
 from stepup.integrations.starlette import Stepup
+from stepup.integrations.views import throttled_message
 from stepup.redirects import safe_return_path_or_default
 from stepup.sealing import SecretBox
 from stepup.subject import Subject
@@ -207,7 +209,8 @@ def create_app(
     async def login_page(
         request: Request, next_path: str, error: str = "", status: int = 200
     ) -> Response:
-        form = LOGIN_FORM.replace("{next}", html.escape(next_path)).replace("{error}", error)
+        form = LOGIN_FORM.replace("{next}", html.escape(next_path))
+        form = form.replace("{error}", html.escape(error))
         return await page(request, form, status)
 
     async def login(request: Request) -> Response:
@@ -230,8 +233,13 @@ def create_app(
             unavailable.headers["Retry-After"] = "5"  # as stepup's own "try again" page
             return unavailable
         if checked.reason is PasswordReason.THROTTLED:  # too many guesses at this user name
-            error = "Too many attempts: wait a while and try again."
-            return await login_page(request, next_path, error, 429)
+            # stepup's words, as on its pages: paused, and until when. In English, as this
+            # page is; a translated page says .translate(locale) instead of str().
+            error = str(throttled_message(checked.retry_at))
+            paused = await login_page(request, next_path, error, 429)
+            wait = math.ceil(checked.retry_at - clock()) if checked.retry_at else 1
+            paused.headers["Retry-After"] = str(max(1, wait))  # in seconds
+            return paused
         if not checked.ok:
             return await login_page(request, next_path, "Wrong user name or password.", 401)
         second_step = await stepup.begin_sign_in(request, user_id, next=next_path)
