@@ -341,7 +341,7 @@ def test_bcrypt_without_its_package_is_unsupported_and_says_how_to_fix_it(
         "scrypt:1024:8:1$salt$" + "0" * 127,  # digest one short
         "scrypt:1000:8:1$salt$" + "0" * 128,  # n not a power of two
         "scrypt:1048576:32:16$salt$" + "0" * 128,  # gigabytes of memory
-        "pbkdf2:md5:1000$salt$" + "0" * 32,  # a digest Werkzeug never used
+        "pbkdf2:md5:1000$salt$" + "0" * 64,  # md5's digest is 32 hex digits
         "pbkdf2:sha256:99999999999$salt$" + "0" * 64,  # absurd iterations
         "pbkdf2_sha256$1000$salt$not base64!",
         "scrypt$1024$salt$8$5",  # Django's, digest missing

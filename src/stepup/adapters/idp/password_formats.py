@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -253,7 +254,15 @@ class BcryptVerifier:
         return True
 
 
-_PBKDF2_DIGESTS: Final = frozenset({"sha1", "sha224", "sha256", "sha384", "sha512"})
+#: The digests a Werkzeug ``pbkdf2:<digest>:<iterations>`` hash may name: Werkzeug passes
+#: the name to :func:`hashlib.pbkdf2_hmac` as written, so any of hashlib's guaranteed
+#: algorithms (md5 and sha1 to sha3_512 and blake2b/s) but the shake ones, whose output
+#: has no fixed length (``pbkdf2_hmac`` refuses them). Matched exactly, as hashlib's
+#: canonical lower-case names; whether this Python's OpenSSL offers one is asked once
+#: (:func:`_pbkdf2_key_size`).
+_PBKDF2_DIGESTS: Final = frozenset(
+    name for name in hashlib.algorithms_guaranteed if not name.startswith("shake_")
+)
 _HEX = re.compile(r"[0-9a-f]+")
 _SALT = re.compile(r"[!-#%-~]+")  # printable ASCII except '$' and space
 
@@ -269,6 +278,17 @@ def _int(text: str, low: int, high: int, what: str) -> int:
     ):
         raise MalformedHashError(f"{what} out of range")
     return int(text)
+
+
+@functools.cache
+def _pbkdf2_key_size(digest: str) -> int | None:
+    """The size of what :func:`hashlib.pbkdf2_hmac` computes with ``digest`` here (the
+    digest's size), or ``None`` when it refuses the name: a FIPS build of OpenSSL, say,
+    may refuse md5. One iteration, asked once per name."""
+    try:
+        return len(hashlib.pbkdf2_hmac(digest, b"", b"", 1))
+    except ValueError:
+        return None
 
 
 def _scrypt_parameters(n_text: str, r_text: str, p_text: str, what: str) -> tuple[int, int, int]:
@@ -292,13 +312,34 @@ def _scrypt(password: str, salt: str, n: int, r: int, p: int) -> bytes:
     )
 
 
+def _pbkdf2_digest_size(digest: str) -> int:
+    """The size of a Werkzeug pbkdf2 hash's digest (its key length), or
+    :class:`UnsupportedHashError`: the name is the hash's own text, so the message
+    quotes it only when it is one of hashlib's names."""
+    if digest not in _PBKDF2_DIGESTS:
+        raise UnsupportedHashError(
+            "a Werkzeug pbkdf2 hash whose digest is not one of hashlib's guaranteed"
+            " algorithms (md5, sha1, sha224 to sha512, sha3_*, blake2b, blake2s)"
+        )
+    size = _pbkdf2_key_size(digest)
+    if size is None:
+        raise UnsupportedHashError(
+            f"a Werkzeug pbkdf2:{digest} hash, but this Python's hashlib.pbkdf2_hmac"
+            f" does not offer {digest}"
+        )
+    return size
+
+
 class WerkzeugVerifier:
     """Werkzeug's ``generate_password_hash`` formats, implemented with :mod:`hashlib`:
     ``scrypt:<n>:<r>:<p>$<salt>$<hex>`` and ``pbkdf2:<digest>:<iterations>$<salt>$<hex>``.
 
     The method part must carry its parameters, as every Werkzeug release writes them:
     a bare ``pbkdf2:sha256`` means whatever default the installed Werkzeug had, which
-    changed between releases, so it is refused as malformed."""
+    changed between releases, so it is refused as malformed. The pbkdf2 digest may be
+    any of hashlib's guaranteed algorithms but shake (``sha256``, ``sha3_256``, ``md5``,
+    ``blake2b``...), as Werkzeug hands the name to :func:`hashlib.pbkdf2_hmac`; another
+    name is ``unsupported_hash``."""
 
     name = "werkzeug"
 
@@ -320,12 +361,16 @@ class WerkzeugVerifier:
         if method[0] == "scrypt" and len(method) == 4:
             _scrypt_parameters(method[1], method[2], method[3], "a Werkzeug hash")
             expected = 128
-        elif method[0] == "pbkdf2" and len(method) == 3 and method[1] in _PBKDF2_DIGESTS:
+        elif method[0] == "pbkdf2" and len(method) == 3:
             _int(method[2], 1, MAX_PBKDF2_ITERATIONS, "a Werkzeug hash: iterations")
-            expected = 2 * hashlib.new(method[1]).digest_size
-        else:
+            expected = 2 * _pbkdf2_digest_size(method[1])
+        elif parts[0] == "scrypt" or (method[0] == "pbkdf2" and len(method) < 3):
             raise MalformedHashError(
                 "a Werkzeug hash without explicit parameters (scrypt:n:r:p or pbkdf2:digest:n)"
+            )
+        else:
+            raise MalformedHashError(
+                "a Werkzeug hash whose method is not scrypt:n:r:p or pbkdf2:digest:n"
             )
         if len(parts[2]) != expected:
             raise MalformedHashError("a Werkzeug hash whose digest has the wrong length")
@@ -362,7 +407,15 @@ class DjangoFormatsVerifier:
     ``stepup.integrations.django.passwords.DjangoHashVerifier``, which asks Django."""
 
     name = "django"
-    _ALGORITHMS: Final = ("pbkdf2_sha256", "pbkdf2_sha1", "argon2", "bcrypt_sha256", "bcrypt")
+    #: The ``<algorithm>`` names of the formats read here.
+    ALGORITHMS: Final = (
+        "pbkdf2_sha256",
+        "pbkdf2_sha1",
+        "argon2",
+        "bcrypt_sha256",
+        "bcrypt",
+        "scrypt",
+    )
 
     def __init__(self, argon2: Argon2Verifier) -> None:
         self._argon2 = argon2
@@ -372,7 +425,7 @@ class DjangoFormatsVerifier:
 
     def recognise(self, stored_hash: str) -> bool:
         algorithm = stored_hash.partition("$")[0]
-        if algorithm not in (*self._ALGORITHMS, "scrypt") or "$" not in stored_hash:
+        if algorithm not in self.ALGORITHMS or "$" not in stored_hash:
             return False
         self._check(stored_hash, algorithm)
         return True

@@ -3,9 +3,14 @@
 :class:`DjangoHashVerifier` recognises any hash one of the project's
 ``PASSWORD_HASHERS`` can read (PBKDF2, argon2, bcrypt_sha256, scrypt, a custom one)
 and verifies it with ``django.contrib.auth.hashers.check_password``, so stepup agrees
-with Django's own sign-in exactly. It asks for an upgrade only of Django's own argon2
-hashes made with other parameters than stepup's hasher (``PASSWORD_HASHER``), which the
-project's ``Argon2PasswordHasher`` reads either way, and only a
+with Django's own sign-in exactly. A hash in one of Django's formats that no hasher in
+``PASSWORD_HASHERS`` reads (``bcrypt$`` on Django's default hashers, ``pbkdf2_sha1$``
+on a list of ``PBKDF2PasswordHasher`` alone: the way a project turns a format off) is
+``unsupported_hash``, as Django's ``check_password`` refuses it: it never falls through
+to stepup's own reading of Django's formats. It asks for an upgrade only of Django's own
+argon2 hashes made with other parameters than stepup's hasher (``PASSWORD_HASHER``), as
+Django's ``Argon2PasswordHasher.must_update`` does, which the project's
+``Argon2PasswordHasher`` reads either way, and only a
 ``PASSWORD_REHASH_SAVER`` ever stores it. Other formats are left to Django, which
 re-hashes at its own sign-in to the project's first hasher: an argon2id hash saved over
 a PBKDF2 one would lock the user out of a project without ``Argon2PasswordHasher``.
@@ -34,10 +39,12 @@ from ...adapters.idp.password import PASSWORD_PARAMETERS
 from ...adapters.idp.password_formats import (
     BCRYPT_MAX_BYTES,
     Argon2Verifier,
+    BcryptVerifier,
     DjangoFormatsVerifier,
     HashVerifier,
     MalformedHashError,
-    default_verifiers,
+    UnsupportedHashError,
+    WerkzeugVerifier,
 )
 
 __all__ = ["DjangoHashVerifier", "django_dummy_hash", "django_verifiers"]
@@ -51,13 +58,34 @@ _UNREADABLE: Final = (ValueError, TypeError, ArithmeticError, LookupError)
 _BOUNDS: Final = DjangoFormatsVerifier(
     Argon2Verifier(PasswordHasher.from_parameters(PASSWORD_PARAMETERS))
 )
+#: The ``<algorithm>`` of every hasher Django ships or shipped (``sha1``, ``crypt`` and the
+#: unsalted ones until Django 5.1), with those stepup reads itself: a hash that starts
+#: with one and a ``$`` is Django's, judged by ``PASSWORD_HASHERS`` alone.
+_DJANGO_ALGORITHMS: Final = frozenset(
+    {
+        "pbkdf2_sha256",
+        "pbkdf2_sha1",
+        "argon2",
+        "bcrypt_sha256",
+        "bcrypt",
+        "scrypt",
+        "md5",
+        "sha1",
+        "unsalted_md5",
+        "unsalted_sha1",
+        "crypt",
+        *DjangoFormatsVerifier.ALGORITHMS,
+    }
+)
 
 
 class DjangoHashVerifier:
     """Hashes in Django's ``<algorithm>$...`` form, verified by Django's hashers.
 
-    ``hasher`` (stepup's argon2 parameters) decides whether a Django ``argon2$`` hash
-    is outdated; without one, nothing is ever upgraded."""
+    A hash in one of Django's own formats that no hasher in ``PASSWORD_HASHERS`` reads
+    is :class:`UnsupportedHashError` here, so no verifier after this one reads what the
+    project turned off. ``hasher`` (stepup's argon2 parameters) decides whether a Django
+    ``argon2$`` hash is outdated; without one, nothing is ever upgraded."""
 
     name = "django-hashers"
 
@@ -75,8 +103,9 @@ class DjangoHashVerifier:
         if not is_password_usable(stored_hash):
             return False
         hasher = _hasher_of(stored_hash)
-        if hasher is None:  # not Django's, or its hasher is not in PASSWORD_HASHERS
-            return False
+        if hasher is None:
+            _refuse_if_djangos(stored_hash)
+            return False  # not Django's: stepup's other verifiers may read it
         _BOUNDS.recognise(stored_hash)
         try:
             hasher.decode(stored_hash)
@@ -91,6 +120,7 @@ class DjangoHashVerifier:
 
         hasher = _hasher_of(stored_hash)
         if hasher is None:
+            _refuse_if_djangos(stored_hash)
             raise MalformedHashError("a hash no hasher in PASSWORD_HASHERS reads")
         _BOUNDS.recognise(stored_hash)  # verify may come without recognise
         if hasher.algorithm == "bcrypt" and len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
@@ -105,6 +135,8 @@ class DjangoHashVerifier:
     def needs_upgrade(self, stored_hash: str) -> bool:
         if self.hasher is None or not stored_hash.startswith("argon2$argon2"):
             return False
+        # Django's own rule (Argon2PasswordHasher.must_update): any other parameters,
+        # not only weaker ones, as Django's sign-in would re-hash them too.
         return self.hasher.check_needs_rehash(stored_hash[len("argon2") :])
 
 
@@ -116,6 +148,17 @@ def _hasher_of(stored_hash: str) -> Any:
         return identify_hasher(stored_hash)
     except ValueError:
         return None
+
+
+def _refuse_if_djangos(stored_hash: str) -> None:
+    """A hash in Django's own format that no hasher in ``PASSWORD_HASHERS`` reads is
+    ``unsupported_hash``, named by its algorithm (one of Django's names, never the
+    hash's other text): Django's ``check_password`` refuses it too."""
+    algorithm, dollar, _ = stored_hash.partition("$")
+    if dollar and algorithm in _DJANGO_ALGORITHMS:
+        raise UnsupportedHashError(
+            f"a Django {algorithm} hash, but no hasher in PASSWORD_HASHERS reads it"
+        )
 
 
 def _unreadable(hasher: Any) -> MalformedHashError:
@@ -132,6 +175,13 @@ def django_dummy_hash() -> str:
 
 def django_verifiers(hasher: PasswordHasher | None) -> tuple[HashVerifier, ...]:
     """Django's own hashers first, then stepup's (raw argon2, bcrypt, Werkzeug) for
-    projects whose hash loader returns hashes kept outside Django's password field."""
+    projects whose hash loader returns hashes kept outside Django's password field.
+    Django's formats are read by ``PASSWORD_HASHERS`` only: stepup's own reading of
+    them (:class:`DjangoFormatsVerifier`) is not among these."""
     argon2 = hasher or PasswordHasher.from_parameters(PASSWORD_PARAMETERS)
-    return (DjangoHashVerifier(argon2), *default_verifiers(argon2))
+    return (
+        DjangoHashVerifier(argon2),
+        Argon2Verifier(argon2),
+        BcryptVerifier(),
+        WerkzeugVerifier(),
+    )
