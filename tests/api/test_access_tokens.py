@@ -252,7 +252,7 @@ def test_the_challenges(clock: SettableClock) -> None:
     assert isinstance(guard.check(request(sign(claims())), "pay"), AccessToken)
     none = guard.check(request(None), "pay")
     assert not isinstance(none, AccessToken)
-    assert (none.status, none.headers["WWW-Authenticate"]) == (401, "Bearer")
+    assert (none.status, none.headers["WWW-Authenticate"]) == (401, 'Bearer realm="api"')
     bad = guard.check(request(sign(claims(aud="x"))), "pay")
     assert not isinstance(bad, AccessToken)
     assert bad.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')

@@ -59,11 +59,11 @@ def test_the_scheme_in_any_case_and_one_or_more_spaces(scheme: str, spaces: str)
 @pytest.mark.parametrize(
     "header", ["", "Basic YWxpY2U6c2VjcmV0", "Digest x=1", "Token abc", "bearertoken"]
 )
-def test_no_bearer_credentials_is_a_bare_challenge(header: str) -> None:
+def test_no_bearer_credentials_is_a_challenge_without_an_error(header: str) -> None:
     """RFC 6750 section 3.1: a request without (bearer) credentials gets no error code."""
     answer = bearer_credentials(info(header))
     assert isinstance(answer, HttpResponse)
-    assert (answer.status, answer.headers["WWW-Authenticate"]) == (401, "Bearer")
+    assert (answer.status, answer.headers["WWW-Authenticate"]) == (401, 'Bearer realm="api"')
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,7 @@ def test_a_token_in_the_query_string_is_never_read() -> None:
     header it is a second method (400)."""
     alone = bearer_credentials(info("", "/api?access_token=abc"))
     assert isinstance(alone, HttpResponse)
-    assert (alone.status, alone.headers["WWW-Authenticate"]) == (401, "Bearer")
+    assert (alone.status, alone.headers["WWW-Authenticate"]) == (401, 'Bearer realm="api"')
     both = bearer_credentials(info("Bearer abc", "/api?x=1&access_token=abc"))
     assert isinstance(both, HttpResponse)
     assert both.status == 400
@@ -202,7 +202,10 @@ def test_every_answer_parses() -> None:
         scheme, params = parse_challenge(answer.headers["WWW-Authenticate"])
         assert (answer.status, scheme, params["error"]) == (401, "Bearer", "invalid_token")
         assert json.loads(answer.body)["reason"] == fault.value
-    assert parse_challenge(token_required(request).headers["WWW-Authenticate"]) == ("Bearer", {})
+    assert parse_challenge(token_required(request).headers["WWW-Authenticate"]) == (
+        "Bearer",
+        {"realm": "api"},
+    )
     scope = insufficient_scope(request, ("api:write", "admin"))
     assert scope.status == 403
     assert parse_challenge(scope.headers["WWW-Authenticate"])[1]["scope"] == "api:write admin"

@@ -46,7 +46,7 @@ def check_answers(send: Any) -> None:
     assert status == 401
     assert headers["www-authenticate"].startswith('Bearer error="invalid_token"')
     status, headers, _ = send(None)
-    assert (status, headers["www-authenticate"]) == (401, "Bearer")
+    assert (status, headers["www-authenticate"]) == (401, 'Bearer realm="api"')
 
 
 def test_flask(clock: SettableClock) -> None:

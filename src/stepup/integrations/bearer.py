@@ -9,7 +9,8 @@ sessions) and returns either the validated :class:`~stepup.tokens.AccessToken` o
 :class:`~stepup.integrations.http.HttpResponse` to send:
 
 - no token (or another scheme; a token in the query string is never read): ``401``
-  ``WWW-Authenticate: Bearer`` (RFC 6750 section 3.1);
+  ``WWW-Authenticate: Bearer realm="api"`` (RFC 6750 section 3.1; the realm is
+  ``BearerGuard(..., realm=...)``);
 - malformed or repeated credentials: ``400`` ``Bearer error="invalid_request"``;
 - an invalid token: ``401`` ``Bearer error="invalid_token"``;
 - a valid token without a scope the endpoint requires: ``403``
@@ -44,13 +45,15 @@ from ..policy import Context
 from ..reauth import Decision, ReauthRequired, ReauthUnavailable
 from ..tokens import AccessToken, InvalidTokenError, TokenUnavailableError
 from .http import (
+    BEARER_REALM,
     FOR_GOOD,
     HttpResponse,
     RequestInfo,
     _error,
     _json,
+    bearer_challenge,
     bearer_credentials,
-    challenge_max_age,
+    challenge_params,
     insufficient_scope,
     invalid_token,
     step_up_challenge,
@@ -96,12 +99,11 @@ def token_decision_response(decision: Decision, request: RequestInfo) -> HttpRes
         request,
         "reauth_required",
         action=decision.action,
-        max_age=challenge_max_age(decision),  # as the challenge asks
         last_reauth_at=decision.last_reauth_at,
     )
     if decision.level:
         payload["level"] = decision.level
-        payload["acr_values"] = list(decision.acr_values)
+    payload.update(challenge_params(decision))  # what the challenge asks, no more
     headers = {"Cache-Control": "no-store", "WWW-Authenticate": step_up_challenge(decision)}
     return _json(401, payload, headers)
 
@@ -109,10 +111,12 @@ def token_decision_response(decision: Decision, request: RequestInfo) -> HttpRes
 class BearerGuard:
     """Validate the bearer token and decide, for one resource server."""
 
-    def __init__(self, reauth: TokenDecider, tokens: object) -> None:
+    def __init__(self, reauth: TokenDecider, tokens: object, *, realm: str = BEARER_REALM) -> None:
         """``tokens``: an ``AccessTokenValidator`` (``validate``/``avalidate``), an
         ``Introspector`` or ``AsyncIntrospector`` (``introspect``), or any object with
-        one of those methods returning an :class:`AccessToken`."""
+        one of those methods returning an :class:`AccessToken`. ``realm``: what the
+        challenge to a request without a token names (``Bearer realm="api"``), printable
+        ASCII (else :class:`ConfigurationError`, now)."""
         if not callable(getattr(reauth, "check_token", None)):
             raise ConfigurationError("BearerGuard needs a Reauth (or AsyncReauth)")
         sync = getattr(tokens, "validate", None) or getattr(tokens, "introspect", None)
@@ -121,8 +125,10 @@ class BearerGuard:
             raise ConfigurationError(
                 "BearerGuard needs an AccessTokenValidator or an Introspector as tokens"
             )
+        bearer_challenge(realm)  # refuses a realm that cannot be sent
         self.reauth = reauth
         self.tokens = tokens
+        self.realm = realm
         self._sync: Callable[[str], Any] | None = sync if callable(sync) else None
         self._async: Callable[[str], Any] | None = asynchronous if callable(asynchronous) else None
         # What acheck runs, and whether on the loop (an async source) or in a worker
@@ -171,7 +177,7 @@ class BearerGuard:
         """The request's validated token, else the answer (RFC 6750 section 3: 401
         without a token, 400 for malformed credentials, 401 ``invalid_token``, 503):
         the first half of :meth:`check`, which needs nothing of the resource."""
-        raw = bearer_credentials(request)
+        raw = bearer_credentials(request, realm=self.realm)
         if isinstance(raw, HttpResponse):
             return raw
         if self._sync is None:
@@ -192,7 +198,7 @@ class BearerGuard:
         """:meth:`authenticate` for async code: an async token source is awaited; a sync
         one (an ``Introspector`` over ``httpx.Client``, which asks the issuer on every
         request) runs in a worker thread, so it never stalls the event loop."""
-        raw = bearer_credentials(request)
+        raw = bearer_credentials(request, realm=self.realm)
         if isinstance(raw, HttpResponse):
             return raw
         verify = self._averify

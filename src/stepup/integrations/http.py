@@ -10,6 +10,9 @@ integration raises, :class:`SignInRequiredError`, lives here too.
 - A bearer-token API client (a ``Channel.API`` subject) gets the RFC 9470 challenge:
   ``WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age="..."``;
   any other subject that sends ``Authorization: Bearer`` (an API key) gets the JSON 401.
+- A ``Bearer`` challenge without an ``error`` (no credentials were sent) names the
+  realm, ``Bearer realm="api"`` (RFC 6750 section 3: the scheme is followed by at least
+  one auth-param); one with an ``error`` refers to the credentials sent and has none.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ..tokens import InvalidTokenError, TokenFault
 from ..twofactor import Channel
 
 __all__ = [
+    "BEARER_REALM",
     "RETRY_AFTER",
     "SESSION_CHALLENGE",
     "TITLES",
@@ -38,9 +42,11 @@ __all__ = [
     "RequestHeaders",
     "RequestInfo",
     "SignInRequiredError",
+    "bearer_challenge",
     "bearer_credentials",
     "bearer_token",
     "challenge_max_age",
+    "challenge_params",
     "client_kind",
     "decision_response",
     "form_return_path",
@@ -161,6 +167,23 @@ def client_kind(request: RequestInfo) -> Client:
 SESSION_CHALLENGE: Final = 'Session realm="stepup"'
 
 
+#: The realm of a ``Bearer`` challenge without an error unless the app names its own
+#: (``BearerGuard(..., realm=...)``): RFC 6750 section 3 asks the scheme to be followed
+#: by at least one auth-param, and its example for a request without credentials is
+#: ``Bearer realm="example"``.
+BEARER_REALM: Final = "api"
+
+
+def bearer_challenge(realm: str = BEARER_REALM) -> str:
+    """``Bearer realm="..."``: the challenge to a request without bearer credentials
+    (RFC 6750 section 3.1: no error code). ``realm`` is sent as a quoted-string; an
+    empty one, or one that is not printable ASCII (a CR or LF: header injection), raises
+    :class:`ConfigurationError`."""
+    if not isinstance(realm, str) or not realm or _PRINTABLE.fullmatch(realm) is None:
+        raise ConfigurationError("a bearer realm must be a non-empty text of printable ASCII")
+    return f"Bearer realm={quoted(realm)}"
+
+
 def with_challenge(status: int, headers: dict[str, str]) -> dict[str, str]:
     """``headers``, with :data:`SESSION_CHALLENGE` for a 401 that names no challenge."""
     if status == 401 and "WWW-Authenticate" not in headers:
@@ -226,7 +249,7 @@ def authentication_required(request: RequestInfo) -> HttpResponse:
     sign-in page instead, by each framework its own way)."""
     headers = {"Cache-Control": "no-store"}
     if client_kind(request) is Client.BEARER:
-        headers["WWW-Authenticate"] = "Bearer"
+        headers["WWW-Authenticate"] = bearer_challenge()
     return _json(401, _error(request, "authentication_required"), headers)
 
 
@@ -309,14 +332,17 @@ def decision_response(
         sensitivity=decision.sensitivity.value,
         methods=list(decision.methods),
         alternatives=[list(alternative) for alternative in decision.alternatives],
-        # a bearer client's body asks what its challenge asks (0: however recent)
-        max_age=challenge_max_age(decision) if kind is Client.BEARER else int(decision.lifetime),
         last_reauth_at=decision.last_reauth_at,
         reauth_url=location,
     )
     if decision.level:
         payload["level"] = decision.level
-        payload["acr_values"] = list(decision.acr_values)
+    if kind is Client.BEARER:
+        payload.update(challenge_params(decision))  # what its challenge asks, no more
+    else:
+        payload["max_age"] = int(decision.lifetime)
+        if decision.level:
+            payload["acr_values"] = list(decision.acr_values)
     if decision.transaction:
         payload["transaction"] = decision.transaction
     if decision.enrol:
@@ -336,25 +362,36 @@ def challenge_max_age(decision: ReauthRequired) -> int:
     return int(decision.lifetime) if decision.stale else 0
 
 
+def challenge_params(decision: ReauthRequired) -> dict[str, Any]:
+    """What the RFC 9470 section 3 challenge asks for, as a bearer answer's JSON body
+    carries it: ``acr_values`` (a list, in order of preference) when a level of assurance
+    is asked for, ``max_age`` (:func:`challenge_max_age`) when the authentication is too
+    old or absent, or recent but nothing else says what would do (no ``acr`` value would
+    satisfy: a new authentication, however recent the last one, must prove the methods).
+    :func:`step_up_challenge` writes the same into the header, so the two never differ."""
+    asked: dict[str, Any] = {}
+    if decision.level and decision.acr_values:
+        asked["acr_values"] = list(decision.acr_values)
+    if decision.stale or not asked:
+        asked["max_age"] = challenge_max_age(decision)
+    return asked
+
+
 def step_up_challenge(decision: ReauthRequired) -> str:
-    """The RFC 9470 section 3 challenge: ``acr_values`` (space-separated, in order of
-    preference) when a level of assurance is asked for, ``max_age`` (the rule's lifetime
-    in seconds) when the authentication is too old or absent, and ``max_age="0"`` when it
-    is recent but nothing else says what would do (no ``acr`` value would satisfy: a new
-    authentication, however recent the last one, must prove the methods)."""
+    """The RFC 9470 section 3 challenge, asking for :func:`challenge_params`:
+    ``acr_values`` space-separated, ``max_age`` quoted (as RFC 9470's examples)."""
+    asked = challenge_params(decision)
     params = ['Bearer error="insufficient_user_authentication"']
-    acr_values = decision.acr_values if decision.level else ()
     if decision.stale:
         params.append('error_description="A more recent authentication is required"')
-    elif acr_values:
+    elif "acr_values" in asked:
         params.append('error_description="A different authentication level is required"')
     else:
         params.append('error_description="A different authentication is required"')
-    if acr_values:
-        params.append(f"acr_values={quoted(' '.join(acr_values))}")
-    if decision.stale or not acr_values:
-        # quoted, as RFC 9470's examples
-        params.append(f'max_age="{challenge_max_age(decision)}"')
+    if "acr_values" in asked:
+        params.append(f"acr_values={quoted(' '.join(asked['acr_values']))}")
+    if "max_age" in asked:
+        params.append(f'max_age="{asked["max_age"]}"')
     return ", ".join(params)
 
 
@@ -390,14 +427,14 @@ _FOLDED_BEARER: Final = re.compile(r",[ \t]*bearer(?![^ \t,])", re.IGNORECASE)
 _MAX_AUTHORIZATION: Final = 16 * 1024 + 64
 
 
-def bearer_credentials(request: RequestInfo) -> str | HttpResponse:
+def bearer_credentials(request: RequestInfo, *, realm: str = BEARER_REALM) -> str | HttpResponse:
     """The bearer token of a request to a bearer-protected endpoint (RFC 6750 section
     2.1), or the answer when there is none to use:
 
     - no ``Authorization`` header, or another scheme (``Basic``, ``Digest``, AWS
-      SigV4..., whose credentials may hold commas): ``401`` ``WWW-Authenticate: Bearer``
-      without an error code (section 3.1); a token in the query string
-      (``access_token``, section 2.3) is never read;
+      SigV4..., whose credentials may hold commas): ``401``
+      ``WWW-Authenticate: Bearer realm="<realm>"`` without an error code (section 3.1);
+      a token in the query string (``access_token``, section 2.3) is never read;
     - the ``Bearer`` scheme (any case, RFC 9110 section 11.1) with no token, a token
       outside the b64token syntax, several credentials (headers folded with ``,``) of
       which one is ``Bearer``, or a token in the header and the query string at once
@@ -408,10 +445,10 @@ def bearer_credentials(request: RequestInfo) -> str | HttpResponse:
     """
     header = request.authorization
     if not header:
-        return token_required(request)
+        return token_required(request, realm=realm)
     scheme = header.split(" ", 1)[0]
     if scheme.lower() != "bearer" and _FOLDED_BEARER.search(header) is None:
-        return token_required(request)  # another scheme, alone
+        return token_required(request, realm=realm)  # another scheme, alone
     if len(header) > _MAX_AUTHORIZATION:  # no access token is that long: unread
         return invalid_token(InvalidTokenError(TokenFault.MALFORMED), request)
     token = bearer_token(request)
@@ -438,10 +475,11 @@ _INVALID_TOKEN_TEXT: Final = {
 }
 
 
-def token_required(request: RequestInfo) -> HttpResponse:
+def token_required(request: RequestInfo, *, realm: str = BEARER_REALM) -> HttpResponse:
     """401 for a request to a bearer-protected endpoint without a usable bearer token:
-    ``WWW-Authenticate: Bearer`` and no error code (RFC 6750 section 3.1)."""
-    headers = {"Cache-Control": "no-store", "WWW-Authenticate": "Bearer"}
+    ``WWW-Authenticate: Bearer realm="<realm>"`` and no error code (RFC 6750 section
+    3.1)."""
+    headers = {"Cache-Control": "no-store", "WWW-Authenticate": bearer_challenge(realm)}
     return _json(401, _error(request, "authentication_required"), headers)
 
 

@@ -306,7 +306,7 @@ def test_forged_variants_of_a_real_token_are_invalid(
 def test_no_token_is_a_plain_bearer_challenge(api: TestClient) -> None:
     response = api.delete("/workspaces/prod")
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.headers["www-authenticate"] == 'Bearer realm="api"'
 
 
 async def test_async_validation_against_the_provider(

@@ -36,7 +36,7 @@ def test_the_decorator_answers_like_the_others() -> None:
     status, headers, _ = send(sign(exp=T0 - 60))
     assert status == 401
     assert headers["www-authenticate"].startswith('Bearer error="invalid_token"')
-    assert send(None)[1]["www-authenticate"] == "Bearer"
+    assert send(None)[1]["www-authenticate"] == 'Bearer realm="api"'
     with pytest.raises(UnknownActionError):
         bearer_required(protect, "no.such.action")
 

@@ -26,7 +26,7 @@ def test_a_script_gets_json(mode: str, headers: dict[str, str], url: str) -> Non
     assert answer.get_json()["error"] == "authentication_required"
     assert answer.headers["Cache-Control"] == "no-store"
     if "Authorization" in headers:
-        assert answer.headers["WWW-Authenticate"] == "Bearer"
+        assert answer.headers["WWW-Authenticate"] == 'Bearer realm="api"'
 
 
 def test_a_browser_still_gets_flask_logins_answer() -> None:

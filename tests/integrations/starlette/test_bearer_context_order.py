@@ -44,7 +44,10 @@ def test_a_request_without_a_token_never_reaches_the_context() -> None:
     client = TestClient(_app(calls))
     for name in ("prod", "nope"):
         answer = client.delete(f"/w/{name}")
-        assert (answer.status_code, answer.headers["www-authenticate"]) == (401, "Bearer")
+        assert (answer.status_code, answer.headers["www-authenticate"]) == (
+            401,
+            'Bearer realm="api"',
+        )
         assert (
             client.delete(f"/w/{name}", headers={"Authorization": "Bearer a b"}).status_code == 400
         )
