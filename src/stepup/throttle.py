@@ -10,17 +10,28 @@ the arithmetic and ``tests/core/test_guessing.py`` the simulated attacks.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from .errors import ConfigurationError
 from .records import Attempt, AttemptOutcome, ThrottleState
 
-__all__ = ["ThrottlePolicy", "apply_attempt", "apply_charge", "apply_refund", "keep_until"]
+__all__ = [
+    "ThrottlePolicy",
+    "apply_attempt",
+    "apply_charge",
+    "apply_refund",
+    "code_lifetime",
+    "keep_until",
+    "ledger_policy",
+]
 
 _ACCEPTED = Attempt(AttemptOutcome.ACCEPTED)  # immutable, so shared: the hot path
 #: ThrottlePolicy.most_failures by policy: a loop of delay_after, worked out once.
 _MOST_FAILURES: dict[ThrottlePolicy, int] = {}
+#: ledger_policy's stretched policies, per (policy, seconds): few exist, and the same
+#: object each time keeps the stores' per-policy caches (Redis: by identity) warm.
+_LEDGER_POLICIES: dict[tuple[ThrottlePolicy, float], ThrottlePolicy] = {}
 
 
 def _claimed(failures: int, blocked_until: float, step: int) -> ThrottleState:
@@ -51,7 +62,9 @@ class ThrottlePolicy:
 
     ``forget_after`` is only how long a store keeps a key's last accepted step (replay
     protection) after its last write; a store may drop a key once that has passed and
-    every failure is forgiven (:func:`keep_until`).
+    every failure is forgiven (:func:`keep_until`). A TOTP ledger is never kept for less
+    than its codes stay acceptable, whatever ``forget_after`` says: the verifier stretches
+    a shorter one to :func:`code_lifetime` (:func:`ledger_policy`).
     """
 
     free_failures: int = 3
@@ -121,6 +134,39 @@ def keep_until(state: ThrottleState, now: float, throttle: ThrottlePolicy) -> fl
         if forgiven > keep:
             return forgiven
     return keep
+
+
+def code_lifetime(window: int, period: int) -> float:
+    """How long after a write a TOTP ledger must remember its last step: ``(2 * window
+    + 2) * period`` seconds.
+
+    The verifier accepts the steps ``T - window`` to ``T + window`` (``T`` the step of
+    now), so the last step accepted (or burned) at ``now`` is at most ``T + window``, and
+    a code of that step or an earlier one is accepted until ``(T + 2 * window + 1) *
+    period``, at most ``(2 * window + 1) * period`` after ``now``. One period more leaves
+    room for app servers whose clocks differ (by less than a period) and for a store's
+    rounding: a ledger kept this long can never let a code be used twice.
+    """
+    return float((2 * window + 2) * period)
+
+
+def ledger_policy(throttle: ThrottlePolicy, window: int, period: int) -> ThrottlePolicy:
+    """``throttle`` as a TOTP ledger's ``totp_attempt`` needs it: the same schedule, with
+    ``forget_after`` raised to :func:`code_lifetime` when it is shorter (the default, 7
+    days, never is: then ``throttle`` itself). Every flow that writes a ledger's step
+    (verification, sync and async alike, and a recovery code's burn) passes this, so no
+    store may forget a step while a code at or before it could still be accepted."""
+    keep = code_lifetime(window, period)
+    if throttle.forget_after >= keep:
+        return throttle
+    key = (throttle, keep)
+    stretched = _LEDGER_POLICIES.get(key)
+    if stretched is None:
+        # forget_after > max_delay held before and grows here: the policy stays valid.
+        stretched = replace(throttle, forget_after=keep)
+        if len(_LEDGER_POLICIES) < 64:  # few policies exist; a frozen one never changes
+            _LEDGER_POLICIES[key] = stretched
+    return stretched
 
 
 def apply_attempt(

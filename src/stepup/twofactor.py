@@ -50,7 +50,7 @@ from .ids import checked_id, is_well_formed_id
 from .records import Attempt, AttemptOutcome, Credential, Passkey, TotpDevice
 from .recovery import is_legacy_recovery_digest, issue_recovery_codes, recovery_digest
 from .sealing import SealError, SecretBox
-from .throttle import ThrottlePolicy
+from .throttle import ThrottlePolicy, ledger_policy
 from .totp import (
     ALGORITHMS,
     MAX_KEY_URI_LENGTH,
@@ -562,7 +562,9 @@ class _TwoFactorFlows(Generic[S]):
         yield from _best_effort(user_id, "throttle_refund", (key, charge, now))
         devices = credential.totp_devices
         period = devices[0].period if devices else credential.period
-        burn = (credential_id, int(now // period) + self.window, now, self.throttle)
+        # Kept as long as a verification's step: no burned code comes back either.
+        ledger = ledger_policy(self.throttle, self.window, period)
+        burn = (credential_id, int(now // period) + self.window, now, ledger)
         burned: Attempt | None = None
         for _ in range(BURN_TRIES):
             yield from _best_effort(user_id, "throttle_clear", (credential_id,))

@@ -21,7 +21,7 @@ from .clock import Clock, system_clock
 from .errors import StoreUnavailableError
 from .events import EventBus, ReplayDetected, Throttled, TwoFactorRejected, TwoFactorVerified
 from .records import Attempt, AttemptOutcome
-from .throttle import ThrottlePolicy
+from .throttle import ThrottlePolicy, ledger_policy
 from .totp import TOTP, normalize_code
 
 __all__ = [
@@ -84,13 +84,17 @@ def verify_flow(
     device_id: str = "",
 ) -> Flow[VerifyResult]:
     """The whole verification as a flow (see :mod:`stepup._flow`), for composing into
-    larger flows such as confirming an enrolment."""
+    larger flows such as confirming an enrolment. The store is asked to keep the ledger
+    at least as long as the code's step can still be accepted
+    (:func:`~stepup.throttle.ledger_policy`), however short ``throttle.forget_after``."""
     step = _match(credential_id, totp, code, now, window, events, user_id)
     if isinstance(step, VerifyResult):
         return step
+    # The ledger outlives every code it could be asked about, whatever forget_after says.
+    ledger = ledger_policy(throttle, window, totp.period)
     attempt: Attempt | None
     try:
-        attempt = yield ("totp_attempt", (credential_id, step, now, throttle))
+        attempt = yield ("totp_attempt", (credential_id, step, now, ledger))
     except StoreUnavailableError:
         attempt = None
     return _settle(credential_id, step, attempt, now, events, user_id, device_id)
@@ -111,16 +115,18 @@ def verify_devices_flow(
     code is matched against every device (each in constant time, all of them always),
     and the one ledger ``credential_id`` settles it in ONE ``totp_attempt``, so a step
     accepted from any device makes that step and every earlier one a replay from all
-    of them, and the throttle counts the user's guesses, not each device's. Answers
-    the result and the matched device's id (``""`` when none matched)."""
+    of them, and the throttle counts the user's guesses, not each device's. The ledger
+    is kept as long as the longest period's codes stay acceptable. Answers the result
+    and the matched device's id (``""`` when none matched)."""
     matched = _match_devices(devices, code, now, window)
     if matched is None:
         _rejected(events, now, credential_id, VerifyReason.MALFORMED, user_id)
         return _MALFORMED, ""
     step, device_id = matched
+    ledger = ledger_policy(throttle, window, max(totp.period for _, totp in devices))
     attempt: Attempt | None
     try:
-        attempt = yield ("totp_attempt", (credential_id, step, now, throttle))
+        attempt = yield ("totp_attempt", (credential_id, step, now, ledger))
     except StoreUnavailableError:
         attempt = None
     result = _settle(credential_id, step, attempt, now, events, user_id, device_id)
