@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, Final, ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar, cast
 
 from flask import Flask, Response, g, request
 
@@ -286,15 +287,26 @@ class Stepup:
         self._transactions.append((action, transaction))
 
         def decorator(view: Callable[P, R]) -> Callable[P, R | Response]:
-            @wraps(view)
+            def refusal() -> Response | None:
+                refused: Response | None = state().guard(
+                    action, context, return_to, transaction=transaction
+                )
+                return refused
+
+            if inspect.iscoroutinefunction(view):
+                protected_async = _refusing_first(view, refusal)
+                mark(protected_async, action)  # for stepup.testing.coverage
+                return cast("Callable[P, R | Response]", protected_async)
+
+            @wraps(view)  # the guard called here: one frame fewer on every request
             def protected(*args: P.args, **kwargs: P.kwargs) -> R | Response:
-                refusal = state().guard(action, context, return_to, transaction=transaction)
-                if refusal is not None:
-                    response: Response = refusal
+                refused = state().guard(action, context, return_to, transaction=transaction)
+                if refused is not None:
+                    response: Response = refused
                     return response
                 return view(*args, **kwargs)
 
-            mark(protected, action)  # for stepup.testing.coverage
+            mark(protected, action)
             return protected
 
         return decorator
@@ -308,24 +320,24 @@ class Stepup:
         ``csrf``. A request that carries no token at all is also logged (WARNING, this
         logger): that is a form or a script missing its token, not an expired page."""
 
-        @wraps(view)
-        def protected(*args: P.args, **kwargs: P.kwargs) -> R | Response:
-            if request.method not in _SAFE_METHODS:
-                csrf = state().csrf
-                submitted = csrf.submitted()
-                if not csrf.valid(submitted):
-                    if not submitted:
-                        logger.warning(
-                            "%s %s carried no CSRF token: give its form"
-                            " {{ stepup_csrf_field() }}, or send the X-CSRF-Token header",
-                            request.method,
-                            request.endpoint,
-                        )
-                    answer: Response = csrf_refused()
-                    return answer
-            return view(*args, **kwargs)
+        def refusal() -> Response | None:
+            if request.method in _SAFE_METHODS:
+                return None
+            csrf = state().csrf
+            submitted = csrf.submitted()
+            if csrf.valid(submitted):
+                return None
+            if not submitted:
+                logger.warning(
+                    "%s %s carried no CSRF token: give its form"
+                    " {{ stepup_csrf_field() }}, or send the X-CSRF-Token header",
+                    request.method,
+                    request.endpoint,
+                )
+            answer: Response = csrf_refused()
+            return answer
 
-        return protected
+        return _refusing_first(view, refusal)
 
     def csrf_token(self) -> str:
         """This session's CSRF token (what ``{{ stepup_csrf_token() }}`` gives templates)."""
@@ -500,3 +512,31 @@ def _url_prefix(value: object) -> str:
             " such as '/stepup', without '?', '#', '\\' or spaces"
         )
     return prefix
+
+
+def _refusing_first(
+    view: Callable[P, R], refusal: Callable[[], Response | None]
+) -> Callable[P, R | Response]:
+    """``view`` wrapped to answer ``refusal()`` when it has one. An ``async def`` view
+    gets an async wrapper that awaits it (Flask runs it on a loop of its own per call):
+    a sync wrapper would hand Flask the un-awaited coroutine, a 500 on every request
+    the check let through."""
+    if inspect.iscoroutinefunction(view):
+
+        @wraps(view)
+        async def protected_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+            refused = refusal()
+            if refused is not None:
+                return refused
+            return await view(*args, **kwargs)
+
+        return cast("Callable[P, R | Response]", protected_async)
+
+    @wraps(view)
+    def protected(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+        refused = refusal()
+        if refused is not None:
+            return refused
+        return view(*args, **kwargs)
+
+    return protected
