@@ -7,22 +7,30 @@ the typed errors of ``request.stepup.require(...)`` raised anywhere in a view, t
 the app's replaceable ``REAUTH_RESPONSE`` hook, answers a store outage that escapes a
 view with the 503 "try again" page (JSON for a script), and reads a small multipart
 form POST's body before the CSRF middleware parses it, so a kept form keeps its order.
+
+Django builds it when it builds the app (``get_wsgi_application``,
+``get_asgi_application``, the test client's first request): a setting that stepup's
+system checks call an error stops the app there (``ImproperlyConfigured``), since a
+WSGI or ASGI server runs no checks and every request would fail.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.checks import CheckMessage, run_checks
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
-from ...errors import StoreUnavailableError
+from ...errors import ConfigurationError, StoreUnavailableError
 from ...reauth import ReauthRequiredError, ReauthUnavailableError
 from ...resume import MAX_BYTES
 from ..http import SignInRequiredError
 from ._request import HELD, attach, held_sign_in_response, outage_response, read_form_body
 from ._web import sign_in_response
+from .services import get_stepup
 
 __all__ = ["StepupMiddleware"]
 
@@ -32,6 +40,7 @@ class StepupMiddleware:
     async_capable = True
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        refuse_unusable_settings()
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
@@ -68,6 +77,40 @@ class StepupMiddleware:
         if isinstance(exception, StoreUnavailableError):
             return outage_response(request)
         return None
+
+
+#: The errors of the system checks that do not stop the app here (see below).
+_NOT_HERE: Final = frozenset({"stepup.E008"})
+
+
+def refuse_unusable_settings() -> None:
+    """Raise ``ImproperlyConfigured`` for every error stepup's system checks report
+    (not one the project silenced), each with its id, its message (which names the
+    setting or the environment variable, never its value) and its hint. The checks build
+    the services as the first request would (and keep them for it); without the app's
+    checks registered, the services are built here.
+
+    ``stepup.E008`` (a decorator's unknown action) is the checks' alone: the decorator
+    raises ``UnknownActionError`` while its view is imported whenever the policy can be
+    built, and when the policy cannot be built, that is an error of its own, which
+    stops the app. The names it reports are every name remembered in this process, also
+    under settings since changed (``override_settings``)."""
+    errors = [
+        message
+        for message in run_checks(tags=["stepup"])
+        if message.is_serious() and not message.is_silenced() and message.id not in _NOT_HERE
+    ]
+    if errors:
+        raise ImproperlyConfigured("\n".join(_line(message) for message in errors))
+    try:
+        get_stepup()
+    except ConfigurationError as exc:
+        raise ImproperlyConfigured(str(exc)) from exc
+
+
+def _line(message: CheckMessage) -> str:
+    hint = f" (hint: {message.hint})" if message.hint else ""
+    return f"{message.id}: {message.msg}{hint}"
 
 
 def _after(request: HttpRequest, response: HttpResponse) -> HttpResponse:
