@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import inspect
 import json
+import math
 import secrets
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, replace
@@ -211,6 +212,9 @@ class SignInReason(StrEnum):
     POLICY_OFF = "policy_off"  # the policy's sign_in_counts is off (the default)
     NO_PROVIDER_TIME = "no_provider_time"  # an SSO sign-in without auth_time / AuthnInstant
     TOO_OLD = "too_old"  # proved longer ago than any lifetime of the policy
+    #: dated later than now by more than a provider's clock may be ahead (300 s): no
+    #: time authentication happened at (OIDC Core 2, auth_time), so no proof
+    IN_THE_FUTURE = "in_the_future"
     UNAVAILABLE = "unavailable"  # the store failed; the sign-in itself still stands
 
 
@@ -246,6 +250,23 @@ def _unknown_tenant(off: Decision, tenant_id: object) -> Decision:
     only here, off the path of a tenant that exists)."""
     checked_id(tenant_id, "tenant_id")
     return off
+
+
+def _sign_in_time(value: object) -> float | None:
+    """A sign-in's ``authenticated_at``: ``None`` (now), or finite Unix seconds (NaN or
+    an infinity is no time at all, nor a whole number no float holds), else
+    :class:`MalformedInputError`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MalformedInputError("authenticated_at must be Unix seconds")
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise MalformedInputError("authenticated_at must be a finite number of Unix seconds")
+    return seconds
 
 
 def _slide_id(session_id: str, authenticated_at: float) -> str:
@@ -303,6 +324,8 @@ _TOKEN_SKEW: Final = 300.0
 #: issued it and for whom); it is no session, so it has one fixed session id.
 _TOKEN_IDENTITY: Final = Identity(LoginMethod.OIDC)
 _TOKEN_SESSION: Final = "bearer-token"  # noqa: S105 (a fixed session id, not a secret)
+#: How far ahead of this clock a sign-in's provider time may be: as far as a token's.
+_SIGN_IN_SKEW: Final = _TOKEN_SKEW
 _TRANSACTION: Final = "tx:"
 
 
@@ -1343,19 +1366,20 @@ class _ReauthFlows(Generic[S]):
                 f"a sign-in through {subject.identity.method.value} proves {primary!r}:"
                 " note how the user signed in before recording the sign-in"
             )
-        if authenticated_at is not None and (
-            isinstance(authenticated_at, bool) or not isinstance(authenticated_at, int | float)
-        ):
-            raise MalformedInputError("authenticated_at must be Unix seconds")
+        given = _sign_in_time(authenticated_at)
         if level is not None and (self.policy.levels is None or level not in self.policy.levels):
             raise MalformedInputError("a grant's level must be one of the policy's levels")
         if not self.policy.sign_in_counts:
             return SignInNotCounted(SignInReason.POLICY_OFF)
-        if chosen & {"oidc", "saml"} and authenticated_at is None:
+        if chosen & {"oidc", "saml"} and given is None:
             # Without the provider's own time, the login may be days old (an SSO session).
             return SignInNotCounted(SignInReason.NO_PROVIDER_TIME)
         now = self.clock()
-        at = now if authenticated_at is None else min(float(authenticated_at), now)
+        if given is not None and given > now + _SIGN_IN_SKEW:
+            # Not a time the sign-in happened at: a wrong clock or a wrong unit
+            # (milliseconds). Counted as now, it would be a fresh proof of nothing.
+            return SignInNotCounted(SignInReason.IN_THE_FUTURE)
+        at = now if given is None else min(given, now)  # a provider's clock a little ahead
         longest = self.policy.longest_lifetime
         if now - at >= longest:
             return SignInNotCounted(SignInReason.TOO_OLD)
@@ -1476,12 +1500,15 @@ class Reauth(_ReauthFlows[Store]):
         Call right after the sign-in, with the new session's ``subject`` and what the
         sign-in proved: ``("pwd",)``, ``("pwd", "otp")``, ``("oidc",)`` with the ID
         token's verified ``auth_time``, ``("saml",)`` with the assertion's
-        ``AuthnInstant``. The grant is dated ``authenticated_at`` (the provider's time,
-        never later than now), so an SSO session that logged in hours ago counts as
-        hours old. ``level``: the level of assurance the provider's signed ``acr`` /
-        ``AuthnContextClassRef`` proved (``Levels.for_acr``, ``Levels.for_saml``), as for
-        :meth:`record`. Bad input raises :class:`MalformedInputError`; otherwise the
-        answer is :class:`SignInCounted` or :class:`SignInNotCounted` with its reason."""
+        ``AuthnInstant``. The grant is dated ``authenticated_at`` (the provider's time),
+        so an SSO session that logged in hours ago counts as hours old; a time up to 300
+        seconds ahead of this clock (the provider's clock may run ahead) is dated now,
+        one further ahead is :class:`SignInNotCounted` (``in_the_future``). ``level``:
+        the level of assurance the provider's signed ``acr`` / ``AuthnContextClassRef``
+        proved (``Levels.for_acr``, ``Levels.for_saml``), as for :meth:`record`. Bad
+        input (an ``authenticated_at`` that is NaN or infinite too) raises
+        :class:`MalformedInputError`; otherwise the answer is :class:`SignInCounted` or
+        :class:`SignInNotCounted` with its reason."""
         return run(self._record_sign_in(subject, methods, authenticated_at, level), self.store)
 
     def offer(self, subject: Subject, action: str) -> Offer:
