@@ -195,9 +195,12 @@ def test_the_page_needs_a_signed_in_user(test_app: TestApp) -> None:
 
 
 def test_rehash_on_outdated_parameters(test_app: TestApp, bob: Browser) -> None:
-    from argon2 import PasswordHasher
+    from argon2 import PasswordHasher, Type
 
-    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=16, salt_len=8)
+    # argon2i: below the app's argon2id profile (CHEAPEST is the floor of every number)
+    weak = PasswordHasher(
+        time_cost=1, memory_cost=8, parallelism=1, hash_len=16, salt_len=8, type=Type.I
+    )
     test_app.users["bob"].password_hash = weak.hash("battery staple")
     before = test_app.users["bob"].password_hash
     _admin(test_app)

@@ -9,8 +9,8 @@ async one can run the hash in a worker thread without blocking the event loop:
 
 1. ``_before`` (a flow): check the input and recognise the hash's format (cheap), then
    charge the throttle *first*, so concurrent guesses cannot outrun it;
-2. ``_check`` (pure): verify, and a new argon2id hash when the format or its
-   parameters are outdated;
+2. ``_check`` (pure): verify, and a new argon2id hash when the format is another or
+   its parameters are below the hasher's;
 3. ``_after`` (a flow): on success take back this attempt's charge (a success never
    clears failures counted for other attempts), emit events, build the result.
 """
@@ -121,10 +121,11 @@ class PasswordResult:
     """The outcome of one password re-authentication. Only ``reason == OK`` lets anyone in.
 
     ``retry_at`` is the Unix time from which this user may try again, when blocked.
-    ``new_hash`` is set on success when the stored hash was not argon2id with the
-    current parameters (bcrypt, Werkzeug, Django PBKDF2, an older argon2...): an
-    argon2id hash of the same password, to store in place of the old one (the
-    ``on_upgrade`` hook receives the same hash).
+    ``new_hash`` is set on success when the stored hash was not argon2id at or above the
+    current parameters in every one (bcrypt, Werkzeug, Django PBKDF2, an argon2 hash
+    with less memory or fewer passes...): an argon2id hash of the same password, to
+    store in place of the old one (the ``on_upgrade`` hook receives the same hash). A
+    stronger argon2id hash (more memory, more passes) is kept as it is.
     """
 
     reason: PasswordReason
@@ -404,8 +405,8 @@ class PasswordReauth(_PasswordFlows[AttemptStore]):
     """Verify a re-entered password against a sync store's throttle.
 
     ``on_upgrade(user_id, new_hash)`` (optional) is called after a successful check of
-    a hash that was not argon2id with the current parameters, with an argon2id hash of
-    the same password to store instead. If it raises, the error is logged (without the
+    a hash that was not argon2id at or above the current parameters, with an argon2id
+    hash of the same password to store instead. If it raises, the error is logged (without the
     hash) and the result is still ``OK``; ``result.new_hash`` carries the same hash.
     """
 

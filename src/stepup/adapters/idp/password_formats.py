@@ -49,8 +49,9 @@ import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from typing import Final, Literal, Protocol, TypeAlias, cast, runtime_checkable
 
-from argon2 import Parameters, PasswordHasher, extract_parameters
+from argon2 import Parameters, PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from argon2.low_level import ARGON2_VERSION
 
 from ...errors import StepupError
 
@@ -74,6 +75,7 @@ __all__ = [
     "PasslibPbkdf2Verifier",
     "UnsupportedHashError",
     "WerkzeugVerifier",
+    "argon2_below",
     "default_verifiers",
     "find_verifier",
 ]
@@ -165,11 +167,37 @@ def _argon2_parameters(stored_hash: str) -> Parameters:
     return parameters
 
 
+def argon2_below(hasher: PasswordHasher, stored_hash: str) -> bool:
+    """Is the argon2 ``stored_hash`` below ``hasher``'s profile anywhere, so a match
+    should be re-hashed with it?
+
+    Below means: less memory, fewer passes, fewer lanes, a shorter hash or a shorter salt
+    than ``hasher``'s, an older argon2 version, or argon2i/argon2d where the hasher makes
+    another type (argon2id is never below). A hash at or above the profile in every one
+    of these is kept, so a deployment's stronger hashes (128 MiB, 4 passes) are never
+    rewritten with weaker parameters. One above in some and below in another is below:
+    its upgrade takes the profile's values for all of them.
+
+    Raises :class:`MalformedHashError` when the parameters cannot be read or are beyond
+    the caps."""
+    stored = _argon2_parameters(stored_hash)
+    return (
+        (stored.type is not Type.ID and stored.type is not hasher.type)
+        or stored.version < ARGON2_VERSION
+        or stored.memory_cost < hasher.memory_cost
+        or stored.time_cost < hasher.time_cost
+        or stored.parallelism < hasher.parallelism
+        or stored.hash_len < hasher.hash_len
+        or stored.salt_len < hasher.salt_len
+    )
+
+
 class Argon2Verifier:
     """argon2 PHC strings (``$argon2id$``, ``$argon2i$``, ``$argon2d$``) via argon2-cffi.
 
-    ``hasher`` holds the current parameters: a match made with others (or with
-    argon2i/argon2d) needs an upgrade."""
+    ``hasher`` holds the current parameters: a match below them anywhere (or made with
+    argon2i/argon2d) needs an upgrade (:func:`argon2_below`); one at or above them in
+    every parameter is kept."""
 
     name = "argon2"
 
@@ -195,7 +223,7 @@ class Argon2Verifier:
             raise MalformedHashError("a corrupt argon2 hash") from None
 
     def needs_upgrade(self, stored_hash: str) -> bool:
-        return self.hasher.check_needs_rehash(stored_hash)
+        return argon2_below(self.hasher, stored_hash)
 
 
 _BCRYPT = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
