@@ -15,16 +15,24 @@ import importlib
 import inspect
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from argon2 import Parameters, PasswordHasher
 
+from ..adapters.idp.password_formats import (
+    HashVerifier,
+    MalformedHashError,
+    UnsupportedHashError,
+    default_verifiers,
+    find_verifier,
+)
 from ..errors import ConfigurationError
 
 __all__ = [
     "callable_setting",
     "clock_setting",
+    "dummy_password_hash",
     "flag",
     "import_dotted",
     "non_empty_text",
@@ -138,6 +146,28 @@ def password_hasher(value: object, setting: str) -> PasswordHasher | None:
             " path of one"
         )
     return value
+
+
+def dummy_password_hash(
+    value: object, setting: str, verifiers: Sequence[HashVerifier] | None
+) -> Callable[[], str] | None:
+    """``None`` (the default: an argon2id dummy from the hasher), or a stored hash in the
+    app's own format, which an unknown user's password is then checked against, so that
+    costs what a known user's check costs. One of ``verifiers`` (the ones the password
+    check uses; ``None``: the default formats) must read it: a hash they refuse would be
+    no check at all. The message names the format's problem, never the hash."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{setting} must be None or a password hash (a string)")
+    try:
+        # Recognising reads the format only: any hasher's parameters do.
+        find_verifier(verifiers or default_verifiers(PasswordHasher()), value)
+    except (MalformedHashError, UnsupportedHashError) as exc:
+        raise ConfigurationError(
+            f"{setting} must be a hash the password verifiers read: {exc}"
+        ) from None
+    return lambda: value
 
 
 def provider_mapping(value: object, setting: str) -> dict[str, Any]:

@@ -66,6 +66,7 @@ from ..resume import (
 )
 from ..setting_readers import (
     clock_setting,
+    dummy_password_hash,
     flag,
     non_empty_text,
     positive_seconds,
@@ -267,10 +268,14 @@ class AppState:
                 user_handle_key=handle_keys,
             )
         )
+        verifiers = password_verifiers_from_config(config["STEPUP_PASSWORD_VERIFIERS"])
         self.passwords = PasswordReauth(
             self.store,
             hasher=password_hasher_from_config(config["STEPUP_PASSWORD_HASHER"]),
-            verifiers=password_verifiers_from_config(config["STEPUP_PASSWORD_VERIFIERS"]),
+            verifiers=verifiers,
+            dummy_hash=dummy_password_hash(
+                config["STEPUP_PASSWORD_DUMMY_HASH"], "STEPUP_PASSWORD_DUMMY_HASH", verifiers
+            ),
             clock=clock,
             events=events,
         )
