@@ -238,7 +238,10 @@ def _cluster_node_error(where: str) -> StoreConfigurationError:
 
 
 def _where(client: Any) -> str:
-    """Where a redis-py client connects, as a URL without password (for errors)."""
+    """Where a redis-py client connects, as a URL without password (for errors); a
+    cluster client as ``redis+cluster://`` (``rediss+cluster://``) and the node its URL
+    named (its first startup node, known before the client has loaded the cluster's
+    layout); a client of neither kind as ``a <type> client``."""
     pool = getattr(client, "connection_pool", None)
     kwargs = getattr(pool, "connection_kwargs", None)
     if isinstance(kwargs, dict):
@@ -247,11 +250,27 @@ def _where(client: Any) -> str:
         tls = "SSL" in getattr(getattr(pool, "connection_class", None), "__name__", "")
         user = f"{kwargs['username']}@" if kwargs.get("username") else ""
         scheme = "rediss" if tls else "redis"
-        return f"{scheme}://{user}{kwargs.get('host')}:{kwargs.get('port')}/{kwargs.get('db', 0)}"
-    node = getattr(client, "get_default_node", lambda: None)()
-    if node is not None:  # a cluster client
-        return f"redis://{getattr(node, 'host', '?')}:{getattr(node, 'port', '?')} (cluster)"
-    return f"a {type(client).__name__} client"
+        host = f"[{kwargs.get('host')}]" if ":" in str(kwargs.get("host")) else kwargs.get("host")
+        return f"{scheme}://{user}{host}:{kwargs.get('port')}/{kwargs.get('db', 0)}"
+    nodes = getattr(client, "nodes_manager", None)
+    # The nodes it was given (redis-py keeps them as it got them; its nodes manager's
+    # copy moves a failed node to the end), else its default node.
+    startup = getattr(client, "startup_nodes", None) or getattr(nodes, "startup_nodes", None)
+    if isinstance(startup, dict):
+        startup = list(startup.values())
+    node = startup[0] if isinstance(startup, list) and startup else None
+    if node is None:
+        node = getattr(client, "get_default_node", lambda: None)()
+    if node is None:
+        return f"a {type(client).__name__} client"
+    options = getattr(nodes, "connection_kwargs", None)
+    options = options if isinstance(options, dict) else {}
+    connection_class = getattr(options.get("connection_class"), "__name__", "")
+    scheme = "rediss" if options.get("ssl") or "SSL" in connection_class else "redis"
+    user = f"{options['username']}@" if options.get("username") else ""
+    host = str(getattr(node, "host", "?"))
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}+cluster://{user}{host}:{getattr(node, 'port', '?')}"
 
 
 class _RedisBase:
