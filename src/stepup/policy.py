@@ -364,7 +364,36 @@ class Policy:
             raise ConfigurationError("protected must be a list of action names")
         self.protected: frozenset[str] = frozenset(protected)
         for name, rule in [*self._rules.items(), *self._patterns]:
-            self._check_level(_shown(name), rule)
+            self._check_rule(_shown(name), rule)
+
+    def _check_rule(self, name: str, rule: Rule) -> None:
+        """What a rule must be under this policy (``name``: how errors name the rule)."""
+        self._check_level(name, rule)
+        self._check_passkey_alone(name, rule)
+
+    def _check_passkey_alone(self, name: str, rule: Rule) -> None:
+        """A passkey is asked for alone: an alternative that names one together with any
+        other method (``("primary", "phr")``, ``("otp", "hwk")``), in ``accept`` or as a
+        method set of the rule's level, is refused. The re-authentication pages ask for
+        one alternative in one step and a passkey's ceremony is a step of its own, so
+        such a rule could never be satisfied there; and a passkey that verified the user
+        already proves two factors."""
+        for alternative in self.alternatives_for(rule):
+            tokens = set(alternative)
+            if not tokens & _PASSKEY_TOKENS or tokens <= _PASSKEY_TOKENS:
+                continue
+            named = list(alternative)
+            # Without accept, only the rule's level can name such a set of methods.
+            where = (
+                f"accept names {named}"
+                if rule.accept is not None
+                else f"level {rule.level!r} is proved by {named}"
+            )
+            raise ConfigurationError(
+                f"{name}: {where}, and the pages cannot ask for a passkey together with"
+                " another method; a passkey with user verification already proves two"
+                " factors: use ('phr',)"
+            )
 
     def _check_level(self, name: str, rule: Rule) -> None:
         """A rule's level must be declared, and something the rule accepts must reach it
@@ -607,7 +636,7 @@ class Policy:
             raise ConfigurationError(f"{where}: a blank name names no action")
         rule = _rule_from_toml(entry, where, base)
         try:
-            self._check_level(where, rule)
+            self._check_rule(where, rule)
         except ConfigurationError as exc:
             raise _naming(exc, where) from None
         return rule

@@ -446,9 +446,13 @@ def test_toml_bad_passkeys_value() -> None:
 
 
 _TOKENS = st.sampled_from(sorted(ACCEPT_TOKENS))
-_ALTERNATIVES = st.lists(
-    st.frozensets(_TOKENS, min_size=1, max_size=3), min_size=1, max_size=4, unique=True
+_PASSKEY_TOKENS = frozenset({"phr", "hwk", "swk", "user"})
+#: A passkey is asked for alone: an alternative naming one with another method is refused
+#: by the policy (the pages could never satisfy it).
+_ALTERNATIVE = st.frozensets(_TOKENS, min_size=1, max_size=3).filter(
+    lambda a: a <= _PASSKEY_TOKENS or not a & _PASSKEY_TOKENS
 )
+_ALTERNATIVES = st.lists(_ALTERNATIVE, min_size=1, max_size=4, unique=True)
 
 
 @settings(max_examples=60, deadline=None)

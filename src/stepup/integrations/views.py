@@ -306,7 +306,8 @@ class ReauthPage:
 
     ``methods`` are the core's :func:`stepup.reauth.required_methods`; the page shows a
     password field for ``pwd``, a code field for ``otp`` and a button to the provider for
-    ``oidc`` / ``saml``. ``next`` is already a safe same-origin path; so is ``cancel``,
+    ``oidc`` / ``saml``; ``otp`` alone (a rule that accepts TOTP alone) is the code field
+    alone (:attr:`code_alone`). ``next`` is already a safe same-origin path; so is ``cancel``,
     where the Cancel link goes (see :func:`cancel_path`). ``description`` is the policy's
     msgid (translated on the page); ``needs_enrolment``: the rule asks for a code and the
     user has no second factor yet.
@@ -358,6 +359,12 @@ class ReauthPage:
     @property
     def totp(self) -> bool:
         return "otp" in self.methods
+
+    @property
+    def code_alone(self) -> bool:
+        """The offered alternative is a TOTP code alone (``("otp",)``): the form is the
+        code field alone, posted where the password form posts, and records ``otp``."""
+        return self.totp and not self.password and not self.sso and not self.passkey
 
     @property
     def sso(self) -> str:
@@ -828,9 +835,19 @@ def password_step(
     missing_loader: str,
 ) -> FormStep:
     """The password form's sequence, as Flask's and Django's views run it: the password
-    (a rehash saved when the hasher asks), then the code when the rule asks for one.
+    (a rehash saved when the hasher asks), then the code when the rule asks for one. A
+    page that offers the code alone (:attr:`ReauthPage.code_alone`) checks the code
+    alone, through the same verification and throttle, and proves ``otp``; any other
+    page without a password field (a provider's, a passkey's) is the page again, 400.
     ``missing_loader`` is the ``ConfigurationError`` message naming the framework's
     setting when no hash loader is configured."""
+
+    def failed(result: VerifyResult) -> None:
+        events, clock = getattr(passwords, "events", None), getattr(passwords, "clock", None)
+        report_code_failure(events, clock, subject.user_id, result)
+
+    if page.code_alone:
+        return code_refusal(page, verify_code, failed=failed) or FormStep(methods=("otp",))
     if not page.password:
         return FormStep(page=page, status=400)
     if load_hash is None:
@@ -843,17 +860,7 @@ def password_step(
         return FormStep(page=error, status=refusal_status(result.reason))
     if not page.totp:
         return FormStep(methods=("pwd",))
-    refused = code_refusal(
-        page,
-        verify_code,
-        failed=lambda result: report_code_failure(
-            getattr(passwords, "events", None),
-            getattr(passwords, "clock", None),
-            subject.user_id,
-            result,
-        ),
-    )
-    return refused or FormStep(methods=("pwd", "otp"))
+    return code_refusal(page, verify_code, failed=failed) or FormStep(methods=("pwd", "otp"))
 
 
 def report_code_failure(events: object, clock: object, user_id: str, result: VerifyResult) -> None:

@@ -448,19 +448,24 @@ class StepupPages:
         form = await self.form(request, subject.session_id)
         if form is None:
             return await self.csrf_failed(request)
-        if not page.password:
+        # The password, unless the page offers the code alone (a rule that accepts TOTP
+        # alone: the code below is the whole proof); then the code when the page asks.
+        methods: list[str] = []
+        if not page.password and not page.code_alone:
             error = TEXT["use_provider"]
             return await self.reauth_form(request, subject, page.with_error(error), 400)
-        stored = None
-        if s.password_hash_loader is not None:
-            stored = await call_hook(s.password_hash_loader, subject.user_id)
-        result = await s.passwords.verify(subject, form.get("password"), stored)
-        if not result.ok:
-            page = page.with_error(password_message(result), password_error_field(result))
-            return await self.reauth_form(request, subject, page, refusal_status(result.reason))
-        if result.new_hash is not None and s.password_rehash_saver is not None:
-            await call_hook(s.password_rehash_saver, subject.user_id, result.new_hash)
-        methods = ["pwd"]
+        if page.password:
+            stored = None
+            if s.password_hash_loader is not None:
+                stored = await call_hook(s.password_hash_loader, subject.user_id)
+            result = await s.passwords.verify(subject, form.get("password"), stored)
+            if not result.ok:
+                page = page.with_error(password_message(result), password_error_field(result))
+                status = refusal_status(result.reason)
+                return await self.reauth_form(request, subject, page, status)
+            if result.new_hash is not None and s.password_rehash_saver is not None:
+                await call_hook(s.password_rehash_saver, subject.user_id, result.new_hash)
+            methods.append("pwd")
         if page.totp:
             refused = await self.refused_code(request, subject, page, form.get("code"))
             if refused is not None:
