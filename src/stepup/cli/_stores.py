@@ -6,10 +6,16 @@ database without stepup's tables, is refused with the URL (no password) and the 
 instead of being created empty and reported as "no such user". Nor does it act on part
 of the users: a ``redis://`` URL of a node of a Redis Cluster (which would list and
 change that node's users only) is refused, naming ``redis+cluster://``.
+
+The commands run synchronously, so an async driver's URL (an app's ``STEPUP_STORE`` for
+``AsyncSQLStore``) opens the same database through the sync driver: ``postgresql+asyncpg``
+and ``postgresql+psycopg_async`` through psycopg, ``sqlite+aiosqlite`` through sqlite3.
+Redis URLs are the same for both.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +32,13 @@ __all__ = ["STORE_ENV", "credential_user_ids", "open_store"]
 STORE_ENV = "STEPUP_STORE"
 
 _SQL = ("sqlite", "postgresql", "postgres")
+#: An async driver's URL scheme, and the sync driver the commands open the same
+#: database with (its module, when that is not in the standard library).
+_SYNC_DRIVERS: dict[str, tuple[str, str | None]] = {
+    "postgresql+asyncpg": ("postgresql+psycopg", "psycopg"),
+    "postgresql+psycopg_async": ("postgresql+psycopg", "psycopg"),
+    "sqlite+aiosqlite": ("sqlite", None),
+}
 _REDIS = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 
 
@@ -66,8 +79,9 @@ def _open_sql(url: str, prefix: str | None) -> Store:
             "a SQL store needs the extra: pip install 'stepup-auth[sql]'"
             " (and 'stepup-auth[postgres]' for PostgreSQL)"
         ) from None
-    if _scheme(url).startswith("postgres:"):  # the old name some hosts still hand out
+    if _scheme(url).partition("+")[0] == "postgres":  # the old name some hosts hand out
         url = "postgresql" + url[len("postgres") :]
+    url = _sync_url(url, make_url)
     if _scheme(url) == "sqlite" or _scheme(url).startswith("sqlite+"):
         _check_sqlite_path(url, make_url, sqlite_file_problem, safe_url)
     options: dict[str, Any] = {} if prefix is None else {"prefix": prefix}
@@ -93,6 +107,30 @@ def _open_sql(url: str, prefix: str | None) -> Store:
             f"no table {store.prefix}credentials (wrong database, or --prefix?)",
         )
     return store
+
+
+def _sync_url(url: str, make_url: Any) -> str:
+    """``url``, or for an async driver the same database's URL with the sync driver
+    (asyncpg's ``ssl`` query parameter becoming psycopg's ``sslmode``); an async driver
+    whose sync one is not installed is refused, naming what to install."""
+    sync = _SYNC_DRIVERS.get(_scheme(url))
+    if sync is None:
+        return url
+    scheme, module = sync
+    if module is not None and importlib.util.find_spec(module) is None:
+        raise ConfigurationError(
+            f"{_scheme(url)}:// names an async driver; the operator commands open the same"
+            f" database with the sync driver {module}, which is not installed:"
+            " pip install 'stepup-auth[postgres]' 'psycopg[binary]'"
+        )
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise ConfigurationError("not a valid database URL") from None
+    query = dict(parsed.query)
+    if parsed.drivername == "postgresql+asyncpg" and "ssl" in query and "sslmode" not in query:
+        query["sslmode"] = query.pop("ssl")
+    return str(parsed.set(drivername=scheme, query=query).render_as_string(hide_password=False))
 
 
 def _password(url: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import ipaddress
+import re
 import socket
 import sys
 from pathlib import Path
@@ -30,7 +31,7 @@ def register(subparsers: Any) -> None:
     demo.add_argument("--port", type=_port, default=8000, help="port to listen on (8000)")
     demo.add_argument(
         "--db",
-        type=Path,
+        type=_db_path,
         metavar="PATH",
         help=f"the SQLite file (default: {_default_db()})".replace("%", "%%"),
     )
@@ -65,6 +66,22 @@ def _default_db() -> Path:
     ``stepup.demo.default_demo_path()`` answers, worked out here without importing the
     demo (and SQLAlchemy) on every ``stepup`` command."""
     return data_dir() / "demo.sqlite3"
+
+
+#: A URL's start (``postgresql://``, ``sqlite:///``); a drive letter (``C://``) is a path.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def _db_path(text: str) -> Path:
+    """``--db``: a SQLite file's path. A URL is refused, naming its scheme only: the rest
+    may hold a password, and as a path it would make folders named after it."""
+    found = _URL.match(text)
+    if found is not None:
+        raise argparse.ArgumentTypeError(
+            f"takes the path of a SQLite file, not a URL ({found.group(0)}...):"
+            " the demo keeps its data in SQLite"
+        )
+    return Path(text)
 
 
 def _port(text: str) -> int:
