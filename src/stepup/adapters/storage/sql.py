@@ -4,7 +4,10 @@ Everything survives a restart and is shared by every process that opens the same
 database. Each method is one transaction running one operation of
 :mod:`.sql_ops` (the same code for both flavours); any driver error becomes
 :class:`~stepup.errors.StoreUnavailableError`, so verification fails closed, and
-the next call simply opens a fresh connection.
+the next call simply opens a fresh connection. What it chains is a
+:class:`DriverError`: the driver's error class and the first line of its message, never
+SQLAlchemy's error, which carries the statement's parameters (sealed secrets, or a
+``plain:`` one without sealing keys), whoever built the engine.
 
 SQLite has one writer at a time. Inside one process the store queues its writing
 transactions on a lock (cheaper than SQLite's busy handler, which polls with
@@ -53,7 +56,7 @@ from .sql_engine import (
 from .sql_schema import DEFAULT_PREFIX, Tables, create_schema, drop_schema
 from .urls import startup_error
 
-__all__ = ["AsyncSQLStore", "SQLStore", "default_sqlite_path"]
+__all__ = ["AsyncSQLStore", "DriverError", "SQLStore", "default_sqlite_path"]
 
 R = TypeVar("R")
 
@@ -66,11 +69,96 @@ _DRIVER_ERRORS = (SQLAlchemyError, OSError, UnicodeError)
 _SWAP_TRIES = 3
 
 
-def _unavailable(store: object, operation: str, exc: BaseException) -> StoreUnavailableError:
-    # Names the operation and the error type only: driver messages can carry the URL.
-    return StoreUnavailableError(
-        f"{type(store).__name__}.{operation}: database unavailable ({type(exc).__name__})"
+#: How much of a driver's message a :class:`DriverError` keeps.
+_MAX_REASON = 300
+
+
+class DriverError(Exception):
+    """What the SQL store chains under :class:`~stepup.errors.StoreUnavailableError`:
+    which error the database's driver raised and what it said, for the operator's logs,
+    and nothing the statement was sent with.
+
+    SQLAlchemy's errors carry the statement and its parameters (a credential's JSON,
+    hashes) and print them unless the engine hides them, which an engine the app passes
+    in need not; PostgreSQL's ``DETAIL`` line can quote the failing row, and its
+    ``CONTEXT`` a value. So the store chains this copy instead: ``driver``, the driver's
+    error class (``psycopg.errors.UniqueViolation``); ``reason``, the first line of its
+    message (the store's password cut out, at most 300 characters); ``kind``, the name
+    of the error the store caught, as the unavailable error's message gives it;
+    ``sqlstate`` (PostgreSQL) and ``sqlite_errorcode`` when the driver gave one.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        driver: str,
+        reason: str,
+        *,
+        sqlstate: str | None = None,
+        sqlite_errorcode: int | None = None,
+    ) -> None:
+        super().__init__(f"({driver}) {reason}" if reason else f"({driver})")
+        self.kind = kind
+        self.driver = driver
+        self.reason = reason
+        self.sqlstate = sqlstate
+        self.sqlite_errorcode = sqlite_errorcode
+
+
+def _driver_error(exc: BaseException, password: str | None) -> DriverError:
+    """``exc`` as a :class:`DriverError`: the driver's own error under SQLAlchemy's
+    wrapper (``orig``, and under an emulated DB-API error such as asyncpg's, its
+    ``orig``), else ``exc`` itself; of a SQLAlchemy error without one, its message
+    without the statement and parameters SQLAlchemy prints after it."""
+    if isinstance(exc, DriverError):
+        return exc
+    inner = exc
+    for _ in range(2):
+        orig = getattr(inner, "orig", None)
+        if not isinstance(orig, BaseException) or orig is inner:
+            break
+        inner = orig
+    if inner is exc and isinstance(exc, SQLAlchemyError):
+        text = str(exc.args[0]) if exc.args else ""
+    else:
+        text = str(inner)
+    reason = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if password:
+        reason = reason.replace(password, "***")
+    if len(reason) > _MAX_REASON:
+        reason = reason[: _MAX_REASON - 1] + "…"
+    sqlstate = getattr(inner, "sqlstate", None)
+    code = getattr(inner, "sqlite_errorcode", None)
+    return DriverError(
+        type(exc).__name__,
+        f"{type(inner).__module__}.{type(inner).__qualname__}",
+        reason,
+        sqlstate=sqlstate if isinstance(sqlstate, str) else None,
+        sqlite_errorcode=code if isinstance(code, int) else None,
     )
+
+
+def _unavailable(store: _Base, operation: str, exc: BaseException) -> StoreUnavailableError:
+    """The error a failed operation raises: its message names the operation and the
+    error's type only (driver messages can carry the URL); the driver's error is chained
+    as a :class:`DriverError`. Raise it outside the ``except`` that caught ``exc``, so
+    that Python does not keep ``exc`` as its context either."""
+    cause = _driver_error(exc, store._url.password)
+    error = StoreUnavailableError(
+        f"{type(store).__name__}.{operation}: database unavailable ({cause.kind})"
+    )
+    error.__cause__ = cause
+    return error
+
+
+def _startup_error(store: _Base, exc: BaseException) -> StoreConfigurationError:
+    """``create_schema``'s error for the person starting the app: the URL without its
+    password and the driver's reason (:func:`.urls.startup_error`), the driver's error
+    chained as a :class:`DriverError`."""
+    password = store._url.password
+    error = startup_error(store._url, "create the tables", exc, password=password)
+    error.__cause__ = _driver_error(exc, password)
+    return error
 
 
 def _drive(op: ops.Op[R], conn: Connection) -> R:
@@ -153,14 +241,18 @@ if hasattr(os, "register_at_fork"):
 
 
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+#: How a SQLite refusal reads as a DriverError's ``driver``.
+_SQLITE_REFUSAL = "sqlite3.OperationalError"
 
 
 def _busy(cause: BaseException | None) -> bool:
     """Did SQLite refuse at once because another connection holds a lock
-    (``SQLITE_BUSY``, ``SQLITE_LOCKED``)? Nothing was changed then."""
-    cause = getattr(cause, "orig", cause)  # SQLAlchemy wraps the driver's (a connect)
-    code = getattr(cause, "sqlite_errorcode", None)
-    return isinstance(cause, sqlite3.OperationalError) and code in _BUSY_CODES
+    (``SQLITE_BUSY``, ``SQLITE_LOCKED``)? Nothing was changed then. ``cause``: what the
+    sync store chained (a driver's error, wrapped or not, is read the same way)."""
+    if cause is None:
+        return False
+    error = _driver_error(cause, None)
+    return error.driver == _SQLITE_REFUSAL and error.sqlite_errorcode in _BUSY_CODES
 
 
 class _Base:
@@ -233,7 +325,8 @@ class SQLStore(_Base):
             with self._write_lock, self._writer.begin() as conn:
                 return _drive(op, conn)
         except _DRIVER_ERRORS as exc:
-            raise _unavailable(self, name, exc) from exc
+            failure = _unavailable(self, name, exc)
+        raise failure
 
     def _direct(
         self,
@@ -254,29 +347,32 @@ class SQLStore(_Base):
             with self._write_lock:
                 return run(op)
         except driver.errors as exc:
-            raise _unavailable(self, name, exc) from exc
+            failure = _unavailable(self, name, exc)
         except UnicodeError as exc:  # a lone surrogate cannot be sent
-            raise _unavailable(self, name, exc) from exc
+            failure = _unavailable(self, name, exc)
+        raise failure
 
     def _tx(self, name: str, work: Callable[[Connection, Tables], R]) -> R:
         try:
             with self._write_lock, self._writer.begin() as conn:
                 return work(conn, self._tables)
         except _DRIVER_ERRORS as exc:
-            raise _unavailable(self, name, exc) from exc
+            failure = _unavailable(self, name, exc)
+        raise failure
 
     # lifecycle ------------------------------------------------------------------
 
     def create_schema(self) -> int:
         """Create or upgrade the tables (idempotent; see :mod:`.sql_schema`). A start-up
         step: failure is a :class:`~stepup.errors.StoreConfigurationError` naming the
-        URL (no password), and the driver's reason."""
+        URL (no password), and the driver's reason (a schema version it cannot upgrade:
+        in its own words)."""
         try:
-            return self._tx("create_schema", create_schema)
-        except StoreConfigurationError:  # its own words: a schema version it cannot upgrade
-            raise
-        except StoreUnavailableError as exc:
-            raise startup_error(self._url, "create the tables", exc) from exc
+            with self._write_lock, self._writer.begin() as conn:
+                return create_schema(conn, self._tables)
+        except _DRIVER_ERRORS as exc:
+            failure = _startup_error(self, exc)
+        raise failure
 
     def drop_schema(self) -> None:
         """Drop this prefix's tables and everything in them."""
@@ -544,8 +640,8 @@ class AsyncSQLStore(_Base):
                     raise
             return await thread.run(partial(getattr(patient, name), *args))
         except StoreUnavailableError as exc:
-            cause = exc.__cause__ or exc
-            raise _unavailable(self, name, cause) from cause
+            failure = _unavailable(self, name, exc.__cause__ or exc)
+        raise failure
 
     async def _hot(
         self,
@@ -567,7 +663,8 @@ class AsyncSQLStore(_Base):
                     partial(make, self._s, *args), transaction=transaction, read_only=not write
                 )
             except self._pg.errors as exc:
-                raise _unavailable(self, name, exc) from exc
+                failure = _unavailable(self, name, exc)
+            raise failure
         return await self._run(name, make(self._s, *args), write=write)
 
     async def _run(self, name: str, op: ops.Op[R], *, write: bool) -> R:
@@ -578,14 +675,16 @@ class AsyncSQLStore(_Base):
             async with self._write_lock(), self._writer.begin() as conn:
                 return await _drive_async(op, conn)
         except _DRIVER_ERRORS as exc:
-            raise _unavailable(self, name, exc) from exc
+            failure = _unavailable(self, name, exc)
+        raise failure
 
     async def _tx(self, name: str, work: Callable[[Connection, Tables], R]) -> R:
         try:
             async with self._write_lock(), self._writer.begin() as conn:
                 return await conn.run_sync(work, self._tables)
         except _DRIVER_ERRORS as exc:
-            raise _unavailable(self, name, exc) from exc
+            failure = _unavailable(self, name, exc)
+        raise failure
 
     # lifecycle ------------------------------------------------------------------
 
@@ -593,11 +692,11 @@ class AsyncSQLStore(_Base):
         """Create or upgrade the tables (idempotent; see :mod:`.sql_schema`); fails with
         a :class:`~stepup.errors.StoreConfigurationError` like :meth:`SQLStore.create_schema`."""
         try:
-            return await self._tx("create_schema", create_schema)
-        except StoreConfigurationError:  # its own words: a schema version it cannot upgrade
-            raise
-        except StoreUnavailableError as exc:
-            raise startup_error(self._url, "create the tables", exc) from exc
+            async with self._write_lock(), self._writer.begin() as conn:
+                return await conn.run_sync(create_schema, self._tables)
+        except _DRIVER_ERRORS as exc:
+            failure = _startup_error(self, exc)
+        raise failure
 
     async def drop_schema(self) -> None:
         """Drop this prefix's tables and everything in them."""
