@@ -151,14 +151,50 @@ def client_kind(request: RequestInfo) -> Client:
     """Bearer tokens are API clients; JSON-ish requests get JSON; everyone else is a browser."""
     if request.authorization[:7].lower() == "bearer ":
         return Client.BEARER
-    accept = request.accept.lower()
     if (
         "json" in request.content_type.lower()
         or request.x_requested_with.lower() == "xmlhttprequest"
-        or ("json" in accept and "text/html" not in accept)
+        or _prefers_json(request.accept.lower())
     ):
         return Client.JSON
     return Client.BROWSER
+
+
+#: A media range's weight (RFC 9110 section 12.4.2); ``Q=`` too (RFC 5234 2.3).
+_WEIGHT_PARAMETER: Final = re.compile(r";\s*q\s*=\s*([^;\s]*)")
+_QVALUE: Final = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
+
+
+def _prefers_json(accept: str) -> bool:
+    """Does this (lower-cased) ``Accept`` rank a JSON type above ``text/html``? A JSON
+    type with a weight of 0 is refused, one weighted above HTML wins (RFC 9110 section
+    12.5.1); a range whose weight does not parse is left out."""
+    if "json" not in accept:
+        return False
+    best_json = best_html = 0.0
+    for media_range in accept[:_MAX_ACCEPT].split(","):
+        media_type, _, parameters = media_range.partition(";")
+        media_type = media_type.strip()
+        weight = _weight(";" + parameters)
+        if weight is None:
+            continue
+        if "json" in media_type:
+            best_json = max(best_json, weight)
+        elif media_type == "text/html":
+            best_html = max(best_html, weight)
+    return best_json > best_html
+
+
+def _weight(parameters: str) -> float | None:
+    found = _WEIGHT_PARAMETER.search(parameters)
+    if found is None:
+        return 1.0
+    value = found.group(1)
+    return float(value) if _QVALUE.fullmatch(value) else None
+
+
+#: The longest ``Accept`` header read for JSON-or-page; servers cap whole headers lower.
+_MAX_ACCEPT: Final = 8192
 
 
 #: RFC 9110 15.5.2: a 401 carries at least one challenge. A signed-in session has no
@@ -314,7 +350,7 @@ def decision_response(
         return _json(
             503,
             _error(request, "reauth_unavailable", action=decision.action),
-            {"Retry-After": RETRY_AFTER},
+            {"Retry-After": RETRY_AFTER, "Cache-Control": "no-store"},
         )
     assert isinstance(decision, ReauthRequired)
     kind = client_kind(request)
