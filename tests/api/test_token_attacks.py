@@ -666,9 +666,9 @@ async def test_async_validation_refuses_alike(clock: SettableClock) -> None:
 
 
 async def test_concurrent_requests_while_the_keys_are_fetched(clock: SettableClock) -> None:
-    """One fetch at a time: requests arriving while the first fetch is in flight are
-    unavailable (no keys yet); once keys exist, a refetch in flight lets the others use
-    the keys at hand instead of failing."""
+    """One fetch at a time: requests arriving while the first fetch is in flight wait
+    for it (no keys yet; a sync request would be unavailable); once keys exist, a
+    refetch in flight lets the others use the keys at hand instead of waiting."""
     release = asyncio.Event()
     calls = 0
 
@@ -681,10 +681,14 @@ async def test_concurrent_requests_while_the_keys_are_fetched(clock: SettableClo
     check = validator(clock, fetch, max_key_age=600)
     first = asyncio.create_task(check.avalidate(token(exp=T0 + 7200)))
     await asyncio.sleep(0)
+    second = asyncio.create_task(check.avalidate(token()))
+    await asyncio.sleep(0)
+    assert not second.done()
     with pytest.raises(TokenUnavailableError):
-        await check.avalidate(token())
+        check.validate(token())
     release.set()
     assert (await first).subject == "alice"
+    assert (await second).subject == "alice"
     release.clear()
     clock.advance(601)  # the keys are old: the next request fetches them again
     again = asyncio.create_task(check.avalidate(token(exp=T0 + 7200)))

@@ -18,7 +18,11 @@ all is a failed fetch. A failed fetch is :class:`TokenUnavailableError` (503) fo
 request that made it, counts against ``refetch_interval``, and never makes the cached
 keys younger: once they are older than ``max_key_age`` every token is unavailable until
 a fetch succeeds. (Old keys serve only while another request's fetch is in flight, for at
-most one more ``refetch_interval``.)
+most one more ``refetch_interval``; with no keys to serve, an async request waits for that
+fetch, at most ``refetch_interval`` seconds, and a sync one is unavailable.) A fetch is
+not stopped by the request that started it being cancelled: it goes on, and its answer
+counts for the others; a fetch the process stops (``KeyboardInterrupt``, a green-thread
+timeout) was no attempt and uses up no ``refetch_interval``.
 
 What is refused before any signature is checked (RFC 8725): a token longer than 16 KiB,
 anything but three base64url segments, a header that is not one JSON object or names a
@@ -34,6 +38,7 @@ Sync (:meth:`~AccessTokenValidator.validate`) and async
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -210,33 +215,99 @@ class _FetchFailed:
         self.error = error
 
 
+class _Attempt:
+    """One fetch of the keys: when it was made (``now``), the attempt before it
+    (``previous``, which counts again if this one is stopped before the issuer could
+    answer) and, on the async path, the task that fetches, which requests finding no
+    keys may wait for."""
+
+    __slots__ = ("now", "previous", "task")
+
+    def __init__(self, now: float, previous: float | None) -> None:
+        self.now = now
+        self.previous = previous
+        self.task: asyncio.Task[TokenUnavailableError | None] | None = None
+
+
 class _Effects:
-    """What the flow may ask for: the issuer's JWKS (a failure as :class:`_FetchFailed`)."""
+    """What the flow may ask for: fetch the issuer's JWKS and hand it to the validator's
+    one reader (``_load``), which answers the error for the request, if any.
 
-    def __init__(self, fetch: JwksFetcher) -> None:
+    A fetch stopped by a ``BaseException`` (``KeyboardInterrupt``, ``SystemExit``, a
+    green-thread timeout such as gevent's) got no answer from the issuer: the attempt
+    is abandoned, so it uses up no ``refetch_interval``, and the exception goes on."""
+
+    def __init__(self, fetch: JwksFetcher, validator: AccessTokenValidator) -> None:
         self._fetch = fetch
+        self._validator = validator
 
-    def fetch_jwks(self) -> object:
+    def fetch_jwks(self, attempt: _Attempt) -> TokenUnavailableError | None:
+        document: object
         try:
-            return self._fetch()
+            document = self._fetch()
         except Exception as exc:  # the app's fetcher: anything it raises is a failed fetch
-            return _FetchFailed(exc)
+            document = _FetchFailed(exc)
+        except BaseException:
+            self._validator._abandon(attempt)
+            raise
+        return self._validator._load(attempt, document)
+
+    def await_keys(self, attempt: _Attempt, limit: float) -> None:
+        """A sync request does not wait for another's fetch."""
 
 
-class _AsyncEffects(_Effects):
+class _AsyncEffects:
     """The same for :meth:`AccessTokenValidator.avalidate`: a sync fetcher (one over
     ``httpx.Client``) runs in a worker thread, so a slow issuer never stalls the event
     loop; an async one is awaited on the loop. Fetches are rare (the keys are cached),
-    so the thread costs nothing a request feels."""
+    so the thread costs nothing a request feels.
 
-    async def fetch_jwks(self) -> object:
+    The fetch runs in a task of its own, which the request awaits shielded: a request
+    cancelled meanwhile (its client went away, a timeout around it) stops waiting, and
+    the fetch goes on and is read for the requests after it. A cancelled request is not
+    the issuer failing: had the fetch stopped with it, the requests after it would find
+    the ``refetch_interval`` used up and no keys (503 for up to a minute); had the
+    interval been given back instead, a client that cancels each request could start
+    fetch after fetch against the issuer."""
+
+    def __init__(self, fetch: JwksFetcher, validator: AccessTokenValidator) -> None:
+        self._fetch = fetch
+        self._validator = validator
+        self._running: set[asyncio.Task[TokenUnavailableError | None]] = set()
+
+    async def fetch_jwks(self, attempt: _Attempt) -> TokenUnavailableError | None:
+        task = asyncio.create_task(self._fetch_and_load(attempt))
+        attempt.task = task
+        self._running.add(task)  # the loop holds tasks weakly: kept until done
+        task.add_done_callback(self._running.discard)
+        return await asyncio.shield(task)
+
+    async def _fetch_and_load(self, attempt: _Attempt) -> TokenUnavailableError | None:
+        document: object
         try:
             if inspect.iscoroutinefunction(self._fetch):
-                return await self._fetch()
-            document = await asyncio.to_thread(self._fetch)
-            return await document if inspect.isawaitable(document) else document
+                document = await self._fetch()
+            else:
+                document = await asyncio.to_thread(self._fetch)
+                if inspect.isawaitable(document):
+                    document = await document
         except Exception as exc:  # see _Effects.fetch_jwks
-            return _FetchFailed(exc)
+            document = _FetchFailed(exc)
+        except BaseException:  # the fetch itself was cancelled (its loop is closing)
+            self._validator._abandon(attempt)
+            raise
+        return self._validator._load(attempt, document)
+
+    async def await_keys(self, attempt: _Attempt, limit: float) -> None:
+        """Wait for the fetch in flight (on this loop), for at most ``limit`` seconds:
+        never for a second fetch, and a request cancelled while it waits leaves the
+        fetch alone."""
+        task = attempt.task
+        if task is None or task.get_loop() is not asyncio.get_running_loop():
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(limit):
+                await asyncio.shield(task)
 
 
 class AccessTokenValidator:
@@ -291,8 +362,8 @@ class AccessTokenValidator:
         self.refetch_interval = float(refetch_interval)
         self.max_key_age = float(max_key_age)
         self.clock = clock
-        self._effects = _Effects(fetch_jwks)
-        self._async_effects = _AsyncEffects(fetch_jwks)
+        self._effects = _Effects(fetch_jwks, self)
+        self._async_effects = _AsyncEffects(fetch_jwks, self)
         # The verifying algorithm models, looked up once (each checks its key itself).
         self._models = {alg: jws.JWSRegistry.algorithms[alg] for alg in chosen}
         # (alg, kid) -> the keys that may verify it; (alg, None) for a token without kid.
@@ -302,7 +373,7 @@ class AccessTokenValidator:
         self._loaded_at: float | None = None  # the last success
         # The latest fetch while it is in flight (one object per attempt: plain
         # assignments, so threads racing here can only lose the mark, failing closed).
-        self._fetching: object | None = None
+        self._fetching: _Attempt | None = None
 
     def __repr__(self) -> str:
         return f"AccessTokenValidator(issuer={self.issuer!r}, audience={self.audience!r})"
@@ -333,19 +404,30 @@ class AccessTokenValidator:
 
     def _refresh(self, now: float) -> Flow[bool]:
         """Fetch the keys unless an attempt was made within ``refetch_interval``; True
-        if fetched. A failed fetch counts as an attempt too: no retry storm.
-
-        Whatever goes wrong (the fetcher raises, the document has no usable key, the
-        JOSE library raises something unexpected) is :class:`TokenUnavailableError`
-        naming the cause (a stepup error's message, else the exception's type: no key
-        material, no token), and the cached keys are left as they were: a failed fetch
-        never makes them younger."""
+        if fetched. A failed fetch counts as an attempt too: no retry storm. A fetch
+        stopped before the issuer could answer (the process interrupted) does not; a
+        request cancelled while its fetch is awaited does not stop the fetch (see
+        :class:`_AsyncEffects`), which counts, and whose keys serve the others."""
         if self._fetched_at is not None and 0 <= now - self._fetched_at < self.refetch_interval:
             return False
-        self._fetched_at = now
-        self._fetching = attempt = object()
+        attempt = _Attempt(now, self._fetched_at)
+        self._fetched_at, self._fetching = now, attempt
+        error = yield ("fetch_jwks", (attempt,))
+        if error is not None:
+            raise error
+        return True
+
+    def _load(self, attempt: _Attempt, document: object) -> TokenUnavailableError | None:
+        """Read a fetched document into the cache: None, or the
+        :class:`TokenUnavailableError` for the request that made the attempt. The one
+        reader of a fetch's outcome, called when the fetch ends, whoever still waits.
+
+        Whatever goes wrong (the fetcher raised, the document has no usable key, the
+        JOSE library raises something unexpected) is an error naming the cause (a stepup
+        error's message, else the exception's type: no key material, no token), logged
+        here, once, and the cached keys are left as they were: a failed fetch never
+        makes them younger, nor does a fetch that ends after a later one."""
         try:
-            document = yield ("fetch_jwks", ())
             if isinstance(document, _FetchFailed):
                 raise document.error
             index = self._index_keys(parse_jwks_document(document))
@@ -353,32 +435,44 @@ class AccessTokenValidator:
             # A stepup error's message names the step; anything else, its type only.
             cause = str(exc) if isinstance(exc, StepupError) else type(exc).__name__
             logger.warning("the issuer's keys could not be read: %s", cause)
-            raise TokenUnavailableError(
-                f"jwks: the issuer's keys could not be read ({cause})"
-            ) from exc
-        finally:  # also when the request is cancelled while the fetch is awaited
+            error = TokenUnavailableError(f"jwks: the issuer's keys could not be read ({cause})")
+            error.__cause__ = exc
+            return error
+        finally:
             if self._fetching is attempt:
                 self._fetching = None
-        self._index = index
-        self._loaded_at = now
-        return True
+        if self._loaded_at is None or attempt.now >= self._loaded_at:
+            self._index = index
+            self._loaded_at = attempt.now
+        return None
+
+    def _abandon(self, attempt: _Attempt) -> None:
+        """A fetch stopped before the issuer could answer: no attempt was made of it, so
+        the previous attempt's time counts again (unless a later attempt began)."""
+        if self._fetching is attempt:
+            self._fetching = None
+            self._fetched_at = attempt.previous
 
     def _current_keys(self, now: float) -> Flow[None]:
         """Keys younger than ``max_key_age``, fetched again when older. Old keys serve
         only while another request's fetch is in flight, and for at most one more
-        ``refetch_interval``; otherwise (never fetched, or the last attempt within
-        ``refetch_interval`` failed) the request fails closed: unavailable."""
+        ``refetch_interval``; with none to serve, an async request waits for that fetch
+        (at most ``refetch_interval`` seconds), a sync one does not. Otherwise (never
+        fetched, or the last attempt within ``refetch_interval`` failed) the request
+        fails closed: unavailable."""
         loaded = self._loaded_at
         if loaded is not None and 0 <= now - loaded < self.max_key_age:
             return
         if (yield from self._refresh(now)):
             return
-        if (
-            loaded is not None
-            and self._fetching is not None
-            and 0 <= now - loaded < self.max_key_age + self.refetch_interval
-        ):
-            return  # another request is fetching them right now
+        attempt = self._fetching
+        if attempt is not None:
+            if loaded is not None and 0 <= now - loaded < self.max_key_age + self.refetch_interval:
+                return  # another request is fetching them right now
+            yield ("await_keys", (attempt, self.refetch_interval))
+            loaded = self._loaded_at
+            if loaded is not None and 0 <= now - loaded < self.max_key_age:
+                return
         raise TokenUnavailableError("jwks: the issuer's keys are not available")
 
     # the flow ------------------------------------------------------------------------
