@@ -53,9 +53,6 @@ from .protocol import (
 __all__ = ["ProviderCache", "complete_flow", "start_flow"]
 
 _KIND: Final = "oidc"
-#: Challenges are taken whatever their age, so that an expired one is told apart from
-#: an unknown one; the flow judges expiry itself, on the same clock that issued it.
-_ANY_AGE: Final = 0.0
 _MAX_PARAM: Final = 4096
 #: The challenge id (``state``) of an OIDC trip: this prefix and 256 random bits. No other
 #: challenge of stepup's has it, so a callback never takes (and burns) a resume, passkey
@@ -97,6 +94,11 @@ class ProviderCache:
 class _Pending:
     """What ``start`` stored with the challenge (``Challenge.data``)."""
 
+    #: When the trip ends: an answer at or after it is ``expired``. The challenge itself
+    #: is kept one ``challenge_ttl`` longer (``Challenge.expires_at``), so that every
+    #: store, a Redis key's TTL and a pruned SQL table alike, still holds a late
+    #: answer's challenge and it is told apart from an unknown ``state``.
+    deadline: float
     subject: str
     nonce: str
     verifier: str
@@ -119,6 +121,7 @@ class _Pending:
         return {
             "kind": _KIND,
             "issuer": issuer,
+            "deadline": self.deadline,
             "subject": self.subject,
             "nonce": self.nonce,
             "verifier": self.verifier,
@@ -132,14 +135,20 @@ class _Pending:
         }
 
     @classmethod
-    def read(cls, data: Mapping[str, Any], issuer: str, issued_at: float) -> _Pending | None:
+    def read(cls, challenge: Challenge, issuer: str) -> _Pending | None:
         """``None`` unless the challenge is an OIDC challenge of this provider.
 
-        A challenge stored by an earlier version says only ``otp_proved: true``: that
-        version set it solely in the start request that checked the code and issued the
-        trip, so the code is read as proved at the trip's issue time (``issued_at``),
-        which is exactly what this version records for such a trip."""
+        A challenge stored by an earlier version has no ``deadline``: that version kept
+        the challenge until its deadline and no longer, so its ``expires_at`` is the
+        deadline. It says only ``otp_proved: true``, too: that version set it solely in
+        the start request that checked the code and issued the trip, so the code is read
+        as proved at the trip's issue time, which is exactly what this version records
+        for such a trip."""
+        data = challenge.data
         if data.get("kind") != _KIND or data.get("issuer") != issuer:
+            return None
+        deadline = data.get("deadline", challenge.expires_at)
+        if not _seconds(deadline):
             return None
         fields = ("subject", "nonce", "verifier", "return_to", "action")
         values = [data.get(name) for name in fields]
@@ -149,6 +158,7 @@ class _Pending:
         transaction = data.get("transaction", "")
         resume = data.get("resume", "")  # likewise for a suspended form's token
         otp_proved = data.get("otp_proved", False)  # and for a code proved at the start
+        issued_at = challenge.issued_at
         otp_proved_at = data.get("otp_proved_at", issued_at if otp_proved is True else None)
         if len(strings) != len(fields) or not isinstance(acr_values, list):
             return None
@@ -160,6 +170,7 @@ class _Pending:
             return None
         subject, nonce, verifier, return_to, action = strings
         return cls(
+            float(deadline),
             subject,
             nonce,
             verifier,
@@ -172,11 +183,14 @@ class _Pending:
         )
 
 
+def _seconds(value: object) -> bool:
+    """A finite number of Unix seconds."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _proof_time(value: object) -> bool:
     """``None`` (no code proved), or a finite number of Unix seconds."""
-    if value is None:
-        return True
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return value is None or _seconds(value)
 
 
 def _word(value: object) -> bool:
@@ -360,7 +374,9 @@ def start_flow(
     requested = tuple(config.acr_values if acr_values is None else acr_values)
     if isinstance(acr_values, str) or not all(_word(value) for value in requested):
         raise MalformedInputError("acr_values must be a list of strings without spaces")
+    deadline = now + config.challenge_ttl
     pending = _Pending(
+        deadline=deadline,
         subject=subject.identity.subject,
         nonce=new_secret(),
         verifier=new_secret(),
@@ -382,7 +398,8 @@ def start_flow(
         user_id=subject.user_id,
         session_id=subject.session_id,
         issued_at=now,
-        expires_at=now + config.challenge_ttl,
+        # Kept one more TTL so that a late answer is reported as EXPIRED, not unknown.
+        expires_at=deadline + config.challenge_ttl,
         data=pending.data(config.issuer),
     )
     yield ("put_challenge", (challenge,))
@@ -407,20 +424,22 @@ def _param(params: Mapping[str, str], name: str) -> str | None:
 
 
 def _take(
-    config: OIDCProviderConfig, subject: Subject, state: str | None
+    config: OIDCProviderConfig, subject: Subject, state: str | None, now: float
 ) -> Flow[tuple[Challenge, _Pending] | OIDCOutcome]:
     """Consume the challenge first of all: whatever follows, this state never works twice.
     A ``state`` that cannot name an OIDC trip (another kind of challenge's id, too long,
-    not text) is unknown before the store is asked: it takes nothing away."""
+    not text) is unknown before the store is asked: it takes nothing away. The store
+    holds a challenge one ``challenge_ttl`` past the trip's deadline, which the flow
+    judges itself: an answer that late is ``expired``, a later one ``unknown_state``."""
     if state is None or _STATE.fullmatch(state) is None:
         return OIDCOutcome(OIDCReason.UNKNOWN_STATE)
     try:
-        challenge: Challenge | None = yield ("take_challenge", (state, _ANY_AGE))
+        challenge: Challenge | None = yield ("take_challenge", (state, now))
     except StoreUnavailableError:
         return OIDCOutcome(OIDCReason.UNAVAILABLE, detail="store")
     if challenge is None:
         return OIDCOutcome(OIDCReason.UNKNOWN_STATE)
-    pending = _Pending.read(challenge.data, config.issuer, challenge.issued_at)
+    pending = _Pending.read(challenge, config.issuer)
     same_session = (challenge.user_id, challenge.session_id) == (
         subject.user_id,
         subject.session_id,
@@ -475,7 +494,7 @@ def complete_flow(
     now: float,
 ) -> Flow[OIDCOutcome]:
     """Judge one callback. Never raises for anything the provider or the browser sent."""
-    taken = yield from _take(config, subject, _param(params, "state"))
+    taken = yield from _take(config, subject, _param(params, "state"), now)
     if isinstance(taken, OIDCOutcome):
         return taken
     challenge, pending = taken
@@ -502,7 +521,7 @@ def complete_flow(
             detail=detail,
         )
 
-    if now >= challenge.expires_at:
+    if now >= pending.deadline:
         return outcome(OIDCReason.EXPIRED)
     if not _eligible(config, subject):
         return outcome(OIDCReason.WRONG_SUBJECT, detail="session")
