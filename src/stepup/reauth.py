@@ -1261,12 +1261,15 @@ class _ReauthFlows(Generic[S]):
             raise MalformedInputError(f"grant methods must be some of {sorted(GRANT_METHODS)}")
         if renewed_from == subject.session_id:
             raise MalformedInputError("a renewed session needs a new session id")
-        if authenticated_at is not None and (
-            isinstance(authenticated_at, bool) or not isinstance(authenticated_at, int | float)
-        ):
-            raise MalformedInputError("authenticated_at must be Unix seconds")
+        given = _sign_in_time(authenticated_at)
         now = self.clock()
-        at = now if authenticated_at is None else min(authenticated_at, now)
+        if given is not None and given > now + _SIGN_IN_SKEW:
+            # No time the person proved anything at (a wrong clock, or milliseconds):
+            # dated now, it would be a fresh grant for a proof of nothing.
+            raise MalformedInputError(
+                f"authenticated_at is more than {_SIGN_IN_SKEW:g} seconds in the future"
+            )
+        at = now if given is None else min(given, now)  # a provider's clock a little ahead
         # The session id was renewed at this re-authentication (ASVS 5.0 section 7.2.4): the
         # earlier proofs are read from the old id, and the old id keeps no grant.
         earlier = subject.session_id if renewed_from is None else renewed_from
@@ -1480,7 +1483,12 @@ class Reauth(_ReauthFlows[Store]):
         ``signed``: for a passkey, the transaction its authenticator signed
         (``PasskeyResult.transaction``); it must be ``transaction`` (and is required
         when a passkey proof is recorded for a transaction), else
-        :class:`~stepup.errors.MalformedInputError` and nothing is recorded."""
+        :class:`~stepup.errors.MalformedInputError` and nothing is recorded.
+        ``authenticated_at``: when the proof was made (a provider's ``auth_time`` or
+        ``AuthnInstant``; ``None``: now). Up to 300 seconds ahead of this clock (the
+        provider's clock may run ahead) it is dated now; further ahead, or NaN or an
+        infinity, is :class:`~stepup.errors.MalformedInputError` and nothing is
+        recorded."""
         flow = self._record(
             subject, methods, authenticated_at, renewed_from, level, transaction, signed
         )
