@@ -45,6 +45,7 @@ from . import boundary
 from . import sql_ops as ops
 from .sql_engine import (
     IMMEDIATE,
+    TIMEOUT,
     AsyncDriver,
     Driver,
     build_async_engine,
@@ -282,6 +283,13 @@ class SQLStore(_Base):
     (give it before first use: SQLite engines get the store's connect hooks).
     ``engine_options`` go to :func:`sqlalchemy.create_engine`. Call
     :meth:`create_schema` once at deploy or start-up.
+
+    On PostgreSQL, an engine built from a URL waits at most ``timeout`` seconds
+    (default :data:`~.sql_engine.TIMEOUT`, 5) for a connection, for a free pooled one
+    and for each answer of the server (psycopg 3.3 or later; before it, connecting
+    only), so an operation on a server that stopped answering fails closed in about
+    that time; an engine you pass keeps its own settings (docs/storage.md says which).
+    ``busy_timeout`` is SQLite's.
     """
 
     def __init__(
@@ -290,9 +298,10 @@ class SQLStore(_Base):
         *,
         prefix: str = DEFAULT_PREFIX,
         busy_timeout: float = 10.0,
+        timeout: float = TIMEOUT,
         **engine_options: Any,
     ) -> None:
-        self.engine = build_engine(url_or_engine, busy_timeout, **engine_options)
+        self.engine = build_engine(url_or_engine, busy_timeout, timeout, **engine_options)
         super().__init__(self.engine, prefix)
         self._writer = self.engine.execution_options(**{IMMEDIATE: True})
         self._write_lock: AbstractContextManager[Any] = (
@@ -554,6 +563,7 @@ class AsyncSQLStore(_Base):
     URLs: ``sqlite+aiosqlite:///path`` (plain ``sqlite:///`` is mapped to it),
     ``postgresql+asyncpg://...`` or ``postgresql+psycopg://...`` (psycopg's async mode).
     Create it anywhere; it connects on first use, on the running event loop.
+    ``timeout``: as :class:`SQLStore`'s (asyncpg's ``timeout`` and ``command_timeout``).
     """
 
     def __init__(
@@ -562,9 +572,10 @@ class AsyncSQLStore(_Base):
         *,
         prefix: str = DEFAULT_PREFIX,
         busy_timeout: float = 10.0,
+        timeout: float = TIMEOUT,
         **engine_options: Any,
     ) -> None:
-        self.engine = build_async_engine(url_or_engine, busy_timeout, **engine_options)
+        self.engine = build_async_engine(url_or_engine, busy_timeout, timeout, **engine_options)
         super().__init__(self.engine, prefix)
         self._writer = self.engine.execution_options(**{IMMEDIATE: True})
         self._queue_writers = self.engine.dialect.name == "sqlite"

@@ -11,11 +11,24 @@ the write lock from its first statement and two processes cannot interleave.
 :class:`DriverStatement` runs one hot statement straight on a pooled driver
 connection, as its own transaction, without SQLAlchemy's per-call execution
 machinery (which costs several times the statement itself on SQLite).
+
+PostgreSQL engines built from a URL wait at most ``timeout`` seconds (:data:`TIMEOUT`)
+for the server at each step: connecting, a free pooled connection, each answer. A
+server that stops answering (frozen, a dead host, a network partition, a lock held for
+longer) therefore gives :class:`~stepup.errors.StoreUnavailableError` within that
+bound instead of a request that waits for ever. asyncpg bounds its waits itself
+(``timeout``, ``command_timeout``); psycopg 3.3's ``Connection.wait`` takes a deadline,
+which :func:`_psycopg_deadline`'s connection classes give every wait; libpq's
+``connect_timeout`` bounds connecting (whole seconds, at least 2). A connection that
+missed its deadline is closed, never reused, and the operation is not run again: the
+server may have run it, and its answer is lost like any other lost reply.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import math
 import os
 import select
 import weakref
@@ -24,11 +37,12 @@ from collections.abc import Callable, Generator, Mapping
 from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import unquote
 
+import sqlalchemy
 from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import asbool, greenlet_spawn
@@ -39,6 +53,7 @@ from .urls import sqlite_file_problem
 
 __all__ = [
     "IMMEDIATE",
+    "TIMEOUT",
     "AsyncDriver",
     "Driver",
     "DriverResult",
@@ -51,6 +66,11 @@ __all__ = [
 
 #: Execution option that turns a SQLite transaction's BEGIN into BEGIN IMMEDIATE.
 IMMEDIATE = "stepup_sqlite_immediate"
+
+#: Default bound (seconds) on each wait for PostgreSQL, for engines the store builds
+#: from a URL: connecting, a free pooled connection, each answer of the server. A
+#: server that stops answering gives "unavailable" this fast instead of a hang.
+TIMEOUT = 5.0
 
 _SYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
 _ASYNC_DRIVERS = {
@@ -163,11 +183,178 @@ def _parse(url: str | URL, drivers: dict[str, str]) -> URL:
     return parsed
 
 
-def _options(url: URL, options: dict[str, Any]) -> dict[str, Any]:
+def _check_timeout(timeout: object) -> float:
+    """``timeout`` as seconds, if it is a finite positive number."""
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise ConfigurationError("timeout must be a finite positive number of seconds")
+    return float(timeout)
+
+
+def _options(url: URL, options: dict[str, Any], timeout: float) -> dict[str, Any]:
     # Statement parameters (sealed secrets, recovery hashes) stay out of error messages.
     # No pool_pre_ping: it is a whole round trip (a transaction on psycopg) before every
     # operation; _check_alive finds the connections a server has closed without one.
-    return {"hide_parameters": True, **options}
+    options = {"hide_parameters": True, **options}
+    if url.get_backend_name() != "postgresql":
+        return options
+    # PostgreSQL: no wait longer than ``timeout``, unless the URL or the options say
+    # otherwise (a pool of the app's own, or another pool class, keeps its own).
+    if "pool" not in options and "poolclass" not in options:
+        options.setdefault("pool_timeout", timeout)
+    connect_args = dict(options.get("connect_args") or {})
+    given = set(url.query) | set(connect_args)
+    driver = url.get_driver_name()
+    if driver == "asyncpg":
+        for name in ("timeout", "command_timeout"):  # connecting; each statement
+            if name not in given:
+                connect_args[name] = timeout
+    elif driver in ("psycopg", "psycopg2") and "connect_timeout" not in given:
+        connect_args["connect_timeout"] = max(2, math.ceil(timeout))  # libpq's rule
+    options["connect_args"] = connect_args
+    return options
+
+
+class _PsycopgDeadline(NamedTuple):
+    connection: type[Any]
+    async_connection: type[Any]
+    error: type[Exception]
+
+
+@lru_cache(maxsize=1)
+def _psycopg_deadline() -> _PsycopgDeadline | None:
+    """psycopg connection classes (sync and async) that wait at most their
+    ``stepup_timeout`` seconds for each answer, and the error a missed deadline raises;
+    ``None`` before psycopg 3.3, whose ``wait`` takes no deadline.
+
+    psycopg's ``wait`` runs every exchange with the server (a statement, a pipeline
+    sync, a commit); given a ``timeout`` it raises psycopg's private ``_WaitTimeout``
+    when the exchange is not done by then. The connection is then half-way through the
+    protocol: it is closed at once (as psycopg closes one whose cancellation went
+    unanswered), so SQLAlchemy's pool and :class:`Driver` drop it, and the error is a
+    ``psycopg.OperationalError``. A wait psycopg gives its own deadline keeps it."""
+    import psycopg
+
+    found = getattr(psycopg.errors, "_WaitTimeout", None)
+    if not (
+        isinstance(found, type)
+        and issubclass(found, Exception)
+        and "timeout" in inspect.signature(psycopg.Connection.wait).parameters
+        and "timeout" in inspect.signature(psycopg.AsyncConnection.wait).parameters
+    ):
+        return None
+    missed: type[Exception] = found
+
+    class NoAnswerError(psycopg.OperationalError):
+        """PostgreSQL did not answer within the store's timeout; the connection is closed."""
+
+    NoAnswerError.__qualname__ = "NoAnswerError"  # as if at the module's top level
+
+    def bounded(connection: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        return connection.stepup_timeout is not None and not args[1:] and "timeout" not in kwargs
+
+    def no_answer(connection: Any) -> NoAnswerError:
+        connection.pgconn.finish()
+        return NoAnswerError(
+            f"no answer from the server within {connection.stepup_timeout:g} s"
+            " (the store's timeout); the connection is closed"
+        )
+
+    class DeadlineConnection(psycopg.Connection[Any]):
+        stepup_timeout: float | None = None
+
+        def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
+            if not bounded(self, args, kwargs):
+                return super().wait(gen, *args, **kwargs)
+            kwargs["timeout"] = self.stepup_timeout
+            try:
+                return super().wait(gen, *args, **kwargs)
+            except missed:
+                error = no_answer(self)
+            raise error
+
+    class AsyncDeadlineConnection(psycopg.AsyncConnection[Any]):
+        stepup_timeout: float | None = None
+
+        async def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
+            if not bounded(self, args, kwargs):
+                return await super().wait(gen, *args, **kwargs)
+            kwargs["timeout"] = self.stepup_timeout
+            try:
+                return await super().wait(gen, *args, **kwargs)
+            except missed:
+                error = no_answer(self)
+            raise error
+
+    DeadlineConnection.__qualname__ = "DeadlineConnection"
+    AsyncDeadlineConnection.__qualname__ = "AsyncDeadlineConnection"
+    return _PsycopgDeadline(DeadlineConnection, AsyncDeadlineConnection, NoAnswerError)
+
+
+def _missed_deadline(exc: BaseException) -> bool:
+    """Whether ``exc`` is a psycopg connection's missed deadline (not a dropped
+    connection: the server may still be running what was sent)."""
+    if not _psycopg_deadline.cache_info().currsize:
+        return False  # never looked up: no connection of the store's has a deadline
+    deadline = _psycopg_deadline()
+    return deadline is not None and isinstance(exc, deadline.error)
+
+
+def _sqlalchemy_version() -> tuple[int, ...]:
+    return tuple(int(part) for part in sqlalchemy.__version__.split(".")[:3] if part.isdigit())
+
+
+def _bound_psycopg_waits(engine: Engine, timeout: float, *, is_async: bool) -> None:
+    """Every connection of a psycopg engine the store built waits at most ``timeout``
+    seconds for each answer (see :func:`_psycopg_deadline`). The async one needs
+    SQLAlchemy 2.0.16 or later (``async_creator_fn``); a ``creator`` of the app's own
+    connects its own way."""
+    deadline = _psycopg_deadline() if engine.dialect.driver == "psycopg" else None
+    if deadline is None:
+        return
+    if not is_async:
+
+        def connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+            connection = deadline.connection.connect(*cargs, **cparams)
+            connection.stepup_timeout = timeout
+            return connection
+
+        event.listen(engine, "do_connect", connect)
+        return
+    if _sqlalchemy_version() < (2, 0, 16):
+        return
+
+    async def create(*args: Any, **kwargs: Any) -> Any:
+        connection = await deadline.async_connection.connect(*args, **kwargs)
+        connection.stepup_timeout = timeout
+        return connection
+
+    def use_creator(_dialect: Any, _record: Any, _cargs: Any, cparams: Any) -> None:
+        cparams.setdefault("async_creator_fn", create)
+
+    event.listen(engine, "do_connect", use_creator)
+
+
+def _drop_on_timeout(context: ExceptionContext) -> None:
+    """asyncpg through SQLAlchemy: a statement that missed ``command_timeout`` (asyncpg
+    raises ``TimeoutError``, which SQLAlchemy does not take for a disconnect) leaves its
+    connection waiting for the server to confirm the cancelled statement, and the
+    rollback after it would wait out a second timeout. The connection is closed at once
+    and SQLAlchemy drops it, as :class:`AsyncDriver` does on its own path."""
+    if not isinstance(context.original_exception, TimeoutError):
+        return
+    context.is_disconnect = True
+    connection = context.connection
+    if connection is None or connection.invalidated or connection.closed:
+        return
+    terminate = getattr(connection.connection.driver_connection, "terminate", None)
+    if callable(terminate):
+        with suppress(Exception):  # the timeout is the error to report
+            terminate()
 
 
 def _looks_closed(dbapi_connection: Any) -> bool:
@@ -204,13 +391,20 @@ def _watch_pool(engine: Engine) -> None:
         event.listen(engine.pool, "checkout", _check_alive)
 
 
-def build_engine(url_or_engine: str | URL | Engine, busy_timeout: float, **options: Any) -> Engine:
+def build_engine(
+    url_or_engine: str | URL | Engine,
+    busy_timeout: float,
+    timeout: float = TIMEOUT,
+    **options: Any,
+) -> Engine:
+    timeout = _check_timeout(timeout)
     if isinstance(url_or_engine, Engine):
         engine = url_or_engine
     else:
         url = _parse(url_or_engine, _SYNC_DRIVERS)
         _prepare_url(url)
-        engine = create_engine(url, **_options(url, options))
+        engine = create_engine(url, **_options(url, options, timeout))
+        _bound_psycopg_waits(engine, timeout, is_async=False)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, busy_timeout)
     _watch_pool(engine)
@@ -218,14 +412,21 @@ def build_engine(url_or_engine: str | URL | Engine, busy_timeout: float, **optio
 
 
 def build_async_engine(
-    url_or_engine: str | URL | AsyncEngine, busy_timeout: float, **options: Any
+    url_or_engine: str | URL | AsyncEngine,
+    busy_timeout: float,
+    timeout: float = TIMEOUT,
+    **options: Any,
 ) -> AsyncEngine:
+    timeout = _check_timeout(timeout)
     if isinstance(url_or_engine, AsyncEngine):
         engine = url_or_engine
     else:
         url = _parse(url_or_engine, _ASYNC_DRIVERS)
         _prepare_url(url)
-        engine = create_async_engine(url, **_options(url, options))
+        engine = create_async_engine(url, **_options(url, options, timeout))
+        _bound_psycopg_waits(engine.sync_engine, timeout, is_async=True)
+        if engine.dialect.driver == "asyncpg":
+            event.listen(engine.sync_engine, "handle_error", _drop_on_timeout)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine.sync_engine, busy_timeout)
     _watch_pool(engine.sync_engine)
@@ -547,9 +748,14 @@ class Driver:
         raise AssertionError("unreachable")
 
     def _dropped(self, driver: Any, exc: BaseException) -> bool:
+        """Did the server drop the connection? A missed deadline closed it too, but
+        that is no drop: the server may have run the statement (or be running it),
+        and a second run could count a failure twice."""
         dbapi = self._engine.dialect.loaded_dbapi
-        return isinstance(exc, dbapi.OperationalError) and bool(
-            self._engine.dialect.is_disconnect(exc, driver, None)
+        return (
+            isinstance(exc, dbapi.OperationalError)
+            and not _missed_deadline(exc)
+            and bool(self._engine.dialect.is_disconnect(exc, driver, None))
         )
 
     def _transaction(self, driver: Any, cursor: Any, op: Generator[Any, Any, R]) -> R:
@@ -633,6 +839,13 @@ class AsyncDriver:
                 # and a write whose protocol broke half-way ran twice). A cancelled
                 # operation is never run again: the caller has given up on it.
                 dropped = driver.is_closed()
+                if isinstance(exc, TimeoutError | asyncio.CancelledError):
+                    # No answer in time (command_timeout), or the caller gave up: the
+                    # connection is closed at once, not politely (asyncpg's close
+                    # waits for the server to confirm a cancelled statement, which a
+                    # server that stopped answering never does).
+                    with suppress(Exception):
+                        driver.terminate()
                 await self._discard(connection)
                 again = isinstance(exc, Exception) and (
                     dropped or (read_only and isinstance(exc, self._broken))
