@@ -72,6 +72,7 @@ __all__ = [
     "SSO_NOT_CONFIRMED",
     "TENANT_CONTENT_TYPES",
     "TEXT",
+    "DeviceNameMessage",
     "DeviceRow",
     "EnrolmentPage",
     "ErrorField",
@@ -93,6 +94,7 @@ __all__ = [
     "code_refusal",
     "declared_positional",
     "default_policy",
+    "device_name_refusal",
     "device_refusal",
     "earlier_session_ids",
     "enrolment_page",
@@ -676,6 +678,39 @@ class TwoFactorPage:
     ) -> TwoFactorPage:
         rows = tuple(DeviceRow.of(d) for d in devices)
         return cls(bool(rows), managed_by_file, rows, error)
+
+    def typed_name(self, device_id: str | None) -> str | None:
+        """What the person typed into the name field the error is about, shown there
+        again: the rename field of ``device_id``, or the new app's name field for
+        ``None``. ``None`` for every other field, which the page leaves unmarked."""
+        error = self.error
+        if isinstance(error, DeviceNameMessage) and error.device_id == device_id:
+            return error.typed
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceNameMessage(Message):
+    """A name the core refused for an authenticator app (:func:`device_name_refusal`):
+    the two-factor page marks the one field it was typed in (the rename field of
+    ``device_id``, the new app's name field when ``device_id`` is ``None``) and shows
+    ``typed`` there again."""
+
+    device_id: str | None = None
+    typed: str = ""
+
+
+def device_name_refusal(
+    exc: Exception, typed: object, device_id: str | None = None
+) -> DeviceNameMessage | None:
+    """The message for a device name the core refused (:class:`InvalidDeviceNameError`),
+    at the field ``typed`` came from: ``device_id``'s rename field, or the new app's name
+    field (``None``). ``None`` for any other error (:func:`device_refusal` names those).
+    A lone surrogate becomes "?", so the page can be sent as UTF-8."""
+    if not isinstance(exc, InvalidDeviceNameError):
+        return None
+    shown = typed.encode("utf-8", "replace").decode("utf-8") if isinstance(typed, str) else ""
+    return DeviceNameMessage(TEXT["device_name"], device_id=device_id, typed=shown)
 
 
 def device_refusal(exc: Exception) -> tuple[int, str] | None:

@@ -22,6 +22,8 @@ from ..views import (
     ENROLLING,
     ENROLMENT_TTL,
     TEXT,
+    TwoFactorPage,
+    device_name_refusal,
     device_refusal,
     enrolment_page,
     form_code,
@@ -58,6 +60,22 @@ def _refused(request: HttpRequest, bound: RequestStepup, exc: StepupError) -> Ht
     if status == 503:  # the store could not answer: nothing changed
         return outage_response(request, bound.url("two_factor"))
     return _message(request, status, TEXT[text], link=bound.url("two_factor"))
+
+
+def _name_refused(
+    request: HttpRequest, bound: RequestStepup, exc: StepupError, typed: str, device_id: str | None
+) -> HttpResponse:
+    """A name the core refused: the settings page with it at the field it was typed in
+    (``device_id``'s rename field, or the new app's for ``None``), which alone points at
+    the error; any other refusal as :func:`_refused` answers it."""
+    named = device_name_refusal(exc, typed, device_id)
+    if named is None:
+        return _refused(request, bound, exc)
+    assert bound.subject is not None
+    # The core reads a name only outside configuration-file mode (it refuses that
+    # first), so the page lists the devices.
+    page = TwoFactorPage.of(bound.two_factor.devices(bound.subject.user_id), error=named)
+    return _render(request, "stepup/two_factor.html", 400, page=page)
 
 
 def _adding_page(
@@ -115,7 +133,10 @@ def _add(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
     assert bound.subject is not None
     account = _account_name(request, bound.subject)
     name = request.POST.get("name", "")
-    enrolment = bound.two_factor.begin_device(bound.subject.user_id, account, name=name)
+    try:
+        enrolment = bound.two_factor.begin_device(bound.subject.user_id, account, name=name)
+    except StepupError as exc:
+        return _name_refused(request, bound, exc, name, None)
     request.session[ENROLLING] = enrolment.device_id  # only this session sees it again
     return _redirect(bound.url("device_add"))
 
@@ -164,7 +185,10 @@ def _confirm(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
 def _rename(request: HttpRequest, bound: RequestStepup, device_id: str) -> HttpResponse:
     assert bound.subject is not None
     name = request.POST.get("name", "")
-    bound.two_factor.rename_device(bound.subject.user_id, device_id, name)
+    try:
+        bound.two_factor.rename_device(bound.subject.user_id, device_id, name)
+    except StepupError as exc:
+        return _name_refused(request, bound, exc, name, device_id)
     messages.info(request, TEXT["device_renamed"], fail_silently=True)
     return _redirect(bound.url("two_factor"))
 

@@ -17,6 +17,9 @@ from ..views import (
     ENROLLING,
     ENROLMENT_TTL,
     TEXT,
+    DeviceNameMessage,
+    TwoFactorPage,
+    device_name_refusal,
     device_refusal,
     enrolment_page,
     form_code,
@@ -37,8 +40,20 @@ from ._views import (
 __all__ = ["ROUTES"]
 
 
-def _refused(exc: StepupError, app_state: AppState, user_id: str) -> Any:
-    """The settings page again with what the core said (or a message page)."""
+def _refused(
+    exc: StepupError,
+    app_state: AppState,
+    user_id: str,
+    *,
+    typed: str | None = None,
+    device_id: str | None = None,
+) -> Any:
+    """The settings page again with what the core said (or a message page). ``typed``:
+    the name the person typed, into ``device_id``'s rename field or (``None``) the new
+    app's; a refused name is shown there again, and that field points at the error."""
+    named = None if typed is None else device_name_refusal(exc, typed, device_id)
+    if named is not None:
+        return _name_refused(app_state, user_id, named)
     refusal = device_refusal(exc)
     if refusal is None:
         raise exc
@@ -48,6 +63,13 @@ def _refused(exc: StepupError, app_state: AppState, user_id: str) -> Any:
     if status == 503:  # the store could not answer: nothing changed
         return _unavailable(url_for("stepup.two_factor"))
     return _message(status, TEXT[text], link=url_for("stepup.two_factor"))
+
+
+def _name_refused(app_state: AppState, user_id: str, named: DeviceNameMessage) -> Any:
+    """The settings page with the refused name at its field. The core reads a name only
+    outside configuration-file mode (it refuses that first), so the page lists devices."""
+    page = TwoFactorPage.of(app_state.two_factor.devices(user_id), error=named)
+    return _render("stepup/two_factor.html", 400, page=page)
 
 
 def _adding_page(app_state: AppState, enrolment: Any, account: str, error: Any = "") -> Any:
@@ -78,7 +100,7 @@ def add() -> Any:
         account = app_state.account_name(subject.user_id)
         enrolment = app_state.two_factor.begin_device(subject.user_id, account, name=name)
     except StepupError as exc:
-        return _refused(exc, app_state, subject.user_id)
+        return _refused(exc, app_state, subject.user_id, typed=name)
     session[ENROLLING] = enrolment.device_id  # only this session sees its secret again
     return _redirect(url_for("stepup.device_add"))
 
@@ -131,10 +153,11 @@ def rename(device_id: str) -> Any:
     app_state, subject = _signed_in()
     if subject is None:
         return app_state.unauthenticated()
+    name = request.form.get("name", "")
     try:
-        app_state.two_factor.rename_device(subject.user_id, device_id, request.form.get("name", ""))
+        app_state.two_factor.rename_device(subject.user_id, device_id, name)
     except StepupError as exc:
-        return _refused(exc, app_state, subject.user_id)
+        return _refused(exc, app_state, subject.user_id, typed=name, device_id=device_id)
     flash(TEXT["device_renamed"], "stepup")
     return _redirect(url_for("stepup.two_factor"))
 

@@ -14,12 +14,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ...errors import StepupError
+from ...i18n import Message
 from ...policy import TOTP_DEVICE_ADD
 from ...subject import Subject
 from ..views import (
     ENROLMENT_TTL,
     TEXT,
     TwoFactorPage,
+    device_name_refusal,
     device_refusal,
     enrolment_page,
     form_code,
@@ -49,7 +51,7 @@ class _DevicePages:
         return found
 
     async def settings(
-        self, request: Request, subject: Subject, error: str = "", status: int = 200
+        self, request: Request, subject: Subject, error: Message | str = "", status: int = 200
     ) -> Response:
         tf = self.stepup.two_factor
         if tf.config_users is not None:
@@ -71,7 +73,23 @@ class _DevicePages:
         leave_note(request, note)
         return RedirectResponse(self.stepup.url(request, "two_factor"), 303)
 
-    async def refused(self, request: Request, subject: Subject, exc: StepupError) -> Response:
+    async def refused(
+        self,
+        request: Request,
+        subject: Subject,
+        exc: StepupError,
+        *,
+        typed: str | None = None,
+        device_id: str | None = None,
+    ) -> Response:
+        """The settings page again with what the core said (or a message page).
+        ``typed``: the name the person typed, into ``device_id``'s rename field or
+        (``None``) the new app's; a refused name is shown there again, and that field
+        points at the error (the core reads a name only outside configuration-file
+        mode, so the page lists the devices)."""
+        named = None if typed is None else device_name_refusal(exc, typed, device_id)
+        if named is not None:
+            return await self.settings(request, subject, named, 400)
         refusal = device_refusal(exc)
         if refusal is None:
             raise exc
@@ -132,13 +150,12 @@ class _DevicePages:
             return posted
         subject, form = posted
         tf = self.stepup.two_factor
+        name = str(form.get("name") or "")
         try:
             account = await self.stepup.account_name(subject.user_id)
-            enrolment = await tf.begin_device(
-                subject.user_id, account, name=str(form.get("name") or "")
-            )
+            enrolment = await tf.begin_device(subject.user_id, account, name=name)
         except StepupError as exc:
-            return await self.refused(request, subject, exc)
+            return await self.refused(request, subject, exc, typed=name)
         note_enrolling(request, enrolment.device_id)  # only this session sees it again
         return RedirectResponse(self.stepup.url(request, "device_add"), 303)
 
@@ -190,12 +207,11 @@ class _DevicePages:
             return posted
         subject, form = posted
         device_id = request.path_params["device_id"]
+        name = str(form.get("name") or "")
         try:
-            await self.stepup.two_factor.rename_device(
-                subject.user_id, device_id, str(form.get("name") or "")
-            )
+            await self.stepup.two_factor.rename_device(subject.user_id, device_id, name)
         except StepupError as exc:
-            return await self.refused(request, subject, exc)
+            return await self.refused(request, subject, exc, typed=name, device_id=device_id)
         return self._back(request, TEXT["device_renamed"])
 
     async def remove(self, request: Request) -> Response:
