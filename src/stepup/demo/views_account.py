@@ -63,8 +63,9 @@ class AccountViews(Views):
         if result.reason is PasswordReason.UNAVAILABLE:
             # stepup's store is down: the password was not checked, so it was neither
             # right nor wrong (the same answer for every email: it tells no account
-            # apart). The same words as stepup's pages; no failed sign-in is audited.
-            error = await demo.unavailable_text(request)
+            # apart). The same words as stepup's pages, in this page's language (the
+            # demo's own pages are English, base.html); no failed sign-in is audited.
+            error = demo.unavailable_text()
             page = self.login_page(request, next_path, email, error, 503)
             page.headers["Retry-After"] = "5"  # as stepup's own "try again" page
             return page

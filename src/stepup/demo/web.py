@@ -52,6 +52,9 @@ _FLASH = "flash"
 logger = logging.getLogger("stepup.demo")
 #: A page and its form at one address.
 GET_POST: Final = ("GET", "POST")
+#: The language of the demo's own pages (base.html's ``lang`` unless stepup's page
+#: passes its own): stepup's texts on them are said in it too.
+DEMO_LOCALE: Final = "en"
 
 
 def _datetime(timestamp: float) -> str:
@@ -191,16 +194,19 @@ class Demo:
 
     # stepup's store down --------------------------------------------------------
 
-    async def unavailable_text(self, request: Request) -> str:
-        """What stepup's pages say when its store is down, in their language."""
-        return translate(TEXT["unavailable"], await self.stepup.locale(request))
+    def unavailable_text(self) -> str:
+        """What stepup's pages say when its store is down, in the language of the demo's
+        own pages (English, base.html) whatever the browser asks for: a demo page reads
+        in one language (WCAG 2.1 SC 3.1.2); stepup's own pages are in the browser's."""
+        return translate(TEXT["unavailable"], DEMO_LOCALE)
 
     async def unavailable(self, request: Request) -> Response:
-        """stepup's own "try again" page (503, ``Retry-After``) for a store outage."""
+        """stepup's own "try again" page (503, ``Retry-After``) for a store outage, in
+        the browser's language; without one, the demo's (English, as its title)."""
         page = await self.stepup.outage_page(request)
         if page is not None:
             return page
-        text = await self.unavailable_text(request)
+        text = self.unavailable_text()
         return self.render(request, "message.html", status=503, title="Please try again", text=text)
 
     async def signed_in(self, request: Request) -> User | Response:
