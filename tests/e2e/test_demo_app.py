@@ -267,3 +267,34 @@ def test_a_real_key_keeps_its_fingerprint() -> None:
     assert read_ssh_key(f"  {line}\n") == (line, fingerprint)
     with pytest.raises(MalformedInputError):
         read_ssh_key(line.replace("AAAA", "BBBB", 1))
+
+
+def test_a_wrong_sign_in_points_at_its_fields_and_the_banner_is_a_named_region(
+    app_client: tuple[Any, SettableClock],
+) -> None:
+    """WCAG 3.3.1: the fields the message is about point at it (both: it does not say
+    which was wrong), and the password takes the focus; axe's ``region``: the banner is
+    in a named landmark; ``empty-table-header``: the actions column has a header."""
+    client, _ = app_client
+    first = client.get("/login").text
+    assert "aria-invalid" not in first
+    wrong = sign_in(client, MEMBER, "wrong").text
+    for field in ("email", "password"):
+        tag = re.search(rf'<input id="{field}"[^>]*>', wrong)
+        assert tag is not None
+        assert 'aria-invalid="true"' in tag.group(0)
+        assert 'aria-describedby="login-error"' in tag.group(0)
+    password = re.search(r'<input id="password"[^>]*>', wrong)
+    email = re.search(r'<input id="email"[^>]*>', wrong)
+    assert password is not None
+    assert "autofocus" in password.group(0)
+    assert email is not None
+    assert "autofocus" not in email.group(0)
+    sign_in(client, MEMBER)
+    account = client.get("/account").text
+    assert re.search(
+        r'<section aria-label="Re-authentication status"[^>]*>\s*<p id="grant-status"', account
+    )
+    keys = client.get("/api-keys").text
+    assert "<th></th>" not in keys
+    assert '<th><span class="visually-hidden">Actions</span></th>' in keys

@@ -93,6 +93,8 @@ class AccountViews(Views):
             next=next_path,
             email=email,
             error=error,
+            # Both fields are marked: the message does not say which one was wrong.
+            wrong_credentials=status == 401,
             sso_buttons=self.demo.sso_buttons,
             demo_users=DEMO_USERS,
         )
