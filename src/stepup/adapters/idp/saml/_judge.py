@@ -14,7 +14,7 @@ from ....resume import is_resume_token
 from ....subject import Subject
 from ....transactions import is_transaction_digest
 from .._freshness import earliest_fresh_login
-from ._read import SignedResponse
+from ._read import Confirmation, SignedResponse
 from .config import NAMEID_FORMAT_UNSPECIFIED
 from .outcome import SAMLOutcome, SAMLReason
 
@@ -35,7 +35,9 @@ class Expectation:
 
 def _broken_condition(expect: Expectation, facts: SignedResponse, now: float) -> str | None:
     """The first of destination, audience, validity window and bearer confirmation
-    that does not hold now, or ``None``."""
+    that does not hold now, or ``None``. Of several bearer confirmations one that holds
+    is enough; when none does, ``subject_confirmation_not_before`` if one fails only by
+    carrying ``NotBefore``, else ``subject_confirmation``."""
     skew = expect.max_skew
     if facts.destination is not None and facts.destination != expect.acs_url:
         return "destination"
@@ -53,14 +55,27 @@ def _broken_condition(expect: Expectation, facts: SignedResponse, now: float) ->
         return "session_not_on_or_after"
     if facts.authn_instant > now + skew:
         return "authn_instant_in_future"  # nonsense, not freshness
-    if not any(
-        c.recipient == expect.acs_url
-        and c.not_on_or_after is not None
-        and now - skew < c.not_on_or_after
-        and (c.not_before is None or c.not_before <= now + skew)
-        for c in facts.confirmations
+    faults = [_bearer_fault(expect, c, now) for c in facts.confirmations]
+    if None in faults:
+        return None  # one bearer confirmation that holds is enough (profiles 4.1.4.3)
+    if "subject_confirmation_not_before" in faults:
+        return "subject_confirmation_not_before"
+    return "subject_confirmation"
+
+
+def _bearer_fault(expect: Expectation, confirmation: Confirmation, now: float) -> str | None:
+    """Why this bearer confirmation does not hold now (``None``: it does). It must name
+    this ACS as its ``Recipient`` and carry a ``NotOnOrAfter`` not yet passed, and no
+    ``NotBefore``: SAML profiles 4.1.4.2 says a bearer ``SubjectConfirmationData`` MUST
+    NOT contain one (``subject_confirmation_not_before``, when that is all it lacks)."""
+    if (
+        confirmation.recipient != expect.acs_url
+        or confirmation.not_on_or_after is None
+        or now - expect.max_skew >= confirmation.not_on_or_after
     ):
         return "subject_confirmation"
+    if confirmation.not_before is not None:
+        return "subject_confirmation_not_before"
     return None
 
 

@@ -212,6 +212,9 @@ def _status(response: Any) -> IdPStatus | None:
 
 
 def _the_assertion(response: Any) -> Any:
+    """The response's one plain assertion. The response and the assertion alike must say
+    ``Version="2.0"`` (SAML core 2.3.3 and 3.2.2; 4.1 and 4.2: a message of a version
+    this side does not support is refused): ``malformed``, detail ``version``."""
     if response.version != "2.0":
         raise Refusal(SAMLReason.MALFORMED, "version")
     if response.encrypted_assertion:
@@ -219,6 +222,8 @@ def _the_assertion(response: Any) -> Any:
     if len(response.assertion) != 1:
         raise Refusal(SAMLReason.MALFORMED, "assertion_count")
     assertion = response.assertion[0]
+    if assertion.version != "2.0":
+        raise Refusal(SAMLReason.MALFORMED, "version")
     subject = assertion.subject
     if subject is None or subject.encrypted_id is not None or subject.name_id is None:
         raise Refusal(SAMLReason.MALFORMED, "name_id")
