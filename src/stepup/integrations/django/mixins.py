@@ -6,6 +6,12 @@
 The action is checked against the policy when the class is defined (at import).
 Override :meth:`get_reauth_context` for rules with a condition, and
 :meth:`get_reauth_transaction` for a rule bound to one transaction.
+
+The guard runs for the requests that reach the class's own handlers (``get``, ``post``,
+``head``, and an ``options`` it defines; HEAD on a class with ``get`` alone is its
+``get``): Django's automatic OPTIONS answer and its 405 for a method the class does not
+handle run no code of the app, and are answered as they are by Flask's or Starlette's
+routing, with no re-authentication asked for.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
+from django.views import View
 
 from ...policy import Context
 from ..transaction import Transaction
@@ -22,6 +29,10 @@ from ._request import stepup_for
 from .services import validate_action, validate_transaction
 
 __all__ = ["ReauthRequiredMixin"]
+
+#: What ``View.dispatch`` calls without any code of the app: the automatic OPTIONS
+#: answer (the ``Allow`` header) and the 405 for a method the class does not handle.
+_DJANGOS_OWN_ANSWERS = (View.options, View.http_method_not_allowed)
 
 
 class ReauthRequiredMixin:
@@ -67,6 +78,8 @@ class ReauthRequiredMixin:
         if not action:
             raise ImproperlyConfigured(f"{type(self).__name__} must set reauth_action")
         parent: Any = super()
+        if not self._runs_a_handler(request):
+            return parent.dispatch(request, *args, **kwargs)
         if getattr(self, "view_is_async", False):
             return self._dispatch_async(request, parent, *args, **kwargs)
         refusal = stepup_for(request).guard(
@@ -75,6 +88,18 @@ class ReauthRequiredMixin:
         if refusal is not None:
             return refusal
         return parent.dispatch(request, *args, **kwargs)
+
+    def _runs_a_handler(self, request: HttpRequest) -> bool:
+        """Would ``View.dispatch`` call code of this class for ``request``? It picks the
+        handler the way Django does (``http_method_names``, then the attribute named by
+        the method, which ``View.setup`` set for HEAD from ``get``); only Django's own
+        OPTIONS answer and 405, not overridden, are no handler of the app."""
+        view: Any = self
+        method = (request.method or "").lower()
+        handler = view.http_method_not_allowed
+        if method in view.http_method_names:
+            handler = getattr(view, method, handler)
+        return getattr(handler, "__func__", handler) not in _DJANGOS_OWN_ANSWERS
 
     async def _dispatch_async(
         self, request: HttpRequest, parent: Any, *args: Any, **kwargs: Any
