@@ -108,3 +108,20 @@ def test_a_refused_passkey_marks_no_field_and_focuses_its_button(result: Passkey
     button = re.search(r"<button[^>]*>Use a passkey</button>", html)
     assert button is not None
     assert "autofocus" in button.group(0)
+
+
+@pytest.mark.parametrize(
+    ("totp", "title"),
+    [
+        (True, "Enter your authentication code"),
+        (False, "Confirm it is you with your passkey"),
+    ],
+)
+def test_the_sign_in_step_is_titled_by_what_it_asks(totp: bool, title: str) -> None:
+    """WCAG 2.4.2: the second step's title said "Two-factor authentication", the title
+    of the settings page too; it now says what the page asks, as its heading does."""
+    html = _render(VerifyPage("", totp=totp, passkey=not totp, recovery=True))
+    assert re.search(r"<title>([^<]*)</title>", html).group(1) == title  # type: ignore[union-attr]
+    assert f"<h1>{title}</h1>" in html
+    german = _render(VerifyPage("", totp=totp, passkey=not totp, recovery=True), "de")
+    assert "Zwei-Faktor" not in re.search(r"<title>([^<]*)</title>", german).group(1)  # type: ignore[union-attr]
