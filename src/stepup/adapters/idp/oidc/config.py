@@ -165,7 +165,7 @@ class OIDCProviderConfig:
                 f"OIDC id_token_algorithms must be some of {list(SAFE_ID_TOKEN_ALGORITHMS)}"
             )
         object.__setattr__(self, "id_token_algorithms", algorithms)
-        object.__setattr__(self, "max_skew", _seconds(self.max_skew, "max_skew", 0, 600))
+        object.__setattr__(self, "max_skew", _seconds(self.max_skew, "max_skew", 0, 300))
         ttl = _seconds(self.challenge_ttl, "challenge_ttl", 30, 3600)
         object.__setattr__(self, "challenge_ttl", ttl)
         object.__setattr__(

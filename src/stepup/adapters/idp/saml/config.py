@@ -70,8 +70,8 @@ class SAMLServiceProviderConfig:
             )
         if not isinstance(self.idp_metadata, str | Path):
             raise ConfigurationError("SAML idp_metadata must be the XML (str) or a pathlib.Path")
-        if not _number_in(self.max_skew, 0, 600):
-            raise ConfigurationError("SAML max_skew must be between 0 and 600 seconds")
+        if not _number_in(self.max_skew, 0, 300):
+            raise ConfigurationError("SAML max_skew must be between 0 and 300 seconds")
         if not _number_in(self.challenge_ttl, 1, 86_400):
             raise ConfigurationError("SAML challenge_ttl must be between 1 and 86400 seconds")
         if isinstance(self.authn_context, str) or not all(
