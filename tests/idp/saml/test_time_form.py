@@ -22,6 +22,8 @@ NEW_YEAR_2024 = calendar.timegm((2024, 1, 1, 0, 0, 0))
         ("2024-01-01T00:00:00Z", NEW_YEAR_2024),
         ("2024-01-01T00:00:00.250Z", NEW_YEAR_2024 + 0.25),
         ("2024-01-01T01:00:00+01:00", NEW_YEAR_2024),
+        ("2024-01-01T14:00:00+14:00", NEW_YEAR_2024),
+        ("2023-12-31T10:00:00-14:00", NEW_YEAR_2024),
         ("2024-01-01T00:00:00", NEW_YEAR_2024),  # no zone: SAML's times are UTC
         ("2023-12-31T24:00:00Z", NEW_YEAR_2024),  # the end of a day is the next's start
         ("2023-12-31T24:00:00.000Z", NEW_YEAR_2024),
@@ -48,6 +50,9 @@ def test_xs_datetime_forms_are_read(text: str, seconds: float) -> None:
         "2024-01-01T00:00:00+0100",
         "\uff12\uff10\uff12\uff14-01-01T00:00:00Z",  # full-width digits
         "+2024-01-01T00:00:00Z",
+        "2024-01-01T00:00:00+14:01",  # a zone is at most 14:00 away (3.2.7.3)
+        "2024-01-01T00:00:00-23:59",
+        "2024-01-01T00:00:00+01:60",
     ],
 )
 def test_other_forms_are_malformed(text: str) -> None:

@@ -258,7 +258,9 @@ def _verify(security: Any, element: Any, xml: bytes) -> None:
 #: are not it (``20240101T000000Z``, a space for the ``T``, week dates) and refuses
 #: one that is (``24:00:00``, the end of a day).
 _XS_DATETIME: Final = re.compile(
-    r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?", re.ASCII
+    r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?"
+    r"(Z|[+-](?:(?:0\d|1[0-3]):[0-5]\d|14:00))?",  # a zone is at most 14:00 away (3.2.7.3)
+    re.ASCII,
 )
 
 
