@@ -163,7 +163,8 @@ def _per_handler(
 
 def django_routes(urlconf: Any = None, *, stepup_namespace: str = "stepup") -> list[RouteInfo]:
     """Every pattern of the Django URLconf (the project's, or ``urlconf``), with the
-    path written as Django's ``pattern`` (``api-key/<int:pk>/``) from the root."""
+    path written as Django's patterns joined from the root, with a leading ``/``
+    (``/api-key/<int:pk>/``)."""
     from django.urls import URLPattern, URLResolver, get_resolver
 
     found: list[RouteInfo] = []
