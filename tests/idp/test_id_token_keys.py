@@ -693,3 +693,27 @@ def test_a_new_key_under_the_old_kid_is_fetched_once_and_verifies(
     assert verdict(trip(oidc, provider, forger)) == (OIDCReason.INVALID_TOKEN, "signature")
     assert verdict(trip(oidc, provider, forger)) == (OIDCReason.INVALID_TOKEN, "signature")
     assert len(provider.fetches) == fetched + 1  # within jwks_refresh_interval: no refetch
+
+
+def test_a_fetch_cancelled_in_flight_is_no_attempt() -> None:
+    """A request that goes away while the keys are fetched (its task cancelled, the
+    flow closed at the fetch) made the fetch count as an attempt: every callback within
+    ``jwks_refresh_interval`` then found no keys and none in flight, ``unavailable``
+    for a minute. The provider never answered: the next request fetches."""
+    cache = flows.ProviderCache()
+    cancelled = flows._current_keys(config(), cache, METADATA, T0)
+    effect, _ = next(cancelled)
+    assert effect == "http"  # waiting for the provider's answer
+    cancelled.close()  # what cancelling the awaiting task does to the flow
+    assert cache.keys_fetching is None
+    assert cache.keys_tried_at is None
+    retried = flows._current_keys(config(), cache, METADATA, T0 + 1)
+    assert next(retried)[0] == "http"  # fetched again, not refused
+    retried.close()
+    failed = flows._current_keys(config(), cache, METADATA, T0 + 2)
+    next(failed)
+    with pytest.raises(ProviderUnavailableError):
+        failed.send(ProviderUnavailableError("jwks: down"))
+    assert cache.keys_tried_at == T0 + 2  # a failure the provider gave still counts
+    with pytest.raises(ProviderUnavailableError):
+        run(flows._current_keys(config(), cache, METADATA, T0 + 3), _Http(lambda r: None))

@@ -284,6 +284,7 @@ def _refresh(
     attempts = [at for at in (cache.keys_at, cache.keys_tried_at) if at is not None]
     if attempts and 0 <= now - max(attempts) < config.jwks_refresh_interval:
         return None
+    tried_before = cache.keys_tried_at
     cache.keys_tried_at = now
     cache.keys_fetching = attempt = object()
     try:
@@ -295,6 +296,13 @@ def _refresh(
         raise ProviderUnavailableError(
             f"jwks: the provider's keys could not be read ({_cause(exc)})"
         ) from None
+    except BaseException:
+        # Cancelled while the fetch was awaited (GeneratorExit, CancelledError): the
+        # provider never answered, so this was no attempt; counting it would refuse
+        # every callback for jwks_refresh_interval because one request went away.
+        if cache.keys_tried_at == now:
+            cache.keys_tried_at = tried_before
+        raise
     finally:  # also when an async request is cancelled while the fetch is awaited
         if cache.keys_fetching is attempt:
             cache.keys_fetching = None
