@@ -52,25 +52,29 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from fido2.attestation.base import Attestation
-from fido2.cose import CoseKey
-from fido2.server import Fido2Server
-from fido2.webauthn import (
-    AttestationConveyancePreference,
-    AttestationObject,
-    AttestedCredentialData,
-    AuthenticationResponse,
-    AuthenticatorData,
-    CollectedClientData,
-    PublicKeyCredentialDescriptor,
-    PublicKeyCredentialParameters,
-    PublicKeyCredentialRpEntity,
-    PublicKeyCredentialType,
-    PublicKeyCredentialUserEntity,
-    RegistrationResponse,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
+
+from ._extras import needs_extra
+
+with needs_extra(__name__, "passkeys"):
+    from fido2.attestation.base import Attestation
+    from fido2.cose import CoseKey
+    from fido2.server import Fido2Server
+    from fido2.webauthn import (
+        AttestationConveyancePreference,
+        AttestationObject,
+        AttestedCredentialData,
+        AuthenticationResponse,
+        AuthenticatorData,
+        CollectedClientData,
+        PublicKeyCredentialDescriptor,
+        PublicKeyCredentialParameters,
+        PublicKeyCredentialRpEntity,
+        PublicKeyCredentialType,
+        PublicKeyCredentialUserEntity,
+        RegistrationResponse,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
 
 from ._flow import Flow, run, run_async
 from .clock import Clock, system_clock

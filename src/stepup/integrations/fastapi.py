@@ -21,20 +21,23 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from fastapi import Depends, HTTPException, Request, WebSocketException
-from starlette.requests import HTTPConnection
-from starlette.responses import Response
+from .._extras import needs_extra
 
-from ..errors import ConfigurationError, StoreUnavailableError
-from ..reauth import Allowed, ReauthRequired, ReauthRequiredError
-from ..subject import Subject
-from ..tokens import AccessToken
-from ._bearer_deps import require_token
-from .marks import mark
-from .starlette import SignInRequiredError, StepupMiddleware, get_stepup
-from .starlette import Stepup as StarletteStepup
-from .starlette.stepup import allowed, websocket_refusal
-from .transaction import InvalidTransactionError, Transaction, guard_transaction
+with needs_extra(__name__, "fastapi"):
+    from fastapi import Depends, HTTPException, Request, WebSocketException
+    from starlette.requests import HTTPConnection
+    from starlette.responses import Response
+
+    from ..errors import ConfigurationError, StoreUnavailableError
+    from ..reauth import Allowed, ReauthRequired, ReauthRequiredError
+    from ..subject import Subject
+    from ..tokens import AccessToken
+    from ._bearer_deps import require_token
+    from .marks import mark
+    from .starlette import SignInRequiredError, StepupMiddleware, get_stepup
+    from .starlette import Stepup as StarletteStepup
+    from .starlette.stepup import allowed, websocket_refusal
+    from .transaction import InvalidTransactionError, Transaction, guard_transaction
 
 __all__ = ["SignInRequiredError", "Stepup", "StepupMiddleware", "get_stepup", "require_token"]
 _ = AccessToken  # re-exported for annotations: ``token: AccessToken = Depends(...)``

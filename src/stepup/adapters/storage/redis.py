@@ -34,14 +34,17 @@ from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 from urllib.parse import urlsplit
 
-import redis
-import redis.asyncio
-import redis.asyncio.cluster
-import redis.asyncio.retry
-import redis.cluster
-import redis.retry
-from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
+from ..._extras import needs_extra
+
+with needs_extra(__name__, "redis"):
+    import redis
+    import redis.asyncio
+    import redis.asyncio.cluster
+    import redis.asyncio.retry
+    import redis.cluster
+    import redis.retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 
 from ...errors import ConfigurationError, StoreConfigurationError, StoreUnavailableError
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState

@@ -33,10 +33,13 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager, null
 from functools import partial
 from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy import Connection, CursorResult, Engine
-from sqlalchemy.engine import URL
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from ..._extras import needs_extra
+
+with needs_extra(__name__, "sql"):
+    from sqlalchemy import Connection, CursorResult, Engine
+    from sqlalchemy.engine import URL
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ...errors import StoreConfigurationError, StoreUnavailableError
 from ...records import Attempt, Challenge, Credential, Grant, Passkey, Tenant, ThrottleState

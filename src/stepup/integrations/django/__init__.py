@@ -11,13 +11,19 @@ ready-made views, an ORM-backed store with migrations, system checks and signals
     def regenerate_api_key(request): ...
 
 See ``docs/getting-started-django.md``. Names are imported on first use, so listing the
-app in ``INSTALLED_APPS`` loads nothing before Django's app registry is ready.
+app in ``INSTALLED_APPS`` loads nothing before Django's app registry is ready; only that
+the django extra's packages are installed is checked then, without importing them.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+from ..._extras import needs_extra, require_installed
+
+with needs_extra(__name__, "django"):  # Babel is optional: i18n falls back to ISO 8601
+    require_installed("django", "jinja2", "fido2")
 
 if TYPE_CHECKING:
     from ..http import SignInRequiredError

@@ -11,9 +11,12 @@
 See ``docs/getting-started-flask.md``.
 """
 
-from ._csrf import CsrfTokens
-from ._extension import Stepup
-from ._hooks import Hooks
-from ._state import AppState
+from ..._extras import needs_extra
+
+with needs_extra(__name__, "flask"):
+    from ._csrf import CsrfTokens
+    from ._extension import Stepup
+    from ._hooks import Hooks
+    from ._state import AppState
 
 __all__ = ["AppState", "CsrfTokens", "Hooks", "Stepup"]

@@ -13,11 +13,14 @@
 FastAPI apps use :mod:`stepup.integrations.fastapi` instead.
 """
 
-from ..http import SignInRequiredError
-from .app import Stepup, get_stepup
-from .csrf import CsrfProtection
-from .middleware import StepupMiddleware
-from .stepup import PATHS, ContextFunction
+from ..._extras import needs_extra
+
+with needs_extra(__name__, "starlette"):
+    from ..http import SignInRequiredError
+    from .app import Stepup, get_stepup
+    from .csrf import CsrfProtection
+    from .middleware import StepupMiddleware
+    from .stepup import PATHS, ContextFunction
 
 __all__ = [
     "PATHS",

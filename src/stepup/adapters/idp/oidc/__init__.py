@@ -7,12 +7,20 @@ token for the session's own ``iss`` + ``sub`` whose ``auth_time`` is not older t
 challenge. See ``docs/oidc.md``.
 """
 
-from .access_token import SAFE_ACCESS_TOKEN_ALGORITHMS, AccessTokenValidator
-from .client import AsyncChallengeStore, AsyncOIDCReauth, OIDCReauth
-from .config import SAFE_ID_TOKEN_ALGORITHMS, ClientAuth, OIDCProviderConfig
-from .idtoken import IDTokenClaims, TokenFault, TokenRejected, verify_id_token
-from .outcome import OIDCOutcome, OIDCReason, ProviderUnavailableError, WrongProviderError
-from .resource import AsyncIntrospector, Introspector, async_http_jwks_fetcher, http_jwks_fetcher
+from ...._extras import needs_extra
+
+with needs_extra(__name__, "oidc"):
+    from .access_token import SAFE_ACCESS_TOKEN_ALGORITHMS, AccessTokenValidator
+    from .client import AsyncChallengeStore, AsyncOIDCReauth, OIDCReauth
+    from .config import SAFE_ID_TOKEN_ALGORITHMS, ClientAuth, OIDCProviderConfig
+    from .idtoken import IDTokenClaims, TokenFault, TokenRejected, verify_id_token
+    from .outcome import OIDCOutcome, OIDCReason, ProviderUnavailableError, WrongProviderError
+    from .resource import (
+        AsyncIntrospector,
+        Introspector,
+        async_http_jwks_fetcher,
+        http_jwks_fetcher,
+    )
 
 __all__ = [
     "SAFE_ACCESS_TOKEN_ALGORITHMS",

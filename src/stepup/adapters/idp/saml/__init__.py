@@ -6,9 +6,12 @@ a pending request of this session (consumed once), for this audience, now, about
 same ``NameID``, and with an ``AuthnInstant`` no earlier than the request.
 """
 
-from .config import SAMLServiceProviderConfig
-from .outcome import SAMLOutcome, SAMLReason, SAMLRedirect, WrongIdentityProviderError
-from .service import AsyncSAMLServiceProvider, SAMLServiceProvider
+from ...._extras import needs_extra
+
+with needs_extra(__name__, "saml"):
+    from .config import SAMLServiceProviderConfig
+    from .outcome import SAMLOutcome, SAMLReason, SAMLRedirect, WrongIdentityProviderError
+    from .service import AsyncSAMLServiceProvider, SAMLServiceProvider
 
 __all__ = [
     "AsyncSAMLServiceProvider",
