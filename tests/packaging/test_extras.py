@@ -4,12 +4,13 @@ core and that extra, and what those in turn require; and the integration imports
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
 import sys
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,18 @@ SMOKE = {
     "starlette": f"import stepup.integrations.starlette, starlette.formparsers\n{PAGES}",
     "fastapi": "import stepup.integrations.fastapi",
     "testing": "import stepup.testing.strategies, stepup.testing.contract, stepup.testing.plugin",
-    # cli.demo imports uvicorn when it serves, demo.sso authlib when OIDC is configured
-    "demo": "import stepup.cli.demo, stepup.demo, stepup.demo.sso, uvicorn, authlib",
+    # cli.demo imports uvicorn when it serves; the demo configured for an OpenID provider
+    # signs in through authlib's Starlette client (which needs httpx, from the oidc extra)
+    "demo": (
+        "import stepup.cli.demo, uvicorn\n"
+        "from pathlib import Path\n"
+        "from argon2 import PasswordHasher\n"
+        "from stepup.adapters.idp.password import CHEAPEST\n"
+        "from stepup.demo import DemoSettings, OIDCSettings, create_app\n"
+        "oidc = OIDCSettings('https://login.example.com', 'demo')\n"
+        "create_app(DemoSettings(Path('demo.sqlite3'), oidc=oidc),"
+        " hasher=PasswordHasher.from_parameters(CHEAPEST))"
+    ),
 }
 # Printed after the smoke: the distributions whose modules the process has imported.
 LOADED = """
@@ -61,6 +72,18 @@ import importlib.metadata, json, sys
 imported = {name.split(".")[0] for name in list(sys.modules)}
 providers = importlib.metadata.packages_distributions()
 print(json.dumps(sorted({d for top in imported for d in providers.get(top, [])})))
+"""
+# Put before a smoke: the modules named in ABSENT cannot be imported, as in an
+# environment without their distributions (a finder that refuses them, so nothing
+# else in sys.modules changes).
+ABSENT = """
+import importlib.abc, sys
+class _Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ABSENT:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, _Absent())
 """
 
 
@@ -78,6 +101,38 @@ def _extras_included(extra: str) -> set[str]:
             if requirement.name == DIST_NAME:
                 todo.extend(requirement.extras - found)
     return found
+
+
+def _run_smoke(code: str, cwd: Path, absent: Iterable[str] = ()) -> set[str]:
+    """Run ``code`` from this checkout in a child process with ``absent``'s modules
+    refused; the distributions it imported."""
+    prelude = f"ABSENT = {sorted(absent)!r}\n{ABSENT}" if absent else ""
+    done = subprocess.run(
+        [sys.executable, "-c", prelude + code + LOADED],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return {normalise(d) for d in json.loads(done.stdout.splitlines()[-1])}
+
+
+def _not_installed_with(extra: str) -> set[str]:
+    """The top-level modules of this environment that a fresh ``stepup-auth[extra]``
+    would not have: those of every distribution outside the extra's closure."""
+    installed = {
+        normalise(d.metadata["Name"]): d.requires or [] for d in importlib.metadata.distributions()
+    }
+    extras = _extras_included(extra)
+    allowed = [row.parsed for row in dependency_table() if row.extra in {"core", *extras}]
+    kept = closure(allowed, installed) | {DIST_NAME}
+    return {
+        top
+        for top, dists in importlib.metadata.packages_distributions().items()
+        if not {normalise(d) for d in dists} & kept
+    }
 
 
 def test_every_extra_has_a_smoke_check() -> None:
@@ -113,15 +168,18 @@ def test_each_extra_is_imported_by_its_integration(extra: str, tmp_path: Path) -
     """The same check in this environment (which has every extra): after its smoke, the
     process has imported every package the extra declares. Fails for a dependency added
     to an extra that its integration never imports, without building anything."""
-    done = subprocess.run(
-        [sys.executable, "-c", SMOKE[extra] + LOADED],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    loaded = {normalise(d) for d in json.loads(done.stdout.splitlines()[-1])}
+    loaded = _run_smoke(SMOKE[extra], tmp_path)
+    own = {row.name for row in dependency_table() if row.extra == extra}
+    assert own - loaded == set(), f"{extra!r} brings what its integration never imports"
+
+
+@pytest.mark.parametrize("extra", sorted(SMOKE))
+def test_each_extra_works_with_only_what_it_installs(extra: str, tmp_path: Path) -> None:
+    """The smoke again, with every module a fresh ``stepup-auth[extra]`` would lack
+    refused: an extra that needs another's package to work (the demo's OIDC sign-in,
+    authlib's client, needs httpx) fails here, without building anything."""
+    absent = _not_installed_with(extra)
+    assert "stepup" not in absent
+    loaded = _run_smoke(SMOKE[extra], tmp_path, absent)
     own = {row.name for row in dependency_table() if row.extra == extra}
     assert own - loaded == set(), f"{extra!r} brings what its integration never imports"
