@@ -20,13 +20,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..errors import ConfigurationError, StepupError
-from ..i18n import N_, negotiate, translate
+from ..i18n import LOCALES, N_, negotiate, translate
 from ..reauth import Decision, ReauthRequired, ReauthUnavailable, UnavailableReason
 from ..redirects import safe_return_path_or_default
 from ..tokens import InvalidTokenError, TokenFault
@@ -54,6 +54,7 @@ __all__ = [
     "invalid_request",
     "invalid_token",
     "quoted",
+    "reauth_members",
     "retry_later",
     "step_up_challenge",
     "token_required",
@@ -86,7 +87,15 @@ class Client(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RequestInfo:
-    """What the response depends on, read from the native request."""
+    """What the response depends on, read from the native request.
+
+    ``chosen_locale`` is the locale the app's pages use for this request (its locale
+    hook, then ``Accept-Language``: :func:`stepup.integrations.pages.choose_locale`), or
+    a function that gives it, called only when a ``title`` is translated. An integration
+    sets it (:meth:`in_locale`) when it answers, so that a JSON title reads as the page
+    would; never up front: the hook is the app's code, and a request that goes ahead
+    does not call it. ``""`` (or a locale stepup has no catalog for): the
+    ``Accept-Language`` header decides."""
 
     method: str
     path: str  # path and query string, as the client sent them
@@ -95,6 +104,7 @@ class RequestInfo:
     content_type: str = ""
     x_requested_with: str = ""
     accept_language: str = ""
+    chosen_locale: str | Callable[[], str] = field(default="", repr=False, compare=False)
 
     @classmethod
     def from_headers(cls, method: str, path: str, headers: RequestHeaders) -> RequestInfo:
@@ -118,10 +128,20 @@ class RequestInfo:
             accept_language=headers.get("Accept-Language", ""),
         )
 
+    def in_locale(self, locale: str | Callable[[], str]) -> RequestInfo:
+        """This request, answered in ``locale`` (or what ``locale()`` gives when a title
+        is translated): the locale of its pages."""
+        return replace(self, chosen_locale=locale)
+
     @property
     def locale(self) -> str:
-        """The locale of the client's ``Accept-Language`` (English when none fits)."""
-        return negotiate(self.accept_language)
+        """The locale of this request's JSON titles: :attr:`chosen_locale` when it is
+        one stepup has a catalog for, else the best for the client's
+        ``Accept-Language`` (English when none fits)."""
+        chosen = self.chosen_locale
+        if callable(chosen):
+            chosen = chosen()
+        return chosen if chosen in LOCALES else negotiate(self.accept_language)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +280,8 @@ def form_return_path(
     return (page.path + (f"?{page.query}" if page.query else "")) or "/"
 
 
-#: The ``title`` of each JSON error, a msgid translated for the client's Accept-Language.
+#: The ``title`` of each JSON error, a msgid translated into the request's locale
+#: (:attr:`RequestInfo.locale`: the app's locale hook, then ``Accept-Language``).
 TITLES: Final = {
     "authentication_required": N_("Sign in first."),
     "reauth_required": N_("Confirm your identity to continue."),
@@ -361,32 +382,48 @@ def decision_response(
     location = reauth_location(reauth_url, request.path, decision.action, decision.transaction)
     if kind is Client.BROWSER:
         return HttpResponse(303, {"Location": location, "Cache-Control": "no-store"})
+    bearer = kind is Client.BEARER
     payload = _error(
         request,
         "reauth_required",
         action=decision.action,
-        sensitivity=decision.sensitivity.value,
-        methods=list(decision.methods),
-        alternatives=[list(alternative) for alternative in decision.alternatives],
-        last_reauth_at=decision.last_reauth_at,
+        **reauth_members(decision, bearer=bearer),
         reauth_url=location,
     )
-    if decision.level:
-        payload["level"] = decision.level
-    if kind is Client.BEARER:
-        payload.update(challenge_params(decision))  # what its challenge asks, no more
-    else:
-        payload["max_age"] = int(decision.lifetime)
-        if decision.level:
-            payload["acr_values"] = list(decision.acr_values)
-    if decision.transaction:
-        payload["transaction"] = decision.transaction
-    if decision.enrol:
-        payload["enrol"] = list(decision.enrol)  # a passkey or TOTP to add first
     headers = {"Cache-Control": "no-store"}
-    if kind is Client.BEARER:
+    if bearer:
         headers["WWW-Authenticate"] = step_up_challenge(decision)
     return _json(401, payload, headers)
+
+
+def reauth_members(decision: ReauthRequired, *, bearer: bool = False) -> dict[str, Any]:
+    """How to re-authenticate, as every JSON answer to a :class:`ReauthRequired` says it
+    (the guard's 401 and the status endpoint's ``required`` answer): ``sensitivity``;
+    ``methods``, the alternative the re-auth page asks for; ``alternatives``, every way
+    the rule accepts; ``last_reauth_at``; ``level``, the level of assurance missing, when
+    one is; ``max_age`` (the rule's lifetime) and, with a level, ``acr_values``, or for
+    a ``bearer`` client what its RFC 9470 challenge asks, no more
+    (:func:`challenge_params`); ``transaction``, a bound rule's digest; ``enrol``, what
+    to add first (a passkey, TOTP), when the user has none of the rule's factors."""
+    members: dict[str, Any] = {
+        "sensitivity": decision.sensitivity.value,
+        "methods": list(decision.methods),
+        "alternatives": [list(alternative) for alternative in decision.alternatives],
+        "last_reauth_at": decision.last_reauth_at,
+    }
+    if decision.level:
+        members["level"] = decision.level
+    if bearer:
+        members.update(challenge_params(decision))
+    else:
+        members["max_age"] = int(decision.lifetime)
+        if decision.level:
+            members["acr_values"] = list(decision.acr_values)
+    if decision.transaction:
+        members["transaction"] = decision.transaction
+    if decision.enrol:
+        members["enrol"] = list(decision.enrol)
+    return members
 
 
 def challenge_max_age(decision: ReauthRequired) -> int:

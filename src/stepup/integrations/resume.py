@@ -38,6 +38,7 @@ from .http import (
     RequestInfo,
     authentication_required,
     reauth_location,
+    reauth_members,
     retry_later,
     unreachable_response,
 )
@@ -299,10 +300,12 @@ def status_response(
     action: str,
 ) -> HttpResponse:
     """The status endpoint's answer: 200 with ``required`` false (and until when the
-    grant covers the action) or true (with the methods, lifetime and the re-auth page to
-    open, which comes back to ``done_path``, and the guard's ``alternatives`` and
-    ``enrol``: the same members, with the same values, as its 401 JSON); 401 when nobody
-    is signed in; 503 with ``Retry-After`` when the store could not answer; 403
+    grant covers the action) or true (with the re-auth page to open, which comes back to
+    ``done_path``, the SSO ``provider``, and how to re-authenticate in the members of the
+    guard's 401 JSON, built by the same
+    :func:`~stepup.integrations.http.reauth_members`: the methods, alternatives,
+    lifetime, a missing level and its ``acr_values``, ``enrol``); 401 when nobody is
+    signed in; 503 with ``Retry-After`` when the store could not answer; 403
     ``reauth_unreachable`` (the guard's answer) when no re-authentication of this
     session would allow it, which trying again does not change. Nothing is recorded or
     changed."""
@@ -326,18 +329,11 @@ def status_response(
     body = {
         "action": action,
         "required": True,
-        "sensitivity": decision.sensitivity.value,
-        "methods": list(decision.methods),
-        # How, as the guard's 401 says it: every way the rule accepts, and (below) what
-        # the user must add first when they have none of them.
-        "alternatives": [list(alternative) for alternative in decision.alternatives],
+        # How, in the guard's 401 JSON's own words (one builder for both).
+        **reauth_members(decision),
         "provider": decision.provider,
-        "max_age": int(decision.lifetime),
-        "last_reauth_at": decision.last_reauth_at,
         "reauth_url": reauth_location(reauth_url, done_path, action),
     }
-    if decision.enrol:
-        body["enrol"] = list(decision.enrol)
     return _json(200, body)
 
 

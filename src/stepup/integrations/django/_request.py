@@ -44,13 +44,16 @@ from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
 from ..http import (
     Client,
+    RequestInfo,
     SignInRequiredError,
+    authentication_required,
     client_kind,
     decision_response,
     form_return_path,
     invalid_transaction,
     retry_later,
 )
+from ..pages import choose_locale
 from ..passkey_endpoint import message_response
 from ..resume import (
     BROWSER_COOKIE,
@@ -170,6 +173,28 @@ class RequestStepup:
         """The path of a ready-made view (``"reauth"``, ``"two_factor"``...)."""
         return str(reverse(self.services.url_name(view), kwargs=kwargs or None))
 
+    def locale(self) -> str:
+        """The locale of this request's pages and JSON answers:
+        ``STEPUP["LOCALE_SELECTOR"](request)`` when set and known, else the request's
+        ``Accept-Language``, else English."""
+        selector = self.services.hooks.locale_selector
+        selected = selector(self.request) if selector is not None else None
+        return choose_locale(selected, self.request.headers.get("Accept-Language"))
+
+    def sign_in_response(self) -> HttpResponse:
+        """Nobody is signed in: a browser goes to ``settings.LOGIN_URL``
+        (:func:`._web.sign_in_response`), a script gets the 401 titled in :meth:`locale`."""
+        if client_kind(request_info(self.request)) is Client.BROWSER:
+            return sign_in_response(self.request)
+        return to_response(authentication_required(self.answer_info()))
+
+    def answer_info(self, path: str | None = None) -> RequestInfo:
+        """What an answer to this request reads (``path``: where to come back, default
+        this request's URL), its JSON titles in :meth:`locale`, as the pages read. The
+        locale hook is called only when a title is translated: never for a request that
+        goes ahead, nor for a redirect."""
+        return request_info(self.request, path=path).in_locale(self.locale)
+
     # decisions ----------------------------------------------------------------------
 
     def check(
@@ -222,7 +247,7 @@ class RequestStepup:
         look the target up (a 404 would tell who exists)."""
         signed_in = self.subject
         if signed_in is None:
-            return sign_in_response(self.request)
+            return self.sign_in_response()
         values = context(self.request) if context is not None else None
         target = transaction(self.request) if transaction is not None else None
         if tenant_id is None:
@@ -233,7 +258,7 @@ class RequestStepup:
             try:
                 digest = target.digest(action, tenant_id)
             except InvalidTransactionError:
-                return to_response(invalid_transaction(request_info(self.request)))
+                return to_response(invalid_transaction(self.answer_info()))
         decision = self.reauth.check(signed_in, action, tenant_id, values, transaction=digest)
         self.decision = decision
         if decision.ok:
@@ -261,7 +286,7 @@ class RequestStepup:
             answer = custom(self.request, decision)
             if answer is not None:
                 return answer
-        info = request_info(self.request, path=return_path)
+        info = self.answer_info(return_path)
         refusal = decision_response(decision, info, reauth_url=self.url("reauth"))
         if refusal is None:
             raise ValueError("respond() needs a decision that does not allow the request")
@@ -580,7 +605,17 @@ def outage_response(request: HttpRequest, link: str = "") -> HttpResponse:
     page = _OUTAGE_PAGES[-1] if _OUTAGE_PAGES else None
     if page is not None and client_kind(info) is Client.BROWSER:
         return page(request, link)
-    return to_response(retry_later(message_response(503, "unavailable", info.locale)))
+    answer = message_response(503, "unavailable", answer_locale(request))
+    return to_response(retry_later(answer))
+
+
+def answer_locale(request: HttpRequest) -> str:
+    """The locale of this request's pages and JSON answers (:meth:`RequestStepup.locale`),
+    whether or not the middleware has put stepup on it yet."""
+    bound = getattr(request, "stepup", None)
+    if not isinstance(bound, RequestStepup):
+        bound = RequestStepup(request, get_stepup())
+    return bound.locale()
 
 
 def read_form_body(request: HttpRequest, max_bytes: int) -> None:

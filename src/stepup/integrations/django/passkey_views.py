@@ -43,7 +43,7 @@ from ..transaction import TransactionExpiredError
 from ..views import PasskeysPage, ReauthPage
 from ._pages import render_page
 from ._request import RequestStepup, stepup_for
-from ._web import request_info, sign_in_response, to_response
+from ._web import request_info, to_response
 from .views import (
     _account_name,
     _after_reauth,
@@ -73,7 +73,9 @@ __all__ = [
 
 
 def _locale(request: HttpRequest) -> str:
-    return request_info(request).locale
+    """The locale of a JSON answer's ``title``: the pages' (``stepup-passkeys.js`` shows
+    the title in the page's error box)."""
+    return stepup_for(request).locale()
 
 
 def _is_json(request: HttpRequest) -> bool:
@@ -108,7 +110,7 @@ def _user(request: HttpRequest) -> tuple[RequestStepup, Passkeys, Subject] | Htt
     bound, passkeys = enabled
     subject = bound.subject
     if subject is None:
-        return sign_in_response(request)
+        return stepup_for(request).sign_in_response()
     return bound, passkeys, subject
 
 
@@ -224,7 +226,7 @@ def _json_page(
     bound = stepup_for(request)
     subject = bound.subject
     if subject is None:
-        return sign_in_response(request)
+        return stepup_for(request).sign_in_response()
     try:
         action_field(data)  # a JSON action that is not text: unknown, a 400
         return bound, subject, _page(request, bound, subject, data)

@@ -115,9 +115,9 @@ from ..views import (
     two_factor_message,
 )
 from ._pages import render_page
-from ._request import CSRF_FIELD, RequestStepup, outage_response, stepup_for
+from ._request import CSRF_FIELD, RequestStepup, answer_locale, outage_response, stepup_for
 from ._session import PendingSignIn
-from ._web import home_path, request_info, sign_in_path, sign_in_response, to_response
+from ._web import home_path, request_info, sign_in_path, to_response
 
 __all__ = [
     "admin_two_factor_remove",
@@ -212,7 +212,7 @@ def _open_page(
     bound = stepup_for(request)
     subject = bound.subject
     if subject is None:
-        return sign_in_response(request)
+        return stepup_for(request).sign_in_response()
     try:
         return bound, subject, _page(request, bound, subject, values)
     except UnknownActionError:
@@ -264,9 +264,8 @@ def _web_only(view: View) -> View:
     def answer(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not off_channel(stepup_for(request).subject):
             return view(request, *args, **kwargs)
-        info = request_info(request)
-        if client_kind(info) is not Client.BROWSER:
-            return to_response(off_channel_response(info.locale))
+        if client_kind(request_info(request)) is not Client.BROWSER:
+            return to_response(off_channel_response(stepup_for(request).locale()))
         return _message(request, 403, PASSKEY_TEXT[INTERACTIVE_ONLY])
 
     return answer
@@ -278,10 +277,9 @@ class _CsrfCheck(CsrfViewMiddleware):  # type: ignore[misc]
     framework answers; a browser still gets the project's ``CSRF_FAILURE_VIEW``."""
 
     def _reject(self, request: HttpRequest, reason: str) -> HttpResponse:
-        info = request_info(request)
-        if client_kind(info) is Client.BROWSER:
+        if client_kind(request_info(request)) is Client.BROWSER:
             return cast(HttpResponse, super()._reject(request, reason))
-        response = to_response(csrf_response(info.locale))
+        response = to_response(csrf_response(answer_locale(request)))
         log_response(
             "Forbidden (%s): %s", reason, request.path, response=response, request=request,
             logger=_CSRF_LOGGER,
@@ -380,7 +378,7 @@ def _reauth_resume(request: HttpRequest) -> HttpResponse:
     bound = stepup_for(request)
     subject = bound.subject
     if subject is None:
-        return sign_in_response(request)
+        return stepup_for(request).sign_in_response()
     next_path = safe_return_path_or_default(request.GET.get("next"), home_path())
     now = bound.services.clock()
     noted = take_resume_after_sso(request.session, subject.session_id, now)
@@ -395,7 +393,7 @@ def _reauth_status(request: HttpRequest) -> HttpResponse:
     Nobody signed in: 401 before the action is looked at (the answer tells nobody which
     actions the policy knows)."""
     bound = stepup_for(request)
-    info = request_info(request)
+    info = bound.answer_info()  # every answer is JSON: titled as the pages read
     if bound.subject is None:
         return to_response(authentication_required(info))
     action = status_action(request.GET.getlist("action"))
@@ -422,7 +420,7 @@ def _reauth_done(request: HttpRequest) -> HttpResponse:
     from django.middleware.csrf import get_token
 
     if stepup_for(request).subject is None:
-        return sign_in_response(request)
+        return stepup_for(request).sign_in_response()
     return _render(request, "stepup/reauth_done.html", page=DonePage(get_token(request)))
 
 
@@ -479,7 +477,7 @@ def _sso_finish(
     bound = stepup_for(request)
     subject = bound.subject
     if subject is None:
-        return sign_in_response(request)
+        return stepup_for(request).sign_in_response()
     provider = provider_for(providers, subject)
     if provider is None:
         return _message(request, 400, TEXT["sso_unavailable"])
@@ -589,7 +587,7 @@ def _two_factor(request: HttpRequest) -> HttpResponse:
     bound = stepup_for(request)
     subject = bound.subject
     if subject is None:
-        return sign_in_response(request)
+        return stepup_for(request).sign_in_response()
     return two_factor_page(request, bound, subject.user_id)
 
 
@@ -615,7 +613,7 @@ def _two_factor_enrol(request: HttpRequest) -> HttpResponse:
     bound = stepup_for(request)
     subject = bound.subject
     if subject is None:
-        return sign_in_response(request)
+        return stepup_for(request).sign_in_response()
     account = _account_name(request, subject)
     two_factor = bound.two_factor
     try:
@@ -646,7 +644,7 @@ def _two_factor_confirm(request: HttpRequest) -> HttpResponse:
     bound = stepup_for(request)
     subject = bound.subject
     if subject is None:
-        return sign_in_response(request)
+        return stepup_for(request).sign_in_response()
     try:
         confirmation = bound.two_factor.confirm_enrolment(
             subject.user_id, form_code(request.POST.get("code", ""))
@@ -774,7 +772,7 @@ def _admin_two_factor_remove(request: HttpRequest, user_id: str) -> HttpResponse
     bound = stepup_for(request)
     subject = bound.subject
     if subject is None:
-        return sign_in_response(request)
+        return stepup_for(request).sign_in_response()
     if not bound.has_full_access(user_id):
         return _message(request, 403, TEXT["admin_only"])
     back = safe_return_path_or_default(request.POST.get("next"), home_path())
@@ -807,7 +805,7 @@ def _patch_only(view: View) -> View:
     def answer(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method == "PATCH":
             return view(request, *args, **kwargs)
-        response = to_response(tenant_method_not_allowed(request_info(request).locale))
+        response = to_response(tenant_method_not_allowed(answer_locale(request)))
         log_response(
             "Method Not Allowed (%s): %s", request.method, request.path,
             response=response, request=request,
@@ -827,8 +825,8 @@ def _tenant(request: HttpRequest, tenant_id: str) -> HttpResponse:
     parsed by the core (400/422, nothing changed)."""
     bound = stepup_for(request)
     subject = bound.subject
-    # JSON:API titles in the client's Accept-Language.
-    locale = request_info(request).locale
+    # JSON:API titles in the pages' locale (the app's hook, then Accept-Language).
+    locale = bound.locale()
     content_type = request.headers.get("Content-Type", "")
     accept = request.headers.get("Accept")
     refusal = tenant_request_refusal(subject is not None, content_type, locale, accept)
@@ -848,7 +846,7 @@ def _tenant(request: HttpRequest, tenant_id: str) -> HttpResponse:
         # Back to the page the request came from (the tenant page) after re-authenticating.
         referer = request.headers.get("Referer", "")
         back = form_return_path(request.method or "", referer, None, request)
-        info = request_info(request, path=back)
+        info = bound.answer_info(back)
         refused = tenant_decision_response(decision, info, reauth_url=bound.url("reauth"))
         assert refused is not None  # the decision was not ok
         return to_response(refused)

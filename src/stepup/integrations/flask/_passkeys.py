@@ -55,7 +55,9 @@ __all__ = ["ROUTES"]
 
 
 def _locale() -> str:
-    return request_info(request).locale
+    """The locale of a JSON answer's ``title``: the pages' (``stepup-passkeys.js`` shows
+    the title in the page's error box)."""
+    return state().locale()
 
 
 def _is_json() -> bool:

@@ -46,6 +46,7 @@ from ...twofactor import Channel, TwoFactor
 from ..http import (
     SESSION_CHALLENGE,
     Client,
+    RequestInfo,
     authentication_required,
     client_kind,
     decision_response,
@@ -285,11 +286,18 @@ class AppState:
         self.outage_page: Callable[[], Response] | None = None
 
     def locale(self) -> str:
-        """The locale of this request's pages: the app's ``locale_selector``, else the
-        ``Accept-Language`` header, else English."""
+        """The locale of this request's pages and JSON answers: the app's
+        ``locale_selector``, else the ``Accept-Language`` header, else English."""
         selector = self.hooks.locale_selector
         selected = selector() if selector is not None else None
         return choose_locale(selected, request.headers.get("Accept-Language"))
+
+    def answer_info(self, path: str | None = None) -> RequestInfo:
+        """What an answer to this request reads (``path``: where to come back, default
+        this request's URL), its JSON titles in :meth:`locale`, as the pages read. The
+        locale hook is called only when a title is translated: never for a request that
+        goes ahead, nor for a redirect."""
+        return request_info(request, path=path).in_locale(self.locale)
 
     def __repr__(self) -> str:
         return f"AppState({self.policy!r}, store={type(self.store).__name__})"
@@ -520,9 +528,8 @@ class AppState:
         """Nobody is signed in: a script (JSON, a bearer token) gets the JSON 401
         ``authentication_required`` every framework answers; a browser gets Flask-Login's
         ``unauthorized()`` (its sign-in page) when the app has Flask-Login, else a 401."""
-        info = request_info(request)
-        if client_kind(info) is not Client.BROWSER:
-            return to_response(authentication_required(info))
+        if client_kind(request_info(request)) is not Client.BROWSER:
+            return to_response(authentication_required(self.answer_info()))
         manager = getattr(current_app, "login_manager", None)
         if manager is not None:
             return manager.unauthorized()
@@ -581,7 +588,7 @@ class AppState:
             try:
                 digest = target.digest(action, tenant_id)
             except InvalidTransactionError:
-                return to_response(invalid_transaction(request_info(request)))
+                return to_response(invalid_transaction(self.answer_info()))
         decision = self.reauth.check(signed_in, action, tenant_id, values, transaction=digest)
         resolved(g).stepup_decision = decision  # one context lookup
         if decision.ok:
@@ -602,7 +609,7 @@ class AppState:
             if custom is not None:
                 return make_response(custom)
         back = form_return_path(request.method, request.referrer or "", return_to, request)
-        info = request_info(request, path=back)
+        info = self.answer_info(back)
         refusal = decision_response(decision, info, reauth_url=url_for("stepup.reauth"))
         assert refusal is not None  # the decision was not ok
         page = self.outage_page

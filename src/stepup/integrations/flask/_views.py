@@ -323,9 +323,8 @@ def _web_channel_only() -> Any:
         return None
     if not off_channel(state().subject()):
         return None
-    info = request_info(request)
-    if client_kind(info) is not Client.BROWSER:
-        return to_response(off_channel_response(info.locale))
+    if client_kind(request_info(request)) is not Client.BROWSER:
+        return to_response(off_channel_response(state().locale()))
     return _message(403, PASSKEY_TEXT[INTERACTIVE_ONLY])
 
 
@@ -341,9 +340,8 @@ def _check_csrf() -> Any:
 def _csrf_refused() -> Any:
     """A request that failed the CSRF check: a script (it asks for JSON) gets the JSON
     403 ``csrf`` every framework answers; a browser, the message page."""
-    info = request_info(request)
-    if client_kind(info) is not Client.BROWSER:
-        return to_response(csrf_response(info.locale))
+    if client_kind(request_info(request)) is not Client.BROWSER:
+        return to_response(csrf_response(state().locale()))
     return _message(400, TEXT["csrf"])
 
 
@@ -358,9 +356,8 @@ def _answer_flask_wtf_refusals(bp: Blueprint) -> None:
         return
 
     def answer(error: CSRFError) -> Any:
-        info = request_info(request)
-        if client_kind(info) is not Client.BROWSER:
-            return to_response(csrf_response(info.locale))
+        if client_kind(request_info(request)) is not Client.BROWSER:
+            return to_response(csrf_response(state().locale()))
         find = getattr(current_app, "_find_error_handler", None)
         handler = find(error, []) if find is not None else None  # the app's, not ours
         return handler(error) if handler is not None else error
@@ -558,9 +555,9 @@ def _unavailable(link: str = "") -> Any:
     """503 when the store could not answer: a script gets the JSON ``unavailable``, a
     browser the page that says to try again in a moment (``link``: where); both with
     ``Retry-After``."""
-    info = request_info(request)
-    if client_kind(info) is not Client.BROWSER:
-        return to_response(retry_later(message_response(503, "unavailable", info.locale)))
+    if client_kind(request_info(request)) is not Client.BROWSER:
+        answer = message_response(503, "unavailable", state().locale())
+        return to_response(retry_later(answer))
     return _outage_page(link)
 
 
@@ -599,7 +596,7 @@ def reauth_status() -> Any:
     Nobody signed in: 401 before the action is looked at (the answer tells nobody which
     actions the policy knows)."""
     app_state, subject = _signed_in()
-    info = request_info(request)
+    info = app_state.answer_info()  # every answer is JSON: titled as the pages read
     if subject is None:
         return to_response(authentication_required(info))
     action = status_action(request.args.getlist("action"))
@@ -941,7 +938,7 @@ _NOT_PATCH: Final = ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE",
 
 def tenant_other_methods(tenant_id: str) -> Any:
     """405 JSON:API ``method_not_allowed`` with ``Allow: PATCH``."""
-    return to_response(tenant_method_not_allowed(request_info(request).locale))
+    return to_response(tenant_method_not_allowed(state().locale()))
 
 
 def tenant_patch(tenant_id: str) -> Any:
@@ -953,8 +950,8 @@ def tenant_patch(tenant_id: str) -> Any:
     ``response_handler`` still replaces it). Then the body is read up to the limit and
     parsed by the core (400/422, nothing changed)."""
     app_state, subject = _signed_in()
-    # JSON:API titles in the client's Accept-Language.
-    locale = request_info(request).locale
+    # JSON:API titles in the pages' locale (the app's hook, then Accept-Language).
+    locale = app_state.locale()
     refusal = tenant_request_refusal(
         subject is not None, request.content_type or "", locale, request.headers.get("Accept")
     )
@@ -973,7 +970,7 @@ def tenant_patch(tenant_id: str) -> Any:
             return make_response(custom)
         # Back to the page the request came from (the tenant page) after re-authenticating.
         back = form_return_path(request.method, request.referrer or "", None, request)
-        info = request_info(request, path=back)
+        info = app_state.answer_info(back)
         refused = tenant_decision_response(decision, info, reauth_url=url_for("stepup.reauth"))
         assert refused is not None  # the decision was not ok
         return to_response(refused)

@@ -10,7 +10,8 @@
 
 A refused request never reaches the view: it gets the 401 (``invalid_token`` or
 ``insufficient_user_authentication`` with ``acr_values``/``max_age``) or 503 that
-:class:`~stepup.integrations.bearer.BearerGuard` built.
+:class:`~stepup.integrations.bearer.BearerGuard` built, its ``title`` in the locale of
+the app's stepup pages (``@stepup.locale_selector``, then ``Accept-Language``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import inspect
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar, cast
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 
 from ..bearer import BearerGuard, required_scope
 from ..http import HttpResponse
@@ -30,6 +31,15 @@ from ._web import request_info, to_response
 __all__ = ["bearer_required"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _pages_locale() -> str:
+    """The locale of the app's stepup pages for this request (its ``locale_selector``,
+    then ``Accept-Language``), when the app has the stepup extension; ``""`` (the
+    ``Accept-Language`` decides) without it. Called only for a refusal's ``title``."""
+    locale = getattr(current_app.extensions.get("stepup"), "locale", None)
+    chosen = locale() if callable(locale) else ""
+    return chosen if isinstance(chosen, str) else ""
 
 
 def bearer_required(
@@ -53,7 +63,7 @@ def bearer_required(
     def refusal(kwargs: dict[str, Any]) -> Response | None:
         """The answer to a request the token does not allow; ``None`` once it is in
         ``g.stepup_token``."""
-        info = request_info(request)
+        info = request_info(request).in_locale(_pages_locale)
         token = guard.authenticate(info)
         if isinstance(token, HttpResponse):
             return to_response(token)  # before the context: it may look the target up

@@ -35,7 +35,7 @@ from ...errors import (
     StoreUnavailableError,
     UnknownActionError,
 )
-from ...i18n import Message, negotiate
+from ...i18n import Message
 from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
@@ -315,9 +315,8 @@ class StepupPages:
     async def csrf_failed(self, request: Request) -> Response:
         """A request that failed the CSRF check: a script (it asks for JSON) gets the
         JSON 403 ``csrf`` every framework answers; a browser, the message page."""
-        info = request_info(request)
-        if client_kind(info) is not Client.BROWSER:
-            return to_response(csrf_response(info.locale))
+        if client_kind(request_info(request)) is not Client.BROWSER:
+            return to_response(csrf_response(await self.stepup.locale(request)))
         return await self.message(request, TEXT["csrf"], 403)
 
     async def signed_in(self, request: Request, *, any_channel: bool = False) -> Subject | Response:
@@ -329,7 +328,8 @@ class StepupPages:
         closed to API keys until it says otherwise."""
         subject = await self.stepup.subject(request)
         if subject is None:
-            return self.stepup.sign_in_response(request)
+            locale = await self.stepup.locale(request)
+            return self.stepup.sign_in_response(request, locale=locale)
         if not any_channel and off_channel(subject):
             return await self.off_channel(request)
         return subject
@@ -337,9 +337,8 @@ class StepupPages:
     async def off_channel(self, request: Request) -> Response:
         """The 403 for a subject on another channel: JSON for a script, the message page
         for a browser."""
-        info = request_info(request)
-        if client_kind(info) is not Client.BROWSER:
-            return to_response(off_channel_response(info.locale))
+        if client_kind(request_info(request)) is not Client.BROWSER:
+            return to_response(off_channel_response(await self.stepup.locale(request)))
         return await self.message(request, PASSKEY_TEXT[INTERACTIVE_ONLY], 403)
 
     def web_only(self, view: View) -> View:
@@ -581,7 +580,8 @@ class StepupPages:
         Nobody signed in: 401 before the action is looked at (the answer tells nobody
         which actions the policy knows)."""
         s = self.stepup
-        info = request_info(request)
+        # Every answer is JSON: titled as the pages read.
+        info = request_info(request).in_locale(await s.locale(request))
         subject = await s.subject(request)
         if subject is None:
             return to_response(authentication_required(info))
@@ -888,7 +888,7 @@ class StepupPages:
 
     async def tenant(self, request: Request) -> Response:
         if request.method != "PATCH":  # OPTIONS and HEAD too: the resource's own 405
-            locale = negotiate(request.headers.get("accept-language"))
+            locale = await self.stepup.locale(request)
             return to_response(tenant_method_not_allowed(locale))
         return await self.tenant_patch(request)
 
@@ -902,8 +902,8 @@ class StepupPages:
         parsed by the core (400/422, nothing changed)."""
         s = self.stepup
         subject = await s.subject(request)
-        # JSON:API titles in the client's Accept-Language.
-        locale = negotiate(request.headers.get("accept-language"))
+        # JSON:API titles in the pages' locale (the app's hook, then Accept-Language).
+        locale = await s.locale(request)
         refusal = tenant_request_refusal(
             subject is not None,
             request.headers.get("content-type", ""),
@@ -926,7 +926,7 @@ class StepupPages:
                     return custom
             # Back to the page the request came from (the tenant page) after re-auth,
             # else to the app's root.
-            info = request_info(request, s.return_path(request))
+            info = request_info(request, s.return_path(request)).in_locale(locale)
             reauth_url = s.url(request, "reauth")
             refused = tenant_decision_response(decision, info, reauth_url=reauth_url)
             assert refused is not None  # the decision was not ok

@@ -9,7 +9,7 @@ Forms carry the CSRF token in their ``csrf_token`` field, scripts in the
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from functools import wraps
+from functools import partial, wraps
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -47,15 +47,12 @@ from ..transaction import TransactionExpiredError, confirming_page
 from ..views import TEXT, PasskeysPage, ReauthPage, reauth_page
 from ._util import request_info, to_response
 from .pages import leave_note, passkey_urls, take_notes
+from .stepup import StepupCore
 
 if TYPE_CHECKING:
     from .pages import StepupPages
 
 __all__ = ["passkey_routes", "passkey_urls"]
-
-
-def _locale(request: Request) -> str:
-    return request_info(request).locale
 
 
 def _is_json(request: Request) -> bool:
@@ -73,6 +70,11 @@ class _PasskeyViews:
         passkeys = self.s.passkeys
         assert passkeys is not None  # mounted only when configured
         self.passkeys: AsyncPasskeys = passkeys
+
+    async def _locale(self, request: Request) -> str:
+        """The locale of a JSON answer's ``title``: the pages' (``stepup-passkeys.js``
+        shows the title in the page's error box)."""
+        return await self.s.locale(request)
 
     # who, and the CSRF token --------------------------------------------------------
 
@@ -109,7 +111,7 @@ class _PasskeyViews:
         try:
             return await _read(request)
         except PasskeyBodyError:
-            return to_response(malformed_response(_locale(request)))
+            return to_response(malformed_response(await self._locale(request)))
 
     async def _csrf(self, request: Request, binding: str) -> dict[str, Any] | Response:
         """The body (JSON, or the form with ``credential`` parsed) once the CSRF token
@@ -124,7 +126,7 @@ class _PasskeyViews:
         try:
             decision = await self.s.check(request, action)
         except SignInRequiredError:
-            return self.s.sign_in_response(request)
+            return self.s.sign_in_response(request, locale=await self._locale(request))
         if decision.ok:
             return None
         return await self.s.respond(request, decision, self.s.url(request, "passkeys"))
@@ -191,7 +193,7 @@ class _PasskeyViews:
         try:
             options = await self.passkeys.begin_registration(subject, name)
         except PasskeyLimitError:
-            return to_response(limit_response(_locale(request)))
+            return to_response(limit_response(await self._locale(request)))
         return to_response(json_response(200, options))
 
     async def register_finish(self, request: Request) -> Response:
@@ -203,10 +205,10 @@ class _PasskeyViews:
         try:
             name = name_field(data)
         except PasskeyBodyError:
-            return to_response(malformed_response(_locale(request)))
+            return to_response(malformed_response(await self._locale(request)))
         result = await self.passkeys.finish_registration(subject, credential, name)
         if _is_json(request):
-            return to_response(registration_response(result, _locale(request)))
+            return to_response(registration_response(result, await self._locale(request)))
         if not result:
             error = passkey_message(result.reason)
             return await self.page(request, subject, error, passkey_status(result.reason))
@@ -216,7 +218,7 @@ class _PasskeyViews:
         if client_kind(request_info(request)) is not Client.BROWSER:
             if ok:
                 return to_response(json_response(200, {"ok": True}))
-            return to_response(message_response(404, "not_found", _locale(request)))
+            return to_response(message_response(404, "not_found", await self._locale(request)))
         return self._back(request, text if ok else "not_found")
 
     async def rename(self, request: Request) -> Response:
@@ -228,7 +230,7 @@ class _PasskeyViews:
         try:
             name = name_field(data)
         except PasskeyBodyError:
-            return to_response(malformed_response(_locale(request)))
+            return to_response(malformed_response(await self._locale(request)))
         renamed = await self.passkeys.rename(subject.user_id, credential_id, name)
         return await self._done(request, renamed, "renamed")
 
@@ -267,18 +269,22 @@ class _PasskeyViews:
         try:
             page = await self._reauth_page(request, subject, data)
         except UnknownActionError:
-            return to_response(message_response(400, "unknown_action", _locale(request)))
+            return to_response(message_response(400, "unknown_action", await self._locale(request)))
         except TransactionExpiredError:
-            return to_response(message_response(400, "transaction_expired", _locale(request)))
+            return to_response(
+                message_response(400, "transaction_expired", await self._locale(request))
+            )
         if not page.passkey:
-            return to_response(message_response(400, "not_offered", _locale(request)))
+            return to_response(message_response(400, "not_offered", await self._locale(request)))
         # A transaction-bound action: the authenticator signs the transaction's digest. Only
         # the passkeys that can prove the offered alternative are listed (hwk: device-bound).
         bound = page.transaction or None
         options = await self.passkeys.begin_authentication(
             subject, transaction=bound, proves=page.methods
         )
-        return to_response(assertion_options_response(options, _locale(request), page.methods))
+        return to_response(
+            assertion_options_response(options, await self._locale(request), page.methods)
+        )
 
     async def reauth_finish(self, request: Request) -> Response:
         checked = await self._prologue(request)
@@ -289,12 +295,16 @@ class _PasskeyViews:
         try:
             page = await self._reauth_page(request, subject, data)
         except UnknownActionError:
-            return to_response(message_response(400, "unknown_action", _locale(request)))
+            return to_response(message_response(400, "unknown_action", await self._locale(request)))
         except TransactionExpiredError:
-            return to_response(message_response(400, "transaction_expired", _locale(request)))
+            return to_response(
+                message_response(400, "transaction_expired", await self._locale(request))
+            )
         if not page.passkey:
             if json_client:
-                return to_response(message_response(400, "not_offered", _locale(request)))
+                return to_response(
+                    message_response(400, "not_offered", await self._locale(request))
+                )
             return await self.pages.reauth_form(request, subject, page, 400)
         bound = page.transaction or None
         credential = data.get("credential") or {}
@@ -303,7 +313,7 @@ class _PasskeyViews:
         )
         if not result:
             if json_client:
-                return to_response(result_response(result, _locale(request)))
+                return to_response(result_response(result, await self._locale(request)))
             page = page.with_error(passkey_message(result.reason))
             return await self.pages.reauth_form(
                 request, subject, page, passkey_status(result.reason)
@@ -325,7 +335,7 @@ class _PasskeyViews:
                 request, subject, methods, transaction=bound, signed=result.transaction
             )
         except StoreUnavailableError:
-            return to_response(message_response(503, "unavailable", _locale(request)))
+            return to_response(message_response(503, "unavailable", await self._locale(request)))
         # The session id was renewed, and the CSRF tokens bound to it with it: hand over
         # one for the renewed session.
         return await self._with_csrf_token(request, {"ok": True, "next": page.next})
@@ -345,7 +355,9 @@ class _PasskeyViews:
         pending = self.s.pending_sign_in(request)
         if pending is None:
             if _is_json(request):
-                return to_response(message_response(400, "sign_in_expired", _locale(request)))
+                return to_response(
+                    message_response(400, "sign_in_expired", await self._locale(request))
+                )
             return await self.pages.message(request, TEXT["sign_in_expired"], 400)
         data = await self._csrf(request, str(pending["nonce"]))
         if isinstance(data, Response):
@@ -359,7 +371,7 @@ class _PasskeyViews:
             return checked
         pending, _ = checked
         options = await self.passkeys.begin_sign_in(str(pending["user_id"]), str(pending["nonce"]))
-        return to_response(assertion_options_response(options, _locale(request)))
+        return to_response(assertion_options_response(options, await self._locale(request)))
 
     async def sign_in_finish(self, request: Request) -> Response:
         """The passkey as the second factor: signed in on success (a redirect to ``next``
@@ -372,7 +384,7 @@ class _PasskeyViews:
         result = await self.passkeys.finish_sign_in(user_id, nonce, data.get("credential") or {})
         if not result:
             if _is_json(request):
-                return to_response(result_response(result, _locale(request)))
+                return to_response(result_response(result, await self._locale(request)))
             status = passkey_status(result.reason)
             return await self.pages.verify_page(request, pending, passkey_error(result), status)
         proved = result.sign_in_methods(self.pages.proved(pending))
@@ -387,6 +399,7 @@ class _PasskeyViews:
 
 
 def _fail_closed(
+    s: StepupCore,
     view: Callable[[Request], Awaitable[Response]],
 ) -> Callable[[Request], Awaitable[Response]]:
     """A store that cannot answer is a 503 that says so, never a 500 (nothing changed)."""
@@ -396,23 +409,24 @@ def _fail_closed(
         try:
             return await view(request)
         except StoreUnavailableError:
-            return to_response(message_response(503, "unavailable", _locale(request)))
+            return to_response(message_response(503, "unavailable", await s.locale(request)))
 
     return answer
 
 
 def passkey_routes(pages: StepupPages) -> list[BaseRoute]:
     views = _PasskeyViews(pages)
+    fail_closed = partial(_fail_closed, views.s)
     post = ["POST"]
     return [
-        Route("/passkeys", _fail_closed(views.list), methods=["GET"], name="passkeys"),
-        Route("/passkeys/register/begin", _fail_closed(views.register_begin), methods=post),
-        Route("/passkeys/register/finish", _fail_closed(views.register_finish), methods=post),
-        Route("/passkeys/{credential_id}/rename", _fail_closed(views.rename), methods=post),
-        Route("/passkeys/{credential_id}/remove", _fail_closed(views.remove), methods=post),
-        Route("/reauth/passkey/begin", _fail_closed(views.reauth_begin), methods=post),
-        Route("/reauth/passkey/finish", _fail_closed(views.reauth_finish), methods=post),
-        Route("/2fa/verify/passkey/begin", _fail_closed(views.sign_in_begin), methods=post),
-        Route("/2fa/verify/passkey/finish", _fail_closed(views.sign_in_finish), methods=post),
+        Route("/passkeys", fail_closed(views.list), methods=["GET"], name="passkeys"),
+        Route("/passkeys/register/begin", fail_closed(views.register_begin), methods=post),
+        Route("/passkeys/register/finish", fail_closed(views.register_finish), methods=post),
+        Route("/passkeys/{credential_id}/rename", fail_closed(views.rename), methods=post),
+        Route("/passkeys/{credential_id}/remove", fail_closed(views.remove), methods=post),
+        Route("/reauth/passkey/begin", fail_closed(views.reauth_begin), methods=post),
+        Route("/reauth/passkey/finish", fail_closed(views.reauth_finish), methods=post),
+        Route("/2fa/verify/passkey/begin", fail_closed(views.sign_in_begin), methods=post),
+        Route("/2fa/verify/passkey/finish", fail_closed(views.sign_in_finish), methods=post),
         Route("/stepup-passkeys.js", views.script, methods=["GET"], name="passkey_script"),
     ]

@@ -278,8 +278,10 @@ class StepupCore:
       SAML sign-ins: keep it where your ``subject_loader`` reads it).
     - ``reauth_response(request, decision) -> Response | None``: replace the 303 / 401 /
       503 answers (``None`` keeps the default for that request).
-    - ``locale_selector(request) -> str | None``: the locale of stepup's pages (``None``,
-      or one stepup has no catalog for: the request's ``Accept-Language``, then English).
+    - ``locale_selector(request) -> str | None``: the locale of stepup's pages and of
+      its JSON answers' titles (``None``, or one stepup has no catalog for: the
+      request's ``Accept-Language``, then English). Never asked for a request the guard
+      lets through.
     - ``renew_session(request)``: give the session a new id after a successful
       re-authentication, as your sign-in does (OWASP ASVS 5.0 section 7.2.4). Without
       it, the value in Starlette's session equal to the subject's session id (the usual
@@ -430,8 +432,8 @@ class StepupCore:
         return await call_hook(self.subject_loader, request)
 
     async def locale(self, request: Request) -> str:
-        """The locale of this request's pages: ``locale_selector``, else the
-        ``Accept-Language`` header, else English."""
+        """The locale of this request's pages and JSON answers: ``locale_selector``, else
+        the ``Accept-Language`` header, else English."""
         selected = None
         if self.locale_selector is not None:
             selected = await call_hook(self.locale_selector, request)
@@ -645,7 +647,8 @@ class StepupCore:
             custom = await call_hook(self.reauth_response, request, decision)
             if custom is not None:
                 return custom
-        info = request_info(request, return_path)
+        # Titled as the pages read (the locale hook, asked now: only for a refusal).
+        info = request_info(request, return_path).in_locale(await self.locale(request))
         answer = decision_response(decision, info, reauth_url=self.url(request, "reauth"))
         if answer is None:  # an Allowed decision reached here: nothing to replace
             raise ValueError("respond() needs a decision that does not allow the request")
@@ -665,12 +668,12 @@ class StepupCore:
         answers a :class:`~stepup.errors.StoreUnavailableError` that escapes a view or a
         dependency with it): a browser gets :meth:`outage_page` when there is one, a
         script the JSON ``unavailable``; both with ``Retry-After``."""
-        info = request_info(request)
-        if client_kind(info) is Client.BROWSER:
+        if client_kind(request_info(request)) is Client.BROWSER:
             page = await self.outage_page(request)
             if page is not None:
                 return page
-        return to_response(retry_later(message_response(503, "unavailable", info.locale)))
+        answer = message_response(503, "unavailable", await self.locale(request))
+        return to_response(retry_later(answer))
 
     async def outage_page(self, request: Request) -> Response | None:
         """What a browser gets when the guard cannot decide (the store is down): the
@@ -782,17 +785,19 @@ class StepupCore:
         if isinstance(exc, ReauthRequiredError | ReauthUnavailableError):
             return await self.respond(request, exc.decision)
         if isinstance(exc, SignInRequiredError):
-            return self.sign_in_response(request)
+            return self.sign_in_response(request, locale=await self.locale(request))
         if isinstance(exc, InvalidTransactionError):
-            return to_response(invalid_transaction(request_info(request)))
+            info = request_info(request).in_locale(await self.locale(request))
+            return to_response(invalid_transaction(info))
         if isinstance(exc, StoreUnavailableError):  # logged where it happened
             return await self.store_unavailable(request)
         raise exc
 
-    def sign_in_response(self, request: Request) -> Response:
+    def sign_in_response(self, request: Request, *, locale: str = "") -> Response:
         """Nobody is signed in: browsers go to ``login_url`` when there is one, others
-        get 401."""
-        info = request_info(request)
+        get 401, titled in ``locale`` (``await stepup.locale(request)``, the pages'
+        locale, as stepup's own views pass it; ``""``: the ``Accept-Language``)."""
+        info = request_info(request).in_locale(locale)
         kind = client_kind(info)
         if self.login_url is not None and kind is Client.BROWSER:
             query = urlencode({"next": safe_return_path_or_default(info.path)})
