@@ -105,6 +105,24 @@ def _method_sets(value: object, where: str) -> tuple[tuple[str, ...], ...]:
     return tuple(result)
 
 
+def _no_method_set_in_two_levels(levels: Sequence[Level]) -> None:
+    """One set of methods proves one level, as one ``acr`` value names one: declared for
+    two, it proves only the stronger (``for_methods`` answers the highest), so the
+    weaker level's declaration was a mistake or a weaker proof than meant for the
+    stronger. (A set that is merely smaller than another level's is legitimate: in the
+    defaults any passkey proves ``phishing_resistant``, one with user verification
+    ``mfa``.)"""
+    seen: dict[tuple[str, ...], str] = {}
+    for level in levels:
+        for methods in level.methods:
+            if methods in seen:
+                raise LevelConfigurationError(
+                    f"methods {' + '.join(methods)} prove both {seen[methods]!r} and"
+                    f" {level.name!r}: name each set of methods in one level"
+                )
+            seen[methods] = level.name
+
+
 class Levels:
     """The installation's levels, weakest first, and the lookups a decision needs."""
 
@@ -134,6 +152,7 @@ class Levels:
                             f" and {level.name!r}"
                         )
                     table[value] = level.name
+        _no_method_set_in_two_levels(self._levels)
         self._by_name = {level.name: level for level in self._levels}
 
     def __repr__(self) -> str:

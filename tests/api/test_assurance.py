@@ -60,6 +60,11 @@ def policy(**rules: Rule) -> Policy:
         lambda: Levels(()),
         lambda: Levels((Level("a", methods=(("pwd",),)), Level("a", methods=(("otp",),)))),
         lambda: Levels((Level("a", acr=("x",)), Level("b", acr=("x",)))),
+        # one set of methods proving two levels: a password proved the stronger one
+        lambda: Levels((Level("a", methods=(("pwd",),)), Level("b", methods=(("pwd",),)))),
+        lambda: Levels(
+            (Level("a", methods=(("otp", "pwd"),)), Level("b", methods=(("pwd", "otp"),)))
+        ),
         lambda: Level("Bad Name", methods=(("pwd",),)),
         lambda: Level("a"),
         lambda: Level("a", methods=(("recovery",),)),

@@ -156,8 +156,10 @@ _METHOD_SETS = st.lists(
 def _levels(draw: st.DrawFn) -> Levels:
     count = draw(st.integers(1, 4))
     result = []
+    named: set[tuple[str, ...]] = set()  # a set of methods proves one level only
     for index in range(count):
-        methods = draw(_METHOD_SETS)
+        methods = tuple(m for m in draw(_METHOD_SETS) if tuple(sorted(set(m))) not in named)
+        named.update(tuple(sorted(set(m))) for m in methods)
         acr = (f"urn:{index}",) if draw(st.booleans()) or not methods else ()
         result.append(Level(f"l{index}", acr=acr, methods=methods))
     return Levels(result)
