@@ -8,6 +8,7 @@ one acted on."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Final
 
 __all__ = ["NotStrictJSONError", "strict_json", "strict_json_object"]
@@ -29,7 +30,19 @@ def _no_constant(name: str) -> Any:
     raise NotStrictJSONError(f"{name} is not JSON")
 
 
-_DECODER: Final = json.JSONDecoder(object_pairs_hook=_unique_members, parse_constant=_no_constant)
+def _finite_float(text: str) -> float:
+    """A number with a fraction or an exponent, as a float: one beyond a float's range
+    (``1e999``) is refused, as ``Infinity`` is (RFC 8259 6: such numbers do not
+    interoperate), instead of becoming ``inf``, which no JSON answer can hold."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise NotStrictJSONError("a number is out of range")
+    return value
+
+
+_DECODER: Final = json.JSONDecoder(
+    object_pairs_hook=_unique_members, parse_constant=_no_constant, parse_float=_finite_float
+)
 
 
 def strict_json(text: str | bytes) -> Any:
