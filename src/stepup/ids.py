@@ -19,13 +19,26 @@ from typing import Final, Protocol, TypeGuard
 
 from .errors import MalformedInputError
 
-__all__ = ["MAX_ID_LENGTH", "checked_id", "checked_subject", "is_well_formed_id"]
+__all__ = [
+    "MAX_ID_LENGTH",
+    "SESSION_RECORD_SEPARATOR",
+    "checked_id",
+    "checked_session_id",
+    "checked_subject",
+    "is_well_formed_id",
+]
 
 #: The longest identifier accepted, in characters.
 MAX_ID_LENGTH: Final = 1024
 #: C0 and C1 control characters (NUL included), DEL, and surrogates (a lone one
 #: cannot be encoded as UTF-8; a ``str`` holds no paired ones).
 _REFUSED: Final = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+#: What no session id may contain: stepup keeps a session's own records (a sliding
+#: window's renewals, the transaction epoch) as grants under the session id followed by
+#: this and a name, so a session whose id held it could read or write another session's.
+#: (The integrations' session ids are URL-safe base64; Django's, Flask's and Starlette's
+#: session keys are alphanumeric or URL-safe too.)
+SESSION_RECORD_SEPARATOR: Final = "#"
 
 
 def is_well_formed_id(value: object) -> TypeGuard[str]:
@@ -58,9 +71,23 @@ class _Ids(Protocol):
     def session_id(self) -> str: ...
 
 
+def checked_session_id(value: object, name: str) -> str:
+    """``value`` when it is a well-formed identifier (:func:`checked_id`) without
+    :data:`SESSION_RECORD_SEPARATOR`, else :class:`~stepup.errors.MalformedInputError`
+    naming ``name``."""
+    session_id = checked_id(value, name)
+    if SESSION_RECORD_SEPARATOR in session_id:
+        raise MalformedInputError(
+            f"{name} must not contain {SESSION_RECORD_SEPARATOR!r}: stepup keeps a"
+            " session's own records under its id followed by it"
+        )
+    return session_id
+
+
 def checked_subject(subject: _Ids) -> None:
     """The ids of a :class:`~stepup.subject.Subject` the app's loader built, checked as
-    :func:`checked_id` checks one (a typed input error naming the field, not a store's
-    "unavailable")."""
+    :func:`checked_id` checks one, and a session id without
+    :data:`SESSION_RECORD_SEPARATOR` (:func:`checked_session_id`): a typed input error
+    naming the field, not a store's "unavailable"."""
     checked_id(subject.user_id, "subject.user_id")
-    checked_id(subject.session_id, "subject.session_id")
+    checked_session_id(subject.session_id, "subject.session_id")

@@ -505,6 +505,15 @@ class Policy:
         rules = [*self._rules.values(), *(rule for _, rule in self._patterns)]
         return max([self.lifetime, *(self.lifetime_for(rule) for rule in rules)])
 
+    @property
+    def lifetimes(self) -> tuple[float, ...]:
+        """Every lifetime a proof can count for under this policy, shortest first, each
+        once: the installation lifetime and that of each rule that asks for a proof. (A
+        sliding window keeps one renewal per lifetime: see :meth:`with_sliding_window`.)"""
+        rules = [*self._rules.values(), *(rule for _, rule in self._patterns)]
+        asking = {self.lifetime_for(r) for r in rules if r.sensitivity is not Sensitivity.NONE}
+        return tuple(sorted({self.lifetime, *asking}))
+
     # building -----------------------------------------------------------------
 
     def _copy(self, **changes: Any) -> Policy:
@@ -541,7 +550,9 @@ class Policy:
 
     def with_sliding_window(self, maximum: float | None) -> Policy:
         """The same table, with a sliding window up to ``maximum`` seconds after the proof
-        (``None``: off, every lifetime counts from the proof)."""
+        (``None``: off, every lifetime counts from the proof). An action renews the window
+        only for rules whose lifetime is at least its own rule's: an ordinary action keeps
+        a six-hour rule alive, never a five-minute ``CRITICAL`` one."""
         return self._copy(sliding_max=maximum)
 
     def with_passkeys(self, on: bool = True) -> Policy:

@@ -30,7 +30,7 @@ from .errors import (
     UnknownActionError,
 )
 from .events import EventBus, GrantsRevoked, ReauthSucceeded, SignInRecorded
-from .ids import checked_id, checked_subject
+from .ids import SESSION_RECORD_SEPARATOR, checked_id, checked_session_id, checked_subject
 from .policy import Context, Policy, Rule, Sensitivity
 from .records import Challenge, Credential, Grant, Passkey, Tenant
 from .subject import Identity, LoginMethod, Subject
@@ -238,10 +238,13 @@ class SignInNotCounted:
 
 SignInOutcome: TypeAlias = SignInCounted | SignInNotCounted
 
-#: The grant a sliding window keeps next to the proof: the same user, under the session
-#: id with this suffix and the proof's time, dated by the last action it allowed. It is
-#: bound to that one proof (a new proof starts a new window) and to the session.
-_SLIDE: Final = "#slide@"
+#: The records a sliding window keeps next to the proof: the same user, under the
+#: session id with this suffix, the proof's time and a lifetime, each dated by the last
+#: action that renewed the window for rules of that lifetime. They are bound to that one
+#: proof (a new proof starts a new window) and to the session, and prove no method: read
+#: as a grant, one satisfies no rule. The suffix starts with the separator no session id
+#: may contain (:data:`stepup.ids.SESSION_RECORD_SEPARATOR`), so no session's id names one.
+_SLIDE: Final = SESSION_RECORD_SEPARATOR + "slide@"
 
 
 def _unknown_tenant(off: Decision, tenant_id: object) -> Decision:
@@ -269,8 +272,13 @@ def _sign_in_time(value: object) -> float | None:
     return seconds
 
 
-def _slide_id(session_id: str, authenticated_at: float) -> str:
-    return f"{session_id}{_SLIDE}{authenticated_at!r}"
+#: What a sliding window's renewal proves: nothing (see _SLIDE).
+_NONE: Final[frozenset[str]] = frozenset()
+
+
+def _slide_id(session_id: str, authenticated_at: float, lifetime: float) -> str:
+    """The key of the renewal that rules of ``lifetime`` read (see _slide)."""
+    return f"{session_id}{_SLIDE}{authenticated_at!r}/{lifetime!r}"
 
 
 def _required(
@@ -620,6 +628,13 @@ class _ReauthFlows(Generic[S]):
         self._sync_store = callable(method) and not inspect.iscoroutinefunction(method)
         # Keyed by channel too: an API key's plan (no second factor) is never a session's.
         self._plans: dict[tuple[str, LoginMethod, Channel], _Plan] = {}
+        # The lifetimes a sliding window keeps a renewal for (see _slide), shortest first.
+        maximum = self.policy.sliding_max
+        self._slide_lifetimes: tuple[float, ...] = (
+            ()
+            if maximum is None
+            else tuple(sorted({min(lifetime, maximum) for lifetime in self.policy.lifetimes}))
+        )
 
     def _plan(self, action: str, login: LoginMethod, channel: Channel) -> _Plan:
         """The action's rule, lifetime and required methods for this way of signing in,
@@ -1173,12 +1188,18 @@ class _ReauthFlows(Generic[S]):
         now: float,
         renew: bool = True,
     ) -> Flow[Decision]:
-        """The sliding window (the policy's ``sliding_max``): the grant counts from the
-        later of its proof and the last sensitive action it allowed, never past
-        ``sliding_max`` after the proof; each action it allows renews it (not a look:
-        ``renew=False``)."""
+        """The sliding window (the policy's ``sliding_max``): the grant counts for a rule
+        from the later of its proof and the last sensitive action it allowed whose rule's
+        lifetime is at most this rule's, never past ``sliding_max`` after the proof; each
+        action it allows renews it (not a look: ``renew=False``). A renewal never lends
+        freshness to a stricter rule: an action of a six-hour rule a minute ago says
+        nothing of a five-minute rule, whose proof is hours old. So the window keeps one
+        renewal per lifetime, each its own record (one atomic write, and no read of
+        another's): an action renews the one of its rule's lifetime and those of every
+        longer lifetime, and a rule reads only the one of its own."""
         maximum = self.policy.sliding_max
         assert maximum is not None  # and the plan's lifetime is at most it (_lifetime)
+        lifetime = plan.lifetime
         proved = grant.authenticated_at
         if (
             grant.user_id != subject.user_id
@@ -1188,7 +1209,7 @@ class _ReauthFlows(Generic[S]):
             or (plan.level is not None and not self._meets(grant, plan.level))
         ):
             return self._after(subject, action, plan, grant, now)
-        slide_id = _slide_id(subject.session_id, proved)
+        slide_id = _slide_id(subject.session_id, proved, lifetime)
         try:
             last: Grant | None = yield ("get_grant", (subject.user_id, slide_id))
         except StoreUnavailableError:
@@ -1200,16 +1221,22 @@ class _ReauthFlows(Generic[S]):
             and proved <= last.authenticated_at <= now
         ):
             since = last.authenticated_at
-        if not 0 <= now - since < plan.lifetime:
+        if not 0 <= now - since < lifetime:
             return self._after(subject, action, plan, grant, now)
         end = proved + maximum
         if not renew:  # allowed until the window's current end, which a look leaves alone
-            return Allowed(action, _FRESH_GRANT, min(since + plan.lifetime, end))
-        renewal = Grant(subject.user_id, slide_id, grant.methods, now, grant.level)
-        # The action was allowed by what was read: a failed write only loses the renewal.
+            return Allowed(action, _FRESH_GRANT, min(since + lifetime, end))
+        # This rule's lifetime first, then each longer one (never a shorter one). A
+        # renewal proves no method: the proof's own grant says what was proved.
+        # The action was allowed by what was read: a failed write only loses the renewals
+        # from there on (which then count from an earlier action, or the proof: stricter).
         with contextlib.suppress(StoreUnavailableError):
-            yield ("put_grant", (renewal, min(now + self.policy.longest_lifetime, end)))
-        return Allowed(action, _FRESH_GRANT, min(now + plan.lifetime, end))
+            for renewed in (lifetime, *(t for t in self._slide_lifetimes if t > lifetime)):
+                renewal = Grant(
+                    subject.user_id, _slide_id(subject.session_id, proved, renewed), _NONE, now
+                )
+                yield ("put_grant", (renewal, min(now + renewed, end)))
+        return Allowed(action, _FRESH_GRANT, min(now + lifetime, end))
 
     def _require(
         self,
@@ -1238,7 +1265,7 @@ class _ReauthFlows(Generic[S]):
     ) -> Flow[Grant]:
         checked_subject(subject)
         if renewed_from is not None:
-            checked_id(renewed_from, "renewed_from")
+            checked_session_id(renewed_from, "renewed_from")
         chosen = proved = frozenset(methods)
         if transaction is not None and not is_transaction_digest(transaction):
             raise MalformedInputError("transaction must be a stepup.transactions digest")

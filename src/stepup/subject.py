@@ -30,7 +30,12 @@ class Identity:
 
 @dataclass(frozen=True, slots=True)
 class Subject:
-    """The party a decision is about: one user in one session on one channel."""
+    """The party a decision is about: one user in one session on one channel.
+
+    ``session_id`` must not contain ``#`` (:data:`stepup.ids.SESSION_RECORD_SEPARATOR`):
+    stepup keeps a session's own records under its id followed by ``#``, so recording a
+    proof for such a subject (or asking what to offer it) raises
+    :class:`~stepup.errors.MalformedInputError`, and nothing was ever recorded for it."""
 
     user_id: str
     session_id: str
