@@ -76,7 +76,47 @@ class ReadOnly(ReauthRequiredMixin, View):
         return HttpResponse("posted")
 
 
+class AjaxResponseMixin:
+    """django-braces' dispatch: an AJAX request goes to ``<method>_ajax``."""
+
+    http_method_names: list[str]
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        method = (request.method or "").lower()
+        ajax = request.headers.get("x-requested-with") == "XMLHttpRequest"
+        if ajax and method in self.http_method_names:
+            handler = getattr(self, f"{method}_ajax", None)
+            if handler is not None:
+                return handler(request, *args, **kwargs)
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+
+class MethodOverride:
+    """A method-override mixin: ``X-HTTP-Method-Override`` names the method."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if override := request.headers.get("X-HTTP-Method-Override"):
+            request.method = override.upper()
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+
+class AjaxExport(ReauthRequiredMixin, AjaxResponseMixin, View):
+    reauth_action = "billing.export"
+
+    def post_ajax(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("exported")
+
+
+class OverriddenDelete(ReauthRequiredMixin, MethodOverride, View):
+    reauth_action = "billing.export"
+
+    def delete(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("deleted")
+
+
 VIEWS = {
+    "ajax-export": AjaxExport,
+    "overridden-delete": OverriddenDelete,
     "get-only": GetOnly,
     "async-get-only": AsyncGetOnly,
     "own-options": OwnOptions,
@@ -174,3 +214,22 @@ def test_a_handler_outside_http_method_names_is_never_called(alice: Browser) -> 
     assert answer.status_code == 405
     assert answer["Allow"] == "GET, HEAD, OPTIONS"
     assert _asks_to_reauthenticate(alice.get("/read-only/"))
+
+
+def test_a_dispatch_between_the_mixin_and_view_is_always_guarded(alice: Browser) -> None:
+    """A reviewer's bypass: the mixin guessed from the method that Django would answer
+    a POST with its 405, skipped the guard, and a mixin's own ``dispatch`` after it sent
+    the request to the class's ``post_ajax`` (or, overriding the method, ``delete``):
+    its code ran with no re-authentication. With another ``dispatch`` in between, every
+    request is guarded."""
+    ajax = alice.client.post(
+        "/ajax-export/", HTTP_X_REQUESTED_WITH="XMLHttpRequest", HTTP_ACCEPT="application/json"
+    )
+    assert _asks_to_reauthenticate(ajax), (ajax.status_code, ajax.content)
+    override = alice.client.post(
+        "/overridden-delete/", HTTP_X_HTTP_METHOD_OVERRIDE="DELETE", HTTP_ACCEPT="text/html"
+    )
+    assert _asks_to_reauthenticate(override), (override.status_code, override.content)
+    fresh_grant(alice, ("pwd", "otp"))  # billing.export asks for a second factor
+    allowed = alice.client.post("/ajax-export/", HTTP_X_REQUESTED_WITH="XMLHttpRequest")
+    assert (allowed.status_code, allowed.content) == (200, b"exported")

@@ -94,6 +94,8 @@ class ReauthRequiredMixin:
         handler the way Django does (``http_method_names``, then the attribute named by
         the method, which ``View.setup`` set for HEAD from ``get``); only Django's own
         OPTIONS answer and 405, not overridden, are no handler of the app."""
+        if not _django_dispatches_next(type(self)):
+            return True  # another dispatch may pick any handler: always guard
         view: Any = self
         method = (request.method or "").lower()
         handler = view.http_method_not_allowed
@@ -113,3 +115,15 @@ class ReauthRequiredMixin:
 
     def _return_to(self) -> str | Callable[[HttpRequest], str] | None:
         return type(self).reauth_return_to
+
+
+def _django_dispatches_next(cls: type) -> bool:
+    """Is ``View.dispatch`` the next ``dispatch`` after this mixin's? Only then does
+    Django pick the handler from the method (a class between them, like an AJAX mixin's
+    ``post_ajax`` or an ``X-HTTP-Method-Override`` mixin, may pick any of the class's
+    code for any method, so its requests are always guarded)."""
+    mro = cls.__mro__
+    for later in mro[mro.index(ReauthRequiredMixin) + 1 :]:
+        if "dispatch" in vars(later):
+            return later is View
+    return False
