@@ -68,6 +68,14 @@ _PASSKEY_TOKENS: Final = frozenset({"phr", "hwk", "swk", "user"})
 _PRIMARY_TOKENS: Final = frozenset({"primary", *_METHODS})
 
 
+def askable(alternative: Iterable[str]) -> bool:
+    """Can a session be asked for this alternative in one step? Not when it names a
+    passkey together with another method: a passkey's ceremony is a step of its own (a
+    bearer token may still prove such a pair from its ``amr``)."""
+    tokens = set(alternative)
+    return not tokens & _PASSKEY_TOKENS or tokens <= _PASSKEY_TOKENS
+
+
 class Sensitivity(StrEnum):
     NONE = "none"
     SENSITIVE = "sensitive"
@@ -372,28 +380,38 @@ class Policy:
         self._check_passkey_alone(name, rule)
 
     def _check_passkey_alone(self, name: str, rule: Rule) -> None:
-        """A passkey is asked for alone: an alternative that names one together with any
-        other method (``("primary", "phr")``, ``("otp", "hwk")``), in ``accept`` or as a
-        method set of the rule's level, is refused. The re-authentication pages ask for
-        one alternative in one step and a passkey's ceremony is a step of its own, so
-        such a rule could never be satisfied there; and a passkey that verified the user
-        already proves two factors."""
-        for alternative in self.alternatives_for(rule):
-            tokens = set(alternative)
-            if not tokens & _PASSKEY_TOKENS or tokens <= _PASSKEY_TOKENS:
-                continue
-            named = list(alternative)
-            # Without accept, only the rule's level can name such a set of methods.
-            where = (
-                f"accept names {named}"
-                if rule.accept is not None
-                else f"level {rule.level!r} is proved by {named}"
+        """A rule the pages can never satisfy is refused: one whose every alternative
+        names a passkey together with another method (``("primary", "phr")``,
+        ``("otp", "hwk")``), in ``accept`` or as the method sets that reach its level.
+        The re-authentication pages ask for one alternative in one step and a passkey's
+        ceremony is a step of its own; a passkey that verified the user already proves
+        two factors. A rule with another way (``("pwd", "otp")`` beside
+        ``("pwd", "hwk")``) is kept: bearer tokens prove such a pair from their ``amr``
+        (RFC 8176), and the pages offer the other way."""
+        alternatives = self.alternatives_for(rule)
+        levels = self.levels
+        if rule.level is not None and levels is not None and ("primary",) in alternatives:
+            floor = levels.rank(rule.level)
+            federated = any(
+                level.acr or level.saml for level in levels if levels.rank(level.name) >= floor
             )
-            raise ConfigurationError(
-                f"{name}: {where}, and the pages cannot ask for a passkey together with"
-                " another method; a passkey with user verification already proves two"
-                " factors: use ('phr',)"
-            )
+            if not federated:  # no provider's acr or class ref reaches it: no sign-in does
+                alternatives = tuple(a for a in alternatives if a != ("primary",))
+        mixed = [alternative for alternative in alternatives if not askable(alternative)]
+        if not mixed or len(mixed) < len(alternatives):
+            return
+        named = list(mixed[0])
+        # Without accept, only the rule's level can name such a set of methods.
+        where = (
+            f"accept names {named}"
+            if rule.accept is not None
+            else f"level {rule.level!r} is proved only by sets like {named}"
+        )
+        raise ConfigurationError(
+            f"{name}: {where}, and the pages cannot ask for a passkey together with"
+            " another method; a passkey with user verification already proves two"
+            " factors: use ('phr',), or add an alternative without a passkey"
+        )
 
     def _check_level(self, name: str, rule: Rule) -> None:
         """A rule's level must be declared, and something the rule accepts must reach it

@@ -31,7 +31,7 @@ from .errors import (
 )
 from .events import EventBus, GrantsRevoked, ReauthSucceeded, SignInRecorded
 from .ids import SESSION_RECORD_SEPARATOR, checked_id, checked_session_id, checked_subject
-from .policy import Context, Policy, Rule, Sensitivity
+from .policy import Context, Policy, Rule, Sensitivity, askable
 from .records import Challenge, Credential, Grant, Passkey, Tenant
 from .subject import Identity, LoginMethod, Subject
 from .tokens import AccessToken, InvalidTokenError, TokenFault
@@ -559,14 +559,19 @@ def _provable(
 
 
 def _offer(alternatives: tuple[tuple[str, ...], ...], provable: frozenset[str]) -> Offer:
+    """The strongest alternative the user can prove and can be asked for (a passkey
+    paired with another method cannot be asked for in one step: the policy keeps such a
+    rule only beside another way); else what to enrol for the weakest."""
     for index, alternative in enumerate(alternatives):
-        if provable.issuperset(alternative):
+        if provable.issuperset(alternative) and askable(alternative):
             return Offer(alternatives, index)
-    weakest = alternatives[-1]
+    asked = [index for index, alternative in enumerate(alternatives) if askable(alternative)]
+    last = asked[-1] if asked else len(alternatives) - 1
+    weakest = alternatives[last]
     enrol = tuple(t for t in weakest if t not in provable)
     if "user" in enrol and set(enrol) & {"phr", "hwk", "swk"}:
         enrol = tuple(t for t in enrol if t != "user")  # a new passkey verifies the user
-    return Offer(alternatives, len(alternatives) - 1, needs_enrolment=True, enrol=enrol)
+    return Offer(alternatives, last, needs_enrolment=True, enrol=enrol)
 
 
 class _Plan(NamedTuple):

@@ -168,7 +168,7 @@ def test_a_user_with_totp_is_not_let_in_by_the_password(
 
 # a passkey together with another method is refused at start-up ------------------------
 
-_MIXED = [(("primary", "phr"),), (("otp", "phr"),), (("phr",), ("pwd", "hwk"))]
+_MIXED = [(("primary", "phr"),), (("otp", "phr"),), (("pwd", "hwk"), ("otp", "swk"))]
 
 
 @pytest.mark.parametrize("accept", _MIXED)
@@ -193,12 +193,60 @@ def test_a_level_proved_by_a_passkey_with_another_method_is_refused() -> None:
         (Level("basic", methods=(("pwd",),)), Level("strong", methods=(("pwd", "hwk"),)))
     )
     policy = default_policy().with_levels(levels)
-    with pytest.raises(ConfigurationError, match=r"vault\.mix: level 'strong' is proved by"):
+    with pytest.raises(ConfigurationError, match=r"vault\.mix: level 'strong' is proved only"):
         policy.extend({"vault.mix": Rule(Sensitivity.SENSITIVE, level="strong")})
 
 
 @pytest.mark.parametrize(
-    "accept", [(("phr",),), (("hwk", "user"), ("primary", "otp")), (("otp",), ("primary",))]
+    "accept",
+    [
+        (("phr",),),
+        (("hwk", "user"), ("primary", "otp")),
+        (("otp",), ("primary",)),
+        # a pair a bearer token's amr proves (RFC 8176), beside a way the pages ask for
+        (("phr",), ("pwd", "hwk")),
+        (("pwd", "hwk"), ("primary", "otp")),
+    ],
 )
 def test_a_passkey_alone_and_other_methods_together_stay_allowed(accept: Any) -> None:
     default_policy().extend({"vault.ok": Rule(Sensitivity.SENSITIVE, accept=accept)})
+
+
+def test_a_session_is_never_offered_a_passkey_paired_with_another_method() -> None:
+    """A rule may keep ``("pwd", "hwk")`` (a token proves it) beside ``("pwd", "otp")``;
+    a session whose user has both a device-bound passkey and TOTP is offered the pair
+    the pages can ask for, never the one they cannot (the page would loop)."""
+    from stepup.adapters.storage.memory import MemoryStore
+    from stepup.reauth import Reauth, ReauthRequired
+    from stepup.records import Credential, Passkey, Tenant
+    from stepup.subject import Subject
+    from stepup.testing import SettableClock
+
+    rule = Rule(Sensitivity.SENSITIVE, always=True, accept=(("pwd", "hwk"), ("pwd", "otp")))
+    policy = default_policy().extend({"vault.mix": rule})
+    store = MemoryStore()
+    store.put_tenant(Tenant("acme", {"feature_flags": {"sensitive_actions_reauth": True}}))
+    reauth = Reauth(store, policy, clock=SettableClock())
+    subject = Subject("alice", "s1")
+    before = reauth.check(subject, "vault.mix", "acme")
+    assert isinstance(before, ReauthRequired)
+    assert set(before.methods) == {"pwd", "otp"}  # nothing enrolled: the askable way
+    assert before.enrol == ("otp",)
+    store.put_credential(Credential("alice", "totp-alice", "sealed", confirmed=True))
+    device_bound = Passkey(
+        user_id="alice",
+        credential_id="cred-1",
+        credential_data="AAAA",
+        name="Key",
+        sign_count=0,
+        backup_eligible=False,
+        backup_state=False,
+        user_verified=True,
+        created_at=1.0,
+        transports=(),
+    )
+    store.add_passkey(device_bound, 10)
+    enrolled = reauth.check(subject, "vault.mix", "acme")
+    assert isinstance(enrolled, ReauthRequired)
+    assert set(enrolled.methods) == {"pwd", "otp"}  # not ("hwk", "pwd"), though provable
+    assert not enrolled.enrol
