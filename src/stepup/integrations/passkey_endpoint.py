@@ -37,6 +37,7 @@ from ..errors import ConfigurationError, UnknownActionError
 from ..i18n import N_, translate
 from ..passkeys import MAX_PAYLOAD_BYTES, PasskeyReason, PasskeyResult, RelyingParty
 from ..policy import SENSITIVE, Policy
+from ..strict_json import NotStrictJSONError, strict_json
 from ..subject import Subject
 from ..twofactor import Channel
 from .http import HttpResponse
@@ -240,8 +241,10 @@ def parse_json(body: bytes | str) -> dict[str, Any]:
     if len(body) > MAX_BODY:
         raise PasskeyBodyError("too large")
     try:
-        data = json.loads(body or "{}")
-    except (ValueError, RecursionError):
+        # Strict (RFC 8259): a member named twice would be resolved by the parser's
+        # last-wins rule before Passkeys ever saw the text, and NaN is no JSON.
+        data = strict_json(body or "{}")
+    except NotStrictJSONError:
         raise PasskeyBodyError("not JSON") from None
     if not isinstance(data, dict):
         raise PasskeyBodyError("not a JSON object")
