@@ -79,6 +79,36 @@ def test_the_apps_async_store_url_works_from_the_environment(postgres: tuple[str
     assert '"id": "acme"' in done.stdout
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        "prepared_statement_cache_size=0",  # SQLAlchemy's pgbouncer advice for asyncpg
+        "command_timeout=30&timeout=10&statement_cache_size=0",
+        "ssl=disable&prepared_statement_cache_size=0",
+    ],
+)
+def test_asyncpg_only_options_are_left_out_for_the_sync_driver(
+    postgres: tuple[str, str], options: str
+) -> None:
+    """The app's async URL may carry asyncpg's own connect arguments, which libpq
+    refused as "invalid connection option": the operator command left the app's URL
+    unusable."""
+    url, prefix = postgres
+    done = _run(
+        "operator", "tenant", "show", "acme", "--store", f"{url}?{options}", "--prefix", prefix
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert '"id": "acme"' in done.stdout
+
+
+def test_ssl_given_twice_is_one_line(postgres: tuple[str, str]) -> None:
+    url, prefix = postgres
+    done = _run("operator", "tenant", "show", "acme", "--store", f"{url}?ssl=disable&ssl=require")
+    assert done.returncode == 2
+    assert "ssl more than once" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_psycopgs_async_name_opens_the_same_database(postgres: tuple[str, str]) -> None:
     url, prefix = postgres
     psycopg_async = url.replace("+asyncpg", "+psycopg_async")
