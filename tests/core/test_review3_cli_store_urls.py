@@ -102,7 +102,7 @@ def test_asyncpg_only_options_are_left_out_for_the_sync_driver(
 
 
 def test_ssl_given_twice_is_one_line(postgres: tuple[str, str]) -> None:
-    url, prefix = postgres
+    url, _prefix = postgres
     done = _run("operator", "tenant", "show", "acme", "--store", f"{url}?ssl=disable&ssl=require")
     assert done.returncode == 2
     assert "ssl more than once" in done.stderr

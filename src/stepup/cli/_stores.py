@@ -19,7 +19,7 @@ import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from ..adapters.storage.base import Store
@@ -128,9 +128,31 @@ def _sync_url(url: str, make_url: Any) -> str:
     except Exception:
         raise ConfigurationError("not a valid database URL") from None
     query = dict(parsed.query)
-    if parsed.drivername == "postgresql+asyncpg" and "ssl" in query and "sslmode" not in query:
-        query["sslmode"] = query.pop("ssl")
+    if parsed.drivername == "postgresql+asyncpg":
+        for name in _ASYNCPG_ONLY:  # the pool's and statements' settings: libpq has none
+            query.pop(name, None)
+        if "ssl" in query and "sslmode" not in query:
+            ssl = query.pop("ssl")
+            if not isinstance(ssl, str):  # ?ssl=disable&ssl=require
+                raise ConfigurationError("the URL gives ssl more than once")
+            query["sslmode"] = ssl
     return str(parsed.set(drivername=scheme, query=query).render_as_string(hide_password=False))
+
+
+#: asyncpg's connect arguments a URL may carry that libpq does not know (SQLAlchemy's
+#: pgbouncer advice, ``prepared_statement_cache_size=0``, among them): the sync driver
+#: opening the same database leaves them out.
+_ASYNCPG_ONLY: Final = (
+    "prepared_statement_cache_size",
+    "prepared_statement_name_func",
+    "statement_cache_size",
+    "max_cached_statement_lifetime",
+    "max_cacheable_statement_size",
+    "command_timeout",
+    "timeout",
+    "direct_tls",
+    "server_settings",
+)
 
 
 def _password(url: str) -> str | None:
