@@ -49,14 +49,11 @@ from .http import (
     FOR_GOOD,
     HttpResponse,
     RequestInfo,
-    _error,
-    _json,
     bearer_challenge,
     bearer_credentials,
-    challenge_params,
     insufficient_scope,
     invalid_token,
-    step_up_challenge,
+    reauth_required,
     token_unavailable,
     token_unreachable_response,
 )
@@ -88,24 +85,19 @@ class TokenDecider(Protocol):
 
 
 def token_decision_response(decision: Decision, request: RequestInfo) -> HttpResponse | None:
-    """``None`` when the decision allows the request; else the RFC 9470 answer."""
+    """``None`` when the decision allows the request; else the RFC 9470 answer: the 401
+    :func:`~stepup.integrations.http.reauth_required` builds for a bearer client (its
+    challenge, and the members of :func:`~stepup.integrations.http.reauth_members`), the
+    403 for good, or the 503."""
     if decision.ok:
         return None
     if isinstance(decision, ReauthUnavailable) and decision.reason in FOR_GOOD:
         return token_unreachable_response(decision, request)  # no new token would help
     if not isinstance(decision, ReauthRequired):
         return token_unavailable(request)
-    payload = _error(
-        request,
-        "reauth_required",
-        action=decision.action,
-        last_reauth_at=decision.last_reauth_at,
-    )
-    if decision.level:
-        payload["level"] = decision.level
-    payload.update(challenge_params(decision))  # what the challenge asks, no more
-    headers = {"Cache-Control": "no-store", "WWW-Authenticate": step_up_challenge(decision)}
-    return _json(401, payload, headers)
+    # The RFC 9470 challenge, and how to re-authenticate in the members every 401
+    # reauth_required carries (a token's client has no re-auth page to open).
+    return reauth_required(decision, request, bearer=True)
 
 
 class BearerGuard:

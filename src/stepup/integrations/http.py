@@ -55,6 +55,7 @@ __all__ = [
     "invalid_token",
     "quoted",
     "reauth_members",
+    "reauth_required",
     "retry_later",
     "step_up_challenge",
     "token_required",
@@ -381,15 +382,29 @@ def decision_response(
         kind = Client.JSON
     location = reauth_location(reauth_url, request.path, decision.action, decision.transaction)
     if kind is Client.BROWSER:
-        return HttpResponse(303, {"Location": location, "Cache-Control": "no-store"})
-    bearer = kind is Client.BEARER
+        return _see_other(location)
+    return reauth_required(decision, request, bearer=kind is Client.BEARER, reauth_url=location)
+
+
+def _see_other(location: str) -> HttpResponse:
+    return HttpResponse(303, {"Location": location, "Cache-Control": "no-store"})
+
+
+def reauth_required(
+    decision: ReauthRequired, request: RequestInfo, *, bearer: bool, reauth_url: str = ""
+) -> HttpResponse:
+    """The 401 ``reauth_required`` of a script (or, ``bearer``, of an access token's
+    client: with the RFC 9470 challenge, :func:`step_up_challenge`), saying how to
+    re-authenticate in :func:`reauth_members`; ``reauth_url``, the page a session's
+    client opens (``""``: none, a token's client has no page)."""
     payload = _error(
         request,
         "reauth_required",
         action=decision.action,
         **reauth_members(decision, bearer=bearer),
-        reauth_url=location,
     )
+    if reauth_url:
+        payload["reauth_url"] = reauth_url
     headers = {"Cache-Control": "no-store"}
     if bearer:
         headers["WWW-Authenticate"] = step_up_challenge(decision)
