@@ -5,8 +5,10 @@ and hand the resulting :class:`HttpResponse` back in their native form. Nothing 
 decides whether access is allowed: that was the core's job. The one error every
 integration raises, :class:`SignInRequiredError`, lives here too.
 
-- A browser gets ``303 See Other`` to the re-auth page with a safe ``next``.
-- A JSON client gets ``401`` with a machine-readable body.
+- A browser gets ``303 See Other`` to the re-auth page with a safe ``next``, also when
+  no re-authentication this session can give reaches the rule's level (the page says so).
+- A JSON client gets ``401`` with a machine-readable body (``403`` when no
+  re-authentication would do, ``503`` when the store could not answer).
 - A bearer-token API client (a ``Channel.API`` subject) gets the RFC 9470 challenge:
   ``WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age="..."``;
   any other subject that sends ``Authorization: Bearer`` (an API key) gets the JSON 401.
@@ -363,10 +365,23 @@ def token_unreachable_response(decision: ReauthUnavailable, request: RequestInfo
 def decision_response(
     decision: Decision, request: RequestInfo, *, reauth_url: str
 ) -> HttpResponse | None:
-    """``None`` when the decision allows the request; otherwise the response to send."""
+    """``None`` when the decision allows the request; otherwise the response to send.
+
+    A browser is sent (303) to the re-auth page for the action, whether a
+    re-authentication would allow it or none this session can give reaches the rule's
+    level (``unreachable``: the page then says why, in the person's language, offers no
+    form, and a way back); a script gets the JSON 401, 403 ``reauth_unreachable`` or 503.
+    The other refusals for good (``non_interactive``, ``transaction_bound``) are never a
+    person's: an API key, message injection or access token, whose client the re-auth
+    page does not serve; they get the 403 whatever they accept."""
     if decision.ok:
         return None
     if isinstance(decision, ReauthUnavailable) and decision.reason in FOR_GOOD:
+        if (
+            decision.reason is UnavailableReason.UNREACHABLE
+            and client_kind(request) is Client.BROWSER
+        ):
+            return _see_other(reauth_location(reauth_url, request.path, decision.action))
         return unreachable_response(decision, request)
     if isinstance(decision, ReauthUnavailable):
         return _json(
