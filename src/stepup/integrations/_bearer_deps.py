@@ -11,7 +11,9 @@
 A refused request raises FastAPI's ``HTTPException`` with the status and
 ``WWW-Authenticate`` header :class:`~stepup.integrations.bearer.BearerGuard` built (401
 ``invalid_token`` or ``insufficient_user_authentication`` with ``acr_values``/``max_age``;
-503), so it needs no middleware; the JSON body is FastAPI's ``{"detail": {...}}``.
+503), so it needs no middleware; the JSON body is FastAPI's ``{"detail": {...}}``, its
+``title`` in the locale of the app's stepup pages when the app has stepup's middleware
+(see :mod:`stepup.integrations.starlette.bearer`), else in the ``Accept-Language``.
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ from .bearer import BearerGuard, required_scope
 from .http import HttpResponse
 from .marks import mark
 from .starlette._util import request_info
+from .starlette.bearer import _titled
 
 __all__ = ["require_token"]
 
 
-def _refuse(response: HttpResponse) -> HTTPException:
-    headers = {k: v for k, v in response.headers.items() if k != "Content-Type"}
-    return HTTPException(response.status, json.loads(response.body), headers=headers)
+async def _refuse(request: Request, response: HttpResponse) -> HTTPException:
+    """The guard's refusal as FastAPI's ``HTTPException``, titled as the pages read."""
+    titled = await _titled(request, response)
+    headers = {k: v for k, v in titled.headers.items() if k != "Content-Type"}
+    return HTTPException(titled.status, json.loads(titled.body), headers=headers)
 
 
 def require_token(
@@ -58,7 +63,7 @@ def require_token(
         async def require(request: Request) -> AccessToken:
             outcome = await guard.acheck(request_info(request), action, scope=needed)
             if isinstance(outcome, HttpResponse):
-                raise _refuse(outcome)
+                raise await _refuse(request, outcome)
             return outcome
 
         mark(require, action)
@@ -71,7 +76,7 @@ def require_token(
     async def authenticated(request: Request) -> AccessToken:
         token = await guard.aauthenticate(request_info(request))
         if isinstance(token, HttpResponse):
-            raise _refuse(token)
+            raise await _refuse(request, token)
         return token
 
     async def require_in_context(
@@ -81,7 +86,7 @@ def require_token(
     ) -> AccessToken:
         outcome = guard.decide(token, request_info(request), action, values, scope=needed)
         if isinstance(outcome, HttpResponse):
-            raise _refuse(outcome)
+            raise await _refuse(request, outcome)
         return outcome
 
     mark(require_in_context, action)

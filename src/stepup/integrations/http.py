@@ -58,6 +58,7 @@ __all__ = [
     "quoted",
     "reauth_members",
     "reauth_required",
+    "retitled",
     "retry_later",
     "step_up_challenge",
     "token_required",
@@ -302,6 +303,26 @@ TITLES: Final = {
 def _error(request: RequestInfo, error: str, **extra: Any) -> dict[str, Any]:
     """A JSON error body: the machine-readable ``error`` and a ``title`` for a person."""
     return {"error": error, "title": translate(TITLES[error], request.locale), **extra}
+
+
+def retitled(response: HttpResponse, locale: str) -> HttpResponse:
+    """``response``, a JSON error of this module (a ``title`` next to its ``error``), its
+    title in ``locale`` when stepup has a catalog for it: for an integration that learns
+    the locale of the pages only once it refuses (an async locale hook, awaited then,
+    never for a request that goes ahead), and so after the answer was built. Anything
+    else (another body, a locale without a catalog) is ``response`` itself."""
+    if locale not in LOCALES or response.headers.get("Content-Type") != "application/json":
+        return response
+    body = json.loads(response.body)
+    error = body.get("error") if isinstance(body, dict) and "title" in body else None
+    if not isinstance(error, str) or error not in TITLES:
+        return response
+    title = translate(TITLES[error], locale)
+    if body["title"] == title:
+        return response
+    body["title"] = title
+    text = json.dumps(body, separators=(",", ":")).encode()
+    return HttpResponse(response.status, response.headers, text)
 
 
 def authentication_required(request: RequestInfo) -> HttpResponse:

@@ -3,8 +3,10 @@ user-facing string, JSON error titles included, "chosen from the request's
 Accept-Language or the app's own locale hook"). With ``STEPUP["LOCALE_SELECTOR"]``
 answering "de", a client that asks for English still reads German titles, as the pages
 it opens are German: the guard's 401, a passkey endpoint's error (``stepup-passkeys.js``
-shows it in the page's error box), the tenant endpoint's JSON:API errors and the status
-endpoint. The hook is never asked for a request the guard lets through. Without a hook,
+shows it in the page's error box), the tenant endpoint's JSON:API errors, the status
+endpoint, the 401 to a signed-out script from ``request.stepup.require()`` and from the
+device views, and a ``bearer_required`` view's refusal (these three followed
+``Accept-Language`` alone). The hook is never asked for a request the guard lets through. Without a hook,
 ``Accept-Language`` decides as before (see the Flask twin)."""
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.http import HttpRequest, JsonResponse
+from django.test import Client, RequestFactory
 
+from api.tokens_support import T0, guard, sign
 from integrations.django.django_support import (
     TENANT,
     Browser,
@@ -26,6 +31,8 @@ from integrations.django.django_support import (
 )
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.i18n import translate
+from stepup.integrations.django.bearer import bearer_required
+from stepup.integrations.django.middleware import StepupMiddleware
 from stepup.integrations.http import TITLES
 from stepup.integrations.passkey_endpoint import TEXT as PASSKEY_TEXT
 from stepup.integrations.passkey_endpoint import malformed_response
@@ -86,7 +93,7 @@ def _alice(site: Site) -> Browser:
 
 
 def _title(response: Any) -> str:
-    body = response.json()
+    body = json.loads(response.content)  # a test client's response, or the view's own
     title: str = body["errors"][0]["title"] if "errors" in body else body["title"]
     return title
 
@@ -183,3 +190,58 @@ def test_a_hook_without_an_answer_stepup_knows_leaves_it_to_accept_language(
     alice = _alice(site)
     assert _title(alice.get("/api-key/", **GERMAN_SCRIPT)) == german(TITLES["reauth_required"])
     assert _title(alice.get("/api-key/", **ENGLISH_SCRIPT)) == english(TITLES["reauth_required"])
+
+
+def test_a_signed_out_require_is_titled_as_the_pages_read(site: Site) -> None:
+    """``request.stepup.require()`` raised SignInRequiredError, answered by the middleware."""
+    stranger = site.browser()
+    answer = stranger.get("/profile/update/", **ENGLISH_SCRIPT)
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "authentication_required"
+    assert _title(answer) == german(TITLES["authentication_required"])
+
+
+def test_a_signed_out_device_view_is_titled_as_the_pages_read(site: Site) -> None:
+    stranger = Client()  # no CSRF checks: the view's own sign-in answer is what is read
+    answer = stranger.post("/stepup/2fa/devices/some-id/rename/", {"name": "x"}, **ENGLISH_SCRIPT)
+    assert answer.status_code == 401
+    assert _title(answer) == german(TITLES["authentication_required"])
+
+
+def _bearer_view() -> Any:
+    @bearer_required(guard(SettableClock(T0)), "workspace.delete")
+    def delete(request: HttpRequest, name: str) -> JsonResponse:
+        return JsonResponse({"deleted": name})
+
+    return delete
+
+
+def _through_the_middleware(view: Any, **headers: str) -> Any:
+    """The view as the project serves it: behind ``StepupMiddleware``."""
+    request = RequestFactory().delete("/api/w/prod", **headers)
+    return StepupMiddleware(lambda request: view(request, name="prod"))(request)
+
+
+def test_a_bearer_guard_refusal_is_titled_as_the_pages_read(site: Site) -> None:
+    view = _bearer_view()
+    no_token = _through_the_middleware(view, HTTP_ACCEPT_LANGUAGE="en")
+    assert no_token.status_code == 401
+    assert _title(no_token) == german(TITLES["authentication_required"])
+    stale = _through_the_middleware(
+        view, HTTP_AUTHORIZATION=f"Bearer {sign(auth_time=T0 - 301)}", HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert stale.status_code == 401
+    assert _title(stale) == german(TITLES["reauth_required"])
+    ASKED.clear()
+    allowed = _through_the_middleware(view, HTTP_AUTHORIZATION=f"Bearer {sign()}")
+    assert allowed.status_code == 200
+    assert ASKED == []
+
+
+def test_a_bearer_guard_without_the_middleware_follows_accept_language(site: Site) -> None:
+    view = _bearer_view()
+    for language in ("en", "de"):
+        request = RequestFactory().delete("/api/w/prod", HTTP_ACCEPT_LANGUAGE=language)
+        refused = view(request, name="prod")
+        assert _title(refused) == translate(TITLES["authentication_required"], language)
+    assert ASKED == []

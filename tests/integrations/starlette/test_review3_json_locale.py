@@ -4,9 +4,10 @@ Accept-Language or the app's own locale hook"). With ``locale_selector`` answeri
 (an async hook here), a client that asks for English still reads German titles, as the
 pages it opens are German: the guard's 401, a passkey endpoint's error
 (``stepup-passkeys.js`` shows it in the page's error box), the tenant endpoint's JSON:API
-errors (they negotiated ``Accept-Language`` alone) and the status endpoint. The hook is
-never asked for a request the guard lets through. Without a hook, ``Accept-Language``
-decides as before (see the Flask twin)."""
+errors (they negotiated ``Accept-Language`` alone), the status endpoint and a bearer
+guard's refusal (Starlette's ``requires_token`` and FastAPI's ``require_token``, which
+followed ``Accept-Language`` alone). The hook is never asked for a request the guard lets
+through. Without a hook, ``Accept-Language`` decides as before (see the Flask twin)."""
 
 from __future__ import annotations
 
@@ -15,15 +16,24 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi import Depends, FastAPI
+from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
 
+from api.tokens_support import T0, guard, sign
 from integrations.starlette.starlette_support import TENANT, Browser, make_app
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.i18n import translate
+from stepup.integrations.fastapi import require_token
 from stepup.integrations.http import TITLES
 from stepup.integrations.passkey_endpoint import TEXT as PASSKEY_TEXT
 from stepup.integrations.passkey_endpoint import malformed_response
+from stepup.integrations.starlette.bearer import requires_token
 from stepup.testing import SettableClock
+from stepup.tokens import AccessToken
 
 ORIGIN = "http://localhost"
 PASSKEYS = {"passkeys_rp_id": "localhost", "passkeys_origins": (ORIGIN,)}
@@ -181,3 +191,88 @@ def test_a_hook_without_an_answer_stepup_knows_leaves_it_to_accept_language(
     assert _title(alice.get("/api-key", headers=ENGLISH_SCRIPT)) == english(
         TITLES["reauth_required"]
     )
+
+
+# The bearer guards (Starlette's requires_token, FastAPI's require_token) -----------------
+
+
+def _api(framework: str, answer: str | None = "de") -> tuple[Any, list[str]]:
+    """An app with stepup's middleware, its (async) locale hook answering ``answer``, and
+    one endpoint guarded by a bearer token: ``DELETE /api/w/{name}``."""
+
+    asked: list[str] = []
+
+    async def locale(request: Request) -> str | None:
+        asked.append(request.url.path)
+        return answer
+
+    protect = guard(SettableClock(T0), asynchronous=True)
+
+    @requires_token(protect, "workspace.delete")
+    async def delete(request: Request) -> Response:
+        return JSONResponse({"deleted": request.path_params["name"]})
+
+    routes = (
+        [Route("/api/w/{name}", delete, methods=["DELETE"])] if framework == "starlette" else []
+    )
+    test_app = make_app(
+        clock=SettableClock(T0),
+        store=MemoryStore(),
+        app_class=FastAPI if framework == "fastapi" else Starlette,
+        extra_routes=lambda stepup: routes,
+        locale_selector=locale,
+    )
+    if framework == "fastapi":
+        dependency = Depends(require_token(protect, "workspace.delete"))
+
+        async def fastapi_delete(name: str, token: AccessToken = dependency) -> dict[str, str]:
+            return {"deleted": name}
+
+        test_app.app.add_api_route("/api/w/{name}", fastapi_delete, methods=["DELETE"])
+    return test_app, asked
+
+
+def _refusal(response: Any) -> dict[str, Any]:
+    body: dict[str, Any] = response.json()
+    return body.get("detail", body)  # FastAPI's HTTPException wraps it
+
+
+@pytest.mark.parametrize("framework", ["starlette", "fastapi"])
+def test_a_bearer_guard_refusal_is_titled_as_the_pages_read(framework: str) -> None:
+    test_app, asked = _api(framework)
+    with TestClient(test_app.app) as api:
+        no_token = api.delete("/api/w/prod", headers={"Accept-Language": "en"})
+        assert no_token.status_code == 401
+        assert no_token.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+        assert _refusal(no_token)["title"] == german(TITLES["authentication_required"])
+        stale = api.delete(
+            "/api/w/prod",
+            headers={
+                "Authorization": f"Bearer {sign(auth_time=T0 - 301)}",
+                "Accept-Language": "en",
+            },
+        )
+        assert stale.status_code == 401
+        body = _refusal(stale)
+        assert (body["error"], body["title"]) == (
+            "reauth_required",
+            german(TITLES["reauth_required"]),
+        )
+        assert body["max_age"] == 300  # the rest as the guard built it
+        asked.clear()
+        allowed = api.delete("/api/w/prod", headers={"Authorization": f"Bearer {sign()}"})
+        assert allowed.status_code == 200
+        assert asked == []  # never awaited for a request that goes ahead
+
+
+@pytest.mark.parametrize("framework", ["starlette", "fastapi"])
+@pytest.mark.parametrize("answer", [None, "fr"])
+def test_a_bearer_guard_without_a_known_hook_answer_follows_accept_language(
+    framework: str, answer: str | None
+) -> None:
+    test_app, _ = _api(framework, answer)
+    with TestClient(test_app.app) as api:
+        for language in ("en", "de"):
+            refused = api.delete("/api/w/prod", headers={"Accept-Language": language})
+            expected = translate(TITLES["authentication_required"], language)
+            assert _refusal(refused)["title"] == expected

@@ -22,7 +22,7 @@ from django.middleware.csrf import get_token
 from django.urls import reverse
 from markupsafe import Markup
 
-from ..pages import choose_locale, environment, page_context, page_headers
+from ..pages import environment, page_context, page_headers
 from ..views import ReauthPage
 from ._request import stepup_for
 
@@ -89,11 +89,9 @@ def override_problems() -> list[str]:
 
 
 def locale_of(request: HttpRequest) -> str:
-    """``STEPUP["LOCALE_SELECTOR"](request)`` when set and known, else the request's
-    ``Accept-Language``, else English."""
-    selector = stepup_for(request).services.hooks.locale_selector
-    selected = selector(request) if selector is not None else None
-    return choose_locale(selected, request.headers.get("Accept-Language"))
+    """The locale of this request's pages (and JSON answers):
+    :meth:`~stepup.integrations.django._request.RequestStepup.locale`."""
+    return stepup_for(request).locale()
 
 
 def render_page(

@@ -10,7 +10,9 @@
 
 A refused request never reaches the view: it gets the 401 (``invalid_token`` or
 ``insufficient_user_authentication`` with ``acr_values``/``max_age``) or 503 that
-:class:`~stepup.integrations.bearer.BearerGuard` built.
+:class:`~stepup.integrations.bearer.BearerGuard` built, its ``title`` in the locale of
+the project's stepup pages (``STEPUP["LOCALE_SELECTOR"]``, then ``Accept-Language``)
+when ``StepupMiddleware`` is installed; without it, in the ``Accept-Language``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ from ._web import request_info, to_response
 __all__ = ["bearer_required"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _pages_locale(request: HttpRequest) -> str:
+    """The locale of the project's stepup pages for this request
+    (``request.stepup.locale()``: its ``LOCALE_SELECTOR``, then ``Accept-Language``), when
+    ``StepupMiddleware`` put stepup on it; ``""`` (the ``Accept-Language`` decides)
+    without it. Called only for a refusal's ``title``."""
+    locale = getattr(getattr(request, "stepup", None), "locale", None)
+    chosen = locale() if callable(locale) else ""
+    return chosen if isinstance(chosen, str) else ""
 
 
 def bearer_required(
@@ -54,7 +66,7 @@ def bearer_required(
     def refusal(request: HttpRequest, kwargs: dict[str, Any]) -> DjangoResponse | None:
         """The answer to a request the token does not allow; ``None`` once it is
         ``request.stepup_token``."""
-        info = request_info(request)
+        info = request_info(request).in_locale(functools.partial(_pages_locale, request))
         token = guard.authenticate(info)
         if isinstance(token, HttpResponse):
             return to_response(token)  # before the context: it may look the target up

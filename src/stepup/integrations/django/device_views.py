@@ -31,7 +31,6 @@ from ..views import (
     two_factor_message,
 )
 from ._request import RequestStepup, outage_response, stepup_for
-from ._web import sign_in_response
 from .views import (
     View,
     _account_name,
@@ -100,7 +99,7 @@ def _signed_in(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     def answer(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         bound = stepup_for(request)
         if bound.subject is None:
-            return sign_in_response(request)
+            return bound.sign_in_response()  # a script's 401 titled as the pages read
         try:
             return view(request, bound, *args, **kwargs)
         except StepupError as exc:

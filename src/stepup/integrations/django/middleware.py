@@ -29,7 +29,6 @@ from ...reauth import ReauthRequiredError, ReauthUnavailableError
 from ...resume import MAX_BYTES
 from ..http import SignInRequiredError
 from ._request import HELD, attach, held_sign_in_response, outage_response, read_form_body
-from ._web import sign_in_response
 from .services import get_stepup
 
 __all__ = ["StepupMiddleware"]
@@ -73,7 +72,8 @@ class StepupMiddleware:
             response: HttpResponse = bound.respond(exception.decision)
             return response
         if isinstance(exception, SignInRequiredError):
-            return sign_in_response(request)
+            signed_out: HttpResponse = bound.sign_in_response()  # titled as the pages read
+            return signed_out
         if isinstance(exception, StoreUnavailableError):
             return outage_response(request)
         return None

@@ -249,9 +249,12 @@ class Stepup:
         return fn
 
     def locale_selector(self, fn: LocaleSelector) -> LocaleSelector:
-        """``() -> str | None``: the locale of stepup's pages (e.g. the user's setting).
-        ``None``, or a locale stepup has no catalog for, falls back to the request's
-        ``Accept-Language``, then English."""
+        """``() -> str | None``: the locale of stepup's pages (e.g. the user's setting),
+        and of the ``title`` of its JSON answers (a guard's 401/403/503, the status and
+        passkey endpoints, the tenant endpoint, a ``bearer_required`` view's refusal), so
+        that a script reads what the page it opens says. Asked only when stepup answers,
+        never for a request a guard lets through. ``None``, or a locale stepup has no
+        catalog for, falls back to the request's ``Accept-Language``, then English."""
         self.hooks.locale_selector = fn
         return fn
 

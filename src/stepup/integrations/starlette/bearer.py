@@ -10,7 +10,11 @@
 For FastAPI, :func:`stepup.integrations.fastapi.require_token` is the same as a
 dependency. A refused request never reaches the endpoint: it gets the 401
 (``invalid_token`` or ``insufficient_user_authentication`` with ``acr_values``/
-``max_age``) or 503 that :class:`~stepup.integrations.bearer.BearerGuard` built.
+``max_age``) or 503 that :class:`~stepup.integrations.bearer.BearerGuard` built, its
+``title`` in the locale of the app's stepup pages (its ``locale_selector``, then
+``Accept-Language``) when the app has stepup's middleware (``Stepup.install``); without
+it, in the ``Accept-Language``. The hook, which may be async, is awaited only for a
+refusal.
 """
 
 from __future__ import annotations
@@ -23,13 +27,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..bearer import BearerGuard, required_scope
-from ..http import HttpResponse
+from ..http import HttpResponse, retitled
 from ..marks import mark
-from ._util import request_info, to_response
+from ._util import call_hook, request_info, to_response
 
 __all__ = ["requires_token"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+async def _titled(request: Request, refusal: HttpResponse) -> HttpResponse:
+    """``refusal`` with its ``title`` in the locale of the app's stepup pages
+    (``await stepup.locale(request)``, the ``Stepup`` its middleware put in the scope),
+    as it is without one: the ``Accept-Language`` titled it."""
+    locale = getattr(request.scope.get("stepup"), "locale", None)
+    chosen = await call_hook(locale, request) if callable(locale) else ""
+    return retitled(refusal, chosen) if isinstance(chosen, str) else refusal
 
 
 def requires_token(
@@ -56,11 +69,12 @@ def requires_token(
             info = request_info(request)
             token = await guard.aauthenticate(info)
             if isinstance(token, HttpResponse):
-                return to_response(token)  # before the context: it may look the target up
+                # Before the context: it may look the target up.
+                return to_response(await _titled(request, token))
             values = context(request) if context is not None else None
             outcome = guard.decide(token, info, action, values, scope=needed)
             if isinstance(outcome, HttpResponse):
-                return to_response(outcome)
+                return to_response(await _titled(request, outcome))
             request.state.stepup_token = outcome
             return await endpoint(request)
 
