@@ -19,8 +19,10 @@ where its framework looks first; the stylesheet is served by each integration at
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
+from email.utils import format_datetime
 from importlib import resources
 from typing import Any, Final
 
@@ -63,10 +65,18 @@ PAGE_HEADERS: Final = {
 _UNAVAILABLE_PAGE_HEADERS: Final = {**PAGE_HEADERS, "Retry-After": RETRY_AFTER}
 
 
-def page_headers(status: int) -> Mapping[str, str]:
+def page_headers(status: int, page: object = None) -> Mapping[str, str]:
     """The headers of a page answered with ``status``: :data:`PAGE_HEADERS`, and
-    ``Retry-After`` on a 503."""
-    return _UNAVAILABLE_PAGE_HEADERS if status == 503 else PAGE_HEADERS
+    ``Retry-After`` on a 503, and on a 429 whose page says until when attempts are
+    paused (its error's ``retry_at``, as an HTTP-date: RFC 9110 10.2.3)."""
+    if status == 503:
+        return _UNAVAILABLE_PAGE_HEADERS
+    if status == 429:
+        retry_at = getattr(getattr(page, "error", None), "retry_at", None)
+        if isinstance(retry_at, int | float) and math.isfinite(retry_at) and retry_at >= 0:
+            moment = datetime.fromtimestamp(math.ceil(retry_at), UTC)
+            return {**PAGE_HEADERS, "Retry-After": format_datetime(moment, usegmt=True)}
+    return PAGE_HEADERS
 
 
 def environment(*overrides: jinja2.BaseLoader) -> jinja2.Environment:

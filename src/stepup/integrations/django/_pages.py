@@ -125,6 +125,6 @@ def render_page(
     )
     body = _environment(_override_dirs()).get_template(template).render(values)
     response = HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
-    for header, value in page_headers(status).items():
+    for header, value in page_headers(status, context.get("page")).items():
         response[header] = value
     return response

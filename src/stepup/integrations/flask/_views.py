@@ -427,7 +427,7 @@ def _render(template: str, status: int = 200, **context: Any) -> Any:
         **context,
     )
     response = current_app.make_response((render_template(template, **values), status))
-    for header, value in page_headers(status).items():
+    for header, value in page_headers(status, context.get("page")).items():
         response.headers.setdefault(header, value)
     return response
 

@@ -292,7 +292,11 @@ class StepupPages:
             **context,
         )
         response = s.templates.TemplateResponse(
-            request, f"stepup/{template}", values, status_code=status, headers=page_headers(status)
+            request,
+            f"stepup/{template}",
+            values,
+            status_code=status,
+            headers=page_headers(status, context.get("page")),
         )
         if fresh is not None:
             CsrfProtection.set_cookie(request, response, fresh)
