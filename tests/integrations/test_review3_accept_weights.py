@@ -62,3 +62,22 @@ def test_the_guards_outage_answer_is_never_stored() -> None:
     assert answer.status == 503
     assert answer.headers["Cache-Control"] == "no-store"
     assert answer.headers["Retry-After"] == "5"
+
+
+def test_a_locale_hook_that_raises_leaves_the_title_to_accept_language(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A hook written for pages (reading something only a page request sets) raised on
+    an API client's refusal and turned its 401 and challenge into a 500: a JSON title is
+    not worth that. The title follows Accept-Language; the hook's failure is logged."""
+
+    def hook() -> str:
+        raise LookupError("g.profile_language")
+
+    request = RequestInfo(
+        "GET", "/api-key", accept="application/json", accept_language="de"
+    ).in_locale(hook)
+    with caplog.at_level("WARNING", logger="stepup.integrations.http"):
+        assert request.locale == "de"
+    assert "LookupError" in caplog.text
+    assert "profile_language" not in caplog.text

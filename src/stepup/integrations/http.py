@@ -20,6 +20,7 @@ integration raises, :class:`SignInRequiredError`, lives here too.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,8 @@ from ..reauth import Decision, ReauthRequired, ReauthUnavailable, UnavailableRea
 from ..redirects import safe_return_path_or_default
 from ..tokens import InvalidTokenError, TokenFault
 from ..twofactor import Channel
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "BEARER_REALM",
@@ -144,7 +147,14 @@ class RequestInfo:
         ``Accept-Language`` (English when none fits)."""
         chosen = self.chosen_locale
         if callable(chosen):
-            chosen = chosen()
+            try:
+                chosen = chosen()
+            except Exception as exc:  # the app's hook: a title is not worth a 500
+                logger.warning(
+                    "the locale hook raised %s: this answer's title follows Accept-Language",
+                    type(exc).__name__,
+                )
+                chosen = ""
         return chosen if chosen in LOCALES else negotiate(self.accept_language)
 
 
