@@ -28,7 +28,11 @@ def test_an_outage_says_when_to_try_again() -> None:
     assert status == 503
     assert headers["Retry-After"] == "5"
     assert headers["Cache-Control"] == "no-store"
-    assert body == {"error": "reauth_unavailable", "action": "a"}
+    assert body == {
+        "error": "reauth_unavailable",
+        "title": "Your identity cannot be confirmed right now. Try again soon.",
+        "action": "a",
+    }  # titled as the guard's 503 is
 
 
 @pytest.mark.parametrize(

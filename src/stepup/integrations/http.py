@@ -54,6 +54,7 @@ __all__ = [
     "challenge_params",
     "client_kind",
     "decision_response",
+    "error_body",
     "form_return_path",
     "insufficient_scope",
     "invalid_request",
@@ -313,6 +314,12 @@ TITLES: Final = {
 def _error(request: RequestInfo, error: str, **extra: Any) -> dict[str, Any]:
     """A JSON error body: the machine-readable ``error`` and a ``title`` for a person."""
     return {"error": error, "title": translate(TITLES[error], request.locale), **extra}
+
+
+def error_body(request: RequestInfo, error: str, **extra: Any) -> dict[str, Any]:
+    """A JSON error body of this module's kind (``error``, a translated ``title``, and
+    ``extra``), for an answer built elsewhere (the status endpoint's)."""
+    return _error(request, error, **extra)
 
 
 def retitled(response: HttpResponse, locale: str) -> HttpResponse:

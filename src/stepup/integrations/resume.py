@@ -37,6 +37,7 @@ from .http import (
     HttpResponse,
     RequestInfo,
     authentication_required,
+    error_body,
     reauth_location,
     reauth_members,
     retry_later,
@@ -314,7 +315,7 @@ def status_response(
     if isinstance(decision, ReauthUnavailable):
         if decision.reason is not UnavailableReason.STORE:
             return unreachable_response(decision, request)
-        return retry_later(_json(503, {"error": "reauth_unavailable", "action": action}))
+        return retry_later(_json(503, error_body(request, "reauth_unavailable", action=action)))
     if isinstance(decision, Allowed):
         return _json(
             200,
