@@ -63,18 +63,12 @@ _BOUNDS: Final = DjangoFormatsVerifier(
 #: with one and a ``$`` is Django's, judged by ``PASSWORD_HASHERS`` alone.
 _DJANGO_ALGORITHMS: Final = frozenset(
     {
-        "pbkdf2_sha256",
-        "pbkdf2_sha1",
-        "argon2",
-        "bcrypt_sha256",
-        "bcrypt",
-        "scrypt",
+        *DjangoFormatsVerifier.ALGORITHMS,  # pbkdf2_sha256, argon2, bcrypt, scrypt...
         "md5",
         "sha1",
         "unsalted_md5",
         "unsalted_sha1",
         "crypt",
-        *DjangoFormatsVerifier.ALGORITHMS,
     }
 )
 
