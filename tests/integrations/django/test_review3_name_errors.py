@@ -7,50 +7,13 @@ docs/pages.md)."""
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 
 import pytest
 
 from integrations.django.django_support import Browser, Site
+from integrations.name_error_support import BAD_NAMES, KEY, REFUSED, assert_only_marked, inputs
 
 _RENAME = re.compile(r'action="(/stepup/2fa/devices/[^"]+/rename/)"')
-_KEY = re.compile(r'id="stepup-manual-key">([^<]+)</code>')
-_REFUSED = "Give the app a name of 1 to 64 characters, without control characters."
-BAD_NAMES = ["   ", "x" * 65, "Phone\x1b[31m", '<b>"Tablet"</b>&' + "y" * 60]
-
-
-class _Inputs(HTMLParser):
-    """Each text ``<input>`` of a page, by id, with its attributes (values unescaped)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.found: dict[str, dict[str, str | None]] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        named = dict(attrs)
-        if tag == "input" and named.get("type") == "text":
-            self.found[str(named["id"])] = named
-
-
-def inputs(html: str) -> dict[str, dict[str, str | None]]:
-    parser = _Inputs()
-    parser.feed(html)
-    return parser.found
-
-
-def assert_only_marked(html: str, marked: str, typed: str) -> None:
-    """``marked`` holds ``typed``, is invalid, points at the error and has the focus;
-    the error is there once, and no other field is marked."""
-    assert html.count('id="stepup-error"') == 1
-    assert _REFUSED in html
-    fields = inputs(html)
-    assert fields[marked]["value"] == typed
-    assert fields[marked]["aria-invalid"] == "true"
-    assert fields[marked]["aria-describedby"] == "stepup-error"
-    assert "autofocus" in fields[marked]
-    for other, attrs in fields.items():
-        if other != marked:
-            assert not {"aria-invalid", "aria-describedby", "autofocus"} & attrs.keys(), other
 
 
 @pytest.fixture
@@ -59,7 +22,7 @@ def bob(site: Site) -> Browser:
     bob = site.browser("bob")
     bob.enrol()
     page = bob.form("/stepup/2fa/devices/add/", {"name": "Tablet"}, follow=True)
-    key = _KEY.search(page.content.decode())
+    key = KEY.search(page.content.decode())
     assert key
     site.clock.advance(30)
     code = site.totp_code(key.group(1).replace(" ", ""))
@@ -103,5 +66,5 @@ def test_an_unknown_device_with_a_refused_name_marks_no_field(bob: Browser) -> N
     refused = bob.form("/stepup/2fa/devices/totp:nope/rename/", {"name": "   "})
     assert refused.status_code == 400
     body = refused.content.decode()
-    assert _REFUSED in body
+    assert REFUSED in body
     assert not any("aria-invalid" in attrs for attrs in inputs(body).values())

@@ -7,52 +7,15 @@ docs/pages.md)."""
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 
 import pytest
 
 from integrations.flask.flask_support import Browser, TestApp
+from integrations.name_error_support import BAD_NAMES, KEY, REFUSED, assert_only_marked, inputs
 from stepup.errors import DeviceLimitError, InvalidDeviceNameError
 from stepup.integrations.views import TwoFactorPage, device_name_refusal
 
 _RENAME = re.compile(r'action="(/stepup/2fa/devices/[^"]+/rename)"')
-_KEY = re.compile(r'id="stepup-manual-key">([^<]+)</code>')
-_REFUSED = "Give the app a name of 1 to 64 characters, without control characters."
-BAD_NAMES = ["   ", "x" * 65, "Phone\x1b[31m", '<b>"Tablet"</b>&' + "y" * 60]
-
-
-class _Inputs(HTMLParser):
-    """Each text ``<input>`` of a page, by id, with its attributes (values unescaped)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.found: dict[str, dict[str, str | None]] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        named = dict(attrs)
-        if tag == "input" and named.get("type") == "text":
-            self.found[str(named["id"])] = named
-
-
-def inputs(html: str) -> dict[str, dict[str, str | None]]:
-    parser = _Inputs()
-    parser.feed(html)
-    return parser.found
-
-
-def assert_only_marked(html: str, marked: str, typed: str) -> None:
-    """``marked`` holds ``typed``, is invalid, points at the error and has the focus;
-    the error is there once, and no other field is marked."""
-    assert html.count('id="stepup-error"') == 1
-    assert _REFUSED in html
-    fields = inputs(html)
-    assert fields[marked]["value"] == typed
-    assert fields[marked]["aria-invalid"] == "true"
-    assert fields[marked]["aria-describedby"] == "stepup-error"
-    assert "autofocus" in fields[marked]
-    for other, attrs in fields.items():
-        if other != marked:
-            assert not {"aria-invalid", "aria-describedby", "autofocus"} & attrs.keys(), other
 
 
 def _two_devices(test_app: TestApp) -> Browser:
@@ -60,7 +23,7 @@ def _two_devices(test_app: TestApp) -> Browser:
     bob.login("bob")
     bob.enrol()
     page = bob.form("/stepup/2fa/devices/add", {"name": "Tablet"}, follow_redirects=True)
-    key = _KEY.search(page.get_data(as_text=True))
+    key = KEY.search(page.get_data(as_text=True))
     assert key
     test_app.clock.advance(30)
     code = test_app.totp_code(key.group(1).replace(" ", ""))
@@ -107,7 +70,7 @@ def test_an_unknown_device_with_a_refused_name_marks_no_field(test_app: TestApp)
     refused = bob.form("/stepup/2fa/devices/totp:nope/rename", {"name": "   "})
     assert refused.status_code == 400
     body = refused.get_data(as_text=True)
-    assert _REFUSED in body
+    assert REFUSED in body
     assert not any("aria-invalid" in attrs for attrs in inputs(body).values())
 
 
@@ -116,7 +79,7 @@ def test_the_refusal_is_only_for_a_refused_name_and_sends_as_utf8() -> None:
     app's own view may) is shown as "?", never a page that cannot be encoded."""
     named = device_name_refusal(InvalidDeviceNameError("bad"), "a\ud800b", "totp:1")
     assert named is not None
-    assert (named.device_id, named.typed, named.msgid) == ("totp:1", "a?b", _REFUSED)
+    assert (named.device_id, named.typed, named.msgid) == ("totp:1", "a?b", REFUSED)
     page = TwoFactorPage(enrolled=True, error=named)
     assert page.typed_name("totp:1") == "a?b"
     assert page.typed_name("totp:2") is None

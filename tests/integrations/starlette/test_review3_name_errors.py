@@ -7,52 +7,15 @@ docs/pages.md)."""
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 
+from integrations.name_error_support import BAD_NAMES, KEY, REFUSED, assert_only_marked, inputs
 from integrations.starlette.starlette_support import Browser, TestApp, csrf_token, enrol
 from stepup.totp import TOTP
 
 _RENAME = re.compile(r'action="(/stepup/2fa/devices/[^"]+/rename)"')
-_KEY = re.compile(r'id="stepup-manual-key">([^<]+)</code>')
-_REFUSED = "Give the app a name of 1 to 64 characters, without control characters."
-BAD_NAMES = ["   ", "x" * 65, "Phone\x1b[31m", '<b>"Tablet"</b>&' + "y" * 60]
-
-
-class _Inputs(HTMLParser):
-    """Each text ``<input>`` of a page, by id, with its attributes (values unescaped)."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.found: dict[str, dict[str, str | None]] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        named = dict(attrs)
-        if tag == "input" and named.get("type") == "text":
-            self.found[str(named["id"])] = named
-
-
-def inputs(html: str) -> dict[str, dict[str, str | None]]:
-    parser = _Inputs()
-    parser.feed(html)
-    return parser.found
-
-
-def assert_only_marked(html: str, marked: str, typed: str) -> None:
-    """``marked`` holds ``typed``, is invalid, points at the error and has the focus;
-    the error is there once, and no other field is marked."""
-    assert html.count('id="stepup-error"') == 1
-    assert _REFUSED in html
-    fields = inputs(html)
-    assert fields[marked]["value"] == typed
-    assert fields[marked]["aria-invalid"] == "true"
-    assert fields[marked]["aria-describedby"] == "stepup-error"
-    assert "autofocus" in fields[marked]
-    for other, attrs in fields.items():
-        if other != marked:
-            assert not {"aria-invalid", "aria-describedby", "autofocus"} & attrs.keys(), other
 
 
 def _post(browser: Browser, url: str, data: dict[str, str]) -> Any:
@@ -65,7 +28,7 @@ def alice_with_two(test_app: TestApp, alice: Browser) -> Browser:
     enrol(alice)
     assert _post(alice, "/stepup/2fa/devices/add", {"name": "Tablet"}).status_code == 303
     page = alice.get("/stepup/2fa/devices/add").text
-    key = _KEY.search(page)
+    key = KEY.search(page)
     assert key
     test_app.clock.advance(30)
     code = TOTP(key.group(1).replace(" ", "")).at(test_app.clock())
@@ -109,5 +72,5 @@ def test_an_unknown_device_with_a_refused_name_marks_no_field(alice_with_two: Br
     """The name is refused before the device is looked for: the error, at no field."""
     refused = _post(alice_with_two, "/stepup/2fa/devices/totp:nope/rename", {"name": "   "})
     assert refused.status_code == 400
-    assert _REFUSED in refused.text
+    assert REFUSED in refused.text
     assert not any("aria-invalid" in attrs for attrs in inputs(refused.text).values())
