@@ -389,16 +389,11 @@ class Policy:
         ``("pwd", "hwk")``) is kept: bearer tokens prove such a pair from their ``amr``
         (RFC 8176), and the pages offer the other way."""
         alternatives = self.alternatives_for(rule)
-        levels = self.levels
-        if rule.level is not None and levels is not None and ("primary",) in alternatives:
-            floor = levels.rank(rule.level)
-            federated = any(
-                level.acr or level.saml for level in levels if levels.rank(level.name) >= floor
-            )
-            if not federated:  # no provider's acr or class ref reaches it: no sign-in does
-                alternatives = tuple(a for a in alternatives if a != ("primary",))
         mixed = [alternative for alternative in alternatives if not askable(alternative)]
-        if not mixed or len(mixed) < len(alternatives):
+        if not mixed or any(
+            askable(alternative) and self._reaches_level(alternative, rule)
+            for alternative in alternatives
+        ):
             return
         named = list(mixed[0])
         # Without accept, only the rule's level can name such a set of methods.
@@ -411,6 +406,18 @@ class Policy:
             f"{name}: {where}, and the pages cannot ask for a passkey together with"
             " another method; a passkey with user verification already proves two"
             " factors: use ('phr',), or add an alternative without a passkey"
+        )
+
+    def _reaches_level(self, alternative: tuple[str, ...], rule: Rule) -> bool:
+        """Can ``alternative`` reach the rule's level, for some way of signing in (any
+        alternative can when the rule has no level)?"""
+        levels = self.levels
+        if rule.level is None or levels is None or rule.level not in levels:
+            return True
+        primaries = sorted(rule.methods) if rule.methods else sorted(_METHODS)
+        return any(
+            levels.reachable({primary if t == "primary" else t for t in alternative}, rule.level)
+            for primary in primaries
         )
 
     def _check_level(self, name: str, rule: Rule) -> None:
@@ -431,12 +438,8 @@ class Policy:
         """A rule whose level no alternative can reach, for any way of signing in, would
         deny everyone: refuse it at start-up, not at the first decision."""
         assert rule.level is not None
-        primaries = sorted(rule.methods) if rule.methods else sorted(_METHODS)
-        for alternative in self.alternatives_for(rule):
-            for primary in primaries:
-                tokens = {primary if t == "primary" else t for t in alternative}
-                if levels.reachable(tokens, rule.level):
-                    return
+        if any(self._reaches_level(a, rule) for a in self.alternatives_for(rule)):
+            return
         raise ConfigurationError(
             f"{name}: nothing the rule accepts can reach level {rule.level!r}: accept a"
             " passkey or a second factor that proves it, or map the level to an acr or"

@@ -505,8 +505,12 @@ def _keyless(alternatives: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...]
 def _usable(login: LoginMethod, rule: Rule, policy: Policy) -> tuple[tuple[str, ...], ...]:
     """The alternatives a session that signed in this way can be offered: those that
     reach the rule's level, naming no sign-in method the user cannot use (the ``pwd`` of
-    a level's ``pwd + otp``, for an SSO user). Empty: nothing reaches the level."""
-    reaching = _reaching(_resolved(login, rule, policy.alternatives_for(rule)), rule, policy)
+    a level's ``pwd + otp``, for an SSO user), and no passkey paired with another method.
+    Empty: nothing a session can be asked for reaches the level."""
+    resolved = _resolved(login, rule, policy.alternatives_for(rule))
+    # A passkey paired with another method is a token's (its amr proves the pair); a
+    # session is never asked for it: the pages ask for a passkey in a step of its own.
+    reaching = tuple(a for a in _reaching(resolved, rule, policy) if askable(a))
     if rule.level is None:
         return reaching
     primaries = _primaries(login, rule)
