@@ -204,6 +204,8 @@ def _api(framework: str, answer: str | None = "de") -> tuple[Any, list[str]]:
 
     async def locale(request: Request) -> str | None:
         asked.append(request.url.path)
+        if answer == "raise":  # a hook written for pages, meeting an API client
+            raise LookupError("request.state.profile_language")
         return answer
 
     protect = guard(SettableClock(T0), asynchronous=True)
@@ -276,3 +278,22 @@ def test_a_bearer_guard_without_a_known_hook_answer_follows_accept_language(
             refused = api.delete("/api/w/prod", headers={"Accept-Language": language})
             expected = translate(TITLES["authentication_required"], language)
             assert _refusal(refused)["title"] == expected
+
+
+@pytest.mark.parametrize("framework", ["starlette", "fastapi"])
+def test_a_locale_hook_that_raises_leaves_the_refusal_to_accept_language(
+    framework: str,
+) -> None:
+    """A raising hook turned every bearer refusal into a 500 without its challenge: the
+    refusal stands, titled by Accept-Language."""
+    test_app, _ = _api(framework, "raise")
+    with TestClient(test_app.app, raise_server_exceptions=False) as api:
+        no_token = api.delete("/api/w/prod", headers={"Accept-Language": "de"})
+        assert no_token.status_code == 401
+        assert no_token.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+        assert _refusal(no_token)["title"] == german(TITLES["authentication_required"])
+        stale = api.delete(
+            "/api/w/prod", headers={"Authorization": f"Bearer {sign(auth_time=T0 - 301)}"}
+        )
+        assert stale.status_code == 401
+        assert "insufficient_user_authentication" in stale.headers["WWW-Authenticate"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -99,6 +100,8 @@ from ._util import (
 )
 from .csrf import FIELD_NAME, CsrfProtection
 from .providers import OIDCAdapter, SAMLAdapter
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "APP_ROOT",
@@ -436,7 +439,13 @@ class StepupCore:
         the ``Accept-Language`` header, else English."""
         selected = None
         if self.locale_selector is not None:
-            selected = await call_hook(self.locale_selector, request)
+            try:
+                selected = await call_hook(self.locale_selector, request)
+            except Exception as exc:  # the app's hook: a language is not worth a 500
+                logger.warning(
+                    "the locale hook raised %s: this answer follows Accept-Language",
+                    type(exc).__name__,
+                )
         return choose_locale(selected, request.headers.get("accept-language"))
 
     async def tenant_id(self, request: Request) -> str:
