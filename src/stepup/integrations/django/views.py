@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from functools import wraps
-from typing import Any, TypeAlias, cast
+from typing import Any, Final, TypeAlias, cast
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -31,6 +31,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import decorator_from_middleware
 from django.utils.log import log_response
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from ...errors import (
@@ -306,7 +307,19 @@ def _form_post(view: View, *, any_channel: bool = False) -> View:
     checked = _csrf_checked(view)
     if not any_channel:
         checked = _web_only(checked)
-    return _commit_as_they_go(cast(View, require_POST(checked)))
+    return _commit_as_they_go(cast(View, require_POST(_secrets_hidden(checked))))
+
+
+#: The form fields that hold a secret: Django's error reports (mailed to ADMINS, the
+#: DEBUG page, error trackers reading them) show them as stars, as for its LoginView.
+SECRET_FIELDS: Final = ("password", "code", "recovery_code")
+
+
+def _secrets_hidden(view: View) -> View:
+    """``view`` with :func:`~django.views.decorators.debug.sensitive_post_parameters`
+    for :data:`SECRET_FIELDS`: a 500 anywhere on the way (the app's middleware, a
+    ``user_logged_in`` receiver) never mails a password, a code or a recovery code."""
+    return cast(View, sensitive_post_parameters(*SECRET_FIELDS)(view))
 
 
 def _get(view: View, *, any_channel: bool = False) -> View:
@@ -888,7 +901,12 @@ two_factor_confirm = _form_post(_two_factor_confirm)
 # Before sign-in (no subject yet, so no channel to hold it to): GET and HEAD show the
 # step, POST is checked for CSRF as every form (a script that fails it gets JSON).
 two_factor_verify = _commit_as_they_go(
-    cast(View, require_http_methods(["GET", "HEAD", "POST"])(_csrf_checked(_two_factor_verify)))
+    cast(
+        View,
+        require_http_methods(["GET", "HEAD", "POST"])(
+            _secrets_hidden(_csrf_checked(_two_factor_verify))
+        ),
+    )
 )
 recovery_codes = _form_post(_recovery_codes)
 two_factor_remove = _form_post(_two_factor_remove)
