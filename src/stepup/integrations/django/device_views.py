@@ -78,7 +78,11 @@ def _name_refused(
 
 
 def _adding_page(
-    request: HttpRequest, bound: RequestStepup, enrolment: Any, error: Any = ""
+    request: HttpRequest,
+    bound: RequestStepup,
+    enrolment: Any,
+    error: Any = "",
+    status: int | None = None,
 ) -> HttpResponse:
     assert bound.subject is not None
     page = enrolment_page(
@@ -88,7 +92,8 @@ def _adding_page(
         error=error,
         adding=True,
     )
-    status = 200 if not error else 400
+    if status is None:
+        status = 200 if not error else 400
     return _render(request, "stepup/two_factor_enrol.html", status, page=page)
 
 
@@ -175,9 +180,10 @@ def _confirm(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
     if pending is None:
         link = bound.url("two_factor")
         return _message(request, 400, TEXT["enrolment_expired"], link=link)
-    response = _adding_page(request, bound, pending, two_factor_message(result))
-    response.status_code = refusal_status(result.reason)
-    return response
+    # The status goes to the page's renderer, which adds what it calls for (a 429's
+    # Retry-After); set afterwards, the headers were a 400's.
+    status = refusal_status(result.reason)
+    return _adding_page(request, bound, pending, two_factor_message(result), status)
 
 
 @_signed_in
