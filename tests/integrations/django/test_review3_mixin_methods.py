@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.test import override_settings
 from django.urls import clear_url_caches, path
@@ -114,7 +115,18 @@ class OverriddenDelete(ReauthRequiredMixin, MethodOverride, View):
         return HttpResponse("deleted")
 
 
+class LoginFirst(ReauthRequiredMixin, LoginRequiredMixin, View):
+    """Django's access mixin between: it picks no handler, so OPTIONS and 405 stay
+    Django's answers."""
+
+    reauth_action = "billing.export"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("billing.csv")
+
+
 VIEWS = {
+    "login-first": LoginFirst,
     "ajax-export": AjaxExport,
     "overridden-delete": OverriddenDelete,
     "get-only": GetOnly,
@@ -233,3 +245,14 @@ def test_a_dispatch_between_the_mixin_and_view_is_always_guarded(alice: Browser)
     fresh_grant(alice, ("pwd", "otp"))  # billing.export asks for a second factor
     allowed = alice.client.post("/ajax-export/", HTTP_X_REQUESTED_WITH="XMLHttpRequest")
     assert (allowed.status_code, allowed.content) == (200, b"exported")
+
+
+def test_djangos_access_mixins_in_between_keep_djangos_answers(alice: Browser) -> None:
+    """LoginRequiredMixin's dispatch checks and calls super: Django still picks the
+    handler, so OPTIONS is its 200 and a method the class lacks its 405 (not a kept POST
+    replayed into a 405 after a re-authentication), and GET stays guarded."""
+    options = alice.client.options("/login-first/")
+    assert (options.status_code, options["Allow"]) == (200, "GET, HEAD, OPTIONS")
+    assert alice.client.generic("DELETE", "/login-first/").status_code == 405
+    assert alice.post("/login-first/", {"amount": "10"}).status_code == 405
+    assert _asks_to_reauthenticate(alice.client.get("/login-first/", HTTP_ACCEPT="text/html"))

@@ -17,7 +17,7 @@ routing, with no re-authentication asked for.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
@@ -124,6 +124,19 @@ def _django_dispatches_next(cls: type) -> bool:
     code for any method, so its requests are always guarded)."""
     mro = cls.__mro__
     for later in mro[mro.index(ReauthRequiredMixin) + 1 :]:
-        if "dispatch" in vars(later):
+        named = f"{later.__module__}.{later.__qualname__}"
+        if "dispatch" in vars(later) and named not in _CHECK_THEN_SUPER:
             return later is View
     return False
+
+
+#: Django's access mixins, by name (importing them needs the apps loaded): their
+#: ``dispatch`` refuses or calls ``super().dispatch`` unchanged, picking no handler, so
+#: Django still picks it from the method.
+_CHECK_THEN_SUPER: Final = frozenset(
+    {
+        "django.contrib.auth.mixins.LoginRequiredMixin",
+        "django.contrib.auth.mixins.PermissionRequiredMixin",
+        "django.contrib.auth.mixins.UserPassesTestMixin",
+    }
+)
