@@ -40,7 +40,7 @@ from ..policy import SENSITIVE, Policy
 from ..strict_json import NotStrictJSONError, strict_json
 from ..subject import Subject
 from ..twofactor import Channel
-from .http import HttpResponse
+from .http import RETRY_AFTER, HttpResponse
 from .views import TEXT as VIEW_TEXT
 from .views import PasskeyMessage, throttled_message
 
@@ -50,9 +50,11 @@ __all__ = [
     "PASSKEY_ADD",
     "PASSKEY_REMOVE",
     "PasskeyBodyError",
+    "PasskeyNameError",
     "action_field",
     "aread_json",
     "assertion_options_response",
+    "body_error_response",
     "csrf_response",
     "json_response",
     "limit_response",
@@ -136,6 +138,9 @@ TEXT: Final = {
     "renamed": N_("The passkey was renamed."),
     "removed": N_("The passkey was removed."),
     "not_found": N_("There is no such passkey on your account."),
+    # A rename or registration whose "name" is not text (a script's mistake): says so,
+    # not that the browser sent no passkey answer.
+    "name_not_text": N_("The passkey's name must be text."),
     INTERACTIVE_ONLY: N_(
         "This can only be done in a browser where you are signed in, not with an API key"
         " or another automated request."
@@ -236,6 +241,10 @@ class PasskeyBodyError(ValueError):
     """The request body is not a JSON object, or is larger than :data:`MAX_BODY`."""
 
 
+class PasskeyNameError(PasskeyBodyError):
+    """The body's ``name`` is not text (:func:`body_error_response` says so)."""
+
+
 def parse_json(body: bytes | str) -> dict[str, Any]:
     """A JSON object from a body or a form field, or :class:`PasskeyBodyError`."""
     if len(body) > MAX_BODY:
@@ -303,11 +312,11 @@ def action_field(data: Mapping[str, Any]) -> str:
 
 def name_field(data: Mapping[str, Any]) -> str:
     """A passkey's ``name`` from a body: absent is ``""``; anything but text is
-    :class:`PasskeyBodyError` (a 400, nothing renamed or registered), never a
-    silent "Passkey"."""
+    :class:`PasskeyNameError` (a 400 that says so, see :func:`body_error_response`;
+    nothing renamed or registered), never a silent "Passkey"."""
     value = data.get("name", "")
     if not isinstance(value, str):
-        raise PasskeyBodyError("the name is not text")
+        raise PasskeyNameError("the name is not text")
     return value
 
 
@@ -315,8 +324,12 @@ def name_field(data: Mapping[str, Any]) -> str:
 
 
 def json_response(status: int, payload: Mapping[str, Any]) -> HttpResponse:
+    """``payload`` as JSON; a 503 (the store could not answer) carries the
+    ``Retry-After`` every such 503 does (:data:`~stepup.integrations.http.RETRY_AFTER`)."""
     body = json.dumps(payload, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+    if status == 503:
+        headers["Retry-After"] = RETRY_AFTER
     return HttpResponse(status, headers, body)
 
 
@@ -347,6 +360,14 @@ def _error(status: int, error: str, msgid: str, locale: str | None) -> HttpRespo
 def malformed_response(locale: str | None) -> HttpResponse:
     """The 400 for a body that is not a JSON object or is too large: nothing changed."""
     return _error(400, PasskeyReason.MALFORMED.value, _MESSAGES[PasskeyReason.MALFORMED], locale)
+
+
+def body_error_response(error: PasskeyBodyError, locale: str | None) -> HttpResponse:
+    """The 400 ``malformed`` for a body refused by :func:`name_field` or a reader: its
+    title says the name is not text when that is why, else :func:`malformed_response`."""
+    if isinstance(error, PasskeyNameError):
+        return _error(400, PasskeyReason.MALFORMED.value, TEXT["name_not_text"], locale)
+    return malformed_response(locale)
 
 
 def message_response(status: int, key: str, locale: str | None) -> HttpResponse:

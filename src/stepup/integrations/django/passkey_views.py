@@ -24,6 +24,7 @@ from ..passkey_endpoint import (
     PasskeyBodyError,
     action_field,
     assertion_options_response,
+    body_error_response,
     json_response,
     limit_response,
     malformed_response,
@@ -42,7 +43,7 @@ from ..tenant_endpoint import stream_chunks
 from ..transaction import TransactionExpiredError
 from ..views import PasskeysPage, ReauthPage
 from ._pages import render_page
-from ._request import RequestStepup, stepup_for
+from ._request import RequestStepup, outage_response, stepup_for
 from ._web import request_info, to_response
 from .views import (
     _account_name,
@@ -171,9 +172,9 @@ def _register_finish(request: HttpRequest) -> HttpResponse:
     try:
         data = _body(request)
         name = name_field(data)
-    except PasskeyBodyError:
+    except PasskeyBodyError as exc:
         if json_client:
-            return to_response(malformed_response(_locale(request)))
+            return to_response(body_error_response(exc, _locale(request)))
         data, name = {"credential": {}}, request.POST.get("name", "")
     credential = data.get("credential") or {}
     result = passkeys.finish_registration(subject, credential, name)
@@ -204,8 +205,8 @@ def _rename(request: HttpRequest, credential_id: str) -> HttpResponse:
     bound, passkeys, subject = ready
     try:
         name = name_field(_read(request)) if _is_json(request) else request.POST.get("name", "")
-    except PasskeyBodyError:
-        return to_response(malformed_response(_locale(request)))
+    except PasskeyBodyError as exc:  # not JSON, or a name that is not text
+        return to_response(body_error_response(exc, _locale(request)))
     return _done(request, bound, passkeys.rename(subject.user_id, credential_id, name), "renamed")
 
 
@@ -356,14 +357,17 @@ def _script(request: HttpRequest) -> HttpResponse:
 
 
 def _fail_closed(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """A store that cannot answer is a 503 that says so, never a 500 (nothing changed)."""
+    """A store that cannot answer is a 503 that says so, never a 500 (nothing changed):
+    the "try again" page for a browser (the passkeys page's, back to it), the JSON
+    ``unavailable`` for a script; both with ``Retry-After``."""
 
     @wraps(view)
     def answer(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
         except StoreUnavailableError:
-            return to_response(message_response(503, "unavailable", _locale(request)))
+            link = stepup_for(request).url("passkeys") if request.method == "GET" else ""
+            return outage_response(request, link)
 
     return answer
 

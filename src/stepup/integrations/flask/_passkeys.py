@@ -19,6 +19,7 @@ from ..passkey_endpoint import (
     PasskeyBodyError,
     action_field,
     assertion_options_response,
+    body_error_response,
     json_response,
     limit_response,
     malformed_response,
@@ -46,6 +47,7 @@ from ._views import (
     _redirect,
     _render,
     _render_reauth,
+    _unavailable,
     finish_login,
     verify_page,
 )
@@ -145,9 +147,9 @@ def register_finish() -> Any:
     try:
         data = _body()
         name = name_field(data)
-    except PasskeyBodyError:
+    except PasskeyBodyError as exc:
         if json_client:
-            return to_response(malformed_response(_locale()))
+            return to_response(body_error_response(exc, _locale()))
         data, name = {"credential": {}}, request.form.get("name", "")
     result = passkeys.finish_registration(subject, data.get("credential") or {}, name)
     if json_client:
@@ -178,8 +180,8 @@ def rename(credential_id: str) -> Any:
     _, passkeys, subject = ready
     try:
         name = name_field(_body()) if _is_json() else request.form.get("name", "")
-    except PasskeyBodyError:
-        return to_response(malformed_response(_locale()))
+    except PasskeyBodyError as exc:  # not JSON, or a name that is not text
+        return to_response(body_error_response(exc, _locale()))
     return _done(passkeys.rename(subject.user_id, credential_id, name), "renamed")
 
 
@@ -325,14 +327,16 @@ def script() -> Any:
 
 
 def _fail_closed(view: Any) -> Any:
-    """A store that cannot answer is a 503 that says so, never a 500 (nothing changed)."""
+    """A store that cannot answer is a 503 that says so, never a 500 (nothing changed):
+    the "try again" page for a browser (the passkeys page's, back to it), the JSON
+    ``unavailable`` for a script; both with ``Retry-After``."""
 
     @wraps(view)
     def answer(*args: Any, **kwargs: Any) -> Any:
         try:
             return view(*args, **kwargs)
         except StoreUnavailableError:
-            return to_response(message_response(503, "unavailable", _locale()))
+            return _unavailable(url_for("stepup.passkeys") if request.method == "GET" else "")
 
     return answer
 

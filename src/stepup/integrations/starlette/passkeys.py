@@ -28,12 +28,14 @@ from ..passkey_endpoint import (
     action_field,
     aread_json,
     assertion_options_response,
+    body_error_response,
     field,
     json_response,
     limit_response,
     malformed_response,
     message_response,
     name_field,
+    off_channel,
     parse_json,
     passkey_error,
     passkey_message,
@@ -45,9 +47,9 @@ from ..passkey_endpoint import (
 from ..passkey_endpoint import TEXT as PASSKEY_TEXT
 from ..transaction import TransactionExpiredError, confirming_page
 from ..views import TEXT, PasskeysPage, ReauthPage, reauth_page
-from ._util import request_info, to_response
+from ._util import request_info, session_of, to_response
 from .pages import leave_note, passkey_urls, take_notes
-from .stepup import StepupCore
+from .stepup import PENDING_SIGN_IN
 
 if TYPE_CHECKING:
     from .pages import StepupPages
@@ -113,14 +115,6 @@ class _PasskeyViews:
         except PasskeyBodyError:
             return to_response(malformed_response(await self._locale(request)))
 
-    async def _csrf(self, request: Request, binding: str) -> dict[str, Any] | Response:
-        """The body (JSON, or the form with ``credential`` parsed) once the CSRF token
-        bound to ``binding`` holds; a refusal otherwise (403, or 400 for a malformed body)."""
-        form = await self._token(request, binding)
-        if isinstance(form, Response):
-            return form
-        return await self._body(request, form)
-
     async def _guard(self, request: Request, action: str) -> Response | None:
         """A fresh re-authentication for ``action``, coming back to the list after."""
         try:
@@ -134,17 +128,21 @@ class _PasskeyViews:
     async def _prologue(
         self, request: Request, action: str | None = None, *, body: bool = True
     ) -> tuple[Subject, dict[str, Any]] | Response:
-        """Signed in, the CSRF token, for ``action`` a fresh grant, and then the body
-        (unless not ``body``: a removal reads none, as in Flask and Django), in that
-        order, as Flask and Django (a script without the grant gets its 401
-        ``reauth_required`` whatever it sent): the refusal of the first step that
-        fails, or the subject and the body."""
-        subject = await self._user(request)
-        if isinstance(subject, Response):
-            return subject
-        form = await self._token(request, subject.session_id)
+        """The web channel, the CSRF token, signed in, for ``action`` a fresh grant, and
+        then the body (unless not ``body``: a removal reads none, as in Flask and
+        Django), in that order, as Flask and Django (a script without a valid token
+        gets its 403 ``csrf`` whether or not anyone is signed in; one without the grant
+        its 401 ``reauth_required`` whatever it sent): the refusal of the first step
+        that fails, or the subject and the body."""
+        subject = await self.s.subject(request)
+        if subject is not None and off_channel(subject):
+            return await self.pages.off_channel(request)  # before the token, as elsewhere
+        # Nobody signed in: the token of a page shown before sign-in (bound to nobody).
+        form = await self._token(request, subject.session_id if subject is not None else "")
         if isinstance(form, Response):
             return form
+        if subject is None:
+            return self.s.sign_in_response(request, locale=await self._locale(request))
         if action is not None:
             refused = await self._guard(request, action)
             if refused is not None:
@@ -204,8 +202,8 @@ class _PasskeyViews:
         credential = data.get("credential") or {}
         try:
             name = name_field(data)
-        except PasskeyBodyError:
-            return to_response(malformed_response(await self._locale(request)))
+        except PasskeyBodyError as exc:  # a name that is not text
+            return to_response(body_error_response(exc, await self._locale(request)))
         result = await self.passkeys.finish_registration(subject, credential, name)
         if _is_json(request):
             return to_response(registration_response(result, await self._locale(request)))
@@ -229,8 +227,8 @@ class _PasskeyViews:
         credential_id = str(request.path_params["credential_id"])
         try:
             name = name_field(data)
-        except PasskeyBodyError:
-            return to_response(malformed_response(await self._locale(request)))
+        except PasskeyBodyError as exc:  # a name that is not text
+            return to_response(body_error_response(exc, await self._locale(request)))
         renamed = await self.passkeys.rename(subject.user_id, credential_id, name)
         return await self._done(request, renamed, "renamed")
 
@@ -351,7 +349,13 @@ class _PasskeyViews:
 
     async def _pending(self, request: Request) -> tuple[Any, dict[str, Any]] | Response:
         """The sign-in waiting in this session and the CSRF-checked body (the token of
-        the sign-in's page, bound to it)."""
+        the sign-in's page, bound to it). The token first, as Flask and Django: a
+        request without a valid one gets its 403 ``csrf`` even when no sign-in waits
+        (one that expired still binds its page's token: that page's request is told
+        the sign-in expired)."""
+        form = await self._token(request, _pending_binding(request))
+        if isinstance(form, Response):
+            return form
         pending = self.s.pending_sign_in(request)
         if pending is None:
             if _is_json(request):
@@ -359,7 +363,7 @@ class _PasskeyViews:
                     message_response(400, "sign_in_expired", await self._locale(request))
                 )
             return await self.pages.message(request, TEXT["sign_in_expired"], 400)
-        data = await self._csrf(request, str(pending["nonce"]))
+        data = await self._body(request, form)
         if isinstance(data, Response):
             return data
         return pending, data
@@ -398,25 +402,36 @@ class _PasskeyViews:
         return to_response(script_response())
 
 
+def _pending_binding(request: Request) -> str:
+    """What the tokens of the sign-in's pages are bound to: the nonce of the sign-in
+    kept in the session, fresh or expired (``""``, nobody's, when there is none)."""
+    kept = session_of(request).get(PENDING_SIGN_IN)
+    nonce = kept.get("nonce") if isinstance(kept, dict) else None
+    return nonce if isinstance(nonce, str) else ""
+
+
 def _fail_closed(
-    s: StepupCore,
+    pages: StepupPages,
     view: Callable[[Request], Awaitable[Response]],
 ) -> Callable[[Request], Awaitable[Response]]:
-    """A store that cannot answer is a 503 that says so, never a 500 (nothing changed)."""
+    """A store that cannot answer is a 503 that says so, never a 500 (nothing changed):
+    the "try again" page for a browser (the passkeys page's, back to it), the JSON
+    ``unavailable`` for a script; both with ``Retry-After``."""
 
     @wraps(view)
     async def answer(request: Request) -> Response:
         try:
             return await view(request)
         except StoreUnavailableError:
-            return to_response(message_response(503, "unavailable", await s.locale(request)))
+            link = pages.stepup.url(request, "passkeys") if request.method == "GET" else ""
+            return await pages.store_unavailable(request, link)
 
     return answer
 
 
 def passkey_routes(pages: StepupPages) -> list[BaseRoute]:
     views = _PasskeyViews(pages)
-    fail_closed = partial(_fail_closed, views.s)
+    fail_closed = partial(_fail_closed, pages)
     post = ["POST"]
     return [
         Route("/passkeys", fail_closed(views.list), methods=["GET"], name="passkeys"),
