@@ -88,7 +88,9 @@ def test_authorization_request_forces_a_fresh_login_with_pkce_and_a_stored_chall
     assert (challenge.user_id, challenge.session_id) == (alice.user_id, alice.session_id)
     assert challenge.issued_at == clock()
     assert challenge.expires_at == clock() + 2 * reauth.config.challenge_ttl  # kept: a late
-    assert challenge.data["deadline"] == clock() + reauth.config.challenge_ttl  # answer is `expired`
+    assert (
+        challenge.data["deadline"] == clock() + reauth.config.challenge_ttl
+    )  # answer is `expired`
     assert challenge.data["nonce"] == query["nonce"]
     assert challenge.data["verifier"] not in url
     assert challenge.data["return_to"] == "/settings/keys"
