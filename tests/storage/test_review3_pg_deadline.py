@@ -18,15 +18,16 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from stepup.adapters.storage.sql import AsyncSQLStore, SQLStore
-from stepup.adapters.storage.sql_engine import TIMEOUT, _options
+from stepup.adapters.storage.sql_engine import TIMEOUT, _options, cancel_bound
 from stepup.errors import ConfigurationError, StoreUnavailableError
 from stepup.records import Grant
 from stepup.testing import SettableClock
@@ -190,14 +191,110 @@ async def test_async(relay: FrozenRelay, driver: str) -> None:
         await fresh.aclose()
 
 
+# The cancel request a missed deadline sends is bounded too ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("flavour", "driver", "cancel_safe"),
+    [
+        ("sync", "psycopg", True),
+        ("sync", "psycopg", False),
+        ("async", "psycopg", True),
+        ("async", "psycopg", False),
+        ("async", "asyncpg", True),
+    ],
+    ids=[
+        "sync-psycopg",
+        "sync-psycopg-c-libpq16",
+        "async-psycopg",
+        "async-psycopg-c-libpq16",
+        "asyncpg",
+    ],
+)
+def test_a_frozen_server_answers_within_the_timeout_and_the_cancel_bound(
+    relay: FrozenRelay,
+    monkeypatch: pytest.MonkeyPatch,
+    flavour: str,
+    driver: str,
+    cancel_safe: bool,
+) -> None:
+    """A missed deadline asks the server to cancel the statement; a server that stopped
+    answering never confirms it, and the call still answers unavailable within
+    ``timeout`` plus the cancel's bound (``min(timeout, 2 s)``): with libpq 17's
+    ``cancel_safe`` and with asyncpg's cancel (the connection then terminated). Before
+    libpq 17 (``c-libpq16``: psycopg told it has no ``cancel_safe``) psycopg's C
+    implementation could only send libpq's blocking cancel, which would hold the whole
+    process: none is sent. Its Python implementation sends it from a thread
+    (test_review3_pg_cancel.py runs these cases on it, with the system's libpq)."""
+    if not cancel_safe:
+        import psycopg
+
+        monkeypatch.setattr(psycopg.capabilities, "has_cancel_safe", lambda *_, **__: False)
+    bound = DEADLINE + cancel_bound(DEADLINE) + 1.0  # the last second: scheduling
+    times: list[float] = []
+
+    def timed(call: Callable[[], object]) -> None:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError):
+            call()
+        times.append(time.monotonic() - started)
+
+    if flavour == "sync":
+        store = SQLStore(relay.url(driver), prefix=unique_prefix(), timeout=DEADLINE)
+        store.create_schema()
+        # A connection kept by the hot path, and one in SQLAlchemy's pool (connecting
+        # has a bound of its own: libpq's connect_timeout, at least 2 s).
+        store.get_credential("alice")
+        store.put_grant(*grant())
+        try:
+            relay.freeze()
+            timed(lambda: store.get_credential("alice"))  # the hot path
+            timed(lambda: store.put_grant(*grant()))  # through SQLAlchemy
+        finally:
+            relay.thaw()
+            store.drop_schema()
+            store.close()
+    else:
+
+        async def frozen() -> None:
+            store = AsyncSQLStore(relay.url(driver), prefix=unique_prefix(), timeout=DEADLINE)
+            await store.create_schema()
+            await store.get_credential("alice")
+            await store.put_grant(*grant())
+            calls: list[Callable[[], Awaitable[object]]] = [
+                lambda: store.get_credential("alice"),  # asyncpg: its hot path
+                lambda: store.put_grant(*grant()),  # through SQLAlchemy
+            ]
+            try:
+                relay.freeze()
+                for call in calls:
+                    started = time.monotonic()
+                    with pytest.raises(StoreUnavailableError):
+                        await call()
+                    times.append(time.monotonic() - started)
+            finally:
+                relay.thaw()
+                await store.drop_schema()
+                await store.aclose()
+
+        asyncio.run(frozen())
+    assert len(times) == 2
+    assert times[0] < bound, times
+    # SQLAlchemy takes the closed connection for a disconnect and replaces the pooled
+    # ones (psycopg's async mode: the second call connects, bounded by libpq's
+    # connect_timeout, at least 2 s).
+    assert times[1] < max(bound, 2 + 1.0), times
+
+
 # A server that answers, but not this statement --------------------------------------
 
 
 @pytest.mark.parametrize("driver", ["psycopg", "asyncpg"])
 def test_a_claim_waiting_for_a_lock_gives_up_at_the_deadline(driver: str) -> None:
     """Another connection holds the table: the claim waits for its lock, and the store
-    answers unavailable at its deadline. The server may still run the claim once the
-    lock is free (its reply is what was lost), so the step is never accepted twice."""
+    answers unavailable at its deadline, cancelling it on the server: once the lock is
+    free the next claim is accepted, the one after replayed (never accepted twice;
+    tests/storage/test_review3_pg_cancel.py shows the sync store's old claim landing)."""
     need(port_open("127.0.0.1", 5432), "PostgreSQL on 127.0.0.1:5432")
     url = f"postgresql+{driver}://postgres@127.0.0.1:5432/test"
     prefix = unique_prefix()
@@ -237,9 +334,7 @@ def test_a_claim_waiting_for_a_lock_gives_up_at_the_deadline(driver: str) -> Non
         store.drop_schema()
         store.close()
     admin.dispose()
-    assert outcomes[0] == "unavailable"
-    assert outcomes[1:].count("accepted") <= 1
-    assert outcomes[2] == "replayed"
+    assert outcomes == ["unavailable", "accepted", "replayed"]
 
 
 # What a URL engine is given ---------------------------------------------------------

@@ -28,7 +28,7 @@ import queue
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext, suppress
 from functools import partial
 from typing import Any, ClassVar, TypeVar
@@ -36,7 +36,7 @@ from typing import Any, ClassVar, TypeVar
 from ..._extras import needs_extra
 
 with needs_extra(__name__, "sql"):
-    from sqlalchemy import Connection, CursorResult, Engine
+    from sqlalchemy import Connection, CursorResult, Engine, select
     from sqlalchemy.engine import URL
     from sqlalchemy.exc import SQLAlchemyError
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -51,8 +51,10 @@ from .sql_engine import (
     TIMEOUT,
     AsyncDriver,
     Driver,
+    answers_within,
     build_async_engine,
     build_engine,
+    check_maintenance_timeout,
     default_sqlite_path,
     describe,
     prepare_sqlite_file,
@@ -291,8 +293,13 @@ class SQLStore(_Base):
     (default :data:`~.sql_engine.TIMEOUT`, 5) for a connection, for a free pooled one
     and for each answer of the server (psycopg 3.3 or later; before it, connecting
     only), so an operation on a server that stopped answering fails closed in about
-    that time; an engine you pass keeps its own settings (docs/storage.md says which).
-    ``busy_timeout`` is SQLite's.
+    that time (a statement that missed it is cancelled on the server, waited for at
+    most :data:`~.sql_engine.CANCEL_TIMEOUT` more); an engine you pass keeps its own
+    settings (docs/storage.md says which). Maintenance, which no request waits for
+    (:meth:`create_schema`, :meth:`drop_schema`, :meth:`prune`,
+    :meth:`credential_user_ids`), waits for each answer at most
+    ``maintenance_timeout`` seconds instead (``None``, the default: as long as it
+    takes), connecting still bounded by ``timeout``. ``busy_timeout`` is SQLite's.
     """
 
     def __init__(
@@ -302,8 +309,10 @@ class SQLStore(_Base):
         prefix: str = DEFAULT_PREFIX,
         busy_timeout: float = 10.0,
         timeout: float = TIMEOUT,
+        maintenance_timeout: float | None = None,
         **engine_options: Any,
     ) -> None:
+        self._maintenance_timeout = check_maintenance_timeout(maintenance_timeout)
         self.engine = build_engine(url_or_engine, busy_timeout, timeout, **engine_options)
         super().__init__(self.engine, prefix)
         self._writer = self.engine.execution_options(**{IMMEDIATE: True})
@@ -364,36 +373,55 @@ class SQLStore(_Base):
             failure = _unavailable(self, name, exc)
         raise failure
 
-    def _tx(self, name: str, work: Callable[[Connection, Tables], R]) -> R:
+    def _maintain(self, work: Callable[[Connection], R], *, write: bool = True) -> R:
+        """Run ``work`` in one transaction (a writing one unless ``write`` is false),
+        each answer waited for at most ``maintenance_timeout`` seconds."""
+        lock = self._write_lock if write else nullcontext()
+        with lock, (self._writer if write else self.engine).connect() as conn:
+            bound = answers_within(self.engine, conn.connection, self._maintenance_timeout)
+            with bound, conn.begin():
+                return work(conn)
+
+    def _maintenance(self, name: str, work: Callable[[Connection], R], *, write: bool = True) -> R:
         try:
-            with self._write_lock, self._writer.begin() as conn:
-                return work(conn, self._tables)
+            return self._maintain(work, write=write)
         except _DRIVER_ERRORS as exc:
             failure = _unavailable(self, name, exc)
         raise failure
 
-    # lifecycle ------------------------------------------------------------------
+    # lifecycle (maintenance: no request waits for these) ------------------------
 
     def create_schema(self) -> int:
         """Create or upgrade the tables (idempotent; see :mod:`.sql_schema`). A start-up
         step: failure is a :class:`~stepup.errors.StoreConfigurationError` naming the
         URL (no password), and the driver's reason (a schema version it cannot upgrade:
-        in its own words)."""
+        in its own words). A migration of a large table takes what it takes: each
+        answer is bounded by ``maintenance_timeout``, not ``timeout``."""
         try:
-            with self._write_lock, self._writer.begin() as conn:
-                return create_schema(conn, self._tables)
+            return self._maintain(lambda conn: create_schema(conn, self._tables))
         except _DRIVER_ERRORS as exc:
             failure = _startup_error(self, exc)
         raise failure
 
     def drop_schema(self) -> None:
         """Drop this prefix's tables and everything in them."""
-        self._tx("drop_schema", drop_schema)
+        self._maintenance("drop_schema", lambda conn: drop_schema(conn, self._tables))
 
     def prune(self, now: float) -> int:
         """Delete throttle state past its ``keep_until``, expired grants and challenges;
-        returns rows."""
-        return self._run("prune", ops.prune(self._s, now), write=True)
+        returns rows. A large backlog takes what it takes (``maintenance_timeout``)."""
+        op = ops.prune(self._s, now)
+        return self._maintenance("prune", lambda conn: _drive(op, conn))
+
+    def credential_user_ids(self) -> list[str]:
+        """Every user id with a stored TOTP credential, in order: what the operator's
+        ``reseal`` goes through. Bounded by ``maintenance_timeout``, as a large table's
+        list may take longer than a request's ``timeout``."""
+        return self._maintenance("credential_user_ids", self._user_ids, write=False)
+
+    def _user_ids(self, conn: Connection) -> list[str]:
+        user_id = self._tables.credentials.c.user_id
+        return [str(row[0]) for row in conn.execute(select(user_id).order_by(user_id))]
 
     def close(self) -> None:
         """Close pooled connections (the store opens new ones if used again)."""
@@ -566,7 +594,8 @@ class AsyncSQLStore(_Base):
     URLs: ``sqlite+aiosqlite:///path`` (plain ``sqlite:///`` is mapped to it),
     ``postgresql+asyncpg://...`` or ``postgresql+psycopg://...`` (psycopg's async mode).
     Create it anywhere; it connects on first use, on the running event loop.
-    ``timeout``: as :class:`SQLStore`'s (asyncpg's ``timeout`` and ``command_timeout``).
+    ``timeout`` and ``maintenance_timeout``: as :class:`SQLStore`'s (asyncpg's
+    ``timeout`` and ``command_timeout``).
     """
 
     def __init__(
@@ -576,8 +605,10 @@ class AsyncSQLStore(_Base):
         prefix: str = DEFAULT_PREFIX,
         busy_timeout: float = 10.0,
         timeout: float = TIMEOUT,
+        maintenance_timeout: float | None = None,
         **engine_options: Any,
     ) -> None:
+        self._maintenance_timeout = check_maintenance_timeout(maintenance_timeout)
         self.engine = build_async_engine(url_or_engine, busy_timeout, timeout, **engine_options)
         super().__init__(self.engine, prefix)
         self._writer = self.engine.execution_options(**{IMMEDIATE: True})
@@ -590,7 +621,8 @@ class AsyncSQLStore(_Base):
         # here unless the database is locked, then in one worker thread of this store
         # (see _on_sqlite; aiosqlite makes a thread hop per call: execute, fetch, commit).
         self._busy_timeout = busy_timeout
-        self._pg = AsyncDriver(self.engine) if self.engine.dialect.driver == "asyncpg" else None
+        asyncpg = self.engine.dialect.driver == "asyncpg"
+        self._pg = AsyncDriver(self.engine, timeout=timeout) if asyncpg else None
         self._here: SQLStore | None = None
         self._patient: SQLStore | None = None
         self._thread: _Worker | None = None
@@ -692,34 +724,46 @@ class AsyncSQLStore(_Base):
             failure = _unavailable(self, name, exc)
         raise failure
 
-    async def _tx(self, name: str, work: Callable[[Connection, Tables], R]) -> R:
+    async def _maintain(self, work: Callable[[AsyncConnection], Awaitable[R]]) -> R:
+        """Run ``work`` in one writing transaction, each answer waited for at most
+        ``maintenance_timeout`` seconds (see :meth:`SQLStore._maintain`)."""
+        async with self._write_lock(), self._writer.connect() as conn:
+            pooled = await conn.get_raw_connection()
+            sync_engine = self.engine.sync_engine
+            with answers_within(sync_engine, pooled, self._maintenance_timeout):
+                async with conn.begin():
+                    return await work(conn)
+
+    async def _maintenance(self, name: str, work: Callable[[AsyncConnection], Awaitable[R]]) -> R:
         try:
-            async with self._write_lock(), self._writer.begin() as conn:
-                return await conn.run_sync(work, self._tables)
+            return await self._maintain(work)
         except _DRIVER_ERRORS as exc:
             failure = _unavailable(self, name, exc)
         raise failure
 
-    # lifecycle ------------------------------------------------------------------
+    # lifecycle (maintenance: no request waits for these) ------------------------
 
     async def create_schema(self) -> int:
         """Create or upgrade the tables (idempotent; see :mod:`.sql_schema`); fails with
-        a :class:`~stepup.errors.StoreConfigurationError` like :meth:`SQLStore.create_schema`."""
+        a :class:`~stepup.errors.StoreConfigurationError` like :meth:`SQLStore.create_schema`,
+        and is bounded like it (``maintenance_timeout``)."""
         try:
-            async with self._write_lock(), self._writer.begin() as conn:
-                return await conn.run_sync(create_schema, self._tables)
+            return await self._maintain(lambda conn: conn.run_sync(create_schema, self._tables))
         except _DRIVER_ERRORS as exc:
             failure = _startup_error(self, exc)
         raise failure
 
     async def drop_schema(self) -> None:
         """Drop this prefix's tables and everything in them."""
-        await self._tx("drop_schema", drop_schema)
+        await self._maintenance(
+            "drop_schema", lambda conn: conn.run_sync(drop_schema, self._tables)
+        )
 
     async def prune(self, now: float) -> int:
         """Delete throttle state past its ``keep_until``, expired grants and challenges;
-        returns rows."""
-        return await self._run("prune", ops.prune(self._s, now), write=True)
+        returns rows (bounded by ``maintenance_timeout``, as :meth:`SQLStore.prune`)."""
+        op = ops.prune(self._s, now)
+        return await self._maintenance("prune", lambda conn: _drive_async(op, conn))
 
     async def aclose(self) -> None:
         """Close pooled connections, on the loop that opened them (and, on SQLite, the

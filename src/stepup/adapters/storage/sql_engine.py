@@ -19,9 +19,13 @@ longer) therefore gives :class:`~stepup.errors.StoreUnavailableError` within tha
 bound instead of a request that waits for ever. asyncpg bounds its waits itself
 (``timeout``, ``command_timeout``); psycopg 3.3's ``Connection.wait`` takes a deadline,
 which :func:`_psycopg_deadline`'s connection classes give every wait; libpq's
-``connect_timeout`` bounds connecting (whole seconds, at least 2). A connection that
-missed its deadline is closed, never reused, and the operation is not run again: the
-server may have run it, and its answer is lost like any other lost reply.
+``connect_timeout`` bounds connecting (whole seconds, at least 2). A missed deadline
+first asks the server to cancel the statement (a cancel request, waited for at most
+:func:`cancel_bound` seconds), so it neither keeps a server session waiting for a lock
+nor lands later; then the connection is closed, never reused, and the operation is not
+run again: the server may have run it before the cancel came, and its answer is lost
+like any other lost reply. Maintenance (the schema, pruning) runs under the store's
+``maintenance_timeout`` instead (:func:`answers_within`), unbounded by default.
 """
 
 from __future__ import annotations
@@ -31,10 +35,11 @@ import inspect
 import math
 import os
 import select
+import threading
 import weakref
 from collections import deque, namedtuple
-from collections.abc import Callable, Generator, Mapping
-from contextlib import suppress
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
@@ -45,20 +50,24 @@ from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.util import asbool, greenlet_spawn
+from sqlalchemy.util import asbool, await_only, greenlet_spawn
 
 from ..._data_dir import data_dir
 from ...errors import ConfigurationError, StoreConfigurationError
 from .urls import sqlite_file_problem
 
 __all__ = [
+    "CANCEL_TIMEOUT",
     "IMMEDIATE",
     "TIMEOUT",
     "AsyncDriver",
     "Driver",
     "DriverResult",
+    "answers_within",
     "build_async_engine",
     "build_engine",
+    "cancel_bound",
+    "check_maintenance_timeout",
     "default_sqlite_path",
     "describe",
     "prepare_sqlite_file",
@@ -72,6 +81,11 @@ IMMEDIATE = "stepup_sqlite_immediate"
 #: server that stops answering gives "unavailable" this fast instead of a hang.
 TIMEOUT = 5.0
 
+#: The longest wait (seconds) for a cancel request after a missed deadline: the call
+#: then answers within its ``timeout`` plus :func:`cancel_bound` even if the server
+#: stopped answering.
+CANCEL_TIMEOUT = 2.0
+
 _SYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
 _ASYNC_DRIVERS = {
     **_SYNC_DRIVERS,
@@ -80,6 +94,15 @@ _ASYNC_DRIVERS = {
 }
 R = TypeVar("R")
 _configured: weakref.WeakSet[Engine] = weakref.WeakSet()
+#: PostgreSQL engines the store built from a URL (and so bounded): the sync engine of
+#: an async one. :func:`answers_within` changes only these connections' bound.
+_bounded: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def cancel_bound(timeout: float) -> float:
+    """How long a missed deadline waits for its cancel request: ``timeout``, at most
+    :data:`CANCEL_TIMEOUT` seconds."""
+    return min(timeout, CANCEL_TIMEOUT)
 
 
 def default_sqlite_path() -> Path:
@@ -195,6 +218,22 @@ def _check_timeout(timeout: object) -> float:
     return float(timeout)
 
 
+def check_maintenance_timeout(timeout: object) -> float | None:
+    """``maintenance_timeout`` as seconds, or ``None`` (no bound on an answer)."""
+    if timeout is None:
+        return None
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise ConfigurationError(
+            "maintenance_timeout must be None or a finite positive number of seconds"
+        )
+    return float(timeout)
+
+
 def _options(url: URL, options: dict[str, Any], timeout: float) -> dict[str, Any]:
     # Statement parameters (sealed secrets, recovery hashes) stay out of error messages.
     # No pool_pre_ping: it is a whole round trip (a transaction on psycopg) before every
@@ -233,10 +272,14 @@ def _psycopg_deadline() -> _PsycopgDeadline | None:
 
     psycopg's ``wait`` runs every exchange with the server (a statement, a pipeline
     sync, a commit); given a ``timeout`` it raises psycopg's private ``_WaitTimeout``
-    when the exchange is not done by then. The connection is then half-way through the
-    protocol: it is closed at once (as psycopg closes one whose cancellation went
-    unanswered), so SQLAlchemy's pool and :class:`Driver` drop it, and the error is a
-    ``psycopg.OperationalError``. A wait psycopg gives its own deadline keeps it."""
+    when the exchange is not done by then. The server is then asked to cancel the
+    statement (:func:`_cancel`), as psycopg itself does when a wait is interrupted:
+    closing alone leaves the server running it, holding a session (a statement waiting
+    for a lock waits on, whatever the pool's size) and committing it later. The
+    connection, half-way through the protocol, is then closed at once (as psycopg
+    closes one whose cancellation went unanswered), so SQLAlchemy's pool and
+    :class:`Driver` drop it, and the error is a ``psycopg.OperationalError``. A wait
+    psycopg gives its own deadline keeps it; ``stepup_timeout = None`` gives none."""
     import psycopg
 
     found = getattr(psycopg.errors, "_WaitTimeout", None)
@@ -250,49 +293,150 @@ def _psycopg_deadline() -> _PsycopgDeadline | None:
     missed: type[Exception] = found
 
     class NoAnswerError(psycopg.OperationalError):
-        """PostgreSQL did not answer within the store's timeout; the connection is closed."""
+        """PostgreSQL did not answer within the store's timeout; the statement's
+        cancellation was asked for (where it could be) and the connection is closed."""
 
     NoAnswerError.__qualname__ = "NoAnswerError"  # as if at the module's top level
 
-    def bounded(connection: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-        return connection.stepup_timeout is not None and not args[1:] and "timeout" not in kwargs
+    def deadline(connection: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> float | None:
+        """The store's deadline for this wait; none for a wait psycopg bounds itself."""
+        timeout: float | None = connection.stepup_timeout
+        return None if args[1:] or "timeout" in kwargs else timeout
 
-    def no_answer(connection: Any) -> NoAnswerError:
-        connection.pgconn.finish()
+    def no_answer(timeout: float, cancelled: bool) -> NoAnswerError:
+        cancel = "a cancel request was sent" if cancelled else "no cancel request went out"
         return NoAnswerError(
-            f"no answer from the server within {connection.stepup_timeout:g} s"
-            " (the store's timeout); the connection is closed"
+            f"no answer from the server within {timeout:g} s (the store's timeout);"
+            f" {cancel} and the connection is closed"
         )
 
     class DeadlineConnection(psycopg.Connection[Any]):
         stepup_timeout: float | None = None
 
         def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
-            if not bounded(self, args, kwargs):
+            timeout = deadline(self, args, kwargs)
+            if timeout is None:
                 return super().wait(gen, *args, **kwargs)
-            kwargs["timeout"] = self.stepup_timeout
+            kwargs["timeout"] = timeout
             try:
                 return super().wait(gen, *args, **kwargs)
             except missed:
-                error = no_answer(self)
-            raise error
+                pass
+            cancelled = False
+            try:
+                cancelled = _cancel(self, cancel_bound(timeout))
+            finally:
+                self.pgconn.finish()
+            raise no_answer(timeout, cancelled)
 
     class AsyncDeadlineConnection(psycopg.AsyncConnection[Any]):
         stepup_timeout: float | None = None
 
         async def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
-            if not bounded(self, args, kwargs):
+            timeout = deadline(self, args, kwargs)
+            if timeout is None:
                 return await super().wait(gen, *args, **kwargs)
-            kwargs["timeout"] = self.stepup_timeout
+            kwargs["timeout"] = timeout
             try:
                 return await super().wait(gen, *args, **kwargs)
             except missed:
-                error = no_answer(self)
-            raise error
+                pass
+            cancelled = False
+            try:
+                cancelled = await _cancel_async(self, cancel_bound(timeout))
+            finally:
+                self.pgconn.finish()
+            raise no_answer(timeout, cancelled)
 
     DeadlineConnection.__qualname__ = "DeadlineConnection"
     AsyncDeadlineConnection.__qualname__ = "AsyncDeadlineConnection"
     return _PsycopgDeadline(DeadlineConnection, AsyncDeadlineConnection, NoAnswerError)
+
+
+def _cancel_safe_available() -> bool:
+    """Whether psycopg's ``cancel_safe`` can be bounded: libpq 17 or later; before it,
+    psycopg falls back to libpq's blocking ``PQcancel``, which waits for the server."""
+    from psycopg import capabilities
+
+    return bool(capabilities.has_cancel_safe())
+
+
+def _blocking_cancel_can_wait_aside() -> bool:
+    """Whether libpq's blocking ``PQcancel`` can wait in a thread of its own: psycopg's
+    Python implementation (ctypes) lets the other threads run meanwhile; its C
+    implementation (``psycopg[c]``, ``psycopg[binary]``) keeps the interpreter's lock,
+    so the whole process would wait for a server that may never answer."""
+    from psycopg import pq
+
+    return bool(pq.__impl__ == "python")
+
+
+def _cancel_in_thread(connection: Any, done: Callable[[bool], None]) -> None:
+    """libpq before 17: its blocking cancel, in a daemon thread of its own (one that
+    a server that stopped answering keeps waiting is left behind); ``done(sent)``
+    after."""
+    request = connection.pgconn.get_cancel()  # taken now: the connection closes next
+
+    def send() -> None:
+        sent = False
+        with suppress(Exception):  # the missed deadline is the error to report
+            request.cancel()
+            sent = True
+        done(sent)
+
+    threading.Thread(target=send, name="stepup-pg-cancel", daemon=True).start()
+
+
+def _cancel(connection: Any, within: float) -> bool:
+    """Ask the server to cancel what ``connection`` runs, waiting at most ``within``
+    seconds for the request to be delivered (never for the statement to end); whether
+    it was. With libpq before 17 under psycopg's C implementation no request is sent:
+    nothing could bound its wait (docs/storage.md)."""
+    if _cancel_safe_available():
+        try:
+            connection.cancel_safe(timeout=within)
+        except Exception:  # CancellationTimeout, a refused connection
+            return False
+        return True
+    if not _blocking_cancel_can_wait_aside():
+        return False
+    answers: list[bool] = []
+    finished = threading.Event()
+
+    def done(sent: bool) -> None:
+        answers.append(sent)
+        finished.set()
+
+    _cancel_in_thread(connection, done)
+    return finished.wait(within) and answers[0]
+
+
+async def _cancel_async(connection: Any, within: float) -> bool:
+    """:func:`_cancel` for an async connection; the event loop never blocks."""
+    if _cancel_safe_available():
+        try:
+            await connection.cancel_safe(timeout=within)
+        except Exception:
+            return False
+        return True
+    if not _blocking_cancel_can_wait_aside():
+        return False
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[bool] = loop.create_future()
+
+    def settle(sent: bool) -> None:
+        if not finished.done():
+            finished.set_result(sent)
+
+    def done(sent: bool) -> None:
+        with suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            loop.call_soon_threadsafe(settle, sent)
+
+    _cancel_in_thread(connection, done)
+    try:
+        return await asyncio.wait_for(finished, within)
+    except TimeoutError:
+        return False
 
 
 def _missed_deadline(exc: BaseException) -> bool:
@@ -339,22 +483,48 @@ def _bound_psycopg_waits(engine: Engine, timeout: float, *, is_async: bool) -> N
     event.listen(engine, "do_connect", use_creator)
 
 
-def _drop_on_timeout(context: ExceptionContext) -> None:
+async def close_within(driver: Any, within: float) -> None:
+    """Close an asyncpg connection whose statement missed its deadline, or whose caller
+    gave up: asyncpg has sent the server a cancel request for it (in the background);
+    closing politely waits for that and for the server's goodbye, at most ``within``
+    seconds, and a connection still not closed then (a server that stopped answering)
+    is terminated. Terminating at once cancelled asyncpg's cancel request, and the
+    server ran on what was sent (waiting for a lock, holding a session, committing
+    later)."""
+    try:
+        await asyncio.wait_for(driver.close(timeout=within), within)
+    except asyncio.CancelledError:
+        driver.terminate()
+        raise
+    except Exception:  # TimeoutError, a broken protocol: the first error is reported
+        driver.terminate()
+
+
+def _drop_on_timeout(within: float) -> Callable[[ExceptionContext], None]:
     """asyncpg through SQLAlchemy: a statement that missed ``command_timeout`` (asyncpg
     raises ``TimeoutError``, which SQLAlchemy does not take for a disconnect) leaves its
     connection waiting for the server to confirm the cancelled statement, and the
-    rollback after it would wait out a second timeout. The connection is closed at once
-    and SQLAlchemy drops it, as :class:`AsyncDriver` does on its own path."""
-    if not isinstance(context.original_exception, TimeoutError):
-        return
-    context.is_disconnect = True
-    connection = context.connection
-    if connection is None or connection.invalidated or connection.closed:
-        return
-    terminate = getattr(connection.connection.driver_connection, "terminate", None)
-    if callable(terminate):
-        with suppress(Exception):  # the timeout is the error to report
-            terminate()
+    rollback after it would wait out a second timeout. The connection is closed
+    (:func:`close_within`, at most ``within`` seconds) and SQLAlchemy drops it, as
+    :class:`AsyncDriver` does on its own path."""
+
+    def drop(context: ExceptionContext) -> None:
+        if not isinstance(context.original_exception, TimeoutError):
+            return
+        context.is_disconnect = True
+        connection = context.connection
+        if connection is None or connection.invalidated or connection.closed:
+            return
+        driver = connection.connection.driver_connection
+        if driver is None or not callable(getattr(driver, "terminate", None)):
+            return
+        try:  # SQLAlchemy runs this in its greenlet, where it may await
+            await_only(close_within(driver, within))
+        except Exception:  # the timeout is the error to report
+            with suppress(Exception):
+                driver.terminate()
+
+    return drop
 
 
 def _looks_closed(dbapi_connection: Any) -> bool:
@@ -391,6 +561,35 @@ def _watch_pool(engine: Engine) -> None:
         event.listen(engine.pool, "checkout", _check_alive)
 
 
+@contextmanager
+def answers_within(engine: Engine, connection: Any, seconds: float | None) -> Iterator[None]:
+    """While the block runs, each answer on ``connection`` (a pooled connection of
+    ``engine``, the sync engine of an async one) is waited for at most ``seconds``
+    (``None``: for as long as it takes) instead of the engine's per-answer ``timeout``,
+    for maintenance that a request never waits for. Only engines the store built from
+    a URL change; connecting and the wait for a pooled connection keep their bounds."""
+    if engine not in _bounded:
+        yield
+        return
+    driver = connection.driver_connection
+    if hasattr(driver, "stepup_timeout"):  # psycopg: the deadline of every wait
+        before, driver.stepup_timeout = driver.stepup_timeout, seconds
+        try:
+            yield
+        finally:
+            driver.stepup_timeout = before
+        return
+    config = getattr(driver, "_config", None)  # asyncpg: its command_timeout
+    if config is None or not hasattr(config, "command_timeout"):
+        yield
+        return
+    driver._config = config._replace(command_timeout=seconds)
+    try:
+        yield
+    finally:
+        driver._config = config
+
+
 def build_engine(
     url_or_engine: str | URL | Engine,
     busy_timeout: float,
@@ -405,6 +604,8 @@ def build_engine(
         _prepare_url(url)
         engine = create_engine(url, **_options(url, options, timeout))
         _bound_psycopg_waits(engine, timeout, is_async=False)
+        if engine.dialect.name == "postgresql":
+            _bounded.add(engine)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, busy_timeout)
     _watch_pool(engine)
@@ -426,7 +627,10 @@ def build_async_engine(
         engine = create_async_engine(url, **_options(url, options, timeout))
         _bound_psycopg_waits(engine.sync_engine, timeout, is_async=True)
         if engine.dialect.driver == "asyncpg":
-            event.listen(engine.sync_engine, "handle_error", _drop_on_timeout)
+            drop = _drop_on_timeout(cancel_bound(timeout))
+            event.listen(engine.sync_engine, "handle_error", drop)
+        if engine.dialect.name == "postgresql":
+            _bounded.add(engine.sync_engine)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine.sync_engine, busy_timeout)
     _watch_pool(engine.sync_engine)
@@ -778,10 +982,12 @@ class AsyncDriver:
     connection (its statement cache prepares each statement once per connection), each
     statement its own transaction or, with ``transaction``, all in one."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, timeout: float = TIMEOUT) -> None:
         import asyncpg  # type: ignore[import-untyped]
 
         self._engine = engine
+        # How long a connection whose statement was cancelled may take to close.
+        self._cancel_within = cancel_bound(timeout)
         self.compiled = Statements(engine.dialect)
         # As Driver: a few connections kept checked out between operations, one list
         # per event loop (an asyncpg connection belongs to its loop); none for pools
@@ -840,13 +1046,16 @@ class AsyncDriver:
                 # operation is never run again: the caller has given up on it.
                 dropped = driver.is_closed()
                 if isinstance(exc, TimeoutError | asyncio.CancelledError):
-                    # No answer in time (command_timeout), or the caller gave up: the
-                    # connection is closed at once, not politely (asyncpg's close
-                    # waits for the server to confirm a cancelled statement, which a
-                    # server that stopped answering never does).
-                    with suppress(Exception):
-                        driver.terminate()
-                await self._discard(connection)
+                    # No answer in time (command_timeout), or the caller gave up:
+                    # asyncpg is sending the server a cancel request; the connection
+                    # closes once it is through, or is terminated after a short bound
+                    # (a server that stopped answering confirms nothing).
+                    try:
+                        await close_within(driver, self._cancel_within)
+                    finally:  # even if cancelled again meanwhile
+                        await self._discard(connection)
+                else:
+                    await self._discard(connection)
                 again = isinstance(exc, Exception) and (
                     dropped or (read_only and isinstance(exc, self._broken))
                 )
