@@ -311,15 +311,9 @@ TITLES: Final = {
 }
 
 
-def _error(request: RequestInfo, error: str, **extra: Any) -> dict[str, Any]:
+def error_body(request: RequestInfo, error: str, **extra: Any) -> dict[str, Any]:
     """A JSON error body: the machine-readable ``error`` and a ``title`` for a person."""
     return {"error": error, "title": translate(TITLES[error], request.locale), **extra}
-
-
-def error_body(request: RequestInfo, error: str, **extra: Any) -> dict[str, Any]:
-    """A JSON error body of this module's kind (``error``, a translated ``title``, and
-    ``extra``), for an answer built elsewhere (the status endpoint's)."""
-    return _error(request, error, **extra)
 
 
 def retitled(response: HttpResponse, locale: str) -> HttpResponse:
@@ -348,7 +342,7 @@ def authentication_required(request: RequestInfo) -> HttpResponse:
     headers = {"Cache-Control": "no-store"}
     if client_kind(request) is Client.BEARER:
         headers["WWW-Authenticate"] = bearer_challenge()
-    return _json(401, _error(request, "authentication_required"), headers)
+    return _json(401, error_body(request, "authentication_required"), headers)
 
 
 #: Refusals no retry or new token can change (403), unlike a store outage (503).
@@ -369,7 +363,7 @@ def unreachable_response(decision: ReauthUnavailable, request: RequestInfo) -> H
     only a session's confirmation satisfies; ``non_interactive``: an API key or message
     injection facing a rule only a second factor satisfies, which they are never asked
     for)."""
-    body = _error(
+    body = error_body(
         request,
         "reauth_unreachable",
         action=decision.action,
@@ -424,7 +418,7 @@ def decision_response(
     if isinstance(decision, ReauthUnavailable):
         return _json(
             503,
-            _error(request, "reauth_unavailable", action=decision.action),
+            error_body(request, "reauth_unavailable", action=decision.action),
             {"Retry-After": RETRY_AFTER, "Cache-Control": "no-store"},
         )
     assert isinstance(decision, ReauthRequired)
@@ -450,7 +444,7 @@ def reauth_required(
     client: with the RFC 9470 challenge, :func:`step_up_challenge`), saying how to
     re-authenticate in :func:`reauth_members`; ``reauth_url``, the page a session's
     client opens (``""``: none, a token's client has no page)."""
-    payload = _error(
+    payload = error_body(
         request,
         "reauth_required",
         action=decision.action,
@@ -621,7 +615,7 @@ def token_required(request: RequestInfo, *, realm: str = BEARER_REALM) -> HttpRe
     ``WWW-Authenticate: Bearer realm="<realm>"`` and no error code (RFC 6750 section
     3.1)."""
     headers = {"Cache-Control": "no-store", "WWW-Authenticate": bearer_challenge(realm)}
-    return _json(401, _error(request, "authentication_required"), headers)
+    return _json(401, error_body(request, "authentication_required"), headers)
 
 
 def invalid_token(error: InvalidTokenError, request: RequestInfo) -> HttpResponse:
@@ -632,14 +626,14 @@ def invalid_token(error: InvalidTokenError, request: RequestInfo) -> HttpRespons
         "Cache-Control": "no-store",
         "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{text}"',
     }
-    return _json(401, _error(request, "invalid_token", reason=error.fault.value), headers)
+    return _json(401, error_body(request, "invalid_token", reason=error.fault.value), headers)
 
 
 def invalid_transaction(request: RequestInfo) -> HttpResponse:
     """400 for a transaction-bound request whose parameters cannot be hashed (too large,
     not JSON values: :class:`~stepup.integrations.transaction.InvalidTransactionError`).
     Nothing was checked, spent or kept: the request itself is malformed."""
-    return _json(400, _error(request, "invalid_transaction"), {"Cache-Control": "no-store"})
+    return _json(400, error_body(request, "invalid_transaction"), {"Cache-Control": "no-store"})
 
 
 def invalid_request(request: RequestInfo) -> HttpResponse:
@@ -652,7 +646,7 @@ def invalid_request(request: RequestInfo) -> HttpResponse:
             'error_description="The bearer credentials are malformed"'
         ),
     }
-    return _json(400, _error(request, "invalid_request"), headers)
+    return _json(400, error_body(request, "invalid_request"), headers)
 
 
 def insufficient_scope(request: RequestInfo, scope: tuple[str, ...]) -> HttpResponse:
@@ -665,10 +659,10 @@ def insufficient_scope(request: RequestInfo, scope: tuple[str, ...]) -> HttpResp
         f"scope={quoted(' '.join(scope))}"
     )
     headers = {"Cache-Control": "no-store", "WWW-Authenticate": challenge}
-    return _json(403, _error(request, "insufficient_scope", scope=list(scope)), headers)
+    return _json(403, error_body(request, "insufficient_scope", scope=list(scope)), headers)
 
 
 def token_unavailable(request: RequestInfo) -> HttpResponse:
     """503 when the issuer's keys or introspection could not be read (fail closed)."""
     headers = {"Retry-After": RETRY_AFTER, "Cache-Control": "no-store"}  # as every token answer
-    return _json(503, _error(request, "reauth_unavailable"), headers)
+    return _json(503, error_body(request, "reauth_unavailable"), headers)
