@@ -25,7 +25,7 @@ from typing import Any
 from ._toml import read_toml
 from .errors import ConfigurationError, MalformedInputError
 from .ids import MAX_ID_LENGTH, is_well_formed_id
-from .totp import MIN_SECRET_BITS, TOTP, decode_secret
+from .totp import _HASHES, MIN_SECRET_BITS, TOTP, decode_secret
 
 __all__ = ["ConfigUser", "ConfigUsers"]
 
@@ -78,7 +78,8 @@ class ConfigUsers:
         if not isinstance(table, dict):
             raise ConfigurationError(f"{source}: 'users' must be a table")
         users: dict[str, ConfigUser] = {}
-        holders: dict[bytes, str] = {}  # each key once: a shared secret is a shared account
+        holders: dict[tuple[str, bytes], str] = {}  # each HMAC key once: see _hmac_keys
+        keys: dict[str, bytes] = {}
         for position, (user_id, entry) in enumerate(table.items(), start=1):
             if not is_well_formed_id(user_id):
                 # By position, not the id: it may hold what moves a terminal's cursor.
@@ -106,15 +107,44 @@ class ConfigUsers:
                 )
             except MalformedInputError as exc:
                 raise ConfigurationError(f"{where}: {exc}") from None
-            if (holder := holders.setdefault(key, user_id)) != user_id:
+            if (holder := _holder_of(key, holders)) is not None:
                 # Either user's codes would sign in as the other. Names only, never the
                 # secret; compared as bytes, so case and padding do not hide a copy.
-                raise ConfigurationError(
-                    f"{where}: the same otp_secret as users.{holder!r}; each user needs a"
-                    " secret of their own (`stepup totp new` makes one)"
-                )
+                raise ConfigurationError(_shared_secret(where, holder, keys[holder] == key))
+            holders.update(dict.fromkeys(_hmac_keys(key), user_id))
+            keys[user_id] = key
             users[user_id] = ConfigUser(user_id, totp)
         return cls(users, source)
+
+
+def _hmac_keys(key: bytes) -> set[tuple[str, bytes]]:
+    """The key HMAC (RFC 2104) really uses, under each algorithm: a key longer than the
+    hash's block is hashed first, and a shorter one is padded with zero bytes, so ``K``
+    and ``K + b"\\0"``, or a long key and its digest, give the same codes.
+
+    Every algorithm, not only the entry's own: the algorithm is in the file, not secret,
+    so whoever holds one key can compute the other user's codes whenever either
+    algorithm maps both keys to the same HMAC key (equal bytes always do)."""
+    return {
+        (algorithm, (new(key).digest() if len(key) > block else key).rstrip(b"\0"))
+        for algorithm, (new, block) in _HASHES.items()
+    }
+
+
+def _holder_of(key: bytes, holders: dict[tuple[str, bytes], str]) -> str | None:
+    """The user listed earlier whose secret gives the same codes as ``key``, if any."""
+    return next((holders[k] for k in _hmac_keys(key) if k in holders), None)
+
+
+def _shared_secret(where: str, holder: str, same_bytes: bool) -> str:
+    """The refusal of a secret another user's codes would match: names only."""
+    what = (
+        f"the same otp_secret as users.{holder!r}"
+        if same_bytes
+        else f"an otp_secret that gives the same codes as the one of users.{holder!r} (HMAC"
+        " pads a key with zero bytes and hashes one longer than its block)"
+    )
+    return f"{where}: {what}; each user needs a secret of their own (`stepup totp new` makes one)"
 
 
 def _warn_if_open(path: str | Path, source: str) -> None:

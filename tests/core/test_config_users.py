@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import os
 from collections.abc import Callable
@@ -337,6 +338,109 @@ def test_a_secret_two_users_share_is_refused_naming_both_never_the_secret(
     assert message.startswith("u.toml: users.'bob': the same otp_secret as users.'alice'")
     assert secret not in message
     assert secret.lower() not in message
+
+
+ALGORITHMS = ("SHA1", "SHA256", "SHA512")
+BLOCK = {"SHA1": 64, "SHA256": 64, "SHA512": 128}
+HASH = {"SHA1": hashlib.sha1, "SHA256": hashlib.sha256, "SHA512": hashlib.sha512}
+
+
+def same_codes(first: TOTP, second: TOTP) -> bool:
+    return all(first.at(t) == second.at(t) for t in range(0, 3000, 30))
+
+
+def refusal(alice: dict[str, Any], bob: dict[str, Any]) -> str:
+    """The message refusing users alice and bob (bob listed second)."""
+    with pytest.raises(ConfigurationError) as info:
+        ConfigUsers.from_mapping({"users": {"alice": alice, "bob": bob}}, source="u.toml")
+    return str(info.value)
+
+
+@given(
+    key=st.binary(min_size=MIN_SECRET_BITS // 8, max_size=40),
+    zeros=st.integers(min_value=1, max_value=20),
+    algorithm=st.sampled_from(ALGORITHMS),
+    swap=st.booleans(),
+)
+def test_a_secret_that_differs_by_trailing_zero_bytes_is_refused(
+    key: bytes, zeros: int, algorithm: str, swap: bool
+) -> None:
+    """HMAC (RFC 2104) pads a short key with zero bytes: K and K + 00 are one HMAC key,
+    so either user's codes sign in as the other; refused like a copy, in either order."""
+    padded = key + b"\0" * zeros
+    first, second = (padded, key) if swap else (key, padded)
+    settings = {"algorithm": algorithm}
+    assert same_codes(
+        TOTP.from_key(first, algorithm=algorithm),  # type: ignore[arg-type]
+        TOTP.from_key(second, algorithm=algorithm),  # type: ignore[arg-type]
+    )
+    message = refusal(
+        {"otp_secret": b32(first), **settings}, {"otp_secret": b32(second), **settings}
+    )
+    assert message.startswith("u.toml: users.'bob': an otp_secret that gives the same codes")
+    assert "users.'alice'" in message
+    assert b32(first) not in message
+    assert b32(second) not in message
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_a_long_secret_and_its_digest_are_refused(algorithm: str) -> None:
+    """HMAC hashes a key longer than the hash's block (64 bytes for SHA-1 and SHA-256,
+    128 for SHA-512): such a key and its digest give the same codes."""
+    long_key = os.urandom(BLOCK[algorithm] + 6)
+    digest = HASH[algorithm](long_key).digest()
+    assert same_codes(
+        TOTP.from_key(long_key, algorithm=algorithm),  # type: ignore[arg-type]
+        TOTP.from_key(digest, algorithm=algorithm),  # type: ignore[arg-type]
+    )
+    for first, second in ((long_key, digest), (digest, long_key)):
+        message = refusal(
+            {"otp_secret": b32(first), "algorithm": algorithm},
+            {"otp_secret": b32(second), "algorithm": algorithm},
+        )
+        assert "users.'bob'" in message
+        assert "users.'alice'" in message
+        assert b32(first) not in message
+        assert b32(second) not in message
+
+
+@pytest.mark.parametrize("first", ALGORITHMS)
+@pytest.mark.parametrize("second", ALGORITHMS)
+def test_hmac_equal_secrets_are_refused_whatever_each_users_algorithm(
+    first: str, second: str
+) -> None:
+    """The algorithm is in the file, not secret: alice's key padded with a zero byte lets
+    bob compute alice's codes under alice's algorithm, whatever bob's own says (and the
+    same bytes under two algorithms stay refused, as before)."""
+    key = os.urandom(20)
+    for other in (key, key + b"\0"):
+        message = refusal(
+            {"otp_secret": b32(key), "algorithm": first},
+            {"otp_secret": b32(other), "algorithm": second, "digits": 8, "period": 60},
+        )
+        assert message.startswith("u.toml: users.'bob': ")
+        assert "users.'alice'" in message
+
+
+def test_a_digest_of_a_long_secret_under_another_algorithm_is_refused() -> None:
+    """Bob's key is the SHA-1 digest of alice's long one: anyone holding alice's key
+    computes bob's (SHA-256) codes, so the pair is refused too."""
+    long_key = os.urandom(70)
+    message = refusal(
+        {"otp_secret": b32(long_key), "algorithm": "SHA1"},
+        {"otp_secret": b32(HASH["SHA1"](long_key).digest()), "algorithm": "SHA256"},
+    )
+    assert message.startswith("u.toml: users.'bob': an otp_secret that gives the same codes")
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_secrets_of_their_own_load_under_every_algorithm(algorithm: str) -> None:
+    """No false alarm: different keys, long ones included, still load."""
+    table = {
+        name: {"otp_secret": b32(os.urandom(size)), "algorithm": algorithm}
+        for name, size in (("alice", 20), ("bob", 20), ("carol", 140), ("dave", 16))
+    }
+    assert len(ConfigUsers.from_mapping({"users": table})) == 4
 
 
 def test_users_with_secrets_of_their_own_load(users_file: Path) -> None:
