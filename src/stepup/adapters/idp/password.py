@@ -13,6 +13,12 @@ async one can run the hash in a worker thread without blocking the event loop:
    its parameters are below the hasher's;
 3. ``_after`` (a flow): on success take back this attempt's charge (a success never
    clears failures counted for other attempts), emit events, build the result.
+
+Unicode (NIST SP 800-63B 5.1.1.2): :func:`hash_password` hashes the password's NFKC
+form, and a check tries the password as typed, then its NFKC form when that differs
+(:func:`password_matches`), so canonically or compatibly equivalent input is accepted
+and every hash made from un-normalised input (by this module before, Django,
+Werkzeug, bcrypt...) still verifies.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import hashlib
 import inspect
 import logging
 import secrets
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -40,6 +47,7 @@ from ...subject import Subject
 from ...throttle import ThrottlePolicy
 from ..storage.base import AsyncStore, AttemptStore
 from .password_formats import (
+    FlaskSecurityVerifier,
     HashVerifier,
     MalformedHashError,
     UnsupportedHashError,
@@ -59,6 +67,7 @@ __all__ = [
     "PasswordReauth",
     "PasswordResult",
     "hash_password",
+    "password_matches",
     "throttle_key",
 ]
 
@@ -180,7 +189,8 @@ def _plausible_hash(stored_hash: object) -> bool:
 
 
 def hash_password(password: object, *, hasher: PasswordHasher | None = None) -> str:
-    """Hash a new password with :data:`PASSWORD_PARAMETERS` (or ``hasher``'s).
+    """Hash a new password's NFKC form with :data:`PASSWORD_PARAMETERS` (or ``hasher``'s),
+    so any equivalent spelling of it verifies (NIST SP 800-63B 5.1.1.2).
 
     Raises :class:`MalformedInputError` for input :meth:`PasswordReauth.verify` would
     call malformed (the message never repeats the password).
@@ -191,7 +201,38 @@ def hash_password(password: object, *, hasher: PasswordHasher | None = None) -> 
             f"a password must be a non-empty string of at most {MAX_PASSWORD_LENGTH}"
             " characters, without NUL"
         )
-    return (hasher or _DEFAULT_HASHER).hash(valid)
+    return (hasher or _DEFAULT_HASHER).hash(_nfkc(valid))
+
+
+def _nfkc(password: str) -> str:
+    return unicodedata.normalize("NFKC", password)
+
+
+def _forms_to_try(verifier: HashVerifier, password: str) -> tuple[str, ...]:
+    """As typed first, so every hash made from un-normalised input still verifies; then
+    the NFKC form, only when it differs, so a wrong password already in NFKC costs one
+    hash. A verifier that normalises itself (Flask-Security-Too's, with the app's own
+    form) gets the password as typed only: it agrees with that app's sign-in exactly."""
+    if isinstance(verifier, FlaskSecurityVerifier):
+        return (password,)
+    normalized = _nfkc(password)
+    return (password,) if normalized == password else (password, normalized)
+
+
+def _matching_form(verifier: HashVerifier, stored_hash: str, password: str) -> str | None:
+    """The form of ``password`` that matches ``stored_hash``, or ``None``."""
+    for form in _forms_to_try(verifier, password):
+        if verifier.verify(stored_hash, form):
+            return form
+    return None
+
+
+def password_matches(verifier: HashVerifier, stored_hash: str, password: str) -> bool:
+    """Does ``password`` match ``stored_hash`` as :class:`PasswordReauth` checks it: as
+    typed, then its NFKC form when that differs? For an app's own sign-in, so it accepts
+    what re-authentication accepts (and reads :func:`hash_password`'s NFKC hashes).
+    No throttle; raises what ``verifier.verify`` raises."""
+    return _matching_form(verifier, stored_hash, password) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,9 +374,9 @@ class _PasswordFlows(Generic[S]):
             return _Checked(pending.refused or PasswordReason.UNKNOWN_USER)
         step = "verify"
         try:
-            matched = pending.verifier.verify(pending.stored_hash, pending.password)
+            matched = _matching_form(pending.verifier, pending.stored_hash, pending.password)
             step = "needs_upgrade"
-            upgrade = matched and pending.verifier.needs_upgrade(pending.stored_hash)
+            upgrade = matched is not None and pending.verifier.needs_upgrade(pending.stored_hash)
         except MalformedHashError as exc:
             logger.warning("password re-auth for %r: %s", pending.user_id, exc)
             return _Checked(PasswordReason.MALFORMED)
@@ -345,19 +386,24 @@ class _PasswordFlows(Generic[S]):
         except Exception as exc:  # a verifier's own bug: a refusal, never a 500
             _verifier_raised(pending.user_id, step, exc)
             return _Checked(PasswordReason.MALFORMED)
-        if not matched:
+        if matched is None:
             return _Checked(PasswordReason.WRONG_PASSWORD)
         if upgrade:
-            return _Checked(PasswordReason.OK, self.hasher.hash(pending.password))
+            # The form that matched, not always the NFKC one: the old hash was of that
+            # form, so whatever sign-in accepted it (Django's, which does not normalise,
+            # reads a saved upgrade) accepts the new hash too.
+            return _Checked(PasswordReason.OK, self.hasher.hash(matched))
         return _Checked(PasswordReason.OK)
 
     def _dummy_verify(self, password: str) -> None:
         # The dummy is made once per instance (by the first check), from a random
         # password, so no password can match it; it is verified through the same
-        # registry as a real hash. Whatever that raises, the answer is already decided.
+        # registry as a real hash, in the same forms (one or two hashes, as a known
+        # user's). Whatever that raises, the answer is already decided.
         assert self._dummy_hash is not None
         with contextlib.suppress(Exception):
-            find_verifier(self.verifiers, self._dummy_hash).verify(self._dummy_hash, password)
+            verifier = find_verifier(self.verifiers, self._dummy_hash)
+            _matching_form(verifier, self._dummy_hash, password)
 
     def _argon2_dummy(self) -> str:
         return self.hasher.hash(secrets.token_urlsafe(32))
