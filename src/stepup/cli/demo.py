@@ -99,6 +99,28 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _is_wildcard(host: str) -> bool:
+    """Every address of the machine (``0.0.0.0``, ``::``, empty): listenable, never a
+    place a browser can be sent to."""
+    if not host:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _browser_url(host: str, port: int) -> str:
+    """Where browsers reach the demo listening on ``host``: for a wildcard, loopback by
+    the name passkeys need too (``localhost``), so the printed address and the SSO
+    redirect URIs built on it never send the browser to ``0.0.0.0``."""
+    return f"http://{'localhost' if _is_wildcard(host) else _url_host(host)}:{port}"
+
+
 def _demo(args: argparse.Namespace) -> int:
     try:
         import uvicorn
@@ -113,10 +135,9 @@ def _demo(args: argparse.Namespace) -> int:
         return 2
 
     path: Path = args.db or default_demo_path()
-    host = f"[{args.host}]" if ":" in args.host else args.host
     settings = DemoSettings(
         db_path=path,
-        base_url=f"http://{host}:{args.port}",
+        base_url=_browser_url(args.host, args.port),
         oidc=DemoSettings.oidc_from(
             args.oidc_issuer, args.oidc_client_id, args.oidc_client_secret, name=args.oidc_name
         ),
@@ -132,7 +153,8 @@ def _demo(args: argparse.Namespace) -> int:
             )
         else:
             reason = exc.strerror or str(exc)  # e.g. a --host that does not resolve
-        print(f"stepup: error: cannot listen on {settings.base_url}: {reason}", file=sys.stderr)
+        where = f"http://{_url_host(args.host)}:{args.port}"  # the address asked for
+        print(f"stepup: error: cannot listen on {where}: {reason}", file=sys.stderr)
         return 1
     try:
         if args.reset:
