@@ -267,15 +267,27 @@ def _too_large(content_length: str | None) -> bool:
         return True
 
 
+def _add(buffer: bytearray, chunk: bytes) -> None:
+    buffer += chunk
+    if len(buffer) > MAX_BODY:
+        raise PasskeyBodyError("too large")
+
+
 def read_json(chunks: Iterable[bytes], content_length: str | None = None) -> dict[str, Any]:
-    """The body as a JSON object, read no further than :data:`MAX_BODY`."""
+    """The body as a JSON object, read no further than :data:`MAX_BODY`. A body the
+    server cannot read whole (the client went away, or sent fewer bytes than its
+    ``Content-Length``) is a :class:`PasskeyBodyError` too: the endpoints' 400
+    ``malformed``, never a 500 or the server's own error page."""
     if _too_large(content_length):
         raise PasskeyBodyError("too large")
     buffer = bytearray()
-    for chunk in chunks:
-        buffer += chunk
-        if len(buffer) > MAX_BODY:
-            raise PasskeyBodyError("too large")
+    try:
+        for chunk in chunks:
+            _add(buffer, chunk)
+    except PasskeyBodyError:
+        raise
+    except Exception as exc:  # the server's reader gave up
+        raise PasskeyBodyError("not read whole") from exc
     return parse_json(bytes(buffer))
 
 
@@ -286,10 +298,13 @@ async def aread_json(
     if _too_large(content_length):
         raise PasskeyBodyError("too large")
     buffer = bytearray()
-    async for chunk in chunks:
-        buffer += chunk
-        if len(buffer) > MAX_BODY:
-            raise PasskeyBodyError("too large")
+    try:
+        async for chunk in chunks:
+            _add(buffer, chunk)
+    except PasskeyBodyError:
+        raise
+    except Exception as exc:  # a client gone mid-body (ClientDisconnect): a 400, not a 500
+        raise PasskeyBodyError("not read whole") from exc
     return parse_json(bytes(buffer))
 
 
