@@ -298,3 +298,16 @@ def test_a_wrong_sign_in_points_at_its_fields_and_the_banner_is_a_named_region(
     keys = client.get("/api-keys").text
     assert "<th></th>" not in keys
     assert '<th><span class="visually-hidden">Actions</span></th>' in keys
+
+
+def test_authenticator_apps_and_passkeys_name_the_account_by_e_mail(
+    app_client: tuple[Any, SettableClock],
+) -> None:
+    """An authenticator app lists the demo's account as the address the person signs in
+    with, not as the internal user id (``admin``)."""
+    import anyio
+
+    client, _ = app_client
+    stepup = client.app.state.demo.stepup  # type: ignore[attr-defined]
+    assert anyio.run(stepup.account_name, "admin") == ADMIN
+    assert anyio.run(stepup.account_name, "nobody") == "nobody"

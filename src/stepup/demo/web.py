@@ -96,6 +96,7 @@ class Demo:
             password_rehash_saver=data.set_password_hash,
             is_tenant_admin=self.is_tenant_admin,
             has_full_access=self.has_full_access,
+            account_name=self.account_name,
             complete_sign_in=self.complete_sign_in,
             login_url="/login",
             templates=TEMPLATES,
@@ -148,6 +149,12 @@ class Demo:
     async def is_tenant_admin(self, subject: Subject, tenant_id: str) -> bool:
         user = await self.data.user(subject.user_id)
         return user is not None and user.is_admin and user.tenant_id == tenant_id
+
+    async def account_name(self, user_id: str) -> str | None:
+        """How an authenticator app and a passkey name the account: the e-mail address
+        the person signs in with, not the internal id."""
+        user = await self.data.user(user_id)
+        return user.email if user is not None else None
 
     async def has_full_access(self, subject: Subject) -> bool:
         user = await self.data.user(subject.user_id)
