@@ -140,9 +140,6 @@ RECOVERY_THROTTLE = ThrottlePolicy(free_failures=5, base_delay=60.0, max_delay=3
 #: How often :meth:`TwoFactor.reseal` reads and tries again when the credential changed
 #: between its read and its write, before it gives up with ConcurrentUpdateError.
 RESEAL_TRIES = 5
-#: How often a recovery code's burn of the TOTP window clears the throttle and tries
-#: again when concurrent wrong guesses block it in between.
-BURN_TRIES = 5
 #: How many confirmed TOTP devices one user may have.
 MAX_DEVICES = 10
 MAX_DEVICE_NAME_LENGTH = 64
@@ -552,27 +549,27 @@ class _TwoFactorFlows(Generic[S]):
         self, user_id: str, key: str, charge: Attempt, credential: Credential, now: float
     ) -> Flow[None]:
         """After a recovery code was spent, best effort: refund this attempt's charge
-        only (a success never clears the failures other guesses earned, docs/totp.md,
-        "Guessing and the throttle"); then burn every TOTP code valid right now (the
-        whole window), so none of them can follow the recovery code, and clear the TOTP
-        failures (the owner just proved themselves). Guesses landing between the clear
-        and the burn can block it again (a throttled attempt burns nothing): clear and
-        burn once more."""
-        credential_id = credential.credential_id
+        only, then burn every TOTP code valid right now (the whole window), so none of
+        them can follow the recovery code.
+
+        The TOTP failures stay, as after any success (docs/totp.md, "Guessing and the
+        throttle"): clearing them whenever the owner used a recovery code would hand
+        whoever is guessing the free guesses and short waits again, and an owner whose
+        codes that guessing blocks is the one told to use a recovery code. A credential
+        blocked right now is not burned: the block keeps every code out, and a code of
+        the window that outlives it is an ordinary code under the same throttle."""
         yield from _best_effort(user_id, "throttle_refund", (key, charge, now))
         devices = credential.totp_devices
         period = devices[0].period if devices else credential.period
         # Kept as long as a verification's step: no burned code comes back either.
         ledger = ledger_policy(self.throttle, self.window, period)
-        burn = (credential_id, int(now // period) + self.window, now, ledger)
-        burned: Attempt | None = None
-        for _ in range(BURN_TRIES):
-            yield from _best_effort(user_id, "throttle_clear", (credential_id,))
-            burned = yield from _best_effort(user_id, "totp_attempt", burn)
-            if burned is None or burned.outcome is not AttemptOutcome.THROTTLED:
-                break
-        if burned is not None and burned.outcome is not AttemptOutcome.ACCEPTED:
-            yield from _best_effort(user_id, "throttle_clear", (credential_id,))  # burned further
+        burn = (credential.credential_id, int(now // period) + self.window, now, ledger)
+        burned: Attempt | None = yield from _best_effort(user_id, "totp_attempt", burn)
+        if burned is not None and burned.outcome is AttemptOutcome.REPLAYED:
+            # The window was claimed already (a code of its last step signed in): the
+            # burn counted a failure to the owner, which is theirs alone to take back.
+            refund = (credential.credential_id, _as_charge(burned), now)
+            yield from _best_effort(user_id, "throttle_refund", refund)
 
     @staticmethod
     def _recovery_codes_left(user_id: str, before: Credential) -> Flow[int]:
@@ -1147,6 +1144,12 @@ def _device_confirmed(credential: Credential | None, device_id: str, limit: int)
         for d in credential.totp_devices
     )
     return _with_devices(credential, devices)
+
+
+def _as_charge(attempt: Attempt) -> Attempt:
+    """A failure ``totp_attempt`` counted, as the charge ``throttle_refund`` takes back
+    (a replay writes what a rejected charge writes)."""
+    return replace(attempt, outcome=AttemptOutcome.REJECTED)
 
 
 def _best_effort(user_id: str, method: str, args: tuple[object, ...]) -> Flow[Any]:

@@ -230,7 +230,7 @@ def test_a_change_with_the_store_up_still_revokes_and_emits_once(
 
 # D2, D3: a spent recovery code is a success, counted from the store ------------------
 
-AFTER_CONSUME = ("throttle_refund", "throttle_clear", "totp_attempt", "get_credential")
+AFTER_CONSUME = ("throttle_refund", "totp_attempt", "get_credential")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -229,44 +229,75 @@ def test_a_recovery_code_burns_the_current_totp_window(tf: Any, clock: SettableC
     assert tf.verify("alice", later).ok
 
 
-def test_the_burn_holds_when_guesses_land_between_the_clear_and_the_burn(
+def wrong_code(totp: TOTP, at: float) -> str:
+    """A code no step of the window at ``at`` has."""
+    step = totp.step(at)
+    valid = {totp.code_for_step(step + d) for d in (-1, 0, 1)}
+    return next(c for c in ("000000", "111111", "222222", "333333") if c not in valid)
+
+
+def guess_until_failures(tf: Any, clock: SettableClock, totp: TOTP, failures: int) -> float:
+    """Wrong codes, as fast as the throttle lets them through, until ``failures`` are
+    counted; the time the last block ends."""
+    retry_at = clock()
+    for _ in range(failures):
+        clock.set(max(clock(), retry_at))
+        result = tf.verify("alice", wrong_code(totp, clock()))
+        assert result.reason is VerifyReason.INVALID
+        retry_at = result.retry_at if result.retry_at is not None else clock()
+    return retry_at
+
+
+def test_a_recovery_code_leaves_the_totp_failures_counted(
     tf: Any, clock: SettableClock, store: MemoryStore
 ) -> None:
-    """Wrong guesses landing right after the recovery code cleared the TOTP throttle
-    block it again; the burn still happens (it clears and burns once more), so no code
-    of the current window can follow the recovery code."""
+    """The owner's recovery code refills nobody's guesses: the TOTP failures stay, as
+    after any success, while the window is still burned."""
     totp, codes = enrol(tf, clock)
     now = totp.step(clock())
+    guess_until_failures(tf, clock, totp, 2)  # free ones: not blocked
     credential = store.get_credential("alice")
     assert credential is not None
-    real_clear = store.throttle_clear
-    raced: list[str] = []
-
-    def clear_then_guesses(key: str) -> None:
-        real_clear(key)
-        if key == credential.credential_id and not raced:
-            raced.append(key)
-            for _ in range(10):  # the competing guesses, between the clear and the burn
-                store.totp_attempt(key, None, clock(), tf.throttle)
-
-    store.throttle_clear = clear_then_guesses  # type: ignore[method-assign]
     assert tf.use_recovery_code("alice", codes[0]).ok
-    assert raced
-    store.throttle_clear = real_clear  # type: ignore[method-assign]
-    real_clear(credential.credential_id)  # only the burn is left to see
-    for step in (now - 1, now, now + 1):
-        assert tf.verify("alice", totp.code_for_step(step)).reason is VerifyReason.REPLAYED
+    state = store.throttle_state(credential.credential_id)
+    assert (state.failures, state.last_step) == (2, now + 1)
+
+
+def test_a_recovery_code_gives_whoever_is_guessing_no_fresh_guesses(
+    tf: Any, clock: SettableClock, store: MemoryStore
+) -> None:
+    """Someone guessing TOTP codes has the owner blocked; the owner uses a recovery code
+    (what the docs tell them to). The block and the count stand: no code signs in while
+    blocked, and the next guess after the block waits the next, longer delay."""
+    totp, codes = enrol(tf, clock)
+    blocked_until = guess_until_failures(tf, clock, totp, 6)  # blocked 120 s
+    credential = store.get_credential("alice")
+    assert credential is not None
+    before = store.throttle_state(credential.credential_id)
+    clock.advance(1)
+    assert tf.use_recovery_code("alice", codes[0]).ok
+    assert store.throttle_state(credential.credential_id) == before
+    step = totp.step(clock())
+    for code in (totp.code_for_step(s) for s in (step - 1, step, step + 1)):
+        assert tf.verify("alice", code).reason is VerifyReason.THROTTLED
+    clock.set(blocked_until)
+    after = tf.verify("alice", wrong_code(totp, clock()))
+    assert after.reason is VerifyReason.INVALID
+    assert after.retry_at == clock() + 240  # failure 7, not a free one
 
 
 def test_a_recovery_code_after_a_future_step_is_accepted_cleanly(
     tf: Any, clock: SettableClock, store: MemoryStore
 ) -> None:
+    """The window was claimed already, so the burn is a replay: the failure it counted
+    is taken back, and the ones counted before stay."""
     totp, codes = enrol(tf, clock)
+    guess_until_failures(tf, clock, totp, 2)
     assert tf.verify("alice", totp.code_for_step(totp.step(clock()) + 1)).ok
     assert tf.use_recovery_code("alice", codes[0]).ok
     credential = store.get_credential("alice")
     assert credential is not None
-    assert store.throttle_state(credential.credential_id).failures == 0
+    assert store.throttle_state(credential.credential_id).failures == 2
 
 
 def test_regenerate_invalidates_the_old_codes(tf: Any, clock: SettableClock, recorder: Any) -> None:
