@@ -181,3 +181,21 @@ def test_password_matches_checks_as_reauthentication_does() -> None:
     assert not password_matches(argon2, cheap_hash(PASSWORD), "café")
     raw_bcrypt = bcrypt.hashpw(nf("NFD", PASSWORD).encode(), bcrypt.gensalt(4)).decode()
     assert password_matches(BcryptVerifier(), raw_bcrypt, nf("NFD", PASSWORD))
+
+
+def test_a_verifier_that_normalises_itself_gets_the_password_as_typed_only() -> None:
+    """Any verifier may say it normalises (``normalises_passwords = True``), not only
+    Flask-Security-Too's: stepup's NFKC retry is then not tried on it."""
+    from stepup.adapters.idp.password import password_matches
+
+    class Normalising:
+        normalises_passwords = True
+        seen: list[str] = []
+
+        def verify(self, stored_hash: str, password: str) -> bool:
+            self.seen.append(password)
+            return False
+
+    verifier = Normalising()
+    assert not password_matches(verifier, "stored", "ﬁle")  # type: ignore[arg-type]
+    assert verifier.seen == ["ﬁle"]

@@ -47,7 +47,6 @@ from ...subject import Subject
 from ...throttle import ThrottlePolicy
 from ..storage.base import AsyncStore, AttemptStore
 from .password_formats import (
-    FlaskSecurityVerifier,
     HashVerifier,
     MalformedHashError,
     UnsupportedHashError,
@@ -211,9 +210,10 @@ def _nfkc(password: str) -> str:
 def _forms_to_try(verifier: HashVerifier, password: str) -> tuple[str, ...]:
     """As typed first, so every hash made from un-normalised input still verifies; then
     the NFKC form, only when it differs, so a wrong password already in NFKC costs one
-    hash. A verifier that normalises itself (Flask-Security-Too's, with the app's own
-    form) gets the password as typed only: it agrees with that app's sign-in exactly."""
-    if isinstance(verifier, FlaskSecurityVerifier):
+    hash. A verifier that normalises itself (``normalises_passwords = True``, as
+    Flask-Security-Too's does with the app's own form) gets the password as typed only:
+    it agrees with that app's sign-in exactly."""
+    if getattr(verifier, "normalises_passwords", False) is True:
         return (password,)
     normalized = _nfkc(password)
     return (password,) if normalized == password else (password, normalized)

@@ -47,7 +47,7 @@ import hmac
 import re
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
-from typing import Final, Literal, Protocol, TypeAlias, cast, runtime_checkable
+from typing import ClassVar, Final, Literal, Protocol, TypeAlias, cast, runtime_checkable
 
 from argon2 import Parameters, PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -650,6 +650,9 @@ class FlaskSecurityVerifier:
     that sign-in already re-hashes to the app's current scheme itself.
 
     Build it from the Flask app's config with :meth:`from_config`."""
+
+    #: It normalises the password itself: stepup's NFKC retry is not for it.
+    normalises_passwords: ClassVar[bool] = True
 
     name = "flask-security"
 
