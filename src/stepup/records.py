@@ -17,6 +17,7 @@ __all__ = [
     "Tenant",
     "ThrottleState",
     "TotpDevice",
+    "TotpDeviceInfo",
 ]
 
 
@@ -64,6 +65,18 @@ class TotpDevice:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def info(self) -> TotpDeviceInfo:
+        """What may be shown of the device: everything but the secret."""
+        return TotpDeviceInfo(
+            device_id=self.device_id,
+            name=self.name,
+            digits=self.digits,
+            period=self.period,
+            algorithm=self.algorithm,
+            created_at=self.created_at,
+            last_used_at=self.last_used_at,
+        )
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TotpDevice:
         last_used = data.get("last_used_at")
@@ -78,6 +91,24 @@ class TotpDevice:
             created_at=float(data.get("created_at", 0.0)),
             last_used_at=None if last_used is None else float(last_used),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class TotpDeviceInfo:
+    """A confirmed authenticator app as :meth:`stepup.twofactor.TwoFactor.devices` lists
+    it: no secret, sealed or not, so a listing can go to a page, a log or JSON as it is
+    (the secret is shown once, at enrolment, and never handed out again)."""
+
+    device_id: str
+    name: str = ""
+    digits: int = 6
+    period: int = 30
+    algorithm: str = "SHA1"
+    created_at: float = 0.0
+    last_used_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
