@@ -22,7 +22,12 @@ from typing import Any, Final, Generic, TypeVar
 from ._flow import Flow, run, run_async
 from .adapters.storage.base import AsyncStore, Store
 from .clock import Clock, system_clock
-from .errors import MalformedInputError, PermissionDeniedError, StepupError
+from .errors import (
+    MalformedInputError,
+    PermissionDeniedError,
+    StepupError,
+    StoreUnavailableError,
+)
 from .events import EventBus, TenantAttributeChanged, TenantFlagChanged
 from .i18n import N_
 from .ids import MAX_ID_LENGTH, is_well_formed_id
@@ -303,13 +308,16 @@ class _TenantSettingsFlows(Generic[S]):
         flags = changes.pop("feature_flags", {})
         if not is_well_formed_id(tenant_id):  # no tenant has it, and a store cannot hold it
             raise TenantNotFoundError(tenant_id)
+        # Read first only to recognise this patch's write if its answer is lost.
+        read_before: Tenant | None = yield ("get_tenant", (tenant_id,))
         # One atomic store operation per PATCH: the store merges into what it holds at
         # that moment, so a concurrent PATCH of another attribute or flag survives, and
         # the events below report the values it actually replaced.
-        patched: tuple[Tenant, Tenant] | None = yield (
-            "patch_tenant",
-            (tenant_id, changes, flags),
-        )
+        patched: tuple[Tenant, Tenant] | None
+        try:
+            patched = yield ("patch_tenant", (tenant_id, changes, flags))
+        except StoreUnavailableError:
+            patched = yield from _landed(tenant_id, read_before, changes, flags)
         if patched is None:
             raise TenantNotFoundError(tenant_id)
         before, after = patched
@@ -355,6 +363,30 @@ class _TenantSettingsFlows(Generic[S]):
         default = Tenant(tenant_id, {"feature_flags": {FEATURE_FLAG: False}, **(attributes or {})})
         tenant: Tenant = yield ("add_tenant", (default,))
         return tenant
+
+
+def _landed(
+    tenant_id: str,
+    read_before: Tenant | None,
+    changes: Mapping[str, Any],
+    flags: Mapping[str, Any],
+) -> Flow[tuple[Tenant, Tenant]]:
+    """``(read_before, stored)`` when the tenant stored is what this patch makes of the
+    tenant read before it: the ``patch_tenant`` whose answer was lost (a reply that never
+    came) ran, so its events are due and the PATCH is answered as done, as when the
+    store answers. Anything else (another value, no tenant, no answer) cannot be told
+    from a write that did not land: the outage stands (raised)."""
+    try:
+        stored: Tenant | None = yield ("get_tenant", (tenant_id,))
+    except StoreUnavailableError:
+        stored = None
+    if (
+        read_before is not None
+        and stored is not None
+        and _same(stored.attributes, read_before.patched(changes, flags).attributes)
+    ):
+        return read_before, stored
+    raise StoreUnavailableError("patch_tenant: no answer, and the patch is not known to be stored")
 
 
 #: Each JSON type's name in an error title (translated: these reach a person).
