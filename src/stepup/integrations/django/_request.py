@@ -150,9 +150,13 @@ class RequestStepup:
 
     @property
     def tenant_id(self) -> str:
+        """The ``TENANT_LOADER``'s answer as it is (``DEFAULT_TENANT`` for ``None``): the
+        core refuses anything but text, as in every framework. Never ``str()`` of it: a
+        model instance would read as its display name, a tenant nobody configured, whose
+        flag is off, and every sensitive action would go ahead (fail open)."""
         loader = self.services.hooks.tenant_loader
-        tenant = loader(self.request) if loader is not None else None
-        return str(tenant) if tenant is not None else self.services.default_tenant
+        tenant: str | None = loader(self.request) if loader is not None else None
+        return tenant if tenant is not None else self.services.default_tenant
 
     def is_tenant_admin(self, tenant_id: str) -> bool:
         """The ``IS_TENANT_ADMIN`` hook; only ``True`` means yes."""
