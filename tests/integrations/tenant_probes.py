@@ -139,3 +139,35 @@ def check_415(response_status: int, content_type: str, body: Any) -> None:
     assert content_type == JSONAPI
     document = json.loads(body) if isinstance(body, bytes | str) else body
     assert document["errors"][0]["code"] == "unsupported_media_type"
+
+
+#: (query string, the parameter the 400 names): the endpoint knows no query parameter,
+#: and JSON:API 1.1 has a server refuse one it cannot process (``include``, ``sort``,
+#: sparse fieldsets it does not honour, and any other) rather than apply the change.
+BAD_QUERIES: Final = [
+    ("?include=owner", "include"),
+    ("?sort=name", "sort"),
+    ("?foo=bar", "foo"),
+    ("?fields%5Btenant%5D=name", "fields[tenant]"),
+    ("?fields[tenant]=name", "fields[tenant]"),
+    ("?page[size]=1&include=owner", "page[size]"),
+    ("?flag", "flag"),
+    ("?=x", ""),
+]
+
+
+def check_query_400(response_status: int, content_type: str, body: Any, parameter: str) -> None:
+    """The answer to a query parameter: a JSON:API 400 whose one error names it."""
+    assert response_status == 400, body
+    assert content_type == JSONAPI
+    document = json.loads(body) if isinstance(body, bytes | str) else body
+    assert document == {
+        "errors": [
+            {
+                "status": "400",
+                "code": "invalid_query_parameter",
+                "title": "The tenant settings endpoint takes no query parameters",
+                "source": {"parameter": parameter},
+            }
+        ]
+    }

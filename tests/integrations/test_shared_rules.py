@@ -211,6 +211,37 @@ def test_tenant_requests_that_go_ahead(content_type: str) -> None:
     assert tenant_request_refusal(True, content_type) is None
 
 
+@pytest.mark.parametrize(
+    ("signed_in", "content_type", "accept", "status"),
+    [
+        (False, "application/vnd.api+json", None, 401),  # nobody signed in learns nothing
+        (True, "text/plain", None, 415),
+        (True, "application/vnd.api+json", "application/vnd.api+json; ext=e", 406),
+        (True, "application/vnd.api+json", None, 400),
+    ],
+)
+def test_a_tenant_query_parameter_is_refused_after_the_header_checks(
+    signed_in: bool, content_type: str, accept: str | None, status: int
+) -> None:
+    refusal = tenant_request_refusal(signed_in, content_type, accept=accept, query=["include"])
+    assert refusal is not None
+    assert refusal.status == status
+
+
+def test_a_tenant_query_refusal_names_the_first_parameter() -> None:
+    refusal = tenant_request_refusal(True, "application/json", query=iter(["sort", "include"]))
+    assert refusal is not None
+    assert json.loads(refusal.body)["errors"] == [
+        {
+            "status": "400",
+            "code": "invalid_query_parameter",
+            "title": "The tenant settings endpoint takes no query parameters",
+            "source": {"parameter": "sort"},
+        }
+    ]
+    assert tenant_request_refusal(True, "application/json", query=[]) is None
+
+
 @given(st.lists(st.text(alphabet=st.characters(blacklist_characters=',"'), min_size=1), max_size=8))
 def test_an_accept_list_without_quotes_splits_at_every_comma(elements: list[str]) -> None:
     from stepup.integrations.views import _LIST_ELEMENT

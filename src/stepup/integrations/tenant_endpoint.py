@@ -2,10 +2,12 @@
 
 Any method but ``PATCH`` is a 405 before anything else
 (:func:`stepup.integrations.views.tenant_method_not_allowed`). Who may ask is settled
-before a byte of the body is read: signed in (401), a JSON body (415,
-:func:`stepup.integrations.views.tenant_request_refusal`), a tenant admin (403,
-:func:`admin_refusal`), a fresh re-authentication for ``tenant.settings.update`` (the
-core's decision, answered as every guarded JSON endpoint but as a JSON:API document:
+before a byte of the body is read: signed in (401), a JSON body (415), an acceptable
+``Accept`` (406) and no query parameter (400: JSON:API 1.1 has a server refuse one it
+does not process), all four :func:`stepup.integrations.views.tenant_request_refusal`;
+a tenant admin (403, :func:`admin_refusal`); a fresh re-authentication for
+``tenant.settings.update`` (the core's decision, answered as every guarded JSON
+endpoint but as a JSON:API document:
 :func:`stepup.integrations.views.tenant_decision_response`). Only then is the body read,
 chunk by chunk, and abandoned as soon as it is over :data:`stepup.tenants.MAX_BODY`
 (:func:`read_body`), so a large body never sits whole in memory; the core parses it.

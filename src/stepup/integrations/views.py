@@ -45,7 +45,7 @@ from ..policy import (
     with_tenant_settings_rule,
 )
 from ..reauth import GRANT_METHODS, Decision, Offer, required_methods
-from ..records import Passkey, Tenant, TotpDevice
+from ..records import Passkey, Tenant, TotpDeviceInfo
 from ..redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
 from ..resume import is_resume_token
 from ..signin import SecondFactors
@@ -139,6 +139,7 @@ __all__ = [
     "tenant_decision_response",
     "tenant_error_response",
     "tenant_method_not_allowed",
+    "tenant_query_refusal",
     "tenant_request_refusal",
     "tenant_response",
     "throttled_message",
@@ -643,7 +644,7 @@ class DeviceRow:
     last_used_at: float | None
 
     @classmethod
-    def of(cls, device: TotpDevice) -> DeviceRow:
+    def of(cls, device: TotpDeviceInfo) -> DeviceRow:
         name: Message | str = device.name or Message(N_("Authenticator app"))
         return cls(device.device_id, name, device.created_at, device.last_used_at)
 
@@ -671,7 +672,7 @@ class TwoFactorPage:
     @classmethod
     def of(
         cls,
-        devices: Iterable[TotpDevice],
+        devices: Iterable[TotpDeviceInfo],
         *,
         managed_by_file: bool = False,
         error: Message | str = "",
@@ -925,9 +926,19 @@ def _jsonapi(status: int, document: dict[str, Any], locale: str | None = None) -
     return HttpResponse(status, with_challenge(status, headers), body)
 
 
-def jsonapi_error(status: int, code: str, title: str, locale: str | None = None) -> HttpResponse:
-    """A JSON:API error document with one error (``title`` a msgid, shown in ``locale``)."""
-    error = {"status": str(status), "code": code, "title": title}
+def jsonapi_error(
+    status: int,
+    code: str,
+    title: str,
+    locale: str | None = None,
+    *,
+    source: Mapping[str, str] | None = None,
+) -> HttpResponse:
+    """A JSON:API error document with one error (``title`` a msgid, shown in ``locale``;
+    ``source`` what in the request it is about, e.g. ``{"parameter": name}``)."""
+    error: dict[str, Any] = {"status": str(status), "code": code, "title": title}
+    if source is not None:
+        error["source"] = dict(source)
     return _jsonapi(status, {"errors": [error]}, locale)
 
 
@@ -990,13 +1001,18 @@ def tenant_accept_ok(accept: str | None) -> bool:
 
 
 def tenant_request_refusal(
-    signed_in: bool, content_type: str, locale: str | None = None, accept: str | None = None
+    signed_in: bool,
+    content_type: str,
+    locale: str | None = None,
+    accept: str | None = None,
+    query: Iterable[str] = (),
 ) -> HttpResponse | None:
     """Why the ``PATCH`` cannot be read at all (401 nobody signed in, 415 a body that is
     not JSON, 406 an ``Accept`` that rules out every JSON:API answer, see
-    :func:`tenant_accept_ok`), or ``None`` to go ahead. The 415 is also the CSRF defence:
-    a cross-site form cannot send a JSON media type. Titles are in ``locale`` (English
-    by default)."""
+    :func:`tenant_accept_ok`, 400 a query parameter, see :func:`tenant_query_refusal`),
+    or ``None`` to go ahead. The 415 is also the CSRF defence: a cross-site form cannot
+    send a JSON media type. Titles are in ``locale`` (English by default); ``query`` is
+    the names of the request's query parameters, as the framework parsed them."""
     if not signed_in:
         return jsonapi_error(401, "unauthenticated", N_("Sign in first"), locale)
     if not tenant_content_type_ok(content_type):
@@ -1005,7 +1021,22 @@ def tenant_request_refusal(
     if not tenant_accept_ok(accept):
         title = N_("Accept application/vnd.api+json without parameters other than profile")
         return jsonapi_error(406, "not_acceptable", title, locale)
-    return None
+    return tenant_query_refusal(query, locale)
+
+
+def tenant_query_refusal(query: Iterable[str], locale: str | None = None) -> HttpResponse | None:
+    """400 ``invalid_query_parameter`` naming the first query parameter
+    (``source.parameter``), or ``None`` when there is none. The endpoint knows no query
+    parameter, and JSON:API 1.1 has a server refuse one it does not know how to process
+    (``include``, ``sort``, ``fields[...]``, ``page[...]``, ``filter[...]`` and the
+    app's own alike) rather than ignore it: a client that asked for a narrower or wider
+    answer, or meant another request, is told instead of having the change applied."""
+    name = next(iter(query), None)
+    if name is None:
+        return None
+    title = N_("The tenant settings endpoint takes no query parameters")
+    source = {"parameter": name}
+    return jsonapi_error(400, "invalid_query_parameter", title, locale, source=source)
 
 
 def tenant_response(tenant: Tenant) -> HttpResponse:

@@ -26,9 +26,11 @@ from integrations.tenant_probes import (
     BAD_ACCEPTS,
     BAD_BODIES,
     BAD_MEDIA_TYPES,
+    BAD_QUERIES,
     check_400,
     check_406,
     check_415,
+    check_query_400,
 )
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.tenants import MAX_BODY
@@ -366,6 +368,17 @@ def test_an_accept_no_jsonapi_answer_meets_is_a_406(
     before = _tenant()
     response = alice.patch(URL, data=flag_body(True), content_type=JSONAPI, HTTP_ACCEPT=accept)
     check_406(response.status_code, response["Content-Type"], response.content)
+    assert _tenant() == before
+
+
+@pytest.mark.parametrize(("query", "parameter"), BAD_QUERIES)
+def test_a_query_parameter_is_a_400_that_changes_nothing(
+    site: Site, alice: Browser, query: str, parameter: str
+) -> None:
+    fresh_grant(alice)
+    before = _tenant()
+    response = alice.patch(URL + query, data=flag_body(True), content_type=JSONAPI)
+    check_query_400(response.status_code, response["Content-Type"], response.content, parameter)
     assert _tenant() == before
 
 

@@ -39,7 +39,7 @@ def test_a_form_without_a_token_gets_the_translated_page_and_a_warning(
         answer = browser.client.post(
             "/profile", data={"name": "x"}, headers={"Accept-Language": "de"}
         )
-    assert answer.status_code == 400
+    assert answer.status_code == 403
     assert answer.mimetype == "text/html"
     assert "Dieses Formular ist abgelaufen" in answer.get_data(as_text=True)
     warnings = [r.getMessage() for r in caplog.records if r.name == LOGGER]
@@ -56,7 +56,7 @@ def test_a_forged_token_is_refused_without_a_warning(
     assert browser.login("alice").status_code == 303
     with caplog.at_level(logging.WARNING, LOGGER):
         answer = browser.client.post("/profile", data={"csrf_token": "forged", "name": "x"})
-    assert answer.status_code == 400
+    assert answer.status_code == 403
     assert "This form has expired" in answer.get_data(as_text=True)
     assert [r for r in caplog.records if r.name == LOGGER] == []
 

@@ -129,7 +129,7 @@ def test_sign_in_without_this_sessions_token_is_refused(app: Flask, token: str |
     if token == "other-session":
         token = _token(app.test_client())
     refused = _sign_in(client, "bob", "bob password", "/", token)
-    assert refused.status_code == 400
+    assert refused.status_code == 403
     assert client.get("/").status_code == 302  # not signed in
 
 
@@ -137,8 +137,8 @@ def test_sign_in_without_this_sessions_token_is_refused(app: Flask, token: str |
 def test_the_apps_own_posts_without_a_token_are_refused(app: Flask, path: str) -> None:
     client = app.test_client()
     assert _sign_in(client, "alice", "alice password", "/", _token(client)).status_code == 303
-    assert client.post(path).status_code == 400
-    assert client.post(path, data={"csrf_token": "forged"}).status_code == 400
+    assert client.post(path).status_code == 403
+    assert client.post(path, data={"csrf_token": "forged"}).status_code == 403
     assert "Hello alice" in client.get("/").get_data(as_text=True)  # still signed in
     with_token = client.post(path, data={"csrf_token": _token(client, "/")})
     assert with_token.status_code == 303

@@ -138,7 +138,7 @@ def test_a_renamed_flask_wtf_field_is_the_one_stepups_forms_use() -> None:
     assert 'name="csrf_token"' not in bob.get("/stepup/2fa").get_data(as_text=True)
     page = bob.post("/stepup/2fa/enrol", data={"_token": token})
     assert page.status_code == 200, page.get_data(as_text=True)
-    assert bob.post("/stepup/2fa/enrol", data={"csrf_token": token}).status_code == 400
+    assert bob.post("/stepup/2fa/enrol", data={"csrf_token": token}).status_code == 403
 
 
 def test_scripts_send_the_token_in_either_header() -> None:

@@ -41,7 +41,7 @@ def test_every_form_needs_this_sessions_token(test_app: TestApp, url: str) -> No
     bobs_token = bob.csrf()
     for data in ({}, {"csrf_token": ""}, {"csrf_token": bobs_token}):
         response = alice.post(url, data={**data, "password": "correct horse"})
-        assert response.status_code == 400, (url, data)
+        assert response.status_code == 403, (url, data)
         assert "expired" in response.get_data(as_text=True)
 
 
@@ -60,14 +60,14 @@ def test_forged_tokens_never_pass(test_app: TestApp, token: str) -> None:
     bob.login("bob")
     bob.csrf()  # the session has a token; the forged one must still fail
     response = bob.post("/stepup/2fa/enrol", data={"csrf_token": token})
-    assert response.status_code == 400
+    assert response.status_code == 403
 
 
 def test_a_token_dies_with_the_session(test_app: TestApp, bob: Browser) -> None:
     token = bob.csrf()
     bob.post("/logout")
     bob.login("bob")
-    assert bob.post("/stepup/2fa/enrol", data={"csrf_token": token}).status_code == 400
+    assert bob.post("/stepup/2fa/enrol", data={"csrf_token": token}).status_code == 403
 
 
 # the tenant endpoint -----------------------------------------------------------------

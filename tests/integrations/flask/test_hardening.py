@@ -25,9 +25,11 @@ from integrations.tenant_probes import (
     BAD_ACCEPTS,
     BAD_BODIES,
     BAD_MEDIA_TYPES,
+    BAD_QUERIES,
     check_400,
     check_406,
     check_415,
+    check_query_400,
 )
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.tenants import MAX_BODY
@@ -524,4 +526,17 @@ def test_an_accept_no_jsonapi_answer_meets_is_a_406(
         URL, data=json.dumps(flag_body(True)), content_type=JSONAPI, headers={"Accept": accept}
     )
     check_406(response.status_code, response.headers["Content-Type"], response.get_data())
+    assert _tenant(test_app) == before
+
+
+@pytest.mark.parametrize(("query", "parameter"), BAD_QUERIES)
+def test_a_query_parameter_is_a_400_that_changes_nothing(
+    test_app: TestApp, alice: Browser, query: str, parameter: str
+) -> None:
+    fresh_grant(alice)
+    before = _tenant(test_app)
+    response = alice.patch(URL + query, data=json.dumps(flag_body(True)), content_type=JSONAPI)
+    check_query_400(
+        response.status_code, response.headers["Content-Type"], response.get_data(), parameter
+    )
     assert _tenant(test_app) == before

@@ -193,7 +193,7 @@ def test_a_forged_form_is_not_laundered_by_the_reauthentication(
     assert refused.status_code == 303
     target, fields = resume_form(_reauth(alice, refused.headers["Location"], "alice").text)
     assert fields == FORM  # no csrf_token
-    assert alice.post(target, data=as_multidict(fields)).status_code == 400
+    assert alice.post(target, data=as_multidict(fields)).status_code == 403
 
     genuine = alice.post(
         "/settings/profile-2", data=as_multidict([*FORM, ("csrf_token", _token(alice))])
@@ -231,7 +231,7 @@ def test_an_interrupted_form_post_resumes_with_its_fields_and_a_fresh_csrf_token
     assert done.json == {"fields": [list(f) for f in FORM]}
     # The old token is worthless now, and the kept request was used up.
     assert (
-        alice.post(target, data=as_multidict([*FORM, ("csrf_token", old_token)])).status_code == 400
+        alice.post(target, data=as_multidict([*FORM, ("csrf_token", old_token)])).status_code == 403
     )
     again = _reauth(alice, location, "alice")
     assert again.status_code == 303  # nothing to resume: back to `next`
@@ -267,7 +267,7 @@ def test_a_forged_replay_without_the_fresh_token_is_refused(app: Flask) -> None:
         _reauth(alice, refused.headers["Location"], "alice").get_data(as_text=True)
     )
     without = [f for f in fields if f[0] != "csrf_token"]
-    assert alice.post(target, data=as_multidict(without)).status_code == 400
+    assert alice.post(target, data=as_multidict(without)).status_code == 403
 
 
 def test_a_kept_request_never_resumes_in_another_session(app: Flask) -> None:

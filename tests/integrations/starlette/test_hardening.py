@@ -29,9 +29,11 @@ from integrations.tenant_probes import (
     BAD_ACCEPTS,
     BAD_BODIES,
     BAD_MEDIA_TYPES,
+    BAD_QUERIES,
     check_400,
     check_406,
     check_415,
+    check_query_400,
 )
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.tenants import MAX_BODY
@@ -455,6 +457,20 @@ def test_an_accept_no_jsonapi_answer_meets_is_a_406(
     headers = {"Content-Type": JSONAPI, "Accept": accept}
     response = alice.client.patch(URL, content=json.dumps(_body(True)), headers=headers)
     check_406(response.status_code, response.headers["content-type"], response.content)
+    assert test_app.store.get_tenant(TENANT) == before
+
+
+@pytest.mark.parametrize(("query", "parameter"), BAD_QUERIES)
+def test_a_query_parameter_is_a_400_that_changes_nothing(
+    test_app: TestApp, alice: Browser, query: str, parameter: str
+) -> None:
+    _grant(alice)
+    before = test_app.store.get_tenant(TENANT)
+    headers = {"Content-Type": JSONAPI}
+    response = alice.client.patch(URL + query, content=json.dumps(_body(True)), headers=headers)
+    check_query_400(
+        response.status_code, response.headers["content-type"], response.content, parameter
+    )
     assert test_app.store.get_tenant(TENANT) == before
 
 

@@ -274,13 +274,16 @@ def _web_only(view: View) -> View:
 
 class _CsrfCheck(CsrfViewMiddleware):  # type: ignore[misc]
     """Django's own CSRF check (origin, referer, token: the middleware's, unchanged),
-    whose refusal of a request that asks for JSON is the JSON 403 ``csrf`` every
-    framework answers; a browser still gets the project's ``CSRF_FAILURE_VIEW``."""
+    whose refusal is the answer every framework gives on stepup's views: the JSON 403
+    ``csrf`` for a request that asks for JSON, the translated 403 message page for a
+    browser (not the project's ``CSRF_FAILURE_VIEW``, so the page reads the same in
+    Flask and Starlette). Logged as Django logs its own refusals."""
 
     def _reject(self, request: HttpRequest, reason: str) -> HttpResponse:
         if client_kind(request_info(request)) is Client.BROWSER:
-            return cast(HttpResponse, super()._reject(request, reason))
-        response = to_response(csrf_response(answer_locale(request)))
+            response = _message(request, 403, TEXT["csrf"])
+        else:
+            response = to_response(csrf_response(answer_locale(request)))
         log_response(
             "Forbidden (%s): %s", reason, request.path, response=response, request=request,
             logger=_CSRF_LOGGER,
@@ -830,7 +833,8 @@ def _patch_only(view: View) -> View:
 
 def _tenant(request: HttpRequest, tenant_id: str) -> HttpResponse:
     """The seed's JSON:API ``PATCH``. Who may ask is settled before a byte of the body is
-    read: signed in (401), a JSON body (415), a tenant admin (403), and a fresh
+    read: signed in (401), a JSON body (415), an acceptable ``Accept`` (406), no query
+    parameter (400), a tenant admin (403), and a fresh
     re-authentication for ``tenant.settings.update`` whatever the flag says (the guarded
     JSON endpoints' 401/403/503 as a JSON:API document, see
     :func:`~stepup.integrations.views.tenant_decision_response`; the app's
@@ -842,7 +846,8 @@ def _tenant(request: HttpRequest, tenant_id: str) -> HttpResponse:
     locale = bound.locale()
     content_type = request.headers.get("Content-Type", "")
     accept = request.headers.get("Accept")
-    refusal = tenant_request_refusal(subject is not None, content_type, locale, accept)
+    query = request.GET.keys()
+    refusal = tenant_request_refusal(subject is not None, content_type, locale, accept, query)
     if refusal is not None:
         return to_response(refusal)
     assert subject is not None  # refused above

@@ -342,7 +342,7 @@ def _csrf_refused() -> Any:
     403 ``csrf`` every framework answers; a browser, the message page."""
     if client_kind(request_info(request)) is not Client.BROWSER:
         return to_response(csrf_response(state().locale()))
-    return _message(400, TEXT["csrf"])
+    return _message(403, TEXT["csrf"])
 
 
 def _answer_flask_wtf_refusals(bp: Blueprint) -> None:
@@ -943,7 +943,8 @@ def tenant_other_methods(tenant_id: str) -> Any:
 
 def tenant_patch(tenant_id: str) -> Any:
     """The seed's JSON:API ``PATCH``. Who may ask is settled before a byte of the body is
-    read: signed in (401), a JSON body (415), a tenant admin (403), and a fresh
+    read: signed in (401), a JSON body (415), an acceptable ``Accept`` (406), no query
+    parameter (400), a tenant admin (403), and a fresh
     re-authentication for ``tenant.settings.update`` whatever the flag says (the guarded
     JSON endpoints' 401/403/503 as a JSON:API document, see
     :func:`~stepup.integrations.views.tenant_decision_response`; the app's
@@ -953,7 +954,11 @@ def tenant_patch(tenant_id: str) -> Any:
     # JSON:API titles in the pages' locale (the app's hook, then Accept-Language).
     locale = app_state.locale()
     refusal = tenant_request_refusal(
-        subject is not None, request.content_type or "", locale, request.headers.get("Accept")
+        subject is not None,
+        request.content_type or "",
+        locale,
+        request.headers.get("Accept"),
+        request.args.keys(),
     )
     if refusal is not None:
         return to_response(refusal)

@@ -898,7 +898,8 @@ class StepupPages:
 
     async def tenant_patch(self, request: Request) -> Response:
         """The seed's JSON:API ``PATCH``. Who may ask is settled before a byte of the body
-        is read: signed in (401), a JSON body (415), a tenant admin (403), and a fresh
+        is read: signed in (401), a JSON body (415), an acceptable ``Accept`` (406), no
+        query parameter (400), a tenant admin (403), and a fresh
         re-authentication for ``tenant.settings.update`` whatever the flag says (the
         guarded JSON endpoints' 401/403/503 as a JSON:API document, see
         :func:`~stepup.integrations.views.tenant_decision_response`; the app's
@@ -913,6 +914,7 @@ class StepupPages:
             request.headers.get("content-type", ""),
             locale,
             request.headers.get("accept"),
+            request.query_params.keys(),
         )
         if refusal is not None:
             return to_response(refusal)
