@@ -9,12 +9,43 @@ decision is :meth:`stepup.reauth.Reauth.check_token`: the same policy, lifetimes
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final, TypeGuard
 
 from .errors import StepupError, StoreUnavailableError
 
-__all__ = ["AccessToken", "InvalidTokenError", "TokenFault", "TokenUnavailableError"]
+__all__ = [
+    "AccessToken",
+    "InvalidTokenError",
+    "TokenFault",
+    "TokenUnavailableError",
+    "is_scope_token",
+    "scope_tokens",
+]
+
+#: ``scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`` (RFC 6749 section 3.3): printable
+#: ASCII but space, ``"`` and ``\``. The one definition, for the scopes a token grants
+#: and the scopes an endpoint requires alike.
+_SCOPE_TOKEN: Final = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
+def is_scope_token(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is one RFC 6749 scope-token."""
+    return isinstance(value, str) and _SCOPE_TOKEN.fullmatch(value) is not None
+
+
+def scope_tokens(scope: str) -> tuple[str, ...] | None:
+    """The scope-tokens of a ``scope`` value, or ``None`` when it is not
+    ``scope-token *( SP scope-token )`` (RFC 6749 section 3.3, RFC 9068 section 2.2.3,
+    RFC 7662 section 2.2). Split on a single space only: ``str.split()`` would also
+    split on a tab, a no-break space or a unit separator, and so turn the one (odd)
+    scope ``"read\\u00a0write"`` into ``write``. The empty string grants nothing: ``()``."""
+    if scope == "":
+        return ()
+    tokens = tuple(scope.split(" "))
+    return tokens if all(map(is_scope_token, tokens)) else None
 
 
 class TokenFault(StrEnum):

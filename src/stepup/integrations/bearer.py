@@ -36,14 +36,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import re
 from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 from ..errors import ConfigurationError
 from ..policy import Context
 from ..reauth import Decision, ReauthRequired, ReauthUnavailable
-from ..tokens import AccessToken, InvalidTokenError, TokenUnavailableError
+from ..tokens import AccessToken, InvalidTokenError, TokenUnavailableError, is_scope_token
 from .http import (
     BEARER_REALM,
     FOR_GOOD,
@@ -60,8 +59,6 @@ from .http import (
 
 __all__ = ["BearerGuard", "TokenDecider", "required_scope", "token_decision_response"]
 
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 section 3.3
-
 
 def required_scope(scope: str | Collection[str]) -> tuple[str, ...]:
     """The scopes an endpoint requires, checked once (RFC 6749 section 3.3 scope-tokens):
@@ -71,7 +68,7 @@ def required_scope(scope: str | Collection[str]) -> tuple[str, ...]:
     if isinstance(scope, str) and not scope:
         tokens = ()
     for token in tokens:
-        if not isinstance(token, str) or _SCOPE_TOKEN.fullmatch(token) is None:
+        if not is_scope_token(token):
             raise ConfigurationError(f"{token!r:.40} is not a scope token (RFC 6749)")
     return tuple(dict.fromkeys(tokens))
 

@@ -52,7 +52,13 @@ from ...._flow import Flow, run, run_async
 from ....clock import Clock, system_clock
 from ....errors import ConfigurationError, StepupError
 from ....strict_json import strict_json_object
-from ....tokens import AccessToken, InvalidTokenError, TokenFault, TokenUnavailableError
+from ....tokens import (
+    AccessToken,
+    InvalidTokenError,
+    TokenFault,
+    TokenUnavailableError,
+    scope_tokens,
+)
 
 __all__ = [
     "SAFE_ACCESS_TOKEN_ALGORITHMS",
@@ -567,6 +573,25 @@ def _optional_string(payload: Mapping[str, Any], name: str) -> str:
     return value
 
 
+def _auth_time(
+    payload: Mapping[str, Any], iat: float | None, *, now: float, leeway: float
+) -> float | None:
+    """``auth_time`` when present: a NumericDate neither in the future nor after ``iat``
+    (beyond ``leeway``). A token issued before the authentication it reports is one no
+    honest authorization server makes (the issuer stamps both on its own clock), so its
+    ``auth_time`` proves nothing: refused, not trusted."""
+    if "auth_time" not in payload:
+        return None
+    auth_time = _number(payload["auth_time"])
+    if auth_time is None:
+        raise InvalidTokenError(TokenFault.MALFORMED)
+    if auth_time > now + leeway:  # an authentication in the future
+        raise InvalidTokenError(TokenFault.ISSUED_AT)
+    if iat is not None and auth_time > iat + leeway:  # authenticated after issuance
+        raise InvalidTokenError(TokenFault.ISSUED_AT)
+    return auth_time
+
+
 def claims_to_token(
     payload: Mapping[str, Any],
     *,
@@ -581,8 +606,17 @@ def claims_to_token(
 
     Exact ``iss``; ``aud`` containing ``audience``; NumericDates that are numbers
     (not strings, booleans, ``NaN`` or past the year 9999); ``acr`` a string and ``amr``
-    a list of strings; a token bound to a key or certificate (``cnf``: DPoP, mTLS) is
-    refused, as its binding cannot be proved with a bearer header."""
+    a list of strings; ``auth_time`` neither in the future nor after ``iat``; a token
+    bound to a key or certificate (``cnf``: DPoP, mTLS) is refused, as its binding cannot
+    be proved with a bearer header.
+
+    ``scope`` must be RFC 6749 syntax, scope-tokens separated by single spaces
+    (:func:`~stepup.tokens.scope_tokens`), else the token is malformed: refused whole,
+    not read leniently. Splitting on any whitespace would read ``"read\\u00a0write"``
+    (one scope) as granting ``write``; dropping the odd tokens would keep a token whose
+    grant the issuer and this API read differently. RFC 9068, RFC 8693 and RFC 7662 all
+    define the claim as that space-separated list, so an issuer that follows them is
+    never refused; the empty string grants nothing."""
     iss, sub = payload.get("iss"), payload.get("sub")
     if not isinstance(iss, str) or iss != issuer:
         raise InvalidTokenError(TokenFault.ISSUER)
@@ -605,13 +639,7 @@ def claims_to_token(
         nbf = _number(payload["nbf"])
         if nbf is None or nbf > now + leeway:
             raise InvalidTokenError(TokenFault.NOT_BEFORE)
-    auth_time = None
-    if "auth_time" in payload:
-        auth_time = _number(payload["auth_time"])
-        if auth_time is None:
-            raise InvalidTokenError(TokenFault.MALFORMED)
-        if auth_time > now + leeway:  # an authentication in the future
-            raise InvalidTokenError(TokenFault.ISSUED_AT)
+    auth_time = _auth_time(payload, iat, now=now, leeway=leeway)
     if "cnf" in payload:
         raise InvalidTokenError(TokenFault.SENDER_CONSTRAINED)
     acr = payload.get("acr")
@@ -620,7 +648,9 @@ def claims_to_token(
     amr = payload.get("amr", [])
     if not isinstance(amr, list) or not all(_text(m) for m in amr):
         raise InvalidTokenError(TokenFault.MALFORMED)
-    scope = _optional_string(payload, "scope")
+    scope = scope_tokens(_optional_string(payload, "scope"))
+    if scope is None:
+        raise InvalidTokenError(TokenFault.MALFORMED)
     return AccessToken(
         issuer=iss,
         subject=sub,
@@ -631,6 +661,6 @@ def claims_to_token(
         acr=acr,
         amr=tuple(amr),
         client_id=_optional_string(payload, "client_id"),
-        scope=tuple(scope.split()),
+        scope=scope,
         token_id=_optional_string(payload, "jti"),
     )
