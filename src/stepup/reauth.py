@@ -1306,6 +1306,9 @@ class _ReauthFlows(Generic[S]):
                 f"authenticated_at is more than {_SIGN_IN_SKEW:g} seconds in the future"
             )
         at = now if given is None else min(given, now)  # a provider's clock a little ahead
+        # The new proof standing alone: what is stored if the earlier grant is gone by
+        # the time the merged one is written (see _store_grant).
+        alone = Grant(subject.user_id, subject.session_id, proved, at, level)
         # The session id was renewed at this re-authentication (ASVS 5.0 section 7.2.4): the
         # earlier proofs are read from the old id, and the old id keeps no grant.
         earlier = subject.session_id if renewed_from is None else renewed_from
@@ -1321,6 +1324,7 @@ class _ReauthFlows(Generic[S]):
             # proved before a provider's trip rides with it).
             earlier_methods = frozenset()
             earlier_level = None
+        merged_from: Grant | None = None  # the grant the proofs were merged with
         if (
             previous is not None
             and not earlier_methods <= chosen
@@ -1336,16 +1340,18 @@ class _ReauthFlows(Generic[S]):
             at = previous.authenticated_at
             if self.policy.levels is not None:
                 level = self.policy.levels.highest(level, earlier_level)
-        if renewed_from is not None:
-            # The old id's grants go first: if a write below fails, nothing is granted
-            # and the old id keeps nothing either (never a stored grant behind a "try
-            # again", nor an old id still holding one).
-            yield ("revoke_grants", (subject.user_id, renewed_from))
-            yield ("revoke_grants", (subject.user_id, _anchor_id(renewed_from)))
+            merged_from = previous
         grant = Grant(subject.user_id, subject.session_id, chosen, at, level)
         if transaction is None:
-            yield ("put_grant", (grant, at + self._kept_for()))
+            grant = yield from self._store_grant(grant, alone, merged_from, renewed_from)
+            chosen, level = grant.methods, grant.level
         else:
+            if renewed_from is not None:
+                # The old id's grants go first: if a write below fails, nothing is
+                # granted and the old id keeps nothing either (never a stored grant
+                # behind a "try again", nor an old id still holding one).
+                yield ("revoke_grants", (subject.user_id, renewed_from))
+                yield ("revoke_grants", (subject.user_id, _anchor_id(renewed_from)))
             # The single-use proof for one transaction, spent by the check that uses it,
             # and nothing else: confirming one action is no re-authentication for others.
             # The session's epoch first: the current one while it is young enough to
@@ -1384,6 +1390,44 @@ class _ReauthFlows(Generic[S]):
                 proved=",".join(sorted(proved)),
             )
         )
+        return grant
+
+    def _store_grant(
+        self,
+        grant: Grant,
+        alone: Grant,
+        merged_from: Grant | None,
+        renewed_from: str | None,
+    ) -> Flow[Grant]:
+        """Store the session's grant, and answer the one stored. A grant merged with
+        ``merged_from`` (the earlier grant read) is written only while that grant is
+        still stored, and moves it in the same step (``replace_grant``): a revocation
+        after the read (a password change, a removed device: every grant of the user,
+        ASVS 5.0 section 7.4.3) is never undone by writing back what it revoked. Then
+        the new proof is stored alone, dated as if there had been no earlier grant.
+
+        A renewed session's old id keeps nothing: its transaction epoch goes first, its
+        grant with the move (or before the write of a grant alone). If the move fails,
+        the old id's grant is revoked before the failure is raised."""
+        user_id = grant.user_id
+        if renewed_from is not None:
+            yield ("revoke_grants", (user_id, _anchor_id(renewed_from)))
+        if merged_from is not None:
+            earlier = grant.session_id if renewed_from is None else renewed_from
+            expires = grant.authenticated_at + self._kept_for()
+            try:
+                moved = yield ("replace_grant", (grant, expires, merged_from, earlier))
+            except StoreUnavailableError:
+                if renewed_from is not None:
+                    with contextlib.suppress(StoreUnavailableError):
+                        yield ("revoke_grants", (user_id, renewed_from))
+                raise
+            if moved:
+                return grant
+            grant = alone  # the earlier grant was revoked (or replaced) meanwhile
+        if renewed_from is not None:
+            yield ("revoke_grants", (user_id, renewed_from))
+        yield ("put_grant", (grant, grant.authenticated_at + self._kept_for()))
         return grant
 
     def _record_sign_in(

@@ -88,6 +88,25 @@ def test_renewing_to_the_same_id_is_refused() -> None:
         reauth.record(ALICE_1, ["pwd"], renewed_from=ALICE_1.session_id)
 
 
+class _MoveFails(MemoryStore):
+    def replace_grant(self, *args: Any) -> bool:
+        raise ConnectionError("down")
+
+
+def test_a_merge_whose_move_fails_leaves_the_old_id_without_a_grant() -> None:
+    """The merged grant moves to the renewed id in one store step (``replace_grant``);
+    when that step fails, the record fails, and the old id keeps no grant either."""
+    store, clock = _MoveFails(), SettableClock()
+    store.put_tenant(Tenant("t1", {"feature_flags": {"sensitive_actions_reauth": True}}))
+    reauth = Reauth(store, Policy.default(environ={}), clock=clock)
+    reauth.record(ALICE_1, ["oidc"])
+    clock.advance(30)
+    with pytest.raises(StoreUnavailableError):
+        reauth.record(ALICE_2, ["otp"], renewed_from=ALICE_1.session_id)
+    assert store.get_grant("alice", ALICE_1.session_id) is None
+    assert store.get_grant("alice", ALICE_2.session_id) is None
+
+
 # Factor changes revoke every grant of the user ----------------------------------------
 
 

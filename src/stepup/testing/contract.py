@@ -23,7 +23,9 @@ before reseal's ``replace_credential``, or another tab's whole first enrolment (
 and confirmed) before a first enrolment's ``add_credential``; the tests then check
 that nothing was lost.
 The TOTP device cases do the same with a spent recovery code or a rename before the
-``replace_credential`` of adding, renaming, removing or marking a device used.
+``replace_credential`` of adding, renaming, removing or marking a device used; the
+grant cases with a password change (every grant of the user revoked) before a
+re-authentication's ``replace_grant`` (the revoked proof must not come back).
 The passkey cases do the same with a second registration of the same credential
 before ``add_passkey`` and a second assertion of the same authenticator before
 ``record_passkey_use`` (they need the ``passkeys`` extra, python-fido2).
@@ -83,7 +85,8 @@ from ..adapters.storage.base import MAX_KEY_LENGTH
 from ..errors import AlreadyEnrolledError, ConcurrentUpdateError, MalformedInputError
 from ..events import EventBus, StepupEvent, TenantFlagChanged
 from ..ids import MAX_ID_LENGTH
-from ..reauth import FEATURE_FLAG
+from ..policy import Policy, Rule, Sensitivity
+from ..reauth import FEATURE_FLAG, Allowed, AsyncReauth, Reauth
 from ..records import (
     Attempt,
     AttemptOutcome,
@@ -1826,6 +1829,144 @@ class StoreContract:
         assert call("get_grant", user, "s3") is None
         assert call("get_grant", other, "s1") is not None
 
+    def test_replace_grant_is_a_compare_and_set(self, call: _Runner) -> None:
+        """``replace_grant`` in one session writes only over the grant expected there
+        (its methods, time and level); once that grant is revoked or replaced, it
+        changes nothing and answers ``False``."""
+        user = _key("user")
+        read = Grant(user, "s1", frozenset({"otp"}), T0, level="mfa")
+        merged = Grant(user, "s1", frozenset({"otp", "pwd"}), T0, level="mfa")
+        call("put_grant", read, T0 + 3600)
+        assert call("replace_grant", merged, T0 + 3600, read, "s1") is True
+        assert call("get_grant", user, "s1") == merged
+        assert call("replace_grant", merged, T0 + 3600, read, "s1") is False  # moved on
+        assert call("get_grant", user, "s1") == merged
+        for other in (
+            replace(merged, methods=frozenset({"otp"})),
+            replace(merged, authenticated_at=T0 + 1),
+            replace(merged, level=None),
+        ):
+            assert call("replace_grant", read, T0 + 3600, other, "s1") is False
+            assert call("get_grant", user, "s1") == merged
+        call("revoke_grants", user)
+        assert call("replace_grant", merged, T0 + 3600, merged, "s1") is False  # revoked
+        assert call("get_grant", user, "s1") is None
+
+    def test_replace_grant_moves_a_grant_to_a_renewed_session_id(self, call: _Runner) -> None:
+        """From another session id, ``replace_grant`` removes the expected grant there
+        and writes the new one under its own id (over one stored there), in one step;
+        with the expected grant revoked or replaced, neither id changes."""
+        user = _key("user")
+        read = Grant(user, "old", frozenset({"otp"}), T0)
+        moved = Grant(user, "new", frozenset({"otp", "pwd"}), T0)
+        call("put_grant", read, T0 + 3600)
+        call("put_grant", Grant(user, "new", frozenset({"pwd"}), T0 - 10), T0 + 3600)
+        call("put_grant", Grant(user, "other", frozenset({"pwd"}), T0), T0 + 3600)
+        assert call("replace_grant", moved, T0 + 3600, read, "old") is True
+        assert call("get_grant", user, "old") is None
+        assert call("get_grant", user, "new") == moved
+        assert call("get_grant", user, "other") is not None
+        # The grant read was replaced meanwhile (another record): nothing moves.
+        call("put_grant", read, T0 + 3600)
+        newer = replace(read, methods=frozenset({"oidc"}))
+        call("put_grant", newer, T0 + 3600)
+        again = replace(moved, session_id="newer")
+        assert call("replace_grant", again, T0 + 3600, read, "old") is False
+        assert call("get_grant", user, "old") == newer
+        assert call("get_grant", user, "newer") is None
+        # Revoked meanwhile (a password change): nothing comes back anywhere.
+        assert call("revoke_grants", user) == 3
+        assert call("replace_grant", again, T0 + 3600, newer, "old") is False
+        assert call("get_grant", user, "old") is None
+        assert call("get_grant", user, "newer") is None
+
+    def test_a_refused_replace_grant_keeps_the_sessions_grant(self, call: _Runner) -> None:
+        """A grant over before it starts is refused by ``replace_grant`` as by
+        ``put_grant``, and the grant expected stays where it is."""
+        user = _key("user")
+        read = Grant(user, "old", frozenset({"otp"}), T0)
+        call("put_grant", read, T0 + 3600)
+        for session in ("old", "new"):
+            with pytest.raises(MalformedInputError):
+                call("replace_grant", replace(read, session_id=session), T0, read, "old")
+        assert call("get_grant", user, "old") == read
+        assert call("get_grant", user, "new") is None
+
+    def _reauth(self, call: _Runner, store: Any, clock: SettableClock) -> Any:
+        kind = AsyncReauth if call.is_async else Reauth
+        policy = Policy(
+            {"billing.export": Rule(Sensitivity.CRITICAL, lifetime=300.0, second_factor=True)}
+        )
+        return kind(store, policy, clock=clock)
+
+    def _record_racing(
+        self, call: _Runner, renewed: bool, compete: Callable[[Any, str], Any] | None
+    ) -> tuple[Any, Subject, Grant, _Competing]:
+        """A code proved (``otp``), then five seconds later a password (``pwd``) whose
+        record has ``compete(reauth, user)`` run between its read of the session's
+        grant and its write (none: the record alone). Answers the reauth, the
+        session's subject after the record, the grant it answered, and the wrapper."""
+        user, clock = _key("user"), SettableClock(T0)
+        reauth = self._reauth(call, call.store, clock)
+        first = Subject(user, _key("sid"))
+        call.resolve(reauth.record(first, ["otp"]))
+        clock.advance(5)
+        racing = _Competing(
+            call.store,
+            ("replace_grant", "put_grant"),
+            (lambda: None) if compete is None else partial(compete, reauth, user),
+        )
+        late = self._reauth(call, racing, clock)
+        then = Subject(user, _key("sid")) if renewed else first
+        renewed_from = first.session_id if renewed else None
+        stored = call.resolve(late.record(then, ["pwd"], renewed_from=renewed_from))
+        if renewed:
+            assert call("get_grant", user, first.session_id) is None  # the old id keeps none
+        return reauth, then, stored, racing
+
+    def _decision(self, call: _Runner, reauth: Any, subject: Subject) -> Any:
+        tenant_id = _key("tenant")
+        call("put_tenant", Tenant(tenant_id, {"feature_flags": {FEATURE_FLAG: True}}))
+        return call.resolve(reauth.check(subject, "billing.export", tenant_id))
+
+    @pytest.mark.parametrize("renewed", [False, True], ids=["same-session", "renewed"])
+    def test_a_record_merges_the_earlier_proof_while_it_stands(
+        self, call: _Runner, renewed: bool
+    ) -> None:
+        """The control of the case below: nothing revoked, the password joins the code
+        proved moments before, dated by the code (the grant is never fresher than its
+        parts), and the second-factor rule is allowed."""
+        reauth, subject, stored, _ = self._record_racing(call, renewed, None)
+        assert stored.methods == {"otp", "pwd"}
+        assert stored.authenticated_at == T0
+        assert call("get_grant", subject.user_id, subject.session_id) == stored
+        assert isinstance(self._decision(call, reauth, subject), Allowed)
+
+    @pytest.mark.parametrize("renewed", [False, True], ids=["same-session", "renewed"])
+    @pytest.mark.parametrize("revocation", ["password_changed", "revoke_grants"])
+    def test_a_revocation_between_a_records_read_and_write_stands(
+        self, call: _Runner, renewed: bool, revocation: str
+    ) -> None:
+        """Issue 12 item 9: a factor change revokes every grant of the user (ASVS 5.0
+        section 7.4.3) between a re-authentication's read of the session's earlier grant
+        and its write. The revoked proof (``otp``) must not come back with the merged
+        grant: only the new proof is stored, dated now, and the second-factor rule asks
+        again."""
+
+        def revoke(reauth: Any, user: str) -> Any:
+            if revocation == "password_changed":
+                return reauth.password_changed(user)
+            return call.store.revoke_grants(user, None)
+
+        reauth, subject, stored, racing = self._record_racing(call, renewed, revoke)
+        assert racing.competed == 1
+        kept = call("get_grant", subject.user_id, subject.session_id)
+        assert kept is not None
+        assert kept.methods == {"pwd"}, "a revoked proof was written back by a record"
+        assert kept.authenticated_at == T0 + 5
+        assert stored == kept
+        assert not isinstance(self._decision(call, reauth, subject), Allowed)
+
     # challenges -----------------------------------------------------------------
 
     def _challenge(self, expires_at: float) -> Challenge:
@@ -2283,6 +2424,10 @@ class StoreContract:
         cases: dict[str, Callable[[_Runner], Any]] = {
             "grant.user_id": lambda c: c("put_grant", replace(grant, user_id=bad), T0 + 60),
             "grant.session_id": lambda c: c("put_grant", replace(grant, session_id=key), T0 + 60),
+            "replace_grant user_id": lambda c: c(
+                "replace_grant", replace(grant, user_id=bad), T0 + 60, grant, session
+            ),
+            "replace_grant from_session": lambda c: c("replace_grant", grant, T0 + 60, grant, key),
             "revoke user_id": lambda c: c("revoke_grants", bad),
             "revoke session_id": lambda c: c("revoke_grants", user, key),
             "put_tenant": lambda c: c("put_tenant", Tenant(bad, {})),
@@ -2350,6 +2495,8 @@ class StoreContract:
         call("add_passkey", passkey, 10)
         writes: list[tuple[Any, ...]] = [
             ("revoke_grants", user, "s\x00"),
+            ("replace_grant", replace(grant, session_id="s\x00"), T0 + 60, grant, session),
+            ("replace_grant", replace(grant, session_id="s2"), T0 + 60, grant, "s\x00"),
             ("put_credential", replace(credential, recovery_hashes=("h\ud800",))),
             ("consume_recovery_hash", user, "h1\x00"),
             ("rename_passkey", user, passkey.credential_id, "n\x00"),

@@ -320,6 +320,19 @@ class GrantStore(Protocol):
 
     def get_grant(self, user_id: str, session_id: str) -> Grant | None: ...
 
+    def replace_grant(
+        self, grant: Grant, expires_at: float, expected: Grant, from_session: str
+    ) -> bool:
+        """Atomically: if the grant stored for ``(grant.user_id, from_session)`` is still
+        ``expected`` (the same methods, ``authenticated_at`` and level), remove it and
+        record ``grant`` under its own session id (which may be ``from_session``) as
+        :meth:`put_grant` would, and answer ``True``; otherwise (revoked meanwhile, or
+        replaced by another grant) change nothing and answer ``False``. A
+        re-authentication that merges the session's earlier proofs writes with this, so
+        a revocation made after its read (a password change, a removed device) is never
+        undone by its write."""
+        ...
+
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
         """Revoke one session's grant, or every grant of the user; returns how many
         records it removed. A grant past its ``expires_at`` may or may not still be
@@ -414,6 +427,10 @@ class AsyncStore(Protocol):
     async def put_grant(self, grant: Grant, expires_at: float) -> None: ...
 
     async def get_grant(self, user_id: str, session_id: str) -> Grant | None: ...
+
+    async def replace_grant(
+        self, grant: Grant, expires_at: float, expected: Grant, from_session: str
+    ) -> bool: ...
 
     async def revoke_grants(self, user_id: str, session_id: str | None = None) -> int: ...
 

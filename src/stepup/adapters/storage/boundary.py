@@ -102,6 +102,16 @@ def check_put_grant(grant: Grant, expires_at: float) -> None:
     check_grant(grant, expires_at)
 
 
+def check_replace_grant(
+    grant: Grant, expires_at: float, expected: Grant, from_session: str
+) -> None:
+    """The grant as ``put_grant`` checks it, the session it moves from, and the time of
+    the grant expected there (a NaN could never have been stored: no store compares it)."""
+    check_grant(grant, expires_at)
+    check_id("from_session", from_session, MAX_KEY_LENGTH)
+    check_time("expected.authenticated_at", expected.authenticated_at)
+
+
 def check_revoke_grants(user_id: str, session_id: str | None = None) -> None:
     check_id("user_id", user_id)
     if session_id is not None:
@@ -160,6 +170,7 @@ INPUT_CHECKS: Final[Mapping[str, Callable[..., None]]] = {
     "add_tenant": check_tenant_write,
     "patch_tenant": check_patch_tenant,
     "put_grant": check_put_grant,
+    "replace_grant": check_replace_grant,
     "revoke_grants": check_revoke_grants,
     "put_challenge": check_put_challenge,
     "take_challenge": check_take_challenge,

@@ -35,6 +35,15 @@ def _own(tenant: Tenant) -> Tenant:
     return Tenant(tenant.tenant_id, thawed(tenant.attributes))
 
 
+def _same_grant(stored: Grant, expected: Grant) -> bool:
+    """What identifies a session's grant for ``replace_grant`` (its keys are the lookup)."""
+    return (stored.methods, stored.authenticated_at, stored.level) == (
+        expected.methods,
+        expected.authenticated_at,
+        expected.level,
+    )
+
+
 class MemoryStore:
     """Implements :class:`stepup.adapters.storage.base.Store`; also usable by async code."""
 
@@ -214,6 +223,18 @@ class MemoryStore:
     def get_grant(self, user_id: str, session_id: str) -> Grant | None:
         entry = self._grants.get((user_id, session_id))
         return entry[0] if entry is not None else None
+
+    def replace_grant(
+        self, grant: Grant, expires_at: float, expected: Grant, from_session: str
+    ) -> bool:
+        boundary.check_replace_grant(grant, expires_at, expected, from_session)
+        with self._lock:
+            entry = self._grants.get((grant.user_id, from_session))
+            if entry is None or not _same_grant(entry[0], expected):
+                return False
+            del self._grants[(grant.user_id, from_session)]
+            self._grants[(grant.user_id, grant.session_id)] = (grant, expires_at)
+            return True
 
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
         boundary.check_revoke_grants(user_id, session_id)

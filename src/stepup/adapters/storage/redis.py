@@ -480,6 +480,11 @@ class RedisStore(_RedisBase):
     def get_grant(self, user_id: str, session_id: str) -> Grant | None:
         return self._run(self._ops.get_grant(user_id, session_id))
 
+    def replace_grant(
+        self, grant: Grant, expires_at: float, expected: Grant, from_session: str
+    ) -> bool:
+        return self._run(self._ops.replace_grant(grant, expires_at, expected, from_session))
+
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
         return self._run(self._ops.revoke_grants(user_id, session_id))
 
@@ -804,6 +809,12 @@ class AsyncRedisStore(_RedisBase):
 
     async def get_grant(self, user_id: str, session_id: str) -> Grant | None:
         return await self._run(self._ops.get_grant(user_id, session_id))
+
+    async def replace_grant(
+        self, grant: Grant, expires_at: float, expected: Grant, from_session: str
+    ) -> bool:
+        op = self._ops.replace_grant(grant, expires_at, expected, from_session)
+        return await self._run(op)
 
     async def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
         return await self._run(self._ops.revoke_grants(user_id, session_id))

@@ -13,7 +13,7 @@ import json
 import math
 import secrets
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeAlias, TypeVar
 
 from ...errors import ConcurrentUpdateError
@@ -46,6 +46,7 @@ from .redis_scripts import (
     RELEASE_CLAIM,
     RENAME_PASSKEY,
     REPLACE_CREDENTIAL,
+    REPLACE_GRANT,
     REVOKE_ALL,
     SWAP_VALUE,
     Script,
@@ -458,6 +459,24 @@ class RedisOps:
         value = f"{_float(expires_at)} {_dumps(grant.to_dict())}"
         args = (grant.session_id, value, _float(expires_at), _float(grant.authenticated_at))
         return _script("put_grant", PUT_GRANT, self.keys.grants(grant.user_id), args, _none)
+
+    def replace_grant(
+        self, grant: Grant, expires_at: float, expected: Grant, from_session: str
+    ) -> Op[bool]:
+        boundary.check_replace_grant(grant, expires_at, expected, from_session)
+        value = f"{_float(expires_at)} {_dumps(grant.to_dict())}"
+        # The JSON put_grant stored for ``expected`` where it is: compared as text.
+        stored = replace(expected, user_id=grant.user_id, session_id=from_session)
+        args = (
+            grant.session_id,
+            value,
+            _float(expires_at),
+            _float(grant.authenticated_at),
+            from_session,
+            _dumps(stored.to_dict()),
+        )
+        key = self.keys.grants(grant.user_id)
+        return _script("replace_grant", REPLACE_GRANT, key, args, _positive)
 
     def get_grant(self, user_id: str, session_id: str) -> Op[Grant | None]:
         return Op("get_grant", ("HGET", self.keys.grants(user_id), session_id), _grant)

@@ -28,6 +28,7 @@ __all__ = [
     "RELEASE_CLAIM",
     "RENAME_PASSKEY",
     "REPLACE_CREDENTIAL",
+    "REPLACE_GRANT",
     "REVOKE_ALL",
     "SWAP_VALUE",
     "Script",
@@ -340,15 +341,15 @@ return {0, current}
 #: that first (:func:`~.base.check_grant`), and a refused write never costs the session
 #: the grant it has.
 #: KEYS[1]: the grants hash. ARGV: session_id, value, expires_at, now.
-PUT_GRANT = Script(
-    "put_grant",
-    r"""
+_GRANT_ARGS = r"""
 local key, session, value = KEYS[1], ARGV[1], ARGV[2]
 local expires, now = tonumber(ARGV[3]), tonumber(ARGV[4])
 local function finite(x) return x ~= nil and x > -math.huge and x < math.huge end
 if not (finite(expires) and finite(now) and expires > now) then
   return 0
 end
+"""
+_WRITE_GRANT = r"""
 local latest = now
 local fields = redis.call("HGETALL", key)
 for i = 1, #fields, 2 do
@@ -367,7 +368,25 @@ if latest > now then
   redis.call("PEXPIRE", key, string.format("%d", math.ceil((latest - now) * 1000)))
 end
 return 1
-""",
+"""
+PUT_GRANT = Script("put_grant", _GRANT_ARGS + _WRITE_GRANT[1:])
+
+#: :data:`PUT_GRANT`, only if the grant stored under ARGV[5] (the session it moves
+#: from, which may be ARGV[1]) is still the one expected: its JSON (the value after
+#: "<expires_at> ") is ARGV[6]; that field is removed first. Returns 1 if written,
+#: 0 with nothing changed (revoked or replaced meanwhile, or a grant over before it
+#: starts). KEYS[1]: the grants hash. ARGV: as PUT_GRANT's, then from_session and
+#: the expected JSON.
+REPLACE_GRANT = Script(
+    "replace_grant",
+    _GRANT_ARGS
+    + r"""local stored = redis.call("HGET", key, ARGV[5])
+if not stored or string.match(stored, "^%S+ (.*)$") ~= ARGV[6] then
+  return 0
+end
+redis.call("HDEL", key, ARGV[5])
+"""
+    + _WRITE_GRANT[1:],
 )
 
 #: Count and delete a hash. KEYS[1]: the hash. Returns the number of fields.

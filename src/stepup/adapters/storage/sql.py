@@ -545,6 +545,13 @@ class SQLStore(_Base):
         :meth:`get_tenant` gives a caller its own."""
         return self._direct("batch", ops.batch, calls, write=False)
 
+    def replace_grant(
+        self, grant: Grant, expires_at: float, expected: Grant, from_session: str
+    ) -> bool:
+        boundary.check_replace_grant(grant, expires_at, expected, from_session)
+        op = ops.replace_grant(self._s, grant, expires_at, expected, from_session)
+        return self._run("replace_grant", op, write=True)
+
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
         boundary.check_revoke_grants(user_id, session_id)
         op = ops.revoke_grants(self._s, user_id, session_id)
@@ -903,6 +910,13 @@ class AsyncSQLStore(_Base):
     async def batch(self, calls: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
         """See :meth:`SQLStore.batch`."""
         return await self._hot("batch", ops.batch, calls, write=False)
+
+    async def replace_grant(
+        self, grant: Grant, expires_at: float, expected: Grant, from_session: str
+    ) -> bool:
+        boundary.check_replace_grant(grant, expires_at, expected, from_session)
+        op = ops.replace_grant(self._s, grant, expires_at, expected, from_session)
+        return await self._run("replace_grant", op, write=True)
 
     async def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
         boundary.check_revoke_grants(user_id, session_id)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Generator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeAlias, TypeVar
 
 from sqlalchemy import (
@@ -304,6 +305,28 @@ class Statements:
                 + func.coalesce(self.read_grant.scalar_subquery(), absent)
             ).label("records")
         )
+        # replace_grant: the grant read is still there exactly as it was stored (its JSON
+        # text, which put_grant wrote from the same record) or nothing is written. In
+        # one session, one conditional UPDATE; moved to a renewed session id, the
+        # conditional DELETE and the write in one statement on PostgreSQL (a DELETE in
+        # a WITH, whose row, if any, is what the INSERT selects), two in one
+        # BEGIN IMMEDIATE transaction on SQLite (no DELETE in a WITH there).
+        expected = g.data == bindparam("x", type_=Text)
+        self.swap_grant = (
+            sql_update(t.grants)
+            .where(
+                g.user_id == bindparam("u", type_=Text),
+                g.session_id == bindparam("s", type_=Text),
+                expected,
+            )
+            .values(data=bindparam("data", type_=Text), expires_at=bindparam("e", type_=Double))
+        )
+        self.take_grant = sql_delete(t.grants).where(
+            g.user_id == bindparam("u", type_=Text),
+            g.session_id == bindparam("f", type_=Text),
+            expected,
+        )
+        self.move_grant = _move_grant(t, self.take_grant) if dialect == "postgresql" else None
         self.revoke_user = sql_delete(t.grants).where(g.user_id == bindparam("u", type_=Text))
         self.revoke_session = self.revoke_user.where(g.session_id == bindparam("s", type_=Text))
 
@@ -400,6 +423,27 @@ class Statements:
             sql_delete(t.grants).where(g.expires_at <= now),
             sql_delete(t.challenges).where(ch.expires_at <= now),
         )
+
+
+def _move_grant(t: Tables, take: Executable) -> Executable:
+    """PostgreSQL's replace_grant to another session id, one statement: ``take`` (the
+    conditional DELETE) in a WITH, and the new row inserted for each row it deleted
+    (none: nothing written, no row back)."""
+    g = t.grants.c
+    moved = take.returning(g.user_id).cte("moved")  # type: ignore[attr-defined]
+    rows = sql_select(
+        moved.c.user_id,
+        cast(bindparam("s", type_=Text), Text),
+        cast(bindparam("data", type_=Text), Text),
+        cast(bindparam("e", type_=Double), Double),
+    ).select_from(moved)
+    insert = postgresql.insert(t.grants).from_select(
+        ["user_id", "session_id", "data", "expires_at"], rows
+    )
+    return insert.on_conflict_do_update(
+        index_elements=[g.user_id, g.session_id],
+        set_={"data": insert.excluded.data, "expires_at": insert.excluded.expires_at},
+    ).returning(g.session_id)
 
 
 #: :attr:`Statements.count_failure`: :func:`apply_attempt`'s failure for a row that is not
@@ -796,6 +840,30 @@ def put_grant(s: Statements, grant: Grant, expires_at: float) -> Op[None]:
 def get_grant(s: Statements, user_id: str, session_id: str) -> Op[Grant | None]:
     data = (yield s.read_grant, {"u": user_id, "s": session_id}).scalar_one_or_none()
     return None if data is None else _decoded(Grant, data)
+
+
+def replace_grant(
+    s: Statements, grant: Grant, expires_at: float, expected: Grant, from_session: str
+) -> Op[bool]:
+    # The text put_grant wrote for ``expected`` where it is stored: decoded records
+    # compare equal exactly when their texts do (one writer, one encoding).
+    stored = replace(expected, user_id=grant.user_id, session_id=from_session)
+    params = {
+        "u": grant.user_id,
+        "s": grant.session_id,
+        "f": from_session,
+        "x": json.dumps(stored.to_dict()),
+        "data": json.dumps(grant.to_dict()),
+        "e": float(expires_at),
+    }
+    if from_session == grant.session_id:
+        return bool((yield s.swap_grant, params).rowcount == 1)
+    if s.move_grant is not None:
+        return (yield s.move_grant, params).first() is not None
+    if (yield s.take_grant, params).rowcount != 1:
+        return False
+    yield from put_grant(s, grant, expires_at)
+    return True
 
 
 def revoke_grants(s: Statements, user_id: str, session_id: str | None) -> Op[int]:

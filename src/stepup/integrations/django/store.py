@@ -14,6 +14,8 @@ How each operation is atomic:
   ``DELETE``; its row count says who won. Using a recovery code first locks the
   credential's row (as every credential write does, so they queue in one order) and
   adds one to its version.
+- ``replace_grant`` is one conditional ``UPDATE`` (or ``DELETE`` and write, to a
+  renewed session id) matching the grant read: its methods, time and level.
 - ``replace_credential`` is one conditional ``UPDATE ... WHERE version = expected``
   (a compare-and-set); ``add_credential`` an ``INSERT`` in a savepoint that the
   primary key refuses when the user has a credential (stored before or meanwhile). A
@@ -525,6 +527,38 @@ class DjangoStore:
             return None
         methods = frozenset(m for m in row[0].split(",") if m)  # "": a grant of none
         return Grant(user_id, session_id, methods, row[1], row[2] or None)
+
+    @_guarded
+    def replace_grant(
+        self, grant: Grant, expires_at: float, expected: Grant, from_session: str
+    ) -> bool:
+        """A conditional ``UPDATE`` of the grant read (its methods, time and level as
+        stored), or, to a renewed session id, a conditional ``DELETE`` of it and the
+        write, in one transaction: a revocation committed first leaves nothing to
+        match, and nothing is written."""
+        user = _fit(grant.user_id, "user_id")
+        read = GrantRecord.objects.using(self.using).filter(
+            user_id=user,
+            session_id=_fit(from_session, "session_id"),
+            methods=",".join(sorted(expected.methods)),
+            level=expected.level or "",
+            authenticated_at=expected.authenticated_at,
+        )
+        values = {
+            "methods": ",".join(sorted(grant.methods)),
+            "level": grant.level or "",
+            "authenticated_at": grant.authenticated_at,
+            "expires_at": expires_at,
+        }
+        lookup = {"user_id": user, "session_id": _fit(grant.session_id, "session_id")}
+        with self._write():
+            if from_session == grant.session_id:
+                return bool(read.update(**values))
+            deleted, _ = read.delete()
+            if not deleted:
+                return False
+            self._insert_or_update(GrantRecord, lookup, values)
+        return True
 
     @_guarded
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
