@@ -47,7 +47,14 @@ from .events import (
     TwoFactorRemoved,
 )
 from .ids import checked_id, is_well_formed_id
-from .records import Attempt, AttemptOutcome, Credential, Passkey, TotpDevice
+from .records import (
+    Attempt,
+    AttemptOutcome,
+    Credential,
+    Passkey,
+    TotpDevice,
+    TotpDeviceInfo,
+)
 from .recovery import is_legacy_recovery_digest, issue_recovery_codes, recovery_digest
 from .sealing import SealError, SecretBox
 from .throttle import ThrottlePolicy, ledger_policy
@@ -683,14 +690,16 @@ class _TwoFactorFlows(Generic[S]):
 
     # devices ----------------------------------------------------------------
 
-    def _devices(self, user_id: str) -> Flow[tuple[TotpDevice, ...]]:
+    def _devices(self, user_id: str) -> Flow[tuple[TotpDeviceInfo, ...]]:
         checked_id(user_id, "user_id")
         self._refuse_in_config_mode()
         credential: Credential | None = yield ("get_credential", (user_id,))
         if credential is None or not credential.confirmed:
             return ()
         confirmed = (d for d in credential.totp_devices if d.confirmed)
-        return tuple(sorted(confirmed, key=lambda d: d.created_at))  # stable: then as added
+        oldest_first = sorted(confirmed, key=lambda d: d.created_at)  # stable: then as added
+        # The secret was shown once, at enrolment: a listing never hands it out again.
+        return tuple(device.info() for device in oldest_first)
 
     def _begin_device(self, user_id: str, account: str, name: str) -> Flow[Enrolment]:
         checked_id(user_id, "user_id")
@@ -896,8 +905,9 @@ class TwoFactor(_TwoFactorFlows[Store]):
         flow = self._remove(user_id, actor_id, actor_has_full_access, with_passkeys)
         return run(flow, self.store)
 
-    def devices(self, user_id: str) -> tuple[TotpDevice, ...]:
-        """The user's confirmed devices, oldest first (``()`` when 2FA is off)."""
+    def devices(self, user_id: str) -> tuple[TotpDeviceInfo, ...]:
+        """The user's confirmed devices, oldest first (``()`` when 2FA is off), without
+        their secrets."""
         return run(self._devices(user_id), self.store)
 
     def begin_device(
@@ -999,7 +1009,7 @@ class AsyncTwoFactor(_TwoFactorFlows[AsyncStore | Store]):
         flow = self._remove(user_id, actor_id, actor_has_full_access, with_passkeys)
         return await run_async(flow, self.store)
 
-    async def devices(self, user_id: str) -> tuple[TotpDevice, ...]:
+    async def devices(self, user_id: str) -> tuple[TotpDeviceInfo, ...]:
         return await run_async(self._devices(user_id), self.store)
 
     async def begin_device(
