@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
@@ -25,8 +27,6 @@ __all__ = [
     "startup_error",
 ]
 
-#: The first bytes of every SQLite 3 database file.
-SQLITE_HEADER: Final = b"SQLite format 3\x00"
 _URL_IN_TEXT: Final = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 _MAX_REASON: Final = 300
 #: The schemes that name a Redis Cluster by any node's address, and the plain scheme
@@ -100,16 +100,32 @@ def sqlite_file_problem(path: Path) -> str | None:
         if folder.exists() and not folder.is_dir():
             return f"{folder} is not a directory"
         return None
-    try:
-        with path.open("rb") as file:
-            head = file.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        return exc.strerror or type(exc).__name__
-    if head and head != SQLITE_HEADER:
+    if not os.access(path, os.R_OK):
+        return "is not readable by this user"
+    if _not_a_database(path):
         return "is not a SQLite database (some other file is there)"
     if not os.access(path, os.W_OK):
         return "is not writable by this user"
     return None
+
+
+def _not_a_database(path: Path) -> bool:
+    """Does SQLite itself refuse ``path`` as a database? Asked of SQLite, never by
+    opening the file here: closing any descriptor of a file drops every POSIX lock this
+    process holds on it, the locks of its open SQLite connections included, and another
+    process may then take the live WAL for a stale one and writes are lost
+    (sqlite.org/howtocorrupt.html, section 2.2). SQLite's own connections share the
+    process's locks on the file and keep them. Any other trouble (a WAL file it may not
+    create, a lock) is for the store's own connection to report."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        with closing(sqlite3.connect(uri, uri=True)) as conn:
+            conn.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB
+    except (sqlite3.Error, OSError, ValueError):
+        return False
+    return False
 
 
 def startup_error(
