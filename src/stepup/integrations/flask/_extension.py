@@ -319,7 +319,7 @@ class Stepup:
         ``PUT``, ``PATCH`` or ``DELETE`` runs only with this session's CSRF token, in the
         form's ``csrf_token`` field (``{{ stepup_csrf_field() }}`` in a template) or an
         ``X-CSRF-Token`` header (:meth:`csrf_token` for scripts); otherwise what stepup's
-        own forms answer: a browser the translated ``400`` page, a script the JSON ``403``
+        own forms answer: a browser the translated ``403`` page, a script the JSON ``403``
         ``csrf``. A request that carries no token at all is also logged (WARNING, this
         logger): that is a form or a script missing its token, not an expired page."""
 
