@@ -77,6 +77,7 @@ with needs_extra(__name__, "passkeys"):
     )
 
 from ._flow import Flow, run, run_async
+from ._lost_replies import has_passkey, passkey_removed_after_outage
 from .clock import Clock, system_clock
 from .errors import ConfigurationError, MalformedInputError, StepupError, StoreUnavailableError
 from .events import EventBus, PasskeyRemoved, StepupEvent, Throttled
@@ -1103,14 +1104,14 @@ class _Ceremonies:
         if not _is_credential_id(credential_id) or not is_well_formed_id(user_id):
             return False  # no passkey has that id: not found, before the store
         # Read first so that a removal whose answer is lost can be told from one of a
-        # passkey that was never there (see _removed_after_outage).
-        if not (yield from _has_passkey(user_id, credential_id)):
+        # passkey that was never there (see passkey_removed_after_outage).
+        if not (yield from has_passkey(user_id, credential_id)):
             return False
         removed: bool
         try:
             removed = yield ("remove_passkey", (user_id, credential_id))
         except StoreUnavailableError:
-            removed = yield from _removed_after_outage(user_id, credential_id)
+            removed = yield from passkey_removed_after_outage(user_id, credential_id)
         if removed:  # the event first: a failing revocation below leaves it in the audit
             self._emit(
                 PasskeyRemoved(
@@ -1283,30 +1284,6 @@ class AsyncPasskeys(_Ceremonies):
         self, user_id: str, credential_id: str, name: str, *, renamed_by: str | None = None
     ) -> bool:
         return await run_async(self._rename(user_id, credential_id, name, renamed_by), self.store)
-
-
-def _has_passkey(user_id: str, credential_id: str) -> Flow[bool]:
-    mine: tuple[Passkey, ...] = yield ("list_passkeys", (user_id,))
-    return any(passkey.credential_id == credential_id for passkey in mine)
-
-
-def _removed_after_outage(user_id: str, credential_id: str) -> Flow[bool]:
-    """``True`` when the passkey, there before ``remove_passkey`` failed, is gone: its
-    answer was lost, not its write (a reply that never came, a store's later step that
-    failed; Redis removes in two round trips). It was then removed, and is answered as
-    such: the event, and every earlier re-authentication revoked. Still listed, nothing
-    changed and the outage is the answer; when the store cannot say, earlier
-    re-authentications are revoked all the same, as far as the store takes it (a factor
-    may be gone), and the outage is the answer."""
-    try:
-        still_there = yield from _has_passkey(user_id, credential_id)
-    except StoreUnavailableError:
-        with suppress(StoreUnavailableError):  # the store is down: the answer below says so
-            yield ("revoke_grants", (user_id,))
-    else:
-        if not still_there:
-            return True
-    raise StoreUnavailableError("remove_passkey: no answer, and the passkey is not known gone")
 
 
 def _list(user_id: str) -> Flow[tuple[Passkey, ...]]:

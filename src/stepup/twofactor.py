@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar, cast
 
 from ._flow import Flow, run, run_async
+from ._lost_replies import credential_deleted_after_outage, passkey_removed_after_outage
 from .adapters.storage.base import AsyncStore, Store
 from .clock import Clock, system_clock
 from .config_users import ConfigUsers
@@ -200,6 +201,32 @@ def _landed(user_id: str, updated: Credential, expected_version: int) -> Flow[bo
     ):
         return True
     raise StoreUnavailableError("replace_credential: no answer, and the write is not stored")
+
+
+@dataclass
+class _Removed:
+    """What a removal of two-factor has removed so far."""
+
+    totp: bool = False
+    passkeys: list[str] = field(default_factory=list)
+
+
+def _delete_credential(user_id: str, credential_id: str) -> Flow[bool]:
+    """``delete_credential``, its lost answer read back (the credential gone is deleted)."""
+    try:
+        deleted: bool = yield ("delete_credential", (user_id,))
+    except StoreUnavailableError:
+        deleted = yield from credential_deleted_after_outage(user_id, credential_id)
+    return deleted
+
+
+def _remove_passkey(user_id: str, credential_id: str) -> Flow[bool]:
+    """``remove_passkey`` of a passkey just listed, its lost answer read back."""
+    try:
+        removed: bool = yield ("remove_passkey", (user_id, credential_id))
+    except StoreUnavailableError:
+        removed = yield from passkey_removed_after_outage(user_id, credential_id)
+    return removed
 
 
 class _TwoFactorFlows(Generic[S]):
@@ -668,25 +695,46 @@ class _TwoFactorFlows(Generic[S]):
             passkeys = yield ("list_passkeys", (user_id,))
         if not enrolled and not passkeys:
             raise NotEnrolledError("two-factor authentication is not enabled")
-        removed_totp = False
-        if enrolled:
-            removed_totp = yield ("delete_credential", (user_id,))
-        removed_passkeys: list[str] = []
-        for passkey in passkeys:
-            if (yield ("remove_passkey", (user_id, passkey.credential_id))):
-                removed_passkeys.append(passkey.credential_id)
-        if not removed_totp and not removed_passkeys:  # removed meanwhile by another
+        removed = _Removed()
+        outage: StoreUnavailableError | None = None
+        try:
+            if enrolled:
+                assert credential is not None  # enrolled says so
+                removed.totp = yield from _delete_credential(user_id, credential.credential_id)
+            for passkey in passkeys:
+                if (yield from _remove_passkey(user_id, passkey.credential_id)):
+                    removed.passkeys.append(passkey.credential_id)
+        except StoreUnavailableError as exc:
+            # What was removed before the failure stays removed: it is announced and
+            # revoked below all the same, and the outage is the answer.
+            outage = exc
+        if not removed.totp and not removed.passkeys:  # removed meanwhile by another
+            if outage is not None:
+                raise outage
             raise NotEnrolledError("two-factor authentication is not enabled")
+        self._announce_removal(user_id, actor_id, removed, complete=outage is None)
+        if outage is not None:
+            with suppress(StoreUnavailableError):  # the store is down: the outage says so
+                yield from self._factors_changed(user_id)
+            raise outage
+        yield from self._factors_changed(user_id)
+        return RemovedFactors(removed.totp, len(removed.passkeys))
+
+    def _announce_removal(
+        self, user_id: str, actor_id: str, removed: _Removed, *, complete: bool
+    ) -> None:
+        """The events of a removal, before the revocation (a failing revocation leaves
+        them in the audit). Cut short by an outage with only passkeys removed, the
+        removal of two-factor did not happen (the retry's event will say so)."""
         now = self.clock()
-        for credential_id in removed_passkeys:
+        for credential_id in removed.passkeys:
             self.events.emit(
                 PasskeyRemoved(
                     at=now, user_id=user_id, credential_id=credential_id, removed_by=actor_id
                 )
             )
-        self.events.emit(TwoFactorRemoved(at=now, user_id=user_id, removed_by=actor_id))
-        yield from self._factors_changed(user_id)
-        return RemovedFactors(removed_totp, len(removed_passkeys))
+        if removed.totp or complete:
+            self.events.emit(TwoFactorRemoved(at=now, user_id=user_id, removed_by=actor_id))
 
     # devices ----------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""A tenant PATCH or a passkey removal whose store answer was lost, not its write (a
+"""A tenant PATCH, a passkey removal or a removal of two-factor whose store answer was
+lost, not its write (a
 reply that never came, a store's later step that failed), is what happened: the change
 is announced by its event (issue 3: actor, tenant, old and new value) and a removed
 factor revokes every earlier re-authentication (docs/totp.md, ASVS 5.0 section 7.4.3).
@@ -25,11 +26,14 @@ from stepup.events import (
     StepupEvent,
     TenantAttributeChanged,
     TenantFlagChanged,
+    TwoFactorRemoved,
 )
 from stepup.passkeys import AsyncPasskeys, Passkeys, RelyingParty
 from stepup.records import Grant, Passkey, Tenant
 from stepup.tenants import AsyncTenantSettings, TenantSettings
 from stepup.testing import SettableClock
+from stepup.totp import TOTP
+from stepup.twofactor import AsyncTwoFactor, RemovedFactors, TwoFactor
 from store_kinds import STORE_KINDS, open_store
 
 T0 = 1_700_000_000.0
@@ -40,15 +44,16 @@ KEY = Passkey("alice", "cred-1", "key", "Laptop", created_at=T0)
 
 class LostReply:
     """``store`` with one call (``lose``) that runs, or not (``lands``), and then fails
-    as a lost reply does; the calls named in ``then_failing`` fail after it (``ALL``:
-    every call). Its methods are coroutines when ``asynchronous``, as an async store's
-    are."""
+    as a lost reply does (the first, or the one after ``spare`` calls of it answered);
+    the calls named in ``then_failing`` fail after it (``ALL``: every call). Its methods
+    are coroutines when ``asynchronous``, as an async store's are."""
 
     ALL = frozenset({"*"})
 
     def __init__(self, store: Any, *, asynchronous: bool) -> None:
         self.store, self.asynchronous = store, asynchronous
         self.lose: str | None = None
+        self.spare = 0
         self.lands = True
         self.then_failing: frozenset[str] = frozenset()
         self.failing: frozenset[str] = frozenset()
@@ -60,6 +65,9 @@ class LostReply:
             if name in self.failing or self.failing is self.ALL:
                 raise StoreUnavailableError(f"{name}: connection refused")
             if name != self.lose:
+                return method(*args)
+            if self.spare:
+                self.spare -= 1
                 return method(*args)
             self.lose = None
             if self.lands:
@@ -253,3 +261,133 @@ def test_an_unknown_passkey_is_not_found_before_any_write(store: Any, asynchrono
     assert _call(asynchronous, passkeys.remove, "alice", "cred-2", removed_by="alice") is False
     assert events == []
     assert lossy.lose == "remove_passkey"  # not asked
+
+
+# removal of two-factor ------------------------------------------------------------------
+
+KEYS = (KEY, Passkey("alice", "cred-2", "key", "Phone", created_at=T0))
+
+
+def _enrolled_with_grant(store: Any, passkeys: tuple[Passkey, ...] = ()) -> None:
+    """Alice with a confirmed authenticator app, ``passkeys`` and a re-authentication."""
+    clock = SettableClock(T0)
+    tf = TwoFactor(store, clock=clock, issuer="Acme")
+    totp = TOTP(tf.begin_enrolment("alice", "alice@example.com").secret)
+    assert tf.confirm_enrolment("alice", totp.at(clock())).ok
+    for passkey in passkeys:
+        assert store.add_passkey(passkey, 10)
+    store.put_grant(Grant("alice", "s1", frozenset({"pwd", "otp"}), T0), T0 + 600)
+
+
+def _remove_2fa(store: Any, asynchronous: bool, events: list[StepupEvent], **how: Any) -> Any:
+    kind = AsyncTwoFactor if asynchronous else TwoFactor
+    tf = kind(store, clock=SettableClock(T0), issuer="Acme", events=EventBus(events.append))
+    return _call(asynchronous, tf.remove, "alice", **how)
+
+
+def _reset(store: Any, asynchronous: bool, events: list[StepupEvent]) -> Any:
+    """An admin's removal: the authenticator apps, the recovery codes and the passkeys."""
+    how = {"actor_id": "admin", "actor_has_full_access": True, "with_passkeys": True}
+    return _remove_2fa(store, asynchronous, events, **how)
+
+
+def _announced(events: list[StepupEvent]) -> tuple[list[str], list[str]]:
+    """Who removed two-factor, and which passkeys were announced removed."""
+    return (
+        [e.removed_by for e in events if isinstance(e, TwoFactorRemoved)],
+        [e.credential_id for e in events if isinstance(e, PasskeyRemoved)],
+    )
+
+
+def test_a_2fa_removal_whose_answer_was_lost_is_announced_and_revokes(
+    store: Any, asynchronous: bool
+) -> None:
+    _enrolled_with_grant(store)
+    lossy, events = LostReply(store, asynchronous=asynchronous), list[StepupEvent]()
+    lossy.lose = "delete_credential"
+    removed = _remove_2fa(lossy, asynchronous, events, actor_id="alice")
+    assert removed == RemovedFactors(totp=True, passkeys=0)
+    assert _announced(events) == (["alice"], [])
+    assert store.get_credential("alice") is None
+    assert store.get_grant("alice", "s1") is None  # earlier re-authentications gone
+
+
+def test_a_2fa_removal_that_did_not_land_is_the_outage(store: Any, asynchronous: bool) -> None:
+    _enrolled_with_grant(store)
+    lossy, events = LostReply(store, asynchronous=asynchronous), list[StepupEvent]()
+    lossy.lose, lossy.lands = "delete_credential", False
+    with pytest.raises(StoreUnavailableError):
+        _remove_2fa(lossy, asynchronous, events, actor_id="alice")
+    assert events == []
+    assert store.get_credential("alice") is not None
+    assert store.get_grant("alice", "s1") is not None  # nothing changed
+
+
+@pytest.mark.parametrize("revocable", [False, True], ids=["store-down", "read-down"])
+def test_a_2fa_removal_the_store_cannot_confirm_is_the_outage_that_revokes(
+    store: Any, asynchronous: bool, revocable: bool
+) -> None:
+    _enrolled_with_grant(store)
+    lossy, events = LostReply(store, asynchronous=asynchronous), list[StepupEvent]()
+    lossy.lose = "delete_credential"
+    lossy.then_failing = frozenset({"get_credential"}) if revocable else LostReply.ALL
+    with pytest.raises(StoreUnavailableError):
+        _remove_2fa(lossy, asynchronous, events, actor_id="alice")
+    assert events == []
+    assert (store.get_grant("alice", "s1") is None) is revocable
+
+
+@pytest.mark.parametrize(
+    ("lose", "spare"),
+    [("delete_credential", 0), ("remove_passkey", 0), ("remove_passkey", 1)],
+    ids=["credential", "first-passkey", "later-passkey"],
+)
+def test_a_reset_whose_answer_was_lost_is_announced_and_revokes(
+    store: Any, asynchronous: bool, lose: str, spare: int
+) -> None:
+    _enrolled_with_grant(store, KEYS)
+    lossy, events = LostReply(store, asynchronous=asynchronous), list[StepupEvent]()
+    lossy.lose, lossy.spare = lose, spare
+    assert _reset(lossy, asynchronous, events) == RemovedFactors(totp=True, passkeys=2)
+    assert _announced(events) == (["admin"], ["cred-1", "cred-2"])
+    assert store.get_credential("alice") is None
+    assert store.list_passkeys("alice") == ()
+    assert store.get_grant("alice", "s1") is None
+
+
+@pytest.mark.parametrize("spare", [0, 1], ids=["first-passkey", "later-passkey"])
+def test_a_reset_cut_short_announces_and_revokes_what_it_removed(
+    store: Any, asynchronous: bool, spare: int
+) -> None:
+    """A passkey still stored after its removal failed: the outage is the answer, but the
+    authenticator app (and the passkeys before it) went, so they are announced and every
+    earlier re-authentication revoked; the retry removes the rest."""
+    _enrolled_with_grant(store, KEYS)
+    lossy, events = LostReply(store, asynchronous=asynchronous), list[StepupEvent]()
+    lossy.lose, lossy.spare, lossy.lands = "remove_passkey", spare, False
+    with pytest.raises(StoreUnavailableError):
+        _reset(lossy, asynchronous, events)
+    gone = [key.credential_id for key in KEYS[:spare]]
+    assert _announced(events) == (["admin"], gone)
+    assert store.get_credential("alice") is None
+    assert store.get_grant("alice", "s1") is None
+    events.clear()
+    assert _reset(lossy, asynchronous, events) == RemovedFactors(totp=False, passkeys=2 - spare)
+    assert _announced(events) == (["admin"], [key.credential_id for key in KEYS[spare:]])
+    assert store.list_passkeys("alice") == ()
+
+
+def test_a_reset_of_passkeys_cut_short_announces_them_and_revokes(
+    store: Any, asynchronous: bool
+) -> None:
+    """No authenticator app, and the second passkey's removal failed: the first is
+    announced and earlier re-authentications revoked, but two-factor is not removed."""
+    for key in KEYS:
+        assert store.add_passkey(key, 10)
+    store.put_grant(Grant("alice", "s1", frozenset({"pwd", "phr"}), T0), T0 + 600)
+    lossy, events = LostReply(store, asynchronous=asynchronous), list[StepupEvent]()
+    lossy.lose, lossy.spare, lossy.lands = "remove_passkey", 1, False
+    with pytest.raises(StoreUnavailableError):
+        _reset(lossy, asynchronous, events)
+    assert _announced(events) == ([], ["cred-1"])
+    assert store.get_grant("alice", "s1") is None
