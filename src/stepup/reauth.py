@@ -1346,39 +1346,23 @@ class _ReauthFlows(Generic[S]):
             grant = yield from self._store_grant(grant, alone, merged_from, renewed_from)
             chosen, level = grant.methods, grant.level
         else:
+            carried = False
             if renewed_from is not None:
-                # The old id's grants go first: if a write below fails, nothing is
-                # granted and the old id keeps nothing either (never a stored grant
-                # behind a "try again", nor an old id still holding one).
-                yield ("revoke_grants", (subject.user_id, renewed_from))
+                # The old id keeps nothing: its transaction epoch goes first, its grant
+                # moves to the new id (or is revoked) before the proof is written.
                 yield ("revoke_grants", (subject.user_id, _anchor_id(renewed_from)))
-            # The single-use proof for one transaction, spent by the check that uses it,
-            # and nothing else: confirming one action is no re-authentication for others.
-            # The session's epoch first: the current one while it is young enough to
-            # outlive this proof, else a new one (never an old one written back).
-            epoch = yield from self._tx_epoch(subject, now)
-            proof = Challenge(
-                challenge_id=_transaction_id(subject, transaction),
-                user_id=subject.user_id,
-                session_id=subject.session_id,
-                issued_at=at,
-                expires_at=at + self.policy.longest_lifetime,
-                data={
-                    "kind": "transaction",
-                    "methods": sorted(chosen),
-                    "level": level,
-                    "signed": signed is not None,
-                    "epoch": epoch,
-                },
-            )
-            yield ("put_challenge", (proof,))
-            if renewed_from is not None and previous is not None:
-                # The session's ordinary grant stays the session's: it moves to the new
-                # id as it was (its methods and its time, never fresher), as the old id
-                # keeps none. Only the proof is new, and it counts for this action alone.
-                carried = replace(previous, session_id=subject.session_id)
-                expires = previous.authenticated_at + self._kept_for()
-                yield ("put_grant", (carried, expires))
+                carried = yield from self._carry_grant(subject, previous, renewed_from)
+            try:
+                yield from self._store_transaction_proof(
+                    subject, transaction, chosen, level, at, now, signed is not None
+                )
+            except StoreUnavailableError:
+                # Nothing is granted behind a "try again": not the proof, nor the
+                # session's grant under the new id.
+                if carried:
+                    with contextlib.suppress(StoreUnavailableError):
+                        yield ("revoke_grants", (subject.user_id, subject.session_id))
+                raise
         self.events.emit(
             ReauthSucceeded(
                 at=now,
@@ -1391,6 +1375,61 @@ class _ReauthFlows(Generic[S]):
             )
         )
         return grant
+
+    def _carry_grant(
+        self, subject: Subject, previous: Grant | None, renewed_from: str
+    ) -> Flow[bool]:
+        """Move a renewed session's ordinary grant to the new id as it was (its methods
+        and its time, never fresher), and answer whether it moved. It moves only while
+        it is still the grant read (``replace_grant``): a revocation after the read (a
+        password change, a removed device: every grant of the user, ASVS 5.0 section
+        7.4.3) is never undone by carrying it. Otherwise nothing is carried, and the old
+        id's grant is revoked (also before a failure of the move is raised)."""
+        user_id = subject.user_id
+        if previous is not None:
+            carried = replace(previous, session_id=subject.session_id)
+            expires = previous.authenticated_at + self._kept_for()
+            try:
+                moved = yield ("replace_grant", (carried, expires, previous, renewed_from))
+            except StoreUnavailableError:
+                with contextlib.suppress(StoreUnavailableError):
+                    yield ("revoke_grants", (user_id, renewed_from))
+                raise
+            if moved:
+                return True
+        yield ("revoke_grants", (user_id, renewed_from))
+        return False
+
+    def _store_transaction_proof(
+        self,
+        subject: Subject,
+        transaction: str,
+        methods: frozenset[str],
+        level: str | None,
+        at: float,
+        now: float,
+        signed: bool,
+    ) -> Flow[None]:
+        """The single-use proof for one transaction, spent by the check that uses it,
+        and nothing else: confirming one action is no re-authentication for others.
+        The session's epoch first: the current one while it is young enough to outlive
+        this proof, else a new one (never an old one written back)."""
+        epoch = yield from self._tx_epoch(subject, now)
+        proof = Challenge(
+            challenge_id=_transaction_id(subject, transaction),
+            user_id=subject.user_id,
+            session_id=subject.session_id,
+            issued_at=at,
+            expires_at=at + self.policy.longest_lifetime,
+            data={
+                "kind": "transaction",
+                "methods": sorted(methods),
+                "level": level,
+                "signed": signed,
+                "epoch": epoch,
+            },
+        )
+        yield ("put_challenge", (proof,))
 
     def _store_grant(
         self,

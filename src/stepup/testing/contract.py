@@ -25,7 +25,8 @@ that nothing was lost.
 The TOTP device cases do the same with a spent recovery code or a rename before the
 ``replace_credential`` of adding, renaming, removing or marking a device used; the
 grant cases with a password change (every grant of the user revoked) before a
-re-authentication's ``replace_grant`` (the revoked proof must not come back).
+re-authentication's ``replace_grant``, or before a transaction's carry of a renewed
+session's grant to the new id (the revoked proof must not come back).
 The passkey cases do the same with a second registration of the same credential
 before ``add_passkey`` and a second assertion of the same authenticator before
 ``record_passkey_use`` (they need the ``passkeys`` extra, python-fido2).
@@ -104,6 +105,7 @@ from ..subject import Subject
 from ..tenants import AsyncTenantSettings, TenantSettings
 from ..throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
 from ..totp import TOTP
+from ..transactions import transaction_digest
 from ..twofactor import RESEAL_TRIES, AsyncTwoFactor, TwoFactor
 from .clock import SettableClock
 
@@ -1895,7 +1897,10 @@ class StoreContract:
     def _reauth(self, call: _Runner, store: Any, clock: SettableClock) -> Any:
         kind = AsyncReauth if call.is_async else Reauth
         policy = Policy(
-            {"billing.export": Rule(Sensitivity.CRITICAL, lifetime=300.0, second_factor=True)}
+            {
+                "billing.export": Rule(Sensitivity.CRITICAL, lifetime=300.0, second_factor=True),
+                "payments.send": Rule(Sensitivity.CRITICAL, lifetime=300.0, bind_transaction=True),
+            }
         )
         return kind(store, policy, clock=clock)
 
@@ -1924,10 +1929,20 @@ class StoreContract:
             assert call("get_grant", user, first.session_id) is None  # the old id keeps none
         return reauth, then, stored, racing
 
-    def _decision(self, call: _Runner, reauth: Any, subject: Subject) -> Any:
-        tenant_id = _key("tenant")
+    def _decision(
+        self,
+        call: _Runner,
+        reauth: Any,
+        subject: Subject,
+        tenant_id: str | None = None,
+        transaction: str | None = None,
+    ) -> Any:
+        """The decision on the second-factor rule, or with ``transaction`` on the rule
+        bound to it (in ``tenant_id``, the tenant its digest names)."""
+        tenant_id = _key("tenant") if tenant_id is None else tenant_id
         call("put_tenant", Tenant(tenant_id, {"feature_flags": {FEATURE_FLAG: True}}))
-        return call.resolve(reauth.check(subject, "billing.export", tenant_id))
+        action = "billing.export" if transaction is None else "payments.send"
+        return call.resolve(reauth.check(subject, action, tenant_id, transaction=transaction))
 
     @pytest.mark.parametrize("renewed", [False, True], ids=["same-session", "renewed"])
     def test_a_record_merges_the_earlier_proof_while_it_stands(
@@ -1966,6 +1981,64 @@ class StoreContract:
         assert kept.authenticated_at == T0 + 5
         assert stored == kept
         assert not isinstance(self._decision(call, reauth, subject), Allowed)
+
+    def _record_transaction_racing(
+        self, call: _Runner, compete: Callable[[Any, str], Any] | None
+    ) -> tuple[Any, Subject, Subject, str, str, _Competing]:
+        """A password and a code proved (``pwd``, ``otp``), then five seconds later a
+        payment confirmed with the password on a renewed session id, whose record has
+        ``compete(reauth, user)`` run between its read of the old id's grant and its
+        write of the grant it carries to the new id (none: the record alone). Answers
+        the reauth, the old and the new subject, the tenant, the payment's digest and
+        the wrapper."""
+        user, clock, tenant_id = _key("user"), SettableClock(T0), _key("tenant")
+        reauth = self._reauth(call, call.store, clock)
+        old, new = Subject(user, _key("sid")), Subject(user, _key("sid"))
+        call.resolve(reauth.record(old, ["otp", "pwd"]))
+        clock.advance(5)
+        racing = _Competing(
+            call.store,
+            ("replace_grant", "put_grant"),
+            (lambda: None) if compete is None else partial(compete, reauth, user),
+        )
+        late = self._reauth(call, racing, clock)
+        digest = transaction_digest("payments.send", {"to": "x"}, tenant_id=tenant_id)
+        call.resolve(late.record(new, ["pwd"], renewed_from=old.session_id, transaction=digest))
+        assert call("get_grant", user, old.session_id) is None  # the old id keeps none
+        return reauth, old, new, tenant_id, digest, racing
+
+    def test_a_transaction_on_a_renewed_id_carries_the_sessions_grant(self, call: _Runner) -> None:
+        """The control of the case below: nothing revoked, the session's grant moves to
+        the renewed id as it was (its proofs and its time), and the payment's proof
+        counts for the payment."""
+        reauth, _, new, tenant_id, digest, _ = self._record_transaction_racing(call, None)
+        carried = call("get_grant", new.user_id, new.session_id)
+        assert carried is not None
+        assert (carried.methods, carried.authenticated_at) == ({"otp", "pwd"}, T0)
+        assert isinstance(self._decision(call, reauth, new), Allowed)
+        assert isinstance(self._decision(call, reauth, new, tenant_id, digest), Allowed)
+
+    @pytest.mark.parametrize("revocation", ["password_changed", "revoke_grants"])
+    def test_a_revocation_between_a_transactions_read_and_carry_stands(
+        self, call: _Runner, revocation: str
+    ) -> None:
+        """A factor change revokes every grant of the user (ASVS 5.0 section 7.4.3)
+        between the read of a renewed session's grant by a transaction's record and
+        its carry to the new id. The revoked proofs must not come back under the new
+        id: nothing is carried, the second-factor rule asks again, and only the
+        payment's own proof, made after the revocation, counts for the payment."""
+
+        def revoke(reauth: Any, user: str) -> Any:
+            if revocation == "password_changed":
+                return reauth.password_changed(user)
+            return call.store.revoke_grants(user, None)
+
+        reauth, _, new, tenant_id, digest, racing = self._record_transaction_racing(call, revoke)
+        assert racing.competed == 1
+        carried = call("get_grant", new.user_id, new.session_id)
+        assert carried is None, "a revoked grant was carried to the renewed session id"
+        assert not isinstance(self._decision(call, reauth, new), Allowed)
+        assert isinstance(self._decision(call, reauth, new, tenant_id, digest), Allowed)
 
     # challenges -----------------------------------------------------------------
 
