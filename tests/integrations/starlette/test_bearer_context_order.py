@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi import Depends, FastAPI
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -24,7 +25,7 @@ from stepup.testing import SettableClock
 WORKSPACES = {"prod": "full"}
 
 
-def _app(calls: list[str]) -> Starlette:
+def _app(calls: list[str], *, asynchronous: bool = False) -> Starlette:
     def lookup(request: Request) -> dict[str, str]:
         name = request.path_params["name"]
         calls.append(name)
@@ -32,16 +33,24 @@ def _app(calls: list[str]) -> Starlette:
             raise HTTPException(404)
         return {"workspace_type": WORKSPACES[name]}
 
-    @requires_token(guard(SettableClock(T0), asynchronous=True), "workspace.delete", context=lookup)
+    async def alookup(request: Request) -> dict[str, str]:
+        return lookup(request)  # an async look-up, as the session guard takes one
+
+    context = alookup if asynchronous else lookup
+
+    @requires_token(
+        guard(SettableClock(T0), asynchronous=True), "workspace.delete", context=context
+    )
     async def delete(request: Request) -> Response:
         return JSONResponse({"by": request.state.stepup_token.subject})
 
     return Starlette(routes=[Route("/w/{name}", delete, methods=["DELETE"])])
 
 
-def test_a_request_without_a_token_never_reaches_the_context() -> None:
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_request_without_a_token_never_reaches_the_context(asynchronous: bool) -> None:
     calls: list[str] = []
-    client = TestClient(_app(calls))
+    client = TestClient(_app(calls, asynchronous=asynchronous))
     for name in ("prod", "nope"):
         answer = client.delete(f"/w/{name}")
         assert (answer.status_code, answer.headers["www-authenticate"]) == (

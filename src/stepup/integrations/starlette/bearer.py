@@ -29,7 +29,7 @@ from starlette.responses import Response
 from ..bearer import BearerGuard, required_scope
 from ..http import HttpResponse, retitled
 from ..marks import mark
-from ._util import call_hook, request_info, to_response
+from ._util import MaybeAwaitable, call_hook, request_info, to_response
 
 __all__ = ["requires_token"]
 
@@ -49,12 +49,13 @@ def requires_token(
     guard: BearerGuard,
     action: str,
     *,
-    context: Callable[[Request], Mapping[str, Any]] | None = None,
+    context: Callable[[Request], MaybeAwaitable[Mapping[str, Any]]] | None = None,
     scope: str | Collection[str] = (),
 ) -> Callable[[Endpoint], Endpoint]:
     """A decorator for an async endpoint: it runs only when the bearer token allows
     ``action`` (checked against the policy now). ``context`` reads the rule's context
-    from the request (e.g. its path parameters), once the token is valid (a request
+    from the request (e.g. its path parameters), sync or async as for
+    :meth:`Stepup.requires_reauth`, once the token is valid (a request
     without one gets its 401 or 400 first, never the context's 404). The token is in
     ``request.state.stepup_token``.
     ``scope``: what the token must have been granted (else 403 ``insufficient_scope``)."""
@@ -71,7 +72,7 @@ def requires_token(
             if isinstance(token, HttpResponse):
                 # Before the context: it may look the target up.
                 return to_response(await _titled(request, token))
-            values = context(request) if context is not None else None
+            values = await call_hook(context, request) if context is not None else None
             outcome = guard.decide(token, info, action, values, scope=needed)
             if isinstance(outcome, HttpResponse):
                 return to_response(await _titled(request, outcome))
