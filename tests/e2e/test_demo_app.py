@@ -311,3 +311,22 @@ def test_authenticator_apps_and_passkeys_name_the_account_by_e_mail(
     stepup = client.app.state.demo.stepup  # type: ignore[attr-defined]
     assert anyio.run(stepup.account_name, "admin") == ADMIN
     assert anyio.run(stepup.account_name, "nobody") == "nobody"
+
+
+@pytest.mark.parametrize("email", ['"a:b"@acme.test', "x" * 250 + "@acme.test"])
+def test_an_address_no_key_uri_carries_names_the_account_by_its_id(
+    app_client: tuple[Any, SettableClock], email: str
+) -> None:
+    """An address with a quoted ``:`` (RFC 5321 allows it) or longer than any address
+    cannot be an authenticator app's label: the user id names the account, and turning
+    on the app still works."""
+    import anyio
+
+    client, _ = app_client
+    demo = client.app.state.demo  # type: ignore[attr-defined]
+
+    async def rename() -> None:
+        await demo.data.update_user("admin", name="Admin", email=email)
+
+    anyio.run(rename)
+    assert anyio.run(demo.stepup.account_name, "admin") == "admin"

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..adapters.idp.password import AsyncPasswordReauth
 from ..adapters.storage.base import AsyncStore
 from ..clock import Clock
-from ..errors import StoreUnavailableError
+from ..errors import InvalidAccountNameError, StoreUnavailableError
 from ..events import EventBus
 from ..i18n import translate
 from ..integrations.http import Client, client_kind
@@ -37,6 +37,7 @@ from ..integrations.starlette.csrf import FIELD_NAME
 from ..integrations.views import TEXT
 from ..sealing import SecretBox
 from ..subject import Subject
+from ..totp import check_key_uri_label
 from .audit import AuditLog
 from .data import DemoData, User
 from .settings import DemoSettings
@@ -48,6 +49,8 @@ __all__ = ["GET_POST", "TEMPLATES", "Demo", "GrantStatusMiddleware", "Views"]
 TEMPLATES: Final = Path(__file__).parent / "templates"
 _USER = "user"
 _SID = "sid"
+#: RFC 5321 section 4.5.3.1.3: no address is longer (a Key URI then always fits a QR code).
+_LONGEST_EMAIL: Final = 254
 _FLASH = "flash"
 logger = logging.getLogger("stepup.demo")
 #: A page and its form at one address.
@@ -152,9 +155,16 @@ class Demo:
 
     async def account_name(self, user_id: str) -> str | None:
         """How an authenticator app and a passkey name the account: the e-mail address
-        the person signs in with, not the internal id."""
+        the person signs in with, not the internal id; the id (``None``) for an address
+        no Key URI label can carry (a quoted ``:``, or longer than an address may be)."""
         user = await self.data.user(user_id)
-        return user.email if user is not None else None
+        if user is None or len(user.email) > _LONGEST_EMAIL:
+            return None
+        try:
+            check_key_uri_label(user.email, self.settings.issuer)
+        except InvalidAccountNameError:
+            return None
+        return user.email
 
     async def has_full_access(self, subject: Subject) -> bool:
         user = await self.data.user(subject.user_id)
