@@ -216,6 +216,9 @@ class SignInReason(StrEnum):
     #: time authentication happened at (OIDC Core 2, auth_time), so no proof
     IN_THE_FUTURE = "in_the_future"
     UNAVAILABLE = "unavailable"  # the store failed; the sign-in itself still stands
+    #: an integration held the sign-in for its second factor (the user has one): nobody
+    #: is signed in yet, and stepup's second step records what a sign-in begun there proved
+    SECOND_STEP = "second_step"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 
 from integrations.django.django_support import PASSWORDS, Browser, Site, running_site, set_flag
+from integrations.django.testapp.views import RECORDED
 from integrations.outage_support import StoreDown
 from stepup.adapters.storage.memory import MemoryStore
+from stepup.errors import ConfigurationError
 from stepup.integrations.django.services import get_stepup
+from stepup.reauth import SignInCounted, SignInNotCounted, SignInReason
 from stepup.testing import SettableClock
 
 VERIFY = "/stepup/2fa/verify/"
@@ -111,6 +114,37 @@ def test_a_held_sign_in_never_counts_as_a_re_authentication(
         clock.advance(30)
         assert bob.form(VERIFY, {"code": site.totp_code(secret)}, page=VERIFY).status_code == 303
         assert bob.get("/api-key/").status_code == 303  # asked to re-authenticate
+
+
+@pytest.mark.parametrize("counts", [False, True], ids=["policy-off", "sign-in-counts"])
+def test_recording_a_held_sign_in_answers_second_step(
+    clock: SettableClock, tmp_path: Path, counts: bool
+) -> None:
+    """After its own ``login()`` the project calls ``record_sign_in``. A user with a
+    second factor is held for it: the answer is ``second_step``, nothing is granted
+    (not even after the code: a held sign-in never counts), and the browser still goes
+    to the code step. A user without one is recorded as before; anybody else not
+    signed in still raises."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f"sign_in_counts = {str(counts).lower()}\n")
+    RECORDED.clear()
+    with running_site(MemoryStore(), clock, POLICY_FILE=str(policy)) as site:
+        get_stepup().tenant_settings.ensure("acme")
+        bob, secret = _enrolled(site)
+        set_flag(site.browser("alice"))
+        answer = bob.client.post("/login/recorded/", {"username": "bob"})
+        assert (answer.status_code, answer["Location"]) == (303, VERIFY)
+        assert [SignInNotCounted(SignInReason.SECOND_STEP)] == RECORDED
+        assert _signed_in_as(bob) == "home of nobody"
+        clock.advance(30)
+        assert bob.form(VERIFY, {"code": site.totp_code(secret)}, page=VERIFY).status_code == 303
+        assert _signed_in_as(bob) == "home of bob"
+        assert bob.get("/api-key/").status_code == 303  # asked to re-authenticate
+        alice = Browser(site)  # no second factor
+        assert alice.client.post("/login/recorded/", {"username": "alice"}).status_code == 302
+        assert isinstance(RECORDED[1], SignInCounted if counts else SignInNotCounted)
+        with pytest.raises(ConfigurationError, match="signed in first"):
+            Browser(site).client.post("/login/recorded/")
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ reset that signs the user in) is held for it when the user has a second factor, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from integrations.outage_support import StoreDown
 from stepup.adapters.storage.memory import MemoryStore
 from stepup.errors import ConfigurationError
 from stepup.integrations.flask import Stepup
+from stepup.reauth import SignInCounted, SignInNotCounted, SignInReason
 from stepup.testing import SettableClock
 
 VERIFY = "/stepup/2fa/verify"
@@ -145,6 +147,52 @@ def test_a_held_sign_in_never_counts_as_a_re_authentication(tmp_path: Path) -> N
     test_app.clock.advance(30)
     assert bob.form(VERIFY, {"code": test_app.totp_code(secret)}, page=VERIFY).status_code == 303
     assert bob.client.get("/api-key").status_code == 303  # asked to re-authenticate
+
+
+def _recording_view(outcomes: list[Any]) -> Callable[[Flask, Stepup], None]:
+    def setup(app: Flask, stepup: Stepup) -> None:
+        _elsewhere_view(app, stepup)
+
+        @app.post("/login/recorded")
+        def sign_in_and_record() -> Any:
+            """The guide's own login view: ``login_user``, then ``record_sign_in``."""
+            from flask_login import login_user
+
+            name = request.form.get("username")
+            if name:
+                login_user(app.login_manager._user_callback(name))  # type: ignore[attr-defined]
+            outcomes.append(stepup.record_sign_in(("pwd",)))
+            return redirect("/api-key", 302)
+
+    return setup
+
+
+@pytest.mark.parametrize("counts", [False, True], ids=["policy-off", "sign-in-counts"])
+def test_recording_a_held_sign_in_answers_second_step(tmp_path: Path, counts: bool) -> None:
+    """After its own ``login_user`` the app calls ``record_sign_in`` (as the guide
+    says). A user with a second factor is held for it, so nobody is signed in: the
+    answer is ``second_step`` (no ConfigurationError), nothing is granted, and the
+    browser still goes to the code step. Anybody else not signed in still raises."""
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f"sign_in_counts = {str(counts).lower()}\n")
+    outcomes: list[Any] = []
+    test_app = make_app(
+        "flask_login",
+        store=MemoryStore(),
+        clock=SettableClock(),
+        setup=_recording_view(outcomes),
+        config={"STEPUP_POLICY_FILE": str(policy)},
+    )
+    bob, _ = _enrolled(test_app)
+    answer = bob.client.post("/login/recorded", data={"username": "bob"})
+    assert (answer.status_code, answer.headers["Location"]) == (303, VERIFY)
+    assert outcomes == [SignInNotCounted(SignInReason.SECOND_STEP)]
+    assert _home(bob) == "home of nobody"
+    alice = test_app.client()  # no second factor: recorded as before
+    assert alice.client.post("/login/recorded", data={"username": "alice"}).status_code == 302
+    assert isinstance(outcomes[1], SignInCounted if counts else SignInNotCounted)
+    with pytest.raises(ConfigurationError, match="signed in first"):
+        test_app.client().client.post("/login/recorded")
 
 
 def test_a_bearer_header_on_the_request_does_not_skip_the_hold() -> None:

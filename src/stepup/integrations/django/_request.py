@@ -34,7 +34,9 @@ from ...reauth import (
     ReauthRequiredError,
     ReauthUnavailable,
     ReauthUnavailableError,
+    SignInNotCounted,
     SignInOutcome,
+    SignInReason,
 )
 from ...redirects import safe_return_path_or_default
 from ...resume import ResumeOutcome, Suspended, Suspensions
@@ -527,7 +529,11 @@ class RequestStepup:
         the answer says ``policy_off`` and nothing is stored). ``("pwd", "otp")``,
         ``("oidc",)`` with the ID token's ``auth_time``, ``("saml",)`` with the
         ``AuthnInstant`` as ``authenticated_at``; ``level``: what the provider's signed
-        ``acr`` proved (``Reauth.record_sign_in``)."""
+        ``acr`` proved (``Reauth.record_sign_in``). A sign-in this request made that
+        :func:`hold_sign_in` held for the user's second factor is not counted
+        (``second_step``): nobody is signed in until that step passed."""
+        if getattr(_django_request(self.request), HELD, False):
+            return SignInNotCounted(SignInReason.SECOND_STEP)
         self._subject = _UNSET
         subject = self.subject
         if subject is None:

@@ -36,7 +36,14 @@ from ...events import EventBus
 from ...i18n import AppCatalog
 from ...passkeys import Passkeys
 from ...policy import Context, Policy
-from ...reauth import Decision, Reauth, ReauthRequired, SignInOutcome
+from ...reauth import (
+    Decision,
+    Reauth,
+    ReauthRequired,
+    SignInNotCounted,
+    SignInOutcome,
+    SignInReason,
+)
 from ...redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
 from ...resume import ResumeOutcome, Suspended, Suspensions
 from ...signin import SecondFactors, second_factors
@@ -345,7 +352,11 @@ class AppState:
         """Let this sign-in count as the session's first re-authentication when the
         policy says so (``sign_in_counts``): call after the user is signed in.
         ``signed_in_with``: how the sign-in was made, when stepup knows it better than
-        the subject loader (the second step's pending sign-in)."""
+        the subject loader (the second step's pending sign-in). A sign-in this request
+        made that :meth:`hold_login` held for the user's second factor is not counted
+        (``second_step``): nobody is signed in until that step passed."""
+        if g.get(HELD):
+            return SignInNotCounted(SignInReason.SECOND_STEP)
         g.pop("stepup_subject", None)
         subject = self.subject()
         if subject is None:

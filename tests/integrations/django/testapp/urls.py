@@ -13,6 +13,7 @@ urlpatterns = [
     path("login/again/", views.sign_in_again),
     path("login/catching/", views.sign_in_catching),
     path("login/allauth-like/", views.sign_in_allauth_like),
+    path("login/recorded/", views.sign_in_and_record),
     path("logout/", views.sign_out),
     path("home/", views.home),
     path("api-key/", views.read_api_key),
