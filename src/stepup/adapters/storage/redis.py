@@ -32,7 +32,7 @@ from contextlib import suppress
 from functools import partial
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from ..._extras import needs_extra
 
@@ -206,12 +206,22 @@ _DATABASE_PART = re.compile(r"/?[0-9]*")
 
 
 def _check_database_part(url: str) -> None:
+    """Refuse a database part redis-py would not read as the one the URL seems to name:
+    not a number, or a number that a ``?db=`` option overrides (redis-py takes the
+    option: ``/0?db=6`` is database 6). The message never quotes the URL."""
     try:
         parts = urlsplit(split_redis_cluster_url(url)[0])
     except ValueError:  # "Invalid IPv6 URL": its message is the URL's text
         raise ConfigurationError("invalid Redis URL (not shown: it may hold a password)") from None
-    if parts.scheme.lower() in ("redis", "rediss") and not _DATABASE_PART.fullmatch(parts.path):
+    if parts.scheme.lower() not in ("redis", "rediss"):
+        return
+    if not _DATABASE_PART.fullmatch(parts.path):
         raise ConfigurationError("the database part of a Redis URL must be a number")
+    # The options as redis-py reads them (keys decoded, a blank value ignored).
+    if parts.path.strip("/") and "db" in parse_qs(parts.query):
+        raise ConfigurationError(
+            "a Redis URL names its database twice, in its path and as ?db=: give only one"
+        )
 
 
 #: A URL option redis-py takes only when it connects (``?foo=bar``): the message never
