@@ -399,8 +399,11 @@ class Stepup:
         """Let the sign-in that just happened count as the session's first
         re-authentication, when the policy's ``sign_in_counts`` is on (off by default:
         the answer then says ``policy_off`` and nothing is stored). The sign-in code
-        step (:meth:`begin_two_factor`) calls it for you. ``level``: what an SSO
-        provider's signed ``acr`` proved (``Reauth.record_sign_in``)."""
+        step (:meth:`begin_two_factor`) calls it for you. After your own
+        ``login_user`` of a user with a second factor, stepup holds the sign-in for that
+        factor and the answer is ``second_step`` (a held sign-in never counts).
+        ``level``: what an SSO provider's signed ``acr`` proved
+        (``Reauth.record_sign_in``)."""
         return state().record_sign_in(methods, authenticated_at, level=level)
 
     def sign_out(self) -> None:
