@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -19,6 +20,46 @@ __all__ = [
     "TotpDevice",
     "TotpDeviceInfo",
 ]
+
+
+# Reading stored records strictly: a record the stores wrote has exactly these types, so
+# anything else is a corrupt (or hand-edited) record. A loose read could weaken what it
+# protects (``bool("false")`` is a confirmed device; ``int(True)`` one-digit codes; a NaN
+# count no clone is ever compared against), so it is refused with ``ValueError``, which a
+# store's read reports as it reports other data it cannot decode: unavailable (fail
+# closed), never a decision made on a guess.
+
+
+def _stored_bool(data: Mapping[str, Any], key: str, default: bool = False) -> bool:
+    """Only a JSON ``true`` is true, only ``false`` false (``default`` when absent)."""
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"stored record: {key} is not a boolean")
+    return value
+
+
+def _stored_int(data: Mapping[str, Any], key: str, default: int) -> int:
+    """A whole number as stored: never a bool, a float or a string of digits."""
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"stored record: {key} is not a whole number")
+    return value
+
+
+def _stored_time(data: Mapping[str, Any], key: str, default: float | None = 0.0) -> float | None:
+    """Unix seconds as stored: a finite number (``None`` only where ``default`` is)."""
+    value = data.get(key, default)
+    if value is None and default is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"stored record: {key} is not a finite number of seconds")
+    return float(value)
+
+
+def _stored_seconds(data: Mapping[str, Any], key: str, default: float = 0.0) -> float:
+    seconds = _stored_time(data, key, default)
+    assert seconds is not None  # a number default: never None
+    return seconds
 
 
 class AttemptOutcome(StrEnum):
@@ -79,17 +120,17 @@ class TotpDevice:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TotpDevice:
-        last_used = data.get("last_used_at")
+        """The device as stored; ``ValueError`` for a corrupt record (see above)."""
         return cls(
             device_id=str(data["device_id"]),
             secret=str(data["secret"]),
             name=str(data.get("name", "")),
-            digits=int(data.get("digits", 6)),
-            period=int(data.get("period", 30)),
+            digits=_stored_int(data, "digits", 6),
+            period=_stored_int(data, "period", 30),
             algorithm=str(data.get("algorithm", "SHA1")),
-            confirmed=bool(data.get("confirmed", False)),
-            created_at=float(data.get("created_at", 0.0)),
-            last_used_at=None if last_used is None else float(last_used),
+            confirmed=_stored_bool(data, "confirmed"),
+            created_at=_stored_seconds(data, "created_at"),
+            last_used_at=_stored_time(data, "last_used_at", None),
         )
 
 
@@ -170,10 +211,17 @@ class Credential:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Credential:
+        """The credential as stored; ``ValueError`` for a corrupt record (see above):
+        ``confirmed`` decides whether two-factor is on, so only a JSON ``true`` is."""
         devices = tuple(TotpDevice.from_dict(d) for d in data.get("devices") or ())
         return cls(
             **{
                 **data,
+                "digits": _stored_int(data, "digits", 6),
+                "period": _stored_int(data, "period", 30),
+                "confirmed": _stored_bool(data, "confirmed"),
+                "created_at": _stored_seconds(data, "created_at"),
+                "version": _stored_int(data, "version", 0),
                 "recovery_hashes": tuple(data.get("recovery_hashes", ())),
                 "devices": devices,
             }
@@ -270,7 +318,15 @@ class Challenge:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Challenge:
-        return cls(**data)
+        """The challenge as stored; ``ValueError`` for a corrupt record (see above): a
+        NaN ``expires_at`` is never past, so the challenge would never expire."""
+        return cls(
+            **{
+                **data,
+                "issued_at": _stored_seconds(data, "issued_at"),
+                "expires_at": _stored_seconds(data, "expires_at"),
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,4 +371,17 @@ class Passkey:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Passkey:
-        return cls(**{**data, "transports": tuple(data.get("transports", ()))})
+        """The passkey as stored; ``ValueError`` for a corrupt record (see above): a
+        ``"false"`` would claim user verification, a NaN count hides a cloned key."""
+        return cls(
+            **{
+                **data,
+                "sign_count": _stored_int(data, "sign_count", 0),
+                "backup_eligible": _stored_bool(data, "backup_eligible"),
+                "backup_state": _stored_bool(data, "backup_state"),
+                "user_verified": _stored_bool(data, "user_verified"),
+                "created_at": _stored_seconds(data, "created_at"),
+                "last_used_at": _stored_time(data, "last_used_at", None),
+                "transports": tuple(data.get("transports", ())),
+            }
+        )
