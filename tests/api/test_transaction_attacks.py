@@ -415,6 +415,19 @@ async def test_a_bearer_client_gets_a_403_for_a_bound_rule(asynchronous: bool) -
     assert answer.status == 403
     body = json.loads(answer.body)
     assert (body["error"], body["reason"]) == ("reauth_unreachable", "transaction_bound")
+    # A token's client has no session to sign in to another way: the title says so.
+    assert body["title"] == (
+        "No access token can confirm this action. Confirm it in the app, signed in."
+    )
+    german = RequestInfo(
+        "POST",
+        "/api",
+        authorization=f"Bearer {tokens_support.sign()}",
+        accept_language="de",
+    )
+    answer = await protect.acheck(german, ACTION) if asynchronous else protect.check(german, ACTION)
+    assert isinstance(answer, HttpResponse)
+    assert json.loads(answer.body)["title"].startswith("Kein Zugriffstoken")
 
 
 # what the page says is being confirmed ----------------------------------------------------

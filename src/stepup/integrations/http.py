@@ -379,6 +379,17 @@ _FOR_GOOD_TEXT: Final = {
     UnavailableReason.TRANSACTION_BOUND: "No access token can confirm this action",
     UnavailableReason.NON_INTERACTIVE: "This action needs a factor this client cannot prove",
 }
+#: The same 403's ``title`` for a bearer client, which has no session to sign in to
+#: another way (the session's title says so).
+_FOR_GOOD_TOKEN_TITLES: Final = {
+    UnavailableReason.TRANSACTION_BOUND: N_(
+        "No access token can confirm this action. Confirm it in the app, signed in."
+    ),
+    UnavailableReason.NON_INTERACTIVE: N_("This action needs a factor this client cannot prove."),
+    UnavailableReason.UNREACHABLE: N_(
+        "This action needs a stronger sign-in than an access token can carry."
+    ),
+}
 
 
 def token_unreachable_response(decision: ReauthUnavailable, request: RequestInfo) -> HttpResponse:
@@ -389,9 +400,11 @@ def token_unreachable_response(decision: ReauthUnavailable, request: RequestInfo
     refusal = unreachable_response(decision, request)
     text = _FOR_GOOD_TEXT.get(decision.reason, "No new authentication can allow this action")
     challenge = f'Bearer error="insufficient_user_authentication", error_description="{text}"'
-    return HttpResponse(
-        refusal.status, {**refusal.headers, "WWW-Authenticate": challenge}, refusal.body
-    )
+    body = json.loads(refusal.body)
+    title = _FOR_GOOD_TOKEN_TITLES.get(decision.reason)
+    if title is not None:
+        body["title"] = translate(title, request.locale)
+    return _json(403, body, {**refusal.headers, "WWW-Authenticate": challenge})
 
 
 def decision_response(
