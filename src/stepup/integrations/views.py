@@ -17,7 +17,7 @@ import logging
 import math
 import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final, Literal, Protocol
@@ -64,8 +64,11 @@ __all__ = [
     "EARLIER_IDS",
     "ENROLLING",
     "ENROLMENT_TTL",
+    "FORM_MAX_BYTES",
     "OTP_PROOF",
     "RECOVERY_REGENERATE",
+    "REPEATED",
+    "SAML_FORM_MAX_BYTES",
     "SESSION_ID",
     "SIGNED_IN_WITH",
     "SSO_LEVEL_NOT_MET",
@@ -86,6 +89,7 @@ __all__ = [
     "ReauthPage",
     "RecoveryCodeMessage",
     "RecoveryCodesPage",
+    "RepeatedField",
     "SSOAnswer",
     "TwoFactorPage",
     "VerifyPage",
@@ -114,6 +118,8 @@ __all__ = [
     "password_error_field",
     "password_message",
     "password_step",
+    "posted_name",
+    "posted_value",
     "provider_for",
     "reauth_page",
     "refusal_status",
@@ -259,6 +265,52 @@ ENROLMENT_TTL: Final = 600.0
 ENROLLING: Final = "_stepup_enrolling"
 #: The blanks a paste or an autofill may leave around a code: ASCII space, tab, CR, LF.
 _FORM_BLANKS: Final = " \t\r\n"
+
+
+#: The most a form posted to stepup's own views may carry: its forms are a few short
+#: fields (a password, a code, a CSRF token, a passkey's answer of a few KiB). Starlette
+#: reads no field past it; Flask refuses a body past it before its form is read whole.
+FORM_MAX_BYTES: Final = 64 * 1024
+#: The most a SAML answer posted to the ACS may carry: a signed response with its
+#: certificates and attributes can be far larger than stepup's own forms.
+SAML_FORM_MAX_BYTES: Final = 1024 * 1024
+
+
+class RepeatedField:
+    """What a field of stepup's own forms reads as when it was sent more than once: none
+    of its values, and not text, so the core refuses it as it refuses any malformed
+    value (a password, a code, a recovery code, a CSRF token), with that field's error.
+    Werkzeug's form reads the first of repeated values, Django's and Starlette's the
+    last: picking either would let one framework accept a form another refuses. It is
+    true, as a value that was sent: a recovery code sent twice is still a recovery code
+    tried (and refused), not a form without one."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "RepeatedField()"
+
+
+#: The one :class:`RepeatedField`.
+REPEATED: Final = RepeatedField()
+
+
+def posted_value(values: Sequence[object], default: object = "") -> object:
+    """A form field's one value, from every value the form carries for it (``getlist``
+    in every framework): ``default`` when absent, :data:`REPEATED` when it came more
+    than once."""
+    if not values:
+        return default
+    if len(values) > 1:
+        return REPEATED
+    return values[0]
+
+
+def posted_name(values: Sequence[object]) -> str:
+    """A name field (a device's) as text: sent more than once (or not as text), it is no
+    name, which the core refuses as an empty one, and the field shows nothing back."""
+    value = posted_value(values)
+    return value if isinstance(value, str) else ""
 
 
 def form_code(value: object) -> object:
@@ -862,7 +914,7 @@ def code_refusal(
 def password_step(
     page: ReauthPage,
     subject: Subject,
-    password: str,
+    password: object,
     *,
     passwords: Any,
     load_hash: Callable[[str], str | None] | None,

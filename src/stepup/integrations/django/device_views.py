@@ -27,6 +27,8 @@ from ..views import (
     device_refusal,
     enrolment_page,
     form_code,
+    posted_name,
+    posted_value,
     refusal_status,
     two_factor_message,
 )
@@ -136,7 +138,7 @@ def _add(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
     re-posted kept form never begins a second one (whose key the scanned app lacks)."""
     assert bound.subject is not None
     account = _account_name(request, bound.subject)
-    name = request.POST.get("name", "")
+    name = posted_name(request.POST.getlist("name"))
     try:
         enrolment = bound.two_factor.begin_device(bound.subject.user_id, account, name=name)
     except StepupError as exc:
@@ -166,7 +168,7 @@ def _adding_now(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
 def _confirm(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
     assert bound.subject is not None
     user_id, tf = bound.subject.user_id, bound.two_factor
-    result = tf.confirm_device(user_id, form_code(request.POST.get("code", "")))
+    result = tf.confirm_device(user_id, form_code(posted_value(request.POST.getlist("code"))))
     if result.ok:
         request.session.pop(ENROLLING, None)
         messages.info(request, TEXT["device_added"], fail_silently=True)
@@ -189,7 +191,7 @@ def _confirm(request: HttpRequest, bound: RequestStepup) -> HttpResponse:
 @_signed_in
 def _rename(request: HttpRequest, bound: RequestStepup, device_id: str) -> HttpResponse:
     assert bound.subject is not None
-    name = request.POST.get("name", "")
+    name = posted_name(request.POST.getlist("name"))
     try:
         bound.two_factor.rename_device(bound.subject.user_id, device_id, name)
     except StepupError as exc:

@@ -93,6 +93,7 @@ from ..views import (
     note_sso_trip,
     oidc_callback_params,
     password_step,
+    posted_value,
     provider_for,
     reauth_page,
     refusal_status,
@@ -241,8 +242,15 @@ def _refused_code(
     return _render_reauth(request, bound, subject, refused.page, refused.status)
 
 
+def _posted(request: HttpRequest, name: str) -> object:
+    """A field of this form: its one value, ``""`` when absent, and
+    :data:`~stepup.integrations.views.REPEATED` (which the core refuses as malformed)
+    when it was sent more than once (``request.POST.get`` would read the last)."""
+    return posted_value(request.POST.getlist(name))
+
+
 def _verify_code(request: HttpRequest, bound: RequestStepup, subject: Subject) -> Any:
-    return bound.two_factor.verify(subject.user_id, form_code(request.POST.get("code", "")))
+    return bound.two_factor.verify(subject.user_id, form_code(_posted(request, "code")))
 
 
 def _commit_as_they_go(view: View) -> View:
@@ -352,7 +360,7 @@ def _reauth_password(request: HttpRequest) -> HttpResponse:
     step = password_step(
         page,
         subject,
-        request.POST.get("password", ""),
+        _posted(request, "password"),
         passwords=bound.passwords,
         load_hash=hooks.password_hash_loader,
         save_rehash=hooks.password_rehash_saver,
@@ -663,7 +671,7 @@ def _two_factor_confirm(request: HttpRequest) -> HttpResponse:
         return stepup_for(request).sign_in_response()
     try:
         confirmation = bound.two_factor.confirm_enrolment(
-            subject.user_id, form_code(request.POST.get("code", ""))
+            subject.user_id, form_code(_posted(request, "code"))
         )
     except NotEnrolledError:  # none pending (expired, never begun): the page says so
         return _message(request, 400, TEXT["enrolment_expired"], link=bound.url("two_factor"))
@@ -723,12 +731,12 @@ def _two_factor_verify(request: HttpRequest) -> HttpResponse:
         return _message(request, 400, TEXT["sign_in_expired"])
     if request.method != "POST":
         return verify_page(request, bound, pending)
-    recovery = form_code(request.POST.get("recovery_code", ""))
+    recovery = form_code(_posted(request, "recovery_code"))
     try:
         if recovery:
             result = bound.two_factor.use_recovery_code(pending.user_id, recovery)
         else:
-            code = form_code(request.POST.get("code", ""))
+            code = form_code(_posted(request, "code"))
             result = bound.two_factor.verify(pending.user_id, code)
     except NotEnrolledError:
         return _message(request, 400, TEXT["sign_in_expired"])

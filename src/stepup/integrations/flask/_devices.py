@@ -23,12 +23,14 @@ from ..views import (
     device_refusal,
     enrolment_page,
     form_code,
+    posted_name,
     refusal_status,
     two_factor_message,
 )
 from ._state import AppState, state
 from ._views import (
     _message,
+    _posted,
     _redirect,
     _render,
     _signed_in,
@@ -95,7 +97,7 @@ def add() -> Any:
         return app_state.unauthenticated()
     if request.method != "POST":
         return _adding(app_state, subject.user_id)
-    name = request.form.get("name", "")
+    name = posted_name(request.form.getlist("name"))
     try:
         account = app_state.account_name(subject.user_id)
         enrolment = app_state.two_factor.begin_device(subject.user_id, account, name=name)
@@ -130,7 +132,7 @@ def confirm() -> Any:
         return app_state.unauthenticated()
     tf = app_state.two_factor
     try:
-        result = tf.confirm_device(subject.user_id, form_code(request.form.get("code", "")))
+        result = tf.confirm_device(subject.user_id, form_code(_posted("code")))
         if result.ok:
             session.pop(ENROLLING, None)
             flash(TEXT["device_added"], "stepup")
@@ -153,7 +155,7 @@ def rename(device_id: str) -> Any:
     app_state, subject = _signed_in()
     if subject is None:
         return app_state.unauthenticated()
-    name = request.form.get("name", "")
+    name = posted_name(request.form.getlist("name"))
     try:
         app_state.two_factor.rename_device(subject.user_id, device_id, name)
     except StepupError as exc:

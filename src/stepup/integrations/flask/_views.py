@@ -29,7 +29,9 @@ from flask import (
 )
 from flask.blueprints import BlueprintSetupState
 from markupsafe import Markup
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
+from werkzeug.wsgi import get_input_stream
 
 from ...errors import (
     AlreadyEnrolledError,
@@ -83,6 +85,8 @@ from ..transaction import TransactionExpiredError, confirming_page
 from ..views import (
     ENROLLING,
     ENROLMENT_TTL,
+    FORM_MAX_BYTES,
+    SAML_FORM_MAX_BYTES,
     TEXT,
     EnrolmentPage,
     MessagePage,
@@ -97,6 +101,7 @@ from ..views import (
     note_sso_trip,
     oidc_callback_params,
     password_step,
+    posted_value,
     provider_for,
     reauth_page,
     refusal_status,
@@ -169,6 +174,8 @@ def build_blueprint(more: Iterable[Route] = ()) -> Blueprint:
     this module: the extension passes them, so nothing here imports them back)."""
     bp = Blueprint("stepup", __name__, template_folder="../templates")
     bp.record_once(_add_i18n)
+    bp.url_value_preprocessor(_bound_forms)  # before every before_request hook, the app's too
+    bp.register_error_handler(RequestEntityTooLarge, _form_too_large)
     bp.before_request(_web_channel_only)  # first: an API key gets its 403, not a CSRF error
     bp.before_request(_check_csrf)
     bp.record_once(_exempt_acs_from_flask_wtf)
@@ -312,6 +319,53 @@ def _exempt_acs_from_flask_wtf(setup: BlueprintSetupState) -> None:
 
     exempt(setup.app)
     setup.app.before_request(exempt_once)
+
+
+#: The bodies Werkzeug parses into ``request.form`` (a urlencoded one read whole).
+_FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def _bound_forms(endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    """Cap a form posted to stepup's views before anything reads it: Werkzeug reads a
+    urlencoded body whole, however large (``MAX_FORM_MEMORY_SIZE`` bounds multipart
+    fields only), unless ``MAX_CONTENT_LENGTH`` is set, and it is unset by default. This
+    is the blueprint's URL value preprocessor because Flask runs those before every
+    ``before_request`` hook, the app's own too (Flask-WTF's check reads the form there).
+    The app's own smaller ``MAX_CONTENT_LENGTH`` stays; its own views are not touched,
+    and JSON bodies are read by stepup's own bounded readers. A form over the cap is
+    :func:`_form_too_large`."""
+    if request.mimetype not in _FORM_TYPES:
+        return
+    cap = SAML_FORM_MAX_BYTES if endpoint == "stepup.saml_acs" else FORM_MAX_BYTES
+    own = request.max_content_length
+    if own is None or own > cap:
+        _cap_body(cap)
+
+
+def _cap_body(cap: int) -> None:
+    """Read no more than ``cap`` bytes of this request's body: a ``Content-Length`` over
+    it, or a chunked body that runs past it, is a ``RequestEntityTooLarge``."""
+    try:
+        request.max_content_length = cap  # Flask 3.1 and later
+    except AttributeError:  # Flask 3.0: read-only; the stream Werkzeug would make, capped
+        setattr(request, "stream", get_input_stream(request.environ, max_content_length=cap))  # noqa: B010
+
+
+def _form_too_large(error: RequestEntityTooLarge) -> Any:
+    """A form over :data:`~stepup.integrations.views.FORM_MAX_BYTES` is not one of
+    stepup's forms: refused as a form whose CSRF token does not hold (403: JSON for a
+    script, the page for a browser), as Starlette refuses it. Any other body over the
+    app's own ``MAX_CONTENT_LENGTH`` keeps Werkzeug's 413."""
+    if request.mimetype in _FORM_TYPES:
+        return _csrf_refused()
+    return error
+
+
+def _posted(name: str) -> object:
+    """A field of this form: its one value, ``""`` when absent, and
+    :data:`~stepup.integrations.views.REPEATED` (which the core refuses as malformed)
+    when it was sent more than once."""
+    return posted_value(request.form.getlist(name))
 
 
 def _web_channel_only() -> Any:
@@ -508,7 +562,7 @@ def _refused_code(app_state: AppState, subject: Subject, page: ReauthPage) -> An
 
 
 def _verify_code(app_state: AppState, subject: Subject) -> Any:
-    return app_state.two_factor.verify(subject.user_id, form_code(request.form.get("code", "")))
+    return app_state.two_factor.verify(subject.user_id, form_code(_posted("code")))
 
 
 def _redirect(location: str) -> BaseResponse:
@@ -534,7 +588,7 @@ def reauth_password() -> Any:
     step = password_step(
         page,
         subject,
-        request.form.get("password", ""),
+        _posted("password"),
         passwords=app_state.passwords,
         load_hash=app_state.hooks.password_hash_loader,
         save_rehash=app_state.hooks.password_rehash_saver,
@@ -724,7 +778,12 @@ def saml_start() -> Any:
 
 
 def saml_acs() -> Any:
-    response, relay = request.form.get("SAMLResponse", ""), request.form.get("RelayState")
+    try:
+        response, relay = request.form.get("SAMLResponse", ""), request.form.get("RelayState")
+    except RequestEntityTooLarge:
+        # No SAMLResponse: the same page as any other unreadable answer (as in Django and
+        # Starlette), not a 413.
+        response, relay = "", None
     return _sso_finish(state().saml, lambda p, s: p.complete(s, response, relay), cross_site=True)
 
 
@@ -791,7 +850,7 @@ def two_factor_confirm() -> Any:
         return app_state.unauthenticated()
     try:
         confirmation = app_state.two_factor.confirm_enrolment(
-            subject.user_id, form_code(request.form.get("code", ""))
+            subject.user_id, form_code(_posted("code"))
         )
     except NotEnrolledError:  # none pending (expired, never begun): the page says so
         return _message(400, TEXT["enrolment_expired"], link=url_for("stepup.two_factor"))
@@ -845,12 +904,12 @@ def two_factor_verify() -> Any:
         return _message(400, TEXT["sign_in_expired"])
     if request.method == "GET":
         return verify_page(app_state, pending)
-    recovery = form_code(request.form.get("recovery_code", ""))
+    recovery = form_code(_posted("recovery_code"))
     try:
         if recovery:
             result = app_state.two_factor.use_recovery_code(pending.user_id, recovery)
         else:
-            code = form_code(request.form.get("code", ""))
+            code = form_code(_posted("code"))
             result = app_state.two_factor.verify(pending.user_id, code)
     except NotEnrolledError:
         return _message(400, TEXT["sign_in_expired"])

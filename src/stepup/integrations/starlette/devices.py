@@ -25,6 +25,8 @@ from ..views import (
     device_refusal,
     enrolment_page,
     form_code,
+    posted_name,
+    posted_value,
     refusal_status,
     two_factor_message,
 )
@@ -150,7 +152,7 @@ class _DevicePages:
             return posted
         subject, form = posted
         tf = self.stepup.two_factor
-        name = str(form.get("name") or "")
+        name = posted_name(form.getlist("name"))
         try:
             account = await self.stepup.account_name(subject.user_id)
             enrolment = await tf.begin_device(subject.user_id, account, name=name)
@@ -183,7 +185,9 @@ class _DevicePages:
         subject, form = posted
         tf = self.stepup.two_factor
         try:
-            result = await tf.confirm_device(subject.user_id, form_code(form.get("code")))
+            result = await tf.confirm_device(
+                subject.user_id, form_code(posted_value(form.getlist("code"), None))
+            )
             if result.ok:
                 note_enrolling(request, None)
                 return self._back(request, TEXT["device_added"])
@@ -207,7 +211,7 @@ class _DevicePages:
             return posted
         subject, form = posted
         device_id = request.path_params["device_id"]
-        name = str(form.get("name") or "")
+        name = posted_name(form.getlist("name"))
         try:
             await self.stepup.two_factor.rename_device(subject.user_id, device_id, name)
         except StepupError as exc:

@@ -74,6 +74,7 @@ from ..transaction import TransactionExpiredError, confirming_page
 from ..views import (
     ENROLLING,
     ENROLMENT_TTL,
+    FORM_MAX_BYTES,
     RECOVERY_REGENERATE,
     TEXT,
     EnrolmentPage,
@@ -89,6 +90,7 @@ from ..views import (
     hook_says_yes,
     password_error_field,
     password_message,
+    posted_value,
     reauth_page,
     refusal_status,
     report_code_failure,
@@ -161,10 +163,15 @@ class _EveryMethod:
 
 
 #: What a form posted to stepup's pages may hold. Its own forms are a few short fields
-#: (a password, a code, a CSRF token, a passkey's answer of a few KiB): anything larger is
-#: refused before it is read whole. Starlette's defaults admit 1,000 fields of 1 MiB each;
-#: Werkzeug caps a form at 500 KB and Django at 2.5 MB.
-FORM_LIMITS: Final = {"max_files": 0, "max_fields": 64, "max_part_size": 64 * 1024}
+#: (a password, a code, a CSRF token, a passkey's answer of a few KiB): reading stops at
+#: the first field over :data:`~stepup.integrations.views.FORM_MAX_BYTES` (Starlette reads
+#: the body in chunks as it parses), and the form is refused. Starlette's defaults admit
+#: 1,000 fields of 1 MiB each. Flask's pages refuse a form body over the same number
+#: before Werkzeug reads it (Werkzeug reads a urlencoded body whole and, unless the app
+#: sets ``MAX_CONTENT_LENGTH``, however large; its ``MAX_FORM_MEMORY_SIZE`` of 500 KB
+#: bounds multipart fields only); Django refuses a body over its
+#: ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (2.5 MB by default).
+FORM_LIMITS: Final = {"max_files": 0, "max_fields": 64, "max_part_size": FORM_MAX_BYTES}
 #: Marks a request whose form was refused: its body is partly read and cannot be again.
 _UNREADABLE_FORM: Final = "stepup.unreadable_form"
 
@@ -461,7 +468,9 @@ class StepupPages:
             stored = None
             if s.password_hash_loader is not None:
                 stored = await call_hook(s.password_hash_loader, subject.user_id)
-            result = await s.passwords.verify(subject, form.get("password"), stored)
+            result = await s.passwords.verify(
+                subject, posted_value(form.getlist("password"), None), stored
+            )
             if not result.ok:
                 page = page.with_error(password_message(result), password_error_field(result))
                 status = refusal_status(result.reason)
@@ -470,7 +479,9 @@ class StepupPages:
                 await call_hook(s.password_rehash_saver, subject.user_id, result.new_hash)
             methods.append("pwd")
         if page.totp:
-            refused = await self.refused_code(request, subject, page, form.get("code"))
+            refused = await self.refused_code(
+                request, subject, page, posted_value(form.getlist("code"), None)
+            )
             if refused is not None:
                 return refused
             methods.append("otp")
@@ -677,7 +688,9 @@ class StepupPages:
             return await self.csrf_failed(request)
         tf = self.stepup.two_factor
         try:
-            confirmation = await tf.confirm_enrolment(subject.user_id, form_code(form.get("code")))
+            confirmation = await tf.confirm_enrolment(
+                subject.user_id, form_code(posted_value(form.getlist("code"), None))
+            )
             if not confirmation.ok:
                 # The same QR code and key again, with the error: the phone may have them.
                 account = await self.stepup.account_name(subject.user_id)
@@ -793,12 +806,14 @@ class StepupPages:
         if form is None:
             return await self.csrf_failed(request)
         user_id = str(pending["user_id"])
-        recovery = form_code(form.get("recovery_code"))
+        recovery = form_code(posted_value(form.getlist("recovery_code"), None))
         try:
             if recovery:
                 result = await s.two_factor.use_recovery_code(user_id, recovery)
             else:
-                result = await s.two_factor.verify(user_id, form_code(form.get("code")))
+                result = await s.two_factor.verify(
+                    user_id, form_code(posted_value(form.getlist("code"), None))
+                )
         except NotEnrolledError:  # as in Flask and Django: the pending sign-in stays
             return await self.message(request, TEXT["sign_in_expired"], 400)
         except ManagedByConfigFileError:  # the file holds no recovery codes
