@@ -244,3 +244,18 @@ def test_reauthenticating_with_a_passkey_renews_the_session(site: Site, alice: B
     assert store.get_grant(user_id("alice"), old_sid) is None
     assert store.get_grant(user_id("alice"), new_sid) is not None
     assert alice.get("/api-key/").status_code == 200
+
+
+def test_a_name_sent_twice_renames_nothing(alice: Browser) -> None:
+    """Django reads a field's last value, Werkzeug its first: a name sent twice is no
+    name in every framework, and the passkey keeps its own."""
+    _, finish = _add(alice, "Work laptop")
+    credential_id = finish.json()["passkey"]["id"]
+    alice.form(
+        f"/stepup/passkeys/{credential_id}/rename",
+        {"name": ["Desk", "Other"]},  # type: ignore[dict-item]
+        page="/stepup/passkeys/",
+    )
+    page = alice.get("/stepup/passkeys/").content.decode()
+    assert "Work laptop" in page
+    assert "Other" not in page

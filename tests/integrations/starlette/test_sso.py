@@ -221,6 +221,10 @@ def test_a_code_rule_checks_the_code_before_leaving(provider: Provider, agent: U
 
         wrong = press_sso_button(alice, location, code="12345x")
         assert wrong.status_code == 400  # refused here, before any trip to the provider
+        test_app.clock.advance(30)  # a step whose code is not used yet
+        right = totp.at(test_app.clock())
+        twice = press_sso_button(alice, location, code=["000000", right])  # type: ignore[arg-type]
+        assert twice.status_code == 400  # a code sent twice is no code, in every framework
 
         test_app.clock.advance(30)
         to_provider = press_sso_button(alice, location, code=totp.at(test_app.clock()))

@@ -41,7 +41,7 @@ from ..passkey_endpoint import (
 )
 from ..tenant_endpoint import stream_chunks
 from ..transaction import TransactionExpiredError
-from ..views import PasskeysPage, ReauthPage
+from ..views import PasskeysPage, ReauthPage, posted_name
 from ._pages import render_page
 from ._request import RequestStepup, outage_response, stepup_for
 from ._web import request_info, to_response
@@ -175,7 +175,7 @@ def _register_finish(request: HttpRequest) -> HttpResponse:
     except PasskeyBodyError as exc:
         if json_client:
             return to_response(body_error_response(exc, _locale(request)))
-        data, name = {"credential": {}}, request.POST.get("name", "")
+        data, name = {"credential": {}}, posted_name(request.POST.getlist("name"))
     credential = data.get("credential") or {}
     result = passkeys.finish_registration(subject, credential, name)
     if json_client:
@@ -204,7 +204,11 @@ def _rename(request: HttpRequest, credential_id: str) -> HttpResponse:
         return ready
     bound, passkeys, subject = ready
     try:
-        name = name_field(_read(request)) if _is_json(request) else request.POST.get("name", "")
+        name = (
+            name_field(_read(request))
+            if _is_json(request)
+            else posted_name(request.POST.getlist("name"))
+        )
     except PasskeyBodyError as exc:  # not JSON, or a name that is not text
         return to_response(body_error_response(exc, _locale(request)))
     return _done(request, bound, passkeys.rename(subject.user_id, credential_id, name), "renamed")

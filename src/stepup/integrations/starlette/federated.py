@@ -30,6 +30,7 @@ from ..views import (
     ReauthPage,
     note_sso_trip,
     oidc_callback_params,
+    posted_value,
     report_sso_refusal,
     sso_answer,
     sso_level_request,
@@ -79,7 +80,8 @@ class _Federated:
         if form is None:
             return await pages.csrf_failed(request)
         if page.totp:
-            refused = await pages.refused_code(request, subject, page, form.get("code"))
+            code = posted_value(form.getlist("code"), None)  # refused if sent twice
+            refused = await pages.refused_code(request, subject, page, code)
             if refused is not None:
                 return refused
         try:
