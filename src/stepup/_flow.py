@@ -6,7 +6,11 @@ touch a store, so sync and async callers share every decision, and any store
 failure reaches the decision code as :class:`StoreUnavailableError` (fail closed), but a
 store's refusal of malformed input, which reaches it as the
 :class:`~stepup.errors.MalformedInputError` it is. Each failure is logged once, at
-WARNING on ``stepup.store``, naming the call and the error type.
+WARNING on ``stepup.store``, naming the call and the error type. A call that ends in
+anything else (an async caller's cancellation, a timeout, ``KeyboardInterrupt``)
+reaches the decision code as itself, so a flow that must put something right (a
+renewed session's old id keeps no grant) can still make its store calls; it raises
+the same exception again when done, and nothing is logged.
 
 A store may also offer ``batch(calls)``: several independent reads, given as
 ``(method_name, args)`` pairs, answered together as a tuple in one round trip. It is
@@ -54,6 +58,7 @@ def _unavailable(store: object, method: str, exc: Exception) -> Exception:
 def run(flow: Flow[R], store: Any) -> R:
     """Drive ``flow`` with a synchronous store."""
     send = flow.send
+    error: BaseException
     try:
         method, args = next(flow)
         while True:
@@ -61,6 +66,8 @@ def run(flow: Flow[R], store: Any) -> R:
                 value = getattr(store, method)(*args)
             except Exception as exc:
                 error = _unavailable(store, method, exc)
+            except BaseException as exc:  # cancelled: the flow may clean up, then re-raise
+                error = exc
             else:
                 method, args = send(value)
                 continue
@@ -73,6 +80,7 @@ def run(flow: Flow[R], store: Any) -> R:
 async def run_async(flow: Flow[R], store: Any) -> R:
     """Drive ``flow`` with an async store (a sync store works too)."""
     send = flow.send
+    error: BaseException
     try:
         method, args = next(flow)
         while True:
@@ -82,6 +90,8 @@ async def run_async(flow: Flow[R], store: Any) -> R:
                     value = await value
             except Exception as exc:
                 error = _unavailable(store, method, exc)
+            except BaseException as exc:  # cancelled: the flow may clean up, then re-raise
+                error = exc
             else:
                 method, args = send(value)
                 continue

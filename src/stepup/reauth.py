@@ -363,6 +363,31 @@ def _anchor_id(session_id: str) -> str:
     return session_id + _TX_ANCHOR
 
 
+_R = TypeVar("_R")
+
+
+def _revoking_on_failure(user_id: str, session_id: str, flow: Flow[_R]) -> Flow[_R]:
+    """``flow``; if it fails in any way (a store outage, a refusal, or the caller's
+    cancellation or timeout while a store call was in flight, which :func:`run_async`
+    hands to the flow), ``session_id``'s grant is revoked first, as far as the store
+    takes it, then the failure is raised as it was: a grant that must not stay where it
+    is never stays behind a request that did not finish. A flow closed from outside
+    (``GeneratorExit``) can make no store call, and just closes."""
+    try:
+        return (yield from flow)
+    except GeneratorExit:
+        raise
+    except BaseException:
+        with contextlib.suppress(StoreUnavailableError):
+            yield ("revoke_grants", (user_id, session_id))
+        raise
+
+
+def _call(method: str, args: tuple[Any, ...]) -> Flow[Any]:
+    """One store call as a flow (to hand to :func:`_revoking_on_failure`)."""
+    return (yield (method, args))
+
+
 def _bound_grant(subject: Subject, taken: Challenge | None, anchor: Grant | None) -> Grant | None:
     """The proof a taken transaction challenge holds, if it is this session's and of
     the session's current epoch (``anchor``: not revoked since it was recorded)."""
@@ -1355,17 +1380,14 @@ class _ReauthFlows(Generic[S]):
                 # moves to the new id (or is revoked) before the proof is written.
                 yield ("revoke_grants", (subject.user_id, _anchor_id(renewed_from)))
                 carried = yield from self._carry_grant(subject, previous, renewed_from)
-            try:
-                yield from self._store_transaction_proof(
-                    subject, transaction, chosen, level, at, now, signed is not None
-                )
-            except StoreUnavailableError:
-                # Nothing is granted behind a "try again": not the proof, nor the
-                # session's grant under the new id.
-                if carried:
-                    with contextlib.suppress(StoreUnavailableError):
-                        yield ("revoke_grants", (subject.user_id, subject.session_id))
-                raise
+            proof = self._store_transaction_proof(
+                subject, transaction, chosen, level, at, now, signed is not None
+            )
+            if carried:
+                # Nothing is granted behind a "try again" (or a request cut short): not
+                # the proof, nor the session's grant under the new id.
+                proof = _revoking_on_failure(subject.user_id, subject.session_id, proof)
+            yield from proof
         self.events.emit(
             ReauthSucceeded(
                 at=now,
@@ -1387,18 +1409,14 @@ class _ReauthFlows(Generic[S]):
         it is still the grant read (``replace_grant``): a revocation after the read (a
         password change, a removed device: every grant of the user, ASVS 5.0 section
         7.4.3) is never undone by carrying it. Otherwise nothing is carried, and the old
-        id's grant is revoked (also before a failure of the move is raised)."""
+        id's grant is revoked (also before a failure of the move, or the caller's
+        cancellation while it was in flight, is raised)."""
         user_id = subject.user_id
         if previous is not None:
             carried = replace(previous, session_id=subject.session_id)
             expires = previous.authenticated_at + self._kept_for()
-            try:
-                moved = yield ("replace_grant", (carried, expires, previous, renewed_from))
-            except StoreUnavailableError:
-                with contextlib.suppress(StoreUnavailableError):
-                    yield ("revoke_grants", (user_id, renewed_from))
-                raise
-            if moved:
+            move = _call("replace_grant", (carried, expires, previous, renewed_from))
+            if (yield from _revoking_on_failure(user_id, renewed_from, move)):
                 return True
         yield ("revoke_grants", (user_id, renewed_from))
         return False
@@ -1449,22 +1467,29 @@ class _ReauthFlows(Generic[S]):
         the new proof is stored alone, dated as if there had been no earlier grant.
 
         A renewed session's old id keeps nothing: its transaction epoch goes first, its
-        grant with the move (or before the write of a grant alone). If the move fails,
-        the old id's grant is revoked before the failure is raised."""
+        grant with the move (or before the write of a grant alone). If anything fails
+        (the store, or the caller cancelled while a call was in flight), the old id's
+        grant is revoked before the failure is raised."""
+        written = self._write_grant(grant, alone, merged_from, renewed_from)
+        if renewed_from is not None:
+            written = _revoking_on_failure(grant.user_id, renewed_from, written)
+        return (yield from written)
+
+    def _write_grant(
+        self,
+        grant: Grant,
+        alone: Grant,
+        merged_from: Grant | None,
+        renewed_from: str | None,
+    ) -> Flow[Grant]:
+        """:meth:`_store_grant`'s writes, in order."""
         user_id = grant.user_id
         if renewed_from is not None:
             yield ("revoke_grants", (user_id, _anchor_id(renewed_from)))
         if merged_from is not None:
             earlier = grant.session_id if renewed_from is None else renewed_from
             expires = grant.authenticated_at + self._kept_for()
-            try:
-                moved = yield ("replace_grant", (grant, expires, merged_from, earlier))
-            except StoreUnavailableError:
-                if renewed_from is not None:
-                    with contextlib.suppress(StoreUnavailableError):
-                        yield ("revoke_grants", (user_id, renewed_from))
-                raise
-            if moved:
+            if (yield ("replace_grant", (grant, expires, merged_from, earlier))):
                 return grant
             grant = alone  # the earlier grant was revoked (or replaced) meanwhile
         if renewed_from is not None:

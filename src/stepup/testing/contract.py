@@ -1894,6 +1894,47 @@ class StoreContract:
         assert call("get_grant", user, "old") == read
         assert call("get_grant", user, "new") is None
 
+    @pytest.mark.parametrize("level", [None, ""], ids=["no-level", "empty-level"])
+    def test_replace_grant_expects_the_grant_as_read_back(
+        self, call: _Runner, level: str | None
+    ) -> None:
+        """A grant written with a whole number of seconds (a clock of whole Unix seconds)
+        or an empty level may read back as a float and no level: ``replace_grant``
+        expecting the grant read still matches it, in place and moved to another id (a
+        store that compared the grant's text as written with the text of the grant read
+        lost every such merge)."""
+        user = _key("user")
+        for moved_to in ("old", "new"):
+            call("put_grant", Grant(user, "old", frozenset({"otp"}), int(T0), level), T0 + 3600)
+            read = call("get_grant", user, "old")
+            assert read is not None
+            assert read.authenticated_at == T0
+            merged = Grant(user, moved_to, frozenset({"otp", "pwd"}), read.authenticated_at)
+            assert call("replace_grant", merged, T0 + 3600, read, "old") is True, moved_to
+            assert call("get_grant", user, moved_to) == merged
+            call("revoke_grants", user)
+
+    @pytest.mark.parametrize("renewed", [False, True], ids=["same-session", "renewed"])
+    def test_a_record_merges_at_a_clock_of_whole_seconds(
+        self, call: _Runner, renewed: bool
+    ) -> None:
+        """``Clock`` returns Unix seconds, and a clock of whole seconds (``int``) is one: a
+        password recorded five seconds after a code joins it (the control case above,
+        at such a clock)."""
+        user, now = _key("user"), [int(T0)]
+        kind = AsyncReauth if call.is_async else Reauth
+        policy = Policy({"billing.export": Rule(Sensitivity.CRITICAL, lifetime=300.0)})
+        reauth = kind(call.store, policy, clock=lambda: now[0])
+        first = Subject(user, _key("sid"))
+        call.resolve(reauth.record(first, ["otp"]))
+        now[0] += 5
+        then = Subject(user, _key("sid")) if renewed else first
+        renewed_from = first.session_id if renewed else None
+        stored = call.resolve(reauth.record(then, ["pwd"], renewed_from=renewed_from))
+        assert stored.methods == {"otp", "pwd"}, "the earlier proof was lost"
+        assert stored.authenticated_at == T0
+        assert call("get_grant", user, then.session_id) == stored
+
     def _reauth(self, call: _Runner, store: Any, clock: SettableClock) -> Any:
         kind = AsyncReauth if call.is_async else Reauth
         policy = Policy(

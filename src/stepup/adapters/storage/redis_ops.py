@@ -51,7 +51,7 @@ from .redis_scripts import (
     SWAP_VALUE,
     Script,
 )
-from .stored_json import loads, tenant_for_decision
+from .stored_json import grant_text, loads, tenant_for_decision
 from .stored_json import tenant as stored_tenant
 
 __all__ = ["Op", "RedisOps", "Steps"]
@@ -456,7 +456,7 @@ class RedisOps:
 
     def put_grant(self, grant: Grant, expires_at: float) -> Op[None]:
         boundary.check_put_grant(grant, expires_at)
-        value = f"{_float(expires_at)} {_dumps(grant.to_dict())}"
+        value = f"{_float(expires_at)} {grant_text(grant, _dumps)}"
         args = (grant.session_id, value, _float(expires_at), _float(grant.authenticated_at))
         return _script("put_grant", PUT_GRANT, self.keys.grants(grant.user_id), args, _none)
 
@@ -464,8 +464,9 @@ class RedisOps:
         self, grant: Grant, expires_at: float, expected: Grant, from_session: str
     ) -> Op[bool]:
         boundary.check_replace_grant(grant, expires_at, expected, from_session)
-        value = f"{_float(expires_at)} {_dumps(grant.to_dict())}"
-        # The JSON put_grant stored for ``expected`` where it is: compared as text.
+        value = f"{_float(expires_at)} {grant_text(grant, _dumps)}"
+        # The JSON put_grant stored for ``expected`` where it is, compared as text: equal
+        # grants have one text (grant_text).
         stored = replace(expected, user_id=grant.user_id, session_id=from_session)
         args = (
             grant.session_id,
@@ -473,7 +474,7 @@ class RedisOps:
             _float(expires_at),
             _float(grant.authenticated_at),
             from_session,
-            _dumps(stored.to_dict()),
+            grant_text(stored, _dumps),
         )
         key = self.keys.grants(grant.user_id)
         return _script("replace_grant", REPLACE_GRANT, key, args, _positive)

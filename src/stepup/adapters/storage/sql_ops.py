@@ -70,7 +70,7 @@ from ...records import (
 from ...throttle import ThrottlePolicy, apply_attempt, apply_charge, apply_refund, keep_until
 from .base import BATCHABLE_READS, new_credential_version
 from .sql_schema import Tables
-from .stored_json import loads, tenant_for_decision
+from .stored_json import grant_text, loads, tenant_for_decision
 from .stored_json import tenant as stored_tenant
 
 __all__ = ["ACCEPTED", "BATCHABLE", "Op", "Statements", "claim_params"]
@@ -305,28 +305,39 @@ class Statements:
                 + func.coalesce(self.read_grant.scalar_subquery(), absent)
             ).label("records")
         )
-        # replace_grant: the grant read is still there exactly as it was stored (its JSON
-        # text, which put_grant wrote from the same record) or nothing is written. In
-        # one session, one conditional UPDATE; moved to a renewed session id, the
-        # conditional DELETE and the write in one statement on PostgreSQL (a DELETE in
-        # a WITH, whose row, if any, is what the INSERT selects), two in one
-        # BEGIN IMMEDIATE transaction on SQLite (no DELETE in a WITH there).
-        expected = g.data == bindparam("x", type_=Text)
-        self.swap_grant = (
-            sql_update(t.grants)
-            .where(
-                g.user_id == bindparam("u", type_=Text),
-                g.session_id == bindparam("s", type_=Text),
-                expected,
-            )
-            .values(data=bindparam("data", type_=Text), expires_at=bindparam("e", type_=Double))
-        )
-        self.take_grant = sql_delete(t.grants).where(
+        # replace_grant: the grant read is still there exactly as it was stored (its
+        # canonical JSON text, see stored_json.grant_text) or nothing is written. The
+        # grant's row is updated in place, its key too when it moves to a renewed
+        # session id: never deleted and inserted anew. A concurrent revoke_grants(user)
+        # that waited on the row's lock then re-reads the row's new version
+        # (PostgreSQL follows the update chain) and deletes it; a row inserted anew is
+        # not in the revoke's snapshot, and the revoked proofs would stay under the new
+        # id. A move first locks the row it moves (FOR UPDATE; SQLite: the whole
+        # transaction is BEGIN IMMEDIATE), then removes a grant already stored under
+        # the new id (the unique key), then moves the row. That grant is locked with
+        # NOWAIT: a revoke_grants(user) that already deleted it waits for the row
+        # being moved, and the move gives way (fails, rolled back) at once instead of
+        # deadlocking with it, so the revocation is never the one that fails.
+        expected = and_(
             g.user_id == bindparam("u", type_=Text),
             g.session_id == bindparam("f", type_=Text),
-            expected,
+            g.data == bindparam("x", type_=Text),
         )
-        self.move_grant = _move_grant(t, self.take_grant) if dialect == "postgresql" else None
+        self.lock_expected_grant = sql_select(g.session_id).where(expected).with_for_update()
+        moved_to = and_(
+            g.user_id == bindparam("u", type_=Text), g.session_id == bindparam("s", type_=Text)
+        )
+        self.lock_moved_to = sql_select(g.session_id).where(moved_to).with_for_update(nowait=True)
+        self.clear_moved_to = sql_delete(t.grants).where(moved_to)
+        self.move_grant = (
+            sql_update(t.grants)
+            .where(expected)
+            .values(
+                session_id=bindparam("s", type_=Text),
+                data=bindparam("data", type_=Text),
+                expires_at=bindparam("e", type_=Double),
+            )
+        )
         self.revoke_user = sql_delete(t.grants).where(g.user_id == bindparam("u", type_=Text))
         self.revoke_session = self.revoke_user.where(g.session_id == bindparam("s", type_=Text))
 
@@ -423,27 +434,6 @@ class Statements:
             sql_delete(t.grants).where(g.expires_at <= now),
             sql_delete(t.challenges).where(ch.expires_at <= now),
         )
-
-
-def _move_grant(t: Tables, take: Executable) -> Executable:
-    """PostgreSQL's replace_grant to another session id, one statement: ``take`` (the
-    conditional DELETE) in a WITH, and the new row inserted for each row it deleted
-    (none: nothing written, no row back)."""
-    g = t.grants.c
-    moved = take.returning(g.user_id).cte("moved")  # type: ignore[attr-defined]
-    rows = sql_select(
-        moved.c.user_id,
-        cast(bindparam("s", type_=Text), Text),
-        cast(bindparam("data", type_=Text), Text),
-        cast(bindparam("e", type_=Double), Double),
-    ).select_from(moved)
-    insert = postgresql.insert(t.grants).from_select(
-        ["user_id", "session_id", "data", "expires_at"], rows
-    )
-    return insert.on_conflict_do_update(
-        index_elements=[g.user_id, g.session_id],
-        set_={"data": insert.excluded.data, "expires_at": insert.excluded.expires_at},
-    ).returning(g.session_id)
 
 
 #: :attr:`Statements.count_failure`: :func:`apply_attempt`'s failure for a row that is not
@@ -831,7 +821,7 @@ def put_grant(s: Statements, grant: Grant, expires_at: float) -> Op[None]:
     params = {
         "user_id": grant.user_id,
         "session_id": grant.session_id,
-        "data": json.dumps(grant.to_dict()),
+        "data": grant_text(grant, json.dumps),
         "expires_at": float(expires_at),
     }
     yield s.put_grant, params
@@ -845,25 +835,25 @@ def get_grant(s: Statements, user_id: str, session_id: str) -> Op[Grant | None]:
 def replace_grant(
     s: Statements, grant: Grant, expires_at: float, expected: Grant, from_session: str
 ) -> Op[bool]:
-    # The text put_grant wrote for ``expected`` where it is stored: decoded records
-    # compare equal exactly when their texts do (one writer, one encoding).
+    """The row of the grant expected is updated (moved to ``grant.session_id`` if that is
+    another id), never deleted and written anew: see :attr:`Statements.move_grant`."""
+    # The text put_grant wrote for ``expected`` where it is stored: equal grants have
+    # one text (grant_text), so the texts compare as the grants do.
     stored = replace(expected, user_id=grant.user_id, session_id=from_session)
     params = {
         "u": grant.user_id,
         "s": grant.session_id,
         "f": from_session,
-        "x": json.dumps(stored.to_dict()),
-        "data": json.dumps(grant.to_dict()),
+        "x": grant_text(stored, json.dumps),
+        "data": grant_text(grant, json.dumps),
         "e": float(expires_at),
     }
-    if from_session == grant.session_id:
-        return bool((yield s.swap_grant, params).rowcount == 1)
-    if s.move_grant is not None:
-        return (yield s.move_grant, params).first() is not None
-    if (yield s.take_grant, params).rowcount != 1:
-        return False
-    yield from put_grant(s, grant, expires_at)
-    return True
+    if from_session != grant.session_id:
+        if (yield s.lock_expected_grant, params).first() is None:
+            return False  # revoked or replaced meanwhile: nothing changes
+        if (yield s.lock_moved_to, params).first() is not None:
+            yield s.clear_moved_to, params
+    return bool((yield s.move_grant, params).rowcount == 1)
 
 
 def revoke_grants(s: Statements, user_id: str, session_id: str | None) -> Op[int]:

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ...frozen import frozen
-from ...records import Tenant
+from ...records import Grant, Tenant
 
-__all__ = ["loads", "tenant", "tenant_for_decision"]
+__all__ = ["grant_text", "loads", "tenant", "tenant_for_decision"]
 
 #: The C scanner behind ``json.loads`` (set by ``JSONDecoder.__init__``; untyped there).
 _scan: Final[Callable[[str, int], tuple[Any, int]]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
@@ -26,6 +26,23 @@ def loads(text: str) -> Any:
     if end != len(text):
         return json.loads(text)
     return value
+
+
+def grant_text(grant: Grant, dumps: Callable[[dict[str, Any]], str]) -> str:
+    """The one JSON text (by the store's ``dumps``) a store writes for ``grant`` and
+    compares a grant it expects with (``replace_grant`` compares stored texts): the
+    grant as :meth:`Grant.from_dict` reads it back, so equal grants have one text. An
+    integer ``authenticated_at`` (a clock of whole seconds) is written as the float it
+    reads back as, and an empty level, read back as none, is left out as none is."""
+    data: dict[str, Any] = {
+        "user_id": grant.user_id,
+        "session_id": grant.session_id,
+        "methods": sorted(grant.methods),
+        "authenticated_at": float(grant.authenticated_at),
+    }
+    if isinstance(grant.level, str) and grant.level:
+        data["level"] = grant.level
+    return dumps(data)
 
 
 def tenant(data: dict[str, Any]) -> Tenant:

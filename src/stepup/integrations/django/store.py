@@ -533,11 +533,20 @@ class DjangoStore:
         self, grant: Grant, expires_at: float, expected: Grant, from_session: str
     ) -> bool:
         """A conditional ``UPDATE`` of the grant read (its methods, time and level as
-        stored), or, to a renewed session id, a conditional ``DELETE`` of it and the
-        write, in one transaction: a revocation committed first leaves nothing to
-        match, and nothing is written."""
+        stored), of its key too when it moves to a renewed session id: a revocation
+        committed first leaves nothing to match, and nothing is written. The row is
+        never deleted and inserted anew: a concurrent ``revoke_grants`` of the user
+        that waited on the row's lock then deletes the row as moved (PostgreSQL
+        re-reads a row updated under it; a row inserted anew is not in its snapshot).
+        A move locks the row first (``select_for_update``), then removes a grant
+        already stored under the new id (the unique key; locked with ``nowait`` where
+        the database has it: a revocation that already deleted it waits for the row
+        being moved, and the move fails at once instead of deadlocking with it), then
+        moves the row."""
+        grants = GrantRecord.objects.using(self.using)
         user = _fit(grant.user_id, "user_id")
-        read = GrantRecord.objects.using(self.using).filter(
+        to_session = _fit(grant.session_id, "session_id")
+        read = grants.filter(
             user_id=user,
             session_id=_fit(from_session, "session_id"),
             methods=",".join(sorted(expected.methods)),
@@ -545,20 +554,28 @@ class DjangoStore:
             authenticated_at=expected.authenticated_at,
         )
         values = {
+            "session_id": to_session,
             "methods": ",".join(sorted(grant.methods)),
             "level": grant.level or "",
             "authenticated_at": grant.authenticated_at,
             "expires_at": expires_at,
         }
-        lookup = {"user_id": user, "session_id": _fit(grant.session_id, "session_id")}
         with self._write():
-            if from_session == grant.session_id:
-                return bool(read.update(**values))
-            deleted, _ = read.delete()
-            if not deleted:
-                return False
-            self._insert_or_update(GrantRecord, lookup, values)
-        return True
+            if from_session != grant.session_id:
+                row = read.select_for_update().values_list("pk", flat=True).first()
+                if row is None:
+                    return False  # revoked or replaced meanwhile: nothing changes
+                self._clear_moved_to(user, to_session)
+                read = grants.filter(pk=row)
+            return bool(read.update(**values))
+
+    def _clear_moved_to(self, user_id: str, session_id: str) -> None:
+        """Remove the grant stored under the id a grant moves to (inside :meth:`_write`)."""
+        nowait = connections[self.using].features.has_select_for_update_nowait
+        there = GrantRecord.objects.using(self.using).filter(user_id=user_id, session_id=session_id)
+        found = list(there.select_for_update(nowait=nowait).values_list("pk", flat=True))
+        if found:
+            GrantRecord.objects.using(self.using).filter(pk__in=found).delete()
 
     @_guarded
     def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
