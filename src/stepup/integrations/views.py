@@ -11,6 +11,7 @@ id grants are bound to, how the user signed in, a code proved before an SSO trip
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import logging
@@ -23,6 +24,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from .._flow import Flow
 from ..errors import (
     ConfigurationError,
     DeviceLimitError,
@@ -45,7 +47,7 @@ from ..policy import (
     with_tenant_settings_rule,
 )
 from ..reauth import GRANT_METHODS, Decision, Offer, required_methods
-from ..records import Passkey, Tenant, TotpDeviceInfo
+from ..records import Challenge, Passkey, Tenant, TotpDeviceInfo
 from ..redirects import UnsafeRedirectError, safe_return_path, safe_return_path_or_default
 from ..resume import is_resume_token
 from ..signin import SecondFactors
@@ -75,6 +77,7 @@ __all__ = [
     "SSO_NOT_CONFIRMED",
     "TENANT_CONTENT_TYPES",
     "TEXT",
+    "WAITING_SIGN_IN_PREFIX",
     "DeviceNameMessage",
     "DeviceRow",
     "EnrolmentPage",
@@ -106,6 +109,7 @@ __all__ = [
     "full_access_arguments",
     "held_sign_in_next",
     "held_user",
+    "hold_waiting_sign_in",
     "hook_says_yes",
     "is_fresh",
     "jsonapi_error",
@@ -140,6 +144,7 @@ __all__ = [
     "sso_transaction",
     "sso_transaction_request",
     "take_sso_trip",
+    "take_waiting_sign_in",
     "tenant_accept_ok",
     "tenant_content_type_ok",
     "tenant_decision_response",
@@ -1709,6 +1714,38 @@ class FirstStep:
             return cls.checked(identity, proved, saved.get("authenticated_at"))
         except MalformedInputError:
             return None
+
+
+#: The id prefix of a waiting sign-in's record in the store (:func:`hold_waiting_sign_in`),
+#: its own: no passkey's, OIDC's, SAML's or kept form's challenge shares it.
+WAITING_SIGN_IN_PREFIX: Final = "signin:"
+
+
+def _waiting_sign_in_id(nonce: str) -> str:
+    """The store's id of the waiting sign-in ``nonce``: a digest, so the store never
+    holds the nonce the sign-in's CSRF tokens and passkey challenges are bound to."""
+    return WAITING_SIGN_IN_PREFIX + hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def hold_waiting_sign_in(user_id: str, nonce: str, now: float, ttl: float) -> Flow[None]:
+    """Keep the waiting sign-in ``nonce`` of ``user_id`` in the store for its lifetime
+    (``ttl``), so that it completes once: a session kept in a cookie can be copied,
+    and a copy must not finish it again. Called before the session keeps it: a store
+    failure raises and nothing waits (fail closed)."""
+    record_id = _waiting_sign_in_id(nonce)
+    yield ("put_challenge", (Challenge(record_id, user_id, record_id, now, now + ttl),))
+
+
+def take_waiting_sign_in(user_id: str, nonce: str, now: float) -> Flow[bool]:
+    """Spend the waiting sign-in ``nonce`` of ``user_id`` once its second factor passed
+    (never before: a wrong code leaves it waiting). ``False`` when the store no longer
+    holds it for that user (completed already, from a copy of the session or another
+    tab; expired; never kept): answered as an expired sign-in, nobody signed in. A
+    store failure raises (fail closed)."""
+    if not nonce:
+        return False  # kept by a version before the nonce: never held in the store
+    taken: Challenge | None = yield ("take_challenge", (_waiting_sign_in_id(nonce), now))
+    return taken is not None and taken.user_id == user_id
 
 
 def _text(value: object) -> bool:

@@ -314,7 +314,10 @@ def sign_in_finish() -> Any:
         if json_client:
             return to_response(result_response(result, _locale()))
         return verify_page(app_state, pending, passkey_error(result), passkey_status(result.reason))
-    finish_login(app_state, pending, result.sign_in_methods(pending.proved))
+    if not finish_login(app_state, pending, result.sign_in_methods(pending.proved)):
+        if json_client:  # the waiting sign-in was used already (or expired)
+            return to_response(message_response(400, "sign_in_expired", _locale()))
+        return _message(400, TEXT["sign_in_expired"])
     if json_client:
         # Signed in: a new session, so a new CSRF token for the script's next request.
         answer = {"ok": True, "next": pending.next, "csrf_token": app_state.csrf.token()}

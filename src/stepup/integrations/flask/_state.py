@@ -29,6 +29,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import Unauthorized
 from werkzeug.formparser import FormDataParser
 
+from ..._flow import run
 from ...adapters.idp.password import PasswordReauth
 from ...clock import Clock
 from ...errors import ConfigurationError, StoreUnavailableError
@@ -99,12 +100,14 @@ from ..views import (
     full_access_arguments,
     held_sign_in_next,
     held_user,
+    hold_waiting_sign_in,
     hook_says_yes,
     is_fresh,
     note_renewal,
     note_sign_in,
     renew_session_id,
     session_identity,
+    take_waiting_sign_in,
 )
 from ..views import session_id as session_id_of
 from ._config import (
@@ -654,12 +657,16 @@ class AppState:
     def _keep_pending(
         self, user_id: str, next_path: str, remember: bool, first: FirstStep, *, held: bool
     ) -> None:
+        nonce, now = secrets.token_urlsafe(24), self.clock()
+        # In the store first (single use: the session cookie can be copied); an outage
+        # raises and nothing waits.
+        run(hold_waiting_sign_in(str(user_id), nonce, now, self.login_ttl), self.store)
         session[_PENDING] = {
             "user_id": user_id,
-            "nonce": secrets.token_urlsafe(24),
+            "nonce": nonce,
             "next": next_path,
             "remember": remember,
-            "at": self.clock(),
+            "at": now,
             "held": held,
             **first.record(),
         }
@@ -800,13 +807,19 @@ class AppState:
         codes), on ``channel``: nothing off the interactive web."""
         return second_factors(self.two_factor, self.passkeys, user_id, channel)
 
-    def complete_login(self, pending: PendingLogin, proved: tuple[str, ...]) -> None:
-        """Sign the user in; then note how they signed in (the pending identity, over
-        the password Flask-Login's ``user_logged_in`` noted) and, with the policy's
-        ``sign_in_counts``, record what the sign-in ``proved`` as the session's first
-        re-authentication. An error once the user is signed in clears the session
-        before it goes on: a sign-in that did not finish leaves nobody signed in."""
+    def complete_login(self, pending: PendingLogin, proved: tuple[str, ...]) -> bool:
+        """Spend the waiting sign-in in the store, then sign the user in; then note how
+        they signed in (the pending identity, over the password Flask-Login's
+        ``user_logged_in`` noted) and, with the policy's ``sign_in_counts``, record what
+        the sign-in ``proved`` as the session's first re-authentication. ``False``: the
+        store no longer holds it (completed already, from a copy of this session's
+        cookie; expired), answered as an expired sign-in, nobody signed in. A store
+        outage raises, nobody signed in. An error once the user is signed in clears the
+        session before it goes on: a sign-in that did not finish leaves nobody signed in."""
+        taken = run(take_waiting_sign_in(pending.user_id, pending.nonce, self.clock()), self.store)
         session.pop(_PENDING, None)
+        if not taken:
+            return False
         setattr(g, _SECOND_STEP_PASSED, True)  # see hold_login
         try:
             self._sign_in(pending)
@@ -824,6 +837,7 @@ class AppState:
             for kept in ("stepup_subject", "_login_user"):  # this request's signed-in user
                 g.pop(kept, None)
             raise
+        return True
 
     def _sign_in(self, pending: PendingLogin) -> None:
         completer = self.hooks.login_completer

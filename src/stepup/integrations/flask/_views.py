@@ -890,11 +890,12 @@ def verify_page(
     return _render("stepup/two_factor_verify.html", status, page=VerifyPage.of(factors, error))
 
 
-def finish_login(app_state: AppState, pending: PendingLogin, proved: tuple[str, ...]) -> None:
+def finish_login(app_state: AppState, pending: PendingLogin, proved: tuple[str, ...]) -> bool:
     """Sign the user in as they signed in (a password, OIDC or SAML); with the policy's
     sign_in_counts, the sign-in is the first re-authentication, with what the login and
-    the second step ``proved`` (see :meth:`AppState.complete_login`)."""
-    app_state.complete_login(pending, proved)
+    the second step ``proved`` (see :meth:`AppState.complete_login`). ``False``: the
+    waiting sign-in was used already (or expired): nobody signed in."""
+    return app_state.complete_login(pending, proved)
 
 
 def two_factor_verify() -> Any:
@@ -921,7 +922,9 @@ def two_factor_verify() -> Any:
             app_state, pending, two_factor_message(result, recovery=bool(recovery)), status
         )
     # What the app's login proved, plus the code (a recovery code proves no second factor).
-    finish_login(app_state, pending, pending.proved if recovery else (*pending.proved, "otp"))
+    proved = pending.proved if recovery else (*pending.proved, "otp")
+    if not finish_login(app_state, pending, proved):
+        return _message(400, TEXT["sign_in_expired"])
     return _redirect(pending.next)
 
 

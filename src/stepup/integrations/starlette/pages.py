@@ -23,6 +23,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route, request_response
 from starlette.types import Receive, Scope, Send
 
+from ..._flow import run_async
 from ...errors import (
     AlreadyEnrolledError,
     ConfigurationError,
@@ -94,6 +95,7 @@ from ..views import (
     reauth_page,
     refusal_status,
     report_code_failure,
+    take_waiting_sign_in,
     tenant_decision_response,
     tenant_error_response,
     tenant_method_not_allowed,
@@ -757,22 +759,29 @@ class StepupPages:
 
     async def finish_sign_in(
         self, request: Request, pending: Mapping[str, Any], proved: tuple[str, ...]
-    ) -> None:
-        """Sign the user in (``complete_sign_in``, given how they signed in when it takes
-        it); with the policy's sign_in_counts, the sign-in is the first
-        re-authentication, with what the login and the second step ``proved``, for the
-        identity kept with the pending sign-in. An error once the user is signed in
-        clears the session before it goes on: a sign-in that did not finish leaves
-        nobody signed in."""
+    ) -> bool:
+        """Spend the waiting sign-in in the store, then sign the user in
+        (``complete_sign_in``, given how they signed in when it takes it); with the
+        policy's sign_in_counts, the sign-in is the first re-authentication, with what
+        the login and the second step ``proved``, for the identity kept with the pending
+        sign-in. ``False``: the store no longer holds it (completed already, from a copy
+        of this session's cookie; expired), answered as an expired sign-in, nobody
+        signed in. A store outage raises, nobody signed in. An error once the user is
+        signed in clears the session before it goes on: a sign-in that did not finish
+        leaves nobody signed in."""
         s = self.stepup
         first = FirstStep.kept(pending)  # checked by pending_sign_in: from the session
         if first is None:
             raise MalformedInputError("the pending sign-in does not hold together")
+        user_id = str(pending["user_id"])
+        spend = take_waiting_sign_in(user_id, str(pending["nonce"]), s.clock())
+        taken = await run_async(spend, s.store)
         session = session_of(request)
         session.pop(PENDING_SIGN_IN, None)
+        if not taken:
+            return False
         hook = s.complete_sign_in
         assert hook is not None  # begin_sign_in checked it
-        user_id = str(pending["user_id"])
         if takes_identity(hook):
             await call_hook(hook, request, user_id, first.signed_in_with)
         else:
@@ -787,6 +796,7 @@ class StepupPages:
         except BaseException:
             session.clear()
             raise
+        return True
 
     @staticmethod
     def proved(pending: Mapping[str, Any]) -> tuple[str, ...]:
@@ -824,8 +834,10 @@ class StepupPages:
                 request, pending, two_factor_message(result, recovery=bool(recovery)), status
             )
         # What the login proved, plus the code (a recovery code proves no second factor).
-        proved = self.proved(pending)
-        await self.finish_sign_in(request, pending, proved if recovery else (*proved, "otp"))
+        first = self.proved(pending)
+        proved = first if recovery else (*first, "otp")
+        if not await self.finish_sign_in(request, pending, proved):
+            return await self.message(request, TEXT["sign_in_expired"], 400)
         return RedirectResponse(safe_return_path_or_default(pending.get("next")), 303)
 
     # two-factor: recovery codes and removal (guarded by re-authentication) ----

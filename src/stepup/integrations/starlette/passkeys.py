@@ -358,15 +358,19 @@ class _PasskeyViews:
             return form
         pending = self.s.pending_sign_in(request)
         if pending is None:
-            if _is_json(request):
-                return to_response(
-                    message_response(400, "sign_in_expired", await self._locale(request))
-                )
-            return await self.pages.message(request, TEXT["sign_in_expired"], 400)
+            return await self._expired(request)
         data = await self._body(request, form)
         if isinstance(data, Response):
             return data
         return pending, data
+
+    async def _expired(self, request: Request) -> Response:
+        """No sign-in waits (expired, or used already): the page, or JSON for a script."""
+        if _is_json(request):
+            return to_response(
+                message_response(400, "sign_in_expired", await self._locale(request))
+            )
+        return await self.pages.message(request, TEXT["sign_in_expired"], 400)
 
     async def sign_in_begin(self, request: Request) -> Response:
         """Options for the passkey of the sign-in waiting in this session (JSON)."""
@@ -392,7 +396,8 @@ class _PasskeyViews:
             status = passkey_status(result.reason)
             return await self.pages.verify_page(request, pending, passkey_error(result), status)
         proved = result.sign_in_methods(self.pages.proved(pending))
-        await self.pages.finish_sign_in(request, pending, proved)
+        if not await self.pages.finish_sign_in(request, pending, proved):
+            return await self._expired(request)  # the waiting sign-in was used already
         next_path = safe_return_path_or_default(pending.get("next"))
         if _is_json(request):
             return await self._with_csrf_token(request, {"ok": True, "next": next_path})

@@ -23,6 +23,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 from starlette.websockets import WebSocket, WebSocketClose
 
+from ..._flow import run_async
 from ...adapters.idp.password import AsyncPasswordReauth
 from ...adapters.storage.base import AsyncStore, Store
 from ...clock import Clock, system_clock
@@ -87,6 +88,7 @@ from ..views import (
     declared_positional,
     default_policy,
     earlier_session_ids,
+    hold_waiting_sign_in,
     is_fresh,
     note_renewal,
 )
@@ -859,10 +861,14 @@ class StepupCore:
             )
         if not await self.second_factors(user_id, channel):
             return None
+        nonce, now = secrets.token_urlsafe(24), self.clock()
+        # In the store first (single use: the session cookie can be copied); an outage
+        # raises and nothing waits.
+        await run_async(hold_waiting_sign_in(user_id, nonce, now, self.sign_in_ttl), self.store)
         session_of(request)[PENDING_SIGN_IN] = {
             "user_id": user_id,
-            "nonce": secrets.token_urlsafe(24),
-            "at": self.clock(),
+            "nonce": nonce,
+            "at": now,
             "next": safe_return_path_or_default(next, self.home(request)),
             **first.record(),
         }
