@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from integrations.flask.flask_support import (
     Browser,
     TestApp,
@@ -185,3 +187,25 @@ def _with_passkey(app: TestApp) -> SoftAuthenticator:
     assert done.status_code == 200  # type: ignore[attr-defined]
     browser.post("/logout")
     return key
+
+
+@pytest.mark.parametrize("abandoned_by", ["sign-out", "a new sign-in"])
+def test_an_abandoned_waiting_sign_in_is_refused_to_a_copy(
+    test_app: TestApp, abandoned_by: str
+) -> None:
+    """Signed out, or replaced by a new sign-in, the waiting sign-in is spent in the store
+    too: a copy of the cookie kept while it waited cannot finish it later."""
+    secret, _ = _enrolled_bob(test_app)
+    owner = _waiting(test_app)
+    copy = _copy(test_app, owner)
+    if abandoned_by == "sign-out":
+        owner.post("/logout")
+    else:
+        assert owner.login("bob").status_code == 303  # waits again, anew
+    replayed = copy.form(VERIFY, {"code": test_app.totp_code(secret)}, page=VERIFY)
+    _refused_as_expired(replayed, copy)
+    if abandoned_by == "a new sign-in":
+        test_app.clock.advance(30)  # the copy's code was checked (and spent) first
+        done = owner.form(VERIFY, {"code": test_app.totp_code(secret)}, page=VERIFY)
+        assert done.status_code == 303
+        assert _who(owner) == "bob"

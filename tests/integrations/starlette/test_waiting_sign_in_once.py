@@ -236,3 +236,23 @@ def _with_passkey(test_app: TestApp, opened: list[Browser]) -> SoftAuthenticator
     assert _json(browser, "/stepup/passkeys/register/finish", body, token).status_code == 200
     browser.logout()
     return key
+
+
+@pytest.mark.parametrize("abandoned_by", ["sign-out", "a new sign-in"])
+def test_an_abandoned_waiting_sign_in_is_refused_to_a_copy(
+    test_app: TestApp, opened: list[Browser], abandoned_by: str
+) -> None:
+    """Signed out, or replaced by a new sign-in, the waiting sign-in is spent in the store
+    too: a copy of the cookie kept while it waited cannot finish it later."""
+    totp, _ = _enrolled_bob(test_app, opened)
+    owner = _waiting(test_app, opened)
+    copy = _copy(test_app, opened, owner)
+    if abandoned_by == "sign-out":
+        owner.logout()
+    else:
+        assert owner.login("bob").status_code == 303  # waits again, anew
+    _refused_as_expired(copy.form(VERIFY, {"code": _code(test_app, totp)}), copy)
+    if abandoned_by == "a new sign-in":
+        test_app.clock.advance(30)  # the copy's code was checked (and spent) first
+        assert owner.form(VERIFY, {"code": _code(test_app, totp)}).status_code == 303
+        assert _who(owner) == "bob"

@@ -131,6 +131,8 @@ __all__ = ["AppState", "state"]
 
 T = TypeVar("T")
 _PENDING: Final = "_stepup_2fa_login"
+#: Set on ``g`` while :meth:`AppState.hold_login` signs out a sign-in it holds again.
+_KEEPS_WAITING: Final = "stepup_keeps_waiting_sign_in"
 _FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
@@ -519,6 +521,8 @@ class AppState:
         if user_id is not None and isinstance(sid, str):
             with contextlib.suppress(StoreUnavailableError):
                 self.reauth.sign_out(Subject(user_id, sid))
+        if not g.get(_KEEPS_WAITING):
+            self._drop_waiting_sign_in()
         for key in (
             SESSION_ID,
             EARLIER_IDS,
@@ -658,6 +662,7 @@ class AppState:
         self, user_id: str, next_path: str, remember: bool, first: FirstStep, *, held: bool
     ) -> None:
         nonce, now = secrets.token_urlsafe(24), self.clock()
+        self._drop_waiting_sign_in()  # a new sign-in replaces it
         # In the store first (single use: the session cookie can be copied); an outage
         # raises and nothing waits.
         run(hold_waiting_sign_in(str(user_id), nonce, now, self.login_ttl), self.store)
@@ -670,6 +675,19 @@ class AppState:
             "held": held,
             **first.record(),
         }
+
+    def _drop_waiting_sign_in(self) -> None:
+        """Spend the session's waiting sign-in in the store, if it has one: signed out, or
+        replaced by a new sign-in, it is abandoned, and a copy of the session cookie must
+        not finish it later. A store outage never stops the sign-out or the new sign-in
+        (the record ends at its lifetime)."""
+        saved = session.get(_PENDING)
+        if not isinstance(saved, dict):
+            return
+        user_id, nonce = saved.get("user_id"), saved.get("nonce")
+        if isinstance(user_id, str) and isinstance(nonce, str) and nonce:
+            with contextlib.suppress(StoreUnavailableError):
+                run(take_waiting_sign_in(user_id, nonce, self.clock()), self.store)
 
     def hold_login(
         self, user: Any, csrf: dict[str, Any] | None = None, *, from_cookie: bool = False
@@ -718,7 +736,13 @@ class AppState:
         waiting = self._held_login(user_id)
         # login_user(remember=True), or a sign-in from the remember-me cookie itself
         remember = from_cookie or session.get("_remember") == "set"
-        logout_user()  # its user_logged_out clears stepup's session state too
+        # Its user_logged_out clears stepup's session state too; the same sign-in held
+        # again keeps its record in the store (another user's is dropped).
+        setattr(g, _KEEPS_WAITING, waiting is not None)
+        try:
+            logout_user()
+        finally:
+            g.pop(_KEEPS_WAITING, None)
         g.pop("stepup_subject", None)
         if waiting is not None:
             session[_PENDING] = waiting  # the same sign-in: its nonce and next

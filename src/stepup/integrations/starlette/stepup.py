@@ -7,6 +7,7 @@ hooks), asks the core, and writes responses; every decision stays in the core.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -91,6 +92,7 @@ from ..views import (
     hold_waiting_sign_in,
     is_fresh,
     note_renewal,
+    take_waiting_sign_in,
 )
 from ._util import (
     MaybeAwaitable,
@@ -862,6 +864,7 @@ class StepupCore:
         if not await self.second_factors(user_id, channel):
             return None
         nonce, now = secrets.token_urlsafe(24), self.clock()
+        await self._drop_waiting_sign_in(request)  # a new sign-in replaces it
         # In the store first (single use: the session cookie can be copied); an outage
         # raises and nothing waits.
         await run_async(hold_waiting_sign_in(user_id, nonce, now, self.sign_in_ttl), self.store)
@@ -922,6 +925,7 @@ class StepupCore:
         grant ends at its lifetime, and the outage is logged) and the app's view goes
         on to end the session."""
         if "session" in request.scope:  # token-only apps have no session to clean
+            await self._drop_waiting_sign_in(request)
             for key in (PENDING_SIGN_IN, PENDING_TRANSACTIONS, EARLIER_IDS, ENROLLING):
                 request.session.pop(key, None)
         subject = await self.subject(request)
@@ -931,6 +935,19 @@ class StepupCore:
             return await self.reauth.sign_out(subject)
         except StoreUnavailableError:
             return 0
+
+    async def _drop_waiting_sign_in(self, request: Request) -> None:
+        """Spend the session's waiting sign-in in the store, if it has one: signed out, or
+        replaced by a new sign-in, it is abandoned, and a copy of the session cookie must
+        not finish it later. A store outage never stops the sign-out or the new sign-in
+        (the record ends at its lifetime)."""
+        pending = session_of(request).get(PENDING_SIGN_IN)
+        if not isinstance(pending, dict):
+            return
+        user_id, nonce = pending.get("user_id"), pending.get("nonce")
+        if isinstance(user_id, str) and isinstance(nonce, str) and nonce:
+            with contextlib.suppress(StoreUnavailableError):
+                await run_async(take_waiting_sign_in(user_id, nonce, self.clock()), self.store)
 
     async def password_changed(self, user_id: str) -> int:
         """Revoke every grant of the user (call when their password changes)."""
