@@ -448,7 +448,10 @@ class Stepup:
         ``proved`` with ``oidc`` or ``saml`` needs the ``identity``; what does not fit
         raises :class:`~stepup.errors.MalformedInputError` and nothing is kept.
         ``next``: where the second step sends the user, a same-origin path (missing or
-        unsafe: the app's root, ``request.script_root``)."""
+        unsafe: the app's root, ``request.script_root``). The waiting sign-in is kept in
+        the store too, so it completes once (a copy of the session cookie cannot finish
+        it again); a store outage raises
+        :class:`~stepup.errors.StoreUnavailableError` and nothing waits."""
         return state().begin_login(
             user_id,
             safe_return_path_or_default(next, home_path()),
