@@ -9,15 +9,21 @@ from __future__ import annotations
 import json
 
 import pytest
+from flask import Flask, request
 
 from integrations.flask.flask_support import (
+    CHEAP,
     Browser,
     TestApp,
+    User,
     changes_factors,
     confirm_factors,
     make_app,
 )
 from integrations.waiting_sign_in_support import WaitingSignInsDown
+from stepup.adapters.idp.password import hash_password
+from stepup.adapters.storage.memory import MemoryStore
+from stepup.integrations.flask import Stepup
 from stepup.testing import SettableClock
 from stepup.testing.webauthn import SoftAuthenticator
 
@@ -209,3 +215,31 @@ def test_an_abandoned_waiting_sign_in_is_refused_to_a_copy(
         done = owner.form(VERIFY, {"code": test_app.totp_code(secret)}, page=VERIFY)
         assert done.status_code == 303
         assert _who(owner) == "bob"
+
+
+@pytest.mark.parametrize("abandoned_by", ["sign-out", "a new sign-in"])
+def test_an_abandoned_sign_in_of_an_integer_user_id_is_spent_too(abandoned_by: str) -> None:
+    """An app may give ``begin_two_factor`` its integer id as it is: the store keeps the
+    waiting sign-in under its text, and the sign-out and a new sign-in spend it there."""
+
+    def setup(app: Flask, stepup: Stepup) -> None:
+        @app.post("/login-int")
+        def login_int() -> object:
+            return stepup.begin_two_factor(int(request.form["username"]), next="/home")
+
+    app = make_app("subject_loader", clock=SettableClock(), store=MemoryStore(), setup=setup)
+    app.users["7"] = User("7", "pw seven", hash_password("pw seven", hasher=CHEAP), False, False)
+    seven = app.client()
+    assert seven.login("7").status_code == 303
+    secret, _ = seven.enrol()
+    seven.post("/logout")
+    app.clock.advance(30)
+    owner = app.client()
+    started = owner.post("/login-int", data={"username": "7"})
+    assert (started.status_code, started.headers["Location"]) == (303, VERIFY)
+    copy = _copy(app, owner)
+    if abandoned_by == "sign-out":
+        owner.post("/logout")
+    else:
+        assert owner.post("/login-int", data={"username": "7"}).status_code == 303
+    _refused_as_expired(copy.form(VERIFY, {"code": app.totp_code(secret)}, page=VERIFY), copy)

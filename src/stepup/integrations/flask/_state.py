@@ -136,6 +136,15 @@ _KEEPS_WAITING: Final = "stepup_keeps_waiting_sign_in"
 _FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
+def _kept_user_id(saved: Mapping[str, Any]) -> object:
+    """The waiting sign-in's user id as the store keeps it: text, an ``int`` an app gave
+    ``begin_two_factor`` as it is turned into text (anything else as it was kept)."""
+    user_id = saved.get("user_id")
+    if isinstance(user_id, int) and not isinstance(user_id, bool):
+        return str(user_id)
+    return user_id
+
+
 @dataclass(frozen=True, slots=True)
 class PendingLogin:
     """A sign-in that passed the password (or OIDC, SAML) and waits for the second factor."""
@@ -684,7 +693,7 @@ class AppState:
         saved = session.get(_PENDING)
         if not isinstance(saved, dict):
             return
-        user_id, nonce = saved.get("user_id"), saved.get("nonce")
+        user_id, nonce = _kept_user_id(saved), saved.get("nonce")
         if isinstance(user_id, str) and isinstance(nonce, str) and nonce:
             with contextlib.suppress(StoreUnavailableError):
                 run(take_waiting_sign_in(user_id, nonce, self.clock()), self.store)
@@ -802,9 +811,7 @@ class AppState:
         if not isinstance(saved, dict):
             return None
         first = FirstStep.kept(saved)  # from the session only, never the request
-        user_id, nonce, next_path = saved.get("user_id"), saved.get("nonce"), saved.get("next")
-        if isinstance(user_id, int) and not isinstance(user_id, bool):
-            user_id = str(user_id)  # an id an app gave begin_two_factor as it is
+        user_id, nonce, next_path = _kept_user_id(saved), saved.get("nonce"), saved.get("next")
         if (
             first is None
             or not is_fresh(saved.get("at"), self.clock(), self.login_ttl)
