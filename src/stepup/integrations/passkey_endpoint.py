@@ -67,7 +67,9 @@ __all__ = [
     "passkey_message",
     "passkey_policy",
     "passkey_status",
+    "posts_form",
     "read_json",
+    "refuse_form",
     "registration_response",
     "relying_party_from",
     "result_response",
@@ -243,6 +245,34 @@ class PasskeyBodyError(ValueError):
 
 class PasskeyNameError(PasskeyBodyError):
     """The body's ``name`` is not text (:func:`body_error_response` says so)."""
+
+
+#: The bodies a browser's form is posted as: the only ones a passkey endpoint reads as a
+#: form (and only the endpoints a page posts to, see :func:`posts_form`).
+FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def posts_form(content_type: str | None) -> bool:
+    """Is this body a browser's form (urlencoded or multipart)?
+
+    The rule of every framework, decided here once: a passkey endpoint's body is JSON
+    whatever its ``Content-Type`` says (``application/json``, ``text/plain``, none at
+    all), except a form's. A form is read as the page's form where a page posts one
+    (the finish endpoints, rename), and refused by the JSON-only begin endpoints
+    (:func:`refuse_form`). Deciding by "json" in the type instead let each framework
+    guess differently: a JSON body sent as ``text/plain`` was a form to some, and a
+    form's body, already read by the framework's form parser, an empty JSON object to
+    another (which then issued a challenge for no action)."""
+    mimetype = (content_type or "").split(";", 1)[0].strip().lower()
+    return mimetype in FORM_TYPES
+
+
+def refuse_form(content_type: str | None) -> None:
+    """A JSON-only endpoint (the begin endpoints) is posted no form: a form body is
+    :class:`PasskeyBodyError`, its 400 ``malformed`` (it is never a JSON object), in
+    every framework, whether the framework's form parser read the body first or not."""
+    if posts_form(content_type):
+        raise PasskeyBodyError("a form, not JSON")
 
 
 def parse_json(body: bytes | str) -> dict[str, Any]:

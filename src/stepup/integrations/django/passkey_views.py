@@ -34,7 +34,9 @@ from ..passkey_endpoint import (
     passkey_error,
     passkey_message,
     passkey_status,
+    posts_form,
     read_json,
+    refuse_form,
     registration_response,
     result_response,
     script_response,
@@ -80,11 +82,18 @@ def _locale(request: HttpRequest) -> str:
 
 
 def _is_json(request: HttpRequest) -> bool:
-    return "json" in (request.content_type or "").lower()
+    """Is the body JSON (anything but a browser's form, see ``posts_form``)?"""
+    return not posts_form(request.content_type)
 
 
 def _read(request: HttpRequest) -> dict[str, Any]:
     return read_json(stream_chunks(request.read), request.headers.get("Content-Length"))
+
+
+def _json_only(request: HttpRequest) -> dict[str, Any]:
+    """The body of a JSON-only endpoint (a begin): a form is malformed."""
+    refuse_form(request.content_type)
+    return _read(request)
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:
@@ -151,7 +160,7 @@ def _register_begin(request: HttpRequest) -> HttpResponse:
         return ready
     _, passkeys, subject = ready
     try:
-        _read(request)
+        _json_only(request)
     except PasskeyBodyError:
         return to_response(malformed_response(_locale(request)))
     # The name the authenticator shows: the username, as the TOTP app's label (never
@@ -171,7 +180,7 @@ def _register_finish(request: HttpRequest) -> HttpResponse:
     json_client = _is_json(request)
     try:
         data = _body(request)
-        name = name_field(data)
+        name = name_field(data) if json_client else posted_name(request.POST.getlist("name"))
     except PasskeyBodyError as exc:
         if json_client:
             return to_response(body_error_response(exc, _locale(request)))
@@ -246,7 +255,7 @@ def _reauth_begin(request: HttpRequest) -> HttpResponse:
     if isinstance(enabled, HttpResponse):
         return enabled
     try:
-        data = _read(request)
+        data = _json_only(request)
     except PasskeyBodyError:
         return to_response(malformed_response(_locale(request)))
     opened = _json_page(request, data)
@@ -315,7 +324,7 @@ def _sign_in_begin(request: HttpRequest) -> HttpResponse:
     if pending is None or not pending.nonce:
         return to_response(message_response(400, "sign_in_expired", _locale(request)))
     try:
-        _read(request)
+        _json_only(request)
     except PasskeyBodyError:
         return to_response(malformed_response(_locale(request)))
     options = passkeys.begin_sign_in(pending.user_id, pending.nonce)

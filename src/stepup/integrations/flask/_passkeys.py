@@ -29,14 +29,16 @@ from ..passkey_endpoint import (
     passkey_error,
     passkey_message,
     passkey_status,
+    posts_form,
     read_json,
+    refuse_form,
     registration_response,
     result_response,
     script_response,
 )
 from ..tenant_endpoint import stream_chunks
 from ..transaction import TransactionExpiredError
-from ..views import PasskeysPage
+from ..views import PasskeysPage, posted_name
 from ._state import AppState, state
 from ._views import (
     _after_reauth,
@@ -63,16 +65,33 @@ def _locale() -> str:
 
 
 def _is_json() -> bool:
-    return "json" in (request.content_type or "").lower()
+    """Is the body JSON (anything but a browser's form, see ``posts_form``)?"""
+    return not posts_form(request.content_type)
+
+
+def _read() -> dict[str, Any]:
+    return read_json(stream_chunks(request.stream.read), request.headers.get("Content-Length"))
+
+
+def _json_only() -> dict[str, Any]:
+    """The body of a JSON-only endpoint (a begin): a form is malformed, never ``{}``
+    (Werkzeug's form parser has read its body, so the stream would look empty)."""
+    refuse_form(request.content_type)
+    return _read()
 
 
 def _body() -> dict[str, Any]:
     """The JSON body, or the form with its ``credential`` field parsed."""
     if _is_json():
-        return read_json(stream_chunks(request.stream.read), request.headers.get("Content-Length"))
+        return _read()
     values: dict[str, Any] = request.form.to_dict()
     values["credential"] = parse_json(values.get("credential", ""))
     return values
+
+
+def _form_name() -> str:
+    """The form's passkey name: sent more than once, no name (refused as an empty one)."""
+    return posted_name(request.form.getlist("name"))
 
 
 def _enabled() -> tuple[AppState, Passkeys] | Any:
@@ -127,7 +146,7 @@ def register_begin() -> Any:
         return ready
     app_state, passkeys, subject = ready
     try:
-        read_json(stream_chunks(request.stream.read), request.headers.get("Content-Length"))
+        _json_only()
     except PasskeyBodyError:
         return to_response(malformed_response(_locale()))
     name = app_state.account_name(subject.user_id)
@@ -146,11 +165,11 @@ def register_finish() -> Any:
     json_client = _is_json()
     try:
         data = _body()
-        name = name_field(data)
+        name = name_field(data) if json_client else _form_name()
     except PasskeyBodyError as exc:
         if json_client:
             return to_response(body_error_response(exc, _locale()))
-        data, name = {"credential": {}}, request.form.get("name", "")
+        data, name = {"credential": {}}, _form_name()
     result = passkeys.finish_registration(subject, data.get("credential") or {}, name)
     if json_client:
         return to_response(registration_response(result, _locale()))
@@ -179,7 +198,7 @@ def rename(credential_id: str) -> Any:
         return ready
     _, passkeys, subject = ready
     try:
-        name = name_field(_body()) if _is_json() else request.form.get("name", "")
+        name = name_field(_read()) if _is_json() else _form_name()
     except PasskeyBodyError as exc:  # not JSON, or a name that is not text
         return to_response(body_error_response(exc, _locale()))
     return _done(passkeys.rename(subject.user_id, credential_id, name), "renamed")
@@ -214,7 +233,7 @@ def reauth_begin() -> Any:
     if not isinstance(enabled, tuple):
         return enabled
     try:
-        data = read_json(stream_chunks(request.stream.read), request.headers.get("Content-Length"))
+        data = _json_only()
     except PasskeyBodyError:
         return to_response(malformed_response(_locale()))
     opened = _json_page(data)
@@ -283,7 +302,7 @@ def sign_in_begin() -> Any:
     if pending is None or not pending.nonce:
         return to_response(message_response(400, "sign_in_expired", _locale()))
     try:
-        read_json(stream_chunks(request.stream.read), request.headers.get("Content-Length"))
+        _json_only()
     except PasskeyBodyError:
         return to_response(malformed_response(_locale()))
     options = passkeys.begin_sign_in(pending.user_id, pending.nonce)

@@ -3,7 +3,7 @@ ready-made views when the :class:`~stepup.integrations.starlette.Stepup` has
 ``passkeys_rp_id``; see :mod:`stepup.integrations.passkey_endpoint` for the routes).
 
 Forms carry the CSRF token in their ``csrf_token`` field, scripts in the
-``X-CSRF-Token`` header, as for every other view.
+``X-CSRF-Token`` header (read whatever the body's type, as Flask and Django do).
 """
 
 from __future__ import annotations
@@ -40,15 +40,18 @@ from ..passkey_endpoint import (
     passkey_error,
     passkey_message,
     passkey_status,
+    posts_form,
+    refuse_form,
     registration_response,
     result_response,
     script_response,
 )
 from ..passkey_endpoint import TEXT as PASSKEY_TEXT
 from ..transaction import TransactionExpiredError, confirming_page
-from ..views import TEXT, PasskeysPage, ReauthPage, reauth_page
+from ..views import TEXT, PasskeysPage, ReauthPage, posted_name, reauth_page
 from ._util import request_info, session_of, to_response
-from .pages import leave_note, passkey_urls, take_notes
+from .csrf import FIELD_NAME
+from .pages import bounded_form, leave_note, passkey_urls, take_notes
 from .stepup import PENDING_SIGN_IN
 
 if TYPE_CHECKING:
@@ -58,7 +61,8 @@ __all__ = ["passkey_routes", "passkey_urls"]
 
 
 def _is_json(request: Request) -> bool:
-    return "json" in request.headers.get("content-type", "").lower()
+    """Is the body JSON (anything but a browser's form, see ``posts_form``)?"""
+    return not posts_form(request.headers.get("content-type"))
 
 
 async def _read(request: Request) -> dict[str, Any]:
@@ -86,17 +90,24 @@ class _PasskeyViews:
     async def _token(self, request: Request, binding: str) -> dict[str, Any] | Response | None:
         """The CSRF token bound to ``binding`` (the session, or a pending sign-in),
         checked before anything else is: a refusal (403) when it does not hold, else
-        the form with ``credential`` parsed (a form carries its token in the body), or
-        ``None`` for a script (its token is a header; :meth:`_body` reads its body)."""
-        if _is_json(request):
-            token = request.headers.get("x-csrf-token")
-            if not self.s.csrf.verify(request, token, binding):
-                return await self.pages.csrf_failed(request)  # JSON 403 "csrf" for a script
-            return None
-        form = await self.pages.form(request, binding)
+        the form with ``credential`` parsed, or ``None`` for a JSON body (whatever its
+        ``Content-Type``; :meth:`_body` reads it). The token is a form's ``csrf_token``
+        field, else the ``X-CSRF-Token`` header, whatever the body's type (as Flask and
+        Django): picking the source by the type alone refused a script's token."""
+        form = None
+        if posts_form(request.headers.get("content-type")):
+            form = await bounded_form(request)
+            if form is None:  # beyond stepup's form limits: unread, refused
+                return await self.pages.csrf_failed(request)
+        field_token = form.get(FIELD_NAME) if form is not None else None
+        token = field_token or request.headers.get("x-csrf-token")
+        if not self.s.csrf.verify(request, token, binding):
+            return await self.pages.csrf_failed(request)  # JSON 403 "csrf" for a script
         if form is None:
-            return await self.pages.csrf_failed(request)
+            return None
         values: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+        # A name sent twice is no name (refused as an empty one), as in every framework.
+        values["name"] = posted_name(form.getlist("name"))
         try:
             values["credential"] = parse_json(values.get("credential", ""))
         except PasskeyBodyError:
@@ -104,14 +115,14 @@ class _PasskeyViews:
         return values
 
     async def _body(
-        self, request: Request, form: dict[str, Any] | None
+        self, request: Request, form: dict[str, Any] | None, *, json_only: bool = False
     ) -> dict[str, Any] | Response:
         """The body once :meth:`_token` passed: the form it read, or the script's JSON
-        (400 ``malformed`` when it is none)."""
-        if form is not None:
-            return form
+        (400 ``malformed`` when it is none, or, ``json_only`` (a begin), a form)."""
         try:
-            return await _read(request)
+            if json_only:
+                refuse_form(request.headers.get("content-type"))
+            return form if form is not None else await _read(request)
         except PasskeyBodyError:
             return to_response(malformed_response(await self._locale(request)))
 
@@ -126,14 +137,19 @@ class _PasskeyViews:
         return await self.s.respond(request, decision, self.s.url(request, "passkeys"))
 
     async def _prologue(
-        self, request: Request, action: str | None = None, *, body: bool = True
+        self,
+        request: Request,
+        action: str | None = None,
+        *,
+        body: bool = True,
+        json_only: bool = False,
     ) -> tuple[Subject, dict[str, Any]] | Response:
         """The web channel, the CSRF token, signed in, for ``action`` a fresh grant, and
         then the body (unless not ``body``: a removal reads none, as in Flask and
-        Django), in that order, as Flask and Django (a script without a valid token
-        gets its 403 ``csrf`` whether or not anyone is signed in; one without the grant
-        its 401 ``reauth_required`` whatever it sent): the refusal of the first step
-        that fails, or the subject and the body."""
+        Django; ``json_only``: a begin, posted no form), in that order, as Flask and
+        Django (a script without a valid token gets its 403 ``csrf`` whether or not
+        anyone is signed in; one without the grant its 401 ``reauth_required`` whatever
+        it sent): the refusal of the first step that fails, or the subject and the body."""
         subject = await self.s.subject(request)
         if subject is not None and off_channel(subject):
             return await self.pages.off_channel(request)  # before the token, as elsewhere
@@ -149,7 +165,7 @@ class _PasskeyViews:
                 return refused
         if not body:
             return subject, {}
-        data = await self._body(request, form)
+        data = await self._body(request, form, json_only=json_only)
         if isinstance(data, Response):
             return data
         return subject, data
@@ -183,7 +199,7 @@ class _PasskeyViews:
         return RedirectResponse(self.s.url(request, "passkeys"), status_code=303)
 
     async def register_begin(self, request: Request) -> Response:
-        checked = await self._prologue(request, PASSKEY_ADD)
+        checked = await self._prologue(request, PASSKEY_ADD, json_only=True)
         if isinstance(checked, Response):
             return checked
         subject, _ = checked
@@ -260,7 +276,7 @@ class _PasskeyViews:
         return confirming_page(self.s.policy, page, pending)
 
     async def reauth_begin(self, request: Request) -> Response:
-        checked = await self._prologue(request)
+        checked = await self._prologue(request, json_only=True)
         if isinstance(checked, Response):
             return checked
         subject, data = checked
@@ -347,19 +363,22 @@ class _PasskeyViews:
 
     # the second factor at sign-in ----------------------------------------------------
 
-    async def _pending(self, request: Request) -> tuple[Any, dict[str, Any]] | Response:
+    async def _pending(
+        self, request: Request, *, json_only: bool = False
+    ) -> tuple[Any, dict[str, Any]] | Response:
         """The sign-in waiting in this session and the CSRF-checked body (the token of
         the sign-in's page, bound to it). The token first, as Flask and Django: a
         request without a valid one gets its 403 ``csrf`` even when no sign-in waits
         (one that expired still binds its page's token: that page's request is told
-        the sign-in expired)."""
-        form = await self._token(request, _pending_binding(request))
+        the sign-in expired; with none kept, the session's own token is the valid one,
+        and its request is told the same)."""
+        form = await self._token(request, await self._pending_binding(request))
         if isinstance(form, Response):
             return form
         pending = self.s.pending_sign_in(request)
         if pending is None:
             return await self._expired(request)
-        data = await self._body(request, form)
+        data = await self._body(request, form, json_only=json_only)
         if isinstance(data, Response):
             return data
         return pending, data
@@ -374,7 +393,7 @@ class _PasskeyViews:
 
     async def sign_in_begin(self, request: Request) -> Response:
         """Options for the passkey of the sign-in waiting in this session (JSON)."""
-        checked = await self._pending(request)
+        checked = await self._pending(request, json_only=True)
         if isinstance(checked, Response):
             return checked
         pending, _ = checked
@@ -403,16 +422,26 @@ class _PasskeyViews:
             return await self._with_csrf_token(request, {"ok": True, "next": next_path})
         return RedirectResponse(next_path, status_code=303)
 
+    async def _pending_binding(self, request: Request) -> str:
+        """What the token of a sign-in's second step is bound to: the nonce of the
+        sign-in kept in the session, fresh or expired; with none kept (finished, or never
+        begun), the session's own binding (the signed-in session, or nobody), so its
+        valid token is told the sign-in expired, as in Flask and Django, not refused."""
+        nonce = _kept_nonce(request)
+        if nonce is not None:
+            return nonce
+        subject = await self.s.subject(request)
+        return subject.session_id if subject is not None else ""
+
     async def script(self, request: Request) -> Response:
         return to_response(script_response())
 
 
-def _pending_binding(request: Request) -> str:
-    """What the tokens of the sign-in's pages are bound to: the nonce of the sign-in
-    kept in the session, fresh or expired (``""``, nobody's, when there is none)."""
+def _kept_nonce(request: Request) -> str | None:
+    """The nonce of the sign-in kept in the session, fresh or expired (``None``: none)."""
     kept = session_of(request).get(PENDING_SIGN_IN)
     nonce = kept.get("nonce") if isinstance(kept, dict) else None
-    return nonce if isinstance(nonce, str) else ""
+    return nonce if isinstance(nonce, str) else None
 
 
 def _fail_closed(
