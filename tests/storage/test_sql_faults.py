@@ -313,15 +313,17 @@ async def test_asyncpg_backends_terminated_while_in_use_fail_closed_then_work() 
     await store.create_schema()
     admin = create_engine(POSTGRES_URL)
 
-    def terminate() -> None:
+    def terminate() -> set[int]:
+        """Terminate the store's backends; their pids."""
         with admin.begin() as conn:
-            conn.execute(
+            rows = conn.execute(
                 text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity"
                     " WHERE application_name = :name"
                 ),
                 {"name": name},
             )
+            return {pid for pid, _ in rows}
 
     async def calls(user: str) -> list[BaseException | None]:
         outcomes: list[BaseException | None] = []
@@ -344,24 +346,28 @@ async def test_asyncpg_backends_terminated_while_in_use_fail_closed_then_work() 
         it once more on a new connection (a dropped connection), which waits and is
         terminated too."""
         waiting = (
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"
+            "SELECT pid FROM pg_stat_activity WHERE application_name = :name"
             " AND wait_event_type = 'Lock'"
         )
 
-        async def until_waiting() -> None:
+        async def until_waiting(terminated: set[int]) -> None:
+            """A backend of the store waits on the lock: not one terminated already,
+            which may still be seen waiting for a moment while it exits."""
             for _ in range(500):
                 with admin.connect() as probe:
-                    if probe.execute(text(waiting), {"name": name}).scalar():
-                        return
+                    pids = set(probe.execute(text(waiting), {"name": name}).scalars())
+                if pids - terminated:
+                    return
                 await asyncio.sleep(0.01)
             raise AssertionError("the store's write never waited on the lock")
 
         with admin.connect() as holder:
             holder.execute(text(f'LOCK TABLE "{prefix}attempts" IN ACCESS EXCLUSIVE MODE'))
             write = asyncio.ensure_future(store.throttle_charge("locked", T0, POLICY))
+            terminated: set[int] = set()
             for _ in range(2):  # the first run and the one retry
-                await until_waiting()
-                terminate()
+                await until_waiting(terminated)
+                terminated |= terminate()
             holder.rollback()
         try:
             await write
