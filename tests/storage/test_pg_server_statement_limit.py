@@ -370,48 +370,6 @@ def test_async_maintenance_outlasts_the_server_limit(
 # asyncpg's abandoned SSL negotiation --------------------------------------------------
 
 
-def test_a_caller_giving_up_while_asyncpg_connects_logs_nothing() -> None:
-    """A caller gives up while asyncpg makes a connection (``ssl=prefer``, the default:
-    it asks for SSL first). Given up at each point of that in turn (a server that never
-    answers, so the attempt stays there), the attempt is abandoned quietly: the old
-    code's "Future exception was never retrieved" came from giving up between the TCP
-    connection and its first use."""
-    handler = Unretrieved()
-
-    async def run() -> None:
-        asyncio.get_running_loop().set_exception_handler(handler)
-        peers: list[asyncio.StreamWriter] = []
-
-        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            peers.append(writer)
-            await reader.read()  # the SSLRequest, never answered
-
-        server = await asyncio.start_server(silent, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        store = AsyncSQLStore(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test", timeout=30)
-        try:
-            for turns in range(30):  # give up after this many turns of the loop
-                call = asyncio.ensure_future(store.throttle_state("k"))
-                for _ in range(turns):
-                    await asyncio.sleep(0)
-                call.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await call
-                for _ in range(5):  # the transport's connection_lost runs soon after
-                    await asyncio.sleep(0)
-                gc.collect()
-        finally:
-            await store.aclose()
-            for peer in peers:
-                peer.close()
-            server.close()
-            await server.wait_closed()
-
-    asyncio.run(run())
-    gc.collect()
-    assert handler.seen == []
-
-
 def test_a_timeout_longer_than_the_server_allows_is_capped() -> None:
     """statement_timeout takes at most INT_MAX milliseconds: a longer ``timeout`` (a
     valid one) must not make every connection fail."""

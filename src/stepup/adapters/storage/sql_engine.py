@@ -38,7 +38,6 @@ server then ends the statement itself. Maintenance lifts it for its own transact
 from __future__ import annotations
 
 import asyncio
-import importlib
 import inspect
 import math
 import os
@@ -704,42 +703,10 @@ def build_async_engine(
         if engine.dialect.name == "postgresql":
             _bounded.add(engine.sync_engine)
             _limit_statements_on_server(engine.sync_engine, timeout)
-    if engine.dialect.driver == "asyncpg":
-        _quiet_abandoned_ssl_requests()
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine.sync_engine, busy_timeout)
     _watch_pool(engine.sync_engine)
     return engine
-
-
-def _quiet_abandoned_ssl_requests() -> None:
-    """asyncpg asks for SSL (``ssl=prefer``, the default) through a protocol whose
-    ``connection_lost`` sets an error on the future the SSL answer is awaited on. When
-    the connection attempt was given up before that await began (the caller cancelled
-    between the TCP connection and its first use), nobody ever awaits it, and asyncio
-    logged "Future exception was never retrieved ... unexpected connection_lost() call"
-    for each such attempt (asyncpg 0.32). The error is marked retrieved there, and
-    nowhere else: an attempt that still awaits the answer raises it as before."""
-    try:
-        connect_utils = importlib.import_module("asyncpg.connect_utils")
-    except ImportError:
-        return
-    base = getattr(connect_utils, "TLSUpgradeProto", None)
-    if not isinstance(base, type) or getattr(base, "stepup_quiet", False):
-        return
-
-    class QuietTLSUpgradeProto(base):  # type: ignore[misc,valid-type]
-        stepup_quiet = True
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            super().connection_lost(exc)
-            answer = getattr(self, "on_data", None)
-            if isinstance(answer, asyncio.Future) and answer.done() and not answer.cancelled():
-                answer.exception()  # retrieved: whoever awaits it still gets it
-
-    QuietTLSUpgradeProto.__qualname__ = QuietTLSUpgradeProto.__name__ = base.__name__
-    QuietTLSUpgradeProto.__module__ = base.__module__
-    setattr(connect_utils, "TLSUpgradeProto", QuietTLSUpgradeProto)  # noqa: B010
 
 
 def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
