@@ -430,9 +430,12 @@ class RequestStepup:
         ``("pwd",)`` without one) plus ``otp``, or plus the passkey's methods and
         ``mfa``, as the session's first re-authentication, dated ``authenticated_at``.
         ``proved`` with ``oidc`` or ``saml`` needs the ``identity``; what does not fit
-        raises :class:`~stepup.errors.MalformedInputError` and nothing is kept. A store
-        failure raises: never sign in without asking (``StepupMiddleware`` answers it
-        with the 503 "try again" when the view lets it through). ``next``: where the
+        raises :class:`~stepup.errors.MalformedInputError` and nothing is kept. The
+        waiting sign-in is kept in the store too, so that it completes once (a copy of
+        a session cookie cannot finish it again), and replaces one this session had
+        waiting. A store failure raises and nothing waits: never sign in without
+        asking (``StepupMiddleware`` answers it with the 503 "try again" when the view
+        lets it through). ``next``: where the
         second step sends the user, a same-origin path (missing or unsafe: the
         project's root, Django's script prefix).
         """
@@ -441,7 +444,8 @@ class RequestStepup:
             return None
         session = self.request.session
         target = safe_return_path_or_default(next, home_path())
-        _session.start_pending_sign_in(session, user_id, target, self.services.clock(), first)
+        now = self.services.clock()
+        _session.start_pending_sign_in(session, self.services, user_id, target, now, first)
         return HttpResponseRedirect(self.url("two_factor_verify"), status=303)
 
     def second_factors(self, user_id: str, channel: Channel = Channel.WEB) -> SecondFactors:
@@ -454,13 +458,18 @@ class RequestStepup:
             self.request.session, self.services.clock(), self.services.sign_in_ttl
         )
 
-    def complete_sign_in(self, pending: _session.PendingSignIn, proved: tuple[str, ...]) -> None:
-        """Sign the user in (``COMPLETE_SIGN_IN``); then note how they signed in (the
-        pending identity, over the password ``user_logged_in`` noted) and, with the
-        policy's ``sign_in_counts``, record what the sign-in ``proved`` as the session's
-        first re-authentication. An error once the user is signed in flushes the session
-        before it goes on: a sign-in that did not finish leaves nobody signed in."""
-        _session.end_pending_sign_in(self.request.session)
+    def complete_sign_in(self, pending: _session.PendingSignIn, proved: tuple[str, ...]) -> bool:
+        """Spend the waiting sign-in in the store, then sign the user in
+        (``COMPLETE_SIGN_IN``); then note how they signed in (the pending identity, over
+        the password ``user_logged_in`` noted) and, with the policy's ``sign_in_counts``,
+        record what the sign-in ``proved`` as the session's first re-authentication.
+        ``False``: the store no longer holds it (completed already, from a copy of this
+        session's cookie; expired; abandoned), answered as an expired sign-in, nobody
+        signed in. A store outage raises, nobody signed in. An error once the user is
+        signed in flushes the session before it goes on: a sign-in that did not finish
+        leaves nobody signed in."""
+        if not _session.end_pending_sign_in(self.request.session, self.services, pending):
+            return False
         complete = self.services.hooks.complete_sign_in
         if complete is None:
             raise ConfigurationError("set STEPUP['COMPLETE_SIGN_IN'] to finish sign-ins")
@@ -486,6 +495,7 @@ class RequestStepup:
         except BaseException:
             self._undo_sign_in()
             raise
+        return True
 
     def _undo_sign_in(self) -> None:
         """Sign out the user a failed completion signed in (the session, and
@@ -541,10 +551,12 @@ class RequestStepup:
         return self.reauth.record_sign_in(subject, methods, authenticated_at, level=level)
 
     def sign_out(self) -> int:
-        """Revoke this session's grant (``user_logged_out`` does it for you); how many
-        grants went. A store outage never stops a sign-out: nothing is revoked (the
-        grant ends at its lifetime; the outage is logged)."""
+        """Revoke this session's grant (``user_logged_out`` does it for you) and spend
+        the sign-in it had waiting; how many grants went. A store outage never stops a
+        sign-out: nothing is revoked (the grant ends at its lifetime; the outage is
+        logged)."""
         subject = self.subject
+        _session.drop_waiting_sign_in(self.request.session, self.services)
         _session.forget(self.request.session)
         self._subject = _UNSET
         if subject is None:
@@ -764,7 +776,13 @@ def hold_sign_in(request: HttpRequest, user: Any) -> None:
     now, ttl = services.clock(), services.sign_in_ttl
     waiting = _session.held_sign_in(session, user_id, now, ttl)
     backend = session.get(BACKEND_SESSION_KEY)
-    _undo_login(request)
+    # Its user_logged_out clears stepup's session state too; the same sign-in held
+    # again keeps its record in the store (another's is spent: abandoned).
+    setattr(request, _session.KEEPS_WAITING, waiting is not None)
+    try:
+        _undo_login(request)
+    finally:
+        delattr(request, _session.KEEPS_WAITING)
     bound._subject = _UNSET
     if waiting is not None:
         _session.keep_held_sign_in(request.session, waiting)
@@ -773,7 +791,7 @@ def hold_sign_in(request: HttpRequest, user: Any) -> None:
     else:
         first = FirstStep.checked()
         _session.start_pending_sign_in(
-            request.session, user_id, None, now, first, held=True, backend=backend
+            request.session, services, user_id, None, now, first, held=True, backend=backend
         )
     setattr(request, HELD, True)
     # The rest of the view still sees the user it signed in (django-allauth asserts it

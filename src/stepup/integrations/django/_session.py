@@ -1,13 +1,22 @@
 """What stepup keeps in the Django session besides the session id and identity it
 shares with Flask (:mod:`stepup.integrations.views`): a sign-in that waits for its
-second factor, and a code proved before an SSO trip."""
+second factor, and a code proved before an SSO trip.
+
+A waiting sign-in is kept in the store too (:func:`~stepup.integrations.views.
+hold_waiting_sign_in`), so that it completes once: with
+``SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"`` the session is
+the cookie, and a copy kept while the sign-in waited would finish it again."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+from ..._flow import run
+from ...errors import StoreUnavailableError
 from ...redirects import safe_return_path_or_default
 from ...subject import Identity
 from ..transaction import PENDING_TRANSACTIONS
@@ -18,11 +27,18 @@ from ..views import (
     SESSION_ID,
     SIGNED_IN_WITH,
     FirstStep,
+    hold_waiting_sign_in,
     is_fresh,
+    take_waiting_sign_in,
 )
 
+if TYPE_CHECKING:
+    from .services import Stepup
+
 __all__ = [
+    "KEEPS_WAITING",
     "PendingSignIn",
+    "drop_waiting_sign_in",
     "end_pending_sign_in",
     "forget",
     "pending_sign_in",
@@ -58,6 +74,9 @@ class PendingSignIn:
 #: The user this session's sign-in was let stand for (see ``_request.hold_sign_in``):
 #: Django keeps a session's data when ``login()`` signs the same user in again.
 SIGNED_IN_AS: Final = "_stepup_signed_in_as"
+#: Set on the request while ``_request.hold_sign_in`` signs out a sign-in it holds
+#: again: its ``user_logged_out`` keeps the waiting sign-in's record in the store.
+KEEPS_WAITING: Final = "_stepup_keeps_waiting_sign_in"
 
 
 def forget(session: Any) -> None:
@@ -67,8 +86,18 @@ def forget(session: Any) -> None:
     session.pop(PENDING_TRANSACTIONS, None)
 
 
+def _kept_user_id(saved: Mapping[str, Any]) -> object:
+    """The waiting sign-in's user id as the store keeps it: text, a primary key an app
+    gave ``begin_sign_in`` as it is turned into text (anything else as it was kept)."""
+    user_id = saved.get("user_id")
+    if isinstance(user_id, int) and not isinstance(user_id, bool):
+        return str(user_id)
+    return user_id
+
+
 def start_pending_sign_in(
     session: Any,
+    services: Stepup,
     user_id: str,
     next_path: object,
     now: float,
@@ -77,9 +106,16 @@ def start_pending_sign_in(
     held: bool = False,
     backend: str | None = None,
 ) -> None:
+    """Let the sign-in of ``user_id`` wait for its second factor: in the store first
+    (single use: the session can be a cookie, and a cookie can be copied), then in the
+    session. It replaces the session's waiting sign-in, which is spent. A store outage
+    raises and nothing waits (fail closed)."""
+    drop_waiting_sign_in(session, services)  # a new sign-in replaces it
+    nonce = secrets.token_urlsafe(24)
+    run(hold_waiting_sign_in(str(user_id), nonce, now, services.sign_in_ttl), services.store)
     session[PENDING] = {
         "user_id": user_id,
-        "nonce": secrets.token_urlsafe(24),
+        "nonce": nonce,
         "next": safe_return_path_or_default(next_path),
         "at": now,
         "held": held,
@@ -109,9 +145,7 @@ def pending_sign_in(session: Any, now: float, ttl: float) -> PendingSignIn | Non
     if not isinstance(saved, dict):
         return None
     first = FirstStep.kept(saved)  # from the session only, never the request
-    user_id, nonce = saved.get("user_id"), saved.get("nonce")
-    if isinstance(user_id, int) and not isinstance(user_id, bool):
-        user_id = str(user_id)  # a primary key an app gave begin_sign_in as it is
+    user_id, nonce = _kept_user_id(saved), saved.get("nonce")
     if (
         first is None
         or not is_fresh(saved.get("at"), now, ttl)
@@ -135,5 +169,26 @@ def pending_sign_in(session: Any, now: float, ttl: float) -> PendingSignIn | Non
     )
 
 
-def end_pending_sign_in(session: Any) -> None:
+def end_pending_sign_in(session: Any, services: Stepup, pending: PendingSignIn) -> bool:
+    """Spend the waiting sign-in ``pending`` once its second factor passed, and take it
+    off the session. ``False``: the store no longer holds it (completed already, from a
+    copy of the session cookie; expired; abandoned), answered as an expired sign-in. A
+    store outage raises and the sign-in still waits (fail closed)."""
+    spend = take_waiting_sign_in(pending.user_id, pending.nonce, services.clock())
+    taken = run(spend, services.store)
     session.pop(PENDING, None)
+    return taken
+
+
+def drop_waiting_sign_in(session: Any, services: Stepup) -> None:
+    """Spend the session's waiting sign-in in the store, if it has one: signed out, or
+    replaced by a new sign-in, it is abandoned, and a copy of the session cookie must
+    not finish it later. A store outage never stops the sign-out or the new sign-in
+    (the record ends at its lifetime; the outage is logged)."""
+    saved = session.get(PENDING)
+    if not isinstance(saved, dict):
+        return
+    user_id, nonce = _kept_user_id(saved), saved.get("nonce")
+    if isinstance(user_id, str) and isinstance(nonce, str) and nonce:
+        with suppress(StoreUnavailableError):
+            run(take_waiting_sign_in(user_id, nonce, services.clock()), services.store)

@@ -45,9 +45,10 @@ def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
 
 def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    """Signing out revokes this session's grant."""
+    """Signing out revokes this session's grant and spends the sign-in it had waiting
+    for its second factor (nobody is signed in then: ``user`` is ``None``)."""
     session = getattr(request, "session", None)
-    if session is None or user is None:
+    if session is None:
         return
     from ...errors import StoreUnavailableError
     from ...subject import Subject
@@ -55,6 +56,12 @@ def _logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     from . import _session
     from .services import get_stepup
 
+    if _session.PENDING in session and not getattr(request, _session.KEEPS_WAITING, False):
+        # Django's flush that follows leaves a copy of a signed-cookie session able to
+        # finish it: spent in the store.
+        _session.drop_waiting_sign_in(session, get_stepup())
+    if user is None:
+        return
     sid = session.get(SESSION_ID)
     _session.forget(session)
     if isinstance(sid, str):

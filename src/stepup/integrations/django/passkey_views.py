@@ -341,9 +341,7 @@ def _sign_in_finish(request: HttpRequest) -> HttpResponse:
     json_client = _is_json(request)
     pending = bound.pending_sign_in()
     if pending is None or not pending.nonce:
-        if json_client:
-            return to_response(message_response(400, "sign_in_expired", _locale(request)))
-        return _message(request, 400, TEXT["sign_in_expired"])
+        return _expired(request, json_client)
     try:
         data = _body(request)
     except PasskeyBodyError:
@@ -357,12 +355,20 @@ def _sign_in_finish(request: HttpRequest) -> HttpResponse:
             return to_response(result_response(result, _locale(request)))
         status = passkey_status(result.reason)
         return verify_page(request, bound, pending, passkey_error(result), status)
-    finish_sign_in(bound, pending, result.sign_in_methods(pending.proved))
+    if not finish_sign_in(bound, pending, result.sign_in_methods(pending.proved)):
+        return _expired(request, json_client)  # the waiting sign-in was used already
     if json_client:
         # Signed in (Django's login rotates the CSRF token): the new one, for the script.
         answer = {"ok": True, "next": pending.next, "csrf_token": get_token(request)}
         return to_response(json_response(200, answer))
     return _redirect(pending.next)
+
+
+def _expired(request: HttpRequest, json_client: bool) -> HttpResponse:
+    """No sign-in waits (expired, or used already): the page, or JSON for a script."""
+    if json_client:
+        return to_response(message_response(400, "sign_in_expired", _locale(request)))
+    return _message(request, 400, TEXT["sign_in_expired"])
 
 
 def _script(request: HttpRequest) -> HttpResponse:

@@ -715,11 +715,12 @@ def verify_page(
     return _render(request, "stepup/two_factor_verify.html", status, page=page)
 
 
-def finish_sign_in(bound: RequestStepup, pending: PendingSignIn, proved: tuple[str, ...]) -> None:
+def finish_sign_in(bound: RequestStepup, pending: PendingSignIn, proved: tuple[str, ...]) -> bool:
     """Sign the user in as they signed in (a password, OIDC or SAML); with the policy's
     sign_in_counts, the sign-in is the first re-authentication, with what the login and
-    the second step ``proved`` (see :meth:`RequestStepup.complete_sign_in`)."""
-    bound.complete_sign_in(pending, proved)
+    the second step ``proved`` (see :meth:`RequestStepup.complete_sign_in`). ``False``:
+    the waiting sign-in was used already (or expired): nobody signed in."""
+    return bound.complete_sign_in(pending, proved)
 
 
 def _two_factor_verify(request: HttpRequest) -> HttpResponse:
@@ -748,7 +749,9 @@ def _two_factor_verify(request: HttpRequest) -> HttpResponse:
             request, bound, pending, two_factor_message(result, recovery=bool(recovery)), status
         )
     # What the login proved, plus the code (a recovery code proves no second factor).
-    finish_sign_in(bound, pending, pending.proved if recovery else (*pending.proved, "otp"))
+    proved = pending.proved if recovery else (*pending.proved, "otp")
+    if not finish_sign_in(bound, pending, proved):
+        return _message(request, 400, TEXT["sign_in_expired"])
     return _redirect(pending.next)
 
 
