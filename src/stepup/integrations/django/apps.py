@@ -1,4 +1,5 @@
-"""The app config: registers the system checks and follows Django's sign-in signals."""
+"""The app config: registers the system checks and follows Django's sign-in signals and
+the user model's password changes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 from django.apps import AppConfig
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
+from django.db.models.signals import post_save
 
 __all__ = ["StepupConfig"]
 
@@ -30,6 +33,37 @@ class StepupConfig(AppConfig):  # type: ignore[misc]
         setting_changed.connect(settings_changed, dispatch_uid="stepup.settings_changed")
         user_logged_in.connect(_logged_in, dispatch_uid="stepup.user_logged_in")
         user_logged_out.connect(_logged_out, dispatch_uid="stepup.user_logged_out")
+        _follow_password_changes()
+
+
+def _follow_password_changes() -> None:
+    """Revoke a user's grants whenever a new password is saved (``_password_saved``),
+    when the project has a user model (``AUTH_USER_MODEL``)."""
+    from django.contrib.auth import get_user_model
+
+    try:
+        user_model = get_user_model()
+    except (ImproperlyConfigured, LookupError):  # no user model: nothing to follow
+        return
+    post_save.connect(_password_saved, sender=user_model, dispatch_uid="stepup.password_saved")
+
+
+def _password_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    """A user saved with a new password (``set_password()`` then ``save()``: Django's
+    ``PasswordChangeView``, ``SetPasswordForm``, ``changepassword``, the admin) has
+    every grant revoked, in every session (OWASP ASVS 5.0 section 7.4.3), as
+    ``request.stepup.password_changed`` does. Django's ``AbstractBaseUser`` keeps the
+    new password in ``_password`` until its ``save()`` returns (a hash upgraded at
+    sign-in is not kept there: no change). A new user has no grant: the store is not
+    asked. A store outage never stops the save: nothing is revoked (the grants end at
+    their lifetime; the outage is logged)."""
+    if created or kwargs.get("raw") or getattr(instance, "_password", None) is None:
+        return
+    from ...errors import StoreUnavailableError
+    from .services import get_stepup
+
+    with suppress(StoreUnavailableError):
+        get_stepup().reauth.password_changed(str(instance.pk))
 
 
 def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
