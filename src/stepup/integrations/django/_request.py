@@ -181,10 +181,16 @@ class RequestStepup:
 
     def locale(self) -> str:
         """The locale of this request's pages and JSON answers:
-        ``STEPUP["LOCALE_SELECTOR"](request)`` when set and known, else the request's
-        ``Accept-Language``, else English."""
+        ``STEPUP["LOCALE_SELECTOR"](request)`` when set and known; without one, the
+        language Django's ``LocaleMiddleware`` activated (``request.LANGUAGE_CODE``: an
+        ``i18n_patterns`` prefix, the language cookie, then ``Accept-Language``), as the
+        project's own pages read it; else the request's ``Accept-Language``, else
+        English."""
         selector = self.services.hooks.locale_selector
-        selected = selector(self.request) if selector is not None else None
+        if selector is not None:
+            selected = selector(self.request)
+        else:
+            selected = getattr(self.request, "LANGUAGE_CODE", None)
         return choose_locale(selected, self.request.headers.get("Accept-Language"))
 
     def sign_in_response(self) -> HttpResponse:

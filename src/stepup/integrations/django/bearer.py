@@ -11,8 +11,9 @@
 A refused request never reaches the view: it gets the 401 (``invalid_token`` or
 ``insufficient_user_authentication`` with ``acr_values``/``max_age``) or 503 that
 :class:`~stepup.integrations.bearer.BearerGuard` built, its ``title`` in the locale of
-the project's stepup pages (``STEPUP["LOCALE_SELECTOR"]``, then ``Accept-Language``)
-when ``StepupMiddleware`` is installed; without it, in the ``Accept-Language``.
+the project's stepup pages (``STEPUP["LOCALE_SELECTOR"]``, the language
+``LocaleMiddleware`` activated, then ``Accept-Language``) when ``StepupMiddleware`` is
+installed; without it, in the ``Accept-Language``.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _pages_locale(request: HttpRequest) -> str:
     """The locale of the project's stepup pages for this request
-    (``request.stepup.locale()``: its ``LOCALE_SELECTOR``, then ``Accept-Language``), when
-    ``StepupMiddleware`` put stepup on it; ``""`` (the ``Accept-Language`` decides)
+    (``request.stepup.locale()``: its ``LOCALE_SELECTOR``, the language
+    ``LocaleMiddleware`` activated, then ``Accept-Language``), when ``StepupMiddleware``
+    put stepup on it; ``""`` (the ``Accept-Language`` decides)
     without it. Called only for a refusal's ``title``."""
     locale = getattr(getattr(request, "stepup", None), "locale", None)
     chosen = locale() if callable(locale) else ""
