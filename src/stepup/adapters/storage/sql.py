@@ -57,7 +57,6 @@ from .sql_engine import (
     check_maintenance_timeout,
     default_sqlite_path,
     describe,
-    maintenance_server_limit,
     prepare_sqlite_file,
 )
 from .sql_schema import DEFAULT_PREFIX, Tables, create_schema, drop_schema
@@ -376,15 +375,11 @@ class SQLStore(_Base):
 
     def _maintain(self, work: Callable[[Connection], R], *, write: bool = True) -> R:
         """Run ``work`` in one transaction (a writing one unless ``write`` is false),
-        each answer waited for at most ``maintenance_timeout`` seconds, by the store and
-        by the server (whose ``statement_timeout`` the store set for requests)."""
+        each answer waited for at most ``maintenance_timeout`` seconds."""
         lock = self._write_lock if write else nullcontext()
         with lock, (self._writer if write else self.engine).connect() as conn:
             bound = answers_within(self.engine, conn.connection, self._maintenance_timeout)
             with bound, conn.begin():
-                server_limit = maintenance_server_limit(conn.connection, self._maintenance_timeout)
-                if server_limit is not None:
-                    conn.exec_driver_sql(server_limit)
                 return work(conn)
 
     def _maintenance(self, name: str, work: Callable[[Connection], R], *, write: bool = True) -> R:
@@ -744,9 +739,6 @@ class AsyncSQLStore(_Base):
             sync_engine = self.engine.sync_engine
             with answers_within(sync_engine, pooled, self._maintenance_timeout):
                 async with conn.begin():
-                    server_limit = maintenance_server_limit(pooled, self._maintenance_timeout)
-                    if server_limit is not None:
-                        await conn.exec_driver_sql(server_limit)
                     return await work(conn)
 
     async def _maintenance(self, name: str, work: Callable[[AsyncConnection], Awaitable[R]]) -> R:

@@ -26,13 +26,6 @@ nor lands later; then the connection is closed, never reused, and the operation 
 run again: the server may have run it before the cancel came, and its answer is lost
 like any other lost reply. Maintenance (the schema, pruning) runs under the store's
 ``maintenance_timeout`` instead (:func:`answers_within`), unbounded by default.
-
-The cancel request may not arrive (a partition; asyncpg's, which asks for SSL first and
-waits for an answer a one-way cut drops), so each new connection of such an engine also
-gets the server's ``statement_timeout`` (:func:`server_limit_ms`, a little above
-``timeout``) unless the server, the role, the database or the app already set one: the
-server then ends the statement itself. Maintenance lifts it for its own transaction
-(:func:`maintenance_server_limit`).
 """
 
 from __future__ import annotations
@@ -77,9 +70,7 @@ __all__ = [
     "check_maintenance_timeout",
     "default_sqlite_path",
     "describe",
-    "maintenance_server_limit",
     "prepare_sqlite_file",
-    "server_limit_ms",
 ]
 
 #: Execution option that turns a SQLite transaction's BEGIN into BEGIN IMMEDIATE.
@@ -112,14 +103,6 @@ def cancel_bound(timeout: float) -> float:
     """How long a missed deadline waits for its cancel request: ``timeout``, at most
     :data:`CANCEL_TIMEOUT` seconds."""
     return min(timeout, CANCEL_TIMEOUT)
-
-
-def server_limit_ms(timeout: float) -> int:
-    """The server's ``statement_timeout`` (milliseconds) for a client that waits
-    ``timeout`` seconds for an answer: past the client's deadline and its cancel request,
-    so the server ends only a statement whose cancel never reached it. At most the
-    server's largest (``INT_MAX`` ms, about 24 days), which refuses more."""
-    return min(math.ceil((timeout + cancel_bound(timeout)) * 1000), 2**31 - 1)
 
 
 def default_sqlite_path() -> Path:
@@ -578,59 +561,6 @@ def _watch_pool(engine: Engine) -> None:
         event.listen(engine.pool, "checkout", _check_alive)
 
 
-#: A pooled connection's record info: whether the store set its ``statement_timeout``.
-_SERVER_LIMIT = "stepup_server_limit"
-
-
-def _set_unless_set(milliseconds: int) -> str:
-    """Sets ``statement_timeout`` for the session unless it already has one (from the
-    server's, the role's or the database's settings, the URL's ``options``,
-    ``PGOPTIONS`` or asyncpg's ``server_settings``); a row (or ``SELECT 1``) if it did."""
-    return (
-        f"SELECT set_config('statement_timeout', '{int(milliseconds)}', false)"
-        " WHERE current_setting('statement_timeout') = '0'"
-    )
-
-
-def _limit_statements_on_server(engine: Engine, timeout: float) -> None:
-    """Each new connection of a PostgreSQL engine the store built gets the server's
-    ``statement_timeout`` (:func:`server_limit_ms`) unless one is set already: a
-    statement whose cancel request never reached the server (a partition; asyncpg's
-    cancel, which asks for SSL first and waits for an answer a one-way cut drops) is
-    ended by the server instead of waiting for a lock for as long as it is held and
-    running after the caller was told "unavailable". A session setting, not a
-    connection option: pgbouncer refuses unknown startup parameters."""
-    statement = _set_unless_set(server_limit_ms(timeout))
-
-    def on_connect(dbapi_connection: Any, record: Any) -> None:
-        driver = getattr(dbapi_connection, "driver_connection", None)
-        if engine.dialect.driver == "asyncpg" and driver is not None:
-            status = await_only(driver.execute(statement))  # one round trip, no transaction
-            record.info[_SERVER_LIMIT] = status == "SELECT 1"
-            return
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(statement)
-            record.info[_SERVER_LIMIT] = bool(cursor.fetchall())
-        finally:
-            cursor.close()
-        dbapi_connection.commit()  # a session setting made in a transaction lasts once committed
-
-    event.listen(engine, "connect", on_connect)
-
-
-def maintenance_server_limit(connection: Any, seconds: float | None) -> str | None:
-    """The statement that gives maintenance's transaction on ``connection`` (a pooled
-    connection) the server-side limit of ``seconds`` (``None``: none) instead of the
-    request's; run first in that transaction, it lasts until the transaction ends.
-    ``None`` where the store set no limit on this connection (the server's, the app's
-    or an engine of the app's own: theirs)."""
-    if not connection.info.get(_SERVER_LIMIT, False):
-        return None
-    milliseconds = 0 if seconds is None else server_limit_ms(seconds)
-    return f"SELECT set_config('statement_timeout', '{milliseconds}', true)"
-
-
 @contextmanager
 def answers_within(engine: Engine, connection: Any, seconds: float | None) -> Iterator[None]:
     """While the block runs, each answer on ``connection`` (a pooled connection of
@@ -676,7 +606,6 @@ def build_engine(
         _bound_psycopg_waits(engine, timeout, is_async=False)
         if engine.dialect.name == "postgresql":
             _bounded.add(engine)
-            _limit_statements_on_server(engine, timeout)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, busy_timeout)
     _watch_pool(engine)
@@ -702,7 +631,6 @@ def build_async_engine(
             event.listen(engine.sync_engine, "handle_error", drop)
         if engine.dialect.name == "postgresql":
             _bounded.add(engine.sync_engine)
-            _limit_statements_on_server(engine.sync_engine, timeout)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine.sync_engine, busy_timeout)
     _watch_pool(engine.sync_engine)
