@@ -197,3 +197,14 @@ print(json.dumps(found))
         hint.format("stepup.passkeys", "passkeys", "passkeys"),
         "fido2",
     ]
+
+
+def test_the_sql_engine_module_names_its_extra(tmp_path: Path) -> None:
+    """docs/storage.md names ``stepup.adapters.storage.sql_engine.TIMEOUT``: imported
+    on its own without SQLAlchemy, it names the sql extra too."""
+    error = _import_without("sqlalchemy", "import stepup.adapters.storage.sql_engine", tmp_path)
+    assert error is not None
+    assert error["message"] == (
+        "stepup.adapters.storage.sql_engine needs the sql extra: pip install 'stepup-auth[sql]'"
+    )
+    assert error["name"] == "sqlalchemy"

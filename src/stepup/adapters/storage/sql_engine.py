@@ -17,7 +17,7 @@ for the server at each step: connecting, a free pooled connection, each answer. 
 server that stops answering (frozen, a dead host, a network partition, a lock held for
 longer) therefore gives :class:`~stepup.errors.StoreUnavailableError` within that
 bound instead of a request that waits for ever. asyncpg bounds its waits itself
-(``timeout``, ``command_timeout``); psycopg 3.3's ``Connection.wait`` takes a deadline,
+(``timeout``, ``command_timeout``); psycopg 3.3.6's ``Connection.wait`` takes a deadline,
 which :func:`_psycopg_deadline`'s connection classes give every wait; libpq's
 ``connect_timeout`` bounds connecting (whole seconds, at least 2). A missed deadline
 first asks the server to cancel the statement (a cancel request, waited for at most
@@ -45,12 +45,15 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import unquote
 
-import sqlalchemy
-from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event
-from sqlalchemy.engine import URL, ExceptionContext, make_url
-from sqlalchemy.exc import ArgumentError, DisconnectionError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.util import asbool, await_only, greenlet_spawn
+from ..._extras import needs_extra
+
+with needs_extra(__name__, "sql"):
+    import sqlalchemy
+    from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event
+    from sqlalchemy.engine import URL, ExceptionContext, make_url
+    from sqlalchemy.exc import ArgumentError, DisconnectionError, SQLAlchemyError
+    from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+    from sqlalchemy.util import asbool, await_only, greenlet_spawn
 
 from ..._data_dir import data_dir
 from ...errors import ConfigurationError, StoreConfigurationError
@@ -268,7 +271,7 @@ class _PsycopgDeadline(NamedTuple):
 def _psycopg_deadline() -> _PsycopgDeadline | None:
     """psycopg connection classes (sync and async) that wait at most their
     ``stepup_timeout`` seconds for each answer, and the error a missed deadline raises;
-    ``None`` before psycopg 3.3, whose ``wait`` takes no deadline.
+    ``None`` before psycopg 3.3.6, whose ``wait`` takes no deadline.
 
     psycopg's ``wait`` runs every exchange with the server (a statement, a pipeline
     sync, a commit); given a ``timeout`` it raises psycopg's private ``_WaitTimeout``
