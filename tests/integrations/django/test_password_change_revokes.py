@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import PasswordChangeView
+from django.db import transaction
 from django.test import Client, override_settings
 from django.urls import include, path
 
@@ -162,3 +163,65 @@ def test_a_store_outage_never_stops_the_save(
     assert user.check_password(NEW_PASSWORD)
     # Nothing was revoked: the grant ends at its lifetime.
     assert _grants_left(site, carol, [session_id]) == [session_id]
+
+
+class ProxiedUser(get_user_model()):  # type: ignore[misc]
+    """A proxy of the user model, as apps register them ("Staff", "Customer")."""
+
+    class Meta:
+        proxy = True
+        app_label = "auth"
+
+
+def test_a_password_saved_through_a_proxy_of_the_user_model_revokes(site: Site, carol: Any) -> None:
+    """Django sends ``post_save`` with the class saved (the proxy) as its sender."""
+    _, session_id = _signed_in_with_grant(site)
+    user = ProxiedUser._default_manager.get(pk=carol.pk)
+    user.set_password(NEW_PASSWORD)
+    user.save()
+    assert _grants_left(site, carol, [session_id]) == []
+    assert _revoked_for_password_change(site, carol)
+
+
+def test_a_migration_s_historical_user_model_is_not_followed(site: Site, carol: Any) -> None:
+    """A data migration's ``apps.get_model`` is another class, not the user model."""
+    from django.apps import apps
+    from django.db.migrations.state import ProjectState
+
+    from stepup.integrations.django.apps import _password_saved
+
+    historical = ProjectState.from_apps(apps).apps.get_model("auth", "User")
+    instance = historical._default_manager.get(pk=carol.pk)
+    instance._password = NEW_PASSWORD  # as a (copied) set_password would leave it
+    _password_saved(historical, instance, False, using="default")
+    assert site.store.revocations == []
+
+
+def test_a_grant_recorded_before_the_password_commits_is_revoked_at_the_commit(
+    site: Site, carol: Any
+) -> None:
+    """Inside ``atomic()`` (or ``ATOMIC_REQUESTS``) other workers still check the old
+    password until the commit: a re-authentication one records meanwhile is revoked
+    when the new password commits."""
+    _, session_id = _signed_in_with_grant(site)
+    with transaction.atomic():
+        user = get_user_model()._default_manager.get(pk=carol.pk)
+        user.set_password(NEW_PASSWORD)
+        user.save()
+        assert _grants_left(site, carol, [session_id]) == []  # at once, too
+        get_stepup().reauth.record(Subject(str(carol.pk), session_id), ("pwd",))
+    assert _grants_left(site, carol, [session_id]) == []
+    assert site.store.revocations == [(str(carol.pk), None)] * 2
+
+
+def test_a_store_outage_at_the_commit_never_breaks_it(site: Site, carol: Any) -> None:
+    _signed_in_with_grant(site)
+    with transaction.atomic():
+        user = get_user_model()._default_manager.get(pk=carol.pk)
+        user.set_password(NEW_PASSWORD)
+        user.save()
+        site.store.down = True
+    site.store.down = False
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+    assert len(site.store.revocations) == 2  # the second, at the commit, was asked too

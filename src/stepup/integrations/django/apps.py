@@ -37,33 +37,60 @@ class StepupConfig(AppConfig):  # type: ignore[misc]
 
 
 def _follow_password_changes() -> None:
-    """Revoke a user's grants whenever a new password is saved (``_password_saved``),
-    when the project has a user model (``AUTH_USER_MODEL``)."""
+    """Revoke a user's grants whenever a new password is saved (``_password_saved``).
+    Connected for every sender: Django sends ``post_save`` with the class saved, so a
+    proxy or a multi-table subclass of ``AUTH_USER_MODEL`` is filtered in the receiver."""
+    post_save.connect(_password_saved, dispatch_uid="stepup.password_saved")
+
+
+def _is_user_model(sender: Any) -> bool:
+    """The project's user model, a proxy or a subclass of it; never a migration's
+    historical model (another class) nor any model when there is no user model."""
     from django.contrib.auth import get_user_model
 
     try:
         user_model = get_user_model()
     except (ImproperlyConfigured, LookupError):  # no user model: nothing to follow
-        return
-    post_save.connect(_password_saved, sender=user_model, dispatch_uid="stepup.password_saved")
+        return False
+    return isinstance(sender, type) and issubclass(sender, user_model)
 
 
 def _password_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     """A user saved with a new password (``set_password()`` then ``save()``: Django's
-    ``PasswordChangeView``, ``SetPasswordForm``, ``changepassword``, the admin) has
-    every grant revoked, in every session (OWASP ASVS 5.0 section 7.4.3), as
-    ``request.stepup.password_changed`` does. Django's ``AbstractBaseUser`` keeps the
-    new password in ``_password`` until its ``save()`` returns (a hash upgraded at
-    sign-in is not kept there: no change). A new user has no grant: the store is not
-    asked. A store outage never stops the save: nothing is revoked (the grants end at
-    their lifetime; the outage is logged)."""
+    ``PasswordChangeView``, ``SetPasswordForm``, ``changepassword``, the admin; also
+    through a proxy or a subclass of the user model) has every grant revoked, in every
+    session (OWASP ASVS 5.0 section 7.4.3), as ``request.stepup.password_changed`` does.
+    Django's ``AbstractBaseUser`` keeps the new password in ``_password`` until its
+    ``save()`` returns (a hash upgraded at sign-in is not kept there: no change). A new
+    user has no grant: the store is not asked; nor on a raw save (fixtures).
+
+    Inside a transaction (``ATOMIC_REQUESTS``, ``atomic()``) the grants are revoked at
+    once and again when it commits: until then other workers check the old password,
+    still the committed one, and a re-authentication they record must not outlive the
+    change. The first revocation holds even if the second never runs (a worker killed
+    between the commit and its callbacks); a rolled-back change only costs a
+    re-authentication. A store outage never stops the save: nothing is revoked (the
+    grants end at their lifetime; the outage is logged)."""
     if created or kwargs.get("raw") or getattr(instance, "_password", None) is None:
         return
+    if not _is_user_model(sender):
+        return
+    from django.db import transaction
+
+    user_id = str(instance.pk)
+    _revoke_for_password_change(user_id)
+    using = kwargs.get("using")
+    if transaction.get_connection(using).in_atomic_block:
+        transaction.on_commit(lambda: _revoke_for_password_change(user_id), using=using)
+
+
+def _revoke_for_password_change(user_id: str) -> None:
+    """Revoke every grant of ``user_id``; a store outage is logged by the store, never raised."""
     from ...errors import StoreUnavailableError
     from .services import get_stepup
 
     with suppress(StoreUnavailableError):
-        get_stepup().reauth.password_changed(str(instance.pk))
+        get_stepup().reauth.password_changed(user_id)
 
 
 def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
