@@ -256,3 +256,18 @@ def test_an_abandoned_waiting_sign_in_is_refused_to_a_copy(
         test_app.clock.advance(30)  # the copy's code was checked (and spent) first
         assert owner.form(VERIFY, {"code": _code(test_app, totp)}).status_code == 303
         assert _who(owner) == "bob"
+
+
+def test_a_sign_in_without_a_second_step_spends_the_waiting_one(
+    test_app: TestApp, opened: list[Browser]
+) -> None:
+    """A new sign-in spends the waiting one also when it needs no second step
+    (``begin_sign_in`` answers ``None`` and the app signs alice in): a copy taken while
+    bob waited cannot finish his sign-in after alice signed in."""
+    totp, _ = _enrolled_bob(test_app, opened)
+    owner = _waiting(test_app, opened)  # bob waits for his code
+    copy = _copy(test_app, opened, owner)
+    assert owner.login("alice").status_code == 303  # no second factor: the app signs her in
+    assert _who(owner) == "alice"
+    assert owner.get(VERIFY).status_code == 400  # nothing waits in her session
+    _refused_as_expired(copy.form(VERIFY, {"code": _code(test_app, totp)}), copy)

@@ -438,17 +438,18 @@ class RequestStepup:
         ``proved`` with ``oidc`` or ``saml`` needs the ``identity``; what does not fit
         raises :class:`~stepup.errors.MalformedInputError` and nothing is kept. The
         waiting sign-in is kept in the store too, so that it completes once (a copy of
-        a session cookie cannot finish it again), and replaces one this session had
-        waiting. A store failure raises and nothing waits: never sign in without
-        asking (``StepupMiddleware`` answers it with the 503 "try again" when the view
-        lets it through). ``next``: where the
+        a session cookie cannot finish it again). Either way, with or without a second
+        factor, it spends the sign-in this session had waiting. A store failure raises
+        and nothing waits: never sign in without asking (``StepupMiddleware`` answers it
+        with the 503 "try again" when the view lets it through). ``next``: where the
         second step sends the user, a same-origin path (missing or unsafe: the
         project's root, Django's script prefix).
         """
         first = FirstStep.checked(identity, proved, authenticated_at)
-        if not self.second_factors(user_id, channel):
-            return None
         session = self.request.session
+        if not self.second_factors(user_id, channel):
+            _session.drop_waiting_sign_in(session, self.services)  # a new sign-in replaces it
+            return None
         target = safe_return_path_or_default(next, home_path())
         now = self.services.clock()
         _session.start_pending_sign_in(session, self.services, user_id, target, now, first)
@@ -752,7 +753,8 @@ def hold_sign_in(request: HttpRequest, user: Any) -> None:
     held one, and on stepup's own second-step pages lets the page answer, so the person
     can finish it. For the rest of the view ``request.user`` stays the user it signed in
     (another app's code after ``login()`` runs as it expects); the session no longer
-    holds them, and the middleware replaces the view's answer."""
+    holds them, and the middleware replaces the view's answer. A sign-in that stands
+    spends the sign-in the session still had waiting (of anyone)."""
     request = _django_request(request)  # not Django REST framework's wrapper
     session = request.session
     user_id = str(user.pk)
@@ -760,10 +762,11 @@ def hold_sign_in(request: HttpRequest, user: Any) -> None:
         getattr(request, _SECOND_STEP_PASSED, False)
         or session.get(_session.SIGNED_IN_AS) == user_id
     ):
-        session[_session.SIGNED_IN_AS] = user_id
+        _let_stand(session, user_id)
         return
     services = get_stepup()
     if not services.second_step_for_every_sign_in:
+        _session.drop_waiting_sign_in(session, services)  # this sign-in replaces it
         return
     bound = getattr(request, "stepup", None)
     if not isinstance(bound, RequestStepup):
@@ -775,7 +778,7 @@ def hold_sign_in(request: HttpRequest, user: Any) -> None:
         _undo_login(request)  # whatever it was, the sign-in does not stand (fail closed)
         raise
     if not needed:
-        session[_session.SIGNED_IN_AS] = login_id
+        _let_stand(session, login_id)
         return
     from django.contrib.auth import BACKEND_SESSION_KEY
 
@@ -803,6 +806,14 @@ def hold_sign_in(request: HttpRequest, user: Any) -> None:
     # The rest of the view still sees the user it signed in (django-allauth asserts it
     # right after login()): the session is signed out, and the view's answer replaced.
     request.user = user
+
+
+def _let_stand(session: Any, user_id: str) -> None:
+    """The sign-in of ``user_id`` stands: it spends the sign-in the session still had
+    waiting (of anyone: a copy of the cookie taken while it waited must not finish it
+    now), and is noted, so that the same user signed in again stays signed in."""
+    _session.drop_waiting_sign_in(session, get_stepup())
+    session[_session.SIGNED_IN_AS] = user_id
 
 
 def _second_factors_of(bound: RequestStepup, user: Any, login_id: str) -> tuple[str, SecondFactors]:

@@ -181,11 +181,12 @@ def end_pending_sign_in(session: Any, services: Stepup, pending: PendingSignIn) 
 
 
 def drop_waiting_sign_in(session: Any, services: Stepup) -> None:
-    """Spend the session's waiting sign-in in the store, if it has one: signed out, or
-    replaced by a new sign-in, it is abandoned, and a copy of the session cookie must
-    not finish it later. A store outage never stops the sign-out or the new sign-in
-    (the record ends at its lifetime; the outage is logged)."""
-    saved = session.get(PENDING)
+    """Spend the session's waiting sign-in in the store, if it has one, and take it off
+    the session: signed out, or replaced by a new sign-in (of any user, with or without
+    a second step), it is abandoned, and a copy of the session cookie must not finish
+    it later. A store outage never stops the sign-out or the new sign-in (the record
+    ends at its lifetime; the outage is logged)."""
+    saved = session.pop(PENDING, None)
     if not isinstance(saved, dict):
         return
     user_id, nonce = _kept_user_id(saved), saved.get("nonce")

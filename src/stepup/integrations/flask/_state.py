@@ -351,6 +351,13 @@ class AppState:
         return session_id_of(resolved(session))  # one context lookup
 
     def note_sign_in(self, identity: Identity | None) -> None:
+        """A new stepup session id for the sign-in that just happened, which spends the
+        sign-in this session had waiting from ``begin_two_factor`` (a copy of the cookie
+        taken while it waited must not finish it now). A held one is left to
+        :meth:`hold_login`, which runs next with Flask-Login and keeps it only for the
+        same user signed in again."""
+        if not self._waiting_is_held():
+            self._drop_waiting_sign_in()
         note_sign_in(session, identity)
         self.csrf.rotate()
         g.pop("stepup_subject", None)
@@ -685,12 +692,18 @@ class AppState:
             **first.record(),
         }
 
+    @staticmethod
+    def _waiting_is_held() -> bool:
+        saved = session.get(_PENDING)
+        return isinstance(saved, dict) and saved.get("held") is not False
+
     def _drop_waiting_sign_in(self) -> None:
-        """Spend the session's waiting sign-in in the store, if it has one: signed out, or
-        replaced by a new sign-in, it is abandoned, and a copy of the session cookie must
+        """Spend the session's waiting sign-in in the store, if it has one, and take it
+        off the session: signed out, or replaced by a new sign-in (of any user, with or
+        without a second step), it is abandoned, and a copy of the session cookie must
         not finish it later. A store outage never stops the sign-out or the new sign-in
         (the record ends at its lifetime)."""
-        saved = session.get(_PENDING)
+        saved = session.pop(_PENDING, None)
         if not isinstance(saved, dict):
             return
         user_id, nonce = _kept_user_id(saved), saved.get("nonce")
@@ -718,6 +731,7 @@ class AppState:
         page answer, so the person can finish it (with the session's CSRF token as it was
         before: ``csrf``, what :meth:`CsrfTokens.kept` read before the sign-in). The same
         user signed in again in a session whose sign-in already stood stays signed in.
+        A sign-in that stands spends the sign-in the session still had waiting.
         Flask-Login's remember-me cookie is a way in too (``from_cookie``: its
         ``user_loaded_from_cookie``): a user with a second factor is asked for it, and the
         cookie is set again once it passed."""
@@ -728,9 +742,10 @@ class AppState:
         login_id = str(user_id)  # Flask-Login's; the marker is kept by it
         stood = session.get(_SIGNED_IN_AS) == login_id  # the same user, signed in again
         if g.get(_SECOND_STEP_PASSED) or stood:
-            session[_SIGNED_IN_AS] = login_id
+            self._let_stand(login_id)
             return
         if not self.second_step_for_every_sign_in:
+            self._drop_waiting_sign_in()  # this sign-in replaces it
             return
         from flask_login import logout_user
 
@@ -740,7 +755,7 @@ class AppState:
             logout_user()  # whatever it was, the sign-in does not stand (fail closed)
             raise
         if not needed:
-            session[_SIGNED_IN_AS] = login_id
+            self._let_stand(login_id)
             return
         waiting = self._held_login(user_id)
         # login_user(remember=True), or a sign-in from the remember-me cookie itself
@@ -764,6 +779,13 @@ class AppState:
         if not g.get(HELD):  # this request's answer becomes the second step, once
             setattr(g, HELD, True)
             after_this_request(self.held_response)
+
+    def _let_stand(self, login_id: str) -> None:
+        """The sign-in of ``login_id`` stands: it spends the sign-in the session still had
+        waiting (of anyone, held or not), and is noted, so that the same user signed in
+        again stays signed in."""
+        self._drop_waiting_sign_in()
+        session[_SIGNED_IN_AS] = login_id
 
     def _second_factors_of(self, login_id: str) -> tuple[str, SecondFactors]:
         """The user's stepup id and second factors (:func:`~stepup.integrations.views.

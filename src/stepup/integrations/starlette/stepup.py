@@ -850,7 +850,9 @@ class StepupCore:
         nothing is kept. A store failure raises: never sign in without asking (the
         middleware answers it with the 503 "try again" when the view lets it through).
         ``next``: where the second step sends the user, a same-origin path (missing or
-        unsafe: the app's root, :meth:`home`).
+        unsafe: the app's root, :meth:`home`). Either way, with or without a second
+        factor, it spends the sign-in this session had waiting (a copy of the cookie
+        taken while it waited cannot finish it then).
         """
         if self.complete_sign_in is None:
             raise ConfigurationError("begin_sign_in needs the complete_sign_in hook")
@@ -862,13 +864,15 @@ class StepupCore:
                 " or SAML sign-in: keep the identity where your subject_loader reads it"
             )
         if not await self.second_factors(user_id, channel):
+            await self._drop_waiting_sign_in(request)  # the app signs this one in: it replaces it
             return None
+        session = session_of(request)  # it waits there: no session, a ConfigurationError
         nonce, now = secrets.token_urlsafe(24), self.clock()
         await self._drop_waiting_sign_in(request)  # a new sign-in replaces it
         # In the store first (single use: the session cookie can be copied); an outage
         # raises and nothing waits.
         await run_async(hold_waiting_sign_in(user_id, nonce, now, self.sign_in_ttl), self.store)
-        session_of(request)[PENDING_SIGN_IN] = {
+        session[PENDING_SIGN_IN] = {
             "user_id": user_id,
             "nonce": nonce,
             "at": now,
@@ -937,11 +941,14 @@ class StepupCore:
             return 0
 
     async def _drop_waiting_sign_in(self, request: Request) -> None:
-        """Spend the session's waiting sign-in in the store, if it has one: signed out, or
-        replaced by a new sign-in, it is abandoned, and a copy of the session cookie must
+        """Spend the session's waiting sign-in in the store, if it has one, and take it off
+        the session: signed out, or replaced by a new sign-in (of any user, with or
+        without a second step), it is abandoned, and a copy of the session cookie must
         not finish it later. A store outage never stops the sign-out or the new sign-in
-        (the record ends at its lifetime)."""
-        pending = session_of(request).get(PENDING_SIGN_IN)
+        (the record ends at its lifetime). Without a session nothing waits."""
+        if "session" not in request.scope:
+            return
+        pending = request.session.pop(PENDING_SIGN_IN, None)
         if not isinstance(pending, dict):
             return
         user_id, nonce = pending.get("user_id"), pending.get("nonce")
