@@ -243,3 +243,28 @@ def test_an_abandoned_sign_in_of_an_integer_user_id_is_spent_too(abandoned_by: s
     else:
         assert owner.post("/login-int", data={"username": "7"}).status_code == 303
     _refused_as_expired(copy.form(VERIFY, {"code": app.totp_code(secret)}, page=VERIFY), copy)
+
+
+def test_a_remember_me_cookie_restoring_another_user_leaves_the_sign_in_waiting() -> None:
+    """alice (no second factor) was remembered; her browser session ended but the cookie
+    stayed. bob types his password: Flask-Login restoring alice from the cookie on the
+    code page's load is no sign-in by a person, and bob's waiting sign-in stands."""
+
+    def setup(app: Flask, stepup: Stepup) -> None:
+        @app.post("/remember-alice")
+        def remember_alice() -> str:
+            from flask_login import login_user
+
+            login_user(app.login_manager._user_callback("alice"), remember=True)  # type: ignore[attr-defined]
+            return "ok"
+
+    app = make_app("flask_login", clock=SettableClock(), store=MemoryStore(), setup=setup)
+    secret, _ = _enrolled_bob(app)
+    browser = app.client()
+    assert browser.post("/remember-alice").status_code == 200
+    assert browser.client.get_cookie("remember_token") is not None
+    browser.client.delete_cookie("session")  # the browser session ended; the cookie stays
+    assert browser.login("bob").headers["Location"] == VERIFY
+    done = browser.form(VERIFY, {"code": app.totp_code(secret)}, page=VERIFY)
+    assert done.status_code == 303
+    assert _who(browser) == "bob"

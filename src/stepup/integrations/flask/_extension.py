@@ -185,7 +185,7 @@ class Stepup:
         """Flask-Login's remember-me cookie signed the user in: a way in like any other."""
         app_state = state()
         csrf = app_state.csrf.kept()
-        app_state.note_sign_in(None)
+        app_state.note_sign_in(None, by_a_person=False)
         app_state.hold_login(user, csrf, from_cookie=True)
 
     @staticmethod

@@ -350,13 +350,15 @@ class AppState:
         """This browser session's stepup id (see :func:`stepup.integrations.views.session_id`)."""
         return session_id_of(resolved(session))  # one context lookup
 
-    def note_sign_in(self, identity: Identity | None) -> None:
+    def note_sign_in(self, identity: Identity | None, *, by_a_person: bool = True) -> None:
         """A new stepup session id for the sign-in that just happened, which spends the
         sign-in this session had waiting from ``begin_two_factor`` (a copy of the cookie
         taken while it waited must not finish it now). A held one is left to
         :meth:`hold_login`, which runs next with Flask-Login and keeps it only for the
-        same user signed in again."""
-        if not self._waiting_is_held():
+        same user signed in again. Not ``by_a_person`` (Flask-Login's remember-me cookie
+        restoring an earlier user on some page load): the person's waiting sign-in
+        stands, as it did before that load."""
+        if by_a_person and not self._waiting_is_held():
             self._drop_waiting_sign_in()
         note_sign_in(session, identity)
         self.csrf.rotate()
@@ -741,11 +743,15 @@ class AppState:
             return
         login_id = str(user_id)  # Flask-Login's; the marker is kept by it
         stood = session.get(_SIGNED_IN_AS) == login_id  # the same user, signed in again
+        # The remember-me cookie restoring a user on some page load is no sign-in by a
+        # person: a sign-in the session has waiting stands (see note_sign_in).
+        spends = not from_cookie
         if g.get(_SECOND_STEP_PASSED) or stood:
-            self._let_stand(login_id)
+            self._let_stand(login_id, spends=spends)
             return
         if not self.second_step_for_every_sign_in:
-            self._drop_waiting_sign_in()  # this sign-in replaces it
+            if spends:
+                self._drop_waiting_sign_in()  # this sign-in replaces it
             return
         from flask_login import logout_user
 
@@ -755,7 +761,7 @@ class AppState:
             logout_user()  # whatever it was, the sign-in does not stand (fail closed)
             raise
         if not needed:
-            self._let_stand(login_id)
+            self._let_stand(login_id, spends=spends)
             return
         waiting = self._held_login(user_id)
         # login_user(remember=True), or a sign-in from the remember-me cookie itself
@@ -780,11 +786,12 @@ class AppState:
             setattr(g, HELD, True)
             after_this_request(self.held_response)
 
-    def _let_stand(self, login_id: str) -> None:
-        """The sign-in of ``login_id`` stands: it spends the sign-in the session still had
-        waiting (of anyone, held or not), and is noted, so that the same user signed in
-        again stays signed in."""
-        self._drop_waiting_sign_in()
+    def _let_stand(self, login_id: str, *, spends: bool = True) -> None:
+        """The sign-in of ``login_id`` stands: it ``spends`` the sign-in the session still
+        had waiting (of anyone, held or not), and is noted, so that the same user signed
+        in again stays signed in."""
+        if spends:
+            self._drop_waiting_sign_in()
         session[_SIGNED_IN_AS] = login_id
 
     def _second_factors_of(self, login_id: str) -> tuple[str, SecondFactors]:
