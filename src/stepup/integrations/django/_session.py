@@ -13,9 +13,10 @@ import secrets
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from ..._flow import run
+from ...clock import Clock
 from ...errors import StoreUnavailableError
 from ...redirects import safe_return_path_or_default
 from ...subject import Identity
@@ -32,8 +33,20 @@ from ..views import (
     take_waiting_sign_in,
 )
 
-if TYPE_CHECKING:
-    from .services import Stepup
+
+class WaitingSignInStore(Protocol):
+    """What keeping and spending a waiting sign-in reads of the services (the services
+    module sits above this one: it is not imported here)."""
+
+    @property
+    def store(self) -> Any: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def sign_in_ttl(self) -> float: ...
+
 
 __all__ = [
     "KEEPS_WAITING",
@@ -97,7 +110,7 @@ def _kept_user_id(saved: Mapping[str, Any]) -> object:
 
 def start_pending_sign_in(
     session: Any,
-    services: Stepup,
+    services: WaitingSignInStore,
     user_id: str,
     next_path: object,
     now: float,
@@ -169,7 +182,7 @@ def pending_sign_in(session: Any, now: float, ttl: float) -> PendingSignIn | Non
     )
 
 
-def end_pending_sign_in(session: Any, services: Stepup, pending: PendingSignIn) -> bool:
+def end_pending_sign_in(session: Any, services: WaitingSignInStore, pending: PendingSignIn) -> bool:
     """Spend the waiting sign-in ``pending`` once its second factor passed, and take it
     off the session. ``False``: the store no longer holds it (completed already, from a
     copy of the session cookie; expired; abandoned), answered as an expired sign-in. A
@@ -180,7 +193,7 @@ def end_pending_sign_in(session: Any, services: Stepup, pending: PendingSignIn) 
     return taken
 
 
-def drop_waiting_sign_in(session: Any, services: Stepup) -> None:
+def drop_waiting_sign_in(session: Any, services: WaitingSignInStore) -> None:
     """Spend the session's waiting sign-in in the store, if it has one, and take it off
     the session: signed out, or replaced by a new sign-in (of any user, with or without
     a second step), it is abandoned, and a copy of the session cookie must not finish
