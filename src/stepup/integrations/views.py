@@ -19,6 +19,7 @@ import math
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final, Literal, Protocol
@@ -96,6 +97,7 @@ __all__ = [
     "SSOAnswer",
     "TwoFactorPage",
     "VerifyPage",
+    "abandon_waiting_sign_in",
     "app_root",
     "cancel_path",
     "code_refusal",
@@ -114,6 +116,7 @@ __all__ = [
     "is_fresh",
     "jsonapi_error",
     "jsonapi_refusal",
+    "kept_user_id",
     "manual_key",
     "note_renewal",
     "note_sign_in",
@@ -1746,6 +1749,30 @@ def take_waiting_sign_in(user_id: str, nonce: str, now: float) -> Flow[bool]:
         return False  # kept by a version before the nonce: never held in the store
     taken: Challenge | None = yield ("take_challenge", (_waiting_sign_in_id(nonce), now))
     return taken is not None and taken.user_id == user_id
+
+
+def kept_user_id(saved: Mapping[str, Any]) -> object:
+    """A waiting sign-in's user id as the store keeps it: text, an ``int`` an app gave
+    the sign-in as it is (Flask's ``begin_two_factor``, Django's primary key) turned into
+    text; anything else as it was kept."""
+    user_id = saved.get("user_id")
+    if isinstance(user_id, int) and not isinstance(user_id, bool):
+        return str(user_id)
+    return user_id
+
+
+def abandon_waiting_sign_in(saved: object, now: float) -> Flow[None]:
+    """Spend the waiting sign-in a session kept (``saved``, as it was kept, already taken
+    off the session) that nobody will finish: signed out, or replaced by a new sign-in,
+    so a copy of the session cookie cannot finish it later. A store outage never stops
+    the sign-out or the new sign-in: the record ends at its lifetime (the outage is
+    logged)."""
+    if not isinstance(saved, Mapping):
+        return
+    user_id, nonce = kept_user_id(saved), saved.get("nonce")
+    if isinstance(user_id, str) and isinstance(nonce, str) and nonce:
+        with suppress(StoreUnavailableError):
+            yield from take_waiting_sign_in(user_id, nonce, now)
 
 
 def _text(value: object) -> bool:

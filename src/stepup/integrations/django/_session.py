@@ -10,14 +10,11 @@ the cookie, and a copy kept while the sign-in waited would finish it again."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from ..._flow import run
 from ...clock import Clock
-from ...errors import StoreUnavailableError
 from ...redirects import safe_return_path_or_default
 from ...subject import Identity
 from ..transaction import PENDING_TRANSACTIONS
@@ -28,8 +25,10 @@ from ..views import (
     SESSION_ID,
     SIGNED_IN_WITH,
     FirstStep,
+    abandon_waiting_sign_in,
     hold_waiting_sign_in,
     is_fresh,
+    kept_user_id,
     take_waiting_sign_in,
 )
 
@@ -99,15 +98,6 @@ def forget(session: Any) -> None:
     session.pop(PENDING_TRANSACTIONS, None)
 
 
-def _kept_user_id(saved: Mapping[str, Any]) -> object:
-    """The waiting sign-in's user id as the store keeps it: text, a primary key an app
-    gave ``begin_sign_in`` as it is turned into text (anything else as it was kept)."""
-    user_id = saved.get("user_id")
-    if isinstance(user_id, int) and not isinstance(user_id, bool):
-        return str(user_id)
-    return user_id
-
-
 def start_pending_sign_in(
     session: Any,
     services: WaitingSignInStore,
@@ -158,7 +148,7 @@ def pending_sign_in(session: Any, now: float, ttl: float) -> PendingSignIn | Non
     if not isinstance(saved, dict):
         return None
     first = FirstStep.kept(saved)  # from the session only, never the request
-    user_id, nonce = _kept_user_id(saved), saved.get("nonce")
+    user_id, nonce = kept_user_id(saved), saved.get("nonce")
     if (
         first is None
         or not is_fresh(saved.get("at"), now, ttl)
@@ -199,10 +189,4 @@ def drop_waiting_sign_in(session: Any, services: WaitingSignInStore) -> None:
     a second step), it is abandoned, and a copy of the session cookie must not finish
     it later. A store outage never stops the sign-out or the new sign-in (the record
     ends at its lifetime; the outage is logged)."""
-    saved = session.pop(PENDING, None)
-    if not isinstance(saved, dict):
-        return
-    user_id, nonce = _kept_user_id(saved), saved.get("nonce")
-    if isinstance(user_id, str) and isinstance(nonce, str) and nonce:
-        with suppress(StoreUnavailableError):
-            run(take_waiting_sign_in(user_id, nonce, services.clock()), services.store)
+    run(abandon_waiting_sign_in(session.pop(PENDING, None), services.clock()), services.store)

@@ -96,6 +96,7 @@ from ..views import (
     SESSION_ID,
     SIGNED_IN_WITH,
     FirstStep,
+    abandon_waiting_sign_in,
     earlier_session_ids,
     full_access_arguments,
     held_sign_in_next,
@@ -103,6 +104,7 @@ from ..views import (
     hold_waiting_sign_in,
     hook_says_yes,
     is_fresh,
+    kept_user_id,
     note_renewal,
     note_sign_in,
     renew_session_id,
@@ -134,15 +136,6 @@ _PENDING: Final = "_stepup_2fa_login"
 #: Set on ``g`` while :meth:`AppState.hold_login` signs out a sign-in it holds again.
 _KEEPS_WAITING: Final = "stepup_keeps_waiting_sign_in"
 _FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
-
-
-def _kept_user_id(saved: Mapping[str, Any]) -> object:
-    """The waiting sign-in's user id as the store keeps it: text, an ``int`` an app gave
-    ``begin_two_factor`` as it is turned into text (anything else as it was kept)."""
-    user_id = saved.get("user_id")
-    if isinstance(user_id, int) and not isinstance(user_id, bool):
-        return str(user_id)
-    return user_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -705,13 +698,7 @@ class AppState:
         without a second step), it is abandoned, and a copy of the session cookie must
         not finish it later. A store outage never stops the sign-out or the new sign-in
         (the record ends at its lifetime)."""
-        saved = session.pop(_PENDING, None)
-        if not isinstance(saved, dict):
-            return
-        user_id, nonce = _kept_user_id(saved), saved.get("nonce")
-        if isinstance(user_id, str) and isinstance(nonce, str) and nonce:
-            with contextlib.suppress(StoreUnavailableError):
-                run(take_waiting_sign_in(user_id, nonce, self.clock()), self.store)
+        run(abandon_waiting_sign_in(session.pop(_PENDING, None), self.clock()), self.store)
 
     def hold_login(
         self, user: Any, csrf: dict[str, Any] | None = None, *, from_cookie: bool = False
@@ -840,7 +827,7 @@ class AppState:
         if not isinstance(saved, dict):
             return None
         first = FirstStep.kept(saved)  # from the session only, never the request
-        user_id, nonce, next_path = _kept_user_id(saved), saved.get("nonce"), saved.get("next")
+        user_id, nonce, next_path = kept_user_id(saved), saved.get("nonce"), saved.get("next")
         if (
             first is None
             or not is_fresh(saved.get("at"), self.clock(), self.login_ttl)

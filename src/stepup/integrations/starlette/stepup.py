@@ -7,7 +7,6 @@ hooks), asks the core, and writes responses; every decision stays in the core.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import logging
@@ -85,6 +84,7 @@ from ..views import (
     EARLIER_IDS,
     ENROLLING,
     FirstStep,
+    abandon_waiting_sign_in,
     app_root,
     declared_positional,
     default_policy,
@@ -92,7 +92,6 @@ from ..views import (
     hold_waiting_sign_in,
     is_fresh,
     note_renewal,
-    take_waiting_sign_in,
 )
 from ._util import (
     MaybeAwaitable,
@@ -949,12 +948,7 @@ class StepupCore:
         if "session" not in request.scope:
             return
         pending = request.session.pop(PENDING_SIGN_IN, None)
-        if not isinstance(pending, dict):
-            return
-        user_id, nonce = pending.get("user_id"), pending.get("nonce")
-        if isinstance(user_id, str) and isinstance(nonce, str) and nonce:
-            with contextlib.suppress(StoreUnavailableError):
-                await run_async(take_waiting_sign_in(user_id, nonce, self.clock()), self.store)
+        await run_async(abandon_waiting_sign_in(pending, self.clock()), self.store)
 
     async def password_changed(self, user_id: str) -> int:
         """Revoke every grant of the user (call when their password changes)."""
