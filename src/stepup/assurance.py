@@ -109,9 +109,9 @@ def _no_method_set_in_two_levels(levels: Sequence[Level]) -> None:
     """One set of methods proves one level, as one ``acr`` value names one: declared for
     two, it proves only the stronger (``for_methods`` answers the highest), so the
     weaker level's declaration was a mistake or a weaker proof than meant for the
-    stronger. (A set that is merely smaller than another level's is legitimate: in the
-    defaults any passkey proves ``phishing_resistant``, one with user verification
-    ``mfa``.)"""
+    stronger. (A set that is merely smaller than another level's is legitimate: a
+    level of ``("phr",)`` above one of ``("phr", "user")`` is met by every passkey, the
+    lower one only by a passkey verified with the user's PIN or biometrics.)"""
     seen: dict[tuple[str, ...], str] = {}
     for level in levels:
         for methods in level.methods:
@@ -297,8 +297,8 @@ class Levels:
         ]
 
 
-#: A sensible start: a password; a password and a TOTP code (or a passkey verified with
-#: the user's PIN or biometrics); a passkey (phishing-resistant). SAML classes are the
+#: A sensible start: a password; a password and a TOTP code; a passkey
+#: (phishing-resistant, so it meets ``mfa`` and ``password`` too). SAML classes are the
 #: OASIS password class and the REFEDS MFA profile; OIDC ``acr`` values are the
 #: installation's own to add.
 DEFAULT_LEVELS: Final = Levels(
