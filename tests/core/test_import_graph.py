@@ -163,7 +163,7 @@ INTEGRATIONS = "stepup.integrations"
 # package (or the shared modules, or the core). Every module must be placed.
 LAYERS: dict[str, list[set[str]]] = {
     "": [  # the shared, framework-free modules of stepup.integrations
-        {"http", "marks", "stores", "setting_readers"},
+        {"http", "marks", "stores", "setting_readers", "cache_control"},
         {"views", "pages", "resume", "bearer"},
         {"transaction", "tenant_endpoint", "passkey_endpoint"},
         {"__init__"},
