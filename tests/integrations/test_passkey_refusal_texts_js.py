@@ -25,8 +25,10 @@ PAGE = {
 OLD_PAGE = {"data-unsupported": "unsupported text", "data-cancelled": "cancelled text"}
 
 #: (kind, what fails, attributes, the text shown). What fails: a DOMException's name
-#: (navigator.credentials rejects with it), "network" (fetch rejects with a TypeError)
-#: or "server" (the begin endpoint answers 403 with a title).
+#: (navigator.credentials rejects with it), "network" (fetch rejects with a TypeError),
+#: "server" (the begin endpoint answers 403 with a title), or the begin endpoint's
+#: answer is not stepup's JSON error: "proxy" (a 502 page that is not JSON),
+#: "gateway" (a 504 whose JSON is the gateway's own) or "untitled" (an error, no title).
 CASES: list[tuple[str, str, dict[str, str], str]] = [
     ("register", "NotAllowedError", PAGE, "cancelled text"),
     ("authenticate", "AbortError", PAGE, "cancelled text"),
@@ -39,6 +41,11 @@ CASES: list[tuple[str, str, dict[str, str], str]] = [
     ("register", "ConstraintError", PAGE, "failed text"),
     ("register", "network", PAGE, "failed text"),
     ("authenticate", "server", PAGE, "Der Server sagt nein."),
+    ("register", "proxy", PAGE, "failed text"),
+    ("authenticate", "proxy", PAGE, "failed text"),
+    ("authenticate", "gateway", PAGE, "failed text"),
+    ("register", "untitled", PAGE, "failed text"),
+    ("register", "proxy", OLD_PAGE, "unsupported text"),
     ("register", "SecurityError", OLD_PAGE, "unsupported text"),
     ("register", "InvalidStateError", OLD_PAGE, "unsupported text"),
     (
@@ -86,6 +93,13 @@ const sandbox = {
       return {ok: false, status: 403,
               json: async () => ({error: "no", title: "Der Server sagt nein."})};
     }
+    if (fails === "proxy") {
+      return {ok: false, status: 502, json: async () => { throw new SyntaxError("<html>"); }};
+    }
+    if (fails === "gateway") {
+      return {ok: false, status: 504, json: async () => ({message: "Gateway Timeout"})};
+    }
+    if (fails === "untitled") return {ok: false, status: 403, json: async () => ({error: "csrf"})};
     const publicKey = {case: index, challenge: "AAAA", user: {id: "AQID", name: "a"},
                        allowCredentials: [], excludeCredentials: []};
     return {ok: true, status: 200, json: async () => ({publicKey})};
@@ -119,3 +133,60 @@ def test_the_browsers_own_message_is_never_shown(shown: list[Any]) -> None:
     texts = [seen["text"] for seen in shown]
     assert "The browser's own English message." not in texts
     assert "Failed to fetch" not in texts
+    assert not [text for text in texts if text.startswith("stepup: request failed")]
+
+
+#: A single-page app's call: the begin endpoint answers with each of these in turn;
+#: what register rejected with comes back. The body is JSON text, or not JSON at all.
+API_HARNESS = r"""
+const vm = require("vm");
+const fs = require("fs");
+const [path, json] = process.argv.slice(-2);
+const [source, answers] = [fs.readFileSync(path, "utf8"), JSON.parse(json)];
+const window = {};
+const sandbox = {
+  window, document: {readyState: "complete", querySelectorAll: () => []},
+  fetch: async (url) => {
+    const [status, text] = answers[Number(url.split("/").pop())];
+    return {ok: false, status, json: async () => JSON.parse(text)};
+  },
+};
+vm.createContext(sandbox);
+vm.runInContext(source, sandbox);
+(async () => {
+  const seen = [];
+  for (let index = 0; index < answers.length; index++) {
+    const error = await window.stepupPasskeys
+      .register({beginUrl: "/begin/" + index, csrfToken: "t"})
+      .then(() => null, (error) => error);
+    seen.push({message: error.message, status: error.status, has: "body" in error,
+               body: error.body === undefined ? null : error.body});
+  }
+  console.log(JSON.stringify(seen));
+})().catch((error) => { console.error(error); process.exit(1); });
+"""
+
+
+def test_only_the_endpoints_json_error_is_the_rejections_body() -> None:
+    refused = {"error": "csrf", "title": "Lade die Seite neu."}
+    answers = [
+        (403, '{"error": "csrf", "title": "Lade die Seite neu."}'),
+        (502, "<html><body>502 Bad Gateway</body></html>"),
+        (500, ""),
+        (504, '{"message": "Gateway Timeout"}'),
+        (503, "null"),
+    ]
+    seen = run_passkeys_js(API_HARNESS, answers)
+    assert seen[0] == {
+        "message": "Lade die Seite neu.",
+        "status": 403,
+        "has": True,
+        "body": refused,
+    }
+    for (status, _text), error in zip(answers[1:], seen[1:], strict=True):
+        assert error == {
+            "message": f"stepup: request failed ({status})",
+            "status": status,
+            "has": False,
+            "body": None,
+        }

@@ -18,7 +18,9 @@
  *   await stepupPasskeys.signIn({prefix: "/stepup", csrfToken}); // the second factor at sign-in
  *
  * Both resolve with the endpoint's JSON ({"ok": true, ...}) and reject with an Error
- * whose .body is the endpoint's JSON error ({"error": ..., "title": ...}).
+ * whose .body is the endpoint's JSON error ({"error": ..., "title": ...}); an answer
+ * that is not one (a proxy's 502 page, an HTML 500) rejects with no .body, and
+ * .status says what came back.
  *
  * authenticate and signIn renew the session, and with it the CSRF token: the answer
  * carries the new one ("csrf_token"), and args.onCsrfToken(token) is called with it,
@@ -147,9 +149,16 @@
         if (response.ok) {
           return json;
         }
-        var error = new Error(json.title || "stepup: request failed (" + response.status + ")");
+        // Only the endpoint's own JSON error ({"error": ..., "title": ...}) is its
+        // refusal; anything else (a proxy's 502 page, an HTML 500) is a failure the
+        // page words itself, so the error carries no body.
+        var refused = json && typeof json.error === "string" ? json : null;
+        var title = refused && typeof refused.title === "string" ? refused.title : "";
+        var error = new Error(title || "stepup: request failed (" + response.status + ")");
         error.status = response.status;
-        error.body = json;
+        if (refused) {
+          error.body = refused;
+        }
         throw error;
       });
     });
@@ -245,12 +254,12 @@
   }
 
   // The text for a failed ceremony. A refusal by the server (error.body) carries its
-  // own translated title. Anything else comes from the browser, whose message is in
-  // its own words and language: the page's translated texts (data-* attributes on the
-  // form) say instead what the person can do, and never the browser's message.
+  // own translated title. Anything else (a proxy's error page, a lost connection, the
+  // browser, whose message is in its own words and language) gets the page's
+  // translated texts (data-* attributes on the form), which say what the person can do.
   function refusal(form, kind, error) {
-    if (error && error.body) {
-      return error.message;
+    if (error && error.body && typeof error.body.title === "string" && error.body.title) {
+      return error.body.title;
     }
     var name = error && error.name;
     var text = null;
