@@ -1,9 +1,11 @@
 """Key naming for the Redis store: one namespace, one hash tag per id.
 
 Every key is ``<prefix><kind>:{<id>}``. The part in braces is the Redis Cluster
-hash tag, so all keys of one user (credential and grants) live in one slot, and a
-script only ever touches one key. Braces and ``%`` inside ids are percent-escaped:
-an id can neither end the tag early nor collide with another id.
+hash tag, so all keys of one user (credential, grants and passkeys) live in one slot,
+and a script only ever touches one key. Braces and ``%`` inside ids are percent-escaped:
+an id can neither end the tag early nor collide with another id. The empty id's tag is
+``{%}``: Redis would not read ``{}`` as a tag at all (it would place each of that id's
+keys by the whole key name), and no other id escapes to a lone ``%``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,17 @@ __all__ = ["DEFAULT_PREFIX", "RedisKeys"]
 DEFAULT_PREFIX = "stepup:"
 
 
+#: The tag of the empty id. Redis Cluster ignores an empty tag (``{}``) and hashes the
+#: whole key instead, which would scatter that id's keys over several slots. A lone ``%``
+#: is no other id's tag: escaping turns every ``%`` of an id into ``%25``, so in any
+#: other tag a ``%`` is followed by ``25``, ``7B`` or ``7D``.
+_EMPTY_ID_TAG = "{%}"
+
+
 def _tag(value: str) -> str:
+    """``{<value>}`` with ``%``, ``{`` and ``}`` percent-escaped; never an empty tag."""
+    if not value:
+        return _EMPTY_ID_TAG
     escaped = value.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
     return "{" + escaped + "}"
 
