@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.crc import key_slot
 
-from stepup.adapters.storage.redis_keys import RedisKeys
+from stepup.adapters.storage.redis_keys import RedisKeys, untagged
 
 #: Every kind of key, by the method that names it.
 KINDS: dict[str, Callable[[RedisKeys, str], str]] = {
@@ -90,3 +90,9 @@ def test_keys_of_non_empty_ids_are_unchanged(user_id: str, prefix: str) -> None:
     keys = RedisKeys(prefix)
     for kind, name in KINDS.items():
         assert name(keys, user_id) == f"{prefix}{kind}:{{{escaped}}}"
+
+
+@given(st.just("") | non_empty_ids)
+def test_the_operator_reads_every_credential_key_back_to_its_id(user_id: str) -> None:
+    # The operator lists users from their credential keys (`stepup operator reseal`).
+    assert untagged(_tag_content(RedisKeys("stepup:").credential(user_id))) == user_id

@@ -23,6 +23,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from ..adapters.storage.base import Store
+from ..adapters.storage.redis_keys import untagged
 from ..errors import ConfigurationError, StoreConfigurationError
 
 __all__ = ["STORE_ENV", "credential_user_ids", "open_store"]
@@ -238,8 +239,7 @@ def _redis_user_ids(client: Any, prefix: str) -> Iterator[str]:
         key = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
         if not key.startswith(head) or not key.endswith("}"):
             continue
-        tag = key[len(head) : -1]
-        yield tag.replace("%7B", "{").replace("%7D", "}").replace("%25", "%")
+        yield untagged(key[len(head) : -1])
 
 
 def env_url() -> str | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ...errors import ConfigurationError
 
-__all__ = ["DEFAULT_PREFIX", "RedisKeys"]
+__all__ = ["DEFAULT_PREFIX", "RedisKeys", "untagged"]
 
 DEFAULT_PREFIX = "stepup:"
 
@@ -32,6 +32,14 @@ def _tag(value: str) -> str:
         return _EMPTY_ID_TAG
     escaped = value.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
     return "{" + escaped + "}"
+
+
+def untagged(tag: str) -> str:
+    """The id whose :func:`_tag` is ``{tag}``: the one place that reads a key's tag back
+    (the operator's listing of users from their credential keys)."""
+    if tag == _EMPTY_ID_TAG[1:-1]:
+        return ""
+    return tag.replace("%7B", "{").replace("%7D", "}").replace("%25", "%")
 
 
 @dataclass(frozen=True, slots=True)
