@@ -16,6 +16,8 @@ __all__ = ["uncacheable"]
 #: What every guarded response says.
 _REQUIRED: Final = ("private", "no-store")
 
+_BARE: Final = ", ".join(_REQUIRED)
+
 #: Directives dropped from the application's value: the two above (written again bare:
 #: ``private="Set-Cookie"`` lets a shared cache keep the rest), those that let a cache
 #: keep or reuse the response (``public``, freshness and staleness lifetimes,
@@ -62,6 +64,8 @@ def uncacheable(value: str | None) -> str:
     The result starts with ``private, no-store``, then the application's other
     directives in their order (``no-cache``, ``must-revalidate``, ``no-transform``,
     extensions) as written. Applying it twice gives the same value."""
+    if not value or value == _BARE:
+        return _BARE  # most responses set none, or this very value (marked once before)
     kept = [
         directive
         for directive in _directives(value or "")

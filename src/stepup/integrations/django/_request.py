@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost, ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.request import RawPostDataException, UnreadablePostError
+from django.http.response import HttpResponseBase
 from django.middleware.csrf import rotate_token
 from django.urls import get_script_prefix, reverse
 from django.utils.encoding import force_str
@@ -44,6 +45,7 @@ from ...signin import SecondFactors, second_factors
 from ...subject import Identity, LoginMethod, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
+from ..cache_control import uncacheable
 from ..http import (
     Client,
     RequestInfo,
@@ -110,6 +112,9 @@ class RequestStepup:
         self.request = request
         self.services = services
         self.decision: Decision | None = None
+        #: A check of this request allowed an action: what it answers is this person's
+        #: now, and no cache may keep it (see :func:`uncacheable_response`).
+        self.let_through = False
         self._subject: Any = _UNSET
 
     def __repr__(self) -> str:
@@ -223,7 +228,10 @@ class RequestStepup:
         if subject is None:
             return None
         tenant = tenant_id if tenant_id is not None else self.tenant_id
-        return self.reauth.check(subject, action, tenant, context, transaction=transaction)
+        decision = self.reauth.check(subject, action, tenant, context, transaction=transaction)
+        if decision.ok:
+            self.let_through = True
+        return decision
 
     def peek(self, action: str) -> Decision | None:
         """:meth:`check`'s decision, performing nothing (``Reauth.peek``: no sliding-window
@@ -274,6 +282,7 @@ class RequestStepup:
         decision = self.reauth.check(signed_in, action, tenant_id, values, transaction=digest)
         self.decision = decision
         if decision.ok:
+            self.let_through = True
             return None
         subject = self.subject
         if (
@@ -334,6 +343,8 @@ class RequestStepup:
         if length > 2 * suspensions.max_bytes:
             return None  # never read a body larger than could be kept
         fields = fields_in_order(request)
+        if _carries_sensitive_post_parameters(request, fields):
+            return None  # secret, as a password field is: never kept
         binding = browser_binding(request.COOKIES.get(BROWSER_COOKIE))
         outcome = suspensions.suspend(
             subject,
@@ -689,6 +700,20 @@ def fields_in_order(request: HttpRequest) -> list[tuple[str, str]]:
     return ordered
 
 
+def _carries_sensitive_post_parameters(request: HttpRequest, fields: list[tuple[str, str]]) -> bool:
+    """Does the form carry a field the view marked secret with Django's
+    ``@sensitive_post_parameters`` (which sets ``request.sensitive_post_parameters``,
+    the names or ``"__ALL__"``, before the guard runs when it sits above it)? Such a
+    form is never kept, as one with a password field is not."""
+    marked = getattr(_django_request(request), "sensitive_post_parameters", None)
+    if not marked:
+        return False
+    sent = {name for name, _ in fields if name != CSRF_FIELD}
+    if marked == "__ALL__":
+        return bool(sent)
+    return not sent.isdisjoint(marked)
+
+
 def _names_sent(request: HttpRequest) -> list[str] | None:
     """The names of the form's fields, in the body's order, decoded as Django decodes
     them (``None``: the body is no longer there)."""
@@ -883,6 +908,30 @@ def held_sign_in_response(request: HttpRequest, response: HttpResponse) -> HttpR
         held.cookies[csrf.key] = csrf  # auth token it issued would sign nobody in yet)
     held["Cache-Control"] = "no-store"
     return held
+
+
+def uncacheable_response(response: Any) -> Any:
+    """``response`` made one no cache keeps (``Cache-Control: private, no-store``, the
+    view's other directives kept: :func:`~stepup.integrations.cache_control.uncacheable`):
+    what a guard let through is this person's, now. Django's cache middleware and
+    ``cache_page`` then never store it (they skip a ``private`` response), nor does a
+    browser or a proxy. Anything that is not a response is returned as it is."""
+    if isinstance(response, HttpResponseBase):
+        given = response.get("Cache-Control")
+        marked = uncacheable(given)
+        if marked != given:  # the decorator's mark, seen again by the middleware: kept
+            response["Cache-Control"] = marked
+    return response
+
+
+def uncacheable_if_let_through(request: HttpRequest, response: Any) -> Any:
+    """The middleware's last word: a response to a request whose check allowed an action
+    (a view calling ``require``, ``arequire``, ``guard``, ``aguard`` or ``check``
+    itself) is made :func:`uncacheable_response`."""
+    bound = getattr(request, "stepup", None)
+    if isinstance(bound, RequestStepup) and bound.let_through:
+        return uncacheable_response(response)
+    return response
 
 
 def stepup_for(request: HttpRequest) -> RequestStepup:

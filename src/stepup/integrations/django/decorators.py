@@ -23,7 +23,7 @@ from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest
 
 from ..marks import mark
-from ._request import ContextFunction, TransactionFunction, stepup_for
+from ._request import ContextFunction, TransactionFunction, stepup_for, uncacheable_response
 from .services import validate_action, validate_transaction
 
 __all__ = ["reauth_required"]
@@ -46,6 +46,10 @@ def reauth_required(
     ``transaction(request)`` says what a rule with ``bind_transaction`` is about to do
     (a :class:`~stepup.integrations.transaction.Transaction`): the re-authentication
     then counts once, for that target only.
+
+    What the view answers is sent ``Cache-Control: private, no-store`` (its other
+    directives kept): no cache keeps it. Never put ``cache_page`` (or another cache)
+    above this decorator: it would answer before the guard runs.
     """
     validate_action(action)
     validate_transaction(action, transaction)
@@ -59,7 +63,7 @@ def reauth_required(
                 refusal = await guard(action, context, return_to, transaction)
                 if refusal is not None:
                     return refusal
-                return await view(request, *args, **kwargs)
+                return uncacheable_response(await view(request, *args, **kwargs))
 
             mark(protected_async, action)  # for stepup.testing.coverage
             return protected_async  # type: ignore[return-value]
@@ -69,7 +73,7 @@ def reauth_required(
             refusal = stepup_for(request).guard(action, context, return_to, transaction=transaction)
             if refusal is not None:
                 return refusal
-            return view(request, *args, **kwargs)
+            return uncacheable_response(view(request, *args, **kwargs))
 
         mark(protected, action)
         return protected  # type: ignore[return-value]

@@ -28,7 +28,14 @@ from ...errors import ConfigurationError, StoreUnavailableError
 from ...reauth import ReauthRequiredError, ReauthUnavailableError
 from ...resume import MAX_BYTES
 from ..http import SignInRequiredError
-from ._request import HELD, attach, held_sign_in_response, outage_response, read_form_body
+from ._request import (
+    HELD,
+    attach,
+    held_sign_in_response,
+    outage_response,
+    read_form_body,
+    uncacheable_if_let_through,
+)
 from .services import get_stepup
 
 __all__ = ["StepupMiddleware"]
@@ -116,7 +123,9 @@ def _line(message: CheckMessage) -> str:
 def _after(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     """A sign-in held for stepup's second step during this request (``hold_sign_in``)
     is answered with that step, not with the view's answer (which thought it had
-    signed the user in)."""
+    signed the user in). What a check of this request let through is marked for no
+    cache to keep (the site-wide cache middleware, outside this one, then skips it)."""
     if getattr(request, HELD, False):
         return held_sign_in_response(request, response)
-    return response
+    answer: HttpResponse = uncacheable_if_let_through(request, response)
+    return answer

@@ -3,7 +3,9 @@
     class RegenerateKey(ReauthRequiredMixin, View):
         reauth_action = "api_key.regenerate"
 
-The action is checked against the policy when the class is defined (at import).
+The action is checked against the policy when the class is defined (at import), and so
+is the order of the bases: the mixin after ``View`` would never run (refused). What the
+handlers answer is sent ``Cache-Control: private, no-store``: no cache keeps it.
 Override :meth:`get_reauth_context` for rules with a condition, and
 :meth:`get_reauth_transaction` for a rule bound to one transaction.
 
@@ -25,7 +27,7 @@ from django.views import View
 
 from ...policy import Context
 from ..transaction import Transaction
-from ._request import stepup_for
+from ._request import stepup_for, uncacheable_response
 from .services import validate_action, validate_transaction
 
 __all__ = ["ReauthRequiredMixin"]
@@ -45,6 +47,7 @@ class ReauthRequiredMixin:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        _refuse_view_first(cls)
         if "reauth_action" in cls.__dict__:
             validate_action(cls.reauth_action)
             validate_transaction(cls.reauth_action, cls._transaction_of(cls))
@@ -87,7 +90,7 @@ class ReauthRequiredMixin:
         )
         if refusal is not None:
             return refusal
-        return parent.dispatch(request, *args, **kwargs)
+        return uncacheable_response(parent.dispatch(request, *args, **kwargs))
 
     def _runs_a_handler(self, request: HttpRequest) -> bool:
         """Would ``View.dispatch`` call code of this class for ``request``? It picks the
@@ -111,10 +114,24 @@ class ReauthRequiredMixin:
         )
         if refusal is not None:
             return refusal
-        return await parent.dispatch(request, *args, **kwargs)
+        return uncacheable_response(await parent.dispatch(request, *args, **kwargs))
 
     def _return_to(self) -> str | Callable[[HttpRequest], str] | None:
         return type(self).reauth_return_to
+
+
+def _refuse_view_first(cls: type) -> None:
+    """``View.dispatch`` calls the handler and never ``super().dispatch``: with ``View``
+    (or a generic view) before this mixin in the bases, the mixin's ``dispatch`` never
+    runs and every request is served unguarded. Refused when the class is defined."""
+    mro = cls.__mro__
+    if View in mro and mro.index(View) < mro.index(ReauthRequiredMixin):
+        bases = ", ".join(base.__name__ for base in cls.__bases__)
+        raise ImproperlyConfigured(
+            f"{cls.__qualname__}({bases}): ReauthRequiredMixin comes after View, whose"
+            " dispatch never calls it, so the view would run unguarded; put the mixin"
+            f" first: class {cls.__name__}(ReauthRequiredMixin, ...)"
+        )
 
 
 def _django_dispatches_next(cls: type) -> bool:

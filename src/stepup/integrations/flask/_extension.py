@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, Final, ParamSpec, TypeVar, cast
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, after_this_request, g, request
 
 from ...adapters.idp.password import PasswordReauth
 from ...clock import Clock, system_clock
@@ -20,6 +20,7 @@ from ...redirects import safe_return_path_or_default
 from ...subject import Identity, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
+from ..cache_control import uncacheable
 from ..marks import mark
 from ..transaction import guard_transaction
 from ._config import DEFAULTS, check_setting_names
@@ -282,6 +283,10 @@ class Stepup:
         re-authentication then counts once, for that target only. The name is checked
         against the policy of every app this extension is initialised on, now or at
         ``init_app`` (a bound rule without ``transaction`` too).
+
+        What the view answers is sent ``Cache-Control: private, no-store`` (its other
+        directives kept): no cache keeps it. Never put a cache decorator (Flask-Caching's
+        ``cached``) above this one: it would answer before the guard runs.
         """
         for app_state in self._states:
             app_state.policy.validate([action])
@@ -294,6 +299,8 @@ class Stepup:
                 refused: Response | None = state().guard(
                     action, context, return_to, transaction=transaction
                 )
+                if refused is None:
+                    after_this_request(_uncacheable)
                 return refused
 
             if inspect.iscoroutinefunction(view):
@@ -307,6 +314,7 @@ class Stepup:
                 if refused is not None:
                     response: Response = refused
                     return response
+                after_this_request(_uncacheable)
                 return view(*args, **kwargs)
 
             mark(protected, action)
@@ -521,6 +529,13 @@ def _url_prefix(value: object) -> str:
             " such as '/stepup', without '?', '#', '\\' or spaces"
         )
     return prefix
+
+
+def _uncacheable(response: Response) -> Response:
+    """What a guard let through is this person's, now: no cache may keep it."""
+    headers = response.headers
+    headers["Cache-Control"] = uncacheable(headers.get("Cache-Control"))
+    return response
 
 
 def _refusing_first(
