@@ -12,6 +12,8 @@ integration raises, :class:`SignInRequiredError`, lives here too.
 - A bearer-token API client (a ``Channel.API`` subject) gets the RFC 9470 challenge:
   ``WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age="..."``;
   any other subject that sends ``Authorization: Bearer`` (an API key) gets the JSON 401.
+  When no new token can help (``reauth_unreachable``), its 403 says why without that
+  error code, which would ask the client to authorize again.
 - A ``Bearer`` challenge without an ``error`` (no credentials were sent) names the
   realm, ``Bearer realm="api"`` (RFC 6750 section 3: the scheme is followed by at least
   one auth-param); one with an ``error`` refers to the credentials sent and has none.
@@ -394,12 +396,17 @@ _FOR_GOOD_TOKEN_TITLES: Final = {
 
 def token_unreachable_response(decision: ReauthUnavailable, request: RequestInfo) -> HttpResponse:
     """:func:`unreachable_response` for a bearer client: the same 403, with the
-    ``WWW-Authenticate: Bearer error="insufficient_user_authentication"`` challenge RFC
-    6750 section 3 asks of every refused bearer request, its ``error_description``
-    saying why no new token would help."""
+    ``WWW-Authenticate: Bearer error_description="..."`` challenge RFC 6750 section 3
+    asks of every bearer request its token does not let through, saying why no new
+    token would help, and no ``error`` code. Not RFC 9470's
+    ``insufficient_user_authentication``: that asks the client to authorize again for a
+    stronger or more recent authentication (:func:`step_up_challenge`), which a client
+    that follows it would do over and over, each new token refused the same; and none
+    of RFC 6750's codes fits (the token is valid, its scope is not what is missing). No
+    ``realm``: like every challenge about the token that was sent, it carries none."""
     refusal = unreachable_response(decision, request)
     text = _FOR_GOOD_TEXT.get(decision.reason, "No new authentication can allow this action")
-    challenge = f'Bearer error="insufficient_user_authentication", error_description="{text}"'
+    challenge = f"Bearer error_description={quoted(text)}"
     body = json.loads(refusal.body)
     title = _FOR_GOOD_TOKEN_TITLES.get(decision.reason)
     if title is not None:

@@ -32,7 +32,10 @@ from the issuer's JWKS only, and a nested token is never unwrapped. Keys are use
 for what they say (``use``/``key_ops``/``alg``/curve), RSA keys under 2048 bits never.
 
 Sync (:meth:`~AccessTokenValidator.validate`) and async
-(:meth:`~AccessTokenValidator.avalidate`) share one flow (:mod:`stepup._flow`).
+(:meth:`~AccessTokenValidator.avalidate`) share one flow (:mod:`stepup._flow`). Only
+``avalidate`` can await an async ``fetch_jwks``: ``validate``, when it has to fetch the
+keys itself, raises :class:`~stepup.errors.ConfigurationError` (as ``BearerGuard.check``
+refuses an async introspector), never a 503 for keys it could not read.
 """
 
 from __future__ import annotations
@@ -235,19 +238,31 @@ class _Attempt:
         self.task: asyncio.Task[TokenUnavailableError | None] | None = None
 
 
+def _async_fetcher_error() -> ConfigurationError:
+    """What :meth:`AccessTokenValidator.validate` raises for an async ``fetch_jwks``,
+    which the sync path cannot await: how to put it right."""
+    return ConfigurationError(
+        "this AccessTokenValidator's fetch_jwks is async: use avalidate (BearerGuard's"
+        " acheck, an async view), or give validate a sync fetcher (http_jwks_fetcher"
+        " over httpx.Client)"
+    )
+
+
 class _Effects:
     """What the flow may ask for: fetch the issuer's JWKS and hand it to the validator's
     one reader (``_load``), which answers the error for the request, if any.
 
     A fetch stopped by a ``BaseException`` (``KeyboardInterrupt``, ``SystemExit``, a
     green-thread timeout such as gevent's) got no answer from the issuer: the attempt
-    is abandoned, so it uses up no ``refetch_interval``, and the exception goes on."""
+    is abandoned, so it uses up no ``refetch_interval``, and the exception goes on. A
+    fetcher that hands back an awaitable (async, which this path cannot await) is
+    abandoned too, and answered as the :class:`ConfigurationError` it is."""
 
     def __init__(self, fetch: JwksFetcher, validator: AccessTokenValidator) -> None:
         self._fetch = fetch
         self._validator = validator
 
-    def fetch_jwks(self, attempt: _Attempt) -> TokenUnavailableError | None:
+    def fetch_jwks(self, attempt: _Attempt) -> StepupError | None:
         document: object
         try:
             document = self._fetch()
@@ -256,6 +271,14 @@ class _Effects:
         except BaseException:
             self._validator._abandon(attempt)
             raise
+        if inspect.isawaitable(document):
+            # An async fetcher on the sync path: nothing here can await it. No attempt
+            # was made of it (an async request fetches at once); the app's mistake is
+            # answered as one, never as the issuer being unavailable.
+            if inspect.iscoroutine(document):
+                document.close()  # never awaited: say so once, not as a RuntimeWarning
+            self._validator._abandon(attempt)
+            return _async_fetcher_error()
         return self._validator._load(attempt, document)
 
     def await_keys(self, attempt: _Attempt, limit: float) -> None:
@@ -386,7 +409,9 @@ class AccessTokenValidator:
 
     def validate(self, token: str) -> AccessToken:
         """The token's claims, or :class:`InvalidTokenError` naming the failed check
-        (:class:`TokenUnavailableError` when the keys cannot be read)."""
+        (:class:`TokenUnavailableError` when the keys cannot be read). It cannot await
+        an async ``fetch_jwks``: keys :meth:`avalidate` fetched serve it, and when it
+        would have to fetch them itself, :class:`ConfigurationError` (never a 503)."""
         return run(self._flow(token), self._effects)
 
     async def avalidate(self, token: str) -> AccessToken:
