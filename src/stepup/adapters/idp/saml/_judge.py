@@ -33,11 +33,18 @@ class Expectation:
     name_id_format: str | None = None
 
 
-def _broken_condition(expect: Expectation, facts: SignedResponse, now: float) -> str | None:
-    """The first of destination, audience, validity window and bearer confirmation
-    that does not hold now, or ``None``. Of several bearer confirmations one that holds
-    is enough; when none does, ``subject_confirmation_not_before`` if one fails only by
-    carrying ``NotBefore``, else ``subject_confirmation``."""
+def _broken_condition(
+    expect: Expectation, facts: SignedResponse, now: float, issued_at: float
+) -> str | None:
+    """The first of destination, audience, validity window, issue instants and bearer
+    confirmation that does not hold now, or ``None``. Of several bearer confirmations
+    one that holds is enough; when none does, ``subject_confirmation_not_before`` if one
+    fails only by carrying ``NotBefore``, else ``subject_confirmation``.
+
+    ``issued_at`` is when the request was issued: the response and the assertion answer
+    it, so neither can have been issued before it (at the IdP's whole-second
+    resolution, less the skew: ``issue_instant_before_request``) nor later than now
+    (more than the skew ahead: ``issue_instant_in_future``)."""
     skew = expect.max_skew
     if facts.destination is not None and facts.destination != expect.acs_url:
         return "destination"
@@ -55,6 +62,12 @@ def _broken_condition(expect: Expectation, facts: SignedResponse, now: float) ->
         return "session_not_on_or_after"
     if facts.authn_instant > now + skew:
         return "authn_instant_in_future"  # nonsense, not freshness
+    if any(instant > now + skew for instant in facts.issue_instants):
+        return "issue_instant_in_future"
+    # The same rounding as AuthnInstant's freshness: an IdP stamps whole seconds.
+    earliest = earliest_fresh_login(issued_at, skew)
+    if any(instant < earliest for instant in facts.issue_instants):
+        return "issue_instant_before_request"
     faults = [_bearer_fault(expect, c, now) for c in facts.confirmations]
     if None in faults:
         return None  # one bearer confirmation that holds is enough (profiles 4.1.4.3)
@@ -81,11 +94,16 @@ def _bearer_fault(expect: Expectation, confirmation: Confirmation, now: float) -
 
 def _other_identifier(expect: Expectation, facts: SignedResponse) -> str | None:
     """``name_qualifier`` when the NameID is qualified by another IdP than the issuer,
-    ``name_id_format`` when its Format is not the one requested (SAML core 3.4.1.1:
-    identical unless "unspecified" was requested; an absent Format is "unspecified"),
-    or ``None``: the same text in another namespace is not the same identifier."""
+    ``sp_name_qualifier`` when it is qualified for another service provider than this
+    one (SAML core 2.2.2: a persistent or pairwise id made for another SP or
+    affiliation), ``name_id_format`` when its Format is not the one requested (SAML core
+    3.4.1.1: identical unless "unspecified" was requested; an absent Format is
+    "unspecified"), or ``None``: the same text in another namespace is not the same
+    identifier. Qualifiers compare exactly, as written."""
     if facts.name_qualifier is not None and facts.name_qualifier != expect.idp_entity_id:
         return "name_qualifier"
+    if facts.sp_name_qualifier is not None and facts.sp_name_qualifier != expect.sp_entity_id:
+        return "sp_name_qualifier"
     wanted = expect.name_id_format
     if wanted not in (None, NAMEID_FORMAT_UNSPECIFIED) and facts.name_id_format != wanted:
         return "name_id_format"
@@ -180,7 +198,7 @@ def judge(
     other = _other_identifier(expect, facts)
     if other is not None:
         return verdict(SAMLReason.WRONG_SUBJECT, other)
-    broken = _broken_condition(expect, facts, now)
+    broken = _broken_condition(expect, facts, now, challenge.issued_at)
     if broken is not None:
         return verdict(SAMLReason.INVALID_CONDITIONS, broken)
     if facts.authn_instant < earliest_fresh_login(challenge.issued_at, expect.max_skew):

@@ -89,16 +89,23 @@ class Confirmation:
 @dataclass(frozen=True, slots=True)
 class SignedResponse:
     """What a verified response says. Every field comes from signed content, except
-    ``destination`` and ``response_in_response_to`` when only the assertion is signed
-    (they are then only ever compared, never trusted)."""
+    ``destination``, ``response_in_response_to`` and the response's ``IssueInstant``
+    (the second of ``issue_instants``) when only the assertion is signed (they are then
+    only ever compared, never trusted).
+
+    ``name_id`` and its qualifiers are as written: a ``NameID`` is an ``xs:string``
+    and identifiers compare exactly, so no whitespace is taken off (``" alice\\n"`` is
+    not ``"alice"``)."""
 
     response_signed: bool
     destination: str | None
     response_in_response_to: str | None
     issuers: tuple[str, ...]
+    issue_instants: tuple[float, ...]
     name_id: str
     name_id_format: str | None
     name_qualifier: str | None
+    sp_name_qualifier: str | None
     in_response_to: str
     audiences: tuple[tuple[str, ...], ...]
     not_before: float | None
@@ -299,6 +306,23 @@ def _attribute(value: object) -> str | None:
     return value.strip() or None
 
 
+def _exact(value: object) -> str | None:
+    """An optional ``xs:string`` identifier (a ``NameID``'s qualifiers) as written:
+    nothing is taken off, so it compares exactly; absent or empty: None."""
+    return value if isinstance(value, str) and value else None
+
+
+def _issue_instant(element: Any) -> float:
+    """The required ``IssueInstant`` of a ``Response`` or an ``Assertion`` (SAML core
+    2.3.3, 3.2.2): missing is ``malformed`` (``issue_instant``), not in xs:dateTime's
+    form ``malformed`` (``time``). Only read here: the judge compares it with the
+    request's issue time and the clock."""
+    issued = _time(element.issue_instant)
+    if issued is None:
+        raise Refusal(SAMLReason.MALFORMED, "issue_instant")
+    return issued
+
+
 def _confirmations(subject: Any) -> tuple[Confirmation, ...]:
     found = []
     for confirmation in subject.subject_confirmation:
@@ -338,7 +362,7 @@ def _issuer(issuer: Any) -> str:
     return _text(issuer) or ""
 
 
-def _facts(response: Any, assertion: Any) -> SignedResponse:
+def _facts(response: Any, assertion: Any, issue_instants: tuple[float, float]) -> SignedResponse:
     conditions = assertion.conditions
     audiences: tuple[tuple[str, ...], ...] = ()
     unknown_conditions = False
@@ -365,9 +389,13 @@ def _facts(response: Any, assertion: Any) -> SignedResponse:
         destination=response.destination,
         response_in_response_to=response.in_response_to,
         issuers=tuple(issuers),
-        name_id=_text(name_id) or "",
+        issue_instants=issue_instants,
+        # As written: "" (no text) is refused by the judge, like any other NameID that
+        # is not the session's.
+        name_id=name_id.text if isinstance(name_id.text, str) else "",
         name_id_format=_attribute(name_id.format),
-        name_qualifier=_attribute(name_id.name_qualifier),
+        name_qualifier=_exact(name_id.name_qualifier),
+        sp_name_qualifier=_exact(name_id.sp_name_qualifier),
         in_response_to=_in_response_to(confirmations),
         audiences=audiences,
         not_before=_time(getattr(conditions, "not_before", None)),
@@ -394,12 +422,15 @@ def read_response(security: Any, saml_response: object) -> SignedResponse | IdPS
         if refused_by_idp is not None:
             return refused_by_idp
         assertion = _the_assertion(response)
+        # Read before the signatures, like the other shape checks: pysaml2's schema
+        # check, run with a signature's, would call a malformed one a bad signature.
+        issue_instants = (_issue_instant(assertion), _issue_instant(response))
         if response.signature is None and assertion.signature is None:
             raise Refusal(SAMLReason.UNSIGNED, "no_signature")
         for element in (response, assertion):
             if element.signature is not None:
                 _verify(security, element, xml)
-        return _facts(response, assertion)
+        return _facts(response, assertion, issue_instants)
     except Refusal:
         raise
     except Exception:  # a parsed document of an unexpected shape: fail closed, typed
