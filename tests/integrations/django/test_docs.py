@@ -121,6 +121,18 @@ def test_the_example_project_journey(acme: Site) -> None:
     assert b"Hello bob" in bob.get("/").content
 
 
+def test_the_example_home_page_leads_to_two_factor_and_signs_out(acme: Site) -> None:
+    bob = acme.browser()
+    _sign_in(bob, "bob", "battery staple")
+    home = bob.get("/").content.decode()
+    links = re.findall(r'<a href="([^"]+)"', home)
+    assert "/stepup/2fa/" in links and "/api-key/" in links
+    assert bob.get("/stepup/2fa/").status_code == 200
+    (action,) = re.findall(r'<form method="post" action="([^"]+)"', home)
+    assert bob.form(action, {}, page="/")["Location"] == "/login/"  # its own token
+    assert bob.get("/")["Location"] == "/login/?next=/"
+
+
 def test_the_example_project_boots_on_its_own(tmp_path: Path) -> None:
     env = {**os.environ, "ACME_DATABASE": str(tmp_path / "acme.sqlite3"), "DJANGO_DEBUG": "1"}
     env.pop("DJANGO_SETTINGS_MODULE", None)

@@ -39,6 +39,12 @@ LOGIN_FORM = """<p>{}</p>
 <input type="hidden" name="next" value="{}"><input name="username" placeholder="username">
 <input type="password" name="password"><button>Sign in</button></form>"""
 
+HOME_PAGE = """<p>Hello {}</p>
+<p><a href="/api-key/">Show my API key</a> ·
+<a href="/stepup/2fa/">Two-factor authentication</a></p>
+<form method="post" action="/logout/">
+<input type="hidden" name="csrfmiddlewaretoken" value="{}"><button>Sign out</button></form>"""
+
 KEY_PAGE = """Your API key: <code>ak_live_1234</code>
 <form method="post" action="/api-key/regenerate/">
 <input type="hidden" name="csrfmiddlewaretoken" value="{}"><button>Regenerate</button></form>"""
@@ -75,7 +81,7 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     return HttpResponse(
-        format_html('Hello {}. <a href="/api-key/">API key</a>', request.user.get_username())
+        format_html(HOME_PAGE, request.user.get_username(), get_token(request))
     )
 
 
