@@ -78,6 +78,7 @@ __all__ = [
     "SSO_NOT_CONFIRMED",
     "TENANT_CONTENT_TYPES",
     "TEXT",
+    "TRANSACTION_EXPIRED",
     "WAITING_SIGN_IN_PREFIX",
     "DeviceNameMessage",
     "DeviceRow",
@@ -85,6 +86,7 @@ __all__ = [
     "ErrorField",
     "FirstStep",
     "FormStep",
+    "KeptTransaction",
     "MessagePage",
     "PasskeyMessage",
     "PasskeyRow",
@@ -1434,13 +1436,29 @@ def sso_transaction(outcome: object) -> str:
     return transaction if isinstance(transaction, str) else ""
 
 
+#: The reason of an answer the provider confirmed but stepup refuses: the transaction
+#: its trip confirms no longer waits in this session (see :func:`sso_answer`).
+TRANSACTION_EXPIRED: Final = "transaction_expired"
+
+
+class KeptTransaction(Protocol):
+    """What the session's guard still keeps of a transaction (the integrations'
+    ``PendingTransaction``): its digest."""
+
+    @property
+    def digest(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SSOAnswer:
     """What a provider's answer comes to. ``ok``: record a grant with ``methods`` at
     ``authenticated_at`` and ``level`` (the level the verified ``acr`` or
-    ``AuthnContextClassRef`` proves, ``None``: none declared), then go to ``next``.
-    Otherwise show ``message`` with ``status`` and a link to the re-auth page for
-    ``next``."""
+    ``AuthnContextClassRef`` proves, ``None``: none declared), bound to ``transaction``
+    (the digest of the one action it confirms: a single-use proof; ``None``: the
+    session's grant), then go to ``next``. Otherwise show ``message`` with ``status``,
+    with a link to the re-auth page for ``next`` when ``retry`` (nothing is worth trying
+    again there when the transaction expired), and report ``reason``: the adapter's, or
+    stepup's own (``transaction_expired``)."""
 
     ok: bool
     next: str
@@ -1449,22 +1467,49 @@ class SSOAnswer:
     authenticated_at: float | None = None
     level: str | None = None
     message: str = SSO_NOT_CONFIRMED
+    reason: str = ""
+    transaction: str | None = None
+    retry: bool = True
 
 
 def sso_answer(
-    outcome: ProviderOutcome, proved_code: bool, policy: Policy | None = None, *, home: str = "/"
+    outcome: ProviderOutcome,
+    proved_code: bool,
+    policy: Policy | None = None,
+    *,
+    home: str = "/",
+    kept: KeptTransaction | None = None,
 ) -> SSOAnswer:
     """Only an ``ok`` outcome grants anything; ``otp`` joins the provider's method when
     ``proved_code``: the outcome says a code was proved for its very trip before
     leaving (:func:`sso_otp_proved`). With ``policy``'s
     levels, the grant keeps the level the provider's signed answer proves; a provider
     that answered at a lower level than asked is refused with its own message.
-    ``home``: where a missing or unsafe ``return_to`` goes (:func:`app_root`)."""
+    ``home``: where a missing or unsafe ``return_to`` goes (:func:`app_root`).
+
+    A trip that confirms one transaction (:func:`sso_transaction`) grants only a
+    single-use proof for it, and only while this session's guard still keeps it:
+    ``kept`` is what the integration's ``pending_transaction`` finds for the trip's
+    action and digest now. When it no longer waits (it expired, or another tab
+    confirmed it, while the person was at the provider) the answer is refused as the
+    password form refuses it (400 ``transaction_expired``) and nothing is recorded: never
+    the session's grant in its place (the person confirmed that one action, nothing
+    else)."""
     next_path = safe_return_path_or_default(outcome.return_to, home)
     if not outcome.ok:
         reason = str(outcome.reason)
         message = sso_refusal_message(reason, _provider_error(outcome))
-        return SSOAnswer(False, next_path, refusal_status(reason), message=message)
+        return SSOAnswer(False, next_path, refusal_status(reason), message=message, reason=reason)
+    confirms = sso_transaction(outcome)
+    if confirms and (kept is None or kept.digest != confirms):
+        return SSOAnswer(
+            False,
+            next_path,
+            refusal_status(TRANSACTION_EXPIRED),
+            message=TEXT[TRANSACTION_EXPIRED],
+            reason=TRANSACTION_EXPIRED,
+            retry=False,
+        )
     methods = (outcome.method, "otp") if proved_code else (outcome.method,)
     return SSOAnswer(
         True,
@@ -1472,6 +1517,7 @@ def sso_answer(
         methods=methods,
         authenticated_at=_login_time(outcome),
         level=_proved_level(outcome, policy),
+        transaction=confirms or None,
     )
 
 
@@ -1494,7 +1540,13 @@ _SAML_BEFORE_MATCHING: Final = frozenset({"unsigned", "invalid_signature", "idp_
 
 
 def report_sso_refusal(
-    events: EventBus, user_id: str, outcome: ProviderOutcome, at: float, *, trip_began: bool
+    events: EventBus,
+    user_id: str,
+    outcome: ProviderOutcome,
+    at: float,
+    *,
+    trip_began: bool,
+    reason: str | None = None,
 ) -> None:
     """Note a refused SSO re-authentication as a password refusal is noted: a
     :class:`~stepup.events.ReauthFailed` event with the provider's method and the
@@ -1507,8 +1559,11 @@ def report_sso_refusal(
     ``invalid_signature``, ``idp_error``) unless ``trip_began``: this session has a
     pending SAML trip it can belong to (see :func:`take_sso_trip`). A store failure
     (``unavailable``) and an answer naming another issuer (``invalid_token`` with
-    ``detail="iss_parameter"``, RFC 9207) are logged, not events."""
-    reason = str(outcome.reason)
+    ``detail="iss_parameter"``, RFC 9207) are logged, not events. ``reason``: the
+    answer's (:attr:`SSOAnswer.reason`; ``None``: the outcome's). stepup's own refusal of
+    an answer the provider confirmed (``transaction_expired``: the person did prove who
+    they are) is logged, not an event either, as the password form's is none."""
+    reason = str(outcome.reason) if reason is None else reason
     method = str(outcome.method)
     error = _provider_error(outcome)
     logged_error = error if error is None or error in _PROVIDER_ERROR_CODES else "other"
@@ -1521,12 +1576,14 @@ def report_sso_refusal(
     # Another issuer's answer (RFC 9207 mix-up): the provider's or an attacker's doing,
     # not a failed login of this user's, so it is logged but counted nowhere.
     mixed_up = reason == "invalid_token" and getattr(outcome, "detail", "") == "iss_parameter"
-    if reason != "unavailable" and not mixed_up:  # unavailable: stepup's store failed
+    # unavailable: stepup's store failed; transaction_expired: the provider confirmed her
+    stepups_own = reason in ("unavailable", TRANSACTION_EXPIRED)
+    if not stepups_own and not mixed_up:
         events.emit(ReauthFailed(at=at, user_id=user_id, method=method, reason=reason))
     logger.info(
         "%s re-authentication refused: %s%s",
         method if method in ("oidc", "saml") else "sso",
-        reason if reason in _SSO_MESSAGES else "other",
+        reason if reason in _SSO_MESSAGES or reason == TRANSACTION_EXPIRED else "other",
         f" (provider error {logged_error})" if logged_error else "",
     )
 

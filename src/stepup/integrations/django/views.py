@@ -510,24 +510,32 @@ def _sso_finish(
     trip_began = take_sso_trip(
         request.session, subject.session_id, outcome.method, services.clock(), services.sign_in_ttl
     )
-    answer = sso_answer(outcome, sso_otp_proved(outcome), bound.policy, home=home_path())
     action = str(getattr(outcome, "action", "") or "")
-    pending = bound.pending_transaction(subject, action, sso_transaction(outcome))
-    confirmed = pending.digest if pending is not None else None
+    # What the session still keeps of the transaction the trip confirms: sso_answer
+    # grants its single-use proof, or refuses when it no longer waits.
+    kept = bound.pending_transaction(subject, action, sso_transaction(outcome))
+    proved = sso_otp_proved(outcome)
+    answer = sso_answer(outcome, proved, bound.policy, home=home_path(), kept=kept)
     # Where to try again: after a refusal, and after a store failure.
     again = f"{bound.url('reauth')}?{urlencode(sso_retry_query(answer.next, outcome))}"
     if not answer.ok:
         report_sso_refusal(
-            services.events, subject.user_id, outcome, services.clock(), trip_began=trip_began
+            services.events,
+            subject.user_id,
+            outcome,
+            services.clock(),
+            trip_began=trip_began,
+            reason=answer.reason,
         )
-        return _message(request, answer.status, answer.message, link=again)
+        link = again if answer.retry else ""
+        return _message(request, answer.status, answer.message, link=link)
     try:
         renewed, _ = bound.record_reauth(
             subject,
             answer.methods,
             answer.authenticated_at,
             level=answer.level,
-            transaction=confirmed,
+            transaction=answer.transaction,
         )
     except StoreUnavailableError:  # nothing recorded, the kept form still waits
         return outage_response(request, again)

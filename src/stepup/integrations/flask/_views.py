@@ -730,10 +730,12 @@ def _sso_finish(providers: Any, outcome_of: Any, *, cross_site: bool = False) ->
     trip_began = take_sso_trip(
         session, subject.session_id, outcome.method, app_state.clock(), app_state.login_ttl
     )
-    answer = sso_answer(outcome, sso_otp_proved(outcome), app_state.policy, home=home_path())
     action = str(getattr(outcome, "action", "") or "")
-    pending = app_state.pending_transaction(subject, action, sso_transaction(outcome))
-    transaction = pending.digest if pending is not None else None
+    # What the session still keeps of the transaction the trip confirms: sso_answer
+    # grants its single-use proof, or refuses when it no longer waits.
+    kept = app_state.pending_transaction(subject, action, sso_transaction(outcome))
+    proved = sso_otp_proved(outcome)
+    answer = sso_answer(outcome, proved, app_state.policy, home=home_path(), kept=kept)
     # Where to try again: after a refusal, and after a store failure.
     again = f"{url_for('stepup.reauth')}?{urlencode(sso_retry_query(answer.next, outcome))}"
     if not answer.ok:
@@ -743,15 +745,16 @@ def _sso_finish(providers: Any, outcome_of: Any, *, cross_site: bool = False) ->
             outcome,
             app_state.clock(),
             trip_began=trip_began,
+            reason=answer.reason,
         )
-        return _message(answer.status, answer.message, link=again)
+        return _message(answer.status, answer.message, link=again if answer.retry else "")
     try:
         renewed, _ = app_state.record_reauth(
             subject,
             answer.methods,
             answer.authenticated_at,
             level=answer.level,
-            transaction=transaction,
+            transaction=answer.transaction,
         )
     except StoreUnavailableError:  # nothing recorded, the kept form still waits
         return _unavailable(again)

@@ -105,15 +105,25 @@ class _Federated:
         trip_began = take_sso_trip(
             session, subject.session_id, self.kind, s.clock(), s.sign_in_ttl, key=SSO_TRIP
         )
-        answer = sso_answer(outcome, sso_otp_proved(outcome), s.policy, home=s.home(request))
         action = str(getattr(outcome, "action", "") or "")
-        pending = s.pending_transaction(request, subject, action, sso_transaction(outcome))
-        confirmed = pending.digest if pending is not None else None
+        # What the session still keeps of the transaction the trip confirms: sso_answer
+        # grants its single-use proof, or refuses when it no longer waits.
+        kept = s.pending_transaction(request, subject, action, sso_transaction(outcome))
+        proved = sso_otp_proved(outcome)
+        answer = sso_answer(outcome, proved, s.policy, home=s.home(request), kept=kept)
         # Where to try again: after a refusal, and after a store failure.
         retry = s.url(request, "reauth") + "?" + urlencode(sso_retry_query(answer.next, outcome))
         if not answer.ok:
-            report_sso_refusal(s.events, subject.user_id, outcome, s.clock(), trip_began=trip_began)
-            return await pages.message(request, answer.message, answer.status, retry)
+            report_sso_refusal(
+                s.events,
+                subject.user_id,
+                outcome,
+                s.clock(),
+                trip_began=trip_began,
+                reason=answer.reason,
+            )
+            link = retry if answer.retry else ""
+            return await pages.message(request, answer.message, answer.status, link)
         methods = list(answer.methods)
         return await pages.record(
             request,
@@ -123,7 +133,7 @@ class _Federated:
             answer.authenticated_at,
             resume=(sso_resume(outcome), action),
             level=answer.level,
-            transaction=confirmed,
+            transaction=answer.transaction,
             # SAML's answer is another site's POST: no SameSite=Lax binding cookie.
             cross_site=self.kind == "saml",
             retry=retry,
