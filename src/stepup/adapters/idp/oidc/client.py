@@ -8,7 +8,7 @@ Both run the same decision code; only ``http`` differs between them.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
@@ -21,7 +21,7 @@ from .config import OIDCProviderConfig
 from .flows import ProviderCache, complete_flow, start_flow
 from .outcome import OIDCOutcome, ProviderUnavailableError
 from .protocol import MAX_PROVIDER_BYTES, HttpRequest, HttpResponse
-from .resource import ACCEPT_ENCODING, BoundedBody, aread_within, read_within
+from .resource import ACCEPT_ENCODING, afetch, fetch
 
 __all__ = ["AsyncChallengeStore", "AsyncOIDCReauth", "OIDCReauth"]
 
@@ -49,18 +49,21 @@ def _unreachable(request: HttpRequest, exc: Exception) -> ProviderUnavailableErr
     return ProviderUnavailableError(f"{request.purpose}: {type(exc).__name__}")
 
 
-def _headers(request: HttpRequest) -> dict[str, str]:
-    """The request's headers, asking only for the codings :class:`BoundedBody` decodes."""
-    return {**request.headers, **ACCEPT_ENCODING}
-
-
-def _bounded(request: HttpRequest, response: httpx.Response) -> BoundedBody:
-    """The provider's answer is read up to :data:`MAX_PROVIDER_BYTES` (decoded), raw
-    chunk by raw chunk: a larger one, declared or not, compressed or not, is refused
-    before more of it is held (a hostile or broken provider cannot exhaust memory)."""
-    return BoundedBody(
-        response, MAX_PROVIDER_BYTES, request.purpose, refuse=ProviderUnavailableError
-    )
+def _send(request: HttpRequest) -> dict[str, Any]:
+    """The request as httpx takes it, asking only for the codings the bounded reader
+    decodes. Its answer is read up to :data:`MAX_PROVIDER_BYTES` (decoded), raw chunk by
+    raw chunk: a larger one, declared or not, compressed or not, is refused before more
+    of it is held (a hostile or broken provider cannot exhaust memory); and the whole
+    exchange, connecting and the headers included, must be over within
+    :data:`~.resource.MAX_EXCHANGE_SECONDS` (a provider answering a line at a time
+    cannot hold the request)."""
+    return {
+        "method": request.method,
+        "url": request.url,
+        "data": request.form,
+        "headers": {**request.headers, **ACCEPT_ENCODING},
+        "follow_redirects": False,  # a redirect would re-send the code and secret
+    }
 
 
 class _Effects:
@@ -88,18 +91,16 @@ class _SyncEffects(_Effects):
 
     def http(self, request: HttpRequest) -> HttpResponse | ProviderUnavailableError:
         try:
-            with self._http.stream(
-                request.method,
-                request.url,
-                data=request.form,
-                headers=_headers(request),
-                follow_redirects=False,  # a redirect would re-send the code and secret
-            ) as response:
-                body = _bounded(request, response)
-                read_within(response, body)
+            answer = fetch(
+                self._http,
+                _send(request),
+                MAX_PROVIDER_BYTES,
+                request.purpose,
+                refuse=ProviderUnavailableError,
+            )
         except Exception as exc:  # HTTP_FAILURES, the reader's refusal, or anything else
             return _unreachable(request, exc)
-        return HttpResponse(body.status, body.content())
+        return HttpResponse(answer.status, answer.content())
 
 
 class _AsyncEffects(_Effects):
@@ -111,18 +112,16 @@ class _AsyncEffects(_Effects):
 
     async def http(self, request: HttpRequest) -> HttpResponse | ProviderUnavailableError:
         try:
-            async with self._http.stream(
-                request.method,
-                request.url,
-                data=request.form,
-                headers=_headers(request),
-                follow_redirects=False,  # a redirect would re-send the code and secret
-            ) as response:
-                body = _bounded(request, response)
-                await aread_within(response, body)
+            answer = await afetch(
+                self._http,
+                _send(request),
+                MAX_PROVIDER_BYTES,
+                request.purpose,
+                refuse=ProviderUnavailableError,
+            )
         except Exception as exc:  # see _SyncEffects.http
             return _unreachable(request, exc)
-        return HttpResponse(body.status, body.content())
+        return HttpResponse(answer.status, answer.content())
 
 
 class _Client(Generic[S, H]):

@@ -7,16 +7,22 @@ asking the issuer (RFC 7662): ``active: false`` is a refusal, and the answer's c
 are checked like a JWT's (issuer, audience, lifetime). Any network or protocol failure
 is :class:`~stepup.tokens.TokenUnavailableError` (the request is refused, 503); error
 messages name the error type only, never the token or the client secret. Answers are
-read up to a bound (256 KiB for a JWKS, 64 KiB for introspection) and must be one JSON
-object naming each member once. Nothing is cached: every request asks, so a revoked
-token is refused at once.
+read up to a bound (256 KiB for a JWKS, 64 KiB for introspection), within one deadline
+for the whole exchange (:data:`MAX_EXCHANGE_SECONDS`), and must be one JSON object naming
+each member once. Nothing is cached: every request asks, so a revoked token is refused
+at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import socket
+import threading
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
 from typing import Any, Final
 
 import httpx
@@ -42,15 +48,20 @@ MAX_JWKS_BYTES: Final = 256 * 1024
 MAX_INTROSPECTION_BYTES: Final = 64 * 1024
 #: What a request can raise besides an answer: network, protocol and decoding errors.
 HTTP_FAILURES: Final = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError)
-#: The content codings asked for, and decoded by :class:`BoundedBody` itself (never by
+#: The content codings asked for, and decoded by :class:`BoundedAnswer` itself (never by
 #: httpx, which inflates a whole network read at once: 64 KiB of gzip can be 64 MiB).
 ACCEPT_ENCODING: Final = {"Accept-Encoding": "gzip, deflate"}
-#: How long a whole answer may take to arrive once its headers have: httpx's timeout
-#: bounds each read, not their sum, so a body sent a byte at a time just inside it would
-#: hold the request (and a sync worker) for as long as the sender likes.
-MAX_BODY_SECONDS: Final = 20.0
+#: How long one exchange may take in all, from before the request is sent until the last
+#: byte of the answer: waiting for a pooled connection, connecting, TLS, sending, the
+#: answer's headers and its body. httpx's timeout bounds each of those reads and writes,
+#: not their sum, so headers or a body sent a line or a byte at a time just inside it
+#: would hold the request (and a sync worker) for as long as the sender likes.
+MAX_EXCHANGE_SECONDS: Final = 20.0
 #: The clock of that bound: the machine's, not the decisions' injected one (a timeout).
 _monotonic = time.monotonic
+#: What httpcore's ``trace`` extension reports when a request opens a connection of its
+#: own (plain, through a proxy, or its TLS layer): the stream is the answer's.
+_OPENED: Final = ("connect_tcp.complete", "connect_unix_socket.complete", "start_tls.complete")
 #: zlib's ``wbits`` for each coding read (``None``: the body as sent).
 _WBITS: Final[Mapping[str, int | None]] = {
     "": None,
@@ -68,40 +79,53 @@ def _check_url(url: object, what: str) -> str:
     return secure_url(url, what, query=True)
 
 
-class BoundedBody:
-    """An answer's body, collected raw chunk by raw chunk (``iter_raw``) up to ``limit``
-    bytes. The one place the bound is checked, for the sync and the async reader alike,
+class BoundedAnswer:
+    """One request's answer, bounded in time and in size: the one place both bounds are
+    checked, for the sync and the async exchange alike (:func:`fetch`, :func:`afetch`),
     and for the resource server's fetches here as for the re-authentication client's
-    (:mod:`.client`): a declared length over it is refused before anything is read, and
-    so is the chunk that takes the body over it, or that arrives more than
-    :data:`MAX_BODY_SECONDS` after the headers (a length the answer does not declare,
-    or declares falsely). A gzip or deflate body is inflated here, never more than one
-    byte past the bound, so a small compressed answer cannot grow into a large one in
-    memory; another coding is refused. ``refuse`` is the error raised
+    (:mod:`.client`).
+
+    Time: the clock starts when this is made, before the request is sent, and the whole
+    exchange must be over within :data:`MAX_EXCHANGE_SECONDS` (each chunk of the body
+    is checked against it, and the exchange's driver stops a wait for the headers or a
+    connection at it). Size: once the headers are in (:meth:`begin`), a declared length
+    over ``limit`` bytes is refused before anything is read, and so is the chunk that
+    takes the body over it (a length the answer does not declare, or declares falsely).
+    A gzip or deflate body is inflated here, never more than one byte past the bound, so
+    a small compressed answer cannot grow into a large one in memory; another coding is
+    refused. ``refuse`` is the error raised
     (:class:`~stepup.tokens.TokenUnavailableError` unless told)."""
 
     __slots__ = ("_body", "_deadline", "_inflate", "_limit", "_purpose", "_refuse", "_status")
 
     def __init__(
-        self,
-        response: httpx.Response,
-        limit: int,
-        purpose: str,
-        *,
-        refuse: type[StepupError] = TokenUnavailableError,
+        self, limit: int, purpose: str, *, refuse: type[StepupError] = TokenUnavailableError
     ) -> None:
-        self._limit, self._purpose, self._status = limit, purpose, response.status_code
-        self._refuse = refuse
-        self._deadline = _monotonic() + MAX_BODY_SECONDS
+        self._deadline = _monotonic() + MAX_EXCHANGE_SECONDS
+        self._limit, self._purpose, self._refuse = limit, purpose, refuse
+        self._status = 0
+        self._inflate: Any = None
+        self._body = bytearray()
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (0 once it has passed)."""
+        return max(0.0, self._deadline - _monotonic())
+
+    def too_slow(self) -> StepupError:
+        """The error of a missed deadline."""
+        return self._refuse(f"{self._purpose}: answer too slow")
+
+    def begin(self, response: httpx.Response) -> None:
+        """The answer's headers are in: its status, declared length and coding."""
+        self._status = response.status_code
         declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise refuse(f"{purpose}: answer too large")
+        if declared.isdigit() and int(declared) > self._limit:
+            raise self._refuse(f"{self._purpose}: answer too large")
         coding = response.headers.get("Content-Encoding", "").strip().lower()
         if coding not in _WBITS:
-            raise refuse(f"{purpose}: answer in an unknown content coding")
+            raise self._refuse(f"{self._purpose}: answer in an unknown content coding")
         wbits = _WBITS[coding]
         self._inflate = None if wbits is None else zlib.decompressobj(wbits)
-        self._body = bytearray()
 
     def add(self, raw: bytes) -> None:
         """One chunk as it came over the wire (decoded here)."""
@@ -116,7 +140,7 @@ class BoundedBody:
         if len(self._body) > self._limit:
             raise self._refuse(f"{self._purpose}: answer too large")
         if _monotonic() > self._deadline:
-            raise self._refuse(f"{self._purpose}: answer too slow")
+            raise self.too_slow()
 
     def add_read(self, content: bytes) -> None:
         """A body the transport had read and decoded before it answered (an in-memory
@@ -142,22 +166,143 @@ class BoundedBody:
             raise self._refuse(f"{self._purpose}: not one JSON object") from None
 
 
-def read_within(response: httpx.Response, body: BoundedBody) -> None:
-    """Read ``response`` into ``body`` raw chunk by raw chunk, stopping past its bound."""
+def read_within(response: httpx.Response, answer: BoundedAnswer) -> None:
+    """Read ``response`` into ``answer`` raw chunk by raw chunk, stopping past its bounds."""
+    answer.begin(response)
     if response.is_stream_consumed:  # already in memory: nothing more to read
-        body.add_read(response.content)
+        answer.add_read(response.content)
         return
     for chunk in response.iter_raw():
-        body.add(chunk)
+        answer.add(chunk)
 
 
-async def aread_within(response: httpx.Response, body: BoundedBody) -> None:
+async def aread_within(response: httpx.Response, answer: BoundedAnswer) -> None:
     """:func:`read_within` for ``httpx.AsyncClient``."""
+    answer.begin(response)
     if response.is_stream_consumed:
-        body.add_read(response.content)
+        answer.add_read(response.content)
         return
     async for chunk in response.aiter_raw():
-        body.add(chunk)
+        answer.add(chunk)
+
+
+class _Connections:
+    """The sockets a sync exchange opened for itself, so that an exchange abandoned at
+    its deadline does not keep its thread reading from a sender that never stops:
+    httpcore's ``trace`` extension names the stream of each connection the request
+    opens, and :meth:`abandon` shuts them down (the blocked read ends at once), as it
+    does one opened after it. A connection the client already had open, or one over
+    HTTP/2 (which other requests may share), is not the exchange's to shut: its thread
+    ends when the sender stops or httpx's own timeout passes. Once the answer is closed
+    the connection is the pool's again, and no longer touched."""
+
+    __slots__ = ("_abandoned", "_lock", "_sockets")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] | None = []  # None: none of ours to shut
+        self._abandoned = False
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpcore's ``trace`` callback (called on the exchange's thread)."""
+        if event.startswith("http2.") or event.endswith("response_closed.started"):
+            self._release()
+        elif event.endswith(_OPENED):
+            stream = info["return_value"]
+            ssl_object = stream.get_extra_info("ssl_object")
+            if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
+                self._release()
+                return
+            sock = stream.get_extra_info("socket")
+            if not isinstance(sock, socket.socket):
+                return
+            with self._lock:
+                if self._sockets is not None:
+                    self._sockets.append(sock)
+                late = self._abandoned and self._sockets is not None
+            if late:
+                _shut(sock)
+
+    def _release(self) -> None:
+        with self._lock:
+            self._sockets = None
+
+    def abandon(self) -> None:
+        """Shut down the exchange's own connections, and any it opens from now on."""
+        with self._lock:
+            sockets, self._abandoned = list(self._sockets or ()), True
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    """End a connection's reads and writes, on whichever thread (a closed one: nothing)."""
+    with suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def fetch(
+    http: httpx.Client,
+    request: Mapping[str, Any],
+    limit: int,
+    purpose: str,
+    *,
+    refuse: type[StepupError] = TokenUnavailableError,
+) -> BoundedAnswer:
+    """Send ``request`` (``httpx.Client.stream``'s arguments) and read its answer within
+    :class:`BoundedAnswer`'s bounds. A sync read cannot be interrupted, so the exchange
+    runs on a thread of its own (with the caller's context variables) and the caller
+    waits for it until the deadline, then raises ``refuse`` and shuts the exchange's
+    connection down; httpx's errors are raised as they are."""
+    answer = BoundedAnswer(limit, purpose, refuse=refuse)
+    connections = _Connections()
+    outcome: list[BoundedAnswer | BaseException] = []
+
+    def exchange() -> None:
+        try:
+            with http.stream(**request, extensions={"trace": connections.trace}) as response:
+                read_within(response, answer)
+            outcome.append(answer)
+        except BaseException as exc:  # the caller's to handle
+            outcome.append(exc)
+
+    context = contextvars.copy_context()
+    worker = threading.Thread(target=context.run, args=(exchange,), name="stepup-http")
+    worker.daemon = True
+    try:
+        worker.start()
+    except RuntimeError:  # no thread to be had: no answer either, and typed as one
+        raise refuse(f"{purpose}: {RuntimeError.__name__}") from None
+    worker.join(answer.remaining())
+    if not outcome:
+        connections.abandon()
+        raise answer.too_slow()
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+async def afetch(
+    http: httpx.AsyncClient,
+    request: Mapping[str, Any],
+    limit: int,
+    purpose: str,
+    *,
+    refuse: type[StepupError] = TokenUnavailableError,
+) -> BoundedAnswer:
+    """:func:`fetch` over ``httpx.AsyncClient``: the exchange is cancelled at the
+    deadline (which closes its connection)."""
+    answer = BoundedAnswer(limit, purpose, refuse=refuse)
+    deadline = asyncio.timeout(answer.remaining())
+    try:
+        async with deadline, http.stream(**request) as response:
+            await aread_within(response, answer)
+    except TimeoutError:
+        if deadline.expired():
+            raise answer.too_slow() from None
+        raise
+    return answer
 
 
 def _get(
@@ -165,12 +310,10 @@ def _get(
 ) -> Mapping[str, Any]:
     """Send ``request`` and read at most ``limit`` bytes of the answer."""
     try:
-        with http.stream(**request) as response:
-            body = BoundedBody(response, limit, purpose)
-            read_within(response, body)
+        answer = fetch(http, request, limit, purpose)
     except HTTP_FAILURES as exc:
         raise TokenUnavailableError(f"{purpose}: {type(exc).__name__}") from None
-    return body.document()
+    return answer.document()
 
 
 async def _aget(
@@ -178,12 +321,10 @@ async def _aget(
 ) -> Mapping[str, Any]:
     """:func:`_get` over ``httpx.AsyncClient``."""
     try:
-        async with http.stream(**request) as response:
-            body = BoundedBody(response, limit, purpose)
-            await aread_within(response, body)
+        answer = await afetch(http, request, limit, purpose)
     except HTTP_FAILURES as exc:
         raise TokenUnavailableError(f"{purpose}: {type(exc).__name__}") from None
-    return body.document()
+    return answer.document()
 
 
 def _jwks_request(jwks_uri: str) -> dict[str, Any]:
@@ -234,8 +375,10 @@ class _IntrospectorBase:
     ) -> None:
         """The resource server authenticates to ``endpoint`` with HTTP Basic
         (``client_id``/``client_secret``). ``issuer`` and ``audience`` are checked on
-        the answer as on a JWT access token. ``timeout``: seconds for one request (a
-        slower endpoint makes the request unavailable, never allowed)."""
+        the answer as on a JWT access token. ``timeout``: seconds httpx waits for each
+        connect, read or write of one request; the whole exchange is held to
+        :data:`MAX_EXCHANGE_SECONDS` as well (a slower endpoint makes the request
+        unavailable, never allowed)."""
         for name, value in (
             ("endpoint", endpoint),
             ("client_id", client_id),
