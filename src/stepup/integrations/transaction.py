@@ -164,8 +164,16 @@ def note_transaction(
         "values": {str(k): _shown(v) for k, v in transaction.params.items()},
     }
     while len(pending) > MAX_PENDING:
-        pending.pop(next(iter(pending)))
+        # The oldest by its time, not by order: a session serialised with sorted keys
+        # (Flask's cookie session) gives them back in the digests' order.
+        del pending[min(pending, key=lambda key: _kept_at(pending[key]))]
     session[PENDING_TRANSACTIONS] = pending
+
+
+def _kept_at(entry: object) -> float:
+    """When a kept transaction was kept; an unreadable entry counts as the oldest."""
+    at = entry.get("at") if isinstance(entry, dict) else None
+    return float(at) if isinstance(at, int | float) and not isinstance(at, bool) else -1.0
 
 
 def pending_transaction(
