@@ -4,33 +4,77 @@ The idea of the ``engine_user_otp_secret`` directive: an operator lists secrets 
 file; enrolment and removal through the API are then refused::
 
     [users."alice@example.com"]
-    otp_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    otp_secret = "<from stepup totp new>"
     # digits = 6, period = 30, algorithm = "SHA1" are optional
 
-A secret holds at least 128 bits (RFC 4226 section 4; ``stepup totp new`` makes 160)
-and belongs to one user only, a user id is well formed
+A secret holds at least 128 bits (RFC 4226 section 4; ``stepup totp new`` makes 160),
+is not guessable (:func:`guessable_secret`: a published example, a short repeated
+pattern, a handful of byte values) and belongs to one user only, a user id is well formed
 (:func:`stepup.ids.is_well_formed_id`), and a file its group or others may read is
 loaded with a warning on the ``stepup`` logger.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from ._toml import read_toml
 from .errors import ConfigurationError, MalformedInputError
 from .ids import MAX_ID_LENGTH, is_well_formed_id
 from .totp import _HASHES, MIN_SECRET_BITS, TOTP, decode_secret
 
-__all__ = ["ConfigUser", "ConfigUsers"]
+__all__ = ["ConfigUser", "ConfigUsers", "guessable_secret"]
 
 _KEYS = frozenset({"otp_secret", "digits", "period", "algorithm"})
 logger = logging.getLogger("stepup")
+
+#: Example secrets that RFCs and tutorials publish, as key bytes. A key holding one
+#: anywhere is refused: the RFC 4226 (appendix D) and RFC 6238 (appendix B) test keys are
+#: repetitions of the first, the second is the Google Authenticator wiki's and many
+#: tutorials' JBSWY3DPEHPK3PXP, the third pyotp's README's. A random key holds a given
+#: 10 bytes with probability under len(key) / 2**80.
+_PUBLISHED: Final = (
+    b"1234567890",
+    base64.b32decode("JBSWY3DPEHPK3PXP"),
+    base64.b32decode("BASE32SECRET3232"),
+)
+#: The longest repeated pattern refused, in bytes (``AAAA...`` in base32: 1; ``ABAB...``:
+#: 5, as 8 base32 characters make 5 bytes). Refused only when the pattern comes
+#: twice at least, so a random key of n >= 10 bytes repeats one with probability under
+#: 8 * 256**-(n - min(8, n // 2)): below 1e-11 for 10 bytes, 5e-19 for 16.
+_LONGEST_PATTERN: Final = 8
+#: A key with fewer distinct byte values is refused. A random key of n bytes has at most
+#: 4 with probability sum over j <= 4 of C(256, j) * j! * S(n, j) / 256**n (S: Stirling
+#: numbers of the second kind): 1.2e-10 for n = 10, 2.1e-21 for n = 16 (the shortest a
+#: users file takes), 1.3e-28 for n = 20.
+_FEWEST_BYTE_VALUES: Final = 5
+
+
+def guessable_secret(key: bytes) -> str | None:
+    """Why a TOTP key is guessable whatever its length, or ``None``: RFC 4226 section 4
+    (R6) asks for random secrets, and these are not: a key holding a published example
+    secret (:data:`_PUBLISHED`), one that repeats a pattern of at most 8 bytes over its
+    whole length (``AAAA...``, ``ABAB...``), or one of fewer than 5 distinct byte values.
+    No random key of 10 bytes or more is refused in practice (the odds are by each
+    constant). The reason names the cause, never the key, as a phrase to follow the
+    secret's name ("otp_secret repeats a short pattern ...")."""
+    if any(example in key for example in _PUBLISHED):
+        return (
+            "holds a published example secret (an RFC 4226 or RFC 6238 test key, or a"
+            " tutorial's), which anyone can try"
+        )
+    for period in range(1, min(_LONGEST_PATTERN, len(key) // 2) + 1):
+        if key[period:] == key[:-period]:
+            return "repeats a short pattern, so it holds only a few unknown bits"
+    if len(set(key)) < _FEWEST_BYTE_VALUES:
+        return "holds only a few distinct byte values, which no random secret does"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +151,11 @@ class ConfigUsers:
                 )
             except MalformedInputError as exc:
                 raise ConfigurationError(f"{where}: {exc}") from None
+            if (guessable := guessable_secret(key)) is not None:  # R6: a random secret
+                raise ConfigurationError(
+                    f"{where}: otp_secret {guessable}; use a random one (`stepup totp new`"
+                    " makes one)"
+                )
             if (holder := _holder_of(key, holders)) is not None:
                 # Either user's codes would sign in as the other. Names only, never the
                 # secret; compared as bytes, so case and padding do not hide a copy.

@@ -19,7 +19,7 @@ from typing import Any, Final, Literal
 from urllib.parse import quote, urlencode
 
 from .errors import InvalidAccountNameError, MalformedInputError
-from .ids import is_well_formed_id
+from .ids import MAX_ID_LENGTH, is_well_formed_id
 
 __all__ = [
     "ALGORITHMS",
@@ -271,9 +271,15 @@ class TOTP:
 def check_key_uri_label(account: object, issuer: object) -> None:
     """:class:`~stepup.errors.InvalidAccountNameError` (a :class:`MalformedInputError`)
     unless ``account`` and ``issuer`` can make a Key URI's
-    label: each well formed (:func:`stepup.ids.is_well_formed_id`: text, not empty, no
-    control character, no lone surrogate, which no URI can encode) and without ``:``."""
+    label: each well formed (:func:`stepup.ids.is_well_formed_id`: text, not empty, at
+    most :data:`~stepup.ids.MAX_ID_LENGTH` characters, no control character, no lone
+    surrogate, which no URI can encode) and without ``:``. The message names the rule
+    broken: the length limit when that is the cause."""
     for name, value in (("account", account), ("issuer", issuer)):
+        if isinstance(value, str) and len(value) > MAX_ID_LENGTH:
+            raise InvalidAccountNameError(
+                f"{name} must be at most {MAX_ID_LENGTH} characters (this one has {len(value)})"
+            )
         if not is_well_formed_id(value) or ":" in value:
             raise InvalidAccountNameError(
                 f"{name} must be non-empty text without ':' or control characters"

@@ -19,7 +19,7 @@ from stepup.cli import main
 from stepup.cli.totp import MAX_AT
 from stepup.totp import TOTP, generate_secret
 
-SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+SECRET = "JMGP5QJ3EBUO7BHU6H2R4OXRMWHYOOVE"
 BOB_SECRET = "KRUGKIDROVUWG2ZAMJZG653OEBTG66BA"
 AT = 1_699_999_980
 

@@ -92,7 +92,7 @@ def test_nothing_secret_leaks_through_the_whole_lifecycle(
     tf.remove("alice", actor_id="alice")
 
     # Config-file users: the file's secret stays out of everything too.
-    file_secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXQ"
+    file_secret = "DT55OG3UM45JFPDKPFQFU5YSHSKXV2XW"
     sensitive.append(file_secret)
     path = tmp_path / "users.toml"
     path.write_text(f'[users.bob]\notp_secret = "{file_secret}"\n', encoding="utf-8")

@@ -321,7 +321,7 @@ def test_config_file_users_refuse_device_management(
     clock: SettableClock, synced: Callable[[Any], Any]
 ) -> None:
     users = ConfigUsers.from_mapping(
-        {"users": {"alice": {"otp_secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"}}}
+        {"users": {"alice": {"otp_secret": "464QWPSWHGKV4Z2X43DDVOL5YEDH547Y"}}}
     )
     tf = synced(TwoFactor(MemoryStore(), clock=clock, config_users=users))
     calls: list[Callable[[], Any]] = [

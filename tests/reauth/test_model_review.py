@@ -275,7 +275,9 @@ def test_a_config_file_totp_user_is_not_told_to_enrol() -> None:
     from stepup.config_users import ConfigUsers
     from stepup.integrations.starlette import Stepup
 
-    users = ConfigUsers.from_mapping({"users": {"alice": {"otp_secret": "JBSWY3DPEHPK3PXP" * 2}}})
+    users = ConfigUsers.from_mapping(
+        {"users": {"alice": {"otp_secret": "DTGL5PTYL2CNPDP6H3O65U5NVNW42GRF"}}}
+    )
     store = Store()
     store.put_tenant(TENANT)
     policy = Policy({"act": Rule(Sensitivity.SENSITIVE, second_factor=True)})

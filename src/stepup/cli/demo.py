@@ -167,7 +167,12 @@ def _demo(args: argparse.Namespace) -> int:
     print("stepup demo")
     print(f"  database: {path}{' (new: demo data created)' if fresh else ''}")
     print(f"  open:     {settings.base_url}/")
-    if settings.passkey_origin != settings.base_url:
+    if not settings.passkeys_reachable:  # 127.0.0.2, a network address: not localhost
+        print(
+            "  passkeys: only at http://localhost (WebAuthn needs a name, not an IP"
+            " address), where this demo does not listen: use --host 127.0.0.1 to try them"
+        )
+    elif settings.passkey_origin != settings.base_url:
         print(f"  passkeys: {settings.passkey_origin}/ (WebAuthn needs a name, not an IP address)")
     for user in DEMO_USERS:
         print(f"  sign in:  {user.email} / {user.password}  ({user.role})")

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import StepupError
+from . import ArgumentParser, interrupted_message
 
 __all__ = ["register", "run_operator"]
 
@@ -70,7 +71,7 @@ def run_operator(
     (the app's event bus), and ``reseal`` uses the app's ``box`` when neither ``--box``
     nor the key variables name one. ``--store URL`` still picks another store. Returns
     the exit status."""
-    parser = argparse.ArgumentParser(prog=prog, description=_DESCRIPTION)
+    parser = ArgumentParser(prog=prog, description=_DESCRIPTION)
     _add_commands(parser, store_default="the app's own store")
     try:
         args = parser.parse_args(argv)
@@ -88,13 +89,6 @@ def run_operator(
     return status
 
 
-def interrupted_message(args: argparse.Namespace) -> str:
-    """What Ctrl-C changed: nothing before a change was confirmed (at the prompt)."""
-    if getattr(args, "confirmed", False):
-        return "stepup: interrupted: the change may have been made in part"
-    return "stepup: interrupted: nothing changed"
-
-
 _DESCRIPTION = (
     "Support tasks against the app's store: list a user's TOTP devices, remove one or all "
     "of a user's 2FA, revoke a user's re-authentication grants, re-seal every TOTP secret "
@@ -106,8 +100,7 @@ def _add_commands(
     operator: argparse.ArgumentParser, *, store_default: str = "$STEPUP_STORE"
 ) -> None:
     # --store and --prefix are taken before the command too (``operator --store URL
-    # tenant show ...``): refused there, argparse would echo the URL, password and all,
-    # as an "invalid choice".
+    # tenant show ...``), as people write them (usage errors hide the URL anyway).
     _store_options(operator, default=None, says=store_default)
     commands = operator.add_subparsers(
         title="operator commands", metavar="COMMAND", dest="operator_command"
@@ -308,6 +301,7 @@ def _import(path: str, what: str) -> Any:
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute:
         raise _RefusedError(f"{what} must be MODULE:NAME, not {path!r}", EXIT_USAGE)
+    _working_directory_on_path()
     try:
         value = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -337,6 +331,19 @@ def _import(path: str, what: str) -> Any:
                 EXIT_USAGE,
             ) from None
     return value
+
+
+def _working_directory_on_path() -> None:
+    """Put the current directory first on ``sys.path``, as ``python -m`` and gunicorn
+    do, so MODULE can be the app's own code where the command is run: the console
+    script's ``sys.path[0]`` is its own ``bin`` folder. For the rest of the command,
+    not only this import: a listener may import more of the app when it is called."""
+    try:
+        here = os.getcwd()
+    except OSError:  # the directory was removed under us: nothing there to import
+        return
+    if here not in sys.path and "" not in sys.path:  # "": the current directory already
+        sys.path.insert(0, here)
 
 
 def _is_named_module(missing: str | None, module_name: str) -> bool:
@@ -650,7 +657,7 @@ def _box(args: argparse.Namespace) -> Any:
 
 @_run
 def _reseal(args: argparse.Namespace) -> int:
-    from ..errors import ConcurrentUpdateError
+    from ..errors import ConcurrentUpdateError, StoreUnavailableError
     from ..sealing import SealError
     from ..twofactor import TwoFactor
     from ._stores import credential_user_ids
@@ -665,35 +672,77 @@ def _reseal(args: argparse.Namespace) -> int:
         two_factor = TwoFactor(store, box=box, events=_events(args))
         # Counted in secrets (a user has one per authenticator app), read just before
         # each user's re-seal: TwoFactor.reseal answers only whether the user's changed.
-        resealed = already = unopened = 0
-        failed: list[str] = []
-        for user_id in user_ids:
-            secrets = _stored_secrets(store.get_credential(user_id))
+        tally = _ResealTally(current)
+        for done, user_id in enumerate(user_ids):
+            try:
+                # Read here, not through TwoFactor, which calls any failure of the store
+                # "unavailable": a row that does not parse is that user's, not an outage.
+                credential = store.get_credential(user_id)
+            except StoreUnavailableError:
+                tally.stopped(done, len(user_ids))
+                raise  # one line from main, status 2
+            except Exception as exc:  # the stored row: its message could quote it
+                tally.unreadable.append(user_id)
+                tally.unopened += 1
+                print(
+                    f"  cannot read the stored credential of user {user_id!r}"
+                    f" ({type(exc).__name__}): not re-sealed",
+                    file=sys.stderr,
+                )
+                continue
+            secrets = _stored_secrets(credential)
             stale = sum(box.needs_reseal(secret) for secret in secrets)
-            already += len(secrets) - stale
             try:
                 changed = two_factor.reseal(user_id)
             except (SealError, ConcurrentUpdateError) as exc:
-                failed.append(user_id)
-                unopened += max(stale, 1)
+                tally.already += len(secrets) - stale
+                tally.unsealed.append(user_id)
+                tally.unopened += max(stale, 1)
                 print(f"  cannot re-seal user {user_id!r}: {exc}", file=sys.stderr)
                 continue
+            except StoreUnavailableError:
+                tally.stopped(done, len(user_ids))
+                raise
+            tally.already += len(secrets) - stale
             if changed:
-                resealed += max(stale, 1)  # one at least, should a device come meanwhile
+                tally.resealed += max(stale, 1)  # one at least, should a device come meanwhile
             else:
-                already += stale  # re-sealed meanwhile (by another run)
-    print(
-        f"resealed: {resealed} secret(s) under key {current};"
-        f" {already} already were; {unopened} failed"
-    )
-    if failed:
+                tally.already += stale  # re-sealed meanwhile (by another run)
+    print(tally.summary())
+    if tally.unsealed:
         print(
             "stepup: some secrets could not be opened with these keys:"
             " add the old key ids and run again",
             file=sys.stderr,
         )
-        return EXIT_NO
-    return EXIT_OK
+    if tally.unreadable:
+        print(
+            "stepup: some stored credentials could not be read (the users named above):"
+            " they are left as they were; the store's records of them need repair",
+            file=sys.stderr,
+        )
+    return EXIT_NO if tally.unsealed or tally.unreadable else EXIT_OK
+
+
+class _ResealTally:
+    """What ``reseal`` did so far, in secrets, and the users it could not do."""
+
+    def __init__(self, current: str) -> None:
+        self.current = current
+        self.resealed = self.already = self.unopened = 0
+        self.unsealed: list[str] = []  # secrets the keys given could not open
+        self.unreadable: list[str] = []  # a stored row that could not be read
+
+    def summary(self) -> str:
+        return (
+            f"resealed: {self.resealed} secret(s) under key {self.current};"
+            f" {self.already} already were; {self.unopened} failed"
+        )
+
+    def stopped(self, done: int, total: int) -> None:
+        """The store stopped answering: what was done before, and how many are left
+        (a second run re-seals those and leaves the rest alone)."""
+        print(f"{self.summary()}; stopped after {done} of {total} user(s): run again")
 
 
 def _stored_secrets(credential: Any) -> list[str]:

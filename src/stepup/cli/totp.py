@@ -146,9 +146,28 @@ def _new(args: argparse.Namespace) -> int:
     print(f"secret: {totp.secret}")
     print(f"uri:    {uri}")
     if not args.no_qr:
-        print()
-        print(qr_text(uri), end="")
+        qr = qr_text(uri)
+        if _can_write(qr, sys.stdout):
+            print()
+            print(qr, end="")
+        else:  # ascii, say (PYTHONIOENCODING, LANG=C on an old system): no half blocks
+            encoding = getattr(sys.stdout, "encoding", None) or "?"
+            print(
+                f"note: no QR code: standard output's encoding ({encoding}) cannot show it;"
+                " give the app the secret or the uri above instead",
+                file=sys.stderr,
+            )
     return 0
+
+
+def _can_write(text: str, stream: Any) -> bool:
+    """Can ``stream`` write ``text`` as it is? Strictly: an encoder that would replace
+    the QR code's half blocks with ``?`` makes a code no app can scan."""
+    try:
+        text.encode(getattr(stream, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
 
 
 def _code(args: argparse.Namespace) -> int:

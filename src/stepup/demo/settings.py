@@ -17,6 +17,9 @@ __all__ = ["ENV_PREFIX", "DemoSettings", "OIDCSettings", "default_demo_path"]
 ENV_PREFIX: Final = "STEPUP_DEMO_"
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8000
+#: The hosts of a ``base_url`` that ``http://localhost`` reaches (as ``urlsplit`` gives
+#: them: lower case, an IPv6 address without its brackets).
+_LOCALHOST: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def default_demo_path() -> Path:
@@ -58,6 +61,15 @@ class DemoSettings:
         parts = urlsplit(self.base_url)
         port = f":{parts.port}" if parts.port else ""
         return f"{parts.scheme}://localhost{port}"
+
+    @property
+    def passkeys_reachable(self) -> bool:
+        """Does :attr:`passkey_origin` reach this demo? Only when ``base_url`` is one of
+        the addresses ``localhost`` names (``localhost``, ``127.0.0.1``, ``::1``; a demo
+        on every address is given ``localhost`` as its ``base_url``). On another
+        loopback address (``127.0.0.2``) or a network address, nothing listens at
+        ``http://localhost:<port>``."""
+        return urlsplit(self.base_url).hostname in _LOCALHOST
 
     @staticmethod
     def oidc_from(

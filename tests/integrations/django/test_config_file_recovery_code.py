@@ -12,7 +12,7 @@ from stepup.totp import TOTP
 from stepup.twofactor import TwoFactor
 
 VERIFY = "/stepup/2fa/verify/"
-FILE_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXQ"
+FILE_SECRET = "5HRTG53M4MDFXLWSSLS5HKILODTUAJGK"
 
 
 def test_a_recovery_code_at_sign_in_asks_for_the_code(site: Site) -> None:

@@ -19,7 +19,7 @@ from stepup.totp import TOTP
 from stepup.twofactor import TwoFactor
 
 VERIFY = "/stepup/2fa/verify"
-FILE_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXQ"
+FILE_SECRET = "BURQXV4JIZYHVCRIGLOLMJW5PQ7YT5EC"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

@@ -31,7 +31,7 @@ ENROL = "/stepup/2fa/enrol"
 CONFIRM = "/stepup/2fa/confirm"
 SETTINGS = "/stepup/2fa"
 VERIFY = "/stepup/2fa/verify"
-FILE_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXQ"
+FILE_SECRET = "R5FMWNWXYSDC4XNLMZUX7IK2JRORGNCX"
 
 
 def _key(text: str) -> str:
