@@ -4,8 +4,9 @@ Decision code is a generator that yields ``(method_name, args)`` store calls and
 receives their results. :func:`run` and :func:`run_async` are the only places that
 touch a store, so sync and async callers share every decision, and any store
 failure reaches the decision code as :class:`StoreUnavailableError` (fail closed), but a
-store's refusal of malformed input, which reaches it as the
-:class:`~stepup.errors.MalformedInputError` it is. Each failure is logged once, at
+store's refusal of malformed input and its report of a misconfiguration, which reach it
+as the :class:`~stepup.errors.MalformedInputError` or
+:class:`~stepup.errors.ConfigurationError` they are. Each outage is logged once, at
 WARNING on ``stepup.store``, naming the call and the error type. A call that ends in
 anything else (an async caller's cancellation, a timeout, ``KeyboardInterrupt``)
 reaches the decision code as itself, so a flow that must put something right (a
@@ -25,7 +26,7 @@ import logging
 from collections.abc import Generator
 from typing import Any, TypeAlias, TypeVar
 
-from .errors import MalformedInputError, StoreUnavailableError
+from .errors import ConfigurationError, MalformedInputError, StoreUnavailableError
 
 __all__ = ["Flow", "StoreCall", "run", "run_async"]
 
@@ -39,11 +40,13 @@ logger = logging.getLogger("stepup.store")
 
 def _unavailable(store: object, method: str, exc: Exception) -> Exception:
     """What the flow is told of a failed store call: the store's refusal of malformed
-    input as it is (the caller's mistake, typed), anything else as unavailable."""
-    if isinstance(exc, MalformedInputError):
-        return exc
+    input, and its report of a misconfiguration (the sync store called from a running
+    event loop), as they are (the caller's mistake, typed: retrying never helps),
+    anything else as unavailable."""
     if isinstance(exc, StoreUnavailableError):
-        error = exc
+        error = exc  # a StoreConfigurationError too: an outage to the decision
+    elif isinstance(exc, MalformedInputError | ConfigurationError):
+        return exc
     else:
         # The message names the call and the error type only: driver messages can carry
         # URLs.

@@ -1,8 +1,9 @@
-"""The app config: registers the system checks and follows Django's sign-in signals and
-the user model's password changes."""
+"""The app config: registers the system checks and follows Django's sign-in signals,
+the user model's password changes and its deletions."""
 
 from __future__ import annotations
 
+import logging
 from contextlib import suppress
 from typing import Any
 
@@ -11,9 +12,11 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 
 __all__ = ["StepupConfig"]
+
+logger = logging.getLogger("stepup.integrations.django")
 
 
 class StepupConfig(AppConfig):  # type: ignore[misc]
@@ -34,6 +37,7 @@ class StepupConfig(AppConfig):  # type: ignore[misc]
         user_logged_in.connect(_logged_in, dispatch_uid="stepup.user_logged_in")
         user_logged_out.connect(_logged_out, dispatch_uid="stepup.user_logged_out")
         _follow_password_changes()
+        _follow_user_deletions()
 
 
 def _follow_password_changes() -> None:
@@ -91,6 +95,60 @@ def _revoke_for_password_change(user_id: str) -> None:
 
     with suppress(StoreUnavailableError):
         get_stepup().reauth.password_changed(user_id)
+
+
+def _follow_user_deletions() -> None:
+    """Forget a deleted user's stepup data (``_user_deleted``). Connected for the user
+    model and its proxies only (``post_delete`` is sent with the class deleted; a
+    multi-table subclass's deletion also sends it for the user model's row): a receiver
+    for every sender would cost every ``QuerySet.delete()`` of the project Django's fast
+    delete, each row fetched to be signalled."""
+    from django.apps import apps
+    from django.contrib.auth import get_user_model
+
+    try:
+        user_model = get_user_model()
+    except (ImproperlyConfigured, LookupError):  # no user model: nothing to follow
+        return
+    concrete = user_model._meta.concrete_model
+    for model in apps.get_models():
+        if issubclass(model, user_model) and model._meta.concrete_model is concrete:
+            post_delete.connect(_user_deleted, sender=model, dispatch_uid="stepup.user_deleted")
+
+
+def _user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A deleted user's stepup data goes with them, once the deletion commits: their
+    TOTP credential (every device, the sealed secrets, the recovery-code digests),
+    their passkeys and their grants in every session. Kept, they would belong to
+    whoever is given the same primary key next (a database that reuses keys, a user
+    re-created from a fixture). A deletion rolled back removes nothing; a subclass row
+    deleted with ``keep_parents=True`` leaves the user, and is not followed. A store
+    outage never stops the commit: what was not removed is logged, with the operator
+    command that removes it."""
+    from django.db import transaction
+
+    user_id = str(instance.pk)
+    transaction.on_commit(lambda: _forget_user(user_id), using=kwargs.get("using"))
+
+
+def _forget_user(user_id: str) -> None:
+    """Remove ``user_id``'s grants, TOTP credential and passkeys through the store."""
+    from ...errors import StoreUnavailableError
+    from .services import get_stepup
+
+    store = get_stepup().store
+    try:
+        store.revoke_grants(user_id)
+        store.delete_credential(user_id)
+        for passkey in store.list_passkeys(user_id):
+            store.remove_passkey(user_id, passkey.credential_id)
+    except StoreUnavailableError:
+        logger.warning(
+            "the two-factor data of deleted user %r was not all removed (the store is"
+            " unavailable); remove it with: manage.py stepup_operator remove-2fa %s",
+            user_id,
+            user_id,
+        )
 
 
 def _logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:

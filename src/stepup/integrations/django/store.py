@@ -43,7 +43,10 @@ only (a driver's message can carry a URL), and drops the thread's connection if 
 longer works, so the next call opens a fresh one, as the SQL store does; outside
 Django's request cycle (``manage.py`` commands, workers, threads) nothing else would.
 An id that is not a ``str``, or not UTF-8 (a lone surrogate), is refused before any
-query with :class:`~stepup.errors.MalformedInputError`.
+query with :class:`~stepup.errors.MalformedInputError`. A call from a running event loop
+(an ``async def`` view calling the sync API), which Django's ORM refuses, is
+:class:`~stepup.errors.ConfigurationError` naming the fix: a mistake in the code, never
+reported as an outage.
 
 Documents (tenant attributes, challenge data, passkey transports) are kept as compact
 ASCII JSON text and read with the SQL store's decoder, so every database keeps what
@@ -61,6 +64,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext, suppress
 from typing import Any, ClassVar, Concatenate, Final, ParamSpec, TypeVar
 
+from django.core.exceptions import SynchronousOnlyOperation
 from django.db import DatabaseError, IntegrityError, InterfaceError, connections, transaction
 from django.db.models import F
 from django.db.models.functions import Collate
@@ -68,7 +72,7 @@ from django.db.models.functions import Collate
 from ...adapters.storage.base import new_credential_version
 from ...adapters.storage.boundary import INPUT_CHECKS
 from ...adapters.storage.stored_json import loads
-from ...errors import MalformedInputError, StoreUnavailableError
+from ...errors import ConfigurationError, MalformedInputError, StoreUnavailableError
 from ...records import (
     Attempt,
     Challenge,
@@ -147,7 +151,9 @@ def _guarded(
     sent (the checks every bundled store makes,
     :data:`~stepup.adapters.storage.boundary.INPUT_CHECKS`), and a database error is
     :class:`StoreUnavailableError` naming the call and the error's type (never the
-    driver's message, which can carry a URL), after dropping a broken connection."""
+    driver's message, which can carry a URL), after dropping a broken connection.
+    Django's ``SynchronousOnlyOperation`` (the store called from a running event loop)
+    is :class:`~stepup.errors.ConfigurationError` saying how to call it instead."""
     operation = method.__name__
     check = INPUT_CHECKS.get(operation)
 
@@ -157,6 +163,14 @@ def _guarded(
             check(*args, **kwargs)
         try:
             return method(store, *args, **kwargs)
+        except SynchronousOnlyOperation:
+            # A programming error, not an outage: retrying never helps.
+            raise ConfigurationError(
+                f"DjangoStore.{operation} was called from async code (a running event"
+                " loop), where Django's ORM refuses to run: call stepup's sync API from"
+                " sync code or through asgiref's sync_to_async, or use its async API"
+                " (request.stepup.arequire, aguard, acheck)"
+            ) from None
         except _DATABASE_ERRORS as exc:
             store._drop_broken_connection()
             raise StoreUnavailableError(
