@@ -534,7 +534,11 @@ def _url_prefix(value: object) -> str:
 def _uncacheable(response: Response) -> Response:
     """What a guard let through is this person's, now: no cache may keep it."""
     headers = response.headers
-    headers["Cache-Control"] = uncacheable(headers.get("Cache-Control"))
+    value = headers.get("Cache-Control")
+    if value is None:  # most views set none: one header added, nothing replaced
+        headers.add("Cache-Control", uncacheable(None))
+    else:
+        headers["Cache-Control"] = uncacheable(value)
     return response
 
 
