@@ -43,12 +43,15 @@ _PUBLISHED: Final = (
     b"1234567890",
     base64.b32decode("JBSWY3DPEHPK3PXP"),
     base64.b32decode("BASE32SECRET3232"),
+    base64.b32decode("ABCDEFGHIJKLMNOP"),  # the base32 alphabet, in order
 )
-#: The longest repeated pattern refused, in bytes (``AAAA...`` in base32: 1; ``ABAB...``:
-#: 5, as 8 base32 characters make 5 bytes). Refused only when the pattern comes
-#: twice at least, so a random key of n >= 10 bytes repeats one with probability under
-#: 8 * 256**-(n - min(8, n // 2)): below 1e-11 for 10 bytes, 5e-19 for 16.
-_LONGEST_PATTERN: Final = 8
+#: The longest repeated pattern refused, in bits: 80, the 16 base32 characters of
+#: ``ABCDEFGHIJKLMNOPABCD...``; a pattern of c characters repeats every 5c bits, which
+#: is no whole number of bytes unless c is a multiple of 8 (``ABCABC...``: every 15
+#: bits), so the key is read as a string of bits. Refused only when the pattern comes
+#: twice at least, so a random key of n bits repeats one with probability under
+#: 2**-(n - min(80, n // 2)) * 2: below 4e-12 for 80 bits, 2e-14 for 128.
+_LONGEST_PATTERN_BITS: Final = 80
 #: A key with fewer distinct byte values is refused. A random key of n bytes has at most
 #: 4 with probability sum over j <= 4 of C(256, j) * j! * S(n, j) / 256**n (S: Stirling
 #: numbers of the second kind): 1.2e-10 for n = 10, 2.1e-21 for n = 16 (the shortest a
@@ -59,8 +62,9 @@ _FEWEST_BYTE_VALUES: Final = 5
 def guessable_secret(key: bytes) -> str | None:
     """Why a TOTP key is guessable whatever its length, or ``None``: RFC 4226 section 4
     (R6) asks for random secrets, and these are not: a key holding a published example
-    secret (:data:`_PUBLISHED`), one that repeats a pattern of at most 8 bytes over its
-    whole length (``AAAA...``, ``ABAB...``), or one of fewer than 5 distinct byte values.
+    secret (:data:`_PUBLISHED`), one whose bits repeat a pattern of at most 80 bits over
+    its whole length (``AAAA...``, ``ABAB...``, ``ABCABC...``: 16 base32 characters at
+    most), or one of fewer than 5 distinct byte values.
     No random key of 10 bytes or more is refused in practice (the odds are by each
     constant). The reason names the cause, never the key, as a phrase to follow the
     secret's name ("otp_secret repeats a short pattern ...")."""
@@ -69,12 +73,23 @@ def guessable_secret(key: bytes) -> str | None:
             "holds a published example secret (an RFC 4226 or RFC 6238 test key, or a"
             " tutorial's), which anyone can try"
         )
-    for period in range(1, min(_LONGEST_PATTERN, len(key) // 2) + 1):
-        if key[period:] == key[:-period]:
-            return "repeats a short pattern, so it holds only a few unknown bits"
+    if _repeats_a_pattern(key):
+        return "repeats a short pattern, so it holds only a few unknown bits"
     if len(set(key)) < _FEWEST_BYTE_VALUES:
         return "holds only a few distinct byte values, which no random secret does"
     return None
+
+
+def _repeats_a_pattern(key: bytes) -> bool:
+    """Do the key's bits repeat one pattern of at most :data:`_LONGEST_PATTERN_BITS`
+    bits, twice at least, over the whole key (the bits after the first ``period`` equal
+    the bits before the last ``period``)?"""
+    length = len(key) * 8
+    bits = int.from_bytes(key, "big")
+    for period in range(1, min(_LONGEST_PATTERN_BITS, length // 2) + 1):
+        if bits >> period == bits & ((1 << (length - period)) - 1):
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,3 +161,31 @@ def test_the_docs_users_file_loads() -> None:
     assert block is not None
     users = ConfigUsers.from_mapping(tomllib.loads(block.group(1)))
     assert users.user_ids() == ["alice@example.com", "bob"]
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "ABCABCABCABCABCABCABCABCABCABCAB",  # 3 characters: every 15 bits
+        "ABCDEFABCDEFABCDEFABCDEFABCDEFABCDEF",  # 6 characters: every 30 bits
+        "ABCDEFGABCDEFGABCDEFGABCDEFGABCD",  # 7 characters: every 35 bits
+        "ABCDEFGHIJKLMNOPABCDEFGHIJKLMNOP",  # 16 characters: every 80 bits
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567",  # the base32 alphabet
+    ],
+)
+def test_a_base32_pattern_that_is_no_whole_number_of_bytes_is_refused(secret: str) -> None:
+    assert guessable_secret(decode_secret(secret)) is not None
+    reason = refusal(secret)
+    assert "otp_secret" in reason
+    assert secret not in reason
+
+
+@given(
+    pattern=st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", min_size=1, max_size=16),
+    length=st.sampled_from([32, 40, 52, 64]),
+)
+def test_any_base32_pattern_of_up_to_16_characters_repeated_is_refused(
+    pattern: str, length: int
+) -> None:
+    secret = (pattern * length)[:length]
+    assert guessable_secret(decode_secret(secret)) is not None
