@@ -16,7 +16,7 @@ from django.db import transaction
 
 from integrations.django.django_support import Site, running_site, user_id
 from stepup.adapters.storage.memory import MemoryStore
-from stepup.errors import StoreUnavailableError
+from stepup.errors import MalformedInputError, StoreUnavailableError
 from stepup.integrations.django.services import get_stepup
 from stepup.records import Credential, Passkey
 from stepup.subject import Subject
@@ -138,3 +138,28 @@ def test_a_store_outage_never_stops_the_deletion(
         assert not model._default_manager.filter(pk=uid).exists()
         assert "was not all removed" in caplog.text
         assert f"stepup_operator remove-2fa {uid}" in caplog.text
+
+
+class RefusingStore(MemoryStore):
+    """The memory store refusing the user's id (a primary key the store cannot take)."""
+
+    def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
+        raise MalformedInputError("user_id: not a well-formed id")
+
+
+def test_an_id_the_store_refuses_never_stops_later_commit_hooks(
+    clock: SettableClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = get_user_model()
+    model._default_manager.filter(username=NAME).delete()
+    later: list[str] = []
+    with running_site(RefusingStore(), clock):
+        user = model._default_manager.create_user(username=NAME, password="dora's secret")
+        with (
+            caplog.at_level(logging.WARNING, logger="stepup.integrations.django"),
+            transaction.atomic(),
+        ):
+            user.delete()
+            transaction.on_commit(lambda: later.append("the app's own hook"))
+        assert later == ["the app's own hook"]
+        assert "was not removed: MalformedInputError" in caplog.text

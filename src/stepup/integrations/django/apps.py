@@ -89,11 +89,12 @@ def _password_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) ->
 
 
 def _revoke_for_password_change(user_id: str) -> None:
-    """Revoke every grant of ``user_id``; a store outage is logged by the store, never raised."""
-    from ...errors import StoreUnavailableError
+    """Revoke every grant of ``user_id``; a store outage is logged by the store, never
+    raised (the password change committed), nor an id the store refuses."""
+    from ...errors import MalformedInputError, StoreUnavailableError
     from .services import get_stepup
 
-    with suppress(StoreUnavailableError):
+    with suppress(StoreUnavailableError, MalformedInputError):
         get_stepup().reauth.password_changed(user_id)
 
 
@@ -132,8 +133,10 @@ def _user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 
 def _forget_user(user_id: str) -> None:
-    """Remove ``user_id``'s grants, TOTP credential and passkeys through the store."""
-    from ...errors import StoreUnavailableError
+    """Remove ``user_id``'s grants, TOTP credential and passkeys through the store. It
+    runs after the deletion committed, so nothing it meets is raised: the user is gone
+    whatever it says, and an error would only stop the project's later commit hooks."""
+    from ...errors import StepupError, StoreUnavailableError
     from .services import get_stepup
 
     store = get_stepup().store
@@ -148,6 +151,12 @@ def _forget_user(user_id: str) -> None:
             " unavailable); remove it with: manage.py stepup_operator remove-2fa %s",
             user_id,
             user_id,
+        )
+    except StepupError as exc:  # an id the store refuses: it can hold nothing for it
+        logger.warning(
+            "the two-factor data of deleted user %r was not removed: %s",
+            user_id,
+            type(exc).__name__,
         )
 
 
