@@ -13,7 +13,12 @@
 A denied request never reaches the endpoint: the dependency raises the core's typed
 error and :class:`StepupMiddleware` answers 303, 401 (JSON or RFC 9470) or 503. On a
 websocket route the dependency raises ``WebSocketException`` instead: the connection is
-closed before it is accepted, 1008 (1013 when the store could not answer).
+closed before it is accepted, 1008 (1013 when the store could not answer). An allowed
+request's response is sent with ``Cache-Control: private, no-store`` (the dependency
+marks the request; the middleware writes the header, also on a ``Response`` the endpoint
+returns itself). A guarded route of a sub-app mounted in the app (``app.mount("/v1",
+v1)``) needs ``stepup.install(v1)`` too: the sub-app's own error handling would answer
+each refusal with a 500, so the dependency raises ``ConfigurationError`` without it.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ with needs_extra(__name__, "fastapi"):
     from starlette.requests import HTTPConnection
     from starlette.responses import Response
 
-    from ..errors import ConfigurationError, StoreUnavailableError
+    from ..errors import StoreUnavailableError
     from ..reauth import Allowed, ReauthRequired, ReauthRequiredError
     from ..subject import Subject
     from ..tokens import AccessToken
@@ -36,10 +41,25 @@ with needs_extra(__name__, "fastapi"):
     from .marks import mark
     from .starlette import SignInRequiredError, StepupMiddleware, get_stepup
     from .starlette import Stepup as StarletteStepup
-    from .starlette.stepup import allowed, websocket_refusal
+    from .starlette.middleware import UncacheableMiddleware
+    from .starlette.stepup import (
+        GUARDED,
+        NOT_WRAPPED,
+        SERVED_BY,
+        allowed,
+        unanswered,
+        websocket_refusal,
+    )
     from .transaction import InvalidTransactionError, Transaction, guard_transaction
 
-__all__ = ["SignInRequiredError", "Stepup", "StepupMiddleware", "get_stepup", "require_token"]
+__all__ = [
+    "SignInRequiredError",
+    "Stepup",
+    "StepupMiddleware",
+    "UncacheableMiddleware",
+    "get_stepup",
+    "require_token",
+]
 _ = AccessToken  # re-exported for annotations: ``token: AccessToken = Depends(...)``
 
 Dependency = Callable[..., Awaitable[Allowed]]
@@ -117,6 +137,12 @@ class Stepup(StarletteStepup):
         (the hooks then get the ``WebSocket``): a connection that may not go ahead is
         closed before it is accepted (``WebSocketException``, 1008; 1013 when the store
         could not answer).
+
+        The response of a request it let through is sent with ``Cache-Control: private,
+        no-store`` by :class:`StepupMiddleware`. On a route of a sub-app mounted in the
+        app that installed stepup, it raises ``ConfigurationError`` unless stepup is
+        installed on that sub-app too (``stepup.install(v1)``): the sub-app's own error
+        handling would answer a refusal with a 500.
         """
         self.policy.validate([action])
         guard_transaction(self.policy, action, transaction)
@@ -140,10 +166,9 @@ class Stepup(StarletteStepup):
         # answered before the app's context and transaction, which may look the target
         # up (a 404 would tell a stranger what exists).
         async def signed_in(request: HTTPConnection) -> tuple[Subject, str]:
-            if "stepup" not in request.scope:  # nobody would turn the errors into answers
-                raise ConfigurationError(
-                    "Stepup.require_reauth needs StepupMiddleware (see Stepup.install)"
-                )
+            scope = request.scope
+            if scope.get(SERVED_BY, NOT_WRAPPED) is not scope.get("app"):
+                unanswered(scope, "Stepup.require_reauth")  # nobody would answer a refusal
             try:
                 return await self._signed_in(request)  # type: ignore[arg-type]
             except _REFUSED as exc:
@@ -159,13 +184,15 @@ class Stepup(StarletteStepup):
             subject, tenant_id = who
             try:
                 decision = await self._decide(request, subject, tenant_id, action, values, target)  # type: ignore[arg-type]
-                return allowed(decision)
+                decided = allowed(decision)
             except ReauthRequiredError as exc:
                 _come_back(self, request, exc, return_to)  # type: ignore[arg-type]
                 raise
             except _REFUSED as exc:
                 _on_websocket(request, exc)
                 raise
+            request.scope[GUARDED] = True  # the middleware sends its response uncacheable
+            return decided
 
         if transaction is not None:
             values_of = context if context is not None else _no_context

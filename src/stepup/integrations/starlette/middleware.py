@@ -8,7 +8,14 @@ the app's own when the app is a sub-app mounted in another); the typed errors th
 through the app's replaceable ``reauth_response`` hook; and a store outage that escapes
 a view (``begin_sign_in`` in the app's login view, say) is the 503 that says to try
 again in a moment, not a 500. On a websocket not yet accepted, they close it instead
-(``websocket_refusal``: 1008, or 1013 for an outage).
+(``websocket_refusal``: 1008, or 1013 for an outage). It also notes the app it wraps
+(``SERVED_BY``), so a guard in a sub-app mounted in it, whose own error handling would
+turn each refusal into a 500, says so (``ConfigurationError``) instead.
+
+The response of a request a guard let through (``GUARDED`` in the scope: a FastAPI
+dependency, ``Stepup.require``) is sent with ``Cache-Control: private, no-store``
+(ASVS 5.0 14.3.2); every other response passes untouched, at the cost of one look-up.
+:class:`UncacheableMiddleware` does only that, for an app guarded by bearer tokens alone.
 """
 
 from __future__ import annotations
@@ -22,12 +29,12 @@ from ...errors import StoreUnavailableError
 from ...reauth import ReauthRequiredError, ReauthUnavailableError
 from ..http import SignInRequiredError
 from ..transaction import InvalidTransactionError
-from .stepup import APP_ROOT, websocket_refusal
+from .stepup import APP_ROOT, GUARDED, SERVED_BY, uncacheable_headers, websocket_refusal
 
 if TYPE_CHECKING:
     from .stepup import StepupCore
 
-__all__ = ["StepupMiddleware"]
+__all__ = ["StepupMiddleware", "UncacheableMiddleware"]
 
 _HANDLED = (
     ReauthRequiredError,
@@ -38,6 +45,12 @@ _HANDLED = (
 )
 #: What answers a websocket's handshake: after one, a refusal can no longer close it so.
 _ANSWERS = frozenset({"websocket.accept", "websocket.close", "websocket.http.response.start"})
+
+
+def uncacheable_start(message: Message) -> Message:
+    """An ``http.response.start`` message with its ``Cache-Control`` headers (any number)
+    made one that forbids storing the response."""
+    return {**message, "headers": uncacheable_headers(list(message.get("headers", ())))}
 
 
 class StepupMiddleware:
@@ -55,11 +68,15 @@ class StepupMiddleware:
 
         scope["stepup"] = self.stepup
         scope[APP_ROOT] = scope.get("root_path", "")
+        scope[SERVED_BY] = scope.get("app")
         started = False
 
         async def send_watching(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                if GUARDED in scope:  # a guard let it through: no cache may keep it
+                    message = uncacheable_start(message)
             await send(message)
 
         try:
@@ -75,6 +92,7 @@ class StepupMiddleware:
         browser's websocket follows no redirect and shows no page)."""
         scope["stepup"] = self.stepup
         scope[APP_ROOT] = scope.get("root_path", "")
+        scope[SERVED_BY] = scope.get("app")
         answered = False
 
         async def send_watching(message: Message) -> None:
@@ -88,3 +106,26 @@ class StepupMiddleware:
             if answered:  # accepted (or closed already): too late to refuse
                 raise
             await websocket_refusal(exc)(scope, receive, send)
+
+
+class UncacheableMiddleware:
+    """Send the response of a request a guard let through with ``Cache-Control: private,
+    no-store``, as :class:`StepupMiddleware` does: for a FastAPI app guarded by bearer
+    tokens alone (``require_token``, no ``Stepup.install``) whose endpoints return a
+    ``Response`` themselves, which FastAPI sends without the headers a dependency set.
+    ``app.add_middleware(UncacheableMiddleware)``; other responses pass untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_uncacheable(message: Message) -> None:
+            if message["type"] == "http.response.start" and GUARDED in scope:
+                message = uncacheable_start(message)
+            await send(message)
+
+        await self.app(scope, receive, send_uncacheable)

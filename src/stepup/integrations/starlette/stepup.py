@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
+from starlette.types import Scope
 from starlette.websockets import WebSocket, WebSocketClose
 
 from ..._flow import run_async
@@ -49,6 +50,7 @@ from ...signin import SecondFactors, asecond_factors
 from ...subject import Identity, LoginMethod, Subject
 from ...tenants import AsyncTenantSettings
 from ...twofactor import AsyncTwoFactor, Channel
+from ..cache_control import uncacheable
 from ..http import (
     FOR_GOOD,
     Client,
@@ -108,8 +110,10 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "APP_ROOT",
+    "GUARDED",
     "PATHS",
     "PENDING_SIGN_IN",
+    "SERVED_BY",
     "ContextFunction",
     "StepupCore",
     "TransactionFunction",
@@ -181,6 +185,13 @@ PENDING_SIGN_IN: Final = "stepup.pending_sign_in"
 #: The scope key where :class:`StepupMiddleware` keeps the ``root_path`` the app itself is
 #: served under, as the request enters the app (before any ``Mount`` of the app's own).
 APP_ROOT: Final = "stepup.app_root"
+#: The scope key where :class:`StepupMiddleware` keeps the app it wraps (``scope["app"]``
+#: as the request enters it): a guard that raises its refusals checks that the app
+#: serving the request is that one (else :func:`unanswered`).
+SERVED_BY: Final = "stepup.served_by"
+#: The scope key a guard sets on a request it let through: the middleware sends its
+#: response uncacheable (``Cache-Control: private, no-store``, ASVS 5.0 14.3.2).
+GUARDED: Final = "stepup.guarded"
 #: Websocket close codes (RFC 6455 section 7.4.1, and IANA's registry for 1013).
 POLICY_VIOLATION: Final = 1008
 TRY_AGAIN_LATER: Final = 1013
@@ -230,6 +241,53 @@ def allowed(decision: Decision) -> Allowed:
     if isinstance(decision, ReauthUnavailable):
         raise ReauthUnavailableError(decision)
     return decision
+
+
+#: What :data:`SERVED_BY` reads as in a scope the middleware never saw.
+NOT_WRAPPED: Final = object()
+
+
+def unanswered(scope: Scope, guard: str) -> None:
+    """Raise the :class:`~stepup.errors.ConfigurationError` that names the fix when the
+    refusals ``guard`` raises would not become stepup's answers: no
+    :class:`StepupMiddleware` saw the request, or the app serving it is not the one the
+    middleware wraps (a sub-app mounted in it, ``app.mount("/v1", v1)``), whose own error
+    handling would answer each refusal with a 500 before the middleware sees it. The
+    guards call it, before deciding anything, when ``scope[SERVED_BY]`` is not
+    ``scope["app"]``. A websocket's refusal passes such a sub-app by (its error handling
+    lets websockets through): nothing to raise then."""
+    if "stepup" not in scope:
+        raise ConfigurationError(f"{guard} needs StepupMiddleware (see Stepup.install)")
+    if scope["type"] == "websocket":
+        return
+    raise ConfigurationError(
+        f"{guard} guards a route of a mounted app (under {scope.get('root_path', '')!r}) that"
+        " StepupMiddleware does not wrap: that app would answer every refusal with a 500."
+        " Call stepup.install(sub_app) on the mounted app too"
+    )
+
+
+#: The ``Cache-Control`` header of a guarded response that had none (the usual case).
+_UNCACHEABLE: Final = (b"cache-control", uncacheable(None).encode("latin-1"))
+
+
+def uncacheable_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """ASGI ``headers`` with their ``Cache-Control`` (any number of them) made one that no
+    cache may keep the response by: the answer to a request a guard let through (see
+    :mod:`stepup.integrations.cache_control`). On every such response: one pass, and
+    the value parsed only when the app gave one."""
+    given = [value for name, value in headers if name.lower() == b"cache-control"]
+    if not given:
+        return [*headers, _UNCACHEABLE]
+    value = uncacheable(b", ".join(given).decode("latin-1")).encode("latin-1")
+    kept = [(name, v) for name, v in headers if name.lower() != b"cache-control"]
+    return [*kept, (b"cache-control", value)]
+
+
+def uncacheable_response(response: object) -> None:
+    """Make ``response`` (when it is a Starlette ``Response``) one no cache may keep."""
+    if isinstance(response, Response):
+        response.raw_headers[:] = uncacheable_headers(response.raw_headers)
 
 
 def websocket_refusal(refused: Decision | Exception) -> WebSocketClose:
@@ -548,9 +606,14 @@ class StepupCore:
         transaction: Transaction | None = None,
     ) -> Allowed:
         """Like :meth:`check`, but raise the core's ``ReauthRequiredError`` /
-        ``ReauthUnavailableError``; :class:`StepupMiddleware` turns them into responses."""
-        if "stepup" not in request.scope:  # nobody would turn the errors into answers
-            raise ConfigurationError("Stepup.require needs StepupMiddleware (see Stepup.install)")
+        ``ReauthUnavailableError``; :class:`StepupMiddleware` turns them into responses,
+        and sends the response of a request it allowed with ``Cache-Control: private,
+        no-store``. A ``ConfigurationError`` when no middleware would answer them: none
+        is installed, or it wraps the app a sub-app serving this request is mounted in
+        (install stepup on that one too)."""
+        scope = request.scope
+        if scope.get(SERVED_BY, NOT_WRAPPED) is not scope.get("app"):
+            unanswered(scope, "Stepup.require")
         subject, tenant_id = await self._signed_in(request)
         if transaction is None:
             decision = await self.reauth.check(subject, action, tenant_id, context)
@@ -560,6 +623,7 @@ class StepupCore:
             raise ReauthRequiredError(decision)
         if isinstance(decision, ReauthUnavailable):
             raise ReauthUnavailableError(decision)
+        scope[GUARDED] = True
         return decision
 
     def requires_reauth(
@@ -582,7 +646,10 @@ class StepupCore:
         back after re-authenticating for a request other than GET or HEAD, which a
         redirect cannot repeat; without it, the page the request came from (its
         same-site ``Referer``), else the app's root. As in Flask, Django and FastAPI. (A
-        form POST that can be kept is sent again after it: see :meth:`suspend`.)
+        form POST that can be kept is sent again after it: see :meth:`suspend`.) The
+        response of an endpoint it let through says ``Cache-Control: private, no-store``
+        (what the app's own value adds that forbids more is kept): it was served for a
+        grant a cache cannot see expire or be revoked.
 
         On a websocket endpoint (``WebSocketRoute``, ``WebSocketEndpoint.on_connect``)
         the hooks get the ``WebSocket``; a connection that may not go ahead is closed
@@ -605,8 +672,11 @@ class StepupCore:
                         return None
                     return denied
                 if is_async:
-                    return await endpoint(*args)
-                return await run_in_threadpool(endpoint, *args)
+                    response = await endpoint(*args)
+                else:
+                    response = await run_in_threadpool(endpoint, *args)
+                uncacheable_response(response)  # served for a fresh grant: no cache keeps it
+                return response
 
             mark(guarded, action)  # for stepup.testing.coverage
             return guarded  # type: ignore[return-value]
