@@ -183,7 +183,7 @@ class _Request:
 )
 def test_form_return_path(method: str, referer: str, return_to: Any, expected: str | None) -> None:
     request = _Request("/from-request")
-    assert form_return_path(method, referer, return_to, request) == expected
+    assert form_return_path(method, referer, return_to, request, origin="https://site") == expected
 
 
 # the tenant endpoint ------------------------------------------------------------------

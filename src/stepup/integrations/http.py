@@ -66,6 +66,7 @@ __all__ = [
     "reauth_required",
     "retitled",
     "retry_later",
+    "same_origin_page",
     "step_up_challenge",
     "token_required",
     "token_unavailable",
@@ -283,18 +284,66 @@ def reauth_location(reauth_url: str, return_to: str, action: str, transaction: s
 
 
 def form_return_path(
-    method: str, referer: str, return_to: str | Callable[[R], str] | None, request: R
+    method: str,
+    referer: str,
+    return_to: str | Callable[[R], str] | None,
+    request: R,
+    *,
+    origin: str = "",
+    home: str = "/",
 ) -> str | None:
     """Where to come back after re-authenticating: ``None`` (this page) for GET and HEAD;
     for anything else, which a redirect cannot repeat, ``return_to`` (called with
-    ``request`` if callable), else the page the form was on (``referer``), else ``/``.
-    The result still goes through :func:`stepup.redirects.safe_return_path_or_default`."""
+    ``request`` if callable), else the page the form was on (``referer``) when it is on
+    this request's own ``origin`` (``scheme://host[:port]``, as the framework reads the
+    request), else ``home`` (the app's root). A form on another site (or a Referer that
+    does not parse, or no ``origin`` given) never chooses the page a person comes back
+    to. The result still goes through
+    :func:`stepup.redirects.safe_return_path_or_default`."""
     if method in {"GET", "HEAD"}:
         return None
     if return_to is not None:
         return str(return_to(request) if callable(return_to) else return_to)
-    page = urlsplit(referer)
-    return (page.path + (f"?{page.query}" if page.query else "")) or "/"
+    return same_origin_page(referer, origin) or home
+
+
+#: The port a URL of each scheme means when it names none.
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """``url``'s origin (RFC 6454: scheme, host, port, the scheme's default port when it
+    names none), or ``None`` when it has no host, carries credentials or does not parse."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # ``https://host[``, ``https://host:99999``
+        return None
+    host = parts.hostname
+    if not host or parts.username is not None or parts.password is not None:
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, host, port if port is not None else _DEFAULT_PORTS.get(scheme)
+
+
+def same_origin_page(referer: str, origin: str) -> str | None:
+    """The path and query of ``referer`` when it is on ``origin`` (same scheme, host and
+    port), else ``None``: a page another site names is not one to come back to. A
+    ``Referer`` that is a path (``/page``: RFC 9110's partial-URI, resolved against the
+    request's own URI) is on it; a relative one (``page``) names no page this knows."""
+    if not referer or not origin:
+        return None
+    try:
+        page = urlsplit(referer)
+    except ValueError:  # ``https://host[``: no page at all
+        return None
+    if page.scheme or page.netloc:
+        mine = _origin(origin)
+        if mine is None or _origin(referer) != mine:
+            return None
+    elif not page.path.startswith("/"):
+        return None
+    return (page.path or "/") + (f"?{page.query}" if page.query else "")
 
 
 #: The ``title`` of each JSON error, a msgid translated into the request's locale

@@ -297,7 +297,11 @@ class RequestStepup:
             note_transaction(session, subject.session_id, action, target, decision.transaction, now)
         referer = self.request.headers.get("Referer", "")
         method = self.request.method or "GET"
-        return self.respond(decision, form_return_path(method, referer, return_to, self.request))
+        origin = f"{self.request.scheme}://{self.request.get_host()}"
+        back = form_return_path(
+            method, referer, return_to, self.request, origin=origin, home=home_path()
+        )
+        return self.respond(decision, back)
 
     def respond(self, decision: Decision, return_path: str | None = None) -> HttpResponse:
         """The answer to a refusal: the app's ``REAUTH_RESPONSE`` if it gives one, else

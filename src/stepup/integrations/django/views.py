@@ -882,7 +882,10 @@ def _tenant(request: HttpRequest, tenant_id: str) -> HttpResponse:
             return cast(HttpResponse, custom)
         # Back to the page the request came from (the tenant page) after re-authenticating.
         referer = request.headers.get("Referer", "")
-        back = form_return_path(request.method or "", referer, None, request)
+        origin = f"{request.scheme}://{request.get_host()}"
+        back = form_return_path(
+            request.method or "", referer, None, request, origin=origin, home=home_path()
+        )
         info = bound.answer_info(back)
         refused = tenant_decision_response(decision, info, reauth_url=bound.url("reauth"))
         assert refused is not None  # the decision was not ok

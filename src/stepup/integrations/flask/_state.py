@@ -637,7 +637,14 @@ class AppState:
             custom = handler(decision, request)
             if custom is not None:
                 return make_response(custom)
-        back = form_return_path(request.method, request.referrer or "", return_to, request)
+        back = form_return_path(
+            request.method,
+            request.referrer or "",
+            return_to,
+            request,
+            origin=request.host_url,
+            home=home_path(),
+        )
         info = self.answer_info(back)
         refusal = decision_response(decision, info, reauth_url=url_for("stepup.reauth"))
         assert refusal is not None  # the decision was not ok

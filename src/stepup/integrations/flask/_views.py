@@ -1039,7 +1039,10 @@ def tenant_patch(tenant_id: str) -> Any:
         if custom is not None:
             return make_response(custom)
         # Back to the page the request came from (the tenant page) after re-authenticating.
-        back = form_return_path(request.method, request.referrer or "", None, request)
+        referer = request.referrer or ""
+        back = form_return_path(
+            request.method, referer, None, request, origin=request.host_url, home=home_path()
+        )
         info = app_state.answer_info(back)
         refused = tenant_decision_response(decision, info, reauth_url=url_for("stepup.reauth"))
         assert refused is not None  # the decision was not ok

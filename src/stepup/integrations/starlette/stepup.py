@@ -527,11 +527,16 @@ class StepupCore:
     ) -> str | None:
         """Where a refused request comes back after re-authenticating: ``None`` (this
         URL) for GET and HEAD; else ``return_to``, the page it came from (its
-        ``Referer``), or without one the app's root (:meth:`home`)."""
-        referer = request.headers.get("referer", "")
-        if return_to is None and not referer:
-            return_to = self.home(request)
-        return form_return_path(request.method, referer, return_to, request)
+        ``Referer``, when it is on this request's own origin: scheme, host and port), or
+        else the app's root (:meth:`home`)."""
+        return form_return_path(
+            request.method,
+            request.headers.get("referer", ""),
+            return_to,
+            request,
+            origin=f"{request.url.scheme}://{request.url.netloc}",
+            home=self.home(request),
+        )
 
     # decisions ----------------------------------------------------------------
 
