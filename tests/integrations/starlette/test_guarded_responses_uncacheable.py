@@ -285,3 +285,36 @@ def test_token_refusals_keep_their_answers(kind: str) -> None:
         for path in ("/t/data", "/t/response", "/t/workspaces/full"):
             refused = client.delete(path, headers={"Authorization": "Bearer x.y.z"})
             assert (refused.status_code, _cache_control(refused)) == (401, ["no-store"])
+
+
+# Starlette requires_token ----------------------------------------------------------------
+
+
+def test_starlette_token_guarded_responses_are_uncacheable() -> None:
+    from starlette.applications import Starlette
+
+    from stepup.integrations.starlette.bearer import requires_token
+
+    the_guard = guard(SettableClock(T0), asynchronous=True)
+
+    @requires_token(the_guard, "workspace.delete")
+    async def delete(request: Request) -> Response:
+        return JSONResponse({"by": request.state.stepup_token.subject}, headers=CACHEABLE)
+
+    @requires_token(the_guard, "workspace.delete")
+    async def stricter(request: Request) -> Response:
+        return JSONResponse({}, headers=STRICTER)
+
+    app = Starlette(
+        routes=[
+            Route("/t/data", delete, methods=["DELETE"]),
+            Route("/t/stricter", stricter, methods=["DELETE"]),
+        ]
+    )
+    with TestClient(app) as client:
+        answer = client.delete("/t/data", headers=BEARER)
+        assert (answer.status_code, _cache_control(answer)) == (200, [PRIVATE])
+        stricter_answer = client.delete("/t/stricter", headers=BEARER)
+        assert _cache_control(stricter_answer) == [f"{PRIVATE}, no-cache, must-revalidate"]
+        refused = client.delete("/t/data", headers={"Authorization": "Bearer x.y.z"})
+        assert (refused.status_code, _cache_control(refused)) == (401, ["no-store"])

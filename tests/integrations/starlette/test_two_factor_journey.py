@@ -116,7 +116,7 @@ def test_regenerate_recovery_codes_behind_reauth(
 
     fresh = alice.form("/stepup/2fa/recovery-codes")
     assert fresh.status_code == 200
-    assert fresh.headers["cache-control"] == "no-store"
+    assert fresh.headers["cache-control"] == "private, no-store"
     new_codes = [c for c in old_codes if c in fresh.text]
     assert new_codes == []  # every old code is gone from the page...
     sign_in_again(alice, "alice")

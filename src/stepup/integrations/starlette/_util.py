@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Final, TypeAlias, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ...errors import ConfigurationError
 from ...subject import Subject
+from ..cache_control import uncacheable
 from ..http import HttpResponse, RequestInfo
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "request_info",
     "session_of",
     "to_response",
+    "uncacheable_headers",
+    "uncacheable_response",
 ]
 
 T = TypeVar("T")
@@ -62,3 +65,26 @@ def session_of(request: Request) -> dict[str, Any]:
     if "session" not in request.scope:
         raise ConfigurationError("stepup needs starlette.middleware.sessions.SessionMiddleware")
     return request.session
+
+
+#: The ``Cache-Control`` header of a guarded response that had none (the usual case).
+_UNCACHEABLE: Final = (b"cache-control", uncacheable(None).encode("latin-1"))
+
+
+def uncacheable_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """ASGI ``headers`` with their ``Cache-Control`` (any number of them) made one that no
+    cache may keep the response by: the answer to a request a guard let through (see
+    :mod:`stepup.integrations.cache_control`). On every such response: one pass, and
+    the value parsed only when the app gave one."""
+    given = [value for name, value in headers if name.lower() == b"cache-control"]
+    if not given:
+        return [*headers, _UNCACHEABLE]
+    value = uncacheable(b", ".join(given).decode("latin-1")).encode("latin-1")
+    kept = [(name, v) for name, v in headers if name.lower() != b"cache-control"]
+    return [*kept, (b"cache-control", value)]
+
+
+def uncacheable_response(response: object) -> None:
+    """Make ``response`` (when it is a Starlette ``Response``) one no cache may keep."""
+    if isinstance(response, Response):
+        response.raw_headers[:] = uncacheable_headers(response.raw_headers)

@@ -29,7 +29,7 @@ from starlette.responses import Response
 from ..bearer import BearerGuard, required_scope
 from ..http import HttpResponse, retitled
 from ..marks import mark
-from ._util import MaybeAwaitable, call_hook, request_info, to_response
+from ._util import MaybeAwaitable, call_hook, request_info, to_response, uncacheable_response
 
 __all__ = ["requires_token"]
 
@@ -77,7 +77,9 @@ def requires_token(
             if isinstance(outcome, HttpResponse):
                 return to_response(await _titled(request, outcome))
             request.state.stepup_token = outcome
-            return await endpoint(request)
+            response = await endpoint(request)
+            uncacheable_response(response)  # served for this token, now: no cache keeps it
+            return response
 
         mark(guarded, action)
         return guarded

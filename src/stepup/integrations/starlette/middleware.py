@@ -29,7 +29,8 @@ from ...errors import StoreUnavailableError
 from ...reauth import ReauthRequiredError, ReauthUnavailableError
 from ..http import SignInRequiredError
 from ..transaction import InvalidTransactionError
-from .stepup import APP_ROOT, GUARDED, SERVED_BY, uncacheable_headers, websocket_refusal
+from ._util import uncacheable_headers
+from .stepup import APP_ROOT, GUARDED, SERVED_BY, websocket_refusal
 
 if TYPE_CHECKING:
     from .stepup import StepupCore

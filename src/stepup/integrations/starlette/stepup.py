@@ -50,7 +50,6 @@ from ...signin import SecondFactors, asecond_factors
 from ...subject import Identity, LoginMethod, Subject
 from ...tenants import AsyncTenantSettings
 from ...twofactor import AsyncTwoFactor, Channel
-from ..cache_control import uncacheable
 from ..http import (
     FOR_GOOD,
     Client,
@@ -102,6 +101,7 @@ from ._util import (
     request_info,
     session_of,
     to_response,
+    uncacheable_response,
 )
 from .csrf import FIELD_NAME, CsrfProtection
 from .providers import OIDCAdapter, SAMLAdapter
@@ -265,29 +265,6 @@ def unanswered(scope: Scope, guard: str) -> None:
         " StepupMiddleware does not wrap: that app would answer every refusal with a 500."
         " Call stepup.install(sub_app) on the mounted app too"
     )
-
-
-#: The ``Cache-Control`` header of a guarded response that had none (the usual case).
-_UNCACHEABLE: Final = (b"cache-control", uncacheable(None).encode("latin-1"))
-
-
-def uncacheable_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """ASGI ``headers`` with their ``Cache-Control`` (any number of them) made one that no
-    cache may keep the response by: the answer to a request a guard let through (see
-    :mod:`stepup.integrations.cache_control`). On every such response: one pass, and
-    the value parsed only when the app gave one."""
-    given = [value for name, value in headers if name.lower() == b"cache-control"]
-    if not given:
-        return [*headers, _UNCACHEABLE]
-    value = uncacheable(b", ".join(given).decode("latin-1")).encode("latin-1")
-    kept = [(name, v) for name, v in headers if name.lower() != b"cache-control"]
-    return [*kept, (b"cache-control", value)]
-
-
-def uncacheable_response(response: object) -> None:
-    """Make ``response`` (when it is a Starlette ``Response``) one no cache may keep."""
-    if isinstance(response, Response):
-        response.raw_headers[:] = uncacheable_headers(response.raw_headers)
 
 
 def websocket_refusal(refused: Decision | Exception) -> WebSocketClose:
