@@ -11,7 +11,9 @@ SQLAlchemy's error, which carries the statement's parameters (sealed secrets, or
 
 SQLite has one writer at a time. Inside one process the store queues its writing
 transactions on a lock (cheaper than SQLite's busy handler, which polls with
-sleeps); between processes ``BEGIN IMMEDIATE`` and ``busy_timeout`` do it.
+sleeps); between processes ``BEGIN IMMEDIATE`` and ``busy_timeout`` do it. The async
+store runs its SQLite operations on sync stores, where a caller's timeout can cut a
+wait for the lock short (see :meth:`AsyncSQLStore._on_sqlite`).
 
 Quick start::
 
@@ -23,6 +25,7 @@ Quick start::
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import queue
 import sqlite3
@@ -207,9 +210,9 @@ class _Worker:
     concurrent future and the asyncio future chained to it)."""
 
     def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[tuple[asyncio.Future[Any], Callable[[], Any]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._jobs: queue.SimpleQueue[
+            tuple[asyncio.Future[Any], threading.Lock, Callable[[], Any]] | None
+        ] = queue.SimpleQueue()
         self.alive = True
         threading.Thread(target=self._serve, name="stepup-sqlite", daemon=True).start()
         _workers.add(self)
@@ -217,19 +220,34 @@ class _Worker:
     def _serve(self) -> None:
         jobs = self._jobs
         while (job := jobs.get()) is not None:
-            future, call = job
-            try:
-                result, error = call(), None
-            except BaseException as exc:  # handed to the awaiting task, as an executor does
-                result, error = None, exc
-            with suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-                future.get_loop().call_soon_threadsafe(_settle, future, result, error)
-            del job, future, call, result, error
+            future, claim, call = job
+            if claim.acquire(blocking=False):  # else its task was cancelled before it began
+                try:
+                    result, error = call(), None
+                except BaseException as exc:  # handed to the awaiting task, as an executor does
+                    result, error = None, exc
+                with suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+                    future.get_loop().call_soon_threadsafe(_settle, future, result, error)
+                del result, error
+            del job, future, claim, call
 
-    async def run(self, call: Callable[[], R]) -> R:
+    async def run(self, call: Callable[[threading.Event], R]) -> R:
+        """``call(given_up)`` in the thread. A task cancelled while it waits (a timeout)
+        gets its ``CancelledError`` at once if the call has not begun, and the call never
+        runs; if it has, ``given_up`` is set and the task waits for the call to end (one
+        waiting for SQLite's lock stops at its next slice: :func:`_waiting`), so nothing
+        the call does lands after the task was cancelled."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._jobs.put((future, call))
-        return await future
+        claim, given_up = threading.Lock(), threading.Event()
+        self._jobs.put((future, claim, partial(call, given_up)))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            given_up.set()
+            if not claim.acquire(blocking=False):  # begun: its answer no longer matters
+                with suppress(Exception):
+                    await future
+            raise
 
     def stop(self) -> None:
         """The thread ends after the calls already queued."""
@@ -259,6 +277,27 @@ def _busy(cause: BaseException | None) -> bool:
         return False
     error = _driver_error(cause, None)
     return error.driver == _SQLITE_REFUSAL and error.sqlite_errorcode in _BUSY_CODES
+
+
+#: The longest wait (seconds) of the async SQLite store's thread in SQLite's busy handler
+#: at a time: nothing can stop that wait (``Connection.interrupt`` does not), so the
+#: thread waits ``busy_timeout`` in slices and stops at the next one once the task that
+#: awaits the operation is cancelled.
+_LOCK_SLICE = 0.1
+
+
+def _waiting(call: Callable[[], R], tries: int, given_up: threading.Event) -> R:
+    """``call()`` in the async SQLite store's thread, on the sync store whose
+    ``busy_timeout`` is one slice: run again while SQLite refuses it for a lock held
+    elsewhere (it changed nothing then), ``tries`` times in all, and not again once
+    ``given_up`` is set."""
+    while True:
+        try:
+            return call()
+        except StoreUnavailableError as exc:
+            tries -= 1
+            if tries <= 0 or given_up.is_set() or not _busy(exc.__cause__):
+                raise
 
 
 class _Base:
@@ -624,10 +663,13 @@ class AsyncSQLStore(_Base):
             weakref.WeakKeyDictionary()
         )
         # The hot operations skip SQLAlchemy's async layer. asyncpg: straight on the
-        # pooled asyncpg connection. SQLite: sync stores on the same file, run right
-        # here unless the database is locked, then in one worker thread of this store
-        # (see _on_sqlite; aiosqlite makes a thread hop per call: execute, fetch, commit).
+        # pooled asyncpg connection. SQLite: every operation but maintenance runs on
+        # sync stores on the same file, right here unless the database is locked, then
+        # in one worker thread of this store (see _on_sqlite; aiosqlite makes a thread
+        # hop per call: execute, fetch, commit, and cannot be cut short by a timeout
+        # while it waits for the lock).
         self._busy_timeout = busy_timeout
+        self._lock_tries = 1
         asyncpg = self.engine.dialect.driver == "asyncpg"
         self._pg = AsyncDriver(self.engine, timeout=timeout) if asyncpg else None
         self._here: SQLStore | None = None
@@ -660,15 +702,17 @@ class AsyncSQLStore(_Base):
 
     def _sqlite(self) -> tuple[SQLStore, SQLStore, _Worker]:
         """SQLite: two sync stores on the same file, one that never waits for a lock (used
-        on the event loop's thread) and one that waits up to ``busy_timeout`` (used in
-        this store's worker thread), and that thread; all made anew in a forked child,
-        whose thread and connections are the parent's."""
+        on the event loop's thread) and one that waits for it in slices of at most
+        :data:`_LOCK_SLICE`, ``busy_timeout`` in all (used in this store's worker thread,
+        see :func:`_waiting`), and that thread; all made anew in a forked child, whose
+        thread and connections are the parent's."""
         thread, here, patient = self._thread, self._here, self._patient
         if thread is None or not thread.alive or here is None or patient is None:
             url = self._url.set(drivername="sqlite+pysqlite")
             here = self._here = SQLStore(url, prefix=self.prefix, busy_timeout=0)
+            tries = self._lock_tries = max(1, math.ceil(self._busy_timeout / _LOCK_SLICE))
             patient = self._patient = SQLStore(
-                url, prefix=self.prefix, busy_timeout=self._busy_timeout
+                url, prefix=self.prefix, busy_timeout=self._busy_timeout / tries
             )
             thread = self._thread = _Worker()
         return here, patient, thread
@@ -683,7 +727,10 @@ class AsyncSQLStore(_Base):
         scheduler puts the threads). An operation that finds the database locked (by
         another process, or by this store's own thread) fails at once with
         ``SQLITE_BUSY`` before it has changed anything, and goes to the worker thread,
-        which waits up to ``busy_timeout``: the event loop never waits for a lock."""
+        which waits up to ``busy_timeout``: the event loop never waits for a lock. A task
+        cancelled meanwhile (a timeout) gets its ``CancelledError`` within one
+        :data:`_LOCK_SLICE`, and the operation has then either run whole or not at all,
+        and will not run later (:meth:`_Worker.run`)."""
         here, patient, thread = self._sqlite()
         try:
             try:
@@ -691,7 +738,8 @@ class AsyncSQLStore(_Base):
             except StoreUnavailableError as exc:
                 if not _busy(exc.__cause__):
                     raise
-            return await thread.run(partial(getattr(patient, name), *args))
+            wait = partial(_waiting, partial(getattr(patient, name), *args), self._lock_tries)
+            return await thread.run(wait)
         except StoreUnavailableError as exc:
             failure = _unavailable(self, name, exc.__cause__ or exc)
         raise failure
@@ -718,6 +766,14 @@ class AsyncSQLStore(_Base):
             except self._pg.errors as exc:
                 failure = _unavailable(self, name, exc)
             raise failure
+        return await self._run(name, make(self._s, *args), write=write)
+
+    async def _call(self, name: str, make: Callable[..., ops.Op[R]], *args: Any, write: bool) -> R:
+        """Any other operation: on SQLite as a hot one (:meth:`_on_sqlite`), elsewhere
+        ``make(statements, *args)`` through SQLAlchemy, in one transaction."""
+        if self._queue_writers:
+            result: R = await self._on_sqlite(name, *args)
+            return result
         return await self._run(name, make(self._s, *args), write=write)
 
     async def _run(self, name: str, op: ops.Op[R], *, write: bool) -> R:
@@ -784,7 +840,7 @@ class AsyncSQLStore(_Base):
             here.close()
         if thread is not None and patient is not None:
             if thread.alive:
-                await thread.run(patient.close)
+                await thread.run(lambda _given_up: patient.close())
             thread.stop()
 
     async def __aenter__(self) -> AsyncSQLStore:
@@ -831,16 +887,15 @@ class AsyncSQLStore(_Base):
 
     async def throttle_refund(self, key: str, charge: Attempt, at: float) -> None:
         boundary.check_throttle_refund(key, charge, at)
-        op = ops.throttle_refund(self._s, key, charge, at)
-        await self._run("throttle_refund", op, write=True)
+        await self._call("throttle_refund", ops.throttle_refund, key, charge, at, write=True)
 
     async def throttle_clear(self, key: str) -> None:
         boundary.check_throttle_clear(key)
-        await self._run("throttle_clear", ops.throttle_clear(self._s, key), write=True)
+        await self._call("throttle_clear", ops.throttle_clear, key, write=True)
 
     async def throttle_state(self, key: str) -> ThrottleState:
         boundary.check_throttle_state(key)
-        return await self._run("throttle_state", ops.throttle_state(self._s, key), write=False)
+        return await self._call("throttle_state", ops.throttle_state, key, write=False)
 
     # credentials ----------------------------------------------------------------
 
@@ -851,27 +906,27 @@ class AsyncSQLStore(_Base):
 
     async def put_credential(self, credential: Credential) -> None:
         boundary.check_credential_write(credential)
-        await self._run("put_credential", ops.put_credential(self._s, credential), write=True)
+        await self._call("put_credential", ops.put_credential, credential, write=True)
 
     async def add_credential(self, credential: Credential) -> bool:
         boundary.check_credential_write(credential)
-        op = ops.add_credential(self._s, credential)
-        return await self._run("add_credential", op, write=True)
+        return await self._call("add_credential", ops.add_credential, credential, write=True)
 
     async def delete_credential(self, user_id: str) -> bool:
         boundary.check_delete_credential(user_id)
-        op = ops.delete_credential(self._s, user_id)
-        return await self._run("delete_credential", op, write=True)
+        return await self._call("delete_credential", ops.delete_credential, user_id, write=True)
 
     async def consume_recovery_hash(self, user_id: str, digest: str) -> bool:
         boundary.check_consume_recovery_hash(user_id, digest)
-        op = ops.consume_recovery_hash(self._s, user_id, digest)
-        return await self._run("consume_recovery_hash", op, write=True)
+        return await self._call(
+            "consume_recovery_hash", ops.consume_recovery_hash, user_id, digest, write=True
+        )
 
     async def replace_credential(self, credential: Credential, expected_version: int) -> bool:
         boundary.check_replace_credential(credential, expected_version)
-        op = ops.replace_credential(self._s, credential, expected_version)
-        return await self._run("replace_credential", op, write=True)
+        return await self._call(
+            "replace_credential", ops.replace_credential, credential, expected_version, write=True
+        )
 
     # tenants --------------------------------------------------------------------
 
@@ -880,24 +935,25 @@ class AsyncSQLStore(_Base):
 
     async def put_tenant(self, tenant: Tenant) -> None:
         boundary.check_tenant_write(tenant)
-        await self._run("put_tenant", ops.put_tenant(self._s, tenant), write=True)
+        await self._call("put_tenant", ops.put_tenant, tenant, write=True)
 
     async def add_tenant(self, tenant: Tenant) -> Tenant:
         boundary.check_tenant_write(tenant)
-        return await self._run("add_tenant", ops.add_tenant(self._s, tenant), write=True)
+        return await self._call("add_tenant", ops.add_tenant, tenant, write=True)
 
     async def patch_tenant(
         self, tenant_id: str, attributes: Mapping[str, Any], flags: Mapping[str, Any]
     ) -> tuple[Tenant, Tenant] | None:
         boundary.check_patch_tenant(tenant_id)
-        op = ops.patch_tenant(self._s, tenant_id, attributes, flags)
-        return await self._run("patch_tenant", op, write=True)
+        return await self._call(
+            "patch_tenant", ops.patch_tenant, tenant_id, attributes, flags, write=True
+        )
 
     # grants ---------------------------------------------------------------------
 
     async def put_grant(self, grant: Grant, expires_at: float) -> None:
         boundary.check_put_grant(grant, expires_at)
-        await self._run("put_grant", ops.put_grant(self._s, grant, expires_at), write=True)
+        await self._call("put_grant", ops.put_grant, grant, expires_at, write=True)
 
     async def get_grant(self, user_id: str, session_id: str) -> Grant | None:
         return await self._hot("get_grant", ops.get_grant, user_id, session_id, write=False)
@@ -915,48 +971,47 @@ class AsyncSQLStore(_Base):
         self, grant: Grant, expires_at: float, expected: Grant, from_session: str
     ) -> bool:
         boundary.check_replace_grant(grant, expires_at, expected, from_session)
-        op = ops.replace_grant(self._s, grant, expires_at, expected, from_session)
-        return await self._run("replace_grant", op, write=True)
+        args = (grant, expires_at, expected, from_session)
+        return await self._call("replace_grant", ops.replace_grant, *args, write=True)
 
     async def revoke_grants(self, user_id: str, session_id: str | None = None) -> int:
         boundary.check_revoke_grants(user_id, session_id)
-        op = ops.revoke_grants(self._s, user_id, session_id)
-        return await self._run("revoke_grants", op, write=True)
+        return await self._call("revoke_grants", ops.revoke_grants, user_id, session_id, write=True)
 
     # challenges -----------------------------------------------------------------
 
     async def put_challenge(self, challenge: Challenge) -> None:
         boundary.check_put_challenge(challenge)
-        await self._run("put_challenge", ops.put_challenge(self._s, challenge), write=True)
+        await self._call("put_challenge", ops.put_challenge, challenge, write=True)
 
     async def take_challenge(self, challenge_id: str, now: float) -> Challenge | None:
         boundary.check_take_challenge(challenge_id)
-        op = ops.take_challenge(self._s, challenge_id, now)
-        return await self._run("take_challenge", op, write=True)
+        return await self._call("take_challenge", ops.take_challenge, challenge_id, now, write=True)
 
     # passkeys -------------------------------------------------------------------
 
     async def list_passkeys(self, user_id: str) -> tuple[Passkey, ...]:
         boundary.check_user_read(user_id)
-        op = ops.list_passkeys(self._s, user_id)
-        return await self._run("list_passkeys", op, write=False)
+        return await self._call("list_passkeys", ops.list_passkeys, user_id, write=False)
 
     async def add_passkey(self, passkey: Passkey, max_per_user: int) -> bool:
         boundary.check_add_passkey(passkey, max_per_user)
-        op = ops.add_passkey(self._s, passkey, max_per_user)
-        return await self._run("add_passkey", op, write=True)
+        return await self._call("add_passkey", ops.add_passkey, passkey, max_per_user, write=True)
 
     async def remove_passkey(self, user_id: str, credential_id: str) -> bool:
         boundary.check_remove_passkey(user_id, credential_id)
-        op = ops.remove_passkey(self._s, user_id, credential_id)
-        return await self._run("remove_passkey", op, write=True)
+        return await self._call(
+            "remove_passkey", ops.remove_passkey, user_id, credential_id, write=True
+        )
 
     async def record_passkey_use(self, passkey: Passkey, expected_count: int) -> bool:
         boundary.check_record_passkey_use(passkey, expected_count)
-        op = ops.record_passkey_use(self._s, passkey, expected_count)
-        return await self._run("record_passkey_use", op, write=True)
+        return await self._call(
+            "record_passkey_use", ops.record_passkey_use, passkey, expected_count, write=True
+        )
 
     async def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool:
         boundary.check_rename_passkey(user_id, credential_id, name)
-        op = ops.rename_passkey(self._s, user_id, credential_id, name)
-        return await self._run("rename_passkey", op, write=True)
+        return await self._call(
+            "rename_passkey", ops.rename_passkey, user_id, credential_id, name, write=True
+        )
