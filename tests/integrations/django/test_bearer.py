@@ -56,3 +56,26 @@ def test_headers_scope_and_query_tokens_answer_like_the_others() -> None:
         return response.status_code, {k.lower(): v for k, v in response.items()}
 
     expect_header_answers(send)
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_what_a_token_let_through_no_cache_keeps(is_async: bool) -> None:
+    from asgiref.sync import async_to_sync
+
+    protect = guard(SettableClock(T0), asynchronous=is_async)
+
+    def answer(request: HttpRequest) -> JsonResponse:
+        response = JsonResponse({"by": request.stepup_token.subject})  # type: ignore[attr-defined]
+        response["Cache-Control"] = "public, max-age=600"
+        return response
+
+    async def answer_async(request: HttpRequest) -> JsonResponse:
+        return answer(request)
+
+    view = bearer_required(protect, "workspace.delete")(answer_async if is_async else answer)
+    request = RequestFactory().delete("/workspaces/prod", HTTP_AUTHORIZATION=f"Bearer {sign()}")
+    response = async_to_sync(view)(request) if is_async else view(request)
+    assert (response.status_code, response["Cache-Control"]) == (200, "private, no-store")
+    refused = RequestFactory().delete("/workspaces/prod", HTTP_AUTHORIZATION="Bearer x.y.z")
+    refusal = async_to_sync(view)(refused) if is_async else view(refused)
+    assert (refusal.status_code, refusal["Cache-Control"]) == (401, "no-store")

@@ -18,7 +18,6 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost, ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.request import RawPostDataException, UnreadablePostError
-from django.http.response import HttpResponseBase
 from django.middleware.csrf import rotate_token
 from django.urls import get_script_prefix, reverse
 from django.utils.encoding import force_str
@@ -45,7 +44,6 @@ from ...signin import SecondFactors, second_factors
 from ...subject import Identity, LoginMethod, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
-from ..cache_control import uncacheable
 from ..http import (
     Client,
     RequestInfo,
@@ -88,7 +86,7 @@ from ..views import (
     renew_session_id,
 )
 from . import _session
-from ._web import home_path, request_info, sign_in_response, to_response
+from ._web import home_path, request_info, sign_in_response, to_response, uncacheable_response
 from .hooks import SIGN_IN_BACKEND
 from .services import Stepup, get_stepup
 
@@ -912,20 +910,6 @@ def held_sign_in_response(request: HttpRequest, response: HttpResponse) -> HttpR
         held.cookies[csrf.key] = csrf  # auth token it issued would sign nobody in yet)
     held["Cache-Control"] = "no-store"
     return held
-
-
-def uncacheable_response(response: Any) -> Any:
-    """``response`` made one no cache keeps (``Cache-Control: private, no-store``, the
-    view's other directives kept: :func:`~stepup.integrations.cache_control.uncacheable`):
-    what a guard let through is this person's, now. Django's cache middleware and
-    ``cache_page`` then never store it (they skip a ``private`` response), nor does a
-    browser or a proxy. Anything that is not a response is returned as it is."""
-    if isinstance(response, HttpResponseBase):
-        given = response.get("Cache-Control")
-        marked = uncacheable(given)
-        if marked != given:  # the decorator's mark, seen again by the middleware: kept
-            response["Cache-Control"] = marked
-    return response
 
 
 def uncacheable_if_let_through(request: HttpRequest, response: Any) -> Any:

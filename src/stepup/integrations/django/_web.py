@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import resolve_url
 from django.urls import NoReverseMatch, get_script_prefix
 
 from ...redirects import safe_return_path_or_default
+from ..cache_control import uncacheable
 from ..http import Client, RequestInfo, authentication_required, client_kind
 from ..http import HttpResponse as NeutralResponse
 from ..views import app_root
 
-__all__ = ["home_path", "request_info", "sign_in_path", "sign_in_response", "to_response"]
+__all__ = [
+    "home_path",
+    "request_info",
+    "sign_in_path",
+    "sign_in_response",
+    "to_response",
+    "uncacheable_response",
+]
 
 
 def request_info(request: HttpRequest, *, path: str | None = None) -> RequestInfo:
@@ -58,3 +69,17 @@ def sign_in_response(request: HttpRequest) -> HttpResponse:
 
         return redirect_to_login(safe_return_path_or_default(info.path))
     return to_response(authentication_required(info))
+
+
+def uncacheable_response(response: Any) -> Any:
+    """``response`` made one no cache keeps (``Cache-Control: private, no-store``, the
+    view's other directives kept: :func:`~stepup.integrations.cache_control.uncacheable`):
+    what a guard let through is this person's, now. Django's cache middleware and
+    ``cache_page`` then never store it (they skip a ``private`` response), nor does a
+    browser or a proxy. Anything that is not a response is returned as it is."""
+    if isinstance(response, HttpResponseBase):
+        given = response.get("Cache-Control")
+        marked = uncacheable(given)
+        if marked != given:  # the decorator's mark, seen again by the middleware: kept
+            response["Cache-Control"] = marked
+    return response

@@ -29,7 +29,7 @@ from django.http import HttpResponse as DjangoResponse
 from ..bearer import BearerGuard, required_scope
 from ..http import HttpResponse
 from ..marks import mark
-from ._web import request_info, to_response
+from ._web import request_info, to_response, uncacheable_response
 
 __all__ = ["bearer_required"]
 
@@ -91,7 +91,7 @@ def bearer_required(
                 refused = await check(request, kwargs)
                 if refused is not None:
                     return refused
-                return await view(request, *args, **kwargs)
+                return uncacheable_response(await view(request, *args, **kwargs))
 
             mark(guarded_async, action)
             return cast(F, guarded_async)
@@ -101,7 +101,7 @@ def bearer_required(
             refused = refusal(request, kwargs)
             if refused is not None:
                 return refused
-            return view(request, *args, **kwargs)
+            return uncacheable_response(view(request, *args, **kwargs))
 
         mark(guarded, action)
         return cast(F, guarded)

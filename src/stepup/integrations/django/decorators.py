@@ -23,7 +23,8 @@ from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest
 
 from ..marks import mark
-from ._request import ContextFunction, TransactionFunction, stepup_for, uncacheable_response
+from ._request import ContextFunction, TransactionFunction, stepup_for
+from ._web import uncacheable_response
 from .services import validate_action, validate_transaction
 
 __all__ = ["reauth_required"]

@@ -27,7 +27,8 @@ from django.views import View
 
 from ...policy import Context
 from ..transaction import Transaction
-from ._request import stepup_for, uncacheable_response
+from ._request import stepup_for
+from ._web import uncacheable_response
 from .services import validate_action, validate_transaction
 
 __all__ = ["ReauthRequiredMixin"]
