@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import pytest
 from fastapi import Depends, FastAPI
 from starlette.endpoints import HTTPEndpoint
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -74,7 +75,13 @@ def _starlette() -> TestApp:
         async def open_page(request: Request) -> Response:
             return PlainTextResponse("open", headers=CACHEABLE)
 
+        @stepup.requires_reauth("api_key.read")
+        async def raising(request: Request) -> Response:
+            # The app's exception handler answers for the endpoint, after the guard passed.
+            raise HTTPException(404, "no such key", headers=CACHEABLE)
+
         return [
+            Route("/s/raising", raising),
             Route("/s/cacheable", cacheable),
             Route("/s/stricter", stricter),
             Route("/s/endpoint", Key),
@@ -97,6 +104,8 @@ def test_starlette_guarded_responses_are_uncacheable() -> None:
         assert _cache_control(stricter) == [f"{PRIVATE}, no-cache, must-revalidate"]
         assert _cache_control(alice.get("/s/open")) == ["public, max-age=600"]
         assert _cache_control(alice.get("/")) == []
+        handled = alice.get("/s/raising")
+        assert (handled.status_code, _cache_control(handled)) == (404, [PRIVATE])
     finally:
         alice.close()
 
@@ -305,16 +314,24 @@ def test_starlette_token_guarded_responses_are_uncacheable() -> None:
     async def stricter(request: Request) -> Response:
         return JSONResponse({}, headers=STRICTER)
 
+    @requires_token(the_guard, "workspace.delete")
+    async def raising(request: Request) -> Response:
+        raise HTTPException(404, "no such workspace", headers=CACHEABLE)
+
     app = Starlette(
         routes=[
             Route("/t/data", delete, methods=["DELETE"]),
             Route("/t/stricter", stricter, methods=["DELETE"]),
-        ]
+            Route("/t/raising", raising, methods=["DELETE"]),
+        ],
+        middleware=[Middleware(UncacheableMiddleware)],
     )
     with TestClient(app) as client:
         answer = client.delete("/t/data", headers=BEARER)
         assert (answer.status_code, _cache_control(answer)) == (200, [PRIVATE])
         stricter_answer = client.delete("/t/stricter", headers=BEARER)
         assert _cache_control(stricter_answer) == [f"{PRIVATE}, no-cache, must-revalidate"]
+        handled = client.delete("/t/raising", headers=BEARER)
+        assert (handled.status_code, _cache_control(handled)) == (404, [PRIVATE])
         refused = client.delete("/t/data", headers={"Authorization": "Bearer x.y.z"})
         assert (refused.status_code, _cache_control(refused)) == (401, ["no-store"])

@@ -14,6 +14,7 @@ from ..cache_control import uncacheable
 from ..http import HttpResponse, RequestInfo
 
 __all__ = [
+    "GUARDED",
     "MaybeAwaitable",
     "call_hook",
     "is_awaitable",
@@ -67,6 +68,9 @@ def session_of(request: Request) -> dict[str, Any]:
     return request.session
 
 
+#: The scope key a guard sets on a request it let through: the middleware sends its
+#: response uncacheable (``Cache-Control: private, no-store``, ASVS 5.0 14.3.2).
+GUARDED: Final = "stepup.guarded"
 #: The ``Cache-Control`` header of a guarded response that had none (the usual case).
 _UNCACHEABLE: Final = (b"cache-control", uncacheable(None).encode("latin-1"))
 

@@ -29,7 +29,14 @@ from starlette.responses import Response
 from ..bearer import BearerGuard, required_scope
 from ..http import HttpResponse, retitled
 from ..marks import mark
-from ._util import MaybeAwaitable, call_hook, request_info, to_response, uncacheable_response
+from ._util import (
+    GUARDED,
+    MaybeAwaitable,
+    call_hook,
+    request_info,
+    to_response,
+    uncacheable_response,
+)
 
 __all__ = ["requires_token"]
 
@@ -77,6 +84,7 @@ def requires_token(
             if isinstance(outcome, HttpResponse):
                 return to_response(await _titled(request, outcome))
             request.state.stepup_token = outcome
+            request.scope[GUARDED] = True  # an exception handler's answer too (middleware)
             response = await endpoint(request)
             uncacheable_response(response)  # served for this token, now: no cache keeps it
             return response

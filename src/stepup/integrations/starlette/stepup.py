@@ -95,6 +95,7 @@ from ..views import (
     note_renewal,
 )
 from ._util import (
+    GUARDED,
     MaybeAwaitable,
     call_hook,
     is_awaitable,
@@ -189,9 +190,6 @@ APP_ROOT: Final = "stepup.app_root"
 #: as the request enters it): a guard that raises its refusals checks that the app
 #: serving the request is that one (else :func:`unanswered`).
 SERVED_BY: Final = "stepup.served_by"
-#: The scope key a guard sets on a request it let through: the middleware sends its
-#: response uncacheable (``Cache-Control: private, no-store``, ASVS 5.0 14.3.2).
-GUARDED: Final = "stepup.guarded"
 #: Websocket close codes (RFC 6455 section 7.4.1, and IANA's registry for 1013).
 POLICY_VIOLATION: Final = 1008
 TRY_AGAIN_LATER: Final = 1013
@@ -653,6 +651,9 @@ class StepupCore:
                         await request.close(denied.code, denied.reason)
                         return None
                     return denied
+                # The answer, and any an exception handler sends instead, is uncacheable
+                # (the middleware's mark); the endpoint's own too, middleware or not.
+                request.scope[GUARDED] = True
                 if is_async:
                     response = await endpoint(*args)
                 else:
