@@ -86,6 +86,27 @@ def test_keys_the_async_path_fetched_still_serve_validate() -> None:
     _no_coroutine_left_unawaited(lambda: check.validate(sign(exp=T0 + 7200)))
 
 
+def test_a_kid_the_client_made_up_is_a_401_not_a_500() -> None:
+    """A token the loaded keys do not verify asks for a refetch, which the sync path
+    cannot make with an async fetcher: it is judged by the keys it has (invalid_token),
+    whatever the client puts in its header."""
+    from joserfc import jws
+
+    from stepup.tokens import InvalidTokenError, TokenFault
+
+    clock = SettableClock(T0)
+    check = _validator(_async_fetch, clock)
+    assert asyncio.run(check.avalidate(sign())).subject == "alice"
+    forged = sign().split(".")
+    header = {"alg": "RS256", "typ": "at+jwt", "kid": "made-up"}
+    forged[0] = jws.serialize_compact(header, b"{}", KEY).split(".")[0]
+    clock.advance(120)  # past refetch_interval: the unknown kid would be refetched
+    with pytest.raises(InvalidTokenError) as info:
+        check.validate(".".join(forged))
+    assert info.value.fault is TokenFault.UNKNOWN_KEY
+    assert check.validate(sign()).subject == "alice"  # the keys still serve
+
+
 def test_bearer_guard_check_raises_it_too_not_a_503() -> None:
     clock = SettableClock(T0)
     guard = BearerGuard(

@@ -448,6 +448,15 @@ class AccessTokenValidator:
             raise error
         return True
 
+    def _refetch(self, now: float) -> Flow[bool]:
+        """:meth:`_refresh` for a token the cached keys do not verify. An async fetcher
+        on the sync path cannot fetch: the token is judged by the keys an async request
+        fetched (a 401 for a ``kid`` the client made up, never the app's 500)."""
+        try:
+            return (yield from self._refresh(now))
+        except ConfigurationError:
+            return False
+
     def _load(self, attempt: _Attempt, document: object) -> TokenUnavailableError | None:
         """Read a fetched document into the cache: None, or the
         :class:`TokenUnavailableError` for the request that made the attempt. The one
@@ -514,7 +523,7 @@ class AccessTokenValidator:
         now = self.clock()
         yield from self._current_keys(now)
         candidates = self._index.get((alg, kid), ())
-        if not candidates and (yield from self._refresh(now)):
+        if not candidates and (yield from self._refetch(now)):
             candidates = self._index.get((alg, kid), ())  # the issuer may have rotated
         if not candidates:
             raise InvalidTokenError(TokenFault.UNKNOWN_KEY)
@@ -523,7 +532,7 @@ class AccessTokenValidator:
             # The issuer may have put a new key under an old kid (OIDC Core 10.1.1 asks
             # for a new one, not every issuer obliges): one refetch, within the same
             # once-per-refetch_interval budget as an unknown kid's.
-            if not (yield from self._refresh(now)):
+            if not (yield from self._refetch(now)):
                 raise InvalidTokenError(TokenFault.SIGNATURE)
             candidates = self._index.get((alg, kid), ())
             if not any(_verifies(model, signing_input, signature, key) for key in candidates):
