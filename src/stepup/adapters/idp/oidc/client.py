@@ -26,6 +26,10 @@ from .resource import ACCEPT_ENCODING, afetch, fetch
 __all__ = ["AsyncChallengeStore", "AsyncOIDCReauth", "OIDCReauth"]
 
 _TIMEOUT = httpx.Timeout(10.0)
+#: The pool of :class:`OIDCReauth`'s own client keeps no idle connection: each sync
+#: exchange then opens a connection of its own, which it can shut down at its deadline
+#: (:func:`~.resource.fetch`), even should the client be used for other requests too.
+_OWN_POOL = httpx.Limits(max_connections=100, max_keepalive_connections=0)
 
 
 class AsyncChallengeStore(Protocol):
@@ -157,7 +161,7 @@ class OIDCReauth(_Client[ChallengeStore, httpx.Client]):
         clock: Clock = system_clock,
     ) -> None:
         owned = http is None
-        client = httpx.Client(timeout=_TIMEOUT) if http is None else http
+        client = httpx.Client(timeout=_TIMEOUT, limits=_OWN_POOL) if http is None else http
         super().__init__(config, store, client, clock, owned=owned)
 
     def close(self) -> None:

@@ -60,8 +60,14 @@ MAX_EXCHANGE_SECONDS: Final = 20.0
 #: The clock of that bound: the machine's, not the decisions' injected one (a timeout).
 _monotonic = time.monotonic
 #: What httpcore's ``trace`` extension reports when a request opens a connection of its
-#: own (plain, through a proxy, or its TLS layer): the stream is the answer's.
-_OPENED: Final = ("connect_tcp.complete", "connect_unix_socket.complete", "start_tls.complete")
+#: own (to the host, or to a proxy): the stream holds the connection's socket.
+_CONNECTED: Final = ("connect_tcp.complete", "connect_unix_socket.complete")
+#: ... and when the connection's TLS layer is up (its protocol may be HTTP/2).
+_TLS_UP: Final = "start_tls.complete"
+#: Said by every sync exchange: its connection is closed with its answer, never handed
+#: back to the client's pool, so no later exchange can find it there (see
+#: :class:`_Connections`). HTTP/2 has no such header: h2 leaves it out.
+_CLOSE: Final = {"Connection": "close"}
 #: zlib's ``wbits`` for each coding read (``None``: the body as sent).
 _WBITS: Final[Mapping[str, int | None]] = {
     "": None,
@@ -187,52 +193,75 @@ async def aread_within(response: httpx.Response, answer: BoundedAnswer) -> None:
 
 
 class _Connections:
-    """The sockets a sync exchange opened for itself, so that an exchange abandoned at
-    its deadline does not keep its thread reading from a sender that never stops:
-    httpcore's ``trace`` extension names the stream of each connection the request
-    opens, and :meth:`abandon` shuts them down (the blocked read ends at once), as it
-    does one opened after it. A connection the client already had open, or one over
-    HTTP/2 (which other requests may share), is not the exchange's to shut: its thread
-    ends when the sender stops or httpx's own timeout passes. Once the answer is closed
-    the connection is the pool's again, and no longer touched."""
+    """The connections a sync exchange opened for itself, so that an exchange abandoned
+    at its deadline does not keep its thread reading from (or shaking hands with) a
+    sender that never stops. httpcore's ``trace`` extension names the socket of each
+    connection the request opens, before anything is sent over it; a duplicate of it is
+    kept, a descriptor of the exchange's own onto the same connection that nothing else
+    closes (so shutting it can never reach another connection that took over a freed
+    number), and :meth:`abandon` shuts the connection down through it. That ends the
+    blocked read at once, whether the answer's or the TLS handshake's (whose socket,
+    until the handshake is over, nothing else names: the one the trace named gave its
+    descriptor up to it). A connection opened after the deadline is shut as it opens.
 
-    __slots__ = ("_abandoned", "_lock", "_sockets")
+    Every sync exchange says ``Connection: close`` (:data:`_CLOSE`), so a connection it
+    opened is closed with its answer and is never the pool's again: no exchange runs on a
+    connection another exchange left behind. One the client's own requests left open to the
+    same host (an app's client shared with its own keep-alive traffic), or an HTTP/2 one
+    that other requests may share, is not the exchange's to shut: :meth:`release` lets
+    go of the connection, and its thread ends when the sender stops (or pauses for
+    longer than the client's read timeout). The duplicates are closed once the answer
+    is (or the exchange has failed, or been abandoned)."""
+
+    __slots__ = ("_abandoned", "_held", "_lock")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._sockets: list[socket.socket] | None = []  # None: none of ours to shut
+        self._held: list[socket.socket] | None = []  # None: none of ours to shut, ever
         self._abandoned = False
 
     def trace(self, event: str, info: Mapping[str, Any]) -> None:
         """httpcore's ``trace`` callback (called on the exchange's thread)."""
         if event.startswith("http2.") or event.endswith("response_closed.started"):
-            self._release()
-        elif event.endswith(_OPENED):
-            stream = info["return_value"]
-            ssl_object = stream.get_extra_info("ssl_object")
+            self.release()
+        elif event.endswith(_CONNECTED):
+            self._hold(info["return_value"].get_extra_info("socket"))
+        elif event.endswith(_TLS_UP):
+            ssl_object = info["return_value"].get_extra_info("ssl_object")
             if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
-                self._release()
-                return
-            sock = stream.get_extra_info("socket")
-            if not isinstance(sock, socket.socket):
-                return
-            with self._lock:
-                if self._sockets is not None:
-                    self._sockets.append(sock)
-                late = self._abandoned and self._sockets is not None
-            if late:
-                _shut(sock)
+                self.release()
 
-    def _release(self) -> None:
+    def _hold(self, sock: object) -> None:
+        """A connection the exchange opened (its socket, on the exchange's thread)."""
+        if not isinstance(sock, socket.socket):
+            return
         with self._lock:
-            self._sockets = None
+            if self._held is None:
+                return
+            if self._abandoned:  # too late: the thread that owns the socket is this one
+                _shut(sock)
+                return
+            # no descriptor to be had (or a socket that cannot be duplicated): this
+            # connection cannot be shut, but the request goes on
+            with suppress(OSError, NotImplementedError):
+                self._held.append(sock.dup())
+
+    def release(self) -> None:
+        """The exchange's connections are not (or no longer) its to shut."""
+        with self._lock:
+            held, self._held = self._held or [], None
+            for dup in held:
+                dup.close()
 
     def abandon(self) -> None:
         """Shut down the exchange's own connections, and any it opens from now on."""
         with self._lock:
-            sockets, self._abandoned = list(self._sockets or ()), True
-        for sock in sockets:
-            _shut(sock)
+            self._abandoned = True
+            for dup in self._held or ():
+                _shut(dup)
+                dup.close()
+            if self._held is not None:
+                self._held = []
 
 
 def _shut(sock: socket.socket) -> None:
@@ -251,20 +280,24 @@ def fetch(
 ) -> BoundedAnswer:
     """Send ``request`` (``httpx.Client.stream``'s arguments) and read its answer within
     :class:`BoundedAnswer`'s bounds. A sync read cannot be interrupted, so the exchange
-    runs on a thread of its own (with the caller's context variables) and the caller
+    runs on a thread of its own (with the caller's context variables), over a connection
+    of its own wherever the client allows it (:class:`_Connections`), and the caller
     waits for it until the deadline, then raises ``refuse`` and shuts the exchange's
     connection down; httpx's errors are raised as they are."""
     answer = BoundedAnswer(limit, purpose, refuse=refuse)
     connections = _Connections()
     outcome: list[BoundedAnswer | BaseException] = []
+    sent = {**request, "headers": {**request.get("headers", {}), **_CLOSE}}
 
     def exchange() -> None:
         try:
-            with http.stream(**request, extensions={"trace": connections.trace}) as response:
+            with http.stream(**sent, extensions={"trace": connections.trace}) as response:
                 read_within(response, answer)
             outcome.append(answer)
         except BaseException as exc:  # the caller's to handle
             outcome.append(exc)
+        finally:
+            connections.release()
 
     context = contextvars.copy_context()
     worker = threading.Thread(target=context.run, args=(exchange,), name="stepup-http")
