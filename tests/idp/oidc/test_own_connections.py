@@ -224,3 +224,57 @@ def test_a_trickled_tls_handshake_is_shut_at_the_deadline(servers: list[Loopback
     # the old code shut a socket the handshake had taken the descriptor from: nothing
     assert provider.hung_up.wait(PROMPTLY), "the connection was left open"
     assert_no_worker_left(before)
+
+
+class Introspection(Loopback):
+    """An issuer's introspection endpoint that keeps each connection alive; counts the
+    requests each connection carried."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests_per_connection: list[int] = []
+
+    def serve(self, conn: socket.socket) -> None:
+        self.requests_per_connection.append(0)
+        mine = len(self.requests_per_connection) - 1
+        pending = b""
+        while data := conn.recv(65536):
+            pending += data
+            while b"\r\n\r\n" in pending:
+                head, rest = pending.split(b"\r\n\r\n", 1)
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                if len(rest) < length:
+                    break
+                pending = rest[length:]
+                self.requests_per_connection[mine] += 1
+                now = int(time.time())
+                body = {"active": True, "sub": "alice", "aud": "api", "iss": "https://idp"}
+                conn.sendall(answer(json.dumps(body | {"exp": now + 600}).encode()))
+
+
+def test_introspection_keeps_its_connection_for_the_next_request(
+    servers: list[Loopback],
+) -> None:
+    """Asked on every API request: a handshake each time would cost more than the
+    exchange, so its connection goes back to the pool (the deadline still answers the
+    caller)."""
+    from stepup.adapters.idp.oidc import Introspector
+
+    issuer = Introspection()
+    servers.append(issuer)
+    with httpx.Client(timeout=10.0) as http:
+        introspector = Introspector(
+            http=http,
+            endpoint=f"{issuer.url}/introspect",
+            client_id="api",
+            client_secret="secret",
+            issuer="https://idp",
+            audience="api",
+        )
+        for _ in range(3):
+            assert introspector.introspect("opaque").subject == "alice"
+    assert issuer.requests_per_connection == [3]

@@ -277,17 +277,27 @@ def fetch(
     purpose: str,
     *,
     refuse: type[StepupError] = TokenUnavailableError,
+    keep_alive: bool = False,
 ) -> BoundedAnswer:
     """Send ``request`` (``httpx.Client.stream``'s arguments) and read its answer within
     :class:`BoundedAnswer`'s bounds. A sync read cannot be interrupted, so the exchange
     runs on a thread of its own (with the caller's context variables), over a connection
     of its own wherever the client allows it (:class:`_Connections`), and the caller
     waits for it until the deadline, then raises ``refuse`` and shuts the exchange's
-    connection down; httpx's errors are raised as they are."""
+    connection down; httpx's errors are raised as they are.
+
+    ``keep_alive``: the connection goes back to the pool for the next exchange (no
+    ``Connection: close``), for a request made on every API request (introspection),
+    where a new TCP and TLS handshake each time would cost more than the exchange. An
+    exchange that reused a pooled connection cannot be shut at the deadline: the caller
+    is answered then all the same, and the thread ends when the issuer stops or the
+    client's own timeout passes (docs/oidc.md)."""
     answer = BoundedAnswer(limit, purpose, refuse=refuse)
     connections = _Connections()
     outcome: list[BoundedAnswer | BaseException] = []
-    sent = {**request, "headers": {**request.get("headers", {}), **_CLOSE}}
+    sent = (
+        request if keep_alive else {**request, "headers": {**request.get("headers", {}), **_CLOSE}}
+    )
 
     def exchange() -> None:
         try:
@@ -339,11 +349,16 @@ async def afetch(
 
 
 def _get(
-    http: httpx.Client, request: dict[str, Any], purpose: str, limit: int
+    http: httpx.Client,
+    request: dict[str, Any],
+    purpose: str,
+    limit: int,
+    *,
+    keep_alive: bool = False,
 ) -> Mapping[str, Any]:
     """Send ``request`` and read at most ``limit`` bytes of the answer."""
     try:
-        answer = fetch(http, request, limit, purpose)
+        answer = fetch(http, request, limit, purpose, keep_alive=keep_alive)
     except HTTP_FAILURES as exc:
         raise TokenUnavailableError(f"{purpose}: {type(exc).__name__}") from None
     return answer.document()
@@ -490,7 +505,11 @@ class Introspector(_IntrospectorBase):
     def introspect(self, token: str) -> AccessToken:
         """The active token's claims, or :class:`InvalidTokenError`."""
         request = self._request(token)
-        return self._judge(_get(self._http, request, "introspection", MAX_INTROSPECTION_BYTES))
+        # Asked on every API request: the connection is kept for the next one.
+        answer = _get(
+            self._http, request, "introspection", MAX_INTROSPECTION_BYTES, keep_alive=True
+        )
+        return self._judge(answer)
 
 
 class AsyncIntrospector(_IntrospectorBase):
