@@ -64,7 +64,10 @@ if [ ! -d "$provider_dir/node_modules/oidc-provider" ]; then
   (cd "$provider_dir" && npm install --no-audit --no-fund --silent)
 fi
 op_port="$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-case "$host" in *:*) base="http://[$host]:$port" ;; *) base="http://$host:$port" ;; esac
+# The demo's address, as `stepup demo` prints it (http://localhost:PORT on loopback): the
+# redirect URI registered with the provider must be on it, or the sign-in comes back to
+# another site with other cookies.
+base="$(.venv/bin/python -c 'import sys; from stepup.cli.demo import browser_url; print(browser_url(*sys.argv[1:]))' "$host" "$port")"
 op_log="$(mktemp)"
 STEPUP_OIDC_REDIRECT_URI="$base/sso/oidc/callback" node "$provider_dir/provider.mjs" "$op_port" >"$op_log" 2>&1 &
 op_pid=$!
@@ -85,7 +88,18 @@ export STEPUP_DEMO_OIDC_ISSUER="http://127.0.0.1:$op_port"
 export STEPUP_DEMO_OIDC_CLIENT_ID=stepup-rp
 export STEPUP_DEMO_OIDC_CLIENT_SECRET=stepup-rp-secret  # the test provider's, public
 export STEPUP_DEMO_OIDC_NAME="Test OpenID provider"
-echo "OpenID provider (tests/idp/oidc): $STEPUP_DEMO_OIDC_ISSUER  sign in there as alice / alice-password"
+export STEPUP_DEMO_OIDC_ACCOUNT_HINT="alice / alice-password"  # the provider's test account
+echo "OpenID provider (tests/idp/oidc): $STEPUP_DEMO_OIDC_ISSUER"
+# Recent authlib warns on the console, when the demo's SSO imports its httpx client, that
+# it is falling back to httpx for want of httpx2 (AuthlibDeprecationWarning, from
+# authlib.integrations.httpx_client): the [oidc] extra installs httpx, on purpose. That one
+# warning is silenced for this launcher only. Importing authlib.deprecate puts an "always"
+# filter for authlib's warnings first, so this filter is added after that import.
+launch='import sys, warnings
+from authlib.deprecate import AuthlibDeprecationWarning
+warnings.filterwarnings("ignore", "The httpx module is deprecated", AuthlibDeprecationWarning, r"authlib\.integrations\.httpx_client\.")
+from stepup.cli import main
+sys.exit(main())'
 status=0
-.venv/bin/python -c 'import sys; from stepup.cli import main; sys.exit(main())' demo "${args[@]}" || status=$?
+.venv/bin/python -c "$launch" demo "${args[@]}" || status=$?
 exit "$status"

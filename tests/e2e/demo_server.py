@@ -42,8 +42,10 @@ class DemoServer:
         self._thread: threading.Thread | None = None
 
     def start(self, **settings: Any) -> None:
-        """Build the demo (``settings`` go to :class:`DemoSettings`) and serve it."""
-        demo_settings = DemoSettings(db_path=self.db_path, base_url=self.url, **settings)
+        """Build the demo (``settings`` go to :class:`DemoSettings`; ``base_url`` is
+        :attr:`url` unless given, e.g. ``http://localhost:PORT`` as ``stepup demo`` makes
+        it) and serve it."""
+        demo_settings = DemoSettings(db_path=self.db_path, **{"base_url": self.url, **settings})
         app = create_app(demo_settings, clock=self.clock)
         self._server = _Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
         self._thread = threading.Thread(

@@ -86,7 +86,7 @@ def _serving(port: int) -> None:
     its signal handlers, and a Ctrl-C in between may be lost on a loaded machine."""
     transport = httpx.HTTPTransport(retries=20)
     with httpx.Client(transport=transport, timeout=10) as client:
-        assert client.get(f"http://127.0.0.1:{port}/login").status_code == 200
+        assert client.get(f"http://localhost:{port}/login").status_code == 200
 
 
 def _stop(process: subprocess.Popen[str]) -> int:
@@ -104,15 +104,20 @@ def test_demo_starts_prints_and_serves(tmp_path: Path) -> None:
     process, printed = _start(db, port)
     try:
         assert f"database: {db} (new: demo data created)" in printed
-        assert f"open:     http://127.0.0.1:{port}/" in printed
+        assert f"open:     http://localhost:{port}/" in printed  # one address on loopback
+        assert "127.0.0.1" not in printed
         assert "admin@acme.test / acme-admin-demo" in printed
         assert "member@acme.test / acme-member-demo" in printed
         # uvicorn binds right after the banner: retry the connection, not the request.
         transport = httpx.HTTPTransport(retries=20)
         with httpx.Client(transport=transport, timeout=10) as client:
-            page = client.get(f"http://127.0.0.1:{port}/login")
+            page = client.get(f"http://localhost:{port}/login")
+            # Under 127.0.0.1 (another site to a browser), the same path at localhost.
+            moved = client.get(f"http://127.0.0.1:{port}/login?next=%2Faudit")
         assert page.status_code == 200
         assert "Sign in to Acme" in page.text
+        assert moved.status_code == 303
+        assert moved.headers["location"] == f"http://localhost:{port}/login?next=%2Faudit"
     finally:
         assert _stop(process) == 0
     assert db.exists()

@@ -13,7 +13,7 @@ import uvicorn
 
 import stepup.demo
 from stepup.cli import main
-from stepup.cli.demo import _browser_url
+from stepup.cli.demo import browser_url
 from stepup.demo import DemoSettings
 
 ALL_IPV4 = "0.0.0.0"  # noqa: S104 (listening on every address is the case under test)
@@ -26,15 +26,21 @@ ALL_IPV4 = "0.0.0.0"  # noqa: S104 (listening on every address is the case under
         ("::", "http://localhost:8000"),
         ("0:0:0:0:0:0:0:0", "http://localhost:8000"),
         ("", "http://localhost:8000"),
-        ("127.0.0.1", "http://127.0.0.1:8000"),
-        ("::1", "http://[::1]:8000"),
+        # Loopback as localhost names it: one address, the one passkeys need too.
+        ("127.0.0.1", "http://localhost:8000"),
+        ("::1", "http://localhost:8000"),
+        ("0:0:0:0:0:0:0:1", "http://localhost:8000"),
         ("localhost", "http://localhost:8000"),
+        ("LOCALHOST", "http://localhost:8000"),
+        # Another loopback address is not what a browser's localhost reaches.
+        ("127.0.0.2", "http://127.0.0.2:8000"),
+        ("::ffff:127.0.0.1", "http://[::ffff:127.0.0.1]:8000"),
         ("192.0.2.7", "http://192.0.2.7:8000"),
         ("demo.example", "http://demo.example:8000"),
     ],
 )
 def test_a_wildcard_host_is_reached_at_localhost(host: str, url: str) -> None:
-    assert _browser_url(host, 8000) == url
+    assert browser_url(host, 8000) == url
 
 
 def _free_port() -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 from .._data_dir import data_dir
 
-__all__ = ["register"]
+__all__ = ["browser_url", "register"]
 
 
 def register(subparsers: Any) -> None:
@@ -27,7 +27,12 @@ def register(subparsers: Any) -> None:
             "tenant flag on. The demo data is created on first start."
         ),
     )
-    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    demo.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (127.0.0.1); on 127.0.0.1, ::1 or every address the demo"
+        " is at http://localhost:PORT",
+    )
     demo.add_argument("--port", type=_port, default=8000, help="port to listen on (8000)")
     demo.add_argument(
         "--db",
@@ -40,7 +45,8 @@ def register(subparsers: Any) -> None:
     )
     sso = demo.add_argument_group(
         "single sign-on (optional; also STEPUP_DEMO_OIDC_ISSUER, STEPUP_DEMO_OIDC_CLIENT_ID, "
-        "STEPUP_DEMO_OIDC_CLIENT_SECRET, STEPUP_DEMO_SAML_IDP_METADATA)"
+        "STEPUP_DEMO_OIDC_CLIENT_SECRET, STEPUP_DEMO_OIDC_NAME, STEPUP_DEMO_OIDC_ACCOUNT_HINT, "
+        "STEPUP_DEMO_SAML_IDP_METADATA)"
     )
     sso.add_argument("--oidc-issuer", metavar="URL", help="an OpenID provider's issuer")
     sso.add_argument("--oidc-client-id", metavar="ID", help="this app's client id there")
@@ -54,6 +60,12 @@ def register(subparsers: Any) -> None:
         metavar="NAME",
         help="the provider's name on the buttons, e.g. 'Acme login' (STEPUP_DEMO_OIDC_NAME;"
         " default: the issuer's host)",
+    )
+    sso.add_argument(
+        "--oidc-account-hint",
+        metavar="TEXT",
+        help="a test provider's account, listed with the demo users, e.g. 'alice / alice-password'"
+        " (STEPUP_DEMO_OIDC_ACCOUNT_HINT; never a real person's password)",
     )
     sso.add_argument(
         "--saml-idp-metadata", metavar="FILE", help="a SAML identity provider's metadata XML"
@@ -99,6 +111,18 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _is_localhost(host: str) -> bool:
+    """Does ``http://localhost`` reach a demo listening on ``host``? ``localhost`` itself,
+    127.0.0.1 and ::1 (not 127.0.0.2: a browser's ``localhost`` is never that)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address in (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
+
+
 def _is_wildcard(host: str) -> bool:
     """Every address of the machine (``0.0.0.0``, ``::``, empty): listenable, never a
     place a browser can be sent to."""
@@ -114,11 +138,16 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _browser_url(host: str, port: int) -> str:
-    """Where browsers reach the demo listening on ``host``: for a wildcard, loopback by
-    the name passkeys need too (``localhost``), so the printed address and the SSO
-    redirect URIs built on it never send the browser to ``0.0.0.0``."""
-    return f"http://{'localhost' if _is_wildcard(host) else _url_host(host)}:{port}"
+def browser_url(host: str, port: int | str) -> str:
+    """The demo's address, where browsers are sent, for the demo listening on ``host``
+    (``scripts/demo.sh`` registers the SSO redirect URI on it too). On 127.0.0.1, ::1 or
+    every address, one address by the name passkeys need: ``http://localhost:PORT``, so
+    the printed address, the SSO redirect URIs and the passkey origin are one site with
+    one cookie jar, and a browser is never sent to ``0.0.0.0``; the demo sends a request
+    under 127.0.0.1 there. On any other address (127.0.0.2, a network address), that
+    address."""
+    name = "localhost" if _is_wildcard(host) or _is_localhost(host) else _url_host(host)
+    return f"http://{name}:{port}"
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -137,9 +166,13 @@ def _demo(args: argparse.Namespace) -> int:
     path: Path = args.db or default_demo_path()
     settings = DemoSettings(
         db_path=path,
-        base_url=_browser_url(args.host, args.port),
+        base_url=browser_url(args.host, args.port),
         oidc=DemoSettings.oidc_from(
-            args.oidc_issuer, args.oidc_client_id, args.oidc_client_secret, name=args.oidc_name
+            args.oidc_issuer,
+            args.oidc_client_id,
+            args.oidc_client_secret,
+            name=args.oidc_name,
+            account_hint=args.oidc_account_hint,
         ),
         saml_idp_metadata=DemoSettings.saml_from(args.saml_idp_metadata),
     )
@@ -172,10 +205,10 @@ def _demo(args: argparse.Namespace) -> int:
             "  passkeys: only at http://localhost (WebAuthn needs a name, not an IP"
             " address), where this demo does not listen: use --host 127.0.0.1 to try them"
         )
-    elif settings.passkey_origin != settings.base_url:
-        print(f"  passkeys: {settings.passkey_origin}/ (WebAuthn needs a name, not an IP address)")
     for user in DEMO_USERS:
         print(f"  sign in:  {user.email} / {user.password}  ({user.role})")
+    if settings.oidc is not None and settings.oidc.account_hint:
+        print(f"  sign in:  {settings.oidc.account_hint}  (at {settings.oidc.display_name})")
     if settings.oidc is not None:
         print(f"  OIDC:     {settings.oidc.issuer} (SSO users are added at first sign-in)")
     if settings.saml_idp_metadata is not None:

@@ -22,6 +22,7 @@ from ..clock import Clock, system_clock
 from ..errors import ConfigurationError, StoreUnavailableError
 from ..events import EventBus
 from ..tenants import AsyncTenantSettings
+from .address import OneAddressMiddleware
 from .audit import AuditLog
 from .data import DemoData
 from .seed import TENANT, TENANT_NAME, prepare
@@ -119,6 +120,9 @@ def create_app(
         logger.warning("%s %s: %s", request.method, request.url.path, exc)
         return await demo.unavailable(request)
 
+    # At localhost, a request under 127.0.0.1 (or [::1]) is sent there: one address, one
+    # cookie jar, the one the SSO redirect URIs and the passkey origin are built on.
+    one_address = [Middleware(OneAddressMiddleware, demo=demo)] if settings.at_localhost else []
     app = Starlette(
         routes=routes,
         exception_handlers={
@@ -133,6 +137,7 @@ def create_app(
                 session_cookie=SESSION_COOKIE,
                 same_site="lax",
             ),
+            *one_address,
             Middleware(GrantStatusMiddleware, demo=demo),
         ],
         lifespan=lifespan,

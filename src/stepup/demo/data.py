@@ -4,7 +4,7 @@ asyncio engine (the same engine, and SQLite file, as the stepup store)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -331,10 +331,23 @@ class DemoData:
         else:
             raise ValueError("audit(): give user_id or tenant_id")
         query = query.order_by(c.id.desc()).limit(limit).offset(offset)
-        return [
-            AuditEntry(row.at, row.source, row.name, row.user_id, json.loads(row.details))
-            for row in await self._rows(query)
-        ]
+        return [_audit_entry(row) for row in await self._rows(query)]
+
+    async def latest_audit(self, user_id: str, names: Collection[str]) -> AuditEntry | None:
+        """The user's newest entry among the events ``names`` (``None``: none of them)."""
+        c = t.audit.c
+        query = (
+            select(t.audit)
+            .where(c.user_id == user_id, c.name.in_(list(names)))
+            .order_by(c.id.desc())
+            .limit(1)
+        )
+        rows = await self._rows(query)
+        return _audit_entry(rows[0]) if rows else None
+
+
+def _audit_entry(row: Any) -> AuditEntry:
+    return AuditEntry(row.at, row.source, row.name, row.user_id, json.loads(row.details))
 
 
 def _member(row: Any) -> Member:

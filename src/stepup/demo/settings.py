@@ -36,6 +36,10 @@ class OIDCSettings:
     client_secret: str = field(default="", repr=False)
     #: Shown on the buttons: "Sign in with <name>", "Continue with <name>".
     name: str = ""
+    #: An account to try the provider with, listed with the demo users on the sign-in
+    #: page and printed at start (the tests' provider: ``alice / alice-password``). Only
+    #: for a test provider's public account: never a real person's password.
+    account_hint: str = field(default="", repr=False)
 
     @property
     def display_name(self) -> str:
@@ -63,6 +67,14 @@ class DemoSettings:
         return f"{parts.scheme}://localhost{port}"
 
     @property
+    def at_localhost(self) -> bool:
+        """Is the demo's address ``http://localhost:<port>`` (``stepup demo`` on 127.0.0.1,
+        ::1 or every address)? Then it has one address on this machine: a request for it
+        by a loopback IP address (``http://127.0.0.1:<port>``), which a browser keeps
+        other cookies for, is sent there (:class:`~stepup.demo.address.OneAddressMiddleware`)."""
+        return urlsplit(self.base_url).hostname == "localhost"
+
+    @property
     def passkeys_reachable(self) -> bool:
         """Does :attr:`passkey_origin` reach this demo? Only when ``base_url`` is one of
         the addresses ``localhost`` names (``localhost``, ``127.0.0.1``, ``::1``; a demo
@@ -79,19 +91,23 @@ class DemoSettings:
         environ: Mapping[str, str] | None = None,
         *,
         name: str | None = None,
+        account_hint: str | None = None,
     ) -> OIDCSettings | None:
         """Flags first, then ``STEPUP_DEMO_OIDC_ISSUER`` / ``_CLIENT_ID`` / ``_CLIENT_SECRET``
-        / ``_NAME``."""
+        / ``_NAME`` / ``_ACCOUNT_HINT``."""
         env = os.environ if environ is None else environ
         issuer = issuer or env.get(f"{ENV_PREFIX}OIDC_ISSUER") or None
         client_id = client_id or env.get(f"{ENV_PREFIX}OIDC_CLIENT_ID") or None
         secret = client_secret or env.get(f"{ENV_PREFIX}OIDC_CLIENT_SECRET") or ""
         label = (name or env.get(f"{ENV_PREFIX}OIDC_NAME") or "").strip()
+        hint = (account_hint or env.get(f"{ENV_PREFIX}OIDC_ACCOUNT_HINT") or "").strip()
         if issuer is None and client_id is None:
             return None
         if issuer is None or client_id is None:
             raise ConfigurationError("OIDC needs both an issuer and a client id")
-        return OIDCSettings(issuer=issuer, client_id=client_id, client_secret=secret, name=label)
+        return OIDCSettings(
+            issuer=issuer, client_id=client_id, client_secret=secret, name=label, account_hint=hint
+        )
 
     @staticmethod
     def saml_from(path: str | None, environ: Mapping[str, str] | None = None) -> Path | None:

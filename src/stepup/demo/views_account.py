@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Final
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -10,14 +11,44 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..adapters.idp.password import PasswordReason
+from ..errors import StoreUnavailableError
 from ..integrations.views import throttled_message
 from ..redirects import safe_return_path_or_default
+from ..signin import SecondFactors
+from .data import User
 from .seed import DEMO_USERS
 from .web import GET_POST, Views
 
 __all__ = ["AccountViews"]
 
 _MAX_FIELD = 255
+#: The first step of signing in, by how the user signs in.
+_FIRST_STEP: Final = {
+    "password": "a password",
+    "oidc": "OpenID Connect single sign-on",
+    "saml": "SAML single sign-on",
+}
+#: The events after which the audit's last ``RecoveryCodeUsed`` no longer counts the
+#: codes: new codes (enrolling, regenerating) or none (two-factor off).
+_RECOVERY_EVENTS: Final = (
+    "RecoveryCodeUsed",
+    "RecoveryCodesRegenerated",
+    "TwoFactorEnabled",
+    "TwoFactorRemoved",
+)
+
+
+def sign_in_steps(user: User, factors: SecondFactors | None) -> str:
+    """How ``user`` signs in, as stepup's sign-in asks (``factors``: the second factors
+    it asks for; ``None`` when stepup's store cannot say)."""
+    first = _FIRST_STEP[user.login]
+    if factors is None:
+        return f"{first} (whether a second step follows cannot be checked right now)"
+    second = [
+        *(["a code from an authenticator app"] if factors.totp else []),
+        *(["a passkey"] if factors.passkeys else []),
+    ]
+    return f"{first}, then {' or '.join(second)}" if second else first
 
 
 class AccountViews(Views):
@@ -97,7 +128,16 @@ class AccountViews(Views):
             wrong_credentials=status == 401,
             sso_buttons=self.demo.sso_buttons,
             demo_users=DEMO_USERS,
+            sso_accounts=self.sso_accounts(),
         )
+
+    def sso_accounts(self) -> list[tuple[str, str]]:
+        """The single sign-on provider's test account (``alice / alice-password``) and the
+        provider's name, listed with the demo users; none unless one is configured."""
+        oidc = self.demo.settings.oidc
+        if oidc is None or not oidc.account_hint:
+            return []
+        return [(oidc.account_hint, oidc.display_name)]
 
     async def logout(self, request: Request) -> Response:
         demo = self.demo
@@ -113,10 +153,16 @@ class AccountViews(Views):
     # the account ----------------------------------------------------------------
 
     async def account(self, request: Request) -> Response:
-        user = await self.demo.signed_in(request)
+        demo = self.demo
+        user = await demo.signed_in(request)
         if isinstance(user, Response):
             return user
-        return self.demo.render(request, "account.html", user=user)
+        try:
+            factors: SecondFactors | None = await demo.stepup.second_factors(user.id)
+        except StoreUnavailableError:
+            factors = None
+        steps = sign_in_steps(user, factors)
+        return demo.render(request, "account.html", user=user, sign_in_steps=steps)
 
     async def edit(self, request: Request) -> Response:
         demo = self.demo
@@ -163,7 +209,19 @@ class AccountViews(Views):
             urls=urls,
             passkeys=registered,
             passkey_origin=demo.settings.passkey_origin,
+            recovery_left=await self.recovery_codes_left(user.id) if enrolled else None,
         )
+
+    async def recovery_codes_left(self, user_id: str) -> int | None:
+        """How many recovery codes are left once one was used: the count the core's
+        ``RecoveryCodeUsed`` event carried, from the audit log, unless codes were made
+        anew (or two-factor turned off) since. ``None`` when none was used since."""
+        await self.demo.audit.flush()  # the event of a sign-in moments ago
+        last = await self.demo.data.latest_audit(user_id, _RECOVERY_EVENTS)
+        if last is None or last.name != "RecoveryCodeUsed":
+            return None
+        remaining = last.details.get("remaining")
+        return remaining if isinstance(remaining, int) else None
 
     async def users(self, request: Request) -> Response:
         demo = self.demo

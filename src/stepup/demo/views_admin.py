@@ -13,6 +13,7 @@ from ..errors import PermissionDeniedError, StoreUnavailableError
 from ..policy import TENANT_SETTINGS_UPDATE
 from ..reauth import FEATURE_FLAG
 from ..tenants import TenantNotFoundError
+from .status import human_duration
 from .web import Demo
 
 __all__ = ["FLAG_RETURN", "AdminViews"]
@@ -60,8 +61,28 @@ class AdminViews:
         )
 
     async def flag_page(self, request: Request) -> Response:
-        """Back from the re-authentication the button asked for: the Tenant page."""
-        return RedirectResponse("/tenant", status_code=303)
+        """Back from the re-authentication the button asked for: the Tenant page, saying
+        that the confirmation holds (and for how long) so the second press is obvious;
+        the button's script sent its PATCH before the prompt, and nothing changed yet."""
+        demo = self.demo
+        user = await demo.user(request)
+        if user is None or not user.is_admin:  # nothing to press again
+            return RedirectResponse("/tenant", status_code=303)
+        left = await demo.confirmed_for(request, TENANT_SETTINGS_UPDATE)
+        if left is None:  # not confirmed: the Tenant page as it is
+            return RedirectResponse("/tenant", status_code=303)
+        try:
+            tenant = await demo.store.get_tenant(user.tenant_id)
+        except StoreUnavailableError:
+            tenant = None
+        press = "the button"
+        if tenant is not None:
+            press = "“Turn off”" if tenant.flag(FEATURE_FLAG) else "“Turn on”"
+        text = (
+            f"You have confirmed it is you: press {press} again to change the setting,"
+            f" without being asked again for {human_duration(left)}."
+        )
+        return demo.redirect(request, "/tenant", text)
 
     async def set_flag(self, request: Request) -> Response:
         """The Tenant page's button without JavaScript: a form with ``on`` (``true`` or

@@ -1,5 +1,11 @@
 """Workspaces (deleting a production one is sensitive), and the members of the contract
-and of each workspace (invite, remove, change role: all sensitive)."""
+and of each workspace (invite, remove, change role: all sensitive).
+
+Who may: any user of the tenant sees the workspaces and the members, and creates
+workspaces; only a tenant admin invites, removes and re-roles members and deletes
+workspaces (anyone else gets a 403 page saying so, and the pages show them no such
+controls). Re-authentication is not authorisation: it confirms who is acting, never
+what they may do."""
 
 from __future__ import annotations
 
@@ -23,6 +29,12 @@ ROLES: Final = {
 }
 WORKSPACE_TYPES: Final = {"full": "Production (full)", "sandbox": "Sandbox"}
 _MAX_NAME = 100
+#: What the 403 page says to a member who tries what only a tenant admin may do.
+ADMINS_DELETE: Final = "Only a tenant admin can delete workspaces. You are signed in as a member."
+ADMINS_MEMBERS: Final = (
+    "Only a tenant admin can invite or remove members and change their roles."
+    " You are signed in as a member."
+)
 
 
 async def _contract(demo: Demo, request: Request) -> tuple[User, Contract] | Response:
@@ -51,7 +63,11 @@ class WorkspaceViews(Views):
             Route("/workspaces", self.workspaces, methods=GET_POST),
             Route(workspace, self.workspace),
             self.sensitive(
-                f"{workspace}/delete", "workspace.delete", self.delete, context=self.delete_context
+                f"{workspace}/delete",
+                "workspace.delete",
+                self.delete,
+                context=self.delete_context,
+                admins_only=ADMINS_DELETE,
             ),
         ]
 
@@ -87,6 +103,7 @@ class WorkspaceViews(Views):
             contract=contract,
             workspaces=workspaces,
             types=WORKSPACE_TYPES,
+            admin=user.is_admin,
         )
 
     async def workspace(self, request: Request) -> Response:
@@ -94,7 +111,7 @@ class WorkspaceViews(Views):
         found = await _workspace(demo, request)
         if isinstance(found, Response):
             return found
-        workspace = found[2]
+        user, _, workspace = found
         members = await demo.data.members("workspace", workspace.id)
         base = f"/workspaces/{workspace.id}"
         return demo.render(
@@ -104,6 +121,7 @@ class WorkspaceViews(Views):
             types=WORKSPACE_TYPES,
             members=members,
             base=base,
+            admin=user.is_admin,
         )
 
     async def delete(self, request: Request) -> Response:
@@ -143,10 +161,12 @@ class MemberViews(Views):
         prefix = "/contract" if self.scope == "contract" else "/workspaces/{workspace_id:int}"
         members = f"{prefix}/members"
         action = f"{self.scope}.member"
+        only = ADMINS_MEMBERS
+        member = members + "/{member_id:int}"
         routes: list[BaseRoute] = [
-            self.sensitive(f"{members}/invite", f"{action}.invite", self.invite),
-            self.sensitive(members + "/{member_id:int}/remove", f"{action}.remove", self.remove),
-            self.sensitive(members + "/{member_id:int}/role", f"{action}.role.change", self.role),
+            self.sensitive(f"{members}/invite", f"{action}.invite", self.invite, admins_only=only),
+            self.sensitive(f"{member}/remove", f"{action}.remove", self.remove, admins_only=only),
+            self.sensitive(f"{member}/role", f"{action}.role.change", self.role, admins_only=only),
         ]
         if self.scope == "contract":
             routes.append(Route("/contract", self.contract))
@@ -181,9 +201,11 @@ class MemberViews(Views):
         found = await self._where(request)
         if isinstance(found, Response):
             return found
-        _, scope_id, name, page = found
+        user, scope_id, name, page = found
         members = await self.demo.data.members("contract", scope_id)
-        return self.demo.render(request, "contract.html", name=name, members=members, base=page)
+        return self.demo.render(
+            request, "contract.html", name=name, members=members, base=page, admin=user.is_admin
+        )
 
     async def invite(self, request: Request) -> Response:
         demo = self.demo

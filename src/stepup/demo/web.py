@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import wraps
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,10 +32,12 @@ from ..events import EventBus
 from ..i18n import translate
 from ..integrations.http import Client, client_kind
 from ..integrations.pages import PAGE_HEADERS
+from ..integrations.passkey_endpoint import PASSKEY_ADD
 from ..integrations.starlette import ContextFunction, CsrfProtection, Stepup
 from ..integrations.starlette._util import request_info
 from ..integrations.starlette.csrf import FIELD_NAME
 from ..integrations.views import TEXT
+from ..reauth import Allowed, AllowReason
 from ..sealing import SecretBox
 from ..subject import Subject
 from ..totp import check_key_uri_label
@@ -233,6 +236,22 @@ class Demo:
             return self.stepup.sign_in_response(request)
         return user
 
+    async def confirmed_for(self, request: Request, action: str) -> float | None:
+        """How many seconds more this session's re-authentication lets ``action`` go ahead
+        without asking (the core's check answers with a fresh grant), or ``None``: no
+        such grant, the flag off for an action that asks only when it is on, or nobody
+        signed in. A page says so after the prompt, so the second press is obvious."""
+        if await self.user(request) is None:
+            return None
+        decision = await self.stepup.check(request, action)
+        if (
+            not isinstance(decision, Allowed)
+            or decision.reason is not AllowReason.FRESH_GRANT
+            or decision.valid_until is None
+        ):
+            return None
+        return max(0.0, decision.valid_until - self.clock())
+
     # pages and forms ----------------------------------------------------------
 
     def binding(self, request: Request) -> str:
@@ -330,8 +349,10 @@ class Demo:
         page.headers.update(headers)
         return page
 
-    def forbidden(self, request: Request) -> Response:
-        text = "Only a tenant admin can see this page."
+    def forbidden(
+        self, request: Request, text: str = "Only a tenant admin can see this page."
+    ) -> Response:
+        """The 403 page, saying why (``text``)."""
         return self.render(request, "message.html", status=403, title="Not allowed", text=text)
 
     def flash(self, request: Request, text: str) -> None:
@@ -360,15 +381,41 @@ class Views:
         *,
         context: ContextFunction | None = None,
         methods: Collection[str] = GET_POST,
+        admins_only: str = "",
     ) -> Route:
         """A sensitive page and its form, both behind stepup's guard for ``action``: the
-        prompt comes before anything is filled in and brings the user back here."""
+        prompt comes before anything is filled in and brings the user back here.
+
+        ``admins_only``: only a tenant admin may do it; anyone else signed in gets the 403
+        page with this sentence, before the guard (no prompt for what they may not do)."""
         guard = self.demo.stepup.requires_reauth(action, context=context)
-        return Route(path, guard(endpoint), methods=methods)
+        guarded = guard(endpoint)
+        if admins_only:
+            guarded = self.admins_only(guarded, admins_only)
+        return Route(path, guarded, methods=methods)
+
+    def admins_only(
+        self, endpoint: Callable[[Request], Awaitable[Response]], why: str
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """``endpoint`` for a tenant admin; the 403 page saying ``why`` for anyone else
+        signed in. Signed out, ``endpoint`` answers (its guard sends to the sign-in page)."""
+        demo = self.demo
+
+        @wraps(endpoint)
+        async def for_admins(request: Request) -> Response:
+            user = await demo.user(request)
+            if user is not None and not user.is_admin:
+                return demo.forbidden(request, why)
+            return await endpoint(request)
+
+        return for_admins
 
 
 #: Where a page's banner goes; the middleware fills it in once the view has run.
 GRANT_STATUS_SLOT: Final = b"<!--grant-status-->"
+#: Where stepup's pages (``templates/stepup/base.html``) say that the session has just
+#: confirmed it is the user: filled in on the passkeys page, emptied on the others.
+CONFIRMED_SLOT: Final = b"<!--confirmed-->"
 
 
 class GrantStatusMiddleware:
@@ -405,6 +452,8 @@ class GrantStatusMiddleware:
                 page = b"".join(body)
                 if GRANT_STATUS_SLOT in page:
                     page = page.replace(GRANT_STATUS_SLOT, await self.banner(request), 1)
+                if CONFIRMED_SLOT in page:
+                    page = page.replace(CONFIRMED_SLOT, await self.confirmed(request), 1)
                 headers = [(k, v) for k, v in start["headers"] if k != b"content-length"]
                 headers.append((b"content-length", str(len(page)).encode()))
                 await send({**start, "headers": headers})
@@ -413,6 +462,23 @@ class GrantStatusMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_banner)
+
+    async def confirmed(self, request: Request) -> bytes:
+        """On stepup's passkeys page: a line when this session may add a passkey without
+        being asked (back from the prompt that "Add a passkey" led to), and for how long.
+        Adding a passkey ends every re-authentication of the user, so the line is gone
+        once it is added."""
+        if request.url.path != self.demo.stepup.url(request, "passkeys"):
+            return b""
+        left = await self.demo.confirmed_for(request, PASSKEY_ADD)
+        if left is None:
+            return b""
+        text = (
+            "You have confirmed it is you: add your passkey now, without being asked again"
+            f" for {human_duration(left)}."
+        )
+        template = self.demo.stepup.templates.get_template("_confirmed.html")
+        return template.render(text=text).encode()
 
     async def banner(self, request: Request) -> bytes:
         """The banner for the session as the view left it (none once signed out)."""
