@@ -103,3 +103,47 @@ async def test_a_write_cancelled_before_its_turn_never_runs(store: AsyncSQLStore
         assert await _cut_short(store.take_challenge("c2", T0)) < PROMPT
     assert (await first) is not None
     assert await store.take_challenge("c2", T0) is not None
+
+
+async def test_a_write_cancelled_again_while_it_ends_still_does_not_land(
+    store: AsyncSQLStore,
+) -> None:
+    """A task cancelled a second time while its begun call ends (anyio's cancel scopes,
+    Starlette's and FastAPI's, cancel at every turn of the loop) still waits for the call:
+    had it gone on, the call could take the lock freed right after, behind its back."""
+    await store.put_challenge(_challenge("c1"))
+    with _write_lock_held(store):
+        task = asyncio.ensure_future(store.take_challenge("c1", T0))
+        await asyncio.sleep(0.05)  # begun in the store's thread, waiting for the lock
+        task.cancel()
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    await asyncio.sleep(0.3)  # time enough for a call left running to land
+    assert await store.take_challenge("c1", T0) is not None
+
+
+async def test_a_cancelled_close_still_ends_the_stores_thread(tmp_path: Path) -> None:
+    import threading
+
+    def threads() -> int:
+        return sum(t.name == "stepup-sqlite" and t.is_alive() for t in threading.enumerate())
+
+    before = threads()
+    store = AsyncSQLStore.sqlite(tmp_path / "db.sqlite3", busy_timeout=BUSY_TIMEOUT)
+    await store.create_schema()
+    await store.put_challenge(_challenge("c1"))
+    with _write_lock_held(store):
+        queued = asyncio.ensure_future(store.put_challenge(_challenge("c2")))
+        await asyncio.sleep(0.05)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.1):
+                await store.aclose()
+    with contextlib.suppress(Exception):
+        await queued
+    for _ in range(30):  # the thread ends after what was queued
+        if threads() == before:
+            break
+        await asyncio.sleep(0.1)
+    assert threads() == before

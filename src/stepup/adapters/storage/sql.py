@@ -199,6 +199,19 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
             future.set_exception(error)
 
 
+async def _until_done(future: asyncio.Future[Any]) -> None:
+    """Wait for ``future`` to be settled, whatever it answers, however often the waiting
+    task is cancelled meanwhile (anyio's cancel scopes cancel it again at every turn of
+    the loop until it leaves the scope): a call that began must end before its task
+    goes on, or what it does would land behind the caller's back."""
+    while not future.done():
+        # Its own error too: the cancelled task's answer is the cancellation.
+        with suppress(asyncio.CancelledError, Exception):
+            await asyncio.shield(future)
+    if not future.cancelled():
+        future.exception()  # retrieved, so never logged as never retrieved
+
+
 #: Every _Worker, so a forked child starts its own thread (the parent's is not there).
 _workers: weakref.WeakSet[_Worker] = weakref.WeakSet()
 
@@ -245,8 +258,7 @@ class _Worker:
         except asyncio.CancelledError:
             given_up.set()
             if not claim.acquire(blocking=False):  # begun: its answer no longer matters
-                with suppress(Exception):
-                    await future
+                await _until_done(future)
             raise
 
     def stop(self) -> None:
@@ -839,9 +851,11 @@ class AsyncSQLStore(_Base):
         if here is not None:
             here.close()
         if thread is not None and patient is not None:
-            if thread.alive:
-                await thread.run(lambda _given_up: patient.close())
-            thread.stop()
+            try:
+                if thread.alive:
+                    await thread.run(lambda _given_up: patient.close())
+            finally:  # a cancelled close still ends the thread, after what is queued
+                thread.stop()
 
     async def __aenter__(self) -> AsyncSQLStore:
         return self
