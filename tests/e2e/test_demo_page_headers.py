@@ -33,10 +33,15 @@ def test_the_demos_pages_carry_stepups_page_headers(
     assert login.status_code == 200
     assert _headers(login) == EXPECTED
     assert sign_in(client, ADMIN).status_code == 303
-    for path in ("/account", "/account/edit", "/api-keys", "/api-keys/1", "/api-keys/1/regenerate"):
+    for path in ("/account", "/api-keys"):
         page = client.get(path)
         assert page.status_code == 200, path
         assert _headers(page) == EXPECTED, path
+    # Pages a guard let through say so to shared caches too (ASVS 5.0 14.3.2).
+    for path in ("/account/edit", "/api-keys/1", "/api-keys/1/regenerate"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert _headers(page) == EXPECTED | {"cache-control": "private, no-store"}, path
     refused = client.post("/account/edit", data={"csrf_token": "forged"})  # the 403 page
     assert refused.status_code == 403
     assert _headers(refused) == EXPECTED
