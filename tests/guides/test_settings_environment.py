@@ -27,6 +27,7 @@ READ_IN = {
             "OIDC_CLIENT_ID",
             "OIDC_CLIENT_SECRET",
             "OIDC_NAME",
+            "OIDC_ACCOUNT_HINT",
             "SAML_IDP_METADATA",
         )
     },
