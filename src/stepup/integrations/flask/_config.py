@@ -20,6 +20,7 @@ from ...adapters.idp.password_formats import HashVerifier
 from ...adapters.storage.base import Store
 from ...clock import Clock
 from ...errors import ConfigurationError
+from ...ids import MAX_ID_LENGTH, is_well_formed_id
 from ...passkeys import RelyingParty
 from ...policy import (
     Policy,
@@ -31,12 +32,19 @@ from ...policy import (
 from ...resume import secret_field_names
 from ...sealing import SecretBox
 from ..passkey_endpoint import passkey_policy
-from ..setting_readers import password_hasher, path_setting, provider_mapping, sync_adapter
+from ..setting_readers import (
+    non_empty_text,
+    password_hasher,
+    path_setting,
+    provider_mapping,
+    sync_adapter,
+)
 from ..stores import store_from_url
 
 __all__ = [
     "DEFAULTS",
     "check_setting_names",
+    "default_tenant_from_config",
     "oidc_providers_from_config",
     "password_hasher_from_config",
     "password_verifiers_from_config",
@@ -53,6 +61,7 @@ DEFAULTS: Final[Mapping[str, Any]] = {
     "STEPUP_CREATE_SCHEMA": True,
     "STEPUP_SECRET_KEY": None,
     "STEPUP_URL_PREFIX": "/stepup",
+    "STEPUP_SUBDOMAIN": None,
     "STEPUP_POLICY_FILE": None,
     "STEPUP_DEFAULT_TENANT": "default",
     "STEPUP_TOTP_ISSUER": None,
@@ -112,6 +121,19 @@ def store_from_config(value: object, *, create_schema: bool) -> Store:
             )
         return value  # type: ignore[return-value]
     return store_from_url(value, setting="STEPUP_STORE", create_schema=create_schema)
+
+
+def default_tenant_from_config(value: object) -> str:
+    """``STEPUP_DEFAULT_TENANT``: a non-empty string that is a tenant id a store can hold
+    (:func:`stepup.ids.is_well_formed_id`). One with a control character, or longer than
+    an id may be, would pass ``init_app`` and then fail every guarded request."""
+    tenant = non_empty_text(value, "STEPUP_DEFAULT_TENANT")
+    if not is_well_formed_id(tenant):
+        raise ConfigurationError(
+            f"STEPUP_DEFAULT_TENANT must be a tenant id: at most {MAX_ID_LENGTH} characters,"
+            " without control characters or lone surrogates"
+        )
+    return tenant
 
 
 def password_hasher_from_config(value: object) -> PasswordHasher | None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, Final, ParamSpec, TypeVar, cast
 
-from flask import Flask, Response, after_this_request, g, request
+from flask import Flask, Response, after_this_request, current_app, g, request
 
 from ...adapters.idp.password import PasswordReauth
 from ...clock import Clock, system_clock
@@ -55,6 +56,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: One label of ``STEPUP_SUBDOMAIN``: letters, digits and inner hyphens.
+_SUBDOMAIN_LABEL: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
 #: The shortest key that may sign stepup's CSRF tokens (the same as Starlette's).
 MIN_SECRET_KEY: Final = 16
 _MEMORY_STORE_WARNING: Final = (
@@ -135,6 +138,7 @@ class Stepup:
             app.config.setdefault(key, value)
         _check_secret_key(app)
         url_prefix = _url_prefix(app.config["STEPUP_URL_PREFIX"])
+        subdomain = _subdomain(app.config["STEPUP_SUBDOMAIN"])
         app_state = AppState(
             app,
             self.hooks,
@@ -149,7 +153,7 @@ class Stepup:
         app.extensions["stepup"] = app_state
         self._states.append(app_state)
         blueprint = build_blueprint([*PASSKEY_ROUTES, *DEVICE_ROUTES])
-        app.register_blueprint(blueprint, url_prefix=url_prefix)
+        app.register_blueprint(blueprint, url_prefix=url_prefix, subdomain=subdomain)
         self._follow_flask_login(app)
         if not app.testing:
             if not store_configured:
@@ -191,9 +195,10 @@ class Stepup:
 
     @staticmethod
     def _protected(sender: Flask, **extra: Any) -> None:
-        """Flask-Login's session protection dropped the sign-in without ``user_logged_out``
-        (a session cookie used from another machine): it no longer stands."""
-        state().sign_in_dropped()
+        """Flask-Login's session protection found the session cookie used from another
+        machine (it dropped the sign-in without ``user_logged_out``, or kept it, no longer
+        fresh): the sign-in no longer stands and the session's grant ends."""
+        state().session_protected(_login_machine())
 
     @staticmethod
     def _logged_out(sender: Flask, *, user: Any, **extra: Any) -> None:
@@ -529,6 +534,33 @@ def _url_prefix(value: object) -> str:
             " such as '/stepup', without '?', '#', '\\' or spaces"
         )
     return prefix
+
+
+def _subdomain(value: object) -> str | None:
+    """``STEPUP_SUBDOMAIN``: ``None`` (the app's default host) or the subdomain of
+    ``SERVER_NAME`` that serves the ready-made views (``"admin"``, ``"admin.eu"``): labels
+    of letters, digits and ``-``. No ``<variable>``: stepup builds its own URLs without
+    one."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not all(
+        _SUBDOMAIN_LABEL.fullmatch(label) for label in value.split(".")
+    ):
+        raise ConfigurationError(
+            "STEPUP_SUBDOMAIN must be None or a subdomain of SERVER_NAME such as 'admin':"
+            " labels of letters, digits and '-', separated by '.'"
+        )
+    return value
+
+
+def _login_machine() -> str | None:
+    """Flask-Login's identifier of the machine this request came from (what its session
+    protection compares: by default a hash of the address and the user agent), or
+    ``None`` when the ``LoginManager`` offers none."""
+    manager = getattr(current_app, "login_manager", None)
+    generate = getattr(manager, "_session_identifier_generator", None)
+    machine = generate() if callable(generate) else None
+    return machine if isinstance(machine, str) else None
 
 
 def _uncacheable(response: Response) -> Response:

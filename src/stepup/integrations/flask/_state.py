@@ -113,6 +113,7 @@ from ..views import (
 )
 from ..views import session_id as session_id_of
 from ._config import (
+    default_tenant_from_config,
     oidc_providers_from_config,
     password_hasher_from_config,
     password_verifiers_from_config,
@@ -165,6 +166,15 @@ _SECOND_STEP_PASSED: Final = "stepup_second_step_passed"
 HELD: Final = "stepup_sign_in_held"
 #: The user this session's sign-in was let stand for (see :meth:`AppState.hold_login`).
 _SIGNED_IN_AS: Final = "_stepup_signed_in_as"
+#: ``[stepup id, machine]``: the machine (Flask-Login's session identifier) that session
+#: protection flagged, and the session's stepup id since its grant was ended for it or
+#: since it re-authenticated (see :meth:`AppState.session_protected`).
+_FLAGGED_MACHINE: Final = "_stepup_flagged_machine"
+#: Set on ``g``: the machine this request came from, when session protection flagged it.
+_FLAGGED_NOW: Final = "stepup_flagged_machine"
+#: Set on ``g``: the stepup id whose grant session protection ended in this request,
+#: revoked in the store once the user is known (:meth:`AppState.subject`).
+_GRANT_ENDED: Final = "stepup_grant_ended"
 #: stepup's pages of the sign-in's second step (endpoints).
 _SECOND_STEP_PAGES: Final = frozenset(
     {"stepup.two_factor_verify", "stepup.sign_in_passkey_begin", "stepup.sign_in_passkey_finish"}
@@ -228,9 +238,7 @@ class AppState:
             if store is not None
             else store_from_config(config["STEPUP_STORE"], create_schema=create_schema)
         )
-        self.default_tenant = non_empty_text(
-            config["STEPUP_DEFAULT_TENANT"], "STEPUP_DEFAULT_TENANT"
-        )
+        self.default_tenant = default_tenant_from_config(config["STEPUP_DEFAULT_TENANT"])
         issuer = config["STEPUP_TOTP_ISSUER"]
         self.issuer = non_empty_text(app.name if issuer is None else issuer, "STEPUP_TOTP_ISSUER")
         self.login_ttl = positive_seconds(
@@ -324,6 +332,8 @@ class AppState:
         if "stepup_subject" not in kept:
             loader = self.hooks.subject_loader
             kept.stepup_subject = loader() if loader is not None else self._flask_login_subject()
+            if _GRANT_ENDED in kept:  # session protection ended a grant while it loaded
+                self._revoke_ended_grant(kept.pop(_GRANT_ENDED), kept.stepup_subject)
         subject: Subject | None = kept.stepup_subject
         return subject
 
@@ -354,6 +364,7 @@ class AppState:
         if by_a_person and not self._waiting_is_held():
             self._drop_waiting_sign_in()
         note_sign_in(session, identity)
+        _renew_session_key()
         self.csrf.rotate()
         g.pop("stepup_subject", None)
 
@@ -484,7 +495,11 @@ class AppState:
         ``level``: what a provider's signed answer proved; ``transaction``: the digest of
         the one action this re-authentication confirmed (it waits no longer); ``signed``:
         the transaction a passkey signed (``PasskeyResult.transaction``)."""
-        renew_session_id(session)
+        renewed = renew_session_id(session)
+        _renew_session_key()
+        flagged = g.get(_FLAGGED_NOW)
+        if flagged is not None:  # this machine proved itself: its grant is its own
+            session[_FLAGGED_MACHINE] = [renewed, flagged]
         self.csrf.rotate()
         g.pop("stepup_subject", None)
         confirmed = ConfirmedReauth.after_renewal(
@@ -543,6 +558,7 @@ class AppState:
             PENDING_TRANSACTIONS,
             ENROLLING,
             _SIGNED_IN_AS,
+            _FLAGGED_MACHINE,
         ):
             session.pop(key, None)
         self.csrf.rotate()
@@ -796,11 +812,48 @@ class AppState:
         g.pop("stepup_subject", None)
         return held_user(login_id, subject, self.second_factors)
 
-    @staticmethod
-    def sign_in_dropped() -> None:
-        """The session's sign-in was dropped without a sign-out (Flask-Login's session
-        protection): the next sign-in of the same user is no longer one that stood."""
+    def session_protected(self, machine: str | None) -> None:
+        """Flask-Login's session protection found this session's cookie used from another
+        machine than the one that signed in (``machine``: this one, by Flask-Login's
+        session identifier; ``None`` when Flask-Login gives none). "strong" signed the user
+        out; "basic" (or "strong" with a permanent session) left them signed in, no longer
+        fresh. Either way the sign-in no longer stands (the same user signing in again is
+        a new sign-in), and the session's grant ends, as ``fresh_login_required`` refuses:
+        the session gets a new stepup id, which the grant does not match, and the old id's
+        grant is revoked in the store once the user is known (:meth:`subject`; a store
+        outage leaves it to its lifetime, as at sign-out).
+
+        Flask-Login says so on every request from that machine until the next
+        ``login_user`` (after a sign-in from the remember-me cookie, on every request
+        from the start). The grant is ended once for the machine: the new id is noted with
+        it, and so is the id a re-authentication on that machine renews to
+        (:meth:`record_reauth`). So a person whose address or browser changed is asked
+        once and keeps what they then prove (an SSO trip or a transaction begun there is
+        not cut short), while a grant got anywhere else (by the machine that signed in,
+        or another one flagged) is ended again for this machine."""
         session.pop(_SIGNED_IN_AS, None)
+        kept = resolved(g)
+        setattr(kept, _FLAGGED_NOW, machine)
+        old = session.get(SESSION_ID)
+        if not isinstance(old, str):
+            return  # no stepup id yet: no grant
+        if machine is not None and session.get(_FLAGGED_MACHINE) == [old, machine]:
+            return  # ended for this machine already, or re-authenticated on it since
+        renewed = renew_session_id(session)
+        session.pop(EARLIER_IDS, None)  # no form kept under the old id resumes here
+        if machine is not None:
+            session[_FLAGGED_MACHINE] = [renewed, machine]
+        kept.pop("stepup_subject", None)  # one loaded under the old id
+        setattr(kept, _GRANT_ENDED, old)
+
+    def _revoke_ended_grant(self, session_id: str, subject: Subject | None) -> None:
+        """Revoke the grant of ``subject``'s user under ``session_id``, the id session
+        protection ended (:meth:`session_protected`). A store outage does not stop the
+        request: the session no longer has that id, and the grant ends at its lifetime."""
+        if subject is None:
+            return  # signed out ("strong"): nobody's grant to find
+        with contextlib.suppress(StoreUnavailableError):
+            self.reauth.sign_out(Subject(subject.user_id, session_id))
 
     def _held_login(self, user_id: str) -> dict[str, Any] | None:
         """The session's held sign-in of ``user_id``, as it is kept, while it still waits."""
@@ -940,6 +993,18 @@ def _fields_in_order() -> tuple[list[tuple[str, str]], bool]:
         upload.close()
     pairs = form.in_order if isinstance(form, _InOrder) else list(form.items(multi=True))
     return [(str(name), str(value)) for name, value in pairs], bool(files)
+
+
+def _renew_session_key() -> None:
+    """A server-side session gets a new key (the cookie's value), so that a copy of the
+    cookie taken before no longer opens it: the app's session interface renews it when it
+    offers ``regenerate(session)``, as Flask-Session's does (0.6 and later). Flask's own
+    cookie session needs nothing: its content changed, and an old copy holds only what
+    was there before (the stepup id no grant is bound to any more). Another server-side
+    interface must renew its key at sign-in itself."""
+    regenerate = getattr(current_app.session_interface, "regenerate", None)
+    if callable(regenerate):
+        regenerate(resolved(session))
 
 
 def resolved(proxy: T) -> T:
