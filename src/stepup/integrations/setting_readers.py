@@ -28,6 +28,7 @@ from ..adapters.idp.password_formats import (
     find_verifier,
 )
 from ..errors import ConfigurationError
+from ..ids import MAX_ID_LENGTH, is_well_formed_id
 
 __all__ = [
     "callable_setting",
@@ -41,6 +42,7 @@ __all__ = [
     "positive_seconds",
     "provider_mapping",
     "sync_adapter",
+    "tenant_id",
 ]
 
 
@@ -49,6 +51,19 @@ def non_empty_text(value: object, setting: str) -> str:
     if not isinstance(value, str) or not value:
         raise ConfigurationError(f"{setting} must be a non-empty string")
     return value
+
+
+def tenant_id(value: object, setting: str) -> str:
+    """A non-empty string that is a tenant id a store can hold
+    (:func:`stepup.ids.is_well_formed_id`): one with a control character, or longer than
+    an id may be, would start the app and then fail every guarded request."""
+    tenant = non_empty_text(value, setting)
+    if not is_well_formed_id(tenant):
+        raise ConfigurationError(
+            f"{setting} must be a tenant id: at most {MAX_ID_LENGTH} characters,"
+            " without control characters or lone surrogates"
+        )
+    return tenant
 
 
 def positive_seconds(value: object, setting: str) -> float:

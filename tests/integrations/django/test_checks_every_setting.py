@@ -55,6 +55,9 @@ BAD: list[tuple[str, Any, str]] = [
     ("SAML_PROVIDERS", {"x": "y"}, "E010"),
     ("OIDC_PROVIDERS", ["corp"], "E010"),
     ("DEFAULT_TENANT", "", "E010"),
+    # a tenant id no store holds: it passed start-up and failed every guarded request
+    ("DEFAULT_TENANT", "a b\n", "E010"),
+    ("DEFAULT_TENANT", "x" * 1025, "E010"),
     ("TOTP_ISSUER", 5, "E010"),
     ("URL_NAMESPACE", "", "E010"),
     ("URL_NAMESPACE", "other", "E012"),

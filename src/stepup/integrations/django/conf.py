@@ -44,6 +44,7 @@ from ..setting_readers import (
     positive_seconds,
     provider_mapping,
     sync_adapter,
+    tenant_id,
 )
 from ..stores import STORE_URLS, store_from_url
 from ..views import default_policy
@@ -326,7 +327,7 @@ def plain_value_problems(conf: Mapping[str, Any]) -> list[str]:
     policy says is wrong (for the system checks): the readers the services are built
     with, one at a time, so that every wrong key is named at once."""
     readers: list[Callable[[], object]] = [
-        lambda: read_text(conf, "DEFAULT_TENANT"),
+        lambda: read_tenant_id(conf, "DEFAULT_TENANT"),
         lambda: read_text(conf, "URL_NAMESPACE"),
         lambda: read_text(conf, "TOTP_ISSUER"),
         lambda: read_number(conf, "SIGN_IN_TTL"),
@@ -415,6 +416,11 @@ def read_catalog(conf: Mapping[str, Any]) -> AppCatalog | None:
     """``CATALOG``: the project's own gettext catalog, a ``(domain, locale directory)``
     pair whose directory exists, or ``None``."""
     return AppCatalog.of(conf["CATALOG"], "STEPUP['CATALOG']")
+
+
+def read_tenant_id(conf: Mapping[str, Any], name: str) -> str:
+    """A tenant id a store can hold (the default tenant)."""
+    return tenant_id(conf[name], _key(name))
 
 
 def read_text(conf: Mapping[str, Any], name: str) -> str:

@@ -66,7 +66,7 @@ class Stepup:
         self.events = EventBus()
         self.disable_action: str = values["DISABLE_ACTION"]
         self.recovery_action: str = values["RECOVERY_ACTION"]
-        self.default_tenant = conf.read_text(values, "DEFAULT_TENANT")
+        self.default_tenant = conf.read_tenant_id(values, "DEFAULT_TENANT")
         self.namespace = conf.read_text(values, "URL_NAMESPACE")
         self.sign_in_ttl = conf.read_number(values, "SIGN_IN_TTL")
         #: Hold a sign-in that skipped stepup's second step (see ``_request.hold``).

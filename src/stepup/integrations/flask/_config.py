@@ -20,7 +20,6 @@ from ...adapters.idp.password_formats import HashVerifier
 from ...adapters.storage.base import Store
 from ...clock import Clock
 from ...errors import ConfigurationError
-from ...ids import MAX_ID_LENGTH, is_well_formed_id
 from ...passkeys import RelyingParty
 from ...policy import (
     Policy,
@@ -33,11 +32,11 @@ from ...resume import secret_field_names
 from ...sealing import SecretBox
 from ..passkey_endpoint import passkey_policy
 from ..setting_readers import (
-    non_empty_text,
     password_hasher,
     path_setting,
     provider_mapping,
     sync_adapter,
+    tenant_id,
 )
 from ..stores import store_from_url
 
@@ -124,16 +123,8 @@ def store_from_config(value: object, *, create_schema: bool) -> Store:
 
 
 def default_tenant_from_config(value: object) -> str:
-    """``STEPUP_DEFAULT_TENANT``: a non-empty string that is a tenant id a store can hold
-    (:func:`stepup.ids.is_well_formed_id`). One with a control character, or longer than
-    an id may be, would pass ``init_app`` and then fail every guarded request."""
-    tenant = non_empty_text(value, "STEPUP_DEFAULT_TENANT")
-    if not is_well_formed_id(tenant):
-        raise ConfigurationError(
-            f"STEPUP_DEFAULT_TENANT must be a tenant id: at most {MAX_ID_LENGTH} characters,"
-            " without control characters or lone surrogates"
-        )
-    return tenant
+    """``STEPUP_DEFAULT_TENANT``: a tenant id a store can hold."""
+    return tenant_id(value, "STEPUP_DEFAULT_TENANT")
 
 
 def password_hasher_from_config(value: object) -> PasswordHasher | None:
