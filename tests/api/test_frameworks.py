@@ -35,8 +35,9 @@ def bearer(token: str) -> dict[str, str]:
 
 def check_answers(send: Any) -> None:
     """``send(token or None)`` → (status, headers, json) for DELETE of the guarded route."""
-    status, _, body = send(sign())
+    status, headers, body = send(sign())
     assert (status, body["by"]) == (200, "alice")
+    assert headers["cache-control"] == "private, no-store"  # served for this token, now
     status, headers, _ = send(sign(acr="urn:pwd", amr=["pwd"]))
     assert (status, headers["www-authenticate"]) == (401, LOW_ACR_CHALLENGE)
     status, headers, _ = send(sign(auth_time=T0 - 301))

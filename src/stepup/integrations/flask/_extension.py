@@ -21,7 +21,6 @@ from ...redirects import safe_return_path_or_default
 from ...subject import Identity, Subject
 from ...tenants import TenantSettings
 from ...twofactor import Channel, TwoFactor
-from ..cache_control import uncacheable
 from ..marks import mark
 from ..transaction import guard_transaction
 from ._config import DEFAULTS, check_setting_names
@@ -46,7 +45,7 @@ from ._passkeys import ROUTES as PASSKEY_ROUTES
 from ._state import AppState, state
 from ._views import _csrf_refused as csrf_refused
 from ._views import build_blueprint
-from ._web import home_path
+from ._web import home_path, uncacheable_response
 
 __all__ = ["Stepup"]
 
@@ -305,7 +304,7 @@ class Stepup:
                     action, context, return_to, transaction=transaction
                 )
                 if refused is None:
-                    after_this_request(_uncacheable)
+                    after_this_request(uncacheable_response)
                 return refused
 
             if inspect.iscoroutinefunction(view):
@@ -319,7 +318,7 @@ class Stepup:
                 if refused is not None:
                     response: Response = refused
                     return response
-                after_this_request(_uncacheable)
+                after_this_request(uncacheable_response)
                 return view(*args, **kwargs)
 
             mark(protected, action)
@@ -561,17 +560,6 @@ def _login_machine() -> str | None:
     generate = getattr(manager, "_session_identifier_generator", None)
     machine = generate() if callable(generate) else None
     return machine if isinstance(machine, str) else None
-
-
-def _uncacheable(response: Response) -> Response:
-    """What a guard let through is this person's, now: no cache may keep it."""
-    headers = response.headers
-    value = headers.get("Cache-Control")
-    if value is None:  # most views set none: one header added, nothing replaced
-        headers.add("Cache-Control", uncacheable(None))
-    else:
-        headers["Cache-Control"] = uncacheable(value)
-    return response
 
 
 def _refusing_first(

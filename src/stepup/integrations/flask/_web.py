@@ -5,10 +5,17 @@ from __future__ import annotations
 from flask import Request, Response, current_app, request, url_for
 from werkzeug.routing import BuildError
 
+from ..cache_control import uncacheable
 from ..http import HttpResponse, RequestInfo
 from ..views import app_root
 
-__all__ = ["home_path", "request_info", "sign_in_path", "to_response"]
+__all__ = [
+    "home_path",
+    "request_info",
+    "sign_in_path",
+    "to_response",
+    "uncacheable_response",
+]
 
 
 def request_info(request: Request, *, path: str | None = None) -> RequestInfo:
@@ -50,3 +57,14 @@ def sign_in_path() -> str:
 
 def to_response(response: HttpResponse) -> Response:
     return Response(response.body, status=response.status, headers=response.headers)
+
+
+def uncacheable_response(response: Response) -> Response:
+    """What a guard let through is this person's, now: no cache may keep it."""
+    headers = response.headers
+    value = headers.get("Cache-Control")
+    if value is None:  # most views set none: one header added, nothing replaced
+        headers.add("Cache-Control", uncacheable(None))
+    else:
+        headers["Cache-Control"] = uncacheable(value)
+    return response

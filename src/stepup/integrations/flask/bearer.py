@@ -21,12 +21,12 @@ import inspect
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar, cast
 
-from flask import Response, current_app, g, request
+from flask import Response, after_this_request, current_app, g, request
 
 from ..bearer import BearerGuard, required_scope
 from ..http import HttpResponse
 from ..marks import mark
-from ._web import request_info, to_response
+from ._web import request_info, to_response, uncacheable_response
 
 __all__ = ["bearer_required"]
 
@@ -72,6 +72,7 @@ def bearer_required(
         if isinstance(outcome, HttpResponse):
             return to_response(outcome)
         g.stepup_token = outcome
+        after_this_request(uncacheable_response)  # served for this token now: no cache keeps it
         return None
 
     def decorate(view: F) -> F:
