@@ -110,3 +110,49 @@ def test_a_demo_elsewhere_keeps_its_own_address(
         page = client.get("/login")
         data = {"csrf_token": csrf(page.text), "email": ADMIN, "password": "wrong"}
         assert client.post("/login", data=data).status_code == 401  # served, not refused
+
+
+@pytest.mark.parametrize(
+    ("target", "path"),
+    [
+        (b"@evil.example/x", "/@evil.example/x"),
+        (b".evil.example/", "/.evil.example/"),
+        (b"http://127.0.0.1:8123/x", "/http://127.0.0.1:8123/x"),
+    ],
+)
+def test_a_request_target_not_starting_with_a_slash_stays_at_localhost(
+    at_localhost: TestClient, target: bytes, path: str
+) -> None:
+    """A raw client (never a browser) may send a request-target without its leading
+    "/": glued to the address, "@evil.example/x" named another host."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": target.decode(),
+        "raw_path": target,
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8123")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8123),
+    }
+    asyncio.run(at_localhost.app(scope, receive, send))  # type: ignore[arg-type]
+    start = sent[0]
+    assert start["status"] == 303
+    location = dict(start["headers"])[b"location"].decode()  # type: ignore[call-overload]
+    assert urlsplit(location).netloc == urlsplit(LOCALHOST).netloc
+    assert location == LOCALHOST + path

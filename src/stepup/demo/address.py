@@ -61,9 +61,14 @@ class OneAddressMiddleware:
 
     def elsewhere(self, request: Request) -> Response:
         base = self.demo.settings.base_url
-        path = request.scope.get("raw_path") or quote(request.scope["path"]).encode()
+        # The decoded path, quoted again: a raw request-target need not start with "/"
+        # ("@evil.example/x", an absolute form), and glued to the base it would name
+        # another host.
+        path = quote(request.scope["path"], safe="/%:@!$&'()*+,;=-._~")
+        if not path.startswith("/"):
+            path = "/" + path
         query = request.scope.get("query_string", b"")
-        target = base + path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
+        target = base + path + (f"?{query.decode('latin-1')}" if query else "")
         if request.method in _SAFE:
             return RedirectResponse(target, status_code=303)
         text = (
