@@ -204,10 +204,11 @@ class _Connections:
     until the handshake is over, nothing else names: the one the trace named gave its
     descriptor up to it). A connection opened after the deadline is shut as it opens.
 
-    Every sync exchange says ``Connection: close`` (:data:`_CLOSE`), so a connection it
-    opened is closed with its answer and is never the pool's again: no exchange runs on a
-    connection another exchange left behind. One the client's own requests left open to the
-    same host (an app's client shared with its own keep-alive traffic), or an HTTP/2 one
+    Every sync exchange but introspection's says ``Connection: close`` (:data:`_CLOSE`),
+    so a connection it opened is closed with its answer and is never the pool's again.
+    One that other requests left open to the same host (an app's client shared with its
+    own keep-alive traffic, or with an :class:`Introspector`, which keeps its
+    connections for the next API request), or an HTTP/2 one
     that other requests may share, is not the exchange's to shut: :meth:`release` lets
     go of the connection, and its thread ends when the sender stops (or pauses for
     longer than the client's read timeout). The duplicates are closed once the answer
