@@ -33,8 +33,11 @@ __all__ = [
     "N_",
     "AppCatalog",
     "Message",
+    "Nn_",
+    "PluralMessage",
     "format_time",
     "lookup",
+    "lookup_plural",
     "negotiate",
     "translate",
     "translations",
@@ -61,6 +64,13 @@ _MAX_HEADER = 1024
 def N_(msgid: str) -> str:  # noqa: N802 (the gettext convention for "translate later")
     """Mark ``msgid`` for extraction; it is translated where it is shown."""
     return msgid
+
+
+def Nn_(msgid: str, plural: str) -> tuple[str, str]:  # noqa: N802 (as N_)
+    """Mark a text about a number of things for extraction: ``msgid`` for one, ``plural``
+    for any other number (babel.cfg names the keyword, ``Nn_:1,2``, so the catalog gets
+    one entry with its plural forms). Shown with :class:`PluralMessage`."""
+    return msgid, plural
 
 
 def _weight(text: str | None) -> float:
@@ -171,6 +181,27 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class PluralMessage(Message):
+    """A text about ``count`` things, in the form the locale's plural rule picks (the
+    catalog's ``Plural-Forms``; English and German: ``msgid`` for 1, ``plural`` for 0, 2,
+    3...), with ``%(num)d`` standing for ``count``. Build it from a pair marked with
+    :func:`Nn_`: ``PluralMessage.of(LEFT, 3)``."""
+
+    plural: str = ""
+    count: int = 0
+
+    @classmethod
+    def of(cls, forms: tuple[str, str], count: int) -> PluralMessage:
+        return cls(forms[0], plural=forms[1], count=count)
+
+    def translate(
+        self, locale: str | None, tz: tzinfo = UTC, catalog: AppCatalog | None = None
+    ) -> str:
+        text = lookup_plural(self.msgid, self.plural, self.count, locale, catalog)
+        return text % {"num": self.count}
+
+
+@dataclass(frozen=True, slots=True)
 class AppCatalog:
     """The app's own gettext catalog, for the texts the app gives stepup to show: its
     action descriptions ("Wiring money") and a transaction's ("Delete workspace
@@ -219,6 +250,18 @@ def lookup(msgid: str, locale: str | None, catalog: AppCatalog | None = None) ->
     text = translations(locale).gettext(msgid)
     if text == msgid and catalog is not None:
         return catalog.translations(locale).gettext(msgid)
+    return text
+
+
+def lookup_plural(
+    msgid: str, plural: str, count: int, locale: str | None, catalog: AppCatalog | None = None
+) -> str:
+    """The form of ``msgid``/``plural`` that ``locale`` uses for ``count`` (gettext's
+    ``ngettext``: the catalog's plural rule): stepup's catalog, then the app's
+    (``catalog``), else the English one (``msgid`` for 1, else ``plural``)."""
+    text = translations(locale).ngettext(msgid, plural, count)
+    if text == (msgid if count == 1 else plural) and catalog is not None:
+        return catalog.translations(locale).ngettext(msgid, plural, count)
     return text
 
 

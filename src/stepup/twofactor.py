@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -82,6 +82,7 @@ __all__ = [
     "AsyncTwoFactor",
     "Channel",
     "Confirmation",
+    "DeviceList",
     "Enrolment",
     "RemovedFactors",
     "TwoFactor",
@@ -140,6 +141,22 @@ class RemovedFactors:
 
     totp: bool
     passkeys: int = 0
+
+
+class DeviceList(tuple[TotpDeviceInfo, ...]):
+    """What :meth:`TwoFactor.devices` answers: the user's confirmed authenticator apps,
+    oldest first (a tuple, as before), and how many unused recovery codes the same read
+    of their credential found (``recovery_codes_left``: 0 when two-factor is off), so the
+    two-factor page can say how many are left without asking the store again."""
+
+    recovery_codes_left: int
+
+    def __new__(
+        cls, devices: Iterable[TotpDeviceInfo] = (), recovery_codes_left: int = 0
+    ) -> DeviceList:
+        listed = super().__new__(cls, devices)
+        listed.recovery_codes_left = recovery_codes_left
+        return listed
 
 
 #: Recovery codes carry 120 bits (50 for codes issued before), so a gentler schedule
@@ -738,16 +755,17 @@ class _TwoFactorFlows(Generic[S]):
 
     # devices ----------------------------------------------------------------
 
-    def _devices(self, user_id: str) -> Flow[tuple[TotpDeviceInfo, ...]]:
+    def _devices(self, user_id: str) -> Flow[DeviceList]:
         checked_id(user_id, "user_id")
         self._refuse_in_config_mode()
         credential: Credential | None = yield ("get_credential", (user_id,))
         if credential is None or not credential.confirmed:
-            return ()
+            return DeviceList()
         confirmed = (d for d in credential.totp_devices if d.confirmed)
         oldest_first = sorted(confirmed, key=lambda d: d.created_at)  # stable: then as added
         # The secret was shown once, at enrolment: a listing never hands it out again.
-        return tuple(device.info() for device in oldest_first)
+        infos = (device.info() for device in oldest_first)
+        return DeviceList(infos, len(credential.recovery_hashes))
 
     def _begin_device(self, user_id: str, account: str, name: str) -> Flow[Enrolment]:
         checked_id(user_id, "user_id")
@@ -953,9 +971,10 @@ class TwoFactor(_TwoFactorFlows[Store]):
         flow = self._remove(user_id, actor_id, actor_has_full_access, with_passkeys)
         return run(flow, self.store)
 
-    def devices(self, user_id: str) -> tuple[TotpDeviceInfo, ...]:
+    def devices(self, user_id: str) -> DeviceList:
         """The user's confirmed devices, oldest first (``()`` when 2FA is off), without
-        their secrets."""
+        their secrets, and how many recovery codes they have left
+        (:attr:`DeviceList.recovery_codes_left`)."""
         return run(self._devices(user_id), self.store)
 
     def begin_device(
@@ -1057,7 +1076,7 @@ class AsyncTwoFactor(_TwoFactorFlows[AsyncStore | Store]):
         flow = self._remove(user_id, actor_id, actor_has_full_access, with_passkeys)
         return await run_async(flow, self.store)
 
-    async def devices(self, user_id: str) -> tuple[TotpDeviceInfo, ...]:
+    async def devices(self, user_id: str) -> DeviceList:
         return await run_async(self._devices(user_id), self.store)
 
     async def begin_device(

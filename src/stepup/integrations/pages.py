@@ -33,10 +33,13 @@ from ..i18n import AppCatalog, Message, negotiate, translate, translations
 from .http import RETRY_AFTER, HttpResponse
 
 __all__ = [
+    "CODES_SCRIPT",
     "EXTENSIONS",
     "PAGE_HEADERS",
     "TEMPLATES",
     "choose_locale",
+    "codes_script",
+    "codes_script_response",
     "environment",
     "page_context",
     "page_headers",
@@ -136,3 +139,23 @@ def stylesheet_response() -> HttpResponse:
     """The stylesheet, for the route each integration serves it on."""
     headers = {"Content-Type": "text/css; charset=utf-8", "Cache-Control": "public, max-age=3600"}
     return HttpResponse(200, headers, stylesheet())
+
+
+#: The recovery codes page's script (its Copy and Print buttons), served by each
+#: integration at ``<prefix>/stepup-codes.js`` (the ``codes_script`` URL): a file, never
+#: an inline script, so an app's ``script-src 'self'`` policy lets it run.
+CODES_SCRIPT: Final = "stepup-codes.js"
+
+
+def codes_script() -> bytes:
+    """``stepup/integrations/static/stepup-codes.js``."""
+    return resources.files("stepup.integrations").joinpath(f"static/{CODES_SCRIPT}").read_bytes()
+
+
+def codes_script_response() -> HttpResponse:
+    """The recovery codes page's script, for the route each integration serves it on."""
+    headers = {
+        "Content-Type": "text/javascript; charset=utf-8",
+        "Cache-Control": "public, max-age=3600",
+    }
+    return HttpResponse(200, headers, codes_script())

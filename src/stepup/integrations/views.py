@@ -23,7 +23,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final, Literal, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from .._flow import Flow
 from ..errors import (
@@ -39,7 +39,7 @@ from ..errors import (
     UnknownDeviceError,
 )
 from ..events import EventBus, ReauthFailed
-from ..i18n import N_, Message, translate
+from ..i18n import N_, Message, Nn_, PluralMessage, translate
 from ..policy import (
     RECOVERY_REGENERATE,
     SENSITIVE,
@@ -59,16 +59,19 @@ from ..tenants import (
     TenantPatchError,
     tenant_document,
 )
-from ..twofactor import Channel, Enrolment
+from ..twofactor import Channel, DeviceList, Enrolment
 from ..verifier import VerifyReason, VerifyResult
 from .http import HttpResponse, RequestInfo, decision_response, retry_later, with_challenge
 
 __all__ = [
+    "CANCEL_SIGN_IN",
     "EARLIER_IDS",
     "ENROLLING",
     "ENROLMENT_TTL",
+    "FEW_RECOVERY_CODES",
     "FORM_MAX_BYTES",
     "OTP_PROOF",
+    "RECOVERY_CODES_FILE",
     "RECOVERY_REGENERATE",
     "REPEATED",
     "SAML_FORM_MAX_BYTES",
@@ -160,6 +163,7 @@ __all__ = [
     "tenant_response",
     "throttled_message",
     "two_factor_message",
+    "wants_cancel",
 ]
 
 #: Refused SSO re-authentications are noted here (INFO; the reason, no secret).
@@ -655,11 +659,41 @@ def enrolment_page(
     )
 
 
+#: The name the recovery codes page's Download link gives the file.
+RECOVERY_CODES_FILE: Final = "recovery-codes.txt"
+
+
 @dataclass(frozen=True, slots=True)
 class RecoveryCodesPage:
-    """Ten single-use codes, shown this once (send it with ``Cache-Control: no-store``)."""
+    """Ten single-use codes, shown this once (send it with ``Cache-Control: no-store``),
+    with the ways to keep them: a Download link that works without JavaScript
+    (:meth:`download_url`), and Copy and Print (``stepup-codes.js``). ``issuer``, the
+    site the codes are for, and ``made_at``, when they were made, head the file, so a
+    person with codes of several sites, or an old set, can tell them apart."""
 
     codes: tuple[str, ...] = field(repr=False)
+    issuer: str = ""
+    made_at: float | None = None
+
+    @property
+    def file_name(self) -> str:
+        """The name the Download link gives the file."""
+        return RECOVERY_CODES_FILE
+
+    @property
+    def made(self) -> Message | str:
+        """ "Made <time>", in the page's locale (``t(page.made)``), or nothing."""
+        return "" if self.made_at is None else Message(N_("Made %(time)s"), self.made_at)
+
+    def download_url(self, *lines: str) -> str:
+        """The codes as a text file in a ``data:`` URL, for ``<a download>``: the page
+        already holds them, so nothing is asked of the server again (they are never kept
+        in the clear, so could not be), and nothing needs a script. ``lines`` (the
+        template's heading, translated) come first, the codes after a blank line, one a
+        line. Every character but letters and digits is percent-encoded: the URL sits in
+        an attribute as it is."""
+        text = "\n".join([*(line for line in lines if line), "", *self.codes, ""])
+        return "data:text/plain;charset=utf-8," + quote(text, safe="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -721,15 +755,23 @@ class DeviceRow:
         return Message(N_("Last used %(time)s"), self.last_used_at)
 
 
+#: At most this many recovery codes left, the two-factor page warns and says to make new
+#: ones (of the ten a set has).
+FEW_RECOVERY_CODES: Final = 3
+_CODES_LEFT: Final = Nn_("%(num)d recovery code left.", "%(num)d recovery codes left.")
+
+
 @dataclass(frozen=True, slots=True)
 class TwoFactorPage:
-    """The two-factor settings page: on (with the user's devices), off, or set in the
-    configuration file."""
+    """The two-factor settings page: on (with the user's devices and how many recovery
+    codes they have left), off, or set in the configuration file."""
 
     enrolled: bool
     managed_by_file: bool = False
     devices: tuple[DeviceRow, ...] = ()
     error: Message | str = ""
+    #: ``None``: not known (the page then says nothing about them).
+    recovery_codes_left: int | None = None
 
     @classmethod
     def of(
@@ -739,8 +781,42 @@ class TwoFactorPage:
         managed_by_file: bool = False,
         error: Message | str = "",
     ) -> TwoFactorPage:
+        """The page for the devices :meth:`~stepup.twofactor.TwoFactor.devices` listed,
+        with the count of recovery codes the same read found."""
         rows = tuple(DeviceRow.of(d) for d in devices)
-        return cls(bool(rows), managed_by_file, rows, error)
+        left = devices.recovery_codes_left if isinstance(devices, DeviceList) else None
+        return cls(bool(rows), managed_by_file, rows, error, left if rows else None)
+
+    @property
+    def recovery_codes(self) -> Message | str:
+        """How many recovery codes are left ("3 recovery codes left."), in the plural
+        form of the page's locale; nothing when not known."""
+        left = self.recovery_codes_left
+        if left is None:
+            return ""
+        if left <= 0:
+            return Message(N_("No recovery codes left."))
+        return PluralMessage.of(_CODES_LEFT, left)
+
+    @property
+    def few_recovery_codes(self) -> bool:
+        """Few codes are left, or none: the page warns, beside "Make new recovery codes"."""
+        left = self.recovery_codes_left
+        return left is not None and left <= FEW_RECOVERY_CODES
+
+    @property
+    def recovery_codes_warning(self) -> Message | str:
+        """What to do when few codes are left, or none; nothing otherwise."""
+        if not self.few_recovery_codes:
+            return ""
+        if self.recovery_codes_left == 0:
+            return Message(
+                N_(
+                    "Make new ones now, so you can still sign in if you lose your"
+                    " authenticator app."
+                )
+            )
+        return Message(N_("Make new ones before they run out: each code signs you in only once."))
 
     def typed_name(self, device_id: str | None) -> str | None:
         """What the person typed into the name field the error is about, shown there
@@ -1830,6 +1906,18 @@ def abandon_waiting_sign_in(saved: object, now: float) -> Flow[None]:
     if isinstance(user_id, str) and isinstance(nonce, str) and nonce:
         with suppress(StoreUnavailableError):
             yield from take_waiting_sign_in(user_id, nonce, now)
+
+
+#: The field of the sign-in's second step that abandons the waiting sign-in ("Sign in as
+#: someone else"), sent by its own button, to the step's own address with its CSRF token.
+CANCEL_SIGN_IN: Final = "cancel"
+
+
+def wants_cancel(values: Sequence[object]) -> bool:
+    """The second step's form asks to abandon the waiting sign-in (its
+    :data:`CANCEL_SIGN_IN` field's values, as posted): the view then spends it with
+    :func:`abandon_waiting_sign_in` and goes to the app's sign-in page, nobody signed in."""
+    return any(isinstance(value, str) and value for value in values)
 
 
 def _text(value: object) -> bool:

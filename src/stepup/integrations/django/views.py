@@ -77,6 +77,7 @@ from ..resume import (
 from ..tenant_endpoint import admin_refusal, read_body, stream_chunks
 from ..transaction import TransactionExpiredError, confirming_page
 from ..views import (
+    CANCEL_SIGN_IN,
     ENROLLING,
     ENROLMENT_TTL,
     TEXT,
@@ -115,10 +116,11 @@ from ..views import (
     tenant_request_refusal,
     tenant_response,
     two_factor_message,
+    wants_cancel,
 )
 from ._pages import render_page
 from ._request import CSRF_FIELD, RequestStepup, answer_locale, outage_response, stepup_for
-from ._session import PendingSignIn
+from ._session import PendingSignIn, drop_waiting_sign_in
 from ._web import home_path, request_info, sign_in_path, to_response
 
 __all__ = [
@@ -702,8 +704,13 @@ def _two_factor_confirm(request: HttpRequest) -> HttpResponse:
         status = refusal_status(confirmation.result.reason)
         return _render(request, "stepup/two_factor_enrol.html", status, page=again)
     request.session.pop(ENROLLING, None)
-    page = RecoveryCodesPage(confirmation.recovery_codes)
+    page = _codes_page(bound, confirmation.recovery_codes)
     return _render(request, "stepup/recovery_codes.html", page=page)
+
+
+def _codes_page(bound: RequestStepup, codes: tuple[str, ...]) -> RecoveryCodesPage:
+    """The recovery codes just made, headed by the site and the time for their file."""
+    return RecoveryCodesPage(codes, bound.two_factor.issuer, bound.services.clock())
 
 
 def verify_page(
@@ -740,6 +747,11 @@ def _two_factor_verify(request: HttpRequest) -> HttpResponse:
         return _message(request, 400, TEXT["sign_in_expired"])
     if request.method != "POST":
         return verify_page(request, bound, pending)
+    if wants_cancel(request.POST.getlist(CANCEL_SIGN_IN)):
+        # "Sign in as someone else": the waiting sign-in is spent, as at sign-out, so
+        # no copy of this session can finish it; nobody is signed in.
+        drop_waiting_sign_in(request.session, bound.services)
+        return _redirect(sign_in_path())
     recovery = form_code(_posted(request, "recovery_code"))
     try:
         if recovery:
@@ -778,7 +790,7 @@ def _recovery_codes(request: HttpRequest) -> HttpResponse:
         return _message(request, 409, TEXT["in_config_file"])
     except StoreUnavailableError:  # nothing changed: fail closed, and say so
         return outage_response(request)
-    page = RecoveryCodesPage(codes)
+    page = _codes_page(bound, codes)
     return _render(request, "stepup/recovery_codes.html", page=page)
 
 

@@ -54,7 +54,13 @@ from ..http import (
     form_return_path,
     retry_later,
 )
-from ..pages import EXTENSIONS, page_context, page_headers, stylesheet_response
+from ..pages import (
+    EXTENSIONS,
+    codes_script_response,
+    page_context,
+    page_headers,
+    stylesheet_response,
+)
 from ..passkey_endpoint import (
     INTERACTIVE_ONLY,
     csrf_response,
@@ -83,6 +89,7 @@ from ..resume import (
 from ..tenant_endpoint import admin_refusal, read_body, stream_chunks
 from ..transaction import TransactionExpiredError, confirming_page
 from ..views import (
+    CANCEL_SIGN_IN,
     ENROLLING,
     ENROLMENT_TTL,
     FORM_MAX_BYTES,
@@ -123,6 +130,7 @@ from ..views import (
     tenant_request_refusal,
     tenant_response,
     two_factor_message,
+    wants_cancel,
 )
 from ._csrf import flask_wtf_of
 from ._state import AppState, PendingLogin, state
@@ -159,6 +167,7 @@ _ANY_CHANNEL: Final = frozenset(
         "stepup.sign_in_passkey_begin",
         "stepup.sign_in_passkey_finish",
         "stepup.passkey_script",
+        "stepup.codes_script",
         "stepup.tenant",
         "stepup.tenant_other_methods",
         "stepup.stylesheet",
@@ -191,6 +200,7 @@ def build_blueprint(more: Iterable[Route] = ()) -> Blueprint:
         ("/reauth/done", "reauth_done", reauth_done, ["GET"]),
         ("/reauth/resume", "reauth_resume", reauth_resume, ["GET"]),
         ("/stepup-reauth.js", "script", script, ["GET"]),
+        ("/stepup-codes.js", "codes_script", codes_script, ["GET"]),
         ("/reauth/oidc/start", "oidc_start", oidc_start, ["POST"]),
         ("/reauth/oidc/callback", "oidc_callback", oidc_callback, ["GET"]),
         ("/reauth/saml/start", "saml_start", saml_start, ["POST"]),
@@ -234,6 +244,15 @@ def stylesheet() -> Any:
 
 def script() -> Any:
     return to_response(script_response())
+
+
+def codes_script() -> Any:
+    return to_response(codes_script_response())
+
+
+def _codes_page(app_state: AppState, codes: tuple[str, ...]) -> RecoveryCodesPage:
+    """The recovery codes just made, headed by the site and the time for their file."""
+    return RecoveryCodesPage(codes, app_state.two_factor.issuer, app_state.clock())
 
 
 def _template_globals() -> dict[str, Any]:
@@ -423,6 +442,7 @@ def _answer_flask_wtf_refusals(bp: Blueprint) -> None:
 _URLS: Final = {
     "stylesheet": "stepup.stylesheet",
     "script": "stepup.script",
+    "codes_script": "stepup.codes_script",
     "reauth_password": "stepup.reauth_password",
     "two_factor": "stepup.two_factor",
     "enrol": "stepup.two_factor_enrol",
@@ -877,7 +897,7 @@ def two_factor_confirm() -> Any:
         status = refusal_status(confirmation.result.reason)
         return _render("stepup/two_factor_enrol.html", status, page=page)
     session.pop(ENROLLING, None)
-    codes = RecoveryCodesPage(confirmation.recovery_codes)
+    codes = _codes_page(app_state, confirmation.recovery_codes)
     return _render("stepup/recovery_codes.html", page=codes)
 
 
@@ -908,6 +928,11 @@ def two_factor_verify() -> Any:
         return _message(400, TEXT["sign_in_expired"])
     if request.method == "GET":
         return verify_page(app_state, pending)
+    if wants_cancel(request.form.getlist(CANCEL_SIGN_IN)):
+        # "Sign in as someone else": the waiting sign-in is spent, as at sign-out, so
+        # no copy of this session can finish it; nobody is signed in.
+        app_state._drop_waiting_sign_in()
+        return _redirect(sign_in_path())
     recovery = form_code(_posted("recovery_code"))
     try:
         if recovery:
@@ -946,7 +971,7 @@ def recovery_codes() -> Any:
         return _message(409, TEXT["in_config_file"])
     except StoreUnavailableError:  # nothing changed: fail closed, and say so
         return _unavailable()
-    return _render("stepup/recovery_codes.html", page=RecoveryCodesPage(codes))
+    return _render("stepup/recovery_codes.html", page=_codes_page(app_state, codes))
 
 
 def two_factor_remove() -> Any:

@@ -46,7 +46,13 @@ from ..http import (
     authentication_required,
     client_kind,
 )
-from ..pages import page_context, page_headers, stylesheet_response
+from ..pages import (
+    CODES_SCRIPT,
+    codes_script_response,
+    page_context,
+    page_headers,
+    stylesheet_response,
+)
 from ..passkey_endpoint import (
     INTERACTIVE_ONLY,
     csrf_response,
@@ -73,6 +79,7 @@ from ..resume import (
 from ..tenant_endpoint import admin_refusal, aread_body
 from ..transaction import TransactionExpiredError, confirming_page
 from ..views import (
+    CANCEL_SIGN_IN,
     ENROLLING,
     ENROLMENT_TTL,
     FORM_MAX_BYTES,
@@ -102,6 +109,7 @@ from ..views import (
     tenant_request_refusal,
     tenant_response,
     two_factor_message,
+    wants_cancel,
 )
 from ._util import call_hook, request_info, session_of, to_response
 from .csrf import FIELD_NAME, CsrfProtection
@@ -214,6 +222,7 @@ class StepupPages:
             Route("/reauth/done", self.reauth_done, methods=["GET"], name="reauth_done"),
             Route("/reauth/resume", self.reauth_resume, methods=["GET"], name="reauth_resume"),
             Route("/stepup-reauth.js", self.script, methods=["GET"], name="script"),
+            Route(f"/{CODES_SCRIPT}", self.codes_script, methods=["GET"], name="codes_script"),
             # POST only, CSRF-checked, as in Flask and Django: a GET or HEAD (a link, a
             # prefetch) is 405 and begins nothing.
             Route("/2fa/enrol", self.enrol, methods=["POST"], name="enrol"),
@@ -246,6 +255,20 @@ class StepupPages:
     async def script(self, request: Request) -> Response:
         return to_response(script_response())
 
+    async def codes_script(self, request: Request) -> Response:
+        return to_response(codes_script_response())
+
+    def codes_script_url(self, request: Request) -> str:
+        """Where :meth:`codes_script` is served: beside the stylesheet, under stepup's
+        prefix (the route's path is the file's name, as the stylesheet's is)."""
+        stylesheet = self.stepup.url(request, "stylesheet")
+        return stylesheet[: stylesheet.rindex("/") + 1] + CODES_SCRIPT
+
+    def codes_page(self, codes: tuple[str, ...]) -> RecoveryCodesPage:
+        """The recovery codes just made, headed by the site and the time for their file."""
+        s = self.stepup
+        return RecoveryCodesPage(codes, s.two_factor.issuer, s.clock())
+
     async def render(
         self,
         request: Request,
@@ -268,6 +291,7 @@ class StepupPages:
         links = {
             "stylesheet": s.url(request, "stylesheet"),
             "script": s.url(request, "script"),
+            "codes_script": self.codes_script_url(request),
             "reauth_password": here,
             "two_factor": settings,  # "Set it up first", as in Flask and Django
             "enrol": enrol,
@@ -714,7 +738,7 @@ class StepupPages:
                 page=page.with_error(two_factor_message(confirmation.result)),
             )
         note_enrolling(request, None)
-        codes = RecoveryCodesPage(confirmation.recovery_codes)
+        codes = self.codes_page(confirmation.recovery_codes)
         return await self.render(
             request, "recovery_codes.html", binding=subject.session_id, page=codes
         )
@@ -815,6 +839,11 @@ class StepupPages:
         form = await self.form(request, binding)
         if form is None:
             return await self.csrf_failed(request)
+        if wants_cancel(form.getlist(CANCEL_SIGN_IN)):
+            # "Sign in as someone else": the waiting sign-in is spent, as at sign-out, so
+            # no copy of this session can finish it; nobody is signed in.
+            await s._drop_waiting_sign_in(request)
+            return RedirectResponse(s.login_url or s.home(request), status_code=303)
         user_id = str(pending["user_id"])
         recovery = form_code(posted_value(form.getlist("recovery_code"), None))
         try:
@@ -847,6 +876,9 @@ class StepupPages:
         if isinstance(subject, Response):
             return subject
         if request.method != "POST":  # GET, and HEAD alike: nothing is regenerated
+            off = await self.off_for(request, subject)
+            if off is not None:
+                return off
             return await self.render(
                 request, "recovery_regenerate.html", binding=subject.session_id
             )
@@ -854,16 +886,30 @@ class StepupPages:
             return await self.csrf_failed(request)
         try:
             codes = await self.stepup.two_factor.regenerate_recovery_codes(subject.user_id)
-        except NotEnrolledError:
-            return await self.not_enrolled(request)
+        except NotEnrolledError:  # as in Flask and Django: the settings page says it is off
+            return RedirectResponse(self.stepup.url(request, "two_factor"), status_code=303)
         except ManagedByConfigFileError:
             return await self.message(request, TEXT["in_config_file"], 409)
         except StoreUnavailableError:
             return await self.store_unavailable(request)
-        page = RecoveryCodesPage(codes)
+        page = self.codes_page(codes)
         return await self.render(
             request, "recovery_codes.html", binding=subject.session_id, page=page
         )
+
+    async def off_for(self, request: Request, subject: Subject) -> Response | None:
+        """What the confirm page of new recovery codes or of removing one's own 2FA
+        answers instead when two-factor is off, so its button could do nothing: ``303``
+        to the settings page, which says so (where the button's POST goes in Flask and
+        Django); ``None``: show the page."""
+        s = self.stepup
+        try:
+            enrolled = await s.two_factor.is_enrolled(subject.user_id)
+        except StoreUnavailableError:
+            return await self.store_unavailable(request)
+        if not enrolled:
+            return RedirectResponse(s.url(request, "two_factor"), status_code=303)
+        return None
 
     async def remove(self, request: Request) -> Response:
         return await self.remove_for(request, None)
@@ -880,6 +926,9 @@ class StepupPages:
             return subject
         next_path = safe_return_path_or_default(request.query_params.get("next"), s.home(request))
         if request.method != "POST":  # GET, and HEAD alike: nothing is removed
+            off = None if target is not None else await self.off_for(request, subject)
+            if off is not None:
+                return off
             return await self.render(
                 request, "remove.html", binding=subject.session_id, target=target, next=next_path
             )
@@ -899,7 +948,10 @@ class StepupPages:
         except PermissionDeniedError:
             return await self.message(request, TEXT["admin_only"], 403)
         except NotEnrolledError:
-            return await self.not_enrolled(request)
+            if target is not None:  # as in Flask and Django
+                return await self.message(request, TEXT["user_not_enrolled"], 404)
+            # One's own, off already (another tab): as in Flask and Django, the same as
+            # a removal, which the settings page confirms.
         except ManagedByConfigFileError:
             return await self.message(request, TEXT["in_config_file"], 409)
         except StoreUnavailableError:
@@ -911,9 +963,6 @@ class StepupPages:
         if target is not None and client_kind(request_info(request)) is not Client.BROWSER:
             return Response(status_code=204)  # as in Flask and Django: a script reads no page
         return RedirectResponse(next_path, status_code=303)
-
-    async def not_enrolled(self, request: Request) -> Response:
-        return await self.message(request, TEXT["not_enrolled"], 404)
 
     # tenant settings ----------------------------------------------------------
 
