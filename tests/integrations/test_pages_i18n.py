@@ -5,6 +5,7 @@ from __future__ import annotations
 import gettext
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.extract import extract_from_dir
@@ -22,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = [code for code in LOCALES if code != "en"]
 
 
-def _catalog(code: str) -> list[tuple[str, str, bool]]:
+def _catalog(code: str) -> list[tuple[Any, Any, bool]]:
+    """(msgid, translation, fuzzy) of each entry: a plural entry's msgid and translation
+    are tuples (msgid and msgid_plural; msgstr[0], msgstr[1]...)."""
     with (LOCALE_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as f:
         catalog = read_po(f)
     return [(m.id, m.string, m.fuzzy) for m in catalog if m.id]  # type: ignore[misc]
@@ -32,8 +35,12 @@ def _catalog(code: str) -> list[tuple[str, str, bool]]:
 def test_every_msgid_is_translated_and_none_is_fuzzy(code: str) -> None:
     entries = _catalog(code)
     assert entries
-    assert [msgid for msgid, text, _ in entries if not text] == []
+    assert [msgid for msgid, text, _ in entries if not _translated(text)] == []
     assert [msgid for msgid, _, fuzzy in entries if fuzzy] == []
+
+
+def _translated(text: Any) -> bool:
+    return all(text) if isinstance(text, tuple) else bool(text)
 
 
 @pytest.mark.parametrize("code", SHIPPED)
@@ -42,21 +49,26 @@ def test_the_shipped_mo_matches_its_po(code: str) -> None:
     ``pybabel compile -D stepup -d src/stepup/locale`` after editing a .po."""
     compiled = gettext.translation(DOMAIN, LOCALE_DIR, [code])
     for msgid, text, _ in _catalog(code):
-        assert compiled.gettext(msgid) == text, msgid
+        if isinstance(msgid, tuple):  # a plural entry: each form, by the catalog's rule
+            assert tuple(compiled.ngettext(*msgid, n) for n in (1, 2)) == text, msgid
+        else:
+            assert compiled.gettext(msgid) == text, msgid
 
 
-def _source_msgids() -> set[str]:
+def _source_msgids() -> set[Any]:
+    """Every text the source marks: a msgid, or for a text about a number (``Nn_``,
+    ``ngettext``) the pair (msgid, msgid_plural), as the catalogs key it."""
     method_map = [
         ("src/stepup/**.py", "python"),
         ("src/stepup/integrations/templates/**.html", "jinja2"),
     ]
     options = {"src/stepup/integrations/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
-    found: set[str] = set()
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "Nn_": (1, 2)}
+    found: set[Any] = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
         str(ROOT), method_map, options, keywords=keywords
     ):
-        found.update([message] if isinstance(message, str) else [m for m in message if m])
+        found.add(message if isinstance(message, str) else tuple(message))
     return found
 
 

@@ -92,11 +92,6 @@ def test_an_unknown_pair_stays_english_in_every_locale() -> None:
     assert PluralMessage.of(pair, 4).translate("de") == "4 frogs."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the German catalog gets the entry with the catalogs' update (not in this change);"
-    " then remove this mark",
-)
 def test_the_shipped_german_catalog_has_the_plural_forms() -> None:
     assert translations("de").ngettext(*LEFT, 1) == GERMAN[0]
     assert translations("de").ngettext(*LEFT, 5) == GERMAN[1]

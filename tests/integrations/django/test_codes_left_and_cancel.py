@@ -337,14 +337,6 @@ def test_copy_and_print_wait_for_their_script(side: Side, request: pytest.Fixtur
         assert 'type="button"' in button.group(0)
         assert " hidden" in button.group(0)
     assert 'role="status"' in page  # where the script says what Copy did
-    if side.name == "django":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="Django serves stepup-codes.js once django/urls.py and _pages.py name"
-                " the codes_script route (outside this change); then remove this mark",
-            )
-        )
     script = re.search(r'<script src="([^"]+/stepup-codes\.js)" defer></script>', page)
     assert script is not None
     served = side.get(side.bob, script.group(1))

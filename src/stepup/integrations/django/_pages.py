@@ -32,6 +32,7 @@ __all__ = ["locale_of", "override_problems", "render_page"]
 _URLS: Final = {
     "stylesheet": "stylesheet",
     "script": "script",
+    "codes_script": "codes_script",
     "reauth_password": "reauth_password",
     "two_factor": "two_factor",
     "enrol": "two_factor_enrol",

@@ -22,6 +22,7 @@ urlpatterns = [
     path("reauth/done", views.reauth_done, name="reauth_done"),
     path("reauth/resume", views.reauth_resume, name="reauth_resume"),
     path("stepup-reauth.js", views.script, name="script"),
+    path("stepup-codes.js", views.codes_script, name="codes_script"),
     path("reauth/oidc/start/", views.oidc_start, name="oidc_start"),
     path("reauth/oidc/callback/", views.oidc_callback, name="oidc_callback"),
     path("reauth/saml/start/", views.saml_start, name="saml_start"),

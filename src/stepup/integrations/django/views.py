@@ -49,7 +49,7 @@ from ...policy import TENANT_SETTINGS_UPDATE
 from ...redirects import safe_return_path_or_default
 from ...subject import Subject
 from ..http import RETRY_AFTER, Client, authentication_required, client_kind, form_return_path
-from ..pages import stylesheet_response
+from ..pages import codes_script_response, stylesheet_response
 from ..passkey_endpoint import (
     INTERACTIVE_ONLY,
     csrf_response,
@@ -452,6 +452,11 @@ def _reauth_done(request: HttpRequest) -> HttpResponse:
 
 def _script(request: HttpRequest) -> HttpResponse:
     return to_response(script_response())
+
+
+def _codes_script(request: HttpRequest) -> HttpResponse:
+    """The recovery codes page's Copy and Print (``stepup-codes.js``)."""
+    return to_response(codes_script_response())
 
 
 def _sso_start(request: HttpRequest, kind: str, providers: dict[str, Any]) -> HttpResponse:
@@ -927,6 +932,7 @@ reauth_status = _get(_reauth_status, any_channel=True)
 reauth_done = _get(_reauth_done, any_channel=True)
 reauth_resume = _get(_reauth_resume, any_channel=True)
 script = _get(_script, any_channel=True)
+codes_script = _get(_codes_script, any_channel=True)
 oidc_start = _form_post(_oidc_start, any_channel=True)
 oidc_callback = _get(_oidc_callback, any_channel=True)
 saml_start = _form_post(_saml_start, any_channel=True)
