@@ -23,7 +23,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final, Literal, Protocol
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .._flow import Flow
 from ..errors import (
@@ -666,8 +666,8 @@ RECOVERY_CODES_FILE: Final = "recovery-codes.txt"
 @dataclass(frozen=True, slots=True)
 class RecoveryCodesPage:
     """Ten single-use codes, shown this once (send it with ``Cache-Control: no-store``),
-    with the ways to keep them: a Download link that works without JavaScript
-    (:meth:`download_url`), and Copy and Print (``stepup-codes.js``). ``issuer``, the
+    with the ways to keep them: Download, Copy and Print (``stepup-codes.js``, from
+    :meth:`file_text`; without JavaScript a person prints or writes them down). ``issuer``, the
     site the codes are for, and ``made_at``, when they were made, head the file, so a
     person with codes of several sites, or an old set, can tell them apart."""
 
@@ -685,15 +685,14 @@ class RecoveryCodesPage:
         """ "Made <time>", in the page's locale (``t(page.made)``), or nothing."""
         return "" if self.made_at is None else Message(N_("Made %(time)s"), self.made_at)
 
-    def download_url(self, *lines: str) -> str:
-        """The codes as a text file in a ``data:`` URL, for ``<a download>``: the page
-        already holds them, so nothing is asked of the server again (they are never kept
-        in the clear, so could not be), and nothing needs a script. ``lines`` (the
-        template's heading, translated) come first, the codes after a blank line, one a
-        line. Every character but letters and digits is percent-encoded: the URL sits in
-        an attribute as it is."""
-        text = "\n".join([*(line for line in lines if line), "", *self.codes, ""])
-        return "data:text/plain;charset=utf-8," + quote(text, safe="")
+    def file_text(self, *lines: str) -> str:
+        """The text Download saves and Copy copies: ``lines`` (the template's heading,
+        translated) first, the codes after a blank line, one a line. The page already
+        holds the codes (the server keeps none in the clear), and the script saves it
+        through a ``blob:`` URL: a ``data:`` URL holding them would stay in the
+        browser's download history, the codes readable there long after the file is
+        gone."""
+        return "\n".join([*(line for line in lines if line), "", *self.codes, ""])
 
 
 @dataclass(frozen=True, slots=True)

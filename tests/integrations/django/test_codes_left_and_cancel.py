@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 import pytest
 
@@ -28,7 +27,7 @@ from stepup.testing import SettableClock
 
 _KEY = re.compile(r'id="stepup-manual-key">([^<]+)<')
 _CODES = re.compile(r"<li><code>([^<]+)</code></li>")
-_DOWNLOAD = re.compile(r'<a class="stepup-button" id="stepup-codes-download"([^>]*)>([^<]*)</a>')
+_BOX = re.compile(r"<div class=\"stepup-actions\" data-stepup-codes([^>]*)>")
 _LEFT = re.compile(r'<p id="stepup-recovery-left" class="([^"]*)">(.*?)</p>', re.S)
 Headers = dict[str, str]
 GERMAN = {"Accept-Language": "de"}
@@ -293,29 +292,30 @@ def side(request: pytest.FixtureRequest, site: Site, clock: SettableClock) -> It
 # the recovery codes page ---------------------------------------------------------------
 
 
-def _download(page: str) -> tuple[dict[str, str], str]:
-    found = _DOWNLOAD.search(page)
-    assert found, "no Download link"
-    attributes = {
-        k: html.unescape(v) for k, v in re.findall(r'\s([\w-]+)="([^"]*)"', found.group(1))
-    }
-    return attributes, found.group(2)
+def _codes_box(page: str) -> dict[str, str]:
+    """The attributes of the box holding Download, Copy and Print."""
+    found = _BOX.search(page)
+    assert found, "no box for the codes' buttons"
+    return {k: html.unescape(v) for k, v in re.findall(r'\s([\w-]+)="([^"]*)"', found.group(1))}
 
 
 @pytest.mark.parametrize("language", ["en", "de"])
-def test_the_codes_can_be_downloaded_without_a_script(side: Side, language: str) -> None:
+def test_the_file_download_saves_is_on_the_page_never_in_a_url(side: Side, language: str) -> None:
+    """The page holds the file's text for its script (data-file); no data: URL holds the
+    codes (a browser keeps a download's URL in its history, the codes readable there)."""
     headers = GERMAN if language == "de" else {}
     _, page = side.enrol(headers)
     codes = _CODES.findall(page)
     assert len(codes) == 10
-    attributes, label = _download(page)
+    assert "data:" not in page
+    button = re.search(r"<button [^>]*data-stepup-codes-download[^>]*>([^<]*)</button>", page)
+    assert button is not None
+    assert " hidden" in button.group(0)  # shown by the script
     if language == "en":
-        assert label == "Download"
-    assert attributes["download"] == "recovery-codes.txt"
-    prefix = "data:text/plain;charset=utf-8,"
-    assert attributes["href"].startswith(prefix)
-    text = unquote(attributes["href"].removeprefix(prefix))
-    lines = text.split("\n")
+        assert button.group(1) == "Download"
+    box = _codes_box(page)
+    assert box["data-file-name"] == "recovery-codes.txt"
+    lines = box["data-file"].split("\n")
     if language == "en":
         made = format_time(side.clock() - 30, "en")  # made before enrol() moved the clock
         assert lines[:4] == [
@@ -331,7 +331,7 @@ def test_copy_and_print_wait_for_their_script(side: Side, request: pytest.Fixtur
     """Copy and Print are hidden until stepup-codes.js shows them; the page loads it from
     the integration's own route (a file: a script-src 'self' policy lets it run)."""
     _, page = side.enrol()
-    for word in ("Copy", "Print"):
+    for word in ("Download", "Copy", "Print"):
         button = re.search(rf"<button [^>]*>{word}</button>", page)
         assert button is not None, word
         assert 'type="button"' in button.group(0)

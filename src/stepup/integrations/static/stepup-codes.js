@@ -1,20 +1,30 @@
 /*
- * stepup-codes.js: the recovery codes page's Copy and Print buttons. No build step, no
- * dependencies; loaded as a file, never inline, so a "script-src 'self'" policy lets it
- * run. Served by each integration under its prefix (<prefix>/stepup-codes.js).
+ * stepup-codes.js: the recovery codes page's Download, Copy and Print buttons. No build
+ * step, no dependencies; loaded as a file, never inline, so a "script-src 'self'" policy
+ * lets it run. Served by each integration under its prefix (<prefix>/stepup-codes.js).
  *
- * Without it the page still offers its Download link (the codes as a text file in a
- * data: URL) and the buttons stay hidden. Copy copies the same text as the file (read
- * from the link); the status line says whether it worked, and when the browser refuses,
- * the codes are selected for the person to copy themselves.
+ * Without it the buttons stay hidden (the codes are on the page, to print or write
+ * down). Download saves the page's text (data-file) as a file through a blob: URL,
+ * revoked at once: a data: URL would stay in the browser's download history, the codes
+ * readable in it. Copy copies the same text; the status line says whether it worked,
+ * and when the browser refuses, the codes are selected for the person to copy
+ * themselves.
  */
 (function () {
   "use strict";
 
-  // The text of the Download link's file: everything after the data: URL's comma.
-  function fileText(link) {
-    var href = link.getAttribute("href") || "";
-    return decodeURIComponent(href.slice(href.indexOf(",") + 1));
+  function save(text, name) {
+    var url = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
+    var link = document.createElement("a");
+    link.href = url;
+    link.download = name;
+    link.style.display = "none";
+    document.body.appendChild(link);
+    link.click();
+    document.body.removeChild(link);
+    setTimeout(function () {
+      URL.revokeObjectURL(url);
+    }, 0);
   }
 
   // Copy with the old way where the Clipboard API is missing (an http: page that is not
@@ -53,12 +63,13 @@
   }
 
   function wire(box) {
-    var link = box.querySelector("a[download]");
+    var text = box.getAttribute("data-file");
+    var downloadButton = box.querySelector("[data-stepup-codes-download]");
     var copyButton = box.querySelector("[data-stepup-codes-copy]");
     var printButton = box.querySelector("[data-stepup-codes-print]");
     var status = document.querySelector("[data-stepup-codes-status]");
     var list = document.getElementById("stepup-recovery-codes");
-    if (!link) {
+    if (text === null) {
       return;
     }
     function say(text) {
@@ -66,11 +77,17 @@
         status.textContent = text;
       }
     }
+    if (downloadButton && window.URL && URL.createObjectURL && window.Blob) {
+      downloadButton.hidden = false;
+      downloadButton.addEventListener("click", function () {
+        save(text, box.getAttribute("data-file-name") || "recovery-codes.txt");
+      });
+    }
     if (copyButton) {
       copyButton.hidden = false;
       copyButton.addEventListener("click", function () {
         say("");
-        copy(fileText(link)).then(
+        copy(text).then(
           function () {
             say(box.getAttribute("data-copied") || "");
           },
