@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import math
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -136,15 +138,20 @@ def keys_from_env() -> tuple[str, str, bytes]:
 
 
 def dev_sealing_key(path: Path) -> str:
-    """The development sealing key: read from ``path``, made there (0600) on first start."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_text().strip()
-    else:
-        key = secrets.token_urlsafe(32)
-        with os.fdopen(fd, "w") as file:
-            file.write(key + "\n")
+    """The development sealing key: read from ``path``, made there (0600) on first start.
+    Written whole to a file of its own, then linked to ``path`` (which fails if another
+    process got there first): two processes starting at once (test workers) never read
+    a half-written key, and both use the one that was linked."""
+    if not path.exists():
+        fd, written = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # 0600
+        try:
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(32) + "\n")
+            with contextlib.suppress(FileExistsError):
+                os.link(written, path)
+        finally:
+            os.unlink(written)
+    key = path.read_text().strip()
     print(f"STEPUP_DEV=1: sealing TOTP secrets with the development key in {path.resolve()}")
     return key
 
