@@ -9,6 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.test import RequestFactory
 
 from api.tokens_support import LOW_ACR_CHALLENGE, T0, expect_header_answers, guard, sign
+from integrations.django.django_support import Site
 from stepup.errors import UnknownActionError
 from stepup.integrations.django.bearer import bearer_required
 from stepup.testing import SettableClock
@@ -79,3 +80,37 @@ def test_what_a_token_let_through_no_cache_keeps(is_async: bool) -> None:
     refused = RequestFactory().delete("/workspaces/prod", HTTP_AUTHORIZATION="Bearer x.y.z")
     refusal = async_to_sync(view)(refused) if is_async else view(refused)
     assert (refusal.status_code, refusal["Cache-Control"]) == (401, "no-store")
+
+
+def test_an_answer_django_builds_from_an_exception_after_the_token_is_marked_too(
+    site: Site,
+) -> None:
+    """A 404 the view raises once the token was accepted is this token's answer too: the
+    middleware marks it (the decorator sees no response to mark)."""
+    import types
+
+    from django.conf import settings
+    from django.http import Http404
+    from django.test import Client, override_settings
+    from django.urls import clear_url_caches, path
+    from django.utils.module_loading import import_module
+
+    @bearer_required(guard(SettableClock(T0)), "workspace.delete")
+    def missing(request: HttpRequest) -> JsonResponse:
+        raise Http404("no such workspace")
+
+    urlconf = types.ModuleType("bearer_404_urls")
+    urlconf.urlpatterns = [  # type: ignore[attr-defined]
+        *import_module(settings.ROOT_URLCONF).urlpatterns,
+        path("workspaces/missing/", missing),
+    ]
+    with override_settings(ROOT_URLCONF=urlconf):
+        clear_url_caches()
+        try:
+            client = Client()
+            answer = client.delete("/workspaces/missing/", HTTP_AUTHORIZATION=f"Bearer {sign()}")
+            assert (answer.status_code, answer["Cache-Control"]) == (404, "private, no-store")
+            refused = client.delete("/workspaces/missing/", HTTP_AUTHORIZATION="Bearer x.y.z")
+            assert (refused.status_code, refused["Cache-Control"]) == (401, "no-store")
+        finally:
+            clear_url_caches()

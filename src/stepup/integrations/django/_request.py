@@ -915,9 +915,13 @@ def held_sign_in_response(request: HttpRequest, response: HttpResponse) -> HttpR
 def uncacheable_if_let_through(request: HttpRequest, response: Any) -> Any:
     """The middleware's last word: a response to a request whose check allowed an action
     (a view calling ``require``, ``arequire``, ``guard``, ``aguard`` or ``check``
-    itself) is made :func:`uncacheable_response`."""
+    itself), or whose bearer token ``bearer_required`` accepted (``request.stepup_token``),
+    is made :func:`uncacheable_response`: also one Django built from an exception the
+    view raised after that (a 404, a 500)."""
     bound = getattr(request, "stepup", None)
-    if isinstance(bound, RequestStepup) and bound.let_through:
+    if (isinstance(bound, RequestStepup) and bound.let_through) or getattr(
+        request, "stepup_token", None
+    ) is not None:
         return uncacheable_response(response)
     return response
 
