@@ -20,19 +20,34 @@ It fails, naming each route, when
   endpoint's name, mapped to its action) is missing, has no stepup guard, or is guarded
   for another action;
 - a guard names an action the policy does not know;
-- with ``strict`` (the default), a route that can change something (``POST``, ``PUT``,
-  ``PATCH``, ``DELETE``; for Django function views, whose methods cannot be read, any
-  route) has no guard and is not listed in ``public``: a new form handler cannot slip
-  in unguarded without someone saying so.
+- with ``strict`` (the default), a route that can change something has no guard and is
+  not listed in ``public``: any method but the safe ones (:data:`SAFE_METHODS`: ``GET``,
+  ``HEAD``, ``OPTIONS``, ``TRACE``, ``QUERY``), so ``POST`` and ``DELETE`` as much as
+  ``PURGE`` or a WebDAV method, and any route whose methods cannot be read (a Django
+  function view, a mounted ASGI app). A new form handler cannot slip in unguarded
+  without someone saying so.
+
+A ``"METHOD /path"`` key speaks for that method only: a route whose methods cannot be
+read answers every method, so only its ``"/path"`` (or its name) speaks for it.
 
 A class-based view (a Starlette ``HTTPEndpoint``, a Django ``View``, a Flask
-``MethodView``) is one route per handler (``get``, ``post``...), each guarded by that
-handler's own guards and the class-wide ones (a guarded ``dispatch``, Flask's
-``decorators``, ``reauth_action``, a guard around ``as_view()``): a guarded ``get`` never
-makes an unguarded ``post`` look guarded. A Django ``reauth_action`` counts only when
-``ReauthRequiredMixin.dispatch`` runs: the mixin after ``View`` in the bases, or without
-the mixin, is a problem, and so is a ``dispatch`` of the view's own before the mixin,
-which the check cannot prove calls ``super().dispatch()``.
+``MethodView``) is one route per handler it has (``get``, ``post``, ``query``, its own
+``options``...; for an ``HTTPEndpoint``, every method the installed Starlette sends to a
+handler of the class: older releases send any method to the handler of its name, so
+``PROPFIND`` to ``propfind``), each guarded by that handler's own guards and the
+class-wide ones (a guarded ``dispatch``, Flask's ``decorators``, ``reauth_action``, a
+guard around ``as_view()``): a guarded ``get`` never makes an unguarded ``post`` look
+guarded. A Starlette ``WebSocketEndpoint`` is guarded by a guard on its ``on_connect``.
+A Django ``reauth_action`` counts only when ``ReauthRequiredMixin.dispatch`` runs: the
+mixin after ``View`` in the bases, or without the mixin, is a problem, and so is a
+``dispatch`` of the view's own before the mixin, which the check cannot prove calls
+``super().dispatch()``. A wrapper around the ``dispatch`` the class had
+(``@method_decorator(csrf_exempt, name="dispatch")``, or any decorator that keeps
+``__wrapped__``) is taken to call it.
+
+``app`` is a Flask app, a Starlette or FastAPI app (or middleware around one), or a
+Django URLconf; anything else (a function wrapping a FastAPI app) is a ``TypeError``
+saying what to pass.
 
 stepup's own views (its blueprint, URLconf namespace or mount) are left out: they guard
 themselves. A view that calls ``require``/``check`` in its body instead of using a guard
@@ -41,6 +56,7 @@ says so with :func:`stepup.integrations.marks.guarded_by`.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -51,7 +67,7 @@ from ..integrations.marks import actions_of
 from ..policy import Policy
 
 __all__ = [
-    "UNSAFE_METHODS",
+    "SAFE_METHODS",
     "GuardProblem",
     "RouteInfo",
     "assert_guarded",
@@ -62,10 +78,14 @@ __all__ = [
     "starlette_routes",
 ]
 
-#: Methods that can change something: unguarded, they must be declared ``public``.
-UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: The methods that change nothing (RFC 9110's safe methods, and ``QUERY``, safe in its
+#: draft). Every other method, ``POST``, ``PURGE``, a WebDAV ``PROPPATCH`` or a name an
+#: app made up, can change something: unguarded, strict mode wants it declared ``public``.
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "QUERY"})
+#: What a route's methods leave out: the ``HEAD`` and ``OPTIONS`` frameworks answer by
+#: themselves (``HEAD`` through the ``GET`` view). A class's own ``head`` or ``options``
+#: handler is a route of its own all the same.
 _IGNORED_METHODS: Final = frozenset({"HEAD", "OPTIONS"})
-_HTTP_METHODS: Final = frozenset({"GET", *UNSAFE_METHODS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +109,18 @@ class RouteInfo:
         return f"{methods} {self.path}" + (f" ({self.name})" if self.name else "")
 
     def matches(self, key: str) -> bool:
-        """Is ``key`` (``"METHOD /path"``, ``"/path"`` or an endpoint name) this route?"""
+        """Is ``key`` (``"METHOD /path"``, ``"/path"`` or an endpoint name) this route?
+        A ``"METHOD /path"`` key is that method only: it never stands for a route whose
+        methods are not known (which answers that method and every other)."""
         if key == self.path or (self.name and key == self.name):
             return True
         method, _, path = key.partition(" ")
-        return path == self.path and (not self.methods or method.upper() in self.methods)
+        return path == self.path and method.upper() in self.methods
 
     @property
     def can_change_things(self) -> bool:
-        return not self.methods or bool(self.methods & UNSAFE_METHODS)
+        """Does it answer a method other than the safe ones (or methods not known)?"""
+        return not self.methods or bool(self.methods - SAFE_METHODS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +152,8 @@ def flask_routes(app: Any) -> list[RouteInfo]:
             # ``decorators`` wrap the view function; a guarded ``dispatch_request`` or
             # a mark on the class guards every method.
             shared = (*actions_of(view), *actions_of(cls), *actions_of(cls.dispatch_request))
-            candidates = methods if _is_method_view(cls) else frozenset()
+            # A handler of the class's own for HEAD or OPTIONS answers those too.
+            candidates = frozenset(rule.methods or ()) if _is_method_view(cls) else frozenset()
             handlers = _per_handler(cls, candidates, shared, methods)
         for answered, actions in handlers:
             found.append(RouteInfo(rule.rule, answered, rule.endpoint, actions, own, view))
@@ -162,9 +186,9 @@ def _per_handler(
 
 
 def django_routes(urlconf: Any = None, *, stepup_namespace: str = "stepup") -> list[RouteInfo]:
-    """Every pattern of the Django URLconf (the project's, or ``urlconf``), with the
-    path written as Django's patterns joined from the root, with a leading ``/``
-    (``/api-key/<int:pk>/``)."""
+    """Every pattern of the Django URLconf (the project's, or ``urlconf``: a module, its
+    dotted name, or a list of patterns), with the path written as Django's patterns
+    joined from the root, with a leading ``/`` (``/api-key/<int:pk>/``)."""
     from django.urls import URLPattern, URLResolver, get_resolver
 
     found: list[RouteInfo] = []
@@ -185,7 +209,8 @@ def django_routes(urlconf: Any = None, *, stepup_namespace: str = "stepup") -> l
                         RouteInfo("/" + here, methods, name or "", actions, own, view, problems)
                     )
 
-    walk(get_resolver(urlconf).url_patterns, "", False, "")
+    patterns = urlconf if isinstance(urlconf, list | tuple) else get_resolver(urlconf).url_patterns
+    walk(patterns, "", False, "")
     return found
 
 
@@ -197,12 +222,19 @@ def _django_view(view: Any) -> list[tuple[frozenset[str], tuple[str, ...]]]:
     cls = getattr(view, "view_class", None)
     if cls is None:
         return [(frozenset(), actions_of(view))]
+    from django.views import View
+
     shared = [*actions_of(view), *actions_of(cls), *actions_of(cls.dispatch)]
     action = _reauth_action(cls)
     if action and not _reauth_action_problems(cls):
         shared.append(action)
     names = getattr(cls, "http_method_names", ())
-    candidates = {m.upper() for m in names} - _IGNORED_METHODS
+    # ``head`` is the class's own when it has one (else ``get`` answers HEAD); ``options``
+    # is Django's, which answers only which methods are allowed, unless the class has one.
+    django_options = View.options
+    candidates = {
+        m.upper() for m in names if m != "options" or getattr(cls, m, None) is not django_options
+    }
     return _per_handler(cls, candidates, shared, frozenset())  # none: ``dispatch`` answers
 
 
@@ -237,8 +269,14 @@ def _reauth_action_problems(cls: type | None) -> tuple[str, ...]:
     mro = cls.__mro__
     if ReauthRequiredMixin not in mro:
         return (_NEVER_RUNS,)
-    before = [k for k in mro[: mro.index(ReauthRequiredMixin)] if "dispatch" in vars(k)]
-    unknown = [k for k in before if _qualified(k) not in _DJANGO_DISPATCHES_CALLING_SUPER]
+    mixin_at = mro.index(ReauthRequiredMixin)
+    before = [k for k in mro[:mixin_at] if "dispatch" in vars(k)]
+    unknown = [
+        k
+        for k in before
+        if _qualified(k) not in _DJANGO_DISPATCHES_CALLING_SUPER
+        and not _wraps_a_dispatch_of(vars(k)["dispatch"], mro)
+    ]
     if not unknown or action in actions_of(getattr(cls, "dispatch", None)):
         return ()
     if any(_qualified(k) == "django.views.generic.base.View" for k in unknown):
@@ -250,6 +288,19 @@ def _reauth_action_problems(cls: type | None) -> tuple[str, ...]:
         " guarded (call super().dispatch() in it and mark it with"
         f" @guarded_by({action!r}), or guard the handlers)",
     )
+
+
+def _wraps_a_dispatch_of(dispatch: Any, mro: tuple[type, ...]) -> bool:
+    """Is ``dispatch`` a wrapper around another ``dispatch`` of the class (what
+    ``@method_decorator(csrf_exempt, name="dispatch")`` puts on the class: a function
+    calling the ``dispatch`` the class had, its ``__wrapped__``)? Then it is that
+    ``dispatch`` which runs, judged in its own place in the MRO; a wrapper is taken to
+    call what it wraps, as middleware is taken to pass requests through. A ``dispatch``
+    the app wrote itself (wrapped or not) is its own code: not this."""
+    inner = inspect.unwrap(dispatch) if callable(dispatch) else dispatch
+    if inner is dispatch:
+        return False
+    return any(vars(k).get("dispatch") is inner for k in mro)
 
 
 _NEVER_RUNS: Final = (
@@ -301,8 +352,15 @@ def starlette_routes(app: Any, *, stepup_mount: str = "stepup") -> list[RouteInf
             methods = frozenset(getattr(route, "methods", None) or ()) - _IGNORED_METHODS
             actions = [*inherited, *actions_of(endpoint), *_dependency_actions(route)]
             name = getattr(route, "name", "") or ""
-            if inspect.isclass(endpoint):  # an HTTPEndpoint: one route per handler
-                candidates = methods or _HTTP_METHODS
+            if inspect.isclass(endpoint) and _is_websocket_endpoint(endpoint):
+                # Its ``on_connect`` runs first, for every connection: a guard there
+                # guards the connection (the other hooks run only once it is accepted).
+                actions += actions_of(getattr(endpoint, "on_connect", None))
+            elif inspect.isclass(endpoint):  # an HTTPEndpoint: one route per handler
+                routed = frozenset(getattr(route, "methods", None) or ())
+                candidates = _endpoint_handlers(endpoint)
+                if routed:  # the route answers only these (405 for the others)
+                    candidates = [m for m in candidates if m in routed]
                 for each, guards in _per_handler(endpoint, candidates, actions, methods):
                     found.append(RouteInfo(path, each, name, guards, own, endpoint))
                 continue
@@ -316,6 +374,83 @@ def starlette_routes(app: Any, *, stepup_mount: str = "stepup") -> list[RouteInf
     else:
         found.append(RouteInfo("/", frozenset(), "", (), False, inner))
     return found
+
+
+def _is_websocket_endpoint(cls: type) -> bool:
+    from starlette.endpoints import WebSocketEndpoint
+
+    return issubclass(cls, WebSocketEndpoint)
+
+
+def _endpoint_handlers(cls: type) -> list[str]:
+    """The methods an ``HTTPEndpoint`` class has a handler for: Starlette sends a request
+    to the attribute named as its method, lowercased (``QUERY`` to ``query``; before
+    Starlette 1.x, any method at all, ``PROPFIND`` to ``propfind``), so every callable
+    of the class but ``HTTPEndpoint``'s own plumbing is asked whether the installed
+    Starlette would send its method there."""
+    from starlette.endpoints import HTTPEndpoint
+
+    plumbing = set(dir(HTTPEndpoint))
+    return [
+        name.upper()
+        for name in dir(cls)
+        if name not in plumbing
+        and name.isascii()
+        and name == name.lower()
+        and callable(getattr(cls, name, None))
+        and _starlette_dispatches(name)
+    ]
+
+
+class _ReachedError(Exception):
+    """The probe's handler ran."""
+
+
+class _RefusedError(Exception):
+    """The probe's request was answered without its handler (a 405)."""
+
+
+@functools.cache
+def _starlette_dispatches(name: str) -> bool:
+    """Does the installed Starlette's ``HTTPEndpoint`` send a request of method
+    ``NAME`` to a handler called ``name``? Asked of a class of this module's own (the
+    app's class is never made or called), whose handler raises as soon as it runs; a
+    request it does not reach is answered 405 through ``send``, which raises too. Any
+    other outcome (a Starlette that works otherwise) counts as reached: listed, the
+    handler is checked rather than missed."""
+    from starlette.endpoints import HTTPEndpoint
+    from starlette.exceptions import HTTPException
+
+    async def handler(self: Any, request: Any) -> Any:
+        raise _ReachedError
+
+    async def receive() -> Any:
+        raise _RefusedError
+
+    async def send(message: Any) -> None:
+        raise _RefusedError
+
+    probe = type("_Probe", (HTTPEndpoint,), {name: handler})
+    scope = {
+        "type": "http",
+        "method": name.upper(),
+        "path": "/",
+        "raw_path": b"/",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+    }
+    running = probe(scope, receive, send).dispatch()
+    try:
+        running.send(None)
+    except _RefusedError:
+        return False
+    except HTTPException as refused:  # a Starlette that raises its 405 anyway
+        return refused.status_code != 405
+    except Exception:  # _ReachedError, or anything this probe did not foresee
+        return True
+    running.close()  # it waited for something: not foreseen either
+    return True
 
 
 #: How many ``.app`` links of middleware are followed at most (a cycle ends sooner).
@@ -391,18 +526,44 @@ def _dependency_actions(route: Any) -> list[str]:
 
 
 def routes_of(app: Any = None) -> list[RouteInfo]:
-    """The routes of a Flask or Starlette/FastAPI app; with no app (or a URLconf module
-    or name), Django's."""
+    """The routes of a Flask or Starlette/FastAPI app, or of a Django URLconf (``None``:
+    the project's; a module or object with ``urlpatterns``, its dotted name, or a list
+    of patterns). Anything else is a ``TypeError`` saying what to pass: an app the
+    check cannot see into (a function wrapping a FastAPI app) would list nothing."""
     if app is not None and hasattr(app, "url_map") and hasattr(app, "view_functions"):
         return flask_routes(app)
-    if (
-        app is not None
-        and not isinstance(app, str)
-        and not inspect.ismodule(app)
-        and hasattr(_behind(app), "routes")
-    ):
+    if _is_django_urlconf(app):
+        return django_routes(app)
+    if hasattr(_behind(app), "routes"):
         return starlette_routes(app)
-    return django_routes(app)
+    raise TypeError(
+        f"cannot list the routes of {_kind(app)}: pass the Starlette or FastAPI app itself"
+        " (or middleware around it, with .app), not a function that wraps it; the Flask"
+        " app; or a Django URLconf (None for the project's, a module with urlpatterns, or"
+        " its dotted name)"
+    )
+
+
+def _is_django_urlconf(app: Any) -> bool:
+    """``None`` or a dotted name (Django finds the URLconf), a module or object with
+    ``urlpatterns``, or a list of Django's patterns."""
+    if app is None or isinstance(app, str) or hasattr(app, "urlpatterns"):
+        return True
+    if not isinstance(app, list | tuple) or not app:
+        return False
+    try:
+        from django.urls import URLPattern, URLResolver
+    except ImportError:
+        return False
+    return all(isinstance(entry, URLPattern | URLResolver) for entry in app)
+
+
+def _kind(app: Any) -> str:
+    """What ``app`` is, for a message: its type, never its value."""
+    kind = type(app)
+    named = getattr(app, "__qualname__", None) if callable(app) else None
+    what = f"{kind.__module__}.{kind.__qualname__}"
+    return f"{what} {named!r}" if isinstance(named, str) else what
 
 
 # The check ---------------------------------------------------------------------------
@@ -429,7 +590,11 @@ def check_guards(
             )
         matched = [r for r in listed if r.matches(key)]
         if not matched:
-            problems.append(GuardProblem(key, "is declared sensitive but no route matches it"))
+            problems.append(
+                GuardProblem(
+                    key, "is declared sensitive but no route matches it" + _hint(key, listed)
+                )
+            )
         for route in matched:
             if not route.actions and route.problems:
                 continue  # its own problems, listed below, say why it is unguarded
@@ -447,7 +612,9 @@ def check_guards(
                 )
     for key in public_keys:
         if not any(r.matches(key) for r in listed):
-            problems.append(GuardProblem(key, "is declared public but no route matches it"))
+            problems.append(
+                GuardProblem(key, "is declared public but no route matches it" + _hint(key, listed))
+            )
     for route in listed:
         problems += [GuardProblem(route.label(), problem) for problem in route.problems]
         for action in route.actions:
@@ -473,6 +640,21 @@ def check_guards(
                 )
             )
     return problems
+
+
+def _hint(key: str, routes: Iterable[RouteInfo]) -> str:
+    """Why a ``"METHOD /path"`` key matches nothing when a route of that path answers
+    methods that cannot be read: the key would speak for one method of many."""
+    method, _, path = key.partition(" ")
+    if not path:
+        return ""
+    for route in routes:
+        if route.path == path and not route.methods:
+            return (
+                f" ({route.label()} answers every method, as far as the check can tell:"
+                f" {method.upper()} alone cannot speak for it; declare it as {path!r})"
+            )
+    return ""
 
 
 def assert_guarded(
