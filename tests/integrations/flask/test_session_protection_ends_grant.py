@@ -14,10 +14,11 @@ import pytest
 from flask import Flask, session
 from flask.testing import FlaskClient
 
-from integrations.flask.flask_support import Browser, TestApp, make_app, set_flag
+from integrations.flask.flask_support import Browser, TestApp, fresh_grant, make_app, set_flag
 from integrations.outage_support import FailingWrites
 from stepup.events import GrantsRevoked
 from stepup.integrations.flask import Stepup
+from stepup.subject import Subject
 from stepup.testing import SettableClock
 
 HOME, ELSEWHERE, THIRD = "home machine", "another machine", "a third machine"
@@ -169,3 +170,99 @@ def test_a_sign_in_from_the_remember_me_cookie_keeps_its_reauthentication(
     assert bob.get("/api-key").status_code == 200
     thief = _copy(test_app, bob.client, ELSEWHERE)
     assert thief.get("/api-key").status_code == 303
+
+
+def _own_subject_loader(kind: str) -> Any:
+    """An app's ``subject_loader`` that reads the session before Flask-Login's session
+    protection ran in the request (it runs when ``current_user`` is first loaded):
+    ``"stepup id first"`` reads stepup's id, then ``current_user``; ``"session only"``
+    reads Flask-Login's ``_user_id`` and never ``current_user``, which only the view
+    loads, after the guard."""
+
+    def setup(app: Flask, stepup: Stepup) -> None:
+        @stepup.subject_loader
+        def load_subject() -> Subject | None:
+            if kind == "stepup id first":
+                sid = stepup.session_id()
+                from flask_login import current_user
+
+                if not current_user.is_authenticated:
+                    return None
+                return Subject(str(current_user.get_id()), sid)
+            user_id = session.get("_user_id")
+            return Subject(user_id, stepup.session_id()) if user_id else None
+
+        @app.get("/greeting")
+        @stepup.reauth_required("api_key.read")
+        def greeting() -> str:
+            from flask_login import current_user
+
+            return f"hello {current_user.get_id()}"
+
+    return setup
+
+
+@pytest.mark.parametrize("kind", ["stepup id first", "session only"])
+@pytest.mark.parametrize("revocation_fails", [False, True], ids=["store fine", "writes fail"])
+def test_the_grant_ends_before_an_own_subject_loader_reads_the_session(
+    clock: SettableClock, kind: str, revocation_fails: bool
+) -> None:
+    """The guard has Flask-Login's check run before the app's loader builds the subject:
+    the decision sees the renewed stepup id, whether or not the store could revoke the
+    old id's grant."""
+    test_app = make_app(
+        "flask_login",
+        clock=clock,
+        store=FailingWrites(),
+        config={"SESSION_PROTECTION": "basic"},
+        setup=_own_subject_loader(kind),
+    )
+    admin = test_app.client()
+    admin.login("alice")
+    assert set_flag(admin).status_code == 200
+    bob = test_app.client()
+    _on(bob.client, HOME)
+    assert bob.login("bob").status_code == 303
+    refused = bob.get("/greeting")
+    assert refused.status_code == 303
+    assert bob.reauth(refused.headers["Location"], "battery staple").status_code == 303
+    assert bob.get("/greeting").get_data(as_text=True) == "hello bob"
+    granted_under = _stepup_id(bob.client)
+
+    test_app.app.extensions["stepup"].store.broken = revocation_fails
+    for _ in range(2):  # the same copy, replayed
+        thief = _copy(test_app, bob.client, ELSEWHERE)
+        answer = thief.get("/greeting")
+        assert answer.status_code == 303
+        assert answer.headers["Location"].startswith("/stepup/reauth?")
+    store = test_app.app.extensions["stepup"].store
+    assert (store.get_grant("bob", granted_under) is None) is not revocation_fails
+
+
+def test_without_session_protection_an_own_loader_loads_no_user(clock: SettableClock) -> None:
+    """With Flask-Login's session protection off, the guard loads no user the app's own
+    subject loader does not ask for (Flask-Login's user loader is not called)."""
+    loaded: list[str] = []
+
+    def setup(app: Flask, stepup: Stepup) -> None:
+        _own_subject_loader("session only")(app, stepup)
+        load_user = app.login_manager._user_callback  # type: ignore[attr-defined]
+
+        @app.login_manager.user_loader  # type: ignore[attr-defined]
+        def counting(user_id: str) -> Any:
+            loaded.append(user_id)
+            return load_user(user_id)
+
+    test_app = make_app(
+        "flask_login",
+        clock=clock,
+        store=FailingWrites(),
+        config={"SESSION_PROTECTION": None},
+        setup=setup,
+    )
+    bob = test_app.client()
+    assert bob.login("bob").status_code == 303
+    fresh_grant(bob)
+    loaded.clear()
+    assert bob.get("/api-key").status_code == 200
+    assert loaded == []

@@ -138,6 +138,8 @@ class Stepup:
         _check_secret_key(app)
         url_prefix = _url_prefix(app.config["STEPUP_URL_PREFIX"])
         subdomain = _subdomain(app.config["STEPUP_SUBDOMAIN"])
+        if subdomain is not None:
+            _check_subdomain_matching(app)
         app_state = AppState(
             app,
             self.hooks,
@@ -145,6 +147,7 @@ class Stepup:
             store=self._store,
             clock=self._clock,
             events=self.events,
+            subdomain=subdomain,
         )
         app_state.policy.validate(self._actions)
         for action, transaction in self._transactions:
@@ -153,14 +156,14 @@ class Stepup:
         self._states.append(app_state)
         blueprint = build_blueprint([*PASSKEY_ROUTES, *DEVICE_ROUTES])
         app.register_blueprint(blueprint, url_prefix=url_prefix, subdomain=subdomain)
-        self._follow_flask_login(app)
+        self._follow_flask_login(app, app_state)
         if not app.testing:
             if not store_configured:
                 logger.warning(_MEMORY_STORE_WARNING)
             if not app_state.two_factor.box.encrypts:
                 logger.warning(_UNSEALED_WARNING)
 
-    def _follow_flask_login(self, app: Flask) -> None:
+    def _follow_flask_login(self, app: Flask, app_state: AppState) -> None:
         """Renew the session id at sign-in, hold a sign-in that skipped the second step
         for it, and revoke the grant at sign-out."""
         try:
@@ -171,6 +174,7 @@ class Stepup:
                 user_logged_out,
             )
         except ImportError:  # Flask-Login is optional
+            app_state.has_login_manager = False  # nor can the app have one
             return
         user_logged_in.connect(self._logged_in, app, weak=False)
         user_loaded_from_cookie.connect(self._loaded_from_cookie, app, weak=False)
@@ -550,6 +554,25 @@ def _subdomain(value: object) -> str | None:
             " labels of letters, digits and '-', separated by '.'"
         )
     return value
+
+
+def _check_subdomain_matching(app: Flask) -> None:
+    """``STEPUP_SUBDOMAIN`` serves stepup's pages on a subdomain of ``SERVER_NAME``: Flask
+    matches a blueprint's subdomain only with ``SERVER_NAME`` set and subdomain matching
+    on (``Flask(__name__, subdomain_matching=True)``), and never with host matching.
+    Without them every guarded request would be sent to pages no host serves (404)."""
+    server_name = app.config.get("SERVER_NAME")
+    missing = []
+    if not isinstance(server_name, str) or not server_name:
+        missing.append("SERVER_NAME is not set (the host whose subdomain serves stepup)")
+    if not app.subdomain_matching:
+        missing.append("subdomain matching is off (Flask(__name__, subdomain_matching=True))")
+    if app.url_map.host_matching:
+        missing.append("host matching is on (it matches no subdomain)")
+    if missing:
+        raise ConfigurationError(
+            "STEPUP_SUBDOMAIN needs SERVER_NAME and subdomain matching: " + "; ".join(missing)
+        )
 
 
 def _login_machine() -> str | None:

@@ -144,6 +144,9 @@ class PendingLogin:
     """A sign-in that passed the password (or OIDC, SAML) and waits for the second factor."""
 
     user_id: str
+    #: Where the second step sends the user: a same-origin path, or with
+    #: ``STEPUP_SUBDOMAIN`` that path on the host the sign-in began on, an absolute URL
+    #: (:meth:`AppState._where_begun`).
     next: str
     remember: bool
     proved: tuple[str, ...] = ("pwd",)
@@ -193,12 +196,20 @@ class AppState:
         store: Store | None,
         clock: Clock,
         events: EventBus,
+        subdomain: str | None = None,
     ) -> None:
         config = app.config
         secret_key = config["STEPUP_SECRET_KEY"] or app.secret_key
         if not secret_key:
             raise ConfigurationError("set STEPUP_SECRET_KEY or the app's SECRET_KEY")
         self.hooks = hooks
+        #: ``STEPUP_SUBDOMAIN``: the subdomain of ``SERVER_NAME`` that serves stepup's
+        #: pages (``None``: the app's default host), checked by ``init_app``.
+        self.subdomain = subdomain
+        #: Has the app a Flask-Login ``LoginManager`` (:func:`_check_session_protection`)?
+        #: ``None`` until the first subject an app's own loader builds; ``False`` then
+        #: spares every later request the look.
+        self.has_login_manager: bool | None = None
         # Every setting is read here, so a wrong one stops init_app, named
         # (docs/getting-started-flask.md#configuration), never some later request.
         clock = clock_setting(config["STEPUP_CLOCK"], "STEPUP_CLOCK") or clock
@@ -331,7 +342,12 @@ class AppState:
         kept = resolved(g)  # one context lookup, not one per access
         if "stepup_subject" not in kept:
             loader = self.hooks.subject_loader
-            kept.stepup_subject = loader() if loader is not None else self._flask_login_subject()
+            if loader is None:
+                kept.stepup_subject = self._flask_login_subject()
+            else:
+                if self.has_login_manager is not False:  # before the loader reads the session
+                    self.has_login_manager = _check_session_protection()
+                kept.stepup_subject = loader()
             if _GRANT_ENDED in kept:  # session protection ended a grant while it loaded
                 self._revoke_ended_grant(kept.pop(_GRANT_ENDED), kept.stepup_subject)
         subject: Subject | None = kept.stepup_subject
@@ -703,12 +719,33 @@ class AppState:
         session[_PENDING] = {
             "user_id": user_id,
             "nonce": nonce,
-            "next": next_path,
+            "next": self._where_begun(next_path),
             "remember": remember,
             "at": now,
             "held": held,
             **first.record(),
         }
+
+    def _where_begun(self, path: str) -> str:
+        """Where the sign-in's second step sends the person: ``path`` (a same-origin path)
+        on the host this request, which begins the sign-in, came to. The second step is
+        on stepup's host: with ``STEPUP_SUBDOMAIN``, a sign-in begun on another host (the
+        app's default host, another blueprint's subdomain) comes back there by an absolute
+        URL, whose host is built from ``SERVER_NAME`` and the subdomain of the view that
+        answered this request, never from the request's ``Host`` (which may name any
+        host). A view on a subdomain named by a variable (``<tenant>``) comes back to the
+        default host."""
+        subdomain = self.subdomain
+        if subdomain is None:
+            return path
+        rule = request.url_rule
+        began_on = rule.subdomain if rule is not None else None
+        if began_on == subdomain:
+            return path  # stepup's own host: a path, as without subdomains
+        host = str(current_app.config["SERVER_NAME"])  # set: init_app checked
+        if began_on and "<" not in began_on:
+            host = f"{began_on}.{host}"
+        return f"{request.scheme}://{host}{path}"
 
     @staticmethod
     def _waiting_is_held() -> bool:
@@ -825,12 +862,18 @@ class AppState:
 
         Flask-Login says so on every request from that machine until the next
         ``login_user`` (after a sign-in from the remember-me cookie, on every request
-        from the start). The grant is ended once for the machine: the new id is noted with
-        it, and so is the id a re-authentication on that machine renews to
-        (:meth:`record_reauth`). So a person whose address or browser changed is asked
-        once and keeps what they then prove (an SSO trip or a transaction begun there is
-        not cut short), while a grant got anywhere else (by the machine that signed in,
-        or another one flagged) is ended again for this machine."""
+        from the start): it never notes the new machine as the session's. The grant is
+        ended once for the machine: the new id is noted with it, and so is the id a
+        re-authentication on that machine renews to (:meth:`record_reauth`). So a person
+        whose address or browser changed once is asked once and keeps what they then
+        prove (an SSO trip or a transaction begun there is not cut short), while a grant
+        got anywhere else (by the machine that signed in, or another one flagged) is ended
+        again for this machine. Only one machine is noted: a client whose identifier
+        changes from request to request (an address rotating behind a carrier's NAT,
+        IPv4 and IPv6 in turn) has its grant ended at every change, as
+        ``fresh_login_required`` refuses it at every change; carrying the grant over to
+        the new machine would hand a flagged machine the grant (the guide says what an
+        app can do)."""
         session.pop(_SIGNED_IN_AS, None)
         kept = resolved(g)
         setattr(kept, _FLAGGED_NOW, machine)
@@ -876,7 +919,7 @@ class AppState:
             request.scheme, request.host,
         )  # fmt: skip
         if isinstance(saved, dict) and location:
-            saved["next"] = safe_return_path_or_default(location, home_path())
+            saved["next"] = self._where_begun(safe_return_path_or_default(location, home_path()))
             session.modified = True
         held = make_response(current_app.redirect(url_for("stepup.two_factor_verify"), 303))
         held.headers["Cache-Control"] = "no-store"
@@ -993,6 +1036,28 @@ def _fields_in_order() -> tuple[list[tuple[str, str]], bool]:
         upload.close()
     pairs = form.in_order if isinstance(form, _InOrder) else list(form.items(multi=True))
     return [(str(name), str(value)) for name, value in pairs], bool(files)
+
+
+def _check_session_protection() -> bool:
+    """Have Flask-Login's session protection look at this request now, before an app's
+    ``subject_loader`` reads the session (``session["_user_id"]``,
+    :meth:`AppState.session_id`): it runs when ``current_user`` is first loaded, which may
+    come only after the guard (in the view, in a template), and the grant it ends
+    (:meth:`AppState.session_protected`: a new stepup id) must be ended before the
+    decision. Loading ``current_user`` (Flask-Login's public proxy) runs the check, once
+    per request. Nothing is loaded with its protection off (``SESSION_PROTECTION``
+    ``None``: no user loaded for nothing). ``False``: the app has no ``LoginManager``
+    (Flask-Login sets one up with the app, before any request: not looked for again)."""
+    app = resolved(current_app)
+    manager = getattr(app, "login_manager", None)
+    if manager is None:
+        return False
+    mode = app.config.get("SESSION_PROTECTION", manager.session_protection)
+    if mode in ("basic", "strong"):  # what Flask-Login checks; anything else is off
+        from flask_login import current_user
+
+        current_user._get_current_object()  # loads the user: the check runs, its signal fires
+    return True
 
 
 def _renew_session_key() -> None:
