@@ -244,7 +244,6 @@ TEXT: Final = {
     "already_on": N_("Two-factor authentication is already on."),
     "turned_off": N_("Two-factor authentication is off."),
     "removed": N_("Two-factor authentication was removed."),
-    "not_enrolled": N_("Two-factor authentication is not on for this account."),
     "admin_only": N_("Only an administrator with full access may do this."),
     "user_not_enrolled": N_("This user has no two-factor authentication."),
     "needs_enrolment": N_("This action needs two-factor authentication: turn it on first."),
@@ -659,7 +658,7 @@ def enrolment_page(
     )
 
 
-#: The name the recovery codes page's Download link gives the file.
+#: The name of the file the recovery codes page's Download saves.
 RECOVERY_CODES_FILE: Final = "recovery-codes.txt"
 
 
@@ -677,7 +676,7 @@ class RecoveryCodesPage:
 
     @property
     def file_name(self) -> str:
-        """The name the Download link gives the file."""
+        """The name of the file Download saves."""
         return RECOVERY_CODES_FILE
 
     @property

@@ -19,7 +19,7 @@ with needs_extra(__name__, "starlette"):
     from ..http import SignInRequiredError
     from .app import Stepup, get_stepup
     from .csrf import CsrfProtection
-    from .middleware import StepupMiddleware
+    from .middleware import StepupMiddleware, UncacheableMiddleware
     from .stepup import PATHS, ContextFunction
 
 __all__ = [
@@ -29,5 +29,6 @@ __all__ = [
     "SignInRequiredError",
     "Stepup",
     "StepupMiddleware",
+    "UncacheableMiddleware",
     "get_stepup",
 ]

@@ -47,7 +47,6 @@ from ..http import (
     client_kind,
 )
 from ..pages import (
-    CODES_SCRIPT,
     codes_script_response,
     page_context,
     page_headers,
@@ -113,7 +112,7 @@ from ..views import (
 )
 from ._util import call_hook, request_info, session_of, to_response
 from .csrf import FIELD_NAME, CsrfProtection
-from .stepup import PENDING_SIGN_IN, takes_identity
+from .stepup import PATHS, PENDING_SIGN_IN, takes_identity
 
 if TYPE_CHECKING:
     from .stepup import StepupCore
@@ -222,7 +221,7 @@ class StepupPages:
             Route("/reauth/done", self.reauth_done, methods=["GET"], name="reauth_done"),
             Route("/reauth/resume", self.reauth_resume, methods=["GET"], name="reauth_resume"),
             Route("/stepup-reauth.js", self.script, methods=["GET"], name="script"),
-            Route(f"/{CODES_SCRIPT}", self.codes_script, methods=["GET"], name="codes_script"),
+            Route(PATHS["codes_script"], self.codes_script, methods=["GET"], name="codes_script"),
             # POST only, CSRF-checked, as in Flask and Django: a GET or HEAD (a link, a
             # prefetch) is 405 and begins nothing.
             Route("/2fa/enrol", self.enrol, methods=["POST"], name="enrol"),
@@ -258,12 +257,6 @@ class StepupPages:
     async def codes_script(self, request: Request) -> Response:
         return to_response(codes_script_response())
 
-    def codes_script_url(self, request: Request) -> str:
-        """Where :meth:`codes_script` is served: beside the stylesheet, under stepup's
-        prefix (the route's path is the file's name, as the stylesheet's is)."""
-        stylesheet = self.stepup.url(request, "stylesheet")
-        return stylesheet[: stylesheet.rindex("/") + 1] + CODES_SCRIPT
-
     def codes_page(self, codes: tuple[str, ...]) -> RecoveryCodesPage:
         """The recovery codes just made, headed by the site and the time for their file."""
         s = self.stepup
@@ -291,7 +284,7 @@ class StepupPages:
         links = {
             "stylesheet": s.url(request, "stylesheet"),
             "script": s.url(request, "script"),
-            "codes_script": self.codes_script_url(request),
+            "codes_script": self.stepup.url(request, "codes_script"),
             "reauth_password": here,
             "two_factor": settings,  # "Set it up first", as in Flask and Django
             "enrol": enrol,

@@ -153,6 +153,7 @@ PATHS: Final = {
     "reauth_done": "/reauth/done",
     "reauth_resume": "/reauth/resume",
     "script": "/stepup-reauth.js",
+    "codes_script": "/stepup-codes.js",
     "oidc_start": "/oidc/start",
     "oidc_callback": "/oidc/callback",
     "saml_start": "/saml/start",
