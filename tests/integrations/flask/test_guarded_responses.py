@@ -42,6 +42,12 @@ def _views(app: Flask, stepup: Stepup) -> None:
         await asyncio.sleep(0)
         return "the key"
 
+    @app.get("/g/checked")
+    def checked() -> str:
+        # A view that branches on check() instead of refusing: shown only when allowed.
+        decision = stepup.check("api_key.read")
+        return "the key" if decision is not None and decision.ok else "ask first"
+
     @app.get("/g/unguarded")
     def unguarded() -> Response:
         answer = make_response("public")
@@ -95,3 +101,15 @@ def test_a_refusal_and_an_unguarded_view_are_left_as_they_were(alice: Browser) -
     assert refused.status_code == 303
     assert refused.headers["Cache-Control"] == "no-store"
     assert alice.get("/g/unguarded").headers["Cache-Control"] == "public, max-age=600"
+
+
+def test_a_view_whose_check_allowed_the_action_is_marked_and_one_refused_is_not(
+    alice: Browser,
+) -> None:
+    refused = alice.get("/g/checked")
+    assert refused.get_data(as_text=True) == "ask first"
+    assert "Cache-Control" not in refused.headers
+    fresh_grant(alice)
+    allowed = alice.get("/g/checked")
+    assert allowed.get_data(as_text=True) == "the key"
+    assert allowed.headers["Cache-Control"] == UNCACHEABLE

@@ -75,6 +75,11 @@ def _starlette() -> TestApp:
         async def open_page(request: Request) -> Response:
             return PlainTextResponse("open", headers=CACHEABLE)
 
+        async def checked(request: Request) -> Response:
+            # Branches on check() instead of refusing: the key only when allowed.
+            decision = await stepup.check(request, "api_key.read")
+            return PlainTextResponse("the key" if decision.ok else "ask first")
+
         @stepup.requires_reauth("api_key.read")
         async def raising(request: Request) -> Response:
             # The app's exception handler answers for the endpoint, after the guard passed.
@@ -82,6 +87,7 @@ def _starlette() -> TestApp:
 
         return [
             Route("/s/raising", raising),
+            Route("/s/checked", checked),
             Route("/s/cacheable", cacheable),
             Route("/s/stricter", stricter),
             Route("/s/endpoint", Key),
@@ -106,6 +112,8 @@ def test_starlette_guarded_responses_are_uncacheable() -> None:
         assert _cache_control(alice.get("/")) == []
         handled = alice.get("/s/raising")
         assert (handled.status_code, _cache_control(handled)) == (404, [PRIVATE])
+        checked = alice.get("/s/checked")
+        assert (checked.text, _cache_control(checked)) == ("the key", [PRIVATE])
     finally:
         alice.close()
 

@@ -364,8 +364,13 @@ class Stepup:
 
     def check(self, action: str, context: Context | None = None) -> Decision | None:
         """The decision for the current user (``None`` when nobody is signed in), for
-        views that branch instead of refusing (e.g. show a key only when allowed)."""
-        return state().check(action, context)
+        views that branch instead of refusing (e.g. show a key only when allowed). A
+        response to a request whose check allowed the action is sent ``Cache-Control:
+        private, no-store``, as the guard's is (and as Django's ``check`` does)."""
+        decision = state().check(action, context)
+        if decision is not None and decision.ok:
+            after_this_request(uncacheable_response)
+        return decision
 
     @property
     def decision(self) -> Decision | None:

@@ -531,12 +531,18 @@ class StepupCore:
         needs Starlette's ``SessionMiddleware``; parameters that cannot be hashed raise
         :class:`~stepup.integrations.transaction.InvalidTransactionError`, answered 400
         by the guards and the middleware). Raises :class:`SignInRequiredError`
-        when nobody is signed in.
+        when nobody is signed in. A response to a request whose check allowed the action
+        is sent ``Cache-Control: private, no-store`` by the middleware, as a guarded one
+        is (and as in Flask and Django).
         """
         subject, tenant_id = await self._signed_in(request)
-        if transaction is None:  # the core directly: the hot path of every guarded request
-            return await self.reauth.check(subject, action, tenant_id, context)
-        return await self._decide(request, subject, tenant_id, action, context, transaction)
+        if transaction is None:
+            decision = await self.reauth.check(subject, action, tenant_id, context)
+        else:
+            decision = await self._decide(request, subject, tenant_id, action, context, transaction)
+        if decision.ok:
+            request.scope[GUARDED] = True
+        return decision
 
     async def _signed_in(self, request: Request) -> tuple[Subject, str]:
         """The signed-in subject and its tenant, which the guards load before they call
