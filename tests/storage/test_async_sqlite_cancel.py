@@ -127,13 +127,15 @@ async def test_a_write_cancelled_again_while_it_ends_still_does_not_land(
 async def test_a_cancelled_close_still_ends_the_stores_thread(tmp_path: Path) -> None:
     import threading
 
-    def threads() -> int:
-        return sum(t.name == "stepup-sqlite" and t.is_alive() for t in threading.enumerate())
+    def sqlite_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "stepup-sqlite"}
 
-    before = threads()
+    others = sqlite_threads()  # other tests' stores: they end on their own time
     store = AsyncSQLStore.sqlite(tmp_path / "db.sqlite3", busy_timeout=BUSY_TIMEOUT)
     await store.create_schema()
     await store.put_challenge(_challenge("c1"))
+    mine = sqlite_threads() - others
+    assert mine  # the store's own thread, started by its first operation
     with _write_lock_held(store):
         queued = asyncio.ensure_future(store.put_challenge(_challenge("c2")))
         await asyncio.sleep(0.05)
@@ -143,7 +145,7 @@ async def test_a_cancelled_close_still_ends_the_stores_thread(tmp_path: Path) ->
     with contextlib.suppress(Exception):
         await queued
     for _ in range(30):  # the thread ends after what was queued
-        if threads() == before:
+        if not any(thread.is_alive() for thread in mine):
             break
         await asyncio.sleep(0.1)
-    assert threads() == before
+    assert not any(thread.is_alive() for thread in mine)
