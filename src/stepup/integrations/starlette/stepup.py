@@ -658,14 +658,17 @@ class StepupCore:
                         await request.close(denied.code, denied.reason)
                         return None
                     return denied
-                # The answer, and any an exception handler sends instead, is uncacheable
-                # (the middleware's mark); the endpoint's own too, middleware or not.
-                request.scope[GUARDED] = True
+                # Served for a fresh grant: no cache may keep the answer, nor one an
+                # exception handler sends instead (the middleware marks both on their
+                # way out; without it, the endpoint's own is marked here).
+                scope = request.scope
+                scope[GUARDED] = True
                 if is_async:
                     response = await endpoint(*args)
                 else:
                     response = await run_in_threadpool(endpoint, *args)
-                uncacheable_response(response)  # served for a fresh grant: no cache keeps it
+                if SERVED_BY not in scope:
+                    uncacheable_response(response)
                 return response
 
             mark(guarded, action)  # for stepup.testing.coverage
