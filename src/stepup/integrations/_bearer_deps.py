@@ -39,7 +39,7 @@ from starlette.requests import HTTPConnection
 from ..tokens import AccessToken
 from .bearer import BearerGuard, required_scope
 from .cache_control import uncacheable
-from .http import HttpResponse, RequestInfo
+from .http import HttpResponse
 from .marks import mark
 from .starlette._util import request_info
 from .starlette.bearer import _titled
@@ -49,15 +49,6 @@ __all__ = ["require_token"]
 
 #: The ``Cache-Control`` of an allowed request's response.
 _UNCACHEABLE = uncacheable(None)
-
-
-def _info(connection: HTTPConnection) -> RequestInfo:
-    """What the guard reads of the request; a websocket's is its handshake, a GET."""
-    if connection.scope["type"] == "http":
-        return request_info(connection)  # type: ignore[arg-type]
-    query = connection.scope.get("query_string", b"").decode("latin-1")
-    path = connection.url.path + (f"?{query}" if query else "")
-    return RequestInfo.from_headers("GET", path, connection.headers)
 
 
 async def _refuse(
@@ -104,7 +95,7 @@ def require_token(
     if context is None:
 
         async def require(request: HTTPConnection, response: Response) -> AccessToken:
-            outcome = await guard.acheck(_info(request), action, scope=needed)
+            outcome = await guard.acheck(request_info(request), action, scope=needed)
             if isinstance(outcome, HttpResponse):
                 raise await _refuse(request, outcome)
             _let_through(request, response)
@@ -118,7 +109,7 @@ def require_token(
     # one gets its 401 (or 400, 503) before the app's context, which may look the target
     # up (a 404 would tell a stranger what exists; RFC 6750 section 3).
     async def authenticated(request: HTTPConnection) -> AccessToken:
-        token = await guard.aauthenticate(_info(request))
+        token = await guard.aauthenticate(request_info(request))
         if isinstance(token, HttpResponse):
             raise await _refuse(request, token)
         return token
@@ -129,7 +120,7 @@ def require_token(
         token: AccessToken = Depends(authenticated),  # noqa: B008 (FastAPI DI)
         values: Mapping[str, Any] = Depends(context),
     ) -> AccessToken:
-        outcome = guard.decide(token, _info(request), action, values, scope=needed)
+        outcome = guard.decide(token, request_info(request), action, values, scope=needed)
         if isinstance(outcome, HttpResponse):
             raise await _refuse(request, outcome)
         _let_through(request, response)

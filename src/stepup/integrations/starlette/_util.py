@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeAlias, TypeVar
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from ...errors import ConfigurationError
@@ -49,12 +49,13 @@ async def call_hook(hook: Callable[..., MaybeAwaitable[T]], *args: Any) -> T:
     return result  # type: ignore[return-value]
 
 
-def request_info(request: Request, path: str | None = None) -> RequestInfo:
-    """What the answer depends on; ``path`` is where to come back (default: this URL)."""
+def request_info(request: HTTPConnection, path: str | None = None) -> RequestInfo:
+    """What the answer depends on; ``path`` is where to come back (default: this URL).
+    A websocket's is its handshake's, a ``GET``."""
     if path is None:
         query = request.scope.get("query_string", b"").decode("latin-1")
         path = request.url.path + (f"?{query}" if query else "")
-    return RequestInfo.from_headers(request.method, path, request.headers)
+    return RequestInfo.from_headers(request.scope.get("method", "GET"), path, request.headers)
 
 
 def to_response(response: HttpResponse) -> Response:
