@@ -378,7 +378,7 @@ class AppState:
         restoring an earlier user on some page load): the person's waiting sign-in
         stands, as it did before that load."""
         if by_a_person and not self._waiting_is_held():
-            self._drop_waiting_sign_in()
+            self.drop_waiting_sign_in()
         note_sign_in(session, identity)
         _renew_session_key()
         self.csrf.rotate()
@@ -564,7 +564,7 @@ class AppState:
             with contextlib.suppress(StoreUnavailableError):
                 self.reauth.sign_out(Subject(user_id, sid))
         if not g.get(_KEEPS_WAITING):
-            self._drop_waiting_sign_in()
+            self.drop_waiting_sign_in()
         for key in (
             SESSION_ID,
             EARLIER_IDS,
@@ -712,7 +712,7 @@ class AppState:
         self, user_id: str, next_path: str, remember: bool, first: FirstStep, *, held: bool
     ) -> None:
         nonce, now = secrets.token_urlsafe(24), self.clock()
-        self._drop_waiting_sign_in()  # a new sign-in replaces it
+        self.drop_waiting_sign_in()  # a new sign-in replaces it
         # In the store first (single use: the session cookie can be copied); an outage
         # raises and nothing waits.
         run(hold_waiting_sign_in(str(user_id), nonce, now, self.login_ttl), self.store)
@@ -752,7 +752,7 @@ class AppState:
         saved = session.get(_PENDING)
         return isinstance(saved, dict) and saved.get("held") is not False
 
-    def _drop_waiting_sign_in(self) -> None:
+    def drop_waiting_sign_in(self) -> None:
         """Spend the session's waiting sign-in in the store, if it has one, and take it
         off the session: signed out, or replaced by a new sign-in (of any user, with or
         without a second step), it is abandoned, and a copy of the session cookie must
@@ -798,7 +798,7 @@ class AppState:
             return
         if not self.second_step_for_every_sign_in:
             if spends:
-                self._drop_waiting_sign_in()  # this sign-in replaces it
+                self.drop_waiting_sign_in()  # this sign-in replaces it
             return
         from flask_login import logout_user
 
@@ -838,7 +838,7 @@ class AppState:
         had waiting (of anyone, held or not), and is noted, so that the same user signed
         in again stays signed in."""
         if spends:
-            self._drop_waiting_sign_in()
+            self.drop_waiting_sign_in()
         session[_SIGNED_IN_AS] = login_id
 
     def _second_factors_of(self, login_id: str) -> tuple[str, SecondFactors]:

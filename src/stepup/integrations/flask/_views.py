@@ -931,7 +931,7 @@ def two_factor_verify() -> Any:
     if wants_cancel(request.form.getlist(CANCEL_SIGN_IN)):
         # "Sign in as someone else": the waiting sign-in is spent, as at sign-out, so
         # no copy of this session can finish it; nobody is signed in.
-        app_state._drop_waiting_sign_in()
+        app_state.drop_waiting_sign_in()
         return _redirect(sign_in_path())
     recovery = form_code(_posted("recovery_code"))
     try:

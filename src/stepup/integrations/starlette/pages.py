@@ -835,7 +835,7 @@ class StepupPages:
         if wants_cancel(form.getlist(CANCEL_SIGN_IN)):
             # "Sign in as someone else": the waiting sign-in is spent, as at sign-out, so
             # no copy of this session can finish it; nobody is signed in.
-            await s._drop_waiting_sign_in(request)
+            await s.drop_waiting_sign_in(request)
             return RedirectResponse(s.login_url or s.home(request), status_code=303)
         user_id = str(pending["user_id"])
         recovery = form_code(posted_value(form.getlist("recovery_code"), None))

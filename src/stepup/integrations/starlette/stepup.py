@@ -926,11 +926,11 @@ class StepupCore:
                 " or SAML sign-in: keep the identity where your subject_loader reads it"
             )
         if not await self.second_factors(user_id, channel):
-            await self._drop_waiting_sign_in(request)  # the app signs this one in: it replaces it
+            await self.drop_waiting_sign_in(request)  # the app signs this one in: it replaces it
             return None
         session = session_of(request)  # it waits there: no session, a ConfigurationError
         nonce, now = secrets.token_urlsafe(24), self.clock()
-        await self._drop_waiting_sign_in(request)  # a new sign-in replaces it
+        await self.drop_waiting_sign_in(request)  # a new sign-in replaces it
         # In the store first (single use: the session cookie can be copied); an outage
         # raises and nothing waits.
         await run_async(hold_waiting_sign_in(user_id, nonce, now, self.sign_in_ttl), self.store)
@@ -991,7 +991,7 @@ class StepupCore:
         grant ends at its lifetime, and the outage is logged) and the app's view goes
         on to end the session."""
         if "session" in request.scope:  # token-only apps have no session to clean
-            await self._drop_waiting_sign_in(request)
+            await self.drop_waiting_sign_in(request)
             for key in (PENDING_SIGN_IN, PENDING_TRANSACTIONS, EARLIER_IDS, ENROLLING):
                 request.session.pop(key, None)
         subject = await self.subject(request)
@@ -1002,7 +1002,7 @@ class StepupCore:
         except StoreUnavailableError:
             return 0
 
-    async def _drop_waiting_sign_in(self, request: Request) -> None:
+    async def drop_waiting_sign_in(self, request: Request) -> None:
         """Spend the session's waiting sign-in in the store, if it has one, and take it off
         the session: signed out, or replaced by a new sign-in (of any user, with or
         without a second step), it is abandoned, and a copy of the session cookie must
